@@ -1,0 +1,25 @@
+# Wrappers that give every attnedit library the same shape (CIRCT's AddCIRCT habit):
+# linked against the MLIR and LLVM dylibs only, exported as AttnEdit::<Name>.
+
+# attnedit_add_library(<Name> <sources>... [DEPENDS ...] [LINK_LIBS ...])
+function(attnedit_add_library name)
+  cmake_parse_arguments(ARG "" "" "DEPENDS;LINK_LIBS" ${ARGN})
+  add_mlir_library(AttnEdit${name} ${ARG_UNPARSED_ARGUMENTS}
+    DEPENDS ${ARG_DEPENDS}
+    LINK_LIBS PUBLIC ${ARG_LINK_LIBS} MLIR LLVM)
+  set_target_properties(AttnEdit${name} PROPERTIES EXPORT_NAME ${name})
+  string(TOLOWER ${name} folder)
+  target_include_directories(AttnEdit${name} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/${folder}/include>
+    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/${folder}/include>
+    $<INSTALL_INTERFACE:include>)
+  set_property(GLOBAL APPEND PROPERTY ATTNEDIT_LIBRARIES AttnEdit${name})
+endfunction()
+
+# attnedit_add_tool(<name> <sources>... LINK_LIBS ...)
+function(attnedit_add_tool name)
+  cmake_parse_arguments(ARG "" "" "LINK_LIBS" ${ARGN})
+  add_llvm_executable(${name} ${ARG_UNPARSED_ARGUMENTS})
+  target_link_libraries(${name} PRIVATE ${ARG_LINK_LIBS} MLIR LLVM)
+  set_property(GLOBAL APPEND PROPERTY ATTNEDIT_TOOLS ${name})
+endfunction()

@@ -1,0 +1,40 @@
+//===- AttnEditBase.td - attnedit dialect definition -------*- tablegen -*-===//
+//
+// The dialect record, its enums and the op base class.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNEDIT_BASE_TD
+#define ATTNEDIT_BASE_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+
+def AttnEdit_Dialect : Dialect {
+  let name = "attnedit";
+  let cppNamespace = "::mlir::attnedit";
+  let summary = "Decoder-LLM graphs for attention editing";
+  let description = [{
+    Holds a trained decoder language model (Llama, Qwen2, Qwen3, llama2.c) as a
+    graph of primitive tensor ops over named, external parameters, plus composite
+    attention ops that passes raise to, edit, and decompose back. Activations are
+    f32; parameters keep their stored element type until `attnedit.convert`.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+}
+
+class AttnEdit_Op<string mnemonic, list<Trait> traits = []>
+    : Op<AttnEdit_Dialect, mnemonic, traits>;
+
+// How RoPE pairs the dimensions it rotates: HF's rotate_half pairs (i, i + d/2);
+// llama2.c and Meta's original code pair adjacent dimensions (2i, 2i + 1).
+def AttnEdit_RopeStyle : I32EnumAttr<"RopeStyle", "RoPE pairing convention", [
+    I32EnumAttrCase<"RotateHalf", 0, "rotate_half">,
+    I32EnumAttrCase<"Interleaved", 1, "interleaved">]> {
+  let cppNamespace = "::mlir::attnedit";
+  let genSpecializedAttr = 0;
+}
+def AttnEdit_RopeStyleAttr : EnumAttr<AttnEdit_Dialect, AttnEdit_RopeStyle, "rope_style">;
+
+#endif // ATTNEDIT_BASE_TD

@@ -1,0 +1,30 @@
+//===- AttnEditInterfaces.td - attnedit op interfaces ------*- tablegen -*-===//
+//
+// Interfaces the passes dispatch on instead of switching over op kinds.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNEDIT_INTERFACES_TD
+#define ATTNEDIT_INTERFACES_TD
+
+include "mlir/IR/OpBase.td"
+
+def AttnEdit_DecomposableOpInterface : OpInterface<"DecomposableOpInterface"> {
+  let cppNamespace = "::mlir::attnedit";
+  let description = [{
+    A composite op that can be expanded into attnedit primitives with the same
+    semantics. The expansion is the composite's definition: its reference
+    kernel, raising passes and numerics tests are all checked against it.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Builds the primitive expansion at the builder's insertion point and
+        returns the values that replace the op's results, in order. Must not
+        erase or modify the op itself.
+      }],
+      "::mlir::FailureOr<::llvm::SmallVector<::mlir::Value>>", "decompose",
+      (ins "::mlir::OpBuilder &":$builder)>,
+  ];
+}
+
+#endif // ATTNEDIT_INTERFACES_TD

@@ -1,0 +1,22 @@
+//===- attnedit-opt.cpp - attnedit optimizer driver ------------------------===//
+//
+// Registers only the dialects attnedit modules use: InitAllDialects.h would
+// cost a minute of build per translation unit.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/IR/AttnEditDialect.h"
+#include "attnedit/Passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+
+int main(int argc, char **argv) {
+  mlir::registerTransformsPasses();
+  mlir::attnedit::registerAttnEditPasses();
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::attnedit::AttnEditDialect, mlir::func::FuncDialect>();
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "attnedit optimizer driver\n", registry));
+}
