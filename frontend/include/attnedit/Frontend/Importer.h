@@ -1,0 +1,47 @@
+//===- Importer.h - checkpoints to attnedit modules -----------*- C++ -*-===//
+#ifndef ATTNEDIT_FRONTEND_IMPORTER_H
+#define ATTNEDIT_FRONTEND_IMPORTER_H
+
+#include "attnedit/Frontend/ModelConfig.h"
+#include "attnedit/Frontend/WeightFile.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/Error.h"
+
+namespace mlir::attnedit {
+
+/// A model on disk, opened: configuration, weight files, tokenizer path.
+struct Checkpoint {
+  std::string source; // what the user named: a directory or a .bin
+  ModelConfig config;
+  std::vector<std::unique_ptr<WeightFile>> files;
+  std::string tokenizerPath; // empty when none was found
+
+  const TensorInfo *find(llvm::StringRef name, const WeightFile **file = nullptr) const;
+};
+
+/// Opens an HF model directory (config.json + model.safetensors, or shards
+/// listed in model.safetensors.index.json) or a llama2.c .bin checkpoint.
+llvm::Expected<Checkpoint> openCheckpoint(llvm::StringRef path);
+
+/// Emits `func.func @forward(%tokens: tensor<?xi32>, %positions: tensor<?xi32>)
+/// -> tensor<?xVxf32>` as attnedit primitives over named parameters, after
+/// checking that every tensor the architecture needs exists with its shape.
+/// Module attributes record the parameter files, tokenizer and stop tokens.
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> importCheckpoint(mlir::MLIRContext &context,
+                                                                    const Checkpoint &checkpoint);
+
+/// Module attribute names shared by the importer and the runtime.
+namespace attrs {
+inline constexpr llvm::StringLiteral kParameterFiles = "attnedit.parameter_files";
+inline constexpr llvm::StringLiteral kTokenizer = "attnedit.tokenizer";
+inline constexpr llvm::StringLiteral kBosToken = "attnedit.bos_token_id";
+inline constexpr llvm::StringLiteral kStopTokens = "attnedit.stop_token_ids";
+inline constexpr llvm::StringLiteral kArchitecture = "attnedit.architecture";
+inline constexpr llvm::StringLiteral kMaxPositions = "attnedit.max_positions";
+} // namespace attrs
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_FRONTEND_IMPORTER_H

@@ -1,0 +1,59 @@
+//===- ModelConfig.h - decoder hyper-parameters ---------------*- C++ -*-===//
+//
+// What the importer needs to know about a checkpoint, whichever format it
+// came from: HF config.json (Llama, Qwen2, Qwen3) or a llama2.c header.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_FRONTEND_MODELCONFIG_H
+#define ATTNEDIT_FRONTEND_MODELCONFIG_H
+
+#include "attnedit/Frontend/WeightFile.h"
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlir::attnedit {
+
+struct ModelConfig {
+  std::string architecture; // "LlamaForCausalLM", ..., or "llama2.c"
+  int64_t hiddenSize = 0;
+  int64_t intermediateSize = 0;
+  int64_t numLayers = 0;
+  int64_t numHeads = 0;
+  int64_t numKvHeads = 0;
+  int64_t headDim = 0;
+  int64_t vocabSize = 0;
+  int64_t maxPositions = 0;
+  double rmsNormEps = 1e-6;
+  double ropeTheta = 10000.0;
+  /// Llama 3.1 rope_scaling: factor, low_freq_factor, high_freq_factor,
+  /// original_max_position_embeddings.
+  std::optional<std::array<double, 4>> llama3Scaling;
+  bool tieWordEmbeddings = false;
+  bool attentionBias = false; // Qwen2: q/k/v projections carry biases
+  bool qkNorm = false;        // Qwen3: per-head RMSNorm on q and k
+  bool interleavedRope = false; // llama2.c pairs (2i, 2i+1)
+  std::optional<int32_t> bosTokenId;
+  /// Generation stops before emitting any of these.
+  std::vector<int32_t> stopTokenIds;
+};
+
+/// Parses an HF config.json. Errors name the file and the field.
+llvm::Expected<ModelConfig> parseHFConfig(llvm::StringRef path);
+
+/// A llama2.c checkpoint: its header as a config and its weights under HF
+/// Llama names (model.layers.N.self_attn.q_proj.weight, ...).
+struct Llama2cCheckpoint {
+  ModelConfig config;
+  std::unique_ptr<WeightFile> weights;
+};
+llvm::Expected<Llama2cCheckpoint> openLlama2c(llvm::StringRef path);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_FRONTEND_MODELCONFIG_H

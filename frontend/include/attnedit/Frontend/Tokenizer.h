@@ -1,0 +1,54 @@
+//===- Tokenizer.h - text <-> token ids -----------------------*- C++ -*-===//
+//
+// Two formats: llama2.c's tok.bin (SentencePiece-style BPE over scored pieces
+// with byte fallback, encoded exactly as llama2.c's run.c does) and Hugging
+// Face tokenizer.json byte-level BPE (GPT-2 byte alphabet, merge ranks, as
+// Qwen2/Qwen3 and Llama 3 ship).
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_FRONTEND_TOKENIZER_H
+#define ATTNEDIT_FRONTEND_TOKENIZER_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlir::attnedit {
+
+class Tokenizer {
+public:
+  virtual ~Tokenizer();
+
+  /// Token ids of `text`, without BOS/EOS.
+  virtual std::vector<int32_t> encode(llvm::StringRef text) const = 0;
+
+  /// Bytes that token `id` prints when it follows token `prev` (llama2.c drops
+  /// the leading space of the first piece after BOS). Ids outside the
+  /// vocabulary decode to an empty string.
+  virtual std::string decodeToken(int32_t prev, int32_t id) const = 0;
+
+  /// Concatenated decodeToken over `ids`, the first taking `prev` = -1.
+  std::string decode(llvm::ArrayRef<int32_t> ids) const;
+
+  virtual int64_t vocabSize() const = 0;
+  virtual std::optional<int32_t> bosId() const = 0;
+  virtual std::optional<int32_t> eosId() const = 0;
+};
+
+/// Loads a llama2.c tok.bin, expecting `vocabSize` entries (the checkpoint's
+/// vocabulary size, which the format does not store).
+llvm::Expected<std::unique_ptr<Tokenizer>>
+loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize);
+
+/// Loads a Hugging Face tokenizer.json (model.type "BPE", byte-level).
+llvm::Expected<std::unique_ptr<Tokenizer>> loadHFTokenizer(llvm::StringRef path);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_FRONTEND_TOKENIZER_H

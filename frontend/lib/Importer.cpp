@@ -1,0 +1,340 @@
+//===- Importer.cpp - checkpoints to attnedit modules ----------------------===//
+//
+// The emitted graph is the literal decoder: attention appears as its primitive
+// subgraph (built by AttentionOp::decompose, the composite's definition), so
+// recognising attention is left to --attnedit-raise-attention.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Frontend/Importer.h"
+#include "attnedit/IR/AttnEditOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+
+using namespace mlir::attnedit;
+using namespace mlir;
+namespace fs = llvm::sys::fs;
+namespace path = llvm::sys::path;
+
+static llvm::Error makeError(llvm::StringRef where, const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
+                                 where.str().c_str(), msg.str().c_str());
+}
+
+const TensorInfo *Checkpoint::find(llvm::StringRef name, const WeightFile **file) const {
+  for (const auto &f : files)
+    if (const TensorInfo *info = f->find(name)) {
+      if (file)
+        *file = f.get();
+      return info;
+    }
+  return nullptr;
+}
+
+/// The shard files named by model.safetensors.index.json, each once.
+static llvm::Expected<std::vector<std::string>> readShardIndex(llvm::StringRef indexPath,
+                                                               llvm::StringRef dir) {
+  auto buffer = llvm::MemoryBuffer::getFile(indexPath, /*IsText=*/true);
+  if (!buffer)
+    return makeError(indexPath, "cannot open: " + buffer.getError().message());
+  llvm::Expected<llvm::json::Value> json = llvm::json::parse((*buffer)->getBuffer());
+  if (!json)
+    return makeError(indexPath, "not valid JSON: " + llvm::toString(json.takeError()));
+  const llvm::json::Object *map =
+      json->getAsObject() ? json->getAsObject()->getObject("weight_map") : nullptr;
+  if (!map)
+    return makeError(indexPath, "field 'weight_map' is missing or not an object");
+  std::vector<std::string> shards;
+  llvm::StringSet<> seen;
+  for (const auto &[name, file] : *map) {
+    std::optional<llvm::StringRef> shard = file.getAsString();
+    if (!shard || shard->contains('/') || shard->starts_with(".."))
+      return makeError(indexPath, "weight_map entry for '" + llvm::StringRef(name) +
+                                      "' must be a file name in the model directory");
+    if (seen.insert(*shard).second) {
+      llvm::SmallString<256> full(dir);
+      path::append(full, *shard);
+      shards.push_back(full.str().str());
+    }
+  }
+  return shards;
+}
+
+static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir) {
+  Checkpoint checkpoint;
+  checkpoint.source = dir.str();
+  llvm::SmallString<256> configPath(dir), indexPath(dir), singlePath(dir), tokPath(dir);
+  path::append(configPath, "config.json");
+  path::append(indexPath, "model.safetensors.index.json");
+  path::append(singlePath, "model.safetensors");
+  path::append(tokPath, "tokenizer.json");
+  if (!fs::exists(configPath))
+    return makeError(dir, "not a model directory: no config.json");
+  llvm::Expected<ModelConfig> config = parseHFConfig(configPath);
+  if (!config)
+    return config.takeError();
+  checkpoint.config = std::move(*config);
+
+  std::vector<std::string> shards;
+  if (fs::exists(indexPath)) {
+    auto listed = readShardIndex(indexPath, dir);
+    if (!listed)
+      return listed.takeError();
+    shards = std::move(*listed);
+  } else if (fs::exists(singlePath)) {
+    shards.push_back(singlePath.str().str());
+  } else {
+    return makeError(dir, "no model.safetensors or model.safetensors.index.json");
+  }
+  for (const std::string &shard : shards) {
+    auto file = WeightFile::openSafetensors(shard);
+    if (!file)
+      return file.takeError();
+    checkpoint.files.push_back(std::move(*file));
+  }
+  if (fs::exists(tokPath))
+    checkpoint.tokenizerPath = tokPath.str().str();
+  return checkpoint;
+}
+
+/// llama2.c keeps the tokenizer beside the checkpoint as tokenizer.bin or
+/// tok<N>.bin; use it when exactly one such file is there.
+static std::string findLlama2cTokenizer(llvm::StringRef checkpointPath) {
+  llvm::SmallString<256> dir(checkpointPath);
+  path::remove_filename(dir);
+  if (dir.empty())
+    dir = ".";
+  std::vector<std::string> candidates;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
+    llvm::StringRef name = path::filename(it->path());
+    if (name == "tokenizer.bin" || (name.starts_with("tok") && name.ends_with(".bin")))
+      candidates.push_back(it->path());
+  }
+  return candidates.size() == 1 ? candidates.front() : std::string();
+}
+
+llvm::Expected<Checkpoint> attnedit::openCheckpoint(llvm::StringRef modelPath) {
+  if (fs::is_directory(modelPath))
+    return openHFDirectory(modelPath);
+  if (!fs::exists(modelPath))
+    return makeError(modelPath, "no such file or directory");
+  if (path::extension(modelPath) != ".bin")
+    return makeError(modelPath, "unknown model format: expected a Hugging Face model "
+                                "directory or a llama2.c .bin checkpoint");
+  llvm::Expected<Llama2cCheckpoint> l2c = openLlama2c(modelPath);
+  if (!l2c)
+    return l2c.takeError();
+  Checkpoint checkpoint;
+  checkpoint.source = modelPath.str();
+  checkpoint.config = std::move(l2c->config);
+  checkpoint.files.push_back(std::move(l2c->weights));
+  checkpoint.tokenizerPath = findLlama2cTokenizer(modelPath);
+  return checkpoint;
+}
+
+namespace {
+
+/// Emits the decoder graph, checking each parameter against the checkpoint.
+class DecoderEmitter {
+public:
+  DecoderEmitter(MLIRContext &context, const Checkpoint &checkpoint)
+      : b(&context), loc(b.getUnknownLoc()), ckpt(checkpoint), c(checkpoint.config) {}
+
+  llvm::Expected<OwningOpRef<ModuleOp>> emit();
+
+private:
+  RankedTensorType f32(llvm::ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, b.getF32Type());
+  }
+
+  /// A named parameter as f32, or an error if the checkpoint lacks it or
+  /// stores another shape.
+  llvm::Expected<Value> param(const llvm::Twine &name, llvm::ArrayRef<int64_t> shape);
+
+  Value rmsNorm(Value x, Value w) {
+    return b.create<attnedit::RmsNormOp>(loc, x.getType(), x, w,
+                                         b.getF64FloatAttr(c.rmsNormEps));
+  }
+  Value linear(Value x, Value w) {
+    auto shape = cast<RankedTensorType>(w.getType()).getShape();
+    return b.create<attnedit::LinearOp>(loc, f32({ShapedType::kDynamic, shape[0]}), x, w,
+                                        Value());
+  }
+
+  llvm::Expected<Value> attention(int64_t layer, Value x, Value positions);
+  llvm::Expected<Value> mlp(int64_t layer, Value x);
+
+  OpBuilder b;
+  Location loc;
+  const Checkpoint &ckpt;
+  const ModelConfig &c;
+};
+
+} // namespace
+
+llvm::Expected<Value> DecoderEmitter::param(const llvm::Twine &name,
+                                            llvm::ArrayRef<int64_t> shape) {
+  std::string key = name.str();
+  const TensorInfo *info = ckpt.find(key);
+  if (!info)
+    return makeError(ckpt.source, "missing tensor '" + key + "'");
+  if (llvm::ArrayRef<int64_t>(info->shape) != shape) {
+    std::string got, want;
+    llvm::raw_string_ostream(got) << llvm::formatv("[{0:$[, ]}]", llvm::make_range(info->shape.begin(), info->shape.end()));
+    llvm::raw_string_ostream(want) << llvm::formatv("[{0:$[, ]}]", llvm::make_range(shape.begin(), shape.end()));
+    return makeError(ckpt.source, "tensor '" + key + "' has shape " + got + ", expected " +
+                                      want + " from the config");
+  }
+  Type storage = info->dtype == DType::F32   ? b.getF32Type()
+                 : info->dtype == DType::F16 ? Type(b.getF16Type())
+                                             : Type(b.getBF16Type());
+  Value value = b.create<attnedit::ParamOp>(loc, RankedTensorType::get(shape, storage),
+                                            b.getStringAttr(key), /*trainable=*/nullptr);
+  if (info->dtype != DType::F32)
+    value = b.create<attnedit::ConvertOp>(loc, f32(shape), value);
+  return value;
+}
+
+llvm::Expected<Value> DecoderEmitter::attention(int64_t layer, Value x, Value positions) {
+  std::string prefix = llvm::formatv("model.layers.{0}.self_attn.", layer).str();
+  int64_t hq = c.numHeads, hkv = c.numKvHeads, d = c.headDim, h = c.hiddenSize;
+  SmallVector<Value> weights, bias, norms;
+  for (auto [proj, rows] : {std::pair{"q_proj", hq * d}, {"k_proj", hkv * d},
+                            {"v_proj", hkv * d}}) {
+    auto w = param(prefix + proj + ".weight", {rows, h});
+    if (!w)
+      return w.takeError();
+    weights.push_back(*w);
+    if (c.attentionBias) {
+      auto bv = param(prefix + proj + ".bias", {rows});
+      if (!bv)
+        return bv.takeError();
+      bias.push_back(*bv);
+    }
+  }
+  auto wo = param(prefix + "o_proj.weight", {h, hq * d});
+  if (!wo)
+    return wo.takeError();
+  if (c.qkNorm)
+    for (const char *norm : {"q_norm", "k_norm"}) {
+      auto w = param(prefix + norm + ".weight", {d});
+      if (!w)
+        return w.takeError();
+      norms.push_back(*w);
+    }
+  DenseF64ArrayAttr scaling;
+  if (c.llama3Scaling)
+    scaling = b.getDenseF64ArrayAttr(*c.llama3Scaling);
+  auto op = b.create<attnedit::AttentionOp>(
+      loc, x.getType(), x, positions, weights[0], weights[1], weights[2], *wo, bias, norms,
+      hq, hkv, d, llvm::APFloat(1.0 / std::sqrt((double)d)), llvm::APFloat(c.ropeTheta), d,
+      c.interleavedRope ? attnedit::RopeStyle::Interleaved : attnedit::RopeStyle::RotateHalf,
+      scaling, llvm::APFloat(c.rmsNormEps), /*window=*/0);
+  FailureOr<SmallVector<Value>> expansion = op.decompose(b);
+  op.erase();
+  if (failed(expansion))
+    return makeError(ckpt.source, "internal error: attention has no expansion");
+  return expansion->front();
+}
+
+llvm::Expected<Value> DecoderEmitter::mlp(int64_t layer, Value x) {
+  std::string prefix = llvm::formatv("model.layers.{0}.mlp.", layer).str();
+  int64_t h = c.hiddenSize, f = c.intermediateSize;
+  Value w[3];
+  const std::pair<const char *, std::array<int64_t, 2>> specs[] = {
+      {"gate_proj", {f, h}}, {"up_proj", {f, h}}, {"down_proj", {h, f}}};
+  for (int i = 0; i < 3; ++i) {
+    auto p = param(prefix + specs[i].first + ".weight", specs[i].second);
+    if (!p)
+      return p.takeError();
+    w[i] = *p;
+  }
+  Value act = b.create<attnedit::SiluOp>(loc, linear(x, w[0]));
+  Value gated = b.create<attnedit::MulOp>(loc, act, linear(x, w[1]));
+  return linear(gated, w[2]);
+}
+
+llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::emit() {
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  SmallVector<Attribute> files;
+  for (const auto &f : ckpt.files) {
+    llvm::SmallString<256> abs(f->path());
+    fs::make_absolute(abs);
+    path::remove_dots(abs, /*remove_dot_dot=*/true);
+    files.push_back(b.getStringAttr(abs));
+  }
+  Operation *m = module->getOperation();
+  m->setAttr(attrs::kParameterFiles, b.getArrayAttr(files));
+  m->setAttr(attrs::kArchitecture, b.getStringAttr(c.architecture));
+  m->setAttr(attrs::kMaxPositions, b.getI64IntegerAttr(c.maxPositions));
+  if (!ckpt.tokenizerPath.empty()) {
+    llvm::SmallString<256> abs(ckpt.tokenizerPath);
+    fs::make_absolute(abs);
+    path::remove_dots(abs, true);
+    m->setAttr(attrs::kTokenizer, b.getStringAttr(abs));
+  }
+  // Qwen's tokenizers never prepend BOS, although its config names one.
+  bool prependsBos = !llvm::StringRef(c.architecture).starts_with("Qwen");
+  if (c.bosTokenId && prependsBos)
+    m->setAttr(attrs::kBosToken, b.getI32IntegerAttr(*c.bosTokenId));
+  m->setAttr(attrs::kStopTokens, b.getDenseI32ArrayAttr(c.stopTokenIds));
+
+  int64_t dyn = ShapedType::kDynamic, h = c.hiddenSize, v = c.vocabSize;
+  auto ids = RankedTensorType::get({dyn}, b.getI32Type());
+  b.setInsertionPointToEnd(module->getBody());
+  auto func = b.create<func::FuncOp>(loc, "forward", b.getFunctionType({ids, ids}, {f32({dyn, v})}));
+  func.setArgAttr(0, "attnedit.name", b.getStringAttr("tokens"));
+  func.setArgAttr(1, "attnedit.name", b.getStringAttr("positions"));
+  b.setInsertionPointToStart(func.addEntryBlock());
+  Value tokens = func.getArgument(0), positions = func.getArgument(1);
+
+  auto embed = param("model.embed_tokens.weight", {v, h});
+  if (!embed)
+    return embed.takeError();
+  Value x = b.create<attnedit::EmbeddingOp>(loc, f32({dyn, h}), *embed, tokens);
+  for (int64_t l = 0; l < c.numLayers; ++l) {
+    std::string prefix = llvm::formatv("model.layers.{0}.", l).str();
+    auto ln1 = param(prefix + "input_layernorm.weight", {h});
+    if (!ln1)
+      return ln1.takeError();
+    auto attn = attention(l, rmsNorm(x, *ln1), positions);
+    if (!attn)
+      return attn.takeError();
+    x = b.create<attnedit::AddOp>(loc, x, *attn);
+    auto ln2 = param(prefix + "post_attention_layernorm.weight", {h});
+    if (!ln2)
+      return ln2.takeError();
+    auto ffn = mlp(l, rmsNorm(x, *ln2));
+    if (!ffn)
+      return ffn.takeError();
+    x = b.create<attnedit::AddOp>(loc, x, *ffn);
+  }
+  auto norm = param("model.norm.weight", {h});
+  if (!norm)
+    return norm.takeError();
+  x = rmsNorm(x, *norm);
+  Value head = *embed;
+  if (!c.tieWordEmbeddings) {
+    auto untied = param("lm_head.weight", {v, h});
+    if (!untied)
+      return untied.takeError();
+    head = *untied;
+  }
+  b.create<func::ReturnOp>(loc, linear(x, head));
+  if (failed(module->verify()))
+    return makeError(ckpt.source, "internal error: the imported module does not verify");
+  return module;
+}
+
+llvm::Expected<OwningOpRef<ModuleOp>>
+attnedit::importCheckpoint(MLIRContext &context, const Checkpoint &checkpoint) {
+  context.loadDialect<attnedit::AttnEditDialect, func::FuncDialect>();
+  return DecoderEmitter(context, checkpoint).emit();
+}

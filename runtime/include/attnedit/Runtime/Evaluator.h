@@ -1,0 +1,22 @@
+//===- Evaluator.h - reference interpreter for attnedit IR ----*- C++ -*-===//
+#ifndef ATTNEDIT_RUNTIME_EVALUATOR_H
+#define ATTNEDIT_RUNTIME_EVALUATOR_H
+
+#include "attnedit/Runtime/ParameterStore.h"
+#include "attnedit/Runtime/Tensor.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/Error.h"
+
+namespace mlir::attnedit {
+
+/// Runs `func` on `args` op by op with the reference kernels. Dynamic
+/// dimensions are taken from the actual tensors; any mismatch between the
+/// values and the IR's types is an error naming the op.
+llvm::Expected<std::vector<Tensor>> evaluate(mlir::func::FuncOp func,
+                                             llvm::ArrayRef<Tensor> args,
+                                             ParameterStore &parameters);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_EVALUATOR_H

@@ -1,0 +1,71 @@
+//===- Model.h - a loaded model ready to run ------------------*- C++ -*-===//
+#ifndef ATTNEDIT_RUNTIME_MODEL_H
+#define ATTNEDIT_RUNTIME_MODEL_H
+
+#include "attnedit/Frontend/Tokenizer.h"
+#include "attnedit/Runtime/ParameterStore.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <functional>
+#include <optional>
+
+namespace mlir::attnedit {
+
+class Model {
+public:
+  /// Loads an HF model directory, a llama2.c .bin, or an attnedit .mlir
+  /// module (whose parameter files and tokenizer are named in its attributes).
+  /// `tokenizerPath`, when not empty, overrides the tokenizer found there.
+  static llvm::Expected<std::unique_ptr<Model>> load(llvm::StringRef path,
+                                                     llvm::StringRef tokenizerPath = "");
+
+  /// Logits [T, vocab] for `tokens` at positions 0..T-1.
+  llvm::Expected<Tensor> forward(llvm::ArrayRef<int32_t> tokens);
+
+  int64_t vocabSize() const { return vocab; }
+  int64_t maxPositions() const { return maxLength; }
+  std::optional<int32_t> bosToken() const { return bos; }
+  llvm::ArrayRef<int32_t> stopTokens() const { return stops; }
+  /// The model's tokenizer, loaded on first use; null when it has none.
+  llvm::Expected<const Tokenizer *> tokenizer();
+  mlir::ModuleOp module() { return *moduleOp; }
+
+private:
+  Model() = default;
+  llvm::Error configure(llvm::StringRef tokenizerPath);
+
+  std::unique_ptr<mlir::MLIRContext> context;
+  mlir::OwningOpRef<mlir::ModuleOp> moduleOp;
+  mlir::func::FuncOp forwardFunc;
+  ParameterStore parameters;
+  std::string tokenizerFile;
+  std::unique_ptr<Tokenizer> tok;
+  int64_t vocab = 0;
+  int64_t maxLength = 0;
+  std::optional<int32_t> bos;
+  std::vector<int32_t> stops;
+};
+
+struct GenerationOptions {
+  int64_t maxTokens = 256;
+  double temperature = 1.0; // 0 = greedy argmax
+  uint64_t seed = 0;
+};
+
+/// Extends `prompt` token by token. Stops after maxTokens new tokens, before
+/// emitting a stop token, or at the model's context length. `onToken(prev,
+/// next)` sees each new token as it is chosen. Returns the new tokens.
+llvm::Expected<std::vector<int32_t>>
+generate(Model &model, llvm::ArrayRef<int32_t> prompt, const GenerationOptions &options,
+         const std::function<void(int32_t, int32_t)> &onToken = {});
+
+/// Writes a float32 tensor as a NumPy .npy file.
+llvm::Error writeNpy(llvm::StringRef path, const Tensor &tensor);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_MODEL_H

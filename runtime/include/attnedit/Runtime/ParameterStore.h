@@ -1,0 +1,38 @@
+//===- ParameterStore.h - named parameters to memory ----------*- C++ -*-===//
+//
+// Resolves the names in `attnedit.param` ops to f32 tensors. f32 tensors are
+// used in place from the memory-mapped file when aligned; f16/bf16 ones are
+// widened once and cached.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_RUNTIME_PARAMETERSTORE_H
+#define ATTNEDIT_RUNTIME_PARAMETERSTORE_H
+
+#include "attnedit/Frontend/WeightFile.h"
+#include "attnedit/Runtime/Tensor.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Error.h"
+
+#include <memory>
+#include <vector>
+
+namespace mlir::attnedit {
+
+class ParameterStore {
+public:
+  /// Opens a .safetensors file or a llama2.c .bin and adds its tensors.
+  llvm::Error open(llvm::StringRef path);
+  void add(std::unique_ptr<WeightFile> file);
+
+  /// The parameter `name` as f32, checked against the shape the IR expects.
+  llvm::Expected<Tensor> get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
+
+private:
+  std::vector<std::shared_ptr<WeightFile>> files;
+  llvm::StringMap<Tensor> cache;
+};
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_PARAMETERSTORE_H

@@ -1,0 +1,206 @@
+//===- Evaluator.cpp - reference interpreter for attnedit IR ---------------===//
+
+#include "attnedit/Runtime/Evaluator.h"
+#include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Runtime/Kernels.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir::attnedit;
+using namespace mlir;
+
+namespace {
+
+class Interpreter {
+public:
+  explicit Interpreter(ParameterStore &parameters) : parameters(parameters) {}
+
+  llvm::Expected<std::vector<Tensor>> run(func::FuncOp func, llvm::ArrayRef<Tensor> args);
+
+private:
+  llvm::Error error(Operation *op, const llvm::Twine &msg) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << op->getName() << " at " << op->getLoc() << ": " << msg;
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), text);
+  }
+
+  /// Checks a runtime tensor against its IR type (dynamic dims match anything).
+  llvm::Error check(Operation *op, Value value, const Tensor &t) {
+    auto type = cast<RankedTensorType>(value.getType());
+    bool ok = type.getRank() == t.rank();
+    for (int64_t i = 0; ok && i < t.rank(); ++i)
+      ok = type.isDynamicDim(i) || type.getDimSize(i) == t.dim(i);
+    if (ok)
+      return llvm::Error::success();
+    std::string want;
+    llvm::raw_string_ostream(want) << type;
+    return error(op, "value of shape " + t.shapeString() + " does not fit type " + want);
+  }
+
+  llvm::Expected<Tensor> step(Operation *op);
+  const Tensor &in(Value v) { return values.find(v)->second; }
+
+  ParameterStore &parameters;
+  llvm::DenseMap<Value, Tensor> values;
+};
+
+} // namespace
+
+/// The concrete result shape of a reshape: its one dynamic dim takes what the
+/// element count leaves.
+static std::optional<llvm::SmallVector<int64_t, 4>> reshapeTarget(RankedTensorType type,
+                                                                  int64_t elements) {
+  llvm::SmallVector<int64_t, 4> shape(type.getShape());
+  int64_t known = 1, dynamicAt = -1;
+  for (int64_t i = 0; i < (int64_t)shape.size(); ++i) {
+    if (ShapedType::isDynamic(shape[i]))
+      dynamicAt = i;
+    else
+      known *= shape[i];
+  }
+  if (dynamicAt >= 0) {
+    if (known == 0 || elements % known != 0)
+      return std::nullopt;
+    shape[dynamicAt] = elements / known;
+  } else if (known != elements) {
+    return std::nullopt;
+  }
+  return shape;
+}
+
+llvm::Expected<Tensor> Interpreter::step(Operation *op) {
+  using R = llvm::Expected<Tensor>;
+  return llvm::TypeSwitch<Operation *, R>(op)
+      .Case([&](attnedit::ParamOp p) -> R {
+        return parameters.get(p.getName(), p.getType().getShape());
+      })
+      .Case([&](attnedit::ConvertOp c) -> R {
+        Type to = c.getType().getElementType();
+        const Tensor &x = in(c.getInput());
+        if (to.isF32())
+          return x;
+        Tensor out = Tensor::zeros(x.shape());
+        for (int64_t i = 0; i < x.numel(); ++i)
+          out.mutableData()[i] = to.isBF16() ? roundToBF16(x.data()[i]) : roundToF16(x.data()[i]);
+        return out;
+      })
+      .Case([&](attnedit::EmbeddingOp e) -> R {
+        auto out = kernels::embedding(in(e.getTable()), in(e.getIds()));
+        if (!out)
+          return error(op, llvm::toString(out.takeError()));
+        return out;
+      })
+      .Case([&](attnedit::LinearOp l) -> R {
+        return kernels::linear(in(l.getInput()), in(l.getWeight()),
+                               l.getBias() ? &in(l.getBias()) : nullptr);
+      })
+      .Case([&](attnedit::RmsNormOp n) -> R {
+        return kernels::rmsNorm(in(n.getInput()), in(n.getWeight()),
+                                n.getEps().convertToDouble());
+      })
+      .Case([&](attnedit::RopeOp r) -> R {
+        const Tensor &x = in(r.getInput()), &pos = in(r.getPositions());
+        if (pos.dim(0) != x.dim(0))
+          return error(op, "positions " + pos.shapeString() + " do not match input " +
+                               x.shapeString());
+        kernels::RopeConfig config{r.getTheta().convertToDouble(), (int64_t)r.getRotaryDim(),
+                                   r.getStyle() == attnedit::RopeStyle::Interleaved,
+                                   std::nullopt};
+        if (auto s = r.getLlama3Scaling())
+          config.llama3Scaling = std::array<double, 4>{(*s)[0], (*s)[1], (*s)[2], (*s)[3]};
+        return kernels::rope(x, pos, config);
+      })
+      .Case([&](attnedit::MatmulOp m) -> R {
+        const Tensor &a = in(m.getLhs()), &b = in(m.getRhs());
+        if (a.dim(-1) != b.dim(-2) || a.numel() / (a.dim(-1) * std::max<int64_t>(1, a.dim(-2))) !=
+                                          b.numel() / (b.dim(-1) * std::max<int64_t>(1, b.dim(-2))))
+          return error(op, "operands " + a.shapeString() + " x " + b.shapeString() +
+                               " do not multiply");
+        return kernels::matmul(a, b);
+      })
+      .Case([&](attnedit::SoftmaxOp s) -> R {
+        return kernels::softmax(in(s.getInput()), s.getAxis());
+      })
+      .Case([&](attnedit::CausalMaskOp c) -> R {
+        const Tensor &x = in(c.getInput());
+        if (x.dim(-2) > x.dim(-1))
+          return error(op, "more queries than keys in " + x.shapeString());
+        return kernels::causalMask(x, c.getWindow());
+      })
+      .Case([&](attnedit::RepeatKvOp r) -> R {
+        return kernels::repeatKv(in(r.getInput()), r.getRepeats());
+      })
+      .Case([&](attnedit::SiluOp s) -> R { return kernels::silu(in(s.getInput())); })
+      .Case([&](attnedit::AddOp a) -> R { return kernels::add(in(a.getLhs()), in(a.getRhs())); })
+      .Case([&](attnedit::MulOp m) -> R { return kernels::mul(in(m.getLhs()), in(m.getRhs())); })
+      .Case([&](attnedit::ScaleOp s) -> R {
+        return kernels::scale(in(s.getInput()), s.getFactor().convertToDouble());
+      })
+      .Case([&](attnedit::ReshapeOp r) -> R {
+        const Tensor &x = in(r.getInput());
+        auto shape = reshapeTarget(r.getType(), x.numel());
+        if (!shape)
+          return error(op, "cannot reshape " + x.shapeString() + " to the result type");
+        return x.reshaped(*shape);
+      })
+      .Case([&](attnedit::TransposeOp t) -> R {
+        return kernels::transpose(in(t.getInput()), t.getPermutation());
+      })
+      .Case([&](attnedit::SliceOp s) -> R {
+        const Tensor &x = in(s.getInput());
+        int64_t axis = s.getAxis(), offset = s.getOffset(), size = s.getSize();
+        if (offset + size > x.dim(axis))
+          return error(op, "slice past the end of " + x.shapeString());
+        return kernels::slice(x, axis, offset, size);
+      })
+      .Case([&](attnedit::ConcatOp c) -> R {
+        std::vector<Tensor> xs;
+        for (Value v : c.getInputs())
+          xs.push_back(in(v));
+        return kernels::concat(xs, c.getAxis());
+      })
+      .Default([&](Operation *) -> R {
+        return error(op, "is not supported by the reference evaluator (run "
+                         "--attnedit-decompose first for composite ops)");
+      });
+}
+
+llvm::Expected<std::vector<Tensor>> Interpreter::run(func::FuncOp func,
+                                                     llvm::ArrayRef<Tensor> args) {
+  Block &body = func.getBody().front();
+  if (args.size() != body.getNumArguments())
+    return error(func, llvm::Twine("expects ") + llvm::Twine(body.getNumArguments()) +
+                           " arguments, got " + llvm::Twine(args.size()));
+  for (auto [arg, tensor] : llvm::zip(body.getArguments(), args)) {
+    if (llvm::Error e = check(func, arg, tensor))
+      return std::move(e);
+    values[arg] = tensor;
+  }
+  for (Operation &op : body) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      std::vector<Tensor> results;
+      for (Value v : ret.getOperands())
+        results.push_back(in(v));
+      return results;
+    }
+    llvm::Expected<Tensor> result = step(&op);
+    if (!result)
+      return result.takeError();
+    if (op.getNumResults() != 1)
+      return error(&op, "must have exactly one result");
+    if (llvm::Error e = check(&op, op.getResult(0), *result))
+      return std::move(e);
+    values[op.getResult(0)] = std::move(*result);
+  }
+  return error(func, "has no return");
+}
+
+llvm::Expected<std::vector<Tensor>> attnedit::evaluate(func::FuncOp func,
+                                                       llvm::ArrayRef<Tensor> args,
+                                                       ParameterStore &parameters) {
+  return Interpreter(parameters).run(func, args);
+}

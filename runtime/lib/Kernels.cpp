@@ -1,0 +1,269 @@
+//===- Kernels.cpp - reference kernels -------------------------------------===//
+//
+// Reductions (RMSNorm, softmax) accumulate in double so that the oracle's own
+// rounding stays far below the 1e-4 tolerance used against PyTorch.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Runtime/Kernels.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::attnedit;
+
+namespace mlir::attnedit::kernels {
+
+llvm::Expected<Tensor> embedding(const Tensor &table, const Tensor &ids) {
+  int64_t vocab = table.dim(0), width = table.dim(1), t = ids.dim(0);
+  Tensor out = Tensor::zeros({t, width});
+  for (int64_t i = 0; i < t; ++i) {
+    int32_t id = ids.intValues()[i];
+    if (id < 0 || id >= vocab)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "token id %d at position %lld is outside the "
+                                     "vocabulary [0, %lld)",
+                                     id, (long long)i, (long long)vocab);
+    std::copy_n(table.data() + id * width, width, out.mutableData() + i * width);
+  }
+  return out;
+}
+
+Tensor linear(const Tensor &x, const Tensor &w, const Tensor *bias) {
+  int64_t k = x.dim(-1), n = w.dim(0), m = x.numel() / k;
+  llvm::SmallVector<int64_t, 4> shape(x.shape());
+  shape.back() = n;
+  Tensor out = Tensor::zeros(shape);
+  float *y = out.mutableData();
+  if (bias)
+    for (int64_t i = 0; i < m; ++i)
+      std::copy_n(bias->data(), n, y + i * n);
+  if (m > 0)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x.data(), k,
+                w.data(), k, bias ? 1.0f : 0.0f, y, n);
+  return out;
+}
+
+Tensor rmsNorm(const Tensor &x, const Tensor &w, double eps) {
+  int64_t d = x.dim(-1), rows = x.numel() / d;
+  Tensor out = Tensor::zeros(x.shape());
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *in = x.data() + r * d;
+    double sum = 0;
+    for (int64_t i = 0; i < d; ++i)
+      sum += (double)in[i] * in[i];
+    double inv = 1.0 / std::sqrt(sum / d + eps);
+    float *o = out.mutableData() + r * d;
+    for (int64_t i = 0; i < d; ++i)
+      o[i] = (float)(in[i] * inv * w.data()[i]);
+  }
+  return out;
+}
+
+std::vector<double> ropeInverseFrequencies(const RopeConfig &config) {
+  int64_t half = config.rotaryDim / 2;
+  std::vector<double> inv(half);
+  for (int64_t i = 0; i < half; ++i)
+    inv[i] = std::pow(config.theta, -2.0 * i / config.rotaryDim);
+  if (!config.llama3Scaling)
+    return inv;
+  // Llama 3.1: keep high frequencies, divide low ones by `factor`, and blend
+  // the band between (transformers' _compute_llama3_parameters).
+  auto [factor, lowFactor, highFactor, original] = *config.llama3Scaling;
+  double lowWavelen = original / lowFactor, highWavelen = original / highFactor;
+  for (double &f : inv) {
+    double wavelen = 2 * M_PI / f;
+    if (wavelen > lowWavelen) {
+      f /= factor;
+    } else if (wavelen >= highWavelen) {
+      double smooth = (original / wavelen - lowFactor) / (highFactor - lowFactor);
+      f = (1 - smooth) * f / factor + smooth * f;
+    }
+  }
+  return inv;
+}
+
+Tensor rope(const Tensor &x, const Tensor &positions, const RopeConfig &config) {
+  int64_t t = x.dim(0), h = x.dim(1), d = x.dim(2), half = config.rotaryDim / 2;
+  std::vector<double> inv = ropeInverseFrequencies(config);
+  Tensor out = Tensor::zeros(x.shape());
+  std::copy_n(x.data(), x.numel(), out.mutableData());
+  std::vector<float> cosv(half), sinv(half);
+  for (int64_t ti = 0; ti < t; ++ti) {
+    for (int64_t i = 0; i < half; ++i) {
+      double angle = positions.intValues()[ti] * inv[i];
+      cosv[i] = (float)std::cos(angle);
+      sinv[i] = (float)std::sin(angle);
+    }
+    for (int64_t hi = 0; hi < h; ++hi) {
+      const float *in = x.data() + (ti * h + hi) * d;
+      float *o = out.mutableData() + (ti * h + hi) * d;
+      for (int64_t i = 0; i < half; ++i) {
+        // rotate_half pairs (i, i + half); interleaved pairs (2i, 2i + 1).
+        int64_t a = config.interleaved ? 2 * i : i;
+        int64_t b = config.interleaved ? 2 * i + 1 : i + half;
+        o[a] = in[a] * cosv[i] - in[b] * sinv[i];
+        o[b] = in[b] * cosv[i] + in[a] * sinv[i];
+      }
+    }
+  }
+  return out;
+}
+
+Tensor matmul(const Tensor &a, const Tensor &b) {
+  int64_t m = a.dim(-2), k = a.dim(-1), n = b.dim(-1);
+  int64_t batch = a.numel() / (m * k);
+  llvm::SmallVector<int64_t, 4> shape(a.shape());
+  shape.back() = n;
+  Tensor out = Tensor::zeros(shape);
+  if (m == 0 || n == 0 || k == 0)
+    return out;
+  for (int64_t i = 0; i < batch; ++i)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f,
+                a.data() + i * m * k, k, b.data() + i * k * n, n, 0.0f,
+                out.mutableData() + i * m * n, n);
+  return out;
+}
+
+/// Splits `shape` around `axis` into (outer, axis length, inner) counts.
+static std::array<int64_t, 3> around(llvm::ArrayRef<int64_t> shape, int64_t axis) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i)
+    outer *= shape[i];
+  for (size_t i = axis + 1; i < shape.size(); ++i)
+    inner *= shape[i];
+  return {outer, shape[axis], inner};
+}
+
+Tensor softmax(const Tensor &x, int64_t axis) {
+  auto [outer, len, inner] = around(x.shape(), axis);
+  Tensor out = Tensor::zeros(x.shape());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const float *in = x.data() + o * len * inner + i;
+      float *res = out.mutableData() + o * len * inner + i;
+      float maxv = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < len; ++j)
+        maxv = std::max(maxv, in[j * inner]);
+      if (maxv == -std::numeric_limits<float>::infinity())
+        continue; // every entry masked: no weight anywhere
+      double sum = 0;
+      for (int64_t j = 0; j < len; ++j)
+        sum += std::exp((double)in[j * inner] - maxv);
+      for (int64_t j = 0; j < len; ++j)
+        res[j * inner] = (float)(std::exp((double)in[j * inner] - maxv) / sum);
+    }
+  return out;
+}
+
+Tensor causalMask(const Tensor &x, int64_t window) {
+  int64_t tq = x.dim(-2), tk = x.dim(-1), batch = x.numel() / std::max<int64_t>(1, tq * tk);
+  Tensor out = Tensor::zeros(x.shape());
+  std::copy_n(x.data(), x.numel(), out.mutableData());
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < tq; ++i) {
+      int64_t pos = tk - tq + i;
+      float *row = out.mutableData() + (b * tq + i) * tk;
+      for (int64_t j = 0; j < tk; ++j)
+        if (j > pos || (window > 0 && pos - j >= window))
+          row[j] = ninf;
+    }
+  return out;
+}
+
+Tensor repeatKv(const Tensor &x, int64_t repeats) {
+  int64_t h = x.dim(0), block = x.numel() / std::max<int64_t>(1, h);
+  Tensor out = Tensor::zeros({h * repeats, x.dim(1), x.dim(2)});
+  for (int64_t i = 0; i < h; ++i)
+    for (int64_t r = 0; r < repeats; ++r)
+      std::copy_n(x.data() + i * block, block, out.mutableData() + (i * repeats + r) * block);
+  return out;
+}
+
+template <typename F>
+static Tensor map(const Tensor &x, F f) {
+  Tensor out = Tensor::zeros(x.shape());
+  for (int64_t i = 0, n = x.numel(); i < n; ++i)
+    out.mutableData()[i] = f(x.data()[i]);
+  return out;
+}
+
+template <typename F>
+static Tensor zip(const Tensor &a, const Tensor &b, F f) {
+  Tensor out = Tensor::zeros(a.shape());
+  for (int64_t i = 0, n = a.numel(); i < n; ++i)
+    out.mutableData()[i] = f(a.data()[i], b.data()[i]);
+  return out;
+}
+
+Tensor silu(const Tensor &x) {
+  return map(x, [](float v) { return (float)(v / (1.0 + std::exp(-(double)v))); });
+}
+Tensor add(const Tensor &a, const Tensor &b) {
+  return zip(a, b, [](float x, float y) { return x + y; });
+}
+Tensor mul(const Tensor &a, const Tensor &b) {
+  return zip(a, b, [](float x, float y) { return x * y; });
+}
+Tensor scale(const Tensor &x, double factor) {
+  return map(x, [factor](float v) { return (float)(v * factor); });
+}
+
+Tensor transpose(const Tensor &x, llvm::ArrayRef<int64_t> perm) {
+  int64_t rank = x.rank();
+  llvm::SmallVector<int64_t, 6> outShape, inStrides(rank, 1), strides(rank);
+  for (int64_t i = rank - 2; i >= 0; --i)
+    inStrides[i] = inStrides[i + 1] * x.dim(i + 1);
+  for (int64_t i = 0; i < rank; ++i) {
+    outShape.push_back(x.dim(perm[i]));
+    strides[i] = inStrides[perm[i]];
+  }
+  Tensor out = Tensor::zeros(outShape);
+  llvm::SmallVector<int64_t, 6> index(rank, 0);
+  float *o = out.mutableData();
+  for (int64_t n = 0, total = x.numel(); n < total; ++n) {
+    int64_t src = 0;
+    for (int64_t i = 0; i < rank; ++i)
+      src += index[i] * strides[i];
+    o[n] = x.data()[src];
+    for (int64_t i = rank - 1; i >= 0 && ++index[i] == outShape[i]; --i)
+      index[i] = 0;
+  }
+  return out;
+}
+
+Tensor slice(const Tensor &x, int64_t axis, int64_t offset, int64_t size) {
+  auto [outer, len, inner] = around(x.shape(), axis);
+  llvm::SmallVector<int64_t, 4> shape(x.shape());
+  shape[axis] = size;
+  Tensor out = Tensor::zeros(shape);
+  for (int64_t o = 0; o < outer; ++o)
+    std::copy_n(x.data() + (o * len + offset) * inner, size * inner,
+                out.mutableData() + o * size * inner);
+  return out;
+}
+
+Tensor concat(llvm::ArrayRef<Tensor> xs, int64_t axis) {
+  llvm::SmallVector<int64_t, 4> shape(xs.front().shape());
+  shape[axis] = 0;
+  for (const Tensor &x : xs)
+    shape[axis] += x.dim(axis);
+  auto [outer, total, inner] = around(shape, axis);
+  Tensor out = Tensor::zeros(shape);
+  int64_t at = 0;
+  for (const Tensor &x : xs) {
+    int64_t len = x.dim(axis);
+    for (int64_t o = 0; o < outer; ++o)
+      std::copy_n(x.data() + o * len * inner, len * inner,
+                  out.mutableData() + (o * total + at) * inner);
+    at += len;
+  }
+  return out;
+}
+
+} // namespace mlir::attnedit::kernels

@@ -1,0 +1,186 @@
+//===- Model.cpp - loading models and generating from them -----------------===//
+
+#include "attnedit/Runtime/Model.h"
+#include "attnedit/Frontend/Importer.h"
+#include "attnedit/IR/AttnEditDialect.h"
+#include "attnedit/Runtime/Evaluator.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <fstream>
+#include <random>
+
+using namespace mlir::attnedit;
+using namespace mlir;
+
+static llvm::Error makeError(llvm::StringRef where, const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
+                                 where.str().c_str(), msg.str().c_str());
+}
+
+llvm::Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
+                                                   llvm::StringRef tokenizerPath) {
+  std::unique_ptr<Model> model(new Model());
+  model->context = std::make_unique<MLIRContext>();
+  MLIRContext &ctx = *model->context;
+  ctx.loadDialect<attnedit::AttnEditDialect, func::FuncDialect>();
+
+  if (llvm::sys::path::extension(path) == ".mlir") {
+    std::string diagnostics;
+    llvm::raw_string_ostream os(diagnostics);
+    llvm::SourceMgr sourceMgr;
+    SourceMgrDiagnosticHandler handler(sourceMgr, &ctx, os);
+    model->moduleOp = parseSourceFile<ModuleOp>(path, sourceMgr, &ctx);
+    if (!model->moduleOp)
+      return makeError(path, diagnostics.empty() ? "cannot parse" : "cannot parse:\n" + diagnostics);
+    auto files = model->moduleOp->getOperation()->getAttrOfType<ArrayAttr>(attrs::kParameterFiles);
+    if (!files)
+      return makeError(path, llvm::Twine("module has no '") + attrs::kParameterFiles +
+                                 "' attribute naming its parameter files");
+    for (Attribute a : files) {
+      auto name = dyn_cast<StringAttr>(a);
+      if (!name)
+        return makeError(path, llvm::Twine(attrs::kParameterFiles) + " must hold strings");
+      // Relative parameter paths are relative to the module file.
+      llvm::SmallString<256> file(name.getValue());
+      if (llvm::sys::path::is_relative(file)) {
+        llvm::SmallString<256> dir(path);
+        llvm::sys::path::remove_filename(dir);
+        llvm::sys::path::append(dir, file);
+        file = dir;
+      }
+      if (llvm::Error e = model->parameters.open(file))
+        return std::move(e);
+    }
+  } else {
+    llvm::Expected<Checkpoint> checkpoint = openCheckpoint(path);
+    if (!checkpoint)
+      return checkpoint.takeError();
+    auto module = importCheckpoint(ctx, *checkpoint);
+    if (!module)
+      return module.takeError();
+    model->moduleOp = std::move(*module);
+    for (auto &file : checkpoint->files)
+      model->parameters.add(std::move(file));
+  }
+  if (llvm::Error e = model->configure(tokenizerPath))
+    return std::move(e);
+  return model;
+}
+
+llvm::Error Model::configure(llvm::StringRef tokenizerPath) {
+  Operation *m = moduleOp->getOperation();
+  forwardFunc = moduleOp->lookupSymbol<func::FuncOp>("forward");
+  if (!forwardFunc)
+    return makeError("module", "has no func.func @forward");
+  auto results = forwardFunc.getFunctionType().getResults();
+  auto logits = results.size() == 1 ? dyn_cast<RankedTensorType>(results[0]) : nullptr;
+  if (!logits || logits.getRank() != 2 || logits.isDynamicDim(1))
+    return makeError("module", "@forward must return logits of type tensor<?xVxf32>");
+  vocab = logits.getDimSize(1);
+  if (auto max = m->getAttrOfType<IntegerAttr>(attrs::kMaxPositions))
+    maxLength = max.getInt();
+  if (auto b = m->getAttrOfType<IntegerAttr>(attrs::kBosToken))
+    bos = (int32_t)b.getInt();
+  if (auto s = m->getAttrOfType<DenseI32ArrayAttr>(attrs::kStopTokens))
+    stops.assign(s.asArrayRef().begin(), s.asArrayRef().end());
+
+  tokenizerFile = tokenizerPath.str();
+  if (tokenizerFile.empty())
+    if (auto t = m->getAttrOfType<StringAttr>(attrs::kTokenizer))
+      tokenizerFile = t.getValue().str();
+  return llvm::Error::success();
+}
+
+llvm::Expected<const Tokenizer *> Model::tokenizer() {
+  if (tok || tokenizerFile.empty())
+    return tok.get();
+  auto loaded = llvm::sys::path::extension(tokenizerFile) == ".json"
+                    ? loadHFTokenizer(tokenizerFile)
+                    : loadLlama2cTokenizer(tokenizerFile, vocab);
+  if (!loaded)
+    return loaded.takeError();
+  tok = std::move(*loaded);
+  return tok.get();
+}
+
+llvm::Expected<Tensor> Model::forward(llvm::ArrayRef<int32_t> tokens) {
+  std::vector<int32_t> positions(tokens.size());
+  for (size_t i = 0; i < positions.size(); ++i)
+    positions[i] = (int32_t)i;
+  auto results = evaluate(forwardFunc, {Tensor::ints(tokens.vec()), Tensor::ints(positions)},
+                          parameters);
+  if (!results)
+    return results.takeError();
+  return results->front();
+}
+
+llvm::Expected<std::vector<int32_t>>
+attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
+                   const GenerationOptions &options,
+                   const std::function<void(int32_t, int32_t)> &onToken) {
+  if (prompt.empty())
+    return makeError("generate", "the prompt has no tokens");
+  std::vector<int32_t> tokens(prompt.begin(), prompt.end()), generated;
+  std::mt19937_64 rng(options.seed);
+  while ((int64_t)generated.size() < options.maxTokens &&
+         (model.maxPositions() == 0 || (int64_t)tokens.size() < model.maxPositions())) {
+    llvm::Expected<Tensor> logits = model.forward(tokens);
+    if (!logits)
+      return logits.takeError();
+    int64_t vocab = logits->dim(1);
+    const float *last = logits->data() + (logits->dim(0) - 1) * vocab;
+    int32_t next = 0;
+    if (options.temperature == 0) {
+      next = (int32_t)(std::max_element(last, last + vocab) - last);
+    } else {
+      float maxv = *std::max_element(last, last + vocab);
+      std::vector<double> weights(vocab);
+      for (int64_t i = 0; i < vocab; ++i)
+        weights[i] = std::exp((last[i] - maxv) / options.temperature);
+      next = (int32_t)std::discrete_distribution<int64_t>(weights.begin(), weights.end())(rng);
+    }
+    if (llvm::is_contained(model.stopTokens(), next))
+      break;
+    if (onToken)
+      onToken(tokens.back(), next);
+    tokens.push_back(next);
+    generated.push_back(next);
+  }
+  return generated;
+}
+
+llvm::Error attnedit::writeNpy(llvm::StringRef path, const Tensor &tensor) {
+  std::string shape = "(";
+  for (int64_t d : tensor.shape())
+    shape += std::to_string(d) + ",";
+  if (tensor.rank() > 1)
+    shape.pop_back();
+  shape += ")";
+  std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+  // NPY v1: magic, version, u16 header length; the header is space-padded so
+  // the data starts on a 64-byte boundary and ends with a newline.
+  size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header += '\n';
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return makeError(path, "cannot write: " + ec.message());
+  os << "\x93NUMPY" << '\x01' << '\x00';
+  uint16_t len = header.size();
+  os.write(reinterpret_cast<const char *>(&len), 2);
+  os << header;
+  os.write(reinterpret_cast<const char *>(tensor.data()), tensor.numel() * sizeof(float));
+  os.close();
+  if (os.has_error())
+    return makeError(path, "write failed");
+  return llvm::Error::success();
+}

@@ -1,0 +1,44 @@
+//===- attnedit-import.cpp - checkpoint to attnedit module -----------------===//
+//
+//   attnedit-import MODEL -o OUT.mlir
+//
+// MODEL is a Hugging Face model directory or a llama2.c .bin checkpoint.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Frontend/Importer.h"
+#include "attnedit/Runtime/Logging.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+namespace cl = llvm::cl;
+
+using namespace mlir;
+
+int main(int argc, char **argv) {
+  cl::opt<std::string> model(cl::Positional, cl::Required,
+                             cl::desc("<HF model directory | llama2.c .bin>"));
+  cl::opt<std::string> output("o", cl::desc("output .mlir (default: stdout)"),
+                              cl::value_desc("file"), cl::init("-"));
+  cl::ParseCommandLineOptions(argc, argv, "attnedit checkpoint importer\n");
+  attnedit::initLogging("attnedit-import");
+
+  llvm::Expected<attnedit::Checkpoint> checkpoint = attnedit::openCheckpoint(model);
+  if (!checkpoint)
+    return attnedit::reportError(checkpoint.takeError());
+  mlir::MLIRContext context;
+  auto module = attnedit::importCheckpoint(context, *checkpoint);
+  if (!module)
+    return attnedit::reportError(module.takeError());
+  std::error_code ec;
+  llvm::ToolOutputFile out(output, ec, llvm::sys::fs::OF_Text);
+  if (ec)
+    return attnedit::reportError(llvm::createStringError(ec, "%s: cannot write: %s",
+                                                         output.c_str(), ec.message().c_str()));
+  (*module)->print(out.os());
+  out.keep();
+  return 0;
+}

@@ -1,0 +1,155 @@
+//===- attnedit-run.cpp - run attnedit models ------------------------------===//
+//
+//   attnedit-run generate MODEL (--prompt TEXT [--tokenizer F] | --tokens 1,2,3)
+//                         --max-tokens N --temperature T --seed S
+//   attnedit-run forward MODEL --tokens 1,2,3 --logits-out FILE.npy
+//
+// MODEL is a Hugging Face directory, a llama2.c .bin or an attnedit .mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Runtime/Logging.h"
+#include "attnedit/Runtime/Model.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace cl = llvm::cl;
+using namespace mlir;
+using namespace mlir::attnedit;
+
+static cl::SubCommand generateCmd("generate", "sample text or tokens from a model");
+static cl::SubCommand forwardCmd("forward", "write the logits of a token sequence");
+
+static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
+                                      cl::desc("<HF dir | llama2.c .bin | .mlir>"),
+                                      cl::sub(generateCmd), cl::sub(forwardCmd));
+static cl::opt<std::string> tokensArg("tokens", cl::desc("comma-separated token ids"),
+                                      cl::sub(generateCmd), cl::sub(forwardCmd));
+static cl::opt<std::string> prompt("prompt", cl::desc("text to continue"), cl::sub(generateCmd));
+static cl::opt<std::string> tokenizerPath("tokenizer",
+                                          cl::desc("tokenizer.json or llama2.c tok.bin"),
+                                          cl::sub(generateCmd));
+static cl::opt<int64_t> maxTokens("max-tokens", cl::desc("new tokens at most"), cl::init(256),
+                                  cl::sub(generateCmd));
+static cl::opt<double> temperature("temperature", cl::desc("0 = greedy"), cl::init(1.0),
+                                   cl::sub(generateCmd));
+static cl::opt<uint64_t> seed("seed", cl::desc("sampling seed"), cl::init(0),
+                              cl::sub(generateCmd));
+static cl::opt<std::string> logitsOut("logits-out", cl::desc("float32 .npy of shape [T, vocab]"),
+                                      cl::sub(forwardCmd));
+
+static llvm::Error usage(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
+}
+
+static llvm::Expected<std::vector<int32_t>> parseTokens(llvm::StringRef text, int64_t vocab) {
+  std::vector<int32_t> ids;
+  llvm::SmallVector<llvm::StringRef> parts;
+  text.split(parts, ',', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef part : parts) {
+    int64_t id;
+    if (part.trim().getAsInteger(10, id))
+      return usage("--tokens: '" + part + "' is not a token id");
+    if (id < 0 || id >= vocab)
+      return usage("--tokens: id " + llvm::Twine(id) + " is outside the vocabulary [0, " +
+                   llvm::Twine(vocab) + ")");
+    ids.push_back((int32_t)id);
+  }
+  if (ids.empty())
+    return usage("--tokens: no token ids given");
+  return ids;
+}
+
+/// Prints a piece as run.c's safe_printf does: lone control bytes are dropped.
+static void printPiece(llvm::StringRef piece) {
+  if (piece.size() == 1 && (unsigned char)piece[0] < 0x20 && !llvm::isSpace(piece[0]))
+    return;
+  llvm::outs() << piece;
+  llvm::outs().flush();
+}
+
+static llvm::Error runGenerate(Model &model) {
+  if (maxTokens < 0)
+    return usage("--max-tokens must be >= 0");
+  if (!(temperature >= 0))
+    return usage("--temperature must be >= 0");
+  if (!tokensArg.empty() && !prompt.empty())
+    return usage("give either --prompt or --tokens, not both");
+  llvm::Expected<const Tokenizer *> loaded = model.tokenizer();
+  if (!loaded)
+    return loaded.takeError();
+  const Tokenizer *tok = *loaded;
+  std::vector<int32_t> ids;
+  if (!tokensArg.empty()) {
+    auto parsed = parseTokens(tokensArg, model.vocabSize());
+    if (!parsed)
+      return parsed.takeError();
+    ids = *parsed;
+  } else {
+    if (!prompt.empty() && !tok)
+      return usage("--prompt needs a tokenizer: none was found beside the model; pass "
+                   "--tokenizer");
+    if (model.bosToken())
+      ids.push_back(*model.bosToken());
+    if (!prompt.empty()) {
+      std::vector<int32_t> text = tok->encode(prompt);
+      ids.insert(ids.end(), text.begin(), text.end());
+    }
+    if (ids.empty())
+      return usage("the model has no BOS token: give --prompt or --tokens");
+    if (tok)
+      for (size_t i = 1; i < ids.size(); ++i)
+        printPiece(tok->decodeToken(ids[i - 1], ids[i]));
+  }
+  auto start = std::chrono::steady_clock::now();
+  GenerationOptions options{maxTokens, temperature, seed};
+  auto generated = generate(model, ids, options, [&](int32_t prev, int32_t next) {
+    if (tok)
+      printPiece(tok->decodeToken(prev, next));
+  });
+  if (!generated)
+    return generated.takeError();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (tok)
+    llvm::outs() << "\n";
+  if (!tokensArg.empty()) {
+    llvm::outs() << "ids: ";
+    llvm::interleave(*generated, llvm::outs(), ",");
+    llvm::outs() << "\n";
+  }
+  spdlog::info("{} tokens in {:.2f} s ({:.1f} tok/s)", generated->size(), seconds,
+               generated->size() / std::max(seconds, 1e-9));
+  return llvm::Error::success();
+}
+
+static llvm::Error runForward(Model &model) {
+  if (tokensArg.empty())
+    return usage("forward needs --tokens");
+  if (logitsOut.empty())
+    return usage("forward needs --logits-out FILE.npy");
+  auto ids = parseTokens(tokensArg, model.vocabSize());
+  if (!ids)
+    return ids.takeError();
+  auto logits = model.forward(*ids);
+  if (!logits)
+    return logits.takeError();
+  return writeNpy(logitsOut, *logits);
+}
+
+int main(int argc, char **argv) {
+  cl::ParseCommandLineOptions(argc, argv, "attnedit runtime\n");
+  initLogging("attnedit-run");
+  if (!generateCmd && !forwardCmd)
+    return reportError(usage("give a command: generate or forward (see --help)"));
+  auto model = Model::load(modelPath, generateCmd ? tokenizerPath : std::string());
+  if (!model)
+    return reportError(model.takeError());
+  llvm::Error result = generateCmd ? runGenerate(**model) : runForward(**model);
+  return result ? reportError(std::move(result)) : 0;
+}
