@@ -1,0 +1,170 @@
+// RUN: attnedit-opt %s --split-input-file --verify-diagnostics
+
+// Tests that a parameter must have a static shape.
+func.func @param_dynamic() {
+  // expected-error @+1 {{parameter 'w' must have a static shape}}
+  %w = attnedit.param "w" : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that linear checks the weight's input features ([out, in] layout).
+func.func @linear_features(%x: tensor<?x8xf32>, %w: tensor<4x6xf32>) {
+  // expected-error @+1 {{do not match weight [4, 6] (weight is [out, in])}}
+  %0 = attnedit.linear %x, %w : (tensor<?x8xf32>, tensor<4x6xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// Tests that linear checks its bias length.
+func.func @linear_bias(%x: tensor<?x8xf32>, %w: tensor<4x8xf32>, %b: tensor<5xf32>) {
+  // expected-error @+1 {{bias has shape [5], expected [4]}}
+  %0 = attnedit.linear %x, %w, %b : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<5xf32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// Tests that rms_norm rejects a non-positive epsilon.
+func.func @rms_eps(%x: tensor<?x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{eps must be positive}}
+  %0 = attnedit.rms_norm %x, %w {eps = 0.0 : f64} : (tensor<?x8xf32>, tensor<8xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that rope rejects an odd or oversized rotary dimension.
+func.func @rope_dim(%x: tensor<?x2x4xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{rotary_dim 6 must be even and in (0, 4]}}
+  %0 = attnedit.rope %x, %p {theta = 10000.0 : f64, rotary_dim = 6 : i64, style = #attnedit<rope_style interleaved>} : (tensor<?x2x4xf32>, tensor<?xi32>) -> tensor<?x2x4xf32>
+  return
+}
+
+// -----
+
+// Tests that rope needs one position per token.
+func.func @rope_positions(%x: tensor<3x2x4xf32>, %p: tensor<4xi32>) {
+  // expected-error @+1 {{positions [4] do not match input tokens [3, 2, 4]}}
+  %0 = attnedit.rope %x, %p {theta = 10000.0 : f64, rotary_dim = 4 : i64, style = #attnedit<rope_style interleaved>} : (tensor<3x2x4xf32>, tensor<4xi32>) -> tensor<3x2x4xf32>
+  return
+}
+
+// -----
+
+// Tests that matmul checks the contraction dimension.
+func.func @matmul_contraction(%a: tensor<2x3x4xf32>, %b: tensor<2x5x6xf32>) {
+  // expected-error @+1 {{contraction dimensions differ}}
+  %0 = attnedit.matmul %a, %b : (tensor<2x3x4xf32>, tensor<2x5x6xf32>) -> tensor<2x3x6xf32>
+  return
+}
+
+// -----
+
+// Tests that softmax checks its axis.
+func.func @softmax_axis(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{axis 2 out of range for rank 2}}
+  %0 = attnedit.softmax %a {axis = 2 : i64} : tensor<2x3xf32>
+  return
+}
+
+// -----
+
+// Tests that a causal mask cannot have more queries than keys.
+func.func @mask_queries(%a: tensor<2x5x3xf32>) {
+  // expected-error @+1 {{more queries (5) than keys (3)}}
+  %0 = attnedit.causal_mask %a : tensor<2x5x3xf32>
+  return
+}
+
+// -----
+
+// Tests that repeat_kv's result has heads x repeats heads.
+func.func @repeat_heads(%a: tensor<2x?x4xf32>) {
+  // expected-error @+1 {{result has shape [3, ?, 4], expected [4, ?, 4]}}
+  %0 = attnedit.repeat_kv %a {repeats = 2 : i64} : (tensor<2x?x4xf32>) -> tensor<3x?x4xf32>
+  return
+}
+
+// -----
+
+// Tests that reshape keeps the element count.
+func.func @reshape_count(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{cannot reshape [2, 3] (6 elements) to [4, 2] (8 elements)}}
+  %0 = attnedit.reshape %a : (tensor<2x3xf32>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+// Tests that transpose needs a permutation.
+func.func @transpose_perm(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{permutation is not a permutation of the axes}}
+  %0 = attnedit.transpose %a {permutation = array<i64: 0, 0>} : (tensor<2x3xf32>) -> tensor<2x2xf32>
+  return
+}
+
+// -----
+
+// Tests that slice stays inside its axis.
+func.func @slice_bounds(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{slice [2, 4) exceeds dimension 3}}
+  %0 = attnedit.slice %a {axis = 1 : i64, offset = 2 : i64, size = 2 : i64} : (tensor<2x3xf32>) -> tensor<2x2xf32>
+  return
+}
+
+// -----
+
+// Tests that embedding tables are [V, D].
+func.func @embedding_rank(%t: tensor<4xf32>, %ids: tensor<?xi32>) {
+  // expected-error @+1 {{table must have rank 2, got 1}}
+  %0 = attnedit.embedding %t[%ids] : (tensor<4xf32>, tensor<?xi32>) -> tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// Tests that the elementwise ops reject mixed types.
+func.func @add_types(%a: tensor<2x3xf32>, %b: tensor<3x2xf32>) {
+  // expected-error @+1 {{requires the same type for all operands and results}}
+  %0 = "attnedit.add"(%a, %b) : (tensor<2x3xf32>, tensor<3x2xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+// Tests that activations must be f32.
+func.func @silu_type(%a: tensor<2x3xbf16>) {
+  // expected-error @+1 {{must be ranked tensor of 32-bit float values}}
+  %0 = attnedit.silu %a : tensor<2x3xbf16>
+  return
+}
+
+// -----
+
+// Tests that attention heads must group evenly.
+func.func @attention_groups(%x: tensor<?x64xf32>, %p: tensor<?xi32>, %wq: tensor<48x64xf32>, %wk: tensor<32x64xf32>, %wo: tensor<64x48xf32>) {
+  // expected-error @+1 {{num_heads (3) must be a positive multiple of num_kv_heads (2)}}
+  %0 = attnedit.attention %x, %p weights(%wq, %wk, %wk, %wo) {num_heads = 3 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64, rope_theta = 10000.0 : f64, rotary_dim = 16 : i64, rope_style = #attnedit<rope_style rotate_half>} : (tensor<?x64xf32>, tensor<?xi32>, tensor<48x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x48xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that attention checks the key projection against its heads.
+func.func @attention_k(%x: tensor<?x64xf32>, %p: tensor<?xi32>, %wq: tensor<64x64xf32>, %wk: tensor<16x64xf32>, %wo: tensor<64x64xf32>) {
+  // expected-error @+1 {{k_weight has shape [16, 64], expected [32, 64]}}
+  %0 = attnedit.attention %x, %p weights(%wq, %wk, %wk, %wo) {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64, rope_theta = 10000.0 : f64, rotary_dim = 16 : i64, rope_style = #attnedit<rope_style rotate_half>} : (tensor<?x64xf32>, tensor<?xi32>, tensor<64x64xf32>, tensor<16x64xf32>, tensor<16x64xf32>, tensor<64x64xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests that qk_norm holds exactly two weights.
+func.func @attention_norms(%x: tensor<?x64xf32>, %p: tensor<?xi32>, %w: tensor<64x64xf32>, %n: tensor<16xf32>) {
+  // expected-error @+1 {{qk_norm holds either no norm or exactly two (q, k)}}
+  %0 = attnedit.attention %x, %p weights(%w, %w, %w, %w) qk_norm(%n) {num_heads = 4 : i64, num_kv_heads = 4 : i64, head_dim = 16 : i64, scale = 0.25 : f64, rope_theta = 10000.0 : f64, rotary_dim = 16 : i64, rope_style = #attnedit<rope_style rotate_half>} : (tensor<?x64xf32>, tensor<?xi32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<16xf32>) -> tensor<?x64xf32>
+  return
+}

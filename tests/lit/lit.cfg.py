@@ -1,0 +1,26 @@
+# lit configuration for attnedit's FileCheck tests.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "attnedit"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.attnedit_obj_root, "tests", "lit")
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+config.substitutions.append(("%shlibext", config.shlibext))
+config.substitutions.append(("%attnedit_libs", config.attnedit_libs_dir))
+config.substitutions.append(("%shared_data", config.shared_data_dir))
+config.substitutions.append(("%python", "/usr/bin/python3"))
+
+llvm_config.add_tool_substitutions(
+    ["attnedit-opt", "attnedit-import", "attnedit-run"], [config.attnedit_tools_dir])
+llvm_config.add_tool_substitutions(["mlir-opt"], [config.llvm_tools_dir])
+
+if os.path.isdir(config.shared_data_dir):
+    config.available_features.add("shared-data")
