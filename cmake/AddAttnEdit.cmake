@@ -13,6 +13,8 @@ function(attnedit_add_library name)
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/${folder}/include>
     $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/${folder}/include>
     $<INSTALL_INTERFACE:include>)
+  # Debian's imported MLIR target carries no include path; consumers need it.
+  target_include_directories(AttnEdit${name} SYSTEM PUBLIC ${LLVM_INCLUDE_DIRS} ${MLIR_INCLUDE_DIRS})
   set_property(GLOBAL APPEND PROPERTY ATTNEDIT_LIBRARIES AttnEdit${name})
 endfunction()
 
