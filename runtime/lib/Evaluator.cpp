@@ -180,6 +180,12 @@ llvm::Expected<std::vector<Tensor>> Interpreter::run(func::FuncOp func,
       return std::move(e);
     values[arg] = tensor;
   }
+  // Drop each intermediate after its last use: a whole model's activations
+  // would otherwise stay alive until the function returns.
+  llvm::DenseMap<Value, Operation *> lastUse;
+  for (Operation &op : body)
+    for (Value operand : op.getOperands())
+      lastUse[operand] = &op;
   for (Operation &op : body) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       std::vector<Tensor> results;
@@ -195,6 +201,9 @@ llvm::Expected<std::vector<Tensor>> Interpreter::run(func::FuncOp func,
     if (llvm::Error e = check(&op, op.getResult(0), *result))
       return std::move(e);
     values[op.getResult(0)] = std::move(*result);
+    for (Value operand : op.getOperands())
+      if (lastUse.lookup(operand) == &op)
+        values.erase(operand);
   }
   return error(func, "has no return");
 }
