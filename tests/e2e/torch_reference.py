@@ -295,7 +295,17 @@ def self_check(stories_dir):
             good = err < 1e-12
             ok &= good
             print(f"{'PASS' if good else 'FAIL'} {name} llama2.c vs HF conversion: rel err {err:.2e}")
-        # 3. Every generated model gives non-degenerate logits and clear greedy margins,
+        # 3. llama3 rope_scaling moves the logits far beyond the parity tolerance,
+        #    so an importer ignoring it fails the test.
+        llama3 = dict(models)["llama3"]
+        m = load_model(llama3)
+        scaled = forward(m, make_models.FORWARD_TOKENS)
+        with open(os.path.join(llama3, "config.json")) as f:
+            m.inv_freq = rope_inv_freq(m.head_dim, json.load(f)["rope_theta"])
+        err = rel_error(forward(m, make_models.FORWARD_TOKENS), scaled)
+        ok &= err > 1e-2
+        print(f"{'PASS' if err > 1e-2 else 'FAIL'} llama3 without rope_scaling differs: rel {err:.2e}")
+        # 4. Every generated model gives non-degenerate logits and clear greedy margins,
         #    so a float32 implementation cannot flip an argmax by rounding.
         for name, path in models:
             m = load_model(path)
