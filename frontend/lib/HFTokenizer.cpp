@@ -1,0 +1,854 @@
+//===- HFTokenizer.cpp - Hugging Face tokenizer.json byte-level BPE --------===//
+//
+// Encodes as the `tokenizers` library does for the byte-level BPE files that
+// GPT-2, Qwen2/Qwen3 and Llama 3 ship: added tokens are cut out of the text
+// first, the rest is pre-tokenized by the model's split regex, every byte of a
+// pre-token becomes one symbol of GPT-2's printable byte alphabet, and merges
+// apply lowest rank first. The split regexes are recognised by their exact
+// spelling and run by hand-written scanners, so no regex engine with Unicode
+// properties is needed.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Frontend/Tokenizer.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/ConvertUTF.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <array>
+#include <limits>
+#include <queue>
+
+using namespace mlir::attnedit;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Character classes
+//===----------------------------------------------------------------------===//
+
+/// What the split regexes ask of a codepoint: \p{L}, \p{N}, \s, or none.
+enum class CharClass : uint8_t { Letter, Number, Space, Other };
+
+struct ClassRange {
+  uint32_t lo, hi;
+  CharClass cls;
+};
+
+// Approximation of Unicode's general categories, to avoid shipping the UCD:
+// non-ASCII codepoints count as letters unless listed here. Listed are all of
+// Unicode's White_Space characters (what Oniguruma's \s matches), and the
+// punctuation, symbol, mark and number blocks that commonly occur in text:
+// Latin-1 signs, combining accents, general punctuation, currency, arrows and
+// maths, box drawing and dingbats, CJK punctuation, fullwidth forms and
+// emoji. Anything else that is not a letter (rarer scripts' digits and
+// punctuation, for instance) is misclassified as a letter, which only changes
+// where a pre-token ends, never the bytes. Sorted, non-overlapping; checked
+// against Python's unicodedata.
+constexpr ClassRange kClassRanges[] = {
+    {0x0085, 0x0085, CharClass::Space},  {0x00A0, 0x00A0, CharClass::Space},
+    {0x00A1, 0x00A9, CharClass::Other},  {0x00AB, 0x00B1, CharClass::Other},
+    {0x00B2, 0x00B3, CharClass::Number}, {0x00B4, 0x00B4, CharClass::Other},
+    {0x00B6, 0x00B8, CharClass::Other},  {0x00B9, 0x00B9, CharClass::Number},
+    {0x00BB, 0x00BB, CharClass::Other},  {0x00BC, 0x00BE, CharClass::Number},
+    {0x00BF, 0x00BF, CharClass::Other},  {0x00D7, 0x00D7, CharClass::Other},
+    {0x00F7, 0x00F7, CharClass::Other},  {0x0300, 0x036F, CharClass::Other},
+    {0x0660, 0x0669, CharClass::Number}, {0x06F0, 0x06F9, CharClass::Number},
+    {0x0966, 0x096F, CharClass::Number}, {0x1680, 0x1680, CharClass::Space},
+    {0x2000, 0x200A, CharClass::Space},  {0x200B, 0x2027, CharClass::Other},
+    {0x2028, 0x2029, CharClass::Space},  {0x202A, 0x202E, CharClass::Other},
+    {0x202F, 0x202F, CharClass::Space},  {0x2030, 0x205E, CharClass::Other},
+    {0x205F, 0x205F, CharClass::Space},  {0x2060, 0x206F, CharClass::Other},
+    {0x2070, 0x2070, CharClass::Number}, {0x2074, 0x2079, CharClass::Number},
+    {0x207A, 0x207E, CharClass::Other},  {0x2080, 0x2089, CharClass::Number},
+    {0x208A, 0x208E, CharClass::Other},  {0x20A0, 0x20FF, CharClass::Other},
+    {0x2150, 0x2182, CharClass::Number}, {0x2185, 0x2189, CharClass::Number},
+    {0x2190, 0x245F, CharClass::Other},  {0x2460, 0x249B, CharClass::Number},
+    {0x249C, 0x24E9, CharClass::Other},  {0x24EA, 0x24FF, CharClass::Number},
+    {0x2500, 0x2775, CharClass::Other},  {0x2776, 0x2793, CharClass::Number},
+    {0x2794, 0x2BFF, CharClass::Other},  {0x2E00, 0x2E2E, CharClass::Other},
+    {0x2E30, 0x2E7F, CharClass::Other},  {0x3000, 0x3000, CharClass::Space},
+    {0x3001, 0x3004, CharClass::Other},  {0x3007, 0x3007, CharClass::Number},
+    {0x3008, 0x3020, CharClass::Other},  {0x3021, 0x3029, CharClass::Number},
+    {0x302A, 0x3030, CharClass::Other},  {0x3036, 0x3037, CharClass::Other},
+    {0x3038, 0x303A, CharClass::Number}, {0x303D, 0x303F, CharClass::Other},
+    {0xFE00, 0xFE19, CharClass::Other},  {0xFE30, 0xFE6B, CharClass::Other},
+    {0xFF01, 0xFF0F, CharClass::Other},  {0xFF10, 0xFF19, CharClass::Number},
+    {0xFF1A, 0xFF20, CharClass::Other},  {0xFF3B, 0xFF40, CharClass::Other},
+    {0xFF5B, 0xFF65, CharClass::Other},  {0xFFE0, 0xFFEE, CharClass::Other},
+    {0xFFF9, 0xFFFD, CharClass::Other},  {0x1F000, 0x1F0FF, CharClass::Other},
+    {0x1F100, 0x1F10C, CharClass::Number}, {0x1F10D, 0x1FAFF, CharClass::Other},
+};
+
+CharClass classify(uint32_t cp) {
+  if (cp < 0x80) {
+    // ASCII by the C locale's ctype rules, which agree with Unicode here.
+    if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
+      return CharClass::Letter;
+    if (cp >= '0' && cp <= '9')
+      return CharClass::Number;
+    if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
+      return CharClass::Space;
+    return CharClass::Other;
+  }
+  const ClassRange *it = llvm::partition_point(
+      kClassRanges, [cp](const ClassRange &r) { return r.hi < cp; });
+  if (it != std::end(kClassRanges) && it->lo <= cp)
+    return it->cls;
+  return CharClass::Letter;
+}
+
+struct CodeUnit {
+  uint32_t cp;
+  CharClass cls;
+  uint32_t begin; // byte offset in the scanned text
+};
+
+/// Codepoints of `text` with their classes. Bytes that are not valid UTF-8
+/// become one unit each, classified as Other (the Rust library never sees
+/// them: its strings are valid UTF-8 by construction).
+std::vector<CodeUnit> decodeUnits(llvm::StringRef text) {
+  std::vector<CodeUnit> units;
+  units.reserve(text.size());
+  const auto *begin = reinterpret_cast<const llvm::UTF8 *>(text.data());
+  const llvm::UTF8 *pos = begin, *end = begin + text.size();
+  while (pos < end) {
+    llvm::UTF32 cp;
+    const llvm::UTF8 *next = pos;
+    if (llvm::convertUTF8Sequence(&next, end, &cp, llvm::strictConversion) ==
+        llvm::conversionOK) {
+      units.push_back({cp, classify(cp), uint32_t(pos - begin)});
+      pos = next;
+    } else {
+      units.push_back({0xFFFD, CharClass::Other, uint32_t(pos - begin)});
+      ++pos;
+    }
+  }
+  return units;
+}
+
+//===----------------------------------------------------------------------===//
+// Split patterns
+//===----------------------------------------------------------------------===//
+
+enum class SplitPattern { GPT2, Llama3, Qwen2 };
+
+// The regexes we can run, spelled as in tokenizer.json files. Some converters
+// write the case-insensitive group out as character classes; same language.
+struct KnownPattern {
+  llvm::StringLiteral regex;
+  SplitPattern kind;
+};
+constexpr KnownPattern kKnownPatterns[] = {
+    {R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)",
+     SplitPattern::GPT2},
+    {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+     SplitPattern::Llama3},
+    {R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+     SplitPattern::Llama3},
+    {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+     SplitPattern::Qwen2},
+    {R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+     SplitPattern::Qwen2},
+};
+
+/// Case folding as far as the contractions need it: ASCII, plus U+017F LATIN
+/// SMALL LETTER LONG S, which Unicode folds to 's'.
+uint32_t foldCase(uint32_t cp) {
+  if (cp >= 'A' && cp <= 'Z')
+    return cp + ('a' - 'A');
+  return cp == 0x17F ? 's' : cp;
+}
+
+/// Length in units of the contraction ('s 't 're 've 'm 'll 'd) at `i`, or 0.
+size_t matchContraction(llvm::ArrayRef<CodeUnit> u, size_t i,
+                        bool ignoreCase) {
+  if (u[i].cp != '\'' || i + 1 >= u.size())
+    return 0;
+  auto at = [&](size_t k) -> uint32_t {
+    if (k >= u.size())
+      return 0;
+    return ignoreCase ? foldCase(u[k].cp) : u[k].cp;
+  };
+  uint32_t c1 = at(i + 1), c2 = at(i + 2);
+  if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd')
+    return 2;
+  if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') ||
+      (c1 == 'l' && c2 == 'l'))
+    return 3;
+  return 0;
+}
+
+size_t skipClass(llvm::ArrayRef<CodeUnit> u, size_t i, CharClass cls) {
+  while (i < u.size() && u[i].cls == cls)
+    ++i;
+  return i;
+}
+
+bool isLineBreak(uint32_t cp) { return cp == '\r' || cp == '\n'; }
+
+/// The whitespace alternatives shared by all patterns, at a whitespace unit
+/// `i`: `\s+(?!\S)` gives the run minus its last unit when a non-space
+/// follows (that unit then prefixes the next word), `\s+` the whole run.
+size_t matchTrailingSpace(llvm::ArrayRef<CodeUnit> u, size_t i) {
+  size_t end = skipClass(u, i, CharClass::Space);
+  if (end == u.size() || end - i == 1)
+    return end;
+  return end - 1;
+}
+
+/// End of the leftmost-first match of GPT-2's pattern
+/// 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+/// starting at unit `i`.
+size_t matchGPT2(llvm::ArrayRef<CodeUnit> u, size_t i) {
+  if (size_t len = matchContraction(u, i, /*ignoreCase=*/false))
+    return i + len;
+  // ` ?X+` for the three classes: the space is taken only if X follows.
+  size_t j = i;
+  if (u[j].cp == ' ' && j + 1 < u.size() && u[j + 1].cls != CharClass::Space)
+    ++j;
+  if (u[j].cls != CharClass::Space)
+    return skipClass(u, j, u[j].cls);
+  return matchTrailingSpace(u, i);
+}
+
+/// End of the leftmost-first match of the Llama 3 (maxDigits 3) or Qwen2
+/// (maxDigits 1) pattern
+/// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+///  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+/// starting at unit `i`.
+size_t matchLlama3(llvm::ArrayRef<CodeUnit> u, size_t i, size_t maxDigits) {
+  if (size_t len = matchContraction(u, i, /*ignoreCase=*/true))
+    return i + len;
+  CharClass cls = u[i].cls;
+  // [^\r\n\p{L}\p{N}]?\p{L}+ : any one non-letter, non-digit other than a
+  // line break may lead a word.
+  if (cls == CharClass::Letter)
+    return skipClass(u, i, CharClass::Letter);
+  if (cls != CharClass::Number && !isLineBreak(u[i].cp) && i + 1 < u.size() &&
+      u[i + 1].cls == CharClass::Letter)
+    return skipClass(u, i + 1, CharClass::Letter);
+  if (cls == CharClass::Number) {
+    size_t j = i;
+    while (j < u.size() && j - i < maxDigits && u[j].cls == CharClass::Number)
+      ++j;
+    return j;
+  }
+  //  ?[^\s\p{L}\p{N}]+[\r\n]*
+  size_t j = i;
+  if (u[j].cp == ' ' && j + 1 < u.size() && u[j + 1].cls == CharClass::Other)
+    ++j;
+  if (u[j].cls == CharClass::Other) {
+    j = skipClass(u, j, CharClass::Other);
+    while (j < u.size() && isLineBreak(u[j].cp))
+      ++j;
+    return j;
+  }
+  // \s*[\r\n]+ : backtracking leaves the run up to its last line break.
+  size_t end = skipClass(u, i, CharClass::Space);
+  for (size_t k = end; k > i; --k)
+    if (isLineBreak(u[k - 1].cp))
+      return k;
+  return matchTrailingSpace(u, i);
+}
+
+/// Appends the pieces `pattern` cuts `text` into (behaviour "Isolated": every
+/// match is a piece; the patterns match every character, so no gaps).
+void splitByPattern(SplitPattern pattern, llvm::StringRef text,
+                    std::vector<std::string> &out) {
+  std::vector<CodeUnit> units = decodeUnits(text);
+  for (size_t i = 0; i < units.size();) {
+    size_t end = i + 1;
+    switch (pattern) {
+    case SplitPattern::GPT2:
+      end = matchGPT2(units, i);
+      break;
+    case SplitPattern::Llama3:
+      end = matchLlama3(units, i, 3);
+      break;
+    case SplitPattern::Qwen2:
+      end = matchLlama3(units, i, 1);
+      break;
+    }
+    // Defensive: every unit matches some alternative, but never loop forever.
+    end = std::max(end, i + 1);
+    size_t from = units[i].begin;
+    size_t to = end < units.size() ? units[end].begin : text.size();
+    out.push_back(text.slice(from, to).str());
+    i = end;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// GPT-2 byte alphabet
+//===----------------------------------------------------------------------===//
+
+/// GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the
+/// other 68 bytes (controls, space, DEL, NBSP, soft hyphen) are moved to
+/// U+0100.. in byte order, so that every byte is a visible character.
+uint32_t byteToCodepoint(uint8_t byte) {
+  auto printable = [](unsigned b) {
+    return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+  };
+  if (printable(byte))
+    return byte;
+  uint32_t shifted = 0;
+  for (unsigned b = 0; b < byte; ++b)
+    shifted += !printable(b);
+  return 0x100 + shifted;
+}
+
+std::string encodeUTF8(uint32_t cp) {
+  char buf[UNI_MAX_UTF8_BYTES_PER_CODE_POINT];
+  char *end = buf;
+  llvm::ConvertCodePointToUTF8(cp, end);
+  return std::string(buf, end);
+}
+
+//===----------------------------------------------------------------------===//
+// Tokenizer
+//===----------------------------------------------------------------------===//
+
+struct PreTokenStep {
+  enum Kind { Split, ByteLevel } kind;
+  SplitPattern pattern = SplitPattern::GPT2; // Split, or ByteLevel's regex
+  bool addPrefixSpace = false;               // ByteLevel
+  bool useRegex = false;                     // ByteLevel
+};
+
+struct AddedToken {
+  std::string content;
+  int32_t id;
+  bool lstrip, rstrip;
+};
+
+struct Merge {
+  int32_t rank;
+  int32_t merged;
+};
+
+uint64_t pairKey(int32_t a, int32_t b) {
+  return (uint64_t(uint32_t(a)) << 32) | uint32_t(b);
+}
+
+class HFTokenizer final : public Tokenizer {
+public:
+  std::vector<int32_t> encode(llvm::StringRef text) const override;
+  std::string decodeToken(int32_t prev, int32_t id) const override;
+  int64_t vocabSize() const override { return size; }
+  std::optional<int32_t> bosId() const override { return bos; }
+  std::optional<int32_t> eosId() const override { return eos; }
+
+  /// Finishes construction once the fields below are filled in.
+  void finalize();
+
+  llvm::StringMap<int32_t> vocab;
+  llvm::DenseMap<uint64_t, Merge> merges;
+  std::vector<AddedToken> added;
+  std::vector<PreTokenStep> steps;
+  std::optional<int32_t> unkId, bos, eos;
+  bool ignoreMerges = false;
+  bool byteFallback = false;
+  int64_t size = 0;
+
+private:
+  /// The added token that starts at `pos`, longest first, or null.
+  const AddedToken *addedTokenAt(llvm::StringRef text, size_t pos) const;
+  void encodeSegment(llvm::StringRef segment, std::vector<int32_t> &ids) const;
+  void encodeWord(llvm::StringRef word, std::vector<int32_t> &ids) const;
+
+  // Byte -> its alphabet character (UTF-8), and that character's id or -1.
+  std::array<std::string, 256> byteSymbols;
+  std::array<int32_t, 256> byteIds;
+  // Byte alphabet codepoint -> byte, -1 if not in the alphabet.
+  std::array<int16_t, 0x200> codepointToByte;
+  // Added tokens by first byte, longest first, for leftmost-longest matching
+  // as the library's Aho-Corasick automaton does.
+  std::array<std::vector<uint32_t>, 256> addedByFirstByte;
+  llvm::DenseMap<int32_t, std::string> decoded;
+};
+
+void HFTokenizer::finalize() {
+  codepointToByte.fill(-1);
+  for (unsigned b = 0; b < 256; ++b) {
+    uint32_t cp = byteToCodepoint(b);
+    codepointToByte[cp] = b;
+    byteSymbols[b] = encodeUTF8(cp);
+    auto it = vocab.find(byteSymbols[b]);
+    byteIds[b] = it == vocab.end() ? -1 : it->second;
+  }
+
+  for (const auto &entry : vocab) {
+    std::string &bytes = decoded[entry.second];
+    if (!bytes.empty())
+      continue; // two spellings for one id: keep the first seen
+    std::vector<CodeUnit> units = decodeUnits(entry.first());
+    for (size_t i = 0; i < units.size(); ++i) {
+      uint32_t cp = units[i].cp;
+      if (cp < codepointToByte.size() && codepointToByte[cp] >= 0) {
+        bytes.push_back(static_cast<char>(codepointToByte[cp]));
+        continue;
+      }
+      // Not a byte-alphabet character: keep the spelling as is.
+      size_t end = i + 1 < units.size() ? units[i + 1].begin
+                                        : entry.first().size();
+      bytes += entry.first().slice(units[i].begin, end);
+    }
+  }
+
+  for (uint32_t i = 0; i < added.size(); ++i) {
+    decoded[added[i].id] = added[i].content;
+    addedByFirstByte[static_cast<uint8_t>(added[i].content[0])].push_back(i);
+  }
+  for (auto &bucket : addedByFirstByte)
+    llvm::stable_sort(bucket, [&](uint32_t a, uint32_t b) {
+      return added[a].content.size() > added[b].content.size();
+    });
+}
+
+const AddedToken *HFTokenizer::addedTokenAt(llvm::StringRef text,
+                                            size_t pos) const {
+  for (uint32_t index : addedByFirstByte[static_cast<uint8_t>(text[pos])])
+    if (text.substr(pos).starts_with(added[index].content))
+      return &added[index];
+  return nullptr;
+}
+
+std::vector<int32_t> HFTokenizer::encode(llvm::StringRef text) const {
+  std::vector<int32_t> ids;
+  auto isSpace = [](char c) {
+    return c == ' ' || (c >= '\t' && c <= '\r');
+  };
+  size_t segmentBegin = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    const AddedToken *token = addedTokenAt(text, pos);
+    if (!token) {
+      ++pos;
+      continue;
+    }
+    // lstrip/rstrip let the token swallow neighbouring whitespace (ASCII
+    // only here; the library uses Unicode's).
+    size_t begin = pos, end = pos + token->content.size();
+    if (token->lstrip)
+      while (begin > segmentBegin && isSpace(text[begin - 1]))
+        --begin;
+    if (token->rstrip)
+      while (end < text.size() && isSpace(text[end]))
+        ++end;
+    encodeSegment(text.slice(segmentBegin, begin), ids);
+    ids.push_back(token->id);
+    segmentBegin = pos = end;
+  }
+  encodeSegment(text.substr(segmentBegin), ids);
+  return ids;
+}
+
+void HFTokenizer::encodeSegment(llvm::StringRef segment,
+                                std::vector<int32_t> &ids) const {
+  if (segment.empty())
+    return;
+  std::vector<std::string> pieces{segment.str()}, next;
+  for (const PreTokenStep &step : steps) {
+    next.clear();
+    for (std::string &piece : pieces) {
+      if (step.kind == PreTokenStep::Split) {
+        splitByPattern(step.pattern, piece, next);
+        continue;
+      }
+      if (step.addPrefixSpace && !llvm::StringRef(piece).starts_with(" "))
+        piece.insert(piece.begin(), ' ');
+      if (step.useRegex)
+        splitByPattern(step.pattern, piece, next);
+      else
+        next.push_back(std::move(piece));
+    }
+    pieces.swap(next);
+  }
+  for (const std::string &piece : pieces)
+    encodeWord(piece, ids);
+}
+
+// BPE on one pre-token, as the library's Word::merge_all: repeatedly merge
+// the adjacent pair with the lowest merge rank, the leftmost on ties. A
+// min-heap over a linked list keeps long pre-tokens (runs of spaces or
+// punctuation) from going quadratic.
+void HFTokenizer::encodeWord(llvm::StringRef word,
+                             std::vector<int32_t> &ids) const {
+  if (word.empty())
+    return;
+  std::vector<int32_t> symbols;
+  symbols.reserve(word.size());
+  std::string spelled;
+  for (char c : word)
+    spelled += byteSymbols[static_cast<uint8_t>(c)];
+  if (ignoreMerges) {
+    // Llama 3 sets ignore_merges: a pre-token that is a whole vocabulary
+    // entry maps to it directly.
+    auto it = vocab.find(spelled);
+    if (it != vocab.end()) {
+      ids.push_back(it->second);
+      return;
+    }
+  }
+  for (char c : word) {
+    uint8_t byte = static_cast<uint8_t>(c);
+    if (byteIds[byte] >= 0) {
+      symbols.push_back(byteIds[byte]);
+      continue;
+    }
+    if (byteFallback) {
+      std::string piece = "<0x";
+      piece += llvm::hexdigit(byte >> 4);
+      piece += llvm::hexdigit(byte & 15);
+      piece += '>';
+      auto it = vocab.find(piece);
+      if (it != vocab.end()) {
+        symbols.push_back(it->second);
+        continue;
+      }
+    }
+    // Without an unk token the library drops what it cannot spell.
+    if (unkId)
+      symbols.push_back(*unkId);
+  }
+
+  size_t n = symbols.size();
+  std::vector<int64_t> prev(n), next(n);
+  for (size_t i = 0; i < n; ++i) {
+    prev[i] = int64_t(i) - 1;
+    next[i] = i + 1 < n ? int64_t(i) + 1 : -1;
+  }
+  struct Candidate {
+    int32_t rank;
+    int64_t left, right;
+    int32_t leftId, rightId, merged;
+  };
+  auto worse = [](const Candidate &a, const Candidate &b) {
+    if (a.rank != b.rank)
+      return a.rank > b.rank;
+    return a.left > b.left;
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, decltype(worse)> heap(
+      worse);
+  auto consider = [&](int64_t left, int64_t right) {
+    if (left < 0 || right < 0)
+      return;
+    auto it = merges.find(pairKey(symbols[left], symbols[right]));
+    if (it == merges.end())
+      return;
+    heap.push({it->second.rank, left, right, symbols[left], symbols[right],
+               it->second.merged});
+  };
+  for (size_t i = 0; i + 1 < n; ++i)
+    consider(i, i + 1);
+  while (!heap.empty()) {
+    Candidate c = heap.top();
+    heap.pop();
+    if (symbols[c.right] < 0 || next[c.left] != c.right ||
+        symbols[c.left] != c.leftId || symbols[c.right] != c.rightId)
+      continue;
+    symbols[c.left] = c.merged;
+    symbols[c.right] = -1;
+    next[c.left] = next[c.right];
+    if (next[c.left] >= 0)
+      prev[next[c.left]] = c.left;
+    consider(prev[c.left], c.left);
+    consider(c.left, next[c.left]);
+  }
+  for (int64_t i = n ? 0 : -1; i >= 0; i = next[i])
+    ids.push_back(symbols[i]);
+}
+
+std::string HFTokenizer::decodeToken(int32_t /*prev*/, int32_t id) const {
+  auto it = decoded.find(id);
+  return it == decoded.end() ? std::string() : it->second;
+}
+
+//===----------------------------------------------------------------------===//
+// Loading
+//===----------------------------------------------------------------------===//
+
+/// Builds errors that name the file, so a caller loading several models can
+/// tell which one is broken.
+class Loader {
+public:
+  explicit Loader(llvm::StringRef path) : path(path) {}
+
+  llvm::Expected<std::unique_ptr<Tokenizer>> load();
+
+private:
+  llvm::Error fail(const llvm::Twine &what) const {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   (path + ": " + what).str());
+  }
+  llvm::Expected<int32_t> parseId(const llvm::json::Value *value,
+                                  const llvm::Twine &field) const;
+  llvm::Error loadModel(const llvm::json::Object &model, HFTokenizer &tok);
+  llvm::Error loadAddedTokens(const llvm::json::Object &root,
+                              HFTokenizer &tok);
+  llvm::Error loadPreTokenizer(const llvm::json::Value *value,
+                               const llvm::Twine &field, HFTokenizer &tok);
+  llvm::Error checkNormalizer(const llvm::json::Object &root) const;
+
+  llvm::StringRef path;
+};
+
+llvm::Expected<int32_t> Loader::parseId(const llvm::json::Value *value,
+                                        const llvm::Twine &field) const {
+  std::optional<int64_t> id = value ? value->getAsInteger() : std::nullopt;
+  if (!id)
+    return fail(field + " is missing or not an integer");
+  if (*id < 0 || *id >= std::numeric_limits<int32_t>::max())
+    return fail(llvm::formatv("{0} is {1}, outside [0, 2^31-1)", field.str(),
+                              *id));
+  return static_cast<int32_t>(*id);
+}
+
+llvm::Error Loader::loadModel(const llvm::json::Object &model,
+                              HFTokenizer &tok) {
+  std::optional<llvm::StringRef> type = model.getString("type");
+  if (!type)
+    return fail("model.type is missing; only \"BPE\" is supported");
+  if (*type != "BPE")
+    return fail("model.type is \"" + *type + "\"; only \"BPE\" is supported");
+
+  for (llvm::StringRef field : {"continuing_subword_prefix",
+                                "end_of_word_suffix"}) {
+    std::optional<llvm::StringRef> affix = model.getString(field);
+    if (affix && !affix->empty())
+      return fail("model." + field + " \"" + *affix +
+                  "\" is not supported by byte-level BPE");
+  }
+  tok.ignoreMerges = model.getBoolean("ignore_merges").value_or(false);
+  tok.byteFallback = model.getBoolean("byte_fallback").value_or(false);
+
+  const llvm::json::Object *vocab = model.getObject("vocab");
+  if (!vocab)
+    return fail("model.vocab is missing or not an object");
+  for (const auto &entry : *vocab) {
+    llvm::StringRef token = entry.first;
+    llvm::Expected<int32_t> id =
+        parseId(&entry.second, "model.vocab[\"" + token + "\"]");
+    if (!id)
+      return id.takeError();
+    tok.vocab[token] = *id;
+    tok.size = std::max<int64_t>(tok.size, int64_t(*id) + 1);
+  }
+
+  if (std::optional<llvm::StringRef> unk = model.getString("unk_token")) {
+    auto it = tok.vocab.find(*unk);
+    if (it == tok.vocab.end())
+      return fail("model.unk_token \"" + *unk + "\" is not in model.vocab");
+    tok.unkId = it->second;
+  }
+
+  const llvm::json::Array *merges = model.getArray("merges");
+  if (!merges)
+    return fail("model.merges is missing or not an array");
+  tok.merges.reserve(merges->size());
+  for (size_t rank = 0; rank < merges->size(); ++rank) {
+    const llvm::json::Value &entry = (*merges)[rank];
+    std::string field = llvm::formatv("model.merges[{0}]", rank).str();
+    llvm::StringRef left, right;
+    if (std::optional<llvm::StringRef> line = entry.getAsString()) {
+      std::tie(left, right) = line->split(' ');
+      if (left.empty() || right.empty() || right.contains(' '))
+        return fail(field + " \"" + *line +
+                    "\" is not two tokens separated by one space");
+    } else if (const llvm::json::Array *pair = entry.getAsArray();
+               pair && pair->size() == 2 && (*pair)[0].getAsString() &&
+               (*pair)[1].getAsString()) {
+      left = *(*pair)[0].getAsString();
+      right = *(*pair)[1].getAsString();
+    } else {
+      return fail(field + " is neither \"a b\" nor [\"a\", \"b\"]");
+    }
+    auto lookup = [&](llvm::StringRef token) -> llvm::Expected<int32_t> {
+      auto it = tok.vocab.find(token);
+      if (it == tok.vocab.end())
+        return fail(llvm::Twine(field) + ": \"" + token +
+                    "\" is not in model.vocab");
+      return it->second;
+    };
+    llvm::Expected<int32_t> a = lookup(left);
+    if (!a)
+      return a.takeError();
+    llvm::Expected<int32_t> b = lookup(right);
+    if (!b)
+      return b.takeError();
+    llvm::Expected<int32_t> merged = lookup((left + right).str());
+    if (!merged)
+      return merged.takeError();
+    // The first rank wins if a pair is listed twice.
+    tok.merges.try_emplace(pairKey(*a, *b), Merge{int32_t(rank), *merged});
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error Loader::loadAddedTokens(const llvm::json::Object &root,
+                                    HFTokenizer &tok) {
+  const llvm::json::Value *value = root.get("added_tokens");
+  if (!value || value->kind() == llvm::json::Value::Null)
+    return llvm::Error::success();
+  const llvm::json::Array *tokens = value->getAsArray();
+  if (!tokens)
+    return fail("added_tokens is not an array");
+  for (size_t i = 0; i < tokens->size(); ++i) {
+    std::string field = llvm::formatv("added_tokens[{0}]", i).str();
+    const llvm::json::Object *object = (*tokens)[i].getAsObject();
+    if (!object)
+      return fail(field + " is not an object");
+    llvm::Expected<int32_t> id = parseId(object->get("id"), field + ".id");
+    if (!id)
+      return id.takeError();
+    std::optional<llvm::StringRef> content = object->getString("content");
+    if (!content || content->empty())
+      return fail(field + ".content is missing or empty");
+    // single_word and normalized are not modelled: no shipped byte-level
+    // tokenizer we target sets single_word, and we apply no normalizer.
+    tok.added.push_back({content->str(), *id,
+                         object->getBoolean("lstrip").value_or(false),
+                         object->getBoolean("rstrip").value_or(false)});
+    tok.size = std::max<int64_t>(tok.size, int64_t(*id) + 1);
+  }
+
+  // BOS/EOS are not part of tokenizer.json (they live in tokenizer_config.json
+  // and generation_config.json); guess them from the usual special-token
+  // names, first match wins. Qwen and GPT-2 use no BOS; "<|endoftext|>" is
+  // their end-of-document token, and "<|im_end|>" ends a chat turn.
+  auto find = [&](std::initializer_list<llvm::StringRef> names)
+      -> std::optional<int32_t> {
+    for (llvm::StringRef name : names)
+      for (const AddedToken &token : tok.added)
+        if (token.content == name)
+          return token.id;
+    return std::nullopt;
+  };
+  tok.bos = find({"<|begin_of_text|>", "<s>"});
+  tok.eos = find({"<|end_of_text|>", "<|endoftext|>", "</s>", "<|im_end|>"});
+  return llvm::Error::success();
+}
+
+llvm::Error Loader::loadPreTokenizer(const llvm::json::Value *value,
+                                     const llvm::Twine &field,
+                                     HFTokenizer &tok) {
+  const llvm::json::Object *object = value ? value->getAsObject() : nullptr;
+  if (!object)
+    return fail(field + " is missing or null; byte-level BPE needs a "
+                        "ByteLevel pre-tokenizer");
+  std::optional<llvm::StringRef> type = object->getString("type");
+  if (!type)
+    return fail(field + ".type is missing");
+
+  if (*type == "Sequence") {
+    const llvm::json::Array *list = object->getArray("pretokenizers");
+    if (!list)
+      return fail(field + ".pretokenizers is missing or not an array");
+    for (size_t i = 0; i < list->size(); ++i)
+      if (llvm::Error err = loadPreTokenizer(
+              &(*list)[i], field + ".pretokenizers[" + llvm::Twine(i) + "]",
+              tok))
+        return err;
+    return llvm::Error::success();
+  }
+
+  if (*type == "ByteLevel") {
+    PreTokenStep step{PreTokenStep::ByteLevel};
+    // The library's defaults when a field is absent.
+    step.addPrefixSpace = object->getBoolean("add_prefix_space").value_or(true);
+    step.useRegex = object->getBoolean("use_regex").value_or(true);
+    step.pattern = SplitPattern::GPT2;
+    tok.steps.push_back(step);
+    return llvm::Error::success();
+  }
+
+  if (*type == "Split") {
+    const llvm::json::Object *pattern = object->getObject("pattern");
+    std::optional<llvm::StringRef> regex =
+        pattern ? pattern->getString("Regex") : std::nullopt;
+    if (!regex)
+      return fail(field + ".pattern.Regex is missing");
+    const KnownPattern *known =
+        llvm::find_if(kKnownPatterns,
+                      [&](const KnownPattern &k) { return k.regex == *regex; });
+    if (known == std::end(kKnownPatterns))
+      return fail(field + ".pattern.Regex \"" + *regex +
+                  "\" is not one of the GPT-2, Llama 3 or Qwen2 patterns");
+    std::optional<llvm::StringRef> behavior = object->getString("behavior");
+    if (behavior.value_or("") != "Isolated")
+      return fail(field + ".behavior \"" + behavior.value_or("") +
+                  "\" is not supported; expected \"Isolated\"");
+    if (object->getBoolean("invert").value_or(false))
+      return fail(field + ".invert true is not supported");
+    PreTokenStep step{PreTokenStep::Split};
+    step.pattern = known->kind;
+    tok.steps.push_back(step);
+    return llvm::Error::success();
+  }
+
+  return fail(field + ".type \"" + *type +
+              "\" is not supported; expected ByteLevel, Split or Sequence");
+}
+
+llvm::Error Loader::checkNormalizer(const llvm::json::Object &root) const {
+  const llvm::json::Value *value = root.get("normalizer");
+  if (!value || value->kind() == llvm::json::Value::Null)
+    return llvm::Error::success();
+  const llvm::json::Object *object = value->getAsObject();
+  std::optional<llvm::StringRef> type =
+      object ? object->getString("type") : std::nullopt;
+  // Qwen2 declares NFC. We do not normalise: text is taken to be NFC already,
+  // as nearly all text is.
+  if (type && *type == "NFC")
+    return llvm::Error::success();
+  return fail("normalizer.type \"" + type.value_or("") +
+              "\" is not supported; expected null or \"NFC\"");
+}
+
+llvm::Expected<std::unique_ptr<Tokenizer>> Loader::load() {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+  if (!buffer)
+    return fail("cannot read tokenizer: " + buffer.getError().message());
+  llvm::Expected<llvm::json::Value> json =
+      llvm::json::parse((*buffer)->getBuffer());
+  if (!json)
+    return fail("not valid JSON: " + llvm::toString(json.takeError()));
+  const llvm::json::Object *root = json->getAsObject();
+  if (!root)
+    return fail("the top level is not a JSON object");
+
+  auto tok = std::make_unique<HFTokenizer>();
+  const llvm::json::Object *model = root->getObject("model");
+  if (!model)
+    return fail("model is missing or not an object");
+  if (llvm::Error err = loadModel(*model, *tok))
+    return err;
+  if (llvm::Error err = loadAddedTokens(*root, *tok))
+    return err;
+  if (llvm::Error err = checkNormalizer(*root))
+    return err;
+  if (llvm::Error err =
+          loadPreTokenizer(root->get("pre_tokenizer"), "pre_tokenizer", *tok))
+    return err;
+  if (llvm::none_of(tok->steps, [](const PreTokenStep &step) {
+        return step.kind == PreTokenStep::ByteLevel;
+      }))
+    return fail("pre_tokenizer has no ByteLevel step; only byte-level BPE is "
+                "supported");
+  tok->finalize();
+  return std::unique_ptr<Tokenizer>(std::move(tok));
+}
+
+} // namespace
+
+llvm::Expected<std::unique_ptr<Tokenizer>>
+mlir::attnedit::loadHFTokenizer(llvm::StringRef path) {
+  return Loader(path).load();
+}
