@@ -177,7 +177,11 @@ LogicalResult SoftmaxOp::verify() {
   if (axis < 0 || axis >= rank)
     return emitOpError() << "axis " << axis << " out of range for rank "
                          << rank;
-  return success();
+  if (!getSinks())
+    return success();
+  if (rank != 3 || axis != 2)
+    return emitOpError("sinks need scores [H, Tq, Tk] normalised along axis 2");
+  return expectShape(*this, "sinks", shapeOf(getSinks()), {getType().getDimSize(0)});
 }
 
 LogicalResult CausalMaskOp::verify() {
@@ -276,45 +280,135 @@ LogicalResult ConcatOp::verify() {
   return expectShape(*this, "result", getType().getShape(), expected);
 }
 
-LogicalResult AttentionOp::verify() {
-  if (failed(expectRank(*this, "input", getInput(), 2)))
+/// Checks what attention and gate_swa share: heads, projection shapes,
+/// biases, q/k norms, window and RoPE.
+template <typename AttentionLike>
+static LogicalResult verifyAttentionCore(AttentionLike op) {
+  if (failed(expectRank(op, "input", op.getInput(), 2)))
     return failure();
-  int64_t hq = getNumHeads(), hkv = getNumKvHeads(), d = getHeadDim();
+  int64_t hq = op.getNumHeads(), hkv = op.getNumKvHeads(), d = op.getHeadDim();
   if (hq < 1 || hkv < 1 || d < 1 || hq % hkv != 0)
-    return emitOpError() << "num_heads (" << hq << ") must be a positive multiple of "
-                         << "num_kv_heads (" << hkv << "), head_dim " << d;
-  auto in = shapeOf(getInput());
+    return op.emitOpError() << "num_heads (" << hq << ") must be a positive multiple of "
+                            << "num_kv_heads (" << hkv << "), head_dim " << d;
+  auto in = shapeOf(op.getInput());
   int64_t hidden = in[1];
-  if (failed(expectShape(*this, "positions", shapeOf(getPositions()), {in[0]})) ||
-      failed(expectShape(*this, "q_weight", shapeOf(getQWeight()), {hq * d, hidden})) ||
-      failed(expectShape(*this, "k_weight", shapeOf(getKWeight()), {hkv * d, hidden})) ||
-      failed(expectShape(*this, "v_weight", shapeOf(getVWeight()), {hkv * d, hidden})) ||
-      failed(expectShape(*this, "o_weight", shapeOf(getOWeight()), {hidden, hq * d})))
+  if (failed(expectShape(op, "positions", shapeOf(op.getPositions()), {in[0]})) ||
+      failed(expectShape(op, "q_weight", shapeOf(op.getQWeight()), {hq * d, hidden})) ||
+      failed(expectShape(op, "k_weight", shapeOf(op.getKWeight()), {hkv * d, hidden})) ||
+      failed(expectShape(op, "v_weight", shapeOf(op.getVWeight()), {hkv * d, hidden})) ||
+      failed(expectShape(op, "o_weight", shapeOf(op.getOWeight()), {hidden, hq * d})))
     return failure();
-  auto bias = getQkvBias();
+  auto bias = op.getQkvBias();
   if (!bias.empty()) {
     if (bias.size() != 3)
-      return emitOpError("qkv_bias holds either no bias or exactly three (q, k, v)");
-    if (failed(expectShape(*this, "q bias", shapeOf(bias[0]), {hq * d})) ||
-        failed(expectShape(*this, "k bias", shapeOf(bias[1]), {hkv * d})) ||
-        failed(expectShape(*this, "v bias", shapeOf(bias[2]), {hkv * d})))
+      return op.emitOpError("qkv_bias holds either no bias or exactly three (q, k, v)");
+    if (failed(expectShape(op, "q bias", shapeOf(bias[0]), {hq * d})) ||
+        failed(expectShape(op, "k bias", shapeOf(bias[1]), {hkv * d})) ||
+        failed(expectShape(op, "v bias", shapeOf(bias[2]), {hkv * d})))
       return failure();
   }
-  auto norms = getQkNorm();
+  auto norms = op.getQkNorm();
   if (!norms.empty()) {
     if (norms.size() != 2)
-      return emitOpError("qk_norm holds either no norm or exactly two (q, k)");
-    if (failed(expectShape(*this, "q norm", shapeOf(norms[0]), {d})) ||
-        failed(expectShape(*this, "k norm", shapeOf(norms[1]), {d})))
+      return op.emitOpError("qk_norm holds either no norm or exactly two (q, k)");
+    if (failed(expectShape(op, "q norm", shapeOf(norms[0]), {d})) ||
+        failed(expectShape(op, "k norm", shapeOf(norms[1]), {d})))
       return failure();
   }
-  if ((int64_t)getWindow() < 0)
-    return emitOpError("window must be >= 0");
-  if (failed(verifyRopeConfig(*this, d, getRotaryDim(),
-                              getRopeTheta().convertToDouble(),
+  if ((int64_t)op.getWindow() < 0)
+    return op.emitOpError("window must be >= 0");
+  if (failed(verifyRopeConfig(op, d, op.getRotaryDim(), op.getRopeTheta().convertToDouble(),
+                              op.getLlama3Scaling())))
+    return failure();
+  return expectShape(op, "result", op.getType().getShape(), in);
+}
+
+static StringRef kvHeadsKind(int64_t heads, int64_t kvHeads) {
+  return kvHeads == heads ? "mha" : kvHeads == 1 ? "mqa" : "gqa";
+}
+
+LogicalResult AttentionOp::verify() { return verifyAttentionCore(*this); }
+
+StringRef AttentionOp::getAttentionKind() {
+  return getWindow() ? "swa" : kvHeadsKind(getNumHeads(), getNumKvHeads());
+}
+int64_t AttentionOp::getKvValuesPerToken() { return 2 * getNumKvHeads() * getHeadDim(); }
+int64_t AttentionOp::getKvWindow() { return getWindow(); }
+
+LogicalResult GateSwaOp::verify() {
+  if (failed(verifyAttentionCore(*this)))
+    return failure();
+  int64_t hq = getNumHeads(), hidden = shapeOf(getInput())[1];
+  Value gate = getGateWeight();
+  if ((getGate() == GateKind::None) != !gate)
+    return emitOpError("gate_weight must be given exactly when gate is not none");
+  if (gate) {
+    int64_t rows = getGate() == GateKind::Headwise ? hq : hq * (int64_t)getHeadDim();
+    if (failed(expectShape(*this, "gate_weight", shapeOf(gate), {rows, hidden})))
+      return failure();
+  }
+  if (getSinks() && failed(expectShape(*this, "sinks", shapeOf(getSinks()), {hq})))
+    return failure();
+  return success();
+}
+
+StringRef GateSwaOp::getAttentionKind() { return getWindow() ? "swa" : "full"; }
+int64_t GateSwaOp::getKvValuesPerToken() { return 2 * getNumKvHeads() * getHeadDim(); }
+int64_t GateSwaOp::getKvWindow() { return getWindow(); }
+
+LogicalResult MlaOp::verify() {
+  if (failed(expectRank(*this, "input", getInput(), 2)))
+    return failure();
+  int64_t h = getNumHeads(), qRank = getQLoraRank(), kvRank = getKvLoraRank();
+  int64_t n = getQkNopeHeadDim(), r = getQkRopeHeadDim(), dv = getVHeadDim();
+  if (h < 1 || qRank < 0 || kvRank < 1 || n < 0 || r < 2 || r % 2 || dv < 1)
+    return emitOpError() << "needs num_heads >= 1, q_lora_rank >= 0, kv_lora_rank >= 1, "
+                            "qk_nope_head_dim >= 0, an even qk_rope_head_dim >= 2 and "
+                            "v_head_dim >= 1";
+  auto in = shapeOf(getInput());
+  int64_t hidden = in[1];
+  if (failed(expectShape(*this, "positions", shapeOf(getPositions()), {in[0]})))
+    return failure();
+  if (qRank == 0) {
+    if (!getQProj() || getQAProj())
+      return emitOpError("q_lora_rank 0 takes q_proj and no q_lora operands");
+    if (failed(expectShape(*this, "q_proj", shapeOf(getQProj()), {h * (n + r), hidden})))
+      return failure();
+  } else {
+    if (getQProj() || !getQAProj())
+      return emitOpError("q_lora_rank > 0 takes q_lora operands and no q_proj");
+    if (failed(expectShape(*this, "q_a_proj", shapeOf(getQAProj()), {qRank, hidden})) ||
+        failed(expectShape(*this, "q_a_layernorm", shapeOf(getQALayernorm()), {qRank})) ||
+        failed(expectShape(*this, "q_b_proj", shapeOf(getQBProj()), {h * (n + r), qRank})))
+      return failure();
+  }
+  if (failed(expectShape(*this, "kv_a_proj_with_mqa", shapeOf(getKvAProj()),
+                         {kvRank + r, hidden})) ||
+      failed(expectShape(*this, "kv_a_layernorm", shapeOf(getKvALayernorm()), {kvRank})) ||
+      failed(expectShape(*this, "kv_b_proj", shapeOf(getKvBProj()), {h * (n + dv), kvRank})) ||
+      failed(expectShape(*this, "o_proj", shapeOf(getOProj()), {hidden, h * dv})))
+    return failure();
+  if (failed(verifyRopeConfig(*this, r, r, getRopeTheta().convertToDouble(),
                               getLlama3Scaling())))
     return failure();
   return expectShape(*this, "result", getType().getShape(), in);
+}
+
+StringRef MlaOp::getAttentionKind() { return "mla"; }
+int64_t MlaOp::getKvValuesPerToken() { return getKvLoraRank() + getQkRopeHeadDim(); }
+int64_t MlaOp::getKvWindow() { return 0; }
+
+LogicalResult BroadcastOp::verify() {
+  auto in = shapeOf(getInput());
+  auto out = getType().getShape();
+  if (in.size() != out.size())
+    return emitOpError() << "keeps the rank: input " << formatShape(in) << ", result "
+                         << formatShape(out);
+  for (auto [i, o] : llvm::zip(in, out))
+    if (i != 1 && !compatible(i, o))
+      return emitOpError() << "cannot broadcast " << formatShape(in) << " to "
+                           << formatShape(out);
+  return success();
 }
 
 #define GET_OP_CLASSES

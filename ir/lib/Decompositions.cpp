@@ -45,45 +45,134 @@ public:
     return b.create<MatmulOp>(loc, f32(s), x, y);
   }
 
+  Value slice(Value x, int64_t axis, int64_t offset, int64_t size) {
+    SmallVector<int64_t> s(shape(x));
+    s[axis] = size;
+    return b.create<SliceOp>(loc, f32(s), x, axis, offset, size);
+  }
+  Value concat(ValueRange xs, int64_t axis) {
+    SmallVector<int64_t> s(shape(xs.front()));
+    s[axis] = 0;
+    for (Value x : xs)
+      s[axis] += shape(x)[axis];
+    return b.create<ConcatOp>(loc, f32(s), xs, axis);
+  }
+  Value broadcast(Value x, ArrayRef<int64_t> s) {
+    return b.create<BroadcastOp>(loc, f32(s), x);
+  }
+  Value rmsNorm(Value x, Value w, FloatAttr eps) {
+    return b.create<RmsNormOp>(loc, x.getType(), x, w, eps);
+  }
+
+  /// softmax(scale·q·kᵀ + mask [+ sinks])·v for q [H, T, Dqk], k [H, T, Dqk],
+  /// v [H, T, Dv]; returns [T, H, Dv].
+  Value attend(Value q, Value k, Value v, FloatAttr scale, IntegerAttr window,
+               Value sinks) {
+    Value scores = matmul(q, transpose(k, {0, 2, 1}));
+    scores = b.create<ScaleOp>(loc, scores, scale);
+    scores = b.create<CausalMaskOp>(loc, scores, window);
+    Value probs = b.create<SoftmaxOp>(loc, scores.getType(), scores, sinks,
+                                      b.getI64IntegerAttr(2));
+    return transpose(matmul(probs, v), {1, 0, 2});
+  }
+
   OpBuilder &b;
   Location loc;
 };
 
 } // namespace
 
-FailureOr<SmallVector<Value>> AttentionOp::decompose(OpBuilder &builder) {
-  PrimitiveBuilder pb(builder, getLoc());
-  OpBuilder &b = builder;
-  int64_t hq = getNumHeads(), hkv = getNumKvHeads(), d = getHeadDim();
-  int64_t t = cast<RankedTensorType>(getInput().getType()).getDimSize(0);
-  auto bias = getQkvBias();
+/// The attention core shared by attention and gate_swa, up to the per-head
+/// output [T, H, D] before o_proj.
+template <typename AttentionLike>
+static Value buildHeads(AttentionLike op, PrimitiveBuilder &pb, Value sinks) {
+  OpBuilder &b = pb.b;
+  int64_t hq = op.getNumHeads(), hkv = op.getNumKvHeads(), d = op.getHeadDim();
+  int64_t t = PrimitiveBuilder::shape(op.getInput())[0];
+  auto bias = op.getQkvBias();
   auto biasAt = [&](unsigned i) { return bias.empty() ? Value() : bias[i]; };
 
-  Value q = pb.reshape(pb.linear(getInput(), getQWeight(), biasAt(0)), {t, hq, d});
-  Value k = pb.reshape(pb.linear(getInput(), getKWeight(), biasAt(1)), {t, hkv, d});
-  Value v = pb.reshape(pb.linear(getInput(), getVWeight(), biasAt(2)), {t, hkv, d});
-  if (!getQkNorm().empty()) {
-    q = b.create<RmsNormOp>(getLoc(), q.getType(), q, getQkNorm()[0], getNormEpsAttr());
-    k = b.create<RmsNormOp>(getLoc(), k.getType(), k, getQkNorm()[1], getNormEpsAttr());
+  Value x = op.getInput();
+  Value q = pb.reshape(pb.linear(x, op.getQWeight(), biasAt(0)), {t, hq, d});
+  Value k = pb.reshape(pb.linear(x, op.getKWeight(), biasAt(1)), {t, hkv, d});
+  Value v = pb.reshape(pb.linear(x, op.getVWeight(), biasAt(2)), {t, hkv, d});
+  if (!op.getQkNorm().empty()) {
+    q = pb.rmsNorm(q, op.getQkNorm()[0], op.getNormEpsAttr());
+    k = pb.rmsNorm(k, op.getQkNorm()[1], op.getNormEpsAttr());
   }
-  auto rope = [&](Value x) -> Value {
-    return b.create<RopeOp>(getLoc(), x.getType(), x, getPositions(),
-                            getRopeThetaAttr(), getRotaryDimAttr(),
-                            getRopeStyleAttr(), getLlama3ScalingAttr());
+  auto rope = [&](Value y) -> Value {
+    return b.create<RopeOp>(pb.loc, y.getType(), y, op.getPositions(), op.getRopeThetaAttr(),
+                            op.getRotaryDimAttr(), op.getRopeStyleAttr(),
+                            op.getLlama3ScalingAttr());
   };
   q = pb.transpose(rope(q), {1, 0, 2});
   k = pb.transpose(rope(k), {1, 0, 2});
   v = pb.transpose(v, {1, 0, 2});
   if (hkv != hq) {
     auto repeated = pb.f32({hq, t, d});
-    k = b.create<RepeatKvOp>(getLoc(), repeated, k, hq / hkv);
-    v = b.create<RepeatKvOp>(getLoc(), repeated, v, hq / hkv);
+    k = b.create<RepeatKvOp>(pb.loc, repeated, k, hq / hkv);
+    v = b.create<RepeatKvOp>(pb.loc, repeated, v, hq / hkv);
   }
-  Value scores = pb.matmul(q, pb.transpose(k, {0, 2, 1}));
-  scores = b.create<ScaleOp>(getLoc(), scores, getScaleAttr());
-  scores = b.create<CausalMaskOp>(getLoc(), scores, getWindowAttr());
-  Value probs = b.create<SoftmaxOp>(getLoc(), scores, b.getI64IntegerAttr(2));
-  Value heads = pb.transpose(pb.matmul(probs, v), {1, 0, 2});
-  Value out = pb.linear(pb.reshape(heads, {t, hq * d}), getOWeight(), Value());
-  return SmallVector<Value>{out};
+  return pb.attend(q, k, v, op.getScaleAttr(), op.getWindowAttr(), sinks);
+}
+
+FailureOr<SmallVector<Value>> AttentionOp::decompose(OpBuilder &builder) {
+  PrimitiveBuilder pb(builder, getLoc());
+  Value heads = buildHeads(*this, pb, Value());
+  int64_t t = PrimitiveBuilder::shape(getInput())[0];
+  int64_t width = getNumHeads() * getHeadDim();
+  return SmallVector<Value>{pb.linear(pb.reshape(heads, {t, width}), getOWeight(), Value())};
+}
+
+FailureOr<SmallVector<Value>> GateSwaOp::decompose(OpBuilder &builder) {
+  PrimitiveBuilder pb(builder, getLoc());
+  Value heads = buildHeads(*this, pb, getSinks());
+  int64_t t = PrimitiveBuilder::shape(getInput())[0];
+  int64_t h = getNumHeads(), d = getHeadDim();
+  if (getGate() != GateKind::None) {
+    Value logits = pb.linear(getInput(), getGateWeight(), Value());
+    Value gate = builder.create<SigmoidOp>(getLoc(), logits);
+    gate = getGate() == GateKind::Headwise
+               ? pb.broadcast(pb.reshape(gate, {t, h, 1}), {t, h, d})
+               : pb.reshape(gate, {t, h, d});
+    heads = builder.create<MulOp>(getLoc(), heads, gate);
+  }
+  return SmallVector<Value>{pb.linear(pb.reshape(heads, {t, h * d}), getOWeight(), Value())};
+}
+
+FailureOr<SmallVector<Value>> MlaOp::decompose(OpBuilder &builder) {
+  PrimitiveBuilder pb(builder, getLoc());
+  OpBuilder &b = builder;
+  int64_t t = PrimitiveBuilder::shape(getInput())[0];
+  int64_t h = getNumHeads(), kvRank = getKvLoraRank();
+  int64_t n = getQkNopeHeadDim(), r = getQkRopeHeadDim(), dv = getVHeadDim();
+  Value x = getInput();
+
+  Value q = getQProj() ? pb.linear(x, getQProj(), Value())
+                       : pb.linear(pb.rmsNorm(pb.linear(x, getQAProj(), Value()),
+                                              getQALayernorm(), getNormEpsAttr()),
+                                   getQBProj(), Value());
+  q = pb.reshape(q, {t, h, n + r});
+  Value latent = pb.linear(x, getKvAProj(), Value());
+  Value c = pb.rmsNorm(pb.slice(latent, 1, 0, kvRank), getKvALayernorm(), getNormEpsAttr());
+  Value kv = pb.reshape(pb.linear(c, getKvBProj(), Value()), {t, h, n + dv});
+
+  auto rope = [&](Value y) -> Value {
+    return b.create<RopeOp>(getLoc(), y.getType(), y, getPositions(), getRopeThetaAttr(),
+                            b.getI64IntegerAttr(r), getRopeStyleAttr(),
+                            getLlama3ScalingAttr());
+  };
+  Value qPe = rope(pb.slice(q, 2, n, r));
+  Value kPe = rope(pb.reshape(pb.slice(latent, 1, kvRank, r), {t, 1, r}));
+  kPe = pb.broadcast(kPe, {t, h, r});
+  Value qFull = qPe, kFull = kPe;
+  if (n > 0) {
+    qFull = pb.concat({pb.slice(q, 2, 0, n), qPe}, 2);
+    kFull = pb.concat({pb.slice(kv, 2, 0, n), kPe}, 2);
+  }
+  Value v = pb.slice(kv, 2, n, dv);
+  Value heads = pb.attend(pb.transpose(qFull, {1, 0, 2}), pb.transpose(kFull, {1, 0, 2}),
+                          pb.transpose(v, {1, 0, 2}), getScaleAttr(),
+                          b.getI64IntegerAttr(0), Value());
+  return SmallVector<Value>{pb.linear(pb.reshape(heads, {t, h * dv}), getOProj(), Value())};
 }

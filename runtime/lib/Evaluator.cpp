@@ -16,7 +16,8 @@ namespace {
 
 class Interpreter {
 public:
-  explicit Interpreter(ParameterStore &parameters) : parameters(parameters) {}
+  Interpreter(ParameterStore &parameters, EvaluatorOptions options)
+      : parameters(parameters), options(options) {}
 
   llvm::Expected<std::vector<Tensor>> run(func::FuncOp func, llvm::ArrayRef<Tensor> args);
 
@@ -42,9 +43,19 @@ private:
   }
 
   llvm::Expected<Tensor> step(Operation *op);
+  template <typename AttentionLike>
+  llvm::Expected<Tensor> attention(AttentionLike op, const Tensor *gate, const Tensor *sinks);
+  llvm::Expected<Tensor> mla(attnedit::MlaOp op);
+  llvm::Error checkPositions(Operation *op, Value input, Value positions) {
+    if (in(positions).dim(0) == in(input).dim(0))
+      return llvm::Error::success();
+    return error(op, "positions " + in(positions).shapeString() + " do not match input " +
+                         in(input).shapeString());
+  }
   const Tensor &in(Value v) { return values.find(v)->second; }
 
   ParameterStore &parameters;
+  EvaluatorOptions options;
   llvm::DenseMap<Value, Tensor> values;
 };
 
@@ -72,11 +83,71 @@ static std::optional<llvm::SmallVector<int64_t, 4>> reshapeTarget(RankedTensorTy
   return shape;
 }
 
+static kernels::RopeConfig ropeConfig(double theta, int64_t rotaryDim, RopeStyle style,
+                                      std::optional<ArrayRef<double>> scaling) {
+  kernels::RopeConfig config{theta, rotaryDim, style == RopeStyle::Interleaved, std::nullopt};
+  if (scaling)
+    config.llama3Scaling = std::array<double, 4>{(*scaling)[0], (*scaling)[1], (*scaling)[2],
+                                                 (*scaling)[3]};
+  return config;
+}
+
+template <typename AttentionLike>
+llvm::Expected<Tensor> Interpreter::attention(AttentionLike op, const Tensor *gate,
+                                              const Tensor *sinks) {
+  if (llvm::Error e = checkPositions(op, op.getInput(), op.getPositions()))
+    return std::move(e);
+  kernels::AttentionWeights w{&in(op.getQWeight()), &in(op.getKWeight()),
+                              &in(op.getVWeight()), &in(op.getOWeight())};
+  if (auto bias = op.getQkvBias(); !bias.empty()) {
+    w.qBias = &in(bias[0]);
+    w.kBias = &in(bias[1]);
+    w.vBias = &in(bias[2]);
+  }
+  if (auto norms = op.getQkNorm(); !norms.empty()) {
+    w.qNorm = &in(norms[0]);
+    w.kNorm = &in(norms[1]);
+  }
+  w.gate = gate;
+  w.sinks = sinks;
+  kernels::AttentionConfig config{
+      (int64_t)op.getNumHeads(), (int64_t)op.getNumKvHeads(), (int64_t)op.getHeadDim(),
+      op.getScale().convertToDouble(),
+      ropeConfig(op.getRopeTheta().convertToDouble(), op.getRotaryDim(), op.getRopeStyle(),
+                 op.getLlama3Scaling()),
+      op.getNormEps().convertToDouble(), (int64_t)op.getWindow()};
+  if constexpr (std::is_same_v<AttentionLike, attnedit::GateSwaOp>)
+    config.gate = op.getGate() == GateKind::Headwise      ? kernels::Gate::Headwise
+                  : op.getGate() == GateKind::Elementwise ? kernels::Gate::Elementwise
+                                                          : kernels::Gate::None;
+  return kernels::attention(in(op.getInput()), in(op.getPositions()), w, config);
+}
+
+llvm::Expected<Tensor> Interpreter::mla(attnedit::MlaOp op) {
+  if (llvm::Error e = checkPositions(op, op.getInput(), op.getPositions()))
+    return std::move(e);
+  auto opt = [&](Value v) { return v ? &in(v) : nullptr; };
+  kernels::MlaWeights w{opt(op.getQProj()),     opt(op.getQAProj()),
+                        opt(op.getQALayernorm()), opt(op.getQBProj()),
+                        &in(op.getKvAProj()),   &in(op.getKvALayernorm()),
+                        &in(op.getKvBProj()),   &in(op.getOProj())};
+  int64_t rope = op.getQkRopeHeadDim();
+  kernels::MlaConfig config{(int64_t)op.getNumHeads(), (int64_t)op.getKvLoraRank(),
+                            (int64_t)op.getQkNopeHeadDim(), rope, (int64_t)op.getVHeadDim(),
+                            op.getScale().convertToDouble(),
+                            ropeConfig(op.getRopeTheta().convertToDouble(), rope,
+                                       op.getRopeStyle(), op.getLlama3Scaling()),
+                            op.getNormEps().convertToDouble()};
+  return kernels::mla(in(op.getInput()), in(op.getPositions()), w, config,
+                      options.absorbMla);
+}
+
 llvm::Expected<Tensor> Interpreter::step(Operation *op) {
   using R = llvm::Expected<Tensor>;
   return llvm::TypeSwitch<Operation *, R>(op)
       .Case([&](attnedit::ParamOp p) -> R {
-        return parameters.get(p.getName(), p.getType().getShape());
+        return parameters.get(p.getName(), p.getType().getShape(),
+                              p.getScope().value_or(""));
       })
       .Case([&](attnedit::ConvertOp c) -> R {
         Type to = c.getType().getElementType();
@@ -103,16 +174,11 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
                                 n.getEps().convertToDouble());
       })
       .Case([&](attnedit::RopeOp r) -> R {
-        const Tensor &x = in(r.getInput()), &pos = in(r.getPositions());
-        if (pos.dim(0) != x.dim(0))
-          return error(op, "positions " + pos.shapeString() + " do not match input " +
-                               x.shapeString());
-        kernels::RopeConfig config{r.getTheta().convertToDouble(), (int64_t)r.getRotaryDim(),
-                                   r.getStyle() == attnedit::RopeStyle::Interleaved,
-                                   std::nullopt};
-        if (auto s = r.getLlama3Scaling())
-          config.llama3Scaling = std::array<double, 4>{(*s)[0], (*s)[1], (*s)[2], (*s)[3]};
-        return kernels::rope(x, pos, config);
+        if (llvm::Error e = checkPositions(op, r.getInput(), r.getPositions()))
+          return std::move(e);
+        return kernels::rope(in(r.getInput()), in(r.getPositions()),
+                             ropeConfig(r.getTheta().convertToDouble(), r.getRotaryDim(),
+                                        r.getStyle(), r.getLlama3Scaling()));
       })
       .Case([&](attnedit::MatmulOp m) -> R {
         const Tensor &a = in(m.getLhs()), &b = in(m.getRhs());
@@ -123,7 +189,8 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
         return kernels::matmul(a, b);
       })
       .Case([&](attnedit::SoftmaxOp s) -> R {
-        return kernels::softmax(in(s.getInput()), s.getAxis());
+        return kernels::softmax(in(s.getInput()), s.getAxis(),
+                                s.getSinks() ? &in(s.getSinks()) : nullptr);
       })
       .Case([&](attnedit::CausalMaskOp c) -> R {
         const Tensor &x = in(c.getInput());
@@ -135,6 +202,23 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
         return kernels::repeatKv(in(r.getInput()), r.getRepeats());
       })
       .Case([&](attnedit::SiluOp s) -> R { return kernels::silu(in(s.getInput())); })
+      .Case([&](attnedit::SigmoidOp s) -> R { return kernels::sigmoid(in(s.getInput())); })
+      .Case([&](attnedit::BroadcastOp b) -> R {
+        const Tensor &x = in(b.getInput());
+        llvm::SmallVector<int64_t, 4> shape(b.getType().getShape());
+        for (int64_t i = 0; i < x.rank(); ++i)
+          if (ShapedType::isDynamic(shape[i]))
+            shape[i] = x.dim(i);
+          else if (x.dim(i) != 1 && x.dim(i) != shape[i])
+            return error(op, "cannot broadcast " + x.shapeString());
+        return kernels::broadcast(x, shape);
+      })
+      .Case([&](attnedit::AttentionOp a) -> R { return attention(a, nullptr, nullptr); })
+      .Case([&](attnedit::GateSwaOp g) -> R {
+        return attention(g, g.getGateWeight() ? &in(g.getGateWeight()) : nullptr,
+                         g.getSinks() ? &in(g.getSinks()) : nullptr);
+      })
+      .Case([&](attnedit::MlaOp m) -> R { return mla(m); })
       .Case([&](attnedit::AddOp a) -> R { return kernels::add(in(a.getLhs()), in(a.getRhs())); })
       .Case([&](attnedit::MulOp m) -> R { return kernels::mul(in(m.getLhs()), in(m.getRhs())); })
       .Case([&](attnedit::ScaleOp s) -> R {
@@ -210,6 +294,7 @@ llvm::Expected<std::vector<Tensor>> Interpreter::run(func::FuncOp func,
 
 llvm::Expected<std::vector<Tensor>> attnedit::evaluate(func::FuncOp func,
                                                        llvm::ArrayRef<Tensor> args,
-                                                       ParameterStore &parameters) {
-  return Interpreter(parameters).run(func, args);
+                                                       ParameterStore &parameters,
+                                                       EvaluatorOptions options) {
+  return Interpreter(parameters, options).run(func, args);
 }

@@ -139,19 +139,22 @@ static std::array<int64_t, 3> around(llvm::ArrayRef<int64_t> shape, int64_t axis
   return {outer, shape[axis], inner};
 }
 
-Tensor softmax(const Tensor &x, int64_t axis) {
+Tensor softmax(const Tensor &x, int64_t axis, const Tensor *sinks) {
   auto [outer, len, inner] = around(x.shape(), axis);
+  int64_t rowsPerHead = sinks ? outer / x.dim(0) : 1;
   Tensor out = Tensor::zeros(x.shape());
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < inner; ++i) {
       const float *in = x.data() + o * len * inner + i;
       float *res = out.mutableData() + o * len * inner + i;
-      float maxv = -std::numeric_limits<float>::infinity();
+      float sink = sinks ? sinks->data()[o / rowsPerHead]
+                         : -std::numeric_limits<float>::infinity();
+      float maxv = sink;
       for (int64_t j = 0; j < len; ++j)
         maxv = std::max(maxv, in[j * inner]);
       if (maxv == -std::numeric_limits<float>::infinity())
         continue; // every entry masked: no weight anywhere
-      double sum = 0;
+      double sum = sinks ? std::exp((double)sink - maxv) : 0.0;
       for (int64_t j = 0; j < len; ++j)
         sum += std::exp((double)in[j * inner] - maxv);
       for (int64_t j = 0; j < len; ++j)
@@ -203,6 +206,27 @@ static Tensor zip(const Tensor &a, const Tensor &b, F f) {
 
 Tensor silu(const Tensor &x) {
   return map(x, [](float v) { return (float)(v / (1.0 + std::exp(-(double)v))); });
+}
+Tensor sigmoid(const Tensor &x) {
+  return map(x, [](float v) { return (float)(1.0 / (1.0 + std::exp(-(double)v))); });
+}
+Tensor broadcast(const Tensor &x, llvm::ArrayRef<int64_t> shape) {
+  int64_t rank = x.rank();
+  llvm::SmallVector<int64_t, 6> strides(rank, 0);
+  for (int64_t i = rank - 1, stride = 1; i >= 0; stride *= x.dim(i), --i)
+    strides[i] = x.dim(i) == 1 ? 0 : stride;
+  Tensor out = Tensor::zeros(shape);
+  llvm::SmallVector<int64_t, 6> index(rank, 0);
+  float *o = out.mutableData();
+  for (int64_t n = 0, total = out.numel(); n < total; ++n) {
+    int64_t src = 0;
+    for (int64_t i = 0; i < rank; ++i)
+      src += index[i] * strides[i];
+    o[n] = x.data()[src];
+    for (int64_t i = rank - 1; i >= 0 && ++index[i] == shape[i]; --i)
+      index[i] = 0;
+  }
+  return out;
 }
 Tensor add(const Tensor &a, const Tensor &b) {
   return zip(a, b, [](float x, float y) { return x + y; });

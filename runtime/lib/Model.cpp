@@ -39,25 +39,8 @@ llvm::Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
     model->moduleOp = parseSourceFile<ModuleOp>(path, sourceMgr, &ctx);
     if (!model->moduleOp)
       return makeError(path, diagnostics.empty() ? "cannot parse" : "cannot parse:\n" + diagnostics);
-    auto files = model->moduleOp->getOperation()->getAttrOfType<ArrayAttr>(attrs::kParameterFiles);
-    if (!files)
-      return makeError(path, llvm::Twine("module has no '") + attrs::kParameterFiles +
-                                 "' attribute naming its parameter files");
-    for (Attribute a : files) {
-      auto name = dyn_cast<StringAttr>(a);
-      if (!name)
-        return makeError(path, llvm::Twine(attrs::kParameterFiles) + " must hold strings");
-      // Relative parameter paths are relative to the module file.
-      llvm::SmallString<256> file(name.getValue());
-      if (llvm::sys::path::is_relative(file)) {
-        llvm::SmallString<256> dir(path);
-        llvm::sys::path::remove_filename(dir);
-        llvm::sys::path::append(dir, file);
-        file = dir;
-      }
-      if (llvm::Error e = model->parameters.open(file))
-        return std::move(e);
-    }
+    if (llvm::Error e = model->parameters.openModuleFiles(*model->moduleOp, path))
+      return std::move(e);
   } else {
     llvm::Expected<Checkpoint> checkpoint = openCheckpoint(path);
     if (!checkpoint)

@@ -2,34 +2,86 @@
 
 #include "attnedit/Runtime/ParameterStore.h"
 #include "attnedit/Frontend/ModelConfig.h"
+#include "attnedit/IR/AttnEditDialect.h"
 
+#include "llvm/ADT/SmallString.h"
 #include "llvm/Support/Path.h"
 
 using namespace mlir;
 using namespace mlir::attnedit;
 
-llvm::Error ParameterStore::open(llvm::StringRef path) {
+llvm::Error ParameterStore::open(llvm::StringRef path, llvm::StringRef scope) {
   if (llvm::sys::path::extension(path) == ".bin") {
     auto checkpoint = openLlama2c(path);
     if (!checkpoint)
       return checkpoint.takeError();
-    add(std::move(checkpoint->weights));
+    add(std::move(checkpoint->weights), scope);
     return llvm::Error::success();
   }
   auto file = WeightFile::openSafetensors(path);
   if (!file)
     return file.takeError();
-  add(std::move(*file));
+  add(std::move(*file), scope);
   return llvm::Error::success();
 }
 
-void ParameterStore::add(std::unique_ptr<WeightFile> file) {
-  files.push_back(std::move(file));
+void ParameterStore::add(std::unique_ptr<WeightFile> file, llvm::StringRef scope) {
+  files[scope].push_back(std::move(file));
 }
 
-llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name,
-                                           llvm::ArrayRef<int64_t> shape) {
-  auto cached = cache.find(name);
+static llvm::Error moduleError(llvm::StringRef modulePath, const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
+                                 modulePath.str().c_str(), msg.str().c_str());
+}
+
+llvm::Error ParameterStore::openModuleFiles(ModuleOp module, llvm::StringRef modulePath) {
+  auto openAll = [&](Attribute list, llvm::StringRef scope,
+                     llvm::StringRef attrName) -> llvm::Error {
+    auto paths = dyn_cast_or_null<ArrayAttr>(list);
+    if (!paths)
+      return moduleError(modulePath, attrName + " must be an array of file names");
+    for (Attribute a : paths) {
+      auto name = dyn_cast<StringAttr>(a);
+      if (!name)
+        return moduleError(modulePath, attrName + " must hold strings");
+      llvm::SmallString<256> file(name.getValue());
+      if (llvm::sys::path::is_relative(file)) {
+        llvm::SmallString<256> dir(modulePath);
+        llvm::sys::path::remove_filename(dir);
+        llvm::sys::path::append(dir, file);
+        file = dir;
+      }
+      if (llvm::Error e = open(file, scope))
+        return e;
+    }
+    return llvm::Error::success();
+  };
+  Operation *op = module.getOperation();
+  Attribute unscoped = op->getAttr(attrs::kParameterFiles);
+  if (!unscoped)
+    return moduleError(modulePath, llvm::Twine("module has no '") + attrs::kParameterFiles +
+                                       "' attribute naming its parameter files");
+  if (llvm::Error e = openAll(unscoped, "", attrs::kParameterFiles))
+    return e;
+  Attribute scoped = op->getAttr(attrs::kParameterScopes);
+  if (!scoped)
+    return llvm::Error::success();
+  auto scopes = dyn_cast<DictionaryAttr>(scoped);
+  if (!scopes)
+    return moduleError(modulePath, llvm::Twine(attrs::kParameterScopes) +
+                                       " must be a dictionary {scope = [files]}");
+  for (NamedAttribute entry : scopes)
+    if (llvm::Error e = openAll(entry.getValue(), entry.getName().getValue(),
+                                (llvm::Twine(attrs::kParameterScopes) + "." +
+                                 entry.getName().getValue()).str()))
+      return e;
+  return llvm::Error::success();
+}
+
+llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                                           llvm::StringRef scope) {
+  std::string key = scope.empty() ? name.str() : (scope + "::" + name).str();
+  auto cached = cache.find(key);
   if (cached != cache.end()) {
     if (cached->second.shape() != shape)
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -38,7 +90,7 @@ llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name,
                                      formatShape(shape).c_str());
     return cached->second;
   }
-  for (const auto &file : files) {
+  for (const auto &file : files.lookup(scope)) {
     const TensorInfo *info = file->find(name);
     if (!info)
       continue;
@@ -55,10 +107,16 @@ llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name,
       tensor = Tensor::zeros(shape);
       convertToF32(info->dtype, bytes, tensor.mutableData(), tensor.numel());
     }
-    cache[name] = tensor;
+    cache[key] = tensor;
     return tensor;
   }
+  if (!scope.empty() && !files.count(scope))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "parameter '%s' is in scope '%s', which names no "
+                                   "parameter files (was the edit run without params-out?)",
+                                   name.str().c_str(), scope.str().c_str());
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 "parameter '%s' is in none of the parameter files",
-                                 name.str().c_str());
+                                 "parameter '%s' is in none of the parameter files%s",
+                                 name.str().c_str(),
+                                 scope.empty() ? "" : (" of scope '" + scope + "'").str().c_str());
 }

@@ -32,16 +32,6 @@ llvm::Expected<Checkpoint> openCheckpoint(llvm::StringRef path);
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> importCheckpoint(mlir::MLIRContext &context,
                                                                     const Checkpoint &checkpoint);
 
-/// Module attribute names shared by the importer and the runtime.
-namespace attrs {
-inline constexpr llvm::StringLiteral kParameterFiles = "attnedit.parameter_files";
-inline constexpr llvm::StringLiteral kTokenizer = "attnedit.tokenizer";
-inline constexpr llvm::StringLiteral kBosToken = "attnedit.bos_token_id";
-inline constexpr llvm::StringLiteral kStopTokens = "attnedit.stop_token_ids";
-inline constexpr llvm::StringLiteral kArchitecture = "attnedit.architecture";
-inline constexpr llvm::StringLiteral kMaxPositions = "attnedit.max_positions";
-} // namespace attrs
-
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_FRONTEND_IMPORTER_H

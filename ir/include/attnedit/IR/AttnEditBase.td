@@ -37,4 +37,15 @@ def AttnEdit_RopeStyle : I32EnumAttr<"RopeStyle", "RoPE pairing convention", [
 }
 def AttnEdit_RopeStyleAttr : EnumAttr<AttnEdit_Dialect, AttnEdit_RopeStyle, "rope_style">;
 
+// Where GateSWA's output gate σ(x·Wgᵀ) multiplies the attention output: one
+// scalar per head, one per head feature, or no gate.
+def AttnEdit_GateKind : I32EnumAttr<"GateKind", "output gate granularity", [
+    I32EnumAttrCase<"None", 0, "none">,
+    I32EnumAttrCase<"Headwise", 1, "headwise">,
+    I32EnumAttrCase<"Elementwise", 2, "elementwise">]> {
+  let cppNamespace = "::mlir::attnedit";
+  let genSpecializedAttr = 0;
+}
+def AttnEdit_GateKindAttr : EnumAttr<AttnEdit_Dialect, AttnEdit_GateKind, "gate_kind">;
+
 #endif // ATTNEDIT_BASE_TD

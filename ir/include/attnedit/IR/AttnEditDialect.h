@@ -6,4 +6,17 @@
 
 #include "attnedit/IR/AttnEditDialect.h.inc"
 
+namespace mlir::attnedit::attrs {
+/// Module attributes naming what an attnedit module runs with. Parameter
+/// paths that are relative are relative to the module file.
+inline constexpr llvm::StringLiteral kParameterFiles = "attnedit.parameter_files";
+/// {scope = [files]}: where `attnedit.param ... in "scope"` names resolve.
+inline constexpr llvm::StringLiteral kParameterScopes = "attnedit.parameter_scopes";
+inline constexpr llvm::StringLiteral kTokenizer = "attnedit.tokenizer";
+inline constexpr llvm::StringLiteral kBosToken = "attnedit.bos_token_id";
+inline constexpr llvm::StringLiteral kStopTokens = "attnedit.stop_token_ids";
+inline constexpr llvm::StringLiteral kArchitecture = "attnedit.architecture";
+inline constexpr llvm::StringLiteral kMaxPositions = "attnedit.max_positions";
+} // namespace mlir::attnedit::attrs
+
 #endif // ATTNEDIT_IR_ATTNEDITDIALECT_H

@@ -27,4 +27,29 @@ def AttnEdit_DecomposableOpInterface : OpInterface<"DecomposableOpInterface"> {
   ];
 }
 
+def AttnEdit_AttentionLikeOpInterface : OpInterface<"AttentionLikeOpInterface"> {
+  let cppNamespace = "::mlir::attnedit";
+  let description = [{
+    A composite attention module. Analyses (the KV-cache report, the runtime's
+    cache planning) ask it what decoding must keep per token instead of
+    knowing every attention variant.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        A short name of the variant for reports ("mha", "gqa", "mqa", "mla",
+        "swa", ...).
+      }],
+      "::llvm::StringRef", "getAttentionKind">,
+    InterfaceMethod<[{
+        Values cached per token for decoding: 2·Hkv·D for K and V heads, the
+        latent plus the shared RoPE key for MLA.
+      }],
+      "int64_t", "getKvValuesPerToken">,
+    InterfaceMethod<[{
+        How many of the most recent tokens the cache keeps; 0 keeps all.
+      }],
+      "int64_t", "getKvWindow">,
+  ];
+}
+
 #endif // ATTNEDIT_INTERFACES_TD

@@ -29,15 +29,22 @@ def AttnEdit_ParamOp : AttnEdit_Op<"param", [Pure]> {
     Names a tensor held by the parameter store (as IREE's
     `#stream.parameter.named`): weights are never inlined into the IR. The
     result type is the stored shape and element type; `trainable` marks the
-    parameters that distillation updates.
+    parameters that distillation updates. A `scope` names the parameter
+    files the name resolves in (IREE's `"scope"::"key"`): unscoped names
+    resolve in the module's `attnedit.parameter_files`, scoped ones in
+    `attnedit.parameter_scopes[scope]`, so an edited attention's own copy of
+    `o_proj.weight` never shadows the teacher's.
 
     ```mlir
     %w = attnedit.param "model.layers.0.self_attn.q_proj.weight" : tensor<64x64xbf16>
+    %g = attnedit.param "model.layers.0.self_attn.o_proj.weight" in "student" trainable : tensor<64x64xf32>
     ```
   }];
-  let arguments = (ins StrAttr:$name, UnitAttr:$trainable);
+  let arguments = (ins StrAttr:$name, OptionalAttr<StrAttr>:$scope, UnitAttr:$trainable);
   let results = (outs AttnEdit_Storage:$result);
-  let assemblyFormat = "$name (`trainable` $trainable^)? attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    $name (`in` $scope^)? (`trainable` $trainable^)? attr-dict `:` type($result)
+  }];
   let hasVerifier = 1;
 }
 
@@ -117,11 +124,21 @@ def AttnEdit_MatmulOp : AttnEdit_Op<"matmul", [Pure]> {
   let hasVerifier = 1;
 }
 
-def AttnEdit_SoftmaxOp : AttnEdit_Op<"softmax", [Pure, SameOperandsAndResultType]> {
-  let summary = "numerically stable softmax along one axis";
-  let arguments = (ins AttnEdit_Activation:$input, I64Attr:$axis);
+def AttnEdit_SoftmaxOp : AttnEdit_Op<"softmax", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "numerically stable softmax along one axis, with optional sinks";
+  let description = [{
+    With `sinks` [H] (attention sinks, as gpt-oss), `input` is scores
+    [H, Tq, Tk] normalised along the last axis and each head's denominator
+    also counts exp(sinks[h]): a virtual key with a raw (unscaled) logit and
+    a zero value, so a head may attend to nothing.
+  }];
+  let arguments = (ins AttnEdit_Activation:$input, Optional<AttnEdit_Activation>:$sinks,
+                       I64Attr:$axis);
   let results = (outs AttnEdit_Activation:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let assemblyFormat = [{
+    $input (`sinks` `(` $sinks^ `:` type($sinks) `)`)? attr-dict `:` type($input)
+  }];
   let hasVerifier = 1;
 }
 
@@ -173,6 +190,7 @@ class AttnEdit_BinaryOp<string mnemonic, string summaryText>
 }
 
 def AttnEdit_SiluOp : AttnEdit_UnaryOp<"silu", "x · sigmoid(x)">;
+def AttnEdit_SigmoidOp : AttnEdit_UnaryOp<"sigmoid", "1 / (1 + exp(-x))">;
 def AttnEdit_AddOp : AttnEdit_BinaryOp<"add", "elementwise sum">;
 def AttnEdit_MulOp : AttnEdit_BinaryOp<"mul", "elementwise product">;
 
@@ -189,6 +207,18 @@ def AttnEdit_ScaleOp : AttnEdit_Op<"scale", [Pure, SameOperandsAndResultType]> {
 
 def AttnEdit_ReshapeOp : AttnEdit_Op<"reshape", [Pure]> {
   let summary = "row-major reshape; at most one dynamic result dimension";
+  let arguments = (ins AttnEdit_Activation:$input);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def AttnEdit_BroadcastOp : AttnEdit_Op<"broadcast", [Pure]> {
+  let summary = "repeats size-1 dimensions up to the result shape";
+  let description = [{
+    Same rank in and out; every input dimension equals the result's or is 1.
+    Used for a per-head gate over head features and MLA's shared RoPE key.
+  }];
   let arguments = (ins AttnEdit_Activation:$input);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
@@ -225,7 +255,8 @@ def AttnEdit_ConcatOp : AttnEdit_Op<"concat", [Pure]> {
 //===----------------------------------------------------------------------===//
 
 def AttnEdit_AttentionOp : AttnEdit_Op<"attention", [Pure, AttrSizedOperandSegments,
-    DeclareOpInterfaceMethods<AttnEdit_DecomposableOpInterface>]> {
+    DeclareOpInterfaceMethods<AttnEdit_DecomposableOpInterface>,
+    DeclareOpInterfaceMethods<AttnEdit_AttentionLikeOpInterface>]> {
   let summary = "causal multi-head / grouped-query attention block";
   let description = [{
     The whole attention module of a Llama/Qwen layer, from the normalised
@@ -258,6 +289,88 @@ def AttnEdit_AttentionOp : AttnEdit_Op<"attention", [Pure, AttrSizedOperandSegme
   let assemblyFormat = [{
     $input `,` $positions `weights` `(` $q_weight `,` $k_weight `,` $v_weight `,` $o_weight `)`
     (`qkv_bias` `(` $qkv_bias^ `)`)? (`qk_norm` `(` $qk_norm^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def AttnEdit_MlaOp : AttnEdit_Op<"mla", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<AttnEdit_DecomposableOpInterface>,
+    DeclareOpInterfaceMethods<AttnEdit_AttentionLikeOpInterface>]> {
+  let summary = "multi-head latent attention (DeepSeek-V2/V3)";
+  let description = [{
+    DeepSeek-V2's MLA from the normalised hidden state `input` [T, hidden],
+    with H = `num_heads`, n = `qk_nope_head_dim`, r = `qk_rope_head_dim`,
+    dv = `v_head_dim` and operands named after DeepSeek's modules:
+
+      q = q_proj·x, or q_b_proj·rms_norm(q_a_proj·x, q_a_layernorm) when
+          `q_lora_rank` > 0; per head q = [q_nope (n); q_pe (r)]
+      [c (kv_lora_rank); k_pe (r)] = kv_a_proj_with_mqa·x
+      per head [k_nope (n); v (dv)] = kv_b_proj·rms_norm(c, kv_a_layernorm)
+      q_pe, k_pe = rope(q_pe, k_pe) over r dims; k_pe is shared by all heads
+      o = softmax(scale·(q_nope·k_nopeᵀ + q_pe·k_peᵀ) + causal mask)·v
+      result = o_proj·o
+
+    Decoding caches only c and k_pe: kv_lora_rank + r values per token.
+    `scale` is explicit because a model warm-started from a teacher keeps
+    the teacher's 1/sqrt(head_dim) rather than DeepSeek's 1/sqrt(n + r).
+  }];
+  let arguments = (ins
+    AttnEdit_Activation:$input, AttnEdit_TokenIds:$positions,
+    Optional<AttnEdit_Activation>:$q_proj, Optional<AttnEdit_Activation>:$q_a_proj,
+    Optional<AttnEdit_Activation>:$q_a_layernorm, Optional<AttnEdit_Activation>:$q_b_proj,
+    AttnEdit_Activation:$kv_a_proj, AttnEdit_Activation:$kv_a_layernorm,
+    AttnEdit_Activation:$kv_b_proj, AttnEdit_Activation:$o_proj,
+    I64Attr:$num_heads, I64Attr:$q_lora_rank, I64Attr:$kv_lora_rank,
+    I64Attr:$qk_nope_head_dim, I64Attr:$qk_rope_head_dim, I64Attr:$v_head_dim,
+    F64Attr:$scale, F64Attr:$rope_theta, AttnEdit_RopeStyleAttr:$rope_style,
+    OptionalAttr<DenseF64ArrayAttr>:$llama3_scaling,
+    DefaultValuedAttr<F64Attr, "1e-6">:$norm_eps);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $positions
+    (`q` `(` $q_proj^ `)`)?
+    (`q_lora` `(` $q_a_proj^ `,` $q_a_layernorm `,` $q_b_proj `)`)?
+    `kv` `(` $kv_a_proj `,` $kv_a_layernorm `,` $kv_b_proj `)` `out` `(` $o_proj `)`
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def AttnEdit_GateSwaOp : AttnEdit_Op<"gate_swa", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<AttnEdit_DecomposableOpInterface>,
+    DeclareOpInterfaceMethods<AttnEdit_AttentionLikeOpInterface>]> {
+  let summary = "gated, optionally sliding-window attention with optional sinks";
+  let description = [{
+    `attnedit.attention` (same operands and attributes; `window` = 0 is a
+    full-attention layer of a hybrid model, W > 0 lets query i see keys
+    i - W < j <= i) with two additions:
+
+      - `sinks` [H]: per-head sink logits in the softmax denominator
+        (gpt-oss, StreamingLLM), raw, not multiplied by `scale`;
+      - an output gate (Qiu et al. 2025, "G1"): the per-head attention output
+        [T, H, D] is multiplied, before `o_proj`, by σ(input·gate_weightᵀ),
+        gate_weight [H, hidden] for `gate` = headwise (one scalar per head)
+        or [H·D, hidden] for elementwise.
+
+    Decoding caches K and V of the last `window` tokens only.
+  }];
+  let arguments = (ins
+    AttnEdit_Activation:$input, AttnEdit_TokenIds:$positions,
+    AttnEdit_Activation:$q_weight, AttnEdit_Activation:$k_weight,
+    AttnEdit_Activation:$v_weight, AttnEdit_Activation:$o_weight,
+    Variadic<AttnEdit_Activation>:$qkv_bias, Variadic<AttnEdit_Activation>:$qk_norm,
+    Optional<AttnEdit_Activation>:$gate_weight, Optional<AttnEdit_Activation>:$sinks,
+    I64Attr:$num_heads, I64Attr:$num_kv_heads, I64Attr:$head_dim, F64Attr:$scale,
+    F64Attr:$rope_theta, I64Attr:$rotary_dim, AttnEdit_RopeStyleAttr:$rope_style,
+    OptionalAttr<DenseF64ArrayAttr>:$llama3_scaling,
+    DefaultValuedAttr<F64Attr, "1e-6">:$norm_eps,
+    I64Attr:$window, AttnEdit_GateKindAttr:$gate);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $positions `weights` `(` $q_weight `,` $k_weight `,` $v_weight `,` $o_weight `)`
+    (`qkv_bias` `(` $qkv_bias^ `)`)? (`qk_norm` `(` $qk_norm^ `)`)?
+    (`gate` `(` $gate_weight^ `)`)? (`sinks` `(` $sinks^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

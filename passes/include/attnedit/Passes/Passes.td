@@ -18,8 +18,9 @@ include "mlir/Pass/PassBase.td"
 def DecomposePass : Pass<"attnedit-decompose", "::mlir::ModuleOp"> {
   let summary = "Expand composite attention ops into attnedit primitives";
   let description = [{
-    Replaces every op implementing `DecomposableOpInterface` (today
-    `attnedit.attention`) by its primitive expansion, for backends and
+    Replaces every op implementing `DecomposableOpInterface`
+    (`attnedit.attention`, `attnedit.mla`, `attnedit.gate_swa`) by its
+    primitive expansion, for backends and
     analyses that only understand primitives.
 
     Before:
@@ -30,6 +31,103 @@ def DecomposePass : Pass<"attnedit-decompose", "::mlir::ModuleOp"> {
     [`repeat_kv`], `matmul`, `scale`, `causal_mask`, `softmax`, `matmul`,
     `transpose`, `reshape`, `linear`.
   }];
+}
+
+def RaiseAttentionPass : Pass<"attnedit-raise-attention", "::mlir::ModuleOp"> {
+  let summary = "Recognise primitive attention subgraphs as attnedit.attention";
+  let description = [{
+    Finds each causal attention subgraph built from primitives (projections,
+    optional per-head q/k RMSNorm, RoPE, repeat-kv or a grouped matmul,
+    scores, scale, causal or windowed mask, softmax over the key axis,
+    weighted sum, output projection) and replaces it with one
+    `attnedit.attention`. Accepts what the importer emits for Llama, Qwen2,
+    Qwen3 and llama2.c and the equivalent spellings of other frontends (scale
+    as an attribute or a multiply, mask applied or added, repeat-kv or a
+    grouped matmul). Anything that is not exactly attention, e.g. a
+    non-causal mask or a softmax over the wrong axis, is left as it is.
+  }];
+  let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
+}
+
+//===----------------------------------------------------------------------===//
+// Editing
+//===----------------------------------------------------------------------===//
+
+def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
+  let summary = "Rewrite attnedit.attention into MLA or GateSWA";
+  let description = [{
+    Replaces the `attnedit.attention` of the selected layers by
+    `attnedit.mla` or `attnedit.gate_swa`. The new module's attention
+    parameters are trainable, live in the parameter scope "student", are
+    named as DeepSeek-V2/V3 name them, and are written to `params-out` (a new
+    safetensors file recorded in the module's `attnedit.parameter_scopes`);
+    the teacher's parameters are untouched and still referenced by name.
+    Without `params-out` only the IR is rewritten (for analyses such as
+    --attnedit-kv-report on a config-only model).
+
+    MLA `init=svd` warm-starts from the teacher's weights (RoPE frequencies
+    subsampled and decoupled into a shared key, joint low-rank factorisation
+    of the NoPE keys and the values); `init=random` is the cold start.
+    GateSWA keeps the teacher's projections and starts with gate weights 0
+    and o_proj doubled (σ(0) = 1/2), which reproduces the teacher exactly
+    wherever the window covers the sequence.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"mla\"",
+           "the new attention: mla or gate-swa">,
+    ListOption<"layers", "layers", "int64_t",
+               "layers to edit (default: all)">,
+    Option<"paramsOut", "params-out", "std::string", /*default=*/"",
+           "safetensors file for the new parameters">,
+    Option<"seed", "seed", "uint64_t", /*default=*/"0", "seed of random initialisation">,
+    // MLA
+    Option<"kvLoraRank", "kv-lora-rank", "int64_t", /*default=*/"512",
+           "MLA latent rank">,
+    Option<"qLoraRank", "q-lora-rank", "int64_t", /*default=*/"0",
+           "MLA query rank (0: full-rank q_proj)">,
+    Option<"qkRopeHeadDim", "qk-rope-head-dim", "int64_t", /*default=*/"64",
+           "MLA decoupled RoPE dims (shared key)">,
+    Option<"qkNopeHeadDim", "qk-nope-head-dim", "int64_t", /*default=*/"-1",
+           "MLA position-free dims per head (-1: the teacher's head_dim)">,
+    Option<"vHeadDim", "v-head-dim", "int64_t", /*default=*/"-1",
+           "MLA value dims per head (-1: the teacher's head_dim)">,
+    Option<"init", "init", "std::string", /*default=*/"\"svd\"",
+           "MLA initialisation: svd or random">,
+    // GateSWA
+    Option<"window", "window", "int64_t", /*default=*/"128",
+           "GateSWA sliding window W (query i sees keys i-W < j <= i)">,
+    ListOption<"fullLayers", "full-layers", "int64_t",
+               "GateSWA layers that keep full attention">,
+    Option<"fullEvery", "full-every", "int64_t", /*default=*/"0",
+           "GateSWA: layer l keeps full attention when (l+1) % N == 0">,
+    Option<"gate", "gate", "std::string", /*default=*/"\"headwise\"",
+           "GateSWA output gate: headwise, elementwise or none">,
+    Option<"sinks", "sinks", "bool", /*default=*/"false",
+           "GateSWA learnable per-head sink logits">,
+  ];
+  let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
+}
+
+//===----------------------------------------------------------------------===//
+// Analysis
+//===----------------------------------------------------------------------===//
+
+def KvReportPass : Pass<"attnedit-kv-report", "::mlir::ModuleOp"> {
+  let summary = "Report the KV-cache bytes per token and at a context length";
+  let description = [{
+    For every attention-like op (AttentionLikeOpInterface), prints the layer,
+    its kind, the values cached per token, how many tokens the cache holds
+    at `context`, and the bytes per token and at `context` for `dtype`; then
+    the totals, as a table and as JSON (to stdout, or to `json-out`). The IR
+    is unchanged. Run --attnedit-raise-attention first on an imported model.
+  }];
+  let options = [
+    Option<"context", "context", "int64_t", /*default=*/"32768", "context length N">,
+    Option<"dtype", "dtype", "std::string", /*default=*/"\"bf16\"",
+           "cache element type: f32, f16, bf16 or f8">,
+    Option<"jsonOut", "json-out", "std::string", /*default=*/"",
+           "also write the JSON report to this file">,
+  ];
 }
 
 #endif // ATTNEDIT_PASSES_TD

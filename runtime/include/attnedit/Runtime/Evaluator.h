@@ -10,12 +10,18 @@
 
 namespace mlir::attnedit {
 
+struct EvaluatorOptions {
+  /// Runs attnedit.mla in its absorbed form (scores against the latent).
+  bool absorbMla = false;
+};
+
 /// Runs `func` on `args` op by op with the reference kernels. Dynamic
 /// dimensions are taken from the actual tensors; any mismatch between the
 /// values and the IR's types is an error naming the op.
 llvm::Expected<std::vector<Tensor>> evaluate(mlir::func::FuncOp func,
                                              llvm::ArrayRef<Tensor> args,
-                                             ParameterStore &parameters);
+                                             ParameterStore &parameters,
+                                             EvaluatorOptions options = {});
 
 } // namespace mlir::attnedit
 

@@ -33,16 +33,69 @@ std::vector<double> ropeInverseFrequencies(const RopeConfig &config);
 Tensor rope(const Tensor &x, const Tensor &positions, const RopeConfig &config);
 
 Tensor matmul(const Tensor &a, const Tensor &b);
-Tensor softmax(const Tensor &x, int64_t axis);
+/// With `sinks` [H], x is [H, Tq, Tk] normalised along the last axis and
+/// exp(sinks[h]) joins each denominator.
+Tensor softmax(const Tensor &x, int64_t axis, const Tensor *sinks = nullptr);
 Tensor causalMask(const Tensor &x, int64_t window);
 Tensor repeatKv(const Tensor &x, int64_t repeats);
 Tensor silu(const Tensor &x);
+Tensor sigmoid(const Tensor &x);
+/// Repeats size-1 dimensions of `x` up to `shape` (same rank).
+Tensor broadcast(const Tensor &x, llvm::ArrayRef<int64_t> shape);
 Tensor add(const Tensor &a, const Tensor &b);
 Tensor mul(const Tensor &a, const Tensor &b);
 Tensor scale(const Tensor &x, double factor);
 Tensor transpose(const Tensor &x, llvm::ArrayRef<int64_t> permutation);
 Tensor slice(const Tensor &x, int64_t axis, int64_t offset, int64_t size);
 Tensor concat(llvm::ArrayRef<Tensor> xs, int64_t axis);
+
+//===----------------------------------------------------------------------===//
+// Composite attention (AttentionKernels.cpp)
+//===----------------------------------------------------------------------===//
+
+/// softmax(scale·q·kᵀ + causal/window mask [+ sinks])·v with q [Tq, H, Dqk],
+/// k [Tk, Hkv, Dqk], v [Tk, Hkv, Dv]; query head h reads KV head
+/// h / (H / Hkv); the queries are the last Tq of the Tk positions. Result
+/// [Tq, H, Dv].
+Tensor attend(const Tensor &q, const Tensor &k, const Tensor &v, double scale,
+              int64_t window, const Tensor *sinks);
+
+enum class Gate { None, Headwise, Elementwise };
+
+/// attnedit.attention and attnedit.gate_swa; absent operands are null.
+struct AttentionWeights {
+  const Tensor *q, *k, *v, *o;
+  const Tensor *qBias = nullptr, *kBias = nullptr, *vBias = nullptr;
+  const Tensor *qNorm = nullptr, *kNorm = nullptr;
+  const Tensor *gate = nullptr, *sinks = nullptr;
+};
+struct AttentionConfig {
+  int64_t heads, kvHeads, headDim;
+  double scale;
+  RopeConfig rope;
+  double normEps;
+  int64_t window = 0;
+  Gate gate = Gate::None;
+};
+Tensor attention(const Tensor &x, const Tensor &positions, const AttentionWeights &w,
+                 const AttentionConfig &config);
+
+/// attnedit.mla; qProj or (qA, qANorm, qB) is given.
+struct MlaWeights {
+  const Tensor *qProj = nullptr, *qA = nullptr, *qANorm = nullptr, *qB = nullptr;
+  const Tensor *kvA, *kvANorm, *kvB, *o;
+};
+struct MlaConfig {
+  int64_t heads, kvLoraRank, nopeDim, ropeDim, vDim;
+  double scale;
+  RopeConfig rope; // rotaryDim == ropeDim
+  double normEps;
+};
+/// `absorbed` computes scores against the latent itself (kv_b_proj folded
+/// into the query and output sides, as decoding from a latent cache does)
+/// instead of expanding per-head keys and values; both give the same result.
+Tensor mla(const Tensor &x, const Tensor &positions, const MlaWeights &w,
+           const MlaConfig &config, bool absorbed);
 
 } // namespace mlir::attnedit::kernels
 

@@ -11,6 +11,7 @@
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/Runtime/Tensor.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
 
@@ -21,15 +22,21 @@ namespace mlir::attnedit {
 
 class ParameterStore {
 public:
-  /// Opens a .safetensors file or a llama2.c .bin and adds its tensors.
-  llvm::Error open(llvm::StringRef path);
-  void add(std::unique_ptr<WeightFile> file);
+  /// Opens a .safetensors file or a llama2.c .bin and adds its tensors to
+  /// `scope` ("" is the default scope of unscoped parameter names).
+  llvm::Error open(llvm::StringRef path, llvm::StringRef scope = "");
+  void add(std::unique_ptr<WeightFile> file, llvm::StringRef scope = "");
+  /// Opens the files a module's `attnedit.parameter_files` and
+  /// `attnedit.parameter_scopes` name, relative paths against `modulePath`.
+  llvm::Error openModuleFiles(mlir::ModuleOp module, llvm::StringRef modulePath);
 
-  /// The parameter `name` as f32, checked against the shape the IR expects.
-  llvm::Expected<Tensor> get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape);
+  /// The parameter `name` of `scope` as f32, checked against the shape the
+  /// IR expects.
+  llvm::Expected<Tensor> get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                             llvm::StringRef scope = "");
 
 private:
-  std::vector<std::shared_ptr<WeightFile>> files;
+  llvm::StringMap<std::vector<std::shared_ptr<WeightFile>>> files;
   llvm::StringMap<Tensor> cache;
 };
 
