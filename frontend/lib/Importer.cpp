@@ -66,7 +66,7 @@ static llvm::Expected<std::vector<std::string>> readShardIndex(llvm::StringRef i
   return shards;
 }
 
-static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir) {
+static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool configOnly) {
   Checkpoint checkpoint;
   checkpoint.source = dir.str();
   llvm::SmallString<256> configPath(dir), indexPath(dir), singlePath(dir), tokPath(dir);
@@ -80,6 +80,11 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir) {
   if (!config)
     return config.takeError();
   checkpoint.config = std::move(*config);
+  if (fs::exists(tokPath))
+    checkpoint.tokenizerPath = tokPath.str().str();
+  checkpoint.configOnly = configOnly;
+  if (configOnly)
+    return checkpoint;
 
   std::vector<std::string> shards;
   if (fs::exists(indexPath)) {
@@ -98,8 +103,6 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir) {
       return file.takeError();
     checkpoint.files.push_back(std::move(*file));
   }
-  if (fs::exists(tokPath))
-    checkpoint.tokenizerPath = tokPath.str().str();
   return checkpoint;
 }
 
@@ -120,9 +123,12 @@ static std::string findLlama2cTokenizer(llvm::StringRef checkpointPath) {
   return candidates.size() == 1 ? candidates.front() : std::string();
 }
 
-llvm::Expected<Checkpoint> attnedit::openCheckpoint(llvm::StringRef modelPath) {
+llvm::Expected<Checkpoint> attnedit::openCheckpoint(llvm::StringRef modelPath,
+                                                    bool configOnly) {
   if (fs::is_directory(modelPath))
-    return openHFDirectory(modelPath);
+    return openHFDirectory(modelPath, configOnly);
+  if (configOnly)
+    return makeError(modelPath, "--config-only needs a Hugging Face model directory");
   if (!fs::exists(modelPath))
     return makeError(modelPath, "no such file or directory");
   if (path::extension(modelPath) != ".bin")
@@ -182,6 +188,12 @@ private:
 llvm::Expected<Value> DecoderEmitter::param(const llvm::Twine &name,
                                             llvm::ArrayRef<int64_t> shape) {
   std::string key = name.str();
+  if (ckpt.configOnly) {
+    auto storage = RankedTensorType::get(shape, b.getBF16Type());
+    Value value = b.create<attnedit::ParamOp>(loc, storage, b.getStringAttr(key),
+                                              /*scope=*/nullptr, /*trainable=*/nullptr);
+    return b.create<attnedit::ConvertOp>(loc, f32(shape), value).getResult();
+  }
   const TensorInfo *info = ckpt.find(key);
   if (!info)
     return makeError(ckpt.source, "missing tensor '" + key + "'");
@@ -196,7 +208,8 @@ llvm::Expected<Value> DecoderEmitter::param(const llvm::Twine &name,
                  : info->dtype == DType::F16 ? Type(b.getF16Type())
                                              : Type(b.getBF16Type());
   Value value = b.create<attnedit::ParamOp>(loc, RankedTensorType::get(shape, storage),
-                                            b.getStringAttr(key), /*trainable=*/nullptr);
+                                            b.getStringAttr(key), /*scope=*/nullptr,
+                                            /*trainable=*/nullptr);
   if (info->dtype != DType::F32)
     value = b.create<attnedit::ConvertOp>(loc, f32(shape), value);
   return value;

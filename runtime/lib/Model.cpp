@@ -98,7 +98,7 @@ llvm::Expected<Tensor> Model::forward(llvm::ArrayRef<int32_t> tokens) {
   for (size_t i = 0; i < positions.size(); ++i)
     positions[i] = (int32_t)i;
   auto results = evaluate(forwardFunc, {Tensor::ints(tokens.vec()), Tensor::ints(positions)},
-                          parameters);
+                          parameters, evaluatorOptions);
   if (!results)
     return results.takeError();
   return results->front();

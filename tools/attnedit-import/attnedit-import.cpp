@@ -1,6 +1,6 @@
 //===- attnedit-import.cpp - checkpoint to attnedit module -----------------===//
 //
-//   attnedit-import MODEL -o OUT.mlir
+//   attnedit-import MODEL [--config-only] -o OUT.mlir
 //
 // MODEL is a Hugging Face model directory or a llama2.c .bin checkpoint.
 //
@@ -23,10 +23,14 @@ int main(int argc, char **argv) {
                              cl::desc("<HF model directory | llama2.c .bin>"));
   cl::opt<std::string> output("o", cl::desc("output .mlir (default: stdout)"),
                               cl::value_desc("file"), cl::init("-"));
+  cl::opt<bool> configOnly(
+      "config-only",
+      cl::desc("read config.json alone and declare parameters without files (for analyses "
+               "such as --attnedit-kv-report on a model whose weights are not at hand)"));
   cl::ParseCommandLineOptions(argc, argv, "attnedit checkpoint importer\n");
   attnedit::initLogging("attnedit-import");
 
-  llvm::Expected<attnedit::Checkpoint> checkpoint = attnedit::openCheckpoint(model);
+  llvm::Expected<attnedit::Checkpoint> checkpoint = attnedit::openCheckpoint(model, configOnly);
   if (!checkpoint)
     return attnedit::reportError(checkpoint.takeError());
   mlir::MLIRContext context;

@@ -3,16 +3,20 @@
 //   attnedit-run generate MODEL (--prompt TEXT [--tokenizer F] | --tokens 1,2,3)
 //                         --max-tokens N --temperature T --seed S
 //   attnedit-run forward MODEL --tokens 1,2,3 --logits-out FILE.npy
+//   attnedit-run compare STUDENT --teacher MODEL --text FILE [--json-out F]
 //
 // MODEL is a Hugging Face directory, a llama2.c .bin or an attnedit .mlir.
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Runtime/Evaluation.h"
 #include "attnedit/Runtime/Logging.h"
 #include "attnedit/Runtime/Model.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <spdlog/spdlog.h>
@@ -25,10 +29,32 @@ using namespace mlir::attnedit;
 
 static cl::SubCommand generateCmd("generate", "sample text or tokens from a model");
 static cl::SubCommand forwardCmd("forward", "write the logits of a token sequence");
+static cl::SubCommand compareCmd("compare",
+                                 "next-token KL and top-1 agreement of a student with its "
+                                 "teacher on held-out text");
 
 static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<HF dir | llama2.c .bin | .mlir>"),
-                                      cl::sub(generateCmd), cl::sub(forwardCmd));
+                                      cl::sub(generateCmd), cl::sub(forwardCmd),
+                                      cl::sub(compareCmd));
+static cl::opt<bool> mlaAbsorbed("mla-absorbed",
+                                 cl::desc("run MLA in its absorbed (latent-space) form"),
+                                 cl::sub(generateCmd), cl::sub(forwardCmd),
+                                 cl::sub(compareCmd));
+static cl::opt<std::string> teacherPath("teacher", cl::desc("the teacher model"),
+                                        cl::sub(compareCmd));
+static cl::opt<std::string> textPath("text", cl::desc("text file"), cl::sub(compareCmd));
+static cl::opt<double> textFrom("text-from",
+                                cl::desc("use the text from this fraction of the file on "
+                                         "(the held-out tail; default 0.9)"),
+                                cl::init(0.9), cl::sub(compareCmd));
+static cl::opt<int64_t> maxPositions("max-positions",
+                                     cl::desc("compare at most this many tokens"),
+                                     cl::init(2048), cl::sub(compareCmd));
+static cl::opt<int64_t> window("window", cl::desc("tokens per forward pass"), cl::init(256),
+                               cl::sub(compareCmd));
+static cl::opt<std::string> jsonOut("json-out", cl::desc("also write the report as JSON"),
+                                    cl::sub(compareCmd));
 static cl::opt<std::string> tokensArg("tokens", cl::desc("comma-separated token ids"),
                                       cl::sub(generateCmd), cl::sub(forwardCmd));
 static cl::opt<std::string> prompt("prompt", cl::desc("text to continue"), cl::sub(generateCmd));
@@ -142,14 +168,64 @@ static llvm::Error runForward(Model &model) {
   return writeNpy(logitsOut, *logits);
 }
 
+static llvm::Error runCompare(Model &student) {
+  if (teacherPath.empty() || textPath.empty())
+    return usage("compare needs --teacher MODEL and --text FILE");
+  if (!(textFrom >= 0 && textFrom < 1) || maxPositions < 2 || window < 2)
+    return usage("compare needs 0 <= --text-from < 1, --max-positions >= 2, --window >= 2");
+  auto teacher = Model::load(teacherPath);
+  if (!teacher)
+    return teacher.takeError();
+  auto tok = student.tokenizer();
+  if (!tok)
+    return tok.takeError();
+  if (!*tok)
+    return usage("compare needs the student's tokenizer to encode --text");
+  auto text = llvm::MemoryBuffer::getFile(textPath, /*IsText=*/true);
+  if (!text)
+    return usage(textPath + ": cannot read: " + text.getError().message());
+  llvm::StringRef all = (*text)->getBuffer();
+  llvm::StringRef heldOut = all.drop_front((size_t)(all.size() * textFrom));
+  std::vector<int32_t> tokens;
+  if (student.bosToken())
+    tokens.push_back(*student.bosToken());
+  std::vector<int32_t> encoded = (*tok)->encode(heldOut);
+  tokens.insert(tokens.end(), encoded.begin(), encoded.end());
+  if ((int64_t)tokens.size() > maxPositions)
+    tokens.resize(maxPositions);
+  auto result = compareNextToken(**teacher, student, tokens, window);
+  if (!result)
+    return result.takeError();
+  llvm::outs() << llvm::formatv("{0,-28} {1,12}\n", "positions", result->positions)
+               << llvm::formatv("{0,-28} {1,12:F4}\n", "KL(teacher||student) nats", result->kl)
+               << llvm::formatv("{0,-28} {1,12:F4}\n", "top-1 agreement", result->top1)
+               << llvm::formatv("{0,-28} {1,12:F3}\n", "teacher perplexity",
+                                std::exp(result->teacherNll))
+               << llvm::formatv("{0,-28} {1,12:F3}\n", "student perplexity",
+                                std::exp(result->studentNll));
+  llvm::json::Value json = result->toJson();
+  llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
+  if (jsonOut.empty())
+    return llvm::Error::success();
+  std::error_code ec;
+  llvm::raw_fd_ostream os(jsonOut, ec);
+  if (ec)
+    return usage(jsonOut + ": cannot write: " + ec.message());
+  os << llvm::formatv("{0:2}", json) << "\n";
+  return llvm::Error::success();
+}
+
 int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "attnedit runtime\n");
   initLogging("attnedit-run");
-  if (!generateCmd && !forwardCmd)
-    return reportError(usage("give a command: generate or forward (see --help)"));
+  if (!generateCmd && !forwardCmd && !compareCmd)
+    return reportError(usage("give a command: generate, forward or compare (see --help)"));
   auto model = Model::load(modelPath, generateCmd ? tokenizerPath : std::string());
   if (!model)
     return reportError(model.takeError());
-  llvm::Error result = generateCmd ? runGenerate(**model) : runForward(**model);
+  (*model)->setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
+  llvm::Error result = generateCmd  ? runGenerate(**model)
+                       : forwardCmd ? runForward(**model)
+                                    : runCompare(**model);
   return result ? reportError(std::move(result)) : 0;
 }

@@ -17,13 +17,18 @@ struct Checkpoint {
   ModelConfig config;
   std::vector<std::unique_ptr<WeightFile>> files;
   std::string tokenizerPath; // empty when none was found
+  /// Only config.json was read: parameters are declared from the config's
+  /// shapes (as bf16) with no files behind them, for analyses of models
+  /// whose weights are not at hand.
+  bool configOnly = false;
 
   const TensorInfo *find(llvm::StringRef name, const WeightFile **file = nullptr) const;
 };
 
 /// Opens an HF model directory (config.json + model.safetensors, or shards
 /// listed in model.safetensors.index.json) or a llama2.c .bin checkpoint.
-llvm::Expected<Checkpoint> openCheckpoint(llvm::StringRef path);
+/// With `configOnly`, an HF directory needs config.json alone.
+llvm::Expected<Checkpoint> openCheckpoint(llvm::StringRef path, bool configOnly = false);
 
 /// Emits `func.func @forward(%tokens: tensor<?xi32>, %positions: tensor<?xi32>)
 /// -> tensor<?xVxf32>` as attnedit primitives over named parameters, after

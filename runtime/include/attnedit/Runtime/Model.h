@@ -3,6 +3,7 @@
 #define ATTNEDIT_RUNTIME_MODEL_H
 
 #include "attnedit/Frontend/Tokenizer.h"
+#include "attnedit/Runtime/Evaluator.h"
 #include "attnedit/Runtime/ParameterStore.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -33,6 +34,7 @@ public:
   /// The model's tokenizer, loaded on first use; null when it has none.
   llvm::Expected<const Tokenizer *> tokenizer();
   mlir::ModuleOp module() { return *moduleOp; }
+  void setEvaluatorOptions(EvaluatorOptions options) { evaluatorOptions = options; }
 
 private:
   Model() = default;
@@ -42,6 +44,7 @@ private:
   mlir::OwningOpRef<mlir::ModuleOp> moduleOp;
   mlir::func::FuncOp forwardFunc;
   ParameterStore parameters;
+  EvaluatorOptions evaluatorOptions;
   std::string tokenizerFile;
   std::unique_ptr<Tokenizer> tok;
   int64_t vocab = 0;

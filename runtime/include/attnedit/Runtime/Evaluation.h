@@ -1,0 +1,31 @@
+//===- Evaluation.h - how close a student model is to its teacher -*- C++ -*-===//
+#ifndef ATTNEDIT_RUNTIME_EVALUATION_H
+#define ATTNEDIT_RUNTIME_EVALUATION_H
+
+#include "attnedit/Runtime/Model.h"
+
+#include "llvm/Support/JSON.h"
+
+namespace mlir::attnedit {
+
+/// Next-token agreement of a student with its teacher over some text.
+struct NextTokenComparison {
+  int64_t positions = 0;
+  double kl = 0;          // mean KL(teacher ‖ student) per position, nats
+  double top1 = 0;        // fraction of positions where both argmaxes agree
+  double teacherNll = 0;  // mean -log p(next token), nats
+  double studentNll = 0;
+
+  llvm::json::Value toJson() const;
+};
+
+/// Runs both models on `tokens` cut into windows of at most `window` tokens
+/// (each window starts at position 0) and compares their next-token
+/// distributions at every position that has a next token. Logs progress.
+llvm::Expected<NextTokenComparison> compareNextToken(Model &teacher, Model &student,
+                                                     llvm::ArrayRef<int32_t> tokens,
+                                                     int64_t window);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_EVALUATION_H
