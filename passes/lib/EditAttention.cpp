@@ -1,13 +1,385 @@
-// In progress.
-#include "attnedit/Passes/Passes.h"
+//===- EditAttention.cpp - --attnedit-edit-attention -----------------------===//
+//
+// Rewrites attnedit.attention into attnedit.mla or attnedit.gate_swa. The
+// student's attention parameters get their own scope ("student") so they
+// never shadow the teacher's, which distillation still reads by name.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Frontend/ModelConfig.h"
+#include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Passes/MlaInit.h"
+#include "attnedit/Passes/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <cmath>
+#include <deque>
+#include <set>
+
 namespace mlir::attnedit {
 #define GEN_PASS_DEF_EDITATTENTIONPASS
 #include "attnedit/Passes/Passes.h.inc"
-namespace {
-struct EditAttentionPass : impl::EditAttentionPassBase<EditAttentionPass> {
-  using Base::Base;
-  void runOnOperation() override { signalPassFailure(); }
-};
-} // namespace
 } // namespace mlir::attnedit
+
+using namespace mlir;
+using namespace mlir::attnedit;
+
+static constexpr llvm::StringLiteral kStudentScope = "student";
+
+static int64_t numElements(ArrayRef<int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+namespace {
+
+/// Reads the teacher's parameters as f32 from the module's parameter files.
+class TeacherWeights {
+public:
+  llvm::Error open(ModuleOp module) {
+    auto files = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles);
+    if (!files)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "the module has no '%s' to read teacher weights from",
+                                     attrs::kParameterFiles.data());
+    for (auto path : files.getAsValueRange<StringAttr>()) {
+      if (llvm::sys::path::extension(path) == ".bin") {
+        auto checkpoint = openLlama2c(path);
+        if (!checkpoint)
+          return checkpoint.takeError();
+        weights.push_back(std::move(checkpoint->weights));
+        continue;
+      }
+      auto file = WeightFile::openSafetensors(path);
+      if (!file)
+        return file.takeError();
+      weights.push_back(std::move(*file));
+    }
+    return llvm::Error::success();
+  }
+
+  /// The values of the parameter that `value` is (possibly through a convert).
+  llvm::Expected<std::vector<float>> read(Value value) {
+    if (auto convert = value.getDefiningOp<ConvertOp>())
+      value = convert.getInput();
+    auto param = value.getDefiningOp<ParamOp>();
+    if (!param || param.getScope())
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "a teacher weight is not an unscoped attnedit.param");
+    for (const auto &file : weights)
+      if (const TensorInfo *info = file->find(param.getName())) {
+        std::vector<float> out(info->numElements());
+        convertToF32(info->dtype, file->bytes(*info), out.data(), out.size());
+        return out;
+      }
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "parameter '%s' is in none of the parameter files",
+                                   param.getName().str().c_str());
+  }
+
+private:
+  std::vector<std::shared_ptr<WeightFile>> weights;
+};
+
+struct EditAttentionPass : attnedit::impl::EditAttentionPassBase<EditAttentionPass> {
+  using Base::Base;
+
+  void runOnOperation() override;
+
+private:
+  LogicalResult checkOptions(int64_t numLayers);
+  /// A new trainable parameter of the student scope, kept for params-out.
+  Value newParam(OpBuilder &b, Location loc, const llvm::Twine &name,
+                 ArrayRef<int64_t> shape, std::vector<float> values);
+  LogicalResult editToMla(AttentionOp op, int64_t layer);
+  LogicalResult editToGateSwa(AttentionOp op, int64_t layer, bool full);
+  std::string prefix(int64_t layer) {
+    return llvm::formatv("model.layers.{0}.self_attn.", layer).str();
+  }
+  /// The teacher value of an operand, or an error on the op.
+  FailureOr<std::vector<float>> teacherValue(Operation *op, Value value);
+
+  TeacherWeights teacher;
+  std::deque<std::vector<float>> storage;
+  std::vector<TensorToWrite> toWrite;
+};
+
+} // namespace
+
+LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
+  ModuleOp module = getOperation();
+  auto fail = [&](const llvm::Twine &msg) {
+    return module.emitError() << "attnedit-edit-attention: " << msg, failure();
+  };
+  if (target != "mla" && target != "gate-swa")
+    return fail("target must be mla or gate-swa, got '" + target + "'");
+  for (int64_t l : layers)
+    if (l < 0 || l >= numLayers)
+      return fail("layer " + llvm::Twine(l) + " is out of range: the module has " +
+                  llvm::Twine(numLayers) + " attention layers");
+  for (int64_t l : fullLayers)
+    if (l < 0 || l >= numLayers)
+      return fail("full-layers entry " + llvm::Twine(l) + " is out of range: the module has " +
+                  llvm::Twine(numLayers) + " attention layers");
+  if (target == "mla") {
+    if (init != "svd" && init != "random")
+      return fail("init must be svd or random, got '" + init + "'");
+    if (kvLoraRank < 1 || qLoraRank < 0 || qkRopeHeadDim < 2 || qkRopeHeadDim % 2 ||
+        qkNopeHeadDim < -1 || vHeadDim == 0 || vHeadDim < -1)
+      return fail("needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2, "
+                  "qk-nope-head-dim >= 0 and v-head-dim >= 1 (-1: the teacher's head_dim)");
+    if (init == "svd" && paramsOut.empty())
+      return fail("init=svd computes weights: give params-out=FILE.safetensors");
+  } else {
+    if (gate != "headwise" && gate != "elementwise" && gate != "none")
+      return fail("gate must be headwise, elementwise or none, got '" + gate + "'");
+    if (window < 1 || fullEvery < 0)
+      return fail("needs window >= 1 and full-every >= 0");
+  }
+  return success();
+}
+
+Value EditAttentionPass::newParam(OpBuilder &b, Location loc, const llvm::Twine &name,
+                                  ArrayRef<int64_t> shape, std::vector<float> values) {
+  std::string key = name.str();
+  if (!paramsOut.empty()) {
+    assert((int64_t)values.size() == numElements(shape) && "initialiser gave a wrong size");
+    storage.push_back(std::move(values));
+    const std::vector<float> &data = storage.back();
+    toWrite.push_back({key, DType::F32, std::vector<int64_t>(shape.begin(), shape.end()),
+                       llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(data.data()),
+                                               data.size() * sizeof(float))});
+  }
+  return b.create<ParamOp>(loc, RankedTensorType::get(shape, b.getF32Type()),
+                           b.getStringAttr(key), b.getStringAttr(kStudentScope),
+                           b.getUnitAttr());
+}
+
+FailureOr<std::vector<float>> EditAttentionPass::teacherValue(Operation *op, Value value) {
+  auto values = teacher.read(value);
+  if (!values) {
+    op->emitError() << "attnedit-edit-attention: " << llvm::toString(values.takeError());
+    return failure();
+  }
+  return std::move(*values);
+}
+
+/// The weight of the RMSNorm producing `input`, when it is one.
+static Value inputNormWeight(Value input) {
+  auto norm = input.getDefiningOp<RmsNormOp>();
+  return norm ? norm.getWeight() : Value();
+}
+
+LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  int64_t hidden = cast<RankedTensorType>(op.getType()).getDimSize(1);
+  int64_t h = op.getNumHeads(), d = op.getHeadDim();
+  MlaShape shape{qLoraRank, kvLoraRank, qkNopeHeadDim < 0 ? d : qkNopeHeadDim, qkRopeHeadDim,
+                 vHeadDim < 0 ? d : vHeadDim};
+  if (!op.getQkvBias().empty())
+    op.emitWarning("attnedit-edit-attention: MLA has no attention biases; the teacher's "
+                   "q/k/v biases are dropped (distillation has to recover them)");
+
+  MlaWeights w;
+  double scale = 1.0 / std::sqrt((double)(shape.qkNopeHeadDim + shape.qkRopeHeadDim));
+  if (paramsOut.empty()) {
+    // Only the IR is rewritten: no weights to compute.
+  } else if (init == "random") {
+    w = randomInitMla(hidden, h, shape, seed + layer);
+  } else {
+    if ((int64_t)op.getRotaryDim() != d)
+      return op.emitError("attnedit-edit-attention: init=svd needs RoPE over the whole head");
+    std::vector<std::vector<float>> teacherWeights;
+    SmallVector<Value> sources{op.getQWeight(), op.getKWeight(), op.getVWeight(),
+                               op.getOWeight()};
+    for (Value norm : op.getQkNorm())
+      sources.push_back(norm);
+    for (Value source : sources) {
+      auto values = teacherValue(op, source);
+      if (failed(values))
+        return failure();
+      teacherWeights.push_back(std::move(*values));
+    }
+    std::vector<float> inputNorm;
+    if (Value norm = inputNormWeight(op.getInput())) {
+      auto values = teacherValue(op, norm);
+      if (failed(values))
+        return failure();
+      inputNorm = std::move(*values);
+    }
+    bool qkNorm = !op.getQkNorm().empty();
+    TeacherAttention t{hidden,
+                       h,
+                       (int64_t)op.getNumKvHeads(),
+                       d,
+                       op.getRopeStyle() == RopeStyle::Interleaved,
+                       teacherWeights[0],
+                       teacherWeights[1],
+                       teacherWeights[2],
+                       teacherWeights[3],
+                       qkNorm ? llvm::ArrayRef<float>(teacherWeights[4]) : llvm::ArrayRef<float>(),
+                       qkNorm ? llvm::ArrayRef<float>(teacherWeights[5]) : llvm::ArrayRef<float>(),
+                       inputNorm};
+    auto warm = svdInitMla(t, shape);
+    if (!warm)
+      return op.emitError() << "attnedit-edit-attention: " << llvm::toString(warm.takeError());
+    w = std::move(*warm);
+    scale = op.getScale().convertToDouble();
+  }
+
+  int64_t n = shape.qkNopeHeadDim, r = shape.qkRopeHeadDim, dv = shape.vHeadDim;
+  std::string p = prefix(layer);
+  auto param = [&](StringRef name, ArrayRef<int64_t> dims, std::vector<float> &values) {
+    return newParam(b, loc, p + name, dims, std::move(values));
+  };
+  Value qProj, qA, qANorm, qB;
+  if (qLoraRank == 0) {
+    qProj = param("q_proj.weight", {h * (n + r), hidden}, w.qProj);
+  } else {
+    qA = param("q_a_proj.weight", {qLoraRank, hidden}, w.qAProj);
+    qANorm = param("q_a_layernorm.weight", {qLoraRank}, w.qANorm);
+    qB = param("q_b_proj.weight", {h * (n + r), qLoraRank}, w.qBProj);
+  }
+  Value kvA = param("kv_a_proj_with_mqa.weight", {kvLoraRank + r, hidden}, w.kvAProj);
+  Value kvANorm = param("kv_a_layernorm.weight", {kvLoraRank}, w.kvANorm);
+  Value kvB = param("kv_b_proj.weight", {h * (n + dv), kvLoraRank}, w.kvBProj);
+  Value o = param("o_proj.weight", {hidden, h * dv}, w.oProj);
+  auto i64 = [&](int64_t v) { return b.getI64IntegerAttr(v); };
+  auto mla = b.create<MlaOp>(loc, op.getType(), op.getInput(), op.getPositions(), qProj, qA,
+                             qANorm, qB, kvA, kvANorm, kvB, o, i64(h), i64(qLoraRank),
+                             i64(kvLoraRank), i64(n), i64(r), i64(dv),
+                             b.getF64FloatAttr(scale), op.getRopeThetaAttr(),
+                             op.getRopeStyleAttr(), op.getLlama3ScalingAttr(),
+                             op.getNormEpsAttr());
+  op.replaceAllUsesWith(mla.getResult());
+  op.erase();
+  return success();
+}
+
+LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bool full) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  int64_t hidden = cast<RankedTensorType>(op.getType()).getDimSize(1);
+  int64_t h = op.getNumHeads(), d = op.getHeadDim();
+  GateKind kind = gate == "headwise"      ? GateKind::Headwise
+                  : gate == "elementwise" ? GateKind::Elementwise
+                                          : GateKind::None;
+  std::string p = prefix(layer);
+  // The student starts as a copy of the teacher; with a gate, o_proj is
+  // doubled and the gate weights are zero, so σ(0)·2 = 1 passes the attention
+  // output through unchanged while the gate can still learn.
+  auto copy = [&](Value source, StringRef name, float factor) -> FailureOr<Value> {
+    auto type = cast<RankedTensorType>(source.getType());
+    std::vector<float> values;
+    if (!paramsOut.empty()) {
+      auto read = teacherValue(op, source);
+      if (failed(read))
+        return failure();
+      values = std::move(*read);
+      for (float &v : values)
+        v *= factor;
+    }
+    return newParam(b, loc, p + name, type.getShape(), std::move(values));
+  };
+  SmallVector<Value> weights, bias, norms;
+  const std::pair<Value, const char *> projections[] = {{op.getQWeight(), "q_proj.weight"},
+                                                        {op.getKWeight(), "k_proj.weight"},
+                                                        {op.getVWeight(), "v_proj.weight"}};
+  for (auto [value, name] : projections) {
+    auto v = copy(value, name, 1.0f);
+    if (failed(v))
+      return failure();
+    weights.push_back(*v);
+  }
+  auto o = copy(op.getOWeight(), "o_proj.weight", kind == GateKind::None ? 1.0f : 2.0f);
+  if (failed(o))
+    return failure();
+  const char *biasNames[] = {"q_proj.bias", "k_proj.bias", "v_proj.bias"};
+  for (auto [value, name] : llvm::zip(op.getQkvBias(), biasNames)) {
+    auto v = copy(value, name, 1.0f);
+    if (failed(v))
+      return failure();
+    bias.push_back(*v);
+  }
+  const char *normNames[] = {"q_norm.weight", "k_norm.weight"};
+  for (auto [value, name] : llvm::zip(op.getQkNorm(), normNames)) {
+    auto v = copy(value, name, 1.0f);
+    if (failed(v))
+      return failure();
+    norms.push_back(*v);
+  }
+  auto zeros = [&](ArrayRef<int64_t> dims, float value) {
+    return std::vector<float>(paramsOut.empty() ? 0 : numElements(dims), value);
+  };
+  Value gateWeight, sinkLogits;
+  if (kind != GateKind::None) {
+    int64_t rows = kind == GateKind::Headwise ? h : h * d;
+    gateWeight = newParam(b, loc, p + "gate_proj.weight", {rows, hidden}, zeros({rows, hidden}, 0));
+  }
+  // A sink logit this low takes < 1e-4 of any head's attention while it can
+  // still learn (Adam's step does not shrink with the gradient).
+  if (sinks && !full)
+    sinkLogits = newParam(b, loc, p + "sinks", {h}, zeros({h}, -12.0f));
+  auto swa = b.create<GateSwaOp>(
+      loc, op.getType(), op.getInput(), op.getPositions(), weights[0], weights[1], weights[2],
+      *o, bias, norms, gateWeight, sinkLogits, op.getNumHeads(), op.getNumKvHeads(),
+      op.getHeadDim(), op.getScale(), op.getRopeTheta(), op.getRotaryDim(), op.getRopeStyle(),
+      op.getLlama3ScalingAttr(), op.getNormEps(), full ? 0 : (int64_t)window, kind);
+  op.replaceAllUsesWith(swa.getResult());
+  op.erase();
+  return success();
+}
+
+void EditAttentionPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  SmallVector<AttentionOp> attentions;
+  module.walk([&](AttentionOp op) { attentions.push_back(op); });
+  int64_t numLayers = attentions.size();
+  if (failed(checkOptions(numLayers)))
+    return signalPassFailure();
+  if (module->hasAttr(attrs::kParameterScopes) &&
+      cast<DictionaryAttr>(module->getAttr(attrs::kParameterScopes)).contains(kStudentScope)) {
+    module.emitError("attnedit-edit-attention: the module already has student parameters");
+    return signalPassFailure();
+  }
+  bool readsTeacher = !paramsOut.empty() && (target == "gate-swa" || init == "svd");
+  if (readsTeacher) {
+    if (llvm::Error e = teacher.open(module)) {
+      module.emitError() << "attnedit-edit-attention: " << llvm::toString(std::move(e));
+      return signalPassFailure();
+    }
+  }
+  std::set<int64_t> selected(layers.begin(), layers.end());
+  std::set<int64_t> full(fullLayers.begin(), fullLayers.end());
+  for (auto [layer, op] : llvm::enumerate(attentions)) {
+    if (!selected.empty() && !selected.count(layer))
+      continue;
+    bool keepFull = full.count(layer) || (fullEvery > 0 && (layer + 1) % fullEvery == 0);
+    LogicalResult edited =
+        target == "mla" ? editToMla(op, layer) : editToGateSwa(op, layer, keepFull);
+    if (failed(edited))
+      return signalPassFailure();
+  }
+  if (paramsOut.empty())
+    return;
+  if (llvm::Error e = writeSafetensors(paramsOut, toWrite)) {
+    module.emitError() << "attnedit-edit-attention: " << llvm::toString(std::move(e));
+    return signalPassFailure();
+  }
+  Builder b(module.getContext());
+  NamedAttrList scopes;
+  if (auto existing = module->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))
+    scopes.append(existing.getValue());
+  llvm::SmallString<256> path(paramsOut);
+  llvm::sys::fs::make_absolute(path);
+  scopes.set(kStudentScope, b.getArrayAttr({b.getStringAttr(path)}));
+  module->setAttr(attrs::kParameterScopes, scopes.getDictionary(module.getContext()));
+}

@@ -41,7 +41,7 @@ struct KvReportPass : attnedit::impl::KvReportPassBase<KvReportPass> {
     if (!bytesPerValue || context < 1) {
       getOperation().emitError() << "attnedit-kv-report: dtype must be f32, f16, bf16 or f8 "
                                     "and context >= 1 (got dtype '"
-                                 << dtype << "', context " << context << ")";
+                                 << dtype << "', context " << (int64_t)context << ")";
       return signalPassFailure();
     }
     std::vector<LayerCache> layers;

@@ -1,1 +1,353 @@
-// placeholder
+//===- MlaInit.cpp - initial weights of an MLA student ---------------------===//
+//
+// Linear algebra is in double through LAPACK (OpenBLAS carries it), on
+// matrices no larger than [2·Hkv·D, hidden] per layer.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Passes/MlaInit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+using namespace mlir::attnedit;
+
+extern "C" {
+void dgesdd_(const char *jobz, const int *m, const int *n, double *a, const int *lda, double *s,
+             double *u, const int *ldu, double *vt, const int *ldvt, double *work,
+             const int *lwork, int *iwork, int *info);
+void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
+            double *w, double *work, const int *lwork, int *info);
+}
+
+namespace {
+
+/// A dense row-major matrix of doubles.
+struct Matrix {
+  int64_t rows = 0, cols = 0;
+  std::vector<double> data;
+
+  Matrix() = default;
+  Matrix(int64_t rows, int64_t cols) : rows(rows), cols(cols), data(rows * cols, 0.0) {}
+  double &at(int64_t r, int64_t c) { return data[r * cols + c]; }
+  double at(int64_t r, int64_t c) const { return data[r * cols + c]; }
+  double *row(int64_t r) { return data.data() + r * cols; }
+  const double *row(int64_t r) const { return data.data() + r * cols; }
+};
+
+/// Rows [first, first + count) of a row-major f32 matrix with `cols` columns.
+Matrix rowsOf(llvm::ArrayRef<float> m, int64_t cols, int64_t first, int64_t count) {
+  Matrix out(count, cols);
+  std::copy(m.begin() + first * cols, m.begin() + (first + count) * cols, out.data.begin());
+  return out;
+}
+
+double frobenius(const Matrix &m) {
+  double sum = 0;
+  for (double v : m.data)
+    sum += v * v;
+  return std::sqrt(sum);
+}
+
+/// Thin SVD a = U·diag(S)·Vt, singular values descending.
+struct Svd {
+  Matrix u, vt;
+  std::vector<double> s;
+};
+
+llvm::Expected<Svd> svd(const Matrix &a) {
+  int m = a.rows, n = a.cols, k = std::min(m, n);
+  std::vector<double> colMajor(a.data.size()), u(m * k), vt(k * n);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j)
+      colMajor[i + j * m] = a.at(i, j);
+  Svd out;
+  out.s.resize(k);
+  std::vector<int> iwork(8 * k);
+  int lwork = -1, info = 0;
+  double query = 0;
+  dgesdd_("S", &m, &n, colMajor.data(), &m, out.s.data(), u.data(), &m, vt.data(), &k, &query,
+          &lwork, iwork.data(), &info);
+  lwork = (int)query;
+  std::vector<double> work(std::max(1, lwork));
+  dgesdd_("S", &m, &n, colMajor.data(), &m, out.s.data(), u.data(), &m, vt.data(), &k,
+          work.data(), &lwork, iwork.data(), &info);
+  if (info != 0)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "SVD of a %dx%d matrix did not converge (LAPACK info %d)",
+                                   m, n, info);
+  out.u = Matrix(m, k);
+  out.vt = Matrix(k, n);
+  for (int i = 0; i < m; ++i)
+    for (int c = 0; c < k; ++c)
+      out.u.at(i, c) = u[i + c * m];
+  for (int c = 0; c < k; ++c)
+    for (int j = 0; j < n; ++j)
+      out.vt.at(c, j) = vt[c + j * k];
+  return out;
+}
+
+/// The unit eigenvector of the largest eigenvalue of a symmetric matrix.
+std::vector<double> topEigenvector(Matrix a) {
+  int n = a.rows, lwork = -1, info = 0;
+  std::vector<double> w(n);
+  double query = 0;
+  dsyev_("V", "U", &n, a.data.data(), &n, w.data(), &query, &lwork, &info);
+  lwork = (int)query;
+  std::vector<double> work(std::max(1, lwork));
+  dsyev_("V", "U", &n, a.data.data(), &n, w.data(), work.data(), &lwork, &info);
+  // Eigenvalues ascend; a symmetric matrix reads the same in either major
+  // order, and LAPACK stores eigenvector i as column i.
+  std::vector<double> u(n);
+  for (int g = 0; g < n; ++g)
+    u[g] = a.data[g + (n - 1) * n];
+  double sign = std::accumulate(u.begin(), u.end(), 0.0) < 0 ? -1 : 1;
+  for (double &x : u)
+    x *= sign;
+  return u;
+}
+
+/// Best rank-`rank` factors of `a` (m x n) as a ≈ left · right with left
+/// [m, rank] and right [rank, n], √σ on each side; zero-padded past a's rank.
+llvm::Error lowRank(const Matrix &a, int64_t rank, Matrix &left, Matrix &right) {
+  auto d = svd(a);
+  if (!d)
+    return d.takeError();
+  left = Matrix(a.rows, rank);
+  right = Matrix(rank, a.cols);
+  for (int64_t c = 0; c < std::min<int64_t>(rank, d->s.size()); ++c) {
+    double root = std::sqrt(d->s[c]);
+    for (int64_t i = 0; i < a.rows; ++i)
+      left.at(i, c) = d->u.at(i, c) * root;
+    for (int64_t j = 0; j < a.cols; ++j)
+      right.at(c, j) = d->vt.at(c, j) * root;
+  }
+  return llvm::Error::success();
+}
+
+Matrix multiply(const Matrix &a, const Matrix &b) {
+  Matrix out(a.rows, b.cols);
+  for (int64_t i = 0; i < a.rows; ++i)
+    for (int64_t k = 0; k < a.cols; ++k) {
+      double x = a.at(i, k);
+      if (x != 0)
+        for (int64_t j = 0; j < b.cols; ++j)
+          out.at(i, j) += x * b.at(k, j);
+    }
+  return out;
+}
+
+Matrix transposed(const Matrix &a) {
+  Matrix out(a.cols, a.rows);
+  for (int64_t i = 0; i < a.rows; ++i)
+    for (int64_t j = 0; j < a.cols; ++j)
+      out.at(j, i) = a.at(i, j);
+  return out;
+}
+
+/// Expected RMS of `w`·x for x = g ⊙ x̂, x̂ of identity covariance.
+double expectedRms(const Matrix &w, llvm::ArrayRef<float> g) {
+  double sum = 0;
+  for (int64_t i = 0; i < w.rows; ++i)
+    for (int64_t j = 0; j < w.cols; ++j) {
+      double scaled = w.at(i, j) * (g.empty() ? 1.0 : g[j]);
+      sum += scaled * scaled;
+    }
+  return std::sqrt(sum / std::max<int64_t>(1, w.rows));
+}
+
+void append(std::vector<float> &out, const Matrix &m) {
+  for (double v : m.data)
+    out.push_back((float)v);
+}
+
+llvm::Error shapeError(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
+}
+
+} // namespace
+
+llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
+                                                      const MlaShape &s) {
+  int64_t h = t.hidden, hq = t.numHeads, hkv = t.numKvHeads, d = t.headDim;
+  int64_t r = s.qkRopeHeadDim, n = s.qkNopeHeadDim, dv = s.vHeadDim, rank = s.kvLoraRank;
+  if (r < 2 || r % 2 || r > d || d % r)
+    return shapeError("qk-rope-head-dim " + llvm::Twine(r) +
+                      " must be even, at most the teacher's head_dim " + llvm::Twine(d) +
+                      " and divide it (MLA's RoPE frequencies must be the teacher's)");
+  if (rank < 1 || n < 0 || dv < 1 || s.qLoraRank < 0 || hq % hkv)
+    return shapeError("kv-lora-rank and v-head-dim must be >= 1, qk-nope-head-dim and "
+                      "q-lora-rank >= 0");
+  int64_t group = hq / hkv, stride = d / r;
+
+  // Per-head teacher weights, Qwen3's static norm weights folded into rows.
+  std::vector<Matrix> wq(hq), wk(hkv), wv(hkv);
+  for (int64_t j = 0; j < hq; ++j) {
+    wq[j] = rowsOf(t.q, h, j * d, d);
+    for (int64_t c = 0; !t.qNorm.empty() && c < d; ++c)
+      for (int64_t x = 0; x < h; ++x)
+        wq[j].at(c, x) *= t.qNorm[c];
+  }
+  for (int64_t g = 0; g < hkv; ++g) {
+    wk[g] = rowsOf(t.k, h, g * d, d);
+    wv[g] = rowsOf(t.v, h, g * d, d);
+    for (int64_t c = 0; !t.kNorm.empty() && c < d; ++c)
+      for (int64_t x = 0; x < h; ++x)
+        wk[g].at(c, x) *= t.kNorm[c];
+  }
+
+  // RoPE: kept teacher pair j·stride -> student pair j, shared across heads.
+  auto pair = [&](int64_t i, int64_t dim) {
+    return t.interleavedRope ? std::pair{2 * i, 2 * i + 1} : std::pair{i, i + dim / 2};
+  };
+  Matrix kPe(r, h);
+  std::vector<Matrix> qPe(hq, Matrix(r, h));
+  std::vector<Matrix> kNope = wk;
+  for (int64_t j = 0; j < r / 2; ++j) {
+    auto [a, b] = pair(j * stride, d);
+    auto [sa, sb] = pair(j, r);
+    Matrix gram(hkv, hkv);
+    for (int64_t g = 0; g < hkv; ++g)
+      for (int64_t g2 = 0; g2 < hkv; ++g2)
+        for (int64_t c : {a, b})
+          for (int64_t x = 0; x < h; ++x)
+            gram.at(g, g2) += wk[g].at(c, x) * wk[g2].at(c, x);
+    std::vector<double> u = topEigenvector(gram);
+    for (auto [c, sc] : {std::pair{a, sa}, std::pair{b, sb}}) {
+      for (int64_t x = 0; x < h; ++x) {
+        double mixed = 0;
+        for (int64_t g = 0; g < hkv; ++g)
+          mixed += u[g] * wk[g].at(c, x);
+        kPe.at(sc, x) = mixed;
+        for (int64_t g = 0; g < hkv; ++g)
+          kNope[g].at(c, x) -= u[g] * mixed;
+      }
+      for (int64_t q = 0; q < hq; ++q)
+        for (int64_t x = 0; x < h; ++x)
+          qPe[q].at(sc, x) = u[q / group] * wq[q].at(c, x);
+    }
+  }
+
+  // Joint low rank of the NoPE keys and the values.
+  Matrix kvStack(2 * hkv * d, h);
+  double kNorm = 0, vNorm = 0;
+  for (int64_t g = 0; g < hkv; ++g) {
+    kNorm += std::pow(frobenius(kNope[g]), 2);
+    vNorm += std::pow(frobenius(wv[g]), 2);
+  }
+  double alpha = kNorm > 0 ? std::sqrt(vNorm / kNorm) : 1.0;
+  for (int64_t g = 0; g < hkv; ++g)
+    for (int64_t c = 0; c < d; ++c)
+      for (int64_t x = 0; x < h; ++x) {
+        kvStack.at(g * d + c, x) = alpha * kNope[g].at(c, x);
+        kvStack.at((hkv + g) * d + c, x) = wv[g].at(c, x);
+      }
+  auto joint = svd(kvStack);
+  if (!joint)
+    return joint.takeError();
+  int64_t kept = std::min<int64_t>(rank, joint->s.size());
+  Matrix down(rank, h);
+  std::vector<Matrix> upK(hkv, Matrix(d, rank)), upV(hkv, Matrix(d, rank));
+  for (int64_t c = 0; c < kept; ++c) {
+    std::copy(joint->vt.row(c), joint->vt.row(c) + h, down.row(c));
+    for (int64_t g = 0; g < hkv; ++g)
+      for (int64_t e = 0; e < d; ++e) {
+        upK[g].at(e, c) = joint->u.at(g * d + e, c) * joint->s[c] / alpha;
+        upV[g].at(e, c) = joint->u.at((hkv + g) * d + e, c) * joint->s[c];
+      }
+  }
+
+  // Per query head: NoPE query and key up-projection, value up-projection and
+  // output columns, re-factored when the student's head is narrower.
+  MlaWeights w;
+  std::vector<Matrix> qNopeRows(hq), kUp(hq), vUp(hq), oCols(hq);
+  for (int64_t q = 0; q < hq; ++q) {
+    const Matrix &uk = upK[q / group], &uv = upV[q / group];
+    Matrix wo(h, d);
+    for (int64_t x = 0; x < h; ++x)
+      for (int64_t e = 0; e < d; ++e)
+        wo.at(x, e) = t.o[x * hq * d + q * d + e];
+    if (n >= d) {
+      qNopeRows[q] = Matrix(n, h);
+      kUp[q] = Matrix(n, rank);
+      std::copy(wq[q].data.begin(), wq[q].data.end(), qNopeRows[q].data.begin());
+      std::copy(uk.data.begin(), uk.data.end(), kUp[q].data.begin());
+    } else if (n > 0) {
+      Matrix left, right; // Wqᵀ·Uk ≈ left·right: q_nope = leftᵀ, k_up = right
+      if (llvm::Error e = lowRank(multiply(transposed(wq[q]), uk), n, left, right))
+        return std::move(e);
+      qNopeRows[q] = transposed(left);
+      kUp[q] = right;
+    }
+    if (dv >= d) {
+      vUp[q] = Matrix(dv, rank);
+      oCols[q] = Matrix(h, dv);
+      std::copy(uv.data.begin(), uv.data.end(), vUp[q].data.begin());
+      for (int64_t x = 0; x < h; ++x)
+        for (int64_t e = 0; e < d; ++e)
+          oCols[q].at(x, e) = wo.at(x, e);
+    } else {
+      if (llvm::Error e = lowRank(multiply(wo, uv), dv, oCols[q], vUp[q]))
+        return std::move(e);
+    }
+  }
+
+  Matrix query(hq * (n + r), h);
+  for (int64_t q = 0; q < hq; ++q) {
+    for (int64_t e = 0; e < n; ++e)
+      std::copy(qNopeRows[q].row(e), qNopeRows[q].row(e) + h, query.row(q * (n + r) + e));
+    for (int64_t e = 0; e < r; ++e)
+      std::copy(qPe[q].row(e), qPe[q].row(e) + h, query.row(q * (n + r) + n + e));
+  }
+  if (s.qLoraRank == 0) {
+    append(w.qProj, query);
+  } else {
+    Matrix left, right; // query ≈ q_b·q_a
+    if (llvm::Error e = lowRank(query, s.qLoraRank, left, right))
+      return std::move(e);
+    append(w.qAProj, right);
+    w.qANorm.assign(s.qLoraRank, (float)expectedRms(right, t.inputNorm));
+    append(w.qBProj, left);
+  }
+  append(w.kvAProj, down);
+  append(w.kvAProj, kPe);
+  w.kvANorm.assign(rank, (float)expectedRms(down, t.inputNorm));
+  for (int64_t q = 0; q < hq; ++q) {
+    append(w.kvBProj, kUp[q]);
+    append(w.kvBProj, vUp[q]);
+  }
+  w.oProj.resize(h * hq * dv);
+  for (int64_t x = 0; x < h; ++x)
+    for (int64_t q = 0; q < hq; ++q)
+      for (int64_t e = 0; e < dv; ++e)
+        w.oProj[x * hq * dv + q * dv + e] = (float)oCols[q].at(x, e);
+  return w;
+}
+
+MlaWeights mlir::attnedit::randomInitMla(int64_t hidden, int64_t numHeads, const MlaShape &s,
+                                         uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto normal = [&](int64_t rows, int64_t fanIn) {
+    std::normal_distribution<double> dist(0.0, 1.0 / std::sqrt((double)fanIn));
+    std::vector<float> out(rows * fanIn);
+    for (float &v : out)
+      v = (float)dist(rng);
+    return out;
+  };
+  int64_t qk = s.qkNopeHeadDim + s.qkRopeHeadDim;
+  MlaWeights w;
+  if (s.qLoraRank == 0) {
+    w.qProj = normal(numHeads * qk, hidden);
+  } else {
+    w.qAProj = normal(s.qLoraRank, hidden);
+    w.qANorm.assign(s.qLoraRank, 1.0f);
+    w.qBProj = normal(numHeads * qk, s.qLoraRank);
+  }
+  w.kvAProj = normal(s.kvLoraRank + s.qkRopeHeadDim, hidden);
+  w.kvANorm.assign(s.kvLoraRank, 1.0f);
+  w.kvBProj = normal(numHeads * (s.qkNopeHeadDim + s.vHeadDim), s.kvLoraRank);
+  w.oProj = normal(hidden, numHeads * s.vHeadDim);
+  return w;
+}

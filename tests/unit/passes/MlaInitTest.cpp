@@ -1,1 +1,184 @@
+//===- MlaInitTest.cpp - MLA warm start against the teacher it came from ---===//
+//
+// Runs a random teacher layer and the MLA built from it through the runtime's
+// reference kernels on the same input and compares the attention outputs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Passes/MlaInit.h"
+#include "attnedit/Runtime/Kernels.h"
+
 #include <gtest/gtest.h>
+
+#include <random>
+
+using namespace mlir::attnedit;
+
+namespace {
+
+struct Teacher {
+  int64_t hidden = 32, heads = 4, kvHeads, headDim = 8;
+  bool interleaved;
+  std::vector<float> q, k, v, o;
+
+  Teacher(int64_t kvHeads, bool interleaved, uint64_t seed)
+      : kvHeads(kvHeads), interleaved(interleaved) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 0.3f);
+    auto fill = [&](int64_t n) {
+      std::vector<float> out(n);
+      for (float &x : out)
+        x = normal(rng);
+      return out;
+    };
+    q = fill(heads * headDim * hidden);
+    k = fill(kvHeads * headDim * hidden);
+    v = fill(kvHeads * headDim * hidden);
+    o = fill(hidden * heads * headDim);
+  }
+  TeacherAttention view() const {
+    return {hidden, heads, kvHeads, headDim, interleaved, q, k, v, o, {}, {}, {}};
+  }
+};
+
+Tensor tensor(llvm::ArrayRef<int64_t> shape, const std::vector<float> &values) {
+  Tensor t = Tensor::zeros(shape);
+  EXPECT_EQ((int64_t)values.size(), t.numel());
+  std::copy(values.begin(), values.end(), t.mutableData());
+  return t;
+}
+
+/// Relative error of the MLA's attention output against the teacher's on
+/// random inputs of unit RMS at positions 5..5+T-1.
+double outputError(const Teacher &t, const MlaWeights &w, const MlaShape &s) {
+  int64_t tokens = 12;
+  std::mt19937 rng(99);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> xs(tokens * t.hidden);
+  for (float &x : xs)
+    x = normal(rng);
+  std::vector<int32_t> pos(tokens);
+  for (int64_t i = 0; i < tokens; ++i)
+    pos[i] = 5 + i;
+  Tensor x = tensor({tokens, t.hidden}, xs), positions = Tensor::ints(pos);
+  Tensor wq = tensor({t.heads * t.headDim, t.hidden}, t.q);
+  Tensor wk = tensor({t.kvHeads * t.headDim, t.hidden}, t.k);
+  Tensor wv = tensor({t.kvHeads * t.headDim, t.hidden}, t.v);
+  Tensor wo = tensor({t.hidden, t.heads * t.headDim}, t.o);
+  double scale = 1.0 / std::sqrt((double)t.headDim);
+  kernels::RopeConfig rope{10000.0, t.headDim, t.interleaved, std::nullopt};
+  Tensor teacher = kernels::attention(x, positions, {&wq, &wk, &wv, &wo},
+                                      {t.heads, t.kvHeads, t.headDim, scale, rope, 1e-6});
+
+  int64_t qk = s.qkNopeHeadDim + s.qkRopeHeadDim;
+  Tensor qProj, qA, qANorm, qB;
+  kernels::MlaWeights mw;
+  if (s.qLoraRank == 0) {
+    qProj = tensor({t.heads * qk, t.hidden}, w.qProj);
+    mw.qProj = &qProj;
+  } else {
+    qA = tensor({s.qLoraRank, t.hidden}, w.qAProj);
+    qANorm = tensor({s.qLoraRank}, w.qANorm);
+    qB = tensor({t.heads * qk, s.qLoraRank}, w.qBProj);
+    mw.qA = &qA;
+    mw.qANorm = &qANorm;
+    mw.qB = &qB;
+  }
+  Tensor kvA = tensor({s.kvLoraRank + s.qkRopeHeadDim, t.hidden}, w.kvAProj);
+  Tensor kvANorm = tensor({s.kvLoraRank}, w.kvANorm);
+  Tensor kvB = tensor({t.heads * (s.qkNopeHeadDim + s.vHeadDim), s.kvLoraRank}, w.kvBProj);
+  Tensor o = tensor({t.hidden, t.heads * s.vHeadDim}, w.oProj);
+  mw.kvA = &kvA;
+  mw.kvANorm = &kvANorm;
+  mw.kvB = &kvB;
+  mw.o = &o;
+  kernels::RopeConfig mlaRope{10000.0, s.qkRopeHeadDim, t.interleaved, std::nullopt};
+  Tensor student = kernels::mla(x, positions, mw,
+                                {t.heads, s.kvLoraRank, s.qkNopeHeadDim, s.qkRopeHeadDim,
+                                 s.vHeadDim, scale, mlaRope, 1e-6},
+                                /*absorbed=*/false);
+  double diff = 0, norm = 0;
+  for (int64_t i = 0; i < teacher.numel(); ++i) {
+    diff += std::pow(teacher.data()[i] - student.data()[i], 2);
+    norm += std::pow(teacher.data()[i], 2);
+  }
+  return std::sqrt(diff / norm);
+}
+
+TEST(MlaInitTest, FullRankMqaWithAllRopeDimsIsCloseUpToTheLatentNorm) {
+  // One KV head and every RoPE pair kept: the factorisation is exact, and the
+  // only error left is the per-token gain of kv_a_layernorm.
+  for (bool interleaved : {false, true}) {
+    Teacher t(/*kvHeads=*/1, interleaved, 1);
+    MlaShape s{0, 16, 8, 8, 8};
+    auto w = svdInitMla(t.view(), s);
+    ASSERT_TRUE(bool(w)) << llvm::toString(w.takeError());
+    EXPECT_LT(outputError(t, *w, s), 0.35) << "interleaved " << interleaved;
+  }
+}
+
+TEST(MlaInitTest, WarmStartIsFarCloserThanColdStart) {
+  for (int64_t kvHeads : {1, 2, 4}) {
+    Teacher t(kvHeads, /*interleaved=*/false, 2 + kvHeads);
+    MlaShape s{0, 2 * kvHeads * 8, 8, 4, 8};
+    auto warm = svdInitMla(t.view(), s);
+    ASSERT_TRUE(bool(warm)) << llvm::toString(warm.takeError());
+    double svdError = outputError(t, *warm, s);
+    double randomError = outputError(t, randomInitMla(t.hidden, t.heads, s, 0), s);
+    EXPECT_LT(svdError, 0.6) << "kv heads " << kvHeads;
+    EXPECT_GT(randomError, 0.9) << "kv heads " << kvHeads;
+    EXPECT_LT(svdError, 0.5 * randomError) << "kv heads " << kvHeads;
+  }
+}
+
+TEST(MlaInitTest, ErrorShrinksAsTheLatentRankGrows) {
+  Teacher t(/*kvHeads=*/2, /*interleaved=*/true, 7);
+  double previous = INFINITY;
+  for (int64_t rank : {4, 8, 16, 32}) {
+    MlaShape s{0, rank, 8, 8, 8};
+    auto w = svdInitMla(t.view(), s);
+    ASSERT_TRUE(bool(w)) << llvm::toString(w.takeError());
+    double error = outputError(t, *w, s);
+    EXPECT_LT(error, previous) << "rank " << rank;
+    previous = error;
+  }
+}
+
+TEST(MlaInitTest, NarrowHeadsAndLowRankQueryStayClose) {
+  Teacher t(/*kvHeads=*/2, /*interleaved=*/false, 11);
+  MlaShape wide{0, 32, 8, 4, 8};
+  MlaShape narrow{24, 32, 6, 4, 6};
+  auto w1 = svdInitMla(t.view(), wide);
+  auto w2 = svdInitMla(t.view(), narrow);
+  ASSERT_TRUE(bool(w1) && bool(w2));
+  double wideError = outputError(t, *w1, wide);
+  double narrowError = outputError(t, *w2, narrow);
+  EXPECT_LT(narrowError, 0.9);
+  EXPECT_GE(narrowError, wideError * 0.99);
+}
+
+TEST(MlaInitTest, ShapesItCannotMapAreErrors) {
+  Teacher t(2, false, 3);
+  for (MlaShape s : {MlaShape{0, 8, 8, 3, 8}, MlaShape{0, 8, 8, 6, 8}, MlaShape{0, 8, 8, 16, 8},
+                     MlaShape{0, 0, 8, 4, 8}}) {
+    auto w = svdInitMla(t.view(), s);
+    ASSERT_FALSE(bool(w));
+    std::string message = llvm::toString(w.takeError());
+    EXPECT_NE(message.find("must"), std::string::npos) << message;
+  }
+}
+
+TEST(MlaInitTest, RandomInitIsSeededAndSized) {
+  MlaShape s{6, 10, 4, 2, 3};
+  MlaWeights a = randomInitMla(16, 2, s, 5), b = randomInitMla(16, 2, s, 5);
+  MlaWeights c = randomInitMla(16, 2, s, 6);
+  EXPECT_EQ(a.qAProj, b.qAProj);
+  EXPECT_NE(a.qAProj, c.qAProj);
+  EXPECT_TRUE(a.qProj.empty());
+  EXPECT_EQ(a.qBProj.size(), 2u * 6 * 6);
+  EXPECT_EQ(a.kvAProj.size(), 12u * 16);
+  EXPECT_EQ(a.kvBProj.size(), 2u * 7 * 10);
+  EXPECT_EQ(a.oProj.size(), 16u * 2 * 3);
+}
+
+} // namespace

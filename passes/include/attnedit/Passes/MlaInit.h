@@ -1,1 +1,63 @@
-// placeholder: helper writes this
+//===- MlaInit.h - initial weights of an MLA student ----------*- C++ -*-===//
+//
+// The numerics behind --attnedit-edit-attention=target=mla: a cold start and a
+// data-free warm start from the teacher's GQA/MHA weights. All matrices are
+// f32, row-major, in Hugging Face [out, in] layout.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_PASSES_MLAINIT_H
+#define ATTNEDIT_PASSES_MLAINIT_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace mlir::attnedit {
+
+/// One teacher attention layer. RoPE rotates the whole head.
+struct TeacherAttention {
+  int64_t hidden, numHeads, numKvHeads, headDim;
+  bool interleavedRope;             // pairs (2i, 2i+1); else rotate_half (i, i + D/2)
+  llvm::ArrayRef<float> q, k, v, o; // [Hq·D, h], [Hkv·D, h], [Hkv·D, h], [h, Hq·D]
+  llvm::ArrayRef<float> qNorm, kNorm; // [D] each (Qwen3), or empty
+  llvm::ArrayRef<float> inputNorm;    // [h] RMSNorm weight feeding attention, or empty
+};
+
+struct MlaShape {
+  int64_t qLoraRank; // 0: full-rank q_proj
+  int64_t kvLoraRank, qkNopeHeadDim, qkRopeHeadDim, vHeadDim;
+};
+
+/// DeepSeek-V2/V3 tensors; the q_proj / q_lora ones not in use are empty.
+struct MlaWeights {
+  std::vector<float> qProj, qAProj, qANorm, qBProj, kvAProj, kvANorm, kvBProj, oProj;
+};
+
+/// Warm start, for the teacher's softmax scale 1/sqrt(D):
+///  - RoPE: MLA's r-dim RoPE frequency j equals the teacher's frequency
+///    j·D/r, so those pairs are kept (r even, r <= D, D % r == 0). The one
+///    shared k_pe takes, per pair, the principal combination of the teacher's
+///    KV heads (top eigenvector u of their Gram matrix); query head j keeps
+///    u[g(j)] times its own pair. Exact for one KV head.
+///  - What that leaves of each key (all other pairs, and the kept pairs'
+///    residual (I - u·uᵀ) across heads) becomes position-free NoPE keys.
+///  - NoPE keys and values: joint truncated SVD of [α·K_nope; V] (α balances
+///    their norms) gives the latent down-projection and per-head
+///    up-projections; per-head bilinear forms are re-factored by SVD when
+///    qk_nope_head_dim or v_head_dim is below the teacher's head_dim.
+///  - Latent RMSNorms cannot be undone by a linear map; their weights are set
+///    to the latent's expected RMS for a unit-variance input scaled by
+///    `inputNorm`, so a typical token passes at about unit gain.
+///  - Qwen3's q/k norm weights are folded into the rows; their per-token
+///    1/rms is dropped (distillation absorbs it).
+llvm::Expected<MlaWeights> svdInitMla(const TeacherAttention &teacher, const MlaShape &shape);
+
+/// Cold start: N(0, 1/fan_in) weights from `seed`, norm weights 1.
+MlaWeights randomInitMla(int64_t hidden, int64_t numHeads, const MlaShape &shape,
+                         uint64_t seed);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_PASSES_MLAINIT_H

@@ -1,0 +1,18 @@
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=gqa" 2>&1 | FileCheck %s --check-prefix=TARGET
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla layers=3" 2>&1 | FileCheck %s --check-prefix=LAYER
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla init=svd" 2>&1 | FileCheck %s --check-prefix=SVD
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla qk-rope-head-dim=7 init=random" 2>&1 | FileCheck %s --check-prefix=ROPE
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa window=0" 2>&1 | FileCheck %s --check-prefix=WINDOW
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa gate=sometimes" 2>&1 | FileCheck %s --check-prefix=GATE
+
+// Tests that out-of-range options are rejected with a message naming them.
+// TARGET: error: attnedit-edit-attention: target must be mla or gate-swa, got 'gqa'
+// LAYER: error: attnedit-edit-attention: layer 3 is out of range: the module has 1 attention layers
+// SVD: error: attnedit-edit-attention: init=svd computes weights: give params-out=FILE.safetensors
+// ROPE: error: attnedit-edit-attention: needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2
+// WINDOW: error: attnedit-edit-attention: needs window >= 1 and full-every >= 0
+// GATE: error: attnedit-edit-attention: gate must be headwise, elementwise or none, got 'sometimes'
+func.func @one_layer(%x: tensor<?x32xf32>, %pos: tensor<?xi32>, %w: tensor<32x32xf32>) -> tensor<?x32xf32> {
+  %0 = attnedit.attention %x, %pos weights(%w, %w, %w, %w) {num_heads = 2 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64, rope_theta = 10000.0 : f64, rotary_dim = 16 : i64, rope_style = #attnedit<rope_style rotate_half>} : (tensor<?x32xf32>, tensor<?xi32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>) -> tensor<?x32xf32>
+  return %0 : tensor<?x32xf32>
+}
