@@ -16,7 +16,9 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 config.substitutions.append(("%shlibext", config.shlibext))
 config.substitutions.append(("%attnedit_libs", config.attnedit_libs_dir))
 config.substitutions.append(("%shared_data", config.shared_data_dir))
-config.substitutions.append(("%python", "/usr/bin/python3"))
+# Debian's python3 has numpy and torch; lit may run under another interpreter
+# whose own %python substitution would otherwise win.
+config.substitutions.insert(0, ("%python", "/usr/bin/python3"))
 
 llvm_config.add_tool_substitutions(
     ["attnedit-opt", "attnedit-import", "attnedit-run"], [config.attnedit_tools_dir])

@@ -8,6 +8,7 @@
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Passes/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
@@ -16,7 +17,9 @@ int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   mlir::attnedit::registerAttnEditPasses();
   mlir::DialectRegistry registry;
-  registry.insert<mlir::attnedit::AttnEditDialect, mlir::func::FuncDialect>();
+  // arith: other frontends spell attention's scale and mask with arith.constant.
+  registry.insert<mlir::attnedit::AttnEditDialect, mlir::arith::ArithDialect,
+                  mlir::func::FuncDialect>();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "attnedit optimizer driver\n", registry));
 }
