@@ -398,6 +398,41 @@ StringRef MlaOp::getAttentionKind() { return "mla"; }
 int64_t MlaOp::getKvValuesPerToken() { return getKvLoraRank() + getQkRopeHeadDim(); }
 int64_t MlaOp::getKvWindow() { return 0; }
 
+LogicalResult ReduceSumOp::verify() {
+  auto in = shapeOf(getInput());
+  int64_t axis = getAxis();
+  if (axis < 0 || axis >= (int64_t)in.size())
+    return emitOpError() << "axis " << axis << " out of range for rank " << in.size();
+  SmallVector<int64_t> expected(in);
+  if (getKeepDims())
+    expected[axis] = 1;
+  else
+    expected.erase(expected.begin() + axis);
+  return expectShape(*this, "result", getType().getShape(), expected);
+}
+
+LogicalResult PadOp::verify() {
+  auto in = shapeOf(getInput());
+  int64_t axis = getAxis();
+  if (axis < 0 || axis >= (int64_t)in.size() || (int64_t)getBefore() < 0 ||
+      (int64_t)getAfter() < 0)
+    return emitOpError("needs an axis in range and before, after >= 0");
+  SmallVector<int64_t> expected(in);
+  if (!ShapedType::isDynamic(in[axis]))
+    expected[axis] = in[axis] + getBefore() + getAfter();
+  return expectShape(*this, "result", getType().getShape(), expected);
+}
+
+LogicalResult EmbeddingGradOp::verify() {
+  if (failed(expectRank(*this, "grad", getGrad(), 2)))
+    return failure();
+  auto g = shapeOf(getGrad());
+  if (failed(expectShape(*this, "ids", shapeOf(getIds()), {g[0]})))
+    return failure();
+  return expectShape(*this, "result", getType().getShape(),
+                     {getType().getDimSize(0), g[1]});
+}
+
 LogicalResult BroadcastOp::verify() {
   auto in = shapeOf(getInput());
   auto out = getType().getShape();

@@ -154,6 +154,8 @@ std::optional<double> AttentionMatcher::peelScale(Value &v) {
 /// 0/-inf bias, and returns its window.
 std::optional<int64_t> AttentionMatcher::peelMask(Value &v) {
   if (auto op = inner<CausalMaskOp>(v)) {
+    if (op.getZeroFill())
+      return std::nullopt;
     v = op.getInput();
     return (int64_t)op.getWindow();
   }
@@ -162,7 +164,8 @@ std::optional<int64_t> AttentionMatcher::peelMask(Value &v) {
     return std::nullopt;
   for (auto [x, bias] : {std::pair{add.getLhs(), add.getRhs()}, {add.getRhs(), add.getLhs()}}) {
     auto mask = bias.getDefiningOp<CausalMaskOp>();
-    std::optional<double> zero = mask ? splatConstant(mask.getInput()) : std::nullopt;
+    std::optional<double> zero =
+        mask && !mask.getZeroFill() ? splatConstant(mask.getInput()) : std::nullopt;
     if (zero && *zero == 0.0) {
       body.push_back(add);
       addLeaves(bias);
@@ -220,7 +223,7 @@ std::optional<Projection> AttentionMatcher::matchProjection(Value heads, int64_t
     return std::nullopt;
   Value y = toHeadMajor.getInput();
   if (roped) {
-    if (!(p.rope = inner<RopeOp>(y)) || !hasShape(y, tokenMajor))
+    if (!(p.rope = inner<RopeOp>(y)) || p.rope.getInverse() || !hasShape(y, tokenMajor))
       return std::nullopt;
     y = p.rope.getInput();
     if ((p.norm = inner<RmsNormOp>(y))) {

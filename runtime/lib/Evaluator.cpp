@@ -4,6 +4,7 @@
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Kernels.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -84,8 +85,10 @@ static std::optional<llvm::SmallVector<int64_t, 4>> reshapeTarget(RankedTensorTy
 }
 
 static kernels::RopeConfig ropeConfig(double theta, int64_t rotaryDim, RopeStyle style,
-                                      std::optional<ArrayRef<double>> scaling) {
-  kernels::RopeConfig config{theta, rotaryDim, style == RopeStyle::Interleaved, std::nullopt};
+                                      std::optional<ArrayRef<double>> scaling,
+                                      bool inverse = false) {
+  kernels::RopeConfig config{theta, rotaryDim, style == RopeStyle::Interleaved, std::nullopt,
+                             inverse};
   if (scaling)
     config.llama3Scaling = std::array<double, 4>{(*scaling)[0], (*scaling)[1], (*scaling)[2],
                                                  (*scaling)[3]};
@@ -178,7 +181,7 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
           return std::move(e);
         return kernels::rope(in(r.getInput()), in(r.getPositions()),
                              ropeConfig(r.getTheta().convertToDouble(), r.getRotaryDim(),
-                                        r.getStyle(), r.getLlama3Scaling()));
+                                        r.getStyle(), r.getLlama3Scaling(), r.getInverse()));
       })
       .Case([&](attnedit::MatmulOp m) -> R {
         const Tensor &a = in(m.getLhs()), &b = in(m.getRhs());
@@ -196,7 +199,7 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
         const Tensor &x = in(c.getInput());
         if (x.dim(-2) > x.dim(-1))
           return error(op, "more queries than keys in " + x.shapeString());
-        return kernels::causalMask(x, c.getWindow());
+        return kernels::causalMask(x, c.getWindow(), c.getZeroFill());
       })
       .Case([&](attnedit::RepeatKvOp r) -> R {
         return kernels::repeatKv(in(r.getInput()), r.getRepeats());
@@ -212,6 +215,46 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
           else if (x.dim(i) != 1 && x.dim(i) != shape[i])
             return error(op, "cannot broadcast " + x.shapeString());
         return kernels::broadcast(x, shape);
+      })
+      .Case([&](attnedit::ReduceSumOp r) -> R {
+        return kernels::reduceSum(in(r.getInput()), r.getAxis(), r.getKeepDims());
+      })
+      .Case([&](attnedit::PadOp p) -> R {
+        return kernels::pad(in(p.getInput()), p.getAxis(), p.getBefore(), p.getAfter());
+      })
+      .Case([&](attnedit::EmbeddingGradOp e) -> R {
+        return kernels::embeddingGrad(in(e.getGrad()), in(e.getIds()),
+                                      e.getType().getDimSize(0));
+      })
+      .Case([&](attnedit::RmsNormGradOp n) -> R {
+        return kernels::rmsNormGrad(in(n.getInput()), in(n.getWeight()), in(n.getGrad()),
+                                    n.getEps().convertToDouble());
+      })
+      .Case([&](attnedit::RmsNormWeightGradOp n) -> R {
+        return kernels::rmsNormWeightGrad(in(n.getInput()), in(n.getGrad()),
+                                          n.getEps().convertToDouble());
+      })
+      .Case([&](attnedit::SoftmaxGradOp s) -> R {
+        return kernels::softmaxGrad(in(s.getOutput()), in(s.getGrad()), s.getAxis());
+      })
+      .Case([&](attnedit::SinkGradOp s) -> R {
+        return kernels::sinkGrad(in(s.getOutput()), in(s.getGrad()));
+      })
+      .Case([&](attnedit::SiluGradOp s) -> R {
+        return kernels::siluGrad(in(s.getInput()), in(s.getGrad()));
+      })
+      .Case([&](attnedit::SigmoidGradOp s) -> R {
+        return kernels::sigmoidGrad(in(s.getOutput()), in(s.getGrad()));
+      })
+      .Case([&](arith::ConstantOp c) -> R {
+        auto dense = dyn_cast<DenseElementsAttr>(c.getValue());
+        auto type = dyn_cast<RankedTensorType>(c.getType());
+        if (!dense || !type || !type.getElementType().isF32())
+          return error(op, "only f32 tensor constants are supported");
+        Tensor out = Tensor::zeros(type.getShape());
+        auto values = dense.getValues<float>();
+        std::copy(values.begin(), values.end(), out.mutableData());
+        return out;
       })
       .Case([&](attnedit::AttentionOp a) -> R { return attention(a, nullptr, nullptr); })
       .Case([&](attnedit::GateSwaOp g) -> R {

@@ -95,7 +95,7 @@ Tensor rope(const Tensor &x, const Tensor &positions, const RopeConfig &config) 
   std::vector<float> cosv(half), sinv(half);
   for (int64_t ti = 0; ti < t; ++ti) {
     for (int64_t i = 0; i < half; ++i) {
-      double angle = positions.intValues()[ti] * inv[i];
+      double angle = positions.intValues()[ti] * inv[i] * (config.inverse ? -1 : 1);
       cosv[i] = (float)std::cos(angle);
       sinv[i] = (float)std::sin(angle);
     }
@@ -163,11 +163,11 @@ Tensor softmax(const Tensor &x, int64_t axis, const Tensor *sinks) {
   return out;
 }
 
-Tensor causalMask(const Tensor &x, int64_t window) {
+Tensor causalMask(const Tensor &x, int64_t window, bool zeroFill) {
   int64_t tq = x.dim(-2), tk = x.dim(-1), batch = x.numel() / std::max<int64_t>(1, tq * tk);
   Tensor out = Tensor::zeros(x.shape());
   std::copy_n(x.data(), x.numel(), out.mutableData());
-  const float ninf = -std::numeric_limits<float>::infinity();
+  const float ninf = zeroFill ? 0.0f : -std::numeric_limits<float>::infinity();
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t i = 0; i < tq; ++i) {
       int64_t pos = tk - tq + i;
@@ -288,6 +288,136 @@ Tensor concat(llvm::ArrayRef<Tensor> xs, int64_t axis) {
     at += len;
   }
   return out;
+}
+
+Tensor reduceSum(const Tensor &x, int64_t axis, bool keepDims) {
+  auto [outer, len, inner] = around(x.shape(), axis);
+  llvm::SmallVector<int64_t, 4> shape(x.shape());
+  if (keepDims)
+    shape[axis] = 1;
+  else
+    shape.erase(shape.begin() + axis);
+  Tensor out = Tensor::zeros(shape);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      double sum = 0;
+      for (int64_t j = 0; j < len; ++j)
+        sum += x.data()[(o * len + j) * inner + i];
+      out.mutableData()[o * inner + i] = (float)sum;
+    }
+  return out;
+}
+
+Tensor pad(const Tensor &x, int64_t axis, int64_t before, int64_t after) {
+  auto [outer, len, inner] = around(x.shape(), axis);
+  llvm::SmallVector<int64_t, 4> shape(x.shape());
+  shape[axis] = len + before + after;
+  Tensor out = Tensor::zeros(shape);
+  for (int64_t o = 0; o < outer; ++o)
+    std::copy_n(x.data() + o * len * inner, len * inner,
+                out.mutableData() + (o * shape[axis] + before) * inner);
+  return out;
+}
+
+Tensor embeddingGrad(const Tensor &grad, const Tensor &ids, int64_t vocab) {
+  int64_t width = grad.dim(1);
+  Tensor out = Tensor::zeros({vocab, width});
+  for (int64_t t = 0; t < ids.dim(0); ++t) {
+    float *row = out.mutableData() + ids.intValues()[t] * width;
+    for (int64_t i = 0; i < width; ++i)
+      row[i] += grad.data()[t * width + i];
+  }
+  return out;
+}
+
+/// 1 / sqrt(mean(x²) + eps) of each row of width d.
+static std::vector<double> inverseRms(const Tensor &x, double eps) {
+  int64_t d = x.dim(-1), rows = x.numel() / std::max<int64_t>(1, d);
+  std::vector<double> inv(rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    double sum = 0;
+    for (int64_t i = 0; i < d; ++i)
+      sum += (double)x.data()[r * d + i] * x.data()[r * d + i];
+    inv[r] = 1.0 / std::sqrt(sum / d + eps);
+  }
+  return inv;
+}
+
+Tensor rmsNormGrad(const Tensor &x, const Tensor &w, const Tensor &grad, double eps) {
+  // dx_j = r·w_j·g_j − x_j·r³/d · Σ_i g_i·w_i·x_i
+  int64_t d = x.dim(-1);
+  std::vector<double> inv = inverseRms(x, eps);
+  Tensor out = Tensor::zeros(x.shape());
+  for (int64_t r = 0; r < (int64_t)inv.size(); ++r) {
+    const float *xr = x.data() + r * d, *gr = grad.data() + r * d;
+    double dot = 0;
+    for (int64_t i = 0; i < d; ++i)
+      dot += (double)gr[i] * w.data()[i] * xr[i];
+    double k = inv[r] * inv[r] * inv[r] * dot / d;
+    for (int64_t i = 0; i < d; ++i)
+      out.mutableData()[r * d + i] = (float)(inv[r] * w.data()[i] * gr[i] - xr[i] * k);
+  }
+  return out;
+}
+
+Tensor rmsNormWeightGrad(const Tensor &x, const Tensor &grad, double eps) {
+  int64_t d = x.dim(-1);
+  std::vector<double> inv = inverseRms(x, eps), sum(d, 0.0);
+  for (int64_t r = 0; r < (int64_t)inv.size(); ++r)
+    for (int64_t i = 0; i < d; ++i)
+      sum[i] += (double)grad.data()[r * d + i] * x.data()[r * d + i] * inv[r];
+  Tensor out = Tensor::zeros({d});
+  for (int64_t i = 0; i < d; ++i)
+    out.mutableData()[i] = (float)sum[i];
+  return out;
+}
+
+Tensor softmaxGrad(const Tensor &y, const Tensor &grad, int64_t axis) {
+  auto [outer, len, inner] = around(y.shape(), axis);
+  Tensor out = Tensor::zeros(y.shape());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      int64_t base = o * len * inner + i;
+      double dot = 0;
+      for (int64_t j = 0; j < len; ++j)
+        dot += (double)grad.data()[base + j * inner] * y.data()[base + j * inner];
+      for (int64_t j = 0; j < len; ++j) {
+        int64_t at = base + j * inner;
+        out.mutableData()[at] = (float)(y.data()[at] * (grad.data()[at] - dot));
+      }
+    }
+  return out;
+}
+
+Tensor sinkGrad(const Tensor &y, const Tensor &grad) {
+  int64_t h = y.dim(0), rows = y.dim(1), len = y.dim(2);
+  Tensor out = Tensor::zeros({h});
+  for (int64_t head = 0; head < h; ++head) {
+    double total = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *p = y.data() + (head * rows + r) * len;
+      const float *g = grad.data() + (head * rows + r) * len;
+      double mass = 0, dot = 0;
+      for (int64_t j = 0; j < len; ++j) {
+        mass += p[j];
+        dot += (double)g[j] * p[j];
+      }
+      total -= (1.0 - mass) * dot;
+    }
+    out.mutableData()[head] = (float)total;
+  }
+  return out;
+}
+
+Tensor siluGrad(const Tensor &x, const Tensor &grad) {
+  return zip(x, grad, [](float v, float g) {
+    double s = 1.0 / (1.0 + std::exp(-(double)v));
+    return (float)(g * (s + v * s * (1 - s)));
+  });
+}
+
+Tensor sigmoidGrad(const Tensor &y, const Tensor &grad) {
+  return zip(y, grad, [](float v, float g) { return (float)((double)g * v * (1.0 - v)); });
 }
 
 } // namespace mlir::attnedit::kernels

@@ -5,6 +5,7 @@
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Runtime/Evaluator.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/FileSystem.h"
@@ -29,7 +30,7 @@ llvm::Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
   std::unique_ptr<Model> model(new Model());
   model->context = std::make_unique<MLIRContext>();
   MLIRContext &ctx = *model->context;
-  ctx.loadDialect<attnedit::AttnEditDialect, func::FuncDialect>();
+  ctx.loadDialect<attnedit::AttnEditDialect, arith::ArithDialect, func::FuncDialect>();
 
   if (llvm::sys::path::extension(path) == ".mlir") {
     std::string diagnostics;

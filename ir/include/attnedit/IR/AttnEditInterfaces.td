@@ -27,6 +27,27 @@ def AttnEdit_DecomposableOpInterface : OpInterface<"DecomposableOpInterface"> {
   ];
 }
 
+def AttnEdit_DifferentiableOpInterface : OpInterface<"DifferentiableOpInterface"> {
+  let cppNamespace = "::mlir::attnedit";
+  let description = [{
+    A primitive with a reverse-mode rule (VJP). --attnedit-autodiff chains
+    these rules; composite ops are differentiated through their
+    decomposition.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Builds, at the builder's insertion point, the cotangent of each
+        operand from the cotangent `grad` of the op's single result, reusing
+        the op's operands and result as needed. Returns one value per
+        operand, null for operands that take no gradient (token ids,
+        positions); fails, with a diagnostic, when the rule needs a static
+        size it does not have.
+      }],
+      "::mlir::FailureOr<::llvm::SmallVector<::mlir::Value>>", "buildVjp",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Value":$grad)>,
+  ];
+}
+
 def AttnEdit_AttentionLikeOpInterface : OpInterface<"AttentionLikeOpInterface"> {
   let cppNamespace = "::mlir::attnedit";
   let description = [{

@@ -48,7 +48,7 @@ def AttnEdit_ParamOp : AttnEdit_Op<"param", [Pure]> {
   let hasVerifier = 1;
 }
 
-def AttnEdit_ConvertOp : AttnEdit_Op<"convert", [Pure]> {
+def AttnEdit_ConvertOp : AttnEdit_Op<"convert", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "element type conversion (storage type to f32 activations)";
   let arguments = (ins AttnEdit_Storage:$input);
   let results = (outs AttnEdit_Storage:$result);
@@ -60,7 +60,7 @@ def AttnEdit_ConvertOp : AttnEdit_Op<"convert", [Pure]> {
 // Layers
 //===----------------------------------------------------------------------===//
 
-def AttnEdit_EmbeddingOp : AttnEdit_Op<"embedding", [Pure]> {
+def AttnEdit_EmbeddingOp : AttnEdit_Op<"embedding", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "row gather: table[ids]";
   let description = [{
     `table` is [V, D], `ids` is [T]; the result is [T, D]. Ids outside
@@ -72,7 +72,7 @@ def AttnEdit_EmbeddingOp : AttnEdit_Op<"embedding", [Pure]> {
   let hasVerifier = 1;
 }
 
-def AttnEdit_LinearOp : AttnEdit_Op<"linear", [Pure]> {
+def AttnEdit_LinearOp : AttnEdit_Op<"linear", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "x · Wᵀ (+ b), as torch.nn.Linear";
   let description = [{
     `input` is [..., K], `weight` is [N, K] (the Hugging Face layout), the
@@ -87,7 +87,7 @@ def AttnEdit_LinearOp : AttnEdit_Op<"linear", [Pure]> {
   let hasVerifier = 1;
 }
 
-def AttnEdit_RmsNormOp : AttnEdit_Op<"rms_norm", [Pure]> {
+def AttnEdit_RmsNormOp : AttnEdit_Op<"rms_norm", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "x / sqrt(mean(x², last axis) + eps) · w";
   let arguments = (ins AttnEdit_Activation:$input, AttnEdit_Activation:$weight,
                        F64Attr:$eps);
@@ -96,7 +96,7 @@ def AttnEdit_RmsNormOp : AttnEdit_Op<"rms_norm", [Pure]> {
   let hasVerifier = 1;
 }
 
-def AttnEdit_RopeOp : AttnEdit_Op<"rope", [Pure]> {
+def AttnEdit_RopeOp : AttnEdit_Op<"rope", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "rotary position embedding";
   let description = [{
     Rotates the first `rotary_dim` features of each head of `input` [T, H, D]
@@ -106,17 +106,20 @@ def AttnEdit_RopeOp : AttnEdit_Op<"rope", [Pure]> {
     `rotate_half`; `interleaved` pairs (2i, 2i+1) as llama2.c. When present,
     `llama3_scaling` = [factor, low_freq_factor, high_freq_factor,
     original_max_position_embeddings] rescales inv_freq as Llama 3.1 does.
+    `inverse` rotates by the opposite angles: the transpose of the rotation,
+    which is its own VJP.
   }];
   let arguments = (ins AttnEdit_Activation:$input, AttnEdit_TokenIds:$positions,
                        F64Attr:$theta, I64Attr:$rotary_dim,
                        AttnEdit_RopeStyleAttr:$style,
-                       OptionalAttr<DenseF64ArrayAttr>:$llama3_scaling);
+                       OptionalAttr<DenseF64ArrayAttr>:$llama3_scaling,
+                       UnitAttr:$inverse);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$input `,` $positions attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
 
-def AttnEdit_MatmulOp : AttnEdit_Op<"matmul", [Pure]> {
+def AttnEdit_MatmulOp : AttnEdit_Op<"matmul", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "batched matrix product [B..., M, K] x [B..., K, N]";
   let arguments = (ins AttnEdit_Activation:$lhs, AttnEdit_Activation:$rhs);
   let results = (outs AttnEdit_Activation:$result);
@@ -124,7 +127,7 @@ def AttnEdit_MatmulOp : AttnEdit_Op<"matmul", [Pure]> {
   let hasVerifier = 1;
 }
 
-def AttnEdit_SoftmaxOp : AttnEdit_Op<"softmax", [Pure,
+def AttnEdit_SoftmaxOp : AttnEdit_Op<"softmax", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>,
     AllTypesMatch<["input", "result"]>]> {
   let summary = "numerically stable softmax along one axis, with optional sinks";
   let description = [{
@@ -142,22 +145,23 @@ def AttnEdit_SoftmaxOp : AttnEdit_Op<"softmax", [Pure,
   let hasVerifier = 1;
 }
 
-def AttnEdit_CausalMaskOp : AttnEdit_Op<"causal_mask", [Pure, SameOperandsAndResultType]> {
+def AttnEdit_CausalMaskOp : AttnEdit_Op<"causal_mask", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>, SameOperandsAndResultType]> {
   let summary = "sets future (and out-of-window) scores to -inf";
   let description = [{
     `input` is [..., Tq, Tk] with the queries being the last Tq of the Tk key
     positions. Query i (absolute position Tk - Tq + i) keeps key j when
     j <= pos(i) and, if `window` > 0, pos(i) - j < window; other entries
-    become -inf, so a following softmax gives them zero weight.
+    become -inf, so a following softmax gives them zero weight, or 0 with
+    `zero_fill` (the VJP: masked entries get no gradient).
   }];
   let arguments = (ins AttnEdit_Activation:$input,
-                       DefaultValuedAttr<I64Attr, "0">:$window);
+                       DefaultValuedAttr<I64Attr, "0">:$window, UnitAttr:$zero_fill);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
 
-def AttnEdit_RepeatKvOp : AttnEdit_Op<"repeat_kv", [Pure]> {
+def AttnEdit_RepeatKvOp : AttnEdit_Op<"repeat_kv", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "repeats each KV head for grouped-query attention";
   let description = [{
     [Hkv, T, D] -> [Hkv · repeats, T, D]; head h of the result is head
@@ -174,7 +178,8 @@ def AttnEdit_RepeatKvOp : AttnEdit_Op<"repeat_kv", [Pure]> {
 //===----------------------------------------------------------------------===//
 
 class AttnEdit_UnaryOp<string mnemonic, string summaryText>
-    : AttnEdit_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+    : AttnEdit_Op<mnemonic, [Pure, SameOperandsAndResultType,
+        DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = summaryText;
   let arguments = (ins AttnEdit_Activation:$input);
   let results = (outs AttnEdit_Activation:$result);
@@ -182,7 +187,8 @@ class AttnEdit_UnaryOp<string mnemonic, string summaryText>
 }
 
 class AttnEdit_BinaryOp<string mnemonic, string summaryText>
-    : AttnEdit_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+    : AttnEdit_Op<mnemonic, [Pure, SameOperandsAndResultType,
+        DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = summaryText;
   let arguments = (ins AttnEdit_Activation:$lhs, AttnEdit_Activation:$rhs);
   let results = (outs AttnEdit_Activation:$result);
@@ -194,7 +200,7 @@ def AttnEdit_SigmoidOp : AttnEdit_UnaryOp<"sigmoid", "1 / (1 + exp(-x))">;
 def AttnEdit_AddOp : AttnEdit_BinaryOp<"add", "elementwise sum">;
 def AttnEdit_MulOp : AttnEdit_BinaryOp<"mul", "elementwise product">;
 
-def AttnEdit_ScaleOp : AttnEdit_Op<"scale", [Pure, SameOperandsAndResultType]> {
+def AttnEdit_ScaleOp : AttnEdit_Op<"scale", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>, SameOperandsAndResultType]> {
   let summary = "multiplication by a constant";
   let arguments = (ins AttnEdit_Activation:$input, F64Attr:$factor);
   let results = (outs AttnEdit_Activation:$result);
@@ -205,7 +211,7 @@ def AttnEdit_ScaleOp : AttnEdit_Op<"scale", [Pure, SameOperandsAndResultType]> {
 // Shape
 //===----------------------------------------------------------------------===//
 
-def AttnEdit_ReshapeOp : AttnEdit_Op<"reshape", [Pure]> {
+def AttnEdit_ReshapeOp : AttnEdit_Op<"reshape", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "row-major reshape; at most one dynamic result dimension";
   let arguments = (ins AttnEdit_Activation:$input);
   let results = (outs AttnEdit_Activation:$result);
@@ -213,7 +219,7 @@ def AttnEdit_ReshapeOp : AttnEdit_Op<"reshape", [Pure]> {
   let hasVerifier = 1;
 }
 
-def AttnEdit_BroadcastOp : AttnEdit_Op<"broadcast", [Pure]> {
+def AttnEdit_BroadcastOp : AttnEdit_Op<"broadcast", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "repeats size-1 dimensions up to the result shape";
   let description = [{
     Same rank in and out; every input dimension equals the result's or is 1.
@@ -225,7 +231,7 @@ def AttnEdit_BroadcastOp : AttnEdit_Op<"broadcast", [Pure]> {
   let hasVerifier = 1;
 }
 
-def AttnEdit_TransposeOp : AttnEdit_Op<"transpose", [Pure]> {
+def AttnEdit_TransposeOp : AttnEdit_Op<"transpose", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "axis permutation: result dim i is input dim permutation[i]";
   let arguments = (ins AttnEdit_Activation:$input, DenseI64ArrayAttr:$permutation);
   let results = (outs AttnEdit_Activation:$result);
@@ -233,7 +239,7 @@ def AttnEdit_TransposeOp : AttnEdit_Op<"transpose", [Pure]> {
   let hasVerifier = 1;
 }
 
-def AttnEdit_SliceOp : AttnEdit_Op<"slice", [Pure]> {
+def AttnEdit_SliceOp : AttnEdit_Op<"slice", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "input[..., offset : offset + size, ...] along one axis";
   let arguments = (ins AttnEdit_Activation:$input, I64Attr:$axis, I64Attr:$offset,
                        I64Attr:$size);
@@ -242,12 +248,104 @@ def AttnEdit_SliceOp : AttnEdit_Op<"slice", [Pure]> {
   let hasVerifier = 1;
 }
 
-def AttnEdit_ConcatOp : AttnEdit_Op<"concat", [Pure]> {
+def AttnEdit_ConcatOp : AttnEdit_Op<"concat", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "concatenation along one axis";
   let arguments = (ins Variadic<AttnEdit_Activation>:$inputs, I64Attr:$axis);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions and gradients
+//
+// The backward ops the VJP rules (DifferentiableOpInterface) emit, each
+// with a reference kernel, so a gradient graph is ordinary attnedit IR.
+//===----------------------------------------------------------------------===//
+
+def AttnEdit_ReduceSumOp : AttnEdit_Op<"reduce_sum", [Pure,
+    DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
+  let summary = "sum along one axis, keeping it as size 1 or dropping it";
+  let arguments = (ins AttnEdit_Activation:$input, I64Attr:$axis, UnitAttr:$keep_dims);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def AttnEdit_PadOp : AttnEdit_Op<"pad", [Pure]> {
+  let summary = "zeros before and after the input along one axis (slice's VJP)";
+  let arguments = (ins AttnEdit_Activation:$input, I64Attr:$axis, I64Attr:$before,
+                       I64Attr:$after);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def AttnEdit_EmbeddingGradOp : AttnEdit_Op<"embedding_grad", [Pure]> {
+  let summary = "scatter-add of row gradients into the table: embedding's VJP";
+  let description = [{
+    `grad` [T, D] and `ids` [T] give a [V, D] result whose row v is the sum
+    of grad[t] over the t with ids[t] = v.
+  }];
+  let arguments = (ins AttnEdit_Activation:$grad, AttnEdit_TokenIds:$ids);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$grad `[` $ids `]` attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def AttnEdit_RmsNormGradOp : AttnEdit_Op<"rms_norm_grad", [Pure,
+    AllTypesMatch<["input", "grad", "result"]>]> {
+  let summary = "gradient of rms_norm with respect to its input";
+  let arguments = (ins AttnEdit_Activation:$input, AttnEdit_Activation:$weight,
+                       AttnEdit_Activation:$grad, F64Attr:$eps);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$input `,` $weight `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+def AttnEdit_RmsNormWeightGradOp : AttnEdit_Op<"rms_norm_weight_grad", [Pure,
+    AllTypesMatch<["input", "grad"]>]> {
+  let summary = "gradient of rms_norm with respect to its weight";
+  let description = [{ Σ over all rows of grad · input / rms(input): [D]. }];
+  let arguments = (ins AttnEdit_Activation:$input, AttnEdit_Activation:$grad, F64Attr:$eps);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+def AttnEdit_SoftmaxGradOp : AttnEdit_Op<"softmax_grad", [Pure, SameOperandsAndResultType]> {
+  let summary = "y ⊙ (g − Σ g⊙y) along the axis, from the softmax output y";
+  let description = [{
+    The VJP of softmax (with or without sinks: the sink's virtual column has
+    no value, so the scores' gradient has the same form).
+  }];
+  let arguments = (ins AttnEdit_Activation:$output, AttnEdit_Activation:$grad, I64Attr:$axis);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$output `,` $grad attr-dict `:` type($output)";
+}
+
+def AttnEdit_SinkGradOp : AttnEdit_Op<"sink_grad", [Pure, AllTypesMatch<["output", "grad"]>]> {
+  let summary = "gradient of a softmax's sink logits";
+  let description = [{
+    For probabilities `output` [H, Tq, Tk] of a softmax with sinks and their
+    gradient: −Σ over head h's rows of p_sink · Σ_j g_j·p_j, with
+    p_sink = 1 − Σ_j p_j. Result [H].
+  }];
+  let arguments = (ins AttnEdit_Activation:$output, AttnEdit_Activation:$grad);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$output `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+def AttnEdit_SiluGradOp : AttnEdit_Op<"silu_grad", [Pure, SameOperandsAndResultType]> {
+  let summary = "g · (σ(x) + x·σ(x)·(1 − σ(x))): silu's VJP";
+  let arguments = (ins AttnEdit_Activation:$input, AttnEdit_Activation:$grad);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` type($input)";
+}
+
+def AttnEdit_SigmoidGradOp : AttnEdit_Op<"sigmoid_grad", [Pure, SameOperandsAndResultType]> {
+  let summary = "g · y · (1 − y) from the sigmoid output y";
+  let arguments = (ins AttnEdit_Activation:$output, AttnEdit_Activation:$grad);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$output `,` $grad attr-dict `:` type($output)";
 }
 
 //===----------------------------------------------------------------------===//

@@ -2,6 +2,9 @@
 #ifndef ATTNEDIT_PASSES_PASSES_H
 #define ATTNEDIT_PASSES_PASSES_H
 
+#include "attnedit/IR/AttnEditDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 

@@ -109,6 +109,32 @@ def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Training
+//===----------------------------------------------------------------------===//
+
+def AutodiffPass : Pass<"attnedit-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Reverse-mode gradient of a scalar function";
+  let description = [{
+    For `func.func @<func>` returning one single-element f32 tensor (a loss),
+    adds `@<func>_grad` with the same arguments returning the loss followed by
+    its gradient with respect to every trainable `attnedit.param` (in order of
+    first appearance; uses of one parameter are summed) and every argument
+    marked `attnedit.wrt`. The function attribute `attnedit.gradients` names
+    them ("scope::name" or "name" for parameters, "arg<N>" for arguments).
+    Composite ops are differentiated through their decomposition; every
+    primitive on a path from a differentiated value to the loss must
+    implement DifferentiableOpInterface. Values that do not depend on a
+    differentiated value (a frozen teacher) get no backward ops.
+  }];
+  let options = [
+    Option<"funcName", "func", "std::string", /*default=*/"\"loss\"",
+           "the function to differentiate">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::attnedit::AttnEditDialect"];
+}
+
+//===----------------------------------------------------------------------===//
 // Analysis
 //===----------------------------------------------------------------------===//
 

@@ -27,6 +27,7 @@ struct RopeConfig {
   int64_t rotaryDim;
   bool interleaved;
   std::optional<std::array<double, 4>> llama3Scaling;
+  bool inverse = false; // rotate by -angle: the transpose, rope's VJP
 };
 /// Inverse frequencies, rotaryDim / 2 of them, with any Llama 3 scaling applied.
 std::vector<double> ropeInverseFrequencies(const RopeConfig &config);
@@ -36,7 +37,8 @@ Tensor matmul(const Tensor &a, const Tensor &b);
 /// With `sinks` [H], x is [H, Tq, Tk] normalised along the last axis and
 /// exp(sinks[h]) joins each denominator.
 Tensor softmax(const Tensor &x, int64_t axis, const Tensor *sinks = nullptr);
-Tensor causalMask(const Tensor &x, int64_t window);
+/// Masked entries become -inf, or 0 with `zeroFill` (the mask's VJP).
+Tensor causalMask(const Tensor &x, int64_t window, bool zeroFill = false);
 Tensor repeatKv(const Tensor &x, int64_t repeats);
 Tensor silu(const Tensor &x);
 Tensor sigmoid(const Tensor &x);
@@ -48,6 +50,22 @@ Tensor scale(const Tensor &x, double factor);
 Tensor transpose(const Tensor &x, llvm::ArrayRef<int64_t> permutation);
 Tensor slice(const Tensor &x, int64_t axis, int64_t offset, int64_t size);
 Tensor concat(llvm::ArrayRef<Tensor> xs, int64_t axis);
+
+//===----------------------------------------------------------------------===//
+// Reductions and gradients
+//===----------------------------------------------------------------------===//
+
+Tensor reduceSum(const Tensor &x, int64_t axis, bool keepDims);
+Tensor pad(const Tensor &x, int64_t axis, int64_t before, int64_t after);
+/// Row v of the [vocab, D] result sums grad[t] over the t with ids[t] = v.
+Tensor embeddingGrad(const Tensor &grad, const Tensor &ids, int64_t vocab);
+Tensor rmsNormGrad(const Tensor &x, const Tensor &w, const Tensor &grad, double eps);
+Tensor rmsNormWeightGrad(const Tensor &x, const Tensor &grad, double eps);
+Tensor softmaxGrad(const Tensor &y, const Tensor &grad, int64_t axis);
+/// Gradient of the sink logits of a softmax over [H, Tq, Tk] with output y.
+Tensor sinkGrad(const Tensor &y, const Tensor &grad);
+Tensor siluGrad(const Tensor &x, const Tensor &grad);
+Tensor sigmoidGrad(const Tensor &y, const Tensor &grad);
 
 //===----------------------------------------------------------------------===//
 // Composite attention (AttentionKernels.cpp)
