@@ -433,6 +433,19 @@ LogicalResult EmbeddingGradOp::verify() {
                      {getType().getDimSize(0), g[1]});
 }
 
+LogicalResult KlLossOp::verify() {
+  if (getTemperature().convertToDouble() <= 0)
+    return emitOpError("temperature must be positive");
+  return success();
+}
+
+LogicalResult CrossEntropyLossOp::verify() {
+  auto logits = shapeOf(getLogits());
+  if (logits.size() != 2)
+    return emitOpError("logits must be [T, V]");
+  return expectShape(*this, "targets", shapeOf(getTargets()), {logits[0]});
+}
+
 LogicalResult BroadcastOp::verify() {
   auto in = shapeOf(getInput());
   auto out = getType().getShape();

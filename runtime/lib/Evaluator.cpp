@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -47,6 +48,11 @@ private:
   template <typename AttentionLike>
   llvm::Expected<Tensor> attention(AttentionLike op, const Tensor *gate, const Tensor *sinks);
   llvm::Expected<Tensor> mla(attnedit::MlaOp op);
+  llvm::Expected<Tensor> lossOrError(Operation *op, llvm::Expected<Tensor> value) {
+    if (!value)
+      return error(op, llvm::toString(value.takeError()));
+    return value;
+  }
   llvm::Error checkPositions(Operation *op, Value input, Value positions) {
     if (in(positions).dim(0) == in(input).dim(0))
       return llvm::Error::success();
@@ -245,6 +251,36 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
       })
       .Case([&](attnedit::SigmoidGradOp s) -> R {
         return kernels::sigmoidGrad(in(s.getOutput()), in(s.getGrad()));
+      })
+      .Case([&](attnedit::MseLossOp l) -> R {
+        return lossOrError(op, kernels::loss(kernels::Loss::Mse, in(l.getInput()),
+                                             in(l.getTarget())));
+      })
+      .Case([&](attnedit::KlLossOp l) -> R {
+        return lossOrError(op, kernels::loss(kernels::Loss::Kl, in(l.getTeacher()),
+                                             in(l.getStudent()),
+                                             l.getTemperature().convertToDouble()));
+      })
+      .Case([&](attnedit::CrossEntropyLossOp l) -> R {
+        return lossOrError(op, kernels::loss(kernels::Loss::CrossEntropy, in(l.getLogits()),
+                                             in(l.getTargets())));
+      })
+      .Case([&](attnedit::CosineLossOp l) -> R {
+        return lossOrError(op, kernels::loss(kernels::Loss::Cosine, in(l.getLhs()),
+                                             in(l.getRhs())));
+      })
+      .Case([&](attnedit::LossGradOp l) -> R {
+        auto kind = llvm::StringSwitch<std::optional<kernels::Loss>>(l.getKind())
+                        .Case("mse", kernels::Loss::Mse)
+                        .Case("kl", kernels::Loss::Kl)
+                        .Case("cross_entropy", kernels::Loss::CrossEntropy)
+                        .Case("cosine", kernels::Loss::Cosine)
+                        .Default(std::nullopt);
+        if (!kind)
+          return error(op, "unknown loss kind '" + l.getKind() + "'");
+        return lossOrError(op, kernels::lossGrad(*kind, in(l.getLhs()), in(l.getRhs()),
+                                                 in(l.getGrad()), l.getOperand(),
+                                                 l.getTemperature().convertToDouble()));
       })
       .Case([&](arith::ConstantOp c) -> R {
         auto dense = dyn_cast<DenseElementsAttr>(c.getValue());

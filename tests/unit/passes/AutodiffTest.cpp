@@ -45,6 +45,9 @@ protected:
 
 std::string moduleText(const Case &c) {
   auto type = c.yType;
+  if (type == "tensor<f32>") // already a loss
+    return "func.func @loss(" + c.args + ") -> tensor<f32> {\n" + c.body +
+           "\n  return %y : tensor<f32>\n}\n";
   int64_t elements = 1;
   llvm::StringRef dims = llvm::StringRef(type).drop_front(7).rsplit('x').first;
   llvm::SmallVector<llvm::StringRef> parts;
@@ -216,6 +219,22 @@ INSTANTIATE_TEST_SUITE_P(
              "%x: tensor<4xf32> {attnedit.wrt}",
              "  %y = attnedit.convert %x : tensor<4xf32> -> tensor<4xf32>",
              "tensor<4xf32>"},
+        // Losses (the KL teacher side is frozen: only the student is checked).
+        Case{"mse_loss",
+             "%a: tensor<3x4xf32> {attnedit.wrt}, %b: tensor<3x4xf32> {attnedit.wrt}",
+             "  %y = attnedit.mse_loss %a, %b : tensor<3x4xf32>", "tensor<f32>"},
+        Case{"kl_loss",
+             "%t: tensor<2x3x5xf32>, %s: tensor<2x3x5xf32> {attnedit.wrt}",
+             "  %y = attnedit.kl_loss %t, %s {temperature = 2.0 : f64} : tensor<2x3x5xf32>",
+             "tensor<f32>"},
+        Case{"cross_entropy_loss",
+             "%l: tensor<4x5xf32> {attnedit.wrt}, %ids: tensor<4xi32>",
+             "  %y = attnedit.cross_entropy_loss %l, %ids : (tensor<4x5xf32>, tensor<4xi32>) "
+             "-> tensor<f32>",
+             "tensor<f32>"},
+        Case{"cosine_loss",
+             "%a: tensor<3x4xf32> {attnedit.wrt}, %b: tensor<3x4xf32> {attnedit.wrt}",
+             "  %y = attnedit.cosine_loss %a, %b : tensor<3x4xf32>", "tensor<f32>"},
         // Composites, through their decompositions.
         Case{"attention_gqa_qk_norm",
              "%x: tensor<5x16xf32> {attnedit.wrt}, %p: tensor<5xi32>, %wq: tensor<16x16xf32> "

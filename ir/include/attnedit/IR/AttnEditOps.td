@@ -349,6 +349,69 @@ def AttnEdit_SigmoidGradOp : AttnEdit_Op<"sigmoid_grad", [Pure, SameOperandsAndR
 }
 
 //===----------------------------------------------------------------------===//
+// Losses
+//
+// Each returns a scalar tensor<f32>, averaged over rows (all but the last
+// axis) so that a loss does not grow with the batch or sequence length.
+//===----------------------------------------------------------------------===//
+
+def AttnEdit_Scalar : TensorRankOf<[F32], [0]>,
+    BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getF32Type())">;
+
+def AttnEdit_MseLossOp : AttnEdit_Op<"mse_loss", [Pure, AllTypesMatch<["input", "target"]>,
+    DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
+  let summary = "mean over all elements of (input − target)²";
+  let arguments = (ins AttnEdit_Activation:$input, AttnEdit_Activation:$target);
+  let results = (outs AttnEdit_Scalar:$result);
+  let assemblyFormat = "$input `,` $target attr-dict `:` type($input)";
+}
+
+def AttnEdit_KlLossOp : AttnEdit_Op<"kl_loss", [Pure, AllTypesMatch<["teacher", "student"]>,
+    DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
+  let summary = "mean over rows of KL(softmax(teacher/τ) ‖ softmax(student/τ))";
+  let description = [{
+    Logits [..., V]. Only the student side is differentiated: the teacher
+    is frozen by definition of distillation.
+  }];
+  let arguments = (ins AttnEdit_Activation:$teacher, AttnEdit_Activation:$student,
+                       DefaultValuedAttr<F64Attr, "1.0">:$temperature);
+  let results = (outs AttnEdit_Scalar:$result);
+  let assemblyFormat = "$teacher `,` $student attr-dict `:` type($teacher)";
+  let hasVerifier = 1;
+}
+
+def AttnEdit_CrossEntropyLossOp : AttnEdit_Op<"cross_entropy_loss", [Pure,
+    DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
+  let summary = "mean over rows of −log softmax(logits)[target]";
+  let arguments = (ins AttnEdit_Activation:$logits, AttnEdit_TokenIds:$targets);
+  let results = (outs AttnEdit_Scalar:$result);
+  let assemblyFormat = "$logits `,` $targets attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def AttnEdit_CosineLossOp : AttnEdit_Op<"cosine_loss", [Pure, AllTypesMatch<["lhs", "rhs"]>,
+    DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
+  let summary = "mean over rows of 1 − cos(lhs_row, rhs_row)";
+  let arguments = (ins AttnEdit_Activation:$lhs, AttnEdit_Activation:$rhs);
+  let results = (outs AttnEdit_Scalar:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs)";
+}
+
+def AttnEdit_LossGradOp : AttnEdit_Op<"loss_grad", [Pure]> {
+  let summary = "gradient of a loss op with respect to one of its inputs";
+  let description = [{
+    `kind` names the loss (mse, kl, cross_entropy, cosine) and `operand` which
+    input (0 or 1) the gradient is for; `grad` is the loss's scalar cotangent.
+    Operands and attributes are the loss op's own.
+  }];
+  let arguments = (ins AttnEdit_Activation:$lhs, AnyRankedTensor:$rhs, AttnEdit_Scalar:$grad,
+                       StrAttr:$kind, I64Attr:$operand,
+                       DefaultValuedAttr<F64Attr, "1.0">:$temperature);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = "$lhs `,` $rhs `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
 // Composite attention
 //===----------------------------------------------------------------------===//
 

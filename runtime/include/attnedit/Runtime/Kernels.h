@@ -68,6 +68,19 @@ Tensor siluGrad(const Tensor &x, const Tensor &grad);
 Tensor sigmoidGrad(const Tensor &y, const Tensor &grad);
 
 //===----------------------------------------------------------------------===//
+// Losses (LossKernels.cpp): scalars averaged over rows; `Loss` names the op.
+//===----------------------------------------------------------------------===//
+
+enum class Loss { Mse, Kl, CrossEntropy, Cosine };
+/// `rhs` is the target tensor (mse), student logits (kl), target ids
+/// (cross entropy) or the second feature tensor (cosine).
+llvm::Expected<Tensor> loss(Loss kind, const Tensor &lhs, const Tensor &rhs,
+                            double temperature = 1.0);
+/// d loss / d operand `index`, scaled by the scalar cotangent `grad`.
+llvm::Expected<Tensor> lossGrad(Loss kind, const Tensor &lhs, const Tensor &rhs,
+                                const Tensor &grad, int64_t index, double temperature = 1.0);
+
+//===----------------------------------------------------------------------===//
 // Composite attention (AttentionKernels.cpp)
 //===----------------------------------------------------------------------===//
 
