@@ -95,14 +95,22 @@ llvm::Expected<const Tokenizer *> Model::tokenizer() {
 }
 
 llvm::Expected<Tensor> Model::forward(llvm::ArrayRef<int32_t> tokens) {
-  std::vector<int32_t> positions(tokens.size());
-  for (size_t i = 0; i < positions.size(); ++i)
-    positions[i] = (int32_t)i;
-  auto results = evaluate(forwardFunc, {Tensor::ints(tokens.vec()), Tensor::ints(positions)},
-                          parameters, evaluatorOptions);
+  auto results = call("forward", tokens);
   if (!results)
     return results.takeError();
   return results->front();
+}
+
+llvm::Expected<std::vector<Tensor>> Model::call(llvm::StringRef name,
+                                                llvm::ArrayRef<int32_t> tokens) {
+  auto func = moduleOp->lookupSymbol<func::FuncOp>(name);
+  if (!func)
+    return makeError(name, "the module has no such function");
+  std::vector<int32_t> positions(tokens.size());
+  for (size_t i = 0; i < positions.size(); ++i)
+    positions[i] = (int32_t)i;
+  return evaluate(func, {Tensor::ints(tokens.vec()), Tensor::ints(positions)}, parameters,
+                  evaluatorOptions);
 }
 
 llvm::Expected<std::vector<int32_t>>

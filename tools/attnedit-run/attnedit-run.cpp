@@ -4,6 +4,7 @@
 //                         --max-tokens N --temperature T --seed S
 //   attnedit-run forward MODEL --tokens 1,2,3 --logits-out FILE.npy
 //   attnedit-run compare STUDENT --teacher MODEL --text FILE [--json-out F]
+//   attnedit-run grad MODULE --tokens 1,2,3 --out-dir DIR [--func train_step_grad]
 //
 // MODEL is a Hugging Face directory, a llama2.c .bin or an attnedit .mlir.
 //
@@ -15,6 +16,8 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
@@ -33,10 +36,17 @@ static cl::SubCommand compareCmd("compare",
                                  "next-token KL and top-1 agreement of a student with its "
                                  "teacher on held-out text");
 
+static cl::SubCommand gradCmd("grad", "write the loss and gradients of a training step "
+                                     "(--attnedit-autodiff output) as .npy files");
+
 static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<HF dir | llama2.c .bin | .mlir>"),
                                       cl::sub(generateCmd), cl::sub(forwardCmd),
-                                      cl::sub(compareCmd));
+                                      cl::sub(compareCmd), cl::sub(gradCmd));
+static cl::opt<std::string> gradFunc("func", cl::desc("the gradient function"),
+                                     cl::init("train_step_grad"), cl::sub(gradCmd));
+static cl::opt<std::string> outDir("out-dir", cl::desc("directory for the .npy files"),
+                                   cl::sub(gradCmd));
 static cl::opt<bool> mlaAbsorbed("mla-absorbed",
                                  cl::desc("run MLA in its absorbed (latent-space) form"),
                                  cl::sub(generateCmd), cl::sub(forwardCmd),
@@ -56,7 +66,8 @@ static cl::opt<int64_t> window("window", cl::desc("tokens per forward pass"), cl
 static cl::opt<std::string> jsonOut("json-out", cl::desc("also write the report as JSON"),
                                     cl::sub(compareCmd));
 static cl::opt<std::string> tokensArg("tokens", cl::desc("comma-separated token ids"),
-                                      cl::sub(generateCmd), cl::sub(forwardCmd));
+                                      cl::sub(generateCmd), cl::sub(forwardCmd),
+                                      cl::sub(gradCmd));
 static cl::opt<std::string> prompt("prompt", cl::desc("text to continue"), cl::sub(generateCmd));
 static cl::opt<std::string> tokenizerPath("tokenizer",
                                           cl::desc("tokenizer.json or llama2.c tok.bin"),
@@ -215,17 +226,54 @@ static llvm::Error runCompare(Model &student) {
   return llvm::Error::success();
 }
 
+static llvm::Error runGrad(Model &model) {
+  if (tokensArg.empty() || outDir.empty())
+    return usage("grad needs --tokens and --out-dir");
+  auto ids = parseTokens(tokensArg, model.vocabSize());
+  if (!ids)
+    return ids.takeError();
+  auto func = model.module().lookupSymbol<func::FuncOp>(gradFunc);
+  auto names = func ? func->getAttrOfType<ArrayAttr>("attnedit.gradients") : ArrayAttr();
+  if (!names)
+    return usage("@" + gradFunc + " is not a gradient function (run --attnedit-autodiff)");
+  auto results = model.call(gradFunc, *ids);
+  if (!results)
+    return results.takeError();
+  if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
+    return usage(outDir + ": cannot create: " + ec.message());
+  auto write = [&](llvm::StringRef name, const Tensor &t) {
+    llvm::SmallString<256> path(outDir);
+    llvm::sys::path::append(path, name.str() + ".npy");
+    return writeNpy(path, t);
+  };
+  if (llvm::Error e = write("loss", results->front()))
+    return e;
+  for (auto [name, tensor] :
+       llvm::zip(names.getAsValueRange<StringAttr>(), llvm::drop_begin(*results))) {
+    std::string file = name.str();
+    for (size_t at; (at = file.find("::")) != std::string::npos;)
+      file.replace(at, 2, "__");
+    if (llvm::Error e = write(file, tensor))
+      return e;
+  }
+  llvm::outs() << "loss " << results->front().data()[0] << ", " << names.size()
+               << " gradients in " << outDir << "\n";
+  return llvm::Error::success();
+}
+
 int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "attnedit runtime\n");
   initLogging("attnedit-run");
-  if (!generateCmd && !forwardCmd && !compareCmd)
-    return reportError(usage("give a command: generate, forward or compare (see --help)"));
+  if (!generateCmd && !forwardCmd && !compareCmd && !gradCmd)
+    return reportError(
+        usage("give a command: generate, forward, compare or grad (see --help)"));
   auto model = Model::load(modelPath, generateCmd ? tokenizerPath : std::string());
   if (!model)
     return reportError(model.takeError());
   (*model)->setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
   llvm::Error result = generateCmd  ? runGenerate(**model)
                        : forwardCmd ? runForward(**model)
-                                    : runCompare(**model);
+                       : compareCmd ? runCompare(**model)
+                                    : runGrad(**model);
   return result ? reportError(std::move(result)) : 0;
 }

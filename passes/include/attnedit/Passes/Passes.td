@@ -112,6 +112,44 @@ def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
 // Training
 //===----------------------------------------------------------------------===//
 
+def BuildDistillPass : Pass<"attnedit-build-distill", "::mlir::ModuleOp"> {
+  let summary = "Build the distillation objective @train_step(tokens, positions) -> loss";
+  let description = [{
+    Runs on an edited (student) module and reads the raised teacher module
+    from `teacher`. Both `@forward`s must have their attention as composite
+    ops, layer for layer.
+
+    - `stage=layerwise`: each edited student attention gets the teacher's own
+      input hidden state for its layer (teacher forcing) and its output is
+      matched to the teacher attention's output by MSE; the loss is the mean
+      over edited layers. Layers are independent, so one step trains all.
+    - `stage=model`: the whole student runs; loss = KL(teacher ‖ student)
+      over next-token distributions at `temperature`, plus `feature-weight`
+      times the mean over `feature-layers` of 1 − cos between teacher and
+      student hidden states entering those layers.
+
+    The teacher is frozen (its parameters are not trainable). `train=all`
+    (stage=model) also trains the student's copies of the non-attention
+    parameters, in scope "student"; the trainer starts them from the
+    teacher's values. Follow with --attnedit-autodiff=func=train_step.
+  }];
+  let options = [
+    Option<"teacher", "teacher", "std::string", /*default=*/"",
+           "the teacher module (.mlir with raised attention)">,
+    Option<"stage", "stage", "std::string", /*default=*/"\"layerwise\"",
+           "layerwise (per-layer MSE) or model (KL [+ cosine features])">,
+    Option<"temperature", "temperature", "double", /*default=*/"1.0",
+           "softmax temperature of the KL">,
+    ListOption<"featureLayers", "feature-layers", "int64_t",
+               "layers whose input hidden states are matched by cosine">,
+    Option<"featureWeight", "feature-weight", "double", /*default=*/"0.0",
+           "weight λ of the cosine feature loss">,
+    Option<"train", "train", "std::string", /*default=*/"\"attention\"",
+           "which student parameters train: attention or all">,
+  ];
+  let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
+}
+
 def AutodiffPass : Pass<"attnedit-autodiff", "::mlir::ModuleOp"> {
   let summary = "Reverse-mode gradient of a scalar function";
   let description = [{

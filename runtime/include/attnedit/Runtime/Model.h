@@ -26,6 +26,9 @@ public:
 
   /// Logits [T, vocab] for `tokens` at positions 0..T-1.
   llvm::Expected<Tensor> forward(llvm::ArrayRef<int32_t> tokens);
+  /// The results of `@name(tokens, positions 0..T-1)`, e.g. a training step.
+  llvm::Expected<std::vector<Tensor>> call(llvm::StringRef name,
+                                           llvm::ArrayRef<int32_t> tokens);
 
   int64_t vocabSize() const { return vocab; }
   int64_t maxPositions() const { return maxLength; }

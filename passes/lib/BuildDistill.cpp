@@ -1,0 +1,209 @@
+//===- BuildDistill.cpp - --attnedit-build-distill -------------------------===//
+//
+// Clones the teacher's forward (and, for stage=model, the student's) into
+// @train_step and ties them together with loss ops. Layers are matched by
+// the order of their attention ops; hidden states are the values entering
+// the RMSNorm in front of each attention.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <set>
+
+namespace mlir::attnedit {
+#define GEN_PASS_DEF_BUILDDISTILLPASS
+#include "attnedit/Passes/Passes.h.inc"
+} // namespace mlir::attnedit
+
+using namespace mlir;
+using namespace mlir::attnedit;
+
+namespace {
+
+struct BuildDistillPass : attnedit::impl::BuildDistillPassBase<BuildDistillPass> {
+  using Base::Base;
+  void runOnOperation() override;
+
+private:
+  LogicalResult fail(const Twine &msg) {
+    getOperation().emitError() << "attnedit-build-distill: " << msg;
+    return failure();
+  }
+  LogicalResult build(func::FuncOp teacherForward, func::FuncOp studentForward);
+};
+
+SmallVector<Operation *> attentionOps(func::FuncOp func) {
+  SmallVector<Operation *> ops;
+  func.walk([&](AttentionLikeOpInterface op) { ops.push_back(op); });
+  return ops;
+}
+
+/// The residual-stream value entering a layer: what the RMSNorm in front of
+/// its attention normalises.
+Value hiddenState(Operation *attention) {
+  auto norm = attention->getOperand(0).getDefiningOp<RmsNormOp>();
+  return norm ? norm.getInput() : Value();
+}
+
+/// Clones `func`'s body before `b`'s insertion point with its arguments
+/// replaced by `args`; returns the value it returns.
+Value inlineBody(OpBuilder &b, func::FuncOp func, ValueRange args, IRMapping &map) {
+  Block &body = func.getBody().front();
+  map.map(body.getArguments(), args);
+  for (Operation &op : body.without_terminator())
+    b.clone(op, map);
+  return map.lookup(body.getTerminator()->getOperand(0));
+}
+
+/// Clones what `value` is computed from (parameters and converts only).
+Value cloneParameter(OpBuilder &b, Value value, IRMapping &map) {
+  if (Value mapped = map.lookupOrNull(value))
+    return mapped;
+  Operation *def = value.getDefiningOp();
+  for (Value operand : def->getOperands())
+    cloneParameter(b, operand, map);
+  return b.clone(*def, map)->getResult(0);
+}
+
+void eraseDeadOps(func::FuncOp func) {
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    SmallVector<Operation *> ops;
+    for (Operation &op : func.getBody().front().without_terminator())
+      ops.push_back(&op);
+    for (Operation *op : llvm::reverse(ops))
+      if (op->use_empty()) {
+        op->erase();
+        changed = true;
+      }
+  }
+}
+
+} // namespace
+
+LogicalResult BuildDistillPass::build(func::FuncOp teacherForward,
+                                      func::FuncOp studentForward) {
+  ModuleOp module = getOperation();
+  SmallVector<Operation *> teacherLayers = attentionOps(teacherForward);
+  SmallVector<Operation *> studentLayers = attentionOps(studentForward);
+  if (teacherLayers.empty() || teacherLayers.size() != studentLayers.size())
+    return fail("the teacher has " + Twine(teacherLayers.size()) + " attention ops and the " +
+                "student " + Twine(studentLayers.size()) +
+                "; raise the teacher's attention (--attnedit-raise-attention) first");
+  for (Operation *op : teacherLayers)
+    if (!isa<AttentionOp>(op))
+      return fail("the teacher's attention must be attnedit.attention, not " +
+                  op->getName().getStringRef());
+
+  OpBuilder b(module.getContext());
+  b.setInsertionPointToEnd(module.getBody());
+  Location loc = studentForward.getLoc();
+  auto scalar = RankedTensorType::get({}, b.getF32Type());
+  auto func = b.create<func::FuncOp>(
+      loc, "train_step", b.getFunctionType(studentForward.getArgumentTypes(), {scalar}));
+  func.setArgAttr(0, "attnedit.name", b.getStringAttr("tokens"));
+  func.setArgAttr(1, "attnedit.name", b.getStringAttr("positions"));
+  b.setInsertionPointToStart(func.addEntryBlock());
+
+  IRMapping teacherMap;
+  Value teacherLogits = inlineBody(b, teacherForward, func.getArguments(), teacherMap);
+  auto mean = [&](ArrayRef<Value> terms) {
+    Value sum = terms.front();
+    for (Value term : terms.drop_front())
+      sum = b.create<AddOp>(loc, sum, term);
+    return b.create<ScaleOp>(loc, sum, b.getF64FloatAttr(1.0 / terms.size())).getResult();
+  };
+
+  Value loss;
+  if (stage == "layerwise") {
+    SmallVector<Value> terms;
+    IRMapping studentMap;
+    for (auto [t, s] : llvm::zip(teacherLayers, studentLayers)) {
+      if (isa<AttentionOp>(s))
+        continue; // not edited
+      Operation *teacherOp = teacherMap.lookup(t->getResult(0)).getDefiningOp();
+      studentMap.map(s->getOperand(0), teacherOp->getOperand(0));
+      studentMap.map(s->getOperand(1), func.getArgument(1));
+      for (Value operand : s->getOperands().drop_front(2))
+        cloneParameter(b, operand, studentMap);
+      Value out = b.clone(*s, studentMap)->getResult(0);
+      terms.push_back(b.create<MseLossOp>(loc, out, teacherOp->getResult(0)));
+    }
+    if (terms.empty())
+      return fail("the student has no edited attention to distil layer by layer");
+    loss = mean(terms);
+  } else {
+    IRMapping studentMap;
+    Value studentLogits = inlineBody(b, studentForward, func.getArguments(), studentMap);
+    loss = b.create<KlLossOp>(loc, teacherLogits, studentLogits,
+                              b.getF64FloatAttr(temperature));
+    SmallVector<Value> features;
+    for (int64_t layer : std::set<int64_t>(featureLayers.begin(), featureLayers.end())) {
+      Value th = hiddenState(teacherLayers[layer]), sh = hiddenState(studentLayers[layer]);
+      if (!th || !sh)
+        return fail("layer " + Twine(layer) + " has no RMSNorm in front of its attention");
+      features.push_back(
+          b.create<CosineLossOp>(loc, teacherMap.lookup(th), studentMap.lookup(sh)));
+    }
+    if (!features.empty() && featureWeight > 0)
+      loss = b.create<AddOp>(loc, loss,
+                             b.create<ScaleOp>(loc, mean(features),
+                                               b.getF64FloatAttr(featureWeight)));
+    if (train == "all")
+      studentForward.walk([&](ParamOp original) {
+        if (original.getScope())
+          return;
+        auto param = studentMap.lookup(original.getResult()).getDefiningOp<ParamOp>();
+        param.setScopeAttr(b.getStringAttr("student"));
+        param.setTrainable(true);
+      });
+  }
+  b.create<func::ReturnOp>(loc, loss);
+  eraseDeadOps(func);
+  return success();
+}
+
+void BuildDistillPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  if (stage != "layerwise" && stage != "model")
+    return (void)fail("stage must be layerwise or model, got '" + stage + "'"),
+           signalPassFailure();
+  if (train != "attention" && train != "all")
+    return (void)fail("train must be attention or all, got '" + train + "'"),
+           signalPassFailure();
+  if (!(temperature > 0) || featureWeight < 0)
+    return (void)fail("needs temperature > 0 and feature-weight >= 0"), signalPassFailure();
+  if (teacher.empty())
+    return (void)fail("give the teacher module: teacher=FILE.mlir"), signalPassFailure();
+  if (module.lookupSymbol("train_step"))
+    return (void)fail("@train_step already exists"), signalPassFailure();
+  auto studentForward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!studentForward)
+    return (void)fail("the module has no @forward"), signalPassFailure();
+
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler(sourceMgr, &getContext());
+  OwningOpRef<ModuleOp> teacherModule = parseSourceFile<ModuleOp>(teacher, sourceMgr,
+                                                                  &getContext());
+  if (!teacherModule)
+    return (void)fail("cannot read the teacher module '" + teacher + "'"),
+           signalPassFailure();
+  auto teacherForward = teacherModule->lookupSymbol<func::FuncOp>("forward");
+  if (!teacherForward)
+    return (void)fail("the teacher '" + teacher + "' has no @forward"), signalPassFailure();
+  for (int64_t layer : featureLayers)
+    if (layer < 0 || layer >= (int64_t)attentionOps(studentForward).size())
+      return (void)fail("feature layer " + Twine(layer) + " is out of range"),
+             signalPassFailure();
+  if (failed(build(teacherForward, studentForward)))
+    signalPassFailure();
+}

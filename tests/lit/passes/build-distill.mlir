@@ -1,0 +1,34 @@
+// RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random layers=1" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=LAYER
+// RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=gate-swa window=4" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model temperature=2.0 feature-layers=1 feature-weight=0.1" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=MODEL
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise" 2>&1 | FileCheck %s --check-prefix=UNEDITED
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="stage=model" 2>&1 | FileCheck %s --check-prefix=NOTEACHER
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model feature-layers=7" 2>&1 | FileCheck %s --check-prefix=RANGE
+
+// Tests the distillation graphs. Layerwise: only edited layer 1's MLA is fed
+// the teacher's own normalised hidden state and matched by MSE to the
+// teacher's attention output; its gradients are the only ones (the teacher is
+// frozen). Model: KL at temperature 2 plus 0.1 x cosine of layer 1's inputs.
+// LAYER-LABEL: func.func @train_step(
+// LAYER: attnedit.attention
+// LAYER: %[[H:.*]] = attnedit.rms_norm %{{.*}}, %{{.*}} {eps = 1.000000e-05 : f64}
+// LAYER: %[[T:.*]] = attnedit.attention %[[H]]
+// LAYER: %[[S:.*]] = attnedit.mla %[[H]], %arg1
+// LAYER: %[[L:.*]] = attnedit.mse_loss %[[S]], %[[T]] : tensor<?x32xf32>
+// LAYER: %[[M:.*]] = attnedit.scale %[[L]] {factor = 1.000000e+00 : f64} : tensor<f32>
+// LAYER: return %[[M]] : tensor<f32>
+// LAYER-LABEL: func.func @train_step_grad(
+// LAYER-SAME: attnedit.gradients = ["student::model.layers.1.self_attn.q_proj.weight", "student::model.layers.1.self_attn.kv_a_proj_with_mqa.weight", "student::model.layers.1.self_attn.kv_a_layernorm.weight", "student::model.layers.1.self_attn.kv_b_proj.weight", "student::model.layers.1.self_attn.o_proj.weight"]
+// LAYER-NOT: attnedit.embedding_grad
+
+// MODEL-LABEL: func.func @train_step(
+// MODEL: %[[KL:.*]] = attnedit.kl_loss %{{.*}}, %{{.*}} {temperature = 2.000000e+00 : f64} : tensor<?x40xf32>
+// MODEL: %[[COS:.*]] = attnedit.cosine_loss %{{.*}}, %{{.*}} : tensor<?x32xf32>
+// MODEL: %[[MEAN:.*]] = attnedit.scale %[[COS]] {factor = 1.000000e+00 : f64}
+// MODEL: %[[W:.*]] = attnedit.scale %[[MEAN]] {factor = 1.000000e-01 : f64}
+// MODEL: %[[SUM:.*]] = attnedit.add %[[KL]], %[[W]] : tensor<f32>
+// MODEL: return %[[SUM]]
+// MODEL: attnedit.gradients = ["student::model.layers.0.self_attn.q_proj.weight"
+
+// UNEDITED: error: attnedit-build-distill: the student has no edited attention to distil layer by layer
+// NOTEACHER: error: attnedit-build-distill: give the teacher module: teacher=FILE.mlir
+// RANGE: error: attnedit-build-distill: feature layer 7 is out of range
