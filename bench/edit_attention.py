@@ -105,8 +105,9 @@ def stories260k(build, tmp):
         rows[name] = {}
         for text, (path, start) in texts.items():
             out = os.path.join(tmp, name + "." + text + ".json")
-            run([os.path.join(bindir, "attnedit-run"), "compare", student, "--teacher", ckpt,
-                 "--text", path, "--text-from", start, "--max-positions", "2048",
+            run([os.path.join(bindir, "attnedit-run"), "eval", "--student", student,
+                 "--teacher", ckpt, "--data", path, "--data-from", start,
+                 "--max-positions", "2048",
                  "--json-out", out])
             with open(out) as f:
                 rows[name][text] = json.load(f)

@@ -1,6 +1,10 @@
 //===- Evaluation.cpp - how close a student model is to its teacher --------===//
 
 #include "attnedit/Runtime/Evaluation.h"
+#include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Passes/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
 
 #include <spdlog/spdlog.h>
 
@@ -18,7 +22,25 @@ llvm::json::Value NextTokenComparison::toJson() const {
                             {"teacher_nll", teacherNll},
                             {"student_nll", studentNll},
                             {"teacher_perplexity", std::exp(teacherNll)},
-                            {"student_perplexity", std::exp(studentNll)}};
+                            {"student_perplexity", std::exp(studentNll)},
+                            {"teacher_kv_bytes_per_token", teacherKvBytesPerToken},
+                            {"student_kv_bytes_per_token", studentKvBytesPerToken}};
+}
+
+int64_t attnedit::kvBytesPerToken(ModuleOp module) {
+  auto sum = [](ModuleOp m) {
+    int64_t values = 0;
+    m.walk([&](AttentionLikeOpInterface op) { values += op.getKvValuesPerToken(); });
+    return values * 2;
+  };
+  if (int64_t bytes = sum(module))
+    return bytes;
+  OwningOpRef<ModuleOp> copy = cast<ModuleOp>(module->clone());
+  PassManager pm(module.getContext());
+  pm.addPass(createRaiseAttentionPass());
+  if (failed(pm.run(*copy)))
+    return 0;
+  return sum(*copy);
 }
 
 /// log-softmax of one row of logits, in double.

@@ -3,7 +3,7 @@
 //   attnedit-run generate MODEL (--prompt TEXT [--tokenizer F] | --tokens 1,2,3)
 //                         --max-tokens N --temperature T --seed S
 //   attnedit-run forward MODEL --tokens 1,2,3 --logits-out FILE.npy
-//   attnedit-run compare STUDENT --teacher MODEL --text FILE [--json-out F]
+//   attnedit-run eval --teacher MODEL --student MODEL --data TEXT [--json-out F]
 //   attnedit-run grad MODULE --tokens 1,2,3 --out-dir DIR [--func train_step_grad]
 //
 // MODEL is a Hugging Face directory, a llama2.c .bin or an attnedit .mlir.
@@ -32,9 +32,9 @@ using namespace mlir::attnedit;
 
 static cl::SubCommand generateCmd("generate", "sample text or tokens from a model");
 static cl::SubCommand forwardCmd("forward", "write the logits of a token sequence");
-static cl::SubCommand compareCmd("compare",
-                                 "next-token KL and top-1 agreement of a student with its "
-                                 "teacher on held-out text");
+static cl::SubCommand evalCmd("eval",
+                              "perplexities, next-token KL, top-1 agreement and KV bytes of a "
+                              "student and its teacher on held-out text");
 
 static cl::SubCommand gradCmd("grad", "write the loss and gradients of a training step "
                                      "(--attnedit-autodiff output) as .npy files");
@@ -42,7 +42,7 @@ static cl::SubCommand gradCmd("grad", "write the loss and gradients of a trainin
 static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<HF dir | llama2.c .bin | .mlir>"),
                                       cl::sub(generateCmd), cl::sub(forwardCmd),
-                                      cl::sub(compareCmd), cl::sub(gradCmd));
+                                      cl::sub(gradCmd));
 static cl::opt<std::string> gradFunc("func", cl::desc("the gradient function"),
                                      cl::init("train_step_grad"), cl::sub(gradCmd));
 static cl::opt<std::string> outDir("out-dir", cl::desc("directory for the .npy files"),
@@ -50,21 +50,23 @@ static cl::opt<std::string> outDir("out-dir", cl::desc("directory for the .npy f
 static cl::opt<bool> mlaAbsorbed("mla-absorbed",
                                  cl::desc("run MLA in its absorbed (latent-space) form"),
                                  cl::sub(generateCmd), cl::sub(forwardCmd),
-                                 cl::sub(compareCmd));
+                                 cl::sub(evalCmd));
 static cl::opt<std::string> teacherPath("teacher", cl::desc("the teacher model"),
-                                        cl::sub(compareCmd));
-static cl::opt<std::string> textPath("text", cl::desc("text file"), cl::sub(compareCmd));
-static cl::opt<double> textFrom("text-from",
+                                        cl::sub(evalCmd));
+static cl::opt<std::string> studentPath("student", cl::desc("the student model"),
+                                        cl::sub(evalCmd));
+static cl::opt<std::string> textPath("data", cl::desc("text file"), cl::sub(evalCmd));
+static cl::opt<double> textFrom("data-from",
                                 cl::desc("use the text from this fraction of the file on "
                                          "(the held-out tail; default 0.9)"),
-                                cl::init(0.9), cl::sub(compareCmd));
+                                cl::init(0.9), cl::sub(evalCmd));
 static cl::opt<int64_t> maxPositions("max-positions",
                                      cl::desc("compare at most this many tokens"),
-                                     cl::init(2048), cl::sub(compareCmd));
+                                     cl::init(2048), cl::sub(evalCmd));
 static cl::opt<int64_t> window("window", cl::desc("tokens per forward pass"), cl::init(256),
-                               cl::sub(compareCmd));
+                               cl::sub(evalCmd));
 static cl::opt<std::string> jsonOut("json-out", cl::desc("also write the report as JSON"),
-                                    cl::sub(compareCmd));
+                                    cl::sub(evalCmd));
 static cl::opt<std::string> tokensArg("tokens", cl::desc("comma-separated token ids"),
                                       cl::sub(generateCmd), cl::sub(forwardCmd),
                                       cl::sub(gradCmd));
@@ -179,19 +181,24 @@ static llvm::Error runForward(Model &model) {
   return writeNpy(logitsOut, *logits);
 }
 
-static llvm::Error runCompare(Model &student) {
-  if (teacherPath.empty() || textPath.empty())
-    return usage("compare needs --teacher MODEL and --text FILE");
+static llvm::Error runEval() {
+  if (teacherPath.empty() || studentPath.empty() || textPath.empty())
+    return usage("eval needs --teacher MODEL, --student MODEL and --data FILE");
   if (!(textFrom >= 0 && textFrom < 1) || maxPositions < 2 || window < 2)
-    return usage("compare needs 0 <= --text-from < 1, --max-positions >= 2, --window >= 2");
+    return usage("eval needs 0 <= --data-from < 1, --max-positions >= 2, --window >= 2");
   auto teacher = Model::load(teacherPath);
   if (!teacher)
     return teacher.takeError();
+  auto loaded = Model::load(studentPath);
+  if (!loaded)
+    return loaded.takeError();
+  Model &student = **loaded;
+  student.setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
   auto tok = student.tokenizer();
   if (!tok)
     return tok.takeError();
   if (!*tok)
-    return usage("compare needs the student's tokenizer to encode --text");
+    return usage("eval needs the student's tokenizer to encode --data");
   auto text = llvm::MemoryBuffer::getFile(textPath, /*IsText=*/true);
   if (!text)
     return usage(textPath + ": cannot read: " + text.getError().message());
@@ -207,13 +214,19 @@ static llvm::Error runCompare(Model &student) {
   auto result = compareNextToken(**teacher, student, tokens, window);
   if (!result)
     return result.takeError();
+  result->teacherKvBytesPerToken = kvBytesPerToken((*teacher)->module());
+  result->studentKvBytesPerToken = kvBytesPerToken(student.module());
   llvm::outs() << llvm::formatv("{0,-28} {1,12}\n", "positions", result->positions)
                << llvm::formatv("{0,-28} {1,12:F4}\n", "KL(teacher||student) nats", result->kl)
                << llvm::formatv("{0,-28} {1,12:F4}\n", "top-1 agreement", result->top1)
                << llvm::formatv("{0,-28} {1,12:F3}\n", "teacher perplexity",
                                 std::exp(result->teacherNll))
                << llvm::formatv("{0,-28} {1,12:F3}\n", "student perplexity",
-                                std::exp(result->studentNll));
+                                std::exp(result->studentNll))
+               << llvm::formatv("{0,-28} {1,12}\n", "teacher KV bytes/token (bf16)",
+                                result->teacherKvBytesPerToken)
+               << llvm::formatv("{0,-28} {1,12}\n", "student KV bytes/token (bf16)",
+                                result->studentKvBytesPerToken);
   llvm::json::Value json = result->toJson();
   llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
   if (jsonOut.empty())
@@ -264,16 +277,18 @@ static llvm::Error runGrad(Model &model) {
 int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "attnedit runtime\n");
   initLogging("attnedit-run");
-  if (!generateCmd && !forwardCmd && !compareCmd && !gradCmd)
-    return reportError(
-        usage("give a command: generate, forward, compare or grad (see --help)"));
+  if (evalCmd) {
+    llvm::Error result = runEval();
+    return result ? reportError(std::move(result)) : 0;
+  }
+  if (!generateCmd && !forwardCmd && !gradCmd)
+    return reportError(usage("give a command: generate, forward, eval or grad (see --help)"));
   auto model = Model::load(modelPath, generateCmd ? tokenizerPath : std::string());
   if (!model)
     return reportError(model.takeError());
   (*model)->setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
-  llvm::Error result = generateCmd  ? runGenerate(**model)
+  llvm::Error result = generateCmd ? runGenerate(**model)
                        : forwardCmd ? runForward(**model)
-                       : compareCmd ? runCompare(**model)
                                     : runGrad(**model);
   return result ? reportError(std::move(result)) : 0;
 }

@@ -15,9 +15,15 @@ struct NextTokenComparison {
   double top1 = 0;        // fraction of positions where both argmaxes agree
   double teacherNll = 0;  // mean -log p(next token), nats
   double studentNll = 0;
+  int64_t teacherKvBytesPerToken = 0; // bf16 cache, all layers
+  int64_t studentKvBytesPerToken = 0;
 
   llvm::json::Value toJson() const;
 };
+
+/// KV-cache bytes per token of a bf16 cache over all layers, from the
+/// module's attention ops (raised first on a copy when they are primitives).
+int64_t kvBytesPerToken(mlir::ModuleOp module);
 
 /// Runs both models on `tokens` cut into windows of at most `window` tokens
 /// (each window starts at position 0) and compares their next-token
