@@ -38,6 +38,7 @@ private:
     return failure();
   }
   LogicalResult build(func::FuncOp teacherForward, func::FuncOp studentForward);
+  void buildLanguageModelLoss(func::FuncOp forward);
 };
 
 SmallVector<Operation *> attentionOps(func::FuncOp func) {
@@ -172,23 +173,46 @@ LogicalResult BuildDistillPass::build(func::FuncOp teacherForward,
   return success();
 }
 
+void BuildDistillPass::buildLanguageModelLoss(func::FuncOp forward) {
+  ModuleOp module = getOperation();
+  OpBuilder b(module.getContext());
+  b.setInsertionPointToEnd(module.getBody());
+  Location loc = forward.getLoc();
+  SmallVector<Type> args(forward.getArgumentTypes());
+  args.push_back(args.front());
+  auto func = b.create<func::FuncOp>(
+      loc, "train_step",
+      b.getFunctionType(args, {RankedTensorType::get({}, b.getF32Type())}));
+  const char *names[] = {"tokens", "positions", "targets"};
+  for (auto [i, name] : llvm::enumerate(names))
+    func.setArgAttr(i, "attnedit.name", b.getStringAttr(name));
+  b.setInsertionPointToStart(func.addEntryBlock());
+  IRMapping map;
+  Value logits = inlineBody(b, forward, func.getArguments().take_front(2), map);
+  Value loss = b.create<CrossEntropyLossOp>(loc, logits, func.getArgument(2));
+  b.create<func::ReturnOp>(loc, loss);
+  func.walk([&](ParamOp param) { param.setTrainable(true); });
+}
+
 void BuildDistillPass::runOnOperation() {
   ModuleOp module = getOperation();
-  if (stage != "layerwise" && stage != "model")
-    return (void)fail("stage must be layerwise or model, got '" + stage + "'"),
+  if (stage != "layerwise" && stage != "model" && stage != "lm")
+    return (void)fail("stage must be layerwise, model or lm, got '" + stage + "'"),
            signalPassFailure();
   if (train != "attention" && train != "all")
     return (void)fail("train must be attention or all, got '" + train + "'"),
            signalPassFailure();
   if (!(temperature > 0) || featureWeight < 0)
     return (void)fail("needs temperature > 0 and feature-weight >= 0"), signalPassFailure();
-  if (teacher.empty())
-    return (void)fail("give the teacher module: teacher=FILE.mlir"), signalPassFailure();
   if (module.lookupSymbol("train_step"))
     return (void)fail("@train_step already exists"), signalPassFailure();
   auto studentForward = module.lookupSymbol<func::FuncOp>("forward");
   if (!studentForward)
     return (void)fail("the module has no @forward"), signalPassFailure();
+  if (stage == "lm")
+    return buildLanguageModelLoss(studentForward);
+  if (teacher.empty())
+    return (void)fail("give the teacher module: teacher=FILE.mlir"), signalPassFailure();
 
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler handler(sourceMgr, &getContext());

@@ -1,5 +1,6 @@
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random layers=1" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=LAYER
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=gate-swa window=4" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model temperature=2.0 feature-layers=1 feature-weight=0.1" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=MODEL
+// RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="stage=lm" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=LM
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise" 2>&1 | FileCheck %s --check-prefix=UNEDITED
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="stage=model" 2>&1 | FileCheck %s --check-prefix=NOTEACHER
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model feature-layers=7" 2>&1 | FileCheck %s --check-prefix=RANGE
@@ -28,6 +29,12 @@
 // MODEL: %[[SUM:.*]] = attnedit.add %[[KL]], %[[W]] : tensor<f32>
 // MODEL: return %[[SUM]]
 // MODEL: attnedit.gradients = ["student::model.layers.0.self_attn.q_proj.weight"
+
+// LM-LABEL: func.func @train_step(%arg0: tensor<?xi32> {attnedit.name = "tokens"}, %arg1: tensor<?xi32> {attnedit.name = "positions"}, %arg2: tensor<?xi32> {attnedit.name = "targets"}) -> tensor<f32>
+// LM: attnedit.param "model.embed_tokens.weight" trainable
+// LM: %[[L:.*]] = attnedit.cross_entropy_loss %{{.*}}, %arg2
+// LM-NEXT: return %[[L]]
+// LM: attnedit.gradients = ["model.embed_tokens.weight", "model.layers.0.input_layernorm.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.1.input_layernorm.weight"]
 
 // UNEDITED: error: attnedit-build-distill: the student has no edited attention to distil layer by layer
 // NOTEACHER: error: attnedit-build-distill: give the teacher module: teacher=FILE.mlir

@@ -128,6 +128,10 @@ def BuildDistillPass : Pass<"attnedit-build-distill", "::mlir::ModuleOp"> {
       times the mean over `feature-layers` of 1 − cos between teacher and
       student hidden states entering those layers.
 
+    - `stage=lm`: no teacher; `@train_step(tokens, positions, targets)` is the
+      mean next-token cross entropy of `@forward` with every parameter
+      trainable, for pretraining a model (a teacher) from scratch.
+
     The teacher is frozen (its parameters are not trainable). `train=all`
     (stage=model) also trains the student's copies of the non-attention
     parameters, in scope "student"; the trainer starts them from the
@@ -137,7 +141,7 @@ def BuildDistillPass : Pass<"attnedit-build-distill", "::mlir::ModuleOp"> {
     Option<"teacher", "teacher", "std::string", /*default=*/"",
            "the teacher module (.mlir with raised attention)">,
     Option<"stage", "stage", "std::string", /*default=*/"\"layerwise\"",
-           "layerwise (per-layer MSE) or model (KL [+ cosine features])">,
+           "layerwise (per-layer MSE), model (KL [+ cosine features]) or lm">,
     Option<"temperature", "temperature", "double", /*default=*/"1.0",
            "softmax temperature of the KL">,
     ListOption<"featureLayers", "feature-layers", "int64_t",
