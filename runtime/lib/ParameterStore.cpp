@@ -78,9 +78,17 @@ llvm::Error ParameterStore::openModuleFiles(ModuleOp module, llvm::StringRef mod
   return llvm::Error::success();
 }
 
+static std::string cacheKey(llvm::StringRef name, llvm::StringRef scope) {
+  return scope.empty() ? name.str() : (scope + "::" + name).str();
+}
+
+void ParameterStore::set(llvm::StringRef name, Tensor value, llvm::StringRef scope) {
+  cache[cacheKey(name, scope)] = std::move(value);
+}
+
 llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                                            llvm::StringRef scope) {
-  std::string key = scope.empty() ? name.str() : (scope + "::" + name).str();
+  std::string key = cacheKey(name, scope);
   auto cached = cache.find(key);
   if (cached != cache.end()) {
     if (cached->second.shape() != shape)

@@ -35,6 +35,10 @@ public:
   llvm::Expected<Tensor> get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                              llvm::StringRef scope = "");
 
+  /// Makes `name` of `scope` resolve to `value` from now on (a trainer's
+  /// own buffer, updated in place between steps).
+  void set(llvm::StringRef name, Tensor value, llvm::StringRef scope = "");
+
 private:
   llvm::StringMap<std::vector<std::shared_ptr<WeightFile>>> files;
   llvm::StringMap<Tensor> cache;

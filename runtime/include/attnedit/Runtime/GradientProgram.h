@@ -1,0 +1,53 @@
+//===- GradientProgram.h - run a training step's gradient -----*- C++ -*-===//
+//
+// Owns the trainable parameters of an --attnedit-autodiff function as
+// mutable f32 buffers that the parameter store serves to the evaluator, and
+// accumulates the gradients of the sequences of one batch.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_RUNTIME_GRADIENTPROGRAM_H
+#define ATTNEDIT_RUNTIME_GRADIENTPROGRAM_H
+
+#include "attnedit/Runtime/Evaluator.h"
+#include "attnedit/Runtime/ParameterStore.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace mlir::attnedit {
+
+class GradientProgram {
+public:
+  /// Binds `gradFunc` (with its `attnedit.gradients` attribute) to `store`.
+  /// Each trainable parameter starts from the store; a student-scoped one
+  /// missing there starts as a copy of the unscoped (teacher) parameter of
+  /// the same name; one missing everywhere (training from scratch) starts
+  /// random from `seed`: N(0, 0.02²), norm weights 1.
+  static llvm::Expected<GradientProgram> create(func::FuncOp gradFunc, ParameterStore &store,
+                                                uint64_t seed);
+
+  /// Runs one sequence and adds its gradients; returns its loss.
+  llvm::Expected<double> accumulate(llvm::ArrayRef<Tensor> args);
+  /// Divides the accumulated gradients by the sequences seen since the last
+  /// reset, so a batch's gradient is a mean.
+  void averageGradients();
+  void resetGradients();
+
+  size_t size() const { return names.size(); }
+  llvm::StringRef name(size_t i) const { return names[i]; }
+  Tensor &parameter(size_t i) { return params[i]; }
+  Tensor &gradient(size_t i) { return grads[i]; }
+
+private:
+  GradientProgram(func::FuncOp gradFunc, ParameterStore &store)
+      : gradFunc(gradFunc), store(&store) {}
+
+  func::FuncOp gradFunc;
+  ParameterStore *store;
+  std::vector<std::string> names; // "scope::name" or "name"
+  std::vector<Tensor> params, grads;
+  int64_t sequences = 0;
+};
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_GRADIENTPROGRAM_H

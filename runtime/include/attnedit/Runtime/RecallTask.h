@@ -1,0 +1,43 @@
+//===- RecallTask.h - synthetic multi-query associative recall -*- C++ -*-===//
+//
+// The embedded demo's task (as in Zoology's MQAR): key-value pairs early in
+// a sequence, and later the keys again, each of which must be answered with
+// its value. Solving it needs attention that reaches back past any window
+// shorter than the distance between a pair and its query, which is what
+// GateSWA's full layers and MLA's full-length latent cache must keep.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_RUNTIME_RECALLTASK_H
+#define ATTNEDIT_RUNTIME_RECALLTASK_H
+
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace mlir::attnedit {
+
+struct RecallTask {
+  int64_t numKeys = 32;   // distinct key tokens
+  int64_t numValues = 32; // distinct value tokens
+  int64_t pairs = 8;      // key-value pairs per sequence
+  int64_t gap = 24;       // filler tokens between the pairs and the queries
+
+  /// Token layout: 0 = BOS, 1 = filler, then keys, then values.
+  int64_t vocabSize() const { return 2 + numKeys + numValues; }
+  /// BOS, pairs (k v)..., gap fillers, queries (k v)... in another order.
+  int64_t sequenceLength() const { return 1 + 2 * pairs + gap + 2 * pairs; }
+  llvm::Error validate() const;
+
+  struct Sample {
+    std::vector<int32_t> tokens;
+    /// Positions whose next token is a recalled value (a queried key).
+    std::vector<int64_t> queryPositions;
+  };
+  Sample sample(std::mt19937_64 &rng) const;
+};
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_RECALLTASK_H
