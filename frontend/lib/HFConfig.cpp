@@ -1,9 +1,14 @@
 //===- HFConfig.cpp - Hugging Face config.json parsing ---------------------===//
 //
-// Defaults follow transformers' LlamaConfig / Qwen2Config / Qwen3Config.
-// Anything that would change the computation and that we do not implement
-// (other rope scalings, MLP biases, Qwen2 sliding windows, activations other
-// than SiLU) is rejected rather than silently ignored.
+// Defaults follow transformers' LlamaConfig / Qwen2Config / Qwen3Config and
+// DeepseekV2Config / DeepseekV3Config. Anything that would change the
+// computation and that we do not implement (other rope scalings, MLP biases,
+// Qwen2 sliding windows, activations other than SiLU, DeepSeek MoE layers) is
+// rejected rather than silently ignored.
+//
+// GateSwaForCausalLM is attnedit's own export of a GateSWA student (see
+// runtime/ModelExport.h): the base model's fields plus per-layer windows,
+// gates and sinks.
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,6 +47,21 @@ public:
     if (!n || *n <= 0)
       return error(field, "must be a positive integer");
     return *n;
+  }
+
+  /// A list of exactly `count` strings or booleans; empty when absent.
+  llvm::Expected<std::vector<const llvm::json::Value *>> list(llvm::StringRef field,
+                                                              int64_t count) const {
+    std::vector<const llvm::json::Value *> out;
+    const llvm::json::Value *v = object.get(field);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return out;
+    const llvm::json::Array *array = v->getAsArray();
+    if (!array || (int64_t)array->size() != count)
+      return error(field, llvm::formatv("must be a list of {0} entries, one per layer", count));
+    for (const llvm::json::Value &x : *array)
+      out.push_back(&x);
+    return out;
   }
 
   llvm::Expected<double> positiveNumber(llvm::StringRef field, double fallback) const {
@@ -129,6 +149,175 @@ parseRopeScaling(const ConfigReader &config) {
   return values;
 }
 
+/// DeepSeek-V2/V3 dense MLA fields. The latent sizes default as in
+/// transformers' DeepseekV2Config/DeepseekV3Config; an explicit null
+/// q_lora_rank means a full-rank q_proj.
+static llvm::Error parseDeepseek(const ConfigReader &reader, ModelConfig &config, bool v3) {
+  const llvm::json::Object &object = reader.object;
+  const llvm::json::Value *qLora = object.get("q_lora_rank");
+  if (qLora && qLora->kind() == llvm::json::Value::Null) {
+    config.qLoraRank = 0;
+  } else if (auto v = reader.positive("q_lora_rank", 1536)) {
+    config.qLoraRank = *v;
+  } else {
+    return v.takeError();
+  }
+  const std::pair<const char *, int64_t *> dims[] = {
+      {"kv_lora_rank", &config.kvLoraRank}, {"qk_nope_head_dim", &config.qkNopeHeadDim},
+      {"qk_rope_head_dim", &config.qkRopeHeadDim}, {"v_head_dim", &config.vHeadDim}};
+  const int64_t defaults[] = {512, 128, 64, 128};
+  for (auto [i, entry] : llvm::enumerate(dims)) {
+    auto v = reader.positive(entry.first, defaults[i]);
+    if (!v)
+      return v.takeError();
+    *entry.second = *v;
+  }
+  if (config.qkRopeHeadDim % 2 != 0)
+    return reader.error("qk_rope_head_dim", "must be even for rotary embeddings");
+  config.headDim = config.qkNopeHeadDim + config.qkRopeHeadDim;
+
+  // DeepSeek's modeling code knows linear, dynamic and yarn scaling; none of
+  // them is implemented here, and an approximation would be silently wrong.
+  if (const llvm::json::Value *v = object.get("rope_scaling"))
+    if (v->kind() != llvm::json::Value::Null) {
+      const llvm::json::Object *scaling = v->getAsObject();
+      std::optional<llvm::StringRef> type;
+      if (scaling && !(type = scaling->getString("type")))
+        type = scaling->getString("rope_type");
+      return reader.error("rope_scaling",
+                          "has type '" + type.value_or("?") +
+                              "', which is not supported for DeepSeek models (only null)");
+    }
+  bool bias = false;
+  if (auto v = reader.flag("attention_bias", false))
+    bias = *v;
+  else
+    return v.takeError();
+  if (bias)
+    return reader.error("attention_bias", "is true; MLA projection biases are not supported");
+  // transformers' DeepSeek-V3 port can store q_pe/k_pe rows in rotate-half
+  // order; the original DeepSeek code always de-interleaves them.
+  bool interleave = true;
+  if (auto v = reader.flag("rope_interleave", true))
+    interleave = *v;
+  else
+    return v.takeError();
+  config.interleavedRope = interleave;
+
+  // A layer is MoE when n_routed_experts is set, layer >= first_k_dense_replace
+  // and layer % moe_layer_freq == 0 (DeepseekV2DecoderLayer); only dense
+  // models are supported.
+  std::optional<int64_t> experts;
+  const llvm::json::Value *n = object.get("n_routed_experts");
+  if (!n) {
+    if (v3)
+      experts = 256;
+  } else if (n->kind() != llvm::json::Value::Null) {
+    std::optional<int64_t> e = n->getAsInteger();
+    if (!e || *e < 0)
+      return reader.error("n_routed_experts", "must be a non-negative integer or null");
+    if (*e > 0)
+      experts = *e;
+  }
+  if (experts) {
+    int64_t firstDense = 0, freq = 1;
+    if (const llvm::json::Value *f = object.get("first_k_dense_replace")) {
+      std::optional<int64_t> x = f->getAsInteger();
+      if (!x || *x < 0)
+        return reader.error("first_k_dense_replace", "must be a non-negative integer");
+      firstDense = *x;
+    } else if (v3) {
+      firstDense = 3;
+    }
+    if (auto v = reader.positive("moe_layer_freq", 1))
+      freq = *v;
+    else
+      return v.takeError();
+    for (int64_t l = firstDense; l < config.numLayers; ++l)
+      if (l % freq == 0)
+        return reader.error(
+            "n_routed_experts",
+            llvm::formatv("is {0}, so layer {1} is a mixture of experts (first_k_dense_replace "
+                          "{2} < num_hidden_layers {3}); only dense DeepSeek models are "
+                          "supported",
+                          *experts, l, firstDense, config.numLayers));
+  }
+  return llvm::Error::success();
+}
+
+/// GateSWA per-layer structure: layer_types / sliding_window, attention_gate
+/// with optional layer_gates, attention_sinks with optional layer_sinks.
+static llvm::Error parseGateSwa(const ConfigReader &reader, ModelConfig &config) {
+  int64_t layers = config.numLayers;
+  auto types = reader.list("layer_types", layers);
+  if (!types)
+    return types.takeError();
+  config.layerWindows.assign(layers, 0);
+  bool anySliding = false;
+  for (auto [l, v] : llvm::enumerate(*types)) {
+    std::optional<llvm::StringRef> t = v->getAsString();
+    if (!t || (*t != "full_attention" && *t != "sliding_attention"))
+      return reader.error("layer_types", "entries must be \"full_attention\" or "
+                                         "\"sliding_attention\"");
+    anySliding |= *t == "sliding_attention";
+  }
+  if (anySliding) {
+    auto w = reader.positive("sliding_window");
+    if (!w)
+      return w.takeError();
+    for (auto [l, v] : llvm::enumerate(*types))
+      if (*v->getAsString() == "sliding_attention")
+        config.layerWindows[l] = *w;
+  }
+  if (std::optional<llvm::StringRef> gate = reader.object.getString("attention_gate")) {
+    if (*gate != "headwise" && *gate != "elementwise" && *gate != "none")
+      return reader.error("attention_gate", "is '" + *gate +
+                                                "'; expected headwise, elementwise or none");
+    config.gateKind = gate->str();
+  } else if (reader.object.get("attention_gate")) {
+    return reader.error("attention_gate", "must be a string");
+  }
+  bool sinks = false;
+  if (auto v = reader.flag("attention_sinks", false))
+    sinks = *v;
+  else
+    return v.takeError();
+  auto perLayer = [&](llvm::StringRef field, bool fallback,
+                      std::vector<bool> &out) -> llvm::Error {
+    auto values = reader.list(field, layers);
+    if (!values)
+      return values.takeError();
+    out.assign(layers, fallback);
+    for (auto [l, v] : llvm::enumerate(*values)) {
+      std::optional<bool> b = v->getAsBoolean();
+      if (!b)
+        return reader.error(field, "entries must be true or false");
+      out[l] = *b;
+    }
+    return llvm::Error::success();
+  };
+  if (llvm::Error e = perLayer("layer_gates", config.gateKind != "none", config.layerGated))
+    return e;
+  if (llvm::Error e = perLayer("layer_sinks", sinks, config.layerSinks))
+    return e;
+  if (config.gateKind == "none" && llvm::is_contained(config.layerGated, true))
+    return reader.error("layer_gates", "marks gated layers but attention_gate is none");
+  if (!sinks && llvm::is_contained(config.layerSinks, true))
+    return reader.error("layer_sinks", "marks layers with sinks but attention_sinks is false");
+  return llvm::Error::success();
+}
+
+static std::string architectureOfModelType(llvm::StringRef type) {
+  return llvm::StringSwitch<std::string>(type)
+      .Case("llama", "LlamaForCausalLM")
+      .Case("qwen2", "Qwen2ForCausalLM")
+      .Case("qwen3", "Qwen3ForCausalLM")
+      .Case("deepseek_v2", "DeepseekV2ForCausalLM")
+      .Case("deepseek_v3", "DeepseekV3ForCausalLM")
+      .Case("gate_swa", "GateSwaForCausalLM")
+      .Default(type.str());
+}
+
 llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
   auto fail = [&](const llvm::Twine &msg) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
@@ -151,22 +340,39 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
       return reader.error("architectures", "must list the model class");
     config.architecture = (*archs)[0].getAsString()->str();
   } else if (std::optional<llvm::StringRef> type = object->getString("model_type")) {
-    config.architecture = llvm::StringSwitch<std::string>(*type)
-                              .Case("llama", "LlamaForCausalLM")
-                              .Case("qwen2", "Qwen2ForCausalLM")
-                              .Case("qwen3", "Qwen3ForCausalLM")
-                              .Default(type->str());
+    config.architecture = architectureOfModelType(*type);
   } else {
     return fail("neither 'architectures' nor 'model_type' says what the model is");
   }
-  bool llama = config.architecture == "LlamaForCausalLM";
-  bool qwen2 = config.architecture == "Qwen2ForCausalLM";
-  bool qwen3 = config.architecture == "Qwen3ForCausalLM";
-  if (!llama && !qwen2 && !qwen3)
+  bool deepseekV2 = config.architecture == "DeepseekV2ForCausalLM";
+  bool deepseekV3 = config.architecture == "DeepseekV3ForCausalLM";
+  bool deepseek = deepseekV2 || deepseekV3;
+  bool gateSwa = config.architecture == "GateSwaForCausalLM";
+  config.baseArchitecture = config.architecture;
+  if (gateSwa) {
+    std::optional<llvm::StringRef> base = object->getString("base_architecture");
+    if (!base)
+      return reader.error("base_architecture",
+                          "is missing; a GateSwaForCausalLM config names the architecture "
+                          "it was made from");
+    config.baseArchitecture = base->str();
+    if (config.baseArchitecture != "LlamaForCausalLM" &&
+        config.baseArchitecture != "Qwen2ForCausalLM" &&
+        config.baseArchitecture != "Qwen3ForCausalLM")
+      return reader.error("base_architecture",
+                          "names '" + *base + "', which is not supported (supported: "
+                                              "LlamaForCausalLM, Qwen2ForCausalLM, "
+                                              "Qwen3ForCausalLM)");
+  }
+  bool llama = config.baseArchitecture == "LlamaForCausalLM";
+  bool qwen2 = config.baseArchitecture == "Qwen2ForCausalLM";
+  bool qwen3 = config.baseArchitecture == "Qwen3ForCausalLM";
+  if (!llama && !qwen2 && !qwen3 && !deepseek)
     return reader.error("architectures", "names '" + config.architecture +
                                              "', which is not supported (supported: "
                                              "LlamaForCausalLM, Qwen2ForCausalLM, "
-                                             "Qwen3ForCausalLM)");
+                                             "Qwen3ForCausalLM, DeepseekV2ForCausalLM, "
+                                             "DeepseekV3ForCausalLM, GateSwaForCausalLM)");
 
 #define READ(dst, expr)                                                        \
   if (auto value = (expr))                                                     \
@@ -183,38 +389,53 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
   READ(config.rmsNormEps, reader.positiveNumber("rms_norm_eps", 1e-6));
   READ(config.ropeTheta, reader.positiveNumber("rope_theta", 10000.0));
   READ(config.tieWordEmbeddings, reader.flag("tie_word_embeddings", false));
-  READ(config.llama3Scaling, parseRopeScaling(reader));
-  bool mlpBias = false, slidingWindow = false;
+  bool mlpBias = false;
   READ(mlpBias, reader.flag("mlp_bias", false));
-  READ(slidingWindow, reader.flag("use_sliding_window", false));
-  READ(config.attentionBias, reader.flag("attention_bias", false));
-#undef READ
-
-  if (config.numHeads % config.numKvHeads != 0)
-    return reader.error("num_key_value_heads",
-                        llvm::formatv("({0}) must divide num_attention_heads ({1})",
-                                      config.numKvHeads, config.numHeads));
-  // Qwen3 decouples head_dim from hidden_size / heads; the others may state it.
-  if (config.hiddenSize % config.numHeads != 0 && !object->get("head_dim"))
-    return reader.error("head_dim", "is missing and hidden_size is not divisible by "
-                                    "num_attention_heads");
-  auto headDim = reader.positive("head_dim", config.hiddenSize / config.numHeads);
-  if (!headDim)
-    return headDim.takeError();
-  config.headDim = *headDim;
-  if (config.headDim % 2 != 0)
-    return reader.error("head_dim", "must be even for rotary embeddings");
   if (mlpBias)
     return reader.error("mlp_bias", "is true; MLP biases are not supported");
-  if (slidingWindow)
-    return reader.error("use_sliding_window", "is true; Qwen2 sliding-window layers are "
-                                              "not supported on import");
   if (std::optional<llvm::StringRef> act = object->getString("hidden_act"))
     if (*act != "silu")
       return reader.error("hidden_act", "is '" + *act + "'; only 'silu' is supported");
-  // Qwen2's attention always has q/k/v biases, whatever the config says.
-  config.attentionBias |= qwen2;
-  config.qkNorm = qwen3;
+
+  if (deepseek) {
+    // MLA ignores num_key_value_heads (every head reads the shared latent).
+    config.numKvHeads = config.numHeads;
+    config.attention = AttentionKind::Mla;
+    if (llvm::Error e = parseDeepseek(reader, config, deepseekV3))
+      return std::move(e);
+  } else {
+    bool slidingWindow = false;
+    READ(config.llama3Scaling, parseRopeScaling(reader));
+    READ(slidingWindow, reader.flag("use_sliding_window", false));
+    READ(config.attentionBias, reader.flag("attention_bias", false));
+
+    if (config.numHeads % config.numKvHeads != 0)
+      return reader.error("num_key_value_heads",
+                          llvm::formatv("({0}) must divide num_attention_heads ({1})",
+                                        config.numKvHeads, config.numHeads));
+    // Qwen3 decouples head_dim from hidden_size / heads; the others may state it.
+    if (config.hiddenSize % config.numHeads != 0 && !object->get("head_dim"))
+      return reader.error("head_dim", "is missing and hidden_size is not divisible by "
+                                      "num_attention_heads");
+    auto headDim = reader.positive("head_dim", config.hiddenSize / config.numHeads);
+    if (!headDim)
+      return headDim.takeError();
+    config.headDim = *headDim;
+    if (config.headDim % 2 != 0)
+      return reader.error("head_dim", "must be even for rotary embeddings");
+    if (slidingWindow)
+      return reader.error("use_sliding_window", "is true; Qwen2 sliding-window layers are "
+                                                "not supported on import");
+    // Qwen2's attention always has q/k/v biases, whatever the config says.
+    config.attentionBias |= qwen2;
+    config.qkNorm = qwen3;
+    if (gateSwa) {
+      config.attention = AttentionKind::GateSwa;
+      if (llvm::Error e = parseGateSwa(reader, config))
+        return std::move(e);
+    }
+  }
+#undef READ
 
   llvm::Expected<std::vector<int32_t>> bos = reader.tokenIds("bos_token_id");
   if (!bos)

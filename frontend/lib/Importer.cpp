@@ -2,7 +2,9 @@
 //
 // The emitted graph is the literal decoder: attention appears as its primitive
 // subgraph (built by AttentionOp::decompose, the composite's definition), so
-// recognising attention is left to --attnedit-raise-attention.
+// recognising attention is left to --attnedit-raise-attention. Checkpoints
+// whose attention already is a converted one (DeepSeek MLA, attnedit's
+// GateSWA export) import as the composite ops attnedit.mla / attnedit.gate_swa.
 //
 //===----------------------------------------------------------------------===//
 
@@ -74,6 +76,8 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
   path::append(indexPath, "model.safetensors.index.json");
   path::append(singlePath, "model.safetensors");
   path::append(tokPath, "tokenizer.json");
+  llvm::SmallString<256> binTokPath(dir);
+  path::append(binTokPath, "tokenizer.bin"); // a llama2.c tokenizer, as exports write it
   if (!fs::exists(configPath))
     return makeError(dir, "not a model directory: no config.json");
   llvm::Expected<ModelConfig> config = parseHFConfig(configPath);
@@ -82,6 +86,8 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
   checkpoint.config = std::move(*config);
   if (fs::exists(tokPath))
     checkpoint.tokenizerPath = tokPath.str().str();
+  else if (fs::exists(binTokPath))
+    checkpoint.tokenizerPath = binTokPath.str().str();
   checkpoint.configOnly = configOnly;
   if (configOnly)
     return checkpoint;
@@ -175,6 +181,8 @@ private:
   }
 
   llvm::Expected<Value> attention(int64_t layer, Value x, Value positions);
+  llvm::Expected<Value> mla(int64_t layer, Value x, Value positions);
+  llvm::Expected<Value> gateSwa(int64_t layer, Value x, Value positions);
   llvm::Expected<Value> mlp(int64_t layer, Value x);
 
   OpBuilder b;
@@ -257,6 +265,107 @@ llvm::Expected<Value> DecoderEmitter::attention(int64_t layer, Value x, Value po
   return expansion->front();
 }
 
+llvm::Expected<Value> DecoderEmitter::mla(int64_t layer, Value x, Value positions) {
+  std::string p = llvm::formatv("model.layers.{0}.self_attn.", layer).str();
+  int64_t hq = c.numHeads, h = c.hiddenSize, n = c.qkNopeHeadDim, r = c.qkRopeHeadDim,
+          dv = c.vHeadDim, qr = c.qLoraRank, kvr = c.kvLoraRank;
+  Value qProj, qA, qANorm, qB;
+  auto get = [&](const char *name, llvm::ArrayRef<int64_t> shape, Value &out) -> llvm::Error {
+    auto v = param(p + name, shape);
+    if (!v)
+      return v.takeError();
+    out = *v;
+    return llvm::Error::success();
+  };
+  if (qr == 0) {
+    if (llvm::Error e = get("q_proj.weight", {hq * (n + r), h}, qProj))
+      return std::move(e);
+  } else {
+    if (llvm::Error e = get("q_a_proj.weight", {qr, h}, qA))
+      return std::move(e);
+    if (llvm::Error e = get("q_a_layernorm.weight", {qr}, qANorm))
+      return std::move(e);
+    if (llvm::Error e = get("q_b_proj.weight", {hq * (n + r), qr}, qB))
+      return std::move(e);
+  }
+  Value kvA, kvANorm, kvB, o;
+  if (llvm::Error e = get("kv_a_proj_with_mqa.weight", {kvr + r, h}, kvA))
+    return std::move(e);
+  if (llvm::Error e = get("kv_a_layernorm.weight", {kvr}, kvANorm))
+    return std::move(e);
+  if (llvm::Error e = get("kv_b_proj.weight", {hq * (n + dv), kvr}, kvB))
+    return std::move(e);
+  if (llvm::Error e = get("o_proj.weight", {h, hq * dv}, o))
+    return std::move(e);
+  // DeepSeek's softmax_scale is q_head_dim^-1/2 (no yarn mscale: rope_scaling
+  // is refused); its stored q_pe/k_pe rows are interleaved pairs.
+  auto i64 = [&](int64_t v) { return b.getI64IntegerAttr(v); };
+  auto op = b.create<attnedit::MlaOp>(
+      loc, x.getType(), x, positions, qProj, qA, qANorm, qB, kvA, kvANorm, kvB, o, i64(hq),
+      i64(qr), i64(kvr), i64(n), i64(r), i64(dv), b.getF64FloatAttr(1.0 / std::sqrt((double)(n + r))),
+      b.getF64FloatAttr(c.ropeTheta),
+      attnedit::RopeStyleAttr::get(b.getContext(), c.interleavedRope
+                                                       ? attnedit::RopeStyle::Interleaved
+                                                       : attnedit::RopeStyle::RotateHalf),
+      DenseF64ArrayAttr(), b.getF64FloatAttr(c.latentNormEps));
+  return op.getResult();
+}
+
+llvm::Expected<Value> DecoderEmitter::gateSwa(int64_t layer, Value x, Value positions) {
+  std::string prefix = llvm::formatv("model.layers.{0}.self_attn.", layer).str();
+  int64_t hq = c.numHeads, hkv = c.numKvHeads, d = c.headDim, h = c.hiddenSize;
+  SmallVector<Value> weights, bias, norms;
+  for (auto [proj, rows] : {std::pair{"q_proj", hq * d}, {"k_proj", hkv * d},
+                            {"v_proj", hkv * d}}) {
+    auto w = param(prefix + proj + ".weight", {rows, h});
+    if (!w)
+      return w.takeError();
+    weights.push_back(*w);
+    if (c.attentionBias) {
+      auto bv = param(prefix + proj + ".bias", {rows});
+      if (!bv)
+        return bv.takeError();
+      bias.push_back(*bv);
+    }
+  }
+  auto wo = param(prefix + "o_proj.weight", {h, hq * d});
+  if (!wo)
+    return wo.takeError();
+  if (c.qkNorm)
+    for (const char *norm : {"q_norm", "k_norm"}) {
+      auto w = param(prefix + norm + ".weight", {d});
+      if (!w)
+        return w.takeError();
+      norms.push_back(*w);
+    }
+  attnedit::GateKind kind = attnedit::GateKind::None;
+  Value gate, sinks;
+  if (c.layerGated[layer]) {
+    kind = c.gateKind == "elementwise" ? attnedit::GateKind::Elementwise
+                                       : attnedit::GateKind::Headwise;
+    auto g = param(prefix + "gate_proj.weight",
+                   {kind == attnedit::GateKind::Headwise ? hq : hq * d, h});
+    if (!g)
+      return g.takeError();
+    gate = *g;
+  }
+  if (c.layerSinks[layer]) {
+    auto s = param(prefix + "sinks", {hq});
+    if (!s)
+      return s.takeError();
+    sinks = *s;
+  }
+  DenseF64ArrayAttr scaling;
+  if (c.llama3Scaling)
+    scaling = b.getDenseF64ArrayAttr(*c.llama3Scaling);
+  auto op = b.create<attnedit::GateSwaOp>(
+      loc, x.getType(), x, positions, weights[0], weights[1], weights[2], *wo, bias, norms, gate,
+      sinks, hq, hkv, d, llvm::APFloat(1.0 / std::sqrt((double)d)), llvm::APFloat(c.ropeTheta),
+      d, c.interleavedRope ? attnedit::RopeStyle::Interleaved : attnedit::RopeStyle::RotateHalf,
+      scaling, llvm::APFloat(c.rmsNormEps), c.layerWindows[layer], kind);
+  return op.getResult();
+}
+
 llvm::Expected<Value> DecoderEmitter::mlp(int64_t layer, Value x) {
   std::string prefix = llvm::formatv("model.layers.{0}.mlp.", layer).str();
   int64_t h = c.hiddenSize, f = c.intermediateSize;
@@ -294,7 +403,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::emit() {
     m->setAttr(attrs::kTokenizer, b.getStringAttr(abs));
   }
   // Qwen's tokenizers never prepend BOS, although its config names one.
-  bool prependsBos = !llvm::StringRef(c.architecture).starts_with("Qwen");
+  bool prependsBos = !llvm::StringRef(c.baseArchitecture).starts_with("Qwen");
   if (c.bosTokenId && prependsBos)
     m->setAttr(attrs::kBosToken, b.getI32IntegerAttr(*c.bosTokenId));
   m->setAttr(attrs::kStopTokens, b.getDenseI32ArrayAttr(c.stopTokenIds));
@@ -317,7 +426,10 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::emit() {
     auto ln1 = param(prefix + "input_layernorm.weight", {h});
     if (!ln1)
       return ln1.takeError();
-    auto attn = attention(l, rmsNorm(x, *ln1), positions);
+    Value normed = rmsNorm(x, *ln1);
+    auto attn = c.attention == AttentionKind::Mla       ? mla(l, normed, positions)
+                : c.attention == AttentionKind::GateSwa ? gateSwa(l, normed, positions)
+                                                        : attention(l, normed, positions);
     if (!attn)
       return attn.takeError();
     x = b.create<attnedit::AddOp>(loc, x, *attn);

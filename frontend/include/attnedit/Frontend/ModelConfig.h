@@ -1,7 +1,8 @@
 //===- ModelConfig.h - decoder hyper-parameters ---------------*- C++ -*-===//
 //
 // What the importer needs to know about a checkpoint, whichever format it
-// came from: HF config.json (Llama, Qwen2, Qwen3) or a llama2.c header.
+// came from: HF config.json (Llama, Qwen2, Qwen3; DeepSeek-V2/V3 dense MLA;
+// attnedit's GateSWA export) or a llama2.c header.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_FRONTEND_MODELCONFIG_H
@@ -19,8 +20,19 @@
 
 namespace mlir::attnedit {
 
+/// Which attention every layer of the model has.
+enum class AttentionKind {
+  Standard, // Llama / Qwen multi-head or grouped-query attention
+  Mla,      // DeepSeek-V2/V3 multi-head latent attention
+  GateSwa,  // attnedit's gated (sliding-window) attention export
+};
+
 struct ModelConfig {
   std::string architecture; // "LlamaForCausalLM", ..., or "llama2.c"
+  /// GateSWA exports: the architecture the model was made from, which fixes
+  /// biases, q/k norms and BOS handling ("Qwen3ForCausalLM", ...).
+  std::string baseArchitecture;
+  AttentionKind attention = AttentionKind::Standard;
   int64_t hiddenSize = 0;
   int64_t intermediateSize = 0;
   int64_t numLayers = 0;
@@ -38,6 +50,25 @@ struct ModelConfig {
   bool attentionBias = false; // Qwen2: q/k/v projections carry biases
   bool qkNorm = false;        // Qwen3: per-head RMSNorm on q and k
   bool interleavedRope = false; // llama2.c pairs (2i, 2i+1)
+
+  /// MLA (DeepSeek field names). qLoraRank 0 = a full-rank q_proj.
+  int64_t qLoraRank = 0;
+  int64_t kvLoraRank = 0;
+  int64_t qkNopeHeadDim = 0;
+  int64_t qkRopeHeadDim = 0;
+  int64_t vHeadDim = 0;
+  /// DeepSeek's q_a_layernorm / kv_a_layernorm are built with the RMSNorm
+  /// class default eps (1e-6), not rms_norm_eps.
+  double latentNormEps = 1e-6;
+
+  /// GateSWA, per layer: the window (0 = a full-attention layer), whether
+  /// the output gate and the sink logits are present. The gate kind is
+  /// "headwise" or "elementwise" for every gated layer.
+  std::vector<int64_t> layerWindows;
+  std::vector<bool> layerGated;
+  std::vector<bool> layerSinks;
+  std::string gateKind = "none";
+
   std::optional<int32_t> bosTokenId;
   /// Generation stops before emitting any of these.
   std::vector<int32_t> stopTokenIds;

@@ -1,0 +1,794 @@
+//===- ModelExport.cpp - modules to loadable model directories -------------===//
+//
+// Reads the decoder @forward computes (embedding, per-layer norms, attention
+// composite, SwiGLU MLP, final norm, head) off its ops and parameters, maps
+// it onto the target format's tensor names and config fields, applies the
+// exact rewrites that format needs, and proves the result by loading it back
+// and comparing logits. See ModelExport.h for the formats.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Runtime/ModelExport.h"
+#include "attnedit/Frontend/WeightFile.h"
+#include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Runtime/Distiller.h"
+#include "attnedit/Runtime/Evaluator.h"
+#include "attnedit/Runtime/Model.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <deque>
+#include <map>
+
+using namespace mlir;
+using namespace mlir::attnedit;
+namespace fs = llvm::sys::fs;
+namespace path = llvm::sys::path;
+
+static llvm::Error makeError(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), "export: %s",
+                                 msg.str().c_str());
+}
+
+/// DeepSeek builds q_a_layernorm / kv_a_layernorm with the RMSNorm class
+/// default eps, not config.rms_norm_eps (modeling_deepseek.py).
+static constexpr double kDeepseekLatentEps = 1e-6;
+
+namespace {
+
+/// Config fields every layer must agree on; the first layer sets them.
+struct Uniform {
+  llvm::json::Object fields;
+  llvm::Error check(llvm::StringRef key, llvm::json::Value value, int64_t layer) {
+    if (const llvm::json::Value *seen = fields.get(key)) {
+      if (*seen != value) {
+        std::string a, b;
+        llvm::raw_string_ostream(a) << *seen;
+        llvm::raw_string_ostream(b) << value;
+        return makeError(llvm::formatv("layer {0} has {1} = {2} but layer 0 has {3}; the "
+                                       "format has one value for all layers",
+                                       layer, key, b, a)
+                             .str());
+      }
+      return llvm::Error::success();
+    }
+    fields[key] = std::move(value);
+    return llvm::Error::success();
+  }
+};
+
+/// A parameter's values as the export writes them (row-major f32).
+struct Weight {
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+  int64_t rows() const { return shape.empty() ? 1 : shape[0]; }
+  int64_t rowSize() const { return shape.size() < 2 ? 1 : shape[1]; }
+};
+
+class Exporter {
+public:
+  Exporter(ModuleOp module, ParameterStore &store, const ExportOptions &options)
+      : module(module), store(store), options(options) {}
+
+  /// Reads the module into `config` and `tensors`.
+  llvm::Error collect();
+  llvm::Error write(llvm::StringRef dir, ExportSummary &summary);
+
+  /// A copy of @forward's module where every unscoped parameter that has a
+  /// value in the preferred scope is read from there: the function exported.
+  OwningOpRef<ModuleOp> resolvedModule();
+
+private:
+  /// The parameter `value` is (through a convert), read through the store.
+  llvm::Expected<Weight> read(Value value, llvm::StringRef what);
+  llvm::Expected<Weight> readParam(ParamOp param);
+  llvm::Error add(const std::string &name, Value value, llvm::StringRef what);
+  llvm::Error add(const std::string &name, Weight weight) {
+    tensors[name] = std::move(weight);
+    return llvm::Error::success();
+  }
+
+  llvm::Error collectStandard(Operation *op, int64_t layer, bool gateSwa);
+  llvm::Error collectMla(MlaOp op, int64_t layer);
+  llvm::Error collectDecoder();
+
+  ModuleOp module;
+  ParameterStore &store;
+  const ExportOptions &options;
+  OwningOpRef<ModuleOp> raised; // when @forward's attention was primitive
+  func::FuncOp forward;
+  llvm::StringMap<ParamOp> liveParams; // @forward's parameters by name
+
+  Uniform uniform;
+  std::vector<int64_t> layerWindows;
+  std::vector<bool> layerGates, layerSinks;
+  std::string gateKind;
+
+public:
+  llvm::json::Object config;
+  std::map<std::string, Weight> tensors;
+  /// Parameter names of @forward the export placed; any other is an error.
+  llvm::StringSet<> placed;
+  std::string architecture;
+};
+
+} // namespace
+
+static ParamOp paramOf(Value value) {
+  if (!value)
+    return nullptr;
+  if (auto convert = value.getDefiningOp<ConvertOp>())
+    value = convert.getInput();
+  return value.getDefiningOp<ParamOp>();
+}
+
+llvm::Expected<Weight> Exporter::readParam(ParamOp param) {
+  llvm::ArrayRef<int64_t> shape = param.getType().getShape();
+  llvm::Expected<Tensor> tensor = llvm::createStringError(llvm::inconvertibleErrorCode(), "");
+  llvm::consumeError(tensor.takeError());
+  if (param.getScope()) {
+    tensor = store.get(param.getName(), shape, *param.getScope());
+  } else {
+    tensor = options.preferredScope.empty()
+                 ? llvm::Expected<Tensor>(llvm::createStringError(llvm::inconvertibleErrorCode(), ""))
+                 : store.get(param.getName(), shape, options.preferredScope);
+    if (!tensor) {
+      llvm::consumeError(tensor.takeError());
+      tensor = store.get(param.getName(), shape);
+    }
+  }
+  if (!tensor)
+    return tensor.takeError();
+  Weight w;
+  w.shape.assign(shape.begin(), shape.end());
+  w.values.assign(tensor->data(), tensor->data() + tensor->numel());
+  return w;
+}
+
+llvm::Expected<Weight> Exporter::read(Value value, llvm::StringRef what) {
+  ParamOp param = paramOf(value);
+  if (!param)
+    return makeError(what + " is computed, not a parameter; the export format has no place "
+                            "for it");
+  placed.insert(param.getName());
+  return readParam(param);
+}
+
+llvm::Error Exporter::add(const std::string &name, Value value, llvm::StringRef what) {
+  auto w = read(value, what);
+  if (!w)
+    return w.takeError();
+  tensors[name] = std::move(*w);
+  return llvm::Error::success();
+}
+
+OwningOpRef<ModuleOp> Exporter::resolvedModule() {
+  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
+  if (options.preferredScope.empty())
+    return copy;
+  Builder b(copy->getContext());
+  copy->walk([&](ParamOp param) {
+    if (param.getScope())
+      return;
+    auto t = store.get(param.getName(), param.getType().getShape(), options.preferredScope);
+    if (t)
+      param.setScopeAttr(b.getStringAttr(options.preferredScope));
+    else
+      llvm::consumeError(t.takeError());
+  });
+  return copy;
+}
+
+/// Per head of `rowsPerHead` rows, moves the `rotary` rows starting at
+/// `offset` from one RoPE pairing to the other. toHalf: interleaved pairs
+/// (2i, 2i+1) -> rotate-half pairs (i, i + rotary/2), HF's llama2.c permute;
+/// otherwise the inverse.
+static void permuteRopeRows(Weight &w, int64_t heads, int64_t rowsPerHead, int64_t offset,
+                            int64_t rotary, bool toHalf) {
+  int64_t cols = w.values.size() / w.rows();
+  std::vector<float> old = w.values;
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < rotary / 2; ++i)
+      for (int64_t p = 0; p < 2; ++p) {
+        int64_t interleaved = h * rowsPerHead + offset + 2 * i + p;
+        int64_t half = h * rowsPerHead + offset + p * (rotary / 2) + i;
+        int64_t dst = toHalf ? half : interleaved, src = toHalf ? interleaved : half;
+        std::copy_n(old.begin() + src * cols, cols, w.values.begin() + dst * cols);
+      }
+}
+
+static void scaleRows(Weight &w, int64_t begin, int64_t end, double factor) {
+  int64_t cols = w.values.size() / w.rows();
+  for (int64_t i = begin * cols; i < end * cols; ++i)
+    w.values[i] = (float)(w.values[i] * factor);
+}
+
+static std::string layerPrefix(int64_t layer) {
+  return llvm::formatv("model.layers.{0}.", layer).str();
+}
+
+static double f64(FloatAttr a) { return a.getValueAsDouble(); }
+
+
+llvm::Error Exporter::collectStandard(Operation *op, int64_t layer, bool gateSwa) {
+  // AttentionOp and GateSwaOp share their common operands and attributes.
+  auto get = [&](auto typed) -> llvm::Error {
+    std::string p = layerPrefix(layer) + "self_attn.";
+    int64_t hq = typed.getNumHeads(), hkv = typed.getNumKvHeads(), d = typed.getHeadDim();
+    if ((int64_t)typed.getRotaryDim() != d)
+      return makeError(llvm::formatv("layer {0} rotates {1} of {2} head dims; partial rotary "
+                                     "embeddings have no field in the format",
+                                     layer, typed.getRotaryDim(), d)
+                           .str());
+    bool interleaved = typed.getRopeStyle() == RopeStyle::Interleaved;
+    double fold = f64(typed.getScaleAttr()) * std::sqrt((double)d);
+    bool qkNorm = !typed.getQkNorm().empty();
+    auto proj = [&](Value v, const char *name, int64_t heads, bool query) -> llvm::Error {
+      auto w = read(v, p + name);
+      if (!w)
+        return w.takeError();
+      // q·k is unchanged when q and k rows move alike; biases and per-head
+      // norm weights are rows of the same features.
+      if (interleaved)
+        permuteRopeRows(*w, heads, w->rows() / heads, 0, d, /*toHalf=*/true);
+      // HF scales scores by head_dim^-1/2; fold any other scale into q,
+      // or into q_norm's weight when the norm would undo it.
+      if (query && fold != 1.0 && (!qkNorm || llvm::StringRef(name).contains("norm")))
+        scaleRows(*w, 0, w->rows(), fold);
+      tensors[p + name] = std::move(*w);
+      return llvm::Error::success();
+    };
+    if (llvm::Error e = proj(typed.getQWeight(), "q_proj.weight", hq, true))
+      return e;
+    if (llvm::Error e = proj(typed.getKWeight(), "k_proj.weight", hkv, false))
+      return e;
+    if (llvm::Error e = add(p + "v_proj.weight", typed.getVWeight(), p + "v_proj.weight"))
+      return e;
+    if (llvm::Error e = add(p + "o_proj.weight", typed.getOWeight(), p + "o_proj.weight"))
+      return e;
+    auto bias = typed.getQkvBias();
+    if (!bias.empty()) {
+      if (llvm::Error e = proj(bias[0], "q_proj.bias", hq, true))
+        return e;
+      if (llvm::Error e = proj(bias[1], "k_proj.bias", hkv, false))
+        return e;
+      if (llvm::Error e = add(p + "v_proj.bias", bias[2], p + "v_proj.bias"))
+        return e;
+    }
+    if (qkNorm) {
+      // A norm weight [D] is one "head" of D rows.
+      if (llvm::Error e = proj(typed.getQkNorm()[0], "q_norm.weight", 1, true))
+        return e;
+      if (llvm::Error e = proj(typed.getQkNorm()[1], "k_norm.weight", 1, false))
+        return e;
+    }
+    llvm::json::Array scaling;
+    if (auto s = typed.getLlama3Scaling())
+      for (double x : *s)
+        scaling.push_back(x);
+    struct {
+      const char *key;
+      llvm::json::Value value;
+    } fields[] = {{"num_attention_heads", hq},
+                  {"num_key_value_heads", hkv},
+                  {"head_dim", d},
+                  {"rope_theta", f64(typed.getRopeThetaAttr())},
+                  {"_llama3_scaling", std::move(scaling)},
+                  {"_qkv_bias", !bias.empty()},
+                  {"_qk_norm", qkNorm},
+                  {"_qk_norm_eps", qkNorm ? f64(typed.getNormEpsAttr()) : 0.0},
+                  {"_interleaved", interleaved}};
+    for (auto &f : fields)
+      if (llvm::Error e = uniform.check(f.key, std::move(f.value), layer))
+        return e;
+    return llvm::Error::success();
+  };
+  if (auto attention = dyn_cast<AttentionOp>(op)) {
+    if (attention.getWindow() != 0)
+      return makeError(llvm::formatv("layer {0} is plain attention with a window", layer).str());
+    layerWindows.push_back(0);
+    layerGates.push_back(false);
+    layerSinks.push_back(false);
+    return get(attention);
+  }
+  auto swa = cast<GateSwaOp>(op);
+  std::string p = layerPrefix(layer) + "self_attn.";
+  layerWindows.push_back(swa.getWindow());
+  layerGates.push_back(swa.getGateWeight() != nullptr);
+  layerSinks.push_back(swa.getSinks() != nullptr);
+  if (swa.getGateWeight()) {
+    const char *kind = swa.getGate() == GateKind::Elementwise ? "elementwise" : "headwise";
+    if (!gateKind.empty() && gateKind != kind)
+      return makeError(llvm::formatv("layer {0} has a {1} gate but an earlier layer a {2} "
+                                     "one; the format has one gate kind",
+                                     layer, kind, gateKind)
+                           .str());
+    gateKind = kind;
+    if (llvm::Error e = add(p + "gate_proj.weight", swa.getGateWeight(), p + "gate_proj.weight"))
+      return e;
+  }
+  if (swa.getSinks())
+    if (llvm::Error e = add(p + "sinks", swa.getSinks(), p + "sinks"))
+      return e;
+  (void)gateSwa;
+  return get(swa);
+}
+
+llvm::Error Exporter::collectMla(MlaOp op, int64_t layer) {
+  std::string p = layerPrefix(layer) + "self_attn.";
+  int64_t h = op.getNumHeads(), qr = op.getQLoraRank(), kvr = op.getKvLoraRank(),
+          n = op.getQkNopeHeadDim(), r = op.getQkRopeHeadDim(), dv = op.getVHeadDim();
+  if (op.getLlama3Scaling())
+    return makeError(llvm::formatv("layer {0}: MLA with Llama 3 rope_scaling has no exact "
+                                   "DeepSeek-V2 equivalent (DeepSeek knows linear, dynamic "
+                                   "and yarn scaling)",
+                                   layer)
+                         .str());
+  bool rotateHalf = op.getRopeStyle() == RopeStyle::RotateHalf;
+  // DeepSeek: softmax_scale = (n + r)^-1/2. Scaling all query rows by f
+  // scales both score terms (q_nope·k_nope and q_pe·k_pe) by f.
+  double fold = f64(op.getScaleAttr()) * std::sqrt((double)(n + r));
+  // rms_norm(s·x, e') = rms_norm(x, e'/s²): scaling the rows that feed a
+  // latent norm by s = sqrt(e'/e) turns DeepSeek's eps e' into ours, e.
+  double eps = f64(op.getNormEpsAttr());
+  double epsFold = std::sqrt(kDeepseekLatentEps / eps);
+
+  auto query = [&](Value v, const char *name) -> llvm::Error {
+    auto w = read(v, p + name);
+    if (!w)
+      return w.takeError();
+    if (fold != 1.0)
+      scaleRows(*w, 0, w->rows(), fold);
+    // DeepSeek de-interleaves q_pe/k_pe before rotate_half, so its stored
+    // RoPE rows are interleaved pairs.
+    if (rotateHalf)
+      permuteRopeRows(*w, h, n + r, n, r, /*toHalf=*/false);
+    tensors[p + name] = std::move(*w);
+    return llvm::Error::success();
+  };
+  if (qr == 0) {
+    if (llvm::Error e = query(op.getQProj(), "q_proj.weight"))
+      return e;
+  } else {
+    auto qa = read(op.getQAProj(), p + "q_a_proj.weight");
+    if (!qa)
+      return qa.takeError();
+    if (epsFold != 1.0)
+      scaleRows(*qa, 0, qa->rows(), epsFold);
+    tensors[p + "q_a_proj.weight"] = std::move(*qa);
+    if (llvm::Error e = add(p + "q_a_layernorm.weight", op.getQALayernorm(),
+                            p + "q_a_layernorm.weight"))
+      return e;
+    if (llvm::Error e = query(op.getQBProj(), "q_b_proj.weight"))
+      return e;
+  }
+  auto kva = read(op.getKvAProj(), p + "kv_a_proj_with_mqa.weight");
+  if (!kva)
+    return kva.takeError();
+  if (epsFold != 1.0)
+    scaleRows(*kva, 0, kvr, epsFold);
+  if (rotateHalf)
+    permuteRopeRows(*kva, 1, kvr + r, kvr, r, /*toHalf=*/false);
+  tensors[p + "kv_a_proj_with_mqa.weight"] = std::move(*kva);
+  if (llvm::Error e =
+          add(p + "kv_a_layernorm.weight", op.getKvALayernorm(), p + "kv_a_layernorm.weight"))
+    return e;
+  if (llvm::Error e = add(p + "kv_b_proj.weight", op.getKvBProj(), p + "kv_b_proj.weight"))
+    return e;
+  if (llvm::Error e = add(p + "o_proj.weight", op.getOProj(), p + "o_proj.weight"))
+    return e;
+  struct {
+    const char *key;
+    llvm::json::Value value;
+  } fields[] = {{"num_attention_heads", h},
+                {"q_lora_rank", qr == 0 ? llvm::json::Value(nullptr) : llvm::json::Value(qr)},
+                {"kv_lora_rank", kvr},
+                {"qk_nope_head_dim", n},
+                {"qk_rope_head_dim", r},
+                {"v_head_dim", dv},
+                {"rope_theta", f64(op.getRopeThetaAttr())}};
+  for (auto &f : fields)
+    if (llvm::Error e = uniform.check(f.key, std::move(f.value), layer))
+      return e;
+  return llvm::Error::success();
+}
+
+/// The architecture the module was imported as, mapped to an HF class.
+static std::string baseArchitecture(ModuleOp module) {
+  auto arch = module->getAttrOfType<StringAttr>(attrs::kArchitecture);
+  if (!arch || arch.getValue() == "llama2.c")
+    return arch ? "LlamaForCausalLM" : "";
+  return arch.getValue().str();
+}
+
+llvm::Error Exporter::collectDecoder() {
+  forward.walk([&](ParamOp param) {
+    Value result = param.getResult();
+    bool live = llvm::any_of(result.getUsers(), [](Operation *user) {
+      return !isa<ConvertOp>(user) || !user->getResult(0).use_empty();
+    });
+    if (live)
+      liveParams.try_emplace(param.getName(), param);
+  });
+  auto named = [&](const std::string &name) -> llvm::Error {
+    auto it = liveParams.find(name);
+    if (it == liveParams.end())
+      return makeError("@forward uses no parameter '" + name + "'");
+    placed.insert(name);
+    auto w = readParam(it->second);
+    if (!w)
+      return w.takeError();
+    tensors[name] = std::move(*w);
+    return llvm::Error::success();
+  };
+  if (llvm::Error e = named("model.embed_tokens.weight"))
+    return e;
+  if (llvm::Error e = named("model.norm.weight"))
+    return e;
+  bool tied = !liveParams.count("lm_head.weight");
+  if (!tied)
+    if (llvm::Error e = named("lm_head.weight"))
+      return e;
+  int64_t layers = layerWindows.size();
+  for (int64_t l = 0; l < layers; ++l)
+    for (const char *name :
+         {"input_layernorm.weight", "post_attention_layernorm.weight", "mlp.gate_proj.weight",
+          "mlp.up_proj.weight", "mlp.down_proj.weight"})
+      if (llvm::Error e = named(layerPrefix(l) + name))
+        return e;
+  for (const auto &entry : liveParams)
+    if (!placed.count(entry.getKey()))
+      return makeError("parameter '" + entry.getKey() +
+                       "' of @forward has no place in the exported format");
+
+  // The decoder's RMSNorms (not the attention-internal ones) share one eps.
+  std::optional<double> eps;
+  llvm::Error bad = llvm::Error::success();
+  forward.walk([&](RmsNormOp norm) {
+    ParamOp w = paramOf(norm.getWeight());
+    if (!w || !(w.getName().ends_with("layernorm.weight") || w.getName() == "model.norm.weight"))
+      return;
+    double e = norm.getEps().convertToDouble();
+    if (eps && *eps != e && !bad)
+      bad = makeError(llvm::formatv("the decoder's RMSNorms use eps {0} and {1}; the format "
+                                    "has one rms_norm_eps",
+                                    *eps, e)
+                          .str());
+    eps = e;
+  });
+  if (bad)
+    return bad;
+  llvm::consumeError(std::move(bad));
+  const Weight &embed = tensors["model.embed_tokens.weight"];
+  const Weight &up = tensors[layerPrefix(0) + "mlp.up_proj.weight"];
+  config["vocab_size"] = embed.shape[0];
+  config["hidden_size"] = embed.shape[1];
+  config["intermediate_size"] = up.shape[0];
+  config["num_hidden_layers"] = layers;
+  config["rms_norm_eps"] = eps.value_or(1e-6);
+  config["tie_word_embeddings"] = tied;
+  config["hidden_act"] = "silu";
+  config["torch_dtype"] = "float32";
+  int64_t maxPositions = 2048;
+  if (auto max = module->getAttrOfType<IntegerAttr>(attrs::kMaxPositions))
+    maxPositions = max.getInt();
+  config["max_position_embeddings"] = maxPositions;
+  if (auto bos = module->getAttrOfType<IntegerAttr>(attrs::kBosToken))
+    config["bos_token_id"] = bos.getInt();
+  else
+    config["bos_token_id"] = nullptr;
+  llvm::json::Array stops;
+  if (auto s = module->getAttrOfType<DenseI32ArrayAttr>(attrs::kStopTokens))
+    for (int32_t id : s.asArrayRef())
+      stops.push_back(id);
+  if (stops.size() == 1)
+    config["eos_token_id"] = stops[0];
+  else if (stops.empty())
+    config["eos_token_id"] = nullptr;
+  else
+    config["eos_token_id"] = std::move(stops);
+  return llvm::Error::success();
+}
+
+llvm::Error Exporter::collect() {
+  forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return makeError("the module has no func.func @forward");
+  auto attentionOps = [](func::FuncOp f) {
+    SmallVector<Operation *> ops;
+    f.walk([&](Operation *op) {
+      if (isa<AttentionOp, MlaOp, GateSwaOp>(op))
+        ops.push_back(op);
+    });
+    return ops;
+  };
+  SmallVector<Operation *> layers = attentionOps(forward);
+  if (layers.empty()) {
+    // An imported (or trained-from-scratch) teacher: primitive attention.
+    auto copy = raisedCopy(module);
+    if (!copy)
+      return copy.takeError();
+    raised = std::move(*copy);
+    forward = raised->lookupSymbol<func::FuncOp>("forward");
+    layers = attentionOps(forward);
+    if (layers.empty())
+      return makeError("@forward has no attention the export recognises (not even after "
+                       "--attnedit-raise-attention)");
+  }
+  int64_t numMla = llvm::count_if(layers, [](Operation *op) { return isa<MlaOp>(op); });
+  int64_t numSwa = llvm::count_if(layers, [](Operation *op) { return isa<GateSwaOp>(op); });
+  std::string base = baseArchitecture(module);
+  if (numMla > 0) {
+    if (numMla != (int64_t)layers.size())
+      return makeError(llvm::formatv("{0} of {1} layers are MLA; DeepSeek-V2 has MLA in every "
+                                     "layer (edit all layers to export)",
+                                     numMla, layers.size())
+                           .str());
+    for (auto [l, op] : llvm::enumerate(layers)) {
+      layerWindows.push_back(0);
+      if (llvm::Error e = collectMla(cast<MlaOp>(op), l))
+        return e;
+    }
+    architecture = "DeepseekV2ForCausalLM";
+  } else {
+    for (auto [l, op] : llvm::enumerate(layers))
+      if (llvm::Error e = collectStandard(op, l, numSwa > 0))
+        return e;
+    bool bias = *uniform.fields.getBoolean("_qkv_bias");
+    bool qkNorm = *uniform.fields.getBoolean("_qk_norm");
+    if (base.empty())
+      base = qkNorm ? "Qwen3ForCausalLM" : bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+    bool llama = base == "LlamaForCausalLM", qwen2 = base == "Qwen2ForCausalLM",
+         qwen3 = base == "Qwen3ForCausalLM";
+    if (!llama && !qwen2 && !qwen3)
+      return makeError("the module's architecture '" + base +
+                       "' has no standard-attention export");
+    if (bias != qwen2)
+      return makeError(base + (bias ? " has no q/k/v biases, but @forward's attention has them"
+                                    : " has q/k/v biases, but @forward's attention has none"));
+    if (qkNorm != qwen3)
+      return makeError(base + (qkNorm ? " has no q/k norms, but @forward's attention has them"
+                                      : " has q/k norms, but @forward's attention has none"));
+    architecture = numSwa > 0 ? "GateSwaForCausalLM" : base;
+  }
+  if (llvm::Error e = collectDecoder())
+    return e;
+
+  // Attention fields.
+  llvm::json::Object &u = uniform.fields;
+  for (const char *key : {"num_attention_heads", "num_key_value_heads", "head_dim", "rope_theta",
+                          "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+                          "v_head_dim"})
+    if (const llvm::json::Value *v = u.get(key))
+      config[key] = *v;
+  config["architectures"] = llvm::json::Array{architecture};
+  if (architecture == "DeepseekV2ForCausalLM") {
+    config["model_type"] = "deepseek_v2";
+    config["num_key_value_heads"] = *u.get("num_attention_heads");
+    config["attention_bias"] = false;
+    config["rope_scaling"] = nullptr;
+    config["rope_interleave"] = true;
+    config["n_routed_experts"] = nullptr;
+    config["n_shared_experts"] = nullptr;
+    config["first_k_dense_replace"] = (int64_t)layers.size();
+    config["moe_layer_freq"] = 1;
+    return llvm::Error::success();
+  }
+  if (const llvm::json::Array *s = u.getArray("_llama3_scaling"); s && !s->empty()) {
+    const char *names[] = {"factor", "low_freq_factor", "high_freq_factor",
+                           "original_max_position_embeddings"};
+    llvm::json::Object scaling{{"rope_type", "llama3"}};
+    for (int i = 0; i < 4; ++i)
+      scaling[names[i]] = (*s)[i];
+    config["rope_scaling"] = std::move(scaling);
+  } else {
+    config["rope_scaling"] = nullptr;
+  }
+  if (base == "Qwen3ForCausalLM") {
+    double normEps = *u.getNumber("_qk_norm_eps");
+    if (normEps != *config.getNumber("rms_norm_eps"))
+      return makeError(llvm::formatv("q/k norms use eps {0} but the decoder's norms {1}; "
+                                     "Qwen3 has one rms_norm_eps",
+                                     normEps, *config.getNumber("rms_norm_eps"))
+                           .str());
+  }
+  config["attention_bias"] = false;
+  config["mlp_bias"] = false;
+  llvm::StringRef modelType = base == "Qwen2ForCausalLM"   ? "qwen2"
+                              : base == "Qwen3ForCausalLM" ? "qwen3"
+                                                           : "llama";
+  config["model_type"] = modelType;
+  if (base == "Qwen2ForCausalLM")
+    config["use_sliding_window"] = false;
+  if (architecture != "GateSwaForCausalLM")
+    return llvm::Error::success();
+
+  // GateSWA: per-layer structure on top of the base model's fields.
+  config["model_type"] = "gate_swa";
+  config["base_architecture"] = base;
+  config["base_model_type"] = modelType;
+  int64_t window = 0;
+  llvm::json::Array types, gates, sinks;
+  for (auto [l, w] : llvm::enumerate(layerWindows)) {
+    if (w != 0 && window != 0 && w != window)
+      return makeError(llvm::formatv("layers have windows {0} and {1}; the format has one "
+                                     "sliding_window",
+                                     window, w)
+                           .str());
+    if (w != 0)
+      window = w;
+    types.push_back(w == 0 ? "full_attention" : "sliding_attention");
+    gates.push_back((bool)layerGates[l]);
+    sinks.push_back((bool)layerSinks[l]);
+  }
+  config["sliding_window"] = window == 0 ? llvm::json::Value(nullptr) : llvm::json::Value(window);
+  config["layer_types"] = std::move(types);
+  config["attention_gate"] = gateKind.empty() ? "none" : gateKind;
+  config["layer_gates"] = std::move(gates);
+  config["attention_sinks"] = llvm::is_contained(layerSinks, true);
+  config["layer_sinks"] = std::move(sinks);
+  return llvm::Error::success();
+}
+
+static llvm::Error writeText(llvm::StringRef file, llvm::StringRef text) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(file, ec, fs::OF_Text);
+  if (ec)
+    return makeError(file + ": cannot write: " + ec.message());
+  os << text;
+  os.close();
+  if (os.has_error())
+    return makeError(file + ": write failed");
+  return llvm::Error::success();
+}
+
+llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
+  std::vector<TensorToWrite> list;
+  for (auto &[name, w] : tensors)
+    list.push_back({name, DType::F32, w.shape,
+                    llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(w.values.data()),
+                                            w.values.size() * sizeof(float))});
+  llvm::SmallString<256> weights(dir);
+  path::append(weights, "model.safetensors");
+  if (llvm::Error e = writeSafetensors(weights, list))
+    return e;
+  summary.numTensors = list.size();
+
+  std::string tokenizer = options.tokenizerPath;
+  if (tokenizer.empty())
+    if (auto t = module->getAttrOfType<StringAttr>(attrs::kTokenizer))
+      tokenizer = t.getValue().str();
+  if (!tokenizer.empty()) {
+    bool json = path::extension(tokenizer) == ".json";
+    llvm::SmallString<256> copy(dir);
+    path::append(copy, json ? "tokenizer.json" : "tokenizer.bin");
+    if (std::error_code ec = fs::copy_file(tokenizer, copy))
+      return makeError(tokenizer + ": cannot copy the tokenizer: " + ec.message());
+    summary.tokenizerFile = path::filename(copy).str();
+    // HF tokenizers keep their special-token settings beside tokenizer.json.
+    if (json)
+      for (const char *extra : {"tokenizer_config.json", "special_tokens_map.json"}) {
+        llvm::SmallString<256> from(tokenizer), to(dir);
+        path::remove_filename(from);
+        path::append(from, extra);
+        path::append(to, extra);
+        if (fs::exists(from))
+          if (std::error_code ec = fs::copy_file(from, to))
+            return makeError(from + ": cannot copy: " + ec.message());
+      }
+  } else {
+    spdlog::warn("export: the module names no tokenizer; {} will have none", dir.str());
+  }
+
+  // config.json last: a directory without it is not a model.
+  llvm::SmallString<256> configPath(dir);
+  path::append(configPath, "config.json");
+  std::string text = llvm::formatv("{0:2}", llvm::json::Value(llvm::json::Object(config))).str();
+  return writeText(configPath, text + "\n");
+}
+
+/// Logits of `tokens` under `func` with `store`.
+static llvm::Expected<Tensor> logitsOf(func::FuncOp func, ParameterStore &store,
+                                       llvm::ArrayRef<int32_t> tokens) {
+  std::vector<int32_t> positions(tokens.size());
+  for (size_t i = 0; i < positions.size(); ++i)
+    positions[i] = (int32_t)i;
+  auto results = evaluate(func, {Tensor::ints(tokens.vec()), Tensor::ints(positions)}, store);
+  if (!results)
+    return results.takeError();
+  return results->front();
+}
+
+llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, ParameterStore &store,
+                                                    llvm::StringRef dir,
+                                                    const ExportOptions &options) {
+  Exporter exporter(module, store, options);
+  if (llvm::Error e = exporter.collect())
+    return std::move(e);
+  ExportSummary summary;
+  summary.architecture = exporter.architecture;
+
+  llvm::SmallString<256> target(dir);
+  fs::make_absolute(target);
+  path::remove_dots(target, /*remove_dot_dot=*/true);
+  if (fs::exists(target)) {
+    llvm::SmallString<256> config(target);
+    path::append(config, "config.json");
+    std::error_code ec;
+    bool empty = fs::is_directory(target) &&
+                 fs::directory_iterator(target, ec) == fs::directory_iterator();
+    if (!fs::is_directory(target) || (!empty && !fs::exists(config)))
+      return makeError(target + " exists and is not a model directory; not replacing it");
+  }
+  std::string pid = std::to_string(llvm::sys::Process::getProcessId());
+  std::string temp = (target + ".tmp-" + pid).str();
+  fs::remove_directories(temp);
+  if (std::error_code ec = fs::create_directories(temp))
+    return makeError(temp + ": cannot create: " + ec.message());
+  auto cleanup = llvm::make_scope_exit([&] { fs::remove_directories(temp); });
+  if (llvm::Error e = exporter.write(temp, summary))
+    return std::move(e);
+
+  if (options.verify) {
+    std::vector<int32_t> tokens = options.verifyTokens;
+    int64_t vocab = exporter.tensors["model.embed_tokens.weight"].shape[0];
+    if (tokens.empty())
+      for (int64_t i = 0; i < 8; ++i)
+        tokens.push_back((int32_t)((1 + 37 * i) % vocab));
+    OwningOpRef<ModuleOp> resolved = exporter.resolvedModule();
+    auto expected = logitsOf(resolved->lookupSymbol<func::FuncOp>("forward"), store, tokens);
+    if (!expected)
+      return expected.takeError();
+    auto loaded = Model::load(temp);
+    if (!loaded)
+      return makeError("the written directory does not load back: " +
+                       llvm::toString(loaded.takeError()));
+    auto got = (*loaded)->forward(tokens);
+    if (!got)
+      return got.takeError();
+    if (got->shape() != expected->shape())
+      return makeError("the written directory computes logits of shape " + got->shapeString() +
+                       ", the module " + expected->shapeString());
+    double maxDiff = 0, maxRef = 0;
+    for (int64_t i = 0; i < got->numel(); ++i) {
+      maxDiff = std::max(maxDiff, (double)std::fabs(got->data()[i] - expected->data()[i]));
+      maxRef = std::max(maxRef, (double)std::fabs(expected->data()[i]));
+    }
+    summary.relativeError = maxDiff / std::max(maxRef, 1e-30);
+    if (!(summary.relativeError <= options.tolerance))
+      return makeError(llvm::formatv("the written {0} computes other logits than the module: "
+                                     "max relative difference {1:e} > {2:e}",
+                                     summary.architecture, summary.relativeError,
+                                     options.tolerance)
+                           .str());
+  }
+
+  // Swap the finished directory into place: rename is atomic, so `dir` is
+  // at every moment absent, the old model, or the new one.
+  if (fs::exists(target)) {
+    std::string old = (target + ".old-" + pid).str();
+    fs::remove_directories(old);
+    if (std::error_code ec = fs::rename(target, old))
+      return makeError(target + ": cannot move the old directory aside: " + ec.message());
+    if (std::error_code ec = fs::rename(temp, target)) {
+      (void)fs::rename(old, target);
+      return makeError(target + ": cannot rename into place: " + ec.message());
+    }
+    fs::remove_directories(old);
+  } else if (std::error_code ec = fs::rename(temp, target)) {
+    return makeError(target + ": cannot rename into place: " + ec.message());
+  }
+  cleanup.release();
+  return summary;
+}
