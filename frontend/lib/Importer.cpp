@@ -197,6 +197,10 @@ llvm::Expected<Value> DecoderEmitter::param(const llvm::Twine &name,
                                             llvm::ArrayRef<int64_t> shape) {
   std::string key = name.str();
   if (ckpt.configOnly) {
+    if (ckpt.configOnlyDType == DType::F32)
+      return b.create<attnedit::ParamOp>(loc, f32(shape), b.getStringAttr(key),
+                                         /*scope=*/nullptr, /*trainable=*/nullptr)
+          .getResult();
     auto storage = RankedTensorType::get(shape, b.getBF16Type());
     Value value = b.create<attnedit::ParamOp>(loc, storage, b.getStringAttr(key),
                                               /*scope=*/nullptr, /*trainable=*/nullptr);

@@ -1,14 +1,19 @@
-//===- Distiller.cpp - the conversion pipeline up to training --------------===//
+//===- Distiller.cpp - pretraining and progressive distillation ------------===//
 
 #include "attnedit/Runtime/Distiller.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
+#include "attnedit/Runtime/Model.h"
+#include "attnedit/Runtime/ModelExport.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <spdlog/spdlog.h>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -57,7 +62,7 @@ static OwningOpRef<ModuleOp> copyOf(ModuleOp module) {
 
 llvm::Expected<OwningOpRef<ModuleOp>> attnedit::raisedCopy(ModuleOp teacher) {
   OwningOpRef<ModuleOp> copy = copyOf(teacher);
-  if (llvm::Error e = runPipeline(*copy, "builtin.module(attnedit-raise-attention)"))
+  if (llvm::Error e = runPipeline(*copy, "attnedit-raise-attention"))
     return std::move(e);
   return copy;
 }
@@ -66,8 +71,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> attnedit::editedCopy(ModuleOp teacher,
                                                            llvm::StringRef editOptions,
                                                            llvm::StringRef paramsOut) {
   OwningOpRef<ModuleOp> copy = copyOf(teacher);
-  std::string pipeline = ("builtin.module(attnedit-edit-attention{" + editOptions +
-                          " params-out=" + paramsOut + "})")
+  std::string pipeline = ("attnedit-edit-attention{" + editOptions + " params-out=" + paramsOut + "}")
                              .str();
   if (llvm::Error e = runPipeline(*copy, pipeline))
     return std::move(e);
@@ -77,10 +81,117 @@ llvm::Expected<OwningOpRef<ModuleOp>> attnedit::editedCopy(ModuleOp teacher,
 llvm::Expected<OwningOpRef<ModuleOp>> attnedit::trainingCopy(ModuleOp student,
                                                              llvm::StringRef stageOptions) {
   OwningOpRef<ModuleOp> copy = copyOf(student);
-  std::string pipeline = ("builtin.module(attnedit-build-distill{" + stageOptions +
-                          "},attnedit-autodiff{func=train_step})")
+  std::string pipeline = ("attnedit-build-distill{" + stageOptions +
+                          "},attnedit-autodiff{func=train_step}")
                              .str();
   if (llvm::Error e = runPipeline(*copy, pipeline))
     return std::move(e);
   return copy;
+}
+
+//===----------------------------------------------------------------------===//
+// Jobs
+//===----------------------------------------------------------------------===//
+
+static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
+  llvm::SmallString<256> p(dir);
+  llvm::sys::path::append(p, name);
+  return p.str().str();
+}
+
+/// Exports the trained model into work/export, then moves its files into
+/// outDir, config.json last: a directory with a config.json is complete,
+/// and the logs and work folder already in outDir stay.
+static llvm::Error writeModelDir(ModuleOp module, ParameterStore &store,
+                                 const JobOptions &options) {
+  std::string staging = joinPath(joinPath(options.outDir, "work"), "export");
+  auto summary = exportModel(module, store, staging);
+  if (!summary)
+    return summary.takeError();
+  std::vector<std::string> files{"model.safetensors"};
+  if (!summary->tokenizerFile.empty())
+    files.push_back(llvm::sys::path::filename(summary->tokenizerFile).str());
+  files.push_back("config.json");
+  for (const std::string &file : files)
+    if (std::error_code ec = llvm::sys::fs::rename(joinPath(staging, file),
+                                                   joinPath(options.outDir, file)))
+      return makeError(joinPath(options.outDir, file) + ": cannot move into place: " +
+                       ec.message());
+  llvm::sys::fs::remove_directories(staging);
+  spdlog::info("wrote {} ({}, {} tensors; reloaded logits within {:.1e} relative)",
+               options.outDir, summary->architecture, summary->numTensors,
+               summary->relativeError);
+  return llvm::Error::success();
+}
+
+static llvm::Expected<Trainer> startTrainer(ParameterStore &store, const JobOptions &options) {
+  TrainingRun run{joinPath(options.outDir, "work"),
+                  joinPath(options.outDir, "training_log.json"),
+                  joinPath(options.outDir, "training_loss.svg"), options.resume};
+  return Trainer::create(options.recipe, run, store);
+}
+
+llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptions &options) {
+  for (const StageRecipe &stage : options.recipe.stages)
+    if (stage.stage != "lm")
+      return makeError("train: every stage of the recipe must be 'lm', not '" + stage.stage +
+                       "'");
+  ParameterStore store;
+  auto trainer = startTrainer(store, options);
+  if (!trainer)
+    return trainer.takeError();
+  for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
+    if (trainer->finished(i))
+      continue;
+    auto training = trainingCopy(model, options.recipe.stages[i].buildOptions());
+    if (!training)
+      return training.takeError();
+    if (llvm::Error e = trainer->runStage(
+            i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data))
+      return e;
+  }
+  return writeModelDir(model, store, options);
+}
+
+llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, TokenSource &data,
+                              const JobOptions &options) {
+  for (const StageRecipe &stage : options.recipe.stages)
+    if (stage.stage == "lm")
+      return makeError("distill: recipe stages must be 'layerwise' or 'model', not 'lm'");
+  std::string work = joinPath(options.outDir, "work");
+  if (std::error_code ec = llvm::sys::fs::create_directories(work))
+    return makeError(work + ": cannot create: " + ec.message());
+  auto raised = raisedCopy(teacher.module());
+  if (!raised)
+    return raised.takeError();
+  std::string teacherModule = joinPath(work, "teacher.mlir");
+  if (llvm::Error e = writeModule(**raised, teacherModule))
+    return e;
+  // The edit is deterministic, so a resumed run rebuilds the same student;
+  // trained values then come from the checkpoint.
+  std::string studentModule = joinPath(work, "student.mlir");
+  auto student = editedCopy(**raised, editOptions, joinPath(work, "student_init.safetensors"));
+  if (!student)
+    return student.takeError();
+  if (llvm::Error e = writeModule(**student, studentModule))
+    return e;
+  ParameterStore store;
+  if (llvm::Error e = store.openModuleFiles(**student, studentModule))
+    return e;
+  auto trainer = startTrainer(store, options);
+  if (!trainer)
+    return trainer.takeError();
+  for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
+    if (trainer->finished(i))
+      continue;
+    std::string stageOptions =
+        options.recipe.stages[i].buildOptions() + " teacher=" + teacherModule;
+    auto training = trainingCopy(**student, stageOptions);
+    if (!training)
+      return training.takeError();
+    if (llvm::Error e = trainer->runStage(
+            i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data))
+      return e;
+  }
+  return writeModelDir(**student, store, options);
 }

@@ -27,10 +27,15 @@ llvm::json::Value NextTokenComparison::toJson() const {
                             {"student_kv_bytes_per_token", studentKvBytesPerToken}};
 }
 
-int64_t attnedit::kvBytesPerToken(ModuleOp module) {
-  auto sum = [](ModuleOp m) {
+int64_t attnedit::kvBytesPerToken(ModuleOp module) { return kvCacheBytes(module, 1); }
+
+int64_t attnedit::kvCacheBytes(ModuleOp module, int64_t context) {
+  auto sum = [&](ModuleOp m) {
     int64_t values = 0;
-    m.walk([&](AttentionLikeOpInterface op) { values += op.getKvValuesPerToken(); });
+    m.walk([&](AttentionLikeOpInterface op) {
+      int64_t window = op.getKvWindow();
+      values += op.getKvValuesPerToken() * (window ? std::min(window, context) : context);
+    });
     return values * 2;
   };
   if (int64_t bytes = sum(module))
@@ -92,7 +97,9 @@ attnedit::compareNextToken(Model &teacher, Model &student, llvm::ArrayRef<int32_
     auto now = std::chrono::steady_clock::now();
     double elapsed = std::chrono::duration<double>(now - start).count();
     int64_t done = std::min(begin + window, total);
-    if (std::chrono::duration<double>(now - lastReport).count() > 2 || done == total) {
+    // Only comparisons long enough to wait for report progress.
+    if (std::chrono::duration<double>(now - lastReport).count() > 2 ||
+        (done == total && elapsed > 2)) {
       double rate = done / std::max(elapsed, 1e-9);
       spdlog::info("compared {}/{} tokens, {:.0f} tok/s, ETA {:.0f} s", done, total, rate,
                    (total - done) / rate);

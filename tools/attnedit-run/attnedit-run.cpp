@@ -5,14 +5,20 @@
 //   attnedit-run forward MODEL --tokens 1,2,3 --logits-out FILE.npy
 //   attnedit-run eval --teacher MODEL --student MODEL --data TEXT [--json-out F]
 //   attnedit-run grad MODULE --tokens 1,2,3 --out-dir DIR [--func train_step_grad]
+//   attnedit-run distill --teacher MODEL --edit "<pass options>" --data DATA --out DIR
+//   attnedit-run train --config config.json --data DATA --out DIR
+//   attnedit-run demo --out DIR
 //
 // MODEL is a Hugging Face directory, a llama2.c .bin or an attnedit .mlir.
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/Importer.h"
+#include "attnedit/Runtime/Distiller.h"
 #include "attnedit/Runtime/Evaluation.h"
 #include "attnedit/Runtime/Logging.h"
 #include "attnedit/Runtime/Model.h"
+#include "attnedit/Runtime/RecallTask.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -39,6 +45,13 @@ static cl::SubCommand evalCmd("eval",
 static cl::SubCommand gradCmd("grad", "write the loss and gradients of a training step "
                                      "(--attnedit-autodiff output) as .npy files");
 
+static cl::SubCommand distillCmd("distill",
+                                  "edit a teacher's attention and distil the student: "
+                                  "layer-wise MSE, then model-level KL");
+static cl::SubCommand trainCmd("train", "train a model from scratch on next-token loss");
+static cl::SubCommand demoCmd("demo", "the embedded demonstration: a recall teacher trained "
+                                      "from scratch, converted to MLA and GateSWA, distilled");
+
 static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<HF dir | llama2.c .bin | .mlir>"),
                                       cl::sub(generateCmd), cl::sub(forwardCmd),
@@ -52,10 +65,34 @@ static cl::opt<bool> mlaAbsorbed("mla-absorbed",
                                  cl::sub(generateCmd), cl::sub(forwardCmd),
                                  cl::sub(evalCmd));
 static cl::opt<std::string> teacherPath("teacher", cl::desc("the teacher model"),
-                                        cl::sub(evalCmd));
+                                        cl::sub(evalCmd), cl::sub(distillCmd));
+static cl::opt<std::string> editOptions("edit",
+                                        cl::desc("options of --attnedit-edit-attention, e.g. "
+                                                 "\"target=mla kv-lora-rank=16 init=svd\""),
+                                        cl::sub(distillCmd));
+static cl::opt<std::string> configPath("config",
+                                       cl::desc("HF config.json giving the model's shape"),
+                                       cl::sub(trainCmd));
+static cl::opt<std::string> outPath("out", cl::desc("output model directory"),
+                                    cl::sub(distillCmd), cl::sub(trainCmd), cl::sub(demoCmd));
+static cl::opt<std::string> recipePath("recipe", cl::desc("recipe.json (stages, steps, lr, ...)"),
+                                       cl::sub(distillCmd), cl::sub(trainCmd));
+static cl::opt<bool> resume("resume", cl::desc("continue from the last checkpoint in --out"),
+                            cl::sub(distillCmd), cl::sub(trainCmd), cl::sub(demoCmd));
+static cl::opt<double> dataUntil("data-until",
+                                 cl::desc("train on the data before this fraction of it "
+                                          "(default 0.9: eval's held-out tail stays unseen)"),
+                                 cl::init(0.9), cl::sub(distillCmd), cl::sub(trainCmd));
+static cl::opt<uint64_t> demoSeed("seed", cl::desc("seed of the data and initialisation"),
+                                  cl::init(0), cl::sub(demoCmd));
+static cl::opt<double> demoScale("scale", cl::desc("multiplies every stage's steps"),
+                                 cl::init(1.0), cl::sub(demoCmd));
 static cl::opt<std::string> studentPath("student", cl::desc("the student model"),
                                         cl::sub(evalCmd));
-static cl::opt<std::string> textPath("data", cl::desc("text file"), cl::sub(evalCmd));
+static cl::opt<std::string> textPath("data",
+                                     cl::desc("text file, or (train, distill) a .bin of uint16 "
+                                              "token ids"),
+                                     cl::sub(evalCmd), cl::sub(distillCmd), cl::sub(trainCmd));
 static cl::opt<double> textFrom("data-from",
                                 cl::desc("use the text from this fraction of the file on "
                                          "(the held-out tail; default 0.9)"),
@@ -73,7 +110,7 @@ static cl::opt<std::string> tokensArg("tokens", cl::desc("comma-separated token 
 static cl::opt<std::string> prompt("prompt", cl::desc("text to continue"), cl::sub(generateCmd));
 static cl::opt<std::string> tokenizerPath("tokenizer",
                                           cl::desc("tokenizer.json or llama2.c tok.bin"),
-                                          cl::sub(generateCmd));
+                                          cl::sub(generateCmd), cl::sub(trainCmd));
 static cl::opt<int64_t> maxTokens("max-tokens", cl::desc("new tokens at most"), cl::init(256),
                                   cl::sub(generateCmd));
 static cl::opt<double> temperature("temperature", cl::desc("0 = greedy"), cl::init(1.0),
@@ -274,15 +311,133 @@ static llvm::Error runGrad(Model &model) {
   return llvm::Error::success();
 }
 
+/// The recipe from --recipe, or `defaults`; sequences never exceed the
+/// model's context.
+static llvm::Expected<Recipe> loadRecipe(const Recipe &defaults, int64_t maxPositions) {
+  llvm::Expected<Recipe> recipe =
+      recipePath.empty() ? Recipe(defaults) : Recipe::parse(recipePath, defaults);
+  if (!recipe)
+    return recipe.takeError();
+  if (maxPositions > 0 && recipe->seqLen > maxPositions)
+    return usage((recipePath.empty() ? llvm::Twine("the default recipe") : recipePath) +
+                 ": seq_len " + llvm::Twine(recipe->seqLen) +
+                 " exceeds the model's context of " + llvm::Twine(maxPositions) + " tokens");
+  return recipe;
+}
+
+static llvm::Expected<std::string> outputDirectory() {
+  if (outPath.empty())
+    return usage("give the output directory: --out DIR");
+  llvm::SmallString<256> dir(outPath);
+  llvm::sys::fs::make_absolute(dir);
+  return dir.str().str();
+}
+
+static StageRecipe defaultStage(llvm::StringRef kind, int64_t steps, double lr) {
+  StageRecipe s;
+  s.stage = kind.str();
+  s.steps = steps;
+  s.lr = lr;
+  s.warmup = steps / 20;
+  return s;
+}
+
+static llvm::Error runDistill() {
+  if (teacherPath.empty() || editOptions.empty() || textPath.empty())
+    return usage("distill needs --teacher MODEL, --edit \"<pass options>\" and --data FILE");
+  if (!(dataUntil > 0 && dataUntil <= 1))
+    return usage("--data-until must be in (0, 1]");
+  auto out = outputDirectory();
+  if (!out)
+    return out.takeError();
+  auto teacher = Model::load(teacherPath);
+  if (!teacher)
+    return teacher.takeError();
+  Recipe defaults;
+  defaults.stages = {defaultStage("layerwise", 200, 1e-3), defaultStage("model", 200, 3e-4)};
+  defaults.seqLen = std::min<int64_t>(128, (*teacher)->maxPositions() > 0
+                                                ? (*teacher)->maxPositions()
+                                                : 128);
+  auto recipe = loadRecipe(defaults, (*teacher)->maxPositions());
+  if (!recipe)
+    return recipe.takeError();
+  auto tok = (*teacher)->tokenizer();
+  if (!tok)
+    return tok.takeError();
+  auto data = PackedTokens::load(textPath, *tok, (*teacher)->bosToken(),
+                                 (*teacher)->vocabSize(), recipe->seqLen, recipe->seed,
+                                 dataUntil);
+  if (!data)
+    return data.takeError();
+  spdlog::info("{}: {} training tokens", textPath.getValue(), (*data)->numTokens());
+  return distill(**teacher, editOptions, **data, JobOptions{*out, *recipe, resume});
+}
+
+static llvm::Error runTrain() {
+  if (configPath.empty() || textPath.empty())
+    return usage("train needs --config config.json and --data FILE");
+  if (!(dataUntil > 0 && dataUntil <= 1))
+    return usage("--data-until must be in (0, 1]");
+  auto out = outputDirectory();
+  if (!out)
+    return out.takeError();
+  auto config = parseHFConfig(configPath);
+  if (!config)
+    return config.takeError();
+  Checkpoint checkpoint;
+  checkpoint.source = configPath;
+  checkpoint.config = *config;
+  checkpoint.configOnly = true;
+  checkpoint.configOnlyDType = DType::F32;
+  checkpoint.tokenizerPath = tokenizerPath;
+  MLIRContext context;
+  auto module = importCheckpoint(context, checkpoint);
+  if (!module)
+    return module.takeError();
+  Recipe defaults;
+  defaults.stages = {defaultStage("lm", 1000, 1e-3)};
+  defaults.stages.front().weightDecay = 0.1;
+  defaults.seqLen = std::min<int64_t>(128, config->maxPositions);
+  auto recipe = loadRecipe(defaults, config->maxPositions);
+  if (!recipe)
+    return recipe.takeError();
+  std::unique_ptr<Tokenizer> tok;
+  if (!tokenizerPath.empty()) {
+    auto loaded = llvm::sys::path::extension(tokenizerPath) == ".json"
+                      ? loadHFTokenizer(tokenizerPath)
+                      : loadLlama2cTokenizer(tokenizerPath, config->vocabSize);
+    if (!loaded)
+      return loaded.takeError();
+    tok = std::move(*loaded);
+  }
+  auto data = PackedTokens::load(textPath, tok.get(), config->bosTokenId, config->vocabSize,
+                                 recipe->seqLen, recipe->seed, dataUntil);
+  if (!data)
+    return data.takeError();
+  spdlog::info("{}: {} training tokens", textPath.getValue(), (*data)->numTokens());
+  return pretrain(**module, **data, JobOptions{*out, *recipe, resume});
+}
+
+static llvm::Error runDemo() {
+  auto out = outputDirectory();
+  if (!out)
+    return out.takeError();
+  return runRecallDemo(RecallDemoOptions{*out, demoSeed, resume, demoScale});
+}
+
 int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "attnedit runtime\n");
   initLogging("attnedit-run");
-  if (evalCmd) {
-    llvm::Error result = runEval();
+  if (evalCmd || distillCmd || trainCmd || demoCmd) {
+    llvm::Error result = evalCmd      ? runEval()
+                         : distillCmd ? runDistill()
+                         : trainCmd   ? runTrain()
+                                      : runDemo();
     return result ? reportError(std::move(result)) : 0;
   }
   if (!generateCmd && !forwardCmd && !gradCmd)
-    return reportError(usage("give a command: generate, forward, eval or grad (see --help)"));
+    return reportError(usage("give a command: generate, forward, eval, grad, distill, train "
+                             "or demo (see --help)"));
   auto model = Model::load(modelPath, generateCmd ? tokenizerPath : std::string());
   if (!model)
     return reportError(model.takeError());

@@ -18,9 +18,11 @@ struct Checkpoint {
   std::vector<std::unique_ptr<WeightFile>> files;
   std::string tokenizerPath; // empty when none was found
   /// Only config.json was read: parameters are declared from the config's
-  /// shapes (as bf16) with no files behind them, for analyses of models
-  /// whose weights are not at hand.
+  /// shapes (as `configOnlyDType`) with no files behind them, for analyses
+  /// of models whose weights are not at hand (bf16) or models about to be
+  /// trained from scratch (f32).
   bool configOnly = false;
+  DType configOnlyDType = DType::BF16;
 
   const TensorInfo *find(llvm::StringRef name, const WeightFile **file = nullptr) const;
 };

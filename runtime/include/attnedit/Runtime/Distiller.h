@@ -1,12 +1,15 @@
-//===- Distiller.h - the conversion pipeline up to training ---*- C++ -*-===//
+//===- Distiller.h - pretraining and progressive distillation --*- C++ -*-===//
 //
-// The module-level steps of `attnedit-run distill`: raise the teacher, edit
-// it into the student, and build a stage's differentiated training step,
-// each as a pass pipeline over modules written to the output directory.
+// The jobs behind `attnedit-run train` and `attnedit-run distill`, and the
+// module-level steps they are made of: raise the teacher, edit it into the
+// student, and build a stage's differentiated training step, each as a pass
+// pipeline over module copies.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_RUNTIME_DISTILLER_H
 #define ATTNEDIT_RUNTIME_DISTILLER_H
+
+#include "attnedit/Runtime/Trainer.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -14,7 +17,7 @@
 
 namespace mlir::attnedit {
 
-/// Runs a textual pass pipeline ("builtin.module(...)") on `module`; the
+/// Runs textual module passes ("pass-a{opt=1},pass-b") on `module`; the
 /// error carries the passes' diagnostics.
 llvm::Error runPipeline(ModuleOp module, llvm::StringRef pipeline);
 
@@ -34,6 +37,29 @@ llvm::Expected<OwningOpRef<ModuleOp>> editedCopy(ModuleOp teacher, llvm::StringR
 /// --attnedit-build-distill) and its gradient @train_step_grad.
 llvm::Expected<OwningOpRef<ModuleOp>> trainingCopy(ModuleOp student,
                                                    llvm::StringRef stageOptions);
+
+class Model;
+
+/// Where a job writes: `outDir` becomes a loadable model directory
+/// (config.json, model.safetensors, tokenizer) with training_log.json and
+/// training_loss.svg beside it; modules and checkpoints go to outDir/work.
+struct JobOptions {
+  std::string outDir;
+  Recipe recipe;
+  bool resume = false;
+};
+
+/// Trains `model` (an imported @forward whose parameters have no values yet:
+/// they start random) from scratch on next-token cross entropy (every stage
+/// of the recipe must be `lm`), then writes it to options.outDir.
+llvm::Error pretrain(ModuleOp model, TokenSource &data, const JobOptions &options);
+
+/// Progressive distillation: raises `teacher`, edits a copy with
+/// `editOptions` (the options of --attnedit-edit-attention), trains the
+/// student through the recipe's stages (layerwise, model) on `data`, and
+/// writes it to options.outDir.
+llvm::Error distill(Model &teacher, llvm::StringRef editOptions, TokenSource &data,
+                    const JobOptions &options);
 
 } // namespace mlir::attnedit
 

@@ -24,6 +24,9 @@ struct NextTokenComparison {
 /// KV-cache bytes per token of a bf16 cache over all layers, from the
 /// module's attention ops (raised first on a copy when they are primitives).
 int64_t kvBytesPerToken(mlir::ModuleOp module);
+/// Bytes of that cache holding `context` tokens: sliding-window layers keep
+/// only their last `window` tokens.
+int64_t kvCacheBytes(mlir::ModuleOp module, int64_t context);
 
 /// Runs both models on `tokens` cut into windows of at most `window` tokens
 /// (each window starts at position 0) and compares their next-token

@@ -35,6 +35,7 @@ public:
   size_t size() const { return names.size(); }
   llvm::StringRef name(size_t i) const { return names[i]; }
   Tensor &parameter(size_t i) { return params[i]; }
+  llvm::ArrayRef<Tensor> parameters() const { return params; }
   Tensor &gradient(size_t i) { return grads[i]; }
 
 private:

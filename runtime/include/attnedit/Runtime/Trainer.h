@@ -1,0 +1,159 @@
+//===- Trainer.h - recipes, data and the training loop --------*- C++ -*-===//
+//
+// One training loop serves every stage (`stage=lm` pretraining, layer-wise
+// and model-level distillation): AdamW with decoupled weight decay, global
+// gradient-norm clipping, linear warm-up then cosine decay. Every sequence a
+// step sees is a pure function of (seed, step, index in batch), and the
+// optimiser state is checkpointed with the parameters, so a run resumed
+// after a kill reaches bit for bit the weights of an uninterrupted one.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_RUNTIME_TRAINER_H
+#define ATTNEDIT_RUNTIME_TRAINER_H
+
+#include "attnedit/Runtime/ParameterStore.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlir::attnedit {
+
+class Tokenizer;
+
+/// One stage of a recipe: its objective and its optimiser schedule.
+struct StageRecipe {
+  std::string stage = "layerwise"; // layerwise | model | lm
+  int64_t steps = 100;
+  double lr = 1e-3;
+  int64_t warmup = 10;
+  double minLrRatio = 0.1; // the cosine decays to lr * minLrRatio
+  double weightDecay = 0.01; // decoupled, on matrices only
+  double clip = 1.0;         // global gradient norm; 0 = off
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  // stage=model only.
+  double temperature = 1.0;
+  std::vector<int64_t> featureLayers;
+  double featureWeight = 0.0;
+  std::string train = "attention"; // attention | all
+
+  /// The learning rate of step `step` (0-based).
+  double learningRate(int64_t step) const;
+  /// The options of --attnedit-build-distill for this stage, less teacher=.
+  std::string buildOptions() const;
+  llvm::json::Value toJson() const;
+};
+
+struct Recipe {
+  uint64_t seed = 0;
+  int64_t batch = 8;   // sequences per step
+  int64_t seqLen = 128; // tokens per sequence
+  int64_t checkpointEvery = 50;
+  std::vector<StageRecipe> stages;
+
+  /// Reads a recipe.json; errors name the file and the field. Fields left
+  /// out keep the values `defaults` has.
+  static llvm::Expected<Recipe> parse(llvm::StringRef path, const Recipe &defaults);
+  /// Checks ranges; errors name `where` (a file or "the default recipe").
+  llvm::Error validate(llvm::StringRef where) const;
+  llvm::json::Value toJson() const;
+};
+
+/// Training sequences, indexed so that any one can be recomputed.
+class TokenSource {
+public:
+  virtual ~TokenSource() = default;
+  /// The `index`-th training sequence: seqLen + 1 tokens (inputs, then one
+  /// more so that targets are the inputs shifted by one).
+  virtual std::vector<int32_t> sequence(uint64_t index) = 0;
+};
+
+/// Sequence packing: a token stream cut into consecutive chunks of seqLen + 1
+/// tokens, visited in a fresh seeded order every epoch.
+class PackedTokens : public TokenSource {
+public:
+  /// Loads `path`: a pre-tokenized file (`.bin`: little-endian uint16 ids, as
+  /// llama2.c's and nanoGPT's pretokenizers write) or text, encoded with
+  /// `tokenizer` after `bos` (when given). Only the part before `until`
+  /// (a fraction of the file) is used, leaving the tail held out.
+  static llvm::Expected<std::unique_ptr<PackedTokens>>
+  load(llvm::StringRef path, const Tokenizer *tokenizer, std::optional<int32_t> bos,
+       int64_t vocabSize, int64_t seqLen, uint64_t seed, double until);
+
+  std::vector<int32_t> sequence(uint64_t index) override;
+  int64_t numTokens() const { return stream.size(); }
+
+private:
+  std::vector<int32_t> stream;
+  int64_t seqLen = 0;
+  uint64_t seed = 0;
+  int64_t cachedEpoch = -1;
+  std::vector<int64_t> order;
+};
+
+/// Reads a token file as PackedTokens::load does, whole.
+llvm::Expected<std::vector<int32_t>> readTokens(llvm::StringRef path,
+                                                const Tokenizer *tokenizer,
+                                                std::optional<int32_t> bos,
+                                                int64_t vocabSize);
+
+/// Where a run keeps its checkpoint, log and plot.
+struct TrainingRun {
+  std::string workDir;   // checkpoint.json + checkpoint-*.safetensors
+  std::string logPath;   // JSON loss curves
+  std::string plotPath;  // SVG of the loss curves
+  bool resume = false;
+};
+
+/// Runs the stages of a recipe one after another over one parameter store.
+class Trainer {
+public:
+  /// With `run.resume`, reads the last checkpoint of `run.workDir` (if any):
+  /// every parameter it holds is put in `store`, and stages it finished are
+  /// skipped. Without it, a checkpoint already there is an error, so that a
+  /// run never silently overwrites another.
+  static llvm::Expected<Trainer> create(const Recipe &recipe, TrainingRun run,
+                                        ParameterStore &store);
+
+  /// True if stage `index` is already complete (resumed past it).
+  bool finished(size_t index) const;
+
+  /// Trains stage `index` of the recipe: `gradFunc` is its @train_step_grad;
+  /// with `targets`, each sequence is passed as (tokens, positions, targets)
+  /// (stage=lm), otherwise as (tokens, positions). Parameters are updated in
+  /// `store` in place.
+  llvm::Error runStage(size_t index, func::FuncOp gradFunc, TokenSource &data);
+
+  /// The loss curves so far: [{"stage", "steps": [{step, loss, lr, ...}]}].
+  llvm::json::Value log() const { return llvm::json::Array(curves); }
+
+private:
+  Trainer(const Recipe &recipe, TrainingRun run, ParameterStore &store)
+      : recipe(recipe), run(std::move(run)), store(&store) {}
+  llvm::Error writeCheckpoint(size_t stage, int64_t step,
+                              llvm::ArrayRef<std::string> names,
+                              llvm::ArrayRef<Tensor> params, llvm::ArrayRef<Tensor> m,
+                              llvm::ArrayRef<Tensor> v);
+  llvm::Error writeLog() const;
+
+  Recipe recipe;
+  TrainingRun run;
+  ParameterStore *store;
+  // Where the last checkpoint left off; stage = -1 when starting fresh.
+  int64_t resumeStage = -1, resumeStep = 0;
+  std::string checkpointFile;
+  // One JSON object per stage: {"stage", "steps": [{step, loss, lr, ...}]}.
+  std::vector<llvm::json::Value> curves;
+};
+
+/// Writes `curves` (Trainer::log()) as an SVG line plot of loss per step,
+/// one panel per stage, log-scaled losses.
+llvm::Error writeLossPlot(const llvm::json::Value &curves, llvm::StringRef path);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_TRAINER_H

@@ -1,0 +1,702 @@
+//===- Trainer.cpp - recipes, data and the training loop -------------------===//
+
+#include "attnedit/Runtime/Trainer.h"
+#include "attnedit/Frontend/Tokenizer.h"
+#include "attnedit/Runtime/GradientProgram.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include <unistd.h>
+
+using namespace mlir;
+using namespace mlir::attnedit;
+namespace fs = llvm::sys::fs;
+namespace json = llvm::json;
+
+static llvm::Error makeError(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
+}
+
+//===----------------------------------------------------------------------===//
+// Recipes
+//===----------------------------------------------------------------------===//
+
+double StageRecipe::learningRate(int64_t step) const {
+  if (step < warmup)
+    return lr * (step + 1) / warmup;
+  int64_t decaySteps = std::max<int64_t>(steps - warmup, 1);
+  double progress = std::min(1.0, (double)(step - warmup) / decaySteps);
+  double floor = lr * minLrRatio;
+  return floor + (lr - floor) * 0.5 * (1 + std::cos(M_PI * progress));
+}
+
+std::string StageRecipe::buildOptions() const {
+  std::string options = "stage=" + stage;
+  if (stage != "model")
+    return options;
+  options += llvm::formatv(" temperature={0} feature-weight={1} train={2}", temperature,
+                           featureWeight, train)
+                 .str();
+  if (!featureLayers.empty()) {
+    options += " feature-layers=";
+    llvm::raw_string_ostream os(options);
+    llvm::interleave(featureLayers, os, ",");
+  }
+  return options;
+}
+
+json::Value StageRecipe::toJson() const {
+  return json::Object{{"stage", stage},
+                      {"steps", steps},
+                      {"lr", lr},
+                      {"warmup", warmup},
+                      {"min_lr_ratio", minLrRatio},
+                      {"weight_decay", weightDecay},
+                      {"clip", clip},
+                      {"beta1", beta1},
+                      {"beta2", beta2},
+                      {"eps", eps},
+                      {"temperature", temperature},
+                      {"feature_layers", json::Array(featureLayers)},
+                      {"feature_weight", featureWeight},
+                      {"train", train}};
+}
+
+json::Value Recipe::toJson() const {
+  json::Array list;
+  for (const StageRecipe &s : stages)
+    list.push_back(s.toJson());
+  return json::Object{{"seed", (int64_t)seed},
+                      {"batch", batch},
+                      {"seq_len", seqLen},
+                      {"checkpoint_every", checkpointEvery},
+                      {"stages", std::move(list)}};
+}
+
+namespace {
+/// Reads optional fields of one JSON object into typed destinations.
+struct FieldReader {
+  llvm::StringRef path;
+  std::string prefix; // "stages[1]." for nested objects
+  const json::Object &object;
+  llvm::Error error = llvm::Error::success();
+
+  ~FieldReader() { llvm::consumeError(std::move(error)); }
+  void fail(llvm::StringRef field, const llvm::Twine &msg) {
+    if (!error)
+      error = makeError(path + ": field '" + prefix + field + "' " + msg);
+  }
+  template <typename T> void number(llvm::StringRef field, T &dst) {
+    const json::Value *v = object.get(field);
+    if (!v)
+      return;
+    if constexpr (std::is_integral_v<T>) {
+      std::optional<int64_t> n = v->getAsInteger();
+      if (!n)
+        return fail(field, "must be an integer");
+      dst = (T)*n;
+    } else {
+      std::optional<double> n = v->getAsNumber();
+      if (!n)
+        return fail(field, "must be a number");
+      dst = *n;
+    }
+  }
+  void string(llvm::StringRef field, std::string &dst) {
+    if (const json::Value *v = object.get(field)) {
+      if (std::optional<llvm::StringRef> s = v->getAsString())
+        dst = s->str();
+      else
+        fail(field, "must be a string");
+    }
+  }
+  void integers(llvm::StringRef field, std::vector<int64_t> &dst) {
+    const json::Value *v = object.get(field);
+    if (!v)
+      return;
+    const json::Array *list = v->getAsArray();
+    if (!list)
+      return fail(field, "must be a list of integers");
+    dst.clear();
+    for (const json::Value &x : *list) {
+      std::optional<int64_t> n = x.getAsInteger();
+      if (!n)
+        return fail(field, "must be a list of integers");
+      dst.push_back(*n);
+    }
+  }
+  /// Fields the reader does not know are mistakes (a typo would otherwise
+  /// silently train with a default).
+  void only(std::initializer_list<llvm::StringRef> known) {
+    for (const auto &kv : object)
+      if (llvm::find(known, llvm::StringRef(kv.first)) == known.end())
+        fail(kv.first, "is not a recipe field");
+  }
+};
+} // namespace
+
+llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &defaults) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return makeError(path + ": cannot read: " + buffer.getError().message());
+  llvm::Expected<json::Value> parsed = json::parse((*buffer)->getBuffer());
+  if (!parsed)
+    return makeError(path + ": not valid JSON: " + llvm::toString(parsed.takeError()));
+  const json::Object *object = parsed->getAsObject();
+  if (!object)
+    return makeError(path + ": a recipe is a JSON object");
+  Recipe recipe = defaults;
+  FieldReader top{path, "", *object};
+  top.only({"seed", "batch", "seq_len", "checkpoint_every", "stages"});
+  top.number("seed", recipe.seed);
+  top.number("batch", recipe.batch);
+  top.number("seq_len", recipe.seqLen);
+  top.number("checkpoint_every", recipe.checkpointEvery);
+  if (const json::Value *stages = object->get("stages")) {
+    const json::Array *list = stages->getAsArray();
+    if (!list)
+      return makeError(path + ": field 'stages' must be a list of stage objects");
+    // A listed stage starts from the default of the same index (or the last).
+    std::vector<StageRecipe> parsedStages;
+    for (auto [i, item] : llvm::enumerate(*list)) {
+      const json::Object *s = item.getAsObject();
+      std::string prefix = llvm::formatv("stages[{0}].", i).str();
+      if (!s)
+        return makeError(path + ": field '" + prefix.substr(0, prefix.size() - 1) +
+                         "' must be an object");
+      StageRecipe stage = defaults.stages.empty()
+                              ? StageRecipe()
+                              : defaults.stages[std::min(i, defaults.stages.size() - 1)];
+      FieldReader r{path, prefix, *s};
+      r.only({"stage", "steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "clip",
+              "beta1", "beta2", "eps", "temperature", "feature_layers", "feature_weight",
+              "train"});
+      r.string("stage", stage.stage);
+      r.number("steps", stage.steps);
+      r.number("lr", stage.lr);
+      r.number("warmup", stage.warmup);
+      r.number("min_lr_ratio", stage.minLrRatio);
+      r.number("weight_decay", stage.weightDecay);
+      r.number("clip", stage.clip);
+      r.number("beta1", stage.beta1);
+      r.number("beta2", stage.beta2);
+      r.number("eps", stage.eps);
+      r.number("temperature", stage.temperature);
+      r.integers("feature_layers", stage.featureLayers);
+      r.number("feature_weight", stage.featureWeight);
+      r.string("train", stage.train);
+      if (r.error)
+        return std::move(r.error);
+      parsedStages.push_back(stage);
+    }
+    recipe.stages = std::move(parsedStages);
+  }
+  if (top.error)
+    return std::move(top.error);
+  if (llvm::Error e = recipe.validate(path))
+    return std::move(e);
+  return recipe;
+}
+
+llvm::Error Recipe::validate(llvm::StringRef where) const {
+  auto bad = [&](const llvm::Twine &field, const llvm::Twine &msg) {
+    return makeError(where + ": field '" + field + "' " + msg);
+  };
+  if (batch < 1 || batch > 4096)
+    return bad("batch", "must be in [1, 4096]");
+  if (seqLen < 2 || seqLen > 65536)
+    return bad("seq_len", "must be in [2, 65536]");
+  if (checkpointEvery < 1)
+    return bad("checkpoint_every", "must be >= 1");
+  if (stages.empty())
+    return bad("stages", "must list at least one stage");
+  for (auto [i, s] : llvm::enumerate(stages)) {
+    std::string p = llvm::formatv("stages[{0}].", i).str();
+    if (s.stage != "layerwise" && s.stage != "model" && s.stage != "lm")
+      return bad(p + "stage", "must be layerwise, model or lm, not '" + s.stage + "'");
+    if (s.steps < 0)
+      return bad(p + "steps", "must be >= 0");
+    if (!(s.lr > 0 && s.lr < 1))
+      return bad(p + "lr", "must be in (0, 1)");
+    if (s.warmup < 0)
+      return bad(p + "warmup", "must be >= 0");
+    if (!(s.minLrRatio >= 0 && s.minLrRatio <= 1))
+      return bad(p + "min_lr_ratio", "must be in [0, 1]");
+    if (!(s.weightDecay >= 0 && s.weightDecay < 1))
+      return bad(p + "weight_decay", "must be in [0, 1)");
+    if (!(s.clip >= 0))
+      return bad(p + "clip", "must be >= 0 (0 = no clipping)");
+    if (!(s.beta1 >= 0 && s.beta1 < 1) || !(s.beta2 >= 0 && s.beta2 < 1))
+      return bad(p + "beta1/beta2", "must be in [0, 1)");
+    if (!(s.eps > 0))
+      return bad(p + "eps", "must be > 0");
+    if (!(s.temperature > 0))
+      return bad(p + "temperature", "must be > 0");
+    if (!(s.featureWeight >= 0))
+      return bad(p + "feature_weight", "must be >= 0");
+    if (s.train != "attention" && s.train != "all")
+      return bad(p + "train", "must be attention or all, not '" + s.train + "'");
+  }
+  return llvm::Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Data
+//===----------------------------------------------------------------------===//
+
+llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
+                                                          const Tokenizer *tokenizer,
+                                                          std::optional<int32_t> bos,
+                                                          int64_t vocabSize) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false);
+  if (!buffer)
+    return makeError(path + ": cannot read: " + buffer.getError().message());
+  llvm::StringRef bytes = (*buffer)->getBuffer();
+  std::vector<int32_t> tokens;
+  if (llvm::sys::path::extension(path) == ".bin") {
+    if (bytes.size() % 2)
+      return makeError(path + ": a pre-tokenized .bin holds uint16 ids, but its size (" +
+                       llvm::Twine(bytes.size()) + " bytes) is odd");
+    tokens.resize(bytes.size() / 2);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      tokens[i] = (uint8_t)bytes[2 * i] | ((uint8_t)bytes[2 * i + 1] << 8);
+      if (tokens[i] >= vocabSize)
+        return makeError(path + ": token " + llvm::Twine(i) + " is id " +
+                         llvm::Twine(tokens[i]) + ", outside the model's vocabulary of " +
+                         llvm::Twine(vocabSize));
+    }
+    return tokens;
+  }
+  if (!tokenizer)
+    return makeError(path + ": text data needs the model's tokenizer, and the model has "
+                            "none (give --tokenizer, or a pre-tokenized .bin)");
+  if (bos)
+    tokens.push_back(*bos);
+  std::vector<int32_t> encoded = tokenizer->encode(bytes);
+  tokens.insert(tokens.end(), encoded.begin(), encoded.end());
+  return tokens;
+}
+
+llvm::Expected<std::unique_ptr<PackedTokens>>
+PackedTokens::load(llvm::StringRef path, const Tokenizer *tokenizer, std::optional<int32_t> bos,
+                   int64_t vocabSize, int64_t seqLen, uint64_t seed, double until) {
+  auto tokens = readTokens(path, tokenizer, bos, vocabSize);
+  if (!tokens)
+    return tokens.takeError();
+  tokens->resize((size_t)(tokens->size() * until));
+  if ((int64_t)tokens->size() < seqLen + 1)
+    return makeError(path + ": " + llvm::Twine(tokens->size()) +
+                     " training tokens, fewer than one sequence of seq_len + 1 = " +
+                     llvm::Twine(seqLen + 1));
+  std::unique_ptr<PackedTokens> packed(new PackedTokens());
+  packed->stream = std::move(*tokens);
+  packed->seqLen = seqLen;
+  packed->seed = seed;
+  return packed;
+}
+
+std::vector<int32_t> PackedTokens::sequence(uint64_t index) {
+  int64_t chunks = stream.size() / (seqLen + 1);
+  int64_t epoch = index / chunks;
+  if (epoch != cachedEpoch) {
+    order.resize(chunks);
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(seed * 1000003 + epoch);
+    std::shuffle(order.begin(), order.end(), rng);
+    cachedEpoch = epoch;
+  }
+  auto begin = stream.begin() + order[index % chunks] * (seqLen + 1);
+  return std::vector<int32_t>(begin, begin + seqLen + 1);
+}
+
+//===----------------------------------------------------------------------===//
+// Checkpoints
+//===----------------------------------------------------------------------===//
+
+static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
+  llvm::SmallString<256> p(dir);
+  llvm::sys::path::append(p, name);
+  return p.str().str();
+}
+
+/// Writes `text` to `path` through a temporary file, fsync and rename, so a
+/// reader sees the old file or the new one, never a torn one.
+static llvm::Error writeFileAtomically(llvm::StringRef path, llvm::StringRef text) {
+  std::string temp = (path + ".tmp").str();
+  int fd;
+  if (std::error_code ec = fs::openFileForWrite(temp, fd))
+    return makeError(temp + ": cannot write: " + ec.message());
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/false);
+    os << text;
+    os.flush();
+    if (os.has_error()) {
+      ::close(fd);
+      return makeError(temp + ": write failed");
+    }
+  }
+  ::fsync(fd);
+  ::close(fd);
+  if (std::error_code ec = fs::rename(temp, path))
+    return makeError(path + ": cannot replace: " + ec.message());
+  return llvm::Error::success();
+}
+
+llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
+                                        ParameterStore &store) {
+  if (std::error_code ec = fs::create_directories(run.workDir))
+    return makeError(run.workDir + ": cannot create: " + ec.message());
+  Trainer trainer(recipe, run, store);
+  std::string statePath = joinPath(run.workDir, "checkpoint.json");
+  if (!fs::exists(statePath))
+    return trainer;
+  if (!run.resume)
+    return makeError(statePath + ": a checkpoint is already there; pass --resume to continue "
+                                 "it, or choose another output directory");
+  auto buffer = llvm::MemoryBuffer::getFile(statePath, /*IsText=*/true);
+  if (!buffer)
+    return makeError(statePath + ": cannot read: " + buffer.getError().message());
+  llvm::Expected<json::Value> parsed = json::parse((*buffer)->getBuffer());
+  if (!parsed)
+    return makeError(statePath + ": corrupt checkpoint: " + llvm::toString(parsed.takeError()));
+  const json::Object *state = parsed->getAsObject();
+  std::optional<int64_t> stage = state ? state->getInteger("stage") : std::nullopt;
+  std::optional<int64_t> step = state ? state->getInteger("step") : std::nullopt;
+  std::optional<llvm::StringRef> file = state ? state->getString("file") : std::nullopt;
+  const json::Array *curves = state ? state->getArray("log") : nullptr;
+  const json::Value *saved = state ? state->get("recipe") : nullptr;
+  if (!stage || !step || !file || !curves || !saved)
+    return makeError(statePath + ": corrupt checkpoint: needs stage, step, file, log, recipe");
+  // Resuming under another recipe would not reproduce the run it continues.
+  if (*saved != recipe.toJson())
+    return makeError(statePath + ": the checkpoint was made with another recipe (seed, batch, "
+                                 "sequence length or stages differ); resume with the same "
+                                 "options");
+  if (*stage < 0 || *stage >= (int64_t)recipe.stages.size() || *step < 0 ||
+      *step > recipe.stages[*stage].steps)
+    return makeError(statePath + ": corrupt checkpoint: stage/step out of range");
+  trainer.resumeStage = *stage;
+  trainer.resumeStep = *step;
+  trainer.checkpointFile = joinPath(run.workDir, *file);
+  trainer.curves.assign(curves->begin(), curves->end());
+
+  auto weights = WeightFile::openSafetensors(trainer.checkpointFile);
+  if (!weights)
+    return weights.takeError();
+  std::shared_ptr<WeightFile> owner = std::move(*weights);
+  for (const TensorInfo &info : owner->tensors()) {
+    llvm::StringRef key = info.name;
+    if (!key.consume_front("param/"))
+      continue;
+    auto [scope, name] = key.split("::");
+    if (name.empty())
+      std::swap(scope, name);
+    Tensor value = Tensor::zeros(info.shape);
+    convertToF32(info.dtype, owner->bytes(info), value.mutableData(), value.numel());
+    store.set(name, value, scope);
+  }
+  spdlog::info("resuming from {} (stage {}, step {})", trainer.checkpointFile, *stage + 1,
+               *step);
+  return trainer;
+}
+
+bool Trainer::finished(size_t index) const {
+  return (int64_t)index < resumeStage ||
+         ((int64_t)index == resumeStage && resumeStep == recipe.stages[index].steps);
+}
+
+static llvm::ArrayRef<uint8_t> bytesOf(const Tensor &t) {
+  return {reinterpret_cast<const uint8_t *>(t.data()), (size_t)t.numel() * sizeof(float)};
+}
+
+llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
+                                     llvm::ArrayRef<std::string> names,
+                                     llvm::ArrayRef<Tensor> params, llvm::ArrayRef<Tensor> m,
+                                     llvm::ArrayRef<Tensor> v) {
+  std::vector<TensorToWrite> tensors;
+  for (size_t i = 0; i < names.size(); ++i)
+    for (auto [prefix, t] : {std::pair{"param/", &params[i]}, {"adam_m/", &m[i]},
+                             {"adam_v/", &v[i]}})
+      tensors.push_back({prefix + names[i], DType::F32,
+                         std::vector<int64_t>(t->shape().begin(), t->shape().end()),
+                         bytesOf(*t)});
+  std::string file = llvm::formatv("checkpoint-{0}-{1}.safetensors", stage, step).str();
+  std::string path = joinPath(run.workDir, file);
+  if (llvm::Error e = writeSafetensors(path, tensors))
+    return e;
+  json::Object state{{"stage", (int64_t)stage},
+                     {"step", step},
+                     {"file", file},
+                     {"recipe", recipe.toJson()},
+                     {"log", json::Array(curves)}};
+  if (llvm::Error e = writeFileAtomically(joinPath(run.workDir, "checkpoint.json"),
+                                          llvm::formatv("{0:2}", json::Value(std::move(state)))
+                                              .str()))
+    return e;
+  // Only now is the previous file unreferenced.
+  if (!checkpointFile.empty() && checkpointFile != path)
+    fs::remove(checkpointFile);
+  checkpointFile = path;
+  return writeLog();
+}
+
+llvm::Error Trainer::writeLog() const {
+  json::Value curvesJson = log();
+  if (!run.logPath.empty())
+    if (llvm::Error e = writeFileAtomically(
+            run.logPath,
+            llvm::formatv("{0:2}", json::Value(json::Object{{"recipe", recipe.toJson()},
+                                                            {"stages", curvesJson}}))
+                .str()))
+      return e;
+  return run.plotPath.empty() ? llvm::Error::success() : writeLossPlot(curvesJson, run.plotPath);
+}
+
+//===----------------------------------------------------------------------===//
+// The loop
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// A one-line progress report on stderr: redrawn in place on a terminal,
+/// a line every few seconds otherwise (logs, CI).
+class ProgressLine {
+public:
+  explicit ProgressLine(std::string label)
+      : label(std::move(label)), tty(llvm::sys::Process::StandardErrIsDisplayed()) {}
+  ~ProgressLine() {
+    if (tty && drawn)
+      llvm::errs() << "\n";
+  }
+  void update(int64_t step, int64_t steps, double loss, double lr, double tokensPerSecond,
+              double secondsPerStep) {
+    auto now = std::chrono::steady_clock::now();
+    bool last = step == steps;
+    if (!last && std::chrono::duration<double>(now - lastDraw).count() < (tty ? 0.2 : 10.0))
+      return;
+    lastDraw = now;
+    double eta = (steps - step) * secondsPerStep;
+    std::string line = llvm::formatv("{0} step {1}/{2}  loss {3:F5}  lr {4:E2}  {5:F0} tok/s  "
+                                     "ETA {6}m{7:D2}s",
+                                     label, step, steps, loss, lr, tokensPerSecond,
+                                     (int64_t)eta / 60, (int64_t)eta % 60)
+                           .str();
+    if (tty)
+      llvm::errs() << "\r\033[K" << line;
+    else
+      llvm::errs() << line << "\n";
+    drawn = true;
+  }
+
+private:
+  std::string label;
+  bool tty, drawn = false;
+  std::chrono::steady_clock::time_point lastDraw;
+};
+
+double sumOfSquares(const Tensor &t) {
+  double s = 0;
+  for (int64_t i = 0; i < t.numel(); ++i)
+    s += (double)t.data()[i] * t.data()[i];
+  return s;
+}
+} // namespace
+
+llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &data) {
+  const StageRecipe &stage = recipe.stages[index];
+  if (!gradFunc)
+    return makeError("internal error: stage " + llvm::Twine(index + 1) +
+                     " has no gradient function");
+  auto created = GradientProgram::create(gradFunc, *store, recipe.seed + index);
+  if (!created)
+    return created.takeError();
+  GradientProgram &program = *created;
+  std::vector<std::string> names;
+  std::vector<Tensor> m, v;
+  for (size_t i = 0; i < program.size(); ++i) {
+    names.push_back(program.name(i).str());
+    m.push_back(Tensor::zeros(program.parameter(i).shape()));
+    v.push_back(Tensor::zeros(program.parameter(i).shape()));
+  }
+  int64_t start = 0;
+  if ((int64_t)index == resumeStage && resumeStep > 0) {
+    auto file = WeightFile::openSafetensors(checkpointFile);
+    if (!file)
+      return file.takeError();
+    for (size_t i = 0; i < names.size(); ++i)
+      for (auto [prefix, t] : {std::pair{"adam_m/", &m[i]}, {"adam_v/", &v[i]}}) {
+        const TensorInfo *info = (*file)->find(prefix + names[i]);
+        if (!info || info->numElements() != t->numel() || info->dtype != DType::F32)
+          return makeError(checkpointFile + ": corrupt checkpoint: no F32 '" + prefix +
+                           names[i] + "' of shape " + t->shapeString());
+        convertToF32(DType::F32, (*file)->bytes(*info), t->mutableData(), t->numel());
+      }
+    start = resumeStep;
+  }
+  if (curves.size() <= index)
+    curves.push_back(json::Object{{"stage", stage.stage}, {"steps", json::Array()}});
+  json::Array &points = *curves[index].getAsObject()->getArray("steps");
+
+  int64_t parameterCount = 0;
+  for (size_t i = 0; i < program.size(); ++i)
+    parameterCount += program.parameter(i).numel();
+  spdlog::info("stage {}/{} ({}): {} steps from step {}, {} trainable tensors, {} parameters",
+               index + 1, recipe.stages.size(), stage.stage, stage.steps, start, program.size(),
+               parameterCount);
+
+  bool lm = stage.stage == "lm";
+  std::vector<int32_t> positions(recipe.seqLen);
+  std::iota(positions.begin(), positions.end(), 0);
+  Tensor positionTensor = Tensor::ints(positions);
+  ProgressLine progress(llvm::formatv("stage {0} ({1})", index + 1, stage.stage).str());
+  auto stageStart = std::chrono::steady_clock::now();
+  double smoothedStepSeconds = 0;
+  for (int64_t step = start; step < stage.steps; ++step) {
+    auto stepStart = std::chrono::steady_clock::now();
+    program.resetGradients();
+    double loss = 0;
+    for (int64_t b = 0; b < recipe.batch; ++b) {
+      // Each stage draws from its own part of the sequence index space.
+      uint64_t sequenceIndex =
+          ((uint64_t)index << 40) + (uint64_t)step * recipe.batch + (uint64_t)b;
+      std::vector<int32_t> seq = data.sequence(sequenceIndex);
+      std::vector<Tensor> args{
+          Tensor::ints(std::vector<int32_t>(seq.begin(), seq.begin() + recipe.seqLen)),
+          positionTensor};
+      if (lm)
+        args.push_back(Tensor::ints(std::vector<int32_t>(seq.begin() + 1, seq.end())));
+      auto l = program.accumulate(args);
+      if (!l)
+        return l.takeError();
+      loss += *l / recipe.batch;
+    }
+    if (!std::isfinite(loss))
+      return makeError(llvm::formatv("stage {0} ({1}): the loss is {2} at step {3}; lower the "
+                                     "learning rate (lr {4})",
+                                     index + 1, stage.stage, loss, step, stage.lr)
+                           .str());
+    program.averageGradients();
+    double norm2 = 0;
+    for (size_t i = 0; i < program.size(); ++i)
+      norm2 += sumOfSquares(program.gradient(i));
+    double gradNorm = std::sqrt(norm2);
+    float clipScale = stage.clip > 0 && gradNorm > stage.clip ? stage.clip / gradNorm : 1.0;
+
+    // AdamW (Loshchilov & Hutter), as torch.optim.AdamW.
+    double lr = stage.learningRate(step);
+    int64_t t = step + 1;
+    double c1 = 1 - std::pow(stage.beta1, t), c2 = 1 - std::pow(stage.beta2, t);
+    for (size_t i = 0; i < program.size(); ++i) {
+      Tensor &p = program.parameter(i);
+      const float *g = program.gradient(i).data();
+      float *pd = p.mutableData(), *md = m[i].mutableData(), *vd = v[i].mutableData();
+      float decay = p.rank() >= 2 ? 1 - lr * stage.weightDecay : 1;
+      for (int64_t j = 0; j < p.numel(); ++j) {
+        float gj = g[j] * clipScale;
+        md[j] = stage.beta1 * md[j] + (1 - stage.beta1) * gj;
+        vd[j] = stage.beta2 * vd[j] + (1 - stage.beta2) * gj * gj;
+        pd[j] = pd[j] * decay -
+                lr * (md[j] / c1) / (std::sqrt(vd[j] / c2) + stage.eps);
+      }
+    }
+
+    auto now = std::chrono::steady_clock::now();
+    double stepSeconds = std::chrono::duration<double>(now - stepStart).count();
+    smoothedStepSeconds = step == start ? stepSeconds
+                                        : 0.9 * smoothedStepSeconds + 0.1 * stepSeconds;
+    double tokensPerSecond = recipe.batch * recipe.seqLen / std::max(stepSeconds, 1e-9);
+    points.push_back(json::Object{
+        {"step", step + 1},
+        {"loss", loss},
+        {"lr", lr},
+        {"grad_norm", gradNorm},
+        {"tokens_per_s", tokensPerSecond},
+        {"elapsed_s", std::chrono::duration<double>(now - stageStart).count()}});
+    progress.update(step + 1, stage.steps, loss, lr, tokensPerSecond, smoothedStepSeconds);
+    if ((step + 1) % recipe.checkpointEvery == 0 || step + 1 == stage.steps)
+      if (llvm::Error e = writeCheckpoint(index, step + 1, names, program.parameters(),
+                                          m, v))
+        return e;
+  }
+  if (stage.steps == 0)
+    return writeCheckpoint(index, 0, names, program.parameters(), m, v);
+  return llvm::Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// The plot
+//===----------------------------------------------------------------------===//
+
+llvm::Error attnedit::writeLossPlot(const json::Value &curves, llvm::StringRef path) {
+  const json::Array *stages = curves.getAsArray();
+  if (!stages)
+    return makeError("writeLossPlot: curves must be a list of stages");
+  const double panelW = 420, panelH = 260, margin = 56;
+  size_t panels = std::max<size_t>(stages->size(), 1);
+  double width = panels * (panelW + margin) + margin, height = panelH + 2 * margin;
+  std::string svg;
+  llvm::raw_string_ostream os(svg);
+  os << llvm::formatv("<svg xmlns='http://www.w3.org/2000/svg' width='{0}' height='{1}' "
+                      "font-family='sans-serif' font-size='12'>\n"
+                      "<rect width='100%' height='100%' fill='white'/>\n",
+                      width, height);
+  for (auto [k, stageValue] : llvm::enumerate(*stages)) {
+    const json::Object *stage = stageValue.getAsObject();
+    const json::Array *points = stage ? stage->getArray("steps") : nullptr;
+    if (!points)
+      continue;
+    std::vector<std::pair<double, double>> xy;
+    for (const json::Value &p : *points) {
+      const json::Object *o = p.getAsObject();
+      std::optional<double> step = o->getNumber("step"), loss = o->getNumber("loss");
+      if (step && loss && *loss > 0)
+        xy.push_back({*step, std::log10(*loss)});
+    }
+    double x0 = margin + k * (panelW + margin), y0 = margin;
+    std::string name = stage->getString("stage").value_or("?").str();
+    os << llvm::formatv("<text x='{0}' y='{1}' font-size='14'>stage {2}: {3} loss</text>\n",
+                        x0, y0 - 12, k + 1, name);
+    os << llvm::formatv("<rect x='{0}' y='{1}' width='{2}' height='{3}' fill='none' "
+                        "stroke='#888'/>\n",
+                        x0, y0, panelW, panelH);
+    if (xy.empty())
+      continue;
+    double xmin = xy.front().first, xmax = std::max(xy.back().first, xmin + 1);
+    double ymin = xy.front().second, ymax = ymin;
+    for (auto [x, y] : xy) {
+      ymin = std::min(ymin, y);
+      ymax = std::max(ymax, y);
+    }
+    ymin = std::floor(ymin * 4) / 4;
+    ymax = std::max(std::ceil(ymax * 4) / 4, ymin + 0.25);
+    auto px = [&](double x) { return x0 + (x - xmin) / (xmax - xmin) * panelW; };
+    auto py = [&](double y) { return y0 + panelH - (y - ymin) / (ymax - ymin) * panelH; };
+    for (double y = ymin; y <= ymax + 1e-9; y += (ymax - ymin) / 4)
+      os << llvm::formatv("<line x1='{0}' x2='{1}' y1='{2}' y2='{2}' stroke='#eee'/>"
+                          "<text x='{3}' y='{4}' text-anchor='end'>{5:G3}</text>\n",
+                          x0, x0 + panelW, py(y), x0 - 4, py(y) + 4, std::pow(10, y));
+    os << llvm::formatv("<text x='{0}' y='{1}' text-anchor='middle'>{2}</text>"
+                        "<text x='{3}' y='{1}' text-anchor='middle'>{4}</text>"
+                        "<text x='{5}' y='{6}' text-anchor='middle'>step</text>\n",
+                        x0, y0 + panelH + 16, (int64_t)xmin, x0 + panelW, (int64_t)xmax,
+                        x0 + panelW / 2, y0 + panelH + 32);
+    os << "<polyline fill='none' stroke='#1f77b4' stroke-width='1.5' points='";
+    for (auto [x, y] : xy)
+      os << llvm::formatv("{0:F1},{1:F1} ", px(x), py(y));
+    os << "'/>\n";
+  }
+  os << "</svg>\n";
+  return writeFileAtomically(path, svg);
+}
