@@ -426,8 +426,13 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
     if (slidingWindow)
       return reader.error("use_sliding_window", "is true; Qwen2 sliding-window layers are "
                                                 "not supported on import");
-    // Qwen2's attention always has q/k/v biases, whatever the config says.
-    config.attentionBias |= qwen2;
+    // Llama and Qwen3 put attention_bias on o_proj too, which attnedit's
+    // attention has no operand for; Qwen2 always has q/k/v biases (and no
+    // o_proj bias), whatever the config says.
+    if (config.attentionBias && !qwen2)
+      return reader.error("attention_bias", "is true, which adds an o_proj bias; attention "
+                                            "output biases are not supported");
+    config.attentionBias = qwen2;
     config.qkNorm = qwen3;
     if (gateSwa) {
       config.attention = AttentionKind::GateSwa;
