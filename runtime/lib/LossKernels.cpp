@@ -1,7 +1,9 @@
 //===- LossKernels.cpp - distillation and language-model losses ------------===//
 //
 // Every loss is a mean over rows (all axes but the last), accumulated in
-// double; the gradients are the closed forms of those means.
+// double; the gradients are the closed forms of those means. Cross entropy
+// skips rows whose target is -1 (PyTorch's ignore_index) and averages over
+// the others, so a task can supervise only the positions that matter.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,6 +37,17 @@ Tensor scalar(double value) {
   return t;
 }
 
+constexpr int32_t kIgnoredTarget = -1;
+
+/// Rows that count towards the mean: all, or for cross entropy the ones
+/// with a target.
+int64_t countedRows(kernels::Loss kind, const Tensor &rhs, int64_t rows) {
+  if (kind != kernels::Loss::CrossEntropy)
+    return rows;
+  return std::count_if(rhs.intValues(), rhs.intValues() + rows,
+                       [](int32_t t) { return t != kIgnoredTarget; });
+}
+
 llvm::Error badTarget(int64_t row, int32_t id, int64_t vocab) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                  "target id %d at row %lld is outside the vocabulary [0, %lld)",
@@ -66,6 +79,8 @@ llvm::Expected<Tensor> loss(Loss kind, const Tensor &lhs, const Tensor &rhs,
     }
     case Loss::CrossEntropy: {
       int32_t target = rhs.intValues()[r];
+      if (target == kIgnoredTarget)
+        break;
       if (target < 0 || target >= width)
         return badTarget(r, target, width);
       logSoftmax(a, width, 1.0, p);
@@ -85,13 +100,14 @@ llvm::Expected<Tensor> loss(Loss kind, const Tensor &lhs, const Tensor &rhs,
     }
     }
   }
-  return scalar(rows ? total / rows : 0.0);
+  int64_t counted = countedRows(kind, rhs, rows);
+  return scalar(counted ? total / counted : 0.0);
 }
 
 llvm::Expected<Tensor> lossGrad(Loss kind, const Tensor &lhs, const Tensor &rhs,
                                 const Tensor &grad, int64_t index, double temperature) {
   int64_t width = lhs.dim(-1), rows = lhs.numel() / std::max<int64_t>(1, width);
-  double g = grad.data()[0] / std::max<int64_t>(1, rows);
+  double g = grad.data()[0] / std::max<int64_t>(1, countedRows(kind, rhs, rows));
   Tensor out = Tensor::zeros(index == 0 ? lhs.shape() : rhs.shape());
   std::vector<double> p, q;
   for (int64_t r = 0; r < rows; ++r) {
@@ -112,6 +128,8 @@ llvm::Expected<Tensor> lossGrad(Loss kind, const Tensor &lhs, const Tensor &rhs,
       break;
     case Loss::CrossEntropy: {
       int32_t target = rhs.intValues()[r];
+      if (target == kIgnoredTarget)
+        break;
       if (target < 0 || target >= width)
         return badTarget(r, target, width);
       logSoftmax(a, width, 1.0, p);

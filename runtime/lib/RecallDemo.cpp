@@ -27,9 +27,19 @@ using namespace mlir;
 using namespace mlir::attnedit;
 namespace json = llvm::json;
 
-std::vector<int32_t> RecallSequences::sequence(uint64_t index) {
+RecallTask::Sample RecallSequences::sample(uint64_t index) const {
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + index);
-  return task.sample(rng).tokens;
+  return task.sample(rng);
+}
+
+std::vector<int32_t> RecallSequences::sequence(uint64_t index) { return sample(index).tokens; }
+
+std::vector<int32_t> RecallSequences::targets(uint64_t index,
+                                              const std::vector<int32_t> &tokens) {
+  std::vector<int32_t> targets(tokens.size() - 1, -1);
+  for (int64_t q : sample(index).queryPositions)
+    targets[q] = tokens[q + 1];
+  return targets;
 }
 
 namespace {

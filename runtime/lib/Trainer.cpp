@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -47,9 +48,14 @@ std::string StageRecipe::buildOptions() const {
   std::string options = "stage=" + stage;
   if (stage != "model")
     return options;
-  options += llvm::formatv(" temperature={0} feature-weight={1} train={2}", temperature,
-                           featureWeight, train)
-                 .str();
+  // Full precision: formatv's default of two decimals would change the value.
+  auto exact = [](double v) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof(buffer), "%.17g", v);
+    return std::string(buffer);
+  };
+  options += " temperature=" + exact(temperature) + " feature-weight=" + exact(featureWeight) +
+             " train=" + train;
   if (!featureLayers.empty()) {
     options += " feature-layers=";
     llvm::raw_string_ostream os(options);
@@ -576,7 +582,7 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
           Tensor::ints(std::vector<int32_t>(seq.begin(), seq.begin() + recipe.seqLen)),
           positionTensor};
       if (lm)
-        args.push_back(Tensor::ints(std::vector<int32_t>(seq.begin() + 1, seq.end())));
+        args.push_back(Tensor::ints(data.targets(sequenceIndex, seq)));
       auto l = program.accumulate(args);
       if (!l)
         return l.takeError();

@@ -115,3 +115,39 @@ TEST(KernelsTest, BatchedMatmul) {
 }
 
 } // namespace
+
+namespace {
+// Rows with target -1 drop out of the cross entropy and of its gradient, and
+// the mean is over the remaining rows (PyTorch's ignore_index).
+TEST(KernelsTest, CrossEntropyIgnoresTargetMinusOne) {
+  Tensor logits = make({3, 2}, {0, 0, 1, 3, 5, -5});
+  Tensor some = Tensor::ints({-1, 1, -1});
+  Tensor one = Tensor::ints({1});
+  Tensor row = make({1, 2}, {1, 3});
+  auto masked = kernels::loss(kernels::Loss::CrossEntropy, logits, some, 1.0);
+  auto single = kernels::loss(kernels::Loss::CrossEntropy, row, one, 1.0);
+  ASSERT_TRUE(bool(masked) && bool(single));
+  EXPECT_NEAR(masked->data()[0], std::log(1 + std::exp(-2.0)), 1e-6);
+  EXPECT_EQ(masked->data()[0], single->data()[0]);
+
+  Tensor seed = make({}, {1});
+  auto grad = kernels::lossGrad(kernels::Loss::CrossEntropy, logits, some, seed, 0, 1.0);
+  ASSERT_TRUE(bool(grad));
+  std::vector<float> g = data(*grad);
+  EXPECT_EQ(g[0], 0);
+  EXPECT_EQ(g[1], 0);
+  EXPECT_EQ(g[4], 0);
+  EXPECT_EQ(g[5], 0);
+  double p1 = 1 / (1 + std::exp(-2.0)); // softmax([1, 3])[1]
+  EXPECT_NEAR(g[2], 1 - p1, 1e-6);
+  EXPECT_NEAR(g[3], p1 - 1, 1e-6);
+
+  auto none = kernels::loss(kernels::Loss::CrossEntropy, logits, Tensor::ints({-1, -1, -1}),
+                            1.0);
+  ASSERT_TRUE(bool(none));
+  EXPECT_EQ(none->data()[0], 0);
+  auto bad = kernels::loss(kernels::Loss::CrossEntropy, logits, Tensor::ints({-2, 0, 0}), 1.0);
+  EXPECT_FALSE(bool(bad));
+  llvm::consumeError(bad.takeError());
+}
+} // namespace

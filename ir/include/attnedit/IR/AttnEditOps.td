@@ -383,6 +383,10 @@ def AttnEdit_KlLossOp : AttnEdit_Op<"kl_loss", [Pure, AllTypesMatch<["teacher", 
 def AttnEdit_CrossEntropyLossOp : AttnEdit_Op<"cross_entropy_loss", [Pure,
     DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
   let summary = "mean over rows of −log softmax(logits)[target]";
+  let description = [{
+    Rows whose target is -1 are skipped and the mean is over the others
+    (PyTorch's `ignore_index`), so a task can supervise chosen positions.
+  }];
   let arguments = (ins AttnEdit_Activation:$logits, AttnEdit_TokenIds:$targets);
   let results = (outs AttnEdit_Scalar:$result);
   let assemblyFormat = "$logits `,` $targets attr-dict `:` functional-type(operands, results)";

@@ -45,8 +45,12 @@ class RecallSequences : public TokenSource {
 public:
   RecallSequences(RecallTask task, uint64_t seed) : task(task), seed(seed) {}
   std::vector<int32_t> sequence(uint64_t index) override;
+  /// Only the recalled values are supervised: every other token is random
+  /// or filler, and training on them only adds noise to the gradient.
+  std::vector<int32_t> targets(uint64_t index, const std::vector<int32_t> &tokens) override;
 
 private:
+  RecallTask::Sample sample(uint64_t index) const;
   RecallTask task;
   uint64_t seed;
 };

@@ -70,6 +70,12 @@ public:
   /// The `index`-th training sequence: seqLen + 1 tokens (inputs, then one
   /// more so that targets are the inputs shifted by one).
   virtual std::vector<int32_t> sequence(uint64_t index) = 0;
+  /// The next-token targets of sequence `index` (whose tokens are `tokens`)
+  /// for stage=lm: the inputs shifted by one, or -1 where a position is not
+  /// supervised.
+  virtual std::vector<int32_t> targets(uint64_t index, const std::vector<int32_t> &tokens) {
+    return std::vector<int32_t>(tokens.begin() + 1, tokens.end());
+  }
 };
 
 /// Sequence packing: a token stream cut into consecutive chunks of seqLen + 1

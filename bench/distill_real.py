@@ -1,0 +1,197 @@
+#!/usr/bin/python3
+"""Distillation on real models, with the ablations the paper lacks.
+
+A. The pretrained TinyStories model (../shared/data/stories260K): the
+   distillation data is sampled from the teacher itself (temperature 1,
+   seeds 0..N-1, through the independent PyTorch implementation in
+   tests/e2e/torch_reference.py, whose logits match ours to 1e-6), the held-out
+   text with other seeds. MLA and GateSWA students with stage 1 + stage 2;
+   then, for MLA, stage 2 only at the same total steps, and init=random.
+B. A larger teacher pretrained from scratch on ../shared/data/tinyshakespeare
+   by `attnedit-run train` (the same trainer, next-token loss), then MLA and
+   GateSWA students distilled on the first 90% and evaluated on the tail.
+
+Every run goes through the CLI. Prints a table and writes
+bench/results/distill_real.json.
+
+usage: bench/distill_real.py [--bin-dir build/bin] [--work DIR] [--quick]
+"""
+import argparse
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+import torch_reference as ref  # noqa: E402
+
+SHARED = os.path.join(ROOT, "..", "shared", "data")
+
+
+def run(cmd, log):
+    start = time.time()
+    with open(log, "w") as f:
+        subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT)
+    return time.time() - start
+
+
+def sample_stories(model, seeds, max_tokens):
+    """BOS-delimited stories sampled at temperature 1, as token ids."""
+    stories = []
+    for seed in seeds:
+        g = torch.Generator().manual_seed(seed)
+        ids = [1]
+        for _ in range(max_tokens):
+            logits = ref.forward(model, ids)[-1]
+            nxt = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=g))
+            if nxt == 1:
+                break
+            ids.append(nxt)
+        stories.append(ids)
+    return stories
+
+
+def recipe(path, stages, seed=0, batch=8, seq_len=128):
+    with open(path, "w") as f:
+        json.dump({"seed": seed, "batch": batch, "seq_len": seq_len, "checkpoint_every": 100,
+                   "stages": stages}, f)
+    return path
+
+
+def layerwise(steps, lr=3e-3):
+    return {"stage": "layerwise", "steps": steps, "lr": lr, "warmup": max(1, steps // 20)}
+
+
+def model_stage(steps, lr=1e-3):
+    return {"stage": "model", "steps": steps, "lr": lr, "warmup": max(1, steps // 20)}
+
+
+def distill_and_eval(args, name, teacher, edit, data, stages, heldout, data_from, rows, work):
+    out = os.path.join(work, name)
+    subprocess.run(["rm", "-rf", out])
+    seconds = run([os.path.join(args.bin_dir, "attnedit-run"), "distill", "--teacher", teacher,
+                   "--edit", edit, "--data", data, "--out", out,
+                   "--recipe", recipe(out + ".recipe.json", stages)], out + ".log")
+    report = out + ".eval.json"
+    run([os.path.join(args.bin_dir, "attnedit-run"), "eval", "--teacher", teacher, "--student", out,
+         "--data", heldout, "--data-from", str(data_from), "--max-positions", "4096",
+         "--window", "256", "--json-out", report], out + ".eval.log")
+    with open(report) as f:
+        r = json.load(f)
+    row = {"run": name, "edit": edit, "stages": [f"{s['stage']}:{s['steps']}" for s in stages],
+           "ppl_teacher": r["teacher_perplexity"], "ppl_student": r["student_perplexity"],
+           "ppl_ratio": r["student_perplexity"] / r["teacher_perplexity"],
+           "kl": r["kl_teacher_student"], "top1": r["top1_agreement"],
+           "kv_teacher": r["teacher_kv_bytes_per_token"],
+           "kv_student": r["student_kv_bytes_per_token"], "seconds": seconds,
+           "positions": r["positions"]}
+    rows.append(row)
+    print(f"{name:28s} ppl {row['ppl_teacher']:.3f} -> {row['ppl_student']:.3f} "
+          f"(x{row['ppl_ratio']:.3f})  KL {row['kl']:.4f}  top1 {row['top1']:.3f}  "
+          f"KV {row['kv_teacher']} -> {row['kv_student']} B/tok  {seconds:.0f} s", flush=True)
+
+
+def part_a(args, rows, work):
+    teacher = os.path.join(SHARED, "stories260K", "stories260K.bin")
+    model = ref.load_model(teacher)
+    vocab = ref.read_llama2c_tokenizer(os.path.join(SHARED, "stories260K", "tok512.bin"), 512)
+    n_train, n_held = (40, 8) if args.quick else (300, 30)
+    t0 = time.time()
+    train = sample_stories(model, range(n_train), 256)
+    held = sample_stories(model, range(10**6, 10**6 + n_held), 256)
+    data = os.path.join(work, "stories_sampled.bin")
+    with open(data, "wb") as f:
+        for ids in train:
+            f.write(struct.pack(f"<{len(ids)}H", *ids))
+    heldout = os.path.join(work, "stories_heldout.txt")
+    with open(heldout, "w") as f:
+        f.write("\n".join(ref.decode(vocab, ids[1:]) for ids in held))
+    print(f"stories260K: sampled {sum(map(len, train))} training tokens and {n_held} held-out "
+          f"stories in {time.time() - t0:.0f} s", flush=True)
+
+    s1, s2 = (20, 20) if args.quick else (300, 300)
+    mla = "target=mla kv-lora-rank=16 qk-rope-head-dim=4 init=svd"
+    swa = "target=gate-swa window=32 full-every=2 gate=headwise sinks=true"
+    common = dict(args=args, teacher=teacher, data=data, heldout=heldout, data_from=0.0,
+                  rows=rows, work=work)
+    distill_and_eval(name="stories260K MLA s1+s2", edit=mla,
+                     stages=[layerwise(s1), model_stage(s2)], **common)
+    distill_and_eval(name="stories260K GateSWA s1+s2", edit=swa,
+                     stages=[layerwise(s1), model_stage(s2)], **common)
+    distill_and_eval(name="stories260K MLA s2 only", edit=mla,
+                     stages=[model_stage(s1 + s2)], **common)
+    distill_and_eval(name="stories260K MLA random s1+s2",
+                     edit=mla.replace("init=svd", "init=random"),
+                     stages=[layerwise(s1), model_stage(s2)], **common)
+
+
+def part_b(args, rows, work):
+    text = os.path.join(SHARED, "tinyshakespeare", "input.txt")
+    config = os.path.join(HERE, "configs", "shakespeare-teacher.json")
+    teacher = os.path.join(work, "shakespeare_teacher")
+    steps = 60 if args.quick else 2000
+    subprocess.run(["rm", "-rf", teacher])
+    seconds = run([os.path.join(args.bin_dir, "attnedit-run"), "train", "--config", config,
+                   "--tokenizer", os.path.join(ROOT, "scripts", "data", "stories260K", "tok512.bin"),
+                   "--data", text, "--out", teacher,
+                   "--recipe", recipe(teacher + ".recipe.json",
+                                      [{"stage": "lm", "steps": steps, "lr": 2e-3,
+                                        "warmup": steps // 20, "weight_decay": 0.1}],
+                                      batch=8, seq_len=128)], teacher + ".log")
+    with open(os.path.join(teacher, "training_log.json")) as f:
+        last = json.load(f)["stages"][0]["steps"][-1]
+    print(f"shakespeare teacher: {steps} steps in {seconds:.0f} s, final train loss "
+          f"{last['loss']:.3f}", flush=True)
+    rows.append({"run": "shakespeare teacher (train)", "steps": steps, "seconds": seconds,
+                 "final_loss": last["loss"]})
+    s1, s2 = (20, 20) if args.quick else (300, 300)
+    common = dict(args=args, teacher=teacher, data=text, heldout=text, data_from=0.9,
+                  rows=rows, work=work)
+    distill_and_eval(name="shakespeare MLA s1+s2",
+                     edit="target=mla kv-lora-rank=32 qk-rope-head-dim=8 init=svd",
+                     stages=[layerwise(s1), model_stage(s2)], **common)
+    distill_and_eval(name="shakespeare GateSWA s1+s2",
+                     edit="target=gate-swa window=32 full-every=2 gate=headwise sinks=true",
+                     stages=[layerwise(s1), model_stage(s2)], **common)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
+    p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-distill"))
+    p.add_argument("--quick", action="store_true", help="tiny step counts, to check the script")
+    p.add_argument("--part", choices=["a", "b", "both"], default="both")
+    args = p.parse_args()
+    if not os.path.isdir(SHARED):
+        print(f"skipped: {SHARED} is absent (the real model and text live there)")
+        return
+    os.makedirs(args.work, exist_ok=True)
+    torch.set_num_threads(1)
+    rows = []
+    start = time.time()
+    if args.part in ("a", "both"):
+        part_a(args, rows, args.work)
+    if args.part in ("b", "both"):
+        part_b(args, rows, args.work)
+    out = os.path.join(HERE, "results", "distill_real.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"rows": rows, "total_seconds": time.time() - start}, f, indent=2)
+    print(f"\n{'run':30s} {'ppl t':>7s} {'ppl s':>7s} {'ratio':>6s} {'KL':>7s} {'top1':>6s} "
+          f"{'KV t':>5s} {'KV s':>5s} {'sec':>6s}")
+    for r in rows:
+        if "ppl_ratio" in r:
+            print(f"{r['run']:30s} {r['ppl_teacher']:7.3f} {r['ppl_student']:7.3f} "
+                  f"{r['ppl_ratio']:6.3f} {r['kl']:7.4f} {r['top1']:6.3f} {r['kv_teacher']:5d} "
+                  f"{r['kv_student']:5d} {r['seconds']:6.0f}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

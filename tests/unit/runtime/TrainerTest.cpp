@@ -1,0 +1,122 @@
+//===- TrainerTest.cpp - recipes, schedules and data packing ---------------===//
+
+#include "attnedit/Runtime/Trainer.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+using namespace mlir::attnedit;
+
+namespace {
+
+TEST(TrainerTest, WarmupIsLinearThenCosineDecaysToTheFloor) {
+  StageRecipe s;
+  s.lr = 1e-3;
+  s.steps = 110;
+  s.warmup = 10;
+  s.minLrRatio = 0.1;
+  EXPECT_DOUBLE_EQ(s.learningRate(0), 1e-4);
+  EXPECT_DOUBLE_EQ(s.learningRate(9), 1e-3);
+  EXPECT_DOUBLE_EQ(s.learningRate(10), 1e-3);
+  // Halfway through the decay the cosine is at the midpoint of lr and floor.
+  EXPECT_NEAR(s.learningRate(60), (1e-3 + 1e-4) / 2, 1e-12);
+  EXPECT_NEAR(s.learningRate(110), 1e-4, 1e-12);
+  for (int64_t t = 11; t < 110; ++t)
+    EXPECT_LE(s.learningRate(t), s.learningRate(t - 1));
+}
+
+std::string writeTemp(llvm::StringRef text, llvm::StringRef suffix) {
+  llvm::SmallString<128> path;
+  EXPECT_FALSE(llvm::sys::fs::createTemporaryFile("trainer-test", suffix, path));
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  os << text;
+  return path.str().str();
+}
+
+TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
+  Recipe defaults;
+  StageRecipe layerwise;
+  defaults.stages = {layerwise};
+  std::string good = writeTemp(
+      R"({"seed": 7, "batch": 4, "stages": [{"stage": "model", "steps": 3,
+          "feature_layers": [0, 2], "feature_weight": 0.5}]})",
+      "json");
+  auto r = Recipe::parse(good, defaults);
+  ASSERT_TRUE(bool(r)) << llvm::toString(r.takeError());
+  EXPECT_EQ(r->seed, 7u);
+  EXPECT_EQ(r->batch, 4);
+  EXPECT_EQ(r->seqLen, defaults.seqLen);
+  ASSERT_EQ(r->stages.size(), 1u);
+  EXPECT_EQ(r->stages[0].steps, 3);
+  EXPECT_EQ(r->stages[0].lr, layerwise.lr);
+  EXPECT_EQ(r->stages[0].buildOptions(),
+            "stage=model temperature=1 feature-weight=0.5 train=attention feature-layers=0,2");
+
+  auto expectError = [&](llvm::StringRef json, llvm::StringRef message) {
+    std::string path = writeTemp(json, "json");
+    auto bad = Recipe::parse(path, defaults);
+    ASSERT_FALSE(bool(bad)) << json.str();
+    std::string text = llvm::toString(bad.takeError());
+    EXPECT_NE(text.find(path), std::string::npos) << text;
+    EXPECT_NE(text.find(message.str()), std::string::npos) << text;
+  };
+  expectError(R"({"batch": 0})", "field 'batch' must be in [1, 4096]");
+  expectError(R"({"btach": 2})", "field 'btach' is not a recipe field");
+  expectError(R"({"stages": [{"stage": "lm", "lr": 2}]})", "field 'stages[0].lr' must be in (0, 1)");
+  expectError(R"({"stages": [{"stage": "distill"}]})", "field 'stages[0].stage' must be");
+  expectError(R"({"stages": [{"steps": "ten"}]})", "field 'stages[0].steps' must be an integer");
+  expectError(R"({"stages": []})", "field 'stages' must list at least one stage");
+  expectError(R"([1, 2])", "a recipe is a JSON object");
+  expectError(R"({"seed": )", "not valid JSON");
+}
+
+// Packing visits every chunk once per epoch, in another order each epoch,
+// and a sequence is a function of its index alone.
+TEST(TrainerTest, PackingCoversEveryChunkOncePerEpoch) {
+  std::string text;
+  for (int i = 0; i < 40; ++i)
+    text += (char)i, text += '\0';
+  std::string path = writeTemp(text, "bin");
+  auto packed = PackedTokens::load(path, nullptr, std::nullopt, 64, 3, /*seed=*/5, 1.0);
+  ASSERT_TRUE(bool(packed)) << llvm::toString(packed.takeError());
+  std::set<int32_t> firsts;
+  std::vector<int32_t> epoch0, epoch1;
+  for (uint64_t i = 0; i < 10; ++i) {
+    std::vector<int32_t> seq = (*packed)->sequence(i);
+    ASSERT_EQ(seq.size(), 4u);
+    EXPECT_EQ(seq[0] % 4, 0);
+    for (int k = 1; k < 4; ++k)
+      EXPECT_EQ(seq[k], seq[0] + k);
+    firsts.insert(seq[0]);
+    epoch0.push_back(seq[0]);
+    epoch1.push_back((*packed)->sequence(i + 10)[0]);
+  }
+  EXPECT_EQ(firsts.size(), 10u);
+  EXPECT_NE(epoch0, epoch1);
+  EXPECT_EQ((*packed)->sequence(3), (*packed)->sequence(3));
+
+  auto tooShort = PackedTokens::load(path, nullptr, std::nullopt, 64, 64, 5, 1.0);
+  EXPECT_FALSE(bool(tooShort));
+  llvm::consumeError(tooShort.takeError());
+  auto outOfVocab = PackedTokens::load(path, nullptr, std::nullopt, 16, 3, 5, 1.0);
+  ASSERT_FALSE(bool(outOfVocab));
+  EXPECT_NE(llvm::toString(outOfVocab.takeError()).find("outside the model's vocabulary of 16"),
+            std::string::npos);
+  std::string odd = writeTemp("abc", "bin");
+  auto oddSize = PackedTokens::load(odd, nullptr, std::nullopt, 64, 1, 5, 1.0);
+  ASSERT_FALSE(bool(oddSize));
+  EXPECT_NE(llvm::toString(oddSize.takeError()).find("is odd"), std::string::npos);
+  std::string txt = writeTemp("hello", "txt");
+  auto noTokenizer = PackedTokens::load(txt, nullptr, std::nullopt, 64, 1, 5, 1.0);
+  ASSERT_FALSE(bool(noTokenizer));
+  EXPECT_NE(llvm::toString(noTokenizer.takeError()).find("needs the model's tokenizer"),
+            std::string::npos);
+}
+
+} // namespace
