@@ -169,11 +169,17 @@ def apply_rope(x, cos, sin, interleaved):
 
 def forward(m, tokens):
     """Logits [T, vocab] (float64) for every position of `tokens`."""
+    return forward_batch(m, torch.tensor([list(tokens)]))[0]
+
+
+def forward_batch(m, tokens):
+    """Logits [B, T, vocab] (in the weights' dtype) for a [B, T] id tensor."""
     w = m.w
-    T = len(tokens)
-    x = w["model.embed_tokens.weight"][torch.tensor(tokens)]
+    B, T = tokens.shape
+    x = w["model.embed_tokens.weight"][tokens]
+    dtype = x.dtype
     angles = torch.arange(T, dtype=torch.float64)[:, None] * m.inv_freq[None, :]
-    cos, sin = angles.cos()[:, None, :], angles.sin()[:, None, :]
+    cos, sin = angles.cos()[:, None, :].to(dtype), angles.sin()[:, None, :].to(dtype)
     future = torch.ones(T, T, dtype=torch.bool).triu(1)
     group = m.n_heads // m.n_kv_heads
 
@@ -184,20 +190,20 @@ def forward(m, tokens):
     for l in range(m.n_layers):
         p = f"model.layers.{l}."
         h = rmsnorm(x, w[p + "input_layernorm.weight"], m.eps)
-        q = linear(h, p + "self_attn.q_proj").view(T, m.n_heads, m.head_dim)
-        k = linear(h, p + "self_attn.k_proj").view(T, m.n_kv_heads, m.head_dim)
-        v = linear(h, p + "self_attn.v_proj").view(T, m.n_kv_heads, m.head_dim)
+        q = linear(h, p + "self_attn.q_proj").view(B, T, m.n_heads, m.head_dim)
+        k = linear(h, p + "self_attn.k_proj").view(B, T, m.n_kv_heads, m.head_dim)
+        v = linear(h, p + "self_attn.v_proj").view(B, T, m.n_kv_heads, m.head_dim)
         if p + "self_attn.q_norm.weight" in w:  # Qwen3: per-head RMSNorm before RoPE
             q = rmsnorm(q, w[p + "self_attn.q_norm.weight"], m.eps)
             k = rmsnorm(k, w[p + "self_attn.k_norm.weight"], m.eps)
         q = apply_rope(q, cos, sin, m.interleaved)
         k = apply_rope(k, cos, sin, m.interleaved)
         # GQA: query head h reads kv head h // group (HF repeat_kv, run.c h / kv_mul).
-        k = k.repeat_interleave(group, dim=1)
-        v = v.repeat_interleave(group, dim=1)
-        scores = torch.einsum("thd,shd->hts", q, k) / math.sqrt(m.head_dim)
+        k = k.repeat_interleave(group, dim=2)
+        v = v.repeat_interleave(group, dim=2)
+        scores = torch.einsum("bthd,bshd->bhts", q, k) / math.sqrt(m.head_dim)
         att = scores.masked_fill(future, float("-inf")).softmax(-1)
-        o = torch.einsum("hts,shd->thd", att, v).reshape(T, m.n_heads * m.head_dim)
+        o = torch.einsum("bhts,bshd->bthd", att, v).reshape(B, T, m.n_heads * m.head_dim)
         x = x + linear(o, p + "self_attn.o_proj")
         h = rmsnorm(x, w[p + "post_attention_layernorm.weight"], m.eps)
         gate = torch.nn.functional.silu(linear(h, p + "mlp.gate_proj"))
