@@ -41,14 +41,36 @@ def run(cmd, log):
     return time.time() - start
 
 
-def sample_stories(model, count, seed, max_tokens):
+def sample_stories(m, count, seed, max_tokens):
     """`count` stories sampled at temperature 1 from BOS, each cut before the
-    BOS that ends it, as token ids (BOS first)."""
+    BOS that ends it, as token ids (BOS first). Decodes with a KV cache over
+    the reference model's weights (llama2.c: interleaved RoPE, GQA)."""
+    w, group = m.w, m.n_heads // m.n_kv_heads
     g = torch.Generator().manual_seed(seed)
     ids = torch.ones(count, 1, dtype=torch.long)
-    for _ in range(max_tokens):
-        probs = torch.softmax(ref.forward_batch(model, ids)[:, -1], -1)
-        ids = torch.cat([ids, torch.multinomial(probs, 1, generator=g)], 1)
+    cache = [([], []) for _ in range(m.n_layers)]
+    for pos in range(max_tokens):
+        x = w["model.embed_tokens.weight"][ids[:, -1]]
+        angle = pos * m.inv_freq.float()
+        cos, sin = angle.cos()[None, None, :], angle.sin()[None, None, :]
+        for l in range(m.n_layers):
+            p = f"model.layers.{l}."
+            h = ref.rmsnorm(x, w[p + "input_layernorm.weight"], m.eps)
+            q = (h @ w[p + "self_attn.q_proj.weight"].T).view(count, m.n_heads, m.head_dim)
+            k = (h @ w[p + "self_attn.k_proj.weight"].T).view(count, m.n_kv_heads, m.head_dim)
+            v = (h @ w[p + "self_attn.v_proj.weight"].T).view(count, m.n_kv_heads, m.head_dim)
+            q, k = ref.apply_rope(q, cos, sin, True), ref.apply_rope(k, cos, sin, True)
+            cache[l][0].append(k.repeat_interleave(group, 1))
+            cache[l][1].append(v.repeat_interleave(group, 1))
+            keys, values = torch.stack(cache[l][0], 2), torch.stack(cache[l][1], 2)
+            att = (torch.einsum("bhd,bhsd->bhs", q, keys) / m.head_dim ** 0.5).softmax(-1)
+            o = torch.einsum("bhs,bhsd->bhd", att, values).reshape(count, -1)
+            x = x + o @ w[p + "self_attn.o_proj.weight"].T
+            h = ref.rmsnorm(x, w[p + "post_attention_layernorm.weight"], m.eps)
+            gate = torch.nn.functional.silu(h @ w[p + "mlp.gate_proj.weight"].T)
+            x = x + (gate * (h @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
+        logits = ref.rmsnorm(x, w["model.norm.weight"], m.eps) @ m.lm_head.T
+        ids = torch.cat([ids, torch.multinomial(logits.softmax(-1), 1, generator=g)], 1)
     stories = []
     for row in ids.tolist():
         end = row.index(1, 1) if 1 in row[1:] else len(row)
@@ -103,7 +125,7 @@ def part_a(args, rows, work):
     model.w = {k: v.float() for k, v in model.w.items()}
     model.lm_head = model.lm_head.float()
     vocab = ref.read_llama2c_tokenizer(os.path.join(SHARED, "stories260K", "tok512.bin"), 512)
-    n_train, n_held = (40, 8) if args.quick else (160, 24)
+    n_train, n_held = (40, 8) if args.quick else (400, 40)
     t0 = time.time()
     train = sample_stories(model, n_train, 0, 256)
     held = sample_stories(model, n_held, 1, 256)

@@ -71,7 +71,9 @@ llvm::Expected<OwningOpRef<ModuleOp>> attnedit::editedCopy(ModuleOp teacher,
                                                            llvm::StringRef editOptions,
                                                            llvm::StringRef paramsOut) {
   OwningOpRef<ModuleOp> copy = copyOf(teacher);
-  std::string pipeline = ("attnedit-edit-attention{" + editOptions + " params-out=" + paramsOut + "}")
+  // Quoted: a path may hold spaces.
+  std::string pipeline = ("attnedit-edit-attention{" + editOptions + " params-out=\"" +
+                          paramsOut + "\"}")
                              .str();
   if (llvm::Error e = runPipeline(*copy, pipeline))
     return std::move(e);
@@ -185,7 +187,7 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
     if (trainer->finished(i))
       continue;
     std::string stageOptions =
-        options.recipe.stages[i].buildOptions() + " teacher=" + teacherModule;
+        options.recipe.stages[i].buildOptions() + " teacher=\"" + teacherModule + "\"";
     auto training = trainingCopy(**student, stageOptions);
     if (!training)
       return training.takeError();
