@@ -154,11 +154,19 @@ Tensor softmax(const Tensor &x, int64_t axis, const Tensor *sinks) {
         maxv = std::max(maxv, in[j * inner]);
       if (maxv == -std::numeric_limits<float>::infinity())
         continue; // every entry masked: no weight anywhere
+      // One exp per entry, none for masked ones (half of a causal row);
+      // float exp is within an ulp of the rounded double one, the sum is
+      // accumulated in double.
+      const float ninf = -std::numeric_limits<float>::infinity();
       double sum = sinks ? std::exp((double)sink - maxv) : 0.0;
+      for (int64_t j = 0; j < len; ++j) {
+        float e = in[j * inner] == ninf ? 0.0f : std::exp(in[j * inner] - maxv);
+        res[j * inner] = e;
+        sum += e;
+      }
+      float scale = (float)(1.0 / sum);
       for (int64_t j = 0; j < len; ++j)
-        sum += std::exp((double)in[j * inner] - maxv);
-      for (int64_t j = 0; j < len; ++j)
-        res[j * inner] = (float)(std::exp((double)in[j * inner] - maxv) / sum);
+        res[j * inner] *= scale;
     }
   return out;
 }
@@ -248,14 +256,23 @@ Tensor transpose(const Tensor &x, llvm::ArrayRef<int64_t> perm) {
     strides[i] = inStrides[perm[i]];
   }
   Tensor out = Tensor::zeros(outShape);
+  if (rank == 0 || out.numel() == 0) {
+    std::copy_n(x.data(), out.numel(), out.mutableData());
+    return out;
+  }
+  // Walk the output row by row: the index arithmetic runs once per row of
+  // the last output axis, the copy loop is a plain strided gather.
   llvm::SmallVector<int64_t, 6> index(rank, 0);
+  int64_t rowLength = outShape[rank - 1], rowStride = strides[rank - 1];
   float *o = out.mutableData();
-  for (int64_t n = 0, total = x.numel(); n < total; ++n) {
+  const float *in = x.data();
+  for (int64_t n = 0, total = x.numel(); n < total; n += rowLength) {
     int64_t src = 0;
-    for (int64_t i = 0; i < rank; ++i)
+    for (int64_t i = 0; i + 1 < rank; ++i)
       src += index[i] * strides[i];
-    o[n] = x.data()[src];
-    for (int64_t i = rank - 1; i >= 0 && ++index[i] == outShape[i]; --i)
+    for (int64_t j = 0; j < rowLength; ++j)
+      o[n + j] = in[src + j * rowStride];
+    for (int64_t i = rank - 2; i >= 0 && ++index[i] == outShape[i]; --i)
       index[i] = 0;
   }
   return out;
