@@ -110,12 +110,16 @@ def distill_and_eval(args, name, teacher, edit, data, stages, heldout, data_from
            "ppl_ratio": r["student_perplexity"] / r["teacher_perplexity"],
            "kl": r["kl_teacher_student"], "top1": r["top1_agreement"],
            "kv_teacher": r["teacher_kv_bytes_per_token"],
-           "kv_student": r["student_kv_bytes_per_token"], "seconds": seconds,
+           "kv_student": r["student_kv_bytes_per_token"], "kv_context": r["kv_context"],
+           "kv_teacher_at_context": r["teacher_kv_bytes_at_context"],
+           "kv_student_at_context": r["student_kv_bytes_at_context"], "seconds": seconds,
            "positions": r["positions"]}
     rows.append(row)
     print(f"{name:28s} ppl {row['ppl_teacher']:.3f} -> {row['ppl_student']:.3f} "
           f"(x{row['ppl_ratio']:.3f})  KL {row['kl']:.4f}  top1 {row['top1']:.3f}  "
-          f"KV {row['kv_teacher']} -> {row['kv_student']} B/tok  {seconds:.0f} s", flush=True)
+          f"KV {row['kv_teacher']} -> {row['kv_student']} B/tok, "
+          f"{row['kv_teacher_at_context']} -> {row['kv_student_at_context']} B at "
+          f"{row['kv_context']} tok  {seconds:.0f} s", flush=True)
 
 
 def part_a(args, rows, work):
@@ -208,12 +212,14 @@ def main():
     with open(out, "w") as f:
         json.dump({"rows": rows, "total_seconds": time.time() - start}, f, indent=2)
     print(f"\n{'run':30s} {'ppl t':>7s} {'ppl s':>7s} {'ratio':>6s} {'KL':>7s} {'top1':>6s} "
-          f"{'KV t':>5s} {'KV s':>5s} {'sec':>6s}")
+          f"{'KV t':>5s} {'KV s':>5s} {'KV s@ctx':>9s} {'sec':>6s}")
     for r in rows:
         if "ppl_ratio" in r:
             print(f"{r['run']:30s} {r['ppl_teacher']:7.3f} {r['ppl_student']:7.3f} "
                   f"{r['ppl_ratio']:6.3f} {r['kl']:7.4f} {r['top1']:6.3f} {r['kv_teacher']:5d} "
-                  f"{r['kv_student']:5d} {r['seconds']:6.0f}")
+                  f"{r['kv_student']:5d} "
+                  f"{r['kv_student_at_context'] / r['kv_teacher_at_context']:9.3f} "
+                  f"{r['seconds']:6.0f}")
     print(f"wrote {out}")
 
 

@@ -24,7 +24,10 @@ llvm::json::Value NextTokenComparison::toJson() const {
                             {"teacher_perplexity", std::exp(teacherNll)},
                             {"student_perplexity", std::exp(studentNll)},
                             {"teacher_kv_bytes_per_token", teacherKvBytesPerToken},
-                            {"student_kv_bytes_per_token", studentKvBytesPerToken}};
+                            {"student_kv_bytes_per_token", studentKvBytesPerToken},
+                            {"kv_context", kvContext},
+                            {"teacher_kv_bytes_at_context", teacherKvBytesAtContext},
+                            {"student_kv_bytes_at_context", studentKvBytesAtContext}};
 }
 
 int64_t attnedit::kvBytesPerToken(ModuleOp module) { return kvCacheBytes(module, 1); }

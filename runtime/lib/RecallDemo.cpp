@@ -167,7 +167,7 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
     std::string edit;
   };
   Student students[] = {
-      {"MLA (svd init)", "mla", "target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=svd"},
+      {"MLA (svd init)", "mla", "target=mla kv-lora-rank=16 qk-rope-head-dim=8 init=svd"},
       {"GateSWA", "gateswa",
        llvm::formatv("target=gate-swa window={0} full-layers=1 gate=headwise sinks=true",
                      window)
@@ -179,7 +179,7 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
     JobOptions job{join(options.outDir, s.dir),
                    recipe(options.seed + 1, seqLen,
                           {stage("layerwise", 300, 3e-3, options.scale),
-                           stage("model", 300, 1e-3, options.scale)}),
+                           stage("model", 600, 1e-3, options.scale)}),
                    options.resume};
     if (llvm::Error e = distill(**teacher, s.edit, data, job))
       return e;

@@ -102,6 +102,10 @@ static cl::opt<int64_t> maxPositions("max-positions",
                                      cl::init(2048), cl::sub(evalCmd));
 static cl::opt<int64_t> window("window", cl::desc("tokens per forward pass"), cl::init(256),
                                cl::sub(evalCmd));
+static cl::opt<int64_t> kvContext("kv-context",
+                                  cl::desc("report KV-cache bytes at this many tokens "
+                                           "(default: the teacher's context length)"),
+                                  cl::init(0), cl::sub(evalCmd));
 static cl::opt<std::string> jsonOut("json-out", cl::desc("also write the report as JSON"),
                                     cl::sub(evalCmd));
 static cl::opt<std::string> tokensArg("tokens", cl::desc("comma-separated token ids"),
@@ -221,8 +225,9 @@ static llvm::Error runForward(Model &model) {
 static llvm::Error runEval() {
   if (teacherPath.empty() || studentPath.empty() || textPath.empty())
     return usage("eval needs --teacher MODEL, --student MODEL and --data FILE");
-  if (!(textFrom >= 0 && textFrom < 1) || maxPositions < 2 || window < 2)
-    return usage("eval needs 0 <= --data-from < 1, --max-positions >= 2, --window >= 2");
+  if (!(textFrom >= 0 && textFrom < 1) || maxPositions < 2 || window < 2 || kvContext < 0)
+    return usage("eval needs 0 <= --data-from < 1, --max-positions >= 2, --window >= 2, "
+                 "--kv-context >= 0");
   auto teacher = Model::load(teacherPath);
   if (!teacher)
     return teacher.takeError();
@@ -253,6 +258,11 @@ static llvm::Error runEval() {
     return result.takeError();
   result->teacherKvBytesPerToken = kvBytesPerToken((*teacher)->module());
   result->studentKvBytesPerToken = kvBytesPerToken(student.module());
+  result->kvContext = kvContext > 0                  ? (int64_t)kvContext
+                      : (*teacher)->maxPositions() > 0 ? (*teacher)->maxPositions()
+                                                       : 4096;
+  result->teacherKvBytesAtContext = kvCacheBytes((*teacher)->module(), result->kvContext);
+  result->studentKvBytesAtContext = kvCacheBytes(student.module(), result->kvContext);
   llvm::outs() << llvm::formatv("{0,-28} {1,12}\n", "positions", result->positions)
                << llvm::formatv("{0,-28} {1,12:F4}\n", "KL(teacher||student) nats", result->kl)
                << llvm::formatv("{0,-28} {1,12:F4}\n", "top-1 agreement", result->top1)
@@ -263,7 +273,13 @@ static llvm::Error runEval() {
                << llvm::formatv("{0,-28} {1,12}\n", "teacher KV bytes/token (bf16)",
                                 result->teacherKvBytesPerToken)
                << llvm::formatv("{0,-28} {1,12}\n", "student KV bytes/token (bf16)",
-                                result->studentKvBytesPerToken);
+                                result->studentKvBytesPerToken)
+               << llvm::formatv("{0,-28} {1,12}\n",
+                                llvm::formatv("teacher KV bytes @{0} tokens", result->kvContext),
+                                result->teacherKvBytesAtContext)
+               << llvm::formatv("{0,-28} {1,12}\n",
+                                llvm::formatv("student KV bytes @{0} tokens", result->kvContext),
+                                result->studentKvBytesAtContext);
   llvm::json::Value json = result->toJson();
   llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
   if (jsonOut.empty())

@@ -17,6 +17,9 @@ struct NextTokenComparison {
   double studentNll = 0;
   int64_t teacherKvBytesPerToken = 0; // bf16 cache, all layers
   int64_t studentKvBytesPerToken = 0;
+  int64_t kvContext = 0; // the cache sizes below hold this many tokens
+  int64_t teacherKvBytesAtContext = 0;
+  int64_t studentKvBytesAtContext = 0;
 
   llvm::json::Value toJson() const;
 };
