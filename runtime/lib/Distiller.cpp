@@ -40,20 +40,10 @@ llvm::Error attnedit::runPipeline(ModuleOp module, llvm::StringRef pipeline) {
 }
 
 llvm::Error attnedit::writeModule(ModuleOp module, llvm::StringRef path) {
-  std::string temp = (path + ".tmp").str();
-  std::error_code ec;
-  {
-    llvm::raw_fd_ostream os(temp, ec, llvm::sys::fs::OF_Text);
-    if (ec)
-      return makeError(temp + ": cannot write: " + ec.message());
-    module->print(os);
-    os.close();
-    if (os.has_error())
-      return makeError(temp + ": write failed");
-  }
-  if (std::error_code rc = llvm::sys::fs::rename(temp, path))
-    return makeError(path + ": cannot replace: " + rc.message());
-  return llvm::Error::success();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  return writeFileAtomically(path, text);
 }
 
 static OwningOpRef<ModuleOp> copyOf(ModuleOp module) {

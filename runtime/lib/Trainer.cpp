@@ -338,9 +338,7 @@ static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
   return p.str().str();
 }
 
-/// Writes `text` to `path` through a temporary file, fsync and rename, so a
-/// reader sees the old file or the new one, never a torn one.
-static llvm::Error writeFileAtomically(llvm::StringRef path, llvm::StringRef text) {
+llvm::Error attnedit::writeFileAtomically(llvm::StringRef path, llvm::StringRef text) {
   std::string temp = (path + ".tmp").str();
   int fd;
   if (std::error_code ec = fs::openFileForWrite(temp, fd))

@@ -21,7 +21,7 @@ namespace mlir::attnedit {
 /// error carries the passes' diagnostics.
 llvm::Error runPipeline(ModuleOp module, llvm::StringRef pipeline);
 
-/// Writes `module` to `path` atomically (temporary file, then rename).
+/// Writes `module` to `path` atomically (temporary file, fsync, rename).
 llvm::Error writeModule(ModuleOp module, llvm::StringRef path);
 
 /// A copy of `teacher` with attention raised (a no-op when it already is).

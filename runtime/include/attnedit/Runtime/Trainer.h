@@ -156,6 +156,10 @@ private:
   std::vector<llvm::json::Value> curves;
 };
 
+/// Writes `text` to `path` through a temporary file, fsync and rename, so a
+/// reader sees the old file or the new one, never a torn one.
+llvm::Error writeFileAtomically(llvm::StringRef path, llvm::StringRef text);
+
 /// Writes `curves` (Trainer::log()) as an SVG line plot of loss per step,
 /// one panel per stage, log-scaled losses.
 llvm::Error writeLossPlot(const llvm::json::Value &curves, llvm::StringRef path);
