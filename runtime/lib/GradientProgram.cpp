@@ -5,7 +5,10 @@
 
 #include "llvm/ADT/StringMap.h"
 
+#include <cblas.h>
+
 #include <random>
+#include <thread>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -62,30 +65,72 @@ llvm::Expected<GradientProgram> GradientProgram::create(func::FuncOp gradFunc,
   return program;
 }
 
-llvm::Expected<double> GradientProgram::accumulate(llvm::ArrayRef<Tensor> args) {
-  auto results = evaluate(gradFunc, args, *store);
-  if (!results)
-    return results.takeError();
-  for (size_t i = 0; i < grads.size(); ++i) {
-    const Tensor &g = (*results)[i + 1];
-    float *acc = grads[i].mutableData();
-    for (int64_t j = 0; j < g.numel(); ++j)
-      acc[j] += g.data()[j];
+llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<Tensor>> batch,
+                                                     unsigned threads) {
+  size_t numLanes = std::min<size_t>(kLanes, batch.size());
+  while (lanes.size() < numLanes) {
+    lanes.emplace_back();
+    for (const Tensor &g : grads)
+      lanes.back().push_back(Tensor::zeros(g.shape()));
   }
-  ++sequences;
-  return (double)results->front().data()[0];
-}
-
-void GradientProgram::averageGradients() {
-  if (sequences <= 1)
-    return;
-  for (Tensor &g : grads)
-    for (int64_t j = 0; j < g.numel(); ++j)
-      g.mutableData()[j] /= sequences;
-}
-
-void GradientProgram::resetGradients() {
-  for (Tensor &g : grads)
-    std::fill_n(g.mutableData(), g.numel(), 0.0f);
-  sequences = 0;
+  std::vector<double> losses(batch.size());
+  std::vector<std::string> errors(numLanes);
+  auto runLane = [&](size_t lane) {
+    for (Tensor &g : lanes[lane])
+      std::fill_n(g.mutableData(), g.numel(), 0.0f);
+    for (size_t k = lane; k < batch.size(); k += numLanes) {
+      auto results = evaluate(gradFunc, batch[k], *store);
+      if (!results) {
+        errors[lane] = llvm::toString(results.takeError());
+        return;
+      }
+      losses[k] = results->front().data()[0];
+      for (size_t i = 0; i < grads.size(); ++i) {
+        const float *g = (*results)[i + 1].data();
+        float *acc = lanes[lane][i].mutableData();
+        for (int64_t j = 0, n = lanes[lane][i].numel(); j < n; ++j)
+          acc[j] += g[j];
+      }
+    }
+  };
+  // Threads run whole lanes; OpenBLAS then runs single-threaded inside each,
+  // which on small matrices beats splitting every GEMM across cores.
+  if (threads == 0)
+    threads = std::max(1u, std::thread::hardware_concurrency());
+  size_t numThreads = std::min<size_t>(numLanes, threads);
+  if (numThreads <= 1) {
+    for (size_t lane = 0; lane < numLanes; ++lane)
+      runLane(lane);
+  } else {
+    int blasThreads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < numThreads; ++t)
+      threads.emplace_back([&, t] {
+        for (size_t lane = t; lane < numLanes; lane += numThreads)
+          runLane(lane);
+      });
+    for (std::thread &t : threads)
+      t.join();
+    openblas_set_num_threads(blasThreads);
+  }
+  for (const std::string &e : errors)
+    if (!e.empty())
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), e);
+  float inverse = 1.0f / batch.size();
+  for (size_t i = 0; i < grads.size(); ++i) {
+    float *out = grads[i].mutableData();
+    std::fill_n(out, grads[i].numel(), 0.0f);
+    for (size_t lane = 0; lane < numLanes; ++lane) {
+      const float *acc = lanes[lane][i].data();
+      for (int64_t j = 0, n = grads[i].numel(); j < n; ++j)
+        out[j] += acc[j];
+    }
+    for (int64_t j = 0, n = grads[i].numel(); j < n; ++j)
+      out[j] *= inverse;
+  }
+  double loss = 0;
+  for (double l : losses)
+    loss += l;
+  return loss / batch.size();
 }

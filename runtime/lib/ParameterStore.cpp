@@ -83,12 +83,14 @@ static std::string cacheKey(llvm::StringRef name, llvm::StringRef scope) {
 }
 
 void ParameterStore::set(llvm::StringRef name, Tensor value, llvm::StringRef scope) {
+  std::lock_guard<std::mutex> lock(cacheMutex);
   cache[cacheKey(name, scope)] = std::move(value);
 }
 
 llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                                            llvm::StringRef scope) {
   std::string key = cacheKey(name, scope);
+  std::lock_guard<std::mutex> lock(cacheMutex);
   auto cached = cache.find(key);
   if (cached != cache.end()) {
     if (cached->second.shape() != shape)

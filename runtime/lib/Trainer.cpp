@@ -569,8 +569,7 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
   double smoothedStepSeconds = 0;
   for (int64_t step = start; step < stage.steps; ++step) {
     auto stepStart = std::chrono::steady_clock::now();
-    program.resetGradients();
-    double loss = 0;
+    std::vector<std::vector<Tensor>> batch;
     for (int64_t b = 0; b < recipe.batch; ++b) {
       // Each stage draws from its own part of the sequence index space.
       uint64_t sequenceIndex =
@@ -581,17 +580,17 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
           positionTensor};
       if (lm)
         args.push_back(Tensor::ints(data.targets(sequenceIndex, seq)));
-      auto l = program.accumulate(args);
-      if (!l)
-        return l.takeError();
-      loss += *l / recipe.batch;
+      batch.push_back(std::move(args));
     }
+    auto computed = program.computeBatch(batch);
+    if (!computed)
+      return computed.takeError();
+    double loss = *computed;
     if (!std::isfinite(loss))
       return makeError(llvm::formatv("stage {0} ({1}): the loss is {2} at step {3}; lower the "
                                      "learning rate (lr {4})",
                                      index + 1, stage.stage, loss, step, stage.lr)
                            .str());
-    program.averageGradients();
     double norm2 = 0;
     for (size_t i = 0; i < program.size(); ++i)
       norm2 += sumOfSquares(program.gradient(i));

@@ -1,6 +1,11 @@
 //===- TrainerTest.cpp - recipes, schedules and data packing ---------------===//
 
+#include "attnedit/Frontend/Importer.h"
+#include "attnedit/Runtime/Distiller.h"
+#include "attnedit/Runtime/GradientProgram.h"
 #include "attnedit/Runtime/Trainer.h"
+
+#include "mlir/IR/MLIRContext.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
@@ -119,4 +124,58 @@ TEST(TrainerTest, PackingCoversEveryChunkOncePerEpoch) {
             std::string::npos);
 }
 
+} // namespace
+
+namespace {
+// A batch's mean gradient does not depend on how many threads computed it.
+TEST(TrainerTest, BatchGradientIsTheSameOnOneOrTwoThreads) {
+  ModelConfig config;
+  config.architecture = "LlamaForCausalLM";
+  config.hiddenSize = 16;
+  config.intermediateSize = 24;
+  config.numLayers = 1;
+  config.numHeads = 2;
+  config.numKvHeads = 1;
+  config.headDim = 8;
+  config.vocabSize = 20;
+  config.maxPositions = 16;
+  Checkpoint checkpoint;
+  checkpoint.config = config;
+  checkpoint.configOnly = true;
+  checkpoint.configOnlyDType = DType::F32;
+  mlir::MLIRContext context;
+  auto module = importCheckpoint(context, checkpoint);
+  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+  auto training = trainingCopy(**module, "stage=lm");
+  ASSERT_TRUE(bool(training)) << llvm::toString(training.takeError());
+  auto gradFunc = (*training)->lookupSymbol<mlir::func::FuncOp>("train_step_grad");
+
+  std::vector<std::vector<Tensor>> batch;
+  for (int b = 0; b < 7; ++b) {
+    std::vector<int32_t> tokens, targets, positions;
+    for (int t = 0; t < 6; ++t) {
+      tokens.push_back((b * 7 + t * 3) % 20);
+      targets.push_back((b * 5 + t * 11 + 1) % 20);
+      positions.push_back(t);
+    }
+    batch.push_back({Tensor::ints(tokens), Tensor::ints(positions), Tensor::ints(targets)});
+  }
+  std::vector<std::vector<float>> grads[2];
+  double losses[2];
+  for (unsigned threads : {1u, 2u}) {
+    ParameterStore store;
+    auto program = GradientProgram::create(gradFunc, store, /*seed=*/3);
+    ASSERT_TRUE(bool(program)) << llvm::toString(program.takeError());
+    auto loss = program->computeBatch(batch, threads);
+    ASSERT_TRUE(bool(loss)) << llvm::toString(loss.takeError());
+    losses[threads - 1] = *loss;
+    for (size_t i = 0; i < program->size(); ++i) {
+      const Tensor &g = program->gradient(i);
+      grads[threads - 1].emplace_back(g.data(), g.data() + g.numel());
+    }
+  }
+  EXPECT_EQ(losses[0], losses[1]);
+  EXPECT_EQ(grads[0], grads[1]);
+  EXPECT_FALSE(grads[0].empty());
+}
 } // namespace

@@ -2,7 +2,8 @@
 //
 // Owns the trainable parameters of an --attnedit-autodiff function as
 // mutable f32 buffers that the parameter store serves to the evaluator, and
-// accumulates the gradients of the sequences of one batch.
+// computes the mean gradient of a batch of sequences, on as many threads as
+// there are cores.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_RUNTIME_GRADIENTPROGRAM_H
@@ -25,12 +26,14 @@ public:
   static llvm::Expected<GradientProgram> create(func::FuncOp gradFunc, ParameterStore &store,
                                                 uint64_t seed);
 
-  /// Runs one sequence and adds its gradients; returns its loss.
-  llvm::Expected<double> accumulate(llvm::ArrayRef<Tensor> args);
-  /// Divides the accumulated gradients by the sequences seen since the last
-  /// reset, so a batch's gradient is a mean.
-  void averageGradients();
-  void resetGradients();
+  /// Runs every sequence of `batch` (the arguments of one call each), sets
+  /// gradient(i) to the mean of their gradients and returns their mean loss.
+  /// Sequence k adds into lane k % kLanes and the lanes are summed in order,
+  /// so the result is the same bit for bit whatever number of threads ran
+  /// the lanes (`threads`; 0 = one per core).
+  llvm::Expected<double> computeBatch(llvm::ArrayRef<std::vector<Tensor>> batch,
+                                      unsigned threads = 0);
+  static constexpr unsigned kLanes = 4;
 
   size_t size() const { return names.size(); }
   llvm::StringRef name(size_t i) const { return names[i]; }
@@ -46,7 +49,8 @@ private:
   ParameterStore *store;
   std::vector<std::string> names; // "scope::name" or "name"
   std::vector<Tensor> params, grads;
-  int64_t sequences = 0;
+  // Per-lane gradient sums, made on first use.
+  std::vector<std::vector<Tensor>> lanes;
 };
 
 } // namespace mlir::attnedit

@@ -16,6 +16,7 @@
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace mlir::attnedit {
@@ -31,7 +32,7 @@ public:
   llvm::Error openModuleFiles(mlir::ModuleOp module, llvm::StringRef modulePath);
 
   /// The parameter `name` of `scope` as f32, checked against the shape the
-  /// IR expects.
+  /// IR expects. Safe to call from several threads.
   llvm::Expected<Tensor> get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                              llvm::StringRef scope = "");
 
@@ -42,6 +43,9 @@ public:
 private:
   llvm::StringMap<std::vector<std::shared_ptr<WeightFile>>> files;
   llvm::StringMap<Tensor> cache;
+  // get() fills the cache on first use, and a trainer evaluates sequences
+  // on several threads at once.
+  std::mutex cacheMutex;
 };
 
 } // namespace mlir::attnedit
