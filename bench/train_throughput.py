@@ -12,7 +12,8 @@ PyTorch (Debian's python3-torch, f32, same threads): the same step by hand -- te
 forward without grad, MLA student (the same shapes, loaded from attnedit's initial
 student parameters), mean-over-layers MSE or token-mean KL at temperature 1, backward,
 global-norm clipping, AdamW over the MLA parameters only. PyTorch runs the batch as one
-[batch, seq_len] tensor (its natural way); attnedit runs one sequence at a time and
+[batch, seq_len] tensor (its natural way); attnedit evaluates each sequence on its own
+(the sequences of a batch spread over the cores, OpenBLAS single-threaded inside) and
 accumulates gradients, so a "PyTorch, one sequence at a time" column is printed too.
 PyTorch's tokens are random ids (the timing does not depend on them); attnedit reads
 tinyshakespeare. Needs ../shared/data/tinyshakespeare/input.txt (skipped without it).
@@ -404,7 +405,7 @@ def main():
           "PyTorch: torch.set_num_threads); f32"
           % (args.batch, args.seq_len, args.batch * args.seq_len, args.threads))
     print("OMP_WAIT_POLICY=%s for PyTorch" % os.environ["OMP_WAIT_POLICY"])
-    print("attnedit: one sequence at a time, median of steps 3..%d; PyTorch: median of %d "
+    print("attnedit: sequences one by one, spread over the cores, median of steps 3..%d; PyTorch: median of %d "
           "steps after %d warm-up; best of %d alternating rounds per side"
           % (args.steps, args.torch_steps, args.torch_warmup, args.rounds))
     print("PyTorch vs attnedit forward logits, max relative difference: teacher %.1e, "
