@@ -169,7 +169,7 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
   Student students[] = {
       {"MLA (svd init)", "mla", "target=mla kv-lora-rank=16 qk-rope-head-dim=8 init=svd"},
       {"GateSWA", "gateswa",
-       llvm::formatv("target=gate-swa window={0} full-layers=1 gate=headwise sinks=true",
+       llvm::formatv("target=gate-swa window={0} full-layers=0 gate=headwise sinks=true",
                      window)
            .str()},
   };

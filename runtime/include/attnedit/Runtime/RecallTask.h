@@ -57,7 +57,7 @@ private:
 
 /// The README's main job: trains a small GQA teacher on the recall task from
 /// scratch, converts it to MLA and to GateSWA (a window shorter than the
-/// distance between pairs and queries in all but the last layer), distils
+/// distance between pairs and queries in all but the first layer), distils
 /// both, and prints recall accuracy, KL, KV bytes and time of the three as
 /// a table and as outDir/demo_report.json.
 struct RecallDemoOptions {
