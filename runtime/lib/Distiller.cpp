@@ -116,11 +116,28 @@ static llvm::Error writeModelDir(ModuleOp module, ParameterStore &store,
   return llvm::Error::success();
 }
 
-static llvm::Expected<Trainer> startTrainer(ParameterStore &store, const JobOptions &options) {
+/// Trains `model`'s parameters in `store` through the recipe's stages, each
+/// built with the stage's options plus `stageOptions`, then writes the model.
+static llvm::Error trainAndWrite(ModuleOp model, ParameterStore &store, TokenSource &data,
+                                 const JobOptions &options, llvm::StringRef stageOptions) {
   TrainingRun run{joinPath(options.outDir, "work"),
                   joinPath(options.outDir, "training_log.json"),
                   joinPath(options.outDir, "training_loss.svg"), options.resume};
-  return Trainer::create(options.recipe, run, store);
+  auto trainer = Trainer::create(options.recipe, run, store);
+  if (!trainer)
+    return trainer.takeError();
+  for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
+    if (trainer->finished(i))
+      continue;
+    auto training =
+        trainingCopy(model, options.recipe.stages[i].buildOptions() + stageOptions.str());
+    if (!training)
+      return training.takeError();
+    if (llvm::Error e = trainer->runStage(
+            i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data))
+      return e;
+  }
+  return writeModelDir(model, store, options);
 }
 
 llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptions &options) {
@@ -129,20 +146,7 @@ llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptio
       return makeError("train: every stage of the recipe must be 'lm', not '" + stage.stage +
                        "'");
   ParameterStore store;
-  auto trainer = startTrainer(store, options);
-  if (!trainer)
-    return trainer.takeError();
-  for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
-    if (trainer->finished(i))
-      continue;
-    auto training = trainingCopy(model, options.recipe.stages[i].buildOptions());
-    if (!training)
-      return training.takeError();
-    if (llvm::Error e = trainer->runStage(
-            i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data))
-      return e;
-  }
-  return writeModelDir(model, store, options);
+  return trainAndWrite(model, store, data, options, "");
 }
 
 llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, TokenSource &data,
@@ -170,20 +174,5 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
   ParameterStore store;
   if (llvm::Error e = store.openModuleFiles(**student, studentModule))
     return e;
-  auto trainer = startTrainer(store, options);
-  if (!trainer)
-    return trainer.takeError();
-  for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
-    if (trainer->finished(i))
-      continue;
-    std::string stageOptions =
-        options.recipe.stages[i].buildOptions() + " teacher=\"" + teacherModule + "\"";
-    auto training = trainingCopy(**student, stageOptions);
-    if (!training)
-      return training.takeError();
-    if (llvm::Error e = trainer->runStage(
-            i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data))
-      return e;
-  }
-  return writeModelDir(**student, store, options);
+  return trainAndWrite(**student, store, data, options, " teacher=\"" + teacherModule + "\"");
 }
