@@ -180,6 +180,14 @@ private:
                                         Value());
   }
 
+  /// The q/k/v/o weights (in that order), biases, q/k norms and rope
+  /// scaling that plain and gated attention layers share.
+  struct AttentionWeights {
+    SmallVector<Value, 4> qkvo;
+    SmallVector<Value> bias, norms;
+    DenseF64ArrayAttr scaling;
+  };
+  llvm::Expected<AttentionWeights> attentionWeights(int64_t layer);
   llvm::Expected<Value> attention(int64_t layer, Value x, Value positions);
   llvm::Expected<Value> mla(int64_t layer, Value x, Value positions);
   llvm::Expected<Value> gateSwa(int64_t layer, Value x, Value positions);
@@ -227,41 +235,51 @@ llvm::Expected<Value> DecoderEmitter::param(const llvm::Twine &name,
   return value;
 }
 
-llvm::Expected<Value> DecoderEmitter::attention(int64_t layer, Value x, Value positions) {
+llvm::Expected<DecoderEmitter::AttentionWeights>
+DecoderEmitter::attentionWeights(int64_t layer) {
   std::string prefix = llvm::formatv("model.layers.{0}.self_attn.", layer).str();
   int64_t hq = c.numHeads, hkv = c.numKvHeads, d = c.headDim, h = c.hiddenSize;
-  SmallVector<Value> weights, bias, norms;
+  AttentionWeights a;
   for (auto [proj, rows] : {std::pair{"q_proj", hq * d}, {"k_proj", hkv * d},
                             {"v_proj", hkv * d}}) {
     auto w = param(prefix + proj + ".weight", {rows, h});
     if (!w)
       return w.takeError();
-    weights.push_back(*w);
+    a.qkvo.push_back(*w);
     if (c.attentionBias) {
       auto bv = param(prefix + proj + ".bias", {rows});
       if (!bv)
         return bv.takeError();
-      bias.push_back(*bv);
+      a.bias.push_back(*bv);
     }
   }
   auto wo = param(prefix + "o_proj.weight", {h, hq * d});
   if (!wo)
     return wo.takeError();
+  a.qkvo.push_back(*wo);
   if (c.qkNorm)
     for (const char *norm : {"q_norm", "k_norm"}) {
       auto w = param(prefix + norm + ".weight", {d});
       if (!w)
         return w.takeError();
-      norms.push_back(*w);
+      a.norms.push_back(*w);
     }
-  DenseF64ArrayAttr scaling;
   if (c.llama3Scaling)
-    scaling = b.getDenseF64ArrayAttr(*c.llama3Scaling);
+    a.scaling = b.getDenseF64ArrayAttr(*c.llama3Scaling);
+  return a;
+}
+
+llvm::Expected<Value> DecoderEmitter::attention(int64_t layer, Value x, Value positions) {
+  int64_t hq = c.numHeads, hkv = c.numKvHeads, d = c.headDim;
+  auto a = attentionWeights(layer);
+  if (!a)
+    return a.takeError();
   auto op = b.create<attnedit::AttentionOp>(
-      loc, x.getType(), x, positions, weights[0], weights[1], weights[2], *wo, bias, norms,
-      hq, hkv, d, llvm::APFloat(1.0 / std::sqrt((double)d)), llvm::APFloat(c.ropeTheta), d,
+      loc, x.getType(), x, positions, a->qkvo[0], a->qkvo[1], a->qkvo[2], a->qkvo[3], a->bias,
+      a->norms, hq, hkv, d, llvm::APFloat(1.0 / std::sqrt((double)d)),
+      llvm::APFloat(c.ropeTheta), d,
       c.interleavedRope ? attnedit::RopeStyle::Interleaved : attnedit::RopeStyle::RotateHalf,
-      scaling, llvm::APFloat(c.rmsNormEps), /*window=*/0);
+      a->scaling, llvm::APFloat(c.rmsNormEps), /*window=*/0);
   FailureOr<SmallVector<Value>> expansion = op.decompose(b);
   op.erase();
   if (failed(expansion))
@@ -318,30 +336,9 @@ llvm::Expected<Value> DecoderEmitter::mla(int64_t layer, Value x, Value position
 llvm::Expected<Value> DecoderEmitter::gateSwa(int64_t layer, Value x, Value positions) {
   std::string prefix = llvm::formatv("model.layers.{0}.self_attn.", layer).str();
   int64_t hq = c.numHeads, hkv = c.numKvHeads, d = c.headDim, h = c.hiddenSize;
-  SmallVector<Value> weights, bias, norms;
-  for (auto [proj, rows] : {std::pair{"q_proj", hq * d}, {"k_proj", hkv * d},
-                            {"v_proj", hkv * d}}) {
-    auto w = param(prefix + proj + ".weight", {rows, h});
-    if (!w)
-      return w.takeError();
-    weights.push_back(*w);
-    if (c.attentionBias) {
-      auto bv = param(prefix + proj + ".bias", {rows});
-      if (!bv)
-        return bv.takeError();
-      bias.push_back(*bv);
-    }
-  }
-  auto wo = param(prefix + "o_proj.weight", {h, hq * d});
-  if (!wo)
-    return wo.takeError();
-  if (c.qkNorm)
-    for (const char *norm : {"q_norm", "k_norm"}) {
-      auto w = param(prefix + norm + ".weight", {d});
-      if (!w)
-        return w.takeError();
-      norms.push_back(*w);
-    }
+  auto a = attentionWeights(layer);
+  if (!a)
+    return a.takeError();
   attnedit::GateKind kind = attnedit::GateKind::None;
   Value gate, sinks;
   if (c.layerGated[layer]) {
@@ -359,14 +356,12 @@ llvm::Expected<Value> DecoderEmitter::gateSwa(int64_t layer, Value x, Value posi
       return s.takeError();
     sinks = *s;
   }
-  DenseF64ArrayAttr scaling;
-  if (c.llama3Scaling)
-    scaling = b.getDenseF64ArrayAttr(*c.llama3Scaling);
   auto op = b.create<attnedit::GateSwaOp>(
-      loc, x.getType(), x, positions, weights[0], weights[1], weights[2], *wo, bias, norms, gate,
-      sinks, hq, hkv, d, llvm::APFloat(1.0 / std::sqrt((double)d)), llvm::APFloat(c.ropeTheta),
-      d, c.interleavedRope ? attnedit::RopeStyle::Interleaved : attnedit::RopeStyle::RotateHalf,
-      scaling, llvm::APFloat(c.rmsNormEps), c.layerWindows[layer], kind);
+      loc, x.getType(), x, positions, a->qkvo[0], a->qkvo[1], a->qkvo[2], a->qkvo[3], a->bias,
+      a->norms, gate, sinks, hq, hkv, d, llvm::APFloat(1.0 / std::sqrt((double)d)),
+      llvm::APFloat(c.ropeTheta), d,
+      c.interleavedRope ? attnedit::RopeStyle::Interleaved : attnedit::RopeStyle::RotateHalf,
+      a->scaling, llvm::APFloat(c.rmsNormEps), c.layerWindows[layer], kind);
   return op.getResult();
 }
 
