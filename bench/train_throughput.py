@@ -51,7 +51,7 @@ TEACHER_CONFIG = {
     "max_position_embeddings": 256, "bos_token_id": 1, "eos_token_id": 2,
     "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": False,
 }
-# attnedit's recipe defaults (runtime/include/attnedit/Runtime/Trainer.h).
+# attnedit's recipe defaults (runtime/include/attnedit/Runtime/Training/Trainer.h).
 ADAM = {"betas": (0.9, 0.95), "eps": 1e-8, "weight_decay": 0.01}
 CLIP = 1.0
 MLA_NORM_EPS = 1e-6  # attnedit.mla's default norm_eps

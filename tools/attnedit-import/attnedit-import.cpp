@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/Importer.h"
-#include "attnedit/Runtime/Logging.h"
+#include "attnedit/Runtime/Execution/Logging.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"

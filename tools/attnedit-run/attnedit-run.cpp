@@ -14,11 +14,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/Importer.h"
-#include "attnedit/Runtime/Distiller.h"
-#include "attnedit/Runtime/Evaluation.h"
-#include "attnedit/Runtime/Logging.h"
-#include "attnedit/Runtime/Model.h"
-#include "attnedit/Runtime/RecallTask.h"
+#include "attnedit/Runtime/Training/Distiller.h"
+#include "attnedit/Runtime/Training/Evaluation.h"
+#include "attnedit/Runtime/Execution/Logging.h"
+#include "attnedit/Runtime/Execution/Model.h"
+#include "attnedit/Runtime/Inference/Generation.h"
+#include "attnedit/Runtime/Training/RecallTask.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"

@@ -8,7 +8,7 @@
 
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
-#include "attnedit/Runtime/Evaluator.h"
+#include "attnedit/Runtime/Execution/Evaluator.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

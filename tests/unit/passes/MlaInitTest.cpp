@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Passes/MlaInit.h"
-#include "attnedit/Runtime/Kernels.h"
+#include "attnedit/Runtime/Execution/Kernels.h"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/IR/AttnEditOps.h"
-#include "attnedit/Runtime/Evaluator.h"
+#include "attnedit/Runtime/Execution/Evaluator.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"

@@ -1,6 +1,6 @@
 //===- KernelsTest.cpp - reference kernels against hand-computed values ----===//
 
-#include "attnedit/Runtime/Kernels.h"
+#include "attnedit/Runtime/Execution/Kernels.h"
 
 #include <gtest/gtest.h>
 

@@ -13,10 +13,10 @@
 
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/IR/AttnEditOps.h"
-#include "attnedit/Runtime/Distiller.h"
-#include "attnedit/Runtime/Evaluator.h"
-#include "attnedit/Runtime/Model.h"
-#include "attnedit/Runtime/ModelExport.h"
+#include "attnedit/Runtime/Training/Distiller.h"
+#include "attnedit/Runtime/Execution/Evaluator.h"
+#include "attnedit/Runtime/Execution/Model.h"
+#include "attnedit/Frontend/ModelExport.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FileSystem.h"
@@ -48,12 +48,7 @@ std::string join(llvm::StringRef dir, llvm::StringRef name) {
 }
 
 /// The source tree, from this file's path (tests/unit/runtime/...).
-std::string sourceDir() {
-  llvm::SmallString<256> p(__FILE__);
-  for (int i = 0; i < 4; ++i)
-    path::remove_filename(p);
-  return p.str().str();
-}
+std::string sourceDir() { return ATTNEDIT_SOURCE_DIR; }
 
 bool haveTorch() {
   static bool have = std::system("/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null") == 0;
@@ -306,12 +301,12 @@ protected:
     Tensor expected = studentLogits(*module, store);
 
     std::string dir = join(root, "exported");
-    auto summary = exportModel(*module, store, dir);
+    auto summary = exportChecked(*module, store, dir);
     if (!summary) {
       ADD_FAILURE() << llvm::toString(summary.takeError());
       return "";
     }
-    EXPECT_EQ(summary->architecture, architecture);
+    EXPECT_EQ(summary->summary.architecture, architecture);
     EXPECT_LT(summary->relativeError, 1e-5);
     EXPECT_FALSE(fs::exists(dir + ".tmp-" + std::to_string(::getpid())));
     llvm::json::Object config = readConfig(dir);
@@ -482,13 +477,13 @@ TEST_F(ModelExportTest, ExportReplacesAPreviousExportAndRefusesOtherDirectories)
   ASSERT_FALSE((bool)store.openModuleFiles(*module, join(root, "m.mlir")));
   std::string dir = join(root, "out");
   for (int i = 0; i < 2; ++i) {
-    auto summary = exportModel(*module, store, dir);
+    auto summary = exportChecked(*module, store, dir);
     ASSERT_TRUE((bool)summary) << llvm::toString(summary.takeError());
   }
   std::string other = join(root, "not-a-model");
   fs::create_directories(other);
   std::ofstream(join(other, "notes.txt")) << "keep me";
-  auto refused = exportModel(*module, store, other);
+  auto refused = exportChecked(*module, store, other);
   ASSERT_FALSE((bool)refused);
   EXPECT_NE(llvm::toString(refused.takeError()).find("is not a model directory"),
             std::string::npos);
@@ -504,7 +499,7 @@ TEST_F(ModelExportTest, RefusesWhatDeepseekCannotExpress) {
   ASSERT_TRUE(partial);
   ParameterStore store;
   ASSERT_FALSE((bool)store.openModuleFiles(*partial, join(root, "m.mlir")));
-  auto refused = exportModel(*partial, store, join(root, "out"));
+  auto refused = exportChecked(*partial, store, join(root, "out"));
   ASSERT_FALSE((bool)refused);
   EXPECT_NE(llvm::toString(refused.takeError()).find("1 of 3 layers are MLA"),
             std::string::npos);

@@ -1,9 +1,9 @@
 //===- TrainerTest.cpp - recipes, schedules and data packing ---------------===//
 
 #include "attnedit/Frontend/Importer.h"
-#include "attnedit/Runtime/Distiller.h"
-#include "attnedit/Runtime/GradientProgram.h"
-#include "attnedit/Runtime/Trainer.h"
+#include "attnedit/Runtime/Training/Distiller.h"
+#include "attnedit/Runtime/Training/GradientProgram.h"
+#include "attnedit/Runtime/Training/Trainer.h"
 
 #include "mlir/IR/MLIRContext.h"
 

@@ -3,13 +3,15 @@
 // The jobs behind `attnedit-run train` and `attnedit-run distill`, and the
 // module-level steps they are made of: raise the teacher, edit it into the
 // student, and build a stage's differentiated training step, each as a pass
-// pipeline over module copies.
+// pipeline over module copies; and the checked export of a module to a model
+// directory.
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNEDIT_RUNTIME_DISTILLER_H
-#define ATTNEDIT_RUNTIME_DISTILLER_H
+#ifndef ATTNEDIT_RUNTIME_TRAINING_DISTILLER_H
+#define ATTNEDIT_RUNTIME_TRAINING_DISTILLER_H
 
-#include "attnedit/Runtime/Trainer.h"
+#include "attnedit/Frontend/ModelExport.h"
+#include "attnedit/Runtime/Training/Trainer.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -26,6 +28,22 @@ llvm::Error writeModule(ModuleOp module, llvm::StringRef path);
 
 /// A copy of `teacher` with attention raised (a no-op when it already is).
 llvm::Expected<OwningOpRef<ModuleOp>> raisedCopy(ModuleOp teacher);
+
+/// What exportChecked wrote and how closely the directory reproduces the
+/// module.
+struct CheckedExport {
+  ExportSummary summary;
+  double relativeError = 0; // max |dir - module| / max |module| over the logits
+};
+
+/// exportModel with values from `store`, attention raised first when it is
+/// primitive, and the directory proven before it is renamed into place: it
+/// is loaded back and its logits on a few ids below the vocabulary size
+/// must match @forward's within `tolerance` (relative to the largest logit).
+llvm::Expected<CheckedExport> exportChecked(ModuleOp module, ParameterStore &store,
+                                            llvm::StringRef dir,
+                                            const ExportOptions &options = {},
+                                            double tolerance = 1e-4);
 
 /// The student: `teacher` edited with `editOptions` (the options of
 /// --attnedit-edit-attention, e.g. "target=mla kv-lora-rank=16"), its new
@@ -63,4 +81,4 @@ llvm::Error distill(Model &teacher, llvm::StringRef editOptions, TokenSource &da
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_DISTILLER_H
+#endif // ATTNEDIT_RUNTIME_TRAINING_DISTILLER_H

@@ -5,11 +5,11 @@
 // widened once and cached.
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNEDIT_RUNTIME_PARAMETERSTORE_H
-#define ATTNEDIT_RUNTIME_PARAMETERSTORE_H
+#ifndef ATTNEDIT_RUNTIME_EXECUTION_PARAMETERSTORE_H
+#define ATTNEDIT_RUNTIME_EXECUTION_PARAMETERSTORE_H
 
 #include "attnedit/Frontend/WeightFile.h"
-#include "attnedit/Runtime/Tensor.h"
+#include "attnedit/Runtime/Execution/Tensor.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringMap.h"
@@ -50,4 +50,4 @@ private:
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_PARAMETERSTORE_H
+#endif // ATTNEDIT_RUNTIME_EXECUTION_PARAMETERSTORE_H

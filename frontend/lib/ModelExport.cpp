@@ -3,17 +3,14 @@
 // Reads the decoder @forward computes (embedding, per-layer norms, attention
 // composite, SwiGLU MLP, final norm, head) off its ops and parameters, maps
 // it onto the target format's tensor names and config fields, applies the
-// exact rewrites that format needs, and proves the result by loading it back
-// and comparing logits. See ModelExport.h for the formats.
+// exact rewrites that format needs, and lets the caller prove the result
+// before it is renamed into place. See ModelExport.h for the formats.
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnedit/Runtime/ModelExport.h"
+#include "attnedit/Frontend/ModelExport.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
-#include "attnedit/Runtime/Distiller.h"
-#include "attnedit/Runtime/Evaluator.h"
-#include "attnedit/Runtime/Model.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/ScopeExit.h"
@@ -24,8 +21,6 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
-
-#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <deque>
@@ -78,8 +73,8 @@ struct Weight {
 
 class Exporter {
 public:
-  Exporter(ModuleOp module, ParameterStore &store, const ExportOptions &options)
-      : module(module), store(store), options(options) {}
+  Exporter(ModuleOp module, const ParameterReader &reader, const ExportOptions &options)
+      : module(module), reader(reader), options(options) {}
 
   /// Reads the module into `config` and `tensors`.
   llvm::Error collect();
@@ -90,7 +85,7 @@ public:
   OwningOpRef<ModuleOp> resolvedModule();
 
 private:
-  /// The parameter `value` is (through a convert), read through the store.
+  /// The parameter `value` is (through a convert), read through the reader.
   llvm::Expected<Weight> read(Value value, llvm::StringRef what);
   llvm::Expected<Weight> readParam(ParamOp param);
   llvm::Error add(const std::string &name, Value value, llvm::StringRef what);
@@ -104,9 +99,8 @@ private:
   llvm::Error collectDecoder();
 
   ModuleOp module;
-  ParameterStore &store;
+  const ParameterReader &reader;
   const ExportOptions &options;
-  OwningOpRef<ModuleOp> raised; // when @forward's attention was primitive
   func::FuncOp forward;
   llvm::StringMap<ParamOp> liveParams; // @forward's parameters by name
 
@@ -135,24 +129,19 @@ static ParamOp paramOf(Value value) {
 
 llvm::Expected<Weight> Exporter::readParam(ParamOp param) {
   llvm::ArrayRef<int64_t> shape = param.getType().getShape();
-  llvm::Expected<Tensor> tensor = llvm::createStringError(llvm::inconvertibleErrorCode(), "");
-  llvm::consumeError(tensor.takeError());
-  if (param.getScope()) {
-    tensor = store.get(param.getName(), shape, *param.getScope());
-  } else {
-    tensor = options.preferredScope.empty()
-                 ? llvm::Expected<Tensor>(llvm::createStringError(llvm::inconvertibleErrorCode(), ""))
-                 : store.get(param.getName(), shape, options.preferredScope);
-    if (!tensor) {
-      llvm::consumeError(tensor.takeError());
-      tensor = store.get(param.getName(), shape);
-    }
-  }
-  if (!tensor)
-    return tensor.takeError();
   Weight w;
   w.shape.assign(shape.begin(), shape.end());
-  w.values.assign(tensor->data(), tensor->data() + tensor->numel());
+  auto values = reader(param.getName(), shape, param.getScope().value_or(""));
+  if (!param.getScope() && !options.preferredScope.empty()) {
+    auto preferred = reader(param.getName(), shape, options.preferredScope);
+    if (preferred)
+      values = std::move(preferred);
+    else
+      llvm::consumeError(preferred.takeError());
+  }
+  if (!values)
+    return values.takeError();
+  w.values = std::move(*values);
   return w;
 }
 
@@ -181,7 +170,7 @@ OwningOpRef<ModuleOp> Exporter::resolvedModule() {
   copy->walk([&](ParamOp param) {
     if (param.getScope())
       return;
-    auto t = store.get(param.getName(), param.getType().getShape(), options.preferredScope);
+    auto t = reader(param.getName(), param.getType().getShape(), options.preferredScope);
     if (t)
       param.setScopeAttr(b.getStringAttr(options.preferredScope));
     else
@@ -514,18 +503,9 @@ llvm::Error Exporter::collect() {
     return ops;
   };
   SmallVector<Operation *> layers = attentionOps(forward);
-  if (layers.empty()) {
-    // An imported (or trained-from-scratch) teacher: primitive attention.
-    auto copy = raisedCopy(module);
-    if (!copy)
-      return copy.takeError();
-    raised = std::move(*copy);
-    forward = raised->lookupSymbol<func::FuncOp>("forward");
-    layers = attentionOps(forward);
-    if (layers.empty())
-      return makeError("@forward has no attention the export recognises (not even after "
-                       "--attnedit-raise-attention)");
-  }
+  if (layers.empty())
+    return makeError("@forward has no attention the export recognises; run "
+                     "--attnedit-raise-attention on a module with primitive attention first");
   int64_t numMla = llvm::count_if(layers, [](Operation *op) { return isa<MlaOp>(op); });
   int64_t numSwa = llvm::count_if(layers, [](Operation *op) { return isa<GateSwaOp>(op); });
   std::string base = baseArchitecture(module);
@@ -687,8 +667,6 @@ llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
           if (std::error_code ec = fs::copy_file(from, to))
             return makeError(from + ": cannot copy: " + ec.message());
       }
-  } else {
-    spdlog::warn("export: the module names no tokenizer; {} will have none", dir.str());
   }
 
   // config.json last: a directory without it is not a model.
@@ -698,22 +676,10 @@ llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
   return writeText(configPath, text + "\n");
 }
 
-/// Logits of `tokens` under `func` with `store`.
-static llvm::Expected<Tensor> logitsOf(func::FuncOp func, ParameterStore &store,
-                                       llvm::ArrayRef<int32_t> tokens) {
-  std::vector<int32_t> positions(tokens.size());
-  for (size_t i = 0; i < positions.size(); ++i)
-    positions[i] = (int32_t)i;
-  auto results = evaluate(func, {Tensor::ints(tokens.vec()), Tensor::ints(positions)}, store);
-  if (!results)
-    return results.takeError();
-  return results->front();
-}
-
-llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, ParameterStore &store,
+llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, const ParameterReader &read,
                                                     llvm::StringRef dir,
                                                     const ExportOptions &options) {
-  Exporter exporter(module, store, options);
+  Exporter exporter(module, read, options);
   if (llvm::Error e = exporter.collect())
     return std::move(e);
   ExportSummary summary;
@@ -740,38 +706,10 @@ llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, ParameterSt
   if (llvm::Error e = exporter.write(temp, summary))
     return std::move(e);
 
-  if (options.verify) {
-    std::vector<int32_t> tokens = options.verifyTokens;
-    int64_t vocab = exporter.tensors["model.embed_tokens.weight"].shape[0];
-    if (tokens.empty())
-      for (int64_t i = 0; i < 8; ++i)
-        tokens.push_back((int32_t)((1 + 37 * i) % vocab));
+  if (options.check) {
     OwningOpRef<ModuleOp> resolved = exporter.resolvedModule();
-    auto expected = logitsOf(resolved->lookupSymbol<func::FuncOp>("forward"), store, tokens);
-    if (!expected)
-      return expected.takeError();
-    auto loaded = Model::load(temp);
-    if (!loaded)
-      return makeError("the written directory does not load back: " +
-                       llvm::toString(loaded.takeError()));
-    auto got = (*loaded)->forward(tokens);
-    if (!got)
-      return got.takeError();
-    if (got->shape() != expected->shape())
-      return makeError("the written directory computes logits of shape " + got->shapeString() +
-                       ", the module " + expected->shapeString());
-    double maxDiff = 0, maxRef = 0;
-    for (int64_t i = 0; i < got->numel(); ++i) {
-      maxDiff = std::max(maxDiff, (double)std::fabs(got->data()[i] - expected->data()[i]));
-      maxRef = std::max(maxRef, (double)std::fabs(expected->data()[i]));
-    }
-    summary.relativeError = maxDiff / std::max(maxRef, 1e-30);
-    if (!(summary.relativeError <= options.tolerance))
-      return makeError(llvm::formatv("the written {0} computes other logits than the module: "
-                                     "max relative difference {1:e} > {2:e}",
-                                     summary.architecture, summary.relativeError,
-                                     options.tolerance)
-                           .str());
+    if (llvm::Error e = options.check(temp, *resolved))
+      return std::move(e);
   }
 
   // Swap the finished directory into place: rename is atomic, so `dir` is

@@ -1,6 +1,6 @@
 //===- Tensor.cpp - host tensors -------------------------------------------===//
 
-#include "attnedit/Runtime/Tensor.h"
+#include "attnedit/Runtime/Execution/Tensor.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/raw_ostream.h"

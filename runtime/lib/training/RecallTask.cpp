@@ -1,6 +1,6 @@
 //===- RecallTask.cpp - synthetic multi-query associative recall -----------===//
 
-#include "attnedit/Runtime/RecallTask.h"
+#include "attnedit/Runtime/Training/RecallTask.h"
 
 #include <algorithm>
 #include <numeric>

@@ -1,8 +1,8 @@
 //===- Trainer.cpp - recipes, data and the training loop -------------------===//
 
-#include "attnedit/Runtime/Trainer.h"
+#include "attnedit/Runtime/Training/Trainer.h"
 #include "attnedit/Frontend/Tokenizer.h"
-#include "attnedit/Runtime/GradientProgram.h"
+#include "attnedit/Runtime/Training/GradientProgram.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"

@@ -1,8 +1,8 @@
 //===- Evaluation.h - how close a student model is to its teacher -*- C++ -*-===//
-#ifndef ATTNEDIT_RUNTIME_EVALUATION_H
-#define ATTNEDIT_RUNTIME_EVALUATION_H
+#ifndef ATTNEDIT_RUNTIME_TRAINING_EVALUATION_H
+#define ATTNEDIT_RUNTIME_TRAINING_EVALUATION_H
 
-#include "attnedit/Runtime/Model.h"
+#include "attnedit/Runtime/Execution/Model.h"
 
 #include "llvm/Support/JSON.h"
 
@@ -40,4 +40,4 @@ llvm::Expected<NextTokenComparison> compareNextToken(Model &teacher, Model &stud
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_EVALUATION_H
+#endif // ATTNEDIT_RUNTIME_TRAINING_EVALUATION_H

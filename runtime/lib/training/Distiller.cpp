@@ -1,15 +1,16 @@
 //===- Distiller.cpp - pretraining and progressive distillation ------------===//
 
-#include "attnedit/Runtime/Distiller.h"
+#include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
-#include "attnedit/Runtime/Model.h"
-#include "attnedit/Runtime/ModelExport.h"
+#include "attnedit/Runtime/Execution/Model.h"
+#include "attnedit/Runtime/Execution/Evaluator.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -57,6 +58,75 @@ llvm::Expected<OwningOpRef<ModuleOp>> attnedit::raisedCopy(ModuleOp teacher) {
   return copy;
 }
 
+/// Logits of `tokens` at positions 0..T-1 under `func` with `store`.
+static llvm::Expected<Tensor> logitsOf(func::FuncOp func, ParameterStore &store,
+                                       llvm::ArrayRef<int32_t> tokens) {
+  std::vector<int32_t> positions(tokens.size());
+  for (size_t i = 0; i < positions.size(); ++i)
+    positions[i] = (int32_t)i;
+  auto results = evaluate(func, {Tensor::ints(tokens.vec()), Tensor::ints(positions)}, store);
+  if (!results)
+    return results.takeError();
+  return results->front();
+}
+
+llvm::Expected<CheckedExport> attnedit::exportChecked(ModuleOp module, ParameterStore &store,
+                                                      llvm::StringRef dir,
+                                                      const ExportOptions &options,
+                                                      double tolerance) {
+  auto raised = raisedCopy(module);
+  if (!raised)
+    return raised.takeError();
+  CheckedExport result;
+  ExportOptions withCheck = options;
+  withCheck.check = [&](llvm::StringRef written, ModuleOp exported) -> llvm::Error {
+    auto forward = exported.lookupSymbol<func::FuncOp>("forward");
+    int64_t vocab = cast<RankedTensorType>(forward.getFunctionType().getResult(0)).getDimSize(1);
+    std::vector<int32_t> tokens;
+    for (int64_t i = 0; i < 8; ++i)
+      tokens.push_back((int32_t)((1 + 37 * i) % vocab));
+    auto expected = logitsOf(forward, store, tokens);
+    if (!expected)
+      return expected.takeError();
+    auto loaded = Model::load(written);
+    if (!loaded)
+      return makeError("export: the written directory does not load back: " +
+                       llvm::toString(loaded.takeError()));
+    auto got = (*loaded)->forward(tokens);
+    if (!got)
+      return got.takeError();
+    if (got->shape() != expected->shape())
+      return makeError("export: the written directory computes logits of shape " +
+                       got->shapeString() + ", the module " + expected->shapeString());
+    double maxDiff = 0, maxRef = 0;
+    for (int64_t i = 0; i < got->numel(); ++i) {
+      maxDiff = std::max(maxDiff, (double)std::fabs(got->data()[i] - expected->data()[i]));
+      maxRef = std::max(maxRef, (double)std::fabs(expected->data()[i]));
+    }
+    result.relativeError = maxDiff / std::max(maxRef, 1e-30);
+    if (!(result.relativeError <= tolerance))
+      return makeError(llvm::formatv("export: the written directory computes other logits "
+                                     "than the module: max relative difference {0:e} > {1:e}",
+                                     result.relativeError, tolerance)
+                           .str());
+    return llvm::Error::success();
+  };
+  ParameterReader read = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                             llvm::StringRef scope) -> llvm::Expected<std::vector<float>> {
+    auto t = scope.empty() ? store.get(name, shape) : store.get(name, shape, scope);
+    if (!t)
+      return t.takeError();
+    return std::vector<float>(t->data(), t->data() + t->numel());
+  };
+  auto summary = exportModel(**raised, read, dir, withCheck);
+  if (!summary)
+    return summary.takeError();
+  result.summary = std::move(*summary);
+  if (result.summary.tokenizerFile.empty())
+    spdlog::warn("export: the module names no tokenizer; {} has none", dir.str());
+  return result;
+}
+
 llvm::Expected<OwningOpRef<ModuleOp>> attnedit::editedCopy(ModuleOp teacher,
                                                            llvm::StringRef editOptions,
                                                            llvm::StringRef paramsOut) {
@@ -97,9 +167,10 @@ static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
 static llvm::Error writeModelDir(ModuleOp module, ParameterStore &store,
                                  const JobOptions &options) {
   std::string staging = joinPath(joinPath(options.outDir, "work"), "export");
-  auto summary = exportModel(module, store, staging);
-  if (!summary)
-    return summary.takeError();
+  auto exported = exportChecked(module, store, staging);
+  if (!exported)
+    return exported.takeError();
+  const ExportSummary *summary = &exported->summary;
   std::vector<std::string> files{"model.safetensors"};
   if (!summary->tokenizerFile.empty())
     files.push_back(llvm::sys::path::filename(summary->tokenizerFile).str());
@@ -112,7 +183,7 @@ static llvm::Error writeModelDir(ModuleOp module, ParameterStore &store,
   llvm::sys::fs::remove_directories(staging);
   spdlog::info("wrote {} ({}, {} tensors; reloaded logits within {:.1e} relative)",
                options.outDir, summary->architecture, summary->numTensors,
-               summary->relativeError);
+               exported->relativeError);
   return llvm::Error::success();
 }
 

@@ -5,8 +5,8 @@
 // free and parameters can point straight into a memory-mapped checkpoint.
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNEDIT_RUNTIME_TENSOR_H
-#define ATTNEDIT_RUNTIME_TENSOR_H
+#ifndef ATTNEDIT_RUNTIME_EXECUTION_TENSOR_H
+#define ATTNEDIT_RUNTIME_EXECUTION_TENSOR_H
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallVector.h"
@@ -57,4 +57,4 @@ std::string formatShape(llvm::ArrayRef<int64_t> shape);
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_TENSOR_H
+#endif // ATTNEDIT_RUNTIME_EXECUTION_TENSOR_H

@@ -21,19 +21,29 @@
 // Anything the target format cannot express exactly (Llama 3 rope scaling
 // or mixed layers on MLA, per-layer windows that differ, ...) is refused.
 //
+// The exporter reads parameter values through a callback, so it needs no
+// runtime; proving the directory (loading it back and comparing logits) is
+// the caller's `check`, run before the directory is renamed into place.
+//
 //===----------------------------------------------------------------------===//
-#ifndef ATTNEDIT_RUNTIME_MODELEXPORT_H
-#define ATTNEDIT_RUNTIME_MODELEXPORT_H
+#ifndef ATTNEDIT_FRONTEND_MODELEXPORT_H
+#define ATTNEDIT_FRONTEND_MODELEXPORT_H
 
-#include "attnedit/Runtime/ParameterStore.h"
+#include "attnedit/Runtime/Execution/ParameterStore.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace mlir::attnedit {
+
+/// The f32 values of parameter `name` of `shape` in `scope` (empty: the
+/// unscoped parameter), row-major.
+using ParameterReader = std::function<llvm::Expected<std::vector<float>>(
+    llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef scope)>;
 
 struct ExportOptions {
   /// Where a parameter of @forward has a value in this scope, that value is
@@ -42,13 +52,11 @@ struct ExportOptions {
   std::string preferredScope = "student";
   /// The tokenizer to copy; empty = the module's `attnedit.tokenizer`.
   std::string tokenizerPath;
-  /// The written directory is loaded back and its logits on these tokens
-  /// compared with @forward's; empty = a few fixed ids below the vocabulary
-  /// size. `verify = false` skips the check (it costs two forward passes).
-  bool verify = true;
-  std::vector<int32_t> verifyTokens;
-  /// Largest accepted max|exported - module| / max|module| over the logits.
-  double tolerance = 1e-4;
+  /// Runs on the finished temporary directory before it is renamed into
+  /// place, with a copy of the module whose unscoped parameters that have a
+  /// preferred-scope value are scoped there (the function exported); an
+  /// error abandons the export.
+  std::function<llvm::Error(llvm::StringRef dir, mlir::ModuleOp exported)> check;
 };
 
 /// What was written.
@@ -56,19 +64,19 @@ struct ExportSummary {
   std::string architecture;    // the config's architectures[0]
   int64_t numTensors = 0;
   std::string tokenizerFile;   // empty when no tokenizer was copied
-  double relativeError = -1;   // of the verification; -1 when not verified
 };
 
 /// Writes the model `module`'s @forward computes, with parameter values from
-/// `store` (scope-aware, see ExportOptions::preferredScope), to `dir`:
+/// `read` (scope-aware, see ExportOptions::preferredScope), to `dir`:
 /// dir/config.json, dir/model.safetensors (f32) and dir/tokenizer.json or
 /// dir/tokenizer.bin. The directory appears complete or not at all (it is
 /// built as a sibling temporary and renamed into place); an existing model
-/// directory at `dir` is replaced. Primitive attention is raised first.
-llvm::Expected<ExportSummary> exportModel(mlir::ModuleOp module, ParameterStore &store,
+/// directory at `dir` is replaced. @forward's attention must be composite
+/// (run --attnedit-raise-attention first).
+llvm::Expected<ExportSummary> exportModel(mlir::ModuleOp module, const ParameterReader &read,
                                           llvm::StringRef dir,
                                           const ExportOptions &options = {});
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_MODELEXPORT_H
+#endif // ATTNEDIT_FRONTEND_MODELEXPORT_H

@@ -6,11 +6,11 @@
 // there are cores.
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNEDIT_RUNTIME_GRADIENTPROGRAM_H
-#define ATTNEDIT_RUNTIME_GRADIENTPROGRAM_H
+#ifndef ATTNEDIT_RUNTIME_TRAINING_GRADIENTPROGRAM_H
+#define ATTNEDIT_RUNTIME_TRAINING_GRADIENTPROGRAM_H
 
-#include "attnedit/Runtime/Evaluator.h"
-#include "attnedit/Runtime/ParameterStore.h"
+#include "attnedit/Runtime/Execution/Evaluator.h"
+#include "attnedit/Runtime/Execution/ParameterStore.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -55,4 +55,4 @@ private:
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_GRADIENTPROGRAM_H
+#endif // ATTNEDIT_RUNTIME_TRAINING_GRADIENTPROGRAM_H

@@ -1,8 +1,8 @@
 //===- Evaluator.cpp - reference interpreter for attnedit IR ---------------===//
 
-#include "attnedit/Runtime/Evaluator.h"
+#include "attnedit/Runtime/Execution/Evaluator.h"
 #include "attnedit/IR/AttnEditOps.h"
-#include "attnedit/Runtime/Kernels.h"
+#include "attnedit/Runtime/Execution/Kernels.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Diagnostics.h"

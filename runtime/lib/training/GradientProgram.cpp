@@ -1,6 +1,6 @@
 //===- GradientProgram.cpp - run a training step's gradient ----------------===//
 
-#include "attnedit/Runtime/GradientProgram.h"
+#include "attnedit/Runtime/Training/GradientProgram.h"
 #include "attnedit/IR/AttnEditOps.h"
 
 #include "llvm/ADT/StringMap.h"

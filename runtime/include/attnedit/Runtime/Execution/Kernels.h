@@ -6,10 +6,10 @@
 // value, not a shape, can be wrong (token ids).
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNEDIT_RUNTIME_KERNELS_H
-#define ATTNEDIT_RUNTIME_KERNELS_H
+#ifndef ATTNEDIT_RUNTIME_EXECUTION_KERNELS_H
+#define ATTNEDIT_RUNTIME_EXECUTION_KERNELS_H
 
-#include "attnedit/Runtime/Tensor.h"
+#include "attnedit/Runtime/Execution/Tensor.h"
 
 #include "llvm/Support/Error.h"
 
@@ -130,4 +130,4 @@ Tensor mla(const Tensor &x, const Tensor &positions, const MlaWeights &w,
 
 } // namespace mlir::attnedit::kernels
 
-#endif // ATTNEDIT_RUNTIME_KERNELS_H
+#endif // ATTNEDIT_RUNTIME_EXECUTION_KERNELS_H

@@ -1,9 +1,9 @@
-//===- Model.cpp - loading models and generating from them -----------------===//
+//===- Model.cpp - loading models and running their functions -----------------===//
 
-#include "attnedit/Runtime/Model.h"
+#include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/IR/AttnEditDialect.h"
-#include "attnedit/Runtime/Evaluator.h"
+#include "attnedit/Runtime/Execution/Evaluator.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Diagnostics.h"
@@ -15,7 +15,6 @@
 
 #include <cmath>
 #include <fstream>
-#include <random>
 
 using namespace mlir::attnedit;
 using namespace mlir;
@@ -111,41 +110,6 @@ llvm::Expected<std::vector<Tensor>> Model::call(llvm::StringRef name,
     positions[i] = (int32_t)i;
   return evaluate(func, {Tensor::ints(tokens.vec()), Tensor::ints(positions)}, parameters,
                   evaluatorOptions);
-}
-
-llvm::Expected<std::vector<int32_t>>
-attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
-                   const GenerationOptions &options,
-                   const std::function<void(int32_t, int32_t)> &onToken) {
-  if (prompt.empty())
-    return makeError("generate", "the prompt has no tokens");
-  std::vector<int32_t> tokens(prompt.begin(), prompt.end()), generated;
-  std::mt19937_64 rng(options.seed);
-  while ((int64_t)generated.size() < options.maxTokens &&
-         (model.maxPositions() == 0 || (int64_t)tokens.size() < model.maxPositions())) {
-    llvm::Expected<Tensor> logits = model.forward(tokens);
-    if (!logits)
-      return logits.takeError();
-    int64_t vocab = logits->dim(1);
-    const float *last = logits->data() + (logits->dim(0) - 1) * vocab;
-    int32_t next = 0;
-    if (options.temperature == 0) {
-      next = (int32_t)(std::max_element(last, last + vocab) - last);
-    } else {
-      float maxv = *std::max_element(last, last + vocab);
-      std::vector<double> weights(vocab);
-      for (int64_t i = 0; i < vocab; ++i)
-        weights[i] = std::exp((last[i] - maxv) / options.temperature);
-      next = (int32_t)std::discrete_distribution<int64_t>(weights.begin(), weights.end())(rng);
-    }
-    if (llvm::is_contained(model.stopTokens(), next))
-      break;
-    if (onToken)
-      onToken(tokens.back(), next);
-    tokens.push_back(next);
-    generated.push_back(next);
-  }
-  return generated;
 }
 
 llvm::Error attnedit::writeNpy(llvm::StringRef path, const Tensor &tensor) {

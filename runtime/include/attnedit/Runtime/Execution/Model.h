@@ -1,17 +1,16 @@
 //===- Model.h - a loaded model ready to run ------------------*- C++ -*-===//
-#ifndef ATTNEDIT_RUNTIME_MODEL_H
-#define ATTNEDIT_RUNTIME_MODEL_H
+#ifndef ATTNEDIT_RUNTIME_EXECUTION_MODEL_H
+#define ATTNEDIT_RUNTIME_EXECUTION_MODEL_H
 
 #include "attnedit/Frontend/Tokenizer.h"
-#include "attnedit/Runtime/Evaluator.h"
-#include "attnedit/Runtime/ParameterStore.h"
+#include "attnedit/Runtime/Execution/Evaluator.h"
+#include "attnedit/Runtime/Execution/ParameterStore.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 
-#include <functional>
 #include <optional>
 
 namespace mlir::attnedit {
@@ -56,22 +55,9 @@ private:
   std::vector<int32_t> stops;
 };
 
-struct GenerationOptions {
-  int64_t maxTokens = 256;
-  double temperature = 1.0; // 0 = greedy argmax
-  uint64_t seed = 0;
-};
-
-/// Extends `prompt` token by token. Stops after maxTokens new tokens, before
-/// emitting a stop token, or at the model's context length. `onToken(prev,
-/// next)` sees each new token as it is chosen. Returns the new tokens.
-llvm::Expected<std::vector<int32_t>>
-generate(Model &model, llvm::ArrayRef<int32_t> prompt, const GenerationOptions &options,
-         const std::function<void(int32_t, int32_t)> &onToken = {});
-
 /// Writes a float32 tensor as a NumPy .npy file.
 llvm::Error writeNpy(llvm::StringRef path, const Tensor &tensor);
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_MODEL_H
+#endif // ATTNEDIT_RUNTIME_EXECUTION_MODEL_H

@@ -1,6 +1,6 @@
 //===- Logging.h - one logging setup for every attnedit tool --*- C++ -*-===//
-#ifndef ATTNEDIT_RUNTIME_LOGGING_H
-#define ATTNEDIT_RUNTIME_LOGGING_H
+#ifndef ATTNEDIT_RUNTIME_EXECUTION_LOGGING_H
+#define ATTNEDIT_RUNTIME_EXECUTION_LOGGING_H
 
 #include "llvm/Support/Error.h"
 
@@ -14,4 +14,4 @@ int reportError(llvm::Error error);
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_LOGGING_H
+#endif // ATTNEDIT_RUNTIME_EXECUTION_LOGGING_H

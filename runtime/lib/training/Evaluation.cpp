@@ -1,6 +1,6 @@
 //===- Evaluation.cpp - how close a student model is to its teacher --------===//
 
-#include "attnedit/Runtime/Evaluation.h"
+#include "attnedit/Runtime/Training/Evaluation.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
 

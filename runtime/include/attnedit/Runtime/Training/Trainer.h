@@ -8,10 +8,10 @@
 // after a kill reaches bit for bit the weights of an uninterrupted one.
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNEDIT_RUNTIME_TRAINER_H
-#define ATTNEDIT_RUNTIME_TRAINER_H
+#ifndef ATTNEDIT_RUNTIME_TRAINING_TRAINER_H
+#define ATTNEDIT_RUNTIME_TRAINING_TRAINER_H
 
-#include "attnedit/Runtime/ParameterStore.h"
+#include "attnedit/Runtime/Execution/ParameterStore.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/Error.h"
@@ -166,4 +166,4 @@ llvm::Error writeLossPlot(const llvm::json::Value &curves, llvm::StringRef path)
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_TRAINER_H
+#endif // ATTNEDIT_RUNTIME_TRAINING_TRAINER_H

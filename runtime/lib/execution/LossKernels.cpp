@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnedit/Runtime/Kernels.h"
+#include "attnedit/Runtime/Execution/Kernels.h"
 
 #include <algorithm>
 #include <cmath>

@@ -7,10 +7,10 @@
 // GateSWA's full layers and MLA's full-length latent cache must keep.
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNEDIT_RUNTIME_RECALLTASK_H
-#define ATTNEDIT_RUNTIME_RECALLTASK_H
+#ifndef ATTNEDIT_RUNTIME_TRAINING_RECALLTASK_H
+#define ATTNEDIT_RUNTIME_TRAINING_RECALLTASK_H
 
-#include "attnedit/Runtime/Trainer.h"
+#include "attnedit/Runtime/Training/Trainer.h"
 
 #include "llvm/Support/Error.h"
 
@@ -70,4 +70,4 @@ llvm::Error runRecallDemo(const RecallDemoOptions &options);
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_RECALLTASK_H
+#endif // ATTNEDIT_RUNTIME_TRAINING_RECALLTASK_H

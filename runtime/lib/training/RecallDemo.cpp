@@ -7,10 +7,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/Importer.h"
-#include "attnedit/Runtime/Distiller.h"
-#include "attnedit/Runtime/Evaluation.h"
-#include "attnedit/Runtime/Model.h"
-#include "attnedit/Runtime/RecallTask.h"
+#include "attnedit/Runtime/Training/Distiller.h"
+#include "attnedit/Runtime/Training/Evaluation.h"
+#include "attnedit/Runtime/Execution/Model.h"
+#include "attnedit/Runtime/Training/RecallTask.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"

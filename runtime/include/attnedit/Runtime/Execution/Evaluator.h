@@ -1,9 +1,9 @@
 //===- Evaluator.h - reference interpreter for attnedit IR ----*- C++ -*-===//
-#ifndef ATTNEDIT_RUNTIME_EVALUATOR_H
-#define ATTNEDIT_RUNTIME_EVALUATOR_H
+#ifndef ATTNEDIT_RUNTIME_EXECUTION_EVALUATOR_H
+#define ATTNEDIT_RUNTIME_EXECUTION_EVALUATOR_H
 
-#include "attnedit/Runtime/ParameterStore.h"
-#include "attnedit/Runtime/Tensor.h"
+#include "attnedit/Runtime/Execution/ParameterStore.h"
+#include "attnedit/Runtime/Execution/Tensor.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/Error.h"
@@ -25,4 +25,4 @@ llvm::Expected<std::vector<Tensor>> evaluate(mlir::func::FuncOp func,
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_RUNTIME_EVALUATOR_H
+#endif // ATTNEDIT_RUNTIME_EXECUTION_EVALUATOR_H

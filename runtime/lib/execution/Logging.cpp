@@ -1,6 +1,6 @@
 //===- Logging.cpp - one logging setup for every attnedit tool -------------===//
 
-#include "attnedit/Runtime/Logging.h"
+#include "attnedit/Runtime/Execution/Logging.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>

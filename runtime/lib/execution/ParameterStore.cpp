@@ -1,6 +1,6 @@
 //===- ParameterStore.cpp - named parameters to memory ---------------------===//
 
-#include "attnedit/Runtime/ParameterStore.h"
+#include "attnedit/Runtime/Execution/ParameterStore.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/IR/AttnEditDialect.h"
 

@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnedit/Runtime/Kernels.h"
+#include "attnedit/Runtime/Execution/Kernels.h"
 
 #include <cblas.h>
 

@@ -1,0 +1,26 @@
+//===- Generation.h - extending a prompt token by token --------*- C++ -*-===//
+#ifndef ATTNEDIT_RUNTIME_INFERENCE_GENERATION_H
+#define ATTNEDIT_RUNTIME_INFERENCE_GENERATION_H
+
+#include "attnedit/Runtime/Execution/Model.h"
+
+#include <functional>
+
+namespace mlir::attnedit {
+
+struct GenerationOptions {
+  int64_t maxTokens = 256;
+  double temperature = 1.0; // 0 = greedy argmax
+  uint64_t seed = 0;
+};
+
+/// Extends `prompt` token by token. Stops after maxTokens new tokens, before
+/// emitting a stop token, or at the model's context length. `onToken(prev,
+/// next)` sees each new token as it is chosen. Returns the new tokens.
+llvm::Expected<std::vector<int32_t>>
+generate(Model &model, llvm::ArrayRef<int32_t> prompt, const GenerationOptions &options,
+         const std::function<void(int32_t, int32_t)> &onToken = {});
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_INFERENCE_GENERATION_H
