@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/ModelConfig.h"
+#include "attnedit/Frontend/Json.h"
 
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -35,8 +36,11 @@ public:
                                    msg.str().c_str());
   }
 
+  /// A positive integer up to `max` (kMaxConfigSize unless the field has a
+  /// tighter documented bound).
   llvm::Expected<int64_t> positive(llvm::StringRef field,
-                                   std::optional<int64_t> fallback = std::nullopt) const {
+                                   std::optional<int64_t> fallback = std::nullopt,
+                                   int64_t max = kMaxConfigSize) const {
     const llvm::json::Value *v = object.get(field);
     if (!v || v->kind() == llvm::json::Value::Null) {
       if (fallback)
@@ -46,6 +50,8 @@ public:
     std::optional<int64_t> n = v->getAsInteger();
     if (!n || *n <= 0)
       return error(field, "must be a positive integer");
+    if (*n > max)
+      return error(field, llvm::formatv("is {0}, above the largest accepted value {1}", *n, max));
     return *n;
   }
 
@@ -233,14 +239,16 @@ static llvm::Error parseDeepseek(const ConfigReader &reader, ModelConfig &config
       freq = *v;
     else
       return v.takeError();
-    for (int64_t l = firstDense; l < config.numLayers; ++l)
-      if (l % freq == 0)
-        return reader.error(
-            "n_routed_experts",
-            llvm::formatv("is {0}, so layer {1} is a mixture of experts (first_k_dense_replace "
-                          "{2} < num_hidden_layers {3}); only dense DeepSeek models are "
-                          "supported",
-                          *experts, l, firstDense, config.numLayers));
+    // The first MoE layer: the smallest multiple of freq at or past firstDense.
+    int64_t firstMoe =
+        firstDense >= config.numLayers ? config.numLayers : (firstDense + freq - 1) / freq * freq;
+    if (firstMoe < config.numLayers)
+      return reader.error(
+          "n_routed_experts",
+          llvm::formatv("is {0}, so layer {1} is a mixture of experts (first_k_dense_replace "
+                        "{2} < num_hidden_layers {3}); only dense DeepSeek models are "
+                        "supported",
+                        *experts, firstMoe, firstDense, config.numLayers));
   }
   return llvm::Error::success();
 }
@@ -326,7 +334,7 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
     return fail("cannot open: " + buffer.getError().message());
-  llvm::Expected<llvm::json::Value> json = llvm::json::parse((*buffer)->getBuffer());
+  llvm::Expected<llvm::json::Value> json = parseJson((*buffer)->getBuffer());
   if (!json)
     return fail("not valid JSON: " + llvm::toString(json.takeError()));
   const llvm::json::Object *object = json->getAsObject();
@@ -381,7 +389,7 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
     return value.takeError();
   READ(config.hiddenSize, reader.positive("hidden_size"));
   READ(config.intermediateSize, reader.positive("intermediate_size"));
-  READ(config.numLayers, reader.positive("num_hidden_layers"));
+  READ(config.numLayers, reader.positive("num_hidden_layers", std::nullopt, kMaxLayers));
   READ(config.numHeads, reader.positive("num_attention_heads"));
   READ(config.numKvHeads, reader.positive("num_key_value_heads", config.numHeads));
   READ(config.vocabSize, reader.positive("vocab_size"));

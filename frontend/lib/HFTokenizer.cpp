@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Tokenizer.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -566,6 +567,9 @@ void HFTokenizer::encodeWord(llvm::StringRef word,
 }
 
 std::string HFTokenizer::decodeToken(int32_t /*prev*/, int32_t id) const {
+  // INT32_MAX and INT32_MIN are the DenseMap's empty and tombstone keys.
+  if (id < 0 || id >= size)
+    return std::string();
   auto it = decoded.find(id);
   return it == decoded.end() ? std::string() : it->second;
 }
@@ -817,7 +821,7 @@ llvm::Expected<std::unique_ptr<Tokenizer>> Loader::load() {
   if (!buffer)
     return fail("cannot read tokenizer: " + buffer.getError().message());
   llvm::Expected<llvm::json::Value> json =
-      llvm::json::parse((*buffer)->getBuffer());
+      parseJson((*buffer)->getBuffer());
   if (!json)
     return fail("not valid JSON: " + llvm::toString(json.takeError()));
   const llvm::json::Object *root = json->getAsObject();

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/Importer.h"
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/IR/AttnEditOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -45,7 +46,7 @@ static llvm::Expected<std::vector<std::string>> readShardIndex(llvm::StringRef i
   auto buffer = llvm::MemoryBuffer::getFile(indexPath, /*IsText=*/true);
   if (!buffer)
     return makeError(indexPath, "cannot open: " + buffer.getError().message());
-  llvm::Expected<llvm::json::Value> json = llvm::json::parse((*buffer)->getBuffer());
+  llvm::Expected<llvm::json::Value> json = parseJson((*buffer)->getBuffer());
   if (!json)
     return makeError(indexPath, "not valid JSON: " + llvm::toString(json.takeError()));
   const llvm::json::Object *map =

@@ -11,8 +11,10 @@
 #include "attnedit/Frontend/ModelConfig.h"
 
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/CheckedArithmetic.h"
 
 #include <cstring>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -37,9 +39,12 @@ llvm::Expected<Llama2cCheckpoint> attnedit::openLlama2c(llvm::StringRef path) {
                 "version 0 (legacy float32)");
   const char *names[] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads",
                          "vocab_size", "seq_len"};
-  for (int i = 0; i < 7; ++i)
-    if (header[i] == 0 || (header[i] < 0 && i != 5) || std::abs((int64_t)header[i]) > (1 << 24))
-      return fail(llvm::formatv("header field {0} = {1} is out of range", names[i], header[i]));
+  for (int i = 0; i < 7; ++i) {
+    int64_t max = i == 2 ? kMaxLayers : kMaxConfigSize;
+    if (header[i] == 0 || (header[i] < 0 && i != 5) || std::abs((int64_t)header[i]) > max)
+      return fail(llvm::formatv("header field {0} = {1} is out of range (1 to {2})", names[i],
+                                header[i], max));
+  }
   int64_t dim = header[0], hidden = header[1], layers = header[2], heads = header[3],
           kvHeads = header[4], vocab = std::abs((int64_t)header[5]), seqLen = header[6];
   bool shared = header[5] > 0;
@@ -50,38 +55,66 @@ llvm::Expected<Llama2cCheckpoint> attnedit::openLlama2c(llvm::StringRef path) {
                               dim, heads, kvHeads));
   int64_t headSize = dim / heads, kvDim = kvHeads * headSize;
 
+  // run.c's tensor order: (name, shape, one per layer?).
+  struct Entry {
+    const char *pattern;
+    llvm::SmallVector<int64_t, 4> shape;
+    bool perLayer;
+  };
+  std::vector<Entry> order = {
+      {"model.embed_tokens.weight", {vocab, dim}, false},
+      {"model.layers.{0}.input_layernorm.weight", {dim}, true},
+      {"model.layers.{0}.self_attn.q_proj.weight", {dim, dim}, true},
+      {"model.layers.{0}.self_attn.k_proj.weight", {kvDim, dim}, true},
+      {"model.layers.{0}.self_attn.v_proj.weight", {kvDim, dim}, true},
+      {"model.layers.{0}.self_attn.o_proj.weight", {dim, dim}, true},
+      {"model.layers.{0}.post_attention_layernorm.weight", {dim}, true},
+      {"model.layers.{0}.mlp.gate_proj.weight", {hidden, dim}, true},
+      {"model.layers.{0}.mlp.down_proj.weight", {dim, hidden}, true},
+      {"model.layers.{0}.mlp.up_proj.weight", {hidden, dim}, true},
+      {"model.norm.weight", {dim}, false},
+      {nullptr, {seqLen, headSize}, false}, // freq_cis_real, _imag [seq_len, head/2]: unused
+  };
+  if (!shared)
+    order.push_back({"lm_head.weight", {vocab, dim}, false});
+
+  // The size the header implies, overflow-checked, before anything is
+  // allocated: a crafted header must not wrap to the file size or make us
+  // build millions of entries.
+  std::optional<uint64_t> expected = 28;
+  for (const Entry &e : order) {
+    std::optional<uint64_t> bytes = uint64_t(4);
+    for (int64_t d : e.shape)
+      bytes = bytes ? llvm::checkedMulUnsigned(*bytes, (uint64_t)d) : std::nullopt;
+    if (bytes && e.perLayer)
+      bytes = llvm::checkedMulUnsigned(*bytes, (uint64_t)layers);
+    expected = bytes && expected ? llvm::checkedAddUnsigned(*expected, *bytes) : std::nullopt;
+  }
+  if (!expected)
+    return fail(llvm::formatv("the header (dim {0}, hidden_dim {1}, n_layers {2}, vocab_size "
+                              "{3}) implies more than 2^64 bytes; the file has {4}",
+                              dim, hidden, layers, vocab, fileSize));
+  if (fileSize != *expected)
+    return fail(llvm::formatv("{0}: the header implies {1} bytes but the file has {2}",
+                              fileSize < *expected ? "truncated" : "size mismatch", *expected,
+                              fileSize));
+
   std::vector<TensorInfo> tensors;
   uint64_t offset = 28;
-  // Appends one tensor per layer (or one tensor when `perLayer` is false).
-  auto add = [&](llvm::StringRef pattern, llvm::ArrayRef<int64_t> shape, bool perLayer) {
-    int64_t elements = 1;
-    for (int64_t d : shape)
-      elements *= d;
-    for (int64_t l = 0; l < (perLayer ? layers : 1); ++l) {
-      TensorInfo info{llvm::formatv(pattern.data(), l).str(), DType::F32,
-                      llvm::SmallVector<int64_t, 4>(shape), offset, (uint64_t)elements * 4};
-      offset += info.size;
-      tensors.push_back(std::move(info));
+  for (const Entry &e : order) {
+    uint64_t bytes = 4;
+    for (int64_t d : e.shape)
+      bytes *= d;
+    if (!e.pattern) {
+      offset += bytes;
+      continue;
     }
-  };
-  add("model.embed_tokens.weight", {vocab, dim}, false);
-  add("model.layers.{0}.input_layernorm.weight", {dim}, true);
-  add("model.layers.{0}.self_attn.q_proj.weight", {dim, dim}, true);
-  add("model.layers.{0}.self_attn.k_proj.weight", {kvDim, dim}, true);
-  add("model.layers.{0}.self_attn.v_proj.weight", {kvDim, dim}, true);
-  add("model.layers.{0}.self_attn.o_proj.weight", {dim, dim}, true);
-  add("model.layers.{0}.post_attention_layernorm.weight", {dim}, true);
-  add("model.layers.{0}.mlp.gate_proj.weight", {hidden, dim}, true);
-  add("model.layers.{0}.mlp.down_proj.weight", {dim, hidden}, true);
-  add("model.layers.{0}.mlp.up_proj.weight", {hidden, dim}, true);
-  add("model.norm.weight", {dim}, false);
-  offset += (uint64_t)seqLen * headSize * 4; // freq_cis_real and _imag: unused by run.c
-  if (!shared)
-    add("lm_head.weight", {vocab, dim}, false);
-  if (fileSize != offset)
-    return fail(llvm::formatv("{0}: the header implies {1} bytes but the file has {2}",
-                              fileSize < offset ? "truncated" : "size mismatch", offset,
-                              fileSize));
+    for (int64_t l = 0; l < (e.perLayer ? layers : 1); ++l) {
+      tensors.push_back({llvm::formatv(e.pattern, l).str(), DType::F32,
+                         e.shape, offset, bytes});
+      offset += bytes;
+    }
+  }
 
   Llama2cCheckpoint checkpoint;
   ModelConfig &c = checkpoint.config;

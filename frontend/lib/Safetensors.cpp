@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/WeightFile.h"
+#include "attnedit/Frontend/Json.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -65,7 +66,8 @@ static float halfToFloat(uint16_t h) {
 void attnedit::convertToF32(DType dtype, const uint8_t *src, float *dst, size_t count) {
   switch (dtype) {
   case DType::F32:
-    std::memcpy(dst, src, count * 4);
+    if (count) // a zero-element tensor may have no data pointer at all
+      std::memcpy(dst, src, count * 4);
     return;
   case DType::BF16:
     for (size_t i = 0; i < count; ++i) {
@@ -159,7 +161,7 @@ WeightFile::openSafetensors(llvm::StringRef path) {
     return fail(llvm::formatv("header length {0} runs past the end of the file ({1} bytes)",
                               headerLen, fileSize));
   llvm::StringRef headerText(buffer->getBufferStart() + 8, headerLen);
-  llvm::Expected<llvm::json::Value> header = llvm::json::parse(headerText);
+  llvm::Expected<llvm::json::Value> header = parseJson(headerText);
   if (!header)
     return fail("header is not valid JSON: " + llvm::toString(header.takeError()));
   const llvm::json::Object *object = header->getAsObject();

@@ -1,6 +1,7 @@
 //===- Trainer.cpp - recipes, data and the training loop -------------------===//
 
 #include "attnedit/Runtime/Training/Trainer.h"
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Runtime/Training/GradientProgram.h"
 
@@ -158,7 +159,7 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
     return makeError(path + ": cannot read: " + buffer.getError().message());
-  llvm::Expected<json::Value> parsed = json::parse((*buffer)->getBuffer());
+  llvm::Expected<json::Value> parsed = parseJson((*buffer)->getBuffer());
   if (!parsed)
     return makeError(path + ": not valid JSON: " + llvm::toString(parsed.takeError()));
   const json::Object *object = parsed->getAsObject();
@@ -373,7 +374,7 @@ llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
   auto buffer = llvm::MemoryBuffer::getFile(statePath, /*IsText=*/true);
   if (!buffer)
     return makeError(statePath + ": cannot read: " + buffer.getError().message());
-  llvm::Expected<json::Value> parsed = json::parse((*buffer)->getBuffer());
+  llvm::Expected<json::Value> parsed = parseJson((*buffer)->getBuffer());
   if (!parsed)
     return makeError(statePath + ": corrupt checkpoint: " + llvm::toString(parsed.takeError()));
   const json::Object *state = parsed->getAsObject();

@@ -659,6 +659,9 @@ TEST(HFTokenizerTest, DecodeMapsBytesBackAndIgnoresUnknownIds) {
   EXPECT_EQ(tok->decodeToken(-1, 290), "") << "a gap in the id range";
   EXPECT_EQ(tok->decodeToken(-1, 5000), "");
   EXPECT_EQ(tok->decodeToken(-1, -3), "");
+  // The id map's reserved keys (issue 8: a read of the empty key).
+  EXPECT_EQ(tok->decodeToken(-1, INT32_MAX), "");
+  EXPECT_EQ(tok->decodeToken(-1, INT32_MIN), "");
 }
 
 TEST(HFTokenizerTest, MalformedFilesGiveErrorsNamingFileAndField) {
