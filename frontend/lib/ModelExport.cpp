@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/ModelExport.h"
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
 
@@ -621,18 +622,6 @@ llvm::Error Exporter::collect() {
   return llvm::Error::success();
 }
 
-static llvm::Error writeText(llvm::StringRef file, llvm::StringRef text) {
-  std::error_code ec;
-  llvm::raw_fd_ostream os(file, ec, fs::OF_Text);
-  if (ec)
-    return makeError(file + ": cannot write: " + ec.message());
-  os << text;
-  os.close();
-  if (os.has_error())
-    return makeError(file + ": write failed");
-  return llvm::Error::success();
-}
-
 llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
   std::vector<TensorToWrite> list;
   for (auto &[name, w] : tensors)
@@ -673,7 +662,12 @@ llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
   llvm::SmallString<256> configPath(dir);
   path::append(configPath, "config.json");
   std::string text = llvm::formatv("{0:2}", llvm::json::Value(llvm::json::Object(config))).str();
-  return writeText(configPath, text + "\n");
+  return writeFileAtomically(configPath, text + "\n");
+}
+
+llvm::Error attnedit::checkExportable(ModuleOp module, const ParameterReader &read,
+                                      const ExportOptions &options) {
+  return Exporter(module, read, options).collect();
 }
 
 llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, const ParameterReader &read,

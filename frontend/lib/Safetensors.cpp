@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/WeightFile.h"
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Json.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -256,24 +257,11 @@ llvm::Error attnedit::writeSafetensors(llvm::StringRef path,
   // used in place from the mapping.
   headerText.append((8 - headerText.size() % 8) % 8, ' ');
 
-  llvm::SmallString<256> tmp(path);
-  tmp += ".tmp";
-  {
-    int fd;
-    if (std::error_code ec = llvm::sys::fs::openFileForWrite(tmp, fd))
-      return createStringError(ec, "%s: cannot write: %s", tmp.c_str(), ec.message().c_str());
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+  return writeFileAtomically(path, [&](llvm::raw_ostream &os) {
     uint64_t len = headerText.size();
     os.write(reinterpret_cast<const char *>(&len), 8);
     os << headerText;
     for (const TensorToWrite &t : tensors)
       os.write(reinterpret_cast<const char *>(t.data.data()), t.data.size());
-    os.flush();
-    if (os.has_error() || ::fsync(fd) != 0)
-      return createStringError(inconvertibleErrorCode(), "%s: write failed", tmp.c_str());
-  }
-  if (std::error_code ec = llvm::sys::fs::rename(tmp, path))
-    return createStringError(ec, "%s: cannot rename into place: %s", path.str().c_str(),
-                             ec.message().c_str());
-  return llvm::Error::success();
+  });
 }

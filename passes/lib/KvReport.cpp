@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
 
@@ -63,14 +64,11 @@ struct KvReportPass : attnedit::impl::KvReportPassBase<KvReportPass> {
     llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
     if (jsonOut.empty())
       return;
-    std::error_code ec;
-    llvm::raw_fd_ostream file(jsonOut, ec, llvm::sys::fs::OF_Text);
-    if (ec) {
-      getOperation().emitError() << "attnedit-kv-report: cannot write '" << jsonOut
-                                 << "': " << ec.message();
+    if (llvm::Error e =
+            writeFileAtomically(jsonOut, llvm::formatv("{0:2}\n", json).str())) {
+      getOperation().emitError() << "attnedit-kv-report: " << llvm::toString(std::move(e));
       return signalPassFailure();
     }
-    file << llvm::formatv("{0:2}", json) << "\n";
   }
 
   void printTable(llvm::ArrayRef<LayerCache> layers, llvm::raw_ostream &os) {

@@ -26,3 +26,13 @@ llvm_config.add_tool_substitutions(["mlir-opt"], [config.llvm_tools_dir])
 
 if os.path.isdir(config.shared_data_dir):
     config.available_features.add("shared-data")
+
+# The full-disk test mounts a small tmpfs in a private mount namespace; that
+# needs root (CI and the set-up run as root) or user namespaces.
+import subprocess
+try:
+    if subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                      capture_output=True, timeout=10).returncode == 0:
+        config.available_features.add("tmpfs-mount")
+except (OSError, subprocess.TimeoutExpired):
+    pass

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
@@ -285,12 +286,7 @@ static llvm::Error runEval() {
   llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
   if (jsonOut.empty())
     return llvm::Error::success();
-  std::error_code ec;
-  llvm::raw_fd_ostream os(jsonOut, ec);
-  if (ec)
-    return usage(jsonOut + ": cannot write: " + ec.message());
-  os << llvm::formatv("{0:2}", json) << "\n";
-  return llvm::Error::success();
+  return writeFileAtomically(jsonOut, llvm::formatv("{0:2}\n", json).str());
 }
 
 static llvm::Error runGrad(Model &model) {

@@ -1,6 +1,7 @@
 //===- Model.cpp - loading models and running their functions -----------------===//
 
 #include "attnedit/Runtime/Execution/Model.h"
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Runtime/Execution/Evaluator.h"
@@ -126,17 +127,11 @@ llvm::Error attnedit::writeNpy(llvm::StringRef path, const Tensor &tensor) {
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec);
-  if (ec)
-    return makeError(path, "cannot write: " + ec.message());
-  os << "\x93NUMPY" << '\x01' << '\x00';
-  uint16_t len = header.size();
-  os.write(reinterpret_cast<const char *>(&len), 2);
-  os << header;
-  os.write(reinterpret_cast<const char *>(tensor.data()), tensor.numel() * sizeof(float));
-  os.close();
-  if (os.has_error())
-    return makeError(path, "write failed");
-  return llvm::Error::success();
+  return writeFileAtomically(path, [&](llvm::raw_ostream &os) {
+    os << "\x93NUMPY" << '\x01' << '\x00';
+    uint16_t len = header.size();
+    os.write(reinterpret_cast<const char *>(&len), 2);
+    os << header;
+    os.write(reinterpret_cast<const char *>(tensor.data()), tensor.numel() * sizeof(float));
+  });
 }

@@ -87,6 +87,15 @@ void ParameterStore::set(llvm::StringRef name, Tensor value, llvm::StringRef sco
   cache[cacheKey(name, scope)] = std::move(value);
 }
 
+bool ParameterStore::contains(llvm::StringRef name, llvm::StringRef scope) {
+  {
+    std::lock_guard<std::mutex> lock(cacheMutex);
+    if (cache.count(cacheKey(name, scope)))
+      return true;
+  }
+  return llvm::any_of(files.lookup(scope), [&](const auto &file) { return file->find(name); });
+}
+
 llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                                            llvm::StringRef scope) {
   std::string key = cacheKey(name, scope);

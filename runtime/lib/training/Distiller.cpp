@@ -1,6 +1,7 @@
 //===- Distiller.cpp - pretraining and progressive distillation ------------===//
 
 #include "attnedit/Runtime/Training/Distiller.h"
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Model.h"
@@ -9,15 +10,19 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Chrono.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/xxhash.h"
 
 #include <spdlog/spdlog.h>
 
 using namespace mlir;
 using namespace mlir::attnedit;
+namespace json = llvm::json;
 
 static llvm::Error makeError(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
@@ -56,6 +61,17 @@ llvm::Expected<OwningOpRef<ModuleOp>> attnedit::raisedCopy(ModuleOp teacher) {
   if (llvm::Error e = runPipeline(*copy, "attnedit-raise-attention"))
     return std::move(e);
   return copy;
+}
+
+/// The exporter's view of `store`.
+static ParameterReader readerOf(ParameterStore &store) {
+  return [&store](llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                  llvm::StringRef scope) -> llvm::Expected<std::vector<float>> {
+    auto t = scope.empty() ? store.get(name, shape) : store.get(name, shape, scope);
+    if (!t)
+      return t.takeError();
+    return std::vector<float>(t->data(), t->data() + t->numel());
+  };
 }
 
 /// Logits of `tokens` at positions 0..T-1 under `func` with `store`.
@@ -111,14 +127,7 @@ llvm::Expected<CheckedExport> attnedit::exportChecked(ModuleOp module, Parameter
                            .str());
     return llvm::Error::success();
   };
-  ParameterReader read = [&](llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
-                             llvm::StringRef scope) -> llvm::Expected<std::vector<float>> {
-    auto t = scope.empty() ? store.get(name, shape) : store.get(name, shape, scope);
-    if (!t)
-      return t.takeError();
-    return std::vector<float>(t->data(), t->data() + t->numel());
-  };
-  auto summary = exportModel(**raised, read, dir, withCheck);
+  auto summary = exportModel(**raised, readerOf(store), dir, withCheck);
   if (!summary)
     return summary.takeError();
   result.summary = std::move(*summary);
@@ -187,28 +196,53 @@ static llvm::Error writeModelDir(ModuleOp module, ParameterStore &store,
   return llvm::Error::success();
 }
 
-/// Trains `model`'s parameters in `store` through the recipe's stages, each
+/// The module's text and the size and time of each parameter file it names:
+/// enough to tell another teacher or model from this one without reading
+/// gigabytes of weights.
+static json::Value moduleIdentity(ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  json::Array files;
+  if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
+    for (auto name : names.getAsValueRange<StringAttr>()) {
+      llvm::sys::fs::file_status status;
+      bool found = !llvm::sys::fs::status(name, status);
+      files.push_back(json::Object{
+          {"file", name},
+          {"bytes", found ? (int64_t)status.getSize() : -1},
+          {"modified", found ? (int64_t)llvm::sys::toTimeT(status.getLastModificationTime())
+                             : -1}});
+    }
+  return json::Object{{"module_xxh3", llvm::utohexstr(llvm::xxh3_64bits(text))},
+                      {"parameter_files", std::move(files)}};
+}
+
+/// Trains `model`'s parameters in `store` through `trainer`'s stages, each
 /// built with the stage's options plus `stageOptions`, then writes the model.
-static llvm::Error trainAndWrite(ModuleOp model, ParameterStore &store, TokenSource &data,
-                                 const JobOptions &options, llvm::StringRef stageOptions) {
-  TrainingRun run{joinPath(options.outDir, "work"),
-                  joinPath(options.outDir, "training_log.json"),
-                  joinPath(options.outDir, "training_loss.svg"), options.resume};
-  auto trainer = Trainer::create(options.recipe, run, store);
-  if (!trainer)
-    return trainer.takeError();
+static llvm::Error trainAndWrite(ModuleOp model, ParameterStore &store, Trainer &trainer,
+                                 TokenSource &data, const JobOptions &options,
+                                 llvm::StringRef stageOptions) {
   for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
-    if (trainer->finished(i))
+    if (trainer.finished(i))
       continue;
     auto training =
         trainingCopy(model, options.recipe.stages[i].buildOptions() + stageOptions.str());
     if (!training)
       return training.takeError();
-    if (llvm::Error e = trainer->runStage(
+    if (llvm::Error e = trainer.runStage(
             i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data))
       return e;
   }
   return writeModelDir(model, store, options);
+}
+
+/// The run of a job writing to options.outDir, identified by `job`.
+static TrainingRun runOf(const JobOptions &options, json::Object job) {
+  return TrainingRun{joinPath(options.outDir, "work"),
+                     joinPath(options.outDir, "training_log.json"),
+                     joinPath(options.outDir, "training_loss.svg"), options.resume,
+                     std::move(job)};
 }
 
 llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptions &options) {
@@ -216,8 +250,19 @@ llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptio
     if (stage.stage != "lm")
       return makeError("train: every stage of the recipe must be 'lm', not '" + stage.stage +
                        "'");
+  auto lock = JobLock::acquire(joinPath(options.outDir, "work"));
+  if (!lock)
+    return lock.takeError();
   ParameterStore store;
-  return trainAndWrite(model, store, data, options, "");
+  auto trainer = Trainer::create(
+      options.recipe,
+      runOf(options, json::Object{{"job", "train"},
+                                  {"model", moduleIdentity(model)},
+                                  {"data", data.identity()}}),
+      store);
+  if (!trainer)
+    return trainer.takeError();
+  return trainAndWrite(model, store, *trainer, data, options, "");
 }
 
 llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, TokenSource &data,
@@ -226,8 +271,21 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
     if (stage.stage == "lm")
       return makeError("distill: recipe stages must be 'layerwise' or 'model', not 'lm'");
   std::string work = joinPath(options.outDir, "work");
-  if (std::error_code ec = llvm::sys::fs::create_directories(work))
-    return makeError(work + ": cannot create: " + ec.message());
+  auto lock = JobLock::acquire(work);
+  if (!lock)
+    return lock.takeError();
+  // Before anything in `work` is written: a resume of another job is
+  // refused here, and a fresh job over an old checkpoint too.
+  ParameterStore store;
+  auto trainer = Trainer::create(options.recipe,
+                                 runOf(options, json::Object{{"job", "distill"},
+                                                             {"teacher", moduleIdentity(
+                                                                             teacher.module())},
+                                                             {"edit", editOptions},
+                                                             {"data", data.identity()}}),
+                                 store);
+  if (!trainer)
+    return trainer.takeError();
   auto raised = raisedCopy(teacher.module());
   if (!raised)
     return raised.takeError();
@@ -235,15 +293,21 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
   if (llvm::Error e = writeModule(**raised, teacherModule))
     return e;
   // The edit is deterministic, so a resumed run rebuilds the same student;
-  // trained values then come from the checkpoint.
+  // trained values then come from the checkpoint, which the store already
+  // holds and which take precedence over the files opened now.
   std::string studentModule = joinPath(work, "student.mlir");
   auto student = editedCopy(**raised, editOptions, joinPath(work, "student_init.safetensors"));
   if (!student)
     return student.takeError();
   if (llvm::Error e = writeModule(**student, studentModule))
     return e;
-  ParameterStore store;
   if (llvm::Error e = store.openModuleFiles(**student, studentModule))
     return e;
-  return trainAndWrite(**student, store, data, options, " teacher=\"" + teacherModule + "\"");
+  // A student the export cannot write would otherwise fail after training.
+  if (llvm::Error e = checkExportable(**student, readerOf(store)))
+    return makeError("distill: the edited model cannot be written as a model directory, so "
+                     "the job would fail after training: " +
+                     llvm::toString(std::move(e)));
+  return trainAndWrite(**student, store, *trainer, data, options,
+                       " teacher=\"" + teacherModule + "\"");
 }

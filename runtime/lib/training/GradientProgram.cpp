@@ -43,15 +43,17 @@ llvm::Expected<GradientProgram> GradientProgram::create(func::FuncOp gradFunc,
     auto [scope, name] = splitKey(key);
     ArrayRef<int64_t> shape = shapes.lookup(key);
     Tensor value = Tensor::zeros(shape);
-    auto stored = store.get(name, shape, scope);
-    if (!stored && !scope.empty()) {
-      llvm::consumeError(stored.takeError());
-      stored = store.get(name, shape);
-    }
-    if (stored) {
+    // A value the store holds (a checkpoint's, the teacher's for a student
+    // copy) must fit; only a parameter with no value anywhere starts random.
+    llvm::StringRef from = store.contains(name, scope) ? scope : llvm::StringRef();
+    if (store.contains(name, from)) {
+      auto stored = store.get(name, shape, from);
+      if (!stored)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "trainable parameter '%s': %s", key.str().c_str(),
+                                       llvm::toString(stored.takeError()).c_str());
       std::copy_n(stored->data(), stored->numel(), value.mutableData());
     } else {
-      llvm::consumeError(stored.takeError());
       bool norm = name.contains("norm");
       std::normal_distribution<float> normal(0.0f, 0.02f);
       for (int64_t i = 0; i < value.numel(); ++i)

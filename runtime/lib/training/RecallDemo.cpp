@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
@@ -33,6 +34,15 @@ RecallTask::Sample RecallSequences::sample(uint64_t index) const {
 }
 
 std::vector<int32_t> RecallSequences::sequence(uint64_t index) { return sample(index).tokens; }
+
+llvm::json::Value RecallSequences::identity() const {
+  return llvm::json::Object{{"task", "recall"},
+                            {"keys", task.numKeys},
+                            {"values", task.numValues},
+                            {"pairs", task.pairs},
+                            {"gap", task.gap},
+                            {"seed", (int64_t)seed}};
+}
 
 std::vector<int32_t> RecallSequences::targets(uint64_t index,
                                               const std::vector<int32_t> &tokens) {
@@ -219,12 +229,9 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
   llvm::outs() << "(bf16 KV cache over all layers; recall = share of queries whose value is "
                   "the model's top next token, on 200 held-out sequences)\n";
   std::string reportPath = join(options.outDir, "demo_report.json");
-  std::error_code ec;
-  llvm::raw_fd_ostream os(reportPath, ec);
-  if (ec)
-    return llvm::createStringError(ec, "%s: cannot write: %s", reportPath.c_str(),
-                                   ec.message().c_str());
-  os << llvm::formatv("{0:2}", json::Value(std::move(report))) << "\n";
+  if (llvm::Error e = writeFileAtomically(
+          reportPath, llvm::formatv("{0:2}\n", json::Value(std::move(report))).str()))
+    return e;
   llvm::outs() << "report: " << reportPath << "\n";
   return llvm::Error::success();
 }

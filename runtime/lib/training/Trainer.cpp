@@ -1,26 +1,34 @@
 //===- Trainer.cpp - recipes, data and the training loop -------------------===//
 
 #include "attnedit/Runtime/Training/Trainer.h"
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Runtime/Training/GradientProgram.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/xxhash.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
+#include <set>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 using namespace mlir;
@@ -315,6 +323,13 @@ PackedTokens::load(llvm::StringRef path, const Tokenizer *tokenizer, std::option
   return packed;
 }
 
+llvm::json::Value PackedTokens::identity() const {
+  llvm::ArrayRef<uint8_t> bytes(reinterpret_cast<const uint8_t *>(stream.data()),
+                                stream.size() * sizeof(int32_t));
+  return json::Object{{"tokens", (int64_t)stream.size()},
+                      {"xxh3", llvm::utohexstr(llvm::xxh3_64bits(bytes))}};
+}
+
 std::vector<int32_t> PackedTokens::sequence(uint64_t index) {
   int64_t chunks = stream.size() / (seqLen + 1);
   int64_t epoch = index / chunks;
@@ -339,25 +354,80 @@ static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
   return p.str().str();
 }
 
-llvm::Error attnedit::writeFileAtomically(llvm::StringRef path, llvm::StringRef text) {
-  std::string temp = (path + ".tmp").str();
-  int fd;
-  if (std::error_code ec = fs::openFileForWrite(temp, fd))
-    return makeError(temp + ": cannot write: " + ec.message());
-  {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/false);
-    os << text;
-    os.flush();
-    if (os.has_error()) {
-      ::close(fd);
-      return makeError(temp + ": write failed");
-    }
+llvm::Expected<JobLock> JobLock::acquire(llvm::StringRef dir) {
+  if (std::error_code ec = fs::create_directories(dir))
+    return makeError(dir + ": cannot create: " + ec.message());
+  std::string path = joinPath(dir, "job.lock");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return makeError(path + ": cannot open: " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[512] = {0};
+    ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
+    ::close(fd);
+    std::string who = n > 0 ? llvm::StringRef(holder, n).trim().str() : "unknown";
+    return makeError(dir + ": another job is using this directory (" + who +
+                     "); wait for it to end or choose another output directory");
   }
-  ::fsync(fd);
-  ::close(fd);
-  if (std::error_code ec = fs::rename(temp, path))
-    return makeError(path + ": cannot replace: " + ec.message());
-  return llvm::Error::success();
+  std::string me = llvm::formatv("pid {0}, started {1:%Y-%m-%d %H:%M:%S}",
+                                 llvm::sys::Process::getProcessId(),
+                                 std::chrono::system_clock::now())
+                       .str();
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0)
+    spdlog::warn("{}: cannot record the lock holder: {}", path, std::strerror(errno));
+  // Temporaries of a killed or failed job: an interrupted atomic write
+  // (`*.tmp`) or export (`*.tmp-PID`, `*.old-PID`). They may hold the space
+  // a full disk needs back.
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    if (name.ends_with(".tmp"))
+      fs::remove(it->path());
+    else if (name.contains(".tmp-") || name.contains(".old-"))
+      fs::remove_directories(it->path());
+  }
+  return JobLock(fd);
+}
+
+JobLock::~JobLock() {
+  if (fd >= 0)
+    ::close(fd); // releases the flock
+}
+
+/// Where `was` and `now` differ, one line "path: was -> now" per leaf.
+static void diffJson(const json::Value &was, const json::Value &now, const std::string &path,
+                     std::vector<std::string> &out) {
+  const json::Object *a = was.getAsObject(), *b = now.getAsObject();
+  if (a && b) {
+    std::set<std::string> keys;
+    for (const auto &kv : *a)
+      keys.insert(kv.first.str());
+    for (const auto &kv : *b)
+      keys.insert(kv.first.str());
+    for (const std::string &key : keys) {
+      const json::Value *x = a->get(key), *y = b->get(key);
+      std::string sub = path.empty() ? key : path + "." + key;
+      if (!x || !y)
+        out.push_back(sub + (x ? " was set, now absent" : " was absent, now set"));
+      else
+        diffJson(*x, *y, sub, out);
+    }
+    return;
+  }
+  const json::Array *p = was.getAsArray(), *q = now.getAsArray();
+  if (p && q && p->size() == q->size()) {
+    for (size_t i = 0; i < p->size(); ++i)
+      diffJson((*p)[i], (*q)[i], path + "[" + std::to_string(i) + "]", out);
+    return;
+  }
+  if (was == now)
+    return;
+  auto show = [](const json::Value &v) {
+    std::string text;
+    llvm::raw_string_ostream(text) << v;
+    return text.size() > 80 ? text.substr(0, 77) + "..." : text;
+  };
+  out.push_back(path + ": " + show(was) + " -> " + show(now));
 }
 
 llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
@@ -383,13 +453,19 @@ llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
   std::optional<llvm::StringRef> file = state ? state->getString("file") : std::nullopt;
   const json::Array *curves = state ? state->getArray("log") : nullptr;
   const json::Value *saved = state ? state->get("recipe") : nullptr;
-  if (!stage || !step || !file || !curves || !saved)
-    return makeError(statePath + ": corrupt checkpoint: needs stage, step, file, log, recipe");
-  // Resuming under another recipe would not reproduce the run it continues.
-  if (*saved != recipe.toJson())
-    return makeError(statePath + ": the checkpoint was made with another recipe (seed, batch, "
-                                 "sequence length or stages differ); resume with the same "
-                                 "options");
+  const json::Value *savedJob = state ? state->get("job") : nullptr;
+  if (!stage || !step || !file || !curves || !saved || !savedJob)
+    return makeError(statePath +
+                     ": corrupt checkpoint: needs stage, step, file, log, recipe, job");
+  // Resuming another job or recipe would not continue the run the
+  // checkpoint holds: it would train something else from its weights.
+  std::vector<std::string> changes;
+  diffJson(*savedJob, json::Value(json::Object(run.job)), "", changes);
+  diffJson(*saved, recipe.toJson(), "recipe", changes);
+  if (!changes.empty())
+    return makeError(statePath + ": the checkpoint belongs to another job or recipe; changed: " +
+                     llvm::join(changes, "; ") +
+                     ". Resume with the same options, or choose another output directory");
   if (*stage < 0 || *stage >= (int64_t)recipe.stages.size() || *step < 0 ||
       *step > recipe.stages[*stage].steps)
     return makeError(statePath + ": corrupt checkpoint: stage/step out of range");
@@ -446,6 +522,7 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
                      {"step", step},
                      {"file", file},
                      {"recipe", recipe.toJson()},
+                     {"job", json::Object(run.job)},
                      {"log", json::Array(curves)}};
   if (llvm::Error e = writeFileAtomically(joinPath(run.workDir, "checkpoint.json"),
                                           llvm::formatv("{0:2}", json::Value(std::move(state)))

@@ -179,3 +179,39 @@ TEST(TrainerTest, BatchGradientIsTheSameOnOneOrTwoThreads) {
   EXPECT_FALSE(grads[0].empty());
 }
 } // namespace
+
+namespace {
+// A value the store holds for a trainable parameter (a checkpoint's) must
+// have the parameter's shape: issue 8 found a mismatch silently replaced by
+// a random initialisation.
+TEST(TrainerTest, StoredValueOfAnotherShapeIsAnErrorNotARandomStart) {
+  ModelConfig config;
+  config.architecture = "LlamaForCausalLM";
+  config.hiddenSize = 16;
+  config.intermediateSize = 24;
+  config.numLayers = 1;
+  config.numHeads = 2;
+  config.numKvHeads = 1;
+  config.headDim = 8;
+  config.vocabSize = 20;
+  config.maxPositions = 16;
+  Checkpoint checkpoint;
+  checkpoint.config = config;
+  checkpoint.configOnly = true;
+  checkpoint.configOnlyDType = DType::F32;
+  mlir::MLIRContext context;
+  auto module = importCheckpoint(context, checkpoint);
+  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+  auto training = trainingCopy(**module, "stage=lm");
+  ASSERT_TRUE(bool(training)) << llvm::toString(training.takeError());
+  auto gradFunc = (*training)->lookupSymbol<mlir::func::FuncOp>("train_step_grad");
+  ParameterStore store;
+  store.set("model.norm.weight", Tensor::zeros({8}));
+  auto program = GradientProgram::create(gradFunc, store, /*seed=*/3);
+  ASSERT_FALSE(bool(program));
+  std::string message = llvm::toString(program.takeError());
+  EXPECT_NE(message.find("trainable parameter 'model.norm.weight'"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("[8]"), std::string::npos) << message;
+}
+} // namespace

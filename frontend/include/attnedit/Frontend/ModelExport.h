@@ -77,6 +77,12 @@ llvm::Expected<ExportSummary> exportModel(mlir::ModuleOp module, const Parameter
                                           llvm::StringRef dir,
                                           const ExportOptions &options = {});
 
+/// Everything exportModel checks of `module` (the format it maps to, every
+/// layer expressible in it, every parameter placed), without writing: a job
+/// that will export at its end runs this before its first step.
+llvm::Error checkExportable(mlir::ModuleOp module, const ParameterReader &read,
+                            const ExportOptions &options = {});
+
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_FRONTEND_MODELEXPORT_H

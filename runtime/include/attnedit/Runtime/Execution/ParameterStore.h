@@ -36,6 +36,10 @@ public:
   llvm::Expected<Tensor> get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                              llvm::StringRef scope = "");
 
+  /// Whether `name` of `scope` has a value (set, or in one of the scope's
+  /// files), whatever its shape.
+  bool contains(llvm::StringRef name, llvm::StringRef scope = "");
+
   /// Makes `name` of `scope` resolve to `value` from now on (a trainer's
   /// own buffer, updated in place between steps).
   void set(llvm::StringRef name, Tensor value, llvm::StringRef scope = "");

@@ -48,6 +48,7 @@ public:
   /// Only the recalled values are supervised: every other token is random
   /// or filler, and training on them only adds noise to the gradient.
   std::vector<int32_t> targets(uint64_t index, const std::vector<int32_t> &tokens) override;
+  llvm::json::Value identity() const override;
 
 private:
   RecallTask::Sample sample(uint64_t index) const;

@@ -76,6 +76,9 @@ public:
   virtual std::vector<int32_t> targets(uint64_t index, const std::vector<int32_t> &tokens) {
     return std::vector<int32_t>(tokens.begin() + 1, tokens.end());
   }
+  /// What the data is (a content hash, or a generator's parameters): a
+  /// checkpoint records it, and a resume on other data is refused.
+  virtual llvm::json::Value identity() const = 0;
 };
 
 /// Sequence packing: a token stream cut into consecutive chunks of seqLen + 1
@@ -91,6 +94,8 @@ public:
        int64_t vocabSize, int64_t seqLen, uint64_t seed, double until);
 
   std::vector<int32_t> sequence(uint64_t index) override;
+  /// {"tokens": count, "xxh3": hash of the ids}.
+  llvm::json::Value identity() const override;
   int64_t numTokens() const { return stream.size(); }
 
 private:
@@ -113,6 +118,29 @@ struct TrainingRun {
   std::string logPath;   // JSON loss curves
   std::string plotPath;  // SVG of the loss curves
   bool resume = false;
+  /// What the job trains and on what (teacher, edit, data, ...): recorded in
+  /// the checkpoint with the recipe; a resume that differs in any field is
+  /// refused, naming the fields.
+  llvm::json::Object job;
+};
+
+/// An exclusive lock on a job's output directory for the job's lifetime:
+/// a second job writing into the same directory is refused, naming the
+/// holder. flock(2) locks die with their process, so a killed job never
+/// leaves a stale lock.
+class JobLock {
+public:
+  /// Locks `dir`/job.lock (creating `dir`), then removes the temporaries a
+  /// killed or failed job left in `dir` (`*.tmp` files, `*.tmp-*` and
+  /// `*.old-*` directories): nobody else can be writing them.
+  static llvm::Expected<JobLock> acquire(llvm::StringRef dir);
+  JobLock(JobLock &&other) : fd(other.fd) { other.fd = -1; }
+  JobLock &operator=(JobLock &&) = delete;
+  ~JobLock();
+
+private:
+  explicit JobLock(int fd) : fd(fd) {}
+  int fd;
 };
 
 /// Runs the stages of a recipe one after another over one parameter store.
@@ -120,7 +148,8 @@ class Trainer {
 public:
   /// With `run.resume`, reads the last checkpoint of `run.workDir` (if any):
   /// every parameter it holds is put in `store`, and stages it finished are
-  /// skipped. Without it, a checkpoint already there is an error, so that a
+  /// skipped; a checkpoint of another job or recipe is refused, naming what
+  /// changed. Without it, a checkpoint already there is an error, so that a
   /// run never silently overwrites another.
   static llvm::Expected<Trainer> create(const Recipe &recipe, TrainingRun run,
                                         ParameterStore &store);
@@ -155,10 +184,6 @@ private:
   // One JSON object per stage: {"stage", "steps": [{step, loss, lr, ...}]}.
   std::vector<llvm::json::Value> curves;
 };
-
-/// Writes `text` to `path` through a temporary file, fsync and rename, so a
-/// reader sees the old file or the new one, never a torn one.
-llvm::Error writeFileAtomically(llvm::StringRef path, llvm::StringRef text);
 
 /// Writes `curves` (Trainer::log()) as an SVG line plot of loss per step,
 /// one panel per stage, log-scaled losses.

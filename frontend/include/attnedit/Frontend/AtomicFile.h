@@ -1,0 +1,29 @@
+//===- AtomicFile.h - files that appear whole or not at all ----*- C++ -*-===//
+//
+// Every file attnedit writes (checkpoints, safetensors, modules, logs,
+// plots, reports, logits) goes through writeFileAtomically: a reader sees the
+// old file or the new one, never a torn one, and a failed write (a full
+// disk) leaves no partial file behind to keep the disk full.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_FRONTEND_ATOMICFILE_H
+#define ATTNEDIT_FRONTEND_ATOMICFILE_H
+
+#include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mlir::attnedit {
+
+/// Writes `path` through `path`.tmp: `write` fills the temporary, which is
+/// flushed, fsynced and renamed over `path`. On failure the temporary is
+/// removed, `path` is untouched, and the error names the file and the
+/// system's reason (e.g. "No space left on device").
+llvm::Error writeFileAtomically(llvm::StringRef path,
+                                llvm::function_ref<void(llvm::raw_ostream &)> write);
+llvm::Error writeFileAtomically(llvm::StringRef path, llvm::StringRef text);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_FRONTEND_ATOMICFILE_H

@@ -1,0 +1,47 @@
+//===- AtomicFile.cpp - files that appear whole or not at all --------------===//
+
+#include "attnedit/Frontend/AtomicFile.h"
+
+#include "llvm/Support/FileSystem.h"
+
+#include <cerrno>
+#include <system_error>
+#include <unistd.h>
+
+using namespace mlir::attnedit;
+
+llvm::Error mlir::attnedit::writeFileAtomically(
+    llvm::StringRef path, llvm::function_ref<void(llvm::raw_ostream &)> write) {
+  std::string temp = (path + ".tmp").str();
+  auto fail = [&](std::error_code ec) {
+    llvm::sys::fs::remove(temp);
+    return llvm::createStringError(ec, "%s: cannot write: %s", path.str().c_str(),
+                                   ec.message().c_str());
+  };
+  int fd;
+  if (std::error_code ec = llvm::sys::fs::openFileForWrite(temp, fd))
+    return fail(ec);
+  std::error_code ec;
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/false);
+    write(os);
+    os.flush();
+    ec = os.error();
+    // An error left set makes the stream's destructor abort the process
+    // ("IO failure on output stream") before our message is printed.
+    os.clear_error();
+  }
+  if (!ec && ::fsync(fd) != 0)
+    ec = std::error_code(errno, std::generic_category());
+  if (::close(fd) != 0 && !ec)
+    ec = std::error_code(errno, std::generic_category());
+  if (ec)
+    return fail(ec);
+  if (std::error_code rename = llvm::sys::fs::rename(temp, path))
+    return fail(rename);
+  return llvm::Error::success();
+}
+
+llvm::Error mlir::attnedit::writeFileAtomically(llvm::StringRef path, llvm::StringRef text) {
+  return writeFileAtomically(path, [&](llvm::raw_ostream &os) { os << text; });
+}
