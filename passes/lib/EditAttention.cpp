@@ -140,8 +140,10 @@ LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
   } else {
     if (gate != "headwise" && gate != "elementwise" && gate != "none")
       return fail("gate must be headwise, elementwise or none, got '" + gate + "'");
-    if (window < 1 || fullEvery < 0)
-      return fail("needs window >= 1 and full-every >= 0");
+    if (window < 1 || window > kMaxConfigSize || fullEvery < 0 || fullEvery > kMaxLayers)
+      return fail(llvm::formatv("needs window in [1, {0}] and full-every in [0, {1}]",
+                                kMaxConfigSize, kMaxLayers)
+                      .str());
   }
   return success();
 }
@@ -184,6 +186,17 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer) {
   int64_t h = op.getNumHeads(), d = op.getHeadDim();
   MlaShape shape{qLoraRank, kvLoraRank, qkNopeHeadDim < 0 ? d : qkNopeHeadDim, qkRopeHeadDim,
                  vHeadDim < 0 ? d : vHeadDim};
+  // The latents are projections of the layer input, so a rank above its
+  // width holds nothing more; nor can a head use more than the width.
+  for (auto [option, value] : {std::pair{"kv-lora-rank", shape.kvLoraRank},
+                               {"q-lora-rank", shape.qLoraRank},
+                               {"qk-nope-head-dim", shape.qkNopeHeadDim},
+                               {"qk-rope-head-dim", shape.qkRopeHeadDim},
+                               {"v-head-dim", shape.vHeadDim}})
+    if (value > hidden)
+      return op.emitError() << "attnedit-edit-attention: " << option << "=" << value
+                            << " is larger than the layer's hidden size " << hidden
+                            << " (layer " << layer << ")";
   if (!op.getQkvBias().empty())
     op.emitWarning("attnedit-edit-attention: MLA has no attention biases; the teacher's "
                    "q/k/v biases are dropped (distillation has to recover them)");

@@ -15,6 +15,7 @@
 
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Importer.h"
+#include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
 #include "attnedit/Runtime/Execution/Logging.h"
@@ -157,10 +158,10 @@ static void printPiece(llvm::StringRef piece) {
 }
 
 static llvm::Error runGenerate(Model &model) {
-  if (maxTokens < 0)
-    return usage("--max-tokens must be >= 0");
-  if (!(temperature >= 0))
-    return usage("--temperature must be >= 0");
+  if (maxTokens < 0 || maxTokens > kMaxConfigSize)
+    return usage(llvm::formatv("--max-tokens must be in [0, {0}]", kMaxConfigSize).str());
+  if (!(temperature >= 0 && temperature <= 100))
+    return usage("--temperature must be in [0, 100] (0 = greedy)");
   if (!tokensArg.empty() && !prompt.empty())
     return usage("give either --prompt or --tokens, not both");
   llvm::Expected<const Tokenizer *> loaded = model.tokenizer();
@@ -227,9 +228,12 @@ static llvm::Error runForward(Model &model) {
 static llvm::Error runEval() {
   if (teacherPath.empty() || studentPath.empty() || textPath.empty())
     return usage("eval needs --teacher MODEL, --student MODEL and --data FILE");
-  if (!(textFrom >= 0 && textFrom < 1) || maxPositions < 2 || window < 2 || kvContext < 0)
-    return usage("eval needs 0 <= --data-from < 1, --max-positions >= 2, --window >= 2, "
-                 "--kv-context >= 0");
+  if (!(textFrom >= 0 && textFrom < 1) || maxPositions < 2 || window < 2 || kvContext < 0 ||
+      maxPositions > kMaxConfigSize || window > kMaxConfigSize || kvContext > kMaxConfigSize)
+    return usage(llvm::formatv("eval needs 0 <= --data-from < 1, and --max-positions, --window "
+                               "in [2, {0}], --kv-context in [0, {0}]",
+                               kMaxConfigSize)
+                     .str());
   auto teacher = Model::load(teacherPath);
   if (!teacher)
     return teacher.takeError();

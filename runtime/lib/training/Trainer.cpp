@@ -234,34 +234,34 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
     return bad("batch", "must be in [1, 4096]");
   if (seqLen < 2 || seqLen > 65536)
     return bad("seq_len", "must be in [2, 65536]");
-  if (checkpointEvery < 1)
-    return bad("checkpoint_every", "must be >= 1");
+  if (checkpointEvery < 1 || checkpointEvery > kMaxSteps)
+    return bad("checkpoint_every", llvm::formatv("must be in [1, {0}]", kMaxSteps));
   if (stages.empty())
     return bad("stages", "must list at least one stage");
   for (auto [i, s] : llvm::enumerate(stages)) {
     std::string p = llvm::formatv("stages[{0}].", i).str();
     if (s.stage != "layerwise" && s.stage != "model" && s.stage != "lm")
       return bad(p + "stage", "must be layerwise, model or lm, not '" + s.stage + "'");
-    if (s.steps < 0)
-      return bad(p + "steps", "must be >= 0");
+    if (s.steps < 0 || s.steps > kMaxSteps)
+      return bad(p + "steps", llvm::formatv("must be in [0, {0}]", kMaxSteps));
     if (!(s.lr > 0 && s.lr < 1))
       return bad(p + "lr", "must be in (0, 1)");
-    if (s.warmup < 0)
-      return bad(p + "warmup", "must be >= 0");
+    if (s.warmup < 0 || s.warmup > kMaxSteps)
+      return bad(p + "warmup", llvm::formatv("must be in [0, {0}]", kMaxSteps));
     if (!(s.minLrRatio >= 0 && s.minLrRatio <= 1))
       return bad(p + "min_lr_ratio", "must be in [0, 1]");
     if (!(s.weightDecay >= 0 && s.weightDecay < 1))
       return bad(p + "weight_decay", "must be in [0, 1)");
-    if (!(s.clip >= 0))
-      return bad(p + "clip", "must be >= 0 (0 = no clipping)");
+    if (!(s.clip >= 0 && s.clip <= 1e6))
+      return bad(p + "clip", "must be in [0, 1e6] (0 = no clipping)");
     if (!(s.beta1 >= 0 && s.beta1 < 1) || !(s.beta2 >= 0 && s.beta2 < 1))
       return bad(p + "beta1/beta2", "must be in [0, 1)");
-    if (!(s.eps > 0))
-      return bad(p + "eps", "must be > 0");
-    if (!(s.temperature > 0))
-      return bad(p + "temperature", "must be > 0");
-    if (!(s.featureWeight >= 0))
-      return bad(p + "feature_weight", "must be >= 0");
+    if (!(s.eps > 0 && s.eps < 1))
+      return bad(p + "eps", "must be in (0, 1)");
+    if (!(s.temperature > 0 && s.temperature <= 100))
+      return bad(p + "temperature", "must be in (0, 100]");
+    if (!(s.featureWeight >= 0 && s.featureWeight <= 1000))
+      return bad(p + "feature_weight", "must be in [0, 1000]");
     if (s.train != "attention" && s.train != "all")
       return bad(p + "train", "must be attention or all, not '" + s.train + "'");
   }

@@ -48,6 +48,10 @@ struct StageRecipe {
   llvm::json::Value toJson() const;
 };
 
+/// The most steps a stage (or its warm-up, or a checkpoint interval) may
+/// have: 10^8, weeks of training even at the fastest step rates here.
+constexpr int64_t kMaxSteps = 100000000;
+
 struct Recipe {
   uint64_t seed = 0;
   int64_t batch = 8;   // sequences per step
