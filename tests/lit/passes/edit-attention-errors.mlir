@@ -10,7 +10,7 @@
 // LAYER: error: attnedit-edit-attention: layer 3 is out of range: the module has 1 attention layers
 // SVD: error: attnedit-edit-attention: init=svd computes weights: give params-out=FILE.safetensors
 // ROPE: error: attnedit-edit-attention: needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2
-// WINDOW: error: attnedit-edit-attention: needs window >= 1 and full-every >= 0
+// WINDOW: error: attnedit-edit-attention: needs window in [1, 16777216] and full-every in [0, 4096]
 // GATE: error: attnedit-edit-attention: gate must be headwise, elementwise or none, got 'sometimes'
 func.func @one_layer(%x: tensor<?x32xf32>, %pos: tensor<?xi32>, %w: tensor<32x32xf32>) -> tensor<?x32xf32> {
   %0 = attnedit.attention %x, %pos weights(%w, %w, %w, %w) {num_heads = 2 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64, rope_theta = 10000.0 : f64, rotary_dim = 16 : i64, rope_style = #attnedit<rope_style rotate_half>} : (tensor<?x32xf32>, tensor<?xi32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>) -> tensor<?x32xf32>
