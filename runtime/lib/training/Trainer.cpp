@@ -1,8 +1,7 @@
-//===- Trainer.cpp - recipes, data and the training loop -------------------===//
+//===- Trainer.cpp - data and the training loop ----------------------------===//
 
 #include "attnedit/Runtime/Training/Trainer.h"
 #include "attnedit/Frontend/AtomicFile.h"
-#include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Runtime/Training/GradientProgram.h"
 
@@ -18,18 +17,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <chrono>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <numeric>
 #include <random>
-#include <set>
-
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -38,234 +29,6 @@ namespace json = llvm::json;
 
 static llvm::Error makeError(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
-}
-
-//===----------------------------------------------------------------------===//
-// Recipes
-//===----------------------------------------------------------------------===//
-
-double StageRecipe::learningRate(int64_t step) const {
-  if (step < warmup)
-    return lr * (step + 1) / warmup;
-  int64_t decaySteps = std::max<int64_t>(steps - warmup, 1);
-  double progress = std::min(1.0, (double)(step - warmup) / decaySteps);
-  double floor = lr * minLrRatio;
-  return floor + (lr - floor) * 0.5 * (1 + std::cos(M_PI * progress));
-}
-
-std::string StageRecipe::buildOptions() const {
-  std::string options = "stage=" + stage;
-  if (stage != "model")
-    return options;
-  // Full precision: formatv's default of two decimals would change the value.
-  auto exact = [](double v) {
-    char buffer[32];
-    std::snprintf(buffer, sizeof(buffer), "%.17g", v);
-    return std::string(buffer);
-  };
-  options += " temperature=" + exact(temperature) + " feature-weight=" + exact(featureWeight) +
-             " train=" + train;
-  if (!featureLayers.empty()) {
-    options += " feature-layers=";
-    llvm::raw_string_ostream os(options);
-    llvm::interleave(featureLayers, os, ",");
-  }
-  return options;
-}
-
-json::Value StageRecipe::toJson() const {
-  return json::Object{{"stage", stage},
-                      {"steps", steps},
-                      {"lr", lr},
-                      {"warmup", warmup},
-                      {"min_lr_ratio", minLrRatio},
-                      {"weight_decay", weightDecay},
-                      {"clip", clip},
-                      {"beta1", beta1},
-                      {"beta2", beta2},
-                      {"eps", eps},
-                      {"temperature", temperature},
-                      {"feature_layers", json::Array(featureLayers)},
-                      {"feature_weight", featureWeight},
-                      {"train", train}};
-}
-
-json::Value Recipe::toJson() const {
-  json::Array list;
-  for (const StageRecipe &s : stages)
-    list.push_back(s.toJson());
-  return json::Object{{"seed", (int64_t)seed},
-                      {"batch", batch},
-                      {"seq_len", seqLen},
-                      {"checkpoint_every", checkpointEvery},
-                      {"stages", std::move(list)}};
-}
-
-namespace {
-/// Reads optional fields of one JSON object into typed destinations.
-struct FieldReader {
-  llvm::StringRef path;
-  std::string prefix; // "stages[1]." for nested objects
-  const json::Object &object;
-  llvm::Error error = llvm::Error::success();
-
-  ~FieldReader() { llvm::consumeError(std::move(error)); }
-  void fail(llvm::StringRef field, const llvm::Twine &msg) {
-    if (!error)
-      error = makeError(path + ": field '" + prefix + field + "' " + msg);
-  }
-  template <typename T> void number(llvm::StringRef field, T &dst) {
-    const json::Value *v = object.get(field);
-    if (!v)
-      return;
-    if constexpr (std::is_integral_v<T>) {
-      std::optional<int64_t> n = v->getAsInteger();
-      if (!n)
-        return fail(field, "must be an integer");
-      dst = (T)*n;
-    } else {
-      std::optional<double> n = v->getAsNumber();
-      if (!n)
-        return fail(field, "must be a number");
-      dst = *n;
-    }
-  }
-  void string(llvm::StringRef field, std::string &dst) {
-    if (const json::Value *v = object.get(field)) {
-      if (std::optional<llvm::StringRef> s = v->getAsString())
-        dst = s->str();
-      else
-        fail(field, "must be a string");
-    }
-  }
-  void integers(llvm::StringRef field, std::vector<int64_t> &dst) {
-    const json::Value *v = object.get(field);
-    if (!v)
-      return;
-    const json::Array *list = v->getAsArray();
-    if (!list)
-      return fail(field, "must be a list of integers");
-    dst.clear();
-    for (const json::Value &x : *list) {
-      std::optional<int64_t> n = x.getAsInteger();
-      if (!n)
-        return fail(field, "must be a list of integers");
-      dst.push_back(*n);
-    }
-  }
-  /// Fields the reader does not know are mistakes (a typo would otherwise
-  /// silently train with a default).
-  void only(std::initializer_list<llvm::StringRef> known) {
-    for (const auto &kv : object)
-      if (llvm::find(known, llvm::StringRef(kv.first)) == known.end())
-        fail(kv.first, "is not a recipe field");
-  }
-};
-} // namespace
-
-llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &defaults) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
-  if (!buffer)
-    return makeError(path + ": cannot read: " + buffer.getError().message());
-  llvm::Expected<json::Value> parsed = parseJson((*buffer)->getBuffer());
-  if (!parsed)
-    return makeError(path + ": not valid JSON: " + llvm::toString(parsed.takeError()));
-  const json::Object *object = parsed->getAsObject();
-  if (!object)
-    return makeError(path + ": a recipe is a JSON object");
-  Recipe recipe = defaults;
-  FieldReader top{path, "", *object};
-  top.only({"seed", "batch", "seq_len", "checkpoint_every", "stages"});
-  top.number("seed", recipe.seed);
-  top.number("batch", recipe.batch);
-  top.number("seq_len", recipe.seqLen);
-  top.number("checkpoint_every", recipe.checkpointEvery);
-  if (const json::Value *stages = object->get("stages")) {
-    const json::Array *list = stages->getAsArray();
-    if (!list)
-      return makeError(path + ": field 'stages' must be a list of stage objects");
-    // A listed stage starts from the default of the same index (or the last).
-    std::vector<StageRecipe> parsedStages;
-    for (auto [i, item] : llvm::enumerate(*list)) {
-      const json::Object *s = item.getAsObject();
-      std::string prefix = llvm::formatv("stages[{0}].", i).str();
-      if (!s)
-        return makeError(path + ": field '" + prefix.substr(0, prefix.size() - 1) +
-                         "' must be an object");
-      StageRecipe stage = defaults.stages.empty()
-                              ? StageRecipe()
-                              : defaults.stages[std::min(i, defaults.stages.size() - 1)];
-      FieldReader r{path, prefix, *s};
-      r.only({"stage", "steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "clip",
-              "beta1", "beta2", "eps", "temperature", "feature_layers", "feature_weight",
-              "train"});
-      r.string("stage", stage.stage);
-      r.number("steps", stage.steps);
-      r.number("lr", stage.lr);
-      r.number("warmup", stage.warmup);
-      r.number("min_lr_ratio", stage.minLrRatio);
-      r.number("weight_decay", stage.weightDecay);
-      r.number("clip", stage.clip);
-      r.number("beta1", stage.beta1);
-      r.number("beta2", stage.beta2);
-      r.number("eps", stage.eps);
-      r.number("temperature", stage.temperature);
-      r.integers("feature_layers", stage.featureLayers);
-      r.number("feature_weight", stage.featureWeight);
-      r.string("train", stage.train);
-      if (r.error)
-        return std::move(r.error);
-      parsedStages.push_back(stage);
-    }
-    recipe.stages = std::move(parsedStages);
-  }
-  if (top.error)
-    return std::move(top.error);
-  if (llvm::Error e = recipe.validate(path))
-    return std::move(e);
-  return recipe;
-}
-
-llvm::Error Recipe::validate(llvm::StringRef where) const {
-  auto bad = [&](const llvm::Twine &field, const llvm::Twine &msg) {
-    return makeError(where + ": field '" + field + "' " + msg);
-  };
-  if (batch < 1 || batch > 4096)
-    return bad("batch", "must be in [1, 4096]");
-  if (seqLen < 2 || seqLen > 65536)
-    return bad("seq_len", "must be in [2, 65536]");
-  if (checkpointEvery < 1 || checkpointEvery > kMaxSteps)
-    return bad("checkpoint_every", llvm::formatv("must be in [1, {0}]", kMaxSteps));
-  if (stages.empty())
-    return bad("stages", "must list at least one stage");
-  for (auto [i, s] : llvm::enumerate(stages)) {
-    std::string p = llvm::formatv("stages[{0}].", i).str();
-    if (s.stage != "layerwise" && s.stage != "model" && s.stage != "lm")
-      return bad(p + "stage", "must be layerwise, model or lm, not '" + s.stage + "'");
-    if (s.steps < 0 || s.steps > kMaxSteps)
-      return bad(p + "steps", llvm::formatv("must be in [0, {0}]", kMaxSteps));
-    if (!(s.lr > 0 && s.lr < 1))
-      return bad(p + "lr", "must be in (0, 1)");
-    if (s.warmup < 0 || s.warmup > kMaxSteps)
-      return bad(p + "warmup", llvm::formatv("must be in [0, {0}]", kMaxSteps));
-    if (!(s.minLrRatio >= 0 && s.minLrRatio <= 1))
-      return bad(p + "min_lr_ratio", "must be in [0, 1]");
-    if (!(s.weightDecay >= 0 && s.weightDecay < 1))
-      return bad(p + "weight_decay", "must be in [0, 1)");
-    if (!(s.clip >= 0 && s.clip <= 1e6))
-      return bad(p + "clip", "must be in [0, 1e6] (0 = no clipping)");
-    if (!(s.beta1 >= 0 && s.beta1 < 1) || !(s.beta2 >= 0 && s.beta2 < 1))
-      return bad(p + "beta1/beta2", "must be in [0, 1)");
-    if (!(s.eps > 0 && s.eps < 1))
-      return bad(p + "eps", "must be in (0, 1)");
-    if (!(s.temperature > 0 && s.temperature <= 100))
-      return bad(p + "temperature", "must be in (0, 100]");
-    if (!(s.featureWeight >= 0 && s.featureWeight <= 1000))
-      return bad(p + "feature_weight", "must be in [0, 1000]");
-    if (s.train != "attention" && s.train != "all")
-      return bad(p + "train", "must be attention or all, not '" + s.train + "'");
-  }
-  return llvm::Error::success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -354,82 +117,6 @@ static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
   return p.str().str();
 }
 
-llvm::Expected<JobLock> JobLock::acquire(llvm::StringRef dir) {
-  if (std::error_code ec = fs::create_directories(dir))
-    return makeError(dir + ": cannot create: " + ec.message());
-  std::string path = joinPath(dir, "job.lock");
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return makeError(path + ": cannot open: " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    char holder[512] = {0};
-    ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
-    ::close(fd);
-    std::string who = n > 0 ? llvm::StringRef(holder, n).trim().str() : "unknown";
-    return makeError(dir + ": another job is using this directory (" + who +
-                     "); wait for it to end or choose another output directory");
-  }
-  std::string me = llvm::formatv("pid {0}, started {1:%Y-%m-%d %H:%M:%S}",
-                                 llvm::sys::Process::getProcessId(),
-                                 std::chrono::system_clock::now())
-                       .str();
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0)
-    spdlog::warn("{}: cannot record the lock holder: {}", path, std::strerror(errno));
-  // Temporaries of a killed or failed job: an interrupted atomic write
-  // (`*.tmp`) or export (`*.tmp-PID`, `*.old-PID`). They may hold the space
-  // a full disk needs back.
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
-    llvm::StringRef name = llvm::sys::path::filename(it->path());
-    if (name.ends_with(".tmp"))
-      fs::remove(it->path());
-    else if (name.contains(".tmp-") || name.contains(".old-"))
-      fs::remove_directories(it->path());
-  }
-  return JobLock(fd);
-}
-
-JobLock::~JobLock() {
-  if (fd >= 0)
-    ::close(fd); // releases the flock
-}
-
-/// Where `was` and `now` differ, one line "path: was -> now" per leaf.
-static void diffJson(const json::Value &was, const json::Value &now, const std::string &path,
-                     std::vector<std::string> &out) {
-  const json::Object *a = was.getAsObject(), *b = now.getAsObject();
-  if (a && b) {
-    std::set<std::string> keys;
-    for (const auto &kv : *a)
-      keys.insert(kv.first.str());
-    for (const auto &kv : *b)
-      keys.insert(kv.first.str());
-    for (const std::string &key : keys) {
-      const json::Value *x = a->get(key), *y = b->get(key);
-      std::string sub = path.empty() ? key : path + "." + key;
-      if (!x || !y)
-        out.push_back(sub + (x ? " was set, now absent" : " was absent, now set"));
-      else
-        diffJson(*x, *y, sub, out);
-    }
-    return;
-  }
-  const json::Array *p = was.getAsArray(), *q = now.getAsArray();
-  if (p && q && p->size() == q->size()) {
-    for (size_t i = 0; i < p->size(); ++i)
-      diffJson((*p)[i], (*q)[i], path + "[" + std::to_string(i) + "]", out);
-    return;
-  }
-  if (was == now)
-    return;
-  auto show = [](const json::Value &v) {
-    std::string text;
-    llvm::raw_string_ostream(text) << v;
-    return text.size() > 80 ? text.substr(0, 77) + "..." : text;
-  };
-  out.push_back(path + ": " + show(was) + " -> " + show(now));
-}
-
 llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
                                         ParameterStore &store) {
   if (std::error_code ec = fs::create_directories(run.workDir))
@@ -441,38 +128,24 @@ llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
   if (!run.resume)
     return makeError(statePath + ": a checkpoint is already there; pass --resume to continue "
                                  "it, or choose another output directory");
-  auto buffer = llvm::MemoryBuffer::getFile(statePath, /*IsText=*/true);
-  if (!buffer)
-    return makeError(statePath + ": cannot read: " + buffer.getError().message());
-  llvm::Expected<json::Value> parsed = parseJson((*buffer)->getBuffer());
-  if (!parsed)
-    return makeError(statePath + ": corrupt checkpoint: " + llvm::toString(parsed.takeError()));
-  const json::Object *state = parsed->getAsObject();
-  std::optional<int64_t> stage = state ? state->getInteger("stage") : std::nullopt;
-  std::optional<int64_t> step = state ? state->getInteger("step") : std::nullopt;
-  std::optional<llvm::StringRef> file = state ? state->getString("file") : std::nullopt;
-  const json::Array *curves = state ? state->getArray("log") : nullptr;
-  const json::Value *saved = state ? state->get("recipe") : nullptr;
-  const json::Value *savedJob = state ? state->get("job") : nullptr;
-  if (!stage || !step || !file || !curves || !saved || !savedJob)
-    return makeError(statePath +
-                     ": corrupt checkpoint: needs stage, step, file, log, recipe, job");
+  auto state = CheckpointState::read(statePath);
+  if (!state)
+    return state.takeError();
   // Resuming another job or recipe would not continue the run the
   // checkpoint holds: it would train something else from its weights.
-  std::vector<std::string> changes;
-  diffJson(*savedJob, json::Value(json::Object(run.job)), "", changes);
-  diffJson(*saved, recipe.toJson(), "recipe", changes);
+  std::vector<std::string> changes =
+      state->changes(json::Value(json::Object(run.job)), recipe.toJson());
   if (!changes.empty())
     return makeError(statePath + ": the checkpoint belongs to another job or recipe; changed: " +
                      llvm::join(changes, "; ") +
                      ". Resume with the same options, or choose another output directory");
-  if (*stage < 0 || *stage >= (int64_t)recipe.stages.size() || *step < 0 ||
-      *step > recipe.stages[*stage].steps)
+  if (state->stage >= (int64_t)recipe.stages.size() ||
+      state->step > recipe.stages[state->stage].steps)
     return makeError(statePath + ": corrupt checkpoint: stage/step out of range");
-  trainer.resumeStage = *stage;
-  trainer.resumeStep = *step;
-  trainer.checkpointFile = joinPath(run.workDir, *file);
-  trainer.curves.assign(curves->begin(), curves->end());
+  trainer.resumeStage = state->stage;
+  trainer.resumeStep = state->step;
+  trainer.checkpointFile = joinPath(run.workDir, state->file);
+  trainer.curves = std::move(state->log);
 
   auto weights = WeightFile::openSafetensors(trainer.checkpointFile);
   if (!weights)
@@ -489,8 +162,8 @@ llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
     convertToF32(info.dtype, owner->bytes(info), value.mutableData(), value.numel());
     store.set(name, value, scope);
   }
-  spdlog::info("resuming from {} (stage {}, step {})", trainer.checkpointFile, *stage + 1,
-               *step);
+  spdlog::info("resuming from {} (stage {}, step {})", trainer.checkpointFile,
+               trainer.resumeStage + 1, trainer.resumeStep);
   return trainer;
 }
 
@@ -518,15 +191,10 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
   std::string path = joinPath(run.workDir, file);
   if (llvm::Error e = writeSafetensors(path, tensors))
     return e;
-  json::Object state{{"stage", (int64_t)stage},
-                     {"step", step},
-                     {"file", file},
-                     {"recipe", recipe.toJson()},
-                     {"job", json::Object(run.job)},
-                     {"log", json::Array(curves)}};
+  CheckpointState state{(int64_t)stage, step, file, recipe.toJson(),
+                        json::Object(run.job), curves};
   if (llvm::Error e = writeFileAtomically(joinPath(run.workDir, "checkpoint.json"),
-                                          llvm::formatv("{0:2}", json::Value(std::move(state)))
-                                              .str()))
+                                          llvm::formatv("{0:2}", state.toJson()).str()))
     return e;
   // Only now is the previous file unreferenced.
   if (!checkpointFile.empty() && checkpointFile != path)

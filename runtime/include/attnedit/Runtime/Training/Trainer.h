@@ -1,4 +1,4 @@
-//===- Trainer.h - recipes, data and the training loop --------*- C++ -*-===//
+//===- Trainer.h - data and the training loop -----------------*- C++ -*-===//
 //
 // One training loop serves every stage (`stage=lm` pretraining, layer-wise
 // and model-level distillation): AdamW with decoupled weight decay, global
@@ -12,6 +12,8 @@
 #define ATTNEDIT_RUNTIME_TRAINING_TRAINER_H
 
 #include "attnedit/Runtime/Execution/ParameterStore.h"
+#include "attnedit/Runtime/Training/Checkpoint.h"
+#include "attnedit/Runtime/Training/Recipe.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/Error.h"
@@ -24,48 +26,6 @@
 namespace mlir::attnedit {
 
 class Tokenizer;
-
-/// One stage of a recipe: its objective and its optimiser schedule.
-struct StageRecipe {
-  std::string stage = "layerwise"; // layerwise | model | lm
-  int64_t steps = 100;
-  double lr = 1e-3;
-  int64_t warmup = 10;
-  double minLrRatio = 0.1; // the cosine decays to lr * minLrRatio
-  double weightDecay = 0.01; // decoupled, on matrices only
-  double clip = 1.0;         // global gradient norm; 0 = off
-  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
-  // stage=model only.
-  double temperature = 1.0;
-  std::vector<int64_t> featureLayers;
-  double featureWeight = 0.0;
-  std::string train = "attention"; // attention | all
-
-  /// The learning rate of step `step` (0-based).
-  double learningRate(int64_t step) const;
-  /// The options of --attnedit-build-distill for this stage, less teacher=.
-  std::string buildOptions() const;
-  llvm::json::Value toJson() const;
-};
-
-/// The most steps a stage (or its warm-up, or a checkpoint interval) may
-/// have: 10^8, weeks of training even at the fastest step rates here.
-constexpr int64_t kMaxSteps = 100000000;
-
-struct Recipe {
-  uint64_t seed = 0;
-  int64_t batch = 8;   // sequences per step
-  int64_t seqLen = 128; // tokens per sequence
-  int64_t checkpointEvery = 50;
-  std::vector<StageRecipe> stages;
-
-  /// Reads a recipe.json; errors name the file and the field. Fields left
-  /// out keep the values `defaults` has.
-  static llvm::Expected<Recipe> parse(llvm::StringRef path, const Recipe &defaults);
-  /// Checks ranges; errors name `where` (a file or "the default recipe").
-  llvm::Error validate(llvm::StringRef where) const;
-  llvm::json::Value toJson() const;
-};
 
 /// Training sequences, indexed so that any one can be recomputed.
 class TokenSource {
@@ -126,25 +86,6 @@ struct TrainingRun {
   /// the checkpoint with the recipe; a resume that differs in any field is
   /// refused, naming the fields.
   llvm::json::Object job;
-};
-
-/// An exclusive lock on a job's output directory for the job's lifetime:
-/// a second job writing into the same directory is refused, naming the
-/// holder. flock(2) locks die with their process, so a killed job never
-/// leaves a stale lock.
-class JobLock {
-public:
-  /// Locks `dir`/job.lock (creating `dir`), then removes the temporaries a
-  /// killed or failed job left in `dir` (`*.tmp` files, `*.tmp-*` and
-  /// `*.old-*` directories): nobody else can be writing them.
-  static llvm::Expected<JobLock> acquire(llvm::StringRef dir);
-  JobLock(JobLock &&other) : fd(other.fd) { other.fd = -1; }
-  JobLock &operator=(JobLock &&) = delete;
-  ~JobLock();
-
-private:
-  explicit JobLock(int fd) : fd(fd) {}
-  int fd;
 };
 
 /// Runs the stages of a recipe one after another over one parameter store.

@@ -1,0 +1,64 @@
+//===- Recipe.h - what a training job runs, as JSON ------------*- C++ -*-===//
+//
+// A recipe is the stages of a job (objective, steps, optimiser schedule) and
+// its batch shape. It is read from recipe.json, where fields left out keep
+// their defaults and unknown fields are errors, and every field has a range.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_RUNTIME_TRAINING_RECIPE_H
+#define ATTNEDIT_RUNTIME_TRAINING_RECIPE_H
+
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlir::attnedit {
+
+/// One stage of a recipe: its objective and its optimiser schedule.
+struct StageRecipe {
+  std::string stage = "layerwise"; // layerwise | model | lm
+  int64_t steps = 100;
+  double lr = 1e-3;
+  int64_t warmup = 10;
+  double minLrRatio = 0.1; // the cosine decays to lr * minLrRatio
+  double weightDecay = 0.01; // decoupled, on matrices only
+  double clip = 1.0;         // global gradient norm; 0 = off
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  // stage=model only.
+  double temperature = 1.0;
+  std::vector<int64_t> featureLayers;
+  double featureWeight = 0.0;
+  std::string train = "attention"; // attention | all
+
+  /// The learning rate of step `step` (0-based).
+  double learningRate(int64_t step) const;
+  /// The options of --attnedit-build-distill for this stage, less teacher=.
+  std::string buildOptions() const;
+  llvm::json::Value toJson() const;
+};
+
+/// The most steps a stage (or its warm-up, or a checkpoint interval) may
+/// have: 10^8, weeks of training even at the fastest step rates here.
+constexpr int64_t kMaxSteps = 100000000;
+
+struct Recipe {
+  uint64_t seed = 0;
+  int64_t batch = 8;   // sequences per step
+  int64_t seqLen = 128; // tokens per sequence
+  int64_t checkpointEvery = 50;
+  std::vector<StageRecipe> stages;
+
+  /// Reads a recipe.json; errors name the file and the field. Fields left
+  /// out keep the values `defaults` has.
+  static llvm::Expected<Recipe> parse(llvm::StringRef path, const Recipe &defaults);
+  /// Checks ranges; errors name `where` (a file or "the default recipe").
+  llvm::Error validate(llvm::StringRef where) const;
+  llvm::json::Value toJson() const;
+};
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_TRAINING_RECIPE_H

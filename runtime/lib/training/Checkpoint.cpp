@@ -1,0 +1,160 @@
+//===- Checkpoint.cpp - a job's claim on its directory and its state -------===//
+
+#include "attnedit/Runtime/Training/Checkpoint.h"
+#include "attnedit/Frontend/Json.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+using namespace mlir;
+using namespace mlir::attnedit;
+namespace fs = llvm::sys::fs;
+namespace json = llvm::json;
+
+static llvm::Error makeError(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
+}
+
+static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
+  llvm::SmallString<256> p(dir);
+  llvm::sys::path::append(p, name);
+  return p.str().str();
+}
+
+llvm::Expected<JobLock> JobLock::acquire(llvm::StringRef dir) {
+  if (std::error_code ec = fs::create_directories(dir))
+    return makeError(dir + ": cannot create: " + ec.message());
+  std::string path = joinPath(dir, "job.lock");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return makeError(path + ": cannot open: " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[512] = {0};
+    ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
+    ::close(fd);
+    std::string who = n > 0 ? llvm::StringRef(holder, n).trim().str() : "unknown";
+    return makeError(dir + ": another job is using this directory (" + who +
+                     "); wait for it to end or choose another output directory");
+  }
+  std::string me = llvm::formatv("pid {0}, started {1:%Y-%m-%d %H:%M:%S}",
+                                 llvm::sys::Process::getProcessId(),
+                                 std::chrono::system_clock::now())
+                       .str();
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0)
+    spdlog::warn("{}: cannot record the lock holder: {}", path, std::strerror(errno));
+  // Temporaries of a killed or failed job: an interrupted atomic write
+  // (`*.tmp`) or export (`*.tmp-PID`, `*.old-PID`). They may hold the space
+  // a full disk needs back.
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    if (name.ends_with(".tmp"))
+      fs::remove(it->path());
+    else if (name.contains(".tmp-") || name.contains(".old-"))
+      fs::remove_directories(it->path());
+  }
+  return JobLock(fd);
+}
+
+JobLock::~JobLock() {
+  if (fd >= 0)
+    ::close(fd); // releases the flock
+}
+
+/// Where `was` and `now` differ, one line "path: was -> now" per leaf.
+static void diffJson(const json::Value &was, const json::Value &now, const std::string &path,
+                     std::vector<std::string> &out) {
+  const json::Object *a = was.getAsObject(), *b = now.getAsObject();
+  if (a && b) {
+    std::set<std::string> keys;
+    for (const auto &kv : *a)
+      keys.insert(kv.first.str());
+    for (const auto &kv : *b)
+      keys.insert(kv.first.str());
+    for (const std::string &key : keys) {
+      const json::Value *x = a->get(key), *y = b->get(key);
+      std::string sub = path.empty() ? key : path + "." + key;
+      if (!x || !y)
+        out.push_back(sub + (x ? " was set, now absent" : " was absent, now set"));
+      else
+        diffJson(*x, *y, sub, out);
+    }
+    return;
+  }
+  const json::Array *p = was.getAsArray(), *q = now.getAsArray();
+  if (p && q && p->size() == q->size()) {
+    for (size_t i = 0; i < p->size(); ++i)
+      diffJson((*p)[i], (*q)[i], path + "[" + std::to_string(i) + "]", out);
+    return;
+  }
+  if (was == now)
+    return;
+  auto show = [](const json::Value &v) {
+    std::string text;
+    llvm::raw_string_ostream(text) << v;
+    return text.size() > 80 ? text.substr(0, 77) + "..." : text;
+  };
+  out.push_back(path + ": " + show(was) + " -> " + show(now));
+}
+
+llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return makeError(path + ": cannot read: " + buffer.getError().message());
+  llvm::Expected<json::Value> parsed = parseJson((*buffer)->getBuffer());
+  if (!parsed)
+    return makeError(path + ": corrupt checkpoint: " + llvm::toString(parsed.takeError()));
+  const json::Object *object = parsed->getAsObject();
+  std::optional<int64_t> stage = object ? object->getInteger("stage") : std::nullopt;
+  std::optional<int64_t> step = object ? object->getInteger("step") : std::nullopt;
+  std::optional<llvm::StringRef> file = object ? object->getString("file") : std::nullopt;
+  const json::Array *log = object ? object->getArray("log") : nullptr;
+  const json::Value *recipe = object ? object->get("recipe") : nullptr;
+  const json::Value *job = object ? object->get("job") : nullptr;
+  if (!stage || !step || !file || !log || !recipe || !job)
+    return makeError(path + ": corrupt checkpoint: needs stage, step, file, log, recipe, job");
+  if (*stage < 0 || *step < 0)
+    return makeError(path + ": corrupt checkpoint: negative stage or step");
+  // The weights live beside checkpoint.json; a path elsewhere is not ours.
+  if (file->empty() || *file != llvm::sys::path::filename(*file) || *file == "." ||
+      *file == "..")
+    return makeError(path + ": corrupt checkpoint: 'file' must name a file beside it, not '" +
+                     *file + "'");
+  CheckpointState state;
+  state.stage = *stage;
+  state.step = *step;
+  state.file = file->str();
+  state.recipe = *recipe;
+  state.job = *job;
+  state.log.assign(log->begin(), log->end());
+  return state;
+}
+
+json::Value CheckpointState::toJson() const {
+  return json::Object{{"stage", stage}, {"step", step},   {"file", file},
+                      {"recipe", recipe}, {"job", job}, {"log", json::Array(log)}};
+}
+
+std::vector<std::string> CheckpointState::changes(const json::Value &newJob,
+                                                  const json::Value &newRecipe) const {
+  std::vector<std::string> out;
+  diffJson(job, newJob, "", out);
+  diffJson(recipe, newRecipe, "recipe", out);
+  return out;
+}

@@ -1,0 +1,247 @@
+//===- Recipe.cpp - what a training job runs, as JSON ----------------------===//
+
+#include "attnedit/Runtime/Training/Recipe.h"
+#include "attnedit/Frontend/Json.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <cmath>
+#include <cstdio>
+
+using namespace mlir;
+using namespace mlir::attnedit;
+namespace json = llvm::json;
+
+static llvm::Error makeError(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
+}
+
+//===----------------------------------------------------------------------===//
+// Recipes
+//===----------------------------------------------------------------------===//
+
+double StageRecipe::learningRate(int64_t step) const {
+  if (step < warmup)
+    return lr * (step + 1) / warmup;
+  int64_t decaySteps = std::max<int64_t>(steps - warmup, 1);
+  double progress = std::min(1.0, (double)(step - warmup) / decaySteps);
+  double floor = lr * minLrRatio;
+  return floor + (lr - floor) * 0.5 * (1 + std::cos(M_PI * progress));
+}
+
+std::string StageRecipe::buildOptions() const {
+  std::string options = "stage=" + stage;
+  if (stage != "model")
+    return options;
+  // Full precision: formatv's default of two decimals would change the value.
+  auto exact = [](double v) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof(buffer), "%.17g", v);
+    return std::string(buffer);
+  };
+  options += " temperature=" + exact(temperature) + " feature-weight=" + exact(featureWeight) +
+             " train=" + train;
+  if (!featureLayers.empty()) {
+    options += " feature-layers=";
+    llvm::raw_string_ostream os(options);
+    llvm::interleave(featureLayers, os, ",");
+  }
+  return options;
+}
+
+json::Value StageRecipe::toJson() const {
+  return json::Object{{"stage", stage},
+                      {"steps", steps},
+                      {"lr", lr},
+                      {"warmup", warmup},
+                      {"min_lr_ratio", minLrRatio},
+                      {"weight_decay", weightDecay},
+                      {"clip", clip},
+                      {"beta1", beta1},
+                      {"beta2", beta2},
+                      {"eps", eps},
+                      {"temperature", temperature},
+                      {"feature_layers", json::Array(featureLayers)},
+                      {"feature_weight", featureWeight},
+                      {"train", train}};
+}
+
+json::Value Recipe::toJson() const {
+  json::Array list;
+  for (const StageRecipe &s : stages)
+    list.push_back(s.toJson());
+  return json::Object{{"seed", (int64_t)seed},
+                      {"batch", batch},
+                      {"seq_len", seqLen},
+                      {"checkpoint_every", checkpointEvery},
+                      {"stages", std::move(list)}};
+}
+
+namespace {
+/// Reads optional fields of one JSON object into typed destinations.
+struct FieldReader {
+  llvm::StringRef path;
+  std::string prefix; // "stages[1]." for nested objects
+  const json::Object &object;
+  llvm::Error error = llvm::Error::success();
+
+  ~FieldReader() { llvm::consumeError(std::move(error)); }
+  void fail(llvm::StringRef field, const llvm::Twine &msg) {
+    if (!error)
+      error = makeError(path + ": field '" + prefix + field + "' " + msg);
+  }
+  template <typename T> void number(llvm::StringRef field, T &dst) {
+    const json::Value *v = object.get(field);
+    if (!v)
+      return;
+    if constexpr (std::is_integral_v<T>) {
+      std::optional<int64_t> n = v->getAsInteger();
+      if (!n)
+        return fail(field, "must be an integer");
+      dst = (T)*n;
+    } else {
+      std::optional<double> n = v->getAsNumber();
+      if (!n)
+        return fail(field, "must be a number");
+      dst = *n;
+    }
+  }
+  void string(llvm::StringRef field, std::string &dst) {
+    if (const json::Value *v = object.get(field)) {
+      if (std::optional<llvm::StringRef> s = v->getAsString())
+        dst = s->str();
+      else
+        fail(field, "must be a string");
+    }
+  }
+  void integers(llvm::StringRef field, std::vector<int64_t> &dst) {
+    const json::Value *v = object.get(field);
+    if (!v)
+      return;
+    const json::Array *list = v->getAsArray();
+    if (!list)
+      return fail(field, "must be a list of integers");
+    dst.clear();
+    for (const json::Value &x : *list) {
+      std::optional<int64_t> n = x.getAsInteger();
+      if (!n)
+        return fail(field, "must be a list of integers");
+      dst.push_back(*n);
+    }
+  }
+  /// Fields the reader does not know are mistakes (a typo would otherwise
+  /// silently train with a default).
+  void only(std::initializer_list<llvm::StringRef> known) {
+    for (const auto &kv : object)
+      if (llvm::find(known, llvm::StringRef(kv.first)) == known.end())
+        fail(kv.first, "is not a recipe field");
+  }
+};
+} // namespace
+
+llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &defaults) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return makeError(path + ": cannot read: " + buffer.getError().message());
+  llvm::Expected<json::Value> parsed = parseJson((*buffer)->getBuffer());
+  if (!parsed)
+    return makeError(path + ": not valid JSON: " + llvm::toString(parsed.takeError()));
+  const json::Object *object = parsed->getAsObject();
+  if (!object)
+    return makeError(path + ": a recipe is a JSON object");
+  Recipe recipe = defaults;
+  FieldReader top{path, "", *object};
+  top.only({"seed", "batch", "seq_len", "checkpoint_every", "stages"});
+  top.number("seed", recipe.seed);
+  top.number("batch", recipe.batch);
+  top.number("seq_len", recipe.seqLen);
+  top.number("checkpoint_every", recipe.checkpointEvery);
+  if (const json::Value *stages = object->get("stages")) {
+    const json::Array *list = stages->getAsArray();
+    if (!list)
+      return makeError(path + ": field 'stages' must be a list of stage objects");
+    // A listed stage starts from the default of the same index (or the last).
+    std::vector<StageRecipe> parsedStages;
+    for (auto [i, item] : llvm::enumerate(*list)) {
+      const json::Object *s = item.getAsObject();
+      std::string prefix = llvm::formatv("stages[{0}].", i).str();
+      if (!s)
+        return makeError(path + ": field '" + prefix.substr(0, prefix.size() - 1) +
+                         "' must be an object");
+      StageRecipe stage = defaults.stages.empty()
+                              ? StageRecipe()
+                              : defaults.stages[std::min(i, defaults.stages.size() - 1)];
+      FieldReader r{path, prefix, *s};
+      r.only({"stage", "steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "clip",
+              "beta1", "beta2", "eps", "temperature", "feature_layers", "feature_weight",
+              "train"});
+      r.string("stage", stage.stage);
+      r.number("steps", stage.steps);
+      r.number("lr", stage.lr);
+      r.number("warmup", stage.warmup);
+      r.number("min_lr_ratio", stage.minLrRatio);
+      r.number("weight_decay", stage.weightDecay);
+      r.number("clip", stage.clip);
+      r.number("beta1", stage.beta1);
+      r.number("beta2", stage.beta2);
+      r.number("eps", stage.eps);
+      r.number("temperature", stage.temperature);
+      r.integers("feature_layers", stage.featureLayers);
+      r.number("feature_weight", stage.featureWeight);
+      r.string("train", stage.train);
+      if (r.error)
+        return std::move(r.error);
+      parsedStages.push_back(stage);
+    }
+    recipe.stages = std::move(parsedStages);
+  }
+  if (top.error)
+    return std::move(top.error);
+  if (llvm::Error e = recipe.validate(path))
+    return std::move(e);
+  return recipe;
+}
+
+llvm::Error Recipe::validate(llvm::StringRef where) const {
+  auto bad = [&](const llvm::Twine &field, const llvm::Twine &msg) {
+    return makeError(where + ": field '" + field + "' " + msg);
+  };
+  if (batch < 1 || batch > 4096)
+    return bad("batch", "must be in [1, 4096]");
+  if (seqLen < 2 || seqLen > 65536)
+    return bad("seq_len", "must be in [2, 65536]");
+  if (checkpointEvery < 1 || checkpointEvery > kMaxSteps)
+    return bad("checkpoint_every", llvm::formatv("must be in [1, {0}]", kMaxSteps));
+  if (stages.empty())
+    return bad("stages", "must list at least one stage");
+  for (auto [i, s] : llvm::enumerate(stages)) {
+    std::string p = llvm::formatv("stages[{0}].", i).str();
+    if (s.stage != "layerwise" && s.stage != "model" && s.stage != "lm")
+      return bad(p + "stage", "must be layerwise, model or lm, not '" + s.stage + "'");
+    if (s.steps < 0 || s.steps > kMaxSteps)
+      return bad(p + "steps", llvm::formatv("must be in [0, {0}]", kMaxSteps));
+    if (!(s.lr > 0 && s.lr < 1))
+      return bad(p + "lr", "must be in (0, 1)");
+    if (s.warmup < 0 || s.warmup > kMaxSteps)
+      return bad(p + "warmup", llvm::formatv("must be in [0, {0}]", kMaxSteps));
+    if (!(s.minLrRatio >= 0 && s.minLrRatio <= 1))
+      return bad(p + "min_lr_ratio", "must be in [0, 1]");
+    if (!(s.weightDecay >= 0 && s.weightDecay < 1))
+      return bad(p + "weight_decay", "must be in [0, 1)");
+    if (!(s.clip >= 0 && s.clip <= 1e6))
+      return bad(p + "clip", "must be in [0, 1e6] (0 = no clipping)");
+    if (!(s.beta1 >= 0 && s.beta1 < 1) || !(s.beta2 >= 0 && s.beta2 < 1))
+      return bad(p + "beta1/beta2", "must be in [0, 1)");
+    if (!(s.eps > 0 && s.eps < 1))
+      return bad(p + "eps", "must be in (0, 1)");
+    if (!(s.temperature > 0 && s.temperature <= 100))
+      return bad(p + "temperature", "must be in (0, 100]");
+    if (!(s.featureWeight >= 0 && s.featureWeight <= 1000))
+      return bad(p + "feature_weight", "must be in [0, 1000]");
+    if (s.train != "attention" && s.train != "all")
+      return bad(p + "train", "must be attention or all, not '" + s.train + "'");
+  }
+  return llvm::Error::success();
+}
+
