@@ -13,6 +13,7 @@ PACKAGES=(
   libflatbuffers-dev flatbuffers-compiler libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy                             # independent numerics reference
+  clang-19 libclang-rt-19-dev                             # libFuzzer + sanitizers (tests/fuzz)
 )
 
 missing=()

@@ -87,4 +87,17 @@ write("seeds", "recipe", "recipe.json", json.dumps(
     {"seed": 0, "batch": 2, "seq_len": 8, "stages": [{"stage": "layerwise", "steps": 2}]}))
 write("regressions", "recipe", "nesting-100000.json", "[" * 100000)
 write("seeds", "checkpoint", "checkpoint.json", json.dumps(
-    {"stage": 0, "step": 1, "file": "checkpoint-1.safetensors", "recipe": {}}))
+    {"stage": 0, "step": 1, "file": "checkpoint-0-1.safetensors", "recipe": {"seed": 0},
+     "job": {"job": "distill", "edit": "target=mla"}, "log": []}))
+write("regressions", "checkpoint", "file-outside.json", json.dumps(
+    {"stage": 0, "step": 1, "file": "../../secret.safetensors", "recipe": {}, "job": {},
+     "log": []}))
+
+# .mlir: the lit tests' modules (valid and invalid) -------------------------
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for folder in ("ir", "passes"):
+    lit = os.path.join(root, "lit", folder)
+    for name in sorted(os.listdir(lit)):
+        if name.endswith(".mlir"):
+            with open(os.path.join(lit, name), "rb") as f:
+                write("seeds", "mlir", f"{folder}-{name}", f.read())
