@@ -15,6 +15,9 @@ function(attnedit_add_library name)
     $<INSTALL_INTERFACE:include>)
   # Debian's imported MLIR target carries no include path; consumers need it.
   target_include_directories(AttnEdit${name} SYSTEM PUBLIC ${LLVM_INCLUDE_DIRS} ${MLIR_INCLUDE_DIRS})
+  if(ATTNEDIT_SANITIZE)
+    target_link_options(AttnEdit${name} INTERFACE ${ATTNEDIT_SANITIZER_FLAGS})
+  endif()
   set_property(GLOBAL APPEND PROPERTY ATTNEDIT_LIBRARIES AttnEdit${name})
 endfunction()
 

@@ -22,7 +22,13 @@ config.substitutions.insert(0, ("%python", "/usr/bin/python3"))
 
 llvm_config.add_tool_substitutions(
     ["attnedit-opt", "attnedit-import", "attnedit-run"], [config.attnedit_tools_dir])
-llvm_config.add_tool_substitutions(["mlir-opt"], [config.llvm_tools_dir])
+if config.asan_runtime:
+    # A sanitized plugin loads into a host built without ASan: preload it.
+    config.substitutions.append(
+        ("mlir-opt", "env LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0 %s"
+         % (config.asan_runtime, os.path.join(config.llvm_tools_dir, "mlir-opt"))))
+else:
+    llvm_config.add_tool_substitutions(["mlir-opt"], [config.llvm_tools_dir])
 
 if os.path.isdir(config.shared_data_dir):
     config.available_features.add("shared-data")
