@@ -93,12 +93,12 @@ static cl::opt<double> demoScale("scale", cl::desc("multiplies every stage's ste
 static cl::opt<std::string> studentPath("student", cl::desc("the student model"),
                                         cl::sub(evalCmd));
 static cl::opt<std::string> textPath("data",
-                                     cl::desc("text file, or (train, distill) a .bin of uint16 "
-                                              "token ids"),
+                                     cl::desc("text (encoded with the model's tokenizer), or a "
+                                              ".bin of uint16 token ids"),
                                      cl::sub(evalCmd), cl::sub(distillCmd), cl::sub(trainCmd));
 static cl::opt<double> textFrom("data-from",
-                                cl::desc("use the text from this fraction of the file on "
-                                         "(the held-out tail; default 0.9)"),
+                                cl::desc("score the data's tokens from this fraction on (the "
+                                         "held-out tail that training leaves; default 0.9)"),
                                 cl::init(0.9), cl::sub(evalCmd));
 static cl::opt<int64_t> maxPositions("max-positions",
                                      cl::desc("compare at most this many tokens"),
@@ -245,20 +245,21 @@ static llvm::Error runEval() {
   auto tok = student.tokenizer();
   if (!tok)
     return tok.takeError();
-  if (!*tok)
-    return usage("eval needs the student's tokenizer to encode --data");
-  auto text = llvm::MemoryBuffer::getFile(textPath, /*IsText=*/true);
-  if (!text)
-    return usage(textPath + ": cannot read: " + text.getError().message());
-  llvm::StringRef all = (*text)->getBuffer();
-  llvm::StringRef heldOut = all.drop_front((size_t)(all.size() * textFrom));
+  auto all = readTokens(textPath, *tok, std::nullopt, student.vocabSize());
+  if (!all)
+    return all.takeError();
+  // The held-out tail, by tokens as training splits its data.
+  size_t from = (size_t)(all->size() * textFrom);
   std::vector<int32_t> tokens;
   if (student.bosToken())
     tokens.push_back(*student.bosToken());
-  std::vector<int32_t> encoded = (*tok)->encode(heldOut);
-  tokens.insert(tokens.end(), encoded.begin(), encoded.end());
+  tokens.insert(tokens.end(), all->begin() + from, all->end());
   if ((int64_t)tokens.size() > maxPositions)
     tokens.resize(maxPositions);
+  size_t scored = tokens.size() - (student.bosToken() ? 1 : 0);
+  spdlog::info("{}: scoring tokens [{}, {}) of {} (--data-from {}, --max-positions {})",
+               textPath.getValue(), from, from + scored, all->size(), textFrom.getValue(),
+               maxPositions.getValue());
   auto result = compareNextToken(**teacher, student, tokens, window);
   if (!result)
     return result.takeError();

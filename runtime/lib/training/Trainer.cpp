@@ -56,6 +56,7 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
                          llvm::Twine(tokens[i]) + ", outside the model's vocabulary of " +
                          llvm::Twine(vocabSize));
     }
+    spdlog::info("{}: pre-tokenized .bin of uint16 ids, {} tokens", path.str(), tokens.size());
     return tokens;
   }
   if (!tokenizer)
@@ -65,6 +66,8 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
     tokens.push_back(*bos);
   std::vector<int32_t> encoded = tokenizer->encode(bytes);
   tokens.insert(tokens.end(), encoded.begin(), encoded.end());
+  spdlog::info("{}: text ({} bytes), {} tokens with the model's tokenizer", path.str(),
+               bytes.size(), encoded.size());
   return tokens;
 }
 

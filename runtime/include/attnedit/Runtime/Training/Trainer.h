@@ -70,7 +70,9 @@ private:
   std::vector<int64_t> order;
 };
 
-/// Reads a token file as PackedTokens::load does, whole.
+/// Reads a token file as PackedTokens::load does, whole: a `.bin` is uint16
+/// ids, anything else text for `tokenizer` (after `bos`). Every command that
+/// takes --data reads it through here, and says which format it used.
 llvm::Expected<std::vector<int32_t>> readTokens(llvm::StringRef path,
                                                 const Tokenizer *tokenizer,
                                                 std::optional<int32_t> bos,
