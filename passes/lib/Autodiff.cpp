@@ -80,6 +80,15 @@ LogicalResult differentiate(func::FuncOp func) {
     }
   for (Operation &op : body) {
     auto param = dyn_cast<ParamOp>(op);
+    if (param && param.getTrainable() && !param.getType().getElementType().isF32())
+      // Its uses go through a convert to f32, whose gradient does not flow
+      // back to a storage type: the result would be a zero gradient.
+      return param.emitError() << "attnedit-autodiff: trainable parameter '"
+                               << param.getName() << "' is stored as "
+                               << param.getType().getElementType()
+                               << "; gradients are computed in f32, so make it an f32 "
+                                  "parameter (as --attnedit-build-distill does for what it "
+                                  "trains) or freeze it";
     if (param && param.getTrainable()) {
       params[paramKey(param)].push_back(param);
       active.insert(param);

@@ -26,6 +26,23 @@ namespace mlir::attnedit {
 using namespace mlir;
 using namespace mlir::attnedit;
 
+/// Makes a trainable parameter stored as bf16/f16 an f32 one: gradients and
+/// AdamW updates are computed in f32 (the parameter store widens the stored
+/// values), and a bf16 master copy would round every update away.
+static void trainInF32(ParamOp param) {
+  auto type = param.getType();
+  if (type.getElementType().isF32())
+    return;
+  param.getResult().setType(RankedTensorType::get(type.getShape(),
+                                                  Float32Type::get(param.getContext())));
+  for (Operation *user : llvm::make_early_inc_range(param->getUsers()))
+    if (auto convert = dyn_cast<ConvertOp>(user))
+      if (convert.getType().getElementType().isF32()) {
+        convert.getResult().replaceAllUsesWith(param.getResult());
+        convert.erase();
+      }
+}
+
 namespace {
 
 struct BuildDistillPass : attnedit::impl::BuildDistillPassBase<BuildDistillPass> {
@@ -159,14 +176,18 @@ LogicalResult BuildDistillPass::build(func::FuncOp teacherForward,
       loss = b.create<AddOp>(loc, loss,
                              b.create<ScaleOp>(loc, mean(features),
                                                b.getF64FloatAttr(featureWeight)));
-    if (train == "all")
+    if (train == "all") {
+      SmallVector<ParamOp> copies;
       studentForward.walk([&](ParamOp original) {
-        if (original.getScope())
-          return;
-        auto param = studentMap.lookup(original.getResult()).getDefiningOp<ParamOp>();
+        if (!original.getScope())
+          copies.push_back(studentMap.lookup(original.getResult()).getDefiningOp<ParamOp>());
+      });
+      for (ParamOp param : copies) {
         param.setScopeAttr(b.getStringAttr("student"));
         param.setTrainable(true);
-      });
+        trainInF32(param);
+      }
+    }
   }
   b.create<func::ReturnOp>(loc, loss);
   eraseDeadOps(func);
@@ -191,7 +212,12 @@ void BuildDistillPass::buildLanguageModelLoss(func::FuncOp forward) {
   Value logits = inlineBody(b, forward, func.getArguments().take_front(2), map);
   Value loss = b.create<CrossEntropyLossOp>(loc, logits, func.getArgument(2));
   b.create<func::ReturnOp>(loc, loss);
-  func.walk([&](ParamOp param) { param.setTrainable(true); });
+  SmallVector<ParamOp> params;
+  func.walk([&](ParamOp param) { params.push_back(param); });
+  for (ParamOp param : params) {
+    param.setTrainable(true);
+    trainInF32(param); // erases converts: not while walking
+  }
 }
 
 void BuildDistillPass::runOnOperation() {
