@@ -356,6 +356,21 @@ void EditAttentionPass::runOnOperation() {
   SmallVector<AttentionOp> attentions;
   module.walk([&](AttentionOp op) { attentions.push_back(op); });
   int64_t numLayers = attentions.size();
+  if (numLayers == 0) {
+    // Editing nothing and still writing params-out would look like success.
+    int64_t mla = 0, swa = 0;
+    module.walk([&](Operation *op) {
+      mla += isa<MlaOp>(op);
+      swa += isa<GateSwaOp>(op);
+    });
+    module.emitError() << "attnedit-edit-attention: the module has no attnedit.attention to "
+                          "edit (it has "
+                       << mla << " attnedit.mla and " << swa
+                       << " attnedit.gate_swa); an imported model's attention is primitive: "
+                          "run --attnedit-raise-attention first, or --attnedit-convert, "
+                          "which does both";
+    return signalPassFailure();
+  }
   if (failed(checkOptions(numLayers)))
     return signalPassFailure();
   if (module->hasAttr(attrs::kParameterScopes) &&

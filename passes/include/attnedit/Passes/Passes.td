@@ -53,26 +53,8 @@ def RaiseAttentionPass : Pass<"attnedit-raise-attention", "::mlir::ModuleOp"> {
 // Editing
 //===----------------------------------------------------------------------===//
 
-def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
-  let summary = "Rewrite attnedit.attention into MLA or GateSWA";
-  let description = [{
-    Replaces the `attnedit.attention` of the selected layers by
-    `attnedit.mla` or `attnedit.gate_swa`. The new module's attention
-    parameters are trainable, live in the parameter scope "student", are
-    named as DeepSeek-V2/V3 name them, and are written to `params-out` (a new
-    safetensors file recorded in the module's `attnedit.parameter_scopes`);
-    the teacher's parameters are untouched and still referenced by name.
-    Without `params-out` only the IR is rewritten (for analyses such as
-    --attnedit-kv-report on a config-only model).
-
-    MLA `init=svd` warm-starts from the teacher's weights (RoPE frequencies
-    subsampled and decoupled into a shared key, joint low-rank factorisation
-    of the NoPE keys and the values); `init=random` is the cold start.
-    GateSWA keeps the teacher's projections and starts with gate weights 0
-    and o_proj doubled (σ(0) = 1/2), which reproduces the teacher exactly
-    wherever the window covers the sequence.
-  }];
-  let options = [
+// The edit's options, shared by --attnedit-convert.
+defvar EditAttentionOptions = [
     Option<"target", "target", "std::string", /*default=*/"\"mla\"",
            "the new attention: mla or gate-swa">,
     ListOption<"layers", "layers", "int64_t",
@@ -105,6 +87,40 @@ def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
     Option<"sinks", "sinks", "bool", /*default=*/"false",
            "GateSWA learnable per-head sink logits">,
   ];
+
+def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
+  let summary = "Rewrite attnedit.attention into MLA or GateSWA";
+  let description = [{
+    Replaces the `attnedit.attention` of the selected layers by
+    `attnedit.mla` or `attnedit.gate_swa`. The new module's attention
+    parameters are trainable, live in the parameter scope "student", are
+    named as DeepSeek-V2/V3 name them, and are written to `params-out` (a new
+    safetensors file recorded in the module's `attnedit.parameter_scopes`);
+    the teacher's parameters are untouched and still referenced by name.
+    Without `params-out` only the IR is rewritten (for analyses such as
+    --attnedit-kv-report on a config-only model).
+
+    MLA `init=svd` warm-starts from the teacher's weights (RoPE frequencies
+    subsampled and decoupled into a shared key, joint low-rank factorisation
+    of the NoPE keys and the values); `init=random` is the cold start.
+    GateSWA keeps the teacher's projections and starts with gate weights 0
+    and o_proj doubled (σ(0) = 1/2), which reproduces the teacher exactly
+    wherever the window covers the sequence.
+  }];
+  let options = EditAttentionOptions;
+  let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
+}
+
+def ConvertAttentionPass : Pass<"attnedit-convert", "::mlir::ModuleOp"> {
+  let summary = "Raise attention, then edit it: the one-flag conversion";
+  let description = [{
+    Runs --attnedit-raise-attention, then --attnedit-edit-attention with
+    these options (the same as the edit's), so that converting an imported
+    model is one flag:
+
+      attnedit-opt model.mlir --attnedit-convert="target=mla kv-lora-rank=64 params-out=s.safetensors"
+  }];
+  let options = EditAttentionOptions;
   let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
 }
 
