@@ -7,6 +7,9 @@
 
 #include "attnedit/Frontend/Tokenizer.h"
 
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+
 using namespace mlir::attnedit;
 
 // Out of line so that the vtable has a home in this library.
@@ -20,4 +23,23 @@ std::string Tokenizer::decode(llvm::ArrayRef<int32_t> ids) const {
     prev = id;
   }
   return text;
+}
+
+llvm::Expected<std::unique_ptr<Tokenizer>> mlir::attnedit::loadTokenizer(llvm::StringRef path,
+                                                                         int64_t modelVocab) {
+  auto loaded = llvm::sys::path::extension(path) == ".json"
+                    ? loadHFTokenizer(path)
+                    : loadLlama2cTokenizer(path, modelVocab);
+  if (!loaded)
+    return loaded.takeError();
+  // Models often pad their embedding past the tokenizer (Qwen: 151936 rows,
+  // 151665 ids); the other way round, some ids would index past it.
+  if ((*loaded)->vocabSize() > modelVocab)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        llvm::formatv("{0}: the tokenizer has ids up to {1}, but the model's vocabulary has "
+                      "only {2} entries; this tokenizer belongs to another model",
+                      path, (*loaded)->vocabSize() - 1, modelVocab)
+            .str());
+  return loaded;
 }

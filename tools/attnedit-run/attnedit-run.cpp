@@ -421,9 +421,7 @@ static llvm::Error runTrain() {
     return recipe.takeError();
   std::unique_ptr<Tokenizer> tok;
   if (!tokenizerPath.empty()) {
-    auto loaded = llvm::sys::path::extension(tokenizerPath) == ".json"
-                      ? loadHFTokenizer(tokenizerPath)
-                      : loadLlama2cTokenizer(tokenizerPath, config->vocabSize);
+    auto loaded = loadTokenizer(tokenizerPath, config->vocabSize);
     if (!loaded)
       return loaded.takeError();
     tok = std::move(*loaded);

@@ -85,9 +85,7 @@ llvm::Error Model::configure(llvm::StringRef tokenizerPath) {
 llvm::Expected<const Tokenizer *> Model::tokenizer() {
   if (tok || tokenizerFile.empty())
     return tok.get();
-  auto loaded = llvm::sys::path::extension(tokenizerFile) == ".json"
-                    ? loadHFTokenizer(tokenizerFile)
-                    : loadLlama2cTokenizer(tokenizerFile, vocab);
+  auto loaded = loadTokenizer(tokenizerFile, vocab);
   if (!loaded)
     return loaded.takeError();
   tok = std::move(*loaded);

@@ -49,6 +49,13 @@ loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize);
 /// Loads a Hugging Face tokenizer.json (model.type "BPE", byte-level).
 llvm::Expected<std::unique_ptr<Tokenizer>> loadHFTokenizer(llvm::StringRef path);
 
+/// The tokenizer at `path` (tokenizer.json, or a llama2.c tokenizer.bin) for
+/// a model with `modelVocab` embedding rows: one whose ids do not all fit
+/// the model is refused here, naming both sizes, rather than failing later
+/// inside the embedding.
+llvm::Expected<std::unique_ptr<Tokenizer>> loadTokenizer(llvm::StringRef path,
+                                                         int64_t modelVocab);
+
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_FRONTEND_TOKENIZER_H
