@@ -36,6 +36,8 @@ public:
   /// The model's tokenizer, loaded on first use; null when it has none.
   llvm::Expected<const Tokenizer *> tokenizer();
   mlir::ModuleOp module() { return *moduleOp; }
+  /// Where the module's parameters resolve (its files, memory-mapped).
+  ParameterStore &parameterStore() { return parameters; }
   void setEvaluatorOptions(EvaluatorOptions options) { evaluatorOptions = options; }
 
 private:

@@ -5,6 +5,7 @@
 #include "attnedit/Runtime/Execution/Model.h"
 
 #include <functional>
+#include <random>
 
 namespace mlir::attnedit {
 
@@ -12,7 +13,15 @@ struct GenerationOptions {
   int64_t maxTokens = 256;
   double temperature = 1.0; // 0 = greedy argmax
   uint64_t seed = 0;
+  int64_t topK = 0;   // sample among the k likeliest tokens; 0 = all
+  double topP = 1.0;  // ... and among the fewest whose mass reaches p (nucleus)
 };
+
+/// The next token from one row of logits under `options` (greedy at
+/// temperature 0; otherwise softmax at the temperature, cut to top-k and
+/// top-p, renormalised, sampled with `rng`).
+int32_t sampleToken(llvm::ArrayRef<float> logits, const GenerationOptions &options,
+                    std::mt19937_64 &rng);
 
 /// Extends `prompt` token by token. Stops after maxTokens new tokens, before
 /// emitting a stop token, or at the model's context length. `onToken(prev,
