@@ -12,8 +12,23 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <string>
+#include <vector>
 
 int main(int argc, char **argv) {
+  // A pass error names its op and location; MLIR's default of dumping the
+  // op too prints the whole module for module-level errors. The dump stays
+  // one flag away: --mlir-print-op-on-diagnostic.
+  std::vector<char *> args(argv, argv + argc);
+  std::string quiet = "--mlir-print-op-on-diagnostic=false";
+  if (llvm::none_of(args, [](llvm::StringRef a) {
+        return a.contains("mlir-print-op-on-diagnostic");
+      }))
+    args.insert(args.begin() + 1, quiet.data());
+  argc = args.size();
+  argv = args.data();
   mlir::registerTransformsPasses();
   mlir::attnedit::registerAttnEditPasses();
   mlir::DialectRegistry registry;
