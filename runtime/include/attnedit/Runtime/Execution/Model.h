@@ -4,6 +4,7 @@
 
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Runtime/Execution/Evaluator.h"
+#include "attnedit/Runtime/Execution/Executor.h"
 #include "attnedit/Runtime/Execution/ParameterStore.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -36,7 +37,15 @@ public:
   /// The model's tokenizer, loaded on first use; null when it has none.
   llvm::Expected<const Tokenizer *> tokenizer();
   mlir::ModuleOp module() { return *moduleOp; }
-  void setEvaluatorOptions(EvaluatorOptions options) { evaluatorOptions = options; }
+  /// Runs this model on the reference interpreter with `options`, whatever
+  /// the default backend is (the options are the interpreter's own).
+  void setEvaluatorOptions(EvaluatorOptions options) {
+    ownExecutor = createReferenceExecutor(options);
+  }
+  /// The executor calls run on: the one set here, else defaultExecutor().
+  Executor &executor() { return ownExecutor ? *ownExecutor : defaultExecutor(); }
+  void setExecutor(std::unique_ptr<Executor> e) { ownExecutor = std::move(e); }
+  ParameterStore &parameterStore() { return parameters; }
 
 private:
   Model() = default;
@@ -46,7 +55,7 @@ private:
   mlir::OwningOpRef<mlir::ModuleOp> moduleOp;
   mlir::func::FuncOp forwardFunc;
   ParameterStore parameters;
-  EvaluatorOptions evaluatorOptions;
+  std::unique_ptr<Executor> ownExecutor;
   std::string tokenizerFile;
   std::unique_ptr<Tokenizer> tok;
   int64_t vocab = 0;
