@@ -41,14 +41,16 @@ std::unique_ptr<Executor> attnedit::createReferenceExecutor(EvaluatorOptions opt
   return std::make_unique<ReferenceExecutor>(options);
 }
 
-static const llvm::StringRef kBackends[] = {"reference"};
+static const llvm::StringRef kBackends[] = {"cpu", "reference"};
 
 llvm::ArrayRef<llvm::StringRef> attnedit::backendNames() { return kBackends; }
 
 static std::mutex defaultMutex;
 static std::unique_ptr<Executor> &defaultSlot() {
-  static std::unique_ptr<Executor> slot;
-  return slot;
+  // Never destroyed: a compiled executor's JIT must not be torn down by
+  // static destructors after LLVM's own.
+  static auto *slot = new std::unique_ptr<Executor>();
+  return *slot;
 }
 
 Executor &attnedit::defaultExecutor() {
@@ -63,6 +65,8 @@ llvm::Error attnedit::setDefaultBackend(llvm::StringRef name) {
   std::unique_ptr<Executor> chosen;
   if (name == "reference")
     chosen = createReferenceExecutor();
+  else if (name == "cpu")
+    chosen = createCompiledExecutor();
   if (!chosen)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "--backend: unknown backend '%s' (known: %s)",

@@ -43,6 +43,11 @@ public:
 /// The reference interpreter behind the Executor interface.
 std::unique_ptr<Executor> createReferenceExecutor(EvaluatorOptions options = {});
 
+/// The compiled CPU backend (backends/cpu): each function is lowered to LLVM
+/// and JIT-compiled on first use, then kept, keyed by a hash of its text and
+/// the pipeline, so a function called per generated token compiles once.
+std::unique_ptr<Executor> createCompiledExecutor();
+
 /// The backend names `--backend` accepts.
 llvm::ArrayRef<llvm::StringRef> backendNames();
 
