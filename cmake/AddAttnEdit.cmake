@@ -1,14 +1,19 @@
 # Wrappers that give every attnedit library the same shape (CIRCT's AddCIRCT habit):
 # linked against the MLIR and LLVM dylibs only, exported as AttnEdit::<Name>.
 
-# attnedit_add_library(<Name> <sources>... [DEPENDS ...] [LINK_LIBS ...])
+# attnedit_add_library(<Name> <sources>... [FOLDER dir] [DEPENDS ...] [LINK_LIBS ...])
+# FOLDER is the component's folder when it is not the lower-cased name
+# (backends/cpu for CPU).
 function(attnedit_add_library name)
-  cmake_parse_arguments(ARG "" "" "DEPENDS;LINK_LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "" "FOLDER" "DEPENDS;LINK_LIBS" ${ARGN})
   add_mlir_library(AttnEdit${name} ${ARG_UNPARSED_ARGUMENTS}
     DEPENDS ${ARG_DEPENDS}
     LINK_LIBS PUBLIC ${ARG_LINK_LIBS} MLIR LLVM)
   set_target_properties(AttnEdit${name} PROPERTIES EXPORT_NAME ${name})
   string(TOLOWER ${name} folder)
+  if(ARG_FOLDER)
+    set(folder ${ARG_FOLDER})
+  endif()
   target_include_directories(AttnEdit${name} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/${folder}/include>
     $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/${folder}/include>

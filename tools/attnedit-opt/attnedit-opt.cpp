@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/CPU/Passes.h"
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Passes/Passes.h"
 
@@ -31,7 +32,10 @@ int main(int argc, char **argv) {
   argv = args.data();
   mlir::registerTransformsPasses();
   mlir::attnedit::registerAttnEditPasses();
+  mlir::attnedit::cpu::registerCPUPasses();
   mlir::DialectRegistry registry;
+  // The CPU backend's dialects: what attnedit-cpu-pipeline produces on the way.
+  mlir::attnedit::cpu::registerCPUDialects(registry);
   // arith: other frontends spell attention's scale and mask with arith.constant.
   registry.insert<mlir::attnedit::AttnEditDialect, mlir::arith::ArithDialect,
                   mlir::func::FuncDialect>();

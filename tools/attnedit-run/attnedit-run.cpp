@@ -61,6 +61,12 @@ static cl::SubCommand distillCmd("distill",
                                   "edit a teacher's attention and distil the student: "
                                   "layer-wise MSE, then model-level KL");
 static cl::SubCommand trainCmd("train", "train a model from scratch on next-token loss");
+// Every subcommand runs its functions through the executor this names.
+static cl::opt<std::string> backendName(
+    "backend", cl::desc("how functions run: cpu (compiled, backends/cpu) or reference "
+                        "(the interpreter, the oracle)"),
+    cl::init("reference"), cl::sub(cl::SubCommand::getAll()), cl::cat(attneditOptions));
+
 static cl::SubCommand demoCmd("demo", "the embedded demonstration: a recall teacher trained "
                                       "from scratch, converted to MLA and GateSWA, distilled");
 
@@ -301,7 +307,8 @@ static llvm::Error runEval() {
   if (!loaded)
     return loaded.takeError();
   Model &student = **loaded;
-  student.setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
+  if (mlaAbsorbed)
+    student.setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
   auto tok = student.tokenizer();
   if (!tok)
     return tok.takeError();
@@ -700,6 +707,8 @@ int main(int argc, char **argv) {
                               "models\n\n  attnedit-run COMMAND --help shows a command's "
                               "options\n");
   initLogging("attnedit-run");
+  if (llvm::Error e = setDefaultBackend(backendName))
+    return reportError(std::move(e));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||
       convertCmd) {
     llvm::Error result = evalCmd         ? runEval()
@@ -716,7 +725,8 @@ int main(int argc, char **argv) {
   auto model = Model::load(modelPath, tokenizerPath);
   if (!model)
     return reportError(model.takeError());
-  (*model)->setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
+  if (mlaAbsorbed)
+    (*model)->setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
   llvm::Error result = generateCmd ? runGenerate(**model)
                        : forwardCmd ? runForward(**model)
                        : exportCmd  ? runExport(**model)

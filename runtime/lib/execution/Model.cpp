@@ -107,8 +107,8 @@ llvm::Expected<std::vector<Tensor>> Model::call(llvm::StringRef name,
   std::vector<int32_t> positions(tokens.size());
   for (size_t i = 0; i < positions.size(); ++i)
     positions[i] = (int32_t)i;
-  return evaluate(func, {Tensor::ints(tokens.vec()), Tensor::ints(positions)}, parameters,
-                  evaluatorOptions);
+  return executor().run(func, {Tensor::ints(tokens.vec()), Tensor::ints(positions)},
+                        parameters);
 }
 
 llvm::Error attnedit::writeNpy(llvm::StringRef path, const Tensor &tensor) {

@@ -5,7 +5,7 @@
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Model.h"
-#include "attnedit/Runtime/Execution/Evaluator.h"
+#include "attnedit/Runtime/Execution/Executor.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
@@ -80,7 +80,8 @@ static llvm::Expected<Tensor> logitsOf(func::FuncOp func, ParameterStore &store,
   std::vector<int32_t> positions(tokens.size());
   for (size_t i = 0; i < positions.size(); ++i)
     positions[i] = (int32_t)i;
-  auto results = evaluate(func, {Tensor::ints(tokens.vec()), Tensor::ints(positions)}, store);
+  auto results =
+      defaultExecutor().run(func, {Tensor::ints(tokens.vec()), Tensor::ints(positions)}, store);
   if (!results)
     return results.takeError();
   return results->front();

@@ -81,7 +81,7 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
     for (Tensor &g : lanes[lane])
       std::fill_n(g.mutableData(), g.numel(), 0.0f);
     for (size_t k = lane; k < batch.size(); k += numLanes) {
-      auto results = evaluate(gradFunc, batch[k], *store);
+      auto results = defaultExecutor().run(gradFunc, batch[k], *store);
       if (!results) {
         errors[lane] = llvm::toString(results.takeError());
         return;

@@ -4,6 +4,7 @@
 
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Runtime/Execution/Evaluator.h"
+#include "attnedit/Runtime/Execution/Executor.h"
 #include "attnedit/Runtime/Execution/ParameterStore.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -36,9 +37,16 @@ public:
   /// The model's tokenizer, loaded on first use; null when it has none.
   llvm::Expected<const Tokenizer *> tokenizer();
   mlir::ModuleOp module() { return *moduleOp; }
+  /// Runs this model on the reference interpreter with `options`, whatever
+  /// the default backend is (the options are the interpreter's own).
+  void setEvaluatorOptions(EvaluatorOptions options) {
+    ownExecutor = createReferenceExecutor(options);
+  }
+  /// The executor calls run on: the one set here, else defaultExecutor().
+  Executor &executor() { return ownExecutor ? *ownExecutor : defaultExecutor(); }
+  void setExecutor(std::unique_ptr<Executor> e) { ownExecutor = std::move(e); }
   /// Where the module's parameters resolve (its files, memory-mapped).
   ParameterStore &parameterStore() { return parameters; }
-  void setEvaluatorOptions(EvaluatorOptions options) { evaluatorOptions = options; }
 
 private:
   Model() = default;
@@ -48,7 +56,7 @@ private:
   mlir::OwningOpRef<mlir::ModuleOp> moduleOp;
   mlir::func::FuncOp forwardFunc;
   ParameterStore parameters;
-  EvaluatorOptions evaluatorOptions;
+  std::unique_ptr<Executor> ownExecutor;
   std::string tokenizerFile;
   std::unique_ptr<Tokenizer> tok;
   int64_t vocab = 0;

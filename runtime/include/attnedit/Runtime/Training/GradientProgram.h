@@ -9,7 +9,7 @@
 #ifndef ATTNEDIT_RUNTIME_TRAINING_GRADIENTPROGRAM_H
 #define ATTNEDIT_RUNTIME_TRAINING_GRADIENTPROGRAM_H
 
-#include "attnedit/Runtime/Execution/Evaluator.h"
+#include "attnedit/Runtime/Execution/Executor.h"
 #include "attnedit/Runtime/Execution/ParameterStore.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"

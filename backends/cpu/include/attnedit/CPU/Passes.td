@@ -1,0 +1,84 @@
+//===- Passes.td - CPU backend passes ----------------------*- tablegen -*-===//
+//
+// File organization: the one conversion out of the attnedit dialect; the
+// pipeline that follows it (bufferization, loops, LLVM) is built from
+// upstream passes in Pipeline.cpp and registered as `attnedit-cpu-pipeline`.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNEDIT_CPU_PASSES
+#define ATTNEDIT_CPU_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertToLinalgPass : Pass<"attnedit-cpu-convert-to-linalg", "mlir::ModuleOp"> {
+  let summary = "lowers attnedit primitives to linalg on tensors and GEMM library calls";
+  let description = [{
+    Every `attnedit.param` becomes a trailing argument of its function,
+    annotated `attnedit.param = "name"` (and `attnedit.scope`), read-only
+    (`bufferization.writable = false`): the runtime binds it to the parameter
+    store's memory, weights are never copied into the module.
+
+    Elementwise ops and reductions become `linalg.generic` (reductions of
+    RMSNorm, softmax and sums accumulate in f64, as the reference kernels do,
+    so parity holds at 1e-5). GEMMs (`linear`, `matmul`, with a transposed
+    operand folded into the access map, never materialised) become a
+    `linalg.generic` contraction carrying `library_call =
+    "attnedit_cpu_{b,}gemm_{n,t}{n,t}"`; `attnedit-cpu-library-calls` turns it
+    into a call of the BLAS shim in GemmLibrary.cpp, and with
+    `gemm=loops` the same generic lowers to plain loops instead.
+
+    ```mlir
+    %y = attnedit.linear %x, %w : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
+    // becomes
+    %y = linalg.generic {indexing_maps = [(m,n,k)->(m,k), (m,n,k)->(n,k), (m,n,k)->(m,n)],
+                         library_call = "attnedit_cpu_gemm_nt"} ins(%x, %w) outs(%zero)
+    ```
+
+    Composite attention ops must be decomposed first
+    (`--attnedit-decompose`); any attnedit op left without a lowering is an
+    error naming it.
+  }];
+  let options = [
+    Option<"gemm", "gemm", "std::string", /*default=*/"\"blas\"",
+           "GEMM implementation: blas (library call) or loops (generated)">,
+  ];
+  let dependentDialects = [
+    "mlir::arith::ArithDialect", "mlir::func::FuncDialect",
+    "mlir::linalg::LinalgDialect", "mlir::math::MathDialect",
+    "mlir::tensor::TensorDialect", "mlir::bufferization::BufferizationDialect",
+  ];
+}
+
+def FuseElementwisePass : Pass<"attnedit-cpu-fuse-elementwise"> {
+  let summary = "fuses producer-consumer elementwise linalg ops, never into a GEMM";
+  let description = [{
+    Upstream's elementwise fusion (`populateElementwiseOpsFusionPatterns`)
+    with one restriction: a `linalg.generic` carrying a `library_call` (the
+    GEMMs of attnedit-cpu-convert-to-linalg) is neither a consumer nor a
+    producer, so RMSNorm, RoPE, SiLU·mul and residual chains fuse into single
+    loops while GEMMs still reach the BLAS call unchanged.
+  }];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
+}
+
+def LibraryCallsPass : Pass<"attnedit-cpu-library-calls", "mlir::ModuleOp"> {
+  let summary = "bufferized linalg.generic ops with a library_call become calls";
+  let description = [{
+    Upstream's `convert-linalg-to-std` rewrites every linalg op, including
+    those with no library (`op_has_no_registered_library_name`); this pass
+    rewrites only generics carrying `library_call` and leaves the rest to
+    `convert-linalg-to-loops`. Each operand is cast to a fully dynamic
+    strided layout and the callee is declared `llvm.emit_c_interface`, so
+    the shim receives StridedMemRefType pointers.
+
+    ```mlir
+    linalg.generic {library_call = "attnedit_cpu_gemm_nt", ...} ins(%a, %b : ...) outs(%c : ...)
+    // becomes
+    func.call @attnedit_cpu_gemm_nt(%a2, %b2, %c2) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, ...) -> ()
+    ```
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect", "mlir::memref::MemRefDialect"];
+}
+
+#endif // ATTNEDIT_CPU_PASSES

@@ -1,0 +1,72 @@
+//===- LibraryCalls.cpp - library_call generics to func.call ---------------===//
+
+#include "attnedit/CPU/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/SymbolTable.h"
+
+namespace mlir::attnedit::cpu {
+#define GEN_PASS_DEF_LIBRARYCALLSPASS
+#include "attnedit/CPU/Passes.h.inc"
+} // namespace mlir::attnedit::cpu
+
+using namespace mlir;
+
+namespace {
+
+/// `type` with dynamic sizes and a fully dynamic strided layout: one
+/// signature per shim whatever the shapes.
+MemRefType dynamicLayout(MemRefType type) {
+  int64_t d = ShapedType::kDynamic;
+  SmallVector<int64_t> dynamic(type.getRank(), d);
+  auto layout = StridedLayoutAttr::get(type.getContext(), d, dynamic);
+  return MemRefType::get(dynamic, type.getElementType(), layout, type.getMemorySpace());
+}
+
+struct LibraryCallsPass : attnedit::cpu::impl::LibraryCallsPassBase<LibraryCallsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SymbolTable symbols(module);
+    SmallVector<linalg::GenericOp> calls;
+    module.walk([&](linalg::GenericOp op) {
+      if (op.getLibraryCallAttr())
+        calls.push_back(op);
+    });
+    for (linalg::GenericOp op : calls) {
+      if (!op.hasPureBufferSemantics()) {
+        op.emitError() << "attnedit-cpu-library-calls: run after bufferization";
+        return signalPassFailure();
+      }
+      OpBuilder b(op);
+      SmallVector<Value> operands;
+      SmallVector<Type> types;
+      for (Value v : op->getOperands()) {
+        auto type = dynamicLayout(cast<MemRefType>(v.getType()));
+        operands.push_back(type == v.getType() ? v
+                                               : b.create<memref::CastOp>(op.getLoc(), type, v));
+        types.push_back(type);
+      }
+      StringRef name = op.getLibraryCallAttr().getValue();
+      auto fnType = b.getFunctionType(types, {});
+      auto callee = symbols.lookup<func::FuncOp>(name);
+      if (!callee) {
+        OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+        callee = mb.create<func::FuncOp>(op.getLoc(), name, fnType);
+        callee.setPrivate();
+        callee->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), mb.getUnitAttr());
+        symbols.insert(callee);
+      } else if (callee.getFunctionType() != fnType) {
+        op.emitError() << "attnedit-cpu-library-calls: @" << name
+                       << " called with two different signatures";
+        return signalPassFailure();
+      }
+      b.create<func::CallOp>(op.getLoc(), callee, operands);
+      op.erase();
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,63 @@
+//===- Executor.h - one interface for every way of running IR -*- C++ -*-===//
+//
+// The trainer, the generator and the evaluation code run functions through an
+// Executor and never know which implementation runs: the reference
+// interpreter (the oracle, runtime/lib/execution/Evaluator.cpp) or compiled
+// CPU code (backends/cpu, JIT through MLIR's ExecutionEngine).
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_RUNTIME_EXECUTION_EXECUTOR_H
+#define ATTNEDIT_RUNTIME_EXECUTION_EXECUTOR_H
+
+#include "attnedit/Runtime/Execution/Evaluator.h"
+#include "attnedit/Runtime/Execution/ParameterStore.h"
+#include "attnedit/Runtime/Execution/Tensor.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/Error.h"
+
+#include <memory>
+#include <vector>
+
+namespace mlir::attnedit {
+
+class Executor {
+public:
+  virtual ~Executor();
+
+  /// Runs `func` (a function of an attnedit module) on `args`, resolving its
+  /// `attnedit.param` names in `parameters`. Safe to call from several
+  /// threads at once.
+  virtual llvm::Expected<std::vector<Tensor>>
+  run(func::FuncOp func, llvm::ArrayRef<Tensor> args, ParameterStore &parameters) = 0;
+
+  /// Runs the function `name` of `module`.
+  llvm::Expected<std::vector<Tensor>> run(ModuleOp module, llvm::StringRef name,
+                                          llvm::ArrayRef<Tensor> args,
+                                          ParameterStore &parameters);
+
+  /// "reference" or "cpu", as `--backend` names it.
+  virtual llvm::StringRef backend() const = 0;
+};
+
+/// The reference interpreter behind the Executor interface.
+std::unique_ptr<Executor> createReferenceExecutor(EvaluatorOptions options = {});
+
+/// The compiled CPU backend (backends/cpu): each function is lowered to LLVM
+/// and JIT-compiled on first use, then kept, keyed by a hash of its text and
+/// the pipeline, so a function called per generated token compiles once.
+std::unique_ptr<Executor> createCompiledExecutor();
+
+/// The backend names `--backend` accepts.
+llvm::ArrayRef<llvm::StringRef> backendNames();
+
+/// The executor the runtime uses when a caller names none: the reference
+/// interpreter until setDefaultBackend chooses another.
+Executor &defaultExecutor();
+/// Chooses the default executor by name; an unknown name is an error that
+/// lists the known ones.
+llvm::Error setDefaultBackend(llvm::StringRef name);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_EXECUTION_EXECUTOR_H

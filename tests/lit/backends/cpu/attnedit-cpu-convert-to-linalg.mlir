@@ -1,0 +1,68 @@
+// RUN: attnedit-opt %s --split-input-file --attnedit-cpu-convert-to-linalg | FileCheck %s
+// RUN: attnedit-opt %s --split-input-file --attnedit-cpu-convert-to-linalg=gemm=loops | FileCheck %s --check-prefix=LOOPS
+
+// Tests that parameters become trailing read-only arguments named after
+// them, and that linear is one GEMM over all rows reading the weight
+// transposed through its access map (no transpose op, no copy), calling the
+// BLAS shim; with gemm=loops the same contraction carries no library call.
+// CHECK-LABEL: func.func @linear
+// CHECK-SAME: %[[X:.*]]: tensor<?x64xf32> {bufferization.writable = false}
+// CHECK-SAME: %[[W:.*]]: tensor<32x64xf32> {attnedit.param = "w", bufferization.writable = false}
+// CHECK-NOT: linalg.transpose
+// CHECK: %[[Z:.*]] = linalg.fill
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #{{.*}}, #{{.*}}], iterator_types = ["parallel", "parallel", "reduction"], library_call = "attnedit_cpu_gemm_nt"}
+// CHECK-SAME: ins(%[[X]], %[[W]] : tensor<?x64xf32>, tensor<32x64xf32>) outs(%[[Z]] : tensor<?x32xf32>)
+// LOOPS-LABEL: func.func @linear
+// LOOPS-NOT: library_call
+func.func @linear(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
+  %w = attnedit.param "w" : tensor<32x64xf32>
+  %y = attnedit.linear %x, %w : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
+// Tests that a parameter used twice is bound once, and a scoped one records
+// its scope.
+// CHECK-LABEL: func.func @shared
+// CHECK-SAME: {attnedit.param = "w", bufferization.writable = false}
+// CHECK-SAME: {attnedit.param = "w", attnedit.scope = "student", bufferization.writable = false}
+// CHECK-SAME: -> tensor<4xf32>
+func.func @shared() -> tensor<4xf32> {
+  %a = attnedit.param "w" : tensor<4xf32>
+  %b = attnedit.param "w" : tensor<4xf32>
+  %c = attnedit.param "w" in "student" : tensor<4xf32>
+  %0 = attnedit.add %a, %b : tensor<4xf32>
+  %1 = attnedit.add %0, %c : tensor<4xf32>
+  return %1 : tensor<4xf32>
+}
+
+// -----
+
+// Tests that attention's score product reads K through a transposed access
+// (bgemm_nt) instead of materialising the transpose, and the value product
+// is a plain batched GEMM.
+// CHECK-LABEL: func.func @scores
+// CHECK-NOT: linalg.transpose
+// CHECK: library_call = "attnedit_cpu_bgemm_nt"
+// CHECK: library_call = "attnedit_cpu_bgemm_nn"
+func.func @scores(%q: tensor<4x?x8xf32>, %k: tensor<4x?x8xf32>) -> tensor<4x?x8xf32> {
+  %kt = attnedit.transpose %k {permutation = array<i64: 0, 2, 1>} : (tensor<4x?x8xf32>) -> tensor<4x8x?xf32>
+  %s = attnedit.matmul %q, %kt : (tensor<4x?x8xf32>, tensor<4x8x?xf32>) -> tensor<4x?x?xf32>
+  %o = attnedit.matmul %s, %k : (tensor<4x?x?xf32>, tensor<4x?x8xf32>) -> tensor<4x?x8xf32>
+  return %o : tensor<4x?x8xf32>
+}
+
+// -----
+
+// Tests that RMSNorm's sum of squares accumulates in f64, as the reference
+// kernel does, in a reduction over the last axis.
+// CHECK-LABEL: func.func @norm
+// CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]
+// CHECK: arith.extf {{.*}} : f32 to f64
+// CHECK: math.sqrt {{.*}} : f64
+func.func @norm(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  %w = attnedit.param "n" : tensor<16xf32>
+  %y = attnedit.rms_norm %x, %w {eps = 1.0e-5 : f64} : (tensor<?x16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}

@@ -1,0 +1,30 @@
+// RUN: attnedit-opt %s --attnedit-cpu-library-calls | FileCheck %s
+
+// Tests that a bufferized generic with a library_call becomes a call on
+// fully dynamic strided memrefs, declared with the C interface, and a generic
+// without one is left for the loop lowering.
+#mk = affine_map<(m, n, k) -> (m, k)>
+#nk = affine_map<(m, n, k) -> (n, k)>
+#mn = affine_map<(m, n, k) -> (m, n)>
+#id = affine_map<(i) -> (i)>
+// CHECK-LABEL: func.func @gemm
+// CHECK: %[[A:.*]] = memref.cast %{{.*}} : memref<8x4xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
+// CHECK: call @attnedit_cpu_gemm_nt(%[[A]], %{{.*}}, %{{.*}}) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>) -> ()
+// CHECK: linalg.generic
+// CHECK-NOT: library_call
+// CHECK: func.func private @attnedit_cpu_gemm_nt({{.*}}) attributes {llvm.emit_c_interface}
+func.func @gemm(%a: memref<8x4xf32>, %b: memref<2x4xf32>, %c: memref<8x2xf32>, %v: memref<3xf32>) {
+  linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"], library_call = "attnedit_cpu_gemm_nt"}
+      ins(%a, %b : memref<8x4xf32>, memref<2x4xf32>) outs(%c : memref<8x2xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#id], iterator_types = ["parallel"]} outs(%v : memref<3xf32>) {
+  ^bb0(%x: f32):
+    %s = arith.addf %x, %x : f32
+    linalg.yield %s : f32
+  }
+  return
+}

@@ -1,0 +1,22 @@
+// RUN: attnedit-opt %s --attnedit-cpu-pipeline | FileCheck %s
+// RUN: attnedit-opt %s --attnedit-cpu-pipeline=gemm=loops | FileCheck %s --check-prefix=LOOPS
+
+// Tests that a whole attention layer (a composite, decomposed by the
+// pipeline) reaches the LLVM dialect with its GEMMs as calls of the BLAS
+// shims through their C interface, and with gemm=loops as no call at all.
+// CHECK-LABEL: llvm.func @layer
+// CHECK-DAG: llvm.call @attnedit_cpu_gemm_nt
+// CHECK-DAG: llvm.call @attnedit_cpu_bgemm_nt
+// CHECK-DAG: llvm.call @attnedit_cpu_bgemm_nn
+// CHECK-DAG: llvm.func @_mlir_ciface_attnedit_cpu_gemm_nt(!llvm.ptr, !llvm.ptr, !llvm.ptr)
+// CHECK-NOT: attnedit.
+// LOOPS-LABEL: llvm.func @layer
+// LOOPS-NOT: attnedit_cpu_
+func.func @layer(%x: tensor<?x64xf32>, %pos: tensor<?xi32>) -> tensor<?x64xf32> {
+  %wq = attnedit.param "q" : tensor<64x64xf32>
+  %wk = attnedit.param "k" : tensor<64x64xf32>
+  %wv = attnedit.param "v" : tensor<64x64xf32>
+  %wo = attnedit.param "o" : tensor<64x64xf32>
+  %0 = attnedit.attention %x, %pos weights(%wq, %wk, %wv, %wo) {num_heads = 4 : i64, num_kv_heads = 4 : i64, head_dim = 16 : i64, scale = 0.25 : f64, rope_theta = 10000.0 : f64, rotary_dim = 16 : i64, rope_style = #attnedit<rope_style interleaved>} : (tensor<?x64xf32>, tensor<?xi32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<?x64xf32>
+  return %0 : tensor<?x64xf32>
+}
