@@ -5,11 +5,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Ascend/AscendDialect.h"
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -20,6 +22,8 @@ int main(int argc, char **argv) {
   // arith: other frontends spell attention's scale and mask with arith.constant.
   registry.insert<mlir::attnedit::AttnEditDialect, mlir::arith::ArithDialect,
                   mlir::func::FuncDialect>();
+  // ascend kernels loop with scf.for over arith index math.
+  registry.insert<mlir::attnedit::ascend::AscendDialect, mlir::scf::SCFDialect>();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "attnedit optimizer driver\n", registry));
 }
