@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Ascend/AscendDialect.h"
+#include "attnedit/Ascend/Passes.h"
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Passes/Passes.h"
 
@@ -18,6 +19,7 @@
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   mlir::attnedit::registerAttnEditPasses();
+  mlir::attnedit::ascend::registerAscendPassesAndPipelines();
   mlir::DialectRegistry registry;
   // arith: other frontends spell attention's scale and mask with arith.constant.
   registry.insert<mlir::attnedit::AttnEditDialect, mlir::arith::ArithDialect,
