@@ -4,7 +4,7 @@
 // among them (latencies, GM efficiency curve, L2 rate) are marked in the
 // JSON. Shared GM bandwidth is modelled as an equal static share per active
 // core; a GM tensor read more often than its size is assumed to hit L2 for
-// the re-reads when all GM tensors fit L2 (S9: 192 MiB on the 910B).
+// the re-reads when it fits the target's l2_reuse_fraction of L2.
 //
 //===----------------------------------------------------------------------===//
 
@@ -54,11 +54,9 @@ struct Model {
     int64_t physical = t.cubeCores * (s.core == CoreKind::AIV ? t.vectorCoresPerCube : 1);
     activeCores = std::min<int64_t>(s.blockDim, physical);
     hbmShare = std::min(t.ddrBytesPerCycle, t.hbmBytesPerSecond / t.freqHz / activeCores);
-    // Re-reads of a tensor hit L2 when everything fits (S9, S12's cliff).
+    // Re-reads of a tensor hit L2 when it fits the reusable part of L2
+    // (S9: 192 MiB; S12: the cliff once matrices exceed it).
     std::vector<double> readBytes(s.gm.size(), 0);
-    double total = 0;
-    for (size_t i = 0; i < s.gm.size(); ++i)
-      total += s.gm[i].numel() * dtypeBytes(s.gm[i].dtype);
     for (const CoreProgram &p : s.cores)
       for (const Instr &i : p.instrs)
         if (i.kind == InstrKind::Copy && i.src0.tile.space == Space::GM)
@@ -69,7 +67,7 @@ struct Model {
     for (size_t i = 0; i < s.gm.size(); ++i) {
       double size = s.gm[i].numel() * dtypeBytes(s.gm[i].dtype);
       double reads = readBytes[i] * scale;
-      double hit = (total <= t.l2Bytes && reads > size) ? 1.0 - size / reads : 0.0;
+      double hit = (size <= t.l2ReuseFraction * t.l2Bytes && reads > size) ? 1.0 - size / reads : 0.0;
       if (i < options.l2HitRatio.size())
         hit = options.l2HitRatio[i];
       readRate[i] = 1.0 / (hit / t.l2BytesPerCycle + (1.0 - hit) / hbmShare);

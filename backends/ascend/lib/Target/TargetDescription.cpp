@@ -131,6 +131,7 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
             r.number(*n, "freq_hz", t.freqHz, s) &&
             r.number(*n, "hbm_bytes_per_s", t.hbmBytesPerSecond, s) &&
             r.number(*n, "l2_bytes", t.l2Bytes, s) &&
+            r.number(*n, "l2_reuse_fraction", t.l2ReuseFraction, s) &&
             r.number(*n, "ddr_bytes_per_cycle", t.ddrBytesPerCycle, s) &&
             r.number(*n, "l2_bytes_per_cycle", t.l2BytesPerCycle, s) &&
             r.integer(*n, "gm_perf_align", t.gmPerfAlign, s) &&

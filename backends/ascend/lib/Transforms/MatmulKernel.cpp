@@ -290,9 +290,13 @@ mlir::attnedit::ascend::searchMatmulTiling(MLIRContext *context, const MatmulPro
     for (int64_t n0 : sizes)
       for (int64_t k0 : sizes)
         for (int64_t stepK : {1, 2, 4, 8}) {
-          // A tile larger than the padded problem only adds padding.
-          if (m0 > roundUp(p.m, 16) || n0 > roundUp(p.n, 16) ||
-              k0 * stepK > roundUp(p.k, k0) || k0 > roundUp(p.k, 16))
+          // A tile larger than the padded problem only adds padding; 16-wide
+          // tiles of a dimension of 128 or more only add instructions.
+          auto useful = [](int64_t size, int64_t dim) {
+            return size <= roundUp(dim, 16) && (size >= 32 || roundUp(dim, 16) < 128);
+          };
+          if (!useful(m0, p.m) || !useful(n0, p.n) || !useful(k0, p.k) ||
+              k0 * stepK > roundUp(p.k, k0))
             continue;
           MatmulTiling tl{m0, n0, k0, stepK};
           if (!tilingFits(p, tl, t))
@@ -309,14 +313,15 @@ mlir::attnedit::ascend::searchMatmulTiling(MLIRContext *context, const MatmulPro
           MatmulProblem sample = p;
           sample.batch = 1;
           sample.m = std::min(p.m, std::max<int64_t>(1, (sampled * blockDim + tilesN - 1) / tilesN) * m0);
-          double a = double(p.batch) * p.m * p.k, b = double(p.n) * p.k * (p.transposedB ? 1 : p.batch);
-          double total = (a + b + double(p.batch) * p.m * p.n) * dtypeBytes(p.dtype);
-          auto hit = [&](int64_t reads) {
-            return total <= t.l2Bytes && reads > 1 ? 1.0 - 1.0 / reads : 0.0;
+          int64_t eb = dtypeBytes(p.dtype);
+          double a = double(p.batch) * p.m * p.k * eb,
+                 b = double(p.n) * p.k * (p.transposedB ? 1 : p.batch) * eb;
+          auto hit = [&](double size, int64_t reads) {
+            return size <= t.l2ReuseFraction * t.l2Bytes && reads > 1 ? 1.0 - 1.0 / reads : 0.0;
           };
           EstimateOptions options;
           options.representative = true;
-          options.l2HitRatio = {hit(tilesN), hit(tilesM * (p.transposedB ? p.batch : 1)), 0.0};
+          options.l2HitRatio = {hit(a, tilesN), hit(b, tilesM), 0.0};
           builder.setInsertionPointToEnd(scratch->getBody());
           KernelOp kernel = buildMatmulKernel(builder, loc, "candidate", sample, tl, t);
           // Block 0 holds the most tasks when they are dealt round-robin.

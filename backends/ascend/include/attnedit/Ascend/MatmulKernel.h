@@ -48,7 +48,8 @@ struct TilingChoice {
 };
 
 /// Times every candidate tiling (base sizes from 16 to 256, L1 depth 1 to
-/// 8) that fits, on the busiest core, and returns the fastest.
+/// 8) that fits, on a sample of the busiest core's tasks scaled to all of
+/// them, and returns the fastest.
 llvm::Expected<TilingChoice> searchMatmulTiling(MLIRContext *context, const MatmulProblem &p,
                                                 const TargetDescription &t);
 

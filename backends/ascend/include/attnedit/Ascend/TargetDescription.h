@@ -46,7 +46,7 @@ struct TargetDescription {
   bool separated = true; // AIC and AIV are separate cores (910B) or one (910A)
   int64_t cubeCores = 0, vectorCoresPerCube = 0;
   double freqHz = 0;
-  double hbmBytesPerSecond = 0, l2Bytes = 0;
+  double hbmBytesPerSecond = 0, l2Bytes = 0, l2ReuseFraction = 0;
   double ddrBytesPerCycle = 0, l2BytesPerCycle = 0; // per core
   int64_t gmPerfAlign = 512;
   double gmMisalignedFactor = 1, gmHalfEfficiencyBytes = 0;
