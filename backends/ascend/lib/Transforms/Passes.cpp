@@ -29,11 +29,13 @@ void mlir::attnedit::ascend::registerAscendPassesAndPipelines() {
   registerAttnEditAscendPasses();
   PassPipelineRegistration<PipelineOptions>(
       "attnedit-ascend-pipeline",
-      "Lower attnedit linear/matmul to Ascend Cube kernels and time them",
+      "Lower attnedit GEMMs to Cube kernels and row-wise ops to Vector kernels, and time them",
       [](OpPassManager &pm, const PipelineOptions &o) {
         // Tile sizes are searched with the cost model under the target's
         // buffer capacities; the kernels' verifiers then re-check them.
         pm.addPass(createAscendLowerMatmulPass({o.target, o.dtype, ""}));
+        // Row-wise ops after the GEMMs: a silu·mul then sees its launches' results.
+        pm.addPass(createAscendLowerVectorPass({o.target}));
         // Folds the index math the builder spells out (x*1, constants per loop).
         pm.addNestedPass<KernelOp>(createCanonicalizerPass());
         pm.addNestedPass<KernelOp>(createCSEPass());

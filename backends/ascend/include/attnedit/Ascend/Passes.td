@@ -56,6 +56,37 @@ def AscendLowerMatmulPass : Pass<"attnedit-ascend-lower-matmul", "::mlir::Module
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
 }
 
+def AscendLowerVectorPass : Pass<"attnedit-ascend-lower-vector", "::mlir::ModuleOp"> {
+  let summary = "Lower rms_norm, silu·mul, silu, add, mul and softmax to Vector kernels";
+  let description = [{
+    Replaces statically shaped row-wise ops by launches of vector-core
+    kernels: the tensor is viewed as [rows, last dim], rows are dealt in
+    tiles to the vector cores (48 AIV on the 910B), and each tile goes
+    GM -> UB (MTE2), through whole-tile vector ops (V), and UB -> GM (MTE3),
+    with two UB slots per stream so the three pipes overlap (Ascend C's
+    CopyIn / Compute / CopyOut with InitBuffer(que, 2, len), S17). The tile
+    height is the largest that fits UB. `mul(silu(g), u)` becomes one fused
+    kernel (SwiGLU). Softmax along the last axis only, without sinks;
+    element-wise ops only on equal shapes.
+
+    Before:
+    ```mlir
+    %y = attnedit.rms_norm %x, %w {eps = 1.0e-6 : f64} : (tensor<64x256xf32>, tensor<256xf32>) -> tensor<64x256xf32>
+    ```
+    After:
+    ```mlir
+    %w2 = attnedit.reshape %w : (tensor<256xf32>) -> tensor<1x256xf32>
+    %y = ascend.launch @rms_norm_0(%x, %w2) : (tensor<64x256xf32>, tensor<1x256xf32>) -> tensor<64x256xf32>
+    ```
+  }];
+  let options = [
+    Option<"target", "target", "std::string", "\"910b\"",
+           "target description: a built-in name (910b, 910a) or a JSON file">,
+  ];
+  let dependentDialects = ["::mlir::attnedit::ascend::AscendDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Checking and timing
 //===----------------------------------------------------------------------===//
