@@ -42,7 +42,8 @@ struct Model {
   const EstimateOptions &options;
   double scale = 1;
   int64_t activeCores = 1;
-  double hbmShare = 0;
+  double hbmShare = 0; // bytes/cycle per core
+  std::vector<double> hits;     // per GM tensor, fraction of reads hitting L2
   std::vector<double> readRate; // per GM tensor, bytes/cycle per core
 
   Model(const Schedule &s, const EstimateOptions &options)
@@ -54,24 +55,39 @@ struct Model {
     int64_t physical = t.cubeCores * (s.core == CoreKind::AIV ? t.vectorCoresPerCube : 1);
     activeCores = std::min<int64_t>(s.blockDim, physical);
     hbmShare = std::min(t.ddrBytesPerCycle, t.hbmBytesPerSecond / t.freqHz / activeCores);
-    // Re-reads of a tensor hit L2 when it fits the reusable part of L2
-    // (S9: 192 MiB; S12: the cliff once matrices exceed it).
+    // Bytes read from each GM tensor, and bytes written to GM.
     std::vector<double> readBytes(s.gm.size(), 0);
     for (const CoreProgram &p : s.cores)
-      for (const Instr &i : p.instrs)
-        if (i.kind == InstrKind::Copy && i.src0.tile.space == Space::GM)
+      for (const Instr &i : p.instrs) {
+        if (i.kind != InstrKind::Copy)
+          continue;
+        if (i.src0.tile.space == Space::GM)
           readBytes[i.src0.tile.gmArg] +=
               validElements(i.src0, i.transpose ? i.cols : i.rows, i.transpose ? i.rows : i.cols) *
               i.src0.tile.elementBytes();
-    readRate.assign(s.gm.size(), hbmShare);
+      }
+    // Re-reads of a tensor hit L2 when it fits the reusable part of L2
+    // (S9: 192 MiB; S12: the cliff once matrices exceed it).
+    hits.assign(s.gm.size(), 0.0);
     for (size_t i = 0; i < s.gm.size(); ++i) {
       double size = s.gm[i].numel() * dtypeBytes(s.gm[i].dtype);
       double reads = readBytes[i] * scale;
-      double hit = (size <= t.l2ReuseFraction * t.l2Bytes && reads > size) ? 1.0 - size / reads : 0.0;
+      hits[i] = (size <= t.l2ReuseFraction * t.l2Bytes && reads > size) ? 1.0 - size / reads : 0.0;
       if (i < options.l2HitRatio.size())
-        hit = options.l2HitRatio[i];
-      readRate[i] = 1.0 / (hit / t.l2BytesPerCycle + (1.0 - hit) / hbmShare);
+        hits[i] = options.l2HitRatio[i];
     }
+    readRate.assign(s.gm.size(), hbmShare);
+    for (size_t i = 0; i < s.gm.size(); ++i)
+      readRate[i] = 1.0 / (hits[i] / t.l2BytesPerCycle + (1.0 - hits[i]) / hbmShare);
+  }
+
+  /// Bytes an instruction moves to or from HBM (L2 hits excluded).
+  double hbmBytes(const Instr &i, double bytes) const {
+    if (i.kind != InstrKind::Copy)
+      return 0;
+    if (i.src0.tile.space == Space::GM)
+      return bytes * (1 - hits[i.src0.tile.gmArg]);
+    return i.dst.tile.space == Space::GM ? bytes : 0;
   }
 
   /// S25: small transfers and GM addresses off the 512-byte line are slower.
@@ -185,7 +201,7 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
                                    s.kernel.c_str(), (long long)s.blockDim,
                                    (long long)model.activeCores);
 
-  std::vector<double> blockFinish(n, 0);
+  std::vector<double> blockFinish(n, 0), blockHbm(n, 0);
   while (true) {
     bool progress = false, pending = false;
     for (size_t c = 0; c < n; ++c)
@@ -217,6 +233,7 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
             u.instrs += 1;
             u.bytes += bytes;
             est.flops += flops;
+            blockHbm[c] += model.hbmBytes(i, bytes);
             if (i.src0.tile.space == Space::GM || i.dst.tile.space == Space::GM)
               est.gmBytes += bytes;
             if (options.trace && dur > 0)
@@ -259,6 +276,10 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
                                      s.kernel.c_str());
   }
 
+  // Each pipe moves GM data at the core's full share, but MTE2, MTE3 and FIX
+  // share it (S34): a block takes at least its HBM bytes at that share.
+  for (size_t c = 0; c < n; ++c)
+    blockFinish[c] = std::max(blockFinish[c], blockHbm[c] / model.hbmShare);
   // Blocks beyond the physical cores run after earlier blocks on their core.
   std::vector<double> coreTime(std::max<int64_t>(1, model.activeCores), 0);
   if (options.representative) {

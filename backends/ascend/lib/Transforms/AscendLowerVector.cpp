@@ -60,14 +60,29 @@ std::optional<Candidate> match(Operation *op) {
     c.inputs = {soft.getInput()};
     return c;
   }
+  // Element-wise ops may split a long row: [rows, cols] is viewed as
+  // [rows·cols/w, w] with w the largest divisor of cols up to 4096 values
+  // (16 KB of f32, research §9.2's transfer size), so wide MLP rows fit UB.
+  auto splitRows = [&] {
+    int64_t w = c.problem.cols;
+    for (int64_t d = std::min<int64_t>(w, 4096); d >= 1 && w > 4096; --d)
+      if (c.problem.cols % d == 0) {
+        w = d;
+        break;
+      }
+    c.problem.rows = c.problem.rows * c.problem.cols / w;
+    c.problem.cols = w;
+  };
   if (auto silu = dyn_cast<SiluOp>(op)) {
     if (!sameType(silu.getInput()))
       return std::nullopt;
+    splitRows();
     c.problem.op = RowOp::Silu;
     c.inputs = {silu.getInput()};
     return c;
   }
   if (isa<AddOp, MulOp>(op)) {
+    splitRows();
     Value l = op->getOperand(0), r = op->getOperand(1);
     if (!sameType(l) || !sameType(r))
       return std::nullopt;
