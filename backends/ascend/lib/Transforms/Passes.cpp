@@ -22,6 +22,8 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                             llvm::cl::init("")};
   Option<std::string> tiling{*this, "tiling", llvm::cl::desc("TCubeTiling JSON file"),
                              llvm::cl::init("")};
+  Option<std::string> ascendc{*this, "ascendc", llvm::cl::desc("Ascend C-like source file"),
+                              llvm::cl::init("")};
 };
 } // namespace
 
@@ -40,5 +42,7 @@ void mlir::attnedit::ascend::registerAscendPassesAndPipelines() {
         pm.addNestedPass<KernelOp>(createCanonicalizerPass());
         pm.addNestedPass<KernelOp>(createCSEPass());
         pm.addPass(createAscendEstimatePass({o.report, o.trace, o.tiling}));
+        if (!o.ascendc.empty())
+          pm.addPass(createAscendEmitAscendCPass({o.ascendc}));
       });
 }

@@ -126,4 +126,23 @@ def AscendEstimatePass : Pass<"attnedit-ascend-estimate", "::mlir::ModuleOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Emission
+//===----------------------------------------------------------------------===//
+
+def AscendEmitAscendCPass : Pass<"attnedit-ascend-emit-ascendc", "::mlir::ModuleOp"> {
+  let summary = "Write every ascend.kernel as Ascend C-like kernel source";
+  let description = [{
+    Renders each kernel as an `extern "C" __global__ __aicore__` Ascend C
+    function: GlobalTensor arguments, static LocalTensors at the planned
+    offsets and TPositions (A1, A2, B2, CO1, VECCALC), DataCopy with
+    Nd2NzParams, LoadData, Mmad, Fixpipe, vector intrinsics, and the
+    schedule's SetFlag / WaitFlag / PipeBarrier, with the TCubeTiling and
+    the cost model's estimate in its header comment. The IR is unchanged.
+  }];
+  let options = [
+    Option<"file", "file", "std::string", "\"-\"", "output file ('-' = stdout)">,
+  ];
+}
+
 #endif // ATTNEDIT_ASCEND_PASSES_TD
