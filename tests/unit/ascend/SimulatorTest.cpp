@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Ascend/CostModel.h"
 #include "attnedit/Ascend/MatmulKernel.h"
 #include "attnedit/Ascend/Numerics.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
@@ -327,6 +328,73 @@ TEST(Numerics, RoundToNearestEven) {
   EXPECT_EQ(roundTo(DType::F16, std::ldexp(1.0f, -26)), 0.0f);
   EXPECT_EQ(roundTo(DType::F16, -3.0f * std::ldexp(1.0f, -24)), -3.0f * std::ldexp(1.0f, -24));
   EXPECT_TRUE(std::isnan(roundTo(DType::BF16, NAN)));
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// The schedule flatbuffer
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Ascend/ScheduleFlatbuffer.h"
+
+namespace {
+
+// Tests that a lowered kernel's schedule survives the flatbuffer round trip:
+// same instruction streams, same simulated output, same estimate.
+TEST(ScheduleFlatbuffer, RoundTrip) {
+  MatmulProblem p{1, 50, 70, 90, true, DType::BF16};
+  MatmulCase mc(p, {32, 32, 32, 2});
+  std::vector<uint8_t> bytes = serializeSchedules({&mc.schedule});
+  ASSERT_GT(bytes.size(), 8u);
+  EXPECT_EQ(std::string(bytes.begin() + 4, bytes.begin() + 8), "AESC");
+  auto back = deserializeSchedules(bytes);
+  ASSERT_TRUE(static_cast<bool>(back)) << llvm::toString(back.takeError());
+  ASSERT_EQ(back->size(), 1u);
+  const Schedule &s = (*back)[0];
+  EXPECT_EQ(s.kernel, "mm");
+  EXPECT_EQ(s.target->name, "910b");
+  ASSERT_EQ(s.cores.size(), mc.schedule.cores.size());
+  for (size_t c = 0; c < s.cores.size(); ++c) {
+    ASSERT_EQ(s.cores[c].instrs.size(), mc.schedule.cores[c].instrs.size());
+    for (size_t k = 0; k < s.cores[c].instrs.size(); ++k) {
+      const Instr &a = s.cores[c].instrs[k], &b = mc.schedule.cores[c].instrs[k];
+      EXPECT_EQ(a.kind, b.kind);
+      EXPECT_EQ(a.pipe, b.pipe);
+      EXPECT_EQ(a.event, b.event);
+      EXPECT_EQ(a.dst.tile.offset, b.dst.tile.offset);
+      EXPECT_EQ(a.dst.offsets, b.dst.offsets);
+      EXPECT_EQ(s.where(a), mc.schedule.where(b));
+    }
+  }
+  std::mt19937 rng(6);
+  Tensor x = randomTensor({50, 90}, rng), w = randomTensor({70, 90}, rng);
+  Simulator original(mc.schedule), loaded(s);
+  for (Simulator *sim : {&original, &loaded}) {
+    sim->setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
+    sim->setTensor(1, llvm::ArrayRef<float>(w.data(), w.numel()));
+    ASSERT_FALSE(static_cast<bool>(sim->run()));
+  }
+  EXPECT_EQ(original.tensor(2), loaded.tensor(2));
+  auto e1 = estimate(mc.schedule), e2 = estimate(s);
+  ASSERT_TRUE(e1 && e2);
+  EXPECT_DOUBLE_EQ(e1->cycles, e2->cycles);
+}
+
+// Tests that corrupt input is refused with a message, never a crash.
+TEST(ScheduleFlatbuffer, CorruptInput) {
+  MatmulProblem p{1, 32, 32, 32, true, DType::BF16};
+  MatmulCase mc(p, {32, 32, 32, 1});
+  std::vector<uint8_t> bytes = serializeSchedules({&mc.schedule});
+  std::vector<uint8_t> truncated(bytes.begin(), bytes.begin() + bytes.size() / 2);
+  auto cut = deserializeSchedules(truncated);
+  ASSERT_FALSE(static_cast<bool>(cut));
+  EXPECT_NE(llvm::toString(cut.takeError()).find("invalid Ascend schedule flatbuffer"),
+            std::string::npos);
+  std::vector<uint8_t> garbage(64, 0xab);
+  auto bad = deserializeSchedules(garbage);
+  ASSERT_FALSE(static_cast<bool>(bad));
+  llvm::consumeError(bad.takeError());
 }
 
 } // namespace

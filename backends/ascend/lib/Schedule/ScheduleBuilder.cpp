@@ -341,6 +341,7 @@ llvm::Expected<Schedule> mlir::attnedit::ascend::buildSchedule(KernelOp kernel,
   s.core = kernel.getCore();
   s.blockDim = kernel.getBlockDimAttr().getInt();
   s.target = *target;
+  s.targetRef = kernel.getTarget().str();
   for (BlockArgument arg : kernel.getTensorArgs()) {
     auto type = cast<BufType>(arg.getType());
     s.gm.push_back({std::vector<int64_t>(type.getShape().begin(), type.getShape().end()),

@@ -145,4 +145,17 @@ def AscendEmitAscendCPass : Pass<"attnedit-ascend-emit-ascendc", "::mlir::Module
   ];
 }
 
+def AscendExportSchedulePass : Pass<"attnedit-ascend-export-schedule", "::mlir::ModuleOp"> {
+  let summary = "Write the expanded schedules of all kernels as one flatbuffer";
+  let description = [{
+    Expands every ascend.kernel per block index and writes the schedules in
+    the runtime/schema/ascend_schedule.fbs format (file identifier "AESC"):
+    per core, the instructions in issue order with their pipe, buffer
+    windows (space, byte offset, layout) and flags. The IR is unchanged.
+  }];
+  let options = [
+    Option<"file", "file", "std::string", "\"\"", "output file">,
+  ];
+}
+
 #endif // ATTNEDIT_ASCEND_PASSES_TD

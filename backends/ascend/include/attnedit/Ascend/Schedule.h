@@ -95,6 +95,8 @@ struct Schedule {
   CoreKind core = CoreKind::AIC;
   int64_t blockDim = 1;
   std::shared_ptr<const TargetDescription> target;
+  /// How the kernel named its target (a built-in name or a JSON path).
+  std::string targetRef;
   std::vector<GmTensor> gm;
   /// One program per block index that was expanded (all, unless the
   /// builder was asked for a subset).
