@@ -68,6 +68,29 @@ func.func @mlp(%g: tensor<64x48xf32>, %u: tensor<64x48xf32>, %s: tensor<2x8x8xf3
 
 // -----
 
+// Tests that a softmax row too long for UB (32768 f32 = 128 KB, twice per
+// stream) goes through column chunks of 4096 in three passes.
+// CHECK-LABEL: ascend.kernel @softmax_0
+// CHECK-SAME: ascend.chunk_cols = 4096
+// CHECK: scf.for
+// CHECK:   ascend.vdup -3.000000e+38
+// CHECK:   scf.for
+// CHECK:     ascend.vreduce max
+// CHECK:     ascend.vmax
+// CHECK:   scf.for
+// CHECK:     ascend.vexp
+// CHECK:     ascend.vreduce sum
+// CHECK:   scf.for
+// CHECK:     ascend.vdiv
+// CHECK:     ascend.copy mte3
+// SIM: @softmax_0: {{.*}} no hazards
+func.func @long_rows(%s: tensor<4x32768xf32>) -> tensor<4x32768xf32> {
+  %p = attnedit.softmax %s {axis = 1 : i64} : tensor<4x32768xf32>
+  return %p : tensor<4x32768xf32>
+}
+
+// -----
+
 // Tests the near misses: a softmax along another axis, a softmax with
 // sinks and a silu with two users (not fused) are handled as they can be.
 // CHECK-LABEL: func.func @near_misses

@@ -140,6 +140,13 @@ struct AscendLowerVectorPass
         continue;
       Candidate &c = *matched;
       int64_t r = rowsPerTile(c.problem, t);
+      // A softmax row too long for UB goes through in column chunks.
+      for (int64_t w = std::min<int64_t>(c.problem.cols, 4096);
+           r < 1 && c.problem.op == RowOp::Softmax && w >= 8; --w)
+        if (c.problem.cols % w == 0) {
+          c.problem.chunk = w;
+          r = rowsPerTile(c.problem, t);
+        }
       if (r < 1) {
         c.op->emitWarning() << "a row of " << c.problem.cols << " values does not fit the "
                             << t.name << "'s UB; left for another backend";

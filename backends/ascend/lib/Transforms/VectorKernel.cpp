@@ -66,7 +66,9 @@ void scratchOf(RowOp op, int64_t &tiles, int64_t &columns) {
 int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDescription &t) {
   int64_t tiles, columns;
   scratchOf(p.op, tiles, columns);
-  int64_t row = tileBytes(Layout::ND, 1, p.cols, 4, false);
+  if (p.chunk)
+    columns = 3; // running max, running sum, the chunk's statistic
+  int64_t row = tileBytes(Layout::ND, 1, p.chunk ? p.chunk : p.cols, 4, false);
   int64_t col = tileBytes(Layout::ND, 1, 1, 4, false);
   int64_t weight = p.op == RowOp::RmsNorm ? 1 : 0;
   int64_t perRow = 2 * (rowInputs(p.op) + 1) * row + (tiles + weight) * row + columns * col;
@@ -77,6 +79,106 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
   int64_t spread = std::max<int64_t>(1, (p.rows + cores - 1) / cores);
   return std::min<int64_t>({budget / perRow, 64, spread});
 }
+
+namespace {
+/// Softmax over rows longer than UB holds (research §9.3's vector tile is
+/// 8 x 1024 for the same reason): per tile of rows, three passes over
+/// column chunks - running row max, running sum of exp(x - max), then
+/// exp(x - max) / sum written out - each chunk double-buffered in UB.
+void buildChunkedSoftmax(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
+                         const TargetDescription &t, Value blk, Value input, Value output,
+                         int64_t blockDim) {
+  MLIRContext *ctx = builder.getContext();
+  Builder b(ctx);
+  Type f32 = builder.getF32Type();
+  int64_t w = p.chunk, chunks = p.cols / w, tiles = (p.rows + r - 1) / r;
+  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
+  auto tileType = BufType::get(ctx, Space::UB, {r, w}, f32, Layout::ND);
+  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
+  int64_t offset = 0;
+  auto alloc = [&](BufType type, int64_t slots) -> Value {
+    Value v = builder.create<AllocOp>(loc, type, offset, slots);
+    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
+    return v;
+  };
+  Value inBuf = alloc(tileType, 2), outBuf = alloc(tileType, 2), e = alloc(tileType, 1);
+  Value m = alloc(colType, 1), sum = alloc(colType, 1), stat = alloc(colType, 1);
+  Value c0 = cst(0), c1 = cst(1), c2 = cst(2);
+  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
+  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
+  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
+  for (Value s : {c0, c1}) {
+    set(Pipe::V, Pipe::MTE2, s);
+    set(Pipe::MTE3, Pipe::V, s);
+  }
+  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
+  builder.setInsertionPointToStart(loop.getBody());
+  Value tile = loop.getInductionVar();
+  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
+                                              cst(blockDim));
+  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  // A finite stand-in for -inf keeps the IR's float attributes plain.
+  builder.create<VDupOp>(loc, b.getF64FloatAttr(-3.0e38), m);
+  builder.create<VDupOp>(loc, b.getF64FloatAttr(0.0), sum);
+  barrier();
+  for (int pass = 0; pass < 3; ++pass) {
+    OpBuilder::InsertionGuard guard(builder);
+    auto chunkLoop = builder.create<scf::ForOp>(loc, c0, cst(chunks), c1);
+    builder.setInsertionPointToStart(chunkLoop.getBody());
+    Value j = chunkLoop.getInductionVar();
+    // The chunk counter over passes and tiles picks the slot.
+    Value g = builder.create<arith::AddIOp>(
+        loc, builder.create<arith::MulIOp>(loc, iter, cst(3 * chunks)),
+        builder.create<arith::AddIOp>(loc, cst(pass * chunks), j));
+    Value s = builder.create<arith::RemUIOp>(loc, g, c2);
+    Value in = builder.create<SlotOp>(loc, inBuf.getType(), inBuf, s);
+    Value col0 = builder.create<arith::MulIOp>(loc, j, cst(w));
+    wait(Pipe::V, Pipe::MTE2, s);
+    builder.create<CopyOp>(loc, Pipe::MTE2, input, ValueRange{row0, col0}, in, ValueRange{c0, c0},
+                           ArrayRef<int64_t>{r, w}, false);
+    set(Pipe::MTE2, Pipe::V, s);
+    wait(Pipe::MTE2, Pipe::V, s);
+    if (pass == 0) {
+      builder.create<VReduceOp>(loc, ReduceKind::Max, in, stat);
+      barrier();
+      builder.create<VMaxOp>(loc, m, stat, m);
+    } else {
+      builder.create<VBrcbOp>(loc, m, e);
+      barrier();
+      builder.create<VSubOp>(loc, in, e, e);
+      barrier();
+      builder.create<VExpOp>(loc, e, e);
+      barrier();
+      if (pass == 1) {
+        builder.create<VReduceOp>(loc, ReduceKind::Sum, e, stat);
+        barrier();
+        builder.create<VAddOp>(loc, sum, stat, sum);
+      } else {
+        Value out = builder.create<SlotOp>(loc, outBuf.getType(), outBuf, s);
+        wait(Pipe::MTE3, Pipe::V, s);
+        builder.create<VBrcbOp>(loc, sum, out);
+        barrier();
+        builder.create<VDivOp>(loc, e, out, out);
+        barrier();
+        set(Pipe::V, Pipe::MTE2, s);
+        set(Pipe::V, Pipe::MTE3, s);
+        wait(Pipe::V, Pipe::MTE3, s);
+        builder.create<CopyOp>(loc, Pipe::MTE3, out, ValueRange{c0, c0}, output,
+                               ValueRange{row0, col0}, ArrayRef<int64_t>{r, w}, false);
+        set(Pipe::MTE3, Pipe::V, s);
+        continue;
+      }
+    }
+    barrier();
+    set(Pipe::V, Pipe::MTE2, s);
+  }
+  builder.setInsertionPointAfter(loop);
+  for (Value s : {c0, c1}) {
+    wait(Pipe::V, Pipe::MTE2, s);
+    wait(Pipe::MTE3, Pipe::V, s);
+  }
+}
+} // namespace
 
 KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc,
                                                 llvm::StringRef name, const RowProblem &p,
@@ -107,6 +209,11 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(entry);
+  if (p.chunk) {
+    kernel->setAttr("ascend.chunk_cols", b.getI64IntegerAttr(p.chunk));
+    buildChunkedSoftmax(builder, loc, p, r, t, blk, inputs[0], output, blockDim);
+    return kernel;
+  }
   auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
   auto tileType = BufType::get(ctx, Space::UB, {r, p.cols}, f32, Layout::ND);
   auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);

@@ -25,6 +25,10 @@ struct RowProblem {
   RowOp op = RowOp::Add;
   int64_t rows = 0, cols = 0;
   double eps = 0; // RmsNorm
+  /// Softmax over rows too long for UB: columns per chunk (a divisor of
+  /// cols); the kernel then makes three passes (row max, sum of exp, write)
+  /// over the chunks. 0 = whole rows.
+  int64_t chunk = 0;
 };
 
 int64_t rowInputs(RowOp op);
