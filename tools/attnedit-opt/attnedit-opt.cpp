@@ -5,12 +5,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Ascend/AscendDialect.h"
+#include "attnedit/Ascend/Passes.h"
 #include "attnedit/CPU/Passes.h"
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/STLExtras.h"
@@ -33,12 +36,15 @@ int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   mlir::attnedit::registerAttnEditPasses();
   mlir::attnedit::cpu::registerCPUPasses();
+  mlir::attnedit::ascend::registerAscendPassesAndPipelines();
   mlir::DialectRegistry registry;
   // The CPU backend's dialects: what attnedit-cpu-pipeline produces on the way.
   mlir::attnedit::cpu::registerCPUDialects(registry);
   // arith: other frontends spell attention's scale and mask with arith.constant.
   registry.insert<mlir::attnedit::AttnEditDialect, mlir::arith::ArithDialect,
                   mlir::func::FuncDialect>();
+  // ascend kernels loop with scf.for over arith index math.
+  registry.insert<mlir::attnedit::ascend::AscendDialect, mlir::scf::SCFDialect>();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "attnedit optimizer driver\n", registry));
 }

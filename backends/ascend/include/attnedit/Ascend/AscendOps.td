@@ -1,0 +1,249 @@
+//===- AscendOps.td - ascend operations --------------------*- tablegen -*-===//
+//
+// Structure (kernel, launch), memory (alloc, slot), data movement (copy),
+// Cube (mmad), Vector (v*), and synchronisation (set_flag, wait_flag,
+// barrier, sync_all). Loops and index arithmetic inside a kernel are scf and
+// arith ops; the simulator and cost model expand them per block index.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ASCEND_OPS_TD
+#define ASCEND_OPS_TD
+
+include "attnedit/Ascend/AscendBase.td"
+include "attnedit/Ascend/AscendTypes.td"
+include "attnedit/Ascend/AscendInterfaces.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/IR/RegionKindInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Ascend_Buf : Type<CPred<"::llvm::isa<::mlir::attnedit::ascend::BufType>($_self)">,
+                      "ascend buffer", "::mlir::attnedit::ascend::BufType">;
+
+class Ascend_PipeOp<string mnemonic, list<Trait> traits = []>
+    : Ascend_Op<mnemonic, !listconcat(traits, [DeclareOpInterfaceMethods<Ascend_PipeOpInterface>])>;
+
+//===----------------------------------------------------------------------===//
+// Structure
+//===----------------------------------------------------------------------===//
+
+def Ascend_KernelOp : Ascend_Op<"kernel", [Symbol, IsolatedFromAbove, SingleBlock, NoTerminator]> {
+  let summary = "a per-core program over a block index";
+  let description = [{
+    The body runs once per block index in [0, block_dim), each on its own
+    core (S24: blockDim cores). Its entry block takes the block index, then
+    the GM tensors: the inputs, then the outputs. `target` names a target
+    description (backends/ascend/targets/<target>.json): the verifier checks
+    every allocation's capacity and alignment, every copy's path and pipe,
+    and event ids against it. `tiling` holds the matmul tiling in CANN's
+    TCubeTiling field names (S20).
+
+    ```mlir
+    ascend.kernel @k target "910b" blocks 24 core aic {
+    ^bb0(%block: index, %a: !ascend.buf<gm, 256x128xbf16, nd>):
+      %t = ascend.alloc offset 0 slots 2 : !ascend.buf<l1, 128x128xbf16, nz>
+      ...
+    }
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, StrAttr:$target, I64Attr:$block_dim,
+                       Ascend_CoreKind:$core, OptionalAttr<DictionaryAttr>:$tiling);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    $sym_name `target` $target `blocks` $block_dim `core` $core attr-dict-with-keyword $body
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::Value getBlockIndex() { return getBody().front().getArgument(0); }
+    ::mlir::Block::BlockArgListType getTensorArgs() {
+      return getBody().front().getArguments().drop_front();
+    }
+  }];
+}
+
+def Ascend_LaunchOp : Ascend_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "runs a kernel on tensors";
+  let description = [{
+    Copies the f32 `inputs` into the kernel's GM inputs (rounding to their
+    element types), runs `block_dim` blocks of the kernel, and returns its GM
+    outputs widened to f32.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$kernel, Variadic<AnyRankedTensor>:$inputs);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = "$kernel `(` $inputs `)` attr-dict `:` functional-type($inputs, $results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Memory
+//===----------------------------------------------------------------------===//
+
+def Ascend_AllocOp : Ascend_Op<"alloc", [Pure]> {
+  let summary = "a planned on-chip buffer: `slots` copies of its type from `offset`";
+  let description = [{
+    Slot i occupies [offset + i·bytes, offset + (i+1)·bytes) of its space,
+    `bytes` being the type's padded size. Several slots make a multi-buffer
+    (ping-pong, S17); `ascend.slot` picks one.
+  }];
+  let arguments = (ins I64Attr:$offset, I64Attr:$slots);
+  let results = (outs Ascend_Buf:$result);
+  let assemblyFormat = "`offset` $offset `slots` $slots attr-dict `:` qualified(type($result))";
+  let hasVerifier = 1;
+}
+
+def Ascend_SlotOp : Ascend_Op<"slot", [Pure, AllTypesMatch<["buffer", "result"]>]> {
+  let summary = "slot (index mod slots) of a multi-buffer";
+  let arguments = (ins Ascend_Buf:$buffer, Index:$index);
+  let results = (outs Ascend_Buf:$result);
+  let assemblyFormat = "$buffer `[` $index `]` attr-dict `:` qualified(type($buffer))";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------===//
+
+def Ascend_CopyOp : Ascend_PipeOp<"copy", [AttrSizedOperandSegments]> {
+  let summary = "moves a rows x cols window between buffers on one pipe";
+  let description = [{
+    Reads the window of `sizes` = [rows, cols] (in destination orientation)
+    at `src_offsets` and writes it at `dst_offsets`. The offsets index every
+    dimension of their buffer; the window spans the last two. Reads past the
+    end of a GM tensor return zero (ND2NZ padding of tails), writes past its
+    end are dropped (FixPipe writes the valid part). `transpose` swaps rows
+    and columns (LoadData with transpose, MTE1 only, S8). The element type
+    may change only out of L0C (FixPipe's f32 -> f16/bf16, S36). Which
+    (source, destination, pipe) triples exist is the target's path table.
+  }];
+  let arguments = (ins Ascend_Pipe:$pipe, Ascend_Buf:$src, Variadic<Index>:$src_offsets,
+                       Ascend_Buf:$dst, Variadic<Index>:$dst_offsets,
+                       DenseI64ArrayAttr:$sizes, UnitAttr:$transpose);
+  let assemblyFormat = [{
+    $pipe $src `[` $src_offsets `]` `->` $dst `[` $dst_offsets `]` `sizes` $sizes
+    (`transpose` $transpose^)? attr-dict `:` qualified(type($src)) `->` qualified(type($dst))
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Cube
+//===----------------------------------------------------------------------===//
+
+def Ascend_MmadOp : Ascend_PipeOp<"mmad"> {
+  let summary = "C (+)= A · B on the Cube";
+  let description = [{
+    A [m, k] in L0A, B [k, n] in L0B, both f16 or bf16 (or f32 where the
+    target's cube has an f32 rate); C [m, n] f32 in L0C. `init` true
+    overwrites C, false accumulates (S3, S20: fp32 accumulation in L0C).
+  }];
+  let arguments = (ins Ascend_Buf:$a, Ascend_Buf:$b, Ascend_Buf:$c, I1:$init);
+  let assemblyFormat = "$a `,` $b `->` $c `init` $init attr-dict `:` qualified(type($a)) `,` qualified(type($b)) `->` qualified(type($c))";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Vector (tile-level, on UB)
+//===----------------------------------------------------------------------===//
+
+class Ascend_VBinaryOp<string mnemonic, string what>
+    : Ascend_PipeOp<mnemonic, [AllTypesMatch<["lhs", "rhs", "dst"]>]> {
+  let summary = "element-wise " # what # " of two UB tiles";
+  let arguments = (ins Ascend_Buf:$lhs, Ascend_Buf:$rhs, Ascend_Buf:$dst);
+  let assemblyFormat = "$lhs `,` $rhs `->` $dst attr-dict `:` qualified(type($dst))";
+  let hasVerifier = 1;
+}
+def Ascend_VAddOp : Ascend_VBinaryOp<"vadd", "sum">;
+def Ascend_VSubOp : Ascend_VBinaryOp<"vsub", "difference">;
+def Ascend_VMulOp : Ascend_VBinaryOp<"vmul", "product">;
+def Ascend_VDivOp : Ascend_VBinaryOp<"vdiv", "quotient">;
+def Ascend_VMaxOp : Ascend_VBinaryOp<"vmax", "maximum">;
+
+class Ascend_VUnaryOp<string mnemonic, string what>
+    : Ascend_PipeOp<mnemonic, [AllTypesMatch<["src", "dst"]>]> {
+  let summary = "element-wise " # what # " of a UB tile";
+  let arguments = (ins Ascend_Buf:$src, Ascend_Buf:$dst);
+  let assemblyFormat = "$src `->` $dst attr-dict `:` qualified(type($dst))";
+  let hasVerifier = 1;
+}
+def Ascend_VExpOp : Ascend_VUnaryOp<"vexp", "exp">;
+def Ascend_VSqrtOp : Ascend_VUnaryOp<"vsqrt", "square root">;
+def Ascend_VRecOp : Ascend_VUnaryOp<"vrec", "reciprocal">;
+
+class Ascend_VScalarOp<string mnemonic, string what>
+    : Ascend_PipeOp<mnemonic, [AllTypesMatch<["src", "dst"]>]> {
+  let summary = "element-wise " # what # " of a UB tile and a scalar";
+  let arguments = (ins Ascend_Buf:$src, F64Attr:$scalar, Ascend_Buf:$dst);
+  let assemblyFormat = "$src `,` $scalar `->` $dst attr-dict `:` qualified(type($dst))";
+  let hasVerifier = 1;
+}
+def Ascend_VAddsOp : Ascend_VScalarOp<"vadds", "sum">;
+def Ascend_VMulsOp : Ascend_VScalarOp<"vmuls", "product">;
+
+def Ascend_VDupOp : Ascend_PipeOp<"vdup"> {
+  let summary = "fills a UB tile with a scalar";
+  let arguments = (ins F64Attr:$scalar, Ascend_Buf:$dst);
+  let assemblyFormat = "$scalar `->` $dst attr-dict `:` qualified(type($dst))";
+  let hasVerifier = 1;
+}
+
+def Ascend_VCastOp : Ascend_PipeOp<"vcast"> {
+  let summary = "element type conversion of a UB tile (round to nearest even)";
+  let arguments = (ins Ascend_Buf:$src, Ascend_Buf:$dst);
+  let assemblyFormat = "$src `->` $dst attr-dict `:` qualified(type($src)) `->` qualified(type($dst))";
+  let hasVerifier = 1;
+}
+
+def Ascend_VReduceOp : Ascend_PipeOp<"vreduce"> {
+  let summary = "row reduction of a UB tile [r, c] into a column [r, 1]";
+  let arguments = (ins Ascend_ReduceKind:$kind, Ascend_Buf:$src, Ascend_Buf:$dst);
+  let assemblyFormat = "$kind $src `->` $dst attr-dict `:` qualified(type($src)) `->` qualified(type($dst))";
+  let hasVerifier = 1;
+}
+
+def Ascend_VBrcbOp : Ascend_PipeOp<"vbrcb"> {
+  let summary = "broadcast of a UB column [r, 1] along rows into [r, c]";
+  let arguments = (ins Ascend_Buf:$src, Ascend_Buf:$dst);
+  let assemblyFormat = "$src `->` $dst attr-dict `:` qualified(type($src)) `->` qualified(type($dst))";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Synchronisation
+//===----------------------------------------------------------------------===//
+
+def Ascend_SetFlagOp : Ascend_PipeOp<"set_flag"> {
+  let summary = "signals `dst_pipe` once every earlier `src_pipe` instruction is done";
+  let description = [{
+    SetFlag<HardEvent::SRC_DST>(event) (S22): queued on `src_pipe`, it fires
+    when the instructions issued before it on that pipe have completed. A
+    second set of the same (src, dst, event) before its wait is illegal.
+  }];
+  let arguments = (ins Ascend_Pipe:$src_pipe, Ascend_Pipe:$dst_pipe, Index:$event);
+  let assemblyFormat = "$src_pipe `->` $dst_pipe `,` $event attr-dict";
+  let hasVerifier = 1;
+}
+
+def Ascend_WaitFlagOp : Ascend_PipeOp<"wait_flag"> {
+  let summary = "blocks `dst_pipe` until the matching set_flag has fired";
+  let arguments = (ins Ascend_Pipe:$src_pipe, Ascend_Pipe:$dst_pipe, Index:$event);
+  let assemblyFormat = "$src_pipe `->` $dst_pipe `,` $event attr-dict";
+  let hasVerifier = 1;
+}
+
+def Ascend_BarrierOp : Ascend_PipeOp<"barrier"> {
+  let summary = "orders the instructions of one pipe";
+  let description = [{
+    PipeBarrier<PIPE_X> (S55): needed between data-dependent instructions of
+    the same pipe, whose issue order alone does not order them; forbidden on
+    the scalar pipe.
+  }];
+  let arguments = (ins Ascend_Pipe:$pipe);
+  let assemblyFormat = "$pipe attr-dict";
+  let hasVerifier = 1;
+}
+
+def Ascend_SyncAllOp : Ascend_Op<"sync_all"> {
+  let summary = "all pipes of all cores of the kernel drain and meet (SyncAll, S24)";
+  let assemblyFormat = "attr-dict";
+}
+
+#endif // ASCEND_OPS_TD

@@ -1,0 +1,58 @@
+//===- MatmulKernel.h - the tiled multi-core Cube matmul ------*- C++ -*-===//
+//
+// Builds the ascend.kernel of C = A·B (or A·Wᵀ) for one tiling, and searches
+// the tilings that fit the target's buffers for the one the cost model
+// times fastest. Used by --attnedit-ascend-lower-matmul and by tests.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_ASCEND_MATMULKERNEL_H
+#define ATTNEDIT_ASCEND_MATMULKERNEL_H
+
+#include "attnedit/Ascend/AscendOps.h"
+#include "attnedit/Ascend/CostModel.h"
+#include "attnedit/Ascend/TargetDescription.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace mlir::attnedit::ascend {
+
+struct MatmulProblem {
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  /// B is given as W [N, K] (attnedit.linear) instead of [K, N].
+  bool transposedB = false;
+  DType dtype = DType::BF16; // GM operands and result
+  std::string target = "910b";
+};
+
+/// TCubeTiling's base block (baseM, baseN, baseK) and L1 depth along K
+/// (stepKa = stepKb): each L1 slot holds baseM x (stepK·baseK) of A.
+struct MatmulTiling {
+  int64_t baseM = 0, baseN = 0, baseK = 0, stepK = 1;
+  int64_t l1K() const { return baseK * stepK; }
+};
+
+/// Whether `tiling` fits the target's L1/L0A/L0B/L0C (and UB where the
+/// result goes through it); otherwise says which buffer overflows.
+bool tilingFits(const MatmulProblem &p, const MatmulTiling &tiling, const TargetDescription &t,
+                std::string *why = nullptr);
+
+/// Creates the kernel at `builder`'s insertion point.
+KernelOp buildMatmulKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
+                           const MatmulProblem &p, const MatmulTiling &tiling,
+                           const TargetDescription &t);
+
+struct TilingChoice {
+  MatmulTiling tiling;
+  KernelEstimate estimate;
+  int64_t candidates = 0; // tilings that fit and were timed
+};
+
+/// Times every candidate tiling (base sizes from 16 to 256, L1 depth 1 to
+/// 8) that fits, on a sample of the busiest core's tasks scaled to all of
+/// them, and returns the fastest.
+llvm::Expected<TilingChoice> searchMatmulTiling(MLIRContext *context, const MatmulProblem &p,
+                                                const TargetDescription &t);
+
+} // namespace mlir::attnedit::ascend
+
+#endif // ATTNEDIT_ASCEND_MATMULKERNEL_H

@@ -1,0 +1,116 @@
+//===- Schedule.h - a kernel as per-core instruction streams --*- C++ -*-===//
+//
+// The expanded form of an ascend.kernel: for each block index, the
+// instructions its core's scalar unit issues, in program order, each tagged
+// with the pipe whose queue executes it and the buffer windows it touches.
+// The simulator and the cost model read only this, so tests can build
+// schedules by hand and planted bugs are one erased instruction away.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_ASCEND_SCHEDULE_H
+#define ATTNEDIT_ASCEND_SCHEDULE_H
+
+#include "attnedit/Ascend/AscendEnums.h"
+#include "attnedit/Ascend/TargetDescription.h"
+#include "attnedit/Ascend/TileLayout.h"
+
+#include "llvm/ADT/SmallVector.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mlir::attnedit::ascend {
+
+/// One buffer: a GM tensor (`gmArg` >= 0) or an on-chip tile at a byte
+/// offset of its space (the multi-buffer slot already resolved).
+struct TileRef {
+  Space space = Space::GM;
+  int64_t gmArg = -1;
+  int64_t offset = 0;
+  llvm::SmallVector<int64_t, 3> shape;
+  DType dtype = DType::F32;
+  Layout layout = Layout::ND;
+
+  int64_t rows() const { return shape[shape.size() - 2]; }
+  int64_t cols() const { return shape.back(); }
+  int64_t elementBytes() const { return dtypeBytes(dtype); }
+  /// Padded bytes, as the capacity check counts them.
+  int64_t bytes() const {
+    int64_t lead = 1;
+    for (size_t i = 0; i + 2 < shape.size(); ++i)
+      lead *= shape[i];
+    return lead * tileBytes(layout, rows(), cols(), elementBytes(), space == Space::GM);
+  }
+};
+
+/// A window into a buffer: offsets for every dimension of `tile`.
+struct Window {
+  TileRef tile;
+  llvm::SmallVector<int64_t, 3> offsets;
+};
+
+enum class InstrKind { Copy, Mmad, Vector, SetFlag, WaitFlag, Barrier, SyncAll };
+enum class VectorOp { Add, Sub, Mul, Div, Max, Exp, Sqrt, Rec, Adds, Muls, Dup, Cast, ReduceSum,
+                      ReduceMax, Brcb };
+llvm::StringRef vectorOpName(VectorOp op);
+
+struct Instr {
+  InstrKind kind = InstrKind::Copy;
+  Pipe pipe = Pipe::S;
+  VectorOp vop = VectorOp::Add;
+  // Copy: src0 -> dst. Mmad: src0 (A) x src1 (B) -> dst (C). Vector: src0
+  // [op src1] -> dst, whole tiles.
+  Window src0, src1, dst;
+  int64_t rows = 0, cols = 0; // copy window, destination orientation
+  bool transpose = false;
+  bool init = false; // mmad overwrites instead of accumulating
+  double scalar = 0;
+  Pipe flagSrc = Pipe::S, flagDst = Pipe::S;
+  int64_t event = 0;
+  /// Where the instruction came from: an index into Schedule::locations
+  /// ("file:line:col: op") and the op itself, if any.
+  uint32_t where = 0;
+  const void *origin = nullptr;
+};
+
+struct CoreProgram {
+  int64_t block = 0;
+  std::vector<Instr> instrs;
+};
+
+struct GmTensor {
+  std::vector<int64_t> shape;
+  DType dtype = DType::F32;
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    return n;
+  }
+};
+
+struct Schedule {
+  std::string kernel;
+  CoreKind core = CoreKind::AIC;
+  int64_t blockDim = 1;
+  std::shared_ptr<const TargetDescription> target;
+  /// How the kernel named its target (a built-in name or a JSON path).
+  std::string targetRef;
+  std::vector<GmTensor> gm;
+  /// One program per block index that was expanded (all, unless the
+  /// builder was asked for a subset).
+  std::vector<CoreProgram> cores;
+  /// Descriptions of instruction origins; entry 0 is "(unknown)".
+  std::vector<std::string> locations{"(unknown)"};
+
+  llvm::StringRef where(const Instr &i) const { return locations[i.where]; }
+  uint32_t addLocation(std::string text) {
+    locations.push_back(std::move(text));
+    return locations.size() - 1;
+  }
+};
+
+} // namespace mlir::attnedit::ascend
+
+#endif // ATTNEDIT_ASCEND_SCHEDULE_H

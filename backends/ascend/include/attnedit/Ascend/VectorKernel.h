@@ -1,0 +1,48 @@
+//===- VectorKernel.h - row-wise Vector kernels through UB ----*- C++ -*-===//
+//
+// Kernels for the element-wise and row-wise ops of a decoder layer (RMSNorm,
+// SiLU·mul, residual add, softmax) on the vector cores, in the Ascend C
+// CopyIn / Compute / CopyOut shape with two UB slots per stream so MTE2,
+// V and MTE3 overlap (S17: InitBuffer(que, 2, len)).
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_ASCEND_VECTORKERNEL_H
+#define ATTNEDIT_ASCEND_VECTORKERNEL_H
+
+#include "attnedit/Ascend/AscendOps.h"
+#include "attnedit/Ascend/TargetDescription.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace mlir::attnedit::ascend {
+
+enum class RowOp { Add, Mul, Silu, SiluMul, RmsNorm, Softmax };
+llvm::StringRef rowOpName(RowOp op);
+
+/// `op` over `rows` x `cols` f32 tensors (the last axis is the row): one or
+/// two row inputs, plus for RmsNorm a weight of `cols` values (GM [1, cols]).
+struct RowProblem {
+  RowOp op = RowOp::Add;
+  int64_t rows = 0, cols = 0;
+  double eps = 0; // RmsNorm
+  /// Softmax over rows too long for UB: columns per chunk (a divisor of
+  /// cols); the kernel then makes three passes (row max, sum of exp, write)
+  /// over the chunks. 0 = whole rows.
+  int64_t chunk = 0;
+};
+
+int64_t rowInputs(RowOp op);
+
+/// Rows per UB tile that fit the target's UB (minus its reserve) with two
+/// slots per input and output stream plus the op's scratch; 0 if even one
+/// row does not fit.
+int64_t rowsPerTile(const RowProblem &p, const TargetDescription &t);
+
+/// Creates the kernel at `builder`'s insertion point. GM arguments: the row
+/// inputs [rows, cols], the weight [1, cols] (RmsNorm), the output.
+KernelOp buildRowKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
+                        const RowProblem &p, int64_t tileRows, const TargetDescription &t);
+
+} // namespace mlir::attnedit::ascend
+
+#endif // ATTNEDIT_ASCEND_VECTORKERNEL_H

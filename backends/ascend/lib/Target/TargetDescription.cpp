@@ -1,0 +1,248 @@
+//===- TargetDescription.cpp - JSON target descriptions -------------------===//
+//
+// Every number in a description is {"value": x, "source": "..."}: a field
+// without its source is an error, so no hardware figure enters unsourced.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Ascend/TargetDescription.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <mutex>
+
+using namespace mlir::attnedit::ascend;
+namespace json = llvm::json;
+
+namespace {
+// The built-in descriptions, embedded at configure time from targets/*.json.
+#include "BuiltinTargets.inc"
+} // namespace
+
+int64_t mlir::attnedit::ascend::dtypeBytes(DType dtype) { return dtype == DType::F32 ? 4 : 2; }
+
+llvm::StringRef mlir::attnedit::ascend::dtypeName(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return "f32";
+  case DType::F16:
+    return "f16";
+  case DType::BF16:
+    return "bf16";
+  }
+  return "?";
+}
+
+const PathSpec *TargetDescription::findPath(Space src, Space dst) const {
+  for (const PathSpec &p : paths)
+    if (p.src == src && p.dst == dst)
+      return &p;
+  return nullptr;
+}
+
+bool TargetDescription::pipeAvailable(CoreKind core, Pipe pipe) const {
+  if (!separated || core == CoreKind::Coupled || pipe == Pipe::S)
+    return true;
+  // S1: an AIC runs MTE1, MTE2, M and FIX; an AIV runs MTE2, V and MTE3.
+  if (core == CoreKind::AIC)
+    return pipe == Pipe::MTE1 || pipe == Pipe::MTE2 || pipe == Pipe::M || pipe == Pipe::FIX;
+  return pipe == Pipe::MTE2 || pipe == Pipe::V || pipe == Pipe::MTE3;
+}
+
+namespace {
+struct Reader {
+  llvm::StringRef origin;
+  std::string error;
+
+  bool fail(const llvm::Twine &msg) {
+    if (error.empty())
+      error = (origin + ": " + msg).str();
+    return false;
+  }
+
+  bool number(const json::Object &numbers, llvm::StringRef key, double &out,
+              llvm::StringMap<std::string> &sources) {
+    const json::Object *field = numbers.getObject(key);
+    if (!field)
+      return fail("missing number '" + key + "'");
+    std::optional<double> v = field->getNumber("value");
+    std::optional<llvm::StringRef> src = field->getString("source");
+    if (!v)
+      return fail("number '" + key + "' has no numeric \"value\"");
+    if (!src || src->empty())
+      return fail("number '" + key + "' has no \"source\"");
+    out = *v;
+    sources["numbers." + key.str()] = src->str();
+    return true;
+  }
+  template <typename T>
+  bool integer(const json::Object &numbers, llvm::StringRef key, T &out,
+               llvm::StringMap<std::string> &sources) {
+    double v;
+    if (!number(numbers, key, v, sources))
+      return false;
+    out = static_cast<T>(v);
+    return true;
+  }
+};
+
+std::optional<Space> spaceOf(llvm::StringRef s) { return symbolizeSpace(s); }
+} // namespace
+
+llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
+                                                           llvm::StringRef origin) {
+  llvm::Expected<json::Value> parsed = json::parse(text);
+  if (!parsed)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: invalid JSON: %s",
+                                   origin.str().c_str(),
+                                   llvm::toString(parsed.takeError()).c_str());
+  const json::Object *root = parsed->getAsObject();
+  Reader r{origin, {}};
+  TargetDescription t;
+  auto error = [&]() {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), r.error);
+  };
+  if (!root)
+    return r.fail("top level must be an object"), error();
+  auto str = [&](llvm::StringRef key, std::string &out) {
+    std::optional<llvm::StringRef> s = root->getString(key);
+    if (!s)
+      return r.fail("missing string '" + key + "'");
+    out = s->str();
+    return true;
+  };
+  if (!str("name", t.name) || !str("description", t.description) || !str("arch", t.arch))
+    return error();
+  std::optional<bool> separated = root->getBoolean("separated");
+  if (!separated)
+    return r.fail("missing boolean 'separated'"), error();
+  t.separated = *separated;
+
+  const json::Object *n = root->getObject("numbers");
+  if (!n)
+    return r.fail("missing object 'numbers'"), error();
+  auto &s = t.sources;
+  double macF16, macBF16, macF32;
+  bool ok = r.integer(*n, "cube_cores", t.cubeCores, s) &&
+            r.integer(*n, "vector_cores_per_cube", t.vectorCoresPerCube, s) &&
+            r.number(*n, "freq_hz", t.freqHz, s) &&
+            r.number(*n, "hbm_bytes_per_s", t.hbmBytesPerSecond, s) &&
+            r.number(*n, "l2_bytes", t.l2Bytes, s) &&
+            r.number(*n, "l2_reuse_fraction", t.l2ReuseFraction, s) &&
+            r.number(*n, "ddr_bytes_per_cycle", t.ddrBytesPerCycle, s) &&
+            r.number(*n, "l2_bytes_per_cycle", t.l2BytesPerCycle, s) &&
+            r.integer(*n, "gm_perf_align", t.gmPerfAlign, s) &&
+            r.number(*n, "gm_misaligned_factor", t.gmMisalignedFactor, s) &&
+            r.number(*n, "gm_half_efficiency_bytes", t.gmHalfEfficiencyBytes, s) &&
+            r.number(*n, "cube_macs_f16", macF16, s) &&
+            r.number(*n, "cube_macs_bf16", macBF16, s) &&
+            r.number(*n, "cube_macs_f32", macF32, s) &&
+            r.number(*n, "vector_bytes_per_cycle", t.vectorBytesPerCycle, s) &&
+            r.number(*n, "vector_transcendental_cpi", t.vectorTranscendentalCpi, s) &&
+            r.number(*n, "vector_latency", t.vectorLatency, s) &&
+            r.number(*n, "mte_latency", t.mteLatency, s) &&
+            r.number(*n, "flag_latency", t.flagLatency, s) &&
+            r.number(*n, "sync_all_latency", t.syncAllLatency, s) &&
+            r.number(*n, "launch_seconds", t.launchSeconds, s) &&
+            r.integer(*n, "events_per_pipe_pair", t.eventsPerPipePair, s) &&
+            r.integer(*n, "ub_reserve_bytes", t.ubReserveBytes, s);
+  if (!ok)
+    return error();
+  t.cubeMacs = {static_cast<int64_t>(macF32), static_cast<int64_t>(macF16),
+                static_cast<int64_t>(macBF16)};
+  if (t.cubeCores < 1 || t.vectorCoresPerCube < 1 || t.freqHz <= 0 || t.eventsPerPipePair < 1)
+    return r.fail("cube_cores, vector_cores_per_cube, freq_hz and events_per_pipe_pair "
+                  "must be positive"),
+           error();
+
+  const json::Object *bufs = root->getObject("buffers");
+  if (!bufs)
+    return r.fail("missing object 'buffers'"), error();
+  for (int i = 0; i < kNumSpaces; ++i) {
+    llvm::StringRef name = stringifySpace(static_cast<Space>(i));
+    const json::Object *b = bufs->getObject(name);
+    if (!b)
+      return r.fail("missing buffer '" + name + "'"), error();
+    std::optional<int64_t> bytes = b->getInteger("bytes"), align = b->getInteger("align");
+    std::optional<llvm::StringRef> src = b->getString("source");
+    if (!bytes || !align || *bytes <= 0 || *align <= 0)
+      return r.fail("buffer '" + name + "' needs positive integer \"bytes\" and \"align\""),
+             error();
+    if (!src || src->empty())
+      return r.fail("buffer '" + name + "' has no \"source\""), error();
+    t.buffers[i] = {*bytes, *align};
+    s[("buffers." + name).str()] = src->str();
+  }
+
+  const json::Array *paths = root->getArray("paths");
+  if (!paths)
+    return r.fail("missing array 'paths'"), error();
+  for (const json::Value &v : *paths) {
+    const json::Object *p = v.getAsObject();
+    if (!p)
+      return r.fail("a path must be an object"), error();
+    std::optional<llvm::StringRef> src = p->getString("src"), dst = p->getString("dst"),
+                                   pipe = p->getString("pipe"), source = p->getString("source");
+    std::optional<Space> srcSpace = src ? spaceOf(*src) : std::nullopt;
+    std::optional<Space> dstSpace = dst ? spaceOf(*dst) : std::nullopt;
+    std::optional<Pipe> pipeKind = pipe ? symbolizePipe(*pipe) : std::nullopt;
+    if (!srcSpace || !dstSpace || !pipeKind)
+      return r.fail("a path needs \"src\", \"dst\" (gm, l1, l0a, l0b, l0c, ub) and \"pipe\""),
+             error();
+    if (!source || source->empty())
+      return r.fail("path " + *src + "->" + *dst + " has no \"source\""), error();
+    PathSpec spec{*srcSpace, *dstSpace, *pipeKind};
+    spec.bytesPerCycle = p->getNumber("bytes_per_cycle").value_or(0);
+    spec.elementsPerCycle = p->getNumber("elements_per_cycle").value_or(0);
+    spec.latency = p->getInteger("latency").value_or(0);
+    t.paths.push_back(spec);
+    s[("paths." + *src + "->" + *dst).str()] = source->str();
+  }
+  return t;
+}
+
+std::vector<std::string> TargetDescription::builtinNames() {
+  std::vector<std::string> names;
+  for (const auto &b : kBuiltinTargets)
+    names.push_back(b.name);
+  return names;
+}
+
+llvm::Expected<std::shared_ptr<const TargetDescription>>
+TargetDescription::load(llvm::StringRef nameOrPath) {
+  static std::mutex mutex;
+  static llvm::StringMap<std::shared_ptr<const TargetDescription>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(nameOrPath);
+  if (it != cache.end())
+    return it->second;
+
+  llvm::Expected<TargetDescription> parsed = llvm::createStringError(
+      llvm::inconvertibleErrorCode(), "unknown Ascend target '%s' (built-in: %s; or a .json file)",
+      nameOrPath.str().c_str(), llvm::join(builtinNames(), ", ").c_str());
+  bool builtin = false;
+  for (const auto &b : kBuiltinTargets)
+    if (nameOrPath == b.name) {
+      llvm::consumeError(parsed.takeError());
+      parsed = parse(b.json, ("built-in target " + nameOrPath).str());
+      builtin = true;
+    }
+  if (!builtin && nameOrPath.ends_with(".json")) {
+    llvm::consumeError(parsed.takeError());
+    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file =
+        llvm::MemoryBuffer::getFile(nameOrPath);
+    if (!file)
+      return llvm::createStringError(file.getError(), "cannot read target description '%s': %s",
+                                     nameOrPath.str().c_str(),
+                                     file.getError().message().c_str());
+    parsed = parse((*file)->getBuffer(), nameOrPath);
+  }
+  if (!parsed)
+    return parsed.takeError();
+  auto shared = std::make_shared<const TargetDescription>(std::move(*parsed));
+  cache[nameOrPath] = shared;
+  return shared;
+}

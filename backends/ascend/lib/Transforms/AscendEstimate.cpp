@@ -1,0 +1,117 @@
+//===- AscendEstimate.cpp - --attnedit-ascend-estimate ---------------------===//
+//
+// Times every kernel with the cost model and records the estimate on it;
+// optionally writes the report, a Chrome trace and the TCubeTiling JSON.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Ascend/AscendOps.h"
+#include "attnedit/Ascend/CostModel.h"
+#include "attnedit/Ascend/Passes.h"
+#include "attnedit/Ascend/ScheduleBuilder.h"
+
+#include "mlir/IR/Builders.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mlir::attnedit::ascend {
+#define GEN_PASS_DEF_ASCENDESTIMATEPASS
+#include "attnedit/Ascend/Passes.h.inc"
+} // namespace mlir::attnedit::ascend
+
+using namespace mlir;
+using namespace mlir::attnedit::ascend;
+namespace json = llvm::json;
+
+namespace {
+
+LogicalResult writeJson(Operation *anchor, StringRef option, StringRef path, json::Value value) {
+  if (path == "-") {
+    llvm::outs() << llvm::formatv("{0:2}", value) << "\n";
+    return success();
+  }
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Text);
+  if (ec)
+    return anchor->emitError() << "attnedit-ascend-estimate: cannot write " << option << " file '"
+                               << path << "': " << ec.message();
+  os << llvm::formatv("{0:2}", value) << "\n";
+  return success();
+}
+
+struct AscendEstimatePass : mlir::attnedit::ascend::impl::AscendEstimatePassBase<AscendEstimatePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    json::Array kernels, tilings, traces;
+    Builder b(&getContext());
+    for (KernelOp kernel : llvm::make_early_inc_range(module.getOps<KernelOp>())) {
+      llvm::Expected<Schedule> s = buildSchedule(kernel);
+      if (!s) {
+        kernel.emitError() << llvm::toString(s.takeError());
+        return signalPassFailure();
+      }
+      llvm::Expected<KernelEstimate> e = estimate(*s, {/*trace=*/!trace.empty(), false});
+      if (!e) {
+        kernel.emitError() << llvm::toString(e.takeError());
+        return signalPassFailure();
+      }
+      SmallVector<NamedAttribute> util;
+      for (int p = 0; p < kNumPipes; ++p)
+        if (e->usage[p].instrs)
+          util.push_back(b.getNamedAttr(stringifyPipe((Pipe)p), b.getF64FloatAttr(e->utilisation[p])));
+      kernel->setAttr("ascend.estimate",
+                      b.getDictionaryAttr({
+                          b.getNamedAttr("seconds", b.getF64FloatAttr(e->seconds)),
+                          b.getNamedAttr("cycles", b.getF64FloatAttr(e->cycles)),
+                          b.getNamedAttr("bound", b.getStringAttr(stringifyPipe(e->bound))),
+                          b.getNamedAttr("utilisation", b.getDictionaryAttr(util)),
+                          b.getNamedAttr("roofline_seconds", b.getF64FloatAttr(e->rooflineSeconds)),
+                          b.getNamedAttr("cube_peak_fraction", b.getF64FloatAttr(e->cubePeakFraction)),
+                      }));
+      kernels.push_back(e->toJSON());
+      if (!trace.empty())
+        traces.push_back(chromeTrace(*s, *e));
+      if (std::optional<DictionaryAttr> t = kernel.getTiling()) {
+        json::Object fields;
+        for (NamedAttribute f : *t)
+          if (auto i = dyn_cast<IntegerAttr>(f.getValue()))
+            fields[f.getName().strref()] = i.getInt();
+        tilings.push_back(json::Object{{"kernel", kernel.getSymName()},
+                                       {"target", kernel.getTarget()},
+                                       {"TCubeTiling", std::move(fields)}});
+      }
+    }
+    if (!report.empty() &&
+        failed(writeJson(module, "report", report, json::Object{{"kernels", std::move(kernels)}})))
+      return signalPassFailure();
+    if (!tiling.empty() &&
+        failed(writeJson(module, "tiling", tiling, json::Object{{"tilings", std::move(tilings)}})))
+      return signalPassFailure();
+    if (!trace.empty()) {
+      // One trace file: kernels one after another on disjoint process ids.
+      json::Array events;
+      int64_t pidBase = 0;
+      for (json::Value &t : traces) {
+        int64_t maxPid = 0;
+        for (json::Value &ev : *t.getAsObject()->getArray("traceEvents")) {
+          json::Object *o = ev.getAsObject();
+          int64_t pid = *o->getInteger("pid");
+          maxPid = std::max(maxPid, pid);
+          (*o)["pid"] = pidBase + pid;
+          events.push_back(std::move(ev));
+        }
+        pidBase += maxPid + 1;
+      }
+      if (failed(writeJson(module, "trace", trace,
+                           json::Object{{"traceEvents", std::move(events)},
+                                        {"displayTimeUnit", "ns"}})))
+        return signalPassFailure();
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,48 @@
+//===- Passes.cpp - Ascend pass registration and pipeline -----------------===//
+
+#include "attnedit/Ascend/AscendOps.h"
+#include "attnedit/Ascend/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::attnedit::ascend;
+
+namespace {
+struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
+  Option<std::string> target{*this, "target", llvm::cl::desc("target description (910b, 910a or a .json file)"),
+                             llvm::cl::init("910b")};
+  Option<std::string> dtype{*this, "dtype", llvm::cl::desc("GM element type: f16 or bf16"),
+                            llvm::cl::init("bf16")};
+  Option<std::string> report{*this, "report", llvm::cl::desc("cost-model report JSON file"),
+                             llvm::cl::init("")};
+  Option<std::string> trace{*this, "trace", llvm::cl::desc("Chrome trace JSON file"),
+                            llvm::cl::init("")};
+  Option<std::string> tiling{*this, "tiling", llvm::cl::desc("TCubeTiling JSON file"),
+                             llvm::cl::init("")};
+  Option<std::string> ascendc{*this, "ascendc", llvm::cl::desc("Ascend C-like source file"),
+                              llvm::cl::init("")};
+};
+} // namespace
+
+void mlir::attnedit::ascend::registerAscendPassesAndPipelines() {
+  registerAttnEditAscendPasses();
+  PassPipelineRegistration<PipelineOptions>(
+      "attnedit-ascend-pipeline",
+      "Lower attnedit GEMMs to Cube kernels and row-wise ops to Vector kernels, and time them",
+      [](OpPassManager &pm, const PipelineOptions &o) {
+        // Tile sizes are searched with the cost model under the target's
+        // buffer capacities; the kernels' verifiers then re-check them.
+        pm.addPass(createAscendLowerMatmulPass({o.target, o.dtype, ""}));
+        // Row-wise ops after the GEMMs: a silu·mul then sees its launches' results.
+        pm.addPass(createAscendLowerVectorPass({o.target}));
+        // Folds the index math the builder spells out (x*1, constants per loop).
+        pm.addNestedPass<KernelOp>(createCanonicalizerPass());
+        pm.addNestedPass<KernelOp>(createCSEPass());
+        pm.addPass(createAscendEstimatePass({o.report, o.trace, o.tiling}));
+        if (!o.ascendc.empty())
+          pm.addPass(createAscendEmitAscendCPass({o.ascendc}));
+      });
+}

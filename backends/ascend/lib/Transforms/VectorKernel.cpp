@@ -1,0 +1,349 @@
+//===- VectorKernel.cpp - double-buffered row kernels on the Vector unit ---===//
+//
+// Rows are dealt round-robin in tiles of `tileRows` to the vector cores.
+// Per tile: CopyIn (MTE2, GM -> UB slot), Compute (V, whole-tile ops with a
+// barrier between dependent ones, S55), CopyOut (MTE3, UB slot -> GM). Slot
+// i % 2 of each stream is guarded by a flag pair, pre-armed at kernel start
+// and drained at its end, so tile i+1 loads while tile i computes and tile
+// i-1 stores.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Ascend/VectorKernel.h"
+#include "attnedit/Ascend/TileLayout.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::attnedit::ascend;
+
+llvm::StringRef mlir::attnedit::ascend::rowOpName(RowOp op) {
+  switch (op) {
+  case RowOp::Add:
+    return "add";
+  case RowOp::Mul:
+    return "mul";
+  case RowOp::Silu:
+    return "silu";
+  case RowOp::SiluMul:
+    return "silu_mul";
+  case RowOp::RmsNorm:
+    return "rms_norm";
+  case RowOp::Softmax:
+    return "softmax";
+  }
+  return "?";
+}
+
+int64_t mlir::attnedit::ascend::rowInputs(RowOp op) {
+  return op == RowOp::Add || op == RowOp::Mul || op == RowOp::SiluMul ? 2 : 1;
+}
+
+namespace {
+/// Full-width [r, cols] scratch tiles and [r, 1] column tiles of each op.
+void scratchOf(RowOp op, int64_t &tiles, int64_t &columns) {
+  tiles = columns = 0;
+  switch (op) {
+  case RowOp::Silu:
+  case RowOp::SiluMul:
+    tiles = 1;
+    return;
+  case RowOp::RmsNorm:
+    tiles = 2; // x², then the broadcast 1/rms; plus the replicated weight
+    columns = 1;
+    return;
+  case RowOp::Softmax:
+    tiles = 1;
+    columns = 1;
+    return;
+  default:
+    return;
+  }
+}
+} // namespace
+
+int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDescription &t) {
+  int64_t tiles, columns;
+  scratchOf(p.op, tiles, columns);
+  if (p.chunk)
+    columns = 3; // running max, running sum, the chunk's statistic
+  int64_t row = tileBytes(Layout::ND, 1, p.chunk ? p.chunk : p.cols, 4, false);
+  int64_t col = tileBytes(Layout::ND, 1, 1, 4, false);
+  int64_t weight = p.op == RowOp::RmsNorm ? 1 : 0;
+  int64_t perRow = 2 * (rowInputs(p.op) + 1) * row + (tiles + weight) * row + columns * col;
+  int64_t budget = t.buffer(Space::UB).bytes - t.ubReserveBytes;
+  // Enough tiles for every vector core; beyond 64 rows a tile only
+  // lengthens the pipeline's fill and drain.
+  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  int64_t spread = std::max<int64_t>(1, (p.rows + cores - 1) / cores);
+  return std::min<int64_t>({budget / perRow, 64, spread});
+}
+
+namespace {
+/// Softmax over rows longer than UB holds (research §9.3's vector tile is
+/// 8 x 1024 for the same reason): per tile of rows, three passes over
+/// column chunks - running row max, running sum of exp(x - max), then
+/// exp(x - max) / sum written out - each chunk double-buffered in UB.
+void buildChunkedSoftmax(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
+                         const TargetDescription &t, Value blk, Value input, Value output,
+                         int64_t blockDim) {
+  MLIRContext *ctx = builder.getContext();
+  Builder b(ctx);
+  Type f32 = builder.getF32Type();
+  int64_t w = p.chunk, chunks = p.cols / w, tiles = (p.rows + r - 1) / r;
+  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
+  auto tileType = BufType::get(ctx, Space::UB, {r, w}, f32, Layout::ND);
+  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
+  int64_t offset = 0;
+  auto alloc = [&](BufType type, int64_t slots) -> Value {
+    Value v = builder.create<AllocOp>(loc, type, offset, slots);
+    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
+    return v;
+  };
+  Value inBuf = alloc(tileType, 2), outBuf = alloc(tileType, 2), e = alloc(tileType, 1);
+  Value m = alloc(colType, 1), sum = alloc(colType, 1), stat = alloc(colType, 1);
+  Value c0 = cst(0), c1 = cst(1), c2 = cst(2);
+  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
+  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
+  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
+  for (Value s : {c0, c1}) {
+    set(Pipe::V, Pipe::MTE2, s);
+    set(Pipe::MTE3, Pipe::V, s);
+  }
+  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
+  builder.setInsertionPointToStart(loop.getBody());
+  Value tile = loop.getInductionVar();
+  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
+                                              cst(blockDim));
+  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  // A finite stand-in for -inf keeps the IR's float attributes plain.
+  builder.create<VDupOp>(loc, b.getF64FloatAttr(-3.0e38), m);
+  builder.create<VDupOp>(loc, b.getF64FloatAttr(0.0), sum);
+  barrier();
+  for (int pass = 0; pass < 3; ++pass) {
+    OpBuilder::InsertionGuard guard(builder);
+    auto chunkLoop = builder.create<scf::ForOp>(loc, c0, cst(chunks), c1);
+    builder.setInsertionPointToStart(chunkLoop.getBody());
+    Value j = chunkLoop.getInductionVar();
+    // The chunk counter over passes and tiles picks the slot.
+    Value g = builder.create<arith::AddIOp>(
+        loc, builder.create<arith::MulIOp>(loc, iter, cst(3 * chunks)),
+        builder.create<arith::AddIOp>(loc, cst(pass * chunks), j));
+    Value s = builder.create<arith::RemUIOp>(loc, g, c2);
+    Value in = builder.create<SlotOp>(loc, inBuf.getType(), inBuf, s);
+    Value col0 = builder.create<arith::MulIOp>(loc, j, cst(w));
+    wait(Pipe::V, Pipe::MTE2, s);
+    builder.create<CopyOp>(loc, Pipe::MTE2, input, ValueRange{row0, col0}, in, ValueRange{c0, c0},
+                           ArrayRef<int64_t>{r, w}, false);
+    set(Pipe::MTE2, Pipe::V, s);
+    wait(Pipe::MTE2, Pipe::V, s);
+    if (pass == 0) {
+      builder.create<VReduceOp>(loc, ReduceKind::Max, in, stat);
+      barrier();
+      builder.create<VMaxOp>(loc, m, stat, m);
+    } else {
+      builder.create<VBrcbOp>(loc, m, e);
+      barrier();
+      builder.create<VSubOp>(loc, in, e, e);
+      barrier();
+      builder.create<VExpOp>(loc, e, e);
+      barrier();
+      if (pass == 1) {
+        builder.create<VReduceOp>(loc, ReduceKind::Sum, e, stat);
+        barrier();
+        builder.create<VAddOp>(loc, sum, stat, sum);
+      } else {
+        Value out = builder.create<SlotOp>(loc, outBuf.getType(), outBuf, s);
+        wait(Pipe::MTE3, Pipe::V, s);
+        builder.create<VBrcbOp>(loc, sum, out);
+        barrier();
+        builder.create<VDivOp>(loc, e, out, out);
+        barrier();
+        set(Pipe::V, Pipe::MTE2, s);
+        set(Pipe::V, Pipe::MTE3, s);
+        wait(Pipe::V, Pipe::MTE3, s);
+        builder.create<CopyOp>(loc, Pipe::MTE3, out, ValueRange{c0, c0}, output,
+                               ValueRange{row0, col0}, ArrayRef<int64_t>{r, w}, false);
+        set(Pipe::MTE3, Pipe::V, s);
+        continue;
+      }
+    }
+    barrier();
+    set(Pipe::V, Pipe::MTE2, s);
+  }
+  builder.setInsertionPointAfter(loop);
+  for (Value s : {c0, c1}) {
+    wait(Pipe::V, Pipe::MTE2, s);
+    wait(Pipe::MTE3, Pipe::V, s);
+  }
+}
+} // namespace
+
+KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc,
+                                                llvm::StringRef name, const RowProblem &p,
+                                                int64_t r, const TargetDescription &t) {
+  MLIRContext *ctx = builder.getContext();
+  Type f32 = builder.getF32Type();
+  int64_t tiles = (p.rows + r - 1) / r;
+  CoreKind core = t.separated ? CoreKind::AIV : CoreKind::Coupled;
+  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  int64_t blockDim = std::min(tiles, cores);
+  int64_t nIn = rowInputs(p.op);
+  bool weighted = p.op == RowOp::RmsNorm;
+
+  Builder b(ctx);
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  kernel->setAttr("ascend.row_op", b.getStringAttr(rowOpName(p.op)));
+  kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
+  Block *entry = new Block();
+  kernel.getBody().push_back(entry);
+  Value blk = entry->addArgument(builder.getIndexType(), loc);
+  auto gmType = BufType::get(ctx, Space::GM, {p.rows, p.cols}, f32, Layout::ND);
+  SmallVector<Value> inputs;
+  for (int64_t k = 0; k < nIn; ++k)
+    inputs.push_back(entry->addArgument(gmType, loc));
+  Value weight = weighted ? entry->addArgument(BufType::get(ctx, Space::GM, {1, p.cols}, f32, Layout::ND), loc)
+                          : Value();
+  Value output = entry->addArgument(gmType, loc);
+
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToEnd(entry);
+  if (p.chunk) {
+    kernel->setAttr("ascend.chunk_cols", b.getI64IntegerAttr(p.chunk));
+    buildChunkedSoftmax(builder, loc, p, r, t, blk, inputs[0], output, blockDim);
+    return kernel;
+  }
+  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
+  auto tileType = BufType::get(ctx, Space::UB, {r, p.cols}, f32, Layout::ND);
+  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
+  int64_t offset = 0;
+  auto alloc = [&](BufType type, int64_t slots) -> Value {
+    Value v = builder.create<AllocOp>(loc, type, offset, slots);
+    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
+    return v;
+  };
+  SmallVector<Value> inBufs;
+  for (int64_t k = 0; k < nIn; ++k)
+    inBufs.push_back(alloc(tileType, 2));
+  Value outBuf = alloc(tileType, 2);
+  int64_t nTiles, nCols;
+  scratchOf(p.op, nTiles, nCols);
+  SmallVector<Value> scratch, columns;
+  for (int64_t k = 0; k < nTiles; ++k)
+    scratch.push_back(alloc(tileType, 1));
+  for (int64_t k = 0; k < nCols; ++k)
+    columns.push_back(alloc(colType, 1));
+  Value wUb = weighted ? alloc(tileType, 1) : Value();
+
+  Value c0 = cst(0), c1 = cst(1), c2 = cst(2);
+  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
+  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
+  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows) {
+    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, p.cols}, false);
+  };
+  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
+
+  // The weight row, replicated into every row of a UB tile once (MTE2).
+  if (weighted) {
+    for (int64_t row = 0; row < r; ++row)
+      copy(Pipe::MTE2, weight, {c0, c0}, wUb, {cst(row), c0}, 1);
+    set(Pipe::MTE2, Pipe::V, c2);
+    wait(Pipe::MTE2, Pipe::V, c2);
+  }
+  for (Value s : {c0, c1}) {
+    set(Pipe::V, Pipe::MTE2, s);
+    set(Pipe::MTE3, Pipe::V, s);
+  }
+
+  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
+  builder.setInsertionPointToStart(loop.getBody());
+  Value tile = loop.getInductionVar();
+  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
+                                              cst(blockDim));
+  Value s = builder.create<arith::RemUIOp>(loc, iter, c2);
+  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  SmallVector<Value> in;
+  for (Value buf : inBufs)
+    in.push_back(builder.create<SlotOp>(loc, buf.getType(), buf, s));
+  Value out = builder.create<SlotOp>(loc, outBuf.getType(), outBuf, s);
+
+  // CopyIn.
+  wait(Pipe::V, Pipe::MTE2, s);
+  for (int64_t k = 0; k < nIn; ++k)
+    copy(Pipe::MTE2, inputs[k], {row0, c0}, in[k], {c0, c0}, r);
+  set(Pipe::MTE2, Pipe::V, s);
+
+  // Compute.
+  wait(Pipe::MTE2, Pipe::V, s);
+  wait(Pipe::MTE3, Pipe::V, s);
+  auto step = [&](auto op) {
+    (void)op;
+    barrier();
+  };
+  switch (p.op) {
+  case RowOp::Add:
+    builder.create<VAddOp>(loc, in[0], in[1], out);
+    break;
+  case RowOp::Mul:
+    builder.create<VMulOp>(loc, in[0], in[1], out);
+    break;
+  case RowOp::Silu:
+  case RowOp::SiluMul: {
+    // silu(x) = x / (1 + exp(-x)).
+    Value e = scratch[0];
+    step(builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(-1.0), e));
+    step(builder.create<VExpOp>(loc, e, e));
+    step(builder.create<VAddsOp>(loc, e, b.getF64FloatAttr(1.0), e));
+    if (p.op == RowOp::Silu) {
+      builder.create<VDivOp>(loc, in[0], e, out);
+    } else {
+      step(builder.create<VDivOp>(loc, in[0], e, e));
+      builder.create<VMulOp>(loc, e, in[1], out);
+    }
+    break;
+  }
+  case RowOp::RmsNorm: {
+    // x · w / sqrt(mean(x²) + eps).
+    Value sq = scratch[0], inv = scratch[1], col = columns[0];
+    step(builder.create<VMulOp>(loc, in[0], in[0], sq));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, sq, col));
+    step(builder.create<VMulsOp>(loc, col, b.getF64FloatAttr(1.0 / p.cols), col));
+    step(builder.create<VAddsOp>(loc, col, b.getF64FloatAttr(p.eps), col));
+    step(builder.create<VSqrtOp>(loc, col, col));
+    step(builder.create<VRecOp>(loc, col, col));
+    step(builder.create<VBrcbOp>(loc, col, inv));
+    step(builder.create<VMulOp>(loc, in[0], inv, sq));
+    builder.create<VMulOp>(loc, sq, wUb, out);
+    break;
+  }
+  case RowOp::Softmax: {
+    // exp(x - max) / sum, row by row.
+    Value e = scratch[0], col = columns[0];
+    step(builder.create<VReduceOp>(loc, ReduceKind::Max, in[0], col));
+    step(builder.create<VBrcbOp>(loc, col, e));
+    step(builder.create<VSubOp>(loc, in[0], e, e));
+    step(builder.create<VExpOp>(loc, e, e));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, e, col));
+    step(builder.create<VBrcbOp>(loc, col, out));
+    builder.create<VDivOp>(loc, e, out, out);
+    break;
+  }
+  }
+  // The next tile's compute rewrites the scratch tiles on this same pipe.
+  barrier();
+  set(Pipe::V, Pipe::MTE2, s);
+  set(Pipe::V, Pipe::MTE3, s);
+
+  // CopyOut.
+  wait(Pipe::V, Pipe::MTE3, s);
+  copy(Pipe::MTE3, out, {c0, c0}, output, {row0, c0}, r);
+  set(Pipe::MTE3, Pipe::V, s);
+
+  builder.setInsertionPointAfter(loop);
+  for (Value s : {c0, c1}) {
+    wait(Pipe::V, Pipe::MTE2, s);
+    wait(Pipe::MTE3, Pipe::V, s);
+  }
+  return kernel;
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Modelled Ascend time of the ops of one Qwen3-8B-shaped decoder layer.
+
+Lowers the layer's seven projections (q, k, v, o, gate, up, down) and its
+row-wise ops (input/post RMSNorm, per-head q/k RMSNorm, SiLU·mul, the two
+residual adds) with --attnedit-ascend-pipeline for prefill at 4K tokens and
+decode at batch 32 (one token each), and prints, per op, the cost model's
+time, bounding pipe, Cube / Vector / MTE2 utilisation, fraction of the Cube
+peak and the roofline time (max of Cube time at peak and compulsory GM
+traffic at full HBM bandwidth).
+
+    bench/ascend_layer.py [--build build] [--target 910b] [--out bench/results/ascend_layer.json]
+
+RoPE and attention are not lowered to Ascend kernels yet; the table says so
+instead of guessing their time.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "bench", "configs", "qwen3-8b", "config.json")
+
+
+def layer_module(tokens, cfg):
+    """The GEMMs and row-wise ops of one layer, in execution order, as one
+    function whose arguments stand for the activations and weights."""
+    d, h, kv, hd, ff = (cfg["hidden_size"], cfg["num_attention_heads"],
+                        cfg["num_key_value_heads"], cfg["head_dim"], cfg["intermediate_size"])
+    t = lambda *dims: "tensor<%sxf32>" % "x".join(str(x) for x in dims)
+    ops = [  # (name, kind, shapes)
+        ("input_norm", "rms_norm", (tokens, d)),
+        ("q_proj", "linear", (tokens, d, h * hd)), ("k_proj", "linear", (tokens, d, kv * hd)),
+        ("v_proj", "linear", (tokens, d, kv * hd)),
+        ("q_norm", "rms_norm", (tokens * h, hd)), ("k_norm", "rms_norm", (tokens * kv, hd)),
+        ("o_proj", "linear", (tokens, h * hd, d)), ("residual_1", "add", (tokens, d)),
+        ("post_norm", "rms_norm", (tokens, d)),
+        ("gate_proj", "linear", (tokens, d, ff)), ("up_proj", "linear", (tokens, d, ff)),
+        ("silu_mul", "silu_mul", (tokens, ff)),
+        ("down_proj", "linear", (tokens, ff, d)), ("residual_2", "add", (tokens, d)),
+    ]
+    args, body, results = [], [], []
+    for i, (name, kind, shp) in enumerate(ops):
+        if kind == "linear":
+            m, k, n = shp
+            args += ["%%x%d: %s" % (i, t(m, k)), "%%w%d: %s" % (i, t(n, k))]
+            body.append("  %%y%d = attnedit.linear %%x%d, %%w%d : (%s, %s) -> %s" % (i, i, i, t(m, k), t(n, k), t(m, n)))
+            results.append(("%%y%d" % i, t(m, n)))
+        elif kind == "rms_norm":
+            r, c = shp
+            args += ["%%x%d: %s" % (i, t(r, c)), "%%w%d: %s" % (i, t(c))]
+            body.append("  %%y%d = attnedit.rms_norm %%x%d, %%w%d {eps = 1.0e-6 : f64} : (%s, %s) -> %s"
+                        % (i, i, i, t(r, c), t(c), t(r, c)))
+            results.append(("%%y%d" % i, t(r, c)))
+        elif kind == "add":
+            args += ["%%x%d: %s" % (i, t(*shp)), "%%z%d: %s" % (i, t(*shp))]
+            body.append("  %%y%d = attnedit.add %%x%d, %%z%d : %s" % (i, i, i, t(*shp)))
+            results.append(("%%y%d" % i, t(*shp)))
+        else:  # silu_mul
+            args += ["%%x%d: %s" % (i, t(*shp)), "%%z%d: %s" % (i, t(*shp))]
+            body.append("  %%s%d = attnedit.silu %%x%d : %s" % (i, i, t(*shp)))
+            body.append("  %%y%d = attnedit.mul %%s%d, %%z%d : %s" % (i, i, i, t(*shp)))
+            results.append(("%%y%d" % i, t(*shp)))
+    text = "func.func @layer(%s) -> (%s) {\n%s\n  return %s : %s\n}\n" % (
+        ", ".join(args), ", ".join(ty for _, ty in results), "\n".join(body),
+        ", ".join(v for v, _ in results), ", ".join(ty for _, ty in results))
+    return text, ops
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--target", default="910b")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "ascend_layer.json"))
+    a = ap.parse_args()
+    tool = os.path.join(a.build, "bin", "attnedit-opt")
+    cfg = json.load(open(CONFIG))
+    results = {"target": a.target, "model": "Qwen3-8B layer (bench/configs/qwen3-8b)", "scenarios": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for scenario, tokens in (("prefill 4K tokens", 4096), ("decode batch 32", 32)):
+            text, ops = layer_module(tokens, cfg)
+            src, rep, til, out = (os.path.join(tmp, f) for f in ("layer.mlir", "report.json", "tiling.json", "out.mlir"))
+            open(src, "w").write(text)
+            start = time.perf_counter()
+            done = subprocess.run([tool, src, "-o", out,
+                                   "--attnedit-ascend-pipeline=target=%s report=%s tiling=%s"
+                                   % (a.target, rep, til)], capture_output=True, text=True)
+            compile_s = time.perf_counter() - start
+            if done.returncode:
+                sys.exit("attnedit-opt failed:\n" + done.stderr)
+            kernels = {k["kernel"]: k for k in json.load(open(rep))["kernels"]}
+            tilings = {t["kernel"]: t["TCubeTiling"] for t in json.load(open(til))["tilings"]}
+            lowered = open(out).read()
+            launches = [line.split("ascend.launch @")[1].split("(")[0]
+                        for line in lowered.splitlines() if "ascend.launch @" in line]
+            if len(launches) != len(ops):
+                sys.exit("expected %d launches, got %d:\n%s" % (len(ops), len(launches), done.stderr))
+            print("\n%s, %s: %d tokens (compile + tile search %.1f s)" % (a.target, scenario, tokens, compile_s))
+            print("%-11s %-22s %10s %6s %6s %6s %6s %7s %10s  %s" % (
+                "op", "shape", "time us", "bound", "cube", "vec", "mte2", "peak", "roofline", "tile"))
+            rows, total = [], 0.0
+            for (name, kind, shp), kname in zip(ops, launches):
+                e = kernels[kname]
+                u = e["utilisation"]
+                total += e["seconds"]
+                if kname in tilings:
+                    t = tilings[kname]
+                    tile = "%d,%d,%d x%d" % (t["baseM"], t["baseN"], t["baseK"], t["stepKa"])
+                else:
+                    tile = "rows/tile %s" % lowered.split("ascend.kernel @%s " % kname)[1].split("ascend.tile_rows = ")[1].split(" ")[0]
+                row = {"op": name, "kind": kind, "shape": list(shp), "kernel": kname, "seconds": e["seconds"],
+                       "bound": e["bound"], "utilisation": u, "cube_peak_fraction": e["cube_peak_fraction"],
+                       "roofline_seconds": e["roofline_seconds"], "tile": tile}
+                rows.append(row)
+                print("%-11s %-22s %10.1f %6s %5.0f%% %5.0f%% %5.0f%% %6.1f%% %10.1f  %s" % (
+                    name, "x".join(map(str, shp)), e["seconds"] * 1e6, e["bound"], 100 * u.get("m", 0),
+                    100 * u.get("v", 0), 100 * u.get("mte2", 0), 100 * e["cube_peak_fraction"],
+                    e["roofline_seconds"] * 1e6, tile))
+            print("%-34s %10.1f us; RoPE and attention itself: not lowered yet" % ("layer total (lowered ops)", total * 1e6))
+            results["scenarios"].append({"scenario": scenario, "tokens": tokens, "ops": rows,
+                                         "lowered_seconds": total, "compile_seconds": compile_s})
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    json.dump(results, open(a.out, "w"), indent=1)
+    print("\nwrote", a.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+// RUN: attnedit-opt %s --attnedit-ascend-lower-matmul="tiling=128,128,64,4" --attnedit-ascend-estimate="report=%t.report.json trace=%t.trace.json tiling=%t.tiling.json" | FileCheck %s
+// RUN: FileCheck %s --check-prefix=REPORT < %t.report.json
+// RUN: FileCheck %s --check-prefix=TRACE < %t.trace.json
+// RUN: FileCheck %s --check-prefix=TILING < %t.tiling.json
+// RUN: not attnedit-opt %s --attnedit-ascend-estimate="report=/nonexistent/dir/r.json" 2>&1 | FileCheck %s --check-prefix=BAD
+
+// Tests that every kernel gets its estimate: time, the bounding pipe, per-pipe
+// utilisation and the roofline. A 1024^3 GEMM on 64 tiles of 128x128 over 24
+// cores (3 rounds of tasks), bound by MTE2: a 128x128 tile moves
+// (128 + 128) x 64 x 2 bytes per 256 Cube cycles (128 B/cycle), more than
+// the core's modelled share of L2 and HBM.
+// CHECK-LABEL: ascend.kernel @linear_0
+// CHECK-SAME: ascend.estimate = {bound = "mte2", cube_peak_fraction = {{.*}}, cycles = {{.*}}, roofline_seconds = {{.*}}, seconds = {{.*}}, utilisation = {fix = {{.*}}, m = {{.*}}, mte1 = {{.*}}, mte2 = {{.*}}}}
+
+// REPORT: "kernels": [
+// REPORT: "bound": "mte2",
+// REPORT: "cores": 24,
+// REPORT: "flops": 2147483648,
+// REPORT: "kernel": "linear_0",
+// REPORT: "unique_gm_bytes": 6291456,
+// REPORT: "utilisation": {
+
+// TRACE: "traceEvents": [
+// TRACE: "name": "process_name"
+// TRACE: "name": "MTE2"
+// TRACE: "cat": "mte2",
+// TRACE: "name": "copy gm->l1",
+// TRACE: "ph": "X",
+// TRACE: "name": "mmad",
+
+// TILING: "tilings": [
+// TILING: "TCubeTiling": {
+// TILING-DAG: "M": 1024,
+// TILING-DAG: "baseK": 64,
+// TILING-DAG: "baseM": 128,
+// TILING-DAG: "baseN": 128,
+// TILING-DAG: "depthA1": 8,
+// TILING-DAG: "stepKa": 4,
+// TILING-DAG: "usedCoreNum": 24
+// TILING: "kernel": "linear_0",
+// TILING: "target": "910b"
+
+// BAD: cannot write report file '/nonexistent/dir/r.json'
+func.func @f(%x: tensor<1024x1024xf32>, %w: tensor<1024x1024xf32>) -> tensor<1024x1024xf32> {
+  %y = attnedit.linear %x, %w : (tensor<1024x1024xf32>, tensor<1024x1024xf32>) -> tensor<1024x1024xf32>
+  return %y : tensor<1024x1024xf32>
+}

@@ -1,0 +1,103 @@
+// RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul="tiling=32,32,32,2" | FileCheck %s
+// RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul | FileCheck %s --check-prefix=SEARCH
+// RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul="target=910a dtype=f16 tiling=32,32,32,2" | FileCheck %s --check-prefix=A910
+
+// Tests that a linear becomes a launch of a multi-core Cube kernel: C tiles
+// dealt round-robin over the block index, a K loop of double-buffered L1
+// blocks (MTE2) split into double-buffered L0 slices (MTE1, W transposed on
+// its way to L0B), mmad accumulating in L0C with a barrier between
+// accumulations, and FixPipe out; flags pre-armed and drained.
+// CHECK-LABEL: func.func @linear
+// CHECK: %[[Y:.*]] = ascend.launch @linear_0(%arg0, %arg1) : (tensor<64x96xf32>, tensor<80x96xf32>) -> tensor<64x80xf32>
+// CHECK: return %[[Y]]
+// CHECK-LABEL: ascend.kernel @linear_0 target "910b" blocks 6 core aic
+// CHECK-SAME: ascend.transposed_b
+// CHECK-SAME: baseK = 32 : i64, baseM = 32 : i64, baseN = 32 : i64
+// CHECK-SAME: stepKa = 2 : i64
+// CHECK-SAME: usedCoreNum = 6 : i64
+// CHECK: ^bb0(%[[BLK:.*]]: index, %[[A:.*]]: !ascend.buf<gm, 64x96xbf16, nd>, %[[W:.*]]: !ascend.buf<gm, 80x96xbf16, nd>, %[[C:.*]]: !ascend.buf<gm, 64x80xbf16, nd>):
+// CHECK-DAG: %[[AL1:.*]] = ascend.alloc offset 0 slots 2 : !ascend.buf<l1, 32x64xbf16, nz>
+// CHECK-DAG: %[[BL1:.*]] = ascend.alloc offset 8192 slots 2 : !ascend.buf<l1, 32x64xbf16, nz>
+// CHECK-DAG: ascend.alloc offset 0 slots 2 : !ascend.buf<l0a, 32x32xbf16, zz>
+// CHECK-DAG: ascend.alloc offset 0 slots 2 : !ascend.buf<l0b, 32x32xbf16, zn>
+// CHECK-DAG: %[[CL0:.*]] = ascend.alloc offset 0 slots 1 : !ascend.buf<l0c, 32x32xf32, nz>
+// CHECK: ascend.set_flag mte1 -> mte2
+// CHECK: ascend.set_flag fix -> m
+// CHECK: scf.for %[[TASK:.*]] = %[[BLK]] to %{{.*}} step %{{.*}} {
+// CHECK:   ascend.wait_flag fix -> m
+// CHECK:   scf.for
+// CHECK:     ascend.wait_flag mte1 -> mte2
+// CHECK:     ascend.copy mte2 %[[A]]
+// CHECK:     ascend.copy mte2 %[[W]]{{.*}}sizes [32, 64]
+// CHECK:     ascend.set_flag mte2 -> mte1
+// CHECK:     ascend.wait_flag mte2 -> mte1
+// CHECK:     scf.for
+// CHECK:       ascend.wait_flag m -> mte1
+// CHECK:       ascend.copy mte1
+// CHECK:       ascend.copy mte1 {{.*}} sizes [32, 32] transpose
+// CHECK:       ascend.set_flag mte1 -> m
+// CHECK:       ascend.wait_flag mte1 -> m
+// CHECK:       ascend.mmad {{.*}} -> %[[CL0]] init
+// CHECK:       ascend.barrier m
+// CHECK:       ascend.set_flag m -> mte1
+// CHECK:     ascend.set_flag mte1 -> mte2
+// CHECK:   ascend.set_flag m -> fix
+// CHECK:   ascend.wait_flag m -> fix
+// CHECK:   ascend.copy fix %[[CL0]]{{.*}} -> %[[C]]
+// CHECK:   ascend.set_flag fix -> m
+// CHECK: ascend.wait_flag mte1 -> mte2
+// CHECK: ascend.wait_flag fix -> m
+// SEARCH-LABEL: ascend.kernel @linear_0 target "910b"
+// A910-LABEL: ascend.kernel @linear_0 target "910a" blocks 6 core coupled
+// A910: ascend.alloc offset 0 slots 1 : !ascend.buf<ub, 32x32xf16, nd>
+// A910: ascend.copy v %{{.*}} -> %{{.*}} : !ascend.buf<l0c, 32x32xf32, nz> -> !ascend.buf<ub, 32x32xf16, nd>
+// A910: ascend.copy mte3
+func.func @linear(%x: tensor<64x96xf32>, %w: tensor<80x96xf32>) -> tensor<64x80xf32> {
+  %y = attnedit.linear %x, %w : (tensor<64x96xf32>, tensor<80x96xf32>) -> tensor<64x80xf32>
+  return %y : tensor<64x80xf32>
+}
+
+// -----
+
+// Tests that a linear over [T, H, K] is reshaped to the kernel's [T·H, K]
+// and back.
+// CHECK-LABEL: func.func @linear3d
+// CHECK: %[[X:.*]] = attnedit.reshape %arg0 : (tensor<4x8x32xf32>) -> tensor<32x32xf32>
+// CHECK: %[[Y:.*]] = ascend.launch @linear_0(%[[X]], %arg1) : (tensor<32x32xf32>, tensor<16x32xf32>) -> tensor<32x16xf32>
+// CHECK: attnedit.reshape %[[Y]] : (tensor<32x16xf32>) -> tensor<4x8x16xf32>
+func.func @linear3d(%x: tensor<4x8x32xf32>, %w: tensor<16x32xf32>) -> tensor<4x8x16xf32> {
+  %y = attnedit.linear %x, %w : (tensor<4x8x32xf32>, tensor<16x32xf32>) -> tensor<4x8x16xf32>
+  return %y : tensor<4x8x16xf32>
+}
+
+// -----
+
+// Tests that a batched matmul indexes the batch in every GM copy and keeps B
+// untransposed ([K, N] to L0B without transpose).
+// CHECK-LABEL: ascend.kernel @matmul_0
+// CHECK-NOT: ascend.transposed_b
+// CHECK-SAME: batch = 3 : i64
+// CHECK: ^bb0(%{{.*}}: index, %[[A:.*]]: !ascend.buf<gm, 3x32x64xbf16, nd>, %[[B:.*]]: !ascend.buf<gm, 3x64x48xbf16, nd>, %[[C:.*]]: !ascend.buf<gm, 3x32x48xbf16, nd>):
+// CHECK: ascend.copy mte2 %[[A]][%{{.*}}, %{{.*}}, %{{.*}}]
+// CHECK: ascend.copy mte2 %[[B]][%{{.*}}, %{{.*}}, %{{.*}}] {{.*}} sizes [64, 32]
+// CHECK-NOT: transpose
+// CHECK: ascend.copy fix %{{.*}} -> %[[C]][%{{.*}}, %{{.*}}, %{{.*}}]
+func.func @batched(%a: tensor<3x32x64xf32>, %b: tensor<3x64x48xf32>) -> tensor<3x32x48xf32> {
+  %c = attnedit.matmul %a, %b : (tensor<3x32x64xf32>, tensor<3x64x48xf32>) -> tensor<3x32x48xf32>
+  return %c : tensor<3x32x48xf32>
+}
+
+// -----
+
+// Tests the near misses: a dynamic shape and a linear with bias stay for
+// another backend.
+// CHECK-LABEL: func.func @unlowered
+// CHECK: attnedit.linear %arg0, %arg1 :
+// CHECK: attnedit.linear %arg2, %arg1, %arg3 :
+// CHECK-NOT: ascend.launch
+// CHECK-NOT: ascend.kernel
+func.func @unlowered(%x: tensor<?x32xf32>, %w: tensor<16x32xf32>, %z: tensor<8x32xf32>, %b: tensor<16xf32>) -> (tensor<?x16xf32>, tensor<8x16xf32>) {
+  %y = attnedit.linear %x, %w : (tensor<?x32xf32>, tensor<16x32xf32>) -> tensor<?x16xf32>
+  %v = attnedit.linear %z, %w, %b : (tensor<8x32xf32>, tensor<16x32xf32>, tensor<16xf32>) -> tensor<8x16xf32>
+  return %y, %v : tensor<?x16xf32>, tensor<8x16xf32>
+}

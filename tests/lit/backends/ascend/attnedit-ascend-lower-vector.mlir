@@ -1,0 +1,107 @@
+// RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-vector | FileCheck %s
+// RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-vector --attnedit-ascend-simulate -o /dev/null | FileCheck %s --check-prefix=SIM
+// RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-vector="target=910a" --attnedit-ascend-simulate -o /dev/null | FileCheck %s --check-prefix=SIM
+
+// Tests that an RMSNorm becomes a vector-core kernel: rows dealt in tiles
+// over the block index, the weight replicated into UB once, two UB slots
+// per stream guarded by pre-armed flags, CopyIn (MTE2) / Compute (V, with
+// barriers between dependent ops) / CopyOut (MTE3).
+// CHECK-LABEL: func.func @norm
+// CHECK: %[[W:.*]] = attnedit.reshape %arg1 : (tensor<96xf32>) -> tensor<1x96xf32>
+// CHECK: ascend.launch @rms_norm_0(%arg0, %[[W]]) : (tensor<100x96xf32>, tensor<1x96xf32>) -> tensor<100x96xf32>
+// CHECK-LABEL: ascend.kernel @rms_norm_0 target "910b" blocks 34 core aiv
+// CHECK-SAME: ascend.row_op = "rms_norm", ascend.tile_rows = 3
+// CHECK: %[[IN:.*]] = ascend.alloc offset 0 slots 2 : !ascend.buf<ub, 3x96xf32, nd>
+// CHECK: %[[OUT:.*]] = ascend.alloc offset {{[0-9]+}} slots 2 : !ascend.buf<ub, 3x96xf32, nd>
+// CHECK: ascend.copy mte2 %{{.*}}[%{{.*}}, %{{.*}}] -> %{{.*}} sizes [1, 96]
+// CHECK: ascend.set_flag v -> mte2
+// CHECK: ascend.set_flag mte3 -> v
+// CHECK: scf.for
+// CHECK:   ascend.wait_flag v -> mte2
+// CHECK:   ascend.copy mte2
+// CHECK:   ascend.set_flag mte2 -> v
+// CHECK:   ascend.wait_flag mte2 -> v
+// CHECK:   ascend.wait_flag mte3 -> v
+// CHECK:   ascend.vmul
+// CHECK:   ascend.barrier v
+// CHECK:   ascend.vreduce sum
+// CHECK:   ascend.vsqrt
+// CHECK:   ascend.vrec
+// CHECK:   ascend.vbrcb
+// CHECK:   ascend.set_flag v -> mte3
+// CHECK:   ascend.wait_flag v -> mte3
+// CHECK:   ascend.copy mte3
+// CHECK:   ascend.set_flag mte3 -> v
+// SIM: @rms_norm_0: {{.*}} no hazards
+func.func @norm(%x: tensor<100x96xf32>, %w: tensor<96xf32>) -> tensor<100x96xf32> {
+  %n = attnedit.rms_norm %x, %w {eps = 1.0e-6 : f64} : (tensor<100x96xf32>, tensor<96xf32>) -> tensor<100x96xf32>
+  return %n : tensor<100x96xf32>
+}
+
+// -----
+
+// Tests that mul(silu(g), u) fuses into one SwiGLU kernel, that a residual
+// add and a last-axis softmax over [H, T, T] (viewed as rows) are lowered.
+// CHECK-LABEL: func.func @mlp
+// CHECK: %[[M:.*]] = ascend.launch @silu_mul_0(%arg0, %arg1)
+// CHECK: ascend.launch @add_{{[0-9]+}}(%[[M]], %arg0)
+// CHECK: %[[S:.*]] = attnedit.reshape %arg2 : (tensor<2x8x8xf32>) -> tensor<16x8xf32>
+// CHECK: ascend.launch @softmax_{{[0-9]+}}(%[[S]])
+// CHECK-NOT: attnedit.silu
+// CHECK: ascend.kernel @silu_mul_0
+// CHECK: ascend.vexp
+// CHECK: ascend.vdiv
+// CHECK: ascend.vmul
+// CHECK: ascend.kernel @add_
+// CHECK: ascend.kernel @softmax_
+// CHECK: ascend.vreduce max
+// SIM: @silu_mul_0: {{.*}} no hazards
+// SIM: @add_{{[0-9]+}}: {{.*}} no hazards
+// SIM: @softmax_{{[0-9]+}}: {{.*}} no hazards
+func.func @mlp(%g: tensor<64x48xf32>, %u: tensor<64x48xf32>, %s: tensor<2x8x8xf32>) -> (tensor<64x48xf32>, tensor<2x8x8xf32>) {
+  %a = attnedit.silu %g : tensor<64x48xf32>
+  %m = attnedit.mul %a, %u : tensor<64x48xf32>
+  %r = attnedit.add %m, %g : tensor<64x48xf32>
+  %p = attnedit.softmax %s {axis = 2 : i64} : tensor<2x8x8xf32>
+  return %r, %p : tensor<64x48xf32>, tensor<2x8x8xf32>
+}
+
+// -----
+
+// Tests that a softmax row too long for UB (32768 f32 = 128 KB, twice per
+// stream) goes through column chunks of 4096 in three passes.
+// CHECK-LABEL: ascend.kernel @softmax_0
+// CHECK-SAME: ascend.chunk_cols = 4096
+// CHECK: scf.for
+// CHECK:   ascend.vdup -3.000000e+38
+// CHECK:   scf.for
+// CHECK:     ascend.vreduce max
+// CHECK:     ascend.vmax
+// CHECK:   scf.for
+// CHECK:     ascend.vexp
+// CHECK:     ascend.vreduce sum
+// CHECK:   scf.for
+// CHECK:     ascend.vdiv
+// CHECK:     ascend.copy mte3
+// SIM: @softmax_0: {{.*}} no hazards
+func.func @long_rows(%s: tensor<4x32768xf32>) -> tensor<4x32768xf32> {
+  %p = attnedit.softmax %s {axis = 1 : i64} : tensor<4x32768xf32>
+  return %p : tensor<4x32768xf32>
+}
+
+// -----
+
+// Tests the near misses: a softmax along another axis, a softmax with
+// sinks and a silu with two users (not fused) are handled as they can be.
+// CHECK-LABEL: func.func @near_misses
+// CHECK: attnedit.softmax %arg0 {axis = 1 : i64}
+// CHECK: attnedit.softmax %arg0 sinks(%arg1 : tensor<2xf32>) {axis = 2 : i64}
+// CHECK: %[[A:.*]] = ascend.launch @silu_
+// CHECK: ascend.launch @mul_{{[0-9]+}}(%[[A]], %arg2)
+func.func @near_misses(%s: tensor<2x8x8xf32>, %sinks: tensor<2xf32>, %g: tensor<8x16xf32>) -> (tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<8x16xf32>, tensor<8x16xf32>) {
+  %p = attnedit.softmax %s {axis = 1 : i64} : tensor<2x8x8xf32>
+  %q = attnedit.softmax %s sinks(%sinks : tensor<2xf32>) {axis = 2 : i64} : tensor<2x8x8xf32>
+  %a = attnedit.silu %g : tensor<8x16xf32>
+  %m = attnedit.mul %a, %g : tensor<8x16xf32>
+  return %p, %q, %m, %a : tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<8x16xf32>, tensor<8x16xf32>
+}

@@ -1,0 +1,165 @@
+//===- CostModelTest.cpp - event-driven timing ----------------------------===//
+
+#include "attnedit/Ascend/CostModel.h"
+#include "attnedit/Ascend/MatmulKernel.h"
+#include "attnedit/Ascend/ScheduleBuilder.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include <gtest/gtest.h>
+
+using namespace mlir;
+using namespace mlir::attnedit::ascend;
+
+namespace {
+
+TileRef tile(Space space, int64_t rows, int64_t cols, DType d, Layout l, int64_t offset = 0) {
+  return TileRef{space, -1, offset, {rows, cols}, d, l};
+}
+
+Schedule single(std::vector<Instr> instrs) {
+  Schedule s;
+  s.kernel = "k";
+  s.target = *TargetDescription::load("910b");
+  s.cores.push_back({0, std::move(instrs)});
+  return s;
+}
+
+// Tests CANN's theoretical mmad model (S56): ⌈m/16⌉·⌈n/16⌉·⌈k/16⌉ cycles for
+// b16 operands, and the L1 -> L0A rate of S57 (256 B/cycle + 28 cycles).
+TEST(CostModel, MmadAndMte1Formulas) {
+  Instr mmad;
+  mmad.kind = InstrKind::Mmad;
+  mmad.pipe = Pipe::M;
+  mmad.src0 = {tile(Space::L0A, 128, 64, DType::BF16, Layout::ZZ), {0, 0}};
+  mmad.src1 = {tile(Space::L0B, 64, 256, DType::BF16, Layout::ZN), {0, 0}};
+  mmad.dst = {tile(Space::L0C, 128, 256, DType::F32, Layout::NZ), {0, 0}};
+  auto e = estimate(single({mmad}));
+  ASSERT_TRUE(static_cast<bool>(e));
+  EXPECT_DOUBLE_EQ(e->cycles, 8 * 16 * 4);
+  EXPECT_DOUBLE_EQ(e->flops, 2.0 * 128 * 64 * 256);
+  EXPECT_EQ(e->bound, Pipe::M);
+
+  Instr load;
+  load.kind = InstrKind::Copy;
+  load.pipe = Pipe::MTE1;
+  load.src0 = {tile(Space::L1, 128, 64, DType::BF16, Layout::NZ), {0, 0}};
+  load.dst = {tile(Space::L0A, 128, 64, DType::BF16, Layout::ZZ), {0, 0}};
+  load.rows = 128;
+  load.cols = 64;
+  auto l = estimate(single({load}));
+  ASSERT_TRUE(static_cast<bool>(l));
+  EXPECT_DOUBLE_EQ(l->cycles, 28 + 128 * 64 * 2 / 256.0);
+}
+
+// Tests that a flag makes the consumer start after the producer completes,
+// while independent pipes overlap.
+TEST(CostModel, FlagsSerialiseAndPipesOverlap) {
+  Instr load;
+  load.kind = InstrKind::Copy;
+  load.pipe = Pipe::MTE1;
+  load.src0 = {tile(Space::L1, 128, 64, DType::BF16, Layout::NZ), {0, 0}};
+  load.dst = {tile(Space::L0A, 128, 64, DType::BF16, Layout::ZZ), {0, 0}};
+  load.rows = 128;
+  load.cols = 64;
+  Instr mmad;
+  mmad.kind = InstrKind::Mmad;
+  mmad.pipe = Pipe::M;
+  mmad.src0 = {tile(Space::L0A, 128, 64, DType::BF16, Layout::ZZ, 32768), {0, 0}};
+  mmad.src1 = {tile(Space::L0B, 64, 256, DType::BF16, Layout::ZN), {0, 0}};
+  mmad.dst = {tile(Space::L0C, 128, 256, DType::F32, Layout::NZ), {0, 0}};
+  Instr set, wait;
+  set.kind = InstrKind::SetFlag;
+  set.pipe = set.flagSrc = Pipe::MTE1;
+  set.flagDst = Pipe::M;
+  wait = set;
+  wait.kind = InstrKind::WaitFlag;
+  wait.pipe = Pipe::M;
+  double loadCycles = 28 + 64, mmadCycles = 512, flag = 4;
+  auto overlapped = estimate(single({load, mmad}));
+  auto ordered = estimate(single({load, set, wait, mmad}));
+  ASSERT_TRUE(overlapped && ordered);
+  EXPECT_DOUBLE_EQ(overlapped->cycles, std::max(loadCycles, mmadCycles));
+  EXPECT_DOUBLE_EQ(ordered->cycles, loadCycles + flag + mmadCycles);
+}
+
+double searchedCubeFraction(int64_t m, int64_t n, int64_t k, MatmulTiling *chosen = nullptr) {
+  MLIRContext context;
+  context.loadDialect<AscendDialect>();
+  MatmulProblem p{1, m, n, k, true, DType::BF16};
+  auto t = TargetDescription::load("910b");
+  auto choice = searchMatmulTiling(&context, p, **t);
+  EXPECT_TRUE(static_cast<bool>(choice));
+  if (chosen)
+    *chosen = choice->tiling;
+  // Time the chosen tiling on the whole kernel, every core expanded.
+  OpBuilder b(&context);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
+  b.setInsertionPointToEnd(module->getBody());
+  KernelOp kernel = buildMatmulKernel(b, b.getUnknownLoc(), "mm", p, choice->tiling, **t);
+  auto s = buildSchedule(kernel);
+  EXPECT_TRUE(static_cast<bool>(s));
+  auto e = estimate(*s);
+  EXPECT_TRUE(static_cast<bool>(e));
+  return e->cubePeakFraction;
+}
+
+// Tests the bar: a large GEMM reaches >= 85% of the modelled Cube
+// peak, and the tile search picks a large base block for it.
+TEST(CostModel, LargeGemmNearCubePeak) {
+  MatmulTiling chosen;
+  double fraction = searchedCubeFraction(4096, 4096, 4096, &chosen);
+  EXPECT_GE(fraction, 0.85);
+  EXPECT_GE(chosen.baseM * chosen.baseN, 128 * 128);
+}
+
+// Tests that the description drives the tiling: the 910A's larger L0C and
+// its 32 cores and different paths give a different kernel than the 910B.
+TEST(CostModel, TargetsDiffer) {
+  MLIRContext context;
+  context.loadDialect<AscendDialect>();
+  MatmulProblem p{1, 1024, 1024, 1024, true, DType::F16};
+  auto b = searchMatmulTiling(&context, p, **TargetDescription::load("910b"));
+  auto a = searchMatmulTiling(&context, p, **TargetDescription::load("910a"));
+  ASSERT_TRUE(a && b);
+  EXPECT_GT(a->estimate.coresUsed, b->estimate.coresUsed);
+  std::string why;
+  MatmulTiling big{256, 256, 64, 2};
+  EXPECT_FALSE(tilingFits(p, big, **TargetDescription::load("910b"), &why));
+  EXPECT_EQ(why, "l0c needs 262144 bytes of 131072");
+  EXPECT_TRUE(tilingFits(p, big, **TargetDescription::load("910a")));
+}
+
+// Tests the Chrome trace: metadata per core and pipe, and one complete
+// event per timed instruction with its microsecond times.
+TEST(CostModel, ChromeTrace) {
+  MLIRContext context;
+  context.loadDialect<AscendDialect>();
+  OpBuilder b(&context);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
+  b.setInsertionPointToEnd(module->getBody());
+  auto t = TargetDescription::load("910b");
+  MatmulProblem p{1, 64, 64, 64, true, DType::BF16};
+  KernelOp kernel = buildMatmulKernel(b, b.getUnknownLoc(), "mm", p, {32, 32, 32, 1}, **t);
+  auto s = buildSchedule(kernel);
+  ASSERT_TRUE(static_cast<bool>(s));
+  auto e = estimate(*s, {/*trace=*/true});
+  ASSERT_TRUE(static_cast<bool>(e));
+  llvm::json::Value trace = chromeTrace(*s, *e);
+  const llvm::json::Array *events = trace.getAsObject()->getArray("traceEvents");
+  ASSERT_TRUE(events);
+  int complete = 0, mmads = 0;
+  for (const llvm::json::Value &v : *events) {
+    const llvm::json::Object *o = v.getAsObject();
+    if (o->getString("ph") == "X") {
+      ++complete;
+      EXPECT_GE(*o->getNumber("dur"), 0);
+      mmads += o->getString("name") == "mmad";
+    }
+  }
+  EXPECT_EQ(complete, (int)e->trace.size());
+  EXPECT_EQ(mmads, 4 * 2); // 4 blocks x 2 K slices
+}
+
+} // namespace
