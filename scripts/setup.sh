@@ -11,6 +11,7 @@ PACKAGES=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools   # MLIR 19 + FileCheck/lit
   libopenblas-dev                                         # cblas GEMMs
   libflatbuffers-dev flatbuffers-compiler libspdlog-dev
+  libsentencepiece-dev                                    # tokenizer.model files
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy                             # independent numerics reference
   clang-19 libclang-rt-19-dev                             # libFuzzer + sanitizers (tests/fuzz)

@@ -77,8 +77,9 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
   path::append(indexPath, "model.safetensors.index.json");
   path::append(singlePath, "model.safetensors");
   path::append(tokPath, "tokenizer.json");
-  llvm::SmallString<256> binTokPath(dir);
+  llvm::SmallString<256> binTokPath(dir), spmTokPath(dir);
   path::append(binTokPath, "tokenizer.bin"); // a llama2.c tokenizer, as exports write it
+  path::append(spmTokPath, "tokenizer.model"); // SentencePiece, when no tokenizer.json
   if (!fs::exists(configPath))
     return makeError(dir, "not a model directory: no config.json");
   llvm::Expected<ModelConfig> config = parseHFConfig(configPath);
@@ -89,6 +90,8 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
     checkpoint.tokenizerPath = tokPath.str().str();
   else if (fs::exists(binTokPath))
     checkpoint.tokenizerPath = binTokPath.str().str();
+  else if (fs::exists(spmTokPath))
+    checkpoint.tokenizerPath = spmTokPath.str().str();
   checkpoint.configOnly = configOnly;
   if (configOnly)
     return checkpoint;

@@ -639,9 +639,10 @@ llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
     if (auto t = module->getAttrOfType<StringAttr>(attrs::kTokenizer))
       tokenizer = t.getValue().str();
   if (!tokenizer.empty()) {
-    bool json = path::extension(tokenizer) == ".json";
+    llvm::StringRef ext = path::extension(tokenizer);
+    bool json = ext == ".json";
     llvm::SmallString<256> copy(dir);
-    path::append(copy, json ? "tokenizer.json" : "tokenizer.bin");
+    path::append(copy, json ? "tokenizer.json" : ext == ".model" ? "tokenizer.model" : "tokenizer.bin");
     if (std::error_code ec = fs::copy_file(tokenizer, copy))
       return makeError(tokenizer + ": cannot copy the tokenizer: " + ec.message());
     summary.tokenizerFile = path::filename(copy).str();

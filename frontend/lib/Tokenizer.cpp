@@ -27,9 +27,10 @@ std::string Tokenizer::decode(llvm::ArrayRef<int32_t> ids) const {
 
 llvm::Expected<std::unique_ptr<Tokenizer>> mlir::attnedit::loadTokenizer(llvm::StringRef path,
                                                                          int64_t modelVocab) {
-  auto loaded = llvm::sys::path::extension(path) == ".json"
-                    ? loadHFTokenizer(path)
-                    : loadLlama2cTokenizer(path, modelVocab);
+  llvm::StringRef ext = llvm::sys::path::extension(path);
+  auto loaded = ext == ".json"    ? loadHFTokenizer(path)
+                : ext == ".model" ? loadSentencePieceTokenizer(path)
+                                  : loadLlama2cTokenizer(path, modelVocab);
   if (!loaded)
     return loaded.takeError();
   // Models often pad their embedding past the tokenizer (Qwen: 151936 rows,

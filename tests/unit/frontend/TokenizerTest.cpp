@@ -241,6 +241,35 @@ TEST_F(Stories260KTokenizerTest, EncodeMatchesSentencePiece) {
     EXPECT_EQ(tok->encode(text), ids) << text;
 }
 
+// tok512.model through libsentencepiece: the same ids as above (they came
+// from python3-sentencepiece on this file), streaming decode that drops the
+// space after BOS and renders byte pieces as bytes, and SentencePiece's own
+// whitespace normalisation.
+TEST(SentencePieceTokenizerTest, Tok512ModelEncodesAndDecodesAsSentencePiece) {
+  std::string model = sharedData("stories260K/tok512.model");
+  if (!llvm::sys::fs::exists(model))
+    GTEST_SKIP() << model << " is absent; see shared/data/README.md";
+  auto loaded = loadTokenizer(model, 512);
+  ASSERT_TRUE(static_cast<bool>(loaded)) << llvm::toString(loaded.takeError());
+  const Tokenizer &tok = **loaded;
+  EXPECT_EQ(tok.vocabSize(), 512);
+  EXPECT_EQ(tok.bosId(), 1);
+  EXPECT_EQ(tok.eosId(), 2);
+  EXPECT_EQ(tok.encode("Once upon a time"), (std::vector<int32_t>{403, 407, 261, 378}));
+  EXPECT_EQ(tok.encode("héllo ☃"),
+            (std::vector<int32_t>{270, 485, 306, 414, 410, 229, 155, 134}));
+  EXPECT_EQ(tok.encode("double  space"), tok.encode("double space"));
+  EXPECT_EQ(tok.decodeToken(1, 403), "Once");
+  EXPECT_EQ(tok.decodeToken(403, 407), " upon");
+  EXPECT_EQ(tok.decode({270, 485, 306, 414, 410, 229, 155, 134}), "héllo ☃");
+  EXPECT_EQ(tok.decodeToken(-1, 1), "");
+  EXPECT_EQ(tok.decodeToken(-1, 512), "");
+  EXPECT_EQ(tok.decodeToken(-1, INT32_MAX), "");
+  auto bad = loadTokenizer(sharedData("stories260K/no-such.model"), 512);
+  EXPECT_FALSE(static_cast<bool>(bad));
+  llvm::consumeError(bad.takeError());
+}
+
 // SentencePiece's normaliser collapses whitespace, run.c does not; these are
 // run.c's ids (Python transcription of run.c, and runCEncode below).
 TEST_F(Stories260KTokenizerTest, EncodeKeepsExtraWhitespaceLikeRunC) {

@@ -49,7 +49,12 @@ loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize);
 /// Loads a Hugging Face tokenizer.json (model.type "BPE", byte-level).
 llvm::Expected<std::unique_ptr<Tokenizer>> loadHFTokenizer(llvm::StringRef path);
 
-/// The tokenizer at `path` (tokenizer.json, or a llama2.c tokenizer.bin) for
+/// Loads a SentencePiece model (tokenizer.model, llama2.c's tok*.model)
+/// through libsentencepiece.
+llvm::Expected<std::unique_ptr<Tokenizer>> loadSentencePieceTokenizer(llvm::StringRef path);
+
+/// The tokenizer at `path` (tokenizer.json, a SentencePiece .model, or a
+/// llama2.c tokenizer.bin) for
 /// a model with `modelVocab` embedding rows: one whose ids do not all fit
 /// the model is refused here, naming both sizes, rather than failing later
 /// inside the embedding.
