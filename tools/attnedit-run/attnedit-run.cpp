@@ -85,7 +85,8 @@ static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::sub(gradCmd), cl::sub(exportCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> optionalModel(cl::Positional, cl::Optional,
                                           cl::desc("[HF dir | llama2.c .bin | .mlir]"),
-                                          cl::sub(tokenizeCmd), cl::sub(detokenizeCmd), cl::cat(attneditOptions));
+                                          cl::sub(tokenizeCmd), cl::sub(detokenizeCmd),
+                                          cl::sub(evalCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> textArg("text", cl::desc("the text to tokenize"),
                                     cl::sub(tokenizeCmd), cl::cat(attneditOptions));
 static cl::opt<bool> showPieces("pieces", cl::desc("also print each id's piece"),
@@ -291,8 +292,15 @@ static llvm::Error runForward(Model &model) {
 }
 
 static llvm::Error runEval() {
+  // One model is positional; two are --teacher and --student.
+  if (!optionalModel.empty() && (!teacherPath.empty() || !studentPath.empty()))
+    return usage("eval takes MODEL alone, or --teacher MODEL --student MODEL");
+  if (!optionalModel.empty())
+    teacherPath = optionalModel.getValue();
+  else if (!teacherPath.empty() && studentPath.empty())
+    return usage("eval --teacher needs --student; to score one model give it as MODEL");
   if (teacherPath.empty() || textPath.empty())
-    return usage("eval needs --teacher MODEL (and --student MODEL to compare) and --data FILE");
+    return usage("eval needs MODEL (or --teacher MODEL --student MODEL) and --data FILE");
   if (!(textFrom >= 0 && textFrom < 1) || maxPositions < 2 || window < 2 || kvContext < 0 ||
       maxPositions > kMaxConfigSize || window > kMaxConfigSize || kvContext > kMaxConfigSize)
     return usage(llvm::formatv("eval needs 0 <= --data-from < 1, and --max-positions, --window "
@@ -369,7 +377,6 @@ static llvm::Error runEval() {
                                 llvm::formatv("student KV bytes @{0} tokens", result->kvContext),
                                 result->studentKvBytesAtContext);
   llvm::json::Value json = result->toJson();
-  llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
   if (jsonOut.empty())
     return llvm::Error::success();
   return writeFileAtomically(jsonOut, llvm::formatv("{0:2}\n", json).str());
