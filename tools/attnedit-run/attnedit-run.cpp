@@ -141,6 +141,10 @@ static cl::opt<std::string> textPath("data",
                                      cl::desc("text (encoded with the model's tokenizer), or a "
                                               ".bin of uint16 token ids"),
                                      cl::sub(evalCmd), cl::sub(distillCmd), cl::sub(trainCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> taskArg("task",
+                                    cl::desc("multiple-choice: score --data as JSONL questions "
+                                             "(question, choices, answer)"),
+                                    cl::sub(evalCmd), cl::cat(attneditOptions));
 static cl::opt<double> textFrom("data-from",
                                 cl::desc("score the data's tokens from this fraction on (the "
                                          "held-out tail that training leaves; default 0.9)"),
@@ -166,7 +170,8 @@ static cl::opt<std::string> tokenizerPath("tokenizer",
                                           cl::sub(generateCmd), cl::sub(trainCmd),
                                           cl::sub(tokenizeCmd), cl::sub(detokenizeCmd),
                                           cl::sub(sampleCmd), cl::sub(exportCmd),
-                                          cl::sub(convertCmd), cl::cat(attneditOptions));
+                                          cl::sub(convertCmd), cl::sub(evalCmd),
+                                          cl::cat(attneditOptions));
 static cl::opt<int64_t> maxTokens("max-tokens", cl::desc("new tokens at most (default 256)"),
                                   cl::init(256), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<double> temperature("temperature", cl::desc("0 = greedy (default 1)"),
@@ -301,6 +306,25 @@ static llvm::Error runEval() {
     return usage("eval --teacher needs --student; to score one model give it as MODEL");
   if (teacherPath.empty() || textPath.empty())
     return usage("eval needs MODEL (or --teacher MODEL --student MODEL) and --data FILE");
+  if (!taskArg.empty()) {
+    if (taskArg != "multiple-choice")
+      return usage("--task must be multiple-choice, not '" + taskArg + "'");
+    if (!studentPath.empty())
+      return usage("--task multiple-choice scores one model: eval MODEL --task ...");
+    auto model = Model::load(teacherPath, tokenizerPath);
+    if (!model)
+      return model.takeError();
+    auto result = evaluateMultipleChoice(**model, textPath);
+    if (!result)
+      return result.takeError();
+    llvm::outs() << llvm::formatv("{0,-28} {1,12}\n", "questions", result->questions)
+                 << llvm::formatv("{0,-28} {1,12:F4}\n", "acc", result->accuracy)
+                 << llvm::formatv("{0,-28} {1,12:F4}\n", "acc_norm",
+                                  result->normalizedAccuracy);
+    return jsonOut.empty() ? llvm::Error::success()
+                           : writeFileAtomically(
+                                 jsonOut, llvm::formatv("{0:2}\n", result->toJson()).str());
+  }
   if (!(textFrom >= 0 && textFrom < 1) || maxPositions < 2 || window < 2 || kvContext < 0 ||
       maxPositions > kMaxConfigSize || window > kMaxConfigSize || kvContext > kMaxConfigSize)
     return usage(llvm::formatv("eval needs 0 <= --data-from < 1, and --max-positions, --window "

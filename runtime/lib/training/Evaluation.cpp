@@ -1,10 +1,14 @@
 //===- Evaluation.cpp - how close a student model is to its teacher --------===//
 
 #include "attnedit/Runtime/Training/Evaluation.h"
+#include "attnedit/Frontend/Json.h"
+#include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
 
 #include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <spdlog/spdlog.h>
 
@@ -115,5 +119,112 @@ attnedit::compareNextToken(Model &teacher, Model &student, llvm::ArrayRef<int32_
     result.teacherNll /= result.positions;
     result.studentNll /= result.positions;
   }
+  return result;
+}
+
+llvm::json::Value MultipleChoiceResult::toJson() const {
+  return llvm::json::Object{{"questions", questions},
+                            {"acc", accuracy},
+                            {"acc_norm", normalizedAccuracy},
+                            {"items", llvm::json::Array(items)}};
+}
+
+llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &model,
+                                                                      llvm::StringRef path) {
+  auto fail = [&](int64_t line, const llvm::Twine &msg) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   llvm::formatv("{0}:{1}: {2}", path, line, msg.str()).str());
+  };
+  auto tok = model.tokenizer();
+  if (!tok)
+    return tok.takeError();
+  if (!*tok)
+    return fail(0, "scoring text needs the model's tokenizer (give --tokenizer)");
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return fail(0, "cannot read: " + buffer.getError().message());
+  MultipleChoiceResult result;
+  int64_t correct = 0, correctNorm = 0, lineNo = 0;
+  llvm::SmallVector<llvm::StringRef> lines;
+  (*buffer)->getBuffer().split(lines, '\n');
+  for (llvm::StringRef line : lines) {
+    ++lineNo;
+    if (line.trim().empty())
+      continue;
+    auto parsed = parseJson(line);
+    if (!parsed)
+      return fail(lineNo, "not valid JSON: " + llvm::toString(parsed.takeError()));
+    const llvm::json::Object *item = parsed->getAsObject();
+    std::optional<llvm::StringRef> question = item ? item->getString("question") : std::nullopt;
+    const llvm::json::Array *choices = item ? item->getArray("choices") : nullptr;
+    std::optional<int64_t> answer = item ? item->getInteger("answer") : std::nullopt;
+    if (!question)
+      return fail(lineNo, "field 'question' is missing or not a string");
+    if (!choices || choices->size() < 2)
+      return fail(lineNo, "field 'choices' must be a list of at least two strings");
+    if (!answer || *answer < 0 || *answer >= (int64_t)choices->size())
+      return fail(lineNo, "field 'answer' must be an index into 'choices'");
+    std::vector<int32_t> context;
+    if (model.bosToken())
+      context.push_back(*model.bosToken());
+    std::vector<int32_t> q = (*tok)->encode(*question);
+    context.insert(context.end(), q.begin(), q.end());
+    bool space = !question->empty() && !llvm::isSpace(question->back());
+    llvm::json::Array logLikelihoods;
+    int64_t best = -1, bestNorm = -1;
+    double bestLl = -INFINITY, bestPerByte = -INFINITY;
+    for (auto [index, choice] : llvm::enumerate(*choices)) {
+      std::optional<llvm::StringRef> text = choice.getAsString();
+      if (!text || text->empty())
+        return fail(lineNo, llvm::formatv("choices[{0}] must be a non-empty string", index));
+      // The question and the choice encoded as one text, as the harness
+      // does; the choice is what follows the question's own tokens.
+      std::vector<int32_t> whole;
+      if (model.bosToken())
+        whole.push_back(*model.bosToken());
+      std::vector<int32_t> all =
+          (*tok)->encode((*question + (space ? " " : "") + *text).str());
+      whole.insert(whole.end(), all.begin(), all.end());
+      size_t start = 0;
+      while (start < context.size() && start < whole.size() && context[start] == whole[start])
+        ++start;
+      start = std::max<size_t>(start, 1);
+      if (start >= whole.size())
+        return fail(lineNo, llvm::formatv("choices[{0}] adds no token to the question", index));
+      if (model.maxPositions() > 0 && (int64_t)whole.size() > model.maxPositions())
+        return fail(lineNo, llvm::formatv("question and choices[{0}] take {1} tokens, past the "
+                                          "model's context of {2}",
+                                          index, whole.size(), model.maxPositions()));
+      auto logits = model.forward(whole);
+      if (!logits)
+        return logits.takeError();
+      int64_t vocab = logits->dim(1);
+      double ll = 0;
+      for (size_t t = start; t < whole.size(); ++t) {
+        const float *row = logits->data() + (t - 1) * vocab;
+        double maxv = *std::max_element(row, row + vocab), sum = 0;
+        for (int64_t v = 0; v < vocab; ++v)
+          sum += std::exp((double)row[v] - maxv);
+        ll += row[whole[t]] - maxv - std::log(sum);
+      }
+      logLikelihoods.push_back(ll);
+      double perByte = ll / text->size();
+      if (ll > bestLl)
+        bestLl = ll, best = index;
+      if (perByte > bestPerByte)
+        bestPerByte = perByte, bestNorm = index;
+    }
+    correct += best == *answer;
+    correctNorm += bestNorm == *answer;
+    result.items.push_back(llvm::json::Object{{"answer", *answer},
+                                              {"predicted", best},
+                                              {"predicted_norm", bestNorm},
+                                              {"loglikelihoods", std::move(logLikelihoods)}});
+    ++result.questions;
+  }
+  if (result.questions == 0)
+    return fail(lineNo, "no questions");
+  result.accuracy = (double)correct / result.questions;
+  result.normalizedAccuracy = (double)correctNorm / result.questions;
   return result;
 }

@@ -38,6 +38,25 @@ llvm::Expected<NextTokenComparison> compareNextToken(Model &teacher, Model &stud
                                                      llvm::ArrayRef<int32_t> tokens,
                                                      int64_t window);
 
+/// Multiple-choice accuracy as lm-evaluation-harness scores ARC-style tasks:
+/// each choice's log-likelihood as a continuation of the question; `acc`
+/// takes the likeliest choice, `acc_norm` the likeliest per byte of choice.
+struct MultipleChoiceResult {
+  int64_t questions = 0;
+  double accuracy = 0, normalizedAccuracy = 0;
+  /// Per question: {"answer", "predicted", "predicted_norm", "loglikelihoods"}.
+  llvm::json::Array items;
+
+  llvm::json::Value toJson() const;
+};
+
+/// Scores `path`, a JSONL file of {"question": str, "choices": [str, ...],
+/// "answer": index}; errors name the file, line and field. A choice is
+/// scored as the text after the question (a space between them unless the
+/// question ends in whitespace), after BOS when the model has one.
+llvm::Expected<MultipleChoiceResult> evaluateMultipleChoice(Model &model,
+                                                            llvm::StringRef path);
+
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_RUNTIME_TRAINING_EVALUATION_H
