@@ -1,6 +1,7 @@
 # Installs attnedit as a CMake package: find_package(AttnEdit) gives
-# AttnEdit::IR, AttnEdit::Frontend, AttnEdit::Passes, AttnEdit::Runtime, the
-# headers and .td files, and AttnEdit_PLUGIN for mlir-opt-19.
+# AttnEdit::IR, AttnEdit::Frontend, AttnEdit::Passes, AttnEdit::CPU,
+# AttnEdit::Ascend, AttnEdit::Runtime, the headers and .td files (the
+# backends' too), and AttnEdit_PLUGIN for mlir-opt-19.
 include(CMakePackageConfigHelpers)
 include(GNUInstallDirs)
 
@@ -12,7 +13,7 @@ install(TARGETS ${attnedit_libraries} EXPORT AttnEditTargets
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS ${attnedit_tools} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS AttnEditPlugin LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-foreach(component ir frontend passes runtime)
+foreach(component ir frontend passes runtime backends/cpu backends/ascend)
   foreach(root ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
     if(EXISTS ${root}/${component}/include/attnedit)
       install(DIRECTORY ${root}/${component}/include/attnedit
