@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <random>
 
@@ -435,10 +436,16 @@ llvm::Error attnedit::writeLossPlot(const json::Value &curves, llvm::StringRef p
     ymax = std::max(std::ceil(ymax * 4) / 4, ymin + 0.25);
     auto px = [&](double x) { return x0 + (x - xmin) / (xmax - xmin) * panelW; };
     auto py = [&](double y) { return y0 + panelH - (y - ymin) / (ymax - ymin) * panelH; };
-    for (double y = ymin; y <= ymax + 1e-9; y += (ymax - ymin) / 4)
+    for (double y = ymin; y <= ymax + 1e-9; y += (ymax - ymin) / 4) {
+      // Three significant digits keep ticks 10^(1/16) apart distinct at any
+      // scale (formatv has no %g: its default printed 0.00 for every tick of
+      // a loss below 0.005).
+      char tick[32];
+      std::snprintf(tick, sizeof(tick), "%.3g", std::pow(10, y));
       os << llvm::formatv("<line x1='{0}' x2='{1}' y1='{2}' y2='{2}' stroke='#eee'/>"
-                          "<text x='{3}' y='{4}' text-anchor='end'>{5:G3}</text>\n",
-                          x0, x0 + panelW, py(y), x0 - 4, py(y) + 4, std::pow(10, y));
+                          "<text x='{3}' y='{4}' text-anchor='end'>{5}</text>\n",
+                          x0, x0 + panelW, py(y), x0 - 4, py(y) + 4, tick);
+    }
     os << llvm::formatv("<text x='{0}' y='{1}' text-anchor='middle'>{2}</text>"
                         "<text x='{3}' y='{1}' text-anchor='middle'>{4}</text>"
                         "<text x='{5}' y='{6}' text-anchor='middle'>step</text>\n",
