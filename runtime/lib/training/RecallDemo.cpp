@@ -35,6 +35,27 @@ RecallTask::Sample RecallSequences::sample(uint64_t index) const {
 
 std::vector<int32_t> RecallSequences::sequence(uint64_t index) { return sample(index).tokens; }
 
+llvm::Error RecallTask::writeTokenizer(llvm::StringRef path) const {
+  std::vector<std::string> pieces = {"<s>", " ."};
+  for (int64_t k = 0; k < numKeys; ++k)
+    pieces.push_back(" K" + std::to_string(k));
+  for (int64_t v = 0; v < numValues; ++v)
+    pieces.push_back(" V" + std::to_string(v));
+  return writeFileAtomically(path, [&](llvm::raw_ostream &os) {
+    auto i32 = [&](int32_t x) { os.write(reinterpret_cast<const char *>(&x), 4); };
+    int32_t longest = 0;
+    for (const std::string &p : pieces)
+      longest = std::max<int32_t>(longest, p.size());
+    i32(longest);
+    for (const std::string &p : pieces) {
+      float score = 0;
+      os.write(reinterpret_cast<const char *>(&score), 4);
+      i32(p.size());
+      os << p;
+    }
+  });
+}
+
 llvm::json::Value RecallSequences::identity() const {
   return llvm::json::Object{{"task", "recall"},
                             {"keys", task.numKeys},
@@ -151,6 +172,15 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
   checkpoint.config = config;
   checkpoint.configOnly = true;
   checkpoint.configOnlyDType = DType::F32;
+  // The task's vocabulary travels with every model directory the demo writes.
+  llvm::SmallString<256> tokenizer(join(options.outDir, "recall-tokenizer.bin"));
+  llvm::sys::fs::make_absolute(tokenizer);
+  if (std::error_code ec = llvm::sys::fs::create_directories(options.outDir))
+    return llvm::createStringError(ec, "%s: cannot create: %s", options.outDir.c_str(),
+                                   ec.message().c_str());
+  if (llvm::Error e = task.writeTokenizer(tokenizer))
+    return e;
+  checkpoint.tokenizerPath = tokenizer.str().str();
   MLIRContext context;
   auto module = importCheckpoint(context, checkpoint);
   if (!module)

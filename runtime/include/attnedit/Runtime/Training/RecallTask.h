@@ -38,6 +38,9 @@ struct RecallTask {
     std::vector<int64_t> queryPositions;
   };
   Sample sample(std::mt19937_64 &rng) const;
+  /// Writes the task's vocabulary as a llama2.c tokenizer.bin ("<s>", " .",
+  /// " K0".., " V0"..), so that its models print readable tokens.
+  llvm::Error writeTokenizer(llvm::StringRef path) const;
 };
 
 /// Recall samples as training sequences (seqLen + 1 = sequenceLength()).
