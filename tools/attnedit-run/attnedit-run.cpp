@@ -171,7 +171,7 @@ static cl::opt<std::string> tokenizerPath("tokenizer",
                                           cl::sub(tokenizeCmd), cl::sub(detokenizeCmd),
                                           cl::sub(sampleCmd), cl::sub(exportCmd),
                                           cl::sub(convertCmd), cl::sub(evalCmd),
-                                          cl::cat(attneditOptions));
+                                          cl::sub(distillCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> maxTokens("max-tokens", cl::desc("new tokens at most (default 256)"),
                                   cl::init(256), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<double> temperature("temperature", cl::desc("0 = greedy (default 1)"),
@@ -335,7 +335,8 @@ static llvm::Error runEval() {
   if (!teacher)
     return teacher.takeError();
   // Without --student the teacher is scored alone (compared with itself).
-  auto loaded = studentPath.empty() ? Model::load(teacherPath) : Model::load(studentPath);
+  auto loaded = studentPath.empty() ? Model::load(teacherPath, tokenizerPath)
+                                     : Model::load(studentPath, tokenizerPath);
   if (!loaded)
     return loaded.takeError();
   Model &student = **loaded;
@@ -480,7 +481,7 @@ static llvm::Error runDistill() {
   auto out = outputDirectory();
   if (!out)
     return out.takeError();
-  auto teacher = Model::load(teacherPath);
+  auto teacher = Model::load(teacherPath, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
   Recipe defaults;
