@@ -16,6 +16,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/PatternMatch.h"
@@ -488,13 +489,26 @@ struct Lowering {
                     })
                    .getResult(0);
     }
-    // e = exp(x - max) in float, 0 for masked entries (exactly -inf).
-    auto expOf = [ninfF](OpBuilder &nb, Location l, Value v, Value m) {
-      Value isMasked = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, v,
-                                                f32Const(nb, l, ninfF));
-      Value e = nb.create<math::ExpOp>(l, nb.create<arith::SubFOp>(l, v, m));
-      return nb.create<arith::SelectOp>(l, isMasked, f32Const(nb, l, 0.0), e).getResult();
-    };
+    // e = exp(x - max) in float, once per entry and none for masked ones
+    // (exactly -inf: half of a causal row), as the reference kernel does;
+    // the sum and the normalisation both read this one tensor.
+    Value e = generic(
+        b, loc, emptyLike(b, loc, type, x), ValueRange{x, rowMax},
+        {b.getMultiDimIdentityMap(rank), rowMap}, [&](OpBuilder &nb, Location l, ValueRange a) {
+          Value isMasked = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, a[0],
+                                                    f32Const(nb, l, ninfF));
+          return nb
+              .create<scf::IfOp>(
+                  l, isMasked,
+                  [&](OpBuilder &tb, Location tl) {
+                    tb.create<scf::YieldOp>(tl, f32Const(tb, tl, 0.0));
+                  },
+                  [&](OpBuilder &eb, Location el) {
+                    Value d = eb.create<arith::SubFOp>(el, a[0], a[1]);
+                    eb.create<scf::YieldOp>(el, eb.create<math::ExpOp>(el, d).getResult());
+                  })
+              .getResult(0);
+        });
     // Sum in double; with sinks it starts at exp(sink - max).
     Value sumInit;
     {
@@ -525,19 +539,18 @@ struct Lowering {
       SmallVector<IteratorType> it(rank, IteratorType::parallel);
       it[axis] = IteratorType::reduction;
       sum = b.create<linalg::GenericOp>(
-                 loc, sumInit.getType(), ValueRange{x, rowMax}, sumInit,
-                 ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank), rowMap, rowMap}, it,
+                 loc, sumInit.getType(), ValueRange{e}, sumInit,
+                 ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank), rowMap}, it,
                  [&](OpBuilder &nb, Location l, ValueRange a) {
-                   Value e = expOf(nb, l, a[0], a[1]);
                    nb.create<linalg::YieldOp>(
-                       l, ValueRange{nb.create<arith::AddFOp>(l, a[2], toF64(nb, l, e))});
+                       l, ValueRange{nb.create<arith::AddFOp>(l, a[1], toF64(nb, l, a[0]))});
                  })
                 .getResult(0);
     }
-    return generic(b, loc, emptyLike(b, loc, type, x), ValueRange{x, rowMax, sum},
+    return generic(b, loc, emptyLike(b, loc, type, x), ValueRange{e, rowMax, sum},
                    {b.getMultiDimIdentityMap(rank), rowMap, rowMap},
                    [&](OpBuilder &nb, Location l, ValueRange a) {
-                     Value e = expOf(nb, l, a[0], a[1]);
+                     Value e = a[0];
                      Value scale = toF32(nb, l, nb.create<arith::DivFOp>(l, f64Const(nb, l, 1.0), a[2]));
                      Value allMasked = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, a[1],
                                                                 f32Const(nb, l, ninfF));

@@ -2,7 +2,8 @@
 //
 // Each function is printed, parsed into a private context, lowered by the
 // CPU backend's pipeline (backends/cpu) and JIT-compiled once; compiled code
-// is cached by a hash of the function's text, the pipeline and the host CPU,
+// is cached by a hash of the function's text, the pipeline, the executable
+// (so a rebuilt lowering never loads stale code) and the host CPU,
 // in memory (a function called for every generated token compiles once) and
 // on disk (an object file and its calling convention as JSON, so a second
 // run compiles nothing): in $ATTNEDIT_CACHE_DIR, else
@@ -101,9 +102,24 @@ struct Descriptor {
 
 std::once_flag registerOnce;
 
-/// Bumped whenever compiled code's contract with the runtime changes (shim
-/// signatures, descriptor layout) so stale cache entries are never loaded.
-constexpr const char *kCacheVersion = "attnedit-cpu-cache-1";
+/// Bumped whenever the cache's own format changes.
+constexpr const char *kCacheVersion = "attnedit-cpu-cache-2";
+
+/// A hash of the running executable: the lowering, the shims and the
+/// runtime's calling convention are all compiled into it, so any rebuild
+/// (a changed lowering) misses the cache instead of loading stale code.
+/// Empty when the executable cannot be read (then no disk cache).
+const std::string &executableHash() {
+  static const std::string hash = [] {
+    auto exe = llvm::MemoryBuffer::getFile("/proc/self/exe", /*IsText=*/false,
+                                           /*RequiresNullTerminator=*/false);
+    if (!exe)
+      return std::string();
+    return llvm::utohexstr(llvm::xxh3_64bits(llvm::arrayRefFromStringRef((*exe)->getBuffer())),
+                           /*LowerCase=*/true);
+  }();
+  return hash;
+}
 
 std::string defaultCacheDir() {
   if (const char *dir = std::getenv("ATTNEDIT_CACHE_DIR"))
@@ -227,7 +243,7 @@ llvm::Expected<std::shared_ptr<CompiledFunction>> CompiledExecutor::compiled(fun
   func->print(os, OpPrintingFlags().printGenericOpForm(false));
   std::lock_guard<std::mutex> lock(mutex);
   static const std::string context =
-      std::string(kCacheVersion) + ";" + cpu::pipelineText() + ";" +
+      std::string(kCacheVersion) + ";" + executableHash() + ";" + cpu::pipelineText() + ";" +
       cpu::JitModule::hostFingerprint();
   std::string key = llvm::utohexstr(llvm::xxh3_64bits(text), /*LowerCase=*/true) + "-" +
                     llvm::utohexstr(llvm::xxh3_64bits(context), true) + "-" +
@@ -240,7 +256,8 @@ llvm::Expected<std::shared_ptr<CompiledFunction>> CompiledExecutor::compiled(fun
     return cached;
   }
   std::string objectPath;
-  if (!cacheDir.empty() && !llvm::sys::fs::create_directories(cacheDir))
+  if (!cacheDir.empty() && !executableHash().empty() &&
+      !llvm::sys::fs::create_directories(cacheDir))
     objectPath = (cacheDir + "/" + key + ".o");
   auto fn = compile(func, text, objectPath);
   if (!fn)
@@ -267,7 +284,7 @@ llvm::Expected<std::shared_ptr<CompiledFunction>> CompiledExecutor::compiled(fun
 }
 
 std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef key) {
-  if (cacheDir.empty())
+  if (cacheDir.empty() || executableHash().empty())
     return nullptr;
   std::string base = cacheDir + "/" + key.str();
   auto json = llvm::MemoryBuffer::getFile(base + ".json");
