@@ -30,6 +30,9 @@ if config.asan_runtime:
 else:
     llvm_config.add_tool_substitutions(["mlir-opt"], [config.llvm_tools_dir])
 
+# The CPU backend's compilation cache stays inside the build tree.
+config.environment["ATTNEDIT_CACHE_DIR"] = os.path.join(config.test_exec_root, "cpu-cache")
+
 if os.path.isdir(config.shared_data_dir):
     config.available_features.add("shared-data")
 

@@ -23,6 +23,7 @@
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
+#include "attnedit/Runtime/Execution/BlasSetup.h"
 #include "attnedit/Runtime/Execution/Logging.h"
 #include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Runtime/Inference/Generation.h"
@@ -731,6 +732,7 @@ static llvm::Error runDemo() {
 }
 
 int main(int argc, char **argv) {
+  selectBlasKernel(argv);
   cl::HideUnrelatedOptions(attneditOptions);
   for (cl::SubCommand *sub : cl::getRegisteredSubcommands())
     cl::HideUnrelatedOptions(attneditOptions, *sub);

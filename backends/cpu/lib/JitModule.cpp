@@ -4,24 +4,34 @@
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <mutex>
+
+#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::attnedit;
 
-llvm::Expected<std::unique_ptr<cpu::JitModule>> cpu::JitModule::create(ModuleOp module) {
+static void initializeTarget() {
   static std::once_flag once;
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
   });
-  // The host's CPU name and every feature it has (AVX-512 here); the opt
-  // level set on the machine, since ExecutionEngineOptions'
-  // jitCodeGenOptLevel does nothing in 19 (cpu-codegen.md §2).
+}
+
+/// The host's CPU name and every feature it has (AVX-512 here), PIC so that
+/// a cached object links anywhere in a later process's address space.
+static llvm::Expected<llvm::orc::JITTargetMachineBuilder> hostMachine() {
   auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!builder)
     return builder.takeError();
@@ -29,27 +39,93 @@ llvm::Expected<std::unique_ptr<cpu::JitModule>> cpu::JitModule::create(ModuleOp 
   // (stories260K: ~10k lines of LLVM IR) -O3 with AVX-512 spent 13 s in
   // opt + llc against 3.7 s at -O2 (measured with opt-19/llc-19 here).
   builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Default);
+  builder->setRelocationModel(llvm::Reloc::PIC_);
+  return builder;
+}
+
+/// Host symbols compiled code calls besides libc/libm: the GEMM shims and
+/// MLIR's memrefCopy (bufferization's copies between layouts).
+static llvm::orc::SymbolMap hostSymbols(llvm::orc::MangleAndInterner interner) {
+  llvm::orc::SymbolMap map;
+  for (auto [name, address] : cpu::gemmSymbols())
+    map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                           llvm::JITSymbolFlags::Exported};
+  map[interner("memrefCopy")] = {llvm::orc::ExecutorAddr::fromPtr(&memrefCopy),
+                                 llvm::JITSymbolFlags::Exported};
+  return map;
+}
+
+std::string cpu::JitModule::hostFingerprint() {
+  std::string features;
+  for (auto &f : llvm::sys::getHostCPUFeatures())
+    if (f.second)
+      features += "+" + f.first().str();
+  // getHostCPUFeatures is a StringMap: sort for a stable key.
+  llvm::SmallVector<llvm::StringRef> parts;
+  llvm::StringRef(features).split(parts, '+', -1, false);
+  llvm::sort(parts);
+  return std::string("llvm-") + LLVM_VERSION_STRING + ";" + llvm::sys::getProcessTriple() + ";" +
+         llvm::sys::getHostCPUName().str() + ";" + llvm::join(parts, "+");
+}
+
+llvm::Expected<std::unique_ptr<cpu::JitModule>>
+cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef objectPath) {
+  initializeTarget();
+  auto builder = hostMachine();
+  if (!builder)
+    return builder.takeError();
   auto machine = builder->createTargetMachine();
   if (!machine)
     return machine.takeError();
   ExecutionEngineOptions options;
   options.transformer = makeOptimizingTransformer(2, 0, machine->get());
+  options.enableObjectDump = !objectPath.empty();
   auto engine = ExecutionEngine::create(module, options, std::move(*machine));
   if (!engine)
     return engine.takeError();
-  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap map;
-    for (auto [name, address] : gemmSymbols())
-      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
-                             llvm::JITSymbolFlags::Exported};
-    // Copies between differently laid out memrefs (bufferization's
-    // memref.copy) call MLIR's C runner utility.
-    map[interner("memrefCopy")] = {llvm::orc::ExecutorAddr::fromPtr(&memrefCopy),
-                                   llvm::JITSymbolFlags::Exported};
-    return map;
-  });
+  (*engine)->registerSymbols(hostSymbols);
   std::unique_ptr<JitModule> jit(new JitModule());
   jit->engine = std::move(*engine);
+  if (!objectPath.empty()) {
+    // The object exists once something was looked up (cpu-codegen.md §2:
+    // dumping first can silently write nothing).
+    if (auto fn = jit->engine->lookupPacked(("_mlir_ciface_" + entry).str()); !fn)
+      return fn.takeError();
+    std::string temporary = (objectPath + ".tmp." + llvm::Twine(getpid())).str();
+    jit->engine->dumpToObjectFile(temporary);
+    if (llvm::sys::fs::exists(temporary))
+      if (std::error_code ec = llvm::sys::fs::rename(temporary, objectPath))
+        llvm::sys::fs::remove(temporary);
+  }
+  return jit;
+}
+
+llvm::Expected<std::unique_ptr<cpu::JitModule>> cpu::JitModule::load(llvm::StringRef objectPath) {
+  initializeTarget();
+  auto builder = hostMachine();
+  if (!builder)
+    return builder.takeError();
+  auto buffer = llvm::MemoryBuffer::getFile(objectPath);
+  if (!buffer)
+    return llvm::createStringError(buffer.getError(), "%s: cannot read",
+                                   objectPath.str().c_str());
+  auto lljit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*builder)).create();
+  if (!lljit)
+    return lljit.takeError();
+  llvm::orc::JITDylib &dylib = (*lljit)->getMainJITDylib();
+  auto process = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+      (*lljit)->getDataLayout().getGlobalPrefix());
+  if (!process)
+    return process.takeError();
+  dylib.addGenerator(std::move(*process));
+  llvm::orc::MangleAndInterner interner((*lljit)->getExecutionSession(),
+                                        (*lljit)->getDataLayout());
+  if (llvm::Error e = dylib.define(llvm::orc::absoluteSymbols(hostSymbols(interner))))
+    return std::move(e);
+  if (llvm::Error e = (*lljit)->addObjectFile(std::move(*buffer)))
+    return std::move(e);
+  std::unique_ptr<JitModule> jit(new JitModule());
+  jit->loaded = std::move(*lljit);
   return jit;
 }
 
@@ -60,5 +136,12 @@ llvm::Error cpu::JitModule::call(llvm::StringRef name, llvm::ArrayRef<void *> ar
   llvm::SmallVector<void *> values(args.begin(), args.end());
   for (void *&v : values)
     packed.push_back(&v);
-  return engine->invokePacked(("_mlir_ciface_" + name).str(), packed);
+  std::string symbol = ("_mlir_ciface_" + name).str();
+  if (engine)
+    return engine->invokePacked(symbol, packed);
+  auto address = loaded->lookup("_mlir_" + symbol);
+  if (!address)
+    return address.takeError();
+  address->toPtr<void (*)(void **)>()(packed.data());
+  return llvm::Error::success();
 }

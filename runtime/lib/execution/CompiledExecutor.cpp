@@ -2,8 +2,13 @@
 //
 // Each function is printed, parsed into a private context, lowered by the
 // CPU backend's pipeline (backends/cpu) and JIT-compiled once; compiled code
-// is cached by a hash of the function's text and the pipeline, so a module
-// whose function is called for every generated token compiles once. The
+// is cached by a hash of the function's text, the pipeline, the executable
+// (so a rebuilt lowering never loads stale code) and the host CPU,
+// in memory (a function called for every generated token compiles once) and
+// on disk (an object file and its calling convention as JSON, so a second
+// run compiles nothing): in $ATTNEDIT_CACHE_DIR, else
+// $XDG_CACHE_HOME/attnedit/cpu or ~/.cache/attnedit/cpu; ATTNEDIT_CACHE_DIR=""
+// turns the disk cache off. The
 // compiled function takes its inputs, then its parameters (bound by name to
 // the store's memory, never copied), as dense memrefs; its results are
 // buffers it allocated, handed to the caller's tensors.
@@ -23,7 +28,11 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/xxhash.h"
 
 #include <spdlog/spdlog.h>
@@ -32,6 +41,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+
+#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -65,7 +76,7 @@ struct CompiledFunction {
     unsigned input;
     int64_t limit;
     bool allowIgnored;
-    const char *what;
+    std::string what;
   };
   std::vector<IdCheck> idChecks;
 };
@@ -91,8 +102,124 @@ struct Descriptor {
 
 std::once_flag registerOnce;
 
+/// Bumped whenever the cache's own format changes.
+constexpr const char *kCacheVersion = "attnedit-cpu-cache-2";
+
+/// A hash of the running executable: the lowering, the shims and the
+/// runtime's calling convention are all compiled into it, so any rebuild
+/// (a changed lowering) misses the cache instead of loading stale code.
+/// Empty when the executable cannot be read (then no disk cache).
+const std::string &executableHash() {
+  static const std::string hash = [] {
+    auto exe = llvm::MemoryBuffer::getFile("/proc/self/exe", /*IsText=*/false,
+                                           /*RequiresNullTerminator=*/false);
+    if (!exe)
+      return std::string();
+    return llvm::utohexstr(llvm::xxh3_64bits(llvm::arrayRefFromStringRef((*exe)->getBuffer())),
+                           /*LowerCase=*/true);
+  }();
+  return hash;
+}
+
+std::string defaultCacheDir() {
+  if (const char *dir = std::getenv("ATTNEDIT_CACHE_DIR"))
+    return dir;
+  llvm::SmallString<256> path;
+  if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    path = xdg;
+  else if (const char *home = std::getenv("HOME"); home && *home)
+    llvm::sys::path::append(path, home, ".cache");
+  else
+    return "";
+  llvm::sys::path::append(path, "attnedit", "cpu");
+  return path.str().str();
+}
+
+llvm::json::Value toJson(const CompiledFunction &fn) {
+  llvm::json::Array inputs, params, checks;
+  for (const auto &in : fn.inputs)
+    inputs.push_back(llvm::json::Object{{"shape", llvm::json::Array(in.shape)}, {"int", in.isInt}});
+  for (const auto &p : fn.params)
+    params.push_back(llvm::json::Object{
+        {"name", p.name}, {"scope", p.scope}, {"shape", llvm::json::Array(p.shape)}});
+  for (const auto &c : fn.idChecks)
+    checks.push_back(llvm::json::Object{{"input", (int64_t)c.input},
+                                        {"limit", c.limit},
+                                        {"ignored", c.allowIgnored},
+                                        {"what", c.what}});
+  llvm::json::Array results;
+  for (unsigned r : fn.resultRanks)
+    results.push_back((int64_t)r);
+  return llvm::json::Object{{"name", fn.name},         {"inputs", std::move(inputs)},
+                            {"params", std::move(params)}, {"results", std::move(results)},
+                            {"id_checks", std::move(checks)}};
+}
+
+/// The calling convention back from toJson's output; false when malformed.
+bool fromJson(const llvm::json::Value &value, CompiledFunction &fn) {
+  const llvm::json::Object *o = value.getAsObject();
+  if (!o)
+    return false;
+  auto shapeOf = [](const llvm::json::Value *v, SmallVector<int64_t> &shape) {
+    const llvm::json::Array *a = v ? v->getAsArray() : nullptr;
+    if (!a)
+      return false;
+    for (const auto &d : *a) {
+      auto i = d.getAsInteger();
+      if (!i)
+        return false;
+      shape.push_back(*i);
+    }
+    return true;
+  };
+  auto name = o->getString("name");
+  const llvm::json::Array *inputs = o->getArray("inputs"), *params = o->getArray("params"),
+                          *results = o->getArray("results"), *checks = o->getArray("id_checks");
+  if (!name || !inputs || !params || !results || !checks)
+    return false;
+  fn.name = name->str();
+  for (const auto &v : *inputs) {
+    const llvm::json::Object *in = v.getAsObject();
+    CompiledFunction::Input input;
+    auto isInt = in ? in->getBoolean("int") : std::nullopt;
+    if (!isInt || !shapeOf(in->get("shape"), input.shape))
+      return false;
+    input.isInt = *isInt;
+    fn.inputs.push_back(std::move(input));
+  }
+  for (const auto &v : *params) {
+    const llvm::json::Object *p = v.getAsObject();
+    CompiledFunction::Param param;
+    auto pname = p ? p->getString("name") : std::nullopt;
+    auto scope = p ? p->getString("scope") : std::nullopt;
+    if (!pname || !scope || !shapeOf(p->get("shape"), param.shape))
+      return false;
+    param.name = pname->str();
+    param.scope = scope->str();
+    fn.params.push_back(std::move(param));
+  }
+  for (const auto &v : *results) {
+    auto r = v.getAsInteger();
+    if (!r)
+      return false;
+    fn.resultRanks.push_back((unsigned)*r);
+  }
+  for (const auto &v : *checks) {
+    const llvm::json::Object *c = v.getAsObject();
+    auto input = c ? c->getInteger("input") : std::nullopt;
+    auto limit = c ? c->getInteger("limit") : std::nullopt;
+    auto ignored = c ? c->getBoolean("ignored") : std::nullopt;
+    auto what = c ? c->getString("what") : std::nullopt;
+    if (!input || !limit || !ignored || !what || *input < 0 || *input >= (int64_t)fn.inputs.size())
+      return false;
+    fn.idChecks.push_back({(unsigned)*input, *limit, *ignored, what->str()});
+  }
+  return true;
+}
+
 class CompiledExecutor final : public Executor {
 public:
+  explicit CompiledExecutor(std::string cacheDir) : cacheDir(std::move(cacheDir)) {}
   llvm::Expected<std::vector<Tensor>> run(func::FuncOp func, llvm::ArrayRef<Tensor> args,
                                           ParameterStore &parameters) override;
   using Executor::run;
@@ -100,9 +227,12 @@ public:
 
 private:
   llvm::Expected<std::shared_ptr<CompiledFunction>> compiled(func::FuncOp func);
-  llvm::Expected<std::shared_ptr<CompiledFunction>> compile(func::FuncOp func,
-                                                            const std::string &text);
+  llvm::Expected<std::shared_ptr<CompiledFunction>>
+  compile(func::FuncOp func, const std::string &text, llvm::StringRef objectPath);
+  /// The entry of `key` in the disk cache, or null when absent or unusable.
+  std::shared_ptr<CompiledFunction> loadCached(llvm::StringRef key);
 
+  std::string cacheDir;
   std::mutex mutex;
   llvm::StringMap<std::shared_ptr<CompiledFunction>> cache;
 };
@@ -111,22 +241,76 @@ llvm::Expected<std::shared_ptr<CompiledFunction>> CompiledExecutor::compiled(fun
   std::string text;
   llvm::raw_string_ostream os(text);
   func->print(os, OpPrintingFlags().printGenericOpForm(false));
-  std::string pipeline = cpu::pipelineText();
-  std::string key = llvm::utohexstr(llvm::xxh3_64bits(text)) +
-                    llvm::utohexstr(llvm::xxh3_64bits(pipeline)) + func.getSymName().str();
   std::lock_guard<std::mutex> lock(mutex);
+  static const std::string context =
+      std::string(kCacheVersion) + ";" + executableHash() + ";" + cpu::pipelineText() + ";" +
+      cpu::JitModule::hostFingerprint();
+  std::string key = llvm::utohexstr(llvm::xxh3_64bits(text), /*LowerCase=*/true) + "-" +
+                    llvm::utohexstr(llvm::xxh3_64bits(context), true) + "-" +
+                    func.getSymName().str();
   auto it = cache.find(key);
   if (it != cache.end())
     return it->second;
-  auto fn = compile(func, text);
+  if (auto cached = loadCached(key)) {
+    cache[key] = cached;
+    return cached;
+  }
+  std::string objectPath;
+  if (!cacheDir.empty() && !executableHash().empty() &&
+      !llvm::sys::fs::create_directories(cacheDir))
+    objectPath = (cacheDir + "/" + key + ".o");
+  auto fn = compile(func, text, objectPath);
   if (!fn)
     return fn.takeError();
+  if (!objectPath.empty() && llvm::sys::fs::exists(objectPath)) {
+    // The calling convention beside the object, written after it: an entry
+    // counts only when both are there.
+    std::string json;
+    llvm::raw_string_ostream os(json);
+    os << toJson(**fn);
+    std::string final = cacheDir + "/" + key + ".json";
+    std::string temporary = final + ".tmp." + std::to_string(getpid());
+    std::error_code ec;
+    {
+      llvm::raw_fd_ostream out(temporary, ec);
+      if (!ec)
+        out << json;
+    }
+    if (ec || llvm::sys::fs::rename(temporary, final))
+      llvm::sys::fs::remove(temporary);
+  }
   cache[key] = *fn;
   return *fn;
 }
 
+std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef key) {
+  if (cacheDir.empty() || executableHash().empty())
+    return nullptr;
+  std::string base = cacheDir + "/" + key.str();
+  auto json = llvm::MemoryBuffer::getFile(base + ".json");
+  if (!json || !llvm::sys::fs::exists(base + ".o"))
+    return nullptr;
+  auto value = llvm::json::parse((*json)->getBuffer());
+  auto fn = std::make_shared<CompiledFunction>();
+  if (!value || !fromJson(*value, *fn)) {
+    if (!value)
+      llvm::consumeError(value.takeError());
+    spdlog::warn("cpu backend: ignoring a malformed cache entry {}.json", base);
+    return nullptr;
+  }
+  auto jit = cpu::JitModule::load(base + ".o");
+  if (!jit) {
+    spdlog::warn("cpu backend: cannot load cached {}.o ({}); recompiling", base,
+                 llvm::toString(jit.takeError()));
+    return nullptr;
+  }
+  fn->jit = std::move(*jit);
+  spdlog::debug("cpu backend: @{} from the cache {}", fn->name, base);
+  return fn;
+}
+
 llvm::Expected<std::shared_ptr<CompiledFunction>>
-CompiledExecutor::compile(func::FuncOp func, const std::string &text) {
+CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::StringRef objectPath) {
   auto start = std::chrono::steady_clock::now();
   std::call_once(registerOnce, [] {
     registerAttnEditPasses();
@@ -198,7 +382,7 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text) {
   if (llvm::Error e = runPipeline(cpu::toLLVMPipelineText()))
     return std::move(e);
   auto lowerEnd = std::chrono::steady_clock::now();
-  auto jit = cpu::JitModule::create(*module);
+  auto jit = cpu::JitModule::create(*module, name, objectPath);
   if (!jit)
     return makeError(name, "cpu backend: JIT: " + llvm::toString(jit.takeError()));
   fn->jit = std::move(*jit);
@@ -315,6 +499,6 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
 
 } // namespace
 
-std::unique_ptr<Executor> attnedit::createCompiledExecutor() {
-  return std::make_unique<CompiledExecutor>();
+std::unique_ptr<Executor> attnedit::createCompiledExecutor(std::optional<std::string> cacheDir) {
+  return std::make_unique<CompiledExecutor>(cacheDir ? *cacheDir : defaultCacheDir());
 }

@@ -13,6 +13,8 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 
 #include <gtest/gtest.h>
 
@@ -161,7 +163,7 @@ TEST_P(CompiledExecutorTest, MatchesReference) {
   ParameterStore none;
   auto expected = createReferenceExecutor()->run(func, args, none);
   ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
-  std::unique_ptr<Executor> cpu = createCompiledExecutor();
+  std::unique_ptr<Executor> cpu = createCompiledExecutor(/*cacheDir=*/"");
   auto got = cpu->run(func, args, none);
   ASSERT_TRUE(bool(got)) << llvm::toString(got.takeError());
   ASSERT_EQ(got->size(), expected->size());
@@ -196,7 +198,7 @@ TEST(CompiledExecutorErrors, BadIdsAndShapes) {
   ASSERT_TRUE(module);
   auto func = module->lookupSymbol<func::FuncOp>("f");
   ParameterStore none;
-  std::unique_ptr<Executor> cpu = createCompiledExecutor();
+  std::unique_ptr<Executor> cpu = createCompiledExecutor(/*cacheDir=*/"");
   auto bad = cpu->run(func, {Tensor::zeros({8, 6}), Tensor::ints({1, 8})}, none);
   ASSERT_FALSE(bool(bad));
   EXPECT_NE(llvm::toString(bad.takeError()).find("token id 8 at position 1 is outside the vocabulary [0, 8)"),
@@ -204,6 +206,53 @@ TEST(CompiledExecutorErrors, BadIdsAndShapes) {
   auto shape = cpu->run(func, {Tensor::zeros({7, 6}), Tensor::ints({1})}, none);
   ASSERT_FALSE(bool(shape));
   EXPECT_NE(llvm::toString(shape.takeError()).find("argument 0 has shape"), std::string::npos);
+}
+
+// Tests the disk cache: a second executor (a later run) finds the object
+// code and calling convention the first wrote and gives the same results
+// without compiling; a corrupt entry is ignored and rebuilt, not trusted.
+TEST(CompiledExecutorCache, SecondRunLoadsFromDisk) {
+  MLIRContext context;
+  context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
+  const Case &c = kCases[14]; // losses: several results, i32 input, id checks
+  ASSERT_STREQ(c.name, "losses");
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(c.body, &context);
+  ASSERT_TRUE(module);
+  auto func = module->lookupSymbol<func::FuncOp>("f");
+  std::vector<Tensor> args = randomArgs(func, c.dynamic, c.ignoreFirst);
+  ParameterStore none;
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("attnedit-cache", dir));
+  auto first = createCompiledExecutor(dir.str().str())->run(func, args, none);
+  ASSERT_TRUE(bool(first)) << llvm::toString(first.takeError());
+  std::error_code ec;
+  std::vector<std::string> entries;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec))
+    entries.push_back(llvm::sys::path::filename(it->path()).str());
+  llvm::sort(entries);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_TRUE(llvm::StringRef(entries[0]).ends_with("-f.json"));
+  EXPECT_TRUE(llvm::StringRef(entries[1]).ends_with("-f.o"));
+
+  auto second = createCompiledExecutor(dir.str().str())->run(func, args, none);
+  ASSERT_TRUE(bool(second)) << llvm::toString(second.takeError());
+  for (size_t r = 0; r < first->size(); ++r)
+    EXPECT_EQ((*first)[r].data()[0], (*second)[r].data()[0]) << "result " << r;
+  // Bad ids are still refused with the cached calling convention.
+  std::vector<Tensor> bad = args;
+  bad[2] = Tensor::ints(std::vector<int32_t>(c.dynamic, 9));
+  auto refused = createCompiledExecutor(dir.str().str())->run(func, bad, none);
+  ASSERT_FALSE(bool(refused));
+  EXPECT_NE(llvm::toString(refused.takeError()).find("target id 9"), std::string::npos);
+
+  {
+    llvm::raw_fd_ostream json((dir + "/" + entries[0]).str(), ec);
+    json << "{not json";
+  }
+  auto rebuilt = createCompiledExecutor(dir.str().str())->run(func, args, none);
+  ASSERT_TRUE(bool(rebuilt)) << llvm::toString(rebuilt.takeError());
+  EXPECT_EQ((*rebuilt)[0].data()[0], (*first)[0].data()[0]);
+  llvm::sys::fs::remove_directories(dir);
 }
 
 } // namespace

@@ -3,7 +3,10 @@
 // A module lowered by attnedit-cpu-pipeline, JIT-compiled through MLIR's
 // ExecutionEngine for the host CPU (name and features from detectHost(), as
 // cpu-codegen.md §2 recommends: the engine's own jitCodeGenOptLevel is
-// ignored in MLIR 19), with the GEMM shims bound as host symbols.
+// ignored in MLIR 19), with the GEMM shims bound as host symbols. Its object
+// code can be written to a file and loaded back into a fresh ORC JIT by a
+// later process (the on-disk compilation cache), so a second run compiles
+// nothing.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_CPU_JITMODULE_H
@@ -11,23 +14,36 @@
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <string>
 
 namespace mlir::attnedit::cpu {
 
 class JitModule {
 public:
-  /// Compiles `module` (LLVM dialect) at -O2 for the host.
-  static llvm::Expected<std::unique_ptr<JitModule>> create(ModuleOp module);
+  /// Compiles `module` (LLVM dialect) at -O2 for the host. When
+  /// `objectPath` is not empty, the object code of `entry` and everything
+  /// it calls is also written there (atomically).
+  static llvm::Expected<std::unique_ptr<JitModule>>
+  create(ModuleOp module, llvm::StringRef entry = "", llvm::StringRef objectPath = "");
+
+  /// Loads an object file written by create() on this host.
+  static llvm::Expected<std::unique_ptr<JitModule>> load(llvm::StringRef objectPath);
 
   /// Calls `_mlir_ciface_<name>`: `args` are its pointer arguments (for a
   /// function with results, first the pointer to the results' descriptors).
   llvm::Error call(llvm::StringRef name, llvm::ArrayRef<void *> args);
 
+  /// What compiled code depends on besides the IR: LLVM version, target
+  /// triple, CPU name and features. Part of every cache key.
+  static std::string hostFingerprint();
+
 private:
   std::unique_ptr<ExecutionEngine> engine;
+  std::unique_ptr<llvm::orc::LLJIT> loaded;
 };
 
 /// The names and addresses of the GEMM shims (GemmLibrary.cpp) that

@@ -47,6 +47,7 @@ def ConvertToLinalgPass : Pass<"attnedit-cpu-convert-to-linalg", "mlir::ModuleOp
     "mlir::arith::ArithDialect", "mlir::func::FuncDialect",
     "mlir::linalg::LinalgDialect", "mlir::math::MathDialect",
     "mlir::tensor::TensorDialect", "mlir::bufferization::BufferizationDialect",
+    "mlir::scf::SCFDialect",
   ];
 }
 

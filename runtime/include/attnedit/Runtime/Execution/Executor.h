@@ -17,6 +17,8 @@
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace mlir::attnedit {
@@ -44,9 +46,12 @@ public:
 std::unique_ptr<Executor> createReferenceExecutor(EvaluatorOptions options = {});
 
 /// The compiled CPU backend (backends/cpu): each function is lowered to LLVM
-/// and JIT-compiled on first use, then kept, keyed by a hash of its text and
-/// the pipeline, so a function called per generated token compiles once.
-std::unique_ptr<Executor> createCompiledExecutor();
+/// and JIT-compiled on first use, then kept, keyed by a hash of its text, the
+/// pipeline and the host CPU: in memory, and as object code in `cacheDir`
+/// (default: $ATTNEDIT_CACHE_DIR, else ~/.cache/attnedit/cpu; "" = no disk
+/// cache) so a second run compiles nothing.
+std::unique_ptr<Executor>
+createCompiledExecutor(std::optional<std::string> cacheDir = std::nullopt);
 
 /// The backend names `--backend` accepts.
 llvm::ArrayRef<llvm::StringRef> backendNames();

@@ -1,0 +1,564 @@
+//===- LowerPrimitives.cpp - forward attnedit ops to linalg on tensors ----===//
+//
+// The arithmetic mirrors the reference kernels (runtime/lib/execution/
+// Kernels.cpp) operation for operation, down to which sums run in double,
+// because compiled code is checked against them at 1e-5.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Lowering.h"
+
+using namespace mlir;
+using namespace mlir::attnedit;
+using namespace mlir::attnedit::cpu::detail;
+
+FailureOr<Value> Lowering::lower(attnedit::ConvertOp op) {
+  // Parameters arrive as f32 (the store widens f16/bf16 once), so the
+  // conversion has nothing left to do on the CPU.
+  if (!tensorType(op.getInput()).getElementType().isF32())
+    return failure();
+  return op.getInput();
+}
+
+FailureOr<Value> Lowering::lower(attnedit::EmbeddingOp op) {
+  Value table = op.getTable(), ids = op.getIds();
+  RankedTensorType type = tensorType(op.getResult());
+  Value init = emptyLike(b, loc, type, ids);
+  AffineMap idsMap = AffineMap::get(2, 0, {b.getAffineDimExpr(0)}, b.getContext());
+  return generic(b, loc, init, ids, {idsMap}, [&](OpBuilder &nb, Location l, ValueRange a) {
+    // Clamped: the executor checks ids before the call, the clamp keeps a
+    // bad id from ever reading outside the table.
+    Value id = nb.create<arith::IndexCastOp>(l, nb.getIndexType(), a[0]);
+    Value last = nb.create<arith::SubIOp>(l, dimOf(nb, l, table, 0), indexConst(nb, l, 1));
+    id = nb.create<arith::MaxSIOp>(l, id, indexConst(nb, l, 0));
+    id = nb.create<arith::MinSIOp>(l, id, last);
+    Value col = nb.create<linalg::IndexOp>(l, 1);
+    return nb.create<tensor::ExtractOp>(l, table, ValueRange{id, col}).getResult();
+  });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::LinearOp op) {
+  RankedTensorType type = tensorType(op.getResult());
+  Value x = collapseLeading(b, loc, op.getInput(), 1);
+  Value w = op.getWeight();
+  auto flatType = RankedTensorType::get(
+      {tensorType(x).getDimSize(0), type.getShape().back()}, b.getF32Type());
+  Value init = emptyLike(b, loc, flatType, x);
+  if (Value bias = op.getBias()) {
+    AffineMap biasMap = AffineMap::get(2, 0, {b.getAffineDimExpr(1)}, b.getContext());
+    init = generic(b, loc, init, bias, {biasMap},
+                   [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  } else {
+    init = fill(b, loc, init, f32Const(b, loc, 0.0));
+  }
+  Value y = gemm(b, loc, x, w, init, /*transA=*/false, /*transB=*/true, blas);
+  return expandLeading(b, loc, y, type, op.getInput());
+}
+
+FailureOr<Value> Lowering::lower(attnedit::MatmulOp op) {
+  RankedTensorType type = tensorType(op.getResult());
+  auto [lhs, transA] = looksThroughTranspose(op.getLhs());
+  auto [rhs, transB] = looksThroughTranspose(op.getRhs());
+  lhs = collapseLeading(b, loc, lhs, 2);
+  rhs = collapseLeading(b, loc, rhs, 2);
+  RankedTensorType l = tensorType(lhs);
+  SmallVector<int64_t> shape;
+  SmallVector<Value> sizes;
+  auto addDim = [&](Value v, int64_t i) {
+    shape.push_back(tensorType(v).getDimSize(i));
+    if (tensorType(v).isDynamicDim(i))
+      sizes.push_back(dimOf(b, loc, v, i));
+  };
+  int64_t r = l.getRank();
+  if (r == 3)
+    addDim(lhs, 0);
+  addDim(lhs, transA ? r - 1 : r - 2);
+  addDim(rhs, transB ? r - 2 : r - 1);
+  auto flatType = RankedTensorType::get(shape, b.getF32Type());
+  Value init = fill(b, loc, empty(b, loc, flatType, sizes), f32Const(b, loc, 0.0));
+  Value y = gemm(b, loc, lhs, rhs, init, transA, transB, blas);
+  if (flatType == type)
+    return y;
+  // Leading batch dims come back from the result's own operands.
+  SmallVector<ReassociationIndices> groups(1);
+  int64_t rank = type.getRank();
+  for (int64_t i = 0; i < rank - 2; ++i)
+    groups[0].push_back(i);
+  groups.push_back({rank - 2});
+  groups.push_back({rank - 1});
+  SmallVector<OpFoldResult> outShape;
+  for (int64_t i = 0; i < rank; ++i) {
+    if (!type.isDynamicDim(i)) {
+      outShape.push_back(b.getIndexAttr(type.getDimSize(i)));
+      continue;
+    }
+    Value src = i < rank - 2 ? op.getLhs() : i == rank - 2 ? op.getLhs() : op.getRhs();
+    outShape.push_back(dimOf(b, loc, src, i));
+  }
+  return b.create<tensor::ExpandShapeOp>(loc, type, y, groups, outShape).getResult();
+}
+
+FailureOr<Value> Lowering::lower(attnedit::RmsNormOp op) {
+  Value x = op.getInput(), w = op.getWeight();
+  RankedTensorType type = tensorType(x);
+  int64_t rank = type.getRank(), axis = rank - 1;
+  Value sum = reduceAxis(b, loc, x, axis, f64Const(b, loc, 0.0),
+                         [](OpBuilder &nb, Location l, ValueRange a) {
+                           Value v = toF64(nb, l, a[0]);
+                           return nb.create<arith::AddFOp>(l, a[1], nb.create<arith::MulFOp>(l, v, v))
+                               .getResult();
+                         });
+  Value d = f64Const(b, loc, (double)type.getDimSize(axis));
+  double eps = op.getEps().convertToDouble();
+  AffineMap rowMap = dropAxisMap(b, rank, axis);
+  AffineMap wMap = AffineMap::get(rank, 0, {b.getAffineDimExpr(axis)}, b.getContext());
+  return generic(b, loc, emptyLike(b, loc, type, x), ValueRange{x, sum, w},
+                 {b.getMultiDimIdentityMap(rank), rowMap, wMap},
+                 [&](OpBuilder &nb, Location l, ValueRange a) {
+                   // inv = 1 / sqrt(sum / d + eps); out = x · inv · w in double.
+                   Value mean = nb.create<arith::DivFOp>(l, a[1], d);
+                   Value root = nb.create<math::SqrtOp>(
+                       l, nb.create<arith::AddFOp>(l, mean, f64Const(nb, l, eps)));
+                   Value inv = nb.create<arith::DivFOp>(l, f64Const(nb, l, 1.0), root);
+                   Value v = nb.create<arith::MulFOp>(l, toF64(nb, l, a[0]), inv);
+                   return toF32(nb, l, nb.create<arith::MulFOp>(l, v, toF64(nb, l, a[2])));
+                 });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::RopeOp op) {
+  Value x = op.getInput(), positions = op.getPositions();
+  RankedTensorType type = tensorType(x);
+  int64_t rotary = op.getRotaryDim(), half = rotary / 2;
+  bool interleaved = op.getStyle() == RopeStyle::Interleaved;
+  // Inverse frequencies as the reference computes them (ropeInverseFrequencies).
+  std::vector<double> inv(half);
+  for (int64_t i = 0; i < half; ++i)
+    inv[i] = std::pow(op.getTheta().convertToDouble(), -2.0 * i / rotary);
+  if (auto scaling = op.getLlama3Scaling()) {
+    ArrayRef<double> s = *scaling;
+    double factor = s[0], lowFactor = s[1], highFactor = s[2], original = s[3];
+    double lowWavelen = original / lowFactor, highWavelen = original / highFactor;
+    for (double &f : inv) {
+      double wavelen = 2 * M_PI / f;
+      if (wavelen > lowWavelen) {
+        f /= factor;
+      } else if (wavelen >= highWavelen) {
+        double smooth = (original / wavelen - lowFactor) / (highFactor - lowFactor);
+        f = (1 - smooth) * f / factor + smooth * f;
+      }
+    }
+  }
+  if (op.getInverse())
+    for (double &f : inv)
+      f = -f;
+  auto invType = RankedTensorType::get({std::max<int64_t>(half, 1)}, b.getF64Type());
+  if (inv.empty())
+    inv.push_back(0.0);
+  Value invTable = b.create<arith::ConstantOp>(
+      loc, DenseElementsAttr::get(invType, ArrayRef<double>(inv)));
+  AffineMap posMap = AffineMap::get(3, 0, {b.getAffineDimExpr(0)}, b.getContext());
+  return generic(
+      b, loc, emptyLike(b, loc, type, x), ValueRange{x, positions},
+      {b.getMultiDimIdentityMap(3), posMap}, [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value t = nb.create<linalg::IndexOp>(l, 0), h = nb.create<linalg::IndexOp>(l, 1);
+        Value dd = nb.create<linalg::IndexOp>(l, 2);
+        Value c1 = indexConst(nb, l, 1), c2 = indexConst(nb, l, 2);
+        Value cHalf = indexConst(nb, l, half);
+        // Pair index i, partner feature and whether this is the pair's first.
+        Value i, partner, first;
+        if (interleaved) {
+          i = nb.create<arith::DivUIOp>(l, dd, c2);
+          Value rem = nb.create<arith::RemUIOp>(l, dd, c2);
+          first = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, rem,
+                                           indexConst(nb, l, 0));
+          partner = nb.create<arith::SelectOp>(l, first, nb.create<arith::AddIOp>(l, dd, c1),
+                                               nb.create<arith::SubIOp>(l, dd, c1));
+        } else {
+          first = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, dd, cHalf);
+          i = nb.create<arith::SelectOp>(l, first, dd, nb.create<arith::SubIOp>(l, dd, cHalf));
+          partner = nb.create<arith::SelectOp>(l, first, nb.create<arith::AddIOp>(l, dd, cHalf),
+                                               nb.create<arith::SubIOp>(l, dd, cHalf));
+        }
+        Value rotated = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::ult, dd,
+                                                 indexConst(nb, l, rotary));
+        // Out-of-range i/partner (features past rotary_dim) are clamped for
+        // the loads and their results discarded by the final select.
+        Value iSafe = nb.create<arith::SelectOp>(l, rotated, i, indexConst(nb, l, 0));
+        Value pSafe = nb.create<arith::SelectOp>(l, rotated, partner, dd);
+        Value freq = nb.create<tensor::ExtractOp>(l, invTable, ValueRange{iSafe});
+        Value pos = nb.create<arith::SIToFPOp>(l, nb.getF64Type(), a[1]);
+        Value angle = nb.create<arith::MulFOp>(l, pos, freq);
+        Value cosv = toF32(nb, l, nb.create<math::CosOp>(l, angle));
+        Value sinv = toF32(nb, l, nb.create<math::SinOp>(l, angle));
+        Value other = nb.create<tensor::ExtractOp>(l, x, ValueRange{t, h, pSafe});
+        // first: x·cos − other·sin; second: x·cos + other·sin.
+        Value xc = nb.create<arith::MulFOp>(l, a[0], cosv);
+        Value os = nb.create<arith::MulFOp>(l, other, sinv);
+        Value res = nb.create<arith::SelectOp>(l, first, nb.create<arith::SubFOp>(l, xc, os),
+                                               nb.create<arith::AddFOp>(l, xc, os));
+        return nb.create<arith::SelectOp>(l, rotated, res, a[0]).getResult();
+      });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::SoftmaxOp op) {
+  Value x = op.getInput(), sinks = op.getSinks();
+  RankedTensorType type = tensorType(x);
+  int64_t rank = type.getRank(), axis = op.getAxis();
+  float ninfF = -std::numeric_limits<float>::infinity();
+  AffineMap rowMap = dropAxisMap(b, rank, axis);
+  // Row maximum (f32, as the reference), starting from the sink logit.
+  Value maxInit;
+  if (sinks) {
+    SmallVector<int64_t> shape;
+    for (int64_t i = 0; i < rank; ++i)
+      if (i != axis)
+        shape.push_back(type.getDimSize(i));
+    auto rowType = RankedTensorType::get(shape, b.getF32Type());
+    SmallVector<Value> sizes;
+    for (int64_t i = 0; i < rank; ++i)
+      if (i != axis && type.isDynamicDim(i))
+        sizes.push_back(dimOf(b, loc, x, i));
+    AffineMap sinkMap = AffineMap::get(rank - 1, 0, {b.getAffineDimExpr(0)}, b.getContext());
+    maxInit = generic(b, loc, empty(b, loc, rowType, sizes), sinks, {sinkMap},
+                      [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  }
+  Value rowMax;
+  {
+    SmallVector<int64_t> shape;
+    SmallVector<Value> sizes;
+    for (int64_t i = 0; i < rank; ++i)
+      if (i != axis) {
+        shape.push_back(type.getDimSize(i));
+        if (type.isDynamicDim(i))
+          sizes.push_back(dimOf(b, loc, x, i));
+      }
+    auto rowType = RankedTensorType::get(shape, b.getF32Type());
+    Value init = maxInit ? maxInit
+                         : fill(b, loc, empty(b, loc, rowType, sizes), f32Const(b, loc, ninfF));
+    SmallVector<IteratorType> it(rank, IteratorType::parallel);
+    it[axis] = IteratorType::reduction;
+    rowMax = b.create<linalg::GenericOp>(
+                  loc, rowType, x, init,
+                  ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank), rowMap}, it,
+                  [&](OpBuilder &nb, Location l, ValueRange a) {
+                    nb.create<linalg::YieldOp>(
+                        l, ValueRange{nb.create<arith::MaxNumFOp>(l, a[0], a[1])});
+                  })
+                 .getResult(0);
+  }
+  // e = exp(x - max) in float, once per entry and none for masked ones
+  // (exactly -inf: half of a causal row), as the reference kernel does;
+  // the sum and the normalisation both read this one tensor.
+  Value e = generic(
+      b, loc, emptyLike(b, loc, type, x), ValueRange{x, rowMax},
+      {b.getMultiDimIdentityMap(rank), rowMap}, [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value isMasked = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, a[0],
+                                                  f32Const(nb, l, ninfF));
+        return nb
+            .create<scf::IfOp>(
+                l, isMasked,
+                [&](OpBuilder &tb, Location tl) {
+                  tb.create<scf::YieldOp>(tl, f32Const(tb, tl, 0.0));
+                },
+                [&](OpBuilder &eb, Location el) {
+                  Value d = eb.create<arith::SubFOp>(el, a[0], a[1]);
+                  eb.create<scf::YieldOp>(el, eb.create<math::ExpOp>(el, d).getResult());
+                })
+            .getResult(0);
+      });
+  // Sum in double; with sinks it starts at exp(sink - max).
+  Value sumInit;
+  {
+    SmallVector<Value> rowInputs{rowMax};
+    RankedTensorType rowType = tensorType(rowMax);
+    SmallVector<Value> sizes;
+    for (int64_t i = 0; i < rowType.getRank(); ++i)
+      if (rowType.isDynamicDim(i))
+        sizes.push_back(dimOf(b, loc, rowMax, i));
+    auto f64Row = RankedTensorType::get(rowType.getShape(), b.getF64Type());
+    Value init = empty(b, loc, f64Row, sizes);
+    if (sinks) {
+      AffineMap sinkMap =
+          AffineMap::get(rank - 1, 0, {b.getAffineDimExpr(0)}, b.getContext());
+      sumInit = generic(b, loc, init, ValueRange{sinks, rowMax},
+                        {sinkMap, b.getMultiDimIdentityMap(rank - 1)},
+                        [](OpBuilder &nb, Location l, ValueRange a) {
+                          return exp64(nb, l,
+                                       nb.create<arith::SubFOp>(l, toF64(nb, l, a[0]),
+                                                                toF64(nb, l, a[1])));
+                        });
+    } else {
+      sumInit = fill(b, loc, init, f64Const(b, loc, 0.0));
+    }
+  }
+  Value sum;
+  {
+    SmallVector<IteratorType> it(rank, IteratorType::parallel);
+    it[axis] = IteratorType::reduction;
+    sum = b.create<linalg::GenericOp>(
+               loc, sumInit.getType(), ValueRange{e}, sumInit,
+               ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank), rowMap}, it,
+               [&](OpBuilder &nb, Location l, ValueRange a) {
+                 nb.create<linalg::YieldOp>(
+                     l, ValueRange{nb.create<arith::AddFOp>(l, a[1], toF64(nb, l, a[0]))});
+               })
+              .getResult(0);
+  }
+  return generic(b, loc, emptyLike(b, loc, type, x), ValueRange{e, rowMax, sum},
+                 {b.getMultiDimIdentityMap(rank), rowMap, rowMap},
+                 [&](OpBuilder &nb, Location l, ValueRange a) {
+                   Value e = a[0];
+                   Value scale = toF32(nb, l, nb.create<arith::DivFOp>(l, f64Const(nb, l, 1.0), a[2]));
+                   Value allMasked = nb.create<arith::CmpFOp>(l, arith::CmpFPredicate::OEQ, a[1],
+                                                              f32Const(nb, l, ninfF));
+                   return nb
+                       .create<arith::SelectOp>(l, allMasked, f32Const(nb, l, 0.0),
+                                                nb.create<arith::MulFOp>(l, e, scale))
+                       .getResult();
+                 });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::CausalMaskOp op) {
+  Value x = op.getInput();
+  RankedTensorType type = tensorType(x);
+  int64_t rank = type.getRank(), window = op.getWindow();
+  Value tq = dimOf(b, loc, x, rank - 2), tk = dimOf(b, loc, x, rank - 1);
+  Value offset = b.create<arith::SubIOp>(loc, tk, tq);
+  float fillValue = op.getZeroFill() ? 0.0f : -std::numeric_limits<float>::infinity();
+  return elementwise(b, loc, type, x, [&](OpBuilder &nb, Location l, ValueRange a) {
+    Value i = nb.create<linalg::IndexOp>(l, rank - 2), j = nb.create<linalg::IndexOp>(l, rank - 1);
+    Value pos = nb.create<arith::AddIOp>(l, offset, i);
+    Value masked = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::sgt, j, pos);
+    if (window > 0) {
+      Value dist = nb.create<arith::SubIOp>(l, pos, j);
+      Value far = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::sge, dist,
+                                           indexConst(nb, l, window));
+      masked = nb.create<arith::OrIOp>(l, masked, far);
+    }
+    return nb.create<arith::SelectOp>(l, masked, f32Const(nb, l, fillValue), a[0]).getResult();
+  });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::RepeatKvOp op) {
+  // [H, T, D] -> broadcast [H, r, T, D] -> collapse [H·r, T, D].
+  Value x = op.getInput();
+  RankedTensorType in = tensorType(x), type = tensorType(op.getResult());
+  int64_t r = op.getRepeats();
+  auto wide = RankedTensorType::get({in.getDimSize(0), r, in.getDimSize(1), in.getDimSize(2)},
+                                    b.getF32Type());
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < 3; ++i)
+    if (in.isDynamicDim(i))
+      sizes.push_back(dimOf(b, loc, x, i));
+  MLIRContext *ctx = b.getContext();
+  AffineMap map = AffineMap::get(
+      4, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(2, ctx), getAffineDimExpr(3, ctx)}, ctx);
+  Value w = generic(b, loc, empty(b, loc, wide, sizes), x, {map},
+                    [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+  return b.create<tensor::CollapseShapeOp>(loc, type, w,
+                                           ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}})
+      .getResult();
+}
+
+FailureOr<Value> Lowering::lower(attnedit::SiluOp op) {
+  return elementwise(b, loc, tensorType(op.getResult()), op.getInput(),
+                     [](OpBuilder &nb, Location l, ValueRange a) {
+                       Value v = toF64(nb, l, a[0]);
+                       Value e = exp64(nb, l, nb.create<arith::NegFOp>(l, v));
+                       Value den = nb.create<arith::AddFOp>(l, f64Const(nb, l, 1.0), e);
+                       return toF32(nb, l, nb.create<arith::DivFOp>(l, v, den));
+                     });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::SigmoidOp op) {
+  return elementwise(b, loc, tensorType(op.getResult()), op.getInput(),
+                     [](OpBuilder &nb, Location l, ValueRange a) {
+                       Value v = toF64(nb, l, a[0]);
+                       Value e = exp64(nb, l, nb.create<arith::NegFOp>(l, v));
+                       Value den = nb.create<arith::AddFOp>(l, f64Const(nb, l, 1.0), e);
+                       return toF32(nb, l, nb.create<arith::DivFOp>(l, f64Const(nb, l, 1.0), den));
+                     });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::AddOp op) {
+  return elementwise(b, loc, tensorType(op.getResult()), ValueRange{op.getLhs(), op.getRhs()},
+                     [](OpBuilder &nb, Location l, ValueRange a) {
+                       return nb.create<arith::AddFOp>(l, a[0], a[1]).getResult();
+                     });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::MulOp op) {
+  return elementwise(b, loc, tensorType(op.getResult()), ValueRange{op.getLhs(), op.getRhs()},
+                     [](OpBuilder &nb, Location l, ValueRange a) {
+                       return nb.create<arith::MulFOp>(l, a[0], a[1]).getResult();
+                     });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::ScaleOp op) {
+  double factor = op.getFactor().convertToDouble();
+  return elementwise(b, loc, tensorType(op.getResult()), op.getInput(),
+                     [factor](OpBuilder &nb, Location l, ValueRange a) {
+                       Value v = nb.create<arith::MulFOp>(l, toF64(nb, l, a[0]),
+                                                          f64Const(nb, l, factor));
+                       return toF32(nb, l, v);
+                     });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::ReshapeOp op) {
+  Value x = op.getInput();
+  RankedTensorType in = tensorType(x), type = tensorType(op.getResult());
+  // The one dynamic result dim is the element count over the static ones.
+  Value total = indexConst(b, loc, 1);
+  for (int64_t i = 0; i < in.getRank(); ++i)
+    total = b.create<arith::MulIOp>(loc, total, dimOf(b, loc, x, i));
+  int64_t known = 1;
+  for (int64_t s : type.getShape())
+    if (!ShapedType::isDynamic(s))
+      known *= s;
+  SmallVector<Value> dims;
+  for (int64_t s : type.getShape())
+    dims.push_back(ShapedType::isDynamic(s)
+                       ? b.create<arith::DivUIOp>(loc, total, indexConst(b, loc, known)).getResult()
+                       : indexConst(b, loc, s));
+  Value shape = b.create<tensor::FromElementsOp>(loc, dims);
+  return b.create<tensor::ReshapeOp>(loc, type, x, shape).getResult();
+}
+
+FailureOr<Value> Lowering::lower(attnedit::BroadcastOp op) {
+  Value x = op.getInput();
+  RankedTensorType in = tensorType(x), type = tensorType(op.getResult());
+  int64_t rank = type.getRank();
+  SmallVector<AffineExpr> exprs;
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < rank; ++i) {
+    bool stretched = in.getDimSize(i) == 1 && type.getDimSize(i) != 1;
+    exprs.push_back(stretched ? b.getAffineConstantExpr(0) : b.getAffineDimExpr(i));
+    if (type.isDynamicDim(i))
+      sizes.push_back(dimOf(b, loc, x, i));
+  }
+  if (llvm::any_of(llvm::seq<int64_t>(0, rank), [&](int64_t i) {
+        return type.isDynamicDim(i) && in.getDimSize(i) == 1;
+      }))
+    return failure();
+  return generic(b, loc, empty(b, loc, type, sizes), x,
+                 {AffineMap::get(rank, 0, exprs, b.getContext())},
+                 [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+}
+
+FailureOr<Value> Lowering::lower(attnedit::TransposeOp op) {
+  Value x = op.getInput();
+  RankedTensorType type = tensorType(op.getResult());
+  ArrayRef<int64_t> perm = op.getPermutation();
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      sizes.push_back(dimOf(b, loc, x, perm[i]));
+  return b.create<linalg::TransposeOp>(loc, x, empty(b, loc, type, sizes), perm)
+      .getResult()
+      .front();
+}
+
+FailureOr<Value> Lowering::lower(attnedit::SliceOp op) {
+  Value x = op.getInput();
+  RankedTensorType in = tensorType(x), type = tensorType(op.getResult());
+  int64_t rank = in.getRank(), axis = op.getAxis();
+  SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)), sizes, strides(rank, b.getIndexAttr(1));
+  for (int64_t i = 0; i < rank; ++i)
+    sizes.push_back(i == axis ? OpFoldResult(b.getIndexAttr(op.getSize()))
+                    : in.isDynamicDim(i) ? OpFoldResult(dimOf(b, loc, x, i))
+                                         : OpFoldResult(b.getIndexAttr(in.getDimSize(i))));
+  offsets[axis] = b.getIndexAttr(op.getOffset());
+  return b.create<tensor::ExtractSliceOp>(loc, type, x, offsets, sizes, strides).getResult();
+}
+
+/// Inserts `parts` one after another along `axis` into `dest`, from `start`.
+Value Lowering::insertAlong(Value dest, ValueRange parts, int64_t axis, Value start) {
+  Value at = start;
+  for (Value part : parts) {
+    RankedTensorType t = tensorType(part);
+    int64_t rank = t.getRank();
+    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)), sizes,
+        strides(rank, b.getIndexAttr(1));
+    for (int64_t i = 0; i < rank; ++i)
+      sizes.push_back(t.isDynamicDim(i) ? OpFoldResult(dimOf(b, loc, part, i))
+                                        : OpFoldResult(b.getIndexAttr(t.getDimSize(i))));
+    offsets[axis] = at;
+    dest = b.create<tensor::InsertSliceOp>(loc, part, dest, offsets, sizes, strides);
+    at = b.create<arith::AddIOp>(loc, at, dimOf(b, loc, part, axis));
+  }
+  return dest;
+}
+
+FailureOr<Value> Lowering::lower(attnedit::ConcatOp op) {
+  RankedTensorType type = tensorType(op.getResult());
+  int64_t axis = op.getAxis();
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < type.getRank(); ++i) {
+    if (!type.isDynamicDim(i))
+      continue;
+    if (i != axis) {
+      sizes.push_back(dimOf(b, loc, op.getInputs().front(), i));
+      continue;
+    }
+    Value total = indexConst(b, loc, 0);
+    for (Value in : op.getInputs())
+      total = b.create<arith::AddIOp>(loc, total, dimOf(b, loc, in, axis));
+    sizes.push_back(total);
+  }
+  return insertAlong(empty(b, loc, type, sizes), op.getInputs(), axis, indexConst(b, loc, 0));
+}
+
+FailureOr<Value> Lowering::lower(attnedit::PadOp op) {
+  Value x = op.getInput();
+  RankedTensorType type = tensorType(op.getResult());
+  int64_t axis = op.getAxis();
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i)) {
+      Value s = dimOf(b, loc, x, i);
+      if (i == axis)
+        s = b.create<arith::AddIOp>(loc, s, indexConst(b, loc, op.getBefore() + op.getAfter()));
+      sizes.push_back(s);
+    }
+  Value zeros = fill(b, loc, empty(b, loc, type, sizes), f32Const(b, loc, 0.0));
+  return insertAlong(zeros, x, axis, indexConst(b, loc, op.getBefore()));
+}
+
+FailureOr<Value> Lowering::lower(attnedit::ReduceSumOp op) {
+  Value x = op.getInput();
+  int64_t axis = op.getAxis();
+  RankedTensorType type = tensorType(op.getResult());
+  Value sum = reduceAxis(b, loc, x, axis, f64Const(b, loc, 0.0),
+                         [](OpBuilder &nb, Location l, ValueRange a) {
+                           return nb.create<arith::AddFOp>(l, a[1], toF64(nb, l, a[0])).getResult();
+                         });
+  RankedTensorType s = tensorType(sum);
+  auto f32Type = RankedTensorType::get(s.getShape(), b.getF32Type());
+  Value narrow = elementwise(b, loc, f32Type, sum, [](OpBuilder &nb, Location l, ValueRange a) {
+    return toF32(nb, l, a[0]);
+  });
+  if (!op.getKeepDims())
+    return narrow;
+  SmallVector<ReassociationIndices> groups;
+  int64_t rank = type.getRank();
+  for (int64_t i = 0, j = 0; i < rank; ++i) {
+    if (i == axis)
+      continue;
+    groups.push_back({i});
+    (void)j;
+  }
+  // The kept unit axis joins its neighbour's group.
+  if (groups.empty())
+    return failure();
+  if (axis == 0)
+    groups.front().insert(groups.front().begin(), 0);
+  else
+    for (auto &g : groups)
+      if (g.back() == axis - 1)
+        g.push_back(axis);
+  SmallVector<OpFoldResult> shape;
+  for (int64_t i = 0; i < rank; ++i)
+    shape.push_back(type.isDynamicDim(i) ? OpFoldResult(dimOf(b, loc, x, i))
+                                         : OpFoldResult(b.getIndexAttr(type.getDimSize(i))));
+  return b.create<tensor::ExpandShapeOp>(loc, type, narrow, groups, shape).getResult();
+}
