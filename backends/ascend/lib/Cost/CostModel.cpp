@@ -23,7 +23,8 @@ namespace json = llvm::json;
 namespace {
 
 bool isTranscendental(VectorOp op) {
-  return op == VectorOp::Exp || op == VectorOp::Sqrt || op == VectorOp::Rec || op == VectorOp::Div;
+  return op == VectorOp::Exp || op == VectorOp::Sqrt || op == VectorOp::Rec || op == VectorOp::Div ||
+         op == VectorOp::Sin || op == VectorOp::Cos;
 }
 
 /// Elements of a copy window that lie inside a GM tensor (reads past the end

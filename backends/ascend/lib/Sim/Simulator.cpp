@@ -492,6 +492,8 @@ struct Simulator::Impl {
         case VectorOp::Exp: v = std::exp(x); break;
         case VectorOp::Sqrt: v = std::sqrt(x); break;
         case VectorOp::Rec: v = 1.0f / x; break;
+        case VectorOp::Sin: v = std::sin(x); break;
+        case VectorOp::Cos: v = std::cos(x); break;
         case VectorOp::Adds: v = x + static_cast<float>(i.scalar); break;
         case VectorOp::Muls: v = x * static_cast<float>(i.scalar); break;
         case VectorOp::Dup: v = static_cast<float>(i.scalar); break;
