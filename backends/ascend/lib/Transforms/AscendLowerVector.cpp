@@ -64,7 +64,7 @@ std::optional<Candidate> match(Operation *op) {
     auto pos = dyn_cast<RankedTensorType>(rope.getPositions().getType());
     if (in.getRank() != 3 || !pos || !pos.hasStaticShape() ||
         rope.getStyle() != RopeStyle::RotateHalf || rope.getLlama3Scaling() ||
-        rope.getRotaryDim() != in.getShape()[2] || in.getShape()[2] % 2)
+        static_cast<int64_t>(rope.getRotaryDim()) != in.getShape()[2] || in.getShape()[2] % 2)
       return std::nullopt;
     c.problem.op = RowOp::Rope;
     c.problem.rows = in.getShape()[0];
@@ -76,7 +76,7 @@ std::optional<Candidate> match(Operation *op) {
     return c;
   }
   if (auto soft = dyn_cast<SoftmaxOp>(op)) {
-    if (soft.getSinks() || soft.getAxis() != type.getRank() - 1)
+    if (soft.getSinks() || static_cast<int64_t>(soft.getAxis()) != type.getRank() - 1)
       return std::nullopt;
     c.problem.op = RowOp::Softmax;
     c.inputs = {soft.getInput()};

@@ -408,10 +408,8 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   // Compute.
   wait(Pipe::MTE2, Pipe::V, s);
   wait(Pipe::MTE3, Pipe::V, s);
-  auto step = [&](auto op) {
-    (void)op;
-    barrier();
-  };
+  // Creates a vector op, then the barrier its same-pipe consumer needs (S55).
+  auto step = [&](Operation *) { barrier(); };
   switch (p.op) {
   case RowOp::Add:
     builder.create<VAddOp>(loc, in[0], in[1], out);
@@ -460,6 +458,8 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
     builder.create<VDivOp>(loc, e, out, out);
     break;
   }
+  case RowOp::Rope: // built by buildRope above
+    break;
   }
   // The next tile's compute rewrites the scratch tiles on this same pipe.
   barrier();
