@@ -1,5 +1,5 @@
 # Installs attnedit as a CMake package: find_package(AttnEdit) gives
-# AttnEdit::IR, AttnEdit::Frontend, AttnEdit::Passes, AttnEdit::Runtime, the
+# AttnEdit::IR, AttnEdit::Frontend, AttnEdit::Passes, AttnEdit::Runtime, AttnEdit::Ascend, the
 # headers and .td files, and AttnEdit_PLUGIN for mlir-opt-19.
 include(CMakePackageConfigHelpers)
 include(GNUInstallDirs)
@@ -12,7 +12,7 @@ install(TARGETS ${attnedit_libraries} EXPORT AttnEditTargets
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS ${attnedit_tools} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS AttnEditPlugin LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-foreach(component ir frontend passes runtime)
+foreach(component ir frontend passes runtime backends/ascend)
   foreach(root ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
     if(EXISTS ${root}/${component}/include/attnedit)
       install(DIRECTORY ${root}/${component}/include/attnedit
