@@ -13,7 +13,7 @@ Each is lowered unfused, as the Ascend pipeline does today: scores
 [D, ctx] layout. Times come from the cost model (bench/ascend_layer.py
 explains the columns); bytes are all GM transfers of the kernels.
 
-    bench/ascend_decode_attention.py [--build build] [--target 910b] [--window 1024]
+    bench/ascend_decode_attention.py [--build build] [--target 910b] [--dtype bf16] [--window 1024]
                                      [--out bench/results/ascend_decode_attention.json]
 
 Flash-style fused kernels (S and P kept out of GM) are not lowered yet, so the
@@ -63,6 +63,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--target", default="910b")
+    ap.add_argument("--dtype", default="bf16", help="GEMM operand type: bf16, or f16 (the 910a has no bf16 Cube)")
     ap.add_argument("--window", type=int, default=1024)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "ascend_decode_attention.json"))
     a = ap.parse_args()
@@ -77,7 +78,7 @@ def main():
                 src, rep = os.path.join(tmp, "a.mlir"), os.path.join(tmp, "r.json")
                 open(src, "w").write(module)
                 done = subprocess.run([tool, src, "-o", os.devnull,
-                                       "--attnedit-ascend-pipeline=target=%s report=%s" % (a.target, rep)],
+                                       "--attnedit-ascend-pipeline=target=%s dtype=%s report=%s" % (a.target, a.dtype, rep)],
                                       capture_output=True, text=True)
                 if done.returncode:
                     sys.exit("attnedit-opt failed:\n" + done.stderr)

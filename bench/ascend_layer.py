@@ -2,17 +2,17 @@
 """Modelled Ascend time of the ops of one Qwen3-8B-shaped decoder layer.
 
 Lowers the layer's seven projections (q, k, v, o, gate, up, down) and its
-row-wise ops (input/post RMSNorm, per-head q/k RMSNorm, SiLU·mul, the two
-residual adds) with --attnedit-ascend-pipeline for prefill at 4K tokens and
+row-wise ops (input/post RMSNorm, per-head q/k RMSNorm, q/k RoPE, SiLU·mul,
+the two residual adds) with --attnedit-ascend-pipeline for prefill at 4K tokens and
 decode at batch 32 (one token each), and prints, per op, the cost model's
 time, bounding pipe, Cube / Vector / MTE2 utilisation, fraction of the Cube
 peak and the roofline time (max of Cube time at peak and compulsory GM
 traffic at full HBM bandwidth).
 
-    bench/ascend_layer.py [--build build] [--target 910b] [--out bench/results/ascend_layer.json]
+    bench/ascend_layer.py [--build build] [--target 910b] [--dtype bf16] [--out bench/results/ascend_layer.json]
 
-RoPE and attention are not lowered to Ascend kernels yet; the table says so
-instead of guessing their time.
+Attention itself is not part of this table (no fused attention kernel yet);
+bench/ascend_decode_attention.py times it unfused.
 """
 import argparse
 import json
@@ -37,6 +37,7 @@ def layer_module(tokens, cfg):
         ("q_proj", "linear", (tokens, d, h * hd)), ("k_proj", "linear", (tokens, d, kv * hd)),
         ("v_proj", "linear", (tokens, d, kv * hd)),
         ("q_norm", "rms_norm", (tokens * h, hd)), ("k_norm", "rms_norm", (tokens * kv, hd)),
+        ("q_rope", "rope", (tokens, h, hd)), ("k_rope", "rope", (tokens, kv, hd)),
         ("o_proj", "linear", (tokens, h * hd, d)), ("residual_1", "add", (tokens, d)),
         ("post_norm", "rms_norm", (tokens, d)),
         ("gate_proj", "linear", (tokens, d, ff)), ("up_proj", "linear", (tokens, d, ff)),
@@ -56,6 +57,13 @@ def layer_module(tokens, cfg):
             body.append("  %%y%d = attnedit.rms_norm %%x%d, %%w%d {eps = 1.0e-6 : f64} : (%s, %s) -> %s"
                         % (i, i, i, t(r, c), t(c), t(r, c)))
             results.append(("%%y%d" % i, t(r, c)))
+        elif kind == "rope":
+            T, H, D = shp
+            args += ["%%x%d: %s" % (i, t(T, H, D)), "%%p%d: tensor<%dxi32>" % (i, T)]
+            body.append("  %%y%d = attnedit.rope %%x%d, %%p%d {theta = %s : f64, rotary_dim = %d : i64, "
+                        "style = #attnedit<rope_style rotate_half>} : (%s, tensor<%dxi32>) -> %s"
+                        % (i, i, i, float(cfg["rope_theta"]), D, t(T, H, D), T, t(T, H, D)))
+            results.append(("%%y%d" % i, t(T, H, D)))
         elif kind == "add":
             args += ["%%x%d: %s" % (i, t(*shp)), "%%z%d: %s" % (i, t(*shp))]
             body.append("  %%y%d = attnedit.add %%x%d, %%z%d : %s" % (i, i, i, t(*shp)))
@@ -75,6 +83,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--target", default="910b")
+    ap.add_argument("--dtype", default="bf16", help="GEMM operand type: bf16, or f16 (the 910a has no bf16 Cube)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "ascend_layer.json"))
     a = ap.parse_args()
     tool = os.path.join(a.build, "bin", "attnedit-opt")
@@ -87,8 +96,8 @@ def main():
             open(src, "w").write(text)
             start = time.perf_counter()
             done = subprocess.run([tool, src, "-o", out,
-                                   "--attnedit-ascend-pipeline=target=%s report=%s tiling=%s"
-                                   % (a.target, rep, til)], capture_output=True, text=True)
+                                   "--attnedit-ascend-pipeline=target=%s dtype=%s report=%s tiling=%s"
+                                   % (a.target, a.dtype, rep, til)], capture_output=True, text=True)
             compile_s = time.perf_counter() - start
             if done.returncode:
                 sys.exit("attnedit-opt failed:\n" + done.stderr)
@@ -120,7 +129,8 @@ def main():
                     name, "x".join(map(str, shp)), e["seconds"] * 1e6, e["bound"], 100 * u.get("m", 0),
                     100 * u.get("v", 0), 100 * u.get("mte2", 0), 100 * e["cube_peak_fraction"],
                     e["roofline_seconds"] * 1e6, tile))
-            print("%-34s %10.1f us; RoPE and attention itself: not lowered yet" % ("layer total (lowered ops)", total * 1e6))
+            print("%-34s %10.1f us; attention itself (scores, softmax, PV): bench/ascend_decode_attention.py"
+                  % ("layer total (lowered ops)", total * 1e6))
             results["scenarios"].append({"scenario": scenario, "tokens": tokens, "ops": rows,
                                          "lowered_seconds": total, "compile_seconds": compile_s})
     os.makedirs(os.path.dirname(a.out), exist_ok=True)

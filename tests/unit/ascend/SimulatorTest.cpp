@@ -121,6 +121,9 @@ TEST(Simulator, DoublerComputesAndIsHazardFree) {
   for (size_t k = 0; k < x.size(); ++k)
     EXPECT_EQ(y[k], 2 * x[k]);
   EXPECT_EQ(sim.executedInstructions(), 3);
+  std::map<std::string, int64_t> moved = sim.bytesPerPath();
+  EXPECT_EQ(moved["gm->ub"], 8 * 64 * 4);
+  EXPECT_EQ(moved["ub->gm"], 8 * 64 * 4);
 }
 
 // Planted bug: the wait for MTE2's copy is removed.

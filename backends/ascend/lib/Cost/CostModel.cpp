@@ -23,7 +23,8 @@ namespace json = llvm::json;
 namespace {
 
 bool isTranscendental(VectorOp op) {
-  return op == VectorOp::Exp || op == VectorOp::Sqrt || op == VectorOp::Rec || op == VectorOp::Div;
+  return op == VectorOp::Exp || op == VectorOp::Sqrt || op == VectorOp::Rec || op == VectorOp::Div ||
+         op == VectorOp::Sin || op == VectorOp::Cos;
 }
 
 /// Elements of a copy window that lie inside a GM tensor (reads past the end
@@ -47,7 +48,7 @@ struct Model {
   std::vector<double> readRate; // per GM tensor, bytes/cycle per core
 
   Model(const Schedule &s, const EstimateOptions &options)
-      : s(s), t(*s.target), options(options) {}
+      : s(s), t(options.target ? *options.target : *s.target), options(options) {}
 
   void prepare() {
     int64_t modelled = std::max<size_t>(1, s.cores.size());
@@ -113,7 +114,10 @@ struct Model {
     switch (i.kind) {
     case InstrKind::Copy: {
       const PathSpec *path = t.findPath(i.src0.tile.space, i.dst.tile.space);
-      latency = path ? path->latency : t.mteLatency;
+      // MTE2/MTE3 transfers pay the GM request latency (numbers.mte_latency,
+      // [E]); MTE1 and FixPipe their path's (S57, S58).
+      bool dma = i.pipe == Pipe::MTE2 || i.pipe == Pipe::MTE3;
+      latency = dma || !path ? t.mteLatency : path->latency;
       if (i.src0.tile.space == Space::GM) {
         int64_t n = validElements(i.src0, i.transpose ? i.cols : i.rows,
                                   i.transpose ? i.rows : i.cols);
@@ -170,7 +174,7 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
                                                                  const EstimateOptions &options) {
   Model model(s, options);
   model.prepare();
-  const TargetDescription &t = *s.target;
+  const TargetDescription &t = model.t;
   KernelEstimate est;
   est.kernel = s.kernel;
   est.coresUsed = model.activeCores;
@@ -320,6 +324,29 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
                                  est.uniqueGmBytes / t.hbmBytesPerSecond);
   est.cubePeakFraction = peak > 0 && est.seconds > 0 ? est.flops / peak / est.seconds : 0;
   return est;
+}
+
+llvm::Expected<std::vector<Sensitivity>>
+mlir::attnedit::ascend::sensitivity(const Schedule &s, const KernelEstimate &base) {
+  std::vector<Sensitivity> out;
+  for (const std::string &name : s.target->estimatedNumbers()) {
+    Sensitivity row{name, 0, 0};
+    for (double factor : {0.5, 1.5}) {
+      TargetDescription changed = *s.target;
+      changed.scaleNumber(name, factor);
+      EstimateOptions options;
+      options.target = &changed;
+      llvm::Expected<KernelEstimate> e = estimate(s, options);
+      if (!e)
+        return e.takeError();
+      (factor < 1 ? row.low : row.high) = e->seconds / base.seconds - 1;
+    }
+    out.push_back(row);
+  }
+  std::sort(out.begin(), out.end(), [](const Sensitivity &a, const Sensitivity &b) {
+    return std::max(std::abs(a.low), std::abs(a.high)) > std::max(std::abs(b.low), std::abs(b.high));
+  });
+  return out;
 }
 
 json::Object KernelEstimate::toJSON() const {

@@ -347,6 +347,8 @@ private:
             .Case([&](VMaxOp v) { return "Max(" + expr(v.getDst()) + ", " + expr(v.getLhs()) + ", " + expr(v.getRhs()) + ", " + std::to_string(n(v.getDst())) + ")"; })
             .Case([&](VExpOp v) { return "Exp(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + std::to_string(n(v.getDst())) + ")"; })
             .Case([&](VSqrtOp v) { return "Sqrt(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + std::to_string(n(v.getDst())) + ")"; })
+            .Case([&](VSinOp v) { return "Sin(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + std::to_string(n(v.getDst())) + ")"; })
+            .Case([&](VCosOp v) { return "Cos(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + std::to_string(n(v.getDst())) + ")"; })
             .Case([&](VRecOp v) { return "Reciprocal(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + std::to_string(n(v.getDst())) + ")"; })
             .Case([&](VAddsOp v) { return "Adds(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + scalar(v.getScalarAttr()) + "f, " + std::to_string(n(v.getDst())) + ")"; })
             .Case([&](VMulsOp v) { return "Muls(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + scalar(v.getScalarAttr()) + "f, " + std::to_string(n(v.getDst())) + ")"; })

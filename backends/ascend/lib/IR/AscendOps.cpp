@@ -126,6 +126,8 @@ VECTOR_PIPE(VMaxOp)
 VECTOR_PIPE(VExpOp)
 VECTOR_PIPE(VSqrtOp)
 VECTOR_PIPE(VRecOp)
+VECTOR_PIPE(VSinOp)
+VECTOR_PIPE(VCosOp)
 VECTOR_PIPE(VAddsOp)
 VECTOR_PIPE(VMulsOp)
 VECTOR_PIPE(VDupOp)
@@ -245,6 +247,8 @@ VERIFY_UB(VMaxOp, getLhs(), getRhs(), getDst())
 VERIFY_UB(VExpOp, getSrc(), getDst())
 VERIFY_UB(VSqrtOp, getSrc(), getDst())
 VERIFY_UB(VRecOp, getSrc(), getDst())
+VERIFY_UB(VSinOp, getSrc(), getDst())
+VERIFY_UB(VCosOp, getSrc(), getDst())
 VERIFY_UB(VAddsOp, getSrc(), getDst())
 VERIFY_UB(VMulsOp, getSrc(), getDst())
 VERIFY_UB(VDupOp, getDst())
@@ -429,7 +433,10 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbols) {
   for (auto [i, type] : llvm::enumerate(types)) {
     auto t = cast<RankedTensorType>(type);
     auto b = cast<BufType>(args[i].getType());
-    if (t.getShape() != b.getShape())
+    int64_t elements = 1;
+    for (int64_t d : b.getShape())
+      elements *= d;
+    if (!t.hasStaticShape() || t.getNumElements() != elements)
       return emitOpError() << "tensor " << i << " has shape " << t << " but the kernel's GM "
                            << "argument is " << b;
   }

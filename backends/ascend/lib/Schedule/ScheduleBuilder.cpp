@@ -21,7 +21,8 @@ using namespace mlir::attnedit::ascend;
 llvm::StringRef mlir::attnedit::ascend::vectorOpName(VectorOp op) {
   static const char *names[] = {"vadd", "vsub", "vmul",  "vdiv",       "vmax",
                                 "vexp", "vsqrt", "vrec", "vadds",      "vmuls",
-                                "vdup", "vcast", "vreduce sum", "vreduce max", "vbrcb"};
+                                "vdup", "vcast", "vreduce sum", "vreduce max", "vbrcb",
+                                "vsin", "vcos"};
   return names[static_cast<int>(op)];
 }
 
@@ -280,6 +281,8 @@ private:
         .Case([&](VExpOp v) { return vector(op, VectorOp::Exp, v.getSrc(), {}, v.getDst()); })
         .Case([&](VSqrtOp v) { return vector(op, VectorOp::Sqrt, v.getSrc(), {}, v.getDst()); })
         .Case([&](VRecOp v) { return vector(op, VectorOp::Rec, v.getSrc(), {}, v.getDst()); })
+        .Case([&](VSinOp v) { return vector(op, VectorOp::Sin, v.getSrc(), {}, v.getDst()); })
+        .Case([&](VCosOp v) { return vector(op, VectorOp::Cos, v.getSrc(), {}, v.getDst()); })
         .Case([&](VAddsOp v) {
           return vector(op, VectorOp::Adds, v.getSrc(), {}, v.getDst(), v.getScalar().convertToDouble());
         })

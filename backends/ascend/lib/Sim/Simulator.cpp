@@ -71,6 +71,7 @@ struct Simulator::Impl {
   uint32_t phase = 0;
   const Instr *failed = nullptr;
   int64_t executed = 0;
+  std::map<std::string, int64_t> pathBytes;
 
   explicit Impl(const Schedule &s) : s(s), t(*s.target) {
     for (const GmTensor &g : s.gm) {
@@ -380,10 +381,12 @@ struct Simulator::Impl {
     case InstrKind::Copy: {
       std::vector<float> values(i.rows * i.cols, 0.0f);
       std::vector<Loc> dst(i.rows * i.cols);
+      std::vector<bool> real(i.rows * i.cols, false); // not zero padding
       for (int64_t r = 0; r < i.rows; ++r)
         for (int64_t col = 0; col < i.cols; ++col) {
           Loc src = i.transpose ? locate(c, i.src0, col, r) : locate(c, i.src0, r, col);
           if (src.byte) {
+            real[r * i.cols + col] = true;
             values[r * i.cols + col] = load(src.byte, i.src0.tile.dtype);
             reads.push_back({src.cell, i.src0.tile.space});
           }
@@ -394,9 +397,14 @@ struct Simulator::Impl {
         }
       if (llvm::Error e = access(c, ci, i, reads, writes, epoch))
         return e;
+      int64_t moved = 0;
       for (size_t k = 0; k < values.size(); ++k)
-        if (dst[k].byte)
+        if (dst[k].byte) {
           store(dst[k].byte, i.dst.tile.dtype, values[k]);
+          moved += real[k];
+        }
+      pathBytes[(stringifySpace(i.src0.tile.space) + "->" + stringifySpace(i.dst.tile.space)).str()] +=
+          moved * i.dst.tile.elementBytes();
       return llvm::Error::success();
     }
     case InstrKind::Mmad: {
@@ -492,6 +500,8 @@ struct Simulator::Impl {
         case VectorOp::Exp: v = std::exp(x); break;
         case VectorOp::Sqrt: v = std::sqrt(x); break;
         case VectorOp::Rec: v = 1.0f / x; break;
+        case VectorOp::Sin: v = std::sin(x); break;
+        case VectorOp::Cos: v = std::cos(x); break;
         case VectorOp::Adds: v = x + static_cast<float>(i.scalar); break;
         case VectorOp::Muls: v = x * static_cast<float>(i.scalar); break;
         case VectorOp::Dup: v = static_cast<float>(i.scalar); break;
@@ -685,3 +695,4 @@ std::vector<float> Simulator::tensor(size_t arg) const {
 llvm::Error Simulator::run() { return impl->run(); }
 const Instr *Simulator::failedInstr() const { return impl->failed; }
 int64_t Simulator::executedInstructions() const { return impl->executed; }
+std::map<std::string, int64_t> Simulator::bytesPerPath() const { return impl->pathBytes; }

@@ -204,6 +204,46 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
   return t;
 }
 
+namespace {
+/// The numbers the cost model reads, by JSON name.
+struct CostNumber {
+  const char *name;
+  double TargetDescription::*field;
+};
+const CostNumber kCostNumbers[] = {
+    {"hbm_bytes_per_s", &TargetDescription::hbmBytesPerSecond},
+    {"l2_reuse_fraction", &TargetDescription::l2ReuseFraction},
+    {"ddr_bytes_per_cycle", &TargetDescription::ddrBytesPerCycle},
+    {"l2_bytes_per_cycle", &TargetDescription::l2BytesPerCycle},
+    {"gm_misaligned_factor", &TargetDescription::gmMisalignedFactor},
+    {"gm_half_efficiency_bytes", &TargetDescription::gmHalfEfficiencyBytes},
+    {"vector_bytes_per_cycle", &TargetDescription::vectorBytesPerCycle},
+    {"vector_transcendental_cpi", &TargetDescription::vectorTranscendentalCpi},
+    {"vector_latency", &TargetDescription::vectorLatency},
+    {"mte_latency", &TargetDescription::mteLatency},
+    {"flag_latency", &TargetDescription::flagLatency},
+    {"sync_all_latency", &TargetDescription::syncAllLatency},
+    {"launch_seconds", &TargetDescription::launchSeconds},
+};
+} // namespace
+
+bool TargetDescription::scaleNumber(llvm::StringRef field, double factor) {
+  for (const CostNumber &n : kCostNumbers)
+    if (field == n.name) {
+      this->*n.field *= factor;
+      return true;
+    }
+  return false;
+}
+
+std::vector<std::string> TargetDescription::estimatedNumbers() const {
+  std::vector<std::string> out;
+  for (const CostNumber &n : kCostNumbers)
+    if (llvm::StringRef(sources.lookup(("numbers." + llvm::Twine(n.name)).str())).contains("[E]"))
+      out.push_back(n.name);
+  return out;
+}
+
 std::vector<std::string> TargetDescription::builtinNames() {
   std::vector<std::string> names;
   for (const auto &b : kBuiltinTargets)

@@ -72,7 +72,19 @@ struct AscendEstimatePass : mlir::attnedit::ascend::impl::AscendEstimatePassBase
                           b.getNamedAttr("roofline_seconds", b.getF64FloatAttr(e->rooflineSeconds)),
                           b.getNamedAttr("cube_peak_fraction", b.getF64FloatAttr(e->cubePeakFraction)),
                       }));
-      kernels.push_back(e->toJSON());
+      json::Object entry = e->toJSON();
+      if (sensitivity) {
+        llvm::Expected<std::vector<Sensitivity>> rows = mlir::attnedit::ascend::sensitivity(*s, *e);
+        if (!rows) {
+          kernel.emitError() << llvm::toString(rows.takeError());
+          return signalPassFailure();
+        }
+        json::Array list;
+        for (const Sensitivity &r : *rows)
+          list.push_back(json::Object{{"number", r.number}, {"x0.5", r.low}, {"x1.5", r.high}});
+        entry["sensitivity"] = std::move(list);
+      }
+      kernels.push_back(std::move(entry));
       if (!trace.empty())
         traces.push_back(chromeTrace(*s, *e));
       if (std::optional<DictionaryAttr> t = kernel.getTiling()) {

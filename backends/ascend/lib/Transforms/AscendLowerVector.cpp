@@ -10,7 +10,11 @@
 #include "attnedit/Ascend/VectorKernel.h"
 #include "attnedit/IR/AttnEditOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/SymbolTable.h"
+
+#include <cmath>
 
 namespace mlir::attnedit::ascend {
 #define GEN_PASS_DEF_ASCENDLOWERVECTORPASS
@@ -53,8 +57,26 @@ std::optional<Candidate> match(Operation *op) {
     c.inputs = {norm.getInput(), norm.getWeight()};
     return c;
   }
+  if (auto rope = dyn_cast<RopeOp>(op)) {
+    // rotate_half over whole heads without Llama-3 scaling; interleaved
+    // pairs and partial rotary need strided copies the Cube-free path lacks.
+    auto in = cast<RankedTensorType>(rope.getInput().getType());
+    auto pos = dyn_cast<RankedTensorType>(rope.getPositions().getType());
+    if (in.getRank() != 3 || !pos || !pos.hasStaticShape() ||
+        rope.getStyle() != RopeStyle::RotateHalf || rope.getLlama3Scaling() ||
+        static_cast<int64_t>(rope.getRotaryDim()) != in.getShape()[2] || in.getShape()[2] % 2)
+      return std::nullopt;
+    c.problem.op = RowOp::Rope;
+    c.problem.rows = in.getShape()[0];
+    c.problem.heads = in.getShape()[1];
+    c.problem.cols = in.getShape()[1] * in.getShape()[2];
+    c.problem.inverse = rope.getInverse();
+    c.problem.theta = rope.getTheta().convertToDouble();
+    c.inputs = {rope.getInput(), rope.getPositions()};
+    return c;
+  }
   if (auto soft = dyn_cast<SoftmaxOp>(op)) {
-    if (soft.getSinks() || soft.getAxis() != type.getRank() - 1)
+    if (soft.getSinks() || static_cast<int64_t>(soft.getAxis()) != type.getRank() - 1)
       return std::nullopt;
     c.problem.op = RowOp::Softmax;
     c.inputs = {soft.getInput()};
@@ -116,7 +138,8 @@ struct AscendLowerVectorPass
     const TargetDescription &t = **loaded;
     SmallVector<Operation *> ops;
     module.walk([&](Operation *op) {
-      if (isa<RmsNormOp, SoftmaxOp, SiluOp, AddOp, MulOp>(op) && !op->getParentOfType<KernelOp>())
+      if (isa<RmsNormOp, SoftmaxOp, SiluOp, AddOp, MulOp, RopeOp>(op) &&
+          !op->getParentOfType<KernelOp>())
         ops.push_back(op);
     });
     // Fused silu·mul first, so its silu is not lowered on its own.
@@ -164,11 +187,24 @@ struct AscendLowerVectorPass
       builder.setInsertionPoint(c.op);
       Location loc = c.op->getLoc();
       auto args = kernel.getTensorArgs();
+      SmallVector<Value> inputs = c.inputs;
+      if (c.problem.op == RowOp::Rope) {
+        // The inverse frequencies theta^(-2i/d) as a constant input; the
+        // launch converts the i32 positions to the kernel's f32 column.
+        int64_t d = c.problem.cols / c.problem.heads;
+        SmallVector<float> inv;
+        for (int64_t i = 0; i < d / 2; ++i)
+          inv.push_back(static_cast<float>(std::pow(c.problem.theta, -2.0 * i / d)));
+        auto type = RankedTensorType::get({1, d / 2}, builder.getF32Type());
+        inputs.push_back(builder.create<arith::ConstantOp>(
+            loc, type, DenseElementsAttr::get(type, ArrayRef<float>(inv))));
+      }
       SmallVector<Value> launchArgs;
-      for (auto [k, v] : llvm::enumerate(c.inputs)) {
+      for (auto [k, v] : llvm::enumerate(inputs)) {
         auto want = cast<BufType>(args[k].getType());
         auto have = cast<RankedTensorType>(v.getType());
-        launchArgs.push_back(have.getShape() == want.getShape()
+        // Same shape, or non-f32 (positions): the launch views it row-major.
+        launchArgs.push_back(have.getShape() == want.getShape() || !have.getElementType().isF32()
                                  ? v
                                  : builder.create<ReshapeOp>(loc, RankedTensorType::get(want.getShape(), have.getElementType()), v)
                                        .getResult());

@@ -91,6 +91,9 @@ struct AscendSimulatePass : mlir::attnedit::ascend::impl::AscendSimulatePassBase
                                        kernel.getSymName(), s->cores.size(),
                                        sim.executedInstructions())
                              .str();
+      line += "; moved";
+      for (const auto &[path, bytes] : sim.bytesPerPath())
+        line += llvm::formatv(" {0} {1}", path, bytes).str();
       std::optional<DictionaryAttr> tiling = kernel.getTiling();
       if (checkReference && tiling && s->gm.size() == 3) {
         Comparison cmp = compareMatmul(kernel, *s, sim, *tiling);

@@ -24,6 +24,9 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                              llvm::cl::init("")};
   Option<std::string> ascendc{*this, "ascendc", llvm::cl::desc("Ascend C-like source file"),
                               llvm::cl::init("")};
+  Option<bool> sensitivity{*this, "sensitivity",
+                           llvm::cl::desc("report each [E] number's effect at 0.5x and 1.5x"),
+                           llvm::cl::init(false)};
 };
 } // namespace
 
@@ -41,7 +44,7 @@ void mlir::attnedit::ascend::registerAscendPassesAndPipelines() {
         // Folds the index math the builder spells out (x*1, constants per loop).
         pm.addNestedPass<KernelOp>(createCanonicalizerPass());
         pm.addNestedPass<KernelOp>(createCSEPass());
-        pm.addPass(createAscendEstimatePass({o.report, o.trace, o.tiling}));
+        pm.addPass(createAscendEstimatePass({o.report, o.trace, o.tiling, o.sensitivity}));
         if (!o.ascendc.empty())
           pm.addPass(createAscendEmitAscendCPass({o.ascendc}));
       });

@@ -32,6 +32,8 @@ llvm::StringRef mlir::attnedit::ascend::rowOpName(RowOp op) {
     return "rms_norm";
   case RowOp::Softmax:
     return "softmax";
+  case RowOp::Rope:
+    return "rope";
   }
   return "?";
 }
@@ -68,6 +70,15 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
   scratchOf(p.op, tiles, columns);
   if (p.chunk)
     columns = 3; // running max, running sum, the chunk's statistic
+  if (p.op == RowOp::Rope) {
+    // Per row: the position, 5 half-head tiles (frequencies, angle, cos,
+    // sin, scratch) and 2 slots each of the two input and output halves.
+    int64_t half = tileBytes(Layout::ND, 1, p.cols / p.heads / 2, 4, false);
+    int64_t perRow = tileBytes(Layout::ND, 1, 1, 4, false) + 13 * half;
+    int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+    int64_t spread = std::max<int64_t>(1, (p.rows + cores - 1) / cores);
+    return std::min<int64_t>({(t.buffer(Space::UB).bytes - t.ubReserveBytes) / perRow, 64, spread});
+  }
   int64_t row = tileBytes(Layout::ND, 1, p.chunk ? p.chunk : p.cols, 4, false);
   int64_t col = tileBytes(Layout::ND, 1, 1, 4, false);
   int64_t weight = p.op == RowOp::RmsNorm ? 1 : 0;
@@ -180,6 +191,116 @@ void buildChunkedSoftmax(OpBuilder &builder, Location loc, const RowProblem &p, 
 }
 } // namespace
 
+namespace {
+/// RoPE, rotate_half (HF): for each head, with x1, x2 its two halves and
+/// a = position · inv_freq, out1 = x1·cos a - x2·sin a and out2 =
+/// x2·cos a + x1·sin a. cos/sin are computed once per row tile on the
+/// Vector unit and shared by the heads, whose halves stream through two UB
+/// slots each.
+void buildRope(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
+               const TargetDescription &t, Value blk, Value x, Value positions, Value invFreq,
+               Value output, int64_t blockDim) {
+  MLIRContext *ctx = builder.getContext();
+  Builder b(ctx);
+  Type f32 = builder.getF32Type();
+  int64_t d = p.cols / p.heads, half = d / 2, tiles = (p.rows + r - 1) / r;
+  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
+  auto halfType = BufType::get(ctx, Space::UB, {r, half}, f32, Layout::ND);
+  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
+  int64_t offset = 0;
+  auto alloc = [&](BufType type, int64_t slots) -> Value {
+    Value v = builder.create<AllocOp>(loc, type, offset, slots);
+    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
+    return v;
+  };
+  Value pos = alloc(colType, 1), freq = alloc(halfType, 1), angle = alloc(halfType, 1),
+        cosT = alloc(halfType, 1), sinT = alloc(halfType, 1), tmp = alloc(halfType, 1);
+  Value x1Buf = alloc(halfType, 2), x2Buf = alloc(halfType, 2), o1Buf = alloc(halfType, 2),
+        o2Buf = alloc(halfType, 2);
+  Value c0 = cst(0), c1 = cst(1), c2 = cst(2), c3 = cst(3);
+  auto set = [&](Pipe s, Pipe dp, Value ev) { builder.create<SetFlagOp>(loc, s, dp, ev); };
+  auto wait = [&](Pipe s, Pipe dp, Value ev) { builder.create<WaitFlagOp>(loc, s, dp, ev); };
+  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
+  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows,
+                  int64_t cols) {
+    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, cols}, false);
+  };
+  // The frequencies, replicated into every row once (event 2).
+  for (int64_t row = 0; row < r; ++row)
+    copy(Pipe::MTE2, invFreq, {c0, c0}, freq, {cst(row), c0}, 1, half);
+  set(Pipe::MTE2, Pipe::V, c2);
+  wait(Pipe::MTE2, Pipe::V, c2);
+  // Events 0/1: the head slots; 3: the position column.
+  for (Value s : {c0, c1, c3})
+    set(Pipe::V, Pipe::MTE2, s);
+  for (Value s : {c0, c1})
+    set(Pipe::MTE3, Pipe::V, s);
+
+  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
+  builder.setInsertionPointToStart(loop.getBody());
+  Value tile = loop.getInductionVar();
+  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
+                                              cst(blockDim));
+  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  wait(Pipe::V, Pipe::MTE2, c3);
+  copy(Pipe::MTE2, positions, {row0, c0}, pos, {c0, c0}, r, 1);
+  set(Pipe::MTE2, Pipe::V, c3);
+  wait(Pipe::MTE2, Pipe::V, c3);
+  builder.create<VBrcbOp>(loc, pos, angle);
+  barrier();
+  set(Pipe::V, Pipe::MTE2, c3);
+  builder.create<VMulOp>(loc, angle, freq, angle);
+  barrier();
+  builder.create<VCosOp>(loc, angle, cosT);
+  builder.create<VSinOp>(loc, angle, sinT);
+  barrier();
+  if (p.inverse) {
+    builder.create<VMulsOp>(loc, sinT, b.getF64FloatAttr(-1.0), sinT);
+    barrier();
+  }
+
+  auto heads = builder.create<scf::ForOp>(loc, c0, cst(p.heads), c1);
+  builder.setInsertionPointToStart(heads.getBody());
+  Value h = heads.getInductionVar();
+  Value g = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, iter, cst(p.heads)), h);
+  Value s = builder.create<arith::RemUIOp>(loc, g, c2);
+  Value col1 = builder.create<arith::MulIOp>(loc, h, cst(d));
+  Value col2 = builder.create<arith::AddIOp>(loc, col1, cst(half));
+  Value x1 = builder.create<SlotOp>(loc, x1Buf.getType(), x1Buf, s);
+  Value x2 = builder.create<SlotOp>(loc, x2Buf.getType(), x2Buf, s);
+  Value o1 = builder.create<SlotOp>(loc, o1Buf.getType(), o1Buf, s);
+  Value o2 = builder.create<SlotOp>(loc, o2Buf.getType(), o2Buf, s);
+  wait(Pipe::V, Pipe::MTE2, s);
+  copy(Pipe::MTE2, x, {row0, col1}, x1, {c0, c0}, r, half);
+  copy(Pipe::MTE2, x, {row0, col2}, x2, {c0, c0}, r, half);
+  set(Pipe::MTE2, Pipe::V, s);
+  wait(Pipe::MTE2, Pipe::V, s);
+  wait(Pipe::MTE3, Pipe::V, s);
+  builder.create<VMulOp>(loc, x1, cosT, o1);
+  builder.create<VMulOp>(loc, x2, sinT, tmp);
+  barrier();
+  builder.create<VSubOp>(loc, o1, tmp, o1);
+  barrier();
+  builder.create<VMulOp>(loc, x2, cosT, o2);
+  builder.create<VMulOp>(loc, x1, sinT, tmp);
+  barrier();
+  builder.create<VAddOp>(loc, o2, tmp, o2);
+  barrier();
+  set(Pipe::V, Pipe::MTE2, s);
+  set(Pipe::V, Pipe::MTE3, s);
+  wait(Pipe::V, Pipe::MTE3, s);
+  copy(Pipe::MTE3, o1, {c0, c0}, output, {row0, col1}, r, half);
+  copy(Pipe::MTE3, o2, {c0, c0}, output, {row0, col2}, r, half);
+  set(Pipe::MTE3, Pipe::V, s);
+
+  builder.setInsertionPointAfter(loop);
+  for (Value s : {c0, c1, c3})
+    wait(Pipe::V, Pipe::MTE2, s);
+  for (Value s : {c0, c1})
+    wait(Pipe::MTE3, Pipe::V, s);
+}
+} // namespace
+
 KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc,
                                                 llvm::StringRef name, const RowProblem &p,
                                                 int64_t r, const TargetDescription &t) {
@@ -203,6 +324,16 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   SmallVector<Value> inputs;
   for (int64_t k = 0; k < nIn; ++k)
     inputs.push_back(entry->addArgument(gmType, loc));
+  if (p.op == RowOp::Rope) {
+    Value positions = entry->addArgument(BufType::get(ctx, Space::GM, {p.rows, 1}, f32, Layout::ND), loc);
+    Value freq = entry->addArgument(
+        BufType::get(ctx, Space::GM, {1, p.cols / p.heads / 2}, f32, Layout::ND), loc);
+    Value output = entry->addArgument(gmType, loc);
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToEnd(entry);
+    buildRope(builder, loc, p, r, t, blk, inputs[0], positions, freq, output, blockDim);
+    return kernel;
+  }
   Value weight = weighted ? entry->addArgument(BufType::get(ctx, Space::GM, {1, p.cols}, f32, Layout::ND), loc)
                           : Value();
   Value output = entry->addArgument(gmType, loc);
@@ -277,10 +408,8 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   // Compute.
   wait(Pipe::MTE2, Pipe::V, s);
   wait(Pipe::MTE3, Pipe::V, s);
-  auto step = [&](auto op) {
-    (void)op;
-    barrier();
-  };
+  // Creates a vector op, then the barrier its same-pipe consumer needs (S55).
+  auto step = [&](Operation *) { barrier(); };
   switch (p.op) {
   case RowOp::Add:
     builder.create<VAddOp>(loc, in[0], in[1], out);
@@ -329,6 +458,8 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
     builder.create<VDivOp>(loc, e, out, out);
     break;
   }
+  case RowOp::Rope: // built by buildRope above
+    break;
   }
   // The next tile's compute rewrites the scratch tiles on this same pipe.
   barrier();

@@ -3,6 +3,7 @@
 // RUN: FileCheck %s --check-prefix=TRACE < %t.trace.json
 // RUN: FileCheck %s --check-prefix=TILING < %t.tiling.json
 // RUN: not attnedit-opt %s --attnedit-ascend-estimate="report=/nonexistent/dir/r.json" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: attnedit-opt %s --attnedit-ascend-lower-matmul="tiling=128,128,64,4" --attnedit-ascend-estimate="report=- sensitivity=true" -o /dev/null | FileCheck %s --check-prefix=SENS
 
 // Tests that every kernel gets its estimate: time, the bounding pipe, per-pipe
 // utilisation and the roofline. A 1024^3 GEMM on 64 tiles of 128x128 over 24
@@ -41,6 +42,14 @@
 // TILING: "target": "910b"
 
 // BAD: cannot write report file '/nonexistent/dir/r.json'
+
+// Tests the sensitivity to the estimated ([E]) numbers (research 11.4):
+// this MTE2-bound GEMM depends most on the assumed L2 rate, and halving it
+// slows the kernel.
+// SENS: "sensitivity": [
+// SENS-NEXT: {
+// SENS-NEXT: "number": "l2_bytes_per_cycle",
+// SENS-NEXT: "x0.5": 0.{{[1-9]}}
 func.func @f(%x: tensor<1024x1024xf32>, %w: tensor<1024x1024xf32>) -> tensor<1024x1024xf32> {
   %y = attnedit.linear %x, %w : (tensor<1024x1024xf32>, tensor<1024x1024xf32>) -> tensor<1024x1024xf32>
   return %y : tensor<1024x1024xf32>

@@ -91,6 +91,36 @@ func.func @long_rows(%s: tensor<4x32768xf32>) -> tensor<4x32768xf32> {
 
 // -----
 
+// Tests that a rotate_half RoPE over [T, H, D] becomes a vector kernel with
+// the inverse frequencies as a constant input and the i32 positions viewed
+// as the kernel's [T, 1] f32 column; cos/sin once per row tile, the heads'
+// halves streamed through two slots.
+// CHECK-LABEL: func.func @rope
+// CHECK: %[[F:.*]] = arith.constant dense<{{\[\[}}1.000000e+00, 1.000000e-01, 0.00999999977, 1.000000e-03]]> : tensor<1x4xf32>
+// CHECK: %[[X:.*]] = attnedit.reshape %arg0 : (tensor<6x2x8xf32>) -> tensor<6x16xf32>
+// CHECK: ascend.launch @rope_0(%[[X]], %arg1, %[[F]]) : (tensor<6x16xf32>, tensor<6xi32>, tensor<1x4xf32>) -> tensor<6x16xf32>
+// CHECK-LABEL: func.func @rope_unlowered
+// CHECK: attnedit.rope
+// CHECK: ascend.kernel @rope_0
+// CHECK-NEXT: ^bb0({{.*}}: !ascend.buf<gm, 6x1xf32, nd>, %{{.*}}: !ascend.buf<gm, 1x4xf32, nd>
+// CHECK: ascend.vcos
+// CHECK: ascend.vsin
+// CHECK: scf.for
+// CHECK:   ascend.vsub
+// CHECK:   ascend.vadd
+// SIM: @rope_0: {{.*}} no hazards
+func.func @rope(%x: tensor<6x2x8xf32>, %pos: tensor<6xi32>) -> tensor<6x2x8xf32> {
+  %y = attnedit.rope %x, %pos {theta = 10000.0 : f64, rotary_dim = 8 : i64, style = #attnedit<rope_style rotate_half>} : (tensor<6x2x8xf32>, tensor<6xi32>) -> tensor<6x2x8xf32>
+  return %y : tensor<6x2x8xf32>
+}
+// Interleaved pairs (llama2.c) stay for another backend.
+func.func @rope_unlowered(%x: tensor<6x2x8xf32>, %pos: tensor<6xi32>) -> tensor<6x2x8xf32> {
+  %y = attnedit.rope %x, %pos {theta = 10000.0 : f64, rotary_dim = 8 : i64, style = #attnedit<rope_style interleaved>} : (tensor<6x2x8xf32>, tensor<6xi32>) -> tensor<6x2x8xf32>
+  return %y : tensor<6x2x8xf32>
+}
+
+// -----
+
 // Tests the near misses: a softmax along another axis, a softmax with
 // sinks and a silu with two users (not fused) are handled as they can be.
 // CHECK-LABEL: func.func @near_misses

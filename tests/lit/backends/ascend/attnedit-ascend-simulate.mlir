@@ -7,9 +7,10 @@
 // an f64 product of the rounded inputs within the output dtype's rounding
 // plus f32 accumulation (tails in M, N and K included: 50 x 70 x 90), on the
 // 910B (FixPipe out) and the 910A (L0C -> UB -> GM), with searched and with
-// small forced tiles (several K blocks and slices per task).
-// CHECK: ascend-simulate: @linear_0: {{[0-9]+}} blocks, {{[0-9]+}} instructions, no hazards; max |C - A.B| {{.*}} of the bf16 tolerance
-// CHECK: ascend-simulate: @matmul_0: {{[0-9]+}} blocks, {{[0-9]+}} instructions, no hazards; max |C - A.B| {{.*}} of the bf16 tolerance
+// small forced tiles (several K blocks and slices per task). The byte
+// counters show FixPipe writing exactly C (50 x 70 x 2 bytes: tails dropped).
+// CHECK: ascend-simulate: @linear_0: {{[0-9]+}} blocks, {{[0-9]+}} instructions, no hazards; moved gm->l1 {{[0-9]+}} l0c->gm 7000 l1->l0a {{[0-9]+}} l1->l0b {{[0-9]+}}; max |C - A.B| {{.*}} of the bf16 tolerance
+// CHECK: ascend-simulate: @matmul_0: {{[0-9]+}} blocks, {{[0-9]+}} instructions, no hazards; moved {{.*}} l0c->gm 8960 {{.*}}; max |C - A.B| {{.*}} of the bf16 tolerance
 // F16: @linear_0: {{.*}} no hazards; {{.*}} of the f16 tolerance
 // F16: @matmul_0: {{.*}} no hazards; {{.*}} of the f16 tolerance
 // A910: @linear_0: {{.*}} no hazards; {{.*}} of the f16 tolerance

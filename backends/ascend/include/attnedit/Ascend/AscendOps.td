@@ -64,9 +64,10 @@ def Ascend_KernelOp : Ascend_Op<"kernel", [Symbol, IsolatedFromAbove, SingleBloc
 def Ascend_LaunchOp : Ascend_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "runs a kernel on tensors";
   let description = [{
-    Copies the f32 `inputs` into the kernel's GM inputs (rounding to their
-    element types), runs `block_dim` blocks of the kernel, and returns its GM
-    outputs widened to f32.
+    Copies the `inputs` into the kernel's GM inputs, row-major, as the
+    argument's shape (same element count) and element type (f32 rounds to
+    f16/bf16, i32 positions convert exactly below 2^24), runs `block_dim`
+    blocks of the kernel, and returns its GM outputs widened to f32.
   }];
   let arguments = (ins FlatSymbolRefAttr:$kernel, Variadic<AnyRankedTensor>:$inputs);
   let results = (outs Variadic<AnyRankedTensor>:$results);
@@ -167,6 +168,8 @@ class Ascend_VUnaryOp<string mnemonic, string what>
 def Ascend_VExpOp : Ascend_VUnaryOp<"vexp", "exp">;
 def Ascend_VSqrtOp : Ascend_VUnaryOp<"vsqrt", "square root">;
 def Ascend_VRecOp : Ascend_VUnaryOp<"vrec", "reciprocal">;
+def Ascend_VSinOp : Ascend_VUnaryOp<"vsin", "sine">;
+def Ascend_VCosOp : Ascend_VUnaryOp<"vcos", "cosine">;
 
 class Ascend_VScalarOp<string mnemonic, string what>
     : Ascend_PipeOp<mnemonic, [AllTypesMatch<["src", "dst"]>]> {

@@ -64,7 +64,19 @@ struct EstimateOptions {
   std::vector<double> l2HitRatio;
   /// Multiplies the modelled time (a sample of a block's tasks).
   double timeScale = 1;
+  /// Times against this description instead of the schedule's (what-if
+  /// runs of the sensitivity analysis).
+  const TargetDescription *target = nullptr;
 };
+
+/// research §11.4: the time at 0.5x and 1.5x of each estimated ([E])
+/// number of the target, relative to the estimate, largest effect first.
+struct Sensitivity {
+  std::string number;
+  double low, high; // seconds(x0.5) / seconds - 1, seconds(x1.5) / seconds - 1
+};
+llvm::Expected<std::vector<Sensitivity>> sensitivity(const Schedule &schedule,
+                                                     const KernelEstimate &estimate);
 
 llvm::Expected<KernelEstimate> estimate(const Schedule &schedule, const EstimateOptions &options = {});
 

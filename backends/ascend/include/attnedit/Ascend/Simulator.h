@@ -26,7 +26,9 @@
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/Error.h"
 
+#include <map>
 #include <memory>
+#include <string>
 
 namespace mlir::attnedit::ascend {
 
@@ -45,6 +47,9 @@ public:
   /// The instruction the error is about, if any.
   const Instr *failedInstr() const;
   int64_t executedInstructions() const;
+  /// Bytes moved per path ("gm->l1", ...), counting only elements inside
+  /// the GM tensors (research §12.8's counters).
+  std::map<std::string, int64_t> bytesPerPath() const;
 
 private:
   struct Impl;

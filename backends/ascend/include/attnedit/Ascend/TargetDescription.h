@@ -70,6 +70,12 @@ struct TargetDescription {
     return 2.0 * cubeMacsPerCycle(dtype) * cubeCores * freqHz;
   }
 
+  /// Multiplies the cost-model number `field` (as named in the JSON's
+  /// "numbers") by `factor`; false if it is not one the cost model reads.
+  bool scaleNumber(llvm::StringRef field, double factor);
+  /// The cost-model numbers whose source marks an estimate ("[E]").
+  std::vector<std::string> estimatedNumbers() const;
+
   /// Parses a description; `origin` names it in errors.
   static llvm::Expected<TargetDescription> parse(llvm::StringRef json, llvm::StringRef origin);
   /// A built-in description by name ("910b", "910a") or a JSON file path.

@@ -16,7 +16,7 @@
 
 namespace mlir::attnedit::ascend {
 
-enum class RowOp { Add, Mul, Silu, SiluMul, RmsNorm, Softmax };
+enum class RowOp { Add, Mul, Silu, SiluMul, RmsNorm, Softmax, Rope };
 llvm::StringRef rowOpName(RowOp op);
 
 /// `op` over `rows` x `cols` f32 tensors (the last axis is the row): one or
@@ -29,6 +29,12 @@ struct RowProblem {
   /// cols); the kernel then makes three passes (row max, sum of exp, write)
   /// over the chunks. 0 = whole rows.
   int64_t chunk = 0;
+  /// Rope (rotate_half over whole heads): rows = tokens, cols = heads x
+  /// head dim; GM inputs x [rows, cols], positions [rows, 1] (f32) and the
+  /// inverse frequencies [1, head dim / 2]. `inverse` rotates by -angle.
+  int64_t heads = 0;
+  bool inverse = false;
+  double theta = 0;
 };
 
 int64_t rowInputs(RowOp op);
@@ -39,7 +45,8 @@ int64_t rowInputs(RowOp op);
 int64_t rowsPerTile(const RowProblem &p, const TargetDescription &t);
 
 /// Creates the kernel at `builder`'s insertion point. GM arguments: the row
-/// inputs [rows, cols], the weight [1, cols] (RmsNorm), the output.
+/// inputs [rows, cols], the weight [1, cols] (RmsNorm) or positions and
+/// inverse frequencies (Rope), the output.
 KernelOp buildRowKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
                         const RowProblem &p, int64_t tileRows, const TargetDescription &t);
 
