@@ -16,6 +16,7 @@
 
 #include <mutex>
 
+#include <functional>
 #include <unistd.h>
 
 using namespace mlir;
@@ -77,8 +78,12 @@ cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef o
   auto machine = builder->createTargetMachine();
   if (!machine)
     return machine.takeError();
+  // options.transformer is a function_ref: the std::function it refers to
+  // must outlive ExecutionEngine::create (ASan: stack-use-after-scope).
+  std::function<llvm::Error(llvm::Module *)> optimize =
+      makeOptimizingTransformer(2, 0, machine->get());
   ExecutionEngineOptions options;
-  options.transformer = makeOptimizingTransformer(2, 0, machine->get());
+  options.transformer = optimize;
   options.enableObjectDump = !objectPath.empty();
   auto engine = ExecutionEngine::create(module, options, std::move(*machine));
   if (!engine)
