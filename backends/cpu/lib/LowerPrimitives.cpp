@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Lowering.h"
+#include "attnedit/IR/RopeFrequencies.h"
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -130,24 +131,13 @@ FailureOr<Value> Lowering::lower(attnedit::RopeOp op) {
   RankedTensorType type = tensorType(x);
   int64_t rotary = op.getRotaryDim(), half = rotary / 2;
   bool interleaved = op.getStyle() == RopeStyle::Interleaved;
-  // Inverse frequencies as the reference computes them (ropeInverseFrequencies).
-  std::vector<double> inv(half);
-  for (int64_t i = 0; i < half; ++i)
-    inv[i] = std::pow(op.getTheta().convertToDouble(), -2.0 * i / rotary);
+  std::optional<std::array<double, 4>> llama3;
   if (auto scaling = op.getLlama3Scaling()) {
     ArrayRef<double> s = *scaling;
-    double factor = s[0], lowFactor = s[1], highFactor = s[2], original = s[3];
-    double lowWavelen = original / lowFactor, highWavelen = original / highFactor;
-    for (double &f : inv) {
-      double wavelen = 2 * M_PI / f;
-      if (wavelen > lowWavelen) {
-        f /= factor;
-      } else if (wavelen >= highWavelen) {
-        double smooth = (original / wavelen - lowFactor) / (highFactor - lowFactor);
-        f = (1 - smooth) * f / factor + smooth * f;
-      }
-    }
+    llama3 = std::array<double, 4>{s[0], s[1], s[2], s[3]};
   }
+  std::vector<double> inv =
+      ropeInverseFrequencies(op.getTheta().convertToDouble(), rotary, llama3);
   if (op.getInverse())
     for (double &f : inv)
       f = -f;

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Runtime/Execution/Kernels.h"
+#include "attnedit/IR/RopeFrequencies.h"
 
 #include <cblas.h>
 
@@ -65,26 +66,7 @@ Tensor rmsNorm(const Tensor &x, const Tensor &w, double eps) {
 }
 
 std::vector<double> ropeInverseFrequencies(const RopeConfig &config) {
-  int64_t half = config.rotaryDim / 2;
-  std::vector<double> inv(half);
-  for (int64_t i = 0; i < half; ++i)
-    inv[i] = std::pow(config.theta, -2.0 * i / config.rotaryDim);
-  if (!config.llama3Scaling)
-    return inv;
-  // Llama 3.1: keep high frequencies, divide low ones by `factor`, and blend
-  // the band between (transformers' _compute_llama3_parameters).
-  auto [factor, lowFactor, highFactor, original] = *config.llama3Scaling;
-  double lowWavelen = original / lowFactor, highWavelen = original / highFactor;
-  for (double &f : inv) {
-    double wavelen = 2 * M_PI / f;
-    if (wavelen > lowWavelen) {
-      f /= factor;
-    } else if (wavelen >= highWavelen) {
-      double smooth = (original / wavelen - lowFactor) / (highFactor - lowFactor);
-      f = (1 - smooth) * f / factor + smooth * f;
-    }
-  }
-  return inv;
+  return attnedit::ropeInverseFrequencies(config.theta, config.rotaryDim, config.llama3Scaling);
 }
 
 Tensor rope(const Tensor &x, const Tensor &positions, const RopeConfig &config) {
