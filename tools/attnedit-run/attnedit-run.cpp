@@ -332,15 +332,20 @@ static llvm::Error runEval() {
                                "in [2, {0}], --kv-context in [0, {0}]",
                                kMaxConfigSize)
                      .str());
-  auto teacher = Model::load(teacherPath);
+  auto teacher = Model::load(teacherPath, studentPath.empty() ? tokenizerPath.getValue()
+                                                              : std::string());
   if (!teacher)
     return teacher.takeError();
-  // Without --student the teacher is scored alone (compared with itself).
-  auto loaded = studentPath.empty() ? Model::load(teacherPath, tokenizerPath)
-                                     : Model::load(studentPath, tokenizerPath);
-  if (!loaded)
-    return loaded.takeError();
-  Model &student = **loaded;
+  // Without --student the teacher is scored alone (compared with itself,
+  // loaded once).
+  std::unique_ptr<Model> ownStudent;
+  if (!studentPath.empty()) {
+    auto loaded = Model::load(studentPath, tokenizerPath);
+    if (!loaded)
+      return loaded.takeError();
+    ownStudent = std::move(*loaded);
+  }
+  Model &student = ownStudent ? *ownStudent : **teacher;
   if (mlaAbsorbed)
     student.setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
   auto tok = student.tokenizer();
