@@ -1,6 +1,6 @@
 //===- cpu_forward.cpp - prefill on the compiled CPU backend vs the machine --===//
 //
-//   attnedit-bench-cpu MODEL [--tokens N] [--reps R]
+//   attnedit-bench-cpu MODEL [--tokens N] [--reps R] [--only cpu|reference]
 //
 // Prints one JSON object: the JIT compile time, the median forward time of
 // N tokens on the compiled backend and on the reference evaluator (same
@@ -8,6 +8,8 @@
 // sgemm rate of the BLAS the backend calls (2048³, this process's threads)
 // and the fp32 FMA peak of the cores (a register-resident AVX-512 FMA loop
 // on 1 and on all threads). bench/cpu_backend.py runs it beside PyTorch.
+// With --only, just that backend's forward runs (for profilers) and the
+// other figures are 0.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,6 +28,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -82,18 +85,21 @@ static double sgemmRate(int n) {
 }
 
 int main(int argc, char **argv) {
-  selectBlasKernel(argv);
+  configureMathLibraries(argv);
   initLogging("attnedit-bench-cpu");
   if (argc < 2) {
-    llvm::errs() << "usage: attnedit-bench-cpu MODEL [--tokens N] [--reps R]\n";
+    llvm::errs() << "usage: attnedit-bench-cpu MODEL [--tokens N] [--reps R] [--only cpu|reference]\n";
     return 2;
   }
   int64_t tokens = 512, reps = 5;
+  std::string only;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--tokens"))
       tokens = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps"))
       reps = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--only"))
+      only = argv[i + 1];
   }
   auto model = Model::load(argv[1]);
   if (!model)
@@ -142,17 +148,21 @@ int main(int argc, char **argv) {
     return times[n > 1 ? 1 + (n - 1) / 2 : 0];
   };
   std::unique_ptr<Executor> cpu = createCompiledExecutor(), reference = createReferenceExecutor();
-  double cpuFirst = 0, refFirst = 0;
-  double cpuTime = time(*cpu, reps + 1, cpuFirst);
-  double refTime = time(*reference, std::max<int64_t>(2, reps / 2), refFirst);
+  double cpuFirst = 0, refFirst = 0, cpuTime = 0, refTime = 0;
+  if (only != "reference")
+    cpuTime = time(*cpu, reps + 1, cpuFirst);
+  if (only != "cpu")
+    refTime = time(*reference, std::max<int64_t>(2, reps / 2), refFirst);
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  bool machine = only.empty();
   llvm::outs() << llvm::formatv(
       "{{\"tokens\": {0}, \"gemm_gflop_per_forward\": {1:f3}, \"cpu_first_call_s\": {2:f3}, "
       "\"cpu_forward_s\": {3:f4}, \"reference_forward_s\": {4:f4}, \"openblas_coretype\": \"{5}\", "
       "\"sgemm_2048_gflops\": {6:f1}, \"fma_peak_gflops_1thread\": {7:f1}, "
       "\"fma_peak_gflops_all\": {8:f1}, \"threads\": {9}}\n",
       tokens, flops / 1e9, cpuFirst, cpuTime, refTime,
-      std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "", sgemmRate(2048),
-      fmaPeak(1), fmaPeak(threads), threads);
+      std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "",
+      machine ? sgemmRate(2048) : 0.0, machine ? fmaPeak(1) : 0.0,
+      machine ? fmaPeak(threads) : 0.0, threads);
   return 0;
 }

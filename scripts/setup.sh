@@ -10,6 +10,7 @@ PACKAGES=(
   cmake ninja-build g++ ccache
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools   # MLIR 19 + FileCheck/lit
   libopenblas-dev                                         # cblas GEMMs
+  libopenblas0-openmp                                     # ... threaded by OpenMP
   libflatbuffers-dev flatbuffers-compiler libspdlog-dev
   libsentencepiece-dev                                    # tokenizer.model files
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -737,7 +737,7 @@ static llvm::Error runDemo() {
 }
 
 int main(int argc, char **argv) {
-  selectBlasKernel(argv);
+  configureMathLibraries(argv);
   cl::HideUnrelatedOptions(attneditOptions);
   for (cl::SubCommand *sub : cl::getRegisteredSubcommands())
     cl::HideUnrelatedOptions(attneditOptions, *sub);

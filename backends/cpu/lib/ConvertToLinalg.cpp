@@ -93,8 +93,11 @@ struct ConvertToLinalgPass
       return signalPassFailure();
     }
     for (auto func : getOperation().getOps<func::FuncOp>())
-      if (!func.isExternal())
+      if (!func.isExternal()) {
         parametersToArguments(func);
+        if (gemm == "blas")
+          fuseAttention(func);
+      }
 
     MLIRContext *ctx = &getContext();
     RewritePatternSet patterns(ctx);

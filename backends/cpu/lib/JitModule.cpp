@@ -44,13 +44,15 @@ static llvm::Expected<llvm::orc::JITTargetMachineBuilder> hostMachine() {
   return builder;
 }
 
-/// Host symbols compiled code calls besides libc/libm: the GEMM shims and
-/// MLIR's memrefCopy (bufferization's copies between layouts).
+/// Host symbols compiled code calls besides libc/libm: the GEMM and
+/// attention shims and MLIR's memrefCopy (bufferization's copies between
+/// layouts).
 static llvm::orc::SymbolMap hostSymbols(llvm::orc::MangleAndInterner interner) {
   llvm::orc::SymbolMap map;
-  for (auto [name, address] : cpu::gemmSymbols())
-    map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
-                           llvm::JITSymbolFlags::Exported};
+  for (auto symbols : {cpu::gemmSymbols(), cpu::attentionSymbols()})
+    for (auto [name, address] : symbols)
+      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                             llvm::JITSymbolFlags::Exported};
   map[interner("memrefCopy")] = {llvm::orc::ExecutorAddr::fromPtr(&memrefCopy),
                                  llvm::JITSymbolFlags::Exported};
   return map;

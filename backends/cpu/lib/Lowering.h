@@ -244,6 +244,10 @@ inline std::pair<Value, bool> looksThroughTranspose(Value v) {
 
 /// Builds the linalg form of one attnedit op at `loc`; failure leaves the op
 /// for the "no CPU lowering" diagnostic.
+/// Replaces each attention chain of `func` whose probabilities feed only
+/// the value product by one fused attention call (LowerAttention.cpp).
+void fuseAttention(func::FuncOp func);
+
 struct Lowering {
   OpBuilder &b;
   Location loc;

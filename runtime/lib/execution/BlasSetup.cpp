@@ -1,21 +1,24 @@
-//===- BlasSetup.cpp - choosing OpenBLAS's kernel from the CPU -------------===//
+//===- BlasSetup.cpp - OpenBLAS's kernel and OpenMP's waiting, per machine -===//
 
 #include "attnedit/Runtime/Execution/BlasSetup.h"
 
 #include <cstdlib>
 #include <unistd.h>
 
-void mlir::attnedit::selectBlasKernel(char **argv) {
-  if (std::getenv("OPENBLAS_CORETYPE"))
-    return;
+void mlir::attnedit::configureMathLibraries(char **argv) {
+  bool changed = false;
+  auto setIfUnset = [&](const char *name, const char *value) {
+    if (!std::getenv(name) && setenv(name, value, /*overwrite=*/0) == 0)
+      changed = true;
+  };
   // Only where the CPU has the instructions the kernel needs; other CPUs
   // keep OpenBLAS's own detection.
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512f"))
-    return;
-  if (setenv("OPENBLAS_CORETYPE", "SkylakeX", /*overwrite=*/0) != 0)
+  if (__builtin_cpu_supports("avx512f"))
+    setIfUnset("OPENBLAS_CORETYPE", "SkylakeX");
+  setIfUnset("OMP_WAIT_POLICY", "PASSIVE");
+  if (!changed)
     return;
   execv("/proc/self/exe", argv);
-  // Still here: exec failed; run on, and keep the variable out of children.
-  unsetenv("OPENBLAS_CORETYPE");
+  // Still here: exec failed; run on with the libraries' defaults.
 }

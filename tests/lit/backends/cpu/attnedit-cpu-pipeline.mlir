@@ -2,12 +2,12 @@
 // RUN: attnedit-opt %s --attnedit-cpu-pipeline=gemm=loops | FileCheck %s --check-prefix=LOOPS
 
 // Tests that a whole attention layer (a composite, decomposed by the
-// pipeline) reaches the LLVM dialect with its GEMMs as calls of the BLAS
-// shims through their C interface, and with gemm=loops as no call at all.
+// pipeline) reaches the LLVM dialect with its projections as calls of the
+// BLAS shims and its core as one call of the fused attention kernel, through
+// their C interface, and with gemm=loops as no call at all.
 // CHECK-LABEL: llvm.func @layer
 // CHECK-DAG: llvm.call @attnedit_cpu_gemm_nt
-// CHECK-DAG: llvm.call @attnedit_cpu_bgemm_nt
-// CHECK-DAG: llvm.call @attnedit_cpu_bgemm_nn
+// CHECK-DAG: llvm.call @attnedit_cpu_attention
 // CHECK-DAG: llvm.func @_mlir_ciface_attnedit_cpu_gemm_nt(!llvm.ptr, !llvm.ptr, !llvm.ptr)
 // CHECK-NOT: attnedit.
 // LOOPS-LABEL: llvm.func @layer

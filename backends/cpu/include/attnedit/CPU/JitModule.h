@@ -50,6 +50,9 @@ private:
 /// `attnedit-cpu-library-calls` calls, as `_mlir_ciface_attnedit_cpu_*`.
 llvm::ArrayRef<std::pair<const char *, void *>> gemmSymbols();
 
+/// The fused attention kernels (AttentionLibrary.cpp), likewise.
+llvm::ArrayRef<std::pair<const char *, void *>> attentionSymbols();
+
 } // namespace mlir::attnedit::cpu
 
 #endif // ATTNEDIT_CPU_JITMODULE_H

@@ -35,6 +35,14 @@ def ConvertToLinalgPass : Pass<"attnedit-cpu-convert-to-linalg", "mlir::ModuleOp
                          library_call = "attnedit_cpu_gemm_nt"} ins(%x, %w) outs(%zero)
     ```
 
+    With `gemm=blas`, each attention chain `matmul(q, kᵀ) → scale →
+    causal_mask → softmax(+sinks) → matmul(·, v)` whose probabilities feed
+    only the value product becomes one opaque generic carrying `library_call
+    = "attnedit_cpu_attention[_sinks]"`: the flash-attention kernel of
+    AttentionLibrary.cpp (tiles, online softmax, no T×T buffer, future key
+    blocks skipped). Functions that compute gradients (`loss_grad`) lower op
+    by op, bit for bit as the reference.
+
     Composite attention ops must be decomposed first
     (`--attnedit-decompose`); any attnedit op left without a lowering is an
     error naming it.

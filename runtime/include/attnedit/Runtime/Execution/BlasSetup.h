@@ -1,12 +1,18 @@
-//===- BlasSetup.h - choosing OpenBLAS's kernel from the CPU ----*- C++ -*-===//
+//===- BlasSetup.h - OpenBLAS's kernel and OpenMP's waiting, per machine -*- C++ -*-===//
 //
-// Debian's OpenBLAS 0.3.21 does not recognise this machine's AVX-512 CPU and
-// falls back to its Prescott (SSE3) kernels: 17–20 GFLOP/s on sgemm here,
-// against 93–142 with its SkylakeX kernels (README "CPU backend"). OpenBLAS
-// reads OPENBLAS_CORETYPE once, when the library loads, so a tool that wants
-// the right kernel has to be started with it: selectBlasKernel re-executes
-// the tool with OPENBLAS_CORETYPE=SkylakeX when the CPU has AVX-512F and the
-// user has not set the variable (a value the user set is never overridden).
+// Two settings the math libraries read once, when they load, from the
+// environment, so a tool that wants them has to be started with them:
+// - Debian's OpenBLAS 0.3.21 does not recognise this machine's AVX-512 CPU
+//   and falls back to its Prescott (SSE3) kernels: 17–20 GFLOP/s on sgemm
+//   here, against 93–142 with OPENBLAS_CORETYPE=SkylakeX (README "CPU
+//   backend"). Set only where the CPU has AVX-512F.
+// - OpenMP threads (OpenBLAS's and our kernels') that spin between parallel
+//   regions steal the cores from the serial code between them as soon as
+//   anything else runs: a 512-token prefill took 0.32–0.71 s with libgomp's
+//   default waiting and 0.17–0.19 s with OMP_WAIT_POLICY=PASSIVE on this
+//   2-core machine under load (bench/cpu_forward.cpp, interleaved).
+// configureMathLibraries re-executes the tool once with what is missing; a
+// value the user set is never overridden.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_RUNTIME_EXECUTION_BLASSETUP_H
@@ -15,8 +21,8 @@
 namespace mlir::attnedit {
 
 /// Call first thing in main(); returns only if no re-execution was needed
-/// (or it failed, in which case the tool runs with what OpenBLAS chose).
-void selectBlasKernel(char **argv);
+/// (or it failed, in which case the tool runs with the libraries' defaults).
+void configureMathLibraries(char **argv);
 
 } // namespace mlir::attnedit
 
