@@ -67,6 +67,42 @@ const Case kCases[] = {
        %1 = attnedit.causal_mask %0 {window = 2 : i64} : tensor<2x?x?xf32>
        %2 = attnedit.softmax %1 sinks(%k : tensor<2xf32>) {axis = 2 : i64} : tensor<2x?x?xf32>
        return %2 : tensor<2x?x?xf32> })", 4},
+    // The fused attention kernel (AttentionLibrary.cpp): 100 tokens span
+    // several 32-query and 64-key blocks; GQA with a window smaller than a
+    // block; sinks; and 3 queries at the end of 70 keys (Tq < Tk).
+    {"fused_attention_gqa_window", R"(func.func @f(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>) -> tensor<?x4x8xf32> {
+       %qt = attnedit.transpose %q {permutation = array<i64: 1, 0, 2>} : (tensor<?x4x8xf32>) -> tensor<4x?x8xf32>
+       %kt = attnedit.transpose %k {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
+       %vt = attnedit.transpose %v {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
+       %kr = attnedit.repeat_kv %kt {repeats = 2 : i64} : (tensor<2x?x8xf32>) -> tensor<4x?x8xf32>
+       %vr = attnedit.repeat_kv %vt {repeats = 2 : i64} : (tensor<2x?x8xf32>) -> tensor<4x?x8xf32>
+       %kT = attnedit.transpose %kr {permutation = array<i64: 0, 2, 1>} : (tensor<4x?x8xf32>) -> tensor<4x8x?xf32>
+       %s = attnedit.matmul %qt, %kT : (tensor<4x?x8xf32>, tensor<4x8x?xf32>) -> tensor<4x?x?xf32>
+       %ss = attnedit.scale %s {factor = 0.35 : f64} : tensor<4x?x?xf32>
+       %m = attnedit.causal_mask %ss {window = 20 : i64} : tensor<4x?x?xf32>
+       %p = attnedit.softmax %m {axis = 2 : i64} : tensor<4x?x?xf32>
+       %o = attnedit.matmul %p, %vr : (tensor<4x?x?xf32>, tensor<4x?x8xf32>) -> tensor<4x?x8xf32>
+       %ot = attnedit.transpose %o {permutation = array<i64: 1, 0, 2>} : (tensor<4x?x8xf32>) -> tensor<?x4x8xf32>
+       return %ot : tensor<?x4x8xf32> })", 100},
+    {"fused_attention_sinks", R"(func.func @f(%q: tensor<?x2x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x6xf32>, %sk: tensor<2xf32>) -> tensor<2x?x6xf32> {
+       %qt = attnedit.transpose %q {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
+       %kt = attnedit.transpose %k {permutation = array<i64: 1, 2, 0>} : (tensor<?x2x8xf32>) -> tensor<2x8x?xf32>
+       %vt = attnedit.transpose %v {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x6xf32>) -> tensor<2x?x6xf32>
+       %kT = attnedit.transpose %kt {permutation = array<i64: 0, 2, 1>} : (tensor<2x8x?xf32>) -> tensor<2x?x8xf32>
+       %kTT = attnedit.transpose %kT {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x8xf32>) -> tensor<2x8x?xf32>
+       %s = attnedit.matmul %qt, %kTT : (tensor<2x?x8xf32>, tensor<2x8x?xf32>) -> tensor<2x?x?xf32>
+       %m = attnedit.causal_mask %s : tensor<2x?x?xf32>
+       %p = attnedit.softmax %m sinks(%sk : tensor<2xf32>) {axis = 2 : i64} : tensor<2x?x?xf32>
+       %o = attnedit.matmul %p, %vt : (tensor<2x?x?xf32>, tensor<2x?x6xf32>) -> tensor<2x?x6xf32>
+       return %o : tensor<2x?x6xf32> })", 70},
+    {"fused_attention_last_queries", R"(func.func @f(%q: tensor<2x3x8xf32>, %k: tensor<2x?x8xf32>, %v: tensor<2x?x8xf32>) -> tensor<3x2x8xf32> {
+       %kT = attnedit.transpose %k {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x8xf32>) -> tensor<2x8x?xf32>
+       %s = attnedit.matmul %q, %kT : (tensor<2x3x8xf32>, tensor<2x8x?xf32>) -> tensor<2x3x?xf32>
+       %m = attnedit.causal_mask %s {window = 5 : i64} : tensor<2x3x?xf32>
+       %p = attnedit.softmax %m {axis = 2 : i64} : tensor<2x3x?xf32>
+       %o = attnedit.matmul %p, %v : (tensor<2x3x?xf32>, tensor<2x?x8xf32>) -> tensor<2x3x8xf32>
+       %ot = attnedit.transpose %o {permutation = array<i64: 1, 0, 2>} : (tensor<2x3x8xf32>) -> tensor<3x2x8xf32>
+       return %ot : tensor<3x2x8xf32> })", 70},
     {"softmax_axis0_mask_zero_fill", R"(func.func @f(%s: tensor<3x?x4xf32>) -> tensor<3x?x4xf32> {
        %0 = attnedit.causal_mask %s {zero_fill} : tensor<3x?x4xf32>
        %1 = attnedit.softmax %0 {axis = 0 : i64} : tensor<3x?x4xf32>
