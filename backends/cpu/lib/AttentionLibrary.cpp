@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -33,26 +34,51 @@ namespace {
 constexpr int64_t kQueryBlock = 32;
 constexpr int64_t kKeyBlock = 64;
 
+/// 16 floats: one AVX-512 register in the avx512f clone, two or four
+/// narrower ones in the others (GCC vector extensions, not intrinsics, so
+/// every clone compiles from this one source).
+typedef float V __attribute__((vector_size(64)));
+typedef int32_t VI __attribute__((vector_size(64)));
+constexpr int64_t kLanes = 16;
+
+inline V splat(float x) { return V{} + x; }
+
+inline float horizontalMax(V x) {
+  float r = x[0];
+  for (int i = 1; i < kLanes; ++i)
+    r = r > x[i] ? r : x[i];
+  return r;
+}
+
+inline float horizontalSum(V x) {
+  float r = 0.0f;
+  for (int i = 0; i < kLanes; ++i)
+    r += x[i];
+  return r;
+}
+
 /// exp(x) for x <= 0 (scores minus their row maximum), 0 below exp's float
-/// range, within 2 ulp: Cephes' expf polynomial (S. Moshier). Rounding by
-/// the 1.5·2²³ trick and a bit cast instead of floor() and memcpy keep it
-/// branch free and call free, so the loops calling it vectorize.
-inline float expNonPositive(float x) {
-  float clamped = x < -87.0f ? -87.0f : x;
-  constexpr float kRound = 12582912.0f; // 1.5 · 2²³
-  float n = (clamped * 1.44269504088896341f + kRound) - kRound;
-  float r = clamped - n * 0.693359375f;
+/// range (and for -inf: masked keys), within 2 ulp: Cephes' expf polynomial
+/// (S. Moshier), rounding by the 1.5·2²³ trick.
+inline V expNonPositive(V x) {
+  V clamped = x < -87.0f ? splat(-87.0f) : x;
+  const V round = splat(12582912.0f); // 1.5 · 2²³
+  V n = (clamped * 1.44269504088896341f + round) - round;
+  V r = clamped - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
+  V p = splat(1.9875691500e-4f);
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  float scaleBy = __builtin_bit_cast(float, (static_cast<int32_t>(n) + 127) << 23);
-  return x < -87.0f ? 0.0f : p * scaleBy;
+  VI bits = (__builtin_convertvector(n, VI) + 127) << 23;
+  V scaleBy = (V)bits; // GCC: a same-size vector cast reinterprets the bits
+  return x < -87.0f ? V{} : p * scaleBy;
 }
+
+inline float expNonPositive(float x) { return expNonPositive(splat(x))[0]; }
 
 struct View3 {
   const float *data;
@@ -70,7 +96,11 @@ View3 view(StridedMemRefType<float, 3> *m) {
 /// One block of queries [q0, q0 + rows) of head h against all the keys it
 /// may see.
 struct QueryBlock {
-  const View3 &q, &k, &v;
+  const View3 &q;
+  /// K and V of this query's KV head, packed once for all query blocks:
+  /// per key block, kᵀ [D][64 keys]; per key, v padded to whole vectors.
+  const V *kPacked, *vPacked;
+  int64_t tk, dv;
   float *out;
   const int64_t *outStrides;
   float scale, sink;
@@ -78,92 +108,151 @@ struct QueryBlock {
   int64_t window, h, hk, q0, rows;
 };
 
+constexpr int64_t kKeyVectors = kKeyBlock / kLanes;
+
+/// A zeroed array of `n` vectors on a 64-byte boundary: the AVX-512 clone
+/// moves them with aligned instructions, while alignof(V) outside it (and
+/// so std::vector's allocation) is only 16.
+struct Vectors {
+  explicit Vectors(int64_t n)
+      : data(static_cast<V *>(std::aligned_alloc(64, std::max<int64_t>(n, 1) * sizeof(V)))),
+        size(n) {
+    fill();
+  }
+  ~Vectors() { std::free(data); }
+  Vectors(const Vectors &) = delete;
+  Vectors &operator=(const Vectors &) = delete;
+  void fill() { std::fill(data, data + size, V{}); }
+  V &operator[](int64_t i) { return data[i]; }
+  V *data;
+  int64_t size;
+};
+
+/// ai = ai·correction + Σ_{j in [lo, hi)} p[j]·vb[j], for rows of NV
+/// vectors: the accumulators stay in registers, two sets (even and odd
+/// keys) so that consecutive FMAs do not wait on each other.
+template <int NV>
+inline void accumulateValues(V *ai, const float *p, const V *vb, int64_t lo, int64_t hi,
+                             float correction) {
+  V a0[NV], a1[NV];
+#pragma GCC unroll 8
+  for (int e = 0; e < NV; ++e) {
+    a0[e] = ai[e] * correction;
+    a1[e] = V{};
+  }
+  int64_t j = lo;
+  for (; j + 1 < hi; j += 2) {
+    V p0 = splat(p[j]), p1 = splat(p[j + 1]);
+    const V *v0 = vb + j * NV, *v1 = v0 + NV;
+#pragma GCC unroll 8
+    for (int e = 0; e < NV; ++e) {
+      a0[e] += p0 * v0[e];
+      a1[e] += p1 * v1[e];
+    }
+  }
+  if (j < hi) {
+    V p0 = splat(p[j]);
+#pragma GCC unroll 8
+    for (int e = 0; e < NV; ++e)
+      a0[e] += p0 * vb[j * NV + e];
+  }
+#pragma GCC unroll 8
+  for (int e = 0; e < NV; ++e)
+    ai[e] = a0[e] + a1[e];
+}
+
+/// The same for any width (value heads wider than 128).
+inline void accumulateValues(V *ai, const float *p, const V *vb, int64_t lo, int64_t hi,
+                             float correction, int64_t nv) {
+  for (int64_t e = 0; e < nv; ++e)
+    ai[e] *= correction;
+  for (int64_t j = lo; j < hi; ++j) {
+    V pj = splat(p[j]);
+    for (int64_t e = 0; e < nv; ++e)
+      ai[e] += pj * vb[j * nv + e];
+  }
+}
+
 /// Cloned per ISA (GCC function multiversioning, chosen once at load time
-/// from the CPU's features): the simd loops become 16-wide on AVX-512.
+/// from the CPU's features).
 __attribute__((target_clones("avx512f", "avx2", "default"))) void
 runQueryBlock(const QueryBlock &qb) {
-  const View3 &q = qb.q, &k = qb.k, &v = qb.v;
-  float scale = qb.scale, sink = qb.sink;
-  bool causal = qb.causal, hasSink = qb.hasSink;
-  int64_t window = qb.window, h = qb.h, hk = qb.hk, q0 = qb.q0, rows = qb.rows;
-  {
-    int64_t d = q.sizes[2], dv = v.sizes[2], tk = k.sizes[0];
-    int64_t offset = tk - q.sizes[0];
-    std::vector<float> qt(rows * d), kt(d * kKeyBlock), vb(kKeyBlock * dv), s(kKeyBlock),
-        acc(rows * dv, 0.0f);
-    std::vector<float> m(rows, hasSink ? sink : -std::numeric_limits<float>::infinity());
-    std::vector<float> l(rows, hasSink ? 1.0f : 0.0f);
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t c = 0; c < d; ++c)
-        qt[i * d + c] = q(q0 + i, h, c);
-    // Keys this block may see: [first, last].
-    int64_t lastPos = offset + q0 + rows - 1, firstPos = offset + q0;
-    int64_t last = causal ? std::min(tk - 1, lastPos) : tk - 1;
-    int64_t first = causal && window > 0 ? std::max<int64_t>(0, firstPos - window + 1) : 0;
-    for (int64_t j0 = first; j0 <= last; j0 += kKeyBlock) {
-      int64_t cols = std::min(kKeyBlock, last + 1 - j0);
-      for (int64_t j = 0; j < cols; ++j) {
-        for (int64_t c = 0; c < d; ++c)
-          kt[c * kKeyBlock + j] = k(j0 + j, hk, c);
-        for (int64_t e = 0; e < dv; ++e)
-          vb[j * dv + e] = v(j0 + j, hk, e);
-      }
-      for (int64_t i = 0; i < rows; ++i) {
-        // Scores of query i against this key block, as the reference
-        // computes them: (q·k) then the scale.
-        float *si = s.data();
-        std::fill(si, si + kKeyBlock, 0.0f);
-        const float *qi = &qt[i * d];
-        for (int64_t c = 0; c < d; ++c) {
-          float qc = qi[c];
-          const float *kc = &kt[c * kKeyBlock];
-#pragma omp simd
-          for (int64_t j = 0; j < kKeyBlock; ++j)
-            si[j] += qc * kc[j];
-        }
-        int64_t pos = offset + q0 + i;
-        // Keys of this block query i keeps: [lo, hi).
-        int64_t lo = 0, hi = cols;
-        if (causal) {
-          hi = std::clamp<int64_t>(pos + 1 - j0, 0, cols);
-          if (window > 0)
-            lo = std::clamp<int64_t>(pos - window + 1 - j0, 0, hi);
-        }
-        float rowMax = m[i];
-#pragma omp simd reduction(max : rowMax)
-        for (int64_t j = lo; j < hi; ++j) {
-          si[j] *= scale;
-          rowMax = std::max(rowMax, si[j]);
-        }
-        if (rowMax == -std::numeric_limits<float>::infinity())
-          continue; // Nothing visible yet: the row stays empty.
-        float correction = expNonPositive(m[i] - rowMax), sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = lo; j < hi; ++j) {
-          si[j] = expNonPositive(si[j] - rowMax);
-          sum += si[j];
-        }
-        m[i] = rowMax;
-        l[i] = l[i] * correction + sum;
-        float *ai = &acc[i * dv];
-#pragma omp simd
-        for (int64_t e = 0; e < dv; ++e)
-          ai[e] *= correction;
-        for (int64_t j = lo; j < hi; ++j) {
-          float p = si[j];
-          const float *vj = &vb[j * dv];
-#pragma omp simd
-          for (int64_t e = 0; e < dv; ++e)
-            ai[e] += p * vj[e];
-        }
-      }
-    }
+  const View3 &q = qb.q;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  int64_t d = q.sizes[2], dv = qb.dv, tk = qb.tk, rows = qb.rows;
+  int64_t offset = tk - q.sizes[0];
+  int64_t dvVectors = (dv + kLanes - 1) / kLanes;
+  std::vector<float> qt(rows * d);
+  Vectors acc(rows * dvVectors);
+  std::vector<float> m(rows, qb.hasSink ? qb.sink : ninf);
+  std::vector<float> l(rows, qb.hasSink ? 1.0f : 0.0f);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t c = 0; c < d; ++c)
+      qt[i * d + c] = q(qb.q0 + i, qb.h, c);
+  VI lane;
+  for (int i = 0; i < kLanes; ++i)
+    lane[i] = i;
+  // Keys this block may see: [first, last].
+  int64_t firstPos = offset + qb.q0, lastPos = firstPos + rows - 1;
+  int64_t last = qb.causal ? std::min(tk - 1, lastPos) : tk - 1;
+  int64_t first = qb.causal && qb.window > 0 ? std::max<int64_t>(0, firstPos - qb.window + 1) : 0;
+  first -= first % kKeyBlock; // whole packed blocks; keys before `first` are masked below
+  for (int64_t j0 = first; j0 <= last; j0 += kKeyBlock) {
+    int64_t cols = std::min(kKeyBlock, last + 1 - j0);
+    const V *kt = qb.kPacked + (j0 / kKeyBlock) * d * kKeyVectors;
+    const V *vb = qb.vPacked + j0 * dvVectors;
     for (int64_t i = 0; i < rows; ++i) {
-      float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
-      float *o = qb.out + (q0 + i) * qb.outStrides[0] + h * qb.outStrides[1];
-      for (int64_t e = 0; e < dv; ++e)
-        o[e * qb.outStrides[2]] = acc[i * dv + e] * inv;
+      // Scores of query i against the block: (q·k), then the scale, as the
+      // reference computes them; four independent accumulators.
+      V s[kKeyVectors] = {};
+      const float *qi = &qt[i * d];
+      for (int64_t c = 0; c < d; ++c) {
+        V qc = splat(qi[c]);
+        for (int64_t u = 0; u < kKeyVectors; ++u)
+          s[u] += qc * kt[c * kKeyVectors + u];
+      }
+      // Keys of this block query i keeps: [lo, hi).
+      int64_t pos = firstPos + i, lo = 0, hi = cols;
+      if (qb.causal) {
+        hi = std::clamp<int64_t>(pos + 1 - j0, 0, cols);
+        if (qb.window > 0)
+          lo = std::clamp<int64_t>(pos - qb.window + 1 - j0, 0, hi);
+      }
+      if (lo >= hi)
+        continue; // Nothing visible in this block.
+      V rowMax = splat(m[i]);
+      for (int64_t u = 0; u < kKeyVectors; ++u) {
+        VI col = lane + (int32_t)(u * kLanes);
+        s[u] = (col >= (int32_t)lo) & (col < (int32_t)hi) ? s[u] * qb.scale : splat(ninf);
+        rowMax = rowMax > s[u] ? rowMax : s[u];
+      }
+      float newMax = horizontalMax(rowMax);
+      float correction = expNonPositive(m[i] - newMax);
+      V sum{};
+      for (int64_t u = 0; u < kKeyVectors; ++u) {
+        s[u] = expNonPositive(s[u] - newMax);
+        sum += s[u];
+      }
+      m[i] = newMax;
+      l[i] = l[i] * correction + horizontalSum(sum);
+      V *ai = &acc[i * dvVectors];
+      const float *p = reinterpret_cast<const float *>(s);
+      switch (dvVectors) {
+      case 1: accumulateValues<1>(ai, p, vb, lo, hi, correction); break;
+      case 2: accumulateValues<2>(ai, p, vb, lo, hi, correction); break;
+      case 3: accumulateValues<3>(ai, p, vb, lo, hi, correction); break;
+      case 4: accumulateValues<4>(ai, p, vb, lo, hi, correction); break;
+      case 8: accumulateValues<8>(ai, p, vb, lo, hi, correction); break;
+      default: accumulateValues(ai, p, vb, lo, hi, correction, dvVectors); break;
+      }
     }
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+    float *o = qb.out + (qb.q0 + i) * qb.outStrides[0] + qb.h * qb.outStrides[1];
+    const float *ai = reinterpret_cast<const float *>(&acc[i * dvVectors]);
+    for (int64_t e = 0; e < dv; ++e)
+      o[e * qb.outStrides[2]] = ai[e] * inv;
   }
 }
 
@@ -177,16 +266,36 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
   auto window = static_cast<int64_t>(p[2 * params->strides[0]]);
   int64_t tq = q.sizes[0], heads = q.sizes[1], kvHeads = k.sizes[1];
   int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
+  int64_t d = q.sizes[2], dv = v.sizes[2], tk = k.sizes[0];
+  int64_t dvVectors = (dv + kLanes - 1) / kLanes, keyBlocks = (tk + kKeyBlock - 1) / kKeyBlock;
+  int64_t kPerHead = keyBlocks * d * kKeyVectors, vPerHead = keyBlocks * kKeyBlock * dvVectors;
+  Vectors kPacked(kvHeads * kPerHead), vPacked(kvHeads * vPerHead);
   int64_t blocks = (tq + kQueryBlock - 1) / kQueryBlock;
   float *out = outm->data + outm->offset;
-  // Later query blocks see more keys: hand them out first.
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t task = 0; task < blocks * heads; ++task) {
-    int64_t block = blocks - 1 - task / heads, h = task % heads;
-    int64_t q0 = block * kQueryBlock;
-    runQueryBlock(QueryBlock{q, k, v, out, outm->strides, scale, sinks ? sinks[h] : 0.0f, causal,
-                             sinks != nullptr, window, h, h / group, q0,
-                             std::min(kQueryBlock, tq - q0)});
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < kvHeads * keyBlocks; ++task) {
+      int64_t hk = task / keyBlocks, j0 = (task % keyBlocks) * kKeyBlock;
+      float *kt = reinterpret_cast<float *>(&kPacked[hk * kPerHead + (j0 / kKeyBlock) * d * kKeyVectors]);
+      float *vb = reinterpret_cast<float *>(&vPacked[hk * vPerHead + j0 * dvVectors]);
+      for (int64_t j = 0; j < std::min(kKeyBlock, tk - j0); ++j) {
+        for (int64_t c = 0; c < d; ++c)
+          kt[c * kKeyBlock + j] = k(j0 + j, hk, c);
+        for (int64_t e = 0; e < dv; ++e)
+          vb[j * dvVectors * kLanes + e] = v(j0 + j, hk, e);
+      }
+    }
+    // Later query blocks see more keys: hand them out first.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < blocks * heads; ++task) {
+      int64_t block = blocks - 1 - task / heads, h = task % heads, hk = h / group;
+      int64_t q0 = block * kQueryBlock;
+      runQueryBlock(QueryBlock{q, &kPacked[hk * kPerHead], &vPacked[hk * vPerHead], tk, dv, out,
+                               outm->strides, scale, sinks ? sinks[h] : 0.0f, causal,
+                               sinks != nullptr, window, h, hk, q0,
+                               std::min(kQueryBlock, tq - q0)});
+    }
   }
 }
 
