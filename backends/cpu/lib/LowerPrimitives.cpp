@@ -146,10 +146,34 @@ FailureOr<Value> Lowering::lower(attnedit::RopeOp op) {
     inv.push_back(0.0);
   Value invTable = b.create<arith::ConstantOp>(
       loc, DenseElementsAttr::get(invType, ArrayRef<double>(inv)));
-  AffineMap posMap = AffineMap::get(3, 0, {b.getAffineDimExpr(0)}, b.getContext());
+  // cos and sin of every (position, pair) once, [T, half] each: the same
+  // generic for every rope of the function, so CSE leaves one table for
+  // all layers, queries and keys alike (libm's sincos per element was a
+  // tenth of a compiled prefill).
+  int64_t pairs = invType.getDimSize(0);
+  auto tableType = RankedTensorType::get({type.getDimSize(0), pairs}, b.getF32Type());
+  SmallVector<Value> rows;
+  if (tableType.isDynamicDim(0))
+    rows.push_back(dimOf(b, loc, positions, 0));
+  Value tableInit = empty(b, loc, tableType, rows);
+  AffineMap byRow = AffineMap::get(2, 0, {b.getAffineDimExpr(0)}, b.getContext());
+  AffineMap byPair = AffineMap::get(2, 0, {b.getAffineDimExpr(1)}, b.getContext());
+  auto table = b.create<linalg::GenericOp>(
+      loc, TypeRange{tableType, tableType}, ValueRange{positions, invTable},
+      ValueRange{tableInit, tableInit},
+      ArrayRef<AffineMap>{byRow, byPair, b.getMultiDimIdentityMap(2), b.getMultiDimIdentityMap(2)},
+      ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel},
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value angle = nb.create<arith::MulFOp>(
+            l, nb.create<arith::SIToFPOp>(l, nb.getF64Type(), a[0]), a[1]);
+        nb.create<linalg::YieldOp>(
+            l, ValueRange{toF32(nb, l, nb.create<math::CosOp>(l, angle)),
+                          toF32(nb, l, nb.create<math::SinOp>(l, angle))});
+      });
+  Value cosTable = table.getResult(0), sinTable = table.getResult(1);
   return generic(
-      b, loc, emptyLike(b, loc, type, x), ValueRange{x, positions},
-      {b.getMultiDimIdentityMap(3), posMap}, [&](OpBuilder &nb, Location l, ValueRange a) {
+      b, loc, emptyLike(b, loc, type, x), ValueRange{x}, {b.getMultiDimIdentityMap(3)},
+      [&](OpBuilder &nb, Location l, ValueRange a) {
         Value t = nb.create<linalg::IndexOp>(l, 0), h = nb.create<linalg::IndexOp>(l, 1);
         Value dd = nb.create<linalg::IndexOp>(l, 2);
         Value c1 = indexConst(nb, l, 1), c2 = indexConst(nb, l, 2);
@@ -175,11 +199,8 @@ FailureOr<Value> Lowering::lower(attnedit::RopeOp op) {
         // the loads and their results discarded by the final select.
         Value iSafe = nb.create<arith::SelectOp>(l, rotated, i, indexConst(nb, l, 0));
         Value pSafe = nb.create<arith::SelectOp>(l, rotated, partner, dd);
-        Value freq = nb.create<tensor::ExtractOp>(l, invTable, ValueRange{iSafe});
-        Value pos = nb.create<arith::SIToFPOp>(l, nb.getF64Type(), a[1]);
-        Value angle = nb.create<arith::MulFOp>(l, pos, freq);
-        Value cosv = toF32(nb, l, nb.create<math::CosOp>(l, angle));
-        Value sinv = toF32(nb, l, nb.create<math::SinOp>(l, angle));
+        Value cosv = nb.create<tensor::ExtractOp>(l, cosTable, ValueRange{t, iSafe});
+        Value sinv = nb.create<tensor::ExtractOp>(l, sinTable, ValueRange{t, iSafe});
         Value other = nb.create<tensor::ExtractOp>(l, x, ValueRange{t, h, pSafe});
         // first: x·cos − other·sin; second: x·cos + other·sin.
         Value xc = nb.create<arith::MulFOp>(l, a[0], cosv);
