@@ -183,7 +183,7 @@ runQueryBlock(const QueryBlock &qb) {
   int64_t offset = tk - q.sizes[0];
   int64_t dvVectors = (dv + kLanes - 1) / kLanes;
   std::vector<float> qt(rows * d);
-  Vectors acc(rows * dvVectors);
+  Vectors acc(rows * dvVectors), scores(rows * kKeyVectors);
   std::vector<float> m(rows, qb.hasSink ? qb.sink : ninf);
   std::vector<float> l(rows, qb.hasSink ? 1.0f : 0.0f);
   for (int64_t i = 0; i < rows; ++i)
@@ -201,16 +201,29 @@ runQueryBlock(const QueryBlock &qb) {
     int64_t cols = std::min(kKeyBlock, last + 1 - j0);
     const V *kt = qb.kPacked + (j0 / kKeyBlock) * d * kKeyVectors;
     const V *vb = qb.vPacked + j0 * dvVectors;
-    for (int64_t i = 0; i < rows; ++i) {
-      // Scores of query i against the block: (q·k), then the scale, as the
-      // reference computes them; four independent accumulators.
-      V s[kKeyVectors] = {};
-      const float *qi = &qt[i * d];
+    // Scores of the block's queries against the key block, (q·k) before the
+    // scale as the reference computes them: two queries at a time, so each
+    // kᵀ vector loaded feeds eight independent accumulators.
+    for (int64_t i = 0; i < rows; i += 2) {
+      const float *qa = &qt[i * d], *qb2 = i + 1 < rows ? qa + d : qa;
+      V a[kKeyVectors] = {}, b[kKeyVectors] = {};
       for (int64_t c = 0; c < d; ++c) {
-        V qc = splat(qi[c]);
-        for (int64_t u = 0; u < kKeyVectors; ++u)
-          s[u] += qc * kt[c * kKeyVectors + u];
+        V x = splat(qa[c]), y = splat(qb2[c]);
+#pragma GCC unroll 4
+        for (int64_t u = 0; u < kKeyVectors; ++u) {
+          V key = kt[c * kKeyVectors + u];
+          a[u] += x * key;
+          b[u] += y * key;
+        }
       }
+      for (int64_t u = 0; u < kKeyVectors; ++u) {
+        scores[i * kKeyVectors + u] = a[u];
+        if (i + 1 < rows)
+          scores[(i + 1) * kKeyVectors + u] = b[u];
+      }
+    }
+    for (int64_t i = 0; i < rows; ++i) {
+      V *s = &scores[i * kKeyVectors];
       // Keys of this block query i keeps: [lo, hi).
       int64_t pos = firstPos + i, lo = 0, hi = cols;
       if (qb.causal) {
