@@ -3,9 +3,11 @@
 Llama-shaped teacher (random weights: throughput does not depend on them).
 
     /usr/bin/python3 bench/train_throughput.py [--build build] [--batch 4] [--seq-len 256]
-        [--steps 10] [--threads N] [--out bench/results/train_throughput.json]
+        [--steps 10] [--threads N] [--backends reference,cpu]
+        [--out bench/results/train_throughput.json]
 
-attnedit: `attnedit-run train` (1 step) makes the teacher, `attnedit-run distill` runs
+attnedit: `attnedit-run train` (1 step) makes the teacher, `attnedit-run distill` (once
+per backend in --backends, interleaved with PyTorch in each round) runs
 stage 1 (layerwise MSE) and stage 2 (model KL) for --steps steps each; its figure per
 stage is the median tokens_per_s of training_log.json over the steps after the first 2.
 PyTorch (Debian's python3-torch, f32, same threads): the same step by hand -- teacher
@@ -264,7 +266,7 @@ def attnedit_teacher(bindir, tmp, data, env):
     return teacher
 
 
-def attnedit_distill(bindir, tmp, teacher, data, args, env, round_):
+def attnedit_distill(bindir, tmp, teacher, data, args, env, round_, backend):
     recipe = os.path.join(tmp, "distill_recipe.json")
     with open(recipe, "w") as f:
         json.dump({"seed": 0, "batch": args.batch, "seq_len": args.seq_len,
@@ -273,11 +275,12 @@ def attnedit_distill(bindir, tmp, teacher, data, args, env, round_):
                                "warmup": 1},
                               {"stage": "model", "steps": args.steps, "lr": 3e-4,
                                "warmup": 1}]}, f)
-    out = os.path.join(tmp, "student%d" % round_)
-    print("round %d: attnedit-run distill, %d + %d steps of %d x %d tokens ..."
-          % (round_ + 1, args.steps, args.steps, args.batch, args.seq_len), flush=True)
+    out = os.path.join(tmp, "student%d-%s" % (round_, backend))
+    print("round %d: attnedit-run distill --backend=%s, %d + %d steps of %d x %d tokens ..."
+          % (round_ + 1, backend, args.steps, args.steps, args.batch, args.seq_len), flush=True)
     _, wall = run([os.path.join(bindir, "attnedit-run"), "distill", "--teacher", teacher,
-                   "--edit", EDIT, "--data", data, "--out", out, "--recipe", recipe], env)
+                   "--edit", EDIT, "--data", data, "--out", out, "--recipe", recipe,
+                   "--backend=" + backend], env)
     with open(os.path.join(out, "training_log.json")) as f:
         log = json.load(f)
     stages = {}
@@ -320,6 +323,8 @@ def main():
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--steps", type=int, default=10, help="attnedit steps per stage")
+    parser.add_argument("--backends", default="reference,cpu",
+                        help="attnedit backends to time, comma-separated (one row each)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternating attnedit / PyTorch rounds; each side's best counts")
     parser.add_argument("--torch-warmup", type=int, default=2)
@@ -349,10 +354,13 @@ def main():
         W = read_safetensors(os.path.join(teacher_dir, "model.safetensors"))
         for v in W.values():
             v.requires_grad_(False)
+        backends = args.backends.split(",")
         for round_ in range(args.rounds):
-            student_dir, stages = attnedit_distill(bindir, tmp, teacher_dir, args.data, args,
-                                                   env, round_)
-            attnedit_rounds.append(stages)
+            by_backend = {}
+            for backend in backends:
+                student_dir, by_backend[backend] = attnedit_distill(
+                    bindir, tmp, teacher_dir, args.data, args, env, round_, backend)
+            attnedit_rounds.append(by_backend)
             if round_ == 0:
                 with open(os.path.join(student_dir, "config.json")) as f:
                     mla_cfg = json.load(f)
@@ -383,11 +391,13 @@ def main():
             return r
         return max(rounds, key=lambda r: get(r)["tokens_per_s"]) if rounds else None
 
-    attnedit = {st: best(attnedit_rounds, st)[st] for st in ("layerwise", "model")}
+    attnedit = {b: {st: best(attnedit_rounds, b, st)[b][st] for st in ("layerwise", "model")}
+                for b in backends}
     torch_rows = {st: {mode: best(torch_rounds, st, mode)[st][mode]
                        for mode in ("batched", "per_sequence")}
                   for st in ("layerwise", "model")}
-    distill_wall = min(r["distill_command_wall_s"] for r in attnedit_rounds)
+    distill_wall = {b: min(r[b]["distill_command_wall_s"] for r in attnedit_rounds)
+                    for b in backends}
 
     teacher_params = sum(v.numel() for v in W.values())
     attn_params = sum(v.numel() for k, v in W.items() if ".self_attn." in k)
@@ -411,31 +421,34 @@ def main():
     print("PyTorch vs attnedit forward logits, max relative difference: teacher %.1e, "
           "initial student %.1e" % (agreement["teacher"], agreement["student_init"]))
     print()
-    header = ("stage", "attnedit tok/s", "PyTorch tok/s", "ratio", "PyTorch 1-seq tok/s",
+    header = ("stage", "attnedit", "tok/s", "PyTorch tok/s", "ratio", "PyTorch 1-seq tok/s",
               "ratio")
-    print("%-16s %15s %14s %7s %20s %7s" % header)
+    print("%-16s %-10s %9s %14s %7s %20s %7s" % header)
     table = {}
     names = {"layerwise": "1 (layerwise)", "model": "2 (model KL)"}
     for stage in ("layerwise", "model"):
-        a = attnedit[stage]["tokens_per_s"]
         b = torch_rows[stage]["batched"]["tokens_per_s"]
         c = torch_rows[stage]["per_sequence"]["tokens_per_s"]
-        table[stage] = {"attnedit": attnedit[stage],
-                        "pytorch_batched": torch_rows[stage]["batched"],
-                        "pytorch_per_sequence": torch_rows[stage]["per_sequence"],
-                        "ratio_attnedit_over_pytorch": a / b,
-                        "ratio_attnedit_over_pytorch_per_sequence": a / c}
-        print("%-16s %15.0f %14.0f %7.3f %20.0f %7.3f" % (names[stage], a, b, a / b, c, a / c))
+        table[stage] = {"pytorch_batched": torch_rows[stage]["batched"],
+                        "pytorch_per_sequence": torch_rows[stage]["per_sequence"]}
+        for backend in backends:
+            a = attnedit[backend][stage]["tokens_per_s"]
+            table[stage][backend] = {"attnedit": attnedit[backend][stage],
+                                     "ratio_attnedit_over_pytorch": a / b,
+                                     "ratio_attnedit_over_pytorch_per_sequence": a / c}
+            print("%-16s %-10s %9.0f %14.0f %7.3f %20.0f %7.3f"
+                  % (names[stage], backend, a, b, a / b, c, a / c))
     print()
-    print("attnedit wall (best round): stage 1 %.1f s, stage 2 %.1f s for %d steps each "
-          "(whole distill command %.1f s, including editing and export)"
-          % (attnedit["layerwise"]["stage_wall_s"], attnedit["model"]["stage_wall_s"],
-             args.steps, distill_wall))
+    for backend in backends:
+        print("attnedit %s wall (best round): stage 1 %.1f s, stage 2 %.1f s for %d steps each "
+              "(whole distill command %.1f s, including editing, JIT and export)"
+              % (backend, attnedit[backend]["layerwise"]["stage_wall_s"],
+                 attnedit[backend]["model"]["stage_wall_s"], args.steps, distill_wall[backend]))
     print("first-step loss, attnedit (tinyshakespeare) / PyTorch (random ids): stage 1 "
           "%.4g / %.4g, stage 2 %.4g / %.4g"
-          % (attnedit["layerwise"]["loss_first_step"],
+          % (attnedit[backends[0]]["layerwise"]["loss_first_step"],
              torch_rows["layerwise"]["batched"]["loss_first_step"],
-             attnedit["model"]["loss_first_step"],
+             attnedit[backends[0]]["model"]["loss_first_step"],
              torch_rows["model"]["batched"]["loss_first_step"]))
     print("load average before / after: %.2f / %.2f on %d usable cores%s"
           % (load_before[0], load_after[0], len(os.sched_getaffinity(0)),
