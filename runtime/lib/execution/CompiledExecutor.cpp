@@ -228,6 +228,8 @@ public:
 
 private:
   llvm::Expected<std::shared_ptr<CompiledFunction>> compiled(func::FuncOp func);
+  /// The function keyed by a hash of its text, from memory, disk or the JIT.
+  llvm::Expected<std::shared_ptr<CompiledFunction>> compiledByText(func::FuncOp func);
   llvm::Expected<std::shared_ptr<CompiledFunction>>
   compile(func::FuncOp func, const std::string &text, llvm::StringRef objectPath);
   /// The entry of `key` in the disk cache, or null when absent or unusable.
@@ -236,9 +238,30 @@ private:
   std::string cacheDir;
   std::mutex mutex;
   llvm::StringMap<std::shared_ptr<CompiledFunction>> cache;
+  llvm::DenseMap<Operation *, std::pair<OperationFingerPrint, std::shared_ptr<CompiledFunction>>>
+      bySight;
 };
 
 llvm::Expected<std::shared_ptr<CompiledFunction>> CompiledExecutor::compiled(func::FuncOp func) {
+  // A function already seen and unchanged since (a fingerprint walk is far
+  // cheaper than printing it: a training step calls run once per sequence).
+  OperationFingerPrint fingerprint(func);
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto seen = bySight.find(func.getOperation());
+    if (seen != bySight.end() && seen->second.first == fingerprint)
+      return seen->second.second;
+  }
+  auto fn = compiledByText(func);
+  if (fn) {
+    std::lock_guard<std::mutex> lock(mutex);
+    bySight.insert_or_assign(func.getOperation(), std::make_pair(fingerprint, *fn));
+  }
+  return fn;
+}
+
+llvm::Expected<std::shared_ptr<CompiledFunction>>
+CompiledExecutor::compiledByText(func::FuncOp func) {
   std::string text;
   llvm::raw_string_ostream os(text);
   func->print(os, OpPrintingFlags().printGenericOpForm(false));

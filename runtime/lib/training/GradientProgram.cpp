@@ -105,10 +105,13 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
       runLane(lane);
   } else {
     int blasThreads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
     std::vector<std::thread> threads;
     for (size_t t = 0; t < numThreads; ++t)
       threads.emplace_back([&, t] {
+        // Per thread: OpenBLAS's OpenMP build takes its thread count from
+        // the calling thread's OpenMP setting, which a new thread has at
+        // its default (all cores), so lanes × cores threads would fight.
+        openblas_set_num_threads(1);
         for (size_t lane = t; lane < numLanes; lane += numThreads)
           runLane(lane);
       });
