@@ -1,7 +1,8 @@
 //===- attnedit-run.cpp - run attnedit models ------------------------------===//
 //
 //   attnedit-run generate MODEL (--prompt TEXT [--tokenizer F] | --tokens 1,2,3)
-//                         --max-tokens N --temperature T --seed S
+//                         --max-tokens N --temperature T --top-k K --top-p P --seed S
+//                         --repetition-penalty R --stop TEXT [--no-kv-cache]
 //   attnedit-run forward MODEL --tokens 1,2,3 --logits-out FILE.npy
 //   attnedit-run eval --teacher MODEL --student MODEL --data TEXT [--json-out F]
 //   attnedit-run grad MODULE --tokens 1,2,3 --out-dir DIR [--func train_step_grad]
@@ -184,6 +185,20 @@ static cl::opt<double> temperature("temperature", cl::desc("0 = greedy (default 
                                    cl::init(1.0), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<uint64_t> seed("seed", cl::desc("sampling seed (default 0)"), cl::init(0),
                               cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
+static cl::opt<double> repetitionPenalty("repetition-penalty",
+                                         cl::desc("> 1 discourages tokens already in the "
+                                                  "context (default 1 = off)"),
+                                         cl::init(1.0), cl::sub(generateCmd), cl::sub(sampleCmd),
+                                         cl::cat(attneditOptions));
+static cl::list<std::string> stopStrings("stop",
+                                         cl::desc("stop before the text contains this "
+                                                  "(repeatable)"),
+                                         cl::sub(generateCmd), cl::cat(attneditOptions));
+static cl::opt<bool> noKvCache("no-kv-cache",
+                               cl::desc("recompute the whole prefix for every token instead "
+                                        "of prefill + decode over a KV cache"),
+                               cl::sub(generateCmd), cl::sub(sampleCmd),
+                               cl::cat(attneditOptions));
 static cl::opt<std::string> logitsOut("logits-out", cl::desc("float32 .npy of shape [T, vocab]"),
                                       cl::sub(forwardCmd), cl::cat(attneditOptions));
 
@@ -227,12 +242,17 @@ static llvm::Expected<GenerationOptions> samplingOptions() {
     return usage(llvm::formatv("--top-k must be in [0, {0}] (0 = all)", kMaxConfigSize).str());
   if (!(topP > 0 && topP <= 1))
     return usage("--top-p must be in (0, 1]");
+  if (!(repetitionPenalty > 0 && repetitionPenalty <= 100))
+    return usage("--repetition-penalty must be in (0, 100] (1 = off)");
   GenerationOptions options;
   options.maxTokens = maxTokens;
   options.temperature = temperature;
   options.seed = seed;
   options.topK = topK;
   options.topP = topP;
+  options.repetitionPenalty = repetitionPenalty;
+  options.stopStrings.assign(stopStrings.begin(), stopStrings.end());
+  options.useCache = !noKvCache;
   return options;
 }
 
