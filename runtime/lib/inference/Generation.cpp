@@ -130,7 +130,7 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
       return logits.takeError();
     applyRepetitionPenalty(*logits, tokens, options.repetitionPenalty);
     int32_t next = sampleToken(*logits, options, rng);
-    if (llvm::is_contained(model.stopTokens(), next))
+    if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next))
       break;
     if (tok) {
       std::vector<int32_t> candidate = generated;

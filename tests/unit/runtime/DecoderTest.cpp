@@ -15,6 +15,7 @@
 #include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Runtime/Inference/Decoder.h"
 #include "attnedit/Runtime/Inference/Generation.h"
+#include "attnedit/Runtime/Inference/Scheduler.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Frontend/WeightFile.h"
 
@@ -422,6 +423,72 @@ TEST_F(DecoderTest, GenerateWithAndWithoutCacheAgree) {
   auto recomputed = generate(*model, {1, 5, 9}, options);
   ASSERT_TRUE((bool)recomputed) << llvm::toString(recomputed.takeError());
   EXPECT_EQ(*cached, *recomputed);
+}
+
+// Tests continuous batching: requests that join a running batch at later
+// steps, with different prompts, lengths and sampling, get the tokens
+// generate() gives each alone; finished ones leave and free their blocks.
+TEST_F(DecoderTest, ContinuousBatchingGivesWhatEachGetsAlone) {
+  auto model = load(writeTeacher(root, {}),
+                    "target=gate-swa window=4 full-layers=2 sinks=true");
+  ASSERT_TRUE(model);
+  struct Case {
+    std::vector<int32_t> prompt;
+    int64_t maxTokens;
+    double temperature;
+    int joinAtStep;
+  };
+  std::vector<Case> cases = {{{1, 5, 9}, 20, 0, 0},
+                             {{1, 7, 3, 11, 20, 4, 8, 30, 6, 12, 17}, 9, 0, 0},
+                             {{1, 40}, 15, 0.9, 3},
+                             {{1, 33, 14, 9, 25, 2, 6}, 12, 0, 5},
+                             {{1, 13, 21}, 6, 1.2, 11}};
+  std::vector<std::vector<int32_t>> alone;
+  for (const Case &c : cases) {
+    GenerationOptions options;
+    options.maxTokens = c.maxTokens;
+    options.temperature = c.temperature;
+    options.seed = 5;
+    options.ignoreStopTokens = true;
+    auto tokens = generate(*model, c.prompt, options);
+    ASSERT_TRUE((bool)tokens) << llvm::toString(tokens.takeError());
+    alone.push_back(*tokens);
+  }
+  auto decoder = Decoder::create(*model, kSmallBlocks);
+  ASSERT_TRUE((bool)decoder) << llvm::toString(decoder.takeError());
+  Scheduler scheduler(**decoder, nullptr, /*maxBatch=*/3);
+  std::vector<std::vector<int32_t>> streamed(cases.size());
+  std::vector<RequestResult> results(cases.size());
+  size_t submitted = 0;
+  int maxRunning = 0;
+  for (int step = 0; step < 200; ++step) {
+    while (submitted < cases.size() && cases[submitted].joinAtStep <= step) {
+      Request r;
+      r.prompt = cases[submitted].prompt;
+      r.options.maxTokens = cases[submitted].maxTokens;
+      r.options.temperature = cases[submitted].temperature;
+      r.options.seed = 5;
+      r.options.ignoreStopTokens = true;
+      r.onToken = [&, i = submitted](int32_t, int32_t next) { streamed[i].push_back(next); };
+      r.onDone = [&, i = submitted](const RequestResult &done) { results[i] = done; };
+      scheduler.submit(std::move(r));
+      ++submitted;
+    }
+    bool worked = scheduler.step();
+    maxRunning = std::max<int>(maxRunning, scheduler.stats().requestsRunning);
+    if (!worked && submitted == cases.size())
+      break;
+  }
+  EXPECT_EQ(maxRunning, 3); // the batch was full and requests waited
+  for (size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(results[i].finishReason, "length") << results[i].error;
+    EXPECT_EQ(results[i].tokens, alone[i]) << "request " << i;
+    EXPECT_EQ(streamed[i], alone[i]) << "request " << i;
+  }
+  SchedulerStats stats = scheduler.stats();
+  EXPECT_EQ(stats.requestsTotal, 5);
+  EXPECT_EQ(stats.kvBlocksInUse, 0);
+  EXPECT_EQ((*decoder)->cache().openSequences(), 0u);
 }
 
 /// stories260K (llama2.c: interleaved RoPE, 8 heads / 4 KV heads), unedited

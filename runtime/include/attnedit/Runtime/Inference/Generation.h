@@ -26,6 +26,8 @@ struct GenerationOptions {
   /// Prefill + decode over a paged KV cache; false recomputes the whole
   /// prefix for every token (the reference the cache is tested against).
   bool useCache = true;
+  /// Keeps going through stop tokens (benchmarks, as llama-bench does).
+  bool ignoreStopTokens = false;
 };
 
 /// `logits` with the repetition penalty applied to the ids in `context`.
