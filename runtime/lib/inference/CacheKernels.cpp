@@ -116,6 +116,7 @@ llvm::Expected<Tensor> kernels::pagedAttention(const Tensor &query, const Tensor
   SlotMap slots(table, kPool, c.layout);
   Tensor out = Tensor::zeros({n, h, dv});
   std::vector<float> scores;
+  std::vector<double> weights; // exp(score - max), computed once per score
   std::vector<int64_t> blockStarts;
   for (int64_t i = 0; i < n; ++i) {
     auto seq = slots.sequence(i, n);
@@ -133,6 +134,7 @@ llvm::Expected<Tensor> kernels::pagedAttention(const Tensor &query, const Tensor
       blockStarts.push_back(*start);
     }
     scores.resize(count);
+    weights.resize(count);
     for (int64_t head = 0; head < h; ++head) {
       int64_t g = head / (h / hkv);
       const float *q = query.data() + (i * h + head) * dqk;
@@ -148,10 +150,10 @@ llvm::Expected<Tensor> kernels::pagedAttention(const Tensor &query, const Tensor
       for (float s : scores)
         maxv = std::max(maxv, (double)s);
       double sum = sinks ? std::exp(sink - maxv) : 0.0;
-      for (float s : scores)
-        sum += std::exp(s - maxv);
-      for (float &s : scores)
-        s = (float)(std::exp(s - maxv) / sum);
+      for (int64_t j = 0; j < count; ++j)
+        sum += weights[j] = std::exp(scores[j] - maxv);
+      for (int64_t j = 0; j < count; ++j)
+        scores[j] = (float)(weights[j] / sum);
       float *o = out.mutableData() + (i * h + head) * dv;
       for (size_t k = 0; k < blockStarts.size(); ++k) {
         int64_t block = first / bs + k;
