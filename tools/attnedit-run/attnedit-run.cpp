@@ -248,6 +248,10 @@ static cl::opt<int64_t> uncachedTokens("uncached-tokens",
                                        cl::desc("also decode this many tokens of one sequence "
                                                 "without the KV cache (default 0 = skip)"),
                                        cl::init(0), cl::sub(benchServeCmd), cl::cat(attneditOptions));
+static cl::opt<bool> kvOnly("kv-only",
+                            cl::desc("only walk the KV pool's block allocations to the "
+                                     "context (memory at long contexts; no model calls)"),
+                            cl::sub(benchServeCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> logitsOut("logits-out", cl::desc("float32 .npy of shape [T, vocab]"),
                                       cl::sub(forwardCmd), cl::cat(attneditOptions));
 
@@ -835,7 +839,7 @@ static llvm::Error runBenchServe(Model &model) {
   auto decoder = decoderFor(model);
   if (!decoder)
     return decoder.takeError();
-  ServeBenchOptions options{concurrency, promptLen, genLen, maxBatch, uncachedTokens};
+  ServeBenchOptions options{concurrency, promptLen, genLen, maxBatch, uncachedTokens, kvOnly};
   auto result = benchServe(**decoder, options);
   if (!result)
     return result.takeError();

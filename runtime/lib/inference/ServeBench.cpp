@@ -24,7 +24,7 @@ llvm::Expected<ServeBenchResult> attnedit::benchServe(Decoder &decoder,
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "bench-serve: concurrency, prompt and generation lengths "
                                    "must be positive");
-  if (model.maxPositions() > 0 &&
+  if (!options.kvOnly && model.maxPositions() > 0 &&
       options.promptLength + options.genLength > model.maxPositions())
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
@@ -37,6 +37,31 @@ llvm::Expected<ServeBenchResult> attnedit::benchServe(Decoder &decoder,
   for (int64_t g = 0; g < (int64_t)decoder.cache().layout().groups.size(); ++g)
     result.kvBytesPerToken += decoder.cache().layout().bytesPerBlock(g);
   result.kvBytesPerToken /= decoder.cache().layout().blockSize;
+
+  if (options.kvOnly) {
+    KvCache &cache = decoder.cache();
+    std::vector<int64_t> seqs;
+    for (int64_t r = 0; r < options.concurrency; ++r)
+      seqs.push_back(cache.open());
+    int64_t chunk = cache.layout().maxChunk;
+    for (int64_t seq : seqs) {
+      for (int64_t n = std::min(chunk, options.promptLength); ;
+           n = std::min(n + chunk, options.promptLength)) {
+        if (llvm::Error e = cache.extend(seq, n))
+          return std::move(e);
+        if (n == options.promptLength)
+          break;
+      }
+    }
+    for (int64_t g = 1; g <= options.genLength; ++g)
+      for (int64_t seq : seqs)
+        if (llvm::Error e = cache.extend(seq, options.promptLength + g))
+          return std::move(e);
+    result.peakKvBytes = cache.peakBytesInUse();
+    for (int64_t seq : seqs)
+      cache.close(seq);
+    return result;
+  }
 
   GenerationOptions greedy;
   greedy.temperature = 0;

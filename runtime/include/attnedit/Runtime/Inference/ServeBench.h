@@ -25,6 +25,11 @@ struct ServeBenchOptions {
   /// Also decode `uncachedTokens` tokens of one sequence by recomputing the
   /// prefix (0 = skip).
   int64_t uncachedTokens = 0;
+  /// Only walk the KV pool through the same block allocations (every
+  /// sequence to prompt + generated tokens, prompt in max_chunk pieces),
+  /// without running the model: the memory at contexts too long to compute
+  /// on the reference evaluator.
+  bool kvOnly = false;
 };
 
 struct ServeBenchResult {
