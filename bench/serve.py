@@ -5,8 +5,8 @@
    (prefill + decode over the paged KV cache) vs uncached (the whole prefix
    recomputed per token), beside llama.cpp's figures on this machine.
 2. Serving on stories260K and its MLA / GateSWA warm starts (convert, no
-   training; GateSWA: window 32, layer 4 of 5 full): TTFT, inter-token latency, decode tok/s, peak KV at
-   concurrency 1, 8 and 32.
+   training; GateSWA: window 32, layer 4 of 5 full): TTFT, inter-token
+   latency, decode tok/s, peak KV at concurrency 1, 8 and 32.
 3. KV bytes against context: measured in the pool on stories260K's three
    variants (real prefill up to 2K tokens; the pool's block walk without model
    calls beyond, --kv-only), and computed for a Qwen3-8B-shaped config by

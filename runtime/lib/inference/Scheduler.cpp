@@ -169,6 +169,27 @@ void Scheduler::run(const std::atomic<bool> &stop) {
   }
 }
 
+void Scheduler::abortAll(const std::string &reason) {
+  for (auto &r : running)
+    finish(*r, "error", reason);
+  running.clear();
+  std::deque<Request> queued;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    queued.swap(waiting);
+    counters.requestsWaiting = 0;
+  }
+  for (Request &request : queued)
+    if (request.onDone) {
+      RequestResult result;
+      result.finishReason = "error";
+      result.error = reason;
+      result.promptTokens = request.prompt.size();
+      request.onDone(result);
+    }
+  refreshStats();
+}
+
 SchedulerStats Scheduler::stats() const {
   std::lock_guard<std::mutex> lock(mutex);
   return counters;

@@ -83,7 +83,10 @@ public:
         scheduler(decoder, tok, options.maxBatch) {}
 
   void install(httplib::Server &server);
-  void runScheduler(const std::atomic<bool> &stop) { scheduler.run(stop); }
+  void runScheduler(const std::atomic<bool> &stop) {
+    scheduler.run(stop);
+    scheduler.abortAll("the server is shutting down");
+  }
   void wake() { scheduler.wake(); }
 
 private:

@@ -64,6 +64,9 @@ public:
   void run(const std::atomic<bool> &stop);
   /// Wakes run() (after setting its stop flag).
   void wake() { ready.notify_all(); }
+  /// Ends every running and waiting request with an error (shutdown), so
+  /// nobody waits for them forever.
+  void abortAll(const std::string &reason);
 
   SchedulerStats stats() const;
 
