@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Runtime/Execution/Evaluator.h"
 #include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Runtime/Inference/Decoder.h"
 #include "attnedit/Runtime/Inference/Generation.h"
@@ -489,6 +490,50 @@ TEST_F(DecoderTest, ContinuousBatchingGivesWhatEachGetsAlone) {
   EXPECT_EQ(stats.requestsTotal, 5);
   EXPECT_EQ(stats.kvBlocksInUse, 0);
   EXPECT_EQ((*decoder)->cache().openSequences(), 0u);
+}
+
+// Tests the errors a caller can meet: a full cache (prefill and the
+// scheduler report it, nothing crashes, the blocks come back) and a block
+// table naming a block outside the pool (the kernel's error names the op).
+TEST_F(DecoderTest, ErrorsAreReportedNotFatal) {
+  auto model = load(writeTeacher(root, {}), "");
+  ASSERT_TRUE(model);
+  auto decoder = Decoder::create(*model, {4, 8, /*maxBlocks=*/2});
+  ASSERT_TRUE((bool)decoder) << llvm::toString(decoder.takeError());
+  int64_t seq = (*decoder)->cache().open();
+  auto logits = (*decoder)->prefill(seq, kPrompt);
+  ASSERT_FALSE((bool)logits);
+  EXPECT_NE(llvm::toString(logits.takeError()).find("the KV cache is full: all 2 blocks"),
+            std::string::npos);
+  (*decoder)->cache().close(seq);
+  EXPECT_EQ((*decoder)->cache().blocksInUse(), 0);
+
+  Scheduler scheduler(**decoder, nullptr);
+  RequestResult result;
+  Request r;
+  r.prompt = kPrompt;
+  r.onDone = [&](const RequestResult &done) { result = done; };
+  scheduler.submit(std::move(r));
+  while (scheduler.step()) {
+  }
+  EXPECT_EQ(result.finishReason, "error");
+  EXPECT_NE(result.error.find("the KV cache is full"), std::string::npos) << result.error;
+  EXPECT_EQ(scheduler.stats().kvBlocksInUse, 0);
+
+  // A pool too small for the table's block ids: the kernel names the op.
+  auto small = Decoder::create(*model, kSmallBlocks);
+  ASSERT_TRUE((bool)small);
+  auto decode = (*small)->module().lookupSymbol<func::FuncOp>("decode");
+  std::vector<Tensor> args = {Tensor::ints({5}), Tensor::ints({0})};
+  args.push_back(Tensor::ints({7}).reshaped({1, 1}));
+  for (const auto &pool : (*small)->cache().layout().pools)
+    args.push_back(Tensor::zeros({4, pool.width}));
+  auto bad = evaluate(decode, args, model->parameterStore());
+  ASSERT_FALSE((bool)bad);
+  std::string message = llvm::toString(bad.takeError());
+  EXPECT_NE(message.find("attnedit.cache_write"), std::string::npos) << message;
+  EXPECT_NE(message.find("maps to block 7, outside the pool of 1 blocks"), std::string::npos)
+      << message;
 }
 
 /// stories260K (llama2.c: interleaved RoPE, 8 heads / 4 KV heads), unedited
