@@ -13,7 +13,13 @@
    --attnedit-kv-report (bf16), GQA vs MLA (512 + 64) vs GateSWA (W 512,
    every 6th layer full).
 
-    bench/serve.py [--build build] [--out bench/results/serve.json] [--quick]
+4. With --large: a ~90M-parameter Llama (bench/configs/llama-90m.json: d 768,
+   12 layers, 12 query / 4 KV heads; one training step from random weights,
+   which is all a speed figure needs) and its MLA (r128 + rope 32) and
+   GateSWA (W 128, every 4th layer full) warm starts, prompt 256: decode
+   tok/s and TTFT at concurrency 1, 8 and 32, and uncached decode.
+
+    bench/serve.py [--build build] [--out bench/results/serve.json] [--quick] [--large]
 
 Writes the JSON, a markdown table on stdout and an SVG plot beside the JSON.
 Needs ../shared/data/stories260K (exits saying so without it).
@@ -92,6 +98,32 @@ def qwen3_8b_kv(build, tmp, contexts):
     return rows
 
 
+def large_model(tool, tmp, stories):
+    """Serving figures of a ~90M-parameter model and its two conversions."""
+    teacher = os.path.join(tmp, "llama-90m")
+    recipe = os.path.join(tmp, "one-step.json")
+    with open(recipe, "w") as f:
+        json.dump({"batch": 2, "seq_len": 64, "stages": [{"stage": "lm", "steps": 1}]}, f)
+    text = os.path.join(SHARED, "tinyshakespeare", "input.txt")
+    run([tool, "train", "--config", os.path.join(ROOT, "bench", "configs", "llama-90m.json"),
+         "--tokenizer", os.path.join(os.path.dirname(stories), "tok512.bin"), "--data", text,
+         "--out", teacher, "--recipe", recipe])
+    models = {"gqa": teacher}
+    for name, edit in (("mla", "target=mla kv-lora-rank=128 qk-rope-head-dim=32 init=svd"),
+                       ("gateswa", "target=gate-swa window=128 full-every=4")):
+        out = os.path.join(tmp, "large-" + name)
+        run([tool, "convert", "--teacher", teacher, "--edit", edit, "--out", out])
+        models[name] = out
+    rows = {}
+    for name, model in models.items():
+        rows[name] = {}
+        for c in (1, 8, 32):
+            extra = ["--uncached-tokens", 8] if c == 1 else []
+            rows[name][c] = bench_serve(tool, model, tmp, "--concurrency", c, "--prompt-len", 256,
+                                        "--gen-len", 32, *extra)
+    return rows
+
+
 def svg_plot(path, series, title):
     """KV bytes against context, log-log, one line per variant."""
     import math
@@ -125,6 +157,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "serve.json"))
     ap.add_argument("--quick", action="store_true", help="fewer tokens (a smoke run)")
+    ap.add_argument("--large", action="store_true", help="also the ~90M-parameter model")
     args = ap.parse_args()
     tool = os.path.join(args.build, "bin", "attnedit-run")
     stories = os.path.join(SHARED, "stories260K", "stories260K.bin")
@@ -169,6 +202,8 @@ def main():
         results["kv_measured_stories260K"] = measured
         results["kv_pool_walk_stories260K"] = walked
         results["kv_computed_qwen3_8b_bf16"] = qwen3_8b_kv(args.build, tmp, contexts)
+        if args.large:
+            results["large"] = large_model(tool, tmp, stories)
 
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
@@ -194,6 +229,16 @@ def main():
         for name, row in table.items():
             print("| %s %s | " % (label, name) + " | ".join("%.2f MiB" % (row[n] / 1048576) for n in contexts) + " |")
     print("\nmeasured by real prefill (stories260K): " + json.dumps(measured))
+    if "large" in results:
+        print("\n## ~90M-parameter Llama, prompt 256, 32 greedy tokens")
+        print("| model | C | TTFT ms | decode tok/s | uncached tok/s | peak KV MiB |")
+        print("|---|---|---|---|---|---|")
+        for name, runs in results["large"].items():
+            for c, r in runs.items():
+                print("| %s | %d | %.0f | %.1f | %s | %.1f |" % (
+                    name, c, r["ttft_mean_s"] * 1e3, r["decode_tok_s"],
+                    "%.2f" % r["uncached_decode_tok_s"] if c == 1 else "",
+                    r["peak_kv_bytes"] / 1048576))
     print("wrote %s and %s" % (args.out, svg))
 
 
