@@ -226,6 +226,11 @@ static cl::opt<std::string> modelName("model-name",
 static cl::opt<int64_t> maxBatch("max-batch", cl::desc("sequences decoded together (default 32)"),
                                  cl::init(32), cl::sub(serveCmd), cl::sub(benchServeCmd),
                                  cl::cat(attneditOptions));
+static cl::opt<int64_t> prefillBudget("prefill-budget",
+                                      cl::desc("prompt tokens prefilled per scheduler step "
+                                               "(chunked prefill; default 256)"),
+                                      cl::init(256), cl::sub(serveCmd), cl::sub(benchServeCmd),
+                                      cl::cat(attneditOptions));
 static cl::opt<int64_t> blockSize("block-size", cl::desc("tokens per KV-cache block (default 16)"),
                                   cl::init(16), cl::sub(serveCmd), cl::sub(benchServeCmd),
                                   cl::cat(attneditOptions));
@@ -810,7 +815,8 @@ static llvm::Error runSample(Model &model) {
 static llvm::Expected<std::unique_ptr<Decoder>> decoderFor(Model &model) {
   for (auto [name, value] : {std::pair{"--block-size", blockSize.getValue()},
                              {"--max-chunk", maxChunk.getValue()},
-                             {"--max-batch", maxBatch.getValue()}})
+                             {"--max-batch", maxBatch.getValue()},
+                             {"--prefill-budget", prefillBudget.getValue()}})
     if (value < 1 || value > kMaxConfigSize)
       return usage(llvm::formatv("{0} must be in [1, {1}]", name, kMaxConfigSize).str());
   if (kvBlocks < 0)
@@ -829,6 +835,7 @@ static llvm::Error runServe(Model &model) {
   options.port = servePort;
   options.portFile = portFile;
   options.maxBatch = maxBatch;
+  options.prefillBudget = prefillBudget;
   options.modelName = modelName.empty()
                           ? llvm::sys::path::filename(llvm::StringRef(modelPath).rtrim('/')).str()
                           : modelName.getValue();
@@ -839,7 +846,14 @@ static llvm::Error runBenchServe(Model &model) {
   auto decoder = decoderFor(model);
   if (!decoder)
     return decoder.takeError();
-  ServeBenchOptions options{concurrency, promptLen, genLen, maxBatch, uncachedTokens, kvOnly};
+  ServeBenchOptions options;
+  options.concurrency = concurrency;
+  options.promptLength = promptLen;
+  options.genLength = genLen;
+  options.maxBatch = maxBatch;
+  options.prefillBudget = prefillBudget;
+  options.uncachedTokens = uncachedTokens;
+  options.kvOnly = kvOnly;
   auto result = benchServe(**decoder, options);
   if (!result)
     return result.takeError();

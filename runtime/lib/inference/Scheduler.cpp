@@ -2,6 +2,8 @@
 
 #include "attnedit/Runtime/Inference/Scheduler.h"
 
+#include <set>
+
 using namespace mlir;
 using namespace mlir::attnedit;
 using Clock = std::chrono::steady_clock;
@@ -10,8 +12,10 @@ static double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-Scheduler::Scheduler(Decoder &decoder, const Tokenizer *tokenizer, int64_t maxBatch)
-    : decoder(decoder), tokenizer(tokenizer), maxBatch(std::max<int64_t>(1, maxBatch)) {}
+Scheduler::Scheduler(Decoder &decoder, const Tokenizer *tokenizer, int64_t maxBatch,
+                     int64_t prefillBudget)
+    : decoder(decoder), tokenizer(tokenizer), maxBatch(std::max<int64_t>(1, maxBatch)),
+      prefillBudget(std::max<int64_t>(1, prefillBudget)) {}
 
 void Scheduler::submit(Request request) {
   request.submitted = Clock::now();
@@ -72,10 +76,23 @@ bool Scheduler::advance(Running &r, llvm::ArrayRef<float> row) {
   return true;
 }
 
+static bool isCancelled(const Request &r) { return r.cancelled && r.cancelled->load(); }
+
 bool Scheduler::step() {
   bool worked = false;
   int64_t vocab = decoder.model().vocabSize();
-  // Admit: prefill waiting requests while the batch has room.
+  // Cancelled requests leave first.
+  std::vector<std::unique_ptr<Running>> kept;
+  for (auto &r : running) {
+    if (isCancelled(r->request)) {
+      finish(*r, "cancelled");
+      worked = true;
+    } else {
+      kept.push_back(std::move(r));
+    }
+  }
+  running = std::move(kept);
+  // Admit waiting requests while the batch has room.
   while ((int64_t)running.size() < maxBatch) {
     Request request;
     {
@@ -94,35 +111,59 @@ bool Scheduler::step() {
     r->result.promptTokens = r->context.size();
     r->rng.seed(r->request.options.seed);
     r->seq = decoder.cache().open();
-    if (r->context.empty()) {
+    if (isCancelled(r->request))
+      finish(*r, "cancelled");
+    else if (r->context.empty())
       finish(*r, "error", "the prompt has no tokens");
-      continue;
-    }
-    if (r->request.options.maxTokens <= 0) {
+    else if (r->request.options.maxTokens <= 0)
       finish(*r, "length");
+    else
+      running.push_back(std::move(r));
+  }
+  // Prefill prompts, oldest first, within the step's token budget; a prompt
+  // that is complete samples its first token.
+  int64_t budget = prefillBudget;
+  kept.clear();
+  for (auto &r : running) {
+    if (r->pending >= 0 || budget <= 0) {
+      kept.push_back(std::move(r));
       continue;
     }
+    worked = true;
+    size_t n = std::min<size_t>(budget, r->request.prompt.size() - r->prefilled);
     auto t = Clock::now();
-    auto logits = decoder.prefill(r->seq, r->context);
+    auto logits = decoder.prefill(
+        r->seq, llvm::ArrayRef<int32_t>(r->request.prompt).slice(r->prefilled, n));
     {
       std::lock_guard<std::mutex> lock(mutex);
       counters.prefillSeconds += since(t);
-      counters.promptTokensTotal += r->context.size();
+      counters.promptTokensTotal += n;
     }
+    budget -= n;
+    r->prefilled += n;
     if (!logits) {
       finish(*r, "error", llvm::toString(logits.takeError()));
       continue;
     }
+    if (r->prefilled < r->request.prompt.size()) {
+      kept.push_back(std::move(r));
+      continue;
+    }
     const float *last = logits->data() + (logits->dim(0) - 1) * vocab;
     if (advance(*r, llvm::ArrayRef<float>(last, vocab)))
-      running.push_back(std::move(r));
+      kept.push_back(std::move(r));
   }
-  // Decode: one token for every running request, in one call.
-  if (!running.empty()) {
+  running = std::move(kept);
+  // Decode: one token for every request past its prompt, in one call.
+  std::vector<Running *> batch;
+  for (auto &r : running)
+    if (r->pending >= 0)
+      batch.push_back(r.get());
+  if (!batch.empty()) {
     worked = true;
     std::vector<int64_t> seqs;
     std::vector<int32_t> tokens;
-    for (auto &r : running) {
+    for (Running *r : batch) {
       seqs.push_back(r->seq);
       tokens.push_back(r->pending);
     }
@@ -133,17 +174,22 @@ bool Scheduler::step() {
       counters.decodeSeconds += since(t);
       ++counters.decodeSteps;
     }
-    std::vector<std::unique_ptr<Running>> still;
-    if (!logits) {
-      std::string message = llvm::toString(logits.takeError());
-      for (auto &r : running)
-        finish(*r, "error", message);
-    } else {
-      for (size_t i = 0; i < running.size(); ++i)
-        if (advance(*running[i], llvm::ArrayRef<float>(logits->data() + i * vocab, vocab)))
-          still.push_back(std::move(running[i]));
+    std::string error = logits ? "" : llvm::toString(logits.takeError());
+    std::set<Running *> done;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      bool keep = false;
+      if (error.empty())
+        keep = advance(*batch[i], llvm::ArrayRef<float>(logits->data() + i * vocab, vocab));
+      else
+        finish(*batch[i], "error", error);
+      if (!keep)
+        done.insert(batch[i]);
     }
-    running = std::move(still);
+    kept.clear();
+    for (auto &r : running)
+      if (!done.count(r.get()))
+        kept.push_back(std::move(r));
+    running = std::move(kept);
   }
   refreshStats();
   return worked;

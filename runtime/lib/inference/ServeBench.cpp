@@ -68,7 +68,7 @@ llvm::Expected<ServeBenchResult> attnedit::benchServe(Decoder &decoder,
   greedy.maxTokens = options.genLength;
   greedy.ignoreStopTokens = true;
 
-  Scheduler scheduler(decoder, nullptr, options.maxBatch);
+  Scheduler scheduler(decoder, nullptr, options.maxBatch, options.prefillBudget);
   std::vector<std::vector<Clock::time_point>> stamps(options.concurrency);
   std::vector<RequestResult> results(options.concurrency);
   std::string error;

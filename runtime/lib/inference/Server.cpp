@@ -80,7 +80,7 @@ class Service {
 public:
   Service(Decoder &decoder, const Tokenizer *tok, const ServerOptions &options)
       : model(decoder.model()), tok(tok), options(options),
-        scheduler(decoder, tok, options.maxBatch) {}
+        scheduler(decoder, tok, options.maxBatch, options.prefillBudget) {}
 
   void install(httplib::Server &server);
   void runScheduler(const std::atomic<bool> &stop) {
@@ -277,7 +277,9 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
   Parsed p = std::move(std::get<Parsed>(parsed));
   std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(nextId++);
   auto pending = std::make_shared<Pending>();
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
   Request request;
+  request.cancelled = cancel;
   request.prompt = p.prompt;
   request.options = p.options;
   request.onToken = [this, pending](int32_t prev, int32_t next) {
@@ -324,7 +326,8 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
   auto first = std::make_shared<bool>(true);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream", [this, pending, id, chat, first](size_t, httplib::DataSink &sink) {
+      "text/event-stream",
+      [this, pending, cancel, id, chat, first](size_t, httplib::DataSink &sink) {
         auto send = [&](json::Value v) {
           std::string event = "data: " + dump(std::move(v)) + "\n\n";
           return sink.write(event.data(), event.size());
@@ -337,8 +340,10 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
         RequestResult result = pending->result;
         lock.unlock();
         for (const std::string &piece : pieces) {
-          if (!send(chunk(id, chat, piece, "", *first)))
-            return false; // the client left
+          if (!send(chunk(id, chat, piece, "", *first))) {
+            cancel->store(true); // the client left: stop generating for it
+            return false;
+          }
           *first = false;
         }
         if (!done)
@@ -355,6 +360,10 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
         sink.write(end.data(), end.size());
         sink.done();
         return true;
+      },
+      [cancel](bool success) {
+        if (!success)
+          cancel->store(true);
       });
 }
 

@@ -427,8 +427,9 @@ TEST_F(DecoderTest, GenerateWithAndWithoutCacheAgree) {
 }
 
 // Tests continuous batching: requests that join a running batch at later
-// steps, with different prompts, lengths and sampling, get the tokens
-// generate() gives each alone; finished ones leave and free their blocks.
+// steps, with different prompts (prefilled in chunks), lengths and sampling,
+// get the tokens generate() gives each alone; finished ones leave and free
+// their blocks; a cancelled one leaves at the next step.
 TEST_F(DecoderTest, ContinuousBatchingGivesWhatEachGetsAlone) {
   auto model = load(writeTeacher(root, {}),
                     "target=gate-swa window=4 full-layers=2 sinks=true");
@@ -457,7 +458,9 @@ TEST_F(DecoderTest, ContinuousBatchingGivesWhatEachGetsAlone) {
   }
   auto decoder = Decoder::create(*model, kSmallBlocks);
   ASSERT_TRUE((bool)decoder) << llvm::toString(decoder.takeError());
-  Scheduler scheduler(**decoder, nullptr, /*maxBatch=*/3);
+  // A budget of 5 prompt tokens per step splits the longer prompts over
+  // several steps (chunked prefill) while others decode.
+  Scheduler scheduler(**decoder, nullptr, /*maxBatch=*/3, /*prefillBudget=*/5);
   std::vector<std::vector<int32_t>> streamed(cases.size());
   std::vector<RequestResult> results(cases.size());
   size_t submitted = 0;
@@ -481,13 +484,31 @@ TEST_F(DecoderTest, ContinuousBatchingGivesWhatEachGetsAlone) {
       break;
   }
   EXPECT_EQ(maxRunning, 3); // the batch was full and requests waited
+
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  RequestResult cancelled;
+  Request r;
+  r.prompt = {1, 5, 9};
+  r.options.maxTokens = 50;
+  r.options.temperature = 0;
+  r.options.ignoreStopTokens = true;
+  r.cancelled = cancel;
+  r.onDone = [&](const RequestResult &done) { cancelled = done; };
+  scheduler.submit(std::move(r));
+  for (int step = 0; step < 4; ++step)
+    scheduler.step();
+  cancel->store(true);
+  scheduler.step();
+  EXPECT_EQ(cancelled.finishReason, "cancelled");
+  // Step 1 prefills (first token) and decodes (second); 3 more decodes.
+  EXPECT_EQ(cancelled.tokens.size(), 5u);
   for (size_t i = 0; i < cases.size(); ++i) {
     EXPECT_EQ(results[i].finishReason, "length") << results[i].error;
     EXPECT_EQ(results[i].tokens, alone[i]) << "request " << i;
     EXPECT_EQ(streamed[i], alone[i]) << "request " << i;
   }
   SchedulerStats stats = scheduler.stats();
-  EXPECT_EQ(stats.requestsTotal, 5);
+  EXPECT_EQ(stats.requestsTotal, 6);
   EXPECT_EQ(stats.kvBlocksInUse, 0);
   EXPECT_EQ((*decoder)->cache().openSequences(), 0u);
 }

@@ -1,10 +1,12 @@
 //===- Scheduler.h - continuous batching over one Decoder ------*- C++ -*-===//
 //
 // Requests join the running batch at step boundaries and leave it when they
-// finish (vLLM / Orca-style iteration-level scheduling): each step first
-// prefills the waiting requests while the batch has room, then decodes one
-// token for every running request in one @decode call. Sampling per request
-// is generate()'s (sampleToken, repetition penalty, stop tokens and strings).
+// finish (vLLM / Orca-style iteration-level scheduling): each step admits
+// waiting requests while the batch has room, prefills prompts within a token
+// budget (chunked prefill: a long prompt spreads over several steps, so the
+// running requests keep getting tokens), then decodes one token for every
+// request past its prompt in one @decode call. Sampling per request is
+// generate()'s (sampleToken, repetition penalty, stop tokens and strings).
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_RUNTIME_INFERENCE_SCHEDULER_H
@@ -40,6 +42,9 @@ struct Request {
   std::function<void(const RequestResult &)> onDone;
   /// When it was submitted (set by submit()): latencies count the wait.
   std::chrono::steady_clock::time_point submitted;
+  /// Set from any thread (a client that left): the request ends at the next
+  /// step with finish reason "cancelled".
+  std::shared_ptr<std::atomic<bool>> cancelled;
 };
 
 /// Counters for /metrics and the benchmark (a consistent snapshot).
@@ -53,7 +58,9 @@ struct SchedulerStats {
 class Scheduler {
 public:
   /// `tokenizer` is needed only for requests with stop strings.
-  Scheduler(Decoder &decoder, const Tokenizer *tokenizer, int64_t maxBatch = 32);
+  /// `prefillBudget` caps the prompt tokens prefilled per step.
+  Scheduler(Decoder &decoder, const Tokenizer *tokenizer, int64_t maxBatch = 32,
+            int64_t prefillBudget = 256);
 
   /// Queues a request; safe from any thread.
   void submit(Request request);
@@ -77,7 +84,8 @@ private:
     std::vector<int32_t> context; // prompt + generated
     RequestResult result;
     std::mt19937_64 rng;
-    int32_t pending = -1; // sampled, not yet fed to @decode
+    int32_t pending = -1; // sampled, not yet fed to @decode; -1 while prefilling
+    size_t prefilled = 0; // prompt tokens in the cache
     std::chrono::steady_clock::time_point start;
   };
   /// Samples from `logits` and emits, or finishes the request. Returns
@@ -89,6 +97,7 @@ private:
   Decoder &decoder;
   const Tokenizer *tokenizer;
   int64_t maxBatch;
+  int64_t prefillBudget;
   std::deque<Request> waiting;
   std::vector<std::unique_ptr<Running>> running;
   mutable std::mutex mutex; // guards waiting and counters

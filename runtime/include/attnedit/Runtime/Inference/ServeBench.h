@@ -22,6 +22,7 @@ struct ServeBenchOptions {
   int64_t promptLength = 128;
   int64_t genLength = 128;
   int64_t maxBatch = 32;
+  int64_t prefillBudget = 256; // prompt tokens prefilled per step
   /// Also decode `uncachedTokens` tokens of one sequence by recomputing the
   /// prefix (0 = skip).
   int64_t uncachedTokens = 0;

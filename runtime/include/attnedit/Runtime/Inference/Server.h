@@ -21,6 +21,7 @@ struct ServerOptions {
   std::string portFile;     // written with the bound port once listening
   std::string modelName;    // the id clients must ask for
   int64_t maxBatch = 32;    // sequences decoded together
+  int64_t prefillBudget = 256; // prompt tokens prefilled per step
   int threads = 64;         // HTTP worker threads (a streaming request holds one)
 };
 
