@@ -172,7 +172,7 @@ static Value expandMla(MlaOp op, IRMapping &map, DecodeBuilder &pb, SmallVectorI
 
   Value q = op.getQProj()
                 ? pb.linear(x, m(op.getQProj()))
-                : pb.linear(b.create<RmsNormOp>(pb.loc, pb.f32({kDyn, op.getQLoraRank()}),
+                : pb.linear(b.create<RmsNormOp>(pb.loc, pb.f32({kDyn, (int64_t)op.getQLoraRank()}),
                                                 pb.linear(x, m(op.getQAProj())),
                                                 m(op.getQALayernorm()), op.getNormEpsAttr()),
                             m(op.getQBProj()));
@@ -327,7 +327,8 @@ void BuildDecodePass::runOnOperation() {
       windows.push_back(window);
     firstPool[op] = pools.size();
     if (auto mla = dyn_cast<MlaOp>(op)) {
-      pools.push_back({layer, "latent", mla.getKvLoraRank() + mla.getQkRopeHeadDim(), table});
+      pools.push_back(
+          {layer, "latent", (int64_t)(mla.getKvLoraRank() + mla.getQkRopeHeadDim()), table});
     } else {
       int64_t width = attention.getKvValuesPerToken() / 2;
       pools.push_back({layer, "k", width, table});

@@ -333,6 +333,16 @@ TEST_F(DecoderTest, MlaMatchesForwardAndCachesTheLatent) {
   EXPECT_EQ(cache.bytesInUse(), 3 /*blocks*/ * 16 * 3 /*layers*/ * 12 * 4);
 }
 
+// Tests MLA with a low-rank query (q_a_proj, q_a_layernorm, q_b_proj) and
+// v_head_dim unlike the nope dims.
+TEST_F(DecoderTest, MlaWithQueryLoraMatchesForward) {
+  auto model = load(writeTeacher(root, {}),
+                    "target=mla kv-lora-rank=8 q-lora-rank=12 qk-rope-head-dim=4 "
+                    "qk-nope-head-dim=6 v-head-dim=5 init=random");
+  ASSERT_TRUE(model);
+  checkAgainstForward(*model, kPrompt, 20, kSmallBlocks);
+}
+
 // Tests GateSWA with window 4 in layers 0 and 1 and a full layer 2, sinks
 // and head-wise gates, decoding 40 tokens (10 windows) past the prompt; the
 // window layers' rings stay at ceil((4 + 8 - 2) / 4) + 1 = 4 blocks.
