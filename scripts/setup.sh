@@ -13,6 +13,7 @@ PACKAGES=(
   libopenblas0-openmp                                     # ... threaded by OpenMP
   libflatbuffers-dev flatbuffers-compiler libspdlog-dev
   libsentencepiece-dev                                    # tokenizer.model files
+  libcpp-httplib-dev pkgconf curl                         # attnedit-run serve (+ its test client)
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy                             # independent numerics reference
   clang-19 libclang-rt-19-dev                             # libFuzzer + sanitizers (tests/fuzz)

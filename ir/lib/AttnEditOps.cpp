@@ -459,5 +459,41 @@ LogicalResult BroadcastOp::verify() {
   return success();
 }
 
+LogicalResult CacheWriteOp::verify() {
+  if (getBlockSize() <= 0)
+    return emitOpError("block_size must be positive");
+  if (!getPool().hasOneUse())
+    return emitOpError("pool operand must have no other use: it is updated in place");
+  auto rows = shapeOf(getRows());
+  if (failed(expectShape(*this, "rows", rows, {shapeOf(getPositions())[0],
+                                                shapeOf(getPool())[1]})))
+    return failure();
+  return success();
+}
+
+LogicalResult PagedAttentionOp::verify() {
+  if (failed(expectRank(*this, "query", getQuery(), 3)))
+    return failure();
+  auto q = shapeOf(getQuery());
+  int64_t kvHeads = getNumKvHeads(), dv = getVHeadDim();
+  if (getBlockSize() <= 0 || kvHeads <= 0 || dv <= 0 || getWindow() < 0)
+    return emitOpError("block_size, num_kv_heads and v_head_dim must be positive, window >= 0");
+  if (!ShapedType::isDynamic(q[1]) && q[1] % kvHeads != 0)
+    return emitOpError() << q[1] << " query heads are not a multiple of " << kvHeads
+                         << " KV heads";
+  if (failed(expectShape(*this, "k_pool", shapeOf(getKPool()),
+                         {ShapedType::kDynamic, mulDims(kvHeads, q[2])})))
+    return failure();
+  int64_t vWidth = shapeOf(getVPool())[1];
+  if (!ShapedType::isDynamic(vWidth) && (vWidth % kvHeads != 0 || vWidth / kvHeads < dv))
+    return emitOpError() << "v_pool rows of " << vWidth << " do not hold " << kvHeads
+                         << " KV heads of " << dv << " values";
+  if (failed(expectShape(*this, "positions", shapeOf(getPositions()), {q[0]})))
+    return failure();
+  if (getSinks() && failed(expectShape(*this, "sinks", shapeOf(getSinks()), {q[1]})))
+    return failure();
+  return expectShape(*this, "result", getType().getShape(), {q[0], q[1], dv});
+}
+
 #define GET_OP_CLASSES
 #include "attnedit/IR/AttnEditOps.cpp.inc"

@@ -3,6 +3,7 @@
 #include "attnedit/Runtime/Execution/Evaluator.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Execution/Kernels.h"
+#include "attnedit/Runtime/Inference/CacheKernels.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Diagnostics.h"
@@ -298,6 +299,21 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
                          g.getSinks() ? &in(g.getSinks()) : nullptr);
       })
       .Case([&](attnedit::MlaOp m) -> R { return mla(m); })
+      .Case([&](attnedit::CacheWriteOp w) -> R {
+        return lossOrError(op, kernels::cacheWrite(in(w.getPool()), in(w.getRows()),
+                                                   in(w.getBlockTable()), in(w.getPositions()),
+                                                   {(int64_t)w.getBlockSize(), w.getRing()}));
+      })
+      .Case([&](attnedit::PagedAttentionOp a) -> R {
+        kernels::PagedAttentionConfig config{
+            (int64_t)a.getNumKvHeads(), (int64_t)a.getVHeadDim(),
+            a.getScale().convertToDouble(), (int64_t)a.getWindow(),
+            {(int64_t)a.getBlockSize(), a.getRing()}};
+        return lossOrError(op, kernels::pagedAttention(
+                                   in(a.getQuery()), in(a.getKPool()), in(a.getVPool()),
+                                   in(a.getBlockTable()), in(a.getPositions()),
+                                   a.getSinks() ? &in(a.getSinks()) : nullptr, config));
+      })
       .Case([&](attnedit::AddOp a) -> R { return kernels::add(in(a.getLhs()), in(a.getRhs())); })
       .Case([&](attnedit::MulOp m) -> R { return kernels::mul(in(m.getLhs()), in(m.getRhs())); })
       .Case([&](attnedit::ScaleOp s) -> R {

@@ -1,6 +1,9 @@
 //===- Generation.cpp - extending a prompt token by token ------------------===//
 
 #include "attnedit/Runtime/Inference/Generation.h"
+#include "attnedit/Runtime/Inference/Decoder.h"
+
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -46,29 +49,103 @@ int32_t attnedit::sampleToken(llvm::ArrayRef<float> logits, const GenerationOpti
   return (int32_t)std::discrete_distribution<int64_t>(weights.begin(), weights.end())(rng);
 }
 
+void attnedit::applyRepetitionPenalty(llvm::MutableArrayRef<float> logits,
+                                      llvm::ArrayRef<int32_t> context, double penalty) {
+  if (penalty == 1.0)
+    return;
+  std::vector<bool> seen(logits.size(), false);
+  for (int32_t id : context)
+    if (id >= 0 && (size_t)id < logits.size() && !seen[id]) {
+      seen[id] = true;
+      logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
+    }
+}
+
+namespace {
+
+/// Where the next token's logits come from: the KV cache, or @forward over
+/// the whole sequence.
+class LogitSource {
+public:
+  explicit LogitSource(Model &model) : model(model) {}
+
+  llvm::Error init(bool useCache) {
+    if (!useCache)
+      return llvm::Error::success();
+    auto created = Decoder::create(model);
+    if (!created)
+      return created.takeError();
+    decoder = std::move(*created);
+    seq = decoder->cache().open();
+    return llvm::Error::success();
+  }
+
+  /// The logits after `tokens`, of which all but `fresh` were seen before.
+  llvm::Expected<std::vector<float>> next(llvm::ArrayRef<int32_t> tokens, size_t fresh) {
+    llvm::Expected<Tensor> logits =
+        !decoder   ? model.forward(tokens)
+        : fresh == 1 && decoder->cache().length(seq) > 0
+            ? decoder->decode({seq}, {tokens.back()})
+            : decoder->prefill(seq, tokens.take_back(fresh));
+    if (!logits)
+      return logits.takeError();
+    int64_t vocab = logits->dim(1);
+    const float *last = logits->data() + (logits->dim(0) - 1) * vocab;
+    return std::vector<float>(last, last + vocab);
+  }
+
+private:
+  Model &model;
+  std::unique_ptr<Decoder> decoder;
+  int64_t seq = 0;
+};
+
+} // namespace
+
 llvm::Expected<std::vector<int32_t>>
 attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
                    const GenerationOptions &options,
                    const std::function<void(int32_t, int32_t)> &onToken) {
   if (prompt.empty())
     return makeError("generate", "the prompt has no tokens");
+  const Tokenizer *tok = nullptr;
+  if (!options.stopStrings.empty()) {
+    auto loaded = model.tokenizer();
+    if (!loaded)
+      return loaded.takeError();
+    if (!*loaded)
+      return makeError("generate", "stop strings need a tokenizer");
+    tok = *loaded;
+  }
+  LogitSource source(model);
+  if (llvm::Error e = source.init(options.useCache))
+    return std::move(e);
   std::vector<int32_t> tokens(prompt.begin(), prompt.end()), generated;
   std::mt19937_64 rng(options.seed);
+  size_t fresh = tokens.size();
   while ((int64_t)generated.size() < options.maxTokens &&
          (model.maxPositions() == 0 || (int64_t)tokens.size() < model.maxPositions())) {
-    llvm::Expected<Tensor> logits = model.forward(tokens);
+    auto logits = source.next(tokens, fresh);
     if (!logits)
       return logits.takeError();
-    int64_t vocab = logits->dim(1);
-    const float *last = logits->data() + (logits->dim(0) - 1) * vocab;
-    int32_t next = sampleToken(llvm::ArrayRef<float>(last, vocab), options, rng);
-    if (llvm::is_contained(model.stopTokens(), next))
+    applyRepetitionPenalty(*logits, tokens, options.repetitionPenalty);
+    int32_t next = sampleToken(*logits, options, rng);
+    if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next))
       break;
+    if (tok) {
+      std::vector<int32_t> candidate = generated;
+      candidate.push_back(next);
+      std::string text = tok->decode(candidate);
+      if (llvm::any_of(options.stopStrings, [&](const std::string &stop) {
+            return !stop.empty() && text.find(stop) != std::string::npos;
+          }))
+        break;
+    }
     if (onToken)
       onToken(tokens.back(), next);
     tokens.push_back(next);
     generated.push_back(next);
+    fresh = 1;
   }
   return generated;
 }
-

@@ -541,4 +541,76 @@ def AttnEdit_GateSwaOp : AttnEdit_Op<"gate_swa", [Pure, AttrSizedOperandSegments
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Paged KV cache
+//
+// Decoding functions (--attnedit-build-decode) carry the cache as explicit
+// state: each cached tensor is a pool [slots, width] of fixed-size blocks
+// (slot = block · block_size + offset) passed in and returned, and a block
+// table [S, M] of i32 block ids per sequence says where a sequence's tokens
+// live (vLLM's layout). Row i of a batch belongs to sequence 0 when the
+// table has one row (a prompt chunk of one sequence) and to sequence i
+// otherwise (one new token for each of S sequences). A `ring` table is a
+// sliding window's: position p lives in entry (p / block_size) mod M, so a
+// window layer reuses its M blocks as the window moves.
+//===----------------------------------------------------------------------===//
+
+def AttnEdit_BlockTable : 2DTensorOf<[I32]>;
+def AttnEdit_CachePool : 2DTensorOf<[F32]>;
+
+def AttnEdit_CacheWriteOp : AttnEdit_Op<"cache_write", [Pure,
+    AllTypesMatch<["pool", "result"]>]> {
+  let summary = "writes one row per token into a paged cache pool";
+  let description = [{
+    `rows` [N, width] are written at the slots of `positions` [N] through
+    `block_table`; the result is the pool with those rows replaced. The pool
+    operand must have no other use: executors update it in place (the
+    caller donates it), as a destination-passing op of a bufferized program
+    would.
+
+    ```mlir
+    %k1 = attnedit.cache_write %k0, %rows, %table, %pos {block_size = 16 : i64}
+        : (tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x?xi32>, tensor<?xi32>) -> tensor<?x32xf32>
+    ```
+  }];
+  let arguments = (ins AttnEdit_CachePool:$pool, AttnEdit_CachePool:$rows,
+                       AttnEdit_BlockTable:$block_table, AttnEdit_TokenIds:$positions,
+                       I64Attr:$block_size, UnitAttr:$ring);
+  let results = (outs AttnEdit_CachePool:$result);
+  let assemblyFormat = [{
+    $pool `,` $rows `,` $block_table `,` $positions attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def AttnEdit_PagedAttentionOp : AttnEdit_Op<"paged_attention", [Pure]> {
+  let summary = "causal attention of new queries over a paged KV cache";
+  let description = [{
+    `query` [N, H, Dqk]: row i, at position p = positions[i] of its sequence
+    (see the section comment), attends to that sequence's cached keys at
+    positions j with j <= p and, when `window` > 0, p - j < window:
+
+      o_i = softmax(scale · q_i·k_jᵀ [, sinks[h]]) · v_j
+
+    Key j of KV head g is k_pool[slot(j), g·Dqk : (g+1)·Dqk]; its value is
+    the first `v_head_dim` features of v_pool[slot(j)]'s g-th of
+    `num_kv_heads` equal segments, so MLA's absorbed decode reads its latent
+    c_kv as the value from the same [c_kv; k_pe] pool it scores against.
+    Query head h uses KV head h / (H / num_kv_heads). `sinks` [H] are raw
+    per-head sink logits (gate_swa). Result [N, H, v_head_dim].
+  }];
+  let arguments = (ins AttnEdit_Activation:$query, AttnEdit_CachePool:$k_pool,
+                       AttnEdit_CachePool:$v_pool, AttnEdit_BlockTable:$block_table,
+                       AttnEdit_TokenIds:$positions, Optional<AttnEdit_Activation>:$sinks,
+                       I64Attr:$num_kv_heads, I64Attr:$v_head_dim, F64Attr:$scale,
+                       DefaultValuedAttr<I64Attr, "0">:$window, I64Attr:$block_size,
+                       UnitAttr:$ring);
+  let results = (outs AttnEdit_Activation:$result);
+  let assemblyFormat = [{
+    $query `,` $k_pool `,` $v_pool `,` $block_table `,` $positions
+    (`sinks` `(` $sinks^ `)`)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // ATTNEDIT_OPS_TD

@@ -193,6 +193,54 @@ def AutodiffPass : Pass<"attnedit-autodiff", "::mlir::ModuleOp"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Inference
+//===----------------------------------------------------------------------===//
+
+def BuildDecodePass : Pass<"attnedit-build-decode", "::mlir::ModuleOp"> {
+  let summary = "Build @prefill and @decode with an explicit paged KV cache from @forward";
+  let description = [{
+    Adds two functions beside `@forward(tokens, positions) -> logits` (whose
+    attention must be composite ops: run --attnedit-raise-attention first on
+    an imported model):
+
+      @prefill(tokens [T], positions [T], tables [1, M]..., pools...)
+          -> (logits [T, V], pools...)     a prompt chunk of one sequence
+      @decode(tokens [B], positions [B], tables [B, M]..., pools...)
+          -> (logits [B, V], pools...)     one new token for each of B sequences
+
+    Each attention op becomes its projections, `attnedit.cache_write` of
+    what decoding keeps per token, and `attnedit.paged_attention` over the
+    cache, so both functions read every earlier token from the pools and
+    write their own tokens there (vLLM's paged layout, slot = block ·
+    `block-size` + offset):
+
+      - attention (MHA/GQA): K and V per KV head, two pools of Hkv·D;
+      - mla: one pool of [c_kv (kv_lora_rank); k_pe (qk_rope_head_dim)]
+        (DeepSeek-V2 §2.1.2), attended in the absorbed form: q_nope·W_UK
+        scores against c_kv, the output goes through W_UV, with W_UK and W_UV
+        the per-head rows of kv_b_proj;
+      - gate_swa / windowed attention with window W: K and V as above in a
+        ring of ceil((W + max-chunk - 2) / block-size) + 1 blocks per
+        sequence (the window plus one prompt chunk, llama.cpp's
+        n_swa + n_ubatch), reused as the window moves; window 0 keeps all.
+
+    One block table argument per cache group (all full layers; each window
+    size), marked `attnedit.block_table = {window, ring_blocks}`; one pool
+    argument per cached tensor, marked `attnedit.kv_cache = {layer, part,
+    table}`. The functions record `attnedit.kv_block_size` and
+    `attnedit.max_chunk`: a prompt is prefilled in chunks of at most that
+    many tokens.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"16",
+           "tokens per cache block">,
+    Option<"maxChunk", "max-chunk", "int64_t", /*default=*/"64",
+           "most tokens one @prefill call takes (sizes the sliding-window rings)">,
+  ];
+  let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
+}
+
+//===----------------------------------------------------------------------===//
 // Analysis
 //===----------------------------------------------------------------------===//
 

@@ -1,0 +1,57 @@
+//===- Decoder.h - prefill and decode over a paged KV cache ----*- C++ -*-===//
+//
+// Runs a model's @prefill and @decode (built from its @forward by
+// --attnedit-raise-attention and --attnedit-build-decode) against a KvCache:
+// a prompt costs one pass over its tokens, each new token one pass over one
+// token per sequence, instead of recomputing the whole prefix.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_RUNTIME_INFERENCE_DECODER_H
+#define ATTNEDIT_RUNTIME_INFERENCE_DECODER_H
+
+#include "attnedit/Runtime/Execution/Model.h"
+#include "attnedit/Runtime/Inference/KvCache.h"
+
+namespace mlir::attnedit {
+
+struct DecoderOptions {
+  int64_t blockSize = 16;
+  int64_t maxChunk = 64;  // tokens per @prefill call
+  int64_t maxBlocks = 0;  // per cache group; 0 = grow as needed
+};
+
+class Decoder {
+public:
+  /// Builds the decode functions from `model`'s @forward. They run on the
+  /// model's executor when it is the reference interpreter, else on a
+  /// reference interpreter of their own (the CPU backend has no lowering of
+  /// the cache ops yet).
+  static llvm::Expected<std::unique_ptr<Decoder>> create(Model &model,
+                                                         DecoderOptions options = {});
+
+  /// Appends `tokens` to sequence `seq` (in chunks of max_chunk) and returns
+  /// their logits [T, vocab].
+  llvm::Expected<Tensor> prefill(int64_t seq, llvm::ArrayRef<int32_t> tokens);
+  /// Appends one token to each of `seqs`; returns their logits [B, vocab].
+  llvm::Expected<Tensor> decode(llvm::ArrayRef<int64_t> seqs, llvm::ArrayRef<int32_t> tokens);
+
+  KvCache &cache() { return kv; }
+  Model &model() { return owner; }
+  ModuleOp module() { return *decodeModule; }
+
+private:
+  Decoder(Model &model, OwningOpRef<ModuleOp> module, CacheLayout layout, int64_t maxBlocks);
+  llvm::Expected<Tensor> call(func::FuncOp func, llvm::ArrayRef<int64_t> seqs,
+                              llvm::ArrayRef<int32_t> tokens,
+                              llvm::ArrayRef<int32_t> positions);
+
+  Model &owner;
+  OwningOpRef<ModuleOp> decodeModule;
+  func::FuncOp prefillFunc, decodeFunc;
+  KvCache kv;
+  std::unique_ptr<Executor> ownExecutor;
+};
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_INFERENCE_DECODER_H

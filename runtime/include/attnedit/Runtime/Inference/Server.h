@@ -1,0 +1,33 @@
+//===- Server.h - an OpenAI-compatible HTTP server -------------*- C++ -*-===//
+//
+// `attnedit-run serve`: /v1/completions and /v1/chat/completions (JSON or
+// server-sent events), /v1/models, /health and Prometheus /metrics over
+// cpp-httplib, every request going through one continuous-batching
+// Scheduler. Errors are OpenAI's {"error": {message, type, param, code}}.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_RUNTIME_INFERENCE_SERVER_H
+#define ATTNEDIT_RUNTIME_INFERENCE_SERVER_H
+
+#include "attnedit/Runtime/Inference/Decoder.h"
+
+#include <string>
+
+namespace mlir::attnedit {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;          // 0 = any free port
+  std::string portFile;     // written with the bound port once listening
+  std::string modelName;    // the id clients must ask for
+  int64_t maxBatch = 32;    // sequences decoded together
+  int64_t prefillBudget = 256; // prompt tokens prefilled per step
+  int threads = 64;         // HTTP worker threads (a streaming request holds one)
+};
+
+/// Serves `decoder`'s model until SIGINT or SIGTERM.
+llvm::Error serve(Decoder &decoder, const ServerOptions &options);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_INFERENCE_SERVER_H

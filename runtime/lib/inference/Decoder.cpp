@@ -1,0 +1,105 @@
+//===- Decoder.cpp - prefill and decode over a paged KV cache --------------===//
+
+#include "attnedit/Runtime/Inference/Decoder.h"
+#include "attnedit/Runtime/Training/Distiller.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <spdlog/spdlog.h>
+
+using namespace mlir;
+using namespace mlir::attnedit;
+
+static llvm::Error fail(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+Decoder::Decoder(Model &model, OwningOpRef<ModuleOp> module, CacheLayout layout,
+                 int64_t maxBlocks)
+    : owner(model), decodeModule(std::move(module)), kv(std::move(layout), maxBlocks) {
+  prefillFunc = decodeModule->lookupSymbol<func::FuncOp>("prefill");
+  decodeFunc = decodeModule->lookupSymbol<func::FuncOp>("decode");
+  if (model.executor().backend() != "reference") {
+    spdlog::info("decode functions run on the reference evaluator (the {} backend has no "
+                 "lowering of the KV-cache ops)",
+                 model.executor().backend().str());
+    ownExecutor = createReferenceExecutor();
+  }
+}
+
+llvm::Expected<std::unique_ptr<Decoder>> Decoder::create(Model &model, DecoderOptions options) {
+  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(model.module()->clone()));
+  // A module that already has decode functions (built ahead of time) keeps
+  // them; anything else gets them from @forward here.
+  if (!copy->lookupSymbol("decode")) {
+    std::string pipeline = llvm::formatv(
+        "attnedit-raise-attention,attnedit-build-decode{{block-size={0} max-chunk={1}}",
+        options.blockSize, options.maxChunk);
+    if (llvm::Error e = runPipeline(*copy, pipeline))
+      return std::move(e);
+  }
+  auto decode = copy->lookupSymbol<func::FuncOp>("decode");
+  if (!decode || !copy->lookupSymbol<func::FuncOp>("prefill"))
+    return fail("the module has @decode but no @prefill");
+  auto layout = CacheLayout::of(decode);
+  if (!layout)
+    return layout.takeError();
+  return std::unique_ptr<Decoder>(
+      new Decoder(model, std::move(copy), std::move(*layout), options.maxBlocks));
+}
+
+llvm::Expected<Tensor> Decoder::call(func::FuncOp func, llvm::ArrayRef<int64_t> seqs,
+                                     llvm::ArrayRef<int32_t> tokens,
+                                     llvm::ArrayRef<int32_t> positions) {
+  std::vector<Tensor> args = {Tensor::ints(tokens.vec()), Tensor::ints(positions.vec())};
+  for (Tensor &t : kv.tables(seqs))
+    args.push_back(std::move(t));
+  for (Tensor &t : kv.pools())
+    args.push_back(std::move(t));
+  Executor &executor = ownExecutor ? *ownExecutor : owner.executor();
+  auto results = executor.run(func, args, owner.parameterStore());
+  if (!results)
+    return results.takeError();
+  return results->front();
+}
+
+llvm::Expected<Tensor> Decoder::prefill(int64_t seq, llvm::ArrayRef<int32_t> tokens) {
+  if (tokens.empty())
+    return fail("prefill: no tokens");
+  int64_t chunk = kv.layout().maxChunk;
+  std::vector<Tensor> parts;
+  for (size_t begin = 0; begin < tokens.size(); begin += chunk) {
+    llvm::ArrayRef<int32_t> part = tokens.slice(begin, std::min<size_t>(chunk, tokens.size() - begin));
+    int64_t start = kv.length(seq);
+    if (llvm::Error e = kv.extend(seq, start + part.size()))
+      return std::move(e);
+    std::vector<int32_t> positions(part.size());
+    for (size_t i = 0; i < part.size(); ++i)
+      positions[i] = (int32_t)(start + i);
+    auto logits = call(prefillFunc, {seq}, part, positions);
+    if (!logits)
+      return logits.takeError();
+    parts.push_back(std::move(*logits));
+  }
+  if (parts.size() == 1)
+    return parts.front();
+  int64_t vocab = parts.front().dim(1);
+  Tensor all = Tensor::zeros({(int64_t)tokens.size(), vocab});
+  float *out = all.mutableData();
+  for (const Tensor &p : parts)
+    out = std::copy_n(p.data(), p.numel(), out);
+  return all;
+}
+
+llvm::Expected<Tensor> Decoder::decode(llvm::ArrayRef<int64_t> seqs,
+                                       llvm::ArrayRef<int32_t> tokens) {
+  if (seqs.empty() || seqs.size() != tokens.size())
+    return fail("decode: one token per sequence");
+  std::vector<int32_t> positions;
+  for (int64_t seq : seqs) {
+    positions.push_back((int32_t)kv.length(seq));
+    if (llvm::Error e = kv.extend(seq, kv.length(seq) + 1))
+      return std::move(e);
+  }
+  return call(decodeFunc, seqs, tokens, positions);
+}

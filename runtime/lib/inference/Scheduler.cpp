@@ -1,0 +1,242 @@
+//===- Scheduler.cpp - continuous batching over one Decoder ----------------===//
+
+#include "attnedit/Runtime/Inference/Scheduler.h"
+
+#include <set>
+
+using namespace mlir;
+using namespace mlir::attnedit;
+using Clock = std::chrono::steady_clock;
+
+static double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+Scheduler::Scheduler(Decoder &decoder, const Tokenizer *tokenizer, int64_t maxBatch,
+                     int64_t prefillBudget)
+    : decoder(decoder), tokenizer(tokenizer), maxBatch(std::max<int64_t>(1, maxBatch)),
+      prefillBudget(std::max<int64_t>(1, prefillBudget)) {}
+
+void Scheduler::submit(Request request) {
+  request.submitted = Clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    waiting.push_back(std::move(request));
+    ++counters.requestsTotal;
+    counters.requestsWaiting = waiting.size();
+  }
+  ready.notify_all();
+}
+
+void Scheduler::finish(Running &r, std::string reason, std::string error) {
+  decoder.cache().close(r.seq);
+  r.result.finishReason = std::move(reason);
+  r.result.error = std::move(error);
+  r.result.seconds = since(r.start);
+  if (r.request.onDone)
+    r.request.onDone(r.result);
+}
+
+bool Scheduler::advance(Running &r, llvm::ArrayRef<float> row) {
+  const GenerationOptions &options = r.request.options;
+  std::vector<float> logits(row.begin(), row.end());
+  applyRepetitionPenalty(logits, r.context, options.repetitionPenalty);
+  int32_t next = sampleToken(logits, options, r.rng);
+  Model &model = decoder.model();
+  if (r.result.tokens.empty())
+    r.result.secondsToFirstToken = since(r.start);
+  if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next)) {
+    finish(r, "stop");
+    return false;
+  }
+  if (tokenizer && !options.stopStrings.empty()) {
+    std::vector<int32_t> candidate = r.result.tokens;
+    candidate.push_back(next);
+    std::string text = tokenizer->decode(candidate);
+    for (const std::string &stop : options.stopStrings)
+      if (!stop.empty() && text.find(stop) != std::string::npos) {
+        finish(r, "stop");
+        return false;
+      }
+  }
+  if (r.request.onToken)
+    r.request.onToken(r.context.back(), next);
+  r.context.push_back(next);
+  r.result.tokens.push_back(next);
+  r.pending = next;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++counters.generatedTokensTotal;
+  }
+  if ((int64_t)r.result.tokens.size() >= options.maxTokens ||
+      (model.maxPositions() > 0 && (int64_t)r.context.size() >= model.maxPositions())) {
+    finish(r, "length");
+    return false;
+  }
+  return true;
+}
+
+static bool isCancelled(const Request &r) { return r.cancelled && r.cancelled->load(); }
+
+bool Scheduler::step() {
+  bool worked = false;
+  int64_t vocab = decoder.model().vocabSize();
+  // Cancelled requests leave first.
+  std::vector<std::unique_ptr<Running>> kept;
+  for (auto &r : running) {
+    if (isCancelled(r->request)) {
+      finish(*r, "cancelled");
+      worked = true;
+    } else {
+      kept.push_back(std::move(r));
+    }
+  }
+  running = std::move(kept);
+  // Admit waiting requests while the batch has room.
+  while ((int64_t)running.size() < maxBatch) {
+    Request request;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (waiting.empty())
+        break;
+      request = std::move(waiting.front());
+      waiting.pop_front();
+      counters.requestsWaiting = waiting.size();
+    }
+    worked = true;
+    auto r = std::make_unique<Running>();
+    r->start = request.submitted;
+    r->request = std::move(request);
+    r->context = r->request.prompt;
+    r->result.promptTokens = r->context.size();
+    r->rng.seed(r->request.options.seed);
+    r->seq = decoder.cache().open();
+    if (isCancelled(r->request))
+      finish(*r, "cancelled");
+    else if (r->context.empty())
+      finish(*r, "error", "the prompt has no tokens");
+    else if (r->request.options.maxTokens <= 0)
+      finish(*r, "length");
+    else
+      running.push_back(std::move(r));
+  }
+  // Prefill prompts, oldest first, within the step's token budget; a prompt
+  // that is complete samples its first token.
+  int64_t budget = prefillBudget;
+  kept.clear();
+  for (auto &r : running) {
+    if (r->pending >= 0 || budget <= 0) {
+      kept.push_back(std::move(r));
+      continue;
+    }
+    worked = true;
+    size_t n = std::min<size_t>(budget, r->request.prompt.size() - r->prefilled);
+    auto t = Clock::now();
+    auto logits = decoder.prefill(
+        r->seq, llvm::ArrayRef<int32_t>(r->request.prompt).slice(r->prefilled, n));
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      counters.prefillSeconds += since(t);
+      counters.promptTokensTotal += n;
+    }
+    budget -= n;
+    r->prefilled += n;
+    if (!logits) {
+      finish(*r, "error", llvm::toString(logits.takeError()));
+      continue;
+    }
+    if (r->prefilled < r->request.prompt.size()) {
+      kept.push_back(std::move(r));
+      continue;
+    }
+    const float *last = logits->data() + (logits->dim(0) - 1) * vocab;
+    if (advance(*r, llvm::ArrayRef<float>(last, vocab)))
+      kept.push_back(std::move(r));
+  }
+  running = std::move(kept);
+  // Decode: one token for every request past its prompt, in one call.
+  std::vector<Running *> batch;
+  for (auto &r : running)
+    if (r->pending >= 0)
+      batch.push_back(r.get());
+  if (!batch.empty()) {
+    worked = true;
+    std::vector<int64_t> seqs;
+    std::vector<int32_t> tokens;
+    for (Running *r : batch) {
+      seqs.push_back(r->seq);
+      tokens.push_back(r->pending);
+    }
+    auto t = Clock::now();
+    auto logits = decoder.decode(seqs, tokens);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      counters.decodeSeconds += since(t);
+      ++counters.decodeSteps;
+    }
+    std::string error = logits ? "" : llvm::toString(logits.takeError());
+    std::set<Running *> done;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      bool keep = false;
+      if (error.empty())
+        keep = advance(*batch[i], llvm::ArrayRef<float>(logits->data() + i * vocab, vocab));
+      else
+        finish(*batch[i], "error", error);
+      if (!keep)
+        done.insert(batch[i]);
+    }
+    kept.clear();
+    for (auto &r : running)
+      if (!done.count(r.get()))
+        kept.push_back(std::move(r));
+    running = std::move(kept);
+  }
+  refreshStats();
+  return worked;
+}
+
+void Scheduler::refreshStats() {
+  std::lock_guard<std::mutex> lock(mutex);
+  const KvCache &cache = decoder.cache();
+  counters.requestsRunning = running.size();
+  counters.kvBlocksInUse = cache.blocksInUse();
+  counters.kvBytesInUse = cache.bytesInUse();
+  counters.kvBytesAllocated = cache.bytesAllocated();
+  counters.kvPeakBytes = cache.peakBytesInUse();
+}
+
+void Scheduler::run(const std::atomic<bool> &stop) {
+  while (!stop) {
+    if (step())
+      continue;
+    std::unique_lock<std::mutex> lock(mutex);
+    ready.wait_for(lock, std::chrono::milliseconds(100),
+                   [&] { return stop || !waiting.empty(); });
+  }
+}
+
+void Scheduler::abortAll(const std::string &reason) {
+  for (auto &r : running)
+    finish(*r, "error", reason);
+  running.clear();
+  std::deque<Request> queued;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    queued.swap(waiting);
+    counters.requestsWaiting = 0;
+  }
+  for (Request &request : queued)
+    if (request.onDone) {
+      RequestResult result;
+      result.finishReason = "error";
+      result.error = reason;
+      result.promptTokens = request.prompt.size();
+      request.onDone(result);
+    }
+  refreshStats();
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard<std::mutex> lock(mutex);
+  return counters;
+}

@@ -1,0 +1,479 @@
+//===- Server.cpp - an OpenAI-compatible HTTP server -----------------------===//
+//
+// HTTP is cpp-httplib's (Debian's libcpp-httplib-dev); JSON is llvm::json.
+// Handler threads parse and validate a request, submit it to the
+// Scheduler, and wait: for the whole answer, or (stream: true) for each
+// token, which they send as a server-sent event `data: {...}\n\n`, ending
+// with `data: [DONE]\n\n` (OpenAI's stream format, as llama.cpp's server).
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Runtime/Inference/Server.h"
+#include "attnedit/Runtime/Inference/Scheduler.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <thread>
+#include <variant>
+
+using namespace mlir;
+using namespace mlir::attnedit;
+namespace json = llvm::json;
+
+namespace {
+
+std::string dump(json::Value value) { return llvm::formatv("{0}", value).str(); }
+
+/// 2, 0.5, 1e-09: what a person would write.
+std::string shortNumber(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.10g", value);
+  return text;
+}
+
+/// An OpenAI-style error answer.
+struct ApiError {
+  int status;
+  std::string message, type, param, code;
+};
+
+void sendError(httplib::Response &res, const ApiError &e) {
+  res.status = e.status;
+  json::Object error{{"message", e.message}, {"type", e.type}};
+  error["param"] = e.param.empty() ? json::Value(nullptr) : json::Value(e.param);
+  error["code"] = e.code.empty() ? json::Value(nullptr) : json::Value(e.code);
+  res.set_content(dump(json::Object{{"error", std::move(error)}}), "application/json");
+}
+
+ApiError invalid(std::string message, std::string param = "", std::string code = "") {
+  return {400, std::move(message), "invalid_request_error", std::move(param), std::move(code)};
+}
+
+/// What one request asks for, validated.
+struct Parsed {
+  std::vector<int32_t> prompt;
+  GenerationOptions options;
+  bool stream = false;
+  bool chat = false;
+};
+
+/// Tokens, state and the end of one request, shared between the scheduler's
+/// callbacks and the handler thread that answers it.
+struct Pending {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::deque<std::string> pieces; // not yet sent (stream)
+  std::string text;
+  bool done = false;
+  RequestResult result;
+};
+
+class Service {
+public:
+  Service(Decoder &decoder, const Tokenizer *tok, const ServerOptions &options)
+      : model(decoder.model()), tok(tok), options(options),
+        scheduler(decoder, tok, options.maxBatch, options.prefillBudget) {}
+
+  void install(httplib::Server &server);
+  void runScheduler(const std::atomic<bool> &stop) {
+    scheduler.run(stop);
+    scheduler.abortAll("the server is shutting down");
+  }
+  void wake() { scheduler.wake(); }
+
+private:
+  std::variant<Parsed, ApiError> parse(const httplib::Request &req, bool chat);
+  void complete(const httplib::Request &req, httplib::Response &res, bool chat);
+  std::string metrics();
+
+  json::Object chunk(const std::string &id, bool chat, const std::string &piece,
+                     const std::string &finish, bool first) const;
+
+  Model &model;
+  const Tokenizer *tok;
+  ServerOptions options;
+  Scheduler scheduler;
+  std::atomic<int64_t> nextId{0};
+  std::atomic<int64_t> httpErrors{0};
+};
+
+std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool chat) {
+  auto body = json::parse(req.body);
+  if (!body)
+    return invalid("could not parse the JSON body: " + llvm::toString(body.takeError()));
+  const json::Object *o = body->getAsObject();
+  if (!o)
+    return invalid("the body must be a JSON object");
+  Parsed p;
+  p.chat = chat;
+  std::optional<llvm::StringRef> name = o->getString("model");
+  if (!name)
+    return invalid("you must provide a model parameter", "model");
+  if (*name != options.modelName)
+    return ApiError{404, "The model '" + name->str() + "' does not exist; this server has '" +
+                             options.modelName + "'",
+                    "invalid_request_error", "model", "model_not_found"};
+
+  auto encodeText = [&](llvm::StringRef text) {
+    if (model.bosToken())
+      p.prompt.push_back(*model.bosToken());
+    std::vector<int32_t> ids = tok->encode(text);
+    p.prompt.insert(p.prompt.end(), ids.begin(), ids.end());
+  };
+  if (chat) {
+    const json::Array *messages = o->getArray("messages");
+    if (!messages || messages->empty())
+      return invalid("'messages' must be a non-empty array", "messages");
+    // The models attnedit converts carry no chat template: the conversation
+    // is plain "role: content" lines, then "assistant:".
+    std::string text;
+    for (const json::Value &m : *messages) {
+      const json::Object *msg = m.getAsObject();
+      auto role = msg ? msg->getString("role") : std::nullopt;
+      auto content = msg ? msg->getString("content") : std::nullopt;
+      if (!role || !content)
+        return invalid("each message needs a string 'role' and 'content'", "messages");
+      text += role->str() + ": " + content->str() + "\n";
+    }
+    encodeText(text + "assistant:");
+  } else {
+    const json::Value *prompt = o->get("prompt");
+    if (!prompt)
+      return invalid("you must provide a prompt", "prompt");
+    if (auto s = prompt->getAsString()) {
+      encodeText(*s);
+    } else if (const json::Array *a = prompt->getAsArray()) {
+      if (a->size() == 1 && (*a)[0].getAsString()) {
+        encodeText(*(*a)[0].getAsString());
+      } else {
+        for (const json::Value &v : *a) {
+          auto id = v.getAsInteger();
+          if (!id || *id < 0 || *id >= model.vocabSize())
+            return invalid("prompt: token ids must be integers in [0, " +
+                               std::to_string(model.vocabSize()) + "); one prompt per request",
+                           "prompt");
+          p.prompt.push_back((int32_t)*id);
+        }
+      }
+    } else {
+      return invalid("prompt must be a string, [string] or [token ids]", "prompt");
+    }
+  }
+  if (p.prompt.empty())
+    return invalid("the prompt has no tokens", chat ? "messages" : "prompt");
+
+  int64_t context = model.maxPositions();
+  if (context > 0 && (int64_t)p.prompt.size() >= context)
+    return invalid(llvm::formatv("This model's maximum context length is {0} tokens, however "
+                                 "your prompt has {1} tokens",
+                                 context, p.prompt.size()),
+                   chat ? "messages" : "prompt", "context_length_exceeded");
+
+  GenerationOptions &g = p.options;
+  const json::Value *maxTokens = o->get("max_tokens");
+  if (!maxTokens)
+    maxTokens = o->get("max_completion_tokens");
+  if (maxTokens && maxTokens->kind() != json::Value::Null) {
+    auto n = maxTokens->getAsInteger();
+    if (!n || *n < 0)
+      return invalid("max_tokens must be a non-negative integer", "max_tokens");
+    if (context > 0 && (int64_t)p.prompt.size() + *n > context)
+      return invalid(llvm::formatv("This model's maximum context length is {0} tokens, however "
+                                   "you requested {1} tokens ({2} in the prompt, {3} for the "
+                                   "completion)",
+                                   context, p.prompt.size() + *n, p.prompt.size(), *n),
+                     "max_tokens", "context_length_exceeded");
+    g.maxTokens = *n;
+  } else {
+    // OpenAI: 16 for completions; chat runs to a stop or the context.
+    g.maxTokens = chat ? (context > 0 ? context - (int64_t)p.prompt.size() : 256) : 16;
+  }
+  auto number = [&](llvm::StringRef key, double lo, double hi, double fallback,
+                    double &out) -> std::optional<ApiError> {
+    const json::Value *v = o->get(key);
+    out = fallback;
+    if (!v || v->kind() == json::Value::Null)
+      return std::nullopt;
+    auto x = v->getAsNumber();
+    if (!x || !(*x >= lo && *x <= hi))
+      return invalid(key.str() + " must be a number in [" + shortNumber(lo) + ", " +
+                         shortNumber(hi) + "]",
+                     key.str());
+    out = *x;
+    return std::nullopt;
+  };
+  double topK = 0, seed = 0, n = 1;
+  if (auto e = number("temperature", 0, 2, 1.0, g.temperature))
+    return *e;
+  if (auto e = number("top_p", 1e-9, 1, 1.0, g.topP))
+    return *e;
+  if (auto e = number("top_k", 0, 1e9, 0, topK))
+    return *e;
+  if (auto e = number("repetition_penalty", 1e-3, 100, 1.0, g.repetitionPenalty))
+    return *e;
+  if (auto e = number("seed", 0, 9.0e15, 0, seed))
+    return *e;
+  if (auto e = number("n", 1, 1, 1, n))
+    return invalid("only n = 1 is supported", "n");
+  g.topK = (int64_t)topK;
+  g.seed = (uint64_t)seed;
+  if (const json::Value *stop = o->get("stop")) {
+    if (auto s = stop->getAsString()) {
+      g.stopStrings.push_back(s->str());
+    } else if (const json::Array *a = stop->getAsArray()) {
+      for (const json::Value &v : *a) {
+        if (!v.getAsString())
+          return invalid("stop must be a string or an array of strings", "stop");
+        g.stopStrings.push_back(v.getAsString()->str());
+      }
+    } else if (stop->kind() != json::Value::Null) {
+      return invalid("stop must be a string or an array of strings", "stop");
+    }
+  }
+  if (const json::Value *s = o->get("stream"); s && s->kind() != json::Value::Null) {
+    if (!s->getAsBoolean())
+      return invalid("stream must be a boolean", "stream");
+    p.stream = *s->getAsBoolean();
+  }
+  return p;
+}
+
+json::Object Service::chunk(const std::string &id, bool chat, const std::string &piece,
+                            const std::string &finish, bool first) const {
+  json::Value reason = finish.empty() ? json::Value(nullptr) : json::Value(finish);
+  json::Object choice{{"index", 0}, {"finish_reason", std::move(reason)}};
+  if (chat) {
+    json::Object delta;
+    if (first)
+      delta["role"] = "assistant";
+    if (!piece.empty() || first)
+      delta["content"] = piece;
+    choice["delta"] = std::move(delta);
+  } else {
+    choice["text"] = piece;
+    choice["logprobs"] = nullptr;
+  }
+  return json::Object{{"id", id},
+                      {"object", chat ? "chat.completion.chunk" : "text_completion"},
+                      {"created", (int64_t)std::time(nullptr)},
+                      {"model", options.modelName},
+                      {"choices", json::Array{std::move(choice)}}};
+}
+
+void Service::complete(const httplib::Request &req, httplib::Response &res, bool chat) {
+  auto parsed = parse(req, chat);
+  if (auto *e = std::get_if<ApiError>(&parsed)) {
+    ++httpErrors;
+    return sendError(res, *e);
+  }
+  Parsed p = std::move(std::get<Parsed>(parsed));
+  std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(nextId++);
+  auto pending = std::make_shared<Pending>();
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  Request request;
+  request.cancelled = cancel;
+  request.prompt = p.prompt;
+  request.options = p.options;
+  request.onToken = [this, pending](int32_t prev, int32_t next) {
+    std::string piece = tok->decodeToken(prev, next);
+    std::lock_guard<std::mutex> lock(pending->mutex);
+    pending->text += piece;
+    pending->pieces.push_back(std::move(piece));
+    pending->cv.notify_all();
+  };
+  request.onDone = [pending](const RequestResult &result) {
+    std::lock_guard<std::mutex> lock(pending->mutex);
+    pending->result = result;
+    pending->done = true;
+    pending->cv.notify_all();
+  };
+  scheduler.submit(std::move(request));
+
+  if (!p.stream) {
+    std::unique_lock<std::mutex> lock(pending->mutex);
+    pending->cv.wait(lock, [&] { return pending->done; });
+    const RequestResult &r = pending->result;
+    if (r.finishReason == "error")
+      return sendError(res, {500, r.error, "server_error", "", ""});
+    json::Object choice{{"index", 0}, {"finish_reason", r.finishReason}};
+    if (chat)
+      choice["message"] = json::Object{{"role", "assistant"}, {"content", pending->text}};
+    else {
+      choice["text"] = pending->text;
+      choice["logprobs"] = nullptr;
+    }
+    json::Object usage{{"prompt_tokens", r.promptTokens},
+                       {"completion_tokens", (int64_t)r.tokens.size()},
+                       {"total_tokens", r.promptTokens + (int64_t)r.tokens.size()}};
+    json::Object body{{"id", id},
+                      {"object", chat ? "chat.completion" : "text_completion"},
+                      {"created", (int64_t)std::time(nullptr)},
+                      {"model", options.modelName},
+                      {"choices", json::Array{std::move(choice)}},
+                      {"usage", std::move(usage)}};
+    res.set_content(dump(std::move(body)), "application/json");
+    return;
+  }
+
+  auto first = std::make_shared<bool>(true);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, pending, cancel, id, chat, first](size_t, httplib::DataSink &sink) {
+        auto send = [&](json::Value v) {
+          std::string event = "data: " + dump(std::move(v)) + "\n\n";
+          return sink.write(event.data(), event.size());
+        };
+        std::unique_lock<std::mutex> lock(pending->mutex);
+        pending->cv.wait(lock, [&] { return pending->done || !pending->pieces.empty(); });
+        std::deque<std::string> pieces;
+        pieces.swap(pending->pieces);
+        bool done = pending->done;
+        RequestResult result = pending->result;
+        lock.unlock();
+        for (const std::string &piece : pieces) {
+          if (!send(chunk(id, chat, piece, "", *first))) {
+            cancel->store(true); // the client left: stop generating for it
+            return false;
+          }
+          *first = false;
+        }
+        if (!done)
+          return true;
+        if (result.finishReason == "error") {
+          send(json::Object{{"error", json::Object{{"message", result.error},
+                                                   {"type", "server_error"},
+                                                   {"param", nullptr},
+                                                   {"code", nullptr}}}});
+        } else {
+          send(chunk(id, chat, "", result.finishReason, *first));
+        }
+        std::string end = "data: [DONE]\n\n";
+        sink.write(end.data(), end.size());
+        sink.done();
+        return true;
+      },
+      [cancel](bool success) {
+        if (!success)
+          cancel->store(true);
+      });
+}
+
+std::string Service::metrics() {
+  SchedulerStats s = scheduler.stats();
+  std::string out;
+  auto metric = [&](const char *name, const char *type, const char *help, double value) {
+    out += llvm::formatv("# HELP attnedit_{0} {1}\n# TYPE attnedit_{0} {2}\nattnedit_{0} {3}\n",
+                         name, help, type, shortNumber(value))
+               .str();
+  };
+  metric("requests_total", "counter", "Requests received.", s.requestsTotal);
+  metric("requests_running", "gauge", "Requests in the decode batch.", s.requestsRunning);
+  metric("requests_waiting", "gauge", "Requests waiting to join the batch.", s.requestsWaiting);
+  metric("request_errors_total", "counter", "Requests refused with a 4xx answer.",
+         (double)httpErrors.load());
+  metric("prompt_tokens_total", "counter", "Prompt tokens prefilled.", s.promptTokensTotal);
+  metric("generation_tokens_total", "counter", "Tokens generated.", s.generatedTokensTotal);
+  metric("decode_steps_total", "counter", "Batched @decode calls.", s.decodeSteps);
+  metric("prefill_seconds_total", "counter", "Seconds in @prefill.", s.prefillSeconds);
+  metric("decode_seconds_total", "counter", "Seconds in @decode.", s.decodeSeconds);
+  metric("prompt_tokens_per_second", "gauge", "Prompt tokens per prefill second.",
+         s.prefillSeconds > 0 ? s.promptTokensTotal / s.prefillSeconds : 0);
+  metric("generation_tokens_per_second", "gauge", "Generated tokens per decode second.",
+         s.decodeSeconds > 0 ? s.generatedTokensTotal / s.decodeSeconds : 0);
+  metric("kv_blocks_in_use", "gauge", "KV-cache blocks held by sequences.", s.kvBlocksInUse);
+  metric("kv_bytes_in_use", "gauge", "Bytes of the KV-cache blocks in use.", s.kvBytesInUse);
+  metric("kv_bytes_allocated", "gauge", "Bytes of the KV-cache pools.", s.kvBytesAllocated);
+  metric("kv_bytes_peak", "gauge", "Most KV-cache bytes in use so far.", s.kvPeakBytes);
+  return out;
+}
+
+void Service::install(httplib::Server &server) {
+  server.Get("/health", [](const httplib::Request &, httplib::Response &res) {
+    res.set_content(R"({"status":"ok"})", "application/json");
+  });
+  server.Get("/v1/models", [this](const httplib::Request &, httplib::Response &res) {
+    json::Object entry{{"id", options.modelName},
+                       {"object", "model"},
+                       {"created", (int64_t)std::time(nullptr)},
+                       {"owned_by", "attnedit"}};
+    res.set_content(dump(json::Object{{"object", "list"}, {"data", json::Array{std::move(entry)}}}),
+                    "application/json");
+  });
+  server.Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
+    res.set_content(metrics(), "text/plain; version=0.0.4");
+  });
+  server.Post("/v1/completions", [this](const httplib::Request &req, httplib::Response &res) {
+    complete(req, res, /*chat=*/false);
+  });
+  server.Post("/v1/chat/completions",
+              [this](const httplib::Request &req, httplib::Response &res) {
+                complete(req, res, /*chat=*/true);
+              });
+  // Unknown routes get an OpenAI-style 404 body too.
+  server.set_error_handler([](const httplib::Request &req, httplib::Response &res) {
+    if (res.status == 404 && res.body.empty())
+      sendError(res, {404, "no route " + req.method + " " + req.path, "invalid_request_error",
+                      "", "not_found"});
+  });
+}
+
+httplib::Server *activeServer = nullptr;
+
+extern "C" void stopServer(int) {
+  if (activeServer)
+    activeServer->stop();
+}
+
+} // namespace
+
+llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
+  auto tok = decoder.model().tokenizer();
+  if (!tok)
+    return tok.takeError();
+  if (!*tok)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "serve: the model has no tokenizer (pass --tokenizer)");
+  Service service(decoder, *tok, options);
+  httplib::Server server;
+  int threads = options.threads;
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  service.install(server);
+
+  int port = options.port;
+  if (port == 0)
+    port = server.bind_to_any_port(options.host);
+  else if (!server.bind_to_port(options.host, port))
+    port = -1;
+  if (port < 0)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "serve: cannot listen on %s:%d", options.host.c_str(),
+                                   options.port);
+  if (!options.portFile.empty())
+    std::ofstream(options.portFile) << port << "\n";
+  spdlog::info("serving '{}' on http://{}:{} (batch up to {})", options.modelName,
+               options.host, port, options.maxBatch);
+
+  std::atomic<bool> stop{false};
+  std::thread worker([&] { service.runScheduler(stop); });
+  activeServer = &server;
+  std::signal(SIGINT, stopServer);
+  std::signal(SIGTERM, stopServer);
+  bool ok = server.listen_after_bind();
+  activeServer = nullptr;
+  stop = true;
+  service.wake();
+  worker.join();
+  spdlog::info("server stopped");
+  if (!ok)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "serve: the listener failed");
+  return llvm::Error::success();
+}

@@ -1,0 +1,46 @@
+#!/bin/bash
+# Starts `attnedit-run serve MODEL` on a free port, runs a client session
+# with curl against it, prints what FileCheck checks, and stops the server.
+#   serve_session.sh ATTNEDIT_RUN MODEL WORKDIR
+set -u
+run=$1 model=$2 work=$3
+rm -rf "$work" && mkdir -p "$work"
+"$run" serve "$model" --port 0 --port-file "$work/port" --model-name stories \
+  >"$work/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+[ -s "$work/port" ] || { echo "server did not start"; cat "$work/server.log"; exit 1; }
+url=http://127.0.0.1:$(cat "$work/port")
+post() { curl -s -w ' HTTP %{http_code}\n' "$url$1" -H 'Content-Type: application/json' -d "$2"; }
+
+echo "== health"; curl -s -w ' HTTP %{http_code}\n' "$url/health"
+echo "== models"; curl -s "$url/v1/models"; echo
+echo "== completion"
+post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 12, "temperature": 0}'
+echo "== completion stream"
+curl -sN "$url/v1/completions" -d '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 3, "temperature": 0, "stream": true}'
+echo "== chat"
+post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "Tell me a story"}], "max_tokens": 5, "temperature": 0}'
+echo "== chat stream"
+curl -sN "$url/v1/chat/completions" -d '{"model": "stories", "messages": [{"role": "user", "content": "Tell me a story"}], "max_tokens": 2, "temperature": 0, "stream": true}'
+echo "== stop"
+post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0, "stop": ["Lily"]}'
+echo "== concurrent"
+for i in 1 2 3 4 5 6; do
+  curl -s "$url/v1/completions" -d "{\"model\": \"stories\", \"prompt\": \"Once upon a time\", \"max_tokens\": $((8 + i)), \"temperature\": 0}" >"$work/c$i.json" &
+done
+wait $(jobs -p | grep -v "^$server\$") 2>/dev/null
+for i in 1 2 3 4 5 6; do sed -e 's/.*"text":"\([^"]*\)".*/\1/' "$work/c$i.json"; echo; done
+echo "== errors"
+post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2'
+post /v1/completions '{"model": "gpt-4", "prompt": "x"}'
+post /v1/completions "{\"model\": \"stories\", \"prompt\": \"$(printf 'a b %.0s' $(seq 400))\"}"
+post /v1/completions '{"model": "stories", "prompt": "x", "temperature": 7}'
+post /v1/completions '{"model": "stories"}'
+post /v1/chat/completions '{"model": "stories", "messages": []}'
+curl -s -w ' HTTP %{http_code}\n' "$url/v1/nothing"
+echo "== still serving"
+post /v1/completions '{"model": "stories", "prompt": [1, 403, 407, 261, 378], "max_tokens": 3, "temperature": 0}'
+echo "== metrics"
+curl -s "$url/metrics" | grep -E '^attnedit_(requests_total|request_errors_total|generation_tokens_total|kv_blocks_in_use) '
