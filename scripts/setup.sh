@@ -13,6 +13,7 @@ PACKAGES=(
   libopenblas0-openmp                                     # ... threaded by OpenMP
   libflatbuffers-dev flatbuffers-compiler libspdlog-dev
   libsentencepiece-dev                                    # tokenizer.model files
+  libutf8proc-dev                                         # tokenizer.json Unicode normalizers
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy                             # independent numerics reference
   clang-19 libclang-rt-19-dev                             # libFuzzer + sanitizers (tests/fuzz)
