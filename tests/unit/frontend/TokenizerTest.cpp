@@ -804,8 +804,9 @@ TEST(HFTokenizerTest, MalformedFilesGiveErrorsNamingFileAndField) {
 const char *kSpace = "\xE2\x96\x81"; // ▁
 
 /// A Llama-2-style file: <unk> <s> </s>, the 256 byte tokens, characters,
-/// merges building "▁hello"; `normalizer`, `preTokenizer` and `decoder` as
-/// given. Ids by name through `id`.
+/// merges building "▁hello" (and, ranked last, "▁▁" and "lo▁");
+/// `normalizer`, `preTokenizer` and `decoder` as given. Ids by name through
+/// `id`.
 struct SentencePieceJson {
   llvm::json::Object json;
   llvm::StringMap<int32_t> ids;
@@ -834,7 +835,7 @@ SentencePieceJson sentencePieceJson(llvm::json::Value normalizer, llvm::json::Va
   llvm::json::Array merges;
   for (auto [left, right] : std::vector<std::pair<std::string, std::string>>{
            {kSpace, "h"}, {"e", "l"}, {std::string(kSpace) + "h", "el"}, {"l", "o"},
-           {std::string(kSpace) + "hel", "lo"}}) {
+           {std::string(kSpace) + "hel", "lo"}, {kSpace, kSpace}, {"lo", kSpace}}) {
     add(left + right);
     merges.push_back(left + " " + right);
   }
@@ -979,6 +980,43 @@ TEST(HFTokenizerTest, MetaspacePreTokenizerPrependsAndSplits) {
   std::unique_ptr<Tokenizer> tok = loadFromJson(llvm::json::Value(std::move(old.json)));
   ASSERT_TRUE(tok);
   EXPECT_EQ(tok->encode("hello"), (Ids{old.id(hello)}));
+}
+
+TEST(HFTokenizerTest, SplitOnAStringFollowsEachDelimiterBehaviour) {
+  std::string sp1 = kSpace, hello = std::string(kSpace) + "hello";
+  auto split = [&](const char *behavior) {
+    SentencePieceJson sp = sentencePieceJson(
+        nullptr,
+        llvm::json::Object{{"type", "Split"},
+                           {"pattern", llvm::json::Object{{"String", kSpace}}},
+                           {"behavior", behavior},
+                           {"invert", false}},
+        llamaDecoder());
+    auto ids = sp.ids;
+    std::unique_ptr<Tokenizer> tok = loadFromJson(llvm::json::Value(std::move(sp.json)));
+    return std::make_pair(std::move(tok), std::move(ids));
+  };
+  // "hello▁▁hello": where the pieces end decides which merges ("lo▁", "▁▁",
+  // "▁hello") can apply.
+  std::string text = "hello" + sp1 + sp1 + "hello";
+  struct Case {
+    const char *behavior;
+    std::vector<std::string> tokens;
+  } cases[] = {
+      {"Removed", {"h", "el", "lo", "h", "el", "lo"}},
+      {"Isolated", {"h", "el", "lo", sp1, sp1, "h", "el", "lo"}},
+      {"Contiguous", {"h", "el", "lo", sp1 + sp1, "h", "el", "lo"}},
+      {"MergedWithPrevious", {"h", "el", "lo" + sp1, sp1, "h", "el", "lo"}},
+      {"MergedWithNext", {"h", "el", "lo", sp1, hello}},
+  };
+  for (const Case &c : cases) {
+    auto [tok, ids] = split(c.behavior);
+    ASSERT_TRUE(tok) << c.behavior;
+    Ids expected;
+    for (const std::string &t : c.tokens)
+      expected.push_back(ids.lookup(t));
+    EXPECT_EQ(tok->encode(text), expected) << c.behavior;
+  }
 }
 
 /// `text` through `normalizer`, read back through a tokenizer that spells
