@@ -651,17 +651,10 @@ void HFTokenizer::encodeSegment(llvm::StringRef rawSegment, bool atStart,
                        (step.prepend == PreTokenStep::First && atStart && index == 0);
         if (prepend && !llvm::StringRef(word).starts_with(step.replacement))
           word.insert(0, step.replacement);
-        if (!step.split) {
+        if (step.split) // each replacement starts a word
+          splitByString(word, step.replacement, PreTokenStep::MergedWithNext, next);
+        else
           next.push_back(std::move(word));
-          continue;
-        }
-        // Split with behaviour MergedWithNext: each replacement starts a word.
-        llvm::StringRef rest = word;
-        while (!rest.empty()) {
-          size_t cut = rest.find(step.replacement, 1);
-          next.push_back(rest.take_front(cut).str());
-          rest = rest.drop_front(std::min(cut, rest.size()));
-        }
         continue;
       }
       if (step.addPrefixSpace && !llvm::StringRef(piece).starts_with(" "))
