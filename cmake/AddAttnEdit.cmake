@@ -26,10 +26,19 @@ function(attnedit_add_library name)
   set_property(GLOBAL APPEND PROPERTY ATTNEDIT_LIBRARIES AttnEdit${name})
 endfunction()
 
+# attnedit_add_sanitizer_options(<executable>): in a sanitized build, the
+# executable carries ASan's default options (see AsanDefaultOptions.cpp).
+function(attnedit_add_sanitizer_options name)
+  if(ATTNEDIT_SANITIZE)
+    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/cmake/AsanDefaultOptions.cpp)
+  endif()
+endfunction()
+
 # attnedit_add_tool(<name> <sources>... LINK_LIBS ...)
 function(attnedit_add_tool name)
   cmake_parse_arguments(ARG "" "" "LINK_LIBS" ${ARGN})
   add_llvm_executable(${name} ${ARG_UNPARSED_ARGUMENTS})
+  attnedit_add_sanitizer_options(${name})
   target_link_libraries(${name} PRIVATE ${ARG_LINK_LIBS} MLIR LLVM)
   set_property(GLOBAL APPEND PROPERTY ATTNEDIT_TOOLS ${name})
 endfunction()

@@ -14,6 +14,7 @@ PACKAGES=(
   libflatbuffers-dev flatbuffers-compiler libspdlog-dev
   libsentencepiece-dev                                    # tokenizer.model files
   libcpp-httplib-dev pkgconf curl                         # attnedit-run serve (+ its test client)
+  libutf8proc-dev                                         # tokenizer.json Unicode normalizers
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy                             # independent numerics reference
   clang-19 libclang-rt-19-dev                             # libFuzzer + sanitizers (tests/fuzz)

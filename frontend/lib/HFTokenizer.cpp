@@ -1,14 +1,24 @@
-//===- HFTokenizer.cpp - Hugging Face tokenizer.json byte-level BPE --------===//
+//===- HFTokenizer.cpp - Hugging Face tokenizer.json BPE -------------------===//
 //
-// Encodes as the `tokenizers` library does for the byte-level BPE files that
-// GPT-2, Qwen2/Qwen3 and Llama 3 ship: added tokens are cut out of the text
-// first, the rest is pre-tokenized by the model's split regex, every byte of a
-// pre-token becomes one symbol of GPT-2's printable byte alphabet, and merges
-// apply lowest rank first. The split regexes are recognised by their exact
-// spelling and run by hand-written scanners, so no regex engine with Unicode
-// properties is needed.
+// Encodes as the `tokenizers` library does for the BPE files that real models
+// ship. Added tokens are cut out of the text first; the normalizer
+// (HFNormalizer.cpp) runs on each stretch between them; the pre-tokenizer
+// cuts it into words; merges apply lowest rank first within a word.
+//  - Byte-level BPE (GPT-2, Qwen2/Qwen3, Llama 3): words come from the
+//    model's split regex, and every byte of a word is one symbol of GPT-2's
+//    printable byte alphabet. The split regexes are recognised by their exact
+//    spelling and run by hand-written scanners, so no regex engine with
+//    Unicode properties is needed.
+//  - SentencePiece-style BPE (Llama-2, Mistral, TinyLlama): spaces become "▁"
+//    (by a Prepend + Replace normalizer, or by the Metaspace pre-tokenizer),
+//    every character is a symbol, and a character missing from the vocabulary
+//    falls back to its UTF-8 bytes as <0xNN> tokens (byte_fallback).
+// Decoding follows the decoder chain (ByteLevel, or Replace / ByteFallback /
+// Fuse / Strip, or Metaspace) token by token, as streaming output needs.
 //
 //===----------------------------------------------------------------------===//
+
+#include "HFNormalizer.h"
 
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Tokenizer.h"
@@ -286,6 +296,76 @@ void splitByPattern(SplitPattern pattern, llvm::StringRef text,
   }
 }
 
+/// Appends the pieces a Split pre-tokenizer with a String pattern cuts `text`
+/// into, as the library's NormalizedString::split: the occurrences of
+/// `delimiter` (left to right, not overlapping) and the stretches between
+/// them, combined per `behavior`; empty pieces are dropped.
+template <typename Behavior>
+void splitByString(llvm::StringRef text, llvm::StringRef delimiter, Behavior behavior,
+                   std::vector<std::string> &out) {
+  struct Span {
+    size_t begin, end;
+    bool match;
+  };
+  std::vector<Span> spans;
+  for (size_t at = 0; at < text.size();) {
+    size_t hit = text.find(delimiter, at);
+    if (hit == llvm::StringRef::npos)
+      hit = text.size();
+    if (hit > at)
+      spans.push_back({at, hit, false});
+    if (hit < text.size())
+      spans.push_back({hit, hit + delimiter.size(), true});
+    at = hit + delimiter.size();
+  }
+  std::vector<Span> pieces;
+  switch (behavior) {
+  case Behavior::Removed:
+    for (const Span &s : spans)
+      if (!s.match)
+        pieces.push_back(s);
+    break;
+  case Behavior::Isolated:
+    pieces = spans;
+    break;
+  case Behavior::Contiguous:
+    for (const Span &s : spans)
+      if (s.match && !pieces.empty() && pieces.back().match)
+        pieces.back().end = s.end;
+      else
+        pieces.push_back(s);
+    break;
+  case Behavior::MergedWithPrevious: {
+    // A delimiter joins the piece before it unless that piece is one too.
+    bool previousMatch = false;
+    for (const Span &s : spans) {
+      if (s.match && !previousMatch && !pieces.empty())
+        pieces.back().end = s.end;
+      else
+        pieces.push_back(s);
+      previousMatch = s.match;
+    }
+    break;
+  }
+  case Behavior::MergedWithNext: {
+    // The mirror image: walk backwards, a delimiter joins the piece after it.
+    bool previousMatch = false;
+    for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
+      if (it->match && !previousMatch && !pieces.empty())
+        pieces.back().begin = it->begin;
+      else
+        pieces.push_back(*it);
+      previousMatch = it->match;
+    }
+    std::reverse(pieces.begin(), pieces.end());
+    break;
+  }
+  }
+  for (const Span &s : pieces)
+    if (s.end > s.begin)
+      out.push_back(text.slice(s.begin, s.end).str());
+}
+
 //===----------------------------------------------------------------------===//
 // GPT-2 byte alphabet
 //===----------------------------------------------------------------------===//
@@ -317,10 +397,34 @@ std::string encodeUTF8(uint32_t cp) {
 //===----------------------------------------------------------------------===//
 
 struct PreTokenStep {
-  enum Kind { Split, ByteLevel } kind;
+  enum Kind { Split, SplitString, ByteLevel, Metaspace } kind;
+  // SplitString: cut at each occurrence of `literal`; the delimiter is
+  // dropped, its own word, joined to the word before or after, or (Contiguous)
+  // one word per run of delimiters.
+  enum Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous } behavior =
+      Isolated;
+  std::string literal;
   SplitPattern pattern = SplitPattern::GPT2; // Split, or ByteLevel's regex
   bool addPrefixSpace = false;               // ByteLevel
   bool useRegex = false;                     // ByteLevel
+  // Metaspace: spaces become `replacement`, which is prepended to a word
+  // (never; always; or only to the text's first word, at offset 0), and with
+  // `split` every replacement starts a new word.
+  enum Prepend { Never, Always, First } prepend = Always;
+  std::string replacement;
+  bool split = true;
+};
+
+/// One step of the decoder chain that acts on each token by itself.
+struct DecodeStep {
+  enum Kind {
+    ByteLevel,    // GPT-2 byte alphabet -> bytes
+    Replace,      // `from` -> `to` (Replace, and Metaspace's replacement -> " ")
+    ByteFallback, // "<0xNN>" -> the byte
+    Strip,        // up to `start` leading, `stop` trailing `from`s (before Fuse)
+  } kind;
+  std::string from, to;
+  int64_t start = 0, stop = 0;
 };
 
 struct AddedToken {
@@ -356,13 +460,35 @@ public:
   std::optional<int32_t> unkId, bos, eos;
   bool ignoreMerges = false;
   bool byteFallback = false;
+  bool fuseUnk = false;
   int64_t size = 0;
+  hf::Normalizer normalizer;
+  std::vector<DecodeStep> decodeSteps;
+  // Leading copies of `stripFirstChar` that the decoder removes from the
+  // decoded text's start (Strip after Fuse, Metaspace's prefix).
+  int64_t stripFirst = 0;
+  std::string stripFirstChar;
+
+  /// Whether words are spelled in GPT-2's byte alphabet (a ByteLevel
+  /// pre-tokenizer) rather than by their characters.
+  bool byteLevel() const {
+    return llvm::any_of(steps, [](const PreTokenStep &s) { return s.kind == PreTokenStep::ByteLevel; });
+  }
 
 private:
   /// The added token that starts at `pos`, longest first, or null.
   const AddedToken *addedTokenAt(llvm::StringRef text, size_t pos) const;
-  void encodeSegment(llvm::StringRef segment, std::vector<int32_t> &ids) const;
+  /// `atStart`: the segment begins the text (Metaspace's prepend "first").
+  void encodeSegment(llvm::StringRef segment, bool atStart, std::vector<int32_t> &ids) const;
   void encodeWord(llvm::StringRef word, std::vector<int32_t> &ids) const;
+  /// The word's initial symbols when words are spelled by characters.
+  void spellCharacters(llvm::StringRef word, std::vector<int32_t> &symbols) const;
+  /// Appends the <0xNN> ids of `bytes` if all exist; false otherwise.
+  bool appendByteFallback(llvm::StringRef bytes, std::vector<int32_t> &symbols) const;
+  /// `piece` through the per-token decoder steps. Added tokens go through
+  /// them too (Gemma's whitespace runs "▁▁" are added tokens), except the
+  /// byte alphabet, which they are not spelled in.
+  std::string decodePiece(llvm::StringRef piece, bool addedToken) const;
 
   // Byte -> its alphabet character (UTF-8), and that character's id or -1.
   std::array<std::string, 256> byteSymbols;
@@ -389,28 +515,72 @@ void HFTokenizer::finalize() {
     std::string &bytes = decoded[entry.second];
     if (!bytes.empty())
       continue; // two spellings for one id: keep the first seen
-    std::vector<CodeUnit> units = decodeUnits(entry.first());
-    for (size_t i = 0; i < units.size(); ++i) {
-      uint32_t cp = units[i].cp;
-      if (cp < codepointToByte.size() && codepointToByte[cp] >= 0) {
-        bytes.push_back(static_cast<char>(codepointToByte[cp]));
-        continue;
-      }
-      // Not a byte-alphabet character: keep the spelling as is.
-      size_t end = i + 1 < units.size() ? units[i + 1].begin
-                                        : entry.first().size();
-      bytes += entry.first().slice(units[i].begin, end);
-    }
+    bytes = decodePiece(entry.first(), /*addedToken=*/false);
   }
 
   for (uint32_t i = 0; i < added.size(); ++i) {
-    decoded[added[i].id] = added[i].content;
+    decoded[added[i].id] = decodePiece(added[i].content, /*addedToken=*/true);
     addedByFirstByte[static_cast<uint8_t>(added[i].content[0])].push_back(i);
   }
   for (auto &bucket : addedByFirstByte)
     llvm::stable_sort(bucket, [&](uint32_t a, uint32_t b) {
       return added[a].content.size() > added[b].content.size();
     });
+}
+
+std::string HFTokenizer::decodePiece(llvm::StringRef piece, bool addedToken) const {
+  std::string text = piece.str();
+  for (const DecodeStep &step : decodeSteps) {
+    switch (step.kind) {
+    case DecodeStep::ByteLevel: {
+      if (addedToken)
+        break;
+      std::string bytes;
+      std::vector<CodeUnit> units = decodeUnits(text);
+      for (size_t i = 0; i < units.size(); ++i) {
+        uint32_t cp = units[i].cp;
+        if (cp < codepointToByte.size() && codepointToByte[cp] >= 0) {
+          bytes.push_back(static_cast<char>(codepointToByte[cp]));
+          continue;
+        }
+        // Not a byte-alphabet character: keep the spelling as is.
+        size_t end = i + 1 < units.size() ? units[i + 1].begin : text.size();
+        bytes += llvm::StringRef(text).slice(units[i].begin, end);
+      }
+      text = std::move(bytes);
+      break;
+    }
+    case DecodeStep::Replace: {
+      std::string out;
+      llvm::StringRef rest = text;
+      for (size_t hit; (hit = rest.find(step.from)) != llvm::StringRef::npos;
+           rest = rest.drop_front(hit + step.from.size()))
+        out += (rest.take_front(hit) + step.to).str();
+      text = out + rest.str();
+      break;
+    }
+    case DecodeStep::ByteFallback: {
+      // The library's ByteFallback decoder: exactly "<0xNN>", two hex digits.
+      unsigned byte;
+      llvm::StringRef ref = text;
+      if (ref.size() == 6 && ref.starts_with("<0x") && ref.ends_with(">") &&
+          llvm::all_of(ref.substr(3, 2), llvm::isHexDigit) &&
+          !ref.substr(3, 2).getAsInteger(16, byte))
+        text = std::string(1, static_cast<char>(byte));
+      break;
+    }
+    case DecodeStep::Strip: {
+      llvm::StringRef ref = text;
+      for (int64_t i = 0; i < step.start && ref.starts_with(step.from); ++i)
+        ref = ref.drop_front(step.from.size());
+      for (int64_t i = 0; i < step.stop && ref.ends_with(step.from); ++i)
+        ref = ref.drop_back(step.from.size());
+      text = ref.str();
+      break;
+    }
+    }
+  }
+  return text;
 }
 
 const AddedToken *HFTokenizer::addedTokenAt(llvm::StringRef text,
@@ -442,24 +612,49 @@ std::vector<int32_t> HFTokenizer::encode(llvm::StringRef text) const {
     if (token->rstrip)
       while (end < text.size() && isSpace(text[end]))
         ++end;
-    encodeSegment(text.slice(segmentBegin, begin), ids);
+    encodeSegment(text.slice(segmentBegin, begin), segmentBegin == 0, ids);
     ids.push_back(token->id);
     segmentBegin = pos = end;
   }
-  encodeSegment(text.substr(segmentBegin), ids);
+  encodeSegment(text.substr(segmentBegin), segmentBegin == 0, ids);
   return ids;
 }
 
-void HFTokenizer::encodeSegment(llvm::StringRef segment,
+void HFTokenizer::encodeSegment(llvm::StringRef rawSegment, bool atStart,
                                 std::vector<int32_t> &ids) const {
+  // The library normalizes the text between added tokens, each stretch by
+  // itself (so Llama-2's Prepend("▁") also starts the text after "<s>").
+  // Added tokens are matched in the raw text, which is exact for those marked
+  // "normalized": false, as special tokens are.
+  std::string segment = normalizer.apply(rawSegment);
   if (segment.empty())
     return;
-  std::vector<std::string> pieces{segment.str()}, next;
+  std::vector<std::string> pieces{segment}, next;
   for (const PreTokenStep &step : steps) {
     next.clear();
-    for (std::string &piece : pieces) {
+    for (size_t index = 0; index < pieces.size(); ++index) {
+      std::string &piece = pieces[index];
       if (step.kind == PreTokenStep::Split) {
         splitByPattern(step.pattern, piece, next);
+        continue;
+      }
+      if (step.kind == PreTokenStep::SplitString) {
+        splitByString(piece, step.literal, step.behavior, next);
+        continue;
+      }
+      if (step.kind == PreTokenStep::Metaspace) {
+        std::string word;
+        for (char c : piece)
+          word += c == ' ' ? step.replacement : std::string(1, c);
+        // "first": only the word at the text's offset 0 gets the prefix.
+        bool prepend = step.prepend == PreTokenStep::Always ||
+                       (step.prepend == PreTokenStep::First && atStart && index == 0);
+        if (prepend && !llvm::StringRef(word).starts_with(step.replacement))
+          word.insert(0, step.replacement);
+        if (step.split) // each replacement starts a word
+          splitByString(word, step.replacement, PreTokenStep::MergedWithNext, next);
+        else
+          next.push_back(std::move(word));
         continue;
       }
       if (step.addPrefixSpace && !llvm::StringRef(piece).starts_with(" "))
@@ -485,38 +680,30 @@ void HFTokenizer::encodeWord(llvm::StringRef word,
     return;
   std::vector<int32_t> symbols;
   symbols.reserve(word.size());
+  bool bytes = byteLevel();
   std::string spelled;
-  for (char c : word)
-    spelled += byteSymbols[static_cast<uint8_t>(c)];
+  if (bytes)
+    for (char c : word)
+      spelled += byteSymbols[static_cast<uint8_t>(c)];
   if (ignoreMerges) {
     // Llama 3 sets ignore_merges: a pre-token that is a whole vocabulary
     // entry maps to it directly.
-    auto it = vocab.find(spelled);
+    auto it = vocab.find(bytes ? llvm::StringRef(spelled) : word);
     if (it != vocab.end()) {
       ids.push_back(it->second);
       return;
     }
   }
-  for (char c : word) {
-    uint8_t byte = static_cast<uint8_t>(c);
-    if (byteIds[byte] >= 0) {
-      symbols.push_back(byteIds[byte]);
-      continue;
+  if (!bytes) {
+    spellCharacters(word, symbols);
+  } else {
+    for (size_t i = 0; i < word.size(); ++i) {
+      uint8_t byte = static_cast<uint8_t>(word[i]);
+      if (byteIds[byte] >= 0)
+        symbols.push_back(byteIds[byte]);
+      else if (!(byteFallback && appendByteFallback(word.substr(i, 1), symbols)) && unkId)
+        symbols.push_back(*unkId); // without an unk token the library drops it
     }
-    if (byteFallback) {
-      std::string piece = "<0x";
-      piece += llvm::hexdigit(byte >> 4);
-      piece += llvm::hexdigit(byte & 15);
-      piece += '>';
-      auto it = vocab.find(piece);
-      if (it != vocab.end()) {
-        symbols.push_back(it->second);
-        continue;
-      }
-    }
-    // Without an unk token the library drops what it cannot spell.
-    if (unkId)
-      symbols.push_back(*unkId);
   }
 
   size_t n = symbols.size();
@@ -566,12 +753,66 @@ void HFTokenizer::encodeWord(llvm::StringRef word,
     ids.push_back(symbols[i]);
 }
 
-std::string HFTokenizer::decodeToken(int32_t /*prev*/, int32_t id) const {
+bool HFTokenizer::appendByteFallback(llvm::StringRef bytes,
+                                     std::vector<int32_t> &symbols) const {
+  size_t before = symbols.size();
+  for (char c : bytes) {
+    // Spelled as Rust's format!("<{:#04X}>", byte): "<0x0A>".
+    std::string piece = "<0x";
+    piece += llvm::hexdigit(static_cast<uint8_t>(c) >> 4);
+    piece += llvm::hexdigit(static_cast<uint8_t>(c) & 15);
+    piece += '>';
+    auto it = vocab.find(piece);
+    if (it == vocab.end()) {
+      symbols.resize(before);
+      return false;
+    }
+    symbols.push_back(it->second);
+  }
+  return true;
+}
+
+// The library's BPE::merge_word for character-spelled words: each character
+// that is a vocabulary entry is a symbol; one that is not becomes its UTF-8
+// bytes as <0xNN> tokens when byte_fallback is set and all exist, else the
+// unk token (consecutive unks fused into one with fuse_unk), else nothing.
+void HFTokenizer::spellCharacters(llvm::StringRef word, std::vector<int32_t> &symbols) const {
+  std::vector<CodeUnit> units = decodeUnits(word);
+  bool lastWasUnk = false;
+  for (size_t i = 0; i < units.size(); ++i) {
+    size_t end = i + 1 < units.size() ? units[i + 1].begin : word.size();
+    llvm::StringRef ch = word.slice(units[i].begin, end);
+    auto it = vocab.find(ch);
+    if (it != vocab.end()) {
+      symbols.push_back(it->second);
+      lastWasUnk = false;
+      continue;
+    }
+    if (byteFallback && appendByteFallback(ch, symbols)) {
+      lastWasUnk = false;
+      continue;
+    }
+    if (unkId && !(fuseUnk && lastWasUnk))
+      symbols.push_back(*unkId);
+    lastWasUnk = unkId.has_value();
+  }
+}
+
+std::string HFTokenizer::decodeToken(int32_t prev, int32_t id) const {
   // INT32_MAX and INT32_MIN are the DenseMap's empty and tombstone keys.
   if (id < 0 || id >= size)
     return std::string();
   auto it = decoded.find(id);
-  return it == decoded.end() ? std::string() : it->second;
+  if (it == decoded.end())
+    return std::string();
+  // The decoder strips the prefix from the start of the decoded text; when
+  // decoding token by token that is the first token, or the first after BOS
+  // (what skip_special_tokens decodes, and what SentencePiece's decoder does).
+  llvm::StringRef text = it->second;
+  if (stripFirst > 0 && (prev < 0 || (bos && prev == *bos)))
+    for (int64_t i = 0; i < stripFirst && text.starts_with(stripFirstChar); ++i)
+      text = text.drop_front(stripFirstChar.size());
+  return text.str();
 }
 
 //===----------------------------------------------------------------------===//
@@ -598,7 +839,10 @@ private:
                               HFTokenizer &tok);
   llvm::Error loadPreTokenizer(const llvm::json::Value *value,
                                const llvm::Twine &field, HFTokenizer &tok);
-  llvm::Error checkNormalizer(const llvm::json::Object &root) const;
+  llvm::Error parseMetaspace(const llvm::json::Object &object, const llvm::Twine &field,
+                             PreTokenStep &step) const;
+  llvm::Error loadDecoder(const llvm::json::Value *value, const llvm::Twine &field,
+                          HFTokenizer &tok, bool &fused);
 
   llvm::StringRef path;
 };
@@ -626,11 +870,11 @@ llvm::Error Loader::loadModel(const llvm::json::Object &model,
                                 "end_of_word_suffix"}) {
     std::optional<llvm::StringRef> affix = model.getString(field);
     if (affix && !affix->empty())
-      return fail("model." + field + " \"" + *affix +
-                  "\" is not supported by byte-level BPE");
+      return fail("model." + field + " \"" + *affix + "\" is not supported");
   }
   tok.ignoreMerges = model.getBoolean("ignore_merges").value_or(false);
   tok.byteFallback = model.getBoolean("byte_fallback").value_or(false);
+  tok.fuseUnk = model.getBoolean("fuse_unk").value_or(false);
 
   const llvm::json::Object *vocab = model.getObject("vocab");
   if (!vocab)
@@ -714,8 +958,9 @@ llvm::Error Loader::loadAddedTokens(const llvm::json::Object &root,
     std::optional<llvm::StringRef> content = object->getString("content");
     if (!content || content->empty())
       return fail(field + ".content is missing or empty");
-    // single_word and normalized are not modelled: no shipped byte-level
-    // tokenizer we target sets single_word, and we apply no normalizer.
+    // single_word and normalized are not modelled: no shipped tokenizer we
+    // target sets single_word, and all are matched in the raw text, which
+    // is what "normalized": false (every special token) asks.
     tok.added.push_back({content->str(), *id,
                          object->getBoolean("lstrip").value_or(false),
                          object->getBoolean("rstrip").value_or(false)});
@@ -742,10 +987,11 @@ llvm::Error Loader::loadAddedTokens(const llvm::json::Object &root,
 llvm::Error Loader::loadPreTokenizer(const llvm::json::Value *value,
                                      const llvm::Twine &field,
                                      HFTokenizer &tok) {
-  const llvm::json::Object *object = value ? value->getAsObject() : nullptr;
+  if (!value || value->kind() == llvm::json::Value::Null)
+    return llvm::Error::success(); // Llama-2: the normalizer did the work
+  const llvm::json::Object *object = value->getAsObject();
   if (!object)
-    return fail(field + " is missing or null; byte-level BPE needs a "
-                        "ByteLevel pre-tokenizer");
+    return fail(field + " is not an object");
   std::optional<llvm::StringRef> type = object->getString("type");
   if (!type)
     return fail(field + ".type is missing");
@@ -776,8 +1022,34 @@ llvm::Error Loader::loadPreTokenizer(const llvm::json::Value *value,
     const llvm::json::Object *pattern = object->getObject("pattern");
     std::optional<llvm::StringRef> regex =
         pattern ? pattern->getString("Regex") : std::nullopt;
+    const llvm::json::Value *literal = pattern ? pattern->get("String") : nullptr;
+    if (object->getBoolean("invert").value_or(false))
+      return fail(field + ".invert true is not supported");
+    if (literal) {
+      // Gemma 3: split on a plain string, with any delimiter behaviour.
+      PreTokenStep step{PreTokenStep::SplitString};
+      std::optional<llvm::StringRef> behavior = object->getString("behavior");
+      static const std::pair<llvm::StringRef, PreTokenStep::Behavior> kBehaviors[] = {
+          {"Removed", PreTokenStep::Removed},
+          {"Isolated", PreTokenStep::Isolated},
+          {"MergedWithPrevious", PreTokenStep::MergedWithPrevious},
+          {"MergedWithNext", PreTokenStep::MergedWithNext},
+          {"Contiguous", PreTokenStep::Contiguous}};
+      const auto *known = llvm::find_if(
+          kBehaviors, [&](const auto &b) { return behavior && b.first == *behavior; });
+      if (known == std::end(kBehaviors))
+        return fail(field + ".behavior \"" + behavior.value_or("") +
+                    "\" is not one of Removed, Isolated, MergedWithPrevious, MergedWithNext, "
+                    "Contiguous");
+      if (!literal->getAsString() || literal->getAsString()->empty())
+        return fail(field + ".pattern.String is not a non-empty string");
+      step.behavior = known->second;
+      step.literal = literal->getAsString()->str();
+      tok.steps.push_back(step);
+      return llvm::Error::success();
+    }
     if (!regex)
-      return fail(field + ".pattern.Regex is missing");
+      return fail(field + ".pattern has neither Regex nor String");
     const KnownPattern *known =
         llvm::find_if(kKnownPatterns,
                       [&](const KnownPattern &k) { return k.regex == *regex; });
@@ -788,31 +1060,127 @@ llvm::Error Loader::loadPreTokenizer(const llvm::json::Value *value,
     if (behavior.value_or("") != "Isolated")
       return fail(field + ".behavior \"" + behavior.value_or("") +
                   "\" is not supported; expected \"Isolated\"");
-    if (object->getBoolean("invert").value_or(false))
-      return fail(field + ".invert true is not supported");
     PreTokenStep step{PreTokenStep::Split};
     step.pattern = known->kind;
     tok.steps.push_back(step);
     return llvm::Error::success();
   }
 
+  if (*type == "Metaspace") {
+    PreTokenStep step{PreTokenStep::Metaspace};
+    if (llvm::Error err = parseMetaspace(*object, field, step))
+      return err;
+    tok.steps.push_back(step);
+    return llvm::Error::success();
+  }
+
   return fail(field + ".type \"" + *type +
-              "\" is not supported; expected ByteLevel, Split or Sequence");
+              "\" is not supported; expected ByteLevel, Split, Metaspace or Sequence");
 }
 
-llvm::Error Loader::checkNormalizer(const llvm::json::Object &root) const {
-  const llvm::json::Value *value = root.get("normalizer");
-  if (!value || value->kind() == llvm::json::Value::Null)
+llvm::Error Loader::parseMetaspace(const llvm::json::Object &object, const llvm::Twine &field,
+                                   PreTokenStep &step) const {
+  step.replacement = object.getString("replacement").value_or("\xE2\x96\x81").str(); // ▁
+  if (step.replacement.empty())
+    return fail(field + ".replacement is empty");
+  step.split = object.getBoolean("split").value_or(true);
+  // Files written before prepend_scheme existed say add_prefix_space.
+  step.prepend = object.getBoolean("add_prefix_space").value_or(true) ? PreTokenStep::Always
+                                                                       : PreTokenStep::Never;
+  if (std::optional<llvm::StringRef> scheme = object.getString("prepend_scheme")) {
+    if (*scheme == "always")
+      step.prepend = PreTokenStep::Always;
+    else if (*scheme == "first")
+      step.prepend = PreTokenStep::First;
+    else if (*scheme == "never")
+      step.prepend = PreTokenStep::Never;
+    else
+      return fail(field + ".prepend_scheme \"" + *scheme +
+                  "\" is not one of \"always\", \"first\", \"never\"");
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error Loader::loadDecoder(const llvm::json::Value *value, const llvm::Twine &field,
+                                HFTokenizer &tok, bool &fused) {
+  const llvm::json::Object *object = value ? value->getAsObject() : nullptr;
+  std::optional<llvm::StringRef> type = object ? object->getString("type") : std::nullopt;
+  if (!type)
+    return fail(field + " is not an object with a \"type\"");
+
+  if (*type == "Sequence") {
+    const llvm::json::Array *list = object->getArray("decoders");
+    if (!list)
+      return fail(field + ".decoders is missing or not an array");
+    for (size_t i = 0; i < list->size(); ++i)
+      if (llvm::Error err = loadDecoder(&(*list)[i], field + ".decoders[" + llvm::Twine(i) + "]",
+                                        tok, fused))
+        return err;
     return llvm::Error::success();
-  const llvm::json::Object *object = value->getAsObject();
-  std::optional<llvm::StringRef> type =
-      object ? object->getString("type") : std::nullopt;
-  // Qwen2 declares NFC. We do not normalise: text is taken to be NFC already,
-  // as nearly all text is.
-  if (type && *type == "NFC")
+  }
+  if (*type == "ByteLevel") {
+    tok.decodeSteps.push_back({DecodeStep::ByteLevel});
     return llvm::Error::success();
-  return fail("normalizer.type \"" + type.value_or("") +
-              "\" is not supported; expected null or \"NFC\"");
+  }
+  if (*type == "ByteFallback") {
+    tok.decodeSteps.push_back({DecodeStep::ByteFallback});
+    return llvm::Error::success();
+  }
+  if (*type == "Fuse") {
+    // Concatenation, which is what decoding token by token does anyway; what
+    // follows it acts on the whole text.
+    fused = true;
+    return llvm::Error::success();
+  }
+  if (*type == "Replace") {
+    const llvm::json::Object *pattern = object->getObject("pattern");
+    std::optional<llvm::StringRef> from = pattern ? pattern->getString("String") : std::nullopt;
+    std::optional<llvm::StringRef> content = object->getString("content");
+    if (!from || from->empty() || !content)
+      return fail(field + " needs pattern.String (non-empty) and content; Regex patterns are "
+                          "not supported");
+    tok.decodeSteps.push_back({DecodeStep::Replace, from->str(), content->str()});
+    return llvm::Error::success();
+  }
+  if (*type == "Strip") {
+    std::optional<llvm::StringRef> content = object->getString("content");
+    std::optional<int64_t> start = object->getInteger("start");
+    std::optional<int64_t> stop = object->getInteger("stop");
+    if (!content || content->empty() || !start || !stop || *start < 0 || *stop < 0 ||
+        *start > 1024 || *stop > 1024)
+      return fail(field + " needs a content character and start/stop counts in [0, 1024]");
+    if (!fused) {
+      tok.decodeSteps.push_back({DecodeStep::Strip, content->str(), "", *start, *stop});
+      return llvm::Error::success();
+    }
+    // After Fuse, Strip acts on the whole text: its start is the first
+    // token's. The end of a streamed text is not known, so no `stop`.
+    if (*stop != 0)
+      return fail(field + ".stop " + llvm::Twine(*stop) +
+                  " after Fuse is not supported (a streamed text has no known end)");
+    if (tok.stripFirst > 0 && tok.stripFirstChar != *content)
+      return fail(field + ": a second leading strip of another character is not supported");
+    tok.stripFirst += *start;
+    tok.stripFirstChar = content->str();
+    return llvm::Error::success();
+  }
+  if (*type == "Metaspace") {
+    PreTokenStep step{PreTokenStep::Metaspace};
+    if (llvm::Error err = parseMetaspace(*object, field, step))
+      return err;
+    tok.decodeSteps.push_back({DecodeStep::Replace, step.replacement, " "});
+    // The first token loses the space its prefix became.
+    if (step.prepend != PreTokenStep::Never) {
+      if (tok.stripFirst > 0 && tok.stripFirstChar != " ")
+        return fail(field + ": a second leading strip of another character is not supported");
+      tok.stripFirst = std::max<int64_t>(tok.stripFirst, 1);
+      tok.stripFirstChar = " ";
+    }
+    return llvm::Error::success();
+  }
+  return fail(field + ".type \"" + *type +
+              "\" is not supported; expected ByteLevel, Metaspace, Replace, ByteFallback, "
+              "Fuse, Strip or Sequence");
 }
 
 llvm::Expected<std::unique_ptr<Tokenizer>> Loader::load() {
@@ -836,16 +1204,23 @@ llvm::Expected<std::unique_ptr<Tokenizer>> Loader::load() {
     return err;
   if (llvm::Error err = loadAddedTokens(*root, *tok))
     return err;
-  if (llvm::Error err = checkNormalizer(*root))
-    return err;
+  llvm::Expected<hf::Normalizer> normalizer =
+      hf::Normalizer::parse(root->get("normalizer"), "normalizer");
+  if (!normalizer)
+    return fail(llvm::toString(normalizer.takeError()));
+  tok->normalizer = std::move(*normalizer);
   if (llvm::Error err =
           loadPreTokenizer(root->get("pre_tokenizer"), "pre_tokenizer", *tok))
     return err;
-  if (llvm::none_of(tok->steps, [](const PreTokenStep &step) {
-        return step.kind == PreTokenStep::ByteLevel;
-      }))
-    return fail("pre_tokenizer has no ByteLevel step; only byte-level BPE is "
-                "supported");
+  const llvm::json::Value *decoder = root->get("decoder");
+  bool fused = false;
+  if (decoder && decoder->kind() != llvm::json::Value::Null) {
+    if (llvm::Error err = loadDecoder(decoder, "decoder", *tok, fused))
+      return err;
+  } else if (tok->byteLevel()) {
+    // Files that predate the decoder field still decode their byte alphabet.
+    tok->decodeSteps.push_back({DecodeStep::ByteLevel});
+  }
   tok->finalize();
   return std::unique_ptr<Tokenizer>(std::move(tok));
 }

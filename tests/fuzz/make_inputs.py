@@ -74,6 +74,33 @@ write("seeds", "tokenizer", "bpe.json", json.dumps(
      "normalizer": None, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False},
      "decoder": {"type": "ByteLevel"},
      "model": {"type": "BPE", "vocab": vocab_json, "merges": ["a b"]}}))
+# SentencePiece style (Llama-2): normalizers, character BPE, byte fallback,
+# the Replace/ByteFallback/Fuse/Strip decoder; and Metaspace with NFKC.
+sp_vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "\u2581": 3, "a": 4, "b": 5, "\u2581a": 6,
+            **{"<0x%02X>" % b: 7 + b for b in range(256)}}
+sp_added = [{"id": 0, "content": "<unk>", "special": True},
+            {"id": 1, "content": "<s>", "special": True}]
+sp_model = {"type": "BPE", "unk_token": "<unk>", "fuse_unk": True, "byte_fallback": True,
+            "vocab": sp_vocab, "merges": ["\u2581 a"]}
+write("seeds", "tokenizer", "llama2.json", json.dumps(
+    {"version": "1.0", "added_tokens": sp_added,
+     "normalizer": {"type": "Sequence", "normalizers": [
+         {"type": "Prepend", "prepend": "\u2581"},
+         {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+     "pre_tokenizer": None,
+     "decoder": {"type": "Sequence", "decoders": [
+         {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+         {"type": "ByteFallback"}, {"type": "Fuse"},
+         {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+     "model": sp_model}))
+write("seeds", "tokenizer", "metaspace.json", json.dumps(
+    {"version": "1.0", "added_tokens": sp_added,
+     "normalizer": {"type": "Sequence", "normalizers": [
+         {"type": "NFKC"}, {"type": "Lowercase"}, {"type": "Strip"}]},
+     "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581",
+                       "prepend_scheme": "first", "split": True},
+     "decoder": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first"},
+     "model": sp_model}))
 write("regressions", "tokenizer", "nesting-100000.json", "{\"a\":" * 100000)
 
 # llama2.c tokenizer ---------------------------------------------------------

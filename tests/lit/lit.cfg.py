@@ -23,10 +23,16 @@ config.substitutions.insert(0, ("%python", "/usr/bin/python3"))
 llvm_config.add_tool_substitutions(
     ["attnedit-opt", "attnedit-import", "attnedit-run"], [config.attnedit_tools_dir])
 if config.asan_runtime:
-    # A sanitized plugin loads into a host built without ASan: preload it.
+    # A sanitized plugin loads into a host built without ASan: preload it,
+    # with the options our sanitized executables carry
+    # (cmake/AsanDefaultOptions.cpp says why user poisoning is off).
+    # UBSan's vptr check is suppressed for the plugin's module only
+    # (plugin-host.ubsan.supp says why).
     config.substitutions.append(
-        ("mlir-opt", "env LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0 %s"
-         % (config.asan_runtime, os.path.join(config.llvm_tools_dir, "mlir-opt"))))
+        ("mlir-opt", "env LD_PRELOAD=%s ASAN_OPTIONS=detect_leaks=0:allow_user_poisoning=0 "
+                     "UBSAN_OPTIONS=suppressions=%s %s"
+         % (config.asan_runtime, os.path.join(config.test_source_root, "plugin-host.ubsan.supp"),
+            os.path.join(config.llvm_tools_dir, "mlir-opt"))))
 else:
     llvm_config.add_tool_substitutions(["mlir-opt"], [config.llvm_tools_dir])
 

@@ -3,7 +3,10 @@
 // llama2.c: ids on real data (stories260K's tok512.bin) against SentencePiece
 // and against a literal transcription of run.c's encode(); synthetic files for
 // merge order and every load error. Hugging Face: a small byte-level BPE
-// tokenizer.json written by the test, under each supported split pattern.
+// tokenizer.json written by the test, under each supported split pattern; a
+// small SentencePiece-style one (Llama-2's normalizer, Metaspace, byte
+// fallback, its decoders); each normalizer; and, when test_hf_tokenizers.py
+// provides them, real tokenizer.json files against the library's ids.
 //
 //===----------------------------------------------------------------------===//
 
@@ -749,23 +752,361 @@ TEST(HFTokenizerTest, MalformedFilesGiveErrorsNamingFileAndField) {
               }),
               "pre_tokenizer.pretokenizers[0].pattern.Regex");
   expectError(mutated([](llvm::json::Object &j) {
-                j["pre_tokenizer"] = llvm::json::Object{{"type", "Metaspace"}};
+                j["pre_tokenizer"] = llvm::json::Object{{"type", "Whitespace"}};
               }),
-              "pre_tokenizer.type \"Metaspace\"");
+              "pre_tokenizer.type \"Whitespace\" is not supported");
   expectError(mutated([](llvm::json::Object &j) {
-                j["pre_tokenizer"] = nullptr;
+                j["pre_tokenizer"] = llvm::json::Object{{"type", "Metaspace"},
+                                                        {"prepend_scheme", "sometimes"}};
               }),
-              "pre_tokenizer is missing or null");
+              "pre_tokenizer.prepend_scheme \"sometimes\"");
   expectError(mutated([](llvm::json::Object &j) {
-                j["normalizer"] = llvm::json::Object{{"type", "Lowercase"}};
+                j["normalizer"] = llvm::json::Object{{"type", "BertNormalizer"}};
               }),
-              "normalizer.type \"Lowercase\"");
+              "normalizer.type \"BertNormalizer\" is not supported");
+  expectError(mutated([](llvm::json::Object &j) {
+                j["normalizer"] = llvm::json::Object{
+                    {"type", "Sequence"},
+                    {"normalizers",
+                     llvm::json::Array{
+                         llvm::json::Object{{"type", "NFC"}},
+                         llvm::json::Object{{"type", "Replace"},
+                                            {"pattern", llvm::json::Object{{"Regex", " +"}}},
+                                            {"content", " "}}}}};
+              }),
+              "normalizer.normalizers[1].pattern is a Regex");
+  expectError(mutated([](llvm::json::Object &j) {
+                j["decoder"] = llvm::json::Object{{"type", "WordPiece"}};
+              }),
+              "decoder.type \"WordPiece\" is not supported");
+  expectError(mutated([](llvm::json::Object &j) {
+                j["decoder"] = llvm::json::Object{
+                    {"type", "Sequence"},
+                    {"decoders", llvm::json::Array{llvm::json::Object{{"type", "Fuse"}},
+                                                   llvm::json::Object{{"type", "Strip"},
+                                                                      {"content", " "},
+                                                                      {"start", 0},
+                                                                      {"stop", 1}}}}};
+              }),
+              "decoder.decoders[1].stop 1 after Fuse is not supported");
 
   std::string missing =
       errorOf(loadHFTokenizer("/nonexistent/dir/tokenizer.json"));
   EXPECT_NE(missing.find("/nonexistent/dir/tokenizer.json: cannot read"),
             std::string::npos)
       << missing;
+}
+
+//===----------------------------------------------------------------------===//
+// Hugging Face tokenizer.json, SentencePiece style (Llama-2, Mistral)
+//===----------------------------------------------------------------------===//
+
+const char *kSpace = "\xE2\x96\x81"; // ▁
+
+/// A Llama-2-style file: <unk> <s> </s>, the 256 byte tokens, characters,
+/// merges building "▁hello" (and, ranked last, "▁▁" and "lo▁");
+/// `normalizer`, `preTokenizer` and `decoder` as given. Ids by name through
+/// `id`.
+struct SentencePieceJson {
+  llvm::json::Object json;
+  llvm::StringMap<int32_t> ids;
+  int32_t id(llvm::StringRef token) const { return ids.lookup(token); }
+};
+
+SentencePieceJson sentencePieceJson(llvm::json::Value normalizer, llvm::json::Value preTokenizer,
+                                    llvm::json::Value decoder, bool byteFallback = true,
+                                    bool fuseUnk = true) {
+  SentencePieceJson out;
+  llvm::json::Object vocab;
+  auto add = [&](const std::string &token) {
+    int32_t id = out.ids.size();
+    out.ids[token] = id;
+    vocab[token] = id;
+  };
+  for (const char *special : {"<unk>", "<s>", "</s>"})
+    add(special);
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    snprintf(name, sizeof(name), "<0x%02X>", b);
+    add(name);
+  }
+  for (const char *ch : {kSpace, "h", "e", "l", "o", "a", "\xC3\xA9" /* é */})
+    add(ch);
+  llvm::json::Array merges;
+  for (auto [left, right] : std::vector<std::pair<std::string, std::string>>{
+           {kSpace, "h"}, {"e", "l"}, {std::string(kSpace) + "h", "el"}, {"l", "o"},
+           {std::string(kSpace) + "hel", "lo"}, {kSpace, kSpace}, {"lo", kSpace}}) {
+    add(left + right);
+    merges.push_back(left + " " + right);
+  }
+  auto added = [](int id, const char *content) {
+    return llvm::json::Object{{"id", id},           {"content", content}, {"single_word", false},
+                              {"lstrip", false},    {"rstrip", false},    {"normalized", false},
+                              {"special", true}};
+  };
+  out.json = llvm::json::Object{
+      {"version", "1.0"},
+      {"added_tokens", llvm::json::Array{added(0, "<unk>"), added(1, "<s>"), added(2, "</s>")}},
+      {"normalizer", std::move(normalizer)},
+      {"pre_tokenizer", std::move(preTokenizer)},
+      {"post_processor", nullptr},
+      {"decoder", std::move(decoder)},
+      {"model", llvm::json::Object{{"type", "BPE"},
+                                   {"dropout", nullptr},
+                                   {"unk_token", "<unk>"},
+                                   {"continuing_subword_prefix", nullptr},
+                                   {"end_of_word_suffix", nullptr},
+                                   {"fuse_unk", fuseUnk},
+                                   {"byte_fallback", byteFallback},
+                                   {"vocab", std::move(vocab)},
+                                   {"merges", std::move(merges)}}}};
+  return out;
+}
+
+// What Llama-2, Mistral v0.1 and TinyLlama files declare.
+llvm::json::Value llamaNormalizer() {
+  return llvm::json::Object{
+      {"type", "Sequence"},
+      {"normalizers",
+       llvm::json::Array{llvm::json::Object{{"type", "Prepend"}, {"prepend", kSpace}},
+                         llvm::json::Object{{"type", "Replace"},
+                                            {"pattern", llvm::json::Object{{"String", " "}}},
+                                            {"content", kSpace}}}}};
+}
+
+llvm::json::Value llamaDecoder() {
+  return llvm::json::Object{
+      {"type", "Sequence"},
+      {"decoders",
+       llvm::json::Array{llvm::json::Object{{"type", "Replace"},
+                                            {"pattern", llvm::json::Object{{"String", kSpace}}},
+                                            {"content", " "}},
+                         llvm::json::Object{{"type", "ByteFallback"}},
+                         llvm::json::Object{{"type", "Fuse"}},
+                         llvm::json::Object{{"type", "Strip"},
+                                            {"content", " "},
+                                            {"start", 1},
+                                            {"stop", 0}}}}};
+}
+
+llvm::json::Value metaspace(const char *prependScheme, bool split) {
+  return llvm::json::Object{{"type", "Metaspace"},
+                            {"replacement", kSpace},
+                            {"prepend_scheme", prependScheme},
+                            {"split", split}};
+}
+
+TEST(HFTokenizerTest, LlamaNormalizerCharacterBpeAndByteFallback) {
+  SentencePieceJson sp = sentencePieceJson(llamaNormalizer(), nullptr, llamaDecoder());
+  std::unique_ptr<Tokenizer> tok = loadFromJson(llvm::json::Value(std::move(sp.json)));
+  ASSERT_TRUE(tok);
+  int32_t hello = sp.id(std::string(kSpace) + "hello"), space = sp.id(kSpace);
+  EXPECT_EQ(tok->encode("hello"), (Ids{hello}));
+  EXPECT_EQ(tok->encode("hello hello"), (Ids{hello, hello}));
+  // A leading space is one more "▁"; merges never cross into "▁▁".
+  EXPECT_EQ(tok->encode(" hello"), (Ids{space, hello}));
+  // Characters merge by rank: "el", then "lo" (no "▁" in front here).
+  EXPECT_EQ(tok->encode("a<s>hello"), (Ids{sp.id(std::string(kSpace)), sp.id("a"), 1, hello}))
+      << "the normalizer prepends to the text after an added token too";
+  // In the vocabulary: é. Not: ü (C3 BC) and 😀 (F0 9F 98 80) -> bytes.
+  EXPECT_EQ(tok->encode("\xC3\xA9\xC3\xBC"),
+            (Ids{space, sp.id("\xC3\xA9"), sp.id("<0xC3>"), sp.id("<0xBC>")}));
+  EXPECT_EQ(tok->encode("\xF0\x9F\x98\x80"),
+            (Ids{space, sp.id("<0xF0>"), sp.id("<0x9F>"), sp.id("<0x98>"), sp.id("<0x80>")}));
+  EXPECT_EQ(tok->encode(""), Ids{});
+
+  // Decoding: "▁" is a space, byte tokens their byte, and the first token
+  // (or the first after BOS) loses its leading space.
+  EXPECT_EQ(tok->decodeToken(-1, hello), "hello");
+  EXPECT_EQ(tok->decodeToken(1, hello), "hello");
+  EXPECT_EQ(tok->decodeToken(hello, hello), " hello");
+  EXPECT_EQ(tok->decodeToken(hello, sp.id("<0xC3>")), "\xC3");
+  EXPECT_EQ(tok->decodeToken(-1, 1), "<s>");
+  for (std::string text : {"hello hello", "  two  spaces ", "\xC3\xA9\xC3\xBC \xF0\x9F\x98\x80 x",
+                           "tab\tnew\nline"})
+    EXPECT_EQ(tok->decode(tok->encode(text)), text);
+}
+
+TEST(HFTokenizerTest, UnknownCharactersWithoutByteFallbackBecomeUnk) {
+  for (bool fuse : {true, false}) {
+    SentencePieceJson sp = sentencePieceJson(llamaNormalizer(), nullptr, llamaDecoder(),
+                                             /*byteFallback=*/false, /*fuseUnk=*/fuse);
+    std::unique_ptr<Tokenizer> tok = loadFromJson(llvm::json::Value(std::move(sp.json)));
+    ASSERT_TRUE(tok);
+    Ids expected = fuse ? Ids{sp.id(kSpace), 0, sp.id("a")}
+                        : Ids{sp.id(kSpace), 0, 0, sp.id("a")};
+    EXPECT_EQ(tok->encode("\xC3\xBC\xC3\xBC" "a"), expected) << "fuse_unk " << fuse;
+  }
+}
+
+TEST(HFTokenizerTest, MetaspacePreTokenizerPrependsAndSplits) {
+  std::string hello = std::string(kSpace) + "hello";
+  for (const char *scheme : {"always", "first", "never"}) {
+    for (bool split : {true, false}) {
+      SentencePieceJson sp = sentencePieceJson(
+          nullptr, metaspace(scheme, split),
+          llvm::json::Object{{"type", "Metaspace"}, {"replacement", kSpace},
+                             {"prepend_scheme", scheme}});
+      std::unique_ptr<Tokenizer> tok = loadFromJson(llvm::json::Value(std::move(sp.json)));
+      ASSERT_TRUE(tok);
+      std::string what = std::string(scheme) + (split ? " split" : " unsplit");
+      Ids bare = {sp.id("h"), sp.id("el"), sp.id("lo")};
+      Ids first = llvm::StringRef(scheme) == "never" ? bare : Ids{sp.id(hello)};
+      EXPECT_EQ(tok->encode("hello"), first) << what;
+      // "first": only the text's start, not the text after an added token.
+      Ids afterBos = llvm::StringRef(scheme) == "always" ? Ids{sp.id(hello)} : bare;
+      Ids expected = first;
+      expected.push_back(1);
+      expected.insert(expected.end(), afterBos.begin(), afterBos.end());
+      EXPECT_EQ(tok->encode("hello<s>hello"), expected) << what;
+      // Inner spaces are "▁" either way; a word boundary does not change the
+      // merges here.
+      Ids twice = first;
+      twice.push_back(sp.id(hello));
+      EXPECT_EQ(tok->encode("hello hello"), twice) << what;
+      if (llvm::StringRef(scheme) != "never") {
+        EXPECT_EQ(tok->decodeToken(-1, sp.id(hello)), "hello") << what;
+        EXPECT_EQ(tok->decode(tok->encode("hello hello")), "hello hello") << what;
+      } else {
+        EXPECT_EQ(tok->decodeToken(-1, sp.id(hello)), " hello") << what;
+      }
+    }
+  }
+  // Files from before prepend_scheme: add_prefix_space.
+  SentencePieceJson old = sentencePieceJson(
+      nullptr, llvm::json::Object{{"type", "Metaspace"}, {"replacement", kSpace},
+                                  {"add_prefix_space", true}},
+      llamaDecoder());
+  std::unique_ptr<Tokenizer> tok = loadFromJson(llvm::json::Value(std::move(old.json)));
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->encode("hello"), (Ids{old.id(hello)}));
+}
+
+TEST(HFTokenizerTest, SplitOnAStringFollowsEachDelimiterBehaviour) {
+  std::string sp1 = kSpace, hello = std::string(kSpace) + "hello";
+  auto split = [&](const char *behavior) {
+    SentencePieceJson sp = sentencePieceJson(
+        nullptr,
+        llvm::json::Object{{"type", "Split"},
+                           {"pattern", llvm::json::Object{{"String", kSpace}}},
+                           {"behavior", behavior},
+                           {"invert", false}},
+        llamaDecoder());
+    auto ids = sp.ids;
+    std::unique_ptr<Tokenizer> tok = loadFromJson(llvm::json::Value(std::move(sp.json)));
+    return std::make_pair(std::move(tok), std::move(ids));
+  };
+  // "hello▁▁hello": where the pieces end decides which merges ("lo▁", "▁▁",
+  // "▁hello") can apply.
+  std::string text = "hello" + sp1 + sp1 + "hello";
+  struct Case {
+    const char *behavior;
+    std::vector<std::string> tokens;
+  } cases[] = {
+      {"Removed", {"h", "el", "lo", "h", "el", "lo"}},
+      {"Isolated", {"h", "el", "lo", sp1, sp1, "h", "el", "lo"}},
+      {"Contiguous", {"h", "el", "lo", sp1 + sp1, "h", "el", "lo"}},
+      {"MergedWithPrevious", {"h", "el", "lo" + sp1, sp1, "h", "el", "lo"}},
+      {"MergedWithNext", {"h", "el", "lo", sp1, hello}},
+  };
+  for (const Case &c : cases) {
+    auto [tok, ids] = split(c.behavior);
+    ASSERT_TRUE(tok) << c.behavior;
+    Ids expected;
+    for (const std::string &t : c.tokens)
+      expected.push_back(ids.lookup(t));
+    EXPECT_EQ(tok->encode(text), expected) << c.behavior;
+  }
+}
+
+/// `text` through `normalizer`, read back through a tokenizer that spells
+/// everything in byte tokens and decodes them back.
+std::string normalized(llvm::json::Value normalizer, llvm::StringRef text) {
+  SentencePieceJson sp = sentencePieceJson(std::move(normalizer), nullptr,
+                                           llvm::json::Object{{"type", "ByteFallback"}});
+  std::unique_ptr<Tokenizer> tok = loadFromJson(llvm::json::Value(std::move(sp.json)));
+  if (!tok)
+    return "<load failed>";
+  return tok->decode(tok->encode(text));
+}
+
+llvm::json::Object ofType(const char *type) { return llvm::json::Object{{"type", type}}; }
+
+TEST(HFTokenizerTest, NormalizersFollowTheLibrary) {
+  // The Unicode forms (utf8proc): composition, decomposition, compatibility.
+  EXPECT_EQ(normalized(ofType("NFC"), "e\xCC\x81 \xE2\x84\xAB"), "\xC3\xA9 \xC3\x85"); // é Å
+  EXPECT_EQ(normalized(ofType("NFD"), "\xC3\xA9"), "e\xCC\x81");
+  EXPECT_EQ(normalized(ofType("NFKC"), "\xEF\xAC\x81 \xE2\x91\xA0 \xEF\xBD\x86"), "fi 1 f");
+  EXPECT_EQ(normalized(ofType("NFKD"), "\xEF\xAC\x81\xC3\xA9"), "fie\xCC\x81");
+  // Not valid UTF-8: left alone (the library only sees valid UTF-8).
+  EXPECT_EQ(normalized(ofType("NFC"), "a\xFF"), "a\xFF");
+  // Lowercase is Rust's full mapping: İ -> i + combining dot above.
+  EXPECT_EQ(normalized(ofType("Lowercase"), "\xC3\x80" "B \xC4\xB0"), "\xC3\xA0" "b i\xCC\x87");
+  // Strip removes Unicode white space (here U+3000) on the sides asked.
+  EXPECT_EQ(normalized(ofType("Strip"), " \xE3\x80\x80 hi \n"), "hi");
+  EXPECT_EQ(normalized(llvm::json::Object{{"type", "Strip"}, {"strip_left", true},
+                                          {"strip_right", false}},
+                       "  hi  "),
+            "hi  ");
+  EXPECT_EQ(normalized(llvm::json::Object{{"type", "Sequence"},
+                                          {"normalizers", llvm::json::Array{ofType("NFD"),
+                                                                           ofType("StripAccents"),
+                                                                           ofType("Lowercase")}}},
+                       "Caf\xC3\xA9 NA\xC3\x8FVE"),
+            "cafe naive");
+  // Prepend leaves empty text empty; Replace replaces every occurrence.
+  llvm::json::Value prepend = llvm::json::Object{{"type", "Prepend"}, {"prepend", ">"}};
+  EXPECT_EQ(normalized(prepend, "x"), ">x");
+  EXPECT_EQ(normalized(std::move(prepend), ""), "");
+  EXPECT_EQ(normalized(llvm::json::Object{{"type", "Replace"},
+                                          {"pattern", llvm::json::Object{{"String", "ab"}}},
+                                          {"content", "-"}},
+                       "abcabab"),
+            "-c--");
+}
+
+//===----------------------------------------------------------------------===//
+// Real tokenizer.json files against the library (test_hf_tokenizers.py)
+//===----------------------------------------------------------------------===//
+
+// ATTNEDIT_HF_REFERENCE_DIR holds NAME.tokenizer.json and NAME.cases.json
+// ([{text, ids, decoded}], decoded null where not compared), written by
+// tests/e2e/hf_tokenizer_reference.js from transformers.js's tokenizers.
+TEST(HFTokenizerReference, MatchesLibrary) {
+  const char *dir = std::getenv("ATTNEDIT_HF_REFERENCE_DIR");
+  if (!dir)
+    GTEST_SKIP() << "ATTNEDIT_HF_REFERENCE_DIR is not set; ctest's e2e.hf_tokenizers sets it";
+  std::error_code ec;
+  int files = 0, compared = 0;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
+    llvm::StringRef path = it->path();
+    if (!path.ends_with(".cases.json"))
+      continue;
+    std::string tokPath = path.drop_back(strlen(".cases.json")).str() + ".tokenizer.json";
+    auto tok = loadHFTokenizer(tokPath);
+    ASSERT_TRUE(bool(tok)) << llvm::toString(tok.takeError());
+    auto buffer = llvm::MemoryBuffer::getFile(path);
+    ASSERT_TRUE(bool(buffer)) << path.str();
+    llvm::Expected<llvm::json::Value> cases = llvm::json::parse((*buffer)->getBuffer());
+    ASSERT_TRUE(bool(cases)) << llvm::toString(cases.takeError());
+    ++files;
+    for (const llvm::json::Value &c : *cases->getAsArray()) {
+      const llvm::json::Object &object = *c.getAsObject();
+      std::string text = object.getString("text")->str();
+      Ids expected;
+      for (const llvm::json::Value &id : *object.getArray("ids"))
+        expected.push_back(*id.getAsInteger());
+      std::string quoted = serialize(llvm::json::Value(text)); // escapes controls
+      EXPECT_EQ((*tok)->encode(text), expected) << tokPath << ": " << quoted;
+      if (std::optional<llvm::StringRef> decoded = object.getString("decoded")) {
+        EXPECT_EQ((*tok)->decode(expected), decoded->str()) << tokPath << ": " << quoted;
+      }
+      ++compared;
+    }
+  }
+  ASSERT_FALSE(ec) << dir << ": " << ec.message();
+  EXPECT_GT(files, 0) << dir << " holds no *.cases.json";
+  std::printf("compared %d strings in %d tokenizer.json files\n", compared, files);
 }
 
 } // namespace
