@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/Importer.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/IR/AttnEditOps.h"
 
@@ -24,11 +25,6 @@ using namespace mlir::attnedit;
 using namespace mlir;
 namespace fs = llvm::sys::fs;
 namespace path = llvm::sys::path;
-
-static llvm::Error makeError(llvm::StringRef where, const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
-                                 where.str().c_str(), msg.str().c_str());
-}
 
 const TensorInfo *Checkpoint::find(llvm::StringRef name, const WeightFile **file) const {
   for (const auto &f : files)

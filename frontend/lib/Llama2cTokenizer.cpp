@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/Tokenizer.h"
+#include "attnedit/Frontend/Error.h"
 
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Endian.h"
@@ -196,11 +197,6 @@ std::string Llama2cTokenizer::decodeToken(int32_t prev, int32_t id) const {
   if (std::optional<uint8_t> byte = parseBytePiece(piece))
     return std::string(1, static_cast<char>(*byte));
   return piece.str();
-}
-
-llvm::Error makeError(llvm::StringRef path, const llvm::Twine &what) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 (path + ": " + what).str());
 }
 
 } // namespace

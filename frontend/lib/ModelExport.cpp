@@ -10,6 +10,7 @@
 
 #include "attnedit/Frontend/ModelExport.h"
 #include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
 
@@ -32,11 +33,6 @@ using namespace mlir::attnedit;
 namespace fs = llvm::sys::fs;
 namespace path = llvm::sys::path;
 
-static llvm::Error makeError(const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), "export: %s",
-                                 msg.str().c_str());
-}
-
 /// DeepSeek builds q_a_layernorm / kv_a_layernorm with the RMSNorm class
 /// default eps, not config.rms_norm_eps (modeling_deepseek.py).
 static constexpr double kDeepseekLatentEps = 1e-6;
@@ -52,7 +48,7 @@ struct Uniform {
         std::string a, b;
         llvm::raw_string_ostream(a) << *seen;
         llvm::raw_string_ostream(b) << value;
-        return makeError(llvm::formatv("layer {0} has {1} = {2} but layer 0 has {3}; the "
+        return makeError("export", llvm::formatv("layer {0} has {1} = {2} but layer 0 has {3}; the "
                                        "format has one value for all layers",
                                        layer, key, b, a)
                              .str());
@@ -149,7 +145,7 @@ llvm::Expected<Weight> Exporter::readParam(ParamOp param) {
 llvm::Expected<Weight> Exporter::read(Value value, llvm::StringRef what) {
   ParamOp param = paramOf(value);
   if (!param)
-    return makeError(what + " is computed, not a parameter; the export format has no place "
+    return makeError("export", what + " is computed, not a parameter; the export format has no place "
                             "for it");
   placed.insert(param.getName());
   return readParam(param);
@@ -217,7 +213,7 @@ llvm::Error Exporter::collectStandard(Operation *op, int64_t layer, bool gateSwa
     std::string p = layerPrefix(layer) + "self_attn.";
     int64_t hq = typed.getNumHeads(), hkv = typed.getNumKvHeads(), d = typed.getHeadDim();
     if ((int64_t)typed.getRotaryDim() != d)
-      return makeError(llvm::formatv("layer {0} rotates {1} of {2} head dims; partial rotary "
+      return makeError("export", llvm::formatv("layer {0} rotates {1} of {2} head dims; partial rotary "
                                      "embeddings have no field in the format",
                                      layer, typed.getRotaryDim(), d)
                            .str());
@@ -286,7 +282,7 @@ llvm::Error Exporter::collectStandard(Operation *op, int64_t layer, bool gateSwa
   };
   if (auto attention = dyn_cast<AttentionOp>(op)) {
     if (attention.getWindow() != 0)
-      return makeError(llvm::formatv("layer {0} is plain attention with a window", layer).str());
+      return makeError("export", llvm::formatv("layer {0} is plain attention with a window", layer).str());
     layerWindows.push_back(0);
     layerGates.push_back(false);
     layerSinks.push_back(false);
@@ -300,7 +296,7 @@ llvm::Error Exporter::collectStandard(Operation *op, int64_t layer, bool gateSwa
   if (swa.getGateWeight()) {
     const char *kind = swa.getGate() == GateKind::Elementwise ? "elementwise" : "headwise";
     if (!gateKind.empty() && gateKind != kind)
-      return makeError(llvm::formatv("layer {0} has a {1} gate but an earlier layer a {2} "
+      return makeError("export", llvm::formatv("layer {0} has a {1} gate but an earlier layer a {2} "
                                      "one; the format has one gate kind",
                                      layer, kind, gateKind)
                            .str());
@@ -320,7 +316,7 @@ llvm::Error Exporter::collectMla(MlaOp op, int64_t layer) {
   int64_t h = op.getNumHeads(), qr = op.getQLoraRank(), kvr = op.getKvLoraRank(),
           n = op.getQkNopeHeadDim(), r = op.getQkRopeHeadDim(), dv = op.getVHeadDim();
   if (op.getLlama3Scaling())
-    return makeError(llvm::formatv("layer {0}: MLA with Llama 3 rope_scaling has no exact "
+    return makeError("export", llvm::formatv("layer {0}: MLA with Llama 3 rope_scaling has no exact "
                                    "DeepSeek-V2 equivalent (DeepSeek knows linear, dynamic "
                                    "and yarn scaling)",
                                    layer)
@@ -414,7 +410,7 @@ llvm::Error Exporter::collectDecoder() {
   auto named = [&](const std::string &name) -> llvm::Error {
     auto it = liveParams.find(name);
     if (it == liveParams.end())
-      return makeError("@forward uses no parameter '" + name + "'");
+      return makeError("export", "@forward uses no parameter '" + name + "'");
     placed.insert(name);
     auto w = readParam(it->second);
     if (!w)
@@ -439,7 +435,7 @@ llvm::Error Exporter::collectDecoder() {
         return e;
   for (const auto &entry : liveParams)
     if (!placed.count(entry.getKey()))
-      return makeError("parameter '" + entry.getKey() +
+      return makeError("export", "parameter '" + entry.getKey() +
                        "' of @forward has no place in the exported format");
 
   // The decoder's RMSNorms (not the attention-internal ones) share one eps.
@@ -451,7 +447,7 @@ llvm::Error Exporter::collectDecoder() {
       return;
     double e = norm.getEps().convertToDouble();
     if (eps && *eps != e && !bad)
-      bad = makeError(llvm::formatv("the decoder's RMSNorms use eps {0} and {1}; the format "
+      bad = makeError("export", llvm::formatv("the decoder's RMSNorms use eps {0} and {1}; the format "
                                     "has one rms_norm_eps",
                                     *eps, e)
                           .str());
@@ -494,7 +490,7 @@ llvm::Error Exporter::collectDecoder() {
 llvm::Error Exporter::collect() {
   forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
-    return makeError("the module has no func.func @forward");
+    return makeError("export", "the module has no func.func @forward");
   auto attentionOps = [](func::FuncOp f) {
     SmallVector<Operation *> ops;
     f.walk([&](Operation *op) {
@@ -505,14 +501,14 @@ llvm::Error Exporter::collect() {
   };
   SmallVector<Operation *> layers = attentionOps(forward);
   if (layers.empty())
-    return makeError("@forward has no attention the export recognises; run "
+    return makeError("export", "@forward has no attention the export recognises; run "
                      "--attnedit-raise-attention on a module with primitive attention first");
   int64_t numMla = llvm::count_if(layers, [](Operation *op) { return isa<MlaOp>(op); });
   int64_t numSwa = llvm::count_if(layers, [](Operation *op) { return isa<GateSwaOp>(op); });
   std::string base = baseArchitecture(module);
   if (numMla > 0) {
     if (numMla != (int64_t)layers.size())
-      return makeError(llvm::formatv("{0} of {1} layers are MLA; DeepSeek-V2 has MLA in every "
+      return makeError("export", llvm::formatv("{0} of {1} layers are MLA; DeepSeek-V2 has MLA in every "
                                      "layer (edit all layers to export)",
                                      numMla, layers.size())
                            .str());
@@ -533,13 +529,13 @@ llvm::Error Exporter::collect() {
     bool llama = base == "LlamaForCausalLM", qwen2 = base == "Qwen2ForCausalLM",
          qwen3 = base == "Qwen3ForCausalLM";
     if (!llama && !qwen2 && !qwen3)
-      return makeError("the module's architecture '" + base +
+      return makeError("export", "the module's architecture '" + base +
                        "' has no standard-attention export");
     if (bias != qwen2)
-      return makeError(base + (bias ? " has no q/k/v biases, but @forward's attention has them"
+      return makeError("export", base + (bias ? " has no q/k/v biases, but @forward's attention has them"
                                     : " has q/k/v biases, but @forward's attention has none"));
     if (qkNorm != qwen3)
-      return makeError(base + (qkNorm ? " has no q/k norms, but @forward's attention has them"
+      return makeError("export", base + (qkNorm ? " has no q/k norms, but @forward's attention has them"
                                       : " has q/k norms, but @forward's attention has none"));
     architecture = numSwa > 0 ? "GateSwaForCausalLM" : base;
   }
@@ -579,7 +575,7 @@ llvm::Error Exporter::collect() {
   if (base == "Qwen3ForCausalLM") {
     double normEps = *u.getNumber("_qk_norm_eps");
     if (normEps != *config.getNumber("rms_norm_eps"))
-      return makeError(llvm::formatv("q/k norms use eps {0} but the decoder's norms {1}; "
+      return makeError("export", llvm::formatv("q/k norms use eps {0} but the decoder's norms {1}; "
                                      "Qwen3 has one rms_norm_eps",
                                      normEps, *config.getNumber("rms_norm_eps"))
                            .str());
@@ -603,7 +599,7 @@ llvm::Error Exporter::collect() {
   llvm::json::Array types, gates, sinks;
   for (auto [l, w] : llvm::enumerate(layerWindows)) {
     if (w != 0 && window != 0 && w != window)
-      return makeError(llvm::formatv("layers have windows {0} and {1}; the format has one "
+      return makeError("export", llvm::formatv("layers have windows {0} and {1}; the format has one "
                                      "sliding_window",
                                      window, w)
                            .str());
@@ -644,7 +640,7 @@ llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
     llvm::SmallString<256> copy(dir);
     path::append(copy, json ? "tokenizer.json" : ext == ".model" ? "tokenizer.model" : "tokenizer.bin");
     if (std::error_code ec = fs::copy_file(tokenizer, copy))
-      return makeError(tokenizer + ": cannot copy the tokenizer: " + ec.message());
+      return makeError("export", tokenizer + ": cannot copy the tokenizer: " + ec.message());
     summary.tokenizerFile = path::filename(copy).str();
     // HF tokenizers keep their special-token settings beside tokenizer.json.
     if (json)
@@ -655,7 +651,7 @@ llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
         path::append(to, extra);
         if (fs::exists(from))
           if (std::error_code ec = fs::copy_file(from, to))
-            return makeError(from + ": cannot copy: " + ec.message());
+            return makeError("export", from + ": cannot copy: " + ec.message());
       }
   }
 
@@ -690,13 +686,13 @@ llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, const Param
     bool empty = fs::is_directory(target) &&
                  fs::directory_iterator(target, ec) == fs::directory_iterator();
     if (!fs::is_directory(target) || (!empty && !fs::exists(config)))
-      return makeError(target + " exists and is not a model directory; not replacing it");
+      return makeError("export", target + " exists and is not a model directory; not replacing it");
   }
   std::string pid = std::to_string(llvm::sys::Process::getProcessId());
   std::string temp = (target + ".tmp-" + pid).str();
   fs::remove_directories(temp);
   if (std::error_code ec = fs::create_directories(temp))
-    return makeError(temp + ": cannot create: " + ec.message());
+    return makeError("export", temp + ": cannot create: " + ec.message());
   auto cleanup = llvm::make_scope_exit([&] { fs::remove_directories(temp); });
   if (llvm::Error e = exporter.write(temp, summary))
     return std::move(e);
@@ -713,14 +709,14 @@ llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, const Param
     std::string old = (target + ".old-" + pid).str();
     fs::remove_directories(old);
     if (std::error_code ec = fs::rename(target, old))
-      return makeError(target + ": cannot move the old directory aside: " + ec.message());
+      return makeError("export", target + ": cannot move the old directory aside: " + ec.message());
     if (std::error_code ec = fs::rename(temp, target)) {
       (void)fs::rename(old, target);
-      return makeError(target + ": cannot rename into place: " + ec.message());
+      return makeError("export", target + ": cannot rename into place: " + ec.message());
     }
     fs::remove_directories(old);
   } else if (std::error_code ec = fs::rename(temp, target)) {
-    return makeError(target + ": cannot rename into place: " + ec.message());
+    return makeError("export", target + ": cannot rename into place: " + ec.message());
   }
   cleanup.release();
   return summary;

@@ -17,6 +17,7 @@
 
 #include "attnedit/CPU/JitModule.h"
 #include "attnedit/CPU/Passes.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Executor.h"
@@ -49,11 +50,6 @@ using namespace mlir;
 using namespace mlir::attnedit;
 
 namespace {
-
-llvm::Error makeError(llvm::StringRef where, const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
-                                 where.str().c_str(), msg.str().c_str());
-}
 
 /// One JIT-compiled function and how to call it.
 struct CompiledFunction {

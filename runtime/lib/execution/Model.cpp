@@ -2,6 +2,7 @@
 
 #include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Runtime/Execution/Evaluator.h"
@@ -19,11 +20,6 @@
 
 using namespace mlir::attnedit;
 using namespace mlir;
-
-static llvm::Error makeError(llvm::StringRef where, const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
-                                 where.str().c_str(), msg.str().c_str());
-}
 
 llvm::Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
                                                    llvm::StringRef tokenizerPath) {

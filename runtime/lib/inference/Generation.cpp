@@ -1,6 +1,7 @@
 //===- Generation.cpp - extending a prompt token by token ------------------===//
 
 #include "attnedit/Runtime/Inference/Generation.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/Runtime/Inference/Decoder.h"
 
 #include <spdlog/spdlog.h>
@@ -12,11 +13,6 @@
 
 using namespace mlir;
 using namespace mlir::attnedit;
-
-static llvm::Error makeError(llvm::StringRef where, const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
-                                 where.str().c_str(), msg.str().c_str());
-}
 
 int32_t attnedit::sampleToken(llvm::ArrayRef<float> logits, const GenerationOptions &options,
                               std::mt19937_64 &rng) {

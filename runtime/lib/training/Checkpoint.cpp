@@ -1,6 +1,7 @@
 //===- Checkpoint.cpp - a job's claim on its directory and its state -------===//
 
 #include "attnedit/Runtime/Training/Checkpoint.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Json.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -26,10 +27,6 @@ using namespace mlir;
 using namespace mlir::attnedit;
 namespace fs = llvm::sys::fs;
 namespace json = llvm::json;
-
-static llvm::Error makeError(const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
-}
 
 static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
   llvm::SmallString<256> p(dir);

@@ -2,6 +2,7 @@
 
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Model.h"
@@ -23,10 +24,6 @@
 using namespace mlir;
 using namespace mlir::attnedit;
 namespace json = llvm::json;
-
-static llvm::Error makeError(const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
-}
 
 llvm::Error attnedit::runPipeline(ModuleOp module, llvm::StringRef pipeline) {
   static bool registered = (registerAttnEditPasses(), true);

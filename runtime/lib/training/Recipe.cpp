@@ -1,6 +1,7 @@
 //===- Recipe.cpp - what a training job runs, as JSON ----------------------===//
 
 #include "attnedit/Runtime/Training/Recipe.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Json.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -12,10 +13,6 @@
 using namespace mlir;
 using namespace mlir::attnedit;
 namespace json = llvm::json;
-
-static llvm::Error makeError(const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
-}
 
 //===----------------------------------------------------------------------===//
 // Recipes

@@ -2,6 +2,7 @@
 
 #include "attnedit/Runtime/Training/Trainer.h"
 #include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Runtime/Training/GradientProgram.h"
 
@@ -27,10 +28,6 @@ using namespace mlir;
 using namespace mlir::attnedit;
 namespace fs = llvm::sys::fs;
 namespace json = llvm::json;
-
-static llvm::Error makeError(const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
-}
 
 //===----------------------------------------------------------------------===//
 // Data
