@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "PrimitiveBuilder.h"
+#include "attnedit/IR/PrimitiveBuilder.h"
 
 using namespace mlir;
 using namespace mlir::attnedit;

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/IR/PrimitiveBuilder.h"
 #include "attnedit/Passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -34,48 +35,6 @@ struct CachePool {
   StringRef part; // "k", "v" or "latent"
   int64_t width;
   int64_t table;
-};
-
-/// Shape-inferring builders for the few primitives the expansion needs.
-struct DecodeBuilder {
-  OpBuilder &b;
-  Location loc;
-
-  RankedTensorType f32(ArrayRef<int64_t> shape) {
-    return RankedTensorType::get(shape, b.getF32Type());
-  }
-  static ArrayRef<int64_t> shape(Value v) {
-    return cast<RankedTensorType>(v.getType()).getShape();
-  }
-  Value linear(Value x, Value w, Value bias = {}) {
-    SmallVector<int64_t> s(shape(x));
-    s.back() = shape(w)[0];
-    return b.create<LinearOp>(loc, f32(s), x, w, bias);
-  }
-  Value reshape(Value x, ArrayRef<int64_t> s) { return b.create<ReshapeOp>(loc, f32(s), x); }
-  Value transpose(Value x, ArrayRef<int64_t> perm) {
-    SmallVector<int64_t> s;
-    for (int64_t p : perm)
-      s.push_back(shape(x)[p]);
-    return b.create<TransposeOp>(loc, f32(s), x, perm);
-  }
-  Value matmul(Value x, Value y) {
-    SmallVector<int64_t> s(shape(x));
-    s.back() = shape(y).back();
-    return b.create<MatmulOp>(loc, f32(s), x, y);
-  }
-  Value slice(Value x, int64_t axis, int64_t offset, int64_t size) {
-    SmallVector<int64_t> s(shape(x));
-    s[axis] = size;
-    return b.create<SliceOp>(loc, f32(s), x, axis, offset, size);
-  }
-  Value concat(ValueRange xs, int64_t axis) {
-    SmallVector<int64_t> s(shape(xs.front()));
-    s[axis] = 0;
-    for (Value x : xs)
-      s[axis] += shape(x)[axis];
-    return b.create<ConcatOp>(loc, f32(s), xs, axis);
-  }
 };
 
 struct BuildDecodePass : attnedit::impl::BuildDecodePassBase<BuildDecodePass> {
@@ -105,7 +64,7 @@ private:
 } // namespace
 
 /// Writes `rows` into the pool argument `index` and returns the written pool.
-static Value write(DecodeBuilder &pb, SmallVectorImpl<Value> &poolValues, int64_t index, Value rows,
+static Value write(PrimitiveBuilder &pb, SmallVectorImpl<Value> &poolValues, int64_t index, Value rows,
                    Value table, Value positions, int64_t blockSize, bool ring) {
   OpBuilder &b = pb.b;
   Value pool = poolValues[index];
@@ -118,7 +77,7 @@ static Value write(DecodeBuilder &pb, SmallVectorImpl<Value> &poolValues, int64_
 /// attention / gate_swa: projections, K and V written per KV head, paged
 /// attention, gate, output projection.
 template <typename AttentionLike>
-static Value expandAttention(AttentionLike op, IRMapping &map, DecodeBuilder &pb,
+static Value expandAttention(AttentionLike op, IRMapping &map, PrimitiveBuilder &pb,
                              SmallVectorImpl<Value> &poolValues, int64_t firstPool, Value table,
                              int64_t blockSize, Value gateWeight, Value sinks) {
   OpBuilder &b = pb.b;
@@ -162,7 +121,7 @@ static Value expandAttention(AttentionLike op, IRMapping &map, DecodeBuilder &pb
 }
 
 /// mla: [c_kv; k_pe] written once per token, attended in the absorbed form.
-static Value expandMla(MlaOp op, IRMapping &map, DecodeBuilder &pb, SmallVectorImpl<Value> &poolValues,
+static Value expandMla(MlaOp op, IRMapping &map, PrimitiveBuilder &pb, SmallVectorImpl<Value> &poolValues,
                        int64_t pool, Value table, int64_t blockSize) {
   OpBuilder &b = pb.b;
   auto m = [&](Value v) { return v ? map.lookup(v) : Value(); };
@@ -259,7 +218,7 @@ LogicalResult BuildDecodePass::build(func::FuncOp forward, StringRef name, bool 
       b.clone(op, map);
       continue;
     }
-    DecodeBuilder pb{b, op.getLoc()};
+    PrimitiveBuilder pb(b, op.getLoc());
     int64_t first = it->second;
     Value table = entry->getArgument(2 + pools[first].table);
     Value out =

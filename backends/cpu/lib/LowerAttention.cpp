@@ -1,6 +1,6 @@
 //===- LowerAttention.cpp - attention chains to one fused library call -----===//
 //
-// The decomposition of every attention kind (ir/lib/PrimitiveBuilder.h,
+// The decomposition of every attention kind (attnedit/IR/PrimitiveBuilder.h,
 // attend) ends in
 //   matmul(q, transpose(k)) → scale → causal_mask → softmax(+sinks) → matmul(·, v)
 // Lowered op by op this materialises H·Tq·Tk scores three times and runs

@@ -1,11 +1,11 @@
 //===- PrimitiveBuilder.h - building attnedit primitives ------*- C++ -*-===//
 //
-// Shape-inferring helpers shared by the decompositions and the VJP rules.
-// Private to ir/lib.
+// Shape-inferring helpers shared by the decompositions, the VJP rules and
+// the passes that expand composites themselves (--attnedit-build-decode).
 //
 //===----------------------------------------------------------------------===//
-#ifndef ATTNEDIT_IR_LIB_PRIMITIVEBUILDER_H
-#define ATTNEDIT_IR_LIB_PRIMITIVEBUILDER_H
+#ifndef ATTNEDIT_IR_PRIMITIVEBUILDER_H
+#define ATTNEDIT_IR_PRIMITIVEBUILDER_H
 
 #include "attnedit/IR/AttnEditOps.h"
 
@@ -23,7 +23,7 @@ public:
     return cast<RankedTensorType>(v.getType()).getShape();
   }
 
-  Value linear(Value x, Value w, Value bias) {
+  Value linear(Value x, Value w, Value bias = {}) {
     SmallVector<int64_t> s(shape(x));
     s.back() = shape(w)[0];
     return b.create<LinearOp>(loc, f32(s), x, w, bias);
@@ -81,4 +81,4 @@ public:
 
 } // namespace mlir::attnedit
 
-#endif // ATTNEDIT_IR_LIB_PRIMITIVEBUILDER_H
+#endif // ATTNEDIT_IR_PRIMITIVEBUILDER_H
