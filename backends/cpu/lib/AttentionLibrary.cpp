@@ -17,6 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "VectorMath.h"
 #include "attnedit/CPU/JitModule.h"
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
@@ -28,57 +29,12 @@
 #include <vector>
 
 using namespace mlir::attnedit;
+using namespace mlir::attnedit::cpu::detail;
 
 namespace {
 
 constexpr int64_t kQueryBlock = 32;
 constexpr int64_t kKeyBlock = 64;
-
-/// 16 floats: one AVX-512 register in the avx512f clone, two or four
-/// narrower ones in the others (GCC vector extensions, not intrinsics, so
-/// every clone compiles from this one source).
-typedef float V __attribute__((vector_size(64)));
-typedef int32_t VI __attribute__((vector_size(64)));
-constexpr int64_t kLanes = 16;
-
-inline V splat(float x) { return V{} + x; }
-
-inline float horizontalMax(V x) {
-  float r = x[0];
-  for (int i = 1; i < kLanes; ++i)
-    r = r > x[i] ? r : x[i];
-  return r;
-}
-
-inline float horizontalSum(V x) {
-  float r = 0.0f;
-  for (int i = 0; i < kLanes; ++i)
-    r += x[i];
-  return r;
-}
-
-/// exp(x) for x <= 0 (scores minus their row maximum), 0 below exp's float
-/// range (and for -inf: masked keys), within 2 ulp: Cephes' expf polynomial
-/// (S. Moshier), rounding by the 1.5·2²³ trick.
-inline V expNonPositive(V x) {
-  V clamped = x < -87.0f ? splat(-87.0f) : x;
-  const V round = splat(12582912.0f); // 1.5 · 2²³
-  V n = (clamped * 1.44269504088896341f + round) - round;
-  V r = clamped - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  V p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  VI bits = (__builtin_convertvector(n, VI) + 127) << 23;
-  V scaleBy = (V)bits; // GCC: a same-size vector cast reinterprets the bits
-  return x < -87.0f ? V{} : p * scaleBy;
-}
-
-inline float expNonPositive(float x) { return expNonPositive(splat(x))[0]; }
 
 struct View3 {
   const float *data;
@@ -109,24 +65,6 @@ struct QueryBlock {
 };
 
 constexpr int64_t kKeyVectors = kKeyBlock / kLanes;
-
-/// A zeroed array of `n` vectors on a 64-byte boundary: the AVX-512 clone
-/// moves them with aligned instructions, while alignof(V) outside it (and
-/// so std::vector's allocation) is only 16.
-struct Vectors {
-  explicit Vectors(int64_t n)
-      : data(static_cast<V *>(std::aligned_alloc(64, std::max<int64_t>(n, 1) * sizeof(V)))),
-        size(n) {
-    fill();
-  }
-  ~Vectors() { std::free(data); }
-  Vectors(const Vectors &) = delete;
-  Vectors &operator=(const Vectors &) = delete;
-  void fill() { std::fill(data, data + size, V{}); }
-  V &operator[](int64_t i) { return data[i]; }
-  V *data;
-  int64_t size;
-};
 
 /// ai = ai·correction + Σ_{j in [lo, hi)} p[j]·vb[j], for rows of NV
 /// vectors: the accumulators stay in registers, two sets (even and odd

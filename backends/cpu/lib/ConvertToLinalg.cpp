@@ -95,6 +95,7 @@ struct ConvertToLinalgPass
     for (auto func : getOperation().getOps<func::FuncOp>())
       if (!func.isExternal()) {
         parametersToArguments(func);
+        donateCachePools(func);
         if (gemm == "blas")
           fuseAttention(func);
       }
@@ -112,6 +113,7 @@ struct ConvertToLinalgPass
                  LowerOp<attnedit::ReshapeOp>, LowerOp<attnedit::BroadcastOp>,
                  LowerOp<attnedit::SliceOp>, LowerOp<attnedit::ConcatOp>,
                  LowerOp<attnedit::PadOp>, LowerOp<attnedit::ReduceSumOp>,
+                 LowerOp<attnedit::CacheWriteOp>, LowerOp<attnedit::PagedAttentionOp>,
                  // training
                  LowerOp<attnedit::MseLossOp>, LowerOp<attnedit::KlLossOp>,
                  LowerOp<attnedit::CrossEntropyLossOp>, LowerOp<attnedit::CosineLossOp>,

@@ -44,12 +44,12 @@ static llvm::Expected<llvm::orc::JITTargetMachineBuilder> hostMachine() {
   return builder;
 }
 
-/// Host symbols compiled code calls besides libc/libm: the GEMM and
-/// attention shims and MLIR's memrefCopy (bufferization's copies between
+/// Host symbols compiled code calls besides libc/libm: the GEMM,
+/// attention and KV-cache shims and MLIR's memrefCopy (bufferization's copies between
 /// layouts).
 static llvm::orc::SymbolMap hostSymbols(llvm::orc::MangleAndInterner interner) {
   llvm::orc::SymbolMap map;
-  for (auto symbols : {cpu::gemmSymbols(), cpu::attentionSymbols()})
+  for (auto symbols : {cpu::gemmSymbols(), cpu::attentionSymbols(), cpu::cacheSymbols()})
     for (auto [name, address] : symbols)
       map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
                              llvm::JITSymbolFlags::Exported};

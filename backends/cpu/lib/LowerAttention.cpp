@@ -114,43 +114,6 @@ Value permuted(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> perm) {
                                          p);
 }
 
-/// The opaque library-call generic: outs(init) = name(inputs...).
-Value libraryCall(OpBuilder &b, Location loc, StringRef name, ValueRange inputs, Value init) {
-  SmallVector<AffineMap> maps;
-  SmallVector<IteratorType> iterators;
-  unsigned total = 0;
-  for (Value v : inputs)
-    total += tensorType(v).getRank();
-  unsigned outRank = tensorType(init).getRank();
-  total += outRank;
-  unsigned next = 0;
-  auto nextMap = [&](unsigned rank) {
-    SmallVector<AffineExpr> exprs;
-    for (unsigned i = 0; i < rank; ++i)
-      exprs.push_back(b.getAffineDimExpr(next++));
-    return AffineMap::get(total, 0, exprs, b.getContext());
-  };
-  for (Value v : inputs) {
-    maps.push_back(nextMap(tensorType(v).getRank()));
-    iterators.append(tensorType(v).getRank(), IteratorType::reduction);
-  }
-  maps.push_back(nextMap(outRank));
-  iterators.append(outRank, IteratorType::parallel);
-  auto op = b.create<linalg::GenericOp>(
-      loc, init.getType(), inputs, init, maps, iterators,
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        // The payload is never run; it reads every operand so that
-        // bufferization knows the call reads them (an unread input's buffer
-        // could be reused in place before the call).
-        Value sum = args.back();
-        for (Value in : args.drop_back())
-          sum = nb.create<arith::AddFOp>(nl, sum, in);
-        nb.create<linalg::YieldOp>(nl, sum);
-      });
-  op.setLibraryCallAttr(b.getStringAttr(name));
-  return op.getResult(0);
-}
-
 void rewrite(Chain &c) {
   OpBuilder b(c.values);
   Location loc = c.values.getLoc();
@@ -201,6 +164,45 @@ void rewrite(Chain &c) {
 }
 
 } // namespace
+
+Value cpu::detail::libraryCall(OpBuilder &b, Location loc, StringRef name, ValueRange inputs, Value init) {
+  SmallVector<AffineMap> maps;
+  SmallVector<IteratorType> iterators;
+  unsigned total = 0;
+  for (Value v : inputs)
+    total += tensorType(v).getRank();
+  unsigned outRank = tensorType(init).getRank();
+  total += outRank;
+  unsigned next = 0;
+  auto nextMap = [&](unsigned rank) {
+    SmallVector<AffineExpr> exprs;
+    for (unsigned i = 0; i < rank; ++i)
+      exprs.push_back(b.getAffineDimExpr(next++));
+    return AffineMap::get(total, 0, exprs, b.getContext());
+  };
+  for (Value v : inputs) {
+    maps.push_back(nextMap(tensorType(v).getRank()));
+    iterators.append(tensorType(v).getRank(), IteratorType::reduction);
+  }
+  maps.push_back(nextMap(outRank));
+  iterators.append(outRank, IteratorType::parallel);
+  auto op = b.create<linalg::GenericOp>(
+      loc, init.getType(), inputs, init, maps, iterators,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        // The payload is never run; it reads every operand so that
+        // bufferization knows the call reads them (an unread input's buffer
+        // could be reused in place before the call).
+        Value sum = args.back();
+        for (Value in : args.drop_back()) {
+          if (in.getType().isInteger(32))
+            in = nb.create<arith::SIToFPOp>(nl, nb.getF32Type(), in);
+          sum = nb.create<arith::AddFOp>(nl, sum, in);
+        }
+        nb.create<linalg::YieldOp>(nl, sum);
+      });
+  op.setLibraryCallAttr(b.getStringAttr(name));
+  return op.getResult(0);
+}
 
 void cpu::detail::fuseAttention(func::FuncOp func) {
   // Training steps keep the op-by-op chain: a stage-1 gradient is the

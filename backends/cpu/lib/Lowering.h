@@ -244,6 +244,18 @@ inline std::pair<Value, bool> looksThroughTranspose(Value v) {
 
 /// Builds the linalg form of one attnedit op at `loc`; failure leaves the op
 /// for the "no CPU lowering" diagnostic.
+/// The opaque library-call generic outs(init) = name(inputs...)
+/// (LowerAttention.cpp): one loop per operand dimension, a payload that
+/// reads every operand (i32 ones too), `library_call = name`, so
+/// bufferization sees every operand read and nothing fuses or lowers it.
+Value libraryCall(OpBuilder &b, Location loc, StringRef name, ValueRange inputs, Value init);
+
+/// Marks each function argument that a `cache_write` updates writable, and
+/// drops the results that are such a pool after its writes, recording in
+/// `attnedit.donated_results` the argument each original result is
+/// (-1: computed) (LowerCache.cpp).
+void donateCachePools(func::FuncOp func);
+
 /// Replaces each attention chain of `func` whose probabilities feed only
 /// the value product by one fused attention call (LowerAttention.cpp).
 void fuseAttention(func::FuncOp func);
@@ -277,6 +289,8 @@ struct Lowering {
   FailureOr<Value> lower(attnedit::ConcatOp op);
   FailureOr<Value> lower(attnedit::PadOp op);
   FailureOr<Value> lower(attnedit::ReduceSumOp op);
+  FailureOr<Value> lower(attnedit::CacheWriteOp op);
+  FailureOr<Value> lower(attnedit::PagedAttentionOp op);
   /// `v` as [rows, width]: leading dims collapsed, a vector made one row.
   Value asRows(Value v);
   /// Sums `body(args...)` (f64) over every element of same-shaped inputs

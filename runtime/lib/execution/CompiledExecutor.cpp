@@ -11,7 +11,9 @@
 // turns the disk cache off. The
 // compiled function takes its inputs, then its parameters (bound by name to
 // the store's memory, never copied), as dense memrefs; its results are
-// buffers it allocated, handed to the caller's tensors.
+// buffers it allocated, handed to the caller's tensors, except KV-cache
+// pools, which it updates in the caller's memory (the caller donates them)
+// and which come back as the argument tensors themselves.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,6 +23,7 @@
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Executor.h"
+#include "attnedit/Runtime/Inference/CacheKernels.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Diagnostics.h"
@@ -66,6 +69,9 @@ struct CompiledFunction {
   };
   std::vector<Param> params;
   std::vector<unsigned> resultRanks;
+  /// Per result of the function: the input it is (a KV-cache pool the
+  /// function updated in place and no longer returns), or -1 when computed.
+  SmallVector<int64_t> donated;
   /// Ids fed directly by an input (embedding ids, cross-entropy targets,
   /// where -1 means "no target"), checked before the call as the reference
   /// kernels check them: compiled code only clamps.
@@ -76,6 +82,16 @@ struct CompiledFunction {
     std::string what;
   };
   std::vector<IdCheck> idChecks;
+  /// KV-cache slots a cache op of the function touches, fed by inputs
+  /// (table, positions, pool), checked before the call as the reference
+  /// kernels check them: the compiled kernels skip an unmapped slot.
+  struct SlotCheck {
+    unsigned table, positions, pool;
+    int64_t blockSize, window;
+    bool ring;
+    std::string op;
+  };
+  std::vector<SlotCheck> slotChecks;
 };
 
 /// A memref descriptor as the C interface lays it out: allocated and
@@ -100,7 +116,7 @@ struct Descriptor {
 std::once_flag registerOnce;
 
 /// Bumped whenever the cache's own format changes.
-constexpr const char *kCacheVersion = "attnedit-cpu-cache-2";
+constexpr const char *kCacheVersion = "attnedit-cpu-cache-3";
 
 /// A hash of the running executable: the lowering, the shims and the
 /// runtime's calling convention are all compiled into it, so any rebuild
@@ -144,12 +160,25 @@ llvm::json::Value toJson(const CompiledFunction &fn) {
                                         {"limit", c.limit},
                                         {"ignored", c.allowIgnored},
                                         {"what", c.what}});
+  llvm::json::Array slots;
+  for (const auto &c : fn.slotChecks)
+    slots.push_back(llvm::json::Object{{"table", (int64_t)c.table},
+                                       {"positions", (int64_t)c.positions},
+                                       {"pool", (int64_t)c.pool},
+                                       {"block_size", c.blockSize},
+                                       {"window", c.window},
+                                       {"ring", c.ring},
+                                       {"op", c.op}});
   llvm::json::Array results;
   for (unsigned r : fn.resultRanks)
     results.push_back((int64_t)r);
-  return llvm::json::Object{{"name", fn.name},         {"inputs", std::move(inputs)},
-                            {"params", std::move(params)}, {"results", std::move(results)},
-                            {"id_checks", std::move(checks)}};
+  return llvm::json::Object{{"name", fn.name},
+                            {"inputs", std::move(inputs)},
+                            {"params", std::move(params)},
+                            {"results", std::move(results)},
+                            {"donated", llvm::json::Array(fn.donated)},
+                            {"id_checks", std::move(checks)},
+                            {"slot_checks", std::move(slots)}};
 }
 
 /// The calling convention back from toJson's output; false when malformed.
@@ -172,7 +201,7 @@ bool fromJson(const llvm::json::Value &value, CompiledFunction &fn) {
   auto name = o->getString("name");
   const llvm::json::Array *inputs = o->getArray("inputs"), *params = o->getArray("params"),
                           *results = o->getArray("results"), *checks = o->getArray("id_checks");
-  if (!name || !inputs || !params || !results || !checks)
+  if (!name || !inputs || !params || !results || !checks || !shapeOf(o->get("donated"), fn.donated))
     return false;
   fn.name = name->str();
   for (const auto &v : *inputs) {
@@ -211,7 +240,29 @@ bool fromJson(const llvm::json::Value &value, CompiledFunction &fn) {
       return false;
     fn.idChecks.push_back({(unsigned)*input, *limit, *ignored, what->str()});
   }
-  return true;
+  const llvm::json::Array *slots = o->getArray("slot_checks");
+  if (!slots)
+    return false;
+  for (const auto &v : *slots) {
+    const llvm::json::Object *c = v.getAsObject();
+    std::optional<int64_t> index[3];
+    const char *keys[3] = {"table", "positions", "pool"};
+    for (int k = 0; k < 3; ++k) {
+      index[k] = c ? c->getInteger(keys[k]) : std::nullopt;
+      if (!index[k] || *index[k] < 0 || *index[k] >= (int64_t)fn.inputs.size())
+        return false;
+    }
+    auto blockSize = c->getInteger("block_size"), window = c->getInteger("window");
+    auto ring = c->getBoolean("ring");
+    auto op = c->getString("op");
+    if (!blockSize || !window || !ring || !op)
+      return false;
+    fn.slotChecks.push_back({(unsigned)*index[0], (unsigned)*index[1], (unsigned)*index[2],
+                             *blockSize, *window, *ring, op->str()});
+  }
+  size_t kept = llvm::count(fn.donated, -1);
+  return kept == fn.resultRanks.size() &&
+         llvm::all_of(fn.donated, [&](int64_t i) { return i < (int64_t)fn.inputs.size(); });
 }
 
 class CompiledExecutor final : public Executor {
@@ -382,6 +433,12 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::Stri
       return makeError(name, "cpu backend: only f32 results are supported");
     fn->resultRanks.push_back(type.getRank());
   }
+  // Arguments keep their numbers (parameters were appended after them), so
+  // a donated argument's number is its input index.
+  if (auto donated = lowered->getAttrOfType<DenseI64ArrayAttr>("attnedit.donated_results"))
+    fn->donated.assign(donated.asArrayRef().begin(), donated.asArrayRef().end());
+  else
+    fn->donated.assign(fn->resultRanks.size(), -1);
   auto checkIds = [&](Value ids, Value table, bool allowIgnored, const char *what) {
     if (auto arg = dyn_cast<BlockArgument>(ids))
       if (arg.getOwner()->getParentOp() == func.getOperation())
@@ -390,7 +447,40 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::Stri
                                              : cast<RankedTensorType>(table.getType()).getDimSize(0),
                                 allowIgnored, what});
   };
+  auto inputOf = [&](Value v) -> std::optional<unsigned> {
+    auto arg = dyn_cast<BlockArgument>(v);
+    if (!arg || arg.getOwner()->getParentOp() != func.getOperation())
+      return std::nullopt;
+    return arg.getArgNumber();
+  };
+  auto checkSlots = [&](Operation *op, Value table, Value positions, Value pool,
+                        int64_t blockSize, bool ring, int64_t window) {
+    auto t = inputOf(table), p = inputOf(positions), q = inputOf(pool);
+    if (!t || !p || !q)
+      return;
+    CompiledFunction::SlotCheck check{*t, *p, *q, blockSize, window, ring,
+                                      op->getName().getStringRef().str()};
+    if (llvm::none_of(fn->slotChecks, [&](const auto &c) {
+          return c.table == check.table && c.positions == check.positions &&
+                 c.pool == check.pool && c.blockSize == check.blockSize &&
+                 c.window == check.window && c.ring == check.ring;
+        }))
+      fn->slotChecks.push_back(check);
+  };
+  // A pool a cache_write updates reaches the attention as the write's
+  // result: the slots are checked against the pool argument underneath.
+  auto poolArgument = [](Value v) {
+    while (auto w = v.getDefiningOp<attnedit::CacheWriteOp>())
+      v = w.getPool();
+    return v;
+  };
   func.walk([&](Operation *op) {
+    if (auto w = dyn_cast<attnedit::CacheWriteOp>(op))
+      checkSlots(op, w.getBlockTable(), w.getPositions(), poolArgument(w.getPool()),
+                 w.getBlockSize(), w.getRing(), /*window=*/1);
+    else if (auto a = dyn_cast<attnedit::PagedAttentionOp>(op))
+      checkSlots(op, a.getBlockTable(), a.getPositions(), poolArgument(a.getKPool()),
+                 a.getBlockSize(), a.getRing(), a.getWindow());
     if (auto e = dyn_cast<attnedit::EmbeddingOp>(op))
       checkIds(e.getIds(), e.getTable(), false, "token id");
     else if (auto l = dyn_cast<attnedit::CrossEntropyLossOp>(op))
@@ -451,6 +541,11 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
                                       .str());
     }
   }
+  for (const auto &check : fn.slotChecks)
+    if (llvm::Error e = kernels::checkSlots(args[check.table], args[check.positions],
+                                            args[check.pool].dim(0),
+                                            {check.blockSize, check.ring}, check.window))
+      return makeError(fn.name, "'" + check.op + "': " + llvm::toString(std::move(e)));
   std::vector<Tensor> bound;
   for (const auto &p : fn.params) {
     auto value = parameters.get(p.name, p.shape, p.scope);
@@ -475,8 +570,13 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
 
   std::vector<Tensor> out;
   std::vector<int64_t> owned;
-  size_t at = 0;
-  for (int64_t rank : fn.resultRanks) {
+  size_t at = 0, next = 0;
+  for (int64_t input : fn.donated) {
+    if (input >= 0) {
+      out.push_back(args[input]); // written in place
+      continue;
+    }
+    int64_t rank = fn.resultRanks[next++];
     int64_t *w = results.data() + at;
     at += 3 + 2 * rank;
     void *allocated = (void *)(intptr_t)w[0];

@@ -28,8 +28,8 @@ namespace {
 /// Slots of one block table row.
 class SlotMap {
 public:
-  SlotMap(const Tensor &table, const Tensor &pool, kernels::PagedLayout layout)
-      : table(table), poolRows(pool.dim(0)), layout(layout) {}
+  SlotMap(const Tensor &table, int64_t poolRows, kernels::PagedLayout layout)
+      : table(table), poolRows(poolRows), layout(layout) {}
 
   /// The sequence of batch row `row` of `rows`: sequence 0 for a one-row
   /// table (a prompt chunk), else row i's own.
@@ -77,6 +77,30 @@ llvm::Error checkOperands(const Tensor &pool, const Tensor &table, const Tensor 
 
 } // namespace
 
+llvm::Error kernels::checkSlots(const Tensor &table, const Tensor &positions, int64_t poolRows,
+                                PagedLayout layout, int64_t window) {
+  int64_t n = positions.rank() == 1 ? positions.dim(0) : -1;
+  if (!table.isInt() || table.rank() != 2 || !positions.isInt() || n < 0)
+    return fail("block table must be [S, M] i32 and positions one per row");
+  if (layout.blockSize <= 0 || poolRows % layout.blockSize != 0)
+    return fail("pool of " + llvm::Twine(poolRows) + " rows is not whole blocks of " +
+                llvm::Twine(layout.blockSize));
+  SlotMap slots(table, poolRows, layout);
+  for (int64_t i = 0; i < n; ++i) {
+    auto seq = slots.sequence(i, n);
+    if (!seq)
+      return seq.takeError();
+    int64_t pos = positions.intValues()[i];
+    if (auto last = slots.blockStart(*seq, pos); !last)
+      return last.takeError();
+    int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+    for (int64_t b = first / layout.blockSize; b <= pos / layout.blockSize; ++b)
+      if (auto start = slots.blockStart(*seq, std::max(first, b * layout.blockSize)); !start)
+        return start.takeError();
+  }
+  return llvm::Error::success();
+}
+
 llvm::Expected<Tensor> kernels::cacheWrite(const Tensor &pool, const Tensor &rows,
                                            const Tensor &table, const Tensor &positions,
                                            PagedLayout layout) {
@@ -85,7 +109,7 @@ llvm::Expected<Tensor> kernels::cacheWrite(const Tensor &pool, const Tensor &row
     return std::move(e);
   if (rows.dim(1) != width)
     return fail("rows " + rows.shapeString() + " do not fit pool " + pool.shapeString());
-  SlotMap slots(table, pool, layout);
+  SlotMap slots(table, pool.dim(0), layout);
   // The pool operand is donated (its only use is this op): written in place.
   float *out = const_cast<float *>(pool.data());
   for (int64_t i = 0; i < n; ++i) {
@@ -113,7 +137,7 @@ llvm::Expected<Tensor> kernels::pagedAttention(const Tensor &query, const Tensor
   if (kWidth != hkv * dqk || vSegment < dv || kPool.dim(0) != vPool.dim(0) || h % hkv != 0)
     return fail("query " + query.shapeString() + " does not fit pools " + kPool.shapeString() +
                 " and " + vPool.shapeString());
-  SlotMap slots(table, kPool, c.layout);
+  SlotMap slots(table, kPool.dim(0), c.layout);
   Tensor out = Tensor::zeros({n, h, dv});
   std::vector<float> scores;
   std::vector<double> weights; // exp(score - max), computed once per score

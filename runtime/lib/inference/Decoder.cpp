@@ -19,12 +19,6 @@ Decoder::Decoder(Model &model, OwningOpRef<ModuleOp> module, CacheLayout layout,
     : owner(model), decodeModule(std::move(module)), kv(std::move(layout), maxBlocks) {
   prefillFunc = decodeModule->lookupSymbol<func::FuncOp>("prefill");
   decodeFunc = decodeModule->lookupSymbol<func::FuncOp>("decode");
-  if (model.executor().backend() != "reference") {
-    spdlog::info("decode functions run on the reference evaluator (the {} backend has no "
-                 "lowering of the KV-cache ops)",
-                 model.executor().backend().str());
-    ownExecutor = createReferenceExecutor();
-  }
 }
 
 llvm::Expected<std::unique_ptr<Decoder>> Decoder::create(Model &model, DecoderOptions options) {
@@ -56,8 +50,7 @@ llvm::Expected<Tensor> Decoder::call(func::FuncOp func, llvm::ArrayRef<int64_t> 
     args.push_back(std::move(t));
   for (Tensor &t : kv.pools())
     args.push_back(std::move(t));
-  Executor &executor = ownExecutor ? *ownExecutor : owner.executor();
-  auto results = executor.run(func, args, owner.parameterStore());
+  auto results = owner.executor().run(func, args, owner.parameterStore());
   if (!results)
     return results.takeError();
   return results->front();

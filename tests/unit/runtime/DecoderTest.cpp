@@ -8,6 +8,9 @@
 // lengths gives what each gives alone, and the cache's memory is exact
 // (sliding-window layers stay flat, blocks come back when sequences close).
 // Student parameters get random values first, so gates and sinks matter.
+// Every test runs the decoder on both backends (reference interpreter and
+// compiled CPU code); the recomputation it is checked against always runs on
+// the reference.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +33,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <random>
 
 using namespace mlir;
@@ -127,7 +131,7 @@ std::string writeTeacher(const std::string &root, const TinySpec &s) {
   return dir;
 }
 
-class DecoderTest : public ::testing::Test {
+class DecoderTest : public ::testing::TestWithParam<std::string> {
 protected:
   void SetUp() override {
     llvm::SmallString<128> dir;
@@ -142,6 +146,13 @@ protected:
   /// `teacher` edited by `edit` (empty: unedited), loaded, with every
   /// student parameter given random values (trained gates and sinks).
   std::unique_ptr<Model> load(const std::string &teacher, const std::string &edit) {
+    auto model = loadOnReference(teacher, edit);
+    if (model && GetParam() == "cpu")
+      model->setExecutor(createCompiledExecutor(/*cacheDir=*/""));
+    return model;
+  }
+
+  std::unique_ptr<Model> loadOnReference(const std::string &teacher, const std::string &edit) {
     auto model = Model::load(teacher);
     if (!model) {
       ADD_FAILURE() << llvm::toString(model.takeError());
@@ -185,6 +196,20 @@ protected:
     return std::move(*student);
   }
 
+  /// @forward of `tokens` on the reference evaluator, whatever runs the model.
+  Tensor referenceForward(Model &model, llvm::ArrayRef<int32_t> tokens) {
+    std::vector<int32_t> positions(tokens.size());
+    std::iota(positions.begin(), positions.end(), 0);
+    auto forward = model.module().lookupSymbol<func::FuncOp>("forward");
+    auto results = reference->run(forward, {Tensor::ints(tokens.vec()), Tensor::ints(positions)},
+                                  model.parameterStore());
+    if (!results) {
+      ADD_FAILURE() << llvm::toString(results.takeError());
+      return Tensor::zeros({(int64_t)tokens.size(), model.vocabSize()});
+    }
+    return results->front();
+  }
+
   /// Greedy decoding of `steps` tokens after `prompt`, each step's logits
   /// compared with @forward over the whole sequence; returns the tokens.
   std::vector<int32_t> checkAgainstForward(Model &model, std::vector<int32_t> prompt,
@@ -203,16 +228,15 @@ protected:
       return {};
     }
     int64_t vocab = model.vocabSize();
-    auto full = model.forward(tokens);
-    EXPECT_TRUE((bool)full);
+    Tensor full = referenceForward(model, tokens);
     for (size_t i = 0; i < tokens.size(); ++i)
-      EXPECT_LT(relativeDiff(logits->data() + i * vocab, full->data() + i * vocab, vocab),
+      EXPECT_LT(relativeDiff(logits->data() + i * vocab, full.data() + i * vocab, vocab),
                 kTolerance)
           << "prompt row " << i;
     std::vector<int32_t> generated;
     for (int64_t step = 0; step < steps; ++step) {
       int32_t next = argmax(logits->data() + (logits->dim(0) - 1) * vocab, vocab);
-      int32_t expected = argmax(full->data() + (full->dim(0) - 1) * vocab, vocab);
+      int32_t expected = argmax(full.data() + (full.dim(0) - 1) * vocab, vocab);
       EXPECT_EQ(next, expected) << "greedy token at step " << step;
       tokens.push_back(next);
       generated.push_back(next);
@@ -221,9 +245,8 @@ protected:
         ADD_FAILURE() << llvm::toString(logits.takeError());
         return {};
       }
-      full = model.forward(tokens);
-      EXPECT_TRUE((bool)full);
-      double rel = relativeDiff(logits->data(), full->data() + (tokens.size() - 1) * vocab, vocab);
+      full = referenceForward(model, tokens);
+      double rel = relativeDiff(logits->data(), full.data() + (tokens.size() - 1) * vocab, vocab);
       EXPECT_LT(rel, kTolerance) << "decode step " << step << " (position "
                                   << tokens.size() - 1 << ")";
       if (HasFailure())
@@ -284,6 +307,7 @@ protected:
 
   std::string root;
   int students = 0;
+  std::unique_ptr<Executor> reference = createReferenceExecutor();
 };
 
 const DecoderOptions kSmallBlocks{/*blockSize=*/4, /*maxChunk=*/8, /*maxBlocks=*/0};
@@ -291,7 +315,7 @@ const std::vector<int32_t> kPrompt = {1, 5, 9, 23, 42, 7, 17, 3, 30, 11, 4, 19, 
 
 // Tests GQA (4 query heads, 2 KV heads): 13-token prompt in chunks of 8,
 // blocks of 4, 30 decode steps; batched decoding.
-TEST_F(DecoderTest, GqaMatchesForward) {
+TEST_P(DecoderTest, GqaMatchesForward) {
   auto model = load(writeTeacher(root, {}), "");
   ASSERT_TRUE(model);
   checkAgainstForward(*model, kPrompt, 30, kSmallBlocks);
@@ -299,7 +323,7 @@ TEST_F(DecoderTest, GqaMatchesForward) {
 }
 
 // Tests Qwen3's per-head q/k norms and a head_dim unrelated to hidden/heads.
-TEST_F(DecoderTest, Qwen3MatchesForward) {
+TEST_P(DecoderTest, Qwen3MatchesForward) {
   TinySpec spec;
   spec.arch = "Qwen3ForCausalLM";
   spec.headDim = 16;
@@ -312,7 +336,7 @@ TEST_F(DecoderTest, Qwen3MatchesForward) {
 // Tests MLA: the cache holds the latent and the RoPE key only, decode runs
 // absorbed (the recomputed @forward runs the expanded form), and the bytes in
 // use are the (kv_lora_rank + rope) bound per token, rounded up to blocks.
-TEST_F(DecoderTest, MlaMatchesForwardAndCachesTheLatent) {
+TEST_P(DecoderTest, MlaMatchesForwardAndCachesTheLatent) {
   auto model = load(writeTeacher(root, {}),
                     "target=mla kv-lora-rank=8 qk-rope-head-dim=4 init=svd");
   ASSERT_TRUE(model);
@@ -335,7 +359,7 @@ TEST_F(DecoderTest, MlaMatchesForwardAndCachesTheLatent) {
 
 // Tests MLA with a low-rank query (q_a_proj, q_a_layernorm, q_b_proj) and
 // v_head_dim unlike the nope dims.
-TEST_F(DecoderTest, MlaWithQueryLoraMatchesForward) {
+TEST_P(DecoderTest, MlaWithQueryLoraMatchesForward) {
   auto model = load(writeTeacher(root, {}),
                     "target=mla kv-lora-rank=8 q-lora-rank=12 qk-rope-head-dim=4 "
                     "qk-nope-head-dim=6 v-head-dim=5 init=random");
@@ -346,7 +370,7 @@ TEST_F(DecoderTest, MlaWithQueryLoraMatchesForward) {
 // Tests GateSWA with window 4 in layers 0 and 1 and a full layer 2, sinks
 // and head-wise gates, decoding 40 tokens (10 windows) past the prompt; the
 // window layers' rings stay at ceil((4 + 8 - 2) / 4) + 1 = 4 blocks.
-TEST_F(DecoderTest, GateSwaMatchesForwardPastTheWindow) {
+TEST_P(DecoderTest, GateSwaMatchesForwardPastTheWindow) {
   auto model = load(writeTeacher(root, {}),
                     "target=gate-swa window=4 full-layers=2 sinks=true gate=headwise");
   ASSERT_TRUE(model);
@@ -356,7 +380,7 @@ TEST_F(DecoderTest, GateSwaMatchesForwardPastTheWindow) {
 
 // Tests an all-window GateSWA model with element-wise gates: memory flat as
 // the context grows (the ring is reused), and exact.
-TEST_F(DecoderTest, SlidingWindowMemoryIsFlat) {
+TEST_P(DecoderTest, SlidingWindowMemoryIsFlat) {
   auto model = load(writeTeacher(root, {}), "target=gate-swa window=4 gate=elementwise");
   ASSERT_TRUE(model);
   checkAgainstForward(*model, {1, 2, 3}, 30, kSmallBlocks);
@@ -418,7 +442,7 @@ TEST(KvCacheTest, BlocksAreSharedFreedAndCapped) {
 
 // Tests that generate() with the cache gives the tokens of recomputation,
 // with sampling, top-k/top-p and a repetition penalty.
-TEST_F(DecoderTest, GenerateWithAndWithoutCacheAgree) {
+TEST_P(DecoderTest, GenerateWithAndWithoutCacheAgree) {
   auto model = load(writeTeacher(root, {}), "target=gate-swa window=4 full-layers=1");
   ASSERT_TRUE(model);
   GenerationOptions options;
@@ -440,7 +464,7 @@ TEST_F(DecoderTest, GenerateWithAndWithoutCacheAgree) {
 // steps, with different prompts (prefilled in chunks), lengths and sampling,
 // get the tokens generate() gives each alone; finished ones leave and free
 // their blocks; a cancelled one leaves at the next step.
-TEST_F(DecoderTest, ContinuousBatchingGivesWhatEachGetsAlone) {
+TEST_P(DecoderTest, ContinuousBatchingGivesWhatEachGetsAlone) {
   auto model = load(writeTeacher(root, {}),
                     "target=gate-swa window=4 full-layers=2 sinks=true");
   ASSERT_TRUE(model);
@@ -526,7 +550,7 @@ TEST_F(DecoderTest, ContinuousBatchingGivesWhatEachGetsAlone) {
 // Tests the errors a caller can meet: a full cache (prefill and the
 // scheduler report it, nothing crashes, the blocks come back) and a block
 // table naming a block outside the pool (the kernel's error names the op).
-TEST_F(DecoderTest, ErrorsAreReportedNotFatal) {
+TEST_P(DecoderTest, ErrorsAreReportedNotFatal) {
   auto model = load(writeTeacher(root, {}), "");
   ASSERT_TRUE(model);
   auto decoder = Decoder::create(*model, {4, 8, /*maxBlocks=*/2});
@@ -559,7 +583,7 @@ TEST_F(DecoderTest, ErrorsAreReportedNotFatal) {
   args.push_back(Tensor::ints({7}).reshaped({1, 1}));
   for (const auto &pool : (*small)->cache().layout().pools)
     args.push_back(Tensor::zeros({4, pool.width}));
-  auto bad = evaluate(decode, args, model->parameterStore());
+  auto bad = model->executor().run(decode, args, model->parameterStore());
   ASSERT_FALSE((bool)bad);
   std::string message = llvm::toString(bad.takeError());
   EXPECT_NE(message.find("attnedit.cache_write"), std::string::npos) << message;
@@ -577,7 +601,7 @@ protected:
   }
 };
 
-TEST_F(Stories260KDecoderTest, CachedDecodingMatchesForward) {
+TEST_P(Stories260KDecoderTest, CachedDecodingMatchesForward) {
   std::string path = checkpoint();
   if (path.empty())
     GTEST_SKIP() << "../shared/data/stories260K/stories260K.bin is absent";
@@ -591,5 +615,10 @@ TEST_F(Stories260KDecoderTest, CachedDecodingMatchesForward) {
     checkBatched(*model, {16, 64, 0}, 8);
   }
 }
+
+auto backendName = [](const ::testing::TestParamInfo<std::string> &info) { return info.param; };
+INSTANTIATE_TEST_SUITE_P(Backends, DecoderTest, ::testing::Values("reference", "cpu"), backendName);
+INSTANTIATE_TEST_SUITE_P(Backends, Stories260KDecoderTest, ::testing::Values("reference", "cpu"),
+                         backendName);
 
 } // namespace

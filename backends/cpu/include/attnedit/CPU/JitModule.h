@@ -53,6 +53,9 @@ llvm::ArrayRef<std::pair<const char *, void *>> gemmSymbols();
 /// The fused attention kernels (AttentionLibrary.cpp), likewise.
 llvm::ArrayRef<std::pair<const char *, void *>> attentionSymbols();
 
+/// The paged KV-cache kernels (CacheLibrary.cpp), likewise.
+llvm::ArrayRef<std::pair<const char *, void *>> cacheSymbols();
+
 } // namespace mlir::attnedit::cpu
 
 #endif // ATTNEDIT_CPU_JITMODULE_H

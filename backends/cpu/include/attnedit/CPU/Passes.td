@@ -43,6 +43,14 @@ def ConvertToLinalgPass : Pass<"attnedit-cpu-convert-to-linalg", "mlir::ModuleOp
     blocks skipped). Functions that compute gradients (`loss_grad`) lower op
     by op, bit for bit as the reference.
 
+    The paged KV-cache ops become library calls too (CacheLibrary.cpp):
+    `cache_write` as a generic whose output is its pool, so bufferization
+    writes into the pool argument in place (the argument is marked
+    writable), and `paged_attention`. A result that is a pool argument
+    after its writes is dropped from the function; `attnedit.donated_results`
+    on the function lists, per original result, the argument it is (-1:
+    computed), for the runtime to hand back.
+
     Composite attention ops must be decomposed first
     (`--attnedit-decompose`); any attnedit op left without a lowering is an
     error naming it.

@@ -25,6 +25,14 @@ struct PagedLayout {
 llvm::Expected<Tensor> cacheWrite(const Tensor &pool, const Tensor &rows, const Tensor &table,
                                   const Tensor &positions, PagedLayout layout);
 
+/// Checks that every slot an op reads or writes lies in a pool of
+/// `poolRows` rows: for row i, the keys max(0, p - window + 1)..p of
+/// p = positions[i] (window 0: from 0; cache_write touches p alone, window
+/// 1). The errors are the kernels' own; compiled code, which cannot report
+/// one, is checked by this before it runs.
+llvm::Error checkSlots(const Tensor &table, const Tensor &positions, int64_t poolRows,
+                       PagedLayout layout, int64_t window);
+
 struct PagedAttentionConfig {
   int64_t kvHeads = 1;
   int64_t vDim = 0;

@@ -49,7 +49,6 @@ private:
   OwningOpRef<ModuleOp> decodeModule;
   func::FuncOp prefillFunc, decodeFunc;
   KvCache kv;
-  std::unique_ptr<Executor> ownExecutor;
 };
 
 } // namespace mlir::attnedit
