@@ -21,7 +21,8 @@ config.substitutions.append(("%shared_data", config.shared_data_dir))
 config.substitutions.insert(0, ("%python", "/usr/bin/python3"))
 
 llvm_config.add_tool_substitutions(
-    ["attnedit-opt", "attnedit-import", "attnedit-run"], [config.attnedit_tools_dir])
+    ["attnedit-opt", "attnedit-import", "attnedit-run", "attnedit-compile"],
+    [config.attnedit_tools_dir])
 if config.asan_runtime:
     # A sanitized plugin loads into a host built without ASan: preload it,
     # with the options our sanitized executables carry

@@ -5,11 +5,13 @@
 // is cached by a hash of the function's text, the pipeline, the executable
 // (so a rebuilt lowering never loads stale code) and the host CPU,
 // in memory (a function called for every generated token compiles once) and
-// on disk (an object file and its calling convention as JSON, so a second
-// run compiles nothing): in $ATTNEDIT_CACHE_DIR, else
-// $XDG_CACHE_HOME/attnedit/cpu or ~/.cache/attnedit/cpu; ATTNEDIT_CACHE_DIR=""
-// turns the disk cache off. The
-// compiled function takes its inputs, then its parameters (bound by name to
+// on disk (an object file and its calling convention, a one-function
+// manifest of runtime/schema/compiled_model.fbs, so a second run compiles
+// nothing): in $ATTNEDIT_CACHE_DIR, else $XDG_CACHE_HOME/attnedit/cpu or
+// ~/.cache/attnedit/cpu; ATTNEDIT_CACHE_DIR="" turns the disk cache off. An
+// attnedit-compile artifact is the same manifest for every function of a
+// module, beside their objects and the module, run by an executor that
+// compiles nothing. The compiled function takes its inputs, then its parameters (bound by name to
 // the store's memory, never copied), as dense memrefs; its results are
 // buffers it allocated, handed to the caller's tensors, except KV-cache
 // pools, which it updates in the caller's memory (the caller donates them)
@@ -34,10 +36,11 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/xxhash.h"
+
+#include "compiled_model_generated.h"
 
 #include <spdlog/spdlog.h>
 
@@ -115,8 +118,12 @@ struct Descriptor {
 
 std::once_flag registerOnce;
 
-/// Bumped whenever the cache's own format changes.
-constexpr const char *kCacheVersion = "attnedit-cpu-cache-3";
+/// The manifests' format: bumped whenever the calling convention or a
+/// shim's ABI changes, so no stale object is ever called.
+constexpr const char *kFormat = "attnedit-cpu-4";
+/// An artifact's manifest and module, inside its directory.
+constexpr const char *kManifestName = "manifest.aexm";
+constexpr const char *kModuleName = "module.mlir";
 
 /// A hash of the running executable: the lowering, the shims and the
 /// runtime's calling convention are all compiled into it, so any rebuild
@@ -148,126 +155,115 @@ std::string defaultCacheDir() {
   return path.str().str();
 }
 
-llvm::json::Value toJson(const CompiledFunction &fn) {
-  llvm::json::Array inputs, params, checks;
+namespace fb = ::aexm;
+
+/// `fn` as a manifest entry whose object file is `object`.
+flatbuffers::Offset<fb::Function> writeFunction(flatbuffers::FlatBufferBuilder &b,
+                                                const CompiledFunction &fn,
+                                                llvm::StringRef textHash,
+                                                llvm::StringRef object) {
+  auto longs = [&](llvm::ArrayRef<int64_t> v) { return b.CreateVector(v.data(), v.size()); };
+  std::vector<flatbuffers::Offset<fb::Input>> inputs;
   for (const auto &in : fn.inputs)
-    inputs.push_back(llvm::json::Object{{"shape", llvm::json::Array(in.shape)}, {"int", in.isInt}});
+    inputs.push_back(fb::CreateInput(b, longs(in.shape), in.isInt));
+  std::vector<flatbuffers::Offset<fb::Param>> params;
   for (const auto &p : fn.params)
-    params.push_back(llvm::json::Object{
-        {"name", p.name}, {"scope", p.scope}, {"shape", llvm::json::Array(p.shape)}});
+    params.push_back(fb::CreateParam(b, b.CreateString(p.name), b.CreateString(p.scope),
+                                     longs(p.shape)));
+  std::vector<flatbuffers::Offset<fb::IdCheck>> ids;
   for (const auto &c : fn.idChecks)
-    checks.push_back(llvm::json::Object{{"input", (int64_t)c.input},
-                                        {"limit", c.limit},
-                                        {"ignored", c.allowIgnored},
-                                        {"what", c.what}});
-  llvm::json::Array slots;
+    ids.push_back(fb::CreateIdCheck(b, c.input, c.limit, c.allowIgnored, b.CreateString(c.what)));
+  std::vector<flatbuffers::Offset<fb::SlotCheck>> slots;
   for (const auto &c : fn.slotChecks)
-    slots.push_back(llvm::json::Object{{"table", (int64_t)c.table},
-                                       {"positions", (int64_t)c.positions},
-                                       {"pool", (int64_t)c.pool},
-                                       {"block_size", c.blockSize},
-                                       {"window", c.window},
-                                       {"ring", c.ring},
-                                       {"op", c.op}});
-  llvm::json::Array results;
-  for (unsigned r : fn.resultRanks)
-    results.push_back((int64_t)r);
-  return llvm::json::Object{{"name", fn.name},
-                            {"inputs", std::move(inputs)},
-                            {"params", std::move(params)},
-                            {"results", std::move(results)},
-                            {"donated", llvm::json::Array(fn.donated)},
-                            {"id_checks", std::move(checks)},
-                            {"slot_checks", std::move(slots)}};
+    slots.push_back(fb::CreateSlotCheck(b, c.table, c.positions, c.pool, c.blockSize, c.window,
+                                        c.ring, b.CreateString(c.op)));
+  return fb::CreateFunction(b, b.CreateString(fn.name), b.CreateString(textHash.str()),
+                            b.CreateString(object.str()), b.CreateVector(inputs),
+                            b.CreateVector(params), b.CreateVector(fn.resultRanks),
+                            longs(fn.donated), b.CreateVector(ids), b.CreateVector(slots));
 }
 
-/// The calling convention back from toJson's output; false when malformed.
-bool fromJson(const llvm::json::Value &value, CompiledFunction &fn) {
-  const llvm::json::Object *o = value.getAsObject();
-  if (!o)
-    return false;
-  auto shapeOf = [](const llvm::json::Value *v, SmallVector<int64_t> &shape) {
-    const llvm::json::Array *a = v ? v->getAsArray() : nullptr;
-    if (!a)
-      return false;
-    for (const auto &d : *a) {
-      auto i = d.getAsInteger();
-      if (!i)
-        return false;
-      shape.push_back(*i);
-    }
-    return true;
+/// The calling convention of a (verified) manifest entry; false when it
+/// contradicts itself (indices past the inputs, results not adding up).
+bool readFunction(const fb::Function &f, CompiledFunction &fn) {
+  auto longs = [](const flatbuffers::Vector<int64_t> *v) {
+    return v ? SmallVector<int64_t>(v->begin(), v->end()) : SmallVector<int64_t>();
   };
-  auto name = o->getString("name");
-  const llvm::json::Array *inputs = o->getArray("inputs"), *params = o->getArray("params"),
-                          *results = o->getArray("results"), *checks = o->getArray("id_checks");
-  if (!name || !inputs || !params || !results || !checks || !shapeOf(o->get("donated"), fn.donated))
+  auto str = [](const flatbuffers::String *s) { return s ? s->str() : std::string(); };
+  if (!f.name() || !f.inputs() || !f.params() || !f.result_ranks() || !f.donated() ||
+      !f.id_checks() || !f.slot_checks())
     return false;
-  fn.name = name->str();
-  for (const auto &v : *inputs) {
-    const llvm::json::Object *in = v.getAsObject();
-    CompiledFunction::Input input;
-    auto isInt = in ? in->getBoolean("int") : std::nullopt;
-    if (!isInt || !shapeOf(in->get("shape"), input.shape))
+  fn.name = f.name()->str();
+  for (const fb::Input *in : *f.inputs())
+    fn.inputs.push_back({longs(in->shape()), in->is_int()});
+  for (const fb::Param *p : *f.params())
+    fn.params.push_back({str(p->name()), str(p->scope()), longs(p->shape())});
+  fn.resultRanks.assign(f.result_ranks()->begin(), f.result_ranks()->end());
+  fn.donated = longs(f.donated());
+  int64_t inputs = fn.inputs.size();
+  for (const fb::IdCheck *c : *f.id_checks()) {
+    if (c->input() >= inputs)
       return false;
-    input.isInt = *isInt;
-    fn.inputs.push_back(std::move(input));
+    fn.idChecks.push_back({c->input(), c->limit(), c->allow_ignored(), str(c->what())});
   }
-  for (const auto &v : *params) {
-    const llvm::json::Object *p = v.getAsObject();
-    CompiledFunction::Param param;
-    auto pname = p ? p->getString("name") : std::nullopt;
-    auto scope = p ? p->getString("scope") : std::nullopt;
-    if (!pname || !scope || !shapeOf(p->get("shape"), param.shape))
+  for (const fb::SlotCheck *c : *f.slot_checks()) {
+    if (c->table() >= inputs || c->positions() >= inputs || c->pool() >= inputs)
       return false;
-    param.name = pname->str();
-    param.scope = scope->str();
-    fn.params.push_back(std::move(param));
+    fn.slotChecks.push_back({c->table(), c->positions(), c->pool(), c->block_size(), c->window(),
+                             c->ring(), str(c->op())});
   }
-  for (const auto &v : *results) {
-    auto r = v.getAsInteger();
-    if (!r)
-      return false;
-    fn.resultRanks.push_back((unsigned)*r);
+  return (size_t)llvm::count(fn.donated, -1) == fn.resultRanks.size() &&
+         llvm::all_of(fn.donated, [&](int64_t i) { return i >= -1 && i < inputs; });
+}
+
+/// The manifest in `bytes`, or null when it is not one (wrong identifier,
+/// truncated or corrupt: the flatbuffers verifier checks every offset).
+const fb::Manifest *verifiedManifest(llvm::StringRef bytes) {
+  flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
+  if (!fb::ManifestBufferHasIdentifier(bytes.data()) || !fb::VerifyManifestBuffer(verifier))
+    return nullptr;
+  return fb::GetManifest(bytes.data());
+}
+
+/// Writes `bytes` to `path` atomically (a temporary renamed into place).
+llvm::Error writeAtomically(llvm::StringRef path, llvm::ArrayRef<uint8_t> bytes) {
+  std::string temporary = (path + ".tmp." + llvm::Twine(getpid())).str();
+  std::error_code ec;
+  {
+    llvm::raw_fd_ostream out(temporary, ec);
+    if (!ec)
+      out.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
   }
-  for (const auto &v : *checks) {
-    const llvm::json::Object *c = v.getAsObject();
-    auto input = c ? c->getInteger("input") : std::nullopt;
-    auto limit = c ? c->getInteger("limit") : std::nullopt;
-    auto ignored = c ? c->getBoolean("ignored") : std::nullopt;
-    auto what = c ? c->getString("what") : std::nullopt;
-    if (!input || !limit || !ignored || !what || *input < 0 || *input >= (int64_t)fn.inputs.size())
-      return false;
-    fn.idChecks.push_back({(unsigned)*input, *limit, *ignored, what->str()});
+  if (!ec)
+    ec = llvm::sys::fs::rename(temporary, path);
+  if (ec) {
+    llvm::sys::fs::remove(temporary);
+    return makeError(path, "cannot write: " + ec.message());
   }
-  const llvm::json::Array *slots = o->getArray("slot_checks");
-  if (!slots)
-    return false;
-  for (const auto &v : *slots) {
-    const llvm::json::Object *c = v.getAsObject();
-    std::optional<int64_t> index[3];
-    const char *keys[3] = {"table", "positions", "pool"};
-    for (int k = 0; k < 3; ++k) {
-      index[k] = c ? c->getInteger(keys[k]) : std::nullopt;
-      if (!index[k] || *index[k] < 0 || *index[k] >= (int64_t)fn.inputs.size())
-        return false;
-    }
-    auto blockSize = c->getInteger("block_size"), window = c->getInteger("window");
-    auto ring = c->getBoolean("ring");
-    auto op = c->getString("op");
-    if (!blockSize || !window || !ring || !op)
-      return false;
-    fn.slotChecks.push_back({(unsigned)*index[0], (unsigned)*index[1], (unsigned)*index[2],
-                             *blockSize, *window, *ring, op->str()});
-  }
-  size_t kept = llvm::count(fn.donated, -1);
-  return kept == fn.resultRanks.size() &&
-         llvm::all_of(fn.donated, [&](int64_t i) { return i < (int64_t)fn.inputs.size(); });
+  return llvm::Error::success();
+}
+
+std::string textHash(llvm::StringRef text) {
+  return llvm::utohexstr(llvm::xxh3_64bits(text), /*LowerCase=*/true);
+}
+
+std::string printed(func::FuncOp func) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  func->print(os, OpPrintingFlags().printGenericOpForm(false));
+  return text;
 }
 
 class CompiledExecutor final : public Executor {
 public:
+  /// Compiles each function on first use, caching objects in `cacheDir`
+  /// ("" = no disk cache).
   explicit CompiledExecutor(std::string cacheDir) : cacheDir(std::move(cacheDir)) {}
+  /// Runs the functions of the artifact at `path` and compiles nothing.
+  static llvm::Expected<std::unique_ptr<CompiledExecutor>> open(llvm::StringRef path,
+                                                                ParameterStore &parameters);
+  /// Compiles every function of `module` into the artifact `path`.
+  llvm::Error writeArtifact(ModuleOp module, llvm::StringRef path);
   llvm::Expected<std::vector<Tensor>> run(func::FuncOp func, llvm::ArrayRef<Tensor> args,
                                           ParameterStore &parameters) override;
   using Executor::run;
@@ -283,6 +279,9 @@ private:
   std::shared_ptr<CompiledFunction> loadCached(llvm::StringRef key);
 
   std::string cacheDir;
+  /// When running an artifact: its path, and its functions by text hash.
+  std::string artifact;
+  llvm::StringMap<std::shared_ptr<CompiledFunction>> byTextHash;
   std::mutex mutex;
   llvm::StringMap<std::shared_ptr<CompiledFunction>> cache;
   llvm::DenseMap<Operation *, std::pair<OperationFingerPrint, std::shared_ptr<CompiledFunction>>>
@@ -309,16 +308,20 @@ llvm::Expected<std::shared_ptr<CompiledFunction>> CompiledExecutor::compiled(fun
 
 llvm::Expected<std::shared_ptr<CompiledFunction>>
 CompiledExecutor::compiledByText(func::FuncOp func) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  func->print(os, OpPrintingFlags().printGenericOpForm(false));
+  std::string text = printed(func);
   std::lock_guard<std::mutex> lock(mutex);
+  if (!artifact.empty()) {
+    auto found = byTextHash.find(textHash(text) + "-" + func.getSymName().str());
+    if (found == byTextHash.end())
+      return makeError(artifact, "holds no compiled @" + func.getSymName() +
+                                     " for this module's text (compiled from another "
+                                     "module? run attnedit-compile on it again)");
+    return found->second;
+  }
   static const std::string context =
-      std::string(kCacheVersion) + ";" + executableHash() + ";" + cpu::pipelineText() + ";" +
+      std::string(kFormat) + ";" + executableHash() + ";" + cpu::pipelineText() + ";" +
       cpu::JitModule::hostFingerprint();
-  std::string key = llvm::utohexstr(llvm::xxh3_64bits(text), /*LowerCase=*/true) + "-" +
-                    llvm::utohexstr(llvm::xxh3_64bits(context), true) + "-" +
-                    func.getSymName().str();
+  std::string key = textHash(text) + "-" + textHash(context) + "-" + func.getSymName().str();
   auto it = cache.find(key);
   if (it != cache.end())
     return it->second;
@@ -336,19 +339,16 @@ CompiledExecutor::compiledByText(func::FuncOp func) {
   if (!objectPath.empty() && llvm::sys::fs::exists(objectPath)) {
     // The calling convention beside the object, written after it: an entry
     // counts only when both are there.
-    std::string json;
-    llvm::raw_string_ostream os(json);
-    os << toJson(**fn);
-    std::string final = cacheDir + "/" + key + ".json";
-    std::string temporary = final + ".tmp." + std::to_string(getpid());
-    std::error_code ec;
-    {
-      llvm::raw_fd_ostream out(temporary, ec);
-      if (!ec)
-        out << json;
-    }
-    if (ec || llvm::sys::fs::rename(temporary, final))
-      llvm::sys::fs::remove(temporary);
+    flatbuffers::FlatBufferBuilder b;
+    std::vector<flatbuffers::Offset<fb::Function>> functions{
+        writeFunction(b, **fn, textHash(text), key + ".o")};
+    b.Finish(fb::CreateManifest(b, b.CreateString(kFormat),
+                                b.CreateString(cpu::JitModule::hostFingerprint()), 0,
+                                b.CreateVector(functions)),
+             fb::ManifestIdentifier());
+    if (llvm::Error e = writeAtomically(cacheDir + "/" + key + ".aexm",
+                                        {b.GetBufferPointer(), b.GetSize()}))
+      spdlog::warn("cpu backend: {}", llvm::toString(std::move(e)));
   }
   cache[key] = *fn;
   return *fn;
@@ -358,15 +358,14 @@ std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef k
   if (cacheDir.empty() || executableHash().empty())
     return nullptr;
   std::string base = cacheDir + "/" + key.str();
-  auto json = llvm::MemoryBuffer::getFile(base + ".json");
-  if (!json || !llvm::sys::fs::exists(base + ".o"))
+  auto bytes = llvm::MemoryBuffer::getFile(base + ".aexm");
+  if (!bytes || !llvm::sys::fs::exists(base + ".o"))
     return nullptr;
-  auto value = llvm::json::parse((*json)->getBuffer());
+  const fb::Manifest *manifest = verifiedManifest((*bytes)->getBuffer());
   auto fn = std::make_shared<CompiledFunction>();
-  if (!value || !fromJson(*value, *fn)) {
-    if (!value)
-      llvm::consumeError(value.takeError());
-    spdlog::warn("cpu backend: ignoring a malformed cache entry {}.json", base);
+  if (!manifest || !manifest->functions() || manifest->functions()->size() != 1 ||
+      !readFunction(*manifest->functions()->Get(0), *fn)) {
+    spdlog::warn("cpu backend: ignoring a malformed cache entry {}.aexm", base);
     return nullptr;
   }
   auto jit = cpu::JitModule::load(base + ".o");
@@ -378,6 +377,99 @@ std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef k
   fn->jit = std::move(*jit);
   spdlog::debug("cpu backend: @{} from the cache {}", fn->name, base);
   return fn;
+}
+
+/// The first difference between the host fingerprints `built` and `here`
+/// (JitModule::hostFingerprint), said for a person.
+std::string hostMismatch(llvm::StringRef built, llvm::StringRef here) {
+  SmallVector<llvm::StringRef> a, b;
+  built.split(a, ';');
+  here.split(b, ';');
+  if (a.size() != 4 || b.size() != 4)
+    return "compiled on '" + built.str() + "'";
+  const char *what[3] = {"LLVM", "target", "CPU"};
+  for (int i = 0; i < 3; ++i)
+    if (a[i] != b[i])
+      return llvm::formatv("compiled for {0} {1}, this machine is {2}", what[i], a[i], b[i]);
+  SmallVector<llvm::StringRef> features, have, missing;
+  a[3].split(features, '+', -1, false);
+  b[3].split(have, '+', -1, false);
+  for (llvm::StringRef f : features)
+    if (!llvm::is_contained(have, f))
+      missing.push_back(f);
+  if (missing.empty())
+    return "compiled for CPU features this one has, but not the same set";
+  return "compiled for CPU features this machine lacks: " + llvm::join(missing, ", ");
+}
+
+llvm::Expected<std::unique_ptr<CompiledExecutor>>
+CompiledExecutor::open(llvm::StringRef path, ParameterStore &parameters) {
+  std::string manifestPath = (path + "/" + kManifestName).str();
+  auto bytes = llvm::MemoryBuffer::getFile(manifestPath);
+  if (!bytes)
+    return makeError(manifestPath, "cannot read: " + bytes.getError().message());
+  const fb::Manifest *manifest = verifiedManifest((*bytes)->getBuffer());
+  if (!manifest || !manifest->format() || !manifest->host() || !manifest->functions())
+    return makeError(manifestPath, "is not an attnedit-compile manifest (corrupt or truncated)");
+  if (manifest->format()->str() != kFormat)
+    return makeError(manifestPath, "has format '" + manifest->format()->str() +
+                                       "'; this attnedit reads '" + kFormat +
+                                       "': run attnedit-compile again");
+  std::string host = cpu::JitModule::hostFingerprint();
+  if (manifest->host()->str() != host)
+    return makeError(manifestPath, hostMismatch(manifest->host()->str(), host) +
+                                       ": run attnedit-compile on this machine");
+  std::unique_ptr<CompiledExecutor> executor(new CompiledExecutor(""));
+  executor->artifact = path.str();
+  for (const fb::Function *f : *manifest->functions()) {
+    auto fn = std::make_shared<CompiledFunction>();
+    if (!readFunction(*f, *fn) || !f->text_hash() || !f->object())
+      return makeError(manifestPath, "has a malformed function entry");
+    for (const auto &p : fn->params)
+      if (auto bound = parameters.get(p.name, p.shape, p.scope); !bound)
+        return makeError(manifestPath, "@" + fn->name + " was compiled for parameter '" + p.name +
+                                           "' of shape " + formatShape(p.shape) + ": " +
+                                           llvm::toString(bound.takeError()));
+    auto jit = cpu::JitModule::load((path + "/" + f->object()->str()).str());
+    if (!jit)
+      return makeError(manifestPath, "@" + fn->name + ": " + llvm::toString(jit.takeError()));
+    fn->jit = std::move(*jit);
+    executor->byTextHash[f->text_hash()->str() + "-" + fn->name] = fn;
+  }
+  return executor;
+}
+
+llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef path) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(path))
+    return makeError(path, "cannot create: " + ec.message());
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<fb::Function>> functions;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isExternal())
+      continue;
+    std::string text = printed(func);
+    std::string object = func.getSymName().str() + ".o";
+    auto fn = compile(func, text, (path + "/" + object).str());
+    if (!fn)
+      return fn.takeError();
+    if (!llvm::sys::fs::exists(path + "/" + object))
+      return makeError(path, "the JIT wrote no object for @" + func.getSymName());
+    functions.push_back(writeFunction(b, **fn, textHash(text), object));
+    spdlog::info("attnedit-compile: @{} ({} inputs, {} parameters)", func.getSymName().str(),
+                 (*fn)->inputs.size(), (*fn)->params.size());
+  }
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  if (llvm::Error e = writeAtomically((path + "/" + kModuleName).str(),
+                                      llvm::arrayRefFromStringRef(text)))
+    return e;
+  b.Finish(fb::CreateManifest(b, b.CreateString(kFormat),
+                              b.CreateString(cpu::JitModule::hostFingerprint()),
+                              b.CreateString(kModuleName), b.CreateVector(functions)),
+           fb::ManifestIdentifier());
+  // Last: an artifact counts once its manifest is there.
+  return writeAtomically((path + "/" + kManifestName).str(), {b.GetBufferPointer(), b.GetSize()});
 }
 
 llvm::Expected<std::shared_ptr<CompiledFunction>>
@@ -618,6 +710,27 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
 }
 
 } // namespace
+
+bool attnedit::isCompiledModel(llvm::StringRef path) {
+  return llvm::sys::fs::is_directory(path) &&
+         llvm::sys::fs::exists(path + "/" + kManifestName);
+}
+
+std::string attnedit::compiledModelModule(llvm::StringRef path) {
+  return (path + "/" + kModuleName).str();
+}
+
+llvm::Error attnedit::writeCompiledModel(ModuleOp module, llvm::StringRef path) {
+  return CompiledExecutor("").writeArtifact(module, path);
+}
+
+llvm::Expected<std::unique_ptr<Executor>>
+attnedit::openCompiledModel(llvm::StringRef path, ParameterStore &parameters) {
+  auto executor = CompiledExecutor::open(path, parameters);
+  if (!executor)
+    return executor.takeError();
+  return std::unique_ptr<Executor>(std::move(*executor));
+}
 
 std::unique_ptr<Executor> attnedit::createCompiledExecutor(std::optional<std::string> cacheDir) {
   // Compiled functions allocate each intermediate on every call (no static

@@ -28,16 +28,25 @@ llvm::Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
   MLIRContext &ctx = *model->context;
   ctx.loadDialect<attnedit::AttnEditDialect, arith::ArithDialect, func::FuncDialect>();
 
-  if (llvm::sys::path::extension(path) == ".mlir") {
+  // An attnedit-compile artifact is its module run by its compiled code.
+  bool compiled = isCompiledModel(path);
+  if (compiled || llvm::sys::path::extension(path) == ".mlir") {
+    std::string file = compiled ? compiledModelModule(path) : path.str();
     std::string diagnostics;
     llvm::raw_string_ostream os(diagnostics);
     llvm::SourceMgr sourceMgr;
     SourceMgrDiagnosticHandler handler(sourceMgr, &ctx, os);
-    model->moduleOp = parseSourceFile<ModuleOp>(path, sourceMgr, &ctx);
+    model->moduleOp = parseSourceFile<ModuleOp>(file, sourceMgr, &ctx);
     if (!model->moduleOp)
-      return makeError(path, diagnostics.empty() ? "cannot parse" : "cannot parse:\n" + diagnostics);
-    if (llvm::Error e = model->parameters.openModuleFiles(*model->moduleOp, path))
+      return makeError(file, diagnostics.empty() ? "cannot parse" : "cannot parse:\n" + diagnostics);
+    if (llvm::Error e = model->parameters.openModuleFiles(*model->moduleOp, file))
       return std::move(e);
+    if (compiled) {
+      auto executor = openCompiledModel(path, model->parameters);
+      if (!executor)
+        return executor.takeError();
+      model->ownExecutor = std::move(*executor);
+    }
   } else {
     llvm::Expected<Checkpoint> checkpoint = openCheckpoint(path);
     if (!checkpoint)

@@ -270,7 +270,7 @@ TEST(CompiledExecutorCache, SecondRunLoadsFromDisk) {
     entries.push_back(llvm::sys::path::filename(it->path()).str());
   llvm::sort(entries);
   ASSERT_EQ(entries.size(), 2u);
-  EXPECT_TRUE(llvm::StringRef(entries[0]).ends_with("-f.json"));
+  EXPECT_TRUE(llvm::StringRef(entries[0]).ends_with("-f.aexm"));
   EXPECT_TRUE(llvm::StringRef(entries[1]).ends_with("-f.o"));
 
   auto second = createCompiledExecutor(dir.str().str())->run(func, args, none);
@@ -285,8 +285,8 @@ TEST(CompiledExecutorCache, SecondRunLoadsFromDisk) {
   EXPECT_NE(llvm::toString(refused.takeError()).find("target id 9"), std::string::npos);
 
   {
-    llvm::raw_fd_ostream json((dir + "/" + entries[0]).str(), ec);
-    json << "{not json";
+    llvm::raw_fd_ostream manifest((dir + "/" + entries[0]).str(), ec);
+    manifest << "AEXM but not a flatbuffer";
   }
   auto rebuilt = createCompiledExecutor(dir.str().str())->run(func, args, none);
   ASSERT_TRUE(bool(rebuilt)) << llvm::toString(rebuilt.takeError());

@@ -53,6 +53,27 @@ std::unique_ptr<Executor> createReferenceExecutor(EvaluatorOptions options = {})
 std::unique_ptr<Executor>
 createCompiledExecutor(std::optional<std::string> cacheDir = std::nullopt);
 
+/// attnedit-compile: compiles every function of `module` for this CPU into
+/// the directory `path` (the artifact): one object per function, the module
+/// (`compiledModelModule(path)`, which names the parameter files: weights
+/// stay outside) and `manifest.aexm` (runtime/schema/compiled_model.fbs:
+/// entry points, argument and result shapes, the parameters bound by name,
+/// the host CPU), written last.
+llvm::Error writeCompiledModel(ModuleOp module, llvm::StringRef path);
+
+/// Whether `path` is an artifact directory written by writeCompiledModel.
+bool isCompiledModel(llvm::StringRef path);
+
+/// The module inside the artifact at `path`.
+std::string compiledModelModule(llvm::StringRef path);
+
+/// An executor running the artifact at `path` without compiling anything:
+/// it refuses a manifest of another format or compiled for another CPU (or
+/// LLVM), one whose parameters `parameters` do not hold with the compiled
+/// shapes, and any function whose text is not one it compiled.
+llvm::Expected<std::unique_ptr<Executor>> openCompiledModel(llvm::StringRef path,
+                                                            ParameterStore &parameters);
+
 /// The backend names `--backend` accepts.
 llvm::ArrayRef<llvm::StringRef> backendNames();
 

@@ -1,0 +1,115 @@
+//===- attnedit-compile.cpp - a model compiled ahead of time -----------------===//
+//
+//   attnedit-compile MODEL -o OUT.aex [--block-size 16] [--max-chunk 64] [--no-decode]
+//
+// MODEL is anything attnedit-run loads (an attnedit module, a Hugging Face
+// directory, a llama2.c .bin). Its @forward and, unless --no-decode, the
+// @prefill / @decode functions over a paged KV cache are compiled for this
+// CPU into the directory OUT.aex: one object per function, the module (its
+// parameter files and tokenizer named by absolute path: the weights stay
+// where they are) and a flatbuffers manifest. `attnedit-run
+// forward|generate|eval|serve OUT.aex` then runs it without compiling.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/IR/AttnEditDialect.h"
+#include "attnedit/Runtime/Execution/BlasSetup.h"
+#include "attnedit/Runtime/Execution/Logging.h"
+#include "attnedit/Runtime/Execution/Model.h"
+#include "attnedit/Runtime/Inference/Decoder.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace cl = llvm::cl;
+
+using namespace mlir;
+using namespace mlir::attnedit;
+
+/// `file` resolved against `base` when relative.
+static std::string absolute(llvm::StringRef file, llvm::StringRef base) {
+  llvm::SmallString<256> path(file);
+  if (llvm::sys::path::is_relative(path)) {
+    llvm::SmallString<256> joined(base);
+    llvm::sys::path::append(joined, path);
+    path = joined;
+  }
+  llvm::sys::fs::make_absolute(path);
+  return path.str().str();
+}
+
+/// The module's parameter files and tokenizer as absolute paths, so the
+/// module reads the same files from inside the artifact.
+static void anchorFiles(ModuleOp module, llvm::StringRef base) {
+  MLIRContext *ctx = module.getContext();
+  auto anchored = [&](ArrayAttr files) {
+    SmallVector<Attribute> out;
+    for (Attribute a : files)
+      out.push_back(isa<StringAttr>(a)
+                        ? StringAttr::get(ctx, absolute(cast<StringAttr>(a).getValue(), base))
+                        : a);
+    return ArrayAttr::get(ctx, out);
+  };
+  Operation *op = module.getOperation();
+  if (auto files = op->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
+    op->setAttr(attrs::kParameterFiles, anchored(files));
+  if (auto scopes = op->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes)) {
+    SmallVector<NamedAttribute> out;
+    for (NamedAttribute entry : scopes)
+      out.push_back({entry.getName(), isa<ArrayAttr>(entry.getValue())
+                                          ? anchored(cast<ArrayAttr>(entry.getValue()))
+                                          : entry.getValue()});
+    op->setAttr(attrs::kParameterScopes, DictionaryAttr::get(ctx, out));
+  }
+  if (auto tokenizer = op->getAttrOfType<StringAttr>(attrs::kTokenizer))
+    op->setAttr(attrs::kTokenizer, StringAttr::get(ctx, absolute(tokenizer.getValue(), base)));
+}
+
+int main(int argc, char **argv) {
+  configureMathLibraries(argv);
+  cl::opt<std::string> model(cl::Positional, cl::Required,
+                             cl::desc("<attnedit .mlir | HF model directory | llama2.c .bin>"));
+  cl::opt<std::string> output("o", cl::Required, cl::desc("the artifact directory to write"),
+                              cl::value_desc("OUT.aex"));
+  cl::opt<int64_t> blockSize("block-size", cl::desc("KV-cache block size in tokens (default 16)"),
+                             cl::init(16));
+  cl::opt<int64_t> maxChunk("max-chunk",
+                            cl::desc("most prompt tokens one @prefill call takes (default 64)"),
+                            cl::init(64));
+  cl::opt<bool> noDecode("no-decode", cl::desc("compile @forward alone (no KV-cache functions)"));
+  cl::ParseCommandLineOptions(argc, argv, "attnedit ahead-of-time compiler\n");
+  initLogging("attnedit-compile");
+
+  if (isCompiledModel(model))
+    return reportError(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                               "%s is already compiled", model.c_str()));
+  auto loaded = Model::load(model);
+  if (!loaded)
+    return reportError(loaded.takeError());
+  auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<Decoder> decoder;
+  ModuleOp module = (*loaded)->module();
+  if (!noDecode) {
+    auto built = Decoder::create(**loaded, {blockSize, maxChunk, 0});
+    if (!built)
+      return reportError(built.takeError());
+    decoder = std::move(*built);
+    module = decoder->module();
+  }
+  // A module's files are relative to it; a checkpoint's as given here.
+  std::string base = llvm::sys::path::extension(model) == ".mlir"
+                         ? llvm::sys::path::parent_path(model).str()
+                         : std::string(".");
+  anchorFiles(module, base.empty() ? "." : base);
+  if (llvm::Error e = writeCompiledModel(module, output))
+    return reportError(std::move(e));
+  spdlog::info("wrote {} in {:.1f} s", output.getValue(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return 0;
+}
