@@ -5,6 +5,7 @@
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Runtime/Training/GradientProgram.h"
+#include "attnedit/Runtime/Training/ProcessGroup.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -23,6 +24,7 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
+#include <thread>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -181,6 +183,9 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
                                      llvm::ArrayRef<std::string> names,
                                      llvm::ArrayRef<Tensor> params, llvm::ArrayRef<Tensor> m,
                                      llvm::ArrayRef<Tensor> v) {
+  // Every rank holds the same weights; one copy is written.
+  if (ProcessGroup *group = processGroup(); group && group->rank() != 0)
+    return llvm::Error::success();
   std::vector<TensorToWrite> tensors;
   for (size_t i = 0; i < names.size(); ++i)
     for (auto [prefix, t] : {std::pair{"param/", &params[i]}, {"adam_m/", &m[i]},
@@ -205,6 +210,8 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
 }
 
 llvm::Error Trainer::writeLog() const {
+  if (ProcessGroup *group = processGroup(); group && group->rank() != 0)
+    return llvm::Error::success();
   json::Value curvesJson = log();
   if (!run.logPath.empty())
     if (llvm::Error e = writeFileAtomically(
@@ -232,7 +239,7 @@ public:
       llvm::errs() << "\n";
   }
   void update(int64_t step, int64_t steps, double loss, double lr, double tokensPerSecond,
-              double secondsPerStep) {
+              double secondsPerStep, llvm::StringRef ranks = "") {
     auto now = std::chrono::steady_clock::now();
     bool last = step == steps;
     if (!last && std::chrono::duration<double>(now - lastDraw).count() < (tty ? 0.2 : 10.0))
@@ -243,7 +250,8 @@ public:
                                      "ETA {6}m{7:D2}s",
                                      label, step, steps, loss, lr, tokensPerSecond,
                                      (int64_t)eta / 60, (int64_t)eta % 60)
-                           .str();
+                           .str() +
+                       ranks.str();
     if (tty)
       llvm::errs() << "\r\033[K" << line;
     else
@@ -307,6 +315,26 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
                index + 1, recipe.stages.size(), stage.stage, stage.steps, start, program.size(),
                parameterCount);
 
+  ProcessGroup *group = processGroup();
+  program.distribute(group);
+  if (group && (size_t)group->size() > GradientProgram::lanesFor(recipe.batch))
+    return makeError(llvm::formatv(
+                         "{0} ranks, but a batch of {1} sequences runs in {2} lanes (fixed, "
+                         "so that the weights do not depend on the number of ranks): run at "
+                         "most {2} ranks{3}",
+                         group->size(), recipe.batch, GradientProgram::lanesFor(recipe.batch),
+                         recipe.batch < GradientProgram::kLanes
+                             ? llvm::formatv(", or a batch of at least {0} sequences",
+                                             std::min<int64_t>(group->size(),
+                                                               GradientProgram::kLanes))
+                                   .str()
+                             : std::string())
+                         .str());
+  // The cores of this machine, shared by the job's ranks on it.
+  unsigned threads =
+      run.threads ? run.threads
+                  : std::max(1u, std::thread::hardware_concurrency() /
+                                     (group ? (unsigned)group->localSize() : 1u));
   bool lm = stage.stage == "lm";
   std::vector<int32_t> positions(recipe.seqLen);
   std::iota(positions.begin(), positions.end(), 0);
@@ -318,6 +346,10 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     auto stepStart = std::chrono::steady_clock::now();
     std::vector<std::vector<Tensor>> batch;
     for (int64_t b = 0; b < recipe.batch; ++b) {
+      if (!program.ownsSequence(b, recipe.batch)) {
+        batch.emplace_back(); // another rank's
+        continue;
+      }
       // Each stage draws from its own part of the sequence index space.
       uint64_t sequenceIndex =
           ((uint64_t)index << 40) + (uint64_t)step * recipe.batch + (uint64_t)b;
@@ -329,7 +361,7 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
         args.push_back(Tensor::ints(data.targets(sequenceIndex, seq)));
       batch.push_back(std::move(args));
     }
-    auto computed = program.computeBatch(batch);
+    auto computed = program.computeBatch(batch, threads);
     if (!computed)
       return computed.takeError();
     double loss = *computed;
@@ -367,14 +399,46 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     smoothedStepSeconds = step == start ? stepSeconds
                                         : 0.9 * smoothedStepSeconds + 0.1 * stepSeconds;
     double tokensPerSecond = recipe.batch * recipe.seqLen / std::max(stepSeconds, 1e-9);
-    points.push_back(json::Object{
-        {"step", step + 1},
-        {"loss", loss},
-        {"lr", lr},
-        {"grad_norm", gradNorm},
-        {"tokens_per_s", tokensPerSecond},
-        {"elapsed_s", std::chrono::duration<double>(now - stageStart).count()}});
-    progress.update(step + 1, stage.steps, loss, lr, tokensPerSecond, smoothedStepSeconds);
+    json::Object point{{"step", step + 1},
+                       {"loss", loss},
+                       {"lr", lr},
+                       {"grad_norm", gradNorm},
+                       {"tokens_per_s", tokensPerSecond},
+                       {"elapsed_s", std::chrono::duration<double>(now - stageStart).count()}};
+    std::string ranks;
+    if (group) {
+      // Per rank: its tokens over its compute time, and its time in
+      // collectives (which includes waiting for slower ranks).
+      int64_t mine = 0;
+      for (int64_t b = 0; b < recipe.batch; ++b)
+        mine += program.ownsSequence(b, recipe.batch);
+      auto stats = group->gather({(double)(mine * recipe.seqLen), program.computeSeconds(),
+                                  program.communicationSeconds()});
+      if (!stats)
+        return stats.takeError();
+      json::Array rankRates, rankComm;
+      double slowest = INFINITY, fastest = 0;
+      for (int r = 0; r < group->size(); ++r) {
+        double rate = (*stats)[3 * r] / std::max((*stats)[3 * r + 1], 1e-9);
+        rankRates.push_back(rate);
+        rankComm.push_back((*stats)[3 * r + 2]);
+        slowest = std::min(slowest, rate);
+        fastest = std::max(fastest, rate);
+      }
+      double comm = program.communicationSeconds();
+      point["ranks"] = group->size();
+      point["rank_tokens_per_s"] = std::move(rankRates);
+      point["rank_comm_s"] = std::move(rankComm);
+      point["comm_share"] = comm / std::max(stepSeconds, 1e-9);
+      ranks = llvm::formatv("  {0} ranks {1:F0}-{2:F0} tok/s each, comm {3:P0}",
+                            group->size(), slowest, fastest,
+                            comm / std::max(stepSeconds, 1e-9))
+                  .str();
+    }
+    points.push_back(std::move(point));
+    if (!group || group->rank() == 0)
+      progress.update(step + 1, stage.steps, loss, lr, tokensPerSecond, smoothedStepSeconds,
+                      ranks);
     if ((step + 1) % recipe.checkpointEvery == 0 || step + 1 == stage.steps)
       if (llvm::Error e = writeCheckpoint(index, step + 1, names, program.parameters(),
                                           m, v))

@@ -88,9 +88,14 @@ struct TrainingRun {
   /// the checkpoint with the recipe; a resume that differs in any field is
   /// refused, naming the fields.
   llvm::json::Object job;
+  /// Threads computing a batch; 0 = this machine's cores shared among the
+  /// job's ranks on it.
+  unsigned threads = 0;
 };
 
 /// Runs the stages of a recipe one after another over one parameter store.
+/// Under mpirun (processGroup()), every rank runs its share of each batch and
+/// applies the same update; only rank 0 writes the checkpoint, log and plot.
 class Trainer {
 public:
   /// With `run.resume`, reads the last checkpoint of `run.workDir` (if any):
