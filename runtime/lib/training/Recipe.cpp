@@ -72,6 +72,7 @@ json::Value Recipe::toJson() const {
                       {"batch", batch},
                       {"seq_len", seqLen},
                       {"checkpoint_every", checkpointEvery},
+                      {"lanes", lanes},
                       {"stages", std::move(list)}};
 }
 
@@ -149,11 +150,12 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
     return makeError(path + ": a recipe is a JSON object");
   Recipe recipe = defaults;
   FieldReader top{path, "", *object};
-  top.only({"seed", "batch", "seq_len", "checkpoint_every", "stages"});
+  top.only({"seed", "batch", "seq_len", "checkpoint_every", "lanes", "stages"});
   top.number("seed", recipe.seed);
   top.number("batch", recipe.batch);
   top.number("seq_len", recipe.seqLen);
   top.number("checkpoint_every", recipe.checkpointEvery);
+  top.number("lanes", recipe.lanes);
   if (const json::Value *stages = object->get("stages")) {
     const json::Array *list = stages->getAsArray();
     if (!list)
@@ -210,6 +212,8 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
     return bad("seq_len", "must be in [2, 65536]");
   if (checkpointEvery < 1 || checkpointEvery > kMaxSteps)
     return bad("checkpoint_every", llvm::formatv("must be in [1, {0}]", kMaxSteps));
+  if (lanes < 1 || lanes > 4096)
+    return bad("lanes", "must be in [1, 4096]");
   if (stages.empty())
     return bad("stages", "must list at least one stage");
   for (auto [i, s] : llvm::enumerate(stages)) {

@@ -317,18 +317,14 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
 
   ProcessGroup *group = processGroup();
   program.distribute(group);
-  if (group && (size_t)group->size() > GradientProgram::lanesFor(recipe.batch))
+  program.setLanes(recipe.lanes);
+  if (group && (size_t)group->size() > program.lanesFor(recipe.batch))
     return makeError(llvm::formatv(
                          "{0} ranks, but a batch of {1} sequences runs in {2} lanes (fixed, "
                          "so that the weights do not depend on the number of ranks): run at "
-                         "most {2} ranks{3}",
-                         group->size(), recipe.batch, GradientProgram::lanesFor(recipe.batch),
-                         recipe.batch < GradientProgram::kLanes
-                             ? llvm::formatv(", or a batch of at least {0} sequences",
-                                             std::min<int64_t>(group->size(),
-                                                               GradientProgram::kLanes))
-                                   .str()
-                             : std::string())
+                         "most {2} ranks, or set the recipe's \"lanes\" (and \"batch\") to "
+                         "at least {0}",
+                         group->size(), recipe.batch, program.lanesFor(recipe.batch))
                          .str());
   // The cores of this machine, shared by the job's ranks on it.
   unsigned threads =

@@ -30,7 +30,7 @@ public:
 
   /// Runs every sequence of `batch` (the arguments of one call each), sets
   /// gradient(i) to the mean of their gradients and returns their mean loss.
-  /// Sequence k adds into lane k % kLanes and the lanes are summed in order,
+  /// Sequence k adds into lane k % lanes() and the lanes are summed in order,
   /// so the result is the same bit for bit whatever number of threads ran
   /// the lanes (`threads`; 0 = one per core).
   ///
@@ -40,10 +40,12 @@ public:
   /// rank ends with the gradient and loss one process computes, bit for bit.
   llvm::Expected<double> computeBatch(llvm::ArrayRef<std::vector<Tensor>> batch,
                                       unsigned threads = 0);
-  static constexpr unsigned kLanes = 4;
-  /// The lanes a batch of `batchSize` sequences runs in: the most ranks a
-  /// job of that batch can use.
-  static size_t lanesFor(size_t batchSize) { return std::min<size_t>(kLanes, batchSize); }
+  static constexpr unsigned kLanes = 4; // the default of Recipe::lanes
+  /// Sums a batch in `lanes` lanes (at least 1): the most ranks a job can
+  /// use. Another count adds in another order, so changes the last bits.
+  void setLanes(size_t lanes) { maxLanes = std::max<size_t>(lanes, 1); }
+  /// The lanes a batch of `batchSize` sequences runs in.
+  size_t lanesFor(size_t batchSize) const { return std::min(maxLanes, batchSize); }
 
   /// Runs this rank's share of every batch of `group` (null: all of it).
   void distribute(ProcessGroup *group) { this->group = group; }
@@ -71,6 +73,7 @@ private:
   // Per-lane gradient sums, made on first use.
   std::vector<std::vector<Tensor>> lanes;
   ProcessGroup *group = nullptr;
+  size_t maxLanes = kLanes;
   std::vector<float> flat; // this rank's lanes, then the sum, as one vector
   double lastCompute = 0, lastCommunication = 0;
 

@@ -49,6 +49,10 @@ struct Recipe {
   int64_t batch = 8;   // sequences per step
   int64_t seqLen = 128; // tokens per sequence
   int64_t checkpointEvery = 50;
+  /// A batch's gradient is summed in this many fixed groups of sequences
+  /// (sequence k in group k % lanes), so that it is the same bit for bit on
+  /// any number of threads or MPI ranks up to `lanes`.
+  int64_t lanes = 4;
   std::vector<StageRecipe> stages;
 
   /// Reads a recipe.json; errors name the file and the field. Fields left
