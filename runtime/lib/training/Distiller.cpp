@@ -217,23 +217,59 @@ static json::Value moduleIdentity(ModuleOp module) {
                       {"parameter_files", std::move(files)}};
 }
 
+/// The `layers=` of this rank's share of a layer-parallel stage 1: the
+/// edited attention layers of `model` (by attention-op index), dealt out
+/// round robin, so that ranks get neighbouring layers of similar cost.
+static llvm::Expected<std::string> layerShare(ModuleOp model, const ProcessGroup &group) {
+  std::vector<int64_t> edited;
+  int64_t index = 0;
+  auto forward = model.lookupSymbol<func::FuncOp>("forward");
+  if (forward)
+    forward.walk([&](AttentionLikeOpInterface op) {
+      if (!isa<AttentionOp>(op.getOperation()))
+        edited.push_back(index);
+      ++index;
+    });
+  if ((int64_t)edited.size() < group.size())
+    return makeError(llvm::formatv("layer-parallel stage: {0} ranks but {1} edited attention "
+                                   "layers; run at most {1} ranks, or \"parallel\": \"data\"",
+                                   group.size(), edited.size())
+                         .str());
+  std::string layers;
+  for (size_t j = group.rank(); j < edited.size(); j += group.size())
+    layers += (layers.empty() ? "" : ",") + std::to_string(edited[j]);
+  return " layers=" + layers;
+}
+
 /// Trains `model`'s parameters in `store` through `trainer`'s stages, each
 /// built with the stage's options plus `stageOptions`, then writes the model.
 static llvm::Error trainAndWrite(ModuleOp model, ParameterStore &store, Trainer &trainer,
                                  TokenSource &data, const JobOptions &options,
                                  llvm::StringRef stageOptions) {
+  ProcessGroup *group = processGroup();
   for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
     if (trainer.finished(i))
       continue;
-    auto training =
-        trainingCopy(model, options.recipe.stages[i].buildOptions() + stageOptions.str());
+    const StageRecipe &stage = options.recipe.stages[i];
+    auto training = trainingCopy(model, stage.buildOptions() + stageOptions.str());
     if (!training)
       return training.takeError();
+    // Layer-parallel: this rank's share of the layers as a step of its own.
+    OwningOpRef<ModuleOp> share;
+    if (stage.parallel == "layers" && group && group->size() > 1) {
+      auto layers = layerShare(model, *group);
+      if (!layers)
+        return layers.takeError();
+      auto built = trainingCopy(model, stage.buildOptions() + stageOptions.str() + *layers);
+      if (!built)
+        return built.takeError();
+      share = std::move(*built);
+    }
     if (llvm::Error e = trainer.runStage(
-            i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data))
+            i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data,
+            share ? (*share).lookupSymbol<func::FuncOp>("train_step_grad") : func::FuncOp()))
       return e;
   }
-  ProcessGroup *group = processGroup();
   if (!group)
     return writeModelDir(model, store, options);
   // Rank 0 writes; the others wait, so that the directory is there for all

@@ -122,6 +122,15 @@ public:
     return llvm::Error::success();
   }
 
+  llvm::Error broadcast(float *data, size_t n, int root) override {
+    if (!fitsInt(n))
+      return makeError(llvm::formatv("a tensor of {0} values exceeds MPI's int counts", n)
+                           .str());
+    if (int e = MPI_Bcast(data, n, MPI_FLOAT, root, MPI_COMM_WORLD))
+      return mpiError("broadcast of a layer's weights", e);
+    return llvm::Error::success();
+  }
+
   llvm::Error barrier() override {
     if (int e = MPI_Barrier(MPI_COMM_WORLD))
       return mpiError("barrier", e);

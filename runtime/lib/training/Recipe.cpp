@@ -61,7 +61,8 @@ json::Value StageRecipe::toJson() const {
                       {"temperature", temperature},
                       {"feature_layers", json::Array(featureLayers)},
                       {"feature_weight", featureWeight},
-                      {"train", train}};
+                      {"train", train},
+                      {"parallel", parallel}};
 }
 
 json::Value Recipe::toJson() const {
@@ -174,7 +175,7 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
       FieldReader r{path, prefix, *s};
       r.only({"stage", "steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "clip",
               "beta1", "beta2", "eps", "temperature", "feature_layers", "feature_weight",
-              "train"});
+              "train", "parallel"});
       r.string("stage", stage.stage);
       r.number("steps", stage.steps);
       r.number("lr", stage.lr);
@@ -189,6 +190,7 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
       r.integers("feature_layers", stage.featureLayers);
       r.number("feature_weight", stage.featureWeight);
       r.string("train", stage.train);
+      r.string("parallel", stage.parallel);
       if (r.error)
         return std::move(r.error);
       parsedStages.push_back(stage);
@@ -242,6 +244,9 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
       return bad(p + "feature_weight", "must be in [0, 1000]");
     if (s.train != "attention" && s.train != "all")
       return bad(p + "train", "must be attention or all, not '" + s.train + "'");
+    if (s.parallel != "data" && !(s.parallel == "layers" && s.stage == "layerwise"))
+      return bad(p + "parallel", "must be data, or layers for stage layerwise, not '" +
+                                     s.parallel + "'");
   }
   return llvm::Error::success();
 }

@@ -8,6 +8,7 @@
 #include "attnedit/Runtime/Training/ProcessGroup.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -273,7 +274,8 @@ double sumOfSquares(const Tensor &t) {
 }
 } // namespace
 
-llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &data) {
+llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &data,
+                              func::FuncOp shareFunc) {
   const StageRecipe &stage = recipe.stages[index];
   if (!gradFunc)
     return makeError("internal error: stage " + llvm::Twine(index + 1) +
@@ -316,9 +318,59 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
                parameterCount);
 
   ProcessGroup *group = processGroup();
-  program.distribute(group);
-  program.setLanes(recipe.lanes);
-  if (group && (size_t)group->size() > program.lanesFor(recipe.batch))
+  // Layer-parallel: `share` runs this rank's layers over the whole batch and
+  // its tensors are `program`'s (aliased), at program indices `global`;
+  // owner[i] is the rank that trains program tensor i.
+  std::optional<GradientProgram> share;
+  std::vector<size_t> global;
+  std::vector<int> owner;
+  if (shareFunc) {
+    if (!group)
+      return makeError("internal error: a layer-parallel stage without a process group");
+    auto createdShare = GradientProgram::create(shareFunc, *store, recipe.seed + index);
+    if (!createdShare)
+      return createdShare.takeError();
+    share.emplace(std::move(*createdShare));
+    llvm::StringMap<size_t> indexOf;
+    for (size_t i = 0; i < program.size(); ++i)
+      indexOf[program.name(i)] = i;
+    std::vector<double> owners(program.size(), -INFINITY);
+    for (size_t j = 0; j < share->size(); ++j) {
+      auto it = indexOf.find(share->name(j));
+      if (it == indexOf.end())
+        return makeError("internal error: layer-parallel tensor '" + share->name(j) +
+                         "' is not in the stage's step");
+      global.push_back(it->second);
+      program.parameter(it->second) = share->parameter(j);
+      owners[it->second] = group->rank();
+    }
+    if (llvm::Error e = group->maxInPlace(owners))
+      return e;
+    for (size_t i = 0; i < program.size(); ++i) {
+      if (owners[i] < 0)
+        return makeError("internal error: no rank trains '" + program.name(i) + "'");
+      owner.push_back((int)owners[i]);
+    }
+    spdlog::info("stage {}: layer-parallel over {} ranks, rank 0 trains {} of the {} tensors",
+                 index + 1, group->size(), share->size(), program.size());
+  } else {
+    for (size_t i = 0; i < program.size(); ++i)
+      global.push_back(i);
+  }
+  GradientProgram &runner = share ? *share : program;
+  runner.distribute(share ? nullptr : group);
+  runner.setLanes(recipe.lanes);
+  // Layer-parallel: every tensor from the rank that trains it, so that all
+  // hold the whole step's weights and moments (for the checkpoint, the next
+  // stage and the export).
+  auto gatherLayers = [&]() -> llvm::Error {
+    for (size_t i = 0; share && i < program.size(); ++i)
+      for (Tensor *t : {&program.parameter(i), &m[i], &v[i]})
+        if (llvm::Error e = group->broadcast(t->mutableData(), t->numel(), owner[i]))
+          return e;
+    return llvm::Error::success();
+  };
+  if (group && !share && (size_t)group->size() > program.lanesFor(recipe.batch))
     return makeError(llvm::formatv(
                          "{0} ranks, but a batch of {1} sequences runs in {2} lanes (fixed, "
                          "so that the weights do not depend on the number of ranks): run at "
@@ -342,7 +394,7 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     auto stepStart = std::chrono::steady_clock::now();
     std::vector<std::vector<Tensor>> batch;
     for (int64_t b = 0; b < recipe.batch; ++b) {
-      if (!program.ownsSequence(b, recipe.batch)) {
+      if (!runner.ownsSequence(b, recipe.batch)) {
         batch.emplace_back(); // another rank's
         continue;
       }
@@ -357,18 +409,41 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
         args.push_back(Tensor::ints(data.targets(sequenceIndex, seq)));
       batch.push_back(std::move(args));
     }
-    auto computed = program.computeBatch(batch, threads);
+    auto computed = runner.computeBatch(batch, threads);
     if (!computed)
       return computed.takeError();
     double loss = *computed;
+    double commSeconds = runner.communicationSeconds();
+    auto commStart = std::chrono::steady_clock::now();
+    if (share) {
+      // The shares' losses add up to the step's (in rank order).
+      auto losses = group->gather({loss});
+      if (!losses)
+        return losses.takeError();
+      loss = 0;
+      for (double l : *losses)
+        loss += l;
+    }
     if (!std::isfinite(loss))
       return makeError(llvm::formatv("stage {0} ({1}): the loss is {2} at step {3}; lower the "
                                      "learning rate (lr {4})",
                                      index + 1, stage.stage, loss, step, stage.lr)
                            .str());
+    // Per tensor, in the step's order, whichever rank computed it: the
+    // norm, and so the clipping, of one process.
+    std::vector<double> squares(program.size(), share ? -INFINITY : 0.0);
+    for (size_t j = 0; j < runner.size(); ++j)
+      squares[global[j]] = sumOfSquares(runner.gradient(j));
+    if (share) {
+      if (llvm::Error e = group->maxInPlace(squares))
+        return e;
+      commSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                   commStart)
+                         .count();
+    }
     double norm2 = 0;
-    for (size_t i = 0; i < program.size(); ++i)
-      norm2 += sumOfSquares(program.gradient(i));
+    for (double s2 : squares)
+      norm2 += s2;
     double gradNorm = std::sqrt(norm2);
     float clipScale = stage.clip > 0 && gradNorm > stage.clip ? stage.clip / gradNorm : 1.0;
 
@@ -376,9 +451,10 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     double lr = stage.learningRate(step);
     int64_t t = step + 1;
     double c1 = 1 - std::pow(stage.beta1, t), c2 = 1 - std::pow(stage.beta2, t);
-    for (size_t i = 0; i < program.size(); ++i) {
-      Tensor &p = program.parameter(i);
-      const float *g = program.gradient(i).data();
+    for (size_t j = 0; j < runner.size(); ++j) {
+      size_t i = global[j];
+      Tensor &p = runner.parameter(j);
+      const float *g = runner.gradient(j).data();
       float *pd = p.mutableData(), *md = m[i].mutableData(), *vd = v[i].mutableData();
       float decay = p.rank() >= 2 ? 1 - lr * stage.weightDecay : 1;
       for (int64_t j = 0; j < p.numel(); ++j) {
@@ -407,9 +483,9 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
       // collectives (which includes waiting for slower ranks).
       int64_t mine = 0;
       for (int64_t b = 0; b < recipe.batch; ++b)
-        mine += program.ownsSequence(b, recipe.batch);
-      auto stats = group->gather({(double)(mine * recipe.seqLen), program.computeSeconds(),
-                                  program.communicationSeconds()});
+        mine += runner.ownsSequence(b, recipe.batch);
+      auto stats = group->gather({(double)(mine * recipe.seqLen), runner.computeSeconds(),
+                                  commSeconds});
       if (!stats)
         return stats.takeError();
       json::Array rankRates, rankComm;
@@ -421,7 +497,7 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
         slowest = std::min(slowest, rate);
         fastest = std::max(fastest, rate);
       }
-      double comm = program.communicationSeconds();
+      double comm = commSeconds;
       point["ranks"] = group->size();
       point["rank_tokens_per_s"] = std::move(rankRates);
       point["rank_comm_s"] = std::move(rankComm);
@@ -435,10 +511,13 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     if (!group || group->rank() == 0)
       progress.update(step + 1, stage.steps, loss, lr, tokensPerSecond, smoothedStepSeconds,
                       ranks);
-    if ((step + 1) % recipe.checkpointEvery == 0 || step + 1 == stage.steps)
+    if ((step + 1) % recipe.checkpointEvery == 0 || step + 1 == stage.steps) {
+      if (llvm::Error e = gatherLayers())
+        return e;
       if (llvm::Error e = writeCheckpoint(index, step + 1, names, program.parameters(),
                                           m, v))
         return e;
+    }
   }
   if (stage.steps == 0)
     return writeCheckpoint(index, 0, names, program.parameters(), m, v);

@@ -40,6 +40,8 @@ public:
   /// values[i] = the largest values[i] over the ranks: exact whatever the
   /// order, so a rank fills what it computed and leaves -inf elsewhere.
   virtual llvm::Error maxInPlace(llvm::MutableArrayRef<double> values) = 0;
+  /// data[0, n) of rank `root` on every rank.
+  virtual llvm::Error broadcast(float *data, size_t n, int root) = 0;
   /// Returns when every rank has called it.
   virtual llvm::Error barrier() = 0;
   /// Every rank's `mine` (all of the same length), rank 0's first.

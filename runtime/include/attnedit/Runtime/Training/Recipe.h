@@ -32,6 +32,10 @@ struct StageRecipe {
   std::vector<int64_t> featureLayers;
   double featureWeight = 0.0;
   std::string train = "attention"; // attention | all
+  // Under mpirun: "data" (every rank runs a share of the batch) or, for
+  // stage=layerwise, "layers" (every rank runs the whole batch through a
+  // share of the edited layers; README "Training on many processes").
+  std::string parallel = "data";
 
   /// The learning rate of step `step` (0-based).
   double learningRate(int64_t step) const;

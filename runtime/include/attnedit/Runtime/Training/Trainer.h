@@ -113,7 +113,14 @@ public:
   /// with `targets`, each sequence is passed as (tokens, positions, targets)
   /// (stage=lm), otherwise as (tokens, positions). Parameters are updated in
   /// `store` in place.
-  llvm::Error runStage(size_t index, func::FuncOp gradFunc, TokenSource &data);
+  ///
+  /// With `shareFunc` (layer-parallel stage 1 under mpirun), this rank runs
+  /// the whole batch through `shareFunc`, the gradient of its share of the
+  /// layers, and updates only those; `gradFunc` still names every tensor
+  /// of the step, in its order, for the clipping norm and the checkpoint
+  /// (which rank 0 writes after each tensor is broadcast from its owner).
+  llvm::Error runStage(size_t index, func::FuncOp gradFunc, TokenSource &data,
+                       func::FuncOp shareFunc = {});
 
   /// The loss curves so far: [{"stage", "steps": [{step, loss, lr, ...}]}].
   llvm::json::Value log() const { return llvm::json::Array(curves); }
