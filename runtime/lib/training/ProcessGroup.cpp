@@ -13,9 +13,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <thread>
 
 #ifdef ATTNEDIT_HAVE_MPI
 // The C API only: MPI's deprecated C++ bindings warn under our flags.
@@ -50,6 +53,61 @@ llvm::Error mpiError(const char *what, int code) {
 
 bool fitsInt(size_t n) { return n <= (size_t)std::numeric_limits<int>::max(); }
 
+/// Ends this process when a collective waits longer than ATTNEDIT_MPI_TIMEOUT
+/// seconds (default 1800; 0 = never): OpenMPI ends the job when a rank dies,
+/// but not when one hangs (stopped, deadlocked, a partitioned network), and
+/// then the others would wait forever. Exiting non-zero makes mpirun stop
+/// every rank. A thread of its own, since the main thread is inside MPI.
+class Watchdog {
+public:
+  Watchdog(int rank) : rank(rank) {
+    limit = 1800;
+    if (const char *env = std::getenv("ATTNEDIT_MPI_TIMEOUT"))
+      limit = std::atof(env);
+    if (limit > 0)
+      thread = std::thread([this] { watch(); });
+  }
+  ~Watchdog() {
+    stop = true;
+    if (thread.joinable())
+      thread.join();
+  }
+  /// Times the collective `what` until the guard goes out of scope.
+  struct Guard {
+    Watchdog &dog;
+    Guard(Watchdog &dog, const char *what) : dog(dog) {
+      dog.what = what;
+      dog.since = now();
+    }
+    ~Guard() { dog.since = 0; }
+  };
+
+private:
+  static int64_t now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  void watch() {
+    while (!stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      int64_t start = since;
+      if (start && now() - start > limit * 1000) {
+        spdlog::error("rank {}: the {} has waited {} s for the other ranks "
+                      "(ATTNEDIT_MPI_TIMEOUT): a rank hangs or is unreachable; ending the job",
+                      rank, what.load(), limit);
+        std::_Exit(1);
+      }
+    }
+  }
+  int rank;
+  double limit;
+  std::atomic<int64_t> since{0};
+  std::atomic<const char *> what{""};
+  std::atomic<bool> stop{false};
+  std::thread thread;
+};
+
 class MpiProcessGroup : public ProcessGroup {
 public:
   MpiProcessGroup() {
@@ -59,6 +117,7 @@ public:
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, myRank, MPI_INFO_NULL, &local);
     MPI_Comm_size(local, &numLocal);
     MPI_Comm_free(&local);
+    watchdog = std::make_unique<Watchdog>(myRank);
   }
 
   llvm::Error sumLanes(llvm::ArrayRef<const float *> owned, size_t lanes, size_t n,
@@ -91,6 +150,7 @@ public:
       for (size_t i = 0; i < owned.size(); ++i)
         std::copy_n(owned[i] + begin(c), length(c),
                     sendBuffer.data() + sendDispls[c] + i * length(c));
+    Watchdog::Guard guard(*watchdog, "MPI all-to-all of the gradient lanes");
     if (int e = MPI_Alltoallv(sendBuffer.data(), sendCounts.data(), sendDispls.data(),
                               MPI_FLOAT, receiveBuffer.data(), recvCounts.data(),
                               recvDispls.data(), MPI_FLOAT, MPI_COMM_WORLD))
@@ -116,6 +176,7 @@ public:
   }
 
   llvm::Error maxInPlace(llvm::MutableArrayRef<double> values) override {
+    Watchdog::Guard guard(*watchdog, "MPI all-reduce (max) of the losses");
     if (int e = MPI_Allreduce(MPI_IN_PLACE, values.data(), values.size(), MPI_DOUBLE, MPI_MAX,
                               MPI_COMM_WORLD))
       return mpiError("all-reduce (max) of the losses", e);
@@ -126,11 +187,13 @@ public:
     if (!fitsInt(n))
       return makeError(llvm::formatv("a tensor of {0} values exceeds MPI's int counts", n)
                            .str());
+    Watchdog::Guard guard(*watchdog, "MPI broadcast of a layer's weights");
     if (int e = MPI_Bcast(data, n, MPI_FLOAT, root, MPI_COMM_WORLD))
       return mpiError("broadcast of a layer's weights", e);
     return llvm::Error::success();
   }
 
+  /// Untimed: it waits while rank 0 exports the model, which may be long.
   llvm::Error barrier() override {
     if (int e = MPI_Barrier(MPI_COMM_WORLD))
       return mpiError("barrier", e);
@@ -138,6 +201,7 @@ public:
   }
 
   llvm::Expected<std::vector<double>> gather(llvm::ArrayRef<double> mine) override {
+    Watchdog::Guard guard(*watchdog, "MPI all-gather of the step statistics");
     std::vector<double> all(mine.size() * numRanks);
     if (int e = MPI_Allgather(mine.data(), mine.size(), MPI_DOUBLE, all.data(), mine.size(),
                               MPI_DOUBLE, MPI_COMM_WORLD))
@@ -152,6 +216,7 @@ public:
 
 private:
   std::vector<float> sendBuffer, receiveBuffer;
+  std::unique_ptr<Watchdog> watchdog;
 };
 
 std::unique_ptr<MpiProcessGroup> world;

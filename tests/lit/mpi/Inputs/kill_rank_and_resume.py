@@ -1,9 +1,11 @@
 """Runs an `mpirun ... attnedit-run` training job, kills one rank with
-SIGKILL as soon as the job's first checkpoint is on disk, checks that the
-other ranks end within seconds (OpenMPI aborts the job when a rank dies)
-and that the job had not finished, then reruns it with --resume.
+SIGKILL (or freezes it with SIGSTOP) as soon as the job's first checkpoint is
+on disk, checks that the other ranks end within seconds (OpenMPI aborts the
+job when a rank dies; our watchdog when a collective waits longer than
+ATTNEDIT_MPI_TIMEOUT) and that the job had not finished, then reruns it with
+--resume.
 
-usage: kill_rank_and_resume.py OUT_DIR RANK -- mpirun ... attnedit-run distill ... --out OUT_DIR
+usage: kill_rank_and_resume.py OUT_DIR RANK [KILL|STOP] -- mpirun ... attnedit-run ... --out OUT_DIR
 """
 import os
 import signal
@@ -12,6 +14,7 @@ import sys
 import time
 
 out, rank = sys.argv[1], sys.argv[2]
+how = sys.argv[3] if sys.argv[3] != "--" else "KILL"
 command = sys.argv[sys.argv.index("--") + 1:]
 state = os.path.join(out, "work", "checkpoint.json")
 
@@ -61,7 +64,7 @@ if not victims:
     proc.kill()
     sys.exit(f"no process of rank {rank} under mpirun")
 for pid in victims:
-    os.kill(pid, signal.SIGKILL)
+    os.kill(pid, signal.SIGSTOP if how == "STOP" else signal.SIGKILL)
 killed = time.time()
 try:
     _, err = proc.communicate(timeout=30)
@@ -74,7 +77,7 @@ if os.path.exists(os.path.join(out, "config.json")):
 if proc.returncode == 0:
     sys.exit("mpirun exited 0 after a rank was killed")
 # Within seconds, as the README promises; 10 leaves room for a loaded machine.
-print(f"killed rank {rank}; the job ended {'within 10 s' if seconds < 10 else f'after {seconds:.1f} s'}, "
+print(f"{'stopped' if how == 'STOP' else 'killed'} rank {rank}; the job ended {'within 10 s' if seconds < 10 else f'after {seconds:.1f} s'}, "
       f"exit {proc.returncode}")
 sys.stderr.write(err)
 
