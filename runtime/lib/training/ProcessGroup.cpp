@@ -245,8 +245,6 @@ void attnedit::finalizeProcessGroup() {
   MPI_Finalize();
 }
 
-bool attnedit::processGroupsAvailable() { return true; }
-
 #else // !ATTNEDIT_HAVE_MPI
 
 llvm::Error attnedit::initProcessGroup(int &, char **&) {
@@ -258,6 +256,5 @@ llvm::Error attnedit::initProcessGroup(int &, char **&) {
 }
 ProcessGroup *attnedit::processGroup() { return nullptr; }
 void attnedit::finalizeProcessGroup() {}
-bool attnedit::processGroupsAvailable() { return false; }
 
 #endif // ATTNEDIT_HAVE_MPI

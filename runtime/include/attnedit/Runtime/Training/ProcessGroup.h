@@ -63,8 +63,6 @@ llvm::Error initProcessGroup(int &argc, char **&argv);
 ProcessGroup *processGroup();
 /// Leaves the job (MPI_Finalize); call at the end of main().
 void finalizeProcessGroup();
-/// True if this build can run a job across processes.
-bool processGroupsAvailable();
 
 } // namespace mlir::attnedit
 
