@@ -15,6 +15,7 @@ PACKAGES=(
   libsentencepiece-dev                                    # tokenizer.model files
   libcpp-httplib-dev pkgconf curl                         # attnedit-run serve (+ its test client)
   libutf8proc-dev                                         # tokenizer.json Unicode normalizers
+  libopenmpi-dev openmpi-bin                              # mpirun -np N attnedit-run distill|train
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy                             # independent numerics reference
   clang-19 libclang-rt-19-dev                             # libFuzzer + sanitizers (tests/fuzz)

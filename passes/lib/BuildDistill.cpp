@@ -134,20 +134,26 @@ LogicalResult BuildDistillPass::build(func::FuncOp teacherForward,
 
   IRMapping teacherMap;
   Value teacherLogits = inlineBody(b, teacherForward, func.getArguments(), teacherMap);
-  auto mean = [&](ArrayRef<Value> terms) {
+  auto mean = [&](ArrayRef<Value> terms, size_t count) {
     Value sum = terms.front();
     for (Value term : terms.drop_front())
       sum = b.create<AddOp>(loc, sum, term);
-    return b.create<ScaleOp>(loc, sum, b.getF64FloatAttr(1.0 / terms.size())).getResult();
+    return b.create<ScaleOp>(loc, sum, b.getF64FloatAttr(1.0 / count)).getResult();
   };
 
   Value loss;
   if (stage == "layerwise") {
     SmallVector<Value> terms;
     IRMapping studentMap;
-    for (auto [t, s] : llvm::zip(teacherLayers, studentLayers)) {
+    std::set<int64_t> only(layers.begin(), layers.end()), unmatched = only;
+    size_t edited = 0;
+    for (auto [i, t, s] : llvm::enumerate(teacherLayers, studentLayers)) {
       if (isa<AttentionOp>(s))
         continue; // not edited
+      ++edited;
+      unmatched.erase(i);
+      if (!only.empty() && !only.count(i))
+        continue; // another process's layer
       Operation *teacherOp = teacherMap.lookup(t->getResult(0)).getDefiningOp();
       studentMap.map(s->getOperand(0), teacherOp->getOperand(0));
       studentMap.map(s->getOperand(1), func.getArgument(1));
@@ -156,9 +162,12 @@ LogicalResult BuildDistillPass::build(func::FuncOp teacherForward,
       Value out = b.clone(*s, studentMap)->getResult(0);
       terms.push_back(b.create<MseLossOp>(loc, out, teacherOp->getResult(0)));
     }
-    if (terms.empty())
+    if (!edited)
       return fail("the student has no edited attention to distil layer by layer");
-    loss = mean(terms);
+    if (!unmatched.empty())
+      return fail("layers= names layer " + Twine(*unmatched.begin()) +
+                  ", which is not an edited attention layer");
+    loss = mean(terms, edited);
   } else {
     IRMapping studentMap;
     Value studentLogits = inlineBody(b, studentForward, func.getArguments(), studentMap);
@@ -174,7 +183,7 @@ LogicalResult BuildDistillPass::build(func::FuncOp teacherForward,
     }
     if (!features.empty() && featureWeight > 0)
       loss = b.create<AddOp>(loc, loss,
-                             b.create<ScaleOp>(loc, mean(features),
+                             b.create<ScaleOp>(loc, mean(features, features.size()),
                                                b.getF64FloatAttr(featureWeight)));
     if (train == "all") {
       SmallVector<ParamOp> copies;
@@ -235,6 +244,8 @@ void BuildDistillPass::runOnOperation() {
   auto studentForward = module.lookupSymbol<func::FuncOp>("forward");
   if (!studentForward)
     return (void)fail("the module has no @forward"), signalPassFailure();
+  if (!layers.empty() && stage != "layerwise")
+    return (void)fail("layers= selects layers of stage=layerwise only"), signalPassFailure();
   if (stage == "lm")
     return buildLanguageModelLoss(studentForward);
   if (teacher.empty())

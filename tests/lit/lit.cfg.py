@@ -52,3 +52,12 @@ try:
         config.available_features.add("tmpfs-mount")
 except (OSError, subprocess.TimeoutExpired):
     pass
+
+# mpirun for tests/lit/mpi: ranks may outnumber cores (--oversubscribe), and
+# OpenMPI refuses root without --allow-run-as-root (CI runs as root).
+if config.mpiexec:
+    mpirun = config.mpiexec + " --oversubscribe"
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        mpirun += " --allow-run-as-root"
+    config.substitutions.append(("%mpirun", mpirun))
+    config.available_features.add("mpi")

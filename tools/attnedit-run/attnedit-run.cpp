@@ -8,6 +8,7 @@
 //   attnedit-run grad MODULE --tokens 1,2,3 --out-dir DIR [--func train_step_grad]
 //   attnedit-run distill --teacher MODEL --edit "<pass options>" --data DATA --out DIR
 //   attnedit-run train --config config.json --data DATA --out DIR
+//   mpirun -np N attnedit-run distill|train|demo ...   (data-parallel, README)
 //   attnedit-run demo --out DIR
 //   attnedit-run tokenize [MODEL] [--tokenizer T] --text TEXT [--pieces]
 //   attnedit-run detokenize [MODEL] [--tokenizer T] --ids 1,2,3
@@ -26,6 +27,7 @@
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
+#include "attnedit/Runtime/Training/ProcessGroup.h"
 #include "attnedit/Runtime/Execution/BlasSetup.h"
 #include "attnedit/Runtime/Execution/Logging.h"
 #include "attnedit/Runtime/Execution/Model.h"
@@ -146,6 +148,11 @@ static cl::opt<std::string> recipePath("recipe", cl::desc("recipe.json (stages, 
                                        cl::sub(distillCmd), cl::sub(trainCmd), cl::cat(attneditOptions));
 static cl::opt<bool> resume("resume", cl::desc("continue from the last checkpoint in --out"),
                             cl::sub(distillCmd), cl::sub(trainCmd), cl::sub(demoCmd), cl::cat(attneditOptions));
+static cl::opt<unsigned> trainThreads("threads",
+                                      cl::desc("threads per process computing a batch (default: "
+                                               "the cores, shared among mpirun's ranks)"),
+                                      cl::init(0), cl::sub(distillCmd), cl::sub(trainCmd),
+                                      cl::cat(attneditOptions));
 static cl::opt<double> dataUntil("data-until",
                                  cl::desc("train on the data before this fraction of it "
                                           "(default 0.9: eval's held-out tail stays unseen)"),
@@ -593,7 +600,8 @@ static llvm::Error runDistill() {
   if (!data)
     return data.takeError();
   spdlog::info("{}: {} training tokens", textPath.getValue(), (*data)->numTokens());
-  return distill(**teacher, editOptions, **data, JobOptions{*out, *recipe, resume});
+  return distill(**teacher, editOptions, **data,
+                 JobOptions{*out, *recipe, resume, trainThreads});
 }
 
 static llvm::Error runTrain() {
@@ -636,7 +644,7 @@ static llvm::Error runTrain() {
   if (!data)
     return data.takeError();
   spdlog::info("{}: {} training tokens", textPath.getValue(), (*data)->numTokens());
-  return pretrain(**module, **data, JobOptions{*out, *recipe, resume});
+  return pretrain(**module, **data, JobOptions{*out, *recipe, resume, trainThreads});
 }
 
 
@@ -883,6 +891,24 @@ int main(int argc, char **argv) {
                               "models\n\n  attnedit-run COMMAND --help shows a command's "
                               "options\n");
   initLogging("attnedit-run");
+  if (llvm::Error e = initProcessGroup(argc, argv))
+    return reportError(std::move(e));
+  auto finalize = llvm::make_scope_exit(finalizeProcessGroup);
+  ProcessGroup *group = processGroup();
+  if (group && group->rank() > 0) {
+    // Rank 0 reports progress; the others speak only of trouble, saying who.
+    spdlog::default_logger()->set_pattern(
+        llvm::formatv("%n[rank {0}]: %^%l%$: %v", group->rank()).str());
+    spdlog::set_level(spdlog::level::warn);
+  }
+  // An error on one rank would leave the others waiting in a collective:
+  // it ends the whole job (mpirun then stops every rank).
+  auto fail = [&](llvm::Error e) {
+    int code = reportError(std::move(e));
+    if (group && group->size() > 1)
+      group->abort(code);
+    return code;
+  };
   bool inference = forwardCmd || generateCmd || sampleCmd || evalCmd;
   std::string backend = !backendName.empty() ? backendName.getValue()
                         : inference          ? "cpu"
@@ -898,7 +924,7 @@ int main(int argc, char **argv) {
                          : detokenizeCmd ? runDetokenize()
                          : convertCmd    ? runConvert()
                                          : runDemo();
-    return result ? reportError(std::move(result)) : 0;
+    return result ? fail(std::move(result)) : 0;
   }
   if (!generateCmd && !forwardCmd && !gradCmd && !exportCmd && !sampleCmd && !serveCmd &&
       !benchServeCmd)

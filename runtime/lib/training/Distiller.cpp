@@ -7,6 +7,7 @@
 #include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Runtime/Execution/Executor.h"
+#include "attnedit/Runtime/Training/ProcessGroup.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
@@ -216,23 +217,111 @@ static json::Value moduleIdentity(ModuleOp module) {
                       {"parameter_files", std::move(files)}};
 }
 
+/// The `layers=` of this rank's share of a layer-parallel stage 1: the
+/// edited attention layers of `model` (by attention-op index), dealt out
+/// round robin, so that ranks get neighbouring layers of similar cost.
+static llvm::Expected<std::string> layerShare(ModuleOp model, const ProcessGroup &group) {
+  std::vector<int64_t> edited;
+  int64_t index = 0;
+  auto forward = model.lookupSymbol<func::FuncOp>("forward");
+  if (forward)
+    forward.walk([&](AttentionLikeOpInterface op) {
+      if (!isa<AttentionOp>(op.getOperation()))
+        edited.push_back(index);
+      ++index;
+    });
+  if ((int64_t)edited.size() < group.size())
+    return makeError(llvm::formatv("layer-parallel stage: {0} ranks but {1} edited attention "
+                                   "layers; run at most {1} ranks, or \"parallel\": \"data\"",
+                                   group.size(), edited.size())
+                         .str());
+  std::string layers;
+  for (size_t j = group.rank(); j < edited.size(); j += group.size())
+    layers += (layers.empty() ? "" : ",") + std::to_string(edited[j]);
+  return " layers=" + layers;
+}
+
 /// Trains `model`'s parameters in `store` through `trainer`'s stages, each
 /// built with the stage's options plus `stageOptions`, then writes the model.
 static llvm::Error trainAndWrite(ModuleOp model, ParameterStore &store, Trainer &trainer,
                                  TokenSource &data, const JobOptions &options,
                                  llvm::StringRef stageOptions) {
+  ProcessGroup *group = processGroup();
   for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
     if (trainer.finished(i))
       continue;
-    auto training =
-        trainingCopy(model, options.recipe.stages[i].buildOptions() + stageOptions.str());
+    const StageRecipe &stage = options.recipe.stages[i];
+    auto training = trainingCopy(model, stage.buildOptions() + stageOptions.str());
     if (!training)
       return training.takeError();
+    // Layer-parallel: this rank's share of the layers as a step of its own.
+    OwningOpRef<ModuleOp> share;
+    if (stage.parallel == "layers" && group && group->size() > 1) {
+      auto layers = layerShare(model, *group);
+      if (!layers)
+        return layers.takeError();
+      auto built = trainingCopy(model, stage.buildOptions() + stageOptions.str() + *layers);
+      if (!built)
+        return built.takeError();
+      share = std::move(*built);
+    }
     if (llvm::Error e = trainer.runStage(
-            i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data))
+            i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data,
+            share ? (*share).lookupSymbol<func::FuncOp>("train_step_grad") : func::FuncOp()))
       return e;
   }
-  return writeModelDir(model, store, options);
+  if (!group)
+    return writeModelDir(model, store, options);
+  // Rank 0 writes; the others wait, so that the directory is there for all
+  // when the job returns (the demo loads it next).
+  if (group->rank() == 0)
+    if (llvm::Error e = writeModelDir(model, store, options))
+      return e;
+  return group->barrier();
+}
+
+/// Under mpirun, the directory of rank > 0's own copies of the modules a
+/// job builds (a unique temporary directory, removed with the object): only
+/// rank 0 writes into the output directory. Empty otherwise.
+namespace {
+class RankScratch {
+public:
+  static llvm::Expected<RankScratch> create() {
+    RankScratch scratch;
+    ProcessGroup *group = processGroup();
+    if (!group || group->rank() == 0)
+      return scratch;
+    llvm::SmallString<128> dir;
+    if (std::error_code ec = llvm::sys::fs::createUniqueDirectory(
+            "attnedit-rank" + llvm::Twine(group->rank()), dir))
+      return makeError("cannot create a temporary directory for rank " +
+                       llvm::Twine(group->rank()) + ": " + ec.message());
+    scratch.dir = dir.str().str();
+    return scratch;
+  }
+  RankScratch(RankScratch &&other) : dir(std::move(other.dir)) { other.dir.clear(); }
+  ~RankScratch() {
+    if (!dir.empty())
+      llvm::sys::fs::remove_directories(dir);
+  }
+  /// `dir` for rank 0 (and without mpirun), the scratch directory otherwise.
+  llvm::StringRef dirFor(llvm::StringRef shared) const { return dir.empty() ? shared : dir; }
+
+private:
+  RankScratch() = default;
+  std::string dir;
+};
+} // namespace
+
+/// The job's lock on `work`: rank 0's (and a lone process's), since ranks of
+/// one job share the directory.
+static llvm::Expected<std::optional<JobLock>> lockOf(llvm::StringRef work) {
+  if (ProcessGroup *group = processGroup(); group && group->rank() != 0)
+    return std::optional<JobLock>();
+  auto lock = JobLock::acquire(work);
+  if (!lock)
+    return lock.takeError();
+  return std::optional<JobLock>(std::move(*lock));
 }
 
 /// The run of a job writing to options.outDir, identified by `job`.
@@ -240,7 +329,7 @@ static TrainingRun runOf(const JobOptions &options, json::Object job) {
   return TrainingRun{joinPath(options.outDir, "work"),
                      joinPath(options.outDir, "training_log.json"),
                      joinPath(options.outDir, "training_loss.svg"), options.resume,
-                     std::move(job)};
+                     std::move(job), options.threads};
 }
 
 llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptions &options) {
@@ -248,7 +337,7 @@ llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptio
     if (stage.stage != "lm")
       return makeError("train: every stage of the recipe must be 'lm', not '" + stage.stage +
                        "'");
-  auto lock = JobLock::acquire(joinPath(options.outDir, "work"));
+  auto lock = lockOf(joinPath(options.outDir, "work"));
   if (!lock)
     return lock.takeError();
   ParameterStore store;
@@ -269,9 +358,12 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
     if (stage.stage == "lm")
       return makeError("distill: recipe stages must be 'layerwise' or 'model', not 'lm'");
   std::string work = joinPath(options.outDir, "work");
-  auto lock = JobLock::acquire(work);
+  auto lock = lockOf(work);
   if (!lock)
     return lock.takeError();
+  auto scratch = RankScratch::create();
+  if (!scratch)
+    return scratch.takeError();
   // Before anything in `work` is written: a resume of another job is
   // refused here, and a fresh job over an old checkpoint too.
   ParameterStore store;
@@ -287,14 +379,15 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
   auto raised = raisedCopy(teacher.module());
   if (!raised)
     return raised.takeError();
-  std::string teacherModule = joinPath(work, "teacher.mlir");
+  std::string teacherModule = joinPath(scratch->dirFor(work), "teacher.mlir");
   if (llvm::Error e = writeModule(**raised, teacherModule))
     return e;
   // The edit is deterministic, so a resumed run rebuilds the same student;
   // trained values then come from the checkpoint, which the store already
   // holds and which take precedence over the files opened now.
-  std::string studentModule = joinPath(work, "student.mlir");
-  auto student = editedCopy(**raised, editOptions, joinPath(work, "student_init.safetensors"));
+  std::string studentModule = joinPath(scratch->dirFor(work), "student.mlir");
+  auto student = editedCopy(**raised, editOptions,
+                            joinPath(scratch->dirFor(work), "student_init.safetensors"));
   if (!student)
     return student.takeError();
   if (llvm::Error e = writeModule(**student, studentModule))

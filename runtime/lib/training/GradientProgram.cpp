@@ -2,11 +2,15 @@
 
 #include "attnedit/Runtime/Training/GradientProgram.h"
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Runtime/Training/ProcessGroup.h"
 
 #include "llvm/ADT/StringMap.h"
 
 #include <cblas.h>
 
+#include <chrono>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -67,9 +71,57 @@ llvm::Expected<GradientProgram> GradientProgram::create(func::FuncOp gradFunc,
   return program;
 }
 
+bool GradientProgram::ownsLane(size_t lane) const {
+  return !group || (int)(lane % group->size()) == group->rank();
+}
+
+bool GradientProgram::ownsSequence(size_t k, size_t batchSize) const {
+  return ownsLane(k % lanesFor(batchSize));
+}
+
+llvm::Error GradientProgram::sumAcrossRanks(size_t numLanes) {
+  size_t n = 0;
+  for (const Tensor &g : grads)
+    n += g.numel();
+  std::vector<size_t> mine;
+  for (size_t lane = 0; lane < numLanes; ++lane)
+    if (ownsLane(lane))
+      mine.push_back(lane);
+  // This rank's lanes, each flattened, then room for the sum.
+  flat.resize((mine.size() + 1) * n);
+  std::vector<const float *> owned;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    float *dst = flat.data() + i * n;
+    owned.push_back(dst);
+    for (const Tensor &t : lanes[mine[i]]) {
+      std::copy_n(t.data(), t.numel(), dst);
+      dst += t.numel();
+    }
+  }
+  float *sum = flat.data() + mine.size() * n;
+  if (llvm::Error e = group->sumLanes(owned, numLanes, n, sum))
+    return e;
+  for (Tensor &g : grads) {
+    std::copy_n(sum, g.numel(), g.mutableData());
+    sum += g.numel();
+  }
+  return llvm::Error::success();
+}
+
 llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<Tensor>> batch,
                                                      unsigned threads) {
-  size_t numLanes = std::min<size_t>(kLanes, batch.size());
+  auto start = std::chrono::steady_clock::now();
+  size_t numLanes = lanesFor(batch.size());
+  if (group && (size_t)group->size() > numLanes)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "%d ranks, but a batch of %zu sequences runs in %zu lanes (fixed, so that results "
+        "do not depend on the number of ranks): run at most %zu ranks",
+        group->size(), batch.size(), numLanes, numLanes);
+  std::vector<size_t> mine; // the lanes this rank runs
+  for (size_t lane = 0; lane < numLanes; ++lane)
+    if (ownsLane(lane))
+      mine.push_back(lane);
   while (lanes.size() < numLanes) {
     lanes.emplace_back();
     for (const Tensor &g : grads)
@@ -99,9 +151,9 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
   // which on small matrices beats splitting every GEMM across cores.
   if (threads == 0)
     threads = std::max(1u, std::thread::hardware_concurrency());
-  size_t numThreads = std::min<size_t>(numLanes, threads);
+  size_t numThreads = std::min<size_t>(mine.size(), threads);
   if (numThreads <= 1) {
-    for (size_t lane = 0; lane < numLanes; ++lane)
+    for (size_t lane : mine)
       runLane(lane);
   } else {
     int blasThreads = openblas_get_num_threads();
@@ -112,8 +164,8 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
         // the calling thread's OpenMP setting, which a new thread has at
         // its default (all cores), so lanes × cores threads would fight.
         openblas_set_num_threads(1);
-        for (size_t lane = t; lane < numLanes; lane += numThreads)
-          runLane(lane);
+        for (size_t i = t; i < mine.size(); i += numThreads)
+          runLane(mine[i]);
       });
     for (std::thread &t : threads)
       t.join();
@@ -122,8 +174,27 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
   for (const std::string &e : errors)
     if (!e.empty())
       return llvm::createStringError(llvm::inconvertibleErrorCode(), e);
+  auto computed = std::chrono::steady_clock::now();
+  lastCompute = std::chrono::duration<double>(computed - start).count();
   float inverse = 1.0f / batch.size();
-  for (size_t i = 0; i < grads.size(); ++i) {
+  if (group) {
+    // Another rank's sequences count -inf here; the max is exact.
+    for (size_t k = 0; k < batch.size(); ++k)
+      if (!ownsLane(k % numLanes))
+        losses[k] = -std::numeric_limits<double>::infinity();
+    if (llvm::Error e = group->maxInPlace(losses))
+      return std::move(e);
+    if (llvm::Error e = sumAcrossRanks(numLanes))
+      return std::move(e);
+    lastCommunication =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - computed).count();
+    for (Tensor &g : grads) {
+      float *out = g.mutableData();
+      for (int64_t j = 0, n = g.numel(); j < n; ++j)
+        out[j] *= inverse;
+    }
+  }
+  for (size_t i = 0; !group && i < grads.size(); ++i) {
     float *out = grads[i].mutableData();
     std::fill_n(out, grads[i].numel(), 0.0f);
     for (size_t lane = 0; lane < numLanes; ++lane) {

@@ -12,6 +12,7 @@
 #include "attnedit/Runtime/Training/Evaluation.h"
 #include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Runtime/Training/RecallTask.h"
+#include "attnedit/Runtime/Training/ProcessGroup.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"
@@ -178,8 +179,15 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
   if (std::error_code ec = llvm::sys::fs::create_directories(options.outDir))
     return llvm::createStringError(ec, "%s: cannot create: %s", options.outDir.c_str(),
                                    ec.message().c_str());
-  if (llvm::Error e = task.writeTokenizer(tokenizer))
-    return e;
+  // Under mpirun, rank 0 writes and evaluates; every rank trains.
+  ProcessGroup *group = processGroup();
+  bool writer = !group || group->rank() == 0;
+  if (writer)
+    if (llvm::Error e = task.writeTokenizer(tokenizer))
+      return e;
+  if (group)
+    if (llvm::Error e = group->barrier())
+      return e;
   checkpoint.tokenizerPath = tokenizer.str().str();
   MLIRContext context;
   auto module = importCheckpoint(context, checkpoint);
@@ -226,6 +234,8 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
     rows.push_back({s.name, 0, 0, since(studentStart)});
   }
 
+  if (!writer)
+    return llvm::Error::success();
   // Held-out samples come from another seed than any training sequence.
   uint64_t heldOut = options.seed + (1ull << 48);
   const char *dirs[] = {"teacher", "mla", "gateswa"};

@@ -61,7 +61,8 @@ json::Value StageRecipe::toJson() const {
                       {"temperature", temperature},
                       {"feature_layers", json::Array(featureLayers)},
                       {"feature_weight", featureWeight},
-                      {"train", train}};
+                      {"train", train},
+                      {"parallel", parallel}};
 }
 
 json::Value Recipe::toJson() const {
@@ -72,6 +73,7 @@ json::Value Recipe::toJson() const {
                       {"batch", batch},
                       {"seq_len", seqLen},
                       {"checkpoint_every", checkpointEvery},
+                      {"lanes", lanes},
                       {"stages", std::move(list)}};
 }
 
@@ -149,11 +151,12 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
     return makeError(path + ": a recipe is a JSON object");
   Recipe recipe = defaults;
   FieldReader top{path, "", *object};
-  top.only({"seed", "batch", "seq_len", "checkpoint_every", "stages"});
+  top.only({"seed", "batch", "seq_len", "checkpoint_every", "lanes", "stages"});
   top.number("seed", recipe.seed);
   top.number("batch", recipe.batch);
   top.number("seq_len", recipe.seqLen);
   top.number("checkpoint_every", recipe.checkpointEvery);
+  top.number("lanes", recipe.lanes);
   if (const json::Value *stages = object->get("stages")) {
     const json::Array *list = stages->getAsArray();
     if (!list)
@@ -172,7 +175,7 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
       FieldReader r{path, prefix, *s};
       r.only({"stage", "steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "clip",
               "beta1", "beta2", "eps", "temperature", "feature_layers", "feature_weight",
-              "train"});
+              "train", "parallel"});
       r.string("stage", stage.stage);
       r.number("steps", stage.steps);
       r.number("lr", stage.lr);
@@ -187,6 +190,7 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
       r.integers("feature_layers", stage.featureLayers);
       r.number("feature_weight", stage.featureWeight);
       r.string("train", stage.train);
+      r.string("parallel", stage.parallel);
       if (r.error)
         return std::move(r.error);
       parsedStages.push_back(stage);
@@ -210,6 +214,8 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
     return bad("seq_len", "must be in [2, 65536]");
   if (checkpointEvery < 1 || checkpointEvery > kMaxSteps)
     return bad("checkpoint_every", llvm::formatv("must be in [1, {0}]", kMaxSteps));
+  if (lanes < 1 || lanes > 4096)
+    return bad("lanes", "must be in [1, 4096]");
   if (stages.empty())
     return bad("stages", "must list at least one stage");
   for (auto [i, s] : llvm::enumerate(stages)) {
@@ -238,6 +244,9 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
       return bad(p + "feature_weight", "must be in [0, 1000]");
     if (s.train != "attention" && s.train != "all")
       return bad(p + "train", "must be attention or all, not '" + s.train + "'");
+    if (s.parallel != "data" && !(s.parallel == "layers" && s.stage == "layerwise"))
+      return bad(p + "parallel", "must be data, or layers for stage layerwise, not '" +
+                                     s.parallel + "'");
   }
   return llvm::Error::success();
 }

@@ -5,8 +5,10 @@
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Runtime/Training/GradientProgram.h"
+#include "attnedit/Runtime/Training/ProcessGroup.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -23,6 +25,7 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
+#include <thread>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -181,6 +184,9 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
                                      llvm::ArrayRef<std::string> names,
                                      llvm::ArrayRef<Tensor> params, llvm::ArrayRef<Tensor> m,
                                      llvm::ArrayRef<Tensor> v) {
+  // Every rank holds the same weights; one copy is written.
+  if (ProcessGroup *group = processGroup(); group && group->rank() != 0)
+    return llvm::Error::success();
   std::vector<TensorToWrite> tensors;
   for (size_t i = 0; i < names.size(); ++i)
     for (auto [prefix, t] : {std::pair{"param/", &params[i]}, {"adam_m/", &m[i]},
@@ -205,6 +211,8 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
 }
 
 llvm::Error Trainer::writeLog() const {
+  if (ProcessGroup *group = processGroup(); group && group->rank() != 0)
+    return llvm::Error::success();
   json::Value curvesJson = log();
   if (!run.logPath.empty())
     if (llvm::Error e = writeFileAtomically(
@@ -232,7 +240,7 @@ public:
       llvm::errs() << "\n";
   }
   void update(int64_t step, int64_t steps, double loss, double lr, double tokensPerSecond,
-              double secondsPerStep) {
+              double secondsPerStep, llvm::StringRef ranks = "") {
     auto now = std::chrono::steady_clock::now();
     bool last = step == steps;
     if (!last && std::chrono::duration<double>(now - lastDraw).count() < (tty ? 0.2 : 10.0))
@@ -243,7 +251,8 @@ public:
                                      "ETA {6}m{7:D2}s",
                                      label, step, steps, loss, lr, tokensPerSecond,
                                      (int64_t)eta / 60, (int64_t)eta % 60)
-                           .str();
+                           .str() +
+                       ranks.str();
     if (tty)
       llvm::errs() << "\r\033[K" << line;
     else
@@ -265,7 +274,8 @@ double sumOfSquares(const Tensor &t) {
 }
 } // namespace
 
-llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &data) {
+llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &data,
+                              func::FuncOp shareFunc) {
   const StageRecipe &stage = recipe.stages[index];
   if (!gradFunc)
     return makeError("internal error: stage " + llvm::Twine(index + 1) +
@@ -307,6 +317,72 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
                index + 1, recipe.stages.size(), stage.stage, stage.steps, start, program.size(),
                parameterCount);
 
+  ProcessGroup *group = processGroup();
+  // Layer-parallel: `share` runs this rank's layers over the whole batch and
+  // its tensors are `program`'s (aliased), at program indices `global`;
+  // owner[i] is the rank that trains program tensor i.
+  std::optional<GradientProgram> share;
+  std::vector<size_t> global;
+  std::vector<int> owner;
+  if (shareFunc) {
+    if (!group)
+      return makeError("internal error: a layer-parallel stage without a process group");
+    auto createdShare = GradientProgram::create(shareFunc, *store, recipe.seed + index);
+    if (!createdShare)
+      return createdShare.takeError();
+    share.emplace(std::move(*createdShare));
+    llvm::StringMap<size_t> indexOf;
+    for (size_t i = 0; i < program.size(); ++i)
+      indexOf[program.name(i)] = i;
+    std::vector<double> owners(program.size(), -INFINITY);
+    for (size_t j = 0; j < share->size(); ++j) {
+      auto it = indexOf.find(share->name(j));
+      if (it == indexOf.end())
+        return makeError("internal error: layer-parallel tensor '" + share->name(j) +
+                         "' is not in the stage's step");
+      global.push_back(it->second);
+      program.parameter(it->second) = share->parameter(j);
+      owners[it->second] = group->rank();
+    }
+    if (llvm::Error e = group->maxInPlace(owners))
+      return e;
+    for (size_t i = 0; i < program.size(); ++i) {
+      if (owners[i] < 0)
+        return makeError("internal error: no rank trains '" + program.name(i) + "'");
+      owner.push_back((int)owners[i]);
+    }
+    spdlog::info("stage {}: layer-parallel over {} ranks, rank 0 trains {} of the {} tensors",
+                 index + 1, group->size(), share->size(), program.size());
+  } else {
+    for (size_t i = 0; i < program.size(); ++i)
+      global.push_back(i);
+  }
+  GradientProgram &runner = share ? *share : program;
+  runner.distribute(share ? nullptr : group);
+  runner.setLanes(recipe.lanes);
+  // Layer-parallel: every tensor from the rank that trains it, so that all
+  // hold the whole step's weights and moments (for the checkpoint, the next
+  // stage and the export).
+  auto gatherLayers = [&]() -> llvm::Error {
+    for (size_t i = 0; share && i < program.size(); ++i)
+      for (Tensor *t : {&program.parameter(i), &m[i], &v[i]})
+        if (llvm::Error e = group->broadcast(t->mutableData(), t->numel(), owner[i]))
+          return e;
+    return llvm::Error::success();
+  };
+  if (group && !share && (size_t)group->size() > program.lanesFor(recipe.batch))
+    return makeError(llvm::formatv(
+                         "{0} ranks, but a batch of {1} sequences runs in {2} lanes (fixed, "
+                         "so that the weights do not depend on the number of ranks): run at "
+                         "most {2} ranks, or set the recipe's \"lanes\" (and \"batch\") to "
+                         "at least {0}",
+                         group->size(), recipe.batch, program.lanesFor(recipe.batch))
+                         .str());
+  // The cores of this machine, shared by the job's ranks on it.
+  unsigned threads =
+      run.threads ? run.threads
+                  : std::max(1u, std::thread::hardware_concurrency() /
+                                     (group ? (unsigned)group->localSize() : 1u));
   bool lm = stage.stage == "lm";
   std::vector<int32_t> positions(recipe.seqLen);
   std::iota(positions.begin(), positions.end(), 0);
@@ -318,6 +394,10 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     auto stepStart = std::chrono::steady_clock::now();
     std::vector<std::vector<Tensor>> batch;
     for (int64_t b = 0; b < recipe.batch; ++b) {
+      if (!runner.ownsSequence(b, recipe.batch)) {
+        batch.emplace_back(); // another rank's
+        continue;
+      }
       // Each stage draws from its own part of the sequence index space.
       uint64_t sequenceIndex =
           ((uint64_t)index << 40) + (uint64_t)step * recipe.batch + (uint64_t)b;
@@ -329,18 +409,41 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
         args.push_back(Tensor::ints(data.targets(sequenceIndex, seq)));
       batch.push_back(std::move(args));
     }
-    auto computed = program.computeBatch(batch);
+    auto computed = runner.computeBatch(batch, threads);
     if (!computed)
       return computed.takeError();
     double loss = *computed;
+    double commSeconds = runner.communicationSeconds();
+    auto commStart = std::chrono::steady_clock::now();
+    if (share) {
+      // The shares' losses add up to the step's (in rank order).
+      auto losses = group->gather({loss});
+      if (!losses)
+        return losses.takeError();
+      loss = 0;
+      for (double l : *losses)
+        loss += l;
+    }
     if (!std::isfinite(loss))
       return makeError(llvm::formatv("stage {0} ({1}): the loss is {2} at step {3}; lower the "
                                      "learning rate (lr {4})",
                                      index + 1, stage.stage, loss, step, stage.lr)
                            .str());
+    // Per tensor, in the step's order, whichever rank computed it: the
+    // norm, and so the clipping, of one process.
+    std::vector<double> squares(program.size(), share ? -INFINITY : 0.0);
+    for (size_t j = 0; j < runner.size(); ++j)
+      squares[global[j]] = sumOfSquares(runner.gradient(j));
+    if (share) {
+      if (llvm::Error e = group->maxInPlace(squares))
+        return e;
+      commSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                   commStart)
+                         .count();
+    }
     double norm2 = 0;
-    for (size_t i = 0; i < program.size(); ++i)
-      norm2 += sumOfSquares(program.gradient(i));
+    for (double s2 : squares)
+      norm2 += s2;
     double gradNorm = std::sqrt(norm2);
     float clipScale = stage.clip > 0 && gradNorm > stage.clip ? stage.clip / gradNorm : 1.0;
 
@@ -348,9 +451,10 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     double lr = stage.learningRate(step);
     int64_t t = step + 1;
     double c1 = 1 - std::pow(stage.beta1, t), c2 = 1 - std::pow(stage.beta2, t);
-    for (size_t i = 0; i < program.size(); ++i) {
-      Tensor &p = program.parameter(i);
-      const float *g = program.gradient(i).data();
+    for (size_t j = 0; j < runner.size(); ++j) {
+      size_t i = global[j];
+      Tensor &p = runner.parameter(j);
+      const float *g = runner.gradient(j).data();
       float *pd = p.mutableData(), *md = m[i].mutableData(), *vd = v[i].mutableData();
       float decay = p.rank() >= 2 ? 1 - lr * stage.weightDecay : 1;
       for (int64_t j = 0; j < p.numel(); ++j) {
@@ -367,18 +471,53 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     smoothedStepSeconds = step == start ? stepSeconds
                                         : 0.9 * smoothedStepSeconds + 0.1 * stepSeconds;
     double tokensPerSecond = recipe.batch * recipe.seqLen / std::max(stepSeconds, 1e-9);
-    points.push_back(json::Object{
-        {"step", step + 1},
-        {"loss", loss},
-        {"lr", lr},
-        {"grad_norm", gradNorm},
-        {"tokens_per_s", tokensPerSecond},
-        {"elapsed_s", std::chrono::duration<double>(now - stageStart).count()}});
-    progress.update(step + 1, stage.steps, loss, lr, tokensPerSecond, smoothedStepSeconds);
-    if ((step + 1) % recipe.checkpointEvery == 0 || step + 1 == stage.steps)
+    json::Object point{{"step", step + 1},
+                       {"loss", loss},
+                       {"lr", lr},
+                       {"grad_norm", gradNorm},
+                       {"tokens_per_s", tokensPerSecond},
+                       {"elapsed_s", std::chrono::duration<double>(now - stageStart).count()}};
+    std::string ranks;
+    if (group) {
+      // Per rank: its tokens over its compute time, and its time in
+      // collectives (which includes waiting for slower ranks).
+      int64_t mine = 0;
+      for (int64_t b = 0; b < recipe.batch; ++b)
+        mine += runner.ownsSequence(b, recipe.batch);
+      auto stats = group->gather({(double)(mine * recipe.seqLen), runner.computeSeconds(),
+                                  commSeconds});
+      if (!stats)
+        return stats.takeError();
+      json::Array rankRates, rankComm;
+      double slowest = INFINITY, fastest = 0;
+      for (int r = 0; r < group->size(); ++r) {
+        double rate = (*stats)[3 * r] / std::max((*stats)[3 * r + 1], 1e-9);
+        rankRates.push_back(rate);
+        rankComm.push_back((*stats)[3 * r + 2]);
+        slowest = std::min(slowest, rate);
+        fastest = std::max(fastest, rate);
+      }
+      double comm = commSeconds;
+      point["ranks"] = group->size();
+      point["rank_tokens_per_s"] = std::move(rankRates);
+      point["rank_comm_s"] = std::move(rankComm);
+      point["comm_share"] = comm / std::max(stepSeconds, 1e-9);
+      ranks = llvm::formatv("  {0} ranks {1:F0}-{2:F0} tok/s each, comm {3:P0}",
+                            group->size(), slowest, fastest,
+                            comm / std::max(stepSeconds, 1e-9))
+                  .str();
+    }
+    points.push_back(std::move(point));
+    if (!group || group->rank() == 0)
+      progress.update(step + 1, stage.steps, loss, lr, tokensPerSecond, smoothedStepSeconds,
+                      ranks);
+    if ((step + 1) % recipe.checkpointEvery == 0 || step + 1 == stage.steps) {
+      if (llvm::Error e = gatherLayers())
+        return e;
       if (llvm::Error e = writeCheckpoint(index, step + 1, names, program.parameters(),
                                           m, v))
         return e;
+    }
   }
   if (stage.steps == 0)
     return writeCheckpoint(index, 0, names, program.parameters(), m, v);

@@ -4,6 +4,9 @@
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise" 2>&1 | FileCheck %s --check-prefix=UNEDITED
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="stage=model" 2>&1 | FileCheck %s --check-prefix=NOTEACHER
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model feature-layers=7" 2>&1 | FileCheck %s --check-prefix=RANGE
+// RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise layers=0" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=SHARD
+// RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random layers=1" | not attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise layers=0" 2>&1 | FileCheck %s --check-prefix=NOTEDITED
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model layers=0" 2>&1 | FileCheck %s --check-prefix=SHARDMODEL
 
 // Tests the distillation graphs. Layerwise: only edited layer 1's MLA is fed
 // the teacher's own normalised hidden state and matched by MSE to the
@@ -39,3 +42,19 @@
 // UNEDITED: error: attnedit-build-distill: the student has no edited attention to distil layer by layer
 // NOTEACHER: error: attnedit-build-distill: give the teacher module: teacher=FILE.mlir
 // RANGE: error: attnedit-build-distill: feature layer 7 is out of range
+
+// Tests a layer-parallel share: of two edited layers, layers=0 keeps layer
+// 0's term only, still divided by 2; the teacher stops after layer 0's
+// attention (no second attention, no logits), and only layer 0 has gradients.
+// SHARD-LABEL: func.func @train_step(
+// SHARD: %[[T:.*]] = attnedit.attention
+// SHARD: %[[S:.*]] = attnedit.mla
+// SHARD: %[[L:.*]] = attnedit.mse_loss %[[S]], %[[T]]
+// SHARD-NOT: attnedit.attention
+// SHARD: %[[M:.*]] = attnedit.scale %[[L]] {factor = 5.000000e-01 : f64} : tensor<f32>
+// SHARD-NEXT: return %[[M]] : tensor<f32>
+// SHARD-LABEL: func.func @train_step_grad(
+// SHARD-SAME: attnedit.gradients = ["student::model.layers.0.self_attn.q_proj.weight", "student::model.layers.0.self_attn.kv_a_proj_with_mqa.weight", "student::model.layers.0.self_attn.kv_a_layernorm.weight", "student::model.layers.0.self_attn.kv_b_proj.weight", "student::model.layers.0.self_attn.o_proj.weight"]
+
+// NOTEDITED: error: attnedit-build-distill: layers= names layer 0, which is not an edited attention layer
+// SHARDMODEL: error: attnedit-build-distill: layers= selects layers of stage=layerwise only

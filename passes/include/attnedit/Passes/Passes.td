@@ -144,6 +144,10 @@ def BuildDistillPass : Pass<"attnedit-build-distill", "::mlir::ModuleOp"> {
       times the mean over `feature-layers` of 1 − cos between teacher and
       student hidden states entering those layers.
 
+      `layers=i,j` keeps only those edited layers' terms (the teacher
+      forward is cut after the last of them): the layer-parallel share of one
+      process; the shares' losses sum to the whole step's loss and each
+      layer's gradient is the one the whole step computes.
     - `stage=lm`: no teacher; `@train_step(tokens, positions, targets)` is the
       mean next-token cross entropy of `@forward` with every parameter
       trainable, for pretraining a model (a teacher) from scratch.
@@ -166,6 +170,9 @@ def BuildDistillPass : Pass<"attnedit-build-distill", "::mlir::ModuleOp"> {
            "weight λ of the cosine feature loss">,
     Option<"train", "train", "std::string", /*default=*/"\"attention\"",
            "which student parameters train: attention or all">,
+    ListOption<"layers", "layers", "int64_t",
+               "stage=layerwise: only these edited layers (layer-parallel training; "
+               "the loss still divides by the count of every edited layer)">,
   ];
   let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
 }

@@ -65,6 +65,7 @@ struct JobOptions {
   std::string outDir;
   Recipe recipe;
   bool resume = false;
+  unsigned threads = 0; // TrainingRun::threads
 };
 
 /// Trains `model` (an imported @forward whose parameters have no values yet:

@@ -3,7 +3,7 @@
 // Owns the trainable parameters of an --attnedit-autodiff function as
 // mutable f32 buffers that the parameter store serves to the evaluator, and
 // computes the mean gradient of a batch of sequences, on as many threads as
-// there are cores.
+// there are cores, and across the ranks of a ProcessGroup when there is one.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_RUNTIME_TRAINING_GRADIENTPROGRAM_H
@@ -15,6 +15,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 namespace mlir::attnedit {
+
+class ProcessGroup;
 
 class GradientProgram {
 public:
@@ -28,12 +30,31 @@ public:
 
   /// Runs every sequence of `batch` (the arguments of one call each), sets
   /// gradient(i) to the mean of their gradients and returns their mean loss.
-  /// Sequence k adds into lane k % kLanes and the lanes are summed in order,
+  /// Sequence k adds into lane k % lanes() and the lanes are summed in order,
   /// so the result is the same bit for bit whatever number of threads ran
   /// the lanes (`threads`; 0 = one per core).
+  ///
+  /// Across a process group, rank r runs the lanes l with l % size == r (only
+  /// the sequences it owns need arguments; the others may be empty), and the
+  /// lanes are summed in the same order by ProcessGroup::sumLanes: every
+  /// rank ends with the gradient and loss one process computes, bit for bit.
   llvm::Expected<double> computeBatch(llvm::ArrayRef<std::vector<Tensor>> batch,
                                       unsigned threads = 0);
-  static constexpr unsigned kLanes = 4;
+  static constexpr unsigned kLanes = 4; // the default of Recipe::lanes
+  /// Sums a batch in `lanes` lanes (at least 1): the most ranks a job can
+  /// use. Another count adds in another order, so changes the last bits.
+  void setLanes(size_t lanes) { maxLanes = std::max<size_t>(lanes, 1); }
+  /// The lanes a batch of `batchSize` sequences runs in.
+  size_t lanesFor(size_t batchSize) const { return std::min(maxLanes, batchSize); }
+
+  /// Runs this rank's share of every batch of `group` (null: all of it).
+  void distribute(ProcessGroup *group) { this->group = group; }
+  /// True if sequence `k` of a batch of `batchSize` is this rank's to run.
+  bool ownsSequence(size_t k, size_t batchSize) const;
+  /// Seconds the last computeBatch spent computing this rank's lanes, and in
+  /// collectives (including waiting for slower ranks).
+  double computeSeconds() const { return lastCompute; }
+  double communicationSeconds() const { return lastCommunication; }
 
   size_t size() const { return names.size(); }
   llvm::StringRef name(size_t i) const { return names[i]; }
@@ -51,6 +72,13 @@ private:
   std::vector<Tensor> params, grads;
   // Per-lane gradient sums, made on first use.
   std::vector<std::vector<Tensor>> lanes;
+  ProcessGroup *group = nullptr;
+  size_t maxLanes = kLanes;
+  std::vector<float> flat; // this rank's lanes, then the sum, as one vector
+  double lastCompute = 0, lastCommunication = 0;
+
+  bool ownsLane(size_t lane) const;
+  llvm::Error sumAcrossRanks(size_t numLanes);
 };
 
 } // namespace mlir::attnedit

@@ -32,6 +32,10 @@ struct StageRecipe {
   std::vector<int64_t> featureLayers;
   double featureWeight = 0.0;
   std::string train = "attention"; // attention | all
+  // Under mpirun: "data" (every rank runs a share of the batch) or, for
+  // stage=layerwise, "layers" (every rank runs the whole batch through a
+  // share of the edited layers; README "Training on many processes").
+  std::string parallel = "data";
 
   /// The learning rate of step `step` (0-based).
   double learningRate(int64_t step) const;
@@ -49,6 +53,10 @@ struct Recipe {
   int64_t batch = 8;   // sequences per step
   int64_t seqLen = 128; // tokens per sequence
   int64_t checkpointEvery = 50;
+  /// A batch's gradient is summed in this many fixed groups of sequences
+  /// (sequence k in group k % lanes), so that it is the same bit for bit on
+  /// any number of threads or MPI ranks up to `lanes`.
+  int64_t lanes = 4;
   std::vector<StageRecipe> stages;
 
   /// Reads a recipe.json; errors name the file and the field. Fields left

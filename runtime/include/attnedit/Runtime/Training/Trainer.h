@@ -88,9 +88,14 @@ struct TrainingRun {
   /// the checkpoint with the recipe; a resume that differs in any field is
   /// refused, naming the fields.
   llvm::json::Object job;
+  /// Threads computing a batch; 0 = this machine's cores shared among the
+  /// job's ranks on it.
+  unsigned threads = 0;
 };
 
 /// Runs the stages of a recipe one after another over one parameter store.
+/// Under mpirun (processGroup()), every rank runs its share of each batch and
+/// applies the same update; only rank 0 writes the checkpoint, log and plot.
 class Trainer {
 public:
   /// With `run.resume`, reads the last checkpoint of `run.workDir` (if any):
@@ -108,7 +113,14 @@ public:
   /// with `targets`, each sequence is passed as (tokens, positions, targets)
   /// (stage=lm), otherwise as (tokens, positions). Parameters are updated in
   /// `store` in place.
-  llvm::Error runStage(size_t index, func::FuncOp gradFunc, TokenSource &data);
+  ///
+  /// With `shareFunc` (layer-parallel stage 1 under mpirun), this rank runs
+  /// the whole batch through `shareFunc`, the gradient of its share of the
+  /// layers, and updates only those; `gradFunc` still names every tensor
+  /// of the step, in its order, for the clipping norm and the checkpoint
+  /// (which rank 0 writes after each tensor is broadcast from its owner).
+  llvm::Error runStage(size_t index, func::FuncOp gradFunc, TokenSource &data,
+                       func::FuncOp shareFunc = {});
 
   /// The loss curves so far: [{"stage", "steps": [{step, loss, lr, ...}]}].
   llvm::json::Value log() const { return llvm::json::Array(curves); }
