@@ -34,6 +34,8 @@ llvm::StringRef mlir::attnedit::ascend::rowOpName(RowOp op) {
     return "softmax";
   case RowOp::Rope:
     return "rope";
+  case RowOp::Scale:
+    return "scale";
   }
   return "?";
 }
@@ -416,6 +418,9 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
     break;
   case RowOp::Mul:
     builder.create<VMulOp>(loc, in[0], in[1], out);
+    break;
+  case RowOp::Scale:
+    builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(p.factor), out);
     break;
   case RowOp::Silu:
   case RowOp::SiluMul: {

@@ -16,7 +16,7 @@
 
 namespace mlir::attnedit::ascend {
 
-enum class RowOp { Add, Mul, Silu, SiluMul, RmsNorm, Softmax, Rope };
+enum class RowOp { Add, Mul, Silu, SiluMul, RmsNorm, Softmax, Rope, Scale };
 llvm::StringRef rowOpName(RowOp op);
 
 /// `op` over `rows` x `cols` f32 tensors (the last axis is the row): one or
@@ -25,6 +25,7 @@ struct RowProblem {
   RowOp op = RowOp::Add;
   int64_t rows = 0, cols = 0;
   double eps = 0; // RmsNorm
+  double factor = 1; // Scale: x · factor (vmuls)
   /// Softmax over rows too long for UB: columns per chunk (a divisor of
   /// cols); the kernel then makes three passes (row max, sum of exp, write)
   /// over the chunks. 0 = whole rows.

@@ -1,0 +1,259 @@
+//===- OpSimulator.cpp - one attnedit op through its Ascend kernels --------===//
+//
+// Maps an op and its operands' concrete shapes to the problem the kernel
+// builders take (the same mapping the lowering passes make on static
+// shapes), builds the kernel once per problem, and simulates it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Ascend/OpSimulator.h"
+#include "attnedit/Ascend/AscendOps.h"
+#include "attnedit/Ascend/MatmulKernel.h"
+#include "attnedit/Ascend/ScheduleBuilder.h"
+#include "attnedit/Ascend/Simulator.h"
+#include "attnedit/Ascend/VectorKernel.h"
+#include "attnedit/IR/AttnEditOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attnedit;
+using namespace mlir::attnedit::ascend;
+
+int64_t HostTensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+OpSimulator::OpSimulator(OpSimulatorOptions options, std::shared_ptr<const TargetDescription> t)
+    : opts(std::move(options)), desc(std::move(t)), context(std::make_unique<MLIRContext>()) {
+  context->loadDialect<AscendDialect, arith::ArithDialect, scf::SCFDialect>();
+  kernels = ModuleOp::create(UnknownLoc::get(context.get())).getOperation();
+}
+
+OpSimulator::~OpSimulator() = default;
+
+llvm::Expected<std::unique_ptr<OpSimulator>> OpSimulator::create(OpSimulatorOptions options) {
+  auto t = TargetDescription::load(options.target);
+  if (!t)
+    return t.takeError();
+  if (!(*t)->cubeMacsPerCycle(options.dtype))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "ascend-sim: the %s Cube has no %s mode", (*t)->name.c_str(),
+                                   options.dtype == DType::F32   ? "f32"
+                                   : options.dtype == DType::F16 ? "f16"
+                                                                 : "bf16");
+  return std::unique_ptr<OpSimulator>(new OpSimulator(std::move(options), std::move(*t)));
+}
+
+llvm::Expected<std::shared_ptr<const Schedule>>
+OpSimulator::schedule(const std::string &key,
+                      llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(key);
+  if (it != cache.end())
+    return it->second;
+  OpBuilder builder(context.get());
+  builder.setInsertionPointToEnd(cast<ModuleOp>(*kernels).getBody());
+  llvm::Expected<Operation *> kernel = build(builder);
+  if (!kernel)
+    return kernel.takeError();
+  auto k = cast<KernelOp>(*kernel);
+  if (failed(k.verify()))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "ascend-sim: the kernel for %s does not verify", key.c_str());
+  llvm::Expected<Schedule> s = buildSchedule(k);
+  if (!s)
+    return s.takeError();
+  auto shared = std::make_shared<const Schedule>(std::move(*s));
+  cache[key] = shared;
+  return shared;
+}
+
+llvm::Expected<std::vector<float>>
+OpSimulator::simulate(const Schedule &schedule, llvm::ArrayRef<llvm::ArrayRef<float>> inputs) {
+  Simulator sim(schedule);
+  for (auto [k, values] : llvm::enumerate(inputs))
+    sim.setTensor(k, values);
+  if (llvm::Error e = sim.run())
+    return std::move(e);
+  return sim.tensor(schedule.gm.size() - 1);
+}
+
+namespace {
+
+llvm::ArrayRef<float> values(const HostTensor &t) { return {t.data, (size_t)t.numel()}; }
+
+/// Element-wise rows wider than 4096 values are viewed as [rows·cols/w, w]
+/// (w the largest divisor up to 4096, research §9.2), as the pass does.
+void splitWideRows(RowProblem &p) {
+  if (p.cols <= 4096)
+    return;
+  for (int64_t d = 4096; d >= 1; --d)
+    if (p.cols % d == 0) {
+      p.rows = p.rows * p.cols / d;
+      p.cols = d;
+      return;
+    }
+}
+
+std::string rowKey(const RowProblem &p) {
+  return llvm::formatv("row:{0}:{1}x{2}:eps={3}:f={4}:h={5}:inv={6}:th={7}",
+                       rowOpName(p.op), p.rows, p.cols, p.eps, p.factor, p.heads, p.inverse,
+                       p.theta)
+      .str();
+}
+
+} // namespace
+
+std::optional<llvm::Expected<SimulatedOp>>
+OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
+  using Result = std::optional<llvm::Expected<SimulatedOp>>;
+  const TargetDescription &t = *desc;
+  for (const HostTensor &x : operands)
+    if (x.numel() == 0)
+      return std::nullopt;
+
+  // A Cube matmul C = A·B or A·Wᵀ.
+  auto runMatmul = [&](MatmulProblem p, const HostTensor &a, const HostTensor &b,
+                       llvm::SmallVector<int64_t, 4> shape) -> Result {
+    p.dtype = opts.dtype;
+    p.target = opts.target;
+    std::string key = llvm::formatv("mm:{0}:{1}x{2}x{3}:t{4}:{5}", p.batch, p.m, p.n, p.k,
+                                    p.transposedB, static_cast<int>(p.dtype))
+                          .str();
+    auto s = schedule(key, [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+      auto choice = searchMatmulTiling(context.get(), p, t);
+      if (!choice)
+        return choice.takeError();
+      return buildMatmulKernel(b, b.getUnknownLoc(), "matmul", p, choice->tiling, t)
+          .getOperation();
+    });
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, {values(a), values(b)});
+    if (!out)
+      return Result(out.takeError());
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {"matmul"}});
+  };
+
+  // A Vector row kernel over [rows, cols] views of the operands.
+  auto runRows = [&](RowProblem p, std::vector<llvm::ArrayRef<float>> inputs,
+                     llvm::SmallVector<int64_t, 4> shape) -> Result {
+    int64_t r = rowsPerTile(p, t);
+    // A softmax row too long for UB goes through in column chunks.
+    for (int64_t w = std::min<int64_t>(p.cols, 4096); r < 1 && p.op == RowOp::Softmax && w >= 8;
+         --w)
+      if (p.cols % w == 0) {
+        p.chunk = w;
+        r = rowsPerTile(p, t);
+      }
+    if (r < 1)
+      return std::nullopt;
+    auto s = schedule(rowKey(p) + llvm::formatv(":c{0}", p.chunk).str(),
+                      [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+                        return buildRowKernel(b, b.getUnknownLoc(), rowOpName(p.op), p, r, t)
+                            .getOperation();
+                      });
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, inputs);
+    if (!out)
+      return Result(out.takeError());
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {rowOpName(p.op).str()}});
+  };
+
+  auto shapeOf = [](const HostTensor &x) { return x.shape; };
+
+  return llvm::TypeSwitch<Operation *, Result>(op)
+      .Case([&](LinearOp l) -> Result {
+        // Bias: a separate Vector add is not lowered yet.
+        if (l.getBias() || operands.size() != 2)
+          return std::nullopt;
+        const HostTensor &x = operands[0], &w = operands[1];
+        MatmulProblem p;
+        p.transposedB = true;
+        p.k = x.shape.back();
+        p.n = w.shape[0];
+        p.m = x.numel() / p.k;
+        auto shape = x.shape;
+        shape.back() = p.n;
+        return runMatmul(p, x, w, shape);
+      })
+      .Case([&](MatmulOp m) -> Result {
+        const HostTensor &a = operands[0], &b = operands[1];
+        if (a.shape.size() < 2 || b.shape.size() < 2)
+          return std::nullopt;
+        MatmulProblem p;
+        p.m = a.shape[a.shape.size() - 2];
+        p.k = a.shape.back();
+        p.n = b.shape.back();
+        p.batch = a.numel() / (p.m * p.k);
+        if (b.numel() != p.batch * p.k * p.n)
+          return std::nullopt;
+        auto shape = a.shape;
+        shape.back() = p.n;
+        return runMatmul(p, a, b, shape);
+      })
+      .Case([&](RmsNormOp n) -> Result {
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::RmsNorm, x.numel() / x.shape.back(), x.shape.back(),
+                     n.getEps().convertToDouble()};
+        return runRows(p, {values(x), values(operands[1])}, shapeOf(x));
+      })
+      .Case([&](SoftmaxOp s) -> Result {
+        const HostTensor &x = operands[0];
+        if (s.getSinks() || static_cast<int64_t>(s.getAxis()) != (int64_t)x.shape.size() - 1)
+          return std::nullopt;
+        RowProblem p{RowOp::Softmax, x.numel() / x.shape.back(), x.shape.back()};
+        return runRows(p, {values(x)}, shapeOf(x));
+      })
+      .Case([&](ScaleOp s) -> Result {
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::Scale, x.numel() / x.shape.back(), x.shape.back()};
+        p.factor = s.getFactor().convertToDouble();
+        splitWideRows(p);
+        return runRows(p, {values(x)}, shapeOf(x));
+      })
+      .Case([&](SiluOp) -> Result {
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::Silu, x.numel() / x.shape.back(), x.shape.back()};
+        splitWideRows(p);
+        return runRows(p, {values(x)}, shapeOf(x));
+      })
+      .Case<AddOp, MulOp>([&](Operation *) -> Result {
+        const HostTensor &a = operands[0], &b = operands[1];
+        if (a.shape != b.shape || a.shape.empty())
+          return std::nullopt; // broadcasting operands are not lowered
+        RowProblem p{isa<AddOp>(op) ? RowOp::Add : RowOp::Mul, a.numel() / a.shape.back(),
+                     a.shape.back()};
+        splitWideRows(p);
+        return runRows(p, {values(a), values(b)}, shapeOf(a));
+      })
+      .Case([&](RopeOp r) -> Result {
+        const HostTensor &x = operands[0], &pos = operands[1];
+        // rotate_half over whole heads, no Llama-3 scaling (VectorKernel.h).
+        if (x.shape.size() != 3 || !pos.ints || r.getStyle() != RopeStyle::RotateHalf ||
+            r.getLlama3Scaling() || (int64_t)r.getRotaryDim() != x.shape[2] || x.shape[2] % 2)
+          return std::nullopt;
+        RowProblem p{RowOp::Rope, x.shape[0], x.shape[1] * x.shape[2]};
+        p.heads = x.shape[1];
+        p.inverse = r.getInverse();
+        p.theta = r.getTheta().convertToDouble();
+        int64_t d = x.shape[2];
+        std::vector<float> positions(pos.ints, pos.ints + pos.numel()), inv;
+        for (int64_t i = 0; i < d / 2; ++i)
+          inv.push_back(static_cast<float>(std::pow(p.theta, -2.0 * i / d)));
+        return runRows(p, {values(x), positions, inv}, shapeOf(x));
+      })
+      .Default([](Operation *) -> Result { return std::nullopt; });
+}
