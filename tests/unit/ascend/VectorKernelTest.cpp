@@ -124,6 +124,53 @@ TEST(VectorKernel, RopeMatchesReference) {
   }
 }
 
+// Interleaved-pair RoPE (llama2.c's convention) through the Gather of each
+// pair's partner, both directions, against the reference kernel.
+TEST(VectorKernel, InterleavedRopeMatchesReference) {
+  std::mt19937 rng(9);
+  int64_t t = 21, h = 4, d = 8;
+  Tensor x = randomTensor({t, h, d}, rng);
+  std::vector<int32_t> ids;
+  for (int64_t i = 0; i < t; ++i)
+    ids.push_back(static_cast<int32_t>(5 * i));
+  Tensor positions = Tensor::ints(ids);
+  Tensor posF = Tensor::zeros({t, 1}), freq = Tensor::zeros({1, d}), index = Tensor::zeros({1, d});
+  for (int64_t i = 0; i < t; ++i)
+    posF.mutableData()[i] = static_cast<float>(ids[i]);
+  for (int64_t i = 0; i < d / 2; ++i) {
+    auto f = static_cast<float>(std::pow(10000.0, -2.0 * i / d));
+    freq.mutableData()[2 * i] = -f;
+    freq.mutableData()[2 * i + 1] = f;
+    index.mutableData()[2 * i] = static_cast<float>(2 * i + 1);
+    index.mutableData()[2 * i + 1] = static_cast<float>(2 * i);
+  }
+  Tensor flat = x.reshaped({t, h * d});
+  for (bool inverse : {false, true}) {
+    RowProblem p{RowOp::Rope, t, h * d};
+    p.heads = h;
+    p.inverse = inverse;
+    p.theta = 10000.0;
+    p.interleaved = true;
+    kernels::RopeConfig config{10000.0, d, /*interleaved=*/true, std::nullopt, inverse};
+    Tensor want = kernels::rope(x, positions, config).reshaped({t, h * d});
+    // f32 angles of positions up to 100: |error| ~ 1e-5 after sin/cos.
+    for (llvm::StringRef target : {"910b", "910a"})
+      expectNear(simulate(p, target, {&flat, &posF, &freq, &index}), want, 1e-4);
+  }
+}
+
+// Scale (vmuls) and linear's bias (the row replicated in UB, then vadd).
+TEST(VectorKernel, ScaleAndBiasAddMatchReference) {
+  std::mt19937 rng(10);
+  Tensor x = randomTensor({45, 24}, rng), bias = randomTensor({24}, rng);
+  RowProblem scale{RowOp::Scale, 45, 24};
+  scale.factor = 0.35;
+  expectNear(simulate(scale, "910b", {&x}), kernels::scale(x, 0.35), 1e-6);
+  Tensor row = bias.reshaped({1, 24});
+  Tensor want = kernels::add(x, kernels::broadcast(row, {45, 24}));
+  expectNear(simulate({RowOp::BiasAdd, 45, 24}, "910b", {&x, &row}), want, 1e-6);
+}
+
 // Tests the UB budget: a 4096-wide RMSNorm row in f32 takes 16 KB per
 // stream slot, so only one row fits per tile with two slots per stream
 // (research §9.2 finds 2 rows for bf16); a few rows are spread over the 48

@@ -107,9 +107,9 @@ void splitWideRows(RowProblem &p) {
 }
 
 std::string rowKey(const RowProblem &p) {
-  return llvm::formatv("row:{0}:{1}x{2}:eps={3}:f={4}:h={5}:inv={6}:th={7}",
+  return llvm::formatv("row:{0}:{1}x{2}:eps={3}:f={4}:h={5}:inv={6}:th={7}:il={8}",
                        rowOpName(p.op), p.rows, p.cols, p.eps, p.factor, p.heads, p.inverse,
-                       p.theta)
+                       p.theta, p.interleaved)
       .str();
 }
 
@@ -176,9 +176,6 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
 
   return llvm::TypeSwitch<Operation *, Result>(op)
       .Case([&](LinearOp l) -> Result {
-        // Bias: a separate Vector add is not lowered yet.
-        if (l.getBias() || operands.size() != 2)
-          return std::nullopt;
         const HostTensor &x = operands[0], &w = operands[1];
         MatmulProblem p;
         p.transposedB = true;
@@ -187,7 +184,19 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         p.m = x.numel() / p.k;
         auto shape = x.shape;
         shape.back() = p.n;
-        return runMatmul(p, x, w, shape);
+        // The bias: a Vector kernel adding the replicated row after FixPipe
+        // (the 910B's bias table in the Cube path, S20's TCubeTiling isBias,
+        // is not modelled).
+        RowProblem bias{RowOp::BiasAdd, p.m, p.n};
+        if (l.getBias() && rowsPerTile(bias, t) < 1)
+          return std::nullopt;
+        Result product = runMatmul(p, x, w, shape);
+        if (!l.getBias() || !product || !*product)
+          return product;
+        Result sum = runRows(bias, {(*product)->values, values(operands[2])}, shape);
+        if (sum && *sum)
+          (*sum)->kernels.insert((*sum)->kernels.begin(), "matmul");
+        return sum;
       })
       .Case([&](MatmulOp m) -> Result {
         const HostTensor &a = operands[0], &b = operands[1];
@@ -241,18 +250,28 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       })
       .Case([&](RopeOp r) -> Result {
         const HostTensor &x = operands[0], &pos = operands[1];
-        // rotate_half over whole heads, no Llama-3 scaling (VectorKernel.h).
-        if (x.shape.size() != 3 || !pos.ints || r.getStyle() != RopeStyle::RotateHalf ||
-            r.getLlama3Scaling() || (int64_t)r.getRotaryDim() != x.shape[2] || x.shape[2] % 2)
+        // Whole heads, no Llama-3 scaling (VectorKernel.h).
+        if (x.shape.size() != 3 || !pos.ints || r.getLlama3Scaling() ||
+            (int64_t)r.getRotaryDim() != x.shape[2] || x.shape[2] % 2)
           return std::nullopt;
         RowProblem p{RowOp::Rope, x.shape[0], x.shape[1] * x.shape[2]};
         p.heads = x.shape[1];
         p.inverse = r.getInverse();
         p.theta = r.getTheta().convertToDouble();
+        p.interleaved = r.getStyle() == RopeStyle::Interleaved;
         int64_t d = x.shape[2];
-        std::vector<float> positions(pos.ints, pos.ints + pos.numel()), inv;
-        for (int64_t i = 0; i < d / 2; ++i)
-          inv.push_back(static_cast<float>(std::pow(p.theta, -2.0 * i / d)));
+        std::vector<float> positions(pos.ints, pos.ints + pos.numel()), inv, index;
+        for (int64_t i = 0; i < d / 2; ++i) {
+          auto f = static_cast<float>(std::pow(p.theta, -2.0 * i / d));
+          if (!p.interleaved) {
+            inv.push_back(f);
+            continue;
+          }
+          inv.insert(inv.end(), {-f, f});
+          index.insert(index.end(), {float(2 * i + 1), float(2 * i)});
+        }
+        if (p.interleaved)
+          return runRows(p, {values(x), positions, inv, index}, shapeOf(x));
         return runRows(p, {values(x), positions, inv}, shapeOf(x));
       })
       .Default([](Operation *) -> Result { return std::nullopt; });
