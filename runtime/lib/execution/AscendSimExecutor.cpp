@@ -98,6 +98,7 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
   if (!ready)
     return ready.takeError();
   std::map<std::string, int64_t> simulated, fallback;
+  double modelled = 0;
   EvaluatorOptions options;
   options.runOp = [&](Operation *op,
                       llvm::ArrayRef<const Tensor *> operands) -> std::optional<llvm::Expected<Tensor>> {
@@ -117,6 +118,7 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
       return std::optional<llvm::Expected<Tensor>>((*r).takeError());
     for (const std::string &k : (*r)->kernels)
       ++simulated[k];
+    modelled += (*r)->modelledSeconds;
     Tensor out = Tensor::zeros((*r)->shape);
     std::copy((*r)->values.begin(), (*r)->values.end(), out.mutableData());
     return std::optional<llvm::Expected<Tensor>>(std::move(out));
@@ -133,13 +135,15 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
     (*ready)->logged = true;
   }
   spdlog::log(first ? spdlog::level::info : spdlog::level::debug,
-              "ascend-sim: @{} on {} ({} Cube operands): {} kernels simulated ({}); {} ops on the "
-              "reference evaluator, no Ascend lowering ({})",
+              "ascend-sim: @{} on {} ({} Cube operands): {} kernels simulated ({}), modelled "
+              "{:.1f} us on the device; {} ops on the reference evaluator, no Ascend lowering "
+              "({})",
               func.getSymName().str(), sim->target().name,
               sim->options().dtype == ascend::DType::F32   ? "f32"
               : sim->options().dtype == ascend::DType::F16 ? "f16"
                                                            : "bf16",
-              nSim, simText.empty() ? "none" : simText, nRef, refText.empty() ? "none" : refText);
+              nSim, simText.empty() ? "none" : simText, modelled * 1e6, nRef,
+              refText.empty() ? "none" : refText);
   return results;
 }
 

@@ -8,6 +8,7 @@
 
 #include "attnedit/Ascend/OpSimulator.h"
 #include "attnedit/Ascend/AscendOps.h"
+#include "attnedit/Ascend/CostModel.h"
 #include "attnedit/Ascend/MatmulKernel.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/Simulator.h"
@@ -57,11 +58,15 @@ llvm::Expected<std::unique_ptr<OpSimulator>> OpSimulator::create(OpSimulatorOpti
 
 llvm::Expected<std::shared_ptr<const Schedule>>
 OpSimulator::schedule(const std::string &key,
-                      llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build) {
+                      llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build,
+                      double *seconds) {
   std::lock_guard<std::mutex> lock(mutex);
   auto it = cache.find(key);
-  if (it != cache.end())
-    return it->second;
+  if (it != cache.end()) {
+    if (seconds)
+      *seconds = it->second.second;
+    return it->second.first;
+  }
   OpBuilder builder(context.get());
   builder.setInsertionPointToEnd(cast<ModuleOp>(*kernels).getBody());
   llvm::Expected<Operation *> kernel = build(builder);
@@ -75,7 +80,12 @@ OpSimulator::schedule(const std::string &key,
   if (!s)
     return s.takeError();
   auto shared = std::make_shared<const Schedule>(std::move(*s));
-  cache[key] = shared;
+  llvm::Expected<KernelEstimate> e = estimate(*shared);
+  if (!e)
+    return e.takeError();
+  cache[key] = {shared, e->seconds};
+  if (seconds)
+    *seconds = e->seconds;
   return shared;
 }
 
@@ -131,19 +141,23 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     std::string key = llvm::formatv("mm:{0}:{1}x{2}x{3}:t{4}:{5}", p.batch, p.m, p.n, p.k,
                                     p.transposedB, static_cast<int>(p.dtype))
                           .str();
-    auto s = schedule(key, [&](OpBuilder &b) -> llvm::Expected<Operation *> {
-      auto choice = searchMatmulTiling(context.get(), p, t);
-      if (!choice)
-        return choice.takeError();
-      return buildMatmulKernel(b, b.getUnknownLoc(), "matmul", p, choice->tiling, t)
-          .getOperation();
-    });
+    double seconds = 0;
+    auto s = schedule(
+        key,
+        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+          auto choice = searchMatmulTiling(context.get(), p, t);
+          if (!choice)
+            return choice.takeError();
+          return buildMatmulKernel(b, b.getUnknownLoc(), "matmul", p, choice->tiling, t)
+              .getOperation();
+        },
+        &seconds);
     if (!s)
       return Result(s.takeError());
     auto out = simulate(**s, {values(a), values(b)});
     if (!out)
       return Result(out.takeError());
-    return Result(SimulatedOp{std::move(shape), std::move(*out), {"matmul"}});
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {"matmul"}, seconds});
   };
 
   // A Vector row kernel over [rows, cols] views of the operands.
@@ -159,17 +173,20 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       }
     if (r < 1)
       return std::nullopt;
-    auto s = schedule(rowKey(p) + llvm::formatv(":c{0}", p.chunk).str(),
-                      [&](OpBuilder &b) -> llvm::Expected<Operation *> {
-                        return buildRowKernel(b, b.getUnknownLoc(), rowOpName(p.op), p, r, t)
-                            .getOperation();
-                      });
+    double seconds = 0;
+    auto s = schedule(
+        rowKey(p) + llvm::formatv(":c{0}", p.chunk).str(),
+        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+          return buildRowKernel(b, b.getUnknownLoc(), rowOpName(p.op), p, r, t).getOperation();
+        },
+        &seconds);
     if (!s)
       return Result(s.takeError());
     auto out = simulate(**s, inputs);
     if (!out)
       return Result(out.takeError());
-    return Result(SimulatedOp{std::move(shape), std::move(*out), {rowOpName(p.op).str()}});
+    return Result(
+        SimulatedOp{std::move(shape), std::move(*out), {rowOpName(p.op).str()}, seconds});
   };
 
   auto shapeOf = [](const HostTensor &x) { return x.shape; };
@@ -194,8 +211,10 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         if (!l.getBias() || !product || !*product)
           return product;
         Result sum = runRows(bias, {(*product)->values, values(operands[2])}, shape);
-        if (sum && *sum)
+        if (sum && *sum) {
           (*sum)->kernels.insert((*sum)->kernels.begin(), "matmul");
+          (*sum)->modelledSeconds += (*product)->modelledSeconds;
+        }
         return sum;
       })
       .Case([&](MatmulOp m) -> Result {

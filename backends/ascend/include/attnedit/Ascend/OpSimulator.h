@@ -48,6 +48,9 @@ struct SimulatedOp {
   std::vector<float> values;
   /// The kernels that ran, e.g. {"matmul"} or {"flash_attention"}.
   llvm::SmallVector<std::string, 2> kernels;
+  /// The cost model's time of those kernels on the target (launches
+  /// included), as --attnedit-ascend-estimate reports it.
+  double modelledSeconds = 0;
 };
 
 struct OpSimulatorOptions {
@@ -80,10 +83,12 @@ public:
   simulate(const Schedule &schedule, llvm::ArrayRef<llvm::ArrayRef<float>> inputs);
 
   /// The schedule of a problem described by `key`, built once by `build`
-  /// (which creates one ascend.kernel at the builder's insertion point).
+  /// (which creates one ascend.kernel at the builder's insertion point) and
+  /// timed once by the cost model (`seconds`).
   llvm::Expected<std::shared_ptr<const Schedule>>
   schedule(const std::string &key,
-           llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build);
+           llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build,
+           double *seconds = nullptr);
 
 private:
   OpSimulator(OpSimulatorOptions options, std::shared_ptr<const TargetDescription> target);
@@ -94,7 +99,7 @@ private:
   std::mutex mutex;
   /// Kernels stay in this module: a schedule's instructions point at them.
   OwningOpRef<Operation *> kernels;
-  std::map<std::string, std::shared_ptr<const Schedule>> cache;
+  std::map<std::string, std::pair<std::shared_ptr<const Schedule>, double>> cache;
 };
 
 } // namespace mlir::attnedit::ascend
