@@ -1,6 +1,7 @@
 //===- VectorKernelTest.cpp - row kernels against the reference kernels ---===//
 
 #include "attnedit/Ascend/ScheduleBuilder.h"
+#include "attnedit/Ascend/MoveKernel.h"
 #include "attnedit/Ascend/Simulator.h"
 #include "attnedit/Ascend/VectorKernel.h"
 #include "attnedit/Runtime/Execution/Kernels.h"
@@ -169,6 +170,44 @@ TEST(VectorKernel, ScaleAndBiasAddMatchReference) {
   Tensor row = bias.reshaped({1, 24});
   Tensor want = kernels::add(x, kernels::broadcast(row, {45, 24}));
   expectNear(simulate({RowOp::BiasAdd, 45, 24}, "910b", {&x, &row}), want, 1e-6);
+}
+
+/// Simulates a row-move kernel on `x` and returns its output.
+std::vector<float> simulateMove(const MoveProblem &p, llvm::StringRef target, const Tensor &x) {
+  MLIRContext context;
+  context.loadDialect<AscendDialect>();
+  OpBuilder b(&context);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
+  b.setInsertionPointToEnd(module->getBody());
+  auto t = TargetDescription::load(target);
+  EXPECT_TRUE(static_cast<bool>(t));
+  int64_t r = moveRowsPerTile(p, **t);
+  EXPECT_GE(r, 1);
+  KernelOp kernel = buildMoveKernel(b, b.getUnknownLoc(), "move", p, r, **t);
+  EXPECT_TRUE(succeeded(kernel.verify()));
+  auto s = buildSchedule(kernel);
+  EXPECT_TRUE(static_cast<bool>(s));
+  Simulator sim(*s);
+  sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
+  llvm::Error e = sim.run();
+  EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
+  return sim.tensor(1);
+}
+
+// The attention layout moves: [T, H, D] <-> [H, T, D] and repeat_kv, exact.
+TEST(MoveKernel, TransposeAndRepeatKvMatchReference) {
+  std::mt19937 rng(11);
+  Tensor x = randomTensor({13, 6, 8}, rng);
+  for (llvm::StringRef target : {"910b", "910a"}) {
+    expectNear(simulateMove({MoveProblem::Kind::Transpose, 13, 6, 8}, target, x),
+               kernels::transpose(x, {1, 0, 2}), 0);
+    expectNear(simulateMove({MoveProblem::Kind::RepeatKv, 13, 6, 8, 3}, target, x),
+               kernels::repeatKv(x, 3), 0);
+  }
+  // Rows narrower than a 32-byte block (MLA's 4-wide RoPE key) stay exact.
+  Tensor y = randomTensor({5, 7, 4}, rng);
+  expectNear(simulateMove({MoveProblem::Kind::Transpose, 5, 7, 4}, "910b", y),
+             kernels::transpose(y, {1, 0, 2}), 0);
 }
 
 // Tests the UB budget: a 4096-wide RMSNorm row in f32 takes 16 KB per

@@ -10,6 +10,7 @@
 #include "attnedit/Ascend/AscendOps.h"
 #include "attnedit/Ascend/CostModel.h"
 #include "attnedit/Ascend/MatmulKernel.h"
+#include "attnedit/Ascend/MoveKernel.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/Simulator.h"
 #include "attnedit/Ascend/VectorKernel.h"
@@ -191,6 +192,29 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
 
   auto shapeOf = [](const HostTensor &x) { return x.shape; };
 
+  // Rows moved through UB (transpose of the leading dims, repeat_kv).
+  auto runMove = [&](const MoveProblem &p, const HostTensor &x,
+                     llvm::SmallVector<int64_t, 4> shape) -> Result {
+    int64_t r = moveRowsPerTile(p, t);
+    if (r < 1)
+      return std::nullopt;
+    double seconds = 0;
+    bool transpose = p.kind == MoveProblem::Kind::Transpose;
+    std::string name = transpose ? "transpose" : "repeat_kv";
+    auto s = schedule(
+        llvm::formatv("move:{0}:{1}x{2}x{3}:r{4}", name, p.a, p.b, p.cols, p.repeats).str(),
+        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+          return buildMoveKernel(b, b.getUnknownLoc(), name, p, r, t).getOperation();
+        },
+        &seconds);
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, {values(x)});
+    if (!out)
+      return Result(out.takeError());
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {name}, seconds});
+  };
+
   return llvm::TypeSwitch<Operation *, Result>(op)
       .Case([&](LinearOp l) -> Result {
         const HostTensor &x = operands[0], &w = operands[1];
@@ -292,6 +316,24 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         if (p.interleaved)
           return runRows(p, {values(x), positions, inv, index}, shapeOf(x));
         return runRows(p, {values(x), positions, inv}, shapeOf(x));
+      })
+      .Case([&](TransposeOp tr) -> Result {
+        const HostTensor &x = operands[0];
+        auto perm = tr.getPermutation();
+        // Only the leading two of three dims swap: rows of D move whole.
+        if (x.shape.size() != 3 || perm.size() != 3 || perm[0] != 1 || perm[1] != 0 ||
+            perm[2] != 2 || !x.data)
+          return std::nullopt;
+        MoveProblem p{MoveProblem::Kind::Transpose, x.shape[0], x.shape[1], x.shape[2]};
+        return runMove(p, x, {x.shape[1], x.shape[0], x.shape[2]});
+      })
+      .Case([&](RepeatKvOp rk) -> Result {
+        const HostTensor &x = operands[0];
+        if (x.shape.size() != 3 || !x.data)
+          return std::nullopt;
+        int64_t rep = rk.getRepeats();
+        MoveProblem p{MoveProblem::Kind::RepeatKv, x.shape[0], x.shape[1], x.shape[2], rep};
+        return runMove(p, x, {x.shape[0] * rep, x.shape[1], x.shape[2]});
       })
       .Default([](Operation *) -> Result { return std::nullopt; });
 }
