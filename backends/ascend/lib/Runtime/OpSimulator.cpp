@@ -335,5 +335,33 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         MoveProblem p{MoveProblem::Kind::RepeatKv, x.shape[0], x.shape[1], x.shape[2], rep};
         return runMove(p, x, {x.shape[0] * rep, x.shape[1], x.shape[2]});
       })
+      .Case([&](CausalMaskOp m) -> Result {
+        const HostTensor &x = operands[0];
+        if (x.shape.size() < 2 || !x.data)
+          return std::nullopt;
+        MaskProblem p;
+        p.tq = x.shape[x.shape.size() - 2];
+        p.tk = x.shape.back();
+        p.batch = x.numel() / (p.tq * p.tk);
+        p.window = m.getWindow();
+        p.zeroFill = m.getZeroFill();
+        int64_t r = maskRowsPerTile(p, t);
+        if (p.tq > p.tk || r < 1)
+          return std::nullopt;
+        double seconds = 0;
+        auto s = schedule(
+            llvm::formatv("mask:{0}x{1}x{2}:w{3}:z{4}", p.batch, p.tq, p.tk, p.window, p.zeroFill)
+                .str(),
+            [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+              return buildMaskKernel(b, b.getUnknownLoc(), "causal_mask", p, r, t).getOperation();
+            },
+            &seconds);
+        if (!s)
+          return Result(s.takeError());
+        auto out = simulate(**s, {values(x)});
+        if (!out)
+          return Result(out.takeError());
+        return Result(SimulatedOp{x.shape, std::move(*out), {"causal_mask"}, seconds});
+      })
       .Default([](Operation *) -> Result { return std::nullopt; });
 }

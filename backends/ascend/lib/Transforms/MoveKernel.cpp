@@ -95,3 +95,87 @@ KernelOp mlir::attnedit::ascend::buildMoveKernel(OpBuilder &builder, Location lo
     wait(Pipe::MTE3, Pipe::MTE2, s);
   return kernel;
 }
+
+int64_t mlir::attnedit::ascend::maskRowsPerTile(const MaskProblem &p, const TargetDescription &t) {
+  int64_t row = tileBytes(Layout::ND, 1, p.tk, 4, false);
+  int64_t budget = (t.buffer(Space::UB).bytes - t.ubReserveBytes) / row - 1;
+  for (int64_t r = std::min<int64_t>({budget / 2, 64, p.tq}); r >= 1; --r)
+    if (p.tq % r == 0)
+      return r;
+  return 0;
+}
+
+KernelOp mlir::attnedit::ascend::buildMaskKernel(OpBuilder &builder, Location loc,
+                                                 llvm::StringRef name, const MaskProblem &p,
+                                                 int64_t r, const TargetDescription &t) {
+  MLIRContext *ctx = builder.getContext();
+  Builder b(ctx);
+  Type f32 = builder.getF32Type();
+  int64_t sub = p.tq / r;
+  CoreKind core = t.separated ? CoreKind::AIV : CoreKind::Coupled;
+  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  int64_t blockDim = std::min(p.batch, cores);
+
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  kernel->setAttr("ascend.move", b.getStringAttr("causal_mask"));
+  kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
+  Block *entry = new Block();
+  kernel.getBody().push_back(entry);
+  Value blk = entry->addArgument(builder.getIndexType(), loc);
+  auto gmType = BufType::get(ctx, Space::GM, {p.batch * p.tq, p.tk}, f32, Layout::ND);
+  Value input = entry->addArgument(gmType, loc), output = entry->addArgument(gmType, loc);
+
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToEnd(entry);
+  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
+  auto rowType = BufType::get(ctx, Space::UB, {1, p.tk}, f32, Layout::ND);
+  Value fill = builder.create<AllocOp>(loc, rowType, 0, 1);
+  Value buf = builder.create<AllocOp>(loc, BufType::get(ctx, Space::UB, {r, p.tk}, f32, Layout::ND),
+                                      roundUp(rowType.getBytes(), t.buffer(Space::UB).align), 2);
+  Value c0 = cst(0), c1 = cst(1), c2 = cst(2);
+  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
+  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
+  builder.create<VDupOp>(loc, b.getF64FloatAttr(p.zeroFill ? 0.0 : -3.0e38), fill);
+  set(Pipe::V, Pipe::MTE3, c2);
+  wait(Pipe::V, Pipe::MTE3, c2);
+  for (Value s : {c0, c1})
+    set(Pipe::MTE3, Pipe::MTE2, s);
+
+  auto loop = builder.create<scf::ForOp>(loc, blk, cst(p.batch), cst(blockDim));
+  builder.setInsertionPointToStart(loop.getBody());
+  Value item = loop.getInductionVar();
+  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, item, blk),
+                                              cst(blockDim));
+  Value base = builder.create<arith::MulIOp>(loc, item, cst(p.tq));
+  for (int64_t q = 0; q < sub; ++q) {
+    Value g = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, iter, cst(sub)),
+                                            cst(q));
+    Value s = builder.create<arith::RemUIOp>(loc, g, c2);
+    Value slot = builder.create<SlotOp>(loc, buf.getType(), buf, s);
+    Value row0 = builder.create<arith::AddIOp>(loc, base, cst(q * r));
+    wait(Pipe::MTE3, Pipe::MTE2, s);
+    builder.create<CopyOp>(loc, Pipe::MTE2, input, ValueRange{row0, c0}, slot, ValueRange{c0, c0},
+                           ArrayRef<int64_t>{r, p.tk}, false);
+    set(Pipe::MTE2, Pipe::MTE3, s);
+    wait(Pipe::MTE2, Pipe::MTE3, s);
+    builder.create<CopyOp>(loc, Pipe::MTE3, slot, ValueRange{c0, c0}, output, ValueRange{row0, c0},
+                           ArrayRef<int64_t>{r, p.tk}, false);
+    // The masked runs overwrite what the row copy wrote: same pipe (S55).
+    builder.create<BarrierOp>(loc, Pipe::MTE3);
+    for (int64_t k = 0; k < r; ++k) {
+      int64_t pos = p.tk - p.tq + q * r + k;
+      Value row = builder.create<arith::AddIOp>(loc, row0, cst(k));
+      if (int64_t tail = p.tk - pos - 1; tail > 0)
+        builder.create<CopyOp>(loc, Pipe::MTE3, fill, ValueRange{c0, c0}, output,
+                               ValueRange{row, cst(pos + 1)}, ArrayRef<int64_t>{1, tail}, false);
+      if (int64_t head = p.window > 0 ? pos - p.window + 1 : 0; head > 0)
+        builder.create<CopyOp>(loc, Pipe::MTE3, fill, ValueRange{c0, c0}, output,
+                               ValueRange{row, c0}, ArrayRef<int64_t>{1, head}, false);
+    }
+    set(Pipe::MTE3, Pipe::MTE2, s);
+  }
+  builder.setInsertionPointAfter(loop);
+  for (Value s : {c0, c1})
+    wait(Pipe::MTE3, Pipe::MTE2, s);
+  return kernel;
+}

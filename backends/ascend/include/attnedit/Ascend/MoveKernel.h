@@ -35,6 +35,24 @@ int64_t moveRowsPerTile(const MoveProblem &p, const TargetDescription &t);
 KernelOp buildMoveKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
                          const MoveProblem &p, int64_t tileRows, const TargetDescription &t);
 
+/// The causal (and sliding-window) mask of scores [batch, tq, tk], the
+/// queries being the last tq of tk positions (kernels::causalMask): rows are
+/// copied through UB, then the masked run of each row is overwritten from a
+/// UB row filled once on the Vector unit: -3e38 (a finite stand-in for
+/// -inf; softmax gives exactly 0 for both) or 0 for the mask's VJP.
+struct MaskProblem {
+  int64_t batch = 0, tq = 0, tk = 0, window = 0;
+  bool zeroFill = false;
+};
+
+/// Rows per UB tile: a divisor of tq fitting two slots and the fill row.
+int64_t maskRowsPerTile(const MaskProblem &p, const TargetDescription &t);
+
+/// GM arguments: the scores [batch·tq, tk] and the result, f32. The masked
+/// runs are unrolled per row (their lengths are static).
+KernelOp buildMaskKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
+                         const MaskProblem &p, int64_t tileRows, const TargetDescription &t);
+
 } // namespace mlir::attnedit::ascend
 
 #endif // ATTNEDIT_ASCEND_MOVEKERNEL_H
