@@ -252,6 +252,43 @@ TEST(MoveKernel, CausalMaskMatchesReference) {
     }
 }
 
+// Slice and concat along the last axis (MLA's nope/rope split and join).
+TEST(MoveKernel, ColumnSliceAndConcatMatchReference) {
+  std::mt19937 rng(13);
+  Tensor a = randomTensor({24, 20}, rng), b = randomTensor({24, 4}, rng);
+  auto run = [](const ColumnProblem &p, std::vector<const Tensor *> inputs) {
+    MLIRContext context;
+    context.loadDialect<AscendDialect>();
+    OpBuilder builder(&context);
+    OwningOpRef<ModuleOp> module = ModuleOp::create(builder.getUnknownLoc());
+    builder.setInsertionPointToEnd(module->getBody());
+    auto t = TargetDescription::load("910b");
+    EXPECT_TRUE(static_cast<bool>(t));
+    int64_t r = columnRowsPerTile(p, **t);
+    EXPECT_GE(r, 1);
+    KernelOp kernel = buildColumnKernel(builder, builder.getUnknownLoc(), "cols", p, r, **t);
+    EXPECT_TRUE(succeeded(kernel.verify()));
+    auto s = buildSchedule(kernel);
+    EXPECT_TRUE(static_cast<bool>(s));
+    Simulator sim(*s);
+    for (size_t k = 0; k < inputs.size(); ++k)
+      sim.setTensor(k, llvm::ArrayRef<float>(inputs[k]->data(), inputs[k]->numel()));
+    llvm::Error e = sim.run();
+    EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
+    return sim.tensor(inputs.size());
+  };
+  ColumnProblem slice{24, 4, {{20, 16, 4, 0}}};
+  expectNear(run(slice, {&a}), kernels::slice(a, 1, 16, 4), 0);
+  ColumnProblem concat{24, 24, {{20, 0, 20, 0}, {4, 0, 4, 20}}};
+  expectNear(run(concat, {&a, &b}), kernels::concat({a, b}, 1), 0);
+}
+
+TEST(VectorKernel, SigmoidMatchesReference) {
+  std::mt19937 rng(14);
+  Tensor x = randomTensor({33, 8}, rng, -6, 6);
+  expectNear(simulate({RowOp::Sigmoid, 33, 8}, "910b", {&x}), kernels::sigmoid(x), 1e-6);
+}
+
 // Tests the UB budget: a 4096-wide RMSNorm row in f32 takes 16 KB per
 // stream slot, so only one row fits per tile with two slots per stream
 // (research §9.2 finds 2 rows for bf16); a few rows are spread over the 48

@@ -192,6 +192,31 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
 
   auto shapeOf = [](const HostTensor &x) { return x.shape; };
 
+  // Column ranges side by side (slice, concat on the last axis).
+  auto runColumns = [&](const ColumnProblem &p, std::vector<llvm::ArrayRef<float>> inputs,
+                        llvm::SmallVector<int64_t, 4> shape) -> Result {
+    int64_t r = columnRowsPerTile(p, t);
+    if (r < 1)
+      return std::nullopt;
+    std::string key = llvm::formatv("cols:{0}x{1}", p.rows, p.outCols).str();
+    for (const ColumnPiece &c : p.pieces)
+      key += llvm::formatv(":{0},{1},{2},{3}", c.inCols, c.srcCol, c.width, c.dstCol).str();
+    std::string name = p.pieces.size() == 1 ? "slice" : "concat";
+    double seconds = 0;
+    auto s = schedule(
+        key,
+        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+          return buildColumnKernel(b, b.getUnknownLoc(), name, p, r, t).getOperation();
+        },
+        &seconds);
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, inputs);
+    if (!out)
+      return Result(out.takeError());
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {name}, seconds});
+  };
+
   // Rows moved through UB (transpose of the leading dims, repeat_kv).
   auto runMove = [&](const MoveProblem &p, const HostTensor &x,
                      llvm::SmallVector<int64_t, 4> shape) -> Result {
@@ -273,6 +298,12 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         const HostTensor &x = operands[0];
         RowProblem p{RowOp::Scale, x.numel() / x.shape.back(), x.shape.back()};
         p.factor = s.getFactor().convertToDouble();
+        splitWideRows(p);
+        return runRows(p, {values(x)}, shapeOf(x));
+      })
+      .Case([&](SigmoidOp) -> Result {
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::Sigmoid, x.numel() / x.shape.back(), x.shape.back()};
         splitWideRows(p);
         return runRows(p, {values(x)}, shapeOf(x));
       })
@@ -362,6 +393,45 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         if (!out)
           return Result(out.takeError());
         return Result(SimulatedOp{x.shape, std::move(*out), {"causal_mask"}, seconds});
+      })
+      .Case([&](SliceOp sl) -> Result {
+        const HostTensor &x = operands[0];
+        if (!x.data || (int64_t)sl.getAxis() != (int64_t)x.shape.size() - 1)
+          return std::nullopt;
+        ColumnProblem p{x.numel() / x.shape.back(), (int64_t)sl.getSize(), {}};
+        p.pieces.push_back({x.shape.back(), (int64_t)sl.getOffset(), (int64_t)sl.getSize(), 0});
+        auto shape = x.shape;
+        shape.back() = sl.getSize();
+        return runColumns(p, {values(x)}, shape);
+      })
+      .Case([&](ConcatOp cc) -> Result {
+        const HostTensor &x = operands[0];
+        if ((int64_t)cc.getAxis() != (int64_t)x.shape.size() - 1)
+          return std::nullopt;
+        ColumnProblem p{x.numel() / x.shape.back(), 0, {}};
+        std::vector<llvm::ArrayRef<float>> inputs;
+        for (const HostTensor &in : operands) {
+          if (!in.data || in.numel() / in.shape.back() != p.rows)
+            return std::nullopt;
+          p.pieces.push_back({in.shape.back(), 0, in.shape.back(), p.outCols});
+          p.outCols += in.shape.back();
+          inputs.push_back(values(in));
+        }
+        auto shape = x.shape;
+        shape.back() = p.outCols;
+        return runColumns(p, inputs, shape);
+      })
+      .Case([&](BroadcastOp bc) -> Result {
+        const HostTensor &x = operands[0];
+        auto want = bc.getType().getShape();
+        if (!x.data || x.shape.size() != 3 || want.size() != 3 || x.shape[1] != 1 ||
+            ShapedType::isDynamic(want[1]) || want[1] == 1 ||
+            (!ShapedType::isDynamic(want[2]) && want[2] != x.shape[2]))
+          return std::nullopt;
+        // [A, 1, D] -> [A, n, D]: every row repeated n times (repeat_kv's
+        // kernel with one token per head).
+        MoveProblem p{MoveProblem::Kind::RepeatKv, x.shape[0], 1, x.shape[2], want[1]};
+        return runMove(p, x, {x.shape[0], want[1], x.shape[2]});
       })
       .Default([](Operation *) -> Result { return std::nullopt; });
 }

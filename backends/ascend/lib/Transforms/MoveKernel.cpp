@@ -179,3 +179,82 @@ KernelOp mlir::attnedit::ascend::buildMaskKernel(OpBuilder &builder, Location lo
     wait(Pipe::MTE3, Pipe::MTE2, s);
   return kernel;
 }
+
+int64_t mlir::attnedit::ascend::columnRowsPerTile(const ColumnProblem &p,
+                                                  const TargetDescription &t) {
+  int64_t perRow = 0;
+  for (const ColumnPiece &c : p.pieces)
+    perRow += 2 * tileBytes(Layout::ND, 1, c.width, 4, false);
+  int64_t budget = (t.buffer(Space::UB).bytes - t.ubReserveBytes) / std::max<int64_t>(1, perRow);
+  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  int64_t want = std::min<int64_t>({budget, 64, std::max<int64_t>(1, p.rows / cores)});
+  for (int64_t r = want; r >= 1; --r)
+    if (p.rows % r == 0)
+      return r;
+  return 0;
+}
+
+KernelOp mlir::attnedit::ascend::buildColumnKernel(OpBuilder &builder, Location loc,
+                                                   llvm::StringRef name, const ColumnProblem &p,
+                                                   int64_t r, const TargetDescription &t) {
+  MLIRContext *ctx = builder.getContext();
+  Builder b(ctx);
+  Type f32 = builder.getF32Type();
+  int64_t tiles = p.rows / r;
+  CoreKind core = t.separated ? CoreKind::AIV : CoreKind::Coupled;
+  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  int64_t blockDim = std::min(tiles, cores);
+
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  kernel->setAttr("ascend.move", b.getStringAttr(p.pieces.size() == 1 ? "slice" : "concat"));
+  kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
+  Block *entry = new Block();
+  kernel.getBody().push_back(entry);
+  Value blk = entry->addArgument(builder.getIndexType(), loc);
+  SmallVector<Value> inputs;
+  for (const ColumnPiece &c : p.pieces)
+    inputs.push_back(entry->addArgument(
+        BufType::get(ctx, Space::GM, {p.rows, c.inCols}, f32, Layout::ND), loc));
+  Value output = entry->addArgument(BufType::get(ctx, Space::GM, {p.rows, p.outCols}, f32, Layout::ND), loc);
+
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToEnd(entry);
+  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
+  SmallVector<Value> bufs;
+  int64_t offset = 0;
+  for (const ColumnPiece &c : p.pieces) {
+    auto type = BufType::get(ctx, Space::UB, {r, c.width}, f32, Layout::ND);
+    bufs.push_back(builder.create<AllocOp>(loc, type, offset, 2));
+    offset += roundUp(type.getBytes() * 2, t.buffer(Space::UB).align);
+  }
+  Value c0 = cst(0), c2 = cst(2);
+  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
+  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
+  Value c1 = cst(1);
+  for (Value s : {c0, c1})
+    set(Pipe::MTE3, Pipe::MTE2, s);
+  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
+  builder.setInsertionPointToStart(loop.getBody());
+  Value tile = loop.getInductionVar();
+  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
+                                              cst(blockDim));
+  Value s = builder.create<arith::RemUIOp>(loc, iter, c2);
+  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  SmallVector<Value> slots;
+  for (Value buf : bufs)
+    slots.push_back(builder.create<SlotOp>(loc, buf.getType(), buf, s));
+  wait(Pipe::MTE3, Pipe::MTE2, s);
+  for (auto [k, c] : llvm::enumerate(p.pieces))
+    builder.create<CopyOp>(loc, Pipe::MTE2, inputs[k], ValueRange{row0, cst(c.srcCol)}, slots[k],
+                           ValueRange{c0, c0}, ArrayRef<int64_t>{r, c.width}, false);
+  set(Pipe::MTE2, Pipe::MTE3, s);
+  wait(Pipe::MTE2, Pipe::MTE3, s);
+  for (auto [k, c] : llvm::enumerate(p.pieces))
+    builder.create<CopyOp>(loc, Pipe::MTE3, slots[k], ValueRange{c0, c0}, output,
+                           ValueRange{row0, cst(c.dstCol)}, ArrayRef<int64_t>{r, c.width}, false);
+  set(Pipe::MTE3, Pipe::MTE2, s);
+  builder.setInsertionPointAfter(loop);
+  for (Value s : {c0, c1})
+    wait(Pipe::MTE3, Pipe::MTE2, s);
+  return kernel;
+}

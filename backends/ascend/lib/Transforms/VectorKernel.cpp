@@ -38,6 +38,8 @@ llvm::StringRef mlir::attnedit::ascend::rowOpName(RowOp op) {
     return "scale";
   case RowOp::BiasAdd:
     return "bias_add";
+  case RowOp::Sigmoid:
+    return "sigmoid";
   }
   return "?";
 }
@@ -53,6 +55,7 @@ void scratchOf(RowOp op, int64_t &tiles, int64_t &columns) {
   switch (op) {
   case RowOp::Silu:
   case RowOp::SiluMul:
+  case RowOp::Sigmoid:
     tiles = 1;
     return;
   case RowOp::RmsNorm:
@@ -554,6 +557,15 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   case RowOp::BiasAdd:
     builder.create<VAddOp>(loc, in[0], wUb, out);
     break;
+  case RowOp::Sigmoid: {
+    // 1 / (1 + exp(-x)).
+    Value e = scratch[0];
+    step(builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(-1.0), e));
+    step(builder.create<VExpOp>(loc, e, e));
+    step(builder.create<VAddsOp>(loc, e, b.getF64FloatAttr(1.0), e));
+    builder.create<VRecOp>(loc, e, out);
+    break;
+  }
   case RowOp::Silu:
   case RowOp::SiluMul: {
     // silu(x) = x / (1 + exp(-x)).

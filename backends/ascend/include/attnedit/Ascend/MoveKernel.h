@@ -35,6 +35,22 @@ int64_t moveRowsPerTile(const MoveProblem &p, const TargetDescription &t);
 KernelOp buildMoveKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
                          const MoveProblem &p, int64_t tileRows, const TargetDescription &t);
 
+/// Column ranges of row-major inputs placed side by side: slice along the
+/// last axis (one piece) and concat along it (one piece per input). Each
+/// piece moves `width` columns from `srcCol` of its input ([rows, inCols])
+/// to `dstCol` of the output ([rows, outCols]) through UB.
+struct ColumnPiece {
+  int64_t inCols = 0, srcCol = 0, width = 0, dstCol = 0;
+};
+struct ColumnProblem {
+  int64_t rows = 0, outCols = 0;
+  llvm::SmallVector<ColumnPiece, 2> pieces;
+};
+int64_t columnRowsPerTile(const ColumnProblem &p, const TargetDescription &t);
+/// GM arguments: one input per piece, then the output.
+KernelOp buildColumnKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
+                           const ColumnProblem &p, int64_t tileRows, const TargetDescription &t);
+
 /// The causal (and sliding-window) mask of scores [batch, tq, tk], the
 /// queries being the last tq of tk positions (kernels::causalMask): rows are
 /// copied through UB, then the masked run of each row is overwritten from a

@@ -16,7 +16,7 @@
 
 namespace mlir::attnedit::ascend {
 
-enum class RowOp { Add, Mul, Silu, SiluMul, RmsNorm, Softmax, Rope, Scale, BiasAdd };
+enum class RowOp { Add, Mul, Silu, SiluMul, RmsNorm, Softmax, Rope, Scale, BiasAdd, Sigmoid };
 llvm::StringRef rowOpName(RowOp op);
 
 /// `op` over `rows` x `cols` f32 tensors (the last axis is the row): one or
