@@ -76,10 +76,20 @@ static cl::SubCommand trainCmd("train", "train a model from scratch on next-toke
 // interpreter until compiled training steps beat it: they run one sequence
 // per call as it does, and cost ~10 s of JIT on a cold cache.
 static cl::opt<std::string> backendName(
-    "backend", cl::desc("how functions run: cpu (compiled, backends/cpu) or reference "
-                        "(the interpreter, the oracle) (default: cpu for forward, generate, "
-                        "sample and eval; reference for grad, train, distill and demo)"),
+    "backend", cl::desc("how functions run: cpu (compiled, backends/cpu), reference "
+                        "(the interpreter, the oracle) or ascend-sim (Ascend kernels in "
+                        "the functional simulator, backends/ascend) (default: cpu for "
+                        "forward, generate, sample and eval; reference for grad, train, "
+                        "distill and demo)"),
     cl::init(""), cl::sub(cl::SubCommand::getAll()), cl::cat(attneditOptions));
+static cl::opt<std::string> ascendTarget(
+    "ascend-target", cl::desc("--backend=ascend-sim: target description, a built-in name "
+                              "(910b, 910a) or a .json path (default 910b)"),
+    cl::init("910b"), cl::sub(cl::SubCommand::getAll()), cl::cat(attneditOptions));
+static cl::opt<std::string> ascendDtype(
+    "ascend-dtype", cl::desc("--backend=ascend-sim: Cube operand type, bf16, f16 or f32 "
+                             "(default bf16)"),
+    cl::init("bf16"), cl::sub(cl::SubCommand::getAll()), cl::cat(attneditOptions));
 
 static cl::SubCommand demoCmd("demo", "the embedded demonstration: a recall teacher trained "
                                       "from scratch, converted to MLA and GateSWA, distilled");
@@ -913,7 +923,7 @@ int main(int argc, char **argv) {
   std::string backend = !backendName.empty() ? backendName.getValue()
                         : inference          ? "cpu"
                                              : "reference";
-  if (llvm::Error e = setDefaultBackend(backend))
+  if (llvm::Error e = setDefaultBackend(backend, {ascendTarget, ascendDtype}))
     return reportError(std::move(e));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||
       convertCmd) {

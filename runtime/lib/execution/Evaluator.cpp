@@ -46,6 +46,20 @@ private:
   }
 
   llvm::Expected<Tensor> step(Operation *op);
+  /// options.runOp's result, else the reference kernel's.
+  llvm::Expected<Tensor> dispatch(Operation *op) {
+    if (!options.runOp)
+      return step(op);
+    llvm::SmallVector<const Tensor *, 4> operands;
+    for (Value v : op->getOperands())
+      operands.push_back(&in(v));
+    std::optional<llvm::Expected<Tensor>> other = options.runOp(op, operands);
+    if (!other)
+      return step(op);
+    if (!*other)
+      return error(op, llvm::toString(other->takeError()));
+    return std::move(**other);
+  }
   template <typename AttentionLike>
   llvm::Expected<Tensor> attention(AttentionLike op, const Tensor *gate, const Tensor *sinks);
   llvm::Expected<Tensor> mla(attnedit::MlaOp op);
@@ -372,7 +386,7 @@ llvm::Expected<std::vector<Tensor>> Interpreter::run(func::FuncOp func,
         results.push_back(in(v));
       return results;
     }
-    llvm::Expected<Tensor> result = step(&op);
+    llvm::Expected<Tensor> result = dispatch(&op);
     if (!result)
       return result.takeError();
     if (op.getNumResults() != 1)

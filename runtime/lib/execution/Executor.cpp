@@ -41,7 +41,7 @@ std::unique_ptr<Executor> attnedit::createReferenceExecutor(EvaluatorOptions opt
   return std::make_unique<ReferenceExecutor>(options);
 }
 
-static const llvm::StringRef kBackends[] = {"cpu", "reference"};
+static const llvm::StringRef kBackends[] = {"cpu", "reference", "ascend-sim"};
 
 llvm::ArrayRef<llvm::StringRef> attnedit::backendNames() { return kBackends; }
 
@@ -61,12 +61,18 @@ Executor &attnedit::defaultExecutor() {
   return *slot;
 }
 
-llvm::Error attnedit::setDefaultBackend(llvm::StringRef name) {
+llvm::Error attnedit::setDefaultBackend(llvm::StringRef name, const BackendOptions &options) {
   std::unique_ptr<Executor> chosen;
   if (name == "reference")
     chosen = createReferenceExecutor();
   else if (name == "cpu")
     chosen = createCompiledExecutor();
+  else if (name == "ascend-sim") {
+    auto sim = createAscendSimExecutor(options.ascendTarget, options.ascendDtype);
+    if (!sim)
+      return sim.takeError();
+    chosen = std::move(*sim);
+  }
   if (!chosen)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "--backend: unknown backend '%s' (known: %s)",

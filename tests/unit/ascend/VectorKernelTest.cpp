@@ -1,6 +1,7 @@
 //===- VectorKernelTest.cpp - row kernels against the reference kernels ---===//
 
 #include "attnedit/Ascend/ScheduleBuilder.h"
+#include "attnedit/Ascend/MoveKernel.h"
 #include "attnedit/Ascend/Simulator.h"
 #include "attnedit/Ascend/VectorKernel.h"
 #include "attnedit/Runtime/Execution/Kernels.h"
@@ -122,6 +123,170 @@ TEST(VectorKernel, RopeMatchesReference) {
     // f32 angles of positions up to 109: |error| ~ 1e-5 after sin/cos.
     expectNear(simulate(p, "910b", {&flat, &posF, &inv}), want, 1e-4);
   }
+}
+
+// Interleaved-pair RoPE (llama2.c's convention) through the Gather of each
+// pair's partner, both directions, against the reference kernel.
+TEST(VectorKernel, InterleavedRopeMatchesReference) {
+  std::mt19937 rng(9);
+  int64_t t = 21, h = 4, d = 8;
+  Tensor x = randomTensor({t, h, d}, rng);
+  std::vector<int32_t> ids;
+  for (int64_t i = 0; i < t; ++i)
+    ids.push_back(static_cast<int32_t>(5 * i));
+  Tensor positions = Tensor::ints(ids);
+  Tensor posF = Tensor::zeros({t, 1}), freq = Tensor::zeros({1, d}), index = Tensor::zeros({1, d});
+  for (int64_t i = 0; i < t; ++i)
+    posF.mutableData()[i] = static_cast<float>(ids[i]);
+  for (int64_t i = 0; i < d / 2; ++i) {
+    auto f = static_cast<float>(std::pow(10000.0, -2.0 * i / d));
+    freq.mutableData()[2 * i] = -f;
+    freq.mutableData()[2 * i + 1] = f;
+    index.mutableData()[2 * i] = static_cast<float>(2 * i + 1);
+    index.mutableData()[2 * i + 1] = static_cast<float>(2 * i);
+  }
+  Tensor flat = x.reshaped({t, h * d});
+  for (bool inverse : {false, true}) {
+    RowProblem p{RowOp::Rope, t, h * d};
+    p.heads = h;
+    p.inverse = inverse;
+    p.theta = 10000.0;
+    p.interleaved = true;
+    kernels::RopeConfig config{10000.0, d, /*interleaved=*/true, std::nullopt, inverse};
+    Tensor want = kernels::rope(x, positions, config).reshaped({t, h * d});
+    // f32 angles of positions up to 100: |error| ~ 1e-5 after sin/cos.
+    for (llvm::StringRef target : {"910b", "910a"})
+      expectNear(simulate(p, target, {&flat, &posF, &freq, &index}), want, 1e-4);
+  }
+}
+
+// Scale (vmuls) and linear's bias (the row replicated in UB, then vadd).
+TEST(VectorKernel, ScaleAndBiasAddMatchReference) {
+  std::mt19937 rng(10);
+  Tensor x = randomTensor({45, 24}, rng), bias = randomTensor({24}, rng);
+  RowProblem scale{RowOp::Scale, 45, 24};
+  scale.factor = 0.35;
+  expectNear(simulate(scale, "910b", {&x}), kernels::scale(x, 0.35), 1e-6);
+  Tensor row = bias.reshaped({1, 24});
+  Tensor want = kernels::add(x, kernels::broadcast(row, {45, 24}));
+  expectNear(simulate({RowOp::BiasAdd, 45, 24}, "910b", {&x, &row}), want, 1e-6);
+}
+
+/// Simulates a row-move kernel on `x` and returns its output.
+std::vector<float> simulateMove(const MoveProblem &p, llvm::StringRef target, const Tensor &x) {
+  MLIRContext context;
+  context.loadDialect<AscendDialect>();
+  OpBuilder b(&context);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
+  b.setInsertionPointToEnd(module->getBody());
+  auto t = TargetDescription::load(target);
+  EXPECT_TRUE(static_cast<bool>(t));
+  int64_t r = moveRowsPerTile(p, **t);
+  EXPECT_GE(r, 1);
+  KernelOp kernel = buildMoveKernel(b, b.getUnknownLoc(), "move", p, r, **t);
+  EXPECT_TRUE(succeeded(kernel.verify()));
+  auto s = buildSchedule(kernel);
+  EXPECT_TRUE(static_cast<bool>(s));
+  Simulator sim(*s);
+  sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
+  llvm::Error e = sim.run();
+  EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
+  return sim.tensor(1);
+}
+
+// The attention layout moves: [T, H, D] <-> [H, T, D] and repeat_kv, exact.
+TEST(MoveKernel, TransposeAndRepeatKvMatchReference) {
+  std::mt19937 rng(11);
+  Tensor x = randomTensor({13, 6, 8}, rng);
+  for (llvm::StringRef target : {"910b", "910a"}) {
+    expectNear(simulateMove({MoveProblem::Kind::Transpose, 13, 6, 8}, target, x),
+               kernels::transpose(x, {1, 0, 2}), 0);
+    expectNear(simulateMove({MoveProblem::Kind::RepeatKv, 13, 6, 8, 3}, target, x),
+               kernels::repeatKv(x, 3), 0);
+  }
+  // Rows narrower than a 32-byte block (MLA's 4-wide RoPE key) stay exact.
+  Tensor y = randomTensor({5, 7, 4}, rng);
+  expectNear(simulateMove({MoveProblem::Kind::Transpose, 5, 7, 4}, "910b", y),
+             kernels::transpose(y, {1, 0, 2}), 0);
+}
+
+/// Simulates a mask kernel on `x` and returns its output.
+std::vector<float> simulateMask(const MaskProblem &p, const Tensor &x) {
+  MLIRContext context;
+  context.loadDialect<AscendDialect>();
+  OpBuilder b(&context);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
+  b.setInsertionPointToEnd(module->getBody());
+  auto t = TargetDescription::load("910b");
+  EXPECT_TRUE(static_cast<bool>(t));
+  int64_t r = maskRowsPerTile(p, **t);
+  EXPECT_GE(r, 1);
+  KernelOp kernel = buildMaskKernel(b, b.getUnknownLoc(), "mask", p, r, **t);
+  EXPECT_TRUE(succeeded(kernel.verify()));
+  auto s = buildSchedule(kernel);
+  EXPECT_TRUE(static_cast<bool>(s));
+  Simulator sim(*s);
+  sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
+  llvm::Error e = sim.run();
+  EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
+  return sim.tensor(1);
+}
+
+// Causal and sliding-window masks (more keys than queries, as a chunked
+// prefill has), and the VJP's zero fill: -inf in the reference is -3e38 here.
+TEST(MoveKernel, CausalMaskMatchesReference) {
+  std::mt19937 rng(12);
+  Tensor x = randomTensor({3, 6, 11}, rng);
+  for (int64_t window : {0, 4})
+    for (bool zero : {false, true}) {
+      Tensor want = kernels::causalMask(x, window, zero);
+      std::vector<float> got = simulateMask({3, 6, 11, window, zero}, x);
+      ASSERT_EQ((int64_t)got.size(), want.numel());
+      for (int64_t k = 0; k < want.numel(); ++k) {
+        float w = want.data()[k];
+        if (std::isinf(w))
+          ASSERT_EQ(got[k], -3.0e38f) << k;
+        else
+          ASSERT_EQ(got[k], w) << k;
+      }
+    }
+}
+
+// Slice and concat along the last axis (MLA's nope/rope split and join).
+TEST(MoveKernel, ColumnSliceAndConcatMatchReference) {
+  std::mt19937 rng(13);
+  Tensor a = randomTensor({24, 20}, rng), b = randomTensor({24, 4}, rng);
+  auto run = [](const ColumnProblem &p, std::vector<const Tensor *> inputs) {
+    MLIRContext context;
+    context.loadDialect<AscendDialect>();
+    OpBuilder builder(&context);
+    OwningOpRef<ModuleOp> module = ModuleOp::create(builder.getUnknownLoc());
+    builder.setInsertionPointToEnd(module->getBody());
+    auto t = TargetDescription::load("910b");
+    EXPECT_TRUE(static_cast<bool>(t));
+    int64_t r = columnRowsPerTile(p, **t);
+    EXPECT_GE(r, 1);
+    KernelOp kernel = buildColumnKernel(builder, builder.getUnknownLoc(), "cols", p, r, **t);
+    EXPECT_TRUE(succeeded(kernel.verify()));
+    auto s = buildSchedule(kernel);
+    EXPECT_TRUE(static_cast<bool>(s));
+    Simulator sim(*s);
+    for (size_t k = 0; k < inputs.size(); ++k)
+      sim.setTensor(k, llvm::ArrayRef<float>(inputs[k]->data(), inputs[k]->numel()));
+    llvm::Error e = sim.run();
+    EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
+    return sim.tensor(inputs.size());
+  };
+  ColumnProblem slice{24, 4, {{20, 16, 4, 0}}};
+  expectNear(run(slice, {&a}), kernels::slice(a, 1, 16, 4), 0);
+  ColumnProblem concat{24, 24, {{20, 0, 20, 0}, {4, 0, 4, 20}}};
+  expectNear(run(concat, {&a, &b}), kernels::concat({a, b}, 1), 0);
+}
+
+TEST(VectorKernel, SigmoidMatchesReference) {
+  std::mt19937 rng(14);
+  Tensor x = randomTensor({33, 8}, rng, -6, 6);
+  expectNear(simulate({RowOp::Sigmoid, 33, 8}, "910b", {&x}), kernels::sigmoid(x), 1e-6);
 }
 
 // Tests the UB budget: a 4096-wide RMSNorm row in f32 takes 16 KB per

@@ -365,6 +365,11 @@ private:
               return "Brcb(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", /*rows=*/" +
                      std::to_string(d.getRows()) + ", /*cols=*/" + std::to_string(d.getCols()) + ")";
             })
+            .Case([&](VGatherOp v) {
+              // Per row; the offsets tile holds byte offsets on the device.
+              return "Gather(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " +
+                     expr(v.getIndex()) + ", /*srcBaseAddr=*/0, " + std::to_string(n(v.getDst())) + ")";
+            })
             .Default([](Operation *) { return std::string(); });
     if (line.empty())
       return op->emitError() << "the Ascend C emitter does not know " << op->getName();

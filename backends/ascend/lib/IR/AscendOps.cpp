@@ -134,6 +134,7 @@ VECTOR_PIPE(VDupOp)
 VECTOR_PIPE(VCastOp)
 VECTOR_PIPE(VReduceOp)
 VECTOR_PIPE(VBrcbOp)
+VECTOR_PIPE(VGatherOp)
 #undef VECTOR_PIPE
 
 //===----------------------------------------------------------------------===//
@@ -278,6 +279,18 @@ LogicalResult VBrcbOp::verify() {
     return failure();
   if (s.getRows() != d.getRows() || s.getCols() != 1 || d.getElementType() != s.getElementType())
     return emitOpError("broadcasts a [r, 1] tile into a [r, c] tile of its element type");
+  return success();
+}
+
+LogicalResult VGatherOp::verify() {
+  auto s = cast<BufType>(getSrc().getType()), x = cast<BufType>(getIndex().getType()),
+       d = cast<BufType>(getDst().getType());
+  if (failed(verifyUb(*this, {getSrc(), getIndex(), getDst()})))
+    return failure();
+  if (s.getRows() != d.getRows() || x.getRows() != 1 || x.getCols() != d.getCols() ||
+      d.getElementType() != s.getElementType())
+    return emitOpError("gathers [r, c] from a [r, c'] tile of its element type by a [1, c] "
+                       "index row");
   return success();
 }
 

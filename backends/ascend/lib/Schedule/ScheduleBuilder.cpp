@@ -22,7 +22,7 @@ llvm::StringRef mlir::attnedit::ascend::vectorOpName(VectorOp op) {
   static const char *names[] = {"vadd", "vsub", "vmul",  "vdiv",       "vmax",
                                 "vexp", "vsqrt", "vrec", "vadds",      "vmuls",
                                 "vdup", "vcast", "vreduce sum", "vreduce max", "vbrcb",
-                                "vsin", "vcos"};
+                                "vsin", "vcos", "vgather"};
   return names[static_cast<int>(op)];
 }
 
@@ -298,6 +298,9 @@ private:
                         v.getSrc(), {}, v.getDst());
         })
         .Case([&](VBrcbOp v) { return vector(op, VectorOp::Brcb, v.getSrc(), {}, v.getDst()); })
+        .Case([&](VGatherOp v) {
+          return vector(op, VectorOp::Gather, v.getSrc(), v.getIndex(), v.getDst());
+        })
         .Case<SetFlagOp, WaitFlagOp>([&](auto flag) -> llvm::Error {
           bool set = isa<SetFlagOp>(op);
           Instr &i = emit(op, set ? InstrKind::SetFlag : InstrKind::WaitFlag,

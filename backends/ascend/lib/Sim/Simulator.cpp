@@ -485,11 +485,10 @@ struct Simulator::Impl {
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t col = 0; col < cols; ++col) {
         size_t k = r * cols + col;
-        float x = a.empty() ? 0 : (i.vop == VectorOp::Brcb || i.vop == VectorOp::ReduceSum ||
-                                   i.vop == VectorOp::ReduceMax)
-                                      ? 0
-                                      : a[k];
-        float y = b.empty() ? 0 : b[k];
+        bool rowwise = i.vop == VectorOp::Brcb || i.vop == VectorOp::ReduceSum ||
+                       i.vop == VectorOp::ReduceMax || i.vop == VectorOp::Gather;
+        float x = a.empty() || rowwise ? 0 : a[k];
+        float y = b.empty() || i.vop == VectorOp::Gather ? 0 : b[k];
         float v = 0;
         switch (i.vop) {
         case VectorOp::Add: v = x + y; break;
@@ -516,6 +515,14 @@ struct Simulator::Impl {
             v = std::max(v, a[r * srcCols + q]);
           break;
         case VectorOp::Brcb: v = a[r]; break;
+        case VectorOp::Gather: {
+          int64_t from = static_cast<int64_t>(b[col]);
+          if (from < 0 || from >= srcCols)
+            return error(c, i, llvm::formatv("gather index {0} outside the {1} source columns",
+                                             from, srcCols));
+          v = a[r * srcCols + from];
+          break;
+        }
         }
         result[k] = v;
       }

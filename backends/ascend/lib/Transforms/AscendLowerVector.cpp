@@ -58,14 +58,14 @@ std::optional<Candidate> match(Operation *op) {
     return c;
   }
   if (auto rope = dyn_cast<RopeOp>(op)) {
-    // rotate_half over whole heads without Llama-3 scaling; interleaved
-    // pairs and partial rotary need strided copies the Cube-free path lacks.
+    // Whole heads (rotate_half or interleaved pairs) without Llama-3
+    // scaling; partial rotary needs a pass-through copy not built yet.
     auto in = cast<RankedTensorType>(rope.getInput().getType());
     auto pos = dyn_cast<RankedTensorType>(rope.getPositions().getType());
-    if (in.getRank() != 3 || !pos || !pos.hasStaticShape() ||
-        rope.getStyle() != RopeStyle::RotateHalf || rope.getLlama3Scaling() ||
+    if (in.getRank() != 3 || !pos || !pos.hasStaticShape() || rope.getLlama3Scaling() ||
         static_cast<int64_t>(rope.getRotaryDim()) != in.getShape()[2] || in.getShape()[2] % 2)
       return std::nullopt;
+    c.problem.interleaved = rope.getStyle() == RopeStyle::Interleaved;
     c.problem.op = RowOp::Rope;
     c.problem.rows = in.getShape()[0];
     c.problem.heads = in.getShape()[1];
@@ -191,13 +191,26 @@ struct AscendLowerVectorPass
       if (c.problem.op == RowOp::Rope) {
         // The inverse frequencies theta^(-2i/d) as a constant input; the
         // launch converts the i32 positions to the kernel's f32 column.
+        // Interleaved: the signed frequencies [-f0, f0, ...] and the
+        // pair-swap index row [1, 0, 3, 2, ...] (VectorKernel.h).
         int64_t d = c.problem.cols / c.problem.heads;
-        SmallVector<float> inv;
-        for (int64_t i = 0; i < d / 2; ++i)
-          inv.push_back(static_cast<float>(std::pow(c.problem.theta, -2.0 * i / d)));
-        auto type = RankedTensorType::get({1, d / 2}, builder.getF32Type());
-        inputs.push_back(builder.create<arith::ConstantOp>(
-            loc, type, DenseElementsAttr::get(type, ArrayRef<float>(inv))));
+        SmallVector<float> inv, index;
+        for (int64_t i = 0; i < d / 2; ++i) {
+          auto f = static_cast<float>(std::pow(c.problem.theta, -2.0 * i / d));
+          if (!c.problem.interleaved) {
+            inv.push_back(f);
+            continue;
+          }
+          inv.append({-f, f});
+          index.append({float(2 * i + 1), float(2 * i)});
+        }
+        for (ArrayRef<float> row : {ArrayRef<float>(inv), ArrayRef<float>(index)}) {
+          if (row.empty())
+            continue;
+          auto type = RankedTensorType::get({1, (int64_t)row.size()}, builder.getF32Type());
+          inputs.push_back(builder.create<arith::ConstantOp>(
+              loc, type, DenseElementsAttr::get(type, row)));
+        }
       }
       SmallVector<Value> launchArgs;
       for (auto [k, v] : llvm::enumerate(inputs)) {

@@ -34,6 +34,12 @@ llvm::StringRef mlir::attnedit::ascend::rowOpName(RowOp op) {
     return "softmax";
   case RowOp::Rope:
     return "rope";
+  case RowOp::Scale:
+    return "scale";
+  case RowOp::BiasAdd:
+    return "bias_add";
+  case RowOp::Sigmoid:
+    return "sigmoid";
   }
   return "?";
 }
@@ -49,6 +55,7 @@ void scratchOf(RowOp op, int64_t &tiles, int64_t &columns) {
   switch (op) {
   case RowOp::Silu:
   case RowOp::SiluMul:
+  case RowOp::Sigmoid:
     tiles = 1;
     return;
   case RowOp::RmsNorm:
@@ -70,6 +77,17 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
   scratchOf(p.op, tiles, columns);
   if (p.chunk)
     columns = 3; // running max, running sum, the chunk's statistic
+  if (p.op == RowOp::Rope && p.interleaved) {
+    // Per row: the position and 10 head-wide tiles (frequencies, angle, cos,
+    // sin, product, swapped; 2 slots each of input and output); the index
+    // row once.
+    int64_t head = tileBytes(Layout::ND, 1, p.cols / p.heads, 4, false);
+    int64_t perRow = tileBytes(Layout::ND, 1, 1, 4, false) + 10 * head;
+    int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+    int64_t spread = std::max<int64_t>(1, (p.rows + cores - 1) / cores);
+    return std::min<int64_t>(
+        {(t.buffer(Space::UB).bytes - t.ubReserveBytes - head) / perRow, 64, spread});
+  }
   if (p.op == RowOp::Rope) {
     // Per row: the position, 5 half-head tiles (frequencies, angle, cos,
     // sin, scratch) and 2 slots each of the two input and output halves.
@@ -81,7 +99,7 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
   }
   int64_t row = tileBytes(Layout::ND, 1, p.chunk ? p.chunk : p.cols, 4, false);
   int64_t col = tileBytes(Layout::ND, 1, 1, 4, false);
-  int64_t weight = p.op == RowOp::RmsNorm ? 1 : 0;
+  int64_t weight = p.op == RowOp::RmsNorm || p.op == RowOp::BiasAdd ? 1 : 0;
   int64_t perRow = 2 * (rowInputs(p.op) + 1) * row + (tiles + weight) * row + columns * col;
   int64_t budget = t.buffer(Space::UB).bytes - t.ubReserveBytes;
   // Enough tiles for every vector core; beyond 64 rows a tile only
@@ -301,6 +319,109 @@ void buildRope(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
 }
 } // namespace
 
+namespace {
+/// RoPE over interleaved pairs: out = x·cos(a) + swap(x)·sin(a') with
+/// swap exchanging the two elements of each pair (Gather by the index row)
+/// and a' = position · [-f0, f0, -f1, f1, ...], whose sine carries the sign
+/// of each half of the rotation (cos is even, so cos(a') = cos(a)). One
+/// head per step through two UB slots, as buildRope does.
+void buildRopeInterleaved(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
+                          const TargetDescription &t, Value blk, Value x, Value positions,
+                          Value freqRow, Value indexRow, Value output, int64_t blockDim) {
+  MLIRContext *ctx = builder.getContext();
+  Builder b(ctx);
+  Type f32 = builder.getF32Type();
+  int64_t d = p.cols / p.heads, tiles = (p.rows + r - 1) / r;
+  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
+  auto headType = BufType::get(ctx, Space::UB, {r, d}, f32, Layout::ND);
+  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
+  auto rowType = BufType::get(ctx, Space::UB, {1, d}, f32, Layout::ND);
+  int64_t offset = 0;
+  auto alloc = [&](BufType type, int64_t slots) -> Value {
+    Value v = builder.create<AllocOp>(loc, type, offset, slots);
+    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
+    return v;
+  };
+  Value pos = alloc(colType, 1), index = alloc(rowType, 1), freq = alloc(headType, 1),
+        angle = alloc(headType, 1), cosT = alloc(headType, 1), sinT = alloc(headType, 1),
+        tmp = alloc(headType, 1), swapped = alloc(headType, 1);
+  Value xBuf = alloc(headType, 2), oBuf = alloc(headType, 2);
+  Value c0 = cst(0), c1 = cst(1), c2 = cst(2), c3 = cst(3);
+  auto set = [&](Pipe s, Pipe dp, Value ev) { builder.create<SetFlagOp>(loc, s, dp, ev); };
+  auto wait = [&](Pipe s, Pipe dp, Value ev) { builder.create<WaitFlagOp>(loc, s, dp, ev); };
+  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
+  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows,
+                  int64_t cols) {
+    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, cols}, false);
+  };
+  // The frequencies replicated into every row, and the index row (event 2).
+  for (int64_t row = 0; row < r; ++row)
+    copy(Pipe::MTE2, freqRow, {c0, c0}, freq, {cst(row), c0}, 1, d);
+  copy(Pipe::MTE2, indexRow, {c0, c0}, index, {c0, c0}, 1, d);
+  set(Pipe::MTE2, Pipe::V, c2);
+  wait(Pipe::MTE2, Pipe::V, c2);
+  for (Value s : {c0, c1, c3})
+    set(Pipe::V, Pipe::MTE2, s);
+  for (Value s : {c0, c1})
+    set(Pipe::MTE3, Pipe::V, s);
+
+  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
+  builder.setInsertionPointToStart(loop.getBody());
+  Value tile = loop.getInductionVar();
+  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
+                                              cst(blockDim));
+  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  wait(Pipe::V, Pipe::MTE2, c3);
+  copy(Pipe::MTE2, positions, {row0, c0}, pos, {c0, c0}, r, 1);
+  set(Pipe::MTE2, Pipe::V, c3);
+  wait(Pipe::MTE2, Pipe::V, c3);
+  builder.create<VBrcbOp>(loc, pos, angle);
+  barrier();
+  set(Pipe::V, Pipe::MTE2, c3);
+  builder.create<VMulOp>(loc, angle, freq, angle);
+  barrier();
+  builder.create<VCosOp>(loc, angle, cosT);
+  builder.create<VSinOp>(loc, angle, sinT);
+  barrier();
+  if (p.inverse) {
+    builder.create<VMulsOp>(loc, sinT, b.getF64FloatAttr(-1.0), sinT);
+    barrier();
+  }
+
+  auto heads = builder.create<scf::ForOp>(loc, c0, cst(p.heads), c1);
+  builder.setInsertionPointToStart(heads.getBody());
+  Value h = heads.getInductionVar();
+  Value g = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, iter, cst(p.heads)), h);
+  Value s = builder.create<arith::RemUIOp>(loc, g, c2);
+  Value col = builder.create<arith::MulIOp>(loc, h, cst(d));
+  Value xs = builder.create<SlotOp>(loc, xBuf.getType(), xBuf, s);
+  Value os = builder.create<SlotOp>(loc, oBuf.getType(), oBuf, s);
+  wait(Pipe::V, Pipe::MTE2, s);
+  copy(Pipe::MTE2, x, {row0, col}, xs, {c0, c0}, r, d);
+  set(Pipe::MTE2, Pipe::V, s);
+  wait(Pipe::MTE2, Pipe::V, s);
+  wait(Pipe::MTE3, Pipe::V, s);
+  builder.create<VGatherOp>(loc, xs, index, swapped);
+  builder.create<VMulOp>(loc, xs, cosT, os);
+  barrier();
+  builder.create<VMulOp>(loc, swapped, sinT, tmp);
+  barrier();
+  builder.create<VAddOp>(loc, os, tmp, os);
+  barrier();
+  set(Pipe::V, Pipe::MTE2, s);
+  set(Pipe::V, Pipe::MTE3, s);
+  wait(Pipe::V, Pipe::MTE3, s);
+  copy(Pipe::MTE3, os, {c0, c0}, output, {row0, col}, r, d);
+  set(Pipe::MTE3, Pipe::V, s);
+
+  builder.setInsertionPointAfter(loop);
+  for (Value s : {c0, c1, c3})
+    wait(Pipe::V, Pipe::MTE2, s);
+  for (Value s : {c0, c1})
+    wait(Pipe::MTE3, Pipe::V, s);
+}
+} // namespace
+
 KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc,
                                                 llvm::StringRef name, const RowProblem &p,
                                                 int64_t r, const TargetDescription &t) {
@@ -311,7 +432,7 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
   int64_t blockDim = std::min(tiles, cores);
   int64_t nIn = rowInputs(p.op);
-  bool weighted = p.op == RowOp::RmsNorm;
+  bool weighted = p.op == RowOp::RmsNorm || p.op == RowOp::BiasAdd;
 
   Builder b(ctx);
   auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
@@ -324,6 +445,19 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   SmallVector<Value> inputs;
   for (int64_t k = 0; k < nIn; ++k)
     inputs.push_back(entry->addArgument(gmType, loc));
+  if (p.op == RowOp::Rope && p.interleaved) {
+    int64_t d = p.cols / p.heads;
+    auto rowType = BufType::get(ctx, Space::GM, {1, d}, f32, Layout::ND);
+    Value positions = entry->addArgument(BufType::get(ctx, Space::GM, {p.rows, 1}, f32, Layout::ND), loc);
+    Value freq = entry->addArgument(rowType, loc), index = entry->addArgument(rowType, loc);
+    Value output = entry->addArgument(gmType, loc);
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToEnd(entry);
+    kernel->setAttr("ascend.interleaved", b.getUnitAttr());
+    buildRopeInterleaved(builder, loc, p, r, t, blk, inputs[0], positions, freq, index, output,
+                         blockDim);
+    return kernel;
+  }
   if (p.op == RowOp::Rope) {
     Value positions = entry->addArgument(BufType::get(ctx, Space::GM, {p.rows, 1}, f32, Layout::ND), loc);
     Value freq = entry->addArgument(
@@ -417,6 +551,21 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   case RowOp::Mul:
     builder.create<VMulOp>(loc, in[0], in[1], out);
     break;
+  case RowOp::Scale:
+    builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(p.factor), out);
+    break;
+  case RowOp::BiasAdd:
+    builder.create<VAddOp>(loc, in[0], wUb, out);
+    break;
+  case RowOp::Sigmoid: {
+    // 1 / (1 + exp(-x)).
+    Value e = scratch[0];
+    step(builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(-1.0), e));
+    step(builder.create<VExpOp>(loc, e, e));
+    step(builder.create<VAddsOp>(loc, e, b.getF64FloatAttr(1.0), e));
+    builder.create<VRecOp>(loc, e, out);
+    break;
+  }
   case RowOp::Silu:
   case RowOp::SiluMul: {
     // silu(x) = x / (1 + exp(-x)).

@@ -99,6 +99,10 @@ func.func @long_rows(%s: tensor<4x32768xf32>) -> tensor<4x32768xf32> {
 // CHECK: %[[F:.*]] = arith.constant dense<{{\[\[}}1.000000e+00, 1.000000e-01, 0.00999999977, 1.000000e-03]]> : tensor<1x4xf32>
 // CHECK: %[[X:.*]] = attnedit.reshape %arg0 : (tensor<6x2x8xf32>) -> tensor<6x16xf32>
 // CHECK: ascend.launch @rope_0(%[[X]], %arg1, %[[F]]) : (tensor<6x16xf32>, tensor<6xi32>, tensor<1x4xf32>) -> tensor<6x16xf32>
+// CHECK-LABEL: func.func @rope_interleaved
+// CHECK: %[[S:.*]] = arith.constant dense<{{\[\[}}-1.000000e+00, 1.000000e+00, -1.000000e-01, 1.000000e-01, -0.00999999977, 0.00999999977, -1.000000e-03, 1.000000e-03]]> : tensor<1x8xf32>
+// CHECK: %[[I:.*]] = arith.constant dense<{{\[\[}}1.000000e+00, 0.000000e+00, 3.000000e+00, 2.000000e+00, 5.000000e+00, 4.000000e+00, 7.000000e+00, 6.000000e+00]]> : tensor<1x8xf32>
+// CHECK: ascend.launch @rope_1(%{{.*}}, %arg1, %[[S]], %[[I]])
 // CHECK-LABEL: func.func @rope_unlowered
 // CHECK: attnedit.rope
 // CHECK: ascend.kernel @rope_0
@@ -108,14 +112,23 @@ func.func @long_rows(%s: tensor<4x32768xf32>) -> tensor<4x32768xf32> {
 // CHECK: scf.for
 // CHECK:   ascend.vsub
 // CHECK:   ascend.vadd
+// CHECK: ascend.kernel @rope_1
+// CHECK: scf.for
+// CHECK:   ascend.vgather
 // SIM: @rope_0: {{.*}} no hazards
+// SIM: @rope_1: {{.*}} no hazards
 func.func @rope(%x: tensor<6x2x8xf32>, %pos: tensor<6xi32>) -> tensor<6x2x8xf32> {
   %y = attnedit.rope %x, %pos {theta = 10000.0 : f64, rotary_dim = 8 : i64, style = #attnedit<rope_style rotate_half>} : (tensor<6x2x8xf32>, tensor<6xi32>) -> tensor<6x2x8xf32>
   return %y : tensor<6x2x8xf32>
 }
-// Interleaved pairs (llama2.c) stay for another backend.
-func.func @rope_unlowered(%x: tensor<6x2x8xf32>, %pos: tensor<6xi32>) -> tensor<6x2x8xf32> {
+// Interleaved pairs (llama2.c): the pair's partner through vgather.
+func.func @rope_interleaved(%x: tensor<6x2x8xf32>, %pos: tensor<6xi32>) -> tensor<6x2x8xf32> {
   %y = attnedit.rope %x, %pos {theta = 10000.0 : f64, rotary_dim = 8 : i64, style = #attnedit<rope_style interleaved>} : (tensor<6x2x8xf32>, tensor<6xi32>) -> tensor<6x2x8xf32>
+  return %y : tensor<6x2x8xf32>
+}
+// Partial rotary stays for another backend.
+func.func @rope_unlowered(%x: tensor<6x2x8xf32>, %pos: tensor<6xi32>) -> tensor<6x2x8xf32> {
+  %y = attnedit.rope %x, %pos {theta = 10000.0 : f64, rotary_dim = 4 : i64, style = #attnedit<rope_style interleaved>} : (tensor<6x2x8xf32>, tensor<6xi32>) -> tensor<6x2x8xf32>
   return %y : tensor<6x2x8xf32>
 }
 

@@ -209,3 +209,14 @@ func.func @launch(%x: tensor<4x8xf32>) -> tensor<4x4xf32> {
   %y = ascend.launch @k(%x) : (tensor<4x8xf32>) -> tensor<4x4xf32>
   return %y : tensor<4x4xf32>
 }
+
+// -----
+
+// Tests that a gather's index is one row as wide as its result.
+ascend.kernel @gather_index target "910b" blocks 1 core aiv {
+^bb0(%blk: index):
+  %x = ascend.alloc offset 0 slots 1 : !ascend.buf<ub, 8x8xf32, nd>
+  %i = ascend.alloc offset 256 slots 1 : !ascend.buf<ub, 2x8xf32, nd>
+  // expected-error @+1 {{gathers [r, c] from a [r, c'] tile of its element type by a [1, c] index row}}
+  ascend.vgather %x[%i] -> %x : !ascend.buf<ub, 8x8xf32, nd>, !ascend.buf<ub, 2x8xf32, nd> -> !ascend.buf<ub, 8x8xf32, nd>
+}

@@ -61,6 +61,7 @@ func.func @use(%x: tensor<64x64xf32>, %w: tensor<32x64xf32>) -> tensor<64x32xf32
 // CHECK: ascend.vexp
 // CHECK: ascend.vreduce max %{{.*}} -> %{{.*}} : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<ub, 8x1xf32, nd>
 // CHECK: ascend.vbrcb %{{.*}} -> %{{.*}} : !ascend.buf<ub, 8x1xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
+// CHECK: ascend.vgather %{{.*}}[%{{.*}}] -> %{{.*}} : !ascend.buf<ub, 8x64xf32, nd>, !ascend.buf<ub, 1x64xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
 // CHECK: ascend.vcast %{{.*}} -> %{{.*}} : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<ub, 8x64xbf16, nd>
 // CHECK: ascend.copy mte3
 ascend.kernel @vec target "910b" blocks 1 core aiv {
@@ -70,6 +71,7 @@ ascend.kernel @vec target "910b" blocks 1 core aiv {
   %t = ascend.alloc offset 2048 slots 1 : !ascend.buf<ub, 8x64xf32, nd>
   %m = ascend.alloc offset 4096 slots 1 : !ascend.buf<ub, 8x1xf32, nd>
   %o = ascend.alloc offset 4352 slots 1 : !ascend.buf<ub, 8x64xbf16, nd>
+  %ix = ascend.alloc offset 5376 slots 1 : !ascend.buf<ub, 1x64xf32, nd>
   ascend.copy mte2 %x[%c0, %c0] -> %in[%c0, %c0] sizes [8, 64] : !ascend.buf<gm, 8x64xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
   ascend.set_flag mte2 -> v, %c0
   ascend.wait_flag mte2 -> v, %c0
@@ -82,6 +84,8 @@ ascend.kernel @vec target "910b" blocks 1 core aiv {
   ascend.vreduce max %t -> %m : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<ub, 8x1xf32, nd>
   ascend.barrier v
   ascend.vbrcb %m -> %t : !ascend.buf<ub, 8x1xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
+  ascend.barrier v
+  ascend.vgather %t[%ix] -> %in : !ascend.buf<ub, 8x64xf32, nd>, !ascend.buf<ub, 1x64xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
   ascend.barrier v
   ascend.vcast %t -> %o : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<ub, 8x64xbf16, nd>
   ascend.set_flag v -> mte3, %c0

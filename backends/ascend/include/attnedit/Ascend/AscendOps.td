@@ -209,6 +209,20 @@ def Ascend_VBrcbOp : Ascend_PipeOp<"vbrcb"> {
   let hasVerifier = 1;
 }
 
+def Ascend_VGatherOp : Ascend_PipeOp<"vgather"> {
+  let summary = "columns of a UB tile picked by an index row: dst[r, j] = src[r, index[0, j]]";
+  let description = [{
+    Ascend C's Gather (V pipe; CANN API reference atlasascendc_api_07_0092:
+    dst[i] = src[srcOffset[i]], offsets in a LocalTensor<uint32_t> of bytes),
+    applied to every row. The model keeps the offsets as element indices in
+    an f32 tile (buffers hold f32/f16/bf16 here); interleaved RoPE uses it to
+    swap the elements of each pair.
+  }];
+  let arguments = (ins Ascend_Buf:$src, Ascend_Buf:$index, Ascend_Buf:$dst);
+  let assemblyFormat = "$src `[` $index `]` `->` $dst attr-dict `:` qualified(type($src)) `,` qualified(type($index)) `->` qualified(type($dst))";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Synchronisation
 //===----------------------------------------------------------------------===//

@@ -52,7 +52,7 @@ struct Window {
 
 enum class InstrKind { Copy, Mmad, Vector, SetFlag, WaitFlag, Barrier, SyncAll };
 enum class VectorOp { Add, Sub, Mul, Div, Max, Exp, Sqrt, Rec, Adds, Muls, Dup, Cast, ReduceSum,
-                      ReduceMax, Brcb, Sin, Cos };
+                      ReduceMax, Brcb, Sin, Cos, Gather };
 llvm::StringRef vectorOpName(VectorOp op);
 
 struct Instr {

@@ -16,15 +16,17 @@
 
 namespace mlir::attnedit::ascend {
 
-enum class RowOp { Add, Mul, Silu, SiluMul, RmsNorm, Softmax, Rope };
+enum class RowOp { Add, Mul, Silu, SiluMul, RmsNorm, Softmax, Rope, Scale, BiasAdd, Sigmoid };
 llvm::StringRef rowOpName(RowOp op);
 
 /// `op` over `rows` x `cols` f32 tensors (the last axis is the row): one or
-/// two row inputs, plus for RmsNorm a weight of `cols` values (GM [1, cols]).
+/// two row inputs, plus for RmsNorm and BiasAdd (x + bias, linear's bias) a
+/// weight of `cols` values (GM [1, cols]).
 struct RowProblem {
   RowOp op = RowOp::Add;
   int64_t rows = 0, cols = 0;
   double eps = 0; // RmsNorm
+  double factor = 1; // Scale: x · factor (vmuls)
   /// Softmax over rows too long for UB: columns per chunk (a divisor of
   /// cols); the kernel then makes three passes (row max, sum of exp, write)
   /// over the chunks. 0 = whole rows.
@@ -34,6 +36,11 @@ struct RowProblem {
   /// inverse frequencies [1, head dim / 2]. `inverse` rotates by -angle.
   int64_t heads = 0;
   bool inverse = false;
+  /// Rope over interleaved pairs (llama2.c, GPT-J): (x[2i], x[2i+1]) rotate
+  /// by position · inv_freq[i]. GM inputs x, positions, the signed
+  /// frequencies [-f0, f0, -f1, f1, ...] as [1, head dim] and the pair-swap
+  /// index row [1, 0, 3, 2, ...] as [1, head dim].
+  bool interleaved = false;
   double theta = 0;
 };
 

@@ -8,11 +8,20 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/Error.h"
 
+#include <functional>
+#include <optional>
+
 namespace mlir::attnedit {
 
 struct EvaluatorOptions {
   /// Runs attnedit.mla in its absorbed form (scores against the latent).
   bool absorbMla = false;
+  /// Runs an op another way before its reference kernel would (the
+  /// ascend-sim backend's simulated kernels): a result, an error, or
+  /// std::nullopt to let the reference kernel run it.
+  std::function<std::optional<llvm::Expected<Tensor>>(Operation *,
+                                                      llvm::ArrayRef<const Tensor *>)>
+      runOp;
 };
 
 /// Runs `func` on `args` op by op with the reference kernels. Dynamic

@@ -38,7 +38,7 @@ public:
                                           llvm::ArrayRef<Tensor> args,
                                           ParameterStore &parameters);
 
-  /// "reference" or "cpu", as `--backend` names it.
+  /// "reference", "cpu" or "ascend-sim", as `--backend` names it.
   virtual llvm::StringRef backend() const = 0;
 };
 
@@ -74,15 +74,27 @@ std::string compiledModelModule(llvm::StringRef path);
 llvm::Expected<std::unique_ptr<Executor>> openCompiledModel(llvm::StringRef path,
                                                             ParameterStore &parameters);
 
+/// The Ascend simulator (backends/ascend): ops with an Ascend lowering run
+/// as kernels of `target` (a built-in name or a JSON path) in the functional
+/// simulator, with `dtype` ("bf16", "f16" or "f32") Cube operands; the
+/// others run on the reference evaluator, counted in the log.
+llvm::Expected<std::unique_ptr<Executor>> createAscendSimExecutor(llvm::StringRef target = "910b",
+                                                                  llvm::StringRef dtype = "bf16");
+
 /// The backend names `--backend` accepts.
 llvm::ArrayRef<llvm::StringRef> backendNames();
 
 /// The executor the runtime uses when a caller names none: the reference
 /// interpreter until setDefaultBackend chooses another.
 Executor &defaultExecutor();
+/// Options of the backends that take any.
+struct BackendOptions {
+  std::string ascendTarget = "910b";
+  std::string ascendDtype = "bf16";
+};
 /// Chooses the default executor by name; an unknown name is an error that
 /// lists the known ones.
-llvm::Error setDefaultBackend(llvm::StringRef name);
+llvm::Error setDefaultBackend(llvm::StringRef name, const BackendOptions &options = {});
 
 } // namespace mlir::attnedit
 

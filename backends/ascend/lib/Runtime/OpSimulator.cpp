@@ -1,0 +1,437 @@
+//===- OpSimulator.cpp - one attnedit op through its Ascend kernels --------===//
+//
+// Maps an op and its operands' concrete shapes to the problem the kernel
+// builders take (the same mapping the lowering passes make on static
+// shapes), builds the kernel once per problem, and simulates it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Ascend/OpSimulator.h"
+#include "attnedit/Ascend/AscendOps.h"
+#include "attnedit/Ascend/CostModel.h"
+#include "attnedit/Ascend/MatmulKernel.h"
+#include "attnedit/Ascend/MoveKernel.h"
+#include "attnedit/Ascend/ScheduleBuilder.h"
+#include "attnedit/Ascend/Simulator.h"
+#include "attnedit/Ascend/VectorKernel.h"
+#include "attnedit/IR/AttnEditOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attnedit;
+using namespace mlir::attnedit::ascend;
+
+int64_t HostTensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+OpSimulator::OpSimulator(OpSimulatorOptions options, std::shared_ptr<const TargetDescription> t)
+    : opts(std::move(options)), desc(std::move(t)), context(std::make_unique<MLIRContext>()) {
+  context->loadDialect<AscendDialect, arith::ArithDialect, scf::SCFDialect>();
+  kernels = ModuleOp::create(UnknownLoc::get(context.get())).getOperation();
+}
+
+OpSimulator::~OpSimulator() = default;
+
+llvm::Expected<std::unique_ptr<OpSimulator>> OpSimulator::create(OpSimulatorOptions options) {
+  auto t = TargetDescription::load(options.target);
+  if (!t)
+    return t.takeError();
+  if (!(*t)->cubeMacsPerCycle(options.dtype))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "ascend-sim: the %s Cube has no %s mode", (*t)->name.c_str(),
+                                   options.dtype == DType::F32   ? "f32"
+                                   : options.dtype == DType::F16 ? "f16"
+                                                                 : "bf16");
+  return std::unique_ptr<OpSimulator>(new OpSimulator(std::move(options), std::move(*t)));
+}
+
+llvm::Expected<std::shared_ptr<const Schedule>>
+OpSimulator::schedule(const std::string &key,
+                      llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build,
+                      double *seconds) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(key);
+  if (it != cache.end()) {
+    if (seconds)
+      *seconds = it->second.second;
+    return it->second.first;
+  }
+  OpBuilder builder(context.get());
+  builder.setInsertionPointToEnd(cast<ModuleOp>(*kernels).getBody());
+  llvm::Expected<Operation *> kernel = build(builder);
+  if (!kernel)
+    return kernel.takeError();
+  auto k = cast<KernelOp>(*kernel);
+  if (failed(k.verify()))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "ascend-sim: the kernel for %s does not verify", key.c_str());
+  llvm::Expected<Schedule> s = buildSchedule(k);
+  if (!s)
+    return s.takeError();
+  auto shared = std::make_shared<const Schedule>(std::move(*s));
+  llvm::Expected<KernelEstimate> e = estimate(*shared);
+  if (!e)
+    return e.takeError();
+  cache[key] = {shared, e->seconds};
+  if (seconds)
+    *seconds = e->seconds;
+  return shared;
+}
+
+llvm::Expected<std::vector<float>>
+OpSimulator::simulate(const Schedule &schedule, llvm::ArrayRef<llvm::ArrayRef<float>> inputs) {
+  Simulator sim(schedule);
+  for (auto [k, values] : llvm::enumerate(inputs))
+    sim.setTensor(k, values);
+  if (llvm::Error e = sim.run())
+    return std::move(e);
+  return sim.tensor(schedule.gm.size() - 1);
+}
+
+namespace {
+
+llvm::ArrayRef<float> values(const HostTensor &t) { return {t.data, (size_t)t.numel()}; }
+
+/// Element-wise rows wider than 4096 values are viewed as [rows·cols/w, w]
+/// (w the largest divisor up to 4096, research §9.2), as the pass does.
+void splitWideRows(RowProblem &p) {
+  if (p.cols <= 4096)
+    return;
+  for (int64_t d = 4096; d >= 1; --d)
+    if (p.cols % d == 0) {
+      p.rows = p.rows * p.cols / d;
+      p.cols = d;
+      return;
+    }
+}
+
+std::string rowKey(const RowProblem &p) {
+  return llvm::formatv("row:{0}:{1}x{2}:eps={3}:f={4}:h={5}:inv={6}:th={7}:il={8}",
+                       rowOpName(p.op), p.rows, p.cols, p.eps, p.factor, p.heads, p.inverse,
+                       p.theta, p.interleaved)
+      .str();
+}
+
+} // namespace
+
+std::optional<llvm::Expected<SimulatedOp>>
+OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
+  using Result = std::optional<llvm::Expected<SimulatedOp>>;
+  const TargetDescription &t = *desc;
+  for (const HostTensor &x : operands)
+    if (x.numel() == 0)
+      return std::nullopt;
+
+  // A Cube matmul C = A·B or A·Wᵀ.
+  auto runMatmul = [&](MatmulProblem p, const HostTensor &a, const HostTensor &b,
+                       llvm::SmallVector<int64_t, 4> shape) -> Result {
+    p.dtype = opts.dtype;
+    p.target = opts.target;
+    std::string key = llvm::formatv("mm:{0}:{1}x{2}x{3}:t{4}:{5}", p.batch, p.m, p.n, p.k,
+                                    p.transposedB, static_cast<int>(p.dtype))
+                          .str();
+    double seconds = 0;
+    auto s = schedule(
+        key,
+        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+          auto choice = searchMatmulTiling(context.get(), p, t);
+          if (!choice)
+            return choice.takeError();
+          return buildMatmulKernel(b, b.getUnknownLoc(), "matmul", p, choice->tiling, t)
+              .getOperation();
+        },
+        &seconds);
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, {values(a), values(b)});
+    if (!out)
+      return Result(out.takeError());
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {"matmul"}, seconds});
+  };
+
+  // A Vector row kernel over [rows, cols] views of the operands.
+  auto runRows = [&](RowProblem p, std::vector<llvm::ArrayRef<float>> inputs,
+                     llvm::SmallVector<int64_t, 4> shape) -> Result {
+    int64_t r = rowsPerTile(p, t);
+    // A softmax row too long for UB goes through in column chunks.
+    for (int64_t w = std::min<int64_t>(p.cols, 4096); r < 1 && p.op == RowOp::Softmax && w >= 8;
+         --w)
+      if (p.cols % w == 0) {
+        p.chunk = w;
+        r = rowsPerTile(p, t);
+      }
+    if (r < 1)
+      return std::nullopt;
+    double seconds = 0;
+    auto s = schedule(
+        rowKey(p) + llvm::formatv(":c{0}", p.chunk).str(),
+        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+          return buildRowKernel(b, b.getUnknownLoc(), rowOpName(p.op), p, r, t).getOperation();
+        },
+        &seconds);
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, inputs);
+    if (!out)
+      return Result(out.takeError());
+    return Result(
+        SimulatedOp{std::move(shape), std::move(*out), {rowOpName(p.op).str()}, seconds});
+  };
+
+  auto shapeOf = [](const HostTensor &x) { return x.shape; };
+
+  // Column ranges side by side (slice, concat on the last axis).
+  auto runColumns = [&](const ColumnProblem &p, std::vector<llvm::ArrayRef<float>> inputs,
+                        llvm::SmallVector<int64_t, 4> shape) -> Result {
+    int64_t r = columnRowsPerTile(p, t);
+    if (r < 1)
+      return std::nullopt;
+    std::string key = llvm::formatv("cols:{0}x{1}", p.rows, p.outCols).str();
+    for (const ColumnPiece &c : p.pieces)
+      key += llvm::formatv(":{0},{1},{2},{3}", c.inCols, c.srcCol, c.width, c.dstCol).str();
+    std::string name = p.pieces.size() == 1 ? "slice" : "concat";
+    double seconds = 0;
+    auto s = schedule(
+        key,
+        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+          return buildColumnKernel(b, b.getUnknownLoc(), name, p, r, t).getOperation();
+        },
+        &seconds);
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, inputs);
+    if (!out)
+      return Result(out.takeError());
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {name}, seconds});
+  };
+
+  // Rows moved through UB (transpose of the leading dims, repeat_kv).
+  auto runMove = [&](const MoveProblem &p, const HostTensor &x,
+                     llvm::SmallVector<int64_t, 4> shape) -> Result {
+    int64_t r = moveRowsPerTile(p, t);
+    if (r < 1)
+      return std::nullopt;
+    double seconds = 0;
+    bool transpose = p.kind == MoveProblem::Kind::Transpose;
+    std::string name = transpose ? "transpose" : "repeat_kv";
+    auto s = schedule(
+        llvm::formatv("move:{0}:{1}x{2}x{3}:r{4}", name, p.a, p.b, p.cols, p.repeats).str(),
+        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+          return buildMoveKernel(b, b.getUnknownLoc(), name, p, r, t).getOperation();
+        },
+        &seconds);
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, {values(x)});
+    if (!out)
+      return Result(out.takeError());
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {name}, seconds});
+  };
+
+  return llvm::TypeSwitch<Operation *, Result>(op)
+      .Case([&](LinearOp l) -> Result {
+        const HostTensor &x = operands[0], &w = operands[1];
+        MatmulProblem p;
+        p.transposedB = true;
+        p.k = x.shape.back();
+        p.n = w.shape[0];
+        p.m = x.numel() / p.k;
+        auto shape = x.shape;
+        shape.back() = p.n;
+        // The bias: a Vector kernel adding the replicated row after FixPipe
+        // (the 910B's bias table in the Cube path, S20's TCubeTiling isBias,
+        // is not modelled).
+        RowProblem bias{RowOp::BiasAdd, p.m, p.n};
+        if (l.getBias() && rowsPerTile(bias, t) < 1)
+          return std::nullopt;
+        Result product = runMatmul(p, x, w, shape);
+        if (!l.getBias() || !product || !*product)
+          return product;
+        Result sum = runRows(bias, {(*product)->values, values(operands[2])}, shape);
+        if (sum && *sum) {
+          (*sum)->kernels.insert((*sum)->kernels.begin(), "matmul");
+          (*sum)->modelledSeconds += (*product)->modelledSeconds;
+        }
+        return sum;
+      })
+      .Case([&](MatmulOp m) -> Result {
+        const HostTensor &a = operands[0], &b = operands[1];
+        if (a.shape.size() < 2 || b.shape.size() < 2)
+          return std::nullopt;
+        MatmulProblem p;
+        p.m = a.shape[a.shape.size() - 2];
+        p.k = a.shape.back();
+        p.n = b.shape.back();
+        p.batch = a.numel() / (p.m * p.k);
+        if (b.numel() != p.batch * p.k * p.n)
+          return std::nullopt;
+        auto shape = a.shape;
+        shape.back() = p.n;
+        return runMatmul(p, a, b, shape);
+      })
+      .Case([&](RmsNormOp n) -> Result {
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::RmsNorm, x.numel() / x.shape.back(), x.shape.back(),
+                     n.getEps().convertToDouble()};
+        return runRows(p, {values(x), values(operands[1])}, shapeOf(x));
+      })
+      .Case([&](SoftmaxOp s) -> Result {
+        const HostTensor &x = operands[0];
+        if (s.getSinks() || static_cast<int64_t>(s.getAxis()) != (int64_t)x.shape.size() - 1)
+          return std::nullopt;
+        RowProblem p{RowOp::Softmax, x.numel() / x.shape.back(), x.shape.back()};
+        return runRows(p, {values(x)}, shapeOf(x));
+      })
+      .Case([&](ScaleOp s) -> Result {
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::Scale, x.numel() / x.shape.back(), x.shape.back()};
+        p.factor = s.getFactor().convertToDouble();
+        splitWideRows(p);
+        return runRows(p, {values(x)}, shapeOf(x));
+      })
+      .Case([&](SigmoidOp) -> Result {
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::Sigmoid, x.numel() / x.shape.back(), x.shape.back()};
+        splitWideRows(p);
+        return runRows(p, {values(x)}, shapeOf(x));
+      })
+      .Case([&](SiluOp) -> Result {
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::Silu, x.numel() / x.shape.back(), x.shape.back()};
+        splitWideRows(p);
+        return runRows(p, {values(x)}, shapeOf(x));
+      })
+      .Case<AddOp, MulOp>([&](Operation *) -> Result {
+        const HostTensor &a = operands[0], &b = operands[1];
+        if (a.shape != b.shape || a.shape.empty())
+          return std::nullopt; // broadcasting operands are not lowered
+        RowProblem p{isa<AddOp>(op) ? RowOp::Add : RowOp::Mul, a.numel() / a.shape.back(),
+                     a.shape.back()};
+        splitWideRows(p);
+        return runRows(p, {values(a), values(b)}, shapeOf(a));
+      })
+      .Case([&](RopeOp r) -> Result {
+        const HostTensor &x = operands[0], &pos = operands[1];
+        // Whole heads, no Llama-3 scaling (VectorKernel.h).
+        if (x.shape.size() != 3 || !pos.ints || r.getLlama3Scaling() ||
+            (int64_t)r.getRotaryDim() != x.shape[2] || x.shape[2] % 2)
+          return std::nullopt;
+        RowProblem p{RowOp::Rope, x.shape[0], x.shape[1] * x.shape[2]};
+        p.heads = x.shape[1];
+        p.inverse = r.getInverse();
+        p.theta = r.getTheta().convertToDouble();
+        p.interleaved = r.getStyle() == RopeStyle::Interleaved;
+        int64_t d = x.shape[2];
+        std::vector<float> positions(pos.ints, pos.ints + pos.numel()), inv, index;
+        for (int64_t i = 0; i < d / 2; ++i) {
+          auto f = static_cast<float>(std::pow(p.theta, -2.0 * i / d));
+          if (!p.interleaved) {
+            inv.push_back(f);
+            continue;
+          }
+          inv.insert(inv.end(), {-f, f});
+          index.insert(index.end(), {float(2 * i + 1), float(2 * i)});
+        }
+        if (p.interleaved)
+          return runRows(p, {values(x), positions, inv, index}, shapeOf(x));
+        return runRows(p, {values(x), positions, inv}, shapeOf(x));
+      })
+      .Case([&](TransposeOp tr) -> Result {
+        const HostTensor &x = operands[0];
+        auto perm = tr.getPermutation();
+        // Only the leading two of three dims swap: rows of D move whole.
+        if (x.shape.size() != 3 || perm.size() != 3 || perm[0] != 1 || perm[1] != 0 ||
+            perm[2] != 2 || !x.data)
+          return std::nullopt;
+        MoveProblem p{MoveProblem::Kind::Transpose, x.shape[0], x.shape[1], x.shape[2]};
+        return runMove(p, x, {x.shape[1], x.shape[0], x.shape[2]});
+      })
+      .Case([&](RepeatKvOp rk) -> Result {
+        const HostTensor &x = operands[0];
+        if (x.shape.size() != 3 || !x.data)
+          return std::nullopt;
+        int64_t rep = rk.getRepeats();
+        MoveProblem p{MoveProblem::Kind::RepeatKv, x.shape[0], x.shape[1], x.shape[2], rep};
+        return runMove(p, x, {x.shape[0] * rep, x.shape[1], x.shape[2]});
+      })
+      .Case([&](CausalMaskOp m) -> Result {
+        const HostTensor &x = operands[0];
+        if (x.shape.size() < 2 || !x.data)
+          return std::nullopt;
+        MaskProblem p;
+        p.tq = x.shape[x.shape.size() - 2];
+        p.tk = x.shape.back();
+        p.batch = x.numel() / (p.tq * p.tk);
+        p.window = m.getWindow();
+        p.zeroFill = m.getZeroFill();
+        int64_t r = maskRowsPerTile(p, t);
+        if (p.tq > p.tk || r < 1)
+          return std::nullopt;
+        double seconds = 0;
+        auto s = schedule(
+            llvm::formatv("mask:{0}x{1}x{2}:w{3}:z{4}", p.batch, p.tq, p.tk, p.window, p.zeroFill)
+                .str(),
+            [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+              return buildMaskKernel(b, b.getUnknownLoc(), "causal_mask", p, r, t).getOperation();
+            },
+            &seconds);
+        if (!s)
+          return Result(s.takeError());
+        auto out = simulate(**s, {values(x)});
+        if (!out)
+          return Result(out.takeError());
+        return Result(SimulatedOp{x.shape, std::move(*out), {"causal_mask"}, seconds});
+      })
+      .Case([&](SliceOp sl) -> Result {
+        const HostTensor &x = operands[0];
+        if (!x.data || (int64_t)sl.getAxis() != (int64_t)x.shape.size() - 1)
+          return std::nullopt;
+        ColumnProblem p{x.numel() / x.shape.back(), (int64_t)sl.getSize(), {}};
+        p.pieces.push_back({x.shape.back(), (int64_t)sl.getOffset(), (int64_t)sl.getSize(), 0});
+        auto shape = x.shape;
+        shape.back() = sl.getSize();
+        return runColumns(p, {values(x)}, shape);
+      })
+      .Case([&](ConcatOp cc) -> Result {
+        const HostTensor &x = operands[0];
+        if ((int64_t)cc.getAxis() != (int64_t)x.shape.size() - 1)
+          return std::nullopt;
+        ColumnProblem p{x.numel() / x.shape.back(), 0, {}};
+        std::vector<llvm::ArrayRef<float>> inputs;
+        for (const HostTensor &in : operands) {
+          if (!in.data || in.numel() / in.shape.back() != p.rows)
+            return std::nullopt;
+          p.pieces.push_back({in.shape.back(), 0, in.shape.back(), p.outCols});
+          p.outCols += in.shape.back();
+          inputs.push_back(values(in));
+        }
+        auto shape = x.shape;
+        shape.back() = p.outCols;
+        return runColumns(p, inputs, shape);
+      })
+      .Case([&](BroadcastOp bc) -> Result {
+        const HostTensor &x = operands[0];
+        auto want = bc.getType().getShape();
+        if (!x.data || x.shape.size() != 3 || want.size() != 3 || x.shape[1] != 1 ||
+            ShapedType::isDynamic(want[1]) || want[1] == 1 ||
+            (!ShapedType::isDynamic(want[2]) && want[2] != x.shape[2]))
+          return std::nullopt;
+        // [A, 1, D] -> [A, n, D]: every row repeated n times (repeat_kv's
+        // kernel with one token per head).
+        MoveProblem p{MoveProblem::Kind::RepeatKv, x.shape[0], 1, x.shape[2], want[1]};
+        return runMove(p, x, {x.shape[0], want[1], x.shape[2]});
+      })
+      .Default([](Operation *) -> Result { return std::nullopt; });
+}
