@@ -31,6 +31,7 @@ struct ConvertAttentionPass
     edit.layers = layerList;
     edit.paramsOut = paramsOut;
     edit.seed = seed;
+    edit.plan = plan;
     edit.kvLoraRank = kvLoraRank;
     edit.qLoraRank = qLoraRank;
     edit.qkRopeHeadDim = qkRopeHeadDim;

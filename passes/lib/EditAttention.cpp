@@ -9,6 +9,7 @@
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Passes/EditPlan.h"
 #include "attnedit/Passes/MlaInit.h"
 #include "attnedit/Passes/Passes.h"
 
@@ -98,8 +99,10 @@ private:
   /// A new trainable parameter of the student scope, kept for params-out.
   Value newParam(OpBuilder &b, Location loc, const llvm::Twine &name,
                  ArrayRef<int64_t> shape, std::vector<float> values);
-  LogicalResult editToMla(AttentionOp op, int64_t layer);
-  LogicalResult editToGateSwa(AttentionOp op, int64_t layer, bool full);
+  LogicalResult editToMla(AttentionOp op, int64_t layer, MlaShape shape);
+  LogicalResult editToGateSwa(AttentionOp op, int64_t layer, bool full, int64_t window);
+  /// The MLA shape the options give, with the plan's rank and RoPE dims.
+  MlaShape mlaShape(int64_t headDim, const LayerEdit *edit = nullptr);
   std::string prefix(int64_t layer) {
     return llvm::formatv("model.layers.{0}.self_attn.", layer).str();
   }
@@ -128,16 +131,19 @@ LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
     if (l < 0 || l >= numLayers)
       return fail("full-layers entry " + llvm::Twine(l) + " is out of range: the module has " +
                   llvm::Twine(numLayers) + " attention layers");
-  if (target == "mla") {
+  // A plan can use both kinds, so both kinds' options must be valid.
+  bool planned = !plan.empty();
+  if (target == "mla" || planned) {
     if (init != "svd" && init != "random")
       return fail("init must be svd or random, got '" + init + "'");
     if (kvLoraRank < 1 || qLoraRank < 0 || qkRopeHeadDim < 2 || qkRopeHeadDim % 2 ||
         qkNopeHeadDim < -1 || vHeadDim == 0 || vHeadDim < -1)
       return fail("needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2, "
                   "qk-nope-head-dim >= 0 and v-head-dim >= 1 (-1: the teacher's head_dim)");
-    if (init == "svd" && paramsOut.empty())
+    if (init == "svd" && paramsOut.empty() && !planned)
       return fail("init=svd computes weights: give params-out=FILE.safetensors");
-  } else {
+  }
+  if (target == "gate-swa" || planned) {
     if (gate != "headwise" && gate != "elementwise" && gate != "none")
       return fail("gate must be headwise, elementwise or none, got '" + gate + "'");
     if (window < 1 || window > kMaxConfigSize || fullEvery < 0 || fullEvery > kMaxLayers)
@@ -179,13 +185,23 @@ static Value inputNormWeight(Value input) {
   return norm ? norm.getWeight() : Value();
 }
 
-LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer) {
+MlaShape EditAttentionPass::mlaShape(int64_t d, const LayerEdit *edit) {
+  MlaShape shape{qLoraRank, kvLoraRank, qkNopeHeadDim < 0 ? d : qkNopeHeadDim, qkRopeHeadDim,
+                 vHeadDim < 0 ? d : vHeadDim};
+  if (edit) {
+    shape.kvLoraRank = edit->kvLoraRank;
+    if (edit->qkRopeHeadDim)
+      shape.qkRopeHeadDim = edit->qkRopeHeadDim;
+  }
+  return shape;
+}
+
+LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaShape shape) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   int64_t hidden = cast<RankedTensorType>(op.getType()).getDimSize(1);
   int64_t h = op.getNumHeads(), d = op.getHeadDim();
-  MlaShape shape{qLoraRank, kvLoraRank, qkNopeHeadDim < 0 ? d : qkNopeHeadDim, qkRopeHeadDim,
-                 vHeadDim < 0 ? d : vHeadDim};
+  int64_t qLoraRank = shape.qLoraRank, kvLoraRank = shape.kvLoraRank;
   // The latents are projections of the layer input, so a rank above its
   // width holds nothing more; nor can a head use more than the width.
   for (auto [option, value] : {std::pair{"kv-lora-rank", shape.kvLoraRank},
@@ -277,7 +293,8 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer) {
   return success();
 }
 
-LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bool full) {
+LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bool full,
+                                               int64_t window) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   int64_t hidden = cast<RankedTensorType>(op.getType()).getDimSize(1);
@@ -378,7 +395,32 @@ void EditAttentionPass::runOnOperation() {
     module.emitError("attnedit-edit-attention: the module already has student parameters");
     return signalPassFailure();
   }
+  std::optional<EditPlan> editPlan;
+  if (!plan.empty()) {
+    if (!layers.empty() || !fullLayers.empty() || fullEvery != 0) {
+      module.emitError("attnedit-edit-attention: plan= chooses every layer's edit; it cannot be "
+                       "combined with layers=, full-layers= or full-every=");
+      return signalPassFailure();
+    }
+    auto parsed = readEditPlan(plan);
+    if (!parsed) {
+      module.emitError() << "attnedit-edit-attention: " << llvm::toString(parsed.takeError());
+      return signalPassFailure();
+    }
+    if ((int64_t)parsed->layers.size() != numLayers) {
+      module.emitError() << "attnedit-edit-attention: " << plan << ": the plan has "
+                         << parsed->layers.size() << " layers, the module " << numLayers;
+      return signalPassFailure();
+    }
+    editPlan = std::move(*parsed);
+  }
   bool readsTeacher = !paramsOut.empty() && (target == "gate-swa" || init == "svd");
+  if (editPlan)
+    readsTeacher = !paramsOut.empty() &&
+                   llvm::any_of(editPlan->layers, [&](const LayerEdit &e) {
+                     return e.kind == LayerEdit::Kind::Swa ||
+                            (e.kind == LayerEdit::Kind::Mla && init == "svd");
+                   });
   if (readsTeacher) {
     if (llvm::Error e = teacher.open(module)) {
       module.emitError() << "attnedit-edit-attention: " << llvm::toString(std::move(e));
@@ -388,21 +430,35 @@ void EditAttentionPass::runOnOperation() {
   std::set<int64_t> selected(layers.begin(), layers.end());
   std::set<int64_t> full(fullLayers.begin(), fullLayers.end());
   for (auto [layer, op] : llvm::enumerate(attentions)) {
+    if (editPlan) {
+      const LayerEdit &e = editPlan->layers[layer];
+      LogicalResult edited =
+          e.kind == LayerEdit::Kind::Keep  ? success()
+          : e.kind == LayerEdit::Kind::Swa ? editToGateSwa(op, layer, false, e.window)
+                                           : editToMla(op, layer, mlaShape(op.getHeadDim(), &e));
+      if (failed(edited))
+        return signalPassFailure();
+      continue;
+    }
     if (!selected.empty() && !selected.count(layer))
       continue;
     bool keepFull = full.count(layer) || (fullEvery > 0 && (layer + 1) % fullEvery == 0);
     LogicalResult edited =
-        target == "mla" ? editToMla(op, layer) : editToGateSwa(op, layer, keepFull);
+        target == "mla" ? editToMla(op, layer, mlaShape(op.getHeadDim()))
+                        : editToGateSwa(op, layer, keepFull, window);
     if (failed(edited))
       return signalPassFailure();
   }
+  Builder b(module.getContext());
+  if (editPlan)
+    module->setAttr(kEditPlanAttr,
+                    b.getStringAttr(llvm::formatv("{0}", editPlan->toJson()).str()));
   if (paramsOut.empty())
     return;
   if (llvm::Error e = writeSafetensors(paramsOut, toWrite)) {
     module.emitError() << "attnedit-edit-attention: " << llvm::toString(std::move(e));
     return signalPassFailure();
   }
-  Builder b(module.getContext());
   NamedAttrList scopes;
   if (auto existing = module->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))
     scopes.append(existing.getValue());

@@ -62,6 +62,9 @@ defvar EditAttentionOptions = [
     Option<"paramsOut", "params-out", "std::string", /*default=*/"",
            "safetensors file for the new parameters">,
     Option<"seed", "seed", "uint64_t", /*default=*/"0", "seed of random initialisation">,
+    Option<"plan", "plan", "std::string", /*default=*/"\"\"",
+           "JSON file giving each layer's edit (keep, swa with its window, mla with its "
+           "rank); replaces target, layers and full-layers / full-every">,
     // MLA
     Option<"kvLoraRank", "kv-lora-rank", "int64_t", /*default=*/"512",
            "MLA latent rank">,
@@ -106,6 +109,12 @@ def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
     GateSWA keeps the teacher's projections and starts with gate weights 0
     and o_proj doubled (σ(0) = 1/2), which reproduces the teacher exactly
     wherever the window covers the sequence.
+
+    `plan=FILE` edits each layer as the file says (EditPlan.h): keep,
+    swa (GateSWA with that window; gate and sinks from the options) or mla
+    (that kv-lora-rank and qk-rope-head-dim; the other MLA options as given),
+    so one module mixes attention kinds. The plan is recorded in the module
+    attribute `attnedit.edit_plan`, which --attnedit-kv-report prints.
   }];
   let options = EditAttentionOptions;
   let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
