@@ -27,6 +27,7 @@
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
+#include "attnedit/Runtime/Training/Planner.h"
 #include "attnedit/Runtime/Training/ProcessGroup.h"
 #include "attnedit/Runtime/Execution/BlasSetup.h"
 #include "attnedit/Runtime/Execution/Logging.h"
@@ -891,6 +892,85 @@ static llvm::Error runDemo() {
   return runRecallDemo(RecallDemoOptions{*out, demoSeed, resume, demoScale});
 }
 
+// plan-edits: its options are its own (declared here, apart from the others).
+static cl::SubCommand planCmd("plan-edits",
+                              "choose each layer's edit (keep, sliding window, MLA) under a KV "
+                              "budget from measured damage; write the plan JSON that "
+                              "--edit \"plan=FILE\" applies");
+static cl::opt<std::string> planTeacher("teacher", cl::desc("the teacher model"), cl::sub(planCmd),
+                                        cl::cat(attneditOptions));
+static cl::opt<std::string> planData("data", cl::desc("calibration text or .bin of uint16 ids"),
+                                     cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> planOut("out", cl::desc("the plan JSON to write"), cl::sub(planCmd),
+                                    cl::cat(attneditOptions));
+static cl::opt<double> planBudget("kv-budget",
+                                  cl::desc("bf16 KV bytes per token at --context (> 1), or a "
+                                           "fraction of the teacher's (<= 1) (default 0.25)"),
+                                  cl::init(0.25), cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> planContext("context", cl::desc("context the budget holds at (default 512)"),
+                                    cl::init(512), cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> planWindow("swa-window", cl::desc("candidate sliding window (default 32)"),
+                                   cl::init(32), cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> planRank("kv-lora-rank", cl::desc("candidate MLA rank (default 16)"),
+                                 cl::init(16), cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> planRope("qk-rope-head-dim",
+                                 cl::desc("candidate MLA RoPE dims (default 4)"), cl::init(4),
+                                 cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> planEdit("edit",
+                                     cl::desc("other edit options of every candidate (default "
+                                              "\"init=svd\")"),
+                                     cl::init("init=svd"), cl::sub(planCmd),
+                                     cl::cat(attneditOptions));
+static cl::opt<int64_t> planTokens("calibration-tokens",
+                                   cl::desc("calibration tokens from the start of --data "
+                                            "(default 2048)"),
+                                   cl::init(2048), cl::sub(planCmd), cl::cat(attneditOptions));
+
+static llvm::Error runPlanEdits() {
+  if (planTeacher.empty() || planData.empty() || planOut.empty())
+    return usage("plan-edits needs --teacher MODEL, --data FILE and --out PLAN.json");
+  if (planTokens < 2 || planTokens > kMaxConfigSize)
+    return usage("--calibration-tokens must be in [2, 16777216]");
+  auto teacher = Model::load(planTeacher);
+  if (!teacher)
+    return teacher.takeError();
+  auto tok = (*teacher)->tokenizer();
+  if (!tok)
+    return tok.takeError();
+  auto all = readTokens(planData, *tok, std::nullopt, (*teacher)->vocabSize());
+  if (!all)
+    return all.takeError();
+  // The start of the data: eval's held-out tail (the last 10%) stays unseen.
+  std::vector<int32_t> tokens;
+  if ((*teacher)->bosToken())
+    tokens.push_back(*(*teacher)->bosToken());
+  size_t n = std::min<size_t>(all->size() * 9 / 10, (size_t)planTokens);
+  tokens.insert(tokens.end(), all->begin(), all->begin() + n);
+  PlanOptions options;
+  options.budget = planBudget;
+  options.context = planContext;
+  options.window = planWindow;
+  options.kvLoraRank = planRank;
+  options.qkRopeHeadDim = planRope;
+  options.editOptions = planEdit;
+  options.workDir = planOut + ".work";
+  if ((*teacher)->maxPositions() > 0)
+    options.evalWindow = std::min<int64_t>(options.evalWindow, (*teacher)->maxPositions());
+  auto plan = planEdits(**teacher, tokens, options);
+  if (!plan)
+    return plan.takeError();
+  for (auto [l, e] : llvm::enumerate(plan->layers))
+    llvm::outs() << llvm::formatv("layer {0,3}: {1}\n", l, e.toJson());
+  llvm::outs() << llvm::formatv("KV bytes/token at context {0}: {1:F1} of budget {2:F1} (teacher "
+                                "{3:F1}); calibration KL {4:F5}\n",
+                                (int64_t)planContext,
+                                *plan->extra.getNumber("bytes_per_token"),
+                                *plan->extra.getNumber("budget_bytes_per_token"),
+                                *plan->extra.getNumber("teacher_bytes_per_token"),
+                                *plan->extra.getNumber("measured_kl"));
+  return writeFileAtomically(planOut, llvm::formatv("{0:2}\n", plan->toJson()).str());
+}
+
 int main(int argc, char **argv) {
   configureMathLibraries(argv);
   cl::HideUnrelatedOptions(attneditOptions);
@@ -926,8 +1006,9 @@ int main(int argc, char **argv) {
   if (llvm::Error e = setDefaultBackend(backend, {ascendTarget, ascendDtype}))
     return reportError(std::move(e));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||
-      convertCmd) {
-    llvm::Error result = evalCmd         ? runEval()
+      convertCmd || planCmd) {
+    llvm::Error result = planCmd         ? runPlanEdits()
+                         : evalCmd       ? runEval()
                          : distillCmd    ? runDistill()
                          : trainCmd      ? runTrain()
                          : tokenizeCmd   ? runTokenize()
