@@ -43,6 +43,7 @@ struct ConvertAttentionPass
     edit.fullEvery = fullEvery;
     edit.gate = gate;
     edit.sinks = sinks;
+    edit.sinkLogitsFile = sinkLogitsFile;
     OpPassManager pm(ModuleOp::getOperationName());
     pm.addPass(createRaiseAttentionPass());
     pm.addPass(createEditAttentionPass(edit));

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
@@ -16,6 +17,7 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <cmath>
@@ -109,7 +111,13 @@ private:
   /// The teacher value of an operand, or an error on the op.
   FailureOr<std::vector<float>> teacherValue(Operation *op, Value value);
 
+  /// Reads sink-logits= into sinkInit.
+  LogicalResult loadSinkLogits();
+
   TeacherWeights teacher;
+  /// Calibrated sink logits per layer and head, for windows of sinkWindow.
+  std::vector<std::vector<float>> sinkInit;
+  int64_t sinkWindow = 0;
   std::deque<std::vector<float>> storage;
   std::vector<TensorToWrite> toWrite;
 };
@@ -355,9 +363,21 @@ LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bo
     gateWeight = newParam(b, loc, p + "gate_proj.weight", {rows, hidden}, zeros({rows, hidden}, 0));
   }
   // A sink logit this low takes < 1e-4 of any head's attention while it can
-  // still learn (Adam's step does not shrink with the gradient).
-  if (sinks && !full)
-    sinkLogits = newParam(b, loc, p + "sinks", {h}, zeros({h}, -12.0f));
+  // still learn (Adam's step does not shrink with the gradient). Calibrated
+  // logits instead give the sink what the teacher gave keys outside the window.
+  if (sinks && !full) {
+    std::vector<float> init = zeros({h}, -12.0f);
+    if (!sinkInit.empty() && !init.empty()) {
+      if (window != sinkWindow || layer >= (int64_t)sinkInit.size() ||
+          (int64_t)sinkInit[layer].size() != h)
+        return op.emitError() << "attnedit-edit-attention: " << sinkLogitsFile
+                              << " was calibrated for window " << sinkWindow << " and "
+                              << sinkInit.size() << " layers; layer " << layer
+                              << " has window " << window << " and " << h << " heads";
+      init = sinkInit[layer];
+    }
+    sinkLogits = newParam(b, loc, p + "sinks", {h}, std::move(init));
+  }
   auto swa = b.create<GateSwaOp>(
       loc, op.getType(), op.getInput(), op.getPositions(), weights[0], weights[1], weights[2],
       *o, bias, norms, gateWeight, sinkLogits, op.getNumHeads(), op.getNumKvHeads(),
@@ -365,6 +385,41 @@ LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bo
       op.getLlama3ScalingAttr(), op.getNormEps(), full ? 0 : (int64_t)window, kind);
   op.replaceAllUsesWith(swa.getResult());
   op.erase();
+  return success();
+}
+
+LogicalResult EditAttentionPass::loadSinkLogits() {
+  ModuleOp module = getOperation();
+  auto fail = [&](const llvm::Twine &msg) {
+    return module.emitError() << "attnedit-edit-attention: " << sinkLogitsFile << ": " << msg,
+           failure();
+  };
+  auto buffer = llvm::MemoryBuffer::getFile(sinkLogitsFile);
+  if (!buffer)
+    return fail("cannot read: " + buffer.getError().message());
+  auto json = parseJson((*buffer)->getBuffer());
+  if (!json)
+    return fail(llvm::toString(json.takeError()));
+  llvm::json::Object *root = json->getAsObject();
+  std::optional<int64_t> w = root ? root->getInteger("window") : std::nullopt;
+  llvm::json::Array *rows = root ? root->getArray("layers") : nullptr;
+  if (!w || *w < 1 || !rows)
+    return fail("needs \"window\" (a positive integer) and \"layers\" (per layer, the heads' "
+                "logits)");
+  sinkWindow = *w;
+  for (auto [l, row] : llvm::enumerate(*rows)) {
+    llvm::json::Array *heads = row.getAsArray();
+    if (!heads)
+      return fail("layers[" + llvm::Twine(l) + "] must be an array of numbers");
+    std::vector<float> values;
+    for (const llvm::json::Value &v : *heads) {
+      std::optional<double> x = v.getAsNumber();
+      if (!x || !std::isfinite(*x))
+        return fail("layers[" + llvm::Twine(l) + "] must hold finite numbers");
+      values.push_back((float)*x);
+    }
+    sinkInit.push_back(std::move(values));
+  }
   return success();
 }
 
@@ -414,6 +469,8 @@ void EditAttentionPass::runOnOperation() {
     }
     editPlan = std::move(*parsed);
   }
+  if (!sinkLogitsFile.empty() && failed(loadSinkLogits()))
+    return signalPassFailure();
   bool readsTeacher = !paramsOut.empty() && (target == "gate-swa" || init == "svd");
   if (editPlan)
     readsTeacher = !paramsOut.empty() &&

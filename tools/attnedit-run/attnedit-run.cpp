@@ -27,6 +27,7 @@
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
+#include "attnedit/Runtime/Training/Calibration.h"
 #include "attnedit/Runtime/Training/Planner.h"
 #include "attnedit/Runtime/Training/ProcessGroup.h"
 #include "attnedit/Runtime/Execution/BlasSetup.h"
@@ -971,6 +972,72 @@ static llvm::Error runPlanEdits() {
   return writeFileAtomically(planOut, llvm::formatv("{0:2}\n", plan->toJson()).str());
 }
 
+// calibrate-sinks: its options are its own too.
+static cl::SubCommand sinksCmd("calibrate-sinks",
+                               "GateSWA sink logits that give each head's sink the teacher's "
+                               "attention mass outside the window (for --edit "
+                               "\"sink-logits=FILE\")");
+static cl::opt<std::string> sinksTeacher("teacher", cl::desc("the teacher model"),
+                                         cl::sub(sinksCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> sinksData("data", cl::desc("calibration text or .bin of uint16 ids"),
+                                      cl::sub(sinksCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> sinksOut("out", cl::desc("the JSON to write"), cl::sub(sinksCmd),
+                                     cl::cat(attneditOptions));
+static cl::opt<int64_t> sinksWindow("swa-window", cl::desc("the GateSWA window (default 32)"),
+                                    cl::init(32), cl::sub(sinksCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> sinksTokens("calibration-tokens",
+                                    cl::desc("calibration tokens from the start of --data "
+                                             "(default 2048)"),
+                                    cl::init(2048), cl::sub(sinksCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> sinksChunk("chunk", cl::desc("tokens per forward pass (default 256)"),
+                                   cl::init(256), cl::sub(sinksCmd), cl::cat(attneditOptions));
+
+/// The first `count` tokens of `path` (BOS first), within its first 90%, so
+/// eval's held-out tail stays unseen.
+static llvm::Expected<std::vector<int32_t>> calibrationTokens(Model &teacher,
+                                                              llvm::StringRef path,
+                                                              int64_t count) {
+  auto tok = teacher.tokenizer();
+  if (!tok)
+    return tok.takeError();
+  auto all = readTokens(path, *tok, std::nullopt, teacher.vocabSize());
+  if (!all)
+    return all.takeError();
+  std::vector<int32_t> tokens;
+  if (teacher.bosToken())
+    tokens.push_back(*teacher.bosToken());
+  size_t n = std::min<size_t>(all->size() * 9 / 10, (size_t)count);
+  tokens.insert(tokens.end(), all->begin(), all->begin() + n);
+  return tokens;
+}
+
+static llvm::Error runCalibrateSinks() {
+  if (sinksTeacher.empty() || sinksData.empty() || sinksOut.empty())
+    return usage("calibrate-sinks needs --teacher MODEL, --data FILE and --out FILE.json");
+  if (sinksTokens < 2 || sinksTokens > kMaxConfigSize || sinksChunk < 2 ||
+      sinksChunk > kMaxConfigSize)
+    return usage("--calibration-tokens and --chunk must be in [2, 16777216]");
+  auto teacher = Model::load(sinksTeacher);
+  if (!teacher)
+    return teacher.takeError();
+  auto tokens = calibrationTokens(**teacher, sinksData, sinksTokens);
+  if (!tokens)
+    return tokens.takeError();
+  auto sinks = calibrateSinkLogits(**teacher, *tokens, sinksWindow, sinksChunk);
+  if (!sinks)
+    return sinks.takeError();
+  for (auto [l, row] : llvm::enumerate(*sinks->getAsObject()->getArray("outside_mass")))
+    llvm::outs() << llvm::formatv("layer {0,3}: outside mass {1:F4}  sink logits {2}\n", l,
+                                  [&] {
+                                    double sum = 0;
+                                    for (auto &m : *row.getAsArray())
+                                      sum += *m.getAsNumber();
+                                    return sum / row.getAsArray()->size();
+                                  }(),
+                                  (*sinks->getAsObject()->getArray("layers"))[l]);
+  return writeFileAtomically(sinksOut, llvm::formatv("{0:2}\n", *sinks).str());
+}
+
 int main(int argc, char **argv) {
   configureMathLibraries(argv);
   cl::HideUnrelatedOptions(attneditOptions);
@@ -1006,8 +1073,9 @@ int main(int argc, char **argv) {
   if (llvm::Error e = setDefaultBackend(backend, {ascendTarget, ascendDtype}))
     return reportError(std::move(e));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||
-      convertCmd || planCmd) {
+      convertCmd || planCmd || sinksCmd) {
     llvm::Error result = planCmd         ? runPlanEdits()
+                         : sinksCmd      ? runCalibrateSinks()
                          : evalCmd       ? runEval()
                          : distillCmd    ? runDistill()
                          : trainCmd      ? runTrain()

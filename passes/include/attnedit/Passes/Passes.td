@@ -89,6 +89,9 @@ defvar EditAttentionOptions = [
            "GateSWA output gate: headwise, elementwise or none">,
     Option<"sinks", "sinks", "bool", /*default=*/"false",
            "GateSWA learnable per-head sink logits">,
+    Option<"sinkLogitsFile", "sink-logits", "std::string", /*default=*/"\"\"",
+           "GateSWA: JSON of calibrated initial sink logits per layer and head "
+           "(attnedit-run calibrate-sinks); default -12 everywhere">,
   ];
 
 def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
