@@ -38,6 +38,7 @@ struct ConvertAttentionPass
     edit.qkNopeHeadDim = qkNopeHeadDim;
     edit.vHeadDim = vHeadDim;
     edit.init = init;
+    edit.activations = activations;
     edit.window = window;
     edit.fullLayers = fullList;
     edit.fullEvery = fullEvery;

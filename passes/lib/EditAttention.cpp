@@ -117,6 +117,7 @@ private:
   TeacherWeights teacher;
   /// Calibrated sink logits per layer and head, for windows of sinkWindow.
   std::vector<std::vector<float>> sinkInit;
+  std::shared_ptr<WeightFile> activationFile;
   int64_t sinkWindow = 0;
   std::deque<std::vector<float>> storage;
   std::vector<TensorToWrite> toWrite;
@@ -226,6 +227,7 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
                    "q/k/v biases are dropped (distillation has to recover them)");
 
   MlaWeights w;
+  std::string p = prefix(layer);
   double scale = 1.0 / std::sqrt((double)(shape.qkNopeHeadDim + shape.qkRopeHeadDim));
   if (paramsOut.empty()) {
     // Only the IR is rewritten: no weights to compute.
@@ -252,6 +254,25 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
         return failure();
       inputNorm = std::move(*values);
     }
+    // Activation-aware: the input covariance measured on calibration data.
+    std::vector<float> covariance;
+    if (!activations.empty()) {
+      if (!activationFile) {
+        auto file = WeightFile::openSafetensors(activations);
+        if (!file)
+          return op.emitError() << "attnedit-edit-attention: "
+                                << llvm::toString(file.takeError());
+        activationFile = std::move(*file);
+      }
+      std::string name = p + "input_covariance";
+      const TensorInfo *info = activationFile->find(name);
+      if (!info || info->numElements() != hidden * hidden)
+        return op.emitError() << "attnedit-edit-attention: " << activations << " has no ["
+                              << hidden << ", " << hidden << "] tensor '" << name << "'";
+      covariance.resize(info->numElements());
+      convertToF32(info->dtype, activationFile->bytes(*info), covariance.data(),
+                   covariance.size());
+    }
     bool qkNorm = !op.getQkNorm().empty();
     TeacherAttention t{hidden,
                        h,
@@ -265,6 +286,7 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
                        qkNorm ? llvm::ArrayRef<float>(teacherWeights[4]) : llvm::ArrayRef<float>(),
                        qkNorm ? llvm::ArrayRef<float>(teacherWeights[5]) : llvm::ArrayRef<float>(),
                        inputNorm};
+    t.inputCovariance = covariance;
     auto warm = svdInitMla(t, shape);
     if (!warm)
       return op.emitError() << "attnedit-edit-attention: " << llvm::toString(warm.takeError());
@@ -273,7 +295,6 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
   }
 
   int64_t n = shape.qkNopeHeadDim, r = shape.qkRopeHeadDim, dv = shape.vHeadDim;
-  std::string p = prefix(layer);
   auto param = [&](StringRef name, ArrayRef<int64_t> dims, std::vector<float> &values) {
     return newParam(b, loc, p + name, dims, std::move(values));
   };

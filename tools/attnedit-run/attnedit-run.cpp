@@ -25,6 +25,7 @@
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/Frontend/ModelConfig.h"
+#include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
 #include "attnedit/Runtime/Training/Calibration.h"
@@ -1038,6 +1039,53 @@ static llvm::Error runCalibrateSinks() {
   return writeFileAtomically(sinksOut, llvm::formatv("{0:2}\n", *sinks).str());
 }
 
+static cl::SubCommand activationsCmd("calibrate-activations",
+                                     "each layer's attention-input covariance, for the "
+                                     "activation-aware MLA start (--edit \"activations=FILE\")");
+static cl::opt<std::string> actTeacher("teacher", cl::desc("the teacher model"),
+                                       cl::sub(activationsCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> actData("data", cl::desc("calibration text or .bin of uint16 ids"),
+                                    cl::sub(activationsCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> actOut("out", cl::desc("the .safetensors to write"),
+                                   cl::sub(activationsCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> actTokens("calibration-tokens",
+                                  cl::desc("calibration tokens from the start of --data "
+                                           "(default 2048)"),
+                                  cl::init(2048), cl::sub(activationsCmd),
+                                  cl::cat(attneditOptions));
+
+static llvm::Error runCalibrateActivations() {
+  if (actTeacher.empty() || actData.empty() || actOut.empty())
+    return usage("calibrate-activations needs --teacher MODEL, --data FILE and --out "
+                 "FILE.safetensors");
+  if (actTokens < 2 || actTokens > kMaxConfigSize)
+    return usage("--calibration-tokens must be in [2, 16777216]");
+  auto teacher = Model::load(actTeacher);
+  if (!teacher)
+    return teacher.takeError();
+  auto tokens = calibrationTokens(**teacher, actData, actTokens);
+  if (!tokens)
+    return tokens.takeError();
+  int64_t chunk = (*teacher)->maxPositions() > 0 ? std::min<int64_t>(256, (*teacher)->maxPositions())
+                                                 : 256;
+  auto cov = attentionInputCovariance(**teacher, *tokens, chunk);
+  if (!cov)
+    return cov.takeError();
+  std::vector<TensorToWrite> list;
+  for (auto [l, c] : llvm::enumerate(*cov)) {
+    int64_t h = (int64_t)std::lround(std::sqrt((double)c.size()));
+    list.push_back({llvm::formatv("model.layers.{0}.self_attn.input_covariance", l).str(),
+                    DType::F32, {h, h},
+                    llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(c.data()),
+                                            c.size() * sizeof(float))});
+  }
+  if (llvm::Error e = writeSafetensors(actOut, list))
+    return e;
+  llvm::outs() << llvm::formatv("wrote {0}: {1} layers, {2} tokens\n", actOut.getValue(),
+                                list.size(), tokens->size());
+  return llvm::Error::success();
+}
+
 int main(int argc, char **argv) {
   configureMathLibraries(argv);
   cl::HideUnrelatedOptions(attneditOptions);
@@ -1073,8 +1121,9 @@ int main(int argc, char **argv) {
   if (llvm::Error e = setDefaultBackend(backend, {ascendTarget, ascendDtype}))
     return reportError(std::move(e));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||
-      convertCmd || planCmd || sinksCmd) {
+      convertCmd || planCmd || sinksCmd || activationsCmd) {
     llvm::Error result = planCmd         ? runPlanEdits()
+                         : activationsCmd ? runCalibrateActivations()
                          : sinksCmd      ? runCalibrateSinks()
                          : evalCmd       ? runEval()
                          : distillCmd    ? runDistill()

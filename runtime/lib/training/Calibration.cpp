@@ -140,3 +140,68 @@ llvm::Expected<json::Value> attnedit::calibrateSinkLogits(Model &teacher,
                       {"layers", std::move(layers)},
                       {"outside_mass", std::move(masses)}};
 }
+
+llvm::Expected<std::vector<std::vector<float>>>
+attnedit::attentionInputCovariance(Model &teacher, llvm::ArrayRef<int32_t> tokens,
+                                   int64_t chunk) {
+  if (chunk < 2)
+    return makeError("calibration", "needs chunks of >= 2 tokens");
+  auto raised = raisedCopy(teacher.module());
+  if (!raised)
+    return raised.takeError();
+  auto forward = (*raised)->lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return makeError("calibration", "the teacher has no func.func @forward");
+  // @probe returns every attention op's input.
+  auto probe = cast<func::FuncOp>(forward->clone());
+  probe.setSymName("probe");
+  (*raised).get().push_back(probe);
+  SmallVector<Value> inputs;
+  SmallVector<Type> types;
+  probe.walk([&](AttentionLikeOpInterface op) {
+    inputs.push_back(op->getOperand(0));
+    types.push_back(op->getOperand(0).getType());
+  });
+  if (inputs.empty())
+    return makeError("calibration", "the teacher has no attention");
+  Operation *ret = probe.getBody().back().getTerminator();
+  OpBuilder b(ret);
+  b.create<func::ReturnOp>(ret->getLoc(), inputs);
+  ret->erase();
+  probe.setType(b.getFunctionType(probe.getArgumentTypes(), types));
+
+  std::vector<std::vector<double>> sums(inputs.size());
+  int64_t rows = 0;
+  for (size_t start = 0; start < tokens.size(); start += chunk) {
+    size_t n = std::min<size_t>(chunk, tokens.size() - start);
+    std::vector<int32_t> ids(tokens.begin() + start, tokens.begin() + start + n);
+    std::vector<int32_t> positions(n);
+    for (size_t i = 0; i < n; ++i)
+      positions[i] = (int32_t)i;
+    auto results = teacher.executor().run(probe, {Tensor::ints(ids), Tensor::ints(positions)},
+                                          teacher.parameterStore());
+    if (!results)
+      return results.takeError();
+    for (auto [l, x] : llvm::enumerate(*results)) {
+      int64_t t = x.shape()[0], h = x.shape()[1];
+      sums[l].resize(h * h);
+      for (int64_t i = 0; i < t; ++i) {
+        const float *row = x.data() + i * h;
+        for (int64_t a = 0; a < h; ++a)
+          for (int64_t c = 0; c < h; ++c)
+            sums[l][a * h + c] += (double)row[a] * row[c];
+      }
+    }
+    rows += n;
+  }
+  std::vector<std::vector<float>> out;
+  for (const std::vector<double> &s : sums) {
+    std::vector<float> c(s.size());
+    for (size_t i = 0; i < s.size(); ++i)
+      c[i] = (float)(s[i] / std::max<int64_t>(rows, 1));
+    out.push_back(std::move(c));
+  }
+  spdlog::info("calibration: attention-input covariance of {} layers from {} tokens",
+               out.size(), rows);
+  return out;
+}

@@ -78,6 +78,9 @@ defvar EditAttentionOptions = [
            "MLA value dims per head (-1: the teacher's head_dim)">,
     Option<"init", "init", "std::string", /*default=*/"\"svd\"",
            "MLA initialisation: svd or random">,
+    Option<"activations", "activations", "std::string", /*default=*/"\"\"",
+           "MLA init=svd: safetensors of each layer's attention-input covariance "
+           "(attnedit-run calibrate-activations), for an activation-aware SVD">,
     // GateSWA
     Option<"window", "window", "int64_t", /*default=*/"128",
            "GateSWA sliding window W (query i sees keys i-W < j <= i)">,

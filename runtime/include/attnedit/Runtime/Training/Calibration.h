@@ -29,6 +29,13 @@ llvm::Expected<llvm::json::Value> calibrateSinkLogits(Model &teacher,
                                                       llvm::ArrayRef<int32_t> tokens,
                                                       int64_t window, int64_t chunk);
 
+/// Per attention layer, E[x·xᵀ] ([hidden, hidden], row-major) of the
+/// teacher's attention input x over `tokens` (run in chunks of `chunk`), for
+/// the activation-aware MLA warm start (--attnedit-edit-attention
+/// activations=FILE; the file names them model.layers.L.self_attn.input_covariance).
+llvm::Expected<std::vector<std::vector<float>>>
+attentionInputCovariance(Model &teacher, llvm::ArrayRef<int32_t> tokens, int64_t chunk);
+
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_RUNTIME_TRAINING_CALIBRATION_H
