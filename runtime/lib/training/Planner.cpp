@@ -6,6 +6,7 @@
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
+#include "attnedit/Runtime/Training/Evidence.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -106,12 +107,23 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
       if (!cmp)
         return cmp.takeError();
       Option o{candidate, layerBytes((*student)->module(), options.context)[l], cmp->kl};
-      spdlog::info("plan-edits: layer {} {}: KL {:.5f}, {:.1f} bytes/token", l,
-                   LayerEdit::kindName(candidate.kind).str(), o.kl, o.bytesPerToken);
+      // The edited layer's teacher-forced output error, on the first window.
+      std::vector<std::vector<int32_t>> first{std::vector<int32_t>(
+          calibration.begin(),
+          calibration.begin() + std::min<size_t>(calibration.size(), options.evalWindow))};
+      auto ev = measureStage(**raised, (*student)->module(), (*student)->parameterStore(),
+                             first, name);
+      if (!ev)
+        return ev.takeError();
+      double error = ev->relativeError[l];
+      spdlog::info("plan-edits: layer {} {}: KL {:.5f}, attention error {:.4f}, {:.1f} "
+                   "bytes/token",
+                   l, LayerEdit::kindName(candidate.kind).str(), o.kl, error, o.bytesPerToken);
       measured.push_back(json::Object{{"layer", l},
                                       {"edit", candidate.toJson()},
                                       {"kl", o.kl},
                                       {"top1", cmp->top1},
+                                      {"attention_relative_error", error},
                                       {"bytes_per_token", o.bytesPerToken}});
       choices[l].push_back(o);
     }
