@@ -13,7 +13,7 @@ ratio student / teacher, KL and top-1, as mean ± spread (min..max) over
 writes bench/results/conversion_quality.json and an SVG plot.
 
 usage: bench/conversion_quality.py [--bin-dir build/bin] [--work DIR]
-                                   [--steps 50] [--seeds 3] [--quick]
+                                   [--steps 50] [--seeds 3] [--quick] [--only NAME]
 """
 import argparse
 import json
@@ -83,6 +83,7 @@ def main():
     p.add_argument("--steps", type=int, default=50, help="steps of each stage")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="10 steps, 1 seed, little data")
+    p.add_argument("--only", default="", help="run only the rows whose name contains this")
     args = p.parse_args()
     if args.quick:
         args.steps, args.seeds = 10, 1
@@ -99,6 +100,8 @@ def main():
     # Calibration on the training data's first 2048 tokens.
     run(args, ["calibrate-sinks", "--teacher", TEACHER, "--data", w("train.bin"),
                "--swa-window", "32", "--out", w("sinks32.json")], w("sinks.log"))
+    run(args, ["calibrate-activations", "--teacher", TEACHER, "--data", w("train.bin"),
+               "--out", w("activations.safetensors")], w("activations.log"))
     mla = "target=mla kv-lora-rank=16 qk-rope-head-dim=4 init=svd"
     # At 512 tokens the 200 B/token of MLA r16+4 buy the same plan as 25%
     # of the teacher (160 B/token): one planned row answers both.
@@ -110,6 +113,8 @@ def main():
                    "--out", w(f"plan-{budget}.json")], w(f"plan-{budget}.log"))
     configs = [
         ("MLA r16+4", mla),
+        ("MLA r16+4, activation-aware SVD", f"{mla} activations={w('activations.safetensors')}"),
+        ("MLA r16+4, random init", mla.replace("init=svd", "init=random")),
         ("GateSWA W32, layer 0 full", "target=gate-swa window=32 full-layers=0 gate=headwise "
                                       "sinks=true"),
         ("GateSWA W32, layer 0 full, calibrated sinks",
@@ -119,6 +124,7 @@ def main():
          for name, b in budgets.items()]
 
     rows = []
+    configs = [(n, e) for n, e in configs if args.only in n]
     for name, edit in configs:
         tag = name.replace(" ", "_").replace(",", "").replace("@", "at").replace("%", "pct")
         run(args, ["convert", "--teacher", TEACHER, "--edit", edit, "--out", w(tag + "-edited")],
