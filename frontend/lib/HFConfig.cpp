@@ -158,7 +158,8 @@ parseRopeScaling(const ConfigReader &config) {
 /// DeepSeek-V2/V3 dense MLA fields. The latent sizes default as in
 /// transformers' DeepseekV2Config/DeepseekV3Config; an explicit null
 /// q_lora_rank means a full-rank q_proj.
-static llvm::Error parseDeepseek(const ConfigReader &reader, ModelConfig &config, bool v3) {
+/// The MLA sizes: DeepSeek's fields, also in GateSWA configs with "mla" layers.
+static llvm::Error parseMlaSizes(const ConfigReader &reader, ModelConfig &config) {
   const llvm::json::Object &object = reader.object;
   const llvm::json::Value *qLora = object.get("q_lora_rank");
   if (qLora && qLora->kind() == llvm::json::Value::Null) {
@@ -180,6 +181,13 @@ static llvm::Error parseDeepseek(const ConfigReader &reader, ModelConfig &config
   }
   if (config.qkRopeHeadDim % 2 != 0)
     return reader.error("qk_rope_head_dim", "must be even for rotary embeddings");
+  return llvm::Error::success();
+}
+
+static llvm::Error parseDeepseek(const ConfigReader &reader, ModelConfig &config, bool v3) {
+  const llvm::json::Object &object = reader.object;
+  if (llvm::Error e = parseMlaSizes(reader, config))
+    return e;
   config.headDim = config.qkNopeHeadDim + config.qkRopeHeadDim;
 
   // DeepSeek's modeling code knows linear, dynamic and yarn scaling; none of
@@ -261,14 +269,21 @@ static llvm::Error parseGateSwa(const ConfigReader &reader, ModelConfig &config)
   if (!types)
     return types.takeError();
   config.layerWindows.assign(layers, 0);
+  config.layerMla.assign(layers, false);
   bool anySliding = false;
   for (auto [l, v] : llvm::enumerate(*types)) {
     std::optional<llvm::StringRef> t = v->getAsString();
-    if (!t || (*t != "full_attention" && *t != "sliding_attention"))
-      return reader.error("layer_types", "entries must be \"full_attention\" or "
-                                         "\"sliding_attention\"");
+    if (!t || (*t != "full_attention" && *t != "sliding_attention" && *t != "mla"))
+      return reader.error("layer_types", "entries must be \"full_attention\", "
+                                         "\"sliding_attention\" or \"mla\"");
     anySliding |= *t == "sliding_attention";
+    config.layerMla[l] = *t == "mla";
   }
+  // A planned edit mixes kinds: its MLA layers are DeepSeek-V2's, with
+  // DeepSeek's size fields.
+  if (llvm::is_contained(config.layerMla, true))
+    if (llvm::Error e = parseMlaSizes(reader, config))
+      return e;
   if (anySliding) {
     auto w = reader.positive("sliding_window");
     if (!w)

@@ -326,7 +326,10 @@ llvm::Expected<Value> DecoderEmitter::mla(int64_t layer, Value x, Value position
       loc, x.getType(), x, positions, qProj, qA, qANorm, qB, kvA, kvANorm, kvB, o, i64(hq),
       i64(qr), i64(kvr), i64(n), i64(r), i64(dv), b.getF64FloatAttr(1.0 / std::sqrt((double)(n + r))),
       b.getF64FloatAttr(c.ropeTheta),
-      attnedit::RopeStyleAttr::get(b.getContext(), c.interleavedRope
+      // MLA layers of a mixed (GateSWA-format) model are stored as DeepSeek
+      // stores them, interleaved, whatever the other layers do.
+      attnedit::RopeStyleAttr::get(b.getContext(), c.interleavedRope ||
+                                                           c.attention != AttentionKind::Mla
                                                        ? attnedit::RopeStyle::Interleaved
                                                        : attnedit::RopeStyle::RotateHalf),
       DenseF64ArrayAttr(), b.getF64FloatAttr(c.latentNormEps));
@@ -426,7 +429,9 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::emit() {
     if (!ln1)
       return ln1.takeError();
     Value normed = rmsNorm(x, *ln1);
-    auto attn = c.attention == AttentionKind::Mla       ? mla(l, normed, positions)
+    bool mlaLayer = c.attention == AttentionKind::Mla ||
+                    ((size_t)l < c.layerMla.size() && c.layerMla[l]);
+    auto attn = mlaLayer                                ? mla(l, normed, positions)
                 : c.attention == AttentionKind::GateSwa ? gateSwa(l, normed, positions)
                                                         : attention(l, normed, positions);
     if (!attn)

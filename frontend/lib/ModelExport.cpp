@@ -103,7 +103,7 @@ private:
 
   Uniform uniform;
   std::vector<int64_t> layerWindows;
-  std::vector<bool> layerGates, layerSinks;
+  std::vector<bool> layerGates, layerSinks, layerMla;
   std::string gateKind;
 
 public:
@@ -506,12 +506,7 @@ llvm::Error Exporter::collect() {
   int64_t numMla = llvm::count_if(layers, [](Operation *op) { return isa<MlaOp>(op); });
   int64_t numSwa = llvm::count_if(layers, [](Operation *op) { return isa<GateSwaOp>(op); });
   std::string base = baseArchitecture(module);
-  if (numMla > 0) {
-    if (numMla != (int64_t)layers.size())
-      return makeError("export", llvm::formatv("{0} of {1} layers are MLA; DeepSeek-V2 has MLA in every "
-                                     "layer (edit all layers to export)",
-                                     numMla, layers.size())
-                           .str());
+  if (numMla > 0 && numMla == (int64_t)layers.size()) {
     for (auto [l, op] : llvm::enumerate(layers)) {
       layerWindows.push_back(0);
       if (llvm::Error e = collectMla(cast<MlaOp>(op), l))
@@ -519,9 +514,20 @@ llvm::Error Exporter::collect() {
     }
     architecture = "DeepseekV2ForCausalLM";
   } else {
-    for (auto [l, op] : llvm::enumerate(layers))
-      if (llvm::Error e = collectStandard(op, l, numSwa > 0))
+    // Some layers MLA, others not: GateSwaForCausalLM names each layer's
+    // kind; MLA layers are stored as DeepSeek-V2 stores them.
+    for (auto [l, op] : llvm::enumerate(layers)) {
+      layerMla.push_back(isa<MlaOp>(op));
+      if (auto mla = dyn_cast<MlaOp>(op)) {
+        layerWindows.push_back(0);
+        layerGates.push_back(false);
+        layerSinks.push_back(false);
+        if (llvm::Error e = collectMla(mla, l))
+          return e;
+      } else if (llvm::Error e = collectStandard(op, l, numSwa > 0)) {
         return e;
+      }
+    }
     bool bias = *uniform.fields.getBoolean("_qkv_bias");
     bool qkNorm = *uniform.fields.getBoolean("_qk_norm");
     if (base.empty())
@@ -537,7 +543,7 @@ llvm::Error Exporter::collect() {
     if (qkNorm != qwen3)
       return makeError("export", base + (qkNorm ? " has no q/k norms, but @forward's attention has them"
                                       : " has q/k norms, but @forward's attention has none"));
-    architecture = numSwa > 0 ? "GateSwaForCausalLM" : base;
+    architecture = numSwa > 0 || numMla > 0 ? "GateSwaForCausalLM" : base;
   }
   if (llvm::Error e = collectDecoder())
     return e;
@@ -605,7 +611,9 @@ llvm::Error Exporter::collect() {
                            .str());
     if (w != 0)
       window = w;
-    types.push_back(w == 0 ? "full_attention" : "sliding_attention");
+    types.push_back(layerMla.size() > l && layerMla[l] ? "mla"
+                    : w == 0                           ? "full_attention"
+                                                       : "sliding_attention");
     gates.push_back((bool)layerGates[l]);
     sinks.push_back((bool)layerSinks[l]);
   }

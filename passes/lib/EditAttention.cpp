@@ -6,15 +6,18 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Passes/EditPlan.h"
 #include "attnedit/Passes/MlaInit.h"
 #include "attnedit/Passes/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <cmath>
@@ -98,15 +101,24 @@ private:
   /// A new trainable parameter of the student scope, kept for params-out.
   Value newParam(OpBuilder &b, Location loc, const llvm::Twine &name,
                  ArrayRef<int64_t> shape, std::vector<float> values);
-  LogicalResult editToMla(AttentionOp op, int64_t layer);
-  LogicalResult editToGateSwa(AttentionOp op, int64_t layer, bool full);
+  LogicalResult editToMla(AttentionOp op, int64_t layer, MlaShape shape);
+  LogicalResult editToGateSwa(AttentionOp op, int64_t layer, bool full, int64_t window);
+  /// The MLA shape the options give, with the plan's rank and RoPE dims.
+  MlaShape mlaShape(int64_t headDim, const LayerEdit *edit = nullptr);
   std::string prefix(int64_t layer) {
     return llvm::formatv("model.layers.{0}.self_attn.", layer).str();
   }
   /// The teacher value of an operand, or an error on the op.
   FailureOr<std::vector<float>> teacherValue(Operation *op, Value value);
 
+  /// Reads sink-logits= into sinkInit.
+  LogicalResult loadSinkLogits();
+
   TeacherWeights teacher;
+  /// Calibrated sink logits per layer and head, for windows of sinkWindow.
+  std::vector<std::vector<float>> sinkInit;
+  std::shared_ptr<WeightFile> activationFile;
+  int64_t sinkWindow = 0;
   std::deque<std::vector<float>> storage;
   std::vector<TensorToWrite> toWrite;
 };
@@ -128,16 +140,19 @@ LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
     if (l < 0 || l >= numLayers)
       return fail("full-layers entry " + llvm::Twine(l) + " is out of range: the module has " +
                   llvm::Twine(numLayers) + " attention layers");
-  if (target == "mla") {
+  // A plan can use both kinds, so both kinds' options must be valid.
+  bool planned = !plan.empty();
+  if (target == "mla" || planned) {
     if (init != "svd" && init != "random")
       return fail("init must be svd or random, got '" + init + "'");
     if (kvLoraRank < 1 || qLoraRank < 0 || qkRopeHeadDim < 2 || qkRopeHeadDim % 2 ||
         qkNopeHeadDim < -1 || vHeadDim == 0 || vHeadDim < -1)
       return fail("needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2, "
                   "qk-nope-head-dim >= 0 and v-head-dim >= 1 (-1: the teacher's head_dim)");
-    if (init == "svd" && paramsOut.empty())
+    if (init == "svd" && paramsOut.empty() && !planned)
       return fail("init=svd computes weights: give params-out=FILE.safetensors");
-  } else {
+  }
+  if (target == "gate-swa" || planned) {
     if (gate != "headwise" && gate != "elementwise" && gate != "none")
       return fail("gate must be headwise, elementwise or none, got '" + gate + "'");
     if (window < 1 || window > kMaxConfigSize || fullEvery < 0 || fullEvery > kMaxLayers)
@@ -179,13 +194,23 @@ static Value inputNormWeight(Value input) {
   return norm ? norm.getWeight() : Value();
 }
 
-LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer) {
+MlaShape EditAttentionPass::mlaShape(int64_t d, const LayerEdit *edit) {
+  MlaShape shape{qLoraRank, kvLoraRank, qkNopeHeadDim < 0 ? d : qkNopeHeadDim, qkRopeHeadDim,
+                 vHeadDim < 0 ? d : vHeadDim};
+  if (edit) {
+    shape.kvLoraRank = edit->kvLoraRank;
+    if (edit->qkRopeHeadDim)
+      shape.qkRopeHeadDim = edit->qkRopeHeadDim;
+  }
+  return shape;
+}
+
+LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaShape shape) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   int64_t hidden = cast<RankedTensorType>(op.getType()).getDimSize(1);
   int64_t h = op.getNumHeads(), d = op.getHeadDim();
-  MlaShape shape{qLoraRank, kvLoraRank, qkNopeHeadDim < 0 ? d : qkNopeHeadDim, qkRopeHeadDim,
-                 vHeadDim < 0 ? d : vHeadDim};
+  int64_t qLoraRank = shape.qLoraRank, kvLoraRank = shape.kvLoraRank;
   // The latents are projections of the layer input, so a rank above its
   // width holds nothing more; nor can a head use more than the width.
   for (auto [option, value] : {std::pair{"kv-lora-rank", shape.kvLoraRank},
@@ -202,6 +227,7 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer) {
                    "q/k/v biases are dropped (distillation has to recover them)");
 
   MlaWeights w;
+  std::string p = prefix(layer);
   double scale = 1.0 / std::sqrt((double)(shape.qkNopeHeadDim + shape.qkRopeHeadDim));
   if (paramsOut.empty()) {
     // Only the IR is rewritten: no weights to compute.
@@ -228,6 +254,25 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer) {
         return failure();
       inputNorm = std::move(*values);
     }
+    // Activation-aware: the input covariance measured on calibration data.
+    std::vector<float> covariance;
+    if (!activations.empty()) {
+      if (!activationFile) {
+        auto file = WeightFile::openSafetensors(activations);
+        if (!file)
+          return op.emitError() << "attnedit-edit-attention: "
+                                << llvm::toString(file.takeError());
+        activationFile = std::move(*file);
+      }
+      std::string name = p + "input_covariance";
+      const TensorInfo *info = activationFile->find(name);
+      if (!info || info->numElements() != hidden * hidden)
+        return op.emitError() << "attnedit-edit-attention: " << activations << " has no ["
+                              << hidden << ", " << hidden << "] tensor '" << name << "'";
+      covariance.resize(info->numElements());
+      convertToF32(info->dtype, activationFile->bytes(*info), covariance.data(),
+                   covariance.size());
+    }
     bool qkNorm = !op.getQkNorm().empty();
     TeacherAttention t{hidden,
                        h,
@@ -241,6 +286,7 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer) {
                        qkNorm ? llvm::ArrayRef<float>(teacherWeights[4]) : llvm::ArrayRef<float>(),
                        qkNorm ? llvm::ArrayRef<float>(teacherWeights[5]) : llvm::ArrayRef<float>(),
                        inputNorm};
+    t.inputCovariance = covariance;
     auto warm = svdInitMla(t, shape);
     if (!warm)
       return op.emitError() << "attnedit-edit-attention: " << llvm::toString(warm.takeError());
@@ -249,7 +295,6 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer) {
   }
 
   int64_t n = shape.qkNopeHeadDim, r = shape.qkRopeHeadDim, dv = shape.vHeadDim;
-  std::string p = prefix(layer);
   auto param = [&](StringRef name, ArrayRef<int64_t> dims, std::vector<float> &values) {
     return newParam(b, loc, p + name, dims, std::move(values));
   };
@@ -277,7 +322,8 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer) {
   return success();
 }
 
-LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bool full) {
+LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bool full,
+                                               int64_t window) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   int64_t hidden = cast<RankedTensorType>(op.getType()).getDimSize(1);
@@ -338,9 +384,21 @@ LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bo
     gateWeight = newParam(b, loc, p + "gate_proj.weight", {rows, hidden}, zeros({rows, hidden}, 0));
   }
   // A sink logit this low takes < 1e-4 of any head's attention while it can
-  // still learn (Adam's step does not shrink with the gradient).
-  if (sinks && !full)
-    sinkLogits = newParam(b, loc, p + "sinks", {h}, zeros({h}, -12.0f));
+  // still learn (Adam's step does not shrink with the gradient). Calibrated
+  // logits instead give the sink what the teacher gave keys outside the window.
+  if (sinks && !full) {
+    std::vector<float> init = zeros({h}, -12.0f);
+    if (!sinkInit.empty() && !init.empty()) {
+      if (window != sinkWindow || layer >= (int64_t)sinkInit.size() ||
+          (int64_t)sinkInit[layer].size() != h)
+        return op.emitError() << "attnedit-edit-attention: " << sinkLogitsFile
+                              << " was calibrated for window " << sinkWindow << " and "
+                              << sinkInit.size() << " layers; layer " << layer
+                              << " has window " << window << " and " << h << " heads";
+      init = sinkInit[layer];
+    }
+    sinkLogits = newParam(b, loc, p + "sinks", {h}, std::move(init));
+  }
   auto swa = b.create<GateSwaOp>(
       loc, op.getType(), op.getInput(), op.getPositions(), weights[0], weights[1], weights[2],
       *o, bias, norms, gateWeight, sinkLogits, op.getNumHeads(), op.getNumKvHeads(),
@@ -348,6 +406,41 @@ LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bo
       op.getLlama3ScalingAttr(), op.getNormEps(), full ? 0 : (int64_t)window, kind);
   op.replaceAllUsesWith(swa.getResult());
   op.erase();
+  return success();
+}
+
+LogicalResult EditAttentionPass::loadSinkLogits() {
+  ModuleOp module = getOperation();
+  auto fail = [&](const llvm::Twine &msg) {
+    return module.emitError() << "attnedit-edit-attention: " << sinkLogitsFile << ": " << msg,
+           failure();
+  };
+  auto buffer = llvm::MemoryBuffer::getFile(sinkLogitsFile);
+  if (!buffer)
+    return fail("cannot read: " + buffer.getError().message());
+  auto json = parseJson((*buffer)->getBuffer());
+  if (!json)
+    return fail(llvm::toString(json.takeError()));
+  llvm::json::Object *root = json->getAsObject();
+  std::optional<int64_t> w = root ? root->getInteger("window") : std::nullopt;
+  llvm::json::Array *rows = root ? root->getArray("layers") : nullptr;
+  if (!w || *w < 1 || !rows)
+    return fail("needs \"window\" (a positive integer) and \"layers\" (per layer, the heads' "
+                "logits)");
+  sinkWindow = *w;
+  for (auto [l, row] : llvm::enumerate(*rows)) {
+    llvm::json::Array *heads = row.getAsArray();
+    if (!heads)
+      return fail("layers[" + llvm::Twine(l) + "] must be an array of numbers");
+    std::vector<float> values;
+    for (const llvm::json::Value &v : *heads) {
+      std::optional<double> x = v.getAsNumber();
+      if (!x || !std::isfinite(*x))
+        return fail("layers[" + llvm::Twine(l) + "] must hold finite numbers");
+      values.push_back((float)*x);
+    }
+    sinkInit.push_back(std::move(values));
+  }
   return success();
 }
 
@@ -378,7 +471,34 @@ void EditAttentionPass::runOnOperation() {
     module.emitError("attnedit-edit-attention: the module already has student parameters");
     return signalPassFailure();
   }
+  std::optional<EditPlan> editPlan;
+  if (!plan.empty()) {
+    if (!layers.empty() || !fullLayers.empty() || fullEvery != 0) {
+      module.emitError("attnedit-edit-attention: plan= chooses every layer's edit; it cannot be "
+                       "combined with layers=, full-layers= or full-every=");
+      return signalPassFailure();
+    }
+    auto parsed = readEditPlan(plan);
+    if (!parsed) {
+      module.emitError() << "attnedit-edit-attention: " << llvm::toString(parsed.takeError());
+      return signalPassFailure();
+    }
+    if ((int64_t)parsed->layers.size() != numLayers) {
+      module.emitError() << "attnedit-edit-attention: " << plan << ": the plan has "
+                         << parsed->layers.size() << " layers, the module " << numLayers;
+      return signalPassFailure();
+    }
+    editPlan = std::move(*parsed);
+  }
+  if (!sinkLogitsFile.empty() && failed(loadSinkLogits()))
+    return signalPassFailure();
   bool readsTeacher = !paramsOut.empty() && (target == "gate-swa" || init == "svd");
+  if (editPlan)
+    readsTeacher = !paramsOut.empty() &&
+                   llvm::any_of(editPlan->layers, [&](const LayerEdit &e) {
+                     return e.kind == LayerEdit::Kind::Swa ||
+                            (e.kind == LayerEdit::Kind::Mla && init == "svd");
+                   });
   if (readsTeacher) {
     if (llvm::Error e = teacher.open(module)) {
       module.emitError() << "attnedit-edit-attention: " << llvm::toString(std::move(e));
@@ -388,21 +508,35 @@ void EditAttentionPass::runOnOperation() {
   std::set<int64_t> selected(layers.begin(), layers.end());
   std::set<int64_t> full(fullLayers.begin(), fullLayers.end());
   for (auto [layer, op] : llvm::enumerate(attentions)) {
+    if (editPlan) {
+      const LayerEdit &e = editPlan->layers[layer];
+      LogicalResult edited =
+          e.kind == LayerEdit::Kind::Keep  ? success()
+          : e.kind == LayerEdit::Kind::Swa ? editToGateSwa(op, layer, false, e.window)
+                                           : editToMla(op, layer, mlaShape(op.getHeadDim(), &e));
+      if (failed(edited))
+        return signalPassFailure();
+      continue;
+    }
     if (!selected.empty() && !selected.count(layer))
       continue;
     bool keepFull = full.count(layer) || (fullEvery > 0 && (layer + 1) % fullEvery == 0);
     LogicalResult edited =
-        target == "mla" ? editToMla(op, layer) : editToGateSwa(op, layer, keepFull);
+        target == "mla" ? editToMla(op, layer, mlaShape(op.getHeadDim()))
+                        : editToGateSwa(op, layer, keepFull, window);
     if (failed(edited))
       return signalPassFailure();
   }
+  Builder b(module.getContext());
+  if (editPlan)
+    module->setAttr(kEditPlanAttr,
+                    b.getStringAttr(llvm::formatv("{0}", editPlan->toJson()).str()));
   if (paramsOut.empty())
     return;
   if (llvm::Error e = writeSafetensors(paramsOut, toWrite)) {
     module.emitError() << "attnedit-edit-attention: " << llvm::toString(std::move(e));
     return signalPassFailure();
   }
-  Builder b(module.getContext());
   NamedAttrList scopes;
   if (auto existing = module->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))
     scopes.append(existing.getValue());

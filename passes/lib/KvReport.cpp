@@ -7,6 +7,7 @@
 
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Passes/EditPlan.h"
 #include "attnedit/Passes/Passes.h"
 
 #include "llvm/ADT/StringSwitch.h"
@@ -61,6 +62,15 @@ struct KvReportPass : attnedit::impl::KvReportPassBase<KvReportPass> {
                                  "--attnedit-raise-attention first on an imported model)");
     printTable(layers, llvm::outs());
     llvm::json::Value json = toJson(layers, bytesPerValue);
+    // A planned edit says which kind each layer got and why; report it
+    // beside the bytes it bought.
+    if (auto plan = getOperation()->getAttrOfType<StringAttr>(kEditPlanAttr)) {
+      llvm::outs() << "edit plan: " << plan.getValue() << "\n";
+      if (auto parsed = llvm::json::parse(plan.getValue()))
+        json.getAsObject()->try_emplace("plan", std::move(*parsed));
+      else
+        llvm::consumeError(parsed.takeError());
+    }
     llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
     if (jsonOut.empty())
       return;

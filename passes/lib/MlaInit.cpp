@@ -109,6 +109,31 @@ std::vector<double> topEigenvector(Matrix a) {
   return u;
 }
 
+/// C^1/2 and C^-1/2 of a symmetric positive semi-definite matrix, its
+/// eigenvalues floored at 1e-6 of the largest (directions the data never
+/// takes cost nothing, but must stay invertible).
+void symmetricRoots(Matrix c, Matrix &root, Matrix &inverseRoot) {
+  int n = c.rows, lwork = -1, info = 0;
+  std::vector<double> w(n);
+  double query = 0;
+  dsyev_("V", "U", &n, c.data.data(), &n, w.data(), &query, &lwork, &info);
+  lwork = (int)query;
+  std::vector<double> work(std::max(1, lwork));
+  dsyev_("V", "U", &n, c.data.data(), &n, w.data(), work.data(), &lwork, &info);
+  double floor = std::max(1e-30, 1e-6 * (n ? w[n - 1] : 0.0));
+  root = Matrix(n, n);
+  inverseRoot = Matrix(n, n);
+  for (int k = 0; k < n; ++k) {
+    double lambda = std::max(w[k], floor), s = std::sqrt(lambda), si = 1 / s;
+    const double *v = c.data.data() + k * n; // eigenvector k (column k)
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) {
+        root.at(i, j) += s * v[i] * v[j];
+        inverseRoot.at(i, j) += si * v[i] * v[j];
+      }
+  }
+}
+
 /// Best rank-`rank` factors of `a` (m x n) as a ≈ left · right with left
 /// [m, rank] and right [rank, n], √σ on each side; zero-padded past a's rank.
 llvm::Error lowRank(const Matrix &a, int64_t rank, Matrix &left, Matrix &right) {
@@ -156,6 +181,16 @@ double expectedRms(const Matrix &w, llvm::ArrayRef<float> g) {
       sum += scaled * scaled;
     }
   return std::sqrt(sum / std::max<int64_t>(1, w.rows));
+}
+
+/// Expected RMS of `w`·x for x of covariance `c` (calibrated inputs).
+double expectedRmsUnder(const Matrix &w, const Matrix &c) {
+  Matrix wc = multiply(w, c);
+  double sum = 0;
+  for (int64_t i = 0; i < w.rows; ++i)
+    for (int64_t j = 0; j < w.cols; ++j)
+      sum += wc.at(i, j) * w.at(i, j);
+  return std::sqrt(std::max(sum, 0.0) / std::max<int64_t>(1, w.rows));
 }
 
 void append(std::vector<float> &out, const Matrix &m) {
@@ -244,9 +279,22 @@ llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
         kvStack.at(g * d + c, x) = alpha * kNope[g].at(c, x);
         kvStack.at((hkv + g) * d + c, x) = wv[g].at(c, x);
       }
+  Matrix whiten, unwhiten, covariance;
+  bool aware = !t.inputCovariance.empty();
+  if (aware) {
+    if ((int64_t)t.inputCovariance.size() != h * h)
+      return shapeError("the input covariance has " + llvm::Twine(t.inputCovariance.size()) +
+                        " values, not hidden² = " + llvm::Twine(h * h));
+    covariance = Matrix(h, h);
+    std::copy(t.inputCovariance.begin(), t.inputCovariance.end(), covariance.data.begin());
+    symmetricRoots(covariance, whiten, unwhiten);
+    kvStack = multiply(kvStack, whiten);
+  }
   auto joint = svd(kvStack);
   if (!joint)
     return joint.takeError();
+  if (aware)
+    joint->vt = multiply(joint->vt, unwhiten);
   int64_t kept = std::min<int64_t>(rank, joint->s.size());
   Matrix down(rank, h);
   std::vector<Matrix> upK(hkv, Matrix(d, rank)), upV(hkv, Matrix(d, rank));
@@ -308,12 +356,16 @@ llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
     if (llvm::Error e = lowRank(query, s.qLoraRank, left, right))
       return std::move(e);
     append(w.qAProj, right);
-    w.qANorm.assign(s.qLoraRank, (float)expectedRms(right, t.inputNorm));
+    w.qANorm.assign(s.qLoraRank, (float)(aware ? expectedRmsUnder(right, covariance)
+                                               : expectedRms(right, t.inputNorm)));
     append(w.qBProj, left);
   }
   append(w.kvAProj, down);
   append(w.kvAProj, kPe);
-  w.kvANorm.assign(rank, (float)expectedRms(down, t.inputNorm));
+  // The latent norm's gain: the latent's typical RMS, on the calibration
+  // inputs when there are any.
+  w.kvANorm.assign(rank, (float)(aware ? expectedRmsUnder(down, covariance)
+                                       : expectedRms(down, t.inputNorm)));
   for (int64_t q = 0; q < hq; ++q) {
     append(w.kvBProj, kUp[q]);
     append(w.kvBProj, vUp[q]);

@@ -25,8 +25,11 @@
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/Frontend/ModelConfig.h"
+#include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
+#include "attnedit/Runtime/Training/Calibration.h"
+#include "attnedit/Runtime/Training/Planner.h"
 #include "attnedit/Runtime/Training/ProcessGroup.h"
 #include "attnedit/Runtime/Execution/BlasSetup.h"
 #include "attnedit/Runtime/Execution/Logging.h"
@@ -891,6 +894,198 @@ static llvm::Error runDemo() {
   return runRecallDemo(RecallDemoOptions{*out, demoSeed, resume, demoScale});
 }
 
+// plan-edits: its options are its own (declared here, apart from the others).
+static cl::SubCommand planCmd("plan-edits",
+                              "choose each layer's edit (keep, sliding window, MLA) under a KV "
+                              "budget from measured damage; write the plan JSON that "
+                              "--edit \"plan=FILE\" applies");
+static cl::opt<std::string> planTeacher("teacher", cl::desc("the teacher model"), cl::sub(planCmd),
+                                        cl::cat(attneditOptions));
+static cl::opt<std::string> planData("data", cl::desc("calibration text or .bin of uint16 ids"),
+                                     cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> planOut("out", cl::desc("the plan JSON to write"), cl::sub(planCmd),
+                                    cl::cat(attneditOptions));
+static cl::opt<double> planBudget("kv-budget",
+                                  cl::desc("bf16 KV bytes per token at --context (> 1), or a "
+                                           "fraction of the teacher's (<= 1) (default 0.25)"),
+                                  cl::init(0.25), cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> planContext("context", cl::desc("context the budget holds at (default 512)"),
+                                    cl::init(512), cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> planWindow("swa-window", cl::desc("candidate sliding window (default 32)"),
+                                   cl::init(32), cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> planRank("kv-lora-rank", cl::desc("candidate MLA rank (default 16)"),
+                                 cl::init(16), cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> planRope("qk-rope-head-dim",
+                                 cl::desc("candidate MLA RoPE dims (default 4)"), cl::init(4),
+                                 cl::sub(planCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> planEdit("edit",
+                                     cl::desc("other edit options of every candidate (default "
+                                              "\"init=svd\")"),
+                                     cl::init("init=svd"), cl::sub(planCmd),
+                                     cl::cat(attneditOptions));
+static cl::opt<int64_t> planTokens("calibration-tokens",
+                                   cl::desc("calibration tokens from the start of --data "
+                                            "(default 2048)"),
+                                   cl::init(2048), cl::sub(planCmd), cl::cat(attneditOptions));
+
+static llvm::Error runPlanEdits() {
+  if (planTeacher.empty() || planData.empty() || planOut.empty())
+    return usage("plan-edits needs --teacher MODEL, --data FILE and --out PLAN.json");
+  if (planTokens < 2 || planTokens > kMaxConfigSize)
+    return usage("--calibration-tokens must be in [2, 16777216]");
+  auto teacher = Model::load(planTeacher);
+  if (!teacher)
+    return teacher.takeError();
+  auto tok = (*teacher)->tokenizer();
+  if (!tok)
+    return tok.takeError();
+  auto all = readTokens(planData, *tok, std::nullopt, (*teacher)->vocabSize());
+  if (!all)
+    return all.takeError();
+  // The start of the data: eval's held-out tail (the last 10%) stays unseen.
+  std::vector<int32_t> tokens;
+  if ((*teacher)->bosToken())
+    tokens.push_back(*(*teacher)->bosToken());
+  size_t n = std::min<size_t>(all->size() * 9 / 10, (size_t)planTokens);
+  tokens.insert(tokens.end(), all->begin(), all->begin() + n);
+  PlanOptions options;
+  options.budget = planBudget;
+  options.context = planContext;
+  options.window = planWindow;
+  options.kvLoraRank = planRank;
+  options.qkRopeHeadDim = planRope;
+  options.editOptions = planEdit;
+  options.workDir = planOut + ".work";
+  if ((*teacher)->maxPositions() > 0)
+    options.evalWindow = std::min<int64_t>(options.evalWindow, (*teacher)->maxPositions());
+  auto plan = planEdits(**teacher, tokens, options);
+  if (!plan)
+    return plan.takeError();
+  for (auto [l, e] : llvm::enumerate(plan->layers))
+    llvm::outs() << llvm::formatv("layer {0,3}: {1}\n", l, e.toJson());
+  llvm::outs() << llvm::formatv("KV bytes/token at context {0}: {1:F1} of budget {2:F1} (teacher "
+                                "{3:F1}); calibration KL {4:F5}\n",
+                                (int64_t)planContext,
+                                *plan->extra.getNumber("bytes_per_token"),
+                                *plan->extra.getNumber("budget_bytes_per_token"),
+                                *plan->extra.getNumber("teacher_bytes_per_token"),
+                                *plan->extra.getNumber("measured_kl"));
+  return writeFileAtomically(planOut, llvm::formatv("{0:2}\n", plan->toJson()).str());
+}
+
+// calibrate-sinks: its options are its own too.
+static cl::SubCommand sinksCmd("calibrate-sinks",
+                               "GateSWA sink logits that give each head's sink the teacher's "
+                               "attention mass outside the window (for --edit "
+                               "\"sink-logits=FILE\")");
+static cl::opt<std::string> sinksTeacher("teacher", cl::desc("the teacher model"),
+                                         cl::sub(sinksCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> sinksData("data", cl::desc("calibration text or .bin of uint16 ids"),
+                                      cl::sub(sinksCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> sinksOut("out", cl::desc("the JSON to write"), cl::sub(sinksCmd),
+                                     cl::cat(attneditOptions));
+static cl::opt<int64_t> sinksWindow("swa-window", cl::desc("the GateSWA window (default 32)"),
+                                    cl::init(32), cl::sub(sinksCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> sinksTokens("calibration-tokens",
+                                    cl::desc("calibration tokens from the start of --data "
+                                             "(default 2048)"),
+                                    cl::init(2048), cl::sub(sinksCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> sinksChunk("chunk", cl::desc("tokens per forward pass (default 256)"),
+                                   cl::init(256), cl::sub(sinksCmd), cl::cat(attneditOptions));
+
+/// The first `count` tokens of `path` (BOS first), within its first 90%, so
+/// eval's held-out tail stays unseen.
+static llvm::Expected<std::vector<int32_t>> calibrationTokens(Model &teacher,
+                                                              llvm::StringRef path,
+                                                              int64_t count) {
+  auto tok = teacher.tokenizer();
+  if (!tok)
+    return tok.takeError();
+  auto all = readTokens(path, *tok, std::nullopt, teacher.vocabSize());
+  if (!all)
+    return all.takeError();
+  std::vector<int32_t> tokens;
+  if (teacher.bosToken())
+    tokens.push_back(*teacher.bosToken());
+  size_t n = std::min<size_t>(all->size() * 9 / 10, (size_t)count);
+  tokens.insert(tokens.end(), all->begin(), all->begin() + n);
+  return tokens;
+}
+
+static llvm::Error runCalibrateSinks() {
+  if (sinksTeacher.empty() || sinksData.empty() || sinksOut.empty())
+    return usage("calibrate-sinks needs --teacher MODEL, --data FILE and --out FILE.json");
+  if (sinksTokens < 2 || sinksTokens > kMaxConfigSize || sinksChunk < 2 ||
+      sinksChunk > kMaxConfigSize)
+    return usage("--calibration-tokens and --chunk must be in [2, 16777216]");
+  auto teacher = Model::load(sinksTeacher);
+  if (!teacher)
+    return teacher.takeError();
+  auto tokens = calibrationTokens(**teacher, sinksData, sinksTokens);
+  if (!tokens)
+    return tokens.takeError();
+  auto sinks = calibrateSinkLogits(**teacher, *tokens, sinksWindow, sinksChunk);
+  if (!sinks)
+    return sinks.takeError();
+  for (auto [l, row] : llvm::enumerate(*sinks->getAsObject()->getArray("outside_mass")))
+    llvm::outs() << llvm::formatv("layer {0,3}: outside mass {1:F4}  sink logits {2}\n", l,
+                                  [&] {
+                                    double sum = 0;
+                                    for (auto &m : *row.getAsArray())
+                                      sum += *m.getAsNumber();
+                                    return sum / row.getAsArray()->size();
+                                  }(),
+                                  (*sinks->getAsObject()->getArray("layers"))[l]);
+  return writeFileAtomically(sinksOut, llvm::formatv("{0:2}\n", *sinks).str());
+}
+
+static cl::SubCommand activationsCmd("calibrate-activations",
+                                     "each layer's attention-input covariance, for the "
+                                     "activation-aware MLA start (--edit \"activations=FILE\")");
+static cl::opt<std::string> actTeacher("teacher", cl::desc("the teacher model"),
+                                       cl::sub(activationsCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> actData("data", cl::desc("calibration text or .bin of uint16 ids"),
+                                    cl::sub(activationsCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> actOut("out", cl::desc("the .safetensors to write"),
+                                   cl::sub(activationsCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> actTokens("calibration-tokens",
+                                  cl::desc("calibration tokens from the start of --data "
+                                           "(default 2048)"),
+                                  cl::init(2048), cl::sub(activationsCmd),
+                                  cl::cat(attneditOptions));
+
+static llvm::Error runCalibrateActivations() {
+  if (actTeacher.empty() || actData.empty() || actOut.empty())
+    return usage("calibrate-activations needs --teacher MODEL, --data FILE and --out "
+                 "FILE.safetensors");
+  if (actTokens < 2 || actTokens > kMaxConfigSize)
+    return usage("--calibration-tokens must be in [2, 16777216]");
+  auto teacher = Model::load(actTeacher);
+  if (!teacher)
+    return teacher.takeError();
+  auto tokens = calibrationTokens(**teacher, actData, actTokens);
+  if (!tokens)
+    return tokens.takeError();
+  int64_t chunk = (*teacher)->maxPositions() > 0 ? std::min<int64_t>(256, (*teacher)->maxPositions())
+                                                 : 256;
+  auto cov = attentionInputCovariance(**teacher, *tokens, chunk);
+  if (!cov)
+    return cov.takeError();
+  std::vector<TensorToWrite> list;
+  for (auto [l, c] : llvm::enumerate(*cov)) {
+    int64_t h = (int64_t)std::lround(std::sqrt((double)c.size()));
+    list.push_back({llvm::formatv("model.layers.{0}.self_attn.input_covariance", l).str(),
+                    DType::F32, {h, h},
+                    llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(c.data()),
+                                            c.size() * sizeof(float))});
+  }
+  if (llvm::Error e = writeSafetensors(actOut, list))
+    return e;
+  llvm::outs() << llvm::formatv("wrote {0}: {1} layers, {2} tokens\n", actOut.getValue(),
+                                list.size(), tokens->size());
+  return llvm::Error::success();
+}
+
 int main(int argc, char **argv) {
   configureMathLibraries(argv);
   cl::HideUnrelatedOptions(attneditOptions);
@@ -926,8 +1121,11 @@ int main(int argc, char **argv) {
   if (llvm::Error e = setDefaultBackend(backend, {ascendTarget, ascendDtype}))
     return reportError(std::move(e));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||
-      convertCmd) {
-    llvm::Error result = evalCmd         ? runEval()
+      convertCmd || planCmd || sinksCmd || activationsCmd) {
+    llvm::Error result = planCmd         ? runPlanEdits()
+                         : activationsCmd ? runCalibrateActivations()
+                         : sinksCmd      ? runCalibrateSinks()
+                         : evalCmd       ? runEval()
                          : distillCmd    ? runDistill()
                          : trainCmd      ? runTrain()
                          : tokenizeCmd   ? runTokenize()

@@ -7,6 +7,7 @@
 #include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Runtime/Execution/Executor.h"
+#include "attnedit/Runtime/Training/Evidence.h"
 #include "attnedit/Runtime/Training/ProcessGroup.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -243,10 +244,16 @@ static llvm::Expected<std::string> layerShare(ModuleOp model, const ProcessGroup
 
 /// Trains `model`'s parameters in `store` through `trainer`'s stages, each
 /// built with the stage's options plus `stageOptions`, then writes the model.
-static llvm::Error trainAndWrite(ModuleOp model, ParameterStore &store, Trainer &trainer,
-                                 TokenSource &data, const JobOptions &options,
-                                 llvm::StringRef stageOptions) {
+/// `afterStage`, when given, is called before the first stage ("edited")
+/// and after each stage that runs.
+static llvm::Error
+trainAndWrite(ModuleOp model, ParameterStore &store, Trainer &trainer, TokenSource &data,
+              const JobOptions &options, llvm::StringRef stageOptions,
+              const std::function<llvm::Error(llvm::StringRef)> &afterStage = nullptr) {
   ProcessGroup *group = processGroup();
+  if (afterStage && !options.recipe.stages.empty() && !trainer.finished(0))
+    if (llvm::Error e = afterStage("edited"))
+      return e;
   for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
     if (trainer.finished(i))
       continue;
@@ -269,6 +276,11 @@ static llvm::Error trainAndWrite(ModuleOp model, ParameterStore &store, Trainer 
             i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data,
             share ? (*share).lookupSymbol<func::FuncOp>("train_step_grad") : func::FuncOp()))
       return e;
+    if (afterStage)
+      if (llvm::Error e = afterStage(llvm::formatv("stage {0} ({1})", i + 1,
+                                                   options.recipe.stages[i].stage)
+                                         .str()))
+        return e;
   }
   if (!group)
     return writeModelDir(model, store, options);
@@ -399,6 +411,25 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
     return makeError("distill: the edited model cannot be written as a model directory, so "
                      "the job would fail after training: " +
                      llvm::toString(std::move(e)));
+  // Evidence: per-layer teacher-forced attention error and next-token KL of
+  // the edited student and after each stage, on the first training sequences.
+  std::vector<std::vector<int32_t>> evidenceData;
+  for (uint64_t i = 0; i < 4; ++i)
+    evidenceData.push_back(data.sequence(i));
+  std::vector<StageEvidence> evidence;
+  auto measure = [&](llvm::StringRef stage) -> llvm::Error {
+    // Rank 0 writes, as it writes the model.
+    if (ProcessGroup *group = processGroup(); group && group->rank() != 0)
+      return llvm::Error::success();
+    auto ev = measureStage(**raised, **student, store, evidenceData, stage);
+    if (!ev)
+      return ev.takeError();
+    spdlog::info("evidence, {}: next-token KL {:.5f}, top-1 {:.3f}", stage.str(), ev->kl,
+                 ev->top1);
+    evidence.push_back(std::move(*ev));
+    return writeEvidence(evidence, joinPath(options.outDir, "evidence.json"),
+                         joinPath(options.outDir, "evidence.svg"));
+  };
   return trainAndWrite(**student, store, *trainer, data, options,
-                       " teacher=\"" + teacherModule + "\"");
+                       " teacher=\"" + teacherModule + "\"", measure);
 }

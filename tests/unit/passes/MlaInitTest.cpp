@@ -50,13 +50,24 @@ Tensor tensor(llvm::ArrayRef<int64_t> shape, const std::vector<float> &values) {
 
 /// Relative error of the MLA's attention output against the teacher's on
 /// random inputs of unit RMS at positions 5..5+T-1.
-double outputError(const Teacher &t, const MlaWeights &w, const MlaShape &s) {
+/// With `mix` [hidden, hidden], the inputs are mix·z instead (covariance
+/// mix·mixᵀ).
+double outputError(const Teacher &t, const MlaWeights &w, const MlaShape &s,
+                   const std::vector<float> *mix = nullptr) {
   int64_t tokens = 12;
   std::mt19937 rng(99);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> xs(tokens * t.hidden);
   for (float &x : xs)
     x = normal(rng);
+  if (mix) {
+    std::vector<float> mixed(xs.size(), 0.0f);
+    for (int64_t i = 0; i < tokens; ++i)
+      for (int64_t a = 0; a < t.hidden; ++a)
+        for (int64_t c = 0; c < t.hidden; ++c)
+          mixed[i * t.hidden + a] += (*mix)[a * t.hidden + c] * xs[i * t.hidden + c];
+    xs = std::move(mixed);
+  }
   std::vector<int32_t> pos(tokens);
   for (int64_t i = 0; i < tokens; ++i)
     pos[i] = 5 + i;
@@ -129,6 +140,47 @@ TEST(MlaInitTest, WarmStartIsFarCloserThanColdStart) {
     EXPECT_GT(randomError, 0.9) << "kv heads " << kvHeads;
     EXPECT_LT(svdError, 0.5 * randomError) << "kv heads " << kvHeads;
   }
+}
+
+TEST(MlaInitTest, ActivationAwareStartFitsTheInputsItWasCalibratedOn) {
+  // Inputs whose variance lies mostly in a few directions: the factorisation
+  // weighted by their covariance keeps what those inputs excite, the
+  // data-free one spends rank on directions they never take.
+  Teacher t(/*kvHeads=*/2, /*interleaved=*/false, 7);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> mix(t.hidden * t.hidden), cov(t.hidden * t.hidden, 0.0f);
+  for (int64_t a = 0; a < t.hidden; ++a)
+    for (int64_t c = 0; c < t.hidden; ++c)
+      mix[a * t.hidden + c] = normal(rng) * (c < 6 ? 1.0f : 0.05f);
+  for (int64_t a = 0; a < t.hidden; ++a)
+    for (int64_t b = 0; b < t.hidden; ++b)
+      for (int64_t c = 0; c < t.hidden; ++c)
+        cov[a * t.hidden + b] += mix[a * t.hidden + c] * mix[b * t.hidden + c];
+  MlaShape s{0, 6, 8, 4, 8};
+  auto free = svdInitMla(t.view(), s);
+  ASSERT_TRUE(bool(free)) << llvm::toString(free.takeError());
+  TeacherAttention aware = t.view();
+  aware.inputCovariance = cov;
+  auto calibrated = svdInitMla(aware, s);
+  ASSERT_TRUE(bool(calibrated)) << llvm::toString(calibrated.takeError());
+  double freeError = outputError(t, *free, s, &mix);
+  double awareError = outputError(t, *calibrated, s, &mix);
+  EXPECT_LT(awareError, 0.7 * freeError) << "data-free " << freeError << ", aware " << awareError;
+
+  // The identity covariance is the data-free factorisation.
+  std::vector<float> identity(t.hidden * t.hidden, 0.0f);
+  for (int64_t a = 0; a < t.hidden; ++a)
+    identity[a * t.hidden + a] = 1.0f;
+  aware.inputCovariance = identity;
+  auto same = svdInitMla(aware, s);
+  ASSERT_TRUE(bool(same));
+  EXPECT_NEAR(outputError(t, *same, s), outputError(t, *free, s), 1e-5);
+
+  aware.inputCovariance = llvm::ArrayRef<float>(identity).drop_back();
+  auto bad = svdInitMla(aware, s);
+  ASSERT_FALSE(bool(bad));
+  EXPECT_NE(llvm::toString(bad.takeError()).find("covariance"), std::string::npos);
 }
 
 TEST(MlaInitTest, ErrorShrinksAsTheLatentRankGrows) {

@@ -490,18 +490,49 @@ TEST_F(ModelExportTest, ExportReplacesAPreviousExportAndRefusesOtherDirectories)
   EXPECT_TRUE(fs::exists(join(other, "notes.txt")));
 }
 
-TEST_F(ModelExportTest, RefusesWhatDeepseekCannotExpress) {
+/// A planned edit mixing MLA, a sliding window and a kept layer exports as
+/// GateSwaForCausalLM naming each layer's kind, from rotate-half (Llama,
+/// Qwen3 with q/k norms) and interleaved (llama2.c) teachers; roundTrip
+/// checks the reloaded logits.
+TEST_F(ModelExportTest, MixedPlanExportsAsGateSwaWithMlaLayers) {
+  for (const char *arch : {"LlamaForCausalLM", "Qwen3ForCausalLM", "llama2.c"}) {
+    SCOPED_TRACE(arch);
+    std::string sub = join(root, arch);
+    fs::create_directories(sub);
+    TinySpec s;
+    s.arch = arch;
+    s.layers = 3;
+    std::string plan = join(sub, "plan.json");
+    std::ofstream(plan) << R"({"layers": [{"kind": "mla", "kv_lora_rank": 8, "qk_rope_head_dim": 4},
+                                          {"kind": "swa", "window": 4}, {"kind": "keep"}]})";
+    std::string dir = roundTrip(writeTeacher(sub, s), "plan=" + plan, "GateSwaForCausalLM");
+    ASSERT_FALSE(dir.empty());
+    llvm::json::Object config = readConfig(dir);
+    const llvm::json::Array *types = config.getArray("layer_types");
+    ASSERT_TRUE(types && types->size() == 3);
+    EXPECT_EQ((*types)[0].getAsString(), "mla");
+    EXPECT_EQ((*types)[1].getAsString(), "sliding_attention");
+    EXPECT_EQ((*types)[2].getAsString(), "full_attention");
+    EXPECT_EQ(config.getInteger("kv_lora_rank"), 8);
+  }
+}
+
+TEST_F(ModelExportTest, RefusesWhatTheFormatCannotExpress) {
   TinySpec s;
   s.layers = 3;
   std::string model = writeTeacher(root, s);
-  OwningOpRef<ModuleOp> partial =
-      student(model, "target=mla layers=1 kv-lora-rank=8 qk-rope-head-dim=4 init=random");
-  ASSERT_TRUE(partial);
+  std::string plan = join(root, "plan.json");
+  std::ofstream(plan) << R"({"layers": [{"kind": "mla", "kv_lora_rank": 8}, {"kind": "keep"},
+                                        {"kind": "mla", "kv_lora_rank": 4}]})";
+  OwningOpRef<ModuleOp> mixed =
+      student(model, "plan=" + plan + " qk-rope-head-dim=4 init=random");
+  ASSERT_TRUE(mixed);
   ParameterStore store;
-  ASSERT_FALSE((bool)store.openModuleFiles(*partial, join(root, "m.mlir")));
-  auto refused = exportChecked(*partial, store, join(root, "out"));
+  ASSERT_FALSE((bool)store.openModuleFiles(*mixed, join(root, "m.mlir")));
+  auto refused = exportChecked(*mixed, store, join(root, "out"));
   ASSERT_FALSE((bool)refused);
-  EXPECT_NE(llvm::toString(refused.takeError()).find("1 of 3 layers are MLA"),
+  EXPECT_NE(llvm::toString(refused.takeError())
+                .find("layer 2 has kv_lora_rank = 4 but layer 0 has 8"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(join(root, "out")));
 }

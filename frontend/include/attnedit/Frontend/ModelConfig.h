@@ -77,6 +77,9 @@ struct ModelConfig {
   std::vector<bool> layerGated;
   std::vector<bool> layerSinks;
   std::string gateKind = "none";
+  /// GateSWA configs of planned (mixed) edits: the layers that are MLA, with
+  /// the MLA fields above and DeepSeek's interleaved q_pe/k_pe rows.
+  std::vector<bool> layerMla;
 
   std::optional<int32_t> bosTokenId;
   /// Generation stops before emitting any of these.

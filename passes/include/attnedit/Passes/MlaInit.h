@@ -23,6 +23,11 @@ struct TeacherAttention {
   llvm::ArrayRef<float> q, k, v, o; // [Hq·D, h], [Hkv·D, h], [Hkv·D, h], [h, Hq·D]
   llvm::ArrayRef<float> qNorm, kNorm; // [D] each (Qwen3), or empty
   llvm::ArrayRef<float> inputNorm;    // [h] RMSNorm weight feeding attention, or empty
+  /// [h, h] E[x·xᵀ] of the attention's input x on calibration data, or empty
+  /// (data-free). Given, the joint NoPE-key/value factorisation minimises the
+  /// error on those inputs, |(W - W_r)·C^1/2|, instead of |W - W_r|
+  /// (activation-aware SVD: whiten by C^1/2, factor, un-whiten the down-projection).
+  llvm::ArrayRef<float> inputCovariance;
 };
 
 struct MlaShape {

@@ -62,6 +62,9 @@ defvar EditAttentionOptions = [
     Option<"paramsOut", "params-out", "std::string", /*default=*/"",
            "safetensors file for the new parameters">,
     Option<"seed", "seed", "uint64_t", /*default=*/"0", "seed of random initialisation">,
+    Option<"plan", "plan", "std::string", /*default=*/"\"\"",
+           "JSON file giving each layer's edit (keep, swa with its window, mla with its "
+           "rank); replaces target, layers and full-layers / full-every">,
     // MLA
     Option<"kvLoraRank", "kv-lora-rank", "int64_t", /*default=*/"512",
            "MLA latent rank">,
@@ -75,6 +78,9 @@ defvar EditAttentionOptions = [
            "MLA value dims per head (-1: the teacher's head_dim)">,
     Option<"init", "init", "std::string", /*default=*/"\"svd\"",
            "MLA initialisation: svd or random">,
+    Option<"activations", "activations", "std::string", /*default=*/"\"\"",
+           "MLA init=svd: safetensors of each layer's attention-input covariance "
+           "(attnedit-run calibrate-activations), for an activation-aware SVD">,
     // GateSWA
     Option<"window", "window", "int64_t", /*default=*/"128",
            "GateSWA sliding window W (query i sees keys i-W < j <= i)">,
@@ -86,6 +92,9 @@ defvar EditAttentionOptions = [
            "GateSWA output gate: headwise, elementwise or none">,
     Option<"sinks", "sinks", "bool", /*default=*/"false",
            "GateSWA learnable per-head sink logits">,
+    Option<"sinkLogitsFile", "sink-logits", "std::string", /*default=*/"\"\"",
+           "GateSWA: JSON of calibrated initial sink logits per layer and head "
+           "(attnedit-run calibrate-sinks); default -12 everywhere">,
   ];
 
 def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
@@ -106,6 +115,12 @@ def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
     GateSWA keeps the teacher's projections and starts with gate weights 0
     and o_proj doubled (σ(0) = 1/2), which reproduces the teacher exactly
     wherever the window covers the sequence.
+
+    `plan=FILE` edits each layer as the file says (EditPlan.h): keep,
+    swa (GateSWA with that window; gate and sinks from the options) or mla
+    (that kv-lora-rank and qk-rope-head-dim; the other MLA options as given),
+    so one module mixes attention kinds. The plan is recorded in the module
+    attribute `attnedit.edit_plan`, which --attnedit-kv-report prints.
   }];
   let options = EditAttentionOptions;
   let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];

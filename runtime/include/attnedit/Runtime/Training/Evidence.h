@@ -1,0 +1,47 @@
+//===- Evidence.h - per-layer, per-stage conversion error -----*- C++ -*-===//
+//
+// What each distillation stage did to each layer: the relative L2 error of
+// every student attention's output against the teacher's, both fed the
+// teacher's own input for that layer (teacher forced), and the next-token
+// KL / top-1 of the whole student. `distill` measures it for the edited
+// student and after every stage, and writes DIR/evidence.json and
+// DIR/evidence.svg.
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_RUNTIME_TRAINING_EVIDENCE_H
+#define ATTNEDIT_RUNTIME_TRAINING_EVIDENCE_H
+
+#include "attnedit/Runtime/Execution/ParameterStore.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/JSON.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::attnedit {
+
+struct StageEvidence {
+  std::string stage;                  // "edited", "stage 1 (layerwise)", ...
+  std::vector<std::string> layerKind; // per attention layer: gqa, swa, mla, ...
+  std::vector<double> relativeError;  // per layer: |student - teacher| / |teacher|
+  double kl = 0, top1 = 0;            // next-token, teacher forced
+  int64_t positions = 0;
+
+  llvm::json::Value toJson() const;
+};
+
+/// Measures `student` against the raised `teacher` on `sequences` (each run
+/// from position 0); both modules' parameters resolve in `store`.
+llvm::Expected<StageEvidence> measureStage(ModuleOp teacher, ModuleOp student,
+                                           ParameterStore &store,
+                                           const std::vector<std::vector<int32_t>> &sequences,
+                                           llvm::StringRef stage);
+
+/// Writes the stages as JSON and as an SVG (per-layer error, one line per stage).
+llvm::Error writeEvidence(llvm::ArrayRef<StageEvidence> stages, llvm::StringRef jsonPath,
+                          llvm::StringRef svgPath);
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_TRAINING_EVIDENCE_H
