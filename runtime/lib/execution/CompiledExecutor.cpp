@@ -21,6 +21,7 @@
 
 #include "attnedit/CPU/JitModule.h"
 #include "attnedit/CPU/Passes.h"
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
@@ -225,22 +226,9 @@ const fb::Manifest *verifiedManifest(llvm::StringRef bytes) {
   return fb::GetManifest(bytes.data());
 }
 
-/// Writes `bytes` to `path` atomically (a temporary renamed into place).
-llvm::Error writeAtomically(llvm::StringRef path, llvm::ArrayRef<uint8_t> bytes) {
-  std::string temporary = (path + ".tmp." + llvm::Twine(getpid())).str();
-  std::error_code ec;
-  {
-    llvm::raw_fd_ostream out(temporary, ec);
-    if (!ec)
-      out.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
-  }
-  if (!ec)
-    ec = llvm::sys::fs::rename(temporary, path);
-  if (ec) {
-    llvm::sys::fs::remove(temporary);
-    return makeError(path, "cannot write: " + ec.message());
-  }
-  return llvm::Error::success();
+/// A finished flatbuffer's bytes.
+llvm::StringRef bufferText(const flatbuffers::FlatBufferBuilder &b) {
+  return {reinterpret_cast<const char *>(b.GetBufferPointer()), b.GetSize()};
 }
 
 std::string textHash(llvm::StringRef text) {
@@ -346,8 +334,7 @@ CompiledExecutor::compiledByText(func::FuncOp func) {
                                 b.CreateString(cpu::JitModule::hostFingerprint()), 0,
                                 b.CreateVector(functions)),
              fb::ManifestIdentifier());
-    if (llvm::Error e = writeAtomically(cacheDir + "/" + key + ".aexm",
-                                        {b.GetBufferPointer(), b.GetSize()}))
+    if (llvm::Error e = writeFileAtomically(cacheDir + "/" + key + ".aexm", bufferText(b)))
       spdlog::warn("cpu backend: {}", llvm::toString(std::move(e)));
   }
   cache[key] = *fn;
@@ -461,15 +448,14 @@ llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef pat
   std::string text;
   llvm::raw_string_ostream os(text);
   module->print(os);
-  if (llvm::Error e = writeAtomically((path + "/" + kModuleName).str(),
-                                      llvm::arrayRefFromStringRef(text)))
+  if (llvm::Error e = writeFileAtomically((path + "/" + kModuleName).str(), text))
     return e;
   b.Finish(fb::CreateManifest(b, b.CreateString(kFormat),
                               b.CreateString(cpu::JitModule::hostFingerprint()),
                               b.CreateString(kModuleName), b.CreateVector(functions)),
            fb::ManifestIdentifier());
   // Last: an artifact counts once its manifest is there.
-  return writeAtomically((path + "/" + kManifestName).str(), {b.GetBufferPointer(), b.GetSize()});
+  return writeFileAtomically((path + "/" + kManifestName).str(), bufferText(b));
 }
 
 llvm::Expected<std::shared_ptr<CompiledFunction>>
