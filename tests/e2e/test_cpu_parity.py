@@ -7,7 +7,8 @@ Qwen2, Qwen3, llama2.c shared/unshared), for the same models edited to MLA
   attnedit-run forward --backend=cpu  vs  --backend=reference: 1e-5 relative
   attnedit-run generate (greedy ids)  identical on both backends
   attnedit-run grad (Llama, Qwen3) of the edited models' stage-1 (layer-wise MSE) and
-  stage-2 (KL) distillation steps: loss and gradients, 1e-4 relative
+  stage-2 (KL) distillation steps: loss and gradients, 1e-4 relative (to each
+  tensor's largest entry, floored at a thousandth of the step's largest gradient)
 
     python3 test_cpu_parity.py --bin-dir BUILD/bin --work-dir DIR [--shared-data DIR]
 
@@ -83,12 +84,18 @@ def check_grad(checks, what, run_tool, step, base, tokens):
                       "--out-dir", dirs[backend], f"--backend={backend}"])
         if err:
             return checks.report(False, f"{what} grad ({backend})", err.strip())
-    worst = 0.0
     names = sorted(os.listdir(dirs["reference"]))
-    for name in names:
-        a = np.load(os.path.join(dirs["cpu"], name))
-        b = np.load(os.path.join(dirs["reference"], name))
-        worst = max(worst, float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30)))
+    pairs = [(np.load(os.path.join(dirs["cpu"], n)), np.load(os.path.join(dirs["reference"], n)))
+             for n in names]
+    # Relative to each tensor's largest entry, but never below a thousandth
+    # of the step's largest gradient: a GateSWA sink's gradient is ~1e-7
+    # where the projections' are ~0.5, and its digits are rounding noise of
+    # both backends (compiled exp is libmvec's, within 4 ulp of libm's).
+    scale = max(float(np.max(np.abs(b))) for _, b in pairs)
+    worst = 0.0
+    for a, b in pairs:
+        floor = max(float(np.max(np.abs(b))), 1e-3 * scale, 1e-30)
+        worst = max(worst, float(np.max(np.abs(a - b))) / floor)
     checks.report(worst <= GRAD_TOL, f"{what} grad",
                   f"loss + {len(names) - 1} gradients, worst relative difference {worst:.3g}")
 

@@ -3,12 +3,14 @@
 #include "attnedit/CPU/JitModule.h"
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Analysis/TargetLibraryInfo.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/TargetSelect.h"
@@ -22,12 +24,53 @@
 using namespace mlir;
 using namespace mlir::attnedit;
 
-static void initializeTarget() {
+/// glibc's vector math library: the loop vectorizer calls its exp/log/...
+/// variants (below), which must resolve in this process like libm's.
+static constexpr const char *kVectorMathLibrary = "libmvec.so.1";
+
+static llvm::Error initializeTarget() {
   static std::once_flag once;
+  static std::string error;
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    llvm::sys::DynamicLibrary::LoadLibraryPermanently(kVectorMathLibrary, &error);
   });
+  if (!error.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "compiled code needs %s (glibc): %s", kVectorMathLibrary,
+                                   error.c_str());
+  return llvm::Error::success();
+}
+
+/// LLVM's -O2 with glibc's vector math library known to the vectorizer:
+/// the elementwise loops (softmax, SiLU, cross-entropy) call exp on every
+/// element, and without a vector variant a loop that calls it stays scalar
+/// (perf: libm's scalar exp was 15% of a compiled training step).
+/// libmvec's exp is within 4 ulp in double, so results stay within the
+/// parity tolerances against the reference evaluator.
+static llvm::Error optimize(llvm::Module *module, llvm::TargetMachine *machine) {
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopUnrolling = true;
+  tuning.LoopInterleaving = true;
+  tuning.LoopVectorization = true;
+  tuning.SLPVectorization = true;
+  llvm::PassBuilder builder(machine, tuning);
+  llvm::LoopAnalysisManager loops;
+  llvm::FunctionAnalysisManager functions;
+  llvm::CGSCCAnalysisManager cgscc;
+  llvm::ModuleAnalysisManager modules;
+  llvm::Triple triple(module->getTargetTriple());
+  llvm::TargetLibraryInfoImpl library(triple);
+  library.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86, triple);
+  functions.registerPass([&] { return llvm::TargetLibraryAnalysis(library); });
+  builder.registerModuleAnalyses(modules);
+  builder.registerCGSCCAnalyses(cgscc);
+  builder.registerFunctionAnalyses(functions);
+  builder.registerLoopAnalyses(loops);
+  builder.crossRegisterProxies(loops, functions, cgscc, modules);
+  builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2).run(*module, modules);
+  return llvm::Error::success();
 }
 
 /// The host's CPU name and every feature it has (AVX-512 here), PIC so that
@@ -73,7 +116,8 @@ std::string cpu::JitModule::hostFingerprint() {
 
 llvm::Expected<std::unique_ptr<cpu::JitModule>>
 cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef objectPath) {
-  initializeTarget();
+  if (llvm::Error e = initializeTarget())
+    return std::move(e);
   auto builder = hostMachine();
   if (!builder)
     return builder.takeError();
@@ -82,10 +126,10 @@ cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef o
     return machine.takeError();
   // options.transformer is a function_ref: the std::function it refers to
   // must outlive ExecutionEngine::create (ASan: stack-use-after-scope).
-  std::function<llvm::Error(llvm::Module *)> optimize =
-      makeOptimizingTransformer(2, 0, machine->get());
+  std::function<llvm::Error(llvm::Module *)> transformer =
+      [target = machine->get()](llvm::Module *m) { return optimize(m, target); };
   ExecutionEngineOptions options;
-  options.transformer = optimize;
+  options.transformer = transformer;
   options.enableObjectDump = !objectPath.empty();
   auto engine = ExecutionEngine::create(module, options, std::move(*machine));
   if (!engine)
@@ -108,7 +152,8 @@ cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef o
 }
 
 llvm::Expected<std::unique_ptr<cpu::JitModule>> cpu::JitModule::load(llvm::StringRef objectPath) {
-  initializeTarget();
+  if (llvm::Error e = initializeTarget())
+    return std::move(e);
   auto builder = hostMachine();
   if (!builder)
     return builder.takeError();
