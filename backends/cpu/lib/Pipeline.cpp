@@ -64,6 +64,8 @@ std::string cpu::toLLVMPipelineText() {
       "convert-bufferization-to-memref,"
       // GEMM generics carrying library_call become calls of the BLAS shim.
       "attnedit-cpu-library-calls,"
+      // Many small functions for LLVM instead of one of thousands of loops.
+      "attnedit-cpu-outline-loops,"
       "func.func(convert-linalg-to-loops),"
       "lower-affine,convert-scf-to-cf,canonicalize,cse,"
       "expand-strided-metadata,lower-affine,"
@@ -90,6 +92,7 @@ void cpu::registerCPUPasses() {
   registerConvertToLinalgPass();
   registerFuseElementwisePass();
   registerLibraryCallsPass();
+  registerOutlineLoopsPass();
   registerTransformsPasses();
   registerLinalgPasses();
   bufferization::registerBufferizationPasses();

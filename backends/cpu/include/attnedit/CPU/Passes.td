@@ -98,4 +98,28 @@ def LibraryCallsPass : Pass<"attnedit-cpu-library-calls", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::func::FuncDialect", "mlir::memref::MemRefDialect"];
 }
 
+def OutlineLoopsPass : Pass<"attnedit-cpu-outline-loops", "mlir::ModuleOp"> {
+  let summary = "each bufferized linalg op becomes a call of its own noinline function";
+  let description = [{
+    A whole model's step is one function of thousands of loops, and LLVM's
+    per-function passes (dominators, SCEV, register allocation) grow faster
+    than linearly with a function's size: a stories260K-sized training step
+    spent most of its 25 s cold compile there. Each linalg op left after
+    `attnedit-cpu-library-calls` moves into a private function
+    `@<caller>__loop<N>` taking the op's operands (constants used inside its
+    body are cloned in, other captured values become arguments) and marked
+    `noinline`, so LLVM optimises many small functions. Ops whose functions
+    would be identical (every layer repeats the same loops on the same
+    shapes) share one, so a 12-layer model compiles its loops once. One call
+    per op per step costs nothing beside the loops it runs.
+
+    ```mlir
+    linalg.generic {...} ins(%a : memref<4xf32>) outs(%b : memref<4xf32>) {...}
+    // becomes
+    func.call @step__loop0(%a, %b) : (memref<4xf32>, memref<4xf32>) -> ()
+    ```
+  }];
+  let dependentDialects = ["mlir::func::FuncDialect", "mlir::LLVM::LLVMDialect"];
+}
+
 #endif // ATTNEDIT_CPU_PASSES
