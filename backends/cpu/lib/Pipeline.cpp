@@ -60,6 +60,8 @@ std::string cpu::toLLVMPipelineText() {
       // buffers and gets dense results back.
       "one-shot-bufferize{bufferize-function-boundaries "
       "function-boundary-type-conversion=identity-layout-map},"
+      // Intermediates become views of one arena the caller passes.
+      "attnedit-cpu-plan-arena,"
       "buffer-deallocation-pipeline,"
       "convert-bufferization-to-memref,"
       // GEMM generics carrying library_call become calls of the BLAS shim.
@@ -93,6 +95,7 @@ void cpu::registerCPUPasses() {
   registerFuseElementwisePass();
   registerLibraryCallsPass();
   registerOutlineLoopsPass();
+  registerPlanArenaPass();
   registerTransformsPasses();
   registerLinalgPasses();
   bufferization::registerBufferizationPasses();

@@ -29,6 +29,7 @@
 #include "attnedit/Runtime/Inference/CacheKernels.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -46,6 +47,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -96,6 +99,36 @@ struct CompiledFunction {
     std::string op;
   };
   std::vector<SlotCheck> slotChecks;
+  /// The static memory plan's arena (attnedit-cpu-plan-arena), passed as
+  /// the last argument; one per concurrent call, kept from call to call so
+  /// that a step touches no fresh pages.
+  int64_t arenaBytes = 0;
+  struct ArenaPool {
+    std::mutex mutex;
+    std::vector<void *> free;
+    ~ArenaPool() {
+      for (void *a : free)
+        std::free(a);
+    }
+  };
+  std::unique_ptr<ArenaPool> arenas = std::make_unique<ArenaPool>();
+  /// An arena for one call, back to the pool when the returned pointer dies.
+  std::unique_ptr<void, std::function<void(void *)>> takeArena() const {
+    void *arena = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(arenas->mutex);
+      if (!arenas->free.empty()) {
+        arena = arenas->free.back();
+        arenas->free.pop_back();
+      }
+    }
+    if (!arena)
+      arena = std::aligned_alloc(64, llvm::alignTo(std::max<int64_t>(arenaBytes, 64), 64));
+    return {arena, [pool = arenas.get()](void *a) {
+              std::lock_guard<std::mutex> lock(pool->mutex);
+              pool->free.push_back(a);
+            }};
+  }
 };
 
 /// A memref descriptor as the C interface lays it out: allocated and
@@ -121,7 +154,7 @@ std::once_flag registerOnce;
 
 /// The manifests' format: bumped whenever the calling convention or a
 /// shim's ABI changes, so no stale object is ever called.
-constexpr const char *kFormat = "attnedit-cpu-4";
+constexpr const char *kFormat = "attnedit-cpu-5";
 /// An artifact's manifest and module, inside its directory.
 constexpr const char *kManifestName = "manifest.aexm";
 constexpr const char *kModuleName = "module.mlir";
@@ -181,7 +214,8 @@ flatbuffers::Offset<fb::Function> writeFunction(flatbuffers::FlatBufferBuilder &
   return fb::CreateFunction(b, b.CreateString(fn.name), b.CreateString(textHash.str()),
                             b.CreateString(object.str()), b.CreateVector(inputs),
                             b.CreateVector(params), b.CreateVector(fn.resultRanks),
-                            longs(fn.donated), b.CreateVector(ids), b.CreateVector(slots));
+                            longs(fn.donated), b.CreateVector(ids), b.CreateVector(slots),
+                            fn.arenaBytes);
 }
 
 /// The calling convention of a (verified) manifest entry; false when it
@@ -201,6 +235,7 @@ bool readFunction(const fb::Function &f, CompiledFunction &fn) {
     fn.params.push_back({str(p->name()), str(p->scope()), longs(p->shape())});
   fn.resultRanks.assign(f.result_ranks()->begin(), f.result_ranks()->end());
   fn.donated = longs(f.donated());
+  fn.arenaBytes = f.arena_bytes();
   int64_t inputs = fn.inputs.size();
   for (const fb::IdCheck *c : *f.id_checks()) {
     if (c->input() >= inputs)
@@ -213,7 +248,7 @@ bool readFunction(const fb::Function &f, CompiledFunction &fn) {
     fn.slotChecks.push_back({c->table(), c->positions(), c->pool(), c->block_size(), c->window(),
                              c->ring(), str(c->op())});
   }
-  return (size_t)llvm::count(fn.donated, -1) == fn.resultRanks.size() &&
+  return fn.arenaBytes >= 0 && (size_t)llvm::count(fn.donated, -1) == fn.resultRanks.size() &&
          llvm::all_of(fn.donated, [&](int64_t i) { return i >= -1 && i < inputs; });
 }
 
@@ -233,6 +268,37 @@ llvm::StringRef bufferText(const flatbuffers::FlatBufferBuilder &b) {
 
 std::string textHash(llvm::StringRef text) {
   return llvm::utohexstr(llvm::xxh3_64bits(text), /*LowerCase=*/true);
+}
+
+/// Per input, the shape a training step is compiled for (none: as written).
+using InputShapes = std::vector<SmallVector<int64_t>>;
+
+std::string shapesKey(const InputShapes &shapes) {
+  std::string key;
+  for (const auto &shape : shapes)
+    key += ";" + formatShape(shape);
+  return key;
+}
+
+/// `func`'s dynamic inputs fixed to `shapes`, cast back to the types its
+/// body expects; the lowering's canonicalisations then carry the static
+/// sizes through every op (tensor.dim folds, linalg ops take the static
+/// types of their operands).
+void specializeInputs(func::FuncOp func, const InputShapes &shapes) {
+  Block &entry = func.front();
+  OpBuilder b = OpBuilder::atBlockBegin(&entry);
+  SmallVector<Type> types(func.getArgumentTypes());
+  for (auto [i, arg] : llvm::enumerate(entry.getArguments())) {
+    auto type = cast<RankedTensorType>(arg.getType());
+    if (type.hasStaticShape() || i >= shapes.size() || (int64_t)shapes[i].size() != type.getRank())
+      continue;
+    auto fixed = RankedTensorType::get(shapes[i], type.getElementType());
+    arg.setType(fixed);
+    auto cast = b.create<tensor::CastOp>(func.getLoc(), type, arg);
+    arg.replaceAllUsesExcept(cast, cast);
+    types[i] = fixed;
+  }
+  func.setType(b.getFunctionType(types, func.getResultTypes()));
 }
 
 std::string printed(func::FuncOp func) {
@@ -258,11 +324,17 @@ public:
   llvm::StringRef backend() const override { return "cpu"; }
 
 private:
-  llvm::Expected<std::shared_ptr<CompiledFunction>> compiled(func::FuncOp func);
-  /// The function keyed by a hash of its text, from memory, disk or the JIT.
-  llvm::Expected<std::shared_ptr<CompiledFunction>> compiledByText(func::FuncOp func);
+  /// `func` compiled for calls with `args` (their shapes matter only for a
+  /// training step, which is specialised to them).
+  llvm::Expected<std::shared_ptr<CompiledFunction>> compiled(func::FuncOp func,
+                                                             llvm::ArrayRef<Tensor> args);
+  /// The function keyed by a hash of its text (and its specialised input
+  /// shapes), from memory, disk or the JIT.
   llvm::Expected<std::shared_ptr<CompiledFunction>>
-  compile(func::FuncOp func, const std::string &text, llvm::StringRef objectPath);
+  compiledByText(func::FuncOp func, const InputShapes &shapes);
+  llvm::Expected<std::shared_ptr<CompiledFunction>>
+  compile(func::FuncOp func, const std::string &text, llvm::StringRef objectPath,
+          const InputShapes &shapes = {});
   /// The entry of `key` in the disk cache, or null when absent or unusable.
   std::shared_ptr<CompiledFunction> loadCached(llvm::StringRef key);
 
@@ -272,30 +344,41 @@ private:
   llvm::StringMap<std::shared_ptr<CompiledFunction>> byTextHash;
   std::mutex mutex;
   llvm::StringMap<std::shared_ptr<CompiledFunction>> cache;
-  llvm::DenseMap<Operation *, std::pair<OperationFingerPrint, std::shared_ptr<CompiledFunction>>>
+  std::map<std::pair<Operation *, std::string>,
+           std::pair<OperationFingerPrint, std::shared_ptr<CompiledFunction>>>
       bySight;
 };
 
-llvm::Expected<std::shared_ptr<CompiledFunction>> CompiledExecutor::compiled(func::FuncOp func) {
+llvm::Expected<std::shared_ptr<CompiledFunction>>
+CompiledExecutor::compiled(func::FuncOp func, llvm::ArrayRef<Tensor> args) {
+  // A training step runs with the recipe's sequence length every time: it
+  // is compiled for its inputs' shapes, so that every intermediate has a
+  // static size and the arena plan covers it. Inference functions keep
+  // their dynamic sizes (a prompt of any length runs one compiled forward).
+  InputShapes shapes;
+  if (func->hasAttr("attnedit.gradients") && artifact.empty())
+    for (const Tensor &t : args)
+      shapes.emplace_back(t.shape().begin(), t.shape().end());
+  std::string shapeKey = shapesKey(shapes);
   // A function already seen and unchanged since (a fingerprint walk is far
   // cheaper than printing it: a training step calls run once per sequence).
   OperationFingerPrint fingerprint(func);
   {
     std::lock_guard<std::mutex> lock(mutex);
-    auto seen = bySight.find(func.getOperation());
+    auto seen = bySight.find({func.getOperation(), shapeKey});
     if (seen != bySight.end() && seen->second.first == fingerprint)
       return seen->second.second;
   }
-  auto fn = compiledByText(func);
+  auto fn = compiledByText(func, shapes);
   if (fn) {
     std::lock_guard<std::mutex> lock(mutex);
-    bySight.insert_or_assign(func.getOperation(), std::make_pair(fingerprint, *fn));
+    bySight.insert_or_assign({func.getOperation(), shapeKey}, std::make_pair(fingerprint, *fn));
   }
   return fn;
 }
 
 llvm::Expected<std::shared_ptr<CompiledFunction>>
-CompiledExecutor::compiledByText(func::FuncOp func) {
+CompiledExecutor::compiledByText(func::FuncOp func, const InputShapes &shapes) {
   std::string text = printed(func);
   std::lock_guard<std::mutex> lock(mutex);
   if (!artifact.empty()) {
@@ -309,7 +392,8 @@ CompiledExecutor::compiledByText(func::FuncOp func) {
   static const std::string context =
       std::string(kFormat) + ";" + executableHash() + ";" + cpu::pipelineText() + ";" +
       cpu::JitModule::hostFingerprint();
-  std::string key = textHash(text) + "-" + textHash(context) + "-" + func.getSymName().str();
+  std::string key = textHash(text + shapesKey(shapes)) + "-" + textHash(context) + "-" +
+                    func.getSymName().str();
   auto it = cache.find(key);
   if (it != cache.end())
     return it->second;
@@ -321,7 +405,7 @@ CompiledExecutor::compiledByText(func::FuncOp func) {
   if (!cacheDir.empty() && !executableHash().empty() &&
       !llvm::sys::fs::create_directories(cacheDir))
     objectPath = (cacheDir + "/" + key + ".o");
-  auto fn = compile(func, text, objectPath);
+  auto fn = compile(func, text, objectPath, shapes);
   if (!fn)
     return fn.takeError();
   if (!objectPath.empty() && llvm::sys::fs::exists(objectPath)) {
@@ -442,8 +526,9 @@ llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef pat
     if (!llvm::sys::fs::exists(path + "/" + object))
       return makeError(path, "the JIT wrote no object for @" + func.getSymName());
     functions.push_back(writeFunction(b, **fn, textHash(text), object));
-    spdlog::info("attnedit-compile: @{} ({} inputs, {} parameters)", func.getSymName().str(),
-                 (*fn)->inputs.size(), (*fn)->params.size());
+    spdlog::info("attnedit-compile: @{} ({} inputs, {} parameters, arena {} bytes)",
+                 func.getSymName().str(), (*fn)->inputs.size(), (*fn)->params.size(),
+                 (*fn)->arenaBytes);
   }
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -459,7 +544,8 @@ llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef pat
 }
 
 llvm::Expected<std::shared_ptr<CompiledFunction>>
-CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::StringRef objectPath) {
+CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::StringRef objectPath,
+                          const InputShapes &shapes) {
   auto start = std::chrono::steady_clock::now();
   std::call_once(registerOnce, [] {
     registerAttnEditPasses();
@@ -479,6 +565,8 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::Stri
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &context);
   if (!module)
     return makeError(name, "cpu backend: cannot re-parse the function:\n" + diagnostics);
+  if (!shapes.empty())
+    specializeInputs(module->lookupSymbol<func::FuncOp>(name), shapes);
 
   auto runPipeline = [&](const std::string &pipeline) -> llvm::Error {
     PassManager pm(&context);
@@ -569,6 +657,12 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::Stri
   lowered->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&context));
   if (llvm::Error e = runPipeline(cpu::toLLVMPipelineText()))
     return std::move(e);
+  auto llvmFunc = module->lookupSymbol<LLVM::LLVMFuncOp>(name);
+  auto arenaBytes =
+      llvmFunc ? llvmFunc->getAttrOfType<IntegerAttr>("attnedit.arena_bytes") : IntegerAttr();
+  if (!arenaBytes)
+    return makeError(name, "cpu backend: the lowering planned no arena");
+  fn->arenaBytes = arenaBytes.getInt();
   auto lowerEnd = std::chrono::steady_clock::now();
   auto jit = cpu::JitModule::create(*module, name, objectPath);
   if (!jit)
@@ -576,15 +670,16 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::Stri
   fn->jit = std::move(*jit);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  spdlog::debug("cpu backend: compiled @{} in {:.2f} s ({:.2f} s lowering)", name, seconds,
-               std::chrono::duration<double>(lowerEnd - start).count());
+  spdlog::debug("cpu backend: compiled @{} in {:.2f} s ({:.2f} s lowering), arena {} bytes",
+                name, seconds, std::chrono::duration<double>(lowerEnd - start).count(),
+                fn->arenaBytes);
   return fn;
 }
 
 llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
                                                           llvm::ArrayRef<Tensor> args,
                                                           ParameterStore &parameters) {
-  auto fnOr = compiled(func);
+  auto fnOr = compiled(func, args);
   if (!fnOr)
     return fnOr.takeError();
   const CompiledFunction &fn = **fnOr;
@@ -641,6 +736,8 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
   std::vector<void *> callArgs;
   if (!fn.resultRanks.empty())
     callArgs.push_back(results.data());
+  auto arena = fn.takeArena();
+  descriptors.push_back(Descriptor::of(arena.get(), {fn.arenaBytes}));
   for (Descriptor &d : descriptors)
     callArgs.push_back(d.words.data());
   if (llvm::Error e = fn.jit->call(fn.name, callArgs))

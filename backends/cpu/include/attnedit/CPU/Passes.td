@@ -122,4 +122,29 @@ def OutlineLoopsPass : Pass<"attnedit-cpu-outline-loops", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::func::FuncDialect", "mlir::LLVM::LLVMDialect"];
 }
 
+def PlanArenaPass : Pass<"attnedit-cpu-plan-arena", "mlir::ModuleOp"> {
+  let summary = "static memory plan: intermediate buffers become views of one arena";
+  let description = [{
+    Runs between one-shot bufferization and deallocation. In each function
+    with a body, every `memref.alloc` of its entry block with a static shape
+    whose buffer (or any view of it) does not reach `func.return` gets an
+    offset in one arena from its live range: from the alloc to the last use
+    of the buffer or its aliases, counting a use inside a nested region at
+    its enclosing op. Buffers are placed largest first at the lowest
+    64-byte-aligned offset free over their live range (the greedy-by-size
+    placement of TFLite's arena planner and XLA's heap simulator). The
+    alloc becomes a `memref.view` of a new last argument `memref<Nxi8>`
+    (argument attribute `attnedit.arena`), and the function gets
+    `attnedit.arena_bytes = N`. The caller passes that arena, reused from
+    call to call, so a step allocates only its results.
+
+    ```mlir
+    %b = memref.alloc() {alignment = 64 : i64} : memref<8x4xf32>
+    // becomes
+    %b = memref.view %arena[%c128][] : memref<256xi8> to memref<8x4xf32>
+    ```
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect"];
+}
+
 #endif // ATTNEDIT_CPU_PASSES
