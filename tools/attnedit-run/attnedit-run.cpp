@@ -73,17 +73,13 @@ static cl::SubCommand distillCmd("distill",
                                   "edit a teacher's attention and distil the student: "
                                   "layer-wise MSE, then model-level KL");
 static cl::SubCommand trainCmd("train", "train a model from scratch on next-token loss");
-// Every subcommand runs its functions through the executor this names.
-// Inference runs compiled by default (a 512-token prefill about 2x faster
-// than the interpreter, README "CPU backend"); training keeps the
-// interpreter until compiled training steps beat it: they run one sequence
-// per call as it does, and cost ~10 s of JIT on a cold cache.
+// Every subcommand runs its functions through the executor this names:
+// compiled code unless told otherwise (README "CPU backend": prefill about
+// 2x the interpreter, a training step 1.5-2x).
 static cl::opt<std::string> backendName(
-    "backend", cl::desc("how functions run: cpu (compiled, backends/cpu), reference "
-                        "(the interpreter, the oracle) or ascend-sim (Ascend kernels in "
-                        "the functional simulator, backends/ascend) (default: cpu for "
-                        "forward, generate, sample and eval; reference for grad, train, "
-                        "distill and demo)"),
+    "backend", cl::desc("how functions run: cpu (compiled, backends/cpu; the default), "
+                        "reference (the interpreter, the oracle) or ascend-sim (Ascend "
+                        "kernels in the functional simulator, backends/ascend)"),
     cl::init(""), cl::sub(cl::SubCommand::getAll()), cl::cat(attneditOptions));
 static cl::opt<std::string> ascendTarget(
     "ascend-target", cl::desc("--backend=ascend-sim: target description, a built-in name "
@@ -1114,10 +1110,7 @@ int main(int argc, char **argv) {
       group->abort(code);
     return code;
   };
-  bool inference = forwardCmd || generateCmd || sampleCmd || evalCmd;
-  std::string backend = !backendName.empty() ? backendName.getValue()
-                        : inference          ? "cpu"
-                                             : "reference";
+  std::string backend = backendName.empty() ? "cpu" : backendName.getValue();
   if (llvm::Error e = setDefaultBackend(backend, {ascendTarget, ascendDtype}))
     return reportError(std::move(e));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||

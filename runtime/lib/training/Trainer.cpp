@@ -457,6 +457,8 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
       const float *g = runner.gradient(j).data();
       float *pd = p.mutableData(), *md = m[i].mutableData(), *vd = v[i].mutableData();
       float decay = p.rank() >= 2 ? 1 - lr * stage.weightDecay : 1;
+      // Elementwise, so any split over the cores gives the same bits.
+#pragma omp parallel for schedule(static) if (p.numel() >= (1 << 16))
       for (int64_t j = 0; j < p.numel(); ++j) {
         float gj = g[j] * clipScale;
         md[j] = stage.beta1 * md[j] + (1 - stage.beta1) * gj;
