@@ -33,7 +33,8 @@ KernelOp mlir::attnedit::ascend::buildMoveKernel(OpBuilder &builder, Location lo
   int64_t blockDim = std::min(tiles, cores);
   bool transpose = p.kind == MoveProblem::Kind::Transpose;
 
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
+                                         DenseI64ArrayAttr());
   kernel->setAttr("ascend.move", b.getStringAttr(transpose ? "transpose" : "repeat_kv"));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
   Block *entry = new Block();
@@ -116,7 +117,8 @@ KernelOp mlir::attnedit::ascend::buildMaskKernel(OpBuilder &builder, Location lo
   int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
   int64_t blockDim = std::min(p.batch, cores);
 
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
+                                         DenseI64ArrayAttr());
   kernel->setAttr("ascend.move", b.getStringAttr("causal_mask"));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
   Block *entry = new Block();
@@ -205,7 +207,8 @@ KernelOp mlir::attnedit::ascend::buildColumnKernel(OpBuilder &builder, Location 
   int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
   int64_t blockDim = std::min(tiles, cores);
 
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
+                                         DenseI64ArrayAttr());
   kernel->setAttr("ascend.move", b.getStringAttr(p.pieces.size() == 1 ? "slice" : "concat"));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
   Block *entry = new Block();

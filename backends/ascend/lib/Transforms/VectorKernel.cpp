@@ -435,7 +435,8 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   bool weighted = p.op == RowOp::RmsNorm || p.op == RowOp::BiasAdd;
 
   Builder b(ctx);
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
+                                         DenseI64ArrayAttr());
   kernel->setAttr("ascend.row_op", b.getStringAttr(rowOpName(p.op)));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
   Block *entry = new Block();
