@@ -463,12 +463,17 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbols) {
   auto kernel = symbols.lookupNearestSymbolFrom<KernelOp>(*this, getKernelAttr());
   if (!kernel)
     return emitOpError() << "'" << getKernel() << "' is not an ascend.kernel";
-  size_t expected = kernel.getTensorArgs().size();
+  // The kernel's workspace (its scratch GM) is the launch's own.
+  SmallVector<BlockArgument> args;
+  ArrayRef<int64_t> workspace = kernel.getWorkspace().value_or(ArrayRef<int64_t>());
+  for (auto [i, arg] : llvm::enumerate(kernel.getTensorArgs()))
+    if (!llvm::is_contained(workspace, (int64_t)i))
+      args.push_back(arg);
+  size_t expected = args.size();
   if (getInputs().size() + getResults().size() != expected)
     return emitOpError() << "passes " << getInputs().size() << " inputs and "
                          << getResults().size() << " results to a kernel of " << expected
                          << " GM tensors";
-  auto args = kernel.getTensorArgs();
   SmallVector<Type> types(getInputs().getTypes());
   llvm::append_range(types, getResults().getTypes());
   for (auto [i, type] : llvm::enumerate(types)) {

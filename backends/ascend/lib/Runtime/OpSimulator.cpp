@@ -100,6 +100,49 @@ OpSimulator::simulate(const Schedule &schedule, llvm::ArrayRef<llvm::ArrayRef<fl
   return sim.tensor(schedule.gm.size() - 1);
 }
 
+llvm::Expected<SimulatedOp> OpSimulator::runAttention(const AttentionProblem &p,
+                                                      llvm::ArrayRef<float> q,
+                                                      llvm::ArrayRef<float> k,
+                                                      llvm::ArrayRef<float> v,
+                                                      llvm::ArrayRef<float> sinks) {
+  std::string key =
+      llvm::formatv("fa:{0}x{1}:{2}x{3}:{4}x{5}:s{6}:w{7}:sk{8}:vk{9}:{10}", p.groups,
+                    p.headsPerGroup, p.tq, p.tk, p.dk, p.dv, p.scale, p.window, p.sinks,
+                    p.valueFromKey, static_cast<int>(p.dtype))
+          .str();
+  double seconds = 0;
+  auto s = schedule(
+      key,
+      [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+        auto choice = searchAttentionTiling(context.get(), p, *desc);
+        if (!choice)
+          return choice.takeError();
+        return buildAttentionKernel(b, b.getUnknownLoc(), "flash_attention", p, choice->tiling,
+                                    *desc)
+            .getOperation();
+      },
+      &seconds);
+  if (!s)
+    return s.takeError();
+  // The tiling is the schedule's: the mask argument is [rows, bk].
+  size_t maskArg = p.valueFromKey ? 2 : 3;
+  AttentionTiling tl;
+  tl.bk = (*s)->gm[maskArg].shape[1];
+  std::vector<float> mask = attentionMaskRows(p, tl), sinkRows;
+  std::vector<llvm::ArrayRef<float>> inputs{q, k};
+  if (!p.valueFromKey)
+    inputs.push_back(v);
+  inputs.push_back(mask);
+  if (p.sinks) {
+    sinkRows = attentionSinkRows(p, sinks);
+    inputs.push_back(sinkRows);
+  }
+  auto out = simulate(**s, inputs);
+  if (!out)
+    return out.takeError();
+  return SimulatedOp{{p.tq, p.heads(), p.dv}, std::move(*out), {"flash_attention"}, seconds};
+}
+
 namespace {
 
 llvm::ArrayRef<float> values(const HostTensor &t) { return {t.data, (size_t)t.numel()}; }

@@ -19,10 +19,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Ascend/AttentionKernel.h"
+#include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/TileLayout.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/BuiltinOps.h"
 
 using namespace mlir;
 using namespace mlir::attnedit::ascend;
@@ -135,7 +137,51 @@ mlir::attnedit::ascend::attentionTilings(const AttentionProblem &p, const Target
             break;
         }
       }
+  // Smaller tiles than these only add instructions and flag round trips.
+  if (out.size() > 8)
+    out.resize(8);
   return out;
+}
+
+llvm::SmallVector<int64_t> mlir::attnedit::ascend::sampleBlocks(int64_t blockDim) {
+  llvm::SmallVector<int64_t> blocks;
+  if (blockDim <= 4) {
+    for (int64_t b = 0; b < blockDim; ++b)
+      blocks.push_back(b);
+    return blocks;
+  }
+  return {0, blockDim / 2, blockDim - 1};
+}
+
+llvm::Expected<AttentionChoice>
+mlir::attnedit::ascend::searchAttentionTiling(MLIRContext *context, const AttentionProblem &p,
+                                              const TargetDescription &t) {
+  std::vector<AttentionTiling> candidates = attentionTilings(p, t);
+  if (candidates.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "no flash-attention tiling fits the buffers of %s",
+                                   t.name.c_str());
+  OpBuilder builder(context);
+  Location loc = builder.getUnknownLoc();
+  OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
+  std::optional<AttentionChoice> best;
+  for (const AttentionTiling &tl : candidates) {
+    builder.setInsertionPointToEnd(scratch->getBody());
+    KernelOp kernel = buildAttentionKernel(builder, loc, "candidate", p, tl, t);
+    llvm::Expected<Schedule> s = buildSchedule(kernel, {0});
+    if (!s)
+      return s.takeError();
+    EstimateOptions options;
+    options.representative = true;
+    llvm::Expected<KernelEstimate> e = estimate(*s, options);
+    kernel.erase();
+    if (!e)
+      return e.takeError();
+    if (!best || e->seconds < best->estimate.seconds)
+      best = AttentionChoice{tl, std::move(*e), 0};
+  }
+  best->candidates = candidates.size();
+  return *best;
 }
 
 std::vector<float> mlir::attnedit::ascend::attentionMaskRows(const AttentionProblem &p,

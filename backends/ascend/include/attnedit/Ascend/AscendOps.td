@@ -82,6 +82,8 @@ def Ascend_LaunchOp : Ascend_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserO
     argument's shape (same element count) and element type (f32 rounds to
     f16/bf16, i32 positions convert exactly below 2^24), runs `block_dim`
     blocks of the kernel, and returns its GM outputs widened to f32.
+    The kernel's `workspace` arguments are neither: the launch provides
+    that scratch.
   }];
   let arguments = (ins FlatSymbolRefAttr:$kernel, Variadic<AnyRankedTensor>:$inputs);
   let results = (outs Variadic<AnyRankedTensor>:$results);

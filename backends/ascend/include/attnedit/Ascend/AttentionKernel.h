@@ -14,6 +14,7 @@
 #define ATTNEDIT_ASCEND_ATTENTIONKERNEL_H
 
 #include "attnedit/Ascend/AscendOps.h"
+#include "attnedit/Ascend/CostModel.h"
 #include "attnedit/Ascend/TargetDescription.h"
 
 #include "mlir/IR/Builders.h"
@@ -57,8 +58,9 @@ struct AttentionTiling {
 bool attentionFits(const AttentionProblem &p, const AttentionTiling &tiling,
                    const TargetDescription &t, std::string *why = nullptr);
 
-/// The tilings that fit, largest tiles first (bq up to the padded rows and
-/// 128, bk up to the padded keys and 128, the largest chunks that fit).
+/// The tilings that fit, largest tiles first, at most 8 (bq up to the
+/// padded rows and 128, bk up to the padded keys and 128, ring 2 or 3, the
+/// largest Cube chunks that fit).
 std::vector<AttentionTiling> attentionTilings(const AttentionProblem &p,
                                               const TargetDescription &t);
 
@@ -70,6 +72,24 @@ std::vector<AttentionTiling> attentionTilings(const AttentionProblem &p,
 KernelOp buildAttentionKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
                               const AttentionProblem &p, const AttentionTiling &tiling,
                               const TargetDescription &t);
+
+/// Blocks whose schedules stand for a mix kernel of `blockDim` blocks in
+/// the cost model: all of a few, else the first, middle and last (tasks are
+/// dealt round-robin, so the heaviest block is among them for decode and
+/// close to it for causal prefill); estimate() then takes the slowest.
+llvm::SmallVector<int64_t> sampleBlocks(int64_t blockDim);
+
+struct AttentionChoice {
+  AttentionTiling tiling;
+  KernelEstimate estimate;
+  int64_t candidates = 0;
+};
+
+/// Times every tiling of attentionTilings() on block 0's schedule and
+/// returns the fastest.
+llvm::Expected<AttentionChoice> searchAttentionTiling(MLIRContext *context,
+                                                      const AttentionProblem &p,
+                                                      const TargetDescription &t);
 
 /// The compressed mask the kernel reads for tiles the mask cuts (as CANN's
 /// FlashAttentionScore takes a compressed atten_mask for its causal and band
