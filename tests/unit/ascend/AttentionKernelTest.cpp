@@ -14,6 +14,7 @@
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/Simulator.h"
 #include "attnedit/Runtime/Execution/Kernels.h"
+#include "AscendTestSupport.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -25,16 +26,9 @@
 using namespace mlir;
 using namespace mlir::attnedit;
 using namespace mlir::attnedit::ascend;
+using mlir::attnedit::ascend::test::randomTensor;
 
 namespace {
-
-Tensor randomTensor(std::vector<int64_t> shape, std::mt19937 &rng, float lo = -1, float hi = 1) {
-  Tensor t = Tensor::zeros(shape);
-  std::uniform_real_distribution<float> d(lo, hi);
-  for (int64_t k = 0; k < t.numel(); ++k)
-    t.mutableData()[k] = d(rng);
-  return t;
-}
 
 /// `t` as the Cube reads it: rounded to `dtype` (the reference then sees
 /// the same operands and only the kernel's own roundings differ).
@@ -234,39 +228,29 @@ TEST(AttentionKernel, SimulatorCatchesMissingCrossCoreWaits) {
          v = randomTensor({1, 48, 16}, rng);
   auto in = inputs(p, tl, q, k, &v, nullptr);
 
+  // The simulator's error once program `core`'s first wait for `flag` is gone.
+  auto errorWithout = [&](size_t core, CoreKind kind, int64_t flag) -> std::string {
+    auto built = build(p, tl);
+    CoreProgram &program = built->schedule->cores[core];
+    EXPECT_EQ(program.kind, kind);
+    auto it = std::find_if(program.instrs.begin(), program.instrs.end(), [&](const Instr &i) {
+      return i.kind == InstrKind::CrossWait && i.event == flag;
+    });
+    EXPECT_NE(it, program.instrs.end());
+    program.instrs.erase(it);
+    auto got = run(*built->schedule, in);
+    EXPECT_FALSE(static_cast<bool>(got));
+    return got ? "" : llvm::toString(got.takeError());
+  };
   // The vector core reads a QKᵀ tile from the ring without waiting for the
   // cube core's FixPipe write to be flagged.
-  {
-    auto built = build(p, tl);
-    CoreProgram &aiv = built->schedule->cores[1];
-    ASSERT_EQ(aiv.kind, CoreKind::AIV);
-    auto it = std::find_if(aiv.instrs.begin(), aiv.instrs.end(), [](const Instr &i) {
-      return i.kind == InstrKind::CrossWait && i.event == 0;
-    });
-    ASSERT_NE(it, aiv.instrs.end());
-    aiv.instrs.erase(it);
-    auto got = run(*built->schedule, in);
-    ASSERT_FALSE(static_cast<bool>(got));
-    std::string msg = llvm::toString(got.takeError());
-    EXPECT_NE(msg.find("cross_wait"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("fa: block 0 AIV 0"), std::string::npos) << msg;
-  }
+  std::string msg = errorWithout(1, CoreKind::AIV, 0);
+  EXPECT_NE(msg.find("cross_wait"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fa: block 0 AIV 0"), std::string::npos) << msg;
   // The cube core reads P before both vector cores flagged it.
-  {
-    auto built = build(p, tl);
-    CoreProgram &aic = built->schedule->cores[0];
-    ASSERT_EQ(aic.kind, CoreKind::AIC);
-    auto it = std::find_if(aic.instrs.begin(), aic.instrs.end(), [](const Instr &i) {
-      return i.kind == InstrKind::CrossWait && i.event == 1;
-    });
-    ASSERT_NE(it, aic.instrs.end());
-    aic.instrs.erase(it);
-    auto got = run(*built->schedule, in);
-    ASSERT_FALSE(static_cast<bool>(got));
-    std::string msg = llvm::toString(got.takeError());
-    EXPECT_NE(msg.find("cross_wait"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("fa: block 0 AIC"), std::string::npos) << msg;
-  }
+  msg = errorWithout(0, CoreKind::AIC, 1);
+  EXPECT_NE(msg.find("cross_wait"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fa: block 0 AIC"), std::string::npos) << msg;
   // A cross_set nobody waits for is reported at the end.
   {
     auto built = build(p, tl);

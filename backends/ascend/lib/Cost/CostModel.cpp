@@ -288,6 +288,10 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
             blockHbm[c] += model.hbmBytes(i, bytes);
             if (i.src0.tile.space == Space::GM || i.dst.tile.space == Space::GM)
               est.gmBytes += bytes;
+            const Window &gmSide = i.src0.tile.space == Space::GM ? i.src0 : i.dst;
+            if (i.kind == InstrKind::Copy && gmSide.tile.space == Space::GM &&
+                s.gm[gmSide.tile.gmArg].workspace)
+              est.workspaceBytes += bytes;
             if (options.trace && dur > 0)
               est.trace.push_back({(int64_t)c, (Pipe)p, start, dur, &i});
           }
@@ -361,6 +365,7 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
   }
   est.flops *= scale;
   est.gmBytes *= scale;
+  est.workspaceBytes *= scale;
   est.seconds = est.cycles / t.freqHz + t.launchSeconds;
   double best = -1;
   for (int p = 0; p < kNumPipes; ++p) {
@@ -434,6 +439,7 @@ json::Object KernelEstimate::toJSON() const {
                       {"busy_cycles", std::move(busy)},
                       {"flops", flops},
                       {"gm_bytes", gmBytes},
+                      {"workspace_bytes", workspaceBytes},
                       {"unique_gm_bytes", uniqueGmBytes},
                       {"roofline_seconds", rooflineSeconds},
                       {"cube_peak_fraction", cubePeakFraction}};

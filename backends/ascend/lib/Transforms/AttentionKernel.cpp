@@ -353,14 +353,19 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
     // Events: MTE1->MTE2 / MTE2->MTE1: 0 qL1, 1+s kL1 slot s, 5 pL1, 6 vL1;
     // MTE1<->M: 0/1 QK chunk slots, 2 pa, 3/4 PV chunk slots; M<->FIX: 0 sC, 1 oC.
     const int64_t evP = 5, evV = 6;
-    for (int64_t e : {int64_t(0), evP, evV})
-      set(Pipe::MTE1, Pipe::MTE2, e);
-    for (int64_t s = 0; s < R; ++s)
-      set(Pipe::MTE1, Pipe::MTE2, 1 + s);
-    for (int64_t e = 0; e < 5; ++e)
-      set(Pipe::M, Pipe::MTE1, e);
-    set(Pipe::FIX, Pipe::M, 0);
-    set(Pipe::FIX, Pipe::M, 1);
+    // Every buffer starts free: the consumer-to-producer flags are set
+    // before the loop (pre-armed) and waited after it (drained).
+    auto freeFlags = [&](llvm::function_ref<void(Pipe, Pipe, int64_t)> flag) {
+      for (int64_t e : {int64_t(0), evP, evV})
+        flag(Pipe::MTE1, Pipe::MTE2, e);
+      for (int64_t s = 0; s < R; ++s)
+        flag(Pipe::MTE1, Pipe::MTE2, 1 + s);
+      for (int64_t e = 0; e < 5; ++e)
+        flag(Pipe::M, Pipe::MTE1, e);
+      flag(Pipe::FIX, Pipe::M, 0);
+      flag(Pipe::FIX, Pipe::M, 1);
+    };
+    freeFlags(set);
 
     loop(blk, cst(tasks), blockDim, [&](Value task) {
       Task k = taskOf(task);
@@ -452,14 +457,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
       set(Pipe::MTE1, Pipe::MTE2, 0);
     });
 
-    for (int64_t e : {int64_t(0), evP, evV})
-      wait(Pipe::MTE1, Pipe::MTE2, e);
-    for (int64_t s = 0; s < R; ++s)
-      wait(Pipe::MTE1, Pipe::MTE2, 1 + s);
-    for (int64_t e = 0; e < 5; ++e)
-      wait(Pipe::M, Pipe::MTE1, e);
-    wait(Pipe::FIX, Pipe::M, 0);
-    wait(Pipe::FIX, Pipe::M, 1);
+    freeFlags(wait);
   });
 
   //===------------------------------------------------------------------===//
@@ -497,10 +495,13 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
     };
     // Events: V->MTE2 / MTE2->V: 0 S and mask, 1 O_tmp, 2 sinks;
     // V->MTE3 / MTE3->V: 0 P, 1 O.
-    for (int64_t e = 0; e < 3; ++e)
-      set(Pipe::V, Pipe::MTE2, e);
-    set(Pipe::MTE3, Pipe::V, 0);
-    set(Pipe::MTE3, Pipe::V, 1);
+    auto freeFlags = [&](llvm::function_ref<void(Pipe, Pipe, int64_t)> flag) {
+      for (int64_t e = 0; e < 3; ++e)
+        flag(Pipe::V, Pipe::MTE2, e);
+      flag(Pipe::MTE3, Pipe::V, 0);
+      flag(Pipe::MTE3, Pipe::V, 1);
+    };
+    freeFlags(set);
 
     loop(blk, cst(tasks), blockDim, [&](Value task) {
       Task k = taskOf(task);
@@ -602,10 +603,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
       set(Pipe::MTE3, Pipe::V, 1);
     });
 
-    for (int64_t e = 0; e < 3; ++e)
-      wait(Pipe::V, Pipe::MTE2, e);
-    wait(Pipe::MTE3, Pipe::V, 0);
-    wait(Pipe::MTE3, Pipe::V, 1);
+    freeFlags(wait);
   });
   return kernel;
 }
