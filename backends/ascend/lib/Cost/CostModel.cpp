@@ -101,7 +101,9 @@ struct Model {
   }
 
   /// S25: small transfers and GM addresses off the 512-byte line are slower.
-  double gmEfficiency(const Window &gm, double bytes) const {
+  /// A window of whole rows is one contiguous burst: only its start's
+  /// alignment counts; otherwise every row starts a burst of its own.
+  double gmEfficiency(const Window &gm, double bytes, int64_t windowCols) const {
     double eta = bytes / (bytes + t.gmHalfEfficiencyBytes);
     int64_t eb = gm.tile.elementBytes();
     int64_t rowBytes = gm.tile.cols() * eb;
@@ -110,7 +112,8 @@ struct Model {
       start += gm.offsets[d] * stride;
       stride *= gm.tile.shape[d];
     }
-    bool aligned = (start * eb) % t.gmPerfAlign == 0 && rowBytes % t.gmPerfAlign == 0;
+    bool contiguous = windowCols >= gm.tile.cols();
+    bool aligned = (start * eb) % t.gmPerfAlign == 0 && (contiguous || rowBytes % t.gmPerfAlign == 0);
     return eta * (aligned ? 1.0 : t.gmMisalignedFactor);
   }
 
@@ -133,7 +136,8 @@ struct Model {
         bytes = n * i.src0.tile.elementBytes();
         if (!bytes)
           return 0;
-        return bytes / (readRate[i.src0.tile.gmArg] * gmEfficiency(i.src0, bytes));
+        return bytes / (readRate[i.src0.tile.gmArg] *
+                        gmEfficiency(i.src0, bytes, i.transpose ? i.rows : i.cols));
       }
       if (i.dst.tile.space == Space::GM) {
         int64_t n = validElements(i.dst, i.rows, i.cols);
@@ -141,7 +145,7 @@ struct Model {
         if (!bytes)
           return 0;
         double rate = s.gm[i.dst.tile.gmArg].workspace ? t.l2BytesPerCycle : hbmShare;
-        double gm = bytes / (rate * gmEfficiency(i.dst, bytes));
+        double gm = bytes / (rate * gmEfficiency(i.dst, bytes, i.cols));
         double egress = path && path->elementsPerCycle ? n / path->elementsPerCycle : 0;
         return std::max(gm, egress);
       }

@@ -114,7 +114,7 @@ mlir::attnedit::ascend::attentionTilings(const AttentionProblem &p, const Target
   int64_t rows = roundUp(p.rows(), 16), keys = roundUp(p.tk, 16);
   int64_t dk = roundUp(p.dk, 16), dv = roundUp(p.dv, 16);
   for (int64_t bq : {128, 64, 32, 16})
-    for (int64_t bk : {128, 64, 32, 16})
+    for (int64_t bk : {256, 128, 64, 32, 16})
       for (int64_t ring : {2, 3}) {
         if ((bq > rows && bq > 16) || (bk > keys && bk > 16))
           continue;
