@@ -246,6 +246,36 @@ private:
           indent() << "}\n";
           return success();
         })
+        .Case([&](scf::IfOp branch) {
+          indent() << "if (" << expr(branch.getCondition()) << ") {\n";
+          if (failed(block(branch.getThenRegion().front())))
+            return failure();
+          if (!branch.getElseRegion().empty()) {
+            indent() << "} else {\n";
+            if (failed(block(branch.getElseRegion().front())))
+              return failure();
+          }
+          indent() << "}\n";
+          return success();
+        })
+        .Case<arith::MinSIOp, arith::MinUIOp, arith::MaxSIOp, arith::MaxUIOp>([&](auto) {
+          bool min = isa<arith::MinSIOp, arith::MinUIOp>(op);
+          indent() << "const int64_t " << fresh(op->getResult(0)) << " = " << (min ? "min" : "max")
+                   << "<int64_t>(" << expr(op->getOperand(0)) << ", " << expr(op->getOperand(1))
+                   << ");\n";
+          return success();
+        })
+        .Case([&](arith::OrIOp) {
+          std::string a = expr(op->getOperand(0)), b = expr(op->getOperand(1));
+          indent() << "const bool " << fresh(op->getResult(0)) << " = " << a << " || " << b << ";\n";
+          return success();
+        })
+        .Case([&](arith::SelectOp sel) {
+          indent() << "const int64_t " << fresh(sel.getResult()) << " = " << expr(sel.getCondition())
+                   << " ? " << expr(sel.getTrueValue()) << " : " << expr(sel.getFalseValue())
+                   << ";\n";
+          return success();
+        })
         .Case([&](scf::YieldOp) { return success(); })
         .Case([&](AllocOp alloc) {
           auto b = cast<BufType>(alloc.getType());

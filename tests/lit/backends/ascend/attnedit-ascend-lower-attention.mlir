@@ -2,6 +2,7 @@
 // RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-attention --attnedit-ascend-simulate="check-reference=false" -o /dev/null | FileCheck %s --check-prefix=SIM
 // RUN: attnedit-opt %s --split-input-file --attnedit-ascend-pipeline="target=910b" -o /dev/null --mlir-print-ir-after-all 2>&1 | FileCheck %s --check-prefix=PIPE
 // RUN: attnedit-opt %s --split-input-file --attnedit-ascend-pipeline="target=910a dtype=f16" | FileCheck %s --check-prefix=A910
+// RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-attention --attnedit-ascend-emit-ascendc -o /dev/null | FileCheck %s --check-prefix=ASCENDC
 
 // Tests that decomposed attention (the chain attnedit's decompositions
 // build) becomes one launch of a flash-attention MIX kernel: the cube core
@@ -26,6 +27,12 @@
 // PIPE: ascend.kernel @attention_0 {{.*}} core mix
 // A910-NOT: ascend.cross_set
 // A910: attnedit.softmax
+// ASCENDC: KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+// ASCENDC: const int64_t core = ASCEND_IS_AIC ? 0 : 1 + GetSubBlockIdx();
+// ASCENDC: CrossCoreSetFlag<2, PIPE_FIX>(0);
+// ASCENDC: CrossCoreWaitFlag(1);
+// ASCENDC: CrossCoreWaitFlag(0);
+// ASCENDC: CrossCoreSetFlag<2, PIPE_MTE3>(1);
 func.func @gqa(%q: tensor<4x24x8xf32>, %k: tensor<2x24x8xf32>, %v: tensor<2x24x8xf32>) -> tensor<24x4x8xf32> {
   %kr = attnedit.repeat_kv %k {repeats = 2 : i64} : (tensor<2x24x8xf32>) -> tensor<4x24x8xf32>
   %vr = attnedit.repeat_kv %v {repeats = 2 : i64} : (tensor<2x24x8xf32>) -> tensor<4x24x8xf32>
