@@ -18,33 +18,21 @@ using namespace mlir;
 using namespace mlir::attnedit;
 using namespace mlir::attnedit::ascend;
 using mlir::attnedit::ascend::test::randomTensor;
+using mlir::attnedit::ascend::test::simulateKernel;
 
 namespace {
 
 /// Simulates `op` on `inputs` (GM order) and returns the output tensor.
 std::vector<float> simulate(const RowProblem &p, llvm::StringRef target,
                             std::vector<const Tensor *> inputs, int64_t *instructions = nullptr) {
-  MLIRContext context;
-  context.loadDialect<AscendDialect>();
-  OpBuilder b(&context);
-  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
-  b.setInsertionPointToEnd(module->getBody());
-  auto t = TargetDescription::load(target);
-  EXPECT_TRUE(static_cast<bool>(t));
-  int64_t r = rowsPerTile(p, **t);
-  EXPECT_GE(r, 1);
-  KernelOp kernel = buildRowKernel(b, b.getUnknownLoc(), "k", p, r, **t);
-  EXPECT_TRUE(succeeded(kernel.verify()));
-  auto s = buildSchedule(kernel);
-  EXPECT_TRUE(static_cast<bool>(s));
-  Simulator sim(*s);
-  for (size_t k = 0; k < inputs.size(); ++k)
-    sim.setTensor(k, llvm::ArrayRef<float>(inputs[k]->data(), inputs[k]->numel()));
-  llvm::Error e = sim.run();
-  EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
-  if (instructions)
-    *instructions = sim.executedInstructions();
-  return sim.tensor(inputs.size());
+  return simulateKernel(
+      target,
+      [&](OpBuilder &b, const TargetDescription &t) {
+        int64_t r = rowsPerTile(p, t);
+        EXPECT_GE(r, 1);
+        return buildRowKernel(b, b.getUnknownLoc(), "k", p, r, t);
+      },
+      inputs, instructions);
 }
 
 void expectNear(const std::vector<float> &got, const Tensor &want, double rel) {
@@ -168,24 +156,14 @@ TEST(VectorKernel, ScaleAndBiasAddMatchReference) {
 
 /// Simulates a row-move kernel on `x` and returns its output.
 std::vector<float> simulateMove(const MoveProblem &p, llvm::StringRef target, const Tensor &x) {
-  MLIRContext context;
-  context.loadDialect<AscendDialect>();
-  OpBuilder b(&context);
-  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
-  b.setInsertionPointToEnd(module->getBody());
-  auto t = TargetDescription::load(target);
-  EXPECT_TRUE(static_cast<bool>(t));
-  int64_t r = moveRowsPerTile(p, **t);
-  EXPECT_GE(r, 1);
-  KernelOp kernel = buildMoveKernel(b, b.getUnknownLoc(), "move", p, r, **t);
-  EXPECT_TRUE(succeeded(kernel.verify()));
-  auto s = buildSchedule(kernel);
-  EXPECT_TRUE(static_cast<bool>(s));
-  Simulator sim(*s);
-  sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
-  llvm::Error e = sim.run();
-  EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
-  return sim.tensor(1);
+  return simulateKernel(
+      target,
+      [&](OpBuilder &b, const TargetDescription &t) {
+        int64_t r = moveRowsPerTile(p, t);
+        EXPECT_GE(r, 1);
+        return buildMoveKernel(b, b.getUnknownLoc(), "move", p, r, t);
+      },
+      {&x});
 }
 
 // The attention layout moves: [T, H, D] <-> [H, T, D] and repeat_kv, exact.
@@ -206,24 +184,14 @@ TEST(MoveKernel, TransposeAndRepeatKvMatchReference) {
 
 /// Simulates a mask kernel on `x` and returns its output.
 std::vector<float> simulateMask(const MaskProblem &p, const Tensor &x) {
-  MLIRContext context;
-  context.loadDialect<AscendDialect>();
-  OpBuilder b(&context);
-  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
-  b.setInsertionPointToEnd(module->getBody());
-  auto t = TargetDescription::load("910b");
-  EXPECT_TRUE(static_cast<bool>(t));
-  int64_t r = maskRowsPerTile(p, **t);
-  EXPECT_GE(r, 1);
-  KernelOp kernel = buildMaskKernel(b, b.getUnknownLoc(), "mask", p, r, **t);
-  EXPECT_TRUE(succeeded(kernel.verify()));
-  auto s = buildSchedule(kernel);
-  EXPECT_TRUE(static_cast<bool>(s));
-  Simulator sim(*s);
-  sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
-  llvm::Error e = sim.run();
-  EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
-  return sim.tensor(1);
+  return simulateKernel(
+      "910b",
+      [&](OpBuilder &b, const TargetDescription &t) {
+        int64_t r = maskRowsPerTile(p, t);
+        EXPECT_GE(r, 1);
+        return buildMaskKernel(b, b.getUnknownLoc(), "mask", p, r, t);
+      },
+      {&x});
 }
 
 // Causal and sliding-window masks (more keys than queries, as a chunked
@@ -251,25 +219,14 @@ TEST(MoveKernel, ColumnSliceAndConcatMatchReference) {
   std::mt19937 rng(13);
   Tensor a = randomTensor({24, 20}, rng, -2, 2), b = randomTensor({24, 4}, rng, -2, 2);
   auto run = [](const ColumnProblem &p, std::vector<const Tensor *> inputs) {
-    MLIRContext context;
-    context.loadDialect<AscendDialect>();
-    OpBuilder builder(&context);
-    OwningOpRef<ModuleOp> module = ModuleOp::create(builder.getUnknownLoc());
-    builder.setInsertionPointToEnd(module->getBody());
-    auto t = TargetDescription::load("910b");
-    EXPECT_TRUE(static_cast<bool>(t));
-    int64_t r = columnRowsPerTile(p, **t);
-    EXPECT_GE(r, 1);
-    KernelOp kernel = buildColumnKernel(builder, builder.getUnknownLoc(), "cols", p, r, **t);
-    EXPECT_TRUE(succeeded(kernel.verify()));
-    auto s = buildSchedule(kernel);
-    EXPECT_TRUE(static_cast<bool>(s));
-    Simulator sim(*s);
-    for (size_t k = 0; k < inputs.size(); ++k)
-      sim.setTensor(k, llvm::ArrayRef<float>(inputs[k]->data(), inputs[k]->numel()));
-    llvm::Error e = sim.run();
-    EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
-    return sim.tensor(inputs.size());
+    return simulateKernel(
+        "910b",
+        [&](OpBuilder &b, const TargetDescription &t) {
+          int64_t r = columnRowsPerTile(p, t);
+          EXPECT_GE(r, 1);
+          return buildColumnKernel(b, b.getUnknownLoc(), "cols", p, r, t);
+        },
+        inputs);
   };
   ColumnProblem slice{24, 4, {{20, 16, 4, 0}}};
   expectNear(run(slice, {&a}), kernels::slice(a, 1, 16, 4), 0);
