@@ -43,6 +43,20 @@ Tensor rounded(const Tensor &t, DType dtype) {
   return out;
 }
 
+AttentionProblem problem(int64_t groups, int64_t headsPerGroup, int64_t tq, int64_t tk, int64_t dk,
+                         int64_t dv, double scale, DType dtype = DType::BF16) {
+  AttentionProblem p;
+  p.groups = groups;
+  p.headsPerGroup = headsPerGroup;
+  p.tq = tq;
+  p.tk = tk;
+  p.dk = dk;
+  p.dv = dv;
+  p.scale = scale;
+  p.dtype = dtype;
+  return p;
+}
+
 struct Built {
   MLIRContext context;
   OwningOpRef<ModuleOp> module;
@@ -135,12 +149,7 @@ void check(const AttentionProblem &p, std::vector<AttentionTiling> tilings, doub
 // tile), head dim 24 (padded to 32): several KV tiles per task, the mask
 // on the diagonal tiles, both ring depths, K and N split into chunks.
 TEST(AttentionKernel, CausalGqaPrefillMatchesReference) {
-  AttentionProblem p;
-  p.groups = 2;
-  p.headsPerGroup = 2;
-  p.tq = p.tk = 40;
-  p.dk = p.dv = 24;
-  p.scale = 0.2;
+  AttentionProblem p = problem(2, 2, 40, 40, 24, 24, 0.2);
   for (DType dtype : {DType::F32, DType::BF16}) {
     p.dtype = dtype;
     // f32 operands: only summation order differs. bf16: P is rounded to
@@ -153,29 +162,16 @@ TEST(AttentionKernel, CausalGqaPrefillMatchesReference) {
 // Decode: one query per head at the last of 37 positions, 4 heads per KV
 // head in one task (GQA shares the K/V tiles, S27).
 TEST(AttentionKernel, GqaDecodeMatchesReference) {
-  AttentionProblem p;
-  p.groups = 2;
-  p.headsPerGroup = 4;
-  p.tq = 1;
-  p.tk = 37;
-  p.dk = p.dv = 16;
-  p.scale = 0.25;
-  p.dtype = DType::F32;
+  AttentionProblem p = problem(2, 4, 1, 37, 16, 16, 0.25, DType::F32);
   check(p, {{16, 16, 2, 16, 16}}, 1e-5, 2);
 }
 
 // GateSWA: window 10 with sinks, 50 tokens: only the window's KV tiles are
 // loaded (counted from the schedule), and the numerics match.
 TEST(AttentionKernel, SlidingWindowWithSinksMatchesReferenceAndSkipsTiles) {
-  AttentionProblem p;
-  p.groups = 1;
-  p.headsPerGroup = 2;
-  p.tq = p.tk = 50;
-  p.dk = p.dv = 16;
-  p.scale = 0.3;
+  AttentionProblem p = problem(1, 2, 50, 50, 16, 16, 0.3, DType::F32);
   p.window = 10;
   p.sinks = true;
-  p.dtype = DType::F32;
   AttentionTiling tl{16, 16, 2, 16, 16};
   check(p, {tl}, 1e-5, 3);
 
@@ -199,14 +195,7 @@ TEST(AttentionKernel, SlidingWindowWithSinksMatchesReferenceAndSkipsTiles) {
 // sequences), K = [c_kv (32); k_pe (4)], V = the first 32 columns of the
 // same tile in L1 (no V load, S31).
 TEST(AttentionKernel, MlaAbsorbedDecodeReadsValueFromKey) {
-  AttentionProblem p;
-  p.groups = 2;
-  p.headsPerGroup = 8;
-  p.tq = 1;
-  p.tk = 40;
-  p.dk = 36;
-  p.dv = 32;
-  p.scale = 0.15;
+  AttentionProblem p = problem(2, 8, 1, 40, 36, 32, 0.15);
   p.valueFromKey = true;
   for (DType dtype : {DType::F32, DType::BF16}) {
     p.dtype = dtype;
@@ -216,12 +205,7 @@ TEST(AttentionKernel, MlaAbsorbedDecodeReadsValueFromKey) {
 
 // Planted bugs: each removes one cross-core wait of a correct kernel.
 TEST(AttentionKernel, SimulatorCatchesMissingCrossCoreWaits) {
-  AttentionProblem p;
-  p.groups = 1;
-  p.headsPerGroup = 2;
-  p.tq = p.tk = 48;
-  p.dk = p.dv = 16;
-  p.dtype = DType::F32;
+  AttentionProblem p = problem(1, 2, 48, 48, 16, 16, 1.0, DType::F32);
   AttentionTiling tl{16, 16, 2, 16, 16};
   std::mt19937 rng(5);
   Tensor q = randomTensor({2, 48, 16}, rng), k = randomTensor({1, 48, 16}, rng),
@@ -269,13 +253,7 @@ TEST(AttentionKernel, SimulatorCatchesMissingCrossCoreWaits) {
 // The cost model replays the cross-core flags: a slower flag makes the
 // kernel slower, and both core types' pipes are busy.
 TEST(AttentionKernel, CostModelReplaysCrossCoreDependencies) {
-  AttentionProblem p;
-  p.groups = 8;
-  p.headsPerGroup = 4;
-  p.tq = 1;
-  p.tk = 2048;
-  p.dk = p.dv = 128;
-  p.scale = 0.088;
+  AttentionProblem p = problem(8, 4, 1, 2048, 128, 128, 0.088);
   auto tilings = attentionTilings(p, *TargetDescription::load("910b").get());
   ASSERT_FALSE(tilings.empty());
   auto built = build(p, tilings.front());
