@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Ascend/FusedAttention.h"
 #include "attnedit/Ascend/OpSimulator.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Execution/Executor.h"
@@ -59,6 +60,8 @@ private:
     OperationFingerPrint fingerprint;
     OwningOpRef<ModuleOp> module;
     func::FuncOp func;
+    /// Its attention chains, run as flash-attention mix kernels.
+    std::unique_ptr<ascend::FusedAttention> attention;
     bool logged = false;
   };
   llvm::Expected<Prepared *> prepare(func::FuncOp func);
@@ -85,7 +88,9 @@ llvm::Expected<AscendSimExecutor::Prepared *> AscendSimExecutor::prepare(func::F
   if (llvm::Error e = runPipeline(*module, "attnedit-decompose"))
     return std::move(e);
   auto copy = module->lookupSymbol<func::FuncOp>(func.getSymName());
-  auto entry = std::make_unique<Prepared>(Prepared{fingerprint, std::move(module), copy});
+  auto entry = std::make_unique<Prepared>(Prepared{
+      fingerprint, std::move(module), copy,
+      std::make_unique<ascend::FusedAttention>(copy, sim->target())});
   Prepared *raw = entry.get();
   prepared[func.getOperation()] = std::move(entry);
   return raw;
@@ -99,6 +104,7 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
     return ready.takeError();
   std::map<std::string, int64_t> simulated, fallback;
   double modelled = 0;
+  ascend::FusedAttention::Run attention(*(*ready)->attention);
   EvaluatorOptions options;
   options.runOp = [&](Operation *op,
                       llvm::ArrayRef<const Tensor *> operands) -> std::optional<llvm::Expected<Tensor>> {
@@ -109,7 +115,9 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
     for (const Tensor *t : operands)
       host.push_back({llvm::SmallVector<int64_t, 4>(t->shape()),
                       t->isInt() ? nullptr : t->data(), t->isInt() ? t->intValues() : nullptr});
-    std::optional<llvm::Expected<ascend::SimulatedOp>> r = sim->run(op, host);
+    std::optional<llvm::Expected<ascend::SimulatedOp>> r = attention.run(*sim, op, host);
+    if (!r)
+      r = sim->run(op, host);
     if (!r) {
       ++fallback[op->getName().stripDialect().str()];
       return std::nullopt;

@@ -11,6 +11,7 @@
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/Simulator.h"
 #include "attnedit/Runtime/Execution/Kernels.h"
+#include "AscendTestSupport.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -22,6 +23,7 @@
 using namespace mlir;
 using namespace mlir::attnedit;
 using namespace mlir::attnedit::ascend;
+using mlir::attnedit::ascend::test::randomTensor;
 
 namespace {
 
@@ -216,14 +218,6 @@ struct MatmulCase {
     schedule = std::move(*s);
   }
 };
-
-Tensor randomTensor(std::vector<int64_t> shape, std::mt19937 &rng) {
-  Tensor t = Tensor::zeros(shape);
-  std::uniform_real_distribution<float> d(-1, 1);
-  for (int64_t k = 0; k < t.numel(); ++k)
-    t.mutableData()[k] = d(rng);
-  return t;
-}
 
 /// |sim - ref| <= 2u·Σ|x||w| (inputs rounded to dtype) + u·|ref| (output
 /// rounding) + accumulation slack, u the dtype's unit roundoff.

@@ -5,6 +5,7 @@
 #include "attnedit/Ascend/Simulator.h"
 #include "attnedit/Ascend/VectorKernel.h"
 #include "attnedit/Runtime/Execution/Kernels.h"
+#include "AscendTestSupport.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -16,41 +17,22 @@
 using namespace mlir;
 using namespace mlir::attnedit;
 using namespace mlir::attnedit::ascend;
+using mlir::attnedit::ascend::test::randomTensor;
+using mlir::attnedit::ascend::test::simulateKernel;
 
 namespace {
-
-Tensor randomTensor(std::vector<int64_t> shape, std::mt19937 &rng, float lo = -2, float hi = 2) {
-  Tensor t = Tensor::zeros(shape);
-  std::uniform_real_distribution<float> d(lo, hi);
-  for (int64_t k = 0; k < t.numel(); ++k)
-    t.mutableData()[k] = d(rng);
-  return t;
-}
 
 /// Simulates `op` on `inputs` (GM order) and returns the output tensor.
 std::vector<float> simulate(const RowProblem &p, llvm::StringRef target,
                             std::vector<const Tensor *> inputs, int64_t *instructions = nullptr) {
-  MLIRContext context;
-  context.loadDialect<AscendDialect>();
-  OpBuilder b(&context);
-  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
-  b.setInsertionPointToEnd(module->getBody());
-  auto t = TargetDescription::load(target);
-  EXPECT_TRUE(static_cast<bool>(t));
-  int64_t r = rowsPerTile(p, **t);
-  EXPECT_GE(r, 1);
-  KernelOp kernel = buildRowKernel(b, b.getUnknownLoc(), "k", p, r, **t);
-  EXPECT_TRUE(succeeded(kernel.verify()));
-  auto s = buildSchedule(kernel);
-  EXPECT_TRUE(static_cast<bool>(s));
-  Simulator sim(*s);
-  for (size_t k = 0; k < inputs.size(); ++k)
-    sim.setTensor(k, llvm::ArrayRef<float>(inputs[k]->data(), inputs[k]->numel()));
-  llvm::Error e = sim.run();
-  EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
-  if (instructions)
-    *instructions = sim.executedInstructions();
-  return sim.tensor(inputs.size());
+  return simulateKernel(
+      target,
+      [&](OpBuilder &b, const TargetDescription &t) {
+        int64_t r = rowsPerTile(p, t);
+        EXPECT_GE(r, 1);
+        return buildRowKernel(b, b.getUnknownLoc(), "k", p, r, t);
+      },
+      inputs, instructions);
 }
 
 void expectNear(const std::vector<float> &got, const Tensor &want, double rel) {
@@ -62,7 +44,7 @@ void expectNear(const std::vector<float> &got, const Tensor &want, double rel) {
 // RMSNorm with a row tail (100 rows in tiles) on both targets.
 TEST(VectorKernel, RmsNormMatchesReference) {
   std::mt19937 rng(3);
-  Tensor x = randomTensor({100, 96}, rng), w = randomTensor({96}, rng);
+  Tensor x = randomTensor({100, 96}, rng, -2, 2), w = randomTensor({96}, rng, -2, 2);
   Tensor w2 = w.reshaped({1, 96});
   for (llvm::StringRef target : {"910b", "910a"}) {
     RowProblem p{RowOp::RmsNorm, 100, 96, 1e-6};
@@ -72,7 +54,7 @@ TEST(VectorKernel, RmsNormMatchesReference) {
 
 TEST(VectorKernel, SiluMulAddMulMatchReference) {
   std::mt19937 rng(4);
-  Tensor g = randomTensor({70, 40}, rng), u = randomTensor({70, 40}, rng);
+  Tensor g = randomTensor({70, 40}, rng, -2, 2), u = randomTensor({70, 40}, rng, -2, 2);
   expectNear(simulate({RowOp::SiluMul, 70, 40}, "910b", {&g, &u}),
              kernels::mul(kernels::silu(g), u), 1e-5);
   expectNear(simulate({RowOp::Silu, 70, 40}, "910b", {&g}), kernels::silu(g), 1e-5);
@@ -102,7 +84,7 @@ TEST(VectorKernel, ChunkedSoftmaxMatchesReference) {
 TEST(VectorKernel, RopeMatchesReference) {
   std::mt19937 rng(8);
   int64_t t = 37, h = 3, d = 32;
-  Tensor x = randomTensor({t, h, d}, rng);
+  Tensor x = randomTensor({t, h, d}, rng, -2, 2);
   std::vector<int32_t> ids;
   for (int64_t i = 0; i < t; ++i)
     ids.push_back(static_cast<int32_t>(3 * i + 1));
@@ -130,7 +112,7 @@ TEST(VectorKernel, RopeMatchesReference) {
 TEST(VectorKernel, InterleavedRopeMatchesReference) {
   std::mt19937 rng(9);
   int64_t t = 21, h = 4, d = 8;
-  Tensor x = randomTensor({t, h, d}, rng);
+  Tensor x = randomTensor({t, h, d}, rng, -2, 2);
   std::vector<int32_t> ids;
   for (int64_t i = 0; i < t; ++i)
     ids.push_back(static_cast<int32_t>(5 * i));
@@ -163,7 +145,7 @@ TEST(VectorKernel, InterleavedRopeMatchesReference) {
 // Scale (vmuls) and linear's bias (the row replicated in UB, then vadd).
 TEST(VectorKernel, ScaleAndBiasAddMatchReference) {
   std::mt19937 rng(10);
-  Tensor x = randomTensor({45, 24}, rng), bias = randomTensor({24}, rng);
+  Tensor x = randomTensor({45, 24}, rng, -2, 2), bias = randomTensor({24}, rng, -2, 2);
   RowProblem scale{RowOp::Scale, 45, 24};
   scale.factor = 0.35;
   expectNear(simulate(scale, "910b", {&x}), kernels::scale(x, 0.35), 1e-6);
@@ -174,30 +156,20 @@ TEST(VectorKernel, ScaleAndBiasAddMatchReference) {
 
 /// Simulates a row-move kernel on `x` and returns its output.
 std::vector<float> simulateMove(const MoveProblem &p, llvm::StringRef target, const Tensor &x) {
-  MLIRContext context;
-  context.loadDialect<AscendDialect>();
-  OpBuilder b(&context);
-  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
-  b.setInsertionPointToEnd(module->getBody());
-  auto t = TargetDescription::load(target);
-  EXPECT_TRUE(static_cast<bool>(t));
-  int64_t r = moveRowsPerTile(p, **t);
-  EXPECT_GE(r, 1);
-  KernelOp kernel = buildMoveKernel(b, b.getUnknownLoc(), "move", p, r, **t);
-  EXPECT_TRUE(succeeded(kernel.verify()));
-  auto s = buildSchedule(kernel);
-  EXPECT_TRUE(static_cast<bool>(s));
-  Simulator sim(*s);
-  sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
-  llvm::Error e = sim.run();
-  EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
-  return sim.tensor(1);
+  return simulateKernel(
+      target,
+      [&](OpBuilder &b, const TargetDescription &t) {
+        int64_t r = moveRowsPerTile(p, t);
+        EXPECT_GE(r, 1);
+        return buildMoveKernel(b, b.getUnknownLoc(), "move", p, r, t);
+      },
+      {&x});
 }
 
 // The attention layout moves: [T, H, D] <-> [H, T, D] and repeat_kv, exact.
 TEST(MoveKernel, TransposeAndRepeatKvMatchReference) {
   std::mt19937 rng(11);
-  Tensor x = randomTensor({13, 6, 8}, rng);
+  Tensor x = randomTensor({13, 6, 8}, rng, -2, 2);
   for (llvm::StringRef target : {"910b", "910a"}) {
     expectNear(simulateMove({MoveProblem::Kind::Transpose, 13, 6, 8}, target, x),
                kernels::transpose(x, {1, 0, 2}), 0);
@@ -205,38 +177,28 @@ TEST(MoveKernel, TransposeAndRepeatKvMatchReference) {
                kernels::repeatKv(x, 3), 0);
   }
   // Rows narrower than a 32-byte block (MLA's 4-wide RoPE key) stay exact.
-  Tensor y = randomTensor({5, 7, 4}, rng);
+  Tensor y = randomTensor({5, 7, 4}, rng, -2, 2);
   expectNear(simulateMove({MoveProblem::Kind::Transpose, 5, 7, 4}, "910b", y),
              kernels::transpose(y, {1, 0, 2}), 0);
 }
 
 /// Simulates a mask kernel on `x` and returns its output.
 std::vector<float> simulateMask(const MaskProblem &p, const Tensor &x) {
-  MLIRContext context;
-  context.loadDialect<AscendDialect>();
-  OpBuilder b(&context);
-  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
-  b.setInsertionPointToEnd(module->getBody());
-  auto t = TargetDescription::load("910b");
-  EXPECT_TRUE(static_cast<bool>(t));
-  int64_t r = maskRowsPerTile(p, **t);
-  EXPECT_GE(r, 1);
-  KernelOp kernel = buildMaskKernel(b, b.getUnknownLoc(), "mask", p, r, **t);
-  EXPECT_TRUE(succeeded(kernel.verify()));
-  auto s = buildSchedule(kernel);
-  EXPECT_TRUE(static_cast<bool>(s));
-  Simulator sim(*s);
-  sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
-  llvm::Error e = sim.run();
-  EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
-  return sim.tensor(1);
+  return simulateKernel(
+      "910b",
+      [&](OpBuilder &b, const TargetDescription &t) {
+        int64_t r = maskRowsPerTile(p, t);
+        EXPECT_GE(r, 1);
+        return buildMaskKernel(b, b.getUnknownLoc(), "mask", p, r, t);
+      },
+      {&x});
 }
 
 // Causal and sliding-window masks (more keys than queries, as a chunked
 // prefill has), and the VJP's zero fill: -inf in the reference is -3e38 here.
 TEST(MoveKernel, CausalMaskMatchesReference) {
   std::mt19937 rng(12);
-  Tensor x = randomTensor({3, 6, 11}, rng);
+  Tensor x = randomTensor({3, 6, 11}, rng, -2, 2);
   for (int64_t window : {0, 4})
     for (bool zero : {false, true}) {
       Tensor want = kernels::causalMask(x, window, zero);
@@ -255,27 +217,16 @@ TEST(MoveKernel, CausalMaskMatchesReference) {
 // Slice and concat along the last axis (MLA's nope/rope split and join).
 TEST(MoveKernel, ColumnSliceAndConcatMatchReference) {
   std::mt19937 rng(13);
-  Tensor a = randomTensor({24, 20}, rng), b = randomTensor({24, 4}, rng);
+  Tensor a = randomTensor({24, 20}, rng, -2, 2), b = randomTensor({24, 4}, rng, -2, 2);
   auto run = [](const ColumnProblem &p, std::vector<const Tensor *> inputs) {
-    MLIRContext context;
-    context.loadDialect<AscendDialect>();
-    OpBuilder builder(&context);
-    OwningOpRef<ModuleOp> module = ModuleOp::create(builder.getUnknownLoc());
-    builder.setInsertionPointToEnd(module->getBody());
-    auto t = TargetDescription::load("910b");
-    EXPECT_TRUE(static_cast<bool>(t));
-    int64_t r = columnRowsPerTile(p, **t);
-    EXPECT_GE(r, 1);
-    KernelOp kernel = buildColumnKernel(builder, builder.getUnknownLoc(), "cols", p, r, **t);
-    EXPECT_TRUE(succeeded(kernel.verify()));
-    auto s = buildSchedule(kernel);
-    EXPECT_TRUE(static_cast<bool>(s));
-    Simulator sim(*s);
-    for (size_t k = 0; k < inputs.size(); ++k)
-      sim.setTensor(k, llvm::ArrayRef<float>(inputs[k]->data(), inputs[k]->numel()));
-    llvm::Error e = sim.run();
-    EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
-    return sim.tensor(inputs.size());
+    return simulateKernel(
+        "910b",
+        [&](OpBuilder &b, const TargetDescription &t) {
+          int64_t r = columnRowsPerTile(p, t);
+          EXPECT_GE(r, 1);
+          return buildColumnKernel(b, b.getUnknownLoc(), "cols", p, r, t);
+        },
+        inputs);
   };
   ColumnProblem slice{24, 4, {{20, 16, 4, 0}}};
   expectNear(run(slice, {&a}), kernels::slice(a, 1, 16, 4), 0);

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <tuple>
 
@@ -50,8 +51,11 @@ struct Model {
   Model(const Schedule &s, const EstimateOptions &options)
       : s(s), t(options.target ? *options.target : *s.target), options(options) {}
 
+  /// Programs per block: 1, or a mix kernel's AIC and AIVs.
+  int64_t perBlock() const { return s.core == CoreKind::Mix ? 1 + t.vectorCoresPerCube : 1; }
+
   void prepare() {
-    int64_t modelled = std::max<size_t>(1, s.cores.size());
+    int64_t modelled = std::max<int64_t>(1, s.cores.size() / perBlock());
     scale = options.representative ? double(s.blockDim) / modelled : 1.0;
     int64_t physical = t.cubeCores * (s.core == CoreKind::AIV ? t.vectorCoresPerCube : 1);
     activeCores = std::min<int64_t>(s.blockDim, physical);
@@ -72,6 +76,11 @@ struct Model {
     hits.assign(s.gm.size(), 0.0);
     for (size_t i = 0; i < s.gm.size(); ++i) {
       double size = s.gm[i].numel() * dtypeBytes(s.gm[i].dtype);
+      // A mix kernel's cube <-> vector ring stays in L2 (S26, research §9.3).
+      if (s.gm[i].workspace) {
+        hits[i] = 1.0;
+        continue;
+      }
       double reads = readBytes[i] * scale;
       hits[i] = (size <= t.l2ReuseFraction * t.l2Bytes && reads > size) ? 1.0 - size / reads : 0.0;
       if (i < options.l2HitRatio.size())
@@ -88,11 +97,13 @@ struct Model {
       return 0;
     if (i.src0.tile.space == Space::GM)
       return bytes * (1 - hits[i.src0.tile.gmArg]);
-    return i.dst.tile.space == Space::GM ? bytes : 0;
+    return i.dst.tile.space == Space::GM && !s.gm[i.dst.tile.gmArg].workspace ? bytes : 0;
   }
 
   /// S25: small transfers and GM addresses off the 512-byte line are slower.
-  double gmEfficiency(const Window &gm, double bytes) const {
+  /// A window of whole rows is one contiguous burst: only its start's
+  /// alignment counts; otherwise every row starts a burst of its own.
+  double gmEfficiency(const Window &gm, double bytes, int64_t windowCols) const {
     double eta = bytes / (bytes + t.gmHalfEfficiencyBytes);
     int64_t eb = gm.tile.elementBytes();
     int64_t rowBytes = gm.tile.cols() * eb;
@@ -101,7 +112,8 @@ struct Model {
       start += gm.offsets[d] * stride;
       stride *= gm.tile.shape[d];
     }
-    bool aligned = (start * eb) % t.gmPerfAlign == 0 && rowBytes % t.gmPerfAlign == 0;
+    bool contiguous = windowCols >= gm.tile.cols();
+    bool aligned = (start * eb) % t.gmPerfAlign == 0 && (contiguous || rowBytes % t.gmPerfAlign == 0);
     return eta * (aligned ? 1.0 : t.gmMisalignedFactor);
   }
 
@@ -124,14 +136,16 @@ struct Model {
         bytes = n * i.src0.tile.elementBytes();
         if (!bytes)
           return 0;
-        return bytes / (readRate[i.src0.tile.gmArg] * gmEfficiency(i.src0, bytes));
+        return bytes / (readRate[i.src0.tile.gmArg] *
+                        gmEfficiency(i.src0, bytes, i.transpose ? i.rows : i.cols));
       }
       if (i.dst.tile.space == Space::GM) {
         int64_t n = validElements(i.dst, i.rows, i.cols);
         bytes = n * i.dst.tile.elementBytes();
         if (!bytes)
           return 0;
-        double gm = bytes / (hbmShare * gmEfficiency(i.dst, bytes));
+        double rate = s.gm[i.dst.tile.gmArg].workspace ? t.l2BytesPerCycle : hbmShare;
+        double gm = bytes / (rate * gmEfficiency(i.dst, bytes, i.cols));
         double egress = path && path->elementsPerCycle ? n / path->elementsPerCycle : 0;
         return std::max(gm, egress);
       }
@@ -188,10 +202,17 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
   };
   std::vector<std::array<PipeState, kNumPipes>> pipes(n);
   std::vector<std::map<std::tuple<int, int, int64_t>, double>> flags(n);
+  // Cross-core flags of a mix kernel: the times of the sets each core
+  // received per (flag, sender), in order, and when each wait passed.
+  std::vector<std::map<std::pair<int64_t, size_t>, std::deque<double>>> inbox(n);
+  std::vector<std::map<const Instr *, double>> passed(n);
+  std::vector<size_t> groupOf(n);
+  for (size_t c = 0; c < n; ++c)
+    groupOf[c] = c - (s.core == CoreKind::Mix ? c % model.perBlock() : 0);
   bool anySync = false;
   for (size_t c = 0; c < n; ++c)
     for (const Instr &i : s.cores[c].instrs) {
-      if (i.kind == InstrKind::SyncAll) {
+      if (i.kind == InstrKind::SyncAll || i.kind == InstrKind::CrossWait) {
         anySync = true;
         for (auto &p : pipes[c])
           p.queue.push_back(&i);
@@ -226,6 +247,37 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
           } else if (i.kind == InstrKind::SetFlag) {
             // Fires when every earlier instruction of its pipe completed.
             flags[c][std::make_tuple((int)i.flagSrc, (int)i.flagDst, i.event)] = ps.doneAt;
+          } else if (i.kind == InstrKind::CrossSet) {
+            // Mode 2 (S23): the AIC's set reaches its AIVs, an AIV's the AIC.
+            size_t g = groupOf[c];
+            for (size_t m = 0; m < (size_t)model.perBlock() && g + m < n; ++m)
+              if ((c == g) != (m == 0))
+                inbox[g + m][{i.event, c - g}].push_back(ps.doneAt);
+          } else if (i.kind == InstrKind::CrossWait) {
+            // The scalar stalls (S23): no later instruction of any pipe of
+            // this core starts before the set(s) plus the flag latency.
+            auto it = passed[c].find(&i);
+            if (it == passed[c].end()) {
+              size_t g = groupOf[c];
+              std::vector<std::deque<double> *> boxes;
+              bool ready = true;
+              for (size_t m = 0; m < (size_t)model.perBlock() && g + m < n; ++m) {
+                if ((c == g) == (m == 0))
+                  continue;
+                std::deque<double> &box = inbox[c][{i.event, m}];
+                ready &= !box.empty();
+                boxes.push_back(&box);
+              }
+              if (!ready)
+                break;
+              double at = 0;
+              for (std::deque<double> *box : boxes) {
+                at = std::max(at, box->front());
+                box->pop_front();
+              }
+              it = passed[c].emplace(&i, at + t.crossCoreLatency).first;
+            }
+            start = std::max(start, it->second);
           } else if (i.kind == InstrKind::Barrier) {
             start = std::max(start, ps.doneAt);
           } else {
@@ -240,6 +292,10 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
             blockHbm[c] += model.hbmBytes(i, bytes);
             if (i.src0.tile.space == Space::GM || i.dst.tile.space == Space::GM)
               est.gmBytes += bytes;
+            const Window &gmSide = i.src0.tile.space == Space::GM ? i.src0 : i.dst;
+            if (i.kind == InstrKind::Copy && gmSide.tile.space == Space::GM &&
+                s.gm[gmSide.tile.gmArg].workspace)
+              est.workspaceBytes += bytes;
             if (options.trace && dur > 0)
               est.trace.push_back({(int64_t)c, (Pipe)p, start, dur, &i});
           }
@@ -282,17 +338,27 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
 
   // Each pipe moves GM data at the core's full share, but MTE2, MTE3 and FIX
   // share it (S34): a block takes at least its HBM bytes at that share.
-  for (size_t c = 0; c < n; ++c)
-    blockFinish[c] = std::max(blockFinish[c], blockHbm[c] / model.hbmShare);
+  // A mix kernel's AIC and AIVs of one block run side by side and share
+  // its GM bandwidth.
+  std::map<size_t, std::pair<double, double>> groups; // finish, HBM bytes
+  for (size_t c = 0; c < n; ++c) {
+    auto &[finish, hbm] = groups[groupOf[c]];
+    finish = std::max(finish, blockFinish[c]);
+    hbm += blockHbm[c];
+  }
+  for (auto &[g, fh] : groups)
+    fh.first = std::max(fh.first, fh.second / model.hbmShare);
   // Blocks beyond the physical cores run after earlier blocks on their core.
   std::vector<double> coreTime(std::max<int64_t>(1, model.activeCores), 0);
   if (options.representative) {
-    double worst = n ? *std::max_element(blockFinish.begin(), blockFinish.end()) : 0;
+    double worst = 0;
+    for (auto &[g, fh] : groups)
+      worst = std::max(worst, fh.first);
     int64_t waves = (s.blockDim + model.activeCores - 1) / model.activeCores;
     est.cycles = worst * waves * options.timeScale;
   } else {
-    for (size_t c = 0; c < n; ++c)
-      coreTime[s.cores[c].block % model.activeCores] += blockFinish[c];
+    for (auto &[g, fh] : groups)
+      coreTime[s.cores[g].block % model.activeCores] += fh.first;
     est.cycles = *std::max_element(coreTime.begin(), coreTime.end());
   }
   double scale = model.scale * options.timeScale;
@@ -303,17 +369,28 @@ llvm::Expected<KernelEstimate> mlir::attnedit::ascend::estimate(const Schedule &
   }
   est.flops *= scale;
   est.gmBytes *= scale;
+  est.workspaceBytes *= scale;
   est.seconds = est.cycles / t.freqHz + t.launchSeconds;
   double best = -1;
   for (int p = 0; p < kNumPipes; ++p) {
-    est.utilisation[p] = est.cycles > 0 ? est.usage[p].busyCycles / (est.cycles * model.activeCores) : 0;
+    // Cores of a block that have pipe p (a mix block: V on each AIV).
+    int64_t having = 0;
+    for (int64_t m = 0; m < model.perBlock(); ++m)
+      having += t.pipeAvailable(s.core != CoreKind::Mix ? s.core
+                                : m == 0                 ? CoreKind::AIC
+                                                         : CoreKind::AIV,
+                                static_cast<Pipe>(p));
+    est.utilisation[p] = est.cycles > 0 ? est.usage[p].busyCycles /
+                                              (est.cycles * model.activeCores * std::max<int64_t>(1, having))
+                                        : 0;
     if (p != static_cast<int>(Pipe::S) && est.utilisation[p] > best) {
       best = est.utilisation[p];
       est.bound = static_cast<Pipe>(p);
     }
   }
   for (const GmTensor &g : s.gm)
-    est.uniqueGmBytes += g.numel() * dtypeBytes(g.dtype);
+    if (!g.workspace) // scratch in L2, not compulsory HBM traffic
+      est.uniqueGmBytes += g.numel() * dtypeBytes(g.dtype);
   DType cubeType = DType::BF16;
   for (const CoreProgram &p : s.cores)
     for (const Instr &i : p.instrs)
@@ -366,6 +443,7 @@ json::Object KernelEstimate::toJSON() const {
                       {"busy_cycles", std::move(busy)},
                       {"flops", flops},
                       {"gm_bytes", gmBytes},
+                      {"workspace_bytes", workspaceBytes},
                       {"unique_gm_bytes", uniqueGmBytes},
                       {"roofline_seconds", rooflineSeconds},
                       {"cube_peak_fraction", cubePeakFraction}};

@@ -66,6 +66,7 @@ public:
     depth = 1;
     const char *type = kernel.getCore() == CoreKind::AIC   ? "KERNEL_TYPE_AIC_ONLY"
                        : kernel.getCore() == CoreKind::AIV ? "KERNEL_TYPE_AIV_ONLY"
+                       : kernel.getCore() == CoreKind::Mix ? "KERNEL_TYPE_MIX_AIC_1_2"
                                                            : "KERNEL_TYPE_AICORE";
     indent() << "KERNEL_TASK_TYPE_DEFAULT(" << type << ");\n";
     for (auto [i, arg] : llvm::enumerate(kernel.getTensorArgs())) {
@@ -77,7 +78,15 @@ public:
                << "_addr); // " << shape(b) << "\n";
     }
     names[entry.getArgument(0)] = "block";
-    indent() << "const int64_t block = GetBlockIdx();\n";
+    // In a mix kernel each AIV has its own block index: two per AI core.
+    indent() << (kernel.getCore() == CoreKind::Mix
+                     ? "const int64_t block = ASCEND_IS_AIV ? GetBlockIdx() / 2 : GetBlockIdx();\n"
+                     : "const int64_t block = GetBlockIdx();\n");
+    if (kernel.getCore() == CoreKind::Mix) {
+      // The body's core index: 0 on the AIC, 1 + GetSubBlockIdx() on an AIV.
+      names[entry.getArgument(1)] = "core";
+      indent() << "const int64_t core = ASCEND_IS_AIC ? 0 : 1 + GetSubBlockIdx();\n";
+    }
     for (Operation &op : entry)
       if (failed(statement(&op)))
         return failure();
@@ -237,6 +246,36 @@ private:
           indent() << "}\n";
           return success();
         })
+        .Case([&](scf::IfOp branch) {
+          indent() << "if (" << expr(branch.getCondition()) << ") {\n";
+          if (failed(block(branch.getThenRegion().front())))
+            return failure();
+          if (!branch.getElseRegion().empty()) {
+            indent() << "} else {\n";
+            if (failed(block(branch.getElseRegion().front())))
+              return failure();
+          }
+          indent() << "}\n";
+          return success();
+        })
+        .Case<arith::MinSIOp, arith::MinUIOp, arith::MaxSIOp, arith::MaxUIOp>([&](auto) {
+          bool min = isa<arith::MinSIOp, arith::MinUIOp>(op);
+          indent() << "const int64_t " << fresh(op->getResult(0)) << " = " << (min ? "min" : "max")
+                   << "<int64_t>(" << expr(op->getOperand(0)) << ", " << expr(op->getOperand(1))
+                   << ");\n";
+          return success();
+        })
+        .Case([&](arith::OrIOp) {
+          std::string a = expr(op->getOperand(0)), b = expr(op->getOperand(1));
+          indent() << "const bool " << fresh(op->getResult(0)) << " = " << a << " || " << b << ";\n";
+          return success();
+        })
+        .Case([&](arith::SelectOp sel) {
+          indent() << "const int64_t " << fresh(sel.getResult()) << " = " << expr(sel.getCondition())
+                   << " ? " << expr(sel.getTrueValue()) << " : " << expr(sel.getFalseValue())
+                   << ";\n";
+          return success();
+        })
         .Case([&](scf::YieldOp) { return success(); })
         .Case([&](AllocOp alloc) {
           auto b = cast<BufType>(alloc.getType());
@@ -283,6 +322,16 @@ private:
         })
         .Case([&](SyncAllOp) {
           indent() << "SyncAll();\n";
+          return success();
+        })
+        .Case([&](CrossSetOp x) {
+          // Mode 2: the AIC and the AIVs of one AI core (S23).
+          indent() << "CrossCoreSetFlag<2, " << pipeMacro(x.getPipe()) << ">(" << expr(x.getFlag())
+                   << ");\n";
+          return success();
+        })
+        .Case([&](CrossWaitOp x) {
+          indent() << "CrossCoreWaitFlag(" << expr(x.getFlag()) << ");\n";
           return success();
         })
         .Default([&](Operation *other) { return emitVector(other); });

@@ -116,6 +116,9 @@ Pipe MmadOp::getExecutingPipe() { return Pipe::M; }
 Pipe SetFlagOp::getExecutingPipe() { return getSrcPipe(); }
 Pipe WaitFlagOp::getExecutingPipe() { return getDstPipe(); }
 Pipe BarrierOp::getExecutingPipe() { return getPipe(); }
+Pipe CrossSetOp::getExecutingPipe() { return getPipe(); }
+// S23: CrossCoreWaitFlag stalls the scalar unit, hence every later issue.
+Pipe CrossWaitOp::getExecutingPipe() { return Pipe::S; }
 #define VECTOR_PIPE(Op)                                                                            \
   Pipe Op::getExecutingPipe() { return Pipe::V; }
 VECTOR_PIPE(VAddOp)
@@ -306,6 +309,12 @@ static LogicalResult verifyFlag(Operation *op, Pipe src, Pipe dst) {
 LogicalResult SetFlagOp::verify() { return verifyFlag(*this, getSrcPipe(), getDstPipe()); }
 LogicalResult WaitFlagOp::verify() { return verifyFlag(*this, getSrcPipe(), getDstPipe()); }
 
+LogicalResult CrossSetOp::verify() {
+  if (getPipe() == Pipe::S)
+    return emitOpError("follows a data pipe; the scalar pipe is not allowed (S23)");
+  return success();
+}
+
 LogicalResult BarrierOp::verify() {
   if (getPipe() == Pipe::S)
     return emitOpError("on the scalar pipe is a hardware error (S55); scalar order is kept");
@@ -318,8 +327,13 @@ LogicalResult BarrierOp::verify() {
 
 LogicalResult KernelOp::verify() {
   Block &entry = getBody().front();
-  if (entry.getNumArguments() < 1 || !entry.getArgument(0).getType().isIndex())
-    return emitOpError("entry block takes the block index first");
+  if (entry.getNumArguments() < getNumIndexArgs() ||
+      llvm::any_of(entry.getArguments().take_front(getNumIndexArgs()),
+                   [](BlockArgument a) { return !a.getType().isIndex(); }))
+    return emitOpError(getCore() == CoreKind::Mix
+                           ? "entry block of a mix kernel takes the block index, then the core "
+                             "within the block"
+                           : "entry block takes the block index first");
   for (BlockArgument arg : getTensorArgs()) {
     auto buf = dyn_cast<BufType>(arg.getType());
     if (!buf || buf.getSpace() != Space::GM)
@@ -327,6 +341,10 @@ LogicalResult KernelOp::verify() {
   }
   if (getBlockDimAttr().getInt() < 1)
     return emitOpError("needs block_dim >= 1");
+  if (std::optional<ArrayRef<int64_t>> ws = getWorkspace())
+    for (int64_t i : *ws)
+      if (i < 0 || i >= (int64_t)getTensorArgs().size())
+        return emitOpError() << "workspace index " << i << " is not a GM argument";
 
   llvm::Expected<std::shared_ptr<const TargetDescription>> loaded =
       TargetDescription::load(getTarget());
@@ -410,6 +428,16 @@ LogicalResult KernelOp::verify() {
             id && (*id < 0 || *id >= t.eventsPerPipePair))
           return op->emitOpError() << "event " << *id << " is outside [0, "
                                    << t.eventsPerPipePair << ") on " << t.name;
+      Value flag = isa<CrossSetOp>(op)    ? cast<CrossSetOp>(op).getFlag()
+                   : isa<CrossWaitOp>(op) ? cast<CrossWaitOp>(op).getFlag()
+                                          : Value();
+      if (flag && getCore() != CoreKind::Mix)
+        return op->emitOpError("synchronises the cores of a mix kernel's block");
+      if (flag)
+        if (std::optional<int64_t> id = constantIndex(flag);
+            id && (*id < 0 || *id >= t.crossCoreFlags))
+          return op->emitOpError() << "cross-core flag " << *id << " is outside [0, "
+                                   << t.crossCoreFlags << ") on " << t.name;
     }
     return success();
   };
@@ -435,12 +463,17 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbols) {
   auto kernel = symbols.lookupNearestSymbolFrom<KernelOp>(*this, getKernelAttr());
   if (!kernel)
     return emitOpError() << "'" << getKernel() << "' is not an ascend.kernel";
-  size_t expected = kernel.getTensorArgs().size();
+  // The kernel's workspace (its scratch GM) is the launch's own.
+  SmallVector<BlockArgument> args;
+  ArrayRef<int64_t> workspace = kernel.getWorkspace().value_or(ArrayRef<int64_t>());
+  for (auto [i, arg] : llvm::enumerate(kernel.getTensorArgs()))
+    if (!llvm::is_contained(workspace, (int64_t)i))
+      args.push_back(arg);
+  size_t expected = args.size();
   if (getInputs().size() + getResults().size() != expected)
     return emitOpError() << "passes " << getInputs().size() << " inputs and "
                          << getResults().size() << " results to a kernel of " << expected
                          << " GM tensors";
-  auto args = kernel.getTensorArgs();
   SmallVector<Type> types(getInputs().getTypes());
   llvm::append_range(types, getResults().getTypes());
   for (auto [i, type] : llvm::enumerate(types)) {

@@ -100,9 +100,128 @@ OpSimulator::simulate(const Schedule &schedule, llvm::ArrayRef<llvm::ArrayRef<fl
   return sim.tensor(schedule.gm.size() - 1);
 }
 
+llvm::Expected<SimulatedOp> OpSimulator::runAttention(const AttentionProblem &p,
+                                                      llvm::ArrayRef<float> q,
+                                                      llvm::ArrayRef<float> k,
+                                                      llvm::ArrayRef<float> v,
+                                                      llvm::ArrayRef<float> sinks) {
+  std::string key =
+      llvm::formatv("fa:{0}x{1}:{2}x{3}:{4}x{5}:s{6}:w{7}:sk{8}:vk{9}:{10}", p.groups,
+                    p.headsPerGroup, p.tq, p.tk, p.dk, p.dv, p.scale, p.window, p.sinks,
+                    p.valueFromKey, static_cast<int>(p.dtype))
+          .str();
+  double seconds = 0;
+  auto s = schedule(
+      key,
+      [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+        auto choice = searchAttentionTiling(context.get(), p, *desc);
+        if (!choice)
+          return choice.takeError();
+        return buildAttentionKernel(b, b.getUnknownLoc(), "flash_attention", p, choice->tiling,
+                                    *desc)
+            .getOperation();
+      },
+      &seconds);
+  if (!s)
+    return s.takeError();
+  // The tiling is the schedule's: the mask argument is [rows, bk].
+  size_t maskArg = p.valueFromKey ? 2 : 3;
+  AttentionTiling tl;
+  tl.bk = (*s)->gm[maskArg].shape[1];
+  std::vector<float> mask = attentionMaskRows(p, tl), sinkRows;
+  std::vector<llvm::ArrayRef<float>> inputs{q, k};
+  if (!p.valueFromKey)
+    inputs.push_back(v);
+  inputs.push_back(mask);
+  if (p.sinks) {
+    sinkRows = attentionSinkRows(p, sinks);
+    inputs.push_back(sinkRows);
+  }
+  auto out = simulate(**s, inputs);
+  if (!out)
+    return out.takeError();
+  return SimulatedOp{{p.tq, p.heads(), p.dv}, std::move(*out), {"flash_attention"}, seconds};
+}
+
 namespace {
 
 llvm::ArrayRef<float> values(const HostTensor &t) { return {t.data, (size_t)t.numel()}; }
+
+/// attnedit.paged_attention as the flash-attention kernel, one launch per
+/// sequence of the block table: the sequence's queries (consecutive
+/// positions, the last of its cached keys) against its keys from the first
+/// its window needs, K and V gathered per cache block from the pools (the
+/// gather by block table is done here; a CANN kernel's MTE2 reads the
+/// blocks through the table, IFA's paged path, S27). MLA's absorbed decode
+/// scores against the latent pool and reads its first v_head_dim columns as
+/// the value: the kernel's value-from-key form. std::nullopt when the rows
+/// do not have that shape.
+std::optional<llvm::Expected<SimulatedOp>> runPaged(OpSimulator &sim, PagedAttentionOp op,
+                                                    llvm::ArrayRef<HostTensor> x) {
+  const HostTensor &query = x[0], &kPool = x[1], &vPool = x[2], &table = x[3], &positions = x[4];
+  if (query.shape.size() != 3 || !query.data || !kPool.data || !vPool.data || !table.ints ||
+      !positions.ints || table.shape.size() != 2)
+    return std::nullopt;
+  int64_t n = query.shape[0], heads = query.shape[1], dk = query.shape[2];
+  int64_t kvHeads = op.getNumKvHeads(), dv = op.getVHeadDim(), bs = op.getBlockSize();
+  int64_t seqs = table.shape[0], entries = table.shape[1], poolRows = kPool.shape[0];
+  int64_t kSeg = kPool.shape[1] / kvHeads, vSeg = vPool.shape[1] / kvHeads;
+  if (heads % kvHeads || kSeg != dk || dv > vSeg || (seqs != 1 && seqs != n))
+    return std::nullopt;
+  AttentionProblem p;
+  p.groups = kvHeads;
+  p.headsPerGroup = heads / kvHeads;
+  p.dk = dk;
+  p.dv = dv;
+  p.scale = op.getScale().convertToDouble();
+  p.window = op.getWindow();
+  p.sinks = static_cast<bool>(op.getSinks());
+  p.valueFromKey = op.getKPool() == op.getVPool() && vSeg == kSeg;
+  p.dtype = sim.options().dtype;
+  if (!attentionFits(p, {16, 16, 2, 16, 16}, sim.target()))
+    return std::nullopt;
+  llvm::ArrayRef<float> sinks = p.sinks ? values(x[5]) : llvm::ArrayRef<float>();
+
+  SimulatedOp result{{n, heads, dv}, std::vector<float>(n * heads * dv), {}, 0};
+  for (int64_t seq = 0; seq < seqs; ++seq) {
+    int64_t first = seqs == 1 ? 0 : seq, count = seqs == 1 ? n : 1;
+    int64_t pFirst = positions.ints[first], pLast = pFirst + count - 1;
+    for (int64_t r = 0; r < count; ++r)
+      if (positions.ints[first + r] != pFirst + r)
+        return std::nullopt;
+    int64_t lo = p.window ? std::max<int64_t>(0, pFirst - p.window + 1) : 0;
+    p.tq = count;
+    p.tk = pLast - lo + 1;
+    auto slot = [&](int64_t pos) -> int64_t {
+      int64_t block = pos / bs, entry = op.getRing() ? block % entries : block;
+      int32_t id = entry < entries ? table.ints[seq * entries + entry] : -1;
+      return id < 0 || (id + 1) * bs > poolRows ? -1 : id * bs + pos % bs;
+    };
+    std::vector<float> q(heads * p.tq * dk), k(kvHeads * p.tk * dk), v;
+    for (int64_t t = 0; t < p.tq; ++t)
+      for (int64_t h = 0; h < heads; ++h)
+        std::copy_n(query.data + ((first + t) * heads + h) * dk, dk, &q[(h * p.tq + t) * dk]);
+    if (!p.valueFromKey)
+      v.resize(kvHeads * p.tk * dv);
+    for (int64_t j = 0; j < p.tk; ++j) {
+      int64_t s = slot(lo + j);
+      if (s < 0)
+        return std::nullopt;
+      for (int64_t g = 0; g < kvHeads; ++g) {
+        std::copy_n(kPool.data + s * kPool.shape[1] + g * kSeg, dk, &k[(g * p.tk + j) * dk]);
+        if (!p.valueFromKey)
+          std::copy_n(vPool.data + s * vPool.shape[1] + g * vSeg, dv, &v[(g * p.tk + j) * dv]);
+      }
+    }
+    llvm::Expected<SimulatedOp> one = sim.runAttention(p, q, k, v, sinks);
+    if (!one)
+      return std::optional<llvm::Expected<SimulatedOp>>(one.takeError());
+    std::copy(one->values.begin(), one->values.end(), result.values.begin() + first * heads * dv);
+    result.kernels.push_back("flash_attention");
+    result.modelledSeconds += one->modelledSeconds;
+  }
+  return std::optional<llvm::Expected<SimulatedOp>>(std::move(result));
+}
 
 /// Element-wise rows wider than 4096 values are viewed as [rows·cols/w, w]
 /// (w the largest divisor up to 4096, research §9.2), as the pass does.
@@ -366,6 +485,7 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         MoveProblem p{MoveProblem::Kind::RepeatKv, x.shape[0], x.shape[1], x.shape[2], rep};
         return runMove(p, x, {x.shape[0] * rep, x.shape[1], x.shape[2]});
       })
+      .Case([&](PagedAttentionOp pa) -> Result { return runPaged(*this, pa, operands); })
       .Case([&](CausalMaskOp m) -> Result {
         const HostTensor &x = operands[0];
         if (x.shape.size() < 2 || !x.data)

@@ -43,13 +43,21 @@ class Expander {
 public:
   Expander(KernelOp kernel, Schedule &schedule) : kernel(kernel), schedule(schedule) {}
 
-  llvm::Error expandBlock(int64_t block) {
+  /// The program of core `sub` of block `block` (for a mix kernel: 0 the
+  /// AIC, 1.. its AIVs).
+  llvm::Error expandBlock(int64_t block, int64_t sub) {
     ints.clear();
     bufs.clear();
     program = &schedule.cores.emplace_back();
     program->block = block;
+    program->kind = kernel.getCore();
     Block &entry = kernel.getBody().front();
     ints[entry.getArgument(0)] = block;
+    if (kernel.getCore() == CoreKind::Mix) {
+      ints[entry.getArgument(1)] = sub;
+      program->kind = sub == 0 ? CoreKind::AIC : CoreKind::AIV;
+      program->sub = sub == 0 ? 0 : sub - 1;
+    }
     for (auto [i, arg] : llvm::enumerate(kernel.getTensorArgs())) {
       auto type = cast<BufType>(arg.getType());
       TileRef ref;
@@ -321,6 +329,16 @@ private:
           emit(op, InstrKind::SyncAll, Pipe::S);
           return llvm::Error::success();
         })
+        .Case<CrossSetOp, CrossWaitOp>([&](auto x) -> llvm::Error {
+          bool set = isa<CrossSetOp>(op);
+          Instr &i = emit(op, set ? InstrKind::CrossSet : InstrKind::CrossWait,
+                          cast<PipeOpInterface>(op).getExecutingPipe());
+          llvm::Expected<int64_t> id = intOf(op, x.getFlag());
+          if (!id)
+            return id.takeError();
+          i.event = *id;
+          return llvm::Error::success();
+        })
         .Default([&](Operation *) {
           return fail(op, "is not an op the schedule builder interprets");
         });
@@ -353,14 +371,19 @@ llvm::Expected<Schedule> mlir::attnedit::ascend::buildSchedule(KernelOp kernel,
     s.gm.push_back({std::vector<int64_t>(type.getShape().begin(), type.getShape().end()),
                     dtypeOf(type.getElementType())});
   }
+  if (std::optional<llvm::ArrayRef<int64_t>> ws = kernel.getWorkspace())
+    for (int64_t i : *ws)
+      s.gm[i].workspace = true;
   std::vector<int64_t> all;
   if (blocks.empty())
     for (int64_t b = 0; b < s.blockDim; ++b)
       all.push_back(b);
   Expander expander(kernel, s);
-  s.cores.reserve(blocks.empty() ? all.size() : blocks.size());
+  int64_t perBlock = s.core == CoreKind::Mix ? 1 + s.target->vectorCoresPerCube : 1;
+  s.cores.reserve(perBlock * (blocks.empty() ? all.size() : blocks.size()));
   for (int64_t b : blocks.empty() ? llvm::ArrayRef<int64_t>(all) : blocks)
-    if (llvm::Error e = expander.expandBlock(b))
-      return std::move(e);
+    for (int64_t sub = 0; sub < perBlock; ++sub)
+      if (llvm::Error e = expander.expandBlock(b, sub))
+        return std::move(e);
   return s;
 }

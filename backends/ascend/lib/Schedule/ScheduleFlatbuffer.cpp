@@ -48,7 +48,8 @@ std::vector<uint8_t> mlir::attnedit::ascend::serializeSchedules(llvm::ArrayRef<c
   for (const Schedule *s : schedules) {
     std::vector<flatbuffers::Offset<fb::GmTensor>> gm;
     for (const GmTensor &g : s->gm)
-      gm.push_back(fb::CreateGmTensor(b, b.CreateVector(g.shape), static_cast<fb::DType>(g.dtype)));
+      gm.push_back(fb::CreateGmTensor(b, b.CreateVector(g.shape), static_cast<fb::DType>(g.dtype),
+                                      g.workspace));
     std::vector<flatbuffers::Offset<fb::CoreProgram>> cores;
     for (const CoreProgram &p : s->cores) {
       std::vector<flatbuffers::Offset<fb::Instr>> instrs;
@@ -61,7 +62,8 @@ std::vector<uint8_t> mlir::attnedit::ascend::serializeSchedules(llvm::ArrayRef<c
             i.scalar, static_cast<fb::Pipe>(i.flagSrc), static_cast<fb::Pipe>(i.flagDst), i.event,
             i.where));
       }
-      cores.push_back(fb::CreateCoreProgram(b, p.block, b.CreateVector(instrs)));
+      cores.push_back(fb::CreateCoreProgram(b, p.block, b.CreateVector(instrs),
+                                            static_cast<fb::CoreKind>(p.kind), p.sub));
     }
     std::vector<flatbuffers::Offset<flatbuffers::String>> locations;
     for (const std::string &l : s->locations)
@@ -107,12 +109,15 @@ mlir::attnedit::ascend::deserializeSchedules(llvm::ArrayRef<uint8_t> bytes) {
         if (g->shape())
           tensor.shape.assign(g->shape()->begin(), g->shape()->end());
         tensor.dtype = static_cast<DType>(g->dtype());
+        tensor.workspace = g->workspace();
         s.gm.push_back(std::move(tensor));
       }
     if (fs->cores())
       for (const fb::CoreProgram *fp : *fs->cores()) {
         CoreProgram p;
         p.block = fp->block();
+        p.kind = s.core == CoreKind::Mix ? static_cast<CoreKind>(fp->kind()) : s.core;
+        p.sub = fp->sub();
         if (fp->instrs())
           for (const fb::Instr *fi : *fp->instrs()) {
             Instr i;

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <tuple>
 
@@ -26,28 +27,49 @@ using namespace mlir::attnedit::ascend;
 
 namespace {
 
-using Clock = std::array<uint32_t, kNumPipes>;
+/// The cores of one block that order each other with cross-core flags: one
+/// (AIC, AIV or coupled kernels) or a mix kernel's AIC and its AIVs. Clocks
+/// run over every pipe of every core of the group ("slot" = member · pipes
+/// + pipe); different groups are ordered only by sync_all.
+constexpr int kMaxGroupCores = 3;
+constexpr int kSlots = kMaxGroupCores * kNumPipes;
+using Clock = std::array<uint32_t, kSlots>;
 
-struct Cell {
+/// Shadow of the last write and of the reads since: on-chip cells only see
+/// their own core (N = pipes), GM cells every core of the group (N = slots).
+template <int N> struct CellT {
   const Instr *writer = nullptr;
   int32_t wCore = -1;
   uint32_t wPhase = 0, wEpoch = 0;
-  uint8_t wPipe = 0;
-  // Latest read per pipe since the last write; rCore is the reading core,
-  // or -2 when several cores read (only GM).
-  std::array<uint32_t, kNumPipes> rEpoch{};
-  std::array<const Instr *, kNumPipes> reader{};
-  int32_t rCore = -1;
+  uint8_t wSlot = 0;
+  // Latest read per reader slot since the last write; rGroup is the
+  // readers' group, or -2 when several groups read (only GM).
+  std::array<uint32_t, N> rEpoch{};
+  std::array<const Instr *, N> reader{};
+  int32_t rGroup = -1;
   uint32_t rPhase = 0;
+  /// The clock slot of reader index q for a core that is group member m.
+  static int clockSlot(int m, int q) { return N == kSlots ? q : m * kNumPipes + q; }
+  static int readerIndex(int m, int pipe) { return N == kSlots ? m * kNumPipes + pipe : pipe; }
 };
+using Cell = CellT<kNumPipes>;
+using GmCell = CellT<kSlots>;
 
 struct Flag {
   Clock clock;
   const Instr *setter;
 };
 
+/// A cross_set on its way to a receiving core.
+struct CrossFlag {
+  Clock clock;
+  const Instr *setter;
+};
+
 struct Core {
   int64_t block;
+  CoreKind kind = CoreKind::AIC;
+  int group = 0, member = 0; // group: index of the block's first core
   std::array<Clock, kNumPipes> vc{};
   std::array<uint32_t, kNumPipes> count{};
   std::array<std::vector<uint8_t>, kNumSpaces> mem;
@@ -55,6 +77,12 @@ struct Core {
   std::map<std::tuple<int, int, int64_t>, Flag> flags;
   std::array<std::vector<const Instr *>, kNumPipes> queue;
   std::array<size_t, kNumPipes> head{};
+  /// Received cross-core sets per (flag id, sending member), in order.
+  std::map<std::pair<int64_t, int>, std::deque<CrossFlag>> inbox;
+  /// cross_wait instances already satisfied: the clock every pipe joins.
+  std::map<const Instr *, Clock> passed;
+
+  int slot(int pipe) const { return member * kNumPipes + pipe; }
 };
 
 std::string pipeName(Pipe p) { return stringifyPipe(p).upper(); }
@@ -66,7 +94,7 @@ struct Simulator::Impl {
   const Schedule &s;
   const TargetDescription &t;
   std::vector<std::vector<uint8_t>> gm;
-  std::vector<std::vector<Cell>> gmShadow;
+  std::vector<std::vector<GmCell>> gmShadow;
   std::vector<Core> cores;
   uint32_t phase = 0;
   const Instr *failed = nullptr;
@@ -88,8 +116,8 @@ struct Simulator::Impl {
     failed = &i;
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
-        llvm::formatv("{0}: block {1}: {2} ({3}): {4}", s.kernel, c.block, s.where(i),
-                      pipeName(i.pipe), msg.str())
+        llvm::formatv("{0}: {1}: {2} ({3}): {4}", s.kernel, coreName(&c - cores.data()),
+                      s.where(i), pipeName(i.pipe), msg.str())
             .str());
   }
 
@@ -121,6 +149,7 @@ struct Simulator::Impl {
   struct Loc {
     uint8_t *byte = nullptr;
     Cell *cell = nullptr;
+    GmCell *gmCell = nullptr;
   };
 
   Loc locate(Core &c, const Window &w, int64_t r, int64_t col) {
@@ -135,7 +164,7 @@ struct Simulator::Impl {
       for (int64_t d = 0; d < rank - 2; ++d)
         index = index * tile.shape[d] + w.offsets[d];
       index = (index * tile.rows() + rr) * tile.cols() + cc;
-      return {gm[tile.gmArg].data() + index * eb, &gmShadow[tile.gmArg][index]};
+      return {gm[tile.gmArg].data() + index * eb, nullptr, &gmShadow[tile.gmArg][index]};
     }
     int s = static_cast<int>(tile.space);
     if (c.mem[s].empty()) {
@@ -143,7 +172,7 @@ struct Simulator::Impl {
       c.shadow[s].resize(t.buffer(tile.space).bytes / kBlockBytes + 1);
     }
     int64_t addr = tile.offset + elementIndex(tile.layout, tile.rows(), tile.cols(), eb, false, rr, cc) * eb;
-    return {c.mem[s].data() + addr, &c.shadow[s][addr / kBlockBytes]};
+    return {c.mem[s].data() + addr, &c.shadow[s][addr / kBlockBytes], nullptr};
   }
 
   //===--------------------------------------------------------------------===//
@@ -190,9 +219,9 @@ struct Simulator::Impl {
   }
 
   llvm::Error checkStatic(Core &c, const Instr &i) {
-    if (!t.pipeAvailable(s.core, i.pipe))
+    if (!t.pipeAvailable(c.kind, i.pipe))
       return error(c, i, llvm::formatv("pipe {0} does not exist on a {1} core of {2}",
-                                       pipeName(i.pipe), stringifyCoreKind(s.core), t.name));
+                                       pipeName(i.pipe), stringifyCoreKind(c.kind), t.name));
     switch (i.kind) {
     case InstrKind::Copy: {
       const PathSpec *path = t.findPath(i.src0.tile.space, i.dst.tile.space);
@@ -238,8 +267,18 @@ struct Simulator::Impl {
       if (i.event < 0 || i.event >= t.eventsPerPipePair)
         return error(c, i, llvm::formatv("event {0} is outside [0, {1}) on {2}", i.event,
                                          t.eventsPerPipePair, t.name));
-      if (!t.pipeAvailable(s.core, i.flagSrc) || !t.pipeAvailable(s.core, i.flagDst))
+      if (!t.pipeAvailable(c.kind, i.flagSrc) || !t.pipeAvailable(c.kind, i.flagDst))
         return error(c, i, "flag between pipes this core does not have");
+      return llvm::Error::success();
+    case InstrKind::CrossSet:
+    case InstrKind::CrossWait:
+      if (s.core != CoreKind::Mix)
+        return error(c, i, "cross-core flags synchronise the cores of a mix kernel's block");
+      if (i.event < 0 || i.event >= t.crossCoreFlags)
+        return error(c, i, llvm::formatv("cross-core flag {0} is outside [0, {1}) on {2}", i.event,
+                                         t.crossCoreFlags, t.name));
+      if (i.kind == InstrKind::CrossSet && i.pipe == Pipe::S)
+        return error(c, i, "cross_set follows a data pipe, not the scalar pipe (S23)");
       return llvm::Error::success();
     default:
       return llvm::Error::success();
@@ -251,59 +290,88 @@ struct Simulator::Impl {
   //===--------------------------------------------------------------------===//
 
   /// Whether the write recorded in `cell` is ordered before an access by
-  /// `core` on pipe `p`.
-  bool writeOrdered(const Core &c, int coreIndex, int p, const Cell &cell) const {
+  /// `c` on pipe `p`.
+  template <int N> bool writeOrdered(const Core &c, int p, const CellT<N> &cell) const {
     if (!cell.writer)
       return true;
-    if (cell.wCore != coreIndex)
+    if (cores[cell.wCore].group != c.group)
       return cell.wPhase < phase;
-    return c.vc[p][cell.wPipe] >= cell.wEpoch;
+    return c.vc[p][cell.wSlot] >= cell.wEpoch;
   }
 
-  std::string hint(Pipe from, Pipe to) const {
+  /// "block 3 AIV 1" for the message of a cross-core race.
+  std::string coreName(int slotCore) const {
+    const Core &o = cores[slotCore];
+    std::string name = "block " + std::to_string(o.block);
+    if (s.core == CoreKind::Mix)
+      name += o.member == 0 ? " AIC" : " AIV " + std::to_string(o.member - 1);
+    return name;
+  }
+
+  std::string hint(const Core &c, int fromSlot, Pipe to) const {
+    Pipe from = static_cast<Pipe>(fromSlot % kNumPipes);
+    if (fromSlot / kNumPipes != c.member)
+      return "missing cross_set / cross_wait between the block's cores (S23): " +
+             coreName(c.group + fromSlot / kNumPipes) + " must signal after its " +
+             stringifyPipe(from).upper() + " access and this core wait for it";
     if (from == to)
       return "missing ascend.barrier " + stringifyPipe(from).str() + " (same-pipe order, S55)";
     return "missing set_flag/wait_flag " + stringifyPipe(from).str() + " -> " +
            stringifyPipe(to).str();
   }
 
-  llvm::Error checkRead(Core &c, int ci, const Instr &i, const Cell &cell, Space space) {
+  template <int N>
+  llvm::Error checkRead(Core &c, int ci, const Instr &i, const CellT<N> &cell, Space space) {
     int p = static_cast<int>(i.pipe);
-    if (!writeOrdered(c, ci, p, cell)) {
-      if (cell.wCore != ci)
+    // Kernel scratch holds nothing until a core of the kernel writes it: a
+    // read of it first means a consumer ran ahead of its producer.
+    if (space == Space::GM && !cell.writer && i.kind == InstrKind::Copy &&
+        s.gm[i.src0.tile.gmArg].workspace)
+      return error(c, i, "reads workspace bytes that no core has written yet: the producer's "
+                         "write is not ordered before this read (missing cross_wait, S23)");
+    if (!writeOrdered(c, p, cell)) {
+      if (cores[cell.wCore].group != c.group)
         return error(c, i, llvm::formatv("reads {0} written by block {1} ({2}) without a sync_all "
                                          "between the cores",
                                          spaceName(space), cores[cell.wCore].block,
                                          s.where(*cell.writer)));
-      return error(c, i, llvm::formatv("read before signalled write: {0} bytes written by {1} ({2}) "
-                                       "are not ordered before this read; {3}",
+      std::string who = cell.wCore == ci ? "" : " on " + coreName(cell.wCore);
+      return error(c, i, llvm::formatv("read before signalled write: {0} bytes written by {1} "
+                                       "({2}{3}) are not ordered before this read; {4}",
                                        spaceName(space), s.where(*cell.writer),
-                                       pipeName(static_cast<Pipe>(cell.wPipe)),
-                                       hint(static_cast<Pipe>(cell.wPipe), i.pipe)));
+                                       pipeName(static_cast<Pipe>(cell.wSlot % kNumPipes)), who,
+                                       hint(c, cell.wSlot, i.pipe)));
     }
     return llvm::Error::success();
   }
 
-  llvm::Error checkWrite(Core &c, int ci, const Instr &i, const Cell &cell, Space space) {
+  template <int N>
+  llvm::Error checkWrite(Core &c, int ci, const Instr &i, const CellT<N> &cell, Space space) {
     int p = static_cast<int>(i.pipe);
-    if (cell.rCore >= 0 && cell.rCore != ci && cell.rPhase == phase)
+    if (cell.rGroup >= 0 && cell.rGroup != c.group && cell.rPhase == phase)
       return error(c, i, llvm::formatv("writes {0} read by block {1} without a sync_all between "
                                        "the cores",
-                                       spaceName(space), cores[cell.rCore].block));
-    if (cell.rCore == -2 && cell.rPhase == phase)
+                                       spaceName(space), cores[cell.rGroup].block));
+    if (cell.rGroup == -2 && cell.rPhase == phase)
       return error(c, i, llvm::formatv("writes {0} read by other blocks without a sync_all between "
                                        "the cores",
                                        spaceName(space)));
-    if (cell.rCore == ci)
-      for (int q = 0; q < kNumPipes; ++q)
-        if (cell.rEpoch[q] && c.vc[p][q] < cell.rEpoch[q])
+    if (cell.rGroup == c.group)
+      for (int q = 0; q < N; ++q) {
+        int slot = CellT<N>::clockSlot(c.member, q);
+        if (cell.rEpoch[q] && c.vc[p][slot] < cell.rEpoch[q]) {
+          std::string who =
+              slot / kNumPipes == c.member ? "" : " on " + coreName(c.group + slot / kNumPipes);
           return error(c, i,
                        llvm::formatv("write over a buffer still in use: {0} bytes are read by {1} "
-                                     "({2}), which is not ordered before this write; {3}",
+                                     "({2}{3}), which is not ordered before this write; {4}",
                                      spaceName(space), s.where(*cell.reader[q]),
-                                     pipeName(static_cast<Pipe>(q)), hint(static_cast<Pipe>(q), i.pipe)));
-    if (!writeOrdered(c, ci, p, cell)) {
-      if (cell.wCore != ci)
+                                     pipeName(static_cast<Pipe>(slot % kNumPipes)), who,
+                                     hint(c, slot, i.pipe)));
+        }
+      }
+    if (!writeOrdered(c, p, cell)) {
+      if (cores[cell.wCore].group != c.group)
         return error(c, i, llvm::formatv("writes {0} also written by block {1} ({2}) without a "
                                          "sync_all between the cores",
                                          spaceName(space), cores[cell.wCore].block,
@@ -311,8 +379,8 @@ struct Simulator::Impl {
       return error(c, i, llvm::formatv("write after unordered write: {0} bytes written by {1} ({2}); "
                                        "{3}",
                                        spaceName(space), s.where(*cell.writer),
-                                       pipeName(static_cast<Pipe>(cell.wPipe)),
-                                       hint(static_cast<Pipe>(cell.wPipe), i.pipe)));
+                                       pipeName(static_cast<Pipe>(cell.wSlot % kNumPipes)),
+                                       hint(c, cell.wSlot, i.pipe)));
     }
     return llvm::Error::success();
   }
@@ -323,49 +391,69 @@ struct Simulator::Impl {
 
   struct Access {
     Cell *cell;
+    GmCell *gmCell;
     Space space;
+    bool operator<(const Access &o) const {
+      return cell != o.cell ? cell < o.cell : gmCell < o.gmCell;
+    }
+    bool operator==(const Access &o) const { return cell == o.cell && gmCell == o.gmCell; }
   };
+  static Access at(const Loc &l, Space space) { return {l.cell, l.gmCell, space}; }
+
+  template <int N> void recordRead(Core &c, const Instr &i, CellT<N> &cell, uint32_t epoch) {
+    int p = static_cast<int>(i.pipe);
+    if (cell.rPhase != phase || cell.rGroup == -1) {
+      cell.rGroup = c.group;
+      cell.rPhase = phase;
+      cell.rEpoch.fill(0);
+    } else if (cell.rGroup != c.group) {
+      cell.rGroup = -2;
+    }
+    int q = CellT<N>::readerIndex(c.member, p);
+    cell.rEpoch[q] = epoch;
+    cell.reader[q] = &i;
+  }
+
+  template <int N>
+  void recordWrite(Core &c, int ci, const Instr &i, CellT<N> &cell, uint32_t epoch) {
+    cell.writer = &i;
+    cell.wCore = ci;
+    cell.wPhase = phase;
+    cell.wEpoch = epoch;
+    cell.wSlot = static_cast<uint8_t>(c.slot(static_cast<int>(i.pipe)));
+    cell.rEpoch.fill(0);
+    cell.rGroup = -1;
+  }
 
   /// Checks and records the accesses of one instruction; `reads` and
   /// `writes` are deduplicated cells.
   llvm::Error access(Core &c, int ci, const Instr &i, std::vector<Access> &reads,
                      std::vector<Access> &writes, uint32_t epoch) {
     auto dedupe = [](std::vector<Access> &v) {
-      std::sort(v.begin(), v.end(), [](const Access &a, const Access &b) { return a.cell < b.cell; });
-      v.erase(std::unique(v.begin(), v.end(),
-                          [](const Access &a, const Access &b) { return a.cell == b.cell; }),
-              v.end());
+      std::sort(v.begin(), v.end());
+      v.erase(std::unique(v.begin(), v.end()), v.end());
     };
     dedupe(reads);
     dedupe(writes);
     for (Access &a : reads)
-      if (llvm::Error e = checkRead(c, ci, i, *a.cell, a.space))
+      if (llvm::Error e = a.cell ? checkRead(c, ci, i, *a.cell, a.space)
+                                 : checkRead(c, ci, i, *a.gmCell, a.space))
         return e;
     for (Access &a : writes)
-      if (llvm::Error e = checkWrite(c, ci, i, *a.cell, a.space))
+      if (llvm::Error e = a.cell ? checkWrite(c, ci, i, *a.cell, a.space)
+                                 : checkWrite(c, ci, i, *a.gmCell, a.space))
         return e;
-    int p = static_cast<int>(i.pipe);
     for (Access &a : reads) {
-      Cell &cell = *a.cell;
-      if (cell.rPhase != phase || cell.rCore == -1) {
-        cell.rCore = ci;
-        cell.rPhase = phase;
-        cell.rEpoch.fill(0);
-      } else if (cell.rCore != ci) {
-        cell.rCore = -2;
-      }
-      cell.rEpoch[p] = epoch;
-      cell.reader[p] = &i;
+      if (a.cell)
+        recordRead(c, i, *a.cell, epoch);
+      else
+        recordRead(c, i, *a.gmCell, epoch);
     }
     for (Access &a : writes) {
-      Cell &cell = *a.cell;
-      cell.writer = &i;
-      cell.wCore = ci;
-      cell.wPhase = phase;
-      cell.wEpoch = epoch;
-      cell.wPipe = static_cast<uint8_t>(p);
-      cell.rEpoch.fill(0);
-      cell.rCore = -1;
+      if (a.cell)
+        recordWrite(c, ci, i, *a.cell, epoch);
+      else
+        recordWrite(c, ci, i, *a.gmCell, epoch);
     }
     return llvm::Error::success();
   }
@@ -388,12 +476,12 @@ struct Simulator::Impl {
           if (src.byte) {
             real[r * i.cols + col] = true;
             values[r * i.cols + col] = load(src.byte, i.src0.tile.dtype);
-            reads.push_back({src.cell, i.src0.tile.space});
+            reads.push_back(at(src, i.src0.tile.space));
           }
           Loc d = locate(c, i.dst, r, col);
           dst[r * i.cols + col] = d;
           if (d.byte)
-            writes.push_back({d.cell, i.dst.tile.space});
+            writes.push_back(at(d, i.dst.tile.space));
         }
       if (llvm::Error e = access(c, ci, i, reads, writes, epoch))
         return e;
@@ -415,13 +503,13 @@ struct Simulator::Impl {
         for (int64_t q = 0; q < k; ++q) {
           Loc l = locate(c, i.src0, r, q);
           a[r * k + q] = load(l.byte, i.src0.tile.dtype);
-          reads.push_back({l.cell, Space::L0A});
+          reads.push_back(at(l, Space::L0A));
         }
       for (int64_t q = 0; q < k; ++q)
         for (int64_t col = 0; col < n; ++col) {
           Loc l = locate(c, i.src1, q, col);
           b[q * n + col] = load(l.byte, i.src1.tile.dtype);
-          reads.push_back({l.cell, Space::L0B});
+          reads.push_back(at(l, Space::L0B));
         }
       for (int64_t r = 0; r < m; ++r)
         for (int64_t col = 0; col < n; ++col) {
@@ -429,8 +517,8 @@ struct Simulator::Impl {
           out[r * n + col] = l;
           acc[r * n + col] = i.init ? 0.0f : load(l.byte, DType::F32);
           if (!i.init)
-            reads.push_back({l.cell, Space::L0C});
-          writes.push_back({l.cell, Space::L0C});
+            reads.push_back(at(l, Space::L0C));
+          writes.push_back(at(l, Space::L0C));
         }
       if (llvm::Error e = access(c, ci, i, reads, writes, epoch))
         return e;
@@ -463,7 +551,7 @@ struct Simulator::Impl {
         for (int64_t col = 0; col < w.tile.cols(); ++col) {
           Loc l = locate(c, w, r, col);
           v[r * w.tile.cols() + col] = load(l.byte, w.tile.dtype);
-          reads.push_back({l.cell, Space::UB});
+          reads.push_back(at(l, Space::UB));
         }
       return v;
     };
@@ -476,7 +564,7 @@ struct Simulator::Impl {
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t col = 0; col < cols; ++col) {
         out[r * cols + col] = locate(c, i.dst, r, col);
-        writes.push_back({out[r * cols + col].cell, Space::UB});
+        writes.push_back(at(out[r * cols + col], Space::UB));
       }
     if (llvm::Error e = access(c, ci, i, reads, writes, epoch))
       return e;
@@ -551,7 +639,7 @@ struct Simulator::Impl {
                                          i.event, s.where(*it->second.setter)));
       // Fires once every earlier instruction of its pipe has completed.
       Clock clock = c.vc[p];
-      clock[p] = c.count[p];
+      clock[c.slot(p)] = c.count[p];
       c.flags[key] = {clock, &i};
       break;
     }
@@ -561,14 +649,65 @@ struct Simulator::Impl {
       auto it = c.flags.find(std::make_tuple((int)i.flagSrc, (int)i.flagDst, i.event));
       if (it == c.flags.end())
         return false;
-      for (int q = 0; q < kNumPipes; ++q)
+      for (int q = 0; q < kSlots; ++q)
         c.vc[p][q] = std::max(c.vc[p][q], it->second.clock[q]);
       c.flags.erase(it);
       break;
     }
     case InstrKind::Barrier:
-      c.vc[p][p] = c.count[p];
+      c.vc[p][c.slot(p)] = c.count[p];
       break;
+    case InstrKind::CrossSet: {
+      if (llvm::Error e = checkStatic(c, i))
+        return std::move(e);
+      // Like set_flag: fires once every earlier instruction of its pipe has
+      // completed. Mode 2 (S23): the AIC's set reaches each of its AIVs,
+      // an AIV's set reaches the AIC.
+      Clock clock = c.vc[p];
+      clock[c.slot(p)] = c.count[p];
+      for (size_t m = 0; m < groupSize(c); ++m) {
+        if ((c.member == 0) == (m == 0))
+          continue;
+        Core &to = cores[c.group + m];
+        std::deque<CrossFlag> &box = to.inbox[{i.event, c.member}];
+        // S23: "the counter of one flagId can be set at most 16 times".
+        if (box.size() >= 16)
+          return error(c, i, llvm::formatv("cross_set of flag {0} would be the 17th pending set on "
+                                           "{1}; a flag counts at most 16 (S23)",
+                                           i.event, coreName(c.group + m)));
+        box.push_back({clock, &i});
+      }
+      break;
+    }
+    case InstrKind::CrossWait: {
+      auto done = c.passed.find(&i);
+      if (done == c.passed.end()) {
+        if (llvm::Error e = checkStatic(c, i))
+          return std::move(e);
+        // The AIC's wait needs a set from every AIV; an AIV's, the AIC's.
+        std::vector<std::deque<CrossFlag> *> boxes;
+        for (size_t m = 0; m < groupSize(c); ++m) {
+          if ((c.member == 0) == (m == 0))
+            continue;
+          auto it = c.inbox.find({i.event, (int)m});
+          if (it == c.inbox.end() || it->second.empty())
+            return false;
+          boxes.push_back(&it->second);
+        }
+        Clock joined{};
+        for (std::deque<CrossFlag> *box : boxes) {
+          for (int q = 0; q < kSlots; ++q)
+            joined[q] = std::max(joined[q], box->front().clock[q]);
+          box->pop_front();
+        }
+        done = c.passed.emplace(&i, joined).first;
+      }
+      // S23: the scalar unit stalls, so every later instruction on every
+      // pipe is ordered after the set; each pipe joins as it passes.
+      for (int q = 0; q < kSlots; ++q)
+        c.vc[p][q] = std::max(c.vc[p][q], done->second[q]);
+      break;
+    }
     default:
       if (llvm::Error e = execute(c, ci, i))
         return std::move(e);
@@ -577,14 +716,33 @@ struct Simulator::Impl {
     return true;
   }
 
+  /// Cores in `c`'s group (its block's AIC and AIVs for a mix kernel).
+  size_t groupSize(const Core &c) const {
+    size_t n = 1;
+    while (c.group + n < cores.size() && cores[c.group + n].group == c.group)
+      ++n;
+    return n;
+  }
+
   llvm::Error run() {
     cores.clear();
     cores.resize(s.cores.size());
     for (size_t ci = 0; ci < s.cores.size(); ++ci) {
       Core &c = cores[ci];
       c.block = s.cores[ci].block;
+      c.kind = s.core == CoreKind::Mix ? s.cores[ci].kind : s.core;
+      // A mix kernel's programs come as AIC, AIV 0, AIV 1 per block.
+      bool joins = s.core == CoreKind::Mix && c.kind == CoreKind::AIV && ci > 0 &&
+                   cores[ci - 1].block == c.block;
+      c.group = joins ? cores[ci - 1].group : static_cast<int>(ci);
+      c.member = static_cast<int>(ci) - c.group;
+      if (c.member >= kMaxGroupCores)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "%s: block %lld has more than %d cores", s.kernel.c_str(),
+                                       (long long)c.block, kMaxGroupCores);
       for (const Instr &i : s.cores[ci].instrs) {
-        if (i.kind == InstrKind::SyncAll) {
+        // sync_all and cross_wait hold every pipe of the core (S23, S24).
+        if (i.kind == InstrKind::SyncAll || i.kind == InstrKind::CrossWait) {
           for (auto &q : c.queue)
             q.push_back(&i);
         } else {
@@ -623,17 +781,22 @@ struct Simulator::Impl {
             allAtSync = false;
       if (allAtSync) {
         ++phase;
+        // Every pipe of every core meets: each group's clocks join.
+        std::map<int, Clock> joined;
         for (Core &c : cores) {
-          Clock all{};
-          for (int p = 0; p < kNumPipes; ++p)
-            for (int q = 0; q < kNumPipes; ++q)
-              all[q] = std::max({all[q], c.vc[p][q], q == p ? c.count[p] : 0u});
+          Clock &all = joined[c.group];
           for (int p = 0; p < kNumPipes; ++p) {
-            c.vc[p] = all;
+            for (int q = 0; q < kSlots; ++q)
+              all[q] = std::max(all[q], c.vc[p][q]);
+            all[c.slot(p)] = std::max(all[c.slot(p)], c.count[p]);
+          }
+        }
+        for (Core &c : cores)
+          for (int p = 0; p < kNumPipes; ++p) {
+            c.vc[p] = joined[c.group];
             if (c.head[p] < c.queue[p].size())
               ++c.head[p];
           }
-        }
         continue;
       }
       // Report the root: a blocked wait that no remaining set matches (the
@@ -644,6 +807,22 @@ struct Simulator::Impl {
             if (c.head[p] >= c.queue[p].size())
               continue;
             const Instr &i = *c.queue[p][c.head[p]];
+            if (i.kind == InstrKind::CrossWait) {
+              bool setRemains = false;
+              for (size_t m = 0; m < groupSize(c); ++m) {
+                const Core &o = cores[c.group + m];
+                for (int q = 0; q < kNumPipes; ++q)
+                  for (size_t k = o.head[q]; k < o.queue[q].size(); ++k)
+                    setRemains |= o.queue[q][k]->kind == InstrKind::CrossSet &&
+                                  o.queue[q][k]->event == i.event && &o != &c;
+              }
+              if (pass == 0 && setRemains)
+                continue;
+              return error(c, i, llvm::formatv("deadlock: cross_wait of flag {0} waits for a "
+                                               "cross_set that no core of the block can still "
+                                               "issue",
+                                               i.event));
+            }
             if (i.kind != InstrKind::WaitFlag)
               continue;
             bool setRemains = false;
@@ -666,6 +845,13 @@ struct Simulator::Impl {
             return error(c, *c.queue[p][c.head[p]],
                          "deadlock: sync_all is not reached by every pipe of every core");
     }
+    for (Core &c : cores)
+      for (auto &[key, box] : c.inbox)
+        if (!box.empty())
+          return error(c, *box.front().setter,
+                       llvm::formatv("cross_set of flag {0} to {1} is never waited before the "
+                                     "kernel ends",
+                                     key.first, coreName(&c - cores.data())));
     for (Core &c : cores)
       if (!c.flags.empty()) {
         const Instr &i = *c.flags.begin()->second.setter;

@@ -44,7 +44,7 @@ const PathSpec *TargetDescription::findPath(Space src, Space dst) const {
 }
 
 bool TargetDescription::pipeAvailable(CoreKind core, Pipe pipe) const {
-  if (!separated || core == CoreKind::Coupled || pipe == Pipe::S)
+  if (!separated || core == CoreKind::Coupled || core == CoreKind::Mix || pipe == Pipe::S)
     return true;
   // S1: an AIC runs MTE1, MTE2, M and FIX; an AIV runs MTE2, V and MTE3.
   if (core == CoreKind::AIC)
@@ -146,6 +146,8 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
             r.number(*n, "mte_latency", t.mteLatency, s) &&
             r.number(*n, "flag_latency", t.flagLatency, s) &&
             r.number(*n, "sync_all_latency", t.syncAllLatency, s) &&
+            r.number(*n, "cross_core_latency", t.crossCoreLatency, s) &&
+            r.integer(*n, "cross_core_flags", t.crossCoreFlags, s) &&
             r.number(*n, "launch_seconds", t.launchSeconds, s) &&
             r.integer(*n, "events_per_pipe_pair", t.eventsPerPipePair, s) &&
             r.integer(*n, "ub_reserve_bytes", t.ubReserveBytes, s);
@@ -223,6 +225,7 @@ const CostNumber kCostNumbers[] = {
     {"mte_latency", &TargetDescription::mteLatency},
     {"flag_latency", &TargetDescription::flagLatency},
     {"sync_all_latency", &TargetDescription::syncAllLatency},
+    {"cross_core_latency", &TargetDescription::crossCoreLatency},
     {"launch_seconds", &TargetDescription::launchSeconds},
 };
 } // namespace

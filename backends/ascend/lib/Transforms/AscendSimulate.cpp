@@ -86,10 +86,12 @@ struct AscendSimulatePass : mlir::attnedit::ascend::impl::AscendSimulatePassBase
         op->emitError() << "simulator: " << llvm::toString(std::move(e));
         return signalPassFailure();
       }
-      std::string line = llvm::formatv("ascend-simulate: @{0}: {1} blocks, {2} instructions, no "
-                                       "hazards",
-                                       kernel.getSymName(), s->cores.size(),
-                                       sim.executedInstructions())
+      // A mix kernel's block is its cube core and vector cores.
+      std::string blocks = std::to_string(s->blockDim) + " blocks";
+      if (s->core == CoreKind::Mix)
+        blocks += " (" + std::to_string(s->cores.size()) + " cores)";
+      std::string line = llvm::formatv("ascend-simulate: @{0}: {1}, {2} instructions, no hazards",
+                                       kernel.getSymName(), blocks, sim.executedInstructions())
                              .str();
       line += "; moved";
       for (const auto &[path, bytes] : sim.bytesPerPath())

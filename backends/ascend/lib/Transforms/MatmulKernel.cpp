@@ -145,7 +145,7 @@ KernelOp mlir::attnedit::ascend::buildMatmulKernel(OpBuilder &builder, Location 
 
   CoreKind core = t.separated ? CoreKind::AIC : CoreKind::Coupled;
   auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core,
-                                         b.getDictionaryAttr(tiling));
+                                         b.getDictionaryAttr(tiling), DenseI64ArrayAttr());
   if (p.transposedB)
     kernel->setAttr("ascend.transposed_b", b.getUnitAttr());
   Block *entry = new Block();

@@ -1,6 +1,7 @@
 //===- MoveKernel.cpp - row moves through UB -------------------------------===//
 
 #include "attnedit/Ascend/MoveKernel.h"
+#include "TileLoop.h"
 #include "attnedit/Ascend/TileLayout.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -13,7 +14,7 @@ int64_t mlir::attnedit::ascend::moveRowsPerTile(const MoveProblem &p, const Targ
   int64_t row = tileBytes(Layout::ND, 1, p.cols, 4, false);
   int64_t budget = (t.buffer(Space::UB).bytes - t.ubReserveBytes) / (2 * row);
   // Enough tiles for every vector core, at most 64 rows (one DMA each).
-  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  int64_t cores = vectorCores(t);
   int64_t want = std::min<int64_t>({budget, 64, std::max<int64_t>(1, p.outRows() / cores)});
   for (int64_t r = want; r >= 1; --r)
     if (p.outRows() % r == 0)
@@ -28,12 +29,13 @@ KernelOp mlir::attnedit::ascend::buildMoveKernel(OpBuilder &builder, Location lo
   Builder b(ctx);
   Type f32 = builder.getF32Type();
   int64_t tiles = p.outRows() / r;
-  CoreKind core = t.separated ? CoreKind::AIV : CoreKind::Coupled;
-  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  CoreKind core = vectorCoreKind(t);
+  int64_t cores = vectorCores(t);
   int64_t blockDim = std::min(tiles, cores);
   bool transpose = p.kind == MoveProblem::Kind::Transpose;
 
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
+                                         DenseI64ArrayAttr());
   kernel->setAttr("ascend.move", b.getStringAttr(transpose ? "transpose" : "repeat_kv"));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
   Block *entry = new Block();
@@ -53,11 +55,9 @@ KernelOp mlir::attnedit::ascend::buildMoveKernel(OpBuilder &builder, Location lo
   for (Value s : {c0, c1})
     set(Pipe::MTE3, Pipe::MTE2, s);
 
-  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
-  builder.setInsertionPointToStart(loop.getBody());
-  Value tile = loop.getInductionVar();
-  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
-                                              cst(blockDim));
+  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
+  scf::ForOp loop = dealt.loop;
+  Value tile = dealt.tile, iter = dealt.iter;
   Value s = builder.create<arith::RemUIOp>(loc, iter, c2);
   Value slot = builder.create<SlotOp>(loc, buf.getType(), buf, s);
   Value o0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
@@ -112,11 +112,12 @@ KernelOp mlir::attnedit::ascend::buildMaskKernel(OpBuilder &builder, Location lo
   Builder b(ctx);
   Type f32 = builder.getF32Type();
   int64_t sub = p.tq / r;
-  CoreKind core = t.separated ? CoreKind::AIV : CoreKind::Coupled;
-  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  CoreKind core = vectorCoreKind(t);
+  int64_t cores = vectorCores(t);
   int64_t blockDim = std::min(p.batch, cores);
 
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
+                                         DenseI64ArrayAttr());
   kernel->setAttr("ascend.move", b.getStringAttr("causal_mask"));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
   Block *entry = new Block();
@@ -141,11 +142,9 @@ KernelOp mlir::attnedit::ascend::buildMaskKernel(OpBuilder &builder, Location lo
   for (Value s : {c0, c1})
     set(Pipe::MTE3, Pipe::MTE2, s);
 
-  auto loop = builder.create<scf::ForOp>(loc, blk, cst(p.batch), cst(blockDim));
-  builder.setInsertionPointToStart(loop.getBody());
-  Value item = loop.getInductionVar();
-  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, item, blk),
-                                              cst(blockDim));
+  TileLoop dealt = enterTileLoop(builder, loc, blk, p.batch, blockDim);
+  scf::ForOp loop = dealt.loop;
+  Value item = dealt.tile, iter = dealt.iter;
   Value base = builder.create<arith::MulIOp>(loc, item, cst(p.tq));
   for (int64_t q = 0; q < sub; ++q) {
     Value g = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, iter, cst(sub)),
@@ -186,7 +185,7 @@ int64_t mlir::attnedit::ascend::columnRowsPerTile(const ColumnProblem &p,
   for (const ColumnPiece &c : p.pieces)
     perRow += 2 * tileBytes(Layout::ND, 1, c.width, 4, false);
   int64_t budget = (t.buffer(Space::UB).bytes - t.ubReserveBytes) / std::max<int64_t>(1, perRow);
-  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  int64_t cores = vectorCores(t);
   int64_t want = std::min<int64_t>({budget, 64, std::max<int64_t>(1, p.rows / cores)});
   for (int64_t r = want; r >= 1; --r)
     if (p.rows % r == 0)
@@ -201,11 +200,12 @@ KernelOp mlir::attnedit::ascend::buildColumnKernel(OpBuilder &builder, Location 
   Builder b(ctx);
   Type f32 = builder.getF32Type();
   int64_t tiles = p.rows / r;
-  CoreKind core = t.separated ? CoreKind::AIV : CoreKind::Coupled;
-  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  CoreKind core = vectorCoreKind(t);
+  int64_t cores = vectorCores(t);
   int64_t blockDim = std::min(tiles, cores);
 
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
+                                         DenseI64ArrayAttr());
   kernel->setAttr("ascend.move", b.getStringAttr(p.pieces.size() == 1 ? "slice" : "concat"));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
   Block *entry = new Block();
@@ -233,11 +233,9 @@ KernelOp mlir::attnedit::ascend::buildColumnKernel(OpBuilder &builder, Location 
   Value c1 = cst(1);
   for (Value s : {c0, c1})
     set(Pipe::MTE3, Pipe::MTE2, s);
-  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
-  builder.setInsertionPointToStart(loop.getBody());
-  Value tile = loop.getInductionVar();
-  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
-                                              cst(blockDim));
+  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
+  scf::ForOp loop = dealt.loop;
+  Value tile = dealt.tile, iter = dealt.iter;
   Value s = builder.create<arith::RemUIOp>(loc, iter, c2);
   Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
   SmallVector<Value> slots;

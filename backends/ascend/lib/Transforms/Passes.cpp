@@ -24,6 +24,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                              llvm::cl::init("")};
   Option<std::string> ascendc{*this, "ascendc", llvm::cl::desc("Ascend C-like source file"),
                               llvm::cl::init("")};
+  Option<bool> fuseAttention{*this, "fuse-attention",
+                             llvm::cl::desc("attention chains as flash-attention mix kernels "
+                                            "(on targets with separated AI cores)"),
+                             llvm::cl::init(true)};
   Option<bool> sensitivity{*this, "sensitivity",
                            llvm::cl::desc("report each [E] number's effect at 0.5x and 1.5x"),
                            llvm::cl::init(false)};
@@ -36,8 +40,12 @@ void mlir::attnedit::ascend::registerAscendPassesAndPipelines() {
       "attnedit-ascend-pipeline",
       "Lower attnedit GEMMs to Cube kernels and row-wise ops to Vector kernels, and time them",
       [](OpPassManager &pm, const PipelineOptions &o) {
-        // Tile sizes are searched with the cost model under the target's
-        // buffer capacities; the kernels' verifiers then re-check them.
+        // Attention chains first, before their matmuls and softmax are
+        // taken one by one. Tile sizes are searched with the cost model
+        // under the target's buffer capacities; the kernels' verifiers then
+        // re-check them.
+        if (o.fuseAttention)
+          pm.addPass(createAscendLowerAttentionPass({o.target, o.dtype}));
         pm.addPass(createAscendLowerMatmulPass({o.target, o.dtype, ""}));
         // Row-wise ops after the GEMMs: a silu·mul then sees its launches' results.
         pm.addPass(createAscendLowerVectorPass({o.target}));

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Ascend/VectorKernel.h"
+#include "TileLoop.h"
 #include "attnedit/Ascend/TileLayout.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -83,7 +84,7 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
     // row once.
     int64_t head = tileBytes(Layout::ND, 1, p.cols / p.heads, 4, false);
     int64_t perRow = tileBytes(Layout::ND, 1, 1, 4, false) + 10 * head;
-    int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+    int64_t cores = vectorCores(t);
     int64_t spread = std::max<int64_t>(1, (p.rows + cores - 1) / cores);
     return std::min<int64_t>(
         {(t.buffer(Space::UB).bytes - t.ubReserveBytes - head) / perRow, 64, spread});
@@ -93,7 +94,7 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
     // sin, scratch) and 2 slots each of the two input and output halves.
     int64_t half = tileBytes(Layout::ND, 1, p.cols / p.heads / 2, 4, false);
     int64_t perRow = tileBytes(Layout::ND, 1, 1, 4, false) + 13 * half;
-    int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+    int64_t cores = vectorCores(t);
     int64_t spread = std::max<int64_t>(1, (p.rows + cores - 1) / cores);
     return std::min<int64_t>({(t.buffer(Space::UB).bytes - t.ubReserveBytes) / perRow, 64, spread});
   }
@@ -104,7 +105,7 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
   int64_t budget = t.buffer(Space::UB).bytes - t.ubReserveBytes;
   // Enough tiles for every vector core; beyond 64 rows a tile only
   // lengthens the pipeline's fill and drain.
-  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  int64_t cores = vectorCores(t);
   int64_t spread = std::max<int64_t>(1, (p.rows + cores - 1) / cores);
   return std::min<int64_t>({budget / perRow, 64, spread});
 }
@@ -140,11 +141,9 @@ void buildChunkedSoftmax(OpBuilder &builder, Location loc, const RowProblem &p, 
     set(Pipe::V, Pipe::MTE2, s);
     set(Pipe::MTE3, Pipe::V, s);
   }
-  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
-  builder.setInsertionPointToStart(loop.getBody());
-  Value tile = loop.getInductionVar();
-  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
-                                              cst(blockDim));
+  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
+  scf::ForOp loop = dealt.loop;
+  Value tile = dealt.tile, iter = dealt.iter;
   Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
   // A finite stand-in for -inf keeps the IR's float attributes plain.
   builder.create<VDupOp>(loc, b.getF64FloatAttr(-3.0e38), m);
@@ -254,11 +253,9 @@ void buildRope(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
   for (Value s : {c0, c1})
     set(Pipe::MTE3, Pipe::V, s);
 
-  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
-  builder.setInsertionPointToStart(loop.getBody());
-  Value tile = loop.getInductionVar();
-  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
-                                              cst(blockDim));
+  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
+  scf::ForOp loop = dealt.loop;
+  Value tile = dealt.tile, iter = dealt.iter;
   Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
   wait(Pipe::V, Pipe::MTE2, c3);
   copy(Pipe::MTE2, positions, {row0, c0}, pos, {c0, c0}, r, 1);
@@ -365,11 +362,9 @@ void buildRopeInterleaved(OpBuilder &builder, Location loc, const RowProblem &p,
   for (Value s : {c0, c1})
     set(Pipe::MTE3, Pipe::V, s);
 
-  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
-  builder.setInsertionPointToStart(loop.getBody());
-  Value tile = loop.getInductionVar();
-  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
-                                              cst(blockDim));
+  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
+  scf::ForOp loop = dealt.loop;
+  Value tile = dealt.tile, iter = dealt.iter;
   Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
   wait(Pipe::V, Pipe::MTE2, c3);
   copy(Pipe::MTE2, positions, {row0, c0}, pos, {c0, c0}, r, 1);
@@ -428,14 +423,15 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   MLIRContext *ctx = builder.getContext();
   Type f32 = builder.getF32Type();
   int64_t tiles = (p.rows + r - 1) / r;
-  CoreKind core = t.separated ? CoreKind::AIV : CoreKind::Coupled;
-  int64_t cores = t.cubeCores * (t.separated ? t.vectorCoresPerCube : 1);
+  CoreKind core = vectorCoreKind(t);
+  int64_t cores = vectorCores(t);
   int64_t blockDim = std::min(tiles, cores);
   int64_t nIn = rowInputs(p.op);
   bool weighted = p.op == RowOp::RmsNorm || p.op == RowOp::BiasAdd;
 
   Builder b(ctx);
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr());
+  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
+                                         DenseI64ArrayAttr());
   kernel->setAttr("ascend.row_op", b.getStringAttr(rowOpName(p.op)));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
   Block *entry = new Block();
@@ -521,11 +517,9 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
     set(Pipe::MTE3, Pipe::V, s);
   }
 
-  auto loop = builder.create<scf::ForOp>(loc, blk, cst(tiles), cst(blockDim));
-  builder.setInsertionPointToStart(loop.getBody());
-  Value tile = loop.getInductionVar();
-  Value iter = builder.create<arith::DivUIOp>(loc, builder.create<arith::SubIOp>(loc, tile, blk),
-                                              cst(blockDim));
+  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
+  scf::ForOp loop = dealt.loop;
+  Value tile = dealt.tile, iter = dealt.iter;
   Value s = builder.create<arith::RemUIOp>(loc, iter, c2);
   Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
   SmallVector<Value> in;

@@ -220,3 +220,48 @@ ascend.kernel @gather_index target "910b" blocks 1 core aiv {
   // expected-error @+1 {{gathers [r, c] from a [r, c'] tile of its element type by a [1, c] index row}}
   ascend.vgather %x[%i] -> %x : !ascend.buf<ub, 8x8xf32, nd>, !ascend.buf<ub, 2x8xf32, nd> -> !ascend.buf<ub, 8x8xf32, nd>
 }
+
+// -----
+
+// Tests that cross-core flags exist only in mix kernels, follow a data pipe,
+// and use the 910B's flag ids 0-10 (S23).
+ascend.kernel @cross_in_aic target "910b" blocks 1 core aic {
+^bb0(%blk: index):
+  %c0 = arith.constant 0 : index
+  // expected-error @+1 {{synchronises the cores of a mix kernel's block}}
+  ascend.cross_set fix, %c0
+}
+
+// -----
+
+ascend.kernel @cross_scalar target "910b" blocks 1 core mix {
+^bb0(%blk: index, %core: index):
+  %c0 = arith.constant 0 : index
+  // expected-error @+1 {{follows a data pipe; the scalar pipe is not allowed (S23)}}
+  ascend.cross_set s, %c0
+}
+
+// -----
+
+ascend.kernel @cross_id target "910b" blocks 1 core mix {
+^bb0(%blk: index, %core: index):
+  %c11 = arith.constant 11 : index
+  // expected-error @+1 {{cross-core flag 11 is outside [0, 11) on 910b}}
+  ascend.cross_wait %c11
+}
+
+// -----
+
+// Tests that a mix kernel takes the core within the block after the block index.
+// expected-error @+1 {{entry block of a mix kernel takes the block index, then the core within the block}}
+ascend.kernel @mix_args target "910b" blocks 1 core mix {
+^bb0(%blk: index):
+}
+
+// -----
+
+// Tests that a mix kernel needs separated AI cores.
+// expected-error @+1 {{core kind mix does not exist on 910a (coupled AI cores)}}
+ascend.kernel @mix_910a target "910a" blocks 1 core mix {
+^bb0(%blk: index, %core: index):
+}

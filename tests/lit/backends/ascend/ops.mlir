@@ -92,3 +92,26 @@ ascend.kernel @vec target "910b" blocks 1 core aiv {
   ascend.wait_flag v -> mte3, %c0
   ascend.copy mte3 %o[%c0, %c0] -> %y[%c0, %c0] sizes [8, 64] : !ascend.buf<ub, 8x64xbf16, nd> -> !ascend.buf<gm, 8x64xbf16, nd>
 }
+
+// -----
+
+// Tests that a mix kernel round-trips: the block index and the core within
+// the block, cross-core flags on FIX and MTE3, the workspace arguments.
+// CHECK-LABEL: ascend.kernel @mix target "910b" blocks 1 core mix attributes {workspace = array<i64: 0>}
+// CHECK: ^bb0(%{{.*}}: index, %[[CORE:.*]]: index, %[[WS:.*]]: !ascend.buf<gm, 16x16xf32, nd>):
+// CHECK: ascend.cross_set fix, %{{.*}}
+// CHECK: ascend.cross_wait %{{.*}}
+// CHECK: ascend.cross_set mte3, %{{.*}}
+ascend.kernel @mix target "910b" blocks 1 core mix attributes {workspace = array<i64: 0>} {
+^bb0(%blk: index, %core: index, %ws: !ascend.buf<gm, 16x16xf32, nd>):
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %aic = arith.cmpi eq, %core, %c0 : index
+  scf.if %aic {
+    ascend.cross_set fix, %c0
+    ascend.cross_wait %c1
+  } else {
+    ascend.cross_wait %c0
+    ascend.cross_set mte3, %c1
+  }
+}

@@ -62,10 +62,11 @@ def Ascend_Layout : I32EnumAttr<"Layout", "tile layout", [
 }
 
 // Which core type runs a kernel (S1, S24): a cube core (AIC), a vector core
-// (AIV), or a coupled core holding both (910A).
+// (AIV), a coupled core holding both (910A), or MIX: each block is one AIC
+// and its vector cores (KERNEL_TYPE_MIX_AIC_1_2 on the 910B, S24).
 def Ascend_CoreKind : I32EnumAttr<"CoreKind", "core type of a kernel", [
     I32EnumAttrCase<"AIC", 0, "aic">, I32EnumAttrCase<"AIV", 1, "aiv">,
-    I32EnumAttrCase<"Coupled", 2, "coupled">]> {
+    I32EnumAttrCase<"Coupled", 2, "coupled">, I32EnumAttrCase<"Mix", 3, "mix">]> {
   let cppNamespace = "::mlir::attnedit::ascend";
 }
 

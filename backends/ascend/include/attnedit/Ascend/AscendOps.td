@@ -38,6 +38,16 @@ def Ascend_KernelOp : Ascend_Op<"kernel", [Symbol, IsolatedFromAbove, SingleBloc
     and event ids against it. `tiling` holds the matmul tiling in CANN's
     TCubeTiling field names (S20).
 
+    A `mix` kernel's entry block takes a second index after the block
+    index: which core of the block runs the body, 0 for the cube core (AIC)
+    and 1 + GetSubBlockIdx() for its vector cores (S1, S24: one AIC and two
+    AIVs per block on the 910B); the body branches on it (Ascend C's
+    `ASCEND_IS_AIC` / `ASCEND_IS_AIV`). The cores of a block exchange data
+    through GM, ordered by `cross_set` / `cross_wait`. `workspace` lists the
+    GM arguments that are scratch of the kernel (the cube <-> vector ring):
+    the cost model counts their traffic against L2, not HBM (S26: the
+    AIC <-> AIV path is "L2 and GM").
+
     ```mlir
     ascend.kernel @k target "910b" blocks 24 core aic {
     ^bb0(%block: index, %a: !ascend.buf<gm, 256x128xbf16, nd>):
@@ -47,7 +57,8 @@ def Ascend_KernelOp : Ascend_Op<"kernel", [Symbol, IsolatedFromAbove, SingleBloc
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, StrAttr:$target, I64Attr:$block_dim,
-                       Ascend_CoreKind:$core, OptionalAttr<DictionaryAttr>:$tiling);
+                       Ascend_CoreKind:$core, OptionalAttr<DictionaryAttr>:$tiling,
+                       OptionalAttr<DenseI64ArrayAttr>:$workspace);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
     $sym_name `target` $target `blocks` $block_dim `core` $core attr-dict-with-keyword $body
@@ -55,8 +66,11 @@ def Ascend_KernelOp : Ascend_Op<"kernel", [Symbol, IsolatedFromAbove, SingleBloc
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     ::mlir::Value getBlockIndex() { return getBody().front().getArgument(0); }
+    /// Arguments before the GM tensors: the block index, and for a mix
+    /// kernel the core within the block.
+    unsigned getNumIndexArgs() { return getCore() == CoreKind::Mix ? 2 : 1; }
     ::mlir::Block::BlockArgListType getTensorArgs() {
-      return getBody().front().getArguments().drop_front();
+      return getBody().front().getArguments().drop_front(getNumIndexArgs());
     }
   }];
 }
@@ -68,6 +82,8 @@ def Ascend_LaunchOp : Ascend_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserO
     argument's shape (same element count) and element type (f32 rounds to
     f16/bf16, i32 positions convert exactly below 2^24), runs `block_dim`
     blocks of the kernel, and returns its GM outputs widened to f32.
+    The kernel's `workspace` arguments are neither: the launch provides
+    that scratch.
   }];
   let arguments = (ins FlatSymbolRefAttr:$kernel, Variadic<AnyRankedTensor>:$inputs);
   let results = (outs Variadic<AnyRankedTensor>:$results);
@@ -256,6 +272,35 @@ def Ascend_BarrierOp : Ascend_PipeOp<"barrier"> {
   let arguments = (ins Ascend_Pipe:$pipe);
   let assemblyFormat = "$pipe attr-dict";
   let hasVerifier = 1;
+}
+
+def Ascend_CrossSetOp : Ascend_PipeOp<"cross_set"> {
+  let summary = "signals the other cores of this block once every earlier `pipe` instruction is done";
+  let description = [{
+    CrossCoreSetFlag<2, pipe>(flag) (S23, mode 2: the AIC and the AIVs of
+    one AI core). Each flag id is a counter per receiving core: a set by the
+    cube core increments it on both vector cores; a set by a vector core
+    increments the cube core's count from that vector core. The set is
+    queued on `pipe` and fires when the instructions issued before it on
+    that pipe have completed, so it publishes exactly what that pipe wrote
+    (the idiom: FIX after FixPipe's GM write, MTE3 after the vector's
+    UB -> GM copy; S28, S30, S31). At most 16 sets of one id may be pending.
+  }];
+  let arguments = (ins Ascend_Pipe:$pipe, Index:$flag);
+  let assemblyFormat = "$pipe `,` $flag attr-dict";
+  let hasVerifier = 1;
+}
+
+def Ascend_CrossWaitOp : Ascend_PipeOp<"cross_wait"> {
+  let summary = "blocks this core until a matching cross_set has fired, then consumes it";
+  let description = [{
+    CrossCoreWaitFlag(flag) (S23): the scalar unit stalls until the flag's
+    counter is positive, then decrements it, so no instruction after it in
+    program order starts before the set it consumed. On the cube core it
+    needs a set from each of its vector cores.
+  }];
+  let arguments = (ins Index:$flag);
+  let assemblyFormat = "$flag attr-dict";
 }
 
 def Ascend_SyncAllOp : Ascend_Op<"sync_all"> {

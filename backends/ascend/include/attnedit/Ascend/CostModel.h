@@ -46,6 +46,7 @@ struct KernelEstimate {
   Pipe bound = Pipe::S;
   double flops = 0;        // Cube flops (2 per MAC)
   double gmBytes = 0;      // bytes moved to and from GM (all transfers)
+  double workspaceBytes = 0; // of those, to and from workspace (L2-resident scratch)
   double uniqueGmBytes = 0; // size of the GM tensors (compulsory traffic)
   double rooflineSeconds = 0; // max(flops / Cube peak, unique GM bytes / HBM bandwidth)
   double cubePeakFraction = 0; // (flops / Cube peak) / seconds

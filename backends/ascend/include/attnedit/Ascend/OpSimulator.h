@@ -15,6 +15,7 @@
 #ifndef ATTNEDIT_ASCEND_OPSIMULATOR_H
 #define ATTNEDIT_ASCEND_OPSIMULATOR_H
 
+#include "attnedit/Ascend/AttentionKernel.h"
 #include "attnedit/Ascend/Schedule.h"
 #include "attnedit/Ascend/TargetDescription.h"
 
@@ -73,6 +74,14 @@ public:
   /// several threads.
   std::optional<llvm::Expected<SimulatedOp>> run(Operation *op,
                                                  llvm::ArrayRef<HostTensor> operands);
+
+  /// The flash-attention mix kernel on q [H, tq, dk], k [groups, tk, dk],
+  /// v [groups, tk, dv] (ignored with p.valueFromKey) and sinks [H] (with
+  /// p.sinks), its tiling searched with the cost model; the result is
+  /// [tq, H, dv] ("flash_attention").
+  llvm::Expected<SimulatedOp> runAttention(const AttentionProblem &p, llvm::ArrayRef<float> q,
+                                           llvm::ArrayRef<float> k, llvm::ArrayRef<float> v,
+                                           llvm::ArrayRef<float> sinks);
 
   const TargetDescription &target() const { return *desc; }
   const OpSimulatorOptions &options() const { return opts; }

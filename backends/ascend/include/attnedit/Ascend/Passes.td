@@ -87,6 +87,52 @@ def AscendLowerVectorPass : Pass<"attnedit-ascend-lower-vector", "::mlir::Module
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
 }
 
+def AscendLowerAttentionPass : Pass<"attnedit-ascend-lower-attention", "::mlir::ModuleOp"> {
+  let summary = "Lower decomposed attention chains to flash-attention mix kernels";
+  let description = [{
+    Replaces each statically shaped chain
+    `[repeat_kv] → transpose(k, 0 2 1) → matmul(q, ·) → scale → causal_mask
+    → softmax(+sinks) → matmul(·, [repeat_kv] v) → transpose(·, 1 0 2)`
+    (the decomposition of every attention kind) whose intermediates have no
+    other use by one `ascend.launch` of a MIX kernel (catlass
+    FlashAttentionInfer's plan, S30): per block the cube core computes QKᵀ
+    tiles into a GM ring (FixPipe), its two vector cores run the online
+    softmax on half the rows each and write P back, the cube computes P·V,
+    the vector cores rescale O; cross_set / cross_wait order the cores, QKᵀ
+    runs ahead of PV by the ring depth minus one. K and V are read per KV
+    head in place (no repeat_kv), only the KV tiles a query tile's causal or
+    sliding window overlaps are loaded, sinks start the running max and sum.
+    The mask tiles come from a compressed mask constant (CANN's sparse modes
+    3 and 4, S29). The tiling is the fastest of the fitting candidates in
+    the cost model.
+
+    Before:
+    ```mlir
+    %kt = attnedit.transpose %k {permutation = array<i64: 0, 2, 1>} : ...
+    %s = attnedit.matmul %q, %kt : ...
+    %s1 = attnedit.scale %s {factor = 0.125 : f64} : ...
+    %s2 = attnedit.causal_mask %s1 : ...
+    %p = attnedit.softmax %s2 {axis = 2 : i64} : ...
+    %o = attnedit.matmul %p, %v : ...
+    %y = attnedit.transpose %o {permutation = array<i64: 1, 0, 2>} : ...
+    ```
+    After:
+    ```mlir
+    %y0 = ascend.launch @attention_0(%q3, %k, %v, %mask) : (...) -> tensor<Tqx(H·Dv)xf32>
+    %y = attnedit.reshape %y0 : ...
+    ascend.kernel @attention_0 target "910b" blocks 4 core mix {...}
+    ```
+  }];
+  let options = [
+    Option<"target", "target", "std::string", "\"910b\"",
+           "target description: a built-in name (910b) or a JSON file">,
+    Option<"dtype", "dtype", "std::string", "\"bf16\"",
+           "element type of Q, K, V and P as the Cube reads them: f16 or bf16">,
+  ];
+  let dependentDialects = ["::mlir::attnedit::ascend::AscendDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Checking and timing
 //===----------------------------------------------------------------------===//

@@ -50,7 +50,8 @@ struct Window {
   llvm::SmallVector<int64_t, 3> offsets;
 };
 
-enum class InstrKind { Copy, Mmad, Vector, SetFlag, WaitFlag, Barrier, SyncAll };
+enum class InstrKind { Copy, Mmad, Vector, SetFlag, WaitFlag, Barrier, SyncAll, CrossSet,
+                       CrossWait };
 enum class VectorOp { Add, Sub, Mul, Div, Max, Exp, Sqrt, Rec, Adds, Muls, Dup, Cast, ReduceSum,
                       ReduceMax, Brcb, Sin, Cos, Gather };
 llvm::StringRef vectorOpName(VectorOp op);
@@ -67,7 +68,7 @@ struct Instr {
   bool init = false; // mmad overwrites instead of accumulating
   double scalar = 0;
   Pipe flagSrc = Pipe::S, flagDst = Pipe::S;
-  int64_t event = 0;
+  int64_t event = 0; // SetFlag/WaitFlag event id; CrossSet/CrossWait flag id
   /// Where the instruction came from: an index into Schedule::locations
   /// ("file:line:col: op") and the op itself, if any.
   uint32_t where = 0;
@@ -77,11 +78,17 @@ struct Instr {
 struct CoreProgram {
   int64_t block = 0;
   std::vector<Instr> instrs;
+  /// A mix kernel's programs: AIC (the block's cube core) or AIV (vector
+  /// core `sub` of the block); other kernels' programs run on their kind.
+  CoreKind kind = CoreKind::AIC;
+  int64_t sub = 0;
 };
 
 struct GmTensor {
   std::vector<int64_t> shape;
   DType dtype = DType::F32;
+  /// Kernel scratch (the cube <-> vector ring of a mix kernel): L2-resident.
+  bool workspace = false;
   int64_t numel() const {
     int64_t n = 1;
     for (int64_t d : shape)
@@ -99,7 +106,8 @@ struct Schedule {
   std::string targetRef;
   std::vector<GmTensor> gm;
   /// One program per block index that was expanded (all, unless the
-  /// builder was asked for a subset).
+  /// builder was asked for a subset); a mix kernel has one per core of each
+  /// block, the AIC's first.
   std::vector<CoreProgram> cores;
   /// Descriptions of instruction origins; entry 0 is "(unknown)".
   std::vector<std::string> locations{"(unknown)"};

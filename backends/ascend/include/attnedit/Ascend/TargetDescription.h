@@ -53,7 +53,11 @@ struct TargetDescription {
   std::array<int64_t, 3> cubeMacs{}; // per DType
   double vectorBytesPerCycle = 0, vectorTranscendentalCpi = 1, vectorLatency = 0;
   double mteLatency = 0, flagLatency = 0, syncAllLatency = 0, launchSeconds = 0;
+  /// Cycles from a cross_set firing to the other core's cross_wait passing.
+  double crossCoreLatency = 0;
   int64_t eventsPerPipePair = 0, ubReserveBytes = 0;
+  /// Cross-core flag ids [0, crossCoreFlags) (S23).
+  int64_t crossCoreFlags = 0;
   std::array<BufferSpec, kNumSpaces> buffers{};
   std::vector<PathSpec> paths;
   /// "numbers.<field>" / "buffers.<space>" / "paths.<src>-><dst>" -> source.
@@ -63,7 +67,8 @@ struct TargetDescription {
   const PathSpec *findPath(Space src, Space dst) const;
   /// MACs per cycle of one cube core for `dtype`; 0 when unsupported.
   int64_t cubeMacsPerCycle(DType dtype) const { return cubeMacs[static_cast<int>(dtype)]; }
-  /// Whether a kernel of `core` kind may use `pipe` on this target (S1).
+  /// Whether a kernel of `core` kind may use `pipe` on this target (S1); a
+  /// mix kernel holds both core types' programs.
   bool pipeAvailable(CoreKind core, Pipe pipe) const;
   /// Peak Cube flop/s of the whole chip for `dtype`.
   double cubePeakFlops(DType dtype) const {

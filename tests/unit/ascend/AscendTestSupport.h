@@ -1,0 +1,65 @@
+//===- AscendTestSupport.h - shared helpers of the Ascend unit tests -*- C++ -*-===//
+#ifndef ATTNEDIT_TESTS_UNIT_ASCEND_ASCENDTESTSUPPORT_H
+#define ATTNEDIT_TESTS_UNIT_ASCEND_ASCENDTESTSUPPORT_H
+
+#include "attnedit/Ascend/AscendOps.h"
+#include "attnedit/Ascend/ScheduleBuilder.h"
+#include "attnedit/Ascend/Simulator.h"
+#include "attnedit/Runtime/Execution/Tensor.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+namespace mlir::attnedit::ascend::test {
+
+/// A tensor of `shape` with values uniform in [lo, hi).
+inline Tensor randomTensor(std::vector<int64_t> shape, std::mt19937 &rng, float lo = -1,
+                           float hi = 1) {
+  Tensor t = Tensor::zeros(shape);
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (int64_t k = 0; k < t.numel(); ++k)
+    t.mutableData()[k] = d(rng);
+  return t;
+}
+
+/// Builds one kernel with `build` for `target` in a module of its own,
+/// checks that it verifies and expands, runs it in the simulator on
+/// `inputs` (the first GM tensors) and returns the GM tensor after them
+/// (the kernels' output).
+inline std::vector<float>
+simulateKernel(llvm::StringRef target,
+               llvm::function_ref<KernelOp(OpBuilder &, const TargetDescription &)> build,
+               std::vector<const Tensor *> inputs, int64_t *instructions = nullptr) {
+  MLIRContext context;
+  context.loadDialect<AscendDialect>();
+  OpBuilder b(&context);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
+  b.setInsertionPointToEnd(module->getBody());
+  auto t = TargetDescription::load(target);
+  EXPECT_TRUE(static_cast<bool>(t));
+  if (!t)
+    return {};
+  KernelOp kernel = build(b, **t);
+  EXPECT_TRUE(succeeded(kernel.verify()));
+  auto s = buildSchedule(kernel);
+  EXPECT_TRUE(static_cast<bool>(s));
+  if (!s)
+    return {};
+  Simulator sim(*s);
+  for (size_t k = 0; k < inputs.size(); ++k)
+    sim.setTensor(k, llvm::ArrayRef<float>(inputs[k]->data(), inputs[k]->numel()));
+  llvm::Error e = sim.run();
+  EXPECT_FALSE(static_cast<bool>(e)) << (e ? llvm::toString(std::move(e)) : "");
+  if (instructions)
+    *instructions = sim.executedInstructions();
+  return sim.tensor(inputs.size());
+}
+
+} // namespace mlir::attnedit::ascend::test
+
+#endif // ATTNEDIT_TESTS_UNIT_ASCEND_ASCENDTESTSUPPORT_H
