@@ -88,7 +88,8 @@ def make_model(out_dir, s):
     return out_dir
 
 
-def torch_forward(model, s, tokens, threads, coretype):
+def torch_env(coretype):
+    """PyTorch's environment: OpenBLAS's kernel as installed (None) or forced."""
     env = dict(os.environ)
     env.pop("OPENBLAS_CORETYPE", None)
     # As bench/train_throughput.py: libgomp's spinning waits are PyTorch's
@@ -96,6 +97,11 @@ def torch_forward(model, s, tokens, threads, coretype):
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if coretype:
         env["OPENBLAS_CORETYPE"] = coretype
+    return env
+
+
+def torch_forward(model, s, tokens, threads, coretype):
+    env = torch_env(coretype)
     code = TORCH_SNIPPET.format(e2e=os.path.join(HERE, "..", "tests", "e2e"), threads=threads,
                                 model=model, vocab=s["vocab"], tokens=tokens)
     p = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True, env=env)

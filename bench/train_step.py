@@ -90,11 +90,7 @@ print(sorted(times)[2])
 
 
 def torch_step(s, batch, seq, threads, coretype):
-    env = dict(os.environ)
-    env.pop("OPENBLAS_CORETYPE", None)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if coretype:
-        env["OPENBLAS_CORETYPE"] = coretype
+    env = cpu_backend.torch_env(coretype)
     code = TORCH_SNIPPET.format(threads=threads, batch=batch, seq=seq, **s)
     p = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True, env=env)
     if p.returncode:
