@@ -424,8 +424,9 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
     auto ev = measureStage(**raised, **student, store, evidenceData, stage);
     if (!ev)
       return ev.takeError();
-    spdlog::info("evidence, {}: next-token KL {:.5f}, top-1 {:.3f}", stage.str(), ev->kl,
-                 ev->top1);
+    spdlog::info("evidence, {}: next-token KL {:.5f}, top-1 {:.3f}; free running KL {:.5f}, "
+                 "top-1 {:.3f}",
+                 stage.str(), ev->kl, ev->top1, ev->freeKl, ev->freeTop1);
     evidence.push_back(std::move(*ev));
     return writeEvidence(evidence, joinPath(options.outDir, "evidence.json"),
                          joinPath(options.outDir, "evidence.svg"));

@@ -10,6 +10,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace mlir;
@@ -21,9 +22,18 @@ json::Value StageEvidence::toJson() const {
   for (size_t l = 0; l < relativeError.size(); ++l)
     layers.push_back(json::Object{{"layer", (int64_t)l},
                                   {"kind", layerKind[l]},
-                                  {"attention_relative_error", relativeError[l]}});
-  return json::Object{{"stage", stage}, {"kl", kl}, {"top1", top1},
-                      {"positions", positions}, {"layers", std::move(layers)}};
+                                  {"attention_relative_error", relativeError[l]},
+                                  {"single_layer_kl", layerKl[l]}});
+  return json::Object{{"stage", stage},
+                      {"kl", kl},
+                      {"top1", top1},
+                      {"positions", positions},
+                      {"free_running",
+                       json::Object{{"kl", freeKl},
+                                    {"top1", freeTop1},
+                                    {"continuation_match", continuationMatch},
+                                    {"positions", freePositions}}},
+                      {"layers", std::move(layers)}};
 }
 
 static SmallVector<Operation *> attentionOps(func::FuncOp f) {
@@ -55,6 +65,22 @@ static func::FuncOp addProbe(ModuleOp module, func::FuncOp forward) {
   return probe;
 }
 
+/// Clones `op` at `b`, first cloning what defines its operands that `map`
+/// does not already map (weights are parameters, possibly through converts).
+static Operation *cloneWithWeights(OpBuilder &b, Operation *op, IRMapping &map) {
+  std::function<void(Value)> clone = [&](Value v) {
+    if (map.contains(v))
+      return;
+    Operation *def = v.getDefiningOp();
+    for (Value operand : def->getOperands())
+      clone(operand);
+    b.clone(*def, map);
+  };
+  for (Value operand : op->getOperands())
+    clone(operand);
+  return b.clone(*op, map);
+}
+
 /// Adds @evidence_layer<l>(x, positions): attention op `op` alone, with its
 /// weights (the ops defining its other operands, cloned).
 static func::FuncOp addLayer(ModuleOp module, Operation *op, int64_t layer) {
@@ -69,19 +95,27 @@ static func::FuncOp addLayer(ModuleOp module, Operation *op, int64_t layer) {
   IRMapping map;
   map.map(input, body->getArgument(0));
   map.map(positions, body->getArgument(1));
-  // Weights are parameters, possibly through converts: clone what defines them.
-  std::function<void(Value)> clone = [&](Value v) {
-    if (map.contains(v))
-      return;
-    Operation *def = v.getDefiningOp();
-    for (Value operand : def->getOperands())
-      clone(operand);
-    b.clone(*def, map);
-  };
-  for (Value operand : op->getOperands())
-    clone(operand);
-  Operation *copy = b.clone(*op, map);
+  Operation *copy = cloneWithWeights(b, op, map);
   b.create<func::ReturnOp>(op->getLoc(), copy->getResult(0));
+  return f;
+}
+
+/// Adds @evidence_only<l> to the teacher's module: its @forward with
+/// attention layer `layer` replaced by the student's `studentOp` (the
+/// single-layer edit whose KL the planner calls a layer's damage).
+static func::FuncOp addSingleEdit(ModuleOp module, func::FuncOp forward, Operation *studentOp,
+                                  int64_t layer) {
+  auto f = cast<func::FuncOp>(forward->clone());
+  f.setSymName(llvm::formatv("evidence_only{0}", layer).str());
+  module.push_back(f);
+  Operation *target = attentionOps(f)[layer];
+  OpBuilder b(target);
+  IRMapping map;
+  map.map(studentOp->getOperand(0), target->getOperand(0));
+  map.map(studentOp->getOperand(1), target->getOperand(1));
+  Operation *copy = cloneWithWeights(b, studentOp, map);
+  target->getResult(0).replaceAllUsesWith(copy->getResult(0));
+  target->erase();
   return f;
 }
 
@@ -92,10 +126,67 @@ static std::vector<int32_t> positionsOf(size_t n) {
   return p;
 }
 
+static int64_t argmax(const float *row, int64_t n) {
+  return std::max_element(row, row + n) - row;
+}
+
+/// Next-token KL(teacher || student) and top-1 agreement summed over rows.
+struct RowComparison {
+  double kl = 0;
+  int64_t agree = 0, rows = 0;
+
+  void add(const Tensor &teacher, const Tensor &student, int64_t first, int64_t end) {
+    int64_t vocab = teacher.shape()[1];
+    for (int64_t i = first; i < end; ++i) {
+      const float *a = teacher.data() + i * vocab, *b = student.data() + i * vocab;
+      double ma = a[argmax(a, vocab)], mb = b[argmax(b, vocab)], za = 0, zb = 0;
+      for (int64_t v = 0; v < vocab; ++v)
+        za += std::exp(a[v] - ma), zb += std::exp(b[v] - mb);
+      double la = ma + std::log(za), lb = mb + std::log(zb);
+      for (int64_t v = 0; v < vocab; ++v) {
+        double lpa = a[v] - la, lpb = b[v] - lb;
+        kl += std::exp(lpa) * (lpa - lpb);
+      }
+      agree += argmax(a, vocab) == argmax(b, vocab);
+      ++rows;
+    }
+  }
+  double meanKl() const { return rows ? kl / rows : 0; }
+  double top1() const { return rows ? (double)agree / rows : 0; }
+};
+
+static llvm::Expected<Tensor> logitsOf(Executor &exec, func::FuncOp forward,
+                                       const std::vector<int32_t> &tokens,
+                                       ParameterStore &store) {
+  auto out = exec.run(forward, {Tensor::ints(tokens), Tensor::ints(positionsOf(tokens.size()))},
+                      store);
+  if (!out)
+    return out.takeError();
+  return out->back();
+}
+
+/// Appends `count` greedy tokens to `tokens` (no KV cache: the sequences are
+/// short), and returns the logits of the last forward, whose rows
+/// [size - count - 1, size - 1) chose the appended tokens.
+static llvm::Expected<Tensor> continueGreedily(Executor &exec, func::FuncOp forward,
+                                               std::vector<int32_t> &tokens, int64_t count,
+                                               ParameterStore &store) {
+  Tensor last;
+  for (int64_t i = 0; i < count; ++i) {
+    auto logits = logitsOf(exec, forward, tokens, store);
+    if (!logits)
+      return logits.takeError();
+    int64_t vocab = logits->shape()[1], rows = logits->shape()[0];
+    tokens.push_back((int32_t)argmax(logits->data() + (rows - 1) * vocab, vocab));
+    last = std::move(*logits);
+  }
+  return last;
+}
+
 llvm::Expected<StageEvidence>
 attnedit::measureStage(ModuleOp teacher, ModuleOp student, ParameterStore &store,
                        const std::vector<std::vector<int32_t>> &sequences,
-                       llvm::StringRef stage) {
+                       llvm::StringRef stage, bool attentionErrorOnly) {
   OwningOpRef<ModuleOp> t(cast<ModuleOp>(teacher->clone()));
   OwningOpRef<ModuleOp> s(cast<ModuleOp>(student->clone()));
   auto tForward = t->lookupSymbol<func::FuncOp>("forward");
@@ -103,29 +194,33 @@ attnedit::measureStage(ModuleOp teacher, ModuleOp student, ParameterStore &store
   if (!tForward || !sForward)
     return makeError("evidence", "teacher and student need a func.func @forward");
   SmallVector<Operation *> studentOps = attentionOps(sForward);
-  func::FuncOp probe = addProbe(*t, tForward);
-  size_t layers = (probe.getNumResults() - 1) / 2;
+  size_t layers = attentionOps(tForward).size();
   if (layers != studentOps.size())
     return makeError("evidence", llvm::formatv("the teacher has {0} attention layers, the "
                                                "student {1}",
                                                layers, studentOps.size())
                                      .str());
+  func::FuncOp probe = addProbe(*t, tForward);
   StageEvidence ev;
   ev.stage = stage.str();
-  SmallVector<func::FuncOp> layerFuncs;
+  SmallVector<func::FuncOp> layerFuncs, singleEdits;
   for (auto [l, op] : llvm::enumerate(studentOps)) {
     ev.layerKind.push_back(cast<AttentionLikeOpInterface>(op).getAttentionKind().str());
     layerFuncs.push_back(addLayer(*s, op, l));
+    if (!attentionErrorOnly)
+      singleEdits.push_back(addSingleEdit(*t, tForward, op, l));
   }
   std::vector<double> diff2(layers, 0), ref2(layers, 0);
-  double klSum = 0;
-  int64_t agree = 0;
+  std::vector<RowComparison> single(layers);
+  RowComparison forced, free;
+  int64_t matched = 0;
   Executor &exec = defaultExecutor();
   for (const std::vector<int32_t> &seq : sequences) {
     Tensor ids = Tensor::ints(seq), pos = Tensor::ints(positionsOf(seq.size()));
     auto tOut = exec.run(probe, {ids, pos}, store);
     if (!tOut)
       return tOut.takeError();
+    const Tensor &tl = tOut->back();
     for (size_t l = 0; l < layers; ++l) {
       auto y = exec.run(layerFuncs[l], {(*tOut)[2 * l], pos}, store);
       if (!y)
@@ -136,39 +231,51 @@ attnedit::measureStage(ModuleOp teacher, ModuleOp student, ParameterStore &store
         diff2[l] += d * d;
         ref2[l] += (double)ref.data()[i] * ref.data()[i];
       }
+      if (attentionErrorOnly)
+        continue;
+      auto hybrid = logitsOf(exec, singleEdits[l], seq, store);
+      if (!hybrid)
+        return hybrid.takeError();
+      single[l].add(tl, *hybrid, 0, tl.shape()[0]);
     }
-    auto sLogits = exec.run(sForward, {ids, pos}, store);
+    if (attentionErrorOnly)
+      continue;
+    auto sLogits = logitsOf(exec, sForward, seq, store);
     if (!sLogits)
       return sLogits.takeError();
-    const Tensor &tl = tOut->back(), &sl = sLogits->front();
-    int64_t vocab = tl.shape()[1];
-    for (int64_t i = 0; i < tl.shape()[0]; ++i) {
-      const float *a = tl.data() + i * vocab, *b = sl.data() + i * vocab;
-      double ma = -INFINITY, mb = -INFINITY;
-      int64_t aa = 0, ab = 0;
-      for (int64_t v = 0; v < vocab; ++v) {
-        if (a[v] > ma)
-          ma = a[v], aa = v;
-        if (b[v] > mb)
-          mb = b[v], ab = v;
-      }
-      double za = 0, zb = 0;
-      for (int64_t v = 0; v < vocab; ++v)
-        za += std::exp(a[v] - ma), zb += std::exp(b[v] - mb);
-      double la = ma + std::log(za), lb = mb + std::log(zb), kl = 0;
-      for (int64_t v = 0; v < vocab; ++v) {
-        double lpa = a[v] - la, lpb = b[v] - lb;
-        kl += std::exp(lpa) * (lpa - lpb);
-      }
-      klSum += kl;
-      agree += aa == ab;
-      ++ev.positions;
-    }
+    forced.add(tl, *sLogits, 0, tl.shape()[0]);
+
+    // Free running from the first half of the sequence.
+    int64_t prompt = seq.size() / 2;
+    int64_t count = std::min<int64_t>(StageEvidence::kFreeRunTokens, seq.size() - prompt);
+    if (prompt < 1 || count < 1)
+      continue;
+    std::vector<int32_t> byStudent(seq.begin(), seq.begin() + prompt), byTeacher = byStudent;
+    auto sLast = continueGreedily(exec, sForward, byStudent, count, store);
+    if (!sLast)
+      return sLast.takeError();
+    if (auto tLast = continueGreedily(exec, tForward, byTeacher, count, store); !tLast)
+      return tLast.takeError();
+    for (int64_t i = prompt; i < prompt + count; ++i)
+      matched += byStudent[i] == byTeacher[i];
+    // The teacher reads the student's continuation (the last token needs no row).
+    byStudent.pop_back();
+    auto tOnStudent = logitsOf(exec, tForward, byStudent, store);
+    if (!tOnStudent)
+      return tOnStudent.takeError();
+    free.add(*tOnStudent, *sLast, prompt - 1, prompt + count - 1);
   }
-  for (size_t l = 0; l < layers; ++l)
+  for (size_t l = 0; l < layers; ++l) {
     ev.relativeError.push_back(std::sqrt(diff2[l] / std::max(ref2[l], 1e-30)));
-  ev.kl = ev.positions ? klSum / ev.positions : 0;
-  ev.top1 = ev.positions ? (double)agree / ev.positions : 0;
+    ev.layerKl.push_back(single[l].meanKl());
+  }
+  ev.kl = forced.meanKl();
+  ev.top1 = forced.top1();
+  ev.positions = forced.rows;
+  ev.freeKl = free.meanKl();
+  ev.freeTop1 = free.top1();
+  ev.freePositions = free.rows;
+  ev.continuationMatch = free.rows ? (double)matched / free.rows : 0;
   return ev;
 }
 
@@ -181,46 +288,59 @@ llvm::Error attnedit::writeEvidence(llvm::ArrayRef<StageEvidence> stages,
           jsonPath,
           llvm::formatv("{0:2}\n", json::Value(json::Object{{"stages", std::move(rows)}})).str()))
     return e;
-  // One polyline per stage over the layers, on a log scale (errors span decades).
+  // Two panels, one polyline per stage over the layers, log scales (both
+  // quantities span decades): attention-output error, single-layer KL.
   size_t layers = stages.empty() ? 0 : stages.front().relativeError.size();
-  double lo = 1e-4, hi = 1;
-  for (const StageEvidence &s : stages)
-    for (double e : s.relativeError)
-      hi = std::max(hi, e);
-  int w = 640, h = 360, left = 60, right = 200, top = 30, bottom = 40;
+  int w = 720, panelH = 260, left = 60, right = 280, top = 30, bottom = 40;
   auto x = [&](size_t l) {
     return left + (layers > 1 ? (double)l * (w - left - right) / (layers - 1) : 0.0);
   };
-  auto y = [&](double e) {
-    e = std::max(e, lo);
-    return top + (h - top - bottom) * (std::log10(hi) - std::log10(e)) /
-                     (std::log10(hi) - std::log10(lo));
-  };
   const char *colors[] = {"#888888", "#d9822b", "#3a6ea5", "#2e8b57", "#a33"};
   std::string svg = llvm::formatv("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
-                                  "height=\"{1}\" font-family=\"sans-serif\" font-size=\"12\">\n"
-                                  "<text x=\"{2}\" y=\"18\">teacher-forced attention output "
-                                  "error |s - t| / |t| per layer (log scale)</text>\n",
-                                  w, h, left)
+                                  "height=\"{1}\" font-family=\"sans-serif\" font-size=\"12\">\n",
+                                  w, 2 * panelH)
                         .str();
-  for (double e = lo; e <= hi * 1.0001; e *= 10)
-    svg += llvm::formatv("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2:F1}\" y2=\"{2:F1}\" "
-                         "stroke=\"#ddd\"/><text x=\"4\" y=\"{3:F1}\">{4}</text>\n",
-                         left, w - right, y(e), y(e) + 4, e)
+  auto panel = [&](int y0, llvm::StringRef title, double lo,
+                   std::vector<double> StageEvidence::*series) {
+    double hi = 10 * lo;
+    for (const StageEvidence &s : stages)
+      for (double e : s.*series)
+        hi = std::max(hi, e);
+    hi = std::pow(10, std::ceil(std::log10(hi)));
+    auto y = [&](double e) {
+      return y0 + top + (panelH - top - bottom) * (std::log10(hi) - std::log10(std::max(e, lo))) /
+                            (std::log10(hi) - std::log10(lo));
+    };
+    svg += llvm::formatv("<text x=\"{0}\" y=\"{1}\">{2}</text>\n", left, y0 + 18, title).str();
+    for (double e = lo; e <= hi * 1.0001; e *= 10)
+      svg += llvm::formatv("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2:F1}\" y2=\"{2:F1}\" "
+                           "stroke=\"#ddd\"/><text x=\"4\" y=\"{3:F1}\">{4}</text>\n",
+                           left, w - right, y(e), y(e) + 4, e)
+                 .str();
+    for (size_t l = 0; l < layers; ++l)
+      svg += llvm::formatv("<text x=\"{0:F1}\" y=\"{1}\">{2}</text>\n", x(l) - 4,
+                           y0 + panelH - 20, l)
+                 .str();
+    for (auto [i, s] : llvm::enumerate(stages)) {
+      std::string points;
+      for (size_t l = 0; l < (s.*series).size(); ++l)
+        points += llvm::formatv("{0:F1},{1:F1} ", x(l), y((s.*series)[l])).str();
+      svg += llvm::formatv("<polyline points=\"{0}\" fill=\"none\" stroke=\"{1}\" "
+                           "stroke-width=\"2\"/>\n",
+                           points, colors[i % 5])
+                 .str();
+    }
+  };
+  panel(0, "teacher-forced attention output error |s - t| / |t| per layer", 1e-4,
+        &StageEvidence::relativeError);
+  panel(panelH, "next-token KL of the teacher with only that layer edited", 1e-5,
+        &StageEvidence::layerKl);
+  for (auto [i, s] : llvm::enumerate(stages))
+    svg += llvm::formatv("<text x=\"{0}\" y=\"{1}\" fill=\"{2}\">{3}: KL {4:F4}, free "
+                         "running {5:F4}</text>\n",
+                         w - right + 10, top + 20 + 18 * i, colors[i % 5], s.stage, s.kl,
+                         s.freeKl)
                .str();
-  for (size_t l = 0; l < layers; ++l)
-    svg += llvm::formatv("<text x=\"{0:F1}\" y=\"{1}\">{2}</text>\n", x(l) - 4, h - 20, l).str();
-  for (auto [i, s] : llvm::enumerate(stages)) {
-    const char *c = colors[i % 5];
-    std::string points;
-    for (size_t l = 0; l < s.relativeError.size(); ++l)
-      points += llvm::formatv("{0:F1},{1:F1} ", x(l), y(s.relativeError[l])).str();
-    svg += llvm::formatv("<polyline points=\"{0}\" fill=\"none\" stroke=\"{1}\" "
-                         "stroke-width=\"2\"/>\n<text x=\"{2}\" y=\"{3}\" fill=\"{1}\">{4}: "
-                         "KL {5:F4}</text>\n",
-                         points, c, w - right + 10, top + 20 + 18 * i, s.stage, s.kl)
-               .str();
-  }
   svg += "</svg>\n";
   return writeFileAtomically(svgPath, svg);
 }

@@ -112,7 +112,7 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
           calibration.begin(),
           calibration.begin() + std::min<size_t>(calibration.size(), options.evalWindow))};
       auto ev = measureStage(**raised, (*student)->module(), (*student)->parameterStore(),
-                             first, name);
+                             first, name, /*attentionErrorOnly=*/true);
       if (!ev)
         return ev.takeError();
       double error = ev->relativeError[l];
