@@ -1,7 +1,16 @@
 #!/usr/bin/python3
-"""Conversion quality on stories260K (issue 12): uniform edits against a
-planned heterogeneous edit at equal KV bytes, and default against calibrated
-GateSWA sinks, over several distillation seeds.
+"""Conversion quality (issue 12): uniform edits against a planned
+heterogeneous edit at equal KV bytes, starts and recipe ablations, over
+several distillation seeds. Two tasks:
+
+--task stories (default): stories260K, the real pretrained model.
+--task recall: the embedded demo's multi-query associative recall (a
+2-layer GQA teacher trained by `attnedit-run demo`); per row the held-out
+recall accuracy kept against the teacher's, KL, and KV bytes at the task's
+57 tokens. Uniform MLA r16+8, uniform GateSWA (the widest window in every
+layer that fits MLA's bytes) and the plan at MLA's bytes (plan-edits:
+window 8 or MLA r16+8 per layer), plus the demo's GateSWA (layer 0 full,
+more bytes) as a reference.
 
 Data: stories sampled from the teacher by `attnedit-run sample` (training
 seed 0, held-out seed 1, calibration = the first tokens of the training
@@ -12,8 +21,12 @@ ratio student / teacher, KL and top-1, as mean ± spread (min..max) over
 --seeds recipe seeds. Every run goes through the CLI; prints a table and
 writes bench/results/conversion_quality.json and an SVG plot.
 
-usage: bench/conversion_quality.py [--bin-dir build/bin] [--work DIR]
-                                   [--steps 50] [--seeds 3] [--quick] [--only NAME]
+Ablation rows (stories): stage 2 only at the same total steps, and stage 2
+with feature matching (cosine of the hidden states entering every layer).
+
+usage: bench/conversion_quality.py [--task stories|recall] [--bin-dir build/bin]
+                                   [--work DIR] [--steps 50] [--seeds 3] [--quick]
+                                   [--only NAME] [--lr 1e-2,3e-3]
 """
 import argparse
 import json
@@ -76,20 +89,47 @@ def plot(rows, path):
         f.write("\n".join(out) + "\n")
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
-    p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-conversion-quality"))
-    p.add_argument("--steps", type=int, default=50, help="steps of each stage")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="10 steps, 1 seed, little data")
-    p.add_argument("--only", default="", help="run only the rows whose name contains this")
-    args = p.parse_args()
-    if args.quick:
-        args.steps, args.seeds = 10, 1
+def stages(kind, steps, lr):
+    """The recipe's stages: stage 1 + 2 at `steps` each, or the ablations at
+    the same total steps (stage 2 only), or stage 2 with feature matching."""
+    warm = max(1, steps // 10)
+    s1 = {"stage": "layerwise", "steps": steps, "lr": lr[0], "warmup": warm}
+    s2 = {"stage": "model", "steps": steps, "lr": lr[1], "warmup": warm}
+    if kind == "stage2-only":
+        return [dict(s2, steps=2 * steps, warmup=2 * warm)]
+    if kind == "features":
+        # Hidden states entering layers 1..4 (all but the embedding's).
+        return [s1, dict(s2, feature_layers=[1, 2, 3, 4], feature_weight=0.1)]
+    return [s1, s2]
+
+
+def distill_seeds(args, teacher, edit, data, tag, recipe_of, evaluate_one):
+    """Distils `edit` once per seed; returns the evaluations and seconds."""
+    results, seconds = [], 0
+    for seed in recipe_seeds(args):
+        out = os.path.join(args.work, f"{tag}-seed{seed}")
+        with open(out + ".recipe.json", "w") as f:
+            json.dump(recipe_of(seed), f)
+        subprocess.run(["rm", "-rf", out])
+        seconds += run(args, ["distill", "--threads", "1", "--teacher", teacher, "--edit", edit,
+                              "--data", data, "--out", out, "--recipe", out + ".recipe.json"],
+                       out + ".log")
+        results.append(evaluate_one(out))
+    return results, seconds
+
+
+def recipe_seeds(args):
+    return range(args.first_seed, args.first_seed + args.seeds)
+
+
+def tag_of(name):
+    return (name.replace(" ", "_").replace(",", "").replace("@", "at").replace("%", "pct")
+            .replace("'", "").replace("(", "").replace(")", "").replace("+", "p"))
+
+
+def stories(args):
     if not os.path.exists(TEACHER):
         raise SystemExit(f"{TEACHER} is absent (../shared/data)")
-    os.makedirs(args.work, exist_ok=True)
     w = lambda name: os.path.join(args.work, name)  # noqa: E731
     n_train, n_held = (20, 4) if args.quick else (200, 16)
     run(args, ["sample", TEACHER, "--count", str(n_train), "--max-tokens", "256", "--seed", "0",
@@ -111,41 +151,34 @@ def main():
                    "--kv-budget", str(budget), "--context", str(CONTEXT),
                    "--edit", "init=svd gate=headwise sinks=true",
                    "--out", w(f"plan-{budget}.json")], w(f"plan-{budget}.log"))
+    swa = "target=gate-swa window=32 full-layers=0 gate=headwise sinks=true"
     configs = [
-        ("MLA r16+4", mla),
-        ("MLA r16+4, activation-aware SVD", f"{mla} activations={w('activations.safetensors')}"),
-        ("MLA r16+4, random init", mla.replace("init=svd", "init=random")),
-        ("GateSWA W32, layer 0 full", "target=gate-swa window=32 full-layers=0 gate=headwise "
-                                      "sinks=true"),
-        ("GateSWA W32, layer 0 full, calibrated sinks",
-         f"target=gate-swa window=32 full-layers=0 gate=headwise sinks=true "
-         f"sink-logits={w('sinks32.json')}"),
-    ] + [(name, f"plan={w(f'plan-{b}.json')} gate=headwise sinks=true")
+        ("MLA r16+4", mla, "stages"),
+        ("MLA r16+4, activation-aware SVD", f"{mla} activations={w('activations.safetensors')}",
+         "stages"),
+        ("MLA r16+4, random init", mla.replace("init=svd", "init=random"), "stages"),
+        ("MLA r16+4, stage 2 only", mla, "stage2-only"),
+        ("MLA r16+4, feature matching", mla, "features"),
+        ("GateSWA W32, layer 0 full", swa, "stages"),
+        ("GateSWA W32, layer 0 full, calibrated sinks", f"{swa} sink-logits={w('sinks32.json')}",
+         "stages"),
+        ("GateSWA W32, layer 0 full, stage 2 only", swa, "stage2-only"),
+        ("GateSWA W32, layer 0 full, feature matching", swa, "features"),
+    ] + [(name, f"plan={w(f'plan-{b}.json')} gate=headwise sinks=true", "stages")
          for name, b in budgets.items()]
 
     rows = []
-    configs = [(n, e) for n, e in configs if args.only in n]
-    for name, edit in configs:
-        tag = name.replace(" ", "_").replace(",", "").replace("@", "at").replace("%", "pct")
+    for name, edit, kind in [c for c in configs if args.only in c[0]]:
+        tag = tag_of(name)
         run(args, ["convert", "--teacher", TEACHER, "--edit", edit, "--out", w(tag + "-edited")],
             w(tag + "-convert.log"))
         edited = evaluate(args, w(tag + "-edited"), w("held.bin"), w(tag + "-edited.json"))
-        results, seconds = [], 0
-        for seed in range(args.seeds):
-            recipe = {"seed": seed, "batch": 8, "seq_len": 128, "checkpoint_every": 100000,
-                      "stages": [{"stage": "layerwise", "steps": args.steps, "lr": 1e-2,
-                                  "warmup": max(1, args.steps // 10)},
-                                 {"stage": "model", "steps": args.steps, "lr": 3e-3,
-                                  "warmup": max(1, args.steps // 10)}]}
-            out = w(f"{tag}-seed{seed}")
-            with open(out + ".recipe.json", "w") as f:
-                json.dump(recipe, f)
-            subprocess.run(["rm", "-rf", out])
-            seconds += run(args, ["distill", "--teacher", TEACHER, "--edit", edit,
-                                  "--data", w("train.bin"), "--out", out,
-                                  "--recipe", out + ".recipe.json"], out + ".log")
-            results.append(evaluate(args, out, w("held.bin"), out + ".eval.json"))
-        row = {"name": name, "edit": edit,
+        results, seconds = distill_seeds(
+            args, TEACHER, edit, w("train.bin"), tag,
+            lambda seed: {"seed": seed, "batch": 8, "seq_len": 128, "checkpoint_every": 100000,
+                          "stages": stages(kind, args.steps, args.lr)},
+            lambda out: evaluate(args, out, w("held.bin"), out + ".eval.json"))
+        row = {"name": name, "edit": edit, "recipe": kind,
                "kv_bytes_per_token": edited["kv_bytes_per_token"],
                "kv_reduction": 1 - edited["kv_bytes_per_token"] / edited["kv_teacher"],
                "edited": {k: edited[k] for k in ("ppl_ratio", "kl", "top1")},
@@ -164,14 +197,117 @@ def main():
     for name, b in budgets.items():
         with open(w(f"plan-{b}.json")) as f:
             plans[name] = json.load(f)
+    return {"teacher": "stories260K", "context": CONTEXT, "steps_per_stage": args.steps,
+            "lr": args.lr, "seeds": list(recipe_seeds(args)), "train_stories": n_train,
+            "held_out_stories": n_held, "rows": rows, "plans": plans}
+
+
+RECALL_LENGTH = 57  # the demo's task: BOS, 8 pairs, 24 fillers, 8 queries
+RECALL_MLA = "target=mla kv-lora-rank=16 qk-rope-head-dim=8 init=svd"
+
+
+def recall(args):
+    w = lambda name: os.path.join(args.work, name)  # noqa: E731
+    # The demo trains the teacher (and its two students, a reference row).
+    if not os.path.exists(w("demo/demo_report.json")):
+        run(args, ["demo", "--out", w("demo")] + (["--scale", "0.2"] if args.quick else []),
+            w("demo.log"))
+    teacher = w("demo/teacher")
+    run(args, ["recall-data", "--count", "2000" if args.quick else "20000", "--seed", "0",
+               "--out", w("recall-train.bin")], w("recall-data.log"))
+
+    def score(model):
+        out = model.rstrip("/") + ".recall.json"
+        run(args, ["eval", "--task", "recall", "--teacher", teacher, "--student", model,
+                   "--json-out", out], out + ".log")
+        with open(out) as f:
+            return json.load(f)
+
+    base = score(teacher)
+    run(args, ["convert", "--teacher", teacher, "--edit", RECALL_MLA, "--out", w("recall-mla")],
+        w("recall-mla-convert.log"))
+    mla_at_length = score(w("recall-mla"))["kv_bytes_at_sequence_length"]
+    mla_bytes = mla_at_length / RECALL_LENGTH
+    # Uniform GateSWA at MLA's bytes: the widest window in every layer that
+    # fits (each layer caches min(window, length) tokens of the teacher's size).
+    window = mla_at_length * RECALL_LENGTH // base["kv_bytes_at_sequence_length"]
+    run(args, ["plan-edits", "--teacher", teacher, "--data", w("recall-train.bin"),
+               "--kv-budget", str(mla_bytes), "--context", str(RECALL_LENGTH),
+               "--swa-window", "8", "--kv-lora-rank", "16", "--qk-rope-head-dim", "8",
+               "--edit", "init=svd gate=headwise sinks=true",
+               "--calibration-tokens", str(40 * RECALL_LENGTH), "--out", w("recall-plan.json")],
+        w("recall-plan.log"))
+    configs = [
+        ("MLA r16+8 (uniform)", RECALL_MLA),
+        (f"GateSWA W{window}, every layer (uniform)",
+         f"target=gate-swa window={window} gate=headwise sinks=true"),
+        ("planned @ MLA's bytes", f"plan={w('recall-plan.json')} gate=headwise sinks=true"),
+        ("GateSWA W8, layer 0 full (the demo's; more bytes)",
+         "target=gate-swa window=8 full-layers=0 gate=headwise sinks=true"),
+    ]
+    scale = 0.2 if args.quick else 1.0
+    rows = [{"name": "teacher (GQA)", "kv_bytes_per_token":
+             base["kv_bytes_at_sequence_length"] / RECALL_LENGTH,
+             "recall": spread([base["recall_accuracy"]])}]
+    for name, edit in [c for c in configs if args.only in c[0]]:
+        tag = "recall-" + tag_of(name)
+        run(args, ["convert", "--teacher", teacher, "--edit", edit, "--out", w(tag + "-edited")],
+            w(tag + "-convert.log"))
+        edited = score(w(tag + "-edited"))
+        # The demo's student recipe: 300 layer-wise + 600 model steps.
+        results, seconds = distill_seeds(
+            args, teacher, edit, w("recall-train.bin"), tag,
+            lambda seed: {"seed": seed, "batch": 16, "seq_len": RECALL_LENGTH - 1,
+                          "checkpoint_every": 100000, "stages": [
+                              {"stage": "layerwise", "steps": max(1, round(300 * scale)),
+                               "lr": 3e-3, "warmup": 15, "weight_decay": 0.0},
+                              {"stage": "model", "steps": max(1, round(600 * scale)),
+                               "lr": 1e-3, "warmup": 30, "weight_decay": 0.0}]},
+            score)
+        kept = [r["recall_accuracy"] / base["recall_accuracy"] for r in results]
+        row = {"name": name, "edit": edit,
+               "kv_bytes_per_token": edited["kv_bytes_at_sequence_length"] / RECALL_LENGTH,
+               "edited": {"recall": edited["recall_accuracy"], "kl": edited["kl_to_teacher"]},
+               "recall": spread([r["recall_accuracy"] for r in results]),
+               "recall_kept": spread(kept),
+               "kl": spread([r["kl_to_teacher"] for r in results]), "seconds": seconds}
+        rows.append(row)
+        print(f"{name:50s} KV {row['kv_bytes_per_token']:6.1f} B/tok  edited recall "
+              f"{edited['recall_accuracy']:.3f}  |  recall {row['recall']['mean']:.4f} "
+              f"[{row['recall']['min']:.4f}..{row['recall']['max']:.4f}] = "
+              f"{row['recall_kept']['mean']:.1%} of the teacher's  KL {row['kl']['mean']:.4f} "
+              f"[{row['kl']['min']:.4f}..{row['kl']['max']:.4f}]  {seconds:.0f} s", flush=True)
+    with open(w("recall-plan.json")) as f:
+        plan = json.load(f)
+    return {"teacher": "recall demo teacher (2 layers, d=64)", "context": RECALL_LENGTH,
+            "seeds": list(recipe_seeds(args)), "teacher_recall": base["recall_accuracy"],
+            "budget_bytes_per_token": mla_bytes, "rows": rows, "plan": plan}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--task", choices=["stories", "recall"], default="stories")
+    p.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
+    p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-conversion-quality"))
+    p.add_argument("--steps", type=int, default=50, help="steps of each stage (stories)")
+    p.add_argument("--lr", default="1e-2,3e-3", help="stage 1, stage 2 learning rates (stories)")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="few steps, 1 seed, little data")
+    p.add_argument("--only", default="", help="run only the rows whose name contains this")
+    args = p.parse_args()
+    args.lr = [float(x) for x in args.lr.split(",")]
+    if args.quick:
+        args.steps, args.seeds = 10, 1
+    os.makedirs(args.work, exist_ok=True)
+    report = stories(args) if args.task == "stories" else recall(args)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    report = {"teacher": "stories260K", "context": CONTEXT, "steps_per_stage": args.steps,
-              "seeds": args.seeds, "train_stories": n_train, "held_out_stories": n_held,
-              "rows": rows, "plans": plans}
-    with open(os.path.join(HERE, "results", "conversion_quality.json"), "w") as f:
+    name = "conversion_quality" if args.task == "stories" else "conversion_quality_recall"
+    with open(os.path.join(HERE, "results", name + ".json"), "w") as f:
         json.dump(report, f, indent=2)
-    plot(rows, os.path.join(HERE, "results", "conversion_quality.svg"))
-    print("wrote bench/results/conversion_quality.json and .svg")
+    if args.task == "stories":
+        plot(report["rows"], os.path.join(HERE, "results", name + ".svg"))
+    print(f"wrote bench/results/{name}.json" + (" and .svg" if args.task == "stories" else ""))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
@@ -178,8 +179,16 @@ static cl::opt<std::string> textPath("data",
                                      cl::sub(evalCmd), cl::sub(distillCmd), cl::sub(trainCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> taskArg("task",
                                     cl::desc("multiple-choice: score --data as JSONL questions "
-                                             "(question, choices, answer)"),
+                                             "(question, choices, answer); recall: the demo's "
+                                             "associative-recall task (no --data)"),
                                     cl::sub(evalCmd), cl::cat(attneditOptions));
+static cl::opt<uint64_t> recallSeed("recall-seed",
+                                    cl::desc("--task recall: the task seed whose held-out "
+                                             "sequences are scored (default 0)"),
+                                    cl::init(0), cl::sub(evalCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> recallSamples("recall-samples",
+                                      cl::desc("--task recall: held-out sequences (default 200)"),
+                                      cl::init(200), cl::sub(evalCmd), cl::cat(attneditOptions));
 static cl::opt<double> textFrom("data-from",
                                 cl::desc("score the data's tokens from this fraction on (the "
                                          "held-out tail that training leaves; default 0.9)"),
@@ -396,6 +405,52 @@ static llvm::Error runForward(Model &model) {
   return writeNpy(logitsOut, *logits);
 }
 
+/// eval --task recall: the demo's associative-recall accuracy of a model (a
+/// student: also its KL to the teacher) on held-out task sequences.
+static llvm::Error runEvalRecall() {
+  if (teacherPath.empty())
+    return usage("eval --task recall needs MODEL (or --teacher MODEL --student MODEL)");
+  if (recallSamples < 1 || recallSamples > kMaxConfigSize)
+    return usage("--recall-samples must be in [1, 16777216]");
+  auto teacher = Model::load(teacherPath, tokenizerPath);
+  if (!teacher)
+    return teacher.takeError();
+  std::unique_ptr<Model> student;
+  if (!studentPath.empty()) {
+    auto loaded = Model::load(studentPath, tokenizerPath);
+    if (!loaded)
+      return loaded.takeError();
+    student = std::move(*loaded);
+  }
+  Model &model = student ? *student : **teacher;
+  RecallTask task;
+  if (model.vocabSize() != task.vocabSize())
+    return makeError(llvm::formatv("{0}: vocabulary of {1} tokens, the recall task has {2}",
+                                   studentPath.empty() ? teacherPath : studentPath,
+                                   model.vocabSize(), task.vocabSize())
+                         .str());
+  auto score = scoreRecall(**teacher, model, task, recallHeldOutSeed(recallSeed), recallSamples);
+  if (!score)
+    return score.takeError();
+  int64_t bytes = kvBytesPerToken(model.module());
+  int64_t atLength = kvCacheBytes(model.module(), task.sequenceLength());
+  llvm::outs() << llvm::formatv("{0,-28} {1,12:F4}\n", "recall", score->recall)
+               << llvm::formatv("{0,-28} {1,12}\n", "queries", score->queries)
+               << llvm::formatv("{0,-28} {1,12:F5}\n", "kl", score->kl)
+               << llvm::formatv("{0,-28} {1,12}\n", "kv_bytes_per_token", bytes)
+               << llvm::formatv("{0,-28} {1,12}\n", "kv_bytes_at_sequence_length", atLength);
+  llvm::json::Object report{{"recall_accuracy", score->recall},
+                      {"queries", score->queries},
+                      {"kl_to_teacher", score->kl},
+                      {"kv_bytes_per_token", bytes},
+                      {"sequence_length", task.sequenceLength()},
+                      {"kv_bytes_at_sequence_length", atLength}};
+  return jsonOut.empty() ? llvm::Error::success()
+                         : writeFileAtomically(
+                               jsonOut, llvm::formatv("{0:2}\n", llvm::json::Value(std::move(report)))
+                                            .str());
+}
+
 static llvm::Error runEval() {
   // One model is positional; two are --teacher and --student.
   if (!optionalModel.empty() && (!teacherPath.empty() || !studentPath.empty()))
@@ -404,11 +459,13 @@ static llvm::Error runEval() {
     teacherPath = optionalModel.getValue();
   else if (!teacherPath.empty() && studentPath.empty())
     return usage("eval --teacher needs --student; to score one model give it as MODEL");
+  if (taskArg == "recall")
+    return runEvalRecall();
   if (teacherPath.empty() || textPath.empty())
     return usage("eval needs MODEL (or --teacher MODEL --student MODEL) and --data FILE");
   if (!taskArg.empty()) {
     if (taskArg != "multiple-choice")
-      return usage("--task must be multiple-choice, not '" + taskArg + "'");
+      return usage("--task must be multiple-choice or recall, not '" + taskArg + "'");
     if (!studentPath.empty())
       return usage("--task multiple-choice scores one model: eval MODEL --task ...");
     auto model = Model::load(teacherPath, tokenizerPath);
@@ -939,8 +996,10 @@ static llvm::Error runPlanEdits() {
   if (!all)
     return all.takeError();
   // The start of the data: eval's held-out tail (the last 10%) stays unseen.
+  // BOS first, unless the data starts with it (recall-data's and sample's
+  // .bin files do), so that windows stay aligned with its sequences.
   std::vector<int32_t> tokens;
-  if ((*teacher)->bosToken())
+  if ((*teacher)->bosToken() && (all->empty() || all->front() != *(*teacher)->bosToken()))
     tokens.push_back(*(*teacher)->bosToken());
   size_t n = std::min<size_t>(all->size() * 9 / 10, (size_t)planTokens);
   tokens.insert(tokens.end(), all->begin(), all->begin() + n);
@@ -1082,6 +1141,43 @@ static llvm::Error runCalibrateActivations() {
   return llvm::Error::success();
 }
 
+// recall-data: the demo's task as a token file for distill and plan-edits.
+static cl::SubCommand recallDataCmd("recall-data",
+                                    "write sequences of the demo's associative-recall task as a "
+                                    ".bin of uint16 ids, back to back (distill with seq_len = "
+                                    "the sequence length - 1 trains on whole sequences)");
+static cl::opt<int64_t> recallDataCount("count", cl::desc("sequences (default 1000)"),
+                                        cl::init(1000), cl::sub(recallDataCmd),
+                                        cl::cat(attneditOptions));
+static cl::opt<uint64_t> recallDataSeed("seed",
+                                        cl::desc("task seed: the demo's teacher trains on seed "
+                                                 "--seed's sequences (default 0)"),
+                                        cl::init(0), cl::sub(recallDataCmd),
+                                        cl::cat(attneditOptions));
+static cl::opt<std::string> recallDataOut("out", cl::desc("the .bin to write"),
+                                          cl::sub(recallDataCmd), cl::cat(attneditOptions));
+
+static llvm::Error runRecallData() {
+  if (recallDataOut.empty() || !llvm::StringRef(recallDataOut).ends_with(".bin"))
+    return usage("recall-data needs --out FILE.bin");
+  if (recallDataCount < 1 || recallDataCount > kMaxConfigSize)
+    return usage("--count must be in [1, 16777216]");
+  RecallTask task;
+  RecallSequences data(task, recallDataSeed);
+  if (llvm::Error e = writeFileAtomically(recallDataOut, [&](llvm::raw_ostream &os) {
+        for (int64_t i = 0; i < recallDataCount; ++i)
+          for (int32_t id : data.sequence(i)) {
+            uint16_t v = (uint16_t)id;
+            os.write(reinterpret_cast<const char *>(&v), 2);
+          }
+      }))
+    return e;
+  llvm::outs() << llvm::formatv("wrote {0}: {1} sequences of {2} tokens\n",
+                                recallDataOut.getValue(), (int64_t)recallDataCount,
+                                task.sequenceLength());
+  return llvm::Error::success();
+}
+
 int main(int argc, char **argv) {
   configureMathLibraries(argv);
   cl::HideUnrelatedOptions(attneditOptions);
@@ -1114,8 +1210,9 @@ int main(int argc, char **argv) {
   if (llvm::Error e = setDefaultBackend(backend, {ascendTarget, ascendDtype}))
     return reportError(std::move(e));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||
-      convertCmd || planCmd || sinksCmd || activationsCmd) {
+      convertCmd || planCmd || sinksCmd || activationsCmd || recallDataCmd) {
     llvm::Error result = planCmd         ? runPlanEdits()
+                         : recallDataCmd ? runRecallData()
                          : activationsCmd ? runCalibrateActivations()
                          : sinksCmd      ? runCalibrateSinks()
                          : evalCmd       ? runEval()

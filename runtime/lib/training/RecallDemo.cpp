@@ -74,22 +74,14 @@ std::vector<int32_t> RecallSequences::targets(uint64_t index,
   return targets;
 }
 
-namespace {
-
-struct Row {
-  std::string name;
-  double recall = 0, kl = 0, seconds = 0;
-  int64_t kvBytes = 0, kvBytesAtLength = 0;
-};
-
-/// Recall accuracy (argmax at each query equals its value) and mean KL to
-/// the teacher over every position of `samples` held-out sequences.
-llvm::Error evaluateRecall(Model &teacher, Model &model, const RecallTask &task,
-                           uint64_t seed, int64_t samples, Row &row) {
-  int64_t hits = 0, queries = 0, positions = 0;
+llvm::Expected<RecallScore> attnedit::scoreRecall(Model &teacher, Model &model,
+                                                  const RecallTask &task, uint64_t heldOutSeed,
+                                                  int64_t samples) {
+  RecallScore score;
+  int64_t hits = 0, positions = 0;
   double kl = 0;
   for (int64_t s = 0; s < samples; ++s) {
-    std::mt19937_64 rng(seed + s);
+    std::mt19937_64 rng(heldOutSeed + s);
     RecallTask::Sample sample = task.sample(rng);
     auto logits = model.forward(sample.tokens);
     if (!logits)
@@ -98,7 +90,7 @@ llvm::Error evaluateRecall(Model &teacher, Model &model, const RecallTask &task,
     for (int64_t q : sample.queryPositions) {
       const float *row = logits->data() + q * vocab;
       hits += std::max_element(row, row + vocab) - row == sample.tokens[q + 1];
-      ++queries;
+      ++score.queries;
     }
     if (&model == &teacher)
       continue;
@@ -108,8 +100,26 @@ llvm::Error evaluateRecall(Model &teacher, Model &model, const RecallTask &task,
     kl += cmp->kl * cmp->positions;
     positions += cmp->positions;
   }
-  row.recall = (double)hits / queries;
-  row.kl = positions ? kl / positions : 0;
+  score.recall = score.queries ? (double)hits / score.queries : 0;
+  score.kl = positions ? kl / positions : 0;
+  return score;
+}
+
+namespace {
+
+struct Row {
+  std::string name;
+  double recall = 0, kl = 0, seconds = 0;
+  int64_t kvBytes = 0, kvBytesAtLength = 0;
+};
+
+llvm::Error evaluateRecall(Model &teacher, Model &model, const RecallTask &task,
+                           uint64_t seed, int64_t samples, Row &row) {
+  auto score = scoreRecall(teacher, model, task, seed, samples);
+  if (!score)
+    return score.takeError();
+  row.recall = score->recall;
+  row.kl = score->kl;
   row.kvBytes = kvBytesPerToken(model.module());
   row.kvBytesAtLength = kvCacheBytes(model.module(), task.sequenceLength());
   return llvm::Error::success();
@@ -237,7 +247,7 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
   if (!writer)
     return llvm::Error::success();
   // Held-out samples come from another seed than any training sequence.
-  uint64_t heldOut = options.seed + (1ull << 48);
+  uint64_t heldOut = recallHeldOutSeed(options.seed);
   const char *dirs[] = {"teacher", "mla", "gateswa"};
   json::Array report;
   for (auto [row, dir] : llvm::zip(rows, dirs)) {

@@ -10,6 +10,7 @@
 #ifndef ATTNEDIT_RUNTIME_TRAINING_RECALLTASK_H
 #define ATTNEDIT_RUNTIME_TRAINING_RECALLTASK_H
 
+#include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Runtime/Training/Trainer.h"
 
 #include "llvm/Support/Error.h"
@@ -58,6 +59,21 @@ private:
   RecallTask task;
   uint64_t seed;
 };
+
+/// Held-out recall sequences come from another seed than any training
+/// sequence of `RecallSequences(task, seed)`.
+inline uint64_t recallHeldOutSeed(uint64_t seed) { return seed + (1ull << 48); }
+
+/// Recall accuracy (argmax at each query equals its value) of `model` on
+/// `samples` held-out sequences (seeds heldOutSeed, heldOutSeed + 1, ...)
+/// and its mean next-token KL to `teacher` over every position (0 when
+/// `model` is `teacher`).
+struct RecallScore {
+  double recall = 0, kl = 0;
+  int64_t queries = 0;
+};
+llvm::Expected<RecallScore> scoreRecall(Model &teacher, Model &model, const RecallTask &task,
+                                        uint64_t heldOutSeed, int64_t samples);
 
 /// The README's main job: trains a small GQA teacher on the recall task from
 /// scratch, converts it to MLA and to GateSWA (a window shorter than the
