@@ -103,3 +103,45 @@ llvm::Expected<EditPlan> mlir::attnedit::readEditPlan(llvm::StringRef path) {
     return makeError(path, "cannot read: " + buffer.getError().message());
   return parseEditPlan((*buffer)->getBuffer(), path);
 }
+
+std::vector<size_t>
+mlir::attnedit::cheapestChoices(const std::vector<std::vector<PlanChoice>> &choices) {
+  std::vector<size_t> chosen;
+  for (const std::vector<PlanChoice> &c : choices) {
+    size_t best = 0;
+    for (size_t i = 1; i < c.size(); ++i)
+      if (c[i].bytesPerToken < c[best].bytesPerToken ||
+          (c[i].bytesPerToken == c[best].bytesPerToken && c[i].damage < c[best].damage))
+        best = i;
+    chosen.push_back(best);
+  }
+  return chosen;
+}
+
+double mlir::attnedit::restoreUnderBudget(const std::vector<std::vector<PlanChoice>> &choices,
+                                          std::vector<size_t> &chosen, double budget) {
+  double total = 0;
+  for (size_t l = 0; l < choices.size(); ++l)
+    total += choices[l][chosen[l]].bytesPerToken;
+  for (;;) {
+    int64_t bestLayer = -1;
+    size_t bestChoice = 0;
+    double bestGain = 0;
+    for (size_t l = 0; l < choices.size(); ++l) {
+      const PlanChoice &now = choices[l][chosen[l]];
+      for (size_t i = 0; i < choices[l].size(); ++i) {
+        const PlanChoice &c = choices[l][i];
+        double gain = now.damage - c.damage;
+        if (gain <= bestGain ||
+            total - now.bytesPerToken + c.bytesPerToken > budget * (1 + 1e-9))
+          continue;
+        bestLayer = l, bestChoice = i, bestGain = gain;
+      }
+    }
+    if (bestLayer < 0)
+      return total;
+    total += choices[bestLayer][bestChoice].bytesPerToken -
+             choices[bestLayer][chosen[bestLayer]].bytesPerToken;
+    chosen[bestLayer] = bestChoice;
+  }
+}

@@ -18,15 +18,6 @@ using namespace mlir;
 using namespace mlir::attnedit;
 namespace json = llvm::json;
 
-namespace {
-/// One way to treat one layer, and what it was measured to cost.
-struct Option {
-  LayerEdit edit;
-  double bytesPerToken = 0; // bf16, amortised over the context
-  double kl = 0;            // next-token KL with this layer alone edited
-};
-} // namespace
-
 static std::string joinPath(llvm::StringRef a, llvm::StringRef b) {
   llvm::SmallString<256> p(a);
   llvm::sys::path::append(p, b);
@@ -90,7 +81,7 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
   // Damage of every candidate, one layer edited at a time.
   LayerEdit swa{LayerEdit::Kind::Swa, options.window, 0, 0};
   LayerEdit mla{LayerEdit::Kind::Mla, 0, options.kvLoraRank, options.qkRopeHeadDim};
-  std::vector<std::vector<Option>> choices(numLayers);
+  std::vector<std::vector<PlanChoice>> choices(numLayers);
   json::Array measured;
   for (int64_t l = 0; l < numLayers; ++l) {
     choices[l].push_back({LayerEdit{}, keepBytes[l], 0.0});
@@ -106,7 +97,7 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
       auto cmp = compareNextToken(teacher, **student, calibration, options.evalWindow);
       if (!cmp)
         return cmp.takeError();
-      Option o{candidate, layerBytes((*student)->module(), options.context)[l], cmp->kl};
+      PlanChoice o{candidate, layerBytes((*student)->module(), options.context)[l], cmp->kl};
       // The edited layer's teacher-forced output error, on the first window.
       std::vector<std::vector<int32_t>> first{std::vector<int32_t>(
           calibration.begin(),
@@ -118,10 +109,10 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
       double error = ev->relativeError[l];
       spdlog::info("plan-edits: layer {} {}: KL {:.5f}, attention error {:.4f}, {:.1f} "
                    "bytes/token",
-                   l, LayerEdit::kindName(candidate.kind).str(), o.kl, error, o.bytesPerToken);
+                   l, LayerEdit::kindName(candidate.kind).str(), o.damage, error, o.bytesPerToken);
       measured.push_back(json::Object{{"layer", l},
                                       {"edit", candidate.toJson()},
-                                      {"kl", o.kl},
+                                      {"kl", o.damage},
                                       {"top1", cmp->top1},
                                       {"attention_relative_error", error},
                                       {"bytes_per_token", o.bytesPerToken}});
@@ -129,54 +120,25 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
     }
   }
 
-  // Start from the cheapest choice of every layer, then restore: while the
-  // budget allows, give the layer whose damage an affordable upgrade lowers
-  // most that upgrade (KL-guided greedy restoration).
-  std::vector<size_t> chosen(numLayers);
+  // Start from the cheapest choice of every layer, then restore the upgrades
+  // that remove the most damage while the budget allows.
+  std::vector<size_t> chosen = cheapestChoices(choices);
   double total = 0;
-  for (int64_t l = 0; l < numLayers; ++l) {
-    auto &c = choices[l];
-    size_t best = 0;
-    for (size_t i = 1; i < c.size(); ++i)
-      if (c[i].bytesPerToken < c[best].bytesPerToken ||
-          (c[i].bytesPerToken == c[best].bytesPerToken && c[i].kl < c[best].kl))
-        best = i;
-    chosen[l] = best;
-    total += c[best].bytesPerToken;
-  }
+  for (int64_t l = 0; l < numLayers; ++l)
+    total += choices[l][chosen[l]].bytesPerToken;
   if (total > budget * (1 + 1e-9))
     return makeError("plan-edits",
                      llvm::formatv("the budget of {0:F1} bytes/token is below the cheapest plan "
                                    "({1:F1} bytes/token at context {2}; the teacher needs {3:F1})",
                                    budget, total, options.context, teacherBytes)
                          .str());
-  for (;;) {
-    int64_t bestLayer = -1;
-    size_t bestOption = 0;
-    double bestGain = 0;
-    for (int64_t l = 0; l < numLayers; ++l) {
-      const Option &now = choices[l][chosen[l]];
-      for (size_t i = 0; i < choices[l].size(); ++i) {
-        const Option &o = choices[l][i];
-        double gain = now.kl - o.kl;
-        if (gain <= bestGain ||
-            total - now.bytesPerToken + o.bytesPerToken > budget * (1 + 1e-9))
-          continue;
-        bestLayer = l, bestOption = i, bestGain = gain;
-      }
-    }
-    if (bestLayer < 0)
-      break;
-    total += choices[bestLayer][bestOption].bytesPerToken -
-             choices[bestLayer][chosen[bestLayer]].bytesPerToken;
-    chosen[bestLayer] = bestOption;
-  }
+  total = restoreUnderBudget(choices, chosen, budget);
 
   EditPlan plan;
   double estimated = 0;
   for (int64_t l = 0; l < numLayers; ++l) {
     plan.layers.push_back(choices[l][chosen[l]].edit);
-    estimated += choices[l][chosen[l]].kl;
+    estimated += choices[l][chosen[l]].damage;
   }
   auto student = studentOf(**raised, plan, options, "plan");
   if (!student)

@@ -2,7 +2,9 @@
 //
 // A heterogeneous edit: each layer keeps its attention, slides (GateSWA with
 // a window) or becomes MLA. --attnedit-edit-attention=plan=FILE applies one;
-// `attnedit-run plan-edits` chooses one under a KV budget and writes it.
+// `attnedit-run plan-edits` measures every layer's candidates and chooses
+// one under a KV budget; --attnedit-plan-edits chooses one from such a
+// measurement (at any budget and context) and applies it.
 //
 // The file is JSON:
 //   {"layers": [{"kind": "keep"},
@@ -51,6 +53,22 @@ struct EditPlan {
 
   llvm::json::Value toJson() const;
 };
+
+/// One way to treat one layer: its KV bytes per token and its measured
+/// damage (next-token KL with that layer alone edited; 0 for keep).
+struct PlanChoice {
+  LayerEdit edit;
+  double bytesPerToken = 0;
+  double damage = 0;
+};
+
+/// Index of every layer's cheapest choice (ties: the least damage).
+std::vector<size_t> cheapestChoices(const std::vector<std::vector<PlanChoice>> &choices);
+/// KL-guided greedy restoration: from `chosen`, while the budget allows,
+/// gives the layer whose damage an affordable choice lowers most that
+/// choice. Returns the plan's bytes per token.
+double restoreUnderBudget(const std::vector<std::vector<PlanChoice>> &choices,
+                          std::vector<size_t> &chosen, double budget);
 
 /// Parses a plan; errors name `source` (a file name) and the field.
 llvm::Expected<EditPlan> parseEditPlan(llvm::StringRef text, llvm::StringRef source);

@@ -139,6 +139,43 @@ def ConvertAttentionPass : Pass<"attnedit-convert", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
 }
 
+def PlanEditsPass : Pass<"attnedit-plan-edits", "::mlir::ModuleOp"> {
+  let summary = "Choose each layer's edit under a KV budget from measured damage, and apply it";
+  let description = [{
+    Raises attention, chooses for every layer among keeping it and the
+    candidates that `calibration` measured (GateSWA with a window, MLA of a
+    rank), so that the bf16 KV cache at `context` tokens fits `kv-budget`
+    (bytes per token, > 1, or a fraction of the module's, <= 1), writes the
+    plan to `plan-out` and applies it with --attnedit-edit-attention and the
+    options in `edit`:
+
+      attnedit-opt model.mlir "--attnedit-plan-edits=kv-budget=0.25 context=512
+          calibration=measured.json plan-out=plan.json
+          edit={init=svd gate=headwise sinks=true params-out=s.safetensors}"
+
+    Measuring damage means running the model on calibration data, which a
+    pass cannot do: `calibration` is the JSON `attnedit-run plan-edits`
+    writes (its "candidates": per layer and candidate the next-token KL with
+    that layer alone edited). The choice is the planner's: start from every
+    layer's cheapest choice, then restore the affordable upgrade that removes
+    the most damage, until none fits. Bytes are recomputed from the module
+    at `context`, so one measurement serves every budget and context.
+  }];
+  let options = [
+    Option<"kvBudget", "kv-budget", "double", /*default=*/"0.25",
+           "bf16 KV bytes per token at `context` (> 1), or a fraction of the module's (<= 1)">,
+    Option<"context", "context", "int64_t", /*default=*/"512",
+           "context length the budget holds at">,
+    Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
+           "the damage measured on calibration data: attnedit-run plan-edits' JSON">,
+    Option<"planOut", "plan-out", "std::string", /*default=*/"\"\"",
+           "where the chosen plan (EditPlan JSON) is written">,
+    Option<"edit", "edit", "std::string", /*default=*/"\"\"",
+           "other --attnedit-edit-attention options (init, gate, sinks, params-out, ...)">,
+  ];
+  let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Training
 //===----------------------------------------------------------------------===//
