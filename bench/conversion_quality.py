@@ -21,8 +21,10 @@ ratio student / teacher, KL and top-1, as mean ± spread (min..max) over
 --seeds recipe seeds. Every run goes through the CLI; prints a table and
 writes bench/results/conversion_quality.json and an SVG plot.
 
-Ablation rows (stories): stage 2 only at the same total steps, and stage 2
-with feature matching (cosine of the hidden states entering every layer).
+Ablation rows (stories): stage 2 only at the same total steps, stage 2
+with feature matching (cosine of the hidden states entering every layer),
+stage 2 training every weight (`"train": "all"`); and GateSWA at 75% KV
+without a full layer (window 128 everywhere).
 
 usage: bench/conversion_quality.py [--task stories|recall] [--bin-dir build/bin]
                                    [--work DIR] [--steps 50] [--seeds 3] [--quick]
@@ -51,6 +53,7 @@ def run(args, cmd, log):
 def evaluate(args, student, held, out):
     run(args, ["eval", "--teacher", TEACHER, "--student", student, "--data", held,
                "--data-from", "0", "--max-positions", "4096", "--kv-context", str(CONTEXT),
+               "--window", str(args.eval_window),
                "--json-out", out], out + ".log")
     with open(out) as f:
         r = json.load(f)
@@ -100,6 +103,9 @@ def stages(kind, steps, lr):
     if kind == "features":
         # Hidden states entering layers 1..4 (all but the embedding's).
         return [s1, dict(s2, feature_layers=[1, 2, 3, 4], feature_weight=0.1)]
+    if kind == "train-all":
+        # Stage 2 also trains student copies of every other weight.
+        return [s1, dict(s2, train="all")]
     return [s1, s2]
 
 
@@ -164,6 +170,11 @@ def stories(args):
          "stages"),
         ("GateSWA W32, layer 0 full, stage 2 only", swa, "stage2-only"),
         ("GateSWA W32, layer 0 full, feature matching", swa, "features"),
+        ("MLA r16+4, stage 2 trains all", mla, "train-all"),
+        ("GateSWA W32, layer 0 full, stage 2 trains all", swa, "train-all"),
+        # 75% at 512 tokens without a full layer: 5 layers x 128 of 512 tokens.
+        ("GateSWA W128, every layer", "target=gate-swa window=128 gate=headwise sinks=true",
+         "stages"),
     ] + [(name, f"plan={w(f'plan-{b}.json')} gate=headwise sinks=true", "stages")
          for name, b in budgets.items()]
 
@@ -198,6 +209,7 @@ def stories(args):
         with open(w(f"plan-{b}.json")) as f:
             plans[name] = json.load(f)
     return {"teacher": "stories260K", "context": CONTEXT, "steps_per_stage": args.steps,
+            "eval_window": args.eval_window,
             "lr": args.lr, "seeds": list(recipe_seeds(args)), "train_stories": n_train,
             "held_out_stories": n_held, "rows": rows, "plans": plans}
 
@@ -242,6 +254,9 @@ def recall(args):
         (f"GateSWA W{window}, every layer (uniform)",
          f"target=gate-swa window={window} gate=headwise sinks=true"),
         ("planned @ MLA's bytes", f"plan={w('recall-plan.json')} gate=headwise sinks=true"),
+        # At the plan's bytes (64 <= 66 B/token): the uniform MLA it must beat there.
+        ("MLA r8+8 (uniform, the plan's bytes)", RECALL_MLA.replace("kv-lora-rank=16",
+                                                                    "kv-lora-rank=8")),
         ("GateSWA W8, layer 0 full (the demo's; more bytes)",
          "target=gate-swa window=8 full-layers=0 gate=headwise sinks=true"),
     ]
@@ -291,6 +306,8 @@ def main():
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-conversion-quality"))
     p.add_argument("--steps", type=int, default=50, help="steps of each stage (stories)")
     p.add_argument("--lr", default="1e-2,3e-3", help="stage 1, stage 2 learning rates (stories)")
+    p.add_argument("--eval-window", type=int, default=256,
+                   help="tokens per forward pass of the held-out evaluation (stories)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="few steps, 1 seed, little data")
