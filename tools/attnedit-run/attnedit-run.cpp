@@ -1047,6 +1047,11 @@ static cl::opt<int64_t> sinksTokens("calibration-tokens",
                                     cl::init(2048), cl::sub(sinksCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> sinksChunk("chunk", cl::desc("tokens per forward pass (default 256)"),
                                    cl::init(256), cl::sub(sinksCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> sinksObjective(
+    "objective",
+    cl::desc("outside-mass: the sink takes the teacher's mass outside the window (default); "
+             "output-error: the sink minimises the teacher-forced error of each head's output"),
+    cl::init("outside-mass"), cl::sub(sinksCmd), cl::cat(attneditOptions));
 
 /// The first `count` tokens of `path` (BOS first), within its first 90%, so
 /// eval's held-out tail stays unseen.
@@ -1079,7 +1084,12 @@ static llvm::Error runCalibrateSinks() {
   auto tokens = calibrationTokens(**teacher, sinksData, sinksTokens);
   if (!tokens)
     return tokens.takeError();
-  auto sinks = calibrateSinkLogits(**teacher, *tokens, sinksWindow, sinksChunk);
+  if (sinksObjective != "outside-mass" && sinksObjective != "output-error")
+    return usage("--objective must be outside-mass or output-error, not '" + sinksObjective +
+                 "'");
+  auto sinks = calibrateSinkLogits(**teacher, *tokens, sinksWindow, sinksChunk,
+                                   sinksObjective == "output-error" ? SinkObjective::OutputError
+                                                                    : SinkObjective::OutsideMass);
   if (!sinks)
     return sinks.takeError();
   for (auto [l, row] : llvm::enumerate(*sinks->getAsObject()->getArray("outside_mass")))

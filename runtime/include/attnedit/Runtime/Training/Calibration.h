@@ -23,11 +23,17 @@ namespace mlir::attnedit {
 /// instead of renormalising the rest. `tokens` are run in chunks of
 /// `chunk` positions (BOS first when the model has one). The result is what
 /// --attnedit-edit-attention=sink-logits=FILE reads:
-///   {"window": W, "layers": [[s_0, ..., s_H-1], ...],
+///   {"window": W, "objective": ..., "layers": [[s_0, ..., s_H-1], ...],
 ///    "outside_mass": [[m_0, ...], ...], "queries": N}
-llvm::Expected<llvm::json::Value> calibrateSinkLogits(Model &teacher,
-                                                      llvm::ArrayRef<int32_t> tokens,
-                                                      int64_t window, int64_t chunk);
+/// With SinkObjective::OutputError, s instead minimises the teacher-forced
+/// error of the head's output over every calibration query (also those
+/// with nothing outside the window, from which the sink only takes mass):
+/// Σ_i |σ(log Z_W,i - s)·w_i - t_i|², w_i the window-renormalised output,
+/// t_i the teacher's (the gate at its start, 1, and o_proj left out).
+enum class SinkObjective { OutsideMass, OutputError };
+llvm::Expected<llvm::json::Value>
+calibrateSinkLogits(Model &teacher, llvm::ArrayRef<int32_t> tokens, int64_t window,
+                    int64_t chunk, SinkObjective objective = SinkObjective::OutsideMass);
 
 /// Per attention layer, E[x·xᵀ] ([hidden, hidden], row-major) of the
 /// teacher's attention input x over `tokens` (run in chunks of `chunk`), for
