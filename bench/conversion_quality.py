@@ -146,6 +146,9 @@ def stories(args):
     # Calibration on the training data's first 2048 tokens.
     run(args, ["calibrate-sinks", "--teacher", TEACHER, "--data", w("train.bin"),
                "--swa-window", "32", "--out", w("sinks32.json")], w("sinks.log"))
+    run(args, ["calibrate-sinks", "--teacher", TEACHER, "--data", w("train.bin"),
+               "--swa-window", "32", "--objective", "output-error",
+               "--out", w("sinks32-output.json")], w("sinks-output.log"))
     run(args, ["calibrate-activations", "--teacher", TEACHER, "--data", w("train.bin"),
                "--out", w("activations.safetensors")], w("activations.log"))
     mla = "target=mla kv-lora-rank=16 qk-rope-head-dim=4 init=svd"
@@ -168,6 +171,8 @@ def stories(args):
         ("GateSWA W32, layer 0 full", swa, "stages"),
         ("GateSWA W32, layer 0 full, calibrated sinks", f"{swa} sink-logits={w('sinks32.json')}",
          "stages"),
+        ("GateSWA W32, layer 0 full, output-error sinks",
+         f"{swa} sink-logits={w('sinks32-output.json')}", "stages"),
         ("GateSWA W32, layer 0 full, stage 2 only", swa, "stage2-only"),
         ("GateSWA W32, layer 0 full, feature matching", swa, "features"),
         ("MLA r16+4, stage 2 trains all", mla, "train-all"),
