@@ -124,6 +124,10 @@ def distill_seeds(args, teacher, edit, data, tag, recipe_of, evaluate_one):
     return results, seconds
 
 
+def selected(args, name):
+    return name == args.only if args.exact else args.only in name
+
+
 def recipe_seeds(args):
     return range(args.first_seed, args.first_seed + args.seeds)
 
@@ -184,7 +188,7 @@ def stories(args):
          for name, b in budgets.items()]
 
     rows = []
-    for name, edit, kind in [c for c in configs if args.only in c[0]]:
+    for name, edit, kind in [c for c in configs if selected(args, c[0])]:
         tag = tag_of(name)
         run(args, ["convert", "--teacher", TEACHER, "--edit", edit, "--out", w(tag + "-edited")],
             w(tag + "-convert.log"))
@@ -269,7 +273,7 @@ def recall(args):
     rows = [{"name": "teacher (GQA)", "kv_bytes_per_token":
              base["kv_bytes_at_sequence_length"] / RECALL_LENGTH,
              "recall": spread([base["recall_accuracy"]])}]
-    for name, edit in [c for c in configs if args.only in c[0]]:
+    for name, edit in [c for c in configs if selected(args, c[0])]:
         tag = "recall-" + tag_of(name)
         run(args, ["convert", "--teacher", teacher, "--edit", edit, "--out", w(tag + "-edited")],
             w(tag + "-convert.log"))
@@ -317,6 +321,7 @@ def main():
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="few steps, 1 seed, little data")
     p.add_argument("--only", default="", help="run only the rows whose name contains this")
+    p.add_argument("--exact", action="store_true", help="--only is a whole row name")
     args = p.parse_args()
     args.lr = [float(x) for x in args.lr.split(",")]
     if args.quick:
