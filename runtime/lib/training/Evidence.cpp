@@ -314,7 +314,7 @@ llvm::Error attnedit::writeEvidence(llvm::ArrayRef<StageEvidence> stages,
     svg += llvm::formatv("<text x=\"{0}\" y=\"{1}\">{2}</text>\n", left, y0 + 18, title).str();
     for (double e = lo; e <= hi * 1.0001; e *= 10)
       svg += llvm::formatv("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2:F1}\" y2=\"{2:F1}\" "
-                           "stroke=\"#ddd\"/><text x=\"4\" y=\"{3:F1}\">{4}</text>\n",
+                           "stroke=\"#ddd\"/><text x=\"4\" y=\"{3:F1}\">{4:E0}</text>\n",
                            left, w - right, y(e), y(e) + 4, e)
                  .str();
     for (size_t l = 0; l < layers; ++l)
