@@ -267,10 +267,18 @@ private:
 };
 
 double sumOfSquares(const Tensor &t) {
-  double s = 0;
-  for (int64_t i = 0; i < t.numel(); ++i)
-    s += (double)t.data()[i] * t.data()[i];
-  return s;
+  // Eight running sums in a fixed order (the result depends on nothing but
+  // the tensor), which the compiler keeps in one vector register: a plain
+  // serial double sum took ~3% of a 100M-parameter step.
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const float *d = t.data();
+  int64_t n = t.numel(), i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k)
+      s[k] += (double)d[i + k] * d[i + k];
+  for (; i < n; ++i)
+    s[0] += (double)d[i] * d[i];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 } // namespace
 
@@ -457,14 +465,18 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
       const float *g = runner.gradient(j).data();
       float *pd = p.mutableData(), *md = m[i].mutableData(), *vd = v[i].mutableData();
       float decay = p.rank() >= 2 ? 1 - lr * stage.weightDecay : 1;
+      // In float with the step's constants folded in double, as
+      // torch.optim.AdamW does for f32 parameters: the loop vectorizes.
       // Elementwise, so any split over the cores gives the same bits.
-#pragma omp parallel for schedule(static) if (p.numel() >= (1 << 16))
-      for (int64_t j = 0; j < p.numel(); ++j) {
+      float b1 = stage.beta1, b2 = stage.beta2, a1 = 1 - stage.beta1, a2 = 1 - stage.beta2;
+      float stepSize = lr / c1, rootC2 = std::sqrt(c2), eps = stage.eps;
+      int64_t n = p.numel();
+#pragma omp parallel for simd schedule(static) if (n >= (1 << 16))
+      for (int64_t j = 0; j < n; ++j) {
         float gj = g[j] * clipScale;
-        md[j] = stage.beta1 * md[j] + (1 - stage.beta1) * gj;
-        vd[j] = stage.beta2 * vd[j] + (1 - stage.beta2) * gj * gj;
-        pd[j] = pd[j] * decay -
-                lr * (md[j] / c1) / (std::sqrt(vd[j] / c2) + stage.eps);
+        md[j] = b1 * md[j] + a1 * gj;
+        vd[j] = b2 * vd[j] + a2 * gj * gj;
+        pd[j] = pd[j] * decay - stepSize * md[j] / (std::sqrt(vd[j]) / rootC2 + eps);
       }
     }
 
