@@ -816,10 +816,11 @@ attnedit::openCompiledModel(llvm::StringRef path, ParameterStore &parameters) {
 }
 
 std::unique_ptr<Executor> attnedit::createCompiledExecutor(std::optional<std::string> cacheDir) {
-  // Compiled functions allocate each intermediate on every call (no static
-  // arena plan yet). glibc maps every block over its dynamic threshold
-  // fresh and unmaps it on free, so each call page-faulted its buffers in
-  // again; kept on the heap (up to glibc's 32 MiB cap), they are reused.
+  // Results, and the intermediates of dynamic size the arena plan cannot
+  // place (inference functions keep dynamic lengths), are allocated on
+  // every call. glibc maps every block over its dynamic threshold fresh and
+  // unmaps it on free, so each call page-faulted its buffers in again; kept
+  // on the heap (up to glibc's 32 MiB cap), they are reused.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   return std::make_unique<CompiledExecutor>(cacheDir ? *cacheDir : defaultCacheDir());
