@@ -54,12 +54,17 @@ std::string cpu::toLinalgPipelineText(const PipelineOptions &options) {
          "canonicalize,cse";
 }
 
-std::string cpu::toLLVMPipelineText() {
+std::string cpu::toLLVMPipelineText(const PipelineOptions &options) {
   return
       // Identity layouts at the boundary: the runtime passes dense row-major
       // buffers and gets dense results back.
       "one-shot-bufferize{bufferize-function-boundaries "
-      "function-boundary-type-conversion=identity-layout-map},"
+      "function-boundary-type-conversion=identity-layout-map}," +
+      std::string(options.resultsAsArguments
+                      // A result computed into a fresh buffer is computed
+                      // into the caller's instead.
+                      ? "buffer-results-to-out-params{hoist-static-allocs=true},"
+                      : "") +
       // Intermediates become views of one arena the caller passes.
       "attnedit-cpu-plan-arena,"
       "buffer-deallocation-pipeline,"
@@ -79,7 +84,7 @@ std::string cpu::toLLVMPipelineText() {
 }
 
 std::string cpu::pipelineText(const PipelineOptions &options) {
-  return toLinalgPipelineText(options) + "," + toLLVMPipelineText();
+  return toLinalgPipelineText(options) + "," + toLLVMPipelineText(options);
 }
 
 namespace {
@@ -87,6 +92,10 @@ struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
   Option<std::string> gemm{*this, "gemm",
                            llvm::cl::desc("GEMMs: blas (library call) or loops (generated)"),
                            llvm::cl::init("blas")};
+  Option<bool> resultsAsArguments{
+      *this, "results-as-arguments",
+      llvm::cl::desc("results become caller-allocated arguments (static shapes only)"),
+      llvm::cl::init(false)};
 };
 } // namespace
 
@@ -108,6 +117,7 @@ void cpu::registerCPUPasses() {
       [](OpPassManager &pm, const PipelineCLOptions &cl) {
         PipelineOptions options;
         options.gemm = cl.gemm;
+        options.resultsAsArguments = cl.resultsAsArguments;
         if (failed(parsePassPipeline(pipelineText(options), pm)))
           llvm::report_fatal_error("attnedit-cpu-pipeline: bad pipeline text");
       });

@@ -61,6 +61,33 @@ using namespace mlir::attnedit;
 
 namespace {
 
+/// Blocks of one size, reused: a block goes back to the pool when the last
+/// holder of the pointer `take` returned lets go of it.
+struct BlockPool {
+  std::mutex mutex;
+  std::vector<void *> free;
+  ~BlockPool() {
+    for (void *a : free)
+      std::free(a);
+  }
+  static std::shared_ptr<void> take(const std::shared_ptr<BlockPool> &pool, int64_t bytes) {
+    void *block = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(pool->mutex);
+      if (!pool->free.empty()) {
+        block = pool->free.back();
+        pool->free.pop_back();
+      }
+    }
+    if (!block)
+      block = std::aligned_alloc(64, llvm::alignTo(std::max<int64_t>(bytes, 64), 64));
+    return {block, [pool](void *a) {
+              std::lock_guard<std::mutex> lock(pool->mutex);
+              pool->free.push_back(a);
+            }};
+  }
+};
+
 /// One JIT-compiled function and how to call it.
 struct CompiledFunction {
   std::unique_ptr<cpu::JitModule> jit;
@@ -103,31 +130,19 @@ struct CompiledFunction {
   /// the last argument; one per concurrent call, kept from call to call so
   /// that a step touches no fresh pages.
   int64_t arenaBytes = 0;
-  struct ArenaPool {
-    std::mutex mutex;
-    std::vector<void *> free;
-    ~ArenaPool() {
-      for (void *a : free)
-        std::free(a);
-    }
-  };
-  std::unique_ptr<ArenaPool> arenas = std::make_unique<ArenaPool>();
-  /// An arena for one call, back to the pool when the returned pointer dies.
-  std::unique_ptr<void, std::function<void(void *)>> takeArena() const {
-    void *arena = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(arenas->mutex);
-      if (!arenas->free.empty()) {
-        arena = arenas->free.back();
-        arenas->free.pop_back();
-      }
-    }
-    if (!arena)
-      arena = std::aligned_alloc(64, llvm::alignTo(std::max<int64_t>(arenaBytes, 64), 64));
-    return {arena, [pool = arenas.get()](void *a) {
-              std::lock_guard<std::mutex> lock(pool->mutex);
-              pool->free.push_back(a);
-            }};
+  std::shared_ptr<BlockPool> arenas = std::make_shared<BlockPool>();
+  /// When the results are arguments (static shapes only): their shapes, and
+  /// the blocks they live in, one per set of results still in use.
+  bool resultsAsArguments = false;
+  std::vector<SmallVector<int64_t>> resultShapes;
+  std::shared_ptr<BlockPool> resultBlocks = std::make_shared<BlockPool>();
+
+  /// Where result `i` starts in a block of results.
+  int64_t resultOffset(size_t i) const {
+    int64_t offset = 0;
+    for (size_t r = 0; r < i; ++r)
+      offset += llvm::alignTo(ShapedType::getNumElements(resultShapes[r]) * sizeof(float), 64);
+    return offset;
   }
 };
 
@@ -154,7 +169,7 @@ std::once_flag registerOnce;
 
 /// The manifests' format: bumped whenever the calling convention or a
 /// shim's ABI changes, so no stale object is ever called.
-constexpr const char *kFormat = "attnedit-cpu-5";
+constexpr const char *kFormat = "attnedit-cpu-6";
 /// An artifact's manifest and module, inside its directory.
 constexpr const char *kManifestName = "manifest.aexm";
 constexpr const char *kModuleName = "module.mlir";
@@ -211,11 +226,14 @@ flatbuffers::Offset<fb::Function> writeFunction(flatbuffers::FlatBufferBuilder &
   for (const auto &c : fn.slotChecks)
     slots.push_back(fb::CreateSlotCheck(b, c.table, c.positions, c.pool, c.blockSize, c.window,
                                         c.ring, b.CreateString(c.op)));
+  SmallVector<int64_t> resultShapes;
+  for (const auto &shape : fn.resultShapes)
+    resultShapes.append(shape.begin(), shape.end());
   return fb::CreateFunction(b, b.CreateString(fn.name), b.CreateString(textHash.str()),
                             b.CreateString(object.str()), b.CreateVector(inputs),
                             b.CreateVector(params), b.CreateVector(fn.resultRanks),
                             longs(fn.donated), b.CreateVector(ids), b.CreateVector(slots),
-                            fn.arenaBytes);
+                            fn.arenaBytes, fn.resultsAsArguments, longs(resultShapes));
 }
 
 /// The calling convention of a (verified) manifest entry; false when it
@@ -236,6 +254,19 @@ bool readFunction(const fb::Function &f, CompiledFunction &fn) {
   fn.resultRanks.assign(f.result_ranks()->begin(), f.result_ranks()->end());
   fn.donated = longs(f.donated());
   fn.arenaBytes = f.arena_bytes();
+  fn.resultsAsArguments = f.results_as_arguments();
+  if (fn.resultsAsArguments) {
+    SmallVector<int64_t> shapes = longs(f.result_shapes());
+    size_t at = 0;
+    for (unsigned rank : fn.resultRanks) {
+      if (at + rank > shapes.size())
+        return false;
+      fn.resultShapes.emplace_back(shapes.begin() + at, shapes.begin() + at + rank);
+      at += rank;
+    }
+    if (at != shapes.size() || llvm::any_of(shapes, [](int64_t d) { return d < 0; }))
+      return false;
+  }
   int64_t inputs = fn.inputs.size();
   for (const fb::IdCheck *c : *f.id_checks()) {
     if (c->input() >= inputs)
@@ -598,7 +629,17 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::Stri
     if (!type.getElementType().isF32())
       return makeError(name, "cpu backend: only f32 results are supported");
     fn->resultRanks.push_back(type.getRank());
+    fn->resultShapes.emplace_back(type.getShape());
   }
+  // A training step's results (its gradients, as large as the model) go to
+  // blocks the executor keeps: freshly allocated, each step page-faulted
+  // them in again (glibc maps blocks over 32 MiB anew on every malloc).
+  fn->resultsAsArguments =
+      !fn->resultRanks.empty() && llvm::all_of(lowered.getResultTypes(), [](Type t) {
+        return cast<RankedTensorType>(t).hasStaticShape();
+      });
+  if (!fn->resultsAsArguments)
+    fn->resultShapes.clear();
   // Arguments keep their numbers (parameters were appended after them), so
   // a donated argument's number is its input index.
   if (auto donated = lowered->getAttrOfType<DenseI64ArrayAttr>("attnedit.donated_results"))
@@ -655,7 +696,9 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::Stri
       checkIds(g.getRhs(), g.getLhs(), true, "target id");
   });
   lowered->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&context));
-  if (llvm::Error e = runPipeline(cpu::toLLVMPipelineText()))
+  cpu::PipelineOptions options;
+  options.resultsAsArguments = fn->resultsAsArguments;
+  if (llvm::Error e = runPipeline(cpu::toLLVMPipelineText(options)))
     return std::move(e);
   auto llvmFunc = module->lookupSymbol<LLVM::LLVMFuncOp>(name);
   auto arenaBytes =
@@ -727,22 +770,44 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
     bound.push_back(*value);
     descriptors.push_back(Descriptor::of(value->data(), value->shape()));
   }
-  // Results: one descriptor, or a struct of them (all 8-byte words, so the
-  // struct is their concatenation).
+  // Results: arguments into a block of the pool, or returned as one
+  // descriptor or a struct of them (all 8-byte words, so the struct is
+  // their concatenation).
+  std::shared_ptr<void> resultBlock;
+  if (fn.resultsAsArguments) {
+    resultBlock = BlockPool::take(fn.resultBlocks, fn.resultOffset(fn.resultShapes.size()));
+    for (size_t i = 0; i < fn.resultShapes.size(); ++i)
+      descriptors.push_back(Descriptor::of((char *)resultBlock.get() + fn.resultOffset(i),
+                                           fn.resultShapes[i]));
+  }
   size_t resultWords = 0;
   for (unsigned r : fn.resultRanks)
     resultWords += 3 + 2 * r;
   std::vector<int64_t> results(resultWords, 0);
   std::vector<void *> callArgs;
-  if (!fn.resultRanks.empty())
+  if (!fn.resultRanks.empty() && !fn.resultsAsArguments)
     callArgs.push_back(results.data());
-  auto arena = fn.takeArena();
+  std::shared_ptr<void> arena = BlockPool::take(fn.arenas, fn.arenaBytes);
   descriptors.push_back(Descriptor::of(arena.get(), {fn.arenaBytes}));
   for (Descriptor &d : descriptors)
     callArgs.push_back(d.words.data());
   if (llvm::Error e = fn.jit->call(fn.name, callArgs))
     return makeError(fn.name, "cpu backend: call failed: " + llvm::toString(std::move(e)));
 
+  if (fn.resultsAsArguments) {
+    std::vector<Tensor> out;
+    for (size_t i = 0, next = 0; i < fn.donated.size(); ++i) {
+      if (fn.donated[i] >= 0) {
+        out.push_back(args[fn.donated[i]]); // written in place
+        continue;
+      }
+      out.push_back(Tensor::view(fn.resultShapes[next],
+                                 (const float *)((char *)resultBlock.get() + fn.resultOffset(next)),
+                                 resultBlock));
+      ++next;
+    }
+    return out;
+  }
   std::vector<Tensor> out;
   std::vector<int64_t> owned;
   size_t at = 0, next = 0;

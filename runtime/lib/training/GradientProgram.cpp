@@ -80,12 +80,12 @@ bool GradientProgram::ownsSequence(size_t k, size_t batchSize) const {
   return ownsLane(k % lanesFor(batchSize));
 }
 
-llvm::Error GradientProgram::sumAcrossRanks(size_t numLanes) {
+llvm::Error GradientProgram::sumAcrossRanks(llvm::ArrayRef<std::vector<Tensor>> laneSums) {
   size_t n = 0;
   for (const Tensor &g : grads)
     n += g.numel();
   std::vector<size_t> mine;
-  for (size_t lane = 0; lane < numLanes; ++lane)
+  for (size_t lane = 0; lane < laneSums.size(); ++lane)
     if (ownsLane(lane))
       mine.push_back(lane);
   // This rank's lanes, each flattened, then room for the sum.
@@ -94,13 +94,13 @@ llvm::Error GradientProgram::sumAcrossRanks(size_t numLanes) {
   for (size_t i = 0; i < mine.size(); ++i) {
     float *dst = flat.data() + i * n;
     owned.push_back(dst);
-    for (const Tensor &t : lanes[mine[i]]) {
+    for (const Tensor &t : laneSums[mine[i]]) {
       std::copy_n(t.data(), t.numel(), dst);
       dst += t.numel();
     }
   }
   float *sum = flat.data() + mine.size() * n;
-  if (llvm::Error e = group->sumLanes(owned, numLanes, n, sum))
+  if (llvm::Error e = group->sumLanes(owned, laneSums.size(), n, sum))
     return e;
   for (Tensor &g : grads) {
     std::copy_n(sum, g.numel(), g.mutableData());
@@ -123,16 +123,12 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
   for (size_t lane = 0; lane < numLanes; ++lane)
     if (ownsLane(lane))
       mine.push_back(lane);
-  while (lanes.size() < numLanes) {
-    lanes.emplace_back();
-    for (const Tensor &g : grads)
-      lanes.back().push_back(Tensor::zeros(g.shape()));
-  }
+  laneBuffers.resize(std::max(laneBuffers.size(), numLanes));
+  std::vector<std::vector<Tensor>> laneSums(numLanes);
   std::vector<double> losses(batch.size());
   std::vector<std::string> errors(numLanes);
   auto runLane = [&](size_t lane) {
-    for (Tensor &g : lanes[lane])
-      std::fill_n(g.mutableData(), g.numel(), 0.0f);
+    std::vector<Tensor> &sum = laneSums[lane];
     for (size_t k = lane; k < batch.size(); k += numLanes) {
       auto results = defaultExecutor().run(gradFunc, batch[k], *store);
       if (!results) {
@@ -140,11 +136,20 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
         return;
       }
       losses[k] = results->front().data()[0];
+      if (k == lane) {
+        sum.assign(results->begin() + 1, results->end());
+        continue;
+      }
+      std::vector<Tensor> &buffers = laneBuffers[lane];
+      if (buffers.empty())
+        for (const Tensor &g : grads)
+          buffers.push_back(Tensor::zeros(g.shape()));
       for (size_t i = 0; i < grads.size(); ++i) {
-        const float *g = (*results)[i + 1].data();
-        float *acc = lanes[lane][i].mutableData();
-        for (int64_t j = 0, n = lanes[lane][i].numel(); j < n; ++j)
-          acc[j] += g[j];
+        const float *a = sum[i].data(), *g = (*results)[i + 1].data();
+        float *acc = buffers[i].mutableData();
+        for (int64_t j = 0, n = buffers[i].numel(); j < n; ++j)
+          acc[j] = a[j] + g[j];
+        sum[i] = buffers[i];
       }
     }
   };
@@ -183,7 +188,7 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
         losses[k] = -std::numeric_limits<double>::infinity();
     if (llvm::Error e = group->maxInPlace(losses))
       return std::move(e);
-    if (llvm::Error e = sumAcrossRanks(numLanes))
+    if (llvm::Error e = sumAcrossRanks(laneSums))
       return std::move(e);
     lastCommunication =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - computed).count();
@@ -193,16 +198,21 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
         out[j] *= inverse;
     }
   }
+  // The lanes' sum in lane order, one pass per gradient on every core: each
+  // element adds the same numbers in the same order whatever the threads.
   for (size_t i = 0; !group && i < grads.size(); ++i) {
     float *out = grads[i].mutableData();
-    std::fill_n(out, grads[i].numel(), 0.0f);
-    for (size_t lane = 0; lane < numLanes; ++lane) {
-      const float *acc = lanes[lane][i].data();
-      for (int64_t j = 0, n = grads[i].numel(); j < n; ++j)
-        out[j] += acc[j];
+    std::vector<const float *> from;
+    for (const std::vector<Tensor> &sum : laneSums)
+      from.push_back(sum[i].data());
+    int64_t n = grads[i].numel();
+#pragma omp parallel for simd schedule(static) if (n >= (1 << 16))
+    for (int64_t j = 0; j < n; ++j) {
+      float total = from[0][j];
+      for (size_t lane = 1; lane < from.size(); ++lane)
+        total += from[lane][j];
+      out[j] = total * inverse;
     }
-    for (int64_t j = 0, n = grads[i].numel(); j < n; ++j)
-      out[j] *= inverse;
   }
   double loss = 0;
   for (double l : losses)

@@ -295,3 +295,36 @@ TEST(CompiledExecutorCache, SecondRunLoadsFromDisk) {
 }
 
 } // namespace
+
+// Static results live in blocks the executor reuses: a result still held
+// must keep its values while later calls compute theirs.
+TEST(CompiledExecutorResults, HeldResultsSurviveLaterCalls) {
+  MLIRContext context;
+  context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
+      R"(func.func @f(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<f32>) {
+           %s = attnedit.silu %x : tensor<4x8xf32>
+           %l = attnedit.mse_loss %s, %x : tensor<4x8xf32>
+           return %s, %l : tensor<4x8xf32>, tensor<f32> })",
+      &context);
+  ASSERT_TRUE(module);
+  auto func = module->lookupSymbol<func::FuncOp>("f");
+  ParameterStore none;
+  std::unique_ptr<Executor> cpu = createCompiledExecutor(/*cacheDir=*/"");
+  std::vector<Tensor> a = randomArgs(func, 0, false);
+  auto first = cpu->run(func, a, none);
+  ASSERT_TRUE(bool(first)) << llvm::toString(first.takeError());
+  std::vector<float> kept((*first)[0].data(), (*first)[0].data() + (*first)[0].numel());
+  float keptLoss = (*first)[1].data()[0];
+  for (int call = 0; call < 3; ++call) {
+    Tensor other = Tensor::zeros({4, 8});
+    for (int64_t i = 0; i < other.numel(); ++i)
+      other.mutableData()[i] = 0.25f * (i + call);
+    auto later = cpu->run(func, {other}, none);
+    ASSERT_TRUE(bool(later)) << llvm::toString(later.takeError());
+    EXPECT_NE((*later)[0].data(), (*first)[0].data()) << "call " << call;
+  }
+  for (size_t i = 0; i < kept.size(); ++i)
+    ASSERT_EQ((*first)[0].data()[i], kept[i]) << "element " << i;
+  EXPECT_EQ((*first)[1].data()[0], keptLoss);
+}

@@ -16,6 +16,9 @@ namespace mlir::attnedit::cpu {
 struct PipelineOptions {
   /// "blas": GEMMs call the BLAS shim; "loops": generated loops.
   std::string gemm = "blas";
+  /// Results become arguments the caller allocates (every result must have
+  /// a static shape): the caller keeps them from call to call.
+  bool resultsAsArguments = false;
 };
 
 /// The textual pass pipeline from attnedit (composites allowed) to the LLVM
@@ -24,7 +27,7 @@ std::string pipelineText(const PipelineOptions &options = {});
 /// The prefix of pipelineText() that ends at linalg on tensors.
 std::string toLinalgPipelineText(const PipelineOptions &options = {});
 /// The rest: bufferization, loops, LLVM.
-std::string toLLVMPipelineText();
+std::string toLLVMPipelineText(const PipelineOptions &options = {});
 
 /// Registers the pass, `attnedit-cpu-pipeline`, and the upstream passes the
 /// pipeline text names.

@@ -70,15 +70,17 @@ private:
   ParameterStore *store;
   std::vector<std::string> names; // "scope::name" or "name"
   std::vector<Tensor> params, grads;
-  // Per-lane gradient sums, made on first use.
-  std::vector<std::vector<Tensor>> lanes;
+  // Per lane of several sequences, its gradient sum (made on first use); a
+  // lane of one sequence is that sequence's gradients as the executor
+  // returned them, never copied.
+  std::vector<std::vector<Tensor>> laneBuffers;
   ProcessGroup *group = nullptr;
   size_t maxLanes = kLanes;
   std::vector<float> flat; // this rank's lanes, then the sum, as one vector
   double lastCompute = 0, lastCommunication = 0;
 
   bool ownsLane(size_t lane) const;
-  llvm::Error sumAcrossRanks(size_t numLanes);
+  llvm::Error sumAcrossRanks(llvm::ArrayRef<std::vector<Tensor>> laneSums);
 };
 
 } // namespace mlir::attnedit
