@@ -11,6 +11,7 @@ PACKAGES=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools   # MLIR 19 + FileCheck/lit
   libopenblas-dev                                         # cblas GEMMs
   libopenblas0-openmp                                     # ... threaded by OpenMP
+  libomp-19-dev                                           # LLVM OpenMP: compiled parallel loops
   libflatbuffers-dev flatbuffers-compiler libspdlog-dev
   libsentencepiece-dev                                    # tokenizer.model files
   libcpp-httplib-dev pkgconf curl                         # attnedit-run serve (+ its test client)

@@ -33,6 +33,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/AllocationOpInterfaceImpl.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/BufferDeallocationOpInterfaceImpl.h"
 #include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
@@ -41,6 +42,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
@@ -73,6 +75,8 @@ std::string cpu::toLLVMPipelineText(const PipelineOptions &options) {
       "attnedit-cpu-library-calls,"
       // Many small functions for LLVM instead of one of thousands of loops.
       "attnedit-cpu-outline-loops,"
+      // Outer parallel loops of large ops on every core.
+      "func.func(attnedit-cpu-parallel-loops),"
       "func.func(convert-linalg-to-loops),"
       "lower-affine,convert-scf-to-cf,canonicalize,cse,"
       "expand-strided-metadata,lower-affine,"
@@ -80,6 +84,7 @@ std::string cpu::toLLVMPipelineText(const PipelineOptions &options) {
       "func.func(convert-math-to-llvm),"
       "convert-arith-to-llvm,convert-index-to-llvm,convert-cf-to-llvm,"
       "convert-func-to-llvm,"
+      "convert-openmp-to-llvm,"
       "reconcile-unrealized-casts";
 }
 
@@ -104,6 +109,7 @@ void cpu::registerCPUPasses() {
   registerFuseElementwisePass();
   registerLibraryCallsPass();
   registerOutlineLoopsPass();
+  registerParallelLoopsPass();
   registerPlanArenaPass();
   registerTransformsPasses();
   registerLinalgPasses();
@@ -127,6 +133,7 @@ void cpu::registerCPUDialects(DialectRegistry &registry) {
   registry.insert<AttnEditDialect, arith::ArithDialect, bufferization::BufferizationDialect,
                   cf::ControlFlowDialect, func::FuncDialect, LLVM::LLVMDialect,
                   linalg::LinalgDialect, math::MathDialect, memref::MemRefDialect,
+                  omp::OpenMPDialect,
                   scf::SCFDialect, tensor::TensorDialect>();
   arith::registerBufferizableOpInterfaceExternalModels(registry);
   arith::registerBufferDeallocationOpInterfaceExternalModels(registry);
@@ -140,4 +147,5 @@ void cpu::registerCPUDialects(DialectRegistry &registry) {
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerOpenMPDialectTranslation(registry);
 }

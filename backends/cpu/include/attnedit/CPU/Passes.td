@@ -122,6 +122,39 @@ def OutlineLoopsPass : Pass<"attnedit-cpu-outline-loops", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::func::FuncDialect", "mlir::LLVM::LLVMDialect"];
 }
 
+def ParallelLoopsPass : Pass<"attnedit-cpu-parallel-loops", "mlir::func::FuncOp"> {
+  let summary = "a bufferized linalg op's outer parallel loop runs on every core (OpenMP)";
+  let description = [{
+    A batch of one sequence runs in one lane, so its fused elementwise loops
+    (norms, RoPE, SiLU·mul, softmax, their backward forms) would run on one
+    core while OpenBLAS's GEMMs use all of them. Each bufferized linalg op
+    whose first iterator is parallel (rows, heads) is lowered to loops here,
+    and its outer loop becomes an `omp.wsloop` (static schedule) inside an
+    `omp.parallel` whose `if` holds when the op's work — the outer trip count
+    times the static trip counts inside it — reaches `min-work` iterations:
+    a decode step's single row, or a small vector, stays on the calling
+    thread instead of paying a fork. Ops whose work is static and below the
+    bound are left to `convert-linalg-to-loops`. Inside an enclosing
+    parallel region (a training batch's lanes) the OpenMP runtime runs the
+    region on the calling thread.
+
+    ```mlir
+    linalg.generic {iterator_types = ["parallel", "parallel"]} ins(%a : memref<?x64xf32>) ...
+    // becomes
+    omp.parallel if(%work_is_large) {
+      omp.wsloop { omp.loop_nest (%i) : index = (%c0) to (%rows) step (%c1) {
+        scf.for %j = %c0 to %c64 step %c1 { ... } omp.yield } omp.terminator }
+      omp.terminator }
+    ```
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", /*default=*/"32768",
+           "iterations below which an op runs on the calling thread">,
+  ];
+  let dependentDialects = ["mlir::omp::OpenMPDialect", "mlir::scf::SCFDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 def PlanArenaPass : Pass<"attnedit-cpu-plan-arena", "mlir::ModuleOp"> {
   let summary = "static memory plan: intermediate buffers become views of one arena";
   let description = [{
