@@ -2,6 +2,7 @@
 
 #include "attnedit/Runtime/Execution/Logging.h"
 
+#include <spdlog/cfg/env.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +10,8 @@ void mlir::attnedit::initLogging(llvm::StringRef toolName) {
   auto logger = spdlog::stderr_color_st(toolName.str());
   logger->set_pattern("%n: %^%l%$: %v");
   spdlog::set_default_logger(logger);
+  // SPDLOG_LEVEL=debug shows, among others, each compile's time and arena.
+  spdlog::cfg::load_env_levels();
 }
 
 int mlir::attnedit::reportError(llvm::Error error) {
