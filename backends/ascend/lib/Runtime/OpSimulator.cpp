@@ -13,6 +13,7 @@
 #include "attnedit/Ascend/MoveKernel.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/Simulator.h"
+#include "attnedit/Ascend/TransposeKernel.h"
 #include "attnedit/Ascend/VectorKernel.h"
 #include "attnedit/IR/AttnEditOps.h"
 
@@ -237,9 +238,9 @@ void splitWideRows(RowProblem &p) {
 }
 
 std::string rowKey(const RowProblem &p) {
-  return llvm::formatv("row:{0}:{1}x{2}:eps={3}:f={4}:h={5}:inv={6}:th={7}:il={8}",
+  return llvm::formatv("row:{0}:{1}x{2}:eps={3}:f={4}:h={5}:inv={6}:th={7}:il={8}:tau={9}",
                        rowOpName(p.op), p.rows, p.cols, p.eps, p.factor, p.heads, p.inverse,
-                       p.theta, p.interleaved)
+                       p.theta, p.interleaved, p.temperature)
       .str();
 }
 
@@ -254,9 +255,10 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       return std::nullopt;
 
   // A Cube matmul C = A·B or A·Wᵀ.
-  auto runMatmul = [&](MatmulProblem p, const HostTensor &a, const HostTensor &b,
-                       llvm::SmallVector<int64_t, 4> shape) -> Result {
-    p.dtype = opts.dtype;
+  auto runMatmul = [&](MatmulProblem p, llvm::ArrayRef<float> a, llvm::ArrayRef<float> b,
+                       llvm::SmallVector<int64_t, 4> shape,
+                       std::optional<DType> dtype = std::nullopt) -> Result {
+    p.dtype = dtype.value_or(opts.dtype);
     p.target = opts.target;
     std::string key = llvm::formatv("mm:{0}:{1}x{2}x{3}:t{4}:{5}", p.batch, p.m, p.n, p.k,
                                     p.transposedB, static_cast<int>(p.dtype))
@@ -274,7 +276,7 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         &seconds);
     if (!s)
       return Result(s.takeError());
-    auto out = simulate(**s, {values(a), values(b)});
+    auto out = simulate(**s, {a, b});
     if (!out)
       return Result(out.takeError());
     return Result(SimulatedOp{std::move(shape), std::move(*out), {"matmul"}, seconds});
@@ -310,6 +312,60 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
   };
 
   auto shapeOf = [](const HostTensor &x) { return x.shape; };
+
+  // A kernel built by `build` under `key`, run on `inputs`.
+  auto runKernel = [&](const std::string &key, llvm::StringRef name,
+                       llvm::function_ref<KernelOp(OpBuilder &)> build,
+                       std::vector<llvm::ArrayRef<float>> inputs,
+                       llvm::SmallVector<int64_t, 4> shape) -> Result {
+    double seconds = 0;
+    auto s = schedule(
+        key,
+        [&](OpBuilder &b) -> llvm::Expected<Operation *> { return build(b).getOperation(); },
+        &seconds);
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, inputs);
+    if (!out)
+      return Result(out.takeError());
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {name.str()}, seconds});
+  };
+
+  // [batch, rows, cols] -> [batch, cols, rows].
+  auto runTranspose = [&](const TransposeProblem &p, llvm::ArrayRef<float> x,
+                          llvm::SmallVector<int64_t, 4> shape) -> Result {
+    return runKernel(
+        llvm::formatv("transpose:{0}x{1}x{2}", p.batch, p.rows, p.cols).str(), "transpose",
+        [&](OpBuilder &b) {
+          return buildTransposeKernel(b, b.getUnknownLoc(), "transpose", p, t);
+        },
+        {x}, std::move(shape));
+  };
+
+  // [batch, rows, cols] -> [batch, cols] summed over rows.
+  auto runColumnSum = [&](const ColumnSumProblem &p, llvm::ArrayRef<float> x,
+                          llvm::SmallVector<int64_t, 4> shape) -> Result {
+    return runKernel(
+        llvm::formatv("colsum:{0}x{1}x{2}:f{3}", p.batch, p.rows, p.cols, p.factor).str(),
+        "column_sum",
+        [&](OpBuilder &b) {
+          return buildColumnSumKernel(b, b.getUnknownLoc(), "column_sum", p, t);
+        },
+        {x}, std::move(shape));
+  };
+
+  // `first`, then `next` on its values: one result, both kernels counted.
+  auto then = [](Result first, llvm::function_ref<Result(const SimulatedOp &)> next) -> Result {
+    if (!first || !*first)
+      return first;
+    Result second = next(**first);
+    if (second && *second) {
+      (*second)->kernels.insert((*second)->kernels.begin(), (*first)->kernels.begin(),
+                                (*first)->kernels.end());
+      (*second)->modelledSeconds += (*first)->modelledSeconds;
+    }
+    return second;
+  };
 
   // Column ranges side by side (slice, concat on the last axis).
   auto runColumns = [&](const ColumnProblem &p, std::vector<llvm::ArrayRef<float>> inputs,
@@ -375,7 +431,7 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         RowProblem bias{RowOp::BiasAdd, p.m, p.n};
         if (l.getBias() && rowsPerTile(bias, t) < 1)
           return std::nullopt;
-        Result product = runMatmul(p, x, w, shape);
+        Result product = runMatmul(p, values(x), values(w), shape);
         if (!l.getBias() || !product || !*product)
           return product;
         Result sum = runRows(bias, {(*product)->values, values(operands[2])}, shape);
@@ -398,7 +454,7 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
           return std::nullopt;
         auto shape = a.shape;
         shape.back() = p.n;
-        return runMatmul(p, a, b, shape);
+        return runMatmul(p, values(a), values(b), shape);
       })
       .Case([&](RmsNormOp n) -> Result {
         const HostTensor &x = operands[0];
@@ -408,10 +464,21 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       })
       .Case([&](SoftmaxOp s) -> Result {
         const HostTensor &x = operands[0];
-        if (s.getSinks() || static_cast<int64_t>(s.getAxis()) != (int64_t)x.shape.size() - 1)
+        if (static_cast<int64_t>(s.getAxis()) != (int64_t)x.shape.size() - 1)
           return std::nullopt;
         RowProblem p{RowOp::Softmax, x.numel() / x.shape.back(), x.shape.back()};
-        return runRows(p, {values(x)}, shapeOf(x));
+        if (!s.getSinks())
+          return runRows(p, {values(x)}, shapeOf(x));
+        // Each row's sink logit as a column (head = row / rows per head, as
+        // kernels::softmax reads it), like the fused kernel's sink rows.
+        const HostTensor &sinks = operands[1];
+        if (x.shape.size() < 2 || sinks.numel() != x.shape[0] || p.rows % x.shape[0])
+          return std::nullopt;
+        p.op = RowOp::SoftmaxSinks;
+        std::vector<float> column(p.rows);
+        for (int64_t r = 0; r < p.rows; ++r)
+          column[r] = sinks.data[r / (p.rows / x.shape[0])];
+        return runRows(p, {values(x), column}, shapeOf(x));
       })
       .Case([&](ScaleOp s) -> Result {
         const HostTensor &x = operands[0];
@@ -470,12 +537,25 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       .Case([&](TransposeOp tr) -> Result {
         const HostTensor &x = operands[0];
         auto perm = tr.getPermutation();
-        // Only the leading two of three dims swap: rows of D move whole.
-        if (x.shape.size() != 3 || perm.size() != 3 || perm[0] != 1 || perm[1] != 0 ||
-            perm[2] != 2 || !x.data)
+        int64_t rank = x.shape.size();
+        if (!x.data || (int64_t)perm.size() != rank || rank < 2)
           return std::nullopt;
-        MoveProblem p{MoveProblem::Kind::Transpose, x.shape[0], x.shape[1], x.shape[2]};
-        return runMove(p, x, {x.shape[1], x.shape[0], x.shape[2]});
+        // The leading two of three dims swap: rows of D move whole.
+        if (rank == 3 && perm[0] == 1 && perm[1] == 0 && perm[2] == 2) {
+          MoveProblem p{MoveProblem::Kind::Transpose, x.shape[0], x.shape[1], x.shape[2]};
+          return runMove(p, x, {x.shape[1], x.shape[0], x.shape[2]});
+        }
+        // The last two swap, leading dims kept: tiles through vtranspose.
+        for (int64_t d = 0; d < rank - 2; ++d)
+          if (perm[d] != d)
+            return std::nullopt;
+        if (perm[rank - 2] != rank - 1 || perm[rank - 1] != rank - 2)
+          return std::nullopt;
+        TransposeProblem p{x.numel() / (x.shape[rank - 2] * x.shape[rank - 1]), x.shape[rank - 2],
+                           x.shape[rank - 1]};
+        auto shape = x.shape;
+        std::swap(shape[rank - 2], shape[rank - 1]);
+        return runTranspose(p, values(x), shape);
       })
       .Case([&](RepeatKvOp rk) -> Result {
         const HostTensor &x = operands[0];
@@ -484,6 +564,116 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         int64_t rep = rk.getRepeats();
         MoveProblem p{MoveProblem::Kind::RepeatKv, x.shape[0], x.shape[1], x.shape[2], rep};
         return runMove(p, x, {x.shape[0] * rep, x.shape[1], x.shape[2]});
+      })
+      .Case([&](SiluGradOp) -> Result {
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::SiluGrad, x.numel() / x.shape.back(), x.shape.back()};
+        splitWideRows(p);
+        return runRows(p, {values(x), values(operands[1])}, shapeOf(x));
+      })
+      .Case([&](SigmoidGradOp) -> Result {
+        const HostTensor &y = operands[0];
+        RowProblem p{RowOp::SigmoidGrad, y.numel() / y.shape.back(), y.shape.back()};
+        splitWideRows(p);
+        return runRows(p, {values(y), values(operands[1])}, shapeOf(y));
+      })
+      .Case([&](SoftmaxGradOp sg) -> Result {
+        const HostTensor &y = operands[0];
+        if (static_cast<int64_t>(sg.getAxis()) != (int64_t)y.shape.size() - 1)
+          return std::nullopt;
+        RowProblem p{RowOp::SoftmaxGrad, y.numel() / y.shape.back(), y.shape.back()};
+        return runRows(p, {values(y), values(operands[1])}, shapeOf(y));
+      })
+      .Case([&](RmsNormGradOp n) -> Result {
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::RmsNormGrad, x.numel() / x.shape.back(), x.shape.back(),
+                     n.getEps().convertToDouble()};
+        return runRows(p, {values(x), values(operands[2]), values(operands[1])}, shapeOf(x));
+      })
+      .Case([&](RmsNormWeightGradOp n) -> Result {
+        // dy·x/rms per row, then summed over the rows.
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::RmsNormWeightRows, x.numel() / x.shape.back(), x.shape.back(),
+                     n.getEps().convertToDouble()};
+        return then(runRows(p, {values(x), values(operands[1])}, shapeOf(x)),
+                    [&](const SimulatedOp &rows) {
+                      return runColumnSum({1, p.rows, p.cols}, rows.values, {p.cols});
+                    });
+      })
+      .Case([&](SinkGradOp) -> Result {
+        const HostTensor &y = operands[0];
+        if (y.shape.size() != 3)
+          return std::nullopt;
+        int64_t heads = y.shape[0], rows = y.shape[1];
+        RowProblem p{RowOp::SinkRows, heads * rows, y.shape[2]};
+        return then(runRows(p, {values(y), values(operands[1])}, {heads * rows, 1}),
+                    [&](const SimulatedOp &perRow) {
+                      return runColumnSum({heads, rows, 1}, perRow.values, {heads});
+                    });
+      })
+      .Case([&](KlLossOp l) -> Result {
+        // Per-row KL, then the mean over rows.
+        const HostTensor &x = operands[0];
+        RowProblem p{RowOp::KlRows, x.numel() / x.shape.back(), x.shape.back()};
+        p.temperature = l.getTemperature().convertToDouble();
+        return then(runRows(p, {values(x), values(operands[1])}, {p.rows, 1}),
+                    [&](const SimulatedOp &perRow) {
+                      ColumnSumProblem mean{1, p.rows, 1, 1.0 / p.rows};
+                      return runColumnSum(mean, perRow.values, {});
+                    });
+      })
+      .Case([&](LossGradOp l) -> Result {
+        // KL's student side: g / rows · (q - p) / τ (LossKernels.cpp).
+        const HostTensor &x = operands[0];
+        if (l.getKind() != "kl" || l.getOperand() != 1 || operands[2].numel() != 1)
+          return std::nullopt;
+        RowProblem p{RowOp::KlGrad, x.numel() / x.shape.back(), x.shape.back()};
+        p.temperature = l.getTemperature().convertToDouble();
+        p.factor = 1.0 / (p.rows * p.temperature);
+        return runRows(p, {values(x), values(operands[1]), values(operands[2])}, shapeOf(x));
+      })
+      .Case([&](ReduceSumOp rs) -> Result {
+        const HostTensor &x = operands[0];
+        int64_t axis = rs.getAxis(), outer = 1, inner = 1;
+        if (axis < 0 || axis >= (int64_t)x.shape.size())
+          return std::nullopt;
+        for (int64_t d = 0; d < axis; ++d)
+          outer *= x.shape[d];
+        for (int64_t d = axis + 1; d < (int64_t)x.shape.size(); ++d)
+          inner *= x.shape[d];
+        auto shape = x.shape;
+        if (rs.getKeepDims())
+          shape[axis] = 1;
+        else
+          shape.erase(shape.begin() + axis);
+        if (inner == 1)
+          return runRows({RowOp::RowSum, outer, x.shape[axis]}, {values(x)}, shape);
+        return runColumnSum({outer, x.shape[axis], inner}, values(x), shape);
+      })
+      .Case([&](EmbeddingOp) -> Result {
+        // A data-dependent row gather: a schedule's addresses are fixed when
+        // it is expanded, so the gather is a one-hot matrix (Vector) times
+        // the table on the Cube in its f32 mode (S56), which picks each row
+        // exactly. A device kernel would read the ids with the scalar unit
+        // and copy the rows (GetValue + DataCopy); this one does V·T·D MACs.
+        const HostTensor &table = operands[0], &ids = operands[1];
+        if (table.shape.size() != 2 || !ids.ints || ids.shape.size() != 1 || !table.data)
+          return std::nullopt;
+        int64_t vocab = table.shape[0], width = table.shape[1], n = ids.shape[0];
+        std::vector<float> idColumn(ids.ints, ids.ints + n), index(vocab);
+        for (int64_t v = 0; v < vocab; ++v)
+          index[v] = float(v);
+        for (float id : idColumn)
+          if (id < 0 || id >= vocab)
+            return std::nullopt; // the reference names the bad id
+        RowProblem p{RowOp::OneHot, n, vocab};
+        return then(runRows(p, {idColumn, index}, {n, vocab}), [&](const SimulatedOp &hot) {
+          MatmulProblem mm;
+          mm.m = n;
+          mm.k = vocab;
+          mm.n = width;
+          return runMatmul(mm, hot.values, values(table), {n, width}, DType::F32);
+        });
       })
       .Case([&](PagedAttentionOp pa) -> Result { return runPaged(*this, pa, operands); })
       .Case([&](CausalMaskOp m) -> Result {
@@ -544,6 +734,18 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       .Case([&](BroadcastOp bc) -> Result {
         const HostTensor &x = operands[0];
         auto want = bc.getType().getShape();
+        // [..., 1] -> [..., D]: each value along its row (vbrcb).
+        if (x.data && !x.shape.empty() && want.size() == x.shape.size() && x.shape.back() == 1 &&
+            !ShapedType::isDynamic(want.back()) && want.back() != 1) {
+          bool same = true;
+          for (size_t d = 0; d + 1 < want.size(); ++d)
+            same &= ShapedType::isDynamic(want[d]) || want[d] == x.shape[d];
+          if (same) {
+            auto shape = x.shape;
+            shape.back() = want.back();
+            return runRows({RowOp::BroadcastCol, x.numel(), want.back()}, {values(x)}, shape);
+          }
+        }
         if (!x.data || x.shape.size() != 3 || want.size() != 3 || x.shape[1] != 1 ||
             ShapedType::isDynamic(want[1]) || want[1] == 1 ||
             (!ShapedType::isDynamic(want[2]) && want[2] != x.shape[2]))

@@ -574,7 +574,8 @@ struct Simulator::Impl {
       for (int64_t col = 0; col < cols; ++col) {
         size_t k = r * cols + col;
         bool rowwise = i.vop == VectorOp::Brcb || i.vop == VectorOp::ReduceSum ||
-                       i.vop == VectorOp::ReduceMax || i.vop == VectorOp::Gather;
+                       i.vop == VectorOp::ReduceMax || i.vop == VectorOp::Gather ||
+                       i.vop == VectorOp::Transpose;
         float x = a.empty() || rowwise ? 0 : a[k];
         float y = b.empty() || i.vop == VectorOp::Gather ? 0 : b[k];
         float v = 0;
@@ -589,6 +590,8 @@ struct Simulator::Impl {
         case VectorOp::Rec: v = 1.0f / x; break;
         case VectorOp::Sin: v = std::sin(x); break;
         case VectorOp::Cos: v = std::cos(x); break;
+        case VectorOp::Ln: v = std::log(x); break;
+        case VectorOp::Transpose: v = a[col * srcCols + r]; break;
         case VectorOp::Adds: v = x + static_cast<float>(i.scalar); break;
         case VectorOp::Muls: v = x * static_cast<float>(i.scalar); break;
         case VectorOp::Dup: v = static_cast<float>(i.scalar); break;

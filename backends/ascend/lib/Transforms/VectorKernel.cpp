@@ -41,12 +41,76 @@ llvm::StringRef mlir::attnedit::ascend::rowOpName(RowOp op) {
     return "bias_add";
   case RowOp::Sigmoid:
     return "sigmoid";
+  case RowOp::SiluGrad:
+    return "silu_grad";
+  case RowOp::SigmoidGrad:
+    return "sigmoid_grad";
+  case RowOp::SoftmaxGrad:
+    return "softmax_grad";
+  case RowOp::RmsNormGrad:
+    return "rms_norm_grad";
+  case RowOp::RmsNormWeightRows:
+    return "rms_norm_weight_rows";
+  case RowOp::SoftmaxSinks:
+    return "softmax_sinks";
+  case RowOp::SinkRows:
+    return "sink_grad_rows";
+  case RowOp::KlRows:
+    return "kl_rows";
+  case RowOp::KlGrad:
+    return "kl_grad";
+  case RowOp::RowSum:
+    return "row_sum";
+  case RowOp::BroadcastCol:
+    return "broadcast";
+  case RowOp::OneHot:
+    return "one_hot";
   }
   return "?";
 }
 
 int64_t mlir::attnedit::ascend::rowInputs(RowOp op) {
-  return op == RowOp::Add || op == RowOp::Mul || op == RowOp::SiluMul ? 2 : 1;
+  switch (op) {
+  case RowOp::Add:
+  case RowOp::Mul:
+  case RowOp::SiluMul:
+  case RowOp::SiluGrad:
+  case RowOp::SigmoidGrad:
+  case RowOp::SoftmaxGrad:
+  case RowOp::RmsNormGrad:
+  case RowOp::RmsNormWeightRows:
+  case RowOp::SoftmaxSinks:
+  case RowOp::SinkRows:
+  case RowOp::KlRows:
+  case RowOp::KlGrad:
+    return 2;
+  default:
+    return 1;
+  }
+}
+
+int64_t mlir::attnedit::ascend::rowInputCols(const RowProblem &p, int64_t k) {
+  bool column = (p.op == RowOp::SoftmaxSinks && k == 1) || p.op == RowOp::BroadcastCol ||
+                p.op == RowOp::OneHot;
+  return column ? 1 : p.cols;
+}
+
+int64_t mlir::attnedit::ascend::rowOutputCols(const RowProblem &p) {
+  return p.op == RowOp::SinkRows || p.op == RowOp::KlRows || p.op == RowOp::RowSum ? 1 : p.cols;
+}
+
+RowSide mlir::attnedit::ascend::rowSide(RowOp op) {
+  switch (op) {
+  case RowOp::RmsNorm:
+  case RowOp::RmsNormGrad:
+  case RowOp::BiasAdd:
+  case RowOp::OneHot:
+    return RowSide::Row;
+  case RowOp::KlGrad:
+    return RowSide::Scalar;
+  default:
+    return RowSide::None;
+  }
 }
 
 namespace {
@@ -57,14 +121,35 @@ void scratchOf(RowOp op, int64_t &tiles, int64_t &columns) {
   case RowOp::Silu:
   case RowOp::SiluMul:
   case RowOp::Sigmoid:
+  case RowOp::SigmoidGrad:
+  case RowOp::OneHot:
     tiles = 1;
     return;
+  case RowOp::SiluGrad:
+    tiles = 2;
+    return;
   case RowOp::RmsNorm:
+  case RowOp::RmsNormWeightRows:
     tiles = 2; // x², then the broadcast 1/rms; plus the replicated weight
     columns = 1;
     return;
+  case RowOp::RmsNormGrad:
+    tiles = 2;
+    columns = 2;
+    return;
   case RowOp::Softmax:
+  case RowOp::SoftmaxGrad:
+  case RowOp::SinkRows:
     tiles = 1;
+    columns = 1;
+    return;
+  case RowOp::SoftmaxSinks:
+    tiles = 1;
+    columns = 2;
+    return;
+  case RowOp::KlRows:
+  case RowOp::KlGrad:
+    tiles = 3;
     columns = 1;
     return;
   default:
@@ -100,8 +185,13 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
   }
   int64_t row = tileBytes(Layout::ND, 1, p.chunk ? p.chunk : p.cols, 4, false);
   int64_t col = tileBytes(Layout::ND, 1, 1, 4, false);
-  int64_t weight = p.op == RowOp::RmsNorm || p.op == RowOp::BiasAdd ? 1 : 0;
-  int64_t perRow = 2 * (rowInputs(p.op) + 1) * row + (tiles + weight) * row + columns * col;
+  auto width = [&](int64_t cols) { return cols == 1 ? col : row; };
+  RowSide side = rowSide(p.op);
+  int64_t streams = width(rowOutputCols(p));
+  for (int64_t k = 0; k < rowInputs(p.op); ++k)
+    streams += width(rowInputCols(p, k));
+  int64_t perRow = 2 * streams + (tiles + (side != RowSide::None)) * row +
+                   (columns + (side == RowSide::Scalar)) * col;
   int64_t budget = t.buffer(Space::UB).bytes - t.ubReserveBytes;
   // Enough tiles for every vector core; beyond 64 rows a tile only
   // lengthens the pipeline's fill and drain.
@@ -427,7 +517,6 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   int64_t cores = vectorCores(t);
   int64_t blockDim = std::min(tiles, cores);
   int64_t nIn = rowInputs(p.op);
-  bool weighted = p.op == RowOp::RmsNorm || p.op == RowOp::BiasAdd;
 
   Builder b(ctx);
   auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
@@ -438,9 +527,12 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   kernel.getBody().push_back(entry);
   Value blk = entry->addArgument(builder.getIndexType(), loc);
   auto gmType = BufType::get(ctx, Space::GM, {p.rows, p.cols}, f32, Layout::ND);
+  auto gmOf = [&](int64_t cols) {
+    return BufType::get(ctx, Space::GM, {p.rows, cols}, f32, Layout::ND);
+  };
   SmallVector<Value> inputs;
   for (int64_t k = 0; k < nIn; ++k)
-    inputs.push_back(entry->addArgument(gmType, loc));
+    inputs.push_back(entry->addArgument(gmOf(rowInputCols(p, k)), loc));
   if (p.op == RowOp::Rope && p.interleaved) {
     int64_t d = p.cols / p.heads;
     auto rowType = BufType::get(ctx, Space::GM, {1, d}, f32, Layout::ND);
@@ -464,9 +556,13 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
     buildRope(builder, loc, p, r, t, blk, inputs[0], positions, freq, output, blockDim);
     return kernel;
   }
-  Value weight = weighted ? entry->addArgument(BufType::get(ctx, Space::GM, {1, p.cols}, f32, Layout::ND), loc)
-                          : Value();
-  Value output = entry->addArgument(gmType, loc);
+  RowSide side = rowSide(p.op);
+  Value weight;
+  if (side != RowSide::None)
+    weight = entry->addArgument(
+        BufType::get(ctx, Space::GM, {1, side == RowSide::Row ? p.cols : 1}, f32, Layout::ND), loc);
+  int64_t outCols = rowOutputCols(p);
+  Value output = entry->addArgument(gmOf(outCols), loc);
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(entry);
@@ -475,69 +571,85 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
     buildChunkedSoftmax(builder, loc, p, r, t, blk, inputs[0], output, blockDim);
     return kernel;
   }
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto tileType = BufType::get(ctx, Space::UB, {r, p.cols}, f32, Layout::ND);
-  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
-  int64_t offset = 0;
-  auto alloc = [&](BufType type, int64_t slots) -> Value {
-    Value v = builder.create<AllocOp>(loc, type, offset, slots);
-    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
-    return v;
-  };
+  KernelEmitter e(builder, loc, t);
   SmallVector<Value> inBufs;
   for (int64_t k = 0; k < nIn; ++k)
-    inBufs.push_back(alloc(tileType, 2));
-  Value outBuf = alloc(tileType, 2);
+    inBufs.push_back(e.alloc(r, rowInputCols(p, k), 2));
+  Value outBuf = e.alloc(r, outCols, 2);
   int64_t nTiles, nCols;
   scratchOf(p.op, nTiles, nCols);
   SmallVector<Value> scratch, columns;
   for (int64_t k = 0; k < nTiles; ++k)
-    scratch.push_back(alloc(tileType, 1));
+    scratch.push_back(e.alloc(r, p.cols));
   for (int64_t k = 0; k < nCols; ++k)
-    columns.push_back(alloc(colType, 1));
-  Value wUb = weighted ? alloc(tileType, 1) : Value();
+    columns.push_back(e.alloc(r, 1));
+  Value wUb = side != RowSide::None ? e.alloc(r, p.cols) : Value();
 
-  Value c0 = cst(0), c1 = cst(1), c2 = cst(2);
-  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
-  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
-  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows) {
-    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, p.cols}, false);
-  };
-  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
+  Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
+  auto barrier = [&] { e.barrier(); };
 
-  // The weight row, replicated into every row of a UB tile once (MTE2).
-  if (weighted) {
+  // The side operand, replicated into every row of a UB tile once (MTE2):
+  // the weight row, or the scalar broadcast along a column.
+  if (side == RowSide::Row) {
     for (int64_t row = 0; row < r; ++row)
-      copy(Pipe::MTE2, weight, {c0, c0}, wUb, {cst(row), c0}, 1);
-    set(Pipe::MTE2, Pipe::V, c2);
-    wait(Pipe::MTE2, Pipe::V, c2);
+      e.copy(Pipe::MTE2, weight, {c0, c0}, wUb, {e.cst(row), c0}, 1, p.cols);
+    e.set(Pipe::MTE2, Pipe::V, c2);
+    e.wait(Pipe::MTE2, Pipe::V, c2);
+  } else if (side == RowSide::Scalar) {
+    Value g = e.alloc(r, 1);
+    for (int64_t row = 0; row < r; ++row)
+      e.copy(Pipe::MTE2, weight, {c0, c0}, g, {e.cst(row), c0}, 1, 1);
+    e.set(Pipe::MTE2, Pipe::V, c2);
+    e.wait(Pipe::MTE2, Pipe::V, c2);
+    builder.create<VBrcbOp>(loc, g, wUb);
+    barrier();
+    builder.create<VMulsOp>(loc, wUb, b.getF64FloatAttr(p.factor), wUb);
+    barrier();
   }
   for (Value s : {c0, c1}) {
-    set(Pipe::V, Pipe::MTE2, s);
-    set(Pipe::MTE3, Pipe::V, s);
+    e.set(Pipe::V, Pipe::MTE2, s);
+    e.set(Pipe::MTE3, Pipe::V, s);
   }
 
   TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
   scf::ForOp loop = dealt.loop;
-  Value tile = dealt.tile, iter = dealt.iter;
-  Value s = builder.create<arith::RemUIOp>(loc, iter, c2);
-  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  Value s = e.rem(dealt.iter, c2);
+  Value row0 = e.mul(dealt.tile, e.cst(r));
   SmallVector<Value> in;
   for (Value buf : inBufs)
-    in.push_back(builder.create<SlotOp>(loc, buf.getType(), buf, s));
-  Value out = builder.create<SlotOp>(loc, outBuf.getType(), outBuf, s);
+    in.push_back(e.slot(buf, s));
+  Value out = e.slot(outBuf, s);
 
   // CopyIn.
-  wait(Pipe::V, Pipe::MTE2, s);
+  e.wait(Pipe::V, Pipe::MTE2, s);
   for (int64_t k = 0; k < nIn; ++k)
-    copy(Pipe::MTE2, inputs[k], {row0, c0}, in[k], {c0, c0}, r);
-  set(Pipe::MTE2, Pipe::V, s);
+    e.copy(Pipe::MTE2, inputs[k], {row0, c0}, in[k], {c0, c0}, r, rowInputCols(p, k));
+  e.set(Pipe::MTE2, Pipe::V, s);
 
   // Compute.
-  wait(Pipe::MTE2, Pipe::V, s);
-  wait(Pipe::MTE3, Pipe::V, s);
+  e.wait(Pipe::MTE2, Pipe::V, s);
+  e.wait(Pipe::MTE3, Pipe::V, s);
   // Creates a vector op, then the barrier its same-pipe consumer needs (S55).
   auto step = [&](Operation *) { barrier(); };
+  auto f = [&](double v) { return b.getF64FloatAttr(v); };
+  // 1 / rms of each row of x into `col` (x² through `sq`).
+  auto inverseRms = [&](Value x, Value sq, Value col) {
+    step(builder.create<VMulOp>(loc, x, x, sq));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, sq, col));
+    step(builder.create<VMulsOp>(loc, col, f(1.0 / p.cols), col));
+    step(builder.create<VAddsOp>(loc, col, f(p.eps), col));
+    step(builder.create<VSqrtOp>(loc, col, col));
+    step(builder.create<VRecOp>(loc, col, col));
+  };
+  // x / temperature - max into `z`, exp of it into `ex`, Σ exp into `col`.
+  auto shiftedExp = [&](Value x, Value z, Value ex, Value col) {
+    step(builder.create<VMulsOp>(loc, x, f(1.0 / p.temperature), z));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Max, z, col));
+    step(builder.create<VBrcbOp>(loc, col, ex));
+    step(builder.create<VSubOp>(loc, z, ex, z));
+    step(builder.create<VExpOp>(loc, z, ex));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, ex, col));
+  };
   switch (p.op) {
   case RowOp::Add:
     builder.create<VAddOp>(loc, in[0], in[1], out);
@@ -546,44 +658,39 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
     builder.create<VMulOp>(loc, in[0], in[1], out);
     break;
   case RowOp::Scale:
-    builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(p.factor), out);
+    builder.create<VMulsOp>(loc, in[0], f(p.factor), out);
     break;
   case RowOp::BiasAdd:
     builder.create<VAddOp>(loc, in[0], wUb, out);
     break;
   case RowOp::Sigmoid: {
     // 1 / (1 + exp(-x)).
-    Value e = scratch[0];
-    step(builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(-1.0), e));
-    step(builder.create<VExpOp>(loc, e, e));
-    step(builder.create<VAddsOp>(loc, e, b.getF64FloatAttr(1.0), e));
-    builder.create<VRecOp>(loc, e, out);
+    Value ex = scratch[0];
+    step(builder.create<VMulsOp>(loc, in[0], f(-1.0), ex));
+    step(builder.create<VExpOp>(loc, ex, ex));
+    step(builder.create<VAddsOp>(loc, ex, f(1.0), ex));
+    builder.create<VRecOp>(loc, ex, out);
     break;
   }
   case RowOp::Silu:
   case RowOp::SiluMul: {
     // silu(x) = x / (1 + exp(-x)).
-    Value e = scratch[0];
-    step(builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(-1.0), e));
-    step(builder.create<VExpOp>(loc, e, e));
-    step(builder.create<VAddsOp>(loc, e, b.getF64FloatAttr(1.0), e));
+    Value ex = scratch[0];
+    step(builder.create<VMulsOp>(loc, in[0], f(-1.0), ex));
+    step(builder.create<VExpOp>(loc, ex, ex));
+    step(builder.create<VAddsOp>(loc, ex, f(1.0), ex));
     if (p.op == RowOp::Silu) {
-      builder.create<VDivOp>(loc, in[0], e, out);
+      builder.create<VDivOp>(loc, in[0], ex, out);
     } else {
-      step(builder.create<VDivOp>(loc, in[0], e, e));
-      builder.create<VMulOp>(loc, e, in[1], out);
+      step(builder.create<VDivOp>(loc, in[0], ex, ex));
+      builder.create<VMulOp>(loc, ex, in[1], out);
     }
     break;
   }
   case RowOp::RmsNorm: {
     // x · w / sqrt(mean(x²) + eps).
     Value sq = scratch[0], inv = scratch[1], col = columns[0];
-    step(builder.create<VMulOp>(loc, in[0], in[0], sq));
-    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, sq, col));
-    step(builder.create<VMulsOp>(loc, col, b.getF64FloatAttr(1.0 / p.cols), col));
-    step(builder.create<VAddsOp>(loc, col, b.getF64FloatAttr(p.eps), col));
-    step(builder.create<VSqrtOp>(loc, col, col));
-    step(builder.create<VRecOp>(loc, col, col));
+    inverseRms(in[0], sq, col);
     step(builder.create<VBrcbOp>(loc, col, inv));
     step(builder.create<VMulOp>(loc, in[0], inv, sq));
     builder.create<VMulOp>(loc, sq, wUb, out);
@@ -591,14 +698,149 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   }
   case RowOp::Softmax: {
     // exp(x - max) / sum, row by row.
-    Value e = scratch[0], col = columns[0];
+    Value ex = scratch[0], col = columns[0];
     step(builder.create<VReduceOp>(loc, ReduceKind::Max, in[0], col));
-    step(builder.create<VBrcbOp>(loc, col, e));
-    step(builder.create<VSubOp>(loc, in[0], e, e));
-    step(builder.create<VExpOp>(loc, e, e));
-    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, e, col));
+    step(builder.create<VBrcbOp>(loc, col, ex));
+    step(builder.create<VSubOp>(loc, in[0], ex, ex));
+    step(builder.create<VExpOp>(loc, ex, ex));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, ex, col));
     step(builder.create<VBrcbOp>(loc, col, out));
-    builder.create<VDivOp>(loc, e, out, out);
+    builder.create<VDivOp>(loc, ex, out, out);
+    break;
+  }
+  case RowOp::SoftmaxSinks: {
+    // The sink joins the row max and the sum but gets no output column.
+    Value ex = scratch[0], m = columns[0], sk = columns[1];
+    step(builder.create<VReduceOp>(loc, ReduceKind::Max, in[0], m));
+    step(builder.create<VMaxOp>(loc, m, in[1], m));
+    step(builder.create<VBrcbOp>(loc, m, ex));
+    builder.create<VSubOp>(loc, in[1], m, sk);
+    step(builder.create<VSubOp>(loc, in[0], ex, ex));
+    builder.create<VExpOp>(loc, sk, sk);
+    step(builder.create<VExpOp>(loc, ex, ex));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, ex, m));
+    step(builder.create<VAddOp>(loc, m, sk, m));
+    step(builder.create<VBrcbOp>(loc, m, out));
+    builder.create<VDivOp>(loc, ex, out, out);
+    break;
+  }
+  case RowOp::SiluGrad: {
+    // dy · s · (1 + x · (1 - s)).
+    Value sg = scratch[0], u = scratch[1];
+    step(builder.create<VMulsOp>(loc, in[0], f(-1.0), sg));
+    step(builder.create<VExpOp>(loc, sg, sg));
+    step(builder.create<VAddsOp>(loc, sg, f(1.0), sg));
+    step(builder.create<VRecOp>(loc, sg, sg));
+    step(builder.create<VMulsOp>(loc, sg, f(-1.0), u));
+    step(builder.create<VAddsOp>(loc, u, f(1.0), u));
+    step(builder.create<VMulOp>(loc, in[0], u, u));
+    step(builder.create<VAddsOp>(loc, u, f(1.0), u));
+    step(builder.create<VMulOp>(loc, u, sg, u));
+    builder.create<VMulOp>(loc, u, in[1], out);
+    break;
+  }
+  case RowOp::SigmoidGrad: {
+    // dy · y · (1 - y).
+    Value u = scratch[0];
+    step(builder.create<VMulsOp>(loc, in[0], f(-1.0), u));
+    step(builder.create<VAddsOp>(loc, u, f(1.0), u));
+    step(builder.create<VMulOp>(loc, u, in[0], u));
+    builder.create<VMulOp>(loc, u, in[1], out);
+    break;
+  }
+  case RowOp::SoftmaxGrad: {
+    // y · (dy - Σ y·dy).
+    Value u = scratch[0], dot = columns[0];
+    step(builder.create<VMulOp>(loc, in[0], in[1], u));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, u, dot));
+    step(builder.create<VBrcbOp>(loc, dot, u));
+    step(builder.create<VSubOp>(loc, in[1], u, u));
+    builder.create<VMulOp>(loc, in[0], u, out);
+    break;
+  }
+  case RowOp::RmsNormGrad: {
+    // r·w·dy - x · r³/d · Σ dy·w·x.
+    Value u = scratch[0], v = scratch[1], inv = columns[0], k = columns[1];
+    inverseRms(in[0], u, inv);
+    step(builder.create<VMulOp>(loc, in[1], wUb, u));
+    step(builder.create<VMulOp>(loc, u, in[0], v));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, v, k));
+    for (int i = 0; i < 3; ++i)
+      step(builder.create<VMulOp>(loc, k, inv, k));
+    step(builder.create<VMulsOp>(loc, k, f(1.0 / p.cols), k));
+    step(builder.create<VBrcbOp>(loc, inv, v));
+    step(builder.create<VMulOp>(loc, u, v, u));
+    step(builder.create<VBrcbOp>(loc, k, v));
+    step(builder.create<VMulOp>(loc, v, in[0], v));
+    builder.create<VSubOp>(loc, u, v, out);
+    break;
+  }
+  case RowOp::RmsNormWeightRows: {
+    Value u = scratch[0], v = scratch[1], inv = columns[0];
+    inverseRms(in[0], u, inv);
+    step(builder.create<VBrcbOp>(loc, inv, v));
+    step(builder.create<VMulOp>(loc, v, in[0], v));
+    builder.create<VMulOp>(loc, v, in[1], out);
+    break;
+  }
+  case RowOp::SinkRows: {
+    // -(1 - Σ p) · Σ dy·p per row.
+    Value u = scratch[0], mass = columns[0];
+    builder.create<VReduceOp>(loc, ReduceKind::Sum, in[0], mass);
+    step(builder.create<VMulOp>(loc, in[0], in[1], u));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, u, out));
+    step(builder.create<VAddsOp>(loc, mass, f(-1.0), mass));
+    builder.create<VMulOp>(loc, out, mass, out); // (Σ p - 1) · dot
+    break;
+  }
+  case RowOp::KlRows: {
+    // Σ p · (log p - log q), log p = z - log Σ exp z, z = x/τ - max.
+    Value zp = scratch[0], zq = scratch[1], ex = scratch[2], col = columns[0];
+    shiftedExp(in[0], zp, ex, col);
+    step(builder.create<VLnOp>(loc, col, col));
+    step(builder.create<VBrcbOp>(loc, col, ex));
+    step(builder.create<VSubOp>(loc, zp, ex, zp));
+    shiftedExp(in[1], zq, ex, col);
+    step(builder.create<VLnOp>(loc, col, col));
+    step(builder.create<VBrcbOp>(loc, col, ex));
+    step(builder.create<VSubOp>(loc, zq, ex, zq));
+    step(builder.create<VSubOp>(loc, zp, zq, zq));
+    step(builder.create<VExpOp>(loc, zp, ex));
+    step(builder.create<VMulOp>(loc, ex, zq, ex));
+    builder.create<VReduceOp>(loc, ReduceKind::Sum, ex, out);
+    break;
+  }
+  case RowOp::KlGrad: {
+    // g / (rows·τ) · (softmax(s/τ) - softmax(t/τ)); wUb holds g·factor.
+    Value z = scratch[0], pt = scratch[1], ex = scratch[2], col = columns[0];
+    shiftedExp(in[0], z, pt, col);
+    step(builder.create<VBrcbOp>(loc, col, z));
+    step(builder.create<VDivOp>(loc, pt, z, pt));
+    shiftedExp(in[1], z, ex, col);
+    step(builder.create<VBrcbOp>(loc, col, z));
+    step(builder.create<VDivOp>(loc, ex, z, ex));
+    step(builder.create<VSubOp>(loc, ex, pt, ex));
+    builder.create<VMulOp>(loc, ex, wUb, out);
+    break;
+  }
+  case RowOp::RowSum:
+    builder.create<VReduceOp>(loc, ReduceKind::Sum, in[0], out);
+    break;
+  case RowOp::BroadcastCol:
+    builder.create<VBrcbOp>(loc, in[0], out);
+    break;
+  case RowOp::OneHot: {
+    // max(1 - |index - id|, 0): 1 where the column is the id, 0 elsewhere
+    // (ids and indices are whole numbers in f32).
+    Value u = scratch[0];
+    step(builder.create<VBrcbOp>(loc, in[0], out));
+    step(builder.create<VSubOp>(loc, wUb, out, out));
+    step(builder.create<VMulsOp>(loc, out, f(-1.0), u));
+    step(builder.create<VMaxOp>(loc, out, u, out));
+    step(builder.create<VMulsOp>(loc, out, f(-1.0), out));
+    builder.create<VDupOp>(loc, f(0.0), u);
+    step(builder.create<VAddsOp>(loc, out, f(1.0), out));
+    builder.create<VMaxOp>(loc, out, u, out);
     break;
   }
   case RowOp::Rope: // built by buildRope above
@@ -606,18 +848,18 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   }
   // The next tile's compute rewrites the scratch tiles on this same pipe.
   barrier();
-  set(Pipe::V, Pipe::MTE2, s);
-  set(Pipe::V, Pipe::MTE3, s);
+  e.set(Pipe::V, Pipe::MTE2, s);
+  e.set(Pipe::V, Pipe::MTE3, s);
 
   // CopyOut.
-  wait(Pipe::V, Pipe::MTE3, s);
-  copy(Pipe::MTE3, out, {c0, c0}, output, {row0, c0}, r);
-  set(Pipe::MTE3, Pipe::V, s);
+  e.wait(Pipe::V, Pipe::MTE3, s);
+  e.copy(Pipe::MTE3, out, {c0, c0}, output, {row0, c0}, r, outCols);
+  e.set(Pipe::MTE3, Pipe::V, s);
 
   builder.setInsertionPointAfter(loop);
   for (Value s : {c0, c1}) {
-    wait(Pipe::V, Pipe::MTE2, s);
-    wait(Pipe::MTE3, Pipe::V, s);
+    e.wait(Pipe::V, Pipe::MTE2, s);
+    e.wait(Pipe::MTE3, Pipe::V, s);
   }
   return kernel;
 }
