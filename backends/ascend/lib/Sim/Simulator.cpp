@@ -328,7 +328,8 @@ struct Simulator::Impl {
     if (space == Space::GM && !cell.writer && i.kind == InstrKind::Copy &&
         s.gm[i.src0.tile.gmArg].workspace)
       return error(c, i, "reads workspace bytes that no core has written yet: the producer's "
-                         "write is not ordered before this read (missing cross_wait, S23)");
+                         "write is not ordered before this read (missing cross_wait, S23, or a "
+                         "sync_all between blocks)");
     if (!writeOrdered(c, p, cell)) {
       if (cores[cell.wCore].group != c.group)
         return error(c, i, llvm::formatv("reads {0} written by block {1} ({2}) without a sync_all "
