@@ -26,14 +26,7 @@ namespace {
 
 std::vector<float> rows(const RowProblem &p, std::vector<const Tensor *> inputs,
                         llvm::StringRef target = "910b") {
-  return simulateKernel(
-      target,
-      [&](OpBuilder &b, const TargetDescription &t) {
-        int64_t r = rowsPerTile(p, t);
-        EXPECT_GE(r, 1);
-        return buildRowKernel(b, b.getUnknownLoc(), "k", p, r, t);
-      },
-      inputs);
+  return test::simulateRows(p, target, inputs);
 }
 
 std::vector<float> columnSum(const ColumnSumProblem &p, const Tensor &x,

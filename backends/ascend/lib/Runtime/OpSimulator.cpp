@@ -311,7 +311,22 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         SimulatedOp{std::move(shape), std::move(*out), {rowOpName(p.op).str()}, seconds});
   };
 
-  auto shapeOf = [](const HostTensor &x) { return x.shape; };
+  // `op` over the rows (the last axis) of the first operand.
+  auto rowsOf = [&](RowOp op, double eps = 0) {
+    const HostTensor &x = operands[0];
+    return RowProblem{op, x.numel() / x.shape.back(), x.shape.back(), eps};
+  };
+  // The operands in order as the row inputs (element-wise: wide rows split).
+  auto allOperands = [&] {
+    std::vector<llvm::ArrayRef<float>> in;
+    for (const HostTensor &x : operands)
+      in.push_back(values(x));
+    return in;
+  };
+  auto elementwise = [&](RowProblem p) -> Result {
+    splitWideRows(p);
+    return runRows(p, allOperands(), operands[0].shape);
+  };
 
   // A kernel built by `build` under `key`, run on `inputs`.
   auto runKernel = [&](const std::string &key, llvm::StringRef name,
@@ -457,18 +472,16 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         return runMatmul(p, values(a), values(b), shape);
       })
       .Case([&](RmsNormOp n) -> Result {
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::RmsNorm, x.numel() / x.shape.back(), x.shape.back(),
-                     n.getEps().convertToDouble()};
-        return runRows(p, {values(x), values(operands[1])}, shapeOf(x));
+        return runRows(rowsOf(RowOp::RmsNorm, n.getEps().convertToDouble()), allOperands(),
+                       operands[0].shape);
       })
       .Case([&](SoftmaxOp s) -> Result {
         const HostTensor &x = operands[0];
         if (static_cast<int64_t>(s.getAxis()) != (int64_t)x.shape.size() - 1)
           return std::nullopt;
-        RowProblem p{RowOp::Softmax, x.numel() / x.shape.back(), x.shape.back()};
+        RowProblem p = rowsOf(RowOp::Softmax);
         if (!s.getSinks())
-          return runRows(p, {values(x)}, shapeOf(x));
+          return runRows(p, {values(x)}, x.shape);
         // Each row's sink logit as a column (head = row / rows per head, as
         // kernels::softmax reads it), like the fused kernel's sink rows.
         const HostTensor &sinks = operands[1];
@@ -478,35 +491,20 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         std::vector<float> column(p.rows);
         for (int64_t r = 0; r < p.rows; ++r)
           column[r] = sinks.data[r / (p.rows / x.shape[0])];
-        return runRows(p, {values(x), column}, shapeOf(x));
+        return runRows(p, {values(x), column}, x.shape);
       })
       .Case([&](ScaleOp s) -> Result {
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::Scale, x.numel() / x.shape.back(), x.shape.back()};
+        RowProblem p = rowsOf(RowOp::Scale);
         p.factor = s.getFactor().convertToDouble();
-        splitWideRows(p);
-        return runRows(p, {values(x)}, shapeOf(x));
+        return elementwise(p);
       })
-      .Case([&](SigmoidOp) -> Result {
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::Sigmoid, x.numel() / x.shape.back(), x.shape.back()};
-        splitWideRows(p);
-        return runRows(p, {values(x)}, shapeOf(x));
-      })
-      .Case([&](SiluOp) -> Result {
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::Silu, x.numel() / x.shape.back(), x.shape.back()};
-        splitWideRows(p);
-        return runRows(p, {values(x)}, shapeOf(x));
-      })
+      .Case([&](SigmoidOp) { return elementwise(rowsOf(RowOp::Sigmoid)); })
+      .Case([&](SiluOp) { return elementwise(rowsOf(RowOp::Silu)); })
       .Case<AddOp, MulOp>([&](Operation *) -> Result {
         const HostTensor &a = operands[0], &b = operands[1];
         if (a.shape != b.shape || a.shape.empty())
           return std::nullopt; // broadcasting operands are not lowered
-        RowProblem p{isa<AddOp>(op) ? RowOp::Add : RowOp::Mul, a.numel() / a.shape.back(),
-                     a.shape.back()};
-        splitWideRows(p);
-        return runRows(p, {values(a), values(b)}, shapeOf(a));
+        return elementwise(rowsOf(isa<AddOp>(op) ? RowOp::Add : RowOp::Mul));
       })
       .Case([&](RopeOp r) -> Result {
         const HostTensor &x = operands[0], &pos = operands[1];
@@ -531,8 +529,8 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
           index.insert(index.end(), {float(2 * i + 1), float(2 * i)});
         }
         if (p.interleaved)
-          return runRows(p, {values(x), positions, inv, index}, shapeOf(x));
-        return runRows(p, {values(x), positions, inv}, shapeOf(x));
+          return runRows(p, {values(x), positions, inv, index}, x.shape);
+        return runRows(p, {values(x), positions, inv}, x.shape);
       })
       .Case([&](TransposeOp tr) -> Result {
         const HostTensor &x = operands[0];
@@ -565,37 +563,23 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         MoveProblem p{MoveProblem::Kind::RepeatKv, x.shape[0], x.shape[1], x.shape[2], rep};
         return runMove(p, x, {x.shape[0] * rep, x.shape[1], x.shape[2]});
       })
-      .Case([&](SiluGradOp) -> Result {
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::SiluGrad, x.numel() / x.shape.back(), x.shape.back()};
-        splitWideRows(p);
-        return runRows(p, {values(x), values(operands[1])}, shapeOf(x));
-      })
-      .Case([&](SigmoidGradOp) -> Result {
-        const HostTensor &y = operands[0];
-        RowProblem p{RowOp::SigmoidGrad, y.numel() / y.shape.back(), y.shape.back()};
-        splitWideRows(p);
-        return runRows(p, {values(y), values(operands[1])}, shapeOf(y));
-      })
+      .Case([&](SiluGradOp) { return elementwise(rowsOf(RowOp::SiluGrad)); })
+      .Case([&](SigmoidGradOp) { return elementwise(rowsOf(RowOp::SigmoidGrad)); })
       .Case([&](SoftmaxGradOp sg) -> Result {
-        const HostTensor &y = operands[0];
-        if (static_cast<int64_t>(sg.getAxis()) != (int64_t)y.shape.size() - 1)
+        if (static_cast<int64_t>(sg.getAxis()) != (int64_t)operands[0].shape.size() - 1)
           return std::nullopt;
-        RowProblem p{RowOp::SoftmaxGrad, y.numel() / y.shape.back(), y.shape.back()};
-        return runRows(p, {values(y), values(operands[1])}, shapeOf(y));
+        return runRows(rowsOf(RowOp::SoftmaxGrad), allOperands(), operands[0].shape);
       })
       .Case([&](RmsNormGradOp n) -> Result {
+        // Row inputs x and dy, then the weight.
         const HostTensor &x = operands[0];
-        RowProblem p{RowOp::RmsNormGrad, x.numel() / x.shape.back(), x.shape.back(),
-                     n.getEps().convertToDouble()};
-        return runRows(p, {values(x), values(operands[2]), values(operands[1])}, shapeOf(x));
+        return runRows(rowsOf(RowOp::RmsNormGrad, n.getEps().convertToDouble()),
+                       {values(x), values(operands[2]), values(operands[1])}, x.shape);
       })
       .Case([&](RmsNormWeightGradOp n) -> Result {
         // dy·x/rms per row, then summed over the rows.
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::RmsNormWeightRows, x.numel() / x.shape.back(), x.shape.back(),
-                     n.getEps().convertToDouble()};
-        return then(runRows(p, {values(x), values(operands[1])}, shapeOf(x)),
+        RowProblem p = rowsOf(RowOp::RmsNormWeightRows, n.getEps().convertToDouble());
+        return then(runRows(p, allOperands(), operands[0].shape),
                     [&](const SimulatedOp &rows) {
                       return runColumnSum({1, p.rows, p.cols}, rows.values, {p.cols});
                     });
@@ -613,10 +597,9 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       })
       .Case([&](KlLossOp l) -> Result {
         // Per-row KL, then the mean over rows.
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::KlRows, x.numel() / x.shape.back(), x.shape.back()};
+        RowProblem p = rowsOf(RowOp::KlRows);
         p.temperature = l.getTemperature().convertToDouble();
-        return then(runRows(p, {values(x), values(operands[1])}, {p.rows, 1}),
+        return then(runRows(p, allOperands(), {p.rows, 1}),
                     [&](const SimulatedOp &perRow) {
                       ColumnSumProblem mean{1, p.rows, 1, 1.0 / p.rows};
                       return runColumnSum(mean, perRow.values, {});
@@ -624,13 +607,12 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       })
       .Case([&](LossGradOp l) -> Result {
         // KL's student side: g / rows · (q - p) / τ (LossKernels.cpp).
-        const HostTensor &x = operands[0];
         if (l.getKind() != "kl" || l.getOperand() != 1 || operands[2].numel() != 1)
           return std::nullopt;
-        RowProblem p{RowOp::KlGrad, x.numel() / x.shape.back(), x.shape.back()};
+        RowProblem p = rowsOf(RowOp::KlGrad);
         p.temperature = l.getTemperature().convertToDouble();
         p.factor = 1.0 / (p.rows * p.temperature);
-        return runRows(p, {values(x), values(operands[1]), values(operands[2])}, shapeOf(x));
+        return runRows(p, allOperands(), operands[0].shape);
       })
       .Case([&](ReduceSumOp rs) -> Result {
         const HostTensor &x = operands[0];

@@ -534,6 +534,12 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
       builder.create<VDupOp>(loc, b.getF64FloatAttr(c), z);
       barrier();
     };
+    // O = O / l (rows of the running sum l).
+    auto normalise = [&] {
+      v1(VRecOp(), l, lInv);
+      v1(VBrcbOp(), lInv, oB);
+      v2(VMulOp(), o, oB, o);
+    };
     // Events: V->MTE2 / MTE2->V: 0 S and mask, 1 O_tmp, 2 sinks;
     // V->MTE3 / MTE3->V: 0 P, 1 O.
     auto freeFlags = [&](llvm::function_ref<void(Pipe, Pipe, int64_t)> flag) {
@@ -638,9 +644,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
 
       // O / l, each row to its token and head: row ρ of group g is head
       // g·headsPerGroup + ρ / tq at token ρ % tq.
-      v1(VRecOp(), l, lInv);
-      v1(VBrcbOp(), lInv, oB);
-      v2(VMulOp(), o, oB, o);
+      normalise();
       if (splits > 1) {
         // This part's log-sum-exp m + ln l, beside its O.
         v1(VLnOp(), l, lj);
@@ -699,9 +703,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
           set(Pipe::V, Pipe::MTE2, 1);
           scalar(VAddsOp(), mNew, 0.0, m);
         });
-        v1(VRecOp(), l, lInv);
-        v1(VBrcbOp(), lInv, oB);
-        v2(VMulOp(), o, oB, o);
+        normalise();
         set(Pipe::V, Pipe::MTE3, 1);
         wait(Pipe::V, Pipe::MTE3, 1);
         // Global row ρ = g·M + i is head g·headsPerGroup + i at token 0.

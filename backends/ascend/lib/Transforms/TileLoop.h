@@ -43,6 +43,30 @@ inline TileLoop enterTileLoop(OpBuilder &b, Location loc, Value block, int64_t c
   return l;
 }
 
+/// A vector-core kernel of `blockDim` blocks, its entry block taking the
+/// block index; the caller adds the GM arguments (gmArgument) and builds
+/// the body at the end of `entry`.
+struct VectorKernelStart {
+  KernelOp kernel;
+  Block *entry;
+  Value block;
+};
+inline VectorKernelStart startVectorKernel(OpBuilder &b, Location loc, llvm::StringRef name,
+                                           const TargetDescription &t, int64_t blockDim) {
+  auto kernel = b.create<KernelOp>(loc, name, t.name, blockDim, vectorCoreKind(t),
+                                   DictionaryAttr(), DenseI64ArrayAttr());
+  Block *entry = new Block();
+  kernel.getBody().push_back(entry);
+  Value block = entry->addArgument(b.getIndexType(), loc);
+  return {kernel, entry, block};
+}
+/// An f32 GM tensor argument of `shape`, appended to `entry`.
+inline Value gmArgument(Block *entry, llvm::ArrayRef<int64_t> shape, Location loc) {
+  MLIRContext *ctx = loc.getContext();
+  return entry->addArgument(
+      BufType::get(ctx, Space::GM, shape, Float32Type::get(ctx), Layout::ND), loc);
+}
+
 /// The statements every vector-core builder writes: index constants, UB
 /// buffers planned one after another, flags, barriers and copies.
 struct KernelEmitter {

@@ -15,24 +15,6 @@ int64_t mlir::attnedit::ascend::transposeTileEdge(int64_t n) {
   return std::min<int64_t>(roundUp(std::max<int64_t>(n, 1), 8), 64);
 }
 
-namespace {
-KernelOp createKernel(OpBuilder &builder, Location loc, llvm::StringRef name, int64_t tasks,
-                      const TargetDescription &t, llvm::ArrayRef<llvm::SmallVector<int64_t, 3>> gm,
-                      llvm::SmallVectorImpl<Value> &args) {
-  MLIRContext *ctx = builder.getContext();
-  int64_t blockDim = std::min(tasks, vectorCores(t));
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, vectorCoreKind(t),
-                                         DictionaryAttr(), DenseI64ArrayAttr());
-  Block *entry = new Block();
-  kernel.getBody().push_back(entry);
-  args.push_back(entry->addArgument(builder.getIndexType(), loc));
-  for (const auto &shape : gm)
-    args.push_back(entry->addArgument(
-        BufType::get(ctx, Space::GM, shape, builder.getF32Type(), Layout::ND), loc));
-  builder.setInsertionPointToEnd(entry);
-  return kernel;
-}
-} // namespace
 
 KernelOp mlir::attnedit::ascend::buildTransposeKernel(OpBuilder &builder, Location loc,
                                                       llvm::StringRef name,
@@ -42,11 +24,12 @@ KernelOp mlir::attnedit::ascend::buildTransposeKernel(OpBuilder &builder, Locati
   int64_t tr = transposeTileEdge(p.rows), tc = transposeTileEdge(p.cols);
   int64_t rowTiles = (p.rows + tr - 1) / tr, colTiles = (p.cols + tc - 1) / tc;
   int64_t tasks = p.batch * rowTiles * colTiles;
-  llvm::SmallVector<Value> args;
-  KernelOp kernel = createKernel(builder, loc, name, tasks, t,
-                                 {{p.batch, p.rows, p.cols}, {p.batch, p.cols, p.rows}}, args);
+  auto [kernel, entry, blk] =
+      startVectorKernel(builder, loc, name, t, std::min(tasks, vectorCores(t)));
   kernel->setAttr("ascend.transpose_tile", builder.getDenseI64ArrayAttr({tr, tc}));
-  Value blk = args[0], input = args[1], output = args[2];
+  Value input = gmArgument(entry, {p.batch, p.rows, p.cols}, loc);
+  Value output = gmArgument(entry, {p.batch, p.cols, p.rows}, loc);
+  builder.setInsertionPointToEnd(entry);
   KernelEmitter e(builder, loc, t);
   Value inBuf = e.alloc(tr, tc, 2), outBuf = e.alloc(tc, tr, 2);
   Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
@@ -90,11 +73,12 @@ KernelOp mlir::attnedit::ascend::buildColumnSumKernel(OpBuilder &builder, Locati
   int64_t rc = transposeTileEdge(p.rows), w = transposeTileEdge(p.cols);
   int64_t chunks = (p.rows + rc - 1) / rc, colTiles = (p.cols + w - 1) / w;
   int64_t tasks = p.batch * colTiles;
-  llvm::SmallVector<Value> args;
-  KernelOp kernel = createKernel(builder, loc, name, tasks, t,
-                                 {{p.batch, p.rows, p.cols}, {p.batch, p.cols}}, args);
+  auto [kernel, entry, blk] =
+      startVectorKernel(builder, loc, name, t, std::min(tasks, vectorCores(t)));
   kernel->setAttr("ascend.transpose_tile", builder.getDenseI64ArrayAttr({rc, w}));
-  Value blk = args[0], input = args[1], output = args[2];
+  Value input = gmArgument(entry, {p.batch, p.rows, p.cols}, loc);
+  Value output = gmArgument(entry, {p.batch, p.cols}, loc);
+  builder.setInsertionPointToEnd(entry);
   KernelEmitter e(builder, loc, t);
   Value inBuf = e.alloc(rc, w, 2), flipped = e.alloc(w, rc), part = e.alloc(w, 1),
         acc = e.alloc(w, 1), row = e.alloc(1, w);
