@@ -208,361 +208,258 @@ namespace {
 void buildChunkedSoftmax(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
                          const TargetDescription &t, Value blk, Value input, Value output,
                          int64_t blockDim) {
-  MLIRContext *ctx = builder.getContext();
-  Builder b(ctx);
-  Type f32 = builder.getF32Type();
+  Builder b(builder.getContext());
   int64_t w = p.chunk, chunks = p.cols / w, tiles = (p.rows + r - 1) / r;
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto tileType = BufType::get(ctx, Space::UB, {r, w}, f32, Layout::ND);
-  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
-  int64_t offset = 0;
-  auto alloc = [&](BufType type, int64_t slots) -> Value {
-    Value v = builder.create<AllocOp>(loc, type, offset, slots);
-    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
-    return v;
-  };
-  Value inBuf = alloc(tileType, 2), outBuf = alloc(tileType, 2), e = alloc(tileType, 1);
-  Value m = alloc(colType, 1), sum = alloc(colType, 1), stat = alloc(colType, 1);
-  Value c0 = cst(0), c1 = cst(1), c2 = cst(2);
-  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
-  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
-  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
+  KernelEmitter e(builder, loc, t);
+  Value inBuf = e.alloc(r, w, 2), outBuf = e.alloc(r, w, 2), ex = e.alloc(r, w);
+  Value m = e.alloc(r, 1), sum = e.alloc(r, 1), stat = e.alloc(r, 1);
+  Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
   for (Value s : {c0, c1}) {
-    set(Pipe::V, Pipe::MTE2, s);
-    set(Pipe::MTE3, Pipe::V, s);
+    e.set(Pipe::V, Pipe::MTE2, s);
+    e.set(Pipe::MTE3, Pipe::V, s);
   }
   TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
-  scf::ForOp loop = dealt.loop;
-  Value tile = dealt.tile, iter = dealt.iter;
-  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  Value row0 = e.mul(dealt.tile, e.cst(r));
   // A finite stand-in for -inf keeps the IR's float attributes plain.
   builder.create<VDupOp>(loc, b.getF64FloatAttr(-3.0e38), m);
   builder.create<VDupOp>(loc, b.getF64FloatAttr(0.0), sum);
-  barrier();
+  e.barrier();
   for (int pass = 0; pass < 3; ++pass) {
     OpBuilder::InsertionGuard guard(builder);
-    auto chunkLoop = builder.create<scf::ForOp>(loc, c0, cst(chunks), c1);
+    auto chunkLoop = builder.create<scf::ForOp>(loc, c0, e.cst(chunks), c1);
     builder.setInsertionPointToStart(chunkLoop.getBody());
     Value j = chunkLoop.getInductionVar();
     // The chunk counter over passes and tiles picks the slot.
-    Value g = builder.create<arith::AddIOp>(
-        loc, builder.create<arith::MulIOp>(loc, iter, cst(3 * chunks)),
-        builder.create<arith::AddIOp>(loc, cst(pass * chunks), j));
-    Value s = builder.create<arith::RemUIOp>(loc, g, c2);
-    Value in = builder.create<SlotOp>(loc, inBuf.getType(), inBuf, s);
-    Value col0 = builder.create<arith::MulIOp>(loc, j, cst(w));
-    wait(Pipe::V, Pipe::MTE2, s);
-    builder.create<CopyOp>(loc, Pipe::MTE2, input, ValueRange{row0, col0}, in, ValueRange{c0, c0},
-                           ArrayRef<int64_t>{r, w}, false);
-    set(Pipe::MTE2, Pipe::V, s);
-    wait(Pipe::MTE2, Pipe::V, s);
+    Value g = e.add(e.mul(dealt.iter, e.cst(3 * chunks)), e.add(e.cst(pass * chunks), j));
+    Value s = e.rem(g, c2);
+    Value in = e.slot(inBuf, s);
+    Value col0 = e.mul(j, e.cst(w));
+    e.wait(Pipe::V, Pipe::MTE2, s);
+    e.copy(Pipe::MTE2, input, {row0, col0}, in, {c0, c0}, r, w);
+    e.set(Pipe::MTE2, Pipe::V, s);
+    e.wait(Pipe::MTE2, Pipe::V, s);
     if (pass == 0) {
       builder.create<VReduceOp>(loc, ReduceKind::Max, in, stat);
-      barrier();
+      e.barrier();
       builder.create<VMaxOp>(loc, m, stat, m);
     } else {
-      builder.create<VBrcbOp>(loc, m, e);
-      barrier();
-      builder.create<VSubOp>(loc, in, e, e);
-      barrier();
-      builder.create<VExpOp>(loc, e, e);
-      barrier();
+      builder.create<VBrcbOp>(loc, m, ex);
+      e.barrier();
+      builder.create<VSubOp>(loc, in, ex, ex);
+      e.barrier();
+      builder.create<VExpOp>(loc, ex, ex);
+      e.barrier();
       if (pass == 1) {
-        builder.create<VReduceOp>(loc, ReduceKind::Sum, e, stat);
-        barrier();
+        builder.create<VReduceOp>(loc, ReduceKind::Sum, ex, stat);
+        e.barrier();
         builder.create<VAddOp>(loc, sum, stat, sum);
       } else {
-        Value out = builder.create<SlotOp>(loc, outBuf.getType(), outBuf, s);
-        wait(Pipe::MTE3, Pipe::V, s);
+        Value out = e.slot(outBuf, s);
+        e.wait(Pipe::MTE3, Pipe::V, s);
         builder.create<VBrcbOp>(loc, sum, out);
-        barrier();
-        builder.create<VDivOp>(loc, e, out, out);
-        barrier();
-        set(Pipe::V, Pipe::MTE2, s);
-        set(Pipe::V, Pipe::MTE3, s);
-        wait(Pipe::V, Pipe::MTE3, s);
-        builder.create<CopyOp>(loc, Pipe::MTE3, out, ValueRange{c0, c0}, output,
-                               ValueRange{row0, col0}, ArrayRef<int64_t>{r, w}, false);
-        set(Pipe::MTE3, Pipe::V, s);
+        e.barrier();
+        builder.create<VDivOp>(loc, ex, out, out);
+        e.barrier();
+        e.set(Pipe::V, Pipe::MTE2, s);
+        e.set(Pipe::V, Pipe::MTE3, s);
+        e.wait(Pipe::V, Pipe::MTE3, s);
+        e.copy(Pipe::MTE3, out, {c0, c0}, output, {row0, col0}, r, w);
+        e.set(Pipe::MTE3, Pipe::V, s);
         continue;
       }
     }
-    barrier();
-    set(Pipe::V, Pipe::MTE2, s);
+    e.barrier();
+    e.set(Pipe::V, Pipe::MTE2, s);
   }
-  builder.setInsertionPointAfter(loop);
+  builder.setInsertionPointAfter(dealt.loop);
   for (Value s : {c0, c1}) {
-    wait(Pipe::V, Pipe::MTE2, s);
-    wait(Pipe::MTE3, Pipe::V, s);
+    e.wait(Pipe::V, Pipe::MTE2, s);
+    e.wait(Pipe::MTE3, Pipe::V, s);
   }
 }
 } // namespace
 
 namespace {
+/// What both RoPE builders share: per row tile of r tokens the angles
+/// position · frequency over `width` columns (the frequency row replicated
+/// into every row once, with any `once` copies, event 2), their cosine and
+/// sine (sine negated for the inverse rotation), computed once per tile on
+/// the Vector unit and shared by the heads; then per head `rotate` with the
+/// head's slot (heads stream through two UB slots each; events 0/1 guard
+/// them, event 3 the position column).
+struct RopeTile {
+  Value cosT, sinT, tmp, row0, head, slot;
+};
+void buildRopeFrame(KernelEmitter &e, const RowProblem &p, int64_t r, int64_t width, Value blk,
+                    Value positions, Value freqRow, int64_t blockDim,
+                    llvm::function_ref<void()> once,
+                    llvm::function_ref<void(const RopeTile &)> rotate) {
+  OpBuilder &builder = e.b;
+  Location loc = e.loc;
+  int64_t tiles = (p.rows + r - 1) / r;
+  Value pos = e.alloc(r, 1), freq = e.alloc(r, width), angle = e.alloc(r, width);
+  RopeTile tile;
+  tile.cosT = e.alloc(r, width);
+  tile.sinT = e.alloc(r, width);
+  tile.tmp = e.alloc(r, width);
+  Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2), c3 = e.cst(3);
+  for (int64_t row = 0; row < r; ++row)
+    e.copy(Pipe::MTE2, freqRow, {c0, c0}, freq, {e.cst(row), c0}, 1, width);
+  once();
+  e.set(Pipe::MTE2, Pipe::V, c2);
+  e.wait(Pipe::MTE2, Pipe::V, c2);
+  for (Value s : {c0, c1, c3})
+    e.set(Pipe::V, Pipe::MTE2, s);
+  for (Value s : {c0, c1})
+    e.set(Pipe::MTE3, Pipe::V, s);
+
+  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
+  tile.row0 = e.mul(dealt.tile, e.cst(r));
+  e.wait(Pipe::V, Pipe::MTE2, c3);
+  e.copy(Pipe::MTE2, positions, {tile.row0, c0}, pos, {c0, c0}, r, 1);
+  e.set(Pipe::MTE2, Pipe::V, c3);
+  e.wait(Pipe::MTE2, Pipe::V, c3);
+  builder.create<VBrcbOp>(loc, pos, angle);
+  e.barrier();
+  e.set(Pipe::V, Pipe::MTE2, c3);
+  builder.create<VMulOp>(loc, angle, freq, angle);
+  e.barrier();
+  builder.create<VCosOp>(loc, angle, tile.cosT);
+  builder.create<VSinOp>(loc, angle, tile.sinT);
+  e.barrier();
+  if (p.inverse) {
+    builder.create<VMulsOp>(loc, tile.sinT, builder.getF64FloatAttr(-1.0), tile.sinT);
+    e.barrier();
+  }
+  auto heads = builder.create<scf::ForOp>(loc, c0, e.cst(p.heads), c1);
+  {
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(heads.getBody());
+    tile.head = heads.getInductionVar();
+    tile.slot = e.rem(e.add(e.mul(dealt.iter, e.cst(p.heads)), tile.head), c2);
+    rotate(tile);
+  }
+  builder.setInsertionPointAfter(dealt.loop);
+  for (Value s : {c0, c1, c3})
+    e.wait(Pipe::V, Pipe::MTE2, s);
+  for (Value s : {c0, c1})
+    e.wait(Pipe::MTE3, Pipe::V, s);
+}
+
 /// RoPE, rotate_half (HF): for each head, with x1, x2 its two halves and
 /// a = position · inv_freq, out1 = x1·cos a - x2·sin a and out2 =
-/// x2·cos a + x1·sin a. cos/sin are computed once per row tile on the
-/// Vector unit and shared by the heads, whose halves stream through two UB
-/// slots each.
+/// x2·cos a + x1·sin a.
 void buildRope(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
                const TargetDescription &t, Value blk, Value x, Value positions, Value invFreq,
                Value output, int64_t blockDim) {
-  MLIRContext *ctx = builder.getContext();
-  Builder b(ctx);
-  Type f32 = builder.getF32Type();
-  int64_t d = p.cols / p.heads, half = d / 2, tiles = (p.rows + r - 1) / r;
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto halfType = BufType::get(ctx, Space::UB, {r, half}, f32, Layout::ND);
-  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
-  int64_t offset = 0;
-  auto alloc = [&](BufType type, int64_t slots) -> Value {
-    Value v = builder.create<AllocOp>(loc, type, offset, slots);
-    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
-    return v;
-  };
-  Value pos = alloc(colType, 1), freq = alloc(halfType, 1), angle = alloc(halfType, 1),
-        cosT = alloc(halfType, 1), sinT = alloc(halfType, 1), tmp = alloc(halfType, 1);
-  Value x1Buf = alloc(halfType, 2), x2Buf = alloc(halfType, 2), o1Buf = alloc(halfType, 2),
-        o2Buf = alloc(halfType, 2);
-  Value c0 = cst(0), c1 = cst(1), c2 = cst(2), c3 = cst(3);
-  auto set = [&](Pipe s, Pipe dp, Value ev) { builder.create<SetFlagOp>(loc, s, dp, ev); };
-  auto wait = [&](Pipe s, Pipe dp, Value ev) { builder.create<WaitFlagOp>(loc, s, dp, ev); };
-  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
-  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows,
-                  int64_t cols) {
-    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, cols}, false);
-  };
-  // The frequencies, replicated into every row once (event 2).
-  for (int64_t row = 0; row < r; ++row)
-    copy(Pipe::MTE2, invFreq, {c0, c0}, freq, {cst(row), c0}, 1, half);
-  set(Pipe::MTE2, Pipe::V, c2);
-  wait(Pipe::MTE2, Pipe::V, c2);
-  // Events 0/1: the head slots; 3: the position column.
-  for (Value s : {c0, c1, c3})
-    set(Pipe::V, Pipe::MTE2, s);
-  for (Value s : {c0, c1})
-    set(Pipe::MTE3, Pipe::V, s);
-
-  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
-  scf::ForOp loop = dealt.loop;
-  Value tile = dealt.tile, iter = dealt.iter;
-  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
-  wait(Pipe::V, Pipe::MTE2, c3);
-  copy(Pipe::MTE2, positions, {row0, c0}, pos, {c0, c0}, r, 1);
-  set(Pipe::MTE2, Pipe::V, c3);
-  wait(Pipe::MTE2, Pipe::V, c3);
-  builder.create<VBrcbOp>(loc, pos, angle);
-  barrier();
-  set(Pipe::V, Pipe::MTE2, c3);
-  builder.create<VMulOp>(loc, angle, freq, angle);
-  barrier();
-  builder.create<VCosOp>(loc, angle, cosT);
-  builder.create<VSinOp>(loc, angle, sinT);
-  barrier();
-  if (p.inverse) {
-    builder.create<VMulsOp>(loc, sinT, b.getF64FloatAttr(-1.0), sinT);
-    barrier();
-  }
-
-  auto heads = builder.create<scf::ForOp>(loc, c0, cst(p.heads), c1);
-  builder.setInsertionPointToStart(heads.getBody());
-  Value h = heads.getInductionVar();
-  Value g = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, iter, cst(p.heads)), h);
-  Value s = builder.create<arith::RemUIOp>(loc, g, c2);
-  Value col1 = builder.create<arith::MulIOp>(loc, h, cst(d));
-  Value col2 = builder.create<arith::AddIOp>(loc, col1, cst(half));
-  Value x1 = builder.create<SlotOp>(loc, x1Buf.getType(), x1Buf, s);
-  Value x2 = builder.create<SlotOp>(loc, x2Buf.getType(), x2Buf, s);
-  Value o1 = builder.create<SlotOp>(loc, o1Buf.getType(), o1Buf, s);
-  Value o2 = builder.create<SlotOp>(loc, o2Buf.getType(), o2Buf, s);
-  wait(Pipe::V, Pipe::MTE2, s);
-  copy(Pipe::MTE2, x, {row0, col1}, x1, {c0, c0}, r, half);
-  copy(Pipe::MTE2, x, {row0, col2}, x2, {c0, c0}, r, half);
-  set(Pipe::MTE2, Pipe::V, s);
-  wait(Pipe::MTE2, Pipe::V, s);
-  wait(Pipe::MTE3, Pipe::V, s);
-  builder.create<VMulOp>(loc, x1, cosT, o1);
-  builder.create<VMulOp>(loc, x2, sinT, tmp);
-  barrier();
-  builder.create<VSubOp>(loc, o1, tmp, o1);
-  barrier();
-  builder.create<VMulOp>(loc, x2, cosT, o2);
-  builder.create<VMulOp>(loc, x1, sinT, tmp);
-  barrier();
-  builder.create<VAddOp>(loc, o2, tmp, o2);
-  barrier();
-  set(Pipe::V, Pipe::MTE2, s);
-  set(Pipe::V, Pipe::MTE3, s);
-  wait(Pipe::V, Pipe::MTE3, s);
-  copy(Pipe::MTE3, o1, {c0, c0}, output, {row0, col1}, r, half);
-  copy(Pipe::MTE3, o2, {c0, c0}, output, {row0, col2}, r, half);
-  set(Pipe::MTE3, Pipe::V, s);
-
-  builder.setInsertionPointAfter(loop);
-  for (Value s : {c0, c1, c3})
-    wait(Pipe::V, Pipe::MTE2, s);
-  for (Value s : {c0, c1})
-    wait(Pipe::MTE3, Pipe::V, s);
+  int64_t d = p.cols / p.heads, half = d / 2;
+  KernelEmitter e(builder, loc, t);
+  Value x1Buf = e.alloc(r, half, 2), x2Buf = e.alloc(r, half, 2), o1Buf = e.alloc(r, half, 2),
+        o2Buf = e.alloc(r, half, 2);
+  buildRopeFrame(e, p, r, half, blk, positions, invFreq, blockDim, [] {}, [&](const RopeTile &k) {
+    Value c0 = e.cst(0), s = k.slot;
+    Value col1 = e.mul(k.head, e.cst(d)), col2 = e.add(col1, e.cst(half));
+    Value x1 = e.slot(x1Buf, s), x2 = e.slot(x2Buf, s), o1 = e.slot(o1Buf, s),
+          o2 = e.slot(o2Buf, s);
+    e.wait(Pipe::V, Pipe::MTE2, s);
+    e.copy(Pipe::MTE2, x, {k.row0, col1}, x1, {c0, c0}, r, half);
+    e.copy(Pipe::MTE2, x, {k.row0, col2}, x2, {c0, c0}, r, half);
+    e.set(Pipe::MTE2, Pipe::V, s);
+    e.wait(Pipe::MTE2, Pipe::V, s);
+    e.wait(Pipe::MTE3, Pipe::V, s);
+    builder.create<VMulOp>(loc, x1, k.cosT, o1);
+    builder.create<VMulOp>(loc, x2, k.sinT, k.tmp);
+    e.barrier();
+    builder.create<VSubOp>(loc, o1, k.tmp, o1);
+    e.barrier();
+    builder.create<VMulOp>(loc, x2, k.cosT, o2);
+    builder.create<VMulOp>(loc, x1, k.sinT, k.tmp);
+    e.barrier();
+    builder.create<VAddOp>(loc, o2, k.tmp, o2);
+    e.barrier();
+    e.set(Pipe::V, Pipe::MTE2, s);
+    e.set(Pipe::V, Pipe::MTE3, s);
+    e.wait(Pipe::V, Pipe::MTE3, s);
+    e.copy(Pipe::MTE3, o1, {c0, c0}, output, {k.row0, col1}, r, half);
+    e.copy(Pipe::MTE3, o2, {c0, c0}, output, {k.row0, col2}, r, half);
+    e.set(Pipe::MTE3, Pipe::V, s);
+  });
 }
-} // namespace
 
-namespace {
 /// RoPE over interleaved pairs: out = x·cos(a) + swap(x)·sin(a') with
 /// swap exchanging the two elements of each pair (Gather by the index row)
 /// and a' = position · [-f0, f0, -f1, f1, ...], whose sine carries the sign
-/// of each half of the rotation (cos is even, so cos(a') = cos(a)). One
-/// head per step through two UB slots, as buildRope does.
+/// of each half of the rotation (cos is even, so cos(a') = cos(a)).
 void buildRopeInterleaved(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
                           const TargetDescription &t, Value blk, Value x, Value positions,
                           Value freqRow, Value indexRow, Value output, int64_t blockDim) {
-  MLIRContext *ctx = builder.getContext();
-  Builder b(ctx);
-  Type f32 = builder.getF32Type();
-  int64_t d = p.cols / p.heads, tiles = (p.rows + r - 1) / r;
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto headType = BufType::get(ctx, Space::UB, {r, d}, f32, Layout::ND);
-  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
-  auto rowType = BufType::get(ctx, Space::UB, {1, d}, f32, Layout::ND);
-  int64_t offset = 0;
-  auto alloc = [&](BufType type, int64_t slots) -> Value {
-    Value v = builder.create<AllocOp>(loc, type, offset, slots);
-    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
-    return v;
-  };
-  Value pos = alloc(colType, 1), index = alloc(rowType, 1), freq = alloc(headType, 1),
-        angle = alloc(headType, 1), cosT = alloc(headType, 1), sinT = alloc(headType, 1),
-        tmp = alloc(headType, 1), swapped = alloc(headType, 1);
-  Value xBuf = alloc(headType, 2), oBuf = alloc(headType, 2);
-  Value c0 = cst(0), c1 = cst(1), c2 = cst(2), c3 = cst(3);
-  auto set = [&](Pipe s, Pipe dp, Value ev) { builder.create<SetFlagOp>(loc, s, dp, ev); };
-  auto wait = [&](Pipe s, Pipe dp, Value ev) { builder.create<WaitFlagOp>(loc, s, dp, ev); };
-  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
-  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows,
-                  int64_t cols) {
-    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, cols}, false);
-  };
-  // The frequencies replicated into every row, and the index row (event 2).
-  for (int64_t row = 0; row < r; ++row)
-    copy(Pipe::MTE2, freqRow, {c0, c0}, freq, {cst(row), c0}, 1, d);
-  copy(Pipe::MTE2, indexRow, {c0, c0}, index, {c0, c0}, 1, d);
-  set(Pipe::MTE2, Pipe::V, c2);
-  wait(Pipe::MTE2, Pipe::V, c2);
-  for (Value s : {c0, c1, c3})
-    set(Pipe::V, Pipe::MTE2, s);
-  for (Value s : {c0, c1})
-    set(Pipe::MTE3, Pipe::V, s);
-
-  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
-  scf::ForOp loop = dealt.loop;
-  Value tile = dealt.tile, iter = dealt.iter;
-  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
-  wait(Pipe::V, Pipe::MTE2, c3);
-  copy(Pipe::MTE2, positions, {row0, c0}, pos, {c0, c0}, r, 1);
-  set(Pipe::MTE2, Pipe::V, c3);
-  wait(Pipe::MTE2, Pipe::V, c3);
-  builder.create<VBrcbOp>(loc, pos, angle);
-  barrier();
-  set(Pipe::V, Pipe::MTE2, c3);
-  builder.create<VMulOp>(loc, angle, freq, angle);
-  barrier();
-  builder.create<VCosOp>(loc, angle, cosT);
-  builder.create<VSinOp>(loc, angle, sinT);
-  barrier();
-  if (p.inverse) {
-    builder.create<VMulsOp>(loc, sinT, b.getF64FloatAttr(-1.0), sinT);
-    barrier();
-  }
-
-  auto heads = builder.create<scf::ForOp>(loc, c0, cst(p.heads), c1);
-  builder.setInsertionPointToStart(heads.getBody());
-  Value h = heads.getInductionVar();
-  Value g = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, iter, cst(p.heads)), h);
-  Value s = builder.create<arith::RemUIOp>(loc, g, c2);
-  Value col = builder.create<arith::MulIOp>(loc, h, cst(d));
-  Value xs = builder.create<SlotOp>(loc, xBuf.getType(), xBuf, s);
-  Value os = builder.create<SlotOp>(loc, oBuf.getType(), oBuf, s);
-  wait(Pipe::V, Pipe::MTE2, s);
-  copy(Pipe::MTE2, x, {row0, col}, xs, {c0, c0}, r, d);
-  set(Pipe::MTE2, Pipe::V, s);
-  wait(Pipe::MTE2, Pipe::V, s);
-  wait(Pipe::MTE3, Pipe::V, s);
-  builder.create<VGatherOp>(loc, xs, index, swapped);
-  builder.create<VMulOp>(loc, xs, cosT, os);
-  barrier();
-  builder.create<VMulOp>(loc, swapped, sinT, tmp);
-  barrier();
-  builder.create<VAddOp>(loc, os, tmp, os);
-  barrier();
-  set(Pipe::V, Pipe::MTE2, s);
-  set(Pipe::V, Pipe::MTE3, s);
-  wait(Pipe::V, Pipe::MTE3, s);
-  copy(Pipe::MTE3, os, {c0, c0}, output, {row0, col}, r, d);
-  set(Pipe::MTE3, Pipe::V, s);
-
-  builder.setInsertionPointAfter(loop);
-  for (Value s : {c0, c1, c3})
-    wait(Pipe::V, Pipe::MTE2, s);
-  for (Value s : {c0, c1})
-    wait(Pipe::MTE3, Pipe::V, s);
+  int64_t d = p.cols / p.heads;
+  KernelEmitter e(builder, loc, t);
+  Value index = e.alloc(1, d), swapped = e.alloc(r, d);
+  Value xBuf = e.alloc(r, d, 2), oBuf = e.alloc(r, d, 2);
+  Value c0 = e.cst(0);
+  auto loadIndex = [&] { e.copy(Pipe::MTE2, indexRow, {c0, c0}, index, {c0, c0}, 1, d); };
+  buildRopeFrame(e, p, r, d, blk, positions, freqRow, blockDim, loadIndex, [&](const RopeTile &k) {
+    Value s = k.slot, col = e.mul(k.head, e.cst(d));
+    Value xs = e.slot(xBuf, s), os = e.slot(oBuf, s);
+    e.wait(Pipe::V, Pipe::MTE2, s);
+    e.copy(Pipe::MTE2, x, {k.row0, col}, xs, {c0, c0}, r, d);
+    e.set(Pipe::MTE2, Pipe::V, s);
+    e.wait(Pipe::MTE2, Pipe::V, s);
+    e.wait(Pipe::MTE3, Pipe::V, s);
+    builder.create<VGatherOp>(loc, xs, index, swapped);
+    builder.create<VMulOp>(loc, xs, k.cosT, os);
+    e.barrier();
+    builder.create<VMulOp>(loc, swapped, k.sinT, k.tmp);
+    e.barrier();
+    builder.create<VAddOp>(loc, os, k.tmp, os);
+    e.barrier();
+    e.set(Pipe::V, Pipe::MTE2, s);
+    e.set(Pipe::V, Pipe::MTE3, s);
+    e.wait(Pipe::V, Pipe::MTE3, s);
+    e.copy(Pipe::MTE3, os, {c0, c0}, output, {k.row0, col}, r, d);
+    e.set(Pipe::MTE3, Pipe::V, s);
+  });
 }
 } // namespace
 
 KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc,
                                                 llvm::StringRef name, const RowProblem &p,
                                                 int64_t r, const TargetDescription &t) {
-  MLIRContext *ctx = builder.getContext();
-  Type f32 = builder.getF32Type();
   int64_t tiles = (p.rows + r - 1) / r;
-  CoreKind core = vectorCoreKind(t);
-  int64_t cores = vectorCores(t);
-  int64_t blockDim = std::min(tiles, cores);
+  int64_t blockDim = std::min(tiles, vectorCores(t));
   int64_t nIn = rowInputs(p.op);
 
-  Builder b(ctx);
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
-                                         DenseI64ArrayAttr());
+  Builder b(builder.getContext());
+  auto [kernel, entry, blk] = startVectorKernel(builder, loc, name, t, blockDim);
   kernel->setAttr("ascend.row_op", b.getStringAttr(rowOpName(p.op)));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
-  Block *entry = new Block();
-  kernel.getBody().push_back(entry);
-  Value blk = entry->addArgument(builder.getIndexType(), loc);
-  auto gmType = BufType::get(ctx, Space::GM, {p.rows, p.cols}, f32, Layout::ND);
-  auto gmOf = [&](int64_t cols) {
-    return BufType::get(ctx, Space::GM, {p.rows, cols}, f32, Layout::ND);
-  };
   SmallVector<Value> inputs;
   for (int64_t k = 0; k < nIn; ++k)
-    inputs.push_back(entry->addArgument(gmOf(rowInputCols(p, k)), loc));
-  if (p.op == RowOp::Rope && p.interleaved) {
-    int64_t d = p.cols / p.heads;
-    auto rowType = BufType::get(ctx, Space::GM, {1, d}, f32, Layout::ND);
-    Value positions = entry->addArgument(BufType::get(ctx, Space::GM, {p.rows, 1}, f32, Layout::ND), loc);
-    Value freq = entry->addArgument(rowType, loc), index = entry->addArgument(rowType, loc);
-    Value output = entry->addArgument(gmType, loc);
-    OpBuilder::InsertionGuard guard(builder);
-    builder.setInsertionPointToEnd(entry);
-    kernel->setAttr("ascend.interleaved", b.getUnitAttr());
-    buildRopeInterleaved(builder, loc, p, r, t, blk, inputs[0], positions, freq, index, output,
-                         blockDim);
-    return kernel;
-  }
+    inputs.push_back(gmArgument(entry, {p.rows, rowInputCols(p, k)}, loc));
   if (p.op == RowOp::Rope) {
-    Value positions = entry->addArgument(BufType::get(ctx, Space::GM, {p.rows, 1}, f32, Layout::ND), loc);
-    Value freq = entry->addArgument(
-        BufType::get(ctx, Space::GM, {1, p.cols / p.heads / 2}, f32, Layout::ND), loc);
-    Value output = entry->addArgument(gmType, loc);
+    int64_t d = p.cols / p.heads;
+    Value positions = gmArgument(entry, {p.rows, 1}, loc);
+    Value freq = gmArgument(entry, {1, p.interleaved ? d : d / 2}, loc);
+    Value index = p.interleaved ? gmArgument(entry, {1, d}, loc) : Value();
+    Value output = gmArgument(entry, {p.rows, p.cols}, loc);
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToEnd(entry);
-    buildRope(builder, loc, p, r, t, blk, inputs[0], positions, freq, output, blockDim);
+    if (p.interleaved) {
+      kernel->setAttr("ascend.interleaved", b.getUnitAttr());
+      buildRopeInterleaved(builder, loc, p, r, t, blk, inputs[0], positions, freq, index, output,
+                           blockDim);
+    } else {
+      buildRope(builder, loc, p, r, t, blk, inputs[0], positions, freq, output, blockDim);
+    }
     return kernel;
   }
   RowSide side = rowSide(p.op);
   Value weight;
   if (side != RowSide::None)
-    weight = entry->addArgument(
-        BufType::get(ctx, Space::GM, {1, side == RowSide::Row ? p.cols : 1}, f32, Layout::ND), loc);
+    weight = gmArgument(entry, {1, side == RowSide::Row ? p.cols : 1}, loc);
   int64_t outCols = rowOutputCols(p);
-  Value output = entry->addArgument(gmOf(outCols), loc);
+  Value output = gmArgument(entry, {p.rows, outCols}, loc);
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(entry);
