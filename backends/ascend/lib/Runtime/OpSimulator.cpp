@@ -254,6 +254,22 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     if (x.numel() == 0)
       return std::nullopt;
 
+  // The kernel `build` creates (once per `key`), run on `inputs`.
+  auto runKernel = [&](const std::string &key, llvm::StringRef name,
+                       llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build,
+                       std::vector<llvm::ArrayRef<float>> inputs,
+                       llvm::SmallVector<int64_t, 4> shape) -> Result {
+    double seconds = 0;
+    auto s = schedule(key, build, &seconds);
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, inputs);
+    if (!out)
+      return Result(out.takeError());
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {name.str()}, seconds});
+  };
+  auto built = [](KernelOp k) -> llvm::Expected<Operation *> { return k.getOperation(); };
+
   // A Cube matmul C = A·B or A·Wᵀ.
   auto runMatmul = [&](MatmulProblem p, llvm::ArrayRef<float> a, llvm::ArrayRef<float> b,
                        llvm::SmallVector<int64_t, 4> shape,
@@ -263,23 +279,15 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     std::string key = llvm::formatv("mm:{0}:{1}x{2}x{3}:t{4}:{5}", p.batch, p.m, p.n, p.k,
                                     p.transposedB, static_cast<int>(p.dtype))
                           .str();
-    double seconds = 0;
-    auto s = schedule(
-        key,
+    return runKernel(
+        key, "matmul",
         [&](OpBuilder &b) -> llvm::Expected<Operation *> {
           auto choice = searchMatmulTiling(context.get(), p, t);
           if (!choice)
             return choice.takeError();
-          return buildMatmulKernel(b, b.getUnknownLoc(), "matmul", p, choice->tiling, t)
-              .getOperation();
+          return built(buildMatmulKernel(b, b.getUnknownLoc(), "matmul", p, choice->tiling, t));
         },
-        &seconds);
-    if (!s)
-      return Result(s.takeError());
-    auto out = simulate(**s, {a, b});
-    if (!out)
-      return Result(out.takeError());
-    return Result(SimulatedOp{std::move(shape), std::move(*out), {"matmul"}, seconds});
+        {a, b}, std::move(shape));
   };
 
   // A Vector row kernel over [rows, cols] views of the operands.
@@ -295,20 +303,12 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       }
     if (r < 1)
       return std::nullopt;
-    double seconds = 0;
-    auto s = schedule(
-        rowKey(p) + llvm::formatv(":c{0}", p.chunk).str(),
-        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
-          return buildRowKernel(b, b.getUnknownLoc(), rowOpName(p.op), p, r, t).getOperation();
+    return runKernel(
+        rowKey(p) + llvm::formatv(":c{0}", p.chunk).str(), rowOpName(p.op),
+        [&](OpBuilder &b) {
+          return built(buildRowKernel(b, b.getUnknownLoc(), rowOpName(p.op), p, r, t));
         },
-        &seconds);
-    if (!s)
-      return Result(s.takeError());
-    auto out = simulate(**s, inputs);
-    if (!out)
-      return Result(out.takeError());
-    return Result(
-        SimulatedOp{std::move(shape), std::move(*out), {rowOpName(p.op).str()}, seconds});
+        inputs, std::move(shape));
   };
 
   // `op` over the rows (the last axis) of the first operand.
@@ -328,31 +328,13 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     return runRows(p, allOperands(), operands[0].shape);
   };
 
-  // A kernel built by `build` under `key`, run on `inputs`.
-  auto runKernel = [&](const std::string &key, llvm::StringRef name,
-                       llvm::function_ref<KernelOp(OpBuilder &)> build,
-                       std::vector<llvm::ArrayRef<float>> inputs,
-                       llvm::SmallVector<int64_t, 4> shape) -> Result {
-    double seconds = 0;
-    auto s = schedule(
-        key,
-        [&](OpBuilder &b) -> llvm::Expected<Operation *> { return build(b).getOperation(); },
-        &seconds);
-    if (!s)
-      return Result(s.takeError());
-    auto out = simulate(**s, inputs);
-    if (!out)
-      return Result(out.takeError());
-    return Result(SimulatedOp{std::move(shape), std::move(*out), {name.str()}, seconds});
-  };
-
   // [batch, rows, cols] -> [batch, cols, rows].
   auto runTranspose = [&](const TransposeProblem &p, llvm::ArrayRef<float> x,
                           llvm::SmallVector<int64_t, 4> shape) -> Result {
     return runKernel(
         llvm::formatv("transpose:{0}x{1}x{2}", p.batch, p.rows, p.cols).str(), "transpose",
         [&](OpBuilder &b) {
-          return buildTransposeKernel(b, b.getUnknownLoc(), "transpose", p, t);
+          return built(buildTransposeKernel(b, b.getUnknownLoc(), "transpose", p, t));
         },
         {x}, std::move(shape));
   };
@@ -364,7 +346,7 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         llvm::formatv("colsum:{0}x{1}x{2}:f{3}", p.batch, p.rows, p.cols, p.factor).str(),
         "column_sum",
         [&](OpBuilder &b) {
-          return buildColumnSumKernel(b, b.getUnknownLoc(), "column_sum", p, t);
+          return built(buildColumnSumKernel(b, b.getUnknownLoc(), "column_sum", p, t));
         },
         {x}, std::move(shape));
   };
@@ -392,19 +374,10 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     for (const ColumnPiece &c : p.pieces)
       key += llvm::formatv(":{0},{1},{2},{3}", c.inCols, c.srcCol, c.width, c.dstCol).str();
     std::string name = p.pieces.size() == 1 ? "slice" : "concat";
-    double seconds = 0;
-    auto s = schedule(
-        key,
-        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
-          return buildColumnKernel(b, b.getUnknownLoc(), name, p, r, t).getOperation();
-        },
-        &seconds);
-    if (!s)
-      return Result(s.takeError());
-    auto out = simulate(**s, inputs);
-    if (!out)
-      return Result(out.takeError());
-    return Result(SimulatedOp{std::move(shape), std::move(*out), {name}, seconds});
+    return runKernel(
+        key, name,
+        [&](OpBuilder &b) { return built(buildColumnKernel(b, b.getUnknownLoc(), name, p, r, t)); },
+        inputs, std::move(shape));
   };
 
   // Rows moved through UB (transpose of the leading dims, repeat_kv).
@@ -413,21 +386,11 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     int64_t r = moveRowsPerTile(p, t);
     if (r < 1)
       return std::nullopt;
-    double seconds = 0;
-    bool transpose = p.kind == MoveProblem::Kind::Transpose;
-    std::string name = transpose ? "transpose" : "repeat_kv";
-    auto s = schedule(
-        llvm::formatv("move:{0}:{1}x{2}x{3}:r{4}", name, p.a, p.b, p.cols, p.repeats).str(),
-        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
-          return buildMoveKernel(b, b.getUnknownLoc(), name, p, r, t).getOperation();
-        },
-        &seconds);
-    if (!s)
-      return Result(s.takeError());
-    auto out = simulate(**s, {values(x)});
-    if (!out)
-      return Result(out.takeError());
-    return Result(SimulatedOp{std::move(shape), std::move(*out), {name}, seconds});
+    std::string name = p.kind == MoveProblem::Kind::Transpose ? "transpose" : "repeat_kv";
+    return runKernel(
+        llvm::formatv("move:{0}:{1}x{2}x{3}:r{4}", name, p.a, p.b, p.cols, p.repeats).str(), name,
+        [&](OpBuilder &b) { return built(buildMoveKernel(b, b.getUnknownLoc(), name, p, r, t)); },
+        {values(x)}, std::move(shape));
   };
 
   return llvm::TypeSwitch<Operation *, Result>(op)
@@ -671,20 +634,14 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         int64_t r = maskRowsPerTile(p, t);
         if (p.tq > p.tk || r < 1)
           return std::nullopt;
-        double seconds = 0;
-        auto s = schedule(
+        return runKernel(
             llvm::formatv("mask:{0}x{1}x{2}:w{3}:z{4}", p.batch, p.tq, p.tk, p.window, p.zeroFill)
                 .str(),
-            [&](OpBuilder &b) -> llvm::Expected<Operation *> {
-              return buildMaskKernel(b, b.getUnknownLoc(), "causal_mask", p, r, t).getOperation();
+            "causal_mask",
+            [&](OpBuilder &b) {
+              return built(buildMaskKernel(b, b.getUnknownLoc(), "causal_mask", p, r, t));
             },
-            &seconds);
-        if (!s)
-          return Result(s.takeError());
-        auto out = simulate(**s, {values(x)});
-        if (!out)
-          return Result(out.takeError());
-        return Result(SimulatedOp{x.shape, std::move(*out), {"causal_mask"}, seconds});
+            {values(x)}, x.shape);
       })
       .Case([&](SliceOp sl) -> Result {
         const HostTensor &x = operands[0];

@@ -284,16 +284,18 @@ namespace {
 /// position · frequency over `width` columns (the frequency row replicated
 /// into every row once, with any `once` copies, event 2), their cosine and
 /// sine (sine negated for the inverse rotation), computed once per tile on
-/// the Vector unit and shared by the heads; then per head `rotate` with the
-/// head's slot (heads stream through two UB slots each; events 0/1 guard
-/// them, event 3 the position column).
+/// the Vector unit and shared by the heads; then per head its CopyIn
+/// (`load`), Compute (`rotate`, a barrier after each dependent op) and
+/// CopyOut (`store`) with the head's slot (heads stream through two UB
+/// slots each; events 0/1 guard them, event 3 the position column).
 struct RopeTile {
   Value cosT, sinT, tmp, row0, head, slot;
 };
 void buildRopeFrame(KernelEmitter &e, const RowProblem &p, int64_t r, int64_t width, Value blk,
                     Value positions, Value freqRow, int64_t blockDim,
-                    llvm::function_ref<void()> once,
-                    llvm::function_ref<void(const RopeTile &)> rotate) {
+                    llvm::function_ref<void()> once, llvm::function_ref<void(const RopeTile &)> load,
+                    llvm::function_ref<void(const RopeTile &)> rotate,
+                    llvm::function_ref<void(const RopeTile &)> store) {
   OpBuilder &builder = e.b;
   Location loc = e.loc;
   int64_t tiles = (p.rows + r - 1) / r;
@@ -336,8 +338,18 @@ void buildRopeFrame(KernelEmitter &e, const RowProblem &p, int64_t r, int64_t wi
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(heads.getBody());
     tile.head = heads.getInductionVar();
-    tile.slot = e.rem(e.add(e.mul(dealt.iter, e.cst(p.heads)), tile.head), c2);
+    Value s = tile.slot = e.rem(e.add(e.mul(dealt.iter, e.cst(p.heads)), tile.head), c2);
+    e.wait(Pipe::V, Pipe::MTE2, s);
+    load(tile);
+    e.set(Pipe::MTE2, Pipe::V, s);
+    e.wait(Pipe::MTE2, Pipe::V, s);
+    e.wait(Pipe::MTE3, Pipe::V, s);
     rotate(tile);
+    e.set(Pipe::V, Pipe::MTE2, s);
+    e.set(Pipe::V, Pipe::MTE3, s);
+    e.wait(Pipe::V, Pipe::MTE3, s);
+    store(tile);
+    e.set(Pipe::MTE3, Pipe::V, s);
   }
   builder.setInsertionPointAfter(dealt.loop);
   for (Value s : {c0, c1, c3})
@@ -356,17 +368,19 @@ void buildRope(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
   KernelEmitter e(builder, loc, t);
   Value x1Buf = e.alloc(r, half, 2), x2Buf = e.alloc(r, half, 2), o1Buf = e.alloc(r, half, 2),
         o2Buf = e.alloc(r, half, 2);
-  buildRopeFrame(e, p, r, half, blk, positions, invFreq, blockDim, [] {}, [&](const RopeTile &k) {
-    Value c0 = e.cst(0), s = k.slot;
-    Value col1 = e.mul(k.head, e.cst(d)), col2 = e.add(col1, e.cst(half));
-    Value x1 = e.slot(x1Buf, s), x2 = e.slot(x2Buf, s), o1 = e.slot(o1Buf, s),
-          o2 = e.slot(o2Buf, s);
-    e.wait(Pipe::V, Pipe::MTE2, s);
-    e.copy(Pipe::MTE2, x, {k.row0, col1}, x1, {c0, c0}, r, half);
-    e.copy(Pipe::MTE2, x, {k.row0, col2}, x2, {c0, c0}, r, half);
-    e.set(Pipe::MTE2, Pipe::V, s);
-    e.wait(Pipe::MTE2, Pipe::V, s);
-    e.wait(Pipe::MTE3, Pipe::V, s);
+  Value c0 = e.cst(0);
+  auto cols = [&](const RopeTile &k) {
+    Value col1 = e.mul(k.head, e.cst(d));
+    return std::make_pair(col1, e.add(col1, e.cst(half)));
+  };
+  auto load = [&](const RopeTile &k) {
+    auto [col1, col2] = cols(k);
+    e.copy(Pipe::MTE2, x, {k.row0, col1}, e.slot(x1Buf, k.slot), {c0, c0}, r, half);
+    e.copy(Pipe::MTE2, x, {k.row0, col2}, e.slot(x2Buf, k.slot), {c0, c0}, r, half);
+  };
+  auto rotate = [&](const RopeTile &k) {
+    Value x1 = e.slot(x1Buf, k.slot), x2 = e.slot(x2Buf, k.slot), o1 = e.slot(o1Buf, k.slot),
+          o2 = e.slot(o2Buf, k.slot);
     builder.create<VMulOp>(loc, x1, k.cosT, o1);
     builder.create<VMulOp>(loc, x2, k.sinT, k.tmp);
     e.barrier();
@@ -377,13 +391,13 @@ void buildRope(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
     e.barrier();
     builder.create<VAddOp>(loc, o2, k.tmp, o2);
     e.barrier();
-    e.set(Pipe::V, Pipe::MTE2, s);
-    e.set(Pipe::V, Pipe::MTE3, s);
-    e.wait(Pipe::V, Pipe::MTE3, s);
-    e.copy(Pipe::MTE3, o1, {c0, c0}, output, {k.row0, col1}, r, half);
-    e.copy(Pipe::MTE3, o2, {c0, c0}, output, {k.row0, col2}, r, half);
-    e.set(Pipe::MTE3, Pipe::V, s);
-  });
+  };
+  auto store = [&](const RopeTile &k) {
+    auto [col1, col2] = cols(k);
+    e.copy(Pipe::MTE3, e.slot(o1Buf, k.slot), {c0, c0}, output, {k.row0, col1}, r, half);
+    e.copy(Pipe::MTE3, e.slot(o2Buf, k.slot), {c0, c0}, output, {k.row0, col2}, r, half);
+  };
+  buildRopeFrame(e, p, r, half, blk, positions, invFreq, blockDim, [] {}, load, rotate, store);
 }
 
 /// RoPE over interleaved pairs: out = x·cos(a) + swap(x)·sin(a') with
@@ -399,14 +413,11 @@ void buildRopeInterleaved(OpBuilder &builder, Location loc, const RowProblem &p,
   Value xBuf = e.alloc(r, d, 2), oBuf = e.alloc(r, d, 2);
   Value c0 = e.cst(0);
   auto loadIndex = [&] { e.copy(Pipe::MTE2, indexRow, {c0, c0}, index, {c0, c0}, 1, d); };
-  buildRopeFrame(e, p, r, d, blk, positions, freqRow, blockDim, loadIndex, [&](const RopeTile &k) {
-    Value s = k.slot, col = e.mul(k.head, e.cst(d));
-    Value xs = e.slot(xBuf, s), os = e.slot(oBuf, s);
-    e.wait(Pipe::V, Pipe::MTE2, s);
-    e.copy(Pipe::MTE2, x, {k.row0, col}, xs, {c0, c0}, r, d);
-    e.set(Pipe::MTE2, Pipe::V, s);
-    e.wait(Pipe::MTE2, Pipe::V, s);
-    e.wait(Pipe::MTE3, Pipe::V, s);
+  auto load = [&](const RopeTile &k) {
+    e.copy(Pipe::MTE2, x, {k.row0, e.mul(k.head, e.cst(d))}, e.slot(xBuf, k.slot), {c0, c0}, r, d);
+  };
+  auto rotate = [&](const RopeTile &k) {
+    Value xs = e.slot(xBuf, k.slot), os = e.slot(oBuf, k.slot);
     builder.create<VGatherOp>(loc, xs, index, swapped);
     builder.create<VMulOp>(loc, xs, k.cosT, os);
     e.barrier();
@@ -414,12 +425,12 @@ void buildRopeInterleaved(OpBuilder &builder, Location loc, const RowProblem &p,
     e.barrier();
     builder.create<VAddOp>(loc, os, k.tmp, os);
     e.barrier();
-    e.set(Pipe::V, Pipe::MTE2, s);
-    e.set(Pipe::V, Pipe::MTE3, s);
-    e.wait(Pipe::V, Pipe::MTE3, s);
-    e.copy(Pipe::MTE3, os, {c0, c0}, output, {k.row0, col}, r, d);
-    e.set(Pipe::MTE3, Pipe::V, s);
-  });
+  };
+  auto store = [&](const RopeTile &k) {
+    e.copy(Pipe::MTE3, e.slot(oBuf, k.slot), {c0, c0}, output, {k.row0, e.mul(k.head, e.cst(d))},
+           r, d);
+  };
+  buildRopeFrame(e, p, r, d, blk, positions, freqRow, blockDim, loadIndex, load, rotate, store);
 }
 } // namespace
 
