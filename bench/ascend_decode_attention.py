@@ -20,8 +20,10 @@ columns):
     in place; MLA reads V from the latent K tile in L1.
 Bytes: "GM" is every GM transfer of the kernels (re-reads that the cost
 model's L2 rule serves from L2 included); for the fused kernel "GM"
-excludes the cube <-> vector ring, which is "ring" (L2-resident, timed at
-the L2 rate).
+excludes the cube <-> vector ring and, with KV splits (SplitKV / flash
+decoding: a sequence's context in parts on several cores, combined after a
+sync_all), the parts' partial outputs, which are "ring" (L2-resident, timed
+at the L2 rate). "splits" is the KV split the tiling search chose.
 
 Then prefill at --prefill tokens of one sequence through the fused kernel:
 GQA causal, GateSWA (the window's KV tiles only), MLA prefill (per-head
@@ -110,27 +112,32 @@ def prefill_variants(tokens, window):
 
 
 def run_pipeline(tool, tmp, module, target, dtype):
-    src, rep = os.path.join(tmp, "a.mlir"), os.path.join(tmp, "r.json")
+    """The kernels' report and their tilings (TCubeTiling-style fields by kernel)."""
+    src, rep, til = os.path.join(tmp, "a.mlir"), os.path.join(tmp, "r.json"), os.path.join(tmp, "t.json")
     open(src, "w").write(module)
     done = subprocess.run([tool, src, "-o", os.devnull,
-                           "--attnedit-ascend-pipeline=target=%s dtype=%s report=%s" % (target, dtype, rep)],
+                           "--attnedit-ascend-pipeline=target=%s dtype=%s report=%s tiling=%s" % (
+                               target, dtype, rep, til)],
                           capture_output=True, text=True)
     if done.returncode:
         sys.exit("attnedit-opt failed:\n" + done.stderr)
-    return json.load(open(rep))["kernels"]
+    tilings = {t["kernel"]: t["TCubeTiling"] for t in json.load(open(til))["tilings"]}
+    return json.load(open(rep))["kernels"], tilings
 
 
 def fused_row(tool, tmp, a, name, module, phase, ctx):
-    ks = run_pipeline(tool, tmp, module, a.target, a.dtype)
+    ks, tilings = run_pipeline(tool, tmp, module, a.target, a.dtype)
     k = next(k for k in ks if k["kernel"].startswith("attention"))
     util = k["utilisation"]
+    splits = tilings.get(k["kernel"], {}).get("splitKV", 1)
     row = {"phase": phase, "variant": name, "context": ctx, "seconds": k["seconds"], "bound": k["bound"],
            "gm_bytes": k["gm_bytes"], "non_ring_gm_bytes": k["gm_bytes"] - k["workspace_bytes"],
            "ring_bytes": k["workspace_bytes"], "roofline_seconds": k["roofline_seconds"],
-           "cores": k["cores"], "utilisation": util}
-    print("%-14s %6d %9.1f %6s %9.1f %9.1f %9.1f   cube %4.1f%%  vec %4.1f%%  mte2 %4.1f%%" % (
+           "cores": k["cores"], "kv_splits": splits, "utilisation": util}
+    print("%-14s %6d %9.1f %6s %9.1f %9.1f %9.1f %6d   cube %4.1f%%  vec %4.1f%%  mte2 %4.1f%%" % (
         name, ctx, k["seconds"] * 1e6, k["bound"], row["non_ring_gm_bytes"] / 1e6, row["ring_bytes"] / 1e6,
-        k["roofline_seconds"] * 1e6, 100 * util.get("m", 0), 100 * util.get("v", 0), 100 * util.get("mte2", 0)))
+        k["roofline_seconds"] * 1e6, splits, 100 * util.get("m", 0), 100 * util.get("v", 0),
+        100 * util.get("mte2", 0)))
     return row
 
 
@@ -183,8 +190,8 @@ def main():
                     name, ctx, kv_bytes, scores["seconds"] * 1e6, soft["seconds"] * 1e6, pv["seconds"] * 1e6,
                     total * 1e6, gm / 1e6))
         fused = []
-        head = "%-14s %6s %9s %6s %9s %9s %9s   utilisation" % (
-            "variant", "ctx", "fused us", "bound", "GM MB", "ring MB", "roof us")
+        head = "%-14s %6s %9s %6s %9s %9s %9s %6s   utilisation" % (
+            "variant", "ctx", "fused us", "bound", "GM MB", "ring MB", "roof us", "splits")
         print("\nfused flash-attention mix kernel, decode batch %d" % BATCH)
         print(head)
         for ctx in (4096, 32768):

@@ -7,7 +7,9 @@
 // functional simulator (backends/ascend OpSimulator: hardware numerics and
 // hazard checks), every other op through the reference evaluator's kernel.
 // The first run of each function logs how many ops took which path, so a
-// figure from this backend never hides what it did not simulate.
+// figure from this backend never hides what it did not simulate; with
+// ATTNEDIT_ASCEND_FALLBACK=refuse an op without a lowering is an error
+// instead (tests use it to prove a whole step ran on the simulated device).
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +26,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -104,6 +108,8 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
     return ready.takeError();
   std::map<std::string, int64_t> simulated, fallback;
   double modelled = 0;
+  const char *policy = std::getenv("ATTNEDIT_ASCEND_FALLBACK");
+  bool refuse = policy && std::strcmp(policy, "refuse") == 0;
   ascend::FusedAttention::Run attention(*(*ready)->attention);
   EvaluatorOptions options;
   options.runOp = [&](Operation *op,
@@ -119,6 +125,11 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
     if (!r)
       r = sim->run(op, host);
     if (!r) {
+      if (refuse) // the evaluator names the op and its location
+        return std::optional<llvm::Expected<Tensor>>(llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "no Ascend lowering for these operands under --backend=ascend-sim "
+            "(ATTNEDIT_ASCEND_FALLBACK=refuse)"));
       ++fallback[op->getName().stripDialect().str()];
       return std::nullopt;
     }

@@ -5,6 +5,7 @@
 #include "attnedit/Ascend/AscendOps.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/Simulator.h"
+#include "attnedit/Ascend/VectorKernel.h"
 #include "attnedit/Runtime/Execution/Tensor.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -58,6 +59,20 @@ simulateKernel(llvm::StringRef target,
   if (instructions)
     *instructions = sim.executedInstructions();
   return sim.tensor(inputs.size());
+}
+
+/// The row kernel of `p` (its largest tile that fits) simulated on `inputs`.
+inline std::vector<float> simulateRows(const RowProblem &p, llvm::StringRef target,
+                                       std::vector<const Tensor *> inputs,
+                                       int64_t *instructions = nullptr) {
+  return simulateKernel(
+      target,
+      [&](OpBuilder &b, const TargetDescription &t) {
+        int64_t r = rowsPerTile(p, t);
+        EXPECT_GE(r, 1);
+        return buildRowKernel(b, b.getUnknownLoc(), "k", p, r, t);
+      },
+      inputs, instructions);
 }
 
 } // namespace mlir::attnedit::ascend::test

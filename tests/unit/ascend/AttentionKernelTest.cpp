@@ -136,7 +136,8 @@ void check(const AttentionProblem &p, std::vector<AttentionTiling> tilings, doub
   Tensor want = reference(p, q, k, v, p.sinks ? &sinks : nullptr);
   for (const AttentionTiling &tl : tilings) {
     SCOPED_TRACE(testing::Message() << "bq " << tl.bq << " bk " << tl.bk << " ring " << tl.ring
-                                    << " kChunk " << tl.kChunk << " nChunk " << tl.nChunk);
+                                    << " kChunk " << tl.kChunk << " nChunk " << tl.nChunk
+                                    << " splits " << tl.splits);
     auto built = build(p, tl);
     auto got = run(*built->schedule, inputs(p, tl, q, k, p.valueFromKey ? nullptr : &v,
                                             p.sinks ? &sinks : nullptr));
@@ -201,6 +202,50 @@ TEST(AttentionKernel, MlaAbsorbedDecodeReadsValueFromKey) {
     p.dtype = dtype;
     check(p, {{16, 16, 2, 16, 16}, {16, 32, 3, 16, 32}}, dtype == DType::F32 ? 1e-5 : 2e-2, 4);
   }
+}
+
+// SplitKV (flash decoding): each task's KV tiles in 2, 3 or 4 parts (the
+// last shorter: 37 keys are 3 tiles of 16), every part a task of its own,
+// combined after sync_all; GQA decode, a window with sinks (the sink in
+// one part only), and MLA's value-from-key form. The combine's rows tail
+// (8 heads x 2 groups = 16 rows over tiles of 8) is covered too.
+TEST(AttentionKernel, SplitKvDecodeMatchesReference) {
+  AttentionProblem gqa = problem(2, 4, 1, 37, 16, 16, 0.25, DType::F32);
+  check(gqa, {{16, 16, 2, 16, 16, 2}, {16, 16, 3, 16, 16, 3}, {16, 16, 2, 16, 16, 4}}, 1e-5, 5);
+  AttentionProblem swa = problem(3, 2, 1, 60, 16, 16, 0.3, DType::F32);
+  swa.window = 40;
+  swa.sinks = true;
+  check(swa, {{16, 16, 2, 16, 16, 3}}, 1e-5, 6);
+  AttentionProblem mla = problem(2, 8, 1, 70, 36, 32, 0.15);
+  mla.valueFromKey = true;
+  check(mla, {{16, 16, 2, 16, 16, 4}}, 2e-2, 7);
+  // Planted: without the sync_all every program of every block meets at,
+  // a vector core combines parts that other blocks have not written yet
+  // ("reads workspace bytes that no core has written yet ... sync_all").
+  {
+    AttentionTiling tl{16, 16, 2, 16, 16, 2};
+    std::mt19937 rng(8);
+    Tensor q = randomTensor({8, 1, 16}, rng), k = randomTensor({2, 37, 16}, rng),
+           v = randomTensor({2, 37, 16}, rng);
+    auto built = build(gqa, tl);
+    int64_t removed = 0;
+    for (CoreProgram &c : built->schedule->cores) {
+      auto sync = [](const Instr &i) { return i.kind == InstrKind::SyncAll; };
+      auto end = std::remove_if(c.instrs.begin(), c.instrs.end(), sync);
+      removed += c.instrs.end() - end;
+      c.instrs.erase(end, c.instrs.end());
+    }
+    EXPECT_EQ(removed, (int64_t)built->schedule->cores.size());
+    auto got = run(*built->schedule, inputs(gqa, tl, q, k, &v, nullptr));
+    ASSERT_FALSE(static_cast<bool>(got));
+    std::string msg = llvm::toString(got.takeError());
+    EXPECT_NE(msg.find("sync_all"), std::string::npos) << msg;
+  }
+  // Decode with few tasks offers split tilings to the search.
+  bool offered = false;
+  for (const AttentionTiling &tl : attentionTilings(mla, *TargetDescription::load("910b").get()))
+    offered |= tl.splits > 1;
+  EXPECT_TRUE(offered);
 }
 
 // Planted bugs: each removes one cross-core wait of a correct kernel.

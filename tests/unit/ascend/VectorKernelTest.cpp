@@ -25,14 +25,7 @@ namespace {
 /// Simulates `op` on `inputs` (GM order) and returns the output tensor.
 std::vector<float> simulate(const RowProblem &p, llvm::StringRef target,
                             std::vector<const Tensor *> inputs, int64_t *instructions = nullptr) {
-  return simulateKernel(
-      target,
-      [&](OpBuilder &b, const TargetDescription &t) {
-        int64_t r = rowsPerTile(p, t);
-        EXPECT_GE(r, 1);
-        return buildRowKernel(b, b.getUnknownLoc(), "k", p, r, t);
-      },
-      inputs, instructions);
+  return test::simulateRows(p, target, inputs, instructions);
 }
 
 void expectNear(const std::vector<float> &got, const Tensor &want, double rel) {

@@ -25,7 +25,7 @@ namespace {
 
 bool isTranscendental(VectorOp op) {
   return op == VectorOp::Exp || op == VectorOp::Sqrt || op == VectorOp::Rec || op == VectorOp::Div ||
-         op == VectorOp::Sin || op == VectorOp::Cos;
+         op == VectorOp::Sin || op == VectorOp::Cos || op == VectorOp::Ln;
 }
 
 /// Elements of a copy window that lie inside a GM tensor (reads past the end

@@ -398,6 +398,12 @@ private:
             .Case([&](VSqrtOp v) { return "Sqrt(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + std::to_string(n(v.getDst())) + ")"; })
             .Case([&](VSinOp v) { return "Sin(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + std::to_string(n(v.getDst())) + ")"; })
             .Case([&](VCosOp v) { return "Cos(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + std::to_string(n(v.getDst())) + ")"; })
+            .Case([&](VLnOp v) { return "Ln(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + std::to_string(n(v.getDst())) + ")"; })
+            .Case([&](VTransposeOp v) {
+              auto s = cast<BufType>(v.getSrc().getType());
+              return "TransDataTo5HD(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", /*rows=*/" +
+                     std::to_string(s.getRows()) + ", /*cols=*/" + std::to_string(s.getCols()) + ")";
+            })
             .Case([&](VRecOp v) { return "Reciprocal(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + std::to_string(n(v.getDst())) + ")"; })
             .Case([&](VAddsOp v) { return "Adds(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + scalar(v.getScalarAttr()) + "f, " + std::to_string(n(v.getDst())) + ")"; })
             .Case([&](VMulsOp v) { return "Muls(" + expr(v.getDst()) + ", " + expr(v.getSrc()) + ", " + scalar(v.getScalarAttr()) + "f, " + std::to_string(n(v.getDst())) + ")"; })

@@ -131,6 +131,8 @@ VECTOR_PIPE(VSqrtOp)
 VECTOR_PIPE(VRecOp)
 VECTOR_PIPE(VSinOp)
 VECTOR_PIPE(VCosOp)
+VECTOR_PIPE(VLnOp)
+VECTOR_PIPE(VTransposeOp)
 VECTOR_PIPE(VAddsOp)
 VECTOR_PIPE(VMulsOp)
 VECTOR_PIPE(VDupOp)
@@ -253,6 +255,7 @@ VERIFY_UB(VSqrtOp, getSrc(), getDst())
 VERIFY_UB(VRecOp, getSrc(), getDst())
 VERIFY_UB(VSinOp, getSrc(), getDst())
 VERIFY_UB(VCosOp, getSrc(), getDst())
+VERIFY_UB(VLnOp, getSrc(), getDst())
 VERIFY_UB(VAddsOp, getSrc(), getDst())
 VERIFY_UB(VMulsOp, getSrc(), getDst())
 VERIFY_UB(VDupOp, getDst())
@@ -282,6 +285,16 @@ LogicalResult VBrcbOp::verify() {
     return failure();
   if (s.getRows() != d.getRows() || s.getCols() != 1 || d.getElementType() != s.getElementType())
     return emitOpError("broadcasts a [r, 1] tile into a [r, c] tile of its element type");
+  return success();
+}
+
+LogicalResult VTransposeOp::verify() {
+  auto s = cast<BufType>(getSrc().getType()), d = cast<BufType>(getDst().getType());
+  if (failed(verifyUb(*this, {getSrc(), getDst()})))
+    return failure();
+  if (s.getRows() != d.getCols() || s.getCols() != d.getRows() ||
+      d.getElementType() != s.getElementType())
+    return emitOpError("transposes a [r, c] tile into a [c, r] tile of its element type");
   return success();
 }
 

@@ -13,6 +13,7 @@
 #include "attnedit/Ascend/MoveKernel.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/Simulator.h"
+#include "attnedit/Ascend/TransposeKernel.h"
 #include "attnedit/Ascend/VectorKernel.h"
 #include "attnedit/IR/AttnEditOps.h"
 
@@ -237,9 +238,9 @@ void splitWideRows(RowProblem &p) {
 }
 
 std::string rowKey(const RowProblem &p) {
-  return llvm::formatv("row:{0}:{1}x{2}:eps={3}:f={4}:h={5}:inv={6}:th={7}:il={8}",
+  return llvm::formatv("row:{0}:{1}x{2}:eps={3}:f={4}:h={5}:inv={6}:th={7}:il={8}:tau={9}",
                        rowOpName(p.op), p.rows, p.cols, p.eps, p.factor, p.heads, p.inverse,
-                       p.theta, p.interleaved)
+                       p.theta, p.interleaved, p.temperature)
       .str();
 }
 
@@ -253,31 +254,40 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     if (x.numel() == 0)
       return std::nullopt;
 
-  // A Cube matmul C = A·B or A·Wᵀ.
-  auto runMatmul = [&](MatmulProblem p, const HostTensor &a, const HostTensor &b,
+  // The kernel `build` creates (once per `key`), run on `inputs`.
+  auto runKernel = [&](const std::string &key, llvm::StringRef name,
+                       llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build,
+                       std::vector<llvm::ArrayRef<float>> inputs,
                        llvm::SmallVector<int64_t, 4> shape) -> Result {
-    p.dtype = opts.dtype;
+    double seconds = 0;
+    auto s = schedule(key, build, &seconds);
+    if (!s)
+      return Result(s.takeError());
+    auto out = simulate(**s, inputs);
+    if (!out)
+      return Result(out.takeError());
+    return Result(SimulatedOp{std::move(shape), std::move(*out), {name.str()}, seconds});
+  };
+  auto built = [](KernelOp k) -> llvm::Expected<Operation *> { return k.getOperation(); };
+
+  // A Cube matmul C = A·B or A·Wᵀ.
+  auto runMatmul = [&](MatmulProblem p, llvm::ArrayRef<float> a, llvm::ArrayRef<float> b,
+                       llvm::SmallVector<int64_t, 4> shape,
+                       std::optional<DType> dtype = std::nullopt) -> Result {
+    p.dtype = dtype.value_or(opts.dtype);
     p.target = opts.target;
     std::string key = llvm::formatv("mm:{0}:{1}x{2}x{3}:t{4}:{5}", p.batch, p.m, p.n, p.k,
                                     p.transposedB, static_cast<int>(p.dtype))
                           .str();
-    double seconds = 0;
-    auto s = schedule(
-        key,
+    return runKernel(
+        key, "matmul",
         [&](OpBuilder &b) -> llvm::Expected<Operation *> {
           auto choice = searchMatmulTiling(context.get(), p, t);
           if (!choice)
             return choice.takeError();
-          return buildMatmulKernel(b, b.getUnknownLoc(), "matmul", p, choice->tiling, t)
-              .getOperation();
+          return built(buildMatmulKernel(b, b.getUnknownLoc(), "matmul", p, choice->tiling, t));
         },
-        &seconds);
-    if (!s)
-      return Result(s.takeError());
-    auto out = simulate(**s, {values(a), values(b)});
-    if (!out)
-      return Result(out.takeError());
-    return Result(SimulatedOp{std::move(shape), std::move(*out), {"matmul"}, seconds});
+        {a, b}, std::move(shape));
   };
 
   // A Vector row kernel over [rows, cols] views of the operands.
@@ -293,23 +303,66 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       }
     if (r < 1)
       return std::nullopt;
-    double seconds = 0;
-    auto s = schedule(
-        rowKey(p) + llvm::formatv(":c{0}", p.chunk).str(),
-        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
-          return buildRowKernel(b, b.getUnknownLoc(), rowOpName(p.op), p, r, t).getOperation();
+    return runKernel(
+        rowKey(p) + llvm::formatv(":c{0}", p.chunk).str(), rowOpName(p.op),
+        [&](OpBuilder &b) {
+          return built(buildRowKernel(b, b.getUnknownLoc(), rowOpName(p.op), p, r, t));
         },
-        &seconds);
-    if (!s)
-      return Result(s.takeError());
-    auto out = simulate(**s, inputs);
-    if (!out)
-      return Result(out.takeError());
-    return Result(
-        SimulatedOp{std::move(shape), std::move(*out), {rowOpName(p.op).str()}, seconds});
+        inputs, std::move(shape));
   };
 
-  auto shapeOf = [](const HostTensor &x) { return x.shape; };
+  // `op` over the rows (the last axis) of the first operand.
+  auto rowsOf = [&](RowOp op, double eps = 0) {
+    const HostTensor &x = operands[0];
+    return RowProblem{op, x.numel() / x.shape.back(), x.shape.back(), eps};
+  };
+  // The operands in order as the row inputs (element-wise: wide rows split).
+  auto allOperands = [&] {
+    std::vector<llvm::ArrayRef<float>> in;
+    for (const HostTensor &x : operands)
+      in.push_back(values(x));
+    return in;
+  };
+  auto elementwise = [&](RowProblem p) -> Result {
+    splitWideRows(p);
+    return runRows(p, allOperands(), operands[0].shape);
+  };
+
+  // [batch, rows, cols] -> [batch, cols, rows].
+  auto runTranspose = [&](const TransposeProblem &p, llvm::ArrayRef<float> x,
+                          llvm::SmallVector<int64_t, 4> shape) -> Result {
+    return runKernel(
+        llvm::formatv("transpose:{0}x{1}x{2}", p.batch, p.rows, p.cols).str(), "transpose",
+        [&](OpBuilder &b) {
+          return built(buildTransposeKernel(b, b.getUnknownLoc(), "transpose", p, t));
+        },
+        {x}, std::move(shape));
+  };
+
+  // [batch, rows, cols] -> [batch, cols] summed over rows.
+  auto runColumnSum = [&](const ColumnSumProblem &p, llvm::ArrayRef<float> x,
+                          llvm::SmallVector<int64_t, 4> shape) -> Result {
+    return runKernel(
+        llvm::formatv("colsum:{0}x{1}x{2}:f{3}", p.batch, p.rows, p.cols, p.factor).str(),
+        "column_sum",
+        [&](OpBuilder &b) {
+          return built(buildColumnSumKernel(b, b.getUnknownLoc(), "column_sum", p, t));
+        },
+        {x}, std::move(shape));
+  };
+
+  // `first`, then `next` on its values: one result, both kernels counted.
+  auto then = [](Result first, llvm::function_ref<Result(const SimulatedOp &)> next) -> Result {
+    if (!first || !*first)
+      return first;
+    Result second = next(**first);
+    if (second && *second) {
+      (*second)->kernels.insert((*second)->kernels.begin(), (*first)->kernels.begin(),
+                                (*first)->kernels.end());
+      (*second)->modelledSeconds += (*first)->modelledSeconds;
+    }
+    return second;
+  };
 
   // Column ranges side by side (slice, concat on the last axis).
   auto runColumns = [&](const ColumnProblem &p, std::vector<llvm::ArrayRef<float>> inputs,
@@ -321,19 +374,10 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     for (const ColumnPiece &c : p.pieces)
       key += llvm::formatv(":{0},{1},{2},{3}", c.inCols, c.srcCol, c.width, c.dstCol).str();
     std::string name = p.pieces.size() == 1 ? "slice" : "concat";
-    double seconds = 0;
-    auto s = schedule(
-        key,
-        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
-          return buildColumnKernel(b, b.getUnknownLoc(), name, p, r, t).getOperation();
-        },
-        &seconds);
-    if (!s)
-      return Result(s.takeError());
-    auto out = simulate(**s, inputs);
-    if (!out)
-      return Result(out.takeError());
-    return Result(SimulatedOp{std::move(shape), std::move(*out), {name}, seconds});
+    return runKernel(
+        key, name,
+        [&](OpBuilder &b) { return built(buildColumnKernel(b, b.getUnknownLoc(), name, p, r, t)); },
+        inputs, std::move(shape));
   };
 
   // Rows moved through UB (transpose of the leading dims, repeat_kv).
@@ -342,21 +386,11 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     int64_t r = moveRowsPerTile(p, t);
     if (r < 1)
       return std::nullopt;
-    double seconds = 0;
-    bool transpose = p.kind == MoveProblem::Kind::Transpose;
-    std::string name = transpose ? "transpose" : "repeat_kv";
-    auto s = schedule(
-        llvm::formatv("move:{0}:{1}x{2}x{3}:r{4}", name, p.a, p.b, p.cols, p.repeats).str(),
-        [&](OpBuilder &b) -> llvm::Expected<Operation *> {
-          return buildMoveKernel(b, b.getUnknownLoc(), name, p, r, t).getOperation();
-        },
-        &seconds);
-    if (!s)
-      return Result(s.takeError());
-    auto out = simulate(**s, {values(x)});
-    if (!out)
-      return Result(out.takeError());
-    return Result(SimulatedOp{std::move(shape), std::move(*out), {name}, seconds});
+    std::string name = p.kind == MoveProblem::Kind::Transpose ? "transpose" : "repeat_kv";
+    return runKernel(
+        llvm::formatv("move:{0}:{1}x{2}x{3}:r{4}", name, p.a, p.b, p.cols, p.repeats).str(), name,
+        [&](OpBuilder &b) { return built(buildMoveKernel(b, b.getUnknownLoc(), name, p, r, t)); },
+        {values(x)}, std::move(shape));
   };
 
   return llvm::TypeSwitch<Operation *, Result>(op)
@@ -375,7 +409,7 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         RowProblem bias{RowOp::BiasAdd, p.m, p.n};
         if (l.getBias() && rowsPerTile(bias, t) < 1)
           return std::nullopt;
-        Result product = runMatmul(p, x, w, shape);
+        Result product = runMatmul(p, values(x), values(w), shape);
         if (!l.getBias() || !product || !*product)
           return product;
         Result sum = runRows(bias, {(*product)->values, values(operands[2])}, shape);
@@ -398,48 +432,42 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
           return std::nullopt;
         auto shape = a.shape;
         shape.back() = p.n;
-        return runMatmul(p, a, b, shape);
+        return runMatmul(p, values(a), values(b), shape);
       })
       .Case([&](RmsNormOp n) -> Result {
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::RmsNorm, x.numel() / x.shape.back(), x.shape.back(),
-                     n.getEps().convertToDouble()};
-        return runRows(p, {values(x), values(operands[1])}, shapeOf(x));
+        return runRows(rowsOf(RowOp::RmsNorm, n.getEps().convertToDouble()), allOperands(),
+                       operands[0].shape);
       })
       .Case([&](SoftmaxOp s) -> Result {
         const HostTensor &x = operands[0];
-        if (s.getSinks() || static_cast<int64_t>(s.getAxis()) != (int64_t)x.shape.size() - 1)
+        if (static_cast<int64_t>(s.getAxis()) != (int64_t)x.shape.size() - 1)
           return std::nullopt;
-        RowProblem p{RowOp::Softmax, x.numel() / x.shape.back(), x.shape.back()};
-        return runRows(p, {values(x)}, shapeOf(x));
+        RowProblem p = rowsOf(RowOp::Softmax);
+        if (!s.getSinks())
+          return runRows(p, {values(x)}, x.shape);
+        // Each row's sink logit as a column (head = row / rows per head, as
+        // kernels::softmax reads it), like the fused kernel's sink rows.
+        const HostTensor &sinks = operands[1];
+        if (x.shape.size() < 2 || sinks.numel() != x.shape[0] || p.rows % x.shape[0])
+          return std::nullopt;
+        p.op = RowOp::SoftmaxSinks;
+        std::vector<float> column(p.rows);
+        for (int64_t r = 0; r < p.rows; ++r)
+          column[r] = sinks.data[r / (p.rows / x.shape[0])];
+        return runRows(p, {values(x), column}, x.shape);
       })
       .Case([&](ScaleOp s) -> Result {
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::Scale, x.numel() / x.shape.back(), x.shape.back()};
+        RowProblem p = rowsOf(RowOp::Scale);
         p.factor = s.getFactor().convertToDouble();
-        splitWideRows(p);
-        return runRows(p, {values(x)}, shapeOf(x));
+        return elementwise(p);
       })
-      .Case([&](SigmoidOp) -> Result {
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::Sigmoid, x.numel() / x.shape.back(), x.shape.back()};
-        splitWideRows(p);
-        return runRows(p, {values(x)}, shapeOf(x));
-      })
-      .Case([&](SiluOp) -> Result {
-        const HostTensor &x = operands[0];
-        RowProblem p{RowOp::Silu, x.numel() / x.shape.back(), x.shape.back()};
-        splitWideRows(p);
-        return runRows(p, {values(x)}, shapeOf(x));
-      })
+      .Case([&](SigmoidOp) { return elementwise(rowsOf(RowOp::Sigmoid)); })
+      .Case([&](SiluOp) { return elementwise(rowsOf(RowOp::Silu)); })
       .Case<AddOp, MulOp>([&](Operation *) -> Result {
         const HostTensor &a = operands[0], &b = operands[1];
         if (a.shape != b.shape || a.shape.empty())
           return std::nullopt; // broadcasting operands are not lowered
-        RowProblem p{isa<AddOp>(op) ? RowOp::Add : RowOp::Mul, a.numel() / a.shape.back(),
-                     a.shape.back()};
-        splitWideRows(p);
-        return runRows(p, {values(a), values(b)}, shapeOf(a));
+        return elementwise(rowsOf(isa<AddOp>(op) ? RowOp::Add : RowOp::Mul));
       })
       .Case([&](RopeOp r) -> Result {
         const HostTensor &x = operands[0], &pos = operands[1];
@@ -464,18 +492,31 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
           index.insert(index.end(), {float(2 * i + 1), float(2 * i)});
         }
         if (p.interleaved)
-          return runRows(p, {values(x), positions, inv, index}, shapeOf(x));
-        return runRows(p, {values(x), positions, inv}, shapeOf(x));
+          return runRows(p, {values(x), positions, inv, index}, x.shape);
+        return runRows(p, {values(x), positions, inv}, x.shape);
       })
       .Case([&](TransposeOp tr) -> Result {
         const HostTensor &x = operands[0];
         auto perm = tr.getPermutation();
-        // Only the leading two of three dims swap: rows of D move whole.
-        if (x.shape.size() != 3 || perm.size() != 3 || perm[0] != 1 || perm[1] != 0 ||
-            perm[2] != 2 || !x.data)
+        int64_t rank = x.shape.size();
+        if (!x.data || (int64_t)perm.size() != rank || rank < 2)
           return std::nullopt;
-        MoveProblem p{MoveProblem::Kind::Transpose, x.shape[0], x.shape[1], x.shape[2]};
-        return runMove(p, x, {x.shape[1], x.shape[0], x.shape[2]});
+        // The leading two of three dims swap: rows of D move whole.
+        if (rank == 3 && perm[0] == 1 && perm[1] == 0 && perm[2] == 2) {
+          MoveProblem p{MoveProblem::Kind::Transpose, x.shape[0], x.shape[1], x.shape[2]};
+          return runMove(p, x, {x.shape[1], x.shape[0], x.shape[2]});
+        }
+        // The last two swap, leading dims kept: tiles through vtranspose.
+        for (int64_t d = 0; d < rank - 2; ++d)
+          if (perm[d] != d)
+            return std::nullopt;
+        if (perm[rank - 2] != rank - 1 || perm[rank - 1] != rank - 2)
+          return std::nullopt;
+        TransposeProblem p{x.numel() / (x.shape[rank - 2] * x.shape[rank - 1]), x.shape[rank - 2],
+                           x.shape[rank - 1]};
+        auto shape = x.shape;
+        std::swap(shape[rank - 2], shape[rank - 1]);
+        return runTranspose(p, values(x), shape);
       })
       .Case([&](RepeatKvOp rk) -> Result {
         const HostTensor &x = operands[0];
@@ -484,6 +525,100 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         int64_t rep = rk.getRepeats();
         MoveProblem p{MoveProblem::Kind::RepeatKv, x.shape[0], x.shape[1], x.shape[2], rep};
         return runMove(p, x, {x.shape[0] * rep, x.shape[1], x.shape[2]});
+      })
+      .Case([&](SiluGradOp) { return elementwise(rowsOf(RowOp::SiluGrad)); })
+      .Case([&](SigmoidGradOp) { return elementwise(rowsOf(RowOp::SigmoidGrad)); })
+      .Case([&](SoftmaxGradOp sg) -> Result {
+        if (static_cast<int64_t>(sg.getAxis()) != (int64_t)operands[0].shape.size() - 1)
+          return std::nullopt;
+        return runRows(rowsOf(RowOp::SoftmaxGrad), allOperands(), operands[0].shape);
+      })
+      .Case([&](RmsNormGradOp n) -> Result {
+        // Row inputs x and dy, then the weight.
+        const HostTensor &x = operands[0];
+        return runRows(rowsOf(RowOp::RmsNormGrad, n.getEps().convertToDouble()),
+                       {values(x), values(operands[2]), values(operands[1])}, x.shape);
+      })
+      .Case([&](RmsNormWeightGradOp n) -> Result {
+        // dy·x/rms per row, then summed over the rows.
+        RowProblem p = rowsOf(RowOp::RmsNormWeightRows, n.getEps().convertToDouble());
+        return then(runRows(p, allOperands(), operands[0].shape),
+                    [&](const SimulatedOp &rows) {
+                      return runColumnSum({1, p.rows, p.cols}, rows.values, {p.cols});
+                    });
+      })
+      .Case([&](SinkGradOp) -> Result {
+        const HostTensor &y = operands[0];
+        if (y.shape.size() != 3)
+          return std::nullopt;
+        int64_t heads = y.shape[0], rows = y.shape[1];
+        RowProblem p{RowOp::SinkRows, heads * rows, y.shape[2]};
+        return then(runRows(p, {values(y), values(operands[1])}, {heads * rows, 1}),
+                    [&](const SimulatedOp &perRow) {
+                      return runColumnSum({heads, rows, 1}, perRow.values, {heads});
+                    });
+      })
+      .Case([&](KlLossOp l) -> Result {
+        // Per-row KL, then the mean over rows.
+        RowProblem p = rowsOf(RowOp::KlRows);
+        p.temperature = l.getTemperature().convertToDouble();
+        return then(runRows(p, allOperands(), {p.rows, 1}),
+                    [&](const SimulatedOp &perRow) {
+                      ColumnSumProblem mean{1, p.rows, 1, 1.0 / p.rows};
+                      return runColumnSum(mean, perRow.values, {});
+                    });
+      })
+      .Case([&](LossGradOp l) -> Result {
+        // KL's student side: g / rows · (q - p) / τ (LossKernels.cpp).
+        if (l.getKind() != "kl" || l.getOperand() != 1 || operands[2].numel() != 1)
+          return std::nullopt;
+        RowProblem p = rowsOf(RowOp::KlGrad);
+        p.temperature = l.getTemperature().convertToDouble();
+        p.factor = 1.0 / (p.rows * p.temperature);
+        return runRows(p, allOperands(), operands[0].shape);
+      })
+      .Case([&](ReduceSumOp rs) -> Result {
+        const HostTensor &x = operands[0];
+        int64_t axis = rs.getAxis(), outer = 1, inner = 1;
+        if (axis < 0 || axis >= (int64_t)x.shape.size())
+          return std::nullopt;
+        for (int64_t d = 0; d < axis; ++d)
+          outer *= x.shape[d];
+        for (int64_t d = axis + 1; d < (int64_t)x.shape.size(); ++d)
+          inner *= x.shape[d];
+        auto shape = x.shape;
+        if (rs.getKeepDims())
+          shape[axis] = 1;
+        else
+          shape.erase(shape.begin() + axis);
+        if (inner == 1)
+          return runRows({RowOp::RowSum, outer, x.shape[axis]}, {values(x)}, shape);
+        return runColumnSum({outer, x.shape[axis], inner}, values(x), shape);
+      })
+      .Case([&](EmbeddingOp) -> Result {
+        // A data-dependent row gather: a schedule's addresses are fixed when
+        // it is expanded, so the gather is a one-hot matrix (Vector) times
+        // the table on the Cube in its f32 mode (S56), which picks each row
+        // exactly. A device kernel would read the ids with the scalar unit
+        // and copy the rows (GetValue + DataCopy); this one does V·T·D MACs.
+        const HostTensor &table = operands[0], &ids = operands[1];
+        if (table.shape.size() != 2 || !ids.ints || ids.shape.size() != 1 || !table.data)
+          return std::nullopt;
+        int64_t vocab = table.shape[0], width = table.shape[1], n = ids.shape[0];
+        std::vector<float> idColumn(ids.ints, ids.ints + n), index(vocab);
+        for (int64_t v = 0; v < vocab; ++v)
+          index[v] = float(v);
+        for (float id : idColumn)
+          if (id < 0 || id >= vocab)
+            return std::nullopt; // the reference names the bad id
+        RowProblem p{RowOp::OneHot, n, vocab};
+        return then(runRows(p, {idColumn, index}, {n, vocab}), [&](const SimulatedOp &hot) {
+          MatmulProblem mm;
+          mm.m = n;
+          mm.k = vocab;
+          mm.n = width;
+          return runMatmul(mm, hot.values, values(table), {n, width}, DType::F32);
+        });
       })
       .Case([&](PagedAttentionOp pa) -> Result { return runPaged(*this, pa, operands); })
       .Case([&](CausalMaskOp m) -> Result {
@@ -499,20 +634,14 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         int64_t r = maskRowsPerTile(p, t);
         if (p.tq > p.tk || r < 1)
           return std::nullopt;
-        double seconds = 0;
-        auto s = schedule(
+        return runKernel(
             llvm::formatv("mask:{0}x{1}x{2}:w{3}:z{4}", p.batch, p.tq, p.tk, p.window, p.zeroFill)
                 .str(),
-            [&](OpBuilder &b) -> llvm::Expected<Operation *> {
-              return buildMaskKernel(b, b.getUnknownLoc(), "causal_mask", p, r, t).getOperation();
+            "causal_mask",
+            [&](OpBuilder &b) {
+              return built(buildMaskKernel(b, b.getUnknownLoc(), "causal_mask", p, r, t));
             },
-            &seconds);
-        if (!s)
-          return Result(s.takeError());
-        auto out = simulate(**s, {values(x)});
-        if (!out)
-          return Result(out.takeError());
-        return Result(SimulatedOp{x.shape, std::move(*out), {"causal_mask"}, seconds});
+            {values(x)}, x.shape);
       })
       .Case([&](SliceOp sl) -> Result {
         const HostTensor &x = operands[0];
@@ -544,6 +673,18 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       .Case([&](BroadcastOp bc) -> Result {
         const HostTensor &x = operands[0];
         auto want = bc.getType().getShape();
+        // [..., 1] -> [..., D]: each value along its row (vbrcb).
+        if (x.data && !x.shape.empty() && want.size() == x.shape.size() && x.shape.back() == 1 &&
+            !ShapedType::isDynamic(want.back()) && want.back() != 1) {
+          bool same = true;
+          for (size_t d = 0; d + 1 < want.size(); ++d)
+            same &= ShapedType::isDynamic(want[d]) || want[d] == x.shape[d];
+          if (same) {
+            auto shape = x.shape;
+            shape.back() = want.back();
+            return runRows({RowOp::BroadcastCol, x.numel(), want.back()}, {values(x)}, shape);
+          }
+        }
         if (!x.data || x.shape.size() != 3 || want.size() != 3 || x.shape[1] != 1 ||
             ShapedType::isDynamic(want[1]) || want[1] == 1 ||
             (!ShapedType::isDynamic(want[2]) && want[2] != x.shape[2]))

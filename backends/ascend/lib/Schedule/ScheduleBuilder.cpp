@@ -22,7 +22,7 @@ llvm::StringRef mlir::attnedit::ascend::vectorOpName(VectorOp op) {
   static const char *names[] = {"vadd", "vsub", "vmul",  "vdiv",       "vmax",
                                 "vexp", "vsqrt", "vrec", "vadds",      "vmuls",
                                 "vdup", "vcast", "vreduce sum", "vreduce max", "vbrcb",
-                                "vsin", "vcos", "vgather"};
+                                "vsin", "vcos", "vgather", "vln", "vtranspose"};
   return names[static_cast<int>(op)];
 }
 
@@ -291,6 +291,10 @@ private:
         .Case([&](VRecOp v) { return vector(op, VectorOp::Rec, v.getSrc(), {}, v.getDst()); })
         .Case([&](VSinOp v) { return vector(op, VectorOp::Sin, v.getSrc(), {}, v.getDst()); })
         .Case([&](VCosOp v) { return vector(op, VectorOp::Cos, v.getSrc(), {}, v.getDst()); })
+        .Case([&](VLnOp v) { return vector(op, VectorOp::Ln, v.getSrc(), {}, v.getDst()); })
+        .Case([&](VTransposeOp v) {
+          return vector(op, VectorOp::Transpose, v.getSrc(), {}, v.getDst());
+        })
         .Case([&](VAddsOp v) {
           return vector(op, VectorOp::Adds, v.getSrc(), {}, v.getDst(), v.getScalar().convertToDouble());
         })

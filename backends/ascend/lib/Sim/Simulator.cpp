@@ -328,7 +328,8 @@ struct Simulator::Impl {
     if (space == Space::GM && !cell.writer && i.kind == InstrKind::Copy &&
         s.gm[i.src0.tile.gmArg].workspace)
       return error(c, i, "reads workspace bytes that no core has written yet: the producer's "
-                         "write is not ordered before this read (missing cross_wait, S23)");
+                         "write is not ordered before this read (missing cross_wait, S23, or a "
+                         "sync_all between blocks)");
     if (!writeOrdered(c, p, cell)) {
       if (cores[cell.wCore].group != c.group)
         return error(c, i, llvm::formatv("reads {0} written by block {1} ({2}) without a sync_all "
@@ -574,7 +575,8 @@ struct Simulator::Impl {
       for (int64_t col = 0; col < cols; ++col) {
         size_t k = r * cols + col;
         bool rowwise = i.vop == VectorOp::Brcb || i.vop == VectorOp::ReduceSum ||
-                       i.vop == VectorOp::ReduceMax || i.vop == VectorOp::Gather;
+                       i.vop == VectorOp::ReduceMax || i.vop == VectorOp::Gather ||
+                       i.vop == VectorOp::Transpose;
         float x = a.empty() || rowwise ? 0 : a[k];
         float y = b.empty() || i.vop == VectorOp::Gather ? 0 : b[k];
         float v = 0;
@@ -589,6 +591,8 @@ struct Simulator::Impl {
         case VectorOp::Rec: v = 1.0f / x; break;
         case VectorOp::Sin: v = std::sin(x); break;
         case VectorOp::Cos: v = std::cos(x); break;
+        case VectorOp::Ln: v = std::log(x); break;
+        case VectorOp::Transpose: v = a[col * srcCols + r]; break;
         case VectorOp::Adds: v = x + static_cast<float>(i.scalar); break;
         case VectorOp::Muls: v = x * static_cast<float>(i.scalar); break;
         case VectorOp::Dup: v = static_cast<float>(i.scalar); break;

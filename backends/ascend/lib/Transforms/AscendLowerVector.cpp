@@ -1,8 +1,11 @@
 //===- AscendLowerVector.cpp - --attnedit-ascend-lower-vector --------------===//
 //
-// Row-wise ops of a decoder layer become double-buffered vector kernels.
-// What does not fit the row view (broadcasting element-wise ops, softmax
-// with sinks or along another axis, dynamic shapes) stays as it is.
+// Row-wise ops of a decoder layer become double-buffered vector kernels,
+// and so do the training step's row-wise backward ops (silu_grad,
+// sigmoid_grad, softmax_grad, rms_norm_grad). What does not fit the row
+// view (broadcasting element-wise ops, softmax with sinks or along another
+// axis, reductions over a leading axis, dynamic shapes) stays as it is;
+// --backend=ascend-sim lowers those at run time (OpSimulator).
 //
 //===----------------------------------------------------------------------===//
 
@@ -82,6 +85,24 @@ std::optional<Candidate> match(Operation *op) {
     c.inputs = {soft.getInput()};
     return c;
   }
+  if (auto grad = dyn_cast<SoftmaxGradOp>(op)) {
+    if (static_cast<int64_t>(grad.getAxis()) != type.getRank() - 1 ||
+        !sameType(grad.getOutput()) || !sameType(grad.getGrad()))
+      return std::nullopt;
+    c.problem.op = RowOp::SoftmaxGrad;
+    c.inputs = {grad.getOutput(), grad.getGrad()};
+    return c;
+  }
+  if (auto grad = dyn_cast<RmsNormGradOp>(op)) {
+    auto w = cast<RankedTensorType>(grad.getWeight().getType());
+    if (w.getRank() != 1 || w.getShape()[0] != c.problem.cols || !sameType(grad.getInput()) ||
+        !sameType(grad.getGrad()))
+      return std::nullopt;
+    c.problem.op = RowOp::RmsNormGrad;
+    c.problem.eps = grad.getEps().convertToDouble();
+    c.inputs = {grad.getInput(), grad.getGrad(), grad.getWeight()};
+    return c;
+  }
   // Element-wise ops may split a long row: [rows, cols] is viewed as
   // [rows·cols/w, w] with w the largest divisor of cols up to 4096 values
   // (16 KB of f32, research §9.2's transfer size), so wide MLP rows fit UB.
@@ -101,6 +122,16 @@ std::optional<Candidate> match(Operation *op) {
     splitRows();
     c.problem.op = RowOp::Silu;
     c.inputs = {silu.getInput()};
+    return c;
+  }
+  if (isa<SigmoidOp, SiluGradOp, SigmoidGradOp>(op)) {
+    if (!llvm::all_of(op->getOperands(), sameType))
+      return std::nullopt;
+    splitRows();
+    c.problem.op = isa<SigmoidOp>(op)    ? RowOp::Sigmoid
+                   : isa<SiluGradOp>(op) ? RowOp::SiluGrad
+                                         : RowOp::SigmoidGrad;
+    c.inputs = llvm::to_vector(op->getOperands());
     return c;
   }
   if (isa<AddOp, MulOp>(op)) {
@@ -138,7 +169,8 @@ struct AscendLowerVectorPass
     const TargetDescription &t = **loaded;
     SmallVector<Operation *> ops;
     module.walk([&](Operation *op) {
-      if (isa<RmsNormOp, SoftmaxOp, SiluOp, AddOp, MulOp, RopeOp>(op) &&
+      if (isa<RmsNormOp, SoftmaxOp, SiluOp, AddOp, MulOp, RopeOp, SigmoidOp, SiluGradOp,
+              SigmoidGradOp, SoftmaxGradOp, RmsNormGradOp>(op) &&
           !op->getParentOfType<KernelOp>())
         ops.push_back(op);
     });

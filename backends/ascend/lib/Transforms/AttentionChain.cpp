@@ -81,10 +81,6 @@ std::optional<AttentionChain> mlir::attnedit::ascend::matchAttentionChain(Transp
 
 std::vector<AttentionChain> mlir::attnedit::ascend::findAttentionChains(Operation *root) {
   std::vector<AttentionChain> out;
-  bool training =
-      root->walk([](LossGradOp) { return WalkResult::interrupt(); }).wasInterrupted();
-  if (training)
-    return out;
   root->walk([&](TransposeOp t) {
     if (std::optional<AttentionChain> c = matchAttentionChain(t))
       out.push_back(std::move(*c));

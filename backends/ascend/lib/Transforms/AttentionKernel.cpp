@@ -16,6 +16,11 @@
 // and drained at the end, as catlass kernels do (S31); the cross-core flags
 // balance per task, so the kernel ends with none pending.
 //
+// With KV splits (decode), a task is one part of a query tile's KV tiles;
+// its AIVs end with O / l and m + ln l into workspace, every core meets at
+// sync_all, and the AIVs then combine the parts of each row tile:
+// O = Σ exp(lse_i - max) O_i / Σ exp(lse_i - max) (flash decoding, S27).
+//
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Ascend/AttentionKernel.h"
@@ -140,7 +145,22 @@ mlir::attnedit::ascend::attentionTilings(const AttentionProblem &p, const Target
   // Smaller tiles than these only add instructions and flag round trips.
   if (out.size() > 8)
     out.resize(8);
+  size_t base = std::min<size_t>(out.size(), 2);
+  for (size_t i = 0; i < base; ++i)
+    for (int64_t splits : {2, 3, 4, 6})
+      if (splits <= decodeKvTiles(p, out[i].bk)) {
+        AttentionTiling tl = out[i];
+        tl.splits = splits;
+        out.push_back(tl);
+      }
   return out;
+}
+
+int64_t mlir::attnedit::ascend::decodeKvTiles(const AttentionProblem &p, int64_t bk) {
+  if (p.tq != 1)
+    return 0;
+  int64_t pos = p.tk - 1, lo = p.window ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+  return pos / bk - lo / bk + 1;
 }
 
 llvm::SmallVector<int64_t> mlir::attnedit::ascend::sampleBlocks(int64_t blockDim) {
@@ -216,7 +236,11 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
   Type elem = elementType(ctx, p.dtype), f32 = b.getF32Type();
   Dims d(p, tl);
   const int64_t M = p.rows(), R = tl.ring, L = tl.ring - 1, r = d.r;
-  const int64_t qTiles = ceilDiv(M, tl.bq), tasks = p.groups * qTiles;
+  // KV splits: `per` tiles each, every part non-empty.
+  const int64_t kvTiles = tl.splits > 1 ? decodeKvTiles(p, tl.bk) : 0;
+  const int64_t per = tl.splits > 1 ? ceilDiv(kvTiles, std::min(tl.splits, kvTiles)) : 0;
+  const int64_t splits = tl.splits > 1 ? ceilDiv(kvTiles, per) : 1;
+  const int64_t qTiles = ceilDiv(M, tl.bq), tasks = p.groups * qTiles * splits;
   const int64_t blockDim = std::min(tasks, t.cubeCores);
   const int64_t maskRows = p.window + 2 * tl.bk - 1;
   const int64_t kChunks = d.dk / tl.kChunk, nChunks = d.dv / tl.nChunk;
@@ -236,6 +260,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
   field("preTokens", p.window ? p.window - 1 : p.tk);
   field("nextTokens", 0);
   field("numSinks", p.sinks ? 1 : 0);
+  field("splitKV", splits);
 
   auto gm = [&](std::initializer_list<int64_t> shape, Type e) {
     return BufType::get(ctx, Space::GM, shape, e, Layout::ND);
@@ -255,8 +280,15 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
   Value wsS = entry->addArgument(gm({blockDim * R, tl.bq, tl.bk}, f32), loc);
   Value wsP = entry->addArgument(gm({blockDim * R, tl.bq, tl.bk}, elem), loc);
   Value wsO = entry->addArgument(gm({blockDim * R, tl.bq, d.dv}, f32), loc);
+  SmallVector<int64_t> workspace{firstWs, firstWs + 1, firstWs + 2};
+  Value wsPart, wsLse;
+  if (splits > 1) {
+    wsPart = entry->addArgument(gm({splits * p.groups * M, d.dv}, f32), loc);
+    wsLse = entry->addArgument(gm({splits * p.groups * M, 1}, f32), loc);
+    workspace.append({firstWs + 3, firstWs + 4});
+  }
   Value out = entry->addArgument(gm({p.tq, p.heads() * p.dv}, f32), loc);
-  kernel.setWorkspaceAttr(b.getDenseI64ArrayAttr({firstWs, firstWs + 1, firstWs + 2}));
+  kernel.setWorkspaceAttr(b.getDenseI64ArrayAttr(workspace));
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(entry);
@@ -316,10 +348,12 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
   /// Per task: its KV group, first query row, and the range of KV tiles its
   /// rows see (research §9.6: a window visits only the tiles it overlaps).
   struct Task {
-    Value group, row0, jLo, n, pMin, pMax;
+    Value group, row0, jLo, n, pMin, pMax, split;
   };
   auto taskOf = [&](Value task) {
     Task k;
+    k.split = rem(task, splits);
+    task = div(task, splits);
     k.group = div(task, qTiles);
     k.row0 = mul(rem(task, qTiles), tl.bq);
     Value last = sub(smin(add(k.row0, cst(tl.bq)), cst(M)), cst(1));
@@ -331,6 +365,11 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
     Value lo = p.window ? smax(c0, sub(k.pMin, cst(p.window - 1))) : c0;
     k.jLo = div(lo, tl.bk);
     k.n = add(sub(div(k.pMax, tl.bk), k.jLo), cst(1));
+    if (splits > 1) {
+      Value skip = mul(k.split, per);
+      k.jLo = add(k.jLo, skip);
+      k.n = smin(cst(per), sub(k.n, skip));
+    }
     return k;
   };
   auto ringSlot = [&](Value s) { return add(mul(blk, R), s); };
@@ -458,6 +497,8 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
     });
 
     freeFlags(wait);
+    if (splits > 1)
+      builder.create<SyncAllOp>(loc); // the vector cores combine the parts after it
   });
 
   //===------------------------------------------------------------------===//
@@ -493,6 +534,12 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
       builder.create<VDupOp>(loc, b.getF64FloatAttr(c), z);
       barrier();
     };
+    // O = O / l (rows of the running sum l).
+    auto normalise = [&] {
+      v1(VRecOp(), l, lInv);
+      v1(VBrcbOp(), lInv, oB);
+      v2(VMulOp(), o, oB, o);
+    };
     // Events: V->MTE2 / MTE2->V: 0 S and mask, 1 O_tmp, 2 sinks;
     // V->MTE3 / MTE3->V: 0 P, 1 O.
     auto freeFlags = [&](llvm::function_ref<void(Pipe, Pipe, int64_t)> flag) {
@@ -507,17 +554,26 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
       Task k = taskOf(task);
       Value row0 = add(k.row0, rowOff);
       wait(Pipe::MTE3, Pipe::V, 1);
-      if (p.sinks) {
-        wait(Pipe::V, Pipe::MTE2, 2);
-        copy(Pipe::MTE2, sinkGm, {add(mul(k.group, M), row0), c0}, sinkUb, {c0, c0}, r, 1);
-        set(Pipe::MTE2, Pipe::V, 2);
-        wait(Pipe::MTE2, Pipe::V, 2);
-        scalar(VAddsOp(), sinkUb, 0.0, m);
-        set(Pipe::V, Pipe::MTE2, 2);
-        dup(1.0, l); // exp(sink - m) with m = sink
-      } else {
+      auto plainStart = [&] {
         dup(kMasked, m);
         dup(0.0, l);
+      };
+      if (p.sinks) {
+        // The sink joins one part's denominator only.
+        Value first = cmp(P::eq, k.split, c0);
+        when(first, [&] {
+          wait(Pipe::V, Pipe::MTE2, 2);
+          copy(Pipe::MTE2, sinkGm, {add(mul(k.group, M), row0), c0}, sinkUb, {c0, c0}, r, 1);
+          set(Pipe::MTE2, Pipe::V, 2);
+          wait(Pipe::MTE2, Pipe::V, 2);
+          scalar(VAddsOp(), sinkUb, 0.0, m);
+          set(Pipe::V, Pipe::MTE2, 2);
+          dup(1.0, l); // exp(sink - m) with m = sink
+        });
+        if (splits > 1)
+          when(cmp(P::ne, k.split, c0), plainStart);
+      } else {
+        plainStart();
       }
       dup(0.0, o);
 
@@ -588,20 +644,78 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
 
       // O / l, each row to its token and head: row ρ of group g is head
       // g·headsPerGroup + ρ / tq at token ρ % tq.
-      v1(VRecOp(), l, lInv);
-      v1(VBrcbOp(), lInv, oB);
-      v2(VMulOp(), o, oB, o);
+      normalise();
+      if (splits > 1) {
+        // This part's log-sum-exp m + ln l, beside its O.
+        v1(VLnOp(), l, lj);
+        v2(VAddOp(), m, lj, lj);
+      }
       set(Pipe::V, Pipe::MTE3, 1);
       wait(Pipe::V, Pipe::MTE3, 1);
       for (int64_t row = 0; row < r; ++row) {
         Value rho = add(row0, cst(row));
         when(cmp(P::ult, rho, cst(M)), [&] {
+          if (splits > 1) {
+            Value at = add(mul(add(mul(k.split, p.groups), k.group), M), rho);
+            copy(Pipe::MTE3, o, {cst(row), c0}, wsPart, {at, c0}, 1, d.dv);
+            copy(Pipe::MTE3, lj, {cst(row), c0}, wsLse, {at, c0}, 1, 1);
+            return;
+          }
           Value head = add(mul(k.group, p.headsPerGroup), div(rho, p.tq));
           copy(Pipe::MTE3, o, {cst(row), c0}, out, {rem(rho, p.tq), mul(head, p.dv)}, 1, p.dv);
         });
       }
       set(Pipe::MTE3, Pipe::V, 1);
     });
+
+    if (splits > 1) {
+      // Every part of every row is in workspace once all cores meet.
+      builder.create<SyncAllOp>(loc);
+      // Row tiles of r rows dealt over all vector cores: a running max and
+      // rescaled sums over the parts, as the KV loop does over tiles.
+      const int64_t rowsAll = p.groups * M, combineTiles = ceilDiv(rowsAll, r);
+      Value aiv = add(mul(blk, 2), sub(coreIdx, cst(1)));
+      loop(aiv, cst(combineTiles), 2 * blockDim, [&](Value ct) {
+        Value g0 = mul(ct, r);
+        wait(Pipe::MTE3, Pipe::V, 1);
+        dup(kMasked, m);
+        dup(0.0, l);
+        dup(0.0, o);
+        loop(c0, cst(splits), 1, [&](Value sp) {
+          Value at = add(mul(sp, rowsAll), g0);
+          wait(Pipe::V, Pipe::MTE2, 1);
+          copy(Pipe::MTE2, wsLse, {at, c0}, mj, {c0, c0}, r, 1);
+          copy(Pipe::MTE2, wsPart, {at, c0}, oTmp, {c0, c0}, r, d.dv);
+          set(Pipe::MTE2, Pipe::V, 1);
+          wait(Pipe::MTE2, Pipe::V, 1);
+          v2(VMaxOp(), m, mj, mNew);
+          builder.create<VSubOp>(loc, m, mNew, lInv);
+          v2(VSubOp(), mj, mNew, lj);
+          builder.create<VExpOp>(loc, lInv, lInv); // alpha = exp(m_old - m_new)
+          v1(VExpOp(), lj, lj);                    // w = exp(lse - m_new)
+          v2(VMulOp(), l, lInv, l);
+          v2(VAddOp(), l, lj, l);
+          v1(VBrcbOp(), lInv, oB);
+          v2(VMulOp(), o, oB, o);
+          v1(VBrcbOp(), lj, oB);
+          v2(VMulOp(), oTmp, oB, oTmp);
+          v2(VAddOp(), o, oTmp, o);
+          set(Pipe::V, Pipe::MTE2, 1);
+          scalar(VAddsOp(), mNew, 0.0, m);
+        });
+        normalise();
+        set(Pipe::V, Pipe::MTE3, 1);
+        wait(Pipe::V, Pipe::MTE3, 1);
+        // Global row ρ = g·M + i is head g·headsPerGroup + i at token 0.
+        for (int64_t row = 0; row < r; ++row) {
+          Value rho = add(g0, cst(row));
+          when(cmp(P::ult, rho, cst(rowsAll)), [&] {
+            copy(Pipe::MTE3, o, {cst(row), c0}, out, {c0, mul(rho, p.dv)}, 1, p.dv);
+          });
+        }
+        set(Pipe::MTE3, Pipe::V, 1);
+      });
+    }
 
     freeFlags(wait);
   });

@@ -25,74 +25,59 @@ int64_t mlir::attnedit::ascend::moveRowsPerTile(const MoveProblem &p, const Targ
 KernelOp mlir::attnedit::ascend::buildMoveKernel(OpBuilder &builder, Location loc,
                                                  llvm::StringRef name, const MoveProblem &p,
                                                  int64_t r, const TargetDescription &t) {
-  MLIRContext *ctx = builder.getContext();
-  Builder b(ctx);
-  Type f32 = builder.getF32Type();
+  Builder b(builder.getContext());
   int64_t tiles = p.outRows() / r;
-  CoreKind core = vectorCoreKind(t);
-  int64_t cores = vectorCores(t);
-  int64_t blockDim = std::min(tiles, cores);
+  int64_t blockDim = std::min(tiles, vectorCores(t));
   bool transpose = p.kind == MoveProblem::Kind::Transpose;
 
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
-                                         DenseI64ArrayAttr());
+  auto [kernel, entry, blk] = startVectorKernel(builder, loc, name, t, blockDim);
   kernel->setAttr("ascend.move", b.getStringAttr(transpose ? "transpose" : "repeat_kv"));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
-  Block *entry = new Block();
-  kernel.getBody().push_back(entry);
-  Value blk = entry->addArgument(builder.getIndexType(), loc);
-  Value input = entry->addArgument(BufType::get(ctx, Space::GM, {p.inRows(), p.cols}, f32, Layout::ND), loc);
-  Value output = entry->addArgument(BufType::get(ctx, Space::GM, {p.outRows(), p.cols}, f32, Layout::ND), loc);
+  Value input = gmArgument(entry, {p.inRows(), p.cols}, loc);
+  Value output = gmArgument(entry, {p.outRows(), p.cols}, loc);
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(entry);
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  Value buf = builder.create<AllocOp>(loc, BufType::get(ctx, Space::UB, {r, p.cols}, f32, Layout::ND),
-                                      0, 2);
-  Value c0 = cst(0), c1 = cst(1), c2 = cst(2);
-  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
-  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
+  KernelEmitter e(builder, loc, t);
+  Value buf = e.alloc(r, p.cols, 2);
+  Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
   for (Value s : {c0, c1})
-    set(Pipe::MTE3, Pipe::MTE2, s);
+    e.set(Pipe::MTE3, Pipe::MTE2, s);
 
   TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
-  scf::ForOp loop = dealt.loop;
-  Value tile = dealt.tile, iter = dealt.iter;
-  Value s = builder.create<arith::RemUIOp>(loc, iter, c2);
-  Value slot = builder.create<SlotOp>(loc, buf.getType(), buf, s);
-  Value o0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
-  wait(Pipe::MTE3, Pipe::MTE2, s);
+  Value s = e.rem(dealt.iter, c2);
+  Value slot = e.slot(buf, s);
+  Value o0 = e.mul(dealt.tile, e.cst(r));
+  e.wait(Pipe::MTE3, Pipe::MTE2, s);
   {
     OpBuilder::InsertionGuard rows(builder);
-    auto each = builder.create<scf::ForOp>(loc, c0, cst(r), c1);
+    auto each = builder.create<scf::ForOp>(loc, c0, e.cst(r), c1);
     builder.setInsertionPointToStart(each.getBody());
     Value k = each.getInductionVar();
-    Value o = builder.create<arith::AddIOp>(loc, o0, k);
+    Value o = e.add(o0, k);
     Value src;
     if (transpose) {
       // out row (j, i) of [b, a] = in row (i, j) of [a, b].
-      Value j = builder.create<arith::DivUIOp>(loc, o, cst(p.a));
-      Value i = builder.create<arith::RemUIOp>(loc, o, cst(p.a));
-      src = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, i, cst(p.b)), j);
+      Value j = e.div(o, e.cst(p.a));
+      Value i = e.rem(o, e.cst(p.a));
+      src = e.add(e.mul(i, e.cst(p.b)), j);
     } else {
       // out head h reads KV head h / repeats (kernels::repeatKv).
-      Value h = builder.create<arith::DivUIOp>(loc, o, cst(p.b));
-      Value tok = builder.create<arith::RemUIOp>(loc, o, cst(p.b));
-      Value kv = builder.create<arith::DivUIOp>(loc, h, cst(p.repeats));
-      src = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, kv, cst(p.b)), tok);
+      Value h = e.div(o, e.cst(p.b));
+      Value tok = e.rem(o, e.cst(p.b));
+      Value kv = e.div(h, e.cst(p.repeats));
+      src = e.add(e.mul(kv, e.cst(p.b)), tok);
     }
-    builder.create<CopyOp>(loc, Pipe::MTE2, input, ValueRange{src, c0}, slot, ValueRange{k, c0},
-                           ArrayRef<int64_t>{1, p.cols}, false);
+    e.copy(Pipe::MTE2, input, {src, c0}, slot, {k, c0}, 1, p.cols);
   }
-  set(Pipe::MTE2, Pipe::MTE3, s);
-  wait(Pipe::MTE2, Pipe::MTE3, s);
-  builder.create<CopyOp>(loc, Pipe::MTE3, slot, ValueRange{c0, c0}, output, ValueRange{o0, c0},
-                         ArrayRef<int64_t>{r, p.cols}, false);
-  set(Pipe::MTE3, Pipe::MTE2, s);
+  e.set(Pipe::MTE2, Pipe::MTE3, s);
+  e.wait(Pipe::MTE2, Pipe::MTE3, s);
+  e.copy(Pipe::MTE3, slot, {c0, c0}, output, {o0, c0}, r, p.cols);
+  e.set(Pipe::MTE3, Pipe::MTE2, s);
 
-  builder.setInsertionPointAfter(loop);
+  builder.setInsertionPointAfter(dealt.loop);
   for (Value s : {c0, c1})
-    wait(Pipe::MTE3, Pipe::MTE2, s);
+    e.wait(Pipe::MTE3, Pipe::MTE2, s);
   return kernel;
 }
 
@@ -108,74 +93,53 @@ int64_t mlir::attnedit::ascend::maskRowsPerTile(const MaskProblem &p, const Targ
 KernelOp mlir::attnedit::ascend::buildMaskKernel(OpBuilder &builder, Location loc,
                                                  llvm::StringRef name, const MaskProblem &p,
                                                  int64_t r, const TargetDescription &t) {
-  MLIRContext *ctx = builder.getContext();
-  Builder b(ctx);
-  Type f32 = builder.getF32Type();
+  Builder b(builder.getContext());
   int64_t sub = p.tq / r;
-  CoreKind core = vectorCoreKind(t);
-  int64_t cores = vectorCores(t);
-  int64_t blockDim = std::min(p.batch, cores);
+  int64_t blockDim = std::min(p.batch, vectorCores(t));
 
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
-                                         DenseI64ArrayAttr());
+  auto [kernel, entry, blk] = startVectorKernel(builder, loc, name, t, blockDim);
   kernel->setAttr("ascend.move", b.getStringAttr("causal_mask"));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
-  Block *entry = new Block();
-  kernel.getBody().push_back(entry);
-  Value blk = entry->addArgument(builder.getIndexType(), loc);
-  auto gmType = BufType::get(ctx, Space::GM, {p.batch * p.tq, p.tk}, f32, Layout::ND);
-  Value input = entry->addArgument(gmType, loc), output = entry->addArgument(gmType, loc);
+  Value input = gmArgument(entry, {p.batch * p.tq, p.tk}, loc);
+  Value output = gmArgument(entry, {p.batch * p.tq, p.tk}, loc);
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(entry);
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto rowType = BufType::get(ctx, Space::UB, {1, p.tk}, f32, Layout::ND);
-  Value fill = builder.create<AllocOp>(loc, rowType, 0, 1);
-  Value buf = builder.create<AllocOp>(loc, BufType::get(ctx, Space::UB, {r, p.tk}, f32, Layout::ND),
-                                      roundUp(rowType.getBytes(), t.buffer(Space::UB).align), 2);
-  Value c0 = cst(0), c1 = cst(1), c2 = cst(2);
-  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
-  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
+  KernelEmitter e(builder, loc, t);
+  Value fill = e.alloc(1, p.tk), buf = e.alloc(r, p.tk, 2);
+  Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
   builder.create<VDupOp>(loc, b.getF64FloatAttr(p.zeroFill ? 0.0 : -3.0e38), fill);
-  set(Pipe::V, Pipe::MTE3, c2);
-  wait(Pipe::V, Pipe::MTE3, c2);
+  e.set(Pipe::V, Pipe::MTE3, c2);
+  e.wait(Pipe::V, Pipe::MTE3, c2);
   for (Value s : {c0, c1})
-    set(Pipe::MTE3, Pipe::MTE2, s);
+    e.set(Pipe::MTE3, Pipe::MTE2, s);
 
   TileLoop dealt = enterTileLoop(builder, loc, blk, p.batch, blockDim);
-  scf::ForOp loop = dealt.loop;
-  Value item = dealt.tile, iter = dealt.iter;
-  Value base = builder.create<arith::MulIOp>(loc, item, cst(p.tq));
+  Value base = e.mul(dealt.tile, e.cst(p.tq));
   for (int64_t q = 0; q < sub; ++q) {
-    Value g = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, iter, cst(sub)),
-                                            cst(q));
-    Value s = builder.create<arith::RemUIOp>(loc, g, c2);
-    Value slot = builder.create<SlotOp>(loc, buf.getType(), buf, s);
-    Value row0 = builder.create<arith::AddIOp>(loc, base, cst(q * r));
-    wait(Pipe::MTE3, Pipe::MTE2, s);
-    builder.create<CopyOp>(loc, Pipe::MTE2, input, ValueRange{row0, c0}, slot, ValueRange{c0, c0},
-                           ArrayRef<int64_t>{r, p.tk}, false);
-    set(Pipe::MTE2, Pipe::MTE3, s);
-    wait(Pipe::MTE2, Pipe::MTE3, s);
-    builder.create<CopyOp>(loc, Pipe::MTE3, slot, ValueRange{c0, c0}, output, ValueRange{row0, c0},
-                           ArrayRef<int64_t>{r, p.tk}, false);
+    Value s = e.rem(e.add(e.mul(dealt.iter, e.cst(sub)), e.cst(q)), c2);
+    Value slot = e.slot(buf, s);
+    Value row0 = e.add(base, e.cst(q * r));
+    e.wait(Pipe::MTE3, Pipe::MTE2, s);
+    e.copy(Pipe::MTE2, input, {row0, c0}, slot, {c0, c0}, r, p.tk);
+    e.set(Pipe::MTE2, Pipe::MTE3, s);
+    e.wait(Pipe::MTE2, Pipe::MTE3, s);
+    e.copy(Pipe::MTE3, slot, {c0, c0}, output, {row0, c0}, r, p.tk);
     // The masked runs overwrite what the row copy wrote: same pipe (S55).
-    builder.create<BarrierOp>(loc, Pipe::MTE3);
+    e.barrier(Pipe::MTE3);
     for (int64_t k = 0; k < r; ++k) {
       int64_t pos = p.tk - p.tq + q * r + k;
-      Value row = builder.create<arith::AddIOp>(loc, row0, cst(k));
+      Value row = e.add(row0, e.cst(k));
       if (int64_t tail = p.tk - pos - 1; tail > 0)
-        builder.create<CopyOp>(loc, Pipe::MTE3, fill, ValueRange{c0, c0}, output,
-                               ValueRange{row, cst(pos + 1)}, ArrayRef<int64_t>{1, tail}, false);
+        e.copy(Pipe::MTE3, fill, {c0, c0}, output, {row, e.cst(pos + 1)}, 1, tail);
       if (int64_t head = p.window > 0 ? pos - p.window + 1 : 0; head > 0)
-        builder.create<CopyOp>(loc, Pipe::MTE3, fill, ValueRange{c0, c0}, output,
-                               ValueRange{row, c0}, ArrayRef<int64_t>{1, head}, false);
+        e.copy(Pipe::MTE3, fill, {c0, c0}, output, {row, c0}, 1, head);
     }
-    set(Pipe::MTE3, Pipe::MTE2, s);
+    e.set(Pipe::MTE3, Pipe::MTE2, s);
   }
-  builder.setInsertionPointAfter(loop);
+  builder.setInsertionPointAfter(dealt.loop);
   for (Value s : {c0, c1})
-    wait(Pipe::MTE3, Pipe::MTE2, s);
+    e.wait(Pipe::MTE3, Pipe::MTE2, s);
   return kernel;
 }
 
@@ -196,63 +160,43 @@ int64_t mlir::attnedit::ascend::columnRowsPerTile(const ColumnProblem &p,
 KernelOp mlir::attnedit::ascend::buildColumnKernel(OpBuilder &builder, Location loc,
                                                    llvm::StringRef name, const ColumnProblem &p,
                                                    int64_t r, const TargetDescription &t) {
-  MLIRContext *ctx = builder.getContext();
-  Builder b(ctx);
-  Type f32 = builder.getF32Type();
+  Builder b(builder.getContext());
   int64_t tiles = p.rows / r;
-  CoreKind core = vectorCoreKind(t);
-  int64_t cores = vectorCores(t);
-  int64_t blockDim = std::min(tiles, cores);
+  int64_t blockDim = std::min(tiles, vectorCores(t));
 
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
-                                         DenseI64ArrayAttr());
+  auto [kernel, entry, blk] = startVectorKernel(builder, loc, name, t, blockDim);
   kernel->setAttr("ascend.move", b.getStringAttr(p.pieces.size() == 1 ? "slice" : "concat"));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
-  Block *entry = new Block();
-  kernel.getBody().push_back(entry);
-  Value blk = entry->addArgument(builder.getIndexType(), loc);
   SmallVector<Value> inputs;
   for (const ColumnPiece &c : p.pieces)
-    inputs.push_back(entry->addArgument(
-        BufType::get(ctx, Space::GM, {p.rows, c.inCols}, f32, Layout::ND), loc));
-  Value output = entry->addArgument(BufType::get(ctx, Space::GM, {p.rows, p.outCols}, f32, Layout::ND), loc);
+    inputs.push_back(gmArgument(entry, {p.rows, c.inCols}, loc));
+  Value output = gmArgument(entry, {p.rows, p.outCols}, loc);
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(entry);
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
+  KernelEmitter e(builder, loc, t);
   SmallVector<Value> bufs;
-  int64_t offset = 0;
-  for (const ColumnPiece &c : p.pieces) {
-    auto type = BufType::get(ctx, Space::UB, {r, c.width}, f32, Layout::ND);
-    bufs.push_back(builder.create<AllocOp>(loc, type, offset, 2));
-    offset += roundUp(type.getBytes() * 2, t.buffer(Space::UB).align);
-  }
-  Value c0 = cst(0), c2 = cst(2);
-  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
-  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
-  Value c1 = cst(1);
+  for (const ColumnPiece &c : p.pieces)
+    bufs.push_back(e.alloc(r, c.width, 2));
+  Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
   for (Value s : {c0, c1})
-    set(Pipe::MTE3, Pipe::MTE2, s);
+    e.set(Pipe::MTE3, Pipe::MTE2, s);
   TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
-  scf::ForOp loop = dealt.loop;
-  Value tile = dealt.tile, iter = dealt.iter;
-  Value s = builder.create<arith::RemUIOp>(loc, iter, c2);
-  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  Value s = e.rem(dealt.iter, c2);
+  Value row0 = e.mul(dealt.tile, e.cst(r));
   SmallVector<Value> slots;
   for (Value buf : bufs)
-    slots.push_back(builder.create<SlotOp>(loc, buf.getType(), buf, s));
-  wait(Pipe::MTE3, Pipe::MTE2, s);
+    slots.push_back(e.slot(buf, s));
+  e.wait(Pipe::MTE3, Pipe::MTE2, s);
   for (auto [k, c] : llvm::enumerate(p.pieces))
-    builder.create<CopyOp>(loc, Pipe::MTE2, inputs[k], ValueRange{row0, cst(c.srcCol)}, slots[k],
-                           ValueRange{c0, c0}, ArrayRef<int64_t>{r, c.width}, false);
-  set(Pipe::MTE2, Pipe::MTE3, s);
-  wait(Pipe::MTE2, Pipe::MTE3, s);
+    e.copy(Pipe::MTE2, inputs[k], {row0, e.cst(c.srcCol)}, slots[k], {c0, c0}, r, c.width);
+  e.set(Pipe::MTE2, Pipe::MTE3, s);
+  e.wait(Pipe::MTE2, Pipe::MTE3, s);
   for (auto [k, c] : llvm::enumerate(p.pieces))
-    builder.create<CopyOp>(loc, Pipe::MTE3, slots[k], ValueRange{c0, c0}, output,
-                           ValueRange{row0, cst(c.dstCol)}, ArrayRef<int64_t>{r, c.width}, false);
-  set(Pipe::MTE3, Pipe::MTE2, s);
-  builder.setInsertionPointAfter(loop);
+    e.copy(Pipe::MTE3, slots[k], {c0, c0}, output, {row0, e.cst(c.dstCol)}, r, c.width);
+  e.set(Pipe::MTE3, Pipe::MTE2, s);
+  builder.setInsertionPointAfter(dealt.loop);
   for (Value s : {c0, c1})
-    wait(Pipe::MTE3, Pipe::MTE2, s);
+    e.wait(Pipe::MTE3, Pipe::MTE2, s);
   return kernel;
 }

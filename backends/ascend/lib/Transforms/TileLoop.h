@@ -9,6 +9,7 @@
 
 #include "attnedit/Ascend/AscendOps.h"
 #include "attnedit/Ascend/TargetDescription.h"
+#include "attnedit/Ascend/TileLayout.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -41,6 +42,65 @@ inline TileLoop enterTileLoop(OpBuilder &b, Location loc, Value block, int64_t c
   l.iter = b.create<arith::DivUIOp>(loc, b.create<arith::SubIOp>(loc, l.tile, block), cst(blockDim));
   return l;
 }
+
+/// A vector-core kernel of `blockDim` blocks, its entry block taking the
+/// block index; the caller adds the GM arguments (gmArgument) and builds
+/// the body at the end of `entry`.
+struct VectorKernelStart {
+  KernelOp kernel;
+  Block *entry;
+  Value block;
+};
+inline VectorKernelStart startVectorKernel(OpBuilder &b, Location loc, llvm::StringRef name,
+                                           const TargetDescription &t, int64_t blockDim) {
+  auto kernel = b.create<KernelOp>(loc, name, t.name, blockDim, vectorCoreKind(t),
+                                   DictionaryAttr(), DenseI64ArrayAttr());
+  Block *entry = new Block();
+  kernel.getBody().push_back(entry);
+  Value block = entry->addArgument(b.getIndexType(), loc);
+  return {kernel, entry, block};
+}
+/// An f32 GM tensor argument of `shape`, appended to `entry`.
+inline Value gmArgument(Block *entry, llvm::ArrayRef<int64_t> shape, Location loc) {
+  MLIRContext *ctx = loc.getContext();
+  return entry->addArgument(
+      BufType::get(ctx, Space::GM, shape, Float32Type::get(ctx), Layout::ND), loc);
+}
+
+/// The statements every vector-core builder writes: index constants, UB
+/// buffers planned one after another, flags, barriers and copies.
+struct KernelEmitter {
+  OpBuilder &b;
+  Location loc;
+  const TargetDescription &t;
+  int64_t ubOffset = 0;
+
+  KernelEmitter(OpBuilder &b, Location loc, const TargetDescription &t) : b(b), loc(loc), t(t) {}
+
+  Value cst(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
+  /// An f32 UB tile of `rows` x `cols` with `slots` slots, after the last.
+  Value alloc(int64_t rows, int64_t cols, int64_t slots = 1) {
+    auto type = BufType::get(b.getContext(), Space::UB, {rows, cols}, b.getF32Type(), Layout::ND);
+    Value v = b.create<AllocOp>(loc, type, ubOffset, slots);
+    ubOffset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
+    return v;
+  }
+  Value slot(Value buffer, Value index) {
+    return b.create<SlotOp>(loc, buffer.getType(), buffer, index);
+  }
+  void set(Pipe src, Pipe dst, Value event) { b.create<SetFlagOp>(loc, src, dst, event); }
+  void wait(Pipe src, Pipe dst, Value event) { b.create<WaitFlagOp>(loc, src, dst, event); }
+  void barrier(Pipe pipe = Pipe::V) { b.create<BarrierOp>(loc, pipe); }
+  void copy(Pipe pipe, Value src, ValueRange srcOffsets, Value dst, ValueRange dstOffsets,
+            int64_t rows, int64_t cols) {
+    b.create<CopyOp>(loc, pipe, src, srcOffsets, dst, dstOffsets, ArrayRef<int64_t>{rows, cols},
+                     false);
+  }
+  Value mul(Value x, Value y) { return b.create<arith::MulIOp>(loc, x, y); }
+  Value add(Value x, Value y) { return b.create<arith::AddIOp>(loc, x, y); }
+  Value div(Value x, Value y) { return b.create<arith::DivUIOp>(loc, x, y); }
+  Value rem(Value x, Value y) { return b.create<arith::RemUIOp>(loc, x, y); }
+};
 
 } // namespace mlir::attnedit::ascend
 

@@ -41,12 +41,76 @@ llvm::StringRef mlir::attnedit::ascend::rowOpName(RowOp op) {
     return "bias_add";
   case RowOp::Sigmoid:
     return "sigmoid";
+  case RowOp::SiluGrad:
+    return "silu_grad";
+  case RowOp::SigmoidGrad:
+    return "sigmoid_grad";
+  case RowOp::SoftmaxGrad:
+    return "softmax_grad";
+  case RowOp::RmsNormGrad:
+    return "rms_norm_grad";
+  case RowOp::RmsNormWeightRows:
+    return "rms_norm_weight_rows";
+  case RowOp::SoftmaxSinks:
+    return "softmax_sinks";
+  case RowOp::SinkRows:
+    return "sink_grad_rows";
+  case RowOp::KlRows:
+    return "kl_rows";
+  case RowOp::KlGrad:
+    return "kl_grad";
+  case RowOp::RowSum:
+    return "row_sum";
+  case RowOp::BroadcastCol:
+    return "broadcast";
+  case RowOp::OneHot:
+    return "one_hot";
   }
   return "?";
 }
 
 int64_t mlir::attnedit::ascend::rowInputs(RowOp op) {
-  return op == RowOp::Add || op == RowOp::Mul || op == RowOp::SiluMul ? 2 : 1;
+  switch (op) {
+  case RowOp::Add:
+  case RowOp::Mul:
+  case RowOp::SiluMul:
+  case RowOp::SiluGrad:
+  case RowOp::SigmoidGrad:
+  case RowOp::SoftmaxGrad:
+  case RowOp::RmsNormGrad:
+  case RowOp::RmsNormWeightRows:
+  case RowOp::SoftmaxSinks:
+  case RowOp::SinkRows:
+  case RowOp::KlRows:
+  case RowOp::KlGrad:
+    return 2;
+  default:
+    return 1;
+  }
+}
+
+int64_t mlir::attnedit::ascend::rowInputCols(const RowProblem &p, int64_t k) {
+  bool column = (p.op == RowOp::SoftmaxSinks && k == 1) || p.op == RowOp::BroadcastCol ||
+                p.op == RowOp::OneHot;
+  return column ? 1 : p.cols;
+}
+
+int64_t mlir::attnedit::ascend::rowOutputCols(const RowProblem &p) {
+  return p.op == RowOp::SinkRows || p.op == RowOp::KlRows || p.op == RowOp::RowSum ? 1 : p.cols;
+}
+
+RowSide mlir::attnedit::ascend::rowSide(RowOp op) {
+  switch (op) {
+  case RowOp::RmsNorm:
+  case RowOp::RmsNormGrad:
+  case RowOp::BiasAdd:
+  case RowOp::OneHot:
+    return RowSide::Row;
+  case RowOp::KlGrad:
+    return RowSide::Scalar;
+  default:
+    return RowSide::None;
+  }
 }
 
 namespace {
@@ -57,14 +121,35 @@ void scratchOf(RowOp op, int64_t &tiles, int64_t &columns) {
   case RowOp::Silu:
   case RowOp::SiluMul:
   case RowOp::Sigmoid:
+  case RowOp::SigmoidGrad:
+  case RowOp::OneHot:
     tiles = 1;
     return;
+  case RowOp::SiluGrad:
+    tiles = 2;
+    return;
   case RowOp::RmsNorm:
+  case RowOp::RmsNormWeightRows:
     tiles = 2; // x², then the broadcast 1/rms; plus the replicated weight
     columns = 1;
     return;
+  case RowOp::RmsNormGrad:
+    tiles = 2;
+    columns = 2;
+    return;
   case RowOp::Softmax:
+  case RowOp::SoftmaxGrad:
+  case RowOp::SinkRows:
     tiles = 1;
+    columns = 1;
+    return;
+  case RowOp::SoftmaxSinks:
+    tiles = 1;
+    columns = 2;
+    return;
+  case RowOp::KlRows:
+  case RowOp::KlGrad:
+    tiles = 3;
     columns = 1;
     return;
   default:
@@ -100,8 +185,13 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
   }
   int64_t row = tileBytes(Layout::ND, 1, p.chunk ? p.chunk : p.cols, 4, false);
   int64_t col = tileBytes(Layout::ND, 1, 1, 4, false);
-  int64_t weight = p.op == RowOp::RmsNorm || p.op == RowOp::BiasAdd ? 1 : 0;
-  int64_t perRow = 2 * (rowInputs(p.op) + 1) * row + (tiles + weight) * row + columns * col;
+  auto width = [&](int64_t cols) { return cols == 1 ? col : row; };
+  RowSide side = rowSide(p.op);
+  int64_t streams = width(rowOutputCols(p));
+  for (int64_t k = 0; k < rowInputs(p.op); ++k)
+    streams += width(rowInputCols(p, k));
+  int64_t perRow = 2 * streams + (tiles + (side != RowSide::None)) * row +
+                   (columns + (side == RowSide::Scalar)) * col;
   int64_t budget = t.buffer(Space::UB).bytes - t.ubReserveBytes;
   // Enough tiles for every vector core; beyond 64 rows a tile only
   // lengthens the pipeline's fill and drain.
@@ -118,355 +208,269 @@ namespace {
 void buildChunkedSoftmax(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
                          const TargetDescription &t, Value blk, Value input, Value output,
                          int64_t blockDim) {
-  MLIRContext *ctx = builder.getContext();
-  Builder b(ctx);
-  Type f32 = builder.getF32Type();
+  Builder b(builder.getContext());
   int64_t w = p.chunk, chunks = p.cols / w, tiles = (p.rows + r - 1) / r;
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto tileType = BufType::get(ctx, Space::UB, {r, w}, f32, Layout::ND);
-  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
-  int64_t offset = 0;
-  auto alloc = [&](BufType type, int64_t slots) -> Value {
-    Value v = builder.create<AllocOp>(loc, type, offset, slots);
-    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
-    return v;
-  };
-  Value inBuf = alloc(tileType, 2), outBuf = alloc(tileType, 2), e = alloc(tileType, 1);
-  Value m = alloc(colType, 1), sum = alloc(colType, 1), stat = alloc(colType, 1);
-  Value c0 = cst(0), c1 = cst(1), c2 = cst(2);
-  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
-  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
-  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
+  KernelEmitter e(builder, loc, t);
+  Value inBuf = e.alloc(r, w, 2), outBuf = e.alloc(r, w, 2), ex = e.alloc(r, w);
+  Value m = e.alloc(r, 1), sum = e.alloc(r, 1), stat = e.alloc(r, 1);
+  Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
   for (Value s : {c0, c1}) {
-    set(Pipe::V, Pipe::MTE2, s);
-    set(Pipe::MTE3, Pipe::V, s);
+    e.set(Pipe::V, Pipe::MTE2, s);
+    e.set(Pipe::MTE3, Pipe::V, s);
   }
   TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
-  scf::ForOp loop = dealt.loop;
-  Value tile = dealt.tile, iter = dealt.iter;
-  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  Value row0 = e.mul(dealt.tile, e.cst(r));
   // A finite stand-in for -inf keeps the IR's float attributes plain.
   builder.create<VDupOp>(loc, b.getF64FloatAttr(-3.0e38), m);
   builder.create<VDupOp>(loc, b.getF64FloatAttr(0.0), sum);
-  barrier();
+  e.barrier();
   for (int pass = 0; pass < 3; ++pass) {
     OpBuilder::InsertionGuard guard(builder);
-    auto chunkLoop = builder.create<scf::ForOp>(loc, c0, cst(chunks), c1);
+    auto chunkLoop = builder.create<scf::ForOp>(loc, c0, e.cst(chunks), c1);
     builder.setInsertionPointToStart(chunkLoop.getBody());
     Value j = chunkLoop.getInductionVar();
     // The chunk counter over passes and tiles picks the slot.
-    Value g = builder.create<arith::AddIOp>(
-        loc, builder.create<arith::MulIOp>(loc, iter, cst(3 * chunks)),
-        builder.create<arith::AddIOp>(loc, cst(pass * chunks), j));
-    Value s = builder.create<arith::RemUIOp>(loc, g, c2);
-    Value in = builder.create<SlotOp>(loc, inBuf.getType(), inBuf, s);
-    Value col0 = builder.create<arith::MulIOp>(loc, j, cst(w));
-    wait(Pipe::V, Pipe::MTE2, s);
-    builder.create<CopyOp>(loc, Pipe::MTE2, input, ValueRange{row0, col0}, in, ValueRange{c0, c0},
-                           ArrayRef<int64_t>{r, w}, false);
-    set(Pipe::MTE2, Pipe::V, s);
-    wait(Pipe::MTE2, Pipe::V, s);
+    Value g = e.add(e.mul(dealt.iter, e.cst(3 * chunks)), e.add(e.cst(pass * chunks), j));
+    Value s = e.rem(g, c2);
+    Value in = e.slot(inBuf, s);
+    Value col0 = e.mul(j, e.cst(w));
+    e.wait(Pipe::V, Pipe::MTE2, s);
+    e.copy(Pipe::MTE2, input, {row0, col0}, in, {c0, c0}, r, w);
+    e.set(Pipe::MTE2, Pipe::V, s);
+    e.wait(Pipe::MTE2, Pipe::V, s);
     if (pass == 0) {
       builder.create<VReduceOp>(loc, ReduceKind::Max, in, stat);
-      barrier();
+      e.barrier();
       builder.create<VMaxOp>(loc, m, stat, m);
     } else {
-      builder.create<VBrcbOp>(loc, m, e);
-      barrier();
-      builder.create<VSubOp>(loc, in, e, e);
-      barrier();
-      builder.create<VExpOp>(loc, e, e);
-      barrier();
+      builder.create<VBrcbOp>(loc, m, ex);
+      e.barrier();
+      builder.create<VSubOp>(loc, in, ex, ex);
+      e.barrier();
+      builder.create<VExpOp>(loc, ex, ex);
+      e.barrier();
       if (pass == 1) {
-        builder.create<VReduceOp>(loc, ReduceKind::Sum, e, stat);
-        barrier();
+        builder.create<VReduceOp>(loc, ReduceKind::Sum, ex, stat);
+        e.barrier();
         builder.create<VAddOp>(loc, sum, stat, sum);
       } else {
-        Value out = builder.create<SlotOp>(loc, outBuf.getType(), outBuf, s);
-        wait(Pipe::MTE3, Pipe::V, s);
+        Value out = e.slot(outBuf, s);
+        e.wait(Pipe::MTE3, Pipe::V, s);
         builder.create<VBrcbOp>(loc, sum, out);
-        barrier();
-        builder.create<VDivOp>(loc, e, out, out);
-        barrier();
-        set(Pipe::V, Pipe::MTE2, s);
-        set(Pipe::V, Pipe::MTE3, s);
-        wait(Pipe::V, Pipe::MTE3, s);
-        builder.create<CopyOp>(loc, Pipe::MTE3, out, ValueRange{c0, c0}, output,
-                               ValueRange{row0, col0}, ArrayRef<int64_t>{r, w}, false);
-        set(Pipe::MTE3, Pipe::V, s);
+        e.barrier();
+        builder.create<VDivOp>(loc, ex, out, out);
+        e.barrier();
+        e.set(Pipe::V, Pipe::MTE2, s);
+        e.set(Pipe::V, Pipe::MTE3, s);
+        e.wait(Pipe::V, Pipe::MTE3, s);
+        e.copy(Pipe::MTE3, out, {c0, c0}, output, {row0, col0}, r, w);
+        e.set(Pipe::MTE3, Pipe::V, s);
         continue;
       }
     }
-    barrier();
-    set(Pipe::V, Pipe::MTE2, s);
+    e.barrier();
+    e.set(Pipe::V, Pipe::MTE2, s);
   }
-  builder.setInsertionPointAfter(loop);
+  builder.setInsertionPointAfter(dealt.loop);
   for (Value s : {c0, c1}) {
-    wait(Pipe::V, Pipe::MTE2, s);
-    wait(Pipe::MTE3, Pipe::V, s);
+    e.wait(Pipe::V, Pipe::MTE2, s);
+    e.wait(Pipe::MTE3, Pipe::V, s);
   }
 }
 } // namespace
 
 namespace {
+/// What both RoPE builders share: per row tile of r tokens the angles
+/// position · frequency over `width` columns (the frequency row replicated
+/// into every row once, with any `once` copies, event 2), their cosine and
+/// sine (sine negated for the inverse rotation), computed once per tile on
+/// the Vector unit and shared by the heads; then per head its CopyIn
+/// (`load`), Compute (`rotate`, a barrier after each dependent op) and
+/// CopyOut (`store`) with the head's slot (heads stream through two UB
+/// slots each; events 0/1 guard them, event 3 the position column).
+struct RopeTile {
+  Value cosT, sinT, tmp, row0, head, slot;
+};
+void buildRopeFrame(KernelEmitter &e, const RowProblem &p, int64_t r, int64_t width, Value blk,
+                    Value positions, Value freqRow, int64_t blockDim,
+                    llvm::function_ref<void()> once, llvm::function_ref<void(const RopeTile &)> load,
+                    llvm::function_ref<void(const RopeTile &)> rotate,
+                    llvm::function_ref<void(const RopeTile &)> store) {
+  OpBuilder &builder = e.b;
+  Location loc = e.loc;
+  int64_t tiles = (p.rows + r - 1) / r;
+  Value pos = e.alloc(r, 1), freq = e.alloc(r, width), angle = e.alloc(r, width);
+  RopeTile tile;
+  tile.cosT = e.alloc(r, width);
+  tile.sinT = e.alloc(r, width);
+  tile.tmp = e.alloc(r, width);
+  Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2), c3 = e.cst(3);
+  for (int64_t row = 0; row < r; ++row)
+    e.copy(Pipe::MTE2, freqRow, {c0, c0}, freq, {e.cst(row), c0}, 1, width);
+  once();
+  e.set(Pipe::MTE2, Pipe::V, c2);
+  e.wait(Pipe::MTE2, Pipe::V, c2);
+  for (Value s : {c0, c1, c3})
+    e.set(Pipe::V, Pipe::MTE2, s);
+  for (Value s : {c0, c1})
+    e.set(Pipe::MTE3, Pipe::V, s);
+
+  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
+  tile.row0 = e.mul(dealt.tile, e.cst(r));
+  e.wait(Pipe::V, Pipe::MTE2, c3);
+  e.copy(Pipe::MTE2, positions, {tile.row0, c0}, pos, {c0, c0}, r, 1);
+  e.set(Pipe::MTE2, Pipe::V, c3);
+  e.wait(Pipe::MTE2, Pipe::V, c3);
+  builder.create<VBrcbOp>(loc, pos, angle);
+  e.barrier();
+  e.set(Pipe::V, Pipe::MTE2, c3);
+  builder.create<VMulOp>(loc, angle, freq, angle);
+  e.barrier();
+  builder.create<VCosOp>(loc, angle, tile.cosT);
+  builder.create<VSinOp>(loc, angle, tile.sinT);
+  e.barrier();
+  if (p.inverse) {
+    builder.create<VMulsOp>(loc, tile.sinT, builder.getF64FloatAttr(-1.0), tile.sinT);
+    e.barrier();
+  }
+  auto heads = builder.create<scf::ForOp>(loc, c0, e.cst(p.heads), c1);
+  {
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(heads.getBody());
+    tile.head = heads.getInductionVar();
+    Value s = tile.slot = e.rem(e.add(e.mul(dealt.iter, e.cst(p.heads)), tile.head), c2);
+    e.wait(Pipe::V, Pipe::MTE2, s);
+    load(tile);
+    e.set(Pipe::MTE2, Pipe::V, s);
+    e.wait(Pipe::MTE2, Pipe::V, s);
+    e.wait(Pipe::MTE3, Pipe::V, s);
+    rotate(tile);
+    e.set(Pipe::V, Pipe::MTE2, s);
+    e.set(Pipe::V, Pipe::MTE3, s);
+    e.wait(Pipe::V, Pipe::MTE3, s);
+    store(tile);
+    e.set(Pipe::MTE3, Pipe::V, s);
+  }
+  builder.setInsertionPointAfter(dealt.loop);
+  for (Value s : {c0, c1, c3})
+    e.wait(Pipe::V, Pipe::MTE2, s);
+  for (Value s : {c0, c1})
+    e.wait(Pipe::MTE3, Pipe::V, s);
+}
+
 /// RoPE, rotate_half (HF): for each head, with x1, x2 its two halves and
 /// a = position · inv_freq, out1 = x1·cos a - x2·sin a and out2 =
-/// x2·cos a + x1·sin a. cos/sin are computed once per row tile on the
-/// Vector unit and shared by the heads, whose halves stream through two UB
-/// slots each.
+/// x2·cos a + x1·sin a.
 void buildRope(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
                const TargetDescription &t, Value blk, Value x, Value positions, Value invFreq,
                Value output, int64_t blockDim) {
-  MLIRContext *ctx = builder.getContext();
-  Builder b(ctx);
-  Type f32 = builder.getF32Type();
-  int64_t d = p.cols / p.heads, half = d / 2, tiles = (p.rows + r - 1) / r;
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto halfType = BufType::get(ctx, Space::UB, {r, half}, f32, Layout::ND);
-  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
-  int64_t offset = 0;
-  auto alloc = [&](BufType type, int64_t slots) -> Value {
-    Value v = builder.create<AllocOp>(loc, type, offset, slots);
-    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
-    return v;
+  int64_t d = p.cols / p.heads, half = d / 2;
+  KernelEmitter e(builder, loc, t);
+  Value x1Buf = e.alloc(r, half, 2), x2Buf = e.alloc(r, half, 2), o1Buf = e.alloc(r, half, 2),
+        o2Buf = e.alloc(r, half, 2);
+  Value c0 = e.cst(0);
+  auto cols = [&](const RopeTile &k) {
+    Value col1 = e.mul(k.head, e.cst(d));
+    return std::make_pair(col1, e.add(col1, e.cst(half)));
   };
-  Value pos = alloc(colType, 1), freq = alloc(halfType, 1), angle = alloc(halfType, 1),
-        cosT = alloc(halfType, 1), sinT = alloc(halfType, 1), tmp = alloc(halfType, 1);
-  Value x1Buf = alloc(halfType, 2), x2Buf = alloc(halfType, 2), o1Buf = alloc(halfType, 2),
-        o2Buf = alloc(halfType, 2);
-  Value c0 = cst(0), c1 = cst(1), c2 = cst(2), c3 = cst(3);
-  auto set = [&](Pipe s, Pipe dp, Value ev) { builder.create<SetFlagOp>(loc, s, dp, ev); };
-  auto wait = [&](Pipe s, Pipe dp, Value ev) { builder.create<WaitFlagOp>(loc, s, dp, ev); };
-  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
-  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows,
-                  int64_t cols) {
-    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, cols}, false);
+  auto load = [&](const RopeTile &k) {
+    auto [col1, col2] = cols(k);
+    e.copy(Pipe::MTE2, x, {k.row0, col1}, e.slot(x1Buf, k.slot), {c0, c0}, r, half);
+    e.copy(Pipe::MTE2, x, {k.row0, col2}, e.slot(x2Buf, k.slot), {c0, c0}, r, half);
   };
-  // The frequencies, replicated into every row once (event 2).
-  for (int64_t row = 0; row < r; ++row)
-    copy(Pipe::MTE2, invFreq, {c0, c0}, freq, {cst(row), c0}, 1, half);
-  set(Pipe::MTE2, Pipe::V, c2);
-  wait(Pipe::MTE2, Pipe::V, c2);
-  // Events 0/1: the head slots; 3: the position column.
-  for (Value s : {c0, c1, c3})
-    set(Pipe::V, Pipe::MTE2, s);
-  for (Value s : {c0, c1})
-    set(Pipe::MTE3, Pipe::V, s);
-
-  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
-  scf::ForOp loop = dealt.loop;
-  Value tile = dealt.tile, iter = dealt.iter;
-  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
-  wait(Pipe::V, Pipe::MTE2, c3);
-  copy(Pipe::MTE2, positions, {row0, c0}, pos, {c0, c0}, r, 1);
-  set(Pipe::MTE2, Pipe::V, c3);
-  wait(Pipe::MTE2, Pipe::V, c3);
-  builder.create<VBrcbOp>(loc, pos, angle);
-  barrier();
-  set(Pipe::V, Pipe::MTE2, c3);
-  builder.create<VMulOp>(loc, angle, freq, angle);
-  barrier();
-  builder.create<VCosOp>(loc, angle, cosT);
-  builder.create<VSinOp>(loc, angle, sinT);
-  barrier();
-  if (p.inverse) {
-    builder.create<VMulsOp>(loc, sinT, b.getF64FloatAttr(-1.0), sinT);
-    barrier();
-  }
-
-  auto heads = builder.create<scf::ForOp>(loc, c0, cst(p.heads), c1);
-  builder.setInsertionPointToStart(heads.getBody());
-  Value h = heads.getInductionVar();
-  Value g = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, iter, cst(p.heads)), h);
-  Value s = builder.create<arith::RemUIOp>(loc, g, c2);
-  Value col1 = builder.create<arith::MulIOp>(loc, h, cst(d));
-  Value col2 = builder.create<arith::AddIOp>(loc, col1, cst(half));
-  Value x1 = builder.create<SlotOp>(loc, x1Buf.getType(), x1Buf, s);
-  Value x2 = builder.create<SlotOp>(loc, x2Buf.getType(), x2Buf, s);
-  Value o1 = builder.create<SlotOp>(loc, o1Buf.getType(), o1Buf, s);
-  Value o2 = builder.create<SlotOp>(loc, o2Buf.getType(), o2Buf, s);
-  wait(Pipe::V, Pipe::MTE2, s);
-  copy(Pipe::MTE2, x, {row0, col1}, x1, {c0, c0}, r, half);
-  copy(Pipe::MTE2, x, {row0, col2}, x2, {c0, c0}, r, half);
-  set(Pipe::MTE2, Pipe::V, s);
-  wait(Pipe::MTE2, Pipe::V, s);
-  wait(Pipe::MTE3, Pipe::V, s);
-  builder.create<VMulOp>(loc, x1, cosT, o1);
-  builder.create<VMulOp>(loc, x2, sinT, tmp);
-  barrier();
-  builder.create<VSubOp>(loc, o1, tmp, o1);
-  barrier();
-  builder.create<VMulOp>(loc, x2, cosT, o2);
-  builder.create<VMulOp>(loc, x1, sinT, tmp);
-  barrier();
-  builder.create<VAddOp>(loc, o2, tmp, o2);
-  barrier();
-  set(Pipe::V, Pipe::MTE2, s);
-  set(Pipe::V, Pipe::MTE3, s);
-  wait(Pipe::V, Pipe::MTE3, s);
-  copy(Pipe::MTE3, o1, {c0, c0}, output, {row0, col1}, r, half);
-  copy(Pipe::MTE3, o2, {c0, c0}, output, {row0, col2}, r, half);
-  set(Pipe::MTE3, Pipe::V, s);
-
-  builder.setInsertionPointAfter(loop);
-  for (Value s : {c0, c1, c3})
-    wait(Pipe::V, Pipe::MTE2, s);
-  for (Value s : {c0, c1})
-    wait(Pipe::MTE3, Pipe::V, s);
+  auto rotate = [&](const RopeTile &k) {
+    Value x1 = e.slot(x1Buf, k.slot), x2 = e.slot(x2Buf, k.slot), o1 = e.slot(o1Buf, k.slot),
+          o2 = e.slot(o2Buf, k.slot);
+    builder.create<VMulOp>(loc, x1, k.cosT, o1);
+    builder.create<VMulOp>(loc, x2, k.sinT, k.tmp);
+    e.barrier();
+    builder.create<VSubOp>(loc, o1, k.tmp, o1);
+    e.barrier();
+    builder.create<VMulOp>(loc, x2, k.cosT, o2);
+    builder.create<VMulOp>(loc, x1, k.sinT, k.tmp);
+    e.barrier();
+    builder.create<VAddOp>(loc, o2, k.tmp, o2);
+    e.barrier();
+  };
+  auto store = [&](const RopeTile &k) {
+    auto [col1, col2] = cols(k);
+    e.copy(Pipe::MTE3, e.slot(o1Buf, k.slot), {c0, c0}, output, {k.row0, col1}, r, half);
+    e.copy(Pipe::MTE3, e.slot(o2Buf, k.slot), {c0, c0}, output, {k.row0, col2}, r, half);
+  };
+  buildRopeFrame(e, p, r, half, blk, positions, invFreq, blockDim, [] {}, load, rotate, store);
 }
-} // namespace
 
-namespace {
 /// RoPE over interleaved pairs: out = x·cos(a) + swap(x)·sin(a') with
 /// swap exchanging the two elements of each pair (Gather by the index row)
 /// and a' = position · [-f0, f0, -f1, f1, ...], whose sine carries the sign
-/// of each half of the rotation (cos is even, so cos(a') = cos(a)). One
-/// head per step through two UB slots, as buildRope does.
+/// of each half of the rotation (cos is even, so cos(a') = cos(a)).
 void buildRopeInterleaved(OpBuilder &builder, Location loc, const RowProblem &p, int64_t r,
                           const TargetDescription &t, Value blk, Value x, Value positions,
                           Value freqRow, Value indexRow, Value output, int64_t blockDim) {
-  MLIRContext *ctx = builder.getContext();
-  Builder b(ctx);
-  Type f32 = builder.getF32Type();
-  int64_t d = p.cols / p.heads, tiles = (p.rows + r - 1) / r;
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto headType = BufType::get(ctx, Space::UB, {r, d}, f32, Layout::ND);
-  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
-  auto rowType = BufType::get(ctx, Space::UB, {1, d}, f32, Layout::ND);
-  int64_t offset = 0;
-  auto alloc = [&](BufType type, int64_t slots) -> Value {
-    Value v = builder.create<AllocOp>(loc, type, offset, slots);
-    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
-    return v;
+  int64_t d = p.cols / p.heads;
+  KernelEmitter e(builder, loc, t);
+  Value index = e.alloc(1, d), swapped = e.alloc(r, d);
+  Value xBuf = e.alloc(r, d, 2), oBuf = e.alloc(r, d, 2);
+  Value c0 = e.cst(0);
+  auto loadIndex = [&] { e.copy(Pipe::MTE2, indexRow, {c0, c0}, index, {c0, c0}, 1, d); };
+  auto load = [&](const RopeTile &k) {
+    e.copy(Pipe::MTE2, x, {k.row0, e.mul(k.head, e.cst(d))}, e.slot(xBuf, k.slot), {c0, c0}, r, d);
   };
-  Value pos = alloc(colType, 1), index = alloc(rowType, 1), freq = alloc(headType, 1),
-        angle = alloc(headType, 1), cosT = alloc(headType, 1), sinT = alloc(headType, 1),
-        tmp = alloc(headType, 1), swapped = alloc(headType, 1);
-  Value xBuf = alloc(headType, 2), oBuf = alloc(headType, 2);
-  Value c0 = cst(0), c1 = cst(1), c2 = cst(2), c3 = cst(3);
-  auto set = [&](Pipe s, Pipe dp, Value ev) { builder.create<SetFlagOp>(loc, s, dp, ev); };
-  auto wait = [&](Pipe s, Pipe dp, Value ev) { builder.create<WaitFlagOp>(loc, s, dp, ev); };
-  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
-  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows,
-                  int64_t cols) {
-    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, cols}, false);
+  auto rotate = [&](const RopeTile &k) {
+    Value xs = e.slot(xBuf, k.slot), os = e.slot(oBuf, k.slot);
+    builder.create<VGatherOp>(loc, xs, index, swapped);
+    builder.create<VMulOp>(loc, xs, k.cosT, os);
+    e.barrier();
+    builder.create<VMulOp>(loc, swapped, k.sinT, k.tmp);
+    e.barrier();
+    builder.create<VAddOp>(loc, os, k.tmp, os);
+    e.barrier();
   };
-  // The frequencies replicated into every row, and the index row (event 2).
-  for (int64_t row = 0; row < r; ++row)
-    copy(Pipe::MTE2, freqRow, {c0, c0}, freq, {cst(row), c0}, 1, d);
-  copy(Pipe::MTE2, indexRow, {c0, c0}, index, {c0, c0}, 1, d);
-  set(Pipe::MTE2, Pipe::V, c2);
-  wait(Pipe::MTE2, Pipe::V, c2);
-  for (Value s : {c0, c1, c3})
-    set(Pipe::V, Pipe::MTE2, s);
-  for (Value s : {c0, c1})
-    set(Pipe::MTE3, Pipe::V, s);
-
-  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
-  scf::ForOp loop = dealt.loop;
-  Value tile = dealt.tile, iter = dealt.iter;
-  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
-  wait(Pipe::V, Pipe::MTE2, c3);
-  copy(Pipe::MTE2, positions, {row0, c0}, pos, {c0, c0}, r, 1);
-  set(Pipe::MTE2, Pipe::V, c3);
-  wait(Pipe::MTE2, Pipe::V, c3);
-  builder.create<VBrcbOp>(loc, pos, angle);
-  barrier();
-  set(Pipe::V, Pipe::MTE2, c3);
-  builder.create<VMulOp>(loc, angle, freq, angle);
-  barrier();
-  builder.create<VCosOp>(loc, angle, cosT);
-  builder.create<VSinOp>(loc, angle, sinT);
-  barrier();
-  if (p.inverse) {
-    builder.create<VMulsOp>(loc, sinT, b.getF64FloatAttr(-1.0), sinT);
-    barrier();
-  }
-
-  auto heads = builder.create<scf::ForOp>(loc, c0, cst(p.heads), c1);
-  builder.setInsertionPointToStart(heads.getBody());
-  Value h = heads.getInductionVar();
-  Value g = builder.create<arith::AddIOp>(loc, builder.create<arith::MulIOp>(loc, iter, cst(p.heads)), h);
-  Value s = builder.create<arith::RemUIOp>(loc, g, c2);
-  Value col = builder.create<arith::MulIOp>(loc, h, cst(d));
-  Value xs = builder.create<SlotOp>(loc, xBuf.getType(), xBuf, s);
-  Value os = builder.create<SlotOp>(loc, oBuf.getType(), oBuf, s);
-  wait(Pipe::V, Pipe::MTE2, s);
-  copy(Pipe::MTE2, x, {row0, col}, xs, {c0, c0}, r, d);
-  set(Pipe::MTE2, Pipe::V, s);
-  wait(Pipe::MTE2, Pipe::V, s);
-  wait(Pipe::MTE3, Pipe::V, s);
-  builder.create<VGatherOp>(loc, xs, index, swapped);
-  builder.create<VMulOp>(loc, xs, cosT, os);
-  barrier();
-  builder.create<VMulOp>(loc, swapped, sinT, tmp);
-  barrier();
-  builder.create<VAddOp>(loc, os, tmp, os);
-  barrier();
-  set(Pipe::V, Pipe::MTE2, s);
-  set(Pipe::V, Pipe::MTE3, s);
-  wait(Pipe::V, Pipe::MTE3, s);
-  copy(Pipe::MTE3, os, {c0, c0}, output, {row0, col}, r, d);
-  set(Pipe::MTE3, Pipe::V, s);
-
-  builder.setInsertionPointAfter(loop);
-  for (Value s : {c0, c1, c3})
-    wait(Pipe::V, Pipe::MTE2, s);
-  for (Value s : {c0, c1})
-    wait(Pipe::MTE3, Pipe::V, s);
+  auto store = [&](const RopeTile &k) {
+    e.copy(Pipe::MTE3, e.slot(oBuf, k.slot), {c0, c0}, output, {k.row0, e.mul(k.head, e.cst(d))},
+           r, d);
+  };
+  buildRopeFrame(e, p, r, d, blk, positions, freqRow, blockDim, loadIndex, load, rotate, store);
 }
 } // namespace
 
 KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc,
                                                 llvm::StringRef name, const RowProblem &p,
                                                 int64_t r, const TargetDescription &t) {
-  MLIRContext *ctx = builder.getContext();
-  Type f32 = builder.getF32Type();
   int64_t tiles = (p.rows + r - 1) / r;
-  CoreKind core = vectorCoreKind(t);
-  int64_t cores = vectorCores(t);
-  int64_t blockDim = std::min(tiles, cores);
+  int64_t blockDim = std::min(tiles, vectorCores(t));
   int64_t nIn = rowInputs(p.op);
-  bool weighted = p.op == RowOp::RmsNorm || p.op == RowOp::BiasAdd;
 
-  Builder b(ctx);
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core, DictionaryAttr(),
-                                         DenseI64ArrayAttr());
+  Builder b(builder.getContext());
+  auto [kernel, entry, blk] = startVectorKernel(builder, loc, name, t, blockDim);
   kernel->setAttr("ascend.row_op", b.getStringAttr(rowOpName(p.op)));
   kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
-  Block *entry = new Block();
-  kernel.getBody().push_back(entry);
-  Value blk = entry->addArgument(builder.getIndexType(), loc);
-  auto gmType = BufType::get(ctx, Space::GM, {p.rows, p.cols}, f32, Layout::ND);
   SmallVector<Value> inputs;
   for (int64_t k = 0; k < nIn; ++k)
-    inputs.push_back(entry->addArgument(gmType, loc));
-  if (p.op == RowOp::Rope && p.interleaved) {
-    int64_t d = p.cols / p.heads;
-    auto rowType = BufType::get(ctx, Space::GM, {1, d}, f32, Layout::ND);
-    Value positions = entry->addArgument(BufType::get(ctx, Space::GM, {p.rows, 1}, f32, Layout::ND), loc);
-    Value freq = entry->addArgument(rowType, loc), index = entry->addArgument(rowType, loc);
-    Value output = entry->addArgument(gmType, loc);
-    OpBuilder::InsertionGuard guard(builder);
-    builder.setInsertionPointToEnd(entry);
-    kernel->setAttr("ascend.interleaved", b.getUnitAttr());
-    buildRopeInterleaved(builder, loc, p, r, t, blk, inputs[0], positions, freq, index, output,
-                         blockDim);
-    return kernel;
-  }
+    inputs.push_back(gmArgument(entry, {p.rows, rowInputCols(p, k)}, loc));
   if (p.op == RowOp::Rope) {
-    Value positions = entry->addArgument(BufType::get(ctx, Space::GM, {p.rows, 1}, f32, Layout::ND), loc);
-    Value freq = entry->addArgument(
-        BufType::get(ctx, Space::GM, {1, p.cols / p.heads / 2}, f32, Layout::ND), loc);
-    Value output = entry->addArgument(gmType, loc);
+    int64_t d = p.cols / p.heads;
+    Value positions = gmArgument(entry, {p.rows, 1}, loc);
+    Value freq = gmArgument(entry, {1, p.interleaved ? d : d / 2}, loc);
+    Value index = p.interleaved ? gmArgument(entry, {1, d}, loc) : Value();
+    Value output = gmArgument(entry, {p.rows, p.cols}, loc);
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToEnd(entry);
-    buildRope(builder, loc, p, r, t, blk, inputs[0], positions, freq, output, blockDim);
+    if (p.interleaved) {
+      kernel->setAttr("ascend.interleaved", b.getUnitAttr());
+      buildRopeInterleaved(builder, loc, p, r, t, blk, inputs[0], positions, freq, index, output,
+                           blockDim);
+    } else {
+      buildRope(builder, loc, p, r, t, blk, inputs[0], positions, freq, output, blockDim);
+    }
     return kernel;
   }
-  Value weight = weighted ? entry->addArgument(BufType::get(ctx, Space::GM, {1, p.cols}, f32, Layout::ND), loc)
-                          : Value();
-  Value output = entry->addArgument(gmType, loc);
+  RowSide side = rowSide(p.op);
+  Value weight;
+  if (side != RowSide::None)
+    weight = gmArgument(entry, {1, side == RowSide::Row ? p.cols : 1}, loc);
+  int64_t outCols = rowOutputCols(p);
+  Value output = gmArgument(entry, {p.rows, outCols}, loc);
 
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(entry);
@@ -475,69 +479,85 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
     buildChunkedSoftmax(builder, loc, p, r, t, blk, inputs[0], output, blockDim);
     return kernel;
   }
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto tileType = BufType::get(ctx, Space::UB, {r, p.cols}, f32, Layout::ND);
-  auto colType = BufType::get(ctx, Space::UB, {r, 1}, f32, Layout::ND);
-  int64_t offset = 0;
-  auto alloc = [&](BufType type, int64_t slots) -> Value {
-    Value v = builder.create<AllocOp>(loc, type, offset, slots);
-    offset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
-    return v;
-  };
+  KernelEmitter e(builder, loc, t);
   SmallVector<Value> inBufs;
   for (int64_t k = 0; k < nIn; ++k)
-    inBufs.push_back(alloc(tileType, 2));
-  Value outBuf = alloc(tileType, 2);
+    inBufs.push_back(e.alloc(r, rowInputCols(p, k), 2));
+  Value outBuf = e.alloc(r, outCols, 2);
   int64_t nTiles, nCols;
   scratchOf(p.op, nTiles, nCols);
   SmallVector<Value> scratch, columns;
   for (int64_t k = 0; k < nTiles; ++k)
-    scratch.push_back(alloc(tileType, 1));
+    scratch.push_back(e.alloc(r, p.cols));
   for (int64_t k = 0; k < nCols; ++k)
-    columns.push_back(alloc(colType, 1));
-  Value wUb = weighted ? alloc(tileType, 1) : Value();
+    columns.push_back(e.alloc(r, 1));
+  Value wUb = side != RowSide::None ? e.alloc(r, p.cols) : Value();
 
-  Value c0 = cst(0), c1 = cst(1), c2 = cst(2);
-  auto set = [&](Pipe s, Pipe d, Value ev) { builder.create<SetFlagOp>(loc, s, d, ev); };
-  auto wait = [&](Pipe s, Pipe d, Value ev) { builder.create<WaitFlagOp>(loc, s, d, ev); };
-  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows) {
-    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, p.cols}, false);
-  };
-  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
+  Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
+  auto barrier = [&] { e.barrier(); };
 
-  // The weight row, replicated into every row of a UB tile once (MTE2).
-  if (weighted) {
+  // The side operand, replicated into every row of a UB tile once (MTE2):
+  // the weight row, or the scalar broadcast along a column.
+  if (side == RowSide::Row) {
     for (int64_t row = 0; row < r; ++row)
-      copy(Pipe::MTE2, weight, {c0, c0}, wUb, {cst(row), c0}, 1);
-    set(Pipe::MTE2, Pipe::V, c2);
-    wait(Pipe::MTE2, Pipe::V, c2);
+      e.copy(Pipe::MTE2, weight, {c0, c0}, wUb, {e.cst(row), c0}, 1, p.cols);
+    e.set(Pipe::MTE2, Pipe::V, c2);
+    e.wait(Pipe::MTE2, Pipe::V, c2);
+  } else if (side == RowSide::Scalar) {
+    Value g = e.alloc(r, 1);
+    for (int64_t row = 0; row < r; ++row)
+      e.copy(Pipe::MTE2, weight, {c0, c0}, g, {e.cst(row), c0}, 1, 1);
+    e.set(Pipe::MTE2, Pipe::V, c2);
+    e.wait(Pipe::MTE2, Pipe::V, c2);
+    builder.create<VBrcbOp>(loc, g, wUb);
+    barrier();
+    builder.create<VMulsOp>(loc, wUb, b.getF64FloatAttr(p.factor), wUb);
+    barrier();
   }
   for (Value s : {c0, c1}) {
-    set(Pipe::V, Pipe::MTE2, s);
-    set(Pipe::MTE3, Pipe::V, s);
+    e.set(Pipe::V, Pipe::MTE2, s);
+    e.set(Pipe::MTE3, Pipe::V, s);
   }
 
   TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
   scf::ForOp loop = dealt.loop;
-  Value tile = dealt.tile, iter = dealt.iter;
-  Value s = builder.create<arith::RemUIOp>(loc, iter, c2);
-  Value row0 = builder.create<arith::MulIOp>(loc, tile, cst(r));
+  Value s = e.rem(dealt.iter, c2);
+  Value row0 = e.mul(dealt.tile, e.cst(r));
   SmallVector<Value> in;
   for (Value buf : inBufs)
-    in.push_back(builder.create<SlotOp>(loc, buf.getType(), buf, s));
-  Value out = builder.create<SlotOp>(loc, outBuf.getType(), outBuf, s);
+    in.push_back(e.slot(buf, s));
+  Value out = e.slot(outBuf, s);
 
   // CopyIn.
-  wait(Pipe::V, Pipe::MTE2, s);
+  e.wait(Pipe::V, Pipe::MTE2, s);
   for (int64_t k = 0; k < nIn; ++k)
-    copy(Pipe::MTE2, inputs[k], {row0, c0}, in[k], {c0, c0}, r);
-  set(Pipe::MTE2, Pipe::V, s);
+    e.copy(Pipe::MTE2, inputs[k], {row0, c0}, in[k], {c0, c0}, r, rowInputCols(p, k));
+  e.set(Pipe::MTE2, Pipe::V, s);
 
   // Compute.
-  wait(Pipe::MTE2, Pipe::V, s);
-  wait(Pipe::MTE3, Pipe::V, s);
+  e.wait(Pipe::MTE2, Pipe::V, s);
+  e.wait(Pipe::MTE3, Pipe::V, s);
   // Creates a vector op, then the barrier its same-pipe consumer needs (S55).
   auto step = [&](Operation *) { barrier(); };
+  auto f = [&](double v) { return b.getF64FloatAttr(v); };
+  // 1 / rms of each row of x into `col` (x² through `sq`).
+  auto inverseRms = [&](Value x, Value sq, Value col) {
+    step(builder.create<VMulOp>(loc, x, x, sq));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, sq, col));
+    step(builder.create<VMulsOp>(loc, col, f(1.0 / p.cols), col));
+    step(builder.create<VAddsOp>(loc, col, f(p.eps), col));
+    step(builder.create<VSqrtOp>(loc, col, col));
+    step(builder.create<VRecOp>(loc, col, col));
+  };
+  // x / temperature - max into `z`, exp of it into `ex`, Σ exp into `col`.
+  auto shiftedExp = [&](Value x, Value z, Value ex, Value col) {
+    step(builder.create<VMulsOp>(loc, x, f(1.0 / p.temperature), z));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Max, z, col));
+    step(builder.create<VBrcbOp>(loc, col, ex));
+    step(builder.create<VSubOp>(loc, z, ex, z));
+    step(builder.create<VExpOp>(loc, z, ex));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, ex, col));
+  };
   switch (p.op) {
   case RowOp::Add:
     builder.create<VAddOp>(loc, in[0], in[1], out);
@@ -546,44 +566,39 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
     builder.create<VMulOp>(loc, in[0], in[1], out);
     break;
   case RowOp::Scale:
-    builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(p.factor), out);
+    builder.create<VMulsOp>(loc, in[0], f(p.factor), out);
     break;
   case RowOp::BiasAdd:
     builder.create<VAddOp>(loc, in[0], wUb, out);
     break;
   case RowOp::Sigmoid: {
     // 1 / (1 + exp(-x)).
-    Value e = scratch[0];
-    step(builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(-1.0), e));
-    step(builder.create<VExpOp>(loc, e, e));
-    step(builder.create<VAddsOp>(loc, e, b.getF64FloatAttr(1.0), e));
-    builder.create<VRecOp>(loc, e, out);
+    Value ex = scratch[0];
+    step(builder.create<VMulsOp>(loc, in[0], f(-1.0), ex));
+    step(builder.create<VExpOp>(loc, ex, ex));
+    step(builder.create<VAddsOp>(loc, ex, f(1.0), ex));
+    builder.create<VRecOp>(loc, ex, out);
     break;
   }
   case RowOp::Silu:
   case RowOp::SiluMul: {
     // silu(x) = x / (1 + exp(-x)).
-    Value e = scratch[0];
-    step(builder.create<VMulsOp>(loc, in[0], b.getF64FloatAttr(-1.0), e));
-    step(builder.create<VExpOp>(loc, e, e));
-    step(builder.create<VAddsOp>(loc, e, b.getF64FloatAttr(1.0), e));
+    Value ex = scratch[0];
+    step(builder.create<VMulsOp>(loc, in[0], f(-1.0), ex));
+    step(builder.create<VExpOp>(loc, ex, ex));
+    step(builder.create<VAddsOp>(loc, ex, f(1.0), ex));
     if (p.op == RowOp::Silu) {
-      builder.create<VDivOp>(loc, in[0], e, out);
+      builder.create<VDivOp>(loc, in[0], ex, out);
     } else {
-      step(builder.create<VDivOp>(loc, in[0], e, e));
-      builder.create<VMulOp>(loc, e, in[1], out);
+      step(builder.create<VDivOp>(loc, in[0], ex, ex));
+      builder.create<VMulOp>(loc, ex, in[1], out);
     }
     break;
   }
   case RowOp::RmsNorm: {
     // x · w / sqrt(mean(x²) + eps).
     Value sq = scratch[0], inv = scratch[1], col = columns[0];
-    step(builder.create<VMulOp>(loc, in[0], in[0], sq));
-    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, sq, col));
-    step(builder.create<VMulsOp>(loc, col, b.getF64FloatAttr(1.0 / p.cols), col));
-    step(builder.create<VAddsOp>(loc, col, b.getF64FloatAttr(p.eps), col));
-    step(builder.create<VSqrtOp>(loc, col, col));
-    step(builder.create<VRecOp>(loc, col, col));
+    inverseRms(in[0], sq, col);
     step(builder.create<VBrcbOp>(loc, col, inv));
     step(builder.create<VMulOp>(loc, in[0], inv, sq));
     builder.create<VMulOp>(loc, sq, wUb, out);
@@ -591,14 +606,149 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   }
   case RowOp::Softmax: {
     // exp(x - max) / sum, row by row.
-    Value e = scratch[0], col = columns[0];
+    Value ex = scratch[0], col = columns[0];
     step(builder.create<VReduceOp>(loc, ReduceKind::Max, in[0], col));
-    step(builder.create<VBrcbOp>(loc, col, e));
-    step(builder.create<VSubOp>(loc, in[0], e, e));
-    step(builder.create<VExpOp>(loc, e, e));
-    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, e, col));
+    step(builder.create<VBrcbOp>(loc, col, ex));
+    step(builder.create<VSubOp>(loc, in[0], ex, ex));
+    step(builder.create<VExpOp>(loc, ex, ex));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, ex, col));
     step(builder.create<VBrcbOp>(loc, col, out));
-    builder.create<VDivOp>(loc, e, out, out);
+    builder.create<VDivOp>(loc, ex, out, out);
+    break;
+  }
+  case RowOp::SoftmaxSinks: {
+    // The sink joins the row max and the sum but gets no output column.
+    Value ex = scratch[0], m = columns[0], sk = columns[1];
+    step(builder.create<VReduceOp>(loc, ReduceKind::Max, in[0], m));
+    step(builder.create<VMaxOp>(loc, m, in[1], m));
+    step(builder.create<VBrcbOp>(loc, m, ex));
+    builder.create<VSubOp>(loc, in[1], m, sk);
+    step(builder.create<VSubOp>(loc, in[0], ex, ex));
+    builder.create<VExpOp>(loc, sk, sk);
+    step(builder.create<VExpOp>(loc, ex, ex));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, ex, m));
+    step(builder.create<VAddOp>(loc, m, sk, m));
+    step(builder.create<VBrcbOp>(loc, m, out));
+    builder.create<VDivOp>(loc, ex, out, out);
+    break;
+  }
+  case RowOp::SiluGrad: {
+    // dy · s · (1 + x · (1 - s)).
+    Value sg = scratch[0], u = scratch[1];
+    step(builder.create<VMulsOp>(loc, in[0], f(-1.0), sg));
+    step(builder.create<VExpOp>(loc, sg, sg));
+    step(builder.create<VAddsOp>(loc, sg, f(1.0), sg));
+    step(builder.create<VRecOp>(loc, sg, sg));
+    step(builder.create<VMulsOp>(loc, sg, f(-1.0), u));
+    step(builder.create<VAddsOp>(loc, u, f(1.0), u));
+    step(builder.create<VMulOp>(loc, in[0], u, u));
+    step(builder.create<VAddsOp>(loc, u, f(1.0), u));
+    step(builder.create<VMulOp>(loc, u, sg, u));
+    builder.create<VMulOp>(loc, u, in[1], out);
+    break;
+  }
+  case RowOp::SigmoidGrad: {
+    // dy · y · (1 - y).
+    Value u = scratch[0];
+    step(builder.create<VMulsOp>(loc, in[0], f(-1.0), u));
+    step(builder.create<VAddsOp>(loc, u, f(1.0), u));
+    step(builder.create<VMulOp>(loc, u, in[0], u));
+    builder.create<VMulOp>(loc, u, in[1], out);
+    break;
+  }
+  case RowOp::SoftmaxGrad: {
+    // y · (dy - Σ y·dy).
+    Value u = scratch[0], dot = columns[0];
+    step(builder.create<VMulOp>(loc, in[0], in[1], u));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, u, dot));
+    step(builder.create<VBrcbOp>(loc, dot, u));
+    step(builder.create<VSubOp>(loc, in[1], u, u));
+    builder.create<VMulOp>(loc, in[0], u, out);
+    break;
+  }
+  case RowOp::RmsNormGrad: {
+    // r·w·dy - x · r³/d · Σ dy·w·x.
+    Value u = scratch[0], v = scratch[1], inv = columns[0], k = columns[1];
+    inverseRms(in[0], u, inv);
+    step(builder.create<VMulOp>(loc, in[1], wUb, u));
+    step(builder.create<VMulOp>(loc, u, in[0], v));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, v, k));
+    for (int i = 0; i < 3; ++i)
+      step(builder.create<VMulOp>(loc, k, inv, k));
+    step(builder.create<VMulsOp>(loc, k, f(1.0 / p.cols), k));
+    step(builder.create<VBrcbOp>(loc, inv, v));
+    step(builder.create<VMulOp>(loc, u, v, u));
+    step(builder.create<VBrcbOp>(loc, k, v));
+    step(builder.create<VMulOp>(loc, v, in[0], v));
+    builder.create<VSubOp>(loc, u, v, out);
+    break;
+  }
+  case RowOp::RmsNormWeightRows: {
+    Value u = scratch[0], v = scratch[1], inv = columns[0];
+    inverseRms(in[0], u, inv);
+    step(builder.create<VBrcbOp>(loc, inv, v));
+    step(builder.create<VMulOp>(loc, v, in[0], v));
+    builder.create<VMulOp>(loc, v, in[1], out);
+    break;
+  }
+  case RowOp::SinkRows: {
+    // -(1 - Σ p) · Σ dy·p per row.
+    Value u = scratch[0], mass = columns[0];
+    builder.create<VReduceOp>(loc, ReduceKind::Sum, in[0], mass);
+    step(builder.create<VMulOp>(loc, in[0], in[1], u));
+    step(builder.create<VReduceOp>(loc, ReduceKind::Sum, u, out));
+    step(builder.create<VAddsOp>(loc, mass, f(-1.0), mass));
+    builder.create<VMulOp>(loc, out, mass, out); // (Σ p - 1) · dot
+    break;
+  }
+  case RowOp::KlRows: {
+    // Σ p · (log p - log q), log p = z - log Σ exp z, z = x/τ - max.
+    Value zp = scratch[0], zq = scratch[1], ex = scratch[2], col = columns[0];
+    shiftedExp(in[0], zp, ex, col);
+    step(builder.create<VLnOp>(loc, col, col));
+    step(builder.create<VBrcbOp>(loc, col, ex));
+    step(builder.create<VSubOp>(loc, zp, ex, zp));
+    shiftedExp(in[1], zq, ex, col);
+    step(builder.create<VLnOp>(loc, col, col));
+    step(builder.create<VBrcbOp>(loc, col, ex));
+    step(builder.create<VSubOp>(loc, zq, ex, zq));
+    step(builder.create<VSubOp>(loc, zp, zq, zq));
+    step(builder.create<VExpOp>(loc, zp, ex));
+    step(builder.create<VMulOp>(loc, ex, zq, ex));
+    builder.create<VReduceOp>(loc, ReduceKind::Sum, ex, out);
+    break;
+  }
+  case RowOp::KlGrad: {
+    // g / (rows·τ) · (softmax(s/τ) - softmax(t/τ)); wUb holds g·factor.
+    Value z = scratch[0], pt = scratch[1], ex = scratch[2], col = columns[0];
+    shiftedExp(in[0], z, pt, col);
+    step(builder.create<VBrcbOp>(loc, col, z));
+    step(builder.create<VDivOp>(loc, pt, z, pt));
+    shiftedExp(in[1], z, ex, col);
+    step(builder.create<VBrcbOp>(loc, col, z));
+    step(builder.create<VDivOp>(loc, ex, z, ex));
+    step(builder.create<VSubOp>(loc, ex, pt, ex));
+    builder.create<VMulOp>(loc, ex, wUb, out);
+    break;
+  }
+  case RowOp::RowSum:
+    builder.create<VReduceOp>(loc, ReduceKind::Sum, in[0], out);
+    break;
+  case RowOp::BroadcastCol:
+    builder.create<VBrcbOp>(loc, in[0], out);
+    break;
+  case RowOp::OneHot: {
+    // max(1 - |index - id|, 0): 1 where the column is the id, 0 elsewhere
+    // (ids and indices are whole numbers in f32).
+    Value u = scratch[0];
+    step(builder.create<VBrcbOp>(loc, in[0], out));
+    step(builder.create<VSubOp>(loc, wUb, out, out));
+    step(builder.create<VMulsOp>(loc, out, f(-1.0), u));
+    step(builder.create<VMaxOp>(loc, out, u, out));
+    step(builder.create<VMulsOp>(loc, out, f(-1.0), out));
+    builder.create<VDupOp>(loc, f(0.0), u);
+    step(builder.create<VAddsOp>(loc, out, f(1.0), out));
+    builder.create<VMaxOp>(loc, out, u, out);
     break;
   }
   case RowOp::Rope: // built by buildRope above
@@ -606,18 +756,18 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   }
   // The next tile's compute rewrites the scratch tiles on this same pipe.
   barrier();
-  set(Pipe::V, Pipe::MTE2, s);
-  set(Pipe::V, Pipe::MTE3, s);
+  e.set(Pipe::V, Pipe::MTE2, s);
+  e.set(Pipe::V, Pipe::MTE3, s);
 
   // CopyOut.
-  wait(Pipe::V, Pipe::MTE3, s);
-  copy(Pipe::MTE3, out, {c0, c0}, output, {row0, c0}, r);
-  set(Pipe::MTE3, Pipe::V, s);
+  e.wait(Pipe::V, Pipe::MTE3, s);
+  e.copy(Pipe::MTE3, out, {c0, c0}, output, {row0, c0}, r, outCols);
+  e.set(Pipe::MTE3, Pipe::V, s);
 
   builder.setInsertionPointAfter(loop);
   for (Value s : {c0, c1}) {
-    wait(Pipe::V, Pipe::MTE2, s);
-    wait(Pipe::MTE3, Pipe::V, s);
+    e.wait(Pipe::V, Pipe::MTE2, s);
+    e.wait(Pipe::MTE3, Pipe::V, s);
   }
   return kernel;
 }

@@ -148,3 +148,33 @@ func.func @near_misses(%s: tensor<2x8x8xf32>, %sinks: tensor<2xf32>, %g: tensor<
   %m = attnedit.mul %a, %g : tensor<8x16xf32>
   return %p, %q, %m, %a : tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<8x16xf32>, tensor<8x16xf32>
 }
+
+// -----
+
+// Tests the training step's row-wise backward ops: softmax_grad (a row dot
+// product), rms_norm_grad (the weight replicated once, as rms_norm's),
+// silu_grad and sigmoid_grad, each a double-buffered vector kernel the
+// simulator runs hazard-free on both targets.
+// CHECK-LABEL: func.func @backward
+// CHECK: %[[Y:.*]] = attnedit.reshape %arg0 : (tensor<2x8x8xf32>) -> tensor<16x8xf32>
+// CHECK: %[[DY:.*]] = attnedit.reshape %arg1 : (tensor<2x8x8xf32>) -> tensor<16x8xf32>
+// CHECK: ascend.launch @softmax_grad_{{[0-9]+}}(%[[Y]], %[[DY]])
+// CHECK: %[[W:.*]] = attnedit.reshape %arg3 : (tensor<32xf32>) -> tensor<1x32xf32>
+// CHECK: ascend.launch @rms_norm_grad_{{[0-9]+}}(%arg2, %arg4, %[[W]])
+// CHECK: ascend.launch @silu_grad_{{[0-9]+}}(%arg2, %arg4)
+// CHECK: ascend.launch @sigmoid_grad_{{[0-9]+}}(%arg2, %arg4)
+// CHECK-LABEL: ascend.kernel @softmax_grad_
+// CHECK: ascend.vreduce sum
+// CHECK: ascend.vbrcb
+// CHECK: ascend.vsub
+// SIM: @softmax_grad_{{[0-9]+}}: {{.*}} no hazards
+// SIM: @rms_norm_grad_{{[0-9]+}}: {{.*}} no hazards
+// SIM: @silu_grad_{{[0-9]+}}: {{.*}} no hazards
+// SIM: @sigmoid_grad_{{[0-9]+}}: {{.*}} no hazards
+func.func @backward(%y: tensor<2x8x8xf32>, %dy: tensor<2x8x8xf32>, %x: tensor<20x32xf32>, %w: tensor<32xf32>, %g: tensor<20x32xf32>) -> (tensor<2x8x8xf32>, tensor<20x32xf32>, tensor<20x32xf32>, tensor<20x32xf32>) {
+  %a = attnedit.softmax_grad %y, %dy {axis = 2 : i64} : tensor<2x8x8xf32>
+  %b = attnedit.rms_norm_grad %x, %w, %g {eps = 1.0e-5 : f64} : (tensor<20x32xf32>, tensor<32xf32>, tensor<20x32xf32>) -> tensor<20x32xf32>
+  %c = attnedit.silu_grad %x, %g : tensor<20x32xf32>
+  %d = attnedit.sigmoid_grad %x, %g : tensor<20x32xf32>
+  return %a, %b, %c, %d : tensor<2x8x8xf32>, tensor<20x32xf32>, tensor<20x32xf32>, tensor<20x32xf32>
+}

@@ -223,6 +223,17 @@ ascend.kernel @gather_index target "910b" blocks 1 core aiv {
 
 // -----
 
+// Tests that a transpose's destination is the source's shape swapped.
+ascend.kernel @transpose_shape target "910b" blocks 1 core aiv {
+^bb0(%blk: index):
+  %x = ascend.alloc offset 0 slots 1 : !ascend.buf<ub, 8x16xf32, nd>
+  %y = ascend.alloc offset 512 slots 1 : !ascend.buf<ub, 8x16xf32, nd>
+  // expected-error @+1 {{transposes a [r, c] tile into a [c, r] tile of its element type}}
+  ascend.vtranspose %x -> %y : !ascend.buf<ub, 8x16xf32, nd> -> !ascend.buf<ub, 8x16xf32, nd>
+}
+
+// -----
+
 // Tests that cross-core flags exist only in mix kernels, follow a data pipe,
 // and use the 910B's flag ids 0-10 (S23).
 ascend.kernel @cross_in_aic target "910b" blocks 1 core aic {

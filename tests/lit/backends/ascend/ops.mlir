@@ -54,7 +54,8 @@ func.func @use(%x: tensor<64x64xf32>, %w: tensor<32x64xf32>) -> tensor<64x32xf32
 }
 
 // Tests that a vector kernel round-trips: UB tiles, element-wise, scalar,
-// transcendental, cast, row reduction and broadcast ops, and MTE2/MTE3.
+// transcendental, cast, row reduction, broadcast, gather and transpose ops,
+// and MTE2/MTE3.
 // CHECK-LABEL: ascend.kernel @vec target "910b" blocks 1 core aiv
 // CHECK: ascend.vadd %{{.*}}, %{{.*}} -> %{{.*}} : !ascend.buf<ub, 8x64xf32, nd>
 // CHECK: ascend.vmuls %{{.*}}, 5.000000e-01 -> %{{.*}} : !ascend.buf<ub, 8x64xf32, nd>
@@ -62,6 +63,8 @@ func.func @use(%x: tensor<64x64xf32>, %w: tensor<32x64xf32>) -> tensor<64x32xf32
 // CHECK: ascend.vreduce max %{{.*}} -> %{{.*}} : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<ub, 8x1xf32, nd>
 // CHECK: ascend.vbrcb %{{.*}} -> %{{.*}} : !ascend.buf<ub, 8x1xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
 // CHECK: ascend.vgather %{{.*}}[%{{.*}}] -> %{{.*}} : !ascend.buf<ub, 8x64xf32, nd>, !ascend.buf<ub, 1x64xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
+// CHECK: ascend.vln %{{.*}} -> %{{.*}} : !ascend.buf<ub, 8x64xf32, nd>
+// CHECK: ascend.vtranspose %{{.*}} -> %{{.*}} : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<ub, 64x8xf32, nd>
 // CHECK: ascend.vcast %{{.*}} -> %{{.*}} : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<ub, 8x64xbf16, nd>
 // CHECK: ascend.copy mte3
 ascend.kernel @vec target "910b" blocks 1 core aiv {
@@ -72,6 +75,7 @@ ascend.kernel @vec target "910b" blocks 1 core aiv {
   %m = ascend.alloc offset 4096 slots 1 : !ascend.buf<ub, 8x1xf32, nd>
   %o = ascend.alloc offset 4352 slots 1 : !ascend.buf<ub, 8x64xbf16, nd>
   %ix = ascend.alloc offset 5376 slots 1 : !ascend.buf<ub, 1x64xf32, nd>
+  %tt = ascend.alloc offset 5632 slots 1 : !ascend.buf<ub, 64x8xf32, nd>
   ascend.copy mte2 %x[%c0, %c0] -> %in[%c0, %c0] sizes [8, 64] : !ascend.buf<gm, 8x64xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
   ascend.set_flag mte2 -> v, %c0
   ascend.wait_flag mte2 -> v, %c0
@@ -86,6 +90,10 @@ ascend.kernel @vec target "910b" blocks 1 core aiv {
   ascend.vbrcb %m -> %t : !ascend.buf<ub, 8x1xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
   ascend.barrier v
   ascend.vgather %t[%ix] -> %in : !ascend.buf<ub, 8x64xf32, nd>, !ascend.buf<ub, 1x64xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
+  ascend.barrier v
+  ascend.vln %in -> %in : !ascend.buf<ub, 8x64xf32, nd>
+  ascend.barrier v
+  ascend.vtranspose %in -> %tt : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<ub, 64x8xf32, nd>
   ascend.barrier v
   ascend.vcast %t -> %o : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<ub, 8x64xbf16, nd>
   ascend.set_flag v -> mte3, %c0

@@ -186,6 +186,8 @@ def Ascend_VSqrtOp : Ascend_VUnaryOp<"vsqrt", "square root">;
 def Ascend_VRecOp : Ascend_VUnaryOp<"vrec", "reciprocal">;
 def Ascend_VSinOp : Ascend_VUnaryOp<"vsin", "sine">;
 def Ascend_VCosOp : Ascend_VUnaryOp<"vcos", "cosine">;
+// Ascend C Ln (HIVM lists v.ln, S37): the losses' log-softmax.
+def Ascend_VLnOp : Ascend_VUnaryOp<"vln", "natural logarithm">;
 
 class Ascend_VScalarOp<string mnemonic, string what>
     : Ascend_PipeOp<mnemonic, [AllTypesMatch<["src", "dst"]>]> {
@@ -236,6 +238,19 @@ def Ascend_VGatherOp : Ascend_PipeOp<"vgather"> {
   }];
   let arguments = (ins Ascend_Buf:$src, Ascend_Buf:$index, Ascend_Buf:$dst);
   let assemblyFormat = "$src `[` $index `]` `->` $dst attr-dict `:` qualified(type($src)) `,` qualified(type($index)) `->` qualified(type($dst))";
+  let hasVerifier = 1;
+}
+
+def Ascend_VTransposeOp : Ascend_PipeOp<"vtranspose"> {
+  let summary = "transpose of a UB tile: dst[c, r] = src[r, c]";
+  let description = [{
+    HIVM's `vtranspose` (S37); on the device Ascend C's TransDataTo5HD
+    (vnchwconv: 16 blocks of 32 bytes per repeat) or Transpose for 16x16
+    2-byte tiles. The model takes any shape and charges it like an
+    element-wise op over the source.
+  }];
+  let arguments = (ins Ascend_Buf:$src, Ascend_Buf:$dst);
+  let assemblyFormat = "$src `->` $dst attr-dict `:` qualified(type($src)) `->` qualified(type($dst))";
   let hasVerifier = 1;
 }
 

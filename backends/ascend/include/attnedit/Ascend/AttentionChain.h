@@ -38,10 +38,9 @@ struct AttentionChain {
 /// The chain ending in the output transpose `out`, if it is one.
 std::optional<AttentionChain> matchAttentionChain(TransposeOp out);
 
-/// Every chain under `root`. None in functions that compute gradients: a
-/// training step's attention stays op by op (its probabilities feed the
-/// backward pass, and the fused kernel's different order of sums would be
-/// amplified in a distillation gradient).
+/// Every chain under `root`. In a training step that is the frozen
+/// teacher's attention: a trained layer's probabilities feed the backward
+/// pass (a second use), so its chain does not match and stays op by op.
 std::vector<AttentionChain> findAttentionChains(Operation *root);
 
 /// The kernel's problem for the chain at run time: q [H, Tq, Dk] and k

@@ -49,9 +49,18 @@ struct AttentionProblem {
 /// bq query rows per task (each AIV takes bq / 2), bk keys per KV tile, a
 /// GM ring of `ring` slots per block (QKᵀ runs ring - 1 tiles ahead of PV),
 /// and the Cube's K chunk of QKᵀ and N chunk of PV.
+///
+/// `splits` > 1 (decode, tq = 1: every task sees the same keys) divides
+/// each task's KV tiles into that many contiguous parts, each a task of its
+/// own (CANN's SplitKV / flash decoding, S27): few long tasks then fill the
+/// cores. Each part writes its normalised O and log-sum-exp to workspace;
+/// after a sync_all the vector cores combine the parts per row.
 struct AttentionTiling {
-  int64_t bq = 0, bk = 0, ring = 2, kChunk = 0, nChunk = 0;
+  int64_t bq = 0, bk = 0, ring = 2, kChunk = 0, nChunk = 0, splits = 1;
 };
+
+/// KV tiles of every task of a decode problem (tq = 1), 0 otherwise.
+int64_t decodeKvTiles(const AttentionProblem &p, int64_t bk);
 
 /// Whether `tiling` fits the target's L1, L0A/B/C and UB; otherwise says
 /// which buffer overflows.
@@ -60,15 +69,18 @@ bool attentionFits(const AttentionProblem &p, const AttentionTiling &tiling,
 
 /// The tilings that fit, largest tiles first, at most 8 (bq up to the
 /// padded rows and 128, bk up to the padded keys and 128, ring 2 or 3, the
-/// largest Cube chunks that fit).
+/// largest Cube chunks that fit); for decode also the first two of them
+/// with 2, 3, 4 and 6 KV splits.
 std::vector<AttentionTiling> attentionTilings(const AttentionProblem &p,
                                               const TargetDescription &t);
 
 /// GM arguments, in order: q [groups, rows, dk], k [groups, tk, dk], v
 /// [groups, tk, dv] (absent with valueFromKey), the mask rows (see
 /// attentionMaskRows), the sinks [groups·rows, 1] (with sinks), the
-/// workspace rings S, P and O_tmp, and the output [tq, heads·dv] f32 (token
-/// t, head h at columns h·dv: the [T, H, D] layout o_proj reads).
+/// workspace rings S, P and O_tmp, with splits the workspace of the parts'
+/// O [splits·groups·rows, dv] and log-sum-exp [splits·groups·rows, 1], and
+/// the output [tq, heads·dv] f32 (token t, head h at columns h·dv: the
+/// [T, H, D] layout o_proj reads).
 KernelOp buildAttentionKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
                               const AttentionProblem &p, const AttentionTiling &tiling,
                               const TargetDescription &t);

@@ -57,7 +57,7 @@ def AscendLowerMatmulPass : Pass<"attnedit-ascend-lower-matmul", "::mlir::Module
 }
 
 def AscendLowerVectorPass : Pass<"attnedit-ascend-lower-vector", "::mlir::ModuleOp"> {
-  let summary = "Lower rms_norm, silu·mul, silu, add, mul and softmax to Vector kernels";
+  let summary = "Lower rms_norm, silu·mul, silu, sigmoid, add, mul, softmax and their row-wise gradients to Vector kernels";
   let description = [{
     Replaces statically shaped row-wise ops by launches of vector-core
     kernels: the tensor is viewed as [rows, last dim], rows are dealt in
@@ -67,7 +67,9 @@ def AscendLowerVectorPass : Pass<"attnedit-ascend-lower-vector", "::mlir::Module
     CopyIn / Compute / CopyOut with InitBuffer(que, 2, len), S17). The tile
     height is the largest that fits UB. `mul(silu(g), u)` becomes one fused
     kernel (SwiGLU). Softmax along the last axis only, without sinks;
-    element-wise ops only on equal shapes.
+    element-wise ops only on equal shapes. The training step's softmax_grad,
+    rms_norm_grad, silu_grad and sigmoid_grad become row kernels the same
+    way.
 
     Before:
     ```mlir

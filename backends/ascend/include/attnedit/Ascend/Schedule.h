@@ -53,7 +53,7 @@ struct Window {
 enum class InstrKind { Copy, Mmad, Vector, SetFlag, WaitFlag, Barrier, SyncAll, CrossSet,
                        CrossWait };
 enum class VectorOp { Add, Sub, Mul, Div, Max, Exp, Sqrt, Rec, Adds, Muls, Dup, Cast, ReduceSum,
-                      ReduceMax, Brcb, Sin, Cos, Gather };
+                      ReduceMax, Brcb, Sin, Cos, Gather, Ln, Transpose };
 llvm::StringRef vectorOpName(VectorOp op);
 
 struct Instr {

@@ -16,7 +16,23 @@
 
 namespace mlir::attnedit::ascend {
 
-enum class RowOp { Add, Mul, Silu, SiluMul, RmsNorm, Softmax, Rope, Scale, BiasAdd, Sigmoid };
+enum class RowOp {
+  Add, Mul, Silu, SiluMul, RmsNorm, Softmax, Rope, Scale, BiasAdd, Sigmoid,
+  // The training step's backward-only ops (their closed forms as the
+  // reference kernels compute them, runtime/lib/execution/Kernels.cpp):
+  SiluGrad,          // (x, dy) -> dy·s·(1 + x·(1 - s)), s = sigmoid(x)
+  SigmoidGrad,       // (y, dy) -> dy·y·(1 - y)
+  SoftmaxGrad,       // (y, dy) -> y·(dy - Σ y·dy)
+  RmsNormGrad,       // (x, dy; weight w) -> r·w·dy - x·r³/d·Σ dy·w·x, r = 1/rms(x)
+  RmsNormWeightRows, // (x, dy) -> dy·x·r, summed over rows by a column-sum kernel
+  SoftmaxSinks,      // (x, sink [rows, 1]) -> exp(x - m) / (Σ exp(x - m) + exp(sink - m))
+  SinkRows,          // (p, dy) -> [rows, 1]: -(1 - Σ p)·Σ dy·p, summed per head
+  KlRows,            // (teacher, student) -> [rows, 1]: Σ p·(log p - log q) at `temperature`
+  KlGrad,            // (teacher, student; scalar g [1, 1]) -> g·factor·(q - p)
+  RowSum,            // x -> [rows, 1]
+  BroadcastCol,      // x [rows, 1] -> [rows, cols]
+  OneHot,            // ids [rows, 1] (f32; weight: the index row 0..cols-1) -> one-hot rows
+};
 llvm::StringRef rowOpName(RowOp op);
 
 /// `op` over `rows` x `cols` f32 tensors (the last axis is the row): one or
@@ -42,9 +58,20 @@ struct RowProblem {
   /// index row [1, 0, 3, 2, ...] as [1, head dim].
   bool interleaved = false;
   double theta = 0;
+  /// KlRows, KlGrad: the distillation temperature.
+  double temperature = 1;
 };
 
 int64_t rowInputs(RowOp op);
+/// Columns of row input `k` and of the output: `cols`, or 1 for a
+/// per-row column ([rows, 1]).
+int64_t rowInputCols(const RowProblem &p, int64_t k);
+int64_t rowOutputCols(const RowProblem &p);
+/// The GM operand after the row inputs: a [1, cols] row replicated into
+/// every row of a UB tile (RmsNorm, RmsNormGrad, BiasAdd, OneHot), a [1, 1]
+/// scalar (KlGrad), or none.
+enum class RowSide { None, Row, Scalar };
+RowSide rowSide(RowOp op);
 
 /// Rows per UB tile that fit the target's UB (minus its reserve) with two
 /// slots per input and output stream plus the op's scratch; 0 if even one
