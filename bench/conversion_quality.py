@@ -12,6 +12,14 @@ layer that fits MLA's bytes) and the plan at MLA's bytes (plan-edits:
 window 8 or MLA r16+8 per layer), plus the demo's GateSWA (layer 0 full,
 more bytes) as a reference.
 
+--task scratch: a 4.5M-parameter GQA Llama trained from scratch by
+`attnedit-run train` on tinyshakespeare (checkpointed; rerunning resumes
+or reuses it), held out the text's last 10%, converted the same ways with
+the same table (KV at its 256-token context): uniform MLA r64+16 (68.75%),
+uniform GateSWA at MLA's bytes and at 75%, GateSWA W32 with a full layer
+0, and the plan at MLA's bytes. Rows run with --only replace those of an
+earlier run with the same recipe in the results JSON.
+
 Data: stories sampled from the teacher by `attnedit-run sample` (training
 seed 0, held-out seed 1, calibration = the first tokens of the training
 set). Per row: KV bytes per token at 512 tokens (bf16, amortised), the
@@ -26,12 +34,14 @@ with feature matching (cosine of the hidden states entering every layer),
 stage 2 training every weight (`"train": "all"`); and GateSWA at 75% KV
 without a full layer (window 128 everywhere).
 
-usage: bench/conversion_quality.py [--task stories|recall] [--bin-dir build/bin]
+usage: bench/conversion_quality.py [--task stories|recall|scratch] [--bin-dir build/bin]
                                    [--work DIR] [--steps 50] [--seeds 3] [--quick]
-                                   [--only NAME] [--lr 1e-2,3e-3]
+                                   [--only NAME[|NAME...]] [--exact] [--lr 1e-2,3e-3]
+                                   [--seq-len 128] [--teacher-steps 1500]
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import time
@@ -42,25 +52,28 @@ TEACHER = os.path.join(ROOT, "..", "shared", "data", "stories260K", "stories260K
 CONTEXT = 512
 
 
-def run(args, cmd, log):
+def run(args, cmd, log, env=None):
     start = time.time()
     with open(log, "w") as f:
         subprocess.run([os.path.join(args.bin_dir, "attnedit-run")] + cmd, check=True,
-                       stdout=f, stderr=subprocess.STDOUT)
+                       stdout=f, stderr=subprocess.STDOUT,
+                       env=dict(os.environ, **env) if env else None)
     return time.time() - start
 
 
-def evaluate(args, student, held, out):
-    run(args, ["eval", "--teacher", TEACHER, "--student", student, "--data", held,
-               "--data-from", "0", "--max-positions", "4096", "--kv-context", str(CONTEXT),
-               "--window", str(args.eval_window),
+def evaluate(args, student, held, out, teacher=TEACHER, data_from=0, context=CONTEXT,
+             positions=4096):
+    run(args, ["eval", "--teacher", teacher, "--student", student, "--data", held,
+               "--data-from", str(data_from), "--max-positions", str(positions),
+               "--kv-context", str(context), "--window", str(args.eval_window),
                "--json-out", out], out + ".log")
     with open(out) as f:
         r = json.load(f)
     return {"ppl_ratio": r["student_perplexity"] / r["teacher_perplexity"],
             "kl": r["kl_teacher_student"], "top1": r["top1_agreement"],
-            "kv_bytes_per_token": r["student_kv_bytes_at_context"] / CONTEXT,
-            "kv_teacher": r["teacher_kv_bytes_at_context"] / CONTEXT}
+            "kv_bytes_per_token": r["student_kv_bytes_at_context"] / context,
+            "kv_teacher": r["teacher_kv_bytes_at_context"] / context,
+            "teacher_nll": r["teacher_nll"]}
 
 
 def spread(values):
@@ -109,11 +122,12 @@ def stages(kind, steps, lr):
     return [s1, s2]
 
 
-def distill_seeds(args, teacher, edit, data, tag, recipe_of, evaluate_one):
-    """Distils `edit` once per seed; returns the evaluations and seconds."""
+def distill_seeds(args, teacher, edit, data, tag, recipe_of, evaluate_one, work=None):
+    """Distils `edit` once per seed into `work` (default --work); returns
+    the evaluations and seconds."""
     results, seconds = [], 0
     for seed in recipe_seeds(args):
-        out = os.path.join(args.work, f"{tag}-seed{seed}")
+        out = os.path.join(work or args.work, f"{tag}-seed{seed}")
         with open(out + ".recipe.json", "w") as f:
             json.dump(recipe_of(seed), f)
         subprocess.run(["rm", "-rf", out])
@@ -125,7 +139,8 @@ def distill_seeds(args, teacher, edit, data, tag, recipe_of, evaluate_one):
 
 
 def selected(args, name):
-    return name == args.only if args.exact else args.only in name
+    """--only: one or more '|'-separated names (--exact) or parts of names."""
+    return any(name == part if args.exact else part in name for part in args.only.split("|"))
 
 
 def recipe_seeds(args):
@@ -135,6 +150,44 @@ def recipe_seeds(args):
 def tag_of(name):
     return (name.replace(" ", "_").replace(",", "").replace("@", "at").replace("%", "pct")
             .replace("'", "").replace("(", "").replace(")", "").replace("+", "p"))
+
+
+def edit_rows(args, configs, teacher, train, held, w, data_from=0, context=CONTEXT,
+              positions=4096, on_row=None):
+    """Per (name, edit, recipe kind) row: the untrained edit's held-out
+    figures, then distilled once per seed (--steps per stage, --lr) and
+    evaluated on the same held-out tokens; `on_row(rows)` after each row."""
+    rows = []
+    score = lambda model, out: evaluate(args, model, held, out, teacher,  # noqa: E731
+                                        data_from, context, positions)
+    for name, edit, kind in [c for c in configs if selected(args, c[0])]:
+        tag = tag_of(name)
+        run(args, ["convert", "--teacher", teacher, "--edit", edit, "--out", w(tag + "-edited")],
+            w(tag + "-convert.log"))
+        edited = score(w(tag + "-edited"), w(tag + "-edited.json"))
+        results, seconds = distill_seeds(
+            args, teacher, edit, train, tag,
+            lambda seed: {"seed": seed, "batch": 8, "seq_len": args.seq_len,
+                          "checkpoint_every": 100000,
+                          "stages": stages(kind, args.steps, args.lr)},
+            lambda out: score(out, out + ".eval.json"), w(""))
+        row = {"name": name, "edit": edit, "recipe": kind,
+               "kv_bytes_per_token": edited["kv_bytes_per_token"],
+               "kv_reduction": 1 - edited["kv_bytes_per_token"] / edited["kv_teacher"],
+               "edited": {k: edited[k] for k in ("ppl_ratio", "kl", "top1")},
+               "distilled": {k: spread([r[k] for r in results])
+                             for k in ("ppl_ratio", "kl", "top1")},
+               "seconds": seconds}
+        rows.append(row)
+        d = row["distilled"]
+        print(f"{name:44s} KV {row['kv_bytes_per_token']:6.1f} B/tok ({row['kv_reduction']:.1%})  "
+              f"edited KL {edited['kl']:.4f} top1 {edited['top1']:.3f}  |  distilled ppl x"
+              f"{d['ppl_ratio']['mean']:.3f} [{d['ppl_ratio']['min']:.3f}..{d['ppl_ratio']['max']:.3f}]"
+              f"  KL {d['kl']['mean']:.4f} [{d['kl']['min']:.4f}..{d['kl']['max']:.4f}]"
+              f"  top1 {d['top1']['mean']:.3f}  {seconds:.0f} s", flush=True)
+        if on_row:
+            on_row(rows)
+    return rows
 
 
 def stories(args):
@@ -187,32 +240,7 @@ def stories(args):
     ] + [(name, f"plan={w(f'plan-{b}.json')} gate=headwise sinks=true", "stages")
          for name, b in budgets.items()]
 
-    rows = []
-    for name, edit, kind in [c for c in configs if selected(args, c[0])]:
-        tag = tag_of(name)
-        run(args, ["convert", "--teacher", TEACHER, "--edit", edit, "--out", w(tag + "-edited")],
-            w(tag + "-convert.log"))
-        edited = evaluate(args, w(tag + "-edited"), w("held.bin"), w(tag + "-edited.json"))
-        results, seconds = distill_seeds(
-            args, TEACHER, edit, w("train.bin"), tag,
-            lambda seed: {"seed": seed, "batch": 8, "seq_len": 128, "checkpoint_every": 100000,
-                          "stages": stages(kind, args.steps, args.lr)},
-            lambda out: evaluate(args, out, w("held.bin"), out + ".eval.json"))
-        row = {"name": name, "edit": edit, "recipe": kind,
-               "kv_bytes_per_token": edited["kv_bytes_per_token"],
-               "kv_reduction": 1 - edited["kv_bytes_per_token"] / edited["kv_teacher"],
-               "edited": {k: edited[k] for k in ("ppl_ratio", "kl", "top1")},
-               "distilled": {k: spread([r[k] for r in results])
-                             for k in ("ppl_ratio", "kl", "top1")},
-               "seconds": seconds}
-        rows.append(row)
-        d = row["distilled"]
-        print(f"{name:44s} KV {row['kv_bytes_per_token']:6.1f} B/tok ({row['kv_reduction']:.1%})  "
-              f"edited KL {edited['kl']:.4f} top1 {edited['top1']:.3f}  |  distilled ppl x"
-              f"{d['ppl_ratio']['mean']:.3f} [{d['ppl_ratio']['min']:.3f}..{d['ppl_ratio']['max']:.3f}]"
-              f"  KL {d['kl']['mean']:.4f} [{d['kl']['min']:.4f}..{d['kl']['max']:.4f}]"
-              f"  top1 {d['top1']['mean']:.3f}  {seconds:.0f} s", flush=True)
-
+    rows = edit_rows(args, configs, TEACHER, w("train.bin"), w("held.bin"), w)
     plans = {}
     for name, b in budgets.items():
         with open(w(f"plan-{b}.json")) as f:
@@ -221,6 +249,106 @@ def stories(args):
             "eval_window": args.eval_window,
             "lr": args.lr, "seeds": list(recipe_seeds(args)), "train_stories": n_train,
             "held_out_stories": n_held, "rows": rows, "plans": plans}
+
+
+SHAKESPEARE = os.path.join(ROOT, "..", "shared", "data", "tinyshakespeare", "input.txt")
+TOKENIZER = os.path.join(ROOT, "..", "shared", "data", "stories260K", "tok512.bin")
+SCRATCH_CONFIG = os.path.join(HERE, "configs", "shakespeare-4m.json")
+SCRATCH_CONTEXT = 256  # the teacher's training length (and max_position_embeddings)
+SCRATCH_MLA = "target=mla kv-lora-rank=64 qk-rope-head-dim=16 init=svd"
+
+
+def train_teacher(args, out):
+    """Pretrains the from-scratch teacher with `attnedit-run train` on the
+    first 90% of tinyshakespeare (tok512 ids); resumes an interrupted run
+    from its checkpoint and skips a finished one."""
+    if os.path.exists(os.path.join(out, "model.safetensors")):
+        return 0
+    recipe = out + ".recipe.json"
+    steps = 20 if args.quick else args.teacher_steps
+    with open(recipe, "w") as f:
+        json.dump({"seed": 0, "batch": 8, "seq_len": SCRATCH_CONTEXT, "checkpoint_every": 100,
+                   "stages": [{"stage": "lm", "steps": steps, "lr": 2e-3,
+                               "warmup": max(1, steps // 20), "weight_decay": 0.1}]}, f)
+    resume = ["--resume"] if os.path.exists(os.path.join(out, "work", "checkpoint.json")) else []
+    # One thread: the machine is shared, and one thread is what the figures assume.
+    return run(args, ["train", "--threads", "1", "--config", SCRATCH_CONFIG,
+                      "--tokenizer", TOKENIZER, "--data", SHAKESPEARE, "--out", out,
+                      "--recipe", recipe] + resume, out + ".log", {"OMP_NUM_THREADS": "1"})
+
+
+def scratch(args):
+    """A 4.5M-parameter GQA Llama (6 layers, d=256, 8 query / 4 KV heads)
+    trained from scratch on tinyshakespeare, converted like stories260K:
+    uniform MLA at 68.75% KV, uniform GateSWA at MLA's bytes and at 75%,
+    the stories table's GateSWA with a full layer 0, and the plan at MLA's
+    bytes. Held out: the text's last 10%, which neither training sees."""
+    for path in (SHAKESPEARE, TOKENIZER):
+        if not os.path.exists(path):
+            raise SystemExit(f"{path} is absent (../shared/data)")
+    root = os.path.join(args.work, "shakespeare-4m" + ("-quick" if args.quick else ""))
+    os.makedirs(root, exist_ok=True)
+    w = lambda name: os.path.join(root, name)  # noqa: E731
+    teacher = w("teacher")
+    seconds = train_teacher(args, teacher)
+    with open(os.path.join(teacher, "training_log.json")) as f:
+        log = json.load(f)["stages"][0]["steps"]
+    positions = 16384
+    base = evaluate(args, teacher, SHAKESPEARE, w("teacher-heldout.json"), teacher, 0.9,
+                    SCRATCH_CONTEXT, positions)
+    final_train = sum(s["loss"] for s in log[-20:]) / len(log[-20:])
+    print(f"teacher: {len(log)} steps ({seconds:.0f} s this run), training loss (last 20 steps) "
+          f"{final_train:.3f}, held-out loss {base['teacher_nll']:.3f} "
+          f"(ppl {math.exp(base['teacher_nll']):.2f})", flush=True)
+    mla_bytes = 2 * (64 + 16) * 6  # bf16 latent + RoPE key per layer, 6 layers
+    plan = w(f"plan-{mla_bytes}.json")
+    run(args, ["plan-edits", "--teacher", teacher, "--data", SHAKESPEARE,
+               "--kv-budget", str(mla_bytes), "--context", str(SCRATCH_CONTEXT),
+               "--swa-window", "32", "--kv-lora-rank", "64", "--qk-rope-head-dim", "16",
+               "--edit", "init=svd gate=headwise sinks=true", "--out", plan], plan + ".log")
+    # GateSWA at MLA's bytes: 80 of 256 tokens in every layer = 2 x 80 / 256 of the teacher.
+    configs = [
+        ("MLA r64+16 (uniform)", SCRATCH_MLA, "stages"),
+        ("GateSWA W80, every layer (MLA's bytes)",
+         "target=gate-swa window=80 gate=headwise sinks=true", "stages"),
+        ("planned @ MLA's bytes", f"plan={plan} gate=headwise sinks=true", "stages"),
+        ("GateSWA W64, every layer (75%)",
+         "target=gate-swa window=64 gate=headwise sinks=true", "stages"),
+        ("GateSWA W32, layer 0 full",
+         "target=gate-swa window=32 full-layers=0 gate=headwise sinks=true", "stages"),
+    ]
+    with open(plan) as f:
+        layers = json.load(f)["layers"]
+    if layers == [{"kind": "keep"}] + [{"kind": "swa", "window": 32}] * (len(layers) - 1):
+        # The plan is this row's edit: distilling it twice adds nothing.
+        print("the plan at MLA's bytes is GateSWA W32 with layer 0 full", flush=True)
+        configs = [c for c in configs if c[0] != "GateSWA W32, layer 0 full"]
+    report = {"teacher": "shakespeare-4m (from scratch)", "config": SCRATCH_CONFIG,
+              "teacher_steps": len(log), "teacher_train_loss": final_train,
+              "teacher_heldout_loss": base["teacher_nll"], "heldout_positions": positions,
+              "context": SCRATCH_CONTEXT, "steps_per_stage": args.steps,
+              "eval_window": args.eval_window, "lr": args.lr, "seq_len": args.seq_len,
+              "seeds": list(recipe_seeds(args)), "rows": []}
+    with open(plan) as f:
+        report["plan"] = json.load(f)
+
+    # Rows of an earlier run with the same recipe stay unless run again.
+    earlier = []
+    previous = os.path.join(HERE, "results", RESULTS[args.task] + ".json")
+    if os.path.exists(previous):
+        with open(previous) as f:
+            old = json.load(f)
+        same = ("teacher_steps", "steps_per_stage", "eval_window", "lr", "seeds", "seq_len")
+        if all(old.get(k) == report.get(k) for k in same):
+            earlier = old["rows"]
+
+    def save(rows):
+        names = {r["name"] for r in rows}
+        report["rows"] = [r for r in earlier if r["name"] not in names] + rows
+        write_results(args, report)
+    save(edit_rows(args, configs, teacher, SHAKESPEARE, SHAKESPEARE, w, 0.9, SCRATCH_CONTEXT,
+                   positions, save))
+    return report
 
 
 RECALL_LENGTH = 57  # the demo's task: BOS, 8 pairs, 24 fillers, 8 queries
@@ -308,33 +436,48 @@ def recall(args):
             "budget_bytes_per_token": mla_bytes, "rows": rows, "plan": plan}
 
 
+RESULTS = {"stories": "conversion_quality", "recall": "conversion_quality_recall",
+           "scratch": "conversion_quality_scratch"}
+
+
+def write_results(args, report):
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    name = os.path.join(HERE, "results", RESULTS[args.task])
+    with open(name + ".json", "w") as f:
+        json.dump(report, f, indent=2)
+    if args.task != "recall" and report["rows"]:
+        plot(report["rows"], name + ".svg")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--task", choices=["stories", "recall"], default="stories")
+    p.add_argument("--task", choices=list(RESULTS), default="stories")
     p.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-conversion-quality"))
-    p.add_argument("--steps", type=int, default=50, help="steps of each stage (stories)")
-    p.add_argument("--lr", default="1e-2,3e-3", help="stage 1, stage 2 learning rates (stories)")
+    p.add_argument("--steps", type=int, default=50, help="steps of each stage (stories, scratch)")
+    p.add_argument("--lr", default="1e-2,3e-3",
+                   help="stage 1, stage 2 learning rates (stories, scratch)")
     p.add_argument("--eval-window", type=int, default=256,
-                   help="tokens per forward pass of the held-out evaluation (stories)")
+                   help="tokens per forward pass of the held-out evaluation (stories, scratch)")
+    p.add_argument("--seq-len", type=int, default=128,
+                   help="distillation sequence length (stories, scratch)")
+    p.add_argument("--teacher-steps", type=int, default=1500,
+                   help="scratch: the teacher's training steps (8 x 256 tokens each)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="few steps, 1 seed, little data")
-    p.add_argument("--only", default="", help="run only the rows whose name contains this")
+    p.add_argument("--only", default="",
+                   help="run only the rows whose name contains this ('|' separates several)")
     p.add_argument("--exact", action="store_true", help="--only is a whole row name")
     args = p.parse_args()
     args.lr = [float(x) for x in args.lr.split(",")]
     if args.quick:
         args.steps, args.seeds = 10, 1
     os.makedirs(args.work, exist_ok=True)
-    report = stories(args) if args.task == "stories" else recall(args)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    name = "conversion_quality" if args.task == "stories" else "conversion_quality_recall"
-    with open(os.path.join(HERE, "results", name + ".json"), "w") as f:
-        json.dump(report, f, indent=2)
-    if args.task == "stories":
-        plot(report["rows"], os.path.join(HERE, "results", name + ".svg"))
-    print(f"wrote bench/results/{name}.json" + (" and .svg" if args.task == "stories" else ""))
+    report = {"stories": stories, "recall": recall, "scratch": scratch}[args.task](args)
+    write_results(args, report)
+    print(f"wrote bench/results/{RESULTS[args.task]}.json"
+          + ("" if args.task == "recall" else " and .svg"))
 
 
 if __name__ == "__main__":

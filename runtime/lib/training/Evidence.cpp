@@ -165,19 +165,31 @@ static llvm::Expected<Tensor> logitsOf(Executor &exec, func::FuncOp forward,
   return out->back();
 }
 
+/// Logits of `tokens` padded with token 0 to `length` rows. A causal model's
+/// row i reads only tokens 0..i, so the rows of the real tokens are those of
+/// `tokens` alone; the padding keeps every call at one input shape, which the
+/// compiled backend would otherwise specialise (and compile) once per length.
+static llvm::Expected<Tensor> paddedLogitsOf(Executor &exec, func::FuncOp forward,
+                                             std::vector<int32_t> tokens, size_t length,
+                                             ParameterStore &store) {
+  tokens.resize(std::max(length, tokens.size()), 0);
+  return logitsOf(exec, forward, tokens, store);
+}
+
 /// Appends `count` greedy tokens to `tokens` (no KV cache: the sequences are
-/// short), and returns the logits of the last forward, whose rows
-/// [size - count - 1, size - 1) chose the appended tokens.
+/// short; every forward padded to `length`), and returns the logits of the
+/// last forward, whose rows [size - count - 1, size - 1) chose the appended
+/// tokens.
 static llvm::Expected<Tensor> continueGreedily(Executor &exec, func::FuncOp forward,
                                                std::vector<int32_t> &tokens, int64_t count,
-                                               ParameterStore &store) {
+                                               size_t length, ParameterStore &store) {
   Tensor last;
   for (int64_t i = 0; i < count; ++i) {
-    auto logits = logitsOf(exec, forward, tokens, store);
+    auto logits = paddedLogitsOf(exec, forward, tokens, length, store);
     if (!logits)
       return logits.takeError();
-    int64_t vocab = logits->shape()[1], rows = logits->shape()[0];
-    tokens.push_back((int32_t)argmax(logits->data() + (rows - 1) * vocab, vocab));
+    int64_t vocab = logits->shape()[1], row = (int64_t)tokens.size() - 1;
+    tokens.push_back((int32_t)argmax(logits->data() + row * vocab, vocab));
     last = std::move(*logits);
   }
   return last;
@@ -251,16 +263,17 @@ attnedit::measureStage(ModuleOp teacher, ModuleOp student, ParameterStore &store
     if (prompt < 1 || count < 1)
       continue;
     std::vector<int32_t> byStudent(seq.begin(), seq.begin() + prompt), byTeacher = byStudent;
-    auto sLast = continueGreedily(exec, sForward, byStudent, count, store);
+    auto sLast = continueGreedily(exec, sForward, byStudent, count, seq.size(), store);
     if (!sLast)
       return sLast.takeError();
-    if (auto tLast = continueGreedily(exec, tForward, byTeacher, count, store); !tLast)
+    if (auto tLast = continueGreedily(exec, tForward, byTeacher, count, seq.size(), store);
+        !tLast)
       return tLast.takeError();
     for (int64_t i = prompt; i < prompt + count; ++i)
       matched += byStudent[i] == byTeacher[i];
     // The teacher reads the student's continuation (the last token needs no row).
     byStudent.pop_back();
-    auto tOnStudent = logitsOf(exec, tForward, byStudent, store);
+    auto tOnStudent = paddedLogitsOf(exec, tForward, byStudent, seq.size(), store);
     if (!tOnStudent)
       return tOnStudent.takeError();
     free.add(*tOnStudent, *sLast, prompt - 1, prompt + count - 1);
