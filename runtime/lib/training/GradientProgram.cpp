@@ -175,7 +175,7 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
       runLane(lane);
   } else {
     int blasThreads = openblas_get_num_threads();
-    // libgomp's workers outlive the step: threads made per step each took a
+    // The OpenMP runtime's workers outlive the step: threads made per step each took a
     // fresh malloc arena and page-faulted every buffer in again (perf: ~120k
     // faults a step of 8 x 256 tokens, none with one thread).
 #pragma omp parallel num_threads(numThreads)
