@@ -59,6 +59,10 @@ struct QueryBlock {
   int64_t tk, dv;
   float *out;
   const int64_t *outStrides;
+  /// Each row's log-sum-exp of its scaled scores, for the backward pass to
+  /// recompute probabilities from (null in inference).
+  float *lse;
+  int64_t lseStride;
   float scale, sink;
   bool causal, hasSink;
   int64_t window, h, hk, q0, rows;
@@ -204,12 +208,16 @@ runQueryBlock(const QueryBlock &qb) {
     const float *ai = reinterpret_cast<const float *>(&acc[i * dvVectors]);
     for (int64_t e = 0; e < dv; ++e)
       o[e * qb.outStrides[2]] = ai[e] * inv;
+    if (qb.lse)
+      qb.lse[(qb.q0 + i) * qb.lseStride] =
+          l[i] > 0.0f ? m[i] + std::log(l[i]) : -std::numeric_limits<float>::infinity();
   }
 }
 
 void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
                StridedMemRefType<float, 3> *vm, const float *sinks,
-               StridedMemRefType<float, 1> *params, StridedMemRefType<float, 3> *outm) {
+               StridedMemRefType<float, 1> *params, StridedMemRefType<float, 3> *outm,
+               StridedMemRefType<float, 2> *lsem = nullptr) {
   View3 q = view(qm), k = view(km), v = view(vm);
   const float *p = params->data + params->offset;
   float scale = p[0 * params->strides[0]];
@@ -242,12 +250,22 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
     for (int64_t task = 0; task < blocks * heads; ++task) {
       int64_t block = blocks - 1 - task / heads, h = task % heads, hk = h / group;
       int64_t q0 = block * kQueryBlock;
+      float *lse = lsem ? lsem->data + lsem->offset + h * lsem->strides[0] : nullptr;
       runQueryBlock(QueryBlock{q, &kPacked[hk * kPerHead], &vPacked[hk * vPerHead], tk, dv, out,
-                               outm->strides, scale, sinks ? sinks[h] : 0.0f, causal,
+                               outm->strides, lse, lsem ? lsem->strides[1] : 0, scale,
+                               sinks ? sinks[h] : 0.0f, causal,
                                sinks != nullptr, window, h, hk, q0,
                                std::min(kQueryBlock, tq - q0)});
     }
   }
+}
+
+/// Sinks are a parameter vector: contiguous unless a caller sliced it.
+std::vector<float> gather(StridedMemRefType<float, 1> *m) {
+  std::vector<float> s(m->sizes[0]);
+  for (int64_t i = 0; i < m->sizes[0]; ++i)
+    s[i] = m->data[m->offset + i * m->strides[0]];
+  return s;
 }
 
 void attentionPlain(StridedMemRefType<float, 3> *q, StridedMemRefType<float, 3> *k,
@@ -259,16 +277,252 @@ void attentionPlain(StridedMemRefType<float, 3> *q, StridedMemRefType<float, 3> 
 void attentionSinks(StridedMemRefType<float, 3> *q, StridedMemRefType<float, 3> *k,
                     StridedMemRefType<float, 3> *v, StridedMemRefType<float, 1> *sinks,
                     StridedMemRefType<float, 1> *params, StridedMemRefType<float, 3> *out) {
-  // Sinks are a parameter vector: contiguous unless a caller sliced it.
-  std::vector<float> s(sinks->sizes[0]);
-  for (int64_t h = 0; h < sinks->sizes[0]; ++h)
-    s[h] = sinks->data[sinks->offset + h * sinks->strides[0]];
-  attention(q, k, v, s.data(), params, out);
+  attention(q, k, v, gather(sinks).data(), params, out);
+}
+
+void attentionTrain(StridedMemRefType<float, 3> *q, StridedMemRefType<float, 3> *k,
+                    StridedMemRefType<float, 3> *v, StridedMemRefType<float, 1> *params,
+                    StridedMemRefType<float, 3> *out, StridedMemRefType<float, 2> *lse) {
+  attention(q, k, v, nullptr, params, out, lse);
+}
+
+void attentionTrainSinks(StridedMemRefType<float, 3> *q, StridedMemRefType<float, 3> *k,
+                         StridedMemRefType<float, 3> *v, StridedMemRefType<float, 1> *sinks,
+                         StridedMemRefType<float, 1> *params, StridedMemRefType<float, 3> *out,
+                         StridedMemRefType<float, 2> *lse) {
+  attention(q, k, v, gather(sinks).data(), params, out, lse);
+}
+
+/// A writable [a, b, c] view.
+struct Out3 {
+  float *data;
+  int64_t strides[3];
+  float *at(int64_t a, int64_t b) const { return data + a * strides[0] + b * strides[1]; }
+};
+
+Out3 outView(StridedMemRefType<float, 3> *m) {
+  return {m->data + m->offset, {m->strides[0], m->strides[1], m->strides[2]}};
+}
+
+/// One query head's inputs to the backward pass, gathered into contiguous
+/// rows padded to whole vectors, and its gradient accumulators.
+struct HeadBackward {
+  const View3 &q, &k, &v, &o, &dout;
+  const float *lse;
+  int64_t lseStride;
+  float scale;
+  bool causal;
+  int64_t window, h, hk;
+  Out3 dq, dk, dv;
+  /// The head's sink logit and where its gradient goes (null: no sinks).
+  const float *sink;
+  float *dsink;
+};
+
+/// dS·x over the visible keys [lo, hi) of one row, x given per key as nv
+/// vectors: acc += Σ_j w[j]·x[j].
+inline void accumulateRow(V *acc, const float *w, const V *x, int64_t lo, int64_t hi, int64_t nv) {
+  for (int64_t j = lo; j < hi; ++j) {
+    V wj = splat(w[j]);
+    for (int64_t e = 0; e < nv; ++e)
+      acc[e] += wj * x[j * nv + e];
+  }
+}
+
+/// x[j] += w[j]·y for every visible key j (the key-side gradients).
+inline void scatterRow(V *x, const float *w, const V *y, int64_t lo, int64_t hi, int64_t nv) {
+  for (int64_t j = lo; j < hi; ++j) {
+    V wj = splat(w[j]);
+    for (int64_t e = 0; e < nv; ++e)
+      x[j * nv + e] += wj * y[e];
+  }
+}
+
+/// Scores a[i][u·16 + lane] = Σ_c rows[i][c] · packed[c][u·16 + lane] for a
+/// block of rows against one packed key block, two rows at a time.
+inline void blockProducts(V *a, const float *rows, int64_t n, int64_t width, const V *packed,
+                          int64_t d) {
+  for (int64_t i = 0; i < n; i += 2) {
+    const float *ra = rows + i * width, *rb = i + 1 < n ? ra + width : ra;
+    V x[kKeyVectors] = {}, y[kKeyVectors] = {};
+    for (int64_t c = 0; c < d; ++c) {
+      V sa = splat(ra[c]), sb = splat(rb[c]);
+#pragma GCC unroll 4
+      for (int64_t u = 0; u < kKeyVectors; ++u) {
+        V key = packed[c * kKeyVectors + u];
+        x[u] += sa * key;
+        y[u] += sb * key;
+      }
+    }
+    for (int64_t u = 0; u < kKeyVectors; ++u) {
+      a[i * kKeyVectors + u] = x[u];
+      if (i + 1 < n)
+        a[(i + 1) * kKeyVectors + u] = y[u];
+    }
+  }
+}
+
+/// FlashAttention-2's backward (Dao 2023, Algorithm 2) for one query head:
+/// key blocks outside, query blocks inside, probabilities recomputed from
+/// the forward's log-sum-exp, so no T×T tensor exists. One thread owns the
+/// whole head, so dQ accumulates without atomics.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+runHeadBackward(const HeadBackward &hb) {
+  int64_t tq = hb.q.sizes[0], tk = hb.k.sizes[0], d = hb.q.sizes[2], dvDim = hb.v.sizes[2];
+  int64_t offset = tk - tq;
+  int64_t nd = (d + kLanes - 1) / kLanes, ndv = (dvDim + kLanes - 1) / kLanes;
+  int64_t keyBlocks = (tk + kKeyBlock - 1) / kKeyBlock;
+  // Query-side rows (also read as scalars), key-side rows, and kᵀ, vᵀ per key block.
+  Vectors qRows(tq * nd), doRows(tq * ndv), kRows(tk * nd);
+  Vectors kT(keyBlocks * d * kKeyVectors), vT(keyBlocks * dvDim * kKeyVectors);
+  std::vector<float> delta(tq), lse(tq);
+  for (int64_t i = 0; i < tq; ++i) {
+    float *qi = reinterpret_cast<float *>(&qRows[i * nd]);
+    float *gi = reinterpret_cast<float *>(&doRows[i * ndv]);
+    float dot = 0.0f;
+    for (int64_t c = 0; c < d; ++c)
+      qi[c] = hb.q(i, hb.h, c);
+    for (int64_t e = 0; e < dvDim; ++e) {
+      gi[e] = hb.dout(i, hb.h, e);
+      dot += gi[e] * hb.o(i, hb.h, e);
+    }
+    delta[i] = dot; // rowsum(dO ∘ O) = Σ_j P·dP, softmax's VJP term
+    lse[i] = hb.lse[i * hb.lseStride];
+  }
+  if (hb.sink) {
+    // The sink's column has no value: its score's gradient is −p_sink·Δ,
+    // with p_sink = exp(sink − lse), the log-sum-exp counting the sink.
+    double sum = 0.0;
+    for (int64_t i = 0; i < tq; ++i)
+      sum += std::exp((double)*hb.sink - lse[i]) * delta[i];
+    *hb.dsink = (float)-sum;
+  }
+  for (int64_t j = 0; j < tk; ++j) {
+    float *kj = reinterpret_cast<float *>(&kRows[j * nd]);
+    float *kt = reinterpret_cast<float *>(&kT[(j / kKeyBlock) * d * kKeyVectors]);
+    float *vt = reinterpret_cast<float *>(&vT[(j / kKeyBlock) * dvDim * kKeyVectors]);
+    for (int64_t c = 0; c < d; ++c) {
+      kj[c] = hb.k(j, hb.hk, c);
+      kt[c * kKeyBlock + j % kKeyBlock] = kj[c];
+    }
+    for (int64_t e = 0; e < dvDim; ++e)
+      vt[e * kKeyBlock + j % kKeyBlock] = hb.v(j, hb.hk, e);
+  }
+  Vectors dqAcc(tq * nd), dkAcc(kKeyBlock * nd), dvAcc(kKeyBlock * ndv);
+  Vectors scores(kQueryBlock * kKeyVectors), dprobs(kQueryBlock * kKeyVectors);
+  VI lane;
+  for (int i = 0; i < kLanes; ++i)
+    lane[i] = i;
+  const float *qScalars = reinterpret_cast<const float *>(qRows.data);
+  const float *doScalars = reinterpret_cast<const float *>(doRows.data);
+  for (int64_t j0 = 0; j0 < tk; j0 += kKeyBlock) {
+    int64_t cols = std::min(kKeyBlock, tk - j0);
+    dkAcc.fill();
+    dvAcc.fill();
+    const V *kt = &kT[(j0 / kKeyBlock) * d * kKeyVectors];
+    const V *vt = &vT[(j0 / kKeyBlock) * dvDim * kKeyVectors];
+    for (int64_t i0 = 0; i0 < tq; i0 += kQueryBlock) {
+      int64_t rows = std::min(kQueryBlock, tq - i0);
+      int64_t firstPos = offset + i0, lastPos = firstPos + rows - 1;
+      if (hb.causal && (lastPos < j0 || (hb.window > 0 && firstPos - hb.window + 1 >= j0 + cols)))
+        continue; // every key of the block is in these queries' future or out of their window
+      blockProducts(scores.data, qScalars + i0 * nd * kLanes, rows, nd * kLanes, kt, d);
+      blockProducts(dprobs.data, doScalars + i0 * ndv * kLanes, rows, ndv * kLanes, vt, dvDim);
+      for (int64_t i = 0; i < rows; ++i) {
+        int64_t pos = firstPos + i, lo = 0, hi = cols;
+        if (hb.causal) {
+          hi = std::clamp<int64_t>(pos + 1 - j0, 0, cols);
+          if (hb.window > 0)
+            lo = std::clamp<int64_t>(pos - hb.window + 1 - j0, 0, hi);
+        }
+        if (lo >= hi)
+          continue;
+        V *s = &scores[i * kKeyVectors], *g = &dprobs[i * kKeyVectors];
+        float rowLse = lse[i0 + i], rowDelta = delta[i0 + i];
+        for (int64_t u = 0; u < kKeyVectors; ++u) {
+          VI col = lane + (int32_t)(u * kLanes);
+          V p = expNonPositive(s[u] * hb.scale - rowLse);
+          p = (col >= (int32_t)lo) & (col < (int32_t)hi) ? p : V{};
+          s[u] = p;                   // P
+          g[u] = p * (g[u] - rowDelta); // dS, before the scale
+        }
+        const float *p = reinterpret_cast<const float *>(s);
+        const float *ds = reinterpret_cast<const float *>(g);
+        accumulateRow(&dqAcc[(i0 + i) * nd], ds, &kRows[j0 * nd], lo, hi, nd);
+        scatterRow(dvAcc.data, p, &doRows[(i0 + i) * ndv], lo, hi, ndv);
+        scatterRow(dkAcc.data, ds, &qRows[(i0 + i) * nd], lo, hi, nd);
+      }
+    }
+    for (int64_t j = 0; j < cols; ++j) {
+      const float *dkj = reinterpret_cast<const float *>(&dkAcc[j * nd]);
+      const float *dvj = reinterpret_cast<const float *>(&dvAcc[j * ndv]);
+      float *dkOut = hb.dk.at(hb.h, j0 + j), *dvOut = hb.dv.at(hb.h, j0 + j);
+      for (int64_t c = 0; c < d; ++c)
+        dkOut[c * hb.dk.strides[2]] = dkj[c] * hb.scale;
+      for (int64_t e = 0; e < dvDim; ++e)
+        dvOut[e * hb.dv.strides[2]] = dvj[e];
+    }
+  }
+  for (int64_t i = 0; i < tq; ++i) {
+    const float *dqi = reinterpret_cast<const float *>(&dqAcc[i * nd]);
+    float *dqOut = hb.dq.at(hb.h, i);
+    for (int64_t c = 0; c < d; ++c)
+      dqOut[c * hb.dq.strides[2]] = dqi[c] * hb.scale;
+  }
+}
+
+/// Gradients of attention from its inputs, output, log-sum-exp and the
+/// output's gradient. dK and dV come per query head ([H, Tk, ·]), as the
+/// decomposed graph's repeat_kv VJP sums them; with sinks, their gradient [H].
+void attentionBackward(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
+                       StridedMemRefType<float, 3> *vm, const float *sinks,
+                       StridedMemRefType<float, 3> *om, StridedMemRefType<float, 2> *lsem,
+                       StridedMemRefType<float, 3> *doutm, StridedMemRefType<float, 1> *params,
+                       StridedMemRefType<float, 3> *dqm, StridedMemRefType<float, 3> *dkm,
+                       StridedMemRefType<float, 3> *dvm, float *dsinks) {
+  View3 q = view(qm), k = view(km), v = view(vm), o = view(om), dout = view(doutm);
+  const float *p = params->data + params->offset;
+  float scale = p[0];
+  bool causal = p[params->strides[0]] != 0.0f;
+  auto window = static_cast<int64_t>(p[2 * params->strides[0]]);
+  int64_t heads = q.sizes[1], kvHeads = k.sizes[1];
+  int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t h = 0; h < heads; ++h)
+    runHeadBackward(HeadBackward{q, k, v, o, dout,
+                                 lsem->data + lsem->offset + h * lsem->strides[0],
+                                 lsem->strides[1], scale, causal, window, h, h / group,
+                                 outView(dqm), outView(dkm), outView(dvm),
+                                 sinks ? sinks + h : nullptr, sinks ? dsinks + h : nullptr});
+}
+
+void attentionBackwardPlain(StridedMemRefType<float, 3> *q, StridedMemRefType<float, 3> *k,
+                            StridedMemRefType<float, 3> *v, StridedMemRefType<float, 3> *o,
+                            StridedMemRefType<float, 2> *lse, StridedMemRefType<float, 3> *dout,
+                            StridedMemRefType<float, 1> *params, StridedMemRefType<float, 3> *dq,
+                            StridedMemRefType<float, 3> *dk, StridedMemRefType<float, 3> *dv) {
+  attentionBackward(q, k, v, nullptr, o, lse, dout, params, dq, dk, dv, nullptr);
+}
+
+void attentionBackwardSinks(StridedMemRefType<float, 3> *q, StridedMemRefType<float, 3> *k,
+                            StridedMemRefType<float, 3> *v, StridedMemRefType<float, 1> *sinks,
+                            StridedMemRefType<float, 3> *o, StridedMemRefType<float, 2> *lse,
+                            StridedMemRefType<float, 3> *dout, StridedMemRefType<float, 1> *params,
+                            StridedMemRefType<float, 3> *dq, StridedMemRefType<float, 3> *dk,
+                            StridedMemRefType<float, 3> *dv, StridedMemRefType<float, 1> *dsinks) {
+  std::vector<float> s = gather(sinks), ds(s.size());
+  attentionBackward(q, k, v, s.data(), o, lse, dout, params, dq, dk, dv, ds.data());
+  for (size_t h = 0; h < ds.size(); ++h)
+    dsinks->data[dsinks->offset + h * dsinks->strides[0]] = ds[h];
 }
 
 const std::pair<const char *, void *> kSymbols[] = {
     {"_mlir_ciface_attnedit_cpu_attention", reinterpret_cast<void *>(&attentionPlain)},
     {"_mlir_ciface_attnedit_cpu_attention_sinks", reinterpret_cast<void *>(&attentionSinks)},
+    {"_mlir_ciface_attnedit_cpu_attention_train", reinterpret_cast<void *>(&attentionTrain)},
+    {"_mlir_ciface_attnedit_cpu_attention_train_sinks", reinterpret_cast<void *>(&attentionTrainSinks)},
+    {"_mlir_ciface_attnedit_cpu_attention_backward", reinterpret_cast<void *>(&attentionBackwardPlain)},
+    {"_mlir_ciface_attnedit_cpu_attention_backward_sinks", reinterpret_cast<void *>(&attentionBackwardSinks)},
 };
 
 } // namespace

@@ -25,7 +25,8 @@ static Value paramsConstant(OpBuilder &b, Location loc, ArrayRef<float> values) 
 FailureOr<Value> Lowering::lower(attnedit::CacheWriteOp op) {
   Value params = paramsConstant(b, loc, {(float)op.getBlockSize(), op.getRing() ? 1.0f : 0.0f});
   return libraryCall(b, loc, "attnedit_cpu_cache_write",
-                     {op.getRows(), op.getBlockTable(), op.getPositions(), params}, op.getPool());
+                     {op.getRows(), op.getBlockTable(), op.getPositions(), params},
+                     {op.getPool()})[0];
 }
 
 FailureOr<Value> Lowering::lower(attnedit::PagedAttentionOp op) {
@@ -45,7 +46,7 @@ FailureOr<Value> Lowering::lower(attnedit::PagedAttentionOp op) {
   return libraryCall(b, loc,
                      op.getSinks() ? "attnedit_cpu_paged_attention_sinks"
                                    : "attnedit_cpu_paged_attention",
-                     inputs, empty(b, loc, type, sizes));
+                     inputs, {empty(b, loc, type, sizes)})[0];
 }
 
 void cpu::detail::donateCachePools(func::FuncOp func) {

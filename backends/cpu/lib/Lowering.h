@@ -244,11 +244,12 @@ inline std::pair<Value, bool> looksThroughTranspose(Value v) {
 
 /// Builds the linalg form of one attnedit op at `loc`; failure leaves the op
 /// for the "no CPU lowering" diagnostic.
-/// The opaque library-call generic outs(init) = name(inputs...)
+/// The opaque library-call generic outs(inits...) = name(inputs...)
 /// (LowerAttention.cpp): one loop per operand dimension, a payload that
 /// reads every operand (i32 ones too), `library_call = name`, so
 /// bufferization sees every operand read and nothing fuses or lowers it.
-Value libraryCall(OpBuilder &b, Location loc, StringRef name, ValueRange inputs, Value init);
+SmallVector<Value> libraryCall(OpBuilder &b, Location loc, StringRef name, ValueRange inputs,
+                               ValueRange inits);
 
 /// Marks each function argument that a `cache_write` updates writable, and
 /// drops the results that are such a pool after its writes, recording in
@@ -257,7 +258,9 @@ Value libraryCall(OpBuilder &b, Location loc, StringRef name, ValueRange inputs,
 void donateCachePools(func::FuncOp func);
 
 /// Replaces each attention chain of `func` whose probabilities feed only
-/// the value product by one fused attention call (LowerAttention.cpp).
+/// the value product by one fused attention call, and in a training step
+/// each chain with its backward ops by a forward and a backward call
+/// (LowerAttention.cpp).
 void fuseAttention(func::FuncOp func);
 
 struct Lowering {
