@@ -319,22 +319,54 @@ struct HeadBackward {
   float *dsink;
 };
 
-/// dS·x over the visible keys [lo, hi) of one row, x given per key as nv
-/// vectors: acc += Σ_j w[j]·x[j].
-inline void accumulateRow(V *acc, const float *w, const V *x, int64_t lo, int64_t hi, int64_t nv) {
-  for (int64_t j = lo; j < hi; ++j) {
-    V wj = splat(w[j]);
-    for (int64_t e = 0; e < nv; ++e)
-      acc[e] += wj * x[j * nv + e];
+/// out += Σ_{t<n} w[t·wStride] · x[t·xStride ..+NV] for one row of NV
+/// vectors: the accumulators stay in registers, two sets (even and odd t)
+/// so that consecutive FMAs do not wait on each other.
+template <int NV>
+inline void weightedSum(V *out, const float *w, int64_t wStride, const V *x, int64_t xStride,
+                        int64_t n) {
+  V a0[NV], a1[NV];
+#pragma GCC unroll 8
+  for (int e = 0; e < NV; ++e) {
+    a0[e] = out[e];
+    a1[e] = V{};
   }
+  int64_t t = 0;
+  for (; t + 1 < n; t += 2) {
+    V w0 = splat(w[t * wStride]), w1 = splat(w[(t + 1) * wStride]);
+    const V *x0 = x + t * xStride, *x1 = x0 + xStride;
+#pragma GCC unroll 8
+    for (int e = 0; e < NV; ++e) {
+      a0[e] += w0 * x0[e];
+      a1[e] += w1 * x1[e];
+    }
+  }
+  if (t < n) {
+    V w0 = splat(w[t * wStride]);
+#pragma GCC unroll 8
+    for (int e = 0; e < NV; ++e)
+      a0[e] += w0 * x[t * xStride + e];
+  }
+#pragma GCC unroll 8
+  for (int e = 0; e < NV; ++e)
+    out[e] = a0[e] + a1[e];
 }
 
-/// x[j] += w[j]·y for every visible key j (the key-side gradients).
-inline void scatterRow(V *x, const float *w, const V *y, int64_t lo, int64_t hi, int64_t nv) {
-  for (int64_t j = lo; j < hi; ++j) {
-    V wj = splat(w[j]);
-    for (int64_t e = 0; e < nv; ++e)
-      x[j * nv + e] += wj * y[e];
+/// The same for any width.
+inline void weightedSum(V *out, const float *w, int64_t wStride, const V *x, int64_t xStride,
+                        int64_t n, int64_t nv) {
+  switch (nv) {
+  case 1: return weightedSum<1>(out, w, wStride, x, xStride, n);
+  case 2: return weightedSum<2>(out, w, wStride, x, xStride, n);
+  case 3: return weightedSum<3>(out, w, wStride, x, xStride, n);
+  case 4: return weightedSum<4>(out, w, wStride, x, xStride, n);
+  case 8: return weightedSum<8>(out, w, wStride, x, xStride, n);
+  default:
+    for (int64_t t = 0; t < n; ++t) {
+      V wt = splat(w[t * wStride]);
+      for (int64_t e = 0; e < nv; ++e)
+        out[e] += wt * x[t * xStride + e];
+    }
   }
 }
 
@@ -428,6 +460,8 @@ runHeadBackward(const HeadBackward &hb) {
         continue; // every key of the block is in these queries' future or out of their window
       blockProducts(scores.data, qScalars + i0 * nd * kLanes, rows, nd * kLanes, kt, d);
       blockProducts(dprobs.data, doScalars + i0 * ndv * kLanes, rows, ndv * kLanes, vt, dvDim);
+      // P and dS (before the scale) of the tile, zero where a query does not
+      // see a key.
       for (int64_t i = 0; i < rows; ++i) {
         int64_t pos = firstPos + i, lo = 0, hi = cols;
         if (hb.causal) {
@@ -435,22 +469,24 @@ runHeadBackward(const HeadBackward &hb) {
           if (hb.window > 0)
             lo = std::clamp<int64_t>(pos - hb.window + 1 - j0, 0, hi);
         }
-        if (lo >= hi)
-          continue;
         V *s = &scores[i * kKeyVectors], *g = &dprobs[i * kKeyVectors];
         float rowLse = lse[i0 + i], rowDelta = delta[i0 + i];
         for (int64_t u = 0; u < kKeyVectors; ++u) {
           VI col = lane + (int32_t)(u * kLanes);
-          V p = expNonPositive(s[u] * hb.scale - rowLse);
+          V p = lo < hi ? expNonPositive(s[u] * hb.scale - rowLse) : V{};
           p = (col >= (int32_t)lo) & (col < (int32_t)hi) ? p : V{};
-          s[u] = p;                   // P
-          g[u] = p * (g[u] - rowDelta); // dS, before the scale
+          s[u] = p;
+          g[u] = p * (g[u] - rowDelta);
         }
-        const float *p = reinterpret_cast<const float *>(s);
-        const float *ds = reinterpret_cast<const float *>(g);
-        accumulateRow(&dqAcc[(i0 + i) * nd], ds, &kRows[j0 * nd], lo, hi, nd);
-        scatterRow(dvAcc.data, p, &doRows[(i0 + i) * ndv], lo, hi, ndv);
-        scatterRow(dkAcc.data, ds, &qRows[(i0 + i) * nd], lo, hi, nd);
+      }
+      const float *p = reinterpret_cast<const float *>(scores.data);
+      const float *ds = reinterpret_cast<const float *>(dprobs.data);
+      // dQᵢ += Σⱼ dSᵢⱼ·Kⱼ; dVⱼ += Σᵢ Pᵢⱼ·dOᵢ; dKⱼ += Σᵢ dSᵢⱼ·Qᵢ.
+      for (int64_t i = 0; i < rows; ++i)
+        weightedSum(&dqAcc[(i0 + i) * nd], ds + i * kKeyBlock, 1, &kRows[j0 * nd], nd, cols, nd);
+      for (int64_t j = 0; j < cols; ++j) {
+        weightedSum(&dvAcc[j * ndv], p + j, kKeyBlock, &doRows[i0 * ndv], ndv, rows, ndv);
+        weightedSum(&dkAcc[j * nd], ds + j, kKeyBlock, &qRows[i0 * nd], nd, rows, nd);
       }
     }
     for (int64_t j = 0; j < cols; ++j) {
