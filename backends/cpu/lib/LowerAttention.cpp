@@ -97,28 +97,6 @@ std::optional<Chain> match(attnedit::MatmulOp values, bool training) {
   return c;
 }
 
-/// `v` with its axes permuted (result axis i is axis perm[i] of `v`),
-/// looking through transposes so that undoing one costs nothing.
-Value permuted(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> perm) {
-  SmallVector<int64_t> p(perm);
-  while (auto t = v.getDefiningOp<attnedit::TransposeOp>()) {
-    ArrayRef<int64_t> inner = t.getPermutation();
-    for (int64_t &axis : p)
-      axis = inner[axis];
-    v = t.getInput();
-  }
-  bool identity = true;
-  for (size_t i = 0; i < p.size(); ++i)
-    identity &= p[i] == (int64_t)i;
-  if (identity)
-    return v;
-  SmallVector<int64_t> shape;
-  for (int64_t axis : p)
-    shape.push_back(tensorType(v).getDimSize(axis));
-  return b.create<attnedit::TransposeOp>(loc, RankedTensorType::get(shape, b.getF32Type()), v,
-                                         p);
-}
-
 /// `v` as a permutation of the value under its transposes: v's axis i is
 /// axis perm[i] of base.
 std::pair<Value, SmallVector<int64_t>> peelTransposes(Value v) {
@@ -132,6 +110,25 @@ std::pair<Value, SmallVector<int64_t>> peelTransposes(Value v) {
     v = t.getInput();
   }
   return {v, perm};
+}
+
+/// `v` with its axes permuted (result axis i is axis perm[i] of `v`),
+/// looking through transposes so that undoing one costs nothing.
+Value permuted(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> perm) {
+  auto [base, inner] = peelTransposes(v);
+  SmallVector<int64_t> p;
+  bool identity = true;
+  for (size_t i = 0; i < perm.size(); ++i) {
+    p.push_back(inner[perm[i]]);
+    identity &= p[i] == (int64_t)i;
+  }
+  if (identity)
+    return base;
+  SmallVector<int64_t> shape;
+  for (int64_t axis : p)
+    shape.push_back(tensorType(base).getDimSize(axis));
+  return b.create<attnedit::TransposeOp>(loc, RankedTensorType::get(shape, b.getF32Type()), base,
+                                         p);
 }
 
 /// Whether `a` is `b` with its axes permuted by `perm`, through transposes.
