@@ -70,48 +70,78 @@ struct QueryBlock {
 
 constexpr int64_t kKeyVectors = kKeyBlock / kLanes;
 
-/// ai = ai·correction + Σ_{j in [lo, hi)} p[j]·vb[j], for rows of NV
-/// vectors: the accumulators stay in registers, two sets (even and odd
-/// keys) so that consecutive FMAs do not wait on each other.
+/// out += Σ_{t<n} w[t·wStride] · x[t·xStride ..+NV] for one row of NV
+/// vectors: the accumulators stay in registers, two sets (even and odd t)
+/// so that consecutive FMAs do not wait on each other.
 template <int NV>
-inline void accumulateValues(V *ai, const float *p, const V *vb, int64_t lo, int64_t hi,
-                             float correction) {
+inline void weightedSum(V *out, const float *w, int64_t wStride, const V *x, int64_t xStride,
+                        int64_t n) {
   V a0[NV], a1[NV];
 #pragma GCC unroll 8
   for (int e = 0; e < NV; ++e) {
-    a0[e] = ai[e] * correction;
+    a0[e] = out[e];
     a1[e] = V{};
   }
-  int64_t j = lo;
-  for (; j + 1 < hi; j += 2) {
-    V p0 = splat(p[j]), p1 = splat(p[j + 1]);
-    const V *v0 = vb + j * NV, *v1 = v0 + NV;
+  int64_t t = 0;
+  for (; t + 1 < n; t += 2) {
+    V w0 = splat(w[t * wStride]), w1 = splat(w[(t + 1) * wStride]);
+    const V *x0 = x + t * xStride, *x1 = x0 + xStride;
 #pragma GCC unroll 8
     for (int e = 0; e < NV; ++e) {
-      a0[e] += p0 * v0[e];
-      a1[e] += p1 * v1[e];
+      a0[e] += w0 * x0[e];
+      a1[e] += w1 * x1[e];
     }
   }
-  if (j < hi) {
-    V p0 = splat(p[j]);
+  if (t < n) {
+    V w0 = splat(w[t * wStride]);
 #pragma GCC unroll 8
     for (int e = 0; e < NV; ++e)
-      a0[e] += p0 * vb[j * NV + e];
+      a0[e] += w0 * x[t * xStride + e];
   }
 #pragma GCC unroll 8
   for (int e = 0; e < NV; ++e)
-    ai[e] = a0[e] + a1[e];
+    out[e] = a0[e] + a1[e];
 }
 
-/// The same for any width (value heads wider than 128).
-inline void accumulateValues(V *ai, const float *p, const V *vb, int64_t lo, int64_t hi,
-                             float correction, int64_t nv) {
-  for (int64_t e = 0; e < nv; ++e)
-    ai[e] *= correction;
-  for (int64_t j = lo; j < hi; ++j) {
-    V pj = splat(p[j]);
-    for (int64_t e = 0; e < nv; ++e)
-      ai[e] += pj * vb[j * nv + e];
+/// The same for any width.
+inline void weightedSum(V *out, const float *w, int64_t wStride, const V *x, int64_t xStride,
+                        int64_t n, int64_t nv) {
+  switch (nv) {
+  case 1: return weightedSum<1>(out, w, wStride, x, xStride, n);
+  case 2: return weightedSum<2>(out, w, wStride, x, xStride, n);
+  case 3: return weightedSum<3>(out, w, wStride, x, xStride, n);
+  case 4: return weightedSum<4>(out, w, wStride, x, xStride, n);
+  case 8: return weightedSum<8>(out, w, wStride, x, xStride, n);
+  default:
+    for (int64_t t = 0; t < n; ++t) {
+      V wt = splat(w[t * wStride]);
+      for (int64_t e = 0; e < nv; ++e)
+        out[e] += wt * x[t * xStride + e];
+    }
+  }
+}
+
+/// Scores a[i][u·16 + lane] = Σ_c rows[i][c] · packed[c][u·16 + lane] for a
+/// block of rows against one packed key block, two rows at a time.
+inline void blockProducts(V *a, const float *rows, int64_t n, int64_t width, const V *packed,
+                          int64_t d) {
+  for (int64_t i = 0; i < n; i += 2) {
+    const float *ra = rows + i * width, *rb = i + 1 < n ? ra + width : ra;
+    V x[kKeyVectors] = {}, y[kKeyVectors] = {};
+    for (int64_t c = 0; c < d; ++c) {
+      V sa = splat(ra[c]), sb = splat(rb[c]);
+#pragma GCC unroll 4
+      for (int64_t u = 0; u < kKeyVectors; ++u) {
+        V key = packed[c * kKeyVectors + u];
+        x[u] += sa * key;
+        y[u] += sb * key;
+      }
+    }
+    for (int64_t u = 0; u < kKeyVectors; ++u) {
+      a[i * kKeyVectors + u] = x[u];
+      if (i + 1 < n)
+        a[(i + 1) * kKeyVectors + u] = y[u];
+    }
   }
 }
 
@@ -144,26 +174,8 @@ runQueryBlock(const QueryBlock &qb) {
     const V *kt = qb.kPacked + (j0 / kKeyBlock) * d * kKeyVectors;
     const V *vb = qb.vPacked + j0 * dvVectors;
     // Scores of the block's queries against the key block, (q·k) before the
-    // scale as the reference computes them: two queries at a time, so each
-    // kᵀ vector loaded feeds eight independent accumulators.
-    for (int64_t i = 0; i < rows; i += 2) {
-      const float *qa = &qt[i * d], *qb2 = i + 1 < rows ? qa + d : qa;
-      V a[kKeyVectors] = {}, b[kKeyVectors] = {};
-      for (int64_t c = 0; c < d; ++c) {
-        V x = splat(qa[c]), y = splat(qb2[c]);
-#pragma GCC unroll 4
-        for (int64_t u = 0; u < kKeyVectors; ++u) {
-          V key = kt[c * kKeyVectors + u];
-          a[u] += x * key;
-          b[u] += y * key;
-        }
-      }
-      for (int64_t u = 0; u < kKeyVectors; ++u) {
-        scores[i * kKeyVectors + u] = a[u];
-        if (i + 1 < rows)
-          scores[(i + 1) * kKeyVectors + u] = b[u];
-      }
-    }
+    // scale as the reference computes them.
+    blockProducts(scores.data, qt.data(), rows, d, kt, d);
     for (int64_t i = 0; i < rows; ++i) {
       V *s = &scores[i * kKeyVectors];
       // Keys of this block query i keeps: [lo, hi).
@@ -191,15 +203,10 @@ runQueryBlock(const QueryBlock &qb) {
       m[i] = newMax;
       l[i] = l[i] * correction + horizontalSum(sum);
       V *ai = &acc[i * dvVectors];
+      for (int64_t e = 0; e < dvVectors; ++e)
+        ai[e] *= correction;
       const float *p = reinterpret_cast<const float *>(s);
-      switch (dvVectors) {
-      case 1: accumulateValues<1>(ai, p, vb, lo, hi, correction); break;
-      case 2: accumulateValues<2>(ai, p, vb, lo, hi, correction); break;
-      case 3: accumulateValues<3>(ai, p, vb, lo, hi, correction); break;
-      case 4: accumulateValues<4>(ai, p, vb, lo, hi, correction); break;
-      case 8: accumulateValues<8>(ai, p, vb, lo, hi, correction); break;
-      default: accumulateValues(ai, p, vb, lo, hi, correction, dvVectors); break;
-      }
+      weightedSum(ai, p + lo, 1, vb + lo * dvVectors, dvVectors, hi - lo, dvVectors);
     }
   }
   for (int64_t i = 0; i < rows; ++i) {
@@ -318,81 +325,6 @@ struct HeadBackward {
   const float *sink;
   float *dsink;
 };
-
-/// out += Σ_{t<n} w[t·wStride] · x[t·xStride ..+NV] for one row of NV
-/// vectors: the accumulators stay in registers, two sets (even and odd t)
-/// so that consecutive FMAs do not wait on each other.
-template <int NV>
-inline void weightedSum(V *out, const float *w, int64_t wStride, const V *x, int64_t xStride,
-                        int64_t n) {
-  V a0[NV], a1[NV];
-#pragma GCC unroll 8
-  for (int e = 0; e < NV; ++e) {
-    a0[e] = out[e];
-    a1[e] = V{};
-  }
-  int64_t t = 0;
-  for (; t + 1 < n; t += 2) {
-    V w0 = splat(w[t * wStride]), w1 = splat(w[(t + 1) * wStride]);
-    const V *x0 = x + t * xStride, *x1 = x0 + xStride;
-#pragma GCC unroll 8
-    for (int e = 0; e < NV; ++e) {
-      a0[e] += w0 * x0[e];
-      a1[e] += w1 * x1[e];
-    }
-  }
-  if (t < n) {
-    V w0 = splat(w[t * wStride]);
-#pragma GCC unroll 8
-    for (int e = 0; e < NV; ++e)
-      a0[e] += w0 * x[t * xStride + e];
-  }
-#pragma GCC unroll 8
-  for (int e = 0; e < NV; ++e)
-    out[e] = a0[e] + a1[e];
-}
-
-/// The same for any width.
-inline void weightedSum(V *out, const float *w, int64_t wStride, const V *x, int64_t xStride,
-                        int64_t n, int64_t nv) {
-  switch (nv) {
-  case 1: return weightedSum<1>(out, w, wStride, x, xStride, n);
-  case 2: return weightedSum<2>(out, w, wStride, x, xStride, n);
-  case 3: return weightedSum<3>(out, w, wStride, x, xStride, n);
-  case 4: return weightedSum<4>(out, w, wStride, x, xStride, n);
-  case 8: return weightedSum<8>(out, w, wStride, x, xStride, n);
-  default:
-    for (int64_t t = 0; t < n; ++t) {
-      V wt = splat(w[t * wStride]);
-      for (int64_t e = 0; e < nv; ++e)
-        out[e] += wt * x[t * xStride + e];
-    }
-  }
-}
-
-/// Scores a[i][u·16 + lane] = Σ_c rows[i][c] · packed[c][u·16 + lane] for a
-/// block of rows against one packed key block, two rows at a time.
-inline void blockProducts(V *a, const float *rows, int64_t n, int64_t width, const V *packed,
-                          int64_t d) {
-  for (int64_t i = 0; i < n; i += 2) {
-    const float *ra = rows + i * width, *rb = i + 1 < n ? ra + width : ra;
-    V x[kKeyVectors] = {}, y[kKeyVectors] = {};
-    for (int64_t c = 0; c < d; ++c) {
-      V sa = splat(ra[c]), sb = splat(rb[c]);
-#pragma GCC unroll 4
-      for (int64_t u = 0; u < kKeyVectors; ++u) {
-        V key = packed[c * kKeyVectors + u];
-        x[u] += sa * key;
-        y[u] += sb * key;
-      }
-    }
-    for (int64_t u = 0; u < kKeyVectors; ++u) {
-      a[i * kKeyVectors + u] = x[u];
-      if (i + 1 < n)
-        a[(i + 1) * kKeyVectors + u] = y[u];
-    }
-  }
-}
 
 /// FlashAttention-2's backward (Dao 2023, Algorithm 2) for one query head:
 /// key blocks outside, query blocks inside, probabilities recomputed from
