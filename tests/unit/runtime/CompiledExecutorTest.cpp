@@ -158,49 +158,9 @@ const Case kCases[] = {
        return %0 : tensor<2xf32> })", 3},    // --attnedit-autodiff's gradient of an MSE through an attention chain: the
     // training rewrite fuses the chain and its backward ops (flash forward
     // with log-sum-exp, FlashAttention-2 backward). Lengths span several key
-    // (64) and query (32) blocks; GQA with a window, and MLA's shapes (query
-    // and key width 24, value width 16), GateSWA's sinks (their gradient too).
-    {"attention_training_gqa_window", R"(func.func @f(%arg0: tensor<?x4x16xf32>, %arg1: tensor<?x2x16xf32>, %arg2: tensor<?x2x16xf32>, %arg3: tensor<?x4x16xf32>) -> (tensor<f32>, tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<?x2x16xf32>) {
-       %0 = attnedit.transpose %arg0 {permutation = array<i64: 1, 0, 2>} : (tensor<?x4x16xf32>) -> tensor<4x?x16xf32>
-       %1 = attnedit.transpose %arg1 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x16xf32>) -> tensor<2x?x16xf32>
-       %2 = attnedit.transpose %arg2 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x16xf32>) -> tensor<2x?x16xf32>
-       %3 = attnedit.repeat_kv %1 {repeats = 2 : i64} : (tensor<2x?x16xf32>) -> tensor<4x?x16xf32>
-       %4 = attnedit.repeat_kv %2 {repeats = 2 : i64} : (tensor<2x?x16xf32>) -> tensor<4x?x16xf32>
-       %5 = attnedit.transpose %3 {permutation = array<i64: 0, 2, 1>} : (tensor<4x?x16xf32>) -> tensor<4x16x?xf32>
-       %6 = attnedit.matmul %0, %5 : (tensor<4x?x16xf32>, tensor<4x16x?xf32>) -> tensor<4x?x?xf32>
-       %7 = attnedit.scale %6 {factor = 2.500000e-01 : f64} : tensor<4x?x?xf32>
-       %8 = attnedit.causal_mask %7 {window = 70 : i64} : tensor<4x?x?xf32>
-       %9 = attnedit.softmax %8 {axis = 2 : i64} : tensor<4x?x?xf32>
-       %10 = attnedit.matmul %9, %4 : (tensor<4x?x?xf32>, tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
-       %11 = attnedit.transpose %10 {permutation = array<i64: 1, 0, 2>} : (tensor<4x?x16xf32>) -> tensor<?x4x16xf32>
-       %12 = attnedit.mse_loss %11, %arg3 : tensor<?x4x16xf32>
-       %cst = arith.constant dense<1.000000e+00> : tensor<f32>
-       %13 = attnedit.loss_grad %11, %arg3, %cst {kind = "mse", operand = 0 : i64} : (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<f32>) -> tensor<?x4x16xf32>
-       %14 = attnedit.loss_grad %11, %arg3, %cst {kind = "mse", operand = 1 : i64} : (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<f32>) -> tensor<?x4x16xf32>
-       %15 = attnedit.transpose %13 {permutation = array<i64: 1, 0, 2>} : (tensor<?x4x16xf32>) -> tensor<4x?x16xf32>
-       %16 = attnedit.transpose %4 {permutation = array<i64: 0, 2, 1>} : (tensor<4x?x16xf32>) -> tensor<4x16x?xf32>
-       %17 = attnedit.matmul %15, %16 : (tensor<4x?x16xf32>, tensor<4x16x?xf32>) -> tensor<4x?x?xf32>
-       %18 = attnedit.transpose %9 {permutation = array<i64: 0, 2, 1>} : (tensor<4x?x?xf32>) -> tensor<4x?x?xf32>
-       %19 = attnedit.matmul %18, %15 : (tensor<4x?x?xf32>, tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
-       %20 = attnedit.softmax_grad %9, %17 {axis = 2 : i64} : tensor<4x?x?xf32>
-       %21 = attnedit.causal_mask %20 {window = 70 : i64, zero_fill} : tensor<4x?x?xf32>
-       %22 = attnedit.scale %21 {factor = 2.500000e-01 : f64} : tensor<4x?x?xf32>
-       %23 = attnedit.transpose %5 {permutation = array<i64: 0, 2, 1>} : (tensor<4x16x?xf32>) -> tensor<4x?x16xf32>
-       %24 = attnedit.matmul %22, %23 : (tensor<4x?x?xf32>, tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
-       %25 = attnedit.transpose %0 {permutation = array<i64: 0, 2, 1>} : (tensor<4x?x16xf32>) -> tensor<4x16x?xf32>
-       %26 = attnedit.matmul %25, %22 : (tensor<4x16x?xf32>, tensor<4x?x?xf32>) -> tensor<4x16x?xf32>
-       %27 = attnedit.transpose %26 {permutation = array<i64: 0, 2, 1>} : (tensor<4x16x?xf32>) -> tensor<4x?x16xf32>
-       %28 = attnedit.reshape %19 : (tensor<4x?x16xf32>) -> tensor<2x2x?xf32>
-       %29 = attnedit.reduce_sum %28 {axis = 1 : i64} : (tensor<2x2x?xf32>) -> tensor<2x?xf32>
-       %30 = attnedit.reshape %29 : (tensor<2x?xf32>) -> tensor<2x?x16xf32>
-       %31 = attnedit.reshape %27 : (tensor<4x?x16xf32>) -> tensor<2x2x?xf32>
-       %32 = attnedit.reduce_sum %31 {axis = 1 : i64} : (tensor<2x2x?xf32>) -> tensor<2x?xf32>
-       %33 = attnedit.reshape %32 : (tensor<2x?xf32>) -> tensor<2x?x16xf32>
-       %34 = attnedit.transpose %30 {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x16xf32>) -> tensor<?x2x16xf32>
-       %35 = attnedit.transpose %33 {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x16xf32>) -> tensor<?x2x16xf32>
-       %36 = attnedit.transpose %24 {permutation = array<i64: 1, 0, 2>} : (tensor<4x?x16xf32>) -> tensor<?x4x16xf32>
-       return %12, %36, %35, %34 : tensor<f32>, tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<?x2x16xf32>
-       })", 150},
+    // (64) and query (32) blocks: GQA with a window and GateSWA's sinks
+    // (their gradient too), and MLA's shapes (query and key width 24, value
+    // width 16) without sinks.
     {"attention_training_sinks", R"(func.func @f(%arg0: tensor<?x4x16xf32>, %arg1: tensor<?x2x16xf32>, %arg2: tensor<?x2x16xf32>, %arg3: tensor<4xf32>, %arg4: tensor<?x4x16xf32>) -> (tensor<f32>, tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<4xf32>) {
        %0 = attnedit.transpose %arg0 {permutation = array<i64: 1, 0, 2>} : (tensor<?x4x16xf32>) -> tensor<4x?x16xf32>
        %1 = attnedit.transpose %arg1 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x16xf32>) -> tensor<2x?x16xf32>
