@@ -8,6 +8,7 @@
 
 #include "attnedit/Ascend/OpSimulator.h"
 #include "attnedit/Ascend/AscendOps.h"
+#include "attnedit/Ascend/AttentionGradKernel.h"
 #include "attnedit/Ascend/CostModel.h"
 #include "attnedit/Ascend/MatmulKernel.h"
 #include "attnedit/Ascend/MoveKernel.h"
@@ -91,25 +92,42 @@ OpSimulator::schedule(const std::string &key,
   return shared;
 }
 
+namespace {
+std::string rowKey(const RowProblem &p);
+} // namespace
+
 llvm::Expected<std::vector<float>>
 OpSimulator::simulate(const Schedule &schedule, llvm::ArrayRef<llvm::ArrayRef<float>> inputs) {
+  auto out = simulate(schedule, inputs, 1);
+  if (!out)
+    return out.takeError();
+  return std::move(out->front());
+}
+
+llvm::Expected<std::vector<std::vector<float>>>
+OpSimulator::simulate(const Schedule &schedule, llvm::ArrayRef<llvm::ArrayRef<float>> inputs,
+                      size_t count) {
   Simulator sim(schedule);
   for (auto [k, values] : llvm::enumerate(inputs))
     sim.setTensor(k, values);
   if (llvm::Error e = sim.run())
     return std::move(e);
-  return sim.tensor(schedule.gm.size() - 1);
+  std::vector<std::vector<float>> out;
+  for (size_t k = schedule.gm.size() - count; k < schedule.gm.size(); ++k)
+    out.push_back(sim.tensor(k));
+  return out;
 }
 
 llvm::Expected<SimulatedOp> OpSimulator::runAttention(const AttentionProblem &p,
                                                       llvm::ArrayRef<float> q,
                                                       llvm::ArrayRef<float> k,
                                                       llvm::ArrayRef<float> v,
-                                                      llvm::ArrayRef<float> sinks) {
+                                                      llvm::ArrayRef<float> sinks,
+                                                      std::vector<float> *lse) {
   std::string key =
-      llvm::formatv("fa:{0}x{1}:{2}x{3}:{4}x{5}:s{6}:w{7}:sk{8}:vk{9}:{10}", p.groups,
+      llvm::formatv("fa:{0}x{1}:{2}x{3}:{4}x{5}:s{6}:w{7}:sk{8}:vk{9}:{10}:lse{11}", p.groups,
                     p.headsPerGroup, p.tq, p.tk, p.dk, p.dv, p.scale, p.window, p.sinks,
-                    p.valueFromKey, static_cast<int>(p.dtype))
+                    p.valueFromKey, static_cast<int>(p.dtype), p.saveLse)
           .str();
   double seconds = 0;
   auto s = schedule(
@@ -138,10 +156,82 @@ llvm::Expected<SimulatedOp> OpSimulator::runAttention(const AttentionProblem &p,
     sinkRows = attentionSinkRows(p, sinks);
     inputs.push_back(sinkRows);
   }
-  auto out = simulate(**s, inputs);
+  auto out = simulate(**s, inputs, p.saveLse ? 2 : 1);
   if (!out)
     return out.takeError();
-  return SimulatedOp{{p.tq, p.heads(), p.dv}, std::move(*out), {"flash_attention"}, seconds};
+  if (p.saveLse && lse)
+    *lse = std::move(out->front());
+  return SimulatedOp{
+      {p.tq, p.heads(), p.dv}, std::move(out->back()), {"flash_attention"}, seconds};
+}
+
+llvm::Expected<OpSimulator::AttentionGrads>
+OpSimulator::runAttentionGrad(const AttentionProblem &p, llvm::ArrayRef<float> q,
+                              llvm::ArrayRef<float> k, llvm::ArrayRef<float> v,
+                              llvm::ArrayRef<float> sinks, llvm::ArrayRef<float> o,
+                              llvm::ArrayRef<float> lse, llvm::ArrayRef<float> dO) {
+  std::string key = llvm::formatv("fa_grad:{0}x{1}:{2}x{3}:{4}x{5}:s{6}:w{7}:sk{8}:{9}", p.groups,
+                                  p.headsPerGroup, p.tq, p.tk, p.dk, p.dv, p.scale, p.window,
+                                  p.sinks, static_cast<int>(p.dtype))
+                        .str();
+  AttentionGrads g;
+  double seconds = 0;
+  auto s = schedule(
+      key,
+      [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+        auto choice = searchAttentionGradTiling(context.get(), p, *desc);
+        if (!choice)
+          return choice.takeError();
+        return buildAttentionGradKernel(b, b.getUnknownLoc(), "flash_attention_grad", p,
+                                        choice->tiling, *desc)
+            .getOperation();
+      },
+      &seconds);
+  if (!s)
+    return s.takeError();
+  AttentionTiling tl;
+  tl.bk = (*s)->gm[6].shape[1]; // the mask rows [rows, bk]
+  std::vector<float> mask = attentionMaskRows(p, tl), sinkRows;
+  std::vector<llvm::ArrayRef<float>> inputs{q, k, v, dO, o, lse, mask};
+  if (p.sinks) {
+    sinkRows = attentionSinkRows(p, sinks);
+    inputs.push_back(sinkRows);
+  }
+  auto out = simulate(**s, inputs, p.sinks ? 4 : 3);
+  if (!out)
+    return out.takeError();
+  g.dq = std::move((*out)[0]);
+  g.dk = std::move((*out)[1]);
+  g.dv = std::move((*out)[2]);
+  g.kernels.push_back("flash_attention_grad");
+  g.modelledSeconds = seconds;
+  if (!p.sinks)
+    return g;
+  // Rows [groups, headsPerGroup·tq] are heads [H, tq]: one row sum each.
+  RowProblem sum{RowOp::RowSum, p.heads(), p.tq};
+  int64_t r = rowsPerTile(sum, *desc);
+  if (r < 1)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "ascend-sim: a sink gradient row of %lld does not fit UB",
+                                   (long long)p.tq);
+  double sumSeconds = 0;
+  auto rs = schedule(
+      rowKey(sum),
+      [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+        return buildRowKernel(b, b.getUnknownLoc(), rowOpName(sum.op), sum, r, *desc)
+            .getOperation();
+      },
+      &sumSeconds);
+  if (!rs)
+    return rs.takeError();
+  std::vector<llvm::ArrayRef<float>> rowInputs{(*out)[3]};
+  auto summed = simulate(**rs, rowInputs);
+  if (!summed)
+    return summed.takeError();
+  g.dsinks = std::move(*summed);
+  g.kernels.push_back(rowOpName(sum.op).str());
+  g.modelledSeconds += sumSeconds;
+  return g;
 }
 
 namespace {

@@ -145,7 +145,8 @@ mlir::attnedit::ascend::attentionTilings(const AttentionProblem &p, const Target
   // Smaller tiles than these only add instructions and flag round trips.
   if (out.size() > 8)
     out.resize(8);
-  size_t base = std::min<size_t>(out.size(), 2);
+  // A part's log-sum-exp is not the row's: no splits when it is saved.
+  size_t base = p.saveLse ? 0 : std::min<size_t>(out.size(), 2);
   for (size_t i = 0; i < base; ++i)
     for (int64_t splits : {2, 3, 4, 6})
       if (splits <= decodeKvTiles(p, out[i].bk)) {
@@ -287,6 +288,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
     wsLse = entry->addArgument(gm({splits * p.groups * M, 1}, f32), loc);
     workspace.append({firstWs + 3, firstWs + 4});
   }
+  Value lseOut = p.saveLse ? entry->addArgument(gm({p.groups, M, 1}, f32), loc) : Value();
   Value out = entry->addArgument(gm({p.tq, p.heads() * p.dv}, f32), loc);
   kernel.setWorkspaceAttr(b.getDenseI64ArrayAttr(workspace));
 
@@ -645,7 +647,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
       // O / l, each row to its token and head: row ρ of group g is head
       // g·headsPerGroup + ρ / tq at token ρ % tq.
       normalise();
-      if (splits > 1) {
+      if (splits > 1 || p.saveLse) {
         // This part's log-sum-exp m + ln l, beside its O.
         v1(VLnOp(), l, lj);
         v2(VAddOp(), m, lj, lj);
@@ -663,6 +665,8 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
           }
           Value head = add(mul(k.group, p.headsPerGroup), div(rho, p.tq));
           copy(Pipe::MTE3, o, {cst(row), c0}, out, {rem(rho, p.tq), mul(head, p.dv)}, 1, p.dv);
+          if (p.saveLse)
+            copy(Pipe::MTE3, lj, {cst(row), c0}, lseOut, {k.group, rho, c0}, 1, 1);
         });
       }
       set(Pipe::MTE3, Pipe::V, 1);

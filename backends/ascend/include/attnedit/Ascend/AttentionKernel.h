@@ -41,6 +41,9 @@ struct AttentionProblem {
   /// cache, the latent tile kept in L1 and read again as V (S31).
   bool valueFromKey = false;
   DType dtype = DType::BF16; // Q, K, V and P as the Cube reads them
+  /// Also write each row's log-sum-exp m + ln l (sinks included) for the
+  /// backward kernel (AttentionGradKernel.h), which recomputes P from it.
+  bool saveLse = false;
 
   int64_t rows() const { return headsPerGroup * tq; }
   int64_t heads() const { return groups * headsPerGroup; }
@@ -78,8 +81,8 @@ std::vector<AttentionTiling> attentionTilings(const AttentionProblem &p,
 /// [groups, tk, dv] (absent with valueFromKey), the mask rows (see
 /// attentionMaskRows), the sinks [groups·rows, 1] (with sinks), the
 /// workspace rings S, P and O_tmp, with splits the workspace of the parts'
-/// O [splits·groups·rows, dv] and log-sum-exp [splits·groups·rows, 1], and
-/// the output [tq, heads·dv] f32 (token t, head h at columns h·dv: the
+/// O [splits·groups·rows, dv] and log-sum-exp [splits·groups·rows, 1], with
+/// saveLse the log-sum-exp of every row [groups, rows, 1], and the output [tq, heads·dv] f32 (token t, head h at columns h·dv: the
 /// [T, H, D] layout o_proj reads).
 KernelOp buildAttentionKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
                               const AttentionProblem &p, const AttentionTiling &tiling,

@@ -79,9 +79,26 @@ public:
   /// v [groups, tk, dv] (ignored with p.valueFromKey) and sinks [H] (with
   /// p.sinks), its tiling searched with the cost model; the result is
   /// [tq, H, dv] ("flash_attention").
+  /// With p.saveLse, `lse` receives each row's log-sum-exp [groups, rows].
   llvm::Expected<SimulatedOp> runAttention(const AttentionProblem &p, llvm::ArrayRef<float> q,
                                            llvm::ArrayRef<float> k, llvm::ArrayRef<float> v,
-                                           llvm::ArrayRef<float> sinks);
+                                           llvm::ArrayRef<float> sinks,
+                                           std::vector<float> *lse = nullptr);
+
+  /// The flash-attention backward mix kernel (AttentionGradKernel.h) on the
+  /// forward's q, k, v, sinks, its output o [tq, H, dv] and log-sum-exp,
+  /// and the output's gradient dO [H, tq, dv]: dq [H, tq, dk], dk and dv per
+  /// KV head [groups, tk, d], and with sinks d sink [H] (the kernel's
+  /// per-row terms summed per head by a row-sum kernel).
+  struct AttentionGrads {
+    std::vector<float> dq, dk, dv, dsinks;
+    llvm::SmallVector<std::string, 2> kernels;
+    double modelledSeconds = 0;
+  };
+  llvm::Expected<AttentionGrads>
+  runAttentionGrad(const AttentionProblem &p, llvm::ArrayRef<float> q, llvm::ArrayRef<float> k,
+                   llvm::ArrayRef<float> v, llvm::ArrayRef<float> sinks, llvm::ArrayRef<float> o,
+                   llvm::ArrayRef<float> lse, llvm::ArrayRef<float> dO);
 
   const TargetDescription &target() const { return *desc; }
   const OpSimulatorOptions &options() const { return opts; }
@@ -90,6 +107,9 @@ public:
   /// returns the last GM tensor (every kernel's output comes last).
   static llvm::Expected<std::vector<float>>
   simulate(const Schedule &schedule, llvm::ArrayRef<llvm::ArrayRef<float>> inputs);
+  /// The same, returning the last `count` GM tensors in argument order.
+  static llvm::Expected<std::vector<std::vector<float>>>
+  simulate(const Schedule &schedule, llvm::ArrayRef<llvm::ArrayRef<float>> inputs, size_t count);
 
   /// The schedule of a problem described by `key`, built once by `build`
   /// (which creates one ascend.kernel at the builder's insertion point) and
