@@ -265,9 +265,10 @@ private:
                    << ");\n";
           return success();
         })
-        .Case([&](arith::OrIOp) {
+        .Case<arith::OrIOp, arith::AndIOp>([&](auto) {
           std::string a = expr(op->getOperand(0)), b = expr(op->getOperand(1));
-          indent() << "const bool " << fresh(op->getResult(0)) << " = " << a << " || " << b << ";\n";
+          indent() << "const bool " << fresh(op->getResult(0)) << " = " << a
+                   << (isa<arith::OrIOp>(op) ? " || " : " && ") << b << ";\n";
           return success();
         })
         .Case([&](arith::SelectOp sel) {
