@@ -342,6 +342,23 @@ private:
     auto src = cast<BufType>(copy.getSrc().getType()), dst = cast<BufType>(copy.getDst().getType());
     int64_t rows = copy.getSizes()[0], cols = copy.getSizes()[1];
     std::string s = at(copy.getSrc(), copy.getSrcOffsets()), d = at(copy.getDst(), copy.getDstOffsets());
+    if (copy.getIndex()) {
+      // The id the scalar unit reads from UB (GetValue, after the flag that
+      // orders its load) moves the GM address along index_dim.
+      std::string id = "id" + std::to_string(indexReads++);
+      indent() << "const int64_t " << id << " = static_cast<int64_t>("
+               << expr(copy.getIndex()) << ".GetValue(" << offset(copy.getIndex(), copy.getIndexOffsets())
+               << "));\n";
+      bool srcGm = src.getSpace() == Space::GM;
+      Value gmBuf = srcGm ? copy.getSrc() : copy.getDst();
+      auto gm = srcGm ? src : dst;
+      int64_t stride = 1;
+      for (size_t k = *copy.getIndexDim() + 1; k < gm.getShape().size(); ++k)
+        stride *= gm.getShape()[k];
+      std::string moved = expr(gmBuf) + "[" + offset(gmBuf, srcGm ? copy.getSrcOffsets() : copy.getDstOffsets()) +
+                          " + " + id + " * " + std::to_string(stride) + "]";
+      (srcGm ? s : d) = moved;
+    }
     std::string what = llvm::formatv("// {0}: {1} -> {2}, {3}x{4}", stringifyPipe(copy.getPipe()).upper(),
                                      stringifySpace(src.getSpace()).upper(),
                                      stringifySpace(dst.getSpace()).upper(), rows, cols)
@@ -437,6 +454,7 @@ private:
   llvm::raw_ostream &os;
   llvm::DenseMap<Value, std::string> names;
   int depth = 0;
+  int64_t indexReads = 0; // ids read for indexed copies
   int counter = 0;
 };
 

@@ -215,6 +215,26 @@ LogicalResult CopyOp::verify() {
                           getTranspose() ? rows : cols)) ||
       failed(verifyWindow(*this, "destination", dst, getDstOffsets(), rows, cols)))
     return failure();
+  if (!getIndex()) {
+    if (getIndexDim() || !getIndexOffsets().empty())
+      return emitOpError("index_dim and index offsets need an index tile");
+    return success();
+  }
+  // Data-dependent offset: one element of an f32 UB tile, added along one
+  // dimension of the GM side.
+  auto index = cast<BufType>(getIndex().getType());
+  if (index.getSpace() != Space::UB || !index.getElementType().isF32())
+    return emitOpError("the index tile must be an f32 ub buffer");
+  if (getIndexOffsets().size() != index.getShape().size())
+    return emitOpError() << "the index has " << getIndexOffsets().size()
+                         << " offsets for a rank-" << index.getShape().size() << " buffer";
+  if ((src.getSpace() == Space::GM) == (dst.getSpace() == Space::GM) || getTranspose())
+    return emitOpError("an indexed copy moves between GM and an on-chip buffer, untransposed");
+  auto gm = src.getSpace() == Space::GM ? src : dst;
+  if (!getIndexDim() || *getIndexDim() < 0 ||
+      *getIndexDim() >= static_cast<int64_t>(gm.getShape().size()))
+    return emitOpError() << "index_dim must name a dimension of the GM side (rank "
+                         << gm.getShape().size() << ")";
   return success();
 }
 

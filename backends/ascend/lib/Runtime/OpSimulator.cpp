@@ -380,6 +380,26 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         {a, b}, std::move(shape));
   };
 
+  // Rows gathered or scattered by ids read on the device; a scatter's
+  // output starts as `into` (in place).
+  auto runIndexedMove = [&](const IndexedMoveProblem &p, llvm::ArrayRef<float> ids,
+                            llvm::ArrayRef<float> input, llvm::ArrayRef<float> into) -> Result {
+    int64_t r = indexedMoveRowsPerTile(p, t);
+    if (r < 1)
+      return std::nullopt;
+    bool gather = p.kind == IndexedMoveProblem::Kind::Gather;
+    std::string name = gather ? "gather" : "scatter";
+    std::vector<llvm::ArrayRef<float>> inputs{ids, input};
+    if (!gather)
+      inputs.push_back(into);
+    return runKernel(
+        llvm::formatv("indexed:{0}:{1}x{2}:{3}", name, p.rows, p.cols, p.tableRows).str(), name,
+        [&](OpBuilder &b) {
+          return built(buildIndexedMoveKernel(b, b.getUnknownLoc(), name, p, r, t));
+        },
+        inputs, {gather ? p.rows : p.tableRows, p.cols});
+  };
+
   // A Vector row kernel over [rows, cols] views of the operands.
   auto runRows = [&](RowProblem p, std::vector<llvm::ArrayRef<float>> inputs,
                      llvm::SmallVector<int64_t, 4> shape) -> Result {
@@ -404,7 +424,8 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
   // `op` over the rows (the last axis) of the first operand.
   auto rowsOf = [&](RowOp op, double eps = 0) {
     const HostTensor &x = operands[0];
-    return RowProblem{op, x.numel() / x.shape.back(), x.shape.back(), eps};
+    int64_t cols = x.shape.empty() ? 1 : x.shape.back(); // a scalar is one row of one
+    return RowProblem{op, x.numel() / cols, cols, eps};
   };
   // The operands in order as the row inputs (element-wise: wide rows split).
   auto allOperands = [&] {
@@ -686,29 +707,44 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         return runColumnSum({outer, x.shape[axis], inner}, values(x), shape);
       })
       .Case([&](EmbeddingOp) -> Result {
-        // A data-dependent row gather: a schedule's addresses are fixed when
-        // it is expanded, so the gather is a one-hot matrix (Vector) times
-        // the table on the Cube in its f32 mode (S56), which picks each row
-        // exactly. A device kernel would read the ids with the scalar unit
-        // and copy the rows (GetValue + DataCopy); this one does V·T·D MACs.
+        // A row gather by ids the kernel reads on the device.
         const HostTensor &table = operands[0], &ids = operands[1];
         if (table.shape.size() != 2 || !ids.ints || ids.shape.size() != 1 || !table.data)
           return std::nullopt;
-        int64_t vocab = table.shape[0], width = table.shape[1], n = ids.shape[0];
-        std::vector<float> idColumn(ids.ints, ids.ints + n), index(vocab);
-        for (int64_t v = 0; v < vocab; ++v)
-          index[v] = float(v);
+        IndexedMoveProblem p{IndexedMoveProblem::Kind::Gather, ids.shape[0], table.shape[1],
+                             table.shape[0]};
+        std::vector<float> idColumn(ids.ints, ids.ints + p.rows);
         for (float id : idColumn)
-          if (id < 0 || id >= vocab)
+          if (id < 0 || id >= p.tableRows)
             return std::nullopt; // the reference names the bad id
-        RowProblem p{RowOp::OneHot, n, vocab};
-        return then(runRows(p, {idColumn, index}, {n, vocab}), [&](const SimulatedOp &hot) {
-          MatmulProblem mm;
-          mm.m = n;
-          mm.k = vocab;
-          mm.n = width;
-          return runMatmul(mm, hot.values, values(table), {n, width}, DType::F32);
-        });
+        return runIndexedMove(p, idColumn, values(table), {});
+      })
+      .Case([&](CacheWriteOp w) -> Result {
+        // The rows scattered into the pool in place at their slots. The slot
+        // of each row (block table entry · block size + position in the
+        // block) is computed on the host, as vLLM's scheduler builds the
+        // slot mapping its reshape_and_cache kernel takes.
+        const HostTensor &pool = operands[0], &rows = operands[1], &table = operands[2],
+                         &positions = operands[3];
+        if (pool.shape.size() != 2 || rows.shape.size() != 2 || !pool.data || !rows.data ||
+            !table.ints || table.shape.size() != 2 || !positions.ints ||
+            rows.shape[1] != pool.shape[1] || positions.numel() != rows.shape[0])
+          return std::nullopt;
+        int64_t n = rows.shape[0], bs = w.getBlockSize(), seqs = table.shape[0],
+                entries = table.shape[1], poolRows = pool.shape[0];
+        if (bs <= 0 || (seqs != 1 && seqs != n))
+          return std::nullopt;
+        std::vector<float> slots(n);
+        for (int64_t i = 0; i < n; ++i) {
+          int64_t seq = seqs == 1 ? 0 : i, pos = positions.ints[i], block = pos / bs;
+          int64_t entry = w.getRing() ? block % std::max<int64_t>(entries, 1) : block;
+          int64_t id = pos >= 0 && entry < entries ? table.ints[seq * entries + entry] : -1;
+          if (id < 0 || (id + 1) * bs > poolRows)
+            return std::nullopt; // the reference names the bad slot
+          slots[i] = float(id * bs + pos % bs);
+        }
+        IndexedMoveProblem p{IndexedMoveProblem::Kind::Scatter, n, rows.shape[1], poolRows};
+        return runIndexedMove(p, slots, values(rows), values(pool));
       })
       .Case([&](PagedAttentionOp pa) -> Result { return runPaged(*this, pa, operands); })
       .Case([&](CausalMaskOp m) -> Result {

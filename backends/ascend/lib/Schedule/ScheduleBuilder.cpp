@@ -267,6 +267,11 @@ private:
           i.transpose = copy.getTranspose();
           if (llvm::Error e = window(op, copy.getSrc(), copy.getSrcOffsets(), i.src0))
             return e;
+          if (copy.getIndex()) {
+            i.indexDim = *copy.getIndexDim();
+            if (llvm::Error e = window(op, copy.getIndex(), copy.getIndexOffsets(), i.index))
+              return e;
+          }
           return window(op, copy.getDst(), copy.getDstOffsets(), i.dst);
         })
         .Case([&](MmadOp mmad) -> llvm::Error {

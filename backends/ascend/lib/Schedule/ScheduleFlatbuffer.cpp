@@ -56,11 +56,12 @@ std::vector<uint8_t> mlir::attnedit::ascend::serializeSchedules(llvm::ArrayRef<c
       instrs.reserve(p.instrs.size());
       for (const Instr &i : p.instrs) {
         auto src0 = writeWindow(b, i.src0), src1 = writeWindow(b, i.src1), dst = writeWindow(b, i.dst);
+        auto index = writeWindow(b, i.index);
         instrs.push_back(fb::CreateInstr(
             b, static_cast<fb::InstrKind>(i.kind), static_cast<fb::Pipe>(i.pipe),
             static_cast<fb::VectorOp>(i.vop), src0, src1, dst, i.rows, i.cols, i.transpose, i.init,
             i.scalar, static_cast<fb::Pipe>(i.flagSrc), static_cast<fb::Pipe>(i.flagDst), i.event,
-            i.where));
+            i.where, index, i.indexDim));
       }
       cores.push_back(fb::CreateCoreProgram(b, p.block, b.CreateVector(instrs),
                                             static_cast<fb::CoreKind>(p.kind), p.sub));
@@ -136,6 +137,12 @@ mlir::attnedit::ascend::deserializeSchedules(llvm::ArrayRef<uint8_t> bytes) {
             i.flagDst = static_cast<Pipe>(fi->flag_dst());
             i.event = fi->event();
             i.where = fi->where() < s.locations.size() ? fi->where() : 0;
+            i.index = readWindow(fi->index());
+            i.indexDim = fi->index_dim();
+            if (i.indexDim >= 0 &&
+                (i.kind != InstrKind::Copy || i.index.tile.space != Space::UB ||
+                 i.index.offsets.size() != i.index.tile.shape.size() || i.index.offsets.empty()))
+              return invalid("indexed copy with a malformed index in " + s.kernel);
             // A window must index its buffer, or the simulator would read past it.
             for (const Window *w : {&i.src0, &i.src1, &i.dst})
               if (w->offsets.size() != w->tile.shape.size() ||

@@ -98,6 +98,7 @@ struct Simulator::Impl {
   std::vector<Core> cores;
   uint32_t phase = 0;
   const Instr *failed = nullptr;
+  Instr resolvedCopy; // the last indexed copy, its window moved
   int64_t executed = 0;
   std::map<std::string, int64_t> pathBytes;
 
@@ -459,13 +460,47 @@ struct Simulator::Impl {
     return llvm::Error::success();
   }
 
-  llvm::Error execute(Core &c, int ci, const Instr &i) {
+  /// An indexed copy with its GM window moved by the index value it reads
+  /// now (Instr::index); `indexRead` is that read.
+  llvm::Error resolveIndex(Core &c, const Instr &i, Instr &out, std::vector<Access> &indexRead) {
+    if (i.index.tile.space != Space::UB || i.index.tile.dtype != DType::F32)
+      return error(c, i, "an index tile is an f32 ub buffer");
+    if (llvm::Error e = checkTile(c, i, i.index, 1, 1, "index"))
+      return e;
+    Loc l = locate(c, i.index, 0, 0);
+    float v = load(l.byte, DType::F32);
+    indexRead.push_back(at(l, Space::UB));
+    out = i;
+    Window &gm = out.src0.tile.space == Space::GM ? out.src0 : out.dst;
+    int64_t dim = i.indexDim, rank = gm.tile.shape.size();
+    if (gm.tile.space != Space::GM || dim < 0 || dim >= rank)
+      return error(c, i, "an indexed copy's index must move a dimension of its GM side");
+    if (!(std::nearbyint(v) == v))
+      return error(c, i, llvm::formatv("index value {0} is not a whole number", v));
+    int64_t k = static_cast<int64_t>(v), at = gm.offsets[dim] + k;
+    int64_t extent = dim == rank - 2 ? gm.tile.rows() : dim == rank - 1 ? gm.tile.cols()
+                                                                          : gm.tile.shape[dim];
+    if (k < 0 || at >= extent)
+      return error(c, i, llvm::formatv("index value {0} moves the GM window to {1} along "
+                                       "dimension {2}, outside [0, {3})",
+                                       k, at, dim, extent));
+    gm.offsets[dim] = at;
+    return llvm::Error::success();
+  }
+
+  llvm::Error execute(Core &c, int ci, const Instr &original) {
+    std::vector<Access> reads, writes;
+    Instr &resolved = resolvedCopy; // outlives the call: `failed` may point at it
+    bool indexed = original.kind == InstrKind::Copy && original.indexDim >= 0;
+    if (indexed)
+      if (llvm::Error e = resolveIndex(c, original, resolved, reads))
+        return e;
+    const Instr &i = indexed ? resolved : original;
     if (llvm::Error e = checkStatic(c, i))
       return e;
     int p = static_cast<int>(i.pipe);
     uint32_t epoch = ++c.count[p];
     ++executed;
-    std::vector<Access> reads, writes;
     switch (i.kind) {
     case InstrKind::Copy: {
       std::vector<float> values(i.rows * i.cols, 0.0f);

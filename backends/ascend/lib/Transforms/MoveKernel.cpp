@@ -81,6 +81,84 @@ KernelOp mlir::attnedit::ascend::buildMoveKernel(OpBuilder &builder, Location lo
   return kernel;
 }
 
+int64_t mlir::attnedit::ascend::indexedMoveRowsPerTile(const IndexedMoveProblem &p,
+                                                       const TargetDescription &t) {
+  int64_t align = t.buffer(Space::UB).align;
+  int64_t row = tileBytes(Layout::ND, 1, p.cols, 4, false);
+  for (int64_t r = std::min<int64_t>({64, p.rows, std::max<int64_t>(1, p.rows / vectorCores(t))});
+       r >= 1; --r) {
+    // Two slots of r rows and two of r ids.
+    int64_t bytes = 2 * roundUp(r * row, align) +
+                    2 * roundUp(tileBytes(Layout::ND, r, 1, 4, false), align);
+    if (p.rows % r == 0 && bytes <= t.buffer(Space::UB).bytes - t.ubReserveBytes)
+      return r;
+  }
+  return 0;
+}
+
+KernelOp mlir::attnedit::ascend::buildIndexedMoveKernel(OpBuilder &builder, Location loc,
+                                                        llvm::StringRef name,
+                                                        const IndexedMoveProblem &p, int64_t r,
+                                                        const TargetDescription &t) {
+  Builder b(builder.getContext());
+  int64_t tiles = p.rows / r;
+  int64_t blockDim = std::min(tiles, vectorCores(t));
+  bool gather = p.kind == IndexedMoveProblem::Kind::Gather;
+
+  auto [kernel, entry, blk] = startVectorKernel(builder, loc, name, t, blockDim);
+  kernel->setAttr("ascend.move", b.getStringAttr(gather ? "gather" : "scatter"));
+  kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
+  Value ids = gmArgument(entry, {p.rows, 1}, loc);
+  Value input = gmArgument(entry, {gather ? p.tableRows : p.rows, p.cols}, loc);
+  Value output = gmArgument(entry, {gather ? p.rows : p.tableRows, p.cols}, loc);
+
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToEnd(entry);
+  KernelEmitter e(builder, loc, t);
+  Value buf = e.alloc(r, p.cols, 2), idBuf = e.alloc(r, 1, 2);
+  Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
+  for (Value s : {c0, c1})
+    e.set(Pipe::MTE3, Pipe::MTE2, s);
+
+  TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
+  Value s = e.rem(dealt.iter, c2);
+  Value slot = e.slot(buf, s), idSlot = e.slot(idBuf, s);
+  Value o0 = e.mul(dealt.tile, e.cst(r));
+  // One row copy per id, its GM row offset moved by the id.
+  auto eachRow = [&](Pipe pipe, Value src, Value dst) {
+    OpBuilder::InsertionGuard rows(builder);
+    auto each = builder.create<scf::ForOp>(loc, c0, e.cst(r), c1);
+    builder.setInsertionPointToStart(each.getBody());
+    Value k = each.getInductionVar();
+    bool srcGm = pipe == Pipe::MTE2;
+    builder.create<CopyOp>(loc, pipe, src, ValueRange{srcGm ? c0 : k, c0}, dst,
+                           ValueRange{srcGm ? k : c0, c0}, ArrayRef<int64_t>{1, p.cols},
+                           /*transpose=*/false, idSlot, ValueRange{k, c0}, b.getI64IntegerAttr(0));
+  };
+  e.wait(Pipe::MTE3, Pipe::MTE2, s);
+  e.copy(Pipe::MTE2, ids, {o0, c0}, idSlot, {c0, c0}, r, 1);
+  if (gather) {
+    // S55: the row copies read the ids MTE2 just wrote (the scalar unit's
+    // GetValue after its MTE2 -> S flag on the device).
+    e.barrier(Pipe::MTE2);
+    eachRow(Pipe::MTE2, input, slot);
+    e.set(Pipe::MTE2, Pipe::MTE3, s);
+    e.wait(Pipe::MTE2, Pipe::MTE3, s);
+    e.copy(Pipe::MTE3, slot, {c0, c0}, output, {o0, c0}, r, p.cols);
+  } else {
+    e.copy(Pipe::MTE2, input, {o0, c0}, slot, {c0, c0}, r, p.cols);
+    e.set(Pipe::MTE2, Pipe::MTE3, s);
+    e.wait(Pipe::MTE2, Pipe::MTE3, s);
+    eachRow(Pipe::MTE3, slot, output);
+  }
+  e.set(Pipe::MTE3, Pipe::MTE2, s);
+
+  builder.setInsertionPointAfter(dealt.loop);
+  for (Value s : {c0, c1})
+    e.wait(Pipe::MTE3, Pipe::MTE2, s);
+  return kernel;
+}
+
 int64_t mlir::attnedit::ascend::maskRowsPerTile(const MaskProblem &p, const TargetDescription &t) {
   int64_t row = tileBytes(Layout::ND, 1, p.tk, 4, false);
   int64_t budget = (t.buffer(Space::UB).bytes - t.ubReserveBytes) / row - 1;

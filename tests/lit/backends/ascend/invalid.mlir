@@ -276,3 +276,26 @@ ascend.kernel @mix_args target "910b" blocks 1 core mix {
 ascend.kernel @mix_910a target "910a" blocks 1 core mix {
 ^bb0(%blk: index, %core: index):
 }
+
+// -----
+
+// Tests that a data-dependent offset reads an f32 UB element and moves a
+// dimension of the copy's GM side.
+ascend.kernel @bad_index target "910b" blocks 1 core aiv {
+^bb0(%blk: index, %table: !ascend.buf<gm, 100x64xf32, nd>):
+  %c0 = arith.constant 0 : index
+  %id = ascend.alloc offset 0 slots 1 : !ascend.buf<ub, 8x1xf32, nd>
+  %rows = ascend.alloc offset 256 slots 1 : !ascend.buf<ub, 8x64xf32, nd>
+  // expected-error @+1 {{index_dim must name a dimension of the GM side (rank 2)}}
+  ascend.copy mte2 %table[%c0, %c0] -> %rows[%c0, %c0] sizes [1, 64] offset by %id[%c0, %c0] : !ascend.buf<ub, 8x1xf32, nd> at dim 2 : !ascend.buf<gm, 100x64xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
+}
+
+// -----
+
+ascend.kernel @gm_index target "910b" blocks 1 core aiv {
+^bb0(%blk: index, %table: !ascend.buf<gm, 100x64xf32, nd>, %ids: !ascend.buf<gm, 8x1xf32, nd>):
+  %c0 = arith.constant 0 : index
+  %rows = ascend.alloc offset 256 slots 1 : !ascend.buf<ub, 8x64xf32, nd>
+  // expected-error @+1 {{the index tile must be an f32 ub buffer}}
+  ascend.copy mte2 %table[%c0, %c0] -> %rows[%c0, %c0] sizes [1, 64] offset by %ids[%c0, %c0] : !ascend.buf<gm, 8x1xf32, nd> at dim 0 : !ascend.buf<gm, 100x64xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
+}

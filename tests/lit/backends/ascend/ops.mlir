@@ -103,6 +103,28 @@ ascend.kernel @vec target "910b" blocks 1 core aiv {
 
 // -----
 
+// Tests that a copy with a data-dependent GM offset round-trips: the id is
+// element [k, 0] of an f32 UB tile, added to dimension 0 of the GM side
+// (the embedding's row gather, cache_write's scatter).
+// CHECK-LABEL: ascend.kernel @gather
+// CHECK: ascend.copy mte2 %{{.*}}[%{{.*}}, %{{.*}}] -> %{{.*}}[%{{.*}}, %{{.*}}] sizes [1, 64] offset by %{{.*}}[%{{.*}}, %{{.*}}] : !ascend.buf<ub, 8x1xf32, nd> at dim 0 : !ascend.buf<gm, 100x64xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
+// CHECK: ascend.copy mte3 %{{.*}} sizes [1, 64] offset by %{{.*}} at dim 0 : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<gm, 100x64xf32, nd>
+ascend.kernel @gather target "910b" blocks 1 core aiv {
+^bb0(%blk: index, %ids: !ascend.buf<gm, 8x1xf32, nd>, %table: !ascend.buf<gm, 100x64xf32, nd>, %pool: !ascend.buf<gm, 100x64xf32, nd>):
+  %c0 = arith.constant 0 : index
+  %c3 = arith.constant 3 : index
+  %id = ascend.alloc offset 0 slots 1 : !ascend.buf<ub, 8x1xf32, nd>
+  %rows = ascend.alloc offset 256 slots 1 : !ascend.buf<ub, 8x64xf32, nd>
+  ascend.copy mte2 %ids[%c0, %c0] -> %id[%c0, %c0] sizes [8, 1] : !ascend.buf<gm, 8x1xf32, nd> -> !ascend.buf<ub, 8x1xf32, nd>
+  ascend.barrier mte2
+  ascend.copy mte2 %table[%c0, %c0] -> %rows[%c3, %c0] sizes [1, 64] offset by %id[%c3, %c0] : !ascend.buf<ub, 8x1xf32, nd> at dim 0 : !ascend.buf<gm, 100x64xf32, nd> -> !ascend.buf<ub, 8x64xf32, nd>
+  ascend.set_flag mte2 -> mte3, %c0
+  ascend.wait_flag mte2 -> mte3, %c0
+  ascend.copy mte3 %rows[%c3, %c0] -> %pool[%c0, %c0] sizes [1, 64] offset by %id[%c3, %c0] : !ascend.buf<ub, 8x1xf32, nd> at dim 0 : !ascend.buf<ub, 8x64xf32, nd> -> !ascend.buf<gm, 100x64xf32, nd>
+}
+
+// -----
+
 // Tests that a mix kernel round-trips: the block index and the core within
 // the block, cross-core flags on FIX and MTE3, the workspace arguments.
 // CHECK-LABEL: ascend.kernel @mix target "910b" blocks 1 core mix attributes {workspace = array<i64: 0>}

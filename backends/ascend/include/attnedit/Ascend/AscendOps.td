@@ -130,14 +130,33 @@ def Ascend_CopyOp : Ascend_PipeOp<"copy", [AttrSizedOperandSegments]> {
     and columns (LoadData with transpose, MTE1 only, S8). The element type
     may change only out of L0C (FixPipe's f32 -> f16/bf16, S36). Which
     (source, destination, pipe) triples exist is the target's path table.
+
+    Data-dependent addressing (a gather or scatter of rows): with `index`,
+    the value of element `index_offsets` of that f32 UB tile, read when the
+    copy executes, is added to the offset of dimension `index_dim` of the
+    copy's GM side, as an Ascend C kernel does with `GetValue` on a
+    LocalTensor of ids feeding a `DataCopy`'s GM address (S62). The value
+    must be a whole number inside that dimension; the read is an access of
+    the index tile like any other (its writer must be ordered before it).
   }];
   let arguments = (ins Ascend_Pipe:$pipe, Ascend_Buf:$src, Variadic<Index>:$src_offsets,
                        Ascend_Buf:$dst, Variadic<Index>:$dst_offsets,
-                       DenseI64ArrayAttr:$sizes, UnitAttr:$transpose);
+                       DenseI64ArrayAttr:$sizes, UnitAttr:$transpose,
+                       Optional<Ascend_Buf>:$index, Variadic<Index>:$index_offsets,
+                       OptionalAttr<I64Attr>:$index_dim);
   let assemblyFormat = [{
     $pipe $src `[` $src_offsets `]` `->` $dst `[` $dst_offsets `]` `sizes` $sizes
-    (`transpose` $transpose^)? attr-dict `:` qualified(type($src)) `->` qualified(type($dst))
+    (`transpose` $transpose^)?
+    (`offset` `by` $index^ `[` $index_offsets `]` `:` qualified(type($index)) `at` `dim` $index_dim)?
+    attr-dict `:` qualified(type($src)) `->` qualified(type($dst))
   }];
+  let builders = [
+    OpBuilder<(ins "Pipe":$pipe, "Value":$src, "ValueRange":$srcOffsets, "Value":$dst,
+                   "ValueRange":$dstOffsets, "ArrayRef<int64_t>":$sizes, "bool":$transpose), [{
+      build($_builder, $_state, pipe, src, srcOffsets, dst, dstOffsets, sizes, transpose,
+            /*index=*/Value(), /*index_offsets=*/ValueRange(), /*index_dim=*/IntegerAttr());
+    }]>
+  ];
   let hasVerifier = 1;
 }
 

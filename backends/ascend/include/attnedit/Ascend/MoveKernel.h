@@ -35,6 +35,31 @@ int64_t moveRowsPerTile(const MoveProblem &p, const TargetDescription &t);
 KernelOp buildMoveKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
                          const MoveProblem &p, int64_t tileRows, const TargetDescription &t);
 
+/// Rows moved by ids the kernel reads on the device (data-dependent
+/// addresses: each id is read from UB and moves its copy's GM offset, as
+/// Ascend C's GetValue feeding DataCopy, S62):
+///  - Gather (the embedding): out[i] = table[ids[i]];
+///  - Scatter (cache_write, vLLM's reshape_and_cache with its host-built
+///    slot mapping): pool[slots[i]] = rows[i]. The pool is updated in
+///    place: the kernel's output holds it on entry and only the addressed
+///    rows are written, so only those rows cost.
+/// Ids are f32 (whole numbers below 2^24, as ascend.launch converts i32).
+struct IndexedMoveProblem {
+  enum class Kind { Gather, Scatter } kind = Kind::Gather;
+  int64_t rows = 0, cols = 0, tableRows = 0;
+};
+
+/// Rows per UB tile: a divisor of `rows` fitting two slots; 0 if one row
+/// does not fit.
+int64_t indexedMoveRowsPerTile(const IndexedMoveProblem &p, const TargetDescription &t);
+
+/// GM arguments, f32: gather: ids [rows, 1], table [tableRows, cols], out
+/// [rows, cols]; scatter: slots [rows, 1], rows [rows, cols], pool
+/// [tableRows, cols] (in place).
+KernelOp buildIndexedMoveKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
+                                const IndexedMoveProblem &p, int64_t tileRows,
+                                const TargetDescription &t);
+
 /// Column ranges of row-major inputs placed side by side: slice along the
 /// last axis (one piece) and concat along it (one piece per input). Each
 /// piece moves `width` columns from `srcCol` of its input ([rows, inCols])

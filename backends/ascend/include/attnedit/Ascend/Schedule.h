@@ -65,6 +65,11 @@ struct Instr {
   Window src0, src1, dst;
   int64_t rows = 0, cols = 0; // copy window, destination orientation
   bool transpose = false;
+  /// Copy with a data-dependent offset (a row gather or scatter): when it
+  /// executes, element `index` (an f32 UB window) is added to offset
+  /// `indexDim` of the GM side (src0 or dst). -1: none.
+  Window index;
+  int64_t indexDim = -1;
   bool init = false; // mmad overwrites instead of accumulating
   double scalar = 0;
   Pipe flagSrc = Pipe::S, flagDst = Pipe::S;
