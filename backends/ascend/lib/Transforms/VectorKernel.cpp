@@ -63,8 +63,6 @@ llvm::StringRef mlir::attnedit::ascend::rowOpName(RowOp op) {
     return "row_sum";
   case RowOp::BroadcastCol:
     return "broadcast";
-  case RowOp::OneHot:
-    return "one_hot";
   }
   return "?";
 }
@@ -90,8 +88,7 @@ int64_t mlir::attnedit::ascend::rowInputs(RowOp op) {
 }
 
 int64_t mlir::attnedit::ascend::rowInputCols(const RowProblem &p, int64_t k) {
-  bool column = (p.op == RowOp::SoftmaxSinks && k == 1) || p.op == RowOp::BroadcastCol ||
-                p.op == RowOp::OneHot;
+  bool column = (p.op == RowOp::SoftmaxSinks && k == 1) || p.op == RowOp::BroadcastCol;
   return column ? 1 : p.cols;
 }
 
@@ -104,7 +101,6 @@ RowSide mlir::attnedit::ascend::rowSide(RowOp op) {
   case RowOp::RmsNorm:
   case RowOp::RmsNormGrad:
   case RowOp::BiasAdd:
-  case RowOp::OneHot:
     return RowSide::Row;
   case RowOp::KlGrad:
     return RowSide::Scalar;
@@ -122,7 +118,6 @@ void scratchOf(RowOp op, int64_t &tiles, int64_t &columns) {
   case RowOp::SiluMul:
   case RowOp::Sigmoid:
   case RowOp::SigmoidGrad:
-  case RowOp::OneHot:
     tiles = 1;
     return;
   case RowOp::SiluGrad:
@@ -737,20 +732,6 @@ KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc
   case RowOp::BroadcastCol:
     builder.create<VBrcbOp>(loc, in[0], out);
     break;
-  case RowOp::OneHot: {
-    // max(1 - |index - id|, 0): 1 where the column is the id, 0 elsewhere
-    // (ids and indices are whole numbers in f32).
-    Value u = scratch[0];
-    step(builder.create<VBrcbOp>(loc, in[0], out));
-    step(builder.create<VSubOp>(loc, wUb, out, out));
-    step(builder.create<VMulsOp>(loc, out, f(-1.0), u));
-    step(builder.create<VMaxOp>(loc, out, u, out));
-    step(builder.create<VMulsOp>(loc, out, f(-1.0), out));
-    builder.create<VDupOp>(loc, f(0.0), u);
-    step(builder.create<VAddsOp>(loc, out, f(1.0), out));
-    builder.create<VMaxOp>(loc, out, u, out);
-    break;
-  }
   case RowOp::Rope: // built by buildRope above
     break;
   }

@@ -31,7 +31,6 @@ enum class RowOp {
   KlGrad,            // (teacher, student; scalar g [1, 1]) -> g·factor·(q - p)
   RowSum,            // x -> [rows, 1]
   BroadcastCol,      // x [rows, 1] -> [rows, cols]
-  OneHot,            // ids [rows, 1] (f32; weight: the index row 0..cols-1) -> one-hot rows
 };
 llvm::StringRef rowOpName(RowOp op);
 
@@ -68,7 +67,7 @@ int64_t rowInputs(RowOp op);
 int64_t rowInputCols(const RowProblem &p, int64_t k);
 int64_t rowOutputCols(const RowProblem &p);
 /// The GM operand after the row inputs: a [1, cols] row replicated into
-/// every row of a UB tile (RmsNorm, RmsNormGrad, BiasAdd, OneHot), a [1, 1]
+/// every row of a UB tile (RmsNorm, RmsNormGrad, BiasAdd), a [1, 1]
 /// scalar (KlGrad), or none.
 enum class RowSide { None, Row, Scalar };
 RowSide rowSide(RowOp op);
