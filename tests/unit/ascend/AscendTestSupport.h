@@ -28,29 +28,48 @@ inline Tensor randomTensor(std::vector<int64_t> shape, std::mt19937 &rng, float 
   return t;
 }
 
-/// Builds one kernel with `build` for `target` in a module of its own,
-/// checks that it verifies and expands, runs it in the simulator on
-/// `inputs` (the first GM tensors) and returns the GM tensor after them
-/// (the kernels' output).
+/// A kernel in a module of its own and its expanded schedule (null when
+/// it did not build; the test has failed then).
+struct BuiltKernel {
+  MLIRContext context;
+  OwningOpRef<ModuleOp> module;
+  std::unique_ptr<Schedule> schedule;
+};
+
+/// Builds one kernel with `build` for `target`, checks that it verifies and
+/// expands.
+inline std::unique_ptr<BuiltKernel>
+buildKernel(llvm::StringRef target,
+            llvm::function_ref<KernelOp(OpBuilder &, const TargetDescription &)> build) {
+  auto out = std::make_unique<BuiltKernel>();
+  out->context.loadDialect<AscendDialect>();
+  OpBuilder b(&out->context);
+  out->module = ModuleOp::create(b.getUnknownLoc());
+  b.setInsertionPointToEnd(out->module->getBody());
+  auto t = TargetDescription::load(target);
+  EXPECT_TRUE(static_cast<bool>(t));
+  if (!t)
+    return out;
+  KernelOp kernel = build(b, **t);
+  EXPECT_TRUE(succeeded(kernel.verify()));
+  auto s = buildSchedule(kernel);
+  EXPECT_TRUE(static_cast<bool>(s)) << (s ? "" : llvm::toString(s.takeError()));
+  if (s)
+    out->schedule = std::make_unique<Schedule>(std::move(*s));
+  return out;
+}
+
+/// Builds one kernel with `build` for `target` (buildKernel), runs it in the
+/// simulator on `inputs` (the first GM tensors) and returns the GM tensor
+/// after them (the kernels' output).
 inline std::vector<float>
 simulateKernel(llvm::StringRef target,
                llvm::function_ref<KernelOp(OpBuilder &, const TargetDescription &)> build,
                std::vector<const Tensor *> inputs, int64_t *instructions = nullptr) {
-  MLIRContext context;
-  context.loadDialect<AscendDialect>();
-  OpBuilder b(&context);
-  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
-  b.setInsertionPointToEnd(module->getBody());
-  auto t = TargetDescription::load(target);
-  EXPECT_TRUE(static_cast<bool>(t));
-  if (!t)
+  std::unique_ptr<BuiltKernel> built = buildKernel(target, build);
+  if (!built->schedule)
     return {};
-  KernelOp kernel = build(b, **t);
-  EXPECT_TRUE(succeeded(kernel.verify()));
-  auto s = buildSchedule(kernel);
-  EXPECT_TRUE(static_cast<bool>(s));
-  if (!s)
-    return {};
+  const Schedule *s = built->schedule.get();
   Simulator sim(*s);
   for (size_t k = 0; k < inputs.size(); ++k)
     sim.setTensor(k, llvm::ArrayRef<float>(inputs[k]->data(), inputs[k]->numel()));

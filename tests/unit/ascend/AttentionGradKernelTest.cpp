@@ -128,28 +128,13 @@ double relError(const std::vector<float> &got, const std::vector<double> &want) 
   return worst / scale;
 }
 
-struct Built {
-  MLIRContext context;
-  OwningOpRef<ModuleOp> module;
-  std::unique_ptr<Schedule> schedule;
-};
-
-std::unique_ptr<Built> build(const AttentionProblem &p, const AttentionGradTiling &tl) {
-  auto out = std::make_unique<Built>();
-  out->context.loadDialect<AscendDialect>();
-  OpBuilder b(&out->context);
-  out->module = ModuleOp::create(b.getUnknownLoc());
-  b.setInsertionPointToEnd(out->module->getBody());
-  auto t = TargetDescription::load("910b");
-  EXPECT_TRUE(static_cast<bool>(t));
-  std::string why;
-  EXPECT_TRUE(attentionGradFits(p, tl, **t, &why)) << why;
-  KernelOp kernel = buildAttentionGradKernel(b, b.getUnknownLoc(), "fa_grad", p, tl, **t);
-  EXPECT_TRUE(succeeded(kernel.verify()));
-  auto s = buildSchedule(kernel);
-  EXPECT_TRUE(static_cast<bool>(s)) << (s ? "" : llvm::toString(s.takeError()));
-  out->schedule = std::make_unique<Schedule>(std::move(*s));
-  return out;
+std::unique_ptr<test::BuiltKernel> build(const AttentionProblem &p,
+                                         const AttentionGradTiling &tl) {
+  return test::buildKernel("910b", [&](OpBuilder &b, const TargetDescription &t) {
+    std::string why;
+    EXPECT_TRUE(attentionGradFits(p, tl, t, &why)) << why;
+    return buildAttentionGradKernel(b, b.getUnknownLoc(), "fa_grad", p, tl, t);
+  });
 }
 
 /// The kernel's outputs (dq, dk, dv[, sink rows]) or the simulator's error.

@@ -26,28 +26,12 @@ using namespace mlir::attnedit::ascend;
 
 namespace {
 
-struct Built {
-  MLIRContext context;
-  OwningOpRef<ModuleOp> module;
-  std::unique_ptr<Schedule> schedule;
-};
-
-std::unique_ptr<Built> build(const IndexedMoveProblem &p) {
-  auto out = std::make_unique<Built>();
-  out->context.loadDialect<AscendDialect>();
-  OpBuilder b(&out->context);
-  out->module = ModuleOp::create(b.getUnknownLoc());
-  b.setInsertionPointToEnd(out->module->getBody());
-  auto t = TargetDescription::load("910b");
-  EXPECT_TRUE(static_cast<bool>(t));
-  int64_t r = indexedMoveRowsPerTile(p, **t);
-  EXPECT_GE(r, 1);
-  KernelOp kernel = buildIndexedMoveKernel(b, b.getUnknownLoc(), "move", p, r, **t);
-  EXPECT_TRUE(succeeded(kernel.verify()));
-  auto s = buildSchedule(kernel);
-  EXPECT_TRUE(static_cast<bool>(s)) << (s ? "" : llvm::toString(s.takeError()));
-  out->schedule = std::make_unique<Schedule>(std::move(*s));
-  return out;
+std::unique_ptr<test::BuiltKernel> build(const IndexedMoveProblem &p) {
+  return test::buildKernel("910b", [&](OpBuilder &b, const TargetDescription &t) {
+    int64_t r = indexedMoveRowsPerTile(p, t);
+    EXPECT_GE(r, 1);
+    return buildIndexedMoveKernel(b, b.getUnknownLoc(), "move", p, r, t);
+  });
 }
 
 /// The kernel's last GM tensor after a run on `in`, or its error.

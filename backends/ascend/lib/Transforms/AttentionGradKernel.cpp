@@ -40,6 +40,14 @@ constexpr double kMasked = -3e38; // as the forward's mask rows
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/// One block per task of the larger pass (query tiles or KV tiles of every
+/// KV head), at most one per cube core.
+int64_t blockDimOf(const AttentionProblem &p, const AttentionGradTiling &tl,
+                   const TargetDescription &t) {
+  return std::min(std::max(p.groups * ceilDiv(p.rows(), tl.bq), p.groups * ceilDiv(p.tk, tl.bk)),
+                  t.cubeCores);
+}
+
 /// A buffer handed from a producer pipe to a consumer pipe on one event.
 struct Handoff {
   Pipe producer, consumer;
@@ -151,7 +159,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   const int64_t dk = roundUp(p.dk, 16), dv = roundUp(p.dv, 16);
   const int64_t qTiles = ceilDiv(M, bq), kTiles = ceilDiv(p.tk, bk);
   const int64_t qTasks = p.groups * qTiles, kTasks = p.groups * kTiles;
-  const int64_t blockDim = std::min(std::max(qTasks, kTasks), t.cubeCores);
+  const int64_t blockDim = blockDimOf(p, tl, t);
   const int64_t maskRows = p.window + 2 * bk - 1;
 
   SmallVector<NamedAttribute> tiling;
@@ -631,15 +639,10 @@ mlir::attnedit::ascend::searchAttentionGradTiling(MLIRContext *context, const At
   OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
   std::optional<AttentionGradChoice> best;
   for (const AttentionGradTiling &tl : candidates) {
-    builder.setInsertionPointToEnd(scratch->getBody());
-    KernelOp kernel = buildAttentionGradKernel(builder, loc, "candidate", p, tl, t);
-    llvm::Expected<Schedule> s = buildSchedule(kernel, sampleBlocks(kernel.getBlockDim()));
-    if (!s)
-      return s.takeError();
-    EstimateOptions options;
-    options.representative = true;
-    llvm::Expected<KernelEstimate> e = estimate(*s, options);
-    kernel.erase();
+    llvm::Expected<KernelEstimate> e = estimateCandidate(
+        builder, *scratch,
+        [&](OpBuilder &b) { return buildAttentionGradKernel(b, loc, "candidate", p, tl, t); },
+        sampleBlocks(blockDimOf(p, tl, t)));
     if (!e)
       return e.takeError();
     if (!best || e->seconds < best->estimate.seconds)

@@ -187,15 +187,9 @@ mlir::attnedit::ascend::searchAttentionTiling(MLIRContext *context, const Attent
   OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
   std::optional<AttentionChoice> best;
   for (const AttentionTiling &tl : candidates) {
-    builder.setInsertionPointToEnd(scratch->getBody());
-    KernelOp kernel = buildAttentionKernel(builder, loc, "candidate", p, tl, t);
-    llvm::Expected<Schedule> s = buildSchedule(kernel, {0});
-    if (!s)
-      return s.takeError();
-    EstimateOptions options;
-    options.representative = true;
-    llvm::Expected<KernelEstimate> e = estimate(*s, options);
-    kernel.erase();
+    llvm::Expected<KernelEstimate> e = estimateCandidate(
+        builder, *scratch,
+        [&](OpBuilder &b) { return buildAttentionKernel(b, loc, "candidate", p, tl, t); }, {0});
     if (!e)
       return e.takeError();
     if (!best || e->seconds < best->estimate.seconds)
@@ -203,6 +197,25 @@ mlir::attnedit::ascend::searchAttentionTiling(MLIRContext *context, const Attent
   }
   best->candidates = candidates.size();
   return *best;
+}
+
+llvm::Expected<KernelEstimate>
+mlir::attnedit::ascend::estimateCandidate(OpBuilder &builder, ModuleOp scratch,
+                                          llvm::function_ref<KernelOp(OpBuilder &)> build,
+                                          llvm::ArrayRef<int64_t> blocks) {
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToEnd(scratch.getBody());
+  KernelOp kernel = build(builder);
+  llvm::Expected<Schedule> s = buildSchedule(kernel, blocks);
+  if (!s) {
+    kernel.erase();
+    return s.takeError();
+  }
+  EstimateOptions options;
+  options.representative = true;
+  llvm::Expected<KernelEstimate> e = estimate(*s, options);
+  kernel.erase();
+  return e;
 }
 
 std::vector<float> mlir::attnedit::ascend::attentionMaskRows(const AttentionProblem &p,

@@ -94,6 +94,14 @@ KernelOp buildAttentionKernel(OpBuilder &builder, Location loc, llvm::StringRef 
 /// close to it for causal prefill); estimate() then takes the slowest.
 llvm::SmallVector<int64_t> sampleBlocks(int64_t blockDim);
 
+/// The cost model's estimate of the kernel `build` creates in `scratch`,
+/// over the schedules of `blocks`; the kernel is erased again. What the
+/// tiling searches of the attention kernels time each candidate with.
+llvm::Expected<KernelEstimate>
+estimateCandidate(OpBuilder &builder, ModuleOp scratch,
+                  llvm::function_ref<KernelOp(OpBuilder &)> build,
+                  llvm::ArrayRef<int64_t> blocks);
+
 struct AttentionChoice {
   AttentionTiling tiling;
   KernelEstimate estimate;
