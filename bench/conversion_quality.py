@@ -202,12 +202,13 @@ def stories(args):
         raise SystemExit(f"{TEACHER} is absent (../shared/data)")
     w = lambda name: os.path.join(args.work, name)  # noqa: E731
     n_train, n_held = (20, 4) if args.quick else (args.train_stories, 16)
-    # Sampling is seeded, so a larger set starts with the smaller one's stories
-    # (calibration reads the first ones); 2000 take minutes, so they are kept.
-    train = w("train.bin" if n_train == 200 else f"train-{n_train}.bin")
-    if n_train == 200 or not os.path.exists(train):
+    # Sampling 2000 stories takes minutes, so sets other than the default are
+    # kept (the sampler is seeded: the same count and seed give the same file).
+    default = n_train == 200 and args.train_seed == 0
+    train = w("train.bin" if default else f"train-{n_train}-seed{args.train_seed}.bin")
+    if default or not os.path.exists(train):
         run(args, ["sample", TEACHER, "--count", str(n_train), "--max-tokens", "256",
-                   "--seed", "0", "--out", train], w("sample-train.log"))
+                   "--seed", str(args.train_seed), "--out", train], w("sample-train.log"))
     run(args, ["sample", TEACHER, "--count", str(n_held), "--max-tokens", "256", "--seed", "1",
                "--out", w("held.bin")], w("sample-held.log"))
 
@@ -259,6 +260,7 @@ def stories(args):
     return {"teacher": "stories260K", "context": CONTEXT, "steps_per_stage": steps_record(args),
             "eval_window": args.eval_window,
             "lr": args.lr, "seeds": list(recipe_seeds(args)), "train_stories": n_train,
+            "train_seed": args.train_seed,
             "held_out_stories": n_held, "rows": rows, "plans": plans}
 
 
@@ -469,6 +471,8 @@ def main():
                    help="steps of each stage, or STAGE1,STAGE2 (stories, scratch)")
     p.add_argument("--train-stories", type=int, default=200,
                    help="stories: teacher samples to distil on (the held-out 16 stay)")
+    p.add_argument("--train-seed", type=int, default=0,
+                   help="stories: sampling seed of those (the held-out ones use 1)")
     p.add_argument("--lr", default="1e-2,3e-3",
                    help="stage 1, stage 2 learning rates (stories, scratch)")
     p.add_argument("--eval-window", type=int, default=256,
