@@ -38,6 +38,12 @@ usage: bench/conversion_quality.py [--task stories|recall|scratch] [--bin-dir bu
                                    [--work DIR] [--steps 50] [--seeds 3] [--quick]
                                    [--only NAME[|NAME...]] [--exact] [--lr 1e-2,3e-3]
                                    [--seq-len 128] [--teacher-steps 1500]
+                                   [--train-stories 200] [--train-seed 0]
+
+--steps A,B gives stage 1 A steps and stage 2 B. MLA r16+4 is limited by
+its distillation data before its steps: on the default 200 stories stage 2
+fits them (200 + 800 steps: training KL 0.045, held-out 0.12); run it with
+--train-stories 2000 --steps 200,800.
 """
 import argparse
 import json
@@ -106,13 +112,14 @@ def plot(rows, path):
 
 
 def stages(kind, steps, lr):
-    """The recipe's stages: stage 1 + 2 at `steps` each, or the ablations at
-    the same total steps (stage 2 only), or stage 2 with feature matching."""
-    warm = max(1, steps // 10)
-    s1 = {"stage": "layerwise", "steps": steps, "lr": lr[0], "warmup": warm}
-    s2 = {"stage": "model", "steps": steps, "lr": lr[1], "warmup": warm}
+    """The recipe's stages: stage 1 + 2 at `steps` = (stage 1, stage 2), or
+    the ablations at the same total steps (stage 2 only), or stage 2 with
+    feature matching."""
+    warm = [max(1, n // 10) for n in steps]
+    s1 = {"stage": "layerwise", "steps": steps[0], "lr": lr[0], "warmup": warm[0]}
+    s2 = {"stage": "model", "steps": steps[1], "lr": lr[1], "warmup": warm[1]}
     if kind == "stage2-only":
-        return [dict(s2, steps=2 * steps, warmup=2 * warm)]
+        return [dict(s2, steps=sum(steps), warmup=sum(warm))]
     if kind == "features":
         # Hidden states entering layers 1..4 (all but the embedding's).
         return [s1, dict(s2, feature_layers=[1, 2, 3, 4], feature_weight=0.1)]
@@ -120,6 +127,12 @@ def stages(kind, steps, lr):
         # Stage 2 also trains student copies of every other weight.
         return [s1, dict(s2, train="all")]
     return [s1, s2]
+
+
+def steps_record(args):
+    """--steps as the results JSON records it: one number when both stages
+    have it (as before stage-specific counts)."""
+    return args.steps[0] if args.steps[0] == args.steps[1] else args.steps
 
 
 def distill_seeds(args, teacher, edit, data, tag, recipe_of, evaluate_one, work=None):
@@ -194,26 +207,31 @@ def stories(args):
     if not os.path.exists(TEACHER):
         raise SystemExit(f"{TEACHER} is absent (../shared/data)")
     w = lambda name: os.path.join(args.work, name)  # noqa: E731
-    n_train, n_held = (20, 4) if args.quick else (200, 16)
-    run(args, ["sample", TEACHER, "--count", str(n_train), "--max-tokens", "256", "--seed", "0",
-               "--out", w("train.bin")], w("sample-train.log"))
+    n_train, n_held = (20, 4) if args.quick else (args.train_stories, 16)
+    # Sampling 2000 stories takes minutes, so sets other than the default are
+    # kept (the sampler is seeded: the same count and seed give the same file).
+    default = n_train == 200 and args.train_seed == 0
+    train = w("train.bin" if default else f"train-{n_train}-seed{args.train_seed}.bin")
+    if default or not os.path.exists(train):
+        run(args, ["sample", TEACHER, "--count", str(n_train), "--max-tokens", "256",
+                   "--seed", str(args.train_seed), "--out", train], w("sample-train.log"))
     run(args, ["sample", TEACHER, "--count", str(n_held), "--max-tokens", "256", "--seed", "1",
                "--out", w("held.bin")], w("sample-held.log"))
 
     # Calibration on the training data's first 2048 tokens.
-    run(args, ["calibrate-sinks", "--teacher", TEACHER, "--data", w("train.bin"),
+    run(args, ["calibrate-sinks", "--teacher", TEACHER, "--data", train,
                "--swa-window", "32", "--out", w("sinks32.json")], w("sinks.log"))
-    run(args, ["calibrate-sinks", "--teacher", TEACHER, "--data", w("train.bin"),
+    run(args, ["calibrate-sinks", "--teacher", TEACHER, "--data", train,
                "--swa-window", "32", "--objective", "output-error",
                "--out", w("sinks32-output.json")], w("sinks-output.log"))
-    run(args, ["calibrate-activations", "--teacher", TEACHER, "--data", w("train.bin"),
+    run(args, ["calibrate-activations", "--teacher", TEACHER, "--data", train,
                "--out", w("activations.safetensors")], w("activations.log"))
     mla = "target=mla kv-lora-rank=16 qk-rope-head-dim=4 init=svd"
     # At 512 tokens the 200 B/token of MLA r16+4 buy the same plan as 25%
     # of the teacher (160 B/token): one planned row answers both.
     budgets = {"planned @ MLA's bytes": 200}
     for name, budget in budgets.items():
-        run(args, ["plan-edits", "--teacher", TEACHER, "--data", w("train.bin"),
+        run(args, ["plan-edits", "--teacher", TEACHER, "--data", train,
                    "--kv-budget", str(budget), "--context", str(CONTEXT),
                    "--edit", "init=svd gate=headwise sinks=true",
                    "--out", w(f"plan-{budget}.json")], w(f"plan-{budget}.log"))
@@ -240,14 +258,15 @@ def stories(args):
     ] + [(name, f"plan={w(f'plan-{b}.json')} gate=headwise sinks=true", "stages")
          for name, b in budgets.items()]
 
-    rows = edit_rows(args, configs, TEACHER, w("train.bin"), w("held.bin"), w)
+    rows = edit_rows(args, configs, TEACHER, train, w("held.bin"), w)
     plans = {}
     for name, b in budgets.items():
         with open(w(f"plan-{b}.json")) as f:
             plans[name] = json.load(f)
-    return {"teacher": "stories260K", "context": CONTEXT, "steps_per_stage": args.steps,
+    return {"teacher": "stories260K", "context": CONTEXT, "steps_per_stage": steps_record(args),
             "eval_window": args.eval_window,
             "lr": args.lr, "seeds": list(recipe_seeds(args)), "train_stories": n_train,
+            "train_seed": args.train_seed,
             "held_out_stories": n_held, "rows": rows, "plans": plans}
 
 
@@ -326,7 +345,7 @@ def scratch(args):
     report = {"teacher": "shakespeare-4m (from scratch)", "config": SCRATCH_CONFIG,
               "teacher_steps": len(log), "teacher_train_loss": final_train,
               "teacher_heldout_loss": base["teacher_nll"], "heldout_positions": positions,
-              "context": SCRATCH_CONTEXT, "steps_per_stage": args.steps,
+              "context": SCRATCH_CONTEXT, "steps_per_stage": steps_record(args),
               "eval_window": args.eval_window, "lr": args.lr, "seq_len": args.seq_len,
               "seeds": list(recipe_seeds(args)), "rows": []}
     with open(plan) as f:
@@ -454,7 +473,12 @@ def main():
     p.add_argument("--task", choices=list(RESULTS), default="stories")
     p.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-conversion-quality"))
-    p.add_argument("--steps", type=int, default=50, help="steps of each stage (stories, scratch)")
+    p.add_argument("--steps", default="50",
+                   help="steps of each stage, or STAGE1,STAGE2 (stories, scratch)")
+    p.add_argument("--train-stories", type=int, default=200,
+                   help="stories: teacher samples to distil on (the held-out 16 stay)")
+    p.add_argument("--train-seed", type=int, default=0,
+                   help="stories: sampling seed of those (the held-out ones use 1)")
     p.add_argument("--lr", default="1e-2,3e-3",
                    help="stage 1, stage 2 learning rates (stories, scratch)")
     p.add_argument("--eval-window", type=int, default=256,
@@ -471,8 +495,11 @@ def main():
     p.add_argument("--exact", action="store_true", help="--only is a whole row name")
     args = p.parse_args()
     args.lr = [float(x) for x in args.lr.split(",")]
+    args.steps = [int(x) for x in args.steps.split(",")] * (1 if "," in args.steps else 2)
+    if len(args.steps) != 2 or min(args.steps) < 1:
+        p.error("--steps takes N or STAGE1,STAGE2, each >= 1")
     if args.quick:
-        args.steps, args.seeds = 10, 1
+        args.steps, args.seeds = [10, 10], 1
     os.makedirs(args.work, exist_ok=True)
     report = {"stories": stories, "recall": recall, "scratch": scratch}[args.task](args)
     write_results(args, report)

@@ -35,6 +35,7 @@ struct ConvertAttentionPass
     edit.kvLoraRank = kvLoraRank;
     edit.qLoraRank = qLoraRank;
     edit.qkRopeHeadDim = qkRopeHeadDim;
+    edit.ropeStride = ropeStride;
     edit.qkNopeHeadDim = qkNopeHeadDim;
     edit.vHeadDim = vHeadDim;
     edit.init = init;

@@ -146,9 +146,10 @@ LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
     if (init != "svd" && init != "random")
       return fail("init must be svd or random, got '" + init + "'");
     if (kvLoraRank < 1 || qLoraRank < 0 || qkRopeHeadDim < 2 || qkRopeHeadDim % 2 ||
-        qkNopeHeadDim < -1 || vHeadDim == 0 || vHeadDim < -1)
+        qkNopeHeadDim < -1 || vHeadDim == 0 || vHeadDim < -1 || ropeStride < 0)
       return fail("needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2, "
-                  "qk-nope-head-dim >= 0 and v-head-dim >= 1 (-1: the teacher's head_dim)");
+                  "qk-nope-head-dim >= 0, v-head-dim >= 1 (-1: the teacher's head_dim) and "
+                  "rope-stride >= 0");
     if (init == "svd" && paramsOut.empty() && !planned)
       return fail("init=svd computes weights: give params-out=FILE.safetensors");
   }
@@ -196,7 +197,7 @@ static Value inputNormWeight(Value input) {
 
 MlaShape EditAttentionPass::mlaShape(int64_t d, const LayerEdit *edit) {
   MlaShape shape{qLoraRank, kvLoraRank, qkNopeHeadDim < 0 ? d : qkNopeHeadDim, qkRopeHeadDim,
-                 vHeadDim < 0 ? d : vHeadDim};
+                 vHeadDim < 0 ? d : vHeadDim, ropeStride};
   if (edit) {
     shape.kvLoraRank = edit->kvLoraRank;
     if (edit->qkRopeHeadDim)
@@ -225,6 +226,17 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
   if (!op.getQkvBias().empty())
     op.emitWarning("attnedit-edit-attention: MLA has no attention biases; the teacher's "
                    "q/k/v biases are dropped (distillation has to recover them)");
+
+  // Frequency j of the student's RoPE is the teacher's j·K: a stride other
+  // than the default needs the student's own theta.
+  int64_t r = shape.qkRopeHeadDim;
+  if (shape.ropeStride && (r / 2 - 1) * shape.ropeStride >= d / 2)
+    return op.emitError() << "attnedit-edit-attention: rope-stride=" << shape.ropeStride
+                          << " with qk-rope-head-dim=" << r << " reaches past the teacher's "
+                          << d / 2 << " RoPE pairs (layer " << layer << ")";
+  double theta = op.getRopeTheta().convertToDouble();
+  if (shape.ropeStride)
+    theta = studentRopeTheta(theta, shape, d);
 
   MlaWeights w;
   std::string p = prefix(layer);
@@ -294,7 +306,7 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
     scale = op.getScale().convertToDouble();
   }
 
-  int64_t n = shape.qkNopeHeadDim, r = shape.qkRopeHeadDim, dv = shape.vHeadDim;
+  int64_t n = shape.qkNopeHeadDim, dv = shape.vHeadDim;
   auto param = [&](StringRef name, ArrayRef<int64_t> dims, std::vector<float> &values) {
     return newParam(b, loc, p + name, dims, std::move(values));
   };
@@ -314,7 +326,7 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
   auto mla = b.create<MlaOp>(loc, op.getType(), op.getInput(), op.getPositions(), qProj, qA,
                              qANorm, qB, kvA, kvANorm, kvB, o, i64(h), i64(qLoraRank),
                              i64(kvLoraRank), i64(n), i64(r), i64(dv),
-                             b.getF64FloatAttr(scale), op.getRopeThetaAttr(),
+                             b.getF64FloatAttr(scale), b.getF64FloatAttr(theta),
                              op.getRopeStyleAttr(), op.getLlama3ScalingAttr(),
                              op.getNormEpsAttr());
   op.replaceAllUsesWith(mla.getResult());

@@ -193,6 +193,22 @@ double expectedRmsUnder(const Matrix &w, const Matrix &c) {
   return std::sqrt(std::max(sum, 0.0) / std::max<int64_t>(1, w.rows));
 }
 
+/// Rows [first, rows) of `up` (a per-head up-projection wider than the
+/// teacher's head) drawn N(0, rms(like)²) from `seed`. Their partners (the
+/// query rows or o_proj columns) start at zero, so the start's function is
+/// unchanged, but both would stay zero if these did too: each one's
+/// gradient is proportional to the other.
+void spareRows(Matrix &up, int64_t first, const Matrix &like, uint64_t seed) {
+  if (first >= up.rows)
+    return;
+  double rms = frobenius(like) / std::sqrt((double)std::max<size_t>(1, like.data.size()));
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, rms > 0 ? rms : 1.0);
+  for (int64_t i = first; i < up.rows; ++i)
+    for (int64_t c = 0; c < up.cols; ++c)
+      up.at(i, c) = normal(rng);
+}
+
 void append(std::vector<float> &out, const Matrix &m) {
   for (double v : m.data)
     out.push_back((float)v);
@@ -204,18 +220,29 @@ llvm::Error shapeError(const llvm::Twine &msg) {
 
 } // namespace
 
+double mlir::attnedit::studentRopeTheta(double teacherTheta, const MlaShape &shape, int64_t d) {
+  int64_t kept = ropeStrideOf(shape, d) * shape.qkRopeHeadDim;
+  return kept == d ? teacherTheta : std::pow(teacherTheta, (double)kept / (double)d);
+}
+
 llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
                                                       const MlaShape &s) {
   int64_t h = t.hidden, hq = t.numHeads, hkv = t.numKvHeads, d = t.headDim;
   int64_t r = s.qkRopeHeadDim, n = s.qkNopeHeadDim, dv = s.vHeadDim, rank = s.kvLoraRank;
-  if (r < 2 || r % 2 || r > d || d % r)
+  if (r < 2 || r % 2 || r > d || (!s.ropeStride && d % r))
     return shapeError("qk-rope-head-dim " + llvm::Twine(r) +
                       " must be even, at most the teacher's head_dim " + llvm::Twine(d) +
-                      " and divide it (MLA's RoPE frequencies must be the teacher's)");
+                      " and divide it unless rope-stride is given (MLA's RoPE frequencies "
+                      "must be the teacher's)");
+  int64_t stride = ropeStrideOf(s, d);
+  if (stride < 1 || (r / 2 - 1) * stride >= d / 2)
+    return shapeError("rope-stride " + llvm::Twine(stride) + " with qk-rope-head-dim " +
+                      llvm::Twine(r) + " reaches past the teacher's " + llvm::Twine(d / 2) +
+                      " RoPE pairs");
   if (rank < 1 || n < 0 || dv < 1 || s.qLoraRank < 0 || hq % hkv)
     return shapeError("kv-lora-rank and v-head-dim must be >= 1, qk-nope-head-dim and "
                       "q-lora-rank >= 0");
-  int64_t group = hq / hkv, stride = d / r;
+  int64_t group = hq / hkv;
 
   // Per-head teacher weights, Qwen3's static norm weights folded into rows.
   std::vector<Matrix> wq(hq), wk(hkv), wv(hkv);
@@ -322,6 +349,7 @@ llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
       kUp[q] = Matrix(n, rank);
       std::copy(wq[q].data.begin(), wq[q].data.end(), qNopeRows[q].data.begin());
       std::copy(uk.data.begin(), uk.data.end(), kUp[q].data.begin());
+      spareRows(kUp[q], d, uk, 2 * q);
     } else if (n > 0) {
       Matrix left, right; // Wqᵀ·Uk ≈ left·right: q_nope = leftᵀ, k_up = right
       if (llvm::Error e = lowRank(multiply(transposed(wq[q]), uk), n, left, right))
@@ -333,6 +361,7 @@ llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
       vUp[q] = Matrix(dv, rank);
       oCols[q] = Matrix(h, dv);
       std::copy(uv.data.begin(), uv.data.end(), vUp[q].data.begin());
+      spareRows(vUp[q], d, uv, 2 * q + 1);
       for (int64_t x = 0; x < h; ++x)
         for (int64_t e = 0; e < d; ++e)
           oCols[q].at(x, e) = wo.at(x, e);

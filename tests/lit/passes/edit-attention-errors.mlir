@@ -2,6 +2,7 @@
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla layers=3" 2>&1 | FileCheck %s --check-prefix=LAYER
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla init=svd" 2>&1 | FileCheck %s --check-prefix=SVD
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla qk-rope-head-dim=7 init=random" 2>&1 | FileCheck %s --check-prefix=ROPE
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 rope-stride=3 init=random" 2>&1 | FileCheck %s --check-prefix=STRIDE
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa window=0" 2>&1 | FileCheck %s --check-prefix=WINDOW
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa gate=sometimes" 2>&1 | FileCheck %s --check-prefix=GATE
 
@@ -10,6 +11,7 @@
 // LAYER: error: attnedit-edit-attention: layer 3 is out of range: the module has 1 attention layers
 // SVD: error: attnedit-edit-attention: init=svd computes weights: give params-out=FILE.safetensors
 // ROPE: error: attnedit-edit-attention: needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2
+// STRIDE: error: attnedit-edit-attention: rope-stride=3 with qk-rope-head-dim=8 reaches past the teacher's 8 RoPE pairs (layer 0)
 // WINDOW: error: attnedit-edit-attention: needs window in [1, 16777216] and full-every in [0, 4096]
 // GATE: error: attnedit-edit-attention: gate must be headwise, elementwise or none, got 'sometimes'
 func.func @one_layer(%x: tensor<?x32xf32>, %pos: tensor<?xi32>, %w: tensor<32x32xf32>) -> tensor<?x32xf32> {

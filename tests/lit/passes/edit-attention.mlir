@@ -2,6 +2,7 @@
 // RUN: attnedit-opt %s --split-input-file --attnedit-edit-attention="target=mla kv-lora-rank=12 q-lora-rank=10 qk-rope-head-dim=4 qk-nope-head-dim=6 v-head-dim=5 init=random layers=1" | FileCheck %s --check-prefix=LORA
 // RUN: attnedit-opt %s --split-input-file --attnedit-edit-attention="target=gate-swa window=8 full-every=2 gate=headwise sinks=true" | FileCheck %s --check-prefix=SWA
 // RUN: attnedit-opt %s --split-input-file --attnedit-edit-attention="target=gate-swa window=8 full-layers=0 gate=elementwise" | FileCheck %s --check-prefix=ELEM
+// RUN: attnedit-opt %s --split-input-file --attnedit-edit-attention="target=mla kv-lora-rank=12 qk-rope-head-dim=4 rope-stride=1 init=random" | FileCheck %s --check-prefix=STRIDE
 
 // Tests the IR side of attention editing (no params-out: parameters are
 // declared in the "student" scope with DeepSeek / gate names, no file).
@@ -13,6 +14,10 @@
 // MLA: attnedit.param "model.layers.0.self_attn.o_proj.weight" in "student" trainable : tensor<32x64xf32>
 // MLA: attnedit.mla %arg0, %arg1 q(%{{.*}}) kv(%{{.*}}, %{{.*}}, %{{.*}}) out(%{{.*}}) {kv_lora_rank = 12 : i64, {{.*}}num_heads = 4 : i64, q_lora_rank = 0 : i64, qk_nope_head_dim = 16 : i64, qk_rope_head_dim = 8 : i64, rope_style = #attnedit<rope_style interleaved>, rope_theta = 1.000000e+04 : f64, scale = 0.20412414523193154 : f64, v_head_dim = 16 : i64}
 // MLA: attnedit.param "model.layers.1.self_attn.kv_b_proj.weight"
+// rope-stride=1 keeps the teacher's 2 highest of 8 RoPE frequencies: the
+// student's theta is 10000^(1·4/16).
+// STRIDE-LABEL: func.func @two_layers
+// STRIDE: attnedit.mla {{.*}}qk_rope_head_dim = 4 : i64, {{.*}}rope_theta = 1.000000e+01 : f64
 // MLA: attnedit.mla
 // MLA-NOT: attnedit.attention
 // MLA-NOT: attnedit.parameter_scopes

@@ -103,7 +103,8 @@ double outputError(const Teacher &t, const MlaWeights &w, const MlaShape &s,
   mw.kvANorm = &kvANorm;
   mw.kvB = &kvB;
   mw.o = &o;
-  kernels::RopeConfig mlaRope{10000.0, s.qkRopeHeadDim, t.interleaved, std::nullopt};
+  kernels::RopeConfig mlaRope{studentRopeTheta(10000.0, s, t.headDim), s.qkRopeHeadDim,
+                              t.interleaved, std::nullopt};
   Tensor student = kernels::mla(x, positions, mw,
                                 {t.heads, s.kvLoraRank, s.qkNopeHeadDim, s.qkRopeHeadDim,
                                  s.vHeadDim, scale, mlaRope, 1e-6},
@@ -207,6 +208,52 @@ TEST(MlaInitTest, NarrowHeadsAndLowRankQueryStayClose) {
   double narrowError = outputError(t, *w2, narrow);
   EXPECT_LT(narrowError, 0.9);
   EXPECT_GE(narrowError, wideError * 0.99);
+}
+
+TEST(MlaInitTest, RopeStrideKeepsTheHighestFrequenciesAtTheStudentsTheta) {
+  // One KV head whose lowest-frequency pair (3 of 4) carries nothing: keeping
+  // pairs 0-2 (qk-rope-head-dim 6, stride 1, which the default stride cannot
+  // express: 6 does not divide 8) loses nothing but the latent norm's gain.
+  for (bool interleaved : {false, true}) {
+    Teacher t(/*kvHeads=*/1, interleaved, 13);
+    for (int64_t c : interleaved ? std::vector<int64_t>{6, 7} : std::vector<int64_t>{3, 7})
+      std::fill(t.k.begin() + c * t.hidden, t.k.begin() + (c + 1) * t.hidden, 0.0f);
+    MlaShape highest{0, 16, 8, 6, 8, /*ropeStride=*/1};
+    EXPECT_DOUBLE_EQ(studentRopeTheta(10000.0, highest, 8), std::pow(10000.0, 0.75));
+    auto w = svdInitMla(t.view(), highest);
+    ASSERT_TRUE(bool(w)) << llvm::toString(w.takeError());
+    EXPECT_LT(outputError(t, *w, highest), 0.35) << "interleaved " << interleaved;
+    // Pairs 0 and 2 (the default stride for 4 dims) drop pair 1's rotation.
+    MlaShape spread{0, 16, 8, 4, 8};
+    EXPECT_DOUBLE_EQ(studentRopeTheta(10000.0, spread, 8), 10000.0);
+    auto w2 = svdInitMla(t.view(), spread);
+    ASSERT_TRUE(bool(w2));
+    EXPECT_GT(outputError(t, *w2, spread), outputError(t, *w, highest));
+  }
+  // Pair j·K must exist: 3 pairs at stride 2 would reach pair 4 of 4.
+  Teacher t(1, false, 13);
+  auto w = svdInitMla(t.view(), MlaShape{0, 16, 8, 6, 8, 2});
+  ASSERT_FALSE(bool(w));
+  EXPECT_NE(llvm::toString(w.takeError()).find("rope-stride 2"), std::string::npos);
+}
+
+TEST(MlaInitTest, HeadsWiderThanTheTeachersStartAsTheTeacherAndCanLearn) {
+  // qk-nope-head-dim / v-head-dim above head_dim: the extra up-projection
+  // rows are random and their query rows / o_proj columns zero, so the start
+  // computes what the head_dim-wide one does, and neither side is stuck at 0.
+  Teacher t(/*kvHeads=*/2, /*interleaved=*/true, 17);
+  MlaShape same{0, 12, 8, 4, 8}, wide{0, 12, 12, 4, 12};
+  auto a = svdInitMla(t.view(), same), b = svdInitMla(t.view(), wide);
+  ASSERT_TRUE(bool(a) && bool(b));
+  EXPECT_NEAR(outputError(t, *a, same), outputError(t, *b, wide), 1e-5);
+  int64_t perHead = (wide.qkNopeHeadDim + wide.vHeadDim) * wide.kvLoraRank;
+  for (int64_t row : {8, 11, 20, 23}) { // k rows 8..11, v rows 20..23 of head 0
+    double sum = 0;
+    for (int64_t c = 0; c < wide.kvLoraRank; ++c)
+      sum += std::abs(b->kvBProj[row * wide.kvLoraRank + c]);
+    EXPECT_GT(sum, 0) << "kv_b_proj row " << row;
+  }
+  EXPECT_EQ((int64_t)b->kvBProj.size(), t.heads * perHead);
 }
 
 TEST(MlaInitTest, ShapesItCannotMapAreErrors) {

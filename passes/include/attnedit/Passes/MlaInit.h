@@ -33,7 +33,19 @@ struct TeacherAttention {
 struct MlaShape {
   int64_t qLoraRank; // 0: full-rank q_proj
   int64_t kvLoraRank, qkNopeHeadDim, qkRopeHeadDim, vHeadDim;
+  /// MLA's RoPE pair j takes the teacher's pair j·ropeStride; 0 means
+  /// D / qkRopeHeadDim (the kept frequencies spread over the teacher's range).
+  int64_t ropeStride = 0;
 };
+
+/// The stride `shape` keeps the teacher's RoPE pairs at, for head_dim `d`.
+inline int64_t ropeStrideOf(const MlaShape &shape, int64_t d) {
+  return shape.ropeStride ? shape.ropeStride : d / shape.qkRopeHeadDim;
+}
+
+/// The student's rope_theta that makes its frequency j (theta_s^(-2j/r))
+/// the teacher's frequency j·K (theta^(-2jK/D)): theta^(K·r/D).
+double studentRopeTheta(double teacherTheta, const MlaShape &shape, int64_t d);
 
 /// DeepSeek-V2/V3 tensors; the q_proj / q_lora ones not in use are empty.
 struct MlaWeights {
@@ -42,7 +54,12 @@ struct MlaWeights {
 
 /// Warm start, for the teacher's softmax scale 1/sqrt(D):
 ///  - RoPE: MLA's r-dim RoPE frequency j equals the teacher's frequency
-///    j·D/r, so those pairs are kept (r even, r <= D, D % r == 0). The one
+///    j·K (K = ropeStride; by default D/r, which needs D % r == 0, with the
+///    teacher's rope_theta; else the student's rope_theta is
+///    studentRopeTheta), so those pairs are kept (r even, (r/2-1)·K < D/2).
+///    Pairs not kept lose their rotation: low frequencies, which turn little
+///    over a context, lose least, so K = 1 (the r/2 highest) usually
+///    starts closest. The one
 ///    shared k_pe takes, per pair, the principal combination of the teacher's
 ///    KV heads (top eigenvector u of their Gram matrix); query head j keeps
 ///    u[g(j)] times its own pair. Exact for one KV head.

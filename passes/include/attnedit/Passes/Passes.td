@@ -72,6 +72,10 @@ defvar EditAttentionOptions = [
            "MLA query rank (0: full-rank q_proj)">,
     Option<"qkRopeHeadDim", "qk-rope-head-dim", "int64_t", /*default=*/"64",
            "MLA decoupled RoPE dims (shared key)">,
+    Option<"ropeStride", "rope-stride", "int64_t", /*default=*/"0",
+           "MLA: the student's RoPE pair j is the teacher's pair j·K (0: K = head_dim / "
+           "qk-rope-head-dim, the kept frequencies spread over the teacher's range; 1: the "
+           "highest ones); the student's rope_theta is theta^(K·qk-rope-head-dim/head_dim)">,
     Option<"qkNopeHeadDim", "qk-nope-head-dim", "int64_t", /*default=*/"-1",
            "MLA position-free dims per head (-1: the teacher's head_dim)">,
     Option<"vHeadDim", "v-head-dim", "int64_t", /*default=*/"-1",
