@@ -145,6 +145,17 @@ inline void blockProducts(V *a, const float *rows, int64_t n, int64_t width, con
   }
 }
 
+/// The keys [lo, hi) of the block of `cols` keys from key j0 that the query
+/// at position `pos` sees.
+inline std::pair<int64_t, int64_t> visibleKeys(int64_t pos, int64_t j0, int64_t cols, bool causal,
+                                               int64_t window) {
+  if (!causal)
+    return {0, cols};
+  int64_t hi = std::clamp<int64_t>(pos + 1 - j0, 0, cols);
+  int64_t lo = window > 0 ? std::clamp<int64_t>(pos - window + 1 - j0, 0, hi) : 0;
+  return {lo, hi};
+}
+
 /// Cloned per ISA (GCC function multiversioning, chosen once at load time
 /// from the CPU's features).
 __attribute__((target_clones("avx512f", "avx2", "default"))) void
@@ -178,13 +189,7 @@ runQueryBlock(const QueryBlock &qb) {
     blockProducts(scores.data, qt.data(), rows, d, kt, d);
     for (int64_t i = 0; i < rows; ++i) {
       V *s = &scores[i * kKeyVectors];
-      // Keys of this block query i keeps: [lo, hi).
-      int64_t pos = firstPos + i, lo = 0, hi = cols;
-      if (qb.causal) {
-        hi = std::clamp<int64_t>(pos + 1 - j0, 0, cols);
-        if (qb.window > 0)
-          lo = std::clamp<int64_t>(pos - qb.window + 1 - j0, 0, hi);
-      }
+      auto [lo, hi] = visibleKeys(firstPos + i, j0, cols, qb.causal, qb.window);
       if (lo >= hi)
         continue; // Nothing visible in this block.
       V rowMax = splat(m[i]);
@@ -221,15 +226,25 @@ runQueryBlock(const QueryBlock &qb) {
   }
 }
 
+/// The constants LowerAttention.cpp passes: [scale, causal, window].
+struct Params {
+  float scale;
+  bool causal;
+  int64_t window;
+};
+
+Params readParams(StridedMemRefType<float, 1> *m) {
+  const float *p = m->data + m->offset;
+  int64_t stride = m->strides[0];
+  return {p[0], p[stride] != 0.0f, static_cast<int64_t>(p[2 * stride])};
+}
+
 void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
                StridedMemRefType<float, 3> *vm, const float *sinks,
                StridedMemRefType<float, 1> *params, StridedMemRefType<float, 3> *outm,
                StridedMemRefType<float, 2> *lsem = nullptr) {
   View3 q = view(qm), k = view(km), v = view(vm);
-  const float *p = params->data + params->offset;
-  float scale = p[0 * params->strides[0]];
-  bool causal = p[1 * params->strides[0]] != 0.0f;
-  auto window = static_cast<int64_t>(p[2 * params->strides[0]]);
+  auto [scale, causal, window] = readParams(params);
   int64_t tq = q.sizes[0], heads = q.sizes[1], kvHeads = k.sizes[1];
   int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
   int64_t d = q.sizes[2], dv = v.sizes[2], tk = k.sizes[0];
@@ -395,12 +410,7 @@ runHeadBackward(const HeadBackward &hb) {
       // P and dS (before the scale) of the tile, zero where a query does not
       // see a key.
       for (int64_t i = 0; i < rows; ++i) {
-        int64_t pos = firstPos + i, lo = 0, hi = cols;
-        if (hb.causal) {
-          hi = std::clamp<int64_t>(pos + 1 - j0, 0, cols);
-          if (hb.window > 0)
-            lo = std::clamp<int64_t>(pos - hb.window + 1 - j0, 0, hi);
-        }
+        auto [lo, hi] = visibleKeys(firstPos + i, j0, cols, hb.causal, hb.window);
         V *s = &scores[i * kKeyVectors], *g = &dprobs[i * kKeyVectors];
         float rowLse = lse[i0 + i], rowDelta = delta[i0 + i];
         for (int64_t u = 0; u < kKeyVectors; ++u) {
@@ -449,10 +459,7 @@ void attentionBackward(StridedMemRefType<float, 3> *qm, StridedMemRefType<float,
                        StridedMemRefType<float, 3> *dqm, StridedMemRefType<float, 3> *dkm,
                        StridedMemRefType<float, 3> *dvm, float *dsinks) {
   View3 q = view(qm), k = view(km), v = view(vm), o = view(om), dout = view(doutm);
-  const float *p = params->data + params->offset;
-  float scale = p[0];
-  bool causal = p[params->strides[0]] != 0.0f;
-  auto window = static_cast<int64_t>(p[2 * params->strides[0]]);
+  auto [scale, causal, window] = readParams(params);
   int64_t heads = q.sizes[1], kvHeads = k.sizes[1];
   int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
 #pragma omp parallel for schedule(dynamic, 1)

@@ -229,19 +229,21 @@ std::optional<Backward> matchBackward(Chain &c) {
   return bw;
 }
 
-/// Uses of `old` ([H, T, D]) read `heads` ([T, H, D]) instead: a transpose
-/// back to [T, H, D] becomes `heads` itself.
-void replaceHeadMajor(OpBuilder &b, Location loc, Value old, Value heads) {
-  Value headMajor;
+/// Uses of `old`, which is `replacement` with its axes permuted by the
+/// self-inverse `perm`, read `replacement` instead: a transpose of `old` by
+/// `perm` becomes `replacement` itself.
+void replaceTransposed(OpBuilder &b, Location loc, Value old, Value replacement,
+                       ArrayRef<int64_t> perm) {
+  Value permutedBack;
   for (OpOperand &use : llvm::make_early_inc_range(old.getUses())) {
     auto t = dyn_cast<attnedit::TransposeOp>(use.getOwner());
-    if (t && t.getPermutation() == ArrayRef<int64_t>{1, 0, 2}) {
-      t.getResult().replaceAllUsesWith(heads);
+    if (t && t.getPermutation() == perm) {
+      t.getResult().replaceAllUsesWith(replacement);
       continue;
     }
-    if (!headMajor)
-      headMajor = permuted(b, loc, heads, {1, 0, 2});
-    use.set(headMajor);
+    if (!permutedBack)
+      permutedBack = permuted(b, loc, replacement, perm);
+    use.set(permutedBack);
   }
 }
 
@@ -251,17 +253,9 @@ void eraseDead(ArrayRef<Operation *> consumersFirst) {
       op->erase();
 }
 
-Value constantParams(OpBuilder &b, Location loc, Chain &c) {
-  auto paramsType = RankedTensorType::get({3}, b.getF32Type());
-  return b.create<arith::ConstantOp>(
-      loc, DenseElementsAttr::get(paramsType, ArrayRef<float>{(float)c.scale,
-                                                               c.causal ? 1.0f : 0.0f,
-                                                               (float)c.window}));
-}
-
-/// An empty tensor shaped like `like` with `dims[i]` taken from dims of
-/// `sources[i]` (a value and its axis) where dynamic.
-Value emptyLike(OpBuilder &b, Location loc, ArrayRef<std::pair<Value, int64_t>> dims) {
+/// A tensor.empty whose i-th size is dimension dims[i].second of
+/// dims[i].first.
+Value emptyWithDims(OpBuilder &b, Location loc, ArrayRef<std::pair<Value, int64_t>> dims) {
   SmallVector<int64_t> shape;
   SmallVector<Value> sizes;
   for (auto [v, axis] : dims) {
@@ -272,88 +266,89 @@ Value emptyLike(OpBuilder &b, Location loc, ArrayRef<std::pair<Value, int64_t>> 
   return empty(b, loc, RankedTensorType::get(shape, b.getF32Type()), sizes);
 }
 
-/// The chain and its backward ops become two calls: the forward, which keeps
-/// each row's log-sum-exp instead of the probabilities, and FlashAttention-2's
-/// backward, which recomputes them tile by tile.
-void rewriteTraining(Chain &c, Backward &bw) {
+/// The forward call that replaces a chain's value product.
+struct FusedForward {
+  /// In the kernel's layouts: q [Tq, H, D], k [Tk, Hk, D], v [Tk, Hk, Dv],
+  /// then the sinks if any.
+  SmallVector<Value> operands;
+  Value params; // [scale, causal, window]
+  /// out [Tq, H, Dv], then (`keepLse`) each row's log-sum-exp [H, Tq].
+  SmallVector<Value> results;
+};
+
+/// Calls the flash-attention kernel in place of `c`'s value product, whose
+/// users then read its output.
+FusedForward fuseForward(Chain &c, bool keepLse) {
   OpBuilder b(c.values);
   Location loc = c.values.getLoc();
   Value q = permuted(b, loc, c.scores.getLhs(), {1, 0, 2});
   Value k = permuted(b, loc, c.kBase, {1, 0, 2});
   Value v = permuted(b, loc, c.vBase, {1, 0, 2});
+  FusedForward f;
+  f.operands = {q, k, v};
   Value sinks = c.softmax.getSinks();
-  Value params = constantParams(b, loc, c);
-  Value outInit = emptyLike(b, loc, {{q, 0}, {q, 1}, {v, 2}});
-  Value lseInit = emptyLike(b, loc, {{q, 1}, {q, 0}});
-  SmallVector<Value> inputs{q, k, v};
   if (sinks)
-    inputs.push_back(sinks);
-  SmallVector<Value> forwardInputs(inputs);
-  forwardInputs.push_back(params);
-  SmallVector<Value> forward = libraryCall(
-      b, loc, sinks ? "attnedit_cpu_attention_train_sinks" : "attnedit_cpu_attention_train",
-      forwardInputs, {outInit, lseInit});
-  replaceHeadMajor(b, loc, c.values.getResult(), forward[0]);
+    f.operands.push_back(sinks);
+  f.params = paramsConstant(b, loc, {(float)c.scale, c.causal ? 1.0f : 0.0f, (float)c.window});
+  SmallVector<Value> inits{emptyWithDims(b, loc, {{q, 0}, {q, 1}, {v, 2}})};
+  if (keepLse)
+    inits.push_back(emptyWithDims(b, loc, {{q, 1}, {q, 0}}));
+  SmallVector<Value> inputs(f.operands);
+  inputs.push_back(f.params);
+  std::string name = std::string("attnedit_cpu_attention") + (keepLse ? "_train" : "") +
+                     (sinks ? "_sinks" : "");
+  f.results = libraryCall(b, loc, name, inputs, inits);
+  // The chain's result is [H, Tq, Dv]; its users mostly transpose it back.
+  replaceTransposed(b, loc, c.values.getResult(), f.results[0], {1, 0, 2});
+  return f;
+}
 
+/// The chain's own ops, consumers first.
+void appendChainOps(SmallVector<Operation *> &ops, Chain &c) {
+  ops.append({c.values, c.softmax});
+  ops.append(c.between.begin(), c.between.end());
+  ops.push_back(c.scores);
+}
+
+/// The chain and its backward ops become two calls: the forward, which keeps
+/// each row's log-sum-exp instead of the probabilities, and FlashAttention-2's
+/// backward, which recomputes them tile by tile.
+void rewriteTraining(Chain &c, Backward &bw) {
+  FusedForward f = fuseForward(c, /*keepLse=*/true);
   Operation *first = bw.dvalues->isBeforeInBlock(bw.dprobs) ? bw.dvalues : bw.dprobs;
-  b.setInsertionPoint(first);
-  loc = first->getLoc();
-  Value dout = permuted(b, loc, bw.dout, {1, 0, 2});
-  SmallVector<Value> inits{emptyLike(b, loc, {{q, 1}, {q, 0}, {q, 2}}),
-                           emptyLike(b, loc, {{q, 1}, {k, 0}, {k, 2}}),
-                           emptyLike(b, loc, {{q, 1}, {v, 0}, {v, 2}})};
+  OpBuilder b(first);
+  Location loc = first->getLoc();
+  Value q = f.operands[0], k = f.operands[1], v = f.operands[2];
+  Value sinks = c.softmax.getSinks();
+  SmallVector<Value> inits{emptyWithDims(b, loc, {{q, 1}, {q, 0}, {q, 2}}),
+                           emptyWithDims(b, loc, {{q, 1}, {k, 0}, {k, 2}}),
+                           emptyWithDims(b, loc, {{q, 1}, {v, 0}, {v, 2}})};
   if (sinks)
-    inits.push_back(emptyLike(b, loc, {{q, 1}}));
-  inputs.append({forward[0], forward[1], dout, params});
+    inits.push_back(emptyWithDims(b, loc, {{q, 1}}));
+  SmallVector<Value> inputs(f.operands);
+  inputs.append({f.results[0], f.results[1], permuted(b, loc, bw.dout, {1, 0, 2}), f.params});
   SmallVector<Value> grads = libraryCall(
       b, loc, sinks ? "attnedit_cpu_attention_backward_sinks" : "attnedit_cpu_attention_backward",
       inputs, inits);
   bw.dqueries.getResult().replaceAllUsesWith(grads[0]);
+  replaceTransposed(b, loc, bw.dkeysT.getResult(), grads[1], {0, 2, 1});
   bw.dvalues.getResult().replaceAllUsesWith(grads[2]);
   if (sinks)
     bw.sinkGrad.getResult().replaceAllUsesWith(grads[3]);
-  Value dkT;
-  for (OpOperand &use : llvm::make_early_inc_range(bw.dkeysT.getResult().getUses())) {
-    auto t = dyn_cast<attnedit::TransposeOp>(use.getOwner());
-    if (t && t.getPermutation() == ArrayRef<int64_t>{0, 2, 1}) {
-      t.getResult().replaceAllUsesWith(grads[1]);
-      continue;
-    }
-    if (!dkT)
-      dkT = permuted(b, loc, grads[1], {0, 2, 1});
-    use.set(dkT);
-  }
   SmallVector<Operation *> dead{bw.dkeysT, bw.dqueries};
   dead.append(bw.between.rbegin(), bw.between.rend());
   dead.push_back(bw.softmaxGrad);
   if (sinks)
     dead.push_back(bw.sinkGrad);
-  dead.append({bw.dprobs, bw.dvalues, bw.probsT, c.values, c.softmax});
-  dead.append(c.between.begin(), c.between.end());
-  dead.push_back(c.scores);
+  dead.append({bw.dprobs, bw.dvalues, bw.probsT});
+  appendChainOps(dead, c);
   eraseDead(dead);
 }
 
 void rewrite(Chain &c) {
-  OpBuilder b(c.values);
-  Location loc = c.values.getLoc();
-  // Kernel layouts: q [Tq, H, D], k [Tk, Hk, D], v [Tk, Hk, Dv].
-  Value q = permuted(b, loc, c.scores.getLhs(), {1, 0, 2});
-  Value k = permuted(b, loc, c.kBase, {1, 0, 2});
-  Value v = permuted(b, loc, c.vBase, {1, 0, 2});
-  Value init = emptyLike(b, loc, {{q, 0}, {q, 1}, {v, 2}});
-  SmallVector<Value> inputs{q, k, v};
-  Value sinks = c.softmax.getSinks();
-  if (sinks)
-    inputs.push_back(sinks);
-  inputs.push_back(constantParams(b, loc, c));
-  Value out = libraryCall(b, loc, sinks ? "attnedit_cpu_attention_sinks" : "attnedit_cpu_attention",
-                          inputs, {init})[0];
-  // The chain's result is [H, Tq, Dv]; its users mostly transpose it back.
-  replaceHeadMajor(b, loc, c.values.getResult(), out);
-  SmallVector<Operation *> dead{c.values, c.softmax};
-  dead.append(c.between.begin(), c.between.end());
-  dead.push_back(c.scores);
+  fuseForward(c, /*keepLse=*/false);
+  SmallVector<Operation *> dead;
+  appendChainOps(dead, c);
   eraseDead(dead);
 }
 

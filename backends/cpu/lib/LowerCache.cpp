@@ -17,11 +17,6 @@ using namespace mlir;
 using namespace mlir::attnedit;
 using namespace mlir::attnedit::cpu::detail;
 
-static Value paramsConstant(OpBuilder &b, Location loc, ArrayRef<float> values) {
-  auto type = RankedTensorType::get({(int64_t)values.size()}, b.getF32Type());
-  return b.create<arith::ConstantOp>(loc, DenseElementsAttr::get(type, values));
-}
-
 FailureOr<Value> Lowering::lower(attnedit::CacheWriteOp op) {
   Value params = paramsConstant(b, loc, {(float)op.getBlockSize(), op.getRing() ? 1.0f : 0.0f});
   return libraryCall(b, loc, "attnedit_cpu_cache_write",

@@ -73,6 +73,12 @@ inline Value emptyLike(OpBuilder &b, Location loc, RankedTensorType type, Value 
   return empty(b, loc, type, sizes);
 }
 
+/// A 1-D f32 constant: the scalar parameters a library call reads.
+inline Value paramsConstant(OpBuilder &b, Location loc, ArrayRef<float> values) {
+  auto type = RankedTensorType::get({(int64_t)values.size()}, b.getF32Type());
+  return b.create<arith::ConstantOp>(loc, DenseElementsAttr::get(type, values));
+}
+
 inline Value fill(OpBuilder &b, Location loc, Value init, Value value) {
   return b.create<linalg::FillOp>(loc, value, init).getResult(0);
 }
