@@ -193,6 +193,13 @@ LogicalResult CausalMaskOp::verify() {
   int64_t tq = in[in.size() - 2], tk = in.back();
   if (!ShapedType::isDynamic(tq) && !ShapedType::isDynamic(tk) && tq > tk)
     return emitOpError() << "more queries (" << tq << ") than keys (" << tk << ")";
+  int64_t segments = getSegments();
+  if (segments < 1)
+    return emitOpError("segments must be >= 1");
+  if (segments > 1 && !ShapedType::isDynamic(tq) && !ShapedType::isDynamic(tk) &&
+      (tq != tk || tq % segments != 0))
+    return emitOpError() << segments << " segments need as many queries as keys, a multiple of "
+                         << segments << " (got " << tq << " x " << tk << ")";
   return success();
 }
 

@@ -84,7 +84,8 @@ Grads SoftmaxOp::buildVjp(OpBuilder &b, Value g) {
 }
 
 Grads CausalMaskOp::buildVjp(OpBuilder &b, Value g) {
-  return grads({b.create<CausalMaskOp>(getLoc(), g, getWindowAttr(), b.getUnitAttr())});
+  return grads({b.create<CausalMaskOp>(getLoc(), g, getWindowAttr(), b.getUnitAttr(),
+                                       getSegmentsAttr())});
 }
 
 Grads RepeatKvOp::buildVjp(OpBuilder &b, Value g) {

@@ -154,7 +154,8 @@ std::optional<double> AttentionMatcher::peelScale(Value &v) {
 /// 0/-inf bias, and returns its window.
 std::optional<int64_t> AttentionMatcher::peelMask(Value &v) {
   if (auto op = inner<CausalMaskOp>(v)) {
-    if (op.getZeroFill())
+    // The composites hold one sequence: packed ones stay primitives.
+    if (op.getZeroFill() || op.getSegments() != 1)
       return std::nullopt;
     v = op.getInput();
     return (int64_t)op.getWindow();
@@ -165,7 +166,8 @@ std::optional<int64_t> AttentionMatcher::peelMask(Value &v) {
   for (auto [x, bias] : {std::pair{add.getLhs(), add.getRhs()}, {add.getRhs(), add.getLhs()}}) {
     auto mask = bias.getDefiningOp<CausalMaskOp>();
     std::optional<double> zero =
-        mask && !mask.getZeroFill() ? splatConstant(mask.getInput()) : std::nullopt;
+        mask && !mask.getZeroFill() && mask.getSegments() == 1 ? splatConstant(mask.getInput())
+                                                                 : std::nullopt;
     if (zero && *zero == 0.0) {
       body.push_back(add);
       addLeaves(bias);

@@ -65,7 +65,8 @@ struct QueryBlock {
   int64_t lseStride;
   float scale, sink;
   bool causal, hasSink;
-  int64_t window, h, hk, q0, rows;
+  /// `segment` > 0: the rows are packed sequences of that many tokens.
+  int64_t window, segment, h, hk, q0, rows;
 };
 
 constexpr int64_t kKeyVectors = kKeyBlock / kLanes;
@@ -147,12 +148,20 @@ inline void blockProducts(V *a, const float *rows, int64_t n, int64_t width, con
 
 /// The keys [lo, hi) of the block of `cols` keys from key j0 that the query
 /// at position `pos` sees.
+/// The first key position query position `pos` sees.
+inline int64_t firstVisible(int64_t pos, bool causal, int64_t window, int64_t segment) {
+  if (!causal)
+    return 0;
+  int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+  return segment > 0 ? std::max(first, pos - pos % segment) : first;
+}
+
 inline std::pair<int64_t, int64_t> visibleKeys(int64_t pos, int64_t j0, int64_t cols, bool causal,
-                                               int64_t window) {
+                                               int64_t window, int64_t segment) {
   if (!causal)
     return {0, cols};
   int64_t hi = std::clamp<int64_t>(pos + 1 - j0, 0, cols);
-  int64_t lo = window > 0 ? std::clamp<int64_t>(pos - window + 1 - j0, 0, hi) : 0;
+  int64_t lo = std::clamp<int64_t>(firstVisible(pos, causal, window, segment) - j0, 0, hi);
   return {lo, hi};
 }
 
@@ -178,7 +187,7 @@ runQueryBlock(const QueryBlock &qb) {
   // Keys this block may see: [first, last].
   int64_t firstPos = offset + qb.q0, lastPos = firstPos + rows - 1;
   int64_t last = qb.causal ? std::min(tk - 1, lastPos) : tk - 1;
-  int64_t first = qb.causal && qb.window > 0 ? std::max<int64_t>(0, firstPos - qb.window + 1) : 0;
+  int64_t first = firstVisible(firstPos, qb.causal, qb.window, qb.segment);
   first -= first % kKeyBlock; // whole packed blocks; keys before `first` are masked below
   for (int64_t j0 = first; j0 <= last; j0 += kKeyBlock) {
     int64_t cols = std::min(kKeyBlock, last + 1 - j0);
@@ -189,7 +198,7 @@ runQueryBlock(const QueryBlock &qb) {
     blockProducts(scores.data, qt.data(), rows, d, kt, d);
     for (int64_t i = 0; i < rows; ++i) {
       V *s = &scores[i * kKeyVectors];
-      auto [lo, hi] = visibleKeys(firstPos + i, j0, cols, qb.causal, qb.window);
+      auto [lo, hi] = visibleKeys(firstPos + i, j0, cols, qb.causal, qb.window, qb.segment);
       if (lo >= hi)
         continue; // Nothing visible in this block.
       V rowMax = splat(m[i]);
@@ -227,16 +236,18 @@ runQueryBlock(const QueryBlock &qb) {
 }
 
 /// The constants LowerAttention.cpp passes: [scale, causal, window].
+/// [scale, causal, window, segments] as LowerAttention writes them.
 struct Params {
   float scale;
   bool causal;
-  int64_t window;
+  int64_t window, segments;
 };
 
 Params readParams(StridedMemRefType<float, 1> *m) {
   const float *p = m->data + m->offset;
   int64_t stride = m->strides[0];
-  return {p[0], p[stride] != 0.0f, static_cast<int64_t>(p[2 * stride])};
+  return {p[0], p[stride] != 0.0f, static_cast<int64_t>(p[2 * stride]),
+          static_cast<int64_t>(p[3 * stride])};
 }
 
 void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
@@ -244,7 +255,7 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
                StridedMemRefType<float, 1> *params, StridedMemRefType<float, 3> *outm,
                StridedMemRefType<float, 2> *lsem = nullptr) {
   View3 q = view(qm), k = view(km), v = view(vm);
-  auto [scale, causal, window] = readParams(params);
+  auto [scale, causal, window, segments] = readParams(params);
   int64_t tq = q.sizes[0], heads = q.sizes[1], kvHeads = k.sizes[1];
   int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
   int64_t d = q.sizes[2], dv = v.sizes[2], tk = k.sizes[0];
@@ -275,8 +286,8 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
       float *lse = lsem ? lsem->data + lsem->offset + h * lsem->strides[0] : nullptr;
       runQueryBlock(QueryBlock{q, &kPacked[hk * kPerHead], &vPacked[hk * vPerHead], tk, dv, out,
                                outm->strides, lse, lsem ? lsem->strides[1] : 0, scale,
-                               sinks ? sinks[h] : 0.0f, causal,
-                               sinks != nullptr, window, h, hk, q0,
+                               sinks ? sinks[h] : 0.0f, causal, sinks != nullptr, window,
+                               segments > 1 ? tk / segments : 0, h, hk, q0,
                                std::min(kQueryBlock, tq - q0)});
     }
   }
@@ -334,7 +345,7 @@ struct HeadBackward {
   int64_t lseStride;
   float scale;
   bool causal;
-  int64_t window, h, hk;
+  int64_t window, segment, h, hk;
   Out3 dq, dk, dv;
   /// The head's sink logit and where its gradient goes (null: no sinks).
   const float *sink;
@@ -403,14 +414,14 @@ runHeadBackward(const HeadBackward &hb) {
     for (int64_t i0 = 0; i0 < tq; i0 += kQueryBlock) {
       int64_t rows = std::min(kQueryBlock, tq - i0);
       int64_t firstPos = offset + i0, lastPos = firstPos + rows - 1;
-      if (hb.causal && (lastPos < j0 || (hb.window > 0 && firstPos - hb.window + 1 >= j0 + cols)))
-        continue; // every key of the block is in these queries' future or out of their window
+      if (hb.causal && (lastPos < j0 || firstVisible(firstPos, true, hb.window, hb.segment) >= j0 + cols))
+        continue; // every key of the block is in these queries' future or out of their view
       blockProducts(scores.data, qScalars + i0 * nd * kLanes, rows, nd * kLanes, kt, d);
       blockProducts(dprobs.data, doScalars + i0 * ndv * kLanes, rows, ndv * kLanes, vt, dvDim);
       // P and dS (before the scale) of the tile, zero where a query does not
       // see a key.
       for (int64_t i = 0; i < rows; ++i) {
-        auto [lo, hi] = visibleKeys(firstPos + i, j0, cols, hb.causal, hb.window);
+        auto [lo, hi] = visibleKeys(firstPos + i, j0, cols, hb.causal, hb.window, hb.segment);
         V *s = &scores[i * kKeyVectors], *g = &dprobs[i * kKeyVectors];
         float rowLse = lse[i0 + i], rowDelta = delta[i0 + i];
         for (int64_t u = 0; u < kKeyVectors; ++u) {
@@ -459,14 +470,15 @@ void attentionBackward(StridedMemRefType<float, 3> *qm, StridedMemRefType<float,
                        StridedMemRefType<float, 3> *dqm, StridedMemRefType<float, 3> *dkm,
                        StridedMemRefType<float, 3> *dvm, float *dsinks) {
   View3 q = view(qm), k = view(km), v = view(vm), o = view(om), dout = view(doutm);
-  auto [scale, causal, window] = readParams(params);
+  auto [scale, causal, window, segments] = readParams(params);
   int64_t heads = q.sizes[1], kvHeads = k.sizes[1];
+  int64_t segment = segments > 1 ? k.sizes[0] / segments : 0;
   int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t h = 0; h < heads; ++h)
     runHeadBackward(HeadBackward{q, k, v, o, dout,
                                  lsem->data + lsem->offset + h * lsem->strides[0],
-                                 lsem->strides[1], scale, causal, window, h, h / group,
+                                 lsem->strides[1], scale, causal, window, segment, h, h / group,
                                  outView(dqm), outView(dkm), outView(dvm),
                                  sinks ? sinks + h : nullptr, sinks ? dsinks + h : nullptr});
 }

@@ -36,7 +36,7 @@ struct Chain {
   SmallVector<Operation *> between; // scales and masks, in program order reversed
   double scale = 1.0;
   bool causal = false;
-  int64_t window = 0;
+  int64_t window = 0, segments = 1;
   Value k, v;                 // [H, Tk, D], [H, Tk, Dv] before repeat_kv peeling
   Value kBase, vBase;         // [Hk, Tk, ·]: repeat_kv's input, or k / v
 };
@@ -66,6 +66,7 @@ std::optional<Chain> match(attnedit::MatmulOp values, bool training) {
         return std::nullopt;
       c.causal = true;
       c.window = mask.getWindow();
+      c.segments = mask.getSegments();
       c.between.push_back(mask);
       x = mask.getInput();
     } else if (auto scale = x.getDefiningOp<attnedit::ScaleOp>()) {
@@ -201,7 +202,8 @@ std::optional<Backward> matchBackward(Chain &c) {
   while (singleUse(ds)) {
     Operation *user = *ds.getUsers().begin();
     if (auto mask = dyn_cast<attnedit::CausalMaskOp>(user)) {
-      if (!mask.getZeroFill() || masked || (int64_t)mask.getWindow() != c.window)
+      if (!mask.getZeroFill() || masked || (int64_t)mask.getWindow() != c.window ||
+          (int64_t)mask.getSegments() != c.segments)
         return std::nullopt;
       masked = true;
     } else if (auto s = dyn_cast<attnedit::ScaleOp>(user)) {
@@ -289,7 +291,8 @@ FusedForward fuseForward(Chain &c, bool keepLse) {
   Value sinks = c.softmax.getSinks();
   if (sinks)
     f.operands.push_back(sinks);
-  f.params = paramsConstant(b, loc, {(float)c.scale, c.causal ? 1.0f : 0.0f, (float)c.window});
+  f.params = paramsConstant(
+      b, loc, {(float)c.scale, c.causal ? 1.0f : 0.0f, (float)c.window, (float)c.segments});
   SmallVector<Value> inits{emptyWithDims(b, loc, {{q, 0}, {q, 1}, {v, 2}})};
   if (keepLse)
     inits.push_back(emptyWithDims(b, loc, {{q, 1}, {q, 0}}));

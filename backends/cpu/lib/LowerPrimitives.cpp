@@ -332,9 +332,11 @@ FailureOr<Value> Lowering::lower(attnedit::SoftmaxOp op) {
 FailureOr<Value> Lowering::lower(attnedit::CausalMaskOp op) {
   Value x = op.getInput();
   RankedTensorType type = tensorType(x);
-  int64_t rank = type.getRank(), window = op.getWindow();
+  int64_t rank = type.getRank(), window = op.getWindow(), segments = op.getSegments();
   Value tq = dimOf(b, loc, x, rank - 2), tk = dimOf(b, loc, x, rank - 1);
   Value offset = b.create<arith::SubIOp>(loc, tk, tq);
+  Value length = segments > 1 ? b.create<arith::DivSIOp>(loc, tk, indexConst(b, loc, segments))
+                              : Value();
   float fillValue = op.getZeroFill() ? 0.0f : -std::numeric_limits<float>::infinity();
   return elementwise(b, loc, type, x, [&](OpBuilder &nb, Location l, ValueRange a) {
     Value i = nb.create<linalg::IndexOp>(l, rank - 2), j = nb.create<linalg::IndexOp>(l, rank - 1);
@@ -345,6 +347,11 @@ FailureOr<Value> Lowering::lower(attnedit::CausalMaskOp op) {
       Value far = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::sge, dist,
                                            indexConst(nb, l, window));
       masked = nb.create<arith::OrIOp>(l, masked, far);
+    }
+    if (length) {
+      Value start = nb.create<arith::SubIOp>(l, pos, nb.create<arith::RemSIOp>(l, pos, length));
+      Value before = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::slt, j, start);
+      masked = nb.create<arith::OrIOp>(l, masked, before);
     }
     return nb.create<arith::SelectOp>(l, masked, f32Const(nb, l, fillValue), a[0]).getResult();
   });

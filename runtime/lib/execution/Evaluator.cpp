@@ -220,7 +220,12 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
         const Tensor &x = in(c.getInput());
         if (x.dim(-2) > x.dim(-1))
           return error(op, "more queries than keys in " + x.shapeString());
-        return kernels::causalMask(x, c.getWindow(), c.getZeroFill());
+        int64_t segments = c.getSegments();
+        if (segments > 1 && (x.dim(-2) != x.dim(-1) || x.dim(-1) % segments != 0))
+          return error(op, std::to_string(segments) + " segments need as many queries as keys, "
+                               "a multiple of " + std::to_string(segments) + ", not " +
+                               x.shapeString());
+        return kernels::causalMask(x, c.getWindow(), c.getZeroFill(), segments);
       })
       .Case([&](attnedit::RepeatKvOp r) -> R {
         return kernels::repeatKv(in(r.getInput()), r.getRepeats());

@@ -153,17 +153,18 @@ Tensor softmax(const Tensor &x, int64_t axis, const Tensor *sinks) {
   return out;
 }
 
-Tensor causalMask(const Tensor &x, int64_t window, bool zeroFill) {
+Tensor causalMask(const Tensor &x, int64_t window, bool zeroFill, int64_t segments) {
   int64_t tq = x.dim(-2), tk = x.dim(-1), batch = x.numel() / std::max<int64_t>(1, tq * tk);
+  int64_t length = segments > 1 ? tk / segments : tk + 1;
   Tensor out = Tensor::zeros(x.shape());
   std::copy_n(x.data(), x.numel(), out.mutableData());
   const float ninf = zeroFill ? 0.0f : -std::numeric_limits<float>::infinity();
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t i = 0; i < tq; ++i) {
-      int64_t pos = tk - tq + i;
+      int64_t pos = tk - tq + i, start = pos - pos % length;
       float *row = out.mutableData() + (b * tq + i) * tk;
       for (int64_t j = 0; j < tk; ++j)
-        if (j > pos || (window > 0 && pos - j >= window))
+        if (j > pos || j < start || (window > 0 && pos - j >= window))
           row[j] = ninf;
     }
   return out;

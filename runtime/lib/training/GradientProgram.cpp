@@ -8,6 +8,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <chrono>
 #include <omp.h>
 #include <cmath>
@@ -92,7 +93,56 @@ bool GradientProgram::ownsSequence(size_t k, size_t batchSize) const {
   return ownsLane(k % lanesFor(batchSize));
 }
 
-llvm::Error GradientProgram::sumAcrossRanks(llvm::ArrayRef<std::vector<Tensor>> laneSums) {
+func::FuncOp GradientProgram::packedFunction(size_t count) {
+  if (count == 1)
+    return gradFunc;
+  OwningOpRef<ModuleOp> &module = packedModules[count];
+  if (!module) {
+    module = cast<ModuleOp>(gradFunc->getParentOfType<ModuleOp>()->clone());
+    module->walk([&](func::FuncOp f) {
+      if (f.getName() != gradFunc.getName())
+        return;
+      Builder b(f.getContext());
+      f.walk([&](CausalMaskOp mask) { mask.setSegmentsAttr(b.getI64IntegerAttr(count)); });
+    });
+  }
+  return module->lookupSymbol<func::FuncOp>(gradFunc.getName());
+}
+
+std::optional<std::vector<Tensor>>
+GradientProgram::packed(llvm::ArrayRef<std::vector<Tensor>> batch, size_t lane,
+                        size_t numLanes) const {
+  const std::vector<Tensor> &first = batch[lane];
+  int64_t length = first.empty() ? 0 : first[0].dim(0);
+  std::optional<size_t> targets;
+  for (size_t i = 0; i < first.size(); ++i)
+    if (auto name = func::FuncOp(gradFunc).getArgAttrOfType<StringAttr>(i, "attnedit.name");
+        name && name.getValue() == "targets")
+      targets = i;
+  auto supervised = [&](const Tensor &t) {
+    return std::count_if(t.intValues(), t.intValues() + t.numel(), [](int32_t v) { return v != -1; });
+  };
+  for (size_t k = lane; k < batch.size(); k += numLanes) {
+    if (batch[k].size() != first.size())
+      return std::nullopt;
+    for (size_t i = 0; i < first.size(); ++i)
+      if (!batch[k][i].isInt() || batch[k][i].rank() != 1 || batch[k][i].dim(0) != length)
+        return std::nullopt;
+    if (targets && supervised(batch[k][*targets]) != supervised(first[*targets]))
+      return std::nullopt;
+  }
+  std::vector<Tensor> args;
+  for (size_t i = 0; i < first.size(); ++i) {
+    std::vector<int32_t> values;
+    for (size_t k = lane; k < batch.size(); k += numLanes)
+      values.insert(values.end(), batch[k][i].intValues(), batch[k][i].intValues() + length);
+    args.push_back(Tensor::ints(std::move(values)));
+  }
+  return args;
+}
+
+llvm::Error GradientProgram::sumAcrossRanks(llvm::ArrayRef<std::vector<Tensor>> laneSums,
+                                            llvm::ArrayRef<float> laneWeights) {
   size_t n = 0;
   for (const Tensor &g : grads)
     n += g.numel();
@@ -106,8 +156,9 @@ llvm::Error GradientProgram::sumAcrossRanks(llvm::ArrayRef<std::vector<Tensor>> 
   for (size_t i = 0; i < mine.size(); ++i) {
     float *dst = flat.data() + i * n;
     owned.push_back(dst);
+    float weight = laneWeights[mine[i]];
     for (const Tensor &t : laneSums[mine[i]]) {
-      std::copy_n(t.data(), t.numel(), dst);
+      std::transform(t.data(), t.data() + t.numel(), dst, [=](float g) { return weight * g; });
       dst += t.numel();
     }
   }
@@ -139,8 +190,32 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
   std::vector<std::vector<Tensor>> laneSums(numLanes);
   std::vector<double> losses(batch.size());
   std::vector<std::string> errors(numLanes);
+  // A packed lane's results are its sequences' mean: it weighs as many.
+  std::vector<float> laneWeights(numLanes, 1.0f);
+  std::vector<std::optional<std::vector<Tensor>>> laneCalls(numLanes);
+  std::vector<func::FuncOp> laneFuncs(numLanes, gradFunc);
+  lastPackedLanes = 0;
+  for (size_t lane : mine) {
+    size_t count = (batch.size() - lane + numLanes - 1) / numLanes;
+    if (count > 1 && (laneCalls[lane] = packed(batch, lane, numLanes))) {
+      laneFuncs[lane] = packedFunction(count);
+      laneWeights[lane] = (float)count;
+      ++lastPackedLanes;
+    }
+  }
   auto runLane = [&](size_t lane) {
     std::vector<Tensor> &sum = laneSums[lane];
+    if (laneCalls[lane]) {
+      auto results = defaultExecutor().run(laneFuncs[lane], *laneCalls[lane], *store);
+      if (!results) {
+        errors[lane] = llvm::toString(results.takeError());
+        return;
+      }
+      for (size_t k = lane; k < batch.size(); k += numLanes)
+        losses[k] = results->front().data()[0];
+      sum.assign(results->begin() + 1, results->end());
+      return;
+    }
     for (size_t k = lane; k < batch.size(); k += numLanes) {
       auto results = defaultExecutor().run(gradFunc, batch[k], *store);
       if (!results) {
@@ -200,7 +275,7 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
         losses[k] = -std::numeric_limits<double>::infinity();
     if (llvm::Error e = group->maxInPlace(losses))
       return std::move(e);
-    if (llvm::Error e = sumAcrossRanks(laneSums))
+    if (llvm::Error e = sumAcrossRanks(laneSums, laneWeights))
       return std::move(e);
     lastCommunication =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - computed).count();
@@ -210,24 +285,26 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
         out[j] *= inverse;
     }
   }
-  // A batch of one sequence: its gradients are the executor's results,
-  // taken as they are (a copy of 125M parameters' gradients was 3.5% of
-  // the medium step).
-  for (size_t i = 0; !group && batch.size() == 1 && i < grads.size(); ++i)
+  // A batch in one call (one sequence, or one packed lane): its mean
+  // gradients are the executor's results, taken as they are (a copy of 125M
+  // parameters' gradients was 3.5% of the medium step).
+  bool oneCall = !group && numLanes == 1 && (batch.size() == 1 || laneCalls[0]);
+  for (size_t i = 0; oneCall && i < grads.size(); ++i)
     grads[i] = laneSums[0][i];
   // The lanes' sum in lane order, one pass per gradient on every core: each
   // element adds the same numbers in the same order whatever the threads.
-  for (size_t i = 0; !group && batch.size() > 1 && i < grads.size(); ++i) {
+  for (size_t i = 0; !group && !oneCall && i < grads.size(); ++i) {
     float *out = grads[i].mutableData();
     std::vector<const float *> from;
     for (const std::vector<Tensor> &sum : laneSums)
       from.push_back(sum[i].data());
     int64_t n = grads[i].numel();
+    const float *weights = laneWeights.data();
 #pragma omp parallel for simd schedule(static) if (n >= (1 << 16))
     for (int64_t j = 0; j < n; ++j) {
-      float total = from[0][j];
+      float total = weights[0] * from[0][j];
       for (size_t lane = 1; lane < from.size(); ++lane)
-        total += from[lane][j];
+        total += weights[lane] * from[lane][j];
       out[j] = total * inverse;
     }
   }

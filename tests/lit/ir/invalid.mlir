@@ -81,6 +81,24 @@ func.func @mask_queries(%a: tensor<2x5x3xf32>) {
 
 // -----
 
+// Tests that packed sequences are whole: as many queries as keys, split evenly.
+func.func @mask_segments(%a: tensor<2x6x6xf32>) {
+  // expected-error @+1 {{4 segments need as many queries as keys, a multiple of 4 (got 6 x 6)}}
+  %0 = attnedit.causal_mask %a {segments = 4 : i64} : tensor<2x6x6xf32>
+  return
+}
+
+// -----
+
+// Tests that a mask holds at least one sequence.
+func.func @mask_no_segments(%a: tensor<2x6x6xf32>) {
+  // expected-error @+1 {{segments must be >= 1}}
+  %0 = attnedit.causal_mask %a {segments = 0 : i64} : tensor<2x6x6xf32>
+  return
+}
+
+// -----
+
 // Tests that repeat_kv's result has heads x repeats heads.
 func.func @repeat_heads(%a: tensor<2x?x4xf32>) {
   // expected-error @+1 {{result has shape [3, ?, 4], expected [4, ?, 4]}}

@@ -27,8 +27,8 @@ func.func @primitives(%tokens: tensor<?xi32>, %pos: tensor<?xi32>) -> tensor<?x1
   %kt = attnedit.transpose %k {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x4xf32>) -> tensor<2x4x?xf32>
   %s = attnedit.matmul %qt, %kt : (tensor<2x?x4xf32>, tensor<2x4x?xf32>) -> tensor<2x?x?xf32>
   %s2 = attnedit.scale %s {factor = 0.5 : f64} : tensor<2x?x?xf32>
-  // CHECK: attnedit.causal_mask {{.*}} {window = 4 : i64}
-  %m = attnedit.causal_mask %s2 {window = 4 : i64} : tensor<2x?x?xf32>
+  // CHECK: attnedit.causal_mask {{.*}} {segments = 2 : i64, window = 4 : i64}
+  %m = attnedit.causal_mask %s2 {segments = 2 : i64, window = 4 : i64} : tensor<2x?x?xf32>
   %p = attnedit.softmax %m {axis = 2 : i64} : tensor<2x?x?xf32>
   %o = attnedit.matmul %p, %k : (tensor<2x?x?xf32>, tensor<2x?x4xf32>) -> tensor<2x?x4xf32>
   %ot = attnedit.transpose %o {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x4xf32>) -> tensor<?x2x4xf32>

@@ -159,8 +159,8 @@ const Case kCases[] = {
     // training rewrite fuses the chain and its backward ops (flash forward
     // with log-sum-exp, FlashAttention-2 backward). Lengths span several key
     // (64) and query (32) blocks: GQA with a window and GateSWA's sinks
-    // (their gradient too), and MLA's shapes (query and key width 24, value
-    // width 16) without sinks.
+    // (their gradient too) on two packed sequences of 75 tokens, and MLA's
+    // shapes (query and key width 24, value width 16) without sinks.
     {"attention_training_sinks", R"(func.func @f(%arg0: tensor<?x4x16xf32>, %arg1: tensor<?x2x16xf32>, %arg2: tensor<?x2x16xf32>, %arg3: tensor<4xf32>, %arg4: tensor<?x4x16xf32>) -> (tensor<f32>, tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<4xf32>) {
        %0 = attnedit.transpose %arg0 {permutation = array<i64: 1, 0, 2>} : (tensor<?x4x16xf32>) -> tensor<4x?x16xf32>
        %1 = attnedit.transpose %arg1 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x16xf32>) -> tensor<2x?x16xf32>
@@ -170,7 +170,7 @@ const Case kCases[] = {
        %5 = attnedit.transpose %3 {permutation = array<i64: 0, 2, 1>} : (tensor<4x?x16xf32>) -> tensor<4x16x?xf32>
        %6 = attnedit.matmul %0, %5 : (tensor<4x?x16xf32>, tensor<4x16x?xf32>) -> tensor<4x?x?xf32>
        %7 = attnedit.scale %6 {factor = 2.500000e-01 : f64} : tensor<4x?x?xf32>
-       %8 = attnedit.causal_mask %7 {window = 70 : i64} : tensor<4x?x?xf32>
+       %8 = attnedit.causal_mask %7 {segments = 2 : i64, window = 70 : i64} : tensor<4x?x?xf32>
        %9 = attnedit.softmax %8 sinks(%arg3 : tensor<4xf32>) {axis = 2 : i64} : tensor<4x?x?xf32>
        %10 = attnedit.matmul %9, %4 : (tensor<4x?x?xf32>, tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
        %11 = attnedit.transpose %10 {permutation = array<i64: 1, 0, 2>} : (tensor<4x?x16xf32>) -> tensor<?x4x16xf32>
@@ -185,7 +185,7 @@ const Case kCases[] = {
        %19 = attnedit.matmul %18, %15 : (tensor<4x?x?xf32>, tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
        %20 = attnedit.softmax_grad %9, %17 {axis = 2 : i64} : tensor<4x?x?xf32>
        %21 = attnedit.sink_grad %9, %17 : (tensor<4x?x?xf32>, tensor<4x?x?xf32>) -> tensor<4xf32>
-       %22 = attnedit.causal_mask %20 {window = 70 : i64, zero_fill} : tensor<4x?x?xf32>
+       %22 = attnedit.causal_mask %20 {segments = 2 : i64, window = 70 : i64, zero_fill} : tensor<4x?x?xf32>
        %23 = attnedit.scale %22 {factor = 2.500000e-01 : f64} : tensor<4x?x?xf32>
        %24 = attnedit.transpose %5 {permutation = array<i64: 0, 2, 1>} : (tensor<4x16x?xf32>) -> tensor<4x?x16xf32>
        %25 = attnedit.matmul %23, %24 : (tensor<4x?x?xf32>, tensor<4x?x16xf32>) -> tensor<4x?x16xf32>

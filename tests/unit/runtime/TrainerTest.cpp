@@ -157,6 +157,22 @@ struct TinyLmStep {
     gradFunc = training->lookupSymbol<mlir::func::FuncOp>("train_step_grad");
   }
 };
+
+/// Sequences `count` of `length` tokens; sequence `unsupervised` (if any)
+/// has its first target ignored (-1).
+std::vector<std::vector<Tensor>> tinyBatch(int count, int length, int unsupervised = -1) {
+  std::vector<std::vector<Tensor>> batch;
+  for (int b = 0; b < count; ++b) {
+    std::vector<int32_t> tokens, targets, positions;
+    for (int t = 0; t < length; ++t) {
+      tokens.push_back((b * 7 + t * 3) % 20);
+      targets.push_back(b == unsupervised && t == 0 ? -1 : (b * 5 + t * 11 + 1) % 20);
+      positions.push_back(t);
+    }
+    batch.push_back({Tensor::ints(tokens), Tensor::ints(positions), Tensor::ints(targets)});
+  }
+  return batch;
+}
 } // namespace
 
 namespace {
@@ -166,16 +182,7 @@ TEST(TrainerTest, BatchGradientIsTheSameOnOneOrTwoThreads) {
   ASSERT_TRUE(step.gradFunc);
   mlir::func::FuncOp gradFunc = step.gradFunc;
 
-  std::vector<std::vector<Tensor>> batch;
-  for (int b = 0; b < 7; ++b) {
-    std::vector<int32_t> tokens, targets, positions;
-    for (int t = 0; t < 6; ++t) {
-      tokens.push_back((b * 7 + t * 3) % 20);
-      targets.push_back((b * 5 + t * 11 + 1) % 20);
-      positions.push_back(t);
-    }
-    batch.push_back({Tensor::ints(tokens), Tensor::ints(positions), Tensor::ints(targets)});
-  }
+  std::vector<std::vector<Tensor>> batch = tinyBatch(7, 6);
   std::vector<std::vector<float>> grads[2];
   double losses[2];
   for (unsigned threads : {1u, 2u}) {
@@ -193,6 +200,52 @@ TEST(TrainerTest, BatchGradientIsTheSameOnOneOrTwoThreads) {
   EXPECT_EQ(losses[0], losses[1]);
   EXPECT_EQ(grads[0], grads[1]);
   EXPECT_FALSE(grads[0].empty());
+}
+} // namespace
+
+namespace {
+// A lane's sequences run packed in one call (causal masks with segments)
+// and give what they give one by one: 6 sequences in 1, 2 and 6 lanes; with
+// one sequence less supervised than the others, its lane runs unpacked.
+TEST(TrainerTest, PackedLanesGiveTheSequencesMeanGradient) {
+  TinyLmStep step;
+  ASSERT_TRUE(step.gradFunc);
+  for (int unsupervised : {-1, 4}) {
+    std::vector<std::vector<Tensor>> batch = tinyBatch(6, 7, unsupervised);
+    std::vector<std::vector<float>> grads[3];
+    double losses[3];
+    size_t packedLanes[3];
+    size_t lanes[3] = {6, 2, 1};
+    for (int run = 0; run < 3; ++run) {
+      ParameterStore store;
+      auto program = GradientProgram::create(step.gradFunc, store, /*seed=*/3);
+      ASSERT_TRUE(bool(program)) << llvm::toString(program.takeError());
+      program->setLanes(lanes[run]);
+      auto loss = program->computeBatch(batch, 1);
+      ASSERT_TRUE(bool(loss)) << llvm::toString(loss.takeError());
+      losses[run] = *loss;
+      packedLanes[run] = program->packedLanes();
+      for (size_t i = 0; i < program->size(); ++i) {
+        const Tensor &g = program->gradient(i);
+        grads[run].emplace_back(g.data(), g.data() + g.numel());
+      }
+    }
+    EXPECT_EQ(packedLanes[0], 0u);
+    EXPECT_EQ(packedLanes[1], unsupervised < 0 ? 2u : 1u); // sequence 4 is in lane 0
+    EXPECT_EQ(packedLanes[2], unsupervised < 0 ? 1u : 0u);
+    for (int run = 1; run < 3; ++run) {
+      EXPECT_NEAR(losses[run], losses[0], 1e-6 * std::abs(losses[0])) << lanes[run] << " lanes";
+      ASSERT_EQ(grads[run].size(), grads[0].size());
+      for (size_t i = 0; i < grads[0].size(); ++i) {
+        float scale = 0;
+        for (float g : grads[0][i])
+          scale = std::max(scale, std::abs(g));
+        for (size_t j = 0; j < grads[0][i].size(); ++j)
+          ASSERT_NEAR(grads[run][i][j], grads[0][i][j], 1e-5f * scale)
+              << "gradient " << i << " element " << j << ", " << lanes[run] << " lanes";
+      }
+    }
+  }
 }
 } // namespace
 

@@ -749,7 +749,8 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       .Case([&](PagedAttentionOp pa) -> Result { return runPaged(*this, pa, operands); })
       .Case([&](CausalMaskOp m) -> Result {
         const HostTensor &x = operands[0];
-        if (x.shape.size() < 2 || !x.data)
+        // The mask kernel has no packed sequences: the evaluator masks those.
+        if (x.shape.size() < 2 || !x.data || m.getSegments() != 1)
           return std::nullopt;
         MaskProblem p;
         p.tq = x.shape[x.shape.size() - 2];

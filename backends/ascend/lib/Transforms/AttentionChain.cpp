@@ -164,7 +164,8 @@ std::optional<AttentionChain> matchChain(TransposeOp out, bool training, bool sh
     return std::nullopt;
   reversed.append({values, softmax});
   auto mask = soleProducer<CausalMaskOp>(softmax.getInput());
-  if (!mask || mask.getZeroFill())
+  // Packed sequences (segments > 1) have no kernel here: the chain runs op by op.
+  if (!mask || mask.getZeroFill() || mask.getSegments() != 1)
     return std::nullopt;
   reversed.push_back(mask);
   c.window = mask.getWindow();

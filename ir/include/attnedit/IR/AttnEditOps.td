@@ -153,9 +153,15 @@ def AttnEdit_CausalMaskOp : AttnEdit_Op<"causal_mask", [Pure, DeclareOpInterface
     j <= pos(i) and, if `window` > 0, pos(i) - j < window; other entries
     become -inf, so a following softmax gives them zero weight, or 0 with
     `zero_fill` (the VJP: masked entries get no gradient).
+
+    `segments` > 1 packs that many sequences of equal length into the rows
+    (Tq = Tk, a multiple of `segments`), as a training step runs a batch in
+    one call: a query also drops the keys of the sequences before its own,
+    so each sequence computes what it would alone.
   }];
   let arguments = (ins AttnEdit_Activation:$input,
-                       DefaultValuedAttr<I64Attr, "0">:$window, UnitAttr:$zero_fill);
+                       DefaultValuedAttr<I64Attr, "0">:$window, UnitAttr:$zero_fill,
+                       DefaultValuedAttr<I64Attr, "1">:$segments);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;

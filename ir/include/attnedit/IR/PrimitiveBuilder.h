@@ -68,7 +68,8 @@ public:
                Value sinks) {
     Value scores = matmul(q, transpose(k, {0, 2, 1}));
     scores = b.create<ScaleOp>(loc, scores, scale);
-    scores = b.create<CausalMaskOp>(loc, scores, window, /*zero_fill=*/nullptr);
+    scores = b.create<CausalMaskOp>(loc, scores, window, /*zero_fill=*/nullptr,
+                                    /*segments=*/nullptr);
     Value probs = b.create<SoftmaxOp>(loc, scores.getType(), scores, sinks,
                                       b.getI64IntegerAttr(2));
     return transpose(matmul(probs, v), {1, 0, 2});

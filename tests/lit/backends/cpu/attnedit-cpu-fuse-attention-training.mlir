@@ -5,16 +5,19 @@
 // row's log-sum-exp ([H, T]) instead of the probabilities, and the
 // FlashAttention-2 backward reading q, k, v, the output, the log-sum-exp and
 // the output's gradient, giving dQ, dK and dV per query head. No H×T×T
-// tensor is left in the gradient function.
+// tensor is left in the gradient function. Both calls read the mask's
+// [scale, causal, window, segments]: three packed sequences here.
 // CHECK-LABEL: func.func @loss_grad
 // CHECK-SAME: %[[Q:[^:]*]]: tensor<?x4x16xf32> {{.*}}, %[[K:[^:]*]]: tensor<?x2x16xf32> {{.*}}, %[[V:[^:]*]]: tensor<?x2x16xf32>
 // CHECK-NOT: tensor<4x?x?xf32>
+// CHECK: %[[P:.*]] = arith.constant dense<[2.500000e-01, 1.000000e+00, 7.000000e+01, 3.000000e+00]> : tensor<4xf32>
+// CHECK-NOT: tensor<4x?x?xf32>
 // CHECK: %[[F:.*]]:2 = linalg.generic {{.*}}library_call = "attnedit_cpu_attention_train"}
-// CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]], %{{.*}} : tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<3xf32>)
+// CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]], %[[P]] : tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<4xf32>)
 // CHECK-SAME: outs({{.*}} : tensor<?x4x16xf32>, tensor<4x?xf32>)
 // CHECK-NOT: tensor<4x?x?xf32>
 // CHECK: linalg.generic {{.*}}library_call = "attnedit_cpu_attention_backward"}
-// CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]], %[[F]]#0, %[[F]]#1, %{{.*}}, %{{.*}} :
+// CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]], %[[F]]#0, %[[F]]#1, %{{.*}}, %[[P]] :
 // CHECK: } -> (tensor<4x?x16xf32>, tensor<4x?x16xf32>, tensor<4x?x16xf32>)
 // CHECK-NOT: tensor<4x?x?xf32>
 // CHECK: return
@@ -27,7 +30,7 @@ func.func @loss(%q: tensor<?x4x16xf32> {attnedit.wrt}, %k: tensor<?x2x16xf32> {a
   %kT = attnedit.transpose %kr {permutation = array<i64: 0, 2, 1>} : (tensor<4x?x16xf32>) -> tensor<4x16x?xf32>
   %s = attnedit.matmul %qt, %kT : (tensor<4x?x16xf32>, tensor<4x16x?xf32>) -> tensor<4x?x?xf32>
   %ss = attnedit.scale %s {factor = 0.25 : f64} : tensor<4x?x?xf32>
-  %m = attnedit.causal_mask %ss {window = 70 : i64} : tensor<4x?x?xf32>
+  %m = attnedit.causal_mask %ss {segments = 3 : i64, window = 70 : i64} : tensor<4x?x?xf32>
   %p = attnedit.softmax %m {axis = 2 : i64} : tensor<4x?x?xf32>
   %o = attnedit.matmul %p, %vr : (tensor<4x?x?xf32>, tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
   %ot = attnedit.transpose %o {permutation = array<i64: 1, 0, 2>} : (tensor<4x?x16xf32>) -> tensor<?x4x16xf32>

@@ -4,13 +4,13 @@
 // Tests that a GQA attention chain (as the decomposition builds it) becomes
 // one fused attention call reading q, k and v in their projection layouts
 // [T, H, D] (the transposes and repeat_kv folded away, nothing copied),
-// with [scale, causal, window] as constants, and that no H×T×T score tensor
+// with [scale, causal, window, segments] as constants, and that no H×T×T score tensor
 // remains; with gemm=loops it lowers op by op.
 // CHECK-LABEL: func.func @gqa
 // CHECK-SAME: %[[Q:[^:]*]]: tensor<?x4x8xf32> {{.*}}, %[[K:[^:]*]]: tensor<?x2x8xf32> {{.*}}, %[[V:[^:]*]]: tensor<?x2x8xf32>
-// CHECK-DAG: %[[P:.*]] = arith.constant dense<[{{.*}}, 1.000000e+00, 1.600000e+01]> : tensor<3xf32>
+// CHECK-DAG: %[[P:.*]] = arith.constant dense<[{{.*}}, 1.000000e+00, 1.600000e+01, 1.000000e+00]> : tensor<4xf32>
 // CHECK: %[[O:.*]] = linalg.generic {{.*}}library_call = "attnedit_cpu_attention"}
-// CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]], %[[P]] : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32>, tensor<3xf32>)
+// CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]], %[[P]] : tensor<?x4x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32>, tensor<4xf32>)
 // CHECK: } -> tensor<?x4x8xf32>
 // CHECK-NOT: tensor<4x?x?xf32>
 // CHECK: return %[[O]]
@@ -38,7 +38,7 @@ func.func @gqa(%q: tensor<?x4x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf3
 // Tests that attention sinks select the kernel that counts them.
 // CHECK-LABEL: func.func @sinks
 // CHECK: library_call = "attnedit_cpu_attention_sinks"
-// CHECK-SAME: ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x2x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32>, tensor<2xf32>, tensor<3xf32>)
+// CHECK-SAME: ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x2x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32>, tensor<2xf32>, tensor<4xf32>)
 func.func @sinks(%q: tensor<?x2x8xf32>, %k: tensor<?x2x8xf32>, %v: tensor<?x2x8xf32>, %sinks: tensor<2xf32>) -> tensor<?x2x8xf32> {
   %qt = attnedit.transpose %q {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
   %kt = attnedit.transpose %k {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>

@@ -37,8 +37,9 @@ Tensor matmul(const Tensor &a, const Tensor &b);
 /// With `sinks` [H], x is [H, Tq, Tk] normalised along the last axis and
 /// exp(sinks[h]) joins each denominator.
 Tensor softmax(const Tensor &x, int64_t axis, const Tensor *sinks = nullptr);
-/// Masked entries become -inf, or 0 with `zeroFill` (the mask's VJP).
-Tensor causalMask(const Tensor &x, int64_t window, bool zeroFill = false);
+/// Masked entries become -inf, or 0 with `zeroFill` (the mask's VJP);
+/// `segments` > 1 also masks across packed sequences (causal_mask's attribute).
+Tensor causalMask(const Tensor &x, int64_t window, bool zeroFill = false, int64_t segments = 1);
 Tensor repeatKv(const Tensor &x, int64_t repeats);
 Tensor silu(const Tensor &x);
 Tensor sigmoid(const Tensor &x);

@@ -13,6 +13,10 @@
 #include "attnedit/Runtime/Execution/ParameterStore.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <map>
+#include <optional>
 
 namespace mlir::attnedit {
 
@@ -30,9 +34,16 @@ public:
 
   /// Runs every sequence of `batch` (the arguments of one call each), sets
   /// gradient(i) to the mean of their gradients and returns their mean loss.
-  /// Sequence k adds into lane k % lanes() and the lanes are summed in order,
-  /// so the result is the same bit for bit whatever number of threads ran
-  /// the lanes (`threads`; 0 = one per core).
+  /// Sequence k belongs to lane k % lanes() and the lanes are summed in
+  /// order, so the result is the same bit for bit whatever number of threads
+  /// ran the lanes (`threads`; 0 = one per core).
+  ///
+  /// A lane's sequences run as one call, packed one after another (a
+  /// causal_mask with `segments`), so its GEMMs take all their rows at once,
+  /// when they can: every argument a vector of one length (tokens,
+  /// positions, targets) and as many supervised targets (not -1) in each,
+  /// so that the packed mean loss is the mean of theirs. Otherwise the lane
+  /// runs them one by one and sums.
   ///
   /// Across a process group, rank r runs the lanes l with l % size == r (only
   /// the sequences it owns need arguments; the others may be empty), and the
@@ -55,6 +66,8 @@ public:
   /// collectives (including waiting for slower ranks).
   double computeSeconds() const { return lastCompute; }
   double communicationSeconds() const { return lastCommunication; }
+  /// How many of the last computeBatch's lanes ran packed in one call.
+  size_t packedLanes() const { return lastPackedLanes; }
 
   size_t size() const { return names.size(); }
   llvm::StringRef name(size_t i) const { return names[i]; }
@@ -71,16 +84,24 @@ private:
   std::vector<std::string> names; // "scope::name" or "name"
   std::vector<Tensor> params, grads;
   // Per lane of several sequences, its gradient sum (made on first use); a
-  // lane of one sequence is that sequence's gradients as the executor
-  // returned them, never copied.
+  // lane of one call is that call's gradients as the executor returned
+  // them, never copied.
   std::vector<std::vector<Tensor>> laneBuffers;
+  // Per count of packed sequences, a copy of gradFunc's module in which
+  // that function's causal masks have as many segments (made on first use).
+  std::map<size_t, OwningOpRef<ModuleOp>> packedModules;
   ProcessGroup *group = nullptr;
   size_t maxLanes = kLanes;
   std::vector<float> flat; // this rank's lanes, then the sum, as one vector
   double lastCompute = 0, lastCommunication = 0;
+  size_t lastPackedLanes = 0;
 
   bool ownsLane(size_t lane) const;
-  llvm::Error sumAcrossRanks(llvm::ArrayRef<std::vector<Tensor>> laneSums);
+  func::FuncOp packedFunction(size_t count);
+  std::optional<std::vector<Tensor>> packed(llvm::ArrayRef<std::vector<Tensor>> batch,
+                                            size_t lane, size_t numLanes) const;
+  llvm::Error sumAcrossRanks(llvm::ArrayRef<std::vector<Tensor>> laneSums,
+                             llvm::ArrayRef<float> laneWeights);
 };
 
 } // namespace mlir::attnedit
