@@ -49,10 +49,15 @@ Value Lowering::sumAll(ValueRange inputs, ArrayRef<AffineMap> inputMaps, BodyFn 
 /// Per-row log-sum-exp of x/τ in f64, [rows].
 Value Lowering::logSumExp(Value x, double temperature) {
   Value tau = f64Const(b, loc, temperature);
+  // x/τ, without the division (a long-latency op on every logit) at τ = 1.
+  auto scaled = [&](OpBuilder &nb, Location l, Value v) -> Value {
+    v = toF64(nb, l, v);
+    return temperature == 1.0 ? v : nb.create<arith::DivFOp>(l, v, tau).getResult();
+  };
   Value maxv = reduceAxis(b, loc, x, 1, f64Const(b, loc, -INFINITY),
                           [&](OpBuilder &nb, Location l, ValueRange a) {
-                            Value v = nb.create<arith::DivFOp>(l, toF64(nb, l, a[0]), tau);
-                            return nb.create<arith::MaximumFOp>(l, a[1], v).getResult();
+                            return nb.create<arith::MaximumFOp>(l, a[1], scaled(nb, l, a[0]))
+                                .getResult();
                           });
   RankedTensorType mt = tensorType(maxv);
   SmallVector<Value> sizes;
@@ -64,8 +69,7 @@ Value Lowering::logSumExp(Value x, double temperature) {
                    loc, mt, ValueRange{x, maxv}, sumInit,
                    ArrayRef<AffineMap>{b.getMultiDimIdentityMap(2), rowOf2(), rowOf2()}, it,
                    [&](OpBuilder &nb, Location l, ValueRange a) {
-                     Value v = nb.create<arith::DivFOp>(l, toF64(nb, l, a[0]), tau);
-                     Value e = exp64(nb, l, nb.create<arith::SubFOp>(l, v, a[1]));
+                     Value e = exp64(nb, l, nb.create<arith::SubFOp>(l, scaled(nb, l, a[0]), a[1]));
                      nb.create<linalg::YieldOp>(l, ValueRange{nb.create<arith::AddFOp>(l, a[2], e)});
                    })
                   .getResult(0);
