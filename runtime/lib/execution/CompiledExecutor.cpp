@@ -353,6 +353,7 @@ public:
                                           ParameterStore &parameters) override;
   using Executor::run;
   llvm::StringRef backend() const override { return "cpu"; }
+  bool prefersPackedSequences() const override { return true; }
 
 private:
   /// `func` compiled for calls with `args` (their shapes matter only for a

@@ -195,9 +195,10 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
   std::vector<std::optional<std::vector<Tensor>>> laneCalls(numLanes);
   std::vector<func::FuncOp> laneFuncs(numLanes, gradFunc);
   lastPackedLanes = 0;
+  bool pack = defaultExecutor().prefersPackedSequences();
   for (size_t lane : mine) {
     size_t count = (batch.size() - lane + numLanes - 1) / numLanes;
-    if (count > 1 && (laneCalls[lane] = packed(batch, lane, numLanes))) {
+    if (pack && count > 1 && (laneCalls[lane] = packed(batch, lane, numLanes))) {
       laneFuncs[lane] = packedFunction(count);
       laneWeights[lane] = (float)count;
       ++lastPackedLanes;

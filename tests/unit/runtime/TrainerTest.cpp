@@ -204,12 +204,26 @@ TEST(TrainerTest, BatchGradientIsTheSameOnOneOrTwoThreads) {
 } // namespace
 
 namespace {
-// A lane's sequences run packed in one call (causal masks with segments)
-// and give what they give one by one: 6 sequences in 1, 2 and 6 lanes; with
-// one sequence less supervised than the others, its lane runs unpacked.
+// On the compiled backend a lane's sequences run packed in one call (causal
+// masks with segments) and give what they give one by one: 6 sequences in
+// 1, 2 and 6 lanes; with one sequence less supervised than the others, its
+// lane runs unpacked. The interpreter never packs.
 TEST(TrainerTest, PackedLanesGiveTheSequencesMeanGradient) {
   TinyLmStep step;
   ASSERT_TRUE(step.gradFunc);
+  {
+    ParameterStore store;
+    auto program = GradientProgram::create(step.gradFunc, store, /*seed=*/3);
+    ASSERT_TRUE(bool(program)) << llvm::toString(program.takeError());
+    program->setLanes(1);
+    auto loss = program->computeBatch(tinyBatch(2, 7), 1);
+    ASSERT_TRUE(bool(loss)) << llvm::toString(loss.takeError());
+    EXPECT_EQ(program->packedLanes(), 0u);
+  }
+  ASSERT_FALSE(bool(setDefaultBackend("cpu")));
+  struct Restore {
+    ~Restore() { llvm::consumeError(setDefaultBackend("reference")); }
+  } restore;
   for (int unsupervised : {-1, 4}) {
     std::vector<std::vector<Tensor>> batch = tinyBatch(6, 7, unsupervised);
     std::vector<std::vector<float>> grads[3];

@@ -40,6 +40,12 @@ public:
 
   /// "reference", "cpu" or "ascend-sim", as `--backend` names it.
   virtual llvm::StringRef backend() const = 0;
+
+  /// Whether several sequences packed into one call (causal masks with
+  /// `segments`) run faster here than one by one. The trainer packs only
+  /// then: the interpreter would compute the masked-out blocks of the
+  /// packed T×T scores, and the Ascend kernels have no packed mask.
+  virtual bool prefersPackedSequences() const { return false; }
 };
 
 /// The reference interpreter behind the Executor interface.

@@ -38,7 +38,8 @@ public:
   /// order, so the result is the same bit for bit whatever number of threads
   /// ran the lanes (`threads`; 0 = one per core).
   ///
-  /// A lane's sequences run as one call, packed one after another (a
+  /// On an executor that prefers it (Executor::prefersPackedSequences), a
+  /// lane's sequences run as one call, packed one after another (a
   /// causal_mask with `segments`), so its GEMMs take all their rows at once,
   /// when they can: every argument a vector of one length (tokens,
   /// positions, targets) and as many supervised targets (not -1) in each,
