@@ -187,10 +187,19 @@ AttentionProblem problem(int64_t groups, int64_t hpg, int64_t t, int64_t dk, int
 // tiles per KV tile, tiles spanning two heads' rows.
 TEST(AttentionGradKernel, CausalGqaMatchesReference) {
   AttentionProblem p = problem(2, 2, 40, 24, 16, 0.2, DType::F32);
-  check(p, {{16, 16}, {32, 16}, {16, 32}, {64, 48}}, 1e-5, 1);
+  check(p, {{16, 16}, {32, 16}, {16, 32}, {64, 48}, {32, 16, 3}, {64, 48, 3}}, 1e-5, 1);
   // bf16 Cube operands: P and dS are rounded to bf16 before the Cube.
   p.dtype = DType::BF16;
   check(p, {{32, 16}}, 2e-2, 2);
+}
+
+// The pipelined cube core: ring 2 and 3 (scores one and two pairs ahead of
+// the products), several Cube chunks per product (head dims 64, bq 64: S,
+// dP, dV and dK contract over 2 to 4 chunks of 32 or 16 through the shared
+// L0A / L0B double buffers), query tiles spanning two heads.
+TEST(AttentionGradKernel, PipelinedChunksMatchReference) {
+  AttentionProblem p = problem(1, 2, 70, 64, 64, 0.125, DType::F32);
+  check(p, {{64, 32, 2}, {64, 32, 3}, {64, 64, 3, 16}, {32, 64, 3, 32}}, 1e-5, 6);
 }
 
 // GateSWA: window 6 with sinks, 2 heads per KV head, 37 tokens.
@@ -198,7 +207,7 @@ TEST(AttentionGradKernel, SlidingWindowWithSinksMatchesReference) {
   AttentionProblem p = problem(1, 2, 37, 16, 16, 0.3, DType::F32);
   p.window = 6;
   p.sinks = true;
-  check(p, {{16, 16}, {32, 16}}, 1e-5, 3);
+  check(p, {{16, 16}, {32, 16}, {32, 16, 3}}, 1e-5, 3);
 }
 
 // OpSimulator: the forward saves the log-sum-exp, the backward uses it with
@@ -262,4 +271,19 @@ TEST(AttentionGradKernel, SimulatorCatchesMissingWaits) {
     return i.kind == InstrKind::CrossWait && i.event == 4;
   });
   EXPECT_NE(msg.find("cross_wait"), std::string::npos) << msg;
+  // The L0A / L0B chunk slots every product shares are refilled without
+  // the Cube's release: all set_flag / wait_flag m -> mte1 gone, MTE1
+  // overwrites a slot an earlier mmad still reads.
+  auto built = build(p, tl);
+  for (CoreProgram &program : built->schedule->cores)
+    if (program.kind == CoreKind::AIC)
+      llvm::erase_if(program.instrs, [](const Instr &i) {
+        return (i.kind == InstrKind::WaitFlag || i.kind == InstrKind::SetFlag) &&
+               i.flagSrc == Pipe::M && i.flagDst == Pipe::MTE1;
+      });
+  auto got = run(*built->schedule, c, tl.bk);
+  ASSERT_FALSE(static_cast<bool>(got));
+  msg = llvm::toString(got.takeError());
+  EXPECT_NE(msg.find("write over a buffer still in use: L0"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("missing set_flag/wait_flag m -> mte1"), std::string::npos) << msg;
 }

@@ -392,7 +392,8 @@ LogicalResult KernelOp::verify() {
                          << t.name << " (" << (t.separated ? "separated" : "coupled")
                          << " AI cores)";
 
-  // Capacity and alignment of every allocation, and no overlap in a space.
+  // Capacity and alignment of every allocation, and no overlap in a space
+  // between allocations that can be live at once.
   struct Range {
     int64_t begin, end;
     AllocOp op;
@@ -478,16 +479,24 @@ LogicalResult KernelOp::verify() {
         return failed(checkOp(op)) ? WalkResult::interrupt() : WalkResult::advance();
       }).wasInterrupted())
     return failure();
+  // Allocations in disjoint regions (neither region holds the other, e.g.
+  // the bodies of two loops one after the other) are never usable at once:
+  // they may share bytes, and the simulator orders their accesses by address.
+  auto nested = [](AllocOp a, AllocOp b) {
+    Region *ra = a->getParentRegion(), *rb = b->getParentRegion();
+    return ra->isAncestor(rb) || rb->isAncestor(ra);
+  };
   for (auto &list : ranges) {
     llvm::sort(list, [](const Range &a, const Range &b) { return a.begin < b.begin; });
     for (size_t i = 1; i < list.size(); ++i)
-      if (list[i].begin < list[i - 1].end) {
-        InFlightDiagnostic d = list[i].op.emitOpError()
-                               << "overlaps another allocation of its space (bytes ["
-                               << list[i - 1].begin << ", " << list[i - 1].end << "))";
-        d.attachNote(list[i - 1].op.getLoc()) << "the other allocation";
-        return d;
-      }
+      for (size_t j = 0; j < i; ++j)
+        if (list[i].begin < list[j].end && nested(list[i].op, list[j].op)) {
+          InFlightDiagnostic d = list[i].op.emitOpError()
+                                 << "overlaps another allocation of its space (bytes ["
+                                 << list[j].begin << ", " << list[j].end << "))";
+          d.attachNote(list[j].op.getLoc()) << "the other allocation";
+          return d;
+        }
   }
   return success();
 }

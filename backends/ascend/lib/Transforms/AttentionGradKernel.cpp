@@ -1,9 +1,10 @@
 //===- AttentionGradKernel.cpp - flash-attention backward as a mix kernel --===//
 //
 // Per block, both passes share one step over a (query tile i, KV tile j)
-// pair:
+// pair, x being the tile the pass streams (j in the query pass, i in the KV
+// pass) and ring slot x % ring of the block its workspace:
 //   AIC:  S = Q_i·K_jᵀ and dP = dO_i·V_jᵀ into L0C, FixPipe both into the
-//         block's ring slot, cross_set(FIX, kScores);
+//         ring slot, cross_set(FIX, kScores);
 //   AIV:  cross_wait(kScores), S and dP rows -> UB, P = exp(scale·S + mask -
 //         lse), dS = scale·P·(dP - D), (KV pass: P ->) dS -> ring,
 //         cross_set(MTE3, kGrads);
@@ -11,7 +12,15 @@
 //         query pass:  dQ_i += dS·K_j                 (L0C over j)
 //         KV pass:     dV_j += Pᵀ·dO_i, dK_j += dSᵀ·Q_i (L0C over i; Pᵀ and
 //                      dSᵀ are MTE1's transposed loads, LoadData transpose)
-// and FixPipe of each accumulator when its loop ends. The query pass's AIVs
+// and FixPipe of each accumulator when its loop ends. As the forward runs
+// QK ahead of PV, the AIC runs the scores of tile x (stage A) ring - 1
+// tiles ahead of the products of tile x - ring + 1 (stage B), so the
+// vector cores work on one pair while the Cube computes the next's scores
+// and the last's products; the streamed tiles and the P / dS tiles have a
+// ring of L1 slots. Every product contracts in Cube chunks through two
+// L0A / L0B slots per chunk shape, shared by all products of that shape;
+// each pass allocates its buffers in its own loop body, so the two passes'
+// L0C accumulators share bytes (dQ; dV, dK). The query pass's AIVs
 // first compute D = rowsum(dO·O) per row (and the sink gradient rows) into
 // workspace; sync_all publishes D to the KV pass of every block.
 //
@@ -36,7 +45,6 @@ namespace {
 
 // Cross-core flag ids (S23: 0-10).
 constexpr int64_t kScores = 3, kGrads = 4;
-constexpr double kMasked = -3e38; // as the forward's mask rows
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -48,66 +56,140 @@ int64_t blockDimOf(const AttentionProblem &p, const AttentionGradTiling &tl,
                   t.cubeCores);
 }
 
+/// The Cube's contraction chunk: the tiling's, or the largest dividing every
+/// contracted dimension (dk for S, dv for dP, bk for dQ, bq for dV and dK).
+int64_t chunkOf(const AttentionProblem &p, const AttentionGradTiling &tl) {
+  if (tl.kChunk)
+    return tl.kChunk;
+  int64_t dk = roundUp(p.dk, 16), dv = roundUp(p.dv, 16);
+  for (int64_t c : {128, 64, 32})
+    if (tl.bq % c == 0 && tl.bk % c == 0 && dk % c == 0 && dv % c == 0)
+      return c;
+  return 16;
+}
+
 /// A buffer handed from a producer pipe to a consumer pipe on one event.
 struct Handoff {
   Pipe producer, consumer;
   int64_t event;
 };
 
-/// The buffers, in allocation order, per space.
-struct Plan {
-  struct Buf {
-    Space space;
-    Layout layout;
-    int64_t rows, cols, elementBytes;
-  };
-  std::vector<Buf> cube, vector;
+enum class Pass { Query, KV };
+
+/// Places buffers one after another per space. Without a builder it only
+/// counts their bytes (the fit check); with one it emits the allocations, so
+/// the check and the kernel share one plan.
+struct Planner {
+  OpBuilder *builder;
+  LocationAttr loc; // null when counting
+  const TargetDescription &t;
+  Type cubeType; // the Cube operands' element type (null when counting)
+  int64_t cubeBytes;
+  std::array<int64_t, kNumSpaces> offset{};
+
+  /// `slots` tiles of rows x cols of the Cube's dtype (or f32).
+  Value alloc(Space space, Layout layout, int64_t rows, int64_t cols, bool f32 = false,
+              int64_t slots = 1) {
+    int64_t bytes = tileBytes(layout, rows, cols, f32 ? 4 : cubeBytes, false);
+    Value v;
+    if (builder) {
+      auto type = BufType::get(builder->getContext(), space, {rows, cols},
+                               f32 ? builder->getF32Type() : cubeType, layout);
+      v = builder->create<AllocOp>(Location(loc), type, offset[(int)space], slots);
+      bytes = type.getBytes();
+    }
+    offset[(int)space] += roundUp(bytes * slots, t.buffer(space).align);
+    return v;
+  }
 };
 
-Plan plan(const AttentionProblem &p, const AttentionGradTiling &tl) {
-  int64_t dk = roundUp(p.dk, 16), dv = roundUp(p.dv, 16), bq = tl.bq, bk = tl.bk, r = bq / 2;
-  int64_t eb = dtypeBytes(p.dtype);
-  Plan pl;
-  auto c = [&](Space s, Layout l, int64_t rows, int64_t cols, int64_t e = 0) {
-    pl.cube.push_back({s, l, rows, cols, e ? e : eb});
+/// A pass's cube-core buffers. The task's fixed tiles (query pass: Q, dO;
+/// KV pass: K, V) have one slot, the tiles streamed per step and the ring's
+/// P / dS `ring` slots (slot x % ring for tile x); L0A / L0B hold two slots
+/// of each chunk shape the pass's products take, shared by all products of
+/// that shape; L0C holds S, dP and the pass's accumulators (dQ; dV, dK).
+/// The passes' buffers are allocated in their own loop bodies and share
+/// bytes (AscendOps.cpp: allocations in disjoint regions may overlap).
+struct CubeTiles {
+  Value q, dO, k, v, p, dS, s, dP, acc0, acc1;
+  struct Operand {
+    Space space;
+    int64_t rows, cols;
+    Value buffer;
   };
-  // L1: Q, dO, K, V, P, dS tiles.
-  c(Space::L1, Layout::NZ, bq, dk);
-  c(Space::L1, Layout::NZ, bq, dv);
-  c(Space::L1, Layout::NZ, bk, dk);
-  c(Space::L1, Layout::NZ, bk, dv);
-  c(Space::L1, Layout::NZ, bq, bk);
-  c(Space::L1, Layout::NZ, bq, bk);
-  // L0A: Q, dO, dS, Pᵀ, dSᵀ; L0B: Kᵀ, Vᵀ, K, dO, Q.
-  c(Space::L0A, Layout::ZZ, bq, dk);
-  c(Space::L0A, Layout::ZZ, bq, dv);
-  c(Space::L0A, Layout::ZZ, bq, bk);
-  c(Space::L0A, Layout::ZZ, bk, bq);
-  c(Space::L0A, Layout::ZZ, bk, bq);
-  c(Space::L0B, Layout::ZN, dk, bk);
-  c(Space::L0B, Layout::ZN, dv, bk);
-  c(Space::L0B, Layout::ZN, bk, dk);
-  c(Space::L0B, Layout::ZN, bq, dv);
-  c(Space::L0B, Layout::ZN, bq, dk);
-  // L0C: S, dP, dQ, dV, dK.
-  c(Space::L0C, Layout::NZ, bq, bk, 4);
-  c(Space::L0C, Layout::NZ, bq, bk, 4);
-  c(Space::L0C, Layout::NZ, bq, dk, 4);
-  c(Space::L0C, Layout::NZ, bk, dv, 4);
-  c(Space::L0C, Layout::NZ, bk, dk, 4);
-  auto v = [&](int64_t rows, int64_t cols, int64_t e = 4) {
-    pl.vector.push_back({Space::UB, Layout::ND, rows, cols, e});
+  SmallVector<Operand> operands;
+
+  Value operand(Space space, int64_t rows, int64_t cols) const {
+    for (const Operand &o : operands)
+      if (o.space == space && o.rows == rows && o.cols == cols)
+        return o.buffer;
+    llvm_unreachable("an L0 operand shape the plan did not allocate");
+  }
+};
+
+CubeTiles planCube(Planner &pl, const AttentionProblem &p, const AttentionGradTiling &tl,
+                   Pass pass) {
+  const int64_t dk = roundUp(p.dk, 16), dv = roundUp(p.dv, 16), bq = tl.bq, bk = tl.bk;
+  const int64_t R = tl.ring, kc = chunkOf(p, tl);
+  const bool kv = pass == Pass::KV;
+  CubeTiles c;
+  c.q = pl.alloc(Space::L1, Layout::NZ, bq, dk, false, kv ? R : 1);
+  c.dO = pl.alloc(Space::L1, Layout::NZ, bq, dv, false, kv ? R : 1);
+  c.k = pl.alloc(Space::L1, Layout::NZ, bk, dk, false, kv ? 1 : R);
+  c.v = pl.alloc(Space::L1, Layout::NZ, bk, dv, false, kv ? 1 : R);
+  if (kv)
+    c.p = pl.alloc(Space::L1, Layout::NZ, bq, bk, false, R);
+  c.dS = pl.alloc(Space::L1, Layout::NZ, bq, bk, false, R);
+  auto operand = [&](Space space, int64_t rows, int64_t cols) {
+    for (const CubeTiles::Operand &o : c.operands)
+      if (o.space == space && o.rows == rows && o.cols == cols)
+        return;
+    Layout l = space == Space::L0A ? Layout::ZZ : Layout::ZN;
+    c.operands.push_back({space, rows, cols, pl.alloc(space, l, rows, cols, false, 2)});
   };
-  for (int k = 0; k < 4; ++k)
-    v(r, bk); // S, dP, mask, broadcast
-  v(r, bk, eb);
-  v(r, bk, eb); // P and dS out
-  v(r, dv, eb);
-  v(r, dv);
-  v(r, dv); // dO (Cube dtype, f32), O
-  for (int k = 0; k < 5; ++k)
-    v(r, 1); // lse, D out, D in, sinks, sink gradient rows
-  return pl;
+  operand(Space::L0A, bq, kc); // Q, dO (S, dP); dS (dQ)
+  operand(Space::L0B, kc, bk); // Kᵀ, Vᵀ
+  if (kv) {
+    operand(Space::L0A, bk, kc); // Pᵀ, dSᵀ
+    operand(Space::L0B, kc, dv); // dO
+  }
+  operand(Space::L0B, kc, dk); // K (dQ), Q (dK)
+  c.s = pl.alloc(Space::L0C, Layout::NZ, bq, bk, true);
+  c.dP = pl.alloc(Space::L0C, Layout::NZ, bq, bk, true);
+  if (kv) {
+    c.acc0 = pl.alloc(Space::L0C, Layout::NZ, bk, dv, true);
+    c.acc1 = pl.alloc(Space::L0C, Layout::NZ, bk, dk, true);
+  } else {
+    c.acc0 = pl.alloc(Space::L0C, Layout::NZ, bq, dk, true);
+  }
+  return c;
+}
+
+/// The vector cores' UB tiles (both passes).
+struct VectorTiles {
+  Value s, dP, mask, tmp, pOut, dsOut, dOE, dOF, o, lse, dOut, dIn, sink, e;
+};
+
+VectorTiles planVector(Planner &pl, const AttentionProblem &p, const AttentionGradTiling &tl) {
+  const int64_t r = tl.bq / 2, bk = tl.bk, dv = roundUp(p.dv, 16);
+  auto f32 = [&](int64_t cols) { return pl.alloc(Space::UB, Layout::ND, r, cols, true); };
+  auto cube = [&](int64_t cols) { return pl.alloc(Space::UB, Layout::ND, r, cols); };
+  VectorTiles v;
+  v.s = f32(bk);
+  v.dP = f32(bk);
+  v.mask = f32(bk);
+  v.tmp = f32(bk);
+  v.pOut = cube(bk);
+  v.dsOut = cube(bk);
+  v.dOE = cube(dv);
+  v.dOF = f32(dv);
+  v.o = f32(dv);
+  v.lse = f32(1);
+  v.dOut = f32(1);
+  v.dIn = f32(1);
+  v.sink = f32(1);
+  v.e = f32(1);
+  return v;
 }
 
 } // namespace
@@ -127,14 +209,23 @@ bool mlir::attnedit::ascend::attentionGradFits(const AttentionProblem &p,
                 "separate V)");
   if ((tl.bq % 32 && tl.bq != 16) || tl.bk % 16 || tl.bk < 16)
     return fail("bq must be 16 or a multiple of 32, bk a multiple of 16");
+  const int64_t kc = chunkOf(p, tl);
+  if (tl.ring < 2 || 1 + 2 * tl.ring > t.eventsPerPipePair)
+    return fail("ring must be at least 2 with 1 + 2 ring MTE2 -> MTE1 events of " +
+                llvm::Twine(t.eventsPerPipePair));
+  if (kc % 16 || tl.bq % kc || tl.bk % kc || roundUp(p.dk, 16) % kc || roundUp(p.dv, 16) % kc)
+    return fail("the Cube chunk must be a multiple of 16 dividing bq, bk and the head dims");
+  // Each space's need is the larger pass's (they share bytes), UB the AIVs'.
   std::array<int64_t, kNumSpaces> bytes{};
-  Plan pl = plan(p, tl);
-  for (const Plan::Buf &b : pl.cube)
-    bytes[(int)b.space] += roundUp(tileBytes(b.layout, b.rows, b.cols, b.elementBytes, false),
-                                   t.buffer(b.space).align);
-  for (const Plan::Buf &b : pl.vector)
-    bytes[(int)b.space] += roundUp(tileBytes(b.layout, b.rows, b.cols, b.elementBytes, false),
-                                   t.buffer(b.space).align);
+  for (Pass pass : {Pass::Query, Pass::KV}) {
+    Planner pl{nullptr, LocationAttr(), t, Type(), dtypeBytes(p.dtype)};
+    planCube(pl, p, tl, pass);
+    for (int s = 0; s < kNumSpaces; ++s)
+      bytes[s] = std::max(bytes[s], pl.offset[s]);
+  }
+  Planner pl{nullptr, LocationAttr(), t, Type(), dtypeBytes(p.dtype)};
+  planVector(pl, p, tl);
+  bytes[(int)Space::UB] = pl.offset[(int)Space::UB];
   for (int s = 1; s < kNumSpaces; ++s) {
     int64_t cap = t.buffers[s].bytes - (s == (int)Space::UB ? t.ubReserveBytes : 0);
     if (bytes[s] > cap)
@@ -156,6 +247,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
               : p.dtype == DType::F16 ? Type(b.getF16Type())
                                       : Type(b.getBF16Type());
   const int64_t M = p.rows(), bq = tl.bq, bk = tl.bk, r = bq / 2;
+  const int64_t R = tl.ring, L = R - 1, kc = chunkOf(p, tl);
   const int64_t dk = roundUp(p.dk, 16), dv = roundUp(p.dv, 16);
   const int64_t qTiles = ceilDiv(M, bq), kTiles = ceilDiv(p.tk, bk);
   const int64_t qTasks = p.groups * qTiles, kTasks = p.groups * kTiles;
@@ -169,6 +261,8 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   field("usedCoreNum", blockDim);
   field("qTile", bq);
   field("kvTile", bk);
+  field("preLaunch", L);
+  field("baseK", kc);
   field("sparseMode", p.window ? 4 : 3); // as the forward (S29)
   field("preTokens", p.window ? p.window - 1 : p.tk);
   field("numSinks", p.sinks ? 1 : 0);
@@ -191,10 +285,10 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   Value maskGm = entry->addArgument(gm({maskRows, bk}, f32), loc);
   Value sinkGm = p.sinks ? entry->addArgument(gm({p.groups, M, 1}, f32), loc) : Value();
   int64_t firstWs = entry->getNumArguments() - 2;
-  Value wsS = entry->addArgument(gm({blockDim, bq, bk}, f32), loc);
-  Value wsDP = entry->addArgument(gm({blockDim, bq, bk}, f32), loc);
-  Value wsP = entry->addArgument(gm({blockDim, bq, bk}, elem), loc);
-  Value wsDS = entry->addArgument(gm({blockDim, bq, bk}, elem), loc);
+  Value wsS = entry->addArgument(gm({blockDim * R, bq, bk}, f32), loc);
+  Value wsDP = entry->addArgument(gm({blockDim * R, bq, bk}, f32), loc);
+  Value wsP = entry->addArgument(gm({blockDim * R, bq, bk}, elem), loc);
+  Value wsDS = entry->addArgument(gm({blockDim * R, bq, bk}, elem), loc);
   Value wsD = entry->addArgument(gm({p.groups, M, 1}, f32), loc);
   kernel.setWorkspaceAttr(b.getDenseI64ArrayAttr(
       {firstWs, firstWs + 1, firstWs + 2, firstWs + 3, firstWs + 4}));
@@ -221,32 +315,36 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   };
   auto smax = [&](Value x, Value y) -> Value { return builder.create<arith::MaxSIOp>(loc, x, y); };
   auto smin = [&](Value x, Value y) -> Value { return builder.create<arith::MinSIOp>(loc, x, y); };
-  auto flag = [&](bool isSet, Pipe s, Pipe d, int64_t ev) {
+  auto flagAt = [&](bool isSet, Pipe s, Pipe d, Value ev) {
     if (isSet)
-      builder.create<SetFlagOp>(loc, s, d, cst(ev));
+      builder.create<SetFlagOp>(loc, s, d, ev);
     else
-      builder.create<WaitFlagOp>(loc, s, d, cst(ev));
+      builder.create<WaitFlagOp>(loc, s, d, ev);
   };
+  auto flag = [&](bool isSet, Pipe s, Pipe d, int64_t ev) { flagAt(isSet, s, d, cst(ev)); };
   // A buffer is free for its producer after acquire, ready for its consumer
   // after publish, free again after release (set by the consumer).
-  auto acquire = [&](Handoff h) { flag(false, h.consumer, h.producer, h.event); };
-  auto publish = [&](Handoff h) {
-    flag(true, h.producer, h.consumer, h.event);
-    flag(false, h.producer, h.consumer, h.event);
+  auto acquireAt = [&](Pipe producer, Pipe consumer, Value ev) {
+    flagAt(false, consumer, producer, ev);
   };
-  auto release = [&](Handoff h) { flag(true, h.consumer, h.producer, h.event); };
+  auto publishAt = [&](Pipe producer, Pipe consumer, Value ev) {
+    flagAt(true, producer, consumer, ev);
+    flagAt(false, producer, consumer, ev);
+  };
+  auto releaseAt = [&](Pipe producer, Pipe consumer, Value ev) {
+    flagAt(true, consumer, producer, ev);
+  };
+  auto acquire = [&](Handoff h) { acquireAt(h.producer, h.consumer, cst(h.event)); };
+  auto publish = [&](Handoff h) { publishAt(h.producer, h.consumer, cst(h.event)); };
+  auto release = [&](Handoff h) { releaseAt(h.producer, h.consumer, cst(h.event)); };
   auto xset = [&](Pipe pipe, int64_t f) { builder.create<CrossSetOp>(loc, pipe, cst(f)); };
   auto xwait = [&](int64_t f) { builder.create<CrossWaitOp>(loc, cst(f)); };
   auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows,
                   int64_t cols, bool transpose = false) {
     builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, cols}, transpose);
   };
-  std::array<int64_t, kNumSpaces> offset{};
-  auto alloc = [&](Space space, Layout layout, int64_t rows, int64_t cols, Type e) -> Value {
-    auto type = BufType::get(ctx, space, {rows, cols}, e, layout);
-    Value v = builder.create<AllocOp>(loc, type, offset[(int)space], 1);
-    offset[(int)space] += roundUp(type.getBytes(), t.buffer(space).align);
-    return v;
+  auto slot = [&](Value buf, Value i) -> Value {
+    return builder.create<SlotOp>(loc, buf.getType(), buf, i);
   };
   auto when = [&](Value cond, llvm::function_ref<void()> then) {
     auto op = builder.create<scf::IfOp>(loc, cond, /*withElseRegion=*/false);
@@ -260,11 +358,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
     builder.setInsertionPointToStart(op.getBody());
     body(op.getInductionVar());
   };
-  auto mmad = [&](Value a, Value bb, Value c, Value init) {
-    builder.create<MmadOp>(loc, a, bb, c, init);
-    builder.create<BarrierOp>(loc, Pipe::M); // S55: the next mmad may accumulate into c
-  };
-  auto constTrue = [&]() -> Value { return builder.create<arith::ConstantIntOp>(loc, 1, 1); };
+  auto constBool = [&](bool v) -> Value { return builder.create<arith::ConstantIntOp>(loc, v, 1); };
 
   Value c0 = cst(0);
   /// The positions query tile i's rows hold (rows wrap over a group's heads
@@ -291,176 +385,176 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   auto sees = [&](const Rows &k, Value j) {
     return andI(cmp(P::sle, k.jLo, j), cmp(P::sle, j, k.jHi));
   };
+  // Tile x of a pass (KV tile in the query pass, query tile in the KV pass)
+  // goes through ring slot x % R of the block.
+  auto ringSlot = [&](Value x) { return add(mul(blk, R), rem(x, R)); };
 
   Value isCube = cmp(P::eq, coreIdx, c0);
   Value isVector = cmp(P::ne, coreIdx, c0);
 
   //===------------------------------------------------------------------===//
-  // The cube core.
+  // The cube core: per pass, a step loop running the scores of tile x
+  // (stage A) ring - 1 tiles ahead of the products of tile x - ring + 1
+  // (stage B), as the forward runs QK ahead of PV.
   //===------------------------------------------------------------------===//
-  Value qL1, doL1, kL1, vL1, pL1, dsL1, aQ, aDO, aDS, aPT, aDST, bKT, bVT, bK, bDO, bQ, sC, dpC,
-      dqC, dvC, dkC;
-  // L1 fills (MTE2 -> MTE1), L0 operand pairs (MTE1 -> M), L0C (M -> FIX).
-  const Handoff hQ{Pipe::MTE2, Pipe::MTE1, 0}, hDO{Pipe::MTE2, Pipe::MTE1, 1},
-      hK{Pipe::MTE2, Pipe::MTE1, 2}, hV{Pipe::MTE2, Pipe::MTE1, 3}, hP{Pipe::MTE2, Pipe::MTE1, 4},
-      hDS{Pipe::MTE2, Pipe::MTE1, 5};
-  const Handoff mS{Pipe::MTE1, Pipe::M, 0}, mDP{Pipe::MTE1, Pipe::M, 1},
-      mDQ{Pipe::MTE1, Pipe::M, 2}, mDV{Pipe::MTE1, Pipe::M, 3}, mDK{Pipe::MTE1, Pipe::M, 4};
-  const Handoff cS{Pipe::M, Pipe::FIX, 0}, cDP{Pipe::M, Pipe::FIX, 1}, cDQ{Pipe::M, Pipe::FIX, 2},
-      cDV{Pipe::M, Pipe::FIX, 3}, cDK{Pipe::M, Pipe::FIX, 4};
-  auto cubeFlags = [&](bool isSet, llvm::ArrayRef<Handoff> hs) {
-    for (Handoff h : hs)
-      flag(isSet, h.consumer, h.producer, h.event);
+  // Events. MTE2 <-> MTE1: 0 the task's fixed tiles, 1 + s the tiles
+  // streamed into ring slot s, 1 + R + s the P / dS of slot s; MTE1 <-> M:
+  // 0 / 1 the L0A / L0B chunk slots; M <-> FIX: 0 S, 1 dP, 2 (3) the
+  // pass's accumulators.
+  const Handoff cS{Pipe::M, Pipe::FIX, 0}, cDP{Pipe::M, Pipe::FIX, 1};
+  auto cubeFlags = [&](bool isSet, int64_t accumulators) {
+    for (int64_t e = 0; e <= 2 * R; ++e)
+      flag(isSet, Pipe::MTE1, Pipe::MTE2, e);
+    for (int64_t e = 0; e < 2; ++e)
+      flag(isSet, Pipe::M, Pipe::MTE1, e);
+    for (int64_t e = 0; e < 2 + accumulators; ++e)
+      flag(isSet, Pipe::FIX, Pipe::M, e);
   };
 
-  // S = Q·Kᵀ and dP = dO·Vᵀ of the tiles in L1, FixPipe'd into the ring.
-  auto scores = [&] {
-    Value slotIdx = blk;
-    acquire(mS);
-    copy(Pipe::MTE1, qL1, {c0, c0}, aQ, {c0, c0}, bq, dk);
-    copy(Pipe::MTE1, kL1, {c0, c0}, bKT, {c0, c0}, dk, bk, /*transpose=*/true);
-    publish(mS);
-    acquire(cS);
-    mmad(aQ, bKT, sC, constTrue());
-    release(mS);
-    publish(cS);
-    copy(Pipe::FIX, sC, {c0, c0}, wsS, {slotIdx, c0, c0}, bq, bk);
-    release(cS);
-    acquire(mDP);
-    copy(Pipe::MTE1, doL1, {c0, c0}, aDO, {c0, c0}, bq, dv);
-    copy(Pipe::MTE1, vL1, {c0, c0}, bVT, {c0, c0}, dv, bk, /*transpose=*/true);
-    publish(mDP);
-    acquire(cDP);
-    mmad(aDO, bVT, dpC, constTrue());
-    release(mDP);
-    publish(cDP);
-    copy(Pipe::FIX, dpC, {c0, c0}, wsDP, {slotIdx, c0, c0}, bq, bk);
-    release(cDP);
-    xset(Pipe::FIX, kScores);
-  };
-  auto load = [&](Handoff h, Value src, ValueRange at, Value dst, int64_t rows, int64_t cols) {
-    acquire(h);
-    copy(Pipe::MTE2, src, at, dst, {c0, c0}, rows, cols);
-    publish(h);
+  auto cubePass = [&](Pass pass) {
+    const bool kv = pass == Pass::KV;
+    const int64_t tiles = kv ? kTiles : qTiles;
+    cubeFlags(true, kv ? 2 : 1);
+    loop(blk, cst(kv ? kTasks : qTasks), [&](Value task) {
+      Planner pl{&builder, loc, t, elem, dtypeBytes(p.dtype)};
+      CubeTiles c = planCube(pl, p, tl, pass);
+      int64_t chunk = 0; // alternates the L0 chunk slots
+      // acc (+)= A·B, its contraction in kc chunks through L0A / L0B: A
+      // [m, k] is `a` (or its transpose), B [k, n] is `bb` (or its).
+      auto product = [&](Value a, bool aT, Value bb, bool bT, int64_t m, int64_t n, int64_t k,
+                         Value acc, Value init) {
+        Value aL0 = c.operand(Space::L0A, m, kc), bL0 = c.operand(Space::L0B, kc, n);
+        for (int64_t i = 0; i < k / kc; ++i) {
+          int64_t s = chunk++ % 2;
+          Value as = slot(aL0, cst(s)), bs = slot(bL0, cst(s)), at = cst(i * kc);
+          const Handoff h{Pipe::MTE1, Pipe::M, s};
+          acquire(h);
+          copy(Pipe::MTE1, a, aT ? ValueRange{at, c0} : ValueRange{c0, at}, as, {c0, c0}, m, kc,
+               aT);
+          copy(Pipe::MTE1, bb, bT ? ValueRange{c0, at} : ValueRange{at, c0}, bs, {c0, c0}, kc, n,
+               bT);
+          publish(h);
+          builder.create<MmadOp>(loc, as, bs, acc, i == 0 ? init : constBool(false));
+          builder.create<BarrierOp>(loc, Pipe::M); // S55: the next chunk accumulates into acc
+          release(h);
+        }
+      };
+      // S (or dP) of the tiles in L1 into L0C, FixPipe'd into ring slot x.
+      auto score = [&](Handoff h, Value a, Value bb, int64_t k, Value ring, Value x) {
+        acquire(h);
+        product(a, false, bb, true, bq, bk, k, h.event == 0 ? c.s : c.dP, constBool(true));
+        publish(h);
+        copy(Pipe::FIX, h.event == 0 ? c.s : c.dP, {c0, c0}, ring, {ringSlot(x), c0, c0}, bq, bk);
+        release(h);
+      };
+
+      Value g = div(task, tiles), own = rem(task, tiles);
+      Rows mine; // the query pass's task rows
+      if (!kv)
+        mine = rowsOf(own);
+      Value lo, hi;            // the tiles the task visits: [lo, hi)
+      Value ev0 = c0;
+      acquireAt(Pipe::MTE2, Pipe::MTE1, ev0);
+      if (kv) {
+        copy(Pipe::MTE2, K, {g, mul(own, bk), c0}, c.k, {c0, c0}, bk, dk);
+        copy(Pipe::MTE2, V, {g, mul(own, bk), c0}, c.v, {c0, c0}, bk, dv);
+        lo = firstTile(own);
+        hi = cst(qTiles);
+      } else {
+        copy(Pipe::MTE2, Q, {g, mine.row0, c0}, c.q, {c0, c0}, bq, dk);
+        copy(Pipe::MTE2, dO, {g, mine.row0, c0}, c.dO, {c0, c0}, bq, dv);
+        lo = mine.jLo;
+        hi = add(mine.jHi, cst(1));
+      }
+      publishAt(Pipe::MTE2, Pipe::MTE1, ev0);
+      for (int64_t a = 0; a < (kv ? 2 : 1); ++a)
+        acquire({Pipe::M, Pipe::FIX, 2 + a});
+      // Whether tile x is one the task visits (the KV pass skips query
+      // tiles that do not see its keys).
+      auto visit = [&](Value x, llvm::function_ref<void()> then) {
+        if (kv)
+          when(sees(rowsOf(x), own), then);
+        else
+          then();
+      };
+
+      loop(lo, add(hi, cst(L)), [&](Value step) {
+        // Stage A(step): the tile's streamed operands -> L1 slot, S and dP.
+        when(cmp(P::slt, step, hi), [&] {
+          visit(step, [&] {
+            Value s = rem(step, R), ev = add(s, cst(1));
+            acquireAt(Pipe::MTE2, Pipe::MTE1, ev);
+            if (kv) {
+              Value row0 = mul(step, bq);
+              copy(Pipe::MTE2, Q, {g, row0, c0}, slot(c.q, s), {c0, c0}, bq, dk);
+              copy(Pipe::MTE2, dO, {g, row0, c0}, slot(c.dO, s), {c0, c0}, bq, dv);
+            } else {
+              Value j0 = mul(step, bk);
+              copy(Pipe::MTE2, K, {g, j0, c0}, slot(c.k, s), {c0, c0}, bk, dk);
+              copy(Pipe::MTE2, V, {g, j0, c0}, slot(c.v, s), {c0, c0}, bk, dv);
+            }
+            publishAt(Pipe::MTE2, Pipe::MTE1, ev);
+            Value q = kv ? slot(c.q, s) : c.q, dOt = kv ? slot(c.dO, s) : c.dO;
+            Value k = kv ? c.k : slot(c.k, s), v = kv ? c.v : slot(c.v, s);
+            score(cS, q, k, dk, wsS, step);
+            score(cDP, dOt, v, dv, wsDP, step);
+            xset(Pipe::FIX, kScores);
+          });
+        });
+        // Stage B(step - L): once both AIVs have written dS (and P), the
+        // pass's products; then the slot's tiles are free.
+        when(cmp(P::sge, step, add(lo, cst(L))), [&] {
+          Value x = sub(step, cst(L));
+          visit(x, [&] {
+            Value s = rem(x, R), ev = add(s, cst(1 + R)), first = cmp(P::eq, x, lo);
+            xwait(kGrads);
+            acquireAt(Pipe::MTE2, Pipe::MTE1, ev);
+            if (kv)
+              copy(Pipe::MTE2, wsP, {ringSlot(x), c0, c0}, slot(c.p, s), {c0, c0}, bq, bk);
+            copy(Pipe::MTE2, wsDS, {ringSlot(x), c0, c0}, slot(c.dS, s), {c0, c0}, bq, bk);
+            publishAt(Pipe::MTE2, Pipe::MTE1, ev);
+            if (kv) {
+              // dV += Pᵀ·dO, dK += dSᵀ·Q (MTE1's transposed loads).
+              product(slot(c.p, s), true, slot(c.dO, s), false, bk, dv, bq, c.acc0, first);
+              product(slot(c.dS, s), true, slot(c.q, s), false, bk, dk, bq, c.acc1, first);
+            } else {
+              // dQ += dS·K.
+              product(slot(c.dS, s), false, slot(c.k, s), false, bq, dk, bk, c.acc0, first);
+            }
+            releaseAt(Pipe::MTE2, Pipe::MTE1, ev);
+            releaseAt(Pipe::MTE2, Pipe::MTE1, add(s, cst(1)));
+          });
+        });
+      });
+      releaseAt(Pipe::MTE2, Pipe::MTE1, ev0);
+      auto out = [&](int64_t a, Value acc, Value dst, ValueRange at, int64_t rows, int64_t cols) {
+        const Handoff h{Pipe::M, Pipe::FIX, 2 + a};
+        publish(h);
+        copy(Pipe::FIX, acc, {c0, c0}, dst, at, rows, cols);
+        release(h);
+      };
+      if (kv) {
+        out(0, c.acc0, dV, {g, mul(own, bk), c0}, bk, dv);
+        out(1, c.acc1, dK, {g, mul(own, bk), c0}, bk, dk);
+      } else {
+        out(0, c.acc0, dQ, {g, mine.row0, c0}, bq, dk);
+      }
+    }, blockDim);
+    cubeFlags(false, kv ? 2 : 1);
   };
 
   when(isCube, [&] {
-    qL1 = alloc(Space::L1, Layout::NZ, bq, dk, elem);
-    doL1 = alloc(Space::L1, Layout::NZ, bq, dv, elem);
-    kL1 = alloc(Space::L1, Layout::NZ, bk, dk, elem);
-    vL1 = alloc(Space::L1, Layout::NZ, bk, dv, elem);
-    pL1 = alloc(Space::L1, Layout::NZ, bq, bk, elem);
-    dsL1 = alloc(Space::L1, Layout::NZ, bq, bk, elem);
-    aQ = alloc(Space::L0A, Layout::ZZ, bq, dk, elem);
-    aDO = alloc(Space::L0A, Layout::ZZ, bq, dv, elem);
-    aDS = alloc(Space::L0A, Layout::ZZ, bq, bk, elem);
-    aPT = alloc(Space::L0A, Layout::ZZ, bk, bq, elem);
-    aDST = alloc(Space::L0A, Layout::ZZ, bk, bq, elem);
-    bKT = alloc(Space::L0B, Layout::ZN, dk, bk, elem);
-    bVT = alloc(Space::L0B, Layout::ZN, dv, bk, elem);
-    bK = alloc(Space::L0B, Layout::ZN, bk, dk, elem);
-    bDO = alloc(Space::L0B, Layout::ZN, bq, dv, elem);
-    bQ = alloc(Space::L0B, Layout::ZN, bq, dk, elem);
-    sC = alloc(Space::L0C, Layout::NZ, bq, bk, f32);
-    dpC = alloc(Space::L0C, Layout::NZ, bq, bk, f32);
-    dqC = alloc(Space::L0C, Layout::NZ, bq, dk, f32);
-    dvC = alloc(Space::L0C, Layout::NZ, bk, dv, f32);
-    dkC = alloc(Space::L0C, Layout::NZ, bk, dk, f32);
-
-    // Query pass: task (group, query tile i), KV tiles jLo..jHi.
-    const SmallVector<Handoff> queryFlags{hQ, hDO, hK, hV, hDS, mS, mDP, mDQ, cS, cDP, cDQ};
-    cubeFlags(true, queryFlags);
-    loop(blk, cst(qTasks), [&](Value task) {
-      Value g = div(task, qTiles);
-      Rows k = rowsOf(rem(task, qTiles));
-      load(hQ, Q, {g, k.row0, c0}, qL1, bq, dk);
-      load(hDO, dO, {g, k.row0, c0}, doL1, bq, dv);
-      acquire(cDQ);
-      loop(k.jLo, add(k.jHi, cst(1)), [&](Value j) {
-        Value j0 = mul(j, bk);
-        load(hK, K, {g, j0, c0}, kL1, bk, dk);
-        load(hV, V, {g, j0, c0}, vL1, bk, dv);
-        scores();
-        release(hV);
-        xwait(kGrads);
-        load(hDS, wsDS, {blk, c0, c0}, dsL1, bq, bk);
-        acquire(mDQ);
-        copy(Pipe::MTE1, dsL1, {c0, c0}, aDS, {c0, c0}, bq, bk);
-        copy(Pipe::MTE1, kL1, {c0, c0}, bK, {c0, c0}, bk, dk);
-        publish(mDQ);
-        release(hDS);
-        release(hK);
-        mmad(aDS, bK, dqC, cmp(P::eq, j, k.jLo));
-        release(mDQ);
-      });
-      release(hQ);
-      release(hDO);
-      publish(cDQ);
-      copy(Pipe::FIX, dqC, {c0, c0}, dQ, {g, k.row0, c0}, bq, dk);
-      release(cDQ);
-    }, blockDim);
-    cubeFlags(false, queryFlags);
-
+    cubePass(Pass::Query);
     // Every row's D is in workspace once all cores meet.
     builder.create<SyncAllOp>(loc);
-
-    // KV pass: task (group, KV tile j), the query tiles that see it.
-    const SmallVector<Handoff> kvFlags{hQ, hDO, hK, hV, hP, hDS, mS, mDP, mDV, mDK, cS, cDP, cDV, cDK};
-    cubeFlags(true, kvFlags);
-    loop(blk, cst(kTasks), [&](Value task) {
-      Value g = div(task, kTiles), j = rem(task, kTiles), j0 = mul(j, bk);
-      Value iFirst = firstTile(j);
-      load(hK, K, {g, j0, c0}, kL1, bk, dk);
-      load(hV, V, {g, j0, c0}, vL1, bk, dv);
-      acquire(cDV);
-      acquire(cDK);
-      loop(iFirst, cst(qTiles), [&](Value i) {
-        Rows k = rowsOf(i);
-        when(sees(k, j), [&] {
-          Value first = cmp(P::eq, i, iFirst);
-          load(hQ, Q, {g, k.row0, c0}, qL1, bq, dk);
-          load(hDO, dO, {g, k.row0, c0}, doL1, bq, dv);
-          scores();
-          xwait(kGrads);
-          load(hP, wsP, {blk, c0, c0}, pL1, bq, bk);
-          load(hDS, wsDS, {blk, c0, c0}, dsL1, bq, bk);
-          // dV += Pᵀ·dO
-          acquire(mDV);
-          copy(Pipe::MTE1, pL1, {c0, c0}, aPT, {c0, c0}, bk, bq, /*transpose=*/true);
-          copy(Pipe::MTE1, doL1, {c0, c0}, bDO, {c0, c0}, bq, dv);
-          publish(mDV);
-          release(hP);
-          release(hDO);
-          mmad(aPT, bDO, dvC, first);
-          release(mDV);
-          // dK += dSᵀ·Q
-          acquire(mDK);
-          copy(Pipe::MTE1, dsL1, {c0, c0}, aDST, {c0, c0}, bk, bq, /*transpose=*/true);
-          copy(Pipe::MTE1, qL1, {c0, c0}, bQ, {c0, c0}, bq, dk);
-          publish(mDK);
-          release(hDS);
-          release(hQ);
-          mmad(aDST, bQ, dkC, first);
-          release(mDK);
-        });
-      });
-      release(hK);
-      release(hV);
-      publish(cDV);
-      copy(Pipe::FIX, dvC, {c0, c0}, dV, {g, j0, c0}, bk, dv);
-      release(cDV);
-      publish(cDK);
-      copy(Pipe::FIX, dkC, {c0, c0}, dK, {g, j0, c0}, bk, dk);
-      release(cDK);
-    }, blockDim);
-    cubeFlags(false, kvFlags);
+    cubePass(Pass::KV);
   });
 
   //===------------------------------------------------------------------===//
   // The vector cores: AIV `sub` owns rows [sub·r, (sub + 1)·r) of a tile.
   //===------------------------------------------------------------------===//
-  Value sUb, dpUb, mskUb, tmp, pOut, dsOut, doE, doF, oUb, lseUb, dOutUb, dInUb, sinkUb, eUb,
-      rowOff;
+  VectorTiles u;
+  Value rowOff;
   // S / dP / mask tiles and per-row inputs (MTE2 -> V); P / dS tiles and
   // per-row outputs (V -> MTE3).
   const Handoff vTiles{Pipe::MTE2, Pipe::V, 0}, vRows{Pipe::MTE2, Pipe::V, 1},
@@ -484,13 +578,14 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   };
 
   // One step's Vector work for query rows from row0 (this AIV's) against
-  // KV tile j: P and dS from the ring's S and dP, dS (and P) back to it.
-  auto gradients = [&](const Rows &k, Value row0, Value j, Value dRows, bool writeP) {
-    Value j0 = mul(j, bk);
+  // KV tile j, through the ring slot of tile x: P and dS from the ring's S
+  // and dP, dS (and P) back to it.
+  auto gradients = [&](const Rows &k, Value row0, Value j, Value x, Value dRows, bool writeP) {
+    Value j0 = mul(j, bk), at = ringSlot(x);
     xwait(kScores);
     acquire(vTiles);
-    copy(Pipe::MTE2, wsS, {blk, rowOff, c0}, sUb, {c0, c0}, r, bk);
-    copy(Pipe::MTE2, wsDP, {blk, rowOff, c0}, dpUb, {c0, c0}, r, bk);
+    copy(Pipe::MTE2, wsS, {at, rowOff, c0}, u.s, {c0, c0}, r, bk);
+    copy(Pipe::MTE2, wsDP, {at, rowOff, c0}, u.dP, {c0, c0}, r, bk);
     // The mask where the tile crosses the diagonal or the window's edge
     // (row a of the compressed mask: a = q - j0 + bk - 1, clamped).
     Value edge = cmp(P::sgt, add(j0, cst(bk - 1)), k.pMin);
@@ -501,48 +596,36 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
       for (int64_t row = 0; row < r; ++row) {
         Value pos = add(rem(add(row0, cst(row)), p.tq), cst(p.tk - p.tq));
         Value a = smin(smax(add(sub(pos, j0), cst(bk - 1)), c0), cst(maskRows - 1));
-        copy(Pipe::MTE2, maskGm, {a, c0}, mskUb, {cst(row), c0}, 1, bk);
+        copy(Pipe::MTE2, maskGm, {a, c0}, u.mask, {cst(row), c0}, 1, bk);
       }
     });
     publish(vTiles);
-    scalar(VMulsOp(), sUb, p.scale, sUb);
-    when(edge, [&] { v2(VAddOp(), sUb, mskUb, sUb); });
-    v1(VBrcbOp(), lseUb, tmp);
-    v2(VSubOp(), sUb, tmp, sUb);
-    v1(VExpOp(), sUb, sUb); // P
-    v1(VBrcbOp(), dRows, tmp);
-    v2(VSubOp(), dpUb, tmp, dpUb);
-    v2(VMulOp(), dpUb, sUb, dpUb);
-    scalar(VMulsOp(), dpUb, p.scale, dpUb); // dS
+    scalar(VMulsOp(), u.s, p.scale, u.s);
+    when(edge, [&] { v2(VAddOp(), u.s, u.mask, u.s); });
+    v1(VBrcbOp(), u.lse, u.tmp);
+    v2(VSubOp(), u.s, u.tmp, u.s);
+    v1(VExpOp(), u.s, u.s); // P
+    v1(VBrcbOp(), dRows, u.tmp);
+    v2(VSubOp(), u.dP, u.tmp, u.dP);
+    v2(VMulOp(), u.dP, u.s, u.dP);
+    scalar(VMulsOp(), u.dP, p.scale, u.dP); // dS
     acquire(vOut);
     if (writeP)
-      v1(VCastOp(), sUb, pOut);
-    v1(VCastOp(), dpUb, dsOut);
+      v1(VCastOp(), u.s, u.pOut);
+    v1(VCastOp(), u.dP, u.dsOut);
     release(vTiles);
     publish(vOut);
     if (writeP)
-      copy(Pipe::MTE3, pOut, {c0, c0}, wsP, {blk, rowOff, c0}, r, bk);
-    copy(Pipe::MTE3, dsOut, {c0, c0}, wsDS, {blk, rowOff, c0}, r, bk);
+      copy(Pipe::MTE3, u.pOut, {c0, c0}, wsP, {at, rowOff, c0}, r, bk);
+    copy(Pipe::MTE3, u.dsOut, {c0, c0}, wsDS, {at, rowOff, c0}, r, bk);
     release(vOut);
     xset(Pipe::MTE3, kGrads);
   };
 
   when(isVector, [&] {
     rowOff = mul(sub(coreIdx, cst(1)), r);
-    sUb = alloc(Space::UB, Layout::ND, r, bk, f32);
-    dpUb = alloc(Space::UB, Layout::ND, r, bk, f32);
-    mskUb = alloc(Space::UB, Layout::ND, r, bk, f32);
-    tmp = alloc(Space::UB, Layout::ND, r, bk, f32);
-    pOut = alloc(Space::UB, Layout::ND, r, bk, elem);
-    dsOut = alloc(Space::UB, Layout::ND, r, bk, elem);
-    doE = alloc(Space::UB, Layout::ND, r, dv, elem);
-    doF = alloc(Space::UB, Layout::ND, r, dv, f32);
-    oUb = alloc(Space::UB, Layout::ND, r, dv, f32);
-    lseUb = alloc(Space::UB, Layout::ND, r, 1, f32);
-    dOutUb = alloc(Space::UB, Layout::ND, r, 1, f32);
-    dInUb = alloc(Space::UB, Layout::ND, r, 1, f32);
-    sinkUb = alloc(Space::UB, Layout::ND, r, 1, f32);
-    eUb = alloc(Space::UB, Layout::ND, r, 1, f32);
+    Planner pl{&builder, loc, t, elem, dtypeBytes(p.dtype)};
+    u = planVector(pl, p, tl);
 
     vectorFlags(true);
     loop(blk, cst(qTasks), [&](Value task) {
@@ -552,36 +635,36 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
       // D = rowsum(dO ∘ O) of this AIV's rows; O row ρ is head
       // g·headsPerGroup + ρ / tq at token ρ % tq.
       acquire(vRows);
-      copy(Pipe::MTE2, lse, {g, row0, c0}, lseUb, {c0, c0}, r, 1);
-      copy(Pipe::MTE2, dO, {g, row0, c0}, doE, {c0, c0}, r, dv);
+      copy(Pipe::MTE2, lse, {g, row0, c0}, u.lse, {c0, c0}, r, 1);
+      copy(Pipe::MTE2, dO, {g, row0, c0}, u.dOE, {c0, c0}, r, dv);
       if (p.sinks)
-        copy(Pipe::MTE2, sinkGm, {g, row0, c0}, sinkUb, {c0, c0}, r, 1);
+        copy(Pipe::MTE2, sinkGm, {g, row0, c0}, u.sink, {c0, c0}, r, 1);
       for (int64_t row = 0; row < r; ++row) {
         Value rho = add(row0, cst(row));
         when(cmp(P::ult, rho, cst(M)), [&] {
           Value head = add(mul(g, p.headsPerGroup), div(rho, p.tq));
-          copy(Pipe::MTE2, O, {rem(rho, p.tq), mul(head, p.dv)}, oUb, {cst(row), c0}, 1, p.dv);
+          copy(Pipe::MTE2, O, {rem(rho, p.tq), mul(head, p.dv)}, u.o, {cst(row), c0}, 1, p.dv);
         });
       }
       publish(vRows);
       acquire(vRowsOut);
-      v1(VCastOp(), doE, doF);
-      v2(VMulOp(), doF, oUb, doF);
-      builder.create<VReduceOp>(loc, ReduceKind::Sum, doF, dOutUb);
+      v1(VCastOp(), u.dOE, u.dOF);
+      v2(VMulOp(), u.dOF, u.o, u.dOF);
+      builder.create<VReduceOp>(loc, ReduceKind::Sum, u.dOF, u.dOut);
       barrier();
       if (p.sinks) {
         // d sink = -Σ_rows exp(sink - lse)·D: this AIV's rows of it.
-        v2(VSubOp(), sinkUb, lseUb, eUb);
-        v1(VExpOp(), eUb, eUb);
-        v2(VMulOp(), eUb, dOutUb, eUb);
-        scalar(VMulsOp(), eUb, -1.0, eUb);
+        v2(VSubOp(), u.sink, u.lse, u.e);
+        v1(VExpOp(), u.e, u.e);
+        v2(VMulOp(), u.e, u.dOut, u.e);
+        scalar(VMulsOp(), u.e, -1.0, u.e);
       }
       publish(vRowsOut);
-      copy(Pipe::MTE3, dOutUb, {c0, c0}, wsD, {g, row0, c0}, r, 1);
+      copy(Pipe::MTE3, u.dOut, {c0, c0}, wsD, {g, row0, c0}, r, 1);
       if (p.sinks)
-        copy(Pipe::MTE3, eUb, {c0, c0}, dSink, {g, row0, c0}, r, 1);
+        copy(Pipe::MTE3, u.e, {c0, c0}, dSink, {g, row0, c0}, r, 1);
       loop(k.jLo, add(k.jHi, cst(1)),
-           [&](Value j) { gradients(k, row0, j, dOutUb, /*writeP=*/false); });
+           [&](Value j) { gradients(k, row0, j, j, u.dOut, /*writeP=*/false); });
       release(vRowsOut);
       release(vRows);
     }, blockDim);
@@ -599,10 +682,10 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
         when(sees(k, j), [&] {
           Value row0 = add(k.row0, rowOff);
           acquire(vRows);
-          copy(Pipe::MTE2, lse, {g, row0, c0}, lseUb, {c0, c0}, r, 1);
-          copy(Pipe::MTE2, wsD, {g, row0, c0}, dInUb, {c0, c0}, r, 1);
+          copy(Pipe::MTE2, lse, {g, row0, c0}, u.lse, {c0, c0}, r, 1);
+          copy(Pipe::MTE2, wsD, {g, row0, c0}, u.dIn, {c0, c0}, r, 1);
           publish(vRows);
-          gradients(k, row0, j, dInUb, /*writeP=*/true);
+          gradients(k, row0, j, i, u.dIn, /*writeP=*/true);
           release(vRows);
         });
       });
@@ -619,12 +702,14 @@ mlir::attnedit::ascend::searchAttentionGradTiling(MLIRContext *context, const At
   std::vector<AttentionGradTiling> candidates;
   int64_t rows = roundUp(p.rows(), 16), keys = roundUp(p.tk, 16);
   for (int64_t bq : {128, 64, 32, 16})
-    for (int64_t bk : {128, 64, 32, 16}) {
-      if ((bq > rows && bq > 16) || (bk > keys && bk > 16))
-        continue;
-      if (attentionGradFits(p, {bq, bk}, t))
-        candidates.push_back({bq, bk});
-    }
+    for (int64_t bk : {128, 64, 32, 16})
+      for (int64_t ring : {2, 3}) {
+        if ((bq > rows && bq > 16) || (bk > keys && bk > 16))
+          continue;
+        if (attentionGradFits(p, {bq, bk, ring}, t))
+          candidates.push_back({bq, bk, ring});
+      }
+  // Smaller tiles than these only add instructions and flag round trips.
   if (candidates.size() > 6)
     candidates.resize(6);
   std::string why;

@@ -51,6 +51,22 @@ ascend.kernel @overlap target "910b" blocks 1 core aiv {
 
 // -----
 
+// Tests that an allocation inside a loop may not overlap one of the region
+// around the loop: both are usable in its body.
+ascend.kernel @overlap_nested target "910b" blocks 1 core aiv {
+^bb0(%blk: index):
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  // expected-note @+1 {{the other allocation}}
+  %a = ascend.alloc offset 0 slots 1 : !ascend.buf<ub, 8x8xf32, nd>
+  scf.for %i = %c0 to %c1 step %c1 {
+    // expected-error @+1 {{overlaps another allocation of its space (bytes [0, 256))}}
+    %b = ascend.alloc offset 0 slots 1 : !ascend.buf<ub, 8x8xf32, nd>
+  }
+}
+
+// -----
+
 // Tests that a copy must use a path the target has: no L0C -> UB on the 910B.
 ascend.kernel @no_path target "910b" blocks 1 core aic {
 ^bb0(%blk: index):

@@ -145,3 +145,26 @@ ascend.kernel @mix target "910b" blocks 1 core mix attributes {workspace = array
     ascend.cross_set mte3, %c1
   }
 }
+
+// -----
+
+// Tests that allocations in disjoint regions (two loops one after the other,
+// as the backward attention kernel's two passes) may share bytes: neither's
+// buffer is usable while the other's is.
+// CHECK-LABEL: ascend.kernel @passes
+// CHECK: scf.for
+// CHECK: ascend.alloc offset 0 slots 2 : !ascend.buf<l0c, 32x32xf32, nz>
+// CHECK: scf.for
+// CHECK: ascend.alloc offset 0 slots 1 : !ascend.buf<l0c, 64x32xf32, nz>
+ascend.kernel @passes target "910b" blocks 1 core aic {
+^bb0(%blk: index):
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  scf.for %i = %c0 to %c2 step %c1 {
+    %a = ascend.alloc offset 0 slots 2 : !ascend.buf<l0c, 32x32xf32, nz>
+  }
+  scf.for %i = %c0 to %c2 step %c1 {
+    %b = ascend.alloc offset 0 slots 1 : !ascend.buf<l0c, 64x32xf32, nz>
+  }
+}

@@ -23,9 +23,13 @@
 
 namespace mlir::attnedit::ascend {
 
-/// bq query rows (each AIV takes bq / 2) by bk keys per pair of tiles.
+/// bq query rows (each AIV takes bq / 2) by bk keys per pair of tiles; the
+/// cube core computes the scores of `ring - 1` pairs ahead of their
+/// products (a ring of `ring` slots); the Cube contracts in chunks of
+/// kChunk (0: the largest of 128, 64, 32, 16 dividing bq, bk and the padded
+/// head dims).
 struct AttentionGradTiling {
-  int64_t bq = 0, bk = 0;
+  int64_t bq = 0, bk = 0, ring = 2, kChunk = 0;
 };
 
 /// Whether the backward kernel takes `p` at all (training: tq == tk, no
@@ -38,7 +42,7 @@ bool attentionGradFits(const AttentionProblem &p, const AttentionGradTiling &til
 /// heads·dv] f32 (the forward's output layout), the forward's log-sum-exp
 /// [groups, rows, 1], the mask rows (attentionMaskRows with bk), the sinks
 /// [groups, rows, 1] (with sinks); workspace: the rings S, dP (f32), P, dS
-/// (the Cube's dtype) [blockDim, bq, bk] and D [groups, rows, 1]; outputs
+/// (the Cube's dtype) [blockDim·ring, bq, bk] and D [groups, rows, 1]; outputs
 /// f32: dQ [groups, rows, dk], dK [groups, tk, dk], dV [groups, tk, dv],
 /// with sinks the per-row sink gradient -exp(sink - lse)·D [groups, rows, 1]
 /// (a head's sum over its rows is d sink).
@@ -52,7 +56,7 @@ struct AttentionGradChoice {
   int64_t candidates = 0;
 };
 
-/// Times every fitting tiling (bq, bk in 16..128) on the sampled blocks and
+/// Times every fitting tiling (bq, bk in 16..128, ring 2 or 3) on the sampled blocks and
 /// returns the fastest.
 llvm::Expected<AttentionGradChoice> searchAttentionGradTiling(MLIRContext *context,
                                                               const AttentionProblem &p,
