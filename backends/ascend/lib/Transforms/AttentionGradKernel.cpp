@@ -33,6 +33,7 @@
 #include "attnedit/Ascend/AttentionGradKernel.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/TileLayout.h"
+#include "AttentionSteps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -72,34 +73,31 @@ int64_t chunkOf(const AttentionProblem &p, const AttentionGradTiling &tl) {
 struct Handoff {
   Pipe producer, consumer;
   int64_t event;
+  /// The consumer-to-producer flag that frees the buffer.
+  KernelEmitter::Flag free() const { return {consumer, producer, event}; }
 };
 
 enum class Pass { Query, KV };
 
-/// Places buffers one after another per space. Without a builder it only
-/// counts their bytes (the fit check); with one it emits the allocations, so
+/// Places buffers one after another per space. With an emitter it emits the
+/// allocations; without one it only counts their bytes (the fit check), so
 /// the check and the kernel share one plan.
 struct Planner {
-  OpBuilder *builder;
-  LocationAttr loc; // null when counting
+  KernelEmitter *emitter; // null when counting
   const TargetDescription &t;
   Type cubeType; // the Cube operands' element type (null when counting)
   int64_t cubeBytes;
-  std::array<int64_t, kNumSpaces> offset{};
+  std::array<int64_t, kNumSpaces> counted{};
 
   /// `slots` tiles of rows x cols of the Cube's dtype (or f32).
   Value alloc(Space space, Layout layout, int64_t rows, int64_t cols, bool f32 = false,
               int64_t slots = 1) {
-    int64_t bytes = tileBytes(layout, rows, cols, f32 ? 4 : cubeBytes, false);
-    Value v;
-    if (builder) {
-      auto type = BufType::get(builder->getContext(), space, {rows, cols},
-                               f32 ? builder->getF32Type() : cubeType, layout);
-      v = builder->create<AllocOp>(Location(loc), type, offset[(int)space], slots);
-      bytes = type.getBytes();
-    }
-    offset[(int)space] += roundUp(bytes * slots, t.buffer(space).align);
-    return v;
+    if (emitter)
+      return emitter->alloc(space, layout, rows, cols,
+                            f32 ? Float32Type::get(cubeType.getContext()) : cubeType, slots);
+    counted[(int)space] += roundUp(tileBytes(layout, rows, cols, f32 ? 4 : cubeBytes, false) * slots,
+                                   t.buffer(space).align);
+    return {};
   }
 };
 
@@ -218,20 +216,16 @@ bool mlir::attnedit::ascend::attentionGradFits(const AttentionProblem &p,
   // Each space's need is the larger pass's (they share bytes), UB the AIVs'.
   std::array<int64_t, kNumSpaces> bytes{};
   for (Pass pass : {Pass::Query, Pass::KV}) {
-    Planner pl{nullptr, LocationAttr(), t, Type(), dtypeBytes(p.dtype)};
+    Planner pl{nullptr, t, Type(), dtypeBytes(p.dtype)};
     planCube(pl, p, tl, pass);
     for (int s = 0; s < kNumSpaces; ++s)
-      bytes[s] = std::max(bytes[s], pl.offset[s]);
+      bytes[s] = std::max(bytes[s], pl.counted[s]);
   }
-  Planner pl{nullptr, LocationAttr(), t, Type(), dtypeBytes(p.dtype)};
+  Planner pl{nullptr, t, Type(), dtypeBytes(p.dtype)};
   planVector(pl, p, tl);
-  bytes[(int)Space::UB] = pl.offset[(int)Space::UB];
-  for (int s = 1; s < kNumSpaces; ++s) {
-    int64_t cap = t.buffers[s].bytes - (s == (int)Space::UB ? t.ubReserveBytes : 0);
-    if (bytes[s] > cap)
-      return fail(stringifySpace(static_cast<Space>(s)) + " needs " + llvm::Twine(bytes[s]) +
-                  " bytes of " + llvm::Twine(cap));
-  }
+  bytes[(int)Space::UB] = pl.counted[(int)Space::UB];
+  if (std::string over = capacityError(t, bytes); !over.empty())
+    return fail(over);
   return true;
 }
 
@@ -243,9 +237,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   MLIRContext *ctx = builder.getContext();
   Builder b(ctx);
   Type f32 = b.getF32Type();
-  Type elem = p.dtype == DType::F32   ? f32
-              : p.dtype == DType::F16 ? Type(b.getF16Type())
-                                      : Type(b.getBF16Type());
+  Type elem = cubeElementType(ctx, p.dtype);
   const int64_t M = p.rows(), bq = tl.bq, bk = tl.bk, r = bq / 2;
   const int64_t R = tl.ring, L = R - 1, kc = chunkOf(p, tl);
   const int64_t dk = roundUp(p.dk, 16), dv = roundUp(p.dv, 16);
@@ -254,143 +246,81 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   const int64_t blockDim = blockDimOf(p, tl, t);
   const int64_t maskRows = p.window + 2 * bk - 1;
 
-  SmallVector<NamedAttribute> tiling;
-  auto field = [&](StringRef key, int64_t v) {
-    tiling.push_back(b.getNamedAttr(key, b.getI64IntegerAttr(v)));
-  };
-  field("usedCoreNum", blockDim);
-  field("qTile", bq);
-  field("kvTile", bk);
-  field("preLaunch", L);
-  field("baseK", kc);
-  field("sparseMode", p.window ? 4 : 3); // as the forward (S29)
-  field("preTokens", p.window ? p.window - 1 : p.tk);
-  field("numSinks", p.sinks ? 1 : 0);
-
-  auto gm = [&](std::initializer_list<int64_t> shape, Type e) {
-    return BufType::get(ctx, Space::GM, shape, e, Layout::ND);
-  };
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, CoreKind::Mix,
-                                         b.getDictionaryAttr(tiling), DenseI64ArrayAttr());
-  Block *entry = new Block();
-  kernel.getBody().push_back(entry);
-  Value blk = entry->addArgument(builder.getIndexType(), loc);
-  Value coreIdx = entry->addArgument(builder.getIndexType(), loc);
-  Value Q = entry->addArgument(gm({p.groups, M, p.dk}, elem), loc);
-  Value K = entry->addArgument(gm({p.groups, p.tk, p.dk}, elem), loc);
-  Value V = entry->addArgument(gm({p.groups, p.tk, p.dv}, elem), loc);
-  Value dO = entry->addArgument(gm({p.groups, M, p.dv}, elem), loc);
-  Value O = entry->addArgument(gm({p.tq, p.heads() * p.dv}, f32), loc);
-  Value lse = entry->addArgument(gm({p.groups, M, 1}, f32), loc);
-  Value maskGm = entry->addArgument(gm({maskRows, bk}, f32), loc);
-  Value sinkGm = p.sinks ? entry->addArgument(gm({p.groups, M, 1}, f32), loc) : Value();
-  int64_t firstWs = entry->getNumArguments() - 2;
-  Value wsS = entry->addArgument(gm({blockDim * R, bq, bk}, f32), loc);
-  Value wsDP = entry->addArgument(gm({blockDim * R, bq, bk}, f32), loc);
-  Value wsP = entry->addArgument(gm({blockDim * R, bq, bk}, elem), loc);
-  Value wsDS = entry->addArgument(gm({blockDim * R, bq, bk}, elem), loc);
-  Value wsD = entry->addArgument(gm({p.groups, M, 1}, f32), loc);
-  kernel.setWorkspaceAttr(b.getDenseI64ArrayAttr(
+  MixKernel mk = startMixKernel(builder, loc, name, t, blockDim,
+                                {{"usedCoreNum", blockDim},
+                                 {"qTile", bq},
+                                 {"kvTile", bk},
+                                 {"preLaunch", L},
+                                 {"baseK", kc},
+                                 {"sparseMode", p.window ? 4 : 3}, // as the forward (S29)
+                                 {"preTokens", p.window ? p.window - 1 : p.tk},
+                                 {"numSinks", p.sinks ? 1 : 0}});
+  auto gm = [&](std::initializer_list<int64_t> shape, Type e) { return mk.gm(shape, e); };
+  Value blk = mk.block, coreIdx = mk.core;
+  Value Q = gm({p.groups, M, p.dk}, elem);
+  Value K = gm({p.groups, p.tk, p.dk}, elem);
+  Value V = gm({p.groups, p.tk, p.dv}, elem);
+  Value dO = gm({p.groups, M, p.dv}, elem);
+  Value O = gm({p.tq, p.heads() * p.dv}, f32);
+  Value lse = gm({p.groups, M, 1}, f32);
+  Value maskGm = gm({maskRows, bk}, f32);
+  Value sinkGm = p.sinks ? gm({p.groups, M, 1}, f32) : Value();
+  int64_t firstWs = mk.nextArgument();
+  Value wsS = gm({blockDim * R, bq, bk}, f32);
+  Value wsDP = gm({blockDim * R, bq, bk}, f32);
+  Value wsP = gm({blockDim * R, bq, bk}, elem);
+  Value wsDS = gm({blockDim * R, bq, bk}, elem);
+  Value wsD = gm({p.groups, M, 1}, f32);
+  mk.kernel.setWorkspaceAttr(b.getDenseI64ArrayAttr(
       {firstWs, firstWs + 1, firstWs + 2, firstWs + 3, firstWs + 4}));
-  Value dQ = entry->addArgument(gm({p.groups, M, p.dk}, f32), loc);
-  Value dK = entry->addArgument(gm({p.groups, p.tk, p.dk}, f32), loc);
-  Value dV = entry->addArgument(gm({p.groups, p.tk, p.dv}, f32), loc);
-  Value dSink = p.sinks ? entry->addArgument(gm({p.groups, M, 1}, f32), loc) : Value();
+  Value dQ = gm({p.groups, M, p.dk}, f32);
+  Value dK = gm({p.groups, p.tk, p.dk}, f32);
+  Value dV = gm({p.groups, p.tk, p.dv}, f32);
+  Value dSink = p.sinks ? gm({p.groups, M, 1}, f32) : Value();
 
   OpBuilder::InsertionGuard guard(builder);
-  builder.setInsertionPointToEnd(entry);
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto add = [&](Value x, Value y) -> Value { return builder.create<arith::AddIOp>(loc, x, y); };
-  auto sub = [&](Value x, Value y) -> Value { return builder.create<arith::SubIOp>(loc, x, y); };
-  auto mul = [&](Value x, int64_t y) -> Value { return builder.create<arith::MulIOp>(loc, x, cst(y)); };
-  auto div = [&](Value x, int64_t y) -> Value { return builder.create<arith::DivUIOp>(loc, x, cst(y)); };
-  auto rem = [&](Value x, int64_t y) -> Value { return builder.create<arith::RemUIOp>(loc, x, cst(y)); };
+  builder.setInsertionPointToEnd(mk.entry);
+  KernelEmitter e(builder, loc, t);
   using P = arith::CmpIPredicate;
-  auto cmp = [&](P pred, Value x, Value y) -> Value {
-    return builder.create<arith::CmpIOp>(loc, pred, x, y);
-  };
-  auto andI = [&](Value x, Value y) -> Value { return builder.create<arith::AndIOp>(loc, x, y); };
-  auto select = [&](Value c, Value x, Value y) -> Value {
-    return builder.create<arith::SelectOp>(loc, c, x, y);
-  };
-  auto smax = [&](Value x, Value y) -> Value { return builder.create<arith::MaxSIOp>(loc, x, y); };
-  auto smin = [&](Value x, Value y) -> Value { return builder.create<arith::MinSIOp>(loc, x, y); };
-  auto flagAt = [&](bool isSet, Pipe s, Pipe d, Value ev) {
-    if (isSet)
-      builder.create<SetFlagOp>(loc, s, d, ev);
-    else
-      builder.create<WaitFlagOp>(loc, s, d, ev);
-  };
-  auto flag = [&](bool isSet, Pipe s, Pipe d, int64_t ev) { flagAt(isSet, s, d, cst(ev)); };
   // A buffer is free for its producer after acquire, ready for its consumer
   // after publish, free again after release (set by the consumer).
   auto acquireAt = [&](Pipe producer, Pipe consumer, Value ev) {
-    flagAt(false, consumer, producer, ev);
+    e.wait(consumer, producer, ev);
   };
   auto publishAt = [&](Pipe producer, Pipe consumer, Value ev) {
-    flagAt(true, producer, consumer, ev);
-    flagAt(false, producer, consumer, ev);
+    e.set(producer, consumer, ev);
+    e.wait(producer, consumer, ev);
   };
-  auto releaseAt = [&](Pipe producer, Pipe consumer, Value ev) {
-    flagAt(true, consumer, producer, ev);
-  };
-  auto acquire = [&](Handoff h) { acquireAt(h.producer, h.consumer, cst(h.event)); };
-  auto publish = [&](Handoff h) { publishAt(h.producer, h.consumer, cst(h.event)); };
-  auto release = [&](Handoff h) { releaseAt(h.producer, h.consumer, cst(h.event)); };
-  auto xset = [&](Pipe pipe, int64_t f) { builder.create<CrossSetOp>(loc, pipe, cst(f)); };
-  auto xwait = [&](int64_t f) { builder.create<CrossWaitOp>(loc, cst(f)); };
-  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows,
-                  int64_t cols, bool transpose = false) {
-    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, cols}, transpose);
-  };
-  auto slot = [&](Value buf, Value i) -> Value {
-    return builder.create<SlotOp>(loc, buf.getType(), buf, i);
-  };
-  auto when = [&](Value cond, llvm::function_ref<void()> then) {
-    auto op = builder.create<scf::IfOp>(loc, cond, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard g(builder);
-    builder.setInsertionPointToStart(&op.getThenRegion().front());
-    then();
-  };
-  auto loop = [&](Value lo, Value hi, llvm::function_ref<void(Value)> body, int64_t step = 1) {
-    auto op = builder.create<scf::ForOp>(loc, lo, hi, cst(step));
-    OpBuilder::InsertionGuard g(builder);
-    builder.setInsertionPointToStart(op.getBody());
-    body(op.getInductionVar());
-  };
-  auto constBool = [&](bool v) -> Value { return builder.create<arith::ConstantIntOp>(loc, v, 1); };
+  auto releaseAt = [&](Pipe producer, Pipe consumer, Value ev) { e.set(consumer, producer, ev); };
+  auto acquire = [&](Handoff h) { acquireAt(h.producer, h.consumer, e.cst(h.event)); };
+  auto publish = [&](Handoff h) { publishAt(h.producer, h.consumer, e.cst(h.event)); };
+  auto release = [&](Handoff h) { releaseAt(h.producer, h.consumer, e.cst(h.event)); };
 
-  Value c0 = cst(0);
-  /// The positions query tile i's rows hold (rows wrap over a group's heads
-  /// every tq rows) and the KV tiles they see, as the forward's tasks.
-  struct Rows {
-    Value row0, pMin, pMax, jLo, jHi;
+  Value c0 = e.cst(0);
+  /// Query tile i: its first row, the positions its rows hold and the KV
+  /// tiles they see, as the forward's tasks.
+  struct Rows : QueryRows {
+    Value row0;
   };
   auto rowsOf = [&](Value i) {
     Rows k;
-    k.row0 = mul(i, bq);
-    Value last = sub(smin(add(k.row0, cst(bq)), cst(M)), cst(1));
-    Value same = cmp(P::eq, div(k.row0, p.tq), div(last, p.tq));
-    k.pMin = add(select(same, rem(k.row0, p.tq), c0), cst(p.tk - p.tq));
-    k.pMax = add(select(same, rem(last, p.tq), cst(p.tq - 1)), cst(p.tk - p.tq));
-    Value lo = p.window ? smax(c0, sub(k.pMin, cst(p.window - 1))) : c0;
-    k.jLo = div(lo, bk);
-    k.jHi = div(k.pMax, bk);
+    k.row0 = e.mul(i, bq);
+    static_cast<QueryRows &>(k) = queryRows(e, p, k.row0, bq, bk);
     return k;
   };
   // The KV pass visits query tiles from the one holding head 0's query at
   // position j·bk (tq == tk: the first that sees key tile j; earlier tiles
   // hold only earlier positions of head 0), skipping those that see none.
-  auto firstTile = [&](Value j) { return div(mul(j, bk), bq); };
+  auto firstTile = [&](Value j) { return e.div(e.mul(j, bk), bq); };
   auto sees = [&](const Rows &k, Value j) {
-    return andI(cmp(P::sle, k.jLo, j), cmp(P::sle, j, k.jHi));
+    return e.andI(e.cmp(P::sle, k.jLo, j), e.cmp(P::sle, j, k.jHi));
   };
   // Tile x of a pass (KV tile in the query pass, query tile in the KV pass)
   // goes through ring slot x % R of the block.
-  auto ringSlot = [&](Value x) { return add(mul(blk, R), rem(x, R)); };
+  auto ringSlot = [&](Value x) { return e.add(e.mul(blk, R), e.rem(x, R)); };
 
-  Value isCube = cmp(P::eq, coreIdx, c0);
-  Value isVector = cmp(P::ne, coreIdx, c0);
+  Value isCube = e.cmp(P::eq, coreIdx, c0);
+  Value isVector = e.cmp(P::ne, coreIdx, c0);
 
   //===------------------------------------------------------------------===//
   // The cube core: per pass, a step loop running the scores of tile x
@@ -402,21 +332,26 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   // 0 / 1 the L0A / L0B chunk slots; M <-> FIX: 0 S, 1 dP, 2 (3) the
   // pass's accumulators.
   const Handoff cS{Pipe::M, Pipe::FIX, 0}, cDP{Pipe::M, Pipe::FIX, 1};
-  auto cubeFlags = [&](bool isSet, int64_t accumulators) {
-    for (int64_t e = 0; e <= 2 * R; ++e)
-      flag(isSet, Pipe::MTE1, Pipe::MTE2, e);
-    for (int64_t e = 0; e < 2; ++e)
-      flag(isSet, Pipe::M, Pipe::MTE1, e);
-    for (int64_t e = 0; e < 2 + accumulators; ++e)
-      flag(isSet, Pipe::FIX, Pipe::M, e);
+  auto cubeFlags = [&](int64_t accumulators) {
+    SmallVector<KernelEmitter::Flag> free;
+    for (int64_t ev = 0; ev <= 2 * R; ++ev)
+      free.push_back({Pipe::MTE1, Pipe::MTE2, ev});
+    for (int64_t ev = 0; ev < 2; ++ev)
+      free.push_back({Pipe::M, Pipe::MTE1, ev});
+    for (int64_t ev = 0; ev < 2 + accumulators; ++ev)
+      free.push_back({Pipe::FIX, Pipe::M, ev});
+    return free;
   };
 
   auto cubePass = [&](Pass pass) {
     const bool kv = pass == Pass::KV;
     const int64_t tiles = kv ? kTiles : qTiles;
-    cubeFlags(true, kv ? 2 : 1);
-    loop(blk, cst(kv ? kTasks : qTasks), [&](Value task) {
-      Planner pl{&builder, loc, t, elem, dtypeBytes(p.dtype)};
+    const SmallVector<KernelEmitter::Flag> free = cubeFlags(kv ? 2 : 1);
+    e.flags(true, free);
+    e.loop(blk, e.cst(kv ? kTasks : qTasks), blockDim, [&](Value task) {
+      // A fresh plan per pass: the passes' buffers share bytes.
+      KernelEmitter passBuffers(builder, loc, t);
+      Planner pl{&passBuffers, t, elem, dtypeBytes(p.dtype)};
       CubeTiles c = planCube(pl, p, tl, pass);
       int64_t chunk = 0; // alternates the L0 chunk slots
       // acc (+)= A·B, its contraction in kc chunks through L0A / L0B: A
@@ -426,29 +361,28 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
         Value aL0 = c.operand(Space::L0A, m, kc), bL0 = c.operand(Space::L0B, kc, n);
         for (int64_t i = 0; i < k / kc; ++i) {
           int64_t s = chunk++ % 2;
-          Value as = slot(aL0, cst(s)), bs = slot(bL0, cst(s)), at = cst(i * kc);
+          Value as = e.slot(aL0, e.cst(s)), bs = e.slot(bL0, e.cst(s)), at = e.cst(i * kc);
           const Handoff h{Pipe::MTE1, Pipe::M, s};
           acquire(h);
-          copy(Pipe::MTE1, a, aT ? ValueRange{at, c0} : ValueRange{c0, at}, as, {c0, c0}, m, kc,
+          e.copy(Pipe::MTE1, a, aT ? ValueRange{at, c0} : ValueRange{c0, at}, as, {c0, c0}, m, kc,
                aT);
-          copy(Pipe::MTE1, bb, bT ? ValueRange{c0, at} : ValueRange{at, c0}, bs, {c0, c0}, kc, n,
+          e.copy(Pipe::MTE1, bb, bT ? ValueRange{c0, at} : ValueRange{at, c0}, bs, {c0, c0}, kc, n,
                bT);
           publish(h);
-          builder.create<MmadOp>(loc, as, bs, acc, i == 0 ? init : constBool(false));
-          builder.create<BarrierOp>(loc, Pipe::M); // S55: the next chunk accumulates into acc
+          e.mmad(as, bs, acc, i == 0 ? init : e.constBool(false));
           release(h);
         }
       };
       // S (or dP) of the tiles in L1 into L0C, FixPipe'd into ring slot x.
       auto score = [&](Handoff h, Value a, Value bb, int64_t k, Value ring, Value x) {
         acquire(h);
-        product(a, false, bb, true, bq, bk, k, h.event == 0 ? c.s : c.dP, constBool(true));
+        product(a, false, bb, true, bq, bk, k, h.event == 0 ? c.s : c.dP, e.constBool(true));
         publish(h);
-        copy(Pipe::FIX, h.event == 0 ? c.s : c.dP, {c0, c0}, ring, {ringSlot(x), c0, c0}, bq, bk);
+        e.copy(Pipe::FIX, h.event == 0 ? c.s : c.dP, {c0, c0}, ring, {ringSlot(x), c0, c0}, bq, bk);
         release(h);
       };
 
-      Value g = div(task, tiles), own = rem(task, tiles);
+      Value g = e.div(task, tiles), own = e.rem(task, tiles);
       Rows mine; // the query pass's task rows
       if (!kv)
         mine = rowsOf(own);
@@ -456,15 +390,15 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
       Value ev0 = c0;
       acquireAt(Pipe::MTE2, Pipe::MTE1, ev0);
       if (kv) {
-        copy(Pipe::MTE2, K, {g, mul(own, bk), c0}, c.k, {c0, c0}, bk, dk);
-        copy(Pipe::MTE2, V, {g, mul(own, bk), c0}, c.v, {c0, c0}, bk, dv);
+        e.copy(Pipe::MTE2, K, {g, e.mul(own, bk), c0}, c.k, {c0, c0}, bk, dk);
+        e.copy(Pipe::MTE2, V, {g, e.mul(own, bk), c0}, c.v, {c0, c0}, bk, dv);
         lo = firstTile(own);
-        hi = cst(qTiles);
+        hi = e.cst(qTiles);
       } else {
-        copy(Pipe::MTE2, Q, {g, mine.row0, c0}, c.q, {c0, c0}, bq, dk);
-        copy(Pipe::MTE2, dO, {g, mine.row0, c0}, c.dO, {c0, c0}, bq, dv);
+        e.copy(Pipe::MTE2, Q, {g, mine.row0, c0}, c.q, {c0, c0}, bq, dk);
+        e.copy(Pipe::MTE2, dO, {g, mine.row0, c0}, c.dO, {c0, c0}, bq, dv);
         lo = mine.jLo;
-        hi = add(mine.jHi, cst(1));
+        hi = e.add(mine.jHi, e.cst(1));
       }
       publishAt(Pipe::MTE2, Pipe::MTE1, ev0);
       for (int64_t a = 0; a < (kv ? 2 : 1); ++a)
@@ -473,56 +407,56 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
       // tiles that do not see its keys).
       auto visit = [&](Value x, llvm::function_ref<void()> then) {
         if (kv)
-          when(sees(rowsOf(x), own), then);
+          e.when(sees(rowsOf(x), own), then);
         else
           then();
       };
 
-      loop(lo, add(hi, cst(L)), [&](Value step) {
+      e.loop(lo, e.add(hi, e.cst(L)), 1, [&](Value step) {
         // Stage A(step): the tile's streamed operands -> L1 slot, S and dP.
-        when(cmp(P::slt, step, hi), [&] {
+        e.when(e.cmp(P::slt, step, hi), [&] {
           visit(step, [&] {
-            Value s = rem(step, R), ev = add(s, cst(1));
+            Value s = e.rem(step, R), ev = e.add(s, e.cst(1));
             acquireAt(Pipe::MTE2, Pipe::MTE1, ev);
             if (kv) {
-              Value row0 = mul(step, bq);
-              copy(Pipe::MTE2, Q, {g, row0, c0}, slot(c.q, s), {c0, c0}, bq, dk);
-              copy(Pipe::MTE2, dO, {g, row0, c0}, slot(c.dO, s), {c0, c0}, bq, dv);
+              Value row0 = e.mul(step, bq);
+              e.copy(Pipe::MTE2, Q, {g, row0, c0}, e.slot(c.q, s), {c0, c0}, bq, dk);
+              e.copy(Pipe::MTE2, dO, {g, row0, c0}, e.slot(c.dO, s), {c0, c0}, bq, dv);
             } else {
-              Value j0 = mul(step, bk);
-              copy(Pipe::MTE2, K, {g, j0, c0}, slot(c.k, s), {c0, c0}, bk, dk);
-              copy(Pipe::MTE2, V, {g, j0, c0}, slot(c.v, s), {c0, c0}, bk, dv);
+              Value j0 = e.mul(step, bk);
+              e.copy(Pipe::MTE2, K, {g, j0, c0}, e.slot(c.k, s), {c0, c0}, bk, dk);
+              e.copy(Pipe::MTE2, V, {g, j0, c0}, e.slot(c.v, s), {c0, c0}, bk, dv);
             }
             publishAt(Pipe::MTE2, Pipe::MTE1, ev);
-            Value q = kv ? slot(c.q, s) : c.q, dOt = kv ? slot(c.dO, s) : c.dO;
-            Value k = kv ? c.k : slot(c.k, s), v = kv ? c.v : slot(c.v, s);
+            Value q = kv ? e.slot(c.q, s) : c.q, dOt = kv ? e.slot(c.dO, s) : c.dO;
+            Value k = kv ? c.k : e.slot(c.k, s), v = kv ? c.v : e.slot(c.v, s);
             score(cS, q, k, dk, wsS, step);
             score(cDP, dOt, v, dv, wsDP, step);
-            xset(Pipe::FIX, kScores);
+            e.crossSet(Pipe::FIX, kScores);
           });
         });
         // Stage B(step - L): once both AIVs have written dS (and P), the
         // pass's products; then the slot's tiles are free.
-        when(cmp(P::sge, step, add(lo, cst(L))), [&] {
-          Value x = sub(step, cst(L));
+        e.when(e.cmp(P::sge, step, e.add(lo, e.cst(L))), [&] {
+          Value x = e.sub(step, e.cst(L));
           visit(x, [&] {
-            Value s = rem(x, R), ev = add(s, cst(1 + R)), first = cmp(P::eq, x, lo);
-            xwait(kGrads);
+            Value s = e.rem(x, R), ev = e.add(s, e.cst(1 + R)), first = e.cmp(P::eq, x, lo);
+            e.crossWait(kGrads);
             acquireAt(Pipe::MTE2, Pipe::MTE1, ev);
             if (kv)
-              copy(Pipe::MTE2, wsP, {ringSlot(x), c0, c0}, slot(c.p, s), {c0, c0}, bq, bk);
-            copy(Pipe::MTE2, wsDS, {ringSlot(x), c0, c0}, slot(c.dS, s), {c0, c0}, bq, bk);
+              e.copy(Pipe::MTE2, wsP, {ringSlot(x), c0, c0}, e.slot(c.p, s), {c0, c0}, bq, bk);
+            e.copy(Pipe::MTE2, wsDS, {ringSlot(x), c0, c0}, e.slot(c.dS, s), {c0, c0}, bq, bk);
             publishAt(Pipe::MTE2, Pipe::MTE1, ev);
             if (kv) {
               // dV += Pᵀ·dO, dK += dSᵀ·Q (MTE1's transposed loads).
-              product(slot(c.p, s), true, slot(c.dO, s), false, bk, dv, bq, c.acc0, first);
-              product(slot(c.dS, s), true, slot(c.q, s), false, bk, dk, bq, c.acc1, first);
+              product(e.slot(c.p, s), true, e.slot(c.dO, s), false, bk, dv, bq, c.acc0, first);
+              product(e.slot(c.dS, s), true, e.slot(c.q, s), false, bk, dk, bq, c.acc1, first);
             } else {
               // dQ += dS·K.
-              product(slot(c.dS, s), false, slot(c.k, s), false, bq, dk, bk, c.acc0, first);
+              product(e.slot(c.dS, s), false, e.slot(c.k, s), false, bq, dk, bk, c.acc0, first);
             }
             releaseAt(Pipe::MTE2, Pipe::MTE1, ev);
-            releaseAt(Pipe::MTE2, Pipe::MTE1, add(s, cst(1)));
+            releaseAt(Pipe::MTE2, Pipe::MTE1, e.add(s, e.cst(1)));
           });
         });
       });
@@ -530,23 +464,23 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
       auto out = [&](int64_t a, Value acc, Value dst, ValueRange at, int64_t rows, int64_t cols) {
         const Handoff h{Pipe::M, Pipe::FIX, 2 + a};
         publish(h);
-        copy(Pipe::FIX, acc, {c0, c0}, dst, at, rows, cols);
+        e.copy(Pipe::FIX, acc, {c0, c0}, dst, at, rows, cols);
         release(h);
       };
       if (kv) {
-        out(0, c.acc0, dV, {g, mul(own, bk), c0}, bk, dv);
-        out(1, c.acc1, dK, {g, mul(own, bk), c0}, bk, dk);
+        out(0, c.acc0, dV, {g, e.mul(own, bk), c0}, bk, dv);
+        out(1, c.acc1, dK, {g, e.mul(own, bk), c0}, bk, dk);
       } else {
         out(0, c.acc0, dQ, {g, mine.row0, c0}, bq, dk);
       }
-    }, blockDim);
-    cubeFlags(false, kv ? 2 : 1);
+    });
+    e.flags(false, free);
   };
 
-  when(isCube, [&] {
+  e.when(isCube, [&] {
     cubePass(Pass::Query);
     // Every row's D is in workspace once all cores meet.
-    builder.create<SyncAllOp>(loc);
+    e.syncAll();
     cubePass(Pass::KV);
   });
 
@@ -559,141 +493,113 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   // per-row outputs (V -> MTE3).
   const Handoff vTiles{Pipe::MTE2, Pipe::V, 0}, vRows{Pipe::MTE2, Pipe::V, 1},
       vOut{Pipe::V, Pipe::MTE3, 0}, vRowsOut{Pipe::V, Pipe::MTE3, 1};
-  auto vectorFlags = [&](bool isSet) {
-    for (Handoff h : {vTiles, vRows, vOut, vRowsOut})
-      flag(isSet, h.consumer, h.producer, h.event);
-  };
-  auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
-  auto v2 = [&](auto tag, Value x, Value y, Value z) {
-    builder.create<decltype(tag)>(loc, x, y, z);
-    barrier();
-  };
-  auto v1 = [&](auto tag, Value x, Value z) {
-    builder.create<decltype(tag)>(loc, x, z);
-    barrier();
-  };
-  auto scalar = [&](auto tag, Value x, double c, Value z) {
-    builder.create<decltype(tag)>(loc, x, b.getF64FloatAttr(c), z);
-    barrier();
-  };
+  const KernelEmitter::Flag vectorFree[] = {vTiles.free(), vRows.free(), vOut.free(),
+                                             vRowsOut.free()};
 
   // One step's Vector work for query rows from row0 (this AIV's) against
   // KV tile j, through the ring slot of tile x: P and dS from the ring's S
   // and dP, dS (and P) back to it.
   auto gradients = [&](const Rows &k, Value row0, Value j, Value x, Value dRows, bool writeP) {
-    Value j0 = mul(j, bk), at = ringSlot(x);
-    xwait(kScores);
+    Value j0 = e.mul(j, bk), at = ringSlot(x);
+    e.crossWait(kScores);
     acquire(vTiles);
-    copy(Pipe::MTE2, wsS, {at, rowOff, c0}, u.s, {c0, c0}, r, bk);
-    copy(Pipe::MTE2, wsDP, {at, rowOff, c0}, u.dP, {c0, c0}, r, bk);
-    // The mask where the tile crosses the diagonal or the window's edge
-    // (row a of the compressed mask: a = q - j0 + bk - 1, clamped).
-    Value edge = cmp(P::sgt, add(j0, cst(bk - 1)), k.pMin);
-    if (p.window)
-      edge = builder.create<arith::OrIOp>(loc, edge,
-                                          cmp(P::slt, j0, sub(k.pMax, cst(p.window - 1))));
-    when(edge, [&] {
-      for (int64_t row = 0; row < r; ++row) {
-        Value pos = add(rem(add(row0, cst(row)), p.tq), cst(p.tk - p.tq));
-        Value a = smin(smax(add(sub(pos, j0), cst(bk - 1)), c0), cst(maskRows - 1));
-        copy(Pipe::MTE2, maskGm, {a, c0}, u.mask, {cst(row), c0}, 1, bk);
-      }
-    });
+    e.copy(Pipe::MTE2, wsS, {at, rowOff, c0}, u.s, {c0, c0}, r, bk);
+    e.copy(Pipe::MTE2, wsDP, {at, rowOff, c0}, u.dP, {c0, c0}, r, bk);
+    Value edge = loadEdgeMask(e, p, bk, maskGm, u.mask, row0, r, j0, k);
     publish(vTiles);
-    scalar(VMulsOp(), u.s, p.scale, u.s);
-    when(edge, [&] { v2(VAddOp(), u.s, u.mask, u.s); });
-    v1(VBrcbOp(), u.lse, u.tmp);
-    v2(VSubOp(), u.s, u.tmp, u.s);
-    v1(VExpOp(), u.s, u.s); // P
-    v1(VBrcbOp(), dRows, u.tmp);
-    v2(VSubOp(), u.dP, u.tmp, u.dP);
-    v2(VMulOp(), u.dP, u.s, u.dP);
-    scalar(VMulsOp(), u.dP, p.scale, u.dP); // dS
+    e.scalar<VMulsOp>(u.s, p.scale, u.s);
+    e.when(edge, [&] { e.v2<VAddOp>(u.s, u.mask, u.s); });
+    e.v1<VBrcbOp>(u.lse, u.tmp);
+    e.v2<VSubOp>(u.s, u.tmp, u.s);
+    e.v1<VExpOp>(u.s, u.s); // P
+    e.v1<VBrcbOp>(dRows, u.tmp);
+    e.v2<VSubOp>(u.dP, u.tmp, u.dP);
+    e.v2<VMulOp>(u.dP, u.s, u.dP);
+    e.scalar<VMulsOp>(u.dP, p.scale, u.dP); // dS
     acquire(vOut);
     if (writeP)
-      v1(VCastOp(), u.s, u.pOut);
-    v1(VCastOp(), u.dP, u.dsOut);
+      e.v1<VCastOp>(u.s, u.pOut);
+    e.v1<VCastOp>(u.dP, u.dsOut);
     release(vTiles);
     publish(vOut);
     if (writeP)
-      copy(Pipe::MTE3, u.pOut, {c0, c0}, wsP, {at, rowOff, c0}, r, bk);
-    copy(Pipe::MTE3, u.dsOut, {c0, c0}, wsDS, {at, rowOff, c0}, r, bk);
+      e.copy(Pipe::MTE3, u.pOut, {c0, c0}, wsP, {at, rowOff, c0}, r, bk);
+    e.copy(Pipe::MTE3, u.dsOut, {c0, c0}, wsDS, {at, rowOff, c0}, r, bk);
     release(vOut);
-    xset(Pipe::MTE3, kGrads);
+    e.crossSet(Pipe::MTE3, kGrads);
   };
 
-  when(isVector, [&] {
-    rowOff = mul(sub(coreIdx, cst(1)), r);
-    Planner pl{&builder, loc, t, elem, dtypeBytes(p.dtype)};
+  e.when(isVector, [&] {
+    rowOff = e.mul(e.sub(coreIdx, e.cst(1)), r);
+    Planner pl{&e, t, elem, dtypeBytes(p.dtype)};
     u = planVector(pl, p, tl);
 
-    vectorFlags(true);
-    loop(blk, cst(qTasks), [&](Value task) {
-      Value g = div(task, qTiles);
-      Rows k = rowsOf(rem(task, qTiles));
-      Value row0 = add(k.row0, rowOff);
+    e.flags(true, vectorFree);
+    e.loop(blk, e.cst(qTasks), blockDim, [&](Value task) {
+      Value g = e.div(task, qTiles);
+      Rows k = rowsOf(e.rem(task, qTiles));
+      Value row0 = e.add(k.row0, rowOff);
       // D = rowsum(dO ∘ O) of this AIV's rows; O row ρ is head
       // g·headsPerGroup + ρ / tq at token ρ % tq.
       acquire(vRows);
-      copy(Pipe::MTE2, lse, {g, row0, c0}, u.lse, {c0, c0}, r, 1);
-      copy(Pipe::MTE2, dO, {g, row0, c0}, u.dOE, {c0, c0}, r, dv);
+      e.copy(Pipe::MTE2, lse, {g, row0, c0}, u.lse, {c0, c0}, r, 1);
+      e.copy(Pipe::MTE2, dO, {g, row0, c0}, u.dOE, {c0, c0}, r, dv);
       if (p.sinks)
-        copy(Pipe::MTE2, sinkGm, {g, row0, c0}, u.sink, {c0, c0}, r, 1);
+        e.copy(Pipe::MTE2, sinkGm, {g, row0, c0}, u.sink, {c0, c0}, r, 1);
       for (int64_t row = 0; row < r; ++row) {
-        Value rho = add(row0, cst(row));
-        when(cmp(P::ult, rho, cst(M)), [&] {
-          Value head = add(mul(g, p.headsPerGroup), div(rho, p.tq));
-          copy(Pipe::MTE2, O, {rem(rho, p.tq), mul(head, p.dv)}, u.o, {cst(row), c0}, 1, p.dv);
+        Value rho = e.add(row0, e.cst(row));
+        e.when(e.cmp(P::ult, rho, e.cst(M)), [&] {
+          Value head = e.add(e.mul(g, p.headsPerGroup), e.div(rho, p.tq));
+          e.copy(Pipe::MTE2, O, {e.rem(rho, p.tq), e.mul(head, p.dv)}, u.o, {e.cst(row), c0}, 1, p.dv);
         });
       }
       publish(vRows);
       acquire(vRowsOut);
-      v1(VCastOp(), u.dOE, u.dOF);
-      v2(VMulOp(), u.dOF, u.o, u.dOF);
-      builder.create<VReduceOp>(loc, ReduceKind::Sum, u.dOF, u.dOut);
-      barrier();
+      e.v1<VCastOp>(u.dOE, u.dOF);
+      e.v2<VMulOp>(u.dOF, u.o, u.dOF);
+      e.reduce(ReduceKind::Sum, u.dOF, u.dOut);
       if (p.sinks) {
         // d sink = -Σ_rows exp(sink - lse)·D: this AIV's rows of it.
-        v2(VSubOp(), u.sink, u.lse, u.e);
-        v1(VExpOp(), u.e, u.e);
-        v2(VMulOp(), u.e, u.dOut, u.e);
-        scalar(VMulsOp(), u.e, -1.0, u.e);
+        e.v2<VSubOp>(u.sink, u.lse, u.e);
+        e.v1<VExpOp>(u.e, u.e);
+        e.v2<VMulOp>(u.e, u.dOut, u.e);
+        e.scalar<VMulsOp>(u.e, -1.0, u.e);
       }
       publish(vRowsOut);
-      copy(Pipe::MTE3, u.dOut, {c0, c0}, wsD, {g, row0, c0}, r, 1);
+      e.copy(Pipe::MTE3, u.dOut, {c0, c0}, wsD, {g, row0, c0}, r, 1);
       if (p.sinks)
-        copy(Pipe::MTE3, u.e, {c0, c0}, dSink, {g, row0, c0}, r, 1);
-      loop(k.jLo, add(k.jHi, cst(1)),
+        e.copy(Pipe::MTE3, u.e, {c0, c0}, dSink, {g, row0, c0}, r, 1);
+      e.loop(k.jLo, e.add(k.jHi, e.cst(1)), 1,
            [&](Value j) { gradients(k, row0, j, j, u.dOut, /*writeP=*/false); });
       release(vRowsOut);
       release(vRows);
-    }, blockDim);
-    vectorFlags(false);
+    });
+    e.flags(false, vectorFree);
 
     // Every row's D is in workspace once all cores meet.
-    builder.create<SyncAllOp>(loc);
+    e.syncAll();
 
     // KV pass: task (group, KV tile j), P and dS for the same pairs as the cube.
-    vectorFlags(true);
-    loop(blk, cst(kTasks), [&](Value task) {
-      Value g = div(task, kTiles), j = rem(task, kTiles);
-      loop(firstTile(j), cst(qTiles), [&](Value i) {
+    e.flags(true, vectorFree);
+    e.loop(blk, e.cst(kTasks), blockDim, [&](Value task) {
+      Value g = e.div(task, kTiles), j = e.rem(task, kTiles);
+      e.loop(firstTile(j), e.cst(qTiles), 1, [&](Value i) {
         Rows k = rowsOf(i);
-        when(sees(k, j), [&] {
-          Value row0 = add(k.row0, rowOff);
+        e.when(sees(k, j), [&] {
+          Value row0 = e.add(k.row0, rowOff);
           acquire(vRows);
-          copy(Pipe::MTE2, lse, {g, row0, c0}, u.lse, {c0, c0}, r, 1);
-          copy(Pipe::MTE2, wsD, {g, row0, c0}, u.dIn, {c0, c0}, r, 1);
+          e.copy(Pipe::MTE2, lse, {g, row0, c0}, u.lse, {c0, c0}, r, 1);
+          e.copy(Pipe::MTE2, wsD, {g, row0, c0}, u.dIn, {c0, c0}, r, 1);
           publish(vRows);
           gradients(k, row0, j, i, u.dIn, /*writeP=*/true);
           release(vRows);
         });
       });
-    }, blockDim);
-    vectorFlags(false);
+    });
+    e.flags(false, vectorFree);
   });
 
-  return kernel;
+  return mk.kernel;
 }
 
 llvm::Expected<AttentionGradChoice>

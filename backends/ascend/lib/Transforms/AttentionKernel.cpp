@@ -24,6 +24,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Ascend/AttentionKernel.h"
+#include "AttentionSteps.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/TileLayout.h"
 
@@ -42,11 +43,6 @@ constexpr int64_t kQkReady = 0, kPReady = 1, kPvReady = 2;
 constexpr double kMasked = -3e38;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-Type elementType(MLIRContext *ctx, DType d) {
-  Builder b(ctx);
-  return d == DType::F32 ? b.getF32Type() : d == DType::F16 ? b.getF16Type() : b.getBF16Type();
-}
 
 struct Dims {
   int64_t dk, dv, r; // padded head dims, rows per AIV
@@ -104,12 +100,8 @@ bool mlir::attnedit::ascend::attentionFits(const AttentionProblem &p, const Atte
       tl.nChunk < 16 || d.dk % tl.kChunk || d.dv % tl.nChunk || tl.ring < 2)
     return fail("tiles must be multiples of 16 dividing the padded head dims, ring >= 2");
   Footprint f = footprint(p, tl);
-  for (int s = 1; s < kNumSpaces; ++s) {
-    int64_t cap = t.buffers[s].bytes - (s == (int)Space::UB ? t.ubReserveBytes : 0);
-    if (f.bytes[s] > cap)
-      return fail(stringifySpace(static_cast<Space>(s)) + " needs " + llvm::Twine(f.bytes[s]) +
-                  " bytes of " + llvm::Twine(cap));
-  }
+  if (std::string over = capacityError(t, f.bytes); !over.empty())
+    return fail(over);
   return true;
 }
 
@@ -247,7 +239,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
                                                       const TargetDescription &t) {
   MLIRContext *ctx = builder.getContext();
   Builder b(ctx);
-  Type elem = elementType(ctx, p.dtype), f32 = b.getF32Type();
+  Type elem = cubeElementType(ctx, p.dtype), f32 = b.getF32Type();
   Dims d(p, tl);
   const int64_t M = p.rows(), R = tl.ring, L = tl.ring - 1, r = d.r;
   // KV splits: `per` tiles each, every part non-empty.
@@ -260,400 +252,295 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
   const int64_t kChunks = d.dk / tl.kChunk, nChunks = d.dv / tl.nChunk;
 
   // TCubeTiling-style record with FlashAttentionScore's vocabulary (S20, S29).
-  SmallVector<NamedAttribute> tiling;
-  auto field = [&](StringRef key, int64_t v) {
-    tiling.push_back(b.getNamedAttr(key, b.getI64IntegerAttr(v)));
-  };
-  field("usedCoreNum", blockDim);
-  field("qTile", tl.bq);
-  field("kvTile", tl.bk);
-  field("preLaunch", L);
-  field("baseK", tl.kChunk);
-  field("baseN", tl.nChunk);
-  field("sparseMode", p.window ? 4 : 3); // band / rightDownCausal (S29)
-  field("preTokens", p.window ? p.window - 1 : p.tk);
-  field("nextTokens", 0);
-  field("numSinks", p.sinks ? 1 : 0);
-  field("splitKV", splits);
-
-  auto gm = [&](std::initializer_list<int64_t> shape, Type e) {
-    return BufType::get(ctx, Space::GM, shape, e, Layout::ND);
-  };
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, CoreKind::Mix,
-                                         b.getDictionaryAttr(tiling), DenseI64ArrayAttr());
-  Block *entry = new Block();
-  kernel.getBody().push_back(entry);
-  Value blk = entry->addArgument(builder.getIndexType(), loc);
-  Value coreIdx = entry->addArgument(builder.getIndexType(), loc);
-  Value Q = entry->addArgument(gm({p.groups, M, p.dk}, elem), loc);
-  Value K = entry->addArgument(gm({p.groups, p.tk, p.dk}, elem), loc);
-  Value V = p.valueFromKey ? K : entry->addArgument(gm({p.groups, p.tk, p.dv}, elem), loc);
-  Value maskGm = entry->addArgument(gm({maskRows, tl.bk}, f32), loc);
-  Value sinkGm = p.sinks ? entry->addArgument(gm({p.groups * M, 1}, f32), loc) : Value();
-  int64_t firstWs = entry->getNumArguments() - 2;
-  Value wsS = entry->addArgument(gm({blockDim * R, tl.bq, tl.bk}, f32), loc);
-  Value wsP = entry->addArgument(gm({blockDim * R, tl.bq, tl.bk}, elem), loc);
-  Value wsO = entry->addArgument(gm({blockDim * R, tl.bq, d.dv}, f32), loc);
+  MixKernel mk = startMixKernel(builder, loc, name, t, blockDim,
+                                {{"usedCoreNum", blockDim},
+                                 {"qTile", tl.bq},
+                                 {"kvTile", tl.bk},
+                                 {"preLaunch", L},
+                                 {"baseK", tl.kChunk},
+                                 {"baseN", tl.nChunk},
+                                 {"sparseMode", p.window ? 4 : 3}, // band / rightDownCausal (S29)
+                                 {"preTokens", p.window ? p.window - 1 : p.tk},
+                                 {"nextTokens", 0},
+                                 {"numSinks", p.sinks ? 1 : 0},
+                                 {"splitKV", splits}});
+  auto gm = [&](std::initializer_list<int64_t> shape, Type e) { return mk.gm(shape, e); };
+  Value blk = mk.block, coreIdx = mk.core;
+  Value Q = gm({p.groups, M, p.dk}, elem);
+  Value K = gm({p.groups, p.tk, p.dk}, elem);
+  Value V = p.valueFromKey ? K : gm({p.groups, p.tk, p.dv}, elem);
+  Value maskGm = gm({maskRows, tl.bk}, f32);
+  Value sinkGm = p.sinks ? gm({p.groups * M, 1}, f32) : Value();
+  int64_t firstWs = mk.nextArgument();
+  Value wsS = gm({blockDim * R, tl.bq, tl.bk}, f32);
+  Value wsP = gm({blockDim * R, tl.bq, tl.bk}, elem);
+  Value wsO = gm({blockDim * R, tl.bq, d.dv}, f32);
   SmallVector<int64_t> workspace{firstWs, firstWs + 1, firstWs + 2};
   Value wsPart, wsLse;
   if (splits > 1) {
-    wsPart = entry->addArgument(gm({splits * p.groups * M, d.dv}, f32), loc);
-    wsLse = entry->addArgument(gm({splits * p.groups * M, 1}, f32), loc);
+    wsPart = gm({splits * p.groups * M, d.dv}, f32);
+    wsLse = gm({splits * p.groups * M, 1}, f32);
     workspace.append({firstWs + 3, firstWs + 4});
   }
-  Value lseOut = p.saveLse ? entry->addArgument(gm({p.groups, M, 1}, f32), loc) : Value();
-  Value out = entry->addArgument(gm({p.tq, p.heads() * p.dv}, f32), loc);
-  kernel.setWorkspaceAttr(b.getDenseI64ArrayAttr(workspace));
+  Value lseOut = p.saveLse ? gm({p.groups, M, 1}, f32) : Value();
+  Value out = gm({p.tq, p.heads() * p.dv}, f32);
+  mk.kernel.setWorkspaceAttr(b.getDenseI64ArrayAttr(workspace));
 
   OpBuilder::InsertionGuard guard(builder);
-  builder.setInsertionPointToEnd(entry);
-  auto cst = [&](int64_t v) -> Value { return builder.create<arith::ConstantIndexOp>(loc, v); };
-  auto add = [&](Value x, Value y) -> Value { return builder.create<arith::AddIOp>(loc, x, y); };
-  auto sub = [&](Value x, Value y) -> Value { return builder.create<arith::SubIOp>(loc, x, y); };
-  auto mul = [&](Value x, int64_t y) -> Value { return builder.create<arith::MulIOp>(loc, x, cst(y)); };
-  auto div = [&](Value x, int64_t y) -> Value { return builder.create<arith::DivUIOp>(loc, x, cst(y)); };
-  auto rem = [&](Value x, int64_t y) -> Value { return builder.create<arith::RemUIOp>(loc, x, cst(y)); };
-  auto cmp = [&](arith::CmpIPredicate pred, Value x, Value y) -> Value {
-    return builder.create<arith::CmpIOp>(loc, pred, x, y);
-  };
-  auto select = [&](Value c, Value x, Value y) -> Value {
-    return builder.create<arith::SelectOp>(loc, c, x, y);
-  };
-  auto smax = [&](Value x, Value y) -> Value { return builder.create<arith::MaxSIOp>(loc, x, y); };
-  auto smin = [&](Value x, Value y) -> Value { return builder.create<arith::MinSIOp>(loc, x, y); };
-  auto set = [&](Pipe s, Pipe dd, int64_t ev) { builder.create<SetFlagOp>(loc, s, dd, cst(ev)); };
-  auto wait = [&](Pipe s, Pipe dd, int64_t ev) { builder.create<WaitFlagOp>(loc, s, dd, cst(ev)); };
-  auto setV = [&](Pipe s, Pipe dd, Value ev) { builder.create<SetFlagOp>(loc, s, dd, ev); };
-  auto waitV = [&](Pipe s, Pipe dd, Value ev) { builder.create<WaitFlagOp>(loc, s, dd, ev); };
-  auto xset = [&](Pipe pipe, int64_t flag) { builder.create<CrossSetOp>(loc, pipe, cst(flag)); };
-  auto xwait = [&](int64_t flag) { builder.create<CrossWaitOp>(loc, cst(flag)); };
-  auto copy = [&](Pipe pipe, Value src, ValueRange so, Value dst, ValueRange dof, int64_t rows,
-                  int64_t cols, bool transpose = false) {
-    builder.create<CopyOp>(loc, pipe, src, so, dst, dof, ArrayRef<int64_t>{rows, cols}, transpose);
-  };
-  std::array<int64_t, kNumSpaces> offset{};
-  auto alloc = [&](Space space, Layout layout, int64_t rows, int64_t cols, Type e,
-                   int64_t slots = 1) -> Value {
-    auto type = BufType::get(ctx, space, {rows, cols}, e, layout);
-    Value v = builder.create<AllocOp>(loc, type, offset[(int)space], slots);
-    offset[(int)space] += roundUp(type.getBytes() * slots, t.buffer(space).align);
-    return v;
-  };
-  auto slot = [&](Value buf, Value i) -> Value {
-    return builder.create<SlotOp>(loc, buf.getType(), buf, i);
-  };
-  /// scf.if without results; `then` builds the body.
-  auto when = [&](Value cond, llvm::function_ref<void()> then) {
-    auto op = builder.create<scf::IfOp>(loc, cond, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard g(builder);
-    builder.setInsertionPointToStart(&op.getThenRegion().front());
-    then();
-  };
-  /// scf.for from lo to hi; `body` gets the induction variable.
-  auto loop = [&](Value lo, Value hi, int64_t step, llvm::function_ref<void(Value)> body) {
-    auto op = builder.create<scf::ForOp>(loc, lo, hi, cst(step));
-    OpBuilder::InsertionGuard g(builder);
-    builder.setInsertionPointToStart(op.getBody());
-    body(op.getInductionVar());
-  };
-
-  Value c0 = cst(0);
+  builder.setInsertionPointToEnd(mk.entry);
+  KernelEmitter e(builder, loc, t);
+  Value c0 = e.cst(0);
   using P = arith::CmpIPredicate;
 
   /// Per task: its KV group, first query row, and the range of KV tiles its
   /// rows see (research §9.6: a window visits only the tiles it overlaps).
   struct Task {
-    Value group, row0, jLo, n, pMin, pMax, split;
+    Value group, row0, jLo, n, split;
+    QueryRows rows;
   };
   auto taskOf = [&](Value task) {
     Task k;
-    k.split = rem(task, splits);
-    task = div(task, splits);
-    k.group = div(task, qTiles);
-    k.row0 = mul(rem(task, qTiles), tl.bq);
-    Value last = sub(smin(add(k.row0, cst(tl.bq)), cst(M)), cst(1));
-    Value same = cmp(P::eq, div(k.row0, p.tq), div(last, p.tq));
-    Value tMin = select(same, rem(k.row0, p.tq), c0);
-    Value tMax = select(same, rem(last, p.tq), cst(p.tq - 1));
-    k.pMin = add(tMin, cst(p.tk - p.tq));
-    k.pMax = add(tMax, cst(p.tk - p.tq));
-    Value lo = p.window ? smax(c0, sub(k.pMin, cst(p.window - 1))) : c0;
-    k.jLo = div(lo, tl.bk);
-    k.n = add(sub(div(k.pMax, tl.bk), k.jLo), cst(1));
+    k.split = e.rem(task, splits);
+    task = e.div(task, splits);
+    k.group = e.div(task, qTiles);
+    k.row0 = e.mul(e.rem(task, qTiles), tl.bq);
+    k.rows = queryRows(e, p, k.row0, tl.bq, tl.bk);
+    k.jLo = k.rows.jLo;
+    k.n = e.add(e.sub(k.rows.jHi, k.jLo), e.cst(1));
     if (splits > 1) {
-      Value skip = mul(k.split, per);
-      k.jLo = add(k.jLo, skip);
-      k.n = smin(cst(per), sub(k.n, skip));
+      Value skip = e.mul(k.split, per);
+      k.jLo = e.add(k.jLo, skip);
+      k.n = e.smin(e.cst(per), e.sub(k.n, skip));
     }
     return k;
   };
-  auto ringSlot = [&](Value s) { return add(mul(blk, R), s); };
+  auto ringSlot = [&](Value s) { return e.add(e.mul(blk, R), s); };
 
-  Value isCube = cmp(P::eq, coreIdx, c0);
+  Value isCube = e.cmp(P::eq, coreIdx, c0);
   //===------------------------------------------------------------------===//
   // The cube core.
   //===------------------------------------------------------------------===//
-  when(isCube, [&] {
-    Value qL1 = alloc(Space::L1, Layout::NZ, tl.bq, d.dk, elem);
-    Value kL1 = alloc(Space::L1, Layout::NZ, tl.bk, d.dk, elem, R);
-    Value pL1 = alloc(Space::L1, Layout::NZ, tl.bq, tl.bk, elem);
-    Value vL1 = p.valueFromKey ? Value() : alloc(Space::L1, Layout::NZ, tl.bk, d.dv, elem);
-    Value qa = alloc(Space::L0A, Layout::ZZ, tl.bq, tl.kChunk, elem, 2);
-    Value pa = alloc(Space::L0A, Layout::ZZ, tl.bq, tl.bk, elem);
-    Value kb = alloc(Space::L0B, Layout::ZN, tl.kChunk, tl.bk, elem, 2);
-    Value vb = alloc(Space::L0B, Layout::ZN, tl.bk, tl.nChunk, elem, 2);
-    Value sC = alloc(Space::L0C, Layout::NZ, tl.bq, tl.bk, f32);
-    Value oC = alloc(Space::L0C, Layout::NZ, tl.bq, tl.nChunk, f32);
+  e.when(isCube, [&] {
+    Value qL1 = e.alloc(Space::L1, Layout::NZ, tl.bq, d.dk, elem);
+    Value kL1 = e.alloc(Space::L1, Layout::NZ, tl.bk, d.dk, elem, R);
+    Value pL1 = e.alloc(Space::L1, Layout::NZ, tl.bq, tl.bk, elem);
+    Value vL1 = p.valueFromKey ? Value() : e.alloc(Space::L1, Layout::NZ, tl.bk, d.dv, elem);
+    Value qa = e.alloc(Space::L0A, Layout::ZZ, tl.bq, tl.kChunk, elem, 2);
+    Value pa = e.alloc(Space::L0A, Layout::ZZ, tl.bq, tl.bk, elem);
+    Value kb = e.alloc(Space::L0B, Layout::ZN, tl.kChunk, tl.bk, elem, 2);
+    Value vb = e.alloc(Space::L0B, Layout::ZN, tl.bk, tl.nChunk, elem, 2);
+    Value sC = e.alloc(Space::L0C, Layout::NZ, tl.bq, tl.bk, f32);
+    Value oC = e.alloc(Space::L0C, Layout::NZ, tl.bq, tl.nChunk, f32);
     // Events: MTE1->MTE2 / MTE2->MTE1: 0 qL1, 1+s kL1 slot s, 5 pL1, 6 vL1;
     // MTE1<->M: 0/1 QK chunk slots, 2 pa, 3/4 PV chunk slots; M<->FIX: 0 sC, 1 oC.
     const int64_t evP = 5, evV = 6;
     // Every buffer starts free: the consumer-to-producer flags are set
     // before the loop (pre-armed) and waited after it (drained).
-    auto freeFlags = [&](llvm::function_ref<void(Pipe, Pipe, int64_t)> flag) {
-      for (int64_t e : {int64_t(0), evP, evV})
-        flag(Pipe::MTE1, Pipe::MTE2, e);
-      for (int64_t s = 0; s < R; ++s)
-        flag(Pipe::MTE1, Pipe::MTE2, 1 + s);
-      for (int64_t e = 0; e < 5; ++e)
-        flag(Pipe::M, Pipe::MTE1, e);
-      flag(Pipe::FIX, Pipe::M, 0);
-      flag(Pipe::FIX, Pipe::M, 1);
-    };
-    freeFlags(set);
+    SmallVector<KernelEmitter::Flag> free;
+    for (int64_t ev : {int64_t(0), evP, evV})
+      free.push_back({Pipe::MTE1, Pipe::MTE2, ev});
+    for (int64_t s = 0; s < R; ++s)
+      free.push_back({Pipe::MTE1, Pipe::MTE2, 1 + s});
+    for (int64_t ev = 0; ev < 5; ++ev)
+      free.push_back({Pipe::M, Pipe::MTE1, ev});
+    free.push_back({Pipe::FIX, Pipe::M, 0});
+    free.push_back({Pipe::FIX, Pipe::M, 1});
+    e.flags(true, free);
 
-    loop(blk, cst(tasks), blockDim, [&](Value task) {
+    e.loop(blk, e.cst(tasks), blockDim, [&](Value task) {
       Task k = taskOf(task);
-      wait(Pipe::MTE1, Pipe::MTE2, 0);
-      copy(Pipe::MTE2, Q, {k.group, k.row0, c0}, qL1, {c0, c0}, tl.bq, d.dk);
-      set(Pipe::MTE2, Pipe::MTE1, 0);
-      wait(Pipe::MTE2, Pipe::MTE1, 0);
+      e.wait(Pipe::MTE1, Pipe::MTE2, 0);
+      e.copy(Pipe::MTE2, Q, {k.group, k.row0, c0}, qL1, {c0, c0}, tl.bq, d.dk);
+      e.set(Pipe::MTE2, Pipe::MTE1, 0);
+      e.wait(Pipe::MTE2, Pipe::MTE1, 0);
 
-      loop(c0, add(k.n, cst(L)), 1, [&](Value step) {
+      e.loop(c0, e.add(k.n, e.cst(L)), 1, [&](Value step) {
         // QK(step): S = Q·Kᵀ of KV tile jLo + step into ring slot step % R.
-        when(cmp(P::ult, step, k.n), [&] {
-          Value s = rem(step, R), ev = add(s, cst(1));
-          Value kS = slot(kL1, s);
-          Value j0 = mul(add(k.jLo, step), tl.bk);
-          waitV(Pipe::MTE1, Pipe::MTE2, ev);
-          copy(Pipe::MTE2, K, {k.group, j0, c0}, kS, {c0, c0}, tl.bk, d.dk);
-          setV(Pipe::MTE2, Pipe::MTE1, ev);
-          waitV(Pipe::MTE2, Pipe::MTE1, ev);
-          wait(Pipe::FIX, Pipe::M, 0);
+        e.when(e.cmp(P::ult, step, k.n), [&] {
+          Value s = e.rem(step, R), ev = e.add(s, e.cst(1));
+          Value kS = e.slot(kL1, s);
+          Value j0 = e.mul(e.add(k.jLo, step), tl.bk);
+          e.wait(Pipe::MTE1, Pipe::MTE2, ev);
+          e.copy(Pipe::MTE2, K, {k.group, j0, c0}, kS, {c0, c0}, tl.bk, d.dk);
+          e.set(Pipe::MTE2, Pipe::MTE1, ev);
+          e.wait(Pipe::MTE2, Pipe::MTE1, ev);
+          e.wait(Pipe::FIX, Pipe::M, 0);
           for (int64_t c = 0; c < kChunks; ++c) {
-            Value cs = rem(add(mul(step, kChunks), cst(c)), 2);
-            waitV(Pipe::M, Pipe::MTE1, cs);
-            copy(Pipe::MTE1, qL1, {c0, cst(c * tl.kChunk)}, slot(qa, cs), {c0, c0}, tl.bq,
+            Value cs = e.rem(e.add(e.mul(step, kChunks), e.cst(c)), 2);
+            e.wait(Pipe::M, Pipe::MTE1, cs);
+            e.copy(Pipe::MTE1, qL1, {c0, e.cst(c * tl.kChunk)}, e.slot(qa, cs), {c0, c0}, tl.bq,
                  tl.kChunk);
-            copy(Pipe::MTE1, kS, {c0, cst(c * tl.kChunk)}, slot(kb, cs), {c0, c0}, tl.kChunk,
+            e.copy(Pipe::MTE1, kS, {c0, e.cst(c * tl.kChunk)}, e.slot(kb, cs), {c0, c0}, tl.kChunk,
                  tl.bk, /*transpose=*/true);
-            setV(Pipe::MTE1, Pipe::M, cs);
-            waitV(Pipe::MTE1, Pipe::M, cs);
-            builder.create<MmadOp>(loc, slot(qa, cs), slot(kb, cs), sC,
-                                   builder.create<arith::ConstantIntOp>(loc, c == 0, 1));
-            // S55: the next chunk accumulates into sC on the same pipe.
-            builder.create<BarrierOp>(loc, Pipe::M);
-            setV(Pipe::M, Pipe::MTE1, cs);
+            e.set(Pipe::MTE1, Pipe::M, cs);
+            e.wait(Pipe::MTE1, Pipe::M, cs);
+            e.mmad(e.slot(qa, cs), e.slot(kb, cs), sC, e.constBool(c == 0));
+            e.set(Pipe::M, Pipe::MTE1, cs);
           }
           if (!p.valueFromKey)
-            setV(Pipe::MTE1, Pipe::MTE2, ev);
-          set(Pipe::M, Pipe::FIX, 0);
-          wait(Pipe::M, Pipe::FIX, 0);
-          copy(Pipe::FIX, sC, {c0, c0}, wsS, {ringSlot(s), c0, c0}, tl.bq, tl.bk);
-          set(Pipe::FIX, Pipe::M, 0);
-          xset(Pipe::FIX, kQkReady);
+            e.set(Pipe::MTE1, Pipe::MTE2, ev);
+          e.set(Pipe::M, Pipe::FIX, 0);
+          e.wait(Pipe::M, Pipe::FIX, 0);
+          e.copy(Pipe::FIX, sC, {c0, c0}, wsS, {ringSlot(s), c0, c0}, tl.bq, tl.bk);
+          e.set(Pipe::FIX, Pipe::M, 0);
+          e.crossSet(Pipe::FIX, kQkReady);
         });
         // PV(step - L): O_tmp = P·V once both AIVs have written P.
-        when(cmp(P::uge, step, cst(L)), [&] {
-          Value tile = sub(step, cst(L));
-          Value s = rem(tile, R);
-          Value j0 = mul(add(k.jLo, tile), tl.bk);
-          xwait(kPReady);
-          wait(Pipe::MTE1, Pipe::MTE2, evP);
-          copy(Pipe::MTE2, wsP, {ringSlot(s), c0, c0}, pL1, {c0, c0}, tl.bq, tl.bk);
+        e.when(e.cmp(P::uge, step, e.cst(L)), [&] {
+          Value tile = e.sub(step, e.cst(L));
+          Value s = e.rem(tile, R);
+          Value j0 = e.mul(e.add(k.jLo, tile), tl.bk);
+          e.crossWait(kPReady);
+          e.wait(Pipe::MTE1, Pipe::MTE2, evP);
+          e.copy(Pipe::MTE2, wsP, {ringSlot(s), c0, c0}, pL1, {c0, c0}, tl.bq, tl.bk);
           if (!p.valueFromKey) {
-            wait(Pipe::MTE1, Pipe::MTE2, evV);
-            copy(Pipe::MTE2, V, {k.group, j0, c0}, vL1, {c0, c0}, tl.bk, d.dv);
+            e.wait(Pipe::MTE1, Pipe::MTE2, evV);
+            e.copy(Pipe::MTE2, V, {k.group, j0, c0}, vL1, {c0, c0}, tl.bk, d.dv);
           }
-          set(Pipe::MTE2, Pipe::MTE1, evP);
-          wait(Pipe::MTE2, Pipe::MTE1, evP);
-          wait(Pipe::M, Pipe::MTE1, 2);
-          copy(Pipe::MTE1, pL1, {c0, c0}, pa, {c0, c0}, tl.bq, tl.bk);
-          set(Pipe::MTE1, Pipe::MTE2, evP);
-          set(Pipe::MTE1, Pipe::M, 2);
-          wait(Pipe::MTE1, Pipe::M, 2);
-          Value vSrc = p.valueFromKey ? slot(kL1, s) : vL1;
+          e.set(Pipe::MTE2, Pipe::MTE1, evP);
+          e.wait(Pipe::MTE2, Pipe::MTE1, evP);
+          e.wait(Pipe::M, Pipe::MTE1, 2);
+          e.copy(Pipe::MTE1, pL1, {c0, c0}, pa, {c0, c0}, tl.bq, tl.bk);
+          e.set(Pipe::MTE1, Pipe::MTE2, evP);
+          e.set(Pipe::MTE1, Pipe::M, 2);
+          e.wait(Pipe::MTE1, Pipe::M, 2);
+          Value vSrc = p.valueFromKey ? e.slot(kL1, s) : vL1;
           for (int64_t c = 0; c < nChunks; ++c) {
-            Value vs = add(rem(add(mul(tile, nChunks), cst(c)), 2), cst(3));
-            waitV(Pipe::M, Pipe::MTE1, vs);
-            copy(Pipe::MTE1, vSrc, {c0, cst(c * tl.nChunk)}, slot(vb, vs), {c0, c0}, tl.bk,
+            Value vs = e.add(e.rem(e.add(e.mul(tile, nChunks), e.cst(c)), 2), e.cst(3));
+            e.wait(Pipe::M, Pipe::MTE1, vs);
+            e.copy(Pipe::MTE1, vSrc, {c0, e.cst(c * tl.nChunk)}, e.slot(vb, vs), {c0, c0}, tl.bk,
                  tl.nChunk);
             if (c == nChunks - 1)
               // The K tile (MLA: read again as V) or the V tile is free.
-              setV(Pipe::MTE1, Pipe::MTE2, p.valueFromKey ? add(s, cst(1)) : cst(evV));
-            setV(Pipe::MTE1, Pipe::M, vs);
-            waitV(Pipe::MTE1, Pipe::M, vs);
-            wait(Pipe::FIX, Pipe::M, 1);
-            builder.create<MmadOp>(loc, pa, slot(vb, vs), oC,
-                                   builder.create<arith::ConstantIntOp>(loc, 1, 1));
-            builder.create<BarrierOp>(loc, Pipe::M);
-            setV(Pipe::M, Pipe::MTE1, vs);
+              e.set(Pipe::MTE1, Pipe::MTE2, p.valueFromKey ? e.add(s, e.cst(1)) : e.cst(evV));
+            e.set(Pipe::MTE1, Pipe::M, vs);
+            e.wait(Pipe::MTE1, Pipe::M, vs);
+            e.wait(Pipe::FIX, Pipe::M, 1);
+            e.mmad(pa, e.slot(vb, vs), oC, e.constBool(true));
+            e.set(Pipe::M, Pipe::MTE1, vs);
             if (c == nChunks - 1)
-              set(Pipe::M, Pipe::MTE1, 2);
-            set(Pipe::M, Pipe::FIX, 1);
-            wait(Pipe::M, Pipe::FIX, 1);
-            copy(Pipe::FIX, oC, {c0, c0}, wsO, {ringSlot(s), c0, cst(c * tl.nChunk)}, tl.bq,
+              e.set(Pipe::M, Pipe::MTE1, 2);
+            e.set(Pipe::M, Pipe::FIX, 1);
+            e.wait(Pipe::M, Pipe::FIX, 1);
+            e.copy(Pipe::FIX, oC, {c0, c0}, wsO, {ringSlot(s), c0, e.cst(c * tl.nChunk)}, tl.bq,
                  tl.nChunk);
-            set(Pipe::FIX, Pipe::M, 1);
+            e.set(Pipe::FIX, Pipe::M, 1);
           }
-          xset(Pipe::FIX, kPvReady);
+          e.crossSet(Pipe::FIX, kPvReady);
         });
       });
-      set(Pipe::MTE1, Pipe::MTE2, 0);
+      e.set(Pipe::MTE1, Pipe::MTE2, 0);
     });
 
-    freeFlags(wait);
+    e.flags(false, free);
     if (splits > 1)
-      builder.create<SyncAllOp>(loc); // the vector cores combine the parts after it
+      e.syncAll(); // the vector cores combine the parts after it
   });
 
   //===------------------------------------------------------------------===//
   // The vector cores: AIV `sub` owns rows [sub·r, (sub + 1)·r) of a task.
   //===------------------------------------------------------------------===//
-  when(cmp(P::ne, coreIdx, c0), [&] {
-    Value rowOff = mul(sub(coreIdx, cst(1)), r);
-    Value sUb = alloc(Space::UB, Layout::ND, r, tl.bk, f32);
-    Value mskUb = alloc(Space::UB, Layout::ND, r, tl.bk, f32);
-    Value tmp = alloc(Space::UB, Layout::ND, r, tl.bk, f32);
-    Value pUb = alloc(Space::UB, Layout::ND, r, tl.bk, elem);
-    auto column = [&](int64_t slots = 1) { return alloc(Space::UB, Layout::ND, r, 1, f32, slots); };
+  e.when(e.cmp(P::ne, coreIdx, c0), [&] {
+    Value rowOff = e.mul(e.sub(coreIdx, e.cst(1)), r);
+    Value sUb = e.alloc(Space::UB, Layout::ND, r, tl.bk, f32);
+    Value mskUb = e.alloc(Space::UB, Layout::ND, r, tl.bk, f32);
+    Value tmp = e.alloc(Space::UB, Layout::ND, r, tl.bk, f32);
+    Value pUb = e.alloc(Space::UB, Layout::ND, r, tl.bk, elem);
+    auto column = [&](int64_t slots = 1) { return e.alloc(Space::UB, Layout::ND, r, 1, f32, slots); };
     Value m = column(), l = column(), mj = column(), mNew = column(), lj = column(),
           lInv = column(), alpha = column(R);
     Value sinkUb = p.sinks ? column() : Value();
-    Value o = alloc(Space::UB, Layout::ND, r, d.dv, f32);
-    Value oTmp = alloc(Space::UB, Layout::ND, r, d.dv, f32);
-    Value oB = alloc(Space::UB, Layout::ND, r, d.dv, f32);
-    auto barrier = [&] { builder.create<BarrierOp>(loc, Pipe::V); };
-    auto v2 = [&](auto tag, Value x, Value y, Value z) {
-      builder.create<decltype(tag)>(loc, x, y, z);
-      barrier();
-    };
-    auto v1 = [&](auto tag, Value x, Value z) {
-      builder.create<decltype(tag)>(loc, x, z);
-      barrier();
-    };
-    auto scalar = [&](auto tag, Value x, double c, Value z) {
-      builder.create<decltype(tag)>(loc, x, b.getF64FloatAttr(c), z);
-      barrier();
-    };
-    auto dup = [&](double c, Value z) {
-      builder.create<VDupOp>(loc, b.getF64FloatAttr(c), z);
-      barrier();
-    };
+    Value o = e.alloc(Space::UB, Layout::ND, r, d.dv, f32);
+    Value oTmp = e.alloc(Space::UB, Layout::ND, r, d.dv, f32);
+    Value oB = e.alloc(Space::UB, Layout::ND, r, d.dv, f32);
     // O = O / l (rows of the running sum l).
     auto normalise = [&] {
-      v1(VRecOp(), l, lInv);
-      v1(VBrcbOp(), lInv, oB);
-      v2(VMulOp(), o, oB, o);
+      e.v1<VRecOp>(l, lInv);
+      e.v1<VBrcbOp>(lInv, oB);
+      e.v2<VMulOp>(o, oB, o);
     };
     // Events: V->MTE2 / MTE2->V: 0 S and mask, 1 O_tmp, 2 sinks;
     // V->MTE3 / MTE3->V: 0 P, 1 O.
-    auto freeFlags = [&](llvm::function_ref<void(Pipe, Pipe, int64_t)> flag) {
-      for (int64_t e = 0; e < 3; ++e)
-        flag(Pipe::V, Pipe::MTE2, e);
-      flag(Pipe::MTE3, Pipe::V, 0);
-      flag(Pipe::MTE3, Pipe::V, 1);
-    };
-    freeFlags(set);
+    const KernelEmitter::Flag free[] = {{Pipe::V, Pipe::MTE2, 0},
+                                        {Pipe::V, Pipe::MTE2, 1},
+                                        {Pipe::V, Pipe::MTE2, 2},
+                                        {Pipe::MTE3, Pipe::V, 0},
+                                        {Pipe::MTE3, Pipe::V, 1}};
+    e.flags(true, free);
 
-    loop(blk, cst(tasks), blockDim, [&](Value task) {
+    e.loop(blk, e.cst(tasks), blockDim, [&](Value task) {
       Task k = taskOf(task);
-      Value row0 = add(k.row0, rowOff);
-      wait(Pipe::MTE3, Pipe::V, 1);
+      Value row0 = e.add(k.row0, rowOff);
+      e.wait(Pipe::MTE3, Pipe::V, 1);
       auto plainStart = [&] {
-        dup(kMasked, m);
-        dup(0.0, l);
+        e.dup(kMasked, m);
+        e.dup(0.0, l);
       };
       if (p.sinks) {
         // The sink joins one part's denominator only.
-        Value first = cmp(P::eq, k.split, c0);
-        when(first, [&] {
-          wait(Pipe::V, Pipe::MTE2, 2);
-          copy(Pipe::MTE2, sinkGm, {add(mul(k.group, M), row0), c0}, sinkUb, {c0, c0}, r, 1);
-          set(Pipe::MTE2, Pipe::V, 2);
-          wait(Pipe::MTE2, Pipe::V, 2);
-          scalar(VAddsOp(), sinkUb, 0.0, m);
-          set(Pipe::V, Pipe::MTE2, 2);
-          dup(1.0, l); // exp(sink - m) with m = sink
+        Value first = e.cmp(P::eq, k.split, c0);
+        e.when(first, [&] {
+          e.wait(Pipe::V, Pipe::MTE2, 2);
+          e.copy(Pipe::MTE2, sinkGm, {e.add(e.mul(k.group, M), row0), c0}, sinkUb, {c0, c0}, r, 1);
+          e.set(Pipe::MTE2, Pipe::V, 2);
+          e.wait(Pipe::MTE2, Pipe::V, 2);
+          e.scalar<VAddsOp>(sinkUb, 0.0, m);
+          e.set(Pipe::V, Pipe::MTE2, 2);
+          e.dup(1.0, l); // exp(sink - m) with m = sink
         });
         if (splits > 1)
-          when(cmp(P::ne, k.split, c0), plainStart);
+          e.when(e.cmp(P::ne, k.split, c0), plainStart);
       } else {
         plainStart();
       }
-      dup(0.0, o);
+      e.dup(0.0, o);
 
-      loop(c0, add(k.n, cst(L)), 1, [&](Value step) {
+      e.loop(c0, e.add(k.n, e.cst(L)), 1, [&](Value step) {
         // SOFTMAX(step) over this AIV's rows of the S tile.
-        when(cmp(P::ult, step, k.n), [&] {
-          Value s = rem(step, R);
-          Value j0 = mul(add(k.jLo, step), tl.bk);
-          xwait(kQkReady);
-          wait(Pipe::V, Pipe::MTE2, 0);
-          copy(Pipe::MTE2, wsS, {ringSlot(s), rowOff, c0}, sUb, {c0, c0}, r, tl.bk);
-          // The mask is needed where the tile crosses the causal diagonal
-          // (keys past the earliest row) or the window's left edge.
-          Value edge = cmp(P::sgt, add(j0, cst(tl.bk - 1)), k.pMin);
-          if (p.window)
-            edge = builder.create<arith::OrIOp>(
-                loc, edge, cmp(P::slt, j0, sub(k.pMax, cst(p.window - 1))));
-          when(edge, [&] {
-            // Row a of the compressed mask serves query position q against
-            // keys j0..: a = q - j0 + bk - 1, clamped (attentionMaskRows).
-            for (int64_t row = 0; row < r; ++row) {
-              Value pos = add(rem(add(row0, cst(row)), p.tq), cst(p.tk - p.tq));
-              Value a = smin(smax(add(sub(pos, j0), cst(tl.bk - 1)), c0), cst(maskRows - 1));
-              copy(Pipe::MTE2, maskGm, {a, c0}, mskUb, {cst(row), c0}, 1, tl.bk);
-            }
-          });
-          set(Pipe::MTE2, Pipe::V, 0);
-          wait(Pipe::MTE2, Pipe::V, 0);
-          Value al = slot(alpha, s);
-          scalar(VMulsOp(), sUb, p.scale, sUb);
-          when(edge, [&] { v2(VAddOp(), sUb, mskUb, sUb); });
-          builder.create<VReduceOp>(loc, ReduceKind::Max, sUb, mj);
-          barrier();
-          v2(VMaxOp(), m, mj, mNew);
-          v2(VSubOp(), m, mNew, al);
-          v1(VExpOp(), al, al); // alpha = exp(m_old - m_new)
-          v1(VBrcbOp(), mNew, tmp);
-          v2(VSubOp(), sUb, tmp, sUb);
-          v1(VExpOp(), sUb, sUb); // p = exp(s - m_new)
-          builder.create<VReduceOp>(loc, ReduceKind::Sum, sUb, lj);
-          barrier();
-          v2(VMulOp(), l, al, l);
-          v2(VAddOp(), l, lj, l);
-          scalar(VAddsOp(), mNew, 0.0, m);
-          wait(Pipe::MTE3, Pipe::V, 0);
-          v1(VCastOp(), sUb, pUb);
-          set(Pipe::V, Pipe::MTE2, 0);
-          set(Pipe::V, Pipe::MTE3, 0);
-          wait(Pipe::V, Pipe::MTE3, 0);
-          copy(Pipe::MTE3, pUb, {c0, c0}, wsP, {ringSlot(s), rowOff, c0}, r, tl.bk);
-          set(Pipe::MTE3, Pipe::V, 0);
-          xset(Pipe::MTE3, kPReady);
+        e.when(e.cmp(P::ult, step, k.n), [&] {
+          Value s = e.rem(step, R);
+          Value j0 = e.mul(e.add(k.jLo, step), tl.bk);
+          e.crossWait(kQkReady);
+          e.wait(Pipe::V, Pipe::MTE2, 0);
+          e.copy(Pipe::MTE2, wsS, {ringSlot(s), rowOff, c0}, sUb, {c0, c0}, r, tl.bk);
+          Value edge = loadEdgeMask(e, p, tl.bk, maskGm, mskUb, row0, r, j0, k.rows);
+          e.set(Pipe::MTE2, Pipe::V, 0);
+          e.wait(Pipe::MTE2, Pipe::V, 0);
+          Value al = e.slot(alpha, s);
+          e.scalar<VMulsOp>(sUb, p.scale, sUb);
+          e.when(edge, [&] { e.v2<VAddOp>(sUb, mskUb, sUb); });
+          e.reduce(ReduceKind::Max, sUb, mj);
+          e.v2<VMaxOp>(m, mj, mNew);
+          e.v2<VSubOp>(m, mNew, al);
+          e.v1<VExpOp>(al, al); // alpha = exp(m_old - m_new)
+          e.v1<VBrcbOp>(mNew, tmp);
+          e.v2<VSubOp>(sUb, tmp, sUb);
+          e.v1<VExpOp>(sUb, sUb); // p = exp(s - m_new)
+          e.reduce(ReduceKind::Sum, sUb, lj);
+          e.v2<VMulOp>(l, al, l);
+          e.v2<VAddOp>(l, lj, l);
+          e.scalar<VAddsOp>(mNew, 0.0, m);
+          e.wait(Pipe::MTE3, Pipe::V, 0);
+          e.v1<VCastOp>(sUb, pUb);
+          e.set(Pipe::V, Pipe::MTE2, 0);
+          e.set(Pipe::V, Pipe::MTE3, 0);
+          e.wait(Pipe::V, Pipe::MTE3, 0);
+          e.copy(Pipe::MTE3, pUb, {c0, c0}, wsP, {ringSlot(s), rowOff, c0}, r, tl.bk);
+          e.set(Pipe::MTE3, Pipe::V, 0);
+          e.crossSet(Pipe::MTE3, kPReady);
         });
         // RESCALE(step - L): O = O·alpha + O_tmp.
-        when(cmp(P::uge, step, cst(L)), [&] {
-          Value s = rem(sub(step, cst(L)), R);
-          xwait(kPvReady);
-          wait(Pipe::V, Pipe::MTE2, 1);
-          copy(Pipe::MTE2, wsO, {ringSlot(s), rowOff, c0}, oTmp, {c0, c0}, r, d.dv);
-          set(Pipe::MTE2, Pipe::V, 1);
-          wait(Pipe::MTE2, Pipe::V, 1);
-          v1(VBrcbOp(), slot(alpha, s), oB);
-          v2(VMulOp(), o, oB, o);
-          v2(VAddOp(), o, oTmp, o);
-          set(Pipe::V, Pipe::MTE2, 1);
+        e.when(e.cmp(P::uge, step, e.cst(L)), [&] {
+          Value s = e.rem(e.sub(step, e.cst(L)), R);
+          e.crossWait(kPvReady);
+          e.wait(Pipe::V, Pipe::MTE2, 1);
+          e.copy(Pipe::MTE2, wsO, {ringSlot(s), rowOff, c0}, oTmp, {c0, c0}, r, d.dv);
+          e.set(Pipe::MTE2, Pipe::V, 1);
+          e.wait(Pipe::MTE2, Pipe::V, 1);
+          e.v1<VBrcbOp>(e.slot(alpha, s), oB);
+          e.v2<VMulOp>(o, oB, o);
+          e.v2<VAddOp>(o, oTmp, o);
+          e.set(Pipe::V, Pipe::MTE2, 1);
         });
       });
 
@@ -662,79 +549,79 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
       normalise();
       if (splits > 1 || p.saveLse) {
         // This part's log-sum-exp m + ln l, beside its O.
-        v1(VLnOp(), l, lj);
-        v2(VAddOp(), m, lj, lj);
+        e.v1<VLnOp>(l, lj);
+        e.v2<VAddOp>(m, lj, lj);
       }
-      set(Pipe::V, Pipe::MTE3, 1);
-      wait(Pipe::V, Pipe::MTE3, 1);
+      e.set(Pipe::V, Pipe::MTE3, 1);
+      e.wait(Pipe::V, Pipe::MTE3, 1);
       for (int64_t row = 0; row < r; ++row) {
-        Value rho = add(row0, cst(row));
-        when(cmp(P::ult, rho, cst(M)), [&] {
+        Value rho = e.add(row0, e.cst(row));
+        e.when(e.cmp(P::ult, rho, e.cst(M)), [&] {
           if (splits > 1) {
-            Value at = add(mul(add(mul(k.split, p.groups), k.group), M), rho);
-            copy(Pipe::MTE3, o, {cst(row), c0}, wsPart, {at, c0}, 1, d.dv);
-            copy(Pipe::MTE3, lj, {cst(row), c0}, wsLse, {at, c0}, 1, 1);
+            Value at = e.add(e.mul(e.add(e.mul(k.split, p.groups), k.group), M), rho);
+            e.copy(Pipe::MTE3, o, {e.cst(row), c0}, wsPart, {at, c0}, 1, d.dv);
+            e.copy(Pipe::MTE3, lj, {e.cst(row), c0}, wsLse, {at, c0}, 1, 1);
             return;
           }
-          Value head = add(mul(k.group, p.headsPerGroup), div(rho, p.tq));
-          copy(Pipe::MTE3, o, {cst(row), c0}, out, {rem(rho, p.tq), mul(head, p.dv)}, 1, p.dv);
+          Value head = e.add(e.mul(k.group, p.headsPerGroup), e.div(rho, p.tq));
+          e.copy(Pipe::MTE3, o, {e.cst(row), c0}, out, {e.rem(rho, p.tq), e.mul(head, p.dv)}, 1, p.dv);
           if (p.saveLse)
-            copy(Pipe::MTE3, lj, {cst(row), c0}, lseOut, {k.group, rho, c0}, 1, 1);
+            e.copy(Pipe::MTE3, lj, {e.cst(row), c0}, lseOut, {k.group, rho, c0}, 1, 1);
         });
       }
-      set(Pipe::MTE3, Pipe::V, 1);
+      e.set(Pipe::MTE3, Pipe::V, 1);
     });
 
     if (splits > 1) {
       // Every part of every row is in workspace once all cores meet.
-      builder.create<SyncAllOp>(loc);
+      e.syncAll();
       // Row tiles of r rows dealt over all vector cores: a running max and
       // rescaled sums over the parts, as the KV loop does over tiles.
       const int64_t rowsAll = p.groups * M, combineTiles = ceilDiv(rowsAll, r);
-      Value aiv = add(mul(blk, 2), sub(coreIdx, cst(1)));
-      loop(aiv, cst(combineTiles), 2 * blockDim, [&](Value ct) {
-        Value g0 = mul(ct, r);
-        wait(Pipe::MTE3, Pipe::V, 1);
-        dup(kMasked, m);
-        dup(0.0, l);
-        dup(0.0, o);
-        loop(c0, cst(splits), 1, [&](Value sp) {
-          Value at = add(mul(sp, rowsAll), g0);
-          wait(Pipe::V, Pipe::MTE2, 1);
-          copy(Pipe::MTE2, wsLse, {at, c0}, mj, {c0, c0}, r, 1);
-          copy(Pipe::MTE2, wsPart, {at, c0}, oTmp, {c0, c0}, r, d.dv);
-          set(Pipe::MTE2, Pipe::V, 1);
-          wait(Pipe::MTE2, Pipe::V, 1);
-          v2(VMaxOp(), m, mj, mNew);
+      Value aiv = e.add(e.mul(blk, 2), e.sub(coreIdx, e.cst(1)));
+      e.loop(aiv, e.cst(combineTiles), 2 * blockDim, [&](Value ct) {
+        Value g0 = e.mul(ct, r);
+        e.wait(Pipe::MTE3, Pipe::V, 1);
+        e.dup(kMasked, m);
+        e.dup(0.0, l);
+        e.dup(0.0, o);
+        e.loop(c0, e.cst(splits), 1, [&](Value sp) {
+          Value at = e.add(e.mul(sp, rowsAll), g0);
+          e.wait(Pipe::V, Pipe::MTE2, 1);
+          e.copy(Pipe::MTE2, wsLse, {at, c0}, mj, {c0, c0}, r, 1);
+          e.copy(Pipe::MTE2, wsPart, {at, c0}, oTmp, {c0, c0}, r, d.dv);
+          e.set(Pipe::MTE2, Pipe::V, 1);
+          e.wait(Pipe::MTE2, Pipe::V, 1);
+          e.v2<VMaxOp>(m, mj, mNew);
           builder.create<VSubOp>(loc, m, mNew, lInv);
-          v2(VSubOp(), mj, mNew, lj);
+          e.v2<VSubOp>(mj, mNew, lj);
           builder.create<VExpOp>(loc, lInv, lInv); // alpha = exp(m_old - m_new)
-          v1(VExpOp(), lj, lj);                    // w = exp(lse - m_new)
-          v2(VMulOp(), l, lInv, l);
-          v2(VAddOp(), l, lj, l);
-          v1(VBrcbOp(), lInv, oB);
-          v2(VMulOp(), o, oB, o);
-          v1(VBrcbOp(), lj, oB);
-          v2(VMulOp(), oTmp, oB, oTmp);
-          v2(VAddOp(), o, oTmp, o);
-          set(Pipe::V, Pipe::MTE2, 1);
-          scalar(VAddsOp(), mNew, 0.0, m);
+          e.v1<VExpOp>(lj, lj);                    // w = exp(lse - m_new)
+          e.v2<VMulOp>(l, lInv, l);
+          e.v2<VAddOp>(l, lj, l);
+          e.v1<VBrcbOp>(lInv, oB);
+          e.v2<VMulOp>(o, oB, o);
+          e.v1<VBrcbOp>(lj, oB);
+          e.v2<VMulOp>(oTmp, oB, oTmp);
+          e.v2<VAddOp>(o, oTmp, o);
+          e.set(Pipe::V, Pipe::MTE2, 1);
+          e.scalar<VAddsOp>(mNew, 0.0, m);
         });
         normalise();
-        set(Pipe::V, Pipe::MTE3, 1);
-        wait(Pipe::V, Pipe::MTE3, 1);
+        e.set(Pipe::V, Pipe::MTE3, 1);
+        e.wait(Pipe::V, Pipe::MTE3, 1);
         // Global row ρ = g·M + i is head g·headsPerGroup + i at token 0.
         for (int64_t row = 0; row < r; ++row) {
-          Value rho = add(g0, cst(row));
-          when(cmp(P::ult, rho, cst(rowsAll)), [&] {
-            copy(Pipe::MTE3, o, {cst(row), c0}, out, {c0, mul(rho, p.dv)}, 1, p.dv);
+          Value rho = e.add(g0, e.cst(row));
+          e.when(e.cmp(P::ult, rho, e.cst(rowsAll)), [&] {
+            e.copy(Pipe::MTE3, o, {e.cst(row), c0}, out, {c0, e.mul(rho, p.dv)}, 1, p.dv);
           });
         }
-        set(Pipe::MTE3, Pipe::V, 1);
+        e.set(Pipe::MTE3, Pipe::V, 1);
       });
     }
 
-    freeFlags(wait);
+    e.flags(false, free);
   });
-  return kernel;
+  return mk.kernel;
 }

@@ -2,10 +2,13 @@
 //
 // The row, move and mask kernels (VectorKernel.cpp, MoveKernel.cpp) deal
 // their tiles to the vector cores the same way; this is that one way.
+// KernelEmitter.h has the statements all kernel builders write.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_ASCEND_TRANSFORMS_TILELOOP_H
 #define ATTNEDIT_ASCEND_TRANSFORMS_TILELOOP_H
+
+#include "KernelEmitter.h"
 
 #include "attnedit/Ascend/AscendOps.h"
 #include "attnedit/Ascend/TargetDescription.h"
@@ -66,41 +69,6 @@ inline Value gmArgument(Block *entry, llvm::ArrayRef<int64_t> shape, Location lo
   return entry->addArgument(
       BufType::get(ctx, Space::GM, shape, Float32Type::get(ctx), Layout::ND), loc);
 }
-
-/// The statements every vector-core builder writes: index constants, UB
-/// buffers planned one after another, flags, barriers and copies.
-struct KernelEmitter {
-  OpBuilder &b;
-  Location loc;
-  const TargetDescription &t;
-  int64_t ubOffset = 0;
-
-  KernelEmitter(OpBuilder &b, Location loc, const TargetDescription &t) : b(b), loc(loc), t(t) {}
-
-  Value cst(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
-  /// An f32 UB tile of `rows` x `cols` with `slots` slots, after the last.
-  Value alloc(int64_t rows, int64_t cols, int64_t slots = 1) {
-    auto type = BufType::get(b.getContext(), Space::UB, {rows, cols}, b.getF32Type(), Layout::ND);
-    Value v = b.create<AllocOp>(loc, type, ubOffset, slots);
-    ubOffset += roundUp(type.getBytes() * slots, t.buffer(Space::UB).align);
-    return v;
-  }
-  Value slot(Value buffer, Value index) {
-    return b.create<SlotOp>(loc, buffer.getType(), buffer, index);
-  }
-  void set(Pipe src, Pipe dst, Value event) { b.create<SetFlagOp>(loc, src, dst, event); }
-  void wait(Pipe src, Pipe dst, Value event) { b.create<WaitFlagOp>(loc, src, dst, event); }
-  void barrier(Pipe pipe = Pipe::V) { b.create<BarrierOp>(loc, pipe); }
-  void copy(Pipe pipe, Value src, ValueRange srcOffsets, Value dst, ValueRange dstOffsets,
-            int64_t rows, int64_t cols) {
-    b.create<CopyOp>(loc, pipe, src, srcOffsets, dst, dstOffsets, ArrayRef<int64_t>{rows, cols},
-                     false);
-  }
-  Value mul(Value x, Value y) { return b.create<arith::MulIOp>(loc, x, y); }
-  Value add(Value x, Value y) { return b.create<arith::AddIOp>(loc, x, y); }
-  Value div(Value x, Value y) { return b.create<arith::DivUIOp>(loc, x, y); }
-  Value rem(Value x, Value y) { return b.create<arith::RemUIOp>(loc, x, y); }
-};
 
 } // namespace mlir::attnedit::ascend
 
