@@ -2,12 +2,18 @@
 
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/MoveKernel.h"
+#include "attnedit/Ascend/OpSimulator.h"
 #include "attnedit/Ascend/Simulator.h"
 #include "attnedit/Ascend/VectorKernel.h"
 #include "attnedit/Runtime/Execution/Kernels.h"
 #include "AscendTestSupport.h"
 
+#include "attnedit/IR/AttnEditDialect.h"
+#include "attnedit/IR/AttnEditOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/IR/MLIRContext.h"
 
 #include <gtest/gtest.h>
@@ -225,6 +231,50 @@ TEST(MoveKernel, ColumnSliceAndConcatMatchReference) {
   expectNear(run(slice, {&a}), kernels::slice(a, 1, 16, 4), 0);
   ColumnProblem concat{24, 24, {{20, 0, 20, 0}, {4, 0, 4, 20}}};
   expectNear(run(concat, {&a, &b}), kernels::concat({a, b}, 1), 0);
+}
+
+// Slice and concat on an inner axis through OpSimulator (MLA's absorbed
+// decode slices kv_b_proj [H, n + dv, rank] on axis 1): row-major [outer,
+// n, inner] is [outer, n·inner], the slice a range of its columns.
+TEST(MoveKernel, SliceAndConcatOnInnerAxisMatchReference) {
+  MLIRContext ctx;
+  ctx.loadDialect<AttnEditDialect, func::FuncDialect>();
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(R"mlir(
+    func.func @f(%x: tensor<3x10x4xf32>, %y: tensor<3x2x4xf32>) -> tensor<3x5x4xf32> {
+      %s = attnedit.slice %x {axis = 1 : i64, offset = 6 : i64, size = 3 : i64} : (tensor<3x10x4xf32>) -> tensor<3x3x4xf32>
+      %c = attnedit.concat %s, %y {axis = 1 : i64} : (tensor<3x3x4xf32>, tensor<3x2x4xf32>) -> tensor<3x5x4xf32>
+      return %c : tensor<3x5x4xf32>
+    })mlir",
+                                                                   &ctx);
+  ASSERT_TRUE(module);
+  OpSimulatorOptions options;
+  options.dtype = DType::F32;
+  auto sim = OpSimulator::create(options);
+  ASSERT_TRUE(static_cast<bool>(sim)) << llvm::toString(sim.takeError());
+  std::mt19937 rng(15);
+  Tensor x = randomTensor({3, 10, 4}, rng, -2, 2), y = randomTensor({3, 2, 4}, rng, -2, 2);
+  auto host = [](const Tensor &t) {
+    return HostTensor{llvm::SmallVector<int64_t, 4>(t.shape()), t.data(), nullptr};
+  };
+  SmallVector<Operation *> ops;
+  module->walk([&](Operation *op) {
+    if (isa<SliceOp, ConcatOp>(op))
+      ops.push_back(op);
+  });
+  ASSERT_EQ(ops.size(), 2u);
+  auto sliced = (*sim)->run(ops[0], {host(x)});
+  ASSERT_TRUE(sliced && *sliced) << (sliced ? llvm::toString(sliced->takeError()) : "no lowering");
+  Tensor want = kernels::slice(x, 1, 6, 3);
+  EXPECT_EQ(ArrayRef<int64_t>((*sliced)->shape), want.shape());
+  ASSERT_EQ((*sliced)->kernels.size(), 1u);
+  EXPECT_EQ((*sliced)->kernels[0], "slice");
+  expectNear((*sliced)->values, want, 0);
+  Tensor s = Tensor::view(want.shape(), (*sliced)->values.data(), nullptr);
+  auto joined = (*sim)->run(ops[1], {host(s), host(y)});
+  ASSERT_TRUE(joined && *joined) << (joined ? llvm::toString(joined->takeError()) : "no lowering");
+  Tensor wantJoined = kernels::concat({want, y}, 1);
+  EXPECT_EQ(ArrayRef<int64_t>((*joined)->shape), wantJoined.shape());
+  expectNear((*joined)->values, wantJoined, 0);
 }
 
 TEST(VectorKernel, SigmoidMatchesReference) {

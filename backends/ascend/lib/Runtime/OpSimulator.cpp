@@ -238,6 +238,14 @@ namespace {
 
 llvm::ArrayRef<float> values(const HostTensor &t) { return {t.data, (size_t)t.numel()}; }
 
+/// Elements after one index of `axis` in a row-major tensor of `shape`.
+int64_t innerElements(llvm::ArrayRef<int64_t> shape, int64_t axis) {
+  int64_t n = 1;
+  for (int64_t d : shape.drop_front(axis + 1))
+    n *= d;
+  return n;
+}
+
 /// attnedit.paged_attention as the flash-attention kernel, one launch per
 /// sequence of the block table: the sequence's queries (consecutive
 /// positions, the last of its cached keys) against its keys from the first
@@ -771,30 +779,44 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
             {values(x)}, x.shape);
       })
       .Case([&](SliceOp sl) -> Result {
+        // On any axis: row-major [outer, n, inner] is [outer, n·inner], and
+        // the slice its columns [offset·inner, (offset + size)·inner).
         const HostTensor &x = operands[0];
-        if (!x.data || (int64_t)sl.getAxis() != (int64_t)x.shape.size() - 1)
+        int64_t axis = sl.getAxis();
+        if (!x.data || axis >= (int64_t)x.shape.size())
           return std::nullopt;
-        ColumnProblem p{x.numel() / x.shape.back(), (int64_t)sl.getSize(), {}};
-        p.pieces.push_back({x.shape.back(), (int64_t)sl.getOffset(), (int64_t)sl.getSize(), 0});
+        int64_t inner = innerElements(x.shape, axis);
+        ColumnProblem p{x.numel() / (x.shape[axis] * inner), (int64_t)sl.getSize() * inner, {}};
+        p.pieces.push_back(
+            {x.shape[axis] * inner, (int64_t)sl.getOffset() * inner, p.outCols, 0});
         auto shape = x.shape;
-        shape.back() = sl.getSize();
+        shape[axis] = sl.getSize();
         return runColumns(p, {values(x)}, shape);
       })
       .Case([&](ConcatOp cc) -> Result {
+        // On any axis, as the slice: each input a column range of the
+        // [outer, Σ n·inner] view of the result.
         const HostTensor &x = operands[0];
-        if ((int64_t)cc.getAxis() != (int64_t)x.shape.size() - 1)
+        int64_t axis = cc.getAxis();
+        if (axis >= (int64_t)x.shape.size())
           return std::nullopt;
-        ColumnProblem p{x.numel() / x.shape.back(), 0, {}};
+        int64_t inner = innerElements(x.shape, axis);
+        ColumnProblem p{x.numel() / (x.shape[axis] * inner), 0, {}};
         std::vector<llvm::ArrayRef<float>> inputs;
+        int64_t size = 0;
         for (const HostTensor &in : operands) {
-          if (!in.data || in.numel() / in.shape.back() != p.rows)
+          if (!in.data || in.shape.size() != x.shape.size() ||
+              innerElements(in.shape, axis) != inner ||
+              in.numel() / (in.shape[axis] * inner) != p.rows)
             return std::nullopt;
-          p.pieces.push_back({in.shape.back(), 0, in.shape.back(), p.outCols});
-          p.outCols += in.shape.back();
+          int64_t cols = in.shape[axis] * inner;
+          p.pieces.push_back({cols, 0, cols, p.outCols});
+          p.outCols += cols;
+          size += in.shape[axis];
           inputs.push_back(values(in));
         }
         auto shape = x.shape;
-        shape.back() = p.outCols;
+        shape[axis] = size;
         return runColumns(p, inputs, shape);
       })
       .Case([&](BroadcastOp bc) -> Result {
