@@ -111,6 +111,32 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
   const char *policy = std::getenv("ATTNEDIT_ASCEND_FALLBACK");
   bool refuse = policy && std::strcmp(policy, "refuse") == 0;
   ascend::FusedAttention::Run attention(*(*ready)->attention);
+  // Slices OpSimulator left to their consumers' copies: where each lies in
+  // its operand (kept alive here), by slice op.
+  struct Folded {
+    ascend::SliceView view;
+    Tensor source;
+    llvm::SmallVector<int64_t, 4> shape;
+  };
+  std::map<Operation *, Folded> folded;
+  auto foldedSlice = [&](Value v) -> std::map<Operation *, Folded>::iterator {
+    while (auto r = v.getDefiningOp<attnedit::ReshapeOp>())
+      v = r.getInput();
+    return folded.find(v.getDefiningOp());
+  };
+  // The slice kernel after all, for a folded slice a consumer read from a
+  // copy (its kernels took one made on the host, or it ran on the host).
+  auto materialize = [&](std::map<Operation *, Folded>::iterator it) -> llvm::Error {
+    ascend::HostTensor x{it->second.shape, nullptr, nullptr, &it->second.view};
+    llvm::Expected<ascend::SimulatedOp> m = sim->materialize(x);
+    if (!m)
+      return m.takeError();
+    for (const std::string &k : m->kernels)
+      ++simulated[k];
+    modelled += m->modelledSeconds;
+    folded.erase(it); // later consumers read the copy
+    return llvm::Error::success();
+  };
   EvaluatorOptions options;
   options.runOp = [&](Operation *op,
                       llvm::ArrayRef<const Tensor *> operands) -> std::optional<llvm::Expected<Tensor>> {
@@ -118,9 +144,25 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
     if (isa<attnedit::ParamOp, attnedit::ReshapeOp, arith::ConstantOp>(op))
       return std::nullopt;
     std::vector<ascend::HostTensor> host;
-    for (const Tensor *t : operands)
+    for (auto [i, t] : llvm::enumerate(operands)) {
       host.push_back({llvm::SmallVector<int64_t, 4>(t->shape()),
                       t->isInt() ? nullptr : t->data(), t->isInt() ? t->intValues() : nullptr});
+      auto it = foldedSlice(op->getOperand(i));
+      if (it != folded.end() && !t->isInt())
+        host.back().view = &it->second.view;
+    }
+    // Folded slices of this op's operands that its kernels do not read in
+    // place (a pool written in place below is one).
+    auto materializeUnread = [&](llvm::ArrayRef<unsigned> read) -> llvm::Error {
+      for (unsigned i = 0; i < host.size(); ++i)
+        if (host[i].view && !llvm::is_contained(read, i)) {
+          auto it = foldedSlice(op->getOperand(i));
+          if (it != folded.end())
+            if (llvm::Error e = materialize(it))
+              return e;
+        }
+      return llvm::Error::success();
+    };
     std::optional<llvm::Expected<ascend::SimulatedOp>> r = attention.run(*sim, op, host);
     if (!r)
       r = sim->run(op, host);
@@ -131,14 +173,28 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
             "no Ascend lowering for these operands under --backend=ascend-sim "
             "(ATTNEDIT_ASCEND_FALLBACK=refuse)"));
       ++fallback[op->getName().stripDialect().str()];
+      if (llvm::Error e = materializeUnread({}))
+        return std::optional<llvm::Expected<Tensor>>(std::move(e));
       return std::nullopt;
     }
     if (!*r)
       return std::optional<llvm::Expected<Tensor>>((*r).takeError());
+    if (llvm::Error e = materializeUnread((*r)->viewsRead))
+      return std::optional<llvm::Expected<Tensor>>(std::move(e));
     for (const std::string &k : (*r)->kernels)
       ++simulated[k];
     modelled += (*r)->modelledSeconds;
+    if ((*r)->folded)
+      folded[op] = Folded{*(*r)->folded, *operands[0], (*r)->shape};
     if (isa<attnedit::CacheWriteOp>(op)) {
+      // A slice of the pool read later must be taken before the write.
+      for (auto it = folded.begin(); it != folded.end();) {
+        auto next = std::next(it);
+        if (it->second.source.data() == operands[0]->data())
+          if (llvm::Error e = materialize(it))
+            return std::optional<llvm::Expected<Tensor>>(std::move(e));
+        it = next;
+      }
       // The pool is donated: updated in place, as the callers keep using
       // their tensor (the reference kernel writes it the same way).
       const Tensor &pool = *operands[0];

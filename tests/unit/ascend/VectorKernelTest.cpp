@@ -1,6 +1,8 @@
 //===- VectorKernelTest.cpp - row kernels against the reference kernels ---===//
 
+#include "attnedit/Ascend/CostModel.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
+#include "attnedit/Ascend/ScheduleFlatbuffer.h"
 #include "attnedit/Ascend/MoveKernel.h"
 #include "attnedit/Ascend/OpSimulator.h"
 #include "attnedit/Ascend/Simulator.h"
@@ -235,7 +237,9 @@ TEST(MoveKernel, ColumnSliceAndConcatMatchReference) {
 
 // Slice and concat on an inner axis through OpSimulator (MLA's absorbed
 // decode slices kv_b_proj [H, n + dv, rank] on axis 1): row-major [outer,
-// n, inner] is [outer, n·inner], the slice a range of its columns.
+// n, inner] is [outer, n·inner], the slice a range of its columns. A slice
+// is folded into its consumers (no kernel; they read its columns in place
+// through a GM view), unless foldSlices is off or it is materialized.
 TEST(MoveKernel, SliceAndConcatOnInnerAxisMatchReference) {
   MLIRContext ctx;
   ctx.loadDialect<AttnEditDialect, func::FuncDialect>();
@@ -247,34 +251,107 @@ TEST(MoveKernel, SliceAndConcatOnInnerAxisMatchReference) {
     })mlir",
                                                                    &ctx);
   ASSERT_TRUE(module);
-  OpSimulatorOptions options;
-  options.dtype = DType::F32;
-  auto sim = OpSimulator::create(options);
-  ASSERT_TRUE(static_cast<bool>(sim)) << llvm::toString(sim.takeError());
-  std::mt19937 rng(15);
-  Tensor x = randomTensor({3, 10, 4}, rng, -2, 2), y = randomTensor({3, 2, 4}, rng, -2, 2);
-  auto host = [](const Tensor &t) {
-    return HostTensor{llvm::SmallVector<int64_t, 4>(t.shape()), t.data(), nullptr};
-  };
   SmallVector<Operation *> ops;
   module->walk([&](Operation *op) {
     if (isa<SliceOp, ConcatOp>(op))
       ops.push_back(op);
   });
   ASSERT_EQ(ops.size(), 2u);
-  auto sliced = (*sim)->run(ops[0], {host(x)});
-  ASSERT_TRUE(sliced && *sliced) << (sliced ? llvm::toString(sliced->takeError()) : "no lowering");
-  Tensor want = kernels::slice(x, 1, 6, 3);
-  EXPECT_EQ(ArrayRef<int64_t>((*sliced)->shape), want.shape());
-  ASSERT_EQ((*sliced)->kernels.size(), 1u);
-  EXPECT_EQ((*sliced)->kernels[0], "slice");
-  expectNear((*sliced)->values, want, 0);
-  Tensor s = Tensor::view(want.shape(), (*sliced)->values.data(), nullptr);
-  auto joined = (*sim)->run(ops[1], {host(s), host(y)});
-  ASSERT_TRUE(joined && *joined) << (joined ? llvm::toString(joined->takeError()) : "no lowering");
-  Tensor wantJoined = kernels::concat({want, y}, 1);
-  EXPECT_EQ(ArrayRef<int64_t>((*joined)->shape), wantJoined.shape());
-  expectNear((*joined)->values, wantJoined, 0);
+  std::mt19937 rng(15);
+  Tensor x = randomTensor({3, 10, 4}, rng, -2, 2), y = randomTensor({3, 2, 4}, rng, -2, 2);
+  auto host = [](const Tensor &t, const SliceView *view = nullptr) {
+    return HostTensor{llvm::SmallVector<int64_t, 4>(t.shape()), t.data(), nullptr, view};
+  };
+  Tensor want = kernels::slice(x, 1, 6, 3), wantJoined = kernels::concat({want, y}, 1);
+
+  for (bool fold : {false, true}) {
+    SCOPED_TRACE(fold ? "folded" : "a slice kernel");
+    OpSimulatorOptions options;
+    options.dtype = DType::F32;
+    options.foldSlices = fold;
+    auto sim = OpSimulator::create(options);
+    ASSERT_TRUE(static_cast<bool>(sim)) << llvm::toString(sim.takeError());
+    auto sliced = (*sim)->run(ops[0], {host(x)});
+    ASSERT_TRUE(sliced && *sliced) << (sliced ? llvm::toString(sliced->takeError()) : "none");
+    EXPECT_EQ(ArrayRef<int64_t>((*sliced)->shape), want.shape());
+    expectNear((*sliced)->values, want, 0);
+    EXPECT_EQ((*sliced)->kernels.size(), fold ? 0u : 1u);
+    EXPECT_EQ((*sliced)->folded.has_value(), fold);
+    const SliceView *view = nullptr;
+    if (fold) {
+      // Columns [24, 36) of each 40-value row of x.
+      view = &*(*sliced)->folded;
+      EXPECT_EQ(view->parent, x.data());
+      EXPECT_EQ(view->pitch, 40);
+      EXPECT_EQ(view->offset, 24);
+      EXPECT_EQ(view->width, 12);
+    } else {
+      EXPECT_EQ((*sliced)->kernels[0], "slice");
+    }
+    // The concat's kernel reads the slice where it lies in x.
+    Tensor s = Tensor::view(want.shape(), (*sliced)->values.data(), nullptr);
+    auto joined = (*sim)->run(ops[1], {host(s, view), host(y)});
+    ASSERT_TRUE(joined && *joined) << (joined ? llvm::toString(joined->takeError()) : "none");
+    EXPECT_EQ(ArrayRef<int64_t>((*joined)->shape), wantJoined.shape());
+    expectNear((*joined)->values, wantJoined, 0);
+    EXPECT_EQ((*joined)->viewsRead.size(), fold ? 1u : 0u); // operand 0, in place
+    if (fold) {
+      // A consumer that cannot read it in place: the slice kernel after all.
+      auto m = (*sim)->materialize(host(s, view));
+      ASSERT_TRUE(static_cast<bool>(m)) << llvm::toString(m.takeError());
+      expectNear(m->values, want, 0);
+      ASSERT_EQ(m->kernels.size(), 1u);
+      EXPECT_EQ(m->kernels[0], "slice");
+    }
+  }
+}
+
+// A GM argument bound to a column window of a wider tensor (a folded
+// slice): an RMSNorm kernel built for dense [6, 8] rows reads columns
+// [4, 12) of a [6, 20] tensor in place and gives the dense result; the cost
+// model reads it in bursts of rows (no faster than dense); the view survives
+// the flatbuffer, and a view past its rows is rejected there and by the
+// simulator.
+TEST(VectorKernel, GmViewReadsAColumnWindowInPlace) {
+  std::mt19937 rng(16);
+  Tensor wide = randomTensor({6, 20}, rng, -2, 2), w = randomTensor({8}, rng, 0.5, 1.5);
+  Tensor x = kernels::slice(wide, 1, 4, 8);
+  RowProblem p{RowOp::RmsNorm, 6, 8, 1e-6};
+  auto built = test::buildKernel("910b", [&](OpBuilder &b, const TargetDescription &t) {
+    return buildRowKernel(b, b.getUnknownLoc(), "k", p, rowsPerTile(p, t), t);
+  });
+  ASSERT_TRUE(built->schedule);
+  Schedule viewed = *built->schedule;
+  viewed.gm[0].viewWidth = 8;
+  viewed.gm[0].viewPitch = 20;
+  viewed.gm[0].viewOffset = 4;
+  viewed.gm[0].viewElements = 120;
+  auto got = OpSimulator::simulate(viewed, {llvm::ArrayRef<float>(wide.data(), 120),
+                                            llvm::ArrayRef<float>(w.data(), 8)});
+  ASSERT_TRUE(static_cast<bool>(got)) << llvm::toString(got.takeError());
+  expectNear(*got, kernels::rmsNorm(x, w, 1e-6), 1e-6);
+  auto dense = estimate(*built->schedule), inPlace = estimate(viewed);
+  ASSERT_TRUE(dense && inPlace);
+  EXPECT_GE(inPlace->seconds, dense->seconds);
+
+  auto back = deserializeSchedules(serializeSchedules({&viewed}));
+  ASSERT_TRUE(static_cast<bool>(back)) << llvm::toString(back.takeError());
+  const GmTensor &g = (*back)[0].gm[0];
+  EXPECT_EQ(g.viewWidth, 8);
+  EXPECT_EQ(g.viewPitch, 20);
+  EXPECT_EQ(g.viewOffset, 4);
+  EXPECT_EQ(g.viewElements, 120);
+  viewed.gm[0].viewOffset = 14; // columns [14, 22) of 20
+  auto bad = deserializeSchedules(serializeSchedules({&viewed}));
+  ASSERT_FALSE(static_cast<bool>(bad));
+  EXPECT_NE(llvm::toString(bad.takeError()).find("malformed view"), std::string::npos);
+  auto outside = OpSimulator::simulate(viewed, {llvm::ArrayRef<float>(wide.data(), 120),
+                                                llvm::ArrayRef<float>(w.data(), 8)});
+  ASSERT_FALSE(static_cast<bool>(outside));
+  std::string msg = llvm::toString(outside.takeError());
+  EXPECT_NE(msg.find("GM argument 0 is bound to columns [14, 22) of 20-element rows"),
+            std::string::npos)
+      << msg;
 }
 
 TEST(VectorKernel, SigmoidMatchesReference) {

@@ -102,17 +102,22 @@ struct Model {
 
   /// S25: small transfers and GM addresses off the 512-byte line are slower.
   /// A window of whole rows is one contiguous burst: only its start's
-  /// alignment counts; otherwise every row starts a burst of its own.
+  /// alignment counts; otherwise every row starts a burst of its own. An
+  /// argument bound to a column window of a wider tensor (a folded slice)
+  /// is read in bursts of its rows, one a row of that tensor (S33: a
+  /// stride off the line costs bandwidth).
   double gmEfficiency(const Window &gm, double bytes, int64_t windowCols) const {
     double eta = bytes / (bytes + t.gmHalfEfficiencyBytes);
+    const GmTensor &g = s.gm[gm.tile.gmArg];
     int64_t eb = gm.tile.elementBytes();
-    int64_t rowBytes = gm.tile.cols() * eb;
+    int64_t rowBytes = (g.viewWidth ? g.viewPitch : gm.tile.cols()) * eb;
     int64_t start = 0, stride = 1;
     for (int d = gm.tile.shape.size() - 1; d >= 0; --d) {
       start += gm.offsets[d] * stride;
       stride *= gm.tile.shape[d];
     }
-    bool contiguous = windowCols >= gm.tile.cols();
+    start = g.at(start);
+    bool contiguous = windowCols >= gm.tile.cols() && !g.viewWidth;
     bool aligned = (start * eb) % t.gmPerfAlign == 0 && (contiguous || rowBytes % t.gmPerfAlign == 0);
     return eta * (aligned ? 1.0 : t.gmMisalignedFactor);
   }

@@ -19,6 +19,7 @@
 #include "attnedit/IR/AttnEditOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -26,6 +27,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <set>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -92,9 +94,71 @@ OpSimulator::schedule(const std::string &key,
   return shared;
 }
 
+llvm::Expected<std::shared_ptr<const Schedule>>
+OpSimulator::viewed(const std::string &key, const Schedule &base,
+                    llvm::ArrayRef<std::pair<size_t, SliceView>> views, double *seconds) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    auto s = std::make_shared<Schedule>(base);
+    for (const auto &[arg, v] : views) {
+      GmTensor &g = s->gm[arg];
+      g.viewWidth = v.width;
+      g.viewPitch = v.pitch;
+      g.viewOffset = v.offset;
+      g.viewElements = v.parentElements;
+    }
+    llvm::Expected<KernelEstimate> e = estimate(*s);
+    if (!e)
+      return e.takeError();
+    it = cache.emplace(key, std::make_pair(std::shared_ptr<const Schedule>(s), e->seconds)).first;
+  }
+  if (seconds)
+    *seconds = it->second.second;
+  return it->second.first;
+}
+
 namespace {
 std::string rowKey(const RowProblem &p);
+
+std::string columnKey(const ColumnProblem &p) {
+  std::string key = llvm::formatv("cols:{0}x{1}", p.rows, p.outCols).str();
+  for (const ColumnPiece &c : p.pieces)
+    key += llvm::formatv(":{0},{1},{2},{3}", c.inCols, c.srcCol, c.width, c.dstCol).str();
+  return key;
+}
 } // namespace
+
+llvm::Expected<SimulatedOp> OpSimulator::materialize(const HostTensor &x) {
+  const SliceView &v = *x.view;
+  ColumnProblem p{v.parentElements / v.pitch, v.width, {{v.pitch, v.offset, v.width, 0}}};
+  int64_t r = columnRowsPerTile(p, *desc);
+  if (r < 1)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "ascend-sim: a slice row of %lld does not fit UB",
+                                   (long long)v.pitch);
+  return launch(
+      columnKey(p), "slice",
+      [&](OpBuilder &b) -> llvm::Expected<Operation *> {
+        return buildColumnKernel(b, b.getUnknownLoc(), "slice", p, r, *desc).getOperation();
+      },
+      {llvm::ArrayRef<float>(v.parent, v.parentElements)}, x.shape);
+}
+
+llvm::Expected<SimulatedOp>
+OpSimulator::launch(const std::string &key, llvm::StringRef name,
+                    llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build,
+                    llvm::ArrayRef<llvm::ArrayRef<float>> inputs,
+                    llvm::SmallVector<int64_t, 4> shape) {
+  double seconds = 0;
+  auto s = schedule(key, build, &seconds);
+  if (!s)
+    return s.takeError();
+  auto out = simulate(**s, inputs);
+  if (!out)
+    return out.takeError();
+  return SimulatedOp{std::move(shape), std::move(*out), {name.str()}, seconds, {}, {}};
+}
 
 llvm::Expected<std::vector<float>>
 OpSimulator::simulate(const Schedule &schedule, llvm::ArrayRef<llvm::ArrayRef<float>> inputs) {
@@ -214,29 +278,34 @@ OpSimulator::runAttentionGrad(const AttentionProblem &p, llvm::ArrayRef<float> q
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "ascend-sim: a sink gradient row of %lld does not fit UB",
                                    (long long)p.tq);
-  double sumSeconds = 0;
-  auto rs = schedule(
-      rowKey(sum),
+  auto summed = launch(
+      rowKey(sum), rowOpName(sum.op),
       [&](OpBuilder &b) -> llvm::Expected<Operation *> {
         return buildRowKernel(b, b.getUnknownLoc(), rowOpName(sum.op), sum, r, *desc)
             .getOperation();
       },
-      &sumSeconds);
-  if (!rs)
-    return rs.takeError();
-  std::vector<llvm::ArrayRef<float>> rowInputs{(*out)[3]};
-  auto summed = simulate(**rs, rowInputs);
+      {(*out)[3]}, {p.heads()});
   if (!summed)
     return summed.takeError();
-  g.dsinks = std::move(*summed);
-  g.kernels.push_back(rowOpName(sum.op).str());
-  g.modelledSeconds += sumSeconds;
+  g.dsinks = std::move(summed->values);
+  g.kernels.push_back(summed->kernels.front());
+  g.modelledSeconds += summed->modelledSeconds;
   return g;
 }
 
 namespace {
 
 llvm::ArrayRef<float> values(const HostTensor &t) { return {t.data, (size_t)t.numel()}; }
+
+/// Whether `v` (or a reshape of it) is a function result: a slice folded
+/// into its consumers must have some.
+bool returned(Value v) {
+  for (Operation *user : v.getUsers())
+    if (isa<func::ReturnOp>(user) ||
+        (isa<ReshapeOp>(user) && returned(user->getResult(0))))
+      return true;
+  return false;
+}
 
 /// Elements after one index of `axis` in a row-major tensor of `shape`.
 int64_t innerElements(llvm::ArrayRef<int64_t> shape, int64_t axis) {
@@ -352,7 +421,9 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     if (x.numel() == 0)
       return std::nullopt;
 
-  // The kernel `build` creates (once per `key`), run on `inputs`.
+  // The kernel `build` creates (once per `key`), run on `inputs`. An input
+  // that is a folded slice's values is bound where the slice lies.
+  std::set<unsigned> read;
   auto runKernel = [&](const std::string &key, llvm::StringRef name,
                        llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build,
                        std::vector<llvm::ArrayRef<float>> inputs,
@@ -361,6 +432,24 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     auto s = schedule(key, build, &seconds);
     if (!s)
       return Result(s.takeError());
+    llvm::SmallVector<std::pair<size_t, SliceView>> views;
+    std::string viewKey = key;
+    for (auto [k, in] : llvm::enumerate(inputs))
+      for (auto [i, x] : llvm::enumerate(operands))
+        if (x.view && x.data == in.data() && (int64_t)in.size() == x.numel()) {
+          views.push_back({k, *x.view});
+          viewKey += llvm::formatv(":view{0}:{1},{2},{3},{4}", k, x.view->width, x.view->pitch,
+                                   x.view->offset, x.view->parentElements)
+                         .str();
+          in = {x.view->parent, (size_t)x.view->parentElements};
+          read.insert(i);
+          break;
+        }
+    if (!views.empty()) {
+      s = viewed(viewKey, **s, views, &seconds);
+      if (!s)
+        return Result(s.takeError());
+    }
     auto out = simulate(**s, inputs);
     if (!out)
       return Result(out.takeError());
@@ -489,12 +578,9 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
     int64_t r = columnRowsPerTile(p, t);
     if (r < 1)
       return std::nullopt;
-    std::string key = llvm::formatv("cols:{0}x{1}", p.rows, p.outCols).str();
-    for (const ColumnPiece &c : p.pieces)
-      key += llvm::formatv(":{0},{1},{2},{3}", c.inCols, c.srcCol, c.width, c.dstCol).str();
     std::string name = p.pieces.size() == 1 ? "slice" : "concat";
     return runKernel(
-        key, name,
+        columnKey(p), name,
         [&](OpBuilder &b) { return built(buildColumnKernel(b, b.getUnknownLoc(), name, p, r, t)); },
         inputs, std::move(shape));
   };
@@ -512,7 +598,7 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         {values(x)}, std::move(shape));
   };
 
-  return llvm::TypeSwitch<Operation *, Result>(op)
+  Result result = llvm::TypeSwitch<Operation *, Result>(op)
       .Case([&](LinearOp l) -> Result {
         const HostTensor &x = operands[0], &w = operands[1];
         MatmulProblem p;
@@ -791,6 +877,16 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
             {x.shape[axis] * inner, (int64_t)sl.getOffset() * inner, p.outCols, 0});
         auto shape = x.shape;
         shape[axis] = sl.getSize();
+        if (opts.foldSlices && !x.view && !returned(sl.getResult())) {
+          // No kernel: its consumers' copies read the columns in place.
+          const ColumnPiece &c = p.pieces.front();
+          SimulatedOp folded{shape, std::vector<float>(p.rows * c.width), {}, 0, {}, {}};
+          for (int64_t row = 0; row < p.rows; ++row)
+            std::copy_n(x.data + row * c.inCols + c.srcCol, c.width,
+                        folded.values.begin() + row * c.width);
+          folded.folded = SliceView{x.data, x.numel(), c.inCols, c.srcCol, c.width};
+          return Result(std::move(folded));
+        }
         return runColumns(p, {values(x)}, shape);
       })
       .Case([&](ConcatOp cc) -> Result {
@@ -844,4 +940,7 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
         return runMove(p, x, {x.shape[0], want[1], x.shape[2]});
       })
       .Default([](Operation *) -> Result { return std::nullopt; });
+  if (result && *result)
+    (*result)->viewsRead.assign(read.begin(), read.end());
+  return result;
 }

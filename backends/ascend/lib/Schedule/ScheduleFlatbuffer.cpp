@@ -49,7 +49,8 @@ std::vector<uint8_t> mlir::attnedit::ascend::serializeSchedules(llvm::ArrayRef<c
     std::vector<flatbuffers::Offset<fb::GmTensor>> gm;
     for (const GmTensor &g : s->gm)
       gm.push_back(fb::CreateGmTensor(b, b.CreateVector(g.shape), static_cast<fb::DType>(g.dtype),
-                                      g.workspace));
+                                      g.workspace, g.viewWidth, g.viewPitch, g.viewOffset,
+                                      g.viewElements));
     std::vector<flatbuffers::Offset<fb::CoreProgram>> cores;
     for (const CoreProgram &p : s->cores) {
       std::vector<flatbuffers::Offset<fb::Instr>> instrs;
@@ -111,6 +112,12 @@ mlir::attnedit::ascend::deserializeSchedules(llvm::ArrayRef<uint8_t> bytes) {
           tensor.shape.assign(g->shape()->begin(), g->shape()->end());
         tensor.dtype = static_cast<DType>(g->dtype());
         tensor.workspace = g->workspace();
+        tensor.viewWidth = g->view_width();
+        tensor.viewPitch = g->view_pitch();
+        tensor.viewOffset = g->view_offset();
+        tensor.viewElements = g->view_elements();
+        if (!tensor.viewFits())
+          return invalid("GM tensor with a malformed view in " + s.kernel);
         s.gm.push_back(std::move(tensor));
       }
     if (fs->cores())

@@ -104,8 +104,8 @@ struct Simulator::Impl {
 
   explicit Impl(const Schedule &s) : s(s), t(*s.target) {
     for (const GmTensor &g : s.gm) {
-      gm.emplace_back(g.numel() * dtypeBytes(g.dtype), 0);
-      gmShadow.emplace_back(g.numel());
+      gm.emplace_back(g.storage() * dtypeBytes(g.dtype), 0);
+      gmShadow.emplace_back(g.storage());
     }
   }
 
@@ -164,7 +164,7 @@ struct Simulator::Impl {
       int64_t index = 0;
       for (int64_t d = 0; d < rank - 2; ++d)
         index = index * tile.shape[d] + w.offsets[d];
-      index = (index * tile.rows() + rr) * tile.cols() + cc;
+      index = s.gm[tile.gmArg].at((index * tile.rows() + rr) * tile.cols() + cc);
       return {gm[tile.gmArg].data() + index * eb, nullptr, &gmShadow[tile.gmArg][index]};
     }
     int s = static_cast<int>(tile.space);
@@ -764,6 +764,14 @@ struct Simulator::Impl {
   }
 
   llvm::Error run() {
+    for (const auto &[arg, g] : llvm::enumerate(s.gm))
+      if (!g.viewFits())
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "%s: GM argument %zu is bound to columns [%lld, %lld) of %lld-element rows of a "
+            "tensor of %lld elements: outside its rows or the tensor",
+            s.kernel.c_str(), arg, (long long)g.viewOffset, (long long)(g.viewOffset + g.viewWidth),
+            (long long)g.viewPitch, (long long)g.viewElements);
     cores.clear();
     cores.resize(s.cores.size());
     for (size_t ci = 0; ci < s.cores.size(); ++ci) {

@@ -36,11 +36,21 @@
 
 namespace mlir::attnedit::ascend {
 
+/// Where a slice left to its consumers lies (SimulatedOp::folded): columns
+/// [offset, offset + width) of each `pitch`-element row of the row-major
+/// `parent` (its operand, `parentElements` values).
+struct SliceView {
+  const float *parent = nullptr;
+  int64_t parentElements = 0, pitch = 0, offset = 0, width = 0;
+};
+
 /// A row-major operand: f32 `data`, or i32 `ints` (token ids, positions).
+/// With `view`, a folded slice's values: kernels read them in the parent.
 struct HostTensor {
   llvm::SmallVector<int64_t, 4> shape;
   const float *data = nullptr;
   const int32_t *ints = nullptr;
+  const SliceView *view = nullptr;
   int64_t numel() const;
 };
 
@@ -52,6 +62,13 @@ struct SimulatedOp {
   /// The cost model's time of those kernels on the target (launches
   /// included), as --attnedit-ascend-estimate reports it.
   double modelledSeconds = 0;
+  /// A slice folded into its consumers: no kernel ran; its values (computed
+  /// here too) lie there in its operand, where the consumers' kernels read
+  /// them with a GM offset and a source stride.
+  std::optional<SliceView> folded;
+  /// The operands (indices) with a view that the kernels read in place;
+  /// any other viewed operand still needs its slice kernel (materialize).
+  llvm::SmallVector<unsigned, 2> viewsRead;
 };
 
 struct OpSimulatorOptions {
@@ -61,6 +78,8 @@ struct OpSimulatorOptions {
   /// 910B, S3; f32 runs the Cube's 16x16x4 fp32 mode, S56). Vector kernels
   /// compute in f32 either way.
   DType dtype = DType::BF16;
+  /// Leave slices to their consumers' copies (SimulatedOp::folded).
+  bool foldSlices = true;
 };
 
 class OpSimulator {
@@ -100,6 +119,10 @@ public:
                    llvm::ArrayRef<float> v, llvm::ArrayRef<float> sinks, llvm::ArrayRef<float> o,
                    llvm::ArrayRef<float> lse, llvm::ArrayRef<float> dO);
 
+  /// The slice kernel of a folded slice whose consumer could not read it in
+  /// place (it ran on the host, or its kernels take a copy made on the host).
+  llvm::Expected<SimulatedOp> materialize(const HostTensor &viewed);
+
   const TargetDescription &target() const { return *desc; }
   const OpSimulatorOptions &options() const { return opts; }
 
@@ -121,6 +144,19 @@ public:
 
 private:
   OpSimulator(OpSimulatorOptions options, std::shared_ptr<const TargetDescription> target);
+
+  /// The kernel `build` creates (once per `key`), run on `inputs` (GM
+  /// arguments in order); its last GM tensor is the result, of `shape`.
+  llvm::Expected<SimulatedOp>
+  launch(const std::string &key, llvm::StringRef name,
+         llvm::function_ref<llvm::Expected<Operation *>(OpBuilder &)> build,
+         llvm::ArrayRef<llvm::ArrayRef<float>> inputs, llvm::SmallVector<int64_t, 4> shape);
+
+  /// `base` with GM arguments bound to views (argument, view), cached under
+  /// `key` and timed again (`seconds`): bursts per row of the parent.
+  llvm::Expected<std::shared_ptr<const Schedule>>
+  viewed(const std::string &key, const Schedule &base,
+         llvm::ArrayRef<std::pair<size_t, SliceView>> views, double *seconds);
 
   OpSimulatorOptions opts;
   std::shared_ptr<const TargetDescription> desc;

@@ -94,11 +94,31 @@ struct GmTensor {
   DType dtype = DType::F32;
   /// Kernel scratch (the cube <-> vector ring of a mix kernel): L2-resident.
   bool workspace = false;
+  /// A slice folded into the kernel: the argument is bound to columns
+  /// [viewOffset, viewOffset + viewWidth) of each row of a row-major tensor
+  /// of `viewElements` elements, `viewPitch` a row, and the kernel's copies
+  /// read it there, as an Ascend C kernel takes a GM address inside a wider
+  /// tensor and copies bursts with a source stride (S25, S33, S62).
+  /// viewWidth 0: a dense tensor of its own.
+  int64_t viewWidth = 0, viewPitch = 0, viewOffset = 0, viewElements = 0;
+
   int64_t numel() const {
     int64_t n = 1;
     for (int64_t d : shape)
       n *= d;
     return n;
+  }
+  /// Elements of the memory the argument is bound to.
+  int64_t storage() const { return viewWidth ? viewElements : numel(); }
+  /// Where element `f` (row-major in `shape`) lives in that memory.
+  int64_t at(int64_t f) const {
+    return viewWidth ? (f / viewWidth) * viewPitch + viewOffset + f % viewWidth : f;
+  }
+  /// Whether a view keeps every element inside its row and the bound tensor.
+  bool viewFits() const {
+    return !viewWidth || (viewWidth > 0 && viewOffset >= 0 &&
+                          viewOffset + viewWidth <= viewPitch && numel() % viewWidth == 0 &&
+                          at(numel() - 1) < viewElements);
   }
 };
 
