@@ -7,8 +7,10 @@
 // rejected rather than silently ignored.
 //
 // GateSwaForCausalLM is attnedit's own export of a GateSWA student (see
-// runtime/ModelExport.h): the base model's fields plus per-layer windows,
-// gates and sinks.
+// Frontend/ModelExport.h): the base model's fields plus per-layer windows,
+// gates and sinks. In DeepSeek and GateSWA configs kv_lora_rank,
+// qk_rope_head_dim and rope_theta may also be lists with one entry per layer
+// (attnedit's export of MLA layers of different sizes).
 //
 //===----------------------------------------------------------------------===//
 
@@ -155,10 +157,27 @@ parseRopeScaling(const ConfigReader &config) {
   return values;
 }
 
+/// A config field that is a list, one entry per layer (attnedit's export of
+/// per-layer MLA sizes and RoPE bases, as OpenELM's config lists
+/// num_kv_heads per layer): checks the length; the entries are the caller's
+/// to check. std::nullopt when the field is not a list.
+static llvm::Expected<std::optional<std::vector<const llvm::json::Value *>>>
+perLayerList(const ConfigReader &reader, llvm::StringRef field, int64_t layers) {
+  const llvm::json::Value *v = reader.object.get(field);
+  if (!v || !v->getAsArray())
+    return std::nullopt;
+  auto entries = reader.list(field, layers);
+  if (!entries)
+    return entries.takeError();
+  return std::optional(std::move(*entries));
+}
+
 /// DeepSeek-V2/V3 dense MLA fields. The latent sizes default as in
 /// transformers' DeepseekV2Config/DeepseekV3Config; an explicit null
 /// q_lora_rank means a full-rank q_proj.
 /// The MLA sizes: DeepSeek's fields, also in GateSWA configs with "mla" layers.
+/// kv_lora_rank and qk_rope_head_dim may be per-layer lists: an entry per
+/// layer, null for the layers of a GateSWA config that are not MLA.
 static llvm::Error parseMlaSizes(const ConfigReader &reader, ModelConfig &config) {
   const llvm::json::Object &object = reader.object;
   const llvm::json::Value *qLora = object.get("q_lora_rank");
@@ -169,18 +188,89 @@ static llvm::Error parseMlaSizes(const ConfigReader &reader, ModelConfig &config
   } else {
     return v.takeError();
   }
-  const std::pair<const char *, int64_t *> dims[] = {
-      {"kv_lora_rank", &config.kvLoraRank}, {"qk_nope_head_dim", &config.qkNopeHeadDim},
-      {"qk_rope_head_dim", &config.qkRopeHeadDim}, {"v_head_dim", &config.vHeadDim}};
-  const int64_t defaults[] = {512, 128, 64, 128};
-  for (auto [i, entry] : llvm::enumerate(dims)) {
-    auto v = reader.positive(entry.first, defaults[i]);
+  auto isMla = [&](int64_t l) {
+    return config.attention == AttentionKind::Mla || config.layerMla[l];
+  };
+  struct {
+    const char *field;
+    int64_t *value;
+    std::vector<int64_t> *perLayer; // null: one value for every layer
+    int64_t fallback;
+  } dims[] = {{"kv_lora_rank", &config.kvLoraRank, &config.layerKvLoraRank, 512},
+              {"qk_nope_head_dim", &config.qkNopeHeadDim, nullptr, 128},
+              {"qk_rope_head_dim", &config.qkRopeHeadDim, &config.layerQkRopeHeadDim, 64},
+              {"v_head_dim", &config.vHeadDim, nullptr, 128}};
+  for (auto &dim : dims) {
+    if (dim.perLayer) {
+      auto list = perLayerList(reader, dim.field, config.numLayers);
+      if (!list)
+        return list.takeError();
+      if (*list) {
+        dim.perLayer->assign(config.numLayers, 0);
+        *dim.value = 0;
+        for (auto [l, entry] : llvm::enumerate(**list)) {
+          if (!isMla(l)) {
+            if (entry->kind() != llvm::json::Value::Null)
+              return reader.error(dim.field, llvm::formatv("entry {0} must be null: layer {0} "
+                                                           "is not MLA",
+                                                           l));
+            continue;
+          }
+          std::optional<int64_t> n = entry->getAsInteger();
+          if (!n || *n <= 0 || *n > kMaxConfigSize)
+            return reader.error(dim.field, llvm::formatv("entry {0} (layer {0}) must be a "
+                                                         "positive integer up to {1}",
+                                                         l, kMaxConfigSize));
+          (*dim.perLayer)[l] = *n;
+          if (*dim.value == 0)
+            *dim.value = *n; // the first MLA layer's, for code that wants one
+        }
+        continue;
+      }
+    }
+    auto v = reader.positive(dim.field, dim.fallback);
     if (!v)
       return v.takeError();
-    *entry.second = *v;
+    *dim.value = *v;
   }
-  if (config.qkRopeHeadDim % 2 != 0)
-    return reader.error("qk_rope_head_dim", "must be even for rotary embeddings");
+  for (int64_t l = 0; l < config.numLayers; ++l)
+    if (isMla(l) && config.qkRopeHeadDimOf(l) % 2 != 0)
+      return reader.error("qk_rope_head_dim",
+                          config.layerQkRopeHeadDim.empty()
+                              ? std::string("must be even for rotary embeddings")
+                              : llvm::formatv("entry {0} (layer {0}) must be even for rotary "
+                                              "embeddings",
+                                              l)
+                                    .str());
+  return llvm::Error::success();
+}
+
+/// rope_theta: one number, or (DeepSeek and GateSWA configs, whose MLA
+/// layers may keep other RoPE frequencies than the rest) one per layer.
+static llvm::Error parseRopeTheta(const ConfigReader &reader, ModelConfig &config,
+                                  bool perLayerAllowed) {
+  auto list = perLayerList(reader, "rope_theta", config.numLayers);
+  if (!list)
+    return list.takeError();
+  if (!*list) {
+    auto theta = reader.positiveNumber("rope_theta", 10000.0);
+    if (!theta)
+      return theta.takeError();
+    config.ropeTheta = *theta;
+    return llvm::Error::success();
+  }
+  if (!perLayerAllowed)
+    return reader.error("rope_theta", "is a list; " + config.architecture +
+                                          " has one rope_theta (per-layer lists are for "
+                                          "DeepSeek and GateSwaForCausalLM configs)");
+  for (auto [l, entry] : llvm::enumerate(**list)) {
+    std::optional<double> x = entry->getAsNumber();
+    if (!x || !(*x > 0))
+      return reader.error("rope_theta",
+                          llvm::formatv("entry {0} (layer {0}) must be a positive number", l));
+    config.layerRopeTheta.push_back(*x);
+  }
+  config.ropeTheta = config.layerRopeTheta.front();
   return llvm::Error::success();
 }
 
@@ -410,7 +500,8 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
   READ(config.vocabSize, reader.positive("vocab_size"));
   READ(config.maxPositions, reader.positive("max_position_embeddings", 2048));
   READ(config.rmsNormEps, reader.positiveNumber("rms_norm_eps", 1e-6));
-  READ(config.ropeTheta, reader.positiveNumber("rope_theta", 10000.0));
+  if (llvm::Error e = parseRopeTheta(reader, config, deepseek || gateSwa))
+    return std::move(e);
   READ(config.tieWordEmbeddings, reader.flag("tie_word_embeddings", false));
   bool mlpBias = false;
   READ(mlpBias, reader.flag("mlp_bias", false));

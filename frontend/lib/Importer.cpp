@@ -277,7 +277,7 @@ llvm::Expected<Value> DecoderEmitter::attention(int64_t layer, Value x, Value po
   auto op = b.create<attnedit::AttentionOp>(
       loc, x.getType(), x, positions, a->qkvo[0], a->qkvo[1], a->qkvo[2], a->qkvo[3], a->bias,
       a->norms, hq, hkv, d, llvm::APFloat(1.0 / std::sqrt((double)d)),
-      llvm::APFloat(c.ropeTheta), d,
+      llvm::APFloat(c.ropeThetaOf(layer)), d,
       c.interleavedRope ? attnedit::RopeStyle::Interleaved : attnedit::RopeStyle::RotateHalf,
       a->scaling, llvm::APFloat(c.rmsNormEps), /*window=*/0);
   FailureOr<SmallVector<Value>> expansion = op.decompose(b);
@@ -289,8 +289,8 @@ llvm::Expected<Value> DecoderEmitter::attention(int64_t layer, Value x, Value po
 
 llvm::Expected<Value> DecoderEmitter::mla(int64_t layer, Value x, Value positions) {
   std::string p = llvm::formatv("model.layers.{0}.self_attn.", layer).str();
-  int64_t hq = c.numHeads, h = c.hiddenSize, n = c.qkNopeHeadDim, r = c.qkRopeHeadDim,
-          dv = c.vHeadDim, qr = c.qLoraRank, kvr = c.kvLoraRank;
+  int64_t hq = c.numHeads, h = c.hiddenSize, n = c.qkNopeHeadDim, r = c.qkRopeHeadDimOf(layer),
+          dv = c.vHeadDim, qr = c.qLoraRank, kvr = c.kvLoraRankOf(layer);
   Value qProj, qA, qANorm, qB;
   auto get = [&](const char *name, llvm::ArrayRef<int64_t> shape, Value &out) -> llvm::Error {
     auto v = param(p + name, shape);
@@ -325,7 +325,7 @@ llvm::Expected<Value> DecoderEmitter::mla(int64_t layer, Value x, Value position
   auto op = b.create<attnedit::MlaOp>(
       loc, x.getType(), x, positions, qProj, qA, qANorm, qB, kvA, kvANorm, kvB, o, i64(hq),
       i64(qr), i64(kvr), i64(n), i64(r), i64(dv), b.getF64FloatAttr(1.0 / std::sqrt((double)(n + r))),
-      b.getF64FloatAttr(c.ropeTheta),
+      b.getF64FloatAttr(c.ropeThetaOf(layer)),
       // MLA layers of a mixed (GateSWA-format) model are stored as DeepSeek
       // stores them, interleaved, whatever the other layers do.
       attnedit::RopeStyleAttr::get(b.getContext(), c.interleavedRope ||
@@ -362,7 +362,7 @@ llvm::Expected<Value> DecoderEmitter::gateSwa(int64_t layer, Value x, Value posi
   auto op = b.create<attnedit::GateSwaOp>(
       loc, x.getType(), x, positions, a->qkvo[0], a->qkvo[1], a->qkvo[2], a->qkvo[3], a->bias,
       a->norms, gate, sinks, hq, hkv, d, llvm::APFloat(1.0 / std::sqrt((double)d)),
-      llvm::APFloat(c.ropeTheta), d,
+      llvm::APFloat(c.ropeThetaOf(layer)), d,
       c.interleavedRope ? attnedit::RopeStyle::Interleaved : attnedit::RopeStyle::RotateHalf,
       a->scaling, llvm::APFloat(c.rmsNormEps), c.layerWindows[layer], kind);
   return op.getResult();

@@ -27,6 +27,7 @@
 #include <cmath>
 #include <deque>
 #include <map>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -57,6 +58,42 @@ struct Uniform {
     }
     fields[key] = std::move(value);
     return llvm::Error::success();
+  }
+};
+
+/// Config fields a layer may set for itself: the MLA layers' latent rank
+/// and RoPE width, and every layer's RoPE base (MLA layers may keep other
+/// frequencies than the rest). Written as one value when every layer that
+/// has the field agrees, else as a list with an entry per layer (null for
+/// layers without the field), as OpenELM's config lists num_kv_heads.
+struct PerLayer {
+  int64_t layers = 0;
+  std::map<std::string, std::vector<llvm::json::Value>> fields;
+
+  void set(llvm::StringRef key, llvm::json::Value value, int64_t layer) {
+    std::vector<llvm::json::Value> &values = fields[key.str()];
+    if (values.empty())
+      values.assign(layers, nullptr);
+    values[layer] = std::move(value);
+  }
+  /// The config value of `key`; absent when no layer has the field.
+  std::optional<llvm::json::Value> value(llvm::StringRef key) const {
+    auto it = fields.find(key.str());
+    if (it == fields.end())
+      return std::nullopt;
+    const llvm::json::Value *first = nullptr;
+    bool same = true;
+    for (const llvm::json::Value &v : it->second)
+      if (v.kind() != llvm::json::Value::Null) {
+        same &= !first || *first == v;
+        first = first ? first : &v;
+      }
+    if (same)
+      return *first;
+    llvm::json::Array list;
+    for (const llvm::json::Value &v : it->second)
+      list.push_back(v);
+    return llvm::json::Value(std::move(list));
   }
 };
 
@@ -102,6 +139,7 @@ private:
   llvm::StringMap<ParamOp> liveParams; // @forward's parameters by name
 
   Uniform uniform;
+  PerLayer perLayer;
   std::vector<int64_t> layerWindows;
   std::vector<bool> layerGates, layerSinks, layerMla;
   std::string gateKind;
@@ -269,7 +307,6 @@ llvm::Error Exporter::collectStandard(Operation *op, int64_t layer, bool gateSwa
     } fields[] = {{"num_attention_heads", hq},
                   {"num_key_value_heads", hkv},
                   {"head_dim", d},
-                  {"rope_theta", f64(typed.getRopeThetaAttr())},
                   {"_llama3_scaling", std::move(scaling)},
                   {"_qkv_bias", !bias.empty()},
                   {"_qk_norm", qkNorm},
@@ -278,6 +315,7 @@ llvm::Error Exporter::collectStandard(Operation *op, int64_t layer, bool gateSwa
     for (auto &f : fields)
       if (llvm::Error e = uniform.check(f.key, std::move(f.value), layer))
         return e;
+    perLayer.set("rope_theta", f64(typed.getRopeThetaAttr()), layer);
     return llvm::Error::success();
   };
   if (auto attention = dyn_cast<AttentionOp>(op)) {
@@ -379,14 +417,14 @@ llvm::Error Exporter::collectMla(MlaOp op, int64_t layer) {
     llvm::json::Value value;
   } fields[] = {{"num_attention_heads", h},
                 {"q_lora_rank", qr == 0 ? llvm::json::Value(nullptr) : llvm::json::Value(qr)},
-                {"kv_lora_rank", kvr},
                 {"qk_nope_head_dim", n},
-                {"qk_rope_head_dim", r},
-                {"v_head_dim", dv},
-                {"rope_theta", f64(op.getRopeThetaAttr())}};
+                {"v_head_dim", dv}};
   for (auto &f : fields)
     if (llvm::Error e = uniform.check(f.key, std::move(f.value), layer))
       return e;
+  perLayer.set("kv_lora_rank", kvr, layer);
+  perLayer.set("qk_rope_head_dim", r, layer);
+  perLayer.set("rope_theta", f64(op.getRopeThetaAttr()), layer);
   return llvm::Error::success();
 }
 
@@ -506,6 +544,7 @@ llvm::Error Exporter::collect() {
   int64_t numMla = llvm::count_if(layers, [](Operation *op) { return isa<MlaOp>(op); });
   int64_t numSwa = llvm::count_if(layers, [](Operation *op) { return isa<GateSwaOp>(op); });
   std::string base = baseArchitecture(module);
+  perLayer.layers = layers.size();
   if (numMla > 0 && numMla == (int64_t)layers.size()) {
     for (auto [l, op] : llvm::enumerate(layers)) {
       layerWindows.push_back(0);
@@ -550,11 +589,27 @@ llvm::Error Exporter::collect() {
 
   // Attention fields.
   llvm::json::Object &u = uniform.fields;
-  for (const char *key : {"num_attention_heads", "num_key_value_heads", "head_dim", "rope_theta",
-                          "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
-                          "v_head_dim"})
+  for (const char *key : {"num_attention_heads", "num_key_value_heads", "head_dim",
+                          "q_lora_rank", "qk_nope_head_dim", "v_head_dim"})
     if (const llvm::json::Value *v = u.get(key))
       config[key] = *v;
+  // DeepSeek and GateSWA configs take per-layer lists (attnedit's
+  // extension); the plain formats have one value, which every layer of a
+  // model imported from them still has.
+  bool listsAllowed = architecture == "DeepseekV2ForCausalLM" ||
+                      architecture == "GateSwaForCausalLM";
+  for (const char *key : {"kv_lora_rank", "qk_rope_head_dim", "rope_theta"})
+    if (std::optional<llvm::json::Value> v = perLayer.value(key)) {
+      if (v->getAsArray() && !listsAllowed) {
+        std::string list;
+        llvm::raw_string_ostream(list) << *v;
+        return makeError("export", llvm::formatv("the layers have {0} = {1}; {2} has one value "
+                                                 "for all layers",
+                                                 key, list, architecture)
+                                       .str());
+      }
+      config[key] = std::move(*v);
+    }
   config["architectures"] = llvm::json::Array{architecture};
   if (architecture == "DeepseekV2ForCausalLM") {
     config["model_type"] = "deepseek_v2";

@@ -10,7 +10,10 @@ and shares nothing with the C++ importer or exporter:
     .transpose) before rotate_half, so stored RoPE rows are interleaved pairs;
   - q_a_layernorm / kv_a_layernorm use DeepseekV2RMSNorm's default eps 1e-6,
     the decoder norms config.rms_norm_eps;
-  - every MLP is dense when n_routed_experts is null.
+  - every MLP is dense when n_routed_experts is null;
+  - kv_lora_rank, qk_rope_head_dim and rope_theta may be lists, one entry per
+    layer (attnedit's export of MLA layers of different sizes): layer l uses
+    entry l, as if each layer had been built from a config with that value.
 
     python3 deepseek_reference.py MODEL_DIR --tokens 1,5,9 --logits-out X.npy
 """
@@ -57,22 +60,28 @@ def forward(model_dir, tokens):
     assert not cfg.get("attention_bias", False)
     w = read_safetensors(os.path.join(model_dir, "model.safetensors"))
     H = cfg["num_attention_heads"]
-    n, r, dv = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"], cfg["v_head_dim"]
-    kvr, qr = cfg["kv_lora_rank"], cfg.get("q_lora_rank")
-    q_head_dim = n + r
-    softmax_scale = q_head_dim ** (-0.5)
+    n, dv = cfg["qk_nope_head_dim"], cfg["v_head_dim"]
+    qr = cfg.get("q_lora_rank")
     eps = cfg["rms_norm_eps"]
 
+    def of_layer(key, l):
+        v = cfg[key]
+        return v[l] if isinstance(v, list) else v
+
     T = len(tokens)
-    # DeepseekV2RotaryEmbedding(qk_rope_head_dim, base=rope_theta)
-    inv_freq = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, r, 2, dtype=torch.float64) / r))
-    freqs = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = emb.cos(), emb.sin()
     mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
 
     x = w["model.embed_tokens.weight"][torch.tensor(tokens)][None]  # [1, T, hidden]
     for l in range(cfg["num_hidden_layers"]):
+        r, kvr = of_layer("qk_rope_head_dim", l), of_layer("kv_lora_rank", l)
+        q_head_dim = n + r
+        softmax_scale = q_head_dim ** (-0.5)
+        # DeepseekV2RotaryEmbedding(qk_rope_head_dim, base=rope_theta)
+        inv_freq = 1.0 / (of_layer("rope_theta", l)
+                          ** (torch.arange(0, r, 2, dtype=torch.float64) / r))
+        freqs = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos(), emb.sin()
         p = f"model.layers.{l}."
         a = p + "self_attn."
         h = rms_norm(x, w[p + "input_layernorm.weight"], eps)

@@ -517,22 +517,73 @@ TEST_F(ModelExportTest, MixedPlanExportsAsGateSwaWithMlaLayers) {
   }
 }
 
+/// MLA layers of different sizes (a plan's per-layer ranks; rope-stride=1
+/// gives each RoPE width its own rope_theta) export as DeepSeek-V2 with
+/// per-layer lists, which reload exactly (and, with python3-torch, compute
+/// what the PyTorch reference computes reading entry l for layer l).
+TEST_F(ModelExportTest, MlaLayersOfDifferentSizesExportPerLayerLists) {
+  TinySpec s;
+  s.layers = 3;
+  std::string plan = join(root, "plan.json");
+  std::ofstream(plan) << R"({"layers": [{"kind": "mla", "kv_lora_rank": 12, "qk_rope_head_dim": 4},
+                                        {"kind": "mla", "kv_lora_rank": 6, "qk_rope_head_dim": 2},
+                                        {"kind": "mla", "kv_lora_rank": 8, "qk_rope_head_dim": 4}]})";
+  std::string dir = roundTrip(writeTeacher(root, s), "plan=" + plan + " rope-stride=1 init=svd",
+                              "DeepseekV2ForCausalLM", /*torchCheck=*/true);
+  ASSERT_FALSE(dir.empty());
+  llvm::json::Object c = readConfig(dir);
+  auto list = [&](llvm::StringRef key) {
+    std::vector<double> out;
+    if (const llvm::json::Array *a = c.getArray(key))
+      for (const llvm::json::Value &v : *a)
+        out.push_back(v.getAsNumber().value_or(-1));
+    return out;
+  };
+  EXPECT_EQ(list("kv_lora_rank"), (std::vector<double>{12, 6, 8}));
+  EXPECT_EQ(list("qk_rope_head_dim"), (std::vector<double>{4, 2, 4}));
+  // theta^(r/D) with D = 8: 10000^(1/2), 10000^(1/4).
+  EXPECT_EQ(list("rope_theta"), (std::vector<double>{100, 10, 100}));
+  // The fields every layer agrees on stay single values.
+  EXPECT_EQ(c.getInteger("qk_nope_head_dim"), 8);
+  EXPECT_EQ(c.getInteger("v_head_dim"), 8);
+}
+
+/// A plan with MLA of two sizes beside a kept layer: GateSWA's format, whose
+/// lists hold null for the layer that is not MLA.
+TEST_F(ModelExportTest, MixedPlanWithTwoMlaSizesListsNullForOtherLayers) {
+  TinySpec s;
+  s.layers = 3;
+  std::string plan = join(root, "plan.json");
+  std::ofstream(plan) << R"({"layers": [{"kind": "mla", "kv_lora_rank": 8}, {"kind": "keep"},
+                                        {"kind": "mla", "kv_lora_rank": 4}]})";
+  std::string dir = roundTrip(writeTeacher(root, s), "plan=" + plan + " qk-rope-head-dim=4 init=random",
+                              "GateSwaForCausalLM");
+  ASSERT_FALSE(dir.empty());
+  llvm::json::Object c = readConfig(dir);
+  const llvm::json::Array *ranks = c.getArray("kv_lora_rank");
+  ASSERT_TRUE(ranks && ranks->size() == 3);
+  EXPECT_EQ((*ranks)[0].getAsInteger(), 8);
+  EXPECT_TRUE((*ranks)[1].getAsNull());
+  EXPECT_EQ((*ranks)[2].getAsInteger(), 4);
+  EXPECT_EQ(c.getInteger("qk_rope_head_dim"), 4);
+  EXPECT_EQ(c.getNumber("rope_theta"), 10000.0);
+}
+
 TEST_F(ModelExportTest, RefusesWhatTheFormatCannotExpress) {
   TinySpec s;
   s.layers = 3;
   std::string model = writeTeacher(root, s);
   std::string plan = join(root, "plan.json");
-  std::ofstream(plan) << R"({"layers": [{"kind": "mla", "kv_lora_rank": 8}, {"kind": "keep"},
-                                        {"kind": "mla", "kv_lora_rank": 4}]})";
-  OwningOpRef<ModuleOp> mixed =
-      student(model, "plan=" + plan + " qk-rope-head-dim=4 init=random");
+  std::ofstream(plan) << R"({"layers": [{"kind": "swa", "window": 4}, {"kind": "keep"},
+                                        {"kind": "swa", "window": 6}]})";
+  OwningOpRef<ModuleOp> mixed = student(model, "plan=" + plan + " init=random");
   ASSERT_TRUE(mixed);
   ParameterStore store;
   ASSERT_FALSE((bool)store.openModuleFiles(*mixed, join(root, "m.mlir")));
   auto refused = exportChecked(*mixed, store, join(root, "out"));
   ASSERT_FALSE((bool)refused);
   EXPECT_NE(llvm::toString(refused.takeError())
-                .find("layer 2 has kv_lora_rank = 4 but layer 0 has 8"),
+                .find("layers have windows 4 and 6; the format has one sliding_window"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(join(root, "out")));
 }
@@ -543,9 +594,18 @@ TEST_F(ModelExportTest, Stories260K) {
   std::string model = ATTNEDIT_SHARED_DATA "/stories260K/stories260K.bin";
   if (!fs::exists(model))
     GTEST_SKIP() << model << " is absent";
+  // MLA of each layer's own size (issue 12's per-layer plans).
+  std::string plan = join(root, "ranks.json");
+  std::ofstream(plan) << R"({"layers": [{"kind": "mla", "kv_lora_rank": 24, "qk_rope_head_dim": 6},
+      {"kind": "mla", "kv_lora_rank": 16, "qk_rope_head_dim": 4},
+      {"kind": "mla", "kv_lora_rank": 16, "qk_rope_head_dim": 4},
+      {"kind": "mla", "kv_lora_rank": 12, "qk_rope_head_dim": 4},
+      {"kind": "mla", "kv_lora_rank": 8, "qk_rope_head_dim": 2}]})";
+  std::string ranks = "plan=" + plan + " rope-stride=1 init=svd";
   struct Case {
     const char *edit, *arch;
   } cases[] = {{"target=mla kv-lora-rank=16 qk-rope-head-dim=4 init=svd", "DeepseekV2ForCausalLM"},
+               {ranks.c_str(), "DeepseekV2ForCausalLM"},
                {"target=gate-swa window=4 full-every=2 gate=headwise sinks=true",
                 "GateSwaForCausalLM"},
                {"", "LlamaForCausalLM"}};

@@ -70,6 +70,23 @@ struct ModelConfig {
   /// class default eps (1e-6), not rms_norm_eps.
   double latentNormEps = 1e-6;
 
+  /// Configs whose kv_lora_rank, qk_rope_head_dim or rope_theta is a list
+  /// (one entry per layer, attnedit's export of per-layer MLA sizes): the
+  /// value of each layer; 0 for a layer that is not MLA. Empty when the
+  /// field is one number, which the scalar above then holds for every layer.
+  std::vector<int64_t> layerKvLoraRank;
+  std::vector<int64_t> layerQkRopeHeadDim;
+  std::vector<double> layerRopeTheta;
+  int64_t kvLoraRankOf(int64_t layer) const {
+    return layerKvLoraRank.empty() ? kvLoraRank : layerKvLoraRank[layer];
+  }
+  int64_t qkRopeHeadDimOf(int64_t layer) const {
+    return layerQkRopeHeadDim.empty() ? qkRopeHeadDim : layerQkRopeHeadDim[layer];
+  }
+  double ropeThetaOf(int64_t layer) const {
+    return layerRopeTheta.empty() ? ropeTheta : layerRopeTheta[layer];
+  }
+
   /// GateSWA, per layer: the window (0 = a full-attention layer), whether
   /// the output gate and the sink logits are present. The gate kind is
   /// "headwise" or "elementwise" for every gated layer.

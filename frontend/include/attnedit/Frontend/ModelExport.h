@@ -16,10 +16,19 @@
 //   - plain attention               -> LlamaForCausalLM / Qwen2ForCausalLM /
 //     Qwen3ForCausalLM.
 //
+// MLA layers may differ in kv_lora_rank, qk_rope_head_dim and rope_theta
+// (a plan gives each layer its own rank). DeepSeek and GateSWA configs then
+// hold those fields as lists with one entry per layer (null for a GateSWA
+// layer that is not MLA), as OpenELM's config.json lists num_kv_heads per
+// layer; a field every layer agrees on stays one value, so uniform models
+// keep the plain DeepSeek-V2 config. transformers' DeepseekV2 takes only
+// one value per field and fails building the first layer from a list, so
+// such a directory loads exactly (attnedit) or not at all.
+//
 // llama2.c's interleaved RoPE is written in HF's rotate-half order (q/k rows
 // permuted per head, as HF's llama2.c converter does) for Llama and GateSWA.
 // Anything the target format cannot express exactly (Llama 3 rope scaling
-// or mixed layers on MLA, per-layer windows that differ, ...) is refused.
+// on MLA, per-layer windows that differ, ...) is refused.
 //
 // The exporter reads parameter values through a callback, so it needs no
 // runtime; proving the directory (loading it back and comparing logits) is

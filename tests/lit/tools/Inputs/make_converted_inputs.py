@@ -17,7 +17,8 @@ KV_LORA, NOPE, ROPE, V = 8, 4, 4, 6
 HEAD_DIM = HIDDEN // HEADS
 
 
-def tensors(attention):
+def tensors(attention, kv_lora=(KV_LORA,) * LAYERS, rope=(ROPE,) * LAYERS):
+    """kv_lora / rope: each layer's MLA sizes (a per-layer config's lists)."""
     rng = random.Random(1)
 
     def t(*shape, mean=0.0):
@@ -36,10 +37,10 @@ def tensors(attention):
         out[p + "mlp.up_proj.weight"] = t(FFN, HIDDEN)
         out[p + "mlp.down_proj.weight"] = t(HIDDEN, FFN)
         if attention == "mla":
-            out[a + "q_proj.weight"] = t(HEADS * (NOPE + ROPE), HIDDEN)
-            out[a + "kv_a_proj_with_mqa.weight"] = t(KV_LORA + ROPE, HIDDEN)
-            out[a + "kv_a_layernorm.weight"] = t(KV_LORA, mean=1)
-            out[a + "kv_b_proj.weight"] = t(HEADS * (NOPE + V), KV_LORA)
+            out[a + "q_proj.weight"] = t(HEADS * (NOPE + rope[l]), HIDDEN)
+            out[a + "kv_a_proj_with_mqa.weight"] = t(kv_lora[l] + rope[l], HIDDEN)
+            out[a + "kv_a_layernorm.weight"] = t(kv_lora[l], mean=1)
+            out[a + "kv_b_proj.weight"] = t(HEADS * (NOPE + V), kv_lora[l])
             out[a + "o_proj.weight"] = t(HIDDEN, HEADS * V)
         else:
             for proj in ("q_proj", "k_proj", "v_proj"):
@@ -91,6 +92,11 @@ def main(root):
     model_dir(root, "deepseek-v3", changed(DEEPSEEK, architectures=["DeepseekV3ForCausalLM"],
                                            model_type="deepseek_v3"), mla_bytes)
     model_dir(root, "gateswa", GATESWA, swa_bytes)
+    # MLA layers of different sizes: per-layer lists, one entry per layer.
+    per_layer = changed(DEEPSEEK, kv_lora_rank=[8, 6], qk_rope_head_dim=[4, 2],
+                        rope_theta=[10000.0, 500.0])
+    per_layer_bytes = safetensors_bytes(tensors("mla", kv_lora=(8, 6), rope=(4, 2)))
+    model_dir(root, "deepseek-per-layer", per_layer, per_layer_bytes)
 
     bad_configs = {
         "deepseek-moe": changed(DEEPSEEK, n_routed_experts=4, first_k_dense_replace=1),
@@ -102,6 +108,14 @@ def main(root):
         "deepseek-bias": changed(DEEPSEEK, attention_bias=True),
         "deepseek-odd-rope": changed(DEEPSEEK, qk_rope_head_dim=3),
         "deepseek-zero-rank": changed(DEEPSEEK, kv_lora_rank=0),
+        "deepseek-short-list": changed(DEEPSEEK, kv_lora_rank=[8, 6, 4]),
+        "deepseek-null-rank": changed(DEEPSEEK, kv_lora_rank=[8, None]),
+        "deepseek-odd-rope-entry": changed(DEEPSEEK, qk_rope_head_dim=[4, 3]),
+        "deepseek-theta-entry": changed(DEEPSEEK, rope_theta=[10000.0, "fast"]),
+        "llama-theta-list": changed(GATESWA, architectures=["LlamaForCausalLM"],
+                                    model_type="llama", rope_theta=[10000.0, 500.0]),
+        "gateswa-rank-on-full-layer": changed(GATESWA, layer_types=["mla", "full_attention"],
+                                              kv_lora_rank=[8, 8]),
         "gateswa-no-base": changed(GATESWA, base_architecture="DELETE"),
         "gateswa-bad-base": changed(GATESWA, base_architecture="MistralForCausalLM"),
         "gateswa-layer-types": changed(GATESWA, layer_types=["full_attention"]),
