@@ -29,6 +29,9 @@ ratio student / teacher, KL and top-1, as mean ± spread (min..max) over
 --seeds recipe seeds. Every run goes through the CLI; prints a table and
 writes bench/results/conversion_quality.json and an SVG plot.
 
+MLA_RANKS_ROW (stories): MLA at uniform r16+4's bytes with each layer's
+own latent rank (MLA_RANKS, below), exported with per-layer kv_lora_rank.
+
 Ablation rows (stories): stage 2 only at the same total steps, stage 2
 with feature matching (cosine of the hidden states entering every layer),
 stage 2 training every weight (`"train": "all"`); and GateSWA at 75% KV

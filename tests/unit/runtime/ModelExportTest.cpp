@@ -549,14 +549,15 @@ TEST_F(ModelExportTest, MlaLayersOfDifferentSizesExportPerLayerLists) {
 }
 
 /// A plan with MLA of two sizes beside a kept layer: GateSWA's format, whose
-/// lists hold null for the layer that is not MLA.
+/// lists hold null for the layer that is not MLA; rope-stride=1 gives the MLA
+/// layers rope_theta 100 beside the kept layer's 10000, which it still reads.
 TEST_F(ModelExportTest, MixedPlanWithTwoMlaSizesListsNullForOtherLayers) {
   TinySpec s;
   s.layers = 3;
   std::string plan = join(root, "plan.json");
   std::ofstream(plan) << R"({"layers": [{"kind": "mla", "kv_lora_rank": 8}, {"kind": "keep"},
                                         {"kind": "mla", "kv_lora_rank": 4}]})";
-  std::string dir = roundTrip(writeTeacher(root, s), "plan=" + plan + " qk-rope-head-dim=4 init=random",
+  std::string dir = roundTrip(writeTeacher(root, s), "plan=" + plan + " qk-rope-head-dim=4 rope-stride=1 init=random",
                               "GateSwaForCausalLM");
   ASSERT_FALSE(dir.empty());
   llvm::json::Object c = readConfig(dir);
@@ -566,7 +567,11 @@ TEST_F(ModelExportTest, MixedPlanWithTwoMlaSizesListsNullForOtherLayers) {
   EXPECT_TRUE((*ranks)[1].getAsNull());
   EXPECT_EQ((*ranks)[2].getAsInteger(), 4);
   EXPECT_EQ(c.getInteger("qk_rope_head_dim"), 4);
-  EXPECT_EQ(c.getNumber("rope_theta"), 10000.0);
+  const llvm::json::Array *theta = c.getArray("rope_theta");
+  ASSERT_TRUE(theta && theta->size() == 3);
+  EXPECT_EQ((*theta)[0].getAsNumber(), 100.0);
+  EXPECT_EQ((*theta)[1].getAsNumber(), 10000.0);
+  EXPECT_EQ((*theta)[2].getAsNumber(), 100.0);
 }
 
 TEST_F(ModelExportTest, RefusesWhatTheFormatCannotExpress) {
