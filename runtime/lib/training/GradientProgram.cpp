@@ -113,7 +113,9 @@ std::optional<std::vector<Tensor>>
 GradientProgram::packed(llvm::ArrayRef<std::vector<Tensor>> batch, size_t lane,
                         size_t numLanes) const {
   const std::vector<Tensor> &first = batch[lane];
-  int64_t length = first.empty() ? 0 : first[0].dim(0);
+  if (first.empty() || first[0].rank() != 1)
+    return std::nullopt;
+  int64_t length = first[0].dim(0);
   std::optional<size_t> targets;
   for (size_t i = 0; i < first.size(); ++i)
     if (auto name = func::FuncOp(gradFunc).getArgAttrOfType<StringAttr>(i, "attnedit.name");
