@@ -146,8 +146,6 @@ inline void blockProducts(V *a, const float *rows, int64_t n, int64_t width, con
   }
 }
 
-/// The keys [lo, hi) of the block of `cols` keys from key j0 that the query
-/// at position `pos` sees.
 /// The first key position query position `pos` sees.
 inline int64_t firstVisible(int64_t pos, bool causal, int64_t window, int64_t segment) {
   if (!causal)
@@ -156,6 +154,8 @@ inline int64_t firstVisible(int64_t pos, bool causal, int64_t window, int64_t se
   return segment > 0 ? std::max(first, pos - pos % segment) : first;
 }
 
+/// The keys [lo, hi) of the block of `cols` keys from key j0 that the query
+/// at position `pos` sees.
 inline std::pair<int64_t, int64_t> visibleKeys(int64_t pos, int64_t j0, int64_t cols, bool causal,
                                                int64_t window, int64_t segment) {
   if (!causal)
@@ -235,12 +235,13 @@ runQueryBlock(const QueryBlock &qb) {
   }
 }
 
-/// The constants LowerAttention.cpp passes: [scale, causal, window].
-/// [scale, causal, window, segments] as LowerAttention writes them.
+/// The constants LowerAttention.cpp passes: [scale, causal, window, segments].
 struct Params {
   float scale;
   bool causal;
   int64_t window, segments;
+  /// The length of each packed sequence among `rows` (0: not packed).
+  int64_t segmentLength(int64_t rows) const { return segments > 1 ? rows / segments : 0; }
 };
 
 Params readParams(StridedMemRefType<float, 1> *m) {
@@ -255,7 +256,7 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
                StridedMemRefType<float, 1> *params, StridedMemRefType<float, 3> *outm,
                StridedMemRefType<float, 2> *lsem = nullptr) {
   View3 q = view(qm), k = view(km), v = view(vm);
-  auto [scale, causal, window, segments] = readParams(params);
+  Params p = readParams(params);
   int64_t tq = q.sizes[0], heads = q.sizes[1], kvHeads = k.sizes[1];
   int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
   int64_t d = q.sizes[2], dv = v.sizes[2], tk = k.sizes[0];
@@ -285,9 +286,9 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
       int64_t q0 = block * kQueryBlock;
       float *lse = lsem ? lsem->data + lsem->offset + h * lsem->strides[0] : nullptr;
       runQueryBlock(QueryBlock{q, &kPacked[hk * kPerHead], &vPacked[hk * vPerHead], tk, dv, out,
-                               outm->strides, lse, lsem ? lsem->strides[1] : 0, scale,
-                               sinks ? sinks[h] : 0.0f, causal, sinks != nullptr, window,
-                               segments > 1 ? tk / segments : 0, h, hk, q0,
+                               outm->strides, lse, lsem ? lsem->strides[1] : 0, p.scale,
+                               sinks ? sinks[h] : 0.0f, p.causal, sinks != nullptr, p.window,
+                               p.segmentLength(tk), h, hk, q0,
                                std::min(kQueryBlock, tq - q0)});
     }
   }
@@ -470,15 +471,15 @@ void attentionBackward(StridedMemRefType<float, 3> *qm, StridedMemRefType<float,
                        StridedMemRefType<float, 3> *dqm, StridedMemRefType<float, 3> *dkm,
                        StridedMemRefType<float, 3> *dvm, float *dsinks) {
   View3 q = view(qm), k = view(km), v = view(vm), o = view(om), dout = view(doutm);
-  auto [scale, causal, window, segments] = readParams(params);
+  Params p = readParams(params);
   int64_t heads = q.sizes[1], kvHeads = k.sizes[1];
-  int64_t segment = segments > 1 ? k.sizes[0] / segments : 0;
   int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t h = 0; h < heads; ++h)
     runHeadBackward(HeadBackward{q, k, v, o, dout,
                                  lsem->data + lsem->offset + h * lsem->strides[0],
-                                 lsem->strides[1], scale, causal, window, segment, h, h / group,
+                                 lsem->strides[1], p.scale, p.causal, p.window,
+                                 p.segmentLength(k.sizes[0]), h, h / group,
                                  outView(dqm), outView(dkm), outView(dvm),
                                  sinks ? sinks + h : nullptr, sinks ? dsinks + h : nullptr});
 }
