@@ -41,7 +41,8 @@ FailureOr<Value> Lowering::lower(attnedit::EmbeddingOp op) {
 FailureOr<Value> Lowering::lower(attnedit::LinearOp op) {
   RankedTensorType type = tensorType(op.getResult());
   Value x = collapseLeading(b, loc, op.getInput(), 1);
-  Value w = op.getWeight();
+  // The VJP's `linear(dy, transpose(W))`: the GEMM reads W as stored.
+  auto [w, weightTransposed] = looksThroughTranspose(op.getWeight());
   auto flatType = RankedTensorType::get(
       {tensorType(x).getDimSize(0), type.getShape().back()}, b.getF32Type());
   Value init = emptyLike(b, loc, flatType, x);
@@ -52,7 +53,7 @@ FailureOr<Value> Lowering::lower(attnedit::LinearOp op) {
   } else {
     init = fill(b, loc, init, f32Const(b, loc, 0.0));
   }
-  Value y = gemm(b, loc, x, w, init, /*transA=*/false, /*transB=*/true, blas);
+  Value y = gemm(b, loc, x, w, init, /*transA=*/false, /*transB=*/!weightTransposed, blas);
   return expandLeading(b, loc, y, type, op.getInput());
 }
 

@@ -22,6 +22,25 @@ func.func @linear(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
 
 // -----
 
+// Tests that the VJP's input gradient, linear by a transposed weight, reads
+// the weight as stored (gemm_nn) instead of materialising its transpose.
+// CHECK-LABEL: func.func @linear_transposed_weight
+// CHECK-SAME: %[[DY:.*]]: tensor<?x32xf32> {bufferization.writable = false}
+// CHECK-SAME: %[[W:.*]]: tensor<32x64xf32> {attnedit.param = "w", bufferization.writable = false}
+// CHECK-NOT: linalg.transpose
+// CHECK: library_call = "attnedit_cpu_gemm_nn"
+// CHECK-SAME: ins(%[[DY]], %[[W]] : tensor<?x32xf32>, tensor<32x64xf32>)
+// CHECK-NOT: linalg.transpose
+// CHECK: return
+func.func @linear_transposed_weight(%dy: tensor<?x32xf32>) -> tensor<?x64xf32> {
+  %w = attnedit.param "w" : tensor<32x64xf32>
+  %wt = attnedit.transpose %w {permutation = array<i64: 1, 0>} : (tensor<32x64xf32>) -> tensor<64x32xf32>
+  %dx = attnedit.linear %dy, %wt : (tensor<?x32xf32>, tensor<64x32xf32>) -> tensor<?x64xf32>
+  return %dx : tensor<?x64xf32>
+}
+
+// -----
+
 // Tests that a parameter used twice is bound once, and a scoped one records
 // its scope.
 // CHECK-LABEL: func.func @shared
