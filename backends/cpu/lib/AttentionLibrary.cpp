@@ -71,79 +71,89 @@ struct QueryBlock {
 
 constexpr int64_t kKeyVectors = kKeyBlock / kLanes;
 
-/// out += Σ_{t<n} w[t·wStride] · x[t·xStride ..+NV] for one row of NV
-/// vectors: the accumulators stay in registers, two sets (even and odd t)
-/// so that consecutive FMAs do not wait on each other.
-template <int NV>
-inline void weightedSum(V *out, const float *w, int64_t wStride, const V *x, int64_t xStride,
-                        int64_t n) {
-  V a0[NV], a1[NV];
+/// out[r·outStride ..+NV] += Σ_{t<n} w[r·wRow + t·wStride] · x[t·xStride ..+NV]
+/// for R rows at once, a GEMM micro-kernel's rank-1 updates: the R·NV
+/// accumulators stay in registers, each x vector is loaded once for all R
+/// rows, and the R·NV independent FMA chains hide the FMA latency. Forced
+/// inline: a call would run the default clone's code (SSE2), whatever the
+/// caller's ISA.
+template <int R, int NV>
+__attribute__((always_inline)) inline void weightedSums(V *out, int64_t outStride, const float *w, int64_t wRow,
+                         int64_t wStride, const V *x, int64_t xStride, int64_t n) {
+  V acc[R][NV];
 #pragma GCC unroll 8
-  for (int e = 0; e < NV; ++e) {
-    a0[e] = out[e];
-    a1[e] = V{};
-  }
-  int64_t t = 0;
-  for (; t + 1 < n; t += 2) {
-    V w0 = splat(w[t * wStride]), w1 = splat(w[(t + 1) * wStride]);
-    const V *x0 = x + t * xStride, *x1 = x0 + xStride;
-#pragma GCC unroll 8
-    for (int e = 0; e < NV; ++e) {
-      a0[e] += w0 * x0[e];
-      a1[e] += w1 * x1[e];
-    }
-  }
-  if (t < n) {
-    V w0 = splat(w[t * wStride]);
+  for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int e = 0; e < NV; ++e)
-      a0[e] += w0 * x[t * xStride + e];
+      acc[r][e] = out[r * outStride + e];
+  for (int64_t t = 0; t < n; ++t) {
+    const V *xt = x + t * xStride;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      V wr = splat(w[r * wRow + t * wStride]);
+#pragma GCC unroll 8
+      for (int e = 0; e < NV; ++e)
+        acc[r][e] += wr * xt[e];
+    }
   }
 #pragma GCC unroll 8
-  for (int e = 0; e < NV; ++e)
-    out[e] = a0[e] + a1[e];
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int e = 0; e < NV; ++e)
+      out[r * outStride + e] = acc[r][e];
 }
 
-/// The same for any width.
-inline void weightedSum(V *out, const float *w, int64_t wStride, const V *x, int64_t xStride,
-                        int64_t n, int64_t nv) {
+/// The same for `rows` rows, R at a time.
+template <int R, int NV>
+__attribute__((always_inline)) inline void weightedSumRows(V *out, int64_t outStride, const float *w, int64_t wRow,
+                            int64_t wStride, const V *x, int64_t xStride, int64_t n,
+                            int64_t rows) {
+  int64_t r = 0;
+  for (; r + R <= rows; r += R)
+    weightedSums<R, NV>(out + r * outStride, outStride, w + r * wRow, wRow, wStride, x, xStride,
+                        n);
+  for (; r < rows; ++r)
+    weightedSums<1, NV>(out + r * outStride, outStride, w + r * wRow, wRow, wStride, x, xStride,
+                        n);
+}
+
+/// The same for rows of any width `nv`: R·NV = 16 accumulators where the
+/// head dims are common (32, 64, 128 floats), half the 32 AVX-512 registers.
+__attribute__((always_inline)) inline void
+weightedSumRows(V *out, int64_t outStride, const float *w, int64_t wRow, int64_t wStride,
+                const V *x, int64_t xStride, int64_t n, int64_t rows, int64_t nv) {
   switch (nv) {
-  case 1: return weightedSum<1>(out, w, wStride, x, xStride, n);
-  case 2: return weightedSum<2>(out, w, wStride, x, xStride, n);
-  case 3: return weightedSum<3>(out, w, wStride, x, xStride, n);
-  case 4: return weightedSum<4>(out, w, wStride, x, xStride, n);
-  case 8: return weightedSum<8>(out, w, wStride, x, xStride, n);
+  case 1: return weightedSumRows<8, 1>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
+  case 2: return weightedSumRows<8, 2>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
+  case 3: return weightedSumRows<4, 3>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
+  case 4: return weightedSumRows<4, 4>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
+  case 8: return weightedSumRows<2, 8>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
   default:
-    for (int64_t t = 0; t < n; ++t) {
-      V wt = splat(w[t * wStride]);
-      for (int64_t e = 0; e < nv; ++e)
-        out[e] += wt * x[t * xStride + e];
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t t = 0; t < n; ++t) {
+        V wt = splat(w[r * wRow + t * wStride]);
+        for (int64_t e = 0; e < nv; ++e)
+          out[r * outStride + e] += wt * x[t * xStride + e];
+      }
   }
 }
 
 /// Scores a[i][u·16 + lane] = Σ_c rows[i][c] · packed[c][u·16 + lane] for a
-/// block of rows against one packed key block, two rows at a time.
-inline void blockProducts(V *a, const float *rows, int64_t n, int64_t width, const V *packed,
+/// block of n rows against one packed key block.
+__attribute__((always_inline)) inline void blockProducts(V *a, const float *rows, int64_t n, int64_t width, const V *packed,
                           int64_t d) {
-  for (int64_t i = 0; i < n; i += 2) {
-    const float *ra = rows + i * width, *rb = i + 1 < n ? ra + width : ra;
-    V x[kKeyVectors] = {}, y[kKeyVectors] = {};
-    for (int64_t c = 0; c < d; ++c) {
-      V sa = splat(ra[c]), sb = splat(rb[c]);
-#pragma GCC unroll 4
-      for (int64_t u = 0; u < kKeyVectors; ++u) {
-        V key = packed[c * kKeyVectors + u];
-        x[u] += sa * key;
-        y[u] += sb * key;
-      }
-    }
-    for (int64_t u = 0; u < kKeyVectors; ++u) {
-      a[i * kKeyVectors + u] = x[u];
-      if (i + 1 < n)
-        a[(i + 1) * kKeyVectors + u] = y[u];
-    }
-  }
+  std::fill(a, a + n * kKeyVectors, V{});
+  weightedSumRows<4, kKeyVectors>(a, kKeyVectors, rows, width, 1, packed, kKeyVectors, d, n);
+}
+
+/// Sets the keys of a row of one key block outside [lo, hi) to `value`. By
+/// scalar stores, and only on the blocks a row's view cuts: a vector
+/// compare of lane indices is scalarised lane by lane in the avx512f clone
+/// (GCC 12: setg per lane), which had cost a fifth of the kernels' time.
+inline void maskOutside(V *row, int64_t lo, int64_t hi, float value) {
+  float *x = reinterpret_cast<float *>(row);
+  std::fill(x, x + lo, value);
+  std::fill(x + hi, x + kKeyBlock, value);
 }
 
 /// The first key position query position `pos` sees.
@@ -181,9 +191,6 @@ runQueryBlock(const QueryBlock &qb) {
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t c = 0; c < d; ++c)
       qt[i * d + c] = q(qb.q0 + i, qb.h, c);
-  VI lane;
-  for (int i = 0; i < kLanes; ++i)
-    lane[i] = i;
   // Keys this block may see: [first, last].
   int64_t firstPos = offset + qb.q0, lastPos = firstPos + rows - 1;
   int64_t last = qb.causal ? std::min(tk - 1, lastPos) : tk - 1;
@@ -196,17 +203,24 @@ runQueryBlock(const QueryBlock &qb) {
     // Scores of the block's queries against the key block, (q·k) before the
     // scale as the reference computes them.
     blockProducts(scores.data, qt.data(), rows, d, kt, d);
+    // Probabilities, zero where a row does not see a key, then one product
+    // with V over the keys any row sees.
+    int64_t blockLo = cols, blockHi = 0;
     for (int64_t i = 0; i < rows; ++i) {
       V *s = &scores[i * kKeyVectors];
       auto [lo, hi] = visibleKeys(firstPos + i, j0, cols, qb.causal, qb.window, qb.segment);
-      if (lo >= hi)
-        continue; // Nothing visible in this block.
-      V rowMax = splat(m[i]);
-      for (int64_t u = 0; u < kKeyVectors; ++u) {
-        VI col = lane + (int32_t)(u * kLanes);
-        s[u] = (col >= (int32_t)lo) & (col < (int32_t)hi) ? s[u] * qb.scale : splat(ninf);
-        rowMax = rowMax > s[u] ? rowMax : s[u];
+      if (lo >= hi) {
+        std::fill(s, s + kKeyVectors, V{});
+        continue;
       }
+      blockLo = std::min(blockLo, lo);
+      blockHi = std::max(blockHi, hi);
+      for (int64_t u = 0; u < kKeyVectors; ++u)
+        s[u] *= qb.scale;
+      maskOutside(s, lo, hi, ninf);
+      V rowMax = splat(m[i]);
+      for (int64_t u = 0; u < kKeyVectors; ++u)
+        rowMax = rowMax > s[u] ? rowMax : s[u];
       float newMax = horizontalMax(rowMax);
       float correction = expNonPositive(m[i] - newMax);
       V sum{};
@@ -219,8 +233,11 @@ runQueryBlock(const QueryBlock &qb) {
       V *ai = &acc[i * dvVectors];
       for (int64_t e = 0; e < dvVectors; ++e)
         ai[e] *= correction;
-      const float *p = reinterpret_cast<const float *>(s);
-      weightedSum(ai, p + lo, 1, vb + lo * dvVectors, dvVectors, hi - lo, dvVectors);
+    }
+    if (blockLo < blockHi) {
+      const float *p = reinterpret_cast<const float *>(scores.data);
+      weightedSumRows(acc.data, dvVectors, p + blockLo, kKeyBlock, 1, vb + blockLo * dvVectors,
+                      dvVectors, blockHi - blockLo, rows, dvVectors);
     }
   }
   for (int64_t i = 0; i < rows; ++i) {
@@ -401,9 +418,6 @@ runHeadBackward(const HeadBackward &hb) {
   }
   Vectors dqAcc(tq * nd), dkAcc(kKeyBlock * nd), dvAcc(kKeyBlock * ndv);
   Vectors scores(kQueryBlock * kKeyVectors), dprobs(kQueryBlock * kKeyVectors);
-  VI lane;
-  for (int i = 0; i < kLanes; ++i)
-    lane[i] = i;
   const float *qScalars = reinterpret_cast<const float *>(qRows.data);
   const float *doScalars = reinterpret_cast<const float *>(doRows.data);
   for (int64_t j0 = 0; j0 < tk; j0 += kKeyBlock) {
@@ -425,23 +439,23 @@ runHeadBackward(const HeadBackward &hb) {
         auto [lo, hi] = visibleKeys(firstPos + i, j0, cols, hb.causal, hb.window, hb.segment);
         V *s = &scores[i * kKeyVectors], *g = &dprobs[i * kKeyVectors];
         float rowLse = lse[i0 + i], rowDelta = delta[i0 + i];
-        for (int64_t u = 0; u < kKeyVectors; ++u) {
-          VI col = lane + (int32_t)(u * kLanes);
-          V p = lo < hi ? expNonPositive(s[u] * hb.scale - rowLse) : V{};
-          p = (col >= (int32_t)lo) & (col < (int32_t)hi) ? p : V{};
-          s[u] = p;
-          g[u] = p * (g[u] - rowDelta);
+        if (lo >= hi) {
+          std::fill(s, s + kKeyVectors, V{});
+          std::fill(g, g + kKeyVectors, V{});
+          continue;
         }
+        for (int64_t u = 0; u < kKeyVectors; ++u)
+          s[u] = expNonPositive(s[u] * hb.scale - rowLse);
+        maskOutside(s, lo, hi, 0.0f);
+        for (int64_t u = 0; u < kKeyVectors; ++u)
+          g[u] = s[u] * (g[u] - rowDelta);
       }
       const float *p = reinterpret_cast<const float *>(scores.data);
       const float *ds = reinterpret_cast<const float *>(dprobs.data);
       // dQᵢ += Σⱼ dSᵢⱼ·Kⱼ; dVⱼ += Σᵢ Pᵢⱼ·dOᵢ; dKⱼ += Σᵢ dSᵢⱼ·Qᵢ.
-      for (int64_t i = 0; i < rows; ++i)
-        weightedSum(&dqAcc[(i0 + i) * nd], ds + i * kKeyBlock, 1, &kRows[j0 * nd], nd, cols, nd);
-      for (int64_t j = 0; j < cols; ++j) {
-        weightedSum(&dvAcc[j * ndv], p + j, kKeyBlock, &doRows[i0 * ndv], ndv, rows, ndv);
-        weightedSum(&dkAcc[j * nd], ds + j, kKeyBlock, &qRows[i0 * nd], nd, rows, nd);
-      }
+      weightedSumRows(&dqAcc[i0 * nd], nd, ds, kKeyBlock, 1, &kRows[j0 * nd], nd, cols, rows, nd);
+      weightedSumRows(dvAcc.data, ndv, p, 1, kKeyBlock, &doRows[i0 * ndv], ndv, rows, cols, ndv);
+      weightedSumRows(dkAcc.data, nd, ds, 1, kKeyBlock, &qRows[i0 * nd], nd, rows, cols, nd);
     }
     for (int64_t j = 0; j < cols; ++j) {
       const float *dkj = reinterpret_cast<const float *>(&dkAcc[j * nd]);
