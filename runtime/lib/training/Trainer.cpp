@@ -440,6 +440,8 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     // Per tensor, in the step's order, whichever rank computed it: the
     // norm, and so the clipping, of one process.
     std::vector<double> squares(program.size(), share ? -INFINITY : 0.0);
+    // One thread per tensor, so each sum is the same whatever the threads.
+#pragma omp parallel for schedule(dynamic, 1)
     for (size_t j = 0; j < runner.size(); ++j)
       squares[global[j]] = sumOfSquares(runner.gradient(j));
     if (share) {
