@@ -478,7 +478,7 @@ json::Value mlir::attnedit::ascend::chromeTrace(const Schedule &s, const KernelE
                                   {"tid", (int64_t)e.pipe},
                                   {"ts", e.start * usPerCycle},
                                   {"dur", e.duration * usPerCycle},
-                                  {"args", json::Object{{"where", s.where(*e.instr)}}}});
+                                  {"args", json::Object{{"where", s.where(*e.instr).str()}}}});
   }
   return json::Object{{"traceEvents", std::move(events)}, {"displayTimeUnit", "ns"}};
 }

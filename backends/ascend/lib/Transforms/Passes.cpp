@@ -24,6 +24,9 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                              llvm::cl::init("")};
   Option<std::string> ascendc{*this, "ascendc", llvm::cl::desc("Ascend C-like source file"),
                               llvm::cl::init("")};
+  Option<std::string> schedule{*this, "schedule",
+                                llvm::cl::desc("flatbuffer schedule file (runtime/schema/ascend_schedule.fbs)"),
+                                llvm::cl::init("")};
   Option<bool> fuseAttention{*this, "fuse-attention",
                              llvm::cl::desc("attention chains as flash-attention mix kernels "
                                             "(on targets with separated AI cores)"),
@@ -55,5 +58,7 @@ void mlir::attnedit::ascend::registerAscendPassesAndPipelines() {
         pm.addPass(createAscendEstimatePass({o.report, o.trace, o.tiling, o.sensitivity}));
         if (!o.ascendc.empty())
           pm.addPass(createAscendEmitAscendCPass({o.ascendc}));
+        if (!o.schedule.empty())
+          pm.addPass(createAscendExportSchedulePass({o.schedule}));
       });
 }
