@@ -4,6 +4,15 @@
 // loops stay loops, index math stays C expressions, so the source can be
 // read against the IR line by line. Unknown ops are an error naming them.
 //
+// A vector-core kernel of the CopyIn / Compute / CopyOut shape (one tile
+// loop whose multi-slot UB buffers each pass from one stage to the next, its
+// flags only the ones those hand-overs need) is printed as the class a CANN
+// sample writes (research §4.1, S62): a TPipe, one TQue per such buffer
+// with the buffer's slots as its depth, AllocTensor / EnQue in the producing
+// stage, DeQue / FreeTensor in the consuming one, TBuf for the single-slot
+// scratch; the queues then stand for the schedule's flags between the
+// stages. Every other kernel keeps the explicit SetFlag / WaitFlag form.
+//
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Ascend/AscendCEmitter.h"
@@ -13,6 +22,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -58,6 +68,8 @@ public:
 
   LogicalResult run() {
     header();
+    if (std::optional<QueuePlan> plan = planQueues())
+      return queueForm(*plan);
     Block &entry = kernel.getBody().front();
     os << "extern \"C\" __global__ __aicore__ void " << kernel.getSymName() << "(";
     for (auto [i, arg] : llvm::enumerate(kernel.getTensorArgs()))
@@ -95,6 +107,350 @@ public:
   }
 
 private:
+  enum Stage { CopyIn, Compute, CopyOut, NumStages };
+  static constexpr const char *stageNames[NumStages] = {"CopyIn", "Compute", "CopyOut"};
+
+  /// How a CopyIn / Compute / CopyOut kernel maps onto queues.
+  struct QueuePlan {
+    scf::ForOp loop;
+    /// Per multi-slot buffer: the stage that fills it and the one that
+    /// drains it, and the slot op naming the iteration's slot.
+    struct Queue {
+      AllocOp alloc;
+      SlotOp slot;
+      Stage from, to;
+    };
+    SmallVector<Queue> queues;
+    SmallVector<AllocOp> tbufs; // UB buffers only one stage (or the prologue) touches
+    llvm::DenseMap<Operation *, Stage> stageOf;
+    llvm::DenseSet<Operation *> dropped; // flags the queues stand for
+  };
+
+  static bool stagePipe(Pipe p) { return p == Pipe::MTE2 || p == Pipe::V || p == Pipe::MTE3; }
+
+  /// The stage an op of the tile loop's body runs in; nullopt for index
+  /// math, slots and flags, which are not stage work.
+  static std::optional<Stage> stageFor(Operation *op) {
+    if (auto copy = dyn_cast<CopyOp>(op))
+      return copy.getPipe() == Pipe::MTE2 ? CopyIn : copy.getPipe() == Pipe::MTE3 ? CopyOut : Compute;
+    return Compute;
+  }
+
+  /// The queue form applies when the kernel is a vector kernel whose entry
+  /// block is a prologue, one tile loop with a flat body, and the drain; every
+  /// UB buffer the loop's copies touch has slots and passes from one stage to
+  /// the next; the loop's flags are only between MTE2, V and MTE3 (what the
+  /// queues do); the body reads nothing the prologue computed but constants.
+  std::optional<QueuePlan> planQueues() {
+    if (kernel.getCore() != CoreKind::AIV)
+      return std::nullopt;
+    Block &entry = kernel.getBody().front();
+    QueuePlan plan;
+    for (Operation &op : entry) {
+      if (auto loop = dyn_cast<scf::ForOp>(op)) {
+        if (plan.loop)
+          return std::nullopt;
+        plan.loop = loop;
+      } else if (isa<scf::IfOp, MmadOp, CrossSetOp, CrossWaitOp, SyncAllOp>(op)) {
+        return std::nullopt;
+      }
+    }
+    if (!plan.loop)
+      return std::nullopt;
+    Block &body = *plan.loop.getBody();
+    llvm::DenseMap<Operation *, SmallVector<Stage>> allocStages; // alloc -> stages using it
+    llvm::DenseMap<Operation *, SlotOp> slotOf;
+    for (Operation &op : body) {
+      if (isa<arith::ArithDialect>(op.getDialect()) || isa<scf::YieldOp>(op))
+        continue;
+      if (isa<scf::ForOp, scf::IfOp, MmadOp, CrossSetOp, CrossWaitOp, SyncAllOp>(op) ||
+          (isa<CopyOp>(op) && cast<CopyOp>(op).getIndex()))
+        return std::nullopt;
+      if (auto slot = dyn_cast<SlotOp>(op)) {
+        auto alloc = slot.getBuffer().getDefiningOp<AllocOp>();
+        if (!alloc || slotOf.count(alloc))
+          return std::nullopt; // one slot op per buffer: the queue's tensor
+        slotOf[alloc] = slot;
+        continue;
+      }
+      if (auto f = dyn_cast<SetFlagOp>(op)) {
+        if (!stagePipe(f.getSrcPipe()) || !stagePipe(f.getDstPipe()))
+          return std::nullopt;
+        plan.dropped.insert(&op);
+        continue;
+      }
+      if (auto f = dyn_cast<WaitFlagOp>(op)) {
+        if (!stagePipe(f.getSrcPipe()) || !stagePipe(f.getDstPipe()))
+          return std::nullopt;
+        plan.dropped.insert(&op);
+        continue;
+      }
+      if (auto b = dyn_cast<BarrierOp>(op)) {
+        if (b.getPipe() != Pipe::V)
+          return std::nullopt;
+        plan.stageOf[&op] = Compute;
+        continue;
+      }
+      Stage st = *stageFor(&op);
+      plan.stageOf[&op] = st;
+      for (Value v : op.getOperands()) {
+        Operation *def = v.getDefiningOp();
+        if (auto slot = dyn_cast_or_null<SlotOp>(def))
+          def = slot.getBuffer().getDefiningOp();
+        if (auto alloc = dyn_cast_or_null<AllocOp>(def)) {
+          auto &list = allocStages[alloc];
+          if (!llvm::is_contained(list, st))
+            list.push_back(st);
+        }
+      }
+    }
+    // The body's values come from itself, the induction variable, the block
+    // index, constants and the buffers (members of the class).
+    for (Operation &op : body)
+      for (Value v : op.getOperands()) {
+        if (v == plan.loop.getInductionVar() || v == entry.getArgument(0))
+          continue;
+        if (auto arg = dyn_cast<BlockArgument>(v)) {
+          if (arg.getOwner() == &entry)
+            continue; // a GM tensor
+          return std::nullopt;
+        }
+        Operation *def = v.getDefiningOp();
+        if (def->getBlock() == &body || isa<arith::ConstantOp, AllocOp>(def))
+          continue;
+        return std::nullopt;
+      }
+    for (Operation &op : entry) {
+      auto alloc = dyn_cast<AllocOp>(op);
+      if (!alloc)
+        continue;
+      if (cast<BufType>(alloc.getType()).getSpace() != Space::UB)
+        return std::nullopt;
+      SmallVector<Stage> stages = allocStages.lookup(alloc);
+      llvm::sort(stages);
+      bool sloted = alloc.getSlotsAttr().getInt() > 1;
+      if (sloted != slotOf.count(alloc))
+        return std::nullopt; // a multi-slot buffer used whole, or a slot of a single one
+      if (!sloted) {
+        // Scratch of the Compute stage, or a tile the prologue filled.
+        if (llvm::any_of(stages, [](Stage s) { return s != Compute; }))
+          return std::nullopt;
+        plan.tbufs.push_back(alloc);
+        continue;
+      }
+      if (stages.size() == 1 && stages[0] == Compute) {
+        plan.tbufs.push_back(alloc); // double-buffered scratch: its slot indexes it
+        continue;
+      }
+      if (stages.size() != 2)
+        return std::nullopt;
+      plan.queues.push_back({alloc, slotOf[alloc], stages[0], stages[1]});
+    }
+    // The pre-arm sets before the loop that nothing waits before it, and
+    // the drain after it, belong to the queues; flags of the prologue stay.
+    bool beforeLoop = true;
+    llvm::SmallVector<SetFlagOp> pending;
+    for (Operation &op : entry) {
+      if (&op == plan.loop.getOperation()) {
+        beforeLoop = false;
+        for (SetFlagOp f : pending)
+          plan.dropped.insert(f);
+        continue;
+      }
+      if (auto f = dyn_cast<SetFlagOp>(op)) {
+        if (!beforeLoop || !stagePipe(f.getSrcPipe()) || !stagePipe(f.getDstPipe()))
+          return std::nullopt;
+        pending.push_back(f);
+      } else if (auto w = dyn_cast<WaitFlagOp>(op)) {
+        if (beforeLoop) {
+          auto same = [&](SetFlagOp f) {
+            return f.getSrcPipe() == w.getSrcPipe() && f.getDstPipe() == w.getDstPipe() &&
+                   f.getEvent() == w.getEvent();
+          };
+          auto it = llvm::find_if(pending, same);
+          if (it == pending.end())
+            return std::nullopt;
+          pending.erase(it);
+        } else if (!stagePipe(w.getSrcPipe()) || !stagePipe(w.getDstPipe())) {
+          return std::nullopt;
+        } else {
+          plan.dropped.insert(&op);
+        }
+      } else if (!beforeLoop && !isa<arith::ConstantOp>(op)) {
+        return std::nullopt; // work after the loop
+      }
+    }
+    return plan;
+  }
+
+  static std::string className(StringRef sym) {
+    std::string n = "Kernel";
+    bool up = true;
+    for (char c : sym) {
+      if (c == '_') {
+        up = true;
+        continue;
+      }
+      n += up ? static_cast<char>(std::toupper(c)) : c;
+      up = false;
+    }
+    return n;
+  }
+
+  LogicalResult queueForm(QueuePlan &plan) {
+    Block &entry = kernel.getBody().front();
+    std::string cls = className(kernel.getSymName());
+    auto tensorArgs = kernel.getTensorArgs();
+    // Buffer names first: the stages refer to them as members.
+    llvm::DenseMap<Operation *, std::string> queueName;
+    for (auto [i, q] : llvm::enumerate(plan.queues))
+      queueName[q.alloc] = (q.from == CopyIn && q.to == CopyOut ? "bind" : q.from == CopyIn ? "in" : "out") +
+                           std::to_string(i);
+    for (auto [i, arg] : llvm::enumerate(tensorArgs))
+      names[arg] = "gm" + std::to_string(i);
+    names[entry.getArgument(0)] = "block";
+    for (AllocOp a : plan.tbufs)
+      fresh(a.getResult(), "ub_");
+
+    os << "class " << cls << " {\npublic:\n";
+    depth = 1;
+    indent() << "__aicore__ inline void Init(";
+    for (auto [i, arg] : llvm::enumerate(tensorArgs))
+      os << (i ? ", " : "") << "GM_ADDR gm" << i << "_addr";
+    os << ") {\n";
+    depth = 2;
+    for (auto [i, arg] : llvm::enumerate(tensorArgs)) {
+      auto b = cast<BufType>(arg.getType());
+      indent() << "gm" << i << ".SetGlobalBuffer((__gm__ " << cType(b.getElementType()) << " *)gm" << i
+               << "_addr); // " << shape(b) << "\n";
+    }
+    indent() << "block = GetBlockIdx();\n";
+    for (QueuePlan::Queue &q : plan.queues) {
+      auto b = cast<BufType>(q.alloc.getType());
+      indent() << "pipe.InitBuffer(" << queueName[q.alloc] << ", " << q.alloc.getSlotsAttr().getInt() << ", "
+               << b.getBytes() << "); // " << shape(b) << ", " << stageNames[q.from] << " -> "
+               << stageNames[q.to] << "\n";
+    }
+    for (AllocOp a : plan.tbufs) {
+      auto b = cast<BufType>(a.getType());
+      std::string n = names[a.getResult()];
+      indent() << "pipe.InitBuffer(" << n << "_buf, " << b.getBytes() * a.getSlotsAttr().getInt() << "); // "
+               << a.getSlotsAttr().getInt() << " x " << shape(b) << "\n";
+      indent() << n << " = " << n << "_buf.Get<" << cType(b.getElementType()) << ">();\n";
+    }
+    depth = 1;
+    indent() << "}\n";
+
+    // Process: the prologue, then the stages per tile.
+    indent() << "__aicore__ inline void Process() {\n";
+    depth = 2;
+    bool stageUsed[NumStages] = {false, false, false};
+    for (auto &[op, st] : plan.stageOf)
+      stageUsed[st] = true;
+    for (Operation &op : entry) {
+      if (isa<AllocOp>(op) || plan.dropped.count(&op))
+        continue;
+      if (&op != plan.loop.getOperation()) {
+        if (failed(statement(&op)))
+          return failure();
+        continue;
+      }
+      std::string iv = fresh(plan.loop.getInductionVar(), "i");
+      indent() << "for (int64_t " << iv << " = " << expr(plan.loop.getLowerBound()) << "; " << iv << " < "
+               << expr(plan.loop.getUpperBound()) << "; " << iv << " += " << expr(plan.loop.getStep())
+               << ") {\n";
+      for (int st = 0; st < NumStages; ++st)
+        if (stageUsed[st])
+          indent() << "  " << stageNames[st] << "(" << iv << ");\n";
+      indent() << "}\n";
+    }
+    depth = 1;
+    indent() << "}\n\nprivate:\n";
+
+    Block &body = *plan.loop.getBody();
+    for (int st = 0; st < NumStages; ++st) {
+      if (!stageUsed[st])
+        continue;
+      std::string iv = names[plan.loop.getInductionVar()];
+      indent() << "__aicore__ inline void " << stageNames[st] << "(int64_t " << iv << ") {\n";
+      depth = 2;
+      // Index math first: what this stage's work and its slots read.
+      llvm::DenseSet<Value> needed;
+      auto need = [&](Operation *op) {
+        for (Value v : op->getOperands())
+          needed.insert(v);
+      };
+      for (Operation &op : body) {
+        auto it = plan.stageOf.find(&op);
+        if (it != plan.stageOf.end() && it->second == st)
+          need(&op);
+        if (auto slot = dyn_cast<SlotOp>(op))
+          if (st == Compute && llvm::is_contained(plan.tbufs, slot.getBuffer().getDefiningOp<AllocOp>()))
+            need(&op);
+      }
+      for (Operation &op : llvm::reverse(body))
+        if (isa<arith::ArithDialect>(op.getDialect()) && needed.count(op.getResult(0)))
+          need(&op);
+      for (Operation &op : body)
+        if (isa<arith::ArithDialect>(op.getDialect()) && needed.count(op.getResult(0)) &&
+            failed(statement(&op)))
+          return failure();
+      // The stage's tensors: allocated where they are filled, dequeued where drained.
+      SmallVector<std::pair<QueuePlan::Queue *, bool>> held; // queue, produced here
+      for (QueuePlan::Queue &q : plan.queues) {
+        if (q.from != st && q.to != st)
+          continue;
+        auto b = cast<BufType>(q.slot.getType());
+        std::string t = cType(b.getElementType());
+        std::string n = fresh(q.slot.getResult());
+        bool produce = q.from == st;
+        indent() << "LocalTensor<" << t << "> " << n << " = " << queueName[q.alloc]
+                 << (produce ? ".AllocTensor<" : ".DeQue<") << t << ">();\n";
+        held.push_back({&q, produce});
+      }
+      for (Operation &op : body) {
+        auto it = plan.stageOf.find(&op);
+        if (it != plan.stageOf.end() && it->second == st && failed(statement(&op)))
+          return failure();
+        // A double-buffered scratch's slot, indexed as in the flag form.
+        if (auto slot = dyn_cast<SlotOp>(op))
+          if (llvm::is_contained(plan.tbufs, slot.getBuffer().getDefiningOp<AllocOp>()) && st == Compute &&
+              failed(statement(&op)))
+            return failure();
+      }
+      for (auto [q, produce] : held)
+        indent() << queueName[q->alloc] << (produce ? ".EnQue(" : ".FreeTensor(") << expr(q->slot.getResult())
+                 << ");\n";
+      depth = 1;
+      indent() << "}\n";
+    }
+    indent() << "TPipe pipe;\n";
+    for (QueuePlan::Queue &q : plan.queues) {
+      const char *pos = q.from == CopyIn && q.to == CopyOut ? "TQueBind<QuePosition::VECIN, QuePosition::VECOUT, "
+                        : q.from == CopyIn                  ? "TQue<QuePosition::VECIN, "
+                                                            : "TQue<QuePosition::VECOUT, ";
+      indent() << pos << q.alloc.getSlotsAttr().getInt() << "> " << queueName[q.alloc] << ";\n";
+    }
+    for (AllocOp a : plan.tbufs) {
+      std::string n = names[a.getResult()];
+      indent() << "TBuf<QuePosition::VECCALC> " << n << "_buf;\n";
+      indent() << "LocalTensor<" << cType(cast<BufType>(a.getType()).getElementType()) << "> " << n << ";\n";
+    }
+    for (auto [i, arg] : llvm::enumerate(tensorArgs))
+      indent() << "GlobalTensor<" << cType(cast<BufType>(arg.getType()).getElementType()) << "> gm" << i
+               << ";\n";
+    indent() << "int64_t block;\n";
+    depth = 0;
+    os << "};\n\nextern \"C\" __global__ __aicore__ void " << kernel.getSymName() << "(";
+    for (auto [i, arg] : llvm::enumerate(tensorArgs))
+      os << (i ? ", " : "") << "GM_ADDR gm" << i << "_addr";
+    os << ") {\n  KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_AIV_ONLY);\n  " << cls << " op;\n  op.Init(";
+    for (auto [i, arg] : llvm::enumerate(tensorArgs))
+      os << (i ? ", " : "") << "gm" << i << "_addr";
+    os << ");\n  op.Process();\n}\n";
+    return success();
+  }
+
   llvm::raw_ostream &indent() { return os.indent(2 * depth); }
 
   static std::string shape(BufType b) {
