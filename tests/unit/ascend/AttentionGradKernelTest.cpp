@@ -210,6 +210,35 @@ TEST(AttentionGradKernel, SlidingWindowWithSinksMatchesReference) {
   check(p, {{16, 16}, {32, 16}, {32, 16, 3}}, 1e-5, 3);
 }
 
+// Query tiles holding one head's rows each (tq a multiple of bq): the KV
+// pass walks only the query tiles that see its keys, as one dense run of
+// pairs across the group's heads (pair n is head n / per's n % per-th),
+// with and without a window, 4 query heads per KV head, ring 2 and 3; the
+// vector cores' pair tiles alternate their two UB slots across head
+// boundaries.
+TEST(AttentionGradKernel, DensePairsAcrossHeadsMatchReference) {
+  AttentionProblem p = problem(2, 4, 64, 16, 32, 0.3, DType::F32);
+  check(p, {{16, 16}, {32, 16, 3}, {16, 32}, {64, 16, 3}}, 1e-5, 7);
+  p.window = 20;
+  p.sinks = true;
+  check(p, {{16, 16}, {32, 16, 3}, {16, 32, 2}, {32, 32, 3}}, 1e-5, 8);
+  p.window = 3;
+  check(p, {{16, 16, 3}, {32, 16}}, 1e-5, 9);
+}
+
+// D = rowsum(dO ∘ O) over dv in column chunks (what lets the pair slots
+// fit UB at bq 128 with dv 128): 16 and 32 of dv 64, with sinks.
+TEST(AttentionGradKernel, DInColumnChunksMatchesReference) {
+  AttentionProblem p = problem(1, 2, 32, 32, 64, 0.2, DType::F32);
+  p.window = 9;
+  p.sinks = true;
+  check(p, {{16, 16, 2, 0, 16}, {32, 16, 3, 0, 32}}, 1e-5, 10);
+  std::string why;
+  EXPECT_FALSE(attentionGradFits(p, {16, 16, 2, 0, 24}, *TargetDescription::load("910b").get(), &why));
+  EXPECT_NE(why.find("the D chunk must be a multiple of 16 dividing the padded dv"), std::string::npos)
+      << why;
+}
+
 // OpSimulator: the forward saves the log-sum-exp, the backward uses it with
 // the forward's own output; the sink gradient is summed per head.
 TEST(AttentionGradKernel, ForwardLseFeedsBackward) {

@@ -39,6 +39,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
 
+#include <functional>
+
 using namespace mlir;
 using namespace mlir::attnedit::ascend;
 
@@ -163,31 +165,66 @@ CubeTiles planCube(Planner &pl, const AttentionProblem &p, const AttentionGradTi
   return c;
 }
 
-/// The vector cores' UB tiles (both passes).
+/// The vector cores' UB tiles (both passes). What a pair reads (S, dP, the
+/// mask rows, the KV pass's lse and D rows) and writes (P, dS) has two
+/// slots, pair n in slot n % 2, so the loads of the next pair and the
+/// stores of the last overlap this pair's Vector work; the task's rows (the
+/// query pass's lse, D, sink) and the scratch have one. D = rowsum(dO ∘ O)
+/// takes dO and O `dChunk` columns at a time (dOE, dOF, o), so the pair
+/// slots fit UB at bq 128.
 struct VectorTiles {
-  Value s, dP, mask, tmp, pOut, dsOut, dOE, dOF, o, lse, dOut, dIn, sink, e;
+  Value s, dP, mask, tmp, pOut, dsOut, dOE, dOF, o, lse, dOut, dPart, lsePair, dIn, sink, e;
 };
 
-VectorTiles planVector(Planner &pl, const AttentionProblem &p, const AttentionGradTiling &tl) {
-  const int64_t r = tl.bq / 2, bk = tl.bk, dv = roundUp(p.dv, 16);
-  auto f32 = [&](int64_t cols) { return pl.alloc(Space::UB, Layout::ND, r, cols, true); };
-  auto cube = [&](int64_t cols) { return pl.alloc(Space::UB, Layout::ND, r, cols); };
+/// Pair slots of the vector cores' tiles.
+constexpr int64_t kPairSlots = 2;
+
+VectorTiles planVector(Planner &pl, const AttentionProblem &p, const AttentionGradTiling &tl,
+                       int64_t dChunk) {
+  const int64_t r = tl.bq / 2, bk = tl.bk;
+  auto f32 = [&](int64_t cols, int64_t slots = 1) {
+    return pl.alloc(Space::UB, Layout::ND, r, cols, true, slots);
+  };
+  auto cube = [&](int64_t cols, int64_t slots = 1) {
+    return pl.alloc(Space::UB, Layout::ND, r, cols, false, slots);
+  };
   VectorTiles v;
-  v.s = f32(bk);
-  v.dP = f32(bk);
-  v.mask = f32(bk);
+  v.s = f32(bk, kPairSlots);
+  v.dP = f32(bk, kPairSlots);
+  v.mask = f32(bk, kPairSlots);
   v.tmp = f32(bk);
-  v.pOut = cube(bk);
-  v.dsOut = cube(bk);
-  v.dOE = cube(dv);
-  v.dOF = f32(dv);
-  v.o = f32(dv);
+  v.pOut = cube(bk, kPairSlots);
+  v.dsOut = cube(bk, kPairSlots);
+  v.dOE = cube(dChunk);
+  v.dOF = f32(dChunk);
+  v.o = f32(dChunk);
   v.lse = f32(1);
   v.dOut = f32(1);
-  v.dIn = f32(1);
+  v.dPart = f32(1);
+  v.lsePair = f32(1, kPairSlots);
+  v.dIn = f32(1, kPairSlots);
   v.sink = f32(1);
   v.e = f32(1);
   return v;
+}
+
+/// The columns of dO and O D takes at a time: all of dv if the vector
+/// cores' tiles then fit UB (less its reserve), else the largest of 128 /
+/// 64 / 32 / 16 dividing dv that does (16 if none: the fit check reports it).
+int64_t dChunkOf(const AttentionProblem &p, const AttentionGradTiling &tl,
+                 const TargetDescription &t) {
+  const int64_t dv = roundUp(p.dv, 16);
+  if (tl.dChunk)
+    return tl.dChunk;
+  for (int64_t c : {dv, int64_t(128), int64_t(64), int64_t(32)}) {
+    if (c > dv || dv % c)
+      continue;
+    Planner pl{nullptr, t, Type(), dtypeBytes(p.dtype)};
+    planVector(pl, p, tl, c);
+    if (pl.counted[(int)Space::UB] <= t.buffer(Space::UB).bytes - t.ubReserveBytes)
+      return c;
+  }
+  return 16;
 }
 
 } // namespace
@@ -213,6 +250,8 @@ bool mlir::attnedit::ascend::attentionGradFits(const AttentionProblem &p,
                 llvm::Twine(t.eventsPerPipePair));
   if (kc % 16 || tl.bq % kc || tl.bk % kc || roundUp(p.dk, 16) % kc || roundUp(p.dv, 16) % kc)
     return fail("the Cube chunk must be a multiple of 16 dividing bq, bk and the head dims");
+  if (tl.dChunk && (tl.dChunk % 16 || roundUp(p.dv, 16) % tl.dChunk))
+    return fail("the D chunk must be a multiple of 16 dividing the padded dv");
   // Each space's need is the larger pass's (they share bytes), UB the AIVs'.
   std::array<int64_t, kNumSpaces> bytes{};
   for (Pass pass : {Pass::Query, Pass::KV}) {
@@ -222,7 +261,7 @@ bool mlir::attnedit::ascend::attentionGradFits(const AttentionProblem &p,
       bytes[s] = std::max(bytes[s], pl.counted[s]);
   }
   Planner pl{nullptr, t, Type(), dtypeBytes(p.dtype)};
-  planVector(pl, p, tl);
+  planVector(pl, p, tl, dChunkOf(p, tl, t));
   bytes[(int)Space::UB] = pl.counted[(int)Space::UB];
   if (std::string over = capacityError(t, bytes); !over.empty())
     return fail(over);
@@ -245,6 +284,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   const int64_t qTasks = p.groups * qTiles, kTasks = p.groups * kTiles;
   const int64_t blockDim = blockDimOf(p, tl, t);
   const int64_t maskRows = p.window + 2 * bk - 1;
+  const int64_t dChunk = dChunkOf(p, tl, t);
 
   MixKernel mk = startMixKernel(builder, loc, name, t, blockDim,
                                 {{"usedCoreNum", blockDim},
@@ -315,9 +355,37 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   auto sees = [&](const Rows &k, Value j) {
     return e.andI(e.cmp(P::sle, k.jLo, j), e.cmp(P::sle, j, k.jHi));
   };
-  // Tile x of a pass (KV tile in the query pass, query tile in the KV pass)
-  // goes through ring slot x % R of the block.
-  auto ringSlot = [&](Value x) { return e.add(e.mul(blk, R), e.rem(x, R)); };
+  // The KV pass's pairs of KV tile j, pair n its n-th visited query tile.
+  // When every query tile holds one head's rows (tq % bq == 0), head h's
+  // tiles that see j are h·tq/bq + [a, b], a and b the same for every head
+  // (a = j·bk / bq, the first holding position j·bk; b the last whose
+  // window still reaches j), so pair n is tile (n / per)·tq/bq + a + n % per
+  // and the cube's pipeline runs on across the group's head boundaries.
+  // Otherwise (tiles spanning two heads) the tiles from firstTile(j) are
+  // walked and those that do not see j skipped.
+  const bool densePairs = p.tq % bq == 0;
+  struct KvPairs {
+    Value count;
+    std::function<Value(Value)> tile;
+  };
+  auto kvPairs = [&](Value j) -> KvPairs {
+    if (!densePairs) {
+      Value first = firstTile(j);
+      return {e.sub(e.cst(qTiles), first), [&e, first](Value n) { return e.add(first, n); }};
+    }
+    const int64_t perHead = p.tq / bq;
+    Value a = e.div(e.mul(j, bk), bq);
+    Value last = e.cst(perHead - 1);
+    if (p.window) // l·bq <= (j + 1)·bk + window - 2: its earliest row still sees key j·bk + bk - 1
+      last = e.smin(last, e.div(e.add(e.mul(j, bk), e.cst(bk + p.window - 2)), bq));
+    Value per = e.add(e.sub(last, a), e.cst(1));
+    return {e.mul(per, p.headsPerGroup), [&e, a, per, perHead](Value n) {
+              return e.add(e.add(e.mul(e.div(n, per), perHead), a), e.rem(n, per));
+            }};
+  };
+  // Pair n of a task (the n-th KV tile of the query pass's, the n-th query
+  // tile visited of the KV pass's) goes through ring slot n % R of the block.
+  auto ringSlot = [&](Value n) { return e.add(e.mul(blk, R), e.rem(n, R)); };
 
   Value isCube = e.cmp(P::eq, coreIdx, c0);
   Value isVector = e.cmp(P::ne, coreIdx, c0);
@@ -386,44 +454,48 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
       Rows mine; // the query pass's task rows
       if (!kv)
         mine = rowsOf(own);
-      Value lo, hi;            // the tiles the task visits: [lo, hi)
+      Value count;                      // the pairs of the task
+      std::function<Value(Value)> tileOf; // pair n's streamed tile
       Value ev0 = c0;
       acquireAt(Pipe::MTE2, Pipe::MTE1, ev0);
       if (kv) {
         e.copy(Pipe::MTE2, K, {g, e.mul(own, bk), c0}, c.k, {c0, c0}, bk, dk);
         e.copy(Pipe::MTE2, V, {g, e.mul(own, bk), c0}, c.v, {c0, c0}, bk, dv);
-        lo = firstTile(own);
-        hi = e.cst(qTiles);
+        KvPairs kp = kvPairs(own);
+        count = kp.count;
+        tileOf = kp.tile;
       } else {
         e.copy(Pipe::MTE2, Q, {g, mine.row0, c0}, c.q, {c0, c0}, bq, dk);
         e.copy(Pipe::MTE2, dO, {g, mine.row0, c0}, c.dO, {c0, c0}, bq, dv);
-        lo = mine.jLo;
-        hi = e.add(mine.jHi, e.cst(1));
+        Value lo = mine.jLo;
+        count = e.sub(e.add(mine.jHi, e.cst(1)), lo);
+        tileOf = [&e, lo](Value n) { return e.add(lo, n); };
       }
       publishAt(Pipe::MTE2, Pipe::MTE1, ev0);
       for (int64_t a = 0; a < (kv ? 2 : 1); ++a)
         acquire({Pipe::M, Pipe::FIX, 2 + a});
-      // Whether tile x is one the task visits (the KV pass skips query
-      // tiles that do not see its keys).
+      // Whether tile x is one the task visits (without dense pairs the KV
+      // pass skips query tiles that do not see its keys).
       auto visit = [&](Value x, llvm::function_ref<void()> then) {
-        if (kv)
+        if (kv && !densePairs)
           e.when(sees(rowsOf(x), own), then);
         else
           then();
       };
 
-      e.loop(lo, e.add(hi, e.cst(L)), 1, [&](Value step) {
+      e.loop(c0, e.add(count, e.cst(L)), 1, [&](Value step) {
         // Stage A(step): the tile's streamed operands -> L1 slot, S and dP.
-        e.when(e.cmp(P::slt, step, hi), [&] {
-          visit(step, [&] {
+        e.when(e.cmp(P::slt, step, count), [&] {
+          Value x = tileOf(step);
+          visit(x, [&] {
             Value s = e.rem(step, R), ev = e.add(s, e.cst(1));
             acquireAt(Pipe::MTE2, Pipe::MTE1, ev);
             if (kv) {
-              Value row0 = e.mul(step, bq);
+              Value row0 = e.mul(x, bq);
               e.copy(Pipe::MTE2, Q, {g, row0, c0}, e.slot(c.q, s), {c0, c0}, bq, dk);
               e.copy(Pipe::MTE2, dO, {g, row0, c0}, e.slot(c.dO, s), {c0, c0}, bq, dv);
             } else {
-              Value j0 = e.mul(step, bk);
+              Value j0 = e.mul(x, bk);
               e.copy(Pipe::MTE2, K, {g, j0, c0}, e.slot(c.k, s), {c0, c0}, bk, dk);
               e.copy(Pipe::MTE2, V, {g, j0, c0}, e.slot(c.v, s), {c0, c0}, bk, dv);
             }
@@ -437,15 +509,15 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
         });
         // Stage B(step - L): once both AIVs have written dS (and P), the
         // pass's products; then the slot's tiles are free.
-        e.when(e.cmp(P::sge, step, e.add(lo, e.cst(L))), [&] {
-          Value x = e.sub(step, e.cst(L));
-          visit(x, [&] {
-            Value s = e.rem(x, R), ev = e.add(s, e.cst(1 + R)), first = e.cmp(P::eq, x, lo);
+        e.when(e.cmp(P::sge, step, e.cst(L)), [&] {
+          Value n = e.sub(step, e.cst(L));
+          visit(tileOf(n), [&] {
+            Value s = e.rem(n, R), ev = e.add(s, e.cst(1 + R)), first = e.cmp(P::eq, n, c0);
             e.crossWait(kGrads);
             acquireAt(Pipe::MTE2, Pipe::MTE1, ev);
             if (kv)
-              e.copy(Pipe::MTE2, wsP, {ringSlot(x), c0, c0}, e.slot(c.p, s), {c0, c0}, bq, bk);
-            e.copy(Pipe::MTE2, wsDS, {ringSlot(x), c0, c0}, e.slot(c.dS, s), {c0, c0}, bq, bk);
+              e.copy(Pipe::MTE2, wsP, {ringSlot(n), c0, c0}, e.slot(c.p, s), {c0, c0}, bq, bk);
+            e.copy(Pipe::MTE2, wsDS, {ringSlot(n), c0, c0}, e.slot(c.dS, s), {c0, c0}, bq, bk);
             publishAt(Pipe::MTE2, Pipe::MTE1, ev);
             if (kv) {
               // dV += Pᵀ·dO, dK += dSᵀ·Q (MTE1's transposed loads).
@@ -489,50 +561,64 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   //===------------------------------------------------------------------===//
   VectorTiles u;
   Value rowOff;
-  // S / dP / mask tiles and per-row inputs (MTE2 -> V); P / dS tiles and
-  // per-row outputs (V -> MTE3).
-  const Handoff vTiles{Pipe::MTE2, Pipe::V, 0}, vRows{Pipe::MTE2, Pipe::V, 1},
-      vOut{Pipe::V, Pipe::MTE3, 0}, vRowsOut{Pipe::V, Pipe::MTE3, 1};
-  const KernelEmitter::Flag vectorFree[] = {vTiles.free(), vRows.free(), vOut.free(),
-                                             vRowsOut.free()};
+  // A pair's tiles in pair slot ps (MTE2 -> V: S, dP, mask, the KV pass's
+  // rows; V -> MTE3: P, dS) on event 2·ps; the query pass's task rows
+  // (MTE2 -> V) and its D and sink rows (V -> MTE3) on event 1.
+  // The query pass's dO / O column chunks for D (MTE2 -> V) on event 3.
+  const Handoff vRows{Pipe::MTE2, Pipe::V, 1}, vRowsOut{Pipe::V, Pipe::MTE3, 1},
+      vChunk{Pipe::MTE2, Pipe::V, 3};
+  SmallVector<KernelEmitter::Flag> vectorFree{vRows.free(), vRowsOut.free(), vChunk.free()};
+  for (int64_t ps = 0; ps < kPairSlots; ++ps) {
+    vectorFree.push_back({Pipe::V, Pipe::MTE2, 2 * ps});
+    vectorFree.push_back({Pipe::MTE3, Pipe::V, 2 * ps});
+  }
 
-  // One step's Vector work for query rows from row0 (this AIV's) against
-  // KV tile j, through the ring slot of tile x: P and dS from the ring's S
-  // and dP, dS (and P) back to it.
-  auto gradients = [&](const Rows &k, Value row0, Value j, Value x, Value dRows, bool writeP) {
-    Value j0 = e.mul(j, bk), at = ringSlot(x);
+  // Pair n's Vector work for query rows from row0 (this AIV's) against KV
+  // tile j, through ring slot n % R and pair slot n % 2: P and dS from the
+  // ring's S and dP, dS (and P) back to it. The query pass's lse and D rows
+  // are the task's (`taskRows`); the KV pass loads them per pair (`g`).
+  auto gradients = [&](const Rows &k, Value row0, Value j, Value n, bool kvPass, Value g) {
+    Value j0 = e.mul(j, bk), at = ringSlot(n);
+    Value ps = e.rem(n, kPairSlots), ev = e.mul(ps, 2);
+    Value S = e.slot(u.s, ps), dP = e.slot(u.dP, ps), mask = e.slot(u.mask, ps);
+    Value pOut = e.slot(u.pOut, ps), dsOut = e.slot(u.dsOut, ps);
+    Value lseRows = kvPass ? e.slot(u.lsePair, ps) : u.lse, dRows = kvPass ? e.slot(u.dIn, ps) : u.dOut;
     e.crossWait(kScores);
-    acquire(vTiles);
-    e.copy(Pipe::MTE2, wsS, {at, rowOff, c0}, u.s, {c0, c0}, r, bk);
-    e.copy(Pipe::MTE2, wsDP, {at, rowOff, c0}, u.dP, {c0, c0}, r, bk);
-    Value edge = loadEdgeMask(e, p, bk, maskGm, u.mask, row0, r, j0, k);
-    publish(vTiles);
-    e.scalar<VMulsOp>(u.s, p.scale, u.s);
-    e.when(edge, [&] { e.v2<VAddOp>(u.s, u.mask, u.s); });
-    e.v1<VBrcbOp>(u.lse, u.tmp);
-    e.v2<VSubOp>(u.s, u.tmp, u.s);
-    e.v1<VExpOp>(u.s, u.s); // P
+    acquireAt(Pipe::MTE2, Pipe::V, ev);
+    if (kvPass) {
+      e.copy(Pipe::MTE2, lse, {g, row0, c0}, lseRows, {c0, c0}, r, 1);
+      e.copy(Pipe::MTE2, wsD, {g, row0, c0}, dRows, {c0, c0}, r, 1);
+    }
+    e.copy(Pipe::MTE2, wsS, {at, rowOff, c0}, S, {c0, c0}, r, bk);
+    e.copy(Pipe::MTE2, wsDP, {at, rowOff, c0}, dP, {c0, c0}, r, bk);
+    Value edge = loadEdgeMask(e, p, bk, maskGm, mask, row0, r, j0, k);
+    publishAt(Pipe::MTE2, Pipe::V, ev);
+    e.scalar<VMulsOp>(S, p.scale, S);
+    e.when(edge, [&] { e.v2<VAddOp>(S, mask, S); });
+    e.v1<VBrcbOp>(lseRows, u.tmp);
+    e.v2<VSubOp>(S, u.tmp, S);
+    e.v1<VExpOp>(S, S); // P
     e.v1<VBrcbOp>(dRows, u.tmp);
-    e.v2<VSubOp>(u.dP, u.tmp, u.dP);
-    e.v2<VMulOp>(u.dP, u.s, u.dP);
-    e.scalar<VMulsOp>(u.dP, p.scale, u.dP); // dS
-    acquire(vOut);
-    if (writeP)
-      e.v1<VCastOp>(u.s, u.pOut);
-    e.v1<VCastOp>(u.dP, u.dsOut);
-    release(vTiles);
-    publish(vOut);
-    if (writeP)
-      e.copy(Pipe::MTE3, u.pOut, {c0, c0}, wsP, {at, rowOff, c0}, r, bk);
-    e.copy(Pipe::MTE3, u.dsOut, {c0, c0}, wsDS, {at, rowOff, c0}, r, bk);
-    release(vOut);
+    e.v2<VSubOp>(dP, u.tmp, dP);
+    e.v2<VMulOp>(dP, S, dP);
+    e.scalar<VMulsOp>(dP, p.scale, dP); // dS
+    acquireAt(Pipe::V, Pipe::MTE3, ev);
+    if (kvPass)
+      e.v1<VCastOp>(S, pOut);
+    e.v1<VCastOp>(dP, dsOut);
+    releaseAt(Pipe::MTE2, Pipe::V, ev);
+    publishAt(Pipe::V, Pipe::MTE3, ev);
+    if (kvPass)
+      e.copy(Pipe::MTE3, pOut, {c0, c0}, wsP, {at, rowOff, c0}, r, bk);
+    e.copy(Pipe::MTE3, dsOut, {c0, c0}, wsDS, {at, rowOff, c0}, r, bk);
+    releaseAt(Pipe::V, Pipe::MTE3, ev);
     e.crossSet(Pipe::MTE3, kGrads);
   };
 
   e.when(isVector, [&] {
     rowOff = e.mul(e.sub(coreIdx, e.cst(1)), r);
     Planner pl{&e, t, elem, dtypeBytes(p.dtype)};
-    u = planVector(pl, p, tl);
+    u = planVector(pl, p, tl, dChunk);
 
     e.flags(true, vectorFree);
     e.loop(blk, e.cst(qTasks), blockDim, [&](Value task) {
@@ -543,21 +629,42 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
       // g·headsPerGroup + ρ / tq at token ρ % tq.
       acquire(vRows);
       e.copy(Pipe::MTE2, lse, {g, row0, c0}, u.lse, {c0, c0}, r, 1);
-      e.copy(Pipe::MTE2, dO, {g, row0, c0}, u.dOE, {c0, c0}, r, dv);
       if (p.sinks)
         e.copy(Pipe::MTE2, sinkGm, {g, row0, c0}, u.sink, {c0, c0}, r, 1);
-      for (int64_t row = 0; row < r; ++row) {
-        Value rho = e.add(row0, e.cst(row));
-        e.when(e.cmp(P::ult, rho, e.cst(M)), [&] {
-          Value head = e.add(e.mul(g, p.headsPerGroup), e.div(rho, p.tq));
-          e.copy(Pipe::MTE2, O, {e.rem(rho, p.tq), e.mul(head, p.dv)}, u.o, {e.cst(row), c0}, 1, p.dv);
-        });
-      }
       publish(vRows);
       acquire(vRowsOut);
-      e.v1<VCastOp>(u.dOE, u.dOF);
-      e.v2<VMulOp>(u.dOF, u.o, u.dOF);
-      e.reduce(ReduceKind::Sum, u.dOF, u.dOut);
+      // dChunk columns of dO and O at a time, their row sums added up.
+      for (int64_t c = 0; c < p.dv; c += dChunk) {
+        const int64_t cols = std::min(dChunk, p.dv - c);
+        acquire(vChunk);
+        e.copy(Pipe::MTE2, dO, {g, row0, e.cst(c)}, u.dOE, {c0, c0}, r, cols);
+        // O row ρ is head g·headsPerGroup + ρ / tq at token ρ % tq: when r
+        // divides tq this AIV's rows are r tokens of one head, one window
+        // of O (its row pitch heads·dv); otherwise row by row.
+        auto oRows = [&](Value rho, Value at, int64_t rows) {
+          Value head = e.add(e.mul(g, p.headsPerGroup), e.div(rho, p.tq));
+          e.copy(Pipe::MTE2, O, {e.rem(rho, p.tq), e.add(e.mul(head, p.dv), e.cst(c))}, u.o,
+                 {at, c0}, rows, cols);
+        };
+        if (p.tq % r == 0) {
+          e.when(e.cmp(P::ult, row0, e.cst(M)), [&] { oRows(row0, c0, r); });
+        } else {
+          for (int64_t row = 0; row < r; ++row) {
+            Value rho = e.add(row0, e.cst(row));
+            e.when(e.cmp(P::ult, rho, e.cst(M)), [&] { oRows(rho, e.cst(row), 1); });
+          }
+        }
+        publish(vChunk);
+        e.v1<VCastOp>(u.dOE, u.dOF);
+        e.v2<VMulOp>(u.dOF, u.o, u.dOF);
+        if (c == 0) {
+          e.reduce(ReduceKind::Sum, u.dOF, u.dOut);
+        } else {
+          e.reduce(ReduceKind::Sum, u.dOF, u.dPart);
+          e.v2<VAddOp>(u.dOut, u.dPart, u.dOut);
+        }
+        release(vChunk);
+      }
       if (p.sinks) {
         // d sink = -Σ_rows exp(sink - lse)·D: this AIV's rows of it.
         e.v2<VSubOp>(u.sink, u.lse, u.e);
@@ -570,7 +677,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
       if (p.sinks)
         e.copy(Pipe::MTE3, u.e, {c0, c0}, dSink, {g, row0, c0}, r, 1);
       e.loop(k.jLo, e.add(k.jHi, e.cst(1)), 1,
-           [&](Value j) { gradients(k, row0, j, j, u.dOut, /*writeP=*/false); });
+           [&](Value j) { gradients(k, row0, j, e.sub(j, k.jLo), /*kvPass=*/false, g); });
       release(vRowsOut);
       release(vRows);
     });
@@ -583,17 +690,14 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
     e.flags(true, vectorFree);
     e.loop(blk, e.cst(kTasks), blockDim, [&](Value task) {
       Value g = e.div(task, kTiles), j = e.rem(task, kTiles);
-      e.loop(firstTile(j), e.cst(qTiles), 1, [&](Value i) {
-        Rows k = rowsOf(i);
-        e.when(sees(k, j), [&] {
-          Value row0 = e.add(k.row0, rowOff);
-          acquire(vRows);
-          e.copy(Pipe::MTE2, lse, {g, row0, c0}, u.lse, {c0, c0}, r, 1);
-          e.copy(Pipe::MTE2, wsD, {g, row0, c0}, u.dIn, {c0, c0}, r, 1);
-          publish(vRows);
-          gradients(k, row0, j, i, u.dIn, /*writeP=*/true);
-          release(vRows);
-        });
+      KvPairs kp = kvPairs(j);
+      e.loop(c0, kp.count, 1, [&](Value n) {
+        Rows k = rowsOf(kp.tile(n));
+        auto pair = [&] { gradients(k, e.add(k.row0, rowOff), j, n, /*kvPass=*/true, g); };
+        if (densePairs)
+          pair();
+        else
+          e.when(sees(k, j), pair);
       });
     });
     e.flags(false, vectorFree);

@@ -30,6 +30,10 @@ namespace mlir::attnedit::ascend {
 /// head dims).
 struct AttentionGradTiling {
   int64_t bq = 0, bk = 0, ring = 2, kChunk = 0;
+  /// Columns of dO and O the query pass's D = rowsum(dO ∘ O) takes at a
+  /// time (a multiple of 16 dividing the padded dv); 0: all of dv when the
+  /// vector cores' tiles fit UB so, else the largest that fits.
+  int64_t dChunk = 0;
 };
 
 /// Whether the backward kernel takes `p` at all (training: tq == tk, no
