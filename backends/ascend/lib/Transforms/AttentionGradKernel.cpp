@@ -103,9 +103,16 @@ struct Planner {
   }
 };
 
+/// L1 slots of the tiles streamed per pair: one more than the ring, so the
+/// next pair's tiles load while the products of the pair `ring - 1` back
+/// still read theirs (with `ring` slots the load waited for those products).
+int64_t streamSlots(const AttentionGradTiling &tl) { return tl.ring + 1; }
+/// L1 slots of the P / dS tiles read back from the ring (pair n in n % 2).
+constexpr int64_t kGradSlots = 2;
+
 /// A pass's cube-core buffers. The task's fixed tiles (query pass: Q, dO;
-/// KV pass: K, V) have one slot, the tiles streamed per step and the ring's
-/// P / dS `ring` slots (slot x % ring for tile x); L0A / L0B hold two slots
+/// KV pass: K, V) have one slot, the tiles streamed per pair ring + 1
+/// (pair n in slot n % (ring + 1)), the P / dS read back two; L0A / L0B hold two slots
 /// of each chunk shape the pass's products take, shared by all products of
 /// that shape; L0C holds S, dP and the pass's accumulators (dQ; dV, dK).
 /// The passes' buffers are allocated in their own loop bodies and share
@@ -130,16 +137,16 @@ struct CubeTiles {
 CubeTiles planCube(Planner &pl, const AttentionProblem &p, const AttentionGradTiling &tl,
                    Pass pass) {
   const int64_t dk = roundUp(p.dk, 16), dv = roundUp(p.dv, 16), bq = tl.bq, bk = tl.bk;
-  const int64_t R = tl.ring, kc = chunkOf(p, tl);
+  const int64_t S = streamSlots(tl), kc = chunkOf(p, tl);
   const bool kv = pass == Pass::KV;
   CubeTiles c;
-  c.q = pl.alloc(Space::L1, Layout::NZ, bq, dk, false, kv ? R : 1);
-  c.dO = pl.alloc(Space::L1, Layout::NZ, bq, dv, false, kv ? R : 1);
-  c.k = pl.alloc(Space::L1, Layout::NZ, bk, dk, false, kv ? 1 : R);
-  c.v = pl.alloc(Space::L1, Layout::NZ, bk, dv, false, kv ? 1 : R);
+  c.q = pl.alloc(Space::L1, Layout::NZ, bq, dk, false, kv ? S : 1);
+  c.dO = pl.alloc(Space::L1, Layout::NZ, bq, dv, false, kv ? S : 1);
+  c.k = pl.alloc(Space::L1, Layout::NZ, bk, dk, false, kv ? 1 : S);
+  c.v = pl.alloc(Space::L1, Layout::NZ, bk, dv, false, kv ? 1 : S);
   if (kv)
-    c.p = pl.alloc(Space::L1, Layout::NZ, bq, bk, false, R);
-  c.dS = pl.alloc(Space::L1, Layout::NZ, bq, bk, false, R);
+    c.p = pl.alloc(Space::L1, Layout::NZ, bq, bk, false, kGradSlots);
+  c.dS = pl.alloc(Space::L1, Layout::NZ, bq, bk, false, kGradSlots);
   auto operand = [&](Space space, int64_t rows, int64_t cols) {
     for (const CubeTiles::Operand &o : c.operands)
       if (o.space == space && o.rows == rows && o.cols == cols)
@@ -245,8 +252,9 @@ bool mlir::attnedit::ascend::attentionGradFits(const AttentionProblem &p,
   if ((tl.bq % 32 && tl.bq != 16) || tl.bk % 16 || tl.bk < 16)
     return fail("bq must be 16 or a multiple of 32, bk a multiple of 16");
   const int64_t kc = chunkOf(p, tl);
-  if (tl.ring < 2 || 1 + 2 * tl.ring > t.eventsPerPipePair)
-    return fail("ring must be at least 2 with 1 + 2 ring MTE2 -> MTE1 events of " +
+  // MTE2 -> MTE1 events: the task's tiles, each streamed slot, each P / dS slot.
+  if (tl.ring < 2 || 1 + streamSlots(tl) + kGradSlots > t.eventsPerPipePair)
+    return fail("ring must be at least 2 with ring + 4 MTE2 -> MTE1 events of " +
                 llvm::Twine(t.eventsPerPipePair));
   if (kc % 16 || tl.bq % kc || tl.bk % kc || roundUp(p.dk, 16) % kc || roundUp(p.dv, 16) % kc)
     return fail("the Cube chunk must be a multiple of 16 dividing bq, bk and the head dims");
@@ -278,7 +286,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   Type f32 = b.getF32Type();
   Type elem = cubeElementType(ctx, p.dtype);
   const int64_t M = p.rows(), bq = tl.bq, bk = tl.bk, r = bq / 2;
-  const int64_t R = tl.ring, L = R - 1, kc = chunkOf(p, tl);
+  const int64_t R = tl.ring, L = R - 1, SL = streamSlots(tl), kc = chunkOf(p, tl);
   const int64_t dk = roundUp(p.dk, 16), dv = roundUp(p.dv, 16);
   const int64_t qTiles = ceilDiv(M, bq), kTiles = ceilDiv(p.tk, bk);
   const int64_t qTasks = p.groups * qTiles, kTasks = p.groups * kTiles;
@@ -396,13 +404,13 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   // (stage B), as the forward runs QK ahead of PV.
   //===------------------------------------------------------------------===//
   // Events. MTE2 <-> MTE1: 0 the task's fixed tiles, 1 + s the tiles
-  // streamed into ring slot s, 1 + R + s the P / dS of slot s; MTE1 <-> M:
+  // streamed into L1 slot s, 1 + SL + s the P / dS of L1 slot s; MTE1 <-> M:
   // 0 / 1 the L0A / L0B chunk slots; M <-> FIX: 0 S, 1 dP, 2 (3) the
   // pass's accumulators.
   const Handoff cS{Pipe::M, Pipe::FIX, 0}, cDP{Pipe::M, Pipe::FIX, 1};
   auto cubeFlags = [&](int64_t accumulators) {
     SmallVector<KernelEmitter::Flag> free;
-    for (int64_t ev = 0; ev <= 2 * R; ++ev)
+    for (int64_t ev = 0; ev < 1 + SL + kGradSlots; ++ev)
       free.push_back({Pipe::MTE1, Pipe::MTE2, ev});
     for (int64_t ev = 0; ev < 2; ++ev)
       free.push_back({Pipe::M, Pipe::MTE1, ev});
@@ -488,7 +496,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
         e.when(e.cmp(P::slt, step, count), [&] {
           Value x = tileOf(step);
           visit(x, [&] {
-            Value s = e.rem(step, R), ev = e.add(s, e.cst(1));
+            Value s = e.rem(step, SL), ev = e.add(s, e.cst(1));
             acquireAt(Pipe::MTE2, Pipe::MTE1, ev);
             if (kv) {
               Value row0 = e.mul(x, bq);
@@ -512,20 +520,21 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
         e.when(e.cmp(P::sge, step, e.cst(L)), [&] {
           Value n = e.sub(step, e.cst(L));
           visit(tileOf(n), [&] {
-            Value s = e.rem(n, R), ev = e.add(s, e.cst(1 + R)), first = e.cmp(P::eq, n, c0);
+            Value s = e.rem(n, SL), pd = e.rem(n, kGradSlots), ev = e.add(pd, e.cst(1 + SL));
+            Value first = e.cmp(P::eq, n, c0);
             e.crossWait(kGrads);
             acquireAt(Pipe::MTE2, Pipe::MTE1, ev);
             if (kv)
-              e.copy(Pipe::MTE2, wsP, {ringSlot(n), c0, c0}, e.slot(c.p, s), {c0, c0}, bq, bk);
-            e.copy(Pipe::MTE2, wsDS, {ringSlot(n), c0, c0}, e.slot(c.dS, s), {c0, c0}, bq, bk);
+              e.copy(Pipe::MTE2, wsP, {ringSlot(n), c0, c0}, e.slot(c.p, pd), {c0, c0}, bq, bk);
+            e.copy(Pipe::MTE2, wsDS, {ringSlot(n), c0, c0}, e.slot(c.dS, pd), {c0, c0}, bq, bk);
             publishAt(Pipe::MTE2, Pipe::MTE1, ev);
             if (kv) {
               // dV += Pᵀ·dO, dK += dSᵀ·Q (MTE1's transposed loads).
-              product(e.slot(c.p, s), true, e.slot(c.dO, s), false, bk, dv, bq, c.acc0, first);
-              product(e.slot(c.dS, s), true, e.slot(c.q, s), false, bk, dk, bq, c.acc1, first);
+              product(e.slot(c.p, pd), true, e.slot(c.dO, s), false, bk, dv, bq, c.acc0, first);
+              product(e.slot(c.dS, pd), true, e.slot(c.q, s), false, bk, dk, bq, c.acc1, first);
             } else {
               // dQ += dS·K.
-              product(e.slot(c.dS, s), false, e.slot(c.k, s), false, bq, dk, bk, c.acc0, first);
+              product(e.slot(c.dS, pd), false, e.slot(c.k, s), false, bq, dk, bk, c.acc0, first);
             }
             releaseAt(Pipe::MTE2, Pipe::MTE1, ev);
             releaseAt(Pipe::MTE2, Pipe::MTE1, e.add(s, e.cst(1)));
