@@ -226,6 +226,16 @@ TEST(AttentionGradKernel, DensePairsAcrossHeadsMatchReference) {
   check(p, {{16, 16, 3}, {32, 16}}, 1e-5, 9);
 }
 
+// The edge tiles' mask rows as one window of the padded table per vector
+// core, and row by row where bq 128 over bk 16 leaves the table's pads.
+TEST(AttentionGradKernel, MaskWindowsMatchReference) {
+  AttentionProblem p = problem(1, 2, 128, 16, 16, 0.3, DType::F32);
+  check(p, {{128, 16, 3}, {64, 32}}, 1e-5, 11);
+  p.window = 40;
+  p.sinks = true;
+  check(p, {{128, 16, 3}, {32, 16}}, 1e-5, 12);
+}
+
 // D = rowsum(dO ∘ O) over dv in column chunks (what lets the pair slots
 // fit UB at bq 128 with dv 128): 16 and 32 of dv 64, with sinks.
 TEST(AttentionGradKernel, DInColumnChunksMatchesReference) {

@@ -160,6 +160,19 @@ TEST(AttentionKernel, CausalGqaPrefillMatchesReference) {
   }
 }
 
+// Query rows that are consecutive positions of one head (r = bq / 2
+// divides tq): each vector core reads its edge tiles' mask rows as one
+// window of the padded mask table; bq 128 over bk 16 puts some of those
+// windows past the table's pads (rows a vector core's keys do not reach),
+// which are read row by row. Causal and a window of 40 with sinks.
+TEST(AttentionKernel, MaskWindowsMatchReference) {
+  AttentionProblem p = problem(1, 2, 128, 128, 16, 16, 0.3, DType::F32);
+  check(p, {{32, 16, 2, 16, 16}, {128, 16, 3, 16, 16}, {64, 32, 2, 16, 16}}, 1e-5, 11);
+  p.window = 40;
+  p.sinks = true;
+  check(p, {{32, 16, 2, 16, 16}, {128, 16, 3, 16, 16}}, 1e-5, 12);
+}
+
 // Decode: one query per head at the last of 37 positions, 4 heads per KV
 // head in one task (GQA shares the K/V tiles, S27).
 TEST(AttentionKernel, GqaDecodeMatchesReference) {

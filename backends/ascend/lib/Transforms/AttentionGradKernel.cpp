@@ -291,7 +291,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionGradKernel(OpBuilder &builder, Lo
   const int64_t qTiles = ceilDiv(M, bq), kTiles = ceilDiv(p.tk, bk);
   const int64_t qTasks = p.groups * qTiles, kTasks = p.groups * kTiles;
   const int64_t blockDim = blockDimOf(p, tl, t);
-  const int64_t maskRows = p.window + 2 * bk - 1;
+  const int64_t maskRows = attentionMaskTableRows(p, bk);
   const int64_t dChunk = dChunkOf(p, tl, t);
 
   MixKernel mk = startMixKernel(builder, loc, name, t, blockDim,

@@ -212,13 +212,13 @@ mlir::attnedit::ascend::estimateCandidate(OpBuilder &builder, ModuleOp scratch,
 
 std::vector<float> mlir::attnedit::ascend::attentionMaskRows(const AttentionProblem &p,
                                                              const AttentionTiling &tl) {
-  int64_t rows = p.window + 2 * tl.bk - 1;
+  int64_t rows = attentionMaskTableRows(p, tl.bk);
   std::vector<float> m(rows * tl.bk);
-  for (int64_t a = 0; a < rows; ++a)
+  for (int64_t i = 0; i < rows; ++i)
     for (int64_t c = 0; c < tl.bk; ++c) {
-      int64_t dist = a - (tl.bk - 1) - c; // query position - key position
+      int64_t dist = i - kMaskPadRows - (tl.bk - 1) - c; // query position - key position
       bool visible = dist >= 0 && (p.window == 0 || dist < p.window);
-      m[a * tl.bk + c] = visible ? 0.0f : static_cast<float>(kMasked);
+      m[i * tl.bk + c] = visible ? 0.0f : static_cast<float>(kMasked);
     }
   return m;
 }
@@ -248,7 +248,7 @@ KernelOp mlir::attnedit::ascend::buildAttentionKernel(OpBuilder &builder, Locati
   const int64_t splits = tl.splits > 1 ? ceilDiv(kvTiles, per) : 1;
   const int64_t qTiles = ceilDiv(M, tl.bq), tasks = p.groups * qTiles * splits;
   const int64_t blockDim = std::min(tasks, t.cubeCores);
-  const int64_t maskRows = p.window + 2 * tl.bk - 1;
+  const int64_t maskRows = attentionMaskTableRows(p, tl.bk);
   const int64_t kChunks = d.dk / tl.kChunk, nChunks = d.dv / tl.nChunk;
 
   // TCubeTiling-style record with FlashAttentionScore's vocabulary (S20, S29).

@@ -94,22 +94,37 @@ inline QueryRows queryRows(KernelEmitter &e, const AttentionProblem &p, Value ro
 /// Whether the KV tile of keys j0.. crosses the causal diagonal (keys past
 /// the rows' earliest position) or the window's left edge. There, the
 /// compressed mask's row for each of the `r` query rows from `row0` (row a =
-/// q - j0 + bk - 1, clamped: attentionMaskRows) is copied into `mask` on
-/// MTE2, as CANN's sparse modes 3 / 4 take it (S29).
+/// q - j0 + bk - 1 at table index a + kMaskPadRows, clamped to the table:
+/// attentionMaskRows) is copied into `mask` on MTE2, as CANN's sparse modes
+/// 3 / 4 take it (S29). When the r rows are consecutive positions of one
+/// head (r divides tq and row0 is a multiple of r) and their table rows lie
+/// in the table, that is one copy of r table rows; otherwise row by row.
 inline Value loadEdgeMask(KernelEmitter &e, const AttentionProblem &p, int64_t bk, Value maskGm,
                           Value mask, Value row0, int64_t r, Value j0, const QueryRows &q) {
   using P = arith::CmpIPredicate;
-  const int64_t maskRows = p.window + 2 * bk - 1;
+  const int64_t tableRows = attentionMaskTableRows(p, bk);
   Value edge = e.cmp(P::sgt, e.add(j0, e.cst(bk - 1)), q.pMin);
   if (p.window)
     edge = e.orI(edge, e.cmp(P::slt, j0, e.sub(q.pMax, e.cst(p.window - 1))));
   e.when(edge, [&] {
     Value c0 = e.cst(0);
-    for (int64_t row = 0; row < r; ++row) {
-      Value pos = e.add(e.rem(e.add(row0, e.cst(row)), p.tq), e.cst(p.tk - p.tq));
-      Value a = e.smin(e.smax(e.add(e.sub(pos, j0), e.cst(bk - 1)), c0), e.cst(maskRows - 1));
-      e.copy(Pipe::MTE2, maskGm, {a, c0}, mask, {e.cst(row), c0}, 1, bk);
+    // Table index of the row of query position pos.
+    auto index = [&](Value pos) { return e.add(e.sub(pos, j0), e.cst(bk - 1 + kMaskPadRows)); };
+    auto rowByRow = [&] {
+      for (int64_t row = 0; row < r; ++row) {
+        Value pos = e.add(e.rem(e.add(row0, e.cst(row)), p.tq), e.cst(p.tk - p.tq));
+        Value a = e.smin(e.smax(index(pos), c0), e.cst(tableRows - 1));
+        e.copy(Pipe::MTE2, maskGm, {a, c0}, mask, {e.cst(row), c0}, 1, bk);
+      }
+    };
+    if (p.tq % r != 0 || r > kMaskPadRows) {
+      rowByRow();
+      return;
     }
+    Value a0 = index(e.add(e.rem(row0, p.tq), e.cst(p.tk - p.tq)));
+    Value inTable = e.andI(e.cmp(P::sge, a0, c0), e.cmp(P::sle, a0, e.cst(tableRows - r)));
+    e.when(inTable, [&] { e.copy(Pipe::MTE2, maskGm, {a0, c0}, mask, {c0, c0}, r, bk); });
+    e.when(e.cmp(P::eq, inTable, e.constBool(false)), rowByRow);
   });
   return edge;
 }

@@ -116,9 +116,18 @@ llvm::Expected<AttentionChoice> searchAttentionTiling(MLIRContext *context,
 
 /// The compressed mask the kernel reads for tiles the mask cuts (as CANN's
 /// FlashAttentionScore takes a compressed atten_mask for its causal and band
-/// sparse modes, S29): [window + 2·bk - 1, bk] f32 (window 0: [2·bk - 1,
-/// bk]), row a holding 0 or -3e38 for key distance a - (bk - 1) - column.
+/// sparse modes, S29): rows a of key distance a - (bk - 1) - column, each 0
+/// or -3e38, for a in [-kMaskPadRows, window + 2·bk - 1 + kMaskPadRows)
+/// (row a at index a + kMaskPadRows): [attentionMaskTableRows, bk] f32. The
+/// rows past [0, window + 2·bk - 1) repeat its first (all masked) or last
+/// (all visible, or all masked with a window) row's pattern; with them a
+/// vector core's r <= kMaskPadRows consecutive query rows read one window of
+/// r table rows, one copy, on every tile whose rows stay within the pads.
 std::vector<float> attentionMaskRows(const AttentionProblem &p, const AttentionTiling &tiling);
+constexpr int64_t kMaskPadRows = 64;
+inline int64_t attentionMaskTableRows(const AttentionProblem &p, int64_t bk) {
+  return p.window + 2 * bk - 1 + 2 * kMaskPadRows;
+}
 
 /// The sinks [heads] laid out per query row, [groups·rows, 1].
 std::vector<float> attentionSinkRows(const AttentionProblem &p, llvm::ArrayRef<float> sinks);
