@@ -193,13 +193,13 @@ TEST(AttentionGradKernel, CausalGqaMatchesReference) {
   check(p, {{32, 16}}, 2e-2, 2);
 }
 
-// The pipelined cube core: ring 2 and 3 (scores one and two pairs ahead of
-// the products), several Cube chunks per product (head dims 64, bq 64: S,
+// The pipelined cube core: ring 2, 3 and 4 (scores one to three pairs
+// ahead of the products), several Cube chunks per product (head dims 64, bq 64: S,
 // dP, dV and dK contract over 2 to 4 chunks of 32 or 16 through the shared
 // L0A / L0B double buffers), query tiles spanning two heads.
 TEST(AttentionGradKernel, PipelinedChunksMatchReference) {
   AttentionProblem p = problem(1, 2, 70, 64, 64, 0.125, DType::F32);
-  check(p, {{64, 32, 2}, {64, 32, 3}, {64, 64, 3, 16}, {32, 64, 3, 32}}, 1e-5, 6);
+  check(p, {{64, 32, 2}, {64, 32, 3}, {64, 64, 3, 16}, {32, 64, 3, 32}, {32, 32, 4}}, 1e-5, 6);
 }
 
 // GateSWA: window 6 with sinks, 2 heads per KV head, 37 tokens.
@@ -218,10 +218,10 @@ TEST(AttentionGradKernel, SlidingWindowWithSinksMatchesReference) {
 // boundaries.
 TEST(AttentionGradKernel, DensePairsAcrossHeadsMatchReference) {
   AttentionProblem p = problem(2, 4, 64, 16, 32, 0.3, DType::F32);
-  check(p, {{16, 16}, {32, 16, 3}, {16, 32}, {64, 16, 3}}, 1e-5, 7);
+  check(p, {{16, 16}, {32, 16, 3}, {16, 32}, {64, 16, 3}, {16, 16, 4}}, 1e-5, 7);
   p.window = 20;
   p.sinks = true;
-  check(p, {{16, 16}, {32, 16, 3}, {16, 32, 2}, {32, 32, 3}}, 1e-5, 8);
+  check(p, {{16, 16}, {32, 16, 3}, {16, 32, 2}, {32, 32, 3}, {32, 16, 4}}, 1e-5, 8);
   p.window = 3;
   check(p, {{16, 16, 3}, {32, 16}}, 1e-5, 9);
 }

@@ -722,7 +722,7 @@ mlir::attnedit::ascend::searchAttentionGradTiling(MLIRContext *context, const At
   int64_t rows = roundUp(p.rows(), 16), keys = roundUp(p.tk, 16);
   for (int64_t bq : {128, 64, 32, 16})
     for (int64_t bk : {128, 64, 32, 16})
-      for (int64_t ring : {2, 3}) {
+      for (int64_t ring : {2, 3, 4}) { // 4: 1 + 5 + 2 MTE2 -> MTE1 events, all 8 of S22
         if ((bq > rows && bq > 16) || (bk > keys && bk > 16))
           continue;
         if (attentionGradFits(p, {bq, bk, ring}, t))
