@@ -97,8 +97,8 @@ bool mlir::attnedit::ascend::attentionFits(const AttentionProblem &p, const Atte
   if (tl.bq % 32 && tl.bq != 16)
     return fail("bq must be 16 or a multiple of 32 (two AIVs of 16-row fractals)");
   if (tl.bq % 16 || tl.bk % 16 || tl.kChunk % 16 || tl.nChunk % 16 || tl.kChunk < 16 ||
-      tl.nChunk < 16 || d.dk % tl.kChunk || d.dv % tl.nChunk || tl.ring < 2)
-    return fail("tiles must be multiples of 16 dividing the padded head dims, ring >= 2");
+      tl.nChunk < 16 || d.dk % tl.kChunk || d.dv % tl.nChunk || tl.ring < 2 || tl.ring > 4)
+    return fail("tiles must be multiples of 16 dividing the padded head dims, ring 2 to 4");
   Footprint f = footprint(p, tl);
   if (std::string over = capacityError(t, f.bytes); !over.empty())
     return fail(over);
@@ -112,7 +112,7 @@ mlir::attnedit::ascend::attentionTilings(const AttentionProblem &p, const Target
   int64_t dk = roundUp(p.dk, 16), dv = roundUp(p.dv, 16);
   for (int64_t bq : {128, 64, 32, 16})
     for (int64_t bk : {256, 128, 64, 32, 16})
-      for (int64_t ring : {2, 3}) {
+      for (int64_t ring : {2, 3, 4}) { // 4: K slot events 1..4 below evP
         if ((bq > rows && bq > 16) || (bk > keys && bk > 16))
           continue;
         // The largest Cube chunks that fit.
@@ -135,8 +135,8 @@ mlir::attnedit::ascend::attentionTilings(const AttentionProblem &p, const Target
         }
       }
   // Smaller tiles than these only add instructions and flag round trips.
-  if (out.size() > 8)
-    out.resize(8);
+  if (out.size() > 12)
+    out.resize(12);
   // A part's log-sum-exp is not the row's: no splits when it is saved.
   size_t base = p.saveLse ? 0 : std::min<size_t>(out.size(), 2);
   for (size_t i = 0; i < base; ++i)
