@@ -229,9 +229,10 @@ llvm::Expected<Matrix> normExactLatent(const Matrix &target, Matrix &down, const
   auto basis = svd(inZ);
   if (!basis)
     return basis.takeError();
+  // A latent wider than the input keeps its extra rows at zero.
   for (int64_t r = 0; r < down.rows; ++r)
     for (int64_t x = 0; x < h; ++x)
-      down.at(r, x) = basis->vt.at(r, x) / gain(x);
+      down.at(r, x) = r < basis->vt.rows ? basis->vt.at(r, x) / gain(x) : 0.0;
   Matrix cd = multiply(c, transposed(down)), root, inverseRoot;
   symmetricRoots(multiply(down, cd), root, inverseRoot);
   return multiply(multiply(target, cd), multiply(inverseRoot, inverseRoot));

@@ -217,6 +217,11 @@ TEST(MlaInitTest, RoRoPEStartIsExactWhereNothingIsTruncated) {
     EXPECT_LT(exact, 1e-5) << "interleaved " << interleaved; // 6e-7 measured
     double svdError = outputError(t, *svd, s, nullptr, /*unitRms=*/true);
     EXPECT_GT(svdError, 0.05) << "interleaved " << interleaved; // 0.16-0.17 measured
+    // A latent wider than the input: the extra rows stay zero, still exact.
+    MlaShape wide{0, 40, 8, 8, 8};
+    auto w = svdInitMla(calibrated, wide, MlaStart::RoRoPE);
+    ASSERT_TRUE(bool(w)) << llvm::toString(w.takeError());
+    EXPECT_LT(outputError(t, *w, wide, nullptr, /*unitRms=*/true), 1e-5);
   }
 }
 
