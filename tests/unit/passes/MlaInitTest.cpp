@@ -127,6 +127,22 @@ double outputError(const Teacher &t, const MlaWeights &w, const MlaShape &s,
   return std::sqrt(diff / norm);
 }
 
+/// A mixing matrix whose inputs mix·z (z white) have their variance mostly
+/// in 6 directions, and their covariance mix·mixᵀ.
+std::pair<std::vector<float>, std::vector<float>> skewedInputs(int64_t hidden) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> mix(hidden * hidden), cov(hidden * hidden, 0.0f);
+  for (int64_t a = 0; a < hidden; ++a)
+    for (int64_t c = 0; c < hidden; ++c)
+      mix[a * hidden + c] = normal(rng) * (c < 6 ? 1.0f : 0.05f);
+  for (int64_t a = 0; a < hidden; ++a)
+    for (int64_t b = 0; b < hidden; ++b)
+      for (int64_t c = 0; c < hidden; ++c)
+        cov[a * hidden + b] += mix[a * hidden + c] * mix[b * hidden + c];
+  return {mix, cov};
+}
+
 TEST(MlaInitTest, FullRankMqaWithAllRopeDimsIsCloseUpToTheLatentNorm) {
   // One KV head and every RoPE pair kept: the factorisation is exact, and the
   // only error left is the per-token gain of kv_a_layernorm.
@@ -158,16 +174,7 @@ TEST(MlaInitTest, ActivationAwareStartFitsTheInputsItWasCalibratedOn) {
   // weighted by their covariance keeps what those inputs excite, the
   // data-free one spends rank on directions they never take.
   Teacher t(/*kvHeads=*/2, /*interleaved=*/false, 7);
-  std::mt19937 rng(3);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> mix(t.hidden * t.hidden), cov(t.hidden * t.hidden, 0.0f);
-  for (int64_t a = 0; a < t.hidden; ++a)
-    for (int64_t c = 0; c < t.hidden; ++c)
-      mix[a * t.hidden + c] = normal(rng) * (c < 6 ? 1.0f : 0.05f);
-  for (int64_t a = 0; a < t.hidden; ++a)
-    for (int64_t b = 0; b < t.hidden; ++b)
-      for (int64_t c = 0; c < t.hidden; ++c)
-        cov[a * t.hidden + b] += mix[a * t.hidden + c] * mix[b * t.hidden + c];
+  auto [mix, cov] = skewedInputs(t.hidden);
   MlaShape s{0, 6, 8, 4, 8};
   auto free = svdInitMla(t.view(), s);
   ASSERT_TRUE(bool(free)) << llvm::toString(free.takeError());
@@ -231,16 +238,7 @@ TEST(MlaInitTest, RoRoPEStartFitsTheInputsItWasCalibratedOnAndNeedsThem) {
   // to 6: the calibrated start is closer than the data-free one and than
   // the activation-aware SVD, whose whitened latent the norm cannot follow.
   Teacher t(/*kvHeads=*/2, /*interleaved=*/false, 7);
-  std::mt19937 rng(3);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> mix(t.hidden * t.hidden), cov(t.hidden * t.hidden, 0.0f);
-  for (int64_t a = 0; a < t.hidden; ++a)
-    for (int64_t c = 0; c < t.hidden; ++c)
-      mix[a * t.hidden + c] = normal(rng) * (c < 6 ? 1.0f : 0.05f);
-  for (int64_t a = 0; a < t.hidden; ++a)
-    for (int64_t b = 0; b < t.hidden; ++b)
-      for (int64_t c = 0; c < t.hidden; ++c)
-        cov[a * t.hidden + b] += mix[a * t.hidden + c] * mix[b * t.hidden + c];
+  auto [mix, cov] = skewedInputs(t.hidden);
   // Scaled to the unit-RMS inputs' mean square of 1 per dimension.
   double trace = 0;
   for (int64_t a = 0; a < t.hidden; ++a)
