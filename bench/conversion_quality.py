@@ -31,6 +31,9 @@ writes bench/results/conversion_quality.json and an SVG plot.
 
 MLA_RANKS_ROW (stories): MLA at uniform r16+4's bytes with each layer's
 own latent rank (MLA_RANKS, below), exported with per-layer kv_lora_rank.
+"MLA r16+4, RoRoPE start" (stories): init=rorope, TransMLA's calibrated
+start (RoRoPE + BKV-PCA on the calibration covariance) with a latent its
+RMSNorm passes unchanged (passes/include/attnedit/Passes/MlaInit.h).
 
 Ablation rows (stories): stage 2 only at the same total steps, stage 2
 with feature matching (cosine of the hidden states entering every layer),
@@ -271,6 +274,9 @@ def stories(args):
     configs = [
         ("MLA r16+4", mla, "stages"),
         ("MLA r16+4, activation-aware SVD", f"{mla} activations={w('activations.safetensors')}",
+         "stages"),
+        ("MLA r16+4, RoRoPE start",
+         f"{mla.replace('init=svd', 'init=rorope')} activations={w('activations.safetensors')}",
          "stages"),
         ("MLA r16+4, random init", mla.replace("init=svd", "init=random"), "stages"),
         ("MLA r16+4, stage 2 only", mla, "stage2-only"),

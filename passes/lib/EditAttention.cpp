@@ -143,15 +143,18 @@ LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
   // A plan can use both kinds, so both kinds' options must be valid.
   bool planned = !plan.empty();
   if (target == "mla" || planned) {
-    if (init != "svd" && init != "random")
-      return fail("init must be svd or random, got '" + init + "'");
+    if (init != "svd" && init != "random" && init != "rorope")
+      return fail("init must be svd, random or rorope, got '" + init + "'");
+    if (init == "rorope" && activations.empty())
+      return fail("init=rorope measures keys and values on calibration data: give "
+                  "activations=FILE (attnedit-run calibrate-activations)");
     if (kvLoraRank < 1 || qLoraRank < 0 || qkRopeHeadDim < 2 || qkRopeHeadDim % 2 ||
         qkNopeHeadDim < -1 || vHeadDim == 0 || vHeadDim < -1 || ropeStride < 0)
       return fail("needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2, "
                   "qk-nope-head-dim >= 0, v-head-dim >= 1 (-1: the teacher's head_dim) and "
                   "rope-stride >= 0");
-    if (init == "svd" && paramsOut.empty() && !planned)
-      return fail("init=svd computes weights: give params-out=FILE.safetensors");
+    if (init != "random" && paramsOut.empty() && !planned)
+      return fail("init=" + init + " computes weights: give params-out=FILE.safetensors");
   }
   if (target == "gate-swa" || planned) {
     if (gate != "headwise" && gate != "elementwise" && gate != "none")
@@ -299,7 +302,7 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
                        qkNorm ? llvm::ArrayRef<float>(teacherWeights[5]) : llvm::ArrayRef<float>(),
                        inputNorm};
     t.inputCovariance = covariance;
-    auto warm = svdInitMla(t, shape);
+    auto warm = svdInitMla(t, shape, init == "rorope" ? MlaStart::RoRoPE : MlaStart::Svd);
     if (!warm)
       return op.emitError() << "attnedit-edit-attention: " << llvm::toString(warm.takeError());
     w = std::move(*warm);
@@ -504,12 +507,12 @@ void EditAttentionPass::runOnOperation() {
   }
   if (!sinkLogitsFile.empty() && failed(loadSinkLogits()))
     return signalPassFailure();
-  bool readsTeacher = !paramsOut.empty() && (target == "gate-swa" || init == "svd");
+  bool readsTeacher = !paramsOut.empty() && (target == "gate-swa" || init != "random");
   if (editPlan)
     readsTeacher = !paramsOut.empty() &&
                    llvm::any_of(editPlan->layers, [&](const LayerEdit &e) {
                      return e.kind == LayerEdit::Kind::Swa ||
-                            (e.kind == LayerEdit::Kind::Mla && init == "svd");
+                            (e.kind == LayerEdit::Kind::Mla && init != "random");
                    });
   if (readsTeacher) {
     if (llvm::Error e = teacher.open(module)) {

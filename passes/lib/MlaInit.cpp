@@ -7,7 +7,10 @@
 
 #include "attnedit/Passes/MlaInit.h"
 
+#include "llvm/ADT/STLExtras.h"
+
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -209,6 +212,32 @@ void spareRows(Matrix &up, int64_t first, const Matrix &like, uint64_t seed) {
       up.at(i, c) = normal(rng);
 }
 
+/// The latent `down` (rows spanning the subspace to keep; zero rows past
+/// the factorisation's rank are completed with orthonormal directions)
+/// re-expressed with rows orthonormal in z = x / g, so that the latent's RMS
+/// stays near rms(z) = 1 and the latent RMSNorm passes it at a fixed gain
+/// (exactly at rank = hidden); returns the up-projection refitted to `target`
+/// by least squares on inputs of covariance `c`: target·C·Dᵀ·(D·C·Dᵀ)⁻¹.
+llvm::Expected<Matrix> normExactLatent(const Matrix &target, Matrix &down, const Matrix &c,
+                                       llvm::ArrayRef<float> g) {
+  int64_t h = down.cols;
+  auto gain = [&](int64_t x) { return g.empty() || g[x] == 0 ? 1.0 : (double)g[x]; };
+  Matrix inZ = down;
+  for (int64_t r = 0; r < down.rows; ++r)
+    for (int64_t x = 0; x < h; ++x)
+      inZ.at(r, x) *= gain(x);
+  auto basis = svd(inZ);
+  if (!basis)
+    return basis.takeError();
+  // A latent wider than the input keeps its extra rows at zero.
+  for (int64_t r = 0; r < down.rows; ++r)
+    for (int64_t x = 0; x < h; ++x)
+      down.at(r, x) = r < basis->vt.rows ? basis->vt.at(r, x) / gain(x) : 0.0;
+  Matrix cd = multiply(c, transposed(down)), root, inverseRoot;
+  symmetricRoots(multiply(down, cd), root, inverseRoot);
+  return multiply(multiply(target, cd), multiply(inverseRoot, inverseRoot));
+}
+
 void append(std::vector<float> &out, const Matrix &m) {
   for (double v : m.data)
     out.push_back((float)v);
@@ -226,7 +255,7 @@ double mlir::attnedit::studentRopeTheta(double teacherTheta, const MlaShape &sha
 }
 
 llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
-                                                      const MlaShape &s) {
+                                                      const MlaShape &s, MlaStart start) {
   int64_t h = t.hidden, hq = t.numHeads, hkv = t.numKvHeads, d = t.headDim;
   int64_t r = s.qkRopeHeadDim, n = s.qkNopeHeadDim, dv = s.vHeadDim, rank = s.kvLoraRank;
   if (r < 2 || r % 2 || r > d || (!s.ropeStride && d % r))
@@ -243,6 +272,20 @@ llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
     return shapeError("kv-lora-rank and v-head-dim must be >= 1, qk-nope-head-dim and "
                       "q-lora-rank >= 0");
   int64_t group = hq / hkv;
+  bool rorope = start == MlaStart::RoRoPE;
+  if (rorope && t.inputCovariance.empty())
+    return shapeError("the rorope start measures keys and values on calibration data: it needs "
+                      "the input covariance (activations=FILE from attnedit-run "
+                      "calibrate-activations)");
+  Matrix covariance;
+  bool aware = !t.inputCovariance.empty();
+  if (aware) {
+    if ((int64_t)t.inputCovariance.size() != h * h)
+      return shapeError("the input covariance has " + llvm::Twine(t.inputCovariance.size()) +
+                        " values, not hidden² = " + llvm::Twine(h * h));
+    covariance = Matrix(h, h);
+    std::copy(t.inputCovariance.begin(), t.inputCovariance.end(), covariance.data.begin());
+  }
 
   // Per-head teacher weights, Qwen3's static norm weights folded into rows.
   std::vector<Matrix> wq(hq), wk(hkv), wv(hkv);
@@ -270,12 +313,18 @@ llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
   for (int64_t j = 0; j < r / 2; ++j) {
     auto [a, b] = pair(j * stride, d);
     auto [sa, sb] = pair(j, r);
+    // The heads' pair rows, times C when the keys are measured on data.
+    std::vector<Matrix> rowsA(hkv, Matrix(2, h)), rowsB = rowsA;
+    for (int64_t g = 0; g < hkv; ++g)
+      for (auto [i, c] : llvm::enumerate(std::array{a, b}))
+        std::copy(wk[g].row(c), wk[g].row(c) + h, rowsA[g].row(i));
+    for (int64_t g = 0; g < hkv; ++g)
+      rowsB[g] = rorope ? multiply(rowsA[g], covariance) : rowsA[g];
     Matrix gram(hkv, hkv);
     for (int64_t g = 0; g < hkv; ++g)
       for (int64_t g2 = 0; g2 < hkv; ++g2)
-        for (int64_t c : {a, b})
-          for (int64_t x = 0; x < h; ++x)
-            gram.at(g, g2) += wk[g].at(c, x) * wk[g2].at(c, x);
+        for (int64_t i = 0; i < 2 * h; ++i)
+          gram.at(g, g2) += rowsA[g].data[i] * rowsB[g2].data[i];
     std::vector<double> u = topEigenvector(gram);
     for (auto [c, sc] : {std::pair{a, sa}, std::pair{b, sb}}) {
       for (int64_t x = 0; x < h; ++x) {
@@ -296,8 +345,11 @@ llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
   Matrix kvStack(2 * hkv * d, h);
   double kNorm = 0, vNorm = 0;
   for (int64_t g = 0; g < hkv; ++g) {
-    kNorm += std::pow(frobenius(kNope[g]), 2);
-    vNorm += std::pow(frobenius(wv[g]), 2);
+    // BKV: the energies of the keys and values the data produces.
+    kNorm += rorope ? d * std::pow(expectedRmsUnder(kNope[g], covariance), 2)
+                    : std::pow(frobenius(kNope[g]), 2);
+    vNorm += rorope ? d * std::pow(expectedRmsUnder(wv[g], covariance), 2)
+                    : std::pow(frobenius(wv[g]), 2);
   }
   double alpha = kNorm > 0 ? std::sqrt(vNorm / kNorm) : 1.0;
   for (int64_t g = 0; g < hkv; ++g)
@@ -306,14 +358,8 @@ llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
         kvStack.at(g * d + c, x) = alpha * kNope[g].at(c, x);
         kvStack.at((hkv + g) * d + c, x) = wv[g].at(c, x);
       }
-  Matrix whiten, unwhiten, covariance;
-  bool aware = !t.inputCovariance.empty();
+  Matrix whiten, unwhiten, balanced = kvStack;
   if (aware) {
-    if ((int64_t)t.inputCovariance.size() != h * h)
-      return shapeError("the input covariance has " + llvm::Twine(t.inputCovariance.size()) +
-                        " values, not hidden² = " + llvm::Twine(h * h));
-    covariance = Matrix(h, h);
-    std::copy(t.inputCovariance.begin(), t.inputCovariance.end(), covariance.data.begin());
     symmetricRoots(covariance, whiten, unwhiten);
     kvStack = multiply(kvStack, whiten);
   }
@@ -332,6 +378,17 @@ llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
         upK[g].at(e, c) = joint->u.at(g * d + e, c) * joint->s[c] / alpha;
         upV[g].at(e, c) = joint->u.at((hkv + g) * d + e, c) * joint->s[c];
       }
+  }
+  if (rorope) {
+    auto fit = normExactLatent(balanced, down, covariance, t.inputNorm);
+    if (!fit)
+      return fit.takeError();
+    for (int64_t c = 0; c < rank; ++c)
+      for (int64_t g = 0; g < hkv; ++g)
+        for (int64_t e = 0; e < d; ++e) {
+          upK[g].at(e, c) = fit->at(g * d + e, c) / alpha;
+          upV[g].at(e, c) = fit->at((hkv + g) * d + e, c);
+        }
   }
 
   // Per query head: NoPE query and key up-projection, value up-projection and

@@ -1,6 +1,8 @@
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gqa" 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla layers=3" 2>&1 | FileCheck %s --check-prefix=LAYER
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla init=svd" 2>&1 | FileCheck %s --check-prefix=SVD
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla init=rorope params-out=%t.safetensors" 2>&1 | FileCheck %s --check-prefix=RORO
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla init=pca" 2>&1 | FileCheck %s --check-prefix=INIT
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla qk-rope-head-dim=7 init=random" 2>&1 | FileCheck %s --check-prefix=ROPE
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 rope-stride=3 init=random" 2>&1 | FileCheck %s --check-prefix=STRIDE
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa window=0" 2>&1 | FileCheck %s --check-prefix=WINDOW
@@ -10,6 +12,8 @@
 // TARGET: error: attnedit-edit-attention: target must be mla or gate-swa, got 'gqa'
 // LAYER: error: attnedit-edit-attention: layer 3 is out of range: the module has 1 attention layers
 // SVD: error: attnedit-edit-attention: init=svd computes weights: give params-out=FILE.safetensors
+// RORO: error: attnedit-edit-attention: init=rorope measures keys and values on calibration data: give activations=FILE (attnedit-run calibrate-activations)
+// INIT: error: attnedit-edit-attention: init must be svd, random or rorope, got 'pca'
 // ROPE: error: attnedit-edit-attention: needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2
 // STRIDE: error: attnedit-edit-attention: rope-stride=3 with qk-rope-head-dim=8 reaches past the teacher's 8 RoPE pairs (layer 0)
 // WINDOW: error: attnedit-edit-attention: needs window in [1, 16777216] and full-every in [0, 4096]

@@ -47,6 +47,16 @@ inline int64_t ropeStrideOf(const MlaShape &shape, int64_t d) {
 /// the teacher's frequency j·K (theta^(-2jK/D)): theta^(K·r/D).
 double studentRopeTheta(double teacherTheta, const MlaShape &shape, int64_t d);
 
+/// How svdInitMla maps the teacher (see there).
+enum class MlaStart {
+  /// From the weights alone, or with `inputCovariance` an activation-aware
+  /// factorisation of the NoPE keys and values.
+  Svd,
+  /// TransMLA's calibrated start (RoRoPE and BKV-PCA, arXiv 2502.07864 §4) with
+  /// a latent the RMSNorm passes unchanged; needs `inputCovariance`.
+  RoRoPE,
+};
+
 /// DeepSeek-V2/V3 tensors; the q_proj / q_lora ones not in use are empty.
 struct MlaWeights {
   std::vector<float> qProj, qAProj, qANorm, qBProj, kvAProj, kvANorm, kvBProj, oProj;
@@ -74,7 +84,26 @@ struct MlaWeights {
 ///    `inputNorm`, so a typical token passes at about unit gain.
 ///  - Qwen3's q/k norm weights are folded into the rows; their per-token
 ///    1/rms is dropped (distillation absorbs it).
-llvm::Expected<MlaWeights> svdInitMla(const TeacherAttention &teacher, const MlaShape &shape);
+///
+/// MlaStart::RoRoPE measures all three choices on the calibration inputs
+/// (covariance C of x = g ⊙ z, g = `inputNorm`, z the unit-RMS input):
+///  - RoRoPE: the per-pair principal combination u is that of the keys the
+///    data produces (the Gram matrix of the heads' pair rows under C), not of
+///    the weights. The same g×g rotation acts on both halves of a pair, so it
+///    commutes with RoPE, and q·k is unchanged until the residual leaves RoPE.
+///  - BKV: α balances the NoPE keys' and the values' output energy under C.
+///  - The latent spans the activation-aware factorisation's subspace, but its
+///    rows are re-orthonormalised in z and the up-projections refitted by
+///    least squares under C. The whitened rows make the latent's RMS swing
+///    per token (the norm cannot follow); orthonormal rows in z keep it at
+///    rms(z) = 1 when the rank is the hidden size, so the latent norm is then
+///    exact, and nearly so when the latent holds most of z.
+/// FreqFold (sharing one RoPE key across adjacent frequencies) is not done:
+/// it pays when neighbouring frequencies nearly agree (64 pairs), while a
+/// small head's neighbours differ by theta^(2/D) (10x for D = 8), where
+/// position-free is the nearer frequency for the lower one.
+llvm::Expected<MlaWeights> svdInitMla(const TeacherAttention &teacher, const MlaShape &shape,
+                                      MlaStart start = MlaStart::Svd);
 
 /// Cold start: N(0, 1/fan_in) weights from `seed`, norm weights 1.
 MlaWeights randomInitMla(int64_t hidden, int64_t numHeads, const MlaShape &shape,

@@ -81,9 +81,10 @@ defvar EditAttentionOptions = [
     Option<"vHeadDim", "v-head-dim", "int64_t", /*default=*/"-1",
            "MLA value dims per head (-1: the teacher's head_dim)">,
     Option<"init", "init", "std::string", /*default=*/"\"svd\"",
-           "MLA initialisation: svd or random">,
+           "MLA initialisation: svd, random or rorope (TransMLA's calibrated RoRoPE + "
+           "BKV-PCA start with a latent the RMSNorm passes; needs activations)">,
     Option<"activations", "activations", "std::string", /*default=*/"\"\"",
-           "MLA init=svd: safetensors of each layer's attention-input covariance "
+           "MLA init=svd or rorope: safetensors of each layer's attention-input covariance "
            "(attnedit-run calibrate-activations), for an activation-aware SVD">,
     // GateSWA
     Option<"window", "window", "int64_t", /*default=*/"128",
@@ -115,7 +116,12 @@ def EditAttentionPass : Pass<"attnedit-edit-attention", "::mlir::ModuleOp"> {
 
     MLA `init=svd` warm-starts from the teacher's weights (RoPE frequencies
     subsampled and decoupled into a shared key, joint low-rank factorisation
-    of the NoPE keys and the values); `init=random` is the cold start.
+    of the NoPE keys and the values); `init=random` is the cold start;
+    `init=rorope activations=FILE` is TransMLA's calibrated start (the shared
+    RoPE key is the principal combination of the keys the calibration data
+    produces, keys and values balanced by their output energy) with a latent
+    whose rows are orthonormal in the unit-RMS input, so its RMSNorm is exact
+    when the rank is the hidden size (MlaInit.h).
     GateSWA keeps the teacher's projections and starts with gate weights 0
     and o_proj doubled (σ(0) = 1/2), which reproduces the teacher exactly
     wherever the window covers the sequence.
