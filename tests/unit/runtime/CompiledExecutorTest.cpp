@@ -236,6 +236,56 @@ const Case kCases[] = {
        %28 = attnedit.transpose %22 {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x24xf32>) -> tensor<?x2x24xf32>
        return %10, %28, %27, %26 : tensor<f32>, tensor<?x2x24xf32>, tensor<?x2x24xf32>, tensor<?x2x16xf32>
        })", 100},
+    // Head dims whose rows are 4 and 8 vectors (64, 128) take the kernels'
+    // other register-blocked widths; 80 (5 vectors) their generic loop
+    // (the backward's dQ and dK rows).
+    {"fused_attention_head_dim_80", R"(func.func @f(%q: tensor<?x2x80xf32>, %k: tensor<?x1x80xf32>, %v: tensor<?x1x64xf32>) -> tensor<?x2x64xf32> {
+       %qt = attnedit.transpose %q {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x80xf32>) -> tensor<2x?x80xf32>
+       %kt = attnedit.transpose %k {permutation = array<i64: 1, 0, 2>} : (tensor<?x1x80xf32>) -> tensor<1x?x80xf32>
+       %vt = attnedit.transpose %v {permutation = array<i64: 1, 0, 2>} : (tensor<?x1x64xf32>) -> tensor<1x?x64xf32>
+       %kr = attnedit.repeat_kv %kt {repeats = 2 : i64} : (tensor<1x?x80xf32>) -> tensor<2x?x80xf32>
+       %vr = attnedit.repeat_kv %vt {repeats = 2 : i64} : (tensor<1x?x64xf32>) -> tensor<2x?x64xf32>
+       %kT = attnedit.transpose %kr {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x80xf32>) -> tensor<2x80x?xf32>
+       %s = attnedit.matmul %qt, %kT : (tensor<2x?x80xf32>, tensor<2x80x?xf32>) -> tensor<2x?x?xf32>
+       %ss = attnedit.scale %s {factor = 0.11 : f64} : tensor<2x?x?xf32>
+       %m = attnedit.causal_mask %ss : tensor<2x?x?xf32>
+       %p = attnedit.softmax %m {axis = 2 : i64} : tensor<2x?x?xf32>
+       %o = attnedit.matmul %p, %vr : (tensor<2x?x?xf32>, tensor<2x?x64xf32>) -> tensor<2x?x64xf32>
+       %ot = attnedit.transpose %o {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x64xf32>) -> tensor<?x2x64xf32>
+       return %ot : tensor<?x2x64xf32> })", 100},
+    {"attention_training_wide_heads", R"(func.func @f(%arg0: tensor<?x2x80xf32>, %arg1: tensor<?x2x80xf32>, %arg2: tensor<?x2x128xf32>, %arg3: tensor<?x2x128xf32>) -> (tensor<f32>, tensor<?x2x80xf32>, tensor<?x2x80xf32>, tensor<?x2x128xf32>) {
+       %0 = attnedit.transpose %arg0 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x80xf32>) -> tensor<2x?x80xf32>
+       %1 = attnedit.transpose %arg1 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x80xf32>) -> tensor<2x?x80xf32>
+       %2 = attnedit.transpose %arg2 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x128xf32>) -> tensor<2x?x128xf32>
+       %3 = attnedit.transpose %1 {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x80xf32>) -> tensor<2x80x?xf32>
+       %4 = attnedit.matmul %0, %3 : (tensor<2x?x80xf32>, tensor<2x80x?xf32>) -> tensor<2x?x?xf32>
+       %5 = attnedit.scale %4 {factor = 2.000000e-01 : f64} : tensor<2x?x?xf32>
+       %6 = attnedit.causal_mask %5 : tensor<2x?x?xf32>
+       %7 = attnedit.softmax %6 {axis = 2 : i64} : tensor<2x?x?xf32>
+       %8 = attnedit.matmul %7, %2 : (tensor<2x?x?xf32>, tensor<2x?x128xf32>) -> tensor<2x?x128xf32>
+       %9 = attnedit.transpose %8 {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x128xf32>) -> tensor<?x2x128xf32>
+       %10 = attnedit.mse_loss %9, %arg3 : tensor<?x2x128xf32>
+       %cst = arith.constant dense<1.000000e+00> : tensor<f32>
+       %11 = attnedit.loss_grad %9, %arg3, %cst {kind = "mse", operand = 0 : i64} : (tensor<?x2x128xf32>, tensor<?x2x128xf32>, tensor<f32>) -> tensor<?x2x128xf32>
+       %12 = attnedit.loss_grad %9, %arg3, %cst {kind = "mse", operand = 1 : i64} : (tensor<?x2x128xf32>, tensor<?x2x128xf32>, tensor<f32>) -> tensor<?x2x128xf32>
+       %13 = attnedit.transpose %11 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x128xf32>) -> tensor<2x?x128xf32>
+       %14 = attnedit.transpose %2 {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x128xf32>) -> tensor<2x128x?xf32>
+       %15 = attnedit.matmul %13, %14 : (tensor<2x?x128xf32>, tensor<2x128x?xf32>) -> tensor<2x?x?xf32>
+       %16 = attnedit.transpose %7 {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x?xf32>) -> tensor<2x?x?xf32>
+       %17 = attnedit.matmul %16, %13 : (tensor<2x?x?xf32>, tensor<2x?x128xf32>) -> tensor<2x?x128xf32>
+       %18 = attnedit.softmax_grad %7, %15 {axis = 2 : i64} : tensor<2x?x?xf32>
+       %19 = attnedit.causal_mask %18 {zero_fill} : tensor<2x?x?xf32>
+       %20 = attnedit.scale %19 {factor = 2.000000e-01 : f64} : tensor<2x?x?xf32>
+       %21 = attnedit.transpose %3 {permutation = array<i64: 0, 2, 1>} : (tensor<2x80x?xf32>) -> tensor<2x?x80xf32>
+       %22 = attnedit.matmul %20, %21 : (tensor<2x?x?xf32>, tensor<2x?x80xf32>) -> tensor<2x?x80xf32>
+       %23 = attnedit.transpose %0 {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x80xf32>) -> tensor<2x80x?xf32>
+       %24 = attnedit.matmul %23, %20 : (tensor<2x80x?xf32>, tensor<2x?x?xf32>) -> tensor<2x80x?xf32>
+       %25 = attnedit.transpose %24 {permutation = array<i64: 0, 2, 1>} : (tensor<2x80x?xf32>) -> tensor<2x?x80xf32>
+       %26 = attnedit.transpose %17 {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x128xf32>) -> tensor<?x2x128xf32>
+       %27 = attnedit.transpose %25 {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x80xf32>) -> tensor<?x2x80xf32>
+       %28 = attnedit.transpose %22 {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x80xf32>) -> tensor<?x2x80xf32>
+       return %10, %28, %27, %26 : tensor<f32>, tensor<?x2x80xf32>, tensor<?x2x80xf32>, tensor<?x2x128xf32>
+       })", 70},
 };
 
 /// Random arguments for @f: i32 vectors hold ids 0..7 (with `ignoreFirst`
