@@ -303,6 +303,8 @@ def stories(args):
                               for r in MLA_RANKS],
                    "note": "bench/conversion_quality.py MLA_RANKS"}, f)
     configs.append((MLA_RANKS_ROW, f"plan={ranks_plan} init=svd", "stages"))
+    configs.append((MLA_RANKS_ROW + ", stage 2 trains all", f"plan={ranks_plan} init=svd",
+                    "train-all"))
 
     plans = {}
     for name, b in budgets.items():
