@@ -20,7 +20,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <random>
 
 using namespace mlir;
@@ -237,40 +236,30 @@ const Case kCases[] = {
        %28 = attnedit.transpose %22 {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x24xf32>) -> tensor<?x2x24xf32>
        return %10, %28, %27, %26 : tensor<f32>, tensor<?x2x24xf32>, tensor<?x2x24xf32>, tensor<?x2x16xf32>
        })", 100},
-    // Head dims 80 (q, k: 5 vectors, the kernels' generic row loop) and 64
-    // (v: 4 vectors); the training case at 80 / 128 is made from
-    // attention_training_mla_shapes (allCases).
-    {"fused_attention_head_dim_80", R"(func.func @f(%q: tensor<?x2x80xf32>, %k: tensor<?x1x80xf32>, %v: tensor<?x1x64xf32>) -> tensor<?x2x64xf32> {
-       %qt = attnedit.transpose %q {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x80xf32>) -> tensor<2x?x80xf32>
-       %kt = attnedit.transpose %k {permutation = array<i64: 1, 0, 2>} : (tensor<?x1x80xf32>) -> tensor<1x?x80xf32>
-       %vt = attnedit.transpose %v {permutation = array<i64: 1, 0, 2>} : (tensor<?x1x64xf32>) -> tensor<1x?x64xf32>
-       %kr = attnedit.repeat_kv %kt {repeats = 2 : i64} : (tensor<1x?x80xf32>) -> tensor<2x?x80xf32>
-       %vr = attnedit.repeat_kv %vt {repeats = 2 : i64} : (tensor<1x?x64xf32>) -> tensor<2x?x64xf32>
-       %kT = attnedit.transpose %kr {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x80xf32>) -> tensor<2x80x?xf32>
-       %s = attnedit.matmul %qt, %kT : (tensor<2x?x80xf32>, tensor<2x80x?xf32>) -> tensor<2x?x?xf32>
-       %ss = attnedit.scale %s {factor = 0.11 : f64} : tensor<2x?x?xf32>
-       %m = attnedit.causal_mask %ss : tensor<2x?x?xf32>
-       %p = attnedit.softmax %m {axis = 2 : i64} : tensor<2x?x?xf32>
-       %o = attnedit.matmul %p, %vr : (tensor<2x?x?xf32>, tensor<2x?x64xf32>) -> tensor<2x?x64xf32>
-       %ot = attnedit.transpose %o {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x64xf32>) -> tensor<?x2x64xf32>
-       return %ot : tensor<?x2x64xf32> })", 100},
 };
 
-/// kCases, and attention_training_mla_shapes at head dims 80 (q, k: rows of
-/// 5 vectors, the attention kernels' generic loop in dQ and dK) and 128 (v:
-/// 8 vectors).
+/// Case `name`'s body with every `from` replaced by its `to` (head dims).
+std::string withHeadDims(llvm::StringRef name,
+                         std::initializer_list<std::pair<llvm::StringRef, llvm::StringRef>> dims) {
+  std::string body = std::find_if(std::begin(kCases), std::end(kCases), [&](const Case &c) {
+                       return c.name == name;
+                     })->body;
+  for (auto [from, to] : dims)
+    for (size_t at = body.find(from); at != std::string::npos; at = body.find(from, at + to.size()))
+      body.replace(at, from.size(), to.str());
+  return body;
+}
+
+/// kCases, and two at wider heads, where the attention kernels take other
+/// paths: the GQA-window forward at head dim 64 (P·V rows of 4 vectors), and
+/// the MLA-shapes training at 80 (q, k: rows of 5 vectors, the kernels'
+/// generic loop in dQ and dK) and 128 (v: 8 vectors).
 std::vector<Case> allCases() {
-  static const std::string wide = [] {
-    std::string body = std::find_if(std::begin(kCases), std::end(kCases), [](const Case &c) {
-                         return std::string(c.name) == "attention_training_mla_shapes";
-                       })->body;
-    for (auto [from, to] : {std::pair{"x24x", "x80x"}, {"x24xf32", "x80xf32"},
-                            {"x16x", "x128x"}, {"x16xf32", "x128xf32"}})
-      for (size_t at = body.find(from); at != std::string::npos; at = body.find(from, at))
-        body.replace(at, std::strlen(from), to);
-    return body;
-  }();
+  static const std::string gqa64 = withHeadDims("fused_attention_gqa_window", {{"x8x", "x64x"}});
+  static const std::string wide =
+      withHeadDims("attention_training_mla_shapes", {{"x24x", "x80x"}, {"x16x", "x128x"}});
   std::vector<Case> cases(std::begin(kCases), std::end(kCases));
+  cases.push_back({"fused_attention_gqa_window_head_dim_64", gqa64.c_str(), 100});
   cases.push_back({"attention_training_wide_heads", wide.c_str(), 70});
   return cases;
 }
