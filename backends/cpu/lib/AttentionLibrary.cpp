@@ -78,8 +78,9 @@ constexpr int64_t kKeyVectors = kKeyBlock / kLanes;
 /// inline: a call would run the default clone's code (SSE2), whatever the
 /// caller's ISA.
 template <int R, int NV>
-__attribute__((always_inline)) inline void weightedSums(V *out, int64_t outStride, const float *w, int64_t wRow,
-                         int64_t wStride, const V *x, int64_t xStride, int64_t n) {
+__attribute__((always_inline)) inline void weightedSums(V *out, int64_t outStride, const float *w,
+                                                        int64_t wRow, int64_t wStride, const V *x,
+                                                        int64_t xStride, int64_t n) {
   V acc[R][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -105,9 +106,9 @@ __attribute__((always_inline)) inline void weightedSums(V *out, int64_t outStrid
 
 /// The same for `rows` rows, R at a time.
 template <int R, int NV>
-__attribute__((always_inline)) inline void weightedSumRows(V *out, int64_t outStride, const float *w, int64_t wRow,
-                            int64_t wStride, const V *x, int64_t xStride, int64_t n,
-                            int64_t rows) {
+__attribute__((always_inline)) inline void
+weightedSumRows(V *out, int64_t outStride, const float *w, int64_t wRow, int64_t wStride,
+                const V *x, int64_t xStride, int64_t n, int64_t rows) {
   int64_t r = 0;
   for (; r + R <= rows; r += R)
     weightedSums<R, NV>(out + r * outStride, outStride, w + r * wRow, wRow, wStride, x, xStride,
@@ -140,8 +141,8 @@ weightedSumRows(V *out, int64_t outStride, const float *w, int64_t wRow, int64_t
 
 /// Scores a[i][u·16 + lane] = Σ_c rows[i][c] · packed[c][u·16 + lane] for a
 /// block of n rows against one packed key block.
-__attribute__((always_inline)) inline void blockProducts(V *a, const float *rows, int64_t n, int64_t width, const V *packed,
-                          int64_t d) {
+__attribute__((always_inline)) inline void
+blockProducts(V *a, const float *rows, int64_t n, int64_t width, const V *packed, int64_t d) {
   std::fill(a, a + n * kKeyVectors, V{});
   weightedSumRows<4, kKeyVectors>(a, kKeyVectors, rows, width, 1, packed, kKeyVectors, d, n);
 }
@@ -453,7 +454,8 @@ runHeadBackward(const HeadBackward &hb) {
       const float *p = reinterpret_cast<const float *>(scores.data);
       const float *ds = reinterpret_cast<const float *>(dprobs.data);
       // dQᵢ += Σⱼ dSᵢⱼ·Kⱼ; dVⱼ += Σᵢ Pᵢⱼ·dOᵢ; dKⱼ += Σᵢ dSᵢⱼ·Qᵢ.
-      weightedSumRows(&dqAcc[i0 * nd], nd, ds, kKeyBlock, 1, &kRows[j0 * nd], nd, cols, rows, nd);
+      weightedSumRows(&dqAcc[i0 * nd], nd, ds, kKeyBlock, 1, &kRows[j0 * nd], nd, cols, rows,
+                      nd);
       weightedSumRows(dvAcc.data, ndv, p, 1, kKeyBlock, &doRows[i0 * ndv], ndv, rows, cols, ndv);
       weightedSumRows(dkAcc.data, nd, ds, 1, kKeyBlock, &qRows[i0 * nd], nd, rows, cols, nd);
     }
