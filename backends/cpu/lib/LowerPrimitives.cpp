@@ -9,6 +9,8 @@
 #include "Lowering.h"
 #include "attnedit/IR/RopeFrequencies.h"
 
+#include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
+
 using namespace mlir;
 using namespace mlir::attnedit;
 using namespace mlir::attnedit::cpu::detail;
@@ -426,6 +428,33 @@ FailureOr<Value> Lowering::lower(attnedit::ScaleOp op) {
 FailureOr<Value> Lowering::lower(attnedit::ReshapeOp op) {
   Value x = op.getInput();
   RankedTensorType in = tensorType(x), type = tensorType(op.getResult());
+  // Splitting or merging dims is a view of the same buffer. A general
+  // tensor.reshape is not: bufferization copied the buffer it views into a
+  // fresh one (every head split of a forward, after each projection).
+  auto groups = type.getRank() != in.getRank() ? getReassociationIndicesForReshape(in, type)
+                                                : std::nullopt;
+  if (groups) {
+    if (type.getRank() < in.getRank())
+      return b.create<tensor::CollapseShapeOp>(loc, type, x, *groups).getResult();
+    SmallVector<OpFoldResult> outShape;
+    for (auto [inDim, group] : llvm::enumerate(*groups))
+      for (int64_t d : group) {
+        if (!type.isDynamicDim(d)) {
+          outShape.push_back(b.getIndexAttr(type.getDimSize(d)));
+          continue;
+        }
+        // The group's one dynamic dim: the input dim over the static ones.
+        int64_t known = 1;
+        for (int64_t e : group)
+          if (e != d)
+            known *= type.getDimSize(e);
+        Value size = dimOf(b, loc, x, inDim);
+        outShape.push_back(known == 1 ? size
+                                      : b.create<arith::DivUIOp>(loc, size, indexConst(b, loc, known))
+                                            .getResult());
+      }
+    return b.create<tensor::ExpandShapeOp>(loc, type, x, *groups, outShape).getResult();
+  }
   // The one dynamic result dim is the element count over the static ones.
   Value total = indexConst(b, loc, 1);
   for (int64_t i = 0; i < in.getRank(); ++i)

@@ -58,6 +58,8 @@ std::string cpu::toLinalgPipelineText(const PipelineOptions &options) {
 
 std::string cpu::toLLVMPipelineText(const PipelineOptions &options) {
   return
+      // Each destination filled in place rather than copied from one fill.
+      "func.func(attnedit-cpu-unshare-fills),"
       // Identity layouts at the boundary: the runtime passes dense row-major
       // buffers and gets dense results back.
       "one-shot-bufferize{bufferize-function-boundaries "
@@ -111,6 +113,7 @@ void cpu::registerCPUPasses() {
   registerOutlineLoopsPass();
   registerParallelLoopsPass();
   registerPlanArenaPass();
+  registerUnshareFillsPass();
   registerTransformsPasses();
   registerLinalgPasses();
   bufferization::registerBufferizationPasses();

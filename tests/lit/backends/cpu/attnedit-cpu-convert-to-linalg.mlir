@@ -85,3 +85,20 @@ func.func @norm(%x: tensor<?x16xf32>) -> tensor<?x16xf32> {
   %y = attnedit.rms_norm %x, %w {eps = 1.0e-5 : f64} : (tensor<?x16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
+
+// -----
+
+// Tests that splitting and merging dims are views (expand_shape /
+// collapse_shape, the dynamic dim carried over), while a reshape that is
+// neither stays a tensor.reshape.
+// CHECK-LABEL: func.func @reshapes
+// CHECK: %[[T:.*]] = tensor.dim %{{.*}}, %c0 : tensor<?x8xf32>
+// CHECK: tensor.expand_shape %{{.*}} {{\[}}[0], [1, 2]] output_shape [%[[T]], 2, 4] : tensor<?x8xf32> into tensor<?x2x4xf32>
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1, 2]] : tensor<?x2x4xf32> into tensor<?x8xf32>
+// CHECK: tensor.reshape %{{.*}}(%{{.*}}) : (tensor<2x3xf32>, tensor<2xindex>) -> tensor<3x2xf32>
+func.func @reshapes(%x: tensor<?x8xf32>, %z: tensor<?x2x4xf32>, %y: tensor<2x3xf32>) -> (tensor<?x2x4xf32>, tensor<?x8xf32>, tensor<3x2xf32>) {
+  %0 = attnedit.reshape %x : (tensor<?x8xf32>) -> tensor<?x2x4xf32>
+  %1 = attnedit.reshape %z : (tensor<?x2x4xf32>) -> tensor<?x8xf32>
+  %2 = attnedit.reshape %y : (tensor<2x3xf32>) -> tensor<3x2xf32>
+  return %0, %1, %2 : tensor<?x2x4xf32>, tensor<?x8xf32>, tensor<3x2xf32>
+}

@@ -1,15 +1,20 @@
 // RUN: attnedit-opt %s --attnedit-cpu-pipeline | FileCheck %s
+// RUN: attnedit-opt %s --attnedit-cpu-pipeline | FileCheck %s --check-prefix=NOCOPY
 // RUN: attnedit-opt %s --attnedit-cpu-pipeline=gemm=loops | FileCheck %s --check-prefix=LOOPS
 
 // Tests that a whole attention layer (a composite, decomposed by the
 // pipeline) reaches the LLVM dialect with its projections as calls of the
 // BLAS shims and its core as one call of the fused attention kernel, through
-// their C interface, and with gemm=loops as no call at all.
+// their C interface, and with gemm=loops as no call at all. No buffer is
+// copied: each projection writes into its own zeroed buffer and the head
+// split views it (a shared zero fill and tensor.reshape had made copies).
 // CHECK-LABEL: llvm.func @layer
 // CHECK-DAG: llvm.call @attnedit_cpu_gemm_nt
 // CHECK-DAG: llvm.call @attnedit_cpu_attention
 // CHECK-DAG: llvm.func @_mlir_ciface_attnedit_cpu_gemm_nt(!llvm.ptr, !llvm.ptr, !llvm.ptr)
 // CHECK-NOT: attnedit.
+// NOCOPY-NOT: memcpy
+// NOCOPY-NOT: memrefCopy
 // LOOPS-LABEL: llvm.func @layer
 // LOOPS-NOT: attnedit_cpu_
 func.func @layer(%x: tensor<?x64xf32>, %pos: tensor<?xi32>) -> tensor<?x64xf32> {
