@@ -1,6 +1,6 @@
 //===- cpu_forward.cpp - prefill on the compiled CPU backend vs the machine --===//
 //
-//   attnedit-bench-cpu MODEL [--tokens N] [--reps R] [--only cpu|reference]
+//   attnedit-bench-cpu MODEL [--tokens N] [--reps R] [--only cpu|reference|machine]
 //
 // Prints one JSON object: the JIT compile time, the median forward time of
 // N tokens on the compiled backend and on the reference evaluator (same
@@ -8,8 +8,9 @@
 // sgemm rate of the BLAS the backend calls (2048³, this process's threads)
 // and the fp32 FMA peak of the cores (a register-resident AVX-512 FMA loop
 // on 1 and on all threads). bench/cpu_backend.py runs it beside PyTorch.
-// With --only, just that backend's forward runs (for profilers) and the
-// other figures are 0.
+// With --only cpu|reference, just that backend's forward runs (for
+// profilers); with --only machine, just the machine's figures (the drivers
+// measure them every round). Figures not measured are 0.
 //
 //===----------------------------------------------------------------------===//
 
@@ -91,7 +92,7 @@ int main(int argc, char **argv) {
   configureMathLibraries(argv);
   initLogging("attnedit-bench-cpu");
   if (argc < 2) {
-    llvm::errs() << "usage: attnedit-bench-cpu MODEL [--tokens N] [--reps R] [--only cpu|reference]\n";
+    llvm::errs() << "usage: attnedit-bench-cpu MODEL [--tokens N] [--reps R] [--only cpu|reference|machine]\n";
     return 2;
   }
   int64_t tokens = 512, reps = 5;
@@ -103,6 +104,11 @@ int main(int argc, char **argv) {
       reps = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--only"))
       only = argv[i + 1];
+  }
+  if (!only.empty() && only != "cpu" && only != "reference" && only != "machine") {
+    llvm::errs() << "attnedit-bench-cpu: --only '" << only
+                 << "' is not one of cpu, reference, machine\n";
+    return 2;
   }
   auto model = Model::load(argv[1]);
   if (!model)
@@ -152,12 +158,12 @@ int main(int argc, char **argv) {
   };
   std::unique_ptr<Executor> cpu = createCompiledExecutor(), reference = createReferenceExecutor();
   double cpuFirst = 0, refFirst = 0, cpuTime = 0, refTime = 0;
-  if (only != "reference")
+  if (only.empty() || only == "cpu")
     cpuTime = time(*cpu, reps + 1, cpuFirst);
-  if (only != "cpu")
+  if (only.empty() || only == "reference")
     refTime = time(*reference, std::max<int64_t>(2, reps / 2), refFirst);
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  bool machine = only.empty();
+  bool machine = only.empty() || only == "machine";
   llvm::outs() << llvm::formatv(
       "{{\"tokens\": {0}, \"gemm_gflop_per_forward\": {1:f3}, \"cpu_first_call_s\": {2:f3}, "
       "\"cpu_forward_s\": {3:f4}, \"reference_forward_s\": {4:f4}, \"openblas_coretype\": \"{5}\", "

@@ -3,6 +3,8 @@
 #include "attnedit/CPU/JitModule.h"
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Analysis/TargetLibraryInfo.h"
 #include "llvm/Config/llvm-config.h"
@@ -16,9 +18,10 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Host.h"
 
-#include <mutex>
-
+#include <cstdlib>
 #include <functional>
+#include <mutex>
+#include <vector>
 #include <unistd.h>
 
 using namespace mlir;
@@ -106,11 +109,75 @@ static llvm::Expected<llvm::orc::JITTargetMachineBuilder> hostMachine() {
   return builder;
 }
 
+namespace {
+/// Freed blocks of compiled code's largest buffers, kept for the next call.
+/// glibc serves every block over its largest mmap threshold (32 MiB) from a
+/// fresh mapping and unmaps it on free, so such a buffer (a 512-token
+/// forward's logits over 32000 tokens: 65 MB) was page-faulted in and
+/// zeroed by the kernel again on every call.
+struct LargeBlocks {
+  static constexpr size_t kMinBytes = size_t(32) << 20;
+  /// Enough for a forward's logits and a few intermediates of its size;
+  /// more freed blocks go back to glibc, oldest first.
+  static constexpr size_t kKept = 4;
+  std::mutex mutex;
+  llvm::DenseMap<void *, size_t> live;
+  std::vector<std::pair<void *, size_t>> kept;
+
+  static LargeBlocks &get() {
+    // Never destroyed: results may be freed after static destructors ran.
+    static LargeBlocks *blocks = new LargeBlocks;
+    return *blocks;
+  }
+};
+
+void *compiledMalloc(size_t bytes) {
+  if (bytes < LargeBlocks::kMinBytes)
+    return std::malloc(bytes);
+  LargeBlocks &blocks = LargeBlocks::get();
+  std::lock_guard<std::mutex> lock(blocks.mutex);
+  void *block = nullptr;
+  auto same = llvm::find_if(blocks.kept, [&](auto &k) { return k.second == bytes; });
+  if (same != blocks.kept.end()) {
+    block = same->first;
+    blocks.kept.erase(same);
+  } else {
+    block = std::malloc(bytes);
+  }
+  if (block)
+    blocks.live[block] = bytes;
+  return block;
+}
+} // namespace
+
+void cpu::freeCompiledBuffer(void *block) {
+  if (!block)
+    return;
+  LargeBlocks &blocks = LargeBlocks::get();
+  std::unique_lock<std::mutex> lock(blocks.mutex);
+  auto it = blocks.live.find(block);
+  if (it == blocks.live.end()) {
+    lock.unlock();
+    std::free(block);
+    return;
+  }
+  blocks.kept.emplace_back(block, it->second);
+  blocks.live.erase(it);
+  if (blocks.kept.size() > LargeBlocks::kKept) {
+    std::free(blocks.kept.front().first);
+    blocks.kept.erase(blocks.kept.begin());
+  }
+}
+
 /// Host symbols compiled code calls besides libc/libm: the GEMM,
-/// attention and KV-cache shims and MLIR's memrefCopy (bufferization's copies between
-/// layouts).
+/// attention and KV-cache shims, MLIR's memrefCopy (bufferization's copies
+/// between layouts), and malloc / free (above).
 static llvm::orc::SymbolMap hostSymbols(llvm::orc::MangleAndInterner interner) {
   llvm::orc::SymbolMap map;
+  map[interner("malloc")] = {llvm::orc::ExecutorAddr::fromPtr(&compiledMalloc),
+                             llvm::JITSymbolFlags::Exported};
+  map[interner("free")] = {llvm::orc::ExecutorAddr::fromPtr(&cpu::freeCompiledBuffer),
+                           llvm::JITSymbolFlags::Exported};
   for (auto symbols : {cpu::gemmSymbols(), cpu::attentionSymbols(), cpu::cacheSymbols()})
     for (auto [name, address] : symbols)
       map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),

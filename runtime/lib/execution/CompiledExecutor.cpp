@@ -849,11 +849,11 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
           index[i] = 0;
       }
       if (!foreign)
-        std::free(allocated);
+        cpu::freeCompiledBuffer(allocated);
       out.push_back(copy);
       continue;
     }
-    out.push_back(Tensor::view(shape, data, std::shared_ptr<const void>(allocated, std::free)));
+    out.push_back(Tensor::view(shape, data, std::shared_ptr<const void>(allocated, cpu::freeCompiledBuffer)));
   }
   return out;
 }

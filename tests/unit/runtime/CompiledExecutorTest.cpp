@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sys/resource.h>
 #include <random>
 
 using namespace mlir;
@@ -433,4 +434,51 @@ TEST(CompiledExecutorResults, HeldResultsSurviveLaterCalls) {
   for (size_t i = 0; i < kept.size(); ++i)
     ASSERT_EQ((*first)[0].data()[i], kept[i]) << "element " << i;
   EXPECT_EQ((*first)[1].data()[0], keptLoss);
+}
+
+// Results over glibc's largest mmap threshold (32 MiB) come from blocks the
+// compiled code's malloc keeps: a held one is never handed out again, and a
+// released one is reused by the next call instead of being mapped anew.
+TEST(CompiledExecutorResults, LargeResultBlocksAreReusedOnlyOnceReleased) {
+  MLIRContext context;
+  context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
+      R"(func.func @f(%x: tensor<?x4096xf32>) -> tensor<?x4096xf32> {
+           %s = attnedit.silu %x : tensor<?x4096xf32>
+           return %s : tensor<?x4096xf32> })",
+      &context);
+  ASSERT_TRUE(module);
+  auto func = module->lookupSymbol<func::FuncOp>("f");
+  ParameterStore none;
+  std::unique_ptr<Executor> cpu = createCompiledExecutor(/*cacheDir=*/"");
+  auto input = [](float value) {
+    Tensor x = Tensor::zeros({2200, 4096}); // 36 MB
+    std::fill(x.mutableData(), x.mutableData() + x.numel(), value);
+    return x;
+  };
+  auto first = cpu->run(func, {input(1.0f)}, none);
+  ASSERT_TRUE(bool(first)) << llvm::toString(first.takeError());
+  const float *held = (*first)[0].data();
+  float silu1 = 1.0f / (1.0f + std::exp(-1.0f));
+  auto second = cpu->run(func, {input(2.0f)}, none);
+  ASSERT_TRUE(bool(second)) << llvm::toString(second.takeError());
+  EXPECT_NE((*second)[0].data(), held);
+  const float *released = (*second)[0].data();
+  second->clear();
+  // A block mapped anew would page-fault its 8800 pages in again.
+  Tensor x3 = input(3.0f);
+  auto faults = [] {
+    rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_minflt;
+  };
+  long before = faults();
+  auto third = cpu->run(func, {x3}, none);
+  long faulted = faults() - before;
+  ASSERT_TRUE(bool(third)) << llvm::toString(third.takeError());
+  EXPECT_EQ((*third)[0].data(), released) << "a released block is reused";
+  EXPECT_LT(faulted, 1000) << "page faults in a call whose result reuses a kept block";
+  EXPECT_FLOAT_EQ((*third)[0].data()[0], 3.0f / (1.0f + std::exp(-3.0f)));
+  for (int64_t i : {int64_t(0), (*first)[0].numel() - 1})
+    ASSERT_FLOAT_EQ((*first)[0].data()[i], silu1) << "element " << i;
 }

@@ -46,6 +46,11 @@ private:
   std::unique_ptr<llvm::orc::LLJIT> loaded;
 };
 
+/// Frees a buffer compiled code allocated (a result handed to the caller).
+/// Compiled code's malloc keeps its largest freed blocks for reuse, so its
+/// buffers must come back through here rather than std::free.
+void freeCompiledBuffer(void *block);
+
 /// The names and addresses of the GEMM shims (GemmLibrary.cpp) that
 /// `attnedit-cpu-library-calls` calls, as `_mlir_ciface_attnedit_cpu_*`.
 llvm::ArrayRef<std::pair<const char *, void *>> gemmSymbols();
