@@ -128,6 +128,33 @@ TEST(CostModel, FusedProjectionsNearCubePeak) {
   EXPECT_EQ(1024 % chosen.baseN, 0);
 }
 
+// Tests that the search weighs the last wave: Qwen3-8B's o_proj in decode
+// (32 tokens; its weights streamed once) in 64 tiles of 64 columns leaves
+// the last of three waves on 24 cores 2/3 full; the search's sizes that cut
+// N into about c·cores tiles find 24 tiles of 176 columns, one full wave.
+TEST(CostModel, DecodeGemmFillsItsWaves) {
+  MLIRContext context;
+  context.loadDialect<AscendDialect>();
+  MatmulProblem p{1, 32, 4096, 4096, true, DType::BF16};
+  auto t = TargetDescription::load("910b");
+  auto choice = searchMatmulTiling(&context, p, **t);
+  ASSERT_TRUE(static_cast<bool>(choice));
+  int64_t tiles = (p.n + choice->tiling.baseN - 1) / choice->tiling.baseN;
+  EXPECT_EQ(tiles % (*t)->cubeCores, 0) << "baseN " << choice->tiling.baseN;
+  auto time = [&](const MatmulTiling &tl) {
+    OpBuilder b(&context);
+    OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
+    b.setInsertionPointToEnd(module->getBody());
+    auto s = buildSchedule(buildMatmulKernel(b, b.getUnknownLoc(), "mm", p, tl, **t));
+    EXPECT_TRUE(static_cast<bool>(s));
+    auto e = estimate(*s);
+    EXPECT_TRUE(static_cast<bool>(e));
+    return e->seconds;
+  };
+  // The best power-of-two tiling before (three waves).
+  EXPECT_LT(time(choice->tiling), 0.9 * time({32, 64, 128, 8}));
+}
+
 // Tests that the description drives the tiling: the 910A's larger L0C and
 // its 32 cores and different paths give a different kernel than the 910B.
 TEST(CostModel, TargetsDiffer) {

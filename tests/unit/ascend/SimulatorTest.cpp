@@ -268,6 +268,22 @@ TEST(SimulatedMatmul, BatchedMatmulMatchesReferenceEvaluatorF16On910A) {
               DType::F16);
 }
 
+// Tests the search's wave-filling sizes (multiples of 16 that are not
+// powers of two, here 48 x 176) with tails in M, N and K.
+TEST(SimulatedMatmul, WaveSizedTilesMatchReferenceEvaluator) {
+  MatmulProblem p{1, 50, 400, 90, /*transposedB=*/true, DType::BF16};
+  MatmulCase mc(p, {48, 176, 32, 2});
+  std::mt19937 rng(4);
+  Tensor x = randomTensor({50, 90}, rng), w = randomTensor({400, 90}, rng);
+  Simulator sim(mc.schedule);
+  sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
+  sim.setTensor(1, llvm::ArrayRef<float>(w.data(), w.numel()));
+  llvm::Error e = sim.run();
+  ASSERT_FALSE(static_cast<bool>(e)) << llvm::toString(std::move(e));
+  expectClose(sim.tensor(2), kernels::linear(x, w, nullptr),
+              kernels::linear(absTensor(x), absTensor(w), nullptr), DType::BF16);
+}
+
 // Linears sharing their input as one kernel (a layer's q, k and v): each
 // part's output matches its own x·Wᵀ, on the 910B (FixPipe out) and the
 // 910A (through UB); tails in M, K and the last part's N.

@@ -56,9 +56,10 @@ struct TilingChoice {
   int64_t candidates = 0; // tilings that fit and were timed
 };
 
-/// Times every candidate tiling (base sizes from 16 to 256, L1 depth 1 to
-/// 8) that fits, on a sample of the busiest core's tasks scaled to all of
-/// them, and returns the fastest.
+/// Times every candidate tiling (base sizes 16 to 256 in powers of two, and
+/// for M and N also the multiples of 16 that cut the dimension into about
+/// 1-4 tiles per cube core; L1 depth 1 to 8) that fits, on a sample of the
+/// busiest core's tasks scaled to all of them, and returns the fastest.
 llvm::Expected<TilingChoice> searchMatmulTiling(MLIRContext *context, const MatmulProblem &p,
                                                 const TargetDescription &t);
 
