@@ -2,6 +2,7 @@
 // RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul | FileCheck %s --check-prefix=SEARCH
 // RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul="target=910a dtype=f16 tiling=32,32,32,2" | FileCheck %s --check-prefix=A910
 // RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul="tiling=32,32,32,2 fuse-shared-input=false" | FileCheck %s --check-prefix=APART
+// RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul="tiling=32,32,32,2" --attnedit-ascend-estimate="tiling=-" -o /dev/null | FileCheck %s --check-prefix=JSON
 
 // Tests that a linear becomes a launch of a multi-core Cube kernel: C tiles
 // dealt round-robin over the block index, a K loop of double-buffered L1
@@ -135,6 +136,13 @@ func.func @unlowered(%x: tensor<?x32xf32>, %w: tensor<16x32xf32>, %z: tensor<8x3
 // A910: ascend.copy mte3 %{{.*}} -> %arg5
 // A910: ascend.copy mte3 %{{.*}} -> %arg6
 // A910: ascend.copy mte3 %{{.*}} -> %arg7
+// The TCubeTiling JSON spans all parts; the parts are listed beside it.
+// JSON: "N": 136,
+// JSON: "kernel": "linear_0",
+// JSON-NEXT: "n_parts": [
+// JSON-NEXT: 64,
+// JSON-NEXT: 32,
+// JSON-NEXT: 40
 // APART-LABEL: func.func @shared_input
 // APART: ascend.launch @linear_0(%arg0, %arg1)
 // APART: ascend.launch @linear_1(%arg0, %arg2)
