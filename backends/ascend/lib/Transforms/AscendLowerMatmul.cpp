@@ -177,8 +177,8 @@ struct AscendLowerMatmulPass
       auto type = cast<RankedTensorType>(v.getType());
       if (type.getShape() == b.getShape())
         return v;
-      return builder.create<ReshapeOp>(loc, RankedTensorType::get(gmShape(b), type.getElementType()),
-                                       v);
+      return builder.create<ReshapeOp>(loc,
+                                       RankedTensorType::get(gmShape(b), type.getElementType()), v);
     };
     size_t g = ops.size();
     SmallVector<Value> inputs{asKernel(op->getOperand(0), cast<BufType>(args[0].getType()))};

@@ -175,7 +175,8 @@ KernelOp mlir::attnedit::ascend::buildMatmulKernel(OpBuilder &builder, Location 
   SmallVector<Value> Bs, Cs;
   for (int64_t n : parts)
     Bs.push_back(entry->addArgument(
-        p.transposedB ? BufType::get(ctx, Space::GM, {n, p.k}, elem, Layout::ND) : gm({p.k, n}), loc));
+        p.transposedB ? BufType::get(ctx, Space::GM, {n, p.k}, elem, Layout::ND) : gm({p.k, n}),
+        loc));
   for (int64_t n : parts)
     Cs.push_back(entry->addArgument(gm({p.m, n}), loc));
 
@@ -200,8 +201,8 @@ KernelOp mlir::attnedit::ascend::buildMatmulKernel(OpBuilder &builder, Location 
       Value local = builder.create<arith::SubIOp>(loc, col, cst(starts[i]));
       if (i + 1 == parts.size())
         return body(Bs[i], Cs[i], local);
-      Value here = builder.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult, col,
-                                                 cst(starts[i + 1]));
+      Value here =
+          builder.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult, col, cst(starts[i + 1]));
       auto branch = builder.create<scf::IfOp>(loc, here, /*withElseRegion=*/true);
       OpBuilder::InsertionGuard inner(builder);
       builder.setInsertionPointToStart(branch.thenBlock());

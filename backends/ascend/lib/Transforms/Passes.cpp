@@ -32,8 +32,8 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                                             "(on targets with separated AI cores)"),
                              llvm::cl::init(true)};
   Option<bool> fuseSharedInput{*this, "fuse-shared-input",
-                                llvm::cl::desc("linears reading the same input as one Cube kernel"),
-                                llvm::cl::init(true)};
+                               llvm::cl::desc("linears reading the same input as one Cube kernel"),
+                               llvm::cl::init(true)};
   Option<bool> sensitivity{*this, "sensitivity",
                            llvm::cl::desc("report each [E] number's effect at 0.5x and 1.5x"),
                            llvm::cl::init(false)};
