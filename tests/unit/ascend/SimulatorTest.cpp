@@ -268,6 +268,55 @@ TEST(SimulatedMatmul, BatchedMatmulMatchesReferenceEvaluatorF16On910A) {
               DType::F16);
 }
 
+// Tests the search's wave-filling sizes (multiples of 16 that are not
+// powers of two, here 48 x 176) with tails in M, N and K.
+TEST(SimulatedMatmul, WaveSizedTilesMatchReferenceEvaluator) {
+  MatmulProblem p{1, 50, 400, 90, /*transposedB=*/true, DType::BF16};
+  MatmulCase mc(p, {48, 176, 32, 2});
+  std::mt19937 rng(4);
+  Tensor x = randomTensor({50, 90}, rng), w = randomTensor({400, 90}, rng);
+  Simulator sim(mc.schedule);
+  sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
+  sim.setTensor(1, llvm::ArrayRef<float>(w.data(), w.numel()));
+  llvm::Error e = sim.run();
+  ASSERT_FALSE(static_cast<bool>(e)) << llvm::toString(std::move(e));
+  expectClose(sim.tensor(2), kernels::linear(x, w, nullptr),
+              kernels::linear(absTensor(x), absTensor(w), nullptr), DType::BF16);
+}
+
+// Linears sharing their input as one kernel (a layer's q, k and v): each
+// part's output matches its own x·Wᵀ, on the 910B (FixPipe out) and the
+// 910A (through UB); tails in M, K and the last part's N.
+TEST(SimulatedMatmul, FusedLinearsMatchReferenceEvaluator) {
+  for (const char *target : {"910b", "910a"}) {
+    DType dtype = std::string(target) == "910a" ? DType::F16 : DType::BF16;
+    MatmulProblem p{1, 50, 64 + 32 + 40, 90, /*transposedB=*/true, dtype, target};
+    p.nParts = {64, 32, 40};
+    MatmulCase mc(p, {16, 32, 32, 2}, target);
+    ASSERT_EQ(mc.schedule.gm.size(), 7u); // x, three weights, three outputs
+    std::mt19937 rng(3);
+    Tensor x = randomTensor({50, 90}, rng);
+    std::vector<Tensor> w;
+    Simulator sim(mc.schedule);
+    sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
+    for (size_t i = 0; i < 3; ++i) {
+      w.push_back(randomTensor({p.nParts[i], 90}, rng));
+      sim.setTensor(1 + i, llvm::ArrayRef<float>(w[i].data(), w[i].numel()));
+    }
+    llvm::Error e = sim.run();
+    ASSERT_FALSE(static_cast<bool>(e)) << target << ": " << llvm::toString(std::move(e));
+    for (size_t i = 0; i < 3; ++i)
+      expectClose(sim.tensor(4 + i), kernels::linear(x, w[i], nullptr),
+                  kernels::linear(absTensor(x), absTensor(w[i]), nullptr), dtype);
+  }
+  // A tile may not straddle two parts.
+  MatmulProblem p{1, 50, 96, 90, true, DType::BF16};
+  p.nParts = {40, 56};
+  std::string why;
+  EXPECT_FALSE(tilingFits(p, {16, 32, 32, 2}, **TargetDescription::load("910b"), &why));
+  EXPECT_EQ(why, "baseN 32 does not divide fused part 0 of 40 columns");
+}
+
 // Planted bugs in the lowered kernel's expanded schedule.
 TEST(SimulatedMatmul, PlantedBugs) {
   MatmulProblem p{1, 64, 64, 128, true, DType::BF16};

@@ -97,9 +97,14 @@ struct AscendEstimatePass : mlir::attnedit::ascend::impl::AscendEstimatePassBase
         for (NamedAttribute f : *t)
           if (auto i = dyn_cast<IntegerAttr>(f.getValue()))
             fields[f.getName().strref()] = i.getInt();
-        tilings.push_back(json::Object{{"kernel", kernel.getSymName()},
-                                       {"target", kernel.getTarget()},
-                                       {"TCubeTiling", std::move(fields)}});
+        json::Object entry{{"kernel", kernel.getSymName()},
+                           {"target", kernel.getTarget()},
+                           {"TCubeTiling", std::move(fields)}};
+        // Fused linears (not a TCubeTiling field): N's parts, each its own
+        // weight and output.
+        if (auto parts = kernel->getAttrOfType<DenseI64ArrayAttr>("ascend.n_parts"))
+          entry["n_parts"] = json::Array(parts.asArrayRef());
+        tilings.push_back(std::move(entry));
       }
     }
     if (!report.empty() &&

@@ -10,6 +10,7 @@
 #include "attnedit/Ascend/Passes.h"
 #include "attnedit/IR/AttnEditOps.h"
 
+#include "mlir/IR/Dominance.h"
 #include "mlir/IR/SymbolTable.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -62,6 +63,145 @@ struct AscendLowerMatmulPass
     return success();
   }
 
+  /// The problem of one linear / matmul, or none when the Cube path cannot
+  /// take it (dynamic shapes, a bias, an empty dimension).
+  static std::optional<MatmulProblem> problemOf(Operation *op, const MatmulProblem &proto) {
+    auto lhsType = cast<RankedTensorType>(op->getOperand(0).getType());
+    auto rhsType = cast<RankedTensorType>(op->getOperand(1).getType());
+    if (!lhsType.hasStaticShape() || !rhsType.hasStaticShape())
+      return std::nullopt;
+    MatmulProblem p = proto;
+    if (auto linear = dyn_cast<LinearOp>(op)) {
+      if (linear.getBias())
+        return std::nullopt;
+      p.transposedB = true;
+      p.k = lhsType.getShape().back();
+      p.m = p.k ? lhsType.getNumElements() / p.k : 0;
+      p.n = rhsType.getShape()[0];
+    } else {
+      ArrayRef<int64_t> a = lhsType.getShape(), b = rhsType.getShape();
+      p.m = a[a.size() - 2];
+      p.k = a.back();
+      p.n = b.back();
+      p.batch = p.m * p.k ? lhsType.getNumElements() / (p.m * p.k) : 0;
+    }
+    if (p.m == 0 || p.n == 0 || p.k == 0)
+      return std::nullopt;
+    return p;
+  }
+
+  /// Linears to lower as one kernel each group, in program order: with
+  /// fuse-shared-input, a linear joins the group of an earlier one of its
+  /// block reading the same input when its weight is already defined there
+  /// (the fused launch takes the first one's place).
+  SmallVector<SmallVector<Operation *>> groups(const MatmulProblem &proto) {
+    SmallVector<SmallVector<Operation *>> out;
+    llvm::DenseMap<Value, size_t> open; // input -> its group of linears
+    DominanceInfo dominance(getOperation());
+    getOperation().walk([&](Operation *op) {
+      if (!isa<LinearOp, MatmulOp>(op) || !problemOf(op, proto))
+        return;
+      if (fuseSharedInput && isa<LinearOp>(op)) {
+        auto it = open.find(op->getOperand(0));
+        if (it != open.end()) {
+          Operation *first = out[it->second].front();
+          if (first->getBlock() == op->getBlock() &&
+              dominance.properlyDominates(op->getOperand(1), first)) {
+            out[it->second].push_back(op);
+            return;
+          }
+        }
+        open[op->getOperand(0)] = out.size();
+      }
+      out.push_back({op});
+    });
+    return out;
+  }
+
+  /// Lowers `ops` (one op, or linears sharing their input) as one kernel
+  /// launched where the first one was. Fails with an error emitted, or
+  /// returns false when a fused group has no tiling of its own.
+  FailureOr<bool> lower(ArrayRef<Operation *> ops, const MatmulProblem &proto,
+                        const std::optional<MatmulTiling> &forced, const TargetDescription &t,
+                        SymbolTable &symbols, int64_t &counter) {
+    ModuleOp module = getOperation();
+    Operation *op = ops.front();
+    MatmulProblem p = *problemOf(op, proto);
+    if (ops.size() > 1) {
+      p.n = 0;
+      for (Operation *member : ops) {
+        p.nParts.push_back(problemOf(member, proto)->n);
+        p.n += p.nParts.back();
+      }
+    }
+    MatmulTiling tl;
+    std::string why;
+    if (forced) {
+      tl = *forced;
+      if (!tilingFits(p, tl, t, &why)) {
+        if (ops.size() > 1)
+          return false;
+        op->emitError() << "tiling " << tiling << " does not fit the " << t.name << ": " << why;
+        return failure();
+      }
+    } else {
+      llvm::Expected<TilingChoice> choice = searchMatmulTiling(&getContext(), p, t);
+      if (!choice) {
+        if (ops.size() > 1) {
+          llvm::consumeError(choice.takeError());
+          return false;
+        }
+        op->emitError() << llvm::toString(choice.takeError());
+        return failure();
+      }
+      tl = choice->tiling;
+    }
+
+    OpBuilder builder(module.getBodyRegion());
+    builder.setInsertionPointToEnd(module.getBody());
+    bool linear = isa<LinearOp>(op);
+    std::string name;
+    do
+      name = (linear ? "linear_" : "matmul_") + std::to_string(counter++);
+    while (symbols.lookup(name));
+    KernelOp kernel = buildMatmulKernel(builder, op->getLoc(), name, p, tl, t);
+    symbols.insert(kernel);
+
+    // The kernel sees [batch?, M, K]; reshape around it when the graph's
+    // tensors have more (or folded) leading dimensions.
+    builder.setInsertionPoint(op);
+    Location loc = op->getLoc();
+    auto gmShape = [](BufType b) { return SmallVector<int64_t>(b.getShape()); };
+    auto args = kernel.getTensorArgs();
+    auto asKernel = [&](Value v, BufType b) -> Value {
+      auto type = cast<RankedTensorType>(v.getType());
+      if (type.getShape() == b.getShape())
+        return v;
+      return builder.create<ReshapeOp>(loc,
+                                       RankedTensorType::get(gmShape(b), type.getElementType()), v);
+    };
+    size_t g = ops.size();
+    SmallVector<Value> inputs{asKernel(op->getOperand(0), cast<BufType>(args[0].getType()))};
+    SmallVector<Type> launchTypes;
+    for (size_t i = 0; i < g; ++i) {
+      inputs.push_back(asKernel(ops[i]->getOperand(1), cast<BufType>(args[1 + i].getType())));
+      auto resultType = cast<RankedTensorType>(ops[i]->getResult(0).getType());
+      launchTypes.push_back(RankedTensorType::get(gmShape(cast<BufType>(args[1 + g + i].getType())),
+                                                  resultType.getElementType()));
+    }
+    auto launch = builder.create<LaunchOp>(loc, launchTypes, kernel.getSymName(), inputs);
+    for (size_t i = 0; i < g; ++i) {
+      Value c = launch.getResult(i);
+      Type resultType = ops[i]->getResult(0).getType();
+      if (launchTypes[i] != resultType)
+        c = builder.create<ReshapeOp>(loc, resultType, c);
+      ops[i]->getResult(0).replaceAllUsesWith(c);
+    }
+    for (Operation *member : ops)
+      member->erase();
+    return true;
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     llvm::Expected<std::shared_ptr<const TargetDescription>> loaded =
@@ -76,88 +216,17 @@ struct AscendLowerMatmulPass
     if (failed(parseOptions(t, proto, forced)))
       return signalPassFailure();
 
-    SmallVector<Operation *> work;
-    module.walk([&](Operation *op) {
-      if (isa<LinearOp, MatmulOp>(op))
-        work.push_back(op);
-    });
     SymbolTable symbols(module);
     int64_t counter = 0;
-    for (Operation *op : work) {
-      auto lhsType = cast<RankedTensorType>(op->getOperand(0).getType());
-      auto rhsType = cast<RankedTensorType>(op->getOperand(1).getType());
-      auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
-      if (!lhsType.hasStaticShape() || !rhsType.hasStaticShape())
-        continue;
-      MatmulProblem p = proto;
-      bool linear = isa<LinearOp>(op);
-      if (linear) {
-        if (cast<LinearOp>(op).getBias())
-          continue;
-        p.transposedB = true;
-        p.k = lhsType.getShape().back();
-        p.m = lhsType.getNumElements() / p.k;
-        p.n = rhsType.getShape()[0];
-      } else {
-        ArrayRef<int64_t> a = lhsType.getShape(), b = rhsType.getShape();
-        p.m = a[a.size() - 2];
-        p.k = a.back();
-        p.n = b.back();
-        p.batch = lhsType.getNumElements() / (p.m * p.k);
-      }
-      if (p.m == 0 || p.n == 0 || p.k == 0)
-        continue;
-
-      MatmulTiling tl;
-      std::string why;
-      if (forced) {
-        tl = *forced;
-        if (!tilingFits(p, tl, t, &why)) {
-          op->emitError() << "tiling " << tiling << " does not fit the " << t.name << ": " << why;
-          return signalPassFailure();
-        }
-      } else {
-        llvm::Expected<TilingChoice> choice = searchMatmulTiling(&getContext(), p, t);
-        if (!choice) {
-          op->emitError() << llvm::toString(choice.takeError());
-          return signalPassFailure();
-        }
-        tl = choice->tiling;
-      }
-
-      OpBuilder builder(module.getBodyRegion());
-      builder.setInsertionPointToEnd(module.getBody());
-      std::string name;
-      do
-        name = (linear ? "linear_" : "matmul_") + std::to_string(counter++);
-      while (symbols.lookup(name));
-      KernelOp kernel = buildMatmulKernel(builder, op->getLoc(), name, p, tl, t);
-      symbols.insert(kernel);
-
-      // The kernel sees [batch?, M, K]; reshape around it when the graph's
-      // tensors have more (or folded) leading dimensions.
-      builder.setInsertionPoint(op);
-      Location loc = op->getLoc();
-      auto gmShape = [](BufType b) { return SmallVector<int64_t>(b.getShape()); };
-      auto args = kernel.getTensorArgs();
-      auto asKernel = [&](Value v, BufType b) -> Value {
-        auto type = cast<RankedTensorType>(v.getType());
-        if (type.getShape() == b.getShape())
-          return v;
-        return builder.create<ReshapeOp>(loc, RankedTensorType::get(gmShape(b), type.getElementType()),
-                                         v);
-      };
-      Value a = asKernel(op->getOperand(0), cast<BufType>(args[0].getType()));
-      Value bm = asKernel(op->getOperand(1), cast<BufType>(args[1].getType()));
-      auto cBuf = cast<BufType>(args[2].getType());
-      auto launchType = RankedTensorType::get(gmShape(cBuf), resultType.getElementType());
-      Value c = builder.create<LaunchOp>(loc, TypeRange{launchType}, kernel.getSymName(),
-                                         ValueRange{a, bm})
-                    .getResult(0);
-      if (launchType != resultType)
-        c = builder.create<ReshapeOp>(loc, resultType, c);
-      op->getResult(0).replaceAllUsesWith(c);
-      op->erase();
+    for (const SmallVector<Operation *> &group : groups(proto)) {
+      FailureOr<bool> done = lower(group, proto, forced, t, symbols, counter);
+      if (failed(done))
+        return signalPassFailure();
+      // A fused group without a tiling of its own: each linear alone.
+      if (!*done)
+        for (Operation *op : group)
+          if (failed(lower({op}, proto, forced, t, symbols, counter)))
+            return signalPassFailure();
     }
   }
 };

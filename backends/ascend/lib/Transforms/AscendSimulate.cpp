@@ -36,27 +36,36 @@ struct Comparison {
 Comparison compareMatmul(KernelOp kernel, const Schedule &s, Simulator &sim,
                           DictionaryAttr tiling) {
   auto get = [&](StringRef k) { return cast<IntegerAttr>(tiling.get(k)).getInt(); };
-  int64_t batch = get("batch"), m = get("M"), n = get("N"), k = get("Ka");
-  std::vector<float> a = sim.tensor(0), b = sim.tensor(1), c = sim.tensor(2);
+  int64_t batch = get("batch"), m = get("M"), k = get("Ka");
+  // Fused linears: A, each part's W, each part's C (ascend.n_parts).
+  SmallVector<int64_t> parts{get("N")};
+  if (auto attr = kernel->getAttrOfType<DenseI64ArrayAttr>("ascend.n_parts"))
+    parts.assign(attr.asArrayRef().begin(), attr.asArrayRef().end());
+  size_t g = parts.size();
+  std::vector<float> a = sim.tensor(0);
   // A linear kernel's B is W [N, K] (marked by the lowering); a matmul's
   // is [batch?, K, N].
   bool transposed = kernel->hasAttr("ascend.transposed_b");
-  double u = unitRoundoff(s.gm[2].dtype) + k * unitRoundoff(DType::F32);
+  double u = unitRoundoff(s.gm[1 + g].dtype) + k * unitRoundoff(DType::F32);
   Comparison cmp;
-  for (int64_t bi = 0; bi < batch; ++bi)
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        double ref = 0, mag = 0;
-        for (int64_t q = 0; q < k; ++q) {
-          double x = a[(bi * m + i) * k + q];
-          double y = transposed ? b[j * k + q] : b[(bi * k + q) * n + j];
-          ref += x * y;
-          mag += std::abs(x * y);
+  for (size_t part = 0; part < g; ++part) {
+    int64_t n = parts[part];
+    std::vector<float> b = sim.tensor(1 + part), c = sim.tensor(1 + g + part);
+    for (int64_t bi = 0; bi < batch; ++bi)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double ref = 0, mag = 0;
+          for (int64_t q = 0; q < k; ++q) {
+            double x = a[(bi * m + i) * k + q];
+            double y = transposed ? b[j * k + q] : b[(bi * k + q) * n + j];
+            ref += x * y;
+            mag += std::abs(x * y);
+          }
+          double err = std::abs(c[(bi * m + i) * n + j] - ref);
+          cmp.maxError = std::max(cmp.maxError, err);
+          cmp.worstRatio = std::max(cmp.worstRatio, err / (2 * u * mag + 1e-30));
         }
-        double err = std::abs(c[(bi * m + i) * n + j] - ref);
-        cmp.maxError = std::max(cmp.maxError, err);
-        cmp.worstRatio = std::max(cmp.worstRatio, err / (2 * u * mag + 1e-30));
-      }
+  }
   return cmp;
 }
 
@@ -97,14 +106,16 @@ struct AscendSimulatePass : mlir::attnedit::ascend::impl::AscendSimulatePassBase
       for (const auto &[path, bytes] : sim.bytesPerPath())
         line += llvm::formatv(" {0} {1}", path, bytes).str();
       std::optional<DictionaryAttr> tiling = kernel.getTiling();
-      if (checkReference && tiling && s->gm.size() == 3) {
+      auto fused = kernel->getAttrOfType<DenseI64ArrayAttr>("ascend.n_parts");
+      size_t gmArgs = 1 + 2 * (fused ? fused.size() : 1);
+      if (checkReference && tiling && s->gm.size() == gmArgs) {
         Comparison cmp = compareMatmul(kernel, *s, sim, *tiling);
         line += llvm::formatv("; max |C - A.B| {0:e2}, {1:f2} of the {2} tolerance", cmp.maxError,
-                              cmp.worstRatio, dtypeName(s->gm[2].dtype))
+                              cmp.worstRatio, dtypeName(s->gm.back().dtype))
                     .str();
         if (cmp.worstRatio > 1) {
           kernel.emitError() << "simulator: output differs from the f64 reference beyond the "
-                             << dtypeName(s->gm[2].dtype) << " tolerance (" << line << ")";
+                             << dtypeName(s->gm.back().dtype) << " tolerance (" << line << ")";
           return signalPassFailure();
         }
       }

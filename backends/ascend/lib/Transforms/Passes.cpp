@@ -31,6 +31,9 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                              llvm::cl::desc("attention chains as flash-attention mix kernels "
                                             "(on targets with separated AI cores)"),
                              llvm::cl::init(true)};
+  Option<bool> fuseSharedInput{*this, "fuse-shared-input",
+                               llvm::cl::desc("linears reading the same input as one Cube kernel"),
+                               llvm::cl::init(true)};
   Option<bool> sensitivity{*this, "sensitivity",
                            llvm::cl::desc("report each [E] number's effect at 0.5x and 1.5x"),
                            llvm::cl::init(false)};
@@ -49,7 +52,7 @@ void mlir::attnedit::ascend::registerAscendPassesAndPipelines() {
         // re-check them.
         if (o.fuseAttention)
           pm.addPass(createAscendLowerAttentionPass({o.target, o.dtype}));
-        pm.addPass(createAscendLowerMatmulPass({o.target, o.dtype, ""}));
+        pm.addPass(createAscendLowerMatmulPass({o.target, o.dtype, "", o.fuseSharedInput}));
         // Row-wise ops after the GEMMs: a silu·mul then sees its launches' results.
         pm.addPass(createAscendLowerVectorPass({o.target}));
         // Folds the index math the builder spells out (x*1, constants per loop).

@@ -1,6 +1,8 @@
 // RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul="tiling=32,32,32,2" | FileCheck %s
 // RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul | FileCheck %s --check-prefix=SEARCH
 // RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul="target=910a dtype=f16 tiling=32,32,32,2" | FileCheck %s --check-prefix=A910
+// RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul="tiling=32,32,32,2 fuse-shared-input=false" | FileCheck %s --check-prefix=APART
+// RUN: attnedit-opt %s --split-input-file --attnedit-ascend-lower-matmul="tiling=32,32,32,2" --attnedit-ascend-estimate="tiling=-" -o /dev/null | FileCheck %s --check-prefix=JSON
 
 // Tests that a linear becomes a launch of a multi-core Cube kernel: C tiles
 // dealt round-robin over the block index, a K loop of double-buffered L1
@@ -100,4 +102,76 @@ func.func @unlowered(%x: tensor<?x32xf32>, %w: tensor<16x32xf32>, %z: tensor<8x3
   %y = attnedit.linear %x, %w : (tensor<?x32xf32>, tensor<16x32xf32>) -> tensor<?x16xf32>
   %v = attnedit.linear %z, %w, %b : (tensor<8x32xf32>, tensor<16x32xf32>, tensor<16xf32>) -> tensor<8x16xf32>
   return %y, %v : tensor<?x16xf32>, tensor<8x16xf32>
+}
+
+// -----
+
+// Tests that linears reading the same input (q, k, v) become one kernel
+// over their weights side by side along N: one launch taking x and the
+// three weights and returning the three outputs; a tile picks its part's
+// weight and output by its first column (N = 64 + 32 + 40, the last part
+// with a tail). The weights are not concatenated.
+// CHECK-LABEL: func.func @shared_input
+// CHECK: %[[Y:.*]]:3 = ascend.launch @linear_0(%arg0, %arg1, %arg2, %arg3) : (tensor<48x96xf32>, tensor<64x96xf32>, tensor<32x96xf32>, tensor<40x96xf32>) -> (tensor<48x64xf32>, tensor<48x32xf32>, tensor<48x40xf32>)
+// CHECK: return %[[Y]]#0, %[[Y]]#1, %[[Y]]#2
+// CHECK-LABEL: ascend.kernel @linear_0 target "910b" blocks 10 core aic
+// CHECK-SAME: ascend.n_parts = array<i64: 64, 32, 40>
+// CHECK-SAME: N = 136 : i64
+// CHECK: ^bb0(%{{.*}}: index, %[[A:.*]]: !ascend.buf<gm, 48x96xbf16, nd>, %[[WQ:.*]]: !ascend.buf<gm, 64x96xbf16, nd>, %[[WK:.*]]: !ascend.buf<gm, 32x96xbf16, nd>, %[[WV:.*]]: !ascend.buf<gm, 40x96xbf16, nd>, %[[Q:.*]]: !ascend.buf<gm, 48x64xbf16, nd>, %[[K:.*]]: !ascend.buf<gm, 48x32xbf16, nd>, %[[V:.*]]: !ascend.buf<gm, 48x40xbf16, nd>):
+// CHECK: ascend.copy mte2 %[[A]]
+// CHECK: %[[IN0:.*]] = arith.cmpi ult, %[[COL:.*]], %c64
+// CHECK: scf.if %[[IN0]] {
+// CHECK:   ascend.copy mte2 %[[WQ]]
+// CHECK: } else {
+// CHECK:   %[[KCOL:.*]] = arith.subi %[[COL]], %c64
+// CHECK:   arith.cmpi ult, %[[COL]], %c96
+// CHECK:   ascend.copy mte2 %[[WK]][%[[KCOL]],
+// CHECK:   } else {
+// CHECK:     ascend.copy mte2 %[[WV]]
+// CHECK: ascend.copy fix %{{.*}} -> %[[Q]]
+// CHECK: ascend.copy fix %{{.*}} -> %[[K]]
+// CHECK: ascend.copy fix %{{.*}} -> %[[V]]
+// A910-LABEL: func.func @shared_input
+// A910: ascend.launch @linear_0(%arg0, %arg1, %arg2, %arg3)
+// A910: ascend.copy mte3 %{{.*}} -> %arg5
+// A910: ascend.copy mte3 %{{.*}} -> %arg6
+// A910: ascend.copy mte3 %{{.*}} -> %arg7
+// The TCubeTiling JSON spans all parts; the parts are listed beside it.
+// JSON: "N": 136,
+// JSON: "kernel": "linear_0",
+// JSON-NEXT: "n_parts": [
+// JSON-NEXT: 64,
+// JSON-NEXT: 32,
+// JSON-NEXT: 40
+// APART-LABEL: func.func @shared_input
+// APART: ascend.launch @linear_0(%arg0, %arg1)
+// APART: ascend.launch @linear_1(%arg0, %arg2)
+// APART: ascend.launch @linear_2(%arg0, %arg3)
+func.func @shared_input(%x: tensor<48x96xf32>, %wq: tensor<64x96xf32>, %wk: tensor<32x96xf32>, %wv: tensor<40x96xf32>) -> (tensor<48x64xf32>, tensor<48x32xf32>, tensor<48x40xf32>) {
+  %q = attnedit.linear %x, %wq : (tensor<48x96xf32>, tensor<64x96xf32>) -> tensor<48x64xf32>
+  %k = attnedit.linear %x, %wk : (tensor<48x96xf32>, tensor<32x96xf32>) -> tensor<48x32xf32>
+  %v = attnedit.linear %x, %wv : (tensor<48x96xf32>, tensor<40x96xf32>) -> tensor<48x40xf32>
+  return %q, %k, %v : tensor<48x64xf32>, tensor<48x32xf32>, tensor<48x40xf32>
+}
+
+// -----
+
+// Tests what is not fused: a linear whose weight is computed after the
+// first linear of the input (the launch could not take the first one's
+// place), and a forced tiling whose baseN does not divide a part (the
+// group is lowered one linear at a time). The first two still fuse.
+// CHECK-LABEL: func.func @not_fused
+// CHECK: %[[Y:.*]]:2 = ascend.launch @linear_0(%arg0, %arg1, %arg2)
+// CHECK: %[[W:.*]] = attnedit.add %arg3, %arg3
+// CHECK: ascend.launch @linear_1(%arg0, %[[W]])
+// CHECK: ascend.launch @linear_2(%arg4, %arg5)
+// CHECK: ascend.launch @linear_3(%arg4, %arg6)
+func.func @not_fused(%x: tensor<32x64xf32>, %w0: tensor<32x64xf32>, %w1: tensor<32x64xf32>, %w2: tensor<32x64xf32>, %z: tensor<32x64xf32>, %w3: tensor<40x64xf32>, %w4: tensor<48x64xf32>) -> (tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x40xf32>, tensor<32x48xf32>) {
+  %a = attnedit.linear %x, %w0 : (tensor<32x64xf32>, tensor<32x64xf32>) -> tensor<32x32xf32>
+  %b = attnedit.linear %x, %w1 : (tensor<32x64xf32>, tensor<32x64xf32>) -> tensor<32x32xf32>
+  %w = attnedit.add %w2, %w2 : tensor<32x64xf32>
+  %c = attnedit.linear %x, %w : (tensor<32x64xf32>, tensor<32x64xf32>) -> tensor<32x32xf32>
+  %d = attnedit.linear %z, %w3 : (tensor<32x64xf32>, tensor<40x64xf32>) -> tensor<32x40xf32>
+  %e = attnedit.linear %z, %w4 : (tensor<32x64xf32>, tensor<48x64xf32>) -> tensor<32x48xf32>
+  return %a, %b, %c, %d, %e : tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x40xf32>, tensor<32x48xf32>
 }

@@ -28,3 +28,22 @@ func.func @batched(%a: tensor<2x40x72xf32>, %b: tensor<2x72x56xf32>) -> tensor<2
   %c = attnedit.matmul %a, %b : (tensor<2x40x72xf32>, tensor<2x72x56xf32>) -> tensor<2x40x56xf32>
   return %c : tensor<2x40x56xf32>
 }
+
+// -----
+
+// Linears reading the same input (a layer's q, k and v projections) are one
+// kernel over their weights side by side: each tile reads the weight of its
+// part and writes that part's output (N tails in the last part, 40 of 48
+// columns), and every part matches the f64 product; FixPipe writes exactly
+// the three outputs (50 x (64 + 32 + 40) x 2 bytes).
+// CHECK: ascend-simulate: @linear_0: {{[0-9]+}} blocks, {{[0-9]+}} instructions, no hazards; moved {{.*}} l0c->gm 13600 {{.*}}; max |C - A.B| {{.*}} of the bf16 tolerance
+// F16: @linear_0: {{.*}} no hazards; {{.*}} of the f16 tolerance
+// A910: @linear_0: {{.*}} no hazards; {{.*}} of the f16 tolerance
+// SMALL: @linear_0: 20 blocks, {{.*}} no hazards
+// SMALL-NOT: @linear_1
+func.func @shared_input(%x: tensor<50x90xf32>, %wq: tensor<64x90xf32>, %wk: tensor<32x90xf32>, %wv: tensor<40x90xf32>) -> (tensor<50x64xf32>, tensor<50x32xf32>, tensor<50x40xf32>) {
+  %q = attnedit.linear %x, %wq : (tensor<50x90xf32>, tensor<64x90xf32>) -> tensor<50x64xf32>
+  %k = attnedit.linear %x, %wk : (tensor<50x90xf32>, tensor<32x90xf32>) -> tensor<50x32xf32>
+  %v = attnedit.linear %x, %wv : (tensor<50x90xf32>, tensor<40x90xf32>) -> tensor<50x40xf32>
+  return %q, %k, %v : tensor<50x64xf32>, tensor<50x32xf32>, tensor<50x40xf32>
+}

@@ -14,6 +14,8 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <vector>
+
 namespace mlir::attnedit::ascend {
 
 struct MatmulProblem {
@@ -22,6 +24,11 @@ struct MatmulProblem {
   bool transposedB = false;
   DType dtype = DType::BF16; // GM operands and result
   std::string target = "910b";
+  /// Linears sharing their input, fused: C's N columns in consecutive parts
+  /// (summing to n), each its own weight and output tensor. Empty: one.
+  std::vector<int64_t> nParts;
+  /// The parts, or {n} when not fused.
+  std::vector<int64_t> parts() const { return nParts.empty() ? std::vector<int64_t>{n} : nParts; }
 };
 
 /// TCubeTiling's base block (baseM, baseN, baseK) and L1 depth along K
@@ -32,11 +39,13 @@ struct MatmulTiling {
 };
 
 /// Whether `tiling` fits the target's L1/L0A/L0B/L0C (and UB where the
-/// result goes through it); otherwise says which buffer overflows.
+/// result goes through it) and, fused, no N tile straddles two parts;
+/// otherwise says why not.
 bool tilingFits(const MatmulProblem &p, const MatmulTiling &tiling, const TargetDescription &t,
                 std::string *why = nullptr);
 
-/// Creates the kernel at `builder`'s insertion point.
+/// Creates the kernel at `builder`'s insertion point. Its GM arguments are
+/// A, then each part's B, then each part's C.
 KernelOp buildMatmulKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
                            const MatmulProblem &p, const MatmulTiling &tiling,
                            const TargetDescription &t);
@@ -47,9 +56,10 @@ struct TilingChoice {
   int64_t candidates = 0; // tilings that fit and were timed
 };
 
-/// Times every candidate tiling (base sizes from 16 to 256, L1 depth 1 to
-/// 8) that fits, on a sample of the busiest core's tasks scaled to all of
-/// them, and returns the fastest.
+/// Times every candidate tiling (base sizes 16 to 256 in powers of two, and
+/// for M and N also the multiples of 16 that cut the dimension into about
+/// 1-4 tiles per cube core; L1 depth 1 to 8) that fits, on a sample of the
+/// busiest core's tasks scaled to all of them, and returns the fastest.
 llvm::Expected<TilingChoice> searchMatmulTiling(MLIRContext *context, const MatmulProblem &p,
                                                 const TargetDescription &t);
 

@@ -34,6 +34,15 @@ def AscendLowerMatmulPass : Pass<"attnedit-ascend-lower-matmul", "::mlir::Module
     the target's L1/L0A/L0B/L0C capacities in the cost model and keeping the
     fastest. The chosen tiling is recorded in TCubeTiling field names (S20).
 
+    With `fuse-shared-input` (default), linears of one block that read the
+    same input (a layer's q/k/v or gate/up projections) become one kernel
+    over their weights side by side along N: one launch taking x and each
+    weight and returning each output (the weights are not concatenated; a
+    tile reads the weight of the part its columns fall in). A narrow
+    projection (k/v: N = 1024 of a 4096-token prefill) alone has 128 tiles
+    for 24 cube cores and re-reads x only N/baseN times through L2; fused
+    with q it shares q's tiles and x's L2 reuse.
+
     Before:
     ```mlir
     %y = attnedit.linear %x, %w : (tensor<64x128xf32>, tensor<96x128xf32>) -> tensor<64x96xf32>
@@ -51,6 +60,8 @@ def AscendLowerMatmulPass : Pass<"attnedit-ascend-lower-matmul", "::mlir::Module
            "element type of the GM operands and result: f16 or bf16">,
     Option<"tiling", "tiling", "std::string", "\"\"",
            "force a tiling baseM,baseN,baseK,stepK instead of searching">,
+    Option<"fuseSharedInput", "fuse-shared-input", "bool", "true",
+           "linears reading the same input as one kernel (weights side by side along N)">,
   ];
   let dependentDialects = ["::mlir::attnedit::ascend::AscendDialect",
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
