@@ -46,7 +46,9 @@ usage: bench/conversion_quality.py [--task stories|recall|scratch] [--bin-dir bu
                                    [--seq-len 128] [--teacher-steps 1500]
                                    [--train-stories 200] [--train-seed 0]
 
---steps A,B gives stage 1 A steps and stage 2 B. MLA r16+4 is limited by
+--steps A,B gives stage 1 A steps and stage 2 B. --lr A,B,C gives the
+"trains all" rows' stage 2 the rate B for the edited attention and C for the
+teacher's other weights (the recipe's lr_rest). MLA r16+4 is limited by
 its distillation data before its steps: on the default 200 stories stage 2
 fits them (200 + 800 steps: training KL 0.045, held-out 0.12); run it with
 --train-stories 2000 --steps 200,800.
@@ -138,8 +140,9 @@ def stages(kind, steps, lr):
         # Hidden states entering layers 1..4 (all but the embedding's).
         return [s1, dict(s2, feature_layers=[1, 2, 3, 4], feature_weight=0.1)]
     if kind == "train-all":
-        # Stage 2 also trains student copies of every other weight.
-        return [s1, dict(s2, train="all")]
+        # Stage 2 also trains student copies of every other weight, at
+        # --lr's third rate when it has one (the recipe's lr_rest).
+        return [s1, dict(s2, train="all", **({"lr_rest": lr[2]} if len(lr) > 2 else {}))]
     return [s1, s2]
 
 
@@ -520,7 +523,8 @@ def main():
     p.add_argument("--train-seed", type=int, default=0,
                    help="stories: sampling seed of those (the held-out ones use 1)")
     p.add_argument("--lr", default="1e-2,3e-3",
-                   help="stage 1, stage 2 learning rates (stories, scratch)")
+                   help="stage 1, stage 2 learning rates (stories, scratch); a third is "
+                        "the rate of the teacher's other weights in the 'trains all' rows")
     p.add_argument("--eval-window", type=int, default=256,
                    help="tokens per forward pass of the held-out evaluation (stories, scratch)")
     p.add_argument("--seq-len", type=int, default=128,
@@ -535,6 +539,8 @@ def main():
     p.add_argument("--exact", action="store_true", help="--only is a whole row name")
     args = p.parse_args()
     args.lr = [float(x) for x in args.lr.split(",")]
+    if len(args.lr) not in (2, 3):
+        p.error("--lr takes STAGE1,STAGE2 or STAGE1,STAGE2,REST")
     args.steps = [int(x) for x in args.steps.split(",")] * (1 if "," in args.steps else 2)
     if len(args.steps) != 2 or min(args.steps) < 1:
         p.error("--steps takes N or STAGE1,STAGE2, each >= 1")

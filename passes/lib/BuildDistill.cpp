@@ -194,6 +194,8 @@ LogicalResult BuildDistillPass::build(func::FuncOp teacherForward,
       for (ParamOp param : copies) {
         param.setScopeAttr(b.getStringAttr("student"));
         param.setTrainable(true);
+        // The trainer may give these their own rate (a recipe's lr_rest).
+        param->setAttr(attrs::kTeacherCopy, b.getUnitAttr());
         trainInF32(param);
       }
     }

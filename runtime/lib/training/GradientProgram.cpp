@@ -5,6 +5,7 @@
 #include "attnedit/Runtime/Training/ProcessGroup.h"
 
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 #include <cblas.h>
 
@@ -33,10 +34,13 @@ llvm::Expected<GradientProgram> GradientProgram::create(func::FuncOp gradFunc,
                                    gradFunc.getName().str().c_str());
   // Shapes come from the param ops the gradients are for.
   llvm::StringMap<ArrayRef<int64_t>> shapes;
+  llvm::StringSet<> teacherCopies;
   gradFunc.walk([&](ParamOp p) {
     std::string key = p.getScope() ? (*p.getScope() + "::" + p.getName()).str()
                                    : p.getName().str();
     shapes[key] = p.getType().getShape();
+    if (p->hasAttr(attrs::kTeacherCopy))
+      teacherCopies.insert(key);
   });
   GradientProgram program(gradFunc, store);
   for (llvm::StringRef key : names.getAsValueRange<StringAttr>()) {
@@ -79,6 +83,7 @@ llvm::Expected<GradientProgram> GradientProgram::create(func::FuncOp gradFunc,
     }
     store.set(name, value, scope);
     program.names.push_back(key.str());
+    program.teacherCopies.push_back(teacherCopies.contains(key));
     program.params.push_back(value);
     program.grads.push_back(Tensor::zeros(shape));
   }

@@ -18,13 +18,14 @@ namespace json = llvm::json;
 // Recipes
 //===----------------------------------------------------------------------===//
 
-double StageRecipe::learningRate(int64_t step) const {
+double StageRecipe::learningRate(int64_t step, bool teacherCopy) const {
+  double peak = teacherCopy && lrRest ? *lrRest : lr;
   if (step < warmup)
-    return lr * (step + 1) / warmup;
+    return peak * (step + 1) / warmup;
   int64_t decaySteps = std::max<int64_t>(steps - warmup, 1);
   double progress = std::min(1.0, (double)(step - warmup) / decaySteps);
-  double floor = lr * minLrRatio;
-  return floor + (lr - floor) * 0.5 * (1 + std::cos(M_PI * progress));
+  double floor = peak * minLrRatio;
+  return floor + (peak - floor) * 0.5 * (1 + std::cos(M_PI * progress));
 }
 
 std::string StageRecipe::buildOptions() const {
@@ -48,7 +49,7 @@ std::string StageRecipe::buildOptions() const {
 }
 
 json::Value StageRecipe::toJson() const {
-  return json::Object{{"stage", stage},
+  json::Object object{{"stage", stage},
                       {"steps", steps},
                       {"lr", lr},
                       {"warmup", warmup},
@@ -63,6 +64,11 @@ json::Value StageRecipe::toJson() const {
                       {"feature_weight", featureWeight},
                       {"train", train},
                       {"parallel", parallel}};
+  // Only when set, so that a checkpoint of a recipe without it still
+  // resumes as the same recipe.
+  if (lrRest)
+    object["lr_rest"] = *lrRest;
+  return object;
 }
 
 json::Value Recipe::toJson() const {
@@ -175,7 +181,7 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
       FieldReader r{path, prefix, *s};
       r.only({"stage", "steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "clip",
               "beta1", "beta2", "eps", "temperature", "feature_layers", "feature_weight",
-              "train", "parallel"});
+              "train", "lr_rest", "parallel"});
       r.string("stage", stage.stage);
       r.number("steps", stage.steps);
       r.number("lr", stage.lr);
@@ -190,6 +196,10 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
       r.integers("feature_layers", stage.featureLayers);
       r.number("feature_weight", stage.featureWeight);
       r.string("train", stage.train);
+      if (s->get("lr_rest")) {
+        stage.lrRest = 0.0;
+        r.number("lr_rest", *stage.lrRest);
+      }
       r.string("parallel", stage.parallel);
       if (r.error)
         return std::move(r.error);
@@ -244,6 +254,11 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
       return bad(p + "feature_weight", "must be in [0, 1000]");
     if (s.train != "attention" && s.train != "all")
       return bad(p + "train", "must be attention or all, not '" + s.train + "'");
+    if (s.lrRest && !(s.stage == "model" && s.train == "all"))
+      return bad(p + "lr_rest", "is the rate of the teacher's other weights, which only a "
+                               "stage model with train all trains");
+    if (s.lrRest && !(*s.lrRest > 0 && *s.lrRest < 1))
+      return bad(p + "lr_rest", "must be in (0, 1)");
     if (s.parallel != "data" && !(s.parallel == "layers" && s.stage == "layerwise"))
       return bad(p + "parallel", "must be data, or layers for stage layerwise, not '" +
                                      s.parallel + "'");

@@ -451,6 +451,8 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     double c1 = 1 - std::pow(stage.beta1, t), c2 = 1 - std::pow(stage.beta2, t);
     for (size_t j = 0; j < runner.size(); ++j) {
       size_t i = global[j];
+      // A teacher weight's copy at lr_rest's rate when the recipe sets one.
+      double rate = stage.learningRate(step, program.isTeacherCopy(i));
       Tensor &p = runner.parameter(j);
       const float *g = runner.gradient(j).data();
       float *pd = p.mutableData(), *md = m[i].mutableData(), *vd = v[i].mutableData();
@@ -461,8 +463,8 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
                           (float)stage.beta2,
                           (float)(1 - stage.beta1),
                           (float)(1 - stage.beta2),
-                          p.rank() >= 2 ? (float)(1 - lr * stage.weightDecay) : 1.0f,
-                          (float)(lr / c1),
+                          p.rank() >= 2 ? (float)(1 - rate * stage.weightDecay) : 1.0f,
+                          (float)(rate / c1),
                           (float)std::sqrt(c2),
                           (float)stage.eps};
       constexpr int64_t kChunk = 1 << 14;

@@ -7,6 +7,7 @@
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise layers=0" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=SHARD
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random layers=1" | not attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise layers=0" 2>&1 | FileCheck %s --check-prefix=NOTEDITED
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model layers=0" 2>&1 | FileCheck %s --check-prefix=SHARDMODEL
+// RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random layers=1" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model train=all" | FileCheck %s --check-prefix=ALL
 
 // Tests the distillation graphs. Layerwise: only edited layer 1's MLA is fed
 // the teacher's own normalised hidden state and matched by MSE to the
@@ -32,6 +33,16 @@
 // MODEL: %[[SUM:.*]] = attnedit.add %[[KL]], %[[W]] : tensor<f32>
 // MODEL: return %[[SUM]]
 // MODEL: attnedit.gradients = ["student::model.layers.0.self_attn.q_proj.weight"
+
+// train=all: the student's copies of the teacher's other weights (the
+// embedding, norms, unedited layer 0's attention) train too, marked as
+// teacher copies so that a recipe's lr_rest can give them their own rate;
+// edited layer 1's MLA parameters are the student's own, unmarked.
+// ALL-LABEL: func.func @train_step(
+// ALL-DAG: attnedit.param "model.embed_tokens.weight" in "student" trainable {attnedit.teacher_copy} : tensor<40x32xf32>
+// ALL-DAG: attnedit.param "model.layers.0.self_attn.q_proj.weight" in "student" trainable {attnedit.teacher_copy}
+// ALL-DAG: attnedit.param "model.layers.1.self_attn.kv_b_proj.weight" in "student" trainable : tensor
+// ALL-DAG: attnedit.param "model.layers.1.input_layernorm.weight" in "student" trainable {attnedit.teacher_copy}
 
 // LM-LABEL: func.func @train_step(%arg0: tensor<?xi32> {attnedit.name = "tokens"}, %arg1: tensor<?xi32> {attnedit.name = "positions"}, %arg2: tensor<?xi32> {attnedit.name = "targets"}) -> tensor<f32>
 // LM: attnedit.param "model.embed_tokens.weight" trainable

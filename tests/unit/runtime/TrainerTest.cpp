@@ -35,6 +35,29 @@ TEST(TrainerTest, WarmupIsLinearThenCosineDecaysToTheFloor) {
     EXPECT_LE(s.learningRate(t), s.learningRate(t - 1));
 }
 
+// lr_rest gives the teacher's other weights (train=all's copies) their own
+// peak rate on the stage's schedule; the edited attention keeps lr. Unset,
+// every weight follows lr, and the recipe's JSON (a checkpoint's identity)
+// is what it was before the field existed.
+TEST(TrainerTest, LrRestIsTheTeacherCopiesPeakOnTheSameSchedule) {
+  StageRecipe s;
+  s.stage = "model";
+  s.train = "all";
+  s.lr = 3e-3;
+  s.steps = 110;
+  s.warmup = 10;
+  EXPECT_FALSE(s.lrRest);
+  for (int64_t t : {0, 5, 10, 60, 110})
+    EXPECT_EQ(s.learningRate(t, /*teacherCopy=*/true), s.learningRate(t));
+  EXPECT_FALSE(s.toJson().getAsObject()->get("lr_rest"));
+  s.lrRest = 1e-3;
+  for (int64_t t : {0, 5, 10, 60, 110})
+    EXPECT_NEAR(s.learningRate(t, true), s.learningRate(t) / 3, 1e-15) << "step " << t;
+  EXPECT_DOUBLE_EQ(s.learningRate(10), 3e-3);
+  EXPECT_DOUBLE_EQ(s.learningRate(10, true), 1e-3);
+  EXPECT_EQ(s.toJson().getAsObject()->getNumber("lr_rest"), 1e-3);
+}
+
 std::string writeTemp(llvm::StringRef text, llvm::StringRef suffix) {
   llvm::SmallString<128> path;
   EXPECT_FALSE(llvm::sys::fs::createTemporaryFile("trainer-test", suffix, path));
@@ -62,6 +85,14 @@ TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
   EXPECT_EQ(r->stages[0].lr, layerwise.lr);
   EXPECT_EQ(r->stages[0].buildOptions(),
             "stage=model temperature=1 feature-weight=0.5 train=attention feature-layers=0,2");
+  EXPECT_FALSE(r->stages[0].lrRest);
+  std::string split = writeTemp(
+      R"({"stages": [{"stage": "model", "lr": 3e-3, "train": "all", "lr_rest": 1e-3}]})",
+      "json");
+  auto r2 = Recipe::parse(split, defaults);
+  ASSERT_TRUE(bool(r2)) << llvm::toString(r2.takeError());
+  ASSERT_TRUE(r2->stages[0].lrRest);
+  EXPECT_EQ(*r2->stages[0].lrRest, 1e-3);
 
   auto expectError = [&](llvm::StringRef json, llvm::StringRef message) {
     std::string path = writeTemp(json, "json");
@@ -77,6 +108,15 @@ TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
   expectError(R"({"stages": [{"stage": "distill"}]})", "field 'stages[0].stage' must be");
   expectError(R"({"stages": [{"steps": "ten"}]})", "field 'stages[0].steps' must be an integer");
   expectError(R"({"stages": []})", "field 'stages' must list at least one stage");
+  expectError(R"({"stages": [{"stage": "model", "lr_rest": 1e-3}]})",
+              "field 'stages[0].lr_rest' is the rate of the teacher's other weights, which "
+              "only a stage model with train all trains");
+  expectError(R"({"stages": [{"stage": "layerwise", "train": "all", "lr_rest": 1e-3}]})",
+              "field 'stages[0].lr_rest' is the rate of the teacher's other weights");
+  expectError(R"({"stages": [{"stage": "model", "train": "all", "lr_rest": 0}]})",
+              "field 'stages[0].lr_rest' must be in (0, 1)");
+  expectError(R"({"stages": [{"stage": "model", "train": "all", "lr_rest": "low"}]})",
+              "field 'stages[0].lr_rest' must be a number");
   expectError(R"([1, 2])", "a recipe is a JSON object");
   expectError(R"({"seed": )", "not valid JSON");
 }

@@ -17,6 +17,10 @@ inline constexpr llvm::StringLiteral kBosToken = "attnedit.bos_token_id";
 inline constexpr llvm::StringLiteral kStopTokens = "attnedit.stop_token_ids";
 inline constexpr llvm::StringLiteral kArchitecture = "attnedit.architecture";
 inline constexpr llvm::StringLiteral kMaxPositions = "attnedit.max_positions";
+/// On an attnedit.param: a student copy of a teacher weight that
+/// --attnedit-build-distill train=all made trainable (the trainer gives
+/// these a recipe's lr_rest).
+inline constexpr llvm::StringLiteral kTeacherCopy = "attnedit.teacher_copy";
 } // namespace mlir::attnedit::attrs
 
 #endif // ATTNEDIT_IR_ATTNEDITDIALECT_H

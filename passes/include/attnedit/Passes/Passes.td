@@ -216,7 +216,8 @@ def BuildDistillPass : Pass<"attnedit-build-distill", "::mlir::ModuleOp"> {
 
     The teacher is frozen (its parameters are not trainable). `train=all`
     (stage=model) also trains the student's copies of the non-attention
-    parameters, in scope "student"; the trainer starts them from the
+    parameters, in scope "student" and marked `attnedit.teacher_copy` (a
+    recipe's `lr_rest` is their rate); the trainer starts them from the
     teacher's values. Follow with --attnedit-autodiff=func=train_step.
   }];
   let options = [

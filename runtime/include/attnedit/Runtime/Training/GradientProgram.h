@@ -72,6 +72,9 @@ public:
 
   size_t size() const { return names.size(); }
   llvm::StringRef name(size_t i) const { return names[i]; }
+  /// True if parameter i is a teacher weight's student copy that train=all
+  /// trains (attrs::kTeacherCopy), not an edited attention's own.
+  bool isTeacherCopy(size_t i) const { return teacherCopies[i]; }
   Tensor &parameter(size_t i) { return params[i]; }
   llvm::ArrayRef<Tensor> parameters() const { return params; }
   Tensor &gradient(size_t i) { return grads[i]; }
@@ -83,6 +86,7 @@ private:
   func::FuncOp gradFunc;
   ParameterStore *store;
   std::vector<std::string> names; // "scope::name" or "name"
+  std::vector<bool> teacherCopies;
   std::vector<Tensor> params, grads;
   // Per lane of several sequences, its gradient sum (made on first use); a
   // lane of one call is that call's gradients as the executor returned

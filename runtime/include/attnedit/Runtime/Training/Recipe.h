@@ -12,6 +12,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,13 +33,18 @@ struct StageRecipe {
   std::vector<int64_t> featureLayers;
   double featureWeight = 0.0;
   std::string train = "attention"; // attention | all
+  // train=all only: the peak rate of the teacher's other weights (the copies
+  // train=all adds), on the same schedule as `lr`, which then applies to the
+  // edited attention alone. Unset: `lr` for every weight.
+  std::optional<double> lrRest;
   // Under mpirun: "data" (every rank runs a share of the batch) or, for
   // stage=layerwise, "layers" (every rank runs the whole batch through a
   // share of the edited layers; README "Training on many processes").
   std::string parallel = "data";
 
-  /// The learning rate of step `step` (0-based).
-  double learningRate(int64_t step) const;
+  /// The learning rate of step `step` (0-based); of a teacher weight's copy
+  /// under train=all if `teacherCopy` (lr_rest's schedule when it is set).
+  double learningRate(int64_t step, bool teacherCopy = false) const;
   /// The options of --attnedit-build-distill for this stage, less teacher=.
   std::string buildOptions() const;
   llvm::json::Value toJson() const;
