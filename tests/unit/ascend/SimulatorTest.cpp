@@ -239,12 +239,14 @@ Tensor absTensor(const Tensor &x) {
   return a;
 }
 
-TEST(SimulatedMatmul, LinearMatchesReferenceEvaluatorBF16) {
-  // Tails in M (50), N (70) and K (90); two K blocks of two slices.
-  MatmulProblem p{1, 50, 70, 90, /*transposedB=*/true, DType::BF16};
-  MatmulCase mc(p, {32, 32, 32, 2});
-  std::mt19937 rng(1);
-  Tensor x = randomTensor({50, 90}, rng), w = randomTensor({70, 90}, rng);
+/// Simulates the bf16 linear x[m, k]·W[n, k]ᵀ on the 910B with `tiling`
+/// and compares it with the reference evaluator.
+void expectLinearMatchesReference(int64_t m, int64_t n, int64_t k, const MatmulTiling &tiling,
+                                  unsigned seed) {
+  MatmulProblem p{1, m, n, k, /*transposedB=*/true, DType::BF16};
+  MatmulCase mc(p, tiling);
+  std::mt19937 rng(seed);
+  Tensor x = randomTensor({m, k}, rng), w = randomTensor({n, k}, rng);
   Simulator sim(mc.schedule);
   sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
   sim.setTensor(1, llvm::ArrayRef<float>(w.data(), w.numel()));
@@ -252,6 +254,11 @@ TEST(SimulatedMatmul, LinearMatchesReferenceEvaluatorBF16) {
   ASSERT_FALSE(static_cast<bool>(e)) << llvm::toString(std::move(e));
   expectClose(sim.tensor(2), kernels::linear(x, w, nullptr),
               kernels::linear(absTensor(x), absTensor(w), nullptr), DType::BF16);
+}
+
+TEST(SimulatedMatmul, LinearMatchesReferenceEvaluatorBF16) {
+  // Tails in M (50), N (70) and K (90); two K blocks of two slices.
+  expectLinearMatchesReference(50, 70, 90, {32, 32, 32, 2}, /*seed=*/1);
 }
 
 TEST(SimulatedMatmul, BatchedMatmulMatchesReferenceEvaluatorF16On910A) {
@@ -271,17 +278,7 @@ TEST(SimulatedMatmul, BatchedMatmulMatchesReferenceEvaluatorF16On910A) {
 // Tests the search's wave-filling sizes (multiples of 16 that are not
 // powers of two, here 48 x 176) with tails in M, N and K.
 TEST(SimulatedMatmul, WaveSizedTilesMatchReferenceEvaluator) {
-  MatmulProblem p{1, 50, 400, 90, /*transposedB=*/true, DType::BF16};
-  MatmulCase mc(p, {48, 176, 32, 2});
-  std::mt19937 rng(4);
-  Tensor x = randomTensor({50, 90}, rng), w = randomTensor({400, 90}, rng);
-  Simulator sim(mc.schedule);
-  sim.setTensor(0, llvm::ArrayRef<float>(x.data(), x.numel()));
-  sim.setTensor(1, llvm::ArrayRef<float>(w.data(), w.numel()));
-  llvm::Error e = sim.run();
-  ASSERT_FALSE(static_cast<bool>(e)) << llvm::toString(std::move(e));
-  expectClose(sim.tensor(2), kernels::linear(x, w, nullptr),
-              kernels::linear(absTensor(x), absTensor(w), nullptr), DType::BF16);
+  expectLinearMatchesReference(50, 400, 90, {48, 176, 32, 2}, /*seed=*/4);
 }
 
 // Linears sharing their input as one kernel (a layer's q, k and v): each
