@@ -88,6 +88,68 @@ static double sgemmRate(int n) {
   return 2.0 * n * n * n / best / 1e9;
 }
 
+/// The model's GEMM FLOPs per forward and the median forward times of the
+/// backends `only` selects (all when empty); 0 for those not run.
+struct ForwardTimes {
+  double flops = 0, cpuFirst = 0, cpu = 0, refFirst = 0, reference = 0;
+};
+
+static llvm::Expected<ForwardTimes> timeForwards(const char *path, int64_t tokens, int64_t reps,
+                                                 const std::string &only) {
+  auto model = Model::load(path);
+  if (!model)
+    return model.takeError();
+  std::vector<int32_t> ids(tokens);
+  for (int64_t i = 0; i < tokens; ++i)
+    ids[i] = (int32_t)((i * 7919 + 1) % (*model)->vocabSize());
+  std::vector<int32_t> positions(tokens);
+  for (int64_t i = 0; i < tokens; ++i)
+    positions[i] = (int32_t)i;
+  std::vector<Tensor> args = {Tensor::ints(ids), Tensor::ints(positions)};
+  auto forward = (*model)->module().lookupSymbol<func::FuncOp>("forward");
+
+  ForwardTimes t;
+  // GEMM FLOPs: 2·M·N·K of every linear and matmul at this T.
+  forward.walk([&](Operation *op) {
+    auto shapeOf = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };
+    auto dim = [&](int64_t d) { return ShapedType::isDynamic(d) ? tokens : d; };
+    if (auto l = dyn_cast<attnedit::LinearOp>(op)) {
+      auto w = shapeOf(l.getWeight());
+      t.flops += 2.0 * tokens * w[0] * w[1];
+    } else if (auto m = dyn_cast<attnedit::MatmulOp>(op)) {
+      auto a = shapeOf(m.getLhs()), b = shapeOf(m.getRhs());
+      double batch = 1;
+      for (size_t i = 0; i + 2 < a.size(); ++i)
+        batch *= dim(a[i]);
+      t.flops += 2.0 * batch * dim(a[a.size() - 2]) * dim(a.back()) * dim(b.back());
+    }
+  });
+
+  auto time = [&](Executor &executor, int64_t n, double &first) -> double {
+    std::vector<double> times;
+    for (int64_t r = 0; r < n; ++r) {
+      auto start = std::chrono::steady_clock::now();
+      auto out = executor.run(forward, args, (*model)->parameterStore());
+      double elapsed = seconds(start);
+      if (!out) {
+        reportError(out.takeError());
+        std::exit(1);
+      }
+      if (r == 0)
+        first = elapsed;
+      times.push_back(elapsed);
+    }
+    std::sort(times.begin() + (n > 1 ? 1 : 0), times.end());
+    return times[n > 1 ? 1 + (n - 1) / 2 : 0];
+  };
+  std::unique_ptr<Executor> cpu = createCompiledExecutor(), reference = createReferenceExecutor();
+  if (only.empty() || only == "cpu")
+    t.cpu = time(*cpu, reps + 1, t.cpuFirst);
+  if (only.empty() || only == "reference")
+    t.reference = time(*reference, std::max<int64_t>(2, reps / 2), t.refFirst);
+  return t;
+}
+
 int main(int argc, char **argv) {
   configureMathLibraries(argv);
   initLogging("attnedit-bench-cpu");
@@ -110,58 +172,14 @@ int main(int argc, char **argv) {
                  << "' is not one of cpu, reference, machine\n";
     return 2;
   }
-  auto model = Model::load(argv[1]);
-  if (!model)
-    return reportError(model.takeError());
-  std::vector<int32_t> ids(tokens);
-  for (int64_t i = 0; i < tokens; ++i)
-    ids[i] = (int32_t)((i * 7919 + 1) % (*model)->vocabSize());
-  std::vector<int32_t> positions(tokens);
-  for (int64_t i = 0; i < tokens; ++i)
-    positions[i] = (int32_t)i;
-  std::vector<Tensor> args = {Tensor::ints(ids), Tensor::ints(positions)};
-  auto forward = (*model)->module().lookupSymbol<func::FuncOp>("forward");
-
-  // GEMM FLOPs: 2·M·N·K of every linear and matmul at this T.
-  double flops = 0;
-  forward.walk([&](Operation *op) {
-    auto shapeOf = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };
-    auto dim = [&](int64_t d) { return ShapedType::isDynamic(d) ? tokens : d; };
-    if (auto l = dyn_cast<attnedit::LinearOp>(op)) {
-      auto w = shapeOf(l.getWeight());
-      flops += 2.0 * tokens * w[0] * w[1];
-    } else if (auto m = dyn_cast<attnedit::MatmulOp>(op)) {
-      auto a = shapeOf(m.getLhs()), b = shapeOf(m.getRhs());
-      double batch = 1;
-      for (size_t i = 0; i + 2 < a.size(); ++i)
-        batch *= dim(a[i]);
-      flops += 2.0 * batch * dim(a[a.size() - 2]) * dim(a.back()) * dim(b.back());
-    }
-  });
-
-  auto time = [&](Executor &executor, int64_t n, double &first) -> double {
-    std::vector<double> times;
-    for (int64_t r = 0; r < n; ++r) {
-      auto start = std::chrono::steady_clock::now();
-      auto out = executor.run(forward, args, (*model)->parameterStore());
-      double t = seconds(start);
-      if (!out) {
-        reportError(out.takeError());
-        std::exit(1);
-      }
-      if (r == 0)
-        first = t;
-      times.push_back(t);
-    }
-    std::sort(times.begin() + (n > 1 ? 1 : 0), times.end());
-    return times[n > 1 ? 1 + (n - 1) / 2 : 0];
-  };
-  std::unique_ptr<Executor> cpu = createCompiledExecutor(), reference = createReferenceExecutor();
-  double cpuFirst = 0, refFirst = 0, cpuTime = 0, refTime = 0;
-  if (only.empty() || only == "cpu")
-    cpuTime = time(*cpu, reps + 1, cpuFirst);
-  if (only.empty() || only == "reference")
-    refTime = time(*reference, std::max<int64_t>(2, reps / 2), refFirst);
+  // --only machine times no forward: the model is not even loaded.
+  ForwardTimes times;
+  if (only != "machine") {
+    auto timed = timeForwards(argv[1], tokens, reps, only);
+    if (!timed)
+      return reportError(timed.takeError());
+    times = *timed;
+  }
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   bool machine = only.empty() || only == "machine";
   llvm::outs() << llvm::formatv(
@@ -169,7 +187,7 @@ int main(int argc, char **argv) {
       "\"cpu_forward_s\": {3:f4}, \"reference_forward_s\": {4:f4}, \"openblas_coretype\": \"{5}\", "
       "\"sgemm_2048_gflops\": {6:f1}, \"fma_peak_gflops_1thread\": {7:f1}, "
       "\"fma_peak_gflops_all\": {8:f1}, \"threads\": {9}}\n",
-      tokens, flops / 1e9, cpuFirst, cpuTime, refTime,
+      tokens, times.flops / 1e9, times.cpuFirst, times.cpu, times.reference,
       std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "",
       machine ? sgemmRate(2048) : 0.0, machine ? fmaPeak(1) : 0.0,
       machine ? fmaPeak(threads) : 0.0, threads);

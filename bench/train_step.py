@@ -187,9 +187,9 @@ def main():
             continue
         print(f"{name:38s} {t:9.0f} {t * flop / 1e9:9.1f} {100 * t * flop / 1e9 / peak:9.1f}% "
               f"{med['cpu'] / t:7.2f}x")
-    print(f"machine: FMA peak {peak:.0f} GFLOP/s ({threads} threads); sgemm 2048³ "
-          f"{sgemm:.0f} GFLOP/s (the best of the rounds' "
-          + ", ".join(f"{m['fma_peak_gflops_all']:.0f}" for m in machines) + ")")
+    print(f"machine: FMA peak {peak:.0f} GFLOP/s ({threads} threads; the best of the rounds' "
+          + ", ".join(f"{m['fma_peak_gflops_all']:.0f}" for m in machines)
+          + f"); sgemm 2048³ {sgemm:.0f} GFLOP/s")
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
