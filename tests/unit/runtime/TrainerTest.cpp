@@ -3,6 +3,7 @@
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/GradientProgram.h"
+#include "attnedit/Runtime/Training/OptimizerKernels.h"
 #include "attnedit/Runtime/Training/Trainer.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -13,11 +14,51 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <set>
 
 using namespace mlir::attnedit;
 
 namespace {
+
+// Tests that the optimizer kernels (the clone this CPU dispatches to:
+// AVX-512 or AVX2 vectors here) give the bits of plain scalar loops, which
+// this file compiles for baseline x86-64: no fused multiply-add, correctly
+// rounded sqrt and divide, the norm's eight running sums in their order.
+// A contracted FMA or a reordered sum changes some of these 1000 elements.
+TEST(OptimizerKernelsTest, ClonesGiveTheScalarLoopsBits) {
+  constexpr int64_t n = 1000; // not a multiple of any vector width
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  std::vector<float> p(n), g(n), m(n), v(n);
+  for (int64_t j = 0; j < n; ++j) {
+    p[j] = normal(rng);
+    g[j] = 0.1f * normal(rng);
+    m[j] = 0.01f * normal(rng);
+    v[j] = 1e-4f * std::abs(normal(rng));
+  }
+  AdamWStep s{0.7f, 0.9f, 0.95f, 0.1f, 0.05f, 0.9999f, 3e-3f, 0.4f, 1e-8f};
+  std::vector<float> pr = p, mr = m, vr = v;
+  for (int64_t j = 0; j < n; ++j) {
+    float gj = g[j] * s.gradScale;
+    mr[j] = s.beta1 * mr[j] + s.oneMinusBeta1 * gj;
+    vr[j] = s.beta2 * vr[j] + s.oneMinusBeta2 * gj * gj;
+    pr[j] = pr[j] * s.decay -
+            s.stepSize * mr[j] / (std::sqrt(vr[j]) / s.rootBiasCorrection2 + s.eps);
+  }
+  adamwUpdate(p.data(), g.data(), m.data(), v.data(), n, s);
+  EXPECT_EQ(std::memcmp(m.data(), mr.data(), n * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(v.data(), vr.data(), n * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(p.data(), pr.data(), n * sizeof(float)), 0);
+
+  double sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t j = 0; j < n; ++j)
+    sums[j < n / 8 * 8 ? j % 8 : 0] += (double)g[j] * g[j];
+  double expected = ((sums[0] + sums[1]) + (sums[2] + sums[3])) +
+                    ((sums[4] + sums[5]) + (sums[6] + sums[7]));
+  EXPECT_EQ(sumOfSquares(g.data(), n), expected);
+}
 
 TEST(TrainerTest, WarmupIsLinearThenCosineDecaysToTheFloor) {
   StageRecipe s;
