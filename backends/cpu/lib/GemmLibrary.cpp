@@ -4,8 +4,9 @@
 // linalg into a call of `attnedit_cpu_{b,}gemm_{n,t}{n,t}` on strided memrefs
 // (C interface: pointers to StridedMemRefType). These shims read the strides,
 // so a transposed operand is a BLAS transpose flag, never a copy, and call
-// cblas_sgemm with beta = 1 (the generic accumulates into its init: zeros or
-// a broadcast bias). An operand whose last stride is not 1 (not expressible
+// cblas_sgemm with beta = 1 (the generic accumulates into its init, a
+// broadcast bias say), or beta = 0 for the `_overwrite` forms that pass calls
+// where the init was a zero fill. An operand whose last stride is not 1 (not expressible
 // to BLAS) takes a plain loop.
 //
 // Which BLAS, and why: README "CPU backend" (Debian OpenBLAS 0.3.21 with its
@@ -40,19 +41,20 @@ Matrix view(float *base, int64_t offset, const int64_t *sizes, const int64_t *st
   return m;
 }
 
-/// C[m, n] += op(A)[m, k] · op(B)[k, n].
+/// C[m, n] += op(A)[m, k] · op(B)[k, n], or C = op(A) · op(B) when `overwrite`.
 void gemm(const int64_t *aSizes, const int64_t *aStrides, float *a,
           const int64_t *bSizes, const int64_t *bStrides, float *b,
-          const int64_t *cSizes, const int64_t *cStrides, float *c, bool transA, bool transB) {
+          const int64_t *cSizes, const int64_t *cStrides, float *c, bool transA, bool transB,
+          bool overwrite) {
   Matrix A = view(a, 0, aSizes, aStrides), B = view(b, 0, bSizes, bStrides);
   Matrix C = view(c, 0, cSizes, cStrides);
   int64_t m = C.rows, n = C.cols, k = transA ? A.rows : A.cols;
-  if (m == 0 || n == 0 || k == 0)
+  if (m == 0 || n == 0)
     return;
-  if (A.rowMajor && B.rowMajor && C.rowMajor) {
+  if (A.rowMajor && B.rowMajor && C.rowMajor && k > 0) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, A.data, A.ld, B.data, B.ld,
-                1.0f, const_cast<float *>(C.data), C.ld);
+                overwrite ? 0.0f : 1.0f, const_cast<float *>(C.data), C.ld);
     return;
   }
   for (int64_t i = 0; i < m; ++i)
@@ -63,24 +65,25 @@ void gemm(const int64_t *aSizes, const int64_t *aStrides, float *a,
         float y = transB ? b[j * bStrides[0] + p * bStrides[1]] : b[p * bStrides[0] + j * bStrides[1]];
         acc += x * y;
       }
-      c[i * cStrides[0] + j * cStrides[1]] += acc;
+      float &out = c[i * cStrides[0] + j * cStrides[1]];
+      out = overwrite ? acc : out + acc;
     }
 }
 
-template <bool TA, bool TB>
+template <bool TA, bool TB, bool Overwrite>
 void gemm2(StridedMemRefType<float, 2> *a, StridedMemRefType<float, 2> *b,
            StridedMemRefType<float, 2> *c) {
   gemm(a->sizes, a->strides, a->data + a->offset, b->sizes, b->strides, b->data + b->offset,
-       c->sizes, c->strides, c->data + c->offset, TA, TB);
+       c->sizes, c->strides, c->data + c->offset, TA, TB, Overwrite);
 }
 
-template <bool TA, bool TB>
+template <bool TA, bool TB, bool Overwrite>
 void gemm3(StridedMemRefType<float, 3> *a, StridedMemRefType<float, 3> *b,
            StridedMemRefType<float, 3> *c) {
   for (int64_t i = 0; i < c->sizes[0]; ++i)
     gemm(a->sizes + 1, a->strides + 1, a->data + a->offset + i * a->strides[0], b->sizes + 1,
          b->strides + 1, b->data + b->offset + i * b->strides[0], c->sizes + 1, c->strides + 1,
-         c->data + c->offset + i * c->strides[0], TA, TB);
+         c->data + c->offset + i * c->strides[0], TA, TB, Overwrite);
 }
 
 /// out[ids[t], :] += grad[t, :], in t order as the reference kernel adds;
@@ -101,14 +104,38 @@ void embeddingGrad(StridedMemRefType<int32_t, 1> *ids, StridedMemRefType<float, 
 
 const std::pair<const char *, void *> kSymbols[] = {
     {"_mlir_ciface_attnedit_cpu_embedding_grad", reinterpret_cast<void *>(&embeddingGrad)},
-    {"_mlir_ciface_attnedit_cpu_gemm_nn", reinterpret_cast<void *>(&gemm2<false, false>)},
-    {"_mlir_ciface_attnedit_cpu_gemm_nt", reinterpret_cast<void *>(&gemm2<false, true>)},
-    {"_mlir_ciface_attnedit_cpu_gemm_tn", reinterpret_cast<void *>(&gemm2<true, false>)},
-    {"_mlir_ciface_attnedit_cpu_gemm_tt", reinterpret_cast<void *>(&gemm2<true, true>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_nn", reinterpret_cast<void *>(&gemm3<false, false>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_nt", reinterpret_cast<void *>(&gemm3<false, true>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_tn", reinterpret_cast<void *>(&gemm3<true, false>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_tt", reinterpret_cast<void *>(&gemm3<true, true>)},
+    {"_mlir_ciface_attnedit_cpu_gemm_nn",
+     reinterpret_cast<void *>(&gemm2<false, false, false>)},
+    {"_mlir_ciface_attnedit_cpu_gemm_nn_overwrite",
+     reinterpret_cast<void *>(&gemm2<false, false, true>)},
+    {"_mlir_ciface_attnedit_cpu_gemm_nt",
+     reinterpret_cast<void *>(&gemm2<false, true, false>)},
+    {"_mlir_ciface_attnedit_cpu_gemm_nt_overwrite",
+     reinterpret_cast<void *>(&gemm2<false, true, true>)},
+    {"_mlir_ciface_attnedit_cpu_gemm_tn",
+     reinterpret_cast<void *>(&gemm2<true, false, false>)},
+    {"_mlir_ciface_attnedit_cpu_gemm_tn_overwrite",
+     reinterpret_cast<void *>(&gemm2<true, false, true>)},
+    {"_mlir_ciface_attnedit_cpu_gemm_tt",
+     reinterpret_cast<void *>(&gemm2<true, true, false>)},
+    {"_mlir_ciface_attnedit_cpu_gemm_tt_overwrite",
+     reinterpret_cast<void *>(&gemm2<true, true, true>)},
+    {"_mlir_ciface_attnedit_cpu_bgemm_nn",
+     reinterpret_cast<void *>(&gemm3<false, false, false>)},
+    {"_mlir_ciface_attnedit_cpu_bgemm_nn_overwrite",
+     reinterpret_cast<void *>(&gemm3<false, false, true>)},
+    {"_mlir_ciface_attnedit_cpu_bgemm_nt",
+     reinterpret_cast<void *>(&gemm3<false, true, false>)},
+    {"_mlir_ciface_attnedit_cpu_bgemm_nt_overwrite",
+     reinterpret_cast<void *>(&gemm3<false, true, true>)},
+    {"_mlir_ciface_attnedit_cpu_bgemm_tn",
+     reinterpret_cast<void *>(&gemm3<true, false, false>)},
+    {"_mlir_ciface_attnedit_cpu_bgemm_tn_overwrite",
+     reinterpret_cast<void *>(&gemm3<true, false, true>)},
+    {"_mlir_ciface_attnedit_cpu_bgemm_tt",
+     reinterpret_cast<void *>(&gemm3<true, true, false>)},
+    {"_mlir_ciface_attnedit_cpu_bgemm_tt_overwrite",
+     reinterpret_cast<void *>(&gemm3<true, true, true>)},
 };
 
 } // namespace

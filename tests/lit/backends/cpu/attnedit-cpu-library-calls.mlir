@@ -12,7 +12,6 @@
 // CHECK: call @attnedit_cpu_gemm_nt(%[[A]], %{{.*}}, %{{.*}}) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>) -> ()
 // CHECK: linalg.generic
 // CHECK-NOT: library_call
-// CHECK: func.func private @attnedit_cpu_gemm_nt({{.*}}) attributes {llvm.emit_c_interface}
 func.func @gemm(%a: memref<8x4xf32>, %b: memref<2x4xf32>, %c: memref<8x2xf32>, %v: memref<3xf32>) {
   linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"], library_call = "attnedit_cpu_gemm_nt"}
       ins(%a, %b : memref<8x4xf32>, memref<2x4xf32>) outs(%c : memref<8x2xf32>) {
@@ -24,6 +23,62 @@ func.func @gemm(%a: memref<8x4xf32>, %b: memref<2x4xf32>, %c: memref<8x2xf32>, %
   linalg.generic {indexing_maps = [#id], iterator_types = ["parallel"]} outs(%v : memref<3xf32>) {
   ^bb0(%x: f32):
     %s = arith.addf %x, %x : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// Tests that a GEMM whose destination was last written by a zero fill
+// overwrites it (the `_overwrite` shim, BLAS beta = 0) and the fill goes; a
+// second GEMM into the same buffer, a GEMM into a non-zero fill and one whose
+// destination is read between fill and GEMM keep accumulating after their fill.
+// CHECK-LABEL: func.func @zero_init
+// CHECK-NOT: linalg.fill
+// CHECK: call @attnedit_cpu_gemm_nt_overwrite(
+// CHECK-NOT: linalg.fill
+// CHECK: call @attnedit_cpu_gemm_nt(
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%arg3 :
+// CHECK: call @attnedit_cpu_gemm_nt(
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%arg4 :
+// CHECK-NEXT: memref.copy %arg4
+// CHECK: call @attnedit_cpu_gemm_nt(
+// CHECK-NOT: call @attnedit_cpu_gemm_nt_overwrite
+// CHECK: func.func private @attnedit_cpu_gemm_nt({{.*}}) attributes {llvm.emit_c_interface}
+// CHECK: func.func private @attnedit_cpu_gemm_nt_overwrite({{.*}}) attributes {llvm.emit_c_interface}
+func.func @zero_init(%a: memref<8x4xf32>, %b: memref<2x4xf32>, %c: memref<8x2xf32>,
+                     %d: memref<8x2xf32>, %e: memref<8x2xf32>, %seen: memref<8x2xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<8x2xf32>)
+  linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"], library_call = "attnedit_cpu_gemm_nt"}
+      ins(%a, %b : memref<8x4xf32>, memref<2x4xf32>) outs(%c : memref<8x2xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"], library_call = "attnedit_cpu_gemm_nt"}
+      ins(%a, %b : memref<8x4xf32>, memref<2x4xf32>) outs(%c : memref<8x2xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  linalg.fill ins(%one : f32) outs(%d : memref<8x2xf32>)
+  linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"], library_call = "attnedit_cpu_gemm_nt"}
+      ins(%a, %b : memref<8x4xf32>, memref<2x4xf32>) outs(%d : memref<8x2xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  linalg.fill ins(%zero : f32) outs(%e : memref<8x2xf32>)
+  memref.copy %e, %seen : memref<8x2xf32> to memref<8x2xf32>
+  linalg.generic {indexing_maps = [#mk, #nk, #mn], iterator_types = ["parallel", "parallel", "reduction"], library_call = "attnedit_cpu_gemm_nt"}
+      ins(%a, %b : memref<8x4xf32>, memref<2x4xf32>) outs(%e : memref<8x2xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
     linalg.yield %s : f32
   }
   return

@@ -6,15 +6,17 @@
 // pipeline) reaches the LLVM dialect with its projections as calls of the
 // BLAS shims and its core as one call of the fused attention kernel, through
 // their C interface, and with gemm=loops as no call at all. No buffer is
-// copied: each projection writes into its own zeroed buffer and the head
-// split views it (a shared zero fill and tensor.reshape had made copies).
+// copied: each projection writes into its own buffer and the head split
+// views it (a shared zero fill and tensor.reshape had made copies); and no
+// buffer is zeroed for a projection, which overwrites it (BLAS beta = 0).
 // CHECK-LABEL: llvm.func @layer
-// CHECK-DAG: llvm.call @attnedit_cpu_gemm_nt
+// CHECK-DAG: llvm.call @attnedit_cpu_gemm_nt_overwrite
 // CHECK-DAG: llvm.call @attnedit_cpu_attention
-// CHECK-DAG: llvm.func @_mlir_ciface_attnedit_cpu_gemm_nt(!llvm.ptr, !llvm.ptr, !llvm.ptr)
+// CHECK-DAG: llvm.func @_mlir_ciface_attnedit_cpu_gemm_nt_overwrite(!llvm.ptr, !llvm.ptr, !llvm.ptr)
 // CHECK-NOT: attnedit.
 // NOCOPY-NOT: memcpy
 // NOCOPY-NOT: memrefCopy
+// NOCOPY-NOT: llvm.call @attnedit_cpu_gemm_nt(
 // LOOPS-LABEL: llvm.func @layer
 // LOOPS-NOT: attnedit_cpu_
 func.func @layer(%x: tensor<?x64xf32>, %pos: tensor<?xi32>) -> tensor<?x64xf32> {

@@ -120,6 +120,11 @@ def LibraryCallsPass : Pass<"attnedit-cpu-library-calls", "mlir::ModuleOp"> {
     // becomes
     func.call @attnedit_cpu_gemm_nt(%a2, %b2, %c2) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, ...) -> ()
     ```
+
+    A GEMM whose destination was last written by a zero `linalg.fill`, with
+    nothing touching it in between, calls the `_overwrite` form of its shim
+    (BLAS beta = 0) and the fill is erased: the product is written once
+    rather than added to zeros written just before.
   }];
   let dependentDialects = ["mlir::func::FuncDialect", "mlir::memref::MemRefDialect"];
 }
