@@ -52,11 +52,13 @@ TEST(OptimizerKernelsTest, ClonesGiveTheScalarLoopsBits) {
   EXPECT_EQ(std::memcmp(v.data(), vr.data(), n * sizeof(float)), 0);
   EXPECT_EQ(std::memcmp(p.data(), pr.data(), n * sizeof(float)), 0);
 
-  double sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  double sums[32] = {};
   for (int64_t j = 0; j < n; ++j)
-    sums[j < n / 8 * 8 ? j % 8 : 0] += (double)g[j] * g[j];
-  double expected = ((sums[0] + sums[1]) + (sums[2] + sums[3])) +
-                    ((sums[4] + sums[5]) + (sums[6] + sums[7]));
+    sums[j < n / 32 * 32 ? j % 32 : 0] += (double)g[j] * g[j];
+  for (int width = 16; width > 0; width /= 2)
+    for (int k = 0; k < width; ++k)
+      sums[k] += sums[k + width];
+  double expected = sums[0];
   EXPECT_EQ(sumOfSquares(g.data(), n), expected);
 }
 
