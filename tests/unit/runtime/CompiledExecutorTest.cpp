@@ -8,10 +8,12 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/CPU/JitModule.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Execution/Executor.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -481,4 +483,40 @@ TEST(CompiledExecutorResults, LargeResultBlocksAreReusedOnlyOnceReleased) {
   EXPECT_FLOAT_EQ((*third)[0].data()[0], 3.0f / (1.0f + std::exp(-3.0f)));
   for (int64_t i : {int64_t(0), (*first)[0].numel() - 1})
     ASSERT_FLOAT_EQ((*first)[0].data()[i], silu1) << "element " << i;
+}
+
+// The GEMM shims compiled code calls: the `_overwrite` forms (where
+// attnedit-cpu-library-calls erased the zero fill) write op(A)·op(B) whatever
+// C held (NaN here), the plain forms add it to C; both through BLAS (unit
+// last strides) and through the loop taken when C's last stride is not 1.
+TEST(GemmShims, OverwriteWritesTheProductAndAccumulateAddsIt) {
+  auto shim = [](llvm::StringRef name) {
+    for (auto [symbol, address] : cpu::gemmSymbols())
+      if (symbol == ("_mlir_ciface_attnedit_cpu_" + name).str())
+        return reinterpret_cast<void (*)(StridedMemRefType<float, 2> *,
+                                         StridedMemRefType<float, 2> *,
+                                         StridedMemRefType<float, 2> *)>(address);
+    ADD_FAILURE() << name.str() << " is not a GEMM shim";
+    return static_cast<void (*)(StridedMemRefType<float, 2> *, StridedMemRefType<float, 2> *,
+                                StridedMemRefType<float, 2> *)>(nullptr);
+  };
+  // A [2, 3] · Bᵀ with B [4, 3]: C [4 columns].
+  std::vector<float> a = {1, 2, 3, 4, 5, 6}, b = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1};
+  const float product[2][4] = {{1, 2, 3, 6}, {4, 5, 6, 15}};
+  StridedMemRefType<float, 2> am{a.data(), a.data(), 0, {2, 3}, {3, 1}};
+  StridedMemRefType<float, 2> bm{b.data(), b.data(), 0, {4, 3}, {3, 1}};
+  for (int64_t columnStride : {1, 2}) {
+    SCOPED_TRACE("C's column stride " + std::to_string(columnStride));
+    std::vector<float> c(2 * 4 * columnStride, std::nanf(""));
+    StridedMemRefType<float, 2> cm{c.data(), c.data(), 0, {2, 4}, {4 * columnStride, columnStride}};
+    auto at = [&](int i, int j) { return c[i * 4 * columnStride + j * columnStride]; };
+    shim("gemm_nt_overwrite")(&am, &bm, &cm);
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 4; ++j)
+        EXPECT_EQ(at(i, j), product[i][j]) << "overwrite, C[" << i << "][" << j << "]";
+    shim("gemm_nt")(&am, &bm, &cm);
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 4; ++j)
+        EXPECT_EQ(at(i, j), 2 * product[i][j]) << "accumulate, C[" << i << "][" << j << "]";
+  }
 }
