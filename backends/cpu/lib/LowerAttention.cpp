@@ -10,7 +10,9 @@
 // AttentionLibrary.cpp. In a training step, the chain and the backward ops
 // autodiff wrote for it become a forward call that keeps each row's
 // log-sum-exp and a backward call that recomputes the probabilities tile by
-// tile: activation memory O(T·d) per head, not O(T²).
+// tile: activation memory O(T·d) per head, not O(T²). A chain of a
+// training step that nothing differentiates (a distillation teacher's)
+// becomes the inference call.
 //
 // The call is a linalg.generic carrying library_call, like the GEMMs, so it
 // bufferizes like any linalg op and attnedit-cpu-library-calls turns it into
@@ -409,13 +411,12 @@ void cpu::detail::fuseAttention(func::FuncOp func) {
     std::optional<Chain> chain = match(op, training);
     if (!chain)
       return;
-    // In a training step, a chain is fused with its backward ops or not at
-    // all: a stage-1 gradient is the difference of the student's and the
-    // teacher's nearly equal attention outputs, so fusing only the frozen
-    // teacher's forward would amplify the fused kernel's different order of
-    // sums (1e-7) past the 1e-4 parity with the reference.
+    // A frozen chain (no backward ops) qualifies like an inference one: its
+    // probabilities must feed the value product alone. Decomposed, it would
+    // hold T×T scores per head and, on a packed lane, compute the scores
+    // between sequences only to mask them.
     std::optional<Backward> bw = training ? matchBackward(*chain) : std::nullopt;
-    if (!training || bw)
+    if (bw || singleUse(chain->softmax.getResult()))
       chains.push_back({*chain, bw});
   });
   for (auto &[chain, bw] : chains) {

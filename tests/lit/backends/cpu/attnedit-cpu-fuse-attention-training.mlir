@@ -64,3 +64,41 @@ func.func @loss(%q: tensor<?x2x8xf32> {attnedit.wrt}, %k: tensor<?x2x8xf32> {att
   %l = attnedit.mse_loss %ot, %t : tensor<?x2x8xf32>
   return %l : tensor<f32>
 }
+
+// -----
+
+// Tests that a frozen chain in a training step (a distillation teacher's
+// attention: nothing it reads is differentiated, so autodiff writes no
+// backward ops for it) becomes the inference kernel's call, no log-sum-exp
+// kept, while the trained chain beside it becomes the training pair. Before,
+// the frozen chain stayed decomposed: a T×T score tensor per head, and on a
+// packed lane the scores between sequences were computed and then masked.
+// CHECK-LABEL: func.func @loss_grad
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<?x2x8xf32> {{.*}}, %[[K:[^:]*]]: tensor<?x2x8xf32> {{.*}}, %[[V:[^:]*]]: tensor<?x2x8xf32> {{.*}}, %[[TQ:[^:]*]]: tensor<?x2x8xf32> {{.*}}, %[[TK:[^:]*]]: tensor<?x2x8xf32> {{.*}}, %[[TV:[^:]*]]: tensor<?x2x8xf32>
+// CHECK-NOT: tensor<2x?x?xf32>
+// CHECK-DAG: library_call = "attnedit_cpu_attention_train"}
+// CHECK-DAG: library_call = "attnedit_cpu_attention"}
+// CHECK-SAME: ins(%[[TQ]], %[[TK]], %[[TV]], %{{.*}} :
+// CHECK: library_call = "attnedit_cpu_attention_backward"}
+// CHECK-NOT: tensor<2x?x?xf32>
+// CHECK: return
+func.func @loss(%q: tensor<?x2x8xf32> {attnedit.wrt}, %k: tensor<?x2x8xf32> {attnedit.wrt}, %v: tensor<?x2x8xf32> {attnedit.wrt}, %tq: tensor<?x2x8xf32>, %tk: tensor<?x2x8xf32>, %tv: tensor<?x2x8xf32>) -> tensor<f32> {
+  %qt = attnedit.transpose %q {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
+  %kt = attnedit.transpose %k {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
+  %vt = attnedit.transpose %v {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
+  %kT = attnedit.transpose %kt {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x8xf32>) -> tensor<2x8x?xf32>
+  %s = attnedit.matmul %qt, %kT : (tensor<2x?x8xf32>, tensor<2x8x?xf32>) -> tensor<2x?x?xf32>
+  %m = attnedit.causal_mask %s {segments = 2 : i64} : tensor<2x?x?xf32>
+  %p = attnedit.softmax %m {axis = 2 : i64} : tensor<2x?x?xf32>
+  %o = attnedit.matmul %p, %vt : (tensor<2x?x?xf32>, tensor<2x?x8xf32>) -> tensor<2x?x8xf32>
+  %tqt = attnedit.transpose %tq {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
+  %tkt = attnedit.transpose %tk {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
+  %tvt = attnedit.transpose %tv {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
+  %tkT = attnedit.transpose %tkt {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x8xf32>) -> tensor<2x8x?xf32>
+  %ts = attnedit.matmul %tqt, %tkT : (tensor<2x?x8xf32>, tensor<2x8x?xf32>) -> tensor<2x?x?xf32>
+  %tm = attnedit.causal_mask %ts {segments = 2 : i64} : tensor<2x?x?xf32>
+  %tp = attnedit.softmax %tm {axis = 2 : i64} : tensor<2x?x?xf32>
+  %to = attnedit.matmul %tp, %tvt : (tensor<2x?x?xf32>, tensor<2x?x8xf32>) -> tensor<2x?x8xf32>
+  %l = attnedit.mse_loss %o, %to : tensor<2x?x8xf32>
+  return %l : tensor<f32>
+}
