@@ -170,8 +170,9 @@ void cpu::freeCompiledBuffer(void *block) {
 }
 
 /// Host symbols compiled code calls besides libc/libm: the GEMM,
-/// attention and KV-cache shims, MLIR's memrefCopy (bufferization's copies
-/// between layouts), and malloc / free (above).
+/// attention and KV-cache shims, MLIR's memrefCopy (no longer emitted since
+/// attnedit-cpu-strided-copies, but artifacts compiled before it call it),
+/// and malloc / free (above).
 static llvm::orc::SymbolMap hostSymbols(llvm::orc::MangleAndInterner interner) {
   llvm::orc::SymbolMap map;
   map[interner("malloc")] = {llvm::orc::ExecutorAddr::fromPtr(&compiledMalloc),

@@ -73,6 +73,8 @@ std::string cpu::toLLVMPipelineText(const PipelineOptions &options) {
       "attnedit-cpu-plan-arena,"
       "buffer-deallocation-pipeline,"
       "convert-bufferization-to-memref,"
+      // Copies into slices as loops, not element-by-element memrefCopy.
+      "func.func(attnedit-cpu-strided-copies),"
       // GEMM generics carrying library_call become calls of the BLAS shim.
       "attnedit-cpu-library-calls,"
       // Many small functions for LLVM instead of one of thousands of loops.
@@ -113,6 +115,7 @@ void cpu::registerCPUPasses() {
   registerOutlineLoopsPass();
   registerParallelLoopsPass();
   registerPlanArenaPass();
+  registerStridedCopiesPass();
   registerUnshareFillsPass();
   registerTransformsPasses();
   registerLinalgPasses();
