@@ -170,10 +170,8 @@ def main():
     weights = s["layers"] * (2 * d * d + 2 * d * s["kv_heads"] * hd + 3 * d * s["inter"]) \
         + s["vocab"] * d
     flop = 6 * weights + 3 * s["layers"] * 2 * seq * d
-    # The machine's best in the run: its speed drifts over minutes on this
-    # VM, and the fastest phase it showed is the conservative denominator.
-    peak = max(m["fma_peak_gflops_all"] for m in machines)
-    sgemm = max(m["sgemm_2048_gflops"] for m in machines)
+    best = cpu_backend.machine_best(machines)
+    peak, sgemm = best["fma_peak_gflops_all"], best["sgemm_2048_gflops"]
     names = [("attnedit cpu (compiled)", "cpu"), ("attnedit reference", "reference"),
              ("PyTorch as installed", "torch"),
              ("PyTorch OPENBLAS_CORETYPE=SkylakeX", "torch_skylakex")]

@@ -102,41 +102,25 @@ void embeddingGrad(StridedMemRefType<int32_t, 1> *ids, StridedMemRefType<float, 
   }
 }
 
+/// The four shims of one transpose pair: 2-D and batched, accumulating and
+/// overwriting (the names attnedit-cpu-library-calls writes).
+#define GEMM_SHIMS(FLAGS, TA, TB)                                                                  \
+  {"_mlir_ciface_attnedit_cpu_gemm_" FLAGS, reinterpret_cast<void *>(&gemm2<TA, TB, false>)},      \
+  {"_mlir_ciface_attnedit_cpu_gemm_" FLAGS "_overwrite",                                           \
+   reinterpret_cast<void *>(&gemm2<TA, TB, true>)},                                                \
+  {"_mlir_ciface_attnedit_cpu_bgemm_" FLAGS, reinterpret_cast<void *>(&gemm3<TA, TB, false>)},     \
+  {"_mlir_ciface_attnedit_cpu_bgemm_" FLAGS "_overwrite",                                          \
+   reinterpret_cast<void *>(&gemm3<TA, TB, true>)}
+
 const std::pair<const char *, void *> kSymbols[] = {
     {"_mlir_ciface_attnedit_cpu_embedding_grad", reinterpret_cast<void *>(&embeddingGrad)},
-    {"_mlir_ciface_attnedit_cpu_gemm_nn",
-     reinterpret_cast<void *>(&gemm2<false, false, false>)},
-    {"_mlir_ciface_attnedit_cpu_gemm_nn_overwrite",
-     reinterpret_cast<void *>(&gemm2<false, false, true>)},
-    {"_mlir_ciface_attnedit_cpu_gemm_nt",
-     reinterpret_cast<void *>(&gemm2<false, true, false>)},
-    {"_mlir_ciface_attnedit_cpu_gemm_nt_overwrite",
-     reinterpret_cast<void *>(&gemm2<false, true, true>)},
-    {"_mlir_ciface_attnedit_cpu_gemm_tn",
-     reinterpret_cast<void *>(&gemm2<true, false, false>)},
-    {"_mlir_ciface_attnedit_cpu_gemm_tn_overwrite",
-     reinterpret_cast<void *>(&gemm2<true, false, true>)},
-    {"_mlir_ciface_attnedit_cpu_gemm_tt",
-     reinterpret_cast<void *>(&gemm2<true, true, false>)},
-    {"_mlir_ciface_attnedit_cpu_gemm_tt_overwrite",
-     reinterpret_cast<void *>(&gemm2<true, true, true>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_nn",
-     reinterpret_cast<void *>(&gemm3<false, false, false>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_nn_overwrite",
-     reinterpret_cast<void *>(&gemm3<false, false, true>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_nt",
-     reinterpret_cast<void *>(&gemm3<false, true, false>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_nt_overwrite",
-     reinterpret_cast<void *>(&gemm3<false, true, true>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_tn",
-     reinterpret_cast<void *>(&gemm3<true, false, false>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_tn_overwrite",
-     reinterpret_cast<void *>(&gemm3<true, false, true>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_tt",
-     reinterpret_cast<void *>(&gemm3<true, true, false>)},
-    {"_mlir_ciface_attnedit_cpu_bgemm_tt_overwrite",
-     reinterpret_cast<void *>(&gemm3<true, true, true>)},
+    GEMM_SHIMS("nn", false, false),
+    GEMM_SHIMS("nt", false, true),
+    GEMM_SHIMS("tn", true, false),
+    GEMM_SHIMS("tt", true, true),
 };
+
+#undef GEMM_SHIMS
 
 } // namespace
 

@@ -33,14 +33,25 @@ struct Comparison {
   double maxError = 0, worstRatio = 0;
 };
 
-Comparison compareMatmul(KernelOp kernel, const Schedule &s, Simulator &sim,
-                          DictionaryAttr tiling) {
-  auto get = [&](StringRef k) { return cast<IntegerAttr>(tiling.get(k)).getInt(); };
-  int64_t batch = get("batch"), m = get("M"), k = get("Ka");
-  // Fused linears: A, each part's W, each part's C (ascend.n_parts).
-  SmallVector<int64_t> parts{get("N")};
+int64_t tilingValue(DictionaryAttr tiling, StringRef key) {
+  return cast<IntegerAttr>(tiling.get(key)).getInt();
+}
+
+/// The output widths of a matmul kernel: N, or each part's for fused
+/// linears (ascend.n_parts), whose arguments are A, each part's W, each
+/// part's C. None for a kernel whose tiling has no N (not a matmul).
+SmallVector<int64_t> outputParts(KernelOp kernel, DictionaryAttr tiling) {
   if (auto attr = kernel->getAttrOfType<DenseI64ArrayAttr>("ascend.n_parts"))
-    parts.assign(attr.asArrayRef().begin(), attr.asArrayRef().end());
+    return SmallVector<int64_t>(attr.asArrayRef());
+  if (auto n = tiling.getAs<IntegerAttr>("N"))
+    return {n.getInt()};
+  return {};
+}
+
+Comparison compareMatmul(KernelOp kernel, const Schedule &s, Simulator &sim,
+                          DictionaryAttr tiling, ArrayRef<int64_t> parts) {
+  int64_t batch = tilingValue(tiling, "batch"), m = tilingValue(tiling, "M"),
+          k = tilingValue(tiling, "Ka");
   size_t g = parts.size();
   std::vector<float> a = sim.tensor(0);
   // A linear kernel's B is W [N, K] (marked by the lowering); a matmul's
@@ -106,10 +117,9 @@ struct AscendSimulatePass : mlir::attnedit::ascend::impl::AscendSimulatePassBase
       for (const auto &[path, bytes] : sim.bytesPerPath())
         line += llvm::formatv(" {0} {1}", path, bytes).str();
       std::optional<DictionaryAttr> tiling = kernel.getTiling();
-      auto fused = kernel->getAttrOfType<DenseI64ArrayAttr>("ascend.n_parts");
-      size_t gmArgs = 1 + 2 * (fused ? fused.size() : 1);
-      if (checkReference && tiling && s->gm.size() == gmArgs) {
-        Comparison cmp = compareMatmul(kernel, *s, sim, *tiling);
+      SmallVector<int64_t> parts = tiling ? outputParts(kernel, *tiling) : SmallVector<int64_t>();
+      if (checkReference && !parts.empty() && s->gm.size() == 1 + 2 * parts.size()) {
+        Comparison cmp = compareMatmul(kernel, *s, sim, *tiling, parts);
         line += llvm::formatv("; max |C - A.B| {0:e2}, {1:f2} of the {2} tolerance", cmp.maxError,
                               cmp.worstRatio, dtypeName(s->gm.back().dtype))
                     .str();
