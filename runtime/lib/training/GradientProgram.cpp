@@ -252,6 +252,12 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
   // which on small matrices beats splitting every GEMM across cores.
   if (threads == 0)
     threads = std::max(1u, std::thread::hardware_concurrency());
+  // `threads` bounds every parallel region of the step, not only the lanes:
+  // run one lane at a time, OpenBLAS, the compiled loops and the attention
+  // kernels had taken every core (two `--threads 1` distillations side by
+  // side each ran 2.5x slower; MPI ranks sharing a machine oversubscribed it).
+  omp_set_num_threads((int)threads);
+  openblas_set_num_threads((int)threads);
   size_t numThreads = std::min<size_t>(mine.size(), threads);
   if (numThreads <= 1) {
     for (size_t lane : mine)

@@ -13,8 +13,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cblas.h>
 #include <cmath>
 #include <cstring>
+#include <omp.h>
 #include <random>
 #include <set>
 
@@ -283,6 +285,24 @@ TEST(TrainerTest, BatchGradientIsTheSameOnOneOrTwoThreads) {
   EXPECT_EQ(losses[0], losses[1]);
   EXPECT_EQ(grads[0], grads[1]);
   EXPECT_FALSE(grads[0].empty());
+}
+
+// A step's thread count bounds every parallel region in the process, not
+// only its lanes: OpenMP's (the compiled loops, the attention kernels,
+// AdamW) and OpenBLAS's, which run one lane at a time would otherwise take
+// every core.
+TEST(TrainerTest, ThreadsBoundOpenMPAndOpenBLAS) {
+  TinyLmStep step;
+  ASSERT_TRUE(step.gradFunc);
+  ParameterStore store;
+  auto program = GradientProgram::create(step.gradFunc, store, /*seed=*/3);
+  ASSERT_TRUE(bool(program)) << llvm::toString(program.takeError());
+  for (unsigned threads : {1u, 2u, 1u}) {
+    auto loss = program->computeBatch(tinyBatch(2, 6), threads);
+    ASSERT_TRUE(bool(loss)) << llvm::toString(loss.takeError());
+    EXPECT_EQ(omp_get_max_threads(), (int)threads);
+    EXPECT_EQ(openblas_get_num_threads(), (int)threads);
+  }
 }
 } // namespace
 
