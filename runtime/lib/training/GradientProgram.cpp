@@ -253,7 +253,7 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
   if (threads == 0)
     threads = std::max(1u, std::thread::hardware_concurrency());
   // `threads` bounds every parallel region of the step, not only the lanes:
-  // run one lane at a time, OpenBLAS, the compiled loops and the attention
+  // with one lane at a time, OpenBLAS, the compiled loops and the attention
   // kernels had taken every core (two `--threads 1` distillations side by
   // side each ran 2.5x slower; MPI ranks sharing a machine oversubscribed it).
   omp_set_num_threads((int)threads);
@@ -263,7 +263,6 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
     for (size_t lane : mine)
       runLane(lane);
   } else {
-    int blasThreads = openblas_get_num_threads();
     // The OpenMP runtime's workers outlive the step: threads made per step each took a
     // fresh malloc arena and page-faulted every buffer in again (perf: ~120k
     // faults a step of 8 x 256 tokens, none with one thread).
@@ -274,7 +273,8 @@ llvm::Expected<double> GradientProgram::computeBatch(llvm::ArrayRef<std::vector<
       for (size_t i = omp_get_thread_num(); i < mine.size(); i += numThreads)
         runLane(mine[i]);
     }
-    openblas_set_num_threads(blasThreads);
+    // The workers' setting is OpenBLAS's global one: the step's count again.
+    openblas_set_num_threads((int)threads);
   }
   for (const std::string &e : errors)
     if (!e.empty())
