@@ -1,25 +1,33 @@
 //===- cpu_forward.cpp - prefill on the compiled CPU backend vs the machine --===//
 //
 //   attnedit-bench-cpu MODEL [--tokens N] [--reps R] [--only cpu|reference|machine]
+//   attnedit-bench-cpu --gemm
 //
 // Prints one JSON object: the JIT compile time, the median forward time of
 // N tokens on the compiled backend and on the reference evaluator (same
-// process, same OpenBLAS kernel), the model's GEMM FLOPs per forward, the
-// sgemm rate of the BLAS the backend calls (2048³, this process's threads)
+// process; the evaluator's GEMMs are OpenBLAS's), the model's GEMM FLOPs per forward, the
+// sgemm rate of the GEMM the backend calls (2048³, this process's threads)
 // and the fp32 FMA peak of the cores (a register-resident AVX-512 FMA loop
 // on 1 and on all threads). bench/cpu_backend.py runs it beside PyTorch.
 // With --only cpu|reference, just that backend's forward runs (for
 // profilers); with --only machine, just the machine's figures (the drivers
 // measure them every round). Figures not measured are 0.
 //
+// With --gemm, the GEMMs of the training steps bench/train_step.py times,
+// each through the shim compiled code calls (the packed AVX-512 kernel where
+// it applies) and through OpenBLAS directly, interleaved, best of up to 50
+// (bench/gemm.py runs it).
+//
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/CPU/JitModule.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Execution/BlasSetup.h"
 #include "attnedit/Runtime/Execution/Executor.h"
 #include "attnedit/Runtime/Execution/Logging.h"
 #include "attnedit/Runtime/Execution/Model.h"
 
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -76,16 +84,82 @@ static double fmaPeak(unsigned threads) {
   return best;
 }
 
-static double sgemmRate(int n) {
-  std::vector<float> a(n * n, 1.0f), b(n * n, 0.5f), c(n * n);
-  double best = 1e30;
-  for (int rep = 0; rep < 3; ++rep) {
+/// GFLOP/s of row-major C[m, n] = op(A) op(B) through the shim compiled
+/// code calls and through cblas_sgemm, interleaved, each its best of `reps`.
+static std::pair<double, double> gemmRates(bool transA, bool transB, int64_t m, int64_t n,
+                                           int64_t k, int reps) {
+  std::string name = std::string("_mlir_ciface_attnedit_cpu_gemm_") + (transA ? "t" : "n") +
+                     (transB ? "t" : "n") + "_overwrite";
+  using Shim = void (*)(StridedMemRefType<float, 2> *, StridedMemRefType<float, 2> *,
+                        StridedMemRefType<float, 2> *);
+  Shim shim = nullptr;
+  for (auto [symbol, address] : cpu::gemmSymbols())
+    if (name == symbol)
+      shim = reinterpret_cast<Shim>(address);
+  std::vector<float> a(m * k), b(k * n), c(m * n);
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] = float(i % 7) * 0.1f - 0.3f;
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = float(i % 5) * 0.1f - 0.2f;
+  int64_t aRows = transA ? k : m, aCols = transA ? m : k;
+  int64_t bRows = transB ? n : k, bCols = transB ? k : n;
+  StridedMemRefType<float, 2> am{a.data(), a.data(), 0, {aRows, aCols}, {aCols, 1}};
+  StridedMemRefType<float, 2> bm{b.data(), b.data(), 0, {bRows, bCols}, {bCols, 1}};
+  StridedMemRefType<float, 2> cm{c.data(), c.data(), 0, {m, n}, {n, 1}};
+  double best[2] = {1e30, 1e30};
+  for (int rep = 0; rep <= reps; ++rep) {
     auto start = std::chrono::steady_clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-                0.0f, c.data(), n);
-    best = std::min(best, seconds(start));
+    shim(&am, &bm, &cm);
+    double ours = seconds(start);
+    start = std::chrono::steady_clock::now();
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a.data(), aCols, b.data(),
+                bCols, 0.0f, c.data(), n);
+    double theirs = seconds(start);
+    if (rep > 0) { // the first is warm-up (page faults, buffers)
+      best[0] = std::min(best[0], ours);
+      best[1] = std::min(best[1], theirs);
+    }
   }
-  return 2.0 * n * n * n / best / 1e9;
+  double flops = 2.0 * m * n * k;
+  return {flops / best[0] / 1e9, flops / best[1] / 1e9};
+}
+
+/// The GEMMs of bench/train_step.py's steps (forward NT, input gradient NN,
+/// weight gradient TN) on both shapes, and 2048³.
+static int benchGemms() {
+  struct Shape {
+    bool transA, transB;
+    int64_t m, n, k;
+  };
+  const Shape shapes[] = {
+      // medium: 512 tokens, hidden 768, intermediate 2048, vocab 32000
+      {false, true, 512, 768, 768}, {false, true, 512, 256, 768},
+      {false, true, 512, 2048, 768}, {false, true, 512, 768, 2048},
+      {false, true, 512, 32000, 768}, {false, false, 512, 768, 2048},
+      {false, false, 512, 768, 32000}, {true, false, 2048, 768, 512},
+      {true, false, 768, 768, 512}, {true, false, 32000, 768, 512},
+      // small: 8 × 256 tokens, hidden 256, intermediate 688, vocab 8192
+      {false, true, 2048, 256, 256}, {false, true, 2048, 688, 256},
+      {false, true, 2048, 8192, 256}, {false, false, 2048, 256, 8192},
+      {true, false, 8192, 256, 2048}, {true, false, 256, 256, 2048},
+      {false, true, 2048, 2048, 2048}};
+  llvm::outs() << "{\"gemm\": [";
+  const char *sep = "";
+  for (const Shape &s : shapes) {
+    double flops = 2.0 * s.m * s.n * s.k;
+    int reps = (int)std::clamp(4e10 / flops, 3.0, 50.0);
+    auto [ours, theirs] = gemmRates(s.transA, s.transB, s.m, s.n, s.k, reps);
+    llvm::outs() << llvm::formatv(
+        "{0}\n {{\"op\": \"{1}{2}\", \"m\": {3}, \"n\": {4}, \"k\": {5}, "
+        "\"attnedit_gflops\": {6:f1}, \"openblas_gflops\": {7:f1}}",
+        sep, s.transA ? "T" : "N", s.transB ? "T" : "N", s.m, s.n, s.k, ours, theirs);
+    sep = ",";
+  }
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  llvm::outs() << llvm::formatv("],\n \"fma_peak_gflops_all\": {0:f1}, \"threads\": {1}}\n",
+                                fmaPeak(threads), threads);
+  return 0;
 }
 
 /// The model's GEMM FLOPs per forward and the median forward times of the
@@ -154,9 +228,12 @@ int main(int argc, char **argv) {
   configureMathLibraries(argv);
   initLogging("attnedit-bench-cpu");
   if (argc < 2) {
-    llvm::errs() << "usage: attnedit-bench-cpu MODEL [--tokens N] [--reps R] [--only cpu|reference|machine]\n";
+    llvm::errs() << "usage: attnedit-bench-cpu MODEL [--tokens N] [--reps R] [--only cpu|reference|machine]\n"
+                    "       attnedit-bench-cpu --gemm\n";
     return 2;
   }
+  if (!std::strcmp(argv[1], "--gemm"))
+    return benchGemms();
   int64_t tokens = 512, reps = 5;
   std::string only;
   for (int i = 2; i + 1 < argc; i += 2) {
@@ -189,7 +266,7 @@ int main(int argc, char **argv) {
       "\"fma_peak_gflops_all\": {8:f1}, \"threads\": {9}}\n",
       tokens, times.flops / 1e9, times.cpuFirst, times.cpu, times.reference,
       std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "",
-      machine ? sgemmRate(2048) : 0.0, machine ? fmaPeak(1) : 0.0,
+      machine ? gemmRates(false, true, 2048, 2048, 2048, 3).first : 0.0, machine ? fmaPeak(1) : 0.0,
       machine ? fmaPeak(threads) : 0.0, threads);
   return 0;
 }

@@ -1,20 +1,24 @@
-//===- GemmLibrary.cpp - the BLAS shims compiled GEMMs call ----------------===//
+//===- GemmLibrary.cpp - the GEMM shims compiled code calls -----------------===//
 //
 // `attnedit-cpu-library-calls` turns each GEMM generic of attnedit-cpu-convert-to-
 // linalg into a call of `attnedit_cpu_{b,}gemm_{n,t}{n,t}` on strided memrefs
 // (C interface: pointers to StridedMemRefType). These shims read the strides,
-// so a transposed operand is a BLAS transpose flag, never a copy, and call
-// cblas_sgemm with beta = 1 (the generic accumulates into its init, a
-// broadcast bias say), or beta = 0 for the `_overwrite` forms that pass calls
-// where the init was a zero fill. An operand whose last stride is not 1 (not expressible
-// to BLAS) takes a plain loop.
+// so a transposed operand is a transpose flag, never a copy, and call the
+// packed AVX-512 GEMM (PackedGemm.cpp) or cblas_sgemm, accumulating (beta =
+// 1: the generic accumulates into its init, a broadcast bias say) or, for
+// the `_overwrite` forms that pass calls where the init was a zero fill,
+// overwriting (beta = 0). An operand whose last stride is not 1 (not
+// expressible to BLAS) takes a plain loop.
 //
-// Which BLAS, and why: README "CPU backend" (Debian OpenBLAS 0.3.21 with its
-// kernel chosen from the CPU's features).
+// Which GEMM, and why: README "GEMM choice" (our packed kernel on AVX-512
+// where it pays, else Debian OpenBLAS 0.3.21 with its kernel chosen from
+// the CPU's features).
 //
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/CPU/JitModule.h"
+
+#include "PackedGemm.h"
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 
@@ -52,9 +56,13 @@ void gemm(const int64_t *aSizes, const int64_t *aStrides, float *a,
   if (m == 0 || n == 0)
     return;
   if (A.rowMajor && B.rowMajor && C.rowMajor && k > 0) {
+    float *out = const_cast<float *>(C.data);
+    if (cpu::detail::packedGemm(transA, transB, m, n, k, A.data, A.ld, B.data, B.ld, out, C.ld,
+                           overwrite))
+      return;
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, A.data, A.ld, B.data, B.ld,
-                overwrite ? 0.0f : 1.0f, const_cast<float *>(C.data), C.ld);
+                overwrite ? 0.0f : 1.0f, out, C.ld);
     return;
   }
   for (int64_t i = 0; i < m; ++i)

@@ -489,17 +489,19 @@ TEST(CompiledExecutorResults, LargeResultBlocksAreReusedOnlyOnceReleased) {
 // attnedit-cpu-library-calls erased the zero fill) write op(A)·op(B) whatever
 // C held (NaN here), the plain forms add it to C; both through BLAS (unit
 // last strides) and through the loop taken when C's last stride is not 1.
+using GemmShim = void (*)(StridedMemRefType<float, 2> *, StridedMemRefType<float, 2> *,
+                          StridedMemRefType<float, 2> *);
+
+static GemmShim gemmShim(llvm::StringRef name) {
+  for (auto [symbol, address] : cpu::gemmSymbols())
+    if (symbol == ("_mlir_ciface_attnedit_cpu_" + name).str())
+      return reinterpret_cast<GemmShim>(address);
+  ADD_FAILURE() << name.str() << " is not a GEMM shim";
+  return nullptr;
+}
+
 TEST(GemmShims, OverwriteWritesTheProductAndAccumulateAddsIt) {
-  auto shim = [](llvm::StringRef name) {
-    for (auto [symbol, address] : cpu::gemmSymbols())
-      if (symbol == ("_mlir_ciface_attnedit_cpu_" + name).str())
-        return reinterpret_cast<void (*)(StridedMemRefType<float, 2> *,
-                                         StridedMemRefType<float, 2> *,
-                                         StridedMemRefType<float, 2> *)>(address);
-    ADD_FAILURE() << name.str() << " is not a GEMM shim";
-    return static_cast<void (*)(StridedMemRefType<float, 2> *, StridedMemRefType<float, 2> *,
-                                StridedMemRefType<float, 2> *)>(nullptr);
-  };
+  auto shim = gemmShim;
   // A [2, 3] · Bᵀ with B [4, 3]: C [4 columns].
   std::vector<float> a = {1, 2, 3, 4, 5, 6}, b = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1};
   const float product[2][4] = {{1, 2, 3, 6}, {4, 5, 6, 15}};
@@ -519,4 +521,58 @@ TEST(GemmShims, OverwriteWritesTheProductAndAccumulateAddsIt) {
       for (int j = 0; j < 4; ++j)
         EXPECT_EQ(at(i, j), 2 * product[i][j]) << "accumulate, C[" << i << "][" << j << "]";
   }
+}
+
+// GEMMs large enough for the packed AVX-512 kernel (PackedGemm.cpp) in each
+// transpose pair, against a double-precision sum: edges in every dimension
+// (70 rows = 5 panels of 14, 77 columns = 2 panels of 32 and 13), two K
+// blocks (300 > 256, the second not a multiple of 16), two column blocks
+// (800 > 768), operands inside wider buffers (leading dimension > width),
+// and both overwrite (C starts NaN) and accumulate.
+TEST(GemmShims, LargeGemmsMatchADoubleSumInEveryLayout) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  struct Shape {
+    int64_t m, n, k;
+  };
+  for (Shape shape : {Shape{70, 77, 300}, Shape{57, 800, 20}, Shape{128, 64, 256}})
+    for (const char *flags : {"nn", "nt", "tn", "tt"})
+      for (bool overwrite : {true, false}) {
+        auto [m, n, k] = shape;
+        bool ta = flags[0] == 't', tb = flags[1] == 't';
+        SCOPED_TRACE(std::string(flags) + (overwrite ? " overwrite " : " accumulate ") +
+                     std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
+        // Stored shapes and a padded leading dimension for each operand.
+        int64_t aRows = ta ? k : m, aCols = ta ? m : k, bRows = tb ? n : k, bCols = tb ? k : n;
+        int64_t lda = aCols + 3, ldb = bCols + 5, ldc = n + 7;
+        std::vector<float> a(aRows * lda), b(bRows * ldb), c(m * ldc);
+        for (float &x : a)
+          x = uniform(rng);
+        for (float &x : b)
+          x = uniform(rng);
+        for (float &x : c)
+          x = overwrite ? std::nanf("") : uniform(rng);
+        std::vector<float> before = c;
+        StridedMemRefType<float, 2> am{a.data(), a.data(), 0, {aRows, aCols}, {lda, 1}};
+        StridedMemRefType<float, 2> bm{b.data(), b.data(), 0, {bRows, bCols}, {ldb, 1}};
+        StridedMemRefType<float, 2> cm{c.data(), c.data(), 0, {m, n}, {ldc, 1}};
+        gemmShim(std::string("gemm_") + flags + (overwrite ? "_overwrite" : ""))(&am, &bm, &cm);
+        int wrong = 0;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double sum = overwrite ? 0.0 : before[i * ldc + j];
+            for (int64_t p = 0; p < k; ++p)
+              sum += double(ta ? a[p * lda + i] : a[i * lda + p]) *
+                     double(tb ? b[j * ldb + p] : b[p * ldb + j]);
+            float got = c[i * ldc + j];
+            if (!(std::fabs(got - sum) <= 1e-5 * std::sqrt(double(k)) * 4) && wrong++ < 5)
+              ADD_FAILURE() << "C[" << i << "][" << j << "] = " << got << ", expected " << sum;
+          }
+        // The padding between rows is not C's: it keeps its value.
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = n; j < ldc; ++j)
+            if (!(std::isnan(c[i * ldc + j]) && std::isnan(before[i * ldc + j])) &&
+                c[i * ldc + j] != before[i * ldc + j] && wrong++ < 5)
+              ADD_FAILURE() << "padding C[" << i << "][" << j << "] written";
+      }
 }

@@ -1,0 +1,227 @@
+//===- PackedGemm.cpp - AVX-512 GEMM over packed panels ---------------------===//
+//
+// The GEMM compiled code runs on an AVX-512 CPU, in the layout of BLIS
+// (Goto's algorithm): a KC × NC block of op(B) is packed into 32-column
+// micro-panels shared by the threads, each thread packs 14-row micro-panels
+// of op(A) and sweeps them across the block with a 14 × 32 register tile
+// (28 zmm accumulators, 28 FMAs per k for 2 loads and 14 broadcasts).
+// Transposed operands are transposed while packing, 16 × 16 in registers.
+//
+// Why not only OpenBLAS: measured on this machine's training shapes with 2
+// threads (README "GEMM choice"), OpenBLAS 0.3.21's SkylakeX kernel reaches
+// 56% of the FMA peak and much less on the 256-row GEMMs of distillation
+// (its small-matrix path); this one is level or faster on every shape with
+// at least a few panels of each operand. Smaller GEMMs and CPUs without
+// AVX-512 still go to BLAS (GemmLibrary.cpp).
+//
+// Rows are split between the threads and every element's sum runs in the
+// same k order, so results do not depend on the thread count.
+//
+//===----------------------------------------------------------------------===//
+
+#include "PackedGemm.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+// GCC 12's intrinsics start from _mm512_undefined_ps(), which its own
+// -Wmaybe-uninitialized then reports at every use.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <cstdlib>
+#include <memory>
+
+namespace mlir::attnedit::cpu::detail {
+namespace {
+
+constexpr int64_t kMR = 14, kNR = 32;
+// A 256 × 14 panel of A (14 KiB) stays in L1 while a 256 × 768 block of B
+// (768 KiB) streams from L2: the best of KC 256 / 384 / 512 × NC 512 / 768 /
+// 1024 measured on the training shapes (/tmp sweep, 2 threads).
+constexpr int64_t kKC = 256, kNC = 768;
+
+#define AVX512 __attribute__((target("avx512f")))
+
+/// C[14 × 32] (row stride ldc) = (accumulate ? C : 0) + Σ_k pa[k]ᵀ pb[k].
+AVX512 inline __attribute__((always_inline)) void microKernel(int64_t kc, const float *pa,
+                                                              const float *pb, float *c,
+                                                              int64_t ldc, bool accumulate) {
+  __m512 lo[kMR], hi[kMR];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMR; ++i)
+    lo[i] = hi[i] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p, pa += kMR, pb += kNR) {
+    __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
+    _mm_prefetch(reinterpret_cast<const char *>(pb + 8 * kNR), _MM_HINT_T0);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMR; ++i) {
+      __m512 a = _mm512_set1_ps(pa[i]);
+      lo[i] = _mm512_fmadd_ps(a, b0, lo[i]);
+      hi[i] = _mm512_fmadd_ps(a, b1, hi[i]);
+    }
+  }
+#pragma GCC unroll 14
+  for (int i = 0; i < kMR; ++i) {
+    float *row = c + i * ldc;
+    if (accumulate) {
+      lo[i] = _mm512_add_ps(lo[i], _mm512_loadu_ps(row));
+      hi[i] = _mm512_add_ps(hi[i], _mm512_loadu_ps(row + 16));
+    }
+    _mm512_storeu_ps(row, lo[i]);
+    _mm512_storeu_ps(row + 16, hi[i]);
+  }
+}
+
+/// A tile cut by the matrix's edge: computed whole into a buffer, then the
+/// `rows` × `cols` corner written.
+AVX512 void edgeKernel(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
+                       bool accumulate, int64_t rows, int64_t cols) {
+  alignas(64) float tile[kMR * kNR];
+  microKernel(kc, pa, pb, tile, kNR, false);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kNR + j] : tile[i * kNR + j];
+}
+
+/// Transposes 16 rows of 16 floats in registers.
+AVX512 inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+  }
+}
+
+/// dst[p · stride + j] = src[j · ld + p] for p < kc, j < 16 (0 for j ≥ rows),
+/// storing the lanes of `store`.
+AVX512 void transposeInto(const float *src, int64_t ld, int64_t rows, int64_t kc, float *dst,
+                          int64_t stride, __mmask16 store) {
+  for (int64_t p0 = 0; p0 < kc; p0 += 16) {
+    int64_t count = std::min<int64_t>(16, kc - p0);
+    __mmask16 load = count == 16 ? 0xFFFF : (1u << count) - 1;
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j)
+      r[j] = j < rows ? _mm512_maskz_loadu_ps(load, src + j * ld + p0) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int64_t p = 0; p < count; ++p)
+      _mm512_mask_storeu_ps(dst + (p0 + p) * stride, store, r[p]);
+  }
+}
+
+/// A strided view: element (i, j) at data[i · rowStride + j · colStride].
+struct View {
+  const float *data;
+  int64_t rowStride, colStride;
+  const float *at(int64_t i, int64_t j) const { return data + i * rowStride + j * colStride; }
+};
+
+/// Packs rows [0, rows) × k [0, kc) of op(A) as pa[p · 14 + i], rows past
+/// `rows` zero. One of A's strides is 1 (GemmLibrary.cpp's row-major views).
+AVX512 void packA(View a, int64_t rows, int64_t kc, float *pa) {
+  __mmask16 panelRows = (1u << kMR) - 1;
+  if (a.colStride == 1) {
+    transposeInto(a.data, a.rowStride, rows, kc, pa, kMR, panelRows);
+    return;
+  }
+  __mmask16 load = (1u << rows) - 1;
+  for (int64_t p = 0; p < kc; ++p)
+    _mm512_mask_storeu_ps(pa + p * kMR, panelRows, _mm512_maskz_loadu_ps(load, a.at(0, p)));
+}
+
+/// Packs k [0, kc) × columns [0, cols) of op(B) as pb[p · 32 + j], columns
+/// past `cols` zero.
+AVX512 void packB(View b, int64_t kc, int64_t cols, float *pb) {
+  if (b.colStride == 1) {
+    __mmask16 lo = cols >= 16 ? 0xFFFF : (1u << cols) - 1;
+    __mmask16 hi = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1;
+    for (int64_t p = 0; p < kc; ++p) {
+      const float *row = b.at(p, 0);
+      _mm512_store_ps(pb + p * kNR, _mm512_maskz_loadu_ps(lo, row));
+      _mm512_store_ps(pb + p * kNR + 16, _mm512_maskz_loadu_ps(hi, row + 16));
+    }
+    return;
+  }
+  transposeInto(b.data, b.colStride, std::min<int64_t>(cols, 16), kc, pb, kNR, 0xFFFF);
+  transposeInto(b.at(0, 16), b.colStride, std::max<int64_t>(cols - 16, 0), kc, pb + 16, kNR,
+                0xFFFF);
+}
+
+/// One 14-row panel of C against the packed block.
+AVX512 void panel(View a, int64_t rows, int64_t kc, const float *pb, int64_t cols, float *c,
+                  int64_t ldc, bool accumulate, float *pa) {
+  packA(a, rows, kc, pa);
+  for (int64_t j = 0; j < cols; j += kNR, pb += kc * kNR) {
+    int64_t width = std::min(kNR, cols - j);
+    if (rows == kMR && width == kNR)
+      microKernel(kc, pa, pb, c + j, ldc, accumulate);
+    else
+      edgeKernel(kc, pa, pb, c + j, ldc, accumulate, rows, width);
+  }
+}
+
+struct Free {
+  void operator()(float *p) const { std::free(p); }
+};
+
+} // namespace
+
+bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const float *a,
+                int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, bool overwrite) {
+  // Below a few panels each way packing costs more than it saves (and a
+  // 1-row GEMV would waste 13 of 14 rows).
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512 || m < 4 * kMR || n < 2 * kNR || k < 16)
+    return false;
+  View av{a, transA ? 1 : lda, transA ? lda : 1}, bv{b, transB ? 1 : ldb, transB ? ldb : 1};
+  // One B block per calling thread (lanes call GEMMs concurrently), kept
+  // between calls: allocating it per call cost page faults on every GEMM.
+  thread_local std::unique_ptr<float[], Free> block;
+  thread_local int64_t capacity = 0;
+  int64_t need = std::min(k, kKC) * ((std::min(n, kNC) + kNR - 1) / kNR) * kNR;
+  if (need > capacity) {
+    block.reset(static_cast<float *>(std::aligned_alloc(64, need * sizeof(float))));
+    capacity = need;
+  }
+  float *pb = block.get();
+  int64_t rowPanels = (m + kMR - 1) / kMR;
+#pragma omp parallel if (2.0 * m * n * k > 4e6)
+  {
+    alignas(64) float pa[kKC * kMR];
+    for (int64_t jc = 0; jc < n; jc += kNC) {
+      int64_t nc = std::min(kNC, n - jc), colPanels = (nc + kNR - 1) / kNR;
+      for (int64_t pc = 0; pc < k; pc += kKC) {
+        int64_t kc = std::min(kKC, k - pc);
+        bool accumulate = !overwrite || pc > 0;
+#pragma omp for schedule(static)
+        for (int64_t jp = 0; jp < colPanels; ++jp)
+          packB(View{bv.at(pc, jc + jp * kNR), bv.rowStride, bv.colStride}, kc,
+                std::min(kNR, nc - jp * kNR), pb + jp * kc * kNR);
+#pragma omp for schedule(static)
+        for (int64_t ip = 0; ip < rowPanels; ++ip)
+          panel(View{av.at(ip * kMR, pc), av.rowStride, av.colStride},
+                std::min(kMR, m - ip * kMR), kc, pb, nc, c + ip * kMR * ldc + jc, ldc,
+                accumulate, pa);
+      }
+    }
+  }
+  return true;
+}
+
+} // namespace mlir::attnedit::cpu::detail

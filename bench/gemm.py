@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""GEMMs of the training steps: attnedit's (the packed AVX-512 kernel the
+compiled code calls, PyTorch's and the reference evaluator's OpenBLAS
+otherwise) against OpenBLAS with its SkylakeX kernel, 2 threads.
+
+    python3 bench/gemm.py [--rounds 3] [--out gemm.json]
+
+Each round runs `attnedit-bench-cpu --gemm` (both GEMMs interleaved in one
+process, best of up to 50 each); the table gives per shape the median over
+rounds, their ratio and the share of the round's highest FMA peak.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+    runs = []
+    for _ in range(args.rounds):
+        p = subprocess.run([os.path.join(args.build, "bin", "attnedit-bench-cpu"), "--gemm"],
+                           capture_output=True, text=True)
+        if p.returncode:
+            sys.exit("attnedit-bench-cpu --gemm failed:\n" + p.stderr)
+        runs.append(json.loads(p.stdout))
+    peak = max(r["fma_peak_gflops_all"] for r in runs)
+    rows = []
+    for i, shape in enumerate(runs[0]["gemm"]):
+        ours = statistics.median(r["gemm"][i]["attnedit_gflops"] for r in runs)
+        theirs = statistics.median(r["gemm"][i]["openblas_gflops"] for r in runs)
+        rows.append(dict(shape, attnedit_gflops=ours, openblas_gflops=theirs))
+    print(f"GEMM GFLOP/s, {runs[0]['threads']} threads, medians of {args.rounds} rounds; "
+          f"FMA peak {peak:.0f} GFLOP/s")
+    print(f"{'op':3s} {'M×N×K':>18s} {'attnedit':>9s} {'OpenBLAS':>9s} {'ratio':>6s} "
+          f"{'% peak':>7s} {'OpenBLAS':>8s}")
+    for r in rows:
+        shape = f"{r['m']}×{r['n']}×{r['k']}"
+        print(f"{r['op']:3s} {shape:>18s} {r['attnedit_gflops']:9.1f} {r['openblas_gflops']:9.1f} "
+              f"{r['attnedit_gflops'] / r['openblas_gflops']:6.2f} "
+              f"{100 * r['attnedit_gflops'] / peak:6.1f}% {100 * r['openblas_gflops'] / peak:7.1f}%")
+    ratios = [r["attnedit_gflops"] / r["openblas_gflops"] for r in rows]
+    print(f"ratio attnedit / OpenBLAS: median {statistics.median(ratios):.2f}, "
+          f"range {min(ratios):.2f}–{max(ratios):.2f}")
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump({"fma_peak_gflops_all": peak, "gemm": rows, "rounds": runs}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
