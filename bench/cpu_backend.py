@@ -164,7 +164,8 @@ def main():
             ("PyTorch OPENBLAS_CORETYPE=SkylakeX", r["torch_skylakex_s"])]
     print(f"prefill {args.tokens} tokens, {args.shape} Llama ({gflop:.2f} GEMM GFLOP), "
           f"medians of {args.rounds} interleaved rounds, "
-          f"{threads} threads, OpenBLAS kernel for attnedit: {r['openblas_coretype'] or 'auto'}")
+          f"{threads} threads, OpenBLAS kernel (reference, small GEMMs): "
+          f"{r['openblas_coretype'] or 'auto'}")
     print(f"{'':38s} {'ms':>9s} {'tok/s':>9s} {'GFLOP/s':>9s} {'% FMA peak':>10s}")
     peak = r["fma_peak_gflops_all"]
     for name, t in rows:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""GEMMs of the training steps: attnedit's (the packed AVX-512 kernel the
-compiled code calls, PyTorch's and the reference evaluator's OpenBLAS
-otherwise) against OpenBLAS with its SkylakeX kernel, 2 threads.
+"""GEMMs of the training steps through the shim compiled code calls (for
+these shapes attnedit's packed AVX-512 kernel) against OpenBLAS with its
+SkylakeX kernel (what PyTorch and the reference evaluator run), 2 threads.
 
     python3 bench/gemm.py [--rounds 3] [--out gemm.json]
 

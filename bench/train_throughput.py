@@ -15,7 +15,7 @@ forward without grad, MLA student (the same shapes, loaded from attnedit's initi
 student parameters), mean-over-layers MSE or token-mean KL at temperature 1, backward,
 global-norm clipping, AdamW over the MLA parameters only. PyTorch runs the batch as one
 [batch, seq_len] tensor (its natural way); attnedit evaluates each sequence on its own
-(the sequences of a batch spread over the cores, OpenBLAS single-threaded inside) and
+(the sequences of a batch spread over the cores, GEMMs single-threaded inside) and
 accumulates gradients, so a "PyTorch, one sequence at a time" column is printed too.
 PyTorch's tokens are random ids (the timing does not depend on them); attnedit reads
 tinyshakespeare. Needs ../shared/data/tinyshakespeare/input.txt (skipped without it).
@@ -411,7 +411,7 @@ def main():
                              TEACHER_CONFIG["vocab_size"], teacher_params))
     print("student: MLA (%s): %d parameters, %d trainable (the MLA attention)"
           % (EDIT, student_params, mla_params))
-    print("batch %d x seq_len %d = %d tokens/step; %d threads (attnedit: OpenBLAS; "
+    print("batch %d x seq_len %d = %d tokens/step; %d threads (attnedit: its packed GEMM; "
           "PyTorch: torch.set_num_threads); f32"
           % (args.batch, args.seq_len, args.batch * args.seq_len, args.threads))
     print("OMP_WAIT_POLICY=%s for PyTorch" % os.environ["OMP_WAIT_POLICY"])
