@@ -2,17 +2,17 @@
 //
 // The GEMM compiled code runs on an AVX-512 CPU, in the layout of BLIS
 // (Goto's algorithm): a KC × NC block of op(B) is packed into 32-column
-// micro-panels shared by the threads, each thread packs 14-row micro-panels
-// of op(A) and sweeps them across the block with a 14 × 32 register tile
-// (28 zmm accumulators, 28 FMAs per k for 2 loads and 14 broadcasts).
-// Transposed operands are transposed while packing, 16 × 16 in registers.
+// micro-panels shared by the threads; each thread packs its rows of op(A)
+// in 14-row micro-panels, 8 at a time, and sweeps them across the block with
+// a 14 × 32 register tile (28 zmm accumulators, 28 FMAs per k for 2 loads
+// and 14 broadcasts). Transposed operands are transposed while packing,
+// 16 × 16 in registers.
 //
-// Why not only OpenBLAS: measured on this machine's training shapes with 2
-// threads (README "GEMM choice"), OpenBLAS 0.3.21's SkylakeX kernel reaches
-// 56% of the FMA peak and much less on the 256-row GEMMs of distillation
-// (its small-matrix path); this one is level or faster on every shape with
-// at least a few panels of each operand. Smaller GEMMs and CPUs without
-// AVX-512 still go to BLAS (GemmLibrary.cpp).
+// Why hand-written (README "GEMM choice"): OpenBLAS 0.3.21's SkylakeX
+// kernel, the fastest library here, reaches 56–70% of the FMA peak on the
+// training shapes; this one runs them at 0.95–1.16× its speed on 2 threads
+// and 5–15% faster on one, as a training batch's lanes run it. Smaller GEMMs
+// and CPUs without AVX-512 go to BLAS (GemmLibrary.cpp).
 //
 // Rows are split between the threads and every element's sum runs in the
 // same k order, so results do not depend on the thread count.
@@ -38,7 +38,7 @@ constexpr int64_t kMR = 14, kNR = 32;
 // A 256 × 14 panel of A (14 KiB) stays in L1 while a 256 × 768 block of B
 // (768 KiB) streams from L2: the best of KC 256 / 384 / 512 × NC 512 / 768 /
 // 1024 measured on the training shapes (/tmp sweep, 2 threads).
-constexpr int64_t kKC = 256, kNC = 768;
+constexpr int64_t kKC = 256, kNC = 768, kAPanels = 8;
 
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -72,15 +72,29 @@ AVX512 inline __attribute__((always_inline)) void microKernel(int64_t kc, const 
   }
 }
 
+/// Masks of the first `cols` of 32 columns, as two halves of 16.
+inline std::pair<__mmask16, __mmask16> columnMasks(int64_t cols) {
+  auto first = [](int64_t n) -> __mmask16 { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (1u << n) - 1; };
+  return {first(cols), first(cols - 16)};
+}
+
 /// A tile cut by the matrix's edge: computed whole into a buffer, then the
 /// `rows` × `cols` corner written.
 AVX512 void edgeKernel(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
                        bool accumulate, int64_t rows, int64_t cols) {
   alignas(64) float tile[kMR * kNR];
   microKernel(kc, pa, pb, tile, kNR, false);
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j)
-      c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kNR + j] : tile[i * kNR + j];
+  auto [lo, hi] = columnMasks(cols);
+  for (int64_t i = 0; i < rows; ++i) {
+    float *row = c + i * ldc;
+    __m512 a = _mm512_load_ps(tile + i * kNR), b = _mm512_load_ps(tile + i * kNR + 16);
+    if (accumulate) {
+      a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(lo, row));
+      b = _mm512_add_ps(b, _mm512_maskz_loadu_ps(hi, row + 16));
+    }
+    _mm512_mask_storeu_ps(row, lo, a);
+    _mm512_mask_storeu_ps(row + 16, hi, b);
+  }
 }
 
 /// Transposes 16 rows of 16 floats in registers.
@@ -132,25 +146,34 @@ struct View {
   const float *at(int64_t i, int64_t j) const { return data + i * rowStride + j * colStride; }
 };
 
-/// Packs rows [0, rows) × k [0, kc) of op(A) as pa[p · 14 + i], rows past
-/// `rows` zero. One of A's strides is 1 (GemmLibrary.cpp's row-major views).
+/// Packs rows [0, rows) × k [0, kc) of op(A) as panels of 14 rows, panel q
+/// at pa + q · kc · 14 holding pa[p · 14 + i] (rows past `rows` zero). One of
+/// A's strides is 1 (GemmLibrary.cpp's row-major views). When it is the row
+/// stride (A stored k-major, a TN GEMM) one pass down k reads each k's rows
+/// of all the panels at once: a panel at a time re-read every cache line
+/// from L2, since rows a multiple of 1 KiB apart share few L1 sets.
 AVX512 void packA(View a, int64_t rows, int64_t kc, float *pa) {
   __mmask16 panelRows = (1u << kMR) - 1;
+  int64_t panels = (rows + kMR - 1) / kMR;
   if (a.colStride == 1) {
-    transposeInto(a.data, a.rowStride, rows, kc, pa, kMR, panelRows);
+    for (int64_t q = 0; q < panels; ++q)
+      transposeInto(a.at(q * kMR, 0), a.rowStride, std::min(kMR, rows - q * kMR), kc,
+                    pa + q * kc * kMR, kMR, panelRows);
     return;
   }
-  __mmask16 load = (1u << rows) - 1;
   for (int64_t p = 0; p < kc; ++p)
-    _mm512_mask_storeu_ps(pa + p * kMR, panelRows, _mm512_maskz_loadu_ps(load, a.at(0, p)));
+    for (int64_t q = 0; q < panels; ++q) {
+      __mmask16 load = (1u << std::min(kMR, rows - q * kMR)) - 1;
+      _mm512_mask_storeu_ps(pa + (q * kc + p) * kMR, panelRows,
+                            _mm512_maskz_loadu_ps(load, a.at(q * kMR, p)));
+    }
 }
 
 /// Packs k [0, kc) × columns [0, cols) of op(B) as pb[p · 32 + j], columns
 /// past `cols` zero.
 AVX512 void packB(View b, int64_t kc, int64_t cols, float *pb) {
   if (b.colStride == 1) {
-    __mmask16 lo = cols >= 16 ? 0xFFFF : (1u << cols) - 1;
-    __mmask16 hi = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1;
+    auto [lo, hi] = columnMasks(cols);
     for (int64_t p = 0; p < kc; ++p) {
       const float *row = b.at(p, 0);
       _mm512_store_ps(pb + p * kNR, _mm512_maskz_loadu_ps(lo, row));
@@ -163,10 +186,9 @@ AVX512 void packB(View b, int64_t kc, int64_t cols, float *pb) {
                 0xFFFF);
 }
 
-/// One 14-row panel of C against the packed block.
-AVX512 void panel(View a, int64_t rows, int64_t kc, const float *pb, int64_t cols, float *c,
-                  int64_t ldc, bool accumulate, float *pa) {
-  packA(a, rows, kc, pa);
+/// One 14-row panel of C (`rows` of them real) against the packed block.
+AVX512 void panel(const float *pa, int64_t rows, int64_t kc, const float *pb, int64_t cols,
+                  float *c, int64_t ldc, bool accumulate) {
   for (int64_t j = 0; j < cols; j += kNR, pb += kc * kNR) {
     int64_t width = std::min(kNR, cols - j);
     if (rows == kMR && width == kNR)
@@ -180,6 +202,19 @@ struct Free {
   void operator()(float *p) const { std::free(p); }
 };
 
+/// A 64-byte-aligned buffer of at least `floats` per thread and slot, kept
+/// between calls (allocated per call, the B block cost page faults on every
+/// GEMM). Per thread: the lanes of a training batch call GEMMs concurrently.
+template <int Slot> float *threadBuffer(int64_t floats) {
+  thread_local std::unique_ptr<float[], Free> buffer;
+  thread_local int64_t capacity = 0;
+  if (floats > capacity) {
+    capacity = (floats + 15) / 16 * 16;
+    buffer.reset(static_cast<float *>(std::aligned_alloc(64, capacity * sizeof(float))));
+  }
+  return buffer.get();
+}
+
 } // namespace
 
 bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const float *a,
@@ -190,20 +225,15 @@ bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const
   if (!avx512 || m < 4 * kMR || n < 2 * kNR || k < 16)
     return false;
   View av{a, transA ? 1 : lda, transA ? lda : 1}, bv{b, transB ? 1 : ldb, transB ? ldb : 1};
-  // One B block per calling thread (lanes call GEMMs concurrently), kept
-  // between calls: allocating it per call cost page faults on every GEMM.
-  thread_local std::unique_ptr<float[], Free> block;
-  thread_local int64_t capacity = 0;
-  int64_t need = std::min(k, kKC) * ((std::min(n, kNC) + kNR - 1) / kNR) * kNR;
-  if (need > capacity) {
-    block.reset(static_cast<float *>(std::aligned_alloc(64, need * sizeof(float))));
-    capacity = need;
-  }
-  float *pb = block.get();
+  float *pb = threadBuffer<0>(std::min(k, kKC) * ((std::min(n, kNC) + kNR - 1) / kNR) * kNR);
   int64_t rowPanels = (m + kMR - 1) / kMR;
 #pragma omp parallel if (2.0 * m * n * k > 4e6)
   {
-    alignas(64) float pa[kKC * kMR];
+    // Each thread takes a contiguous range of row panels and packs them
+    // kAPanels at a time (112 rows: 112 KiB, in L2).
+    int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+    int64_t first = rowPanels * thread / threads, last = rowPanels * (thread + 1) / threads;
+    float *pa = threadBuffer<1>(kKC * kMR * kAPanels);
     for (int64_t jc = 0; jc < n; jc += kNC) {
       int64_t nc = std::min(kNC, n - jc), colPanels = (nc + kNR - 1) / kNR;
       for (int64_t pc = 0; pc < k; pc += kKC) {
@@ -213,11 +243,16 @@ bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const
         for (int64_t jp = 0; jp < colPanels; ++jp)
           packB(View{bv.at(pc, jc + jp * kNR), bv.rowStride, bv.colStride}, kc,
                 std::min(kNR, nc - jp * kNR), pb + jp * kc * kNR);
-#pragma omp for schedule(static)
-        for (int64_t ip = 0; ip < rowPanels; ++ip)
-          panel(View{av.at(ip * kMR, pc), av.rowStride, av.colStride},
-                std::min(kMR, m - ip * kMR), kc, pb, nc, c + ip * kMR * ldc + jc, ldc,
-                accumulate, pa);
+        for (int64_t ip = first; ip < last; ip += kAPanels) {
+          int64_t panels = std::min(kAPanels, last - ip);
+          int64_t rows = std::min(panels * kMR, m - ip * kMR);
+          packA(View{av.at(ip * kMR, pc), av.rowStride, av.colStride}, rows, kc, pa);
+          for (int64_t q = 0; q < panels; ++q)
+            panel(pa + q * kc * kMR, std::min(kMR, rows - q * kMR), kc, pb, nc,
+                  c + (ip + q) * kMR * ldc + jc, ldc, accumulate);
+        }
+        // The next block of B overwrites this one.
+#pragma omp barrier
       }
     }
   }

@@ -528,14 +528,16 @@ TEST(GemmShims, OverwriteWritesTheProductAndAccumulateAddsIt) {
 // (70 rows = 5 panels of 14, 77 columns = 2 panels of 32 and 13), two K
 // blocks (300 > 256, the second not a multiple of 16), two column blocks
 // (800 > 768), operands inside wider buffers (leading dimension > width),
-// and both overwrite (C starts NaN) and accumulate.
+// and both overwrite (C starts NaN) and accumulate; 300 rows give a thread
+// more than one block of 8 row panels.
 TEST(GemmShims, LargeGemmsMatchADoubleSumInEveryLayout) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> uniform(-1, 1);
   struct Shape {
     int64_t m, n, k;
   };
-  for (Shape shape : {Shape{70, 77, 300}, Shape{57, 800, 20}, Shape{128, 64, 256}})
+  for (Shape shape : {Shape{70, 77, 300}, Shape{57, 800, 20}, Shape{128, 64, 256},
+                      Shape{300, 70, 40}})
     for (const char *flags : {"nn", "nt", "tn", "tt"})
       for (bool overwrite : {true, false}) {
         auto [m, n, k] = shape;
