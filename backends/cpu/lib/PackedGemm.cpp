@@ -28,8 +28,10 @@
 // -Wmaybe-uninitialized then reports at every use.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <utility>
 
 namespace mlir::attnedit::cpu::detail {
 namespace {
@@ -37,7 +39,8 @@ namespace {
 constexpr int64_t kMR = 14, kNR = 32;
 // A 256 × 14 panel of A (14 KiB) stays in L1 while a 256 × 768 block of B
 // (768 KiB) streams from L2: the best of KC 256 / 384 / 512 × NC 512 / 768 /
-// 1024 measured on the training shapes (/tmp sweep, 2 threads).
+// 1024 measured on the training shapes (/tmp sweep, 2 threads). A thread
+// packs 8 panels of A at once (112 KiB, beside the B block in L2).
 constexpr int64_t kKC = 256, kNC = 768, kAPanels = 8;
 
 #define AVX512 __attribute__((target("avx512f")))
@@ -182,8 +185,9 @@ AVX512 void packB(View b, int64_t kc, int64_t cols, float *pb) {
     return;
   }
   transposeInto(b.data, b.colStride, std::min<int64_t>(cols, 16), kc, pb, kNR, 0xFFFF);
-  transposeInto(b.at(0, 16), b.colStride, std::max<int64_t>(cols - 16, 0), kc, pb + 16, kNR,
-                0xFFFF);
+  // Columns 16-31 are zeros when B has no more (rows = 0: nothing is read).
+  transposeInto(cols > 16 ? b.at(0, 16) : b.data, b.colStride, std::max<int64_t>(cols - 16, 0),
+                kc, pb + 16, kNR, 0xFFFF);
 }
 
 /// One 14-row panel of C (`rows` of them real) against the packed block.
