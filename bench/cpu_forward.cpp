@@ -5,9 +5,9 @@
 //
 // Prints one JSON object: the JIT compile time, the median forward time of
 // N tokens on the compiled backend and on the reference evaluator (same
-// process; the evaluator's GEMMs are OpenBLAS's), the model's GEMM FLOPs per forward, the
-// sgemm rate of the GEMM the backend calls (2048³, this process's threads)
-// and the fp32 FMA peak of the cores (a register-resident AVX-512 FMA loop
+// process; the evaluator's GEMMs are OpenBLAS's), the model's GEMM FLOPs
+// per forward, the sgemm rate (2048³, this process's threads) of the GEMM
+// the backend calls and of OpenBLAS, and the fp32 FMA peak of the cores (a register-resident AVX-512 FMA loop
 // on 1 and on all threads). bench/cpu_backend.py runs it beside PyTorch.
 // With --only cpu|reference, just that backend's forward runs (for
 // profilers); with --only machine, just the machine's figures (the drivers
@@ -259,14 +259,16 @@ int main(int argc, char **argv) {
   }
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   bool machine = only.empty() || only == "machine";
+  auto [sgemm, openblasSgemm] =
+      machine ? gemmRates(false, true, 2048, 2048, 2048, 3) : std::pair<double, double>{};
   llvm::outs() << llvm::formatv(
       "{{\"tokens\": {0}, \"gemm_gflop_per_forward\": {1:f3}, \"cpu_first_call_s\": {2:f3}, "
       "\"cpu_forward_s\": {3:f4}, \"reference_forward_s\": {4:f4}, \"openblas_coretype\": \"{5}\", "
       "\"sgemm_2048_gflops\": {6:f1}, \"fma_peak_gflops_1thread\": {7:f1}, "
-      "\"fma_peak_gflops_all\": {8:f1}, \"threads\": {9}}\n",
+      "\"fma_peak_gflops_all\": {8:f1}, \"threads\": {9}, \"openblas_sgemm_2048_gflops\": {10:f1}}\n",
       tokens, times.flops / 1e9, times.cpuFirst, times.cpu, times.reference,
       std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "",
-      machine ? gemmRates(false, true, 2048, 2048, 2048, 3).first : 0.0, machine ? fmaPeak(1) : 0.0,
-      machine ? fmaPeak(threads) : 0.0, threads);
+      sgemm, machine ? fmaPeak(1) : 0.0, machine ? fmaPeak(threads) : 0.0, threads,
+      openblasSgemm);
   return 0;
 }

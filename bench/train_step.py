@@ -172,6 +172,7 @@ def main():
     flop = 6 * weights + 3 * s["layers"] * 2 * seq * d
     best = cpu_backend.machine_best(machines)
     peak, sgemm = best["fma_peak_gflops_all"], best["sgemm_2048_gflops"]
+    openblas_sgemm = best["openblas_sgemm_2048_gflops"]
     names = [("attnedit cpu (compiled)", "cpu"), ("attnedit reference", "reference"),
              ("PyTorch as installed", "torch"),
              ("PyTorch OPENBLAS_CORETYPE=SkylakeX", "torch_skylakex")]
@@ -187,13 +188,14 @@ def main():
               f"{med['cpu'] / t:7.2f}x")
     print(f"machine: FMA peak {peak:.0f} GFLOP/s ({threads} threads; the best of the rounds' "
           + ", ".join(f"{m['fma_peak_gflops_all']:.0f}" for m in machines)
-          + f"); sgemm 2048³ {sgemm:.0f} GFLOP/s")
+          + f"); sgemm 2048³ {sgemm:.0f} GFLOP/s (OpenBLAS {openblas_sgemm:.0f})")
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             json.dump({"shape": args.shape, "batch": batch, "seq_len": seq, "threads": threads,
                        "flop_per_token": flop, "fma_peak_gflops": peak,
-                       "sgemm_2048_gflops": sgemm, "machine_rounds": machines,
+                       "sgemm_2048_gflops": sgemm,
+                       "openblas_sgemm_2048_gflops": openblas_sgemm, "machine_rounds": machines,
                        "tokens_per_s_median": med, "tokens_per_s_rounds": rows}, f, indent=1)
 
 

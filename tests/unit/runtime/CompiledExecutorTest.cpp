@@ -485,13 +485,10 @@ TEST(CompiledExecutorResults, LargeResultBlocksAreReusedOnlyOnceReleased) {
     ASSERT_FLOAT_EQ((*first)[0].data()[i], silu1) << "element " << i;
 }
 
-// The GEMM shims compiled code calls: the `_overwrite` forms (where
-// attnedit-cpu-library-calls erased the zero fill) write op(A)·op(B) whatever
-// C held (NaN here), the plain forms add it to C; both through BLAS (unit
-// last strides) and through the loop taken when C's last stride is not 1.
 using GemmShim = void (*)(StridedMemRefType<float, 2> *, StridedMemRefType<float, 2> *,
                           StridedMemRefType<float, 2> *);
 
+/// The GEMM shim named attnedit_cpu_`name` (gemm_nt, gemm_nt_overwrite, ...).
 static GemmShim gemmShim(llvm::StringRef name) {
   for (auto [symbol, address] : cpu::gemmSymbols())
     if (symbol == ("_mlir_ciface_attnedit_cpu_" + name).str())
@@ -500,8 +497,11 @@ static GemmShim gemmShim(llvm::StringRef name) {
   return nullptr;
 }
 
+// The GEMM shims compiled code calls: the `_overwrite` forms (where
+// attnedit-cpu-library-calls erased the zero fill) write op(A)·op(B) whatever
+// C held (NaN here), the plain forms add it to C; both through BLAS (unit
+// last strides) and through the loop taken when C's last stride is not 1.
 TEST(GemmShims, OverwriteWritesTheProductAndAccumulateAddsIt) {
-  auto shim = gemmShim;
   // A [2, 3] · Bᵀ with B [4, 3]: C [4 columns].
   std::vector<float> a = {1, 2, 3, 4, 5, 6}, b = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1};
   const float product[2][4] = {{1, 2, 3, 6}, {4, 5, 6, 15}};
@@ -512,11 +512,11 @@ TEST(GemmShims, OverwriteWritesTheProductAndAccumulateAddsIt) {
     std::vector<float> c(2 * 4 * columnStride, std::nanf(""));
     StridedMemRefType<float, 2> cm{c.data(), c.data(), 0, {2, 4}, {4 * columnStride, columnStride}};
     auto at = [&](int i, int j) { return c[i * 4 * columnStride + j * columnStride]; };
-    shim("gemm_nt_overwrite")(&am, &bm, &cm);
+    gemmShim("gemm_nt_overwrite")(&am, &bm, &cm);
     for (int i = 0; i < 2; ++i)
       for (int j = 0; j < 4; ++j)
         EXPECT_EQ(at(i, j), product[i][j]) << "overwrite, C[" << i << "][" << j << "]";
-    shim("gemm_nt")(&am, &bm, &cm);
+    gemmShim("gemm_nt")(&am, &bm, &cm);
     for (int i = 0; i < 2; ++i)
       for (int j = 0; j < 4; ++j)
         EXPECT_EQ(at(i, j), 2 * product[i][j]) << "accumulate, C[" << i << "][" << j << "]";
