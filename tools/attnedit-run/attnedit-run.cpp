@@ -14,7 +14,8 @@
 //   attnedit-run detokenize [MODEL] [--tokenizer T] --ids 1,2,3
 //   attnedit-run export MODULE.mlir --out DIR
 //   attnedit-run convert --teacher MODEL --edit "<pass options>" --out DIR
-//   attnedit-run sample MODEL --count N --out FILE [--temperature --top-k --top-p --seed]
+//   attnedit-run sample MODEL --count N --out FILE [--temperature --top-k --top-p --seed
+//                       --max-batch B]
 //   attnedit-run serve MODEL [--port N] [--host H] [--model-name NAME]
 //   attnedit-run bench-serve MODEL --concurrency C --prompt-len P --gen-len G [--json-out F]
 //
@@ -37,6 +38,7 @@
 #include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Runtime/Inference/Decoder.h"
 #include "attnedit/Runtime/Inference/Generation.h"
+#include "attnedit/Runtime/Inference/Scheduler.h"
 #include "attnedit/Runtime/Inference/ServeBench.h"
 #include "attnedit/Runtime/Inference/Server.h"
 #include "attnedit/Runtime/Training/RecallTask.h"
@@ -234,8 +236,7 @@ static cl::list<std::string> stopStrings("stop",
 static cl::opt<bool> noKvCache("no-kv-cache",
                                cl::desc("recompute the whole prefix for every token instead "
                                         "of prefill + decode over a KV cache"),
-                               cl::sub(generateCmd), cl::sub(sampleCmd),
-                               cl::cat(attneditOptions));
+                               cl::sub(generateCmd), cl::cat(attneditOptions));
 // serve and bench-serve
 static cl::opt<std::string> serveHost("host", cl::desc("address to listen on (default 127.0.0.1)"),
                                       cl::init("127.0.0.1"), cl::sub(serveCmd), cl::cat(attneditOptions));
@@ -250,6 +251,7 @@ static cl::opt<std::string> modelName("model-name",
                                       cl::sub(serveCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> maxBatch("max-batch", cl::desc("sequences decoded together (default 32)"),
                                  cl::init(32), cl::sub(serveCmd), cl::sub(benchServeCmd),
+                                 cl::sub(sampleCmd),
                                  cl::cat(attneditOptions));
 static cl::opt<int64_t> prefillBudget("prefill-budget",
                                       cl::desc("prompt tokens prefilled per scheduler step "
@@ -833,6 +835,18 @@ static llvm::Error runConvert() {
   return llvm::Error::success();
 }
 
+static llvm::Expected<std::unique_ptr<Decoder>> decoderFor(Model &model) {
+  for (auto [name, value] : {std::pair{"--block-size", blockSize.getValue()},
+                             {"--max-chunk", maxChunk.getValue()},
+                             {"--max-batch", maxBatch.getValue()},
+                             {"--prefill-budget", prefillBudget.getValue()}})
+    if (value < 1 || value > kMaxConfigSize)
+      return usage(llvm::formatv("{0} must be in [1, {1}]", name, kMaxConfigSize).str());
+  if (kvBlocks < 0)
+    return usage("--kv-blocks must be >= 0");
+  return Decoder::create(model, DecoderOptions{blockSize, maxChunk, kvBlocks});
+}
+
 static llvm::Error runSample(Model &model) {
   if (outPath.empty())
     return usage("sample needs --out FILE (.bin: uint16 ids, anything else: text)");
@@ -853,29 +867,49 @@ static llvm::Error runSample(Model &model) {
   const Tokenizer *tok = *loaded;
   if (!ids && !tok)
     return usage("text samples need the model's tokenizer; pass --tokenizer, or write a .bin");
+  auto decoder = decoderFor(model);
+  if (!decoder)
+    return decoder.takeError();
+  // Samples are independent requests, decoded maxBatch at a time (one
+  // Decoder for all: building its functions costs more than a sample).
+  Scheduler scheduler(**decoder, tok, maxBatch);
+  std::vector<std::vector<int32_t>> samples(sampleCount);
+  std::string failure;
+  int64_t finished = 0, tokens = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < sampleCount; ++i) {
+    Request request;
+    request.prompt = {*model.bosToken()};
+    request.options = *sampling;
+    request.options.seed = sampling->seed * 1000003 + i; // each sample its own stream
+    request.onDone = [&, i](const RequestResult &result) {
+      if (result.finishReason == "error" && failure.empty())
+        failure = result.error;
+      samples[i] = result.tokens;
+      tokens += result.tokens.size();
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      ++finished;
+      double eta = seconds / finished * (sampleCount - finished);
+      llvm::errs() << llvm::formatv("sample {0}/{1}  {2:F0} tok/s  ETA {3}m{4:D2}s\n",
+                                    finished, sampleCount.getValue(),
+                                    tokens / std::max(seconds, 1e-9), (int64_t)eta / 60,
+                                    (int64_t)eta % 60);
+    };
+    scheduler.submit(std::move(request));
+  }
+  while (failure.empty() && scheduler.step()) {
+  }
+  if (!failure.empty())
+    return makeError("sample", failure);
   std::string text;
   std::vector<uint16_t> stream;
-  auto start = std::chrono::steady_clock::now();
-  int64_t tokens = 0;
-  for (int64_t i = 0; i < sampleCount; ++i) {
-    GenerationOptions options = *sampling;
-    options.seed = sampling->seed * 1000003 + i; // each sample its own stream
-    auto generated = generate(model, {*model.bosToken()}, options);
-    if (!generated)
-      return generated.takeError();
-    tokens += generated->size();
+  for (const std::vector<int32_t> &sample : samples) {
     // Each sample opens with BOS, as the trainer's packed data expects.
     stream.push_back(*model.bosToken());
-    stream.insert(stream.end(), generated->begin(), generated->end());
+    stream.insert(stream.end(), sample.begin(), sample.end());
     if (tok)
-      text += tok->decode(*generated) + "\n";
-    double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    double rate = tokens / std::max(seconds, 1e-9);
-    double eta = seconds / (i + 1) * (sampleCount - i - 1);
-    llvm::errs() << llvm::formatv("sample {0}/{1}  {2:F0} tok/s  ETA {3}m{4:D2}s\n", i + 1,
-                                  sampleCount.getValue(), rate, (int64_t)eta / 60,
-                                  (int64_t)eta % 60);
+      text += tok->decode(sample) + "\n";
   }
   llvm::Error written =
       ids ? writeFileAtomically(outPath, llvm::StringRef(reinterpret_cast<const char *>(
@@ -887,18 +921,6 @@ static llvm::Error runSample(Model &model) {
   spdlog::info("wrote {}: {} samples, {} tokens ({})", outPath.getValue(),
                sampleCount.getValue(), tokens, ids ? "uint16 ids, BOS first" : "text");
   return llvm::Error::success();
-}
-
-static llvm::Expected<std::unique_ptr<Decoder>> decoderFor(Model &model) {
-  for (auto [name, value] : {std::pair{"--block-size", blockSize.getValue()},
-                             {"--max-chunk", maxChunk.getValue()},
-                             {"--max-batch", maxBatch.getValue()},
-                             {"--prefill-budget", prefillBudget.getValue()}})
-    if (value < 1 || value > kMaxConfigSize)
-      return usage(llvm::formatv("{0} must be in [1, {1}]", name, kMaxConfigSize).str());
-  if (kvBlocks < 0)
-    return usage("--kv-blocks must be >= 0");
-  return Decoder::create(model, DecoderOptions{blockSize, maxChunk, kvBlocks});
 }
 
 static llvm::Error runServe(Model &model) {
