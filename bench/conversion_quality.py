@@ -250,13 +250,15 @@ def stories(args):
         raise SystemExit(f"{TEACHER} is absent (../shared/data)")
     w = lambda name: os.path.join(args.work, name)  # noqa: E731
     n_train, n_held = (20, 4) if args.quick else (args.train_stories, 16)
-    # Sampling 2000 stories takes minutes, so sets other than the default are
-    # kept (the sampler is seeded: the same count and seed give the same file).
+    # Sampling thousands of stories takes minutes, so sets other than the
+    # default are kept (the sampler is seeded: the same count and seed give
+    # the same file), and a killed sampling resumes.
     default = n_train == 200 and args.train_seed == 0
     train = w("train.bin" if default else f"train-{n_train}-seed{args.train_seed}.bin")
     if default or not os.path.exists(train):
         run(args, ["sample", TEACHER, "--count", str(n_train), "--max-tokens", "256",
-                   "--seed", str(args.train_seed), "--out", train], w("sample-train.log"))
+                   "--seed", str(args.train_seed), "--resume", "--out", train],
+            w("sample-train.log"))
     run(args, ["sample", TEACHER, "--count", str(n_held), "--max-tokens", "256", "--seed", "1",
                "--out", w("held.bin")], w("sample-held.log"))
 

@@ -15,7 +15,7 @@
 //   attnedit-run export MODULE.mlir --out DIR
 //   attnedit-run convert --teacher MODEL --edit "<pass options>" --out DIR
 //   attnedit-run sample MODEL --count N --out FILE [--temperature --top-k --top-p --seed
-//                       --max-batch B]
+//                       --max-batch B --resume]
 //   attnedit-run serve MODEL [--port N] [--host H] [--model-name NAME]
 //   attnedit-run bench-serve MODEL --concurrency C --prompt-len P --gen-len G [--json-out F]
 //
@@ -31,6 +31,7 @@
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
 #include "attnedit/Runtime/Training/Calibration.h"
+#include "attnedit/Runtime/Training/Checkpoint.h"
 #include "attnedit/Runtime/Training/Planner.h"
 #include "attnedit/Runtime/Training/ProcessGroup.h"
 #include "attnedit/Runtime/Execution/BlasSetup.h"
@@ -128,6 +129,11 @@ static cl::opt<std::string> idsArg("ids", cl::desc("comma-separated token ids"),
                                    cl::sub(detokenizeCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> sampleCount("count", cl::desc("how many texts (default 100)"),
                                     cl::init(100), cl::sub(sampleCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> sampleCheckpointEvery(
+    "checkpoint-every",
+    cl::desc("save the finished samples every N of them to FILE.partial, which --resume "
+             "continues (default 1000)"),
+    cl::init(1000), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> topK("top-k", cl::desc("sample among the k likeliest tokens; 0 = all "
                                                "(default 0)"),
                              cl::init(0), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
@@ -158,8 +164,10 @@ static cl::opt<std::string> outPath("out", cl::desc("output model directory (sam
                                     cl::sub(exportCmd), cl::sub(convertCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> recipePath("recipe", cl::desc("recipe.json (stages, steps, lr, ...)"),
                                        cl::sub(distillCmd), cl::sub(trainCmd), cl::cat(attneditOptions));
-static cl::opt<bool> resume("resume", cl::desc("continue from the last checkpoint in --out"),
-                            cl::sub(distillCmd), cl::sub(trainCmd), cl::sub(demoCmd), cl::cat(attneditOptions));
+static cl::opt<bool> resume("resume", cl::desc("continue from the last checkpoint in --out "
+                                                "(sample: --out's FILE.partial)"),
+                            cl::sub(distillCmd), cl::sub(trainCmd), cl::sub(demoCmd),
+                            cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<unsigned> trainThreads("threads",
                                       cl::desc("threads per process computing a batch (default: "
                                                "the cores, shared among mpirun's ranks)"),
@@ -847,11 +855,81 @@ static llvm::Expected<std::unique_ptr<Decoder>> decoderFor(Model &model) {
   return Decoder::create(model, DecoderOptions{blockSize, maxChunk, kvBlocks});
 }
 
+/// A killed `sample` run's complete samples so far (the first ones in
+/// order) and the job they belong to: one JSON line, then per sample its
+/// length and ids as int32.
+static constexpr llvm::StringLiteral kSampleCheckpointMagic = "attnedit-sample-checkpoint";
+
+static llvm::Error writeSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job,
+                                         llvm::ArrayRef<std::vector<int32_t>> samples) {
+  std::string bytes;
+  llvm::raw_string_ostream os(bytes);
+  os << kSampleCheckpointMagic << "\n"
+     << llvm::json::Object{{"job", job}, {"samples", (int64_t)samples.size()}} << "\n";
+  for (const std::vector<int32_t> &sample : samples) {
+    int32_t n = sample.size();
+    os.write(reinterpret_cast<const char *>(&n), sizeof n);
+    os.write(reinterpret_cast<const char *>(sample.data()), n * sizeof(int32_t));
+  }
+  return writeFileAtomically(path, os.str());
+}
+
+/// The samples of the checkpoint at `path`, refused when it belongs to
+/// another job than `job` or does not parse (errors name the file).
+static llvm::Expected<std::vector<std::vector<int32_t>>>
+readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t vocab) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return makeError(path, buffer.getError().message());
+  llvm::StringRef rest = (*buffer)->getBuffer();
+  auto corrupt = [&](const llvm::Twine &why) {
+    return makeError(path, "not a sample checkpoint (" + why +
+                               "); delete it to sample from the start");
+  };
+  auto [magic, afterMagic] = rest.split('\n');
+  auto [header, data] = afterMagic.split('\n');
+  if (magic != kSampleCheckpointMagic)
+    return corrupt("no header line");
+  auto parsed = llvm::json::parse(header);
+  if (!parsed)
+    return corrupt(llvm::toString(parsed.takeError()));
+  const llvm::json::Object *object = parsed->getAsObject();
+  const llvm::json::Value *savedJob = object ? object->get("job") : nullptr;
+  std::optional<int64_t> count = object ? object->getInteger("samples") : std::nullopt;
+  if (!savedJob || !count || *count < 0)
+    return corrupt("no job or sample count");
+  std::vector<std::string> changes = jsonChanges(*savedJob, job);
+  if (!changes.empty())
+    return makeError(path, "the checkpoint belongs to another sample run; changed: " +
+                               llvm::join(changes, "; ") +
+                               ". Resume with the same options, or delete it");
+  std::vector<std::vector<int32_t>> samples;
+  for (int64_t i = 0; i < *count; ++i) {
+    int32_t n;
+    if (data.size() < sizeof n)
+      return corrupt(llvm::formatv("sample {0} of {1} is missing", i, *count).str());
+    std::memcpy(&n, data.data(), sizeof n);
+    data = data.drop_front(sizeof n);
+    if (n < 0 || data.size() < (size_t)n * sizeof(int32_t))
+      return corrupt(llvm::formatv("sample {0} has {1} ids, the file fewer", i, n).str());
+    std::vector<int32_t> &sample = samples.emplace_back(n);
+    std::memcpy(sample.data(), data.data(), n * sizeof(int32_t));
+    data = data.drop_front(n * sizeof(int32_t));
+    if (llvm::any_of(sample, [&](int32_t id) { return id < 0 || id >= vocab; }))
+      return corrupt(llvm::formatv("sample {0} has an id outside the vocabulary", i).str());
+  }
+  if (!data.empty())
+    return corrupt("bytes after the last sample");
+  return samples;
+}
+
 static llvm::Error runSample(Model &model) {
   if (outPath.empty())
     return usage("sample needs --out FILE (.bin: uint16 ids, anything else: text)");
   if (sampleCount < 1 || sampleCount > kMaxConfigSize)
     return usage(llvm::formatv("--count must be in [1, {0}]", kMaxConfigSize).str());
+  if (sampleCheckpointEvery < 1)
+    return usage("--checkpoint-every must be >= 1");
   auto sampling = samplingOptions();
   if (!sampling)
     return sampling.takeError();
@@ -870,14 +948,41 @@ static llvm::Error runSample(Model &model) {
   auto decoder = decoderFor(model);
   if (!decoder)
     return decoder.takeError();
+  // What the samples depend on (not --max-batch, which only changes the
+  // logits' rounding): a checkpoint of anything else is not resumed.
+  llvm::json::Value job = llvm::json::Object{
+      {"model", moduleIdentity(model.module())},
+      {"count", (int64_t)sampleCount},
+      {"seed", (int64_t)sampling->seed},
+      {"max_tokens", sampling->maxTokens},
+      {"temperature", sampling->temperature},
+      {"top_k", sampling->topK},
+      {"top_p", sampling->topP},
+      {"repetition_penalty", sampling->repetitionPenalty}};
+  std::string checkpoint = outPath + ".partial";
+  std::vector<std::vector<int32_t>> samples(sampleCount);
+  int64_t resumed = 0;
+  if (llvm::sys::fs::exists(checkpoint)) {
+    if (!resume)
+      return makeError(checkpoint, "a killed sample run left this checkpoint; pass --resume "
+                                   "to continue it, or delete it");
+    auto saved = readSampleCheckpoint(checkpoint, job, model.vocabSize());
+    if (!saved)
+      return saved.takeError();
+    resumed = std::min<int64_t>(saved->size(), sampleCount);
+    std::move(saved->begin(), saved->begin() + resumed, samples.begin());
+    spdlog::info("resuming {}: {} of {} samples done", checkpoint, resumed,
+                 sampleCount.getValue());
+  }
   // Samples are independent requests, decoded maxBatch at a time (one
   // Decoder for all: building its functions costs more than a sample).
   Scheduler scheduler(**decoder, tok, maxBatch);
-  std::vector<std::vector<int32_t>> samples(sampleCount);
+  std::vector<bool> done(sampleCount, false);
+  std::fill(done.begin(), done.begin() + resumed, true);
   std::string failure;
-  int64_t finished = 0, tokens = 0;
+  int64_t finished = resumed, tokens = 0, saved = resumed;
   auto start = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < sampleCount; ++i) {
+  for (int64_t i = resumed; i < sampleCount; ++i) {
     Request request;
     request.prompt = {*model.bosToken()};
     request.options = *sampling;
@@ -886,11 +991,12 @@ static llvm::Error runSample(Model &model) {
       if (result.finishReason == "error" && failure.empty())
         failure = result.error;
       samples[i] = result.tokens;
+      done[i] = true;
       tokens += result.tokens.size();
       double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       ++finished;
-      double eta = seconds / finished * (sampleCount - finished);
+      double eta = seconds / (finished - resumed) * (sampleCount - finished);
       llvm::errs() << llvm::formatv("sample {0}/{1}  {2:F0} tok/s  ETA {3}m{4:D2}s\n",
                                     finished, sampleCount.getValue(),
                                     tokens / std::max(seconds, 1e-9), (int64_t)eta / 60,
@@ -899,6 +1005,17 @@ static llvm::Error runSample(Model &model) {
     scheduler.submit(std::move(request));
   }
   while (failure.empty() && scheduler.step()) {
+    // The samples complete from the first on, once there are
+    // --checkpoint-every more of them.
+    int64_t prefix = saved;
+    while (prefix < sampleCount && done[prefix])
+      ++prefix;
+    if (prefix - saved < sampleCheckpointEvery || prefix == sampleCount)
+      continue;
+    if (llvm::Error e = writeSampleCheckpoint(
+            checkpoint, job, llvm::ArrayRef(samples).take_front(prefix)))
+      return e;
+    saved = prefix;
   }
   if (!failure.empty())
     return makeError("sample", failure);
@@ -918,8 +1035,10 @@ static llvm::Error runSample(Model &model) {
           : writeFileAtomically(outPath, text);
   if (written)
     return written;
+  if (std::error_code ec = llvm::sys::fs::remove(checkpoint))
+    return makeError(checkpoint, "cannot remove: " + ec.message());
   spdlog::info("wrote {}: {} samples, {} tokens ({})", outPath.getValue(),
-               sampleCount.getValue(), tokens, ids ? "uint16 ids, BOS first" : "text");
+               sampleCount.getValue(), stream.size() - sampleCount, ids ? "uint16 ids, BOS first" : "text");
   return llvm::Error::success();
 }
 

@@ -155,3 +155,10 @@ std::vector<std::string> CheckpointState::changes(const json::Value &newJob,
   diffJson(recipe, newRecipe, "recipe", out);
   return out;
 }
+
+std::vector<std::string> attnedit::jsonChanges(const json::Value &was, const json::Value &now,
+                                               const std::string &path) {
+  std::vector<std::string> out;
+  diffJson(was, now, path, out);
+  return out;
+}

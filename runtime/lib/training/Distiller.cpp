@@ -196,10 +196,7 @@ static llvm::Error writeModelDir(ModuleOp module, ParameterStore &store,
   return llvm::Error::success();
 }
 
-/// The module's text and the size and time of each parameter file it names:
-/// enough to tell another teacher or model from this one without reading
-/// gigabytes of weights.
-static json::Value moduleIdentity(ModuleOp module) {
+json::Value attnedit::moduleIdentity(ModuleOp module) {
   std::string text;
   llvm::raw_string_ostream os(text);
   module->print(os);

@@ -37,6 +37,11 @@ private:
   int fd;
 };
 
+/// One line "field: was -> now" per leaf where `was` and `now` differ
+/// (nested fields joined by '.', prefixed by `path`).
+std::vector<std::string> jsonChanges(const llvm::json::Value &was, const llvm::json::Value &now,
+                                     const std::string &path = "");
+
 /// checkpoint.json.
 struct CheckpointState {
   int64_t stage = 0, step = 0;

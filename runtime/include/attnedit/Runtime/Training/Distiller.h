@@ -26,6 +26,11 @@ llvm::Error runPipeline(ModuleOp module, llvm::StringRef pipeline);
 /// Writes `module` to `path` atomically (temporary file, fsync, rename).
 llvm::Error writeModule(ModuleOp module, llvm::StringRef path);
 
+/// The module's text hash and the size and time of each parameter file it
+/// names: what a job's checkpoint records of a model, enough to tell another
+/// one from it without reading gigabytes of weights.
+llvm::json::Value moduleIdentity(ModuleOp module);
+
 /// A copy of `teacher` with attention raised (a no-op when it already is).
 llvm::Expected<OwningOpRef<ModuleOp>> raisedCopy(ModuleOp teacher);
 
