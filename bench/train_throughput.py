@@ -420,9 +420,10 @@ def main():
           "PyTorch: torch.set_num_threads); f32"
           % (args.batch, args.seq_len, args.batch * args.seq_len, args.threads))
     print("OMP_WAIT_POLICY=%s for PyTorch" % os.environ["OMP_WAIT_POLICY"])
-    print("attnedit: sequences one by one, spread over the cores, median of steps 3..%d; PyTorch: median of %d "
-          "steps after %d warm-up; best of %d alternating rounds per side"
-          % (args.steps, args.torch_steps, args.torch_warmup, args.rounds))
+    print("attnedit: one lane per core (%d), its sequences packed in one call, median of steps "
+          "3..%d; PyTorch: median of %d steps after %d warm-up; best of %d alternating rounds "
+          "per side" % (min(args.threads, args.batch), args.steps, args.torch_steps,
+                        args.torch_warmup, args.rounds))
     print("PyTorch vs attnedit forward logits, max relative difference: teacher %.1e, "
           "initial student %.1e" % (agreement["teacher"], agreement["student_init"]))
     print()
