@@ -27,7 +27,9 @@ untrained edit's held-out KL and top-1 ("edited"), then after distillation
 (stage 1 layer-wise MSE + stage 2 KL, --steps each) the held-out perplexity
 ratio student / teacher, KL and top-1, as mean ± spread (min..max) over
 --seeds recipe seeds. Every run goes through the CLI; prints a table and
-writes bench/results/conversion_quality.json and an SVG plot.
+writes bench/results/conversion_quality.json and an SVG plot. Long runs
+survive a kill: the sampling and each distillation (every 1000 steps)
+checkpoint, and rerunning the same command resumes them.
 
 MLA_RANKS_ROW (stories): MLA at uniform r16+4's bytes with each layer's
 own latent rank (MLA_RANKS, below), exported with per-layer kv_lora_rank.
@@ -162,12 +164,25 @@ def distill_seeds(args, teacher, edit, data, tag, recipe_of, evaluate_one, work=
     results, seconds = [], 0
     for seed in recipe_seeds(args):
         out = os.path.join(work or args.work, f"{tag}-seed{seed}")
+        # A killed run of the same job resumes from its last checkpoint (every
+        # 1000 steps; attnedit-run refuses one whose teacher or data changed);
+        # anything else starts afresh.
+        job = {"teacher": teacher, "edit": edit, "data": data, "recipe": recipe_of(seed)}
+        try:
+            with open(out + ".job.json") as f:
+                same = json.load(f) == job
+        except (OSError, ValueError):
+            same = False
+        resume = same and os.path.exists(os.path.join(out, "work", "checkpoint.json"))
+        if not resume:
+            subprocess.run(["rm", "-rf", out])
         with open(out + ".recipe.json", "w") as f:
-            json.dump(recipe_of(seed), f)
-        subprocess.run(["rm", "-rf", out])
+            json.dump(job["recipe"], f)
+        with open(out + ".job.json", "w") as f:
+            json.dump(job, f)
         seconds += run(args, ["distill", "--threads", "1", "--teacher", teacher, "--edit", edit,
-                              "--data", data, "--out", out, "--recipe", out + ".recipe.json"],
-                       out + ".log")
+                              "--data", data, "--out", out, "--recipe", out + ".recipe.json"]
+                       + (["--resume"] if resume else []), out + ".log")
         results.append(evaluate_one(out))
     return results, seconds
 
@@ -223,7 +238,7 @@ def edit_rows(args, configs, teacher, train, held, w, data_from=0, context=CONTE
         results, seconds = distill_seeds(
             args, teacher, edit, train, tag,
             lambda seed: {"seed": seed, "batch": 8, "seq_len": args.seq_len,
-                          "checkpoint_every": 100000,
+                          "checkpoint_every": 1000,
                           "stages": stages(kind, args.steps, args.lr)},
             lambda out: score(out, out + ".eval.json"), w(""))
         row = {"name": name, "edit": edit, "recipe": kind,
@@ -478,7 +493,7 @@ def recall(args):
         results, seconds = distill_seeds(
             args, teacher, edit, w("recall-train.bin"), tag,
             lambda seed: {"seed": seed, "batch": 16, "seq_len": RECALL_LENGTH - 1,
-                          "checkpoint_every": 100000, "stages": [
+                          "checkpoint_every": 1000, "stages": [
                               {"stage": "layerwise", "steps": max(1, round(300 * scale)),
                                "lr": 3e-3, "warmup": 15, "weight_decay": 0.0},
                               {"stage": "model", "steps": max(1, round(600 * scale)),
