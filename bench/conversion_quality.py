@@ -164,10 +164,13 @@ def distill_seeds(args, teacher, edit, data, tag, recipe_of, evaluate_one, work=
     results, seconds = [], 0
     for seed in recipe_seeds(args):
         out = os.path.join(work or args.work, f"{tag}-seed{seed}")
-        # A killed run of the same job resumes from its last checkpoint (every
-        # 1000 steps; attnedit-run refuses one whose teacher or data changed);
-        # anything else starts afresh.
-        job = {"teacher": teacher, "edit": edit, "data": data, "recipe": recipe_of(seed)}
+        # A killed run of the same job (and the same attnedit-run build)
+        # resumes from its last checkpoint, every 1000 steps; anything else
+        # starts afresh. attnedit-run refuses to resume when the teacher or
+        # data file changed under the same name (delete the seed's directory).
+        binary = os.stat(os.path.join(args.bin_dir, "attnedit-run"))
+        job = {"teacher": teacher, "edit": edit, "data": data, "recipe": recipe_of(seed),
+               "attnedit_run": [binary.st_size, binary.st_mtime_ns]}
         try:
             with open(out + ".job.json") as f:
                 same = json.load(f) == job

@@ -267,6 +267,11 @@ def attnedit_teacher(bindir, tmp, data, env):
     return teacher
 
 
+def lanes(args):
+    """attnedit's recipe lanes: one per core (OpenBLAS threads), at most the batch."""
+    return max(1, min(args.threads, args.batch))
+
+
 def attnedit_distill(bindir, tmp, teacher, data, args, env, round_, backend):
     recipe = os.path.join(tmp, "distill_recipe.json")
     with open(recipe, "w") as f:
@@ -275,7 +280,7 @@ def attnedit_distill(bindir, tmp, teacher, data, args, env, round_, backend):
         # pairs here gave stage 1 +4.5%, stage 2 +6.5% median, with the
         # recipe's default 4 lanes the slower side).
         json.dump({"seed": 0, "batch": args.batch, "seq_len": args.seq_len,
-                   "checkpoint_every": 1000, "lanes": max(1, min(args.threads, args.batch)),
+                   "checkpoint_every": 1000, "lanes": lanes(args),
                    "stages": [{"stage": "layerwise", "steps": args.steps, "lr": 1e-3,
                                "warmup": 1},
                               {"stage": "model", "steps": args.steps, "lr": 3e-4,
@@ -422,7 +427,7 @@ def main():
     print("OMP_WAIT_POLICY=%s for PyTorch" % os.environ["OMP_WAIT_POLICY"])
     print("attnedit: one lane per core (%d), its sequences packed in one call, median of steps "
           "3..%d; PyTorch: median of %d steps after %d warm-up; best of %d alternating rounds "
-          "per side" % (min(args.threads, args.batch), args.steps, args.torch_steps,
+          "per side" % (lanes(args), args.steps, args.torch_steps,
                         args.torch_warmup, args.rounds))
     print("PyTorch vs attnedit forward logits, max relative difference: teacher %.1e, "
           "initial student %.1e" % (agreement["teacher"], agreement["student_init"]))
@@ -467,6 +472,7 @@ def main():
         json.dump({"teacher_config": TEACHER_CONFIG, "edit": EDIT,
                    "teacher_parameters": teacher_params, "student_parameters": student_params,
                    "trainable_parameters": mla_params, "batch": args.batch,
+                   "attnedit_lanes": lanes(args),
                    "seq_len": args.seq_len, "threads": args.threads,
                    "attnedit_steps": args.steps, "torch_warmup": args.torch_warmup,
                    "torch_steps": args.torch_steps, "torch_version": torch.__version__,

@@ -15,7 +15,7 @@
 //   attnedit-run export MODULE.mlir --out DIR
 //   attnedit-run convert --teacher MODEL --edit "<pass options>" --out DIR
 //   attnedit-run sample MODEL --count N --out FILE [--temperature --top-k --top-p --seed
-//                       --max-batch B --resume]
+//                       --max-batch B --checkpoint-every N --resume]
 //   attnedit-run serve MODEL [--port N] [--host H] [--model-name NAME]
 //   attnedit-run bench-serve MODEL --concurrency C --prompt-len P --gen-len G [--json-out F]
 //
@@ -26,6 +26,7 @@
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Importer.h"
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/Runtime/Training/Distiller.h"
@@ -890,7 +891,7 @@ readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t
   auto [header, data] = afterMagic.split('\n');
   if (magic != kSampleCheckpointMagic)
     return corrupt("no header line");
-  auto parsed = llvm::json::parse(header);
+  auto parsed = parseJson(header);
   if (!parsed)
     return corrupt(llvm::toString(parsed.takeError()));
   const llvm::json::Object *object = parsed->getAsObject();
@@ -903,6 +904,10 @@ readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t
     return makeError(path, "the checkpoint belongs to another sample run; changed: " +
                                llvm::join(changes, "; ") +
                                ". Resume with the same options, or delete it");
+  const llvm::json::Object *jobObject = job.getAsObject();
+  if (std::optional<int64_t> wanted = jobObject ? jobObject->getInteger("count") : std::nullopt;
+      wanted && *count > *wanted)
+    return corrupt(llvm::formatv("{0} samples of a run of {1}", *count, *wanted).str());
   std::vector<std::vector<int32_t>> samples;
   for (int64_t i = 0; i < *count; ++i) {
     int32_t n;
@@ -952,6 +957,7 @@ static llvm::Error runSample(Model &model) {
   // logits' rounding): a checkpoint of anything else is not resumed.
   llvm::json::Value job = llvm::json::Object{
       {"model", moduleIdentity(model.module())},
+      {"backend", backendName.getValue()},
       {"count", (int64_t)sampleCount},
       {"seed", (int64_t)sampling->seed},
       {"max_tokens", sampling->maxTokens},
@@ -969,27 +975,31 @@ static llvm::Error runSample(Model &model) {
     auto saved = readSampleCheckpoint(checkpoint, job, model.vocabSize());
     if (!saved)
       return saved.takeError();
-    resumed = std::min<int64_t>(saved->size(), sampleCount);
-    std::move(saved->begin(), saved->begin() + resumed, samples.begin());
+    resumed = saved->size();
+    std::move(saved->begin(), saved->end(), samples.begin());
     spdlog::info("resuming {}: {} of {} samples done", checkpoint, resumed,
                  sampleCount.getValue());
   }
-  // Samples are independent requests, decoded maxBatch at a time (one
-  // Decoder for all: building its functions costs more than a sample).
-  Scheduler scheduler(**decoder, tok, maxBatch);
   std::vector<bool> done(sampleCount, false);
   std::fill(done.begin(), done.begin() + resumed, true);
-  std::string failure;
-  int64_t finished = resumed, tokens = 0, saved = resumed;
+  std::optional<std::string> failure;
+  int64_t finished = resumed, tokens = 0, saved = resumed, prefix = resumed, next = resumed;
   auto start = std::chrono::steady_clock::now();
-  for (int64_t i = resumed; i < sampleCount; ++i) {
+  // Samples are independent requests, decoded maxBatch at a time (one
+  // Decoder for all: building its functions costs more than a sample),
+  // submitted a few batches ahead so that memory does not grow with --count.
+  Scheduler scheduler(**decoder, tok, maxBatch);
+  auto submit = [&](int64_t i) {
     Request request;
     request.prompt = {*model.bosToken()};
     request.options = *sampling;
     request.options.seed = sampling->seed * 1000003 + i; // each sample its own stream
     request.onDone = [&, i](const RequestResult &result) {
-      if (result.finishReason == "error" && failure.empty())
-        failure = result.error;
+      if (result.finishReason == "error") {
+        if (!failure)
+          failure = llvm::formatv("sample {0}: {1}", i, result.error).str();
+        return;
+      }
       samples[i] = result.tokens;
       done[i] = true;
       tokens += result.tokens.size();
@@ -1003,11 +1013,14 @@ static llvm::Error runSample(Model &model) {
                                     (int64_t)eta % 60);
     };
     scheduler.submit(std::move(request));
-  }
-  while (failure.empty() && scheduler.step()) {
+  };
+  for (;;) {
+    for (; next < sampleCount && next - finished < 4 * maxBatch; ++next)
+      submit(next);
+    if (failure || !scheduler.step())
+      break;
     // The samples complete from the first on, once there are
     // --checkpoint-every more of them.
-    int64_t prefix = saved;
     while (prefix < sampleCount && done[prefix])
       ++prefix;
     if (prefix - saved < sampleCheckpointEvery || prefix == sampleCount)
@@ -1017,8 +1030,8 @@ static llvm::Error runSample(Model &model) {
       return e;
     saved = prefix;
   }
-  if (!failure.empty())
-    return makeError("sample", failure);
+  if (failure)
+    return makeError("sample", *failure);
   std::string text;
   std::vector<uint16_t> stream;
   for (const std::vector<int32_t> &sample : samples) {
