@@ -7,11 +7,12 @@
 // N tokens on the compiled backend and on the reference evaluator (same
 // process; the evaluator's GEMMs are OpenBLAS's), the model's GEMM FLOPs
 // per forward, the sgemm rate (2048³, this process's threads) of the GEMM
-// the backend calls and of OpenBLAS, and the fp32 FMA peak of the cores (a register-resident AVX-512 FMA loop
-// on 1 and on all threads). bench/cpu_backend.py runs it beside PyTorch.
-// With --only cpu|reference, just that backend's forward runs (for
-// profilers); with --only machine, just the machine's figures (the drivers
-// measure them every round). Figures not measured are 0.
+// the backend calls and of OpenBLAS, and the fp32 FMA peak of the cores (a
+// register-resident AVX-512 FMA loop on 1 and on all threads).
+// bench/cpu_backend.py runs it beside PyTorch. With --only cpu|reference,
+// just that backend's forward runs (for profilers); with --only machine,
+// just the machine's figures (the drivers measure them every round).
+// Figures not measured are 0.
 //
 // With --gemm, the GEMMs of the training steps bench/train_step.py times,
 // each through the shim compiled code calls (the packed AVX-512 kernel where

@@ -876,9 +876,11 @@ static llvm::Error writeSampleCheckpoint(llvm::StringRef path, const llvm::json:
 }
 
 /// The samples of the checkpoint at `path`, refused when it belongs to
-/// another job than `job` or does not parse (errors name the file).
+/// another job than `job` (of `total` samples) or does not parse (errors
+/// name the file).
 static llvm::Expected<std::vector<std::vector<int32_t>>>
-readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t vocab) {
+readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t total,
+                     int64_t vocab) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return makeError(path, buffer.getError().message());
@@ -904,10 +906,8 @@ readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t
     return makeError(path, "the checkpoint belongs to another sample run; changed: " +
                                llvm::join(changes, "; ") +
                                ". Resume with the same options, or delete it");
-  const llvm::json::Object *jobObject = job.getAsObject();
-  if (std::optional<int64_t> wanted = jobObject ? jobObject->getInteger("count") : std::nullopt;
-      wanted && *count > *wanted)
-    return corrupt(llvm::formatv("{0} samples of a run of {1}", *count, *wanted).str());
+  if (*count > total)
+    return corrupt(llvm::formatv("{0} samples of a run of {1}", *count, total).str());
   std::vector<std::vector<int32_t>> samples;
   for (int64_t i = 0; i < *count; ++i) {
     int32_t n;
@@ -972,7 +972,7 @@ static llvm::Error runSample(Model &model) {
     if (!resume)
       return makeError(checkpoint, "a killed sample run left this checkpoint; pass --resume "
                                    "to continue it, or delete it");
-    auto saved = readSampleCheckpoint(checkpoint, job, model.vocabSize());
+    auto saved = readSampleCheckpoint(checkpoint, job, sampleCount, model.vocabSize());
     if (!saved)
       return saved.takeError();
     resumed = saved->size();
@@ -1051,7 +1051,8 @@ static llvm::Error runSample(Model &model) {
   if (std::error_code ec = llvm::sys::fs::remove(checkpoint))
     return makeError(checkpoint, "cannot remove: " + ec.message());
   spdlog::info("wrote {}: {} samples, {} tokens ({})", outPath.getValue(),
-               sampleCount.getValue(), stream.size() - sampleCount, ids ? "uint16 ids, BOS first" : "text");
+               sampleCount.getValue(), stream.size() - sampleCount,
+               ids ? "uint16 ids, BOS first" : "text");
   return llvm::Error::success();
 }
 
