@@ -985,6 +985,7 @@ static llvm::Error runSample(Model &model) {
   std::optional<std::string> failure;
   int64_t finished = resumed, tokens = 0, saved = resumed, prefix = resumed, next = resumed;
   auto start = std::chrono::steady_clock::now();
+  double lastReport = -1;
   // Samples are independent requests, decoded maxBatch at a time (one
   // Decoder for all: building its functions costs more than a sample),
   // submitted a few batches ahead so that memory does not grow with --count.
@@ -1006,6 +1007,10 @@ static llvm::Error runSample(Model &model) {
       double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       ++finished;
+      // A line a second, and the last: a log of 64000 samples stays readable.
+      if (seconds < lastReport + 1 && finished < sampleCount)
+        return;
+      lastReport = seconds;
       double eta = seconds / (finished - resumed) * (sampleCount - finished);
       llvm::errs() << llvm::formatv("sample {0}/{1}  {2:F0} tok/s  ETA {3}m{4:D2}s\n",
                                     finished, sampleCount.getValue(),

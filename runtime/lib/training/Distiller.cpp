@@ -14,9 +14,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/Support/Chrono.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Support/xxhash.h"
@@ -203,13 +203,14 @@ json::Value attnedit::moduleIdentity(ModuleOp module) {
   json::Array files;
   if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
     for (auto name : names.getAsValueRange<StringAttr>()) {
-      llvm::sys::fs::file_status status;
-      bool found = !llvm::sys::fs::status(name, status);
+      auto buffer = llvm::MemoryBuffer::getFile(name, /*IsText=*/false,
+                                                /*RequiresNullTerminator=*/false);
       files.push_back(json::Object{
           {"file", name},
-          {"bytes", found ? (int64_t)status.getSize() : -1},
-          {"modified", found ? (int64_t)llvm::sys::toTimeT(status.getLastModificationTime())
-                             : -1}});
+          {"bytes", buffer ? (int64_t)(*buffer)->getBufferSize() : -1},
+          {"xxh3", buffer ? llvm::utohexstr(llvm::xxh3_64bits(
+                                llvm::arrayRefFromStringRef((*buffer)->getBuffer())))
+                          : ""}});
     }
   return json::Object{{"module_xxh3", llvm::utohexstr(llvm::xxh3_64bits(text))},
                       {"parameter_files", std::move(files)}};

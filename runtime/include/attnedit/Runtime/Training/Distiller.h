@@ -26,9 +26,10 @@ llvm::Error runPipeline(ModuleOp module, llvm::StringRef pipeline);
 /// Writes `module` to `path` atomically (temporary file, fsync, rename).
 llvm::Error writeModule(ModuleOp module, llvm::StringRef path);
 
-/// The module's text hash and the size and time of each parameter file it
-/// names: what a job's checkpoint records of a model, enough to tell another
-/// one from it without reading gigabytes of weights.
+/// The module's text hash and the size and content hash of each parameter
+/// file it names: what a job's checkpoint records of a model. Contents, not
+/// modification times, so that a copy of the same weights (re-extracted,
+/// re-synced) still resumes; the run reads them anyway.
 llvm::json::Value moduleIdentity(ModuleOp module);
 
 /// A copy of `teacher` with attention raised (a no-op when it already is).
