@@ -93,10 +93,7 @@ static std::pair<double, double> gemmRates(bool transA, bool transB, int64_t m, 
                      (transB ? "t" : "n") + "_overwrite";
   using Shim = void (*)(StridedMemRefType<float, 2> *, StridedMemRefType<float, 2> *,
                         StridedMemRefType<float, 2> *);
-  Shim shim = nullptr;
-  for (auto [symbol, address] : cpu::gemmSymbols())
-    if (name == symbol)
-      shim = reinterpret_cast<Shim>(address);
+  auto shim = reinterpret_cast<Shim>(cpu::librarySymbol(name));
   std::vector<float> a(m * k), b(k * n), c(m * n);
   for (size_t i = 0; i < a.size(); ++i)
     a[i] = float(i % 7) * 0.1f - 0.3f;

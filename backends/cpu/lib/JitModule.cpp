@@ -169,6 +169,14 @@ void cpu::freeCompiledBuffer(void *block) {
   }
 }
 
+void *cpu::librarySymbol(llvm::StringRef name) {
+  for (auto symbols : {gemmSymbols(), attentionSymbols(), cacheSymbols()})
+    for (auto [symbol, address] : symbols)
+      if (name == symbol)
+        return address;
+  return nullptr;
+}
+
 /// Host symbols compiled code calls besides libc/libm: the GEMM,
 /// attention and KV-cache shims, MLIR's memrefCopy (no longer emitted since
 /// attnedit-cpu-strided-copies, but artifacts compiled before it call it),

@@ -490,11 +490,10 @@ using GemmShim = void (*)(StridedMemRefType<float, 2> *, StridedMemRefType<float
 
 /// The GEMM shim named attnedit_cpu_`name` (gemm_nt, gemm_nt_overwrite, ...).
 static GemmShim gemmShim(llvm::StringRef name) {
-  for (auto [symbol, address] : cpu::gemmSymbols())
-    if (symbol == ("_mlir_ciface_attnedit_cpu_" + name).str())
-      return reinterpret_cast<GemmShim>(address);
-  ADD_FAILURE() << name.str() << " is not a GEMM shim";
-  return nullptr;
+  void *address = cpu::librarySymbol(("_mlir_ciface_attnedit_cpu_" + name).str());
+  if (!address)
+    ADD_FAILURE() << name.str() << " is not a GEMM shim";
+  return reinterpret_cast<GemmShim>(address);
 }
 
 // The GEMM shims compiled code calls: the `_overwrite` forms (where

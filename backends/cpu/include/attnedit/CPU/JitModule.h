@@ -61,6 +61,11 @@ llvm::ArrayRef<std::pair<const char *, void *>> attentionSymbols();
 /// The paged KV-cache kernels (CacheLibrary.cpp), likewise.
 llvm::ArrayRef<std::pair<const char *, void *>> cacheSymbols();
 
+/// The address of the kernel compiled code calls as `name`
+/// (`_mlir_ciface_attnedit_cpu_*`, one of the above), or null: how tests and
+/// benches call a kernel directly.
+void *librarySymbol(llvm::StringRef name);
+
 } // namespace mlir::attnedit::cpu
 
 #endif // ATTNEDIT_CPU_JITMODULE_H
