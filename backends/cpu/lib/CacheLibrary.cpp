@@ -202,7 +202,15 @@ void pagedAttention(StridedMemRefType<float, 3> *q, StridedMemRefType<float, 2> 
   int64_t vSegment = vPool->sizes[1] / kvHeads;
   // Pools are function arguments with the identity layout (unit inner
   // stride); the query is copied dense per row.
-  int64_t work = n * heads * (position(positions, n - 1) + 1) * (d + dv);
+  // The keys each row sees, summed: a decode batch's rows sit at unrelated
+  // positions (a just-admitted sequence last, at position 0, had made the
+  // whole batch look too small to share out).
+  int64_t keys = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t seen = position(positions, i) + 1;
+    keys += window > 0 ? std::min<int64_t>(seen, (int64_t)window) : seen;
+  }
+  int64_t work = keys * heads * (d + dv);
 #pragma omp parallel for schedule(dynamic, 1) if (work > (1 << 18))
   for (int64_t task = 0; task < n * kvHeads; ++task) {
     int64_t i = task / kvHeads, g = task % kvHeads;
