@@ -3,21 +3,28 @@
 
 // Tests that a bufferized op whose first iterator is parallel gets its outer
 // loop as an OpenMP worksharing loop, in a parallel region taken when rows
-// times the inner static iterations reach min-work; that an op statically
+// times the inner static iterations reach min-work, and as a plain loop
+// otherwise (no call into the OpenMP runtime); that an op statically
 // below min-work, and one whose first iterator is a reduction, are left
 // for convert-linalg-to-loops.
 // CHECK-LABEL: func.func @f
 // CHECK: %[[ROWS:.*]] = memref.dim %arg0, %{{.*}} : memref<?x64xf32>
 // CHECK: %[[WORK:.*]] = arith.muli %[[ROWS]], %c64
 // CHECK: %[[BIG:.*]] = arith.cmpi sge, %[[WORK]], %c32768
-// CHECK: omp.parallel if(%[[BIG]]) {
+// CHECK: scf.if %[[BIG]] {
+// CHECK-NEXT: omp.parallel {
 // CHECK-NEXT: omp.wsloop {
 // CHECK-NEXT: omp.loop_nest (%[[I:.*]]) : index = (%{{.*}}) to (%[[ROWS]]) step (%{{.*}}) {
 // CHECK: scf.for
 // CHECK: math.exp
 // CHECK: omp.yield
+// CHECK: } else {
+// CHECK-NEXT: scf.for %{{.*}} = %{{.*}} to %[[ROWS]]
+// CHECK-NEXT: scf.for
+// CHECK: math.exp
 // CHECK: linalg.generic {{.*}} ins(%arg2 : memref<8x16xf32>)
-// CHECK: omp.parallel if
+// CHECK: scf.if
+// CHECK-NEXT: omp.parallel {
 // CHECK: linalg.generic {{.*}}iterator_types = ["reduction", "parallel"]
 // SMALL-LABEL: func.func @f
 // SMALL-NOT: linalg.generic {{.*}}["parallel", "parallel"]

@@ -184,21 +184,26 @@ def ParallelLoopsPass : Pass<"attnedit-cpu-parallel-loops", "mlir::func::FuncOp"
     core while OpenBLAS's GEMMs use all of them. Each bufferized linalg op
     whose first iterator is parallel (rows, heads) is lowered to loops here,
     and its outer loop becomes an `omp.wsloop` (static schedule) inside an
-    `omp.parallel` whose `if` holds when the op's work — the outer trip count
-    times the static trip counts inside it — reaches `min-work` iterations:
-    a decode step's single row, or a small vector, stays on the calling
-    thread instead of paying a fork. Ops whose work is static and below the
-    bound are left to `convert-linalg-to-loops`. Inside an enclosing
-    parallel region (a training batch's lanes) the OpenMP runtime runs the
-    region on the calling thread.
+    `omp.parallel`, taken when the op's work -- the outer trip count times
+    the static trip counts inside it -- reaches `min-work` iterations; below
+    it the plain loop runs: a decode step's single row, or a small vector,
+    stays on the calling thread without calling into the OpenMP runtime at
+    all. Ops whose work is static and below the bound are left to
+    `convert-linalg-to-loops`. Inside an enclosing parallel region (a
+    training batch's lanes) the OpenMP runtime runs the region on the
+    calling thread.
 
     ```mlir
     linalg.generic {iterator_types = ["parallel", "parallel"]} ins(%a : memref<?x64xf32>) ...
     // becomes
-    omp.parallel if(%work_is_large) {
-      omp.wsloop { omp.loop_nest (%i) : index = (%c0) to (%rows) step (%c1) {
-        scf.for %j = %c0 to %c64 step %c1 { ... } omp.yield } omp.terminator }
-      omp.terminator }
+    scf.if %work_is_large {
+      omp.parallel {
+        omp.wsloop { omp.loop_nest (%i) : index = (%c0) to (%rows) step (%c1) {
+          scf.for %j = %c0 to %c64 step %c1 { ... } omp.yield } omp.terminator }
+        omp.terminator }
+    } else {
+      scf.for %i = %c0 to %rows step %c1 { scf.for %j ... }
+    }
     ```
   }];
   let options = [
