@@ -28,6 +28,9 @@
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -202,34 +205,48 @@ void pagedAttention(StridedMemRefType<float, 3> *q, StridedMemRefType<float, 2> 
   int64_t vSegment = vPool->sizes[1] / kvHeads;
   // Pools are function arguments with the identity layout (unit inner
   // stride); the query is copied dense per row.
-  // The keys each row sees, summed: a decode batch's rows sit at unrelated
-  // positions (a just-admitted sequence last, at position 0, had made the
-  // whole batch look too small to share out).
-  int64_t keys = 0;
+  // Each thread takes a contiguous run of (row, KV head) tasks holding an
+  // equal share of the keys they see: a decode batch's rows sit at unrelated
+  // positions, and with one KV head (MQA, MLA's absorbed decode) a task is a
+  // whole row. Not a dynamic schedule: each dynamic chunk is a call into
+  // libomp, which in Debian's build formats a debug string per call (3% of
+  // a decode step).
+  std::vector<int64_t> keysBefore(n * kvHeads + 1, 0); // keys tasks [0, k) see
   for (int64_t i = 0; i < n; ++i) {
     int64_t seen = position(positions, i) + 1;
-    keys += window > 0 ? std::min<int64_t>(seen, (int64_t)window) : seen;
+    int64_t keys = window > 0 ? std::min<int64_t>(seen, (int64_t)window) : seen;
+    for (int64_t g = 0; g < kvHeads; ++g)
+      keysBefore[i * kvHeads + g + 1] = keysBefore[i * kvHeads + g] + keys;
   }
-  int64_t work = keys * heads * (d + dv);
-  // Round robin: a row's KV heads cost the same and alternate between the
-  // threads. Not dynamic: each dynamic chunk is a call into libomp, which in
-  // Debian's build formats a debug string per call (3% of a decode step).
-#pragma omp parallel for schedule(static, 1) if (work > (1 << 18))
-  for (int64_t task = 0; task < n * kvHeads; ++task) {
-    int64_t i = task / kvHeads, g = task % kvHeads;
-    std::vector<float> query(heads * d), result(group * dv);
-    for (int64_t h = 0; h < heads; ++h)
-      for (int64_t c = 0; c < d; ++c)
-        query[h * d + c] =
-            q->data[q->offset + i * q->strides[0] + h * q->strides[1] + c * q->strides[2]];
-    runPagedTask(PagedTask{query.data(), kPool->data + kPool->offset,
-                           vPool->data + vPool->offset, kPool->strides[0], vPool->strides[0], t,
-                           t.sequence(i), position(positions, i), group, g * group, d, dv,
-                           g * vSegment, g * d, scale, window, sinks, result.data()});
-    for (int64_t hh = 0; hh < group; ++hh)
-      for (int64_t e = 0; e < dv; ++e)
-        out->data[out->offset + i * out->strides[0] + (g * group + hh) * out->strides[1] +
-                  e * out->strides[2]] = result[hh * dv + e];
+  int64_t work = keysBefore.back() / kvHeads * heads * (d + dv);
+#pragma omp parallel if (work > (1 << 18))
+  {
+    int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+    // The first task of a share (nondecreasing in it; the last share ends
+    // at the last task, whatever keys the tasks before it see).
+    auto shareStart = [&](int64_t share) {
+      return std::lower_bound(keysBefore.begin(), keysBefore.end(),
+                              keysBefore.back() * share / threads) -
+             keysBefore.begin();
+    };
+    int64_t first = shareStart(thread);
+    int64_t last = thread + 1 == threads ? n * kvHeads : shareStart(thread + 1);
+    for (int64_t task = first; task < last; ++task) {
+      int64_t i = task / kvHeads, g = task % kvHeads;
+      std::vector<float> query(heads * d), result(group * dv);
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t c = 0; c < d; ++c)
+          query[h * d + c] =
+              q->data[q->offset + i * q->strides[0] + h * q->strides[1] + c * q->strides[2]];
+      runPagedTask(PagedTask{query.data(), kPool->data + kPool->offset,
+                             vPool->data + vPool->offset, kPool->strides[0], vPool->strides[0], t,
+                             t.sequence(i), position(positions, i), group, g * group, d, dv,
+                             g * vSegment, g * d, scale, window, sinks, result.data()});
+      for (int64_t hh = 0; hh < group; ++hh)
+        for (int64_t e = 0; e < dv; ++e)
+          out->data[out->offset + i * out->strides[0] + (g * group + hh) * out->strides[1] +
+                    e * out->strides[2]] = result[hh * dv + e];
+    }
   }
 }
 

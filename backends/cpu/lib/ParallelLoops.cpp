@@ -32,6 +32,7 @@ namespace {
 /// region's `if` clause: a region not taken still calls into libomp
 /// (serialized region, static-schedule init), and Debian's libomp formats
 /// debug strings in its loop init -- 7% of a small model's decode step.
+/// The loop's body is compiled twice for it.
 void distribute(RewriterBase &rewriter, scf::ForOp outer, Value runParallel) {
   Location loc = outer.getLoc();
   rewriter.setInsertionPoint(outer);

@@ -491,7 +491,7 @@ using GemmShim = void (*)(StridedMemRefType<float, 2> *, StridedMemRefType<float
 /// The GEMM shim named attnedit_cpu_`name` (gemm_nt, gemm_nt_overwrite, ...).
 static GemmShim gemmShim(llvm::StringRef name) {
   void *address = cpu::librarySymbol(("_mlir_ciface_attnedit_cpu_" + name).str());
-  if (!address)
+  if (!address || !name.starts_with("gemm_"))
     ADD_FAILURE() << name.str() << " is not a GEMM shim";
   return reinterpret_cast<GemmShim>(address);
 }

@@ -28,8 +28,8 @@ llvm::Error writeModule(ModuleOp module, llvm::StringRef path);
 
 /// The module's text hash and the size and content hash of each parameter
 /// file it names: what a job's checkpoint records of a model. Contents, not
-/// modification times, so that a copy of the same weights (re-extracted,
-/// re-synced) still resumes; the run reads them anyway.
+/// modification times, so that a copy of the same weights at the same path
+/// (re-extracted, re-synced) still resumes; the run reads them anyway.
 llvm::json::Value moduleIdentity(ModuleOp module);
 
 /// A copy of `teacher` with attention raised (a no-op when it already is).
