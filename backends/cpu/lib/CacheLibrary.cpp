@@ -118,6 +118,12 @@ inline float dot(const float *a, const float *b, int64_t n) {
   return r;
 }
 
+/// The first key position a query at `pos` sees: all keys, or the last
+/// `window` of them.
+inline int64_t firstVisibleKey(int64_t pos, float window) {
+  return window > 0 ? std::max<int64_t>(0, pos - (int64_t)window + 1) : 0;
+}
+
 /// What one (query row, KV head) task reads.
 struct PagedTask {
   const float *query; // [H, D] of this row, contiguous (copied)
@@ -133,7 +139,7 @@ struct PagedTask {
 /// Cloned per ISA like the dense kernel (GCC function multiversioning).
 __attribute__((target_clones("avx512f", "avx2", "default"))) void runPagedTask(const PagedTask &t) {
   const float ninf = -std::numeric_limits<float>::infinity();
-  int64_t first = t.window > 0 ? std::max<int64_t>(0, t.pos - (int64_t)t.window + 1) : 0;
+  int64_t first = firstVisibleKey(t.pos, t.window);
   int64_t count = t.pos - first + 1;
   int64_t vectors = (count + kLanes - 1) / kLanes;
   // Pool rows of keys first..pos (-1: unmapped), then scores per head.
@@ -213,8 +219,8 @@ void pagedAttention(StridedMemRefType<float, 3> *q, StridedMemRefType<float, 2> 
   // a decode step).
   std::vector<int64_t> keysBefore(n * kvHeads + 1, 0); // keys tasks [0, k) see
   for (int64_t i = 0; i < n; ++i) {
-    int64_t seen = position(positions, i) + 1;
-    int64_t keys = window > 0 ? std::min<int64_t>(seen, (int64_t)window) : seen;
+    int64_t pos = position(positions, i);
+    int64_t keys = pos - firstVisibleKey(pos, window) + 1;
     for (int64_t g = 0; g < kvHeads; ++g)
       keysBefore[i * kvHeads + g + 1] = keysBefore[i * kvHeads + g] + keys;
   }
