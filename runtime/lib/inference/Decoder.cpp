@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 using namespace mlir;
 using namespace mlir::attnedit;
 
@@ -95,4 +97,18 @@ llvm::Expected<Tensor> Decoder::decode(llvm::ArrayRef<int64_t> seqs,
       return std::move(e);
   }
   return call(decodeFunc, seqs, tokens, positions);
+}
+
+llvm::Expected<double> Decoder::warmUp() {
+  if (kv.openSequences() != 0)
+    return fail("warm-up: the KV cache holds sequences");
+  auto start = std::chrono::steady_clock::now();
+  int64_t seq = kv.open();
+  auto prefilled = prefill(seq, {0});
+  llvm::Error e = prefilled ? decode({seq}, {0}).takeError() : prefilled.takeError();
+  kv.close(seq);
+  kv.resetPeak();
+  if (e)
+    return std::move(e);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }

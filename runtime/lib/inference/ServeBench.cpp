@@ -68,6 +68,10 @@ llvm::Expected<ServeBenchResult> attnedit::benchServe(Decoder &decoder,
   greedy.maxTokens = options.genLength;
   greedy.ignoreStopTokens = true;
 
+  auto warm = decoder.warmUp();
+  if (!warm)
+    return warm.takeError();
+  result.warmUpSeconds = *warm;
   Scheduler scheduler(decoder, nullptr, options.maxBatch, options.prefillBudget);
   std::vector<std::vector<Clock::time_point>> stamps(options.concurrency);
   std::vector<RequestResult> results(options.concurrency);
@@ -146,6 +150,7 @@ llvm::json::Value ServeBenchResult::toJson() const {
       {"concurrency", options.concurrency},
       {"prompt_len", options.promptLength},
       {"gen_len", options.genLength},
+      {"warmup_s", warmUpSeconds},
       {"wall_s", wallSeconds},
       {"ttft_mean_s", ttftMean},
       {"ttft_max_s", ttftMax},
@@ -164,18 +169,18 @@ llvm::json::Value ServeBenchResult::toJson() const {
 std::string ServeBenchResult::table() const {
   std::string out =
       "| C | P | G | TTFT mean ms | TTFT max ms | ITL mean ms | ITL p99 ms | prompt tok/s | "
-      "decode tok/s | total tok/s | peak KV MiB |";
+      "decode tok/s | total tok/s | peak KV MiB | warm-up s |";
   if (uncachedTokensPerSecond > 0)
     out += " uncached decode tok/s |";
-  out += "\n|---|---|---|---|---|---|---|---|---|---|---|";
+  out += "\n|---|---|---|---|---|---|---|---|---|---|---|---|";
   if (uncachedTokensPerSecond > 0)
     out += "---|";
   out += llvm::formatv("\n| {0} | {1} | {2} | {3:F1} | {4:F1} | {5:F2} | {6:F2} | {7:F0} | "
-                       "{8:F0} | {9:F0} | {10:F2} |",
+                       "{8:F0} | {9:F0} | {10:F2} | {11:F2} |",
                        options.concurrency, options.promptLength, options.genLength,
                        ttftMean * 1e3, ttftMax * 1e3, itlMean * 1e3, itlP99 * 1e3,
                        promptTokensPerSecond, decodeTokensPerSecond, totalTokensPerSecond,
-                       peakKvBytes / 1048576.0)
+                       peakKvBytes / 1048576.0, warmUpSeconds)
              .str();
   if (uncachedTokensPerSecond > 0)
     out += llvm::formatv(" {0:F1} |", uncachedTokensPerSecond).str();

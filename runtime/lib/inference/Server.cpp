@@ -442,6 +442,12 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   if (!*tok)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "serve: the model has no tokenizer (pass --tokenizer)");
+  // Before listening: the port file and the log line mean requests are
+  // served at full speed from the first one.
+  auto warm = decoder.warmUp();
+  if (!warm)
+    return warm.takeError();
+  spdlog::info("prefill and decode ready in {:.2f} s", *warm);
   Service service(decoder, *tok, options);
   httplib::Server server;
   int threads = options.threads;

@@ -550,6 +550,47 @@ TEST_P(DecoderTest, ContinuousBatchingGivesWhatEachGetsAlone) {
 // Tests the errors a caller can meet: a full cache (prefill and the
 // scheduler report it, nothing crashes, the blocks come back) and a block
 // table naming a block outside the pool (the kernel's error names the op).
+// Tests the warm-up `serve` and `bench-serve` run before their first
+// request: it leaves no sequence, block or peak behind, a sequence decoded
+// after it gets the logits a fresh decoder gives, and it refuses a cache
+// that holds sequences.
+TEST_P(DecoderTest, WarmUpLeavesTheCacheAsFound) {
+  auto model = load(writeTeacher(root, {}), "");
+  ASSERT_TRUE(model);
+  auto decodeSteps = [&](Decoder &decoder) {
+    std::vector<float> all;
+    int64_t seq = decoder.cache().open();
+    auto logits = decoder.prefill(seq, kPrompt);
+    for (int32_t token : {3, 14, 15}) {
+      EXPECT_TRUE((bool)logits) << llvm::toString(logits.takeError());
+      if (!logits)
+        return all;
+      all.insert(all.end(), logits->data(), logits->data() + logits->numel());
+      logits = decoder.decode({seq}, {token});
+    }
+    decoder.cache().close(seq);
+    EXPECT_TRUE((bool)logits) << llvm::toString(logits.takeError());
+    return all;
+  };
+  auto fresh = Decoder::create(*model, kSmallBlocks);
+  auto warmed = Decoder::create(*model, kSmallBlocks);
+  ASSERT_TRUE(fresh && warmed);
+  auto seconds = (*warmed)->warmUp();
+  ASSERT_TRUE((bool)seconds) << llvm::toString(seconds.takeError());
+  EXPECT_GE(*seconds, 0.0);
+  KvCache &cache = (*warmed)->cache();
+  EXPECT_EQ(cache.openSequences(), 0u);
+  EXPECT_EQ(cache.blocksInUse(), 0);
+  EXPECT_EQ(cache.peakBytesInUse(), 0);
+  EXPECT_EQ(decodeSteps(**warmed), decodeSteps(**fresh));
+
+  int64_t seq = cache.open();
+  auto refused = (*warmed)->warmUp();
+  ASSERT_FALSE((bool)refused);
+  EXPECT_EQ(llvm::toString(refused.takeError()), "warm-up: the KV cache holds sequences");
+  cache.close(seq);
+}
+
 TEST_P(DecoderTest, ErrorsAreReportedNotFatal) {
   auto model = load(writeTeacher(root, {}), "");
   ASSERT_TRUE(model);

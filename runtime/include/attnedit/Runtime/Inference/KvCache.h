@@ -80,6 +80,8 @@ public:
   /// Bytes the pools hold (in use or free).
   int64_t bytesAllocated() const;
   int64_t peakBytesInUse() const { return peakBytes; }
+  /// Starts the peak again from the bytes in use now.
+  void resetPeak() { peakBytes = bytesInUse(); }
   size_t openSequences() const { return sequences.size(); }
 
 private:

@@ -5,7 +5,9 @@
 // (in process, no HTTP), greedy and through stop tokens as llama-bench runs.
 // Reports time to first token, inter-token latency, prompt and decode
 // tokens/s and peak KV bytes; optionally the same single sequence without
-// the cache, so the cache's gain is visible.
+// the cache, so the cache's gain is visible. The clock starts after the
+// decoder's warm-up (compiling, or loading from the disk cache), whose time
+// is reported apart, as `serve` pays it before it listens.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_RUNTIME_INFERENCE_SERVEBENCH_H
@@ -35,6 +37,7 @@ struct ServeBenchOptions {
 
 struct ServeBenchResult {
   ServeBenchOptions options;
+  double warmUpSeconds = 0;
   double wallSeconds = 0;
   double ttftMean = 0, ttftMax = 0;      // seconds
   double itlMean = 0, itlP50 = 0, itlP99 = 0; // seconds between a request's tokens
