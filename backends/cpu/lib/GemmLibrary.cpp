@@ -4,10 +4,10 @@
 // linalg into a call of `attnedit_cpu_{b,}gemm_{n,t}{n,t}` on strided memrefs
 // (C interface: pointers to StridedMemRefType). These shims read the strides,
 // so a transposed operand is a transpose flag, never a copy, and call the
-// packed AVX-512 GEMM (PackedGemm.cpp) or cblas_sgemm, accumulating (beta =
-// 1: the generic accumulates into its init, a broadcast bias say) or, for
-// the `_overwrite` forms that pass calls where the init was a zero fill,
-// overwriting (beta = 0). An operand whose last stride is not 1 (not
+// AVX-512 GEMMs (FewRowsGemm.cpp for decoding's few rows, PackedGemm.cpp)
+// or cblas_sgemm, accumulating (beta = 1: the generic accumulates into its
+// init, a broadcast bias say) or, for the `_overwrite` forms that pass calls
+// where the init was a zero fill, overwriting (beta = 0). An operand whose last stride is not 1 (not
 // expressible to BLAS) takes a plain loop.
 //
 // Which GEMM, and why: README "GEMM choice" (our packed kernel on AVX-512
@@ -57,8 +57,10 @@ void gemm(const int64_t *aSizes, const int64_t *aStrides, float *a,
     return;
   if (A.rowMajor && B.rowMajor && C.rowMajor && k > 0) {
     float *out = const_cast<float *>(C.data);
-    if (cpu::detail::packedGemm(transA, transB, m, n, k, A.data, A.ld, B.data, B.ld, out, C.ld,
-                           overwrite))
+    if (cpu::detail::fewRowsGemm(transA, transB, m, n, k, A.data, A.ld, B.data, B.ld, out,
+                                 C.ld, overwrite) ||
+        cpu::detail::packedGemm(transA, transB, m, n, k, A.data, A.ld, B.data, B.ld, out, C.ld,
+                                overwrite))
       return;
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, A.data, A.ld, B.data, B.ld,

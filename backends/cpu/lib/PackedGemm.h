@@ -1,7 +1,7 @@
-//===- PackedGemm.h - AVX-512 GEMM over packed panels -----------*- C++ -*-===//
+//===- PackedGemm.h - the AVX-512 GEMMs tried before BLAS -------*- C++ -*-===//
 //
-// Private to backends/cpu/lib: the GEMM the shims of GemmLibrary.cpp try
-// before BLAS.
+// Private to backends/cpu/lib: the GEMMs the shims of GemmLibrary.cpp try
+// before BLAS (PackedGemm.cpp, FewRowsGemm.cpp).
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_CPU_LIB_PACKEDGEMM_H
@@ -17,6 +17,13 @@ namespace mlir::attnedit::cpu::detail {
 /// the GEMM is too small for packing to pay: the caller then uses BLAS.
 bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const float *a,
                 int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, bool overwrite);
+
+/// The same contract for a few rows times a transposed weight of 64K
+/// elements or more (m <= 16, op(A) = A, op(B) = Bᵀ: decoding's linear
+/// layers), without packing. Returns false, touching nothing, for any other
+/// GEMM or without AVX-512.
+bool fewRowsGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const float *a,
+                 int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, bool overwrite);
 
 } // namespace mlir::attnedit::cpu::detail
 

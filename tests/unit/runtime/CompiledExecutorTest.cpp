@@ -528,7 +528,9 @@ TEST(GemmShims, OverwriteWritesTheProductAndAccumulateAddsIt) {
 // blocks (300 > 256, the second not a multiple of 16), two column blocks
 // (800 > 768), operands inside wider buffers (leading dimension > width),
 // and both overwrite (C starts NaN) and accumulate; 300 rows give a thread
-// more than one block of 8 row panels.
+// more than one block of 8 row panels. Decoding's few rows against a large
+// weight (FewRowsGemm.cpp, the nt layout): one row, and 13 (a group of 8 and
+// one of 5) over a weight split between threads, K not a multiple of 16.
 TEST(GemmShims, LargeGemmsMatchADoubleSumInEveryLayout) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> uniform(-1, 1);
@@ -536,7 +538,7 @@ TEST(GemmShims, LargeGemmsMatchADoubleSumInEveryLayout) {
     int64_t m, n, k;
   };
   for (Shape shape : {Shape{70, 77, 300}, Shape{57, 800, 20}, Shape{128, 64, 256},
-                      Shape{300, 70, 40}})
+                      Shape{300, 70, 40}, Shape{1, 700, 300}, Shape{13, 1100, 500}})
     for (const char *flags : {"nn", "nt", "tn", "tt"})
       for (bool overwrite : {true, false}) {
         auto [m, n, k] = shape;
