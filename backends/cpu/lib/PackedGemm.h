@@ -19,7 +19,7 @@ bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const
                 int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, bool overwrite);
 
 /// The same contract for a few rows times a transposed weight of 64K
-/// elements or more (m <= 16, op(A) = A, op(B) = Bᵀ: decoding's linear
+/// elements or more (m <= 32, op(A) = A, op(B) = Bᵀ: decoding's linear
 /// layers), without packing. Returns false, touching nothing, for any other
 /// GEMM or without AVX-512.
 bool fewRowsGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const float *a,

@@ -529,8 +529,8 @@ TEST(GemmShims, OverwriteWritesTheProductAndAccumulateAddsIt) {
 // (800 > 768), operands inside wider buffers (leading dimension > width),
 // and both overwrite (C starts NaN) and accumulate; 300 rows give a thread
 // more than one block of 8 row panels. Decoding's few rows against a large
-// weight (FewRowsGemm.cpp, the nt layout): one row, and 13 (a group of 8 and
-// one of 5) over a weight split between threads, K not a multiple of 16.
+// weight (FewRowsGemm.cpp, the nt layout): one row, 30 (groups of 8 and one
+// of 6), and 13 over a weight split between threads, K not a multiple of 16.
 TEST(GemmShims, LargeGemmsMatchADoubleSumInEveryLayout) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> uniform(-1, 1);
@@ -538,7 +538,8 @@ TEST(GemmShims, LargeGemmsMatchADoubleSumInEveryLayout) {
     int64_t m, n, k;
   };
   for (Shape shape : {Shape{70, 77, 300}, Shape{57, 800, 20}, Shape{128, 64, 256},
-                      Shape{300, 70, 40}, Shape{1, 700, 300}, Shape{13, 1100, 500}})
+                      Shape{300, 70, 40}, Shape{1, 700, 300}, Shape{30, 600, 200},
+                      Shape{13, 1100, 500}})
     for (const char *flags : {"nn", "nt", "tn", "tt"})
       for (bool overwrite : {true, false}) {
         auto [m, n, k] = shape;
