@@ -2,12 +2,13 @@
 //
 // Decoding multiplies a few rows (one per sequence in the batch, or a short
 // prompt chunk) by a linear layer's weight, stored [out, in]: C = A · Bᵀ
-// with m ≤ 32 (the default batch). Packing the weight, as OpenBLAS 0.3.21's sgemm and our
-// packed GEMM do on every call, then costs more than the product (perf of a
-// 90M-parameter model's decode: 52-57% in sgemm_incopy), so here each
-// thread streams its share of the weight's rows once: a row of B is
-// loaded a vector at a time and multiplied into the dot products of up to 8
-// rows of A at once (A's rows stay in L1/L2), then each sum is reduced.
+// with m ≤ 32 (the default batch). Packing the weight, as OpenBLAS 0.3.21's
+// sgemm and our packed GEMM do on every call, then costs more than the
+// product (perf of a 90M-parameter model's decode: 52-57% in
+// sgemm_incopy), so here each thread streams its share of the weight's rows
+// once: a row of B is loaded a vector at a time and multiplied into the dot
+// products of up to 8 rows of A at once (A's rows stay in L1/L2), then each
+// sum is reduced.
 // Every element's sum runs in the same order whatever the threads.
 //
 //===----------------------------------------------------------------------===//
@@ -16,6 +17,8 @@
 
 #include <immintrin.h>
 
+// GCC 12's intrinsics start from _mm512_undefined_ps(), which its own
+// -Wmaybe-uninitialized then reports at every use.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include <algorithm>
@@ -98,8 +101,8 @@ bool fewRowsGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, cons
   // decode at 32 rows 1.08x faster here).
   if (!avx512 || transA || !transB || m > 32 || n * k < (1 << 16))
     return false;
-  // Threads split B's rows once it is larger than L2 can hold for one
-  // core's share to pay for the fork (2 MiB here).
+  // From 2 MiB of weight the threads split B's rows: below it one core
+  // streams the weight faster than a fork costs.
   int64_t chunks = n * k >= (1 << 19) ? 64 : 1;
 #pragma omp parallel for schedule(static) if (chunks > 1)
   for (int64_t chunk = 0; chunk < chunks; ++chunk)

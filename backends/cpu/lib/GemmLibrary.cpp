@@ -7,8 +7,8 @@
 // AVX-512 GEMMs (FewRowsGemm.cpp for decoding's few rows, PackedGemm.cpp)
 // or cblas_sgemm, accumulating (beta = 1: the generic accumulates into its
 // init, a broadcast bias say) or, for the `_overwrite` forms that pass calls
-// where the init was a zero fill, overwriting (beta = 0). An operand whose last stride is not 1 (not
-// expressible to BLAS) takes a plain loop.
+// where the init was a zero fill, overwriting (beta = 0). An operand whose
+// last stride is not 1 (not expressible to BLAS) takes a plain loop.
 //
 // Which GEMM, and why: README "GEMM choice" (our packed kernel on AVX-512
 // where it pays, else Debian OpenBLAS 0.3.21 with its kernel chosen from

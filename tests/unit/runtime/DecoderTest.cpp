@@ -547,11 +547,9 @@ TEST_P(DecoderTest, ContinuousBatchingGivesWhatEachGetsAlone) {
   EXPECT_EQ((*decoder)->cache().openSequences(), 0u);
 }
 
-// Tests the errors a caller can meet: a full cache (prefill and the
-// scheduler report it, nothing crashes, the blocks come back) and a block
-// table naming a block outside the pool (the kernel's error names the op).
 // Tests the warm-up `serve` and `bench-serve` run before their first
-// request: it leaves no sequence, block or peak behind, a sequence decoded
+// request: it runs the model through the cache (whose pools it grew), it
+// leaves no sequence, block or peak behind, a sequence decoded
 // after it gets the logits a fresh decoder gives, and it refuses a cache
 // that holds sequences.
 TEST_P(DecoderTest, WarmUpLeavesTheCacheAsFound) {
@@ -573,12 +571,15 @@ TEST_P(DecoderTest, WarmUpLeavesTheCacheAsFound) {
     return all;
   };
   auto fresh = Decoder::create(*model, kSmallBlocks);
+  ASSERT_TRUE((bool)fresh) << llvm::toString(fresh.takeError());
   auto warmed = Decoder::create(*model, kSmallBlocks);
-  ASSERT_TRUE(fresh && warmed);
+  ASSERT_TRUE((bool)warmed) << llvm::toString(warmed.takeError());
+  KvCache &cache = (*warmed)->cache();
+  ASSERT_EQ(cache.bytesAllocated(), 0);
   auto seconds = (*warmed)->warmUp();
   ASSERT_TRUE((bool)seconds) << llvm::toString(seconds.takeError());
-  EXPECT_GE(*seconds, 0.0);
-  KvCache &cache = (*warmed)->cache();
+  EXPECT_GT(*seconds, 0.0);
+  EXPECT_GT(cache.bytesAllocated(), 0);
   EXPECT_EQ(cache.openSequences(), 0u);
   EXPECT_EQ(cache.blocksInUse(), 0);
   EXPECT_EQ(cache.peakBytesInUse(), 0);
@@ -591,6 +592,9 @@ TEST_P(DecoderTest, WarmUpLeavesTheCacheAsFound) {
   cache.close(seq);
 }
 
+// Tests the errors a caller can meet: a full cache (prefill and the
+// scheduler report it, nothing crashes, the blocks come back) and a block
+// table naming a block outside the pool (the kernel's error names the op).
 TEST_P(DecoderTest, ErrorsAreReportedNotFatal) {
   auto model = load(writeTeacher(root, {}), "");
   ASSERT_TRUE(model);
