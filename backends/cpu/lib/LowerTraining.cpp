@@ -69,7 +69,7 @@ Value Lowering::logSumExp(Value x, double temperature) {
                    loc, mt, ValueRange{x, maxv}, sumInit,
                    ArrayRef<AffineMap>{b.getMultiDimIdentityMap(2), rowOf2(), rowOf2()}, it,
                    [&](OpBuilder &nb, Location l, ValueRange a) {
-                     Value e = exp64(nb, l, nb.create<arith::SubFOp>(l, scaled(nb, l, a[0]), a[1]));
+                     Value e = expInF32(nb, l, nb.create<arith::SubFOp>(l, scaled(nb, l, a[0]), a[1]));
                      nb.create<linalg::YieldOp>(l, ValueRange{nb.create<arith::AddFOp>(l, a[2], e)});
                    })
                   .getResult(0);
@@ -148,7 +148,7 @@ FailureOr<Value> Lowering::lossValue(LossKind kind, Value lhs, Value rhs, double
                          l, nb.create<arith::DivFOp>(l, toF64(nb, l, v[0]), tau), v[2]);
                      Value q = nb.create<arith::SubFOp>(
                          l, nb.create<arith::DivFOp>(l, toF64(nb, l, v[1]), tau), v[3]);
-                     return nb.create<arith::MulFOp>(l, exp64(nb, l, p),
+                     return nb.create<arith::MulFOp>(l, expInF32(nb, l, p),
                                                      nb.create<arith::SubFOp>(l, p, q))
                          .getResult();
                    });
@@ -250,7 +250,7 @@ FailureOr<Value> Lowering::lower(attnedit::LossGradOp op) {
                          l, nb.create<arith::DivFOp>(l, toF64(nb, l, v[0]), tau), v[2]);
                      Value q = nb.create<arith::SubFOp>(
                          l, nb.create<arith::DivFOp>(l, toF64(nb, l, v[1]), tau), v[3]);
-                     Value d = nb.create<arith::SubFOp>(l, exp64(nb, l, q), exp64(nb, l, p));
+                     Value d = nb.create<arith::SubFOp>(l, expInF32(nb, l, q), expInF32(nb, l, p));
                      return toF32(nb, l, nb.create<arith::DivFOp>(
                                              l, nb.create<arith::MulFOp>(l, g, d), tau));
                    });
@@ -266,7 +266,7 @@ FailureOr<Value> Lowering::lower(attnedit::LossGradOp op) {
                      Value col = nb.create<arith::IndexCastOp>(l, nb.getI32Type(),
                                                                nb.create<linalg::IndexOp>(l, 1));
                      Value hit = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, col, v[1]);
-                     Value p = exp64(nb, l, nb.create<arith::SubFOp>(l, toF64(nb, l, v[0]), v[2]));
+                     Value p = expInF32(nb, l, nb.create<arith::SubFOp>(l, toF64(nb, l, v[0]), v[2]));
                      Value d = nb.create<arith::SubFOp>(
                          l, p, nb.create<arith::SelectOp>(l, hit, f64Const(nb, l, 1.0), f64Const(nb, l, 0.0)));
                      Value o = toF32(nb, l, nb.create<arith::MulFOp>(l, g, d));

@@ -3,7 +3,8 @@
 // The GEMM compiled code runs on an AVX-512 CPU, in the layout of BLIS
 // (Goto's algorithm): a KC × NC block of op(B) is packed into 32-column
 // micro-panels shared by the threads; each thread packs its rows of op(A)
-// in 14-row micro-panels, 8 at a time, and sweeps them across the block with
+// in 14-row micro-panels, 8 at a time (or reads a row-major op(A) in
+// place, rowMajorAInPlace), and sweeps them across the block with
 // a 14 × 32 register tile (28 zmm accumulators, 28 FMAs per k for 2 loads
 // and 14 broadcasts). Transposed operands are transposed while packing,
 // 16 × 16 in registers.
@@ -31,6 +32,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <numeric>
 #include <utility>
 
 namespace mlir::attnedit::cpu::detail {
@@ -45,22 +47,32 @@ constexpr int64_t kKC = 256, kNC = 768, kAPanels = 8;
 
 #define AVX512 __attribute__((target("avx512f")))
 
-/// C[14 × 32] (row stride ldc) = (accumulate ? C : 0) + Σ_k pa[k]ᵀ pb[k].
-AVX512 inline __attribute__((always_inline)) void microKernel(int64_t kc, const float *pa,
+/// 14 rows of A over k: packed (element (i, p) at pa[p · 14 + i]) or read
+/// in place from row-major A (at pa[i · lda + p]; see rowMajorAInPlace).
+struct APanel {
+  const float *pa;
+  int64_t lda; // 0: packed
+};
+
+/// C[14 × 32] (row stride ldc) = (accumulate ? C : 0) + Σ_k A[:, k] pb[k].
+template <bool InPlace>
+AVX512 inline __attribute__((always_inline)) void microKernel(int64_t kc, APanel a,
                                                               const float *pb, float *c,
                                                               int64_t ldc, bool accumulate) {
   __m512 lo[kMR], hi[kMR];
 #pragma GCC unroll 14
   for (int i = 0; i < kMR; ++i)
     lo[i] = hi[i] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < kc; ++p, pa += kMR, pb += kNR) {
+  const float *pa = a.pa;
+  int64_t lda = a.lda;
+  for (int64_t p = 0; p < kc; ++p, pa += InPlace ? 1 : kMR, pb += kNR) {
     __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
     _mm_prefetch(reinterpret_cast<const char *>(pb + 8 * kNR), _MM_HINT_T0);
 #pragma GCC unroll 14
     for (int i = 0; i < kMR; ++i) {
-      __m512 a = _mm512_set1_ps(pa[i]);
-      lo[i] = _mm512_fmadd_ps(a, b0, lo[i]);
-      hi[i] = _mm512_fmadd_ps(a, b1, hi[i]);
+      __m512 x = _mm512_set1_ps(InPlace ? pa[i * lda] : pa[i]);
+      lo[i] = _mm512_fmadd_ps(x, b0, lo[i]);
+      hi[i] = _mm512_fmadd_ps(x, b1, hi[i]);
     }
   }
 #pragma GCC unroll 14
@@ -83,10 +95,11 @@ inline std::pair<__mmask16, __mmask16> columnMasks(int64_t cols) {
 
 /// A tile cut by the matrix's edge: computed whole into a buffer, then the
 /// `rows` × `cols` corner written.
-AVX512 void edgeKernel(int64_t kc, const float *pa, const float *pb, float *c, int64_t ldc,
+template <bool InPlace>
+AVX512 void edgeKernel(int64_t kc, APanel a, const float *pb, float *c, int64_t ldc,
                        bool accumulate, int64_t rows, int64_t cols) {
   alignas(64) float tile[kMR * kNR];
-  microKernel(kc, pa, pb, tile, kNR, false);
+  microKernel<InPlace>(kc, a, pb, tile, kNR, false);
   auto [lo, hi] = columnMasks(cols);
   for (int64_t i = 0; i < rows; ++i) {
     float *row = c + i * ldc;
@@ -190,17 +203,26 @@ AVX512 void packB(View b, int64_t kc, int64_t cols, float *pb) {
                 kc, pb + 16, kNR, 0xFFFF);
 }
 
-/// One 14-row panel of C (`rows` of them real) against the packed block.
-AVX512 void panel(const float *pa, int64_t rows, int64_t kc, const float *pb, int64_t cols,
-                  float *c, int64_t ldc, bool accumulate) {
+/// One 14-row panel of C (`rows` of them real; all 14 when A is read in
+/// place) against the packed block.
+template <bool InPlace>
+AVX512 void panel(APanel a, int64_t rows, int64_t kc, const float *pb, int64_t cols, float *c,
+                  int64_t ldc, bool accumulate) {
   for (int64_t j = 0; j < cols; j += kNR, pb += kc * kNR) {
     int64_t width = std::min(kNR, cols - j);
     if (rows == kMR && width == kNR)
-      microKernel(kc, pa, pb, c + j, ldc, accumulate);
+      microKernel<InPlace>(kc, a, pb, c + j, ldc, accumulate);
     else
-      edgeKernel(kc, pa, pb, c + j, ldc, accumulate, rows, width);
+      edgeKernel<InPlace>(kc, a, pb, c + j, ldc, accumulate, rows, width);
   }
 }
+
+/// Whether a row-major A (row stride `lda` floats) is read in place rather
+/// than packed: its transposing pack costs 5-10% of such a GEMM. A 14-row
+/// panel stays in L1 beside the streaming B panel only if its rows spread
+/// over the cache's sets: rows 4 KiB apart (or 2 KiB) share one set (or
+/// two) and would evict each other, so those strides are packed.
+bool rowMajorAInPlace(int64_t lda) { return std::gcd<int64_t>(4096, lda * 4) <= 1024; }
 
 struct Free {
   void operator()(float *p) const { std::free(p); }
@@ -231,6 +253,7 @@ bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const
   View av{a, transA ? 1 : lda, transA ? lda : 1}, bv{b, transB ? 1 : ldb, transB ? ldb : 1};
   float *pb = threadBuffer<0>(std::min(k, kKC) * ((std::min(n, kNC) + kNR - 1) / kNR) * kNR);
   int64_t rowPanels = (m + kMR - 1) / kMR;
+  bool inPlace = av.colStride == 1 && rowMajorAInPlace(av.rowStride);
 #pragma omp parallel if (2.0 * m * n * k > 4e6)
   {
     // Each thread takes a contiguous range of row panels and packs them
@@ -247,13 +270,18 @@ bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const
         for (int64_t jp = 0; jp < colPanels; ++jp)
           packB(View{bv.at(pc, jc + jp * kNR), bv.rowStride, bv.colStride}, kc,
                 std::min(kNR, nc - jp * kNR), pb + jp * kc * kNR);
-        for (int64_t ip = first; ip < last; ip += kAPanels) {
+        // In place, the last panel may have fewer than 14 rows: it is packed.
+        int64_t packedFrom = inPlace ? std::clamp(m / kMR, first, last) : first;
+        for (int64_t ip = first; ip < packedFrom; ++ip)
+          panel<true>(APanel{av.at(ip * kMR, pc), av.rowStride}, kMR, kc, pb, nc,
+                      c + ip * kMR * ldc + jc, ldc, accumulate);
+        for (int64_t ip = packedFrom; ip < last; ip += kAPanels) {
           int64_t panels = std::min(kAPanels, last - ip);
           int64_t rows = std::min(panels * kMR, m - ip * kMR);
           packA(View{av.at(ip * kMR, pc), av.rowStride, av.colStride}, rows, kc, pa);
           for (int64_t q = 0; q < panels; ++q)
-            panel(pa + q * kc * kMR, std::min(kMR, rows - q * kMR), kc, pb, nc,
-                  c + (ip + q) * kMR * ldc + jc, ldc, accumulate);
+            panel<false>(APanel{pa + q * kc * kMR, 0}, std::min(kMR, rows - q * kMR), kc, pb, nc,
+                         c + (ip + q) * kMR * ldc + jc, ldc, accumulate);
         }
         // The next block of B overwrites this one.
 #pragma omp barrier
