@@ -15,8 +15,9 @@
 // and 5–15% faster on one, as a training batch's lanes run it. Smaller GEMMs
 // and CPUs without AVX-512 go to BLAS (GemmLibrary.cpp).
 //
-// Rows are split between the threads and every element's sum runs in the
-// same k order, so results do not depend on the thread count.
+// Rows are split between the threads (columns, when A is read in place and
+// B spans several blocks) and every element's sum runs in the same k order,
+// so results do not depend on the thread count.
 //
 //===----------------------------------------------------------------------===//
 
@@ -241,6 +242,59 @@ template <int Slot> float *threadBuffer(int64_t floats) {
   return buffer.get();
 }
 
+/// One GEMM's operands.
+struct Gemm {
+  View a, b;
+  int64_t m, n, k;
+  float *c;
+  int64_t ldc;
+  bool overwrite, inPlace;
+};
+
+/// C's row panels [first, last) × columns [n0, n1) over all of k. With
+/// `shared`, the team packs each block of B together into `pb` (one
+/// buffer, row panels split between the threads); else this thread packs
+/// its own.
+AVX512 void sweep(const Gemm &g, int64_t first, int64_t last, int64_t n0, int64_t n1, float *pb,
+                  bool shared) {
+  float *pa = threadBuffer<1>(kKC * kMR * kAPanels);
+  for (int64_t jc = n0; jc < n1; jc += kNC) {
+    int64_t nc = std::min(kNC, n1 - jc), colPanels = (nc + kNR - 1) / kNR;
+    for (int64_t pc = 0; pc < g.k; pc += kKC) {
+      int64_t kc = std::min(kKC, g.k - pc);
+      bool accumulate = !g.overwrite || pc > 0;
+      auto pack = [&](int64_t jp) {
+        packB(View{g.b.at(pc, jc + jp * kNR), g.b.rowStride, g.b.colStride}, kc,
+              std::min(kNR, nc - jp * kNR), pb + jp * kc * kNR);
+      };
+      if (shared) {
+#pragma omp for schedule(static)
+        for (int64_t jp = 0; jp < colPanels; ++jp)
+          pack(jp);
+      } else {
+        for (int64_t jp = 0; jp < colPanels; ++jp)
+          pack(jp);
+      }
+      // In place, the last panel may have fewer than 14 rows: it is packed.
+      int64_t packedFrom = g.inPlace ? std::clamp(g.m / kMR, first, last) : first;
+      for (int64_t ip = first; ip < packedFrom; ++ip)
+        panel<true>(APanel{g.a.at(ip * kMR, pc), g.a.rowStride}, kMR, kc, pb, nc,
+                    g.c + ip * kMR * g.ldc + jc, g.ldc, accumulate);
+      for (int64_t ip = packedFrom; ip < last; ip += kAPanels) {
+        int64_t panels = std::min(kAPanels, last - ip);
+        int64_t rows = std::min(panels * kMR, g.m - ip * kMR);
+        packA(View{g.a.at(ip * kMR, pc), g.a.rowStride, g.a.colStride}, rows, kc, pa);
+        for (int64_t q = 0; q < panels; ++q)
+          panel<false>(APanel{pa + q * kc * kMR, 0}, std::min(kMR, rows - q * kMR), kc, pb, nc,
+                       g.c + (ip + q) * kMR * g.ldc + jc, g.ldc, accumulate);
+      }
+      // The next block of B overwrites this one.
+      if (shared) {
+#pragma omp barrier
+      }
+    }
+  }
+}
 } // namespace
 
 bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const float *a,
@@ -251,41 +305,25 @@ bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const
   if (!avx512 || m < 4 * kMR || n < 2 * kNR || k < 16)
     return false;
   View av{a, transA ? 1 : lda, transA ? lda : 1}, bv{b, transB ? 1 : ldb, transB ? ldb : 1};
-  float *pb = threadBuffer<0>(std::min(k, kKC) * ((std::min(n, kNC) + kNR - 1) / kNR) * kNR);
-  int64_t rowPanels = (m + kMR - 1) / kMR;
-  bool inPlace = av.colStride == 1 && rowMajorAInPlace(av.rowStride);
+  Gemm g{av, bv, m, n, k, c, ldc, overwrite, av.colStride == 1 && rowMajorAInPlace(av.rowStride)};
+  int64_t rowPanels = (m + kMR - 1) / kMR, colPanels = (n + kNR - 1) / kNR;
+  int64_t bFloats = std::min(k, kKC) * std::min(kNC, colPanels * kNR);
+  // A row-major A read in place can be read by every thread: each then
+  // sweeps its own columns with its own block of B, and no thread waits for
+  // the other at every block of B, which costs more than reading A twice
+  // once B spans more than one block.
+  bool byColumns = g.inPlace && n > kNC;
+  float *pb = byColumns ? nullptr : threadBuffer<0>(bFloats);
 #pragma omp parallel if (2.0 * m * n * k > 4e6)
   {
-    // Each thread takes a contiguous range of row panels and packs them
-    // kAPanels at a time (112 rows: 112 KiB, in L2).
     int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
-    int64_t first = rowPanels * thread / threads, last = rowPanels * (thread + 1) / threads;
-    float *pa = threadBuffer<1>(kKC * kMR * kAPanels);
-    for (int64_t jc = 0; jc < n; jc += kNC) {
-      int64_t nc = std::min(kNC, n - jc), colPanels = (nc + kNR - 1) / kNR;
-      for (int64_t pc = 0; pc < k; pc += kKC) {
-        int64_t kc = std::min(kKC, k - pc);
-        bool accumulate = !overwrite || pc > 0;
-#pragma omp for schedule(static)
-        for (int64_t jp = 0; jp < colPanels; ++jp)
-          packB(View{bv.at(pc, jc + jp * kNR), bv.rowStride, bv.colStride}, kc,
-                std::min(kNR, nc - jp * kNR), pb + jp * kc * kNR);
-        // In place, the last panel may have fewer than 14 rows: it is packed.
-        int64_t packedFrom = inPlace ? std::clamp(m / kMR, first, last) : first;
-        for (int64_t ip = first; ip < packedFrom; ++ip)
-          panel<true>(APanel{av.at(ip * kMR, pc), av.rowStride}, kMR, kc, pb, nc,
-                      c + ip * kMR * ldc + jc, ldc, accumulate);
-        for (int64_t ip = packedFrom; ip < last; ip += kAPanels) {
-          int64_t panels = std::min(kAPanels, last - ip);
-          int64_t rows = std::min(panels * kMR, m - ip * kMR);
-          packA(View{av.at(ip * kMR, pc), av.rowStride, av.colStride}, rows, kc, pa);
-          for (int64_t q = 0; q < panels; ++q)
-            panel<false>(APanel{pa + q * kc * kMR, 0}, std::min(kMR, rows - q * kMR), kc, pb, nc,
-                         c + (ip + q) * kMR * ldc + jc, ldc, accumulate);
-        }
-        // The next block of B overwrites this one.
-#pragma omp barrier
-      }
+    if (byColumns) {
+      int64_t j0 = colPanels * thread / threads * kNR;
+      int64_t j1 = std::min(n, colPanels * (thread + 1) / threads * kNR);
+      if (j0 < j1)
+        sweep(g, 0, rowPanels, j0, j1, threadBuffer<0>(bFloats), false);
+    } else {
+      sweep(g, rowPanels * thread / threads, rowPanels * (thread + 1) / threads, 0, n, pb, true);
     }
   }
   return true;

@@ -530,7 +530,8 @@ TEST(GemmShims, OverwriteWritesTheProductAndAccumulateAddsIt) {
 // and both overwrite (C starts NaN) and accumulate; 300 rows give a thread
 // more than one block of 8 row panels; row-major A is read in place, its
 // partial last panel packed, except at a 4 KiB row stride (1021 + 3
-// floats), which packs every panel. Decoding's few rows against a large
+// floats), which packs every panel; 1600 columns (over one block of B) are
+// split between the threads by columns. Decoding's few rows against a large
 // weight (FewRowsGemm.cpp, the nt layout): one row, 30 (groups of 8 and one
 // of 6), and 13 over a weight split between threads, K not a multiple of 16.
 TEST(GemmShims, LargeGemmsMatchADoubleSumInEveryLayout) {
@@ -541,7 +542,7 @@ TEST(GemmShims, LargeGemmsMatchADoubleSumInEveryLayout) {
   };
   for (Shape shape : {Shape{70, 77, 300}, Shape{57, 800, 20}, Shape{128, 64, 256},
                       Shape{300, 70, 40}, Shape{1, 700, 300}, Shape{30, 600, 200},
-                      Shape{13, 1100, 500}, Shape{100, 96, 1021}})
+                      Shape{13, 1100, 500}, Shape{100, 96, 1021}, Shape{100, 1600, 40}})
     for (const char *flags : {"nn", "nt", "tn", "tt"})
       for (bool overwrite : {true, false}) {
         auto [m, n, k] = shape;
