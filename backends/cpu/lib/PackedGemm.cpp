@@ -2,12 +2,12 @@
 //
 // The GEMM compiled code runs on an AVX-512 CPU, in the layout of BLIS
 // (Goto's algorithm): a KC × NC block of op(B) is packed into 32-column
-// micro-panels shared by the threads; each thread packs its rows of op(A)
-// in 14-row micro-panels, 8 at a time (or reads a row-major op(A) in
-// place, rowMajorAInPlace), and sweeps them across the block with
-// a 14 × 32 register tile (28 zmm accumulators, 28 FMAs per k for 2 loads
-// and 14 broadcasts). Transposed operands are transposed while packing,
-// 16 × 16 in registers.
+// micro-panels shared by the threads; each thread takes its rows of op(A)
+// 8 micro-panels of 14 at a time (a k-major op(A) packed, a row-major one
+// read in place or copied at a padded stride: rowMajorAInPlace), and sweeps
+// them across the block with a 14 × 32 register tile (28 zmm accumulators,
+// 28 FMAs per k for 2 loads and 14 broadcasts). A transposed B is
+// transposed while packing, 16 × 16 in registers.
 //
 // Why hand-written (README "GEMM choice"): OpenBLAS 0.3.21's SkylakeX
 // kernel, the fastest library here, reaches 56–70% of the FMA peak on the
@@ -45,6 +45,9 @@ constexpr int64_t kMR = 14, kNR = 32;
 // 1024 measured on the training shapes (/tmp sweep, 2 threads). A thread
 // packs 8 panels of A at once (112 KiB, beside the B block in L2).
 constexpr int64_t kKC = 256, kNC = 768, kAPanels = 8;
+// copyRows' row stride: KC plus 64 bytes, so 14 copied rows spread over L1's
+// sets (rowMajorAInPlace).
+constexpr int64_t kCopyStride = kKC + 16;
 
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -163,27 +166,36 @@ struct View {
   const float *at(int64_t i, int64_t j) const { return data + i * rowStride + j * colStride; }
 };
 
-/// Packs rows [0, rows) × k [0, kc) of op(A) as panels of 14 rows, panel q
-/// at pa + q · kc · 14 holding pa[p · 14 + i] (rows past `rows` zero). One of
-/// A's strides is 1 (GemmLibrary.cpp's row-major views). When it is the row
-/// stride (A stored k-major, a TN GEMM) one pass down k reads each k's rows
-/// of all the panels at once: a panel at a time re-read every cache line
-/// from L2, since rows a multiple of 1 KiB apart share few L1 sets.
+/// Packs rows [0, rows) × k [0, kc) of a k-major op(A) (A stored
+/// transposed: a TN GEMM) as panels of 14 rows, panel q at pa + q · kc · 14
+/// holding pa[p · 14 + i] (rows past `rows` zero). One pass down k reads
+/// each k's rows of all the panels at once: a panel at a time re-read every
+/// cache line from L2, since rows a multiple of 1 KiB apart share few L1 sets.
 AVX512 void packA(View a, int64_t rows, int64_t kc, float *pa) {
   __mmask16 panelRows = (1u << kMR) - 1;
   int64_t panels = (rows + kMR - 1) / kMR;
-  if (a.colStride == 1) {
-    for (int64_t q = 0; q < panels; ++q)
-      transposeInto(a.at(q * kMR, 0), a.rowStride, std::min(kMR, rows - q * kMR), kc,
-                    pa + q * kc * kMR, kMR, panelRows);
-    return;
-  }
   for (int64_t p = 0; p < kc; ++p)
     for (int64_t q = 0; q < panels; ++q) {
       __mmask16 load = (1u << std::min(kMR, rows - q * kMR)) - 1;
       _mm512_mask_storeu_ps(pa + (q * kc + p) * kMR, panelRows,
                             _mm512_maskz_loadu_ps(load, a.at(q * kMR, p)));
     }
+}
+
+/// Copies rows [0, rows) × k [0, kc) of a row-major op(A) to `dst` at row
+/// stride kCopyStride, zero rows up to a multiple of 14: the in-place
+/// micro-kernel's operand where A's own rows may not be read in place.
+AVX512 void copyRows(View a, int64_t rows, int64_t kc, float *dst) {
+  int64_t padded = (rows + kMR - 1) / kMR * kMR;
+  for (int64_t i = 0; i < padded; ++i) {
+    const float *src = a.at(i, 0);
+    float *row = dst + i * kCopyStride;
+    for (int64_t p = 0; p < kc; p += 16) {
+      __mmask16 lanes = kc - p >= 16 ? 0xFFFF : (1u << (kc - p)) - 1;
+      _mm512_mask_storeu_ps(row + p, lanes,
+                            i < rows ? _mm512_maskz_loadu_ps(lanes, src + p) : _mm512_setzero_ps());
+    }
+  }
 }
 
 /// Packs k [0, kc) × columns [0, cols) of op(B) as pb[p · 32 + j], columns
@@ -219,10 +231,10 @@ AVX512 void panel(APanel a, int64_t rows, int64_t kc, const float *pb, int64_t c
 }
 
 /// Whether a row-major A (row stride `lda` floats) is read in place rather
-/// than packed: its transposing pack costs 5-10% of such a GEMM. A 14-row
-/// panel stays in L1 beside the streaming B panel only if its rows spread
-/// over the cache's sets: rows 4 KiB apart (or 2 KiB) share one set (or
-/// two) and would evict each other, so those strides are packed.
+/// than copied (copyRows; a transposing pack had cost 5-10% of such a GEMM).
+/// A 14-row panel stays in L1 beside the streaming B panel only if its rows
+/// spread over the cache's sets: rows 4 KiB apart (or 2 KiB) share one set
+/// (or two) and would evict each other, so those strides are copied.
 bool rowMajorAInPlace(int64_t lda) { return std::gcd<int64_t>(4096, lda * 4) <= 1024; }
 
 struct Free {
@@ -257,7 +269,7 @@ struct Gemm {
 /// its own.
 AVX512 void sweep(const Gemm &g, int64_t first, int64_t last, int64_t n0, int64_t n1, float *pb,
                   bool shared) {
-  float *pa = threadBuffer<1>(kKC * kMR * kAPanels);
+  float *pa = threadBuffer<1>(kCopyStride * kMR * kAPanels);
   for (int64_t jc = n0; jc < n1; jc += kNC) {
     int64_t nc = std::min(kNC, n1 - jc), colPanels = (nc + kNR - 1) / kNR;
     for (int64_t pc = 0; pc < g.k; pc += kKC) {
@@ -275,18 +287,29 @@ AVX512 void sweep(const Gemm &g, int64_t first, int64_t last, int64_t n0, int64_
         for (int64_t jp = 0; jp < colPanels; ++jp)
           pack(jp);
       }
-      // In place, the last panel may have fewer than 14 rows: it is packed.
-      int64_t packedFrom = g.inPlace ? std::clamp(g.m / kMR, first, last) : first;
-      for (int64_t ip = first; ip < packedFrom; ++ip)
-        panel<true>(APanel{g.a.at(ip * kMR, pc), g.a.rowStride}, kMR, kc, pb, nc,
-                    g.c + ip * kMR * g.ldc + jc, g.ldc, accumulate);
-      for (int64_t ip = packedFrom; ip < last; ip += kAPanels) {
+      for (int64_t ip = first; ip < last; ip += kAPanels) {
         int64_t panels = std::min(kAPanels, last - ip);
         int64_t rows = std::min(panels * kMR, g.m - ip * kMR);
-        packA(View{g.a.at(ip * kMR, pc), g.a.rowStride, g.a.colStride}, rows, kc, pa);
+        View a{g.a.at(ip * kMR, pc), g.a.rowStride, g.a.colStride};
+        float *cBlock = g.c + ip * kMR * g.ldc + jc;
+        if (a.colStride != 1) {
+          packA(a, rows, kc, pa);
+          for (int64_t q = 0; q < panels; ++q)
+            panel<false>(APanel{pa + q * kc * kMR, 0}, std::min(kMR, rows - q * kMR), kc, pb, nc,
+                         cBlock + q * kMR * g.ldc, g.ldc, accumulate);
+          continue;
+        }
+        // Row-major A: read in place, or copied first where its stride would
+        // crowd L1's sets or its last panel has fewer than 14 rows.
+        APanel rowsOfA{a.data, a.rowStride};
+        if (!g.inPlace || rows < panels * kMR) {
+          copyRows(a, rows, kc, pa);
+          rowsOfA = APanel{pa, kCopyStride};
+        }
         for (int64_t q = 0; q < panels; ++q)
-          panel<false>(APanel{pa + q * kc * kMR, 0}, std::min(kMR, rows - q * kMR), kc, pb, nc,
-                       g.c + (ip + q) * kMR * g.ldc + jc, g.ldc, accumulate);
+          panel<true>(APanel{rowsOfA.pa + q * kMR * rowsOfA.lda, rowsOfA.lda},
+                      std::min(kMR, rows - q * kMR), kc, pb, nc, cBlock + q * kMR * g.ldc, g.ldc,
+                      accumulate);
       }
       // The next block of B overwrites this one.
       if (shared) {

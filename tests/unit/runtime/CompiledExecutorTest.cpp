@@ -529,8 +529,8 @@ TEST(GemmShims, OverwriteWritesTheProductAndAccumulateAddsIt) {
 // (800 > 768), operands inside wider buffers (leading dimension > width),
 // and both overwrite (C starts NaN) and accumulate; 300 rows give a thread
 // more than one block of 8 row panels; row-major A is read in place, its
-// partial last panel packed, except at a 4 KiB row stride (1021 + 3
-// floats), which packs every panel; 1600 columns (over one block of B) are
+// partial last panel copied, except at a 4 KiB row stride (1021 + 3
+// floats), which copies every panel; 1600 columns (over one block of B) are
 // split between the threads by columns. Decoding's few rows against a large
 // weight (FewRowsGemm.cpp, the nt layout): one row, 30 (groups of 8 and one
 // of 6), and 13 over a weight split between threads, K not a multiple of 16.
