@@ -43,7 +43,7 @@ constexpr int64_t kMR = 14, kNR = 32;
 // A 256 × 14 panel of A (14 KiB) stays in L1 while a 256 × 768 block of B
 // (768 KiB) streams from L2: the best of KC 256 / 384 / 512 × NC 512 / 768 /
 // 1024 measured on the training shapes (/tmp sweep, 2 threads). A thread
-// packs 8 panels of A at once (112 KiB, beside the B block in L2).
+// packs or copies 8 panels of A at once (~120 KiB, beside the B block in L2).
 constexpr int64_t kKC = 256, kNC = 768, kAPanels = 8;
 // copyRows' row stride: KC plus 64 bytes, so 14 copied rows spread over L1's
 // sets (rowMajorAInPlace).
@@ -51,8 +51,8 @@ constexpr int64_t kCopyStride = kKC + 16;
 
 #define AVX512 __attribute__((target("avx512f")))
 
-/// 14 rows of A over k: packed (element (i, p) at pa[p · 14 + i]) or read
-/// in place from row-major A (at pa[i · lda + p]; see rowMajorAInPlace).
+/// 14 rows of A over k: packed (element (i, p) at pa[p · 14 + i]) or
+/// row-major, A's own rows or their copy (at pa[i · lda + p]).
 struct APanel {
   const float *pa;
   int64_t lda; // 0: packed
@@ -216,8 +216,8 @@ AVX512 void packB(View b, int64_t kc, int64_t cols, float *pb) {
                 kc, pb + 16, kNR, 0xFFFF);
 }
 
-/// One 14-row panel of C (`rows` of them real; all 14 when A is read in
-/// place) against the packed block.
+/// One 14-row panel of C (`rows` of them real; a row-major A's panel has 14
+/// readable rows, zeros past `rows` in a copy) against the packed block.
 template <bool InPlace>
 AVX512 void panel(APanel a, int64_t rows, int64_t kc, const float *pb, int64_t cols, float *c,
                   int64_t ldc, bool accumulate) {
