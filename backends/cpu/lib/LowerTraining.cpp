@@ -69,7 +69,8 @@ Value Lowering::logSumExp(Value x, double temperature) {
                    loc, mt, ValueRange{x, maxv}, sumInit,
                    ArrayRef<AffineMap>{b.getMultiDimIdentityMap(2), rowOf2(), rowOf2()}, it,
                    [&](OpBuilder &nb, Location l, ValueRange a) {
-                     Value e = expInF32(nb, l, nb.create<arith::SubFOp>(l, scaled(nb, l, a[0]), a[1]));
+                     Value x = nb.create<arith::SubFOp>(l, scaled(nb, l, a[0]), a[1]);
+                     Value e = expInF32(nb, l, x);
                      nb.create<linalg::YieldOp>(l, ValueRange{nb.create<arith::AddFOp>(l, a[2], e)});
                    })
                   .getResult(0);
@@ -266,7 +267,8 @@ FailureOr<Value> Lowering::lower(attnedit::LossGradOp op) {
                      Value col = nb.create<arith::IndexCastOp>(l, nb.getI32Type(),
                                                                nb.create<linalg::IndexOp>(l, 1));
                      Value hit = nb.create<arith::CmpIOp>(l, arith::CmpIPredicate::eq, col, v[1]);
-                     Value p = expInF32(nb, l, nb.create<arith::SubFOp>(l, toF64(nb, l, v[0]), v[2]));
+                     Value lp = nb.create<arith::SubFOp>(l, toF64(nb, l, v[0]), v[2]);
+                     Value p = expInF32(nb, l, lp);
                      Value d = nb.create<arith::SubFOp>(
                          l, p, nb.create<arith::SelectOp>(l, hit, f64Const(nb, l, 1.0), f64Const(nb, l, 0.0)));
                      Value o = toF32(nb, l, nb.create<arith::MulFOp>(l, g, d));
