@@ -142,10 +142,9 @@ AVX512 inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
   }
 }
 
-/// dst[p · stride + j] = src[j · ld + p] for p < kc, j < 16 (0 for j ≥ rows),
-/// storing the lanes of `store`.
+/// dst[p · stride + j] = src[j · ld + p] for p < kc, j < 16 (0 for j ≥ rows).
 AVX512 void transposeInto(const float *src, int64_t ld, int64_t rows, int64_t kc, float *dst,
-                          int64_t stride, __mmask16 store) {
+                          int64_t stride) {
   for (int64_t p0 = 0; p0 < kc; p0 += 16) {
     int64_t count = std::min<int64_t>(16, kc - p0);
     __mmask16 load = count == 16 ? 0xFFFF : (1u << count) - 1;
@@ -155,7 +154,7 @@ AVX512 void transposeInto(const float *src, int64_t ld, int64_t rows, int64_t kc
       r[j] = j < rows ? _mm512_maskz_loadu_ps(load, src + j * ld + p0) : _mm512_setzero_ps();
     transpose16(r);
     for (int64_t p = 0; p < count; ++p)
-      _mm512_mask_storeu_ps(dst + (p0 + p) * stride, store, r[p]);
+      _mm512_storeu_ps(dst + (p0 + p) * stride, r[p]);
   }
 }
 
@@ -210,10 +209,10 @@ AVX512 void packB(View b, int64_t kc, int64_t cols, float *pb) {
     }
     return;
   }
-  transposeInto(b.data, b.colStride, std::min<int64_t>(cols, 16), kc, pb, kNR, 0xFFFF);
+  transposeInto(b.data, b.colStride, std::min<int64_t>(cols, 16), kc, pb, kNR);
   // Columns 16-31 are zeros when B has no more (rows = 0: nothing is read).
   transposeInto(cols > 16 ? b.at(0, 16) : b.data, b.colStride, std::max<int64_t>(cols - 16, 0),
-                kc, pb + 16, kNR, 0xFFFF);
+                kc, pb + 16, kNR);
 }
 
 /// One 14-row panel of C (`rows` of them real; a row-major A's panel has 14
