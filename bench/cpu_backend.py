@@ -114,6 +114,15 @@ def torch_forward(model, s, tokens, threads, coretype):
     return float(p.stdout.strip().splitlines()[-1])
 
 
+def machine_limits(build, model):
+    """The FMA peak and sgemm rate attnedit-bench-cpu measures now."""
+    p = subprocess.run([os.path.join(build, "bin", "attnedit-bench-cpu"), model,
+                        "--only", "machine"], capture_output=True, text=True)
+    if p.returncode:
+        sys.exit("attnedit-bench-cpu failed:\n" + p.stderr)
+    return json.loads(p.stdout)
+
+
 def machine_best(rounds):
     """The machine's figures (attnedit-bench-cpu's) at their best over the
     rounds: this VM's speed drifts by up to a third over minutes, and the

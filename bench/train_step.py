@@ -115,15 +115,6 @@ def attnedit_step(build, model_dir, data, recipe, out, backend):
     return statistics.median(rates[2:] if len(rates) > 2 else rates)
 
 
-def machine_limits(build, model):
-    """The FMA peak and sgemm rate attnedit-bench-cpu measures now."""
-    p = subprocess.run([os.path.join(build, "bin", "attnedit-bench-cpu"), model,
-                        "--only", "machine"], capture_output=True, text=True)
-    if p.returncode:
-        sys.exit("attnedit-bench-cpu failed:\n" + p.stderr)
-    return json.loads(p.stdout)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
@@ -138,7 +129,7 @@ def main():
     rows = {k: [] for k in ("cpu", "reference", "torch", "torch_skylakex")}
     with tempfile.TemporaryDirectory() as tmp:
         model = cpu_backend.make_model(os.path.join(tmp, "model"), s)
-        machines = [machine_limits(args.build, model)]
+        machines = [cpu_backend.machine_limits(args.build, model)]
         threads = machines[0]["threads"]
         data = os.path.join(tmp, "ids.bin")
         np.random.default_rng(0).integers(0, s["vocab"], 400_000).astype("<u2").tofile(data)
@@ -152,7 +143,7 @@ def main():
                        "stages": [{"stage": "lm", "steps": args.steps, "lr": 1e-3}]}, f)
         for r in range(args.rounds):
             if r:
-                machines.append(machine_limits(args.build, model))
+                machines.append(cpu_backend.machine_limits(args.build, model))
             for backend in ("cpu", "reference"):
                 rows[backend].append(attnedit_step(args.build, model, data, recipe,
                                                    os.path.join(tmp, f"out-{backend}-{r}"),

@@ -18,6 +18,10 @@ global-norm clipping, AdamW over the MLA parameters only. PyTorch runs the batch
 recipe's "lanes"), each lane's sequences packed into one call of all their rows with
 single-threaded GEMMs, and sums the lanes' gradients; a "PyTorch, one sequence at a
 time" column is printed too.
+Beside the rates: each stage's model FLOPs per token (flop_per_token), the
+GFLOP/s and share of the FMA peak they make for both sides, and the share 3x
+PyTorch would take; the peak and sgemm rate come from attnedit-bench-cpu at
+the start of every round, the highest of the rounds counting.
 PyTorch's tokens are random ids (the timing does not depend on them); attnedit reads
 tinyshakespeare. Needs ../shared/data/tinyshakespeare/input.txt (skipped without it).
 """
@@ -32,6 +36,9 @@ import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cpu_backend  # noqa: E402  (the machine's limits)
 
 # libgomp's default (active) spin-waiting makes every PyTorch op wait out a
 # scheduler slice whenever another process holds a core: on a busy 2-core
@@ -114,6 +121,8 @@ def causal_attention(q, k, v, scale, mask):  # [B, H, T, d], mask [T, T] additiv
 class Shapes:
     def __init__(self, cfg, mla_cfg, seq_len):
         self.d = cfg["hidden_size"]
+        self.inter = cfg["intermediate_size"]
+        self.vocab = cfg["vocab_size"]
         self.layers = cfg["num_hidden_layers"]
         self.heads = cfg["num_attention_heads"]
         self.kv_heads = cfg["num_key_value_heads"]
@@ -189,6 +198,33 @@ def forward(s, W, tokens, attention, collect=None, stop_after_attention=None):
         x = x + mlp(W, l, rms_norm(x, W[p + "post_attention_layernorm.weight"], s.eps))
     x = rms_norm(x, W["model.norm.weight"], s.eps)
     return F.linear(x, W["lm_head.weight"])
+
+
+def flop_per_token(s, stage, seq_len):
+    """Model FLOPs per token of a distillation step, bench/train_step.py's
+    convention: 2 per weight for every product computed (forward; input
+    gradient where a gradient flows back; weight gradient of a trained
+    weight), attention's score and value products over the causal half,
+    their backward twice their forward (recomputed probabilities not counted).
+    Stage 1's student attentions read the teacher's hidden states, so no
+    gradient leaves them; stage 2's gradient flows down to layer 0's MLA."""
+    d, L, h = s.d, s.layers, s.heads
+    head, mlp = s.vocab * d, 3 * d * s.inter
+    teacher_attention = 2 * d * h * s.head_dim + 2 * d * s.kv_heads * s.head_dim
+    q, kv_a = d * h * (s.nope + s.rope), d * (s.rank + s.rope)
+    kv_b, o = s.rank * h * (s.nope + s.vdim), h * s.vdim * d
+    mla = q + kv_a + kv_b + o
+    teacher_core = seq_len * h * 2 * s.head_dim  # 2 x (T / 2) x h x (d_qk + d_v)
+    student_core = seq_len * h * (s.nope + s.rope + s.vdim)
+    # The MLA layers forward, and backward to their weights.
+    attention = 2 * L * mla + L * student_core + 2 * L * mla + 2 * L * student_core
+    if stage == "layerwise":
+        teacher = 2 * (L * teacher_attention + (L - 1) * mlp) + L * teacher_core
+        return teacher + attention + 2 * L * (kv_b + o)
+    teacher = 2 * (L * (teacher_attention + mlp) + head) + L * teacher_core
+    student_rest = 2 * (L * mlp + head)
+    input_gradients = 2 * (head + L * (mlp + kv_b + o) + (L - 1) * (q + kv_a))
+    return teacher + attention + student_rest + input_gradients
 
 
 def make_optimizer(params, lr):
@@ -365,7 +401,9 @@ def main():
         for v in W.values():
             v.requires_grad_(False)
         backends = args.backends.split(",")
+        machines = []
         for round_ in range(args.rounds):
+            machines.append(cpu_backend.machine_limits(args.build, teacher_dir))
             by_backend = {}
             for backend in backends:
                 student_dir, by_backend[backend] = attnedit_distill(
@@ -449,6 +487,29 @@ def main():
                                      "ratio_attnedit_over_pytorch_per_sequence": a / c}
             print("%-16s %-10s %9.0f %14.0f %7.3f %20.0f %7.3f"
                   % (names[stage], backend, a, b, a / b, c, a / c))
+    # The FMA peak is the highest the rounds measured (the conservative
+    # denominator on this VM, whose speed drifts by up to a third).
+    machine = cpu_backend.machine_best(machines)
+    peak = machine["fma_peak_gflops_all"]
+    flop = {stage: flop_per_token(s, stage, args.seq_len) for stage in ("layerwise", "model")}
+    print()
+    print("%-16s %11s %-10s %9s %7s %15s %7s %16s"
+          % ("stage", "MFLOP/token", "attnedit", "GFLOP/s", "% peak", "PyTorch GFLOP/s",
+             "% peak", "3x PyTorch needs"))
+    for stage in ("layerwise", "model"):
+        torch_gflops = torch_rows[stage]["batched"]["tokens_per_s"] * flop[stage] / 1e9
+        for backend in backends:
+            gflops = attnedit[backend][stage]["tokens_per_s"] * flop[stage] / 1e9
+            table[stage][backend]["percent_of_fma_peak"] = 100 * gflops / peak
+            print("%-16s %11.1f %-10s %9.1f %6.1f%% %15.1f %6.1f%% %15.1f%%"
+                  % (names[stage], flop[stage] / 1e6, backend, gflops, 100 * gflops / peak,
+                     torch_gflops, 100 * torch_gflops / peak, 300 * torch_gflops / peak))
+        table[stage]["pytorch_batched"]["percent_of_fma_peak"] = 100 * torch_gflops / peak
+    print("machine: FMA peak %.0f GFLOP/s (%d threads; the best of the rounds' %s); "
+          "sgemm 2048³ %.0f GFLOP/s (OpenBLAS %.0f)"
+          % (peak, machines[0]["threads"],
+             ", ".join("%.0f" % m["fma_peak_gflops_all"] for m in machines),
+             machine["sgemm_2048_gflops"], machine["openblas_sgemm_2048_gflops"]))
     print()
     for backend in backends:
         print("attnedit %s wall (best round): stage 1 %.1f s, stage 2 %.1f s for %d steps each "
@@ -480,6 +541,9 @@ def main():
                    "pytorch_batching": "batched = one [batch, seq_len] tensor; per_sequence = "
                                        "one sequence at a time, gradients accumulated",
                    "logits_max_relative_difference": agreement,
+                   "flop_per_token": flop, "fma_peak_gflops": peak,
+                   "sgemm_2048_gflops": machine["sgemm_2048_gflops"],
+                   "machine_rounds": machines,
                    "attnedit_distill_wall_s": distill_wall,
                    "load_average": {"before": load_before, "after": load_after},
                    "rounds": args.rounds, "attnedit_rounds": attnedit_rounds,
