@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -33,7 +34,7 @@ using namespace mlir::attnedit::cpu::detail;
 
 namespace {
 
-constexpr int64_t kQueryBlock = 32;
+constexpr int64_t kQueryBlock = 32; // a multiple of 16: runQueryBlock's row groups
 constexpr int64_t kKeyBlock = 64;
 
 struct View3 {
@@ -119,14 +120,15 @@ weightedSumRows(V *out, int64_t outStride, const float *w, int64_t wRow, int64_t
 }
 
 /// The same for rows of any width `nv`: R·NV = 16 accumulators where the
-/// head dims are common (32, 64, 128 floats), half the 32 AVX-512 registers.
+/// head dims are common (32, 64, 128 floats), half the 32 AVX-512 registers;
+/// 24 for MLA's 48 (its 32 + 16 RoPE dims; 2% of the backward over 12).
 __attribute__((always_inline)) inline void
 weightedSumRows(V *out, int64_t outStride, const float *w, int64_t wRow, int64_t wStride,
                 const V *x, int64_t xStride, int64_t n, int64_t rows, int64_t nv) {
   switch (nv) {
   case 1: return weightedSumRows<8, 1>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
   case 2: return weightedSumRows<8, 2>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
-  case 3: return weightedSumRows<4, 3>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
+  case 3: return weightedSumRows<8, 3>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
   case 4: return weightedSumRows<4, 4>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
   case 8: return weightedSumRows<2, 8>(out, outStride, w, wRow, wStride, x, xStride, n, rows);
   default:
@@ -176,6 +178,53 @@ inline std::pair<int64_t, int64_t> visibleKeys(int64_t pos, int64_t j0, int64_t 
   return {lo, hi};
 }
 
+/// Keys [j0, j0 + 64) of head `head` of `x` ([T, heads, D]) transposed
+/// into dst[c · 64 + j], zero past the last key, 16 × 16 tiles at a time
+/// in registers (copied scalar by scalar, K had cost an eighth of the
+/// forward kernel).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+packTransposed(const View3 &x, int64_t head, int64_t j0, float *dst) {
+  int64_t t = x.sizes[0], d = x.sizes[2], stride = x.strides[2];
+  for (int64_t jj = 0; jj < kKeyBlock; jj += kLanes)
+    for (int64_t c0 = 0; c0 < d; c0 += kLanes) {
+      int64_t width = std::min(kLanes, d - c0);
+      V tile[kLanes];
+      for (int64_t r = 0; r < kLanes; ++r) {
+        tile[r] = V{};
+        if (j0 + jj + r >= t)
+          continue;
+        const float *src = x.at(j0 + jj + r, head) + c0 * stride;
+        if (width == kLanes && stride == 1)
+          std::memcpy(&tile[r], src, sizeof(V));
+        else
+          for (int64_t e = 0; e < width; ++e)
+            tile[r][e] = src[e * stride];
+      }
+      transpose16(tile);
+      for (int64_t c = 0; c < width; ++c)
+        std::memcpy(dst + (c0 + c) * kKeyBlock + jj, &tile[c], sizeof(V));
+    }
+}
+
+/// Keys [j0, j0 + 64) of head `head` of `x` up to its last as rows padded
+/// with zeros to whole vectors: dst[(j - j0) · vectors · 16 + e].
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+packRows(const View3 &x, int64_t head, int64_t j0, float *dst) {
+  int64_t d = x.sizes[2], stride = x.strides[2], vectors = (d + kLanes - 1) / kLanes;
+  for (int64_t j = j0; j < std::min(x.sizes[0], j0 + kKeyBlock); ++j) {
+    const float *src = x.at(j, head);
+    for (int64_t e0 = 0; e0 < vectors * kLanes; e0 += kLanes) {
+      V chunk{};
+      if (e0 + kLanes <= d && stride == 1)
+        std::memcpy(&chunk, src + e0, sizeof(V));
+      else
+        for (int64_t e = e0; e < std::min(d, e0 + kLanes); ++e)
+          chunk[e - e0] = src[e * stride];
+      std::memcpy(dst + ((j - j0) * vectors * kLanes + e0), &chunk, sizeof(V));
+    }
+  }
+}
+
 /// Cloned per ISA (GCC function multiversioning, chosen once at load time
 /// from the CPU's features).
 __attribute__((target_clones("avx512f", "avx2", "default"))) void
@@ -186,12 +235,19 @@ runQueryBlock(const QueryBlock &qb) {
   int64_t offset = tk - q.sizes[0];
   int64_t dvVectors = (dv + kLanes - 1) / kLanes;
   std::vector<float> qt(rows * d);
-  Vectors acc(rows * dvVectors), scores(rows * kKeyVectors);
-  std::vector<float> m(rows, qb.hasSink ? qb.sink : ninf);
-  std::vector<float> l(rows, qb.hasSink ? 1.0f : 0.0f);
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t c = 0; c < d; ++c)
-      qt[i * d + c] = q(qb.q0 + i, qb.h, c);
+  Vectors acc(rows * dvVectors), scores(kQueryBlock * kKeyVectors, false);
+  // Each row's running maximum and denominator, whole vectors of rows.
+  alignas(64) float m[kQueryBlock], l[kQueryBlock];
+  std::fill(m, m + kQueryBlock, qb.hasSink ? qb.sink : ninf);
+  std::fill(l, l + kQueryBlock, qb.hasSink ? 1.0f : 0.0f);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float *qi = q.at(qb.q0 + i, qb.h);
+    if (q.strides[2] == 1)
+      std::copy(qi, qi + d, &qt[i * d]);
+    else
+      for (int64_t c = 0; c < d; ++c)
+        qt[i * d + c] = qi[c * q.strides[2]];
+  }
   // Keys this block may see: [first, last].
   int64_t firstPos = offset + qb.q0, lastPos = firstPos + rows - 1;
   int64_t last = qb.causal ? std::min(tk - 1, lastPos) : tk - 1;
@@ -204,36 +260,62 @@ runQueryBlock(const QueryBlock &qb) {
     // Scores of the block's queries against the key block, (q·k) before the
     // scale as the reference computes them.
     blockProducts(scores.data, qt.data(), rows, d, kt, d);
-    // Probabilities, zero where a row does not see a key, then one product
-    // with V over the keys any row sees.
+    // Probabilities, zero where a row does not see a key, 16 rows at a time
+    // (their maxima and sums reduced together), then one product with V
+    // over the keys any row sees.
     int64_t blockLo = cols, blockHi = 0;
-    for (int64_t i = 0; i < rows; ++i) {
-      V *s = &scores[i * kKeyVectors];
-      auto [lo, hi] = visibleKeys(firstPos + i, j0, cols, qb.causal, qb.window, qb.segment);
-      if (lo >= hi) {
-        std::fill(s, s + kKeyVectors, V{});
-        continue;
+    for (int64_t g0 = 0; g0 < rows; g0 += kLanes) {
+      V partial[kLanes];
+      bool visible[kLanes];
+      for (int64_t r = 0; r < kLanes; ++r) {
+        int64_t i = g0 + r;
+        auto [lo, hi] = i < rows ? visibleKeys(firstPos + i, j0, cols, qb.causal, qb.window,
+                                               qb.segment)
+                                 : std::pair<int64_t, int64_t>{0, 0};
+        visible[r] = lo < hi;
+        partial[r] = splat(ninf);
+        if (!visible[r])
+          continue;
+        blockLo = std::min(blockLo, lo);
+        blockHi = std::max(blockHi, hi);
+        V *s = &scores[i * kKeyVectors];
+        for (int64_t u = 0; u < kKeyVectors; ++u)
+          s[u] *= qb.scale;
+        maskOutside(s, lo, hi, ninf);
+        for (int64_t u = 0; u < kKeyVectors; ++u)
+          partial[r] = kMax(partial[r], s[u]);
       }
-      blockLo = std::min(blockLo, lo);
-      blockHi = std::max(blockHi, hi);
-      for (int64_t u = 0; u < kKeyVectors; ++u)
-        s[u] *= qb.scale;
-      maskOutside(s, lo, hi, ninf);
-      V rowMax = splat(m[i]);
-      for (int64_t u = 0; u < kKeyVectors; ++u)
-        rowMax = rowMax > s[u] ? rowMax : s[u];
-      float newMax = horizontalMax(rowMax);
-      float correction = expNonPositive(m[i] - newMax);
-      V sum{};
-      for (int64_t u = 0; u < kKeyVectors; ++u) {
-        s[u] = expNonPositive(s[u] - newMax);
-        sum += s[u];
+      // A row that sees no key keeps its maximum: its correction is 1, or 0
+      // (exp(-inf)) while it has seen none, when its sums are still 0.
+      V oldMax, oldSum;
+      std::memcpy(&oldMax, m + g0, sizeof(V));
+      std::memcpy(&oldSum, l + g0, sizeof(V));
+      V newMax = kMax(oldMax, reduceRows(partial, kMax));
+      V shift = newMax == splat(ninf) ? V{} : newMax;
+      V correction = expNonPositive(oldMax - shift);
+      alignas(64) float shifts[kLanes], corrections[kLanes];
+      std::memcpy(shifts, &shift, sizeof(V));
+      std::memcpy(corrections, &correction, sizeof(V));
+      for (int64_t r = 0; r < kLanes; ++r) {
+        V *s = &scores[(g0 + r) * kKeyVectors];
+        partial[r] = V{};
+        if (!visible[r]) {
+          std::fill(s, s + kKeyVectors, V{});
+          continue;
+        }
+        for (int64_t u = 0; u < kKeyVectors; ++u) {
+          s[u] = expNonPositive(s[u] - splat(shifts[r]));
+          partial[r] += s[u];
+        }
       }
-      m[i] = newMax;
-      l[i] = l[i] * correction + horizontalSum(sum);
-      V *ai = &acc[i * dvVectors];
-      for (int64_t e = 0; e < dvVectors; ++e)
-        ai[e] *= correction;
+      V newSum = oldSum * correction + reduceRows(partial, kSum);
+      std::memcpy(m + g0, &newMax, sizeof(V));
+      std::memcpy(l + g0, &newSum, sizeof(V));
+      for (int64_t r = 0; r < std::min(kLanes, rows - g0); ++r) {
+        V *ai = &acc[(g0 + r) * dvVectors];
+        for (int64_t e = 0; e < dvVectors; ++e)
+          ai[e] *= splat(corrections[r]);
+      }
     }
     if (blockLo < blockHi) {
       const float *p = reinterpret_cast<const float *>(scores.data);
@@ -280,7 +362,9 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
   int64_t d = q.sizes[2], dv = v.sizes[2], tk = k.sizes[0];
   int64_t dvVectors = (dv + kLanes - 1) / kLanes, keyBlocks = (tk + kKeyBlock - 1) / kKeyBlock;
   int64_t kPerHead = keyBlocks * d * kKeyVectors, vPerHead = keyBlocks * kKeyBlock * dvVectors;
-  Vectors kPacked(kvHeads * kPerHead), vPacked(kvHeads * vPerHead);
+  // Every key block is packed whole (K) or up to its last key, the one any
+  // query block reads (V).
+  Vectors kPacked(kvHeads * kPerHead, false), vPacked(kvHeads * vPerHead, false);
   int64_t blocks = (tq + kQueryBlock - 1) / kQueryBlock;
   float *out = outm->data + outm->offset;
 #pragma omp parallel
@@ -288,14 +372,9 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < kvHeads * keyBlocks; ++task) {
       int64_t hk = task / keyBlocks, j0 = (task % keyBlocks) * kKeyBlock;
-      float *kt = reinterpret_cast<float *>(&kPacked[hk * kPerHead + (j0 / kKeyBlock) * d * kKeyVectors]);
-      float *vb = reinterpret_cast<float *>(&vPacked[hk * vPerHead + j0 * dvVectors]);
-      for (int64_t j = 0; j < std::min(kKeyBlock, tk - j0); ++j) {
-        for (int64_t c = 0; c < d; ++c)
-          kt[c * kKeyBlock + j] = k(j0 + j, hk, c);
-        for (int64_t e = 0; e < dv; ++e)
-          vb[j * dvVectors * kLanes + e] = v(j0 + j, hk, e);
-      }
+      packTransposed(k, hk, j0,
+                     reinterpret_cast<float *>(&kPacked[hk * kPerHead + j0 / kKeyBlock * d * kKeyVectors]));
+      packRows(v, hk, j0, reinterpret_cast<float *>(&vPacked[hk * vPerHead + j0 * dvVectors]));
     }
     // Later query blocks see more keys: hand them out first.
 #pragma omp for schedule(dynamic, 1)
@@ -381,20 +460,26 @@ runHeadBackward(const HeadBackward &hb) {
   int64_t offset = tk - tq;
   int64_t nd = (d + kLanes - 1) / kLanes, ndv = (dvDim + kLanes - 1) / kLanes;
   int64_t keyBlocks = (tk + kKeyBlock - 1) / kKeyBlock;
-  // Query-side rows (also read as scalars), key-side rows, and kᵀ, vᵀ per key block.
-  Vectors qRows(tq * nd), doRows(tq * ndv), kRows(tk * nd);
-  Vectors kT(keyBlocks * d * kKeyVectors), vT(keyBlocks * dvDim * kKeyVectors);
+  // Query-side rows (also read as scalars), key-side rows, and kᵀ, vᵀ per
+  // key block, each written whole by its packer.
+  Vectors qRows(tq * nd, false), doRows(tq * ndv, false), kRows(tk * nd, false);
+  Vectors kT(keyBlocks * d * kKeyVectors, false), vT(keyBlocks * dvDim * kKeyVectors, false);
+  auto floats = [](Vectors &x, int64_t vector) { return reinterpret_cast<float *>(&x[vector]); };
+  for (int64_t i0 = 0; i0 < tq; i0 += kKeyBlock) {
+    packRows(hb.q, hb.h, i0, floats(qRows, i0 * nd));
+    packRows(hb.dout, hb.h, i0, floats(doRows, i0 * ndv));
+  }
+  for (int64_t j0 = 0; j0 < tk; j0 += kKeyBlock) {
+    packRows(hb.k, hb.hk, j0, floats(kRows, j0 * nd));
+    packTransposed(hb.k, hb.hk, j0, floats(kT, j0 / kKeyBlock * d * kKeyVectors));
+    packTransposed(hb.v, hb.hk, j0, floats(vT, j0 / kKeyBlock * dvDim * kKeyVectors));
+  }
   std::vector<float> delta(tq), lse(tq);
   for (int64_t i = 0; i < tq; ++i) {
-    float *qi = reinterpret_cast<float *>(&qRows[i * nd]);
-    float *gi = reinterpret_cast<float *>(&doRows[i * ndv]);
+    const float *gi = floats(doRows, i * ndv);
     float dot = 0.0f;
-    for (int64_t c = 0; c < d; ++c)
-      qi[c] = hb.q(i, hb.h, c);
-    for (int64_t e = 0; e < dvDim; ++e) {
-      gi[e] = hb.dout(i, hb.h, e);
+    for (int64_t e = 0; e < dvDim; ++e)
       dot += gi[e] * hb.o(i, hb.h, e);
-    }
     delta[i] = dot; // rowsum(dO ∘ O) = Σ_j P·dP, softmax's VJP term
     lse[i] = hb.lse[i * hb.lseStride];
   }
@@ -405,17 +490,6 @@ runHeadBackward(const HeadBackward &hb) {
     for (int64_t i = 0; i < tq; ++i)
       sum += std::exp((double)*hb.sink - lse[i]) * delta[i];
     *hb.dsink = (float)-sum;
-  }
-  for (int64_t j = 0; j < tk; ++j) {
-    float *kj = reinterpret_cast<float *>(&kRows[j * nd]);
-    float *kt = reinterpret_cast<float *>(&kT[(j / kKeyBlock) * d * kKeyVectors]);
-    float *vt = reinterpret_cast<float *>(&vT[(j / kKeyBlock) * dvDim * kKeyVectors]);
-    for (int64_t c = 0; c < d; ++c) {
-      kj[c] = hb.k(j, hb.hk, c);
-      kt[c * kKeyBlock + j % kKeyBlock] = kj[c];
-    }
-    for (int64_t e = 0; e < dvDim; ++e)
-      vt[e * kKeyBlock + j % kKeyBlock] = hb.v(j, hb.hk, e);
   }
   Vectors dqAcc(tq * nd), dkAcc(kKeyBlock * nd), dvAcc(kKeyBlock * ndv);
   Vectors scores(kQueryBlock * kKeyVectors), dprobs(kQueryBlock * kKeyVectors);
