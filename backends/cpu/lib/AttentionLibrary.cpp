@@ -178,6 +178,26 @@ inline std::pair<int64_t, int64_t> visibleKeys(int64_t pos, int64_t j0, int64_t 
   return {lo, hi};
 }
 
+/// `count` <= 16 floats `stride` apart from `src`, zero-padded to a vector.
+inline V loadChunk(const float *src, int64_t stride, int64_t count) {
+  V chunk{};
+  if (count == kLanes && stride == 1)
+    std::memcpy(&chunk, src, sizeof(V));
+  else
+    for (int64_t e = 0; e < count; ++e)
+      chunk[e] = src[e * stride];
+  return chunk;
+}
+
+/// The first `count` <= 16 lanes of `chunk` to floats `stride` apart.
+inline void storeChunk(V chunk, float *dst, int64_t stride, int64_t count) {
+  if (count == kLanes && stride == 1)
+    std::memcpy(dst, &chunk, sizeof(V));
+  else
+    for (int64_t e = 0; e < count; ++e)
+      dst[e * stride] = chunk[e];
+}
+
 /// Keys [j0, j0 + 64) of head `head` of `x` ([T, heads, D]) transposed
 /// into dst[c · 64 + j], zero past the last key, 16 × 16 tiles at a time
 /// in registers (copied scalar by scalar, K had cost an eighth of the
@@ -189,17 +209,9 @@ packTransposed(const View3 &x, int64_t head, int64_t j0, float *dst) {
     for (int64_t c0 = 0; c0 < d; c0 += kLanes) {
       int64_t width = std::min(kLanes, d - c0);
       V tile[kLanes];
-      for (int64_t r = 0; r < kLanes; ++r) {
-        tile[r] = V{};
-        if (j0 + jj + r >= t)
-          continue;
-        const float *src = x.at(j0 + jj + r, head) + c0 * stride;
-        if (width == kLanes && stride == 1)
-          std::memcpy(&tile[r], src, sizeof(V));
-        else
-          for (int64_t e = 0; e < width; ++e)
-            tile[r][e] = src[e * stride];
-      }
+      for (int64_t r = 0; r < kLanes; ++r)
+        tile[r] = j0 + jj + r < t ? loadChunk(x.at(j0 + jj + r, head) + c0 * stride, stride, width)
+                                  : V{};
       transpose16(tile);
       for (int64_t c = 0; c < width; ++c)
         std::memcpy(dst + (c0 + c) * kKeyBlock + jj, &tile[c], sizeof(V));
@@ -214,12 +226,7 @@ packRows(const View3 &x, int64_t head, int64_t j0, float *dst) {
   for (int64_t j = j0; j < std::min(x.sizes[0], j0 + kKeyBlock); ++j) {
     const float *src = x.at(j, head);
     for (int64_t e0 = 0; e0 < vectors * kLanes; e0 += kLanes) {
-      V chunk{};
-      if (e0 + kLanes <= d && stride == 1)
-        std::memcpy(&chunk, src + e0, sizeof(V));
-      else
-        for (int64_t e = e0; e < std::min(d, e0 + kLanes); ++e)
-          chunk[e - e0] = src[e * stride];
+      V chunk = loadChunk(src + e0 * stride, stride, std::min(kLanes, d - e0));
       std::memcpy(dst + ((j - j0) * vectors * kLanes + e0), &chunk, sizeof(V));
     }
   }
@@ -474,15 +481,31 @@ runHeadBackward(const HeadBackward &hb) {
     packTransposed(hb.k, hb.hk, j0, floats(kT, j0 / kKeyBlock * d * kKeyVectors));
     packTransposed(hb.v, hb.hk, j0, floats(vT, j0 / kKeyBlock * dvDim * kKeyVectors));
   }
-  std::vector<float> delta(tq), lse(tq);
-  for (int64_t i = 0; i < tq; ++i) {
-    const float *gi = floats(doRows, i * ndv);
-    float dot = 0.0f;
-    for (int64_t e = 0; e < dvDim; ++e)
-      dot += gi[e] * hb.o(i, hb.h, e);
-    delta[i] = dot; // rowsum(dO ∘ O) = Σ_j P·dP, softmax's VJP term
-    lse[i] = hb.lse[i * hb.lseStride];
+  // delta = rowsum(dO ∘ O) = Σ_j P·dP, softmax's VJP term: 16 rows at a
+  // time, transposed into lanes, each row summed in e order (one row at a
+  // time, the chain of dependent adds had cost a tenth of the backward).
+  std::vector<float> delta(tq + kLanes), lse(tq);
+  for (int64_t i0 = 0; i0 < tq; i0 += kLanes) {
+    V dot{};
+    for (int64_t e0 = 0; e0 < dvDim; e0 += kLanes) {
+      int64_t width = std::min(kLanes, dvDim - e0);
+      V g[kLanes], o[kLanes];
+      for (int64_t r = 0; r < kLanes; ++r) {
+        bool row = i0 + r < tq;
+        g[r] = row ? doRows[(i0 + r) * ndv + e0 / kLanes] : V{};
+        o[r] = row ? loadChunk(hb.o.at(i0 + r, hb.h) + e0 * hb.o.strides[2], hb.o.strides[2],
+                               width)
+                   : V{};
+      }
+      transpose16(g);
+      transpose16(o);
+      for (int64_t e = 0; e < width; ++e)
+        dot += g[e] * o[e];
+    }
+    std::memcpy(&delta[i0], &dot, sizeof(V));
   }
+  for (int64_t i = 0; i < tq; ++i)
+    lse[i] = hb.lse[i * hb.lseStride];
   if (hb.sink) {
     // The sink's column has no value: its score's gradient is −p_sink·Δ,
     // with p_sink = exp(sink − lse), the log-sum-exp counting the sink.
@@ -534,20 +557,22 @@ runHeadBackward(const HeadBackward &hb) {
       weightedSumRows(dkAcc.data, nd, ds, 1, kKeyBlock, &qRows[i0 * nd], nd, rows, cols, nd);
     }
     for (int64_t j = 0; j < cols; ++j) {
-      const float *dkj = reinterpret_cast<const float *>(&dkAcc[j * nd]);
-      const float *dvj = reinterpret_cast<const float *>(&dvAcc[j * ndv]);
       float *dkOut = hb.dk.at(hb.h, j0 + j), *dvOut = hb.dv.at(hb.h, j0 + j);
-      for (int64_t c = 0; c < d; ++c)
-        dkOut[c * hb.dk.strides[2]] = dkj[c] * hb.scale;
-      for (int64_t e = 0; e < dvDim; ++e)
-        dvOut[e * hb.dv.strides[2]] = dvj[e];
+      int64_t dkStride = hb.dk.strides[2], dvStride = hb.dv.strides[2];
+      for (int64_t c0 = 0; c0 < d; c0 += kLanes)
+        storeChunk(dkAcc[j * nd + c0 / kLanes] * hb.scale, dkOut + c0 * dkStride, dkStride,
+                   std::min(kLanes, d - c0));
+      for (int64_t e0 = 0; e0 < dvDim; e0 += kLanes)
+        storeChunk(dvAcc[j * ndv + e0 / kLanes], dvOut + e0 * dvStride, dvStride,
+                   std::min(kLanes, dvDim - e0));
     }
   }
   for (int64_t i = 0; i < tq; ++i) {
-    const float *dqi = reinterpret_cast<const float *>(&dqAcc[i * nd]);
     float *dqOut = hb.dq.at(hb.h, i);
-    for (int64_t c = 0; c < d; ++c)
-      dqOut[c * hb.dq.strides[2]] = dqi[c] * hb.scale;
+    int64_t stride = hb.dq.strides[2];
+    for (int64_t c0 = 0; c0 < d; c0 += kLanes)
+      storeChunk(dqAcc[i * nd + c0 / kLanes] * hb.scale, dqOut + c0 * stride, stride,
+                 std::min(kLanes, d - c0));
   }
 }
 
