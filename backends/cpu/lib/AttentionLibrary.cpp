@@ -241,19 +241,22 @@ runQueryBlock(const QueryBlock &qb) {
   int64_t d = q.sizes[2], dv = qb.dv, tk = qb.tk, rows = qb.rows;
   int64_t offset = tk - q.sizes[0];
   int64_t dvVectors = (dv + kLanes - 1) / kLanes;
-  std::vector<float> qt(rows * d);
   Vectors acc(rows * dvVectors), scores(kQueryBlock * kKeyVectors, false);
   // Each row's running maximum and denominator, whole vectors of rows.
   alignas(64) float m[kQueryBlock], l[kQueryBlock];
   std::fill(m, m + kQueryBlock, qb.hasSink ? qb.sink : ninf);
   std::fill(l, l + kQueryBlock, qb.hasSink ? 1.0f : 0.0f);
-  for (int64_t i = 0; i < rows; ++i) {
-    const float *qi = q.at(qb.q0 + i, qb.h);
-    if (q.strides[2] == 1)
-      std::copy(qi, qi + d, &qt[i * d]);
-    else
+  // The queries' rows, read in place unless their elements are strided.
+  const float *queries = q.at(qb.q0, qb.h);
+  int64_t queryStride = q.strides[0];
+  std::vector<float> gathered;
+  if (q.strides[2] != 1) {
+    gathered.resize(rows * d);
+    for (int64_t i = 0; i < rows; ++i)
       for (int64_t c = 0; c < d; ++c)
-        qt[i * d + c] = qi[c * q.strides[2]];
+        gathered[i * d + c] = q(qb.q0 + i, qb.h, c);
+    queries = gathered.data();
+    queryStride = d;
   }
   // Keys this block may see: [first, last].
   int64_t firstPos = offset + qb.q0, lastPos = firstPos + rows - 1;
@@ -266,7 +269,7 @@ runQueryBlock(const QueryBlock &qb) {
     const V *vb = qb.vPacked + j0 * dvVectors;
     // Scores of the block's queries against the key block, (q·k) before the
     // scale as the reference computes them.
-    blockProducts(scores.data, qt.data(), rows, d, kt, d);
+    blockProducts(scores.data, queries, rows, queryStride, kt, d);
     // Probabilities, zero where a row does not see a key, 16 rows at a time
     // (their maxima and sums reduced together), then one product with V
     // over the keys any row sees.
