@@ -382,9 +382,8 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < kvHeads * keyBlocks; ++task) {
       int64_t hk = task / keyBlocks, j0 = (task % keyBlocks) * kKeyBlock;
-      packTransposed(k, hk, j0,
-                     reinterpret_cast<float *>(&kPacked[hk * kPerHead + j0 / kKeyBlock * d * kKeyVectors]));
-      packRows(v, hk, j0, reinterpret_cast<float *>(&vPacked[hk * vPerHead + j0 * dvVectors]));
+      packTransposed(k, hk, j0, kPacked.floats(hk * kPerHead + j0 / kKeyBlock * d * kKeyVectors));
+      packRows(v, hk, j0, vPacked.floats(hk * vPerHead + j0 * dvVectors));
     }
     // Later query blocks see more keys: hand them out first.
 #pragma omp for schedule(dynamic, 1)
@@ -474,15 +473,14 @@ runHeadBackward(const HeadBackward &hb) {
   // key block, each written whole by its packer.
   Vectors qRows(tq * nd, false), doRows(tq * ndv, false), kRows(tk * nd, false);
   Vectors kT(keyBlocks * d * kKeyVectors, false), vT(keyBlocks * dvDim * kKeyVectors, false);
-  auto floats = [](Vectors &x, int64_t vector) { return reinterpret_cast<float *>(&x[vector]); };
   for (int64_t i0 = 0; i0 < tq; i0 += kKeyBlock) {
-    packRows(hb.q, hb.h, i0, floats(qRows, i0 * nd));
-    packRows(hb.dout, hb.h, i0, floats(doRows, i0 * ndv));
+    packRows(hb.q, hb.h, i0, qRows.floats(i0 * nd));
+    packRows(hb.dout, hb.h, i0, doRows.floats(i0 * ndv));
   }
   for (int64_t j0 = 0; j0 < tk; j0 += kKeyBlock) {
-    packRows(hb.k, hb.hk, j0, floats(kRows, j0 * nd));
-    packTransposed(hb.k, hb.hk, j0, floats(kT, j0 / kKeyBlock * d * kKeyVectors));
-    packTransposed(hb.v, hb.hk, j0, floats(vT, j0 / kKeyBlock * dvDim * kKeyVectors));
+    packRows(hb.k, hb.hk, j0, kRows.floats(j0 * nd));
+    packTransposed(hb.k, hb.hk, j0, kT.floats(j0 / kKeyBlock * d * kKeyVectors));
+    packTransposed(hb.v, hb.hk, j0, vT.floats(j0 / kKeyBlock * dvDim * kKeyVectors));
   }
   // delta = rowsum(dO ∘ O) = Σ_j P·dP, softmax's VJP term: 16 rows at a
   // time, transposed into lanes, each row summed in e order (one row at a

@@ -153,6 +153,8 @@ struct Vectors {
   Vectors &operator=(const Vectors &) = delete;
   void fill() { std::fill(data, data + size, V{}); }
   V &operator[](int64_t i) { return data[i]; }
+  /// The floats from vector `i` on.
+  float *floats(int64_t i) { return reinterpret_cast<float *>(data + i); }
   V *data;
   int64_t size;
 };

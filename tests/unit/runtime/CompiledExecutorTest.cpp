@@ -583,3 +583,86 @@ TEST(GemmShims, LargeGemmsMatchADoubleSumInEveryLayout) {
               ADD_FAILURE() << "padding C[" << i << "][" << j << "] written";
       }
 }
+
+// The attention kernels read q, k, v, o and dO and write the output and
+// the gradients (per query head, [H, T, ·]) through their strides: with
+// each row's elements 2 floats apart (NaN between them), the packers', the
+// queries' and the stores' strided paths must give the contiguous
+// operands' output, log-sum-exp and gradients bit for bit. Head
+// widths 24 and 20 (partial vectors), 70 keys (a partial key block), GQA
+// 4 / 2, causal.
+TEST(AttentionKernels, StridedOperandsMatchContiguous) {
+  using Memref3 = StridedMemRefType<float, 3>;
+  using Forward = void (*)(Memref3 *, Memref3 *, Memref3 *, StridedMemRefType<float, 1> *,
+                           Memref3 *, StridedMemRefType<float, 2> *);
+  using Backward = void (*)(Memref3 *, Memref3 *, Memref3 *, Memref3 *,
+                            StridedMemRefType<float, 2> *, Memref3 *,
+                            StridedMemRefType<float, 1> *, Memref3 *, Memref3 *, Memref3 *);
+  auto forward = reinterpret_cast<Forward>(
+      cpu::librarySymbol("_mlir_ciface_attnedit_cpu_attention_train"));
+  auto backward = reinterpret_cast<Backward>(
+      cpu::librarySymbol("_mlir_ciface_attnedit_cpu_attention_backward"));
+  ASSERT_TRUE(forward && backward);
+  const int64_t t = 70, heads = 4, kvHeads = 2, d = 24, dv = 20;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  auto values = [&](int64_t n) {
+    std::vector<float> x(n);
+    for (float &v : x)
+      v = uniform(rng);
+    return x;
+  };
+  std::vector<float> q = values(t * heads * d), k = values(t * kvHeads * d),
+                     v = values(t * kvHeads * dv), dout = values(t * heads * dv);
+  std::vector<float> params = {1.0f / std::sqrt(float(d)), 1.0f, 0.0f, 1.0f};
+  StridedMemRefType<float, 1> pm{params.data(), params.data(), 0, {4}, {1}};
+  struct Results {
+    std::vector<float> out, lse, dq, dk, dv;
+  };
+  // `x` [a, b, c] with its elements `spread` floats apart, NaN between them.
+  auto spreadOut = [](std::vector<float> &storage, const std::vector<float> &x, int64_t a,
+                      int64_t b, int64_t c, int64_t spread) {
+    storage.assign(x.size() * spread, std::nanf(""));
+    for (size_t i = 0; i < x.size(); ++i)
+      storage[i * spread] = x[i];
+    return Memref3{storage.data(), storage.data(), 0, {a, b, c},
+                   {b * c * spread, c * spread, spread}};
+  };
+  // Every elementwise-strided operand and result spread apart, then gathered.
+  auto gather = [](const std::vector<float> &storage, int64_t spread) {
+    std::vector<float> x(storage.size() / spread);
+    for (size_t i = 0; i < x.size(); ++i)
+      x[i] = storage[i * spread];
+    return x;
+  };
+  auto run = [&](int64_t spread) {
+    std::vector<float> qs, ks, vs, os, gs, outs, dqs, dks, dvs, lse(heads * t);
+    Memref3 qm = spreadOut(qs, q, t, heads, d, spread);
+    Memref3 km = spreadOut(ks, k, t, kvHeads, d, spread);
+    Memref3 vm = spreadOut(vs, v, t, kvHeads, dv, spread);
+    Memref3 om = spreadOut(outs, std::vector<float>(t * heads * dv), t, heads, dv, spread);
+    StridedMemRefType<float, 2> lm{lse.data(), lse.data(), 0, {heads, t}, {t, 1}};
+    forward(&qm, &km, &vm, &pm, &om, &lm);
+    Memref3 gm = spreadOut(gs, dout, t, heads, dv, spread);
+    Memref3 dqm = spreadOut(dqs, std::vector<float>(heads * t * d), heads, t, d, spread);
+    Memref3 dkm = spreadOut(dks, std::vector<float>(heads * t * d), heads, t, d, spread);
+    Memref3 dvm = spreadOut(dvs, std::vector<float>(heads * t * dv), heads, t, dv, spread);
+    backward(&qm, &km, &vm, &om, &lm, &gm, &pm, &dqm, &dkm, &dvm);
+    return Results{gather(outs, spread), lse, gather(dqs, spread), gather(dks, spread),
+                   gather(dvs, spread)};
+  };
+  Results contiguous = run(1), strided = run(2);
+  for (auto [name, a, b] : {std::tuple{"out", &contiguous.out, &strided.out},
+                            std::tuple{"lse", &contiguous.lse, &strided.lse},
+                            std::tuple{"dq", &contiguous.dq, &strided.dq},
+                            std::tuple{"dk", &contiguous.dk, &strided.dk},
+                            std::tuple{"dv", &contiguous.dv, &strided.dv}}) {
+    int wrong = 0;
+    for (size_t i = 0; i < a->size(); ++i)
+      if (!std::isfinite((*a)[i]) || (*a)[i] != (*b)[i])
+        if (wrong++ < 5)
+          ADD_FAILURE() << name << "[" << i << "]: contiguous " << (*a)[i] << ", strided "
+                        << (*b)[i];
+  }
+  EXPECT_NE(contiguous.dq[d], 0.0f) << "the gradients are not trivially zero";
+}
