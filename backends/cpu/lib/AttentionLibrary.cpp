@@ -78,7 +78,7 @@ constexpr int64_t kKeyVectors = kKeyBlock / kLanes;
 /// rows, and the R·NV independent FMA chains hide the FMA latency. Forced
 /// inline: a call would run the default clone's code (SSE2), whatever the
 /// caller's ISA.
-template <int R, int NV>
+template <int R, int NV, bool Accumulate = true>
 __attribute__((always_inline)) inline void weightedSums(V *out, int64_t outStride, const float *w,
                                                         int64_t wRow, int64_t wStride, const V *x,
                                                         int64_t xStride, int64_t n) {
@@ -87,7 +87,7 @@ __attribute__((always_inline)) inline void weightedSums(V *out, int64_t outStrid
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int e = 0; e < NV; ++e)
-      acc[r][e] = out[r * outStride + e];
+      acc[r][e] = Accumulate ? out[r * outStride + e] : V{};
   for (int64_t t = 0; t < n; ++t) {
     const V *xt = x + t * xStride;
 #pragma GCC unroll 8
@@ -105,18 +105,19 @@ __attribute__((always_inline)) inline void weightedSums(V *out, int64_t outStrid
       out[r * outStride + e] = acc[r][e];
 }
 
-/// The same for `rows` rows, R at a time.
-template <int R, int NV>
+/// The same for `rows` rows, R at a time (with Accumulate false, `out` is
+/// overwritten: no fill of zeros to load back).
+template <int R, int NV, bool Accumulate = true>
 __attribute__((always_inline)) inline void
 weightedSumRows(V *out, int64_t outStride, const float *w, int64_t wRow, int64_t wStride,
                 const V *x, int64_t xStride, int64_t n, int64_t rows) {
   int64_t r = 0;
   for (; r + R <= rows; r += R)
-    weightedSums<R, NV>(out + r * outStride, outStride, w + r * wRow, wRow, wStride, x, xStride,
-                        n);
+    weightedSums<R, NV, Accumulate>(out + r * outStride, outStride, w + r * wRow, wRow, wStride,
+                                    x, xStride, n);
   for (; r < rows; ++r)
-    weightedSums<1, NV>(out + r * outStride, outStride, w + r * wRow, wRow, wStride, x, xStride,
-                        n);
+    weightedSums<1, NV, Accumulate>(out + r * outStride, outStride, w + r * wRow, wRow, wStride,
+                                    x, xStride, n);
 }
 
 /// The same for rows of any width `nv`: R·NV = 16 accumulators where the
@@ -145,8 +146,8 @@ weightedSumRows(V *out, int64_t outStride, const float *w, int64_t wRow, int64_t
 /// block of n rows against one packed key block.
 __attribute__((always_inline)) inline void
 blockProducts(V *a, const float *rows, int64_t n, int64_t width, const V *packed, int64_t d) {
-  std::fill(a, a + n * kKeyVectors, V{});
-  weightedSumRows<4, kKeyVectors>(a, kKeyVectors, rows, width, 1, packed, kKeyVectors, d, n);
+  weightedSumRows<4, kKeyVectors, false>(a, kKeyVectors, rows, width, 1, packed, kKeyVectors, d,
+                                         n);
 }
 
 /// Sets the keys of a row of one key block outside [lo, hi) to `value`. By
