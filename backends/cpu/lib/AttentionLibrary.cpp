@@ -199,10 +199,10 @@ inline void storeChunk(V chunk, float *dst, int64_t stride, int64_t count) {
       dst[e * stride] = chunk[e];
 }
 
-/// Keys [j0, j0 + 64) of head `head` of `x` ([T, heads, D]) transposed
-/// into dst[c · 64 + j], zero past the last key, 16 × 16 tiles at a time
-/// in registers (copied scalar by scalar, K had cost an eighth of the
-/// forward kernel).
+/// Rows [j0, j0 + 64) of head `head` of `x` ([T, heads, D]: K or V)
+/// transposed into dst[c · 64 + j], zero past the last row, 16 × 16 tiles
+/// at a time in registers (copied scalar by scalar, K had cost an eighth of
+/// the forward kernel).
 __attribute__((target_clones("avx512f", "avx2", "default"))) void
 packTransposed(const View3 &x, int64_t head, int64_t j0, float *dst) {
   int64_t t = x.sizes[0], d = x.sizes[2], stride = x.strides[2];
@@ -219,8 +219,9 @@ packTransposed(const View3 &x, int64_t head, int64_t j0, float *dst) {
     }
 }
 
-/// Keys [j0, j0 + 64) of head `head` of `x` up to its last as rows padded
-/// with zeros to whole vectors: dst[(j - j0) · vectors · 16 + e].
+/// Rows [j0, j0 + 64) of head `head` of `x` (K, V, or the backward's Q
+/// and dO), up to its last, padded with zeros to whole vectors:
+/// dst[(j - j0) · vectors · 16 + e].
 __attribute__((target_clones("avx512f", "avx2", "default"))) void
 packRows(const View3 &x, int64_t head, int64_t j0, float *dst) {
   int64_t d = x.sizes[2], stride = x.strides[2], vectors = (d + kLanes - 1) / kLanes;
