@@ -16,15 +16,25 @@ static llvm::Error fail(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
 }
 
-Decoder::Decoder(Model &model, OwningOpRef<ModuleOp> module, CacheLayout layout,
-                 int64_t maxBlocks)
-    : owner(model), decodeModule(std::move(module)), kv(std::move(layout), maxBlocks) {
+Decoder::Decoder(Executor &executor, ParameterStore &parameters, OwningOpRef<ModuleOp> module,
+                 CacheLayout layout, int64_t maxBlocks)
+    : executor(executor), parameters(parameters), decodeModule(std::move(module)),
+      kv(std::move(layout), maxBlocks) {
   prefillFunc = decodeModule->lookupSymbol<func::FuncOp>("prefill");
   decodeFunc = decodeModule->lookupSymbol<func::FuncOp>("decode");
 }
 
 llvm::Expected<std::unique_ptr<Decoder>> Decoder::create(Model &model, DecoderOptions options) {
-  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(model.module()->clone()));
+  auto decoder = create(model.module(), model.executor(), model.parameterStore(), options);
+  if (decoder)
+    (*decoder)->owner = &model;
+  return decoder;
+}
+
+llvm::Expected<std::unique_ptr<Decoder>> Decoder::create(ModuleOp module, Executor &executor,
+                                                         ParameterStore &parameters,
+                                                         DecoderOptions options) {
+  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
   // A module that already has decode functions (built ahead of time) keeps
   // them; anything else gets them from @forward here.
   if (!copy->lookupSymbol("decode")) {
@@ -40,8 +50,8 @@ llvm::Expected<std::unique_ptr<Decoder>> Decoder::create(Model &model, DecoderOp
   auto layout = CacheLayout::of(decode);
   if (!layout)
     return layout.takeError();
-  return std::unique_ptr<Decoder>(
-      new Decoder(model, std::move(copy), std::move(*layout), options.maxBlocks));
+  return std::unique_ptr<Decoder>(new Decoder(executor, parameters, std::move(copy),
+                                              std::move(*layout), options.maxBlocks));
 }
 
 llvm::Expected<Tensor> Decoder::call(func::FuncOp func, llvm::ArrayRef<int64_t> seqs,
@@ -52,7 +62,7 @@ llvm::Expected<Tensor> Decoder::call(func::FuncOp func, llvm::ArrayRef<int64_t> 
     args.push_back(std::move(t));
   for (Tensor &t : kv.pools())
     args.push_back(std::move(t));
-  auto results = owner.executor().run(func, args, owner.parameterStore());
+  auto results = executor.run(func, args, parameters);
   if (!results)
     return results.takeError();
   return results->front();

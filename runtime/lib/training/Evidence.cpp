@@ -5,9 +5,11 @@
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Execution/Executor.h"
+#include "attnedit/Runtime/Inference/Decoder.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
@@ -135,10 +137,14 @@ struct RowComparison {
   double kl = 0;
   int64_t agree = 0, rows = 0;
 
-  void add(const Tensor &teacher, const Tensor &student, int64_t first, int64_t end) {
+  /// Compares `count` rows of each, from the teacher's row `teacherRow` and
+  /// the student's row `studentRow` on.
+  void add(const Tensor &teacher, int64_t teacherRow, const Tensor &student, int64_t studentRow,
+           int64_t count) {
     int64_t vocab = teacher.shape()[1];
-    for (int64_t i = first; i < end; ++i) {
-      const float *a = teacher.data() + i * vocab, *b = student.data() + i * vocab;
+    for (int64_t r = 0; r < count; ++r) {
+      const float *a = teacher.data() + (teacherRow + r) * vocab;
+      const float *b = student.data() + (studentRow + r) * vocab;
       double ma = a[argmax(a, vocab)], mb = b[argmax(b, vocab)], za = 0, zb = 0;
       for (int64_t v = 0; v < vocab; ++v)
         za += std::exp(a[v] - ma), zb += std::exp(b[v] - mb);
@@ -176,23 +182,30 @@ static llvm::Expected<Tensor> paddedLogitsOf(Executor &exec, func::FuncOp forwar
   return logitsOf(exec, forward, tokens, store);
 }
 
-/// Appends `count` greedy tokens to `tokens` (no KV cache: the sequences are
-/// short; every forward padded to `length`), and returns the logits of the
-/// last forward, whose rows [size - count - 1, size - 1) chose the appended
-/// tokens.
-static llvm::Expected<Tensor> continueGreedily(Executor &exec, func::FuncOp forward,
-                                               std::vector<int32_t> &tokens, int64_t count,
-                                               size_t length, ParameterStore &store) {
-  Tensor last;
+/// Appends `count` greedy tokens to `tokens`, decoding on a KV cache (a
+/// forward over the whole prefix per token cost ~60% of a short distillation
+/// run), and returns the logits that chose them [count, vocab].
+static llvm::Expected<Tensor> continueGreedily(Decoder &decoder, std::vector<int32_t> &tokens,
+                                               int64_t count) {
+  int64_t seq = decoder.cache().open();
+  auto closeSeq = llvm::make_scope_exit([&] { decoder.cache().close(seq); });
+  auto logits = decoder.prefill(seq, tokens);
+  if (!logits)
+    return logits.takeError();
+  int64_t vocab = logits->shape()[1];
+  Tensor chose = Tensor::zeros({count, vocab});
+  const float *row = logits->data() + (logits->shape()[0] - 1) * vocab;
   for (int64_t i = 0; i < count; ++i) {
-    auto logits = paddedLogitsOf(exec, forward, tokens, length, store);
+    std::copy_n(row, vocab, chose.mutableData() + i * vocab);
+    tokens.push_back((int32_t)argmax(row, vocab));
+    if (i + 1 == count)
+      break;
+    logits = decoder.decode({seq}, {tokens.back()});
     if (!logits)
       return logits.takeError();
-    int64_t vocab = logits->shape()[1], row = (int64_t)tokens.size() - 1;
-    tokens.push_back((int32_t)argmax(logits->data() + row * vocab, vocab));
-    last = std::move(*logits);
+    row = logits->data();
   }
-  return last;
+  return chose;
 }
 
 llvm::Expected<StageEvidence>
@@ -227,6 +240,17 @@ attnedit::measureStage(ModuleOp teacher, ModuleOp student, ParameterStore &store
   RowComparison forced, free;
   int64_t matched = 0;
   Executor &exec = defaultExecutor();
+  std::unique_ptr<Decoder> tDecoder, sDecoder;
+  if (!attentionErrorOnly) {
+    auto t = Decoder::create(teacher, exec, store);
+    if (!t)
+      return t.takeError();
+    auto s = Decoder::create(student, exec, store);
+    if (!s)
+      return s.takeError();
+    tDecoder = std::move(*t);
+    sDecoder = std::move(*s);
+  }
   for (const std::vector<int32_t> &seq : sequences) {
     Tensor ids = Tensor::ints(seq), pos = Tensor::ints(positionsOf(seq.size()));
     auto tOut = exec.run(probe, {ids, pos}, store);
@@ -248,14 +272,14 @@ attnedit::measureStage(ModuleOp teacher, ModuleOp student, ParameterStore &store
       auto hybrid = logitsOf(exec, singleEdits[l], seq, store);
       if (!hybrid)
         return hybrid.takeError();
-      single[l].add(tl, *hybrid, 0, tl.shape()[0]);
+      single[l].add(tl, 0, *hybrid, 0, tl.shape()[0]);
     }
     if (attentionErrorOnly)
       continue;
     auto sLogits = logitsOf(exec, sForward, seq, store);
     if (!sLogits)
       return sLogits.takeError();
-    forced.add(tl, *sLogits, 0, tl.shape()[0]);
+    forced.add(tl, 0, *sLogits, 0, tl.shape()[0]);
 
     // Free running from the first half of the sequence.
     int64_t prompt = seq.size() / 2;
@@ -263,12 +287,11 @@ attnedit::measureStage(ModuleOp teacher, ModuleOp student, ParameterStore &store
     if (prompt < 1 || count < 1)
       continue;
     std::vector<int32_t> byStudent(seq.begin(), seq.begin() + prompt), byTeacher = byStudent;
-    auto sLast = continueGreedily(exec, sForward, byStudent, count, seq.size(), store);
-    if (!sLast)
-      return sLast.takeError();
-    if (auto tLast = continueGreedily(exec, tForward, byTeacher, count, seq.size(), store);
-        !tLast)
-      return tLast.takeError();
+    auto sChose = continueGreedily(*sDecoder, byStudent, count);
+    if (!sChose)
+      return sChose.takeError();
+    if (auto tChose = continueGreedily(*tDecoder, byTeacher, count); !tChose)
+      return tChose.takeError();
     for (int64_t i = prompt; i < prompt + count; ++i)
       matched += byStudent[i] == byTeacher[i];
     // The teacher reads the student's continuation (the last token needs no row).
@@ -276,7 +299,7 @@ attnedit::measureStage(ModuleOp teacher, ModuleOp student, ParameterStore &store
     auto tOnStudent = paddedLogitsOf(exec, tForward, byStudent, seq.size(), store);
     if (!tOnStudent)
       return tOnStudent.takeError();
-    free.add(*tOnStudent, *sLast, prompt - 1, prompt + count - 1);
+    free.add(*tOnStudent, prompt - 1, *sChose, 0, count);
   }
   for (size_t l = 0; l < layers; ++l) {
     ev.relativeError.push_back(std::sqrt(diff2[l] / std::max(ref2[l], 1e-30)));

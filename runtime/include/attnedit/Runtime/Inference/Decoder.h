@@ -26,6 +26,12 @@ public:
   /// model's executor.
   static llvm::Expected<std::unique_ptr<Decoder>> create(Model &model,
                                                          DecoderOptions options = {});
+  /// The same for a module without a Model (a student in training): its
+  /// functions run on `executor`, their parameters resolved in `parameters`;
+  /// model() is then not available.
+  static llvm::Expected<std::unique_ptr<Decoder>> create(ModuleOp module, Executor &executor,
+                                                         ParameterStore &parameters,
+                                                         DecoderOptions options = {});
 
   /// Appends `tokens` to sequence `seq` (in chunks of max_chunk) and returns
   /// their logits [T, vocab].
@@ -42,16 +48,22 @@ public:
   llvm::Expected<double> warmUp();
 
   KvCache &cache() { return kv; }
-  Model &model() { return owner; }
+  Model &model() {
+    assert(owner && "a Decoder created from a module has no Model");
+    return *owner;
+  }
   ModuleOp module() { return *decodeModule; }
 
 private:
-  Decoder(Model &model, OwningOpRef<ModuleOp> module, CacheLayout layout, int64_t maxBlocks);
+  Decoder(Executor &executor, ParameterStore &parameters, OwningOpRef<ModuleOp> module,
+          CacheLayout layout, int64_t maxBlocks);
   llvm::Expected<Tensor> call(func::FuncOp func, llvm::ArrayRef<int64_t> seqs,
                               llvm::ArrayRef<int32_t> tokens,
                               llvm::ArrayRef<int32_t> positions);
 
-  Model &owner;
+  Model *owner = nullptr;
+  Executor &executor;
+  ParameterStore &parameters;
   OwningOpRef<ModuleOp> decodeModule;
   func::FuncOp prefillFunc, decodeFunc;
   KvCache kv;
