@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/SmallBitVector.h"
 
 namespace mlir::attnedit::cpu {
 #define GEN_PASS_DEF_LIBRARYCALLSPASS
@@ -49,6 +50,32 @@ linalg::FillOp zeroFillInto(linalg::GenericOp op, Value out) {
   return value && value.getValue().isZero() ? fill : nullptr;
 }
 
+/// Whether each loop of `op` indexes one operand only: a call built by
+/// libraryCall (a GEMM's loops are shared between its operands).
+bool hasOwnLoops(linalg::GenericOp op) {
+  llvm::SmallBitVector seen(op.getNumLoops());
+  for (AffineMap map : op.getIndexingMapsArray())
+    for (AffineExpr e : map.getResults()) {
+      auto dim = dyn_cast<AffineDimExpr>(e);
+      if (!dim || seen.test(dim.getPosition()))
+        return false;
+      seen.set(dim.getPosition());
+    }
+  return true;
+}
+
+/// For an operand whose loops run in another order than its axes (an init
+/// libraryCall gave axes), the permutation memref.transpose takes to show
+/// the operand in loop order; null when they run in axis order.
+AffineMap libraryAxes(AffineMap map) {
+  SmallVector<unsigned> axes = llvm::to_vector(llvm::seq<unsigned>(0, map.getNumResults()));
+  auto loop = [&](unsigned axis) { return map.getDimPosition(axis); };
+  if (llvm::is_sorted(axes, [&](unsigned a, unsigned b) { return loop(a) < loop(b); }))
+    return {};
+  llvm::sort(axes, [&](unsigned a, unsigned b) { return loop(a) < loop(b); });
+  return AffineMap::getPermutationMap(axes, map.getContext());
+}
+
 struct LibraryCallsPass : attnedit::cpu::impl::LibraryCallsPassBase<LibraryCallsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -76,7 +103,12 @@ struct LibraryCallsPass : attnedit::cpu::impl::LibraryCallsPassBase<LibraryCalls
       OpBuilder b(op);
       SmallVector<Value> operands;
       SmallVector<Type> types;
-      for (Value v : op->getOperands()) {
+      bool ownLoops = hasOwnLoops(op);
+      for (OpOperand &operand : op->getOpOperands()) {
+        Value v = operand.get();
+        if (ownLoops)
+          if (AffineMap axes = libraryAxes(op.getMatchingIndexingMap(&operand)))
+            v = b.create<memref::TransposeOp>(op.getLoc(), v, AffineMapAttr::get(axes));
         auto type = dynamicLayout(cast<MemRefType>(v.getType()));
         operands.push_back(type == v.getType() ? v
                                                : b.create<memref::CastOp>(op.getLoc(), type, v));

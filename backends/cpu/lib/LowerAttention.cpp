@@ -325,19 +325,56 @@ void rewriteTraining(Chain &c, Backward &bw) {
   Location loc = first->getLoc();
   Value q = f.operands[0], k = f.operands[1], v = f.operands[2];
   Value sinks = c.softmax.getSinks();
-  SmallVector<Value> inits{emptyWithDims(b, loc, {{q, 1}, {q, 0}, {q, 2}}),
-                           emptyWithDims(b, loc, {{q, 1}, {k, 0}, {k, 2}}),
-                           emptyWithDims(b, loc, {{q, 1}, {v, 0}, {v, 2}})};
+  // The kernel writes dQ, dK, dV per query head ([H, T, ·]). One whose
+  // every user transposes it back to tokens first ([T, H, ·], the layout of
+  // the projection it flows back to; not where GQA sums it over the group)
+  // is computed into a token-major tensor instead, which they then read
+  // without a transpose.
+  std::array<Value, 3> headMajor{bw.dqueries.getResult(), Value(), bw.dvalues.getResult()};
+  SmallVector<Operation *> dkUsers;
+  for (Operation *user : bw.dkeysT->getUsers()) {
+    auto t = dyn_cast<attnedit::TransposeOp>(user);
+    if (!t || t.getPermutation() != ArrayRef<int64_t>{0, 2, 1})
+      dkUsers.push_back(user);
+    else
+      dkUsers.append(t->user_begin(), t->user_end());
+  }
+  auto transposedBack = [](Operation *user) {
+    auto t = dyn_cast<attnedit::TransposeOp>(user);
+    return t && t.getPermutation() == ArrayRef<int64_t>{1, 0, 2};
+  };
+  std::array<bool, 3> tokenMajor{llvm::all_of(headMajor[0].getUsers(), transposedBack),
+                                 llvm::all_of(dkUsers, transposedBack),
+                                 llvm::all_of(headMajor[2].getUsers(), transposedBack)};
+  SmallVector<Value> inits;
+  SmallVector<SmallVector<int64_t, 3>> axes;
+  for (auto [i, x] : llvm::enumerate(std::array<Value, 3>{q, k, v})) {
+    inits.push_back(tokenMajor[i] ? emptyWithDims(b, loc, {{x, 0}, {q, 1}, {x, 2}})
+                                  : emptyWithDims(b, loc, {{q, 1}, {x, 0}, {x, 2}}));
+    axes.push_back(tokenMajor[i] ? SmallVector<int64_t, 3>{1, 0, 2} : SmallVector<int64_t, 3>{});
+  }
   if (sinks)
     inits.push_back(emptyWithDims(b, loc, {{q, 1}}));
   SmallVector<Value> inputs(f.operands);
   inputs.append({f.results[0], f.results[1], permuted(b, loc, bw.dout, {1, 0, 2}), f.params});
   SmallVector<Value> grads = libraryCall(
       b, loc, sinks ? "attnedit_cpu_attention_backward_sinks" : "attnedit_cpu_attention_backward",
-      inputs, inits);
-  bw.dqueries.getResult().replaceAllUsesWith(grads[0]);
-  replaceTransposed(b, loc, bw.dkeysT.getResult(), grads[1], {0, 2, 1});
-  bw.dvalues.getResult().replaceAllUsesWith(grads[2]);
+      inputs, inits, axes);
+  // A token-major gradient stands in for the old one transposed to [H, T, ·],
+  // and the transposes back then read it itself.
+  std::array<Value, 3> heads;
+  for (int i = 0; i < 3; ++i)
+    heads[i] = tokenMajor[i] ? permuted(b, loc, grads[i], {1, 0, 2}) : grads[i];
+  bw.dqueries.getResult().replaceAllUsesWith(heads[0]);
+  replaceTransposed(b, loc, bw.dkeysT.getResult(), heads[1], {0, 2, 1});
+  bw.dvalues.getResult().replaceAllUsesWith(heads[2]);
+  for (int i = 0; i < 3; ++i) {
+    if (!tokenMajor[i])
+      continue;
+    replaceTransposed(b, loc, heads[i], grads[i], {1, 0, 2});
+    if (heads[i].use_empty())
+      heads[i].getDefiningOp()->erase();
+  }
   if (sinks)
     bw.sinkGrad.getResult().replaceAllUsesWith(grads[3]);
   SmallVector<Operation *> dead{bw.dkeysT, bw.dqueries};
@@ -360,7 +397,8 @@ void rewrite(Chain &c) {
 } // namespace
 
 SmallVector<Value> cpu::detail::libraryCall(OpBuilder &b, Location loc, StringRef name,
-                                            ValueRange inputs, ValueRange inits) {
+                                            ValueRange inputs, ValueRange inits,
+                                            ArrayRef<SmallVector<int64_t, 3>> initAxes) {
   SmallVector<AffineMap> maps;
   SmallVector<IteratorType> iterators;
   unsigned total = 0;
@@ -378,9 +416,18 @@ SmallVector<Value> cpu::detail::libraryCall(OpBuilder &b, Location loc, StringRe
     maps.push_back(nextMap(tensorType(v).getRank()));
     iterators.append(tensorType(v).getRank(), IteratorType::reduction);
   }
-  for (Value v : inits) {
-    maps.push_back(nextMap(tensorType(v).getRank()));
-    iterators.append(tensorType(v).getRank(), IteratorType::parallel);
+  for (auto [i, v] : llvm::enumerate(inits)) {
+    unsigned rank = tensorType(v).getRank();
+    AffineMap map = nextMap(rank);
+    // The loops run over the library's axes; tensor axis axes[j] is loop j.
+    if (i < initAxes.size() && !initAxes[i].empty()) {
+      SmallVector<AffineExpr> exprs(rank);
+      for (auto [j, axis] : llvm::enumerate(initAxes[i]))
+        exprs[axis] = map.getResult(j);
+      map = AffineMap::get(total, 0, exprs, b.getContext());
+    }
+    maps.push_back(map);
+    iterators.append(rank, IteratorType::parallel);
   }
   auto op = b.create<linalg::GenericOp>(
       loc, TypeRange(inits), inputs, inits, maps, iterators,

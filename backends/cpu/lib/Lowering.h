@@ -262,8 +262,13 @@ inline std::pair<Value, bool> looksThroughTranspose(Value v) {
 /// (LowerAttention.cpp): one loop per operand dimension, a payload that
 /// reads every operand (i32 ones too), `library_call = name`, so
 /// bufferization sees every operand read and nothing fuses or lowers it.
+/// Init i with non-empty `initAxes[i]` reaches the library with its axes
+/// permuted, as memref.transpose would (the library's axis j is the
+/// tensor's axis initAxes[i][j]): a kernel writes a layout other than its
+/// own without a transposing copy.
 SmallVector<Value> libraryCall(OpBuilder &b, Location loc, StringRef name, ValueRange inputs,
-                               ValueRange inits);
+                               ValueRange inits,
+                               ArrayRef<SmallVector<int64_t, 3>> initAxes = {});
 
 /// Marks each function argument that a `cache_write` updates writable, and
 /// drops the results that are such a pool after its writes, recording in

@@ -6,7 +6,10 @@
 // FlashAttention-2 backward reading q, k, v, the output, the log-sum-exp and
 // the output's gradient, giving dQ, dK and dV per query head. No H×T×T
 // tensor is left in the gradient function. Both calls read the mask's
-// [scale, causal, window, segments]: three packed sequences here.
+// [scale, causal, window, segments]: three packed sequences here. dQ, read
+// only token-major ([T, H, D], q's layout), is written so through a
+// permuted map; dK and dV, which GQA sums over each group head-major, stay
+// [H, T, D].
 // CHECK-LABEL: func.func @loss_grad
 // CHECK-SAME: %[[Q:[^:]*]]: tensor<?x4x16xf32> {{.*}}, %[[K:[^:]*]]: tensor<?x2x16xf32> {{.*}}, %[[V:[^:]*]]: tensor<?x2x16xf32>
 // CHECK-NOT: tensor<4x?x?xf32>
@@ -16,11 +19,11 @@
 // CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]], %[[P]] : tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<4xf32>)
 // CHECK-SAME: outs({{.*}} : tensor<?x4x16xf32>, tensor<4x?xf32>)
 // CHECK-NOT: tensor<4x?x?xf32>
-// CHECK: linalg.generic {{.*}}library_call = "attnedit_cpu_attention_backward"}
+// CHECK: %[[G:.*]]:3 = linalg.generic {{.*}}library_call = "attnedit_cpu_attention_backward"}
 // CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]], %[[F]]#0, %[[F]]#1, %{{.*}}, %[[P]] :
-// CHECK: } -> (tensor<4x?x16xf32>, tensor<4x?x16xf32>, tensor<4x?x16xf32>)
+// CHECK: } -> (tensor<?x4x16xf32>, tensor<4x?x16xf32>, tensor<4x?x16xf32>)
 // CHECK-NOT: tensor<4x?x?xf32>
-// CHECK: return
+// CHECK: return {{.*}}, %[[G]]#0,
 func.func @loss(%q: tensor<?x4x16xf32> {attnedit.wrt}, %k: tensor<?x2x16xf32> {attnedit.wrt}, %v: tensor<?x2x16xf32> {attnedit.wrt}, %t: tensor<?x4x16xf32>) -> tensor<f32> {
   %qt = attnedit.transpose %q {permutation = array<i64: 1, 0, 2>} : (tensor<?x4x16xf32>) -> tensor<4x?x16xf32>
   %kt = attnedit.transpose %k {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x16xf32>) -> tensor<2x?x16xf32>
@@ -41,16 +44,17 @@ func.func @loss(%q: tensor<?x4x16xf32> {attnedit.wrt}, %k: tensor<?x2x16xf32> {a
 // -----
 
 // Tests that a chain with sinks (GateSWA) fuses too, the sinks read by both
-// calls and their gradient ([H]) the backward's fourth result.
+// calls and their gradient ([H]) the backward's fourth result. Without GQA,
+// dQ, dK and dV are all written token-major and returned untransposed.
 // CHECK-LABEL: func.func @loss_grad
 // CHECK-SAME: %[[Q:[^:]*]]: tensor<?x2x8xf32> {{.*}}, %[[K:[^:]*]]: tensor<?x2x8xf32> {{.*}}, %[[V:[^:]*]]: tensor<?x2x8xf32> {{.*}}, %[[S:[^:]*]]: tensor<2xf32>
 // CHECK: library_call = "attnedit_cpu_attention_train_sinks"}
 // CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]], %[[S]], %{{.*}} :
-// CHECK: library_call = "attnedit_cpu_attention_backward_sinks"}
+// CHECK: %[[G:.*]]:4 = linalg.generic {{.*}}library_call = "attnedit_cpu_attention_backward_sinks"}
 // CHECK-SAME: ins(%[[Q]], %[[K]], %[[V]], %[[S]],
-// CHECK: } -> (tensor<2x?x8xf32>, tensor<2x?x8xf32>, tensor<2x?x8xf32>, tensor<2xf32>)
-// CHECK-NOT: tensor<2x?x?xf32>
-// CHECK: return
+// CHECK: } -> (tensor<?x2x8xf32>, tensor<?x2x8xf32>, tensor<?x2x8xf32>, tensor<2xf32>)
+// CHECK-NOT: linalg.transpose
+// CHECK: return {{.*}}, %[[G]]#0, %[[G]]#1, %[[G]]#2, %[[G]]#3 :
 func.func @loss(%q: tensor<?x2x8xf32> {attnedit.wrt}, %k: tensor<?x2x8xf32> {attnedit.wrt}, %v: tensor<?x2x8xf32> {attnedit.wrt}, %sinks: tensor<2xf32> {attnedit.wrt}, %t: tensor<?x2x8xf32>) -> tensor<f32> {
   %qt = attnedit.transpose %q {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
   %kt = attnedit.transpose %k {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>

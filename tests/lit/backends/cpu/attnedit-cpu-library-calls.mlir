@@ -8,6 +8,7 @@
 #mn = affine_map<(m, n, k) -> (m, n)>
 #id = affine_map<(i) -> (i)>
 // CHECK-LABEL: func.func @gemm
+// CHECK-NOT: memref.transpose
 // CHECK: %[[A:.*]] = memref.cast %{{.*}} : memref<8x4xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
 // CHECK: call @attnedit_cpu_gemm_nt(%[[A]], %{{.*}}, %{{.*}}) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>) -> ()
 // CHECK: linalg.generic
@@ -23,6 +24,28 @@ func.func @gemm(%a: memref<8x4xf32>, %b: memref<2x4xf32>, %c: memref<8x2xf32>, %
   linalg.generic {indexing_maps = [#id], iterator_types = ["parallel"]} outs(%v : memref<3xf32>) {
   ^bb0(%x: f32):
     %s = arith.addf %x, %x : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// Tests that an operand of a call with a loop per operand dimension whose
+// map permutes its loops (an init libraryCall was given axes for) reaches
+// the library as a transposed view, its axes in loop order, while a GEMM's
+// loops, shared between operands, never transpose (its shim reads op(B)
+// from the map's order itself).
+// CHECK-LABEL: func.func @permuted_init
+// CHECK: %[[T:.*]] = memref.transpose %arg1 (d0, d1, d2) -> (d1, d0, d2) : memref<5x2x3xf32> to memref<2x5x3xf32, strided<[3, 6, 1]>>
+// CHECK: %[[C:.*]] = memref.cast %[[T]] : memref<2x5x3xf32, strided<[3, 6, 1]>> to memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>
+// CHECK: call @attnedit_test_kernel(%{{.*}}, %[[C]])
+func.func @permuted_init(%a: memref<2x5x3xf32>, %out: memref<5x2x3xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(a0, a1, a2, o0, o1, o2) -> (a0, a1, a2)>,
+                                   affine_map<(a0, a1, a2, o0, o1, o2) -> (o1, o0, o2)>],
+                  iterator_types = ["reduction", "reduction", "reduction", "parallel", "parallel", "parallel"],
+                  library_call = "attnedit_test_kernel"}
+      ins(%a : memref<2x5x3xf32>) outs(%out : memref<5x2x3xf32>) {
+  ^bb0(%x: f32, %acc: f32):
+    %s = arith.addf %acc, %x : f32
     linalg.yield %s : f32
   }
   return
@@ -83,3 +106,4 @@ func.func @zero_init(%a: memref<8x4xf32>, %b: memref<2x4xf32>, %c: memref<8x2xf3
   }
   return
 }
+
