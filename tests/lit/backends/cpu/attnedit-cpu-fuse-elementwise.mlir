@@ -24,3 +24,39 @@ func.func @mlp(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
   %5 = attnedit.add %x, %4 : tensor<?x64xf32>
   return %5 : tensor<?x64xf32>
 }
+
+// Tests that the gradient of a concatenation, the sum of its parts' gradients
+// each padded with zeros (slice VJPs, as MLA's [k_nope; v] backward writes
+// them), becomes the parts inserted into one tensor: no fill, no add over
+// the whole (static shapes only, as compiled steps are specialised). A part read at its own place from a tensor of the result's
+// shape is not copied: the other parts go into that tensor itself.
+// CHECK-LABEL: func.func @concat_gradient
+// CHECK-SAME: %[[A:[^:]*]]: tensor<6x4xf32> {{.*}}, %[[B:[^:]*]]: tensor<6x4xf32> {{.*}}, %[[W:[^:]*]]: tensor<6x8xf32>
+// CHECK-NOT: linalg.fill
+// CHECK-NOT: linalg.generic
+// CHECK: %[[E:.*]] = tensor.empty
+// CHECK: %[[P:.*]] = tensor.insert_slice %[[A]] into %[[E]][0, 0] [6, 4] [1, 1]
+// CHECK: %[[Q:.*]] = tensor.insert_slice %[[B]] into %[[P]][0, 4] [6, 4] [1, 1]
+// CHECK: %[[R:.*]] = tensor.insert_slice %[[B]] into %[[W]][0, 4] [6, 4] [1, 1]
+// CHECK: return %[[Q]], %[[R]]
+func.func @concat_gradient(%a: tensor<6x4xf32>, %b: tensor<6x4xf32>, %w: tensor<6x8xf32>) -> (tensor<6x8xf32>, tensor<6x8xf32>) {
+  %pa = attnedit.pad %a {axis = 1 : i64, before = 0 : i64, after = 4 : i64} : (tensor<6x4xf32>) -> tensor<6x8xf32>
+  %pb = attnedit.pad %b {axis = 1 : i64, before = 4 : i64, after = 0 : i64} : (tensor<6x4xf32>) -> tensor<6x8xf32>
+  %g = attnedit.add %pa, %pb : tensor<6x8xf32>
+  %w0 = attnedit.slice %w {axis = 1 : i64, offset = 0 : i64, size = 4 : i64} : (tensor<6x8xf32>) -> tensor<6x4xf32>
+  %pw = attnedit.pad %w0 {axis = 1 : i64, before = 0 : i64, after = 4 : i64} : (tensor<6x4xf32>) -> tensor<6x8xf32>
+  %h = attnedit.add %pw, %pb : tensor<6x8xf32>
+  return %g, %h : tensor<6x8xf32>, tensor<6x8xf32>
+}
+
+// Tests that padded parts that overlap, or leave a gap, are still added.
+// CHECK-LABEL: func.func @not_a_concat
+// CHECK-COUNT-2: linalg.generic
+func.func @not_a_concat(%a: tensor<6x4xf32>, %b: tensor<6x4xf32>, %c: tensor<6x2xf32>) -> (tensor<6x8xf32>, tensor<6x8xf32>) {
+  %pa = attnedit.pad %a {axis = 1 : i64, before = 0 : i64, after = 4 : i64} : (tensor<6x4xf32>) -> tensor<6x8xf32>
+  %pb = attnedit.pad %b {axis = 1 : i64, before = 2 : i64, after = 2 : i64} : (tensor<6x4xf32>) -> tensor<6x8xf32>
+  %overlap = attnedit.add %pa, %pb : tensor<6x8xf32>
+  %pc = attnedit.pad %c {axis = 1 : i64, before = 6 : i64, after = 0 : i64} : (tensor<6x2xf32>) -> tensor<6x8xf32>
+  %gap = attnedit.add %pa, %pc : tensor<6x8xf32>
+  return %overlap, %gap : tensor<6x8xf32>, tensor<6x8xf32>
+}

@@ -75,6 +75,11 @@ def FuseElementwisePass : Pass<"attnedit-cpu-fuse-elementwise"> {
     GEMMs of attnedit-cpu-convert-to-linalg) is neither a consumer nor a
     producer, so RMSNorm, RoPE, SiLU·mul and residual chains fuse into single
     loops while GEMMs still reach the BLAS call unchanged.
+
+    It also rewrites the gradient of a concatenation, which autodiff writes
+    as a sum of zero-padded parts (one slice VJP each), into the parts
+    inserted into one tensor when they are disjoint and cover it: MLA's
+    backward had three fills and a full-size add per concatenation.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
