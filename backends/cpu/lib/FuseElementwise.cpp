@@ -114,6 +114,28 @@ struct ConcatDisjointSlices : OpRewritePattern<linalg::GenericOp> {
   }
 };
 
+/// A slice of X put back at its own place in an empty tensor of X's type is
+/// X itself: the rest of the empty tensor is undefined, so X's values there
+/// are as good (the concatenations the slices go on to fill then write
+/// into X). MLA's query, [q_nope; rope(q_pe)], copied q_nope out of the
+/// projection's result into a fresh buffer; now only q_pe's part is written.
+struct ReinsertedSlice : OpRewritePattern<tensor::InsertSliceOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tensor::InsertSliceOp op, PatternRewriter &rewriter) const override {
+    auto read = op.getSource().getDefiningOp<tensor::ExtractSliceOp>();
+    if (!read || !op.getDest().getDefiningOp<tensor::EmptyOp>() ||
+        !tensor::CastOp::areCastCompatible(read.getSourceType(), op.getDestType()) ||
+        read.getMixedOffsets() != op.getMixedOffsets() ||
+        read.getMixedSizes() != op.getMixedSizes() ||
+        read.getMixedStrides() != op.getMixedStrides())
+      return failure();
+    // Its sizes may be known where X's are not (a batch's rows).
+    rewriter.replaceOpWithNewOp<tensor::CastOp>(op, op.getDestType(), read.getSource());
+    return success();
+  }
+};
+
 struct FuseElementwisePass
     : attnedit::cpu::impl::FuseElementwisePassBase<FuseElementwisePass> {
   void runOnOperation() override {
@@ -127,7 +149,7 @@ struct FuseElementwisePass
              producer->hasOneUse();
     };
     linalg::populateElementwiseOpsFusionPatterns(patterns, control);
-    patterns.add<ConcatDisjointSlices>(ctx);
+    patterns.add<ConcatDisjointSlices, ReinsertedSlice>(ctx);
     linalg::populateEraseUnusedOperandsAndResultsPatterns(patterns);
     if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();

@@ -60,3 +60,25 @@ func.func @not_a_concat(%a: tensor<6x4xf32>, %b: tensor<6x4xf32>, %c: tensor<6x2
   %gap = attnedit.add %pa, %pc : tensor<6x8xf32>
   return %overlap, %gap : tensor<6x8xf32>, tensor<6x8xf32>
 }
+
+// Tests that a concatenation whose first part is a slice of a tensor of its
+// own type, at its own place (MLA's query: [q_nope; rope(q_pe)], both from
+// the projection's result), writes the other parts into that tensor instead
+// of copying the slice into a fresh one; a slice put elsewhere is copied.
+// CHECK-LABEL: func.func @concat_of_own_slice
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<6x12xf32>
+// CHECK: %[[S:.*]] = tensor.extract_slice %[[Q]][0, 0] [6, 8] [1, 1]
+// CHECK: %[[R:.*]] = linalg.generic
+// CHECK: %[[E:.*]] = tensor.empty() : tensor<6x12xf32>
+// CHECK: %[[SAME:.*]] = tensor.insert_slice %[[R]] into %[[Q]][0, 8] [6, 4] [1, 1]
+// CHECK: %[[M:.*]] = tensor.insert_slice %[[R]] into %[[E]][0, 0] [6, 4] [1, 1]
+// CHECK: %[[MOVED:.*]] = tensor.insert_slice %[[S]] into %[[M]][0, 4] [6, 8] [1, 1]
+// CHECK: return %[[SAME]], %[[MOVED]]
+func.func @concat_of_own_slice(%q: tensor<6x12xf32>) -> (tensor<6x12xf32>, tensor<6x12xf32>) {
+  %nope = attnedit.slice %q {axis = 1 : i64, offset = 0 : i64, size = 8 : i64} : (tensor<6x12xf32>) -> tensor<6x8xf32>
+  %pe = attnedit.slice %q {axis = 1 : i64, offset = 8 : i64, size = 4 : i64} : (tensor<6x12xf32>) -> tensor<6x4xf32>
+  %r = attnedit.silu %pe : tensor<6x4xf32>
+  %same = attnedit.concat %nope, %r {axis = 1 : i64} : (tensor<6x8xf32>, tensor<6x4xf32>) -> tensor<6x12xf32>
+  %moved = attnedit.concat %r, %nope {axis = 1 : i64} : (tensor<6x4xf32>, tensor<6x8xf32>) -> tensor<6x12xf32>
+  return %same, %moved : tensor<6x12xf32>, tensor<6x12xf32>
+}

@@ -79,7 +79,10 @@ def FuseElementwisePass : Pass<"attnedit-cpu-fuse-elementwise"> {
     It also rewrites the gradient of a concatenation, which autodiff writes
     as a sum of zero-padded parts (one slice VJP each), into the parts
     inserted into one tensor when they are disjoint and cover it: MLA's
-    backward had three fills and a full-size add per concatenation.
+    backward had three fills and a full-size add per concatenation. A slice
+    put back at its own place in an empty tensor of its source's shape is
+    that source: a concatenation starting with it (MLA's query) writes the
+    other parts into the source rather than copying the slice.
   }];
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
