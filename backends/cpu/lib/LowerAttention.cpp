@@ -330,7 +330,7 @@ void rewriteTraining(Chain &c, Backward &bw) {
   // the projection it flows back to; not where GQA sums it over the group)
   // is computed into a token-major tensor instead, which they then read
   // without a transpose.
-  std::array<Value, 3> headMajor{bw.dqueries.getResult(), Value(), bw.dvalues.getResult()};
+  // dK reaches its users through the transposes of dKᵀ back to [H, T, D].
   SmallVector<Operation *> dkUsers;
   for (Operation *user : bw.dkeysT->getUsers()) {
     auto t = dyn_cast<attnedit::TransposeOp>(user);
@@ -343,9 +343,9 @@ void rewriteTraining(Chain &c, Backward &bw) {
     auto t = dyn_cast<attnedit::TransposeOp>(user);
     return t && t.getPermutation() == ArrayRef<int64_t>{1, 0, 2};
   };
-  std::array<bool, 3> tokenMajor{llvm::all_of(headMajor[0].getUsers(), transposedBack),
+  std::array<bool, 3> tokenMajor{llvm::all_of(bw.dqueries->getUsers(), transposedBack),
                                  llvm::all_of(dkUsers, transposedBack),
-                                 llvm::all_of(headMajor[2].getUsers(), transposedBack)};
+                                 llvm::all_of(bw.dvalues->getUsers(), transposedBack)};
   SmallVector<Value> inits;
   SmallVector<SmallVector<int64_t, 3>> axes;
   for (auto [i, x] : llvm::enumerate(std::array<Value, 3>{q, k, v})) {

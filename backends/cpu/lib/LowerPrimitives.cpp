@@ -428,15 +428,15 @@ FailureOr<Value> Lowering::lower(attnedit::ScaleOp op) {
 FailureOr<Value> Lowering::lower(attnedit::ReshapeOp op) {
   Value x = op.getInput();
   RankedTensorType in = tensorType(x), type = tensorType(op.getResult());
-  // Splitting or merging dims is a view of the same buffer. A general
-  // tensor.reshape is not: bufferization copied the buffer it views into a
-  // fresh one (every head split of a forward, after each projection).
   // The same shape with at most one unknown dim (the batch's rows) is the
   // input itself. As a tensor.reshape, whose shape operand is a constant
   // every such reshape shares, it put every buffer reshaped so in one
   // bufferization alias set, and buffers were copied to keep them apart.
   if (in.getShape() == type.getShape() && in.getNumDynamicDims() <= 1)
     return x;
+  // Splitting or merging dims is a view of the same buffer. A general
+  // tensor.reshape is not: bufferization copied the buffer it views into a
+  // fresh one (every head split of a forward, after each projection).
   auto groups = type.getRank() != in.getRank() ? getReassociationIndicesForReshape(in, type)
                                                 : std::nullopt;
   if (groups) {
