@@ -61,6 +61,13 @@ void parametersToArguments(func::FuncOp func) {
   func.walk([&](attnedit::ParamOp p) { params.push_back(p); });
   MLIRContext *ctx = func.getContext();
   for (attnedit::ParamOp p : params) {
+    // A parameter nothing reads (a distillation's replaced teacher
+    // projections) is no argument: every argument costs the call's
+    // lowering, superlinearly past ~800 scalars (LLVM's DAG combiner).
+    if (p->use_empty()) {
+      p.erase();
+      continue;
+    }
     StringRef scope = p.getScope() ? *p.getScope() : StringRef();
     auto key = std::make_pair(p.getName(), scope);
     auto it = bound.find(key);

@@ -58,6 +58,19 @@ func.func @shared() -> tensor<4xf32> {
 
 // -----
 
+// Tests that a parameter nothing reads (a distillation's replaced teacher
+// projection) becomes no argument.
+// CHECK-LABEL: func.func @unread
+// CHECK-SAME: (%{{.*}}: tensor<4xf32> {attnedit.param = "used", bufferization.writable = false}) -> tensor<4xf32>
+func.func @unread() -> tensor<4xf32> {
+  %a = attnedit.param "used" : tensor<4xf32>
+  %b = attnedit.param "unread" : tensor<8xf32>
+  %0 = attnedit.add %a, %a : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
 // Tests that attention's score product reads K through a transposed access
 // (bgemm_nt) instead of materialising the transpose, and the value product
 // is a plain batched GEMM.
