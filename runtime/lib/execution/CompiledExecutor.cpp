@@ -35,11 +35,14 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/ThreadPool.h"
 #include "llvm/Support/xxhash.h"
 
 #include "compiled_model_generated.h"
@@ -47,6 +50,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <cstdlib>
@@ -354,16 +358,18 @@ public:
   using Executor::run;
   llvm::StringRef backend() const override { return "cpu"; }
   bool prefersPackedSequences() const override { return true; }
+  void prepare(llvm::ArrayRef<func::FuncOp> functions) override;
 
 private:
   /// `func` compiled for calls with `args` (their shapes matter only for a
   /// training step, which is specialised to them).
   llvm::Expected<std::shared_ptr<CompiledFunction>> compiled(func::FuncOp func,
                                                              llvm::ArrayRef<Tensor> args);
-  /// The function keyed by a hash of its text (and its specialised input
-  /// shapes), from memory, disk or the JIT.
+  /// The function keyed by a hash of its text (`printed(func)`) and its
+  /// specialised input shapes, from memory, disk or the JIT. Compiles
+  /// outside the lock: several functions compile at once (prepare).
   llvm::Expected<std::shared_ptr<CompiledFunction>>
-  compiledByText(func::FuncOp func, const InputShapes &shapes);
+  compiledByText(func::FuncOp func, const std::string &text, const InputShapes &shapes);
   llvm::Expected<std::shared_ptr<CompiledFunction>>
   compile(func::FuncOp func, const std::string &text, llvm::StringRef objectPath,
           const InputShapes &shapes = {});
@@ -376,6 +382,9 @@ private:
   llvm::StringMap<std::shared_ptr<CompiledFunction>> byTextHash;
   std::mutex mutex;
   llvm::StringMap<std::shared_ptr<CompiledFunction>> cache;
+  /// Keys being compiled (outside the lock), and their threads' signal.
+  llvm::StringSet<> compiling;
+  std::condition_variable compileDone;
   std::map<std::pair<Operation *, std::string>,
            std::pair<OperationFingerPrint, std::shared_ptr<CompiledFunction>>>
       bySight;
@@ -401,7 +410,7 @@ CompiledExecutor::compiled(func::FuncOp func, llvm::ArrayRef<Tensor> args) {
     if (seen != bySight.end() && seen->second.first == fingerprint)
       return seen->second.second;
   }
-  auto fn = compiledByText(func, shapes);
+  auto fn = compiledByText(func, printed(func), shapes);
   if (fn) {
     std::lock_guard<std::mutex> lock(mutex);
     bySight.insert_or_assign({func.getOperation(), shapeKey}, std::make_pair(fingerprint, *fn));
@@ -410,9 +419,9 @@ CompiledExecutor::compiled(func::FuncOp func, llvm::ArrayRef<Tensor> args) {
 }
 
 llvm::Expected<std::shared_ptr<CompiledFunction>>
-CompiledExecutor::compiledByText(func::FuncOp func, const InputShapes &shapes) {
-  std::string text = printed(func);
-  std::lock_guard<std::mutex> lock(mutex);
+CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
+                                 const InputShapes &shapes) {
+  std::unique_lock<std::mutex> lock(mutex);
   if (!artifact.empty()) {
     auto found = byTextHash.find(textHash(text) + "-" + func.getSymName().str());
     if (found == byTextHash.end())
@@ -426,6 +435,9 @@ CompiledExecutor::compiledByText(func::FuncOp func, const InputShapes &shapes) {
       cpu::JitModule::hostFingerprint();
   std::string key = textHash(text + shapesKey(shapes)) + "-" + textHash(context) + "-" +
                     func.getSymName().str();
+  // The lanes of a training batch ask for the same step at once: one
+  // compiles it, the others wait for its result.
+  compileDone.wait(lock, [&] { return !compiling.contains(key); });
   auto it = cache.find(key);
   if (it != cache.end())
     return it->second;
@@ -437,6 +449,14 @@ CompiledExecutor::compiledByText(func::FuncOp func, const InputShapes &shapes) {
   if (!cacheDir.empty() && !executableHash().empty() &&
       !llvm::sys::fs::create_directories(cacheDir))
     objectPath = (cacheDir + "/" + key + ".o");
+  compiling.insert(key);
+  lock.unlock();
+  auto finished = llvm::make_scope_exit([&] {
+    if (!lock.owns_lock())
+      lock.lock();
+    compiling.erase(key);
+    compileDone.notify_all();
+  });
   auto fn = compile(func, text, objectPath, shapes);
   if (!fn)
     return fn.takeError();
@@ -453,8 +473,27 @@ CompiledExecutor::compiledByText(func::FuncOp func, const InputShapes &shapes) {
     if (llvm::Error e = writeFileAtomically(cacheDir + "/" + key + ".aexm", bufferText(b)))
       spdlog::warn("cpu backend: {}", llvm::toString(std::move(e)));
   }
+  lock.lock();
   cache[key] = *fn;
   return *fn;
+}
+
+void CompiledExecutor::prepare(llvm::ArrayRef<func::FuncOp> functions) {
+  // A training step compiles for its inputs' shapes, known only at its run.
+  SmallVector<std::pair<func::FuncOp, std::string>> jobs;
+  for (func::FuncOp func : functions)
+    if (!func->hasAttr("attnedit.gradients"))
+      jobs.emplace_back(func, printed(func)); // here: printing reads the caller's context
+  // Threads of LLVM's pool, not OpenMP's: compiling recurses deeper than
+  // OpenMP workers' default stacks are sized for.
+  llvm::StdThreadPool pool(llvm::hardware_concurrency());
+  for (auto &[func, text] : jobs)
+    pool.async([this, func = func, &text = text] {
+      // A failure is reported again when the function runs.
+      if (auto fn = compiledByText(func, text, {}); !fn)
+        llvm::consumeError(fn.takeError());
+    });
+  pool.wait();
 }
 
 std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef key) {

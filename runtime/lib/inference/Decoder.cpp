@@ -50,8 +50,11 @@ llvm::Expected<std::unique_ptr<Decoder>> Decoder::create(ModuleOp module, Execut
   auto layout = CacheLayout::of(decode);
   if (!layout)
     return layout.takeError();
-  return std::unique_ptr<Decoder>(new Decoder(executor, parameters, std::move(copy),
-                                              std::move(*layout), options.maxBlocks));
+  std::unique_ptr<Decoder> decoder(new Decoder(executor, parameters, std::move(copy),
+                                               std::move(*layout), options.maxBlocks));
+  // Both run from the first request on: compiled now, side by side.
+  executor.prepare({decoder->prefillFunc, decoder->decodeFunc});
+  return decoder;
 }
 
 llvm::Expected<Tensor> Decoder::call(func::FuncOp func, llvm::ArrayRef<int64_t> seqs,

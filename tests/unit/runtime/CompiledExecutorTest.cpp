@@ -403,6 +403,47 @@ TEST(CompiledExecutorCache, SecondRunLoadsFromDisk) {
   llvm::sys::fs::remove_directories(dir);
 }
 
+// Tests prepare: every function is compiled (its cache entry written)
+// before any runs, concurrently, and the runs then give what an executor
+// compiling on first use gives.
+TEST(CompiledExecutorCache, PrepareCompilesAheadOfTheRuns) {
+  MLIRContext context;
+  context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
+  std::vector<OwningOpRef<ModuleOp>> modules;
+  SmallVector<func::FuncOp> funcs;
+  std::vector<const Case *> cases;
+  for (const char *name : {"losses", "rms_norm", "fused_attention_gqa_window"}) {
+    cases.push_back(&*std::find_if(std::begin(kCases), std::end(kCases), [&](const Case &x) {
+      return std::string(x.name) == name;
+    }));
+    modules.push_back(parseSourceString<ModuleOp>(cases.back()->body, &context));
+    ASSERT_TRUE(modules.back()) << name;
+    funcs.push_back(modules.back()->lookupSymbol<func::FuncOp>("f"));
+  }
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("attnedit-cache", dir));
+  std::unique_ptr<Executor> prepared = createCompiledExecutor(dir.str().str());
+  prepared->prepare(funcs);
+  std::error_code ec;
+  int objects = 0;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec))
+    objects += llvm::StringRef(it->path()).ends_with("-f.o");
+  EXPECT_EQ(objects, 3);
+  std::unique_ptr<Executor> onFirstUse = createCompiledExecutor(/*cacheDir=*/"");
+  ParameterStore none;
+  for (size_t i = 0; i < funcs.size(); ++i) {
+    std::vector<Tensor> args = randomArgs(funcs[i], cases[i]->dynamic, cases[i]->ignoreFirst);
+    auto a = prepared->run(funcs[i], args, none);
+    auto b = onFirstUse->run(funcs[i], args, none);
+    ASSERT_TRUE(bool(a)) << cases[i]->name << ": " << llvm::toString(a.takeError());
+    ASSERT_TRUE(bool(b)) << cases[i]->name << ": " << llvm::toString(b.takeError());
+    for (size_t r = 0; r < a->size(); ++r)
+      for (int64_t j = 0; j < (*a)[r].numel(); ++j)
+        ASSERT_EQ((*a)[r].data()[j], (*b)[r].data()[j]) << cases[i]->name << " result " << r;
+  }
+  llvm::sys::fs::remove_directories(dir);
+}
+
 } // namespace
 
 // Static results live in blocks the executor reuses: a result still held

@@ -38,6 +38,11 @@ public:
                                           llvm::ArrayRef<Tensor> args,
                                           ParameterStore &parameters);
 
+  /// Compiles `functions` before their first run, several at once where the
+  /// backend compiles (the interpreter has nothing to do). A function that
+  /// fails to compile says so when it runs.
+  virtual void prepare(llvm::ArrayRef<func::FuncOp> functions) {}
+
   /// "reference", "cpu" or "ascend-sim", as `--backend` names it.
   virtual llvm::StringRef backend() const = 0;
 
