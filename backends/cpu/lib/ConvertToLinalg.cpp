@@ -62,8 +62,10 @@ void parametersToArguments(func::FuncOp func) {
   MLIRContext *ctx = func.getContext();
   for (attnedit::ParamOp p : params) {
     // A parameter nothing reads (a distillation's replaced teacher
-    // projections) is no argument: every argument costs the call's
-    // lowering, superlinearly past ~800 scalars (LLVM's DAG combiner).
+    // projections) is no argument: the C interface calls the function with
+    // every memref field as a scalar, a call LLVM lowers in superlinear time
+    // (a 10-layer MLA forward's 143 parameters against its 103 read: 0.23
+    // against 0.05 s of llc for that wrapper).
     if (p->use_empty()) {
       p.erase();
       continue;

@@ -333,11 +333,12 @@ bool packedGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, const
   // A row-major A read in place can be read by every thread: each then
   // sweeps its own columns with its own block of B, and no thread waits for
   // the other at every block of B, which costs more than reading A twice
-  // once B spans a whole block (NT 512 × 768 × 768: +6-14%). A k-major A smaller than B (a weight's
-  // gradient, in features fewer than out) is worth packing twice for the
-  // same: its few row panels split unevenly and each thread would read half
-  // of every block of B from the other's cache (TN 256 × 768 × 1024 and
-  // 768 × 2048 / 32000 × 512: +7-11% on 2 threads, /tmp sweep).
+  // once B spans a whole block (NT 512 × 768 × 768: +6-14%). A k-major A
+  // smaller than B (a weight's gradient, in features fewer than out) is
+  // worth packing twice for the same: its few row panels split unevenly and
+  // each thread would read half of every block of B from the other's cache
+  // (TN 256 × 768 × 1024 and 768 × 2048 / 32000 × 512: +7-11% on 2 threads,
+  // /tmp sweep).
   bool byColumns = (g.inPlace && n >= kNC) || (av.colStride != 1 && m < n);
   float *pb = byColumns ? nullptr : threadBuffer<0>(bFloats);
 #pragma omp parallel if (2.0 * m * n * k > 4e6)

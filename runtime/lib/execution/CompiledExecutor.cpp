@@ -336,6 +336,12 @@ void specializeInputs(func::FuncOp func, const InputShapes &shapes) {
   func.setType(b.getFunctionType(types, func.getResultTypes()));
 }
 
+/// A training step runs with the recipe's sequence length every time: it
+/// is compiled for its inputs' shapes, so that every intermediate has a
+/// static size and the arena plan covers it. Inference functions keep
+/// their dynamic sizes (a prompt of any length runs one compiled forward).
+bool compiledForInputShapes(func::FuncOp func) { return func->hasAttr("attnedit.gradients"); }
+
 std::string printed(func::FuncOp func) {
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -392,12 +398,8 @@ private:
 
 llvm::Expected<std::shared_ptr<CompiledFunction>>
 CompiledExecutor::compiled(func::FuncOp func, llvm::ArrayRef<Tensor> args) {
-  // A training step runs with the recipe's sequence length every time: it
-  // is compiled for its inputs' shapes, so that every intermediate has a
-  // static size and the arena plan covers it. Inference functions keep
-  // their dynamic sizes (a prompt of any length runs one compiled forward).
   InputShapes shapes;
-  if (func->hasAttr("attnedit.gradients") && artifact.empty())
+  if (compiledForInputShapes(func) && artifact.empty())
     for (const Tensor &t : args)
       shapes.emplace_back(t.shape().begin(), t.shape().end());
   std::string shapeKey = shapesKey(shapes);
@@ -479,10 +481,10 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
 }
 
 void CompiledExecutor::prepare(llvm::ArrayRef<func::FuncOp> functions) {
-  // A training step compiles for its inputs' shapes, known only at its run.
+  // Input shapes are known only at a run.
   SmallVector<std::pair<func::FuncOp, std::string>> jobs;
   for (func::FuncOp func : functions)
-    if (!func->hasAttr("attnedit.gradients"))
+    if (!compiledForInputShapes(func))
       jobs.emplace_back(func, printed(func)); // here: printing reads the caller's context
   // Threads of LLVM's pool, not OpenMP's: compiling recurses deeper than
   // OpenMP workers' default stacks are sized for.

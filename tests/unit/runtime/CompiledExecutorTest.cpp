@@ -404,8 +404,8 @@ TEST(CompiledExecutorCache, SecondRunLoadsFromDisk) {
 }
 
 // Tests prepare: every function is compiled (its cache entry written)
-// before any runs, concurrently, and the runs then give what an executor
-// compiling on first use gives.
+// before any runs, and the runs then give what an executor compiling on
+// first use gives.
 TEST(CompiledExecutorCache, PrepareCompilesAheadOfTheRuns) {
   MLIRContext context;
   context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
