@@ -447,7 +447,8 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   auto warm = decoder.warmUp();
   if (!warm)
     return warm.takeError();
-  spdlog::info("prefill and decode ready in {:.2f} s", *warm);
+  spdlog::info("prefill and decode ran once in {:.2f} s (compiled when the decoder was made)",
+               *warm);
   Service service(decoder, *tok, options);
   httplib::Server server;
   int threads = options.threads;

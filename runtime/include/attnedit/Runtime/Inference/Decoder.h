@@ -40,11 +40,11 @@ public:
   llvm::Expected<Tensor> decode(llvm::ArrayRef<int64_t> seqs, llvm::ArrayRef<int32_t> tokens);
 
   /// Runs @prefill and @decode once on a scratch sequence of two tokens, on
-  /// a cache with no open sequence, and returns the seconds it took: the CPU
-  /// backend compiles (or loads from its disk cache) each function on first
-  /// use, which would otherwise land in the first request's latency (~0.6 s
-  /// for stories260K, compiled afresh). The cache is left as it was found,
-  /// its peak included.
+  /// a cache with no open sequence, and returns the seconds it took: a first
+  /// call's costs (its result blocks, their pages) would otherwise land in
+  /// the first request's latency. Compiling them (or loading them from the
+  /// disk cache) is done by create, both side by side. The cache is left as
+  /// it was found, its peak included.
   llvm::Expected<double> warmUp();
 
   KvCache &cache() { return kv; }
