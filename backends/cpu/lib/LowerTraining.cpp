@@ -456,15 +456,14 @@ FailureOr<Value> Lowering::lower(attnedit::SinkGradOp op) {
 
 FailureOr<Value> Lowering::lower(attnedit::SiluGradOp op) {
   return elementwise(b, loc, tensorType(op.getResult()), ValueRange{op.getInput(), op.getGrad()},
-                     [](OpBuilder &nb, Location l, ValueRange a) {
-                       Value v = toF64(nb, l, a[0]);
-                       Value e = exp64(nb, l, nb.create<arith::NegFOp>(l, v));
-                       Value s = nb.create<arith::DivFOp>(
-                           l, f64Const(nb, l, 1.0), nb.create<arith::AddFOp>(l, f64Const(nb, l, 1.0), e));
-                       Value oneMinus = nb.create<arith::SubFOp>(l, f64Const(nb, l, 1.0), s);
+                     [](OpBuilder &nb, Location l, ValueRange a) -> Value {
+                       Value v = a[0];
+                       Value s = nb.create<arith::DivFOp>(l, f32Const(nb, l, 1.0),
+                                                          onePlusExpNeg(nb, l, v));
+                       Value oneMinus = nb.create<arith::SubFOp>(l, f32Const(nb, l, 1.0), s);
                        Value inner = nb.create<arith::AddFOp>(
                            l, s, nb.create<arith::MulFOp>(l, nb.create<arith::MulFOp>(l, v, s), oneMinus));
-                       return toF32(nb, l, nb.create<arith::MulFOp>(l, toF64(nb, l, a[1]), inner));
+                       return nb.create<arith::MulFOp>(l, a[1], inner);
                      });
 }
 
