@@ -11,16 +11,19 @@
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Object/ELFObjectFile.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Host.h"
 
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <vector>
 #include <unistd.h>
 
@@ -206,6 +209,78 @@ static llvm::orc::SymbolMap hostSymbols(llvm::orc::MangleAndInterner interner) {
   return map;
 }
 
+namespace {
+/// An object's functions, as a perf map names them: each at its offset in
+/// its section. The loader keeps a section whole, so a function sits at its
+/// offset from the section's first global function, whose address a lookup
+/// gives.
+struct PerfMapFunctions {
+  struct Function {
+    std::string name;
+    uint64_t offset, size, section;
+  };
+  std::vector<Function> functions;
+  const Function *anchor = nullptr;
+};
+} // namespace
+
+/// With ATTNEDIT_PERF_MAP set, the functions of `object`, read before the
+/// JIT takes the object (and may free it once linked).
+static std::unique_ptr<PerfMapFunctions> perfMapFunctions(llvm::MemoryBufferRef object) {
+  if (!std::getenv("ATTNEDIT_PERF_MAP"))
+    return nullptr;
+  auto file = llvm::object::ObjectFile::createObjectFile(object);
+  if (!file) {
+    llvm::consumeError(file.takeError());
+    return nullptr;
+  }
+  auto map = std::make_unique<PerfMapFunctions>();
+  std::optional<size_t> anchor;
+  for (llvm::object::ELFSymbolRef symbol : (*file)->symbols()) {
+    auto type = symbol.getType();
+    auto name = symbol.getName();
+    auto offset = symbol.getAddress();
+    auto section = symbol.getSection();
+    if (!type || !name || !offset || !section || *type != llvm::object::SymbolRef::ST_Function ||
+        *section == (*file)->section_end()) {
+      llvm::consumeError(type.takeError());
+      llvm::consumeError(name.takeError());
+      llvm::consumeError(offset.takeError());
+      llvm::consumeError(section.takeError());
+      continue;
+    }
+    map->functions.push_back({name->str(), *offset, symbol.getSize(), (*section)->getIndex()});
+    if (!anchor && symbol.getBinding() == llvm::ELF::STB_GLOBAL)
+      anchor = map->functions.size() - 1;
+  }
+  if (!anchor)
+    return nullptr;
+  map->anchor = &map->functions[*anchor];
+  return map;
+}
+
+/// Names compiled functions for `perf report`, which otherwise shows them
+/// as [JIT] addresses: appends "address size name" lines to
+/// /tmp/perf-<pid>.map, perf's convention for JIT code. (ExecutionEngine's
+/// perf listener needs an LLVM built with LLVM_USE_PERF; Debian's is not.)
+static void appendPerfMap(const PerfMapFunctions &map,
+                          llvm::function_ref<llvm::Expected<uint64_t>(llvm::StringRef)> lookup) {
+  auto address = lookup(map.anchor->name);
+  if (!address) {
+    llvm::consumeError(address.takeError());
+    return;
+  }
+  std::error_code ec;
+  llvm::raw_fd_ostream out(("/tmp/perf-" + llvm::Twine(getpid()) + ".map").str(), ec,
+                           llvm::sys::fs::OF_Append);
+  if (ec)
+    return;
+  for (const PerfMapFunctions::Function &f : map.functions)
+    if (f.section == map.anchor->section)
+      out << llvm::format_hex_no_prefix(*address - map.anchor->offset + f.offset, 1) << " "
+          << llvm::format_hex_no_prefix(f.size, 1) << " " << f.name << "\n";
+}
+
 std::string cpu::JitModule::hostFingerprint() {
   std::string features;
   for (auto &f : llvm::sys::getHostCPUFeatures())
@@ -233,25 +308,43 @@ cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef o
   // must outlive ExecutionEngine::create (ASan: stack-use-after-scope).
   std::function<llvm::Error(llvm::Module *)> transformer =
       [target = machine->get()](llvm::Module *m) { return optimize(m, target); };
+  // The perf map reads the object code, written to a file even without a cache.
+  bool perfMap = std::getenv("ATTNEDIT_PERF_MAP") && !entry.empty();
   ExecutionEngineOptions options;
   options.transformer = transformer;
-  options.enableObjectDump = !objectPath.empty();
+  options.enableObjectDump = !objectPath.empty() || perfMap;
+  // On by default in MLIR, and LLVM's listener then writes a jitdump of every
+  // compiled object under /tmp/.debug/jit that nothing deletes (568 MB over
+  // this project's test runs); ATTNEDIT_PERF_MAP names the code instead.
+  options.enablePerfNotificationListener = false;
   auto engine = ExecutionEngine::create(module, options, std::move(*machine));
   if (!engine)
     return engine.takeError();
   (*engine)->registerSymbols(hostSymbols);
   std::unique_ptr<JitModule> jit(new JitModule());
   jit->engine = std::move(*engine);
-  if (!objectPath.empty()) {
+  if (options.enableObjectDump) {
     // The object exists once something was looked up (cpu-codegen.md §2:
     // dumping first can silently write nothing).
     if (auto fn = jit->engine->lookupPacked(("_mlir_ciface_" + entry).str()); !fn)
       return fn.takeError();
-    std::string temporary = (objectPath + ".tmp." + llvm::Twine(getpid())).str();
+    std::string temporary =
+        ((objectPath.empty() ? llvm::Twine("/tmp/attnedit-perf-map") : objectPath) + ".tmp." +
+         llvm::Twine(getpid()))
+            .str();
     jit->engine->dumpToObjectFile(temporary);
-    if (llvm::sys::fs::exists(temporary))
-      if (std::error_code ec = llvm::sys::fs::rename(temporary, objectPath))
-        llvm::sys::fs::remove(temporary);
+    if (auto object = llvm::MemoryBuffer::getFile(temporary); perfMap && object)
+      if (auto functions = perfMapFunctions(**object))
+        appendPerfMap(*functions, [&](llvm::StringRef name) -> llvm::Expected<uint64_t> {
+          auto address = jit->engine->lookup(name);
+          if (!address)
+            return address.takeError();
+          return reinterpret_cast<uint64_t>(*address);
+        });
+    if (objectPath.empty() || !llvm::sys::fs::exists(temporary))
+      llvm::sys::fs::remove(temporary);
+    else if (std::error_code ec = llvm::sys::fs::rename(temporary, objectPath))
+      llvm::sys::fs::remove(temporary);
   }
   return jit;
 }
@@ -279,10 +372,18 @@ llvm::Expected<std::unique_ptr<cpu::JitModule>> cpu::JitModule::load(llvm::Strin
                                         (*lljit)->getDataLayout());
   if (llvm::Error e = dylib.define(llvm::orc::absoluteSymbols(hostSymbols(interner))))
     return std::move(e);
+  std::unique_ptr<PerfMapFunctions> functions = perfMapFunctions((*buffer)->getMemBufferRef());
   if (llvm::Error e = (*lljit)->addObjectFile(std::move(*buffer)))
     return std::move(e);
   std::unique_ptr<JitModule> jit(new JitModule());
   jit->loaded = std::move(*lljit);
+  if (functions)
+    appendPerfMap(*functions, [&](llvm::StringRef name) -> llvm::Expected<uint64_t> {
+      auto address = jit->loaded->lookup(name);
+      if (!address)
+        return address.takeError();
+      return address->getValue();
+    });
   return jit;
 }
 

@@ -22,7 +22,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <random>
 
 using namespace mlir;
@@ -442,6 +445,92 @@ TEST(CompiledExecutorCache, PrepareCompilesAheadOfTheRuns) {
         ASSERT_EQ((*a)[r].data()[j], (*b)[r].data()[j]) << cases[i]->name << " result " << r;
   }
   llvm::sys::fs::remove_directories(dir);
+}
+
+/// The address ranges of this process's executable mappings.
+std::vector<std::pair<uint64_t, uint64_t>> executableRanges() {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    uint64_t lo, hi;
+    char perms[5] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) == 3 && perms[2] == 'x')
+      ranges.emplace_back(lo, hi);
+  }
+  return ranges;
+}
+
+// Tests ATTNEDIT_PERF_MAP: compiling a function and loading it from the
+// cache each name its functions in perf's /tmp/perf-<pid>.map, at addresses
+// inside this process's executable mappings; without it, nothing is written.
+TEST(CompiledExecutorPerfMap, NamesCompiledFunctionsAtExecutableAddresses) {
+  MLIRContext context;
+  context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
+  const Case &c = *std::find_if(std::begin(kCases), std::end(kCases),
+                                [](const Case &x) { return std::string(x.name) == "rms_norm"; });
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(c.body, &context);
+  ASSERT_TRUE(module);
+  auto func = module->lookupSymbol<func::FuncOp>("f");
+  std::vector<Tensor> args = randomArgs(func, c.dynamic, c.ignoreFirst);
+  ParameterStore none;
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("attnedit-cache", dir));
+  std::string mapPath = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+  llvm::sys::fs::remove(mapPath);
+  setenv("ATTNEDIT_PERF_MAP", "1", 1);
+  // Alive to the end: their code stays mapped.
+  std::unique_ptr<Executor> compiling = createCompiledExecutor(dir.str().str());
+  std::unique_ptr<Executor> loading = createCompiledExecutor(dir.str().str());
+  std::unique_ptr<Executor> unnamed = createCompiledExecutor(dir.str().str());
+  auto compiled = compiling->run(func, args, none);
+  auto loaded = loading->run(func, args, none);
+  unsetenv("ATTNEDIT_PERF_MAP");
+  auto plain = unnamed->run(func, args, none);
+  ASSERT_TRUE(compiled && loaded && plain);
+
+  std::ifstream map(mapPath);
+  std::string line;
+  int entries = 0, lines = 0;
+  auto ranges = executableRanges();
+  while (std::getline(map, line)) {
+    ++lines;
+    uint64_t address, size;
+    char name[256] = {};
+    ASSERT_EQ(std::sscanf(line.c_str(), "%lx %lx %255s", &address, &size, name), 3) << line;
+    EXPECT_GT(size, 0u) << line;
+    EXPECT_TRUE(llvm::any_of(ranges, [&](auto r) { return r.first <= address && address < r.second; }))
+        << line << " is outside every executable mapping";
+    entries += std::string(name) == "_mlir_ciface_f";
+  }
+  // Once when compiled, once when loaded; not when the variable was unset.
+  EXPECT_EQ(entries, 2) << lines << " lines in " << mapPath;
+  llvm::sys::fs::remove(mapPath);
+  llvm::sys::fs::remove_directories(dir);
+}
+
+// Tests that compiling leaves no jitdump behind: MLIR's ExecutionEngine
+// turns LLVM's perf listener on by default, which wrote every object to
+// <temp>/.debug/jit/*/jit-<pid>.dump and never deleted it.
+TEST(CompiledExecutorPerfMap, CompilingWritesNoJitDump) {
+  MLIRContext context;
+  context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
+  const Case &c = *std::find_if(std::begin(kCases), std::end(kCases),
+                                [](const Case &x) { return std::string(x.name) == "rms_norm"; });
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(c.body, &context);
+  ASSERT_TRUE(module);
+  auto func = module->lookupSymbol<func::FuncOp>("f");
+  ParameterStore none;
+  auto result = createCompiledExecutor(/*cacheDir=*/"")->run(
+      func, randomArgs(func, c.dynamic, c.ignoreFirst), none);
+  ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
+  llvm::SmallString<128> jit;
+  llvm::sys::path::system_temp_directory(/*ErasedOnReboot=*/true, jit);
+  llvm::sys::path::append(jit, ".debug", "jit");
+  std::string dump = "jit-" + std::to_string(getpid()) + ".dump";
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(jit, ec), end; it != end && !ec; it.increment(ec))
+    EXPECT_FALSE(llvm::sys::fs::exists(it->path() + "/" + dump)) << it->path() << "/" << dump;
 }
 
 } // namespace
