@@ -270,15 +270,20 @@ static void appendPerfMap(const PerfMapFunctions &map,
     llvm::consumeError(address.takeError());
     return;
   }
+  std::string lines;
+  llvm::raw_string_ostream os(lines);
+  for (const PerfMapFunctions::Function &f : map.functions)
+    if (f.section == map.anchor->section)
+      os << llvm::format_hex_no_prefix(*address - map.anchor->offset + f.offset, 1) << " "
+         << llvm::format_hex_no_prefix(f.size, 1) << " " << f.name << "\n";
+  // Functions compile on several threads: one append at a time.
+  static std::mutex appending;
+  std::lock_guard<std::mutex> lock(appending);
   std::error_code ec;
   llvm::raw_fd_ostream out(("/tmp/perf-" + llvm::Twine(getpid()) + ".map").str(), ec,
                            llvm::sys::fs::OF_Append);
-  if (ec)
-    return;
-  for (const PerfMapFunctions::Function &f : map.functions)
-    if (f.section == map.anchor->section)
-      out << llvm::format_hex_no_prefix(*address - map.anchor->offset + f.offset, 1) << " "
-          << llvm::format_hex_no_prefix(f.size, 1) << " " << f.name << "\n";
+  if (!ec)
+    out << os.str();
 }
 
 std::string cpu::JitModule::hostFingerprint() {
@@ -328,10 +333,13 @@ cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef o
     // dumping first can silently write nothing).
     if (auto fn = jit->engine->lookupPacked(("_mlir_ciface_" + entry).str()); !fn)
       return fn.takeError();
-    std::string temporary =
-        ((objectPath.empty() ? llvm::Twine("/tmp/attnedit-perf-map") : objectPath) + ".tmp." +
-         llvm::Twine(getpid()))
-            .str();
+    // Unique without a cache: functions compile side by side (prepare).
+    llvm::SmallString<128> temporary;
+    if (objectPath.empty())
+      llvm::sys::fs::createUniquePath("attnedit-perf-map-%%%%%%%%.o", temporary,
+                                      /*MakeAbsolute=*/true);
+    else
+      temporary = (objectPath + ".tmp." + llvm::Twine(getpid())).str();
     jit->engine->dumpToObjectFile(temporary);
     if (auto object = llvm::MemoryBuffer::getFile(temporary); perfMap && object)
       if (auto functions = perfMapFunctions(**object))
