@@ -209,72 +209,81 @@ static llvm::orc::SymbolMap hostSymbols(llvm::orc::MangleAndInterner interner) {
   return map;
 }
 
+/// Whether ATTNEDIT_PERF_MAP asks for perf's map of compiled code: set, and
+/// neither empty nor "0".
+static bool perfMapRequested() {
+  const char *value = std::getenv("ATTNEDIT_PERF_MAP");
+  return value && *value && llvm::StringRef(value) != "0";
+}
+
 namespace {
 /// An object's functions, as a perf map names them: each at its offset in
-/// its section. The loader keeps a section whole, so a function sits at its
-/// offset from the section's first global function, whose address a lookup
-/// gives.
+/// its section. The JIT loads a section whole (RuntimeDyld and JITLink
+/// both), so a function sits at its offset from the anchor, the section's
+/// first global function, whose address a lookup gives.
 struct PerfMapFunctions {
   struct Function {
     std::string name;
     uint64_t offset, size, section;
   };
   std::vector<Function> functions;
-  const Function *anchor = nullptr;
+  size_t anchor;
+  const std::string &anchorName() const { return functions[anchor].name; }
 };
 } // namespace
 
-/// With ATTNEDIT_PERF_MAP set, the functions of `object`, read before the
-/// JIT takes the object (and may free it once linked).
-static std::unique_ptr<PerfMapFunctions> perfMapFunctions(llvm::MemoryBufferRef object) {
-  if (!std::getenv("ATTNEDIT_PERF_MAP"))
-    return nullptr;
+/// The functions of `object` for a perf map, read before the JIT takes the
+/// object (and may free it once linked); null unless requested.
+static std::optional<PerfMapFunctions> perfMapFunctions(llvm::MemoryBufferRef object) {
+  if (!perfMapRequested())
+    return std::nullopt;
   auto file = llvm::object::ObjectFile::createObjectFile(object);
   if (!file) {
     llvm::consumeError(file.takeError());
-    return nullptr;
+    return std::nullopt;
   }
-  auto map = std::make_unique<PerfMapFunctions>();
+  auto *elf = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(file->get());
+  if (!elf)
+    return std::nullopt;
+  PerfMapFunctions map;
   std::optional<size_t> anchor;
-  for (llvm::object::ELFSymbolRef symbol : (*file)->symbols()) {
+  for (llvm::object::ELFSymbolRef symbol : elf->symbols()) {
     auto type = symbol.getType();
     auto name = symbol.getName();
     auto offset = symbol.getAddress();
     auto section = symbol.getSection();
     if (!type || !name || !offset || !section || *type != llvm::object::SymbolRef::ST_Function ||
-        *section == (*file)->section_end()) {
+        *section == elf->section_end()) {
       llvm::consumeError(type.takeError());
       llvm::consumeError(name.takeError());
       llvm::consumeError(offset.takeError());
       llvm::consumeError(section.takeError());
       continue;
     }
-    map->functions.push_back({name->str(), *offset, symbol.getSize(), (*section)->getIndex()});
+    map.functions.push_back({name->str(), *offset, symbol.getSize(), (*section)->getIndex()});
     if (!anchor && symbol.getBinding() == llvm::ELF::STB_GLOBAL)
-      anchor = map->functions.size() - 1;
+      anchor = map.functions.size() - 1;
   }
   if (!anchor)
-    return nullptr;
-  map->anchor = &map->functions[*anchor];
+    return std::nullopt;
+  map.anchor = *anchor;
   return map;
 }
 
 /// Names compiled functions for `perf report`, which otherwise shows them
 /// as [JIT] addresses: appends "address size name" lines to
-/// /tmp/perf-<pid>.map, perf's convention for JIT code. (ExecutionEngine's
-/// perf listener needs an LLVM built with LLVM_USE_PERF; Debian's is not.)
-static void appendPerfMap(const PerfMapFunctions &map,
-                          llvm::function_ref<llvm::Expected<uint64_t>(llvm::StringRef)> lookup) {
-  auto address = lookup(map.anchor->name);
-  if (!address) {
-    llvm::consumeError(address.takeError());
-    return;
-  }
+/// /tmp/perf-<pid>.map, perf's convention for JIT code, the anchor loaded at
+/// `anchorAddress`. (LLVM's perf listener names only what ExecutionEngine
+/// compiles, not objects loaded from the cache, and needs `perf inject`.)
+/// Functions elsewhere than the anchor's section (none, as the JIT emits
+/// them) are left out.
+static void appendPerfMap(const PerfMapFunctions &map, uint64_t anchorAddress) {
+  const PerfMapFunctions::Function &anchor = map.functions[map.anchor];
   std::string lines;
   llvm::raw_string_ostream os(lines);
   for (const PerfMapFunctions::Function &f : map.functions)
-    if (f.section == map.anchor->section)
-      os << llvm::format_hex_no_prefix(*address - map.anchor->offset + f.offset, 1) << " "
+    if (f.section == anchor.section)
+      os << llvm::format_hex_no_prefix(anchorAddress - anchor.offset + f.offset, 1) << " "
          << llvm::format_hex_no_prefix(f.size, 1) << " " << f.name << "\n";
   // Functions compile on several threads: one append at a time.
   static std::mutex appending;
@@ -314,13 +323,13 @@ cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef o
   std::function<llvm::Error(llvm::Module *)> transformer =
       [target = machine->get()](llvm::Module *m) { return optimize(m, target); };
   // The perf map reads the object code, written to a file even without a cache.
-  bool perfMap = std::getenv("ATTNEDIT_PERF_MAP") && !entry.empty();
+  bool perfMap = perfMapRequested() && !entry.empty();
   ExecutionEngineOptions options;
   options.transformer = transformer;
   options.enableObjectDump = !objectPath.empty() || perfMap;
-  // On by default in MLIR, and LLVM's listener then writes a jitdump of every
-  // compiled object under /tmp/.debug/jit that nothing deletes (568 MB over
-  // this project's test runs); ATTNEDIT_PERF_MAP names the code instead.
+  // On by default in MLIR: LLVM's listener then wrote a jitdump of every
+  // compiled object (to $JITDUMPDIR, else under $HOME or /tmp, .debug/jit)
+  // that nothing deleted, 568 MB over this project's test runs.
   options.enablePerfNotificationListener = false;
   auto engine = ExecutionEngine::create(module, options, std::move(*machine));
   if (!engine)
@@ -333,22 +342,28 @@ cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef o
     // dumping first can silently write nothing).
     if (auto fn = jit->engine->lookupPacked(("_mlir_ciface_" + entry).str()); !fn)
       return fn.takeError();
-    // Unique without a cache: functions compile side by side (prepare).
     llvm::SmallString<128> temporary;
-    if (objectPath.empty())
-      llvm::sys::fs::createUniquePath("attnedit-perf-map-%%%%%%%%.o", temporary,
-                                      /*MakeAbsolute=*/true);
-    else
+    if (objectPath.empty()) {
+      // Created exclusively: functions compile side by side (prepare).
+      int fd;
+      if (llvm::sys::fs::createTemporaryFile("attnedit-perf-map", "o", fd, temporary))
+        return jit;
+      ::close(fd);
+    } else {
       temporary = (objectPath + ".tmp." + llvm::Twine(getpid())).str();
+    }
     jit->engine->dumpToObjectFile(temporary);
-    if (auto object = llvm::MemoryBuffer::getFile(temporary); perfMap && object)
-      if (auto functions = perfMapFunctions(**object))
-        appendPerfMap(*functions, [&](llvm::StringRef name) -> llvm::Expected<uint64_t> {
-          auto address = jit->engine->lookup(name);
-          if (!address)
-            return address.takeError();
-          return reinterpret_cast<uint64_t>(*address);
-        });
+    std::optional<PerfMapFunctions> functions;
+    if (perfMap) {
+      if (auto object = llvm::MemoryBuffer::getFile(temporary))
+        functions = perfMapFunctions((*object)->getMemBufferRef());
+    }
+    if (functions) {
+      if (auto address = jit->engine->lookup(functions->anchorName()))
+        appendPerfMap(*functions, reinterpret_cast<uint64_t>(*address));
+      else
+        llvm::consumeError(address.takeError());
+    }
     if (objectPath.empty() || !llvm::sys::fs::exists(temporary))
       llvm::sys::fs::remove(temporary);
     else if (std::error_code ec = llvm::sys::fs::rename(temporary, objectPath))
@@ -380,18 +395,17 @@ llvm::Expected<std::unique_ptr<cpu::JitModule>> cpu::JitModule::load(llvm::Strin
                                         (*lljit)->getDataLayout());
   if (llvm::Error e = dylib.define(llvm::orc::absoluteSymbols(hostSymbols(interner))))
     return std::move(e);
-  std::unique_ptr<PerfMapFunctions> functions = perfMapFunctions((*buffer)->getMemBufferRef());
+  std::optional<PerfMapFunctions> functions = perfMapFunctions((*buffer)->getMemBufferRef());
   if (llvm::Error e = (*lljit)->addObjectFile(std::move(*buffer)))
     return std::move(e);
   std::unique_ptr<JitModule> jit(new JitModule());
   jit->loaded = std::move(*lljit);
-  if (functions)
-    appendPerfMap(*functions, [&](llvm::StringRef name) -> llvm::Expected<uint64_t> {
-      auto address = jit->loaded->lookup(name);
-      if (!address)
-        return address.takeError();
-      return address->getValue();
-    });
+  if (functions) {
+    if (auto address = jit->loaded->lookup(functions->anchorName()))
+      appendPerfMap(*functions, address->getValue());
+    else
+      llvm::consumeError(address.takeError());
+  }
   return jit;
 }
 

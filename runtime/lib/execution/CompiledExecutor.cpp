@@ -58,6 +58,7 @@
 #include <mutex>
 
 #include <malloc.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 using namespace mlir;
@@ -206,6 +207,80 @@ std::string defaultCacheDir() {
     return "";
   llvm::sys::path::append(path, "attnedit", "cpu");
   return path.str().str();
+}
+
+/// The cache's bound: $ATTNEDIT_CACHE_MAX_SIZE, bytes with an optional K, M
+/// or G suffix; 1G by default, as ccache bounds its own cache.
+uint64_t cacheLimit() {
+  constexpr uint64_t kDefault = 1ull << 30;
+  const char *text = std::getenv("ATTNEDIT_CACHE_MAX_SIZE");
+  if (!text || !*text)
+    return kDefault;
+  llvm::StringRef size(text);
+  uint64_t scale = 1, bytes = 0;
+  if (size.consume_back("K") || size.consume_back("k"))
+    scale = 1ull << 10;
+  else if (size.consume_back("M") || size.consume_back("m"))
+    scale = 1ull << 20;
+  else if (size.consume_back("G") || size.consume_back("g"))
+    scale = 1ull << 30;
+  if (size.getAsInteger(10, bytes) || bytes == 0 || bytes > UINT64_MAX / scale) {
+    spdlog::warn("cpu backend: ATTNEDIT_CACHE_MAX_SIZE={} is not a size such as 500M or 2G; "
+                 "the cache stays within 1G",
+                 text);
+    return kDefault;
+  }
+  return bytes * scale;
+}
+
+/// Removes the least recently used entries of the cache in `dir` (each
+/// object with its manifest: the files of one key) until it holds at most
+/// `limit` bytes, never the entry `keep` just written. Every rebuild of
+/// attnedit and every new model or shape adds entries that a later run may
+/// never match again: unbounded, the cache here had grown to 404 MB. A load
+/// marks its entry used (loadCached); temporaries younger than an hour may
+/// be another process's object being written, and stay.
+void evictLeastRecentlyUsed(const std::string &dir, llvm::StringRef keep, uint64_t limit) {
+  struct Entry {
+    uint64_t bytes = 0;
+    llvm::sys::TimePoint<> used;
+    std::vector<std::string> files;
+  };
+  llvm::StringMap<Entry> entries;
+  uint64_t total = 0;
+  auto now = std::chrono::system_clock::now();
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
+    llvm::sys::fs::file_status status;
+    if (llvm::sys::fs::status(it->path(), status) ||
+        status.type() != llvm::sys::fs::file_type::regular_file)
+      continue;
+    total += status.getSize();
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    bool temporary = name.contains(".tmp.");
+    if (temporary && now - status.getLastModificationTime() < std::chrono::hours(1))
+      continue;
+    llvm::StringRef key = temporary ? name : name.rsplit('.').first;
+    if (key == keep)
+      continue;
+    Entry &entry = entries[key];
+    entry.bytes += status.getSize();
+    entry.used = std::max(entry.used, status.getLastModificationTime());
+    entry.files.push_back(it->path());
+  }
+  if (total <= limit)
+    return;
+  std::vector<const Entry *> oldestFirst;
+  for (const auto &entry : entries)
+    oldestFirst.push_back(&entry.second);
+  llvm::sort(oldestFirst, [](const Entry *a, const Entry *b) { return a->used < b->used; });
+  for (const Entry *entry : oldestFirst) {
+    if (total <= limit)
+      break;
+    for (const std::string &file : entry->files)
+      llvm::sys::fs::remove(file);
+    total -= entry->bytes;
+  }
 }
 
 namespace fb = ::aexm;
@@ -474,6 +549,7 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
              fb::ManifestIdentifier());
     if (llvm::Error e = writeFileAtomically(cacheDir + "/" + key + ".aexm", bufferText(b)))
       spdlog::warn("cpu backend: {}", llvm::toString(std::move(e)));
+    evictLeastRecentlyUsed(cacheDir, key, cacheLimit());
   }
   lock.lock();
   cache[key] = *fn;
@@ -519,6 +595,8 @@ std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef k
     return nullptr;
   }
   fn->jit = std::move(*jit);
+  // Used now: the last to be evicted.
+  ::utimes((base + ".aexm").c_str(), nullptr);
   spdlog::debug("cpu backend: @{} from the cache {}", fn->name, base);
   return fn;
 }

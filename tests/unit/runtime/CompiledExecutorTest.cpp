@@ -15,7 +15,9 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/Object/ELFObjectFile.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <gtest/gtest.h>
@@ -24,9 +26,12 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <random>
+#include <set>
+#include <sys/time.h>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -447,24 +452,137 @@ TEST(CompiledExecutorCache, PrepareCompilesAheadOfTheRuns) {
   llvm::sys::fs::remove_directories(dir);
 }
 
-/// The address ranges of this process's executable mappings.
-std::vector<std::pair<uint64_t, uint64_t>> executableRanges() {
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    uint64_t lo, hi;
-    char perms[5] = {};
-    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &lo, &hi, perms) == 3 && perms[2] == 'x')
-      ranges.emplace_back(lo, hi);
+/// The cache directory's file names.
+std::set<std::string> filesIn(llvm::StringRef dir) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec))
+    names.insert(llvm::sys::path::filename(it->path()).str());
+  return names;
+}
+
+/// The total size of `names` in `dir`.
+uint64_t bytesOf(llvm::StringRef dir, const std::set<std::string> &names) {
+  uint64_t total = 0;
+  for (const std::string &name : names) {
+    uint64_t size = 0;
+    EXPECT_FALSE(llvm::sys::fs::file_size((dir + "/" + name).str(), size)) << name;
+    total += size;
   }
-  return ranges;
+  return total;
+}
+
+// Tests ATTNEDIT_CACHE_MAX_SIZE: a new entry evicts the least recently
+// used ones (a load counts as a use) until the cache fits, never itself.
+TEST(CompiledExecutorCache, StaysWithinItsSizeEvictingTheLeastRecentlyUsed) {
+  MLIRContext context;
+  context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
+  std::vector<OwningOpRef<ModuleOp>> modules;
+  SmallVector<func::FuncOp> funcs;
+  std::vector<std::vector<Tensor>> args;
+  for (const char *name : {"losses", "rms_norm", "fused_attention_gqa_window", "elementwise"}) {
+    const Case &c = *std::find_if(std::begin(kCases), std::end(kCases),
+                                  [&](const Case &x) { return std::string(x.name) == name; });
+    ASSERT_STREQ(c.name, name);
+    modules.push_back(parseSourceString<ModuleOp>(c.body, &context));
+    ASSERT_TRUE(modules.back()) << name;
+    funcs.push_back(modules.back()->lookupSymbol<func::FuncOp>("f"));
+    args.push_back(randomArgs(funcs.back(), c.dynamic, c.ignoreFirst));
+  }
+  llvm::SmallString<128> dir, scratch;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("attnedit-cache", dir));
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("attnedit-cache", scratch));
+  ParameterStore none;
+  // The files function i adds to `in` (a fresh executor: compiled or loaded).
+  auto run = [&](size_t i, llvm::StringRef in) {
+    std::set<std::string> before = filesIn(in), added;
+    auto result = createCompiledExecutor(in.str())->run(funcs[i], args[i], none);
+    EXPECT_TRUE(bool(result)) << llvm::toString(result.takeError());
+    for (const std::string &name : filesIn(in))
+      if (!before.count(name))
+        added.insert(name);
+    return added;
+  };
+  auto setUsed = [&](const std::set<std::string> &names, time_t seconds) {
+    for (const std::string &name : names) {
+      struct timeval times[2] = {{seconds, 0}, {seconds, 0}};
+      ASSERT_EQ(::utimes((dir + "/" + name).str().c_str(), times), 0) << name;
+    }
+  };
+
+  // Smaller than any entry: only the newest stays.
+  setenv("ATTNEDIT_CACHE_MAX_SIZE", "1K", 1);
+  std::set<std::string> first = run(0, dir);
+  EXPECT_EQ(first.size(), 2u); // object and manifest
+  std::set<std::string> second = run(1, dir);
+  EXPECT_EQ(filesIn(dir), second);
+
+  // Within the default bound, nothing is evicted.
+  unsetenv("ATTNEDIT_CACHE_MAX_SIZE");
+  first = run(0, dir);
+  std::set<std::string> third = run(2, dir);
+  EXPECT_EQ(filesIn(dir).size(), 6u);
+  // Used long ago, in this order: first, second, third; then first is
+  // loaded (no new files), which makes second the least recently used.
+  setUsed(first, 1000);
+  setUsed(second, 2000);
+  setUsed(third, 3000);
+  EXPECT_TRUE(run(0, dir).empty());
+  // A bound one byte short of holding them all with the fourth's entry
+  // (its size from a scratch cache) evicts exactly one: the second.
+  std::set<std::string> all = filesIn(dir);
+  uint64_t fourthBytes = bytesOf(scratch, run(3, scratch));
+  setenv("ATTNEDIT_CACHE_MAX_SIZE",
+         std::to_string(bytesOf(dir, all) + fourthBytes - 1).c_str(), 1);
+  std::set<std::string> fourth = run(3, dir);
+  unsetenv("ATTNEDIT_CACHE_MAX_SIZE");
+  std::set<std::string> expected;
+  for (const auto *entry : {&first, &third, &fourth})
+    expected.insert(entry->begin(), entry->end());
+  EXPECT_EQ(filesIn(dir), expected);
+  llvm::sys::fs::remove_directories(dir);
+  llvm::sys::fs::remove_directories(scratch);
+}
+
+/// Each function of the object file `path` by name: its bytes.
+std::map<std::string, std::string> functionBytes(const std::string &path) {
+  std::map<std::string, std::string> bytes;
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return bytes;
+  auto file = llvm::object::ObjectFile::createObjectFile((*buffer)->getMemBufferRef());
+  if (!file) {
+    llvm::consumeError(file.takeError());
+    return bytes;
+  }
+  for (llvm::object::ELFSymbolRef symbol : (*file)->symbols()) {
+    auto type = symbol.getType();
+    auto name = symbol.getName();
+    auto offset = symbol.getAddress();
+    auto section = symbol.getSection();
+    if (!type || !name || !offset || !section || *type != llvm::object::SymbolRef::ST_Function ||
+        *section == (*file)->section_end()) {
+      llvm::consumeError(type.takeError());
+      llvm::consumeError(name.takeError());
+      llvm::consumeError(offset.takeError());
+      llvm::consumeError(section.takeError());
+      continue;
+    }
+    auto contents = (*section)->getContents();
+    if (!contents) {
+      llvm::consumeError(contents.takeError());
+      continue;
+    }
+    bytes[name->str()] = contents->substr(*offset, symbol.getSize()).str();
+  }
+  return bytes;
 }
 
 // Tests ATTNEDIT_PERF_MAP: compiling a function and loading it from the
-// cache each name its functions in perf's /tmp/perf-<pid>.map, at addresses
-// inside this process's executable mappings; without it, nothing is written.
-TEST(CompiledExecutorPerfMap, NamesCompiledFunctionsAtExecutableAddresses) {
+// cache each name its functions in perf's /tmp/perf-<pid>.map, where each
+// address holds that function's code (its bytes in the object file, but
+// for the few that relocation patched); without it, nothing is written.
+TEST(CompiledExecutorPerfMap, NamesCompiledFunctionsAtTheirCode) {
   MLIRContext context;
   context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
   const Case &c = *std::find_if(std::begin(kCases), std::end(kCases),
@@ -484,23 +602,35 @@ TEST(CompiledExecutorPerfMap, NamesCompiledFunctionsAtExecutableAddresses) {
   std::unique_ptr<Executor> loading = createCompiledExecutor(dir.str().str());
   std::unique_ptr<Executor> unnamed = createCompiledExecutor(dir.str().str());
   auto compiled = compiling->run(func, args, none);
+  ASSERT_TRUE(bool(compiled)) << llvm::toString(compiled.takeError());
+  std::string object;
+  for (const std::string &name : filesIn(dir))
+    if (llvm::StringRef(name).ends_with(".o"))
+      object = (dir + "/" + name).str();
+  ASSERT_FALSE(object.empty()) << "no cached object: the second run would compile, not load";
   auto loaded = loading->run(func, args, none);
+  ASSERT_TRUE(bool(loaded)) << llvm::toString(loaded.takeError());
   unsetenv("ATTNEDIT_PERF_MAP");
   auto plain = unnamed->run(func, args, none);
-  ASSERT_TRUE(compiled && loaded && plain);
+  ASSERT_TRUE(bool(plain)) << llvm::toString(plain.takeError());
 
+  std::map<std::string, std::string> code = functionBytes(object);
+  ASSERT_TRUE(code.count("_mlir_ciface_f"));
   std::ifstream map(mapPath);
   std::string line;
   int entries = 0, lines = 0;
-  auto ranges = executableRanges();
   while (std::getline(map, line)) {
     ++lines;
     uint64_t address, size;
     char name[256] = {};
     ASSERT_EQ(std::sscanf(line.c_str(), "%lx %lx %255s", &address, &size, name), 3) << line;
-    EXPECT_GT(size, 0u) << line;
-    EXPECT_TRUE(llvm::any_of(ranges, [&](auto r) { return r.first <= address && address < r.second; }))
-        << line << " is outside every executable mapping";
+    ASSERT_TRUE(code.count(name)) << line << ": not a function of " << object;
+    const std::string &expected = code[name];
+    ASSERT_EQ(size, expected.size()) << line;
+    int same = 0;
+    for (size_t i = 0; i < size; ++i)
+      same += reinterpret_cast<const char *>(address)[i] == expected[i];
+    EXPECT_GE(same, 0.9 * size) << line << ": " << same << " of its bytes match the object's";
     entries += std::string(name) == "_mlir_ciface_f";
   }
   // Once when compiled, once when loaded; not when the variable was unset.
@@ -511,7 +641,8 @@ TEST(CompiledExecutorPerfMap, NamesCompiledFunctionsAtExecutableAddresses) {
 
 // Tests that compiling leaves no jitdump behind: MLIR's ExecutionEngine
 // turns LLVM's perf listener on by default, which wrote every object to
-// <temp>/.debug/jit/*/jit-<pid>.dump and never deleted it.
+// .debug/jit/*/jit-<pid>.dump (under $JITDUMPDIR, else $HOME or the temp
+// directory) and never deleted it.
 TEST(CompiledExecutorPerfMap, CompilingWritesNoJitDump) {
   MLIRContext context;
   context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
@@ -524,13 +655,20 @@ TEST(CompiledExecutorPerfMap, CompilingWritesNoJitDump) {
   auto result = createCompiledExecutor(/*cacheDir=*/"")->run(
       func, randomArgs(func, c.dynamic, c.ignoreFirst), none);
   ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
-  llvm::SmallString<128> jit;
-  llvm::sys::path::system_temp_directory(/*ErasedOnReboot=*/true, jit);
-  llvm::sys::path::append(jit, ".debug", "jit");
+  std::vector<llvm::SmallString<128>> bases(3);
+  if (const char *dir = std::getenv("JITDUMPDIR"))
+    bases[0] = dir;
+  llvm::sys::path::home_directory(bases[1]);
+  llvm::sys::path::system_temp_directory(/*ErasedOnReboot=*/true, bases[2]);
   std::string dump = "jit-" + std::to_string(getpid()) + ".dump";
-  std::error_code ec;
-  for (llvm::sys::fs::directory_iterator it(jit, ec), end; it != end && !ec; it.increment(ec))
-    EXPECT_FALSE(llvm::sys::fs::exists(it->path() + "/" + dump)) << it->path() << "/" << dump;
+  for (llvm::SmallString<128> &jit : bases) {
+    if (jit.empty())
+      continue;
+    llvm::sys::path::append(jit, ".debug", "jit");
+    std::error_code ec;
+    for (llvm::sys::fs::directory_iterator it(jit, ec), end; it != end && !ec; it.increment(ec))
+      EXPECT_FALSE(llvm::sys::fs::exists(it->path() + "/" + dump)) << it->path() << "/" << dump;
+  }
 }
 
 } // namespace
