@@ -452,6 +452,15 @@ TEST(CompiledExecutorCache, PrepareCompilesAheadOfTheRuns) {
   llvm::sys::fs::remove_directories(dir);
 }
 
+/// The test case `name`'s function, parsed into `module`.
+func::FuncOp parseCase(MLIRContext &context, llvm::StringRef name, const Case *&c,
+                       OwningOpRef<ModuleOp> &module) {
+  c = &*std::find_if(std::begin(kCases), std::end(kCases),
+                     [&](const Case &x) { return name == x.name; });
+  module = parseSourceString<ModuleOp>(c->body, &context);
+  return module ? module->lookupSymbol<func::FuncOp>("f") : func::FuncOp();
+}
+
 /// The cache directory's file names.
 std::set<std::string> filesIn(llvm::StringRef dir) {
   std::set<std::string> names;
@@ -481,13 +490,11 @@ TEST(CompiledExecutorCache, StaysWithinItsSizeEvictingTheLeastRecentlyUsed) {
   SmallVector<func::FuncOp> funcs;
   std::vector<std::vector<Tensor>> args;
   for (const char *name : {"losses", "rms_norm", "fused_attention_gqa_window", "elementwise"}) {
-    const Case &c = *std::find_if(std::begin(kCases), std::end(kCases),
-                                  [&](const Case &x) { return std::string(x.name) == name; });
-    ASSERT_STREQ(c.name, name);
-    modules.push_back(parseSourceString<ModuleOp>(c.body, &context));
-    ASSERT_TRUE(modules.back()) << name;
-    funcs.push_back(modules.back()->lookupSymbol<func::FuncOp>("f"));
-    args.push_back(randomArgs(funcs.back(), c.dynamic, c.ignoreFirst));
+    const Case *c;
+    modules.emplace_back();
+    funcs.push_back(parseCase(context, name, c, modules.back()));
+    ASSERT_TRUE(funcs.back()) << name;
+    args.push_back(randomArgs(funcs.back(), c->dynamic, c->ignoreFirst));
   }
   llvm::SmallString<128> dir, scratch;
   ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("attnedit-cache", dir));
@@ -544,36 +551,24 @@ TEST(CompiledExecutorCache, StaysWithinItsSizeEvictingTheLeastRecentlyUsed) {
   llvm::sys::fs::remove_directories(scratch);
 }
 
-/// Each function of the object file `path` by name: its bytes.
+/// Each function of the object file `path` (one the cache wrote: any
+/// error reading it fails the test) by name: its bytes.
 std::map<std::string, std::string> functionBytes(const std::string &path) {
-  std::map<std::string, std::string> bytes;
   auto buffer = llvm::MemoryBuffer::getFile(path);
+  EXPECT_TRUE(bool(buffer)) << path;
   if (!buffer)
-    return bytes;
-  auto file = llvm::object::ObjectFile::createObjectFile((*buffer)->getMemBufferRef());
-  if (!file) {
-    llvm::consumeError(file.takeError());
-    return bytes;
-  }
-  for (llvm::object::ELFSymbolRef symbol : (*file)->symbols()) {
-    auto type = symbol.getType();
-    auto name = symbol.getName();
-    auto offset = symbol.getAddress();
-    auto section = symbol.getSection();
-    if (!type || !name || !offset || !section || *type != llvm::object::SymbolRef::ST_Function ||
-        *section == (*file)->section_end()) {
-      llvm::consumeError(type.takeError());
-      llvm::consumeError(name.takeError());
-      llvm::consumeError(offset.takeError());
-      llvm::consumeError(section.takeError());
-      continue;
-    }
-    auto contents = (*section)->getContents();
-    if (!contents) {
-      llvm::consumeError(contents.takeError());
-      continue;
-    }
-    bytes[name->str()] = contents->substr(*offset, symbol.getSize()).str();
+    return {};
+  auto file =
+      llvm::cantFail(llvm::object::ObjectFile::createObjectFile((*buffer)->getMemBufferRef()));
+  std::map<std::string, std::string> bytes;
+  for (llvm::object::ELFSymbolRef symbol : file->symbols()) {
+    auto section = llvm::cantFail(symbol.getSection());
+    if (llvm::cantFail(symbol.getType()) == llvm::object::SymbolRef::ST_Function &&
+        section != file->section_end())
+      bytes[llvm::cantFail(symbol.getName()).str()] =
+          llvm::cantFail(section->getContents())
+              .substr(llvm::cantFail(symbol.getAddress()), symbol.getSize())
+              .str();
   }
   return bytes;
 }
@@ -585,12 +580,11 @@ std::map<std::string, std::string> functionBytes(const std::string &path) {
 TEST(CompiledExecutorPerfMap, NamesCompiledFunctionsAtTheirCode) {
   MLIRContext context;
   context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
-  const Case &c = *std::find_if(std::begin(kCases), std::end(kCases),
-                                [](const Case &x) { return std::string(x.name) == "rms_norm"; });
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(c.body, &context);
-  ASSERT_TRUE(module);
-  auto func = module->lookupSymbol<func::FuncOp>("f");
-  std::vector<Tensor> args = randomArgs(func, c.dynamic, c.ignoreFirst);
+  const Case *c;
+  OwningOpRef<ModuleOp> module;
+  func::FuncOp func = parseCase(context, "rms_norm", c, module);
+  ASSERT_TRUE(func);
+  std::vector<Tensor> args = randomArgs(func, c->dynamic, c->ignoreFirst);
   ParameterStore none;
   llvm::SmallString<128> dir;
   ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("attnedit-cache", dir));
@@ -646,14 +640,13 @@ TEST(CompiledExecutorPerfMap, NamesCompiledFunctionsAtTheirCode) {
 TEST(CompiledExecutorPerfMap, CompilingWritesNoJitDump) {
   MLIRContext context;
   context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
-  const Case &c = *std::find_if(std::begin(kCases), std::end(kCases),
-                                [](const Case &x) { return std::string(x.name) == "rms_norm"; });
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(c.body, &context);
-  ASSERT_TRUE(module);
-  auto func = module->lookupSymbol<func::FuncOp>("f");
+  const Case *c;
+  OwningOpRef<ModuleOp> module;
+  func::FuncOp func = parseCase(context, "rms_norm", c, module);
+  ASSERT_TRUE(func);
   ParameterStore none;
   auto result = createCompiledExecutor(/*cacheDir=*/"")->run(
-      func, randomArgs(func, c.dynamic, c.ignoreFirst), none);
+      func, randomArgs(func, c->dynamic, c->ignoreFirst), none);
   ASSERT_TRUE(bool(result)) << llvm::toString(result.takeError());
   std::vector<llvm::SmallString<128>> bases(3);
   if (const char *dir = std::getenv("JITDUMPDIR"))
