@@ -577,13 +577,21 @@ std::map<std::string, std::string> functionBytes(const std::string &path) {
 // cache each name its functions in perf's /tmp/perf-<pid>.map, where each
 // address holds that function's code (its bytes in the object file, but
 // for the few that relocation patched); without it, nothing is written.
-TEST(CompiledExecutorPerfMap, NamesCompiledFunctionsAtTheirCode) {
+/// The perf-map tests compile the rms_norm case.
+class CompiledExecutorPerfMap : public testing::Test {
+protected:
+  void SetUp() override {
+    context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
+    func = parseCase(context, "rms_norm", c, module);
+    ASSERT_TRUE(func);
+  }
   MLIRContext context;
-  context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
-  const Case *c;
+  const Case *c = nullptr;
   OwningOpRef<ModuleOp> module;
-  func::FuncOp func = parseCase(context, "rms_norm", c, module);
-  ASSERT_TRUE(func);
+  func::FuncOp func;
+};
+
+TEST_F(CompiledExecutorPerfMap, NamesCompiledFunctionsAtTheirCode) {
   std::vector<Tensor> args = randomArgs(func, c->dynamic, c->ignoreFirst);
   ParameterStore none;
   llvm::SmallString<128> dir;
@@ -637,13 +645,7 @@ TEST(CompiledExecutorPerfMap, NamesCompiledFunctionsAtTheirCode) {
 // turns LLVM's perf listener on by default, which wrote every object to
 // .debug/jit/*/jit-<pid>.dump (under $JITDUMPDIR, else $HOME or the temp
 // directory) and never deleted it.
-TEST(CompiledExecutorPerfMap, CompilingWritesNoJitDump) {
-  MLIRContext context;
-  context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
-  const Case *c;
-  OwningOpRef<ModuleOp> module;
-  func::FuncOp func = parseCase(context, "rms_norm", c, module);
-  ASSERT_TRUE(func);
+TEST_F(CompiledExecutorPerfMap, CompilingWritesNoJitDump) {
   ParameterStore none;
   auto result = createCompiledExecutor(/*cacheDir=*/"")->run(
       func, randomArgs(func, c->dynamic, c->ignoreFirst), none);
