@@ -225,9 +225,12 @@ uint64_t cacheLimit() {
   else if (size.consume_back("G") || size.consume_back("g"))
     scale = 1ull << 30;
   if (size.getAsInteger(10, bytes) || bytes == 0 || bytes > UINT64_MAX / scale) {
-    spdlog::warn("cpu backend: ATTNEDIT_CACHE_MAX_SIZE={} is not a size such as 500M or 2G; "
-                 "the cache stays within 1G",
-                 text);
+    static std::once_flag warned; // read after every compile: said once
+    std::call_once(warned, [&] {
+      spdlog::warn("cpu backend: ATTNEDIT_CACHE_MAX_SIZE={} is not a size such as 500M or 2G; "
+                   "the cache stays within 1G",
+                   text);
+    });
     return kDefault;
   }
   return bytes * scale;
