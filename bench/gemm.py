@@ -17,6 +17,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import cpu_backend  # noqa: E402  (OpenBLAS's best kernel)
 
 
 def main():
@@ -27,8 +29,10 @@ def main():
     args = ap.parse_args()
     runs = []
     for _ in range(args.rounds):
+        # OpenBLAS's SkylakeX kernel even where the shell forces another.
         p = subprocess.run([os.path.join(args.build, "bin", "attnedit-bench-cpu"), "--gemm"],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True,
+                           env=cpu_backend.torch_env(cpu_backend.best_openblas_coretype()))
         if p.returncode:
             sys.exit("attnedit-bench-cpu --gemm failed:\n" + p.stderr)
         runs.append(json.loads(p.stdout))

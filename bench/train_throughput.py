@@ -35,16 +35,19 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cpu_backend  # noqa: E402  (the machine's limits)
-
+# PyTorch runs in this process, so its settings go into the environment
+# before numpy or torch loads OpenBLAS and libgomp, which read them once.
 # libgomp's default (active) spin-waiting makes every PyTorch op wait out a
 # scheduler slice whenever another process holds a core: on a busy 2-core
 # machine a forward pass took 15x longer with 2 threads than with 1. Passive
-# waiting (must be set before torch loads libgomp) removes that pathology.
+# waiting removes that pathology.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cpu_backend  # noqa: E402  (the machine's limits, PyTorch's OpenBLAS kernel)
+
+os.environ.pop("OPENBLAS_CORETYPE", None)
+os.environ.update(cpu_backend.torch_env(cpu_backend.best_openblas_coretype()))
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F
 
@@ -462,7 +465,8 @@ def main():
     print("batch %d x seq_len %d = %d tokens/step; %d threads (attnedit: its packed GEMM; "
           "PyTorch: torch.set_num_threads); f32"
           % (args.batch, args.seq_len, args.batch * args.seq_len, args.threads))
-    print("OMP_WAIT_POLICY=%s for PyTorch" % os.environ["OMP_WAIT_POLICY"])
+    print("OMP_WAIT_POLICY=%s, OPENBLAS_CORETYPE=%s for PyTorch"
+          % (os.environ["OMP_WAIT_POLICY"], os.environ.get("OPENBLAS_CORETYPE", "(OpenBLAS's own)")))
     print("attnedit: one lane per core (%d), its sequences packed in one call, median of steps "
           "3..%d; PyTorch: median of %d steps after %d warm-up; best of %d alternating rounds "
           "per side" % (lanes(args), args.steps, args.torch_steps,
