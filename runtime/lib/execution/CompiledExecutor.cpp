@@ -596,6 +596,7 @@ void CompiledExecutor::prepare(llvm::ArrayRef<func::FuncOp> functions) {
 std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef key) {
   if (cacheDir.empty() || executableHash().empty())
     return nullptr;
+  auto start = std::chrono::steady_clock::now();
   std::string base = cacheDir + "/" + key.str();
   auto bytes = llvm::MemoryBuffer::getFile(base + ".aexm");
   if (!bytes || !llvm::sys::fs::exists(base + ".o"))
@@ -616,7 +617,8 @@ std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef k
   fn->jit = std::move(*jit);
   // Used now: the last to be evicted.
   ::utimes((base + ".aexm").c_str(), nullptr);
-  spdlog::debug("cpu backend: @{} from the cache {}", fn->name, base);
+  spdlog::debug("cpu backend: @{} from the cache {} in {:.2f} s", fn->name, base,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return fn;
 }
 
