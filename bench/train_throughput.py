@@ -10,7 +10,8 @@ attnedit: `attnedit-run train` (1 step) makes the teacher, `attnedit-run distill
 per backend in --backends, interleaved with PyTorch in each round) runs
 stage 1 (layerwise MSE) and stage 2 (model KL) for --steps steps each; its figure per
 stage is the median tokens_per_s of training_log.json over the steps after the first 2.
-PyTorch (Debian's python3-torch, f32, same threads): the same step by hand -- teacher
+PyTorch (Debian's python3-torch, f32, same threads, OpenBLAS at its best kernel:
+cpu_backend.best_openblas_coretype): the same step by hand -- teacher
 forward without grad, MLA student (the same shapes, loaded from attnedit's initial
 student parameters), mean-over-layers MSE or token-mean KL at temperature 1, backward,
 global-norm clipping, AdamW over the MLA parameters only. PyTorch runs the batch as one
