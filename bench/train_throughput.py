@@ -46,6 +46,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cpu_backend  # noqa: E402  (the machine's limits, PyTorch's OpenBLAS kernel)
 
+# attnedit's commands run with the caller's environment, as a user's would.
+CALLER_ENV = dict(os.environ)
 os.environ.pop("OPENBLAS_CORETYPE", None)
 os.environ.update(cpu_backend.torch_env(cpu_backend.best_openblas_coretype()))
 import numpy as np  # noqa: E402
@@ -395,7 +397,7 @@ def main():
     if args.seq_len > TEACHER_CONFIG["max_position_embeddings"]:
         sys.exit("--seq-len must be <= %d" % TEACHER_CONFIG["max_position_embeddings"])
 
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
+    env = dict(CALLER_ENV, OPENBLAS_NUM_THREADS=str(args.threads))
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     attnedit_rounds, torch_rounds = [], []
