@@ -2,10 +2,11 @@
 //
 // Two settings the math libraries read once, when they load, from the
 // environment, so a tool that wants them has to be started with them:
-// - Debian's OpenBLAS 0.3.21 does not recognise this machine's AVX-512 CPU
-//   and falls back to its Prescott (SSE3) kernels: 17–20 GFLOP/s on sgemm
-//   here, against 93–142 with OPENBLAS_CORETYPE=SkylakeX (README "CPU
-//   backend"). Set only where the CPU has AVX-512F.
+// - Debian's OpenBLAS 0.3.21 did not recognise the first VM's AVX-512 CPU
+//   and fell back to its Prescott (SSE3) kernels: 17–20 GFLOP/s on sgemm
+//   there, against 93–142 with OPENBLAS_CORETYPE=SkylakeX (README "CPU
+//   backend"); later VMs (Intel, AMD EPYC) got an AVX-512 kernel either
+//   way. Set only where the CPU has AVX-512F.
 // - OpenMP threads (OpenBLAS's and our kernels') that spin between parallel
 //   regions steal the cores from the serial code between them as soon as
 //   anything else runs: a 512-token prefill took 0.32–0.71 s with libgomp's
