@@ -16,6 +16,7 @@
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Object/ELFObjectFile.h"
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -27,11 +28,11 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <sys/resource.h>
-#include <unistd.h>
 #include <random>
 #include <set>
+#include <sys/resource.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -249,12 +250,19 @@ const Case kCases[] = {
        })", 100},
 };
 
+/// The case named `name` (a name no case has stops the tests).
+const Case &caseNamed(llvm::StringRef name) {
+  const Case *c = std::find_if(std::begin(kCases), std::end(kCases),
+                               [&](const Case &x) { return name == x.name; });
+  if (c == std::end(kCases))
+    llvm::report_fatal_error("no test case named '" + name + "'");
+  return *c;
+}
+
 /// Case `name`'s body with every `from` replaced by its `to` (head dims).
 std::string withHeadDims(llvm::StringRef name,
                          std::initializer_list<std::pair<llvm::StringRef, llvm::StringRef>> dims) {
-  std::string body = std::find_if(std::begin(kCases), std::end(kCases), [&](const Case &c) {
-                       return c.name == name;
-                     })->body;
+  std::string body = caseNamed(name).body;
   for (auto [from, to] : dims)
     for (size_t at = body.find(from); at != std::string::npos; at = body.find(from, at + to.size()))
       body.replace(at, from.size(), to.str());
@@ -369,8 +377,7 @@ TEST(CompiledExecutorCache, SecondRunLoadsFromDisk) {
   MLIRContext context;
   context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect>();
   // losses: several results, i32 input, id checks
-  const Case &c = *std::find_if(std::begin(kCases), std::end(kCases),
-                                [](const Case &x) { return std::string(x.name) == "losses"; });
+  const Case &c = caseNamed("losses");
   ASSERT_STREQ(c.name, "losses");
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(c.body, &context);
   ASSERT_TRUE(module);
@@ -421,9 +428,7 @@ TEST(CompiledExecutorCache, PrepareCompilesAheadOfTheRuns) {
   SmallVector<func::FuncOp> funcs;
   std::vector<const Case *> cases;
   for (const char *name : {"losses", "rms_norm", "fused_attention_gqa_window"}) {
-    cases.push_back(&*std::find_if(std::begin(kCases), std::end(kCases), [&](const Case &x) {
-      return std::string(x.name) == name;
-    }));
+    cases.push_back(&caseNamed(name));
     modules.push_back(parseSourceString<ModuleOp>(cases.back()->body, &context));
     ASSERT_TRUE(modules.back()) << name;
     funcs.push_back(modules.back()->lookupSymbol<func::FuncOp>("f"));
@@ -455,8 +460,7 @@ TEST(CompiledExecutorCache, PrepareCompilesAheadOfTheRuns) {
 /// The test case `name`'s function, parsed into `module`.
 func::FuncOp parseCase(MLIRContext &context, llvm::StringRef name, const Case *&c,
                        OwningOpRef<ModuleOp> &module) {
-  c = &*std::find_if(std::begin(kCases), std::end(kCases),
-                     [&](const Case &x) { return name == x.name; });
+  c = &caseNamed(name);
   module = parseSourceString<ModuleOp>(c->body, &context);
   return module ? module->lookupSymbol<func::FuncOp>("f") : func::FuncOp();
 }
@@ -573,10 +577,6 @@ std::map<std::string, std::string> functionBytes(const std::string &path) {
   return bytes;
 }
 
-// Tests ATTNEDIT_PERF_MAP: compiling a function and loading it from the
-// cache each name its functions in perf's /tmp/perf-<pid>.map, where each
-// address holds that function's code (its bytes in the object file, but
-// for the few that relocation patched); without it, nothing is written.
 /// The perf-map tests compile the rms_norm case.
 class CompiledExecutorPerfMap : public testing::Test {
 protected:
@@ -591,6 +591,10 @@ protected:
   func::FuncOp func;
 };
 
+// Tests ATTNEDIT_PERF_MAP: compiling a function and loading it from the
+// cache each name its functions in perf's /tmp/perf-<pid>.map, where each
+// address holds that function's code (its bytes in the object file, but
+// for the few that relocation patched); without it, nothing is written.
 TEST_F(CompiledExecutorPerfMap, NamesCompiledFunctionsAtTheirCode) {
   std::vector<Tensor> args = randomArgs(func, c->dynamic, c->ignoreFirst);
   ParameterStore none;
