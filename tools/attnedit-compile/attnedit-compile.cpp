@@ -73,16 +73,22 @@ static void anchorFiles(ModuleOp module, llvm::StringRef base) {
 
 int main(int argc, char **argv) {
   configureMathLibraries(argv);
+  // --help lists these and the generic options, not the hundreds that
+  // LLVM's backends and passes register in the linked libraries.
+  static cl::OptionCategory category("attnedit-compile options");
   cl::opt<std::string> model(cl::Positional, cl::Required,
-                             cl::desc("<attnedit .mlir | HF model directory | llama2.c .bin>"));
+                             cl::desc("<attnedit .mlir | HF model directory | llama2.c .bin>"),
+                             cl::cat(category));
   cl::opt<std::string> output("o", cl::Required, cl::desc("the artifact directory to write"),
-                              cl::value_desc("OUT.aex"));
+                              cl::value_desc("OUT.aex"), cl::cat(category));
   cl::opt<int64_t> blockSize("block-size", cl::desc("KV-cache block size in tokens (default 16)"),
-                             cl::init(16));
+                             cl::init(16), cl::cat(category));
   cl::opt<int64_t> maxChunk("max-chunk",
                             cl::desc("most prompt tokens one @prefill call takes (default 64)"),
-                            cl::init(64));
-  cl::opt<bool> noDecode("no-decode", cl::desc("compile @forward alone (no KV-cache functions)"));
+                            cl::init(64), cl::cat(category));
+  cl::opt<bool> noDecode("no-decode", cl::desc("compile @forward alone (no KV-cache functions)"),
+                         cl::cat(category));
+  cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "attnedit ahead-of-time compiler\n");
   initLogging("attnedit-compile");
 

@@ -19,14 +19,19 @@ namespace cl = llvm::cl;
 using namespace mlir;
 
 int main(int argc, char **argv) {
+  // --help lists these and the generic options, not the hundreds that
+  // LLVM's backends and passes register in the linked libraries.
+  static cl::OptionCategory category("attnedit-import options");
   cl::opt<std::string> model(cl::Positional, cl::Required,
-                             cl::desc("<HF model directory | llama2.c .bin>"));
+                             cl::desc("<HF model directory | llama2.c .bin>"), cl::cat(category));
   cl::opt<std::string> output("o", cl::desc("output .mlir (default: stdout)"),
-                              cl::value_desc("file"), cl::init("-"));
+                              cl::value_desc("file"), cl::init("-"), cl::cat(category));
   cl::opt<bool> configOnly(
       "config-only",
       cl::desc("read config.json alone and declare parameters without files (for analyses "
-               "such as --attnedit-kv-report on a model whose weights are not at hand)"));
+               "such as --attnedit-kv-report on a model whose weights are not at hand)"),
+      cl::cat(category));
+  cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "attnedit checkpoint importer\n");
   attnedit::initLogging("attnedit-import");
 
