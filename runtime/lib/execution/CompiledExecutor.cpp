@@ -172,9 +172,10 @@ struct Descriptor {
 
 std::once_flag registerOnce;
 
-/// The manifests' format: bumped whenever the calling convention or a
-/// shim's ABI changes, so no stale object is ever called.
-constexpr const char *kFormat = "attnedit-cpu-6";
+/// The manifests' format: bumped whenever the calling convention, a shim's
+/// ABI or the schema changes, so no stale object is ever called and no old
+/// manifest misread (7: objects' hashes).
+constexpr const char *kFormat = "attnedit-cpu-7";
 /// An artifact's manifest and module, inside its directory.
 constexpr const char *kManifestName = "manifest.aexm";
 constexpr const char *kModuleName = "module.mlir";
@@ -304,11 +305,12 @@ void evictLeastRecentlyUsed(const std::string &dir, llvm::StringRef keep, uint64
 
 namespace fb = ::aexm;
 
-/// `fn` as a manifest entry whose object file is `object`.
+/// `fn` as a manifest entry whose object file is `object`, of xxh3 `objectHash`.
 flatbuffers::Offset<fb::Function> writeFunction(flatbuffers::FlatBufferBuilder &b,
                                                 const CompiledFunction &fn,
                                                 llvm::StringRef textHash,
-                                                llvm::StringRef object) {
+                                                llvm::StringRef object,
+                                                llvm::StringRef objectHash) {
   auto longs = [&](llvm::ArrayRef<int64_t> v) { return b.CreateVector(v.data(), v.size()); };
   std::vector<flatbuffers::Offset<fb::Input>> inputs;
   for (const auto &in : fn.inputs)
@@ -331,7 +333,8 @@ flatbuffers::Offset<fb::Function> writeFunction(flatbuffers::FlatBufferBuilder &
                             b.CreateString(object.str()), b.CreateVector(inputs),
                             b.CreateVector(params), b.CreateVector(fn.resultRanks),
                             longs(fn.donated), b.CreateVector(ids), b.CreateVector(slots),
-                            fn.arenaBytes, fn.resultsAsArguments, longs(resultShapes));
+                            fn.arenaBytes, fn.resultsAsArguments, longs(resultShapes),
+                            b.CreateString(objectHash.str()));
 }
 
 /// The calling convention of a (verified) manifest entry; false when it
@@ -397,6 +400,25 @@ llvm::StringRef bufferText(const flatbuffers::FlatBufferBuilder &b) {
 
 std::string textHash(llvm::StringRef text) {
   return llvm::utohexstr(llvm::xxh3_64bits(text), /*LowerCase=*/true);
+}
+
+/// The xxh3 of the object file at `path`; "" when it cannot be read.
+std::string objectHash(const llvm::Twine &path) {
+  auto bytes = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                           /*RequiresNullTerminator=*/false);
+  return bytes ? textHash((*bytes)->getBuffer()) : std::string();
+}
+
+/// Whether the object at `path` is the one its manifest entry `f` recorded.
+/// ORC links whatever bytes it is given and the shapes and text hashes
+/// describe only the calling convention: a few hundred overwritten bytes of
+/// code then crashed the process when called.
+llvm::Error checkObject(const std::string &path, const fb::Function &f, llvm::StringRef advice) {
+  if (!llvm::sys::fs::exists(path))
+    return makeError(path, "is missing; " + advice);
+  if (!f.object_hash() || objectHash(path) != f.object_hash()->str())
+    return makeError(path, "contents do not match the manifest (corrupted or replaced); " + advice);
+  return llvm::Error::success();
 }
 
 /// Per input, the shape a training step is compiled for (none: as written).
@@ -556,12 +578,12 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
   auto fn = compile(func, text, objectPath, shapes);
   if (!fn)
     return fn.takeError();
-  if (!objectPath.empty() && llvm::sys::fs::exists(objectPath)) {
+  if (std::string hash = objectPath.empty() ? "" : objectHash(objectPath); !hash.empty()) {
     // The calling convention beside the object, written after it: an entry
     // counts only when both are there.
     flatbuffers::FlatBufferBuilder b;
     std::vector<flatbuffers::Offset<fb::Function>> functions{
-        writeFunction(b, **fn, textHash(text), key + ".o")};
+        writeFunction(b, **fn, textHash(text), key + ".o", hash)};
     b.Finish(fb::CreateManifest(b, b.CreateString(kFormat),
                                 b.CreateString(cpu::JitModule::hostFingerprint()), 0,
                                 b.CreateVector(functions)),
@@ -606,6 +628,10 @@ std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef k
   if (!manifest || !manifest->functions() || manifest->functions()->size() != 1 ||
       !readFunction(*manifest->functions()->Get(0), *fn)) {
     spdlog::warn("cpu backend: ignoring a malformed cache entry {}.aexm", base);
+    return nullptr;
+  }
+  if (llvm::Error e = checkObject(base + ".o", *manifest->functions()->Get(0), "recompiling")) {
+    spdlog::warn("cpu backend: {}", llvm::toString(std::move(e)));
     return nullptr;
   }
   auto jit = cpu::JitModule::load(base + ".o");
@@ -673,7 +699,10 @@ CompiledExecutor::open(llvm::StringRef path, ParameterStore &parameters) {
         return makeError(manifestPath, "@" + fn->name + " was compiled for parameter '" + p.name +
                                            "' of shape " + formatShape(p.shape) + ": " +
                                            llvm::toString(bound.takeError()));
-    auto jit = cpu::JitModule::load((path + "/" + f->object()->str()).str());
+    std::string object = (path + "/" + f->object()->str()).str();
+    if (llvm::Error e = checkObject(object, *f, "recompile with attnedit-compile"))
+      return std::move(e);
+    auto jit = cpu::JitModule::load(object);
     if (!jit)
       return makeError(manifestPath, "@" + fn->name + ": " + llvm::toString(jit.takeError()));
     fn->jit = std::move(*jit);
@@ -695,9 +724,10 @@ llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef pat
     auto fn = compile(func, text, (path + "/" + object).str());
     if (!fn)
       return fn.takeError();
-    if (!llvm::sys::fs::exists(path + "/" + object))
+    std::string hash = objectHash(path + "/" + object);
+    if (hash.empty())
       return makeError(path, "the JIT wrote no object for @" + func.getSymName());
-    functions.push_back(writeFunction(b, **fn, textHash(text), object));
+    functions.push_back(writeFunction(b, **fn, textHash(text), object, hash));
     spdlog::info("attnedit-compile: @{} ({} inputs, {} parameters, arena {} bytes)",
                  func.getSymName().str(), (*fn)->inputs.size(), (*fn)->params.size(),
                  (*fn)->arenaBytes);
