@@ -92,6 +92,12 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "attnedit ahead-of-time compiler\n");
   initLogging("attnedit-compile");
 
+  // Before loading and compiling: the artifact's directory would otherwise
+  // be created (or written among a model's files) only after the work.
+  if (llvm::Error e = checkCompiledModelOutput(output))
+    return reportError(llvm::createStringError(llvm::inconvertibleErrorCode(), "-o %s",
+                                               llvm::toString(std::move(e)).c_str()));
+
   if (isCompiledModel(model))
     return reportError(llvm::createStringError(llvm::inconvertibleErrorCode(),
                                                "%s is already compiled", model.c_str()));

@@ -1039,7 +1039,41 @@ std::string attnedit::compiledModelModule(llvm::StringRef path) {
   return (path + "/" + kModuleName).str();
 }
 
+llvm::Error attnedit::checkCompiledModelOutput(llvm::StringRef path) {
+  llvm::sys::fs::file_status status;
+  if (std::error_code ec = llvm::sys::fs::status(path, status))
+    return ec == std::errc::no_such_file_or_directory
+               ? llvm::Error::success()
+               : makeError(path, "cannot read: " + ec.message());
+  if (status.type() != llvm::sys::fs::file_type::directory_file)
+    return makeError(path, "exists and is not a directory");
+  // An artifact holds its manifest, module and objects, and the temporaries
+  // (NAME.tmp, NAME.tmp.PID) of a compile that was interrupted.
+  SmallVector<std::string> foreign;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(path, ec), end; it != end && !ec; it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    llvm::StringRef file = name.substr(0, name.find(".tmp"));
+    if (file != kManifestName && file != kModuleName && !file.ends_with(".o"))
+      foreign.push_back(name.str());
+  }
+  if (ec)
+    return makeError(path, "cannot list: " + ec.message());
+  if (foreign.empty())
+    return llvm::Error::success();
+  llvm::sort(foreign);
+  if (foreign.size() > 3) {
+    foreign.resize(4);
+    foreign.back() = "...";
+  }
+  return makeError(path, "is not an attnedit-compile artifact but a directory holding " +
+                             llvm::join(foreign, ", ") +
+                             "; give a new or empty directory (or an artifact to replace)");
+}
+
 llvm::Error attnedit::writeCompiledModel(ModuleOp module, llvm::StringRef path) {
+  if (llvm::Error e = checkCompiledModelOutput(path))
+    return e;
   return CompiledExecutor("").writeArtifact(module, path);
 }
 

@@ -69,8 +69,14 @@ createCompiledExecutor(std::optional<std::string> cacheDir = std::nullopt);
 /// (`compiledModelModule(path)`, which names the parameter files: weights
 /// stay outside) and `manifest.aexm` (runtime/schema/compiled_model.fbs:
 /// entry points, argument and result shapes, the parameters bound by name,
-/// the host CPU), written last.
+/// the host CPU), written last. Refuses what checkCompiledModelOutput does.
 llvm::Error writeCompiledModel(ModuleOp module, llvm::StringRef path);
+
+/// Whether an artifact may be written at `path`: a path that does not exist,
+/// an empty directory or an earlier artifact (replaced). A file, or a
+/// directory holding anything else (a model directory), is refused, before
+/// compiling, rather than written among.
+llvm::Error checkCompiledModelOutput(llvm::StringRef path);
 
 /// Whether `path` is an artifact directory written by writeCompiledModel.
 bool isCompiledModel(llvm::StringRef path);
