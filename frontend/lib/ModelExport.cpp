@@ -725,6 +725,28 @@ llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
   return writeFileAtomically(configPath, text + "\n");
 }
 
+llvm::Error attnedit::checkExportTarget(llvm::StringRef dir) {
+  if (!fs::exists(dir))
+    return llvm::Error::success();
+  if (!fs::is_directory(dir))
+    return makeError("export", dir + " exists and is not a directory; not replacing it");
+  // What Exporter::write puts in a directory.
+  static const llvm::StringLiteral kWritten[] = {
+      "config.json",    "model.safetensors",     "tokenizer.json",         "tokenizer.model",
+      "tokenizer.bin", "tokenizer_config.json", "special_tokens_map.json"};
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
+    llvm::StringRef name = path::filename(it->path());
+    if (!llvm::is_contained(kWritten, name))
+      return makeError("export", dir + " holds '" + name +
+                                     "', which an export does not write; not replacing the "
+                                     "directory (choose a new output directory, or remove it)");
+  }
+  if (ec)
+    return makeError("export", dir + ": cannot list: " + ec.message());
+  return llvm::Error::success();
+}
+
 llvm::Error attnedit::checkExportable(ModuleOp module, const ParameterReader &read,
                                       const ExportOptions &options) {
   return Exporter(module, read, options).collect();
@@ -742,15 +764,8 @@ llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, const Param
   llvm::SmallString<256> target(dir);
   fs::make_absolute(target);
   path::remove_dots(target, /*remove_dot_dot=*/true);
-  if (fs::exists(target)) {
-    llvm::SmallString<256> config(target);
-    path::append(config, "config.json");
-    std::error_code ec;
-    bool empty = fs::is_directory(target) &&
-                 fs::directory_iterator(target, ec) == fs::directory_iterator();
-    if (!fs::is_directory(target) || (!empty && !fs::exists(config)))
-      return makeError("export", target + " exists and is not a model directory; not replacing it");
-  }
+  if (llvm::Error e = checkExportTarget(target))
+    return std::move(e);
   std::string pid = std::to_string(llvm::sys::Process::getProcessId());
   std::string temp = (target + ".tmp-" + pid).str();
   fs::remove_directories(temp);

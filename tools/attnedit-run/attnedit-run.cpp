@@ -205,10 +205,12 @@ static cl::opt<double> textFrom("data-from",
                                          "held-out tail that training leaves; default 0.9)"),
                                 cl::init(0.9), cl::sub(evalCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> maxPositions("max-positions",
-                                     cl::desc("compare at most this many tokens"),
+                                     cl::desc("compare at most this many tokens (default 2048)"),
                                      cl::init(2048), cl::sub(evalCmd), cl::cat(attneditOptions));
-static cl::opt<int64_t> window("window", cl::desc("tokens per forward pass"), cl::init(256),
-                               cl::sub(evalCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> window("window",
+                               cl::desc("tokens per forward pass, at most the models' context "
+                                        "(default 256, or the context if shorter)"),
+                               cl::init(256), cl::sub(evalCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> kvContext("kv-context",
                                   cl::desc("report KV-cache bytes at this many tokens "
                                            "(default: the teacher's context length)"),
@@ -300,21 +302,24 @@ static llvm::Error usage(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
 }
 
-static llvm::Expected<std::vector<int32_t>> parseTokens(llvm::StringRef text, int64_t vocab) {
+/// Comma-separated ids from `option` (--tokens or --ids), each in the
+/// vocabulary.
+static llvm::Expected<std::vector<int32_t>> parseTokens(llvm::StringRef text, int64_t vocab,
+                                                        llvm::StringRef option = "--tokens") {
   std::vector<int32_t> ids;
+  if (text.trim().empty())
+    return usage(option + ": no token ids given");
   llvm::SmallVector<llvm::StringRef> parts;
-  text.split(parts, ',', -1, /*KeepEmpty=*/false);
+  text.split(parts, ',');
   for (llvm::StringRef part : parts) {
     int64_t id;
     if (part.trim().getAsInteger(10, id))
-      return usage("--tokens: '" + part + "' is not a token id");
+      return usage(option + ": '" + part + "' is not a token id");
     if (id < 0 || id >= vocab)
-      return usage("--tokens: id " + llvm::Twine(id) + " is outside the vocabulary [0, " +
+      return usage(option + ": id " + llvm::Twine(id) + " is outside the vocabulary [0, " +
                    llvm::Twine(vocab) + ")");
     ids.push_back((int32_t)id);
   }
-  if (ids.empty())
-    return usage("--tokens: no token ids given");
   return ids;
 }
 
@@ -378,10 +383,16 @@ static llvm::Error runGenerate(Model &model) {
     }
     if (ids.empty())
       return usage("the model has no BOS token: give --prompt or --tokens");
-    if (tok)
-      for (size_t i = 1; i < ids.size(); ++i)
-        printPiece(tok->decodeToken(ids[i - 1], ids[i]));
   }
+  int64_t context = model.maxPositions();
+  if (context > 0 && (int64_t)ids.size() >= context)
+    return usage(llvm::formatv("the prompt has {0} tokens; the model's context is {1}, so at "
+                               "most {2} fit with room for a new one",
+                               ids.size(), context, context - 1)
+                     .str());
+  if (tokensArg.empty() && tok)
+    for (size_t i = 1; i < ids.size(); ++i)
+      printPiece(tok->decodeToken(ids[i - 1], ids[i]));
   auto start = std::chrono::steady_clock::now();
   auto generated = generate(model, ids, *sampling, [&](int32_t prev, int32_t next) {
     if (tok)
@@ -397,6 +408,11 @@ static llvm::Error runGenerate(Model &model) {
     llvm::interleave(*generated, llvm::outs(), ",");
     llvm::outs() << "\n";
   }
+  // The output ends before the log lines on stderr.
+  llvm::outs().flush();
+  if (context > 0 && (int64_t)(ids.size() + generated->size()) >= context &&
+      (int64_t)generated->size() < sampling->maxTokens)
+    spdlog::info("stopped at the model's context of {} tokens", context);
   spdlog::info("{} tokens in {:.2f} s ({:.1f} tok/s)", generated->size(), seconds,
                generated->size() / std::max(seconds, 1e-9));
   return llvm::Error::success();
@@ -410,6 +426,10 @@ static llvm::Error runForward(Model &model) {
   auto ids = parseTokens(tokensArg, model.vocabSize());
   if (!ids)
     return ids.takeError();
+  if (model.maxPositions() > 0 && (int64_t)ids->size() > model.maxPositions())
+    return usage(llvm::formatv("--tokens: {0} ids exceed the model's context of {1} tokens",
+                               ids->size(), model.maxPositions())
+                     .str());
   auto logits = model.forward(*ids);
   if (!logits)
     return logits.takeError();
@@ -513,6 +533,20 @@ static llvm::Error runEval() {
     ownStudent = std::move(*loaded);
   }
   Model &student = ownStudent ? *ownStudent : **teacher;
+  // A pass longer than a model's context would read positions it was never
+  // trained at.
+  int64_t context = 0;
+  for (Model *m : {teacher->get(), &student})
+    if (m->maxPositions() > 0)
+      context = context ? std::min(context, m->maxPositions()) : m->maxPositions();
+  int64_t passTokens = window;
+  if (context > 0 && passTokens > context) {
+    if (window.getNumOccurrences())
+      return usage(llvm::formatv("--window {0} exceeds the model's context of {1} tokens",
+                                 passTokens, context)
+                       .str());
+    passTokens = context;
+  }
   if (mlaAbsorbed)
     student.setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
   auto tok = student.tokenizer();
@@ -530,10 +564,14 @@ static llvm::Error runEval() {
   if ((int64_t)tokens.size() > maxPositions)
     tokens.resize(maxPositions);
   size_t scored = tokens.size() - (student.bosToken() ? 1 : 0);
+  if (tokens.size() < 2)
+    return usage(textPath + ": no tokens to score from --data-from " +
+                 llvm::formatv("{0}", textFrom.getValue()).str() + " on (" +
+                 llvm::Twine(all->size()) + " tokens in the file)");
   spdlog::info("{}: scoring tokens [{}, {}) of {} (--data-from {}, --max-positions {})",
                textPath.getValue(), from, from + scored, all->size(), textFrom.getValue(),
                maxPositions.getValue());
-  auto result = compareNextToken(**teacher, student, tokens, window);
+  auto result = compareNextToken(**teacher, student, tokens, passTokens);
   if (!result)
     return result.takeError();
   result->teacherKvBytesPerToken = kvBytesPerToken((*teacher)->module());
@@ -654,6 +692,8 @@ static llvm::Error runDistill() {
   auto out = outputDirectory();
   if (!out)
     return out.takeError();
+  if (llvm::sys::fs::equivalent(teacherPath, *out))
+    return usage("--out " + *out + " is the teacher's directory: the student would replace it");
   auto teacher = Model::load(teacherPath, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
@@ -731,10 +771,12 @@ static llvm::Expected<std::pair<std::unique_ptr<Model>, const Tokenizer *>> toke
   if (optionalModel.empty()) {
     if (tokenizerPath.empty())
       return usage("give a MODEL or --tokenizer FILE");
-    if (llvm::sys::path::extension(tokenizerPath) != ".json")
+    llvm::StringRef ext = llvm::sys::path::extension(tokenizerPath);
+    if (ext != ".json" && ext != ".model")
       return usage(tokenizerPath + ": a llama2.c tokenizer does not store its size; give the "
                                    "MODEL it belongs to");
-    auto tok = loadHFTokenizer(tokenizerPath);
+    auto tok = ext == ".json" ? loadHFTokenizer(tokenizerPath)
+                              : loadSentencePieceTokenizer(tokenizerPath);
     if (!tok)
       return tok.takeError();
     owned = std::move(*tok);
@@ -752,6 +794,8 @@ static llvm::Expected<std::pair<std::unique_ptr<Model>, const Tokenizer *>> toke
 }
 
 static llvm::Error runTokenize() {
+  if (textArg.getNumOccurrences() == 0)
+    return usage("tokenize needs --text TEXT");
   std::unique_ptr<Tokenizer> owned;
   auto loaded = tokenizerOnly(owned);
   if (!loaded)
@@ -777,7 +821,7 @@ static llvm::Error runDetokenize() {
     return loaded.takeError();
   const Tokenizer *tok = loaded->second;
   int64_t vocab = loaded->first ? loaded->first->vocabSize() : tok->vocabSize();
-  auto ids = parseTokens(idsArg, vocab);
+  auto ids = parseTokens(idsArg, vocab, "--ids");
   if (!ids)
     return ids.takeError();
   llvm::outs() << tok->decode(*ids) << "\n";
@@ -788,6 +832,8 @@ static llvm::Error runExport(Model &model) {
   auto out = outputDirectory();
   if (!out)
     return out.takeError();
+  if (llvm::Error e = checkExportTarget(*out))
+    return e;
   ExportOptions options;
   options.tokenizerPath = tokenizerPath;
   auto exported = exportChecked(model.module(), model.parameterStore(), *out, options);
@@ -810,6 +856,10 @@ static llvm::Error runConvert() {
   auto out = outputDirectory();
   if (!out)
     return out.takeError();
+  if (llvm::sys::fs::equivalent(teacherPath, *out))
+    return usage("--out " + *out + " is the teacher's directory: the student would replace it");
+  if (llvm::Error e = checkExportTarget(*out))
+    return e;
   auto teacher = Model::load(teacherPath, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
@@ -935,6 +985,8 @@ static llvm::Error runSample(Model &model) {
     return usage(llvm::formatv("--count must be in [1, {0}]", kMaxConfigSize).str());
   if (sampleCheckpointEvery < 1)
     return usage("--checkpoint-every must be >= 1");
+  if (llvm::sys::fs::is_directory(outPath))
+    return usage("--out " + outPath + " is a directory; sample writes a file");
   auto sampling = samplingOptions();
   if (!sampling)
     return sampling.takeError();
@@ -1379,6 +1431,14 @@ int main(int argc, char **argv) {
   std::string backend = backendName.empty() ? "cpu" : backendName.getValue();
   if (llvm::Error e = setDefaultBackend(backend, {ascendTarget, ascendDtype}))
     return reportError(std::move(e));
+  // An artifact carries its compiled code and nothing else to run.
+  if (backend != "cpu")
+    for (const std::string *path : {&modelPath.getValue(), &optionalModel.getValue(),
+                                    &teacherPath.getValue(), &studentPath.getValue()})
+      if (!path->empty() && isCompiledModel(*path))
+        return reportError(usage(*path + " is an attnedit-compile artifact, which runs only its "
+                                         "compiled code: --backend=" + backend +
+                                         " needs the model it was compiled from"));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||
       convertCmd || planCmd || sinksCmd || activationsCmd || recallDataCmd) {
     llvm::Error result = planCmd         ? runPlanEdits()

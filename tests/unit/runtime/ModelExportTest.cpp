@@ -468,7 +468,7 @@ TEST_F(ModelExportTest, PlainQwen3AndQwen2TeachersExport) {
   }
 }
 
-TEST_F(ModelExportTest, ExportReplacesAPreviousExportAndRefusesOtherDirectories) {
+TEST_F(ModelExportTest, ExportReplacesOnlyAPreviousExport) {
   TinySpec s;
   std::string model = writeTeacher(root, s);
   OwningOpRef<ModuleOp> module = student(model, "");
@@ -485,9 +485,17 @@ TEST_F(ModelExportTest, ExportReplacesAPreviousExportAndRefusesOtherDirectories)
   std::ofstream(join(other, "notes.txt")) << "keep me";
   auto refused = exportChecked(*module, store, other);
   ASSERT_FALSE((bool)refused);
-  EXPECT_NE(llvm::toString(refused.takeError()).find("is not a model directory"),
+  EXPECT_NE(llvm::toString(refused.takeError())
+                .find("holds 'notes.txt', which an export does not write"),
             std::string::npos);
   EXPECT_TRUE(fs::exists(join(other, "notes.txt")));
+  // A model directory with more than an export writes (a hub checkpoint's
+  // README.md, a job's logs) would lose it with the swap.
+  std::ofstream(join(dir, "README.md")) << "keep me too";
+  auto withReadme = exportChecked(*module, store, dir);
+  ASSERT_FALSE((bool)withReadme);
+  EXPECT_NE(llvm::toString(withReadme.takeError()).find("holds 'README.md'"), std::string::npos);
+  EXPECT_TRUE(fs::exists(join(dir, "README.md")));
 }
 
 /// A planned edit mixing MLA, a sliding window and a kept layer exports as

@@ -79,12 +79,19 @@ struct ExportSummary {
 /// `read` (scope-aware, see ExportOptions::preferredScope), to `dir`:
 /// dir/config.json, dir/model.safetensors (f32) and dir/tokenizer.json or
 /// dir/tokenizer.bin. The directory appears complete or not at all (it is
-/// built as a sibling temporary and renamed into place); an existing model
-/// directory at `dir` is replaced. @forward's attention must be composite
-/// (run --attnedit-raise-attention first).
+/// built as a sibling temporary and renamed into place); an existing `dir`
+/// is replaced only if checkExportTarget allows it. @forward's attention
+/// must be composite (run --attnedit-raise-attention first).
 llvm::Expected<ExportSummary> exportModel(mlir::ModuleOp module, const ParameterReader &read,
                                           llvm::StringRef dir,
                                           const ExportOptions &options = {});
+
+/// Whether exportModel may write `dir`: absent, empty, or holding only files
+/// an export writes (a model exported before). Anything else (a job's logs
+/// and checkpoints, a hub checkpoint's README.md, another file) would be
+/// lost with the swap, so such a directory is refused, naming a file it
+/// holds. Callers run this before their work.
+llvm::Error checkExportTarget(llvm::StringRef dir);
 
 /// Everything exportModel checks of `module` (the format it maps to, every
 /// layer expressible in it, every parameter placed), without writing: a job
