@@ -98,6 +98,40 @@ private:
 
 } // namespace
 
+StopStringScanner::StopStringScanner(const Tokenizer *tokenizer, std::vector<std::string> stops)
+    : tokenizer(tokenizer), stops(std::move(stops)) {
+  llvm::erase_if(this->stops, [](const std::string &s) { return s.empty(); });
+}
+
+bool StopStringScanner::append(int32_t prev, int32_t next) {
+  if (!tokenizer || stops.empty() || stopAt) {
+    ends.push_back(text.size());
+    return false;
+  }
+  size_t before = text.size();
+  text += tokenizer->decodeToken(prev, next);
+  ends.push_back(text.size());
+  held = 0;
+  for (const std::string &stop : stops) {
+    // Only a match ending in the new text is new.
+    size_t from = before >= stop.size() ? before - stop.size() + 1 : 0;
+    size_t at = text.find(stop, from);
+    if (at != std::string::npos)
+      stopAt = std::min(stopAt.value_or(at), at);
+    for (size_t n = std::min(stop.size() - 1, text.size()); n > held; --n)
+      if (llvm::StringRef(text).ends_with(llvm::StringRef(stop).take_front(n))) {
+        held = n;
+        break;
+      }
+  }
+  return stopAt.has_value();
+}
+
+size_t StopStringScanner::settled() const {
+  size_t limit = stopAt ? *stopAt : text.size() - held;
+  return std::upper_bound(ends.begin(), ends.end(), limit) - ends.begin();
+}
+
 llvm::Expected<std::vector<int32_t>>
 attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
                    const GenerationOptions &options,
@@ -117,6 +151,13 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
   if (llvm::Error e = source.init(options.useCache))
     return std::move(e);
   std::vector<int32_t> tokens(prompt.begin(), prompt.end()), generated;
+  StopStringScanner scanner(tok, options.stopStrings);
+  size_t emitted = 0;
+  auto emit = [&](size_t settled) {
+    for (; emitted < settled; ++emitted)
+      if (onToken)
+        onToken(emitted ? generated[emitted - 1] : prompt.back(), generated[emitted]);
+  };
   std::mt19937_64 rng(options.seed);
   size_t fresh = tokens.size();
   while ((int64_t)generated.size() < options.maxTokens &&
@@ -128,20 +169,15 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
     int32_t next = sampleToken(*logits, options, rng);
     if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next))
       break;
-    if (tok) {
-      std::vector<int32_t> candidate = generated;
-      candidate.push_back(next);
-      std::string text = tok->decode(candidate);
-      if (llvm::any_of(options.stopStrings, [&](const std::string &stop) {
-            return !stop.empty() && text.find(stop) != std::string::npos;
-          }))
-        break;
+    if (scanner.append(tokens.back(), next)) {
+      generated.resize(scanner.settled());
+      break;
     }
-    if (onToken)
-      onToken(tokens.back(), next);
     tokens.push_back(next);
     generated.push_back(next);
+    emit(scanner.settled());
     fresh = 1;
   }
+  emit(generated.size());
   return generated;
 }

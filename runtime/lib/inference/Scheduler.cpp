@@ -28,7 +28,16 @@ void Scheduler::submit(Request request) {
   ready.notify_all();
 }
 
+void Scheduler::emit(Running &r, size_t settled) {
+  for (; r.emitted < settled; ++r.emitted)
+    if (r.request.onToken)
+      r.request.onToken(r.emitted ? r.result.tokens[r.emitted - 1] : r.request.prompt.back(),
+                        r.result.tokens[r.emitted]);
+}
+
 void Scheduler::finish(Running &r, std::string reason, std::string error) {
+  // Text held back for a stop string that never came is output after all.
+  emit(r, r.result.tokens.size());
   decoder.cache().close(r.seq);
   r.result.finishReason = std::move(reason);
   r.result.error = std::move(error);
@@ -49,20 +58,16 @@ bool Scheduler::advance(Running &r, llvm::ArrayRef<float> row) {
     finish(r, "stop");
     return false;
   }
-  if (tokenizer && !options.stopStrings.empty()) {
-    std::vector<int32_t> candidate = r.result.tokens;
-    candidate.push_back(next);
-    std::string text = tokenizer->decode(candidate);
-    for (const std::string &stop : options.stopStrings)
-      if (!stop.empty() && text.find(stop) != std::string::npos) {
-        finish(r, "stop");
-        return false;
-      }
+  if (!r.scanner)
+    r.scanner.emplace(tokenizer, options.stopStrings);
+  if (r.scanner->append(r.context.back(), next)) {
+    r.result.tokens.resize(r.scanner->settled());
+    finish(r, "stop");
+    return false;
   }
-  if (r.request.onToken)
-    r.request.onToken(r.context.back(), next);
   r.context.push_back(next);
   r.result.tokens.push_back(next);
+  emit(r, r.scanner->settled());
   r.pending = next;
   {
     std::lock_guard<std::mutex> lock(mutex);

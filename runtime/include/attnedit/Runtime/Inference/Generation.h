@@ -5,6 +5,7 @@
 #include "attnedit/Runtime/Execution/Model.h"
 
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,7 +22,8 @@ struct GenerationOptions {
   /// al. 2019, as HF: a positive logit is divided by it, a negative one
   /// multiplied); 1 = off.
   double repetitionPenalty = 1.0;
-  /// Generation stops before a token whose text completes one of these.
+  /// Generation stops when one of these appears in the new text; the
+  /// output ends before the first token holding any of its characters.
   std::vector<std::string> stopStrings;
   /// Prefill + decode over a paged KV cache; false recomputes the whole
   /// prefix for every token (the reference the cache is tested against).
@@ -40,10 +42,33 @@ void applyRepetitionPenalty(llvm::MutableArrayRef<float> logits,
 int32_t sampleToken(llvm::ArrayRef<float> logits, const GenerationOptions &options,
                     std::mt19937_64 &rng);
 
+/// The text of generated tokens, scanned for stop strings as it streams.
+/// A token is settled (safe to emit) once its text ends before any text a
+/// stop string could still begin with; after a stop string appears, the
+/// tokens before the first one holding part of it are settled and no more.
+/// Without stop strings (or a tokenizer) every token is settled at once.
+class StopStringScanner {
+public:
+  StopStringScanner(const Tokenizer *tokenizer, std::vector<std::string> stops);
+  /// Appends `next`'s text (decoded after `prev`). Returns whether a stop
+  /// string is now complete.
+  bool append(int32_t prev, int32_t next);
+  /// How many of the appended tokens are settled.
+  size_t settled() const;
+
+private:
+  const Tokenizer *tokenizer;
+  std::vector<std::string> stops;
+  std::string text;
+  std::vector<size_t> ends; // where each appended token's text ends
+  size_t held = 0;          // trailing characters a stop string may begin with
+  std::optional<size_t> stopAt;
+};
+
 /// Extends `prompt` token by token. Stops after maxTokens new tokens, before
-/// emitting a stop token or a token completing a stop string, or at the
-/// model's context length. `onToken(prev, next)` sees each new token as it is
-/// chosen. Returns the new tokens.
+/// emitting a stop token, at a stop string (StopStringScanner), or at the
+/// model's context length. `onToken(prev, next)` sees each new token once it
+/// is settled. Returns the new tokens (those before a stop string).
 llvm::Expected<std::vector<int32_t>>
 generate(Model &model, llvm::ArrayRef<int32_t> prompt, const GenerationOptions &options,
          const std::function<void(int32_t, int32_t)> &onToken = {});

@@ -35,8 +35,8 @@ struct RequestResult {
 struct Request {
   std::vector<int32_t> prompt;
   GenerationOptions options;
-  /// Each new token as it is chosen (prev = the token before it), on the
-  /// scheduler's thread.
+  /// Each new token once settled (StopStringScanner; prev = the token
+  /// before it), on the scheduler's thread.
   std::function<void(int32_t prev, int32_t next)> onToken;
   /// Once, when the request leaves the batch, on the scheduler's thread.
   std::function<void(const RequestResult &)> onDone;
@@ -86,12 +86,16 @@ private:
     std::mt19937_64 rng;
     int32_t pending = -1; // sampled, not yet fed to @decode; -1 while prefilling
     size_t prefilled = 0; // prompt tokens in the cache
+    std::optional<StopStringScanner> scanner; // from the first sampled token
+    size_t emitted = 0;                       // result.tokens passed to onToken
     std::chrono::steady_clock::time_point start;
   };
   /// Samples from `logits` and emits, or finishes the request. Returns
   /// whether it keeps running.
   bool advance(Running &r, llvm::ArrayRef<float> logits);
   void finish(Running &r, std::string reason, std::string error = "");
+  /// Passes result.tokens up to `settled` to onToken.
+  void emit(Running &r, size_t settled);
   void refreshStats();
 
   Decoder &decoder;
