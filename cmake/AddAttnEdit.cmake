@@ -40,5 +40,8 @@ function(attnedit_add_tool name)
   add_llvm_executable(${name} ${ARG_UNPARSED_ARGUMENTS})
   attnedit_add_sanitizer_options(${name})
   target_link_libraries(${name} PRIVATE ${ARG_LINK_LIBS} MLIR LLVM)
+  # tools/ToolVersion.h: --version names attnedit's version.
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tools)
+  target_compile_definitions(${name} PRIVATE ATTNEDIT_VERSION="${PROJECT_VERSION}")
   set_property(GLOBAL APPEND PROPERTY ATTNEDIT_TOOLS ${name})
 endfunction()

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ToolVersion.h"
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Runtime/Execution/BlasSetup.h"
 #include "attnedit/Runtime/Execution/Logging.h"
@@ -89,6 +90,7 @@ int main(int argc, char **argv) {
   cl::opt<bool> noDecode("no-decode", cl::desc("compile @forward alone (no KV-cache functions)"),
                          cl::cat(category));
   cl::HideUnrelatedOptions(category);
+  mlir::attnedit::setToolVersionPrinter("attnedit-compile");
   cl::ParseCommandLineOptions(argc, argv, "attnedit ahead-of-time compiler\n");
   initLogging("attnedit-compile");
 

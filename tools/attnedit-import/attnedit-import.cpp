@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ToolVersion.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/Runtime/Execution/Logging.h"
 
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
                "such as --attnedit-kv-report on a model whose weights are not at hand)"),
       cl::cat(category));
   cl::HideUnrelatedOptions(category);
+  mlir::attnedit::setToolVersionPrinter("attnedit-import");
   cl::ParseCommandLineOptions(argc, argv, "attnedit checkpoint importer\n");
   attnedit::initLogging("attnedit-import");
 

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ToolVersion.h"
 #include "attnedit/Ascend/AscendDialect.h"
 #include "attnedit/Ascend/Passes.h"
 #include "attnedit/CPU/Passes.h"
@@ -45,6 +46,7 @@ int main(int argc, char **argv) {
                   mlir::func::FuncDialect>();
   // ascend kernels loop with scf.for over arith index math.
   registry.insert<mlir::attnedit::ascend::AscendDialect, mlir::scf::SCFDialect>();
+  mlir::attnedit::setToolVersionPrinter("attnedit-opt");
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "attnedit optimizer driver\n", registry));
 }

@@ -23,6 +23,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ToolVersion.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Importer.h"
@@ -159,10 +160,12 @@ static cl::opt<std::string> editOptions("edit",
 static cl::opt<std::string> configPath("config",
                                        cl::desc("HF config.json giving the model's shape"),
                                        cl::sub(trainCmd), cl::cat(attneditOptions));
-static cl::opt<std::string> outPath("out", cl::desc("output model directory (sample: the file "
-                                                   "of texts; .bin = uint16 ids)"),
+static cl::opt<std::string> outPath("out", cl::desc("output model directory"),
                                     cl::sub(distillCmd), cl::sub(trainCmd), cl::sub(demoCmd),
-                                    cl::sub(exportCmd), cl::sub(convertCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
+                                    cl::sub(exportCmd), cl::sub(convertCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> sampleOut("out", cl::desc("the file of samples: .bin = uint16 ids, "
+                                                      "anything else text"),
+                                      cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> recipePath("recipe", cl::desc("recipe.json (stages, steps, lr, ...)"),
                                        cl::sub(distillCmd), cl::sub(trainCmd), cl::cat(attneditOptions));
 static cl::opt<bool> resume("resume", cl::desc("continue from the last checkpoint in --out "
@@ -979,20 +982,20 @@ readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t
 }
 
 static llvm::Error runSample(Model &model) {
-  if (outPath.empty())
+  if (sampleOut.empty())
     return usage("sample needs --out FILE (.bin: uint16 ids, anything else: text)");
   if (sampleCount < 1 || sampleCount > kMaxConfigSize)
     return usage(llvm::formatv("--count must be in [1, {0}]", kMaxConfigSize).str());
   if (sampleCheckpointEvery < 1)
     return usage("--checkpoint-every must be >= 1");
-  if (llvm::sys::fs::is_directory(outPath))
-    return usage("--out " + outPath + " is a directory; sample writes a file");
+  if (llvm::sys::fs::is_directory(sampleOut))
+    return usage("--out " + sampleOut + " is a directory; sample writes a file");
   auto sampling = samplingOptions();
   if (!sampling)
     return sampling.takeError();
   if (!model.bosToken())
     return usage("the model has no BOS token to start a sample from");
-  bool ids = llvm::sys::path::extension(outPath) == ".bin";
+  bool ids = llvm::sys::path::extension(sampleOut) == ".bin";
   if (ids && model.vocabSize() > 65536)
     return usage("a .bin holds uint16 ids, but the vocabulary has " +
                  llvm::Twine(model.vocabSize()) + " entries; write text instead");
@@ -1017,7 +1020,7 @@ static llvm::Error runSample(Model &model) {
       {"top_k", sampling->topK},
       {"top_p", sampling->topP},
       {"repetition_penalty", sampling->repetitionPenalty}};
-  std::string checkpoint = outPath + ".partial";
+  std::string checkpoint = sampleOut + ".partial";
   std::vector<std::vector<int32_t>> samples(sampleCount);
   int64_t resumed = 0;
   if (llvm::sys::fs::exists(checkpoint)) {
@@ -1031,6 +1034,8 @@ static llvm::Error runSample(Model &model) {
     std::move(saved->begin(), saved->end(), samples.begin());
     spdlog::info("resuming {}: {} of {} samples done", checkpoint, resumed,
                  sampleCount.getValue());
+  } else if (resume) {
+    spdlog::info("{}: no checkpoint to resume; starting from the first sample", checkpoint);
   }
   std::vector<bool> done(sampleCount, false);
   std::fill(done.begin(), done.begin() + resumed, true);
@@ -1099,15 +1104,15 @@ static llvm::Error runSample(Model &model) {
       text += tok->decode(sample) + "\n";
   }
   llvm::Error written =
-      ids ? writeFileAtomically(outPath, llvm::StringRef(reinterpret_cast<const char *>(
+      ids ? writeFileAtomically(sampleOut, llvm::StringRef(reinterpret_cast<const char *>(
                                                              stream.data()),
                                                          stream.size() * 2))
-          : writeFileAtomically(outPath, text);
+          : writeFileAtomically(sampleOut, text);
   if (written)
     return written;
   if (std::error_code ec = llvm::sys::fs::remove(checkpoint))
     return makeError(checkpoint, "cannot remove: " + ec.message());
-  spdlog::info("wrote {}: {} samples, {} tokens ({})", outPath.getValue(),
+  spdlog::info("wrote {}: {} samples, {} tokens ({})", sampleOut.getValue(),
                sampleCount.getValue(), stream.size() - sampleCount,
                ids ? "uint16 ids, BOS first" : "text");
   return llvm::Error::success();
@@ -1405,6 +1410,7 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(attneditOptions);
   for (cl::SubCommand *sub : cl::getRegisteredSubcommands())
     cl::HideUnrelatedOptions(attneditOptions, *sub);
+  mlir::attnedit::setToolVersionPrinter("attnedit-run");
   cl::ParseCommandLineOptions(argc, argv,
                               "attnedit runtime: run, evaluate, train, distill and convert "
                               "models\n\n  attnedit-run COMMAND --help shows a command's "

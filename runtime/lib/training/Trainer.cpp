@@ -128,8 +128,13 @@ llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
     return makeError(run.workDir + ": cannot create: " + ec.message());
   Trainer trainer(recipe, run, store);
   std::string statePath = joinPath(run.workDir, "checkpoint.json");
-  if (!fs::exists(statePath))
+  if (!fs::exists(statePath)) {
+    // --resume on a first run is how a restart loop starts: not an error,
+    // but the user should know nothing was resumed.
+    if (run.resume)
+      spdlog::info("{}: no checkpoint to resume; starting from the first step", statePath);
     return trainer;
+  }
   if (!run.resume)
     return makeError(statePath + ": a checkpoint is already there; pass --resume to continue "
                                  "it, or choose another output directory");
