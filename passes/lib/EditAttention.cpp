@@ -471,12 +471,16 @@ void EditAttentionPass::runOnOperation() {
       mla += isa<MlaOp>(op);
       swa += isa<GateSwaOp>(op);
     });
-    module.emitError() << "attnedit-edit-attention: the module has no attnedit.attention to "
-                          "edit (it has "
-                       << mla << " attnedit.mla and " << swa
-                       << " attnedit.gate_swa); an imported model's attention is primitive: "
-                          "run --attnedit-raise-attention first, or --attnedit-convert, "
-                          "which does both";
+    if (mla + swa > 0)
+      module.emitError() << "attnedit-edit-attention: the model's attention is already edited ("
+                         << mla << " attnedit.mla, " << swa
+                         << " attnedit.gate_swa, no attnedit.attention left): edit the teacher "
+                            "it was converted from";
+    else
+      module.emitError() << "attnedit-edit-attention: the module has no attnedit.attention to "
+                            "edit; an imported model's attention is primitive: run "
+                            "--attnedit-raise-attention first, or --attnedit-convert, which "
+                            "does both";
     return signalPassFailure();
   }
   if (failed(checkOptions(numLayers)))

@@ -260,7 +260,8 @@ llvm::Expected<MlaWeights> mlir::attnedit::svdInitMla(const TeacherAttention &t,
   int64_t r = s.qkRopeHeadDim, n = s.qkNopeHeadDim, dv = s.vHeadDim, rank = s.kvLoraRank;
   if (r < 2 || r % 2 || r > d || (!s.ropeStride && d % r))
     return shapeError("qk-rope-head-dim " + llvm::Twine(r) +
-                      " must be even, at most the teacher's head_dim " + llvm::Twine(d) +
+                      " (the option's default is 64) must be even, at most the teacher's "
+                      "head_dim " + llvm::Twine(d) +
                       " and divide it unless rope-stride is given (MLA's RoPE frequencies "
                       "must be the teacher's)");
   int64_t stride = ropeStrideOf(s, d);
