@@ -6,6 +6,13 @@
 // whose attention already is a converted one (DeepSeek MLA, attnedit's
 // GateSWA export) import as the composite ops attnedit.mla / attnedit.gate_swa.
 //
+// Every tensor a checkpoint holds must be one the config's model reads: one
+// left over means config.json and the weights disagree (fewer layers, no
+// biases, another architecture), and the model built from the config would
+// run and compute garbage. Only extras that change nothing pass, with a
+// warning: RoPE inv_freq buffers, and an lm_head.weight that is a copy of the
+// embedding the config ties it to.
+//
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/Importer.h"
@@ -20,6 +27,9 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/WithColor.h"
+
+#include <cstring>
 
 using namespace mlir::attnedit;
 using namespace mlir;
@@ -192,11 +202,14 @@ private:
   llvm::Expected<Value> mla(int64_t layer, Value x, Value positions);
   llvm::Expected<Value> gateSwa(int64_t layer, Value x, Value positions);
   llvm::Expected<Value> mlp(int64_t layer, Value x);
+  /// Refuses tensors of the checkpoint that param() never read.
+  llvm::Error checkAllTensorsUsed();
 
   OpBuilder b;
   Location loc;
   const Checkpoint &ckpt;
   const ModelConfig &c;
+  llvm::StringSet<> used; // the checkpoint tensors param() returned
 };
 
 } // namespace
@@ -224,6 +237,7 @@ llvm::Expected<Value> DecoderEmitter::param(const llvm::Twine &name,
     return makeError(ckpt.source, "tensor '" + key + "' has shape " + got + ", expected " +
                                       want + " from the config");
   }
+  used.insert(key);
   Type storage = info->dtype == DType::F32   ? b.getF32Type()
                  : info->dtype == DType::F16 ? Type(b.getF16Type())
                                              : Type(b.getBF16Type());
@@ -457,9 +471,88 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::emit() {
     head = *untied;
   }
   b.create<func::ReturnOp>(loc, linear(x, head));
+  if (!ckpt.configOnly)
+    if (llvm::Error e = checkAllTensorsUsed())
+      return std::move(e);
   if (failed(module->verify()))
     return makeError(ckpt.source, "internal error: the imported module does not verify");
   return module;
+}
+
+/// Whether two tensors hold the same values in the same encoding.
+static bool sameTensor(const WeightFile &fa, const TensorInfo &a, const WeightFile &fb,
+                       const TensorInfo &b) {
+  return a.dtype == b.dtype && a.shape == b.shape &&
+         std::memcmp(fa.bytes(a), fb.bytes(b), a.size) == 0;
+}
+
+llvm::Error DecoderEmitter::checkAllTensorsUsed() {
+  std::string config = ckpt.source;
+  if (fs::is_directory(config)) {
+    llvm::SmallString<256> p(config);
+    path::append(p, "config.json");
+    config = p.str().str();
+  }
+  llvm::StringMap<const WeightFile *> seen;
+  std::vector<std::string> invFreq;
+  for (const auto &f : ckpt.files)
+    for (const TensorInfo &t : f->tensors()) {
+      llvm::StringRef name = t.name;
+      auto [at, fresh] = seen.try_emplace(name, f.get());
+      if (!fresh) // Checkpoint::find would read the first copy only
+        return makeError(f->path(), "tensor '" + name + "' is stored again, already in " +
+                                        at->second->path());
+      if (used.contains(name))
+        continue;
+      llvm::StringRef rest = name;
+      int64_t layer;
+      if (rest.consume_front("model.layers.") && !rest.consumeInteger(10, layer) &&
+          rest.starts_with(".") && layer >= c.numLayers)
+        return makeError(f->path(), llvm::formatv("tensor '{0}' is of layer {1}, but {2} has "
+                                                  "field 'num_hidden_layers' {3}; the weights "
+                                                  "and the config disagree",
+                                                  name, layer, config, c.numLayers));
+      // Older Llama checkpoints store RoPE's inverse frequencies as buffers;
+      // transformers recomputes them from rope_theta, as the importer does.
+      if (name.ends_with(".rotary_emb.inv_freq")) {
+        invFreq.push_back(t.name);
+        continue;
+      }
+      // Under tie_word_embeddings the head is the embedding, so a stored
+      // lm_head.weight is harmless when it is a copy of it.
+      if (name == "lm_head.weight" && c.tieWordEmbeddings) {
+        const WeightFile *embedFile;
+        const TensorInfo *embed = ckpt.find("model.embed_tokens.weight", &embedFile);
+        if (!sameTensor(*f, t, *embedFile, *embed))
+          return makeError(f->path(), "tensor 'lm_head.weight' differs from "
+                                      "'model.embed_tokens.weight', but " +
+                                          config +
+                                          " has field 'tie_word_embeddings' true (the "
+                                          "embedding is the head); the weights and the "
+                                          "config disagree");
+        llvm::WithColor::warning() << f->path() << ": ignoring 'lm_head.weight', a copy of "
+                                   << "'model.embed_tokens.weight' (tie_word_embeddings)\n";
+        continue;
+      }
+      // The field a stray tensor most likely contradicts, as a hint.
+      bool mla = c.attention == AttentionKind::Mla || llvm::is_contained(c.layerMla, true);
+      llvm::StringRef field = name.ends_with(".bias")                  ? "attention_bias"
+                              : name.contains("self_attn.gate_proj.")  ? "layer_gates"
+                              : name.contains("self_attn.sinks")       ? "layer_sinks"
+                              : mla && name.contains("self_attn.q_")   ? "q_lora_rank"
+                              : c.attention == AttentionKind::GateSwa  ? "layer_types"
+                                                                       : "architectures";
+      return makeError(f->path(), "tensor '" + name + "' is not read by the " +
+                                      c.architecture + " model " + config +
+                                      " describes (see its field '" + field +
+                                      "'); the weights and the config disagree");
+    }
+  llvm::sort(invFreq);
+  if (!invFreq.empty())
+    llvm::WithColor::warning() << ckpt.source << ": ignoring " << invFreq.size()
+                               << " rotary_emb.inv_freq buffer(s) ('" << invFreq.front()
+                               << "'...): RoPE frequencies come from rope_theta\n";
+  return llvm::Error::success();
 }
 
 llvm::Expected<OwningOpRef<ModuleOp>>
