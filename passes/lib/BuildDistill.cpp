@@ -254,9 +254,14 @@ void BuildDistillPass::runOnOperation() {
     return (void)fail("give the teacher module: teacher=FILE.mlir"), signalPassFailure();
 
   llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler handler(sourceMgr, &getContext());
-  OwningOpRef<ModuleOp> teacherModule = parseSourceFile<ModuleOp>(teacher, sourceMgr,
-                                                                  &getContext());
+  OwningOpRef<ModuleOp> teacherModule;
+  {
+    // For the parse only (errors quote the teacher's text): left installed,
+    // the handler would take this pass's own errors too, printing them with
+    // the whole module and leaving the pass manager's caller no message.
+    SourceMgrDiagnosticHandler handler(sourceMgr, &getContext());
+    teacherModule = parseSourceFile<ModuleOp>(teacher, sourceMgr, &getContext());
+  }
   if (!teacherModule)
     return (void)fail("cannot read the teacher module '" + teacher + "'"),
            signalPassFailure();

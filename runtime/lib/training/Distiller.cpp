@@ -367,6 +367,17 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
   for (const StageRecipe &stage : options.recipe.stages)
     if (stage.stage == "lm")
       return makeError("distill: recipe stages must be 'layerwise' or 'model', not 'lm'");
+  // Raised first, to check the recipe's layer indices against the teacher's
+  // layers before anything is written (build-distill would only find them
+  // after the edit, with a partial job on disk).
+  auto raised = raisedCopy(teacher.module());
+  if (!raised)
+    return raised.takeError();
+  int64_t layers = 0;
+  if (auto forward = (*raised)->lookupSymbol<func::FuncOp>("forward"))
+    forward.walk([&](AttentionLikeOpInterface) { ++layers; });
+  if (llvm::Error e = options.recipe.validateForModel(layers))
+    return e;
   std::string work = joinPath(options.outDir, "work");
   auto lock = lockOf(work);
   if (!lock)
@@ -386,9 +397,6 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
                                  store);
   if (!trainer)
     return trainer.takeError();
-  auto raised = raisedCopy(teacher.module());
-  if (!raised)
-    return raised.takeError();
   std::string teacherModule = joinPath(scratch->dirFor(work), "teacher.mlir");
   if (llvm::Error e = writeModule(**raised, teacherModule))
     return e;

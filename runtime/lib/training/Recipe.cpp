@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -156,6 +157,7 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
   if (!object)
     return makeError(path + ": a recipe is a JSON object");
   Recipe recipe = defaults;
+  recipe.path = path.str();
   FieldReader top{path, "", *object};
   top.only({"seed", "batch", "seq_len", "checkpoint_every", "lanes", "stages"});
   top.number("seed", recipe.seed);
@@ -262,7 +264,26 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
     if (s.parallel != "data" && !(s.parallel == "layers" && s.stage == "layerwise"))
       return bad(p + "parallel", "must be data, or layers for stage layerwise, not '" +
                                      s.parallel + "'");
+    // The feature loss averages over distinct layers: a repeat would not
+    // weigh its layer twice, as it seems to. (std::set: a DenseSet cannot
+    // hold every int64, and the entries are the file's.)
+    std::set<int64_t> seen;
+    for (auto [j, layer] : llvm::enumerate(s.featureLayers))
+      if (!seen.insert(layer).second)
+        return bad(llvm::formatv("{0}feature_layers[{1}]", p, j).str(),
+                   llvm::formatv("repeats layer {0}", layer).str());
   }
   return llvm::Error::success();
 }
 
+llvm::Error Recipe::validateForModel(int64_t numLayers) const {
+  std::string where = path.empty() ? "the default recipe" : path;
+  for (auto [i, s] : llvm::enumerate(stages))
+    for (auto [j, layer] : llvm::enumerate(s.featureLayers))
+      if (layer < 0 || layer >= numLayers)
+        return makeError(llvm::formatv("{0}: field 'stages[{1}].feature_layers[{2}]' is {3}; "
+                                       "the model has {4} layers, so it must be in [0, {4})",
+                                       where, i, j, layer, numLayers)
+                             .str());
+  return llvm::Error::success();
+}

@@ -162,6 +162,8 @@ TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
               "field 'stages[0].lr_rest' must be in (0, 1)");
   expectError(R"({"stages": [{"stage": "model", "train": "all", "lr_rest": "low"}]})",
               "field 'stages[0].lr_rest' must be a number");
+  expectError(R"({"stages": [{"stage": "model", "feature_layers": [1, 0, 1]}]})",
+              "field 'stages[0].feature_layers[2]' repeats layer 1");
   expectError(R"([1, 2])", "a recipe is a JSON object");
   expectError(R"({"seed": )", "not valid JSON");
 }
@@ -382,5 +384,64 @@ TEST(TrainerTest, StoredValueOfAnotherShapeIsAnErrorNotARandomStart) {
   EXPECT_NE(message.find("trainable parameter 'model.norm.weight'"), std::string::npos)
       << message;
   EXPECT_NE(message.find("[8]"), std::string::npos) << message;
+}
+} // namespace
+
+namespace {
+// feature_layers entries are checked against the model's layers before a
+// job starts, naming the recipe, the entry and the range: an entry past the
+// last layer was found only inside the pass pipeline, after the job had
+// written its work directory.
+TEST(TrainerTest, FeatureLayersOutsideTheModelAreNamed) {
+  Recipe defaults;
+  defaults.stages = {StageRecipe()};
+  std::string path =
+      writeTemp(R"({"stages": [{"stage": "model", "feature_layers": [0, 5]}]})", "json");
+  auto r = Recipe::parse(path, defaults);
+  ASSERT_TRUE(bool(r)) << llvm::toString(r.takeError());
+  if (llvm::Error e = r->validateForModel(6))
+    ADD_FAILURE() << llvm::toString(std::move(e));
+  EXPECT_EQ(llvm::toString(r->validateForModel(5)),
+            path + ": field 'stages[0].feature_layers[1]' is 5; the model has 5 layers, so "
+                   "it must be in [0, 5)");
+  defaults.stages[0].featureLayers = {-1};
+  EXPECT_EQ(llvm::toString(defaults.validateForModel(5)),
+            "the default recipe: field 'stages[0].feature_layers[0]' is -1; the model has 5 "
+            "layers, so it must be in [0, 5)");
+}
+
+// A failing build-distill's error reaches trainingCopy's caller: the pass
+// once kept its teacher parser's diagnostic handler installed, which
+// printed its own errors (with the whole module) to stderr and left the
+// returned error ending in "failed: " with no reason.
+TEST(TrainerTest, TrainingCopyErrorsCarryThePassMessage) {
+  mlir::MLIRContext context;
+  ModelConfig config;
+  config.architecture = "LlamaForCausalLM";
+  config.hiddenSize = 16;
+  config.intermediateSize = 24;
+  config.numLayers = 1;
+  config.numHeads = 2;
+  config.numKvHeads = 1;
+  config.headDim = 8;
+  config.vocabSize = 20;
+  config.maxPositions = 16;
+  Checkpoint checkpoint;
+  checkpoint.config = config;
+  checkpoint.configOnly = true;
+  checkpoint.configOnlyDType = DType::F32;
+  auto module = importCheckpoint(context, checkpoint);
+  ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
+  auto raised = raisedCopy(**module);
+  ASSERT_TRUE(bool(raised)) << llvm::toString(raised.takeError());
+  std::string teacher = writeTemp("", "mlir");
+  if (llvm::Error e = writeModule(**raised, teacher))
+    FAIL() << llvm::toString(std::move(e));
+  auto copy = trainingCopy(**raised, "stage=model feature-layers=3 teacher=\"" + teacher + "\"");
+  ASSERT_FALSE(bool(copy));
+  std::string message = llvm::toString(copy.takeError());
+  EXPECT_NE(message.find("attnedit-build-distill: feature layer 3 is out of range"),
+            std::string::npos)
+      << message;
 }
 } // namespace

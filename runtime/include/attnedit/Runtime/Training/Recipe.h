@@ -64,12 +64,20 @@ struct Recipe {
   /// any number of threads or MPI ranks up to `lanes`.
   int64_t lanes = 4;
   std::vector<StageRecipe> stages;
+  /// The recipe.json parse() read, for errors found once the model is known;
+  /// empty for a built-in recipe. Not part of toJson: a copy elsewhere is
+  /// the same recipe.
+  std::string path;
 
   /// Reads a recipe.json; errors name the file and the field. Fields left
   /// out keep the values `defaults` has.
   static llvm::Expected<Recipe> parse(llvm::StringRef path, const Recipe &defaults);
   /// Checks ranges; errors name `where` (a file or "the default recipe").
   llvm::Error validate(llvm::StringRef where) const;
+  /// Checks what depends on the model, before a job starts: feature_layers
+  /// entries must be layers of a model with `numLayers` layers. Errors name
+  /// `path` and the field as validate's do.
+  llvm::Error validateForModel(int64_t numLayers) const;
   llvm::json::Value toJson() const;
 };
 
