@@ -79,23 +79,6 @@ static cl::SubCommand distillCmd("distill",
                                   "edit a teacher's attention and distil the student: "
                                   "layer-wise MSE, then model-level KL");
 static cl::SubCommand trainCmd("train", "train a model from scratch on next-token loss");
-// Every subcommand runs its functions through the executor this names:
-// compiled code unless told otherwise (README "CPU backend": prefill about
-// 2x the interpreter, a training step 1.5-2x).
-static cl::opt<std::string> backendName(
-    "backend", cl::desc("how functions run: cpu (compiled, backends/cpu; the default), "
-                        "reference (the interpreter, the oracle) or ascend-sim (Ascend "
-                        "kernels in the functional simulator, backends/ascend)"),
-    cl::init(""), cl::sub(cl::SubCommand::getAll()), cl::cat(attneditOptions));
-static cl::opt<std::string> ascendTarget(
-    "ascend-target", cl::desc("--backend=ascend-sim: target description, a built-in name "
-                              "(910b, 910a) or a .json path (default 910b)"),
-    cl::init("910b"), cl::sub(cl::SubCommand::getAll()), cl::cat(attneditOptions));
-static cl::opt<std::string> ascendDtype(
-    "ascend-dtype", cl::desc("--backend=ascend-sim: Cube operand type, bf16, f16 or f32 "
-                             "(default bf16)"),
-    cl::init("bf16"), cl::sub(cl::SubCommand::getAll()), cl::cat(attneditOptions));
-
 static cl::SubCommand demoCmd("demo", "the embedded demonstration: a recall teacher trained "
                                       "from scratch, converted to MLA and GateSWA, distilled");
 
@@ -113,6 +96,43 @@ static cl::SubCommand serveCmd("serve", "an OpenAI-compatible HTTP server (/v1/c
 static cl::SubCommand benchServeCmd("bench-serve",
                                     "time to first token, inter-token latency, decode tok/s and "
                                     "peak KV memory of C concurrent requests");
+static cl::SubCommand planCmd("plan-edits",
+                              "choose each layer's edit (keep, sliding window, MLA) under a KV "
+                              "budget from measured damage; write the plan JSON that "
+                              "--edit \"plan=FILE\" applies");
+static cl::SubCommand sinksCmd("calibrate-sinks",
+                               "GateSWA sink logits that give each head's sink the teacher's "
+                               "attention mass outside the window (for --edit "
+                               "\"sink-logits=FILE\")");
+static cl::SubCommand activationsCmd("calibrate-activations",
+                                     "each layer's attention-input covariance, for the "
+                                     "activation-aware MLA start (--edit \"activations=FILE\")");
+static cl::SubCommand recallDataCmd("recall-data",
+                                    "write sequences of the demo's associative-recall task as a "
+                                    ".bin of uint16 ids, back to back (distill with seq_len = "
+                                    "the sequence length - 1 trains on whole sequences)");
+// Every subcommand that runs a model runs its functions through the
+// executor this names: compiled code unless told otherwise (README "CPU
+// backend": prefill about 2x the interpreter, a training step 1.5-2x).
+#define ATTNEDIT_MODEL_COMMANDS                                                                  \
+  cl::sub(generateCmd), cl::sub(forwardCmd), cl::sub(evalCmd), cl::sub(gradCmd),               \
+      cl::sub(distillCmd), cl::sub(trainCmd), cl::sub(demoCmd), cl::sub(exportCmd),            \
+      cl::sub(convertCmd), cl::sub(sampleCmd), cl::sub(serveCmd), cl::sub(benchServeCmd),      \
+      cl::sub(planCmd), cl::sub(sinksCmd), cl::sub(activationsCmd)
+static cl::opt<std::string> backendName(
+    "backend", cl::desc("how functions run: cpu (compiled, backends/cpu; the default), "
+                        "reference (the interpreter, the oracle) or ascend-sim (Ascend "
+                        "kernels in the functional simulator, backends/ascend)"),
+    cl::init(""), ATTNEDIT_MODEL_COMMANDS, cl::cat(attneditOptions));
+static cl::opt<std::string> ascendTarget(
+    "ascend-target", cl::desc("--backend=ascend-sim: target description, a built-in name "
+                              "(910b, 910a) or a .json path (default 910b)"),
+    cl::init("910b"), ATTNEDIT_MODEL_COMMANDS, cl::cat(attneditOptions));
+static cl::opt<std::string> ascendDtype(
+    "ascend-dtype", cl::desc("--backend=ascend-sim: Cube operand type, bf16, f16 or f32 "
+                             "(default bf16)"),
+    cl::init("bf16"), ATTNEDIT_MODEL_COMMANDS, cl::cat(attneditOptions));
+#undef ATTNEDIT_MODEL_COMMANDS
 
 static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
                                       cl::desc("<HF dir | llama2.c .bin | .mlir>"),
@@ -1165,10 +1185,6 @@ static llvm::Error runDemo() {
 }
 
 // plan-edits: its options are its own (declared here, apart from the others).
-static cl::SubCommand planCmd("plan-edits",
-                              "choose each layer's edit (keep, sliding window, MLA) under a KV "
-                              "budget from measured damage; write the plan JSON that "
-                              "--edit \"plan=FILE\" applies");
 static cl::opt<std::string> planTeacher("teacher", cl::desc("the teacher model"), cl::sub(planCmd),
                                         cl::cat(attneditOptions));
 static cl::opt<std::string> planData("data", cl::desc("calibration text or .bin of uint16 ids"),
@@ -1246,10 +1262,6 @@ static llvm::Error runPlanEdits() {
 }
 
 // calibrate-sinks: its options are its own too.
-static cl::SubCommand sinksCmd("calibrate-sinks",
-                               "GateSWA sink logits that give each head's sink the teacher's "
-                               "attention mass outside the window (for --edit "
-                               "\"sink-logits=FILE\")");
 static cl::opt<std::string> sinksTeacher("teacher", cl::desc("the teacher model"),
                                          cl::sub(sinksCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> sinksData("data", cl::desc("calibration text or .bin of uint16 ids"),
@@ -1321,9 +1333,6 @@ static llvm::Error runCalibrateSinks() {
   return writeFileAtomically(sinksOut, llvm::formatv("{0:2}\n", *sinks).str());
 }
 
-static cl::SubCommand activationsCmd("calibrate-activations",
-                                     "each layer's attention-input covariance, for the "
-                                     "activation-aware MLA start (--edit \"activations=FILE\")");
 static cl::opt<std::string> actTeacher("teacher", cl::desc("the teacher model"),
                                        cl::sub(activationsCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> actData("data", cl::desc("calibration text or .bin of uint16 ids"),
@@ -1369,10 +1378,6 @@ static llvm::Error runCalibrateActivations() {
 }
 
 // recall-data: the demo's task as a token file for distill and plan-edits.
-static cl::SubCommand recallDataCmd("recall-data",
-                                    "write sequences of the demo's associative-recall task as a "
-                                    ".bin of uint16 ids, back to back (distill with seq_len = "
-                                    "the sequence length - 1 trains on whole sequences)");
 static cl::opt<int64_t> recallDataCount("count", cl::desc("sequences (default 1000)"),
                                         cl::init(1000), cl::sub(recallDataCmd),
                                         cl::cat(attneditOptions));
