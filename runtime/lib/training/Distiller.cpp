@@ -27,7 +27,8 @@ using namespace mlir;
 using namespace mlir::attnedit;
 namespace json = llvm::json;
 
-llvm::Error attnedit::runPipeline(ModuleOp module, llvm::StringRef pipeline) {
+llvm::Error attnedit::runPipeline(ModuleOp module, llvm::StringRef pipeline,
+                                  llvm::StringRef what) {
   static bool registered = (registerAttnEditPasses(), true);
   (void)registered;
   std::string diagnostics;
@@ -40,7 +41,7 @@ llvm::Error attnedit::runPipeline(ModuleOp module, llvm::StringRef pipeline) {
   if (failed(parsePassPipeline(pipeline, pm, os)))
     return makeError("bad pass pipeline '" + pipeline + "': " + diagnostics);
   if (failed(pm.run(module)))
-    return makeError(pipeline + " failed: " + diagnostics);
+    return makeError((what.empty() ? pipeline : what) + " failed: " + diagnostics);
   return llvm::Error::success();
 }
 
@@ -144,7 +145,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> attnedit::editedCopy(ModuleOp teacher,
   std::string pipeline = ("attnedit-edit-attention{" + editOptions + " params-out=\"" +
                           paramsOut + "\"}")
                              .str();
-  if (llvm::Error e = runPipeline(*copy, pipeline))
+  // The error names the user's options, not the scratch file added to them.
+  if (llvm::Error e = runPipeline(*copy, pipeline, ("--edit \"" + editOptions + "\"").str()))
     return std::move(e);
   return copy;
 }

@@ -20,8 +20,9 @@
 namespace mlir::attnedit {
 
 /// Runs textual module passes ("pass-a{opt=1},pass-b") on `module`; the
-/// error carries the passes' diagnostics.
-llvm::Error runPipeline(ModuleOp module, llvm::StringRef pipeline);
+/// error carries the passes' diagnostics, introduced by `what` (default:
+/// the pipeline).
+llvm::Error runPipeline(ModuleOp module, llvm::StringRef pipeline, llvm::StringRef what = {});
 
 /// Writes `module` to `path` atomically (temporary file, fsync, rename).
 llvm::Error writeModule(ModuleOp module, llvm::StringRef path);
