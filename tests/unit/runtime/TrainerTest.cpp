@@ -214,29 +214,34 @@ TEST(TrainerTest, PackingCoversEveryChunkOncePerEpoch) {
 } // namespace
 
 namespace {
-/// @train_step_grad of next-token loss on a one-layer Llama of 16 wide,
-/// vocabulary 20, parameters without files (they start random).
+/// A one-layer Llama of 16 wide, vocabulary 20, imported from its config
+/// alone: parameters without files (they start random).
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> tinyLlama(mlir::MLIRContext &context) {
+  ModelConfig config;
+  config.architecture = "LlamaForCausalLM";
+  config.hiddenSize = 16;
+  config.intermediateSize = 24;
+  config.numLayers = 1;
+  config.numHeads = 2;
+  config.numKvHeads = 1;
+  config.headDim = 8;
+  config.vocabSize = 20;
+  config.maxPositions = 16;
+  Checkpoint checkpoint;
+  checkpoint.config = config;
+  checkpoint.configOnly = true;
+  checkpoint.configOnlyDType = DType::F32;
+  return importCheckpoint(context, checkpoint);
+}
+
+/// @train_step_grad of next-token loss on tinyLlama.
 struct TinyLmStep {
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> training;
   mlir::func::FuncOp gradFunc;
 
   TinyLmStep() {
-    ModelConfig config;
-    config.architecture = "LlamaForCausalLM";
-    config.hiddenSize = 16;
-    config.intermediateSize = 24;
-    config.numLayers = 1;
-    config.numHeads = 2;
-    config.numKvHeads = 1;
-    config.headDim = 8;
-    config.vocabSize = 20;
-    config.maxPositions = 16;
-    Checkpoint checkpoint;
-    checkpoint.config = config;
-    checkpoint.configOnly = true;
-    checkpoint.configOnlyDType = DType::F32;
-    auto module = importCheckpoint(context, checkpoint);
+    auto module = tinyLlama(context);
     EXPECT_TRUE(bool(module)) << llvm::toString(module.takeError());
     auto copy = trainingCopy(**module, "stage=lm");
     EXPECT_TRUE(bool(copy)) << llvm::toString(copy.takeError());
@@ -416,21 +421,7 @@ TEST(TrainerTest, FeatureLayersOutsideTheModelAreNamed) {
 // returned error ending in "failed: " with no reason.
 TEST(TrainerTest, TrainingCopyErrorsCarryThePassMessage) {
   mlir::MLIRContext context;
-  ModelConfig config;
-  config.architecture = "LlamaForCausalLM";
-  config.hiddenSize = 16;
-  config.intermediateSize = 24;
-  config.numLayers = 1;
-  config.numHeads = 2;
-  config.numKvHeads = 1;
-  config.headDim = 8;
-  config.vocabSize = 20;
-  config.maxPositions = 16;
-  Checkpoint checkpoint;
-  checkpoint.config = config;
-  checkpoint.configOnly = true;
-  checkpoint.configOnlyDType = DType::F32;
-  auto module = importCheckpoint(context, checkpoint);
+  auto module = tinyLlama(context);
   ASSERT_TRUE(bool(module)) << llvm::toString(module.takeError());
   auto raised = raisedCopy(**module);
   ASSERT_TRUE(bool(raised)) << llvm::toString(raised.takeError());
