@@ -162,8 +162,12 @@ TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
               "field 'stages[0].lr_rest' must be in (0, 1)");
   expectError(R"({"stages": [{"stage": "model", "train": "all", "lr_rest": "low"}]})",
               "field 'stages[0].lr_rest' must be a number");
-  expectError(R"({"stages": [{"stage": "model", "feature_layers": [1, 0, 1]}]})",
+  expectError(R"({"stages": [{"stage": "model", "feature_layers": [1, 0, 1], "feature_weight": 0.1}]})",
               "field 'stages[0].feature_layers[2]' repeats layer 1");
+  expectError(R"({"stages": [{"stage": "layerwise", "feature_layers": [1], "feature_weight": 0.1}]})",
+              "field 'stages[0].feature_layers' applies only to stage model");
+  expectError(R"({"stages": [{"stage": "model", "feature_layers": [1]}]})",
+              "field 'stages[0].feature_layers' needs feature_weight > 0");
   expectError(R"([1, 2])", "a recipe is a JSON object");
   expectError(R"({"seed": )", "not valid JSON");
 }
@@ -401,7 +405,7 @@ TEST(TrainerTest, FeatureLayersOutsideTheModelAreNamed) {
   Recipe defaults;
   defaults.stages = {StageRecipe()};
   std::string path =
-      writeTemp(R"({"stages": [{"stage": "model", "feature_layers": [0, 5]}]})", "json");
+      writeTemp(R"({"stages": [{"stage": "model", "feature_layers": [0, 5], "feature_weight": 0.1}]})", "json");
   auto r = Recipe::parse(path, defaults);
   ASSERT_TRUE(bool(r)) << llvm::toString(r.takeError());
   if (llvm::Error e = r->validateForModel(6))
