@@ -58,6 +58,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 
 namespace cl = llvm::cl;
 using namespace mlir;
@@ -1157,6 +1158,14 @@ static llvm::Error runServe(Model &model) {
 }
 
 static llvm::Error runBenchServe(Model &model) {
+  // Each concurrent request holds its prompt, output and KV blocks.
+  if (concurrency < 1 || concurrency > 4096 || promptLen < 1 || genLen < 1 ||
+      promptLen > kMaxConfigSize || genLen > kMaxConfigSize || uncachedTokens < 0 ||
+      uncachedTokens > kMaxConfigSize)
+    return usage(llvm::formatv("bench-serve needs --concurrency in [1, 4096], --prompt-len and "
+                               "--gen-len in [1, {0}], --uncached-tokens in [0, {0}]",
+                               kMaxConfigSize)
+                     .str());
   auto decoder = decoderFor(model);
   if (!decoder)
     return decoder.takeError();
@@ -1219,6 +1228,9 @@ static llvm::Error runPlanEdits() {
     return usage("plan-edits needs --teacher MODEL, --data FILE and --out PLAN.json");
   if (planTokens < 2 || planTokens > kMaxConfigSize)
     return usage("--calibration-tokens must be in [2, 16777216]");
+  if (!(std::isfinite(planBudget) && planBudget > 0))
+    return usage("--kv-budget must be a positive number (bytes per token, or a fraction <= 1 "
+                 "of the teacher's)");
   auto teacher = Model::load(planTeacher);
   if (!teacher)
     return teacher.takeError();
@@ -1297,6 +1309,9 @@ static llvm::Expected<std::vector<int32_t>> calibrationTokens(Model &teacher,
   if (teacher.bosToken())
     tokens.push_back(*teacher.bosToken());
   size_t n = std::min<size_t>(all->size() * 9 / 10, (size_t)count);
+  if (n == 0)
+    return usage(path + ": no calibration tokens (" + llvm::Twine(all->size()) +
+                 " in the file, of which the first 90% are used)");
   tokens.insert(tokens.end(), all->begin(), all->begin() + n);
   return tokens;
 }
@@ -1310,13 +1325,21 @@ static llvm::Error runCalibrateSinks() {
   auto teacher = Model::load(sinksTeacher);
   if (!teacher)
     return teacher.takeError();
+  int64_t chunk = sinksChunk, context = (*teacher)->maxPositions();
+  if (context > 0 && chunk > context) {
+    if (sinksChunk.getNumOccurrences())
+      return usage(llvm::formatv("--chunk {0} exceeds the model's context of {1} tokens", chunk,
+                                 context)
+                       .str());
+    chunk = context;
+  }
   auto tokens = calibrationTokens(**teacher, sinksData, sinksTokens);
   if (!tokens)
     return tokens.takeError();
   if (sinksObjective != "outside-mass" && sinksObjective != "output-error")
     return usage("--objective must be outside-mass or output-error, not '" + sinksObjective +
                  "'");
-  auto sinks = calibrateSinkLogits(**teacher, *tokens, sinksWindow, sinksChunk,
+  auto sinks = calibrateSinkLogits(**teacher, *tokens, sinksWindow, chunk,
                                    sinksObjective == "output-error" ? SinkObjective::OutputError
                                                                     : SinkObjective::OutsideMass);
   if (!sinks)

@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <random>
 #include <thread>
 #include <variant>
 
@@ -224,7 +225,9 @@ std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool 
   if (auto e = number("n", 1, 1, 1, n))
     return invalid("only n = 1 is supported", "n");
   g.topK = (int64_t)topK;
-  g.seed = (uint64_t)seed;
+  // OpenAI's seed is optional: without one, each request samples afresh
+  // (a fixed default made every unseeded request return the same text).
+  g.seed = o->get("seed") ? (uint64_t)seed : std::random_device{}();
   if (const json::Value *stop = o->get("stop")) {
     if (auto s = stop->getAsString()) {
       g.stopStrings.push_back(s->str());
@@ -451,6 +454,12 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
                *warm);
   Service service(decoder, *tok, options);
   httplib::Server server;
+  // cpp-httplib's default adds SO_REUSEPORT, with which a second server on
+  // a busy port starts and the kernel splits the requests between the two.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void *>(&yes), sizeof yes);
+  });
   int threads = options.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   service.install(server);

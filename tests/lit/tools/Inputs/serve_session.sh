@@ -44,3 +44,13 @@ echo "== still serving"
 post /v1/completions '{"model": "stories", "prompt": [1, 403, 407, 261, 378], "max_tokens": 3, "temperature": 0}'
 echo "== metrics"
 curl -s "$url/metrics" | grep -E '^attnedit_(requests_total|request_errors_total|generation_tokens_total|kv_blocks_in_use) '
+echo "== sampling"
+for i in 1 2 3 4; do
+  curl -s "$url/v1/completions" -d '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 30, "temperature": 1.5}' | sed -e 's/.*"text":"\([^"]*\)".*/\1/'; echo
+done | sort -u | wc -l | sed -e 's/^/distinct unseeded: /'
+for i in 1 2; do
+  curl -s "$url/v1/completions" -d '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 30, "temperature": 1.5, "seed": 5}' | sed -e 's/.*"text":"\([^"]*\)".*/\1/'; echo
+done | sort -u | wc -l | sed -e 's/^/distinct seeded: /'
+echo "== busy port"
+timeout 60 "$run" serve "$model" --port "$(cat "$work/port")" 2>&1 | grep -E "error"
+echo "exit ${PIPESTATUS[0]}"
