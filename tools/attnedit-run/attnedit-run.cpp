@@ -60,6 +60,8 @@
 #include <chrono>
 #include <cmath>
 
+#include <unistd.h>
+
 namespace cl = llvm::cl;
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -756,6 +758,21 @@ static llvm::Error runTrain() {
   auto config = parseHFConfig(configPath);
   if (!config)
     return config.takeError();
+  // Every weight is allocated here, with its gradient and AdamW's two
+  // moments (16 bytes per parameter): a config too large for the machine
+  // would otherwise abort in the allocator (this build has no exceptions).
+  double d = config->hiddenSize, attention = config->headDim * (2.0 * config->numHeads +
+                                                                2.0 * config->numKvHeads);
+  double params = config->vocabSize * d * (config->tieWordEmbeddings ? 1 : 2) +
+                  config->numLayers * (d * attention + 3.0 * d * config->intermediateSize);
+  double memory = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGE_SIZE);
+  if (16 * params > memory)
+    return usage(llvm::formatv("{0}: the model has {1:F1}G parameters; training them needs "
+                               "{2:F1} GiB (weights, gradients, AdamW moments), more than this "
+                               "machine's {3:F1} GiB",
+                               configPath.getValue(), params / 1e9,
+                               16 * params / (1 << 30), memory / (1 << 30))
+                     .str());
   Checkpoint checkpoint;
   checkpoint.source = configPath;
   checkpoint.config = *config;
