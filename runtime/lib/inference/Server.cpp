@@ -46,6 +46,8 @@ struct ApiError {
   std::string message, type, param, code;
 };
 
+constexpr size_t kMaxBodyBytes = size_t(32) << 20;
+
 void sendError(httplib::Response &res, const ApiError &e) {
   res.status = e.status;
   json::Object error{{"message", e.message}, {"type", e.type}};
@@ -421,11 +423,26 @@ void Service::install(httplib::Server &server) {
               [this](const httplib::Request &req, httplib::Response &res) {
                 complete(req, res, /*chat=*/true);
               });
-  // Unknown routes get an OpenAI-style 404 body too.
+  // A body is read whole before it is parsed: cap it (a prompt of a
+  // million tokens is a few MiB of text).
+  server.set_payload_max_length(kMaxBodyBytes);
+  // Unknown routes and bodies httplib refuses get OpenAI-style bodies too.
   server.set_error_handler([](const httplib::Request &req, httplib::Response &res) {
-    if (res.status == 404 && res.body.empty())
+    if (!res.body.empty())
+      return;
+    if (res.status == 404)
       sendError(res, {404, "no route " + req.method + " " + req.path, "invalid_request_error",
                       "", "not_found"});
+    // httplib caps form-encoded bodies (curl -d's default type) at 8 KiB.
+    if (res.status == 413)
+      sendError(res, {413,
+                      req.get_header_value("Content-Type") == "application/x-www-form-urlencoded"
+                          ? "the request body is larger than the 8 KiB the HTTP library "
+                            "accepts as application/x-www-form-urlencoded (curl -d's "
+                            "default): send it with Content-Type: application/json"
+                          : "the request body is larger than " +
+                                std::to_string(kMaxBodyBytes >> 20) + " MiB",
+                      "invalid_request_error", "", "request_too_large"});
   });
 }
 

@@ -51,6 +51,8 @@ done | sort -u | wc -l | sed -e 's/^/distinct unseeded: /'
 for i in 1 2; do
   curl -s "$url/v1/completions" -d '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 30, "temperature": 1.5, "seed": 5}' | sed -e 's/.*"text":"\([^"]*\)".*/\1/'; echo
 done | sort -u | wc -l | sed -e 's/^/distinct seeded: /'
+echo "== large body"
+curl -s -w ' HTTP %{http_code}\n' "$url/v1/completions" -d "{\"model\": \"stories\", \"prompt\": \"$(printf 'a b %.0s' $(seq 3000))\"}"
 echo "== busy port"
 timeout 60 "$run" serve "$model" --port "$(cat "$work/port")" 2>&1 | grep -E "error"
 echo "exit ${PIPESTATUS[0]}"
