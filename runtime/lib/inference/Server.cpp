@@ -125,6 +125,34 @@ std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool 
                              options.modelName + "'",
                     "invalid_request_error", "model", "model_not_found"};
 
+  // Parameters this server does not implement are refused when they would
+  // change the answer, rather than ignored: a client asking for logprobs
+  // would otherwise get null and no word why. Unknown fields and these at
+  // their neutral values pass, as OpenAI's clients often send them.
+  for (const auto &[key, neutral] : std::initializer_list<std::pair<const char *, double>>{
+           {"logprobs", 0}, {"top_logprobs", 0}, {"echo", 0}, {"best_of", 1},
+           {"presence_penalty", 0}, {"frequency_penalty", 0}}) {
+    const json::Value *v = o->get(key);
+    if (!v || v->kind() == json::Value::Null)
+      continue;
+    std::optional<double> x = v->getAsNumber();
+    if (auto b = v->getAsBoolean())
+      x = *b ? 1.0 : 0.0;
+    if (!x || *x != neutral)
+      return invalid(std::string(key) + " is not supported by this server", key);
+  }
+  for (const char *key : {"suffix", "logit_bias", "tools", "functions", "response_format"}) {
+    const json::Value *v = o->get(key);
+    bool empty = !v || v->kind() == json::Value::Null ||
+                 (v->getAsString() && v->getAsString()->empty()) ||
+                 (v->getAsObject() && v->getAsObject()->empty()) ||
+                 (v->getAsArray() && v->getAsArray()->empty());
+    bool plainText = llvm::StringRef(key) == "response_format" && v && v->getAsObject() &&
+                     v->getAsObject()->getString("type") == llvm::StringRef("text");
+    if (!empty && !plainText)
+      return invalid(std::string(key) + " is not supported by this server", key);
+  }
+
   auto encodeText = [&](llvm::StringRef text) {
     if (model.bosToken())
       p.prompt.push_back(*model.bosToken());
