@@ -112,6 +112,12 @@ void KvCache::grow(int64_t group, int64_t blocks) {
   capacity[group] = blocks;
 }
 
+int64_t KvCache::blocksFor(int64_t group, int64_t length) const {
+  int64_t blocks = (length + cacheLayout.blockSize - 1) / cacheLayout.blockSize;
+  int64_t ring = cacheLayout.groups[group].ringBlocks;
+  return ring > 0 ? std::min(blocks, ring) : blocks;
+}
+
 llvm::Expected<int32_t> KvCache::allocate(int64_t group) {
   if (freeBlocks[group].empty()) {
     int64_t want = std::max<int64_t>(16, capacity[group] * 2);

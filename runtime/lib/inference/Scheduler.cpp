@@ -2,6 +2,8 @@
 
 #include "attnedit/Runtime/Inference/Scheduler.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 #include <set>
 
 using namespace mlir;
@@ -35,9 +37,36 @@ void Scheduler::emit(Running &r, size_t settled) {
                         r.result.tokens[r.emitted]);
 }
 
+std::vector<int64_t> Scheduler::blocksNeeded(const Request &request) const {
+  const KvCache &cache = decoder.cache();
+  int64_t length = request.prompt.size() + std::max<int64_t>(0, request.options.maxTokens);
+  if (decoder.model().maxPositions() > 0)
+    length = std::min(length, decoder.model().maxPositions());
+  std::vector<int64_t> need;
+  for (size_t g = 0; g < cache.layout().groups.size(); ++g)
+    need.push_back(cache.blocksFor(g, length));
+  return need;
+}
+
+std::string Scheduler::unfit(const Request &request) const {
+  int64_t cap = decoder.cache().blockCap();
+  if (cap <= 0)
+    return "";
+  for (int64_t need : blocksNeeded(request))
+    if (need > cap)
+      return llvm::formatv("the prompt and max_tokens need {0} KV-cache blocks of {1} tokens; "
+                           "the cache holds {2} (--kv-blocks)",
+                           need, decoder.cache().layout().blockSize, cap)
+          .str();
+  return "";
+}
+
 void Scheduler::finish(Running &r, std::string reason, std::string error) {
   // Text held back for a stop string that never came is output after all.
   emit(r, r.result.tokens.size());
+  for (size_t g = 0; g < r.reserved.size(); ++g)
+    reservedBlocks[g] -= r.reserved[g];
+  r.reserved.clear();
   decoder.cache().close(r.seq);
   r.result.finishReason = std::move(reason);
   r.result.error = std::move(error);
@@ -97,13 +126,26 @@ bool Scheduler::step() {
     }
   }
   running = std::move(kept);
-  // Admit waiting requests while the batch has room.
+  // Admit waiting requests while the batch has room and, under a capped
+  // cache, blocks for their whole prompt and max_tokens are free: a
+  // request admitted on hope would fail midway when the cache filled.
+  int64_t cap = decoder.cache().blockCap();
+  reservedBlocks.resize(decoder.cache().layout().groups.size(), 0);
   while ((int64_t)running.size() < maxBatch) {
     Request request;
+    std::vector<int64_t> need;
+    std::string tooLarge;
     {
       std::lock_guard<std::mutex> lock(mutex);
       if (waiting.empty())
         break;
+      need = blocksNeeded(waiting.front());
+      tooLarge = unfit(waiting.front());
+      bool fits = true;
+      for (size_t g = 0; g < need.size(); ++g)
+        fits = fits && (cap <= 0 || reservedBlocks[g] + need[g] <= cap);
+      if (!fits && tooLarge.empty())
+        break; // waits for running requests to free their blocks
       request = std::move(waiting.front());
       waiting.pop_front();
       counters.requestsWaiting = waiting.size();
@@ -116,6 +158,13 @@ bool Scheduler::step() {
     r->result.promptTokens = r->context.size();
     r->rng.seed(r->request.options.seed);
     r->seq = decoder.cache().open();
+    if (!tooLarge.empty()) {
+      finish(*r, "error", tooLarge);
+      continue;
+    }
+    r->reserved = need;
+    for (size_t g = 0; g < need.size(); ++g)
+      reservedBlocks[g] += need[g];
     if (isCancelled(r->request))
       finish(*r, "cancelled");
     else if (r->context.empty())

@@ -328,6 +328,10 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
     pending->done = true;
     pending->cv.notify_all();
   };
+  if (std::string why = scheduler.unfit(request); !why.empty()) {
+    ++httpErrors;
+    return sendError(res, invalid(why, "max_tokens", "context_length_exceeded"));
+  }
   scheduler.submit(std::move(request));
 
   if (!p.stream) {

@@ -60,3 +60,17 @@ curl -s -w ' HTTP %{http_code}\n' "$url/v1/completions" -d "{\"model\": \"storie
 echo "== busy port"
 timeout 60 "$run" serve "$model" --port "$(cat "$work/port")" 2>&1 | grep -E "error"
 echo "exit ${PIPESTATUS[0]}"
+echo "== capped cache"
+# 8 blocks of 16 tokens: each request below needs 5, so they run one by
+# one instead of failing once the cache fills; one needing 13 is refused.
+"$run" serve "$model" --port 0 --port-file "$work/port8" --kv-blocks 8 >"$work/server8.log" 2>&1 &
+server8=$!
+trap 'kill $server $server8 2>/dev/null; wait $server $server8 2>/dev/null' EXIT
+for _ in $(seq 100); do [ -s "$work/port8" ] && break; sleep 0.1; done
+url8=http://127.0.0.1:$(cat "$work/port8")
+for i in 1 2 3 4; do
+  curl -s "$url8/v1/completions" -d '{"model": "stories260K.bin", "prompt": "Once upon a time", "max_tokens": 70, "temperature": 0}' >"$work/k$i.json" &
+done
+wait $(jobs -p | grep -v -e "^$server\$" -e "^$server8\$") 2>/dev/null
+for i in 1 2 3 4; do sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/\1 \2/' "$work/k$i.json"; echo; done
+curl -s -w ' HTTP %{http_code}\n' "$url8/v1/completions" -d '{"model": "stories260K.bin", "prompt": "Once upon a time", "max_tokens": 200}'

@@ -73,6 +73,10 @@ public:
   std::vector<Tensor> pools() const;
 
   const CacheLayout &layout() const { return cacheLayout; }
+  /// The cap on each group's blocks (0: none).
+  int64_t blockCap() const { return maxBlocks; }
+  /// The blocks of `group` a sequence of `length` tokens holds at most.
+  int64_t blocksFor(int64_t group, int64_t length) const;
   int64_t blocksInUse(int64_t group) const;
   int64_t blocksInUse() const;
   /// Bytes the sequences' blocks hold: blocks in use x bytes per block.

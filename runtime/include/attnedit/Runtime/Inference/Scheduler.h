@@ -77,6 +77,10 @@ public:
 
   SchedulerStats stats() const;
 
+  /// Why `request` can never run in a KV cache capped by --kv-blocks (its
+  /// prompt and max_tokens need more blocks than the cap), or "".
+  std::string unfit(const Request &request) const;
+
 private:
   struct Running {
     Request request;
@@ -86,6 +90,7 @@ private:
     std::mt19937_64 rng;
     int32_t pending = -1; // sampled, not yet fed to @decode; -1 while prefilling
     size_t prefilled = 0; // prompt tokens in the cache
+    std::vector<int64_t> reserved; // KV blocks per group held for the whole request
     std::optional<StopStringScanner> scanner; // from the first sampled token
     size_t emitted = 0;                       // result.tokens passed to onToken
     std::chrono::steady_clock::time_point start;
@@ -97,6 +102,8 @@ private:
   /// Passes result.tokens up to `settled` to onToken.
   void emit(Running &r, size_t settled);
   void refreshStats();
+  /// Per group, the blocks `request` holds at most (prompt + max_tokens).
+  std::vector<int64_t> blocksNeeded(const Request &request) const;
 
   Decoder &decoder;
   const Tokenizer *tokenizer;
@@ -104,6 +111,7 @@ private:
   int64_t prefillBudget;
   std::deque<Request> waiting;
   std::vector<std::unique_ptr<Running>> running;
+  std::vector<int64_t> reservedBlocks; // per group, over `running`
   mutable std::mutex mutex; // guards waiting and counters
   std::condition_variable ready;
   SchedulerStats counters;
