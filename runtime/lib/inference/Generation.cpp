@@ -132,6 +132,14 @@ size_t StopStringScanner::settled() const {
   return std::upper_bound(ends.begin(), ends.end(), limit) - ends.begin();
 }
 
+void StopStringScanner::release(llvm::ArrayRef<int32_t> prompt,
+                                llvm::ArrayRef<int32_t> generated, size_t upTo,
+                                const std::function<void(int32_t, int32_t)> &onToken) {
+  for (; released < upTo; ++released)
+    if (onToken)
+      onToken(released ? generated[released - 1] : prompt.back(), generated[released]);
+}
+
 llvm::Expected<std::vector<int32_t>>
 attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
                    const GenerationOptions &options,
@@ -152,12 +160,6 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
     return std::move(e);
   std::vector<int32_t> tokens(prompt.begin(), prompt.end()), generated;
   StopStringScanner scanner(tok, options.stopStrings);
-  size_t emitted = 0;
-  auto emit = [&](size_t settled) {
-    for (; emitted < settled; ++emitted)
-      if (onToken)
-        onToken(emitted ? generated[emitted - 1] : prompt.back(), generated[emitted]);
-  };
   std::mt19937_64 rng(options.seed);
   size_t fresh = tokens.size();
   while ((int64_t)generated.size() < options.maxTokens &&
@@ -175,9 +177,9 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
     }
     tokens.push_back(next);
     generated.push_back(next);
-    emit(scanner.settled());
+    scanner.release(prompt, generated, scanner.settled(), onToken);
     fresh = 1;
   }
-  emit(generated.size());
+  scanner.release(prompt, generated, generated.size(), onToken);
   return generated;
 }

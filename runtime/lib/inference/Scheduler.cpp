@@ -30,13 +30,6 @@ void Scheduler::submit(Request request) {
   ready.notify_all();
 }
 
-void Scheduler::emit(Running &r, size_t settled) {
-  for (; r.emitted < settled; ++r.emitted)
-    if (r.request.onToken)
-      r.request.onToken(r.emitted ? r.result.tokens[r.emitted - 1] : r.request.prompt.back(),
-                        r.result.tokens[r.emitted]);
-}
-
 std::vector<int64_t> Scheduler::blocksNeeded(const Request &request) const {
   const KvCache &cache = decoder.cache();
   int64_t length = request.prompt.size() + std::max<int64_t>(0, request.options.maxTokens);
@@ -49,10 +42,14 @@ std::vector<int64_t> Scheduler::blocksNeeded(const Request &request) const {
 }
 
 std::string Scheduler::unfit(const Request &request) const {
+  return unfitFor(blocksNeeded(request));
+}
+
+std::string Scheduler::unfitFor(llvm::ArrayRef<int64_t> needs) const {
   int64_t cap = decoder.cache().blockCap();
   if (cap <= 0)
     return "";
-  for (int64_t need : blocksNeeded(request))
+  for (int64_t need : needs)
     if (need > cap)
       return llvm::formatv("the prompt and max_tokens need {0} KV-cache blocks of {1} tokens; "
                            "the cache holds {2} (--kv-blocks)",
@@ -63,7 +60,9 @@ std::string Scheduler::unfit(const Request &request) const {
 
 void Scheduler::finish(Running &r, std::string reason, std::string error) {
   // Text held back for a stop string that never came is output after all.
-  emit(r, r.result.tokens.size());
+  if (r.scanner)
+    r.scanner->release(r.request.prompt, r.result.tokens, r.result.tokens.size(),
+                       r.request.onToken);
   for (size_t g = 0; g < r.reserved.size(); ++g)
     reservedBlocks[g] -= r.reserved[g];
   r.reserved.clear();
@@ -96,7 +95,7 @@ bool Scheduler::advance(Running &r, llvm::ArrayRef<float> row) {
   }
   r.context.push_back(next);
   r.result.tokens.push_back(next);
-  emit(r, r.scanner->settled());
+  r.scanner->release(r.request.prompt, r.result.tokens, r.scanner->settled(), r.request.onToken);
   r.pending = next;
   {
     std::lock_guard<std::mutex> lock(mutex);
@@ -140,7 +139,7 @@ bool Scheduler::step() {
       if (waiting.empty())
         break;
       need = blocksNeeded(waiting.front());
-      tooLarge = unfit(waiting.front());
+      tooLarge = unfitFor(need);
       bool fits = true;
       for (size_t g = 0; g < need.size(); ++g)
         fits = fits && (cap <= 0 || reservedBlocks[g] + need[g] <= cap);

@@ -55,6 +55,12 @@ public:
   bool append(int32_t prev, int32_t next);
   /// How many of the appended tokens are settled.
   size_t settled() const;
+  /// Passes `generated[i]` for i up to `upTo` not passed before to
+  /// `onToken(prev, next)`, prev being the token before it (after
+  /// `prompt`'s last): the settled ones while generating, all that are kept
+  /// once it ends.
+  void release(llvm::ArrayRef<int32_t> prompt, llvm::ArrayRef<int32_t> generated, size_t upTo,
+               const std::function<void(int32_t, int32_t)> &onToken);
 
 private:
   const Tokenizer *tokenizer;
@@ -63,6 +69,7 @@ private:
   std::vector<size_t> ends; // where each appended token's text ends
   size_t held = 0;          // trailing characters a stop string may begin with
   std::optional<size_t> stopAt;
+  size_t released = 0; // tokens passed to onToken
 };
 
 /// Extends `prompt` token by token. Stops after maxTokens new tokens, before

@@ -92,18 +92,17 @@ private:
     size_t prefilled = 0; // prompt tokens in the cache
     std::vector<int64_t> reserved; // KV blocks per group held for the whole request
     std::optional<StopStringScanner> scanner; // from the first sampled token
-    size_t emitted = 0;                       // result.tokens passed to onToken
     std::chrono::steady_clock::time_point start;
   };
   /// Samples from `logits` and emits, or finishes the request. Returns
   /// whether it keeps running.
   bool advance(Running &r, llvm::ArrayRef<float> logits);
   void finish(Running &r, std::string reason, std::string error = "");
-  /// Passes result.tokens up to `settled` to onToken.
-  void emit(Running &r, size_t settled);
   void refreshStats();
   /// Per group, the blocks `request` holds at most (prompt + max_tokens).
   std::vector<int64_t> blocksNeeded(const Request &request) const;
+  /// unfit() of a request needing `need` blocks per group.
+  std::string unfitFor(llvm::ArrayRef<int64_t> need) const;
 
   Decoder &decoder;
   const Tokenizer *tokenizer;
