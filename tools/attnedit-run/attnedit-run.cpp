@@ -349,6 +349,26 @@ static llvm::Expected<std::vector<int32_t>> parseTokens(llvm::StringRef text, in
   return ids;
 }
 
+/// `option`'s tokens per forward pass, at most `context` (0: unknown): a
+/// value the user gave past it is refused (the model never saw those
+/// positions), the default shrinks to it.
+static llvm::Expected<int64_t> withinContext(const cl::opt<int64_t> &option, int64_t context) {
+  if (context <= 0 || option <= context)
+    return option.getValue();
+  if (option.getNumOccurrences())
+    return usage(llvm::formatv("--{0} {1} exceeds the model's context of {2} tokens",
+                               option.ArgStr, option.getValue(), context)
+                     .str());
+  return context;
+}
+
+/// --out may not be the teacher's own directory.
+static llvm::Error notTheTeacher(llvm::StringRef out) {
+  if (llvm::sys::fs::equivalent(teacherPath, out))
+    return usage("--out " + out + " is the teacher's directory: the student would replace it");
+  return llvm::Error::success();
+}
+
 /// Prints a piece as run.c's safe_printf does: lone control bytes are dropped.
 static void printPiece(llvm::StringRef piece) {
   if (piece.size() == 1 && (unsigned char)piece[0] < 0x20 && !llvm::isSpace(piece[0]))
@@ -565,14 +585,9 @@ static llvm::Error runEval() {
   for (Model *m : {teacher->get(), &student})
     if (m->maxPositions() > 0)
       context = context ? std::min(context, m->maxPositions()) : m->maxPositions();
-  int64_t passTokens = window;
-  if (context > 0 && passTokens > context) {
-    if (window.getNumOccurrences())
-      return usage(llvm::formatv("--window {0} exceeds the model's context of {1} tokens",
-                                 passTokens, context)
-                       .str());
-    passTokens = context;
-  }
+  auto passTokens = withinContext(window, context);
+  if (!passTokens)
+    return passTokens.takeError();
   if (mlaAbsorbed)
     student.setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
   auto tok = student.tokenizer();
@@ -597,7 +612,7 @@ static llvm::Error runEval() {
   spdlog::info("{}: scoring tokens [{}, {}) of {} (--data-from {}, --max-positions {})",
                textPath.getValue(), from, from + scored, all->size(), textFrom.getValue(),
                maxPositions.getValue());
-  auto result = compareNextToken(**teacher, student, tokens, passTokens);
+  auto result = compareNextToken(**teacher, student, tokens, *passTokens);
   if (!result)
     return result.takeError();
   result->teacherKvBytesPerToken = kvBytesPerToken((*teacher)->module());
@@ -718,8 +733,8 @@ static llvm::Error runDistill() {
   auto out = outputDirectory();
   if (!out)
     return out.takeError();
-  if (llvm::sys::fs::equivalent(teacherPath, *out))
-    return usage("--out " + *out + " is the teacher's directory: the student would replace it");
+  if (llvm::Error e = notTheTeacher(*out))
+    return e;
   auto teacher = Model::load(teacherPath, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
@@ -897,8 +912,8 @@ static llvm::Error runConvert() {
   auto out = outputDirectory();
   if (!out)
     return out.takeError();
-  if (llvm::sys::fs::equivalent(teacherPath, *out))
-    return usage("--out " + *out + " is the teacher's directory: the student would replace it");
+  if (llvm::Error e = notTheTeacher(*out))
+    return e;
   if (llvm::Error e = checkExportTarget(*out))
     return e;
   auto teacher = Model::load(teacherPath, tokenizerPath);
@@ -1342,21 +1357,16 @@ static llvm::Error runCalibrateSinks() {
   auto teacher = Model::load(sinksTeacher);
   if (!teacher)
     return teacher.takeError();
-  int64_t chunk = sinksChunk, context = (*teacher)->maxPositions();
-  if (context > 0 && chunk > context) {
-    if (sinksChunk.getNumOccurrences())
-      return usage(llvm::formatv("--chunk {0} exceeds the model's context of {1} tokens", chunk,
-                                 context)
-                       .str());
-    chunk = context;
-  }
+  auto chunk = withinContext(sinksChunk, (*teacher)->maxPositions());
+  if (!chunk)
+    return chunk.takeError();
   auto tokens = calibrationTokens(**teacher, sinksData, sinksTokens);
   if (!tokens)
     return tokens.takeError();
   if (sinksObjective != "outside-mass" && sinksObjective != "output-error")
     return usage("--objective must be outside-mass or output-error, not '" + sinksObjective +
                  "'");
-  auto sinks = calibrateSinkLogits(**teacher, *tokens, sinksWindow, chunk,
+  auto sinks = calibrateSinkLogits(**teacher, *tokens, sinksWindow, *chunk,
                                    sinksObjective == "output-error" ? SinkObjective::OutputError
                                                                     : SinkObjective::OutsideMass);
   if (!sinks)
