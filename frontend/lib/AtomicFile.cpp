@@ -2,7 +2,9 @@
 
 #include "attnedit/Frontend/AtomicFile.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 
 #include <cerrno>
 #include <system_error>
@@ -44,4 +46,20 @@ llvm::Error mlir::attnedit::writeFileAtomically(
 
 llvm::Error mlir::attnedit::writeFileAtomically(llvm::StringRef path, llvm::StringRef text) {
   return writeFileAtomically(path, [&](llvm::raw_ostream &os) { os << text; });
+}
+
+llvm::ErrorOr<std::vector<std::string>>
+mlir::attnedit::foreignEntries(llvm::StringRef dir,
+                               llvm::function_ref<bool(llvm::StringRef)> ours) {
+  std::vector<std::string> foreign;
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    if (!ours(name))
+      foreign.push_back(name.str());
+  }
+  if (ec)
+    return ec;
+  llvm::sort(foreign);
+  return foreign;
 }

@@ -734,16 +734,14 @@ llvm::Error attnedit::checkExportTarget(llvm::StringRef dir) {
   static const llvm::StringLiteral kWritten[] = {
       "config.json",    "model.safetensors",     "tokenizer.json",         "tokenizer.model",
       "tokenizer.bin", "tokenizer_config.json", "special_tokens_map.json"};
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
-    llvm::StringRef name = path::filename(it->path());
-    if (!llvm::is_contained(kWritten, name))
-      return makeError("export", dir + " holds '" + name +
-                                     "', which an export does not write; not replacing the "
-                                     "directory (choose a new output directory, or remove it)");
-  }
-  if (ec)
-    return makeError("export", dir + ": cannot list: " + ec.message());
+  auto foreign =
+      foreignEntries(dir, [](llvm::StringRef name) { return llvm::is_contained(kWritten, name); });
+  if (!foreign)
+    return makeError("export", dir + ": cannot list: " + foreign.getError().message());
+  if (!foreign->empty())
+    return makeError("export", dir + " holds '" + foreign->front() +
+                                   "', which an export does not write; not replacing the "
+                                   "directory (choose a new output directory, or remove it)");
   return llvm::Error::success();
 }
 

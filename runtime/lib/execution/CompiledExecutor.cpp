@@ -1049,19 +1049,15 @@ llvm::Error attnedit::checkCompiledModelOutput(llvm::StringRef path) {
     return makeError(path, "exists and is not a directory");
   // An artifact holds its manifest, module and objects, and the temporaries
   // (NAME.tmp, NAME.tmp.PID) of a compile that was interrupted.
-  SmallVector<std::string> foreign;
-  std::error_code ec;
-  for (llvm::sys::fs::directory_iterator it(path, ec), end; it != end && !ec; it.increment(ec)) {
-    llvm::StringRef name = llvm::sys::path::filename(it->path());
+  auto listed = foreignEntries(path, [](llvm::StringRef name) {
     llvm::StringRef file = name.substr(0, name.find(".tmp"));
-    if (file != kManifestName && file != kModuleName && !file.ends_with(".o"))
-      foreign.push_back(name.str());
-  }
-  if (ec)
-    return makeError(path, "cannot list: " + ec.message());
+    return file == kManifestName || file == kModuleName || file.ends_with(".o");
+  });
+  if (!listed)
+    return makeError(path, "cannot list: " + listed.getError().message());
+  std::vector<std::string> &foreign = *listed;
   if (foreign.empty())
     return llvm::Error::success();
-  llvm::sort(foreign);
   if (foreign.size() > 3) {
     foreign.resize(4);
     foreign.back() = "...";

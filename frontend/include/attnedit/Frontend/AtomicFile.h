@@ -12,7 +12,11 @@
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/ErrorOr.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <string>
+#include <vector>
 
 namespace mlir::attnedit {
 
@@ -23,6 +27,13 @@ namespace mlir::attnedit {
 llvm::Error writeFileAtomically(llvm::StringRef path,
                                 llvm::function_ref<void(llvm::raw_ostream &)> write);
 llvm::Error writeFileAtomically(llvm::StringRef path, llvm::StringRef text);
+
+/// The entries of directory `dir` that `ours` does not accept, sorted by
+/// name. A directory that is replaced whole (an exported model, a compiled
+/// artifact) may hold only what its writer puts there: anything else would
+/// be lost with it.
+llvm::ErrorOr<std::vector<std::string>>
+foreignEntries(llvm::StringRef dir, llvm::function_ref<bool(llvm::StringRef)> ours);
 
 } // namespace mlir::attnedit
 
