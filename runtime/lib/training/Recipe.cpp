@@ -6,6 +6,7 @@
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <cstdio>
@@ -203,12 +204,32 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
         r.number("lr_rest", *stage.lrRest);
       }
       r.string("parallel", stage.parallel);
+      // Given on another stage, these would be ignored without a word: only
+      // stage model's loss has a temperature, a feature term and a choice of
+      // what trains (stage lm trains everything, stage layerwise the edits).
+      if (stage.stage == "layerwise" || stage.stage == "lm")
+        for (llvm::StringRef field : {"temperature", "feature_weight", "train"})
+          if (s->get(field))
+            r.fail(field, "applies only to stage model, not " + stage.stage);
+      if (s->get("warmup") && stage.warmup > stage.steps)
+        r.fail("warmup", llvm::formatv("is {0}, more than the stage's {1} steps: the rate "
+                                       "would never reach lr",
+                                       stage.warmup, stage.steps));
+      else if (stage.warmup > stage.steps)
+        spdlog::warn("{}: stages[{}] keeps the default warmup of {} steps, more than its {} "
+                     "steps, so its rate never reaches lr; give it a \"warmup\"",
+                     path.str(), i, stage.warmup, stage.steps);
       if (r.error)
         return std::move(r.error);
       parsedStages.push_back(stage);
     }
     recipe.stages = std::move(parsedStages);
   }
+  // Only `batch` lanes can hold a sequence: more would be dropped unsaid,
+  // and with them the MPI rank count they seem to allow.
+  if (object->get("lanes") && recipe.lanes > recipe.batch)
+    top.fail("lanes", llvm::formatv("is {0}, more than the batch's {1} sequences",
+                                    recipe.lanes, recipe.batch));
   if (top.error)
     return std::move(top.error);
   if (llvm::Error e = recipe.validate(path))

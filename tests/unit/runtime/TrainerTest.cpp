@@ -157,14 +157,22 @@ TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
               "field 'stages[0].lr_rest' is the rate of the teacher's other weights, which "
               "only a stage model with train all trains");
   expectError(R"({"stages": [{"stage": "layerwise", "train": "all", "lr_rest": 1e-3}]})",
-              "field 'stages[0].lr_rest' is the rate of the teacher's other weights");
+              "field 'stages[0].train' applies only to stage model, not layerwise");
+  expectError(R"({"stages": [{"stage": "lm", "temperature": 2}]})",
+              "field 'stages[0].temperature' applies only to stage model, not lm");
+  expectError(R"({"stages": [{"stage": "layerwise", "feature_weight": 0.1}]})",
+              "field 'stages[0].feature_weight' applies only to stage model, not layerwise");
+  expectError(R"({"stages": [{"stage": "model", "steps": 5, "warmup": 6}]})",
+              "field 'stages[0].warmup' is 6, more than the stage's 5 steps");
+  expectError(R"({"batch": 2, "lanes": 4})",
+              "field 'lanes' is 4, more than the batch's 2 sequences");
   expectError(R"({"stages": [{"stage": "model", "train": "all", "lr_rest": 0}]})",
               "field 'stages[0].lr_rest' must be in (0, 1)");
   expectError(R"({"stages": [{"stage": "model", "train": "all", "lr_rest": "low"}]})",
               "field 'stages[0].lr_rest' must be a number");
   expectError(R"({"stages": [{"stage": "model", "feature_layers": [1, 0, 1], "feature_weight": 0.1}]})",
               "field 'stages[0].feature_layers[2]' repeats layer 1");
-  expectError(R"({"stages": [{"stage": "layerwise", "feature_layers": [1], "feature_weight": 0.1}]})",
+  expectError(R"({"stages": [{"stage": "layerwise", "feature_layers": [1]}]})",
               "field 'stages[0].feature_layers' applies only to stage model");
   expectError(R"({"stages": [{"stage": "model", "feature_layers": [1]}]})",
               "field 'stages[0].feature_layers' needs feature_weight > 0");
