@@ -39,9 +39,10 @@ llvm::Error attnedit::runPipeline(ModuleOp module, llvm::StringRef pipeline,
   });
   PassManager pm(module.getContext());
   if (failed(parsePassPipeline(pipeline, pm, os)))
-    return makeError("bad pass pipeline '" + pipeline + "': " + diagnostics);
+    return makeError("bad pass pipeline '" + pipeline + "': " + llvm::StringRef(diagnostics).rtrim());
   if (failed(pm.run(module)))
-    return makeError((what.empty() ? pipeline : what) + " failed: " + diagnostics);
+    return makeError((what.empty() ? pipeline : what) + " failed: " +
+                     llvm::StringRef(diagnostics).rtrim());
   return llvm::Error::success();
 }
 
@@ -336,6 +337,32 @@ static llvm::Expected<std::optional<JobLock>> lockOf(llvm::StringRef work) {
   return std::optional<JobLock>(std::move(*lock));
 }
 
+/// Removes what a job's start wrote, `work` and an `outDir` left empty, when
+/// the job created them and fails before it trains: a bad `--edit` would
+/// otherwise leave a job.lock and a teacher.mlir that look like a job.
+class FreshStart {
+public:
+  FreshStart(std::string outDir, std::string work)
+      : outDir(std::move(outDir)), work(std::move(work)),
+        outExisted(llvm::sys::fs::exists(this->outDir)),
+        workExisted(llvm::sys::fs::exists(this->work)) {}
+  FreshStart(const FreshStart &) = delete;
+  void trainingStarts() { failed = false; }
+  ~FreshStart() {
+    ProcessGroup *group = processGroup();
+    if (!failed || (group && group->rank() != 0))
+      return;
+    if (!workExisted)
+      llvm::sys::fs::remove_directories(work);
+    if (!outExisted)
+      llvm::sys::fs::remove(outDir); // only if empty
+  }
+
+private:
+  std::string outDir, work;
+  bool outExisted, workExisted, failed = true;
+};
+
 /// The run of a job writing to options.outDir, identified by `job`.
 static TrainingRun runOf(const JobOptions &options, json::Object job) {
   return TrainingRun{joinPath(options.outDir, "work"),
@@ -381,6 +408,7 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
   if (llvm::Error e = options.recipe.validateForModel(layers))
     return e;
   std::string work = joinPath(options.outDir, "work");
+  FreshStart start(options.outDir, work);
   auto lock = lockOf(work);
   if (!lock)
     return lock.takeError();
@@ -439,6 +467,7 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
     return writeEvidence(evidence, joinPath(options.outDir, "evidence.json"),
                          joinPath(options.outDir, "evidence.svg"));
   };
+  start.trainingStarts();
   return trainAndWrite(**student, store, *trainer, data, options,
                        " teacher=\"" + teacherModule + "\"", measure);
 }
