@@ -328,6 +328,19 @@ static llvm::Error usage(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
 }
 
+/// Checked before any work: a file written at the end of a long job would
+/// otherwise fail only then.
+static llvm::Error writableFile(llvm::StringRef option, llvm::StringRef path) {
+  if (llvm::sys::fs::is_directory(path))
+    return usage(option + " " + path + " is a directory; give a file to write");
+  llvm::SmallString<256> dir(path);
+  llvm::sys::fs::make_absolute(dir);
+  llvm::sys::path::remove_filename(dir);
+  if (!llvm::sys::fs::is_directory(dir))
+    return usage(option + " " + path + ": its directory " + dir + " does not exist");
+  return llvm::Error::success();
+}
+
 /// Comma-separated ids from `option` (--tokens or --ids), each in the
 /// vocabulary.
 static llvm::Expected<std::vector<int32_t>> parseTokens(llvm::StringRef text, int64_t vocab,
@@ -1041,8 +1054,6 @@ static llvm::Error runSample(Model &model) {
     return usage(llvm::formatv("--count must be in [1, {0}]", kMaxConfigSize).str());
   if (sampleCheckpointEvery < 1)
     return usage("--checkpoint-every must be >= 1");
-  if (llvm::sys::fs::is_directory(sampleOut))
-    return usage("--out " + sampleOut + " is a directory; sample writes a file");
   auto sampling = samplingOptions();
   if (!sampling)
     return sampling.takeError();
@@ -1287,7 +1298,12 @@ static llvm::Error runPlanEdits() {
   options.kvLoraRank = planRank;
   options.qkRopeHeadDim = planRope;
   options.editOptions = planEdit;
-  options.workDir = planOut + ".work";
+  // Beside the plan rather than in /tmp: the candidates hold a copy of the
+  // teacher's weights each.
+  llvm::SmallString<256> work;
+  llvm::sys::fs::createUniquePath(planOut + ".work-%%%%%%", work, /*MakeAbsolute=*/false);
+  options.workDir = work.str().str();
+  auto removeWork = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(work); });
   if ((*teacher)->maxPositions() > 0)
     options.evalWindow = std::min<int64_t>(options.evalWindow, (*teacher)->maxPositions());
   auto plan = planEdits(**teacher, tokens, options);
@@ -1500,6 +1516,12 @@ int main(int argc, char **argv) {
         return reportError(usage(*path + " is an attnedit-compile artifact, which runs only its "
                                          "compiled code: --backend=" + backend +
                                          " needs the model it was compiled from"));
+  for (auto [option, path] : {std::pair{"--json-out", &jsonOut}, {"--logits-out", &logitsOut},
+                              {"--out", &planOut}, {"--out", &sinksOut}, {"--out", &actOut},
+                              {"--out", &sampleOut}, {"--out", &recallDataOut}})
+    if (!path->empty())
+      if (llvm::Error e = writableFile(option, *path))
+        return reportError(std::move(e));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||
       convertCmd || planCmd || sinksCmd || activationsCmd || recallDataCmd) {
     llvm::Error result = planCmd         ? runPlanEdits()
