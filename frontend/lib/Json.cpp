@@ -31,3 +31,32 @@ llvm::Expected<llvm::json::Value> mlir::attnedit::parseJson(llvm::StringRef text
   }
   return llvm::json::parse(text);
 }
+
+llvm::Error mlir::attnedit::forEachJsonLine(
+    llvm::StringRef path, llvm::StringRef text,
+    llvm::function_ref<llvm::Error(int64_t line, const llvm::json::Object &object)> each) {
+  // Editors on Windows write one; without this the first line would be
+  // "not valid JSON [1:1]" with nothing visible at 1:1.
+  text.consume_front("\xEF\xBB\xBF");
+  auto fail = [&](int64_t line, const llvm::Twine &msg) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   (path + ":" + llvm::Twine(line) + ": " + msg).str());
+  };
+  int64_t number = 0;
+  while (!text.empty()) {
+    auto [line, rest] = text.split('\n');
+    text = rest;
+    ++number;
+    if (line.trim().empty())
+      continue;
+    auto parsed = parseJson(line);
+    if (!parsed)
+      return fail(number, "not valid JSON: " + llvm::toString(parsed.takeError()));
+    const llvm::json::Object *object = parsed->getAsObject();
+    if (!object)
+      return fail(number, "each line must be a JSON object");
+    if (llvm::Error e = each(number, *object))
+      return e;
+  }
+  return llvm::Error::success();
+}

@@ -191,8 +191,9 @@ std::string Llama2cTokenizer::decodeToken(int32_t prev, int32_t id) const {
   if (id < 0 || id >= vocabSize())
     return {};
   llvm::StringRef piece = pieces[id];
-  // After BOS, SentencePiece's decoder drops the dummy-prefix space.
-  if (prev == kBosId && piece.starts_with(" "))
+  // At the start and after BOS, SentencePiece's decoder drops the
+  // dummy-prefix space (as our other tokenizers do).
+  if ((prev < 0 || prev == kBosId) && piece.starts_with(" "))
     piece = piece.drop_front();
   if (std::optional<uint8_t> byte = parseBytePiece(piece))
     return std::string(1, static_cast<char>(*byte));

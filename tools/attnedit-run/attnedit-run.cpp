@@ -187,6 +187,7 @@ static cl::opt<std::string> outPath("out", cl::desc("output model directory"),
                                     cl::sub(distillCmd), cl::sub(trainCmd), cl::sub(demoCmd),
                                     cl::sub(exportCmd), cl::sub(convertCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> sampleOut("out", cl::desc("the file of samples: .bin = uint16 ids, "
+                                                      ".jsonl = lines of {\"text\": ...}, "
                                                       "anything else text"),
                                       cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> recipePath("recipe", cl::desc("recipe.json (stages, steps, lr, ...)"),
@@ -1049,7 +1050,8 @@ readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t
 
 static llvm::Error runSample(Model &model) {
   if (sampleOut.empty())
-    return usage("sample needs --out FILE (.bin: uint16 ids, anything else: text)");
+    return usage("sample needs --out FILE (.bin: uint16 ids, .jsonl: JSON lines of "
+                 "{\"text\": ...}, anything else: text)");
   if (sampleCount < 1 || sampleCount > kMaxConfigSize)
     return usage(llvm::formatv("--count must be in [1, {0}]", kMaxConfigSize).str());
   if (sampleCheckpointEvery < 1)
@@ -1060,6 +1062,7 @@ static llvm::Error runSample(Model &model) {
   if (!model.bosToken())
     return usage("the model has no BOS token to start a sample from");
   bool ids = llvm::sys::path::extension(sampleOut) == ".bin";
+  bool jsonLines = llvm::sys::path::extension(sampleOut) == ".jsonl";
   if (ids && model.vocabSize() > 65536)
     return usage("a .bin holds uint16 ids, but the vocabulary has " +
                  llvm::Twine(model.vocabSize()) + " entries; write text instead");
@@ -1164,8 +1167,15 @@ static llvm::Error runSample(Model &model) {
     // Each sample opens with BOS, as the trainer's packed data expects.
     stream.push_back(*model.bosToken());
     stream.insert(stream.end(), sample.begin(), sample.end());
-    if (tok)
-      text += tok->decode(sample) + "\n";
+    if (!tok)
+      continue;
+    // JSON lines keep samples apart; plain text joins them with newlines,
+    // which the samples themselves may hold.
+    std::string decoded = tok->decode(sample);
+    text += jsonLines ? llvm::formatv("{0}\n", llvm::json::Value(llvm::json::Object{
+                                                   {"text", llvm::json::fixUTF8(decoded)}}))
+                            .str()
+                      : decoded + "\n";
   }
   llvm::Error written =
       ids ? writeFileAtomically(sampleOut, llvm::StringRef(reinterpret_cast<const char *>(
@@ -1178,7 +1188,7 @@ static llvm::Error runSample(Model &model) {
     return makeError(checkpoint, "cannot remove: " + ec.message());
   spdlog::info("wrote {}: {} samples, {} tokens ({})", sampleOut.getValue(),
                sampleCount.getValue(), stream.size() - sampleCount,
-               ids ? "uint16 ids, BOS first" : "text");
+               ids ? "uint16 ids, BOS first" : jsonLines ? "JSON lines of {\"text\": ...}" : "text");
   return llvm::Error::success();
 }
 

@@ -144,20 +144,11 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
   if (!buffer)
     return fail(0, "cannot read: " + buffer.getError().message());
   MultipleChoiceResult result;
-  int64_t correct = 0, correctNorm = 0, lineNo = 0;
-  llvm::SmallVector<llvm::StringRef> lines;
-  (*buffer)->getBuffer().split(lines, '\n');
-  for (llvm::StringRef line : lines) {
-    ++lineNo;
-    if (line.trim().empty())
-      continue;
-    auto parsed = parseJson(line);
-    if (!parsed)
-      return fail(lineNo, "not valid JSON: " + llvm::toString(parsed.takeError()));
-    const llvm::json::Object *item = parsed->getAsObject();
-    std::optional<llvm::StringRef> question = item ? item->getString("question") : std::nullopt;
-    const llvm::json::Array *choices = item ? item->getArray("choices") : nullptr;
-    std::optional<int64_t> answer = item ? item->getInteger("answer") : std::nullopt;
+  int64_t correct = 0, correctNorm = 0;
+  auto score = [&](int64_t lineNo, const llvm::json::Object &item) -> llvm::Error {
+    std::optional<llvm::StringRef> question = item.getString("question");
+    const llvm::json::Array *choices = item.getArray("choices");
+    std::optional<int64_t> answer = item.getInteger("answer");
     if (!question)
       return fail(lineNo, "field 'question' is missing or not a string");
     if (!choices || choices->size() < 2)
@@ -221,9 +212,12 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
                                               {"predicted_norm", bestNorm},
                                               {"loglikelihoods", std::move(logLikelihoods)}});
     ++result.questions;
-  }
+    return llvm::Error::success();
+  };
+  if (llvm::Error e = forEachJsonLine(path, (*buffer)->getBuffer(), score))
+    return std::move(e);
   if (result.questions == 0)
-    return fail(lineNo, "no questions");
+    return fail(0, "no questions");
   result.accuracy = (double)correct / result.questions;
   result.normalizedAccuracy = (double)correctNorm / result.questions;
   return result;

@@ -3,6 +3,7 @@
 #include "attnedit/Runtime/Training/Trainer.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Runtime/Training/GradientProgram.h"
 #include "attnedit/Runtime/Training/OptimizerKernels.h"
@@ -66,6 +67,29 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
                             "none (give --tokenizer, or a pre-tokenized .bin)");
   if (bos)
     tokens.push_back(*bos);
+  if (llvm::sys::path::extension(path) == ".jsonl") {
+    // Documents apart, as `sample` writes them: each after the model's BOS
+    // (EOS for a tokenizer without one, as Qwen's documents end).
+    std::optional<int32_t> separator =
+        bos ? bos : tokenizer->bosId() ? tokenizer->bosId() : tokenizer->eosId();
+    int64_t texts = 0;
+    auto encodeText = [&](int64_t line, const json::Object &record) -> llvm::Error {
+      std::optional<llvm::StringRef> text = record.getString("text");
+      if (!text)
+        return makeError(path + ":" + llvm::Twine(line) +
+                         ": field 'text' is missing or not a string");
+      if (texts++ && separator)
+        tokens.push_back(*separator);
+      std::vector<int32_t> encoded = tokenizer->encode(*text);
+      tokens.insert(tokens.end(), encoded.begin(), encoded.end());
+      return llvm::Error::success();
+    };
+    if (llvm::Error e = forEachJsonLine(path, bytes, encodeText))
+      return std::move(e);
+    spdlog::info("{}: JSON lines, {} texts, {} tokens with the model's tokenizer", path.str(),
+                 texts, tokens.size() - (bos ? 1 : 0));
+    return tokens;
+  }
   std::vector<int32_t> encoded = tokenizer->encode(bytes);
   tokens.insert(tokens.end(), encoded.begin(), encoded.end());
   spdlog::info("{}: text ({} bytes), {} tokens with the model's tokenizer", path.str(),

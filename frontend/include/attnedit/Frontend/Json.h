@@ -9,6 +9,7 @@
 #ifndef ATTNEDIT_FRONTEND_JSON_H
 #define ATTNEDIT_FRONTEND_JSON_H
 
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"
 
@@ -20,6 +21,13 @@ constexpr int kMaxJsonDepth = 256;
 /// llvm::json::parse, after checking that arrays and objects nest at most
 /// kMaxJsonDepth deep.
 llvm::Expected<llvm::json::Value> parseJson(llvm::StringRef text);
+
+/// Calls `each(line, object)` for every non-blank line of the JSON Lines
+/// `text` read from `path`, skipping a UTF-8 byte order mark before the
+/// first. Errors name `path:line`; `each`'s are passed on as they are.
+llvm::Error forEachJsonLine(
+    llvm::StringRef path, llvm::StringRef text,
+    llvm::function_ref<llvm::Error(int64_t line, const llvm::json::Object &object)> each);
 
 } // namespace mlir::attnedit
 

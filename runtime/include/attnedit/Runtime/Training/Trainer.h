@@ -71,8 +71,10 @@ private:
 };
 
 /// Reads a token file as PackedTokens::load does, whole: a `.bin` is uint16
-/// ids, anything else text for `tokenizer` (after `bos`). Every command that
-/// takes --data reads it through here, and says which format it used.
+/// ids, a `.jsonl` lines of {"text": ...} (one document each, BOS between),
+/// anything else text for `tokenizer`; `bos` first for the last two. Every
+/// command that takes --data reads it through here, and says which format it
+/// used.
 llvm::Expected<std::vector<int32_t>> readTokens(llvm::StringRef path,
                                                 const Tokenizer *tokenizer,
                                                 std::optional<int32_t> bos,
