@@ -66,6 +66,7 @@ struct Parsed {
   GenerationOptions options;
   bool stream = false;
   bool chat = false;
+  std::string maxTokensKey = "max_tokens"; // or the key the request used
 };
 
 /// Tokens, state and the end of one request, shared between the scheduler's
@@ -210,18 +211,19 @@ std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool 
 
   GenerationOptions &g = p.options;
   const json::Value *maxTokens = o->get("max_tokens");
-  if (!maxTokens)
-    maxTokens = o->get("max_completion_tokens");
+  if (!maxTokens && (maxTokens = o->get("max_completion_tokens")))
+    p.maxTokensKey = "max_completion_tokens";
+  const std::string &maxKey = p.maxTokensKey;
   if (maxTokens && maxTokens->kind() != json::Value::Null) {
     auto n = maxTokens->getAsInteger();
     if (!n || *n < 0)
-      return invalid("max_tokens must be a non-negative integer", "max_tokens");
+      return invalid(maxKey + " must be a non-negative integer", maxKey);
     if (context > 0 && (int64_t)p.prompt.size() + *n > context)
       return invalid(llvm::formatv("This model's maximum context length is {0} tokens, however "
                                    "you requested {1} tokens ({2} in the prompt, {3} for the "
                                    "completion)",
                                    context, p.prompt.size() + *n, p.prompt.size(), *n),
-                     "max_tokens", "context_length_exceeded");
+                     maxKey, "context_length_exceeded");
     g.maxTokens = *n;
   } else {
     // OpenAI: 16 for completions; chat runs to a stop or the context.
@@ -330,7 +332,7 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
   };
   if (std::string why = scheduler.unfit(request); !why.empty()) {
     ++httpErrors;
-    return sendError(res, invalid(why, "max_tokens", "context_length_exceeded"));
+    return sendError(res, invalid(why, p.maxTokensKey, "context_length_exceeded"));
   }
   scheduler.submit(std::move(request));
 
@@ -412,7 +414,8 @@ std::string Service::metrics() {
                          name, help, type, shortNumber(value))
                .str();
   };
-  metric("requests_total", "counter", "Requests received.", s.requestsTotal);
+  metric("requests_total", "counter",
+         "Requests admitted (refused ones count in request_errors_total).", s.requestsTotal);
   metric("requests_running", "gauge", "Requests in the decode batch.", s.requestsRunning);
   metric("requests_waiting", "gauge", "Requests waiting to join the batch.", s.requestsWaiting);
   metric("request_errors_total", "counter", "Requests refused with a 4xx answer.",
