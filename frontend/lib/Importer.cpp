@@ -27,7 +27,6 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/WithColor.h"
 
 #include <cstring>
 
@@ -530,8 +529,8 @@ llvm::Error DecoderEmitter::checkAllTensorsUsed() {
                                           " has field 'tie_word_embeddings' true (the "
                                           "embedding is the head); the weights and the "
                                           "config disagree");
-        llvm::WithColor::warning() << f->path() << ": ignoring 'lm_head.weight', a copy of "
-                                   << "'model.embed_tokens.weight' (tie_word_embeddings)\n";
+        warn(f->path() + ": ignoring 'lm_head.weight', a copy of "
+                         "'model.embed_tokens.weight' (tie_word_embeddings)");
         continue;
       }
       // The field a stray tensor most likely contradicts, as a hint.
@@ -549,9 +548,9 @@ llvm::Error DecoderEmitter::checkAllTensorsUsed() {
     }
   llvm::sort(invFreq);
   if (!invFreq.empty())
-    llvm::WithColor::warning() << ckpt.source << ": ignoring " << invFreq.size()
-                               << " rotary_emb.inv_freq buffer(s) ('" << invFreq.front()
-                               << "'...): RoPE frequencies come from rope_theta\n";
+    warn(ckpt.source + ": ignoring " + llvm::Twine(invFreq.size()) +
+         " rotary_emb.inv_freq buffer(s) ('" + invFreq.front() +
+         "'...): RoPE frequencies come from rope_theta");
   return llvm::Error::success();
 }
 
