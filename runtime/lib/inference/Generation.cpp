@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -143,9 +144,11 @@ void StopStringScanner::release(llvm::ArrayRef<int32_t> prompt,
 llvm::Expected<std::vector<int32_t>>
 attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
                    const GenerationOptions &options,
-                   const std::function<void(int32_t, int32_t)> &onToken) {
+                   const std::function<void(int32_t, int32_t)> &onToken,
+                   GenerationTiming *timing) {
   if (prompt.empty())
     return makeError("generate", "the prompt has no tokens");
+  auto start = std::chrono::steady_clock::now();
   const Tokenizer *tok = nullptr;
   if (!options.stopStrings.empty()) {
     auto loaded = model.tokenizer();
@@ -167,6 +170,9 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
     auto logits = source.next(tokens, fresh);
     if (!logits)
       return logits.takeError();
+    if (timing && generated.empty())
+      timing->firstTokenSeconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     applyRepetitionPenalty(*logits, tokens, options.repetitionPenalty);
     int32_t next = sampleToken(*logits, options, rng);
     if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next))

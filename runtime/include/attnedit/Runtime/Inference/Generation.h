@@ -72,13 +72,21 @@ private:
   size_t released = 0; // tokens passed to onToken
 };
 
+/// Seconds until generate() had the first new token's logits: the set-up
+/// (the first run compiles the model's functions) and the prompt's prefill,
+/// which a decode rate should not include.
+struct GenerationTiming {
+  double firstTokenSeconds = 0;
+};
+
 /// Extends `prompt` token by token. Stops after maxTokens new tokens, before
 /// emitting a stop token, at a stop string (StopStringScanner), or at the
 /// model's context length. `onToken(prev, next)` sees each new token once it
 /// is settled. Returns the new tokens (those before a stop string).
 llvm::Expected<std::vector<int32_t>>
 generate(Model &model, llvm::ArrayRef<int32_t> prompt, const GenerationOptions &options,
-         const std::function<void(int32_t, int32_t)> &onToken = {});
+         const std::function<void(int32_t, int32_t)> &onToken = {},
+         GenerationTiming *timing = nullptr);
 
 } // namespace mlir::attnedit
 
