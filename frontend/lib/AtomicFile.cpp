@@ -63,3 +63,8 @@ mlir::attnedit::foreignEntries(llvm::StringRef dir,
   llvm::sort(foreign);
   return foreign;
 }
+
+bool mlir::attnedit::sameFile(llvm::StringRef a, llvm::StringRef b) {
+  bool same = false;
+  return !llvm::sys::fs::equivalent(a, b, same) && same;
+}

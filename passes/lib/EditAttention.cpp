@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
@@ -113,6 +114,8 @@ private:
 
   /// Reads sink-logits= into sinkInit.
   LogicalResult loadSinkLogits();
+  /// Fails if params-out is a file the module reads its weights from.
+  LogicalResult checkParamsOutIsNew(ModuleOp module);
 
   TeacherWeights teacher;
   /// Calibrated sink logits per layer and head, for windows of sinkWindow.
@@ -424,6 +427,25 @@ LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bo
   return success();
 }
 
+LogicalResult EditAttentionPass::checkParamsOutIsNew(ModuleOp module) {
+  std::vector<llvm::StringRef> read;
+  if (auto files = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
+    llvm::append_range(read, files.getAsValueRange<StringAttr>());
+  if (auto scopes = module->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))
+    for (NamedAttribute scope : scopes)
+      if (auto files = dyn_cast<ArrayAttr>(scope.getValue()))
+        llvm::append_range(read, files.getAsValueRange<StringAttr>());
+  for (llvm::StringRef file : read)
+    if (!paramsOut.empty() && sameFile(paramsOut, file))
+      return module.emitError()
+                 << "attnedit-edit-attention: params-out=" << paramsOut
+                 << " is a file the module reads its weights from"
+                 << (file == paramsOut ? "" : " (" + file.str() + ")")
+                 << ": writing the student's there would destroy them",
+             failure();
+  return success();
+}
+
 LogicalResult EditAttentionPass::loadSinkLogits() {
   ModuleOp module = getOperation();
   auto fail = [&](const llvm::Twine &msg) {
@@ -510,6 +532,8 @@ void EditAttentionPass::runOnOperation() {
     editPlan = std::move(*parsed);
   }
   if (!sinkLogitsFile.empty() && failed(loadSinkLogits()))
+    return signalPassFailure();
+  if (failed(checkParamsOutIsNew(module)))
     return signalPassFailure();
   bool readsTeacher = !paramsOut.empty() && (target == "gate-swa" || init != "random");
   if (editPlan)

@@ -329,11 +329,35 @@ static llvm::Error usage(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
 }
 
+/// Whether a model directory's loader may read `name` (weights, config,
+/// tokenizer).
+static bool readByModelDirectory(llvm::StringRef name) {
+  llvm::StringRef ext = llvm::sys::path::extension(name);
+  return ext == ".safetensors" || ext == ".bin" || ext == ".model" ||
+         llvm::is_contained({"config.json", "generation_config.json", "tokenizer.json",
+                             "tokenizer_config.json", "special_tokens_map.json",
+                             "model.safetensors.index.json"},
+                            name);
+}
+
 /// Checked before any work: a file written at the end of a long job would
-/// otherwise fail only then.
-static llvm::Error writableFile(llvm::StringRef option, llvm::StringRef path) {
+/// otherwise fail only then, and one written over an input (a model's
+/// weights, the data) would destroy it.
+static llvm::Error writableFile(llvm::StringRef option, llvm::StringRef path,
+                                llvm::ArrayRef<llvm::StringRef> inputs) {
   if (llvm::sys::fs::is_directory(path))
     return usage(option + " " + path + " is a directory; give a file to write");
+  for (llvm::StringRef input : inputs) {
+    llvm::SmallString<256> read(input);
+    if (llvm::sys::fs::is_directory(input)) {
+      if (!readByModelDirectory(llvm::sys::path::filename(path)))
+        continue;
+      llvm::sys::path::append(read, llvm::sys::path::filename(path));
+    }
+    if (sameFile(path, read))
+      return usage(option + " " + path + " is an input of this command" +
+                   (read == path ? "" : " (" + read + ")") + ": writing it would destroy it");
+  }
   llvm::SmallString<256> dir(path);
   llvm::sys::fs::make_absolute(dir);
   llvm::sys::path::remove_filename(dir);
@@ -624,9 +648,12 @@ static llvm::Error runEval() {
     return all.takeError();
   // The held-out tail, by tokens as training splits its data.
   size_t from = (size_t)(all->size() * textFrom);
+  // BOS first, unless the data has one there (sample's .bin files start
+  // each sample with it).
   std::vector<int32_t> tokens;
-  if (student.bosToken())
-    tokens.push_back(*student.bosToken());
+  std::optional<int32_t> bos = student.bosToken();
+  if (bos && (from == all->size() || (*all)[from] != *bos))
+    tokens.push_back(*bos);
   tokens.insert(tokens.end(), all->begin() + from, all->end());
   if ((int64_t)tokens.size() > maxPositions)
     tokens.resize(maxPositions);
@@ -1542,7 +1569,10 @@ int main(int argc, char **argv) {
                               {"--out", &planOut}, {"--out", &sinksOut}, {"--out", &actOut},
                               {"--out", &sampleOut}, {"--out", &recallDataOut}})
     if (!path->empty())
-      if (llvm::Error e = writableFile(option, *path))
+      if (llvm::Error e = writableFile(
+              option, *path,
+              {modelPath, optionalModel, teacherPath, studentPath, textPath, tokenizerPath,
+               recipePath, planTeacher, planData, sinksTeacher, sinksData, actTeacher, actData}))
         return reportError(std::move(e));
   if (evalCmd || distillCmd || trainCmd || demoCmd || tokenizeCmd || detokenizeCmd ||
       convertCmd || planCmd || sinksCmd || activationsCmd || recallDataCmd) {

@@ -35,6 +35,10 @@ llvm::Error writeFileAtomically(llvm::StringRef path, llvm::StringRef text);
 llvm::ErrorOr<std::vector<std::string>>
 foreignEntries(llvm::StringRef dir, llvm::function_ref<bool(llvm::StringRef)> ours);
 
+/// Whether `a` and `b` name one existing file, whatever their spelling or
+/// links: an output written over a file the job reads would destroy it.
+bool sameFile(llvm::StringRef a, llvm::StringRef b);
+
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_FRONTEND_ATOMICFILE_H
