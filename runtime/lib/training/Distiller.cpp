@@ -14,6 +14,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -33,8 +34,16 @@ llvm::Error attnedit::runPipeline(ModuleOp module, llvm::StringRef pipeline,
   (void)registered;
   std::string diagnostics;
   llvm::raw_string_ostream os(diagnostics);
+  llvm::StringSet<> warned;
   ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
-    os << d << "\n";
+    // A pass that succeeds may still warn (an edit dropping the teacher's
+    // q/k/v biases): the user hears it as attnedit-opt's user would, once
+    // rather than once per layer (the layer is in the location, not shown).
+    if (d.getSeverity() == DiagnosticSeverity::Warning) {
+      if (warned.insert(d.str()).second)
+        warn(what.empty() ? d.str() : what + ": " + d.str());
+    } else
+      os << d << "\n";
     return success();
   });
   PassManager pm(module.getContext());

@@ -10,7 +10,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_bad_inputs import (HEAD_DIM, HEADS, LAYERS, model_dir,  # noqa: E402
+from make_bad_inputs import (HEAD_DIM, HEADS, KV_HEADS, LAYERS, model_dir,  # noqa: E402
                              safetensors_bytes, tensors, with_config)
 
 
@@ -60,6 +60,16 @@ def main(root):
     del untied["lm_head.weight"]
     model_dir(root, "tied", config=with_config(tie_word_embeddings=True),
               weights=safetensors_bytes(untied))
+
+    # A Qwen2: its q/k/v biases are read (and an MLA edit drops them).
+    qwen2 = dict(ts)
+    for l in range(LAYERS):
+        for proj, rows in (("q", HEADS * HEAD_DIM), ("k", KV_HEADS * HEAD_DIM),
+                           ("v", KV_HEADS * HEAD_DIM)):
+            qwen2[f"model.layers.{l}.self_attn.{proj}_proj.bias"] = (rows,), [0.1] * rows
+    model_dir(root, "qwen2", config=with_config(architectures=["Qwen2ForCausalLM"],
+                                                model_type="qwen2"),
+              weights=safetensors_bytes(qwen2))
 
 
 if __name__ == "__main__":
