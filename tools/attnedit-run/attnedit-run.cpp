@@ -249,13 +249,15 @@ static cl::opt<std::string> tokensArg("tokens", cl::desc("comma-separated token 
                                       cl::sub(gradCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> prompt("prompt", cl::desc("text to continue"), cl::sub(generateCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> tokenizerPath("tokenizer",
-                                          cl::desc("tokenizer.json or llama2.c tok.bin (default: "
-                                                   "the one beside the model)"),
+                                          cl::desc("tokenizer.json, tokenizer.model or llama2.c "
+                                                   "tok.bin (default: the one beside the model)"),
                                           cl::sub(generateCmd), cl::sub(trainCmd),
                                           cl::sub(tokenizeCmd), cl::sub(detokenizeCmd),
                                           cl::sub(sampleCmd), cl::sub(exportCmd),
                                           cl::sub(convertCmd), cl::sub(evalCmd),
-                                          cl::sub(distillCmd), cl::cat(attneditOptions));
+                                          cl::sub(distillCmd), cl::sub(serveCmd),
+                                          cl::sub(planCmd), cl::sub(sinksCmd),
+                                          cl::sub(activationsCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> maxTokens("max-tokens", cl::desc("new tokens at most (default 256)"),
                                   cl::init(256), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<double> temperature("temperature", cl::desc("0 = greedy (default 1)"),
@@ -1323,7 +1325,7 @@ static llvm::Error runPlanEdits() {
   if (!(std::isfinite(planBudget) && planBudget > 0))
     return usage("--kv-budget must be a positive number (bytes per token, or a fraction <= 1 "
                  "of the teacher's)");
-  auto teacher = Model::load(planTeacher);
+  auto teacher = Model::load(planTeacher, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
   auto tok = (*teacher)->tokenizer();
@@ -1419,7 +1421,7 @@ static llvm::Error runCalibrateSinks() {
   if (sinksTokens < 2 || sinksTokens > kMaxConfigSize || sinksChunk < 2 ||
       sinksChunk > kMaxConfigSize)
     return usage("--calibration-tokens and --chunk must be in [2, 16777216]");
-  auto teacher = Model::load(sinksTeacher);
+  auto teacher = Model::load(sinksTeacher, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
   auto chunk = withinContext(sinksChunk, (*teacher)->maxPositions());
@@ -1466,7 +1468,7 @@ static llvm::Error runCalibrateActivations() {
                  "FILE.safetensors");
   if (actTokens < 2 || actTokens > kMaxConfigSize)
     return usage("--calibration-tokens must be in [2, 16777216]");
-  auto teacher = Model::load(actTeacher);
+  auto teacher = Model::load(actTeacher, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
   auto tokens = calibrationTokens(**teacher, actData, actTokens);
