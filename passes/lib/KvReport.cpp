@@ -40,9 +40,10 @@ struct KvReportPass : attnedit::impl::KvReportPassBase<KvReportPass> {
                                 .Cases("f16", "bf16", 2)
                                 .Case("f8", 1)
                                 .Default(0);
-    if (!bytesPerValue || context < 1) {
+    // 2^40 tokens: past any context, and the byte counts stay within int64.
+    if (!bytesPerValue || context < 1 || context > (int64_t(1) << 40)) {
       getOperation().emitError() << "attnedit-kv-report: dtype must be f32, f16, bf16 or f8 "
-                                    "and context >= 1 (got dtype '"
+                                    "and context in [1, 2^40] (got dtype '"
                                  << dtype << "', context " << (int64_t)context << ")";
       return signalPassFailure();
     }
@@ -60,18 +61,19 @@ struct KvReportPass : attnedit::impl::KvReportPassBase<KvReportPass> {
     if (layers.empty())
       getOperation().emitWarning("attnedit-kv-report: no attention ops (run "
                                  "--attnedit-raise-attention first on an imported model)");
-    printTable(layers, llvm::outs());
+    // stderr: stdout carries the module, which a pipe passes on.
+    printTable(layers, llvm::errs());
     llvm::json::Value json = toJson(layers, bytesPerValue);
     // A planned edit says which kind each layer got and why; report it
     // beside the bytes it bought.
     if (auto plan = getOperation()->getAttrOfType<StringAttr>(kEditPlanAttr)) {
-      llvm::outs() << "edit plan: " << plan.getValue() << "\n";
+      llvm::errs() << "edit plan: " << plan.getValue() << "\n";
       if (auto parsed = llvm::json::parse(plan.getValue()))
         json.getAsObject()->try_emplace("plan", std::move(*parsed));
       else
         llvm::consumeError(parsed.takeError());
     }
-    llvm::outs() << llvm::formatv("{0:2}", json) << "\n";
+    llvm::errs() << llvm::formatv("{0:2}", json) << "\n";
     if (jsonOut.empty())
       return;
     if (llvm::Error e =

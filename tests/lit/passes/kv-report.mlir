@@ -1,5 +1,9 @@
-// RUN: attnedit-opt %s --attnedit-kv-report="context=1024 dtype=bf16" -o /dev/null | FileCheck %s
+// RUN: attnedit-opt %s --attnedit-kv-report="context=1024 dtype=bf16" -o /dev/null 2>&1 | FileCheck %s
 // RUN: not attnedit-opt %s --attnedit-kv-report="dtype=int3" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BAD
+// The report goes to stderr: stdout stays a module the next tool parses.
+// RUN: attnedit-opt %s --attnedit-kv-report="context=64" 2>/dev/null | attnedit-opt -o /dev/null
+// RUN: not attnedit-opt %s --attnedit-kv-report="context=9223372036854775807" -o /dev/null 2>&1 | FileCheck %s --check-prefix=HUGE
+// HUGE: context in [1, 2^40] (got dtype 'bf16', context 9223372036854775807)
 
 // Tests the per-layer and total KV bytes of GQA, sliding-window GateSWA and
 // MLA layers: GQA caches 2·Hkv·D values per token, MLA its latent plus the
@@ -15,7 +19,7 @@
 // CHECK: "total": {
 // CHECK-NEXT: "bytes_at_context": 174080,
 // CHECK-NEXT: "bytes_per_token": 296
-// BAD: dtype must be f32, f16, bf16 or f8 and context >= 1 (got dtype 'int3', context 32768)
+// BAD: dtype must be f32, f16, bf16 or f8 and context in [1, 2^40] (got dtype 'int3', context 32768)
 
 func.func @forward(%x: tensor<?x32xf32>, %pos: tensor<?xi32>, %wq: tensor<64x32xf32>, %wkv: tensor<32x32xf32>, %wo: tensor<32x64xf32>, %q: tensor<64x32xf32>, %kva: tensor<20x32xf32>, %kvn: tensor<12xf32>, %kvb: tensor<56x12xf32>, %o: tensor<32x24xf32>) -> tensor<?x32xf32> {
   %0 = attnedit.attention %x, %pos weights(%wq, %wkv, %wkv, %wo) {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64, rope_theta = 10000.0 : f64, rotary_dim = 16 : i64, rope_style = #attnedit<rope_style rotate_half>} : (tensor<?x32xf32>, tensor<?xi32>, tensor<64x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>

@@ -1,5 +1,5 @@
 // UNSUPPORTED: system-windows
-// RUN: mlir-opt %s --load-pass-plugin=%attnedit_libs/AttnEditPlugin%shlibext --load-dialect-plugin=%attnedit_libs/AttnEditPlugin%shlibext --pass-pipeline="builtin.module(attnedit-decompose,attnedit-raise-attention,attnedit-edit-attention{target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random},attnedit-kv-report{context=64 dtype=f32})" | FileCheck %s
+// RUN: mlir-opt %s --load-pass-plugin=%attnedit_libs/AttnEditPlugin%shlibext --load-dialect-plugin=%attnedit_libs/AttnEditPlugin%shlibext --pass-pipeline="builtin.module(attnedit-decompose,attnedit-raise-attention,attnedit-edit-attention{target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random},attnedit-kv-report{context=64 dtype=f32})" 2>&1 | FileCheck %s
 
 // Tests that upstream mlir-opt runs the whole editing pipeline from the
 // plugin: decompose to primitives, raise back, edit to MLA, report the cache.
