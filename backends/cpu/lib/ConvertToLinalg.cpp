@@ -53,8 +53,10 @@ struct LowerOp : OpRewritePattern<OpT> {
   bool blas;
 };
 
-/// Turns each attnedit.param of `func` into a trailing read-only argument.
-void parametersToArguments(func::FuncOp func) {
+/// Turns each attnedit.param of `func` into a trailing read-only argument;
+/// fails on a parameter read with two shapes (one argument cannot be both,
+/// and the reference refuses it too).
+LogicalResult parametersToArguments(func::FuncOp func) {
   llvm::MapVector<std::pair<StringRef, StringRef>, BlockArgument> bound;
   Block &entry = func.getBody().front();
   SmallVector<attnedit::ParamOp> params;
@@ -73,8 +75,22 @@ void parametersToArguments(func::FuncOp func) {
     StringRef scope = p.getScope() ? *p.getScope() : StringRef();
     auto key = std::make_pair(p.getName(), scope);
     auto it = bound.find(key);
+    ArrayRef<int64_t> shape = tensorType(p.getResult()).getShape();
+    if (it != bound.end() && tensorType(it->second).getShape() != shape) {
+      auto format = [](ArrayRef<int64_t> dims) {
+        std::string text;
+        llvm::raw_string_ostream os(text);
+        os << "[";
+        llvm::interleaveComma(dims, os);
+        os << "]";
+        return text;
+      };
+      return p.emitError() << "parameter '" << p.getName() << "' is used with shapes "
+                           << format(tensorType(it->second).getShape()) << " and "
+                           << format(shape);
+    }
     if (it == bound.end()) {
-      auto type = RankedTensorType::get(tensorType(p.getResult()).getShape(), Float32Type::get(ctx));
+      auto type = RankedTensorType::get(shape, Float32Type::get(ctx));
       unsigned index = func.getNumArguments();
       func.insertArgument(index, type, {}, p.getLoc());
       func.setArgAttr(index, "attnedit.param", StringAttr::get(ctx, p.getName()));
@@ -89,6 +105,7 @@ void parametersToArguments(func::FuncOp func) {
   for (unsigned i = 0; i < func.getNumArguments(); ++i)
     func.setArgAttr(i, bufferization::BufferizationDialect::kWritableAttrName,
                     BoolAttr::get(ctx, false));
+  return success();
 }
 
 /// Lets each reduction's accumulating op be reassociated. In program order
@@ -121,7 +138,8 @@ struct ConvertToLinalgPass
     }
     for (auto func : getOperation().getOps<func::FuncOp>())
       if (!func.isExternal()) {
-        parametersToArguments(func);
+        if (failed(parametersToArguments(func)))
+          return signalPassFailure();
         donateCachePools(func);
         if (gemm == "blas")
           fuseAttention(func);
