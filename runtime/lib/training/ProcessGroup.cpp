@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <memory>
@@ -60,10 +61,7 @@ bool fitsInt(size_t n) { return n <= (size_t)std::numeric_limits<int>::max(); }
 /// every rank. A thread of its own, since the main thread is inside MPI.
 class Watchdog {
 public:
-  Watchdog(int rank) : rank(rank) {
-    limit = 1800;
-    if (const char *env = std::getenv("ATTNEDIT_MPI_TIMEOUT"))
-      limit = std::atof(env);
+  Watchdog(int rank, double limit) : rank(rank), limit(limit) {
     if (limit > 0)
       thread = std::thread([this] { watch(); });
   }
@@ -110,14 +108,14 @@ private:
 
 class MpiProcessGroup : public ProcessGroup {
 public:
-  MpiProcessGroup() {
+  explicit MpiProcessGroup(double timeout) {
     MPI_Comm_rank(MPI_COMM_WORLD, &myRank);
     MPI_Comm_size(MPI_COMM_WORLD, &numRanks);
     MPI_Comm local;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, myRank, MPI_INFO_NULL, &local);
     MPI_Comm_size(local, &numLocal);
     MPI_Comm_free(&local);
-    watchdog = std::make_unique<Watchdog>(myRank);
+    watchdog = std::make_unique<Watchdog>(myRank, timeout);
   }
 
   llvm::Error sumLanes(llvm::ArrayRef<const float *> owned, size_t lanes, size_t n,
@@ -225,6 +223,12 @@ std::unique_ptr<MpiProcessGroup> world;
 llvm::Error attnedit::initProcessGroup(int &argc, char **&argv) {
   if (!launchedByMpirun() || world)
     return llvm::Error::success();
+  double timeout = 1800;
+  if (const char *env = std::getenv("ATTNEDIT_MPI_TIMEOUT"))
+    if (llvm::StringRef(env).trim().getAsDouble(timeout) || !(timeout >= 0) ||
+        !std::isfinite(timeout))
+      return makeError(llvm::Twine("ATTNEDIT_MPI_TIMEOUT='") + env +
+                       "' is not a number of seconds (0 = no limit)");
   int provided = 0;
   if (int e = MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided))
     return mpiError("initialisation", e);
@@ -232,7 +236,7 @@ llvm::Error attnedit::initProcessGroup(int &argc, char **&argv) {
   // what it was doing (and then the job aborted) instead of MPI's generic
   // abort.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  world = std::make_unique<MpiProcessGroup>();
+  world = std::make_unique<MpiProcessGroup>(timeout);
   return llvm::Error::success();
 }
 

@@ -146,8 +146,33 @@ static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
   return p.str().str();
 }
 
+/// Fails unless every rank was given this rank's job and recipe. Ranks
+/// of one job (mpirun -np N, or a node's own copy of the data) would
+/// otherwise average the gradients of different jobs without a word.
+static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &job,
+                                      const Recipe &recipe) {
+  uint64_t hash = llvm::xxh3_64bits(
+      llvm::formatv("{0}{1}", json::Value(json::Object(job)), recipe.toJson()).str());
+  // Two halves: a double holds 32 bits exactly.
+  auto all = group.gather({double(hash >> 32), double(hash & 0xffffffffu)});
+  if (!all)
+    return all.takeError();
+  for (int r = 1; r < group.size(); ++r)
+    if ((*all)[2 * r] != (*all)[0] || (*all)[2 * r + 1] != (*all)[1])
+      return makeError(llvm::formatv("rank {0} was given another job than rank 0: its model, "
+                                     "--edit, --data or recipe differ (a node's own copy of "
+                                     "a file may differ); every rank must run the same "
+                                     "command on the same files",
+                                     r)
+                           .str());
+  return llvm::Error::success();
+}
+
 llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
                                         ParameterStore &store) {
+  if (ProcessGroup *group = processGroup(); group && group->size() > 1)
+    if (llvm::Error e = sameJobOnEveryRank(*group, run.job, recipe))
+      return std::move(e);
   if (std::error_code ec = fs::create_directories(run.workDir))
     return makeError(run.workDir + ": cannot create: " + ec.message());
   Trainer trainer(recipe, run, store);
