@@ -507,7 +507,7 @@ static llvm::Error runGenerate(Model &model) {
   // prompt, so the rate is the decode's, of the tokens after it.
   double decodeSeconds = seconds - timing.firstTokenSeconds;
   if (generated->size() > 1)
-    spdlog::info("{} tokens in {:.2f} s: the first after {:.2f} s (set-up and the prompt's {} "
+    spdlog::info("{} tokens in {:.2f} s: the first after {:.2f} s (set-up and a prompt of {} "
                  "tokens), then {:.1f} tok/s",
                  generated->size(), seconds, timing.firstTokenSeconds, ids.size(),
                  (generated->size() - 1) / std::max(decodeSeconds, 1e-9));

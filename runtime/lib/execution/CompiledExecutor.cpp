@@ -541,11 +541,20 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
                                  const InputShapes &shapes) {
   std::unique_lock<std::mutex> lock(mutex);
   if (!artifact.empty()) {
-    auto found = byTextHash.find(textHash(text) + "-" + func.getSymName().str());
-    if (found == byTextHash.end())
+    std::string suffix = "-" + func.getSymName().str();
+    auto found = byTextHash.find(textHash(text) + suffix);
+    if (found == byTextHash.end()) {
+      bool compiled = llvm::any_of(byTextHash, [&](const auto &entry) {
+        return entry.getKey().ends_with(suffix);
+      });
+      if (!compiled && (func.getSymName() == "prefill" || func.getSymName() == "decode"))
+        return makeError(artifact, "was compiled without the KV-cache functions "
+                                   "(attnedit-compile --no-decode): compile it without "
+                                   "--no-decode, or generate with --no-kv-cache");
       return makeError(artifact, "holds no compiled @" + func.getSymName() +
                                      " for this module's text (compiled from another "
                                      "module? run attnedit-compile on it again)");
+    }
     return found->second;
   }
   static const std::string context =
