@@ -113,10 +113,18 @@ LogicalResult BuildDistillPass::build(func::FuncOp teacherForward,
   ModuleOp module = getOperation();
   SmallVector<Operation *> teacherLayers = attentionOps(teacherForward);
   SmallVector<Operation *> studentLayers = attentionOps(studentForward);
-  if (teacherLayers.empty() || teacherLayers.size() != studentLayers.size())
-    return fail("the teacher has " + Twine(teacherLayers.size()) + " attention ops and the " +
-                "student " + Twine(studentLayers.size()) +
-                "; raise the teacher's attention (--attnedit-raise-attention) first");
+  if (teacherLayers.empty())
+    return fail("the teacher has no attention ops; raise its attention "
+                "(--attnedit-raise-attention) first");
+  // Another model's teacher would build a loss of mismatched shapes.
+  std::string teacherType, studentType;
+  llvm::raw_string_ostream(teacherType) << teacherForward.getFunctionType();
+  llvm::raw_string_ostream(studentType) << studentForward.getFunctionType();
+  if (teacherLayers.size() != studentLayers.size() || teacherType != studentType)
+    return fail("the teacher (" + Twine(teacherLayers.size()) + " attention layers, @forward " +
+                teacherType + ") is not the model the student was edited from (" +
+                Twine(studentLayers.size()) + " attention layers, @forward " + studentType +
+                ")");
   for (Operation *op : teacherLayers)
     if (!isa<AttentionOp>(op))
       return fail("the teacher's attention must be attnedit.attention, not " +
