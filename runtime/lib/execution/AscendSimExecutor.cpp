@@ -220,7 +220,7 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
               "ascend-sim: @{} on {} ({} Cube operands): {} kernels simulated ({}), modelled "
               "{:.1f} us on the device; {} ops on the reference evaluator, no Ascend lowering "
               "({})",
-              func.getSymName().str(), sim->target().name,
+              func.getSymName().str(), sim->target().label(),
               sim->options().dtype == ascend::DType::F32   ? "f32"
               : sim->options().dtype == ascend::DType::F16 ? "f16"
                                                            : "bf16",

@@ -1,13 +1,26 @@
 //===- TargetDescriptionTest.cpp - JSON target descriptions ---------------===//
 
+#include "attnedit/Ascend/CostModel.h"
+#include "attnedit/Ascend/MatmulKernel.h"
+#include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/TargetDescription.h"
 #include "attnedit/Ascend/TileLayout.h"
 
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <gtest/gtest.h>
 
+using namespace mlir;
 using namespace mlir::attnedit::ascend;
+namespace json = llvm::json;
 
 namespace {
 
@@ -77,6 +90,109 @@ TEST(TargetDescription, BadInputs) {
   ASSERT_FALSE(static_cast<bool>(unknown));
   EXPECT_NE(llvm::toString(unknown.takeError()).find("unknown Ascend target '310p'"),
             std::string::npos);
+}
+
+/// The built-in 910B description as JSON, with `edit` applied.
+std::string edited910b(llvm::function_ref<void(json::Object &)> edit) {
+  auto file = llvm::MemoryBuffer::getFile(ATTNEDIT_SOURCE_DIR "/backends/ascend/targets/910b.json");
+  EXPECT_TRUE(static_cast<bool>(file));
+  if (!file)
+    return "";
+  llvm::Expected<json::Value> v = json::parse((*file)->getBuffer());
+  EXPECT_TRUE(static_cast<bool>(v));
+  if (!v)
+    return llvm::consumeError(v.takeError()), "";
+  edit(*v->getAsObject());
+  return llvm::formatv("{0}", *v).str();
+}
+
+void setNumber(json::Object &root, llvm::StringRef key, double value) {
+  (*root.getObject("numbers")->getObject(key))["value"] = value;
+}
+
+/// The error parsing the edited 910B description gives ("" if none).
+std::string parseError(llvm::function_ref<void(json::Object &)> edit) {
+  auto parsed = TargetDescription::parse(edited910b(edit), "t.json");
+  return parsed ? "" : llvm::toString(parsed.takeError());
+}
+
+// Tests that numbers a kernel cannot be planned or timed with are refused
+// when the file is read, naming the file and the field: an alignment that
+// is no power of two (slots planned at multiples of it failed the kernel
+// verifier later), a clock or HBM rate of 0 or less (zero or infinite times).
+TEST(TargetDescription, RefusesUnusableNumbers) {
+  EXPECT_EQ(parseError([](json::Object &) {}), "");
+  EXPECT_EQ(parseError([](json::Object &r) {
+              (*r.getObject("buffers")->getObject("ub"))["align"] = 3;
+            }),
+            "t.json: buffer 'ub' \"align\" must be a power of two, got 3");
+  EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "freq_hz", 0); }),
+            "t.json: number 'freq_hz' must be positive, got 0");
+  EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "hbm_bytes_per_s", -1.5e12); }),
+            "t.json: number 'hbm_bytes_per_s' must be positive, got -1.5e+12");
+  EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "hbm_bytes_per_s", 0); }),
+            "t.json: number 'hbm_bytes_per_s' must be positive, got 0");
+}
+
+/// Writes `text` to a temporary .json file; returns its path.
+std::string writeTarget(const std::string &text) {
+  llvm::SmallString<128> path;
+  EXPECT_FALSE(llvm::sys::fs::createTemporaryFile("ascend-target", "json", path));
+  std::error_code ec;
+  llvm::raw_fd_ostream(path, ec) << text;
+  EXPECT_FALSE(ec);
+  return path.str().str();
+}
+
+/// Seconds of one 1024^3 bf16 matmul built for `target`, after checking that
+/// the kernel names it, verifies against it and is scheduled on it.
+double matmulSeconds(llvm::StringRef target) {
+  auto t = TargetDescription::load(target);
+  EXPECT_TRUE(static_cast<bool>(t)) << (t ? "" : llvm::toString(t.takeError()));
+  if (!t)
+    return 0;
+  MLIRContext context;
+  context.loadDialect<AscendDialect>();
+  OpBuilder b(&context);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getUnknownLoc());
+  b.setInsertionPointToEnd(module->getBody());
+  MatmulProblem p{1, 1024, 1024, 1024, true, DType::BF16};
+  KernelOp kernel = buildMatmulKernel(b, b.getUnknownLoc(), "mm", p, {128, 128, 64, 2}, **t);
+  EXPECT_EQ(kernel.getTarget(), target);
+  EXPECT_TRUE(succeeded(verify(kernel)));
+  auto s = buildSchedule(kernel);
+  EXPECT_TRUE(static_cast<bool>(s)) << (s ? "" : llvm::toString(s.takeError()));
+  if (!s)
+    return 0;
+  EXPECT_EQ(s->target.get(), t->get());
+  auto e = estimate(*s);
+  EXPECT_TRUE(static_cast<bool>(e));
+  return e ? e->seconds : 0;
+}
+
+// Tests that a description read from a file is the one every stage uses,
+// not the built-in of the same "name": kernels carry the file's path, so
+// the verifier, the schedule (simulator) and the cost model load the file.
+// With a 10x slower clock and a 100x slower HBM the matmul (6 us of Cube
+// work besides a 5 us launch on the 910B) takes over twice as long; a
+// file with a new name verifies (it failed "unknown Ascend target 'slow'").
+TEST(TargetDescription, FileTargetDrivesEveryStage) {
+  auto slower = [](json::Object &r) {
+    setNumber(r, "freq_hz", 1.8e8);
+    setNumber(r, "hbm_bytes_per_s", 1.5e10);
+  };
+  std::string sameName = writeTarget(edited910b(slower));
+  std::string newName = writeTarget(edited910b([&](json::Object &r) {
+    slower(r);
+    r["name"] = "slow";
+  }));
+  double builtin = matmulSeconds("910b");
+  EXPECT_GT(matmulSeconds(sameName), 2 * builtin);
+  EXPECT_GT(matmulSeconds(newName), 2 * builtin);
+  EXPECT_EQ((*TargetDescription::load(newName))->label(), "slow from " + newName);
+  EXPECT_EQ((*TargetDescription::load("910b"))->label(), "910b");
+  llvm::sys::fs::remove(sameName);
+  llvm::sys::fs::remove(newName);
 }
 
 // Tests the fractal padding of S8: a 16 x C0 fractal is 512 bytes, C0 = 16

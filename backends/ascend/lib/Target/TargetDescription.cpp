@@ -13,6 +13,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <mutex>
+#include <sstream>
 
 using namespace mlir::attnedit::ascend;
 namespace json = llvm::json;
@@ -155,10 +156,25 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
     return error();
   t.cubeMacs = {static_cast<int64_t>(macF32), static_cast<int64_t>(macF16),
                 static_cast<int64_t>(macBF16)};
-  if (t.cubeCores < 1 || t.vectorCoresPerCube < 1 || t.freqHz <= 0 || t.eventsPerPipePair < 1)
-    return r.fail("cube_cores, vector_cores_per_cube, freq_hz and events_per_pipe_pair "
-                  "must be positive"),
-           error();
+  // Counts and rates the planner and the cost model divide by or loop over:
+  // 0 or less would give zero-time or infinite kernels, not an error.
+  const std::pair<const char *, double> positive[] = {
+      {"cube_cores", static_cast<double>(t.cubeCores)},
+      {"vector_cores_per_cube", static_cast<double>(t.vectorCoresPerCube)},
+      {"freq_hz", t.freqHz},
+      {"hbm_bytes_per_s", t.hbmBytesPerSecond},
+      {"ddr_bytes_per_cycle", t.ddrBytesPerCycle},
+      {"l2_bytes_per_cycle", t.l2BytesPerCycle},
+      {"vector_bytes_per_cycle", t.vectorBytesPerCycle},
+      {"events_per_pipe_pair", static_cast<double>(t.eventsPerPipePair)},
+      {"gm_perf_align", static_cast<double>(t.gmPerfAlign)}};
+  for (auto [key, v] : positive)
+    if (!(v > 0)) {
+      std::ostringstream got; // as the JSON wrote it: 0, -1, 1.5e+10
+      got << v;
+      return r.fail("number '" + llvm::Twine(key) + "' must be positive, got " + got.str()),
+             error();
+    }
 
   const json::Object *bufs = root->getObject("buffers");
   if (!bufs)
@@ -172,6 +188,12 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
     std::optional<llvm::StringRef> src = b->getString("source");
     if (!bytes || !align || *bytes <= 0 || *align <= 0)
       return r.fail("buffer '" + name + "' needs positive integer \"bytes\" and \"align\""),
+             error();
+    // Tiles are whole 32-byte blocks or 512-byte fractals (S8), so a slot
+    // after a slot stays aligned only when the alignment is a power of two.
+    if (!llvm::isPowerOf2_64(*align))
+      return r.fail("buffer '" + name + "' \"align\" must be a power of two, got " +
+                    llvm::Twine(*align)),
              error();
     if (!src || src->empty())
       return r.fail("buffer '" + name + "' has no \"source\""), error();
@@ -285,6 +307,7 @@ TargetDescription::load(llvm::StringRef nameOrPath) {
   }
   if (!parsed)
     return parsed.takeError();
+  parsed->ref = nameOrPath.str();
   auto shared = std::make_shared<const TargetDescription>(std::move(*parsed));
   cache[nameOrPath] = shared;
   return shared;

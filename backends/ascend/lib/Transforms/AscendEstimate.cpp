@@ -78,6 +78,7 @@ struct AscendEstimatePass : mlir::attnedit::ascend::impl::AscendEstimatePassBase
                           b.getNamedAttr("cube_peak_fraction", b.getF64FloatAttr(e->cubePeakFraction)),
                       }));
       json::Object entry = e->toJSON();
+      entry["target"] = kernel.getTarget(); // a built-in's name or the file timed with
       if (sensitivity) {
         llvm::Expected<std::vector<Sensitivity>> rows = mlir::attnedit::ascend::sensitivity(*s, *e);
         if (!rows) {

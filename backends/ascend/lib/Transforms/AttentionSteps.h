@@ -58,7 +58,7 @@ inline MixKernel startMixKernel(OpBuilder &b, Location loc, llvm::StringRef name
   SmallVector<NamedAttribute> fields;
   for (auto [key, value] : tiling)
     fields.push_back(b.getNamedAttr(key, b.getI64IntegerAttr(value)));
-  auto kernel = b.create<KernelOp>(loc, name, t.name, blockDim, CoreKind::Mix,
+  auto kernel = b.create<KernelOp>(loc, name, t.reference(), blockDim, CoreKind::Mix,
                                    b.getDictionaryAttr(fields), DenseI64ArrayAttr());
   Block *entry = new Block();
   kernel.getBody().push_back(entry);

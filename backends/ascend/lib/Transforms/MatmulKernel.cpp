@@ -162,7 +162,7 @@ KernelOp mlir::attnedit::ascend::buildMatmulKernel(OpBuilder &builder, Location 
   field("isBias", 0);
 
   CoreKind core = t.separated ? CoreKind::AIC : CoreKind::Coupled;
-  auto kernel = builder.create<KernelOp>(loc, name, t.name, blockDim, core,
+  auto kernel = builder.create<KernelOp>(loc, name, t.reference(), blockDim, core,
                                          b.getDictionaryAttr(tiling), DenseI64ArrayAttr());
   if (p.transposedB)
     kernel->setAttr("ascend.transposed_b", b.getUnitAttr());

@@ -56,7 +56,7 @@ struct VectorKernelStart {
 };
 inline VectorKernelStart startVectorKernel(OpBuilder &b, Location loc, llvm::StringRef name,
                                            const TargetDescription &t, int64_t blockDim) {
-  auto kernel = b.create<KernelOp>(loc, name, t.name, blockDim, vectorCoreKind(t),
+  auto kernel = b.create<KernelOp>(loc, name, t.reference(), blockDim, vectorCoreKind(t),
                                    DictionaryAttr(), DenseI64ArrayAttr());
   Block *entry = new Block();
   kernel.getBody().push_back(entry);

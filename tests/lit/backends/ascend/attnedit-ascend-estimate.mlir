@@ -4,6 +4,10 @@
 // RUN: FileCheck %s --check-prefix=TILING < %t.tiling.json
 // RUN: not attnedit-opt %s --attnedit-ascend-estimate="report=/nonexistent/dir/r.json" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: attnedit-opt %s --attnedit-ascend-lower-matmul="tiling=128,128,64,4" --attnedit-ascend-estimate="report=- sensitivity=true" -o /dev/null | FileCheck %s --check-prefix=SENS
+// RUN: sed -e 's/"name": "910b"/"name": "slow"/' -e 's/"value": 1.8e9,/"value": 1.8e8,/' -e 's/"value": 1.5e12,/"value": 1.5e10,/' %S/../../../../backends/ascend/targets/910b.json > %t.slow.json
+// RUN: attnedit-opt %s --attnedit-ascend-lower-matmul="target=%t.slow.json tiling=128,128,64,4" --attnedit-ascend-estimate="report=%t.slow.report.json" | FileCheck %s --check-prefix=FILE
+// RUN: FileCheck %s --check-prefix=FILEREPORT < %t.slow.report.json
+// RUN: %python -c "import json, sys; s = [json.load(open(f))['kernels'][0]['seconds'] for f in sys.argv[1:]]; sys.exit(not s[1] > 5 * s[0])" %t.report.json %t.slow.report.json
 
 // Tests that every kernel gets its estimate: time, the bounding pipe, per-pipe
 // utilisation and the roofline. A 1024^3 GEMM on 64 tiles of 128x128 over 24
@@ -12,6 +16,14 @@
 // the core's modelled share of L2 and HBM.
 // CHECK-LABEL: ascend.kernel @linear_0
 // CHECK-SAME: ascend.estimate = {bound = "mte2", cube_peak_fraction = {{.*}}, cycles = {{.*}}, roofline_seconds = {{.*}}, seconds = {{.*}}, utilisation = {fix = {{.*}}, m = {{.*}}, mte1 = {{.*}}, mte2 = {{.*}}}}
+
+// Tests that a target file is what the kernel is verified, scheduled and
+// timed against, not the built-in of its "name" nor an unknown name: the
+// kernel carries the file, and a 10x slower clock and 100x slower HBM make
+// the same GEMM over 5x slower (it was timed as the 910B; renamed "slow",
+// every kernel failed "unknown Ascend target 'slow'").
+// FILE: ascend.kernel @linear_0 target "{{.*}}.slow.json"
+// FILEREPORT: "target": "{{.*}}.slow.json"
 
 // REPORT: "kernels": [
 // REPORT: "bound": "mte2",

@@ -32,10 +32,12 @@ def Ascend_KernelOp : Ascend_Op<"kernel", [Symbol, IsolatedFromAbove, SingleBloc
   let description = [{
     The body runs once per block index in [0, block_dim), each on its own
     core (S24: blockDim cores). Its entry block takes the block index, then
-    the GM tensors: the inputs, then the outputs. `target` names a target
-    description (backends/ascend/targets/<target>.json): the verifier checks
-    every allocation's capacity and alignment, every copy's path and pipe,
-    and event ids against it. `tiling` holds the matmul tiling in CANN's
+    the GM tensors: the inputs, then the outputs. `target` is the target
+    description the kernel was built for: a built-in's name
+    (backends/ascend/targets/<target>.json) or the path of a JSON file of
+    that form. The verifier checks every allocation's capacity and
+    alignment, every copy's path and pipe, and event ids against it; the
+    simulator and the cost model read the same description. `tiling` holds the matmul tiling in CANN's
     TCubeTiling field names (S20).
 
     A `mix` kernel's entry block takes a second index after the block

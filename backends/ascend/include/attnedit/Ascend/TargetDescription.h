@@ -43,6 +43,11 @@ llvm::StringRef dtypeName(DType dtype);
 
 struct TargetDescription {
   std::string name, description, arch;
+  /// What `load` was given: a built-in name or the JSON file's path. Kernels
+  /// carry it as their `target`, so the verifier, the simulator and the cost
+  /// model load the very description the kernel was built for (a file's
+  /// "name" may repeat a built-in's or be new: it only labels messages).
+  std::string ref;
   bool separated = true; // AIC and AIV are separate cores (910B) or one (910A)
   int64_t cubeCores = 0, vectorCoresPerCube = 0;
   double freqHz = 0;
@@ -62,6 +67,12 @@ struct TargetDescription {
   std::vector<PathSpec> paths;
   /// "numbers.<field>" / "buffers.<space>" / "paths.<src>-><dst>" -> source.
   llvm::StringMap<std::string> sources;
+
+  /// The `target` a kernel built for this description carries: `ref`, or
+  /// `name` for a description parsed in memory.
+  const std::string &reference() const { return ref.empty() ? name : ref; }
+  /// `name`, followed by the file it came from when not a built-in.
+  std::string label() const { return ref.empty() || ref == name ? name : name + " from " + ref; }
 
   const BufferSpec &buffer(Space s) const { return buffers[static_cast<int>(s)]; }
   const PathSpec *findPath(Space src, Space dst) const;
