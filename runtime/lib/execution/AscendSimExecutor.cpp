@@ -27,7 +27,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -52,7 +51,8 @@ std::string describe(const std::map<std::string, int64_t> &counts, int64_t &tota
 
 class AscendSimExecutor final : public Executor {
 public:
-  explicit AscendSimExecutor(std::unique_ptr<ascend::OpSimulator> sim) : sim(std::move(sim)) {}
+  AscendSimExecutor(std::unique_ptr<ascend::OpSimulator> sim, bool refuse)
+      : sim(std::move(sim)), refuse(refuse) {}
 
   llvm::Expected<std::vector<Tensor>> run(func::FuncOp func, llvm::ArrayRef<Tensor> args,
                                           ParameterStore &parameters) override;
@@ -71,6 +71,8 @@ private:
   llvm::Expected<Prepared *> prepare(func::FuncOp func);
 
   std::unique_ptr<ascend::OpSimulator> sim;
+  /// ATTNEDIT_ASCEND_FALLBACK=refuse: an op without a lowering is an error.
+  bool refuse;
   std::mutex mutex;
   llvm::DenseMap<Operation *, std::unique_ptr<Prepared>> prepared;
 };
@@ -108,8 +110,6 @@ llvm::Expected<std::vector<Tensor>> AscendSimExecutor::run(func::FuncOp func,
     return ready.takeError();
   std::map<std::string, int64_t> simulated, fallback;
   double modelled = 0;
-  const char *policy = std::getenv("ATTNEDIT_ASCEND_FALLBACK");
-  bool refuse = policy && std::strcmp(policy, "refuse") == 0;
   ascend::FusedAttention::Run attention(*(*ready)->attention);
   // Slices OpSimulator left to their consumers' copies: where each lies in
   // its operand (kept alive here), by slice op.
@@ -245,8 +245,17 @@ attnedit::createAscendSimExecutor(llvm::StringRef target, llvm::StringRef dtype)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "--ascend-dtype: expected bf16, f16 or f32, got '%s'",
                                    dtype.str().c_str());
+  // Read once, before any work: a misspelt value ("REFUSE", "error") must not
+  // quietly run ops on the reference kernels a test meant to forbid.
+  llvm::StringRef policy = llvm::StringRef(std::getenv("ATTNEDIT_ASCEND_FALLBACK"));
+  if (!policy.empty() && policy != "refuse")
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "ATTNEDIT_ASCEND_FALLBACK: expected 'refuse' (or unset: ops without an Ascend lowering "
+        "run on the reference kernels), got '%s'",
+        policy.str().c_str());
   auto sim = ascend::OpSimulator::create(options);
   if (!sim)
     return sim.takeError();
-  return std::make_unique<AscendSimExecutor>(std::move(*sim));
+  return std::make_unique<AscendSimExecutor>(std::move(*sim), policy == "refuse");
 }

@@ -23,6 +23,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -52,12 +53,18 @@ llvm::Expected<std::unique_ptr<OpSimulator>> OpSimulator::create(OpSimulatorOpti
   auto t = TargetDescription::load(options.target);
   if (!t)
     return t.takeError();
-  if (!(*t)->cubeMacsPerCycle(options.dtype))
+  if (!(*t)->cubeMacsPerCycle(options.dtype)) {
+    // bf16 is the default, so a user who only picked the 910A lands here:
+    // say which operand types this Cube has.
+    std::vector<std::string> modes;
+    for (DType d : {DType::F16, DType::BF16, DType::F32})
+      if ((*t)->cubeMacsPerCycle(d))
+        modes.push_back(("--ascend-dtype=" + dtypeName(d)).str());
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "ascend-sim: the %s Cube has no %s mode", (*t)->name.c_str(),
-                                   options.dtype == DType::F32   ? "f32"
-                                   : options.dtype == DType::F16 ? "f16"
-                                                                 : "bf16");
+                                   "ascend-sim: the %s Cube has no %s mode; pass %s",
+                                   (*t)->label().c_str(), dtypeName(options.dtype).str().c_str(),
+                                   llvm::join(modes, " or ").c_str());
+  }
   return std::unique_ptr<OpSimulator>(new OpSimulator(std::move(options), std::move(*t)));
 }
 

@@ -40,9 +40,16 @@ struct AscendLowerMatmulPass
     else
       return module.emitError() << "attnedit-ascend-lower-matmul: dtype must be f16 or bf16, got '"
                                 << dtype << "'";
-    if (!t.cubeMacsPerCycle(proto.dtype))
-      return module.emitError() << "attnedit-ascend-lower-matmul: the " << t.name
+    // bf16 is the default, so picking the 910A alone lands here.
+    if (!t.cubeMacsPerCycle(proto.dtype)) {
+      DType other = proto.dtype == DType::BF16 ? DType::F16 : DType::BF16;
+      InFlightDiagnostic diag = module.emitError()
+                                << "attnedit-ascend-lower-matmul: the " << t.label()
                                 << " Cube has no " << dtype << " mode";
+      if (t.cubeMacsPerCycle(other))
+        diag << "; pass dtype=" << dtypeName(other);
+      return diag;
+    }
     proto.target = target;
     if (!tiling.empty()) {
       SmallVector<StringRef> parts;

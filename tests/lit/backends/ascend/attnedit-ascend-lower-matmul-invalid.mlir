@@ -11,7 +11,7 @@
 
 // Tests that bad options are named and fail without a crash.
 // DTYPE: dtype must be f16 or bf16, got 'f8'
-// BF16: the 910a Cube has no bf16 mode
+// BF16: the 910a Cube has no bf16 mode; pass dtype=f16
 // TARGET: unknown Ascend target 'nope' (built-in: 910b, 910a; or a .json file)
 // FORMAT: tiling must be baseM,baseN,baseK,stepK, got '1,2'
 // FIT: tiling 256,256,256,1 does not fit the 910b: l0a needs 262144 bytes of 65536
