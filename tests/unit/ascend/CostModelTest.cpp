@@ -172,6 +172,24 @@ TEST(CostModel, TargetsDiffer) {
   EXPECT_TRUE(tilingFits(p, big, **TargetDescription::load("910a")));
 }
 
+// Tests that a tiling that is no tiling names its field: a stepK of 0 was
+// "base sizes must be multiples of 16", a negative size passed (-16 % 16
+// is 0) and failed later as "needs block_dim >= 1".
+TEST(CostModel, TilingShapeErrorsNameTheField) {
+  EXPECT_EQ(tilingShapeError({16, 16, 16, 1}), "");
+  EXPECT_EQ(tilingShapeError({16, 16, 16, 0}), "stepK must be at least 1, got 0");
+  EXPECT_EQ(tilingShapeError({-16, 16, 16, 1}),
+            "baseM must be a positive multiple of 16 (S20), got -16");
+  EXPECT_EQ(tilingShapeError({16, 0, 16, 1}),
+            "baseN must be a positive multiple of 16 (S20), got 0");
+  EXPECT_EQ(tilingShapeError({16, 16, 24, 1}),
+            "baseK must be a positive multiple of 16 (S20), got 24");
+  MatmulProblem p{1, 64, 64, 64, true, DType::BF16};
+  std::string why;
+  EXPECT_FALSE(tilingFits(p, {16, 16, 16, 0}, **TargetDescription::load("910b"), &why));
+  EXPECT_EQ(why, "stepK must be at least 1, got 0");
+}
+
 // Tests the Chrome trace: metadata per core and pipe, and one complete
 // event per timed instruction with its microsecond times.
 TEST(CostModel, ChromeTrace) {

@@ -66,6 +66,9 @@ struct AscendLowerMatmulPass
                                      "baseM,baseN,baseK,stepK, got '"
                                   << tiling << "'";
       forced = MatmulTiling{v[0], v[1], v[2], v[3]};
+      if (std::string bad = tilingShapeError(*forced); !bad.empty())
+        return module.emitError() << "attnedit-ascend-lower-matmul: tiling '" << tiling
+                                  << "': " << bad;
     }
     return success();
   }

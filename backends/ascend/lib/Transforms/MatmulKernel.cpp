@@ -67,6 +67,20 @@ Sizes sizesOf(const MatmulProblem &p, const MatmulTiling &tl) {
 
 } // namespace
 
+std::string mlir::attnedit::ascend::tilingShapeError(const MatmulTiling &tl) {
+  // The Cube works on 16 x 16 fractals (S20).
+  for (auto [field, v] : {std::pair<const char *, int64_t>{"baseM", tl.baseM},
+                          {"baseN", tl.baseN},
+                          {"baseK", tl.baseK}})
+    if (v < 16 || v % 16)
+      return (llvm::Twine(field) + " must be a positive multiple of 16 (S20), got " +
+              llvm::Twine(v))
+          .str();
+  if (tl.stepK < 1)
+    return ("stepK must be at least 1, got " + llvm::Twine(tl.stepK)).str();
+  return "";
+}
+
 bool mlir::attnedit::ascend::tilingFits(const MatmulProblem &p, const MatmulTiling &tl,
                                         const TargetDescription &t, std::string *why) {
   Sizes s = sizesOf(p, tl);
@@ -81,9 +95,9 @@ bool mlir::attnedit::ascend::tilingFits(const MatmulProblem &p, const MatmulTili
     return true;
   };
   // Two slots of each operand in L1 and L0 (S7: L1 4 x 128 KB, L0A/B 2 x 32 KB).
-  if (tl.baseM % 16 || tl.baseN % 16 || tl.baseK % 16 || tl.stepK < 1) {
+  if (std::string bad = tilingShapeError(tl); !bad.empty()) {
     if (why)
-      *why = "base sizes must be multiples of 16 (S20)";
+      *why = bad;
     return false;
   }
   // A fused part's columns start a tile: each tile reads one weight and

@@ -38,6 +38,10 @@ struct MatmulTiling {
   int64_t l1K() const { return baseK * stepK; }
 };
 
+/// What makes `tiling` no tiling at all, naming the field (a base size that
+/// is not a positive multiple of 16, stepK below 1); empty when nothing.
+std::string tilingShapeError(const MatmulTiling &tiling);
+
 /// Whether `tiling` fits the target's L1/L0A/L0B/L0C (and UB where the
 /// result goes through it) and, fused, no N tile straddles two parts;
 /// otherwise says why not.
