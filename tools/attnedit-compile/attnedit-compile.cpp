@@ -121,7 +121,15 @@ int main(int argc, char **argv) {
                          ? llvm::sys::path::parent_path(model).str()
                          : std::string(".");
   anchorFiles(module, base.empty() ? "." : base);
-  if (llvm::Error e = writeCompiledModel(module, output))
+  // A model directory's config.json shaped the module: the artifact
+  // refuses to run once it changes.
+  std::vector<std::string> configFiles;
+  llvm::SmallString<256> config(model);
+  llvm::sys::path::append(config, "config.json");
+  llvm::sys::fs::make_absolute(config);
+  if (llvm::sys::fs::is_directory(model) && llvm::sys::fs::exists(config))
+    configFiles.push_back(config.str().str());
+  if (llvm::Error e = writeCompiledModel(module, output, configFiles))
     return reportError(std::move(e));
   spdlog::info("wrote {} in {:.1f} s", output.getValue(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

@@ -1557,6 +1557,12 @@ int main(int argc, char **argv) {
     return code;
   };
   std::string backend = backendName.empty() ? "cpu" : backendName.getValue();
+  // Without the simulator they would be ignored without a word.
+  if (backend != "ascend-sim")
+    for (const auto *option : {&ascendTarget, &ascendDtype})
+      if (option->getNumOccurrences())
+        return reportError(usage("--" + option->ArgStr + " applies to --backend=ascend-sim, not " +
+                                 backend));
   if (llvm::Error e = setDefaultBackend(backend, {ascendTarget, ascendDtype}))
     return reportError(std::move(e));
   // An artifact carries its compiled code and nothing else to run.

@@ -50,6 +50,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -175,7 +176,7 @@ std::once_flag registerOnce;
 /// The manifests' format: bumped whenever the calling convention, a shim's
 /// ABI or the schema changes, so no stale object is ever called and no old
 /// manifest misread (7: objects' hashes).
-constexpr const char *kFormat = "attnedit-cpu-7";
+constexpr const char *kFormat = "attnedit-cpu-8";
 /// An artifact's manifest and module, inside its directory.
 constexpr const char *kManifestName = "manifest.aexm";
 constexpr const char *kModuleName = "module.mlir";
@@ -409,6 +410,71 @@ std::string objectHash(const llvm::Twine &path) {
   return bytes ? textHash((*bytes)->getBuffer()) : std::string();
 }
 
+/// The hash of what compiled code depends on in the source at `path` (see
+/// Source in compiled_model.fbs); "" if it cannot be read.
+std::string sourceHash(const std::string &path) {
+  auto bytes = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                           /*RequiresNullTerminator=*/false);
+  if (!bytes)
+    return std::string();
+  llvm::StringRef data = (*bytes)->getBuffer();
+  llvm::StringRef ext = llvm::sys::path::extension(path);
+  if (ext == ".safetensors" && data.size() >= 8) {
+    uint64_t header;
+    std::memcpy(&header, data.data(), sizeof header);
+    data = data.take_front(8 + std::min<uint64_t>(header, data.size() - 8));
+  } else if (ext == ".bin") {
+    data = data.take_front(7 * sizeof(int32_t)); // llama2.c's Config
+  }
+  return textHash(data);
+}
+
+/// The files `module` was compiled from, as manifest sources: the module
+/// (`moduleText`, stored at kModuleName), its weight files, `configFiles`.
+std::vector<flatbuffers::Offset<fb::Source>>
+writeSources(flatbuffers::FlatBufferBuilder &b, ModuleOp module, llvm::StringRef moduleText,
+             llvm::ArrayRef<std::string> configFiles) {
+  std::vector<flatbuffers::Offset<fb::Source>> sources{
+      fb::CreateSource(b, b.CreateString(kModuleName), b.CreateString(textHash(moduleText)))};
+  std::vector<std::string> files(configFiles.begin(), configFiles.end());
+  if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
+    for (auto name : names.getAsValueRange<StringAttr>())
+      files.push_back(name.str());
+  if (auto scopes = module->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))
+    for (NamedAttribute scope : scopes)
+      if (auto names = dyn_cast<ArrayAttr>(scope.getValue()))
+        for (auto name : names.getAsValueRange<StringAttr>())
+          files.push_back(name.str());
+  for (const std::string &file : files)
+    sources.push_back(fb::CreateSource(b, b.CreateString(file),
+                                       b.CreateString(sourceHash(file))));
+  return sources;
+}
+
+/// Fails if a source of the artifact at `path` changed since it was
+/// compiled. A source no longer there is not checked: a moved weight file
+/// or module fails where it is read, and a config.json is not read.
+llvm::Error checkSources(llvm::StringRef path, const fb::Manifest &manifest) {
+  if (!manifest.sources())
+    return llvm::Error::success();
+  for (const fb::Source *source : *manifest.sources()) {
+    if (!source->path() || !source->xxh3())
+      return makeError(path, "has a malformed source entry");
+    llvm::SmallString<256> file(source->path()->str());
+    if (llvm::sys::path::is_relative(file))
+      file = (path + "/" + file).str();
+    if (!llvm::sys::fs::exists(file) || sourceHash(file.str().str()) == source->xxh3()->str())
+      continue;
+    llvm::StringRef ext = llvm::sys::path::extension(file);
+    bool weights = ext == ".safetensors" || ext == ".bin";
+    return makeError(path, "was compiled from " + file + ", which has changed since (" +
+                               (weights ? "its tensors' names, dtypes or shapes"
+                                        : "its contents") +
+                               "): run attnedit-compile again");
+  }
+  return llvm::Error::success();
+}
+
 /// Whether the object at `path` is the one its manifest entry `f` recorded.
 /// ORC links whatever bytes it is given and the shapes and text hashes
 /// describe only the calling convention: a few hundred overwritten bytes of
@@ -474,7 +540,8 @@ public:
   static llvm::Expected<std::unique_ptr<CompiledExecutor>> open(llvm::StringRef path,
                                                                 ParameterStore &parameters);
   /// Compiles every function of `module` into the artifact `path`.
-  llvm::Error writeArtifact(ModuleOp module, llvm::StringRef path);
+  llvm::Error writeArtifact(ModuleOp module, llvm::StringRef path,
+                            llvm::ArrayRef<std::string> configFiles);
   llvm::Expected<std::vector<Tensor>> run(func::FuncOp func, llvm::ArrayRef<Tensor> args,
                                           ParameterStore &parameters) override;
   using Executor::run;
@@ -697,6 +764,8 @@ CompiledExecutor::open(llvm::StringRef path, ParameterStore &parameters) {
   if (manifest->host()->str() != host)
     return makeError(manifestPath, hostMismatch(manifest->host()->str(), host) +
                                        ": run attnedit-compile on this machine");
+  if (llvm::Error e = checkSources(path, *manifest))
+    return std::move(e);
   std::unique_ptr<CompiledExecutor> executor(new CompiledExecutor(""));
   executor->artifact = path.str();
   for (const fb::Function *f : *manifest->functions()) {
@@ -720,7 +789,8 @@ CompiledExecutor::open(llvm::StringRef path, ParameterStore &parameters) {
   return executor;
 }
 
-llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef path) {
+llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef path,
+                                            llvm::ArrayRef<std::string> configFiles) {
   if (std::error_code ec = llvm::sys::fs::create_directories(path))
     return makeError(path, "cannot create: " + ec.message());
   flatbuffers::FlatBufferBuilder b;
@@ -746,9 +816,11 @@ llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef pat
   module->print(os);
   if (llvm::Error e = writeFileAtomically((path + "/" + kModuleName).str(), text))
     return e;
+  auto sources = writeSources(b, module, text, configFiles);
   b.Finish(fb::CreateManifest(b, b.CreateString(kFormat),
                               b.CreateString(cpu::JitModule::hostFingerprint()),
-                              b.CreateString(kModuleName), b.CreateVector(functions)),
+                              b.CreateString(kModuleName), b.CreateVector(functions),
+                              b.CreateVector(sources)),
            fb::ManifestIdentifier());
   // Last: an artifact counts once its manifest is there.
   return writeFileAtomically((path + "/" + kManifestName).str(), bufferText(b));
@@ -1076,10 +1148,11 @@ llvm::Error attnedit::checkCompiledModelOutput(llvm::StringRef path) {
                              "; give a new or empty directory (or an artifact to replace)");
 }
 
-llvm::Error attnedit::writeCompiledModel(ModuleOp module, llvm::StringRef path) {
+llvm::Error attnedit::writeCompiledModel(ModuleOp module, llvm::StringRef path,
+                                         llvm::ArrayRef<std::string> configFiles) {
   if (llvm::Error e = checkCompiledModelOutput(path))
     return e;
-  return CompiledExecutor("").writeArtifact(module, path);
+  return CompiledExecutor("").writeArtifact(module, path, configFiles);
 }
 
 llvm::Expected<std::unique_ptr<Executor>>

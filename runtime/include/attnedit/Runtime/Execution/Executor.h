@@ -69,8 +69,11 @@ createCompiledExecutor(std::optional<std::string> cacheDir = std::nullopt);
 /// (`compiledModelModule(path)`, which names the parameter files: weights
 /// stay outside) and `manifest.aexm` (runtime/schema/compiled_model.fbs:
 /// entry points, argument and result shapes, the parameters bound by name,
-/// the host CPU), written last. Refuses what checkCompiledModelOutput does.
-llvm::Error writeCompiledModel(ModuleOp module, llvm::StringRef path);
+/// the host CPU, and what the sources were: the module, its weight files'
+/// structure and `configFiles`, checked when the artifact is opened), written
+/// last. Refuses what checkCompiledModelOutput does.
+llvm::Error writeCompiledModel(ModuleOp module, llvm::StringRef path,
+                               llvm::ArrayRef<std::string> configFiles = {});
 
 /// Whether an artifact may be written at `path`: a path that does not exist,
 /// an empty directory or an earlier artifact (replaced). A file, or a
