@@ -121,6 +121,28 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
   return checkpoint;
 }
 
+static bool isLlama2cTokenizerName(llvm::StringRef name) {
+  return name == "tokenizer.bin" || (name.starts_with("tok") && name.ends_with(".bin"));
+}
+
+bool attnedit::isReadByModelLoad(llvm::StringRef modelPath, llvm::StringRef path) {
+  llvm::SmallString<256> dir(path), model(modelPath);
+  fs::make_absolute(dir);
+  fs::make_absolute(model);
+  path::remove_filename(dir);
+  llvm::StringRef name = path::filename(path);
+  if (fs::is_directory(modelPath))
+    return fs::equivalent(dir, model) &&
+           (llvm::is_contained({"config.json", "generation_config.json", "tokenizer.json",
+                                "tokenizer.model", "tokenizer.bin", "tokenizer_config.json",
+                                "special_tokens_map.json", "model.safetensors.index.json"},
+                               name) ||
+            (name.starts_with("model") && name.ends_with(".safetensors")));
+  path::remove_filename(model);
+  return path::extension(modelPath) == ".bin" && fs::equivalent(dir, model) &&
+         isLlama2cTokenizerName(name);
+}
+
 /// llama2.c keeps the tokenizer beside the checkpoint as tokenizer.bin or
 /// tok<N>.bin; use it when exactly one such file is there.
 static std::string findLlama2cTokenizer(llvm::StringRef checkpointPath) {
@@ -132,7 +154,7 @@ static std::string findLlama2cTokenizer(llvm::StringRef checkpointPath) {
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
     llvm::StringRef name = path::filename(it->path());
-    if (name == "tokenizer.bin" || (name.starts_with("tok") && name.ends_with(".bin")))
+    if (isLlama2cTokenizerName(name))
       candidates.push_back(it->path());
   }
   return candidates.size() == 1 ? candidates.front() : std::string();

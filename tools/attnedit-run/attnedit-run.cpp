@@ -331,17 +331,6 @@ static llvm::Error usage(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
 }
 
-/// Whether a model directory's loader may read `name` (weights, config,
-/// tokenizer).
-static bool readByModelDirectory(llvm::StringRef name) {
-  llvm::StringRef ext = llvm::sys::path::extension(name);
-  return ext == ".safetensors" || ext == ".bin" || ext == ".model" ||
-         llvm::is_contained({"config.json", "generation_config.json", "tokenizer.json",
-                             "tokenizer_config.json", "special_tokens_map.json",
-                             "model.safetensors.index.json"},
-                            name);
-}
-
 /// Checked before any work: a file written at the end of a long job would
 /// otherwise fail only then, and one written over an input (a model's
 /// weights, the data) would destroy it.
@@ -350,15 +339,13 @@ static llvm::Error writableFile(llvm::StringRef option, llvm::StringRef path,
   if (llvm::sys::fs::is_directory(path))
     return usage(option + " " + path + " is a directory; give a file to write");
   for (llvm::StringRef input : inputs) {
-    llvm::SmallString<256> read(input);
-    if (llvm::sys::fs::is_directory(input)) {
-      if (!readByModelDirectory(llvm::sys::path::filename(path)))
-        continue;
-      llvm::sys::path::append(read, llvm::sys::path::filename(path));
-    }
-    if (sameFile(path, read))
-      return usage(option + " " + path + " is an input of this command" +
-                   (read == path ? "" : " (" + read + ")") + ": writing it would destroy it");
+    if (sameFile(path, input))
+      return usage(option + " " + path + " is an input of this command: writing it would "
+                                         "destroy it");
+    if (!input.empty() && isReadByModelLoad(input, path))
+      return usage(option + " " + path + " is a file loading the model " + input +
+                   " reads (its config, weights or tokenizer): writing it would destroy or "
+                   "shadow it");
   }
   llvm::SmallString<256> dir(path);
   llvm::sys::fs::make_absolute(dir);

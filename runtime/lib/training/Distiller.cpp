@@ -348,13 +348,14 @@ static llvm::Expected<std::optional<JobLock>> lockOf(llvm::StringRef work) {
 
 /// Removes what a job's start wrote, `work` and an `outDir` left empty, when
 /// the job created them and fails before it trains: a bad `--edit` would
-/// otherwise leave a job.lock and a teacher.mlir that look like a job.
+/// otherwise leave a job.lock and a teacher.mlir that look like a job. Made
+/// once the job holds the lock on `work` (and destroyed before it lets go),
+/// so that it never removes another job's folder.
 class FreshStart {
 public:
-  FreshStart(std::string outDir, std::string work)
-      : outDir(std::move(outDir)), work(std::move(work)),
-        outExisted(llvm::sys::fs::exists(this->outDir)),
-        workExisted(llvm::sys::fs::exists(this->work)) {}
+  FreshStart(std::string outDir, std::string work, bool outExisted, bool workExisted)
+      : outDir(std::move(outDir)), work(std::move(work)), outExisted(outExisted),
+        workExisted(workExisted) {}
   FreshStart(const FreshStart &) = delete;
   void trainingStarts() { failed = false; }
   ~FreshStart() {
@@ -417,10 +418,12 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
   if (llvm::Error e = options.recipe.validateForModel(layers))
     return e;
   std::string work = joinPath(options.outDir, "work");
-  FreshStart start(options.outDir, work);
+  bool outExisted = llvm::sys::fs::exists(options.outDir);
+  bool workExisted = llvm::sys::fs::exists(work);
   auto lock = lockOf(work);
   if (!lock)
     return lock.takeError();
+  FreshStart start(options.outDir, work, outExisted, workExisted);
   auto scratch = RankScratch::create();
   if (!scratch)
     return scratch.takeError();

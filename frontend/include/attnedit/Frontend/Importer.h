@@ -32,6 +32,11 @@ struct Checkpoint {
 /// With `configOnly`, an HF directory needs config.json alone.
 llvm::Expected<Checkpoint> openCheckpoint(llvm::StringRef path, bool configOnly = false);
 
+/// Whether opening the model at `modelPath` (an HF directory or a llama2.c
+/// checkpoint) reads, or would read, a file at `path`: its config, weights
+/// or tokenizer. An output there would destroy or shadow one of them.
+bool isReadByModelLoad(llvm::StringRef modelPath, llvm::StringRef path);
+
 /// Emits `func.func @forward(%tokens: tensor<?xi32>, %positions: tensor<?xi32>)
 /// -> tensor<?xVxf32>` as attnedit primitives over named parameters, after
 /// checking that every tensor the architecture needs exists with its shape.
