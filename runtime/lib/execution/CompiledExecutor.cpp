@@ -23,6 +23,8 @@
 #include "attnedit/CPU/Passes.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/ModelConfig.h"
+#include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Executor.h"
@@ -411,22 +413,32 @@ std::string objectHash(const llvm::Twine &path) {
 }
 
 /// The hash of what compiled code depends on in the source at `path` (see
-/// Source in compiled_model.fbs); "" if it cannot be read.
+/// Source in compiled_model.fbs): a weight file's tensors by name, dtype and
+/// shape (sorted: another writer's order, offsets or metadata are the same
+/// weights), any other file whole; "" if it cannot be read.
 std::string sourceHash(const std::string &path) {
-  auto bytes = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                           /*RequiresNullTerminator=*/false);
-  if (!bytes)
-    return std::string();
-  llvm::StringRef data = (*bytes)->getBuffer();
   llvm::StringRef ext = llvm::sys::path::extension(path);
-  if (ext == ".safetensors" && data.size() >= 8) {
-    uint64_t header;
-    std::memcpy(&header, data.data(), sizeof header);
-    data = data.take_front(8 + std::min<uint64_t>(header, data.size() - 8));
+  std::unique_ptr<WeightFile> weights;
+  if (ext == ".safetensors") {
+    auto file = WeightFile::openSafetensors(path);
+    if (!file)
+      return llvm::consumeError(file.takeError()), std::string();
+    weights = std::move(*file);
   } else if (ext == ".bin") {
-    data = data.take_front(7 * sizeof(int32_t)); // llama2.c's Config
+    auto checkpoint = openLlama2c(path);
+    if (!checkpoint)
+      return llvm::consumeError(checkpoint.takeError()), std::string();
+    weights = std::move(checkpoint->weights);
+  } else {
+    return objectHash(path);
   }
-  return textHash(data);
+  std::vector<std::string> lines;
+  for (const TensorInfo &t : weights->tensors())
+    lines.push_back(llvm::formatv("{0} {1} {2}", t.name, dtypeName(t.dtype),
+                                  formatShape(t.shape))
+                        .str());
+  llvm::sort(lines);
+  return textHash(llvm::join(lines, "\n"));
 }
 
 /// The files `module` was compiled from, as manifest sources: the module
@@ -445,9 +457,10 @@ writeSources(flatbuffers::FlatBufferBuilder &b, ModuleOp module, llvm::StringRef
       if (auto names = dyn_cast<ArrayAttr>(scope.getValue()))
         for (auto name : names.getAsValueRange<StringAttr>())
           files.push_back(name.str());
+  // One that cannot be read now cannot be compared later.
   for (const std::string &file : files)
-    sources.push_back(fb::CreateSource(b, b.CreateString(file),
-                                       b.CreateString(sourceHash(file))));
+    if (std::string hash = sourceHash(file); !hash.empty())
+      sources.push_back(fb::CreateSource(b, b.CreateString(file), b.CreateString(hash)));
   return sources;
 }
 
