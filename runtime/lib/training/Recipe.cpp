@@ -204,20 +204,21 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
         r.number("lr_rest", *stage.lrRest);
       }
       r.string("parallel", stage.parallel);
-      // Given on another stage, these would be ignored without a word: only
+      // Set on another stage, these would be ignored without a word: only
       // stage model's loss has a temperature, a feature term and a choice of
       // what trains (stage lm trains everything, stage layerwise the edits).
+      // Their defaults pass: training_log.json writes them for every stage.
+      const StageRecipe plain;
       if (stage.stage == "layerwise" || stage.stage == "lm")
-        for (llvm::StringRef field : {"temperature", "feature_weight", "train"})
-          if (s->get(field))
+        for (auto [field, changed] :
+             {std::pair{"temperature", stage.temperature != plain.temperature},
+              std::pair{"feature_weight", stage.featureWeight != plain.featureWeight},
+              std::pair{"train", stage.train != plain.train}})
+          if (changed && s->get(field))
             r.fail(field, "applies only to stage model, not " + stage.stage);
-      if (s->get("warmup") && stage.warmup > stage.steps)
-        r.fail("warmup", llvm::formatv("is {0}, more than the stage's {1} steps: the rate "
-                                       "would never reach lr",
-                                       stage.warmup, stage.steps));
-      else if (stage.warmup > stage.steps)
-        spdlog::warn("{}: stages[{}] keeps the default warmup of {} steps, more than its {} "
-                     "steps, so its rate never reaches lr; give it a \"warmup\"",
+      if (stage.steps > 0 && stage.warmup > stage.steps)
+        spdlog::warn("{}: stages[{}] warms up over {} steps, more than its {} steps: its "
+                     "rate never reaches lr",
                      path.str(), i, stage.warmup, stage.steps);
       if (r.error)
         return std::move(r.error);
@@ -225,8 +226,8 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
     }
     recipe.stages = std::move(parsedStages);
   }
-  // Only `batch` lanes can hold a sequence: more would be dropped unsaid,
-  // and with them the MPI rank count they seem to allow.
+  // Only `batch` lanes can hold a sequence: the rest would run nothing, and
+  // the MPI rank count they seem to allow would be refused at the first step.
   if (object->get("lanes") && recipe.lanes > recipe.batch)
     top.fail("lanes", llvm::formatv("is {0}, more than the batch's {1} sequences",
                                     recipe.lanes, recipe.batch));
