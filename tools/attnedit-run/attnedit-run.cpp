@@ -632,7 +632,7 @@ static llvm::Error runEval() {
   auto tok = student.tokenizer();
   if (!tok)
     return tok.takeError();
-  auto all = readTokens(textPath, *tok, std::nullopt, student.vocabSize());
+  auto all = readTokens(textPath, *tok, student.bosToken(), student.vocabSize(), false);
   if (!all)
     return all.takeError();
   // The held-out tail, by tokens as training splits its data.
@@ -1318,7 +1318,8 @@ static llvm::Error runPlanEdits() {
   auto tok = (*teacher)->tokenizer();
   if (!tok)
     return tok.takeError();
-  auto all = readTokens(planData, *tok, std::nullopt, (*teacher)->vocabSize());
+  auto all = readTokens(planData, *tok, (*teacher)->bosToken(), (*teacher)->vocabSize(),
+                        false);
   if (!all)
     return all.takeError();
   // The start of the data: eval's held-out tail (the last 10%) stays unseen.
@@ -1388,7 +1389,7 @@ static llvm::Expected<std::vector<int32_t>> calibrationTokens(Model &teacher,
   auto tok = teacher.tokenizer();
   if (!tok)
     return tok.takeError();
-  auto all = readTokens(path, *tok, std::nullopt, teacher.vocabSize());
+  auto all = readTokens(path, *tok, teacher.bosToken(), teacher.vocabSize(), false);
   if (!all)
     return all.takeError();
   std::vector<int32_t> tokens;

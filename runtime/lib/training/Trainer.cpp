@@ -41,7 +41,7 @@ namespace json = llvm::json;
 llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
                                                           const Tokenizer *tokenizer,
                                                           std::optional<int32_t> bos,
-                                                          int64_t vocabSize) {
+                                                          int64_t vocabSize, bool bosFirst) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false);
   if (!buffer)
     return makeError(path + ": cannot read: " + buffer.getError().message());
@@ -65,13 +65,12 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
   if (!tokenizer)
     return makeError(path + ": text data needs the model's tokenizer, and the model has "
                             "none (give --tokenizer, or a pre-tokenized .bin)");
-  if (bos)
+  if (bos && bosFirst)
     tokens.push_back(*bos);
   if (llvm::sys::path::extension(path) == ".jsonl") {
     // Documents apart, as `sample` writes them: each after the model's BOS
-    // (EOS for a tokenizer without one, as Qwen's documents end).
-    std::optional<int32_t> separator =
-        bos ? bos : tokenizer->bosId() ? tokenizer->bosId() : tokenizer->eosId();
+    // (EOS for a model without one, as Qwen's documents end).
+    std::optional<int32_t> separator = bos ? bos : tokenizer->eosId();
     int64_t texts = 0;
     auto encodeText = [&](int64_t line, const json::Object &record) -> llvm::Error {
       std::optional<llvm::StringRef> text = record.getString("text");
@@ -87,7 +86,7 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
     if (llvm::Error e = forEachJsonLine(path, bytes, encodeText))
       return std::move(e);
     spdlog::info("{}: JSON lines, {} texts, {} tokens with the model's tokenizer", path.str(),
-                 texts, tokens.size() - (bos ? 1 : 0));
+                 texts, tokens.size() - (bos && bosFirst ? 1 : 0));
     return tokens;
   }
   std::vector<int32_t> encoded = tokenizer->encode(bytes);

@@ -71,14 +71,15 @@ private:
 };
 
 /// Reads a token file as PackedTokens::load does, whole: a `.bin` is uint16
-/// ids, a `.jsonl` lines of {"text": ...} (one document each, BOS between),
-/// anything else text for `tokenizer`; `bos` first for the last two. Every
-/// command that takes --data reads it through here, and says which format it
-/// used.
+/// ids, a `.jsonl` lines of {"text": ...} (one document each, the model's
+/// `bos` between, the tokenizer's EOS without one), anything else text for
+/// `tokenizer`; the last two start with `bos` if `bosFirst` (callers that
+/// cut the tokens put it first themselves). Every command that takes --data
+/// reads it through here, and says which format it used.
 llvm::Expected<std::vector<int32_t>> readTokens(llvm::StringRef path,
                                                 const Tokenizer *tokenizer,
                                                 std::optional<int32_t> bos,
-                                                int64_t vocabSize);
+                                                int64_t vocabSize, bool bosFirst = true);
 
 /// Where a run keeps its checkpoint, log and plot.
 struct TrainingRun {
