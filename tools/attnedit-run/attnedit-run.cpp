@@ -1338,11 +1338,11 @@ static llvm::Error runPlanEdits() {
   options.qkRopeHeadDim = planRope;
   options.editOptions = planEdit;
   // Beside the plan rather than in /tmp: the candidates hold a copy of the
-  // teacher's weights each.
-  llvm::SmallString<256> work;
-  llvm::sys::fs::createUniquePath(planOut + ".work-%%%%%%", work, /*MakeAbsolute=*/false);
-  options.workDir = work.str().str();
-  auto removeWork = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(work); });
+  // teacher's weights each. One name, so that a killed run's is replaced.
+  options.workDir = planOut + ".work";
+  llvm::sys::fs::remove_directories(options.workDir);
+  auto removeWork =
+      llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(options.workDir); });
   if ((*teacher)->maxPositions() > 0)
     options.evalWindow = std::min<int64_t>(options.evalWindow, (*teacher)->maxPositions());
   auto plan = planEdits(**teacher, tokens, options);

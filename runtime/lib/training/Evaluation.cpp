@@ -1,6 +1,7 @@
 //===- Evaluation.cpp - how close a student model is to its teacher --------===//
 
 #include "attnedit/Runtime/Training/Evaluation.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/IR/AttnEditOps.h"
@@ -217,7 +218,7 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
   if (llvm::Error e = forEachJsonLine(path, (*buffer)->getBuffer(), score))
     return std::move(e);
   if (result.questions == 0)
-    return fail(0, "no questions");
+    return makeError(path, "no questions");
   result.accuracy = (double)correct / result.questions;
   result.normalizedAccuracy = (double)correctNorm / result.questions;
   return result;

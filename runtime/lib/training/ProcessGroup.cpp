@@ -198,12 +198,15 @@ public:
     return llvm::Error::success();
   }
 
-  llvm::Expected<std::vector<double>> gather(llvm::ArrayRef<double> mine) override {
-    Watchdog::Guard guard(*watchdog, "MPI all-gather of the step statistics");
+  llvm::Expected<std::vector<double>> gather(llvm::ArrayRef<double> mine,
+                                             const char *what) override {
+    // The watchdog reads the label from its own thread, while this waits.
+    gatherLabel = std::string("MPI all-gather of ") + what;
+    Watchdog::Guard guard(*watchdog, gatherLabel.c_str());
     std::vector<double> all(mine.size() * numRanks);
     if (int e = MPI_Allgather(mine.data(), mine.size(), MPI_DOUBLE, all.data(), mine.size(),
                               MPI_DOUBLE, MPI_COMM_WORLD))
-      return mpiError("all-gather of the step statistics", e);
+      return mpiError(gatherLabel.c_str() + 4, e);
     return all;
   }
 
@@ -214,6 +217,7 @@ public:
 
 private:
   std::vector<float> sendBuffer, receiveBuffer;
+  std::string gatherLabel;
   std::unique_ptr<Watchdog> watchdog;
 };
 

@@ -153,7 +153,7 @@ static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &j
   uint64_t hash = llvm::xxh3_64bits(
       llvm::formatv("{0}{1}", json::Value(json::Object(job)), recipe.toJson()).str());
   // Two halves: a double holds 32 bits exactly.
-  auto all = group.gather({double(hash >> 32), double(hash & 0xffffffffu)});
+  auto all = group.gather({double(hash >> 32), double(hash & 0xffffffffu)}, "the jobs' hashes");
   if (!all)
     return all.takeError();
   for (int r = 1; r < group.size(); ++r)
@@ -465,7 +465,7 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     auto commStart = std::chrono::steady_clock::now();
     if (share) {
       // The shares' losses add up to the step's (in rank order).
-      auto losses = group->gather({loss});
+      auto losses = group->gather({loss}, "the shares' losses");
       if (!losses)
         return losses.takeError();
       loss = 0;
@@ -548,7 +548,8 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
       for (int64_t b = 0; b < recipe.batch; ++b)
         mine += runner.ownsSequence(b, recipe.batch);
       auto stats = group->gather({(double)(mine * recipe.seqLen), runner.computeSeconds(),
-                                  commSeconds});
+                                  commSeconds},
+                                 "the step statistics");
       if (!stats)
         return stats.takeError();
       json::Array rankRates, rankComm;

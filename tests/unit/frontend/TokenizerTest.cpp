@@ -322,7 +322,7 @@ TEST_F(Stories260KTokenizerTest, DecodeRoundTripsOrdinaryAndNonAsciiText) {
   }
 }
 
-TEST_F(Stories260KTokenizerTest, DecodeTokenFollowsRunC) {
+TEST_F(Stories260KTokenizerTest, DecodeTokenDropsTheDummyPrefixAtTheStartAndAfterBos) {
   std::vector<int32_t> once = tok->encode("Once");
   ASSERT_EQ(once, (std::vector<int32_t>{403}));
   EXPECT_EQ(tok->decodeToken(-1, 403), "Once");

@@ -8,6 +8,7 @@
 #include "attnedit/Ascend/TargetDescription.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -307,7 +308,12 @@ TargetDescription::load(llvm::StringRef nameOrPath) {
   }
   if (!parsed)
     return parsed.takeError();
-  parsed->ref = nameOrPath.str();
+  // A file by absolute path: kernels carry it, and a module read again from
+  // another directory must find the same file.
+  llvm::SmallString<256> ref(nameOrPath);
+  if (!builtin)
+    llvm::sys::fs::make_absolute(ref);
+  parsed->ref = ref.str().str();
   auto shared = std::make_shared<const TargetDescription>(std::move(*parsed));
   cache[nameOrPath] = shared;
   return shared;

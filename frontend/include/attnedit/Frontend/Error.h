@@ -24,9 +24,9 @@ inline llvm::Error makeError(llvm::StringRef where, const llvm::Twine &msg) {
   return makeError(where + ": " + msg);
 }
 
-/// Reports a warning of the libraries below the runtime, which do not log
-/// through spdlog: the runtime's initLogging routes them into its log, so
-/// they carry the tool's name as every other line does; before, stderr.
+/// Reports a warning of the libraries below the runtime, which do not link
+/// spdlog: the runtime's initLogging routes them into its log, so that they
+/// carry the tool's name as every other line does (stderr until then).
 void warn(const llvm::Twine &msg);
 
 /// Where warn() sends its messages from now on.

@@ -28,9 +28,10 @@ public:
   /// Token ids of `text`, without BOS/EOS.
   virtual std::vector<int32_t> encode(llvm::StringRef text) const = 0;
 
-  /// Bytes that token `id` prints when it follows token `prev` (llama2.c drops
-  /// the leading space of the first piece after BOS). Ids outside the
-  /// vocabulary decode to an empty string.
+  /// Bytes that token `id` prints when it follows token `prev`: at the start
+  /// (`prev` = -1) and after BOS, SentencePiece-style tokenizers drop the
+  /// dummy-prefix space encode added. Ids outside the vocabulary decode to
+  /// an empty string.
   virtual std::string decodeToken(int32_t prev, int32_t id) const = 0;
 
   /// Concatenated decodeToken over `ids`, the first taking `prev` = -1.

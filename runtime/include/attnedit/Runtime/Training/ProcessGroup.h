@@ -44,8 +44,10 @@ public:
   virtual llvm::Error broadcast(float *data, size_t n, int root) = 0;
   /// Returns when every rank has called it.
   virtual llvm::Error barrier() = 0;
-  /// Every rank's `mine` (all of the same length), rank 0's first.
-  virtual llvm::Expected<std::vector<double>> gather(llvm::ArrayRef<double> mine) = 0;
+  /// Every rank's `mine` (all of the same length), rank 0's first; `what`
+  /// names the values in errors and in the watchdog's message.
+  virtual llvm::Expected<std::vector<double>> gather(llvm::ArrayRef<double> mine,
+                                                     const char *what) = 0;
   /// Ends every rank of the job with `code` (after an error on this one, so
   /// that the others do not wait for it forever).
   [[noreturn]] virtual void abort(int code) = 0;
