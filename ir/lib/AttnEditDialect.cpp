@@ -26,3 +26,14 @@ void AttnEditDialect::initialize() {
 #include "attnedit/IR/AttnEditAttrs.cpp.inc"
       >();
 }
+
+llvm::SmallVector<llvm::StringRef> mlir::attnedit::parameterFilesOf(Operation *module) {
+  llvm::SmallVector<llvm::StringRef> files;
+  if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
+    llvm::append_range(files, names.getAsValueRange<StringAttr>());
+  if (auto scopes = module->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))
+    for (NamedAttribute scope : scopes)
+      if (auto names = dyn_cast<ArrayAttr>(scope.getValue()))
+        llvm::append_range(files, names.getAsValueRange<StringAttr>());
+  return files;
+}

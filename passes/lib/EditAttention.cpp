@@ -428,14 +428,7 @@ LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bo
 }
 
 LogicalResult EditAttentionPass::checkParamsOutIsNew(ModuleOp module) {
-  std::vector<llvm::StringRef> read;
-  if (auto files = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
-    llvm::append_range(read, files.getAsValueRange<StringAttr>());
-  if (auto scopes = module->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))
-    for (NamedAttribute scope : scopes)
-      if (auto files = dyn_cast<ArrayAttr>(scope.getValue()))
-        llvm::append_range(read, files.getAsValueRange<StringAttr>());
-  for (llvm::StringRef file : read)
+  for (llvm::StringRef file : parameterFilesOf(module))
     if (!paramsOut.empty() && sameFile(paramsOut, file))
       return module.emitError()
                  << "attnedit-edit-attention: params-out=" << paramsOut

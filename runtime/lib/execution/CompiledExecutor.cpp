@@ -449,14 +449,8 @@ writeSources(flatbuffers::FlatBufferBuilder &b, ModuleOp module, llvm::StringRef
   std::vector<flatbuffers::Offset<fb::Source>> sources{
       fb::CreateSource(b, b.CreateString(kModuleName), b.CreateString(textHash(moduleText)))};
   std::vector<std::string> files(configFiles.begin(), configFiles.end());
-  if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
-    for (auto name : names.getAsValueRange<StringAttr>())
-      files.push_back(name.str());
-  if (auto scopes = module->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))
-    for (NamedAttribute scope : scopes)
-      if (auto names = dyn_cast<ArrayAttr>(scope.getValue()))
-        for (auto name : names.getAsValueRange<StringAttr>())
-          files.push_back(name.str());
+  for (llvm::StringRef name : parameterFilesOf(module))
+    files.push_back(name.str());
   // One that cannot be read now cannot be compared later.
   for (const std::string &file : files)
     if (std::string hash = sourceHash(file); !hash.empty())

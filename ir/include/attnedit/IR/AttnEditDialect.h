@@ -23,4 +23,10 @@ inline constexpr llvm::StringLiteral kMaxPositions = "attnedit.max_positions";
 inline constexpr llvm::StringLiteral kTeacherCopy = "attnedit.teacher_copy";
 } // namespace mlir::attnedit::attrs
 
+namespace mlir::attnedit {
+/// Every weight file `module` names, as written: its parameter_files, then
+/// each scope's.
+llvm::SmallVector<llvm::StringRef> parameterFilesOf(Operation *module);
+} // namespace mlir::attnedit
+
 #endif // ATTNEDIT_IR_ATTNEDITDIALECT_H
