@@ -76,19 +76,9 @@ LogicalResult parametersToArguments(func::FuncOp func) {
     auto key = std::make_pair(p.getName(), scope);
     auto it = bound.find(key);
     ArrayRef<int64_t> shape = tensorType(p.getResult()).getShape();
-    if (it != bound.end() && tensorType(it->second).getShape() != shape) {
-      auto format = [](ArrayRef<int64_t> dims) {
-        std::string text;
-        llvm::raw_string_ostream os(text);
-        os << "[";
-        llvm::interleaveComma(dims, os);
-        os << "]";
-        return text;
-      };
-      return p.emitError() << "parameter '" << p.getName() << "' is used with shapes "
-                           << format(tensorType(it->second).getShape()) << " and "
-                           << format(shape);
-    }
+    if (it != bound.end() && tensorType(it->second).getShape() != shape)
+      return p.emitError() << "parameter '" << p.getName() << "' is used with shapes ["
+                           << tensorType(it->second).getShape() << "] and [" << shape << "]";
     if (it == bound.end()) {
       auto type = RankedTensorType::get(shape, Float32Type::get(ctx));
       unsigned index = func.getNumArguments();
