@@ -34,7 +34,7 @@ llvm::Expected<llvm::json::Value> mlir::attnedit::parseJson(llvm::StringRef text
 
 llvm::Error mlir::attnedit::forEachJsonLine(
     llvm::StringRef path, llvm::StringRef text,
-    llvm::function_ref<llvm::Error(int64_t line, const llvm::json::Object &object)> each) {
+    llvm::function_ref<llvm::Error(const llvm::json::Object &)> each) {
   // Editors on Windows write one; without this the first line would be
   // "not valid JSON [1:1]" with nothing visible at 1:1.
   text.consume_front("\xEF\xBB\xBF");
@@ -55,8 +55,8 @@ llvm::Error mlir::attnedit::forEachJsonLine(
     const llvm::json::Object *object = parsed->getAsObject();
     if (!object)
       return fail(number, "each line must be a JSON object");
-    if (llvm::Error e = each(number, *object))
-      return e;
+    if (llvm::Error e = each(*object))
+      return fail(number, llvm::toString(std::move(e)));
   }
   return llvm::Error::success();
 }

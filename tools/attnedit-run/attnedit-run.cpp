@@ -59,6 +59,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 #include <unistd.h>
 
@@ -396,6 +397,17 @@ static llvm::Error notTheTeacher(llvm::StringRef out) {
   return llvm::Error::success();
 }
 
+/// `tokens` after `bos`, unless they start with it already (recall-data's
+/// and sample's .bin files start each sequence with BOS), so that windows
+/// stay aligned with the data's sequences.
+static std::vector<int32_t> afterBos(std::optional<int32_t> bos, llvm::ArrayRef<int32_t> tokens) {
+  std::vector<int32_t> out;
+  if (bos && (tokens.empty() || tokens.front() != *bos))
+    out.push_back(*bos);
+  out.insert(out.end(), tokens.begin(), tokens.end());
+  return out;
+}
+
 /// Prints a piece as run.c's safe_printf does: lone control bytes are dropped.
 static void printPiece(llvm::StringRef piece) {
   if (piece.size() == 1 && (unsigned char)piece[0] < 0x20 && !llvm::isSpace(piece[0]))
@@ -637,13 +649,7 @@ static llvm::Error runEval() {
     return all.takeError();
   // The held-out tail, by tokens as training splits its data.
   size_t from = (size_t)(all->size() * textFrom);
-  // BOS first, unless the data has one there (sample's .bin files start
-  // each sample with it).
-  std::vector<int32_t> tokens;
-  std::optional<int32_t> bos = student.bosToken();
-  if (bos && (from == all->size() || (*all)[from] != *bos))
-    tokens.push_back(*bos);
-  tokens.insert(tokens.end(), all->begin() + from, all->end());
+  std::vector<int32_t> tokens = afterBos(student.bosToken(), llvm::ArrayRef(*all).drop_front(from));
   if ((int64_t)tokens.size() > maxPositions)
     tokens.resize(maxPositions);
   size_t scored = tokens.size() - (student.bosToken() ? 1 : 0);
@@ -873,8 +879,8 @@ static llvm::Expected<std::pair<std::unique_ptr<Model>, const Tokenizer *>> toke
     if (ext != ".json" && ext != ".model")
       return usage(tokenizerPath + ": a llama2.c tokenizer does not store its size; give the "
                                    "MODEL it belongs to");
-    auto tok = ext == ".json" ? loadHFTokenizer(tokenizerPath)
-                              : loadSentencePieceTokenizer(tokenizerPath);
+    // No model to check the size against: any fits.
+    auto tok = loadTokenizer(tokenizerPath, std::numeric_limits<int64_t>::max());
     if (!tok)
       return tok.takeError();
     owned = std::move(*tok);
@@ -1323,13 +1329,9 @@ static llvm::Error runPlanEdits() {
   if (!all)
     return all.takeError();
   // The start of the data: eval's held-out tail (the last 10%) stays unseen.
-  // BOS first, unless the data starts with it (recall-data's and sample's
-  // .bin files do), so that windows stay aligned with its sequences.
-  std::vector<int32_t> tokens;
-  if ((*teacher)->bosToken() && (all->empty() || all->front() != *(*teacher)->bosToken()))
-    tokens.push_back(*(*teacher)->bosToken());
   size_t n = std::min<size_t>(all->size() * 9 / 10, (size_t)planTokens);
-  tokens.insert(tokens.end(), all->begin(), all->begin() + n);
+  std::vector<int32_t> tokens =
+      afterBos((*teacher)->bosToken(), llvm::ArrayRef(*all).take_front(n));
   PlanOptions options;
   options.budget = planBudget;
   options.context = planContext;

@@ -412,25 +412,30 @@ std::string objectHash(const llvm::Twine &path) {
   return bytes ? textHash((*bytes)->getBuffer()) : std::string();
 }
 
+/// A safetensors or llama2.c weight file, by its name.
+bool isWeightFile(llvm::StringRef path) {
+  llvm::StringRef ext = llvm::sys::path::extension(path);
+  return ext == ".safetensors" || ext == ".bin";
+}
+
 /// The hash of what compiled code depends on in the source at `path` (see
 /// Source in compiled_model.fbs): a weight file's tensors by name, dtype and
 /// shape (sorted: another writer's order, offsets or metadata are the same
 /// weights), any other file whole; "" if it cannot be read.
 std::string sourceHash(const std::string &path) {
-  llvm::StringRef ext = llvm::sys::path::extension(path);
+  if (!isWeightFile(path))
+    return objectHash(path);
   std::unique_ptr<WeightFile> weights;
-  if (ext == ".safetensors") {
+  if (llvm::sys::path::extension(path) == ".safetensors") {
     auto file = WeightFile::openSafetensors(path);
     if (!file)
       return llvm::consumeError(file.takeError()), std::string();
     weights = std::move(*file);
-  } else if (ext == ".bin") {
+  } else {
     auto checkpoint = openLlama2c(path);
     if (!checkpoint)
       return llvm::consumeError(checkpoint.takeError()), std::string();
     weights = std::move(checkpoint->weights);
-  } else {
-    return objectHash(path);
   }
   std::vector<std::string> lines;
   for (const TensorInfo &t : weights->tensors())
@@ -472,10 +477,8 @@ llvm::Error checkSources(llvm::StringRef path, const fb::Manifest &manifest) {
       file = (path + "/" + file).str();
     if (!llvm::sys::fs::exists(file) || sourceHash(file.str().str()) == source->xxh3()->str())
       continue;
-    llvm::StringRef ext = llvm::sys::path::extension(file);
-    bool weights = ext == ".safetensors" || ext == ".bin";
     return makeError(path, "was compiled from " + file + ", which has changed since (" +
-                               (weights ? "its tensors' names, dtypes or shapes"
+                               (isWeightFile(file) ? "its tensors' names, dtypes or shapes"
                                         : "its contents") +
                                "): run attnedit-compile again");
   }

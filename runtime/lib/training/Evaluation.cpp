@@ -146,16 +146,16 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
     return fail(0, "cannot read: " + buffer.getError().message());
   MultipleChoiceResult result;
   int64_t correct = 0, correctNorm = 0;
-  auto score = [&](int64_t lineNo, const llvm::json::Object &item) -> llvm::Error {
+  auto score = [&](const llvm::json::Object &item) -> llvm::Error {
     std::optional<llvm::StringRef> question = item.getString("question");
     const llvm::json::Array *choices = item.getArray("choices");
     std::optional<int64_t> answer = item.getInteger("answer");
     if (!question)
-      return fail(lineNo, "field 'question' is missing or not a string");
+      return makeError("field 'question' is missing or not a string");
     if (!choices || choices->size() < 2)
-      return fail(lineNo, "field 'choices' must be a list of at least two strings");
+      return makeError("field 'choices' must be a list of at least two strings");
     if (!answer || *answer < 0 || *answer >= (int64_t)choices->size())
-      return fail(lineNo, "field 'answer' must be an index into 'choices'");
+      return makeError("field 'answer' must be an index into 'choices'");
     std::vector<int32_t> context;
     if (model.bosToken())
       context.push_back(*model.bosToken());
@@ -168,7 +168,7 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
     for (auto [index, choice] : llvm::enumerate(*choices)) {
       std::optional<llvm::StringRef> text = choice.getAsString();
       if (!text || text->empty())
-        return fail(lineNo, llvm::formatv("choices[{0}] must be a non-empty string", index));
+        return makeError(llvm::formatv("choices[{0}] must be a non-empty string", index));
       // The question and the choice encoded as one text, as the harness
       // does; the choice is what follows the question's own tokens.
       std::vector<int32_t> whole;
@@ -182,9 +182,9 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
         ++start;
       start = std::max<size_t>(start, 1);
       if (start >= whole.size())
-        return fail(lineNo, llvm::formatv("choices[{0}] adds no token to the question", index));
+        return makeError(llvm::formatv("choices[{0}] adds no token to the question", index));
       if (model.maxPositions() > 0 && (int64_t)whole.size() > model.maxPositions())
-        return fail(lineNo, llvm::formatv("question and choices[{0}] take {1} tokens, past the "
+        return makeError(llvm::formatv("question and choices[{0}] take {1} tokens, past the "
                                           "model's context of {2}",
                                           index, whole.size(), model.maxPositions()));
       auto logits = model.forward(whole);

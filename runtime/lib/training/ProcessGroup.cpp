@@ -200,13 +200,14 @@ public:
 
   llvm::Expected<std::vector<double>> gather(llvm::ArrayRef<double> mine,
                                              const char *what) override {
+    std::string collective = std::string("all-gather of ") + what;
     // The watchdog reads the label from its own thread, while this waits.
-    gatherLabel = std::string("MPI all-gather of ") + what;
+    gatherLabel = "MPI " + collective;
     Watchdog::Guard guard(*watchdog, gatherLabel.c_str());
     std::vector<double> all(mine.size() * numRanks);
     if (int e = MPI_Allgather(mine.data(), mine.size(), MPI_DOUBLE, all.data(), mine.size(),
                               MPI_DOUBLE, MPI_COMM_WORLD))
-      return mpiError(gatherLabel.c_str() + 4, e);
+      return mpiError(collective.c_str(), e);
     return all;
   }
 

@@ -72,11 +72,10 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
     // (EOS for a model without one, as Qwen's documents end).
     std::optional<int32_t> separator = bos ? bos : tokenizer->eosId();
     int64_t texts = 0;
-    auto encodeText = [&](int64_t line, const json::Object &record) -> llvm::Error {
+    auto encodeText = [&](const json::Object &record) -> llvm::Error {
       std::optional<llvm::StringRef> text = record.getString("text");
       if (!text)
-        return makeError(path + ":" + llvm::Twine(line) +
-                         ": field 'text' is missing or not a string");
+        return makeError("field 'text' is missing or not a string");
       if (texts++ && separator)
         tokens.push_back(*separator);
       std::vector<int32_t> encoded = tokenizer->encode(*text);

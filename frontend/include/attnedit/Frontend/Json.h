@@ -22,12 +22,11 @@ constexpr int kMaxJsonDepth = 256;
 /// kMaxJsonDepth deep.
 llvm::Expected<llvm::json::Value> parseJson(llvm::StringRef text);
 
-/// Calls `each(line, object)` for every non-blank line of the JSON Lines
-/// `text` read from `path`, skipping a UTF-8 byte order mark before the
-/// first. Errors name `path:line`; `each`'s are passed on as they are.
-llvm::Error forEachJsonLine(
-    llvm::StringRef path, llvm::StringRef text,
-    llvm::function_ref<llvm::Error(int64_t line, const llvm::json::Object &object)> each);
+/// Calls `each(object)` for every non-blank line of the JSON Lines `text`
+/// read from `path`, skipping a UTF-8 byte order mark before the first.
+/// Every error, `each`'s too, is prefixed with `path:line: `.
+llvm::Error forEachJsonLine(llvm::StringRef path, llvm::StringRef text,
+                            llvm::function_ref<llvm::Error(const llvm::json::Object &)> each);
 
 } // namespace mlir::attnedit
 
