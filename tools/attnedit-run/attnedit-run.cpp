@@ -213,8 +213,8 @@ static cl::opt<double> demoScale("scale", cl::desc("multiplies every stage's ste
 static cl::opt<std::string> studentPath("student", cl::desc("the student model"),
                                         cl::sub(evalCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> textPath("data",
-                                     cl::desc("text (encoded with the model's tokenizer), or a "
-                                              ".bin of uint16 token ids"),
+                                     cl::desc("text (encoded with the model's tokenizer), a .jsonl "
+                                              "of {\"text\": ...} lines, or a .bin of uint16 ids"),
                                      cl::sub(evalCmd), cl::sub(distillCmd), cl::sub(trainCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> taskArg("task",
                                     cl::desc("multiple-choice: score --data as JSONL questions "
@@ -1220,9 +1220,10 @@ static llvm::Error runSample(Model &model) {
     return written;
   if (std::error_code ec = llvm::sys::fs::remove(checkpoint))
     return makeError(checkpoint, "cannot remove: " + ec.message());
-  spdlog::info("wrote {}: {} samples, {} tokens ({})", sampleOut.getValue(),
+  spdlog::info("wrote {}: {} samples, {} sampled tokens ({})", sampleOut.getValue(),
                sampleCount.getValue(), stream.size() - sampleCount,
-               ids ? "uint16 ids, BOS first" : jsonLines ? "JSON lines of {\"text\": ...}" : "text");
+               ids ? llvm::formatv("{0} uint16 ids: BOS before each sample", stream.size()).str()
+                   : jsonLines ? "JSON lines of {\"text\": ...}" : "text");
   return llvm::Error::success();
 }
 
@@ -1283,7 +1284,7 @@ static llvm::Error runDemo() {
 // plan-edits: its options are its own (declared here, apart from the others).
 static cl::opt<std::string> planTeacher("teacher", cl::desc("the teacher model"), cl::sub(planCmd),
                                         cl::cat(attneditOptions));
-static cl::opt<std::string> planData("data", cl::desc("calibration text or .bin of uint16 ids"),
+static cl::opt<std::string> planData("data", cl::desc("calibration text, .jsonl or .bin of uint16 ids"),
                                      cl::sub(planCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> planOut("out", cl::desc("the plan JSON to write"), cl::sub(planCmd),
                                     cl::cat(attneditOptions));
@@ -1365,7 +1366,7 @@ static llvm::Error runPlanEdits() {
 // calibrate-sinks: its options are its own too.
 static cl::opt<std::string> sinksTeacher("teacher", cl::desc("the teacher model"),
                                          cl::sub(sinksCmd), cl::cat(attneditOptions));
-static cl::opt<std::string> sinksData("data", cl::desc("calibration text or .bin of uint16 ids"),
+static cl::opt<std::string> sinksData("data", cl::desc("calibration text, .jsonl or .bin of uint16 ids"),
                                       cl::sub(sinksCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> sinksOut("out", cl::desc("the JSON to write"), cl::sub(sinksCmd),
                                      cl::cat(attneditOptions));
@@ -1383,8 +1384,8 @@ static cl::opt<std::string> sinksObjective(
              "output-error: the sink minimises the teacher-forced error of each head's output"),
     cl::init("outside-mass"), cl::sub(sinksCmd), cl::cat(attneditOptions));
 
-/// The first `count` tokens of `path` (BOS first), within its first 90%, so
-/// eval's held-out tail stays unseen.
+/// The first `count` tokens of `path` (after BOS, as `afterBos`), within its
+/// first 90%, so eval's held-out tail stays unseen.
 static llvm::Expected<std::vector<int32_t>> calibrationTokens(Model &teacher,
                                                               llvm::StringRef path,
                                                               int64_t count) {
@@ -1394,15 +1395,11 @@ static llvm::Expected<std::vector<int32_t>> calibrationTokens(Model &teacher,
   auto all = readTokens(path, *tok, teacher.bosToken(), teacher.vocabSize(), false);
   if (!all)
     return all.takeError();
-  std::vector<int32_t> tokens;
-  if (teacher.bosToken())
-    tokens.push_back(*teacher.bosToken());
   size_t n = std::min<size_t>(all->size() * 9 / 10, (size_t)count);
   if (n == 0)
     return usage(path + ": no calibration tokens (" + llvm::Twine(all->size()) +
                  " in the file, of which the first 90% are used)");
-  tokens.insert(tokens.end(), all->begin(), all->begin() + n);
-  return tokens;
+  return afterBos(teacher.bosToken(), llvm::ArrayRef(*all).take_front(n));
 }
 
 static llvm::Error runCalibrateSinks() {
@@ -1442,7 +1439,7 @@ static llvm::Error runCalibrateSinks() {
 
 static cl::opt<std::string> actTeacher("teacher", cl::desc("the teacher model"),
                                        cl::sub(activationsCmd), cl::cat(attneditOptions));
-static cl::opt<std::string> actData("data", cl::desc("calibration text or .bin of uint16 ids"),
+static cl::opt<std::string> actData("data", cl::desc("calibration text, .jsonl or .bin of uint16 ids"),
                                     cl::sub(activationsCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> actOut("out", cl::desc("the .safetensors to write"),
                                    cl::sub(activationsCmd), cl::cat(attneditOptions));
