@@ -999,14 +999,10 @@ static llvm::Error runConvert() {
 }
 
 static llvm::Expected<std::unique_ptr<Decoder>> decoderFor(Model &model) {
-  for (auto [name, value] : {std::pair{"--block-size", blockSize.getValue()},
-                             {"--max-chunk", maxChunk.getValue()},
-                             {"--max-batch", maxBatch.getValue()},
+  for (auto [name, value] : {std::pair{"--max-batch", maxBatch.getValue()},
                              {"--prefill-budget", prefillBudget.getValue()}})
     if (value < 1 || value > kMaxConfigSize)
       return usage(llvm::formatv("{0} must be in [1, {1}]", name, kMaxConfigSize).str());
-  if (kvBlocks < 0)
-    return usage("--kv-blocks must be >= 0");
   return Decoder::create(model, DecoderOptions{blockSize, maxChunk, kvBlocks});
 }
 
@@ -1562,7 +1558,8 @@ int main(int argc, char **argv) {
                                          " needs the model it was compiled from"));
   for (auto [option, path] : {std::pair{"--json-out", &jsonOut}, {"--logits-out", &logitsOut},
                               {"--out", &planOut}, {"--out", &sinksOut}, {"--out", &actOut},
-                              {"--out", &sampleOut}, {"--out", &recallDataOut}})
+                              {"--out", &sampleOut}, {"--out", &recallDataOut},
+                              {"--port-file", &portFile}})
     if (!path->empty())
       if (llvm::Error e = writableFile(
               option, *path,

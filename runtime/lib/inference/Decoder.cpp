@@ -1,6 +1,7 @@
 //===- Decoder.cpp - prefill and decode over a paged KV cache --------------===//
 
 #include "attnedit/Runtime/Inference/Decoder.h"
+#include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -34,6 +35,17 @@ llvm::Expected<std::unique_ptr<Decoder>> Decoder::create(Model &model, DecoderOp
 llvm::Expected<std::unique_ptr<Decoder>> Decoder::create(ModuleOp module, Executor &executor,
                                                          ParameterStore &parameters,
                                                          DecoderOptions options) {
+  // A block of 2^24 tokens failed to allocate (an abort): past a few
+  // thousand tokens a block only wastes the memory paging saves.
+  constexpr int64_t kMaxBlockSize = 4096;
+  if (options.blockSize < 1 || options.blockSize > kMaxBlockSize)
+    return fail(llvm::formatv("--block-size must be in [1, {0}], not {1}", kMaxBlockSize,
+                              options.blockSize));
+  if (options.maxChunk < 1 || options.maxChunk > kMaxConfigSize)
+    return fail(llvm::formatv("--max-chunk must be in [1, {0}], not {1}", kMaxConfigSize,
+                              options.maxChunk));
+  if (options.maxBlocks < 0)
+    return fail(llvm::formatv("--kv-blocks must be >= 0, not {0}", options.maxBlocks));
   OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
   // A module that already has decode functions (built ahead of time) keeps
   // them; anything else gets them from @forward here.

@@ -9,6 +9,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Runtime/Inference/Server.h"
+#include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Runtime/Inference/Scheduler.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -20,7 +22,6 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <random>
 #include <thread>
 #include <variant>
@@ -216,8 +217,9 @@ std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool 
   const std::string &maxKey = p.maxTokensKey;
   if (maxTokens && maxTokens->kind() != json::Value::Null) {
     auto n = maxTokens->getAsInteger();
-    if (!n || *n < 0)
-      return invalid(maxKey + " must be a non-negative integer", maxKey);
+    if (!n || *n < 0 || *n > kMaxConfigSize)
+      return invalid(llvm::formatv("{0} must be an integer in [0, {1}]", maxKey, kMaxConfigSize),
+                     maxKey);
     if (context > 0 && (int64_t)p.prompt.size() + *n > context)
       return invalid(llvm::formatv("This model's maximum context length is {0} tokens, however "
                                    "you requested {1} tokens ({2} in the prompt, {3} for the "
@@ -481,11 +483,11 @@ void Service::install(httplib::Server &server) {
   });
 }
 
-httplib::Server *activeServer = nullptr;
+std::atomic<httplib::Server *> activeServer = nullptr;
 
 extern "C" void stopServer(int) {
-  if (activeServer)
-    activeServer->stop();
+  if (httplib::Server *server = activeServer)
+    server->stop();
 }
 
 } // namespace
@@ -526,7 +528,8 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
                                    "serve: cannot listen on %s:%d", options.host.c_str(),
                                    options.port);
   if (!options.portFile.empty())
-    std::ofstream(options.portFile) << port << "\n";
+    if (llvm::Error e = writeFileAtomically(options.portFile, llvm::formatv("{0}\n", port).str()))
+      return e;
   spdlog::info("serving '{}' on http://{}:{} (batch up to {})", options.modelName,
                options.host, port, options.maxBatch);
 

@@ -55,6 +55,7 @@ echo "== unsupported"
 post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2, "logprobs": 5}'
 post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2, "echo": true}'
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": -1}'
+post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 9223372036854775807}'
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1, "temperature": 0, "logprobs": false, "presence_penalty": 0, "response_format": {"type": "text"}, "user": "u1"}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*HTTP/\1 HTTP/'
 echo "== large body"
 curl -s -w ' HTTP %{http_code}\n' "$url/v1/completions" -d "{\"model\": \"stories\", \"prompt\": \"$(printf 'a b %.0s' $(seq 3000))\"}"
