@@ -27,6 +27,25 @@ void AttnEditDialect::initialize() {
       >();
 }
 
+LogicalResult AttnEditDialect::verifyOperationAttribute(Operation *op, NamedAttribute attr) {
+  auto isPathList = [](Attribute a) {
+    auto list = dyn_cast<ArrayAttr>(a);
+    return list && llvm::all_of(list, llvm::IsaPred<StringAttr>);
+  };
+  if (attr.getName() == attrs::kParameterFiles && !isPathList(attr.getValue()))
+    return op->emitError() << "'" << attrs::kParameterFiles
+                           << "' must be an array of file paths (strings)";
+  if (attr.getName() == attrs::kParameterScopes) {
+    auto scopes = dyn_cast<DictionaryAttr>(attr.getValue());
+    if (!scopes || !llvm::all_of(scopes, [&](NamedAttribute scope) {
+          return isPathList(scope.getValue());
+        }))
+      return op->emitError() << "'" << attrs::kParameterScopes
+                             << "' must be a dictionary {scope = [file paths]}";
+  }
+  return success();
+}
+
 llvm::SmallVector<llvm::StringRef> mlir::attnedit::parameterFilesOf(Operation *module) {
   llvm::SmallVector<llvm::StringRef> files;
   if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))

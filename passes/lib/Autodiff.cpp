@@ -176,6 +176,10 @@ void AutodiffPass::runOnOperation() {
     module.emitError() << "attnedit-autodiff: no function @" << funcName;
     return signalPassFailure();
   }
+  if (auto why = whyNotOneBlock(func)) {
+    module.emitError() << "attnedit-autodiff: " << *why;
+    return signalPassFailure();
+  }
   std::string gradName = funcName + "_grad";
   if (module.lookupSymbol(gradName)) {
     module.emitError() << "attnedit-autodiff: @" << gradName << " already exists";

@@ -249,6 +249,10 @@ void BuildDecodePass::runOnOperation() {
     (void)fail("the module has no func.func @forward");
     return signalPassFailure();
   }
+  if (auto why = whyNotOneBlock(forward)) {
+    (void)fail(*why);
+    return signalPassFailure();
+  }
   if (blockSize <= 0 || maxChunk <= 0) {
     (void)fail("block-size and max-chunk must be positive");
     return signalPassFailure();

@@ -254,6 +254,8 @@ void BuildDistillPass::runOnOperation() {
   auto studentForward = module.lookupSymbol<func::FuncOp>("forward");
   if (!studentForward)
     return (void)fail("the module has no @forward"), signalPassFailure();
+  if (auto why = whyNotOneBlock(studentForward))
+    return (void)fail(*why), signalPassFailure();
   if (!layers.empty() && stage != "layerwise")
     return (void)fail("layers= selects layers of stage=layerwise only"), signalPassFailure();
   if (stage == "lm")
@@ -276,6 +278,8 @@ void BuildDistillPass::runOnOperation() {
   auto teacherForward = teacherModule->lookupSymbol<func::FuncOp>("forward");
   if (!teacherForward)
     return (void)fail("the teacher '" + teacher + "' has no @forward"), signalPassFailure();
+  if (auto why = whyNotOneBlock(teacherForward))
+    return (void)fail("the teacher '" + teacher + "': " + *why), signalPassFailure();
   for (int64_t layer : featureLayers)
     if (layer < 0 || layer >= (int64_t)attentionOps(studentForward).size())
       return (void)fail("feature layer " + Twine(layer) + " is out of range"),

@@ -5,6 +5,7 @@
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/IR/AttnEditDialect.h"
+#include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Evaluator.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -68,6 +69,8 @@ llvm::Error Model::configure(llvm::StringRef tokenizerPath) {
   forwardFunc = moduleOp->lookupSymbol<func::FuncOp>("forward");
   if (!forwardFunc)
     return makeError("module", "has no func.func @forward");
+  if (auto why = whyNotOneBlock(forwardFunc))
+    return makeError("module", *why);
   auto results = forwardFunc.getFunctionType().getResults();
   auto logits = results.size() == 1 ? dyn_cast<RankedTensorType>(results[0]) : nullptr;
   if (!logits || logits.getRank() != 2 || logits.isDynamicDim(1))
@@ -109,6 +112,8 @@ llvm::Expected<std::vector<Tensor>> Model::call(llvm::StringRef name,
   auto func = moduleOp->lookupSymbol<func::FuncOp>(name);
   if (!func)
     return makeError(name, "the module has no such function");
+  if (auto why = whyNotOneBlock(func))
+    return makeError("module", *why);
   std::vector<int32_t> positions(tokens.size());
   for (size_t i = 0; i < positions.size(); ++i)
     positions[i] = (int32_t)i;

@@ -2,6 +2,7 @@
 
 #include "attnedit/Runtime/Inference/Decoder.h"
 #include "attnedit/Frontend/ModelConfig.h"
+#include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -57,8 +58,12 @@ llvm::Expected<std::unique_ptr<Decoder>> Decoder::create(ModuleOp module, Execut
       return std::move(e);
   }
   auto decode = copy->lookupSymbol<func::FuncOp>("decode");
-  if (!decode || !copy->lookupSymbol<func::FuncOp>("prefill"))
+  auto prefill = copy->lookupSymbol<func::FuncOp>("prefill");
+  if (!decode || !prefill)
     return fail("the module has @decode but no @prefill");
+  for (func::FuncOp f : {prefill, decode})
+    if (auto why = whyNotOneBlock(f))
+      return fail(*why);
   auto layout = CacheLayout::of(decode);
   if (!layout)
     return layout.takeError();

@@ -186,3 +186,17 @@ func.func @attention_norms(%x: tensor<?x64xf32>, %p: tensor<?xi32>, %w: tensor<6
   %0 = attnedit.attention %x, %p weights(%w, %w, %w, %w) qk_norm(%n) {num_heads = 4 : i64, num_kv_heads = 4 : i64, head_dim = 16 : i64, scale = 0.25 : f64, rope_theta = 10000.0 : f64, rotary_dim = 16 : i64, rope_style = #attnedit<rope_style rotate_half>} : (tensor<?x64xf32>, tensor<?xi32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<16xf32>) -> tensor<?x64xf32>
   return
 }
+
+// -----
+
+// Tests that the module attributes naming weight files have the kinds the
+// passes and the runtime read them as (another kind crashed the edit).
+// expected-error @+1 {{'attnedit.parameter_scopes' must be a dictionary {scope = [file paths]}}}
+module attributes {attnedit.parameter_scopes = 1} {
+}
+
+// -----
+
+// expected-error @+1 {{'attnedit.parameter_files' must be an array of file paths (strings)}}
+module attributes {attnedit.parameter_files = ["w.safetensors", 3]} {
+}

@@ -22,6 +22,9 @@ def AttnEdit_Dialect : Dialect {
     f32; parameters keep their stored element type until `attnedit.convert`.
   }];
   let useDefaultAttributePrinterParser = 1;
+  // The module attributes naming weight files are read with casts by passes
+  // and the runtime; a hand-written one of another kind had crashed them.
+  let hasOperationAttrVerify = 1;
 }
 
 class AttnEdit_Op<string mnemonic, list<Trait> traits = []>

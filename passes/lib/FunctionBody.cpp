@@ -1,0 +1,20 @@
+//===- FunctionBody.cpp - the one-block functions attnedit walks ----------===//
+
+#include "attnedit/Passes/Passes.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+
+std::optional<std::string> mlir::attnedit::whyNotOneBlock(func::FuncOp func) {
+  if (func.isExternal())
+    return llvm::formatv("@{0} is a declaration: it has no body to run or transform",
+                         func.getSymName())
+        .str();
+  if (!llvm::hasSingleElement(func.getBody()) ||
+      !isa<func::ReturnOp>(func.getBody().front().getTerminator()))
+    return llvm::formatv("@{0} must be one block ending in func.return (it has {1} blocks)",
+                         func.getSymName(), func.getBody().getBlocks().size())
+        .str();
+  return std::nullopt;
+}
