@@ -504,16 +504,10 @@ std::string HFTokenizer::decodePiece(llvm::StringRef piece, bool addedToken) con
       text = out + rest.str();
       break;
     }
-    case DecodeStep::ByteFallback: {
-      // The library's ByteFallback decoder: exactly "<0xNN>", two hex digits.
-      unsigned byte;
-      llvm::StringRef ref = text;
-      if (ref.size() == 6 && ref.starts_with("<0x") && ref.ends_with(">") &&
-          llvm::all_of(ref.substr(3, 2), llvm::isHexDigit) &&
-          !ref.substr(3, 2).getAsInteger(16, byte))
-        text = std::string(1, static_cast<char>(byte));
+    case DecodeStep::ByteFallback:
+      if (std::optional<uint8_t> byte = parseBytePiece(text))
+        text = std::string(1, static_cast<char>(*byte));
       break;
-    }
     case DecodeStep::Strip: {
       llvm::StringRef ref = text;
       for (int64_t i = 0; i < step.start && ref.starts_with(step.from); ++i)

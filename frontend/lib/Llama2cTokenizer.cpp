@@ -174,19 +174,6 @@ void Llama2cTokenizer::mergePairs(std::vector<int32_t> &tokens) const {
     tokens.push_back(ids[i]);
 }
 
-/// The byte a piece spelled "<0xHH>" stands for. run.c matches with
-/// sscanf("<0x%02hhX>"), which also accepts malformed spellings; only the
-/// byte-fallback pieces have this prefix in real vocabularies, so we accept
-/// just the exact form.
-std::optional<uint8_t> parseBytePiece(llvm::StringRef piece) {
-  if (piece.size() != 6 || !piece.starts_with("<0x") || !piece.ends_with(">"))
-    return std::nullopt;
-  unsigned value;
-  if (piece.substr(3, 2).getAsInteger(16, value))
-    return std::nullopt;
-  return static_cast<uint8_t>(value);
-}
-
 std::string Llama2cTokenizer::decodeToken(int32_t prev, int32_t id) const {
   if (id < 0 || id >= vocabSize())
     return {};
@@ -195,6 +182,9 @@ std::string Llama2cTokenizer::decodeToken(int32_t prev, int32_t id) const {
   // dummy-prefix space (as our other tokenizers do).
   if ((prev < 0 || prev == kBosId) && piece.starts_with(" "))
     piece = piece.drop_front();
+  // run.c matches with sscanf("<0x%02hhX>"), which also accepts malformed
+  // spellings; only the byte-fallback pieces have this prefix in real
+  // vocabularies, so the exact form is enough.
   if (std::optional<uint8_t> byte = parseBytePiece(piece))
     return std::string(1, static_cast<char>(*byte));
   return piece.str();

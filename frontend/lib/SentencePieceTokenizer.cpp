@@ -12,7 +12,6 @@
 
 #include "attnedit/Frontend/Tokenizer.h"
 
-#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 
 #include <sentencepiece_processor.h>
@@ -34,10 +33,9 @@ public:
     if (id < 0 || id >= processor.GetPieceSize() || processor.IsControl(id))
       return std::string();
     llvm::StringRef piece = processor.IdToPiece(id);
-    unsigned byte;
-    if (processor.IsByte(id) && piece.starts_with("<0x") && piece.ends_with(">") &&
-        !piece.substr(3, piece.size() - 4).getAsInteger(16, byte))
-      return std::string(1, (char)byte);
+    std::optional<uint8_t> byte = processor.IsByte(id) ? parseBytePiece(piece) : std::nullopt;
+    if (byte)
+      return std::string(1, static_cast<char>(*byte));
     if (processor.IsUnknown(id))
       return " \xE2\x81\x87 "; // " ⁇ ", SentencePiece's rendering of <unk>
     std::string text;

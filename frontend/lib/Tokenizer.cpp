@@ -25,6 +25,15 @@ std::string Tokenizer::decode(llvm::ArrayRef<int32_t> ids) const {
   return text;
 }
 
+std::optional<uint8_t> mlir::attnedit::parseBytePiece(llvm::StringRef piece) {
+  if (piece.size() != 6 || !piece.starts_with("<0x") || !piece.ends_with(">"))
+    return std::nullopt;
+  unsigned value;
+  if (piece.substr(3, 2).getAsInteger(16, value))
+    return std::nullopt;
+  return static_cast<uint8_t>(value);
+}
+
 llvm::Expected<std::unique_ptr<Tokenizer>> mlir::attnedit::loadTokenizer(llvm::StringRef path,
                                                                          int64_t modelVocab) {
   llvm::StringRef ext = llvm::sys::path::extension(path);

@@ -398,6 +398,16 @@ TEST(Llama2cTokenizerTest, MergeScoresAtOrBelowMinusTenBillionNeverApply) {
   EXPECT_EQ((*tok)->encode("ab"), (std::vector<int32_t>{259, 260, 261}));
 }
 
+// The one parser of "<0xHH>" pieces that all three formats decode with.
+TEST(TokenizerTest, BytePiecesAreExactlyTwoHexDigits) {
+  EXPECT_EQ(parseBytePiece("<0x0A>"), uint8_t(0x0A));
+  EXPECT_EQ(parseBytePiece("<0xff>"), uint8_t(0xFF));
+  EXPECT_EQ(parseBytePiece("<0x00>"), uint8_t(0));
+  for (llvm::StringRef bad : {"<0xA>", "<0x100>", "<0xG0>", "<0x+A>", "<0x 1>", "0x41", "<0X41>",
+                              "<0x41", "A"})
+    EXPECT_EQ(parseBytePiece(bad), std::nullopt) << bad.str();
+}
+
 TEST(Llama2cTokenizerTest, LoadErrorsNameTheFileAndTheProblem) {
   std::vector<Piece> vocab = llamaVocab({{" ", 0}, {"a", 0}});
   std::string good = writeTokBin(vocab);

@@ -42,6 +42,11 @@ public:
   virtual std::optional<int32_t> eosId() const = 0;
 };
 
+/// The byte a byte-fallback piece "<0xHH>" stands for (two hex digits, either
+/// case, as SentencePiece and tokenizer.json's ByteFallback spell them), or
+/// none for any other piece.
+std::optional<uint8_t> parseBytePiece(llvm::StringRef piece);
+
 /// Loads a llama2.c tok.bin, expecting `vocabSize` entries (the checkpoint's
 /// vocabulary size, which the format does not store).
 llvm::Expected<std::unique_ptr<Tokenizer>>
