@@ -7,13 +7,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "ToolVersion.h"
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/Runtime/Execution/Logging.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
 
 namespace cl = llvm::cl;
 
@@ -36,6 +37,12 @@ int main(int argc, char **argv) {
   mlir::attnedit::setToolVersionPrinter("attnedit-import");
   cl::ParseCommandLineOptions(argc, argv, "attnedit checkpoint importer\n");
   attnedit::initLogging("attnedit-import");
+  if (output != "-" &&
+      (attnedit::sameFile(output, model) || attnedit::isReadByModelLoad(model, output)))
+    return attnedit::reportError(llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "-o %s is a file of the model %s: writing it would destroy it", output.c_str(),
+        model.c_str()));
 
   llvm::Expected<attnedit::Checkpoint> checkpoint = attnedit::openCheckpoint(model, configOnly);
   if (!checkpoint)
@@ -44,12 +51,15 @@ int main(int argc, char **argv) {
   auto module = attnedit::importCheckpoint(context, *checkpoint);
   if (!module)
     return attnedit::reportError(module.takeError());
-  std::error_code ec;
-  llvm::ToolOutputFile out(output, ec, llvm::sys::fs::OF_Text);
-  if (ec)
-    return attnedit::reportError(llvm::createStringError(ec, "%s: cannot write: %s",
-                                                         output.c_str(), ec.message().c_str()));
-  (*module)->print(out.os());
-  out.keep();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  (*module)->print(os);
+  if (output == "-") {
+    llvm::outs() << text;
+    return 0;
+  }
+  // Whole or not at all: a full disk left a torn module behind.
+  if (llvm::Error e = attnedit::writeFileAtomically(output, text))
+    return attnedit::reportError(std::move(e));
   return 0;
 }

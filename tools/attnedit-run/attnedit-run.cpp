@@ -1,25 +1,12 @@
 //===- attnedit-run.cpp - run attnedit models ------------------------------===//
 //
-//   attnedit-run generate MODEL (--prompt TEXT [--tokenizer F] | --tokens 1,2,3)
-//                         --max-tokens N --temperature T --top-k K --top-p P --seed S
-//                         --repetition-penalty R --stop TEXT [--no-kv-cache]
-//   attnedit-run forward MODEL --tokens 1,2,3 --logits-out FILE.npy
-//   attnedit-run eval --teacher MODEL --student MODEL --data TEXT [--json-out F]
-//   attnedit-run grad MODULE --tokens 1,2,3 --out-dir DIR [--func train_step_grad]
-//   attnedit-run distill --teacher MODEL --edit "<pass options>" --data DATA --out DIR
-//   attnedit-run train --config config.json --data DATA --out DIR
-//   mpirun -np N attnedit-run distill|train|demo ...   (data-parallel, README)
-//   attnedit-run demo --out DIR
-//   attnedit-run tokenize [MODEL] [--tokenizer T] --text TEXT [--pieces]
-//   attnedit-run detokenize [MODEL] [--tokenizer T] --ids 1,2,3
-//   attnedit-run export MODULE.mlir --out DIR
-//   attnedit-run convert --teacher MODEL --edit "<pass options>" --out DIR
-//   attnedit-run sample MODEL --count N --out FILE [--temperature --top-k --top-p --seed
-//                       --max-batch B --checkpoint-every N --resume]
-//   attnedit-run serve MODEL [--port N] [--host H] [--model-name NAME]
-//   attnedit-run bench-serve MODEL --concurrency C --prompt-len P --gen-len G [--json-out F]
-//
-// MODEL is a Hugging Face directory, a llama2.c .bin or an attnedit .mlir.
+// One subcommand per job: inference (generate, forward, serve, bench-serve,
+// sample), evaluation, conversion, calibration, training and distillation
+// (also under mpirun), export and tokenization. `attnedit-run --help` lists
+// them and the README's Tools section shows each; the work itself is in the
+// runtime, this file reads options and checks them before any work starts.
+// MODEL is a Hugging Face directory, a llama2.c .bin, an attnedit .mlir or an
+// attnedit-compile artifact.
 //
 //===----------------------------------------------------------------------===//
 
@@ -166,7 +153,7 @@ static cl::opt<int64_t> topK("top-k", cl::desc("sample among the k likeliest tok
 static cl::opt<double> topP("top-p", cl::desc("nucleus: the fewest tokens whose mass reaches p "
                                               "(default 1)"),
                             cl::init(1.0), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
-static cl::opt<std::string> gradFunc("func", cl::desc("the gradient function"),
+static cl::opt<std::string> gradFunc("func", cl::desc("the gradient function (default train_step_grad)"),
                                      cl::init("train_step_grad"), cl::sub(gradCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> outDir("out-dir", cl::desc("directory for the .npy files"),
                                    cl::sub(gradCmd), cl::cat(attneditOptions));
@@ -206,9 +193,9 @@ static cl::opt<double> dataUntil("data-until",
                                  cl::desc("train on the data before this fraction of it "
                                           "(default 0.9: eval's held-out tail stays unseen)"),
                                  cl::init(0.9), cl::sub(distillCmd), cl::sub(trainCmd), cl::cat(attneditOptions));
-static cl::opt<uint64_t> demoSeed("seed", cl::desc("seed of the data and initialisation"),
+static cl::opt<uint64_t> demoSeed("seed", cl::desc("seed of the data and initialisation (default 0)"),
                                   cl::init(0), cl::sub(demoCmd), cl::cat(attneditOptions));
-static cl::opt<double> demoScale("scale", cl::desc("multiplies every stage's steps"),
+static cl::opt<double> demoScale("scale", cl::desc("multiplies every stage's steps (default 1)"),
                                  cl::init(1.0), cl::sub(demoCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> studentPath("student", cl::desc("the student model"),
                                         cl::sub(evalCmd), cl::cat(attneditOptions));
@@ -356,6 +343,13 @@ static llvm::Error writableFile(llvm::StringRef option, llvm::StringRef path,
   return llvm::Error::success();
 }
 
+/// `option`'s value in [lo, hi], or an error naming it.
+static llvm::Error checkRange(llvm::StringRef option, int64_t value, int64_t lo, int64_t hi) {
+  if (value >= lo && value <= hi)
+    return llvm::Error::success();
+  return usage(llvm::formatv("{0} must be in [{1}, {2}], not {3}", option, lo, hi, value).str());
+}
+
 /// Comma-separated ids from `option` (--tokens or --ids), each in the
 /// vocabulary.
 static llvm::Expected<std::vector<int32_t>> parseTokens(llvm::StringRef text, int64_t vocab,
@@ -418,8 +412,8 @@ static void printPiece(llvm::StringRef piece) {
 
 /// --max-tokens, --temperature, --top-k, --top-p and --seed, checked.
 static llvm::Expected<GenerationOptions> samplingOptions() {
-  if (maxTokens < 0 || maxTokens > kMaxConfigSize)
-    return usage(llvm::formatv("--max-tokens must be in [0, {0}]", kMaxConfigSize).str());
+  if (llvm::Error e = checkRange("--max-tokens", maxTokens, 0, kMaxConfigSize))
+    return std::move(e);
   if (!(temperature >= 0 && temperature <= 100))
     return usage("--temperature must be in [0, 100] (0 = greedy)");
   if (topK < 0 || topK > kMaxConfigSize)
@@ -538,8 +532,8 @@ static llvm::Error runForward(Model &model) {
 static llvm::Error runEvalRecall() {
   if (teacherPath.empty())
     return usage("eval --task recall needs MODEL (or --teacher MODEL --student MODEL)");
-  if (recallSamples < 1 || recallSamples > kMaxConfigSize)
-    return usage("--recall-samples must be in [1, 16777216]");
+  if (llvm::Error e = checkRange("--recall-samples", recallSamples, 1, kMaxConfigSize))
+    return e;
   auto teacher = Model::load(teacherPath, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
@@ -610,12 +604,13 @@ static llvm::Error runEval() {
                            : writeFileAtomically(
                                  jsonOut, llvm::formatv("{0:2}\n", result->toJson()).str());
   }
-  if (!(textFrom >= 0 && textFrom < 1) || maxPositions < 2 || window < 2 || kvContext < 0 ||
-      maxPositions > kMaxConfigSize || window > kMaxConfigSize || kvContext > kMaxConfigSize)
-    return usage(llvm::formatv("eval needs 0 <= --data-from < 1, and --max-positions, --window "
-                               "in [2, {0}], --kv-context in [0, {0}]",
-                               kMaxConfigSize)
-                     .str());
+  if (!(textFrom >= 0 && textFrom < 1))
+    return usage(llvm::formatv("--data-from must be in [0, 1), not {0}", textFrom.getValue()).str());
+  for (auto [name, value, lo] : {std::tuple{"--max-positions", maxPositions.getValue(), 2},
+                                 {"--window", window.getValue(), 2},
+                                 {"--kv-context", kvContext.getValue(), 0}})
+    if (llvm::Error e = checkRange(name, value, lo, kMaxConfigSize))
+      return e;
   auto teacher = Model::load(teacherPath, studentPath.empty() ? tokenizerPath.getValue()
                                                               : std::string());
   if (!teacher)
@@ -1001,8 +996,18 @@ static llvm::Error runConvert() {
 static llvm::Expected<std::unique_ptr<Decoder>> decoderFor(Model &model) {
   for (auto [name, value] : {std::pair{"--max-batch", maxBatch.getValue()},
                              {"--prefill-budget", prefillBudget.getValue()}})
-    if (value < 1 || value > kMaxConfigSize)
-      return usage(llvm::formatv("{0} must be in [1, {1}]", name, kMaxConfigSize).str());
+    if (llvm::Error e = checkRange(name, value, 1, kMaxConfigSize))
+      return std::move(e);
+  // A module with decode functions (an artifact's) was built with its own.
+  if (auto decode = model.module().lookupSymbol<func::FuncOp>("decode"))
+    for (auto [option, attr] : {std::pair{&blockSize, "attnedit.kv_block_size"},
+                                {&maxChunk, "attnedit.max_chunk"}})
+      if (auto built = decode->getAttrOfType<IntegerAttr>(attr);
+          built && option->getNumOccurrences() && built.getInt() != *option)
+        spdlog::warn("--{} {} does not apply: {} was compiled with {} (give it to "
+                     "attnedit-compile)",
+                     option->ArgStr.str(), option->getValue(), modelPath.getValue(),
+                     built.getInt());
   return Decoder::create(model, DecoderOptions{blockSize, maxChunk, kvBlocks});
 }
 
@@ -1224,8 +1229,8 @@ static llvm::Error runSample(Model &model) {
 }
 
 static llvm::Error runServe(Model &model) {
-  if (servePort < 0 || servePort > 65535)
-    return usage("--port must be in [0, 65535]");
+  if (llvm::Error e = checkRange("--port", servePort, 0, 65535))
+    return e;
   auto decoder = decoderFor(model);
   if (!decoder)
     return decoder.takeError();
@@ -1243,13 +1248,13 @@ static llvm::Error runServe(Model &model) {
 
 static llvm::Error runBenchServe(Model &model) {
   // Each concurrent request holds its prompt, output and KV blocks.
-  if (concurrency < 1 || concurrency > 4096 || promptLen < 1 || genLen < 1 ||
-      promptLen > kMaxConfigSize || genLen > kMaxConfigSize || uncachedTokens < 0 ||
-      uncachedTokens > kMaxConfigSize)
-    return usage(llvm::formatv("bench-serve needs --concurrency in [1, 4096], --prompt-len and "
-                               "--gen-len in [1, {0}], --uncached-tokens in [0, {0}]",
-                               kMaxConfigSize)
-                     .str());
+  for (auto [name, value, lo, hi] :
+       {std::tuple{"--concurrency", concurrency.getValue(), int64_t(1), int64_t(4096)},
+        {"--prompt-len", promptLen.getValue(), 1, kMaxConfigSize},
+        {"--gen-len", genLen.getValue(), 1, kMaxConfigSize},
+        {"--uncached-tokens", uncachedTokens.getValue(), 0, kMaxConfigSize}})
+    if (llvm::Error e = checkRange(name, value, lo, hi))
+      return e;
   auto decoder = decoderFor(model);
   if (!decoder)
     return decoder.takeError();
@@ -1310,8 +1315,13 @@ static cl::opt<int64_t> planTokens("calibration-tokens",
 static llvm::Error runPlanEdits() {
   if (planTeacher.empty() || planData.empty() || planOut.empty())
     return usage("plan-edits needs --teacher MODEL, --data FILE and --out PLAN.json");
-  if (planTokens < 2 || planTokens > kMaxConfigSize)
-    return usage("--calibration-tokens must be in [2, 16777216]");
+  for (auto [name, value, lo] : {std::tuple{"--calibration-tokens", planTokens.getValue(), 2},
+                                 {"--swa-window", planWindow.getValue(), 1},
+                                 {"--context", planContext.getValue(), 1},
+                                 {"--kv-lora-rank", planRank.getValue(), 1},
+                                 {"--qk-rope-head-dim", planRope.getValue(), 2}})
+    if (llvm::Error e = checkRange(name, value, lo, kMaxConfigSize))
+      return e;
   if (!(std::isfinite(planBudget) && planBudget > 0))
     return usage("--kv-budget must be a positive number (bytes per token, or a fraction <= 1 "
                  "of the teacher's)");
@@ -1401,9 +1411,10 @@ static llvm::Expected<std::vector<int32_t>> calibrationTokens(Model &teacher,
 static llvm::Error runCalibrateSinks() {
   if (sinksTeacher.empty() || sinksData.empty() || sinksOut.empty())
     return usage("calibrate-sinks needs --teacher MODEL, --data FILE and --out FILE.json");
-  if (sinksTokens < 2 || sinksTokens > kMaxConfigSize || sinksChunk < 2 ||
-      sinksChunk > kMaxConfigSize)
-    return usage("--calibration-tokens and --chunk must be in [2, 16777216]");
+  for (auto [name, value] : {std::pair{"--calibration-tokens", sinksTokens.getValue()},
+                             {"--chunk", sinksChunk.getValue()}})
+    if (llvm::Error e = checkRange(name, value, 2, kMaxConfigSize))
+      return e;
   auto teacher = Model::load(sinksTeacher, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
@@ -1449,8 +1460,8 @@ static llvm::Error runCalibrateActivations() {
   if (actTeacher.empty() || actData.empty() || actOut.empty())
     return usage("calibrate-activations needs --teacher MODEL, --data FILE and --out "
                  "FILE.safetensors");
-  if (actTokens < 2 || actTokens > kMaxConfigSize)
-    return usage("--calibration-tokens must be in [2, 16777216]");
+  if (llvm::Error e = checkRange("--calibration-tokens", actTokens, 2, kMaxConfigSize))
+    return e;
   auto teacher = Model::load(actTeacher, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
@@ -1492,8 +1503,8 @@ static cl::opt<std::string> recallDataOut("out", cl::desc("the .bin to write"),
 static llvm::Error runRecallData() {
   if (recallDataOut.empty() || !llvm::StringRef(recallDataOut).ends_with(".bin"))
     return usage("recall-data needs --out FILE.bin");
-  if (recallDataCount < 1 || recallDataCount > kMaxConfigSize)
-    return usage("--count must be in [1, 16777216]");
+  if (llvm::Error e = checkRange("--count", recallDataCount, 1, kMaxConfigSize))
+    return e;
   RecallTask task;
   RecallSequences data(task, recallDataSeed);
   if (llvm::Error e = writeFileAtomically(recallDataOut, [&](llvm::raw_ostream &os) {

@@ -213,31 +213,18 @@ std::string defaultCacheDir() {
   return path.str().str();
 }
 
-/// The cache's bound: $ATTNEDIT_CACHE_MAX_SIZE, bytes with an optional K, M
-/// or G suffix; 1G by default, as ccache bounds its own cache.
+/// compiledCacheLimit(), read after every compile. The tools refuse a bad
+/// value before any work (setDefaultBackend); another embedder is warned once.
 uint64_t cacheLimit() {
-  constexpr uint64_t kDefault = 1ull << 30;
-  const char *text = std::getenv("ATTNEDIT_CACHE_MAX_SIZE");
-  if (!text || !*text)
-    return kDefault;
-  llvm::StringRef size(text);
-  uint64_t scale = 1, bytes = 0;
-  if (size.consume_back("K") || size.consume_back("k"))
-    scale = 1ull << 10;
-  else if (size.consume_back("M") || size.consume_back("m"))
-    scale = 1ull << 20;
-  else if (size.consume_back("G") || size.consume_back("g"))
-    scale = 1ull << 30;
-  if (size.getAsInteger(10, bytes) || bytes == 0 || bytes > UINT64_MAX / scale) {
-    static std::once_flag warned; // read after every compile: said once
-    std::call_once(warned, [&] {
-      spdlog::warn("cpu backend: ATTNEDIT_CACHE_MAX_SIZE={} is not a size such as 500M or 2G; "
-                   "the cache stays within 1G",
-                   text);
-    });
-    return kDefault;
-  }
-  return bytes * scale;
+  auto limit = compiledCacheLimit();
+  if (limit)
+    return *limit;
+  static std::once_flag warned;
+  std::call_once(warned, [&] {
+    spdlog::warn("cpu backend: {}; the cache stays within 1G", llvm::toString(limit.takeError()));
+  });
+  llvm::consumeError(limit.takeError());
+  return 1ull << 30;
 }
 
 /// Removes the least recently used entries of the cache in `dir` (each
@@ -1171,6 +1158,25 @@ attnedit::openCompiledModel(llvm::StringRef path, ParameterStore &parameters) {
   if (!executor)
     return executor.takeError();
   return std::unique_ptr<Executor>(std::move(*executor));
+}
+
+llvm::Expected<uint64_t> attnedit::compiledCacheLimit() {
+  const char *text = std::getenv("ATTNEDIT_CACHE_MAX_SIZE");
+  if (!text || !*text)
+    return 1ull << 30;
+  llvm::StringRef size(text);
+  uint64_t scale = 1, bytes = 0;
+  if (size.consume_back("K") || size.consume_back("k"))
+    scale = 1ull << 10;
+  else if (size.consume_back("M") || size.consume_back("m"))
+    scale = 1ull << 20;
+  else if (size.consume_back("G") || size.consume_back("g"))
+    scale = 1ull << 30;
+  if (size.getAsInteger(10, bytes) || bytes == 0 || bytes > UINT64_MAX / scale)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "ATTNEDIT_CACHE_MAX_SIZE=%s is not a size such as 500M or 2G",
+                                   text);
+  return bytes * scale;
 }
 
 std::unique_ptr<Executor> attnedit::createCompiledExecutor(std::optional<std::string> cacheDir) {

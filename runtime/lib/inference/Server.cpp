@@ -19,8 +19,10 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <thread>
@@ -504,8 +506,7 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   auto warm = decoder.warmUp();
   if (!warm)
     return warm.takeError();
-  spdlog::info("prefill and decode ran once in {:.2f} s (compiled when the decoder was made)",
-               *warm);
+  spdlog::info("prefill and decode ran once in {:.2f} s", *warm);
   Service service(decoder, *tok, options);
   httplib::Server server;
   // cpp-httplib's default adds SO_REUSEPORT, with which a second server on
@@ -519,14 +520,16 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   service.install(server);
 
   int port = options.port;
+  errno = 0;
   if (port == 0)
     port = server.bind_to_any_port(options.host);
   else if (!server.bind_to_port(options.host, port))
     port = -1;
   if (port < 0)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "serve: cannot listen on %s:%d", options.host.c_str(),
-                                   options.port);
+                                   "serve: cannot listen on %s:%d%s%s", options.host.c_str(),
+                                   options.port, errno ? ": " : "",
+                                   errno ? std::strerror(errno) : "");
   if (!options.portFile.empty())
     if (llvm::Error e = writeFileAtomically(options.portFile, llvm::formatv("{0}\n", port).str()))
       return e;

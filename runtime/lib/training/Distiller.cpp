@@ -47,8 +47,24 @@ llvm::Error attnedit::runPipeline(ModuleOp module, llvm::StringRef pipeline,
     return success();
   });
   PassManager pm(module.getContext());
-  if (failed(parsePassPipeline(pipeline, pm, os)))
-    return makeError("bad pass pipeline '" + pipeline + "': " + llvm::StringRef(diagnostics).rtrim());
+  if (failed(parsePassPipeline(pipeline, pm, os))) {
+    if (what.empty())
+      return makeError("bad pass pipeline '" + pipeline + "': " +
+                       llvm::StringRef(diagnostics).rtrim());
+    // Named as the user gave it: MLIR's "failed to add `pass` with options"
+    // spells out the options the caller added (scratch paths). llvm::cl
+    // prints a bad value's reason to stderr itself.
+    std::string reason;
+    llvm::SmallVector<llvm::StringRef> lines;
+    llvm::StringRef(diagnostics).split(lines, '\n', -1, false);
+    for (llvm::StringRef line : lines) {
+      line = line.trim();
+      line.consume_front("<Pass-Options-Parser>: ");
+      if (!line.empty() && !line.starts_with("failed to add"))
+        reason += (reason.empty() ? "" : "; ") + line.str();
+    }
+    return makeError(what + ": " + (reason.empty() ? "not valid (the reason is above)" : reason));
+  }
   if (failed(pm.run(module)))
     return makeError((what.empty() ? pipeline : what) + " failed: " +
                      llvm::StringRef(diagnostics).rtrim());
@@ -150,6 +166,13 @@ llvm::Expected<CheckedExport> attnedit::exportChecked(ModuleOp module, Parameter
 llvm::Expected<OwningOpRef<ModuleOp>> attnedit::editedCopy(ModuleOp teacher,
                                                            llvm::StringRef editOptions,
                                                            llvm::StringRef paramsOut) {
+  llvm::SmallVector<llvm::StringRef> words;
+  editOptions.split(words, ' ', -1, false);
+  for (llvm::StringRef word : words)
+    if (word.starts_with("params-out="))
+      return makeError("--edit \"" + editOptions +
+                       "\": params-out is the command's to choose (the student's weights land "
+                       "in its output directory)");
   OwningOpRef<ModuleOp> copy = copyOf(teacher);
   // Quoted: a path may hold spaces.
   std::string pipeline = ("attnedit-edit-attention{" + editOptions + " params-out=\"" +

@@ -161,7 +161,9 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
       context.push_back(*model.bosToken());
     std::vector<int32_t> q = (*tok)->encode(*question);
     context.insert(context.end(), q.begin(), q.end());
-    bool space = !question->empty() && !llvm::isSpace(question->back());
+    // lm-eval's target delimiter: one space between question and choice,
+    // unless either side already has it (a choice " girl" scored with two).
+    bool questionSpaced = question->empty() || llvm::isSpace(question->back());
     llvm::json::Array logLikelihoods;
     int64_t best = -1, bestNorm = -1;
     double bestLl = -INFINITY, bestPerByte = -INFINITY;
@@ -174,6 +176,7 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
       std::vector<int32_t> whole;
       if (model.bosToken())
         whole.push_back(*model.bosToken());
+      bool space = !questionSpaced && !llvm::isSpace(text->front());
       std::vector<int32_t> all =
           (*tok)->encode((*question + (space ? " " : "") + *text).str());
       whole.insert(whole.end(), all.begin(), all.end());

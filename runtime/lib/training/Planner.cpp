@@ -62,8 +62,16 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
       options.qkRopeHeadDim < 2 || options.budget <= 0)
     return makeError("plan-edits", "needs context, window, kv-lora-rank >= 1, "
                                    "qk-rope-head-dim >= 2 and a positive budget");
-  if (calibration.size() < 2)
-    return makeError("plan-edits", "needs at least two calibration tokens");
+  // Within the window sliding changes nothing: every layer would measure
+  // free and the plan would slide them all.
+  int64_t seen = std::min<int64_t>(calibration.size(), options.evalWindow);
+  if (seen <= options.window)
+    return makeError("plan-edits",
+                     llvm::formatv("measures with {0} tokens at a time ({1} calibration tokens, "
+                                   "windows of {2}), which the {3}-token sliding window covers: "
+                                   "give more calibration tokens or a smaller window",
+                                   seen, calibration.size(), options.evalWindow, options.window)
+                         .str());
   if (std::error_code ec = llvm::sys::fs::create_directories(options.workDir))
     return makeError(options.workDir, "cannot create: " + ec.message());
   auto raised = raisedCopy(teacher.module());

@@ -1,9 +1,10 @@
 //===- Tokenizer.h - text <-> token ids -----------------------*- C++ -*-===//
 //
-// Two formats: llama2.c's tok.bin (SentencePiece-style BPE over scored pieces
-// with byte fallback, encoded exactly as llama2.c's run.c does) and Hugging
-// Face tokenizer.json byte-level BPE (GPT-2 byte alphabet, merge ranks, as
-// Qwen2/Qwen3 and Llama 3 ship).
+// Three formats: llama2.c's tok.bin (SentencePiece-style BPE over scored
+// pieces with byte fallback, encoded exactly as llama2.c's run.c does),
+// Hugging Face tokenizer.json (byte-level and SentencePiece-style BPE, as
+// Qwen2/Qwen3, Llama 2/3 and Gemma ship) and SentencePiece .model files
+// through libsentencepiece.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_FRONTEND_TOKENIZER_H

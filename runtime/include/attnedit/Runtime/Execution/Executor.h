@@ -2,8 +2,9 @@
 //
 // The trainer, the generator and the evaluation code run functions through an
 // Executor and never know which implementation runs: the reference
-// interpreter (the oracle, runtime/lib/execution/Evaluator.cpp) or compiled
-// CPU code (backends/cpu, JIT through MLIR's ExecutionEngine).
+// interpreter (the oracle, runtime/lib/execution/Evaluator.cpp), compiled
+// CPU code (backends/cpu, JIT through MLIR's ExecutionEngine, or an
+// attnedit-compile artifact) or the Ascend simulator (backends/ascend).
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_RUNTIME_EXECUTION_EXECUTOR_H
@@ -63,6 +64,10 @@ std::unique_ptr<Executor> createReferenceExecutor(EvaluatorOptions options = {})
 /// cache) so a second run compiles nothing.
 std::unique_ptr<Executor>
 createCompiledExecutor(std::optional<std::string> cacheDir = std::nullopt);
+
+/// The disk cache's bound: $ATTNEDIT_CACHE_MAX_SIZE, bytes with an optional
+/// K, M or G suffix; 1G when unset, as ccache bounds its own cache.
+llvm::Expected<uint64_t> compiledCacheLimit();
 
 /// attnedit-compile: compiles every function of `module` for this CPU into
 /// the directory `path` (the artifact): one object per function, the module

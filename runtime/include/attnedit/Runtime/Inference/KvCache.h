@@ -58,7 +58,6 @@ public:
   int64_t open();
   /// Frees the sequence's blocks.
   void close(int64_t seq);
-  bool isOpen(int64_t seq) const { return sequences.count(seq) != 0; }
   /// Tokens the sequence holds (the next position).
   int64_t length(int64_t seq) const;
   /// Gives positions [length, newLength) of `seq` slots and makes newLength

@@ -25,7 +25,7 @@ namespace mlir::attnedit {
 
 struct RequestResult {
   std::vector<int32_t> tokens;
-  std::string finishReason; // "stop", "length" or "error"
+  std::string finishReason; // "stop", "length", "error" or "cancelled"
   std::string error;
   int64_t promptTokens = 0;
   double secondsToFirstToken = 0; // from submission
