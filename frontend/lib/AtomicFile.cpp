@@ -7,6 +7,7 @@
 #include "llvm/Support/Path.h"
 
 #include <cerrno>
+#include <csignal>
 #include <system_error>
 #include <unistd.h>
 
@@ -67,4 +68,25 @@ mlir::attnedit::foreignEntries(llvm::StringRef dir,
 bool mlir::attnedit::sameFile(llvm::StringRef a, llvm::StringRef b) {
   bool same = false;
   return !llvm::sys::fs::equivalent(a, b, same) && same;
+}
+
+std::string mlir::attnedit::scratchBeside(llvm::StringRef path, llvm::StringRef tag) {
+  llvm::SmallString<256> absolute(path);
+  llvm::sys::fs::make_absolute(absolute);
+  llvm::sys::path::remove_dots(absolute, /*remove_dot_dot=*/true);
+  std::string prefix = (llvm::sys::path::filename(absolute) + tag).str();
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(llvm::sys::path::parent_path(absolute), ec), end;
+       !ec && it != end; it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    int pid = 0;
+    if (!name.consume_front(prefix) || name.getAsInteger(10, pid) || pid <= 0 ||
+        pid == getpid())
+      continue;
+    // Only a process that is gone: a live one (ours or another's, when the
+    // id was reused) keeps its scratch.
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+      llvm::sys::fs::remove_directories(it->path());
+  }
+  return (absolute + tag + llvm::Twine(getpid())).str();
 }

@@ -765,7 +765,7 @@ llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, const Param
   if (llvm::Error e = checkExportTarget(target))
     return std::move(e);
   std::string pid = std::to_string(llvm::sys::Process::getProcessId());
-  std::string temp = (target + ".tmp-" + pid).str();
+  std::string temp = scratchBeside(target, ".tmp-");
   fs::remove_directories(temp);
   if (std::error_code ec = fs::create_directories(temp))
     return makeError("export", temp + ": cannot create: " + ec.message());

@@ -46,6 +46,20 @@ LogicalResult AttnEditDialect::verifyOperationAttribute(Operation *op, NamedAttr
   return success();
 }
 
+std::string mlir::attnedit::formatShape(llvm::ArrayRef<int64_t> shape) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "[";
+  llvm::interleaveComma(shape, os, [&](int64_t d) {
+    if (ShapedType::isDynamic(d))
+      os << "?";
+    else
+      os << d;
+  });
+  os << "]";
+  return text;
+}
+
 llvm::SmallVector<llvm::StringRef> mlir::attnedit::parameterFilesOf(Operation *module) {
   llvm::SmallVector<llvm::StringRef> files;
   if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))

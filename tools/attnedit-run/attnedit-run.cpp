@@ -47,6 +47,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include <unistd.h>
 
@@ -430,6 +431,8 @@ static llvm::Expected<GenerationOptions> samplingOptions() {
   options.topP = topP;
   options.repetitionPenalty = repetitionPenalty;
   options.stopStrings.assign(stopStrings.begin(), stopStrings.end());
+  if (llvm::is_contained(options.stopStrings, ""))
+    return usage("--stop must not be empty");
   options.useCache = !noKvCache;
   return options;
 }
@@ -438,14 +441,16 @@ static llvm::Error runGenerate(Model &model) {
   auto sampling = samplingOptions();
   if (!sampling)
     return sampling.takeError();
-  if (!tokensArg.empty() && !prompt.empty())
+  // Given, even empty: --tokens "" is an error, not a request for text mode.
+  bool byIds = tokensArg.getNumOccurrences() > 0;
+  if (byIds && !prompt.empty())
     return usage("give either --prompt or --tokens, not both");
   llvm::Expected<const Tokenizer *> loaded = model.tokenizer();
   if (!loaded)
     return loaded.takeError();
   const Tokenizer *tok = *loaded;
   std::vector<int32_t> ids;
-  if (!tokensArg.empty()) {
+  if (byIds) {
     auto parsed = parseTokens(tokensArg, model.vocabSize());
     if (!parsed)
       return parsed.takeError();
@@ -469,7 +474,7 @@ static llvm::Error runGenerate(Model &model) {
                                "most {2} fit with room for a new one",
                                ids.size(), context, context - 1)
                      .str());
-  if (tokensArg.empty() && tok)
+  if (!byIds && tok)
     for (size_t i = 1; i < ids.size(); ++i)
       printPiece(tok->decodeToken(ids[i - 1], ids[i]));
   auto start = std::chrono::steady_clock::now();
@@ -486,7 +491,7 @@ static llvm::Error runGenerate(Model &model) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (tok)
     llvm::outs() << "\n";
-  if (!tokensArg.empty()) {
+  if (byIds) {
     llvm::outs() << "ids: ";
     llvm::interleave(*generated, llvm::outs(), ",");
     llvm::outs() << "\n";
@@ -768,11 +773,25 @@ static StageRecipe defaultStage(llvm::StringRef kind, int64_t steps, double lr) 
   return s;
 }
 
+/// distill's and train's --data-until and --threads.
+static llvm::Error checkJobOptions() {
+  if (!(dataUntil > 0 && dataUntil <= 1))
+    return usage("--data-until must be in (0, 1]");
+  if (llvm::Error e = checkRange("--threads", trainThreads, 0, 4096))
+    return e;
+  unsigned cores = std::thread::hardware_concurrency();
+  if (cores && trainThreads > cores)
+    spdlog::warn("--threads {} is more than this machine's {} cores: the threads will take "
+                 "turns on them",
+                 trainThreads.getValue(), cores);
+  return llvm::Error::success();
+}
+
 static llvm::Error runDistill() {
   if (teacherPath.empty() || editOptions.empty() || textPath.empty())
     return usage("distill needs --teacher MODEL, --edit \"<pass options>\" and --data FILE");
-  if (!(dataUntil > 0 && dataUntil <= 1))
-    return usage("--data-until must be in (0, 1]");
+  if (llvm::Error e = checkJobOptions())
+    return e;
   auto out = outputDirectory();
   if (!out)
     return out.takeError();
@@ -808,8 +827,8 @@ static llvm::Error runDistill() {
 static llvm::Error runTrain() {
   if (configPath.empty() || textPath.empty())
     return usage("train needs --config config.json and --data FILE");
-  if (!(dataUntil > 0 && dataUntil <= 1))
-    return usage("--data-until must be in (0, 1]");
+  if (llvm::Error e = checkJobOptions())
+    return e;
   auto out = outputDirectory();
   if (!out)
     return out.takeError();
@@ -962,20 +981,21 @@ static llvm::Error runConvert() {
   auto teacher = Model::load(teacherPath, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
-  // The edited module and its new weights live in a scratch directory until
+  // The edited module and its new weights live in a scratch directory beside
+  // the output (they are as large as the teacher's attention weights) until
   // the export has copied them into the model directory.
-  llvm::SmallString<256> work;
-  if (std::error_code ec = llvm::sys::fs::createUniqueDirectory("attnedit-convert", work))
-    return usage("cannot create a scratch directory: " + ec.message());
+  std::string work = scratchBeside(*out, ".convert-");
+  if (std::error_code ec = llvm::sys::fs::create_directories(work))
+    return usage(work + ": cannot create: " + ec.message());
   auto cleanup = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(work); });
   auto raised = raisedCopy((*teacher)->module());
   if (!raised)
     return raised.takeError();
-  std::string weights = (work + "/student_init.safetensors").str();
+  std::string weights = work + "/student_init.safetensors";
   auto student = editedCopy(**raised, editOptions, weights);
   if (!student)
     return student.takeError();
-  std::string modulePath = (work + "/student.mlir").str();
+  std::string modulePath = work + "/student.mlir";
   if (llvm::Error e = writeModule(**student, modulePath))
     return e;
   ParameterStore store;

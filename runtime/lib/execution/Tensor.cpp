@@ -1,6 +1,7 @@
 //===- Tensor.cpp - host tensors -------------------------------------------===//
 
 #include "attnedit/Runtime/Execution/Tensor.h"
+#include "attnedit/IR/AttnEditDialect.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -9,15 +10,6 @@
 
 using namespace mlir;
 using namespace mlir::attnedit;
-
-std::string attnedit::formatShape(llvm::ArrayRef<int64_t> shape) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << "[";
-  llvm::interleaveComma(shape, os);
-  os << "]";
-  return text;
-}
 
 static int64_t product(llvm::ArrayRef<int64_t> shape) {
   int64_t n = 1;

@@ -167,6 +167,13 @@ llvm::json::Value ServeBenchResult::toJson() const {
 }
 
 std::string ServeBenchResult::table() const {
+  // --kv-only times nothing: its table holds what it measured, not zeros.
+  if (options.kvOnly)
+    return llvm::formatv("| C | P | G | KV bytes/token | peak KV MiB |\n|---|---|---|---|---|\n"
+                         "| {0} | {1} | {2} | {3} | {4:F2} |\n",
+                         options.concurrency, options.promptLength, options.genLength,
+                         kvBytesPerToken, peakKvBytes / 1048576.0)
+        .str();
   std::string out =
       "| C | P | G | TTFT mean ms | TTFT max ms | ITL mean ms | ITL p99 ms | prompt tok/s | "
       "decode tok/s | total tok/s | peak KV MiB | warm-up s |";

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -35,6 +36,13 @@ namespace json = llvm::json;
 namespace {
 
 std::string dump(json::Value value) { return llvm::formatv("{0}", value).str(); }
+
+json::Object usageOf(const RequestResult &r) {
+  int64_t completion = r.tokens.size();
+  return json::Object{{"prompt_tokens", r.promptTokens},
+                      {"completion_tokens", completion},
+                      {"total_tokens", r.promptTokens + completion}};
+}
 
 /// 2, 0.5, 1e-09: what a person would write.
 std::string shortNumber(double value) {
@@ -68,6 +76,7 @@ struct Parsed {
   std::vector<int32_t> prompt;
   GenerationOptions options;
   bool stream = false;
+  bool includeUsage = false; // stream_options.include_usage
   bool chat = false;
   std::string maxTokensKey = "max_tokens"; // or the key the request used
 };
@@ -254,10 +263,14 @@ std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool 
     return *e;
   if (auto e = number("top_k", 0, 1e9, 0, topK))
     return *e;
+  if (topK != std::floor(topK))
+    return invalid("top_k must be an integer", "top_k");
   if (auto e = number("repetition_penalty", 1e-3, 100, 1.0, g.repetitionPenalty))
     return *e;
   if (auto e = number("seed", 0, 9.0e15, 0, seed))
     return *e;
+  if (seed != std::floor(seed))
+    return invalid("seed must be an integer", "seed");
   if (auto e = number("n", 1, 1, 1, n))
     return invalid("only n = 1 is supported", "n");
   g.topK = (int64_t)topK;
@@ -277,10 +290,25 @@ std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool 
       return invalid("stop must be a string or an array of strings", "stop");
     }
   }
+  // An empty stop string matches nowhere useful: a caller's mistake.
+  if (llvm::is_contained(g.stopStrings, ""))
+    return invalid("stop strings must not be empty", "stop");
   if (const json::Value *s = o->get("stream"); s && s->kind() != json::Value::Null) {
     if (!s->getAsBoolean())
       return invalid("stream must be a boolean", "stream");
     p.stream = *s->getAsBoolean();
+  }
+  if (const json::Value *s = o->get("stream_options"); s && s->kind() != json::Value::Null) {
+    const json::Object *so = s->getAsObject();
+    if (!so)
+      return invalid("stream_options must be an object", "stream_options");
+    if (!p.stream)
+      return invalid("stream_options is only allowed when stream is true", "stream_options");
+    if (const json::Value *u = so->get("include_usage"); u && u->kind() != json::Value::Null) {
+      if (!u->getAsBoolean())
+        return invalid("stream_options.include_usage must be a boolean", "stream_options");
+      p.includeUsage = *u->getAsBoolean();
+    }
   }
   return p;
 }
@@ -353,15 +381,12 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
       choice["text"] = pending->text;
       choice["logprobs"] = nullptr;
     }
-    json::Object usage{{"prompt_tokens", r.promptTokens},
-                       {"completion_tokens", (int64_t)r.tokens.size()},
-                       {"total_tokens", r.promptTokens + (int64_t)r.tokens.size()}};
     json::Object body{{"id", id},
                       {"object", chat ? "chat.completion" : "text_completion"},
                       {"created", (int64_t)std::time(nullptr)},
                       {"model", options.modelName},
                       {"choices", json::Array{std::move(choice)}},
-                      {"usage", std::move(usage)}};
+                      {"usage", usageOf(r)}};
     res.set_content(dump(std::move(body)), "application/json");
     return;
   }
@@ -370,8 +395,13 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, pending, cancel, id, chat, first](size_t, httplib::DataSink &sink) {
+      [this, pending, cancel, id, chat, first, usage = p.includeUsage](size_t,
+                                                                       httplib::DataSink &sink) {
+        // With include_usage every chunk has "usage": null but a last one,
+        // whose choices are empty, before [DONE] (OpenAI's stream_options).
         auto send = [&](json::Value v) {
+          if (usage && v.getAsObject() && !v.getAsObject()->get("error"))
+            v.getAsObject()->try_emplace("usage", nullptr);
           std::string event = "data: " + dump(std::move(v)) + "\n\n";
           return sink.write(event.data(), event.size());
         };
@@ -398,6 +428,12 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
                                                    {"code", nullptr}}}});
         } else {
           send(chunk(id, chat, "", result.finishReason, *first));
+          if (usage) {
+            json::Object last = chunk(id, chat, "", "", false);
+            last["choices"] = json::Array{};
+            last["usage"] = usageOf(result);
+            send(std::move(last));
+          }
         }
         std::string end = "data: [DONE]\n\n";
         sink.write(end.data(), end.size());

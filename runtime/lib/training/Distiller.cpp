@@ -159,7 +159,8 @@ llvm::Expected<CheckedExport> attnedit::exportChecked(ModuleOp module, Parameter
     return summary.takeError();
   result.summary = std::move(*summary);
   if (result.summary.tokenizerFile.empty())
-    spdlog::warn("export: the module names no tokenizer; {} has none", dir.str());
+    spdlog::warn("export: the module names no tokenizer, so the model written has none (text "
+                 "in and out will need --tokenizer)");
   return result;
 }
 

@@ -1,5 +1,6 @@
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gqa" 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla layers=3" 2>&1 | FileCheck %s --check-prefix=LAYER
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla layers=0,0" 2>&1 | FileCheck %s --check-prefix=TWICE
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla init=svd" 2>&1 | FileCheck %s --check-prefix=SVD
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla init=rorope params-out=%t.safetensors" 2>&1 | FileCheck %s --check-prefix=RORO
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla init=pca" 2>&1 | FileCheck %s --check-prefix=INIT
@@ -10,7 +11,8 @@
 
 // Tests that out-of-range options are rejected with a message naming them.
 // TARGET: error: attnedit-edit-attention: target must be mla or gate-swa, got 'gqa'
-// LAYER: error: attnedit-edit-attention: layer 3 is out of range: the module has 1 attention layers
+// LAYER: error: attnedit-edit-attention: layers entry 3 is out of range: the module has 1 attention layers
+// TWICE: error: attnedit-edit-attention: layers names layer 0 twice
 // SVD: error: attnedit-edit-attention: init=svd computes weights: give params-out=FILE.safetensors
 // RORO: error: attnedit-edit-attention: init=rorope measures keys and values on calibration data: give activations=FILE (attnedit-run calibrate-activations)
 // INIT: error: attnedit-edit-attention: init must be svd, random or rorope, got 'pca'

@@ -39,6 +39,11 @@ foreignEntries(llvm::StringRef dir, llvm::function_ref<bool(llvm::StringRef)> ou
 /// links: an output written over a file the job reads would destroy it.
 bool sameFile(llvm::StringRef a, llvm::StringRef b);
 
+/// `path` + `tag` + this process's id: a scratch file or directory beside
+/// `path`, on its disk rather than in a small /tmp. Those a killed process
+/// left (its id no longer runs) are removed first, so they do not pile up.
+std::string scratchBeside(llvm::StringRef path, llvm::StringRef tag);
+
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_FRONTEND_ATOMICFILE_H

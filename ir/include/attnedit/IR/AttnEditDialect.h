@@ -27,6 +27,8 @@ namespace mlir::attnedit {
 /// Every weight file `module` names, as written: its parameter_files, then
 /// each scope's.
 llvm::SmallVector<llvm::StringRef> parameterFilesOf(Operation *module);
+/// "[2, ?, 8]": a shape in a message, "?" for a dynamic size.
+std::string formatShape(llvm::ArrayRef<int64_t> shape);
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_IR_ATTNEDITDIALECT_H

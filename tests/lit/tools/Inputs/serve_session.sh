@@ -57,6 +57,10 @@ post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2, "echo
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": -1}'
 post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 9223372036854775807}'
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1, "temperature": 0, "logprobs": false, "presence_penalty": 0, "response_format": {"type": "text"}, "user": "u1"}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*HTTP/\1 HTTP/'
+echo "== stream usage"
+curl -sN "$url/v1/completions" -d '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 2, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}'
+post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2, "stream_options": {"include_usage": true}}'
+post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2, "seed": 1.5}'
 echo "== large body"
 curl -s -w ' HTTP %{http_code}\n' "$url/v1/completions" -d "{\"model\": \"stories\", \"prompt\": \"$(printf 'a b %.0s' $(seq 3000))\"}"
 echo "== busy port"

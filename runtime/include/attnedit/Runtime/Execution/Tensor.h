@@ -53,8 +53,6 @@ private:
   const int32_t *intData = nullptr;
 };
 
-std::string formatShape(llvm::ArrayRef<int64_t> shape);
-
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_RUNTIME_EXECUTION_TENSOR_H
