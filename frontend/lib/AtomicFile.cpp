@@ -65,6 +65,12 @@ mlir::attnedit::foreignEntries(llvm::StringRef dir,
   return foreign;
 }
 
+std::string mlir::attnedit::joinPath(llvm::StringRef dir, llvm::StringRef name) {
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, name);
+  return path.str().str();
+}
+
 bool mlir::attnedit::sameFile(llvm::StringRef a, llvm::StringRef b) {
   bool same = false;
   return !llvm::sys::fs::equivalent(a, b, same) && same;

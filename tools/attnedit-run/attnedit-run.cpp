@@ -28,6 +28,7 @@
 #include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Runtime/Inference/Decoder.h"
 #include "attnedit/Runtime/Inference/Generation.h"
+#include "attnedit/Runtime/Inference/Sampling.h"
 #include "attnedit/Runtime/Inference/Scheduler.h"
 #include "attnedit/Runtime/Inference/ServeBench.h"
 #include "attnedit/Runtime/Inference/Server.h"
@@ -1031,78 +1032,6 @@ static llvm::Expected<std::unique_ptr<Decoder>> decoderFor(Model &model) {
   return Decoder::create(model, DecoderOptions{blockSize, maxChunk, kvBlocks});
 }
 
-/// A killed `sample` run's complete samples so far (the first ones in
-/// order) and the job they belong to: one JSON line, then per sample its
-/// length and ids as int32.
-static constexpr llvm::StringLiteral kSampleCheckpointMagic = "attnedit-sample-checkpoint";
-
-static llvm::Error writeSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job,
-                                         llvm::ArrayRef<std::vector<int32_t>> samples) {
-  std::string bytes;
-  llvm::raw_string_ostream os(bytes);
-  os << kSampleCheckpointMagic << "\n"
-     << llvm::json::Object{{"job", job}, {"samples", (int64_t)samples.size()}} << "\n";
-  for (const std::vector<int32_t> &sample : samples) {
-    int32_t n = sample.size();
-    os.write(reinterpret_cast<const char *>(&n), sizeof n);
-    os.write(reinterpret_cast<const char *>(sample.data()), n * sizeof(int32_t));
-  }
-  return writeFileAtomically(path, os.str());
-}
-
-/// The samples of the checkpoint at `path`, refused when it belongs to
-/// another job than `job` (of `total` samples) or does not parse (errors
-/// name the file).
-static llvm::Expected<std::vector<std::vector<int32_t>>>
-readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t total,
-                     int64_t vocab) {
-  auto buffer = llvm::MemoryBuffer::getFile(path);
-  if (!buffer)
-    return makeError(path, buffer.getError().message());
-  llvm::StringRef rest = (*buffer)->getBuffer();
-  auto corrupt = [&](const llvm::Twine &why) {
-    return makeError(path, "not a sample checkpoint (" + why +
-                               "); delete it to sample from the start");
-  };
-  auto [magic, afterMagic] = rest.split('\n');
-  auto [header, data] = afterMagic.split('\n');
-  if (magic != kSampleCheckpointMagic)
-    return corrupt("no header line");
-  auto parsed = parseJson(header);
-  if (!parsed)
-    return corrupt(llvm::toString(parsed.takeError()));
-  const llvm::json::Object *object = parsed->getAsObject();
-  const llvm::json::Value *savedJob = object ? object->get("job") : nullptr;
-  std::optional<int64_t> count = object ? object->getInteger("samples") : std::nullopt;
-  if (!savedJob || !count || *count < 0)
-    return corrupt("no job or sample count");
-  std::vector<std::string> changes = jsonChanges(*savedJob, job);
-  if (!changes.empty())
-    return makeError(path, "the checkpoint belongs to another sample run; changed: " +
-                               llvm::join(changes, "; ") +
-                               ". Resume with the same options, or delete it");
-  if (*count > total)
-    return corrupt(llvm::formatv("{0} samples of a run of {1}", *count, total).str());
-  std::vector<std::vector<int32_t>> samples;
-  for (int64_t i = 0; i < *count; ++i) {
-    int32_t n;
-    if (data.size() < sizeof n)
-      return corrupt(llvm::formatv("sample {0} of {1} is missing", i, *count).str());
-    std::memcpy(&n, data.data(), sizeof n);
-    data = data.drop_front(sizeof n);
-    if (n < 0 || data.size() < (size_t)n * sizeof(int32_t))
-      return corrupt(llvm::formatv("sample {0} has {1} ids, the file fewer", i, n).str());
-    std::vector<int32_t> &sample = samples.emplace_back(n);
-    std::memcpy(sample.data(), data.data(), n * sizeof(int32_t));
-    data = data.drop_front(n * sizeof(int32_t));
-    if (llvm::any_of(sample, [&](int32_t id) { return id < 0 || id >= vocab; }))
-      return corrupt(llvm::formatv("sample {0} has an id outside the vocabulary", i).str());
-  }
-  if (!data.empty())
-    return corrupt("bytes after the last sample");
-  return samples;
-}
-
 static llvm::Error runSample(Model &model) {
   if (sampleOut.empty())
     return usage("sample needs --out FILE (.bin: uint16 ids, .jsonl: JSON lines of "
@@ -1114,138 +1043,12 @@ static llvm::Error runSample(Model &model) {
   auto sampling = samplingOptions();
   if (!sampling)
     return sampling.takeError();
-  if (!model.bosToken())
-    return usage("the model has no BOS token to start a sample from");
-  bool ids = llvm::sys::path::extension(sampleOut) == ".bin";
-  bool jsonLines = llvm::sys::path::extension(sampleOut) == ".jsonl";
-  if (ids && model.vocabSize() > 65536)
-    return usage("a .bin holds uint16 ids, but the vocabulary has " +
-                 llvm::Twine(model.vocabSize()) + " entries; write text instead");
-  auto loaded = model.tokenizer();
-  if (!loaded)
-    return loaded.takeError();
-  const Tokenizer *tok = *loaded;
-  if (!ids && !tok)
-    return usage("text samples need the model's tokenizer; pass --tokenizer, or write a .bin");
   auto decoder = decoderFor(model);
   if (!decoder)
     return decoder.takeError();
-  // What the samples depend on (not --max-batch, which only changes the
-  // logits' rounding): a checkpoint of anything else is not resumed.
-  llvm::json::Value job = llvm::json::Object{
-      {"model", moduleIdentity(model.module())},
-      {"backend", backendName.getValue()},
-      {"count", (int64_t)sampleCount},
-      {"seed", (int64_t)sampling->seed},
-      {"max_tokens", sampling->maxTokens},
-      {"temperature", sampling->temperature},
-      {"top_k", sampling->topK},
-      {"top_p", sampling->topP},
-      {"repetition_penalty", sampling->repetitionPenalty}};
-  std::string checkpoint = sampleOut + ".partial";
-  std::vector<std::vector<int32_t>> samples(sampleCount);
-  int64_t resumed = 0;
-  if (llvm::sys::fs::exists(checkpoint)) {
-    if (!resume)
-      return makeError(checkpoint, "a killed sample run left this checkpoint; pass --resume "
-                                   "to continue it, or delete it");
-    auto saved = readSampleCheckpoint(checkpoint, job, sampleCount, model.vocabSize());
-    if (!saved)
-      return saved.takeError();
-    resumed = saved->size();
-    std::move(saved->begin(), saved->end(), samples.begin());
-    spdlog::info("resuming {}: {} of {} samples done", checkpoint, resumed,
-                 sampleCount.getValue());
-  } else if (resume) {
-    spdlog::info("{}: no checkpoint to resume; starting from the first sample", checkpoint);
-  }
-  std::vector<bool> done(sampleCount, false);
-  std::fill(done.begin(), done.begin() + resumed, true);
-  std::optional<std::string> failure;
-  int64_t finished = resumed, tokens = 0, saved = resumed, prefix = resumed, next = resumed;
-  auto start = std::chrono::steady_clock::now();
-  double lastReport = -1;
-  // Samples are independent requests, decoded maxBatch at a time (one
-  // Decoder for all: building its functions costs more than a sample),
-  // submitted a few batches ahead so that memory does not grow with --count.
-  Scheduler scheduler(**decoder, tok, maxBatch);
-  auto submit = [&](int64_t i) {
-    Request request;
-    request.prompt = {*model.bosToken()};
-    request.options = *sampling;
-    request.options.seed = sampling->seed * 1000003 + i; // each sample its own stream
-    request.onDone = [&, i](const RequestResult &result) {
-      if (result.finishReason == "error") {
-        if (!failure)
-          failure = llvm::formatv("sample {0}: {1}", i, result.error).str();
-        return;
-      }
-      samples[i] = result.tokens;
-      done[i] = true;
-      tokens += result.tokens.size();
-      double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      ++finished;
-      // A line a second, and the last: a log of 64000 samples stays readable.
-      if (seconds < lastReport + 1 && finished < sampleCount)
-        return;
-      lastReport = seconds;
-      double eta = seconds / (finished - resumed) * (sampleCount - finished);
-      llvm::errs() << llvm::formatv("sample {0}/{1}  {2:F0} tok/s  ETA {3}m{4:D2}s\n",
-                                    finished, sampleCount.getValue(),
-                                    tokens / std::max(seconds, 1e-9), (int64_t)eta / 60,
-                                    (int64_t)eta % 60);
-    };
-    scheduler.submit(std::move(request));
-  };
-  for (;;) {
-    for (; next < sampleCount && next - finished < 4 * maxBatch; ++next)
-      submit(next);
-    if (failure || !scheduler.step())
-      break;
-    // The samples complete from the first on, once there are
-    // --checkpoint-every more of them.
-    while (prefix < sampleCount && done[prefix])
-      ++prefix;
-    if (prefix - saved < sampleCheckpointEvery || prefix == sampleCount)
-      continue;
-    if (llvm::Error e = writeSampleCheckpoint(
-            checkpoint, job, llvm::ArrayRef(samples).take_front(prefix)))
-      return e;
-    saved = prefix;
-  }
-  if (failure)
-    return makeError("sample", *failure);
-  std::string text;
-  std::vector<uint16_t> stream;
-  for (const std::vector<int32_t> &sample : samples) {
-    // Each sample opens with BOS, as the trainer's packed data expects.
-    stream.push_back(*model.bosToken());
-    stream.insert(stream.end(), sample.begin(), sample.end());
-    if (!tok)
-      continue;
-    // JSON lines keep samples apart; plain text joins them with newlines,
-    // which the samples themselves may hold.
-    std::string decoded = tok->decode(sample);
-    text += jsonLines ? llvm::formatv("{0}\n", llvm::json::Value(llvm::json::Object{
-                                                   {"text", llvm::json::fixUTF8(decoded)}}))
-                            .str()
-                      : decoded + "\n";
-  }
-  llvm::Error written =
-      ids ? writeFileAtomically(sampleOut, llvm::StringRef(reinterpret_cast<const char *>(
-                                                             stream.data()),
-                                                         stream.size() * 2))
-          : writeFileAtomically(sampleOut, text);
-  if (written)
-    return written;
-  if (std::error_code ec = llvm::sys::fs::remove(checkpoint))
-    return makeError(checkpoint, "cannot remove: " + ec.message());
-  spdlog::info("wrote {}: {} samples, {} sampled tokens ({})", sampleOut.getValue(),
-               sampleCount.getValue(), stream.size() - sampleCount,
-               ids ? llvm::formatv("{0} uint16 ids: BOS before each sample", stream.size()).str()
-                   : jsonLines ? "JSON lines of {\"text\": ...}" : "text");
-  return llvm::Error::success();
+  return writeSamples(model, **decoder,
+                      SampleJobOptions{sampleOut, sampleCount, sampleCheckpointEvery, maxBatch,
+                                       resume, *sampling, backendName});
 }
 
 static llvm::Error runServe(Model &model) {

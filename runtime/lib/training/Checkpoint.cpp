@@ -1,6 +1,7 @@
-//===- Checkpoint.cpp - a job's claim on its directory and its state -------===//
+//===- Checkpoint.cpp - a job's claim on its output and its state ----------===//
 
 #include "attnedit/Runtime/Training/Checkpoint.h"
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Json.h"
 
@@ -15,12 +16,14 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <set>
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace mlir;
@@ -28,33 +31,47 @@ using namespace mlir::attnedit;
 namespace fs = llvm::sys::fs;
 namespace json = llvm::json;
 
-static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
-  llvm::SmallString<256> p(dir);
-  llvm::sys::path::append(p, name);
-  return p.str().str();
+/// Locks `path` for `output`, a `kind` ("directory", "file") that one job
+/// writes at a time.
+llvm::Expected<JobLock> JobLock::lock(const std::string &path, llvm::StringRef output,
+                                      llvm::StringRef kind, bool removeOnRelease) {
+  for (;;) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return makeError(path + ": cannot open: " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      char holder[512] = {0};
+      ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
+      ::close(fd);
+      std::string who = n > 0 ? llvm::StringRef(holder, n).trim().str() : "unknown";
+      return makeError(output + ": another job is using this " + kind + " (" + who +
+                       "); wait for it to end or choose another output " + kind);
+    }
+    // A lock file its holder removed on release, between our open and our
+    // flock, locks nothing: the next job creates a new one.
+    struct stat opened, named;
+    if (removeOnRelease &&
+        (::fstat(fd, &opened) != 0 || ::stat(path.c_str(), &named) != 0 ||
+         opened.st_ino != named.st_ino || opened.st_dev != named.st_dev)) {
+      ::close(fd);
+      continue;
+    }
+    std::string me = llvm::formatv("pid {0}, started {1:%Y-%m-%d %H:%M:%S}",
+                                   llvm::sys::Process::getProcessId(),
+                                   std::chrono::system_clock::now())
+                         .str();
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0)
+      spdlog::warn("{}: cannot record the lock holder: {}", path, std::strerror(errno));
+    return JobLock(fd, removeOnRelease ? path : "");
+  }
 }
 
 llvm::Expected<JobLock> JobLock::acquire(llvm::StringRef dir) {
   if (std::error_code ec = fs::create_directories(dir))
     return makeError(dir + ": cannot create: " + ec.message());
-  std::string path = joinPath(dir, "job.lock");
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return makeError(path + ": cannot open: " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    char holder[512] = {0};
-    ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
-    ::close(fd);
-    std::string who = n > 0 ? llvm::StringRef(holder, n).trim().str() : "unknown";
-    return makeError(dir + ": another job is using this directory (" + who +
-                     "); wait for it to end or choose another output directory");
-  }
-  std::string me = llvm::formatv("pid {0}, started {1:%Y-%m-%d %H:%M:%S}",
-                                 llvm::sys::Process::getProcessId(),
-                                 std::chrono::system_clock::now())
-                       .str();
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0)
-    spdlog::warn("{}: cannot record the lock holder: {}", path, std::strerror(errno));
+  auto held = lock(joinPath(dir, "job.lock"), dir, "directory", /*removeOnRelease=*/false);
+  if (!held)
+    return held.takeError();
   // Temporaries of a killed or failed job: an interrupted atomic write
   // (`*.tmp`) or export (`*.tmp-PID`, `*.old-PID`). They may hold the space
   // a full disk needs back.
@@ -66,12 +83,20 @@ llvm::Expected<JobLock> JobLock::acquire(llvm::StringRef dir) {
     else if (name.contains(".tmp-") || name.contains(".old-"))
       fs::remove_directories(it->path());
   }
-  return JobLock(fd);
+  return held;
+}
+
+llvm::Expected<JobLock> JobLock::acquireFile(llvm::StringRef file) {
+  return lock((file + ".lock").str(), file, "file", /*removeOnRelease=*/true);
 }
 
 JobLock::~JobLock() {
-  if (fd >= 0)
-    ::close(fd); // releases the flock
+  if (fd < 0)
+    return;
+  // Removed while still held, so that no job locks the file on its way out.
+  if (!removeOnRelease.empty())
+    fs::remove(removeOnRelease);
+  ::close(fd); // releases the flock
 }
 
 /// Where `was` and `now` differ, one line "path: was -> now" per leaf.
@@ -104,7 +129,13 @@ static void diffJson(const json::Value &was, const json::Value &now, const std::
     return;
   auto show = [](const json::Value &v) {
     std::string text;
-    llvm::raw_string_ostream(text) << v;
+    // llvm::json prints 17 digits: 0.003 would read 0.0030000000000000001.
+    if (v.kind() == json::Value::Number && !v.getAsInteger()) {
+      char digits[32];
+      text.assign(digits, std::to_chars(digits, std::end(digits), *v.getAsNumber()).ptr);
+    } else {
+      llvm::raw_string_ostream(text) << v;
+    }
     return text.size() > 80 ? text.substr(0, 77) + "..." : text;
   };
   out.push_back(path + ": " + show(was) + " -> " + show(now));

@@ -200,12 +200,6 @@ llvm::Expected<OwningOpRef<ModuleOp>> attnedit::trainingCopy(ModuleOp student,
 // Jobs
 //===----------------------------------------------------------------------===//
 
-static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
-  llvm::SmallString<256> p(dir);
-  llvm::sys::path::append(p, name);
-  return p.str().str();
-}
-
 /// Exports the trained model into work/export, then moves its files into
 /// outDir, config.json last: a directory with a config.json is complete,
 /// and the logs and work folder already in outDir stay.

@@ -10,19 +10,12 @@
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/Path.h"
 
 #include <spdlog/spdlog.h>
 
 using namespace mlir;
 using namespace mlir::attnedit;
 namespace json = llvm::json;
-
-static std::string joinPath(llvm::StringRef a, llvm::StringRef b) {
-  llvm::SmallString<256> p(a);
-  llvm::sys::path::append(p, b);
-  return std::string(p);
-}
 
 /// bf16 KV bytes per token of each attention layer of `module`, amortised
 /// over `context` tokens (a window caches min(window, context) of them).

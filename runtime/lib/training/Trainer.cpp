@@ -138,12 +138,6 @@ std::vector<int32_t> PackedTokens::sequence(uint64_t index) {
 // Checkpoints
 //===----------------------------------------------------------------------===//
 
-static std::string joinPath(llvm::StringRef dir, llvm::StringRef name) {
-  llvm::SmallString<256> p(dir);
-  llvm::sys::path::append(p, name);
-  return p.str().str();
-}
-
 /// Fails unless every rank was given this rank's job and recipe. Ranks
 /// of one job (mpirun -np N, or a node's own copy of the data) would
 /// otherwise average the gradients of different jobs without a word.

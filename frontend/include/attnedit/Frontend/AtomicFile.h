@@ -44,6 +44,9 @@ bool sameFile(llvm::StringRef a, llvm::StringRef b);
 /// left (its id no longer runs) are removed first, so they do not pile up.
 std::string scratchBeside(llvm::StringRef path, llvm::StringRef tag);
 
+/// `dir`/`name` in the platform's spelling.
+std::string joinPath(llvm::StringRef dir, llvm::StringRef name);
+
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_FRONTEND_ATOMICFILE_H

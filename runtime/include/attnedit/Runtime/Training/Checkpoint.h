@@ -1,9 +1,10 @@
-//===- Checkpoint.h - a job's claim on its directory and its state -*- C++ -*-===//
+//===- Checkpoint.h - a job's claim on its output and its state -*- C++ -*-===//
 //
-// A job owns its output directory through a lock, and records in
-// checkpoint.json where it is (stage, step, weights file), what it is (the
-// job's identity and its recipe) and its loss curves so far. A resume reads
-// that state back and refuses one that belongs to another job.
+// A job owns its output (a directory, or one file) through a lock. A
+// training job records in checkpoint.json where it is (stage, step, weights
+// file), what it is (the job's identity and its recipe), its loss curves
+// and its time so far; a resume reads that state back and refuses one that
+// belongs to another job.
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_RUNTIME_TRAINING_CHECKPOINT_H
@@ -18,23 +19,31 @@
 
 namespace mlir::attnedit {
 
-/// An exclusive lock on a job's output directory for the job's lifetime:
-/// a second job writing into the same directory is refused, naming the
-/// holder. flock(2) locks die with their process, so a killed job never
-/// leaves a stale lock.
+/// An exclusive lock on a job's output for the job's lifetime: a second job
+/// writing the same output is refused, naming the holder. flock(2) locks
+/// die with their process, so a killed job never leaves a lock that holds.
 class JobLock {
 public:
   /// Locks `dir`/job.lock (creating `dir`), then removes the temporaries a
   /// killed or failed job left in `dir` (`*.tmp` files, `*.tmp-*` and
   /// `*.old-*` directories): nobody else can be writing them.
   static llvm::Expected<JobLock> acquire(llvm::StringRef dir);
-  JobLock(JobLock &&other) : fd(other.fd) { other.fd = -1; }
+  /// Locks `file`.lock, for a job whose output is the one file `file`; the
+  /// lock file goes when the lock does (one a killed job left is taken over).
+  static llvm::Expected<JobLock> acquireFile(llvm::StringRef file);
+  JobLock(JobLock &&other) : fd(other.fd), removeOnRelease(std::move(other.removeOnRelease)) {
+    other.fd = -1;
+  }
   JobLock &operator=(JobLock &&) = delete;
   ~JobLock();
 
 private:
-  explicit JobLock(int fd) : fd(fd) {}
+  JobLock(int fd, std::string removeOnRelease)
+      : fd(fd), removeOnRelease(std::move(removeOnRelease)) {}
+  static llvm::Expected<JobLock> lock(const std::string &path, llvm::StringRef output,
+                                      llvm::StringRef kind, bool removeOnRelease);
   int fd;
+  std::string removeOnRelease; // the lock file, when it goes with the lock
 };
 
 /// One line "field: was -> now" per leaf where `was` and `now` differ
