@@ -168,6 +168,8 @@ llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
   state.stage = *stage;
   state.step = *step;
   state.file = file->str();
+  // Checkpoints written before it was recorded count from their resume.
+  state.seconds = object->getNumber("seconds").value_or(0);
   state.recipe = *recipe;
   state.job = *job;
   state.log.assign(log->begin(), log->end());
@@ -175,15 +177,16 @@ llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
 }
 
 json::Value CheckpointState::toJson() const {
-  return json::Object{{"stage", stage}, {"step", step},   {"file", file},
-                      {"recipe", recipe}, {"job", job}, {"log", json::Array(log)}};
+  return json::Object{{"stage", stage},   {"step", step}, {"file", file},
+                      {"seconds", seconds}, {"recipe", recipe}, {"job", job},
+                      {"log", json::Array(log)}};
 }
 
 std::vector<std::string> CheckpointState::changes(const json::Value &newJob,
                                                   const json::Value &newRecipe) const {
-  std::vector<std::string> out;
-  diffJson(job, newJob, "", out);
-  diffJson(recipe, newRecipe, "recipe", out);
+  std::vector<std::string> out = jsonChanges(job, newJob);
+  for (std::string &line : jsonChanges(recipe, newRecipe, "recipe"))
+    out.push_back(std::move(line));
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Model.h"
@@ -397,6 +398,21 @@ static TrainingRun runOf(const JobOptions &options, json::Object job) {
                      joinPath(options.outDir, "training_log.json"),
                      joinPath(options.outDir, "training_loss.svg"), options.resume,
                      std::move(job), options.threads};
+}
+
+llvm::Expected<double> attnedit::trainSeconds(llvm::StringRef outDir) {
+  std::string path = joinPath(outDir, "training_log.json");
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return makeError(path, "cannot read: " + buffer.getError().message());
+  auto log = parseJson((*buffer)->getBuffer());
+  if (!log)
+    return makeError(path, llvm::toString(log.takeError()));
+  const json::Object *object = log->getAsObject();
+  std::optional<double> seconds = object ? object->getNumber("train_seconds") : std::nullopt;
+  if (!seconds)
+    return makeError(path, "no train_seconds");
+  return *seconds;
 }
 
 llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptions &options) {

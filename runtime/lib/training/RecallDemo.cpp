@@ -17,12 +17,10 @@
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <cmath>
 
 using namespace mlir;
@@ -125,12 +123,6 @@ llvm::Error evaluateRecall(Model &teacher, Model &model, const RecallTask &task,
   return llvm::Error::success();
 }
 
-std::string join(llvm::StringRef dir, llvm::StringRef name) {
-  llvm::SmallString<256> p(dir);
-  llvm::sys::path::append(p, name);
-  return p.str().str();
-}
-
 Recipe recipe(uint64_t seed, int64_t seqLen, std::vector<StageRecipe> stages) {
   Recipe r;
   r.seed = seed;
@@ -160,10 +152,6 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
   RecallTask task; // 8 pairs, then 24 fillers, then the 8 queries
   int64_t seqLen = task.sequenceLength() - 1;
   int64_t window = 8; // < the 24 + tokens between a pair and its query
-  auto clock = [] { return std::chrono::steady_clock::now(); };
-  auto since = [](auto start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
 
   // The teacher: a 2-layer GQA Llama (4 query heads sharing 2 KV heads).
   ModelConfig config;
@@ -184,7 +172,7 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
   checkpoint.configOnly = true;
   checkpoint.configOnlyDType = DType::F32;
   // The task's vocabulary travels with every model directory the demo writes.
-  llvm::SmallString<256> tokenizer(join(options.outDir, "recall-tokenizer.bin"));
+  llvm::SmallString<256> tokenizer(joinPath(options.outDir, "recall-tokenizer.bin"));
   llvm::sys::fs::make_absolute(tokenizer);
   if (std::error_code ec = llvm::sys::fs::create_directories(options.outDir))
     return llvm::createStringError(ec, "%s: cannot create: %s", options.outDir.c_str(),
@@ -204,10 +192,9 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
   if (!module)
     return module.takeError();
 
-  std::string teacherDir = join(options.outDir, "teacher");
+  std::string teacherDir = joinPath(options.outDir, "teacher");
   RecallSequences data(task, options.seed);
   std::vector<Row> rows;
-  auto start = clock();
   spdlog::info("demo: training the teacher ({}) on multi-query associative recall",
                teacherDir);
   JobOptions teacherJob{teacherDir,
@@ -215,7 +202,7 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
                         options.resume};
   if (llvm::Error e = pretrain(**module, data, teacherJob))
     return e;
-  rows.push_back({"teacher (GQA)", 0, 0, since(start)});
+  rows.push_back({"teacher (GQA)"});
 
   auto teacher = Model::load(teacherDir);
   if (!teacher)
@@ -232,16 +219,15 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
            .str()},
   };
   for (const Student &s : students) {
-    auto studentStart = clock();
     spdlog::info("demo: distilling {} ({})", s.name, s.edit);
-    JobOptions job{join(options.outDir, s.dir),
+    JobOptions job{joinPath(options.outDir, s.dir),
                    recipe(options.seed + 1, seqLen,
                           {stage("layerwise", 300, 3e-3, options.scale),
                            stage("model", 600, 1e-3, options.scale)}),
                    options.resume};
     if (llvm::Error e = distill(**teacher, s.edit, data, job))
       return e;
-    rows.push_back({s.name, 0, 0, since(studentStart)});
+    rows.push_back({s.name});
   }
 
   if (!writer)
@@ -251,13 +237,18 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
   const char *dirs[] = {"teacher", "mla", "gateswa"};
   json::Array report;
   for (auto [row, dir] : llvm::zip(rows, dirs)) {
-    auto model = Model::load(join(options.outDir, dir));
+    auto model = Model::load(joinPath(options.outDir, dir));
     if (!model)
       return model.takeError();
+    // The job's log adds up its runs: a resumed demo reports them all.
+    auto seconds = trainSeconds(joinPath(options.outDir, dir));
+    if (!seconds)
+      return seconds.takeError();
+    row.seconds = *seconds;
     if (llvm::Error e = evaluateRecall(**teacher, **model, task, heldOut, 200, row))
       return e;
     report.push_back(json::Object{{"model", row.name},
-                                  {"dir", join(options.outDir, dir)},
+                                  {"dir", joinPath(options.outDir, dir)},
                                   {"recall_accuracy", row.recall},
                                   {"kl_to_teacher", row.kl},
                                   {"kv_bytes_per_token", row.kvBytes},
@@ -278,7 +269,7 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
                                   r.seconds);
   llvm::outs() << "(bf16 KV cache over all layers; recall = share of queries whose value is "
                   "the model's top next token, on 200 held-out sequences)\n";
-  std::string reportPath = join(options.outDir, "demo_report.json");
+  std::string reportPath = joinPath(options.outDir, "demo_report.json");
   if (llvm::Error e = writeFileAtomically(
           reportPath, llvm::formatv("{0:2}\n", json::Value(std::move(report))).str()))
     return e;

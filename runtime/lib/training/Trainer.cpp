@@ -197,6 +197,7 @@ llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
   trainer.resumeStep = state->step;
   trainer.checkpointFile = joinPath(run.workDir, state->file);
   trainer.curves = std::move(state->log);
+  trainer.earlierSeconds = state->seconds;
 
   auto weights = WeightFile::openSafetensors(trainer.checkpointFile);
   if (!weights)
@@ -245,7 +246,7 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
   std::string path = joinPath(run.workDir, file);
   if (llvm::Error e = writeSafetensors(path, tensors))
     return e;
-  CheckpointState state{(int64_t)stage, step, file, recipe.toJson(),
+  CheckpointState state{(int64_t)stage, step, file, trainSeconds(), recipe.toJson(),
                         json::Object(run.job), curves};
   if (llvm::Error e = writeFileAtomically(joinPath(run.workDir, "checkpoint.json"),
                                           llvm::formatv("{0:2}", state.toJson()).str()))
@@ -257,6 +258,11 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
   return writeLog();
 }
 
+double Trainer::trainSeconds() const {
+  return earlierSeconds +
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
 llvm::Error Trainer::writeLog() const {
   if (ProcessGroup *group = processGroup(); group && group->rank() != 0)
     return llvm::Error::success();
@@ -265,6 +271,7 @@ llvm::Error Trainer::writeLog() const {
     if (llvm::Error e = writeFileAtomically(
             run.logPath,
             llvm::formatv("{0:2}", json::Value(json::Object{{"recipe", recipe.toJson()},
+                                                            {"train_seconds", trainSeconds()},
                                                             {"stages", curvesJson}}))
                 .str()))
       return e;

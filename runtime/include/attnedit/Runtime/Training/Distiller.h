@@ -87,6 +87,11 @@ llvm::Error pretrain(ModuleOp model, TokenSource &data, const JobOptions &option
 llvm::Error distill(Model &teacher, llvm::StringRef editOptions, TokenSource &data,
                     const JobOptions &options);
 
+/// The wall seconds the job that wrote `outDir` has trained, added up over
+/// its runs (a resumed job counts the time before its kill):
+/// training_log.json's train_seconds.
+llvm::Expected<double> trainSeconds(llvm::StringRef outDir);
+
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_RUNTIME_TRAINING_DISTILLER_H

@@ -19,6 +19,7 @@
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -136,6 +137,8 @@ private:
                               llvm::ArrayRef<Tensor> params, llvm::ArrayRef<Tensor> m,
                               llvm::ArrayRef<Tensor> v);
   llvm::Error writeLog() const;
+  /// Wall seconds this job has trained, over its runs so far.
+  double trainSeconds() const;
 
   Recipe recipe;
   TrainingRun run;
@@ -143,6 +146,9 @@ private:
   // Where the last checkpoint left off; stage = -1 when starting fresh.
   int64_t resumeStage = -1, resumeStep = 0;
   std::string checkpointFile;
+  // The runs before this one, as their last checkpoint counted them.
+  double earlierSeconds = 0;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // One JSON object per stage: {"stage", "steps": [{step, loss, lr, ...}]}.
   std::vector<llvm::json::Value> curves;
 };
