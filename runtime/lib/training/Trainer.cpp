@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -287,26 +288,40 @@ namespace {
 /// a line every few seconds otherwise (logs, CI).
 class ProgressLine {
 public:
-  explicit ProgressLine(std::string label)
-      : label(std::move(label)), tty(llvm::sys::Process::StandardErrIsDisplayed()) {}
+  /// `later` names the job's stages after this one, which the ETA leaves
+  /// out (their steps cost another time each).
+  ProgressLine(std::string label, int64_t tokensPerStep, std::string later)
+      : label(std::move(label)), later(std::move(later)), tokensPerStep(tokensPerStep),
+        tty(llvm::sys::Process::StandardErrIsDisplayed()) {}
   ~ProgressLine() {
     if (tty && drawn)
       llvm::errs() << "\n";
   }
-  void update(int64_t step, int64_t steps, double loss, double lr, double tokensPerSecond,
-              double secondsPerStep, llvm::StringRef ranks = "") {
+  /// After step `step` of `steps`. The rate is wall time over the steps
+  /// since this run's first: that one compiles the step's functions, which
+  /// the remaining steps do not repeat, while the checkpoints they write
+  /// are part of their cost.
+  void update(int64_t step, int64_t steps, double loss, double lr, llvm::StringRef ranks = "") {
     auto now = std::chrono::steady_clock::now();
+    if (!firstStep) {
+      firstStep = step;
+      firstDone = now;
+    }
     bool last = step == steps;
     if (!last && std::chrono::duration<double>(now - lastDraw).count() < (tty ? 0.2 : 10.0))
       return;
     lastDraw = now;
-    double eta = (steps - step) * secondsPerStep;
-    std::string line = llvm::formatv("{0} step {1}/{2}  loss {3:F5}  lr {4:E2}  {5:F0} tok/s  "
-                                     "ETA {6}m{7:D2}s",
-                                     label, step, steps, loss, lr, tokensPerSecond,
-                                     (int64_t)eta / 60, (int64_t)eta % 60)
-                           .str() +
-                       ranks.str();
+    std::string rate = "-- tok/s  ETA --";
+    if (step > *firstStep) {
+      double secondsPerStep =
+          std::chrono::duration<double>(now - firstDone).count() / (step - *firstStep);
+      double eta = (steps - step) * secondsPerStep;
+      rate = llvm::formatv("{0:F0} tok/s  ETA {1}m{2:D2}s", tokensPerStep / secondsPerStep,
+                           (int64_t)eta / 60, (int64_t)eta % 60);
+    }
+    std::string line = llvm::formatv("{0} step {1}/{2}  loss {3:F5}  lr {4:E2}  {5}{6}{7}",
+                                     label, step, steps, loss, lr, rate, later, ranks)
+                           .str();
     if (tty)
       llvm::errs() << "\r\033[K" << line;
     else
@@ -315,9 +330,11 @@ public:
   }
 
 private:
-  std::string label;
+  std::string label, later;
+  int64_t tokensPerStep;
   bool tty, drawn = false;
-  std::chrono::steady_clock::time_point lastDraw;
+  std::optional<int64_t> firstStep;
+  std::chrono::steady_clock::time_point firstDone, lastDraw;
 };
 
 } // namespace
@@ -435,9 +452,19 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
   std::vector<int32_t> positions(recipe.seqLen);
   std::iota(positions.begin(), positions.end(), 0);
   Tensor positionTensor = Tensor::ints(positions);
-  ProgressLine progress(llvm::formatv("stage {0} ({1})", index + 1, stage.stage).str());
+  int64_t laterSteps = 0;
+  for (size_t i = index + 1; i < recipe.stages.size(); ++i)
+    laterSteps += recipe.stages[i].steps;
+  std::string later =
+      index + 1 == recipe.stages.size() ? ""
+      : index + 2 == recipe.stages.size()
+          ? llvm::formatv(" + stage {0} ({1} steps)", index + 2, laterSteps).str()
+          : llvm::formatv(" + stages {0}-{1} ({2} steps)", index + 2, recipe.stages.size(),
+                          laterSteps)
+                .str();
+  ProgressLine progress(llvm::formatv("stage {0} ({1})", index + 1, stage.stage).str(),
+                        recipe.batch * recipe.seqLen, later);
   auto stageStart = std::chrono::steady_clock::now();
-  double smoothedStepSeconds = 0;
   for (int64_t step = start; step < stage.steps; ++step) {
     auto stepStart = std::chrono::steady_clock::now();
     std::vector<std::vector<Tensor>> batch;
@@ -531,8 +558,6 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
 
     auto now = std::chrono::steady_clock::now();
     double stepSeconds = std::chrono::duration<double>(now - stepStart).count();
-    smoothedStepSeconds = step == start ? stepSeconds
-                                        : 0.9 * smoothedStepSeconds + 0.1 * stepSeconds;
     double tokensPerSecond = recipe.batch * recipe.seqLen / std::max(stepSeconds, 1e-9);
     json::Object point{{"step", step + 1},
                        {"loss", loss},
@@ -573,7 +598,7 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     }
     points.push_back(std::move(point));
     if (!group || group->rank() == 0)
-      progress.update(step + 1, stage.steps, loss, lr, tokensPerSecond, smoothedStepSeconds,
+      progress.update(step + 1, stage.steps, loss, lr,
                       ranks);
     if ((step + 1) % recipe.checkpointEvery == 0 || step + 1 == stage.steps) {
       if (llvm::Error e = gatherLayers())
