@@ -135,14 +135,17 @@ LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
   };
   if (target != "mla" && target != "gate-swa")
     return fail("target must be mla or gate-swa, got '" + target + "'");
-  for (int64_t l : layers)
-    if (l < 0 || l >= numLayers)
-      return fail("layer " + llvm::Twine(l) + " is out of range: the module has " +
-                  llvm::Twine(numLayers) + " attention layers");
-  for (int64_t l : fullLayers)
-    if (l < 0 || l >= numLayers)
-      return fail("full-layers entry " + llvm::Twine(l) + " is out of range: the module has " +
-                  llvm::Twine(numLayers) + " attention layers");
+  for (auto [option, list] : {std::pair{"layers", &layers}, {"full-layers", &fullLayers}}) {
+    llvm::SmallDenseSet<int64_t> seen;
+    for (int64_t l : *list) {
+      if (l < 0 || l >= numLayers)
+        return fail(llvm::Twine(option) + " entry " + llvm::Twine(l) +
+                    " is out of range: the module has " + llvm::Twine(numLayers) +
+                    " attention layers");
+      if (!seen.insert(l).second)
+        return fail(llvm::Twine(option) + " names layer " + llvm::Twine(l) + " twice");
+    }
+  }
   // A plan can use both kinds, so both kinds' options must be valid.
   bool planned = !plan.empty();
   if (target == "mla" || planned) {
