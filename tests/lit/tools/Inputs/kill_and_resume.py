@@ -11,24 +11,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
+
+from busy_until import start_until
 
 args = sys.argv[1:sys.argv.index("--")]
 kill_only = "--kill-only" in args
 state, finished = [a for a in args if a != "--kill-only"]
 command = sys.argv[sys.argv.index("--") + 1:]
 
-# The run at the lowest priority: on a loaded machine (ctest -j beside lit's
-# own workers) this poller must still see the checkpoint before the run ends.
-proc = subprocess.Popen(command, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(19))
-deadline = time.time() + 300
-while not os.path.exists(state):
-    if proc.poll() is not None:
-        sys.exit(f"the run ended (exit {proc.returncode}) before writing a checkpoint")
-    if time.time() > deadline:
-        proc.kill()
-        sys.exit("no checkpoint after 300 s")
-    time.sleep(0.01)
+proc = start_until(command, state, "the run")
 os.kill(proc.pid, signal.SIGKILL)
 proc.wait()
 if os.path.exists(finished):
