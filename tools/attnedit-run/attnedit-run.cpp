@@ -1032,8 +1032,8 @@ static llvm::Error runSample(Model &model) {
   if (sampleOut.empty())
     return usage("sample needs --out FILE (.bin: uint16 ids, .jsonl: JSON lines of "
                  "{\"text\": ...}, anything else: text)");
-  if (sampleCount < 1 || sampleCount > kMaxConfigSize)
-    return usage(llvm::formatv("--count must be in [1, {0}]", kMaxConfigSize).str());
+  if (llvm::Error e = checkRange("--count", sampleCount, 1, kMaxConfigSize))
+    return e;
   if (sampleCheckpointEvery < 1)
     return usage("--checkpoint-every must be >= 1");
   auto sampling = samplingOptions();

@@ -35,16 +35,11 @@ static llvm::Error moduleError(llvm::StringRef modulePath, const llvm::Twine &ms
 }
 
 llvm::Error ParameterStore::openModuleFiles(ModuleOp module, llvm::StringRef modulePath) {
-  auto openAll = [&](Attribute list, llvm::StringRef scope,
-                     llvm::StringRef attrName) -> llvm::Error {
-    auto paths = dyn_cast_or_null<ArrayAttr>(list);
-    if (!paths)
-      return moduleError(modulePath, attrName + " must be an array of file names");
-    for (Attribute a : paths) {
-      auto name = dyn_cast<StringAttr>(a);
-      if (!name)
-        return moduleError(modulePath, attrName + " must hold strings");
-      llvm::SmallString<256> file(name.getValue());
+  // The dialect's verifier has checked these attributes' kinds (every module
+  // here was parsed, imported or transformed, and verified).
+  auto openAll = [&](ArrayAttr paths, llvm::StringRef scope) -> llvm::Error {
+    for (llvm::StringRef name : paths.getAsValueRange<StringAttr>()) {
+      llvm::SmallString<256> file(name);
       if (llvm::sys::path::is_relative(file)) {
         llvm::SmallString<256> dir(modulePath);
         llvm::sys::path::remove_filename(dir);
@@ -57,24 +52,16 @@ llvm::Error ParameterStore::openModuleFiles(ModuleOp module, llvm::StringRef mod
     return llvm::Error::success();
   };
   Operation *op = module.getOperation();
-  Attribute unscoped = op->getAttr(attrs::kParameterFiles);
+  auto unscoped = op->getAttrOfType<ArrayAttr>(attrs::kParameterFiles);
   if (!unscoped)
     return moduleError(modulePath, llvm::Twine("module has no '") + attrs::kParameterFiles +
                                        "' attribute naming its parameter files");
-  if (llvm::Error e = openAll(unscoped, "", attrs::kParameterFiles))
+  if (llvm::Error e = openAll(unscoped, ""))
     return e;
-  Attribute scoped = op->getAttr(attrs::kParameterScopes);
-  if (!scoped)
-    return llvm::Error::success();
-  auto scopes = dyn_cast<DictionaryAttr>(scoped);
-  if (!scopes)
-    return moduleError(modulePath, llvm::Twine(attrs::kParameterScopes) +
-                                       " must be a dictionary {scope = [files]}");
-  for (NamedAttribute entry : scopes)
-    if (llvm::Error e = openAll(entry.getValue(), entry.getName().getValue(),
-                                (llvm::Twine(attrs::kParameterScopes) + "." +
-                                 entry.getName().getValue()).str()))
-      return e;
+  if (auto scopes = op->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))
+    for (NamedAttribute entry : scopes)
+      if (llvm::Error e = openAll(cast<ArrayAttr>(entry.getValue()), entry.getName().getValue()))
+        return e;
   return llvm::Error::success();
 }
 

@@ -598,8 +598,7 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     }
     points.push_back(std::move(point));
     if (!group || group->rank() == 0)
-      progress.update(step + 1, stage.steps, loss, lr,
-                      ranks);
+      progress.update(step + 1, stage.steps, loss, lr, ranks);
     if ((step + 1) % recipe.checkpointEvery == 0 || step + 1 == stage.steps) {
       if (llvm::Error e = gatherLayers())
         return e;
