@@ -28,11 +28,12 @@ inline Tensor randomTensor(std::vector<int64_t> shape, std::mt19937 &rng, float 
   return t;
 }
 
-/// A kernel in a module of its own and its expanded schedule (null when
-/// it did not build; the test has failed then).
+/// A kernel in a module of its own, the target it was built for and its
+/// expanded schedule (null when it did not build; the test has failed then).
 struct BuiltKernel {
   MLIRContext context;
   OwningOpRef<ModuleOp> module;
+  std::shared_ptr<const TargetDescription> target;
   std::unique_ptr<Schedule> schedule;
 };
 
@@ -47,9 +48,10 @@ buildKernel(llvm::StringRef target,
   out->module = ModuleOp::create(b.getUnknownLoc());
   b.setInsertionPointToEnd(out->module->getBody());
   auto t = TargetDescription::load(target);
-  EXPECT_TRUE(static_cast<bool>(t));
+  EXPECT_TRUE(static_cast<bool>(t)) << (t ? "" : llvm::toString(t.takeError()));
   if (!t)
     return out;
+  out->target = *t;
   KernelOp kernel = build(b, **t);
   EXPECT_TRUE(succeeded(kernel.verify()));
   auto s = buildSchedule(kernel);
@@ -57,6 +59,18 @@ buildKernel(llvm::StringRef target,
   if (s)
     out->schedule = std::make_unique<Schedule>(std::move(*s));
   return out;
+}
+
+/// Runs `s` in the simulator on `in` (the first GM tensors) and returns its
+/// last GM tensor (the kernels' output), or the simulator's error.
+inline llvm::Expected<std::vector<float>> runSchedule(const Schedule &s,
+                                                      const std::vector<std::vector<float>> &in) {
+  Simulator sim(s);
+  for (size_t k = 0; k < in.size(); ++k)
+    sim.setTensor(k, in[k]);
+  if (llvm::Error e = sim.run())
+    return std::move(e);
+  return sim.tensor(s.gm.size() - 1);
 }
 
 /// Builds one kernel with `build` for `target` (buildKernel), runs it in the
@@ -80,18 +94,31 @@ simulateKernel(llvm::StringRef target,
   return sim.tensor(inputs.size());
 }
 
-/// The row kernel of `p` (its largest tile that fits) simulated on `inputs`.
-inline std::vector<float> simulateRows(const RowProblem &p, llvm::StringRef target,
-                                       std::vector<const Tensor *> inputs,
-                                       int64_t *instructions = nullptr) {
+/// The kernel `build` makes for `p` with the tile rows `rowsPerTile` picks
+/// (expected to be at least 1), simulated on `inputs` (simulateKernel): the
+/// row, move, mask and column kernels all take their problem that way.
+template <typename Problem>
+std::vector<float>
+simulateTiled(const Problem &p, llvm::StringRef target,
+              int64_t (*rowsPerTile)(const Problem &, const TargetDescription &),
+              KernelOp (*build)(OpBuilder &, Location, llvm::StringRef, const Problem &, int64_t,
+                                const TargetDescription &),
+              std::vector<const Tensor *> inputs, int64_t *instructions = nullptr) {
   return simulateKernel(
       target,
       [&](OpBuilder &b, const TargetDescription &t) {
         int64_t r = rowsPerTile(p, t);
         EXPECT_GE(r, 1);
-        return buildRowKernel(b, b.getUnknownLoc(), "k", p, r, t);
+        return build(b, b.getUnknownLoc(), "k", p, r, t);
       },
       inputs, instructions);
+}
+
+/// The row kernel of `p` (its largest tile that fits) simulated on `inputs`.
+inline std::vector<float> simulateRows(const RowProblem &p, llvm::StringRef target,
+                                       std::vector<const Tensor *> inputs,
+                                       int64_t *instructions = nullptr) {
+  return simulateTiled(p, target, rowsPerTile, buildRowKernel, inputs, instructions);
 }
 
 } // namespace mlir::attnedit::ascend::test

@@ -27,6 +27,7 @@ using namespace mlir;
 using namespace mlir::attnedit;
 using namespace mlir::attnedit::ascend;
 using mlir::attnedit::ascend::test::randomTensor;
+using mlir::attnedit::ascend::test::runSchedule;
 
 namespace {
 
@@ -57,31 +58,13 @@ AttentionProblem problem(int64_t groups, int64_t headsPerGroup, int64_t tq, int6
   return p;
 }
 
-struct Built {
-  MLIRContext context;
-  OwningOpRef<ModuleOp> module;
-  std::shared_ptr<const TargetDescription> target;
-  std::unique_ptr<Schedule> schedule;
-};
-
-std::unique_ptr<Built> build(const AttentionProblem &p, const AttentionTiling &tl,
-                             llvm::StringRef target = "910b") {
-  auto out = std::make_unique<Built>();
-  out->context.loadDialect<AscendDialect>();
-  OpBuilder b(&out->context);
-  out->module = ModuleOp::create(b.getUnknownLoc());
-  b.setInsertionPointToEnd(out->module->getBody());
-  auto t = TargetDescription::load(target);
-  EXPECT_TRUE(static_cast<bool>(t));
-  out->target = *t;
-  std::string why;
-  EXPECT_TRUE(attentionFits(p, tl, **t, &why)) << why;
-  KernelOp kernel = buildAttentionKernel(b, b.getUnknownLoc(), "fa", p, tl, **t);
-  EXPECT_TRUE(succeeded(kernel.verify()));
-  auto s = buildSchedule(kernel);
-  EXPECT_TRUE(static_cast<bool>(s)) << (s ? "" : llvm::toString(s.takeError()));
-  out->schedule = std::make_unique<Schedule>(std::move(*s));
-  return out;
+std::unique_ptr<test::BuiltKernel> build(const AttentionProblem &p, const AttentionTiling &tl,
+                                         llvm::StringRef target = "910b") {
+  return test::buildKernel(target, [&](OpBuilder &b, const TargetDescription &t) {
+    std::string why;
+    EXPECT_TRUE(attentionFits(p, tl, t, &why)) << why;
+    return buildAttentionKernel(b, b.getUnknownLoc(), "fa", p, tl, t);
+  });
 }
 
 /// q [H, tq, dk], k [Hkv, tk, dk], v [Hkv, tk, dv] (null with valueFromKey).
@@ -99,14 +82,6 @@ std::vector<std::vector<float>> inputs(const AttentionProblem &p, const Attentio
   return in;
 }
 
-llvm::Expected<std::vector<float>> run(const Schedule &s, const std::vector<std::vector<float>> &in) {
-  Simulator sim(s);
-  for (size_t a = 0; a < in.size(); ++a)
-    sim.setTensor(a, in[a]);
-  if (llvm::Error e = sim.run())
-    return std::move(e);
-  return sim.tensor(s.gm.size() - 1);
-}
 
 /// The reference: kernels::attend takes [T, H, D] operands.
 Tensor reference(const AttentionProblem &p, const Tensor &q, const Tensor &k, const Tensor &v,
@@ -139,8 +114,8 @@ void check(const AttentionProblem &p, std::vector<AttentionTiling> tilings, doub
                                     << " kChunk " << tl.kChunk << " nChunk " << tl.nChunk
                                     << " splits " << tl.splits);
     auto built = build(p, tl);
-    auto got = run(*built->schedule, inputs(p, tl, q, k, p.valueFromKey ? nullptr : &v,
-                                            p.sinks ? &sinks : nullptr));
+    auto got = runSchedule(*built->schedule, inputs(p, tl, q, k, p.valueFromKey ? nullptr : &v,
+                                                    p.sinks ? &sinks : nullptr));
     ASSERT_TRUE(static_cast<bool>(got)) << llvm::toString(got.takeError());
     expectNear(*got, want, tol);
   }
@@ -250,7 +225,7 @@ TEST(AttentionKernel, SplitKvDecodeMatchesReference) {
       c.instrs.erase(end, c.instrs.end());
     }
     EXPECT_EQ(removed, (int64_t)built->schedule->cores.size());
-    auto got = run(*built->schedule, inputs(gqa, tl, q, k, &v, nullptr));
+    auto got = runSchedule(*built->schedule, inputs(gqa, tl, q, k, &v, nullptr));
     ASSERT_FALSE(static_cast<bool>(got));
     std::string msg = llvm::toString(got.takeError());
     EXPECT_NE(msg.find("sync_all"), std::string::npos) << msg;
@@ -281,7 +256,7 @@ TEST(AttentionKernel, SimulatorCatchesMissingCrossCoreWaits) {
     });
     EXPECT_NE(it, program.instrs.end());
     program.instrs.erase(it);
-    auto got = run(*built->schedule, in);
+    auto got = runSchedule(*built->schedule, in);
     EXPECT_FALSE(static_cast<bool>(got));
     return got ? "" : llvm::toString(got.takeError());
   };
@@ -303,7 +278,7 @@ TEST(AttentionKernel, SimulatorCatchesMissingCrossCoreWaits) {
     extra.pipe = Pipe::FIX;
     extra.event = 7;
     aic.instrs.push_back(extra);
-    auto got = run(*built->schedule, in);
+    auto got = runSchedule(*built->schedule, in);
     ASSERT_FALSE(static_cast<bool>(got));
     EXPECT_NE(llvm::toString(got.takeError()).find("never waited"), std::string::npos);
   }

@@ -26,21 +26,19 @@ Schedule single(std::vector<Instr> instrs) {
   return s;
 }
 
-// Tests CANN's theoretical mmad model (S56): ⌈m/16⌉·⌈n/16⌉·⌈k/16⌉ cycles for
-// b16 operands, and the L1 -> L0A rate of S57 (256 B/cycle + 28 cycles).
-TEST(CostModel, MmadAndMte1Formulas) {
+/// A bf16 mmad of 128 x 64 by 64 x 256, A at `aOffset` of L0A.
+Instr mmad128x64x256(int64_t aOffset = 0) {
   Instr mmad;
   mmad.kind = InstrKind::Mmad;
   mmad.pipe = Pipe::M;
-  mmad.src0 = {tile(Space::L0A, 128, 64, DType::BF16, Layout::ZZ), {0, 0}};
+  mmad.src0 = {tile(Space::L0A, 128, 64, DType::BF16, Layout::ZZ, aOffset), {0, 0}};
   mmad.src1 = {tile(Space::L0B, 64, 256, DType::BF16, Layout::ZN), {0, 0}};
   mmad.dst = {tile(Space::L0C, 128, 256, DType::F32, Layout::NZ), {0, 0}};
-  auto e = estimate(single({mmad}));
-  ASSERT_TRUE(static_cast<bool>(e));
-  EXPECT_DOUBLE_EQ(e->cycles, 8 * 16 * 4);
-  EXPECT_DOUBLE_EQ(e->flops, 2.0 * 128 * 64 * 256);
-  EXPECT_EQ(e->bound, Pipe::M);
+  return mmad;
+}
 
+/// The MTE1 load of a bf16 128 x 64 tile from L1 into L0A.
+Instr l1ToL0a128x64() {
   Instr load;
   load.kind = InstrKind::Copy;
   load.pipe = Pipe::MTE1;
@@ -48,7 +46,19 @@ TEST(CostModel, MmadAndMte1Formulas) {
   load.dst = {tile(Space::L0A, 128, 64, DType::BF16, Layout::ZZ), {0, 0}};
   load.rows = 128;
   load.cols = 64;
-  auto l = estimate(single({load}));
+  return load;
+}
+
+// Tests CANN's theoretical mmad model (S56): ⌈m/16⌉·⌈n/16⌉·⌈k/16⌉ cycles for
+// b16 operands, and the L1 -> L0A rate of S57 (256 B/cycle + 28 cycles).
+TEST(CostModel, MmadAndMte1Formulas) {
+  auto e = estimate(single({mmad128x64x256()}));
+  ASSERT_TRUE(static_cast<bool>(e));
+  EXPECT_DOUBLE_EQ(e->cycles, 8 * 16 * 4);
+  EXPECT_DOUBLE_EQ(e->flops, 2.0 * 128 * 64 * 256);
+  EXPECT_EQ(e->bound, Pipe::M);
+
+  auto l = estimate(single({l1ToL0a128x64()}));
   ASSERT_TRUE(static_cast<bool>(l));
   EXPECT_DOUBLE_EQ(l->cycles, 28 + 128 * 64 * 2 / 256.0);
 }
@@ -56,19 +66,8 @@ TEST(CostModel, MmadAndMte1Formulas) {
 // Tests that a flag makes the consumer start after the producer completes,
 // while independent pipes overlap.
 TEST(CostModel, FlagsSerialiseAndPipesOverlap) {
-  Instr load;
-  load.kind = InstrKind::Copy;
-  load.pipe = Pipe::MTE1;
-  load.src0 = {tile(Space::L1, 128, 64, DType::BF16, Layout::NZ), {0, 0}};
-  load.dst = {tile(Space::L0A, 128, 64, DType::BF16, Layout::ZZ), {0, 0}};
-  load.rows = 128;
-  load.cols = 64;
-  Instr mmad;
-  mmad.kind = InstrKind::Mmad;
-  mmad.pipe = Pipe::M;
-  mmad.src0 = {tile(Space::L0A, 128, 64, DType::BF16, Layout::ZZ, 32768), {0, 0}};
-  mmad.src1 = {tile(Space::L0B, 64, 256, DType::BF16, Layout::ZN), {0, 0}};
-  mmad.dst = {tile(Space::L0C, 128, 256, DType::F32, Layout::NZ), {0, 0}};
+  Instr load = l1ToL0a128x64();
+  Instr mmad = mmad128x64x256(/*aOffset=*/32768);
   Instr set, wait;
   set.kind = InstrKind::SetFlag;
   set.pipe = set.flagSrc = Pipe::MTE1;

@@ -23,6 +23,7 @@
 using namespace mlir;
 using namespace mlir::attnedit;
 using namespace mlir::attnedit::ascend;
+using mlir::attnedit::ascend::test::runSchedule;
 
 namespace {
 
@@ -32,17 +33,6 @@ std::unique_ptr<test::BuiltKernel> build(const IndexedMoveProblem &p) {
     EXPECT_GE(r, 1);
     return buildIndexedMoveKernel(b, b.getUnknownLoc(), "move", p, r, t);
   });
-}
-
-/// The kernel's last GM tensor after a run on `in`, or its error.
-llvm::Expected<std::vector<float>> run(const Schedule &s,
-                                       std::vector<std::vector<float>> in) {
-  Simulator sim(s);
-  for (size_t k = 0; k < in.size(); ++k)
-    sim.setTensor(k, in[k]);
-  if (llvm::Error e = sim.run())
-    return std::move(e);
-  return sim.tensor(s.gm.size() - 1);
 }
 
 std::vector<float> random(int64_t n, std::mt19937 &rng) {
@@ -66,7 +56,7 @@ TEST(IndexedMove, GatherMatchesRows) {
   std::mt19937 rng(1);
   std::vector<float> table = random(p.tableRows * p.cols, rng), id = ids();
   auto built = build(p);
-  auto got = run(*built->schedule, {id, table});
+  auto got = runSchedule(*built->schedule, {id, table});
   ASSERT_TRUE(static_cast<bool>(got)) << llvm::toString(got.takeError());
   for (int64_t i = 0; i < p.rows; ++i)
     for (int64_t c = 0; c < p.cols; ++c)
@@ -81,7 +71,7 @@ TEST(IndexedMove, ScatterUpdatesThePoolInPlace) {
   std::vector<float> rows = random(p.rows * p.cols, rng), pool = random(p.tableRows * p.cols, rng);
   std::vector<float> slots{7, 8, 9, 31, 0, 39};
   auto built = build(p);
-  auto got = run(*built->schedule, {slots, rows, pool});
+  auto got = runSchedule(*built->schedule, {slots, rows, pool});
   ASSERT_TRUE(static_cast<bool>(got)) << llvm::toString(got.takeError());
   std::vector<float> want = pool;
   for (int64_t i = 0; i < p.rows; ++i)
@@ -107,7 +97,7 @@ TEST(IndexedMove, SimulatorCatchesUnorderedAndOutOfRangeIds) {
       c.instrs.erase(end, c.instrs.end());
     }
     EXPECT_GT(removed, 0);
-    auto got = run(*built->schedule, {ids(), table});
+    auto got = runSchedule(*built->schedule, {ids(), table});
     ASSERT_FALSE(static_cast<bool>(got));
     std::string msg = llvm::toString(got.takeError());
     EXPECT_NE(msg.find("missing"), std::string::npos) << msg;
@@ -116,7 +106,7 @@ TEST(IndexedMove, SimulatorCatchesUnorderedAndOutOfRangeIds) {
     auto built = build(p);
     std::vector<float> bad = ids();
     bad[5] = 37;
-    auto got = run(*built->schedule, {bad, table});
+    auto got = runSchedule(*built->schedule, {bad, table});
     ASSERT_FALSE(static_cast<bool>(got));
     std::string msg = llvm::toString(got.takeError());
     EXPECT_NE(msg.find("index value 37 moves the GM window to 37 along dimension 0, outside [0, 37)"),
@@ -138,7 +128,8 @@ TEST(IndexedMove, FlatbufferKeepsTheIndex) {
   EXPECT_EQ(indexed, p.rows);
   std::mt19937 rng(4);
   std::vector<float> table = random(p.tableRows * p.cols, rng);
-  auto a = run(*built->schedule, {ids(), table}), b = run((*back)[0], {ids(), table});
+  auto a = runSchedule(*built->schedule, {ids(), table});
+  auto b = runSchedule((*back)[0], {ids(), table});
   ASSERT_TRUE(a && b);
   EXPECT_EQ(*a, *b);
 }

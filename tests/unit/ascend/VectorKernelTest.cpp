@@ -26,7 +26,6 @@ using namespace mlir;
 using namespace mlir::attnedit;
 using namespace mlir::attnedit::ascend;
 using mlir::attnedit::ascend::test::randomTensor;
-using mlir::attnedit::ascend::test::simulateKernel;
 
 namespace {
 
@@ -157,14 +156,7 @@ TEST(VectorKernel, ScaleAndBiasAddMatchReference) {
 
 /// Simulates a row-move kernel on `x` and returns its output.
 std::vector<float> simulateMove(const MoveProblem &p, llvm::StringRef target, const Tensor &x) {
-  return simulateKernel(
-      target,
-      [&](OpBuilder &b, const TargetDescription &t) {
-        int64_t r = moveRowsPerTile(p, t);
-        EXPECT_GE(r, 1);
-        return buildMoveKernel(b, b.getUnknownLoc(), "move", p, r, t);
-      },
-      {&x});
+  return test::simulateTiled(p, target, moveRowsPerTile, buildMoveKernel, {&x});
 }
 
 // The attention layout moves: [T, H, D] <-> [H, T, D] and repeat_kv, exact.
@@ -185,14 +177,7 @@ TEST(MoveKernel, TransposeAndRepeatKvMatchReference) {
 
 /// Simulates a mask kernel on `x` and returns its output.
 std::vector<float> simulateMask(const MaskProblem &p, const Tensor &x) {
-  return simulateKernel(
-      "910b",
-      [&](OpBuilder &b, const TargetDescription &t) {
-        int64_t r = maskRowsPerTile(p, t);
-        EXPECT_GE(r, 1);
-        return buildMaskKernel(b, b.getUnknownLoc(), "mask", p, r, t);
-      },
-      {&x});
+  return test::simulateTiled(p, "910b", maskRowsPerTile, buildMaskKernel, {&x});
 }
 
 // Causal and sliding-window masks (more keys than queries, as a chunked
@@ -220,14 +205,7 @@ TEST(MoveKernel, ColumnSliceAndConcatMatchReference) {
   std::mt19937 rng(13);
   Tensor a = randomTensor({24, 20}, rng, -2, 2), b = randomTensor({24, 4}, rng, -2, 2);
   auto run = [](const ColumnProblem &p, std::vector<const Tensor *> inputs) {
-    return simulateKernel(
-        "910b",
-        [&](OpBuilder &b, const TargetDescription &t) {
-          int64_t r = columnRowsPerTile(p, t);
-          EXPECT_GE(r, 1);
-          return buildColumnKernel(b, b.getUnknownLoc(), "cols", p, r, t);
-        },
-        inputs);
+    return test::simulateTiled(p, "910b", columnRowsPerTile, buildColumnKernel, inputs);
   };
   ColumnProblem slice{24, 4, {{20, 16, 4, 0}}};
   expectNear(run(slice, {&a}), kernels::slice(a, 1, 16, 4), 0);

@@ -231,8 +231,8 @@ LogicalResult CopyOp::verify() {
   if ((src.getSpace() == Space::GM) == (dst.getSpace() == Space::GM) || getTranspose())
     return emitOpError("an indexed copy moves between GM and an on-chip buffer, untransposed");
   auto gm = src.getSpace() == Space::GM ? src : dst;
-  if (!getIndexDim() || *getIndexDim() < 0 ||
-      *getIndexDim() >= static_cast<int64_t>(gm.getShape().size()))
+  // I64Attr reads back unsigned: a negative index_dim is a huge one here.
+  if (!getIndexDim() || *getIndexDim() >= gm.getShape().size())
     return emitOpError() << "index_dim must name a dimension of the GM side (rank "
                          << gm.getShape().size() << ")";
   return success();

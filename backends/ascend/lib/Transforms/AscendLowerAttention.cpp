@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Ascend/AttentionChain.h"
+#include "LoweringSupport.h"
 #include "attnedit/Ascend/AttentionGradKernel.h"
 #include "attnedit/Ascend/Passes.h"
 
@@ -38,27 +39,18 @@ struct AscendLowerAttentionPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    llvm::Expected<std::shared_ptr<const TargetDescription>> loaded =
-        TargetDescription::load(target);
-    if (!loaded) {
-      module.emitError() << "attnedit-ascend-lower-attention: "
-                         << llvm::toString(loaded.takeError());
+    constexpr llvm::StringLiteral flag = "attnedit-ascend-lower-attention";
+    std::shared_ptr<const TargetDescription> loaded = loadTargetOption(module, flag, target);
+    if (!loaded)
       return signalPassFailure();
-    }
-    const TargetDescription &t = **loaded;
+    const TargetDescription &t = *loaded;
     // Coupled cores (910A) have no cube/vector split to pipeline across.
     if (!t.separated)
       return;
-    DType dt;
-    if (dtype == "bf16")
-      dt = DType::BF16;
-    else if (dtype == "f16")
-      dt = DType::F16;
-    else {
-      module.emitError() << "attnedit-ascend-lower-attention: dtype must be f16 or bf16, got '"
-                         << dtype << "'";
+    std::optional<DType> parsed = parseDTypeOption(module, flag, dtype);
+    if (!parsed)
       return signalPassFailure();
-    }
+    DType dt = *parsed;
     SymbolTable symbols(module);
     int64_t counter = 0;
     for (AttentionChain &c : findAttentionChains(module, /*training=*/true)) {
@@ -84,10 +76,7 @@ struct AscendLowerAttentionPass
 
       OpBuilder builder(module.getBodyRegion());
       builder.setInsertionPointToEnd(module.getBody());
-      std::string name;
-      do
-        name = "attention_" + std::to_string(counter++);
-      while (symbols.lookup(name));
+      std::string name = freshKernelName(symbols, "attention_", counter);
       Operation *out = c.ops.back();
       Location loc = out->getLoc();
       KernelOp kernel = buildAttentionKernel(builder, loc, name, p, tl, t);

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Ascend/MatmulKernel.h"
+#include "LoweringSupport.h"
 #include "attnedit/Ascend/Passes.h"
 #include "attnedit/IR/AttnEditOps.h"
 
@@ -33,13 +34,10 @@ struct AscendLowerMatmulPass
   LogicalResult parseOptions(const TargetDescription &t, MatmulProblem &proto,
                              std::optional<MatmulTiling> &forced) {
     ModuleOp module = getOperation();
-    if (dtype == "bf16")
-      proto.dtype = DType::BF16;
-    else if (dtype == "f16")
-      proto.dtype = DType::F16;
-    else
-      return module.emitError() << "attnedit-ascend-lower-matmul: dtype must be f16 or bf16, got '"
-                                << dtype << "'";
+    std::optional<DType> parsed = parseDTypeOption(module, "attnedit-ascend-lower-matmul", dtype);
+    if (!parsed)
+      return failure();
+    proto.dtype = *parsed;
     // bf16 is the default, so picking the 910A alone lands here.
     if (!t.cubeMacsPerCycle(proto.dtype)) {
       DType other = proto.dtype == DType::BF16 ? DType::F16 : DType::BF16;
@@ -170,10 +168,7 @@ struct AscendLowerMatmulPass
     OpBuilder builder(module.getBodyRegion());
     builder.setInsertionPointToEnd(module.getBody());
     bool linear = isa<LinearOp>(op);
-    std::string name;
-    do
-      name = (linear ? "linear_" : "matmul_") + std::to_string(counter++);
-    while (symbols.lookup(name));
+    std::string name = freshKernelName(symbols, linear ? "linear_" : "matmul_", counter);
     KernelOp kernel = buildMatmulKernel(builder, op->getLoc(), name, p, tl, t);
     symbols.insert(kernel);
 
@@ -214,13 +209,11 @@ struct AscendLowerMatmulPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    llvm::Expected<std::shared_ptr<const TargetDescription>> loaded =
-        TargetDescription::load(target);
-    if (!loaded) {
-      module.emitError() << "attnedit-ascend-lower-matmul: " << llvm::toString(loaded.takeError());
+    std::shared_ptr<const TargetDescription> loaded =
+        loadTargetOption(module, "attnedit-ascend-lower-matmul", target);
+    if (!loaded)
       return signalPassFailure();
-    }
-    const TargetDescription &t = **loaded;
+    const TargetDescription &t = *loaded;
     MatmulProblem proto;
     std::optional<MatmulTiling> forced;
     if (failed(parseOptions(t, proto, forced)))

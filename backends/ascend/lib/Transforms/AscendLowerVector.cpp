@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LoweringSupport.h"
 #include "attnedit/Ascend/Passes.h"
 #include "attnedit/Ascend/VectorKernel.h"
 #include "attnedit/IR/AttnEditOps.h"
@@ -160,13 +161,11 @@ struct AscendLowerVectorPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    llvm::Expected<std::shared_ptr<const TargetDescription>> loaded =
-        TargetDescription::load(target);
-    if (!loaded) {
-      module.emitError() << "attnedit-ascend-lower-vector: " << llvm::toString(loaded.takeError());
+    std::shared_ptr<const TargetDescription> loaded =
+        loadTargetOption(module, "attnedit-ascend-lower-vector", target);
+    if (!loaded)
       return signalPassFailure();
-    }
-    const TargetDescription &t = **loaded;
+    const TargetDescription &t = *loaded;
     SmallVector<Operation *> ops;
     module.walk([&](Operation *op) {
       if (isa<RmsNormOp, SoftmaxOp, SiluOp, AddOp, MulOp, RopeOp, SigmoidOp, SiluGradOp,
@@ -209,10 +208,7 @@ struct AscendLowerVectorPass
       }
       OpBuilder builder(module.getBodyRegion());
       builder.setInsertionPointToEnd(module.getBody());
-      std::string name;
-      do
-        name = (rowOpName(c.problem.op) + "_" + llvm::Twine(counter++)).str();
-      while (symbols.lookup(name));
+      std::string name = freshKernelName(symbols, (rowOpName(c.problem.op) + "_").str(), counter);
       KernelOp kernel = buildRowKernel(builder, c.op->getLoc(), name, c.problem, r, t);
       symbols.insert(kernel);
 

@@ -49,8 +49,6 @@ namespace {
 // Cross-core flag ids (S23: 0-10).
 constexpr int64_t kScores = 3, kGrads = 4;
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /// One block per task of the larger pass (query tiles or KV tiles of every
 /// KV head), at most one per cube core.
 int64_t blockDimOf(const AttentionProblem &p, const AttentionGradTiling &tl,
@@ -228,7 +226,7 @@ int64_t dChunkOf(const AttentionProblem &p, const AttentionGradTiling &tl,
       continue;
     Planner pl{nullptr, t, Type(), dtypeBytes(p.dtype)};
     planVector(pl, p, tl, c);
-    if (pl.counted[(int)Space::UB] <= t.buffer(Space::UB).bytes - t.ubReserveBytes)
+    if (pl.counted[(int)Space::UB] <= t.usableBytes(Space::UB))
       return c;
   }
   return 16;
@@ -738,20 +736,14 @@ mlir::attnedit::ascend::searchAttentionGradTiling(MLIRContext *context, const At
                                    "no flash-attention backward tiling fits %s: %s",
                                    t.name.c_str(), why.c_str());
   }
-  OpBuilder builder(context);
-  Location loc = builder.getUnknownLoc();
-  OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
-  std::optional<AttentionGradChoice> best;
-  for (const AttentionGradTiling &tl : candidates) {
-    llvm::Expected<KernelEstimate> e = estimateCandidate(
-        builder, *scratch,
-        [&](OpBuilder &b) { return buildAttentionGradKernel(b, loc, "candidate", p, tl, t); },
-        sampleBlocks(blockDimOf(p, tl, t)));
-    if (!e)
-      return e.takeError();
-    if (!best || e->seconds < best->estimate.seconds)
-      best = AttentionGradChoice{tl, std::move(*e), 0};
-  }
-  best->candidates = candidates.size();
-  return *best;
+  auto fastest = fastestCandidate(
+      context, candidates.size(),
+      [&](OpBuilder &b, size_t i) {
+        return buildAttentionGradKernel(b, b.getUnknownLoc(), "candidate", p, candidates[i], t);
+      },
+      [&](size_t i) { return sampleBlocks(blockDimOf(p, candidates[i], t)); });
+  if (!fastest)
+    return fastest.takeError();
+  return AttentionGradChoice{candidates[fastest->first], std::move(fastest->second),
+                             static_cast<int64_t>(candidates.size())};
 }

@@ -42,8 +42,6 @@ constexpr int64_t kQkReady = 0, kPReady = 1, kPvReady = 2;
 // The finite stand-in for -inf of the mask (softmax gives exactly 0).
 constexpr double kMasked = -3e38;
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 struct Dims {
   int64_t dk, dv, r; // padded head dims, rows per AIV
   Dims(const AttentionProblem &p, const AttentionTiling &tl)
@@ -174,40 +172,42 @@ mlir::attnedit::ascend::searchAttentionTiling(MLIRContext *context, const Attent
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "no flash-attention tiling fits the buffers of %s",
                                    t.name.c_str());
-  OpBuilder builder(context);
-  Location loc = builder.getUnknownLoc();
-  OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
-  std::optional<AttentionChoice> best;
-  for (const AttentionTiling &tl : candidates) {
-    llvm::Expected<KernelEstimate> e = estimateCandidate(
-        builder, *scratch,
-        [&](OpBuilder &b) { return buildAttentionKernel(b, loc, "candidate", p, tl, t); }, {0});
-    if (!e)
-      return e.takeError();
-    if (!best || e->seconds < best->estimate.seconds)
-      best = AttentionChoice{tl, std::move(*e), 0};
-  }
-  best->candidates = candidates.size();
-  return *best;
+  auto fastest = fastestCandidate(
+      context, candidates.size(),
+      [&](OpBuilder &b, size_t i) {
+        return buildAttentionKernel(b, b.getUnknownLoc(), "candidate", p, candidates[i], t);
+      },
+      [](size_t) { return llvm::SmallVector<int64_t>{0}; });
+  if (!fastest)
+    return fastest.takeError();
+  return AttentionChoice{candidates[fastest->first], std::move(fastest->second),
+                         static_cast<int64_t>(candidates.size())};
 }
 
-llvm::Expected<KernelEstimate>
-mlir::attnedit::ascend::estimateCandidate(OpBuilder &builder, ModuleOp scratch,
-                                          llvm::function_ref<KernelOp(OpBuilder &)> build,
-                                          llvm::ArrayRef<int64_t> blocks) {
-  OpBuilder::InsertionGuard guard(builder);
-  builder.setInsertionPointToEnd(scratch.getBody());
-  KernelOp kernel = build(builder);
-  llvm::Expected<Schedule> s = buildSchedule(kernel, blocks);
-  if (!s) {
+llvm::Expected<std::pair<size_t, KernelEstimate>> mlir::attnedit::ascend::fastestCandidate(
+    MLIRContext *context, size_t count, llvm::function_ref<KernelOp(OpBuilder &, size_t)> build,
+    llvm::function_ref<llvm::SmallVector<int64_t>(size_t)> blocks) {
+  OpBuilder builder(context);
+  OwningOpRef<ModuleOp> scratch = ModuleOp::create(builder.getUnknownLoc());
+  builder.setInsertionPointToEnd(scratch->getBody());
+  std::optional<std::pair<size_t, KernelEstimate>> best;
+  for (size_t i = 0; i < count; ++i) {
+    KernelOp kernel = build(builder, i);
+    llvm::Expected<Schedule> s = buildSchedule(kernel, blocks(i));
+    if (!s)
+      return s.takeError();
+    EstimateOptions options;
+    options.representative = true;
+    llvm::Expected<KernelEstimate> e = estimate(*s, options);
     kernel.erase();
-    return s.takeError();
+    if (!e)
+      return e.takeError();
+    if (!best || e->seconds < best->second.seconds)
+      best.emplace(i, std::move(*e));
   }
-  EstimateOptions options;
-  options.representative = true;
-  llvm::Expected<KernelEstimate> e = estimate(*s, options);
-  kernel.erase();
-  return e;
+  if (!best)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "no candidate to time");
+  return std::move(*best);
 }
 
 std::vector<float> mlir::attnedit::ascend::attentionMaskRows(const AttentionProblem &p,

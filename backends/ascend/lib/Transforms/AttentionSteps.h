@@ -16,18 +16,12 @@
 
 namespace mlir::attnedit::ascend {
 
-/// The Cube operands' element type.
-inline Type cubeElementType(MLIRContext *ctx, DType d) {
-  Builder b(ctx);
-  return d == DType::F32 ? b.getF32Type() : d == DType::F16 ? b.getF16Type() : b.getBF16Type();
-}
-
 /// Why `bytes` per space do not fit the target's buffers (UB less what its
 /// library temporaries keep), or an empty string.
 inline std::string capacityError(const TargetDescription &t,
                                  const std::array<int64_t, kNumSpaces> &bytes) {
   for (int s = 1; s < kNumSpaces; ++s) {
-    int64_t cap = t.buffers[s].bytes - (s == (int)Space::UB ? t.ubReserveBytes : 0);
+    int64_t cap = t.usableBytes(static_cast<Space>(s));
     if (bytes[s] > cap)
       return (stringifySpace(static_cast<Space>(s)) + " needs " + llvm::Twine(bytes[s]) +
               " bytes of " + llvm::Twine(cap))

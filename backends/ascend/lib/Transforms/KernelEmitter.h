@@ -21,6 +21,12 @@
 
 namespace mlir::attnedit::ascend {
 
+/// The MLIR element type of `d`, as the Cube operands and GM tensors take it.
+inline Type cubeElementType(MLIRContext *ctx, DType d) {
+  Builder b(ctx);
+  return d == DType::F32 ? b.getF32Type() : d == DType::F16 ? b.getF16Type() : b.getBF16Type();
+}
+
 struct KernelEmitter {
   OpBuilder &b;
   Location loc;

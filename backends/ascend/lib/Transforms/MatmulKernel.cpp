@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Ascend/MatmulKernel.h"
+#include "KernelEmitter.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -22,13 +23,6 @@ using namespace mlir;
 using namespace mlir::attnedit::ascend;
 
 namespace {
-
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-Type elementType(MLIRContext *ctx, DType d) {
-  Builder b(ctx);
-  return d == DType::F32 ? b.getF32Type() : d == DType::F16 ? b.getF16Type() : b.getBF16Type();
-}
 
 /// Where the result leaves L0C: FixPipe to GM (separated cores), or through
 /// UB when the target has no L0C -> GM path (coupled 910A, S4).
@@ -85,7 +79,7 @@ bool mlir::attnedit::ascend::tilingFits(const MatmulProblem &p, const MatmulTili
                                         const TargetDescription &t, std::string *why) {
   Sizes s = sizesOf(p, tl);
   auto over = [&](Space space, int64_t bytes) {
-    int64_t cap = t.buffer(space).bytes - (space == Space::UB ? t.ubReserveBytes : 0);
+    int64_t cap = t.usableBytes(space);
     if (bytes <= cap)
       return false;
     if (why)
@@ -121,7 +115,7 @@ KernelOp mlir::attnedit::ascend::buildMatmulKernel(OpBuilder &builder, Location 
                                                    const MatmulTiling &tl,
                                                    const TargetDescription &t) {
   MLIRContext *ctx = builder.getContext();
-  Type elem = elementType(ctx, p.dtype), f32 = builder.getF32Type();
+  Type elem = cubeElementType(ctx, p.dtype), f32 = builder.getF32Type();
   Egress egress = egressOf(t);
   Sizes sizes = sizesOf(p, tl);
   int64_t tilesM = ceilDiv(p.m, tl.baseM), tilesN = ceilDiv(p.n, tl.baseN);
@@ -244,14 +238,21 @@ KernelOp mlir::attnedit::ascend::buildMatmulKernel(OpBuilder &builder, Location 
   Value cL0 = alloc(Space::L0C, 0, 1, tl.baseM, tl.baseN, f32, Layout::NZ);
   Value cUb = egress.viaUb ? alloc(Space::UB, 0, 1, tl.baseM, tl.baseN, elem, Layout::ND) : Value();
 
-  // Pre-arm: both L1 and L0 slots and L0C (and UB) start free.
-  for (Value s : {c0, c1}) {
-    set(Pipe::MTE1, Pipe::MTE2, s);
-    set(Pipe::M, Pipe::MTE1, s);
-  }
-  set(egress.l0cPipe, Pipe::M, c0);
-  if (egress.viaUb)
-    set(Pipe::MTE3, egress.l0cPipe, c0);
+  // The consumer-to-producer flags of the L1 and L0 slots and L0C (and UB):
+  // pre-armed (isSet) so every buffer starts free, drained after the task
+  // loop so the kernel ends with none outstanding. One list for both, so
+  // every set is waited exactly once.
+  auto freeFlags = [&](bool isSet) {
+    auto flag = [&](Pipe s, Pipe d, Value ev) { isSet ? set(s, d, ev) : wait(s, d, ev); };
+    for (Value s : {c0, c1}) {
+      flag(Pipe::MTE1, Pipe::MTE2, s);
+      flag(Pipe::M, Pipe::MTE1, s);
+    }
+    flag(egress.l0cPipe, Pipe::M, c0);
+    if (egress.viaUb)
+      flag(Pipe::MTE3, egress.l0cPipe, c0);
+  };
+  freeFlags(/*isSet=*/true);
 
   auto tasksLoop = builder.create<scf::ForOp>(loc, blk, cst(tasks), cst(blockDim));
   builder.setInsertionPointToStart(tasksLoop.getBody());
@@ -331,15 +332,8 @@ KernelOp mlir::attnedit::ascend::buildMatmulKernel(OpBuilder &builder, Location 
     set(Pipe::MTE3, egress.l0cPipe, c0);
   }
 
-  // Drain the pre-armed flags so the kernel ends with none outstanding.
   builder.setInsertionPointAfter(tasksLoop);
-  for (Value s : {c0, c1}) {
-    wait(Pipe::MTE1, Pipe::MTE2, s);
-    wait(Pipe::M, Pipe::MTE1, s);
-  }
-  wait(egress.l0cPipe, Pipe::M, c0);
-  if (egress.viaUb)
-    wait(Pipe::MTE3, egress.l0cPipe, c0);
+  freeFlags(/*isSet=*/false);
   return kernel;
 }
 
@@ -361,7 +355,7 @@ mlir::attnedit::ascend::searchMatmulTiling(MLIRContext *context, const MatmulPro
   auto withWaveSizes = [&](int64_t dim) {
     SmallVector<int64_t> out = sizes;
     for (int64_t c = 1; c <= 4; ++c) {
-      int64_t size = roundUp((dim + c * t.cubeCores - 1) / (c * t.cubeCores), 16);
+      int64_t size = roundUp(ceilDiv(dim, c * t.cubeCores), 16);
       if (size >= 48 && size <= 256 && !llvm::is_contained(out, size))
         out.push_back(size);
     }
@@ -386,14 +380,14 @@ mlir::attnedit::ascend::searchMatmulTiling(MLIRContext *context, const MatmulPro
           // tasks per core, scaled to the full count; the L2 hit ratios are
           // those of the full problem (A is read once per N tile, B once per
           // M tile).
-          int64_t tilesM = (p.m + m0 - 1) / m0, tilesN = (p.n + n0 - 1) / n0;
+          int64_t tilesM = ceilDiv(p.m, m0), tilesN = ceilDiv(p.n, n0);
           int64_t tasks = p.batch * tilesM * tilesN;
           int64_t blockDim = std::min(tasks, t.cubeCores);
-          int64_t perBlock = (tasks + blockDim - 1) / blockDim;
+          int64_t perBlock = ceilDiv(tasks, blockDim);
           int64_t sampled = std::min<int64_t>(perBlock, 2);
           MatmulProblem sample = p;
           sample.batch = 1;
-          sample.m = std::min(p.m, std::max<int64_t>(1, (sampled * blockDim + tilesN - 1) / tilesN) * m0);
+          sample.m = std::min(p.m, std::max<int64_t>(1, ceilDiv(sampled * blockDim, tilesN)) * m0);
           int64_t eb = dtypeBytes(p.dtype);
           double a = double(p.batch) * p.m * p.k * eb,
                  b = double(p.n) * p.k * (p.transposedB ? 1 : p.batch) * eb;
@@ -411,9 +405,9 @@ mlir::attnedit::ascend::searchMatmulTiling(MLIRContext *context, const MatmulPro
             return s.takeError();
           int64_t sampleTasks = 0;
           {
-            int64_t st = ((sample.m + m0 - 1) / m0) * tilesN;
+            int64_t st = ceilDiv(sample.m, m0) * tilesN;
             int64_t sbd = std::min(st, t.cubeCores);
-            sampleTasks = (st + sbd - 1) / sbd;
+            sampleTasks = ceilDiv(st, sbd);
             s->blockDim = blockDim; // cores sharing GM bandwidth in the full problem
           }
           options.timeScale = double(perBlock) / sampleTasks;

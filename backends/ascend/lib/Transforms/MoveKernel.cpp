@@ -10,29 +10,60 @@
 using namespace mlir;
 using namespace mlir::attnedit::ascend;
 
-int64_t mlir::attnedit::ascend::moveRowsPerTile(const MoveProblem &p, const TargetDescription &t) {
-  int64_t row = tileBytes(Layout::ND, 1, p.cols, 4, false);
-  int64_t budget = (t.buffer(Space::UB).bytes - t.ubReserveBytes) / (2 * row);
-  // Enough tiles for every vector core, at most 64 rows (one DMA each).
-  int64_t cores = vectorCores(t);
-  int64_t want = std::min<int64_t>({budget, 64, std::max<int64_t>(1, p.outRows() / cores)});
-  for (int64_t r = want; r >= 1; --r)
-    if (p.outRows() % r == 0)
+namespace {
+
+/// The largest divisor of `n` at most `limit` that `fits` (when given), 0
+/// if none: the kernels have no tail tiles.
+int64_t largestDivisor(int64_t n, int64_t limit,
+                       llvm::function_ref<bool(int64_t)> fits = nullptr) {
+  for (int64_t r = limit; r >= 1; --r)
+    if (n % r == 0 && (!fits || fits(r)))
       return r;
   return 0;
+}
+
+/// Rows per tile of `rows` rows dealt to the vector cores, `perRow` UB bytes
+/// each: enough tiles for every vector core, at most 64 rows (one DMA each).
+int64_t dealtRowsPerTile(int64_t rows, int64_t perRow, const TargetDescription &t) {
+  int64_t budget = t.usableBytes(Space::UB) / perRow;
+  return largestDivisor(
+      rows, std::min<int64_t>({budget, 64, std::max<int64_t>(1, rows / vectorCores(t))}));
+}
+
+/// A move kernel of `blockDim` blocks, tagged with what it moves and its
+/// tile rows.
+VectorKernelStart startMoveKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
+                                  const TargetDescription &t, int64_t blockDim,
+                                  llvm::StringRef move, int64_t tileRows) {
+  VectorKernelStart k = startVectorKernel(builder, loc, name, t, blockDim);
+  k.kernel->setAttr("ascend.move", builder.getStringAttr(move));
+  k.kernel->setAttr("ascend.tile_rows", builder.getI64IntegerAttr(tileRows));
+  return k;
+}
+
+/// The two UB slots' MTE3 -> MTE2 flags (the store out of the slot is done):
+/// set before the tile loop so both start free, waited for after it so none
+/// is pending at the end (S31).
+void slotsFree(KernelEmitter &e, bool isSet, Value c0, Value c1) {
+  for (Value s : {c0, c1})
+    e.flag(isSet, Pipe::MTE3, Pipe::MTE2, s);
+}
+
+} // namespace
+
+int64_t mlir::attnedit::ascend::moveRowsPerTile(const MoveProblem &p, const TargetDescription &t) {
+  return dealtRowsPerTile(p.outRows(), 2 * tileBytes(Layout::ND, 1, p.cols, 4, false), t);
 }
 
 KernelOp mlir::attnedit::ascend::buildMoveKernel(OpBuilder &builder, Location loc,
                                                  llvm::StringRef name, const MoveProblem &p,
                                                  int64_t r, const TargetDescription &t) {
-  Builder b(builder.getContext());
   int64_t tiles = p.outRows() / r;
   int64_t blockDim = std::min(tiles, vectorCores(t));
   bool transpose = p.kind == MoveProblem::Kind::Transpose;
 
-  auto [kernel, entry, blk] = startVectorKernel(builder, loc, name, t, blockDim);
-  kernel->setAttr("ascend.move", b.getStringAttr(transpose ? "transpose" : "repeat_kv"));
-  kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
+  auto [kernel, entry, blk] = startMoveKernel(builder, loc, name, t, blockDim,
+                                              transpose ? "transpose" : "repeat_kv", r);
   Value input = gmArgument(entry, {p.inRows(), p.cols}, loc);
   Value output = gmArgument(entry, {p.outRows(), p.cols}, loc);
 
@@ -41,8 +72,7 @@ KernelOp mlir::attnedit::ascend::buildMoveKernel(OpBuilder &builder, Location lo
   KernelEmitter e(builder, loc, t);
   Value buf = e.alloc(r, p.cols, 2);
   Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
-  for (Value s : {c0, c1})
-    e.set(Pipe::MTE3, Pipe::MTE2, s);
+  slotsFree(e, true, c0, c1);
 
   TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
   Value s = e.rem(dealt.iter, c2);
@@ -76,8 +106,7 @@ KernelOp mlir::attnedit::ascend::buildMoveKernel(OpBuilder &builder, Location lo
   e.set(Pipe::MTE3, Pipe::MTE2, s);
 
   builder.setInsertionPointAfter(dealt.loop);
-  for (Value s : {c0, c1})
-    e.wait(Pipe::MTE3, Pipe::MTE2, s);
+  slotsFree(e, false, c0, c1);
   return kernel;
 }
 
@@ -85,29 +114,26 @@ int64_t mlir::attnedit::ascend::indexedMoveRowsPerTile(const IndexedMoveProblem 
                                                        const TargetDescription &t) {
   int64_t align = t.buffer(Space::UB).align;
   int64_t row = tileBytes(Layout::ND, 1, p.cols, 4, false);
-  for (int64_t r = std::min<int64_t>({64, p.rows, std::max<int64_t>(1, p.rows / vectorCores(t))});
-       r >= 1; --r) {
-    // Two slots of r rows and two of r ids.
-    int64_t bytes = 2 * roundUp(r * row, align) +
-                    2 * roundUp(tileBytes(Layout::ND, r, 1, 4, false), align);
-    if (p.rows % r == 0 && bytes <= t.buffer(Space::UB).bytes - t.ubReserveBytes)
-      return r;
-  }
-  return 0;
+  return largestDivisor(
+      p.rows, std::min<int64_t>({64, p.rows, std::max<int64_t>(1, p.rows / vectorCores(t))}),
+      [&](int64_t r) {
+        // Two slots of r rows and two of r ids.
+        int64_t bytes = 2 * roundUp(r * row, align) +
+                        2 * roundUp(tileBytes(Layout::ND, r, 1, 4, false), align);
+        return bytes <= t.usableBytes(Space::UB);
+      });
 }
 
 KernelOp mlir::attnedit::ascend::buildIndexedMoveKernel(OpBuilder &builder, Location loc,
                                                         llvm::StringRef name,
                                                         const IndexedMoveProblem &p, int64_t r,
                                                         const TargetDescription &t) {
-  Builder b(builder.getContext());
   int64_t tiles = p.rows / r;
   int64_t blockDim = std::min(tiles, vectorCores(t));
   bool gather = p.kind == IndexedMoveProblem::Kind::Gather;
 
-  auto [kernel, entry, blk] = startVectorKernel(builder, loc, name, t, blockDim);
-  kernel->setAttr("ascend.move", b.getStringAttr(gather ? "gather" : "scatter"));
-  kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
+  auto [kernel, entry, blk] =
+      startMoveKernel(builder, loc, name, t, blockDim, gather ? "gather" : "scatter", r);
   Value ids = gmArgument(entry, {p.rows, 1}, loc);
   Value input = gmArgument(entry, {gather ? p.tableRows : p.rows, p.cols}, loc);
   Value output = gmArgument(entry, {gather ? p.rows : p.tableRows, p.cols}, loc);
@@ -117,8 +143,7 @@ KernelOp mlir::attnedit::ascend::buildIndexedMoveKernel(OpBuilder &builder, Loca
   KernelEmitter e(builder, loc, t);
   Value buf = e.alloc(r, p.cols, 2), idBuf = e.alloc(r, 1, 2);
   Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
-  for (Value s : {c0, c1})
-    e.set(Pipe::MTE3, Pipe::MTE2, s);
+  slotsFree(e, true, c0, c1);
 
   TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
   Value s = e.rem(dealt.iter, c2);
@@ -133,7 +158,8 @@ KernelOp mlir::attnedit::ascend::buildIndexedMoveKernel(OpBuilder &builder, Loca
     bool srcGm = pipe == Pipe::MTE2;
     builder.create<CopyOp>(loc, pipe, src, ValueRange{srcGm ? c0 : k, c0}, dst,
                            ValueRange{srcGm ? k : c0, c0}, ArrayRef<int64_t>{1, p.cols},
-                           /*transpose=*/false, idSlot, ValueRange{k, c0}, b.getI64IntegerAttr(0));
+                           /*transpose=*/false, idSlot, ValueRange{k, c0},
+                           builder.getI64IntegerAttr(0));
   };
   e.wait(Pipe::MTE3, Pipe::MTE2, s);
   e.copy(Pipe::MTE2, ids, {o0, c0}, idSlot, {c0, c0}, r, 1);
@@ -154,30 +180,23 @@ KernelOp mlir::attnedit::ascend::buildIndexedMoveKernel(OpBuilder &builder, Loca
   e.set(Pipe::MTE3, Pipe::MTE2, s);
 
   builder.setInsertionPointAfter(dealt.loop);
-  for (Value s : {c0, c1})
-    e.wait(Pipe::MTE3, Pipe::MTE2, s);
+  slotsFree(e, false, c0, c1);
   return kernel;
 }
 
 int64_t mlir::attnedit::ascend::maskRowsPerTile(const MaskProblem &p, const TargetDescription &t) {
   int64_t row = tileBytes(Layout::ND, 1, p.tk, 4, false);
-  int64_t budget = (t.buffer(Space::UB).bytes - t.ubReserveBytes) / row - 1;
-  for (int64_t r = std::min<int64_t>({budget / 2, 64, p.tq}); r >= 1; --r)
-    if (p.tq % r == 0)
-      return r;
-  return 0;
+  int64_t budget = t.usableBytes(Space::UB) / row - 1;
+  return largestDivisor(p.tq, std::min<int64_t>({budget / 2, 64, p.tq}));
 }
 
 KernelOp mlir::attnedit::ascend::buildMaskKernel(OpBuilder &builder, Location loc,
                                                  llvm::StringRef name, const MaskProblem &p,
                                                  int64_t r, const TargetDescription &t) {
-  Builder b(builder.getContext());
   int64_t sub = p.tq / r;
   int64_t blockDim = std::min(p.batch, vectorCores(t));
 
-  auto [kernel, entry, blk] = startVectorKernel(builder, loc, name, t, blockDim);
-  kernel->setAttr("ascend.move", b.getStringAttr("causal_mask"));
-  kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
+  auto [kernel, entry, blk] = startMoveKernel(builder, loc, name, t, blockDim, "causal_mask", r);
   Value input = gmArgument(entry, {p.batch * p.tq, p.tk}, loc);
   Value output = gmArgument(entry, {p.batch * p.tq, p.tk}, loc);
 
@@ -186,11 +205,10 @@ KernelOp mlir::attnedit::ascend::buildMaskKernel(OpBuilder &builder, Location lo
   KernelEmitter e(builder, loc, t);
   Value fill = e.alloc(1, p.tk), buf = e.alloc(r, p.tk, 2);
   Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
-  builder.create<VDupOp>(loc, b.getF64FloatAttr(p.zeroFill ? 0.0 : -3.0e38), fill);
+  builder.create<VDupOp>(loc, builder.getF64FloatAttr(p.zeroFill ? 0.0 : -3.0e38), fill);
   e.set(Pipe::V, Pipe::MTE3, c2);
   e.wait(Pipe::V, Pipe::MTE3, c2);
-  for (Value s : {c0, c1})
-    e.set(Pipe::MTE3, Pipe::MTE2, s);
+  slotsFree(e, true, c0, c1);
 
   TileLoop dealt = enterTileLoop(builder, loc, blk, p.batch, blockDim);
   Value base = e.mul(dealt.tile, e.cst(p.tq));
@@ -216,8 +234,7 @@ KernelOp mlir::attnedit::ascend::buildMaskKernel(OpBuilder &builder, Location lo
     e.set(Pipe::MTE3, Pipe::MTE2, s);
   }
   builder.setInsertionPointAfter(dealt.loop);
-  for (Value s : {c0, c1})
-    e.wait(Pipe::MTE3, Pipe::MTE2, s);
+  slotsFree(e, false, c0, c1);
   return kernel;
 }
 
@@ -226,25 +243,17 @@ int64_t mlir::attnedit::ascend::columnRowsPerTile(const ColumnProblem &p,
   int64_t perRow = 0;
   for (const ColumnPiece &c : p.pieces)
     perRow += 2 * tileBytes(Layout::ND, 1, c.width, 4, false);
-  int64_t budget = (t.buffer(Space::UB).bytes - t.ubReserveBytes) / std::max<int64_t>(1, perRow);
-  int64_t cores = vectorCores(t);
-  int64_t want = std::min<int64_t>({budget, 64, std::max<int64_t>(1, p.rows / cores)});
-  for (int64_t r = want; r >= 1; --r)
-    if (p.rows % r == 0)
-      return r;
-  return 0;
+  return dealtRowsPerTile(p.rows, std::max<int64_t>(1, perRow), t);
 }
 
 KernelOp mlir::attnedit::ascend::buildColumnKernel(OpBuilder &builder, Location loc,
                                                    llvm::StringRef name, const ColumnProblem &p,
                                                    int64_t r, const TargetDescription &t) {
-  Builder b(builder.getContext());
   int64_t tiles = p.rows / r;
   int64_t blockDim = std::min(tiles, vectorCores(t));
 
-  auto [kernel, entry, blk] = startVectorKernel(builder, loc, name, t, blockDim);
-  kernel->setAttr("ascend.move", b.getStringAttr(p.pieces.size() == 1 ? "slice" : "concat"));
-  kernel->setAttr("ascend.tile_rows", b.getI64IntegerAttr(r));
+  auto [kernel, entry, blk] = startMoveKernel(builder, loc, name, t, blockDim,
+                                              p.pieces.size() == 1 ? "slice" : "concat", r);
   SmallVector<Value> inputs;
   for (const ColumnPiece &c : p.pieces)
     inputs.push_back(gmArgument(entry, {p.rows, c.inCols}, loc));
@@ -257,8 +266,7 @@ KernelOp mlir::attnedit::ascend::buildColumnKernel(OpBuilder &builder, Location 
   for (const ColumnPiece &c : p.pieces)
     bufs.push_back(e.alloc(r, c.width, 2));
   Value c0 = e.cst(0), c1 = e.cst(1), c2 = e.cst(2);
-  for (Value s : {c0, c1})
-    e.set(Pipe::MTE3, Pipe::MTE2, s);
+  slotsFree(e, true, c0, c1);
   TileLoop dealt = enterTileLoop(builder, loc, blk, tiles, blockDim);
   Value s = e.rem(dealt.iter, c2);
   Value row0 = e.mul(dealt.tile, e.cst(r));
@@ -274,7 +282,6 @@ KernelOp mlir::attnedit::ascend::buildColumnKernel(OpBuilder &builder, Location 
     e.copy(Pipe::MTE3, slots[k], {c0, c0}, output, {row0, e.cst(c.dstCol)}, r, c.width);
   e.set(Pipe::MTE3, Pipe::MTE2, s);
   builder.setInsertionPointAfter(dealt.loop);
-  for (Value s : {c0, c1})
-    e.wait(Pipe::MTE3, Pipe::MTE2, s);
+  slotsFree(e, false, c0, c1);
   return kernel;
 }

@@ -15,14 +15,13 @@ int64_t mlir::attnedit::ascend::transposeTileEdge(int64_t n) {
   return std::min<int64_t>(roundUp(std::max<int64_t>(n, 1), 8), 64);
 }
 
-
 KernelOp mlir::attnedit::ascend::buildTransposeKernel(OpBuilder &builder, Location loc,
                                                       llvm::StringRef name,
                                                       const TransposeProblem &p,
                                                       const TargetDescription &t) {
   OpBuilder::InsertionGuard guard(builder);
   int64_t tr = transposeTileEdge(p.rows), tc = transposeTileEdge(p.cols);
-  int64_t rowTiles = (p.rows + tr - 1) / tr, colTiles = (p.cols + tc - 1) / tc;
+  int64_t rowTiles = ceilDiv(p.rows, tr), colTiles = ceilDiv(p.cols, tc);
   int64_t tasks = p.batch * rowTiles * colTiles;
   auto [kernel, entry, blk] =
       startVectorKernel(builder, loc, name, t, std::min(tasks, vectorCores(t)));
@@ -71,7 +70,7 @@ KernelOp mlir::attnedit::ascend::buildColumnSumKernel(OpBuilder &builder, Locati
                                                       const TargetDescription &t) {
   OpBuilder::InsertionGuard guard(builder);
   int64_t rc = transposeTileEdge(p.rows), w = transposeTileEdge(p.cols);
-  int64_t chunks = (p.rows + rc - 1) / rc, colTiles = (p.cols + w - 1) / w;
+  int64_t chunks = ceilDiv(p.rows, rc), colTiles = ceilDiv(p.cols, w);
   int64_t tasks = p.batch * colTiles;
   auto [kernel, entry, blk] =
       startVectorKernel(builder, loc, name, t, std::min(tasks, vectorCores(t)));

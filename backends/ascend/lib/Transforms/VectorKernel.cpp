@@ -165,9 +165,9 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
     int64_t head = tileBytes(Layout::ND, 1, p.cols / p.heads, 4, false);
     int64_t perRow = tileBytes(Layout::ND, 1, 1, 4, false) + 10 * head;
     int64_t cores = vectorCores(t);
-    int64_t spread = std::max<int64_t>(1, (p.rows + cores - 1) / cores);
+    int64_t spread = std::max<int64_t>(1, ceilDiv(p.rows, cores));
     return std::min<int64_t>(
-        {(t.buffer(Space::UB).bytes - t.ubReserveBytes - head) / perRow, 64, spread});
+        {(t.usableBytes(Space::UB) - head) / perRow, 64, spread});
   }
   if (p.op == RowOp::Rope) {
     // Per row: the position, 5 half-head tiles (frequencies, angle, cos,
@@ -175,8 +175,8 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
     int64_t half = tileBytes(Layout::ND, 1, p.cols / p.heads / 2, 4, false);
     int64_t perRow = tileBytes(Layout::ND, 1, 1, 4, false) + 13 * half;
     int64_t cores = vectorCores(t);
-    int64_t spread = std::max<int64_t>(1, (p.rows + cores - 1) / cores);
-    return std::min<int64_t>({(t.buffer(Space::UB).bytes - t.ubReserveBytes) / perRow, 64, spread});
+    int64_t spread = std::max<int64_t>(1, ceilDiv(p.rows, cores));
+    return std::min<int64_t>({t.usableBytes(Space::UB) / perRow, 64, spread});
   }
   int64_t row = tileBytes(Layout::ND, 1, p.chunk ? p.chunk : p.cols, 4, false);
   int64_t col = tileBytes(Layout::ND, 1, 1, 4, false);
@@ -187,11 +187,11 @@ int64_t mlir::attnedit::ascend::rowsPerTile(const RowProblem &p, const TargetDes
     streams += width(rowInputCols(p, k));
   int64_t perRow = 2 * streams + (tiles + (side != RowSide::None)) * row +
                    (columns + (side == RowSide::Scalar)) * col;
-  int64_t budget = t.buffer(Space::UB).bytes - t.ubReserveBytes;
+  int64_t budget = t.usableBytes(Space::UB);
   // Enough tiles for every vector core; beyond 64 rows a tile only
   // lengthens the pipeline's fill and drain.
   int64_t cores = vectorCores(t);
-  int64_t spread = std::max<int64_t>(1, (p.rows + cores - 1) / cores);
+  int64_t spread = std::max<int64_t>(1, ceilDiv(p.rows, cores));
   return std::min<int64_t>({budget / perRow, 64, spread});
 }
 
@@ -204,7 +204,7 @@ void buildChunkedSoftmax(OpBuilder &builder, Location loc, const RowProblem &p, 
                          const TargetDescription &t, Value blk, Value input, Value output,
                          int64_t blockDim) {
   Builder b(builder.getContext());
-  int64_t w = p.chunk, chunks = p.cols / w, tiles = (p.rows + r - 1) / r;
+  int64_t w = p.chunk, chunks = p.cols / w, tiles = ceilDiv(p.rows, r);
   KernelEmitter e(builder, loc, t);
   Value inBuf = e.alloc(r, w, 2), outBuf = e.alloc(r, w, 2), ex = e.alloc(r, w);
   Value m = e.alloc(r, 1), sum = e.alloc(r, 1), stat = e.alloc(r, 1);
@@ -293,7 +293,7 @@ void buildRopeFrame(KernelEmitter &e, const RowProblem &p, int64_t r, int64_t wi
                     llvm::function_ref<void(const RopeTile &)> store) {
   OpBuilder &builder = e.b;
   Location loc = e.loc;
-  int64_t tiles = (p.rows + r - 1) / r;
+  int64_t tiles = ceilDiv(p.rows, r);
   Value pos = e.alloc(r, 1), freq = e.alloc(r, width), angle = e.alloc(r, width);
   RopeTile tile;
   tile.cosT = e.alloc(r, width);
@@ -432,7 +432,7 @@ void buildRopeInterleaved(OpBuilder &builder, Location loc, const RowProblem &p,
 KernelOp mlir::attnedit::ascend::buildRowKernel(OpBuilder &builder, Location loc,
                                                 llvm::StringRef name, const RowProblem &p,
                                                 int64_t r, const TargetDescription &t) {
-  int64_t tiles = (p.rows + r - 1) / r;
+  int64_t tiles = ceilDiv(p.rows, r);
   int64_t blockDim = std::min(tiles, vectorCores(t));
   int64_t nIn = rowInputs(p.op);
 

@@ -54,14 +54,10 @@ KernelOp buildAttentionGradKernel(OpBuilder &builder, Location loc, llvm::String
                                   const AttentionProblem &p, const AttentionGradTiling &tiling,
                                   const TargetDescription &t);
 
-struct AttentionGradChoice {
-  AttentionGradTiling tiling;
-  KernelEstimate estimate;
-  int64_t candidates = 0;
-};
+using AttentionGradChoice = TilingSearchResult<AttentionGradTiling>;
 
-/// Times every fitting tiling (bq, bk in 16..128, ring 2 or 3) on the sampled blocks and
-/// returns the fastest.
+/// Times the first six fitting tilings (bq, bk in 16..128, ring 2 to 4,
+/// largest tiles first) on the sampled blocks and returns the fastest.
 llvm::Expected<AttentionGradChoice> searchAttentionGradTiling(MLIRContext *context,
                                                               const AttentionProblem &p,
                                                               const TargetDescription &t);

@@ -70,8 +70,8 @@ int64_t decodeKvTiles(const AttentionProblem &p, int64_t bk);
 bool attentionFits(const AttentionProblem &p, const AttentionTiling &tiling,
                    const TargetDescription &t, std::string *why = nullptr);
 
-/// The tilings that fit, largest tiles first, at most 8 (bq up to the
-/// padded rows and 128, bk up to the padded keys and 128, ring 2 or 3, the
+/// The tilings that fit, largest tiles first, at most 12 (bq up to the
+/// padded rows and 128, bk up to the padded keys and 256, ring 2 to 4, the
 /// largest Cube chunks that fit); for decode also the first two of them
 /// with 2, 3, 4 and 6 KV splits.
 std::vector<AttentionTiling> attentionTilings(const AttentionProblem &p,
@@ -82,8 +82,9 @@ std::vector<AttentionTiling> attentionTilings(const AttentionProblem &p,
 /// attentionMaskRows), the sinks [groups·rows, 1] (with sinks), the
 /// workspace rings S, P and O_tmp, with splits the workspace of the parts'
 /// O [splits·groups·rows, dv] and log-sum-exp [splits·groups·rows, 1], with
-/// saveLse the log-sum-exp of every row [groups, rows, 1], and the output [tq, heads·dv] f32 (token t, head h at columns h·dv: the
-/// [T, H, D] layout o_proj reads).
+/// saveLse the log-sum-exp of every row [groups, rows, 1], and the output
+/// [tq, heads·dv] f32 (token t, head h at columns h·dv: the [T, H, D] layout
+/// o_proj reads).
 KernelOp buildAttentionKernel(OpBuilder &builder, Location loc, llvm::StringRef name,
                               const AttentionProblem &p, const AttentionTiling &tiling,
                               const TargetDescription &t);
@@ -94,19 +95,17 @@ KernelOp buildAttentionKernel(OpBuilder &builder, Location loc, llvm::StringRef 
 /// close to it for causal prefill); estimate() then takes the slowest.
 llvm::SmallVector<int64_t> sampleBlocks(int64_t blockDim);
 
-/// The cost model's estimate of the kernel `build` creates in `scratch`,
-/// over the schedules of `blocks`; the kernel is erased again. What the
-/// tiling searches of the attention kernels time each candidate with.
-llvm::Expected<KernelEstimate>
-estimateCandidate(OpBuilder &builder, ModuleOp scratch,
-                  llvm::function_ref<KernelOp(OpBuilder &)> build,
-                  llvm::ArrayRef<int64_t> blocks);
+/// The index of the fastest of `count` candidate kernels and its estimate:
+/// `build(b, i)` creates candidate i in a scratch module, the cost model
+/// times it over the schedules of `blocks(i)`, and it is erased again; the
+/// first of equally fast ones wins. What the tiling searches of the
+/// attention kernels share.
+llvm::Expected<std::pair<size_t, KernelEstimate>>
+fastestCandidate(MLIRContext *context, size_t count,
+                 llvm::function_ref<KernelOp(OpBuilder &, size_t)> build,
+                 llvm::function_ref<llvm::SmallVector<int64_t>(size_t)> blocks);
 
-struct AttentionChoice {
-  AttentionTiling tiling;
-  KernelEstimate estimate;
-  int64_t candidates = 0;
-};
+using AttentionChoice = TilingSearchResult<AttentionTiling>;
 
 /// Times every tiling of attentionTilings() on block 0's schedule and
 /// returns the fastest.

@@ -81,6 +81,14 @@ llvm::Expected<std::vector<Sensitivity>> sensitivity(const Schedule &schedule,
 
 llvm::Expected<KernelEstimate> estimate(const Schedule &schedule, const EstimateOptions &options = {});
 
+/// What a kernel's tiling search returns: the fastest tiling, its estimate,
+/// and how many tilings fit and were timed.
+template <typename Tiling> struct TilingSearchResult {
+  Tiling tiling;
+  KernelEstimate estimate;
+  int64_t candidates = 0;
+};
+
 /// Chrome trace (chrome://tracing, Perfetto): one process per core, one
 /// thread per pipe, times in microseconds.
 llvm::json::Value chromeTrace(const Schedule &schedule, const KernelEstimate &estimate);

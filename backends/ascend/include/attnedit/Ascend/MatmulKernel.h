@@ -54,11 +54,7 @@ KernelOp buildMatmulKernel(OpBuilder &builder, Location loc, llvm::StringRef nam
                            const MatmulProblem &p, const MatmulTiling &tiling,
                            const TargetDescription &t);
 
-struct TilingChoice {
-  MatmulTiling tiling;
-  KernelEstimate estimate;
-  int64_t candidates = 0; // tilings that fit and were timed
-};
+using TilingChoice = TilingSearchResult<MatmulTiling>;
 
 /// Times every candidate tiling (base sizes 16 to 256 in powers of two, and
 /// for M and N also the multiples of 16 that cut the dimension into about

@@ -75,6 +75,11 @@ struct TargetDescription {
   std::string label() const { return ref.empty() || ref == name ? name : name + " from " + ref; }
 
   const BufferSpec &buffer(Space s) const { return buffers[static_cast<int>(s)]; }
+  /// The bytes of `s` a kernel may plan: all of it, but UB less what the
+  /// library's temporaries keep (`ub_reserve_bytes`).
+  int64_t usableBytes(Space s) const {
+    return buffer(s).bytes - (s == Space::UB ? ubReserveBytes : 0);
+  }
   const PathSpec *findPath(Space src, Space dst) const;
   /// MACs per cycle of one cube core for `dtype`; 0 when unsupported.
   int64_t cubeMacsPerCycle(DType dtype) const { return cubeMacs[static_cast<int>(dtype)]; }

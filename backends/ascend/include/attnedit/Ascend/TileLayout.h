@@ -18,7 +18,8 @@ namespace mlir::attnedit::ascend {
 constexpr int64_t kFractalRows = 16;
 constexpr int64_t kBlockBytes = 32; // S19: a DMA / vector data block
 
-inline int64_t roundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+inline int64_t ceilDiv(int64_t x, int64_t m) { return (x + m - 1) / m; }
+inline int64_t roundUp(int64_t x, int64_t m) { return ceilDiv(x, m) * m; }
 inline int64_t c0(int64_t elementBytes) { return kBlockBytes / elementBytes; }
 
 /// Rows and columns after padding to the layout's granule.
