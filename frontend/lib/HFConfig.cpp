@@ -25,106 +25,34 @@
 using namespace mlir;
 using namespace mlir::attnedit;
 
-namespace {
-
-class ConfigReader {
-public:
-  ConfigReader(llvm::StringRef path, const llvm::json::Object &object)
-      : path(path), object(object) {}
-
-  llvm::Error error(llvm::StringRef field, const llvm::Twine &msg) const {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: field '%s' %s",
-                                   path.str().c_str(), field.str().c_str(),
-                                   msg.str().c_str());
-  }
-
-  /// A positive integer up to `max` (kMaxConfigSize unless the field has a
-  /// tighter documented bound).
-  llvm::Expected<int64_t> positive(llvm::StringRef field,
-                                   std::optional<int64_t> fallback = std::nullopt,
-                                   int64_t max = kMaxConfigSize) const {
-    const llvm::json::Value *v = object.get(field);
-    if (!v || v->kind() == llvm::json::Value::Null) {
-      if (fallback)
-        return *fallback;
-      return error(field, "is missing");
-    }
-    std::optional<int64_t> n = v->getAsInteger();
-    if (!n || *n <= 0)
-      return error(field, "must be a positive integer");
-    if (*n > max)
-      return error(field, llvm::formatv("is {0}, above the largest accepted value {1}", *n, max));
-    return *n;
-  }
-
-  /// A list of exactly `count` strings or booleans; empty when absent.
-  llvm::Expected<std::vector<const llvm::json::Value *>> list(llvm::StringRef field,
-                                                              int64_t count) const {
-    std::vector<const llvm::json::Value *> out;
-    const llvm::json::Value *v = object.get(field);
-    if (!v || v->kind() == llvm::json::Value::Null)
-      return out;
-    const llvm::json::Array *array = v->getAsArray();
-    if (!array || (int64_t)array->size() != count)
-      return error(field, llvm::formatv("must be a list of {0} entries, one per layer", count));
-    for (const llvm::json::Value &x : *array)
-      out.push_back(&x);
-    return out;
-  }
-
-  llvm::Expected<double> positiveNumber(llvm::StringRef field, double fallback) const {
-    const llvm::json::Value *v = object.get(field);
-    if (!v || v->kind() == llvm::json::Value::Null)
-      return fallback;
-    std::optional<double> n = v->getAsNumber();
-    if (!n || !(*n > 0))
-      return error(field, "must be a positive number");
-    return *n;
-  }
-
-  llvm::Expected<bool> flag(llvm::StringRef field, bool fallback) const {
-    const llvm::json::Value *v = object.get(field);
-    if (!v || v->kind() == llvm::json::Value::Null)
-      return fallback;
-    std::optional<bool> b = v->getAsBoolean();
-    if (!b)
-      return error(field, "must be true or false");
-    return *b;
-  }
-
-  /// An int or a list of ints (eos_token_id may be either).
-  llvm::Expected<std::vector<int32_t>> tokenIds(llvm::StringRef field) const {
-    const llvm::json::Value *v = object.get(field);
-    std::vector<int32_t> ids;
-    if (!v || v->kind() == llvm::json::Value::Null)
-      return ids;
-    auto push = [&](const llvm::json::Value &x) -> llvm::Error {
-      std::optional<int64_t> n = x.getAsInteger();
-      if (!n || *n < 0 || *n > INT32_MAX)
-        return error(field, "must be a token id or a list of token ids");
-      ids.push_back((int32_t)*n);
-      return llvm::Error::success();
-    };
-    if (const llvm::json::Array *list = v->getAsArray()) {
-      for (const llvm::json::Value &x : *list)
-        if (llvm::Error e = push(x))
-          return std::move(e);
-    } else if (llvm::Error e = push(*v)) {
-      return std::move(e);
-    }
+/// An int or a list of ints (eos_token_id may be either); empty when absent.
+static llvm::Expected<std::vector<int32_t>> tokenIds(const JsonReader &reader,
+                                                     llvm::StringRef field) {
+  const llvm::json::Value *v = reader.get(field);
+  std::vector<int32_t> ids;
+  if (!v)
     return ids;
+  auto push = [&](const llvm::json::Value &x) -> llvm::Error {
+    std::optional<int64_t> n = x.getAsInteger();
+    if (!n || *n < 0 || *n > INT32_MAX)
+      return reader.error(field, "must be a token id or a list of token ids");
+    ids.push_back((int32_t)*n);
+    return llvm::Error::success();
+  };
+  if (const llvm::json::Array *list = v->getAsArray()) {
+    for (const llvm::json::Value &x : *list)
+      if (llvm::Error e = push(x))
+        return std::move(e);
+  } else if (llvm::Error e = push(*v)) {
+    return std::move(e);
   }
-
-  llvm::StringRef path;
-  const llvm::json::Object &object;
-};
-
-} // namespace
+  return ids;
+}
 
 static llvm::Expected<std::optional<std::array<double, 4>>>
-parseRopeScaling(const ConfigReader &config) {
-  const llvm::json::Value *v = config.object.get("rope_scaling");
-  if (!v || v->kind() == llvm::json::Value::Null)
+parseRopeScaling(const JsonReader &config) {
+  const llvm::json::Value *v = config.get("rope_scaling");
+  if (!v)
     return std::nullopt;
   const llvm::json::Object *scaling = v->getAsObject();
   if (!scaling)
@@ -140,18 +68,13 @@ parseRopeScaling(const ConfigReader &config) {
     return config.error("rope_scaling",
                         "has rope_type '" + *type + "', which is not supported (supported: "
                         "llama3, default)");
-  ConfigReader inner(config.path, *scaling);
+  JsonReader inner = config.nested("rope_scaling", *scaling);
   std::array<double, 4> values;
   const char *names[] = {"factor", "low_freq_factor", "high_freq_factor",
                          "original_max_position_embeddings"};
-  for (int i = 0; i < 4; ++i) {
-    llvm::Expected<double> x = inner.positiveNumber(names[i], -1);
-    if (!x)
-      return x.takeError();
-    if (*x < 0)
-      return config.error(llvm::formatv("rope_scaling.{0}", names[i]).str(), "is missing");
-    values[i] = *x;
-  }
+  for (int i = 0; i < 4; ++i)
+    if (!inner.require(names[i]) || !inner.positiveNumber(names[i], values[i]))
+      return inner.takeError();
   if (values[1] >= values[2])
     return config.error("rope_scaling", "needs low_freq_factor < high_freq_factor");
   return values;
@@ -162,14 +85,14 @@ parseRopeScaling(const ConfigReader &config) {
 /// num_kv_heads per layer): checks the length; the entries are the caller's
 /// to check. std::nullopt when the field is not a list.
 static llvm::Expected<std::optional<std::vector<const llvm::json::Value *>>>
-perLayerList(const ConfigReader &reader, llvm::StringRef field, int64_t layers) {
-  const llvm::json::Value *v = reader.object.get(field);
+perLayerList(JsonReader &reader, llvm::StringRef field, int64_t layers) {
+  const llvm::json::Value *v = reader.get(field);
   if (!v || !v->getAsArray())
     return std::nullopt;
-  auto entries = reader.list(field, layers);
-  if (!entries)
-    return entries.takeError();
-  return std::optional(std::move(*entries));
+  std::vector<const llvm::json::Value *> entries;
+  if (!reader.list(field, layers, entries))
+    return reader.takeError();
+  return std::optional(std::move(entries));
 }
 
 /// DeepSeek-V2/V3 dense MLA fields. The latent sizes default as in
@@ -178,15 +101,14 @@ perLayerList(const ConfigReader &reader, llvm::StringRef field, int64_t layers) 
 /// The MLA sizes: DeepSeek's fields, also in GateSWA configs with "mla" layers.
 /// kv_lora_rank and qk_rope_head_dim may be per-layer lists: an entry per
 /// layer, null for the layers of a GateSWA config that are not MLA.
-static llvm::Error parseMlaSizes(const ConfigReader &reader, ModelConfig &config) {
-  const llvm::json::Object &object = reader.object;
-  const llvm::json::Value *qLora = object.get("q_lora_rank");
+static llvm::Error parseMlaSizes(JsonReader &reader, ModelConfig &config) {
+  const llvm::json::Value *qLora = reader.object().get("q_lora_rank");
   if (qLora && qLora->kind() == llvm::json::Value::Null) {
     config.qLoraRank = 0;
-  } else if (auto v = reader.positive("q_lora_rank", 1536)) {
-    config.qLoraRank = *v;
   } else {
-    return v.takeError();
+    config.qLoraRank = 1536;
+    if (!reader.positive("q_lora_rank", config.qLoraRank, kMaxConfigSize))
+      return reader.takeError();
   }
   auto isMla = [&](int64_t l) {
     return config.attention == AttentionKind::Mla || config.layerMla[l];
@@ -228,10 +150,9 @@ static llvm::Error parseMlaSizes(const ConfigReader &reader, ModelConfig &config
         continue;
       }
     }
-    auto v = reader.positive(dim.field, dim.fallback);
-    if (!v)
-      return v.takeError();
-    *dim.value = *v;
+    *dim.value = dim.fallback;
+    if (!reader.positive(dim.field, *dim.value, kMaxConfigSize))
+      return reader.takeError();
   }
   for (int64_t l = 0; l < config.numLayers; ++l)
     if (isMla(l) && config.qkRopeHeadDimOf(l) % 2 != 0)
@@ -247,16 +168,13 @@ static llvm::Error parseMlaSizes(const ConfigReader &reader, ModelConfig &config
 
 /// rope_theta: one number, or (DeepSeek and GateSWA configs, whose MLA
 /// layers may keep other RoPE frequencies than the rest) one per layer.
-static llvm::Error parseRopeTheta(const ConfigReader &reader, ModelConfig &config,
-                                  bool perLayerAllowed) {
+static llvm::Error parseRopeTheta(JsonReader &reader, ModelConfig &config, bool perLayerAllowed) {
   auto list = perLayerList(reader, "rope_theta", config.numLayers);
   if (!list)
     return list.takeError();
   if (!*list) {
-    auto theta = reader.positiveNumber("rope_theta", 10000.0);
-    if (!theta)
-      return theta.takeError();
-    config.ropeTheta = *theta;
+    if (!reader.positiveNumber("rope_theta", config.ropeTheta))
+      return reader.takeError();
     return llvm::Error::success();
   }
   if (!perLayerAllowed)
@@ -274,44 +192,39 @@ static llvm::Error parseRopeTheta(const ConfigReader &reader, ModelConfig &confi
   return llvm::Error::success();
 }
 
-static llvm::Error parseDeepseek(const ConfigReader &reader, ModelConfig &config, bool v3) {
-  const llvm::json::Object &object = reader.object;
+static llvm::Error parseDeepseek(JsonReader &reader, ModelConfig &config, bool v3) {
+  const llvm::json::Object &object = reader.object();
   if (llvm::Error e = parseMlaSizes(reader, config))
     return e;
   config.headDim = config.qkNopeHeadDim + config.qkRopeHeadDim;
 
   // DeepSeek's modeling code knows linear, dynamic and yarn scaling; none of
   // them is implemented here, and an approximation would be silently wrong.
-  if (const llvm::json::Value *v = object.get("rope_scaling"))
-    if (v->kind() != llvm::json::Value::Null) {
-      const llvm::json::Object *scaling = v->getAsObject();
-      std::optional<llvm::StringRef> type;
-      if (scaling && !(type = scaling->getString("type")))
-        type = scaling->getString("rope_type");
-      return reader.error("rope_scaling",
-                          "has type '" + type.value_or("?") +
-                              "', which is not supported for DeepSeek models (only null)");
-    }
+  if (const llvm::json::Value *v = reader.get("rope_scaling")) {
+    const llvm::json::Object *scaling = v->getAsObject();
+    std::optional<llvm::StringRef> type;
+    if (scaling && !(type = scaling->getString("type")))
+      type = scaling->getString("rope_type");
+    return reader.error("rope_scaling",
+                        "has type '" + type.value_or("?") +
+                            "', which is not supported for DeepSeek models (only null)");
+  }
   bool bias = false;
-  if (auto v = reader.flag("attention_bias", false))
-    bias = *v;
-  else
-    return v.takeError();
+  if (!reader.flag("attention_bias", bias))
+    return reader.takeError();
   if (bias)
     return reader.error("attention_bias", "is true; MLA projection biases are not supported");
   // transformers' DeepSeek-V3 port can store q_pe/k_pe rows in rotate-half
   // order; the original DeepSeek code always de-interleaves them.
-  bool interleave = true;
-  if (auto v = reader.flag("rope_interleave", true))
-    interleave = *v;
-  else
-    return v.takeError();
-  config.interleavedRope = interleave;
+  config.interleavedRope = true;
+  if (!reader.flag("rope_interleave", config.interleavedRope))
+    return reader.takeError();
 
   // A layer is MoE when n_routed_experts is set, layer >= first_k_dense_replace
   // and layer % moe_layer_freq == 0 (DeepseekV2DecoderLayer); only dense
   // models are supported.
   std::optional<int64_t> experts;
+  // Not reader.get: null (no experts) and absent (V3's 256) differ here.
   const llvm::json::Value *n = object.get("n_routed_experts");
   if (!n) {
     if (v3)
@@ -333,10 +246,8 @@ static llvm::Error parseDeepseek(const ConfigReader &reader, ModelConfig &config
     } else if (v3) {
       firstDense = 3;
     }
-    if (auto v = reader.positive("moe_layer_freq", 1))
-      freq = *v;
-    else
-      return v.takeError();
+    if (!reader.positive("moe_layer_freq", freq, kMaxConfigSize))
+      return reader.takeError();
     // The first MoE layer: the smallest multiple of freq at or past firstDense.
     int64_t firstMoe =
         firstDense >= config.numLayers ? config.numLayers : (firstDense + freq - 1) / freq * freq;
@@ -353,15 +264,15 @@ static llvm::Error parseDeepseek(const ConfigReader &reader, ModelConfig &config
 
 /// GateSWA per-layer structure: layer_types / sliding_window, attention_gate
 /// with optional layer_gates, attention_sinks with optional layer_sinks.
-static llvm::Error parseGateSwa(const ConfigReader &reader, ModelConfig &config) {
+static llvm::Error parseGateSwa(JsonReader &reader, ModelConfig &config) {
   int64_t layers = config.numLayers;
-  auto types = reader.list("layer_types", layers);
-  if (!types)
-    return types.takeError();
+  std::vector<const llvm::json::Value *> types;
+  if (!reader.list("layer_types", layers, types))
+    return reader.takeError();
   config.layerWindows.assign(layers, 0);
   config.layerMla.assign(layers, false);
   bool anySliding = false;
-  for (auto [l, v] : llvm::enumerate(*types)) {
+  for (auto [l, v] : llvm::enumerate(types)) {
     std::optional<llvm::StringRef> t = v->getAsString();
     if (!t || (*t != "full_attention" && *t != "sliding_attention" && *t != "mla"))
       return reader.error("layer_types", "entries must be \"full_attention\", "
@@ -375,33 +286,30 @@ static llvm::Error parseGateSwa(const ConfigReader &reader, ModelConfig &config)
     if (llvm::Error e = parseMlaSizes(reader, config))
       return e;
   if (anySliding) {
-    auto w = reader.positive("sliding_window");
-    if (!w)
-      return w.takeError();
-    for (auto [l, v] : llvm::enumerate(*types))
+    int64_t window = 0;
+    if (!reader.require("sliding_window") ||
+        !reader.positive("sliding_window", window, kMaxConfigSize))
+      return reader.takeError();
+    for (auto [l, v] : llvm::enumerate(types))
       if (*v->getAsString() == "sliding_attention")
-        config.layerWindows[l] = *w;
+        config.layerWindows[l] = window;
   }
-  if (std::optional<llvm::StringRef> gate = reader.object.getString("attention_gate")) {
-    if (*gate != "headwise" && *gate != "elementwise" && *gate != "none")
-      return reader.error("attention_gate", "is '" + *gate +
-                                                "'; expected headwise, elementwise or none");
-    config.gateKind = gate->str();
-  } else if (reader.object.get("attention_gate")) {
-    return reader.error("attention_gate", "must be a string");
-  }
+  if (!reader.string("attention_gate", config.gateKind))
+    return reader.takeError();
+  if (config.gateKind != "headwise" && config.gateKind != "elementwise" &&
+      config.gateKind != "none")
+    return reader.error("attention_gate",
+                        "is '" + config.gateKind + "'; expected headwise, elementwise or none");
   bool sinks = false;
-  if (auto v = reader.flag("attention_sinks", false))
-    sinks = *v;
-  else
-    return v.takeError();
+  if (!reader.flag("attention_sinks", sinks))
+    return reader.takeError();
   auto perLayer = [&](llvm::StringRef field, bool fallback,
                       std::vector<bool> &out) -> llvm::Error {
-    auto values = reader.list(field, layers);
-    if (!values)
-      return values.takeError();
+    std::vector<const llvm::json::Value *> values;
+    if (!reader.list(field, layers, values))
+      return reader.takeError();
     out.assign(layers, fallback);
-    for (auto [l, v] : llvm::enumerate(*values)) {
+    for (auto [l, v] : llvm::enumerate(values)) {
       std::optional<bool> b = v->getAsBoolean();
       if (!b)
         return reader.error(field, "entries must be true or false");
@@ -445,7 +353,7 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
   const llvm::json::Object *object = json->getAsObject();
   if (!object)
     return fail("not a JSON object");
-  ConfigReader reader(path, *object);
+  JsonReader reader(path, *object, /*nullIsMissing=*/true);
 
   ModelConfig config;
   if (const llvm::json::Array *archs = object->getArray("architectures")) {
@@ -463,19 +371,19 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
   bool gateSwa = config.architecture == "GateSwaForCausalLM";
   config.baseArchitecture = config.architecture;
   if (gateSwa) {
-    std::optional<llvm::StringRef> base = object->getString("base_architecture");
-    if (!base)
+    if (!reader.get("base_architecture"))
       return reader.error("base_architecture",
                           "is missing; a GateSwaForCausalLM config names the architecture "
                           "it was made from");
-    config.baseArchitecture = base->str();
+    if (!reader.string("base_architecture", config.baseArchitecture))
+      return reader.takeError();
     if (config.baseArchitecture != "LlamaForCausalLM" &&
         config.baseArchitecture != "Qwen2ForCausalLM" &&
         config.baseArchitecture != "Qwen3ForCausalLM")
       return reader.error("base_architecture",
-                          "names '" + *base + "', which is not supported (supported: "
-                                              "LlamaForCausalLM, Qwen2ForCausalLM, "
-                                              "Qwen3ForCausalLM)");
+                          "names '" + config.baseArchitecture +
+                              "', which is not supported (supported: LlamaForCausalLM, "
+                              "Qwen2ForCausalLM, Qwen3ForCausalLM)");
   }
   bool llama = config.baseArchitecture == "LlamaForCausalLM";
   bool qwen2 = config.baseArchitecture == "Qwen2ForCausalLM";
@@ -487,29 +395,35 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
                                              "Qwen3ForCausalLM, DeepseekV2ForCausalLM, "
                                              "DeepseekV3ForCausalLM, GateSwaForCausalLM)");
 
-#define READ(dst, expr)                                                        \
-  if (auto value = (expr))                                                     \
-    dst = *value;                                                              \
-  else                                                                         \
-    return value.takeError();
-  READ(config.hiddenSize, reader.positive("hidden_size"));
-  READ(config.intermediateSize, reader.positive("intermediate_size"));
-  READ(config.numLayers, reader.positive("num_hidden_layers", std::nullopt, kMaxLayers));
-  READ(config.numHeads, reader.positive("num_attention_heads"));
-  READ(config.numKvHeads, reader.positive("num_key_value_heads", config.numHeads));
-  READ(config.vocabSize, reader.positive("vocab_size"));
-  READ(config.maxPositions, reader.positive("max_position_embeddings", 2048));
-  READ(config.rmsNormEps, reader.positiveNumber("rms_norm_eps", 1e-6));
+  struct {
+    const char *field;
+    int64_t *value;
+    int64_t max;
+  } required[] = {{"hidden_size", &config.hiddenSize, kMaxConfigSize},
+                  {"intermediate_size", &config.intermediateSize, kMaxConfigSize},
+                  {"num_hidden_layers", &config.numLayers, kMaxLayers},
+                  {"num_attention_heads", &config.numHeads, kMaxConfigSize},
+                  {"vocab_size", &config.vocabSize, kMaxConfigSize}};
+  for (auto &size : required)
+    if (!reader.require(size.field) || !reader.positive(size.field, *size.value, size.max))
+      return reader.takeError();
+  config.numKvHeads = config.numHeads;
+  config.maxPositions = 2048;
+  if (!reader.positive("num_key_value_heads", config.numKvHeads, kMaxConfigSize) ||
+      !reader.positive("max_position_embeddings", config.maxPositions, kMaxConfigSize) ||
+      !reader.positiveNumber("rms_norm_eps", config.rmsNormEps))
+    return reader.takeError();
   if (llvm::Error e = parseRopeTheta(reader, config, deepseek || gateSwa))
     return std::move(e);
-  READ(config.tieWordEmbeddings, reader.flag("tie_word_embeddings", false));
   bool mlpBias = false;
-  READ(mlpBias, reader.flag("mlp_bias", false));
+  std::string act = "silu";
+  if (!reader.flag("tie_word_embeddings", config.tieWordEmbeddings) ||
+      !reader.flag("mlp_bias", mlpBias) || !reader.string("hidden_act", act))
+    return reader.takeError();
   if (mlpBias)
     return reader.error("mlp_bias", "is true; MLP biases are not supported");
-  if (std::optional<llvm::StringRef> act = object->getString("hidden_act"))
-    if (*act != "silu")
-      return reader.error("hidden_act", "is '" + *act + "'; only 'silu' is supported");
+  if (act != "silu")
+    return reader.error("hidden_act", "is '" + act + "'; only 'silu' is supported");
 
   if (deepseek) {
     // MLA ignores num_key_value_heads (every head reads the shared latent).
@@ -518,23 +432,26 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
     if (llvm::Error e = parseDeepseek(reader, config, deepseekV3))
       return std::move(e);
   } else {
+    if (auto scaling = parseRopeScaling(reader))
+      config.llama3Scaling = *scaling;
+    else
+      return scaling.takeError();
     bool slidingWindow = false;
-    READ(config.llama3Scaling, parseRopeScaling(reader));
-    READ(slidingWindow, reader.flag("use_sliding_window", false));
-    READ(config.attentionBias, reader.flag("attention_bias", false));
+    if (!reader.flag("use_sliding_window", slidingWindow) ||
+        !reader.flag("attention_bias", config.attentionBias))
+      return reader.takeError();
 
     if (config.numHeads % config.numKvHeads != 0)
       return reader.error("num_key_value_heads",
                           llvm::formatv("({0}) must divide num_attention_heads ({1})",
                                         config.numKvHeads, config.numHeads));
     // Qwen3 decouples head_dim from hidden_size / heads; the others may state it.
-    if (config.hiddenSize % config.numHeads != 0 && !object->get("head_dim"))
+    if (config.hiddenSize % config.numHeads != 0 && !reader.get("head_dim"))
       return reader.error("head_dim", "is missing and hidden_size is not divisible by "
                                       "num_attention_heads");
-    auto headDim = reader.positive("head_dim", config.hiddenSize / config.numHeads);
-    if (!headDim)
-      return headDim.takeError();
-    config.headDim = *headDim;
+    config.headDim = config.hiddenSize / config.numHeads;
+    if (!reader.positive("head_dim", config.headDim, kMaxConfigSize))
+      return reader.takeError();
     if (config.headDim % 2 != 0)
       return reader.error("head_dim", "must be even for rotary embeddings");
     if (slidingWindow)
@@ -554,14 +471,13 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
         return std::move(e);
     }
   }
-#undef READ
 
-  llvm::Expected<std::vector<int32_t>> bos = reader.tokenIds("bos_token_id");
+  llvm::Expected<std::vector<int32_t>> bos = tokenIds(reader, "bos_token_id");
   if (!bos)
     return bos.takeError();
   if (!bos->empty())
     config.bosTokenId = bos->front();
-  llvm::Expected<std::vector<int32_t>> eos = reader.tokenIds("eos_token_id");
+  llvm::Expected<std::vector<int32_t>> eos = tokenIds(reader, "eos_token_id");
   if (!eos)
     return eos.takeError();
   config.stopTokenIds = *eos;

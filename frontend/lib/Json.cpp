@@ -1,7 +1,9 @@
-//===- Json.cpp - JSON parsing with a nesting limit ------------------------===//
+//===- Json.cpp - JSON parsing with a nesting limit, and field reading ----===//
 
 #include "attnedit/Frontend/Json.h"
+#include "attnedit/Frontend/Error.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir::attnedit;
@@ -59,4 +61,140 @@ llvm::Error mlir::attnedit::forEachJsonLine(
       return fail(number, llvm::toString(std::move(e)));
   }
   return llvm::Error::success();
+}
+
+JsonReader JsonReader::nested(const llvm::Twine &field, const llvm::json::Object &object) const {
+  JsonReader inner(file, object, nullIsMissing);
+  inner.prefix = (prefix + field + ".").str();
+  return inner;
+}
+
+const llvm::json::Value *JsonReader::get(llvm::StringRef field) const {
+  const llvm::json::Value *v = fields.get(field);
+  if (v && nullIsMissing && v->kind() == llvm::json::Value::Null)
+    return nullptr;
+  return v;
+}
+
+llvm::Error JsonReader::error(const llvm::Twine &field, const llvm::Twine &msg) const {
+  return makeError(file + ": field '" + prefix + field + "' " + msg);
+}
+
+llvm::Error JsonReader::takeError() {
+  assert(!failure.empty() && "no read has failed");
+  return makeError(std::exchange(failure, {}));
+}
+
+bool JsonReader::fail(const llvm::Twine &field, const llvm::Twine &msg) {
+  failure = llvm::toString(error(field, msg));
+  return false;
+}
+
+bool JsonReader::require(llvm::StringRef field) { return get(field) || fail(field, "is missing"); }
+
+bool JsonReader::integer(llvm::StringRef field, int64_t &dst) {
+  const llvm::json::Value *v = get(field);
+  if (!v)
+    return true;
+  std::optional<int64_t> n = v->getAsInteger();
+  if (!n)
+    return fail(field, "must be an integer");
+  dst = *n;
+  return true;
+}
+
+bool JsonReader::positive(llvm::StringRef field, int64_t &dst, int64_t max) {
+  const llvm::json::Value *v = get(field);
+  if (!v)
+    return true;
+  std::optional<int64_t> n = v->getAsInteger();
+  if (!n || *n <= 0)
+    return fail(field, "must be a positive integer");
+  if (*n > max)
+    return fail(field, llvm::formatv("is {0}, above the largest accepted value {1}", *n, max));
+  dst = *n;
+  return true;
+}
+
+bool JsonReader::number(llvm::StringRef field, double &dst) {
+  const llvm::json::Value *v = get(field);
+  if (!v)
+    return true;
+  std::optional<double> n = v->getAsNumber();
+  if (!n)
+    return fail(field, "must be a number");
+  dst = *n;
+  return true;
+}
+
+bool JsonReader::positiveNumber(llvm::StringRef field, double &dst) {
+  const llvm::json::Value *v = get(field);
+  if (!v)
+    return true;
+  std::optional<double> n = v->getAsNumber();
+  if (!n || !(*n > 0))
+    return fail(field, "must be a positive number");
+  dst = *n;
+  return true;
+}
+
+bool JsonReader::flag(llvm::StringRef field, bool &dst) {
+  const llvm::json::Value *v = get(field);
+  if (!v)
+    return true;
+  std::optional<bool> b = v->getAsBoolean();
+  if (!b)
+    return fail(field, "must be true or false");
+  dst = *b;
+  return true;
+}
+
+bool JsonReader::string(llvm::StringRef field, std::string &dst) {
+  const llvm::json::Value *v = get(field);
+  if (!v)
+    return true;
+  std::optional<llvm::StringRef> s = v->getAsString();
+  if (!s)
+    return fail(field, "must be a string");
+  dst = s->str();
+  return true;
+}
+
+bool JsonReader::integers(llvm::StringRef field, std::vector<int64_t> &dst) {
+  const llvm::json::Value *v = get(field);
+  if (!v)
+    return true;
+  const llvm::json::Array *array = v->getAsArray();
+  if (!array)
+    return fail(field, "must be a list of integers");
+  std::vector<int64_t> out;
+  for (const llvm::json::Value &x : *array) {
+    std::optional<int64_t> n = x.getAsInteger();
+    if (!n)
+      return fail(field, "must be a list of integers");
+    out.push_back(*n);
+  }
+  dst = std::move(out);
+  return true;
+}
+
+bool JsonReader::list(llvm::StringRef field, int64_t count,
+                      std::vector<const llvm::json::Value *> &dst) {
+  const llvm::json::Value *v = get(field);
+  if (!v)
+    return true;
+  const llvm::json::Array *array = v->getAsArray();
+  if (!array || (int64_t)array->size() != count)
+    return fail(field, llvm::formatv("must be a list of {0} entries, one per layer", count));
+  dst.clear();
+  for (const llvm::json::Value &x : *array)
+    dst.push_back(&x);
+  return true;
+}
+
+bool JsonReader::only(llvm::ArrayRef<llvm::StringRef> known, const llvm::Twine &what) {
+  for (const auto &kv : fields)
+    if (!llvm::is_contained(known, llvm::StringRef(kv.first)))
+      return fail(llvm::StringRef(kv.first), "is not " + what);
+  return true;
 }

@@ -43,52 +43,41 @@ llvm::Expected<EditPlan> mlir::attnedit::parseEditPlan(llvm::StringRef text,
   json::Array *rows = root->getArray("layers");
   if (!rows || rows->empty())
     return makeError(source, "needs a non-empty \"layers\" array (one entry per layer)");
+  JsonReader reader(source, *root);
   EditPlan plan;
   for (auto [i, row] : llvm::enumerate(*rows)) {
-    std::string where = llvm::formatv("{0}: layers[{1}]", source, i).str();
+    std::string entry = llvm::formatv("layers[{0}]", i).str();
     json::Object *o = row.getAsObject();
     if (!o)
-      return makeError(where, "must be an object");
-    std::optional<llvm::StringRef> kind = o->getString("kind");
-    if (!kind)
-      return makeError(where, "needs \"kind\": \"keep\", \"swa\" or \"mla\"");
+      return reader.error(entry, "must be an object");
+    JsonReader layer = reader.nested(entry, *o);
+    std::string kind;
+    if (!layer.string("kind", kind))
+      return layer.takeError();
     LayerEdit e;
-    std::vector<llvm::StringRef> allowed{"kind"};
-    auto positive = [&](llvm::StringRef field, int64_t &out, bool required) -> llvm::Error {
-      allowed.push_back(field);
-      const json::Value *v = o->get(field);
-      if (!v)
-        return required ? makeError(where, "\"" + field + "\" is missing")
-                        : llvm::Error::success();
-      std::optional<int64_t> n = v->getAsInteger();
-      if (!n || *n < 1 || *n > kMaxConfigSize)
-        return makeError(where, llvm::formatv("\"{0}\" must be an integer in [1, {1}]", field,
-                                              kMaxConfigSize)
-                                    .str());
-      out = *n;
-      return llvm::Error::success();
-    };
-    if (*kind == "keep") {
+    std::vector<llvm::StringRef> known{"kind"};
+    if (kind == "keep") {
       e.kind = LayerEdit::Kind::Keep;
-    } else if (*kind == "swa") {
+    } else if (kind == "swa") {
       e.kind = LayerEdit::Kind::Swa;
-      if (llvm::Error err = positive("window", e.window, true))
-        return std::move(err);
-    } else if (*kind == "mla") {
+      known.push_back("window");
+      if (!layer.require("window") || !layer.positive("window", e.window, kMaxConfigSize))
+        return layer.takeError();
+    } else if (kind == "mla") {
       e.kind = LayerEdit::Kind::Mla;
-      if (llvm::Error err = positive("kv_lora_rank", e.kvLoraRank, true))
-        return std::move(err);
-      if (llvm::Error err = positive("qk_rope_head_dim", e.qkRopeHeadDim, false))
-        return std::move(err);
+      known.insert(known.end(), {"kv_lora_rank", "qk_rope_head_dim"});
+      if (!layer.require("kv_lora_rank") ||
+          !layer.positive("kv_lora_rank", e.kvLoraRank, kMaxConfigSize) ||
+          !layer.positive("qk_rope_head_dim", e.qkRopeHeadDim, kMaxConfigSize))
+        return layer.takeError();
       if (e.qkRopeHeadDim % 2)
-        return makeError(where, "\"qk_rope_head_dim\" must be even");
+        return layer.error("qk_rope_head_dim", "must be even");
     } else {
-      return makeError(where, "has kind '" + *kind + "'; expected keep, swa or mla");
+      return layer.error("kind", (o->get("kind") ? "is '" + kind + "'" : "is missing") +
+                                     "; expected keep, swa or mla");
     }
-    for (const auto &kv : *o)
-      if (!llvm::is_contained(allowed, llvm::StringRef(kv.first)))
-        return makeError(where, "has unknown field '" + llvm::StringRef(kv.first) + "' for kind " +
-                                    *kind);
+    if (!layer.only(known, "a field of kind " + kind))
+      return layer.takeError();
     plan.layers.push_back(e);
   }
   for (auto &kv : *root)

@@ -85,68 +85,6 @@ json::Value Recipe::toJson() const {
                       {"stages", std::move(list)}};
 }
 
-namespace {
-/// Reads optional fields of one JSON object into typed destinations.
-struct FieldReader {
-  llvm::StringRef path;
-  std::string prefix; // "stages[1]." for nested objects
-  const json::Object &object;
-  llvm::Error error = llvm::Error::success();
-
-  ~FieldReader() { llvm::consumeError(std::move(error)); }
-  void fail(llvm::StringRef field, const llvm::Twine &msg) {
-    if (!error)
-      error = makeError(path + ": field '" + prefix + field + "' " + msg);
-  }
-  template <typename T> void number(llvm::StringRef field, T &dst) {
-    const json::Value *v = object.get(field);
-    if (!v)
-      return;
-    if constexpr (std::is_integral_v<T>) {
-      std::optional<int64_t> n = v->getAsInteger();
-      if (!n)
-        return fail(field, "must be an integer");
-      dst = (T)*n;
-    } else {
-      std::optional<double> n = v->getAsNumber();
-      if (!n)
-        return fail(field, "must be a number");
-      dst = *n;
-    }
-  }
-  void string(llvm::StringRef field, std::string &dst) {
-    if (const json::Value *v = object.get(field)) {
-      if (std::optional<llvm::StringRef> s = v->getAsString())
-        dst = s->str();
-      else
-        fail(field, "must be a string");
-    }
-  }
-  void integers(llvm::StringRef field, std::vector<int64_t> &dst) {
-    const json::Value *v = object.get(field);
-    if (!v)
-      return;
-    const json::Array *list = v->getAsArray();
-    if (!list)
-      return fail(field, "must be a list of integers");
-    dst.clear();
-    for (const json::Value &x : *list) {
-      std::optional<int64_t> n = x.getAsInteger();
-      if (!n)
-        return fail(field, "must be a list of integers");
-      dst.push_back(*n);
-    }
-  }
-  /// Fields the reader does not know are mistakes (a typo would otherwise
-  /// silently train with a default).
-  void only(std::initializer_list<llvm::StringRef> known) {
-    for (const auto &kv : object)
-      if (llvm::find(known, llvm::StringRef(kv.first)) == known.end())
-        fail(kv.first, "is not a recipe field");
-  }
-};
-} // namespace
-
 llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &defaults) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
@@ -159,51 +97,47 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
     return makeError(path + ": a recipe is a JSON object");
   Recipe recipe = defaults;
   recipe.path = path.str();
-  FieldReader top{path, "", *object};
-  top.only({"seed", "batch", "seq_len", "checkpoint_every", "lanes", "stages"});
-  top.number("seed", recipe.seed);
-  top.number("batch", recipe.batch);
-  top.number("seq_len", recipe.seqLen);
-  top.number("checkpoint_every", recipe.checkpointEvery);
-  top.number("lanes", recipe.lanes);
+  JsonReader top(path, *object);
+  // toJson writes the seed's bits as an int64.
+  int64_t seed = (int64_t)recipe.seed;
+  if (!top.only({"seed", "batch", "seq_len", "checkpoint_every", "lanes", "stages"},
+                "a recipe field") ||
+      !top.integer("seed", seed) || !top.integer("batch", recipe.batch) ||
+      !top.integer("seq_len", recipe.seqLen) ||
+      !top.integer("checkpoint_every", recipe.checkpointEvery) ||
+      !top.integer("lanes", recipe.lanes))
+    return top.takeError();
+  recipe.seed = (uint64_t)seed;
   if (const json::Value *stages = object->get("stages")) {
     const json::Array *list = stages->getAsArray();
     if (!list)
-      return makeError(path + ": field 'stages' must be a list of stage objects");
+      return top.error("stages", "must be a list of stage objects");
     // A listed stage starts from the default of the same index (or the last).
     std::vector<StageRecipe> parsedStages;
     for (auto [i, item] : llvm::enumerate(*list)) {
+      std::string entry = llvm::formatv("stages[{0}]", i).str();
       const json::Object *s = item.getAsObject();
-      std::string prefix = llvm::formatv("stages[{0}].", i).str();
       if (!s)
-        return makeError(path + ": field '" + prefix.substr(0, prefix.size() - 1) +
-                         "' must be an object");
+        return top.error(entry, "must be an object");
       StageRecipe stage = defaults.stages.empty()
                               ? StageRecipe()
                               : defaults.stages[std::min(i, defaults.stages.size() - 1)];
-      FieldReader r{path, prefix, *s};
-      r.only({"stage", "steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "clip",
-              "beta1", "beta2", "eps", "temperature", "feature_layers", "feature_weight",
-              "train", "lr_rest", "parallel"});
-      r.string("stage", stage.stage);
-      r.number("steps", stage.steps);
-      r.number("lr", stage.lr);
-      r.number("warmup", stage.warmup);
-      r.number("min_lr_ratio", stage.minLrRatio);
-      r.number("weight_decay", stage.weightDecay);
-      r.number("clip", stage.clip);
-      r.number("beta1", stage.beta1);
-      r.number("beta2", stage.beta2);
-      r.number("eps", stage.eps);
-      r.number("temperature", stage.temperature);
-      r.integers("feature_layers", stage.featureLayers);
-      r.number("feature_weight", stage.featureWeight);
-      r.string("train", stage.train);
-      if (s->get("lr_rest")) {
-        stage.lrRest = 0.0;
-        r.number("lr_rest", *stage.lrRest);
-      }
-      r.string("parallel", stage.parallel);
+      JsonReader r = top.nested(entry, *s);
+      if (!r.only({"stage", "steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "clip",
+                   "beta1", "beta2", "eps", "temperature", "feature_layers", "feature_weight",
+                   "train", "lr_rest", "parallel"},
+                  "a recipe field") ||
+          !r.string("stage", stage.stage) || !r.integer("steps", stage.steps) ||
+          !r.number("lr", stage.lr) || !r.integer("warmup", stage.warmup) ||
+          !r.number("min_lr_ratio", stage.minLrRatio) ||
+          !r.number("weight_decay", stage.weightDecay) || !r.number("clip", stage.clip) ||
+          !r.number("beta1", stage.beta1) || !r.number("beta2", stage.beta2) ||
+          !r.number("eps", stage.eps) || !r.number("temperature", stage.temperature) ||
+          !r.integers("feature_layers", stage.featureLayers) ||
+          !r.number("feature_weight", stage.featureWeight) || !r.string("train", stage.train) ||
+          (s->get("lr_rest") && !r.number("lr_rest", stage.lrRest.emplace())) ||
+          !r.string("parallel", stage.parallel))
+        return r.takeError();
       // Set on another stage, these would be ignored without a word: only
       // stage model's loss has a temperature, a feature term and a choice of
       // what trains (stage lm trains everything, stage layerwise the edits).
@@ -215,13 +149,11 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
               std::pair{"feature_weight", stage.featureWeight != plain.featureWeight},
               std::pair{"train", stage.train != plain.train}})
           if (changed && s->get(field))
-            r.fail(field, "applies only to stage model, not " + stage.stage);
+            return r.error(field, "applies only to stage model, not " + stage.stage);
       if (stage.steps > 0 && stage.warmup > stage.steps)
         spdlog::warn("{}: stages[{}] warms up over {} steps, more than its {} steps: its "
                      "rate never reaches lr",
                      path.str(), i, stage.warmup, stage.steps);
-      if (r.error)
-        return std::move(r.error);
       parsedStages.push_back(stage);
     }
     recipe.stages = std::move(parsedStages);
@@ -229,10 +161,8 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
   // Only `batch` lanes can hold a sequence: the rest would run nothing, and
   // the MPI rank count they seem to allow would be refused at the first step.
   if (object->get("lanes") && recipe.lanes > recipe.batch)
-    top.fail("lanes", llvm::formatv("is {0}, more than the batch's {1} sequences",
-                                    recipe.lanes, recipe.batch));
-  if (top.error)
-    return std::move(top.error);
+    return top.error("lanes", llvm::formatv("is {0}, more than the batch's {1} sequences",
+                                            recipe.lanes, recipe.batch));
   if (llvm::Error e = recipe.validate(path))
     return std::move(e);
   return recipe;
