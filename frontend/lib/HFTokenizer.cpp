@@ -532,8 +532,12 @@ const AddedToken *HFTokenizer::addedTokenAt(llvm::StringRef text,
 
 std::vector<int32_t> HFTokenizer::encode(llvm::StringRef text) const {
   std::vector<int32_t> ids;
-  auto isSpace = [](char c) {
-    return c == ' ' || (c >= '\t' && c <= '\r');
+  // The length of the White_Space codepoint (Rust's char::is_whitespace)
+  // that starts at `at`, 0 if another one does.
+  auto spaceAt = [&](size_t at) -> size_t {
+    uint32_t cp;
+    size_t n = unicode::decode(text.substr(at), cp);
+    return n && unicode::isWhiteSpace(cp) ? n : 0;
   };
   size_t segmentBegin = 0;
   for (size_t pos = 0; pos < text.size();) {
@@ -542,15 +546,20 @@ std::vector<int32_t> HFTokenizer::encode(llvm::StringRef text) const {
       ++pos;
       continue;
     }
-    // lstrip/rstrip let the token swallow neighbouring whitespace (ASCII
-    // only here; the library uses Unicode's).
+    // lstrip/rstrip let the token swallow neighbouring whitespace.
     size_t begin = pos, end = pos + token->content.size();
     if (token->lstrip)
-      while (begin > segmentBegin && isSpace(text[begin - 1]))
-        --begin;
+      while (begin > segmentBegin) {
+        size_t lead = begin - 1;
+        while (lead > segmentBegin && (text[lead] & 0xC0) == 0x80)
+          --lead;
+        if (spaceAt(lead) != begin - lead)
+          break;
+        begin = lead;
+      }
     if (token->rstrip)
-      while (end < text.size() && isSpace(text[end]))
-        ++end;
+      while (size_t n = end < text.size() ? spaceAt(end) : 0)
+        end += n;
     encodeSegment(text.slice(segmentBegin, begin), segmentBegin == 0, ids);
     ids.push_back(token->id);
     segmentBegin = pos = end;

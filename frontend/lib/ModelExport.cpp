@@ -696,7 +696,7 @@ llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
   std::string tokenizer = options.tokenizerPath;
   if (tokenizer.empty())
     if (auto t = module->getAttrOfType<StringAttr>(attrs::kTokenizer))
-      tokenizer = t.getValue().str();
+      tokenizer = resolveModulePath(module, t.getValue());
   if (!tokenizer.empty()) {
     llvm::StringRef ext = path::extension(tokenizer);
     bool json = ext == ".json";

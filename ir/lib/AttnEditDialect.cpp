@@ -5,6 +5,8 @@
 
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -60,13 +62,55 @@ std::string mlir::attnedit::formatShape(llvm::ArrayRef<int64_t> shape) {
   return text;
 }
 
-llvm::SmallVector<llvm::StringRef> mlir::attnedit::parameterFilesOf(Operation *module) {
-  llvm::SmallVector<llvm::StringRef> files;
+llvm::StringRef mlir::attnedit::moduleFileOf(Operation *module) {
+  auto file = module->getLoc()->findInstanceOf<FileLineColLoc>();
+  return file ? file.getFilename().getValue() : "";
+}
+
+std::string mlir::attnedit::resolveModulePath(Operation *module, llvm::StringRef path) {
+  if (!llvm::sys::path::is_relative(path))
+    return path.str();
+  llvm::SmallString<256> resolved(llvm::sys::path::parent_path(moduleFileOf(module)));
+  llvm::sys::path::append(resolved, path);
+  return resolved.str().str();
+}
+
+void mlir::attnedit::anchorModulePaths(Operation *module) {
+  MLIRContext *ctx = module->getContext();
+  auto anchored = [&](StringAttr path) {
+    llvm::SmallString<256> file(resolveModulePath(module, path.getValue()));
+    llvm::sys::fs::make_absolute(file);
+    return StringAttr::get(ctx, file);
+  };
+  // The dialect's verifier has checked these attributes' kinds.
+  auto anchoredList = [&](Attribute files) -> Attribute {
+    return ArrayAttr::get(ctx, llvm::map_to_vector(cast<ArrayAttr>(files), [&](Attribute a) {
+                            return (Attribute)anchored(cast<StringAttr>(a));
+                          }));
+  };
+  if (Attribute files = module->getAttr(attrs::kParameterFiles))
+    module->setAttr(attrs::kParameterFiles, anchoredList(files));
+  if (auto scopes = module->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes)) {
+    NamedAttrList out;
+    for (NamedAttribute entry : scopes)
+      out.append(entry.getName(), anchoredList(entry.getValue()));
+    module->setAttr(attrs::kParameterScopes, out.getDictionary(ctx));
+  }
+  if (auto tokenizer = module->getAttrOfType<StringAttr>(attrs::kTokenizer))
+    module->setAttr(attrs::kTokenizer, anchored(tokenizer));
+}
+
+llvm::SmallVector<std::string> mlir::attnedit::parameterFilesOf(Operation *module) {
+  llvm::SmallVector<std::string> files;
+  auto add = [&](ArrayAttr names) {
+    for (llvm::StringRef name : names.getAsValueRange<StringAttr>())
+      files.push_back(resolveModulePath(module, name));
+  };
   if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
-    llvm::append_range(files, names.getAsValueRange<StringAttr>());
+    add(names);
   if (auto scopes = module->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))
     for (NamedAttribute scope : scopes)
       if (auto names = dyn_cast<ArrayAttr>(scope.getValue()))
-        llvm::append_range(files, names.getAsValueRange<StringAttr>());
+        add(names);
   return files;
 }

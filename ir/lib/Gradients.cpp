@@ -178,27 +178,27 @@ Grads ReduceSumOp::buildVjp(OpBuilder &b, Value g) {
 }
 
 /// The gradient of a loss op's operand `index`, computed by loss_grad.
-static Value lossGrad(OpBuilder &b, Operation *loss, StringRef kind, int64_t index, Value g,
+static Value lossGrad(OpBuilder &b, Operation *loss, LossKind kind, int64_t index, Value g,
                       double temperature = 1.0) {
   Value input = loss->getOperand(index);
   return b.create<LossGradOp>(loss->getLoc(), input.getType(), loss->getOperand(0),
-                              loss->getOperand(1), g, b.getStringAttr(kind),
+                              loss->getOperand(1), g, LossKindAttr::get(b.getContext(), kind),
                               b.getI64IntegerAttr(index), b.getF64FloatAttr(temperature));
 }
 
 Grads MseLossOp::buildVjp(OpBuilder &b, Value g) {
-  return grads({lossGrad(b, *this, "mse", 0, g), lossGrad(b, *this, "mse", 1, g)});
+  return grads({lossGrad(b, *this, LossKind::Mse, 0, g), lossGrad(b, *this, LossKind::Mse, 1, g)});
 }
 
 Grads KlLossOp::buildVjp(OpBuilder &b, Value g) {
   double t = getTemperature().convertToDouble();
-  return grads({Value(), lossGrad(b, *this, "kl", 1, g, t)});
+  return grads({Value(), lossGrad(b, *this, LossKind::Kl, 1, g, t)});
 }
 
 Grads CrossEntropyLossOp::buildVjp(OpBuilder &b, Value g) {
-  return grads({lossGrad(b, *this, "cross_entropy", 0, g), Value()});
+  return grads({lossGrad(b, *this, LossKind::CrossEntropy, 0, g), Value()});
 }
 
 Grads CosineLossOp::buildVjp(OpBuilder &b, Value g) {
-  return grads({lossGrad(b, *this, "cosine", 0, g), lossGrad(b, *this, "cosine", 1, g)});
+  return grads({lossGrad(b, *this, LossKind::Cosine, 0, g), lossGrad(b, *this, LossKind::Cosine, 1, g)});
 }

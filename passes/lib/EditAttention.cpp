@@ -53,7 +53,8 @@ public:
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                      "the module has no '%s' to read teacher weights from",
                                      attrs::kParameterFiles.data());
-    for (auto path : files.getAsValueRange<StringAttr>()) {
+    for (auto written : files.getAsValueRange<StringAttr>()) {
+      std::string path = resolveModulePath(module, written);
       if (llvm::sys::path::extension(path) == ".bin") {
         auto checkpoint = openLlama2c(path);
         if (!checkpoint)
@@ -431,12 +432,12 @@ LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bo
 }
 
 LogicalResult EditAttentionPass::checkParamsOutIsNew(ModuleOp module) {
-  for (llvm::StringRef file : parameterFilesOf(module))
+  for (const std::string &file : parameterFilesOf(module))
     if (!paramsOut.empty() && sameFile(paramsOut, file))
       return module.emitError()
                  << "attnedit-edit-attention: params-out=" << paramsOut
                  << " is a file the module reads its weights from"
-                 << (file == paramsOut ? "" : " (" + file.str() + ")")
+                 << (file == paramsOut ? "" : " (" + file + ")")
                  << ": writing the student's there would destroy them",
              failure();
   return success();
@@ -566,6 +567,8 @@ void EditAttentionPass::runOnOperation() {
     if (failed(edited))
       return signalPassFailure();
   }
+  // The student is written beside its own weights, not its teacher's.
+  anchorModulePaths(module);
   Builder b(module.getContext());
   if (editPlan)
     module->setAttr(kEditPlanAttr,

@@ -33,45 +33,6 @@ namespace cl = llvm::cl;
 using namespace mlir;
 using namespace mlir::attnedit;
 
-/// `file` resolved against `base` when relative.
-static std::string absolute(llvm::StringRef file, llvm::StringRef base) {
-  llvm::SmallString<256> path(file);
-  if (llvm::sys::path::is_relative(path)) {
-    llvm::SmallString<256> joined(base);
-    llvm::sys::path::append(joined, path);
-    path = joined;
-  }
-  llvm::sys::fs::make_absolute(path);
-  return path.str().str();
-}
-
-/// The module's parameter files and tokenizer as absolute paths, so the
-/// module reads the same files from inside the artifact.
-static void anchorFiles(ModuleOp module, llvm::StringRef base) {
-  MLIRContext *ctx = module.getContext();
-  auto anchored = [&](ArrayAttr files) {
-    SmallVector<Attribute> out;
-    for (Attribute a : files)
-      out.push_back(isa<StringAttr>(a)
-                        ? StringAttr::get(ctx, absolute(cast<StringAttr>(a).getValue(), base))
-                        : a);
-    return ArrayAttr::get(ctx, out);
-  };
-  Operation *op = module.getOperation();
-  if (auto files = op->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
-    op->setAttr(attrs::kParameterFiles, anchored(files));
-  if (auto scopes = op->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes)) {
-    SmallVector<NamedAttribute> out;
-    for (NamedAttribute entry : scopes)
-      out.push_back({entry.getName(), isa<ArrayAttr>(entry.getValue())
-                                          ? anchored(cast<ArrayAttr>(entry.getValue()))
-                                          : entry.getValue()});
-    op->setAttr(attrs::kParameterScopes, DictionaryAttr::get(ctx, out));
-  }
-  if (auto tokenizer = op->getAttrOfType<StringAttr>(attrs::kTokenizer))
-    op->setAttr(attrs::kTokenizer, StringAttr::get(ctx, absolute(tokenizer.getValue(), base)));
-}
-
 int main(int argc, char **argv) {
   configureMathLibraries(argv);
   // --help lists these and the generic options, not the hundreds that
@@ -116,11 +77,8 @@ int main(int argc, char **argv) {
     decoder = std::move(*built);
     module = decoder->module();
   }
-  // A module's files are relative to it; a checkpoint's as given here.
-  std::string base = llvm::sys::path::extension(model) == ".mlir"
-                         ? llvm::sys::path::parent_path(model).str()
-                         : std::string(".");
-  anchorFiles(module, base.empty() ? "." : base);
+  // The artifact's copy of the module lives elsewhere.
+  anchorModulePaths(module);
   // A model directory's config.json shaped the module: the artifact
   // refuses to run once it changes.
   std::vector<std::string> configFiles;

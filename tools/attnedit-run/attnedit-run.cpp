@@ -16,6 +16,7 @@
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
+#include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Runtime/Training/Evaluation.h"
 #include "attnedit/Runtime/Training/Calibration.h"
@@ -156,7 +157,8 @@ static cl::opt<std::string> gradFunc("func", cl::desc("the gradient function (de
 static cl::opt<std::string> outDir("out-dir", cl::desc("directory for the .npy files"),
                                    cl::sub(gradCmd), cl::cat(attneditOptions));
 static cl::opt<bool> mlaAbsorbed("mla-absorbed",
-                                 cl::desc("run MLA in its absorbed (latent-space) form"),
+                                 cl::desc("run MLA in its absorbed (latent-space) form, on "
+                                          "the reference interpreter"),
                                  cl::sub(generateCmd), cl::sub(forwardCmd),
                                  cl::sub(evalCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> teacherPath("teacher", cl::desc("the teacher model"),
@@ -529,6 +531,15 @@ static llvm::Error runForward(Model &model) {
   return writeNpy(logitsOut, *logits);
 }
 
+/// --mla-absorbed: the reference interpreter, which has the absorbed form.
+static void runMlaAbsorbed(Model &model, llvm::StringRef path) {
+  if (!model.module().walk([](MlaOp) { return WalkResult::interrupt(); }).wasInterrupted())
+    spdlog::warn("--mla-absorbed: {} has no MLA attention; it runs unchanged, on the "
+                 "reference interpreter",
+                 path.str());
+  model.setEvaluatorOptions(EvaluatorOptions{true});
+}
+
 /// eval --task recall: the demo's associative-recall accuracy of a model (a
 /// student: also its KL to the teacher) on held-out task sequences.
 static llvm::Error runEvalRecall() {
@@ -637,7 +648,7 @@ static llvm::Error runEval() {
   if (!passTokens)
     return passTokens.takeError();
   if (mlaAbsorbed)
-    student.setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
+    runMlaAbsorbed(student, studentPath);
   auto tok = student.tokenizer();
   if (!tok)
     return tok.takeError();
@@ -978,9 +989,9 @@ static llvm::Error runConvert() {
   auto teacher = Model::load(teacherPath, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
-  // The edited module and its new weights live in a scratch directory beside
-  // the output (they are as large as the teacher's attention weights) until
-  // the export has copied them into the model directory.
+  // The edited weights live in a scratch directory beside the output (they
+  // are as large as the teacher's attention weights) until the export has
+  // copied them into the model directory.
   std::string work = scratchBeside(*out, ".convert-");
   if (std::error_code ec = llvm::sys::fs::create_directories(work))
     return usage(work + ": cannot create: " + ec.message());
@@ -992,11 +1003,8 @@ static llvm::Error runConvert() {
   auto student = editedCopy(**raised, editOptions, weights);
   if (!student)
     return student.takeError();
-  std::string modulePath = work + "/student.mlir";
-  if (llvm::Error e = writeModule(**student, modulePath))
-    return e;
   ParameterStore store;
-  if (llvm::Error e = store.openModuleFiles(**student, modulePath))
+  if (llvm::Error e = store.openModuleFiles(**student))
     return e;
   ExportOptions options;
   options.tokenizerPath = tokenizerPath;
@@ -1418,7 +1426,7 @@ int main(int argc, char **argv) {
   if (!model)
     return reportError(model.takeError());
   if (mlaAbsorbed)
-    (*model)->setEvaluatorOptions(EvaluatorOptions{mlaAbsorbed});
+    runMlaAbsorbed(**model, modelPath);
   llvm::Error result = generateCmd ? runGenerate(**model)
                        : forwardCmd ? runForward(**model)
                        : exportCmd  ? runExport(**model)

@@ -204,34 +204,27 @@ FailureOr<Value> Lowering::lower(attnedit::CosineLossOp op) {
 }
 
 FailureOr<Value> Lowering::lower(attnedit::LossGradOp op) {
-  std::optional<LossKind> kind = llvm::StringSwitch<std::optional<LossKind>>(op.getKind())
-                                     .Case("mse", LossKind::Mse)
-                                     .Case("kl", LossKind::Kl)
-                                     .Case("cross_entropy", LossKind::CrossEntropy)
-                                     .Case("cosine", LossKind::Cosine)
-                                     .Default(std::nullopt);
-  if (!kind)
-    return failure();
+  LossKind kind = op.getKind();
   double temperature = op.getTemperature().convertToDouble();
   int64_t index = op.getOperand();
   RankedTensorType type = tensorType(op.getResult());
   Value a = asRows(op.getLhs());
-  Value r = *kind == LossKind::CrossEntropy ? op.getRhs() : asRows(op.getRhs());
+  Value r = kind == LossKind::CrossEntropy ? op.getRhs() : asRows(op.getRhs());
   RankedTensorType at = tensorType(a);
   if (at.isDynamicDim(1))
     return failure();
   double width = (double)at.getDimSize(1);
   // g = grad / counted rows.
-  Value counted = countedRows(a, *kind == LossKind::CrossEntropy ? r : Value());
+  Value counted = countedRows(a, kind == LossKind::CrossEntropy ? r : Value());
   Value gradScalar = toF64(b, loc, b.create<tensor::ExtractOp>(loc, op.getGrad(), ValueRange{}));
   Value g = b.create<arith::DivFOp>(loc, gradScalar,
                                     b.create<arith::MaximumFOp>(loc, counted, f64Const(b, loc, 1.0)));
   Value out2;
-  Value shapeSource = index == 0 || *kind == LossKind::CrossEntropy ? a : r;
+  Value shapeSource = index == 0 || kind == LossKind::CrossEntropy ? a : r;
   auto outType2 = RankedTensorType::get(tensorType(shapeSource).getShape(), b.getF32Type());
   Value init = emptyLike(b, loc, outType2, shapeSource);
   AffineMap id2 = b.getMultiDimIdentityMap(2);
-  switch (*kind) {
+  switch (kind) {
   case LossKind::Mse: {
     double sign = index == 0 ? 1 : -1;
     out2 = generic(b, loc, init, ValueRange{a, r}, {}, [&](OpBuilder &nb, Location l, ValueRange v) {
@@ -300,7 +293,7 @@ FailureOr<Value> Lowering::lower(attnedit::LossGradOp op) {
   if (type.getRank() == 1)
     return b.create<tensor::CollapseShapeOp>(loc, type, out2, ArrayRef<ReassociationIndices>{{0, 1}})
         .getResult();
-  Value like = index == 0 || *kind == LossKind::CrossEntropy ? op.getLhs() : op.getRhs();
+  Value like = index == 0 || kind == LossKind::CrossEntropy ? op.getLhs() : op.getRhs();
   return expandLeading(b, loc, out2, type, like);
 }
 

@@ -301,7 +301,6 @@ struct Lowering {
   Location loc;
   bool blas;
 
-  enum class LossKind { Mse, Kl, CrossEntropy, Cosine };
   FailureOr<Value> lower(attnedit::ConvertOp op);
   FailureOr<Value> lower(attnedit::EmbeddingOp op);
   FailureOr<Value> lower(attnedit::LinearOp op);

@@ -65,9 +65,9 @@ Tensor attention(const Tensor &x, const Tensor &positions, const AttentionWeight
   }
   Tensor heads = attend(rope(q, positions, c.rope), rope(k, positions, c.rope), v, c.scale,
                         c.window, w.sinks);
-  if (c.gate != Gate::None) {
+  if (c.gate != GateKind::None) {
     Tensor gate = sigmoid(linear(x, *w.gate, nullptr));
-    gate = c.gate == Gate::Headwise ? broadcast(gate.reshaped({t, c.heads, 1}), heads.shape())
+    gate = c.gate == GateKind::Headwise ? broadcast(gate.reshaped({t, c.heads, 1}), heads.shape())
                                     : gate.reshaped(heads.shape());
     heads = mul(heads, gate);
   }

@@ -441,8 +441,7 @@ writeSources(flatbuffers::FlatBufferBuilder &b, ModuleOp module, llvm::StringRef
   std::vector<flatbuffers::Offset<fb::Source>> sources{
       fb::CreateSource(b, b.CreateString(kModuleName), b.CreateString(textHash(moduleText)))};
   std::vector<std::string> files(configFiles.begin(), configFiles.end());
-  for (llvm::StringRef name : parameterFilesOf(module))
-    files.push_back(name.str());
+  llvm::append_range(files, parameterFilesOf(module));
   // One that cannot be read now cannot be compared later.
   for (const std::string &file : files)
     if (std::string hash = sourceHash(file); !hash.empty())
@@ -941,7 +940,7 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::Stri
       checkIds(e.getIds(), e.getTable(), false, "token id");
     else if (auto l = dyn_cast<attnedit::CrossEntropyLossOp>(op))
       checkIds(l.getTargets(), l.getLogits(), true, "target id");
-    else if (auto g = dyn_cast<attnedit::LossGradOp>(op); g && g.getKind() == "cross_entropy")
+    else if (auto g = dyn_cast<attnedit::LossGradOp>(op); g && g.getKind() == LossKind::CrossEntropy)
       checkIds(g.getRhs(), g.getLhs(), true, "target id");
   });
   lowered->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&context));

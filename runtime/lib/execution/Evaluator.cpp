@@ -8,7 +8,6 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -141,9 +140,7 @@ llvm::Expected<Tensor> Interpreter::attention(AttentionLike op, const Tensor *ga
                  op.getLlama3Scaling()),
       op.getNormEps().convertToDouble(), (int64_t)op.getWindow()};
   if constexpr (std::is_same_v<AttentionLike, attnedit::GateSwaOp>)
-    config.gate = op.getGate() == GateKind::Headwise      ? kernels::Gate::Headwise
-                  : op.getGate() == GateKind::Elementwise ? kernels::Gate::Elementwise
-                                                          : kernels::Gate::None;
+    config.gate = op.getGate();
   return kernels::attention(in(op.getInput()), in(op.getPositions()), w, config);
 }
 
@@ -273,32 +270,24 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
         return kernels::sigmoidGrad(in(s.getOutput()), in(s.getGrad()));
       })
       .Case([&](attnedit::MseLossOp l) -> R {
-        return lossOrError(op, kernels::loss(kernels::Loss::Mse, in(l.getInput()),
+        return lossOrError(op, kernels::loss(LossKind::Mse, in(l.getInput()),
                                              in(l.getTarget())));
       })
       .Case([&](attnedit::KlLossOp l) -> R {
-        return lossOrError(op, kernels::loss(kernels::Loss::Kl, in(l.getTeacher()),
+        return lossOrError(op, kernels::loss(LossKind::Kl, in(l.getTeacher()),
                                              in(l.getStudent()),
                                              l.getTemperature().convertToDouble()));
       })
       .Case([&](attnedit::CrossEntropyLossOp l) -> R {
-        return lossOrError(op, kernels::loss(kernels::Loss::CrossEntropy, in(l.getLogits()),
+        return lossOrError(op, kernels::loss(LossKind::CrossEntropy, in(l.getLogits()),
                                              in(l.getTargets())));
       })
       .Case([&](attnedit::CosineLossOp l) -> R {
-        return lossOrError(op, kernels::loss(kernels::Loss::Cosine, in(l.getLhs()),
+        return lossOrError(op, kernels::loss(LossKind::Cosine, in(l.getLhs()),
                                              in(l.getRhs())));
       })
       .Case([&](attnedit::LossGradOp l) -> R {
-        auto kind = llvm::StringSwitch<std::optional<kernels::Loss>>(l.getKind())
-                        .Case("mse", kernels::Loss::Mse)
-                        .Case("kl", kernels::Loss::Kl)
-                        .Case("cross_entropy", kernels::Loss::CrossEntropy)
-                        .Case("cosine", kernels::Loss::Cosine)
-                        .Default(std::nullopt);
-        if (!kind)
-          return error(op, "unknown loss kind '" + l.getKind() + "'");
-        return lossOrError(op, kernels::lossGrad(*kind, in(l.getLhs()), in(l.getRhs()),
+        return lossOrError(op, kernels::lossGrad(l.getKind(), in(l.getLhs()), in(l.getRhs()),
                                                  in(l.getGrad()), l.getOperand(),
                                                  l.getTemperature().convertToDouble()));
       })

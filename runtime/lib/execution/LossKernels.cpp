@@ -17,20 +17,6 @@ using namespace mlir::attnedit;
 
 namespace {
 
-/// log-softmax of `n` logits divided by `temperature`.
-void logSoftmax(const float *x, int64_t n, double temperature, std::vector<double> &out) {
-  out.resize(n);
-  double maxv = -INFINITY;
-  for (int64_t i = 0; i < n; ++i)
-    maxv = std::max(maxv, x[i] / temperature);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i)
-    sum += std::exp(x[i] / temperature - maxv);
-  double logSum = maxv + std::log(sum);
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = x[i] / temperature - logSum;
-}
-
 Tensor scalar(double value) {
   Tensor t = Tensor::zeros({});
   t.mutableData()[0] = (float)value;
@@ -41,8 +27,8 @@ constexpr int32_t kIgnoredTarget = -1;
 
 /// Rows that count towards the mean: all, or for cross entropy the ones
 /// with a target.
-int64_t countedRows(kernels::Loss kind, const Tensor &rhs, int64_t rows) {
-  if (kind != kernels::Loss::CrossEntropy)
+int64_t countedRows(LossKind kind, const Tensor &rhs, int64_t rows) {
+  if (kind != LossKind::CrossEntropy)
     return rows;
   return std::count_if(rhs.intValues(), rhs.intValues() + rows,
                        [](int32_t t) { return t != kIgnoredTarget; });
@@ -58,7 +44,27 @@ llvm::Error badTarget(int64_t row, int32_t id, int64_t vocab) {
 
 namespace mlir::attnedit::kernels {
 
-llvm::Expected<Tensor> loss(Loss kind, const Tensor &lhs, const Tensor &rhs,
+void logSoftmax(const float *logits, int64_t n, double temperature, std::vector<double> &out) {
+  out.resize(n);
+  double maxv = -INFINITY;
+  for (int64_t i = 0; i < n; ++i)
+    maxv = std::max(maxv, logits[i] / temperature);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i)
+    sum += std::exp(logits[i] / temperature - maxv);
+  double logSum = maxv + std::log(sum);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = logits[i] / temperature - logSum;
+}
+
+double klDivergence(llvm::ArrayRef<double> logP, llvm::ArrayRef<double> logQ) {
+  double kl = 0;
+  for (size_t i = 0; i < logP.size(); ++i)
+    kl += std::exp(logP[i]) * (logP[i] - logQ[i]);
+  return kl;
+}
+
+llvm::Expected<Tensor> loss(LossKind kind, const Tensor &lhs, const Tensor &rhs,
                             double temperature) {
   int64_t width = lhs.dim(-1), rows = lhs.numel() / std::max<int64_t>(1, width);
   double total = 0;
@@ -66,18 +72,17 @@ llvm::Expected<Tensor> loss(Loss kind, const Tensor &lhs, const Tensor &rhs,
   for (int64_t r = 0; r < rows; ++r) {
     const float *a = lhs.data() + r * width;
     switch (kind) {
-    case Loss::Mse:
+    case LossKind::Mse:
       for (int64_t i = 0; i < width; ++i)
         total += std::pow((double)a[i] - rhs.data()[r * width + i], 2) / width;
       break;
-    case Loss::Kl: {
+    case LossKind::Kl: {
       logSoftmax(a, width, temperature, p);
       logSoftmax(rhs.data() + r * width, width, temperature, q);
-      for (int64_t i = 0; i < width; ++i)
-        total += std::exp(p[i]) * (p[i] - q[i]);
+      total += klDivergence(p, q);
       break;
     }
-    case Loss::CrossEntropy: {
+    case LossKind::CrossEntropy: {
       int32_t target = rhs.intValues()[r];
       if (target == kIgnoredTarget)
         break;
@@ -87,7 +92,7 @@ llvm::Expected<Tensor> loss(Loss kind, const Tensor &lhs, const Tensor &rhs,
       total -= p[target];
       break;
     }
-    case Loss::Cosine: {
+    case LossKind::Cosine: {
       const float *b = rhs.data() + r * width;
       double dot = 0, na = 0, nb = 0;
       for (int64_t i = 0; i < width; ++i) {
@@ -104,7 +109,7 @@ llvm::Expected<Tensor> loss(Loss kind, const Tensor &lhs, const Tensor &rhs,
   return scalar(counted ? total / counted : 0.0);
 }
 
-llvm::Expected<Tensor> lossGrad(Loss kind, const Tensor &lhs, const Tensor &rhs,
+llvm::Expected<Tensor> lossGrad(LossKind kind, const Tensor &lhs, const Tensor &rhs,
                                 const Tensor &grad, int64_t index, double temperature) {
   int64_t width = lhs.dim(-1), rows = lhs.numel() / std::max<int64_t>(1, width);
   double g = grad.data()[0] / std::max<int64_t>(1, countedRows(kind, rhs, rows));
@@ -114,19 +119,19 @@ llvm::Expected<Tensor> lossGrad(Loss kind, const Tensor &lhs, const Tensor &rhs,
     const float *a = lhs.data() + r * width;
     float *o = out.mutableData() + r * width;
     switch (kind) {
-    case Loss::Mse: {
+    case LossKind::Mse: {
       double sign = index == 0 ? 1 : -1;
       for (int64_t i = 0; i < width; ++i)
         o[i] = (float)(sign * g * 2 * ((double)a[i] - rhs.data()[r * width + i]) / width);
       break;
     }
-    case Loss::Kl: // student side only: (q - p) / τ
+    case LossKind::Kl: // student side only: (q - p) / τ
       logSoftmax(a, width, temperature, p);
       logSoftmax(rhs.data() + r * width, width, temperature, q);
       for (int64_t i = 0; i < width; ++i)
         o[i] = (float)(g * (std::exp(q[i]) - std::exp(p[i])) / temperature);
       break;
-    case Loss::CrossEntropy: {
+    case LossKind::CrossEntropy: {
       int32_t target = rhs.intValues()[r];
       if (target == kIgnoredTarget)
         break;
@@ -137,7 +142,7 @@ llvm::Expected<Tensor> lossGrad(Loss kind, const Tensor &lhs, const Tensor &rhs,
         o[i] = (float)(g * (std::exp(p[i]) - (i == target)));
       break;
     }
-    case Loss::Cosine: {
+    case LossKind::Cosine: {
       // d(1 - cos)/dx = -(y / (|x||y|) - cos · x / |x|²), x the operand.
       const float *b = rhs.data() + r * width;
       const float *x = index == 0 ? a : b, *y = index == 0 ? b : a;

@@ -40,7 +40,7 @@ llvm::Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
     model->moduleOp = parseSourceFile<ModuleOp>(file, sourceMgr, &ctx);
     if (!model->moduleOp)
       return makeError(file, diagnostics.empty() ? "cannot parse" : "cannot parse:\n" + diagnostics);
-    if (llvm::Error e = model->parameters.openModuleFiles(*model->moduleOp, file))
+    if (llvm::Error e = model->parameters.openModuleFiles(*model->moduleOp))
       return std::move(e);
     if (compiled) {
       auto executor = openCompiledModel(path, model->parameters);
@@ -86,7 +86,7 @@ llvm::Error Model::configure(llvm::StringRef tokenizerPath) {
   tokenizerFile = tokenizerPath.str();
   if (tokenizerFile.empty())
     if (auto t = m->getAttrOfType<StringAttr>(attrs::kTokenizer))
-      tokenizerFile = t.getValue().str();
+      tokenizerFile = resolveModulePath(m, t.getValue());
   return llvm::Error::success();
 }
 

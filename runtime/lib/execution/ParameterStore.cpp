@@ -29,33 +29,24 @@ void ParameterStore::add(std::unique_ptr<WeightFile> file, llvm::StringRef scope
   files[scope].push_back(std::move(file));
 }
 
-static llvm::Error moduleError(llvm::StringRef modulePath, const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
-                                 modulePath.str().c_str(), msg.str().c_str());
-}
-
-llvm::Error ParameterStore::openModuleFiles(ModuleOp module, llvm::StringRef modulePath) {
+llvm::Error ParameterStore::openModuleFiles(ModuleOp module) {
   // The dialect's verifier has checked these attributes' kinds (every module
   // here was parsed, imported or transformed, and verified).
   auto openAll = [&](ArrayAttr paths, llvm::StringRef scope) -> llvm::Error {
-    for (llvm::StringRef name : paths.getAsValueRange<StringAttr>()) {
-      llvm::SmallString<256> file(name);
-      if (llvm::sys::path::is_relative(file)) {
-        llvm::SmallString<256> dir(modulePath);
-        llvm::sys::path::remove_filename(dir);
-        llvm::sys::path::append(dir, file);
-        file = dir;
-      }
-      if (llvm::Error e = open(file, scope))
+    for (llvm::StringRef name : paths.getAsValueRange<StringAttr>())
+      if (llvm::Error e = open(resolveModulePath(module, name), scope))
         return e;
-    }
     return llvm::Error::success();
   };
   Operation *op = module.getOperation();
   auto unscoped = op->getAttrOfType<ArrayAttr>(attrs::kParameterFiles);
-  if (!unscoped)
-    return moduleError(modulePath, llvm::Twine("module has no '") + attrs::kParameterFiles +
-                                       "' attribute naming its parameter files");
+  if (!unscoped) {
+    llvm::StringRef file = moduleFileOf(op);
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "%s: module has no '%s' attribute naming its parameter files",
+                                   file.empty() ? "module" : file.str().c_str(),
+                                   attrs::kParameterFiles.data());
+  }
   if (llvm::Error e = openAll(unscoped, ""))
     return e;
   if (auto scopes = op->getAttrOfType<DictionaryAttr>(attrs::kParameterScopes))

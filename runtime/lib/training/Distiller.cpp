@@ -234,7 +234,8 @@ json::Value attnedit::moduleIdentity(ModuleOp module) {
   json::Array files;
   if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
     for (auto name : names.getAsValueRange<StringAttr>()) {
-      auto buffer = llvm::MemoryBuffer::getFile(name, /*IsText=*/false,
+      // As written, so that a resume from another folder is the same job.
+      auto buffer = llvm::MemoryBuffer::getFile(resolveModulePath(module, name), /*IsText=*/false,
                                                 /*RequiresNullTerminator=*/false);
       files.push_back(json::Object{
           {"file", name},
@@ -486,7 +487,7 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
     return student.takeError();
   if (llvm::Error e = writeModule(**student, studentModule))
     return e;
-  if (llvm::Error e = store.openModuleFiles(**student, studentModule))
+  if (llvm::Error e = store.openModuleFiles(**student))
     return e;
   // A student the export cannot write would otherwise fail after training.
   if (llvm::Error e = checkExportable(**student, readerOf(store)))

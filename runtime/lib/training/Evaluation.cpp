@@ -6,6 +6,7 @@
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
+#include "attnedit/Runtime/Execution/Kernels.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -56,18 +57,6 @@ int64_t attnedit::kvCacheBytes(ModuleOp module, int64_t context) {
   return sum(*copy);
 }
 
-/// log-softmax of one row of logits, in double.
-static void logSoftmax(const float *logits, int64_t n, std::vector<double> &out) {
-  double maxv = *std::max_element(logits, logits + n);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i)
-    sum += std::exp(logits[i] - maxv);
-  double logSum = maxv + std::log(sum);
-  out.resize(n);
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = logits[i] - logSum;
-}
-
 llvm::Expected<NextTokenComparison>
 attnedit::compareNextToken(Model &teacher, Model &student, llvm::ArrayRef<int32_t> tokens,
                            int64_t window) {
@@ -90,12 +79,9 @@ attnedit::compareNextToken(Model &teacher, Model &student, llvm::ArrayRef<int32_
     if (!s)
       return s.takeError();
     for (int64_t i = 0; i + 1 < (int64_t)chunk.size(); ++i) {
-      logSoftmax(t->data() + i * vocab, vocab, logT);
-      logSoftmax(s->data() + i * vocab, vocab, logS);
-      double kl = 0;
-      for (int64_t v = 0; v < vocab; ++v)
-        kl += std::exp(logT[v]) * (logT[v] - logS[v]);
-      result.kl += kl;
+      kernels::logSoftmax(t->data() + i * vocab, vocab, 1.0, logT);
+      kernels::logSoftmax(s->data() + i * vocab, vocab, 1.0, logS);
+      result.kl += kernels::klDivergence(logT, logS);
       result.top1 += std::max_element(logT.begin(), logT.end()) - logT.begin() ==
                      std::max_element(logS.begin(), logS.end()) - logS.begin();
       result.teacherNll -= logT[chunk[i + 1]];
@@ -195,12 +181,10 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
         return logits.takeError();
       int64_t vocab = logits->dim(1);
       double ll = 0;
+      std::vector<double> logP;
       for (size_t t = start; t < whole.size(); ++t) {
-        const float *row = logits->data() + (t - 1) * vocab;
-        double maxv = *std::max_element(row, row + vocab), sum = 0;
-        for (int64_t v = 0; v < vocab; ++v)
-          sum += std::exp((double)row[v] - maxv);
-        ll += row[whole[t]] - maxv - std::log(sum);
+        kernels::logSoftmax(logits->data() + (t - 1) * vocab, vocab, 1.0, logP);
+        ll += logP[whole[t]];
       }
       logLikelihoods.push_back(ll);
       double perByte = ll / text->size();

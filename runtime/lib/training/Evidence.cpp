@@ -1,10 +1,12 @@
 //===- Evidence.cpp - per-layer, per-stage conversion error ----------------===//
 
 #include "attnedit/Runtime/Training/Evidence.h"
+#include "SvgChart.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Execution/Executor.h"
+#include "attnedit/Runtime/Execution/Kernels.h"
 #include "attnedit/Runtime/Inference/Decoder.h"
 
 #include "mlir/IR/Builders.h"
@@ -136,6 +138,7 @@ static int64_t argmax(const float *row, int64_t n) {
 struct RowComparison {
   double kl = 0;
   int64_t agree = 0, rows = 0;
+  std::vector<double> logA, logB;
 
   /// Compares `count` rows of each, from the teacher's row `teacherRow` and
   /// the student's row `studentRow` on.
@@ -145,14 +148,9 @@ struct RowComparison {
     for (int64_t r = 0; r < count; ++r) {
       const float *a = teacher.data() + (teacherRow + r) * vocab;
       const float *b = student.data() + (studentRow + r) * vocab;
-      double ma = a[argmax(a, vocab)], mb = b[argmax(b, vocab)], za = 0, zb = 0;
-      for (int64_t v = 0; v < vocab; ++v)
-        za += std::exp(a[v] - ma), zb += std::exp(b[v] - mb);
-      double la = ma + std::log(za), lb = mb + std::log(zb);
-      for (int64_t v = 0; v < vocab; ++v) {
-        double lpa = a[v] - la, lpb = b[v] - lb;
-        kl += std::exp(lpa) * (lpa - lpb);
-      }
+      kernels::logSoftmax(a, vocab, 1.0, logA);
+      kernels::logSoftmax(b, vocab, 1.0, logB);
+      kl += kernels::klDivergence(logA, logB);
       agree += argmax(a, vocab) == argmax(b, vocab);
       ++rows;
     }
@@ -332,47 +330,32 @@ llvm::Error attnedit::writeEvidence(llvm::ArrayRef<StageEvidence> stages,
           jsonPath,
           llvm::formatv("{0:2}\n", json::Value(json::Object{{"stages", std::move(rows)}})).str()))
     return e;
-  // Two panels, one polyline per stage over the layers, log scales (both
-  // quantities span decades): attention-output error, single-layer KL.
+  // Two panels, one polyline per stage over the layers: attention-output
+  // error, single-layer KL.
   size_t layers = stages.empty() ? 0 : stages.front().relativeError.size();
-  int w = 720, panelH = 260, left = 60, right = 280, top = 30, bottom = 40;
-  auto x = [&](size_t l) {
-    return left + (layers > 1 ? (double)l * (w - left - right) / (layers - 1) : 0.0);
-  };
+  const double width = 720, panelH = 260, left = 60, right = 280, top = 30, bottom = 40;
   const char *colors[] = {"#888888", "#d9822b", "#3a6ea5", "#2e8b57", "#a33"};
-  std::string svg = llvm::formatv("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" "
-                                  "height=\"{1}\" font-family=\"sans-serif\" font-size=\"12\">\n",
-                                  w, 2 * panelH)
-                        .str();
-  auto panel = [&](int y0, llvm::StringRef title, double lo,
+  SvgChart chart(width, 2 * panelH);
+  auto panel = [&](double y0, llvm::StringRef title, double low,
                    std::vector<double> StageEvidence::*series) {
-    double hi = 10 * lo;
+    double high = 10 * low;
     for (const StageEvidence &s : stages)
       for (double e : s.*series)
-        hi = std::max(hi, e);
-    hi = std::pow(10, std::ceil(std::log10(hi)));
-    auto y = [&](double e) {
-      return y0 + top + (panelH - top - bottom) * (std::log10(hi) - std::log10(std::max(e, lo))) /
-                            (std::log10(hi) - std::log10(lo));
-    };
-    svg += llvm::formatv("<text x=\"{0}\" y=\"{1}\">{2}</text>\n", left, y0 + 18, title).str();
-    for (double e = lo; e <= hi * 1.0001; e *= 10)
-      svg += llvm::formatv("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2:F1}\" y2=\"{2:F1}\" "
-                           "stroke=\"#ddd\"/><text x=\"4\" y=\"{3:F1}\">{4:E0}</text>\n",
-                           left, w - right, y(e), y(e) + 4, e)
-                 .str();
+        high = std::max(high, e);
+    SvgChart::Panel p{left, y0 + top, width - left - right, panelH - top - bottom};
+    p.xHigh = layers > 1 ? (double)layers - 1 : 0;
+    p.yLow = low;
+    p.yHigh = std::pow(10, std::ceil(std::log10(high)));
+    chart.text(left, y0 + 18, title);
+    for (double e = low; e <= p.yHigh * 1.0001; e *= 10)
+      chart.gridLine(p, e, llvm::formatv("{0:E0}", e).str());
     for (size_t l = 0; l < layers; ++l)
-      svg += llvm::formatv("<text x=\"{0:F1}\" y=\"{1}\">{2}</text>\n", x(l) - 4,
-                           y0 + panelH - 20, l)
-                 .str();
+      chart.text(p.px(l) - 4, y0 + panelH - 20, llvm::Twine(l));
     for (auto [i, s] : llvm::enumerate(stages)) {
-      std::string points;
-      for (size_t l = 0; l < (s.*series).size(); ++l)
-        points += llvm::formatv("{0:F1},{1:F1} ", x(l), y((s.*series)[l])).str();
-      svg += llvm::formatv("<polyline points=\"{0}\" fill=\"none\" stroke=\"{1}\" "
-                           "stroke-width=\"2\"/>\n",
-                           points, colors[i % 5])
-                 .str();
+      std::vector<std::pair<double, double>> points;
+      for (auto [l, e] : llvm::enumerate(s.*series))
+        points.push_back({(double)l, e});
+      chart.polyline(p, points, colors[i % 5], 2);
     }
   };
   panel(0, "teacher-forced attention output error |s - t| / |t| per layer", 1e-4,
@@ -380,11 +363,8 @@ llvm::Error attnedit::writeEvidence(llvm::ArrayRef<StageEvidence> stages,
   panel(panelH, "next-token KL of the teacher with only that layer edited", 1e-5,
         &StageEvidence::layerKl);
   for (auto [i, s] : llvm::enumerate(stages))
-    svg += llvm::formatv("<text x=\"{0}\" y=\"{1}\" fill=\"{2}\">{3}: KL {4:F4}, free "
-                         "running {5:F4}</text>\n",
-                         w - right + 10, top + 20 + 18 * i, colors[i % 5], s.stage, s.kl,
-                         s.freeKl)
-               .str();
-  svg += "</svg>\n";
-  return writeFileAtomically(svgPath, svg);
+    chart.text(width - right + 10, top + 20 + 18 * i,
+               llvm::formatv("{0}: KL {1:F4}, free running {2:F4}", s.stage, s.kl, s.freeKl),
+               llvm::formatv("fill='{0}'", colors[i % 5]).str());
+  return chart.write(svgPath);
 }

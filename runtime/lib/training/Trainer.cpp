@@ -1,6 +1,7 @@
 //===- Trainer.cpp - data and the training loop ----------------------------===//
 
 #include "attnedit/Runtime/Training/Trainer.h"
+#include "SvgChart.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Json.h"
@@ -622,13 +623,7 @@ llvm::Error attnedit::writeLossPlot(const json::Value &curves, llvm::StringRef p
     return makeError("writeLossPlot: curves must be a list of stages");
   const double panelW = 420, panelH = 260, margin = 56;
   size_t panels = std::max<size_t>(stages->size(), 1);
-  double width = panels * (panelW + margin) + margin, height = panelH + 2 * margin;
-  std::string svg;
-  llvm::raw_string_ostream os(svg);
-  os << llvm::formatv("<svg xmlns='http://www.w3.org/2000/svg' width='{0}' height='{1}' "
-                      "font-family='sans-serif' font-size='12'>\n"
-                      "<rect width='100%' height='100%' fill='white'/>\n",
-                      width, height);
+  SvgChart chart(panels * (panelW + margin) + margin, panelH + 2 * margin);
   for (auto [k, stageValue] : llvm::enumerate(*stages)) {
     const json::Object *stage = stageValue.getAsObject();
     const json::Array *points = stage ? stage->getArray("steps") : nullptr;
@@ -639,47 +634,42 @@ llvm::Error attnedit::writeLossPlot(const json::Value &curves, llvm::StringRef p
       const json::Object *o = p.getAsObject();
       std::optional<double> step = o->getNumber("step"), loss = o->getNumber("loss");
       if (step && loss && *loss > 0)
-        xy.push_back({*step, std::log10(*loss)});
+        xy.push_back({*step, *loss});
     }
-    double x0 = margin + k * (panelW + margin), y0 = margin;
+    SvgChart::Panel panel{margin + k * (panelW + margin), margin, panelW, panelH};
     std::string name = stage->getString("stage").value_or("?").str();
-    os << llvm::formatv("<text x='{0}' y='{1}' font-size='14'>stage {2}: {3} loss</text>\n",
-                        x0, y0 - 12, k + 1, name);
-    os << llvm::formatv("<rect x='{0}' y='{1}' width='{2}' height='{3}' fill='none' "
-                        "stroke='#888'/>\n",
-                        x0, y0, panelW, panelH);
+    chart.text(panel.left, panel.top - 12, llvm::formatv("stage {0}: {1} loss", k + 1, name),
+               "font-size='14'");
+    chart.frame(panel);
     if (xy.empty())
       continue;
-    double xmin = xy.front().first, xmax = std::max(xy.back().first, xmin + 1);
-    double ymin = xy.front().second, ymax = ymin;
+    // The y range in quarter decades, the x range the steps logged.
+    double low = std::log10(xy.front().second), high = low;
     for (auto [x, y] : xy) {
-      ymin = std::min(ymin, y);
-      ymax = std::max(ymax, y);
+      low = std::min(low, std::log10(y));
+      high = std::max(high, std::log10(y));
     }
-    ymin = std::floor(ymin * 4) / 4;
-    ymax = std::max(std::ceil(ymax * 4) / 4, ymin + 0.25);
-    auto px = [&](double x) { return x0 + (x - xmin) / (xmax - xmin) * panelW; };
-    auto py = [&](double y) { return y0 + panelH - (y - ymin) / (ymax - ymin) * panelH; };
-    for (double y = ymin; y <= ymax + 1e-9; y += (ymax - ymin) / 4) {
+    low = std::floor(low * 4) / 4;
+    high = std::max(std::ceil(high * 4) / 4, low + 0.25);
+    panel.xLow = xy.front().first;
+    panel.xHigh = std::max(xy.back().first, panel.xLow + 1);
+    panel.yLow = std::pow(10, low);
+    panel.yHigh = std::pow(10, high);
+    for (int i = 0; i <= 4; ++i) {
       // Three significant digits keep ticks 10^(1/16) apart distinct at any
       // scale (formatv has no %g: its default printed 0.00 for every tick of
       // a loss below 0.005).
+      double y = std::pow(10, low + i * (high - low) / 4);
       char tick[32];
-      std::snprintf(tick, sizeof(tick), "%.3g", std::pow(10, y));
-      os << llvm::formatv("<line x1='{0}' x2='{1}' y1='{2}' y2='{2}' stroke='#eee'/>"
-                          "<text x='{3}' y='{4}' text-anchor='end'>{5}</text>\n",
-                          x0, x0 + panelW, py(y), x0 - 4, py(y) + 4, tick);
+      std::snprintf(tick, sizeof(tick), "%.3g", y);
+      chart.gridLine(panel, y, tick);
     }
-    os << llvm::formatv("<text x='{0}' y='{1}' text-anchor='middle'>{2}</text>"
-                        "<text x='{3}' y='{1}' text-anchor='middle'>{4}</text>"
-                        "<text x='{5}' y='{6}' text-anchor='middle'>step</text>\n",
-                        x0, y0 + panelH + 16, (int64_t)xmin, x0 + panelW, (int64_t)xmax,
-                        x0 + panelW / 2, y0 + panelH + 32);
-    os << "<polyline fill='none' stroke='#1f77b4' stroke-width='1.5' points='";
-    for (auto [x, y] : xy)
-      os << llvm::formatv("{0:F1},{1:F1} ", px(x), py(y));
-    os << "'/>\n";
+    double below = panel.top + panelH + 16;
+    chart.text(panel.left, below, llvm::Twine((int64_t)panel.xLow), "text-anchor='middle'");
+    chart.text(panel.left + panelW, below, llvm::Twine((int64_t)panel.xHigh),
+               "text-anchor='middle'");
+    chart.text(panel.left + panelW / 2, below + 16, "step", "text-anchor='middle'");
+    chart.polyline(panel, xy, "#1f77b4", 1.5);
   }
-  os << "</svg>\n";
-  return writeFileAtomically(path, svg);
+  return chart.write(path);
 }

@@ -200,3 +200,14 @@ module attributes {attnedit.parameter_scopes = 1} {
 // expected-error @+1 {{'attnedit.parameter_files' must be an array of file paths (strings)}}
 module attributes {attnedit.parameter_files = ["w.safetensors", 3]} {
 }
+
+// -----
+
+// Tests that loss_grad names its loss by the dialect's enum: an unknown one
+// is a parse error, not a runtime failure of whichever executor meets it.
+func.func @unknown_loss(%a: tensor<?x8xf32>, %g: tensor<f32>) -> tensor<?x8xf32> {
+  // expected-error @+2 {{expected ::mlir::attnedit::LossKind to be one of: mse, kl, cross_entropy, cosine}}
+  // expected-error @+1 {{failed to parse AttnEdit_LossKindAttr parameter 'value'}}
+  %0 = attnedit.loss_grad %a, %a, %g {kind = #attnedit<loss_kind huber>, operand = 0 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+  return %0 : tensor<?x8xf32>
+}

@@ -107,7 +107,7 @@ TEST(GradKernel, KlLossAndGradMatchReference) {
     RowProblem kl{RowOp::KlRows, 9, 100};
     kl.temperature = tau;
     Tensor perRow = tensorOf(rows(kl, {&teacher, &student}), {1, 9, 1});
-    auto loss = kernels::loss(kernels::Loss::Kl, teacher, student, tau);
+    auto loss = kernels::loss(LossKind::Kl, teacher, student, tau);
     ASSERT_TRUE(static_cast<bool>(loss));
     expectClose(columnSum({1, 9, 1, 1.0 / 9}, perRow), loss->reshaped({1}), 1e-5);
 
@@ -115,7 +115,7 @@ TEST(GradKernel, KlLossAndGradMatchReference) {
     RowProblem grad{RowOp::KlGrad, 9, 100};
     grad.temperature = tau;
     grad.factor = 1.0 / (9 * tau);
-    auto want = kernels::lossGrad(kernels::Loss::Kl, teacher, student, g.reshaped({}), 1, tau);
+    auto want = kernels::lossGrad(LossKind::Kl, teacher, student, g.reshaped({}), 1, tau);
     ASSERT_TRUE(static_cast<bool>(want));
     expectClose(rows(grad, {&teacher, &student, &g}), *want, 1e-5);
   }

@@ -701,6 +701,23 @@ TEST(HFTokenizerTest, AddedTokensMatchVerbatimBeforePreTokenization) {
   EXPECT_EQ(tok->eosId(), kEndOfText);
 }
 
+TEST(HFTokenizerTest, StrippingAddedTokensTakeUnicodeWhitespace) {
+  // lstrip / rstrip take the neighbouring codepoints that Rust's
+  // char::is_whitespace accepts (U+3000, U+00A0 as well as ASCII), and stop
+  // at the first other one (U+200B is not White_Space).
+  llvm::json::Object json = hfTokenizerJson(Flavour::Qwen2);
+  for (llvm::json::Value &token : *json.getArray("added_tokens")) {
+    llvm::json::Object &added = *token.getAsObject();
+    if (added.getString("content") == "<|im_end|>")
+      added["lstrip"] = added["rstrip"] = true;
+  }
+  std::unique_ptr<Tokenizer> tok = loadFromJson(std::move(json));
+  ASSERT_TRUE(tok);
+  EXPECT_EQ(tok->encode("a \u3000<|im_end|>\u00a0\tb"), (Ids{'a', kImEnd, 'b'}));
+  EXPECT_EQ(tok->encode("a\u200b <|im_end|>"), (Ids{'a', 0xE2, 0x80, 0x8B, kImEnd}));
+  EXPECT_EQ(tok->encode("a <|im_start|> b"), (Ids{'a', ' ', kImStart, ' ', 'b'}));
+}
+
 TEST(HFTokenizerTest, BosAndEosComeFromLlama3StyleNames) {
   llvm::json::Object json = hfTokenizerJson(Flavour::Llama3);
   llvm::json::Array *added = json.getArray("added_tokens");

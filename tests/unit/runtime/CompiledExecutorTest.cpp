@@ -148,11 +148,11 @@ const Case kCases[] = {
        %3 = attnedit.cosine_loss %a, %b : tensor<?x8xf32>
        return %0, %1, %2, %3 : tensor<f32>, tensor<f32>, tensor<f32>, tensor<f32> })", 5, true},
     {"loss_grads", R"(func.func @f(%a: tensor<?x8xf32>, %b: tensor<?x8xf32>, %t: tensor<?xi32>, %g: tensor<f32>) -> (tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>) {
-       %0 = attnedit.loss_grad %a, %b, %g {kind = "mse", operand = 1 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
-       %1 = attnedit.loss_grad %a, %b, %g {kind = "kl", operand = 1 : i64, temperature = 2.0 : f64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
-       %2 = attnedit.loss_grad %a, %t, %g {kind = "cross_entropy", operand = 0 : i64} : (tensor<?x8xf32>, tensor<?xi32>, tensor<f32>) -> tensor<?x8xf32>
-       %3 = attnedit.loss_grad %a, %b, %g {kind = "cosine", operand = 0 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
-       %4 = attnedit.loss_grad %a, %b, %g {kind = "cosine", operand = 1 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+       %0 = attnedit.loss_grad %a, %b, %g {kind = #attnedit<loss_kind mse>, operand = 1 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+       %1 = attnedit.loss_grad %a, %b, %g {kind = #attnedit<loss_kind kl>, operand = 1 : i64, temperature = 2.0 : f64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+       %2 = attnedit.loss_grad %a, %t, %g {kind = #attnedit<loss_kind cross_entropy>, operand = 0 : i64} : (tensor<?x8xf32>, tensor<?xi32>, tensor<f32>) -> tensor<?x8xf32>
+       %3 = attnedit.loss_grad %a, %b, %g {kind = #attnedit<loss_kind cosine>, operand = 0 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
+       %4 = attnedit.loss_grad %a, %b, %g {kind = #attnedit<loss_kind cosine>, operand = 1 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
        return %0, %1, %2, %3, %4 : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32> })", 5, true},
     {"backward_ops", R"(func.func @f(%x: tensor<?x6xf32>, %w: tensor<6xf32>, %g: tensor<?x6xf32>, %ids: tensor<?xi32>) -> (tensor<8x6xf32>, tensor<?x6xf32>, tensor<6xf32>, tensor<?x6xf32>, tensor<?x6xf32>, tensor<?x6xf32>) {
        %0 = attnedit.embedding_grad %g[%ids] : (tensor<?x6xf32>, tensor<?xi32>) -> tensor<8x6xf32>
@@ -188,8 +188,8 @@ const Case kCases[] = {
        %11 = attnedit.transpose %10 {permutation = array<i64: 1, 0, 2>} : (tensor<4x?x16xf32>) -> tensor<?x4x16xf32>
        %12 = attnedit.mse_loss %11, %arg4 : tensor<?x4x16xf32>
        %cst = arith.constant dense<1.000000e+00> : tensor<f32>
-       %13 = attnedit.loss_grad %11, %arg4, %cst {kind = "mse", operand = 0 : i64} : (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<f32>) -> tensor<?x4x16xf32>
-       %14 = attnedit.loss_grad %11, %arg4, %cst {kind = "mse", operand = 1 : i64} : (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<f32>) -> tensor<?x4x16xf32>
+       %13 = attnedit.loss_grad %11, %arg4, %cst {kind = #attnedit<loss_kind mse>, operand = 0 : i64} : (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<f32>) -> tensor<?x4x16xf32>
+       %14 = attnedit.loss_grad %11, %arg4, %cst {kind = #attnedit<loss_kind mse>, operand = 1 : i64} : (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<f32>) -> tensor<?x4x16xf32>
        %15 = attnedit.transpose %13 {permutation = array<i64: 1, 0, 2>} : (tensor<?x4x16xf32>) -> tensor<4x?x16xf32>
        %16 = attnedit.transpose %4 {permutation = array<i64: 0, 2, 1>} : (tensor<4x?x16xf32>) -> tensor<4x16x?xf32>
        %17 = attnedit.matmul %15, %16 : (tensor<4x?x16xf32>, tensor<4x16x?xf32>) -> tensor<4x?x?xf32>
@@ -228,8 +228,8 @@ const Case kCases[] = {
        %9 = attnedit.transpose %8 {permutation = array<i64: 1, 0, 2>} : (tensor<2x?x16xf32>) -> tensor<?x2x16xf32>
        %10 = attnedit.mse_loss %9, %arg3 : tensor<?x2x16xf32>
        %cst = arith.constant dense<1.000000e+00> : tensor<f32>
-       %11 = attnedit.loss_grad %9, %arg3, %cst {kind = "mse", operand = 0 : i64} : (tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<f32>) -> tensor<?x2x16xf32>
-       %12 = attnedit.loss_grad %9, %arg3, %cst {kind = "mse", operand = 1 : i64} : (tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<f32>) -> tensor<?x2x16xf32>
+       %11 = attnedit.loss_grad %9, %arg3, %cst {kind = #attnedit<loss_kind mse>, operand = 0 : i64} : (tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<f32>) -> tensor<?x2x16xf32>
+       %12 = attnedit.loss_grad %9, %arg3, %cst {kind = #attnedit<loss_kind mse>, operand = 1 : i64} : (tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<f32>) -> tensor<?x2x16xf32>
        %13 = attnedit.transpose %11 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x16xf32>) -> tensor<2x?x16xf32>
        %14 = attnedit.transpose %2 {permutation = array<i64: 0, 2, 1>} : (tensor<2x?x16xf32>) -> tensor<2x16x?xf32>
        %15 = attnedit.matmul %13, %14 : (tensor<2x?x16xf32>, tensor<2x16x?xf32>) -> tensor<2x?x?xf32>

@@ -124,14 +124,14 @@ TEST(KernelsTest, CrossEntropyIgnoresTargetMinusOne) {
   Tensor some = Tensor::ints({-1, 1, -1});
   Tensor one = Tensor::ints({1});
   Tensor row = make({1, 2}, {1, 3});
-  auto masked = kernels::loss(kernels::Loss::CrossEntropy, logits, some, 1.0);
-  auto single = kernels::loss(kernels::Loss::CrossEntropy, row, one, 1.0);
+  auto masked = kernels::loss(LossKind::CrossEntropy, logits, some, 1.0);
+  auto single = kernels::loss(LossKind::CrossEntropy, row, one, 1.0);
   ASSERT_TRUE(bool(masked) && bool(single));
   EXPECT_NEAR(masked->data()[0], std::log(1 + std::exp(-2.0)), 1e-6);
   EXPECT_EQ(masked->data()[0], single->data()[0]);
 
   Tensor seed = make({}, {1});
-  auto grad = kernels::lossGrad(kernels::Loss::CrossEntropy, logits, some, seed, 0, 1.0);
+  auto grad = kernels::lossGrad(LossKind::CrossEntropy, logits, some, seed, 0, 1.0);
   ASSERT_TRUE(bool(grad));
   std::vector<float> g = data(*grad);
   EXPECT_EQ(g[0], 0);
@@ -142,11 +142,11 @@ TEST(KernelsTest, CrossEntropyIgnoresTargetMinusOne) {
   EXPECT_NEAR(g[2], 1 - p1, 1e-6);
   EXPECT_NEAR(g[3], p1 - 1, 1e-6);
 
-  auto none = kernels::loss(kernels::Loss::CrossEntropy, logits, Tensor::ints({-1, -1, -1}),
+  auto none = kernels::loss(LossKind::CrossEntropy, logits, Tensor::ints({-1, -1, -1}),
                             1.0);
   ASSERT_TRUE(bool(none));
   EXPECT_EQ(none->data()[0], 0);
-  auto bad = kernels::loss(kernels::Loss::CrossEntropy, logits, Tensor::ints({-2, 0, 0}), 1.0);
+  auto bad = kernels::loss(LossKind::CrossEntropy, logits, Tensor::ints({-2, 0, 0}), 1.0);
   EXPECT_FALSE(bool(bad));
   llvm::consumeError(bad.takeError());
 }

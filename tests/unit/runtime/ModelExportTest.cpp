@@ -296,7 +296,7 @@ protected:
     if (!module)
       return "";
     ParameterStore store;
-    EXPECT_FALSE((bool)store.openModuleFiles(*module, join(root, "student.mlir")));
+    EXPECT_FALSE((bool)store.openModuleFiles(*module));
     train(*module, store, 5);
     Tensor expected = studentLogits(*module, store);
 
@@ -474,7 +474,7 @@ TEST_F(ModelExportTest, ExportReplacesOnlyAPreviousExport) {
   OwningOpRef<ModuleOp> module = student(model, "");
   ASSERT_TRUE(module);
   ParameterStore store;
-  ASSERT_FALSE((bool)store.openModuleFiles(*module, join(root, "m.mlir")));
+  ASSERT_FALSE((bool)store.openModuleFiles(*module));
   std::string dir = join(root, "out");
   for (int i = 0; i < 2; ++i) {
     auto summary = exportChecked(*module, store, dir);
@@ -592,7 +592,7 @@ TEST_F(ModelExportTest, RefusesWhatTheFormatCannotExpress) {
   OwningOpRef<ModuleOp> mixed = student(model, "plan=" + plan + " init=random");
   ASSERT_TRUE(mixed);
   ParameterStore store;
-  ASSERT_FALSE((bool)store.openModuleFiles(*mixed, join(root, "m.mlir")));
+  ASSERT_FALSE((bool)store.openModuleFiles(*mixed));
   auto refused = exportChecked(*mixed, store, join(root, "out"));
   ASSERT_FALSE((bool)refused);
   EXPECT_NE(llvm::toString(refused.takeError())

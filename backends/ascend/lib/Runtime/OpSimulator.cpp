@@ -782,7 +782,7 @@ OpSimulator::run(Operation *op, llvm::ArrayRef<HostTensor> operands) {
       })
       .Case([&](LossGradOp l) -> Result {
         // KL's student side: g / rows · (q - p) / τ (LossKernels.cpp).
-        if (l.getKind() != "kl" || l.getOperand() != 1 || operands[2].numel() != 1)
+        if (l.getKind() != LossKind::Kl || l.getOperand() != 1 || operands[2].numel() != 1)
           return std::nullopt;
         RowProblem p = rowsOf(RowOp::KlGrad);
         p.temperature = l.getTemperature().convertToDouble();

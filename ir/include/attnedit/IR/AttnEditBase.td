@@ -51,4 +51,16 @@ def AttnEdit_GateKind : I32EnumAttr<"GateKind", "output gate granularity", [
 }
 def AttnEdit_GateKindAttr : EnumAttr<AttnEdit_Dialect, AttnEdit_GateKind, "gate_kind">;
 
+// The loss a loss_grad differentiates: one enum from the IR to every
+// executor (the reference kernels, the CPU lowering, the Ascend simulator).
+def AttnEdit_LossKind : I32EnumAttr<"LossKind", "loss function", [
+    I32EnumAttrCase<"Mse", 0, "mse">,
+    I32EnumAttrCase<"Kl", 1, "kl">,
+    I32EnumAttrCase<"CrossEntropy", 2, "cross_entropy">,
+    I32EnumAttrCase<"Cosine", 3, "cosine">]> {
+  let cppNamespace = "::mlir::attnedit";
+  let genSpecializedAttr = 0;
+}
+def AttnEdit_LossKindAttr : EnumAttr<AttnEdit_Dialect, AttnEdit_LossKind, "loss_kind">;
+
 #endif // ATTNEDIT_BASE_TD

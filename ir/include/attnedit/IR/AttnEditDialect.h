@@ -24,9 +24,20 @@ inline constexpr llvm::StringLiteral kTeacherCopy = "attnedit.teacher_copy";
 } // namespace mlir::attnedit::attrs
 
 namespace mlir::attnedit {
-/// Every weight file `module` names, as written: its parameter_files, then
+/// The file `module` was parsed from (its location), or "" for a module
+/// built in memory.
+llvm::StringRef moduleFileOf(Operation *module);
+/// A file `module` names (a weight file, its tokenizer) as it means it: a
+/// relative path is relative to the folder of the file the module was parsed
+/// from (its location), so a module reads the same files from any working
+/// directory.
+std::string resolveModulePath(Operation *module, llvm::StringRef path);
+/// Rewrites the files `module` names as absolute paths (resolveModulePath,
+/// then the working directory), for a copy of it written in another folder.
+void anchorModulePaths(Operation *module);
+/// Every weight file `module` names, resolved: its parameter_files, then
 /// each scope's.
-llvm::SmallVector<llvm::StringRef> parameterFilesOf(Operation *module);
+llvm::SmallVector<std::string> parameterFilesOf(Operation *module);
 /// "[2, ?, 8]": a shape in a message, "?" for a dynamic size.
 std::string formatShape(llvm::ArrayRef<int64_t> shape);
 } // namespace mlir::attnedit

@@ -415,7 +415,7 @@ def AttnEdit_LossGradOp : AttnEdit_Op<"loss_grad", [Pure]> {
     Operands and attributes are the loss op's own.
   }];
   let arguments = (ins AttnEdit_Activation:$lhs, AnyRankedTensor:$rhs, AttnEdit_Scalar:$grad,
-                       StrAttr:$kind, I64Attr:$operand,
+                       AttnEdit_LossKindAttr:$kind, I64Attr:$operand,
                        DefaultValuedAttr<F64Attr, "1.0">:$temperature);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$lhs `,` $rhs `,` $grad attr-dict `:` functional-type(operands, results)";

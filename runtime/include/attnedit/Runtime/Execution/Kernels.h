@@ -9,6 +9,7 @@
 #ifndef ATTNEDIT_RUNTIME_EXECUTION_KERNELS_H
 #define ATTNEDIT_RUNTIME_EXECUTION_KERNELS_H
 
+#include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Execution/Tensor.h"
 
 #include "llvm/Support/Error.h"
@@ -69,17 +70,21 @@ Tensor siluGrad(const Tensor &x, const Tensor &grad);
 Tensor sigmoidGrad(const Tensor &y, const Tensor &grad);
 
 //===----------------------------------------------------------------------===//
-// Losses (LossKernels.cpp): scalars averaged over rows; `Loss` names the op.
+// Losses (LossKernels.cpp): scalars averaged over rows; `kind` names the op.
 //===----------------------------------------------------------------------===//
 
-enum class Loss { Mse, Kl, CrossEntropy, Cosine };
 /// `rhs` is the target tensor (mse), student logits (kl), target ids
 /// (cross entropy) or the second feature tensor (cosine).
-llvm::Expected<Tensor> loss(Loss kind, const Tensor &lhs, const Tensor &rhs,
+llvm::Expected<Tensor> loss(LossKind kind, const Tensor &lhs, const Tensor &rhs,
                             double temperature = 1.0);
 /// d loss / d operand `index`, scaled by the scalar cotangent `grad`.
-llvm::Expected<Tensor> lossGrad(Loss kind, const Tensor &lhs, const Tensor &rhs,
+llvm::Expected<Tensor> lossGrad(LossKind kind, const Tensor &lhs, const Tensor &rhs,
                                 const Tensor &grad, int64_t index, double temperature = 1.0);
+/// log-softmax of one row of `n` logits divided by `temperature`, in double:
+/// the losses' and every evaluation's (perplexity, KL, top-1, choices).
+void logSoftmax(const float *logits, int64_t n, double temperature, std::vector<double> &out);
+/// KL(p || q) of two rows of log-probabilities.
+double klDivergence(llvm::ArrayRef<double> logP, llvm::ArrayRef<double> logQ);
 
 //===----------------------------------------------------------------------===//
 // Composite attention (AttentionKernels.cpp)
@@ -91,8 +96,6 @@ llvm::Expected<Tensor> lossGrad(Loss kind, const Tensor &lhs, const Tensor &rhs,
 /// [Tq, H, Dv].
 Tensor attend(const Tensor &q, const Tensor &k, const Tensor &v, double scale,
               int64_t window, const Tensor *sinks);
-
-enum class Gate { None, Headwise, Elementwise };
 
 /// attnedit.attention and attnedit.gate_swa; absent operands are null.
 struct AttentionWeights {
@@ -107,7 +110,7 @@ struct AttentionConfig {
   RopeConfig rope;
   double normEps;
   int64_t window = 0;
-  Gate gate = Gate::None;
+  GateKind gate = GateKind::None;
 };
 Tensor attention(const Tensor &x, const Tensor &positions, const AttentionWeights &w,
                  const AttentionConfig &config);

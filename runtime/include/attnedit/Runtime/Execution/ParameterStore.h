@@ -28,8 +28,8 @@ public:
   llvm::Error open(llvm::StringRef path, llvm::StringRef scope = "");
   void add(std::unique_ptr<WeightFile> file, llvm::StringRef scope = "");
   /// Opens the files a module's `attnedit.parameter_files` and
-  /// `attnedit.parameter_scopes` name, relative paths against `modulePath`.
-  llvm::Error openModuleFiles(mlir::ModuleOp module, llvm::StringRef modulePath);
+  /// `attnedit.parameter_scopes` name (resolveModulePath).
+  llvm::Error openModuleFiles(mlir::ModuleOp module);
 
   /// The parameter `name` of `scope` as f32, checked against the shape the
   /// IR expects. Safe to call from several threads.
