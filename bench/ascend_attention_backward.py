@@ -107,7 +107,7 @@ def main():
             src, rep, til = (os.path.join(tmp, f) for f in ("a.mlir", "r.json", "t.json"))
             open(src, "w").write(training_module(HEADS, KV_HEADS, T, HEAD_DIM, window, sinks))
             done = subprocess.run([tool, src, "-o", os.devnull, "--attnedit-ascend-lower-attention=dtype=%s target=%s" % (
-                a.dtype, a.target), "--attnedit-ascend-estimate=report=%s tiling=%s" % (rep, til)],
+                a.dtype, a.target), "--attnedit-ascend-estimate=report=%s tcube-tiling=%s" % (rep, til)],
                                   capture_output=True, text=True)
             if done.returncode:
                 sys.exit("attnedit-opt failed:\n" + done.stderr)

@@ -116,7 +116,7 @@ def run_pipeline(tool, tmp, module, target, dtype):
     src, rep, til = os.path.join(tmp, "a.mlir"), os.path.join(tmp, "r.json"), os.path.join(tmp, "t.json")
     open(src, "w").write(module)
     done = subprocess.run([tool, src, "-o", os.devnull,
-                           "--attnedit-ascend-pipeline=target=%s dtype=%s report=%s tiling=%s" % (
+                           "--attnedit-ascend-pipeline=target=%s dtype=%s report=%s tcube-tiling=%s" % (
                                target, dtype, rep, til)],
                           capture_output=True, text=True)
     if done.returncode:

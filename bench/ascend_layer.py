@@ -175,7 +175,7 @@ def main():
             open(src, "w").write(text)
             start = time.perf_counter()
             done = subprocess.run([tool, src, "-o", out,
-                                   "--attnedit-ascend-pipeline=target=%s dtype=%s report=%s tiling=%s "
+                                   "--attnedit-ascend-pipeline=target=%s dtype=%s report=%s tcube-tiling=%s "
                                    "fuse-shared-input=%s"
                                    % (a.target, a.dtype, rep, til, str(not a.no_fuse).lower())],
                                   capture_output=True, text=True)

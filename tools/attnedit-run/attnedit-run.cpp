@@ -532,12 +532,16 @@ static llvm::Error runForward(Model &model) {
 }
 
 /// --mla-absorbed: the reference interpreter, which has the absorbed form.
-static void runMlaAbsorbed(Model &model, llvm::StringRef path) {
+static llvm::Error runMlaAbsorbed(Model &model, llvm::StringRef path) {
+  if (!backendName.empty() && backendName != "reference")
+    return usage("--mla-absorbed runs on the reference interpreter, not --backend=" +
+                 backendName);
   if (!model.module().walk([](MlaOp) { return WalkResult::interrupt(); }).wasInterrupted())
     spdlog::warn("--mla-absorbed: {} has no MLA attention; it runs unchanged, on the "
                  "reference interpreter",
                  path.str());
   model.setEvaluatorOptions(EvaluatorOptions{true});
+  return llvm::Error::success();
 }
 
 /// eval --task recall: the demo's associative-recall accuracy of a model (a
@@ -648,7 +652,8 @@ static llvm::Error runEval() {
   if (!passTokens)
     return passTokens.takeError();
   if (mlaAbsorbed)
-    runMlaAbsorbed(student, studentPath);
+    if (llvm::Error e = runMlaAbsorbed(student, studentPath))
+      return e;
   auto tok = student.tokenizer();
   if (!tok)
     return tok.takeError();
@@ -1426,7 +1431,8 @@ int main(int argc, char **argv) {
   if (!model)
     return reportError(model.takeError());
   if (mlaAbsorbed)
-    runMlaAbsorbed(**model, modelPath);
+    if (llvm::Error e = runMlaAbsorbed(**model, modelPath))
+      return reportError(std::move(e));
   llvm::Error result = generateCmd ? runGenerate(**model)
                        : forwardCmd ? runForward(**model)
                        : exportCmd  ? runExport(**model)

@@ -162,15 +162,56 @@ static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &j
   return llvm::Error::success();
 }
 
+/// Fails unless every rank resumes from the same checkpoint as rank 0, which
+/// alone writes them: a rank whose --out is not rank 0's (no shared file
+/// system) would start over while the others go on, and their collectives
+/// would no longer pair up.
+static llvm::Error sameResumeOnEveryRank(ProcessGroup &group, int64_t stage, int64_t step,
+                                         llvm::StringRef statePath) {
+  auto text = llvm::MemoryBuffer::getFile(statePath);
+  uint64_t hash = text ? llvm::xxh3_64bits((*text)->getBuffer()) : 0;
+  auto all = group.gather({double(stage), double(step),
+                           double(hash >> 32), double(hash & 0xffffffffu)},
+                          "the ranks' checkpoints");
+  if (!all)
+    return all.takeError();
+  auto where = [&](int r) {
+    return (*all)[4 * r] < 0 ? std::string("the first step")
+                             : llvm::formatv("stage {0}, step {1}", (int64_t)(*all)[4 * r] + 1,
+                                             (int64_t)(*all)[4 * r + 1])
+                                   .str();
+  };
+  for (int r = 1; r < group.size(); ++r)
+    if (!std::equal(all->begin() + 4 * r, all->begin() + 4 * r + 4, all->begin()))
+      return makeError(llvm::formatv("rank {0} would resume from another checkpoint than rank "
+                                     "0 ({1} against {2}): only rank 0 writes checkpoints, so "
+                                     "every rank needs rank 0's --out (a shared file system); "
+                                     "rank {3} read {4}",
+                                     r, where(r), where(0), group.rank(), statePath)
+                           .str());
+  return llvm::Error::success();
+}
+
 llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
                                         ParameterStore &store) {
-  if (ProcessGroup *group = processGroup(); group && group->size() > 1)
+  ProcessGroup *group = processGroup();
+  if (group && group->size() > 1)
     if (llvm::Error e = sameJobOnEveryRank(*group, run.job, recipe))
       return std::move(e);
+  std::string statePath = joinPath(run.workDir, "checkpoint.json");
+  auto trainer = resumed(recipe, std::move(run), store, statePath);
+  if (trainer && group && group->size() > 1)
+    if (llvm::Error e =
+            sameResumeOnEveryRank(*group, trainer->resumeStage, trainer->resumeStep, statePath))
+      return std::move(e);
+  return trainer;
+}
+
+llvm::Expected<Trainer> Trainer::resumed(const Recipe &recipe, TrainingRun run,
+                                         ParameterStore &store, llvm::StringRef statePath) {
   if (std::error_code ec = fs::create_directories(run.workDir))
     return makeError(run.workDir + ": cannot create: " + ec.message());
   Trainer trainer(recipe, run, store);
-  std::string statePath = joinPath(run.workDir, "checkpoint.json");
   if (!fs::exists(statePath)) {
     // --resume on a first run is how a restart loop starts: not an error,
     // but the user should know nothing was resumed.

@@ -10,6 +10,7 @@
 #include "attnedit/Ascend/CostModel.h"
 #include "attnedit/Ascend/Passes.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
+#include "attnedit/IR/AttnEditDialect.h"
 
 #include "mlir/IR/Builders.h"
 
@@ -42,11 +43,44 @@ LogicalResult writeJson(Operation *anchor, StringRef option, StringRef path, jso
   return success();
 }
 
+/// The lowerings take static shapes only, and an imported model's token
+/// dimension is dynamic: its ops would stay unlowered without a word, and the
+/// report and the emitted kernels be empty. A warning names them; with no
+/// kernel at all it is an error.
+static LogicalResult checkStaticShapes(ModuleOp module) {
+  auto dynamic = [](Type t) {
+    auto shaped = dyn_cast<ShapedType>(t);
+    return shaped && !shaped.hasStaticShape();
+  };
+  int64_t count = 0;
+  Operation *first = nullptr;
+  module.walk([&](Operation *op) {
+    if (isa_and_nonnull<attnedit::AttnEditDialect>(op->getDialect()) &&
+        (llvm::any_of(op->getOperandTypes(), dynamic) ||
+         llvm::any_of(op->getResultTypes(), dynamic))) {
+      first = first ? first : op;
+      ++count;
+    }
+  });
+  if (!count)
+    return success();
+  bool none = module.getOps<KernelOp>().empty();
+  InFlightDiagnostic diag = none ? first->emitError() : first->emitWarning();
+  diag << count << " attnedit op" << (count == 1 ? " has" : "s have")
+       << " dynamic shapes, which the Ascend lowering does not take, so "
+       << (none ? "no kernel was made" : "they stay unlowered")
+       << ": give the functions fixed token counts (their '?' sizes), as --backend=ascend-sim "
+          "does for each run";
+  return success(!none);
+}
+
 struct AscendEstimatePass : mlir::attnedit::ascend::impl::AscendEstimatePassBase<AscendEstimatePass> {
   using Base::Base;
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (failed(checkStaticShapes(module)))
+      return signalPassFailure();
     json::Array kernels, tilings, traces;
     Builder b(&getContext());
     for (KernelOp kernel : llvm::make_early_inc_range(module.getOps<KernelOp>())) {

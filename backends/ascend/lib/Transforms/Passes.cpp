@@ -20,7 +20,7 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                              llvm::cl::init("")};
   Option<std::string> trace{*this, "trace", llvm::cl::desc("Chrome trace JSON file"),
                             llvm::cl::init("")};
-  Option<std::string> tiling{*this, "tiling", llvm::cl::desc("TCubeTiling JSON file"),
+  Option<std::string> tiling{*this, "tcube-tiling", llvm::cl::desc("TCubeTiling JSON file"),
                              llvm::cl::init("")};
   Option<std::string> ascendc{*this, "ascendc", llvm::cl::desc("Ascend C-like source file"),
                               llvm::cl::init("")};

@@ -1,4 +1,4 @@
-// RUN: attnedit-opt %s --attnedit-ascend-lower-matmul="tiling=128,128,64,4" --attnedit-ascend-estimate="report=%t.report.json trace=%t.trace.json tiling=%t.tiling.json" | FileCheck %s
+// RUN: attnedit-opt %s --attnedit-ascend-lower-matmul="tiling=128,128,64,4" --attnedit-ascend-estimate="report=%t.report.json trace=%t.trace.json tcube-tiling=%t.tiling.json" | FileCheck %s
 // RUN: FileCheck %s --check-prefix=REPORT < %t.report.json
 // RUN: FileCheck %s --check-prefix=TRACE < %t.trace.json
 // RUN: FileCheck %s --check-prefix=TILING < %t.tiling.json

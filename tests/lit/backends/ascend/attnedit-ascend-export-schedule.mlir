@@ -16,10 +16,10 @@ func.func @f(%x: tensor<64x96xf32>, %w: tensor<80x96xf32>) -> tensor<64x80xf32> 
 }
 
 // The pipeline writes all four artefacts in one run (schedule=, ascendc=,
-// tiling=, trace=): a flash-attention mix kernel's here. The trace's spans
+// tcube-tiling=, trace=): a flash-attention mix kernel's here. The trace's spans
 // once carried their op's location as a reference into a schedule already
 // freed (invalid UTF-8 a trace viewer rejects); they hold a copy.
-// RUN: attnedit-opt %S/Inputs/attention.mlir --attnedit-ascend-pipeline="target=910b schedule=%t.p.ascsched ascendc=%t.p.cpp tiling=%t.p.tiling.json trace=%t.p.trace.json" -o /dev/null
+// RUN: attnedit-opt %S/Inputs/attention.mlir --attnedit-ascend-pipeline="target=910b schedule=%t.p.ascsched ascendc=%t.p.cpp tcube-tiling=%t.p.tiling.json trace=%t.p.trace.json" -o /dev/null
 // RUN: %python %S/Inputs/check_artefacts.py %t.p.ascsched %t.p.cpp %t.p.tiling.json %t.p.trace.json | FileCheck %s --check-prefix=PIPE
 // PIPE: schedule AESC True
 // PIPE-NEXT: ascendc kernels 1

@@ -132,6 +132,9 @@ public:
 private:
   Trainer(const Recipe &recipe, TrainingRun run, ParameterStore &store)
       : recipe(recipe), run(std::move(run)), store(&store) {}
+  /// create() on this rank alone: where `statePath` says the job left off.
+  static llvm::Expected<Trainer> resumed(const Recipe &recipe, TrainingRun run,
+                                         ParameterStore &store, llvm::StringRef statePath);
   llvm::Error writeCheckpoint(size_t stage, int64_t step,
                               llvm::ArrayRef<std::string> names,
                               llvm::ArrayRef<Tensor> params, llvm::ArrayRef<Tensor> m,
