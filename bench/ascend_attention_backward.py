@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADS, KV_HEADS, HEAD_DIM = 32, 8, 128
@@ -87,7 +88,7 @@ def training_module(heads, kv_heads, tokens, d, window, sinks):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     ap.add_argument("--target", default="910b")
     ap.add_argument("--dtype", default="bf16")
     ap.add_argument("--tokens", type=int, default=2048)

@@ -38,6 +38,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH, HEADS, KV_HEADS, HEAD_DIM = 32, 32, 8, 128
@@ -154,7 +155,7 @@ def variants(ctx, window):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     ap.add_argument("--target", default="910b")
     ap.add_argument("--dtype", default="bf16", help="GEMM operand type: bf16, or f16 (the 910a has no bf16 Cube)")
     ap.add_argument("--window", type=int, default=1024)

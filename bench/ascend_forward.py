@@ -26,6 +26,7 @@ import tempfile
 import time
 
 import numpy as np
+import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "stories260K")
@@ -43,7 +44,7 @@ def run(cmd):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     ap.add_argument("--target", default="910b")
     ap.add_argument("--lengths", default="8,64,256")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "ascend_forward.json"))

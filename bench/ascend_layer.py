@@ -41,6 +41,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from ascend_decode_attention import chain_module  # noqa: E402
+import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 CONTEXT = 4096  # decode: tokens of context per sequence
 CONFIG = os.path.join(ROOT, "bench", "configs", "qwen3-8b", "config.json")
@@ -155,7 +156,7 @@ def attention(tool, tmp, tokens, decode, cfg, target, dtype):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     ap.add_argument("--target", default="910b")
     ap.add_argument("--dtype", default="bf16", help="GEMM operand type: bf16, or f16 (the 910a has no bf16 Cube)")
     ap.add_argument("--no-fuse", action="store_true",

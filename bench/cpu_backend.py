@@ -26,6 +26,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 SHAPES = {
     "small": dict(vocab=8192, dim=256, layers=6, heads=8, kv_heads=4, inter=688),
@@ -146,10 +147,10 @@ def machine_best(rounds):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
     ap.add_argument("--shape", choices=SHAPES, default="small")
     ap.add_argument("--tokens", type=int, default=512)
-    ap.add_argument("--rounds", type=int, default=3,
+    ap.add_argument("--rounds", type=cli.positive_int, default=3,
                     help="interleaved rounds (attnedit, PyTorch, PyTorch SkylakeX); medians")
     ap.add_argument("--out", default="")
     args = ap.parse_args()

@@ -29,6 +29,7 @@
 #include "attnedit/Runtime/Execution/Model.h"
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -171,6 +172,11 @@ static llvm::Expected<ForwardTimes> timeForwards(const char *path, int64_t token
   auto model = Model::load(path);
   if (!model)
     return model.takeError();
+  if ((*model)->maxPositions() > 0 && tokens > (*model)->maxPositions())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "--tokens %lld is past %s's context of %lld",
+                                   (long long)tokens, path,
+                                   (long long)(*model)->maxPositions());
   std::vector<int32_t> ids(tokens);
   for (int64_t i = 0; i < tokens; ++i)
     ids[i] = (int32_t)((i * 7919 + 1) % (*model)->vocabSize());
@@ -225,22 +231,39 @@ static llvm::Expected<ForwardTimes> timeForwards(const char *path, int64_t token
 int main(int argc, char **argv) {
   configureMathLibraries(argv);
   initLogging("attnedit-bench-cpu");
-  if (argc < 2) {
-    llvm::errs() << "usage: attnedit-bench-cpu MODEL [--tokens N] [--reps R] [--only cpu|reference|machine]\n"
-                    "       attnedit-bench-cpu --gemm\n";
-    return 2;
+  const char *usage =
+      "usage: attnedit-bench-cpu MODEL [--tokens N (1-16777216, default 512)] "
+      "[--reps R (1-1000, default 5)] [--only cpu|reference|machine]\n"
+      "       attnedit-bench-cpu --gemm\n";
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    llvm::errs() << usage;
+    return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "--gemm"))
     return benchGemms();
   int64_t tokens = 512, reps = 5;
   std::string only;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--tokens"))
-      tokens = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--reps"))
-      reps = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--only"))
-      only = argv[i + 1];
+  auto bad = [&](const llvm::Twine &msg) {
+    llvm::errs() << "attnedit-bench-cpu: " << msg << "\n" << usage;
+    return 2;
+  };
+  for (int i = 2; i < argc; i += 2) {
+    llvm::StringRef option = argv[i];
+    if (option != "--tokens" && option != "--reps" && option != "--only")
+      return bad("unknown option '" + option + "'");
+    if (i + 1 == argc)
+      return bad(option + " needs a value");
+    llvm::StringRef value = argv[i + 1];
+    if (option == "--only") {
+      only = value.str();
+      continue;
+    }
+    int64_t n;
+    int64_t max = option == "--tokens" ? 16777216 : 1000;
+    if (!llvm::to_integer(value, n, 10) || n < 1 || n > max)
+      return bad(option + " must be an integer in [1, " + llvm::Twine(max) + "], not '" +
+                 value + "'");
+    (option == "--tokens" ? tokens : reps) = n;
   }
   if (!only.empty() && only != "cpu" && only != "reference" && only != "machine") {
     llvm::errs() << "attnedit-bench-cpu: --only '" << only

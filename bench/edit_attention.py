@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -116,7 +117,7 @@ def stories260k(build, tmp):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results",
                                                       "edit_attention.json"))
     args = parser.parse_args()

@@ -19,12 +19,13 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cpu_backend  # noqa: E402  (OpenBLAS's best kernel)
+import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
+    ap.add_argument("--rounds", type=cli.positive_int, default=3)
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     runs = []

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEACHER = os.path.join(ROOT, "scripts", "data", "stories260K", "stories260K.bin")
@@ -186,9 +187,9 @@ def paper_model():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
+    parser.add_argument("--steps", type=cli.positive_int, default=6)
+    parser.add_argument("--rounds", type=cli.positive_int, default=3)
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results",
                                                       "mpi_scaling.json"))
     args = parser.parse_args()

@@ -26,6 +26,7 @@ import struct
 import time
 
 import distill_real as dr  # noqa: E402  (sampling, distill + eval through the CLI)
+import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 PAIRS = [(1e-3, 3e-4), (3e-3, 1e-3), (1e-2, 3e-3), (3e-3, 3e-4), (1e-2, 1e-3), (3e-3, 3e-3)]
 CURRENT = (1e-3, 3e-4)  # the defaults in tools/attnedit-run when this sweep was written
@@ -62,7 +63,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bin-dir", default=os.path.join(dr.ROOT, "build", "bin"))
     p.add_argument("--work", default=os.path.join(dr.ROOT, "build", "bench-recipe-defaults"))
-    p.add_argument("--steps", type=int, default=200, help="steps per stage (the default recipe's)")
+    p.add_argument("--steps", type=cli.positive_int, default=200, help="steps per stage (the default recipe's)")
     p.add_argument("--budget-seconds", type=float, default=840,
                    help="start no run after this much wall time")
     args = p.parse_args()

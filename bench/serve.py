@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -154,8 +155,9 @@ def svg_plot(path, series, title):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "serve.json"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
+    ap.add_argument("--out", help="report JSON (default bench/results/serve.json; "
+                    "serve-quick.json with --quick, so a smoke run keeps a full run's figures)")
     ap.add_argument("--quick", action="store_true", help="fewer tokens (a smoke run)")
     ap.add_argument("--large", action="store_true", help="also the ~90M-parameter model")
     args = ap.parse_args()
@@ -163,6 +165,9 @@ def main():
     stories = os.path.join(SHARED, "stories260K", "stories260K.bin")
     if not os.path.exists(stories):
         sys.exit("bench/serve.py: %s is absent" % stories)
+    if args.out is None:
+        args.out = os.path.join(ROOT, "bench", "results",
+                                "serve-quick.json" if args.quick else "serve.json")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     gen = 64 if args.quick else 256
     results = {"llama_cpp": LLAMA_CPP}

@@ -33,6 +33,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cpu_backend  # noqa: E402  (the shapes and the model writer)
+import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 BATCH = {"small": (8, 256), "medium": (1, 512)}
 
@@ -117,10 +118,10 @@ def attnedit_step(build, model_dir, data, recipe, out, backend):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
     ap.add_argument("--shape", choices=cpu_backend.SHAPES, default="small")
-    ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=cli.positive_int, default=8)
+    ap.add_argument("--rounds", type=cli.positive_int, default=3)
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     s = cpu_backend.SHAPES[args.shape]

@@ -53,6 +53,7 @@ os.environ.update(cpu_backend.torch_env(cpu_backend.best_openblas_coretype()))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F
+import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -370,17 +371,17 @@ def check_same_model(bindir, s, teacher_dir, student_dir, W, init, env):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     parser.add_argument("--data", default=os.path.join(SHARED, "tinyshakespeare", "input.txt"))
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=10, help="attnedit steps per stage")
+    parser.add_argument("--steps", type=cli.positive_int, default=10, help="attnedit steps per stage")
     parser.add_argument("--backends", default="reference,cpu",
                         help="attnedit backends to time, comma-separated (one row each)")
-    parser.add_argument("--rounds", type=int, default=2,
+    parser.add_argument("--rounds", type=cli.positive_int, default=2,
                         help="alternating attnedit / PyTorch rounds; each side's best counts")
     parser.add_argument("--torch-warmup", type=int, default=2)
-    parser.add_argument("--torch-steps", type=int, default=8)
+    parser.add_argument("--torch-steps", type=cli.positive_int, default=8)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="OpenBLAS threads of attnedit and torch.set_num_threads "
                              "(default: the usable cores, OpenBLAS's own default)")

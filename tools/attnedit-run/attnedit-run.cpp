@@ -1374,6 +1374,11 @@ int main(int argc, char **argv) {
         llvm::formatv("%n[rank {0}]: %^%l%$: %v", group->rank()).str());
     spdlog::set_level(spdlog::level::warn);
   }
+  // Every other command would run whole on each rank, all writing one output.
+  if (group && group->size() > 1 && !distillCmd && !trainCmd && !demoCmd)
+    return reportError(usage("only distill, train and demo run on many processes; run this "
+                             "command without mpirun (" +
+                             llvm::Twine(group->size()) + " ranks)"));
   // An error on one rank would leave the others waiting in a collective:
   // it ends the whole job (mpirun then stops every rank).
   auto fail = [&](llvm::Error e) {

@@ -119,7 +119,8 @@ std::string parseError(llvm::function_ref<void(json::Object &)> edit) {
 // Tests that numbers a kernel cannot be planned or timed with are refused
 // when the file is read, naming the file and the field: an alignment that
 // is no power of two (slots planned at multiples of it failed the kernel
-// verifier later), a clock or HBM rate of 0 or less (zero or infinite times).
+// verifier later), a clock or HBM rate of 0 or less (zero or infinite times),
+// negative figures, fractional counts.
 TEST(TargetDescription, RefusesUnusableNumbers) {
   EXPECT_EQ(parseError([](json::Object &) {}), "");
   EXPECT_EQ(parseError([](json::Object &r) {
@@ -129,9 +130,19 @@ TEST(TargetDescription, RefusesUnusableNumbers) {
   EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "freq_hz", 0); }),
             "t.json: number 'freq_hz' must be positive, got 0");
   EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "hbm_bytes_per_s", -1.5e12); }),
-            "t.json: number 'hbm_bytes_per_s' must be positive, got -1.5e+12");
+            "t.json: number 'hbm_bytes_per_s' must be 0 or more, got -1.5e+12");
   EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "hbm_bytes_per_s", 0); }),
             "t.json: number 'hbm_bytes_per_s' must be positive, got 0");
+  // Negative latencies, seconds and fractions gave negative kernel times; a
+  // fractional count was truncated.
+  EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "launch_seconds", -1); }),
+            "t.json: number 'launch_seconds' must be 0 or more, got -1");
+  EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "l2_reuse_fraction", 3); }),
+            "t.json: number 'l2_reuse_fraction' must be at most 1, got 3");
+  EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "cube_cores", 2.5); }),
+            "t.json: number 'cube_cores' must be a whole number, got 2.5");
+  EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "cube_cores", 0.5); }),
+            "t.json: number 'cube_cores' must be a whole number, got 0.5");
 }
 
 /// Writes `text` to a temporary .json file; returns its path.

@@ -13,6 +13,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include <cmath>
 #include <mutex>
 #include <sstream>
 
@@ -55,6 +56,13 @@ bool TargetDescription::pipeAvailable(CoreKind core, Pipe pipe) const {
 }
 
 namespace {
+/// `v` as the JSON wrote it: 0, -1, 1.5e+10.
+std::string shortest(double v) {
+  std::ostringstream text;
+  text << v;
+  return text.str();
+}
+
 struct Reader {
   llvm::StringRef origin;
   std::string error;
@@ -76,6 +84,10 @@ struct Reader {
       return fail("number '" + key + "' has no numeric \"value\"");
     if (!src || src->empty())
       return fail("number '" + key + "' has no \"source\"");
+    // Every figure is a count, size, rate, latency or fraction: a negative
+    // one gave negative times ("modelled -97999930.1 us").
+    if (!std::isfinite(*v) || *v < 0)
+      return fail("number '" + key + "' must be 0 or more, got " + shortest(*v));
     out = *v;
     sources["numbers." + key.str()] = src->str();
     return true;
@@ -86,6 +98,8 @@ struct Reader {
     double v;
     if (!number(numbers, key, v, sources))
       return false;
+    if (v != std::floor(v) || v > 1e15)
+      return fail("number '" + key + "' must be a whole number, got " + shortest(v));
     out = static_cast<T>(v);
     return true;
   }
@@ -170,12 +184,13 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
       {"events_per_pipe_pair", static_cast<double>(t.eventsPerPipePair)},
       {"gm_perf_align", static_cast<double>(t.gmPerfAlign)}};
   for (auto [key, v] : positive)
-    if (!(v > 0)) {
-      std::ostringstream got; // as the JSON wrote it: 0, -1, 1.5e+10
-      got << v;
-      return r.fail("number '" + llvm::Twine(key) + "' must be positive, got " + got.str()),
+    if (!(v > 0))
+      return r.fail("number '" + llvm::Twine(key) + "' must be positive, got " + shortest(v)),
              error();
-    }
+  if (t.l2ReuseFraction > 1)
+    return r.fail("number 'l2_reuse_fraction' must be at most 1, got " +
+                  shortest(t.l2ReuseFraction)),
+           error();
 
   const json::Object *bufs = root->getObject("buffers");
   if (!bufs)
