@@ -92,90 +92,78 @@ bool JsonReader::fail(const llvm::Twine &field, const llvm::Twine &msg) {
 
 bool JsonReader::require(llvm::StringRef field) { return get(field) || fail(field, "is missing"); }
 
-bool JsonReader::integer(llvm::StringRef field, int64_t &dst) {
+template <typename T, typename Convert>
+bool JsonReader::read(llvm::StringRef field, T &dst, const char *expected, Convert convert) {
   const llvm::json::Value *v = get(field);
   if (!v)
     return true;
-  std::optional<int64_t> n = v->getAsInteger();
-  if (!n)
-    return fail(field, "must be an integer");
-  dst = *n;
+  std::optional<T> value = convert(*v);
+  if (!value)
+    return fail(field, expected);
+  dst = std::move(*value);
   return true;
 }
 
+bool JsonReader::integer(llvm::StringRef field, int64_t &dst) {
+  return read(field, dst, "must be an integer",
+              [](const llvm::json::Value &v) { return v.getAsInteger(); });
+}
+
 bool JsonReader::positive(llvm::StringRef field, int64_t &dst, int64_t max) {
-  const llvm::json::Value *v = get(field);
-  if (!v)
-    return true;
-  std::optional<int64_t> n = v->getAsInteger();
-  if (!n || *n <= 0)
-    return fail(field, "must be a positive integer");
-  if (*n > max)
-    return fail(field, llvm::formatv("is {0}, above the largest accepted value {1}", *n, max));
-  dst = *n;
+  int64_t n = 0; // stays 0 when the field is absent
+  if (!read(field, n, "must be a positive integer", [](const llvm::json::Value &v) {
+        std::optional<int64_t> n = v.getAsInteger();
+        return n && *n > 0 ? n : std::nullopt;
+      }))
+    return false;
+  if (n > max)
+    return fail(field, llvm::formatv("is {0}, above the largest accepted value {1}", n, max));
+  if (n)
+    dst = n;
   return true;
 }
 
 bool JsonReader::number(llvm::StringRef field, double &dst) {
-  const llvm::json::Value *v = get(field);
-  if (!v)
-    return true;
-  std::optional<double> n = v->getAsNumber();
-  if (!n)
-    return fail(field, "must be a number");
-  dst = *n;
-  return true;
+  return read(field, dst, "must be a number",
+              [](const llvm::json::Value &v) { return v.getAsNumber(); });
 }
 
 bool JsonReader::positiveNumber(llvm::StringRef field, double &dst) {
-  const llvm::json::Value *v = get(field);
-  if (!v)
-    return true;
-  std::optional<double> n = v->getAsNumber();
-  if (!n || !(*n > 0))
-    return fail(field, "must be a positive number");
-  dst = *n;
-  return true;
+  return read(field, dst, "must be a positive number", [](const llvm::json::Value &v) {
+    std::optional<double> n = v.getAsNumber();
+    return n && *n > 0 ? n : std::nullopt;
+  });
 }
 
 bool JsonReader::flag(llvm::StringRef field, bool &dst) {
-  const llvm::json::Value *v = get(field);
-  if (!v)
-    return true;
-  std::optional<bool> b = v->getAsBoolean();
-  if (!b)
-    return fail(field, "must be true or false");
-  dst = *b;
-  return true;
+  return read(field, dst, "must be true or false",
+              [](const llvm::json::Value &v) { return v.getAsBoolean(); });
 }
 
 bool JsonReader::string(llvm::StringRef field, std::string &dst) {
-  const llvm::json::Value *v = get(field);
-  if (!v)
-    return true;
-  std::optional<llvm::StringRef> s = v->getAsString();
-  if (!s)
-    return fail(field, "must be a string");
-  dst = s->str();
-  return true;
+  return read(field, dst, "must be a string",
+              [](const llvm::json::Value &v) -> std::optional<std::string> {
+                if (std::optional<llvm::StringRef> s = v.getAsString())
+                  return s->str();
+                return std::nullopt;
+              });
 }
 
 bool JsonReader::integers(llvm::StringRef field, std::vector<int64_t> &dst) {
-  const llvm::json::Value *v = get(field);
-  if (!v)
-    return true;
-  const llvm::json::Array *array = v->getAsArray();
-  if (!array)
-    return fail(field, "must be a list of integers");
-  std::vector<int64_t> out;
-  for (const llvm::json::Value &x : *array) {
-    std::optional<int64_t> n = x.getAsInteger();
-    if (!n)
-      return fail(field, "must be a list of integers");
-    out.push_back(*n);
-  }
-  dst = std::move(out);
-  return true;
+  return read(field, dst, "must be a list of integers",
+              [](const llvm::json::Value &v) -> std::optional<std::vector<int64_t>> {
+                const llvm::json::Array *array = v.getAsArray();
+                if (!array)
+                  return std::nullopt;
+                std::vector<int64_t> out;
+                for (const llvm::json::Value &x : *array) {
+                  std::optional<int64_t> n = x.getAsInteger();
+                  if (!n)
+                    return std::nullopt;
+                  out.push_back(*n);
+                }
+                return out;
+              });
 }
 
 bool JsonReader::list(llvm::StringRef field, int64_t count,

@@ -78,6 +78,10 @@ public:
 
 private:
   bool fail(const llvm::Twine &field, const llvm::Twine &msg);
+  /// Reads `field` through `convert` (its value, or nullopt when the JSON
+  /// value is not one), failing with `expected`.
+  template <typename T, typename Convert>
+  bool read(llvm::StringRef field, T &dst, const char *expected, Convert convert);
 
   std::string file;
   std::string prefix; // "stages[1]." in a nested reader
