@@ -42,7 +42,7 @@ with feature matching (cosine of the hidden states entering every layer),
 stage 2 training every weight (`"train": "all"`); and GateSWA at 75% KV
 without a full layer (window 128 everywhere).
 
-usage: bench/conversion_quality.py [--task stories|recall|scratch] [--bin-dir build/bin]
+usage: bench/conversion_quality.py [--task stories|recall|scratch] [--build build]
                                    [--work DIR] [--steps 50] [--seeds 3] [--quick]
                                    [--only NAME[|NAME...]] [--exact] [--lr 1e-2,3e-3]
                                    [--seq-len 128] [--teacher-steps 1500]
@@ -65,6 +65,7 @@ import math
 import os
 import subprocess
 import time
+import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -83,7 +84,7 @@ MLA_RANKS_ROW = "MLA per-layer ranks " + "/".join(map(str, MLA_RANKS)) + " +4"
 def run(args, cmd, log, env=None):
     start = time.time()
     with open(log, "w") as f:
-        subprocess.run([os.path.join(args.bin_dir, "attnedit-run")] + cmd, check=True,
+        subprocess.run([os.path.join(args.build, "bin", "attnedit-run")] + cmd, check=True,
                        stdout=f, stderr=subprocess.STDOUT,
                        env=dict(os.environ, **env) if env else None)
     return time.time() - start
@@ -168,7 +169,7 @@ def distill_seeds(args, teacher, edit, data, tag, recipe_of, evaluate_one, work=
         # resumes from its last checkpoint, every 1000 steps; anything else
         # starts afresh. attnedit-run refuses to resume when the teacher or
         # data file changed under the same name (delete the seed's directory).
-        binary = os.stat(os.path.join(args.bin_dir, "attnedit-run"))
+        binary = os.stat(os.path.join(args.build, "bin", "attnedit-run"))
         job = {"teacher": teacher, "edit": edit, "data": data, "recipe": recipe_of(seed),
                "attnedit_run": [binary.st_size, binary.st_mtime_ns]}
         try:
@@ -195,11 +196,17 @@ def selected(args, name):
     return any(name == part if args.exact else part in name for part in args.only.split("|"))
 
 
+def results_name(args):
+    """bench/results/TASK (without extension); a --quick run's apart, so that
+    a check of the script keeps a full run's figures."""
+    return os.path.join(HERE, "results", RESULTS[args.task] + ("-quick" if args.quick else ""))
+
+
 def earlier_rows(args, report, same):
     """The rows of the previous results JSON when its recipe (the `same`
     keys) is this run's: they stay unless run again, so --only can add or
     rerun rows one at a time."""
-    previous = os.path.join(HERE, "results", RESULTS[args.task] + ".json")
+    previous = results_name(args) + ".json"
     if not os.path.exists(previous):
         return []
     with open(previous) as f:
@@ -528,7 +535,7 @@ RESULTS = {"stories": "conversion_quality", "recall": "conversion_quality_recall
 
 def write_results(args, report):
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    name = os.path.join(HERE, "results", RESULTS[args.task])
+    name = results_name(args)
     with open(name + ".json", "w") as f:
         json.dump(report, f, indent=2)
     if args.task != "recall" and report["rows"]:
@@ -538,7 +545,7 @@ def write_results(args, report):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--task", choices=list(RESULTS), default="stories")
-    p.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
+    p.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-conversion-quality"))
     p.add_argument("--steps", default="50",
                    help="steps of each stage, or STAGE1,STAGE2 (stories, scratch)")
@@ -573,8 +580,7 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     report = {"stories": stories, "recall": recall, "scratch": scratch}[args.task](args)
     write_results(args, report)
-    print(f"wrote bench/results/{RESULTS[args.task]}.json"
-          + ("" if args.task == "recall" else " and .svg"))
+    print(f"wrote {results_name(args)}.json" + ("" if args.task == "recall" else " and .svg"))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ B. A larger teacher pretrained from scratch on ../shared/data/tinyshakespeare
    GateSWA students distilled on the first 90% and evaluated on the tail.
 
 Every run goes through the CLI. Prints a table and writes
-bench/results/distill_real.json.
+bench/results/distill_real.json (distill_real-quick.json with --quick).
 
-usage: bench/distill_real.py [--bin-dir build/bin] [--work DIR] [--quick]
+usage: bench/distill_real.py [--build build] [--work DIR] [--quick]
 """
 import argparse
 import json
@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import torch_reference as ref  # noqa: E402
+import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 
@@ -97,11 +98,11 @@ def distill_and_eval(args, name, teacher, edit, data, stages, heldout, data_from
                      eval_window=256):
     out = os.path.join(work, name)
     subprocess.run(["rm", "-rf", out])
-    seconds = run([os.path.join(args.bin_dir, "attnedit-run"), "distill", "--teacher", teacher,
+    seconds = run([os.path.join(args.build, "bin", "attnedit-run"), "distill", "--teacher", teacher,
                    "--edit", edit, "--data", data, "--out", out,
                    "--recipe", recipe(out + ".recipe.json", stages)], out + ".log")
     report = out + ".eval.json"
-    run([os.path.join(args.bin_dir, "attnedit-run"), "eval", "--teacher", teacher, "--student", out,
+    run([os.path.join(args.build, "bin", "attnedit-run"), "eval", "--teacher", teacher, "--student", out,
          "--data", heldout, "--data-from", str(data_from), "--max-positions", "4096",
          "--window", str(eval_window), "--json-out", report], out + ".eval.log")
     with open(report) as f:
@@ -166,7 +167,7 @@ def part_b(args, rows, work):
     teacher = os.path.join(work, "shakespeare_teacher")
     steps = 60 if args.quick else 2000
     subprocess.run(["rm", "-rf", teacher])
-    seconds = run([os.path.join(args.bin_dir, "attnedit-run"), "train", "--config", config,
+    seconds = run([os.path.join(args.build, "bin", "attnedit-run"), "train", "--config", config,
                    "--tokenizer", os.path.join(ROOT, "scripts", "data", "stories260K", "tok512.bin"),
                    "--data", text, "--out", teacher,
                    "--recipe", recipe(teacher + ".recipe.json",
@@ -195,7 +196,7 @@ def part_b(args, rows, work):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
+    p.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-distill"))
     p.add_argument("--quick", action="store_true", help="tiny step counts, to check the script")
     p.add_argument("--part", choices=["a", "b", "both"], default="both")
@@ -211,7 +212,8 @@ def main():
         part_a(args, rows, args.work)
     if args.part in ("b", "both"):
         part_b(args, rows, args.work)
-    out = os.path.join(HERE, "results", "distill_real.json")
+    # A --quick check of the script keeps a full run's figures.
+    out = os.path.join(HERE, "results", "distill_real-quick.json" if args.quick else "distill_real.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump({"rows": rows, "total_seconds": time.time() - start}, f, indent=2)

@@ -16,7 +16,7 @@ budget counts from after the data, which is sampled once per work dir), so a
 short budget gives a partial table; it says which runs it skipped.
 Prints a table and writes bench/results/recipe_defaults.json.
 
-usage: bench/recipe_defaults.py [--bin-dir build/bin] [--work DIR] [--steps 200]
+usage: bench/recipe_defaults.py [--build build] [--work DIR] [--steps 200]
                                 [--budget-seconds 840]
 """
 import argparse
@@ -61,7 +61,7 @@ def data_files(work):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--bin-dir", default=os.path.join(dr.ROOT, "build", "bin"))
+    p.add_argument("--build", default=os.path.join(dr.ROOT, "build"), type=cli.build_dir)
     p.add_argument("--work", default=os.path.join(dr.ROOT, "build", "bench-recipe-defaults"))
     p.add_argument("--steps", type=cli.positive_int, default=200, help="steps per stage (the default recipe's)")
     p.add_argument("--budget-seconds", type=float, default=840,
