@@ -558,7 +558,7 @@ std::vector<int32_t> HFTokenizer::encode(llvm::StringRef text) const {
         begin = lead;
       }
     if (token->rstrip)
-      while (size_t n = end < text.size() ? spaceAt(end) : 0)
+      while (size_t n = spaceAt(end))
         end += n;
     encodeSegment(text.slice(segmentBegin, begin), segmentBegin == 0, ids);
     ids.push_back(token->id);

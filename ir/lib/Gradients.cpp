@@ -187,7 +187,8 @@ static Value lossGrad(OpBuilder &b, Operation *loss, LossKind kind, int64_t inde
 }
 
 Grads MseLossOp::buildVjp(OpBuilder &b, Value g) {
-  return grads({lossGrad(b, *this, LossKind::Mse, 0, g), lossGrad(b, *this, LossKind::Mse, 1, g)});
+  return grads(
+      {lossGrad(b, *this, LossKind::Mse, 0, g), lossGrad(b, *this, LossKind::Mse, 1, g)});
 }
 
 Grads KlLossOp::buildVjp(OpBuilder &b, Value g) {
@@ -200,5 +201,6 @@ Grads CrossEntropyLossOp::buildVjp(OpBuilder &b, Value g) {
 }
 
 Grads CosineLossOp::buildVjp(OpBuilder &b, Value g) {
-  return grads({lossGrad(b, *this, LossKind::Cosine, 0, g), lossGrad(b, *this, LossKind::Cosine, 1, g)});
+  return grads(
+      {lossGrad(b, *this, LossKind::Cosine, 0, g), lossGrad(b, *this, LossKind::Cosine, 1, g)});
 }

@@ -622,7 +622,8 @@ static llvm::Error runEval() {
                                  jsonOut, llvm::formatv("{0:2}\n", result->toJson()).str());
   }
   if (!(textFrom >= 0 && textFrom < 1))
-    return usage(llvm::formatv("--data-from must be in [0, 1), not {0}", textFrom.getValue()).str());
+    return usage(
+        llvm::formatv("--data-from must be in [0, 1), not {0}", textFrom.getValue()).str());
   for (auto [name, value, lo] : {std::tuple{"--max-positions", maxPositions.getValue(), 2},
                                  {"--window", window.getValue(), 2},
                                  {"--kv-context", kvContext.getValue(), 0}})

@@ -67,8 +67,9 @@ Tensor attention(const Tensor &x, const Tensor &positions, const AttentionWeight
                         c.window, w.sinks);
   if (c.gate != GateKind::None) {
     Tensor gate = sigmoid(linear(x, *w.gate, nullptr));
-    gate = c.gate == GateKind::Headwise ? broadcast(gate.reshaped({t, c.heads, 1}), heads.shape())
-                                    : gate.reshaped(heads.shape());
+    gate = c.gate == GateKind::Headwise
+               ? broadcast(gate.reshaped({t, c.heads, 1}), heads.shape())
+               : gate.reshaped(heads.shape());
     heads = mul(heads, gate);
   }
   return linear(heads.reshaped({t, c.heads * d}), *w.o, nullptr);

@@ -940,7 +940,8 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::Stri
       checkIds(e.getIds(), e.getTable(), false, "token id");
     else if (auto l = dyn_cast<attnedit::CrossEntropyLossOp>(op))
       checkIds(l.getTargets(), l.getLogits(), true, "target id");
-    else if (auto g = dyn_cast<attnedit::LossGradOp>(op); g && g.getKind() == LossKind::CrossEntropy)
+    else if (auto g = dyn_cast<attnedit::LossGradOp>(op);
+             g && g.getKind() == LossKind::CrossEntropy)
       checkIds(g.getRhs(), g.getLhs(), true, "target id");
   });
   lowered->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&context));

@@ -235,7 +235,8 @@ json::Value attnedit::moduleIdentity(ModuleOp module) {
   if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
     for (auto name : names.getAsValueRange<StringAttr>()) {
       // As written, so that a resume from another folder is the same job.
-      auto buffer = llvm::MemoryBuffer::getFile(resolveModulePath(module, name), /*IsText=*/false,
+      auto buffer = llvm::MemoryBuffer::getFile(resolveModulePath(module, name),
+                                                /*IsText=*/false,
                                                 /*RequiresNullTerminator=*/false);
       files.push_back(json::Object{
           {"file", name},
