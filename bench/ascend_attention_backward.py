@@ -93,8 +93,9 @@ def main():
     ap.add_argument("--dtype", default="bf16")
     ap.add_argument("--tokens", type=int, default=2048)
     ap.add_argument("--window", type=int, default=1024)
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "ascend_attention_backward.json"))
+    ap.add_argument("--out", help=cli.OUT_HELP)
     a = ap.parse_args()
+    a.out = a.out or cli.results_path(ap, a, "ascend_attention_backward")
     tool = os.path.join(a.build, "bin", "attnedit-opt")
     T = a.tokens
     variants = [("GQA causal", 0, False), ("GateSWA W=%d, sinks" % a.window, a.window, True)]

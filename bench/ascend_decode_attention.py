@@ -92,7 +92,6 @@ def chain_module(heads, kv_heads, tq, tk, dk, dv, window, scale, value_from_key=
 
 def fused_variants(ctx, window):
     """Decode, one token per sequence: the batch's sequences are KV-head groups of their own."""
-    g = HEADS // KV_HEADS
     scale = HEAD_DIM ** -0.5
     return [
         ("GQA", chain_module(BATCH * HEADS, BATCH * KV_HEADS, 1, ctx, HEAD_DIM, HEAD_DIM, 0, scale)),
@@ -160,8 +159,9 @@ def main():
     ap.add_argument("--dtype", default="bf16", help="GEMM operand type: bf16, or f16 (the 910a has no bf16 Cube)")
     ap.add_argument("--window", type=int, default=1024)
     ap.add_argument("--prefill", type=int, default=4096, help="prefill tokens (0: skip)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "ascend_decode_attention.json"))
+    ap.add_argument("--out", help=cli.OUT_HELP)
     a = ap.parse_args()
+    a.out = a.out or cli.results_path(ap, a, "ascend_decode_attention")
     tool = os.path.join(a.build, "bin", "attnedit-opt")
     rows = []
     print("%s, decode batch %d, one layer of Qwen3-8B's shape (32 q heads, 8 KV heads, d 128)" % (a.target, BATCH))

@@ -47,8 +47,9 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     ap.add_argument("--target", default="910b")
     ap.add_argument("--lengths", default="8,64,256")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "ascend_forward.json"))
+    ap.add_argument("--out", help=cli.OUT_HELP)
     args = ap.parse_args()
+    args.out = args.out or cli.results_path(ap, args, "ascend_forward")
     model = os.path.join(DATA, "stories260K.bin")
     if not os.path.exists(model):
         print("skipped: %s is absent" % model)

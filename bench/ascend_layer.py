@@ -161,8 +161,9 @@ def main():
     ap.add_argument("--dtype", default="bf16", help="GEMM operand type: bf16, or f16 (the 910a has no bf16 Cube)")
     ap.add_argument("--no-fuse", action="store_true",
                     help="lower q/k/v and gate/up one by one instead of as GEMMs sharing their input")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "ascend_layer.json"))
+    ap.add_argument("--out", help=cli.OUT_HELP)
     a = ap.parse_args()
+    a.out = a.out or cli.results_path(ap, a, "ascend_layer")
     tool = os.path.join(a.build, "bin", "attnedit-opt")
     cfg = json.load(open(CONFIG))
     results = {"target": a.target, "model": "Qwen3-8B layer (bench/configs/qwen3-8b)",

@@ -80,7 +80,6 @@ print(sorted(times)[2])
 
 
 def make_model(out_dir, s):
-    import numpy as np  # noqa: F401  (make_models needs it)
     import make_models
     config = dict(make_models.LLAMA, hidden_size=s["dim"], intermediate_size=s["inter"],
                   num_hidden_layers=s["layers"], num_attention_heads=s["heads"],

@@ -212,8 +212,7 @@ def main():
         part_a(args, rows, args.work)
     if args.part in ("b", "both"):
         part_b(args, rows, args.work)
-    # A --quick check of the script keeps a full run's figures.
-    out = os.path.join(HERE, "results", "distill_real-quick.json" if args.quick else "distill_real.json")
+    out = cli.results_path(p, args, "distill_real")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump({"rows": rows, "total_seconds": time.time() - start}, f, indent=2)

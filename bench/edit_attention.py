@@ -118,9 +118,9 @@ def stories260k(build, tmp):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results",
-                                                      "edit_attention.json"))
+    parser.add_argument("--out", help=cli.OUT_HELP)
     args = parser.parse_args()
+    args.out = args.out or cli.results_path(parser, args, "edit_attention")
     with tempfile.TemporaryDirectory() as tmp:
         kv, pipeline_seconds = qwen3_8b(args.build, tmp)
         stories = stories260k(args.build, tmp)

@@ -190,9 +190,9 @@ def main():
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     parser.add_argument("--steps", type=cli.positive_int, default=6)
     parser.add_argument("--rounds", type=cli.positive_int, default=3)
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results",
-                                                      "mpi_scaling.json"))
+    parser.add_argument("--out", help=cli.OUT_HELP)
     args = parser.parse_args()
+    args.out = args.out or cli.results_path(parser, args, "mpi_scaling")
     with tempfile.TemporaryDirectory(prefix="mpi-scaling-") as work:
         rows, identical = measure(args, work)
     print("measured here (stories260K -> MLA, batch 8 x 128 tokens; 2 shared cores):")

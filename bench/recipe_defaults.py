@@ -95,7 +95,7 @@ def main():
     for pair in dict.fromkeys([CURRENT, best_pair]):
         run("GateSWA", SWA, pair)
 
-    out = os.path.join(dr.HERE, "results", "recipe_defaults.json")
+    out = cli.results_path(p, args, "recipe_defaults")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump({"steps_per_stage": args.steps, "rows": rows, "skipped": skipped,

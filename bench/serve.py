@@ -156,8 +156,7 @@ def svg_plot(path, series, title):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
-    ap.add_argument("--out", help="report JSON (default bench/results/serve.json; "
-                    "serve-quick.json with --quick, so a smoke run keeps a full run's figures)")
+    ap.add_argument("--out", help=cli.OUT_HELP)
     ap.add_argument("--quick", action="store_true", help="fewer tokens (a smoke run)")
     ap.add_argument("--large", action="store_true", help="also the ~90M-parameter model")
     args = ap.parse_args()
@@ -165,9 +164,7 @@ def main():
     stories = os.path.join(SHARED, "stories260K", "stories260K.bin")
     if not os.path.exists(stories):
         sys.exit("bench/serve.py: %s is absent" % stories)
-    if args.out is None:
-        args.out = os.path.join(ROOT, "bench", "results",
-                                "serve-quick.json" if args.quick else "serve.json")
+    args.out = args.out or cli.results_path(ap, args, "serve")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     gen = 64 if args.quick else 256
     results = {"llama_cpp": LLAMA_CPP}

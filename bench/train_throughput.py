@@ -385,9 +385,9 @@ def main():
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="OpenBLAS threads of attnedit and torch.set_num_threads "
                              "(default: the usable cores, OpenBLAS's own default)")
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results",
-                                                      "train_throughput.json"))
+    parser.add_argument("--out", help=cli.OUT_HELP)
     args = parser.parse_args()
+    args.out = args.out or cli.results_path(parser, args, "train_throughput")
     if not os.path.exists(args.data):
         print("train_throughput: skipped, %s is absent" % args.data)
         return
