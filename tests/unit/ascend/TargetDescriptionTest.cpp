@@ -145,6 +145,40 @@ TEST(TargetDescription, RefusesUnusableNumbers) {
             "t.json: number 'cube_cores' must be a whole number, got 0.5");
 }
 
+// Tests that a field the reader does not know is refused, naming it: a
+// misspelt optional field (a path's "latnecy") read as 0 without a word, and
+// "hbm_bytes" sat unread beside the gm buffer's bytes.
+TEST(TargetDescription, RefusesUnknownFields) {
+  EXPECT_EQ(parseError([](json::Object &r) {
+              (*r.getObject("numbers"))["hbm_bytes"] =
+                  json::Object{{"value", 1}, {"source", "x"}};
+            }),
+            "t.json: unknown number 'hbm_bytes': a misspelt name would otherwise be ignored");
+  EXPECT_EQ(parseError([](json::Object &r) { r["version"] = 2; }),
+            "t.json: unknown field 'version' in the top level (known: name, description, "
+            "arch, separated, numbers, buffers, paths)");
+  EXPECT_EQ(parseError([](json::Object &r) {
+              (*r.getObject("numbers")->getObject("freq_hz"))["unit"] = "Hz";
+            }),
+            "t.json: unknown field 'unit' in number 'freq_hz' (known: value, source)");
+  EXPECT_EQ(parseError([](json::Object &r) {
+              (*r.getObject("buffers"))["l2"] = json::Object{{"bytes", 1}};
+            }),
+            "t.json: unknown buffer 'l2' (gm, l1, l0a, l0b, l0c, ub)");
+  EXPECT_EQ(parseError([](json::Object &r) {
+              (*r.getObject("buffers")->getObject("ub"))["banks"] = 16;
+            }),
+            "t.json: unknown field 'banks' in buffer 'ub' (known: bytes, align, source)");
+  auto path = [](json::Object &r) { return (*r.getArray("paths"))[2].getAsObject(); };
+  EXPECT_EQ(parseError([&](json::Object &r) { (*path(r))["latnecy"] = 28; }),
+            "t.json: unknown field 'latnecy' in a path (known: src, dst, pipe, "
+            "bytes_per_cycle, elements_per_cycle, latency, source)");
+  EXPECT_EQ(parseError([&](json::Object &r) { (*path(r))["latency"] = "28"; }),
+            "t.json: path l1->l0a: 'latency' must be a whole number of 0 or more");
+  EXPECT_EQ(parseError([&](json::Object &r) { (*path(r))["bytes_per_cycle"] = -256; }),
+            "t.json: path l1->l0a: 'bytes_per_cycle' must be a number of 0 or more");
+}
+
 /// Writes `text` to a temporary .json file; returns its path.
 std::string writeTarget(const std::string &text) {
   llvm::SmallString<128> path;

@@ -73,11 +73,24 @@ struct Reader {
     return false;
   }
 
+  /// Fails on a key of `object` outside `known`: a misspelt optional field
+  /// ("latnecy") would otherwise read as 0 without a word.
+  bool onlyKnown(const json::Object &object, llvm::ArrayRef<llvm::StringRef> known,
+                 const llvm::Twine &where) {
+    for (const auto &[key, value] : object)
+      if (!llvm::is_contained(known, key.str()))
+        return fail("unknown field '" + key.str() + "' in " + where + " (known: " +
+                    llvm::join(known, ", ") + ")");
+    return true;
+  }
+
   bool number(const json::Object &numbers, llvm::StringRef key, double &out,
               llvm::StringMap<std::string> &sources) {
     const json::Object *field = numbers.getObject(key);
     if (!field)
       return fail("missing number '" + key + "'");
+    if (!onlyKnown(*field, {"value", "source"}, "number '" + key + "'"))
+      return false;
     std::optional<double> v = field->getNumber("value");
     std::optional<llvm::StringRef> src = field->getString("source");
     if (!v)
@@ -123,6 +136,9 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
   };
   if (!root)
     return r.fail("top level must be an object"), error();
+  if (!r.onlyKnown(*root, {"name", "description", "arch", "separated", "numbers", "buffers", "paths"},
+                   "the top level"))
+    return error();
   auto str = [&](llvm::StringRef key, std::string &out) {
     std::optional<llvm::StringRef> s = root->getString(key);
     if (!s)
@@ -169,6 +185,11 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
             r.integer(*n, "ub_reserve_bytes", t.ubReserveBytes, s);
   if (!ok)
     return error();
+  for (const auto &[key, value] : *n)
+    if (!s.count("numbers." + key.str()))
+      return r.fail("unknown number '" + key.str() +
+                    "': a misspelt name would otherwise be ignored"),
+             error();
   t.cubeMacs = {static_cast<int64_t>(macF32), static_cast<int64_t>(macF16),
                 static_cast<int64_t>(macBF16)};
   // Counts and rates the planner and the cost model divide by or loop over:
@@ -195,11 +216,16 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
   const json::Object *bufs = root->getObject("buffers");
   if (!bufs)
     return r.fail("missing object 'buffers'"), error();
+  for (const auto &[key, value] : *bufs)
+    if (!symbolizeSpace(key.str()))
+      return r.fail("unknown buffer '" + key.str() + "' (gm, l1, l0a, l0b, l0c, ub)"), error();
   for (int i = 0; i < kNumSpaces; ++i) {
     llvm::StringRef name = stringifySpace(static_cast<Space>(i));
     const json::Object *b = bufs->getObject(name);
     if (!b)
       return r.fail("missing buffer '" + name + "'"), error();
+    if (!r.onlyKnown(*b, {"bytes", "align", "source"}, "buffer '" + name + "'"))
+      return error();
     std::optional<int64_t> bytes = b->getInteger("bytes"), align = b->getInteger("align");
     std::optional<llvm::StringRef> src = b->getString("source");
     if (!bytes || !align || *bytes <= 0 || *align <= 0)
@@ -224,6 +250,10 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
     const json::Object *p = v.getAsObject();
     if (!p)
       return r.fail("a path must be an object"), error();
+    if (!r.onlyKnown(*p, {"src", "dst", "pipe", "bytes_per_cycle", "elements_per_cycle",
+                          "latency", "source"},
+                     "a path"))
+      return error();
     std::optional<llvm::StringRef> src = p->getString("src"), dst = p->getString("dst"),
                                    pipe = p->getString("pipe"), source = p->getString("source");
     std::optional<Space> srcSpace = src ? spaceOf(*src) : std::nullopt;
@@ -235,9 +265,24 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
     if (!source || source->empty())
       return r.fail("path " + *src + "->" + *dst + " has no \"source\""), error();
     PathSpec spec{*srcSpace, *dstSpace, *pipeKind};
-    spec.bytesPerCycle = p->getNumber("bytes_per_cycle").value_or(0);
-    spec.elementsPerCycle = p->getNumber("elements_per_cycle").value_or(0);
-    spec.latency = p->getInteger("latency").value_or(0);
+    // Absent: 0, the GM model's rate or numbers.mte_latency.
+    auto rate = [&](llvm::StringRef key, double &out, bool whole) {
+      const json::Value *v = p->get(key);
+      if (!v)
+        return true;
+      std::optional<double> x = v->getAsNumber();
+      if (!x || !std::isfinite(*x) || *x < 0 || (whole && *x != std::floor(*x)))
+        return r.fail("path " + *src + "->" + *dst + ": '" + key + "' must be a " +
+                      (whole ? "whole number" : "number") + " of 0 or more");
+      out = *x;
+      return true;
+    };
+    double latency = 0;
+    if (!rate("bytes_per_cycle", spec.bytesPerCycle, false) ||
+        !rate("elements_per_cycle", spec.elementsPerCycle, false) ||
+        !rate("latency", latency, true))
+      return error();
+    spec.latency = static_cast<int64_t>(latency);
     t.paths.push_back(spec);
     s[("paths." + *src + "->" + *dst).str()] = source->str();
   }
