@@ -40,6 +40,18 @@ static bool launchedByMpirun() {
   return false;
 }
 
+/// ATTNEDIT_MPI_TIMEOUT in seconds. Checked with or without mpirun, as every
+/// other variable is: a bad value found only at the job's launch is found late.
+static llvm::Expected<double> mpiTimeout() {
+  double timeout = 1800;
+  if (const char *env = std::getenv("ATTNEDIT_MPI_TIMEOUT"))
+    if (llvm::StringRef(env).trim().getAsDouble(timeout) || !(timeout >= 0) ||
+        !std::isfinite(timeout))
+      return makeError(llvm::Twine("ATTNEDIT_MPI_TIMEOUT='") + env +
+                       "' is not a number of seconds (0 = no limit)");
+  return timeout;
+}
+
 #ifdef ATTNEDIT_HAVE_MPI
 namespace {
 llvm::Error mpiError(const char *what, int code) {
@@ -91,9 +103,10 @@ private:
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       int64_t start = since;
       if (start && now() - start > limit * 1000) {
-        spdlog::error("rank {}: the {} has waited {} s for the other ranks "
+        // The other ranks' log lines already start with their rank.
+        spdlog::error("{}the {} has waited {} s for the other ranks "
                       "(ATTNEDIT_MPI_TIMEOUT): a rank hangs or is unreachable; ending the job",
-                      rank, what.load(), limit);
+                      rank == 0 ? "rank 0: " : "", what.load(), limit);
         std::_Exit(1);
       }
     }
@@ -226,14 +239,11 @@ std::unique_ptr<MpiProcessGroup> world;
 } // namespace
 
 llvm::Error attnedit::initProcessGroup(int &argc, char **&argv) {
+  llvm::Expected<double> timeout = mpiTimeout();
+  if (!timeout)
+    return timeout.takeError();
   if (!launchedByMpirun() || world)
     return llvm::Error::success();
-  double timeout = 1800;
-  if (const char *env = std::getenv("ATTNEDIT_MPI_TIMEOUT"))
-    if (llvm::StringRef(env).trim().getAsDouble(timeout) || !(timeout >= 0) ||
-        !std::isfinite(timeout))
-      return makeError(llvm::Twine("ATTNEDIT_MPI_TIMEOUT='") + env +
-                       "' is not a number of seconds (0 = no limit)");
   int provided = 0;
   if (int e = MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided))
     return mpiError("initialisation", e);
@@ -241,7 +251,7 @@ llvm::Error attnedit::initProcessGroup(int &argc, char **&argv) {
   // what it was doing (and then the job aborted) instead of MPI's generic
   // abort.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  world = std::make_unique<MpiProcessGroup>(timeout);
+  world = std::make_unique<MpiProcessGroup>(*timeout);
   return llvm::Error::success();
 }
 
@@ -257,6 +267,8 @@ void attnedit::finalizeProcessGroup() {
 #else // !ATTNEDIT_HAVE_MPI
 
 llvm::Error attnedit::initProcessGroup(int &, char **&) {
+  if (llvm::Expected<double> timeout = mpiTimeout(); !timeout)
+    return timeout.takeError();
   if (launchedByMpirun())
     return makeError("started by mpirun, but this attnedit-run was built without MPI: each "
                      "process would train alone. Install libopenmpi-dev and rebuild "
