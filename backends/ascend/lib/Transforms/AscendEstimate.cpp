@@ -69,8 +69,8 @@ static LogicalResult checkStaticShapes(ModuleOp module) {
   diag << count << " attnedit op" << (count == 1 ? " has" : "s have")
        << " dynamic shapes, which the Ascend lowering does not take, so "
        << (none ? "no kernel was made" : "they stay unlowered")
-       << ": give the functions fixed token counts (their '?' sizes), as --backend=ascend-sim "
-          "does for each run";
+       << ": give the pipeline a token count (tokens=N), or run --attnedit-static-tokens="
+          "tokens=N before the lowerings";
   return success(!none);
 }
 

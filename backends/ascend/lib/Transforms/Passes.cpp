@@ -2,6 +2,7 @@
 
 #include "attnedit/Ascend/AscendOps.h"
 #include "attnedit/Ascend/Passes.h"
+#include "attnedit/Passes/Passes.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -16,6 +17,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                              llvm::cl::init("910b")};
   Option<std::string> dtype{*this, "dtype", llvm::cl::desc("GM element type: f16 or bf16"),
                             llvm::cl::init("bf16")};
+  Option<int64_t> tokens{*this, "tokens",
+                         llvm::cl::desc("first give every dynamic size this token count "
+                                        "(--attnedit-static-tokens): kernels take fixed shapes"),
+                         llvm::cl::init(0)};
   Option<std::string> report{*this, "report", llvm::cl::desc("cost-model report JSON file"),
                              llvm::cl::init("")};
   Option<std::string> trace{*this, "trace", llvm::cl::desc("Chrome trace JSON file"),
@@ -46,6 +51,8 @@ void mlir::attnedit::ascend::registerAscendPassesAndPipelines() {
       "attnedit-ascend-pipeline",
       "Lower attnedit GEMMs to Cube kernels and row-wise ops to Vector kernels, and time them",
       [](OpPassManager &pm, const PipelineOptions &o) {
+        if (o.tokens.getNumOccurrences())
+          pm.addPass(createStaticTokensPass({o.tokens}));
         // Attention chains first, before their matmuls and softmax are
         // taken one by one. Tile sizes are searched with the cost model
         // under the target's buffer capacities; the kernels' verifiers then

@@ -311,6 +311,27 @@ def BuildDecodePass : Pass<"attnedit-build-decode", "::mlir::ModuleOp"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Shapes
+//===----------------------------------------------------------------------===//
+
+def StaticTokensPass : Pass<"attnedit-static-tokens", "::mlir::ModuleOp"> {
+  let summary = "Give every dynamic size of the module's functions a fixed token count";
+  let description = [{
+    An imported model's token dimension is dynamic (`tensor<?x...>`), and
+    lowerings that build kernels for fixed shapes (the Ascend pipeline, which
+    runs this first when given `tokens=`) leave such ops alone. This pass sets
+    every dynamic size of every function's arguments, op results and results
+    to `tokens`, except a reshape's, which it computes from its input's
+    element count, then verifies the module: a function whose dynamic sizes
+    were not all the token count (a decode step's cache length, say) fails
+    that check, and the pass with it, naming the function.
+  }];
+  let options = [
+    Option<"tokens", "tokens", "int64_t", /*default=*/"0", "the token count (at least 1)">,
+  ];
+}
+
+//===----------------------------------------------------------------------===//
 // Analysis
 //===----------------------------------------------------------------------===//
 

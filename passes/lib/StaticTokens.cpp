@@ -1,0 +1,95 @@
+//===- StaticTokens.cpp - --attnedit-static-tokens -------------------------===//
+//
+// Every dynamic size an importer writes is the token count, so the types are
+// rewritten in place rather than re-inferred per op (the dialect's ops do not
+// infer result types); the verifier then proves the guess. A reshape's size
+// is computed, since it may fold the token count with another dimension.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Passes/Passes.h"
+
+#include "mlir/IR/Verifier.h"
+
+namespace mlir::attnedit {
+#define GEN_PASS_DEF_STATICTOKENSPASS
+#include "attnedit/Passes/Passes.h.inc"
+} // namespace mlir::attnedit
+
+using namespace mlir;
+using namespace mlir::attnedit;
+
+namespace {
+
+/// `type` with each dynamic size set to `tokens`; other types unchanged.
+Type withTokens(Type type, int64_t tokens) {
+  auto ranked = dyn_cast<RankedTensorType>(type);
+  if (!ranked || ranked.hasStaticShape())
+    return type;
+  SmallVector<int64_t> shape(ranked.getShape());
+  for (int64_t &size : shape)
+    if (ShapedType::isDynamic(size))
+      size = tokens;
+  return ranked.clone(shape);
+}
+
+/// A reshape's one dynamic size, from its (now static) input's element count.
+Type reshapedType(ReshapeOp op, int64_t tokens) {
+  auto in = cast<RankedTensorType>(op.getInput().getType());
+  auto out = cast<RankedTensorType>(op.getType());
+  if (!in.hasStaticShape() || out.getNumDynamicDims() != 1)
+    return withTokens(out, tokens);
+  int64_t known = 1;
+  for (int64_t size : out.getShape())
+    if (!ShapedType::isDynamic(size))
+      known *= size;
+  if (known == 0 || in.getNumElements() % known)
+    return withTokens(out, tokens);
+  SmallVector<int64_t> shape(out.getShape());
+  for (int64_t &size : shape)
+    if (ShapedType::isDynamic(size))
+      size = in.getNumElements() / known;
+  return out.clone(shape);
+}
+
+struct StaticTokensPass : attnedit::impl::StaticTokensPassBase<StaticTokensPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (tokens < 1 || tokens > (int64_t(1) << 32)) {
+      getOperation().emitError() << "attnedit-static-tokens: tokens must be in [1, 2^32], got "
+                                 << (int64_t)tokens;
+      return signalPassFailure();
+    }
+    for (auto func : getOperation().getOps<func::FuncOp>()) {
+      if (func.isExternal())
+        continue;
+      for (BlockArgument arg : func.getArguments())
+        arg.setType(withTokens(arg.getType(), tokens));
+      func.walk([&](Operation *op) {
+        for (OpResult result : op->getResults()) {
+          auto reshape = dyn_cast<ReshapeOp>(op);
+          result.setType(reshape ? reshapedType(reshape, tokens)
+                                 : withTokens(result.getType(), tokens));
+        }
+      });
+      // What the body returns, a reshape's computed sizes included.
+      SmallVector<Type> results;
+      if (auto ret = dyn_cast<func::ReturnOp>(func.front().getTerminator()))
+        results.assign(ret.getOperandTypes().begin(), ret.getOperandTypes().end());
+      else
+        for (Type type : func.getResultTypes())
+          results.push_back(withTokens(type, tokens));
+      func.setType(FunctionType::get(&getContext(), func.front().getArgumentTypes(), results));
+      if (failed(verify(func))) {
+        func.emitError() << "attnedit-static-tokens: @" << func.getSymName()
+                         << " has dynamic sizes that are not the token count (" << (int64_t)tokens
+                         << "); the error above names the first op they do not fit";
+        return signalPassFailure();
+      }
+    }
+  }
+};
+
+} // namespace
