@@ -53,6 +53,9 @@ void mlir::attnedit::ascend::registerAscendPassesAndPipelines() {
       [](OpPassManager &pm, const PipelineOptions &o) {
         if (o.tokens.getNumOccurrences())
           pm.addPass(createStaticTokensPass({o.tokens}));
+        // The lowerings match primitives: an edited model's attnedit.mla or
+        // gate_swa (or a raised attention) stayed whole on the host, unreported.
+        pm.addPass(createDecomposePass());
         // Attention chains first, before their matmuls and softmax are
         // taken one by one. Tile sizes are searched with the cost model
         // under the target's buffer capacities; the kernels' verifiers then
