@@ -547,9 +547,11 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   httplib::Server server;
   // cpp-httplib's default adds SO_REUSEPORT, with which a second server on
   // a busy port starts and the kernel splits the requests between the two.
-  server.set_socket_options([](socket_t sock) {
+  socket_t listener = INVALID_SOCKET;
+  server.set_socket_options([&listener](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void *>(&yes), sizeof yes);
+    listener = sock;
   });
   int threads = options.threads;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -566,6 +568,11 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
                                    "serve: cannot listen on %s:%d%s%s", options.host.c_str(),
                                    options.port, errno ? ": " : "",
                                    errno ? std::strerror(errno) : "");
+  // cpp-httplib listens with a backlog of 5 (compiled into the library):
+  // a burst of clients, as many as the batch serves, had their connections
+  // reset. Listening again on the bound socket raises it (Linux).
+  if (listener != INVALID_SOCKET && ::listen(listener, SOMAXCONN) != 0)
+    spdlog::warn("serve: cannot raise the listen backlog: {}", std::strerror(errno));
   if (!options.portFile.empty())
     if (llvm::Error e = writeFileAtomically(options.portFile, llvm::formatv("{0}\n", port).str()))
       return e;

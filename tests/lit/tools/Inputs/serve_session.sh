@@ -32,6 +32,8 @@ for i in 1 2 3 4 5 6; do
 done
 wait $(jobs -p | grep -v "^$server\$") 2>/dev/null
 for i in 1 2 3 4 5 6; do sed -e 's/.*"text":"\([^"]*\)".*/\1/' "$work/c$i.json"; echo; done
+echo "== burst"
+python3 "$(dirname "$0")/serve_burst.py" "$(cat "$work/port")" 64
 echo "== errors"
 post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2'
 post /v1/completions '{"model": "gpt-4", "prompt": "x"}'
