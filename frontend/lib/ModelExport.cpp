@@ -428,11 +428,15 @@ llvm::Error Exporter::collectMla(MlaOp op, int64_t layer) {
   return llvm::Error::success();
 }
 
-/// The architecture the module was imported as, mapped to an HF class.
+/// The architecture the module was imported as, mapped to an HF class; ""
+/// when its layers tell (a GateSwaForCausalLM's standard layers are its
+/// base's: q/k norms Qwen3's, q/k/v biases Qwen2's, neither Llama's).
 static std::string baseArchitecture(ModuleOp module) {
   auto arch = module->getAttrOfType<StringAttr>(attrs::kArchitecture);
-  if (!arch || arch.getValue() == "llama2.c")
-    return arch ? "LlamaForCausalLM" : "";
+  if (!arch || arch.getValue() == "GateSwaForCausalLM")
+    return "";
+  if (arch.getValue() == "llama2.c")
+    return "LlamaForCausalLM";
   return arch.getValue().str();
 }
 
