@@ -85,8 +85,16 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
   llvm::SmallString<256> binTokPath(dir), spmTokPath(dir);
   path::append(binTokPath, "tokenizer.bin"); // a llama2.c tokenizer, as exports write it
   path::append(spmTokPath, "tokenizer.model"); // SentencePiece, when no tokenizer.json
-  if (!fs::exists(configPath))
+  if (!fs::exists(configPath)) {
+    // attnedit-compile writes the manifest last: without it an artifact is
+    // unfinished or damaged, not a model directory missing its config.
+    llvm::SmallString<256> module(dir);
+    path::append(module, "module.mlir");
+    if (fs::exists(module))
+      return makeError(dir, "an attnedit-compile artifact without its manifest.aexm (unfinished "
+                            "or damaged): run attnedit-compile again");
     return makeError(dir, "not a model directory: no config.json");
+  }
   llvm::Expected<ModelConfig> config = parseHFConfig(configPath);
   if (!config)
     return config.takeError();

@@ -177,8 +177,8 @@ std::once_flag registerOnce;
 
 /// The manifests' format: bumped whenever the calling convention, a shim's
 /// ABI or the schema changes, so no stale object is ever called and no old
-/// manifest misread (7: objects' hashes).
-constexpr const char *kFormat = "attnedit-cpu-8";
+/// manifest misread (7: objects' hashes; 9: the manifest's checksum).
+constexpr const char *kFormat = "attnedit-cpu-9";
 /// An artifact's manifest and module, inside its directory.
 constexpr const char *kManifestName = "manifest.aexm";
 constexpr const char *kModuleName = "module.mlir";
@@ -374,6 +374,13 @@ bool readFunction(const fb::Function &f, CompiledFunction &fn) {
          llvm::all_of(fn.donated, [&](int64_t i) { return i >= -1 && i < inputs; });
 }
 
+/// The xxh3 of a manifest's bytes with its checksum field set to 0.
+uint64_t manifestChecksum(std::string bytes) {
+  auto *table = flatbuffers::GetMutableRoot<flatbuffers::Table>(bytes.data());
+  table->SetField<uint64_t>(fb::Manifest::VT_CHECKSUM, 0, 0);
+  return llvm::xxh3_64bits(bytes);
+}
+
 /// The manifest in `bytes`, or null when it is not one (wrong identifier,
 /// truncated or corrupt: the flatbuffers verifier checks every offset).
 const fb::Manifest *verifiedManifest(llvm::StringRef bytes) {
@@ -383,9 +390,22 @@ const fb::Manifest *verifiedManifest(llvm::StringRef bytes) {
   return fb::GetManifest(bytes.data());
 }
 
-/// A finished flatbuffer's bytes.
-llvm::StringRef bufferText(const flatbuffers::FlatBufferBuilder &b) {
-  return {reinterpret_cast<const char *>(b.GetBufferPointer()), b.GetSize()};
+/// Whether the verified `manifest` in `bytes` holds its own checksum: every
+/// byte as written.
+bool sealed(llvm::StringRef bytes, const fb::Manifest &manifest) {
+  return manifest.checksum() == manifestChecksum(bytes.str());
+}
+
+/// The manifest `root` finished in `b` (built with ForceDefaults, so its
+/// checksum field is there to set), its checksum set.
+std::string sealedManifest(flatbuffers::FlatBufferBuilder &b,
+                           flatbuffers::Offset<fb::Manifest> root) {
+  b.Finish(root, fb::ManifestIdentifier());
+  std::string bytes(reinterpret_cast<const char *>(b.GetBufferPointer()), b.GetSize());
+  uint64_t checksum = manifestChecksum(bytes);
+  flatbuffers::GetMutableRoot<flatbuffers::Table>(bytes.data())
+      ->SetField<uint64_t>(fb::Manifest::VT_CHECKSUM, checksum, 0);
+  return bytes;
 }
 
 std::string textHash(llvm::StringRef text) {
@@ -654,13 +674,14 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
     // The calling convention beside the object, written after it: an entry
     // counts only when both are there.
     flatbuffers::FlatBufferBuilder b;
+    b.ForceDefaults(true); // a checksum field to seal
     std::vector<flatbuffers::Offset<fb::Function>> functions{
         writeFunction(b, **fn, textHash(text), key + ".o", hash)};
-    b.Finish(fb::CreateManifest(b, b.CreateString(kFormat),
-                                b.CreateString(cpu::JitModule::hostFingerprint()), 0,
-                                b.CreateVector(functions)),
-             fb::ManifestIdentifier());
-    if (llvm::Error e = writeFileAtomically(cacheDir + "/" + key + ".aexm", bufferText(b)))
+    std::string manifest = sealedManifest(
+        b, fb::CreateManifest(b, b.CreateString(kFormat),
+                              b.CreateString(cpu::JitModule::hostFingerprint()), 0,
+                              b.CreateVector(functions)));
+    if (llvm::Error e = writeFileAtomically(cacheDir + "/" + key + ".aexm", manifest))
       spdlog::warn("cpu backend: {}", llvm::toString(std::move(e)));
     evictLeastRecentlyUsed(cacheDir, key, cacheLimit());
   }
@@ -697,8 +718,8 @@ std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef k
     return nullptr;
   const fb::Manifest *manifest = verifiedManifest((*bytes)->getBuffer());
   auto fn = std::make_shared<CompiledFunction>();
-  if (!manifest || !manifest->functions() || manifest->functions()->size() != 1 ||
-      !readFunction(*manifest->functions()->Get(0), *fn)) {
+  if (!manifest || !sealed((*bytes)->getBuffer(), *manifest) || !manifest->functions() ||
+      manifest->functions()->size() != 1 || !readFunction(*manifest->functions()->Get(0), *fn)) {
     spdlog::warn("cpu backend: ignoring a malformed cache entry {}.aexm", base);
     return nullptr;
   }
@@ -760,6 +781,9 @@ CompiledExecutor::open(llvm::StringRef path, ParameterStore &parameters) {
   if (manifest->host()->str() != host)
     return makeError(manifestPath, hostMismatch(manifest->host()->str(), host) +
                                        ": run attnedit-compile on this machine");
+  if (!sealed((*bytes)->getBuffer(), *manifest))
+    return makeError(manifestPath, "does not match its checksum (corrupted or edited): run "
+                                   "attnedit-compile again");
   if (llvm::Error e = checkSources(path, *manifest))
     return std::move(e);
   std::unique_ptr<CompiledExecutor> executor(new CompiledExecutor(""));
@@ -790,6 +814,7 @@ llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef pat
   if (std::error_code ec = llvm::sys::fs::create_directories(path))
     return makeError(path, "cannot create: " + ec.message());
   flatbuffers::FlatBufferBuilder b;
+  b.ForceDefaults(true); // a checksum field to seal
   std::vector<flatbuffers::Offset<fb::Function>> functions;
   for (auto func : module.getOps<func::FuncOp>()) {
     if (func.isExternal())
@@ -813,13 +838,13 @@ llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef pat
   if (llvm::Error e = writeFileAtomically((path + "/" + kModuleName).str(), text))
     return e;
   auto sources = writeSources(b, module, text, configFiles);
-  b.Finish(fb::CreateManifest(b, b.CreateString(kFormat),
-                              b.CreateString(cpu::JitModule::hostFingerprint()),
-                              b.CreateString(kModuleName), b.CreateVector(functions),
-                              b.CreateVector(sources)),
-           fb::ManifestIdentifier());
+  std::string manifest = sealedManifest(
+      b, fb::CreateManifest(b, b.CreateString(kFormat),
+                            b.CreateString(cpu::JitModule::hostFingerprint()),
+                            b.CreateString(kModuleName), b.CreateVector(functions),
+                            b.CreateVector(sources)));
   // Last: an artifact counts once its manifest is there.
-  return writeFileAtomically((path + "/" + kManifestName).str(), bufferText(b));
+  return writeFileAtomically((path + "/" + kManifestName).str(), manifest);
 }
 
 llvm::Expected<std::shared_ptr<CompiledFunction>>
