@@ -1398,12 +1398,14 @@ int main(int argc, char **argv) {
   if (llvm::Error e = setDefaultBackend(backend, {ascendTarget, ascendDtype}))
     return reportError(std::move(e));
   // An artifact carries its compiled code and nothing else to run.
-  if (backend != "cpu")
+  if (backend != "cpu" || mlaAbsorbed)
     for (const std::string *path : {&modelPath.getValue(), &optionalModel.getValue(),
                                     &teacherPath.getValue(), &studentPath.getValue()})
       if (!path->empty() && isCompiledModel(*path))
         return reportError(usage(*path + " is an attnedit-compile artifact, which runs only its "
-                                         "compiled code: --backend=" + backend +
+                                         "compiled code: " +
+                                         (mlaAbsorbed ? "--mla-absorbed"
+                                                      : "--backend=" + backend) +
                                          " needs the model it was compiled from"));
   for (auto [option, path] : {std::pair{"--json-out", &jsonOut}, {"--logits-out", &logitsOut},
                               {"--out", &planOut}, {"--out", &sinksOut}, {"--out", &actOut},
