@@ -25,9 +25,10 @@
 using namespace mlir;
 using namespace mlir::attnedit;
 
-/// An int or a list of ints (eos_token_id may be either); empty when absent.
+/// An int or a list of ints (eos_token_id may be either) below `vocabSize`;
+/// empty when absent.
 static llvm::Expected<std::vector<int32_t>> tokenIds(const JsonReader &reader,
-                                                     llvm::StringRef field) {
+                                                     llvm::StringRef field, int64_t vocabSize) {
   const llvm::json::Value *v = reader.get(field);
   std::vector<int32_t> ids;
   if (!v)
@@ -36,6 +37,13 @@ static llvm::Expected<std::vector<int32_t>> tokenIds(const JsonReader &reader,
     std::optional<int64_t> n = x.getAsInteger();
     if (!n || *n < 0 || *n > INT32_MAX)
       return reader.error(field, "must be a token id or a list of token ids");
+    // Past the vocabulary it failed only at the first prompt, in the
+    // embedding, naming neither this file nor the field.
+    if (*n >= vocabSize)
+      return reader.error(field, llvm::formatv("is {0}, past the vocabulary "
+                                               "(vocab_size {1})",
+                                               *n, vocabSize)
+                                     .str());
     ids.push_back((int32_t)*n);
     return llvm::Error::success();
   };
@@ -472,12 +480,12 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
     }
   }
 
-  llvm::Expected<std::vector<int32_t>> bos = tokenIds(reader, "bos_token_id");
+  llvm::Expected<std::vector<int32_t>> bos = tokenIds(reader, "bos_token_id", config.vocabSize);
   if (!bos)
     return bos.takeError();
   if (!bos->empty())
     config.bosTokenId = bos->front();
-  llvm::Expected<std::vector<int32_t>> eos = tokenIds(reader, "eos_token_id");
+  llvm::Expected<std::vector<int32_t>> eos = tokenIds(reader, "eos_token_id", config.vocabSize);
   if (!eos)
     return eos.takeError();
   config.stopTokenIds = *eos;
