@@ -45,6 +45,26 @@ std::string Scheduler::unfit(const Request &request) const {
   return unfitFor(blocksNeeded(request));
 }
 
+int64_t Scheduler::longestRequest() const {
+  const KvCache &cache = decoder.cache();
+  int64_t context = decoder.model().maxPositions();
+  int64_t hi = context > 0 ? context : int64_t(1) << 40;
+  auto fits = [&](int64_t length) {
+    for (size_t g = 0; g < cache.layout().groups.size(); ++g)
+      if (cache.blocksFor(g, length) > cache.blockCap())
+        return false;
+    return true;
+  };
+  if (cache.blockCap() <= 0 || fits(hi))
+    return hi;
+  int64_t lo = 0; // fits; hi does not
+  while (hi - lo > 1) {
+    int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
 std::string Scheduler::unfitFor(llvm::ArrayRef<int64_t> needs) const {
   int64_t cap = decoder.cache().blockCap();
   if (cap <= 0)

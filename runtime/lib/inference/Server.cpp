@@ -239,8 +239,13 @@ std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool 
                      maxKey, "context_length_exceeded");
     g.maxTokens = *n;
   } else {
-    // OpenAI: 16 for completions; chat runs to a stop or the context.
-    g.maxTokens = chat ? (context > 0 ? context - (int64_t)p.prompt.size() : 256) : 16;
+    // OpenAI: 16 for completions; chat runs to a stop or the context. A
+    // default the client never asked for fits the cache (--kv-blocks): it
+    // failed every chat request that left max_tokens out.
+    int64_t room = scheduler.longestRequest() - (int64_t)p.prompt.size();
+    g.maxTokens = std::clamp<int64_t>(
+        chat ? (context > 0 ? context - (int64_t)p.prompt.size() : 256) : 16, 0,
+        std::max<int64_t>(room, 0));
   }
   auto number = [&](llvm::StringRef key, double lo, double hi, double fallback,
                     double &out) -> std::optional<ApiError> {

@@ -82,3 +82,5 @@ done
 wait $(jobs -p | grep -v -e "^$server\$" -e "^$server8\$") 2>/dev/null
 for i in 1 2 3 4; do sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/\1 \2/' "$work/k$i.json"; echo; done
 curl -s -w ' HTTP %{http_code}\n' "$url8/v1/completions" -d '{"model": "stories260K.bin", "prompt": "Once upon a time", "max_tokens": 200}'
+# No max_tokens: chat's default (the context) is capped to what the cache holds.
+curl -s "$url8/v1/chat/completions" -H 'Content-Type: application/json' -d '{"model": "stories260K.bin", "messages": [{"role": "user", "content": "Once upon a time"}], "temperature": 0}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/chat default: \1 \2/'; echo

@@ -80,6 +80,9 @@ public:
   /// Why `request` can never run in a KV cache capped by --kv-blocks (its
   /// prompt and max_tokens need more blocks than the cap), or "".
   std::string unfit(const Request &request) const;
+  /// The most tokens (prompt and completion) one request may hold: the
+  /// model's context, or less in a KV cache capped by --kv-blocks.
+  int64_t longestRequest() const;
 
 private:
   struct Running {
