@@ -62,9 +62,25 @@ struct StaticTokensPass : attnedit::impl::StaticTokensPassBase<StaticTokensPass>
                                  << (int64_t)tokens;
       return signalPassFailure();
     }
-    for (auto func : getOperation().getOps<func::FuncOp>()) {
+    ModuleOp module = getOperation();
+    if (auto context = module->getAttrOfType<IntegerAttr>(attrs::kMaxPositions))
+      if (tokens > context.getInt())
+        module.emitWarning() << "attnedit-static-tokens: tokens=" << (int64_t)tokens
+                             << " is past the model's context (" << context.getInt()
+                             << " positions): shapes for positions it was never trained at";
+    for (auto func : module.getOps<func::FuncOp>()) {
       if (func.isExternal())
         continue;
+      // --attnedit-build-decode's steps: their sizes are sequences, cache
+      // blocks and slots, which one token count would misstate.
+      if (llvm::any_of(llvm::seq(func.getNumArguments()), [&](unsigned i) {
+            return func.getArgAttr(i, "attnedit.block_table");
+          })) {
+        func.emitWarning() << "attnedit-static-tokens: @" << func.getSymName()
+                           << " reads a paged KV cache, whose sizes are not the token count; "
+                              "left as it is";
+        continue;
+      }
       for (BlockArgument arg : func.getArguments())
         arg.setType(withTokens(arg.getType(), tokens));
       func.walk([&](Operation *op) {

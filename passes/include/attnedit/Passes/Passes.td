@@ -322,9 +322,12 @@ def StaticTokensPass : Pass<"attnedit-static-tokens", "::mlir::ModuleOp"> {
     runs this first when given `tokens=`) leave such ops alone. This pass sets
     every dynamic size of every function's arguments, op results and results
     to `tokens`, except a reshape's, which it computes from its input's
-    element count, then verifies the module: a function whose dynamic sizes
-    were not all the token count (a decode step's cache length, say) fails
-    that check, and the pass with it, naming the function.
+    element count, then verifies the function: one whose dynamic sizes were
+    not all the token count (two sequences concatenated, say) fails that
+    check, and the pass with it, naming the function. The KV-cache steps of
+    --attnedit-build-decode (arguments with a block table), whose sizes are
+    sequences, blocks and slots, are left as they are, with a warning. A
+    `tokens` past the module's `attnedit.max_positions` is warned about.
   }];
   let options = [
     Option<"tokens", "tokens", "int64_t", /*default=*/"0", "the token count (at least 1)">,
