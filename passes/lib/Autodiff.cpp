@@ -75,10 +75,33 @@ LogicalResult differentiate(func::FuncOp func) {
   llvm::DenseSet<Value> active;
   for (BlockArgument arg : body.getArguments())
     if (func.getArgAttr(arg.getArgNumber(), "attnedit.wrt")) {
+      // An integer's "gradient" was a zero tensor of its type, an f16's a
+      // silent zero (convert passes nothing back to a storage type).
+      auto type = dyn_cast<RankedTensorType>(arg.getType());
+      if (!type || !type.getElementType().isF32())
+        return func.emitError() << "attnedit-autodiff: argument " << arg.getArgNumber()
+                                << " is marked attnedit.wrt but is " << arg.getType()
+                                << "; only f32 tensors have gradients";
       args.push_back({"arg" + std::to_string(arg.getArgNumber()), arg});
       active.insert(arg);
     }
   for (Operation &op : body) {
+    // The reverse sweep walks one block: a gradient that would flow through
+    // a region (scf.if, scf.execute_region) came out as zero, silently.
+    bool activeInside = false;
+    op.walk([&](Operation *inner) {
+      if (inner == &op)
+        return;
+      auto p = dyn_cast<ParamOp>(inner);
+      if ((p && p.getTrainable()) ||
+          llvm::any_of(inner->getOperands(), [&](Value v) { return active.contains(v); }))
+        activeInside = true;
+    });
+    if (activeInside)
+      return op.emitOpError() << "attnedit-autodiff: a differentiated value flows through this "
+                                 "op's regions, which autodiff does not differentiate; keep "
+                                 "the path from the parameters to the loss in the function's "
+                                 "own block";
     auto param = dyn_cast<ParamOp>(op);
     if (param && param.getTrainable() && !param.getType().getElementType().isF32())
       // Its uses go through a convert to f32, whose gradient does not flow
@@ -90,7 +113,13 @@ LogicalResult differentiate(func::FuncOp func) {
                                   "parameter (as --attnedit-build-distill does for what it "
                                   "trains) or freeze it";
     if (param && param.getTrainable()) {
-      params[paramKey(param)].push_back(param);
+      SmallVector<Value> &uses = params[paramKey(param)];
+      // One gradient per name: uses of two shapes could not be summed.
+      if (!uses.empty() && uses.front().getType() != param.getType())
+        return param.emitError() << "attnedit-autodiff: trainable parameter '"
+                                 << param.getName() << "' is declared as "
+                                 << uses.front().getType() << " and as " << param.getType();
+      uses.push_back(param);
       active.insert(param);
       continue;
     }
@@ -116,8 +145,17 @@ LogicalResult differentiate(func::FuncOp func) {
   for (Operation &op : body.without_terminator())
     forward.push_back(&op);
   for (Operation *op : llvm::reverse(forward)) {
-    if (op->getNumResults() != 1 || isa<ParamOp>(op))
+    if (isa<ParamOp>(op))
       continue;
+    // VJP rules take one cotangent: a multi-result op (a func.call) on the
+    // loss's path was skipped, and its inputs' gradients came out zero.
+    if (op->getNumResults() != 1) {
+      if (llvm::any_of(op->getResults(), [&](Value r) { return grads.contains(r); }))
+        return op->emitOpError() << "has " << op->getNumResults()
+                                 << " results on the loss's path; autodiff differentiates "
+                                    "ops of one result";
+      continue;
+    }
     Value g = grads.lookup(op->getResult(0));
     if (!g)
       continue;
