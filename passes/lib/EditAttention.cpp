@@ -481,12 +481,21 @@ LogicalResult EditAttentionPass::loadSinkLogits() {
 void EditAttentionPass::runOnOperation() {
   ModuleOp module = getOperation();
   SmallVector<AttentionOp> attentions;
-  module.walk([&](AttentionOp op) { attentions.push_back(op); });
+  Operation *model = layersOf(module);
+  model->walk([&](AttentionOp op) { attentions.push_back(op); });
+  if (model != module.getOperation()) {
+    int64_t elsewhere = -(int64_t)attentions.size();
+    module.walk([&](AttentionOp) { ++elsewhere; });
+    if (elsewhere > 0)
+      module.emitWarning() << "attnedit-edit-attention: edits @forward's "
+                           << attentions.size() << " layers; " << elsewhere
+                           << " attnedit.attention in other functions stay as they are";
+  }
   int64_t numLayers = attentions.size();
   if (numLayers == 0) {
     // Editing nothing and still writing params-out would look like success.
     int64_t mla = 0, swa = 0;
-    module.walk([&](Operation *op) {
+    model->walk([&](Operation *op) {
       mla += isa<MlaOp>(op);
       swa += isa<GateSwaOp>(op);
     });

@@ -18,3 +18,9 @@ std::optional<std::string> mlir::attnedit::whyNotOneBlock(func::FuncOp func) {
         .str();
   return std::nullopt;
 }
+
+Operation *mlir::attnedit::layersOf(ModuleOp module) {
+  if (auto forward = module.lookupSymbol<func::FuncOp>("forward"); forward && !forward.isExternal())
+    return forward;
+  return module;
+}

@@ -48,7 +48,7 @@ struct KvReportPass : attnedit::impl::KvReportPassBase<KvReportPass> {
       return signalPassFailure();
     }
     std::vector<LayerCache> layers;
-    getOperation().walk([&](AttentionLikeOpInterface op) {
+    layersOf(getOperation())->walk([&](AttentionLikeOpInterface op) {
       LayerCache l;
       l.kind = op.getAttentionKind().str();
       l.valuesPerToken = op.getKvValuesPerToken();

@@ -15,8 +15,11 @@
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
+
+#include <cmath>
 
 namespace mlir::attnedit {
 #define GEN_PASS_DEF_PLANEDITSPASS
@@ -94,8 +97,13 @@ struct PlanEditsPass : attnedit::impl::PlanEditsPassBase<PlanEditsPass> {
     if (calibration.empty() || planOut.empty())
       return fail("needs calibration=MEASURED.json (attnedit-run plan-edits' output) and "
                   "plan-out=PLAN.json");
-    if (context < 1 || !(kvBudget > 0))
-      return fail("needs context >= 1 and kv-budget > 0");
+    // inf was written to the plan as a bare `inf`, which no JSON reader takes.
+    if (context < 1 || !(kvBudget > 0) || !std::isfinite(kvBudget))
+      return fail("needs context >= 1 and a finite kv-budget > 0");
+    if (llvm::sys::fs::equivalent(calibration, planOut) ||
+        llvm::StringRef(calibration) == llvm::StringRef(planOut))
+      return fail("plan-out=" + planOut + " is the calibration file: writing the plan would "
+                  "destroy the measurement");
     if (llvm::StringRef(edit).contains("plan="))
       return fail("edit= must not set plan=: this pass chooses the plan");
     OpPassManager raise(ModuleOp::getOperationName());
@@ -104,7 +112,7 @@ struct PlanEditsPass : attnedit::impl::PlanEditsPassBase<PlanEditsPass> {
       return failure();
     SmallVector<AttentionLikeOpInterface> layers;
     bool edited = false;
-    getOperation().walk([&](AttentionLikeOpInterface op) {
+    layersOf(getOperation())->walk([&](AttentionLikeOpInterface op) {
       layers.push_back(op);
       edited |= !isa<AttentionOp>(op.getOperation());
     });
@@ -139,15 +147,21 @@ struct PlanEditsPass : attnedit::impl::PlanEditsPassBase<PlanEditsPass> {
                               {"kv_reduction", 1 - total / moduleBytes},
                               {"estimated_kl", estimated},
                               {"calibration", calibration}};
-    if (llvm::Error e =
-            writeFileAtomically(planOut, llvm::formatv("{0:2}\n", plan.toJson()).str()))
-      return fail(llvm::toString(std::move(e)));
     OpPassManager apply(ModuleOp::getOperationName());
     std::string editPass =
         llvm::formatv("attnedit-edit-attention{{{0} plan=\"{1}\"}", edit, planOut).str();
     if (failed(parsePassPipeline(editPass, apply, llvm::errs())))
       return fail("cannot parse edit=" + edit);
-    return runPipeline(apply, getOperation());
+    // The edit reads the plan from plan-out; a plan it refused is removed,
+    // so the file is there only when the module was edited by it.
+    if (llvm::Error e =
+            writeFileAtomically(planOut, llvm::formatv("{0:2}\n", plan.toJson()).str()))
+      return fail(llvm::toString(std::move(e)));
+    if (failed(runPipeline(apply, getOperation()))) {
+      llvm::sys::fs::remove(planOut);
+      return failure();
+    }
+    return success();
   }
 
   void runOnOperation() override {

@@ -22,6 +22,11 @@ namespace mlir::attnedit {
 /// (attnedit-opt loads cf) had crashed them; std::nullopt when it is.
 std::optional<std::string> whyNotOneBlock(func::FuncOp func);
 
+/// Where a module's layers are: its @forward, the model, when it has one
+/// (a distillation step or a copy of the model beside it holds attention
+/// too, which layer numbers and totals would count again), else the module.
+Operation *layersOf(ModuleOp module);
+
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_PASSES_PASSES_H
