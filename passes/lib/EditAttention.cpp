@@ -513,9 +513,15 @@ void EditAttentionPass::runOnOperation() {
   }
   if (failed(checkOptions(numLayers)))
     return signalPassFailure();
-  if (module->hasAttr(attrs::kParameterScopes) &&
-      cast<DictionaryAttr>(module->getAttr(attrs::kParameterScopes)).contains(kStudentScope)) {
-    module.emitError("attnedit-edit-attention: the module already has student parameters");
+  // The params themselves, not only the scope attribute: an edit without
+  // params-out writes no scope, and a second edit's params-out then held
+  // none of the first's parameters, which the module still read.
+  bool studentParams = false;
+  module.walk([&](ParamOp p) { studentParams |= p.getScope() == kStudentScope; });
+  if (studentParams) {
+    module.emitError("attnedit-edit-attention: the module already has student parameters: "
+                     "edit the teacher it was converted from, with one plan= for edits "
+                     "that differ by layer");
     return signalPassFailure();
   }
   std::optional<EditPlan> editPlan;
