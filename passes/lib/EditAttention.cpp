@@ -155,20 +155,34 @@ LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
     if (init == "rorope" && activations.empty())
       return fail("init=rorope measures keys and values on calibration data: give "
                   "activations=FILE (attnedit-run calibrate-activations)");
-    if (kvLoraRank < 1 || qLoraRank < 0 || qkRopeHeadDim < 2 || qkRopeHeadDim % 2 ||
-        qkNopeHeadDim < -1 || vHeadDim == 0 || vHeadDim < -1 || ropeStride < 0)
-      return fail("needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2, "
-                  "qk-nope-head-dim >= 0, v-head-dim >= 1 (-1: the teacher's head_dim) and "
-                  "rope-stride >= 0");
+    // Each named with its value: one message listing every bound left the
+    // user to find which option broke it.
+    auto bad = [&](llvm::StringRef option, int64_t value, llvm::StringRef needs) {
+      return fail(llvm::formatv("{0}={1}: needs {2}", option, value, needs).str());
+    };
+    if (kvLoraRank < 1)
+      return bad("kv-lora-rank", kvLoraRank, "at least 1");
+    if (qLoraRank < 0)
+      return bad("q-lora-rank", qLoraRank, "0 (no query compression) or more");
+    if (qkRopeHeadDim < 2 || qkRopeHeadDim % 2)
+      return bad("qk-rope-head-dim", qkRopeHeadDim, "an even number, at least 2");
+    if (qkNopeHeadDim < -1)
+      return bad("qk-nope-head-dim", qkNopeHeadDim, "0 or more (-1: the teacher's)");
+    if (vHeadDim == 0 || vHeadDim < -1)
+      return bad("v-head-dim", vHeadDim, "at least 1 (-1: the teacher's head_dim)");
+    if (ropeStride < 0)
+      return bad("rope-stride", ropeStride, "0 or more");
     if (init != "random" && paramsOut.empty() && !planned)
       return fail("init=" + init + " computes weights: give params-out=FILE.safetensors");
   }
   if (target == "gate-swa" || planned) {
     if (gate != "headwise" && gate != "elementwise" && gate != "none")
       return fail("gate must be headwise, elementwise or none, got '" + gate + "'");
-    if (window < 1 || window > kMaxConfigSize || fullEvery < 0 || fullEvery > kMaxLayers)
-      return fail(llvm::formatv("needs window in [1, {0}] and full-every in [0, {1}]",
-                                kMaxConfigSize, kMaxLayers)
+    if (window < 1 || window > kMaxConfigSize)
+      return fail(llvm::formatv("window={0}: needs [1, {1}]", (int64_t)window, kMaxConfigSize)
+                      .str());
+    if (fullEvery < 0 || fullEvery > kMaxLayers)
+      return fail(llvm::formatv("full-every={0}: needs [0, {1}]", (int64_t)fullEvery, kMaxLayers)
                       .str());
   }
   return success();

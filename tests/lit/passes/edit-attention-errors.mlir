@@ -7,6 +7,8 @@
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla qk-rope-head-dim=7 init=random" 2>&1 | FileCheck %s --check-prefix=ROPE
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 rope-stride=3 init=random" 2>&1 | FileCheck %s --check-prefix=STRIDE
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa window=0" 2>&1 | FileCheck %s --check-prefix=WINDOW
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla kv-lora-rank=0 init=random" 2>&1 | FileCheck %s --check-prefix=RANK
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa window=4 full-every=-1" 2>&1 | FileCheck %s --check-prefix=EVERY
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa gate=sometimes" 2>&1 | FileCheck %s --check-prefix=GATE
 
 // Tests that out-of-range options are rejected with a message naming them.
@@ -16,9 +18,11 @@
 // SVD: error: attnedit-edit-attention: init=svd computes weights: give params-out=FILE.safetensors
 // RORO: error: attnedit-edit-attention: init=rorope measures keys and values on calibration data: give activations=FILE (attnedit-run calibrate-activations)
 // INIT: error: attnedit-edit-attention: init must be svd, random or rorope, got 'pca'
-// ROPE: error: attnedit-edit-attention: needs kv-lora-rank >= 1, q-lora-rank >= 0, an even qk-rope-head-dim >= 2
+// ROPE: error: attnedit-edit-attention: qk-rope-head-dim=7: needs an even number, at least 2
 // STRIDE: error: attnedit-edit-attention: rope-stride=3 with qk-rope-head-dim=8 reaches past the teacher's 8 RoPE pairs (layer 0)
-// WINDOW: error: attnedit-edit-attention: needs window in [1, 16777216] and full-every in [0, 4096]
+// WINDOW: error: attnedit-edit-attention: window=0: needs [1, 16777216]
+// RANK: error: attnedit-edit-attention: kv-lora-rank=0: needs at least 1
+// EVERY: error: attnedit-edit-attention: full-every=-1: needs [0, 4096]
 // GATE: error: attnedit-edit-attention: gate must be headwise, elementwise or none, got 'sometimes'
 func.func @one_layer(%x: tensor<?x32xf32>, %pos: tensor<?xi32>, %w: tensor<32x32xf32>) -> tensor<?x32xf32> {
   %0 = attnedit.attention %x, %pos weights(%w, %w, %w, %w) {num_heads = 2 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64, rope_theta = 10000.0 : f64, rotary_dim = 16 : i64, rope_style = #attnedit<rope_style rotate_half>} : (tensor<?x32xf32>, tensor<?xi32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>) -> tensor<?x32xf32>
