@@ -233,6 +233,10 @@ MlaShape EditAttentionPass::mlaShape(int64_t d, const LayerEdit *edit) {
 LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaShape shape) {
   OpBuilder b(op);
   Location loc = op.getLoc();
+  if (int64_t w = op.getWindow())
+    op.emitWarning() << "attnedit-edit-attention: layer " << layer << " attends to a window of "
+                     << w << " tokens; attnedit.mla has no window and attends to every token, "
+                        "so the student differs from the teacher past the window";
   int64_t hidden = cast<RankedTensorType>(op.getType()).getDimSize(1);
   int64_t h = op.getNumHeads(), d = op.getHeadDim();
   int64_t qLoraRank = shape.qLoraRank, kvLoraRank = shape.kvLoraRank;
