@@ -344,8 +344,10 @@ def KvReportPass : Pass<"attnedit-kv-report", "::mlir::ModuleOp"> {
     For every attention-like op (AttentionLikeOpInterface), prints the layer,
     its kind, the values cached per token, how many tokens the cache holds
     at `context`, and the bytes per token and at `context` for `dtype`; then
-    the totals, as a table and as JSON (to stdout, or to `json-out`). The IR
-    is unchanged. Run --attnedit-raise-attention first on an imported model.
+    the totals, as a table and as JSON, to stderr (stdout stays the module
+    the next tool reads) and the JSON also to `json-out`. The IR is
+    unchanged; the layers are @forward's when the module has one. Run
+    --attnedit-raise-attention first on an imported model.
   }];
   let options = [
     Option<"context", "context", "int64_t", /*default=*/"32768", "context length N">,
