@@ -4,6 +4,8 @@
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Runtime/Inference/Decoder.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -15,9 +17,17 @@
 using namespace mlir;
 using namespace mlir::attnedit;
 
-int32_t attnedit::sampleToken(llvm::ArrayRef<float> logits, const GenerationOptions &options,
-                              std::mt19937_64 &rng) {
+llvm::Expected<int32_t> attnedit::sampleToken(llvm::ArrayRef<float> logits,
+                                              const GenerationOptions &options,
+                                              std::mt19937_64 &rng) {
   int64_t vocab = logits.size();
+  auto bad = llvm::find_if(logits, [](float x) { return !std::isfinite(x); });
+  if (bad != logits.end())
+    return makeError("generate", llvm::formatv("the model's logit of token {0} is {1}: the "
+                                               "weights or the computation hold NaN or "
+                                               "infinities",
+                                               bad - logits.begin(), *bad)
+                                     .str());
   if (options.temperature == 0)
     return (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
   float maxv = *std::max_element(logits.begin(), logits.end());
@@ -174,7 +184,10 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
       timing->firstTokenSeconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     applyRepetitionPenalty(*logits, tokens, options.repetitionPenalty);
-    int32_t next = sampleToken(*logits, options, rng);
+    llvm::Expected<int32_t> sampled = sampleToken(*logits, options, rng);
+    if (!sampled)
+      return sampled.takeError();
+    int32_t next = *sampled;
     if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next))
       break;
     if (scanner.append(tokens.back(), next)) {

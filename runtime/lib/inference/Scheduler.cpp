@@ -98,7 +98,12 @@ bool Scheduler::advance(Running &r, llvm::ArrayRef<float> row) {
   const GenerationOptions &options = r.request.options;
   std::vector<float> logits(row.begin(), row.end());
   applyRepetitionPenalty(logits, r.context, options.repetitionPenalty);
-  int32_t next = sampleToken(logits, options, r.rng);
+  llvm::Expected<int32_t> sampled = sampleToken(logits, options, r.rng);
+  if (!sampled) {
+    finish(r, "error", llvm::toString(sampled.takeError()));
+    return false;
+  }
+  int32_t next = *sampled;
   Model &model = decoder.model();
   if (r.result.tokens.empty())
     r.result.secondsToFirstToken = since(r.start);

@@ -38,9 +38,10 @@ void applyRepetitionPenalty(llvm::MutableArrayRef<float> logits,
 
 /// The next token from one row of logits under `options` (greedy at
 /// temperature 0; otherwise softmax at the temperature, cut to top-k and
-/// top-p, renormalised, sampled with `rng`).
-int32_t sampleToken(llvm::ArrayRef<float> logits, const GenerationOptions &options,
-                    std::mt19937_64 &rng);
+/// top-p, renormalised, sampled with `rng`). A row holding NaN or an
+/// infinity is an error: its "sample" was a token of garbage.
+llvm::Expected<int32_t> sampleToken(llvm::ArrayRef<float> logits,
+                                    const GenerationOptions &options, std::mt19937_64 &rng);
 
 /// The text of generated tokens, scanned for stop strings as it streams.
 /// A token is settled (safe to emit) once its text ends before any text a
