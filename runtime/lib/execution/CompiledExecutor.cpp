@@ -633,7 +633,8 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
       if (!compiled && (func.getSymName() == "prefill" || func.getSymName() == "decode"))
         return makeError(artifact, "was compiled without the KV-cache functions "
                                    "(attnedit-compile --no-decode): compile it without "
-                                   "--no-decode, or generate with --no-kv-cache");
+                                   "--no-decode (generate --no-kv-cache runs without them; "
+                                   "serve needs them)");
       return makeError(artifact, "holds no compiled @" + func.getSymName() +
                                      " for this module's text (compiled from another "
                                      "module? run attnedit-compile on it again)");

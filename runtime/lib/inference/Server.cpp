@@ -179,13 +179,37 @@ std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool 
     // The models attnedit converts carry no chat template: the conversation
     // is plain "role: content" lines, then "assistant:".
     std::string text;
-    for (const json::Value &m : *messages) {
+    for (auto [i, m] : llvm::enumerate(*messages)) {
+      std::string at = llvm::formatv("messages[{0}]", i).str();
       const json::Object *msg = m.getAsObject();
       auto role = msg ? msg->getString("role") : std::nullopt;
-      auto content = msg ? msg->getString("content") : std::nullopt;
-      if (!role || !content)
-        return invalid("each message needs a string 'role' and 'content'", "messages");
-      text += role->str() + ": " + content->str() + "\n";
+      if (!role)
+        return invalid(at + " needs a string 'role'", "messages");
+      // OpenAI's roles; another was written into the prompt as given.
+      if (!llvm::is_contained({"system", "developer", "user", "assistant", "tool"}, *role))
+        return invalid(at + ".role '" + role->str() +
+                           "' is not one of system, developer, user, assistant, tool",
+                       "messages");
+      // A string, or OpenAI's array of content parts, of which text ones.
+      std::string content;
+      const json::Value *c = msg->get("content");
+      if (auto s = c ? c->getAsString() : std::nullopt) {
+        content = s->str();
+      } else if (const json::Array *parts = c ? c->getAsArray() : nullptr) {
+        for (const json::Value &part : *parts) {
+          const json::Object *po = part.getAsObject();
+          auto type = po ? po->getString("type") : std::nullopt;
+          auto partText = po ? po->getString("text") : std::nullopt;
+          if (type != "text" || !partText)
+            return invalid(at + ".content: only text parts ({\"type\": \"text\", \"text\": "
+                                "...}) are supported",
+                           "messages");
+          content += partText->str();
+        }
+      } else {
+        return invalid(at + " needs 'content', a string or an array of text parts", "messages");
+      }
+      text += role->str() + ": " + content + "\n";
     }
     encodeText(text + "assistant:");
   } else {
@@ -222,9 +246,13 @@ std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool 
                    chat ? "messages" : "prompt", "context_length_exceeded");
 
   GenerationOptions &g = p.options;
-  const json::Value *maxTokens = o->get("max_tokens");
-  if (!maxTokens && (maxTokens = o->get("max_completion_tokens")))
+  // OpenAI deprecated max_tokens for max_completion_tokens, which wins when
+  // both are given (as vLLM does).
+  const json::Value *maxTokens = o->get("max_completion_tokens");
+  if (maxTokens && maxTokens->kind() != json::Value::Null)
     p.maxTokensKey = "max_completion_tokens";
+  else
+    maxTokens = o->get("max_tokens");
   const std::string &maxKey = p.maxTokensKey;
   if (maxTokens && maxTokens->kind() != json::Value::Null) {
     auto n = maxTokens->getAsInteger();
@@ -542,12 +570,6 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   if (!*tok)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "serve: the model has no tokenizer (pass --tokenizer)");
-  // Before listening: the port file and the log line mean requests are
-  // served at full speed from the first one.
-  auto warm = decoder.warmUp();
-  if (!warm)
-    return warm.takeError();
-  spdlog::info("prefill and decode ran once in {:.2f} s", *warm);
   Service service(decoder, *tok, options);
   httplib::Server server;
   // cpp-httplib's default adds SO_REUSEPORT, with which a second server on
@@ -578,6 +600,13 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   // reset. Listening again on the bound socket raises it (Linux).
   if (listener != INVALID_SOCKET && ::listen(listener, SOMAXCONN) != 0)
     spdlog::warn("serve: cannot raise the listen backlog: {}", std::strerror(errno));
+  // After binding, so a busy port fails at once, not after the compile; and
+  // before the port file and the log line, which mean requests are served
+  // at full speed from the first one.
+  auto warm = decoder.warmUp();
+  if (!warm)
+    return warm.takeError();
+  spdlog::info("prefill and decode ran once in {:.2f} s", *warm);
   if (!options.portFile.empty())
     if (llvm::Error e = writeFileAtomically(options.portFile, llvm::formatv("{0}\n", port).str()))
       return e;

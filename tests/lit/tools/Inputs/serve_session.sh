@@ -59,6 +59,12 @@ post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2, "echo
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": -1}'
 post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 9223372036854775807}'
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1, "temperature": 0, "logprobs": false, "presence_penalty": 0, "response_format": {"type": "text"}, "user": "u1"}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*HTTP/\1 HTTP/'
+echo "== chat forms"
+post /v1/chat/completions '{"model": "stories", "messages": [{"role": "wizard", "content": "hi"}]}'
+post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}'
+post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "Tell me a story"}], "max_tokens": 5, "temperature": 0}' | sed -e 's/.*"content":"\([^"]*\)".*/string: \1/'
+post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": [{"type": "text", "text": "Tell me "}, {"type": "text", "text": "a story"}]}], "max_tokens": 5, "temperature": 0}' | sed -e 's/.*"content":"\([^"]*\)".*/parts: \1/'
+post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 9, "max_completion_tokens": 2, "temperature": 0}' | sed -e 's/.*"completion_tokens":\([0-9]*\).*/completion_tokens: \1/'
 echo "== stream usage"
 curl -sN "$url/v1/completions" -d '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 2, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}'
 post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2, "stream_options": {"include_usage": true}}'
