@@ -364,6 +364,11 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
   JsonReader reader(path, *object, /*nullIsMissing=*/true);
 
   ModelConfig config;
+  // Present but not a list (a bare string) fell through to model_type,
+  // which may name another class than the one written.
+  const llvm::json::Value *archField = reader.get("architectures");
+  if (archField && !archField->getAsArray())
+    return reader.error("architectures", "must list the model class, as [\"NameForCausalLM\"]");
   if (const llvm::json::Array *archs = object->getArray("architectures")) {
     if (archs->empty() || !(*archs)[0].getAsString())
       return reader.error("architectures", "must list the model class");

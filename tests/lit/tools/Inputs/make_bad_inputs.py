@@ -125,6 +125,8 @@ def main(root):
         rope_scaling={"rope_type": "yarn", "factor": 4.0}), weights=good)
     model_dir(root, "config-kv-heads", config=with_config(num_key_value_heads=3), weights=good)
     model_dir(root, "config-gelu", config=with_config(hidden_act="gelu"), weights=good)
+    model_dir(root, "config-arch-string", config=with_config(architectures="LlamaForCausalLM"),
+              weights=good)
     model_dir(root, "config-bos-range", config=with_config(bos_token_id=VOCAB + 9000), weights=good)
     model_dir(root, "config-eos-range", config=with_config(eos_token_id=[2, VOCAB]), weights=good)
     model_dir(root, "no-weights")
