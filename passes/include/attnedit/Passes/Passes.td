@@ -56,45 +56,47 @@ def RaiseAttentionPass : Pass<"attnedit-raise-attention", "::mlir::ModuleOp"> {
 // The edit's options, shared by --attnedit-convert.
 defvar EditAttentionOptions = [
     Option<"target", "target", "std::string", /*default=*/"\"mla\"",
-           "the new attention: mla or gate-swa">,
+           "the new attention: mla or gate-swa (default mla)">,
     ListOption<"layers", "layers", "int64_t",
                "layers to edit (default: all)">,
     Option<"paramsOut", "params-out", "std::string", /*default=*/"",
            "safetensors file for the new parameters">,
-    Option<"seed", "seed", "uint64_t", /*default=*/"0", "seed of random initialisation">,
+    Option<"seed", "seed", "uint64_t", /*default=*/"0", "seed of random initialisation"
+                                                     " (default 0)">,
     Option<"plan", "plan", "std::string", /*default=*/"\"\"",
            "JSON file giving each layer's edit (keep, swa with its window, mla with its "
            "rank); replaces target, layers and full-layers / full-every">,
     // MLA
     Option<"kvLoraRank", "kv-lora-rank", "int64_t", /*default=*/"512",
-           "MLA latent rank">,
+           "MLA latent rank (default 512)">,
     Option<"qLoraRank", "q-lora-rank", "int64_t", /*default=*/"0",
-           "MLA query rank (0: full-rank q_proj)">,
+           "MLA query rank (0: full-rank q_proj) (default 0)">,
     Option<"qkRopeHeadDim", "qk-rope-head-dim", "int64_t", /*default=*/"64",
-           "MLA decoupled RoPE dims (shared key)">,
+           "MLA decoupled RoPE dims (shared key) (default 64)">,
     Option<"ropeStride", "rope-stride", "int64_t", /*default=*/"0",
            "MLA: the student's RoPE pair j is the teacher's pair j·K (0: K = head_dim / "
            "qk-rope-head-dim, the kept frequencies spread over the teacher's range; 1: the "
-           "highest ones); the student's rope_theta is theta^(K·qk-rope-head-dim/head_dim)">,
+           "highest ones); the student's rope_theta is theta^(K·qk-rope-head-dim/head_dim)"
+           " (default 0)">,
     Option<"qkNopeHeadDim", "qk-nope-head-dim", "int64_t", /*default=*/"-1",
-           "MLA position-free dims per head (-1: the teacher's head_dim)">,
+           "MLA position-free dims per head (-1: the teacher's head_dim) (default -1)">,
     Option<"vHeadDim", "v-head-dim", "int64_t", /*default=*/"-1",
-           "MLA value dims per head (-1: the teacher's head_dim)">,
+           "MLA value dims per head (-1: the teacher's head_dim) (default -1)">,
     Option<"init", "init", "std::string", /*default=*/"\"svd\"",
            "MLA initialisation: svd, random or rorope (TransMLA's calibrated RoRoPE + "
-           "BKV-PCA start with a latent the RMSNorm passes; needs activations)">,
+           "BKV-PCA start with a latent the RMSNorm passes; needs activations) (default svd)">,
     Option<"activations", "activations", "std::string", /*default=*/"\"\"",
            "MLA init=svd or rorope: safetensors of each layer's attention-input covariance "
            "(attnedit-run calibrate-activations), for an activation-aware SVD">,
     // GateSWA
     Option<"window", "window", "int64_t", /*default=*/"128",
-           "GateSWA sliding window W (query i sees keys i-W < j <= i)">,
+           "GateSWA sliding window W (query i sees keys i-W < j <= i) (default 128)">,
     ListOption<"fullLayers", "full-layers", "int64_t",
                "GateSWA layers that keep full attention">,
     Option<"fullEvery", "full-every", "int64_t", /*default=*/"0",
-           "GateSWA: layer l keeps full attention when (l+1) % N == 0">,
+           "GateSWA: layer l keeps full attention when (l+1) % N == 0 (default 0)">,
     Option<"gate", "gate", "std::string", /*default=*/"\"headwise\"",
-           "GateSWA output gate: headwise, elementwise or none">,
+           "GateSWA output gate: headwise, elementwise or none (default headwise)">,
     Option<"sinks", "sinks", "bool", /*default=*/"false",
            "GateSWA learnable per-head sink logits">,
     Option<"sinkLogitsFile", "sink-logits", "std::string", /*default=*/"\"\"",
@@ -173,9 +175,10 @@ def PlanEditsPass : Pass<"attnedit-plan-edits", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"kvBudget", "kv-budget", "double", /*default=*/"0.25",
-           "bf16 KV bytes per token at `context` (> 1), or a fraction of the module's (<= 1)">,
+           "bf16 KV bytes per token at `context` (> 1), or a fraction of the module's (<= 1)"
+           " (default 0.25)">,
     Option<"context", "context", "int64_t", /*default=*/"512",
-           "context length the budget holds at">,
+           "context length the budget holds at (default 512)">,
     Option<"calibration", "calibration", "std::string", /*default=*/"\"\"",
            "the damage measured on calibration data: attnedit-run plan-edits' JSON">,
     Option<"planOut", "plan-out", "std::string", /*default=*/"\"\"",
@@ -224,15 +227,15 @@ def BuildDistillPass : Pass<"attnedit-build-distill", "::mlir::ModuleOp"> {
     Option<"teacher", "teacher", "std::string", /*default=*/"",
            "the teacher module (.mlir with raised attention)">,
     Option<"stage", "stage", "std::string", /*default=*/"\"layerwise\"",
-           "layerwise (per-layer MSE), model (KL [+ cosine features]) or lm">,
+           "layerwise (per-layer MSE), model (KL [+ cosine features]) or lm (default layerwise)">,
     Option<"temperature", "temperature", "double", /*default=*/"1.0",
-           "softmax temperature of the KL">,
+           "softmax temperature of the KL (default 1.0)">,
     ListOption<"featureLayers", "feature-layers", "int64_t",
                "layers whose input hidden states are matched by cosine">,
     Option<"featureWeight", "feature-weight", "double", /*default=*/"0.0",
-           "weight λ of the cosine feature loss">,
+           "weight λ of the cosine feature loss (default 0.0)">,
     Option<"train", "train", "std::string", /*default=*/"\"attention\"",
-           "which student parameters train: attention or all">,
+           "which student parameters train: attention or all (default attention)">,
     ListOption<"layers", "layers", "int64_t",
                "stage=layerwise: only these edited layers (layer-parallel training; "
                "the loss still divides by the count of every edited layer)">,
@@ -256,7 +259,7 @@ def AutodiffPass : Pass<"attnedit-autodiff", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"funcName", "func", "std::string", /*default=*/"\"loss\"",
-           "the function to differentiate">,
+           "the function to differentiate (default loss)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::attnedit::AttnEditDialect"];
@@ -303,9 +306,9 @@ def BuildDecodePass : Pass<"attnedit-build-decode", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"16",
-           "tokens per cache block">,
+           "tokens per cache block (default 16)">,
     Option<"maxChunk", "max-chunk", "int64_t", /*default=*/"64",
-           "most tokens one @prefill call takes (sizes the sliding-window rings)">,
+           "most tokens one @prefill call takes (sizes the sliding-window rings) (default 64)">,
   ];
   let dependentDialects = ["::mlir::attnedit::AttnEditDialect"];
 }
@@ -330,7 +333,8 @@ def StaticTokensPass : Pass<"attnedit-static-tokens", "::mlir::ModuleOp"> {
     `tokens` past the module's `attnedit.max_positions` is warned about.
   }];
   let options = [
-    Option<"tokens", "tokens", "int64_t", /*default=*/"0", "the token count (at least 1)">,
+    Option<"tokens", "tokens", "int64_t", /*default=*/"0",
+           "the token count (required, at least 1)">,
   ];
 }
 
@@ -350,9 +354,10 @@ def KvReportPass : Pass<"attnedit-kv-report", "::mlir::ModuleOp"> {
     --attnedit-raise-attention first on an imported model.
   }];
   let options = [
-    Option<"context", "context", "int64_t", /*default=*/"32768", "context length N">,
+    Option<"context", "context", "int64_t", /*default=*/"32768", "context length N"
+                                                              " (default 32768)">,
     Option<"dtype", "dtype", "std::string", /*default=*/"\"bf16\"",
-           "cache element type: f32, f16, bf16 or f8">,
+           "cache element type: f32, f16, bf16 or f8 (default bf16)">,
     Option<"jsonOut", "json-out", "std::string", /*default=*/"",
            "also write the JSON report to this file">,
   ];
