@@ -55,13 +55,14 @@ def AscendLowerMatmulPass : Pass<"attnedit-ascend-lower-matmul", "::mlir::Module
   }];
   let options = [
     Option<"target", "target", "std::string", "\"910b\"",
-           "target description: a built-in name (910b, 910a) or a JSON file">,
+           "target description: a built-in name (910b, 910a) or a JSON file (default 910b)">,
     Option<"dtype", "dtype", "std::string", "\"bf16\"",
-           "element type of the GM operands and result: f16 or bf16">,
+           "element type of the GM operands and result: f16 or bf16 (default bf16)">,
     Option<"tiling", "tiling", "std::string", "\"\"",
            "force a tiling baseM,baseN,baseK,stepK instead of searching">,
     Option<"fuseSharedInput", "fuse-shared-input", "bool", "true",
-           "linears reading the same input as one kernel (weights side by side along N)">,
+           "linears reading the same input as one kernel (weights side by side along N)"
+           " (default true)">,
   ];
   let dependentDialects = ["::mlir::attnedit::ascend::AscendDialect",
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
@@ -94,7 +95,7 @@ def AscendLowerVectorPass : Pass<"attnedit-ascend-lower-vector", "::mlir::Module
   }];
   let options = [
     Option<"target", "target", "std::string", "\"910b\"",
-           "target description: a built-in name (910b, 910a) or a JSON file">,
+           "target description: a built-in name (910b, 910a) or a JSON file (default 910b)">,
   ];
   let dependentDialects = ["::mlir::attnedit::ascend::AscendDialect",
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
@@ -138,9 +139,9 @@ def AscendLowerAttentionPass : Pass<"attnedit-ascend-lower-attention", "::mlir::
   }];
   let options = [
     Option<"target", "target", "std::string", "\"910b\"",
-           "target description: a built-in name (910b) or a JSON file">,
+           "target description: a built-in name (910b) or a JSON file (default 910b)">,
     Option<"dtype", "dtype", "std::string", "\"bf16\"",
-           "element type of Q, K, V and P as the Cube reads them: f16 or bf16">,
+           "element type of Q, K, V and P as the Cube reads them: f16 or bf16 (default bf16)">,
   ];
   let dependentDialects = ["::mlir::attnedit::ascend::AscendDialect",
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect"];
@@ -162,9 +163,9 @@ def AscendSimulatePass : Pass<"attnedit-ascend-simulate", "::mlir::ModuleOp"> {
     compared with an f32 reference within the dtype's tolerance.
   }];
   let options = [
-    Option<"seed", "seed", "uint64_t", "0", "seed of the random inputs">,
+    Option<"seed", "seed", "uint64_t", "0", "seed of the random inputs (default 0)">,
     Option<"checkReference", "check-reference", "bool", "true",
-           "compare outputs with an f32 matmul of the same (rounded) inputs">,
+           "compare outputs with an f32 matmul of the same (rounded) inputs (default true)">,
   ];
 }
 
@@ -203,7 +204,7 @@ def AscendEmitAscendCPass : Pass<"attnedit-ascend-emit-ascendc", "::mlir::Module
     the cost model's estimate in its header comment. The IR is unchanged.
   }];
   let options = [
-    Option<"file", "file", "std::string", "\"-\"", "output file ('-' = stdout)">,
+    Option<"file", "file", "std::string", "\"-\"", "output file ('-' = stdout) (default -)">,
   ];
 }
 

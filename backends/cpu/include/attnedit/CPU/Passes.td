@@ -57,7 +57,7 @@ def ConvertToLinalgPass : Pass<"attnedit-cpu-convert-to-linalg", "mlir::ModuleOp
   }];
   let options = [
     Option<"gemm", "gemm", "std::string", /*default=*/"\"blas\"",
-           "GEMM implementation: blas (library call) or loops (generated)">,
+           "GEMM implementation: blas (library call) or loops (generated) (default blas)">,
   ];
   let dependentDialects = [
     "mlir::arith::ArithDialect", "mlir::func::FuncDialect",
@@ -216,7 +216,7 @@ def ParallelLoopsPass : Pass<"attnedit-cpu-parallel-loops", "mlir::func::FuncOp"
   }];
   let options = [
     Option<"minWork", "min-work", "int64_t", /*default=*/"32768",
-           "iterations below which an op runs on the calling thread">,
+           "iterations below which an op runs on the calling thread (default 32768)">,
   ];
   let dependentDialects = ["mlir::omp::OpenMPDialect", "mlir::scf::SCFDialect",
                            "mlir::arith::ArithDialect"];
