@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/IR/PrimitiveBuilder.h"
 #include "attnedit/Passes/Passes.h"
@@ -16,6 +17,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
 
 namespace mlir::attnedit {
 #define GEN_PASS_DEF_BUILDDECODEPASS
@@ -253,8 +255,12 @@ void BuildDecodePass::runOnOperation() {
     (void)fail(*why);
     return signalPassFailure();
   }
-  if (blockSize <= 0 || maxChunk <= 0) {
-    (void)fail("block-size and max-chunk must be positive");
+  // A block of 2^40 tokens was accepted, and sized no cache anyone can hold.
+  if (blockSize <= 0 || blockSize > kMaxConfigSize || maxChunk <= 0 ||
+      maxChunk > kMaxConfigSize) {
+    (void)fail(llvm::formatv("block-size and max-chunk must be in [1, {0}], got {1} and {2}",
+                             kMaxConfigSize, (int64_t)blockSize, (int64_t)maxChunk)
+                   .str());
     return signalPassFailure();
   }
   for (StringRef name : {"prefill", "decode"})

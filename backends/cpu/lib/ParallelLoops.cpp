@@ -63,6 +63,12 @@ struct ParallelLoopsPass : attnedit::cpu::impl::ParallelLoopsPassBase<ParallelLo
   using ParallelLoopsPassBase::ParallelLoopsPassBase;
 
   void runOnOperation() override {
+    if (minWork < 0) {
+      getOperation()->emitError() << "attnedit-cpu-parallel-loops: min-work must be 0 or more, "
+                                     "got "
+                                  << (int64_t)minWork;
+      return signalPassFailure();
+    }
     SmallVector<linalg::LinalgOp> ops;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (op.hasPureBufferSemantics() && op.getNumLoops() > 0 &&

@@ -5,6 +5,7 @@
 // RUN: not attnedit-opt %s --attnedit-build-decode 2>&1 | FileCheck %s --check-prefix=UNRAISED
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-decode --attnedit-build-decode 2>&1 | FileCheck %s --check-prefix=TWICE
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-decode="block-size=0" 2>&1 | FileCheck %s --check-prefix=BLOCK
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-decode="block-size=1000000000000" 2>&1 | FileCheck %s --check-prefix=HUGEBLOCK
 
 // Tests that GQA/MHA layers cache K (after RoPE) and V per KV head in two
 // pools read through one block table, and that @prefill (one sequence,
@@ -62,7 +63,8 @@
 // Tests that primitive attention (not raised) is refused with the fix named.
 // UNRAISED: error: attnedit-build-decode: @forward has no composite attention op; run --attnedit-raise-attention first
 // TWICE: error: attnedit-build-decode: the module already has a @prefill
-// BLOCK: error: attnedit-build-decode: block-size and max-chunk must be positive
+// BLOCK: error: attnedit-build-decode: block-size and max-chunk must be in [1, 16777216], got 0 and 64
+// HUGEBLOCK: error: attnedit-build-decode: block-size and max-chunk must be in [1, 16777216], got 1000000000000 and 64
 func.func @forward(%tokens: tensor<?xi32>, %pos: tensor<?xi32>) -> tensor<?x4xf32> {
   %e = attnedit.param "emb" : tensor<4x8xf32>
   %x = attnedit.embedding %e[%tokens] : (tensor<4x8xf32>, tensor<?xi32>) -> tensor<?x8xf32>

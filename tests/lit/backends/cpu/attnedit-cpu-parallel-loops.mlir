@@ -1,5 +1,8 @@
 // RUN: attnedit-opt %s --pass-pipeline="builtin.module(func.func(attnedit-cpu-parallel-loops))" | FileCheck %s
 // RUN: attnedit-opt %s --pass-pipeline="builtin.module(func.func(attnedit-cpu-parallel-loops{min-work=64}))" | FileCheck %s --check-prefix=SMALL
+// A negative min-work parallelised everything, silently.
+// RUN: not attnedit-opt %s --pass-pipeline="builtin.module(func.func(attnedit-cpu-parallel-loops{min-work=-5}))" -o /dev/null 2>&1 | FileCheck %s --check-prefix=NEGATIVE
+// NEGATIVE: error: attnedit-cpu-parallel-loops: min-work must be 0 or more, got -5
 
 // Tests that a bufferized op whose first iterator is parallel gets its outer
 // loop as an OpenMP worksharing loop, in a parallel region taken when rows
