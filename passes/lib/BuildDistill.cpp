@@ -258,6 +258,21 @@ void BuildDistillPass::runOnOperation() {
     return (void)fail(*why), signalPassFailure();
   if (!layers.empty() && stage != "layerwise")
     return (void)fail("layers= selects layers of stage=layerwise only"), signalPassFailure();
+  // As the recipe reader does: set on another stage, these were ignored
+  // without a word (stage lm trains everything and has no teacher, stage
+  // layerwise trains the edits by MSE).
+  if (stage != "model")
+    for (auto [option, set] : {std::pair{"temperature", temperature != 1.0},
+                               std::pair{"feature-weight", featureWeight != 0.0},
+                               std::pair{"feature-layers", !featureLayers.empty()},
+                               std::pair{"train", train != "attention"},
+                               std::pair{"teacher", stage == "lm" && !teacher.empty()}})
+      if (set)
+        return (void)fail(llvm::Twine(option) + "= does not apply to stage=" + stage),
+               signalPassFailure();
+  if (!featureLayers.empty() && featureWeight == 0)
+    return (void)fail("feature-layers= needs feature-weight > 0, or the feature loss weighs 0"),
+           signalPassFailure();
   if (stage == "lm")
     return buildLanguageModelLoss(studentForward);
   if (teacher.empty())

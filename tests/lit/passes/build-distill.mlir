@@ -3,7 +3,14 @@
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="stage=lm" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=LM
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise" 2>&1 | FileCheck %s --check-prefix=UNEDITED
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="stage=model" 2>&1 | FileCheck %s --check-prefix=NOTEACHER
-// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model feature-layers=7" 2>&1 | FileCheck %s --check-prefix=RANGE
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model feature-layers=7 feature-weight=0.1" 2>&1 | FileCheck %s --check-prefix=RANGE
+// Options of stage model set on another stage were ignored without a word.
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise train=all" 2>&1 | FileCheck %s --check-prefix=IGNORED
+// IGNORED: error: attnedit-build-distill: train= does not apply to stage=layerwise
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=lm" 2>&1 | FileCheck %s --check-prefix=LMTEACHER
+// LMTEACHER: error: attnedit-build-distill: teacher= does not apply to stage=lm
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model feature-layers=1" 2>&1 | FileCheck %s --check-prefix=NOWEIGHT
+// NOWEIGHT: error: attnedit-build-distill: feature-layers= needs feature-weight > 0, or the feature loss weighs 0
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise layers=0" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=SHARD
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random layers=1" | not attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise layers=0" 2>&1 | FileCheck %s --check-prefix=NOTEDITED
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model layers=0" 2>&1 | FileCheck %s --check-prefix=SHARDMODEL
