@@ -10,6 +10,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
@@ -48,6 +49,27 @@ LogicalResult expectRank(Operation *op, StringRef what, Value v, int64_t rank) {
                            << actual;
 }
 
+LogicalResult expectMinRank(Operation *op, StringRef what, Value v, int64_t rank) {
+  int64_t actual = shapeOf(v).size();
+  if (actual >= rank)
+    return success();
+  return op->emitOpError() << what << " must have rank >= " << rank << ", got " << actual;
+}
+
+/// `axis` must name a dimension of a rank-`rank` tensor: the lowerings index
+/// shapes and affine maps with it unchecked.
+LogicalResult expectAxis(Operation *op, int64_t axis, int64_t rank) {
+  if (axis >= 0 && axis < rank)
+    return success();
+  return op->emitOpError() << "axis " << axis << " out of range for rank " << rank;
+}
+
+/// A loss averages over rows of its last axis ([rows..., width]); the
+/// lowering views a rank-0 operand as [rows, width] and crashed on it.
+LogicalResult expectLossInput(Operation *op, StringRef what, Value v) {
+  return expectMinRank(op, what, v, 1);
+}
+
 int64_t mulDims(int64_t a, int64_t b) {
   return ShapedType::isDynamic(a) || ShapedType::isDynamic(b)
              ? ShapedType::kDynamic
@@ -82,8 +104,10 @@ LogicalResult LinearOp::verify() {
     return failure();
   auto in = shapeOf(getInput());
   auto w = shapeOf(getWeight());
-  if (in.empty())
-    return emitOpError("input must have rank >= 1");
+  // [..., K] with at least one row dim: the lowering's GEMM takes the
+  // input as [rows, K] and emitted an invalid linalg.generic for a vector.
+  if (in.size() < 2)
+    return emitOpError() << "input must have rank >= 2 ([..., K]), got " << in.size();
   if (!compatible(in.back(), w[1]))
     return emitOpError() << "input features " << formatShape(in)
                          << " do not match weight " << formatShape(w)
@@ -210,6 +234,19 @@ LogicalResult ReshapeOp::verify() {
                          << " (" << in.getNumElements() << " elements) to "
                          << formatShape(out.getShape()) << " ("
                          << out.getNumElements() << " elements)";
+  // The lowering sizes the one dynamic result dim as the element count over
+  // the static dims: they must divide it, or the count silently truncated.
+  if (in.hasStaticShape() && !out.hasStaticShape()) {
+    int64_t known = 1;
+    for (int64_t s : out.getShape())
+      if (!ShapedType::isDynamic(s))
+        known *= s;
+    if (known != 0 && in.getNumElements() % known != 0)
+      return emitOpError() << "cannot reshape " << formatShape(in.getShape()) << " ("
+                           << in.getNumElements() << " elements) to "
+                           << formatShape(out.getShape()) << ": " << known
+                           << " does not divide the element count";
+  }
   return success();
 }
 
@@ -238,9 +275,13 @@ LogicalResult SliceOp::verify() {
   int64_t offset = getOffset(), size = getSize();
   if (offset < 0 || size < 1)
     return emitOpError("offset must be >= 0 and size >= 1");
-  if (!ShapedType::isDynamic(in[axis]) && offset + size > in[axis])
-    return emitOpError() << "slice [" << getOffset() << ", "
-                         << getOffset() + getSize() << ") exceeds dimension "
+  // Checked: offset + size wrapped negative and passed the bound below.
+  std::optional<int64_t> end = llvm::checkedAdd(offset, size);
+  if (!end)
+    return emitOpError() << "slice offset " << offset << " + size " << size
+                         << " overflows int64";
+  if (!ShapedType::isDynamic(in[axis]) && *end > in[axis])
+    return emitOpError() << "slice [" << offset << ", " << *end << ") exceeds dimension "
                          << in[axis];
   SmallVector<int64_t> expected(in);
   expected[axis] = size;
@@ -283,21 +324,27 @@ static LogicalResult verifyAttentionCore(AttentionLike op) {
   if (hq < 1 || hkv < 1 || d < 1 || hq % hkv != 0)
     return op.emitOpError() << "num_heads (" << hq << ") must be a positive multiple of "
                             << "num_kv_heads (" << hkv << "), head_dim " << d;
+  // Checked: a wrapped product matched the weights' rows for absurd heads.
+  std::optional<int64_t> qRows = llvm::checkedMul(hq, d), kvRows = llvm::checkedMul(hkv, d);
+  if (!qRows || !kvRows)
+    return op.emitOpError() << "num_heads (" << hq << ") x head_dim (" << d
+                            << ") overflows int64";
+  int64_t qDim = *qRows, kvDim = *kvRows;
   auto in = shapeOf(op.getInput());
   int64_t hidden = in[1];
   if (failed(expectShape(op, "positions", shapeOf(op.getPositions()), {in[0]})) ||
-      failed(expectShape(op, "q_weight", shapeOf(op.getQWeight()), {hq * d, hidden})) ||
-      failed(expectShape(op, "k_weight", shapeOf(op.getKWeight()), {hkv * d, hidden})) ||
-      failed(expectShape(op, "v_weight", shapeOf(op.getVWeight()), {hkv * d, hidden})) ||
-      failed(expectShape(op, "o_weight", shapeOf(op.getOWeight()), {hidden, hq * d})))
+      failed(expectShape(op, "q_weight", shapeOf(op.getQWeight()), {qDim, hidden})) ||
+      failed(expectShape(op, "k_weight", shapeOf(op.getKWeight()), {kvDim, hidden})) ||
+      failed(expectShape(op, "v_weight", shapeOf(op.getVWeight()), {kvDim, hidden})) ||
+      failed(expectShape(op, "o_weight", shapeOf(op.getOWeight()), {hidden, qDim})))
     return failure();
   auto bias = op.getQkvBias();
   if (!bias.empty()) {
     if (bias.size() != 3)
       return op.emitOpError("qkv_bias holds either no bias or exactly three (q, k, v)");
-    if (failed(expectShape(op, "q bias", shapeOf(bias[0]), {hq * d})) ||
-        failed(expectShape(op, "k bias", shapeOf(bias[1]), {hkv * d})) ||
-        failed(expectShape(op, "v bias", shapeOf(bias[2]), {hkv * d})))
+    if (failed(expectShape(op, "q bias", shapeOf(bias[0]), {qDim})) ||
+        failed(expectShape(op, "k bias", shapeOf(bias[1]), {kvDim})) ||
+        failed(expectShape(op, "v bias", shapeOf(bias[2]), {kvDim})))
       return failure();
   }
   auto norms = op.getQkNorm();
@@ -358,6 +405,15 @@ LogicalResult MlaOp::verify() {
     return emitOpError() << "needs num_heads >= 1, q_lora_rank >= 0, kv_lora_rank >= 1, "
                             "qk_nope_head_dim >= 0, an even qk_rope_head_dim >= 2 and "
                             "v_head_dim >= 1";
+  // Checked: a wrapped product matched the projections for absurd sizes.
+  std::optional<int64_t> qkDim = llvm::checkedAdd(n, r), kvDim = llvm::checkedAdd(n, dv);
+  std::optional<int64_t> qRows = qkDim ? llvm::checkedMul(h, *qkDim) : std::nullopt;
+  std::optional<int64_t> kvRows = kvDim ? llvm::checkedMul(h, *kvDim) : std::nullopt;
+  std::optional<int64_t> oCols = llvm::checkedMul(h, dv), kvA = llvm::checkedAdd(kvRank, r);
+  if (!qRows || !kvRows || !oCols || !kvA)
+    return emitOpError() << "projection sizes overflow int64 (num_heads " << h
+                         << ", qk_nope_head_dim " << n << ", qk_rope_head_dim " << r
+                         << ", v_head_dim " << dv << ", kv_lora_rank " << kvRank << ")";
   auto in = shapeOf(getInput());
   int64_t hidden = in[1];
   if (failed(expectShape(*this, "positions", shapeOf(getPositions()), {in[0]})))
@@ -365,21 +421,21 @@ LogicalResult MlaOp::verify() {
   if (qRank == 0) {
     if (!getQProj() || getQAProj())
       return emitOpError("q_lora_rank 0 takes q_proj and no q_lora operands");
-    if (failed(expectShape(*this, "q_proj", shapeOf(getQProj()), {h * (n + r), hidden})))
+    if (failed(expectShape(*this, "q_proj", shapeOf(getQProj()), {*qRows, hidden})))
       return failure();
   } else {
     if (getQProj() || !getQAProj())
       return emitOpError("q_lora_rank > 0 takes q_lora operands and no q_proj");
     if (failed(expectShape(*this, "q_a_proj", shapeOf(getQAProj()), {qRank, hidden})) ||
         failed(expectShape(*this, "q_a_layernorm", shapeOf(getQALayernorm()), {qRank})) ||
-        failed(expectShape(*this, "q_b_proj", shapeOf(getQBProj()), {h * (n + r), qRank})))
+        failed(expectShape(*this, "q_b_proj", shapeOf(getQBProj()), {*qRows, qRank})))
       return failure();
   }
   if (failed(expectShape(*this, "kv_a_proj_with_mqa", shapeOf(getKvAProj()),
-                         {kvRank + r, hidden})) ||
+                         {*kvA, hidden})) ||
       failed(expectShape(*this, "kv_a_layernorm", shapeOf(getKvALayernorm()), {kvRank})) ||
-      failed(expectShape(*this, "kv_b_proj", shapeOf(getKvBProj()), {h * (n + dv), kvRank})) ||
-      failed(expectShape(*this, "o_proj", shapeOf(getOProj()), {hidden, h * dv})))
+      failed(expectShape(*this, "kv_b_proj", shapeOf(getKvBProj()), {*kvRows, kvRank})) ||
+      failed(expectShape(*this, "o_proj", shapeOf(getOProj()), {hidden, *oCols})))
     return failure();
   if (failed(verifyRopeConfig(*this, r, r, getRopeTheta().convertToDouble(),
                               getLlama3Scaling())))
@@ -410,9 +466,20 @@ LogicalResult PadOp::verify() {
   if (axis < 0 || axis >= (int64_t)in.size() || (int64_t)getBefore() < 0 ||
       (int64_t)getAfter() < 0)
     return emitOpError("needs an axis in range and before, after >= 0");
+  // Checked: the padded size wrapped and matched a smaller result.
+  int64_t before = getBefore(), after = getAfter();
+  std::optional<int64_t> padding = llvm::checkedAdd(before, after);
+  std::optional<int64_t> padded =
+      !padding ? std::nullopt
+      : ShapedType::isDynamic(in[axis]) ? padding
+                                        : llvm::checkedAdd(in[axis], *padding);
+  if (!padded)
+    return emitOpError() << "padding dimension " << formatShape(in) << "[" << axis
+                         << "] by before " << before << ", after " << after
+                         << " overflows int64";
   SmallVector<int64_t> expected(in);
   if (!ShapedType::isDynamic(in[axis]))
-    expected[axis] = in[axis] + getBefore() + getAfter();
+    expected[axis] = *padded;
   return expectShape(*this, "result", getType().getShape(), expected);
 }
 
@@ -426,10 +493,80 @@ LogicalResult EmbeddingGradOp::verify() {
                      {getType().getDimSize(0), g[1]});
 }
 
+LogicalResult MseLossOp::verify() { return expectLossInput(*this, "input", getInput()); }
+
+LogicalResult CosineLossOp::verify() { return expectLossInput(*this, "lhs", getLhs()); }
+
 LogicalResult KlLossOp::verify() {
+  if (failed(expectLossInput(*this, "teacher", getTeacher())))
+    return failure();
   if (getTemperature().convertToDouble() <= 0)
     return emitOpError("temperature must be positive");
   return success();
+}
+
+LogicalResult LossGradOp::verify() {
+  LossKind kind = getKind();
+  int64_t operand = getOperand();
+  // The executors take any index but 0 as the rhs: a gradient for the
+  // targets of cross_entropy or for kl's teacher (frozen, so the executors
+  // return the student's) would be wrong, an out-of-range index more so.
+  int64_t first = kind == LossKind::Kl ? 1 : 0;
+  int64_t last = kind == LossKind::CrossEntropy ? 0 : 1;
+  if (operand < first || operand > last)
+    return emitOpError() << "operand " << operand << " has no gradient: "
+                         << stringifyLossKind(kind) << " loss differentiates operand"
+                         << (first == last ? " " + std::to_string(first) : "s 0 and 1")
+                         << " only";
+  if (kind == LossKind::CrossEntropy) {
+    // The operands of cross_entropy_loss: logits [T, V] and i32 targets [T].
+    if (failed(expectRank(*this, "logits", getLhs(), 2)))
+      return failure();
+    auto targets = cast<RankedTensorType>(getRhs().getType());
+    if (targets.getRank() != 1 || !targets.getElementType().isInteger(32))
+      return emitOpError() << "targets must be a 1-D tensor of i32, got " << targets;
+    if (failed(expectShape(*this, "targets", targets.getShape(), {shapeOf(getLhs())[0]})))
+      return failure();
+  } else {
+    if (failed(expectLossInput(*this, "lhs", getLhs())))
+      return failure();
+    if (getRhs().getType() != getLhs().getType())
+      return emitOpError() << "rhs type " << getRhs().getType() << " differs from lhs type "
+                           << getLhs().getType();
+  }
+  if (kind == LossKind::Kl && getTemperature().convertToDouble() <= 0)
+    return emitOpError("temperature must be positive");
+  return expectShape(*this, "result", getType().getShape(),
+                     shapeOf(operand == 0 ? getLhs() : getRhs()));
+}
+
+LogicalResult RmsNormGradOp::verify() {
+  // rms_norm's own checks: the lowering reads weight along the last axis.
+  if (failed(expectMinRank(*this, "input", getInput(), 1)))
+    return failure();
+  if (getEps().convertToDouble() <= 0)
+    return emitOpError("eps must be positive");
+  return expectShape(*this, "weight", shapeOf(getWeight()), {shapeOf(getInput()).back()});
+}
+
+LogicalResult RmsNormWeightGradOp::verify() {
+  if (failed(expectMinRank(*this, "input", getInput(), 1)))
+    return failure();
+  if (getEps().convertToDouble() <= 0)
+    return emitOpError("eps must be positive");
+  // One gradient per weight: the input's last dim.
+  return expectShape(*this, "result", getType().getShape(), {shapeOf(getInput()).back()});
+}
+
+LogicalResult SoftmaxGradOp::verify() {
+  return expectAxis(*this, getAxis(), getType().getRank());
+}
+
+LogicalResult SinkGradOp::verify() {
+  // Probabilities [H, Tq, Tk] of a softmax with sinks; one gradient per head.
+  if (failed(expectRank(*this, "output", getOutput(), 3)))
+    return failure();
+  return expectShape(*this, "result", getType().getShape(), {shapeOf(getOutput())[0]});
 }
 
 LogicalResult CrossEntropyLossOp::verify() {

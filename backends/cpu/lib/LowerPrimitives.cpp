@@ -439,6 +439,13 @@ FailureOr<Value> Lowering::lower(attnedit::ReshapeOp op) {
     if (type.getRank() < in.getRank())
       return b.create<tensor::CollapseShapeOp>(loc, type, x, *groups).getResult();
     SmallVector<OpFoldResult> outShape;
+    // A scalar's reassociation is empty, so the loop below gave no sizes and
+    // an invalid expand_shape (reduce_sum's VJP reshapes tensor<f32> to
+    // tensor<1xf32>): every result dim of one element is 1.
+    if (in.getRank() == 0)
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        outShape.push_back(type.isDynamicDim(d) ? OpFoldResult(indexConst(b, loc, 1))
+                                                : OpFoldResult(b.getIndexAttr(1)));
     for (auto [inDim, group] : llvm::enumerate(*groups))
       for (int64_t d : group) {
         if (!type.isDynamicDim(d)) {

@@ -211,3 +211,157 @@ func.func @unknown_loss(%a: tensor<?x8xf32>, %g: tensor<f32>) -> tensor<?x8xf32>
   %0 = attnedit.loss_grad %a, %a, %g {kind = #attnedit<loss_kind huber>, operand = 0 : i64} : (tensor<?x8xf32>, tensor<?x8xf32>, tensor<f32>) -> tensor<?x8xf32>
   return %0 : tensor<?x8xf32>
 }
+
+// -----
+
+// Tests that a loss needs [rows..., width]: the CPU lowering views its
+// operands as rows and crashed on a rank-0 tensor.
+func.func @mse_rank0(%x: tensor<f32>) -> tensor<f32> {
+  // expected-error @+1 {{input must have rank >= 1, got 0}}
+  %0 = attnedit.mse_loss %x, %x : tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @kl_rank0(%x: tensor<f32>) -> tensor<f32> {
+  // expected-error @+1 {{teacher must have rank >= 1, got 0}}
+  %0 = attnedit.kl_loss %x, %x : tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @cosine_rank0(%x: tensor<f32>) -> tensor<f32> {
+  // expected-error @+1 {{lhs must have rank >= 1, got 0}}
+  %0 = attnedit.cosine_loss %x, %x : tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// Tests that heads x head_dim is not computed modulo 2^64: the wrapped
+// product (16) matched 64 x 64 weights.
+func.func @attention_overflow(%x: tensor<?x64xf32>, %p: tensor<?xi32>, %w: tensor<64x64xf32>) {
+  // expected-error @+1 {{num_heads (4611686018427387920) x head_dim (4) overflows int64}}
+  %0 = attnedit.attention %x, %p weights(%w, %w, %w, %w) {num_heads = 4611686018427387920 : i64, num_kv_heads = 4611686018427387920 : i64, head_dim = 4 : i64, scale = 0.35 : f64, rope_theta = 1.0e4 : f64, rotary_dim = 4 : i64, rope_style = #attnedit<rope_style interleaved>} : (tensor<?x64xf32>, tensor<?xi32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// Tests the same of MLA's projection sizes (num_heads x 4 wraps to 16).
+func.func @mla_overflow(%x: tensor<5x32xf32>, %pos: tensor<5xi32>, %q: tensor<16x32xf32>, %kva: tensor<16x32xf32>, %kvn: tensor<12xf32>, %kvb: tensor<16x12xf32>, %o: tensor<32x16xf32>) {
+  // expected-error @+1 {{projection sizes overflow int64 (num_heads 4611686018427387908, qk_nope_head_dim 0, qk_rope_head_dim 4, v_head_dim 4, kv_lora_rank 12)}}
+  %0 = attnedit.mla %x, %pos q(%q) kv(%kva, %kvn, %kvb) out(%o) {num_heads = 4611686018427387908 : i64, q_lora_rank = 0 : i64, kv_lora_rank = 12 : i64, qk_nope_head_dim = 0 : i64, qk_rope_head_dim = 4 : i64, v_head_dim = 4 : i64, scale = 0.3 : f64, rope_theta = 10000.0 : f64, rope_style = #attnedit<rope_style rotate_half>} : (tensor<5x32xf32>, tensor<5xi32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<12xf32>, tensor<16x12xf32>, tensor<32x16xf32>) -> tensor<5x32xf32>
+  return
+}
+
+// -----
+
+// Tests that offset + size does not wrap past the bound check (compiled code
+// read out of bounds).
+func.func @slice_overflow(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{slice offset 9223372036854775807 + size 2 overflows int64}}
+  %0 = attnedit.slice %a {axis = 1 : i64, offset = 9223372036854775807 : i64, size = 2 : i64} : (tensor<4x8xf32>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+// Tests that the padded size does not wrap (4x8 padded by 2^64 - 2 gave 4x6).
+func.func @pad_overflow(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{padding dimension [4, 8][1] by before 9223372036854775807, after 9223372036854775807 overflows int64}}
+  %0 = attnedit.pad %a {axis = 1 : i64, before = 9223372036854775807 : i64, after = 9223372036854775807 : i64} : (tensor<4x8xf32>) -> tensor<4x6xf32>
+  return
+}
+
+// -----
+
+// Tests that softmax_grad checks its axis as softmax does.
+func.func @softmax_grad_axis(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{axis 5 out of range for rank 2}}
+  %0 = attnedit.softmax_grad %a, %a {axis = 5 : i64} : tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// Tests that sink_grad gives one gradient per head of [H, Tq, Tk].
+func.func @sink_grad_shape(%a: tensor<2x4x4xf32>) {
+  // expected-error @+1 {{result has shape [7], expected [2]}}
+  %0 = attnedit.sink_grad %a, %a : (tensor<2x4x4xf32>, tensor<2x4x4xf32>) -> tensor<7xf32>
+  return
+}
+
+// -----
+
+func.func @sink_grad_rank(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{output must have rank 3, got 2}}
+  %0 = attnedit.sink_grad %a, %a : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+// Tests that rms_norm_grad checks its weight and eps as rms_norm does.
+func.func @rms_grad_weight(%x: tensor<4x8xf32>, %w: tensor<3xf32>) {
+  // expected-error @+1 {{weight has shape [3], expected [8]}}
+  %0 = attnedit.rms_norm_grad %x, %w, %x {eps = 1.0e-5 : f64} : (tensor<4x8xf32>, tensor<3xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @rms_grad_eps(%x: tensor<4x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{eps must be positive}}
+  %0 = attnedit.rms_norm_grad %x, %w, %x {eps = -1.0 : f64} : (tensor<4x8xf32>, tensor<8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// Tests that rms_norm_weight_grad gives one gradient per weight.
+func.func @rms_weight_grad_shape(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{result has shape [99], expected [8]}}
+  %0 = attnedit.rms_norm_weight_grad %x, %x {eps = 1.0e-5 : f64} : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<99xf32>
+  return
+}
+
+// -----
+
+// Tests that loss_grad's operand names a differentiated input of its loss.
+func.func @loss_grad_operand(%x: tensor<4x8xf32>, %g: tensor<f32>) {
+  // expected-error @+1 {{operand 7 has no gradient: mse loss differentiates operands 0 and 1 only}}
+  %0 = attnedit.loss_grad %x, %x, %g {kind = #attnedit<loss_kind mse>, operand = 7 : i64} : (tensor<4x8xf32>, tensor<4x8xf32>, tensor<f32>) -> tensor<1x2xf32>
+  return
+}
+
+// -----
+
+// Tests that cross_entropy's loss_grad takes the loss's own i32 targets.
+func.func @loss_grad_targets(%x: tensor<4x8xf32>, %t: tensor<9xi64>, %g: tensor<f32>) {
+  // expected-error @+1 {{targets must be a 1-D tensor of i32, got 'tensor<9xi64>'}}
+  %0 = attnedit.loss_grad %x, %t, %g {kind = #attnedit<loss_kind cross_entropy>, operand = 0 : i64} : (tensor<4x8xf32>, tensor<9xi64>, tensor<f32>) -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// Tests that the static dims of a reshape with a dynamic one divide the
+// element count (the lowering's division truncated 32 / 3).
+func.func @reshape_divides(%a: tensor<4x8xf32>) {
+  // expected-error @+1 {{cannot reshape [4, 8] (32 elements) to [?, 3]: 3 does not divide the element count}}
+  %0 = attnedit.reshape %a : (tensor<4x8xf32>) -> tensor<?x3xf32>
+  return
+}
+
+// -----
+
+// Tests that linear's input is [..., K] with rows: the lowering's GEMM
+// emitted an invalid linalg.generic for a vector.
+func.func @linear_vector(%x: tensor<8xf32>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{input must have rank >= 2 ([..., K]), got 1}}
+  %0 = attnedit.linear %x, %w : (tensor<8xf32>, tensor<4x8xf32>) -> tensor<4xf32>
+  return
+}

@@ -306,6 +306,7 @@ def AttnEdit_RmsNormGradOp : AttnEdit_Op<"rms_norm_grad", [Pure,
                        AttnEdit_Activation:$grad, F64Attr:$eps);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$input `,` $weight `,` $grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
 }
 
 def AttnEdit_RmsNormWeightGradOp : AttnEdit_Op<"rms_norm_weight_grad", [Pure,
@@ -315,6 +316,7 @@ def AttnEdit_RmsNormWeightGradOp : AttnEdit_Op<"rms_norm_weight_grad", [Pure,
   let arguments = (ins AttnEdit_Activation:$input, AttnEdit_Activation:$grad, F64Attr:$eps);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
 }
 
 def AttnEdit_SoftmaxGradOp : AttnEdit_Op<"softmax_grad", [Pure, SameOperandsAndResultType]> {
@@ -326,6 +328,7 @@ def AttnEdit_SoftmaxGradOp : AttnEdit_Op<"softmax_grad", [Pure, SameOperandsAndR
   let arguments = (ins AttnEdit_Activation:$output, AttnEdit_Activation:$grad, I64Attr:$axis);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$output `,` $grad attr-dict `:` type($output)";
+  let hasVerifier = 1;
 }
 
 def AttnEdit_SinkGradOp : AttnEdit_Op<"sink_grad", [Pure, AllTypesMatch<["output", "grad"]>]> {
@@ -338,6 +341,7 @@ def AttnEdit_SinkGradOp : AttnEdit_Op<"sink_grad", [Pure, AllTypesMatch<["output
   let arguments = (ins AttnEdit_Activation:$output, AttnEdit_Activation:$grad);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$output `,` $grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
 }
 
 def AttnEdit_SiluGradOp : AttnEdit_Op<"silu_grad", [Pure, SameOperandsAndResultType]> {
@@ -370,6 +374,7 @@ def AttnEdit_MseLossOp : AttnEdit_Op<"mse_loss", [Pure, AllTypesMatch<["input", 
   let arguments = (ins AttnEdit_Activation:$input, AttnEdit_Activation:$target);
   let results = (outs AttnEdit_Scalar:$result);
   let assemblyFormat = "$input `,` $target attr-dict `:` type($input)";
+  let hasVerifier = 1;
 }
 
 def AttnEdit_KlLossOp : AttnEdit_Op<"kl_loss", [Pure, AllTypesMatch<["teacher", "student"]>,
@@ -405,6 +410,7 @@ def AttnEdit_CosineLossOp : AttnEdit_Op<"cosine_loss", [Pure, AllTypesMatch<["lh
   let arguments = (ins AttnEdit_Activation:$lhs, AttnEdit_Activation:$rhs);
   let results = (outs AttnEdit_Scalar:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs)";
+  let hasVerifier = 1;
 }
 
 def AttnEdit_LossGradOp : AttnEdit_Op<"loss_grad", [Pure]> {
@@ -419,6 +425,7 @@ def AttnEdit_LossGradOp : AttnEdit_Op<"loss_grad", [Pure]> {
                        DefaultValuedAttr<F64Attr, "1.0">:$temperature);
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$lhs `,` $rhs `,` $grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

@@ -120,3 +120,16 @@ func.func @reshapes(%x: tensor<?x8xf32>, %z: tensor<?x2x4xf32>, %y: tensor<2x3xf
   %3 = attnedit.reshape %x : (tensor<?x8xf32>) -> tensor<?x8xf32>
   return %0, %1, %2, %3 : tensor<?x2x4xf32>, tensor<?x8xf32>, tensor<3x2xf32>, tensor<?x8xf32>
 }
+
+// -----
+
+// Tests that a scalar reshaped to ones (reduce_sum's VJP on a vector) is an
+// expand_shape with every size 1, not an invalid one with no sizes.
+// CHECK-LABEL: func.func @reshape_scalar
+// CHECK: tensor.expand_shape %{{.*}} [] output_shape [1] : tensor<f32> into tensor<1xf32>
+// CHECK: tensor.expand_shape %{{.*}} [] output_shape [1, 1] : tensor<f32> into tensor<1x1xf32>
+func.func @reshape_scalar(%x: tensor<f32>) -> (tensor<1xf32>, tensor<1x1xf32>) {
+  %0 = attnedit.reshape %x : (tensor<f32>) -> tensor<1xf32>
+  %1 = attnedit.reshape %x : (tensor<f32>) -> tensor<1x1xf32>
+  return %0, %1 : tensor<1xf32>, tensor<1x1xf32>
+}
