@@ -445,7 +445,8 @@ TEST(TrainerTest, TrainingCopyErrorsCarryThePassMessage) {
   std::string teacher = writeTemp("", "mlir");
   if (llvm::Error e = writeModule(**raised, teacher))
     FAIL() << llvm::toString(std::move(e));
-  auto copy = trainingCopy(**raised, "stage=model feature-layers=3 teacher=\"" + teacher + "\"");
+  auto copy = trainingCopy(**raised, "stage=model feature-layers=3 feature-weight=0.1 teacher=\"" +
+                                         teacher + "\"");
   ASSERT_FALSE(bool(copy));
   std::string message = llvm::toString(copy.takeError());
   EXPECT_NE(message.find("attnedit-build-distill: feature layer 3 is out of range"),
