@@ -100,8 +100,7 @@ struct PlanEditsPass : attnedit::impl::PlanEditsPassBase<PlanEditsPass> {
     // inf was written to the plan as a bare `inf`, which no JSON reader takes.
     if (context < 1 || !(kvBudget > 0) || !std::isfinite(kvBudget))
       return fail("needs context >= 1 and a finite kv-budget > 0");
-    if (llvm::sys::fs::equivalent(calibration, planOut) ||
-        llvm::StringRef(calibration) == llvm::StringRef(planOut))
+    if (sameFile(calibration, planOut))
       return fail("plan-out=" + planOut + " is the calibration file: writing the plan would "
                   "destroy the measurement");
     if (llvm::StringRef(edit).contains("plan="))

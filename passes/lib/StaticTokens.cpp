@@ -84,11 +84,10 @@ struct StaticTokensPass : attnedit::impl::StaticTokensPassBase<StaticTokensPass>
       for (BlockArgument arg : func.getArguments())
         arg.setType(withTokens(arg.getType(), tokens));
       func.walk([&](Operation *op) {
-        for (OpResult result : op->getResults()) {
-          auto reshape = dyn_cast<ReshapeOp>(op);
-          result.setType(reshape ? reshapedType(reshape, tokens)
-                                 : withTokens(result.getType(), tokens));
-        }
+        if (auto reshape = dyn_cast<ReshapeOp>(op))
+          return op->getResult(0).setType(reshapedType(reshape, tokens));
+        for (OpResult result : op->getResults())
+          result.setType(withTokens(result.getType(), tokens));
       });
       // What the body returns, a reshape's computed sizes included.
       SmallVector<Type> results;
