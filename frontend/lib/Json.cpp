@@ -3,32 +3,56 @@
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Error.h"
 
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir::attnedit;
 
 llvm::Expected<llvm::json::Value> mlir::attnedit::parseJson(llvm::StringRef text) {
-  int depth = 0;
+  auto fail = [](const llvm::Twine &msg) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
+  };
+  // One per open array or object; an object's keys so far. llvm::json keeps
+  // one of two equal keys where Python's json keeps the last: a config.json
+  // naming a field twice would be read other than transformers reads it.
+  struct Level {
+    bool object;
+    bool expectKey;
+    llvm::DenseSet<llvm::StringRef> keys;
+  };
+  llvm::SmallVector<Level> open;
   bool inString = false;
+  size_t keyStart = llvm::StringRef::npos;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (inString) {
-      if (c == '\\')
+      if (c == '\\') {
         ++i;
-      else if (c == '"')
+      } else if (c == '"') {
         inString = false;
+        if (keyStart != llvm::StringRef::npos &&
+            !open.back().keys.insert(text.slice(keyStart, i)).second)
+          return fail(llvm::formatv("duplicate key \"{0}\" (at byte {1})",
+                                    text.slice(keyStart, i), keyStart - 1));
+      }
     } else if (c == '"') {
       inString = true;
+      keyStart = llvm::StringRef::npos;
+      if (!open.empty() && open.back().object && open.back().expectKey) {
+        open.back().expectKey = false;
+        keyStart = i + 1;
+      }
     } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth)
-        return llvm::createStringError(
-            llvm::inconvertibleErrorCode(),
-            llvm::formatv("arrays and objects nest deeper than {0} levels (at byte {1})",
-                          kMaxJsonDepth, i)
-                .str());
+      if (open.size() == kMaxJsonDepth)
+        return fail(llvm::formatv(
+            "arrays and objects nest deeper than {0} levels (at byte {1})", kMaxJsonDepth, i));
+      open.push_back({c == '{', c == '{', {}});
     } else if (c == ']' || c == '}') {
-      --depth;
+      if (!open.empty())
+        open.pop_back();
+    } else if (c == ',' && !open.empty() && open.back().object) {
+      open.back().expectKey = true;
     }
   }
   return llvm::json::parse(text);

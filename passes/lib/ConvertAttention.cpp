@@ -22,8 +22,15 @@ namespace {
 struct ConvertAttentionPass
     : attnedit::impl::ConvertAttentionPassBase<ConvertAttentionPass> {
   using Base::Base;
+  friend llvm::StringRef attnedit::optionForOtherTarget<>(ConvertAttentionPass &);
 
   void runOnOperation() override {
+    // The edit pass below gets values, not which of them the user gave.
+    if (llvm::StringRef other = optionForOtherTarget(*this); !other.empty()) {
+      getOperation().emitError() << "attnedit-convert: " << other
+                                 << " is not an option of target=" << target;
+      return signalPassFailure();
+    }
     std::vector<int64_t> layerList(layers.begin(), layers.end());
     std::vector<int64_t> fullList(fullLayers.begin(), fullLayers.end());
     EditAttentionPassOptions edit;

@@ -95,6 +95,7 @@ private:
 
 struct EditAttentionPass : attnedit::impl::EditAttentionPassBase<EditAttentionPass> {
   using Base::Base;
+  friend llvm::StringRef attnedit::optionForOtherTarget<>(EditAttentionPass &);
 
   void runOnOperation() override;
 
@@ -136,6 +137,8 @@ LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
   };
   if (target != "mla" && target != "gate-swa")
     return fail("target must be mla or gate-swa, got '" + target + "'");
+  if (llvm::StringRef other = optionForOtherTarget(*this); !other.empty())
+    return fail(other + " is not an option of target=" + target);
   for (auto [option, list] : {std::pair{"layers", &layers}, {"full-layers", &fullLayers}}) {
     llvm::SmallDenseSet<int64_t> seen;
     for (int64_t l : *list) {

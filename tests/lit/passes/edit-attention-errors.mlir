@@ -10,6 +10,11 @@
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla kv-lora-rank=0 init=random" 2>&1 | FileCheck %s --check-prefix=RANK
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa window=4 full-every=-1" 2>&1 | FileCheck %s --check-prefix=EVERY
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa gate=sometimes" 2>&1 | FileCheck %s --check-prefix=GATE
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa kv-lora-rank=7" 2>&1 | FileCheck %s --check-prefix=OTHER-MLA
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla init=random full-layers=0" 2>&1 | FileCheck %s --check-prefix=OTHER-SWA
+// RUN: not attnedit-opt %s --attnedit-convert="target=mla init=random window=8" 2>&1 | FileCheck %s --check-prefix=OTHER-CONVERT
+// A printed pipeline names every option at its default: that still runs.
+// RUN: attnedit-opt %s --attnedit-edit-attention="target=mla init=random kv-lora-rank=8 qk-rope-head-dim=8 window=128 gate=headwise sinks=false" | FileCheck %s --check-prefix=DEFAULTS
 
 // Tests that out-of-range options are rejected with a message naming them.
 // TARGET: error: attnedit-edit-attention: target must be mla or gate-swa, got 'gqa'
@@ -24,6 +29,10 @@
 // RANK: error: attnedit-edit-attention: kv-lora-rank=0: needs at least 1
 // EVERY: error: attnedit-edit-attention: full-every=-1: needs [0, 4096]
 // GATE: error: attnedit-edit-attention: gate must be headwise, elementwise or none, got 'sometimes'
+// OTHER-MLA: error: attnedit-edit-attention: kv-lora-rank is not an option of target=gate-swa
+// OTHER-SWA: error: attnedit-edit-attention: full-layers is not an option of target=mla
+// OTHER-CONVERT: error: attnedit-convert: window is not an option of target=mla
+// DEFAULTS: attnedit.mla
 func.func @one_layer(%x: tensor<?x32xf32>, %pos: tensor<?xi32>, %w: tensor<32x32xf32>) -> tensor<?x32xf32> {
   %0 = attnedit.attention %x, %pos weights(%w, %w, %w, %w) {num_heads = 2 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f64, rope_theta = 10000.0 : f64, rotary_dim = 16 : i64, rope_style = #attnedit<rope_style rotate_half>} : (tensor<?x32xf32>, tensor<?xi32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>, tensor<32x32xf32>) -> tensor<?x32xf32>
   return %0 : tensor<?x32xf32>

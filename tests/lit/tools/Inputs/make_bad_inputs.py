@@ -96,6 +96,11 @@ def main(root):
         h["model.norm.weight"]["data_offsets"] = list(h["model.embed_tokens.weight"]["data_offsets"][:1])
         h["model.norm.weight"]["data_offsets"].append(h["model.norm.weight"]["data_offsets"][0] + HIDDEN * 4)
     model_dir(root, "overlap", weights=safetensors_bytes(ts, overlap))
+    # json.dumps cannot write a key twice; a header written by hand can.
+    n = struct.unpack("<Q", good[:8])[0]
+    header = good[8:8 + n].replace(b', "model.norm.weight"',
+                                   b', "model.norm.weight": {}, "model.norm.weight"', 1)
+    model_dir(root, "duplicate-key", weights=struct.pack("<Q", len(header)) + header + good[8 + n:])
     def unknown_dtype(h):
         h["model.norm.weight"]["dtype"] = "Q4_K"
     model_dir(root, "unknown-dtype", weights=safetensors_bytes(ts, unknown_dtype))
