@@ -334,6 +334,10 @@ static llvm::Error writableFile(llvm::StringRef option, llvm::StringRef path,
       return usage(option + " " + path + " is a file loading the model " + input +
                    " reads (its config, weights or tokenizer): writing it would destroy or "
                    "shadow it");
+    for (const std::string &file : Model::filesNamedBy(input))
+      if (sameFile(path, file))
+        return usage(option + " " + path + " is a file the module " + input +
+                     " reads (its weights or tokenizer): writing it would destroy it");
   }
   llvm::SmallString<256> dir(path);
   llvm::sys::fs::make_absolute(dir);
@@ -384,10 +388,17 @@ static llvm::Expected<int64_t> withinContext(const cl::opt<int64_t> &option, int
   return context;
 }
 
-/// --out may not be the teacher's own directory.
+/// --out may not be the teacher's own directory, nor (for a module) the
+/// folder of a file it reads: the student's model.safetensors and tokenizer
+/// would replace the teacher's.
 static llvm::Error notTheTeacher(llvm::StringRef out) {
   if (llvm::sys::fs::equivalent(teacherPath, out))
     return usage("--out " + out + " is the teacher's directory: the student would replace it");
+  for (const std::string &file : Model::filesNamedBy(teacherPath))
+    if (llvm::sys::fs::equivalent(llvm::sys::path::parent_path(file), out))
+      return usage("--out " + out + " holds " + file + ", which the teacher " + teacherPath +
+                   " reads: the student's files would replace or sit beside it; give another "
+                   "directory");
   return llvm::Error::success();
 }
 

@@ -22,12 +22,35 @@
 using namespace mlir::attnedit;
 using namespace mlir;
 
+static void loadModelDialects(MLIRContext &ctx) {
+  ctx.loadDialect<attnedit::AttnEditDialect, arith::ArithDialect, func::FuncDialect>();
+}
+
+std::vector<std::string> Model::filesNamedBy(llvm::StringRef path) {
+  bool compiled = isCompiledModel(path);
+  if (!compiled && llvm::sys::path::extension(path) != ".mlir")
+    return {};
+  MLIRContext ctx;
+  loadModelDialects(ctx);
+  ctx.getDiagEngine().registerHandler([](Diagnostic &) { return success(); });
+  auto module = parseSourceFile<ModuleOp>(compiled ? compiledModelModule(path) : path.str(),
+                                          &ctx);
+  if (!module)
+    return {};
+  std::vector<std::string> files;
+  for (std::string &file : parameterFilesOf(*module))
+    files.push_back(std::move(file));
+  if (auto t = (*module)->getAttrOfType<StringAttr>(attrs::kTokenizer))
+    files.push_back(resolveModulePath(*module, t.getValue()));
+  return files;
+}
+
 llvm::Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
                                                    llvm::StringRef tokenizerPath) {
   std::unique_ptr<Model> model(new Model());
   model->context = std::make_unique<MLIRContext>();
   MLIRContext &ctx = *model->context;
-  ctx.loadDialect<attnedit::AttnEditDialect, arith::ArithDialect, func::FuncDialect>();
+  loadModelDialects(ctx);
 
   // An attnedit-compile artifact is its module run by its compiled code.
   bool compiled = isCompiledModel(path);

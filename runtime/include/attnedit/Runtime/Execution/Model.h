@@ -24,6 +24,12 @@ public:
   static llvm::Expected<std::unique_ptr<Model>> load(llvm::StringRef path,
                                                      llvm::StringRef tokenizerPath = "");
 
+  /// The weight and tokenizer files the module at `path` (.mlir or an
+  /// attnedit-compile artifact) names, resolved; empty for other models and
+  /// for a module that does not parse (loading it reports why). An output
+  /// written over one would destroy what the module reads.
+  static std::vector<std::string> filesNamedBy(llvm::StringRef path);
+
   /// Logits [T, vocab] for `tokens` at positions 0..T-1.
   llvm::Expected<Tensor> forward(llvm::ArrayRef<int32_t> tokens);
   /// The results of `@name(tokens, positions 0..T-1)`, e.g. a training step.
