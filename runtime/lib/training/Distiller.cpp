@@ -227,6 +227,18 @@ static llvm::Error writeModelDir(ModuleOp module, ParameterStore &store,
   return llvm::Error::success();
 }
 
+/// `path`'s size and xxh3 (-1 and "" when it cannot be read).
+static json::Object fileIdentity(llvm::StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+  if (!buffer)
+    return json::Object{{"bytes", -1}, {"xxh3", ""}};
+  return json::Object{
+      {"bytes", (int64_t)(*buffer)->getBufferSize()},
+      {"xxh3", llvm::utohexstr(llvm::xxh3_64bits(
+                   llvm::arrayRefFromStringRef((*buffer)->getBuffer())))}};
+}
+
 json::Value attnedit::moduleIdentity(ModuleOp module) {
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -234,19 +246,36 @@ json::Value attnedit::moduleIdentity(ModuleOp module) {
   json::Array files;
   if (auto names = module->getAttrOfType<ArrayAttr>(attrs::kParameterFiles))
     for (auto name : names.getAsValueRange<StringAttr>()) {
+      json::Object file = fileIdentity(resolveModulePath(module, name));
       // As written, so that a resume from another folder is the same job.
-      auto buffer = llvm::MemoryBuffer::getFile(resolveModulePath(module, name),
-                                                /*IsText=*/false,
-                                                /*RequiresNullTerminator=*/false);
-      files.push_back(json::Object{
-          {"file", name},
-          {"bytes", buffer ? (int64_t)(*buffer)->getBufferSize() : -1},
-          {"xxh3", buffer ? llvm::utohexstr(llvm::xxh3_64bits(
-                                llvm::arrayRefFromStringRef((*buffer)->getBuffer())))
-                          : ""}});
+      file["file"] = name;
+      files.push_back(std::move(file));
     }
   return json::Object{{"module_xxh3", llvm::utohexstr(llvm::xxh3_64bits(text))},
                       {"parameter_files", std::move(files)}};
+}
+
+/// The files --edit's options name (a plan, calibrated sink logits or
+/// activations), by content: a resume after one changed would rebuild
+/// another student under the checkpoint's trained values.
+static json::Object editFiles(llvm::StringRef options) {
+  json::Object files;
+  while (!(options = options.ltrim()).empty()) {
+    auto [key, rest] = options.split('=');
+    llvm::StringRef value;
+    if (!rest.empty() && (rest.front() == '"' || rest.front() == '\'')) {
+      size_t end = rest.find(rest.front(), 1);
+      value = rest.slice(1, end);
+      options = end == llvm::StringRef::npos ? "" : rest.drop_front(end + 1);
+    } else {
+      value = rest.take_until(llvm::isSpace);
+      options = rest.drop_front(value.size());
+    }
+    if (llvm::is_contained({"plan", "sink-logits", "activations"}, key.trim()) &&
+        !value.empty())
+      files[key.trim()] = fileIdentity(value);
+  }
+  return files;
 }
 
 /// The `layers=` of this rank's share of a layer-parallel stage 1: the
@@ -465,14 +494,15 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
     return scratch.takeError();
   // Before anything in `work` is written: a resume of another job is
   // refused here, and a fresh job over an old checkpoint too.
+  json::Object job{{"job", "distill"},
+                   {"teacher", moduleIdentity(teacher.module())},
+                   {"edit", editOptions},
+                   {"data", data.identity()}};
+  // Only when there are some: checkpoints from before had no such field.
+  if (json::Object files = editFiles(editOptions); !files.empty())
+    job["edit_files"] = std::move(files);
   ParameterStore store;
-  auto trainer = Trainer::create(options.recipe,
-                                 runOf(options, json::Object{{"job", "distill"},
-                                                             {"teacher", moduleIdentity(
-                                                                             teacher.module())},
-                                                             {"edit", editOptions},
-                                                             {"data", data.identity()}}),
-                                 store);
+  auto trainer = Trainer::create(options.recipe, runOf(options, std::move(job)), store);
   if (!trainer)
     return trainer.takeError();
   std::string teacherModule = joinPath(scratch->dirFor(work), "teacher.mlir");
