@@ -484,9 +484,11 @@ static llvm::Error runGenerate(Model &model) {
                                "most {2} fit with room for a new one",
                                ids.size(), context, context - 1)
                      .str());
+  // The echo starts after a BOS the prompt begins with, else at its first
+  // token (Qwen has no BOS: its first word went missing).
   if (!byIds && tok)
-    for (size_t i = 1; i < ids.size(); ++i)
-      printPiece(tok->decodeToken(ids[i - 1], ids[i]));
+    for (size_t i = model.bosToken() && ids[0] == *model.bosToken() ? 1 : 0; i < ids.size(); ++i)
+      printPiece(tok->decodeToken(i ? ids[i - 1] : -1, ids[i]));
   auto start = std::chrono::steady_clock::now();
   GenerationTiming timing;
   auto generated = generate(
@@ -867,7 +869,7 @@ static llvm::Error runTrain() {
                                                                 2.0 * config->numKvHeads);
   double params = config->vocabSize * d * (config->tieWordEmbeddings ? 1 : 2) +
                   config->numLayers * (d * attention + 3.0 * d * config->intermediateSize);
-  double memory = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGE_SIZE);
+  double memory = physicalMemoryBytes();
   if (16 * params > memory)
     return usage(llvm::formatv("{0}: the model has {1:F1}G parameters; training them needs "
                                "{2:F1} GiB (weights, gradients, AdamW moments), more than this "

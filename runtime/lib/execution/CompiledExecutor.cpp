@@ -89,6 +89,8 @@ struct BlockPool {
     }
     if (!block)
       block = std::aligned_alloc(64, llvm::alignTo(std::max<int64_t>(bytes, 64), 64));
+    if (!block)
+      return {};
     return {block, [pool](void *a) {
               std::lock_guard<std::mutex> lock(pool->mutex);
               pool->free.push_back(a);
@@ -1048,9 +1050,25 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
   // Results: arguments into a block of the pool, or returned as one
   // descriptor or a struct of them (all 8-byte words, so the struct is
   // their concatenation).
+  // Compiled code cannot report a failed allocation: the arena and results
+  // are checked here, against the machine first (Linux would overcommit).
+  int64_t resultBytes = fn.resultsAsArguments ? fn.resultOffset(fn.resultShapes.size()) : 0;
+  auto outOfMemory = [&](const std::string &why) {
+    return makeError(fn.name,
+                     llvm::formatv("cpu backend: a call needs {0:F2} GiB of working memory (its "
+                                   "activations' arena and results){1}: use fewer tokens per "
+                                   "call (batch, seq_len, lanes, or a shorter prompt)",
+                                   (fn.arenaBytes + resultBytes) / double(1 << 30), why)
+                         .str());
+  };
+  if (fn.arenaBytes + resultBytes > physicalMemoryBytes())
+    return outOfMemory(llvm::formatv(", more than this machine's {0:F1} GiB",
+                                     physicalMemoryBytes() / (1 << 30)));
   std::shared_ptr<void> resultBlock;
   if (fn.resultsAsArguments) {
-    resultBlock = BlockPool::take(fn.resultBlocks, fn.resultOffset(fn.resultShapes.size()));
+    resultBlock = BlockPool::take(fn.resultBlocks, resultBytes);
+    if (!resultBlock)
+      return outOfMemory(", which it cannot allocate");
     for (size_t i = 0; i < fn.resultShapes.size(); ++i)
       descriptors.push_back(Descriptor::of((char *)resultBlock.get() + fn.resultOffset(i),
                                            fn.resultShapes[i]));
@@ -1063,6 +1081,8 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
   if (!fn.resultRanks.empty() && !fn.resultsAsArguments)
     callArgs.push_back(results.data());
   std::shared_ptr<void> arena = BlockPool::take(fn.arenas, fn.arenaBytes);
+  if (!arena)
+    return outOfMemory(", which it cannot allocate");
   descriptors.push_back(Descriptor::of(arena.get(), {fn.arenaBytes}));
   for (Descriptor &d : descriptors)
     callArgs.push_back(d.words.data());

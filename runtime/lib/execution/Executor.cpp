@@ -6,10 +6,16 @@
 
 #include <mutex>
 
+#include <unistd.h>
+
 using namespace mlir;
 using namespace mlir::attnedit;
 
 Executor::~Executor() = default;
+
+double attnedit::physicalMemoryBytes() {
+  return (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGE_SIZE);
+}
 
 llvm::Expected<std::vector<Tensor>> Executor::run(ModuleOp module, llvm::StringRef name,
                                                   llvm::ArrayRef<Tensor> args,

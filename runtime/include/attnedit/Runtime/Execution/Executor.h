@@ -86,6 +86,11 @@ llvm::Error writeCompiledModel(ModuleOp module, llvm::StringRef path,
 /// compiling, rather than written among.
 llvm::Error checkCompiledModelOutput(llvm::StringRef path);
 
+/// This machine's physical memory: what a job may plan to use at most (Linux
+/// overcommits, so a larger allocation succeeds and the OOM killer, or a
+/// fault in compiled code under a ulimit, ends the job later).
+double physicalMemoryBytes();
+
 /// Whether `path` is an artifact directory written by writeCompiledModel.
 bool isCompiledModel(llvm::StringRef path);
 
