@@ -305,13 +305,14 @@ static llvm::Expected<std::string> layerShare(ModuleOp model, const ProcessGroup
 /// Trains `model`'s parameters in `store` through `trainer`'s stages, each
 /// built with the stage's options plus `stageOptions`, then writes the model.
 /// `afterStage`, when given, is called before the first stage ("edited")
-/// and after each stage that runs.
+/// unless resuming, and after each stage that runs.
 static llvm::Error
 trainAndWrite(ModuleOp model, ParameterStore &store, Trainer &trainer, TokenSource &data,
               const JobOptions &options, llvm::StringRef stageOptions,
               const std::function<llvm::Error(llvm::StringRef)> &afterStage = nullptr) {
   ProcessGroup *group = processGroup();
-  if (afterStage && !options.recipe.stages.empty() && !trainer.finished(0))
+  // Not on a resume: the store holds trained values then, not the edit's.
+  if (afterStage && !options.recipe.stages.empty() && !trainer.resumed())
     if (llvm::Error e = afterStage("edited"))
       return e;
   for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
@@ -530,7 +531,17 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
   std::vector<std::vector<int32_t>> evidenceData;
   for (uint64_t i = 0; i < 4; ++i)
     evidenceData.push_back(data.sequence(i));
+  std::string evidencePath = joinPath(options.outDir, "evidence.json");
   std::vector<StageEvidence> evidence;
+  // A resumed job measures the stages it runs; the earlier ones were
+  // measured by the run it resumes (and the edited student is gone).
+  if (options.resume && llvm::sys::fs::exists(evidencePath)) {
+    auto earlier = readEvidence(evidencePath);
+    if (!earlier)
+      spdlog::warn("{}; the evidence starts again", llvm::toString(earlier.takeError()));
+    else
+      evidence = std::move(*earlier);
+  }
   auto measure = [&](llvm::StringRef stage) -> llvm::Error {
     // Rank 0 writes, as it writes the model.
     if (ProcessGroup *group = processGroup(); group && group->rank() != 0)
@@ -541,8 +552,9 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
     spdlog::info("evidence, {}: next-token KL {:.5f}, top-1 {:.3f}; free running KL {:.5f}, "
                  "top-1 {:.3f}",
                  stage.str(), ev->kl, ev->top1, ev->freeKl, ev->freeTop1);
+    llvm::erase_if(evidence, [&](const StageEvidence &s) { return s.stage == stage; });
     evidence.push_back(std::move(*ev));
-    return writeEvidence(evidence, joinPath(options.outDir, "evidence.json"),
+    return writeEvidence(evidence, evidencePath,
                          joinPath(options.outDir, "evidence.svg"));
   };
   start.trainingStarts();

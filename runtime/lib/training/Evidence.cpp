@@ -4,6 +4,7 @@
 #include "SvgChart.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Execution/Executor.h"
 #include "attnedit/Runtime/Execution/Kernels.h"
@@ -13,6 +14,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -38,6 +40,47 @@ json::Value StageEvidence::toJson() const {
                                     {"continuation_match", continuationMatch},
                                     {"positions", freePositions}}},
                       {"layers", std::move(layers)}};
+}
+
+llvm::Expected<std::vector<StageEvidence>> attnedit::readEvidence(llvm::StringRef jsonPath) {
+  auto buffer = llvm::MemoryBuffer::getFile(jsonPath);
+  if (!buffer)
+    return makeError(jsonPath, "cannot read: " + buffer.getError().message());
+  auto parsed = parseJson((*buffer)->getBuffer());
+  if (!parsed)
+    return makeError(jsonPath, "not valid JSON: " + llvm::toString(parsed.takeError()));
+  auto bad = [&] { return makeError(jsonPath, "is not what writeEvidence writes"); };
+  const json::Object *root = parsed->getAsObject();
+  const json::Array *rows = root ? root->getArray("stages") : nullptr;
+  if (!rows)
+    return bad();
+  std::vector<StageEvidence> stages;
+  for (const json::Value &row : *rows) {
+    const json::Object *o = row.getAsObject();
+    const json::Object *free = o ? o->getObject("free_running") : nullptr;
+    const json::Array *layers = o ? o->getArray("layers") : nullptr;
+    if (!free || !layers || !o->getString("stage"))
+      return bad();
+    StageEvidence s;
+    s.stage = o->getString("stage")->str();
+    s.kl = o->getNumber("kl").value_or(0);
+    s.top1 = o->getNumber("top1").value_or(0);
+    s.positions = o->getInteger("positions").value_or(0);
+    s.freeKl = free->getNumber("kl").value_or(0);
+    s.freeTop1 = free->getNumber("top1").value_or(0);
+    s.continuationMatch = free->getNumber("continuation_match").value_or(0);
+    s.freePositions = free->getInteger("positions").value_or(0);
+    for (const json::Value &layer : *layers) {
+      const json::Object *l = layer.getAsObject();
+      if (!l || !l->getString("kind"))
+        return bad();
+      s.layerKind.push_back(l->getString("kind")->str());
+      s.relativeError.push_back(l->getNumber("attention_relative_error").value_or(0));
+      s.layerKl.push_back(l->getNumber("single_layer_kl").value_or(0));
+    }
+    stages.push_back(std::move(s));
+  }
+  return stages;
 }
 
 static SmallVector<Operation *> attentionOps(func::FuncOp f) {

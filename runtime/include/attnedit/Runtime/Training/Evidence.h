@@ -53,6 +53,10 @@ llvm::Expected<StageEvidence> measureStage(ModuleOp teacher, ModuleOp student,
                                            llvm::StringRef stage,
                                            bool attentionErrorOnly = false);
 
+/// The stages writeEvidence wrote to `jsonPath`: a resumed job measures
+/// only the stages it runs, and keeps the earlier ones from here.
+llvm::Expected<std::vector<StageEvidence>> readEvidence(llvm::StringRef jsonPath);
+
 /// Writes the stages as JSON and as an SVG (per-layer error and per-layer
 /// KL, one line per stage).
 llvm::Error writeEvidence(llvm::ArrayRef<StageEvidence> stages, llvm::StringRef jsonPath,

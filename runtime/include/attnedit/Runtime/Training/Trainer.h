@@ -112,6 +112,8 @@ public:
 
   /// True if stage `index` is already complete (resumed past it).
   bool finished(size_t index) const;
+  /// True if a checkpoint was resumed: the parameters are trained ones.
+  bool resumed() const { return resumeStage >= 0; }
 
   /// Trains stage `index` of the recipe: `gradFunc` is its @train_step_grad;
   /// with `targets`, each sequence is passed as (tokens, positions, targets)
