@@ -4,7 +4,8 @@
 // DeepseekV2Config / DeepseekV3Config. Anything that would change the
 // computation and that we do not implement (other rope scalings, MLP biases,
 // Qwen2 sliding windows, activations other than SiLU, DeepSeek MoE layers) is
-// rejected rather than silently ignored.
+// rejected rather than silently ignored. transformers >= 5 writes the RoPE
+// settings as rope_parameters, which is read too (parseRopeParameters).
 //
 // GateSwaForCausalLM is attnedit's own export of a GateSWA student (see
 // Frontend/ModelExport.h): the base model's fields plus per-layer windows,
@@ -18,6 +19,7 @@
 #include "attnedit/Frontend/Json.h"
 
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -57,26 +59,31 @@ static llvm::Expected<std::vector<int32_t>> tokenIds(const JsonReader &reader,
   return ids;
 }
 
+/// The llama3 scaling that `field` (rope_scaling, or transformers 5's
+/// rope_parameters) asks for; std::nullopt for none. rope_parameters may
+/// leave rope_type out, meaning "default", as transformers reads it.
 static llvm::Expected<std::optional<std::array<double, 4>>>
-parseRopeScaling(const JsonReader &config) {
-  const llvm::json::Value *v = config.get("rope_scaling");
+parseRopeScaling(const JsonReader &config, llvm::StringRef field, bool llama3Allowed) {
+  const llvm::json::Value *v = config.get(field);
   if (!v)
     return std::nullopt;
   const llvm::json::Object *scaling = v->getAsObject();
   if (!scaling)
-    return config.error("rope_scaling", "must be an object or null");
+    return config.error(field, "must be an object or null");
   std::optional<llvm::StringRef> type = scaling->getString("rope_type");
   if (!type)
     type = scaling->getString("type");
+  if (!type && field == "rope_parameters")
+    type = "default";
   if (!type)
-    return config.error("rope_scaling", "has no 'rope_type'");
+    return config.error(field, "has no 'rope_type'");
   if (*type == "default")
     return std::nullopt;
-  if (*type != "llama3")
-    return config.error("rope_scaling",
-                        "has rope_type '" + *type + "', which is not supported (supported: "
-                        "llama3, default)");
-  JsonReader inner = config.nested("rope_scaling", *scaling);
+  if (*type != "llama3" || !llama3Allowed)
+    return config.error(field, "has rope_type '" + *type + "', which is not supported " +
+                                   (llama3Allowed ? "(supported: llama3, default)"
+                                                  : "for DeepSeek models (only default)"));
+  JsonReader inner = config.nested(field, *scaling);
   std::array<double, 4> values;
   const char *names[] = {"factor", "low_freq_factor", "high_freq_factor",
                          "original_max_position_embeddings"};
@@ -84,8 +91,83 @@ parseRopeScaling(const JsonReader &config) {
     if (!inner.require(names[i]) || !inner.positiveNumber(names[i], values[i]))
       return inner.takeError();
   if (values[1] >= values[2])
-    return config.error("rope_scaling", "needs low_freq_factor < high_freq_factor");
+    return config.error(field, "needs low_freq_factor < high_freq_factor");
   return values;
+}
+
+/// As the file writes it: formatv would print 500000 as "500000.00".
+static std::string number(double x) { return llvm::formatv("{0}", llvm::format("%g", x)); }
+
+static std::string describeScaling(const std::optional<std::array<double, 4>> &scaling) {
+  if (!scaling)
+    return "no scaling";
+  return llvm::formatv("llama3 scaling (factor {0}, low_freq_factor {1}, high_freq_factor {2}, "
+                       "original_max_position_embeddings {3})",
+                       number((*scaling)[0]), number((*scaling)[1]), number((*scaling)[2]),
+                       number((*scaling)[3]));
+}
+
+/// transformers >= 5 writes rope_parameters {rope_type, rope_theta, scaling
+/// fields} and no top-level rope_theta or rope_scaling. It reads
+/// rope_scaling in preference to rope_parameters, and rope_parameters'
+/// rope_theta in preference to the top-level one; transformers 4 reads only
+/// the top-level fields. Runs after those are read into `config`, and
+/// refuses a file whose two kinds of fields disagree, since which of them
+/// holds depends on the transformers version.
+static llvm::Error parseRopeParameters(JsonReader &reader, ModelConfig &config,
+                                       bool llama3Allowed) {
+  const llvm::json::Value *v = reader.get("rope_parameters");
+  if (!v)
+    return llvm::Error::success();
+  const llvm::json::Object *params = v->getAsObject();
+  if (!params)
+    return reader.error("rope_parameters", "must be an object or null");
+  // Models with several attention kinds key it by layer type; without a
+  // rope_type it would read as the default RoPE for every layer.
+  for (const auto &[key, value] : *params)
+    if (value.getAsObject())
+      return reader.error("rope_parameters",
+                          "holds RoPE settings per layer type ('" + key.str() +
+                              "'), which are not supported");
+  JsonReader inner = reader.nested("rope_parameters", *params);
+  std::optional<double> theta;
+  if (inner.get("rope_theta")) {
+    double t = 0;
+    if (!inner.positiveNumber("rope_theta", t))
+      return inner.takeError();
+    theta = t;
+  }
+  auto scaling = parseRopeScaling(reader, "rope_parameters", llama3Allowed);
+  if (!scaling)
+    return scaling.takeError();
+
+  if (reader.get("rope_scaling")) {
+    if (*scaling != config.llama3Scaling)
+      return reader.error("rope_scaling",
+                          "asks for " + describeScaling(config.llama3Scaling) +
+                              " but field 'rope_parameters' for " + describeScaling(*scaling));
+    if (theta && *theta != config.ropeTheta)
+      return inner.error("rope_theta",
+                         llvm::formatv("is {0}, but rope_scaling is given too, with which "
+                                       "transformers takes rope_theta from the top level "
+                                       "({1}{2})",
+                                       number(*theta), number(config.ropeTheta),
+                                       reader.get("rope_theta") ? "" : ", its default"));
+    return llvm::Error::success();
+  }
+  if (theta) {
+    if (!config.layerRopeTheta.empty())
+      return reader.error("rope_theta", "is a per-layer list, and field "
+                                        "'rope_parameters.rope_theta' gives one value too");
+    if (reader.get("rope_theta") && *theta != config.ropeTheta)
+      return reader.error("rope_theta",
+                          llvm::formatv("is {0} but field 'rope_parameters.rope_theta' is "
+                                        "{1} (transformers 4 reads the first, 5 the second)",
+                                        number(config.ropeTheta), number(*theta)));
+    config.ropeTheta = *theta;
+  }
+  config.llama3Scaling = *scaling;
+  return llvm::Error::success();
 }
 
 /// A config field that is a list, one entry per layer (attnedit's export of
@@ -445,7 +527,7 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
     if (llvm::Error e = parseDeepseek(reader, config, deepseekV3))
       return std::move(e);
   } else {
-    if (auto scaling = parseRopeScaling(reader))
+    if (auto scaling = parseRopeScaling(reader, "rope_scaling", /*llama3Allowed=*/true))
       config.llama3Scaling = *scaling;
     else
       return scaling.takeError();
@@ -484,6 +566,9 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
         return std::move(e);
     }
   }
+
+  if (llvm::Error e = parseRopeParameters(reader, config, /*llama3Allowed=*/!deepseek))
+    return std::move(e);
 
   llvm::Expected<std::vector<int32_t>> bos = tokenIds(reader, "bos_token_id", config.vocabSize);
   if (!bos)

@@ -42,6 +42,19 @@ HF_MODELS = {
                                           original_max_position_embeddings=32),
                         bos_token_id=1, eos_token_id=[2, 3]),
                "bfloat16", 2, "never"),
+    # transformers >= 5 writes RoPE settings as rope_parameters, with no
+    # top-level rope_theta. original_max_position_embeddings 64 with theta
+    # 500000 and head_dim 16 puts the wavelengths (6.3, 32.5, 168, ...) in
+    # all three llama3 bands.
+    "llama3_v5": (18, dict({k: v for k, v in LLAMA.items() if k != "rope_theta"},
+                           hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, vocab_size=100,
+                           tie_word_embeddings=False, max_position_embeddings=128,
+                           rope_parameters=dict(rope_type="llama3", rope_theta=500000.0,
+                                                factor=8.0, low_freq_factor=1.0,
+                                                high_freq_factor=4.0,
+                                                original_max_position_embeddings=64)),
+                  "float32", 1, "mid"),
     "qwen2": (13, dict(QWEN, architectures=["Qwen2ForCausalLM"], model_type="qwen2",
                        hidden_size=64, intermediate_size=172, num_hidden_layers=2,
                        num_attention_heads=4, num_key_value_heads=2, vocab_size=112,

@@ -87,11 +87,15 @@ def load_hf(model_dir):
     eos = cfg.get("eos_token_id")
     stop = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
     tied = cfg.get("tie_word_embeddings", False)
+    # As transformers >= 5 reads it: rope_scaling if given, else rope_parameters,
+    # whose rope_theta wins over the top-level one.
+    rope = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    theta = rope.get("rope_theta", cfg.get("rope_theta", 10000.0))
     return SimpleNamespace(
         w=w, n_layers=cfg["num_hidden_layers"], n_heads=n_heads,
         n_kv_heads=cfg.get("num_key_value_heads", n_heads), head_dim=head_dim,
         eps=cfg["rms_norm_eps"], interleaved=False,
-        inv_freq=rope_inv_freq(head_dim, cfg.get("rope_theta", 10000.0), cfg.get("rope_scaling")),
+        inv_freq=rope_inv_freq(head_dim, theta, rope),
         lm_head=w["model.embed_tokens.weight"] if tied else w["lm_head.weight"],
         stop_ids=stop)
 
@@ -311,6 +315,15 @@ def self_check(stories_dir):
         err = rel_error(forward(m, make_models.FORWARD_TOKENS), scaled)
         ok &= err > 1e-2
         print(f"{'PASS' if err > 1e-2 else 'FAIL'} llama3 without rope_scaling differs: rel {err:.2e}")
+        # 3b. So does llama3_v5's rope_parameters, read as the importer once did
+        #     (theta 10000, no scaling).
+        m = load_model(dict(models)["llama3_v5"])
+        scaled = forward(m, make_models.FORWARD_TOKENS)
+        m.inv_freq = rope_inv_freq(m.head_dim, 10000.0)
+        err = rel_error(forward(m, make_models.FORWARD_TOKENS), scaled)
+        ok &= err > 1e-2
+        print(f"{'PASS' if err > 1e-2 else 'FAIL'} llama3_v5 without rope_parameters differs: "
+              f"rel {err:.2e}")
         # 4. Every generated model gives non-degenerate logits and clear greedy margins,
         #    so a float32 implementation cannot flip an argmax by rounding.
         for name, path in models:

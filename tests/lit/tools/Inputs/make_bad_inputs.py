@@ -128,6 +128,21 @@ def main(root):
               config=with_config(architectures=["MistralForCausalLM"]), weights=good)
     model_dir(root, "config-yarn", config=with_config(
         rope_scaling={"rope_type": "yarn", "factor": 4.0}), weights=good)
+    # transformers >= 5 writes rope_parameters and no rope_theta / rope_scaling.
+    llama3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+              "high_freq_factor": 4.0, "original_max_position_embeddings": 16}
+    model_dir(root, "rope-parameters", config=with_config(
+        rope_theta=None, rope_parameters=dict(llama3, rope_theta=500000.0)), weights=good)
+    model_dir(root, "rope-parameters-default", config=with_config(
+        rope_theta=None, rope_parameters={"rope_type": "default", "rope_theta": 250000.0}),
+        weights=good)
+    model_dir(root, "config-rope-parameters-yarn", config=with_config(
+        rope_theta=None, rope_parameters={"rope_type": "yarn", "factor": 4.0,
+                                          "rope_theta": 10000.0}), weights=good)
+    model_dir(root, "config-rope-parameters-theta", config=with_config(
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0}), weights=good)
+    model_dir(root, "config-rope-parameters-scaling", config=with_config(
+        rope_scaling=llama3, rope_parameters={"rope_type": "default"}), weights=good)
     model_dir(root, "config-kv-heads", config=with_config(num_key_value_heads=3), weights=good)
     model_dir(root, "config-gelu", config=with_config(hidden_act="gelu"), weights=good)
     model_dir(root, "config-arch-string", config=with_config(architectures="LlamaForCausalLM"),
