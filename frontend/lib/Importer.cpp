@@ -110,13 +110,18 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
     return checkpoint;
 
   std::vector<std::string> shards;
-  if (fs::exists(indexPath)) {
+  // transformers loads model.safetensors when both are there (a directory
+  // resharded or consolidated in place), so the shards may be other weights.
+  if (fs::exists(singlePath)) {
+    if (fs::exists(indexPath))
+      warn(indexPath + ": ignored, with the shards it lists: model.safetensors is there too, "
+                       "which is what transformers loads");
+    shards.push_back(singlePath.str().str());
+  } else if (fs::exists(indexPath)) {
     auto listed = readShardIndex(indexPath, dir);
     if (!listed)
       return listed.takeError();
     shards = std::move(*listed);
-  } else if (fs::exists(singlePath)) {
-    shards.push_back(singlePath.str().str());
   } else {
     return makeError(dir, "no model.safetensors or model.safetensors.index.json");
   }

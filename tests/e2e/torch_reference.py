@@ -73,12 +73,13 @@ def rope_inv_freq(head_dim, theta, scaling=None):
 def load_hf(model_dir):
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
+    # transformers loads model.safetensors first, its shard index only without it.
     index = os.path.join(model_dir, "model.safetensors.index.json")
-    if os.path.exists(index):
+    if os.path.exists(os.path.join(model_dir, "model.safetensors")):
+        files = ["model.safetensors"]
+    else:
         with open(index) as f:
             files = sorted(set(json.load(f)["weight_map"].values()))
-    else:
-        files = ["model.safetensors"]
     w = {}
     for name in files:
         w.update(read_safetensors(os.path.join(model_dir, name)))

@@ -46,6 +46,21 @@ def main(root):
     with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
         json.dump({"weight_map": shard_map}, f)
 
+    # model.safetensors beside shards holding other weights: transformers
+    # loads model.safetensors.
+    d = model_dir(root, "single-and-shards", weights=safetensors_bytes(ts))
+    other = {k: (shape, [2 * x for x in values]) for k, (shape, values) in ts.items()}
+    names = list(other)
+    shard_map = {}
+    for i, name in enumerate(("model-00001-of-00002.safetensors",
+                              "model-00002-of-00002.safetensors")):
+        part = {k: other[k] for k in names[i::2]}
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(safetensors_bytes(part))
+        shard_map.update({k: name for k in part})
+    with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+        json.dump({"weight_map": shard_map}, f)
+
     # Harmless: what transformers itself drops on load.
     inv = dict(ts)
     for l in range(LAYERS):
