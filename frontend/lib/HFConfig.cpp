@@ -429,20 +429,44 @@ static std::string architectureOfModelType(llvm::StringRef type) {
       .Default(type.str());
 }
 
-llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
-  auto fail = [&](const llvm::Twine &msg) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
-                                   path.str().c_str(), msg.str().c_str());
-  };
+static llvm::Error fileError(llvm::StringRef path, const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s", path.str().c_str(),
+                                 msg.str().c_str());
+}
+
+/// The JSON object a config file holds.
+static llvm::Expected<llvm::json::Value> readJsonObject(llvm::StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
-    return fail("cannot open: " + buffer.getError().message());
+    return fileError(path, "cannot open: " + buffer.getError().message());
   llvm::Expected<llvm::json::Value> json = parseJson((*buffer)->getBuffer());
   if (!json)
-    return fail("not valid JSON: " + llvm::toString(json.takeError()));
+    return fileError(path, "not valid JSON: " + llvm::toString(json.takeError()));
+  if (!json->getAsObject())
+    return fileError(path, "not a JSON object");
+  return json;
+}
+
+llvm::Error attnedit::addGenerationConfigStops(llvm::StringRef path, ModelConfig &config) {
+  llvm::Expected<llvm::json::Value> json = readJsonObject(path);
+  if (!json)
+    return json.takeError();
+  JsonReader reader(path, *json->getAsObject(), /*nullIsMissing=*/true);
+  llvm::Expected<std::vector<int32_t>> eos = tokenIds(reader, "eos_token_id", config.vocabSize);
+  if (!eos)
+    return eos.takeError();
+  for (int32_t id : *eos)
+    if (!llvm::is_contained(config.stopTokenIds, id))
+      config.stopTokenIds.push_back(id);
+  return llvm::Error::success();
+}
+
+llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
+  auto fail = [&](const llvm::Twine &msg) { return fileError(path, msg); };
+  llvm::Expected<llvm::json::Value> json = readJsonObject(path);
+  if (!json)
+    return json.takeError();
   const llvm::json::Object *object = json->getAsObject();
-  if (!object)
-    return fail("not a JSON object");
   JsonReader reader(path, *object, /*nullIsMissing=*/true);
 
   ModelConfig config;

@@ -98,6 +98,11 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
   llvm::Expected<ModelConfig> config = parseHFConfig(configPath);
   if (!config)
     return config.takeError();
+  llvm::SmallString<256> generationPath(dir);
+  path::append(generationPath, "generation_config.json");
+  if (fs::exists(generationPath))
+    if (llvm::Error e = addGenerationConfigStops(generationPath, *config))
+      return e;
   checkpoint.config = std::move(*config);
   if (fs::exists(tokPath))
     checkpoint.tokenizerPath = tokPath.str().str();

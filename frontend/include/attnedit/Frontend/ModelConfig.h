@@ -106,6 +106,12 @@ struct ModelConfig {
 /// Parses an HF config.json. Errors name the file and the field.
 llvm::Expected<ModelConfig> parseHFConfig(llvm::StringRef path);
 
+/// Adds the eos_token_id values of an HF generation_config.json to
+/// `config.stopTokenIds`: instruct checkpoints (Llama 3's <|eot_id|>, Qwen2.5's
+/// <|im_end|>) list their end-of-turn tokens there only. Errors name the file
+/// and the field.
+llvm::Error addGenerationConfigStops(llvm::StringRef path, ModelConfig &config);
+
 /// A llama2.c checkpoint: its header as a config and its weights under HF
 /// Llama names (model.layers.N.self_attn.q_proj.weight, ...).
 struct Llama2cCheckpoint {

@@ -149,6 +149,17 @@ def main(root):
               weights=good)
     model_dir(root, "config-bos-range", config=with_config(bos_token_id=VOCAB + 9000), weights=good)
     model_dir(root, "config-eos-range", config=with_config(eos_token_id=[2, VOCAB]), weights=good)
+    # generation_config.json: instruct checkpoints list end-of-turn tokens
+    # there only (generation-config.test generates with these).
+    for name, text in (("generation-config", '{"eos_token_id": [2, 8]}'),
+                       ("generation-config-int", '{"bos_token_id": 1, "eos_token_id": 8}'),
+                       ("generation-config-null", '{"eos_token_id": null}'),
+                       ("config-generation-eos-range", '{"eos_token_id": [2, %d]}' % VOCAB),
+                       ("config-generation-eos-string", '{"eos_token_id": "</s>"}'),
+                       ("config-generation-not-json", '{"eos_token_id": [2,')):
+        d = model_dir(root, name, weights=good)
+        with open(os.path.join(d, "generation_config.json"), "w") as f:
+            f.write(text)
     model_dir(root, "no-weights")
     d = model_dir(root, "missing-shard")
     with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
