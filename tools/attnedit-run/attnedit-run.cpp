@@ -526,18 +526,24 @@ static llvm::Error runGenerate(Model &model) {
   return llvm::Error::success();
 }
 
+/// --tokens for one pass of `model`: in its vocabulary and its context.
+static llvm::Expected<std::vector<int32_t>> tokensInContext(Model &model) {
+  auto ids = parseTokens(tokensArg, model.vocabSize());
+  if (ids && model.maxPositions() > 0 && (int64_t)ids->size() > model.maxPositions())
+    return usage(llvm::formatv("--tokens: {0} ids exceed the model's context of {1} tokens",
+                               ids->size(), model.maxPositions())
+                     .str());
+  return ids;
+}
+
 static llvm::Error runForward(Model &model) {
   if (tokensArg.empty())
     return usage("forward needs --tokens");
   if (logitsOut.empty())
     return usage("forward needs --logits-out FILE.npy");
-  auto ids = parseTokens(tokensArg, model.vocabSize());
+  auto ids = tokensInContext(model);
   if (!ids)
     return ids.takeError();
-  if (model.maxPositions() > 0 && (int64_t)ids->size() > model.maxPositions())
-    return usage(llvm::formatv("--tokens: {0} ids exceed the model's context of {1} tokens",
-                               ids->size(), model.maxPositions())
-                     .str());
   auto logits = model.forward(*ids);
   if (!logits)
     return logits.takeError();
@@ -737,7 +743,7 @@ static llvm::Error runEval() {
 static llvm::Error runGrad(Model &model) {
   if (tokensArg.empty() || outDir.empty())
     return usage("grad needs --tokens and --out-dir");
-  auto ids = parseTokens(tokensArg, model.vocabSize());
+  auto ids = tokensInContext(model);
   if (!ids)
     return ids.takeError();
   auto func = model.module().lookupSymbol<func::FuncOp>(gradFunc);
