@@ -23,8 +23,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <numeric>
 #include <optional>
@@ -381,6 +383,43 @@ private:
 
 } // namespace
 
+namespace {
+std::atomic<bool> stopRequested{false};
+
+extern "C" void requestStop(int signal) {
+  stopRequested = true;
+  // A second Ctrl-C stops at once.
+  std::signal(signal, SIG_DFL);
+}
+
+/// While a stage trains alone (not under MPI, whose ranks would stop at
+/// different steps): Ctrl-C or SIGTERM lets the running step finish, writes
+/// a checkpoint and stops the job, rather than losing up to checkpoint_every
+/// steps.
+class StopOnSignal {
+public:
+  explicit StopOnSignal(bool enabled) : enabled(enabled) {
+    stopRequested = false;
+    if (enabled) {
+      previousInt = std::signal(SIGINT, requestStop);
+      previousTerm = std::signal(SIGTERM, requestStop);
+    }
+  }
+  ~StopOnSignal() {
+    if (enabled) {
+      std::signal(SIGINT, previousInt);
+      std::signal(SIGTERM, previousTerm);
+    }
+  }
+  bool requested() const { return enabled && stopRequested; }
+
+private:
+  bool enabled;
+  void (*previousInt)(int) = SIG_DFL;
+  void (*previousTerm)(int) = SIG_DFL;
+};
+} // namespace
+
 llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &data,
                               func::FuncOp shareFunc) {
   const StageRecipe &stage = recipe.stages[index];
@@ -465,6 +504,7 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
       global.push_back(i);
   }
   GradientProgram &runner = share ? *share : program;
+  StopOnSignal signals(!group);
   runner.distribute(share ? nullptr : group);
   runner.setLanes(recipe.lanes);
   // Layer-parallel: every tensor from the rank that trains it, so that all
@@ -641,13 +681,20 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     points.push_back(std::move(point));
     if (!group || group->rank() == 0)
       progress.update(step + 1, stage.steps, loss, lr, ranks);
-    if ((step + 1) % recipe.checkpointEvery == 0 || step + 1 == stage.steps) {
+    bool stop = signals.requested();
+    if ((step + 1) % recipe.checkpointEvery == 0 || step + 1 == stage.steps || stop) {
       if (llvm::Error e = gatherLayers())
         return e;
       if (llvm::Error e = writeCheckpoint(index, step + 1, names, program.parameters(),
                                           m, v))
         return e;
     }
+    if (stop)
+      return makeError(llvm::formatv("stopped by a signal after stage {0} step {1}/{2}: the "
+                                     "checkpoint is written; run the same command with "
+                                     "--resume to continue",
+                                     index + 1, step + 1, stage.steps)
+                           .str());
   }
   if (stage.steps == 0)
     return writeCheckpoint(index, 0, names, program.parameters(), m, v);
