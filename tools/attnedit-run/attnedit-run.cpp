@@ -344,6 +344,14 @@ static llvm::Error writableFile(llvm::StringRef option, llvm::StringRef path,
   llvm::sys::path::remove_filename(dir);
   if (!llvm::sys::fs::is_directory(dir))
     return usage(option + " " + path + ": its directory " + dir + " does not exist");
+  // Files are written through a temporary beside them: a directory that
+  // takes no new file (read-only, /proc) failed only after the work.
+  llvm::SmallString<256> probe, model(dir);
+  llvm::sys::path::append(model, ".attnedit-probe-%%%%%%");
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(model, probe))
+    return usage(option + " " + path + ": cannot write in its directory " + dir + ": " +
+                 ec.message());
+  llvm::sys::fs::remove(probe);
   return llvm::Error::success();
 }
 
@@ -617,6 +625,17 @@ static llvm::Error runEval() {
     teacherPath = optionalModel.getValue();
   else if (!teacherPath.empty() && studentPath.empty())
     return usage("eval --teacher needs --student; to score one model give it as MODEL");
+  // Options of another kind of evaluation were ignored without a word.
+  llvm::SmallVector<const cl::Option *> ignored = {&recallSeed, &recallSamples};
+  if (taskArg == "recall")
+    ignored = {&textPath, &textFrom, &maxPositions, &window, &kvContext};
+  else if (taskArg == "multiple-choice")
+    ignored.append({&textFrom, &maxPositions, &window, &kvContext});
+  for (const cl::Option *option : ignored)
+    if (option->getNumOccurrences())
+      return usage("--" + option->ArgStr + " does not apply to " +
+                   (taskArg.empty() ? std::string("perplexity (no --task)")
+                                    : "--task " + taskArg));
   if (taskArg == "recall")
     return runEvalRecall();
   if (teacherPath.empty() || textPath.empty())

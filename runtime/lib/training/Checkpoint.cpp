@@ -170,6 +170,7 @@ llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
   state.file = file->str();
   // Checkpoints written before it was recorded count from their resume.
   state.seconds = object->getNumber("seconds").value_or(0);
+  state.xxh3 = object->getString("xxh3").value_or("").str();
   state.recipe = *recipe;
   state.job = *job;
   state.log.assign(log->begin(), log->end());
@@ -177,15 +178,23 @@ llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
 }
 
 json::Value CheckpointState::toJson() const {
-  return json::Object{{"stage", stage},   {"step", step}, {"file", file},
-                      {"seconds", seconds}, {"recipe", recipe}, {"job", job},
-                      {"log", json::Array(log)}};
+  return json::Object{{"stage", stage},   {"step", step},     {"file", file},
+                      {"xxh3", xxh3},       {"seconds", seconds}, {"recipe", recipe},
+                      {"job", job},         {"log", json::Array(log)}};
 }
 
 std::vector<std::string> CheckpointState::changes(const json::Value &newJob,
                                                   const json::Value &newRecipe) const {
   std::vector<std::string> out = jsonChanges(job, newJob);
-  for (std::string &line : jsonChanges(recipe, newRecipe, "recipe"))
+  // How often checkpoints are written does not change what is trained: a
+  // resume may write them more or less often.
+  auto withoutCadence = [](json::Value v) {
+    if (json::Object *o = v.getAsObject())
+      o->erase("checkpoint_every");
+    return v;
+  };
+  for (std::string &line : jsonChanges(withoutCadence(recipe), withoutCadence(newRecipe),
+                                       "recipe"))
     out.push_back(std::move(line));
   return out;
 }

@@ -194,6 +194,10 @@ static llvm::Error sameResumeOnEveryRank(ProcessGroup &group, int64_t stage, int
   return llvm::Error::success();
 }
 
+static std::string contentHash(llvm::StringRef bytes) {
+  return llvm::utohexstr(llvm::xxh3_64bits(llvm::arrayRefFromStringRef(bytes)));
+}
+
 llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
                                         ParameterStore &store) {
   ProcessGroup *group = processGroup();
@@ -248,6 +252,10 @@ llvm::Expected<Trainer> Trainer::resumed(const Recipe &recipe, TrainingRun run,
   if (!weights)
     return weights.takeError();
   std::shared_ptr<WeightFile> owner = std::move(*weights);
+  // A damaged byte in the weights would train on from wrong values.
+  if (!state->xxh3.empty() && contentHash(owner->contents()) != state->xxh3)
+    return makeError(trainer.checkpointFile + ": corrupt checkpoint: its bytes do not match the "
+                     "xxh3 " + statePath + " recorded; start again, or resume from a copy");
   for (const TensorInfo &info : owner->tensors()) {
     llvm::StringRef key = info.name;
     if (!key.consume_front("param/"))
@@ -291,8 +299,12 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
   std::string path = joinPath(run.workDir, file);
   if (llvm::Error e = writeSafetensors(path, tensors))
     return e;
-  CheckpointState state{(int64_t)stage, step, file, trainSeconds(), recipe.toJson(),
-                        json::Object(run.job), curves};
+  auto written = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                             /*RequiresNullTerminator=*/false);
+  if (!written)
+    return makeError(path + ": cannot read back: " + written.getError().message());
+  CheckpointState state{(int64_t)stage, step, file, contentHash((*written)->getBuffer()),
+                        trainSeconds(), recipe.toJson(), json::Object(run.job), curves};
   if (llvm::Error e = writeFileAtomically(joinPath(run.workDir, "checkpoint.json"),
                                           llvm::formatv("{0:2}", state.toJson()).str()))
     return e;

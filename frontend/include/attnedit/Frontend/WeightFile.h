@@ -57,6 +57,8 @@ public:
 
   llvm::StringRef path() const { return filePath; }
   llvm::ArrayRef<TensorInfo> tensors() const { return entries; }
+  /// The whole file, header and data.
+  llvm::StringRef contents() const { return buffer->getBuffer(); }
   const TensorInfo *find(llvm::StringRef name) const;
   const uint8_t *bytes(const TensorInfo &info) const {
     return reinterpret_cast<const uint8_t *>(buffer->getBufferStart()) + info.offset;

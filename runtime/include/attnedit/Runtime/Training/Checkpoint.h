@@ -55,6 +55,8 @@ std::vector<std::string> jsonChanges(const llvm::json::Value &was, const llvm::j
 struct CheckpointState {
   int64_t stage = 0, step = 0;
   std::string file; // the weights, a file name beside checkpoint.json
+  /// xxh3 of `file`'s bytes; empty in checkpoints from before it was kept.
+  std::string xxh3;
   double seconds = 0; // the job's training time up to this checkpoint
   llvm::json::Value recipe = nullptr, job = nullptr;
   std::vector<llvm::json::Value> log;
