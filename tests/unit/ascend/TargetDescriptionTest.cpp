@@ -143,6 +143,18 @@ TEST(TargetDescription, RefusesUnusableNumbers) {
             "t.json: number 'cube_cores' must be a whole number, got 2.5");
   EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "cube_cores", 0.5); }),
             "t.json: number 'cube_cores' must be a whole number, got 0.5");
+  // No cross-core flags failed in a transpose's kernel verifier; a UB reserve
+  // past the UB left every op "unfit" and modelled as free.
+  EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "cross_core_flags", 0); }),
+            "t.json: number 'cross_core_flags' must be positive, got 0");
+  EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "ub_reserve_bytes", 1e9); }),
+            "t.json: number 'ub_reserve_bytes' (1000000000) leaves nothing of buffer 'ub' "
+            "(196608 bytes)");
+  EXPECT_EQ(parseError([](json::Object &r) {
+              (*r.getObject("buffers")->getObject("ub"))["bytes"] = 1024;
+            }),
+            "t.json: number 'ub_reserve_bytes' (8192) leaves nothing of buffer 'ub' "
+            "(1024 bytes)");
 }
 
 // Tests that a field the reader does not know is refused, naming it: a

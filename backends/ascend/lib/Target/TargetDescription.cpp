@@ -203,6 +203,7 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
       {"l2_bytes_per_cycle", t.l2BytesPerCycle},
       {"vector_bytes_per_cycle", t.vectorBytesPerCycle},
       {"events_per_pipe_pair", static_cast<double>(t.eventsPerPipePair)},
+      {"cross_core_flags", static_cast<double>(t.crossCoreFlags)},
       {"gm_perf_align", static_cast<double>(t.gmPerfAlign)}};
   for (auto [key, v] : positive)
     if (!(v > 0))
@@ -242,6 +243,13 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
     t.buffers[i] = {*bytes, *align};
     s[("buffers." + name).str()] = src->str();
   }
+  // What the kernels may use of the UB is its size less the reserve: none
+  // left made every op "not fit", and the report counted them as free.
+  int64_t ub = t.buffers[static_cast<int>(Space::UB)].bytes;
+  if (t.ubReserveBytes >= ub)
+    return r.fail("number 'ub_reserve_bytes' (" + llvm::Twine(t.ubReserveBytes) +
+                  ") leaves nothing of buffer 'ub' (" + llvm::Twine(ub) + " bytes)"),
+           error();
 
   const json::Array *paths = root->getArray("paths");
   if (!paths)
