@@ -146,9 +146,12 @@ std::vector<int32_t> PackedTokens::sequence(uint64_t index) {
 /// of one job (mpirun -np N, or a node's own copy of the data) would
 /// otherwise average the gradients of different jobs without a word.
 static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &job,
-                                      const Recipe &recipe) {
+                                      const Recipe &recipe, llvm::StringRef workDir) {
+  // The work directory too: rank 0 alone writes there, so a rank given
+  // another --out left an empty one and could never resume.
   uint64_t hash = llvm::xxh3_64bits(
-      llvm::formatv("{0}{1}", json::Value(json::Object(job)), recipe.toJson()).str());
+      llvm::formatv("{0}{1}{2}", json::Value(json::Object(job)), recipe.toJson(), workDir)
+          .str());
   // Two halves: a double holds 32 bits exactly.
   auto all = group.gather({double(hash >> 32), double(hash & 0xffffffffu)}, "the jobs' hashes");
   if (!all)
@@ -156,9 +159,9 @@ static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &j
   for (int r = 1; r < group.size(); ++r)
     if ((*all)[2 * r] != (*all)[0] || (*all)[2 * r + 1] != (*all)[1])
       return makeError(llvm::formatv("rank {0} was given another job than rank 0: its model, "
-                                     "--edit, --data or recipe differ (a node's own copy of "
-                                     "a file may differ); every rank must run the same "
-                                     "command on the same files",
+                                     "--edit, --data, --out or recipe differ (a node's own "
+                                     "copy of a file may differ); every rank must run the "
+                                     "same command on the same files",
                                      r)
                            .str());
   return llvm::Error::success();
@@ -202,7 +205,7 @@ llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
                                         ParameterStore &store) {
   ProcessGroup *group = processGroup();
   if (group && group->size() > 1)
-    if (llvm::Error e = sameJobOnEveryRank(*group, run.job, recipe))
+    if (llvm::Error e = sameJobOnEveryRank(*group, run.job, recipe, run.workDir))
       return std::move(e);
   std::string statePath = joinPath(run.workDir, "checkpoint.json");
   auto trainer = resumed(recipe, std::move(run), store, statePath);
