@@ -527,7 +527,9 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
     if (!reader.require(size.field) || !reader.positive(size.field, *size.value, size.max))
       return reader.takeError();
   config.numKvHeads = config.numHeads;
-  config.maxPositions = 2048;
+  // transformers' defaults when the field is absent: Qwen2Config and
+  // Qwen3Config 32768, the others 2048.
+  config.maxPositions = qwen2 || qwen3 ? 32768 : 2048;
   if (!reader.positive("num_key_value_heads", config.numKvHeads, kMaxConfigSize) ||
       !reader.positive("max_position_embeddings", config.maxPositions, kMaxConfigSize) ||
       !reader.positiveNumber("rms_norm_eps", config.rmsNormEps))
@@ -564,11 +566,12 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
       return reader.error("num_key_value_heads",
                           llvm::formatv("({0}) must divide num_attention_heads ({1})",
                                         config.numKvHeads, config.numHeads));
-    // Qwen3 decouples head_dim from hidden_size / heads; the others may state it.
-    if (config.hiddenSize % config.numHeads != 0 && !reader.get("head_dim"))
+    // Qwen3 decouples head_dim from hidden_size / heads (Qwen3Config's
+    // default is 128); the others may state it.
+    if (!qwen3 && config.hiddenSize % config.numHeads != 0 && !reader.get("head_dim"))
       return reader.error("head_dim", "is missing and hidden_size is not divisible by "
                                       "num_attention_heads");
-    config.headDim = config.hiddenSize / config.numHeads;
+    config.headDim = qwen3 ? 128 : config.hiddenSize / config.numHeads;
     if (!reader.positive("head_dim", config.headDim, kMaxConfigSize))
       return reader.takeError();
     if (config.headDim % 2 != 0)

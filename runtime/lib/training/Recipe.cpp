@@ -150,10 +150,6 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
               std::pair{"train", stage.train != plain.train}})
           if (changed && s->get(field))
             return r.error(field, "applies only to stage model, not " + stage.stage);
-      if (stage.steps > 0 && stage.warmup > stage.steps)
-        spdlog::warn("{}: stages[{}] warms up over {} steps, more than its {} steps: its "
-                     "rate never reaches lr",
-                     path.str(), i, stage.warmup, stage.steps);
       parsedStages.push_back(stage);
     }
     recipe.stages = std::move(parsedStages);
@@ -165,6 +161,12 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
                                             recipe.lanes, recipe.batch));
   if (llvm::Error e = recipe.validate(path))
     return std::move(e);
+  // After validation: a warning before the error it precedes misled.
+  for (auto [i, stage] : llvm::enumerate(recipe.stages))
+    if (stage.steps > 0 && stage.warmup > stage.steps)
+      spdlog::warn("{}: stages[{}] warms up over {} steps, more than its {} steps: its "
+                   "rate never reaches lr",
+                   path.str(), i, stage.warmup, stage.steps);
   return recipe;
 }
 
