@@ -87,7 +87,9 @@ struct BlockPool {
         pool->free.pop_back();
       }
     }
-    if (!block)
+    // Null when it cannot be had: more than the machine holds (Linux would
+    // overcommit, and the OOM killer end the job later) or refused.
+    if (!block && bytes <= physicalMemoryBytes())
       block = std::aligned_alloc(64, llvm::alignTo(std::max<int64_t>(bytes, 64), 64));
     if (!block)
       return {};
@@ -1051,24 +1053,23 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
   // descriptor or a struct of them (all 8-byte words, so the struct is
   // their concatenation).
   // Compiled code cannot report a failed allocation: the arena and results
-  // are checked here, against the machine first (Linux would overcommit).
+  // are allocated here, and one that cannot be had is refused.
   int64_t resultBytes = fn.resultsAsArguments ? fn.resultOffset(fn.resultShapes.size()) : 0;
-  auto outOfMemory = [&](const std::string &why) {
+  auto outOfMemory = [&] {
     return makeError(fn.name,
                      llvm::formatv("cpu backend: a call needs {0:F2} GiB of working memory (its "
-                                   "activations' arena and results){1}: use fewer tokens per "
-                                   "call (batch, seq_len, lanes, or a shorter prompt)",
-                                   (fn.arenaBytes + resultBytes) / double(1 << 30), why)
+                                   "activations' arena and results), which this machine "
+                                   "({1:F1} GiB) cannot allocate: use fewer tokens per call "
+                                   "(batch, seq_len, lanes, or a shorter prompt)",
+                                   (fn.arenaBytes + resultBytes) / double(1 << 30),
+                                   physicalMemoryBytes() / (1 << 30))
                          .str());
   };
-  if (fn.arenaBytes + resultBytes > physicalMemoryBytes())
-    return outOfMemory(llvm::formatv(", more than this machine's {0:F1} GiB",
-                                     physicalMemoryBytes() / (1 << 30)));
   std::shared_ptr<void> resultBlock;
   if (fn.resultsAsArguments) {
     resultBlock = BlockPool::take(fn.resultBlocks, resultBytes);
     if (!resultBlock)
-      return outOfMemory(", which it cannot allocate");
+      return outOfMemory();
     for (size_t i = 0; i < fn.resultShapes.size(); ++i)
       descriptors.push_back(Descriptor::of((char *)resultBlock.get() + fn.resultOffset(i),
                                            fn.resultShapes[i]));
@@ -1082,7 +1083,7 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
     callArgs.push_back(results.data());
   std::shared_ptr<void> arena = BlockPool::take(fn.arenas, fn.arenaBytes);
   if (!arena)
-    return outOfMemory(", which it cannot allocate");
+    return outOfMemory();
   descriptors.push_back(Descriptor::of(arena.get(), {fn.arenaBytes}));
   for (Descriptor &d : descriptors)
     callArgs.push_back(d.words.data());

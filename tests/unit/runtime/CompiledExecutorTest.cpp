@@ -370,6 +370,34 @@ TEST(CompiledExecutorErrors, BadIdsAndShapes) {
   EXPECT_NE(llvm::toString(shape.takeError()).find("argument 0 has shape"), std::string::npos);
 }
 
+// Tests that a call whose working memory the machine cannot hold is
+// refused with its size, before compiled code runs: the arena's allocation
+// failed under a ulimit and the code faulted on the null pointer. Here an
+// intermediate of 2^33 floats (32 GiB) lives only inside the call.
+TEST(CompiledExecutorErrors, RefusesWorkingMemoryPastTheMachine) {
+  if (physicalMemoryBytes() >= 32.0 * (1 << 30))
+    GTEST_SKIP() << "this machine holds the 32 GiB intermediate; the refusal needs less memory";
+  MLIRContext context;
+  context.loadDialect<AttnEditDialect, func::FuncDialect>();
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
+      R"(func.func @f(%x: tensor<1x1024xf32>) -> tensor<1x1024xf32> {
+           %0 = attnedit.pad %x {axis = 0 : i64, before = 0 : i64, after = 8388607 : i64} : (tensor<1x1024xf32>) -> tensor<8388608x1024xf32>
+           %1 = attnedit.slice %0 {axis = 0 : i64, offset = 8388607 : i64, size = 1 : i64} : (tensor<8388608x1024xf32>) -> tensor<1x1024xf32>
+           return %1 : tensor<1x1024xf32> })",
+      &context);
+  ASSERT_TRUE(module);
+  ParameterStore none;
+  auto result = createCompiledExecutor(/*cacheDir=*/"")->run(
+      module->lookupSymbol<func::FuncOp>("f"), {Tensor::zeros({1, 1024})}, none);
+  ASSERT_FALSE(bool(result));
+  std::string message = llvm::toString(result.takeError());
+  EXPECT_NE(message.find("cpu backend: a call needs 32.00 GiB of working memory"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("cannot allocate: use fewer tokens per call"), std::string::npos)
+      << message;
+}
+
 // Tests the disk cache: a second executor (a later run) finds the object
 // code and calling convention the first wrote and gives the same results
 // without compiling; a corrupt entry is ignored and rebuilt, not trusted.
