@@ -715,6 +715,12 @@ static llvm::Error runEval() {
   auto result = compareNextToken(**teacher, student, tokens, *passTokens);
   if (!result)
     return result.takeError();
+  // A figure over a handful of positions is mostly noise, and a short file's
+  // held-out tail (--data-from 0.9 by default) is only a tenth of it.
+  if (result->positions < 100)
+    spdlog::warn("{}: only {} positions scored, too few for a stable figure: use a longer "
+                 "text or a smaller --data-from",
+                 textPath.getValue(), result->positions);
   result->teacherKvBytesPerToken = kvBytesPerToken((*teacher)->module());
   result->studentKvBytesPerToken = kvBytesPerToken(student.module());
   result->kvContext = kvContext > 0                  ? (int64_t)kvContext
