@@ -170,6 +170,30 @@ static llvm::Error parseRopeParameters(JsonReader &reader, ModelConfig &config,
   return llvm::Error::success();
 }
 
+/// transformers 5 reads rope_scaling as rope_parameters, rope_theta
+/// included; transformers 4 ignores a rope_theta there. A file where the two
+/// disagree is refused, as for rope_parameters.
+static llvm::Error checkRopeScalingTheta(JsonReader &reader, const ModelConfig &config) {
+  const llvm::json::Value *v = reader.get("rope_scaling");
+  const llvm::json::Object *scaling = v ? v->getAsObject() : nullptr;
+  if (!scaling || !scaling->get("rope_theta"))
+    return llvm::Error::success();
+  JsonReader inner = reader.nested("rope_scaling", *scaling);
+  double theta = 0;
+  if (!inner.positiveNumber("rope_theta", theta))
+    return inner.takeError();
+  if (!config.layerRopeTheta.empty())
+    return reader.error("rope_theta", "is a per-layer list, and field "
+                                      "'rope_scaling.rope_theta' gives one value too");
+  if (theta != config.ropeTheta)
+    return inner.error("rope_theta",
+                       llvm::formatv("is {0} but the top-level rope_theta is {1}{2} "
+                                     "(transformers 4 reads the second, 5 the first)",
+                                     number(theta), number(config.ropeTheta),
+                                     reader.get("rope_theta") ? "" : ", its default"));
+  return llvm::Error::success();
+}
+
 /// A config field that is a list, one entry per layer (attnedit's export of
 /// per-layer MLA sizes and RoPE bases, as OpenELM's config lists
 /// num_kv_heads per layer): checks the length; the entries are the caller's
@@ -557,6 +581,8 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
       config.llama3Scaling = *scaling;
     else
       return scaling.takeError();
+    if (llvm::Error e = checkRopeScalingTheta(reader, config))
+      return std::move(e);
     bool slidingWindow = false;
     if (!reader.flag("use_sliding_window", slidingWindow) ||
         !reader.flag("attention_bias", config.attentionBias))

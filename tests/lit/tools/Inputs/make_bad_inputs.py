@@ -143,6 +143,11 @@ def main(root):
         rope_parameters={"rope_type": "default", "rope_theta": 500000.0}), weights=good)
     model_dir(root, "config-rope-parameters-scaling", config=with_config(
         rope_scaling=llama3, rope_parameters={"rope_type": "default"}), weights=good)
+    # transformers 5 reads rope_scaling as rope_parameters, rope_theta too.
+    model_dir(root, "config-rope-scaling-theta", config=with_config(
+        rope_theta=None, rope_scaling=dict(llama3, rope_theta=500000.0)), weights=good)
+    model_dir(root, "rope-scaling-theta-agrees", config=with_config(
+        rope_theta=500000.0, rope_scaling=dict(llama3, rope_theta=500000.0)), weights=good)
     model_dir(root, "config-kv-heads", config=with_config(num_key_value_heads=3), weights=good)
     model_dir(root, "config-gelu", config=with_config(hidden_act="gelu"), weights=good)
     model_dir(root, "config-arch-string", config=with_config(architectures="LlamaForCausalLM"),
