@@ -493,21 +493,29 @@ static llvm::Error runGenerate(Model &model) {
                                ids.size(), context, context - 1)
                      .str());
   // The echo starts after a BOS the prompt begins with, else at its first
-  // token (Qwen has no BOS: its first word went missing).
-  if (!byIds && tok)
+  // token (Qwen has no BOS: its first word went missing). It waits for the
+  // first new token, so that a failure in the set-up prints no half output.
+  bool echoed = byIds || !tok;
+  auto echo = [&] {
+    if (echoed)
+      return;
+    echoed = true;
     for (size_t i = model.bosToken() && ids[0] == *model.bosToken() ? 1 : 0; i < ids.size(); ++i)
       printPiece(tok->decodeToken(i ? ids[i - 1] : -1, ids[i]));
+  };
   auto start = std::chrono::steady_clock::now();
   GenerationTiming timing;
   auto generated = generate(
       model, ids, *sampling,
       [&](int32_t prev, int32_t next) {
+        echo();
         if (tok)
           printPiece(tok->decodeToken(prev, next));
       },
       &timing);
   if (!generated)
     return generated.takeError();
+  echo();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (tok)
     llvm::outs() << "\n";
