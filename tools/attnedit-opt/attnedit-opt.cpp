@@ -15,12 +15,60 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/ToolOutputFile.h"
 
 #include <string>
 #include <vector>
+
+namespace {
+/// A module names its weights and tokenizer relative to its own file, and
+/// the printed output has no location to say where it came from: written
+/// in another folder, relative names would read other files or none.
+struct AnchorModulePaths : mlir::PassWrapper<AnchorModulePaths, mlir::OperationPass<>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(AnchorModulePaths)
+  void runOnOperation() override { mlir::attnedit::anchorModulePaths(getOperation()); }
+};
+} // namespace
+
+/// mlir-opt's main, with the module's paths anchored before the pipeline.
+static mlir::LogicalResult optMain(int argc, char **argv, mlir::DialectRegistry &registry) {
+  auto [inputFilename, outputFilename] =
+      mlir::registerAndParseCLIOptions(argc, argv, "attnedit optimizer driver\n", registry);
+  mlir::MlirOptMainConfig config = mlir::MlirOptMainConfig::createFromCLOptions();
+  if (config.shouldShowDialects()) {
+    llvm::outs() << "Available Dialects: ";
+    llvm::interleaveComma(registry.getDialectNames(), llvm::outs());
+    llvm::outs() << "\n";
+    return mlir::success();
+  }
+  mlir::MlirOptMainConfig given = config;
+  config.setPassPipelineSetupFn([given](mlir::PassManager &pm) {
+    pm.addPass(std::make_unique<AnchorModulePaths>());
+    return given.setupPassPipeline(pm);
+  });
+  std::string error;
+  auto input = mlir::openInputFile(inputFilename, &error);
+  if (!input) {
+    llvm::errs() << "attnedit-opt: " << error << "\n";
+    return mlir::failure();
+  }
+  auto output = mlir::openOutputFile(outputFilename, &error);
+  if (!output) {
+    llvm::errs() << "attnedit-opt: " << error << "\n";
+    return mlir::failure();
+  }
+  if (mlir::failed(mlir::MlirOptMain(output->os(), std::move(input), registry, config)))
+    return mlir::failure();
+  output->keep();
+  return mlir::success();
+}
 
 int main(int argc, char **argv) {
   // A pass error names its op and location; MLIR's default of dumping the
@@ -47,6 +95,5 @@ int main(int argc, char **argv) {
   // ascend kernels loop with scf.for over arith index math.
   registry.insert<mlir::attnedit::ascend::AscendDialect, mlir::scf::SCFDialect>();
   mlir::attnedit::setToolVersionPrinter("attnedit-opt");
-  return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, "attnedit optimizer driver\n", registry));
+  return mlir::asMainReturnCode(optMain(argc, argv, registry));
 }
