@@ -583,6 +583,14 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
       return scaling.takeError();
     if (llvm::Error e = checkRopeScalingTheta(reader, config))
       return std::move(e);
+    // transformers' RoPE initialisation reads it for every model type.
+    double partialRotary = 1;
+    if (!reader.positiveNumber("partial_rotary_factor", partialRotary))
+      return reader.takeError();
+    if (partialRotary != 1)
+      return reader.error("partial_rotary_factor",
+                          "is " + number(partialRotary) +
+                              "; partial rotary embeddings are not supported (only 1)");
     bool slidingWindow = false;
     if (!reader.flag("use_sliding_window", slidingWindow) ||
         !reader.flag("attention_bias", config.attentionBias))

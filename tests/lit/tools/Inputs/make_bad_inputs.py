@@ -148,6 +148,8 @@ def main(root):
         rope_theta=None, rope_scaling=dict(llama3, rope_theta=500000.0)), weights=good)
     model_dir(root, "rope-scaling-theta-agrees", config=with_config(
         rope_theta=500000.0, rope_scaling=dict(llama3, rope_theta=500000.0)), weights=good)
+    model_dir(root, "config-partial-rotary", config=with_config(partial_rotary_factor=0.5),
+              weights=good)
     model_dir(root, "config-kv-heads", config=with_config(num_key_value_heads=3), weights=good)
     model_dir(root, "config-gelu", config=with_config(hidden_act="gelu"), weights=good)
     model_dir(root, "config-arch-string", config=with_config(architectures="LlamaForCausalLM"),
