@@ -2,6 +2,7 @@
 
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/IR/Limits.h"
 
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -45,6 +46,26 @@ LogicalResult AttnEditDialect::verifyOperationAttribute(Operation *op, NamedAttr
       return op->emitError() << "'" << attrs::kParameterScopes
                              << "' must be a dictionary {scope = [file paths]}";
   }
+  // What runs the module reads these; a wrong kind was read as absent (no
+  // context limit, no stop token, no tokenizer).
+  auto name = attr.getName().getValue();
+  auto integer = dyn_cast<IntegerAttr>(attr.getValue());
+  if (name == attrs::kMaxPositions &&
+      (!integer || integer.getType().isIndex() || integer.getInt() < 1 ||
+       integer.getInt() > kMaxConfigSize))
+    return op->emitError() << "'" << name << "' must be an integer in [1, " << kMaxConfigSize
+                           << "] (the model's context in tokens)";
+  if (name == attrs::kBosToken && (!integer || integer.getInt() < 0))
+    return op->emitError() << "'" << name << "' must be a non-negative integer (a token id)";
+  if (name == attrs::kStopTokens) {
+    auto ids = dyn_cast<DenseI32ArrayAttr>(attr.getValue());
+    if (!ids || llvm::any_of(ids.asArrayRef(), [](int32_t id) { return id < 0; }))
+      return op->emitError() << "'" << name
+                             << "' must be an array<i32: ...> of non-negative token ids";
+  }
+  if ((name == attrs::kTokenizer || name == attrs::kArchitecture) &&
+      !isa<StringAttr>(attr.getValue()))
+    return op->emitError() << "'" << name << "' must be a string";
   return success();
 }
 

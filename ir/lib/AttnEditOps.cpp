@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/IR/Limits.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -198,8 +199,8 @@ LogicalResult CausalMaskOp::verify() {
   auto in = getType().getShape();
   if (in.size() < 2)
     return emitOpError("input must be [..., Tq, Tk]");
-  if ((int64_t)getWindow() < 0)
-    return emitOpError("window must be >= 0");
+  if ((int64_t)getWindow() < 0 || (int64_t)getWindow() > kMaxConfigSize)
+    return emitOpError() << "window must be in [0, " << kMaxConfigSize << "]";
   int64_t tq = in[in.size() - 2], tk = in.back();
   if (!ShapedType::isDynamic(tq) && !ShapedType::isDynamic(tk) && tq > tk)
     return emitOpError() << "more queries (" << tq << ") than keys (" << tk << ")";
@@ -355,8 +356,9 @@ static LogicalResult verifyAttentionCore(AttentionLike op) {
         failed(expectShape(op, "k norm", shapeOf(norms[1]), {d})))
       return failure();
   }
-  if ((int64_t)op.getWindow() < 0)
-    return op.emitOpError("window must be >= 0");
+  // As the edit and the importer bound it: decoding sizes its ring by it.
+  if ((int64_t)op.getWindow() < 0 || (int64_t)op.getWindow() > kMaxConfigSize)
+    return op.emitOpError() << "window must be in [0, " << kMaxConfigSize << "]";
   if (failed(verifyRopeConfig(op, d, op.getRotaryDim(), op.getRopeTheta().convertToDouble(),
                               op.getLlama3Scaling())))
     return failure();
@@ -606,8 +608,11 @@ LogicalResult PagedAttentionOp::verify() {
     return failure();
   auto q = shapeOf(getQuery());
   int64_t kvHeads = getNumKvHeads(), dv = getVHeadDim();
-  if (getBlockSize() <= 0 || kvHeads <= 0 || dv <= 0 || getWindow() < 0)
-    return emitOpError("block_size, num_kv_heads and v_head_dim must be positive, window >= 0");
+  if (getBlockSize() <= 0 || kvHeads <= 0 || dv <= 0 || getWindow() < 0 ||
+      getWindow() > kMaxConfigSize)
+    return emitOpError() << "block_size, num_kv_heads and v_head_dim must be positive, window "
+                            "in [0, "
+                         << kMaxConfigSize << "]";
   if (!ShapedType::isDynamic(q[1]) && q[1] % kvHeads != 0)
     return emitOpError() << q[1] << " query heads are not a multiple of " << kvHeads
                          << " KV heads";

@@ -12,6 +12,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
@@ -105,6 +106,16 @@ llvm::Error Model::configure(llvm::StringRef tokenizerPath) {
     bos = (int32_t)b.getInt();
   if (auto s = m->getAttrOfType<DenseI32ArrayAttr>(attrs::kStopTokens))
     stops.assign(s.asArrayRef().begin(), s.asArrayRef().end());
+  // The dialect checked their kinds; the vocabulary is @forward's.
+  std::vector<int32_t> special = stops;
+  if (bos)
+    special.push_back(*bos);
+  for (int32_t id : special)
+    if (id >= vocab)
+      return makeError("module", llvm::formatv("token id {0} ({1} or {2}) is past the "
+                                               "vocabulary of {3}",
+                                               id, attrs::kBosToken, attrs::kStopTokens, vocab)
+                                     .str());
 
   tokenizerFile = tokenizerPath.str();
   if (tokenizerFile.empty())

@@ -203,6 +203,48 @@ module attributes {attnedit.parameter_files = ["w.safetensors", 3]} {
 
 // -----
 
+// Tests that the attributes a run reads have their kinds: another kind was
+// read as absent (no context limit, no stop token, no tokenizer).
+// expected-error @+1 {{'attnedit.max_positions' must be an integer in [1, 16777216] (the model's context in tokens)}}
+module attributes {attnedit.max_positions = 0 : i64} {
+}
+
+// -----
+
+// expected-error @+1 {{'attnedit.max_positions' must be an integer in [1, 16777216]}}
+module attributes {attnedit.max_positions = "x"} {
+}
+
+// -----
+
+// expected-error @+1 {{'attnedit.stop_token_ids' must be an array<i32: ...> of non-negative token ids}}
+module attributes {attnedit.stop_token_ids = "x"} {
+}
+
+// -----
+
+// expected-error @+1 {{'attnedit.bos_token_id' must be a non-negative integer (a token id)}}
+module attributes {attnedit.bos_token_id = -1 : i32} {
+}
+
+// -----
+
+// expected-error @+1 {{'attnedit.tokenizer' must be a string}}
+module attributes {attnedit.tokenizer = 5 : i64} {
+}
+
+// -----
+
+// Tests that a window is bounded as the edit bounds it: decoding sizes its
+// cache by it (2^40 aborted in the allocator).
+func.func @window_bound(%a: tensor<2x6x6xf32>) -> tensor<2x6x6xf32> {
+  // expected-error @+1 {{window must be in [0, 16777216]}}
+  %0 = attnedit.causal_mask %a {window = 1099511627776 : i64} : tensor<2x6x6xf32>
+  return %0 : tensor<2x6x6xf32>
+}
+
+// -----
+
 // Tests that loss_grad names its loss by the dialect's enum: an unknown one
 // is a parse error, not a runtime failure of whichever executor meets it.
 func.func @unknown_loss(%a: tensor<?x8xf32>, %g: tensor<f32>) -> tensor<?x8xf32> {

@@ -9,6 +9,7 @@
 #define ATTNEDIT_FRONTEND_MODELCONFIG_H
 
 #include "attnedit/Frontend/WeightFile.h"
+#include "attnedit/IR/Limits.h"
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -27,11 +28,6 @@ enum class AttentionKind {
   GateSwa,  // attnedit's gated (sliding-window) attention export
 };
 
-/// The largest size or count a config.json field or a llama2.c header may
-/// give (hidden, intermediate and head sizes, heads, vocabulary, context,
-/// latent ranks): 2^24, far past released models (vocabularies ~256K,
-/// contexts ~10M), small enough that products of two stay in int64.
-constexpr int64_t kMaxConfigSize = int64_t(1) << 24;
 /// The most layers a config may have (released models have < 200); every
 /// layer becomes IR, so this bounds the work an import does.
 constexpr int64_t kMaxLayers = 4096;
