@@ -1,6 +1,7 @@
 //===- ParameterStore.cpp - named parameters to memory ---------------------===//
 
 #include "attnedit/Runtime/Execution/ParameterStore.h"
+#include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/IR/AttnEditDialect.h"
 
@@ -11,17 +12,27 @@ using namespace mlir;
 using namespace mlir::attnedit;
 
 llvm::Error ParameterStore::open(llvm::StringRef path, llvm::StringRef scope) {
+  std::unique_ptr<WeightFile> file;
   if (llvm::sys::path::extension(path) == ".bin") {
     auto checkpoint = openLlama2c(path);
     if (!checkpoint)
       return checkpoint.takeError();
-    add(std::move(checkpoint->weights), scope);
-    return llvm::Error::success();
+    file = std::move(checkpoint->weights);
+  } else {
+    auto opened = WeightFile::openSafetensors(path);
+    if (!opened)
+      return opened.takeError();
+    file = std::move(*opened);
   }
-  auto file = WeightFile::openSafetensors(path);
-  if (!file)
-    return file.takeError();
-  add(std::move(*file), scope);
+  // Lookups take the first file holding a name: which one holds depends on
+  // the order the module lists them in, as with a tensor in two HF shards.
+  for (const auto &earlier : files[scope])
+    for (const TensorInfo &info : file->tensors())
+      if (earlier->find(info.name))
+        return makeError(path, llvm::Twine("tensor '") + info.name + "' is also in " +
+                                   earlier->path() +
+                                   ": a module's parameter files must not share a tensor");
+  add(std::move(file), scope);
   return llvm::Error::success();
 }
 
