@@ -13,7 +13,8 @@ using namespace mlir::attnedit::ascend;
 
 namespace {
 struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
-  Option<std::string> target{*this, "target", llvm::cl::desc("target description (910b, 910a or a .json file)"),
+  Option<std::string> target{*this, "target",
+                             llvm::cl::desc("target description (910b, 910a or a .json file)"),
                              llvm::cl::init("910b")};
   Option<std::string> dtype{*this, "dtype", llvm::cl::desc("GM element type: f16 or bf16"),
                             llvm::cl::init("bf16")};
@@ -21,17 +22,18 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                          llvm::cl::desc("first give every dynamic size this token count "
                                         "(--attnedit-static-tokens): kernels take fixed shapes"),
                          llvm::cl::init(0)};
-  Option<std::string> report{*this, "report", llvm::cl::desc("cost-model report JSON file"),
-                             llvm::cl::init("")};
-  Option<std::string> trace{*this, "trace", llvm::cl::desc("Chrome trace JSON file"),
+  Option<std::string> report{
+      *this, "report", llvm::cl::desc("cost-model report JSON file to write"), llvm::cl::init("")};
+  Option<std::string> trace{*this, "trace", llvm::cl::desc("Chrome trace JSON file to write"),
                             llvm::cl::init("")};
-  Option<std::string> tiling{*this, "tcube-tiling", llvm::cl::desc("TCubeTiling JSON file"),
-                             llvm::cl::init("")};
-  Option<std::string> ascendc{*this, "ascendc", llvm::cl::desc("Ascend C-like source file"),
-                              llvm::cl::init("")};
-  Option<std::string> schedule{*this, "schedule",
-                                llvm::cl::desc("flatbuffer schedule file (runtime/schema/ascend_schedule.fbs)"),
-                                llvm::cl::init("")};
+  Option<std::string> tiling{*this, "tcube-tiling",
+                             llvm::cl::desc("TCubeTiling JSON file to write"), llvm::cl::init("")};
+  Option<std::string> ascendc{
+      *this, "ascendc", llvm::cl::desc("Ascend C-like source file to write"), llvm::cl::init("")};
+  Option<std::string> schedule{
+      *this, "schedule",
+      llvm::cl::desc("flatbuffer schedule file to write (runtime/schema/ascend_schedule.fbs)"),
+      llvm::cl::init("")};
   Option<bool> fuseAttention{*this, "fuse-attention",
                              llvm::cl::desc("attention chains as flash-attention mix kernels "
                                             "(on targets with separated AI cores)"),

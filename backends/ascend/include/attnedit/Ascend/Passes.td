@@ -180,10 +180,12 @@ def AscendEstimatePass : Pass<"attnedit-ascend-estimate", "::mlir::ModuleOp"> {
     and pipe), `tiling` the TCubeTiling JSON of each matmul kernel.
   }];
   let options = [
-    Option<"report", "report", "std::string", "\"\"", "JSON report file ('-' = stdout)">,
-    Option<"trace", "trace", "std::string", "\"\"", "Chrome trace JSON file">,
+    Option<"report", "report", "std::string", "\"\"",
+           "JSON report file to write ('-' = stdout)">,
+    Option<"trace", "trace", "std::string", "\"\"", "Chrome trace JSON file to write">,
     Option<"tiling", "tcube-tiling", "std::string", "\"\"",
-           "TCubeTiling JSON file (the matmul lowering's tiling= forces a tiling)">,
+           "TCubeTiling JSON file to write (the matmul lowering's tiling= forces a "
+           "tiling)">,
     Option<"sensitivity", "sensitivity", "bool", "false",
            "add to the report each [E] number's effect at 0.5x and 1.5x (research 11.4)">,
   ];
