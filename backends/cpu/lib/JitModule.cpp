@@ -4,6 +4,7 @@
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Analysis/TargetLibraryInfo.h"
@@ -20,11 +21,14 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <vector>
+#include <sys/mman.h>
 #include <unistd.h>
 
 using namespace mlir;
@@ -308,8 +312,30 @@ std::string cpu::JitModule::hostFingerprint() {
          llvm::sys::getHostCPUName().str() + ";" + llvm::join(parts, "+");
 }
 
+/// The object code `engine` compiled. ExecutionEngine writes it only to a
+/// path, through a stream that aborts the process on a write error ("IO
+/// failure on output stream" on a full disk) and prints a bare LLVM line
+/// when the path cannot be opened: it writes into a memory file instead,
+/// and the caller writes the bytes where it can report a failure.
+static llvm::Expected<std::string> compiledObject(ExecutionEngine &engine) {
+  int fd = ::memfd_create("attnedit-object", MFD_CLOEXEC);
+  if (fd < 0)
+    return llvm::createStringError(std::error_code(errno, std::generic_category()),
+                                   "cannot keep the object code: memfd_create: %s",
+                                   std::strerror(errno));
+  auto closeFd = llvm::make_scope_exit([&] { ::close(fd); });
+  engine.dumpToObjectFile(("/proc/self/fd/" + llvm::Twine(fd)).str());
+  llvm::SmallString<0> bytes;
+  if (llvm::Error e = llvm::sys::fs::readNativeFileToEOF(fd, bytes))
+    return e;
+  if (bytes.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "the JIT gave no object code (is /proc mounted?)");
+  return bytes.str().str();
+}
+
 llvm::Expected<std::unique_ptr<cpu::JitModule>>
-cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef objectPath) {
+cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, bool keepObject) {
   if (llvm::Error e = initializeTarget())
     return std::move(e);
   auto builder = hostMachine();
@@ -322,11 +348,11 @@ cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef o
   // must outlive ExecutionEngine::create (ASan: stack-use-after-scope).
   std::function<llvm::Error(llvm::Module *)> transformer =
       [target = machine->get()](llvm::Module *m) { return optimize(m, target); };
-  // The perf map reads the object code, written to a file even without a cache.
+  // The perf map reads the object code, kept even without a cache.
   bool perfMap = perfMapRequested() && !entry.empty();
   ExecutionEngineOptions options;
   options.transformer = transformer;
-  options.enableObjectDump = !objectPath.empty() || perfMap;
+  options.enableObjectDump = keepObject || perfMap;
   // On by default in MLIR: LLVM's listener then wrote a jitdump of every
   // compiled object (to $JITDUMPDIR, else under $HOME or /tmp, .debug/jit)
   // that nothing deleted, 568 MB over this project's test runs.
@@ -337,39 +363,36 @@ cpu::JitModule::create(ModuleOp module, llvm::StringRef entry, llvm::StringRef o
   (*engine)->registerSymbols(hostSymbols);
   std::unique_ptr<JitModule> jit(new JitModule());
   jit->engine = std::move(*engine);
-  if (options.enableObjectDump) {
-    // The object exists once something was looked up (cpu-codegen.md §2:
-    // dumping first can silently write nothing).
-    if (auto fn = jit->engine->lookupPacked(("_mlir_ciface_" + entry).str()); !fn)
-      return fn.takeError();
-    llvm::SmallString<128> temporary;
-    if (objectPath.empty()) {
-      // Created exclusively: functions compile side by side (prepare).
-      int fd;
-      if (llvm::sys::fs::createTemporaryFile("attnedit-perf-map", "o", fd, temporary))
-        return jit;
-      ::close(fd);
-    } else {
-      temporary = (objectPath + ".tmp." + llvm::Twine(getpid())).str();
-    }
-    jit->engine->dumpToObjectFile(temporary);
-    std::optional<PerfMapFunctions> functions;
-    if (perfMap) {
-      if (auto object = llvm::MemoryBuffer::getFile(temporary))
-        functions = perfMapFunctions((*object)->getMemBufferRef());
-    }
-    if (functions) {
+  if (!options.enableObjectDump)
+    return jit;
+  // The object exists once something was looked up (cpu-codegen.md §2:
+  // dumping first can silently write nothing).
+  if (auto fn = jit->engine->lookupPacked(("_mlir_ciface_" + entry).str()); !fn)
+    return fn.takeError();
+  auto object = compiledObject(*jit->engine);
+  if (!object) {
+    jit->objectError = llvm::toString(object.takeError());
+    return jit;
+  }
+  if (perfMap) {
+    if (auto functions = perfMapFunctions(llvm::MemoryBufferRef(*object, entry))) {
       if (auto address = jit->engine->lookup(functions->anchorName()))
         appendPerfMap(*functions, reinterpret_cast<uint64_t>(*address));
       else
         llvm::consumeError(address.takeError());
     }
-    if (objectPath.empty() || !llvm::sys::fs::exists(temporary))
-      llvm::sys::fs::remove(temporary);
-    else if (std::error_code ec = llvm::sys::fs::rename(temporary, objectPath))
-      llvm::sys::fs::remove(temporary);
   }
+  if (keepObject)
+    jit->object = std::move(*object);
   return jit;
+}
+
+llvm::Expected<std::string> cpu::JitModule::takeObject() {
+  if (object.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s",
+                                   objectError.empty() ? "no object code was kept"
+                                                       : objectError.c_str());
+  return std::move(object);
 }
 
 llvm::Expected<std::unique_ptr<cpu::JitModule>> cpu::JitModule::load(llvm::StringRef objectPath) {

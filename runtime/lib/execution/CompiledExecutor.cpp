@@ -52,6 +52,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <condition_variable>
 #include <functional>
@@ -60,6 +62,7 @@
 #include <cstring>
 #include <mutex>
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -272,7 +275,8 @@ void evictLeastRecentlyUsed(const std::string &dir, llvm::StringRef keep, uint64
       continue;
     total += status.getSize();
     llvm::StringRef name = llvm::sys::path::filename(it->path());
-    bool temporary = name.contains(".tmp.");
+    // writeFileAtomically's NAME.tmp, or NAME.tmp.PID.
+    bool temporary = name.ends_with(".tmp") || name.contains(".tmp.");
     if (temporary && now - status.getLastModificationTime() < std::chrono::hours(1))
       continue;
     llvm::StringRef key = temporary ? name : name.rsplit('.').first;
@@ -579,11 +583,17 @@ private:
   /// outside the lock: several functions compile at once (prepare).
   llvm::Expected<std::shared_ptr<CompiledFunction>>
   compiledByText(func::FuncOp func, const std::string &text, const InputShapes &shapes);
+  /// Compiles `func`; with `keepObject`, its object code stays for the
+  /// caller to write (JitModule::takeObject).
   llvm::Expected<std::shared_ptr<CompiledFunction>>
-  compile(func::FuncOp func, const std::string &text, llvm::StringRef objectPath,
+  compile(func::FuncOp func, const std::string &text, bool keepObject,
           const InputShapes &shapes = {});
   /// The entry of `key` in the disk cache, or null when absent or unusable.
   std::shared_ptr<CompiledFunction> loadCached(llvm::StringRef key);
+  /// Writes `fn`'s object code and manifest as the entry `key`, compiled
+  /// from text of hash `textHash`. The cache is optional: a failure is
+  /// warned about, naming the file, and leaves no entry.
+  void storeCached(llvm::StringRef key, llvm::StringRef textHash, CompiledFunction &fn);
 
   std::string cacheDir;
   /// When running an artifact: its path, and its functions by text hash.
@@ -660,10 +670,8 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
     cache[key] = cached;
     return cached;
   }
-  std::string objectPath;
-  if (!cacheDir.empty() && !executableHash().empty() &&
-      !llvm::sys::fs::create_directories(cacheDir))
-    objectPath = (cacheDir + "/" + key + ".o");
+  bool toCache = !cacheDir.empty() && !executableHash().empty() &&
+                 !llvm::sys::fs::create_directories(cacheDir);
   compiling.insert(key);
   lock.unlock();
   auto finished = llvm::make_scope_exit([&] {
@@ -672,24 +680,11 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
     compiling.erase(key);
     compileDone.notify_all();
   });
-  auto fn = compile(func, text, objectPath, shapes);
+  auto fn = compile(func, text, toCache, shapes);
   if (!fn)
     return fn.takeError();
-  if (std::string hash = objectPath.empty() ? "" : objectHash(objectPath); !hash.empty()) {
-    // The calling convention beside the object, written after it: an entry
-    // counts only when both are there.
-    flatbuffers::FlatBufferBuilder b;
-    b.ForceDefaults(true); // a checksum field to seal
-    std::vector<flatbuffers::Offset<fb::Function>> functions{
-        writeFunction(b, **fn, textHash(text), key + ".o", hash)};
-    std::string manifest = sealedManifest(
-        b, fb::CreateManifest(b, b.CreateString(kFormat),
-                              b.CreateString(cpu::JitModule::hostFingerprint()), 0,
-                              b.CreateVector(functions)));
-    if (llvm::Error e = writeFileAtomically(cacheDir + "/" + key + ".aexm", manifest))
-      spdlog::warn("cpu backend: {}", llvm::toString(std::move(e)));
-    evictLeastRecentlyUsed(cacheDir, key, cacheLimit());
-  }
+  if (toCache)
+    storeCached(key, textHash(text), **fn);
   lock.lock();
   cache[key] = *fn;
   return *fn;
@@ -713,6 +708,37 @@ void CompiledExecutor::prepare(llvm::ArrayRef<func::FuncOp> functions) {
   pool.wait();
 }
 
+void CompiledExecutor::storeCached(llvm::StringRef key, llvm::StringRef recordedTextHash,
+                                   CompiledFunction &fn) {
+  std::string base = cacheDir + "/" + key.str();
+  auto object = fn.jit->takeObject();
+  if (!object) {
+    spdlog::warn("cpu backend: @{} not cached: {}", fn.name, llvm::toString(object.takeError()));
+    return;
+  }
+  if (llvm::Error e = writeFileAtomically(base + ".o", *object)) {
+    spdlog::warn("cpu backend: {}; @{} not cached", llvm::toString(std::move(e)), fn.name);
+    // What the key held could not be loaded (loadCached): no entry at all.
+    llvm::sys::fs::remove(base + ".aexm");
+    return;
+  }
+  // The calling convention beside the object, written after it: an entry
+  // counts only when both are there. The hash is of the bytes written here.
+  flatbuffers::FlatBufferBuilder b;
+  b.ForceDefaults(true); // a checksum field to seal
+  std::vector<flatbuffers::Offset<fb::Function>> functions{
+      writeFunction(b, fn, recordedTextHash, key.str() + ".o", textHash(*object))};
+  std::string manifest = sealedManifest(
+      b, fb::CreateManifest(b, b.CreateString(kFormat),
+                            b.CreateString(cpu::JitModule::hostFingerprint()), 0,
+                            b.CreateVector(functions)));
+  if (llvm::Error e = writeFileAtomically(base + ".aexm", manifest)) {
+    spdlog::warn("cpu backend: {}; @{} not cached", llvm::toString(std::move(e)), fn.name);
+    return;
+  }
+  evictLeastRecentlyUsed(cacheDir, key, cacheLimit());
+}
+
 std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef key) {
   if (cacheDir.empty() || executableHash().empty())
     return nullptr;
@@ -728,7 +754,8 @@ std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef k
     spdlog::warn("cpu backend: ignoring a malformed cache entry {}.aexm", base);
     return nullptr;
   }
-  if (llvm::Error e = checkObject(base + ".o", *manifest->functions()->Get(0), "recompiling")) {
+  const fb::Function &f = *manifest->functions()->Get(0);
+  if (llvm::Error e = checkObject(base + ".o", f, "recompiling")) {
     spdlog::warn("cpu backend: {}", llvm::toString(std::move(e)));
     return nullptr;
   }
@@ -814,10 +841,35 @@ CompiledExecutor::open(llvm::StringRef path, ParameterStore &parameters) {
   return executor;
 }
 
+/// Puts the directory `built` at `path`, where an earlier artifact may be:
+/// swapped in one step (a reader, or a compile interrupted here, sees the
+/// old artifact or the new one), then the old one removed.
+llvm::Error replaceDirectory(const std::string &built, llvm::StringRef path) {
+  std::string target = path.str();
+  // A new path or an empty directory, which rename(2) replaces.
+  if (::rename(built.c_str(), target.c_str()) == 0)
+    return llvm::Error::success();
+  if (errno != ENOTEMPTY && errno != EEXIST)
+    return makeError(path, "cannot move " + built + " there: " + std::strerror(errno));
+  if (::renameat2(AT_FDCWD, built.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0)
+    return makeError(path, "cannot replace it with " + built + ": " + std::strerror(errno));
+  llvm::sys::fs::remove_directories(built);
+  return llvm::Error::success();
+}
+
 llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef path,
                                             llvm::ArrayRef<std::string> configFiles) {
-  if (std::error_code ec = llvm::sys::fs::create_directories(path))
-    return makeError(path, "cannot create: " + ec.message());
+  // Built beside `path` and moved there whole: the earlier artifact stays
+  // until the new one is complete. 0777 less the umask, as mkdir(1) does.
+  std::string built = scratchBeside(path, ".tmp.");
+  if (std::error_code ec =
+          llvm::sys::fs::create_directories(built, true, llvm::sys::fs::all_all))
+    return makeError(path, "cannot create " + built + ": " + ec.message());
+  bool done = false;
+  auto removeBuilt = llvm::make_scope_exit([&] {
+    if (!done)
+      llvm::sys::fs::remove_directories(built);
+  });
   flatbuffers::FlatBufferBuilder b;
   b.ForceDefaults(true); // a checksum field to seal
   std::vector<flatbuffers::Offset<fb::Function>> functions;
@@ -826,13 +878,15 @@ llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef pat
       continue;
     std::string text = printed(func);
     std::string object = func.getSymName().str() + ".o";
-    auto fn = compile(func, text, (path + "/" + object).str());
+    auto fn = compile(func, text, /*keepObject=*/true);
     if (!fn)
       return fn.takeError();
-    std::string hash = objectHash(path + "/" + object);
-    if (hash.empty())
-      return makeError(path, "the JIT wrote no object for @" + func.getSymName());
-    functions.push_back(writeFunction(b, **fn, textHash(text), object, hash));
+    auto bytes = (*fn)->jit->takeObject();
+    if (!bytes)
+      return makeError(path, "@" + func.getSymName() + ": " + llvm::toString(bytes.takeError()));
+    if (llvm::Error e = writeFileAtomically(built + "/" + object, *bytes))
+      return e;
+    functions.push_back(writeFunction(b, **fn, textHash(text), object, textHash(*bytes)));
     spdlog::info("attnedit-compile: @{} ({} inputs, {} parameters, arena {} bytes)",
                  func.getSymName().str(), (*fn)->inputs.size(), (*fn)->params.size(),
                  (*fn)->arenaBytes);
@@ -840,7 +894,7 @@ llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef pat
   std::string text;
   llvm::raw_string_ostream os(text);
   module->print(os);
-  if (llvm::Error e = writeFileAtomically((path + "/" + kModuleName).str(), text))
+  if (llvm::Error e = writeFileAtomically(built + "/" + kModuleName, text))
     return e;
   auto sources = writeSources(b, module, text, configFiles);
   std::string manifest = sealedManifest(
@@ -849,11 +903,16 @@ llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef pat
                             b.CreateString(kModuleName), b.CreateVector(functions),
                             b.CreateVector(sources)));
   // Last: an artifact counts once its manifest is there.
-  return writeFileAtomically((path + "/" + kManifestName).str(), manifest);
+  if (llvm::Error e = writeFileAtomically(built + "/" + kManifestName, manifest))
+    return e;
+  if (llvm::Error e = replaceDirectory(built, path))
+    return e;
+  done = true;
+  return llvm::Error::success();
 }
 
 llvm::Expected<std::shared_ptr<CompiledFunction>>
-CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::StringRef objectPath,
+CompiledExecutor::compile(func::FuncOp func, const std::string &text, bool keepObject,
                           const InputShapes &shapes) {
   auto start = std::chrono::steady_clock::now();
   std::call_once(registerOnce, [] {
@@ -986,7 +1045,7 @@ CompiledExecutor::compile(func::FuncOp func, const std::string &text, llvm::Stri
     return makeError(name, "cpu backend: the lowering planned no arena");
   fn->arenaBytes = arenaBytes.getInt();
   auto lowerEnd = std::chrono::steady_clock::now();
-  auto jit = cpu::JitModule::create(*module, name, objectPath);
+  auto jit = cpu::JitModule::create(*module, name, keepObject);
   if (!jit)
     return makeError(name, "cpu backend: JIT: " + llvm::toString(jit.takeError()));
   fn->jit = std::move(*jit);
@@ -1166,30 +1225,32 @@ std::string attnedit::compiledModelModule(llvm::StringRef path) {
 
 llvm::Error attnedit::checkCompiledModelOutput(llvm::StringRef path) {
   llvm::sys::fs::file_status status;
-  if (std::error_code ec = llvm::sys::fs::status(path, status))
-    return ec == std::errc::no_such_file_or_directory
-               ? llvm::Error::success()
-               : makeError(path, "cannot read: " + ec.message());
-  if (status.type() != llvm::sys::fs::file_type::directory_file)
-    return makeError(path, "exists and is not a directory");
-  // An artifact holds its manifest, module and objects, and the temporaries
-  // (NAME.tmp, NAME.tmp.PID) of a compile that was interrupted.
-  auto listed = foreignEntries(path, [](llvm::StringRef name) {
-    llvm::StringRef file = name.substr(0, name.find(".tmp"));
-    return file == kManifestName || file == kModuleName || file.ends_with(".o");
-  });
-  if (!listed)
-    return makeError(path, "cannot list: " + listed.getError().message());
-  std::vector<std::string> &foreign = *listed;
-  if (foreign.empty())
-    return llvm::Error::success();
-  if (foreign.size() > 3) {
-    foreign.resize(4);
-    foreign.back() = "...";
+  if (std::error_code ec = llvm::sys::fs::status(path, status)) {
+    if (ec != std::errc::no_such_file_or_directory)
+      return makeError(path, "cannot read: " + ec.message());
+  } else {
+    if (status.type() != llvm::sys::fs::file_type::directory_file)
+      return makeError(path, "exists and is not a directory");
+    // An artifact holds its manifest, module and objects, and the
+    // temporaries (NAME.tmp, NAME.tmp.PID) of a compile that was interrupted.
+    auto listed = foreignEntries(path, [](llvm::StringRef name) {
+      llvm::StringRef file = name.substr(0, name.find(".tmp"));
+      return file == kManifestName || file == kModuleName || file.ends_with(".o");
+    });
+    if (!listed)
+      return makeError(path, "cannot list: " + listed.getError().message());
+    std::vector<std::string> &foreign = *listed;
+    if (!foreign.empty()) {
+      if (foreign.size() > 3) {
+        foreign.resize(4);
+        foreign.back() = "...";
+      }
+      return makeError(path, "is not an attnedit-compile artifact but a directory holding " +
+                                 llvm::join(foreign, ", ") +
+                                 "; give a new or empty directory (or an artifact to replace)");
+    }
   }
-  return makeError(path, "is not an attnedit-compile artifact but a directory holding " +
-                             llvm::join(foreign, ", ") +
-                             "; give a new or empty directory (or an artifact to replace)");
+  return llvm::Error::success();
 }
 
 llvm::Error attnedit::writeCompiledModel(ModuleOp module, llvm::StringRef path,

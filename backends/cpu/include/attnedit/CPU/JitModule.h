@@ -24,11 +24,16 @@ namespace mlir::attnedit::cpu {
 
 class JitModule {
 public:
-  /// Compiles `module` (LLVM dialect) at -O2 for the host. When
-  /// `objectPath` is not empty, the object code of `entry` and everything
-  /// it calls is also written there (atomically).
+  /// Compiles `module` (LLVM dialect) at -O2 for the host. With
+  /// `keepObject`, the object code of `entry` and everything it calls is
+  /// also kept for takeObject(): the caller writes it (the cache, an
+  /// artifact) and hashes the bytes it wrote, never a file someone else may
+  /// have put at the destination.
   static llvm::Expected<std::unique_ptr<JitModule>>
-  create(ModuleOp module, llvm::StringRef entry = "", llvm::StringRef objectPath = "");
+  create(ModuleOp module, llvm::StringRef entry = "", bool keepObject = false);
+
+  /// The object code create() kept (once), or why there is none.
+  llvm::Expected<std::string> takeObject();
 
   /// Loads an object file written by create() on this host.
   static llvm::Expected<std::unique_ptr<JitModule>> load(llvm::StringRef objectPath);
@@ -44,6 +49,7 @@ public:
 private:
   std::unique_ptr<ExecutionEngine> engine;
   std::unique_ptr<llvm::orc::LLJIT> loaded;
+  std::string object, objectError;
 };
 
 /// Frees a buffer compiled code allocated (a result handed to the caller).

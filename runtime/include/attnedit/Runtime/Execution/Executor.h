@@ -81,9 +81,9 @@ llvm::Error writeCompiledModel(ModuleOp module, llvm::StringRef path,
                                llvm::ArrayRef<std::string> configFiles = {});
 
 /// Whether an artifact may be written at `path`: a path that does not exist,
-/// an empty directory or an earlier artifact (replaced). A file, or a
-/// directory holding anything else (a model directory), is refused, before
-/// compiling, rather than written among.
+/// an empty directory or an earlier artifact (replaced whole once the new
+/// one is complete). A file, or a directory holding anything else (a model
+/// directory), is refused, before compiling, rather than written among.
 llvm::Error checkCompiledModelOutput(llvm::StringRef path);
 
 /// This machine's physical memory: what a job may plan to use at most (Linux
