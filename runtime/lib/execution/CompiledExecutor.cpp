@@ -591,9 +591,9 @@ private:
   /// The entry of `key` in the disk cache, or null when absent or unusable.
   std::shared_ptr<CompiledFunction> loadCached(llvm::StringRef key);
   /// Writes `fn`'s object code and manifest as the entry `key`, compiled
-  /// from text of hash `textHash`. The cache is optional: a failure is
+  /// from text of hash `keyTextHash`. The cache is optional: a failure is
   /// warned about, naming the file, and leaves no entry.
-  void storeCached(llvm::StringRef key, llvm::StringRef textHash, CompiledFunction &fn);
+  void storeCached(llvm::StringRef key, llvm::StringRef keyTextHash, CompiledFunction &fn);
 
   std::string cacheDir;
   /// When running an artifact: its path, and its functions by text hash.
@@ -658,8 +658,8 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
   static const std::string context =
       std::string(kFormat) + ";" + executableHash() + ";" + cpu::pipelineText() + ";" +
       cpu::JitModule::hostFingerprint();
-  std::string key = textHash(text + shapesKey(shapes)) + "-" + textHash(context) + "-" +
-                    func.getSymName().str();
+  std::string keyTextHash = textHash(text + shapesKey(shapes));
+  std::string key = keyTextHash + "-" + textHash(context) + "-" + func.getSymName().str();
   // The lanes of a training batch ask for the same step at once: one
   // compiles it, the others wait for its result.
   compileDone.wait(lock, [&] { return !compiling.contains(key); });
@@ -684,7 +684,7 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
   if (!fn)
     return fn.takeError();
   if (toCache)
-    storeCached(key, textHash(text), **fn);
+    storeCached(key, keyTextHash, **fn);
   lock.lock();
   cache[key] = *fn;
   return *fn;
@@ -708,7 +708,7 @@ void CompiledExecutor::prepare(llvm::ArrayRef<func::FuncOp> functions) {
   pool.wait();
 }
 
-void CompiledExecutor::storeCached(llvm::StringRef key, llvm::StringRef recordedTextHash,
+void CompiledExecutor::storeCached(llvm::StringRef key, llvm::StringRef keyTextHash,
                                    CompiledFunction &fn) {
   std::string base = cacheDir + "/" + key.str();
   auto object = fn.jit->takeObject();
@@ -727,7 +727,7 @@ void CompiledExecutor::storeCached(llvm::StringRef key, llvm::StringRef recorded
   flatbuffers::FlatBufferBuilder b;
   b.ForceDefaults(true); // a checksum field to seal
   std::vector<flatbuffers::Offset<fb::Function>> functions{
-      writeFunction(b, fn, recordedTextHash, key.str() + ".o", textHash(*object))};
+      writeFunction(b, fn, keyTextHash, key.str() + ".o", textHash(*object))};
   std::string manifest = sealedManifest(
       b, fb::CreateManifest(b, b.CreateString(kFormat),
                             b.CreateString(cpu::JitModule::hostFingerprint()), 0,
@@ -754,7 +754,16 @@ std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef k
     spdlog::warn("cpu backend: ignoring a malformed cache entry {}.aexm", base);
     return nullptr;
   }
+  // The key is the file's name: an entry copied or renamed to another key
+  // (another function's, another text's) would run that other code.
   const fb::Function &f = *manifest->functions()->Get(0);
+  if (!f.object() || f.object()->str() != key.str() + ".o" || !f.text_hash() ||
+      f.text_hash()->str() != key.split('-').first) {
+    spdlog::warn("cpu backend: ignoring the cache entry {}.aexm: it was written for another "
+                 "key ({}); recompiling",
+                 base, f.object() ? f.object()->str() : "none");
+    return nullptr;
+  }
   if (llvm::Error e = checkObject(base + ".o", f, "recompiling")) {
     spdlog::warn("cpu backend: {}", llvm::toString(std::move(e)));
     return nullptr;
