@@ -372,6 +372,8 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
   int64_t tq = q.sizes[0], heads = q.sizes[1], kvHeads = k.sizes[1];
   int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
   int64_t d = q.sizes[2], dv = v.sizes[2], tk = k.sizes[0];
+  if (!cpu::checkSegments(tq, tk, p.segments))
+    return;
   int64_t dvVectors = (dv + kLanes - 1) / kLanes, keyBlocks = (tk + kKeyBlock - 1) / kKeyBlock;
   int64_t kPerHead = keyBlocks * d * kKeyVectors, vPerHead = keyBlocks * kKeyBlock * dvVectors;
   // Every key block is packed whole (K) or up to its last key, the one any

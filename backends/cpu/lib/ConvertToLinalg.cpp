@@ -133,6 +133,13 @@ struct ConvertToLinalgPass
         donateCachePools(func);
         if (gemm == "blas")
           fuseAttention(func);
+        // The chains fusion left unused, erased before lowering (users
+        // first): the greedy driver lowered them before finding them dead,
+        // and a causal mask's segments check, a call, then kept its
+        // T×T scores alive.
+        for (Operation &op : llvm::make_early_inc_range(llvm::reverse(func.getBody().front())))
+          if (isOpTriviallyDead(&op))
+            op.erase();
       }
 
     MLIRContext *ctx = &getContext();

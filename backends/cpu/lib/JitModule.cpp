@@ -16,6 +16,7 @@
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Support/TargetSelect.h"
@@ -27,6 +28,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -186,6 +188,25 @@ void cpu::freeCompiledBuffer(void *block) {
   }
 }
 
+/// Why the compiled call on this thread failed, or empty.
+static thread_local std::string refusal;
+
+bool cpu::checkSegments(int64_t queries, int64_t keys, int64_t segments) {
+  if (segments <= 1 || (queries == keys && keys % segments == 0))
+    return true;
+  if (refusal.empty())
+    refusal = llvm::formatv("'attnedit.causal_mask': {0} segments need as many queries as keys, "
+                            "a multiple of {0}, not {1} x {2}",
+                            segments, queries, keys);
+  return false;
+}
+
+/// What LowerPrimitives.cpp calls before a causal mask with packed
+/// segments of dynamic size.
+static void checkSegmentsShim(int64_t queries, int64_t keys, int64_t segments) {
+  cpu::checkSegments(queries, keys, segments);
+}
+
 void *cpu::librarySymbol(llvm::StringRef name) {
   for (auto symbols : {gemmSymbols(), attentionSymbols(), cacheSymbols()})
     for (auto [symbol, address] : symbols)
@@ -197,7 +218,7 @@ void *cpu::librarySymbol(llvm::StringRef name) {
 /// Host symbols compiled code calls besides libc/libm: the GEMM,
 /// attention and KV-cache shims, MLIR's memrefCopy (no longer emitted since
 /// attnedit-cpu-strided-copies, but artifacts compiled before it call it),
-/// and malloc / free (above).
+/// the segments check and malloc / free (above).
 static llvm::orc::SymbolMap hostSymbols(llvm::orc::MangleAndInterner interner) {
   llvm::orc::SymbolMap map;
   map[interner("malloc")] = {llvm::orc::ExecutorAddr::fromPtr(&compiledMalloc),
@@ -210,6 +231,8 @@ static llvm::orc::SymbolMap hostSymbols(llvm::orc::MangleAndInterner interner) {
                              llvm::JITSymbolFlags::Exported};
   map[interner("memrefCopy")] = {llvm::orc::ExecutorAddr::fromPtr(&memrefCopy),
                                  llvm::JITSymbolFlags::Exported};
+  map[interner("attnedit_cpu_check_segments")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&checkSegmentsShim), llvm::JITSymbolFlags::Exported};
   return map;
 }
 
@@ -440,11 +463,17 @@ llvm::Error cpu::JitModule::call(llvm::StringRef name, llvm::ArrayRef<void *> ar
   for (void *&v : values)
     packed.push_back(&v);
   std::string symbol = ("_mlir_ciface_" + name).str();
-  if (engine)
-    return engine->invokePacked(symbol, packed);
-  auto address = loaded->lookup("_mlir_" + symbol);
-  if (!address)
-    return address.takeError();
-  address->toPtr<void (*)(void **)>()(packed.data());
+  refusal.clear();
+  if (engine) {
+    if (llvm::Error e = engine->invokePacked(symbol, packed))
+      return e;
+  } else {
+    auto address = loaded->lookup("_mlir_" + symbol);
+    if (!address)
+      return address.takeError();
+    address->toPtr<void (*)(void **)>()(packed.data());
+  }
+  if (!refusal.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), std::exchange(refusal, ""));
   return llvm::Error::success();
 }

@@ -333,14 +333,39 @@ FailureOr<Value> Lowering::lower(attnedit::SoftmaxOp op) {
                  });
 }
 
+/// Calls the host's check of a causal mask's packed segments
+/// (cpu::checkSegments, bound by JitModule), which the verifier made only
+/// where the sizes were static: compiled code cannot fail a call itself.
+static void checkSegmentsAtRuntime(OpBuilder &b, Location loc, Operation *op, Value tq,
+                                   Value tk, int64_t segments) {
+  constexpr const char *kCheck = "attnedit_cpu_check_segments";
+  auto module = op->getParentOfType<ModuleOp>();
+  if (!module.lookupSymbol(kCheck)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    Type index = b.getIndexType();
+    b.create<func::FuncOp>(loc, kCheck, b.getFunctionType({index, index, index}, {}))
+        .setPrivate();
+  }
+  b.create<func::CallOp>(loc, kCheck, TypeRange{},
+                         ValueRange{tq, tk, indexConst(b, loc, segments)});
+}
+
 FailureOr<Value> Lowering::lower(attnedit::CausalMaskOp op) {
   Value x = op.getInput();
   RankedTensorType type = tensorType(x);
   int64_t rank = type.getRank(), window = op.getWindow(), segments = op.getSegments();
   Value tq = dimOf(b, loc, x, rank - 2), tk = dimOf(b, loc, x, rank - 1);
   Value offset = b.create<arith::SubIOp>(loc, tk, tq);
-  Value length = segments > 1 ? b.create<arith::DivSIOp>(loc, tk, indexConst(b, loc, segments))
-                              : Value();
+  Value length;
+  if (segments > 1) {
+    if (type.isDynamicDim(rank - 2) || type.isDynamicDim(rank - 1))
+      checkSegmentsAtRuntime(b, loc, op, tq, tk, segments);
+    // At least 1: a refused call still runs to its end, and must not divide by 0.
+    length = b.create<arith::MaxSIOp>(
+        loc, b.create<arith::DivSIOp>(loc, tk, indexConst(b, loc, segments)),
+        indexConst(b, loc, 1));
+  }
   float fillValue = op.getZeroFill() ? 0.0f : -std::numeric_limits<float>::infinity();
   return elementwise(b, loc, type, x, [&](OpBuilder &nb, Location l, ValueRange a) {
     Value i = nb.create<linalg::IndexOp>(l, rank - 2), j = nb.create<linalg::IndexOp>(l, rank - 1);

@@ -1155,8 +1155,21 @@ llvm::Expected<std::vector<Tensor>> CompiledExecutor::run(func::FuncOp func,
   descriptors.push_back(Descriptor::of(arena.get(), {fn.arenaBytes}));
   for (Descriptor &d : descriptors)
     callArgs.push_back(d.words.data());
-  if (llvm::Error e = fn.jit->call(fn.name, callArgs))
+  if (llvm::Error e = fn.jit->call(fn.name, callArgs)) {
+    // A call its code refused (checkSegments) still returned its results:
+    // freed unread, each once, none that is an argument's buffer.
+    std::vector<int64_t> freed;
+    for (size_t r = 0, at = 0; !fn.resultsAsArguments && r < fn.resultRanks.size(); ++r) {
+      int64_t allocated = results[at];
+      at += 3 + 2 * fn.resultRanks[r];
+      if (!allocated || llvm::is_contained(freed, allocated) ||
+          llvm::any_of(descriptors, [&](const Descriptor &d) { return d.words[0] == allocated; }))
+        continue;
+      freed.push_back(allocated);
+      cpu::freeCompiledBuffer((void *)(intptr_t)allocated);
+    }
     return makeError(fn.name, "cpu backend: call failed: " + llvm::toString(std::move(e)));
+  }
 
   if (fn.resultsAsArguments) {
     std::vector<Tensor> out;

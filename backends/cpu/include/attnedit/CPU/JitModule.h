@@ -17,6 +17,7 @@
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/Support/Error.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,8 @@ public:
 
   /// Calls `_mlir_ciface_<name>`: `args` are its pointer arguments (for a
   /// function with results, first the pointer to the results' descriptors).
+  /// Fails when the compiled code refused its operands (checkSegments); its
+  /// results are then still allocated, and meaningless.
   llvm::Error call(llvm::StringRef name, llvm::ArrayRef<void *> args);
 
   /// What compiled code depends on besides the IR: LLVM version, target
@@ -51,6 +54,13 @@ private:
   std::unique_ptr<llvm::orc::LLJIT> loaded;
   std::string object, objectError;
 };
+
+/// Whether a causal mask of `queries` x `keys` splits into `segments` packed
+/// sequences, as the reference evaluator checks it. When not, the compiled
+/// call running on this thread fails once it returns (JitModule::call):
+/// compiled code and its kernels cannot return an error, so they check
+/// here and skip the work.
+bool checkSegments(int64_t queries, int64_t keys, int64_t segments);
 
 /// Frees a buffer compiled code allocated (a result handed to the caller).
 /// Compiled code's malloc keeps its largest freed blocks for reuse, so its
