@@ -1272,6 +1272,13 @@ llvm::Error attnedit::checkCompiledModelOutput(llvm::StringRef path) {
                                  "; give a new or empty directory (or an artifact to replace)");
     }
   }
+  // The artifact is built in a directory beside `path` (writeArtifact):
+  // one that cannot be created is found now, not after compiling.
+  std::string probe = scratchBeside(path, ".tmp.");
+  if (std::error_code ec = llvm::sys::fs::create_directories(probe, true, llvm::sys::fs::all_all))
+    return makeError(path, "cannot write in " + llvm::sys::path::parent_path(probe).str() +
+                               ": " + ec.message());
+  llvm::sys::fs::remove(probe);
   return llvm::Error::success();
 }
 

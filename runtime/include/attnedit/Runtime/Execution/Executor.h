@@ -83,7 +83,9 @@ llvm::Error writeCompiledModel(ModuleOp module, llvm::StringRef path,
 /// Whether an artifact may be written at `path`: a path that does not exist,
 /// an empty directory or an earlier artifact (replaced whole once the new
 /// one is complete). A file, or a directory holding anything else (a model
-/// directory), is refused, before compiling, rather than written among.
+/// directory), is refused, before compiling, rather than written among, and
+/// so is a directory the artifact cannot be built beside (its parent
+/// directories are created).
 llvm::Error checkCompiledModelOutput(llvm::StringRef path);
 
 /// This machine's physical memory: what a job may plan to use at most (Linux
