@@ -588,6 +588,9 @@ private:
   llvm::Expected<std::shared_ptr<CompiledFunction>>
   compile(func::FuncOp func, const std::string &text, bool keepObject,
           const InputShapes &shapes = {});
+  /// Whether the disk cache is on and its directory there (created on first
+  /// use; warned about once, naming it, when it cannot be).
+  bool diskCacheUsable();
   /// The entry of `key` in the disk cache, or null when absent or unusable.
   std::shared_ptr<CompiledFunction> loadCached(llvm::StringRef key);
   /// Writes `fn`'s object code and manifest as the entry `key`, compiled
@@ -596,6 +599,8 @@ private:
   void storeCached(llvm::StringRef key, llvm::StringRef keyTextHash, CompiledFunction &fn);
 
   std::string cacheDir;
+  std::once_flag cacheDirChecked;
+  bool cacheDirUsable = false;
   /// When running an artifact: its path, and its functions by text hash.
   std::string artifact;
   llvm::StringMap<std::shared_ptr<CompiledFunction>> byTextHash;
@@ -670,8 +675,7 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
     cache[key] = cached;
     return cached;
   }
-  bool toCache = !cacheDir.empty() && !executableHash().empty() &&
-                 !llvm::sys::fs::create_directories(cacheDir);
+  bool toCache = diskCacheUsable();
   compiling.insert(key);
   lock.unlock();
   auto finished = llvm::make_scope_exit([&] {
@@ -706,6 +710,22 @@ void CompiledExecutor::prepare(llvm::ArrayRef<func::FuncOp> functions) {
         llvm::consumeError(fn.takeError());
     });
   pool.wait();
+}
+
+bool CompiledExecutor::diskCacheUsable() {
+  if (cacheDir.empty() || executableHash().empty())
+    return false;
+  std::call_once(cacheDirChecked, [&] {
+    std::error_code ec = llvm::sys::fs::create_directories(cacheDir);
+    if (!ec && !llvm::sys::fs::is_directory(cacheDir))
+      ec = std::make_error_code(std::errc::not_a_directory);
+    cacheDirUsable = !ec;
+    if (ec)
+      spdlog::warn("cpu backend: cannot create the cache directory {} ({}); running without "
+                   "the disk cache (ATTNEDIT_CACHE_DIR)",
+                   cacheDir, ec.message());
+  });
+  return cacheDirUsable;
 }
 
 void CompiledExecutor::storeCached(llvm::StringRef key, llvm::StringRef keyTextHash,
