@@ -220,20 +220,6 @@ std::string defaultCacheDir() {
   return path.str().str();
 }
 
-/// compiledCacheLimit(), read after every compile. The tools refuse a bad
-/// value before any work (setDefaultBackend); another embedder is warned once.
-uint64_t cacheLimit() {
-  auto limit = compiledCacheLimit();
-  if (limit)
-    return *limit;
-  static std::once_flag warned;
-  std::call_once(warned, [&] {
-    spdlog::warn("cpu backend: {}; the cache stays within 1G", llvm::toString(limit.takeError()));
-  });
-  llvm::consumeError(limit.takeError());
-  return 1ull << 30;
-}
-
 /// Removes the least recently used entries of the cache in `dir` (each
 /// object with its manifest: the files of one key) until it holds at most
 /// `limit` bytes, never the entry `keep` just written. Every rebuild of
@@ -660,6 +646,11 @@ CompiledExecutor::compiledByText(func::FuncOp func, const std::string &text,
     }
     return found->second;
   }
+  // Refused at the first function that would use the disk cache: not when
+  // it is off, nor for an artifact, which compiles nothing.
+  if (!cacheDir.empty())
+    if (auto limit = compiledCacheLimit(); !limit)
+      return limit.takeError();
   static const std::string context =
       std::string(kFormat) + ";" + executableHash() + ";" + cpu::pipelineText() + ";" +
       cpu::JitModule::hostFingerprint();
@@ -756,7 +747,8 @@ void CompiledExecutor::storeCached(llvm::StringRef key, llvm::StringRef keyTextH
     spdlog::warn("cpu backend: {}; @{} not cached", llvm::toString(std::move(e)), fn.name);
     return;
   }
-  evictLeastRecentlyUsed(cacheDir, key, cacheLimit());
+  // Checked when the entry was used, so valid here.
+  evictLeastRecentlyUsed(cacheDir, key, llvm::cantFail(compiledCacheLimit()));
 }
 
 std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef key) {

@@ -71,11 +71,8 @@ llvm::Error attnedit::setDefaultBackend(llvm::StringRef name, const BackendOptio
   std::unique_ptr<Executor> chosen;
   if (name == "reference")
     chosen = createReferenceExecutor();
-  else if (name == "cpu") {
-    if (auto limit = compiledCacheLimit(); !limit)
-      return limit.takeError();
+  else if (name == "cpu")
     chosen = createCompiledExecutor();
-  }
   else if (name == "ascend-sim") {
     auto sim = createAscendSimExecutor(options.ascendTarget, options.ascendDtype);
     if (!sim)

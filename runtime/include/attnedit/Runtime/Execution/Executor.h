@@ -66,7 +66,8 @@ std::unique_ptr<Executor>
 createCompiledExecutor(std::optional<std::string> cacheDir = std::nullopt);
 
 /// The disk cache's bound: $ATTNEDIT_CACHE_MAX_SIZE, bytes with an optional
-/// K, M or G suffix; 1G when unset, as ccache bounds its own cache.
+/// K, M or G suffix; 1G when unset, as ccache bounds its own cache. A bad
+/// value fails the first function that would use the disk cache.
 llvm::Expected<uint64_t> compiledCacheLimit();
 
 /// attnedit-compile: compiles every function of `module` for this CPU into
