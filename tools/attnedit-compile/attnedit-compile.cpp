@@ -55,6 +55,9 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "attnedit ahead-of-time compiler\n");
   initLogging("attnedit-compile");
 
+  if (output.empty())
+    return reportError(llvm::createStringError(
+        llvm::inconvertibleErrorCode(), "-o is empty: give the artifact directory to write"));
   // Before loading and compiling: the artifact's directory would otherwise
   // be created (or written among a model's files) only after the work.
   if (llvm::Error e = checkCompiledModelOutput(output))
