@@ -1293,9 +1293,23 @@ static llvm::Expected<std::vector<int32_t>> calibrationTokens(Model &teacher,
   return afterBos(teacher.bosToken(), llvm::ArrayRef(*all).take_front(n));
 }
 
+/// Calibration compiles a @probe of its own from the teacher's @forward
+/// (training/Calibration.cpp), which an artifact, holding only the code
+/// attnedit-compile wrote, cannot run.
+static llvm::Error checkCalibrationTeacher(llvm::StringRef command, llvm::StringRef teacher) {
+  if (!isCompiledModel(teacher))
+    return llvm::Error::success();
+  return usage("--teacher " + teacher + " is an attnedit-compile artifact: " + command +
+               " runs a @probe function built from the model's @forward, which no artifact "
+               "holds; give the model it was compiled from, or the module inside it (" +
+               compiledModelModule(teacher) + ")");
+}
+
 static llvm::Error runCalibrateSinks() {
   if (sinksTeacher.empty() || sinksData.empty() || sinksOut.empty())
     return usage("calibrate-sinks needs --teacher MODEL, --data FILE and --out FILE.json");
+  if (llvm::Error e = checkCalibrationTeacher("calibrate-sinks", sinksTeacher))
+    return e;
   for (auto [name, value] : {std::pair{"--calibration-tokens", sinksTokens.getValue()},
                              {"--chunk", sinksChunk.getValue()}})
     if (llvm::Error e = checkRange(name, value, 2, kMaxConfigSize))
@@ -1345,6 +1359,8 @@ static llvm::Error runCalibrateActivations() {
   if (actTeacher.empty() || actData.empty() || actOut.empty())
     return usage("calibrate-activations needs --teacher MODEL, --data FILE and --out "
                  "FILE.safetensors");
+  if (llvm::Error e = checkCalibrationTeacher("calibrate-activations", actTeacher))
+    return e;
   if (llvm::Error e = checkRange("--calibration-tokens", actTokens, 2, kMaxConfigSize))
     return e;
   auto teacher = Model::load(actTeacher, tokenizerPath);
