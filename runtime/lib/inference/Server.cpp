@@ -44,6 +44,28 @@ json::Object usageOf(const RequestResult &r) {
                       {"total_tokens", r.promptTokens + completion}};
 }
 
+/// How much of `text` ends in whole UTF-8 characters. A trailing lead byte
+/// with fewer continuation bytes than it announces waits for the next
+/// token: byte-fallback tokens spell one character over several (🦙 is
+/// four), and a stream event holding part of one showed U+FFFD. Bytes that
+/// can never complete are not held; they are U+FFFD either way.
+size_t wholeUtf8Prefix(llvm::StringRef text) {
+  size_t n = text.size();
+  for (size_t back = 1; back <= std::min<size_t>(3, n); ++back) {
+    unsigned char c = text[n - back];
+    if ((c & 0xC0) == 0x80)
+      continue; // a continuation byte: its lead is further back
+    size_t length = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return length > back ? n - back : n;
+  }
+  return n;
+}
+
+/// llvm::json asserts on invalid UTF-8; text a model generated may be.
+std::string validUtf8(std::string text) {
+  return json::isUTF8(text) ? text : json::fixUTF8(text);
+}
+
 /// 2, 0.5, 1e-09: what a person would write.
 std::string shortNumber(double value) {
   char text[32];
@@ -87,6 +109,7 @@ struct Pending {
   std::mutex mutex;
   std::condition_variable cv;
   std::deque<std::string> pieces; // not yet sent (stream)
+  std::string partial;            // a character's first bytes (wholeUtf8Prefix)
   std::string text;
   bool done = false;
   RequestResult result;
@@ -355,10 +378,10 @@ json::Object Service::chunk(const std::string &id, bool chat, const std::string 
     if (first)
       delta["role"] = "assistant";
     if (!piece.empty() || first)
-      delta["content"] = piece;
+      delta["content"] = validUtf8(piece);
     choice["delta"] = std::move(delta);
   } else {
-    choice["text"] = piece;
+    choice["text"] = validUtf8(piece);
     choice["logprobs"] = nullptr;
   }
   return json::Object{{"id", id},
@@ -386,11 +409,19 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
     std::string piece = tok->decodeToken(prev, next);
     std::lock_guard<std::mutex> lock(pending->mutex);
     pending->text += piece;
-    pending->pieces.push_back(std::move(piece));
+    pending->partial += piece;
+    if (size_t whole = wholeUtf8Prefix(pending->partial)) {
+      pending->pieces.push_back(pending->partial.substr(0, whole));
+      pending->partial.erase(0, whole);
+    }
     pending->cv.notify_all();
   };
   request.onDone = [pending](const RequestResult &result) {
     std::lock_guard<std::mutex> lock(pending->mutex);
+    // A character the output ends inside of is sent as it is (U+FFFD), as
+    // the whole text has it.
+    if (!pending->partial.empty())
+      pending->pieces.push_back(std::exchange(pending->partial, {}));
     pending->result = result;
     pending->done = true;
     pending->cv.notify_all();
@@ -409,9 +440,10 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
       return sendError(res, {500, r.error, "server_error", "", ""});
     json::Object choice{{"index", 0}, {"finish_reason", r.finishReason}};
     if (chat)
-      choice["message"] = json::Object{{"role", "assistant"}, {"content", pending->text}};
+      choice["message"] =
+          json::Object{{"role", "assistant"}, {"content", validUtf8(pending->text)}};
     else {
-      choice["text"] = pending->text;
+      choice["text"] = validUtf8(pending->text);
       choice["logprobs"] = nullptr;
     }
     json::Object body{{"id", id},

@@ -1,0 +1,98 @@
+"""Starts `attnedit-run serve`, sends it requests read from stdin, prints
+what FileCheck checks, and stops it.
+
+usage: serve_client.py WORKDIR -- ATTNEDIT_RUN serve MODEL [OPTIONS...]
+(--port 0 --port-file are added). Each stdin line is one request:
+  GET PATH | POST PATH JSON     a JSON answer is printed as received; a
+                                stream (SSE) as its events' text joined,
+                                its last finish_reason and usage
+  RAW 'python bytes literal'    sent as is on a new connection; prints the
+                                status line and body
+"""
+import ast
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+def start_server(work, command):
+    """Starts `command` on a free port; returns the process and the port."""
+    os.makedirs(work, exist_ok=True)
+    port_file = os.path.join(work, "port")
+    if os.path.exists(port_file):
+        os.remove(port_file)
+    log = open(os.path.join(work, "server.log"), "w")
+    server = subprocess.Popen(command + ["--port", "0", "--port-file", port_file],
+                              stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(600):
+        if os.path.exists(port_file) and open(port_file).read().strip():
+            return server, int(open(port_file).read())
+        if server.poll() is not None:
+            break
+        time.sleep(0.1)
+    server.kill()
+    sys.exit("the server did not start: " + open(os.path.join(work, "server.log")).read())
+
+
+def summarize_stream(body):
+    text, finish, usage, other = "", None, None, []
+    for event in body.split("\n\n"):
+        if not event.startswith("data: "):
+            continue
+        data = event[len("data: "):]
+        if data == "[DONE]":
+            other.append("[DONE]")
+            continue
+        chunk = json.loads(data)
+        if "error" in chunk:
+            other.append("error: " + chunk["error"]["message"])
+            continue
+        if chunk.get("usage"):
+            usage = chunk["usage"]
+        for choice in chunk["choices"]:
+            text += choice.get("text") or choice.get("delta", {}).get("content") or ""
+            finish = choice["finish_reason"] or finish
+    return "stream: %s finish=%s usage=%s %s" % (
+        json.dumps(text), finish, json.dumps(usage, sort_keys=True), " ".join(other))
+
+
+def main():
+    work = sys.argv[1]
+    server, port = start_server(work, sys.argv[sys.argv.index("--") + 1:])
+    try:
+        for line in sys.stdin:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            method, rest = line.split(" ", 1)
+            if method == "RAW":
+                with socket.create_connection(("127.0.0.1", port)) as s:
+                    s.sendall(ast.literal_eval(rest))
+                    s.shutdown(socket.SHUT_WR)
+                    answer = b""
+                    while chunk := s.recv(65536):
+                        answer += chunk
+                head, _, body = answer.decode(errors="replace").partition("\r\n\r\n")
+                print(head.split("\r\n")[0], body)
+                continue
+            path, _, body = rest.partition(" ")
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request(method, path, body=body or None,
+                         headers={"Content-Type": "application/json"} if body else {})
+            res = conn.getresponse()
+            answer = res.read().decode()
+            if res.getheader("Content-Type", "").startswith("text/event-stream"):
+                print(summarize_stream(answer))
+            else:
+                print(answer, "HTTP", res.status)
+            conn.close()
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
