@@ -107,6 +107,11 @@ bool Scheduler::advance(Running &r, llvm::ArrayRef<float> row) {
   Model &model = decoder.model();
   if (r.result.tokens.empty())
     r.result.secondsToFirstToken = since(r.start);
+  ++r.result.generated;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++counters.generatedTokensTotal;
+  }
   if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next)) {
     finish(r, "stop");
     return false;
@@ -122,10 +127,6 @@ bool Scheduler::advance(Running &r, llvm::ArrayRef<float> row) {
   r.result.tokens.push_back(next);
   r.scanner->release(r.request.prompt, r.result.tokens, r.scanner->settled(), r.request.onToken);
   r.pending = next;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    ++counters.generatedTokensTotal;
-  }
   if ((int64_t)r.result.tokens.size() >= options.maxTokens ||
       (model.maxPositions() > 0 && (int64_t)r.context.size() >= model.maxPositions())) {
     finish(r, "length");

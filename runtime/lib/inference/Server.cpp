@@ -38,7 +38,7 @@ namespace {
 std::string dump(json::Value value) { return llvm::formatv("{0}", value).str(); }
 
 json::Object usageOf(const RequestResult &r) {
-  int64_t completion = r.tokens.size();
+  int64_t completion = r.generated;
   return json::Object{{"prompt_tokens", r.promptTokens},
                       {"completion_tokens", completion},
                       {"total_tokens", r.promptTokens + completion}};

@@ -24,7 +24,10 @@
 namespace mlir::attnedit {
 
 struct RequestResult {
-  std::vector<int32_t> tokens;
+  std::vector<int32_t> tokens; // the answer's: no stop token, none of a stop string's
+  /// Every token sampled, those above and the ones the answer leaves out:
+  /// OpenAI's and vLLM's usage.completion_tokens, and /metrics'.
+  int64_t generated = 0;
   std::string finishReason; // "stop", "length", "error" or "cancelled"
   std::string error;
   int64_t promptTokens = 0;
