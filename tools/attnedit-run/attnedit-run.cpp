@@ -273,6 +273,10 @@ static cl::opt<int> servePort("port", cl::desc("TCP port; 0 = any free one (defa
 static cl::opt<std::string> portFile("port-file",
                                      cl::desc("write the bound port here once listening"),
                                      cl::sub(serveCmd), cl::cat(attneditOptions));
+static cl::opt<int64_t> shutdownGrace("shutdown-grace",
+                                      cl::desc("seconds running requests get to finish after "
+                                               "SIGINT/SIGTERM before they are ended (default 5)"),
+                                      cl::init(5), cl::sub(serveCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> modelName("model-name",
                                       cl::desc("the model id clients ask for (default: the "
                                                "model path's file name)"),
@@ -1116,6 +1120,8 @@ static llvm::Error runSample(Model &model) {
 static llvm::Error runServe(Model &model) {
   if (llvm::Error e = checkRange("--port", servePort, 0, 65535))
     return e;
+  if (llvm::Error e = checkRange("--shutdown-grace", shutdownGrace, 0, 3600))
+    return e;
   auto decoder = decoderFor(model);
   if (!decoder)
     return decoder.takeError();
@@ -1125,6 +1131,7 @@ static llvm::Error runServe(Model &model) {
   options.portFile = portFile;
   options.maxBatch = maxBatch;
   options.prefillBudget = prefillBudget;
+  options.shutdownGrace = shutdownGrace;
   options.modelName = modelName.empty()
                           ? llvm::sys::path::filename(llvm::StringRef(modelPath).rtrim('/')).str()
                           : modelName.getValue();

@@ -19,10 +19,26 @@ Scheduler::Scheduler(Decoder &decoder, const Tokenizer *tokenizer, int64_t maxBa
     : decoder(decoder), tokenizer(tokenizer), maxBatch(std::max<int64_t>(1, maxBatch)),
       prefillBudget(std::max<int64_t>(1, prefillBudget)) {}
 
+static RequestResult aborted(const Request &request, const std::string &reason) {
+  RequestResult result;
+  result.finishReason = "aborted";
+  result.error = reason;
+  result.promptTokens = request.prompt.size();
+  return result;
+}
+
 void Scheduler::submit(Request request) {
   request.submitted = Clock::now();
   {
-    std::lock_guard<std::mutex> lock(mutex);
+    std::unique_lock<std::mutex> lock(mutex);
+    // A handler that passed its checks as the server began shutting down.
+    if (!closed.empty()) {
+      RequestResult result = aborted(request, closed);
+      lock.unlock();
+      if (request.onDone)
+        request.onDone(result);
+      return;
+    }
     waiting.push_back(std::move(request));
     ++counters.requestsTotal;
     counters.requestsWaiting = waiting.size();
@@ -296,22 +312,18 @@ void Scheduler::run(const std::atomic<bool> &stop) {
 
 void Scheduler::abortAll(const std::string &reason) {
   for (auto &r : running)
-    finish(*r, "error", reason);
+    finish(*r, "aborted", reason);
   running.clear();
   std::deque<Request> queued;
   {
     std::lock_guard<std::mutex> lock(mutex);
     queued.swap(waiting);
     counters.requestsWaiting = 0;
+    closed = reason;
   }
   for (Request &request : queued)
-    if (request.onDone) {
-      RequestResult result;
-      result.finishReason = "error";
-      result.error = reason;
-      result.promptTokens = request.prompt.size();
-      request.onDone(result);
-    }
+    if (request.onDone)
+      request.onDone(aborted(request, reason));
   refreshStats();
 }
 

@@ -27,6 +27,7 @@
 #include <ctime>
 #include <random>
 #include <thread>
+#include <unistd.h>
 #include <variant>
 
 using namespace mlir;
@@ -93,6 +94,10 @@ ApiError invalid(std::string message, std::string param = "", std::string code =
   return {400, std::move(message), "invalid_request_error", std::move(param), std::move(code)};
 }
 
+ApiError shuttingDown(std::string message) {
+  return {503, std::move(message), "server_error", "", "server_shutting_down"};
+}
+
 /// What one request asks for, validated.
 struct Parsed {
   std::vector<int32_t> prompt;
@@ -124,9 +129,14 @@ public:
   void install(httplib::Server &server);
   void runScheduler(const std::atomic<bool> &stop) {
     scheduler.run(stop);
-    scheduler.abortAll("the server is shutting down");
+    scheduler.abortAll("the server is shutting down; the request was ended before it finished");
   }
   void wake() { scheduler.wake(); }
+  /// From the first SIGINT/SIGTERM on: new requests get a 503.
+  void drain() { draining = true; }
+  /// Requests submitted and not yet done. (The scheduler's running and
+  /// waiting counts miss one between its admission and the step's end.)
+  int64_t busy() const { return inFlight; }
 
 private:
   std::variant<Parsed, ApiError> parse(const httplib::Request &req, bool chat);
@@ -142,6 +152,8 @@ private:
   Scheduler scheduler;
   std::atomic<int64_t> nextId{0};
   std::atomic<int64_t> httpErrors{0};
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> inFlight{0};
 };
 
 std::variant<Parsed, ApiError> Service::parse(const httplib::Request &req, bool chat) {
@@ -392,6 +404,12 @@ json::Object Service::chunk(const std::string &id, bool chat, const std::string 
 }
 
 void Service::complete(const httplib::Request &req, httplib::Response &res, bool chat) {
+  // While shutting down, each answer closes its connection: a client's
+  // idle keep-alive one would hold the server until it timed out.
+  if (draining) {
+    res.set_header("Connection", "close");
+    return sendError(res, shuttingDown("the server is shutting down"));
+  }
   auto parsed = parse(req, chat);
   if (auto *e = std::get_if<ApiError>(&parsed)) {
     ++httpErrors;
@@ -416,7 +434,8 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
     }
     pending->cv.notify_all();
   };
-  request.onDone = [pending](const RequestResult &result) {
+  request.onDone = [this, pending](const RequestResult &result) {
+    --inFlight;
     std::lock_guard<std::mutex> lock(pending->mutex);
     // A character the output ends inside of is sent as it is (U+FFFD), as
     // the whole text has it.
@@ -430,14 +449,19 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
     ++httpErrors;
     return sendError(res, invalid(why, p.maxTokensKey, "context_length_exceeded"));
   }
+  ++inFlight;
   scheduler.submit(std::move(request));
 
   if (!p.stream) {
     std::unique_lock<std::mutex> lock(pending->mutex);
     pending->cv.wait(lock, [&] { return pending->done; });
     const RequestResult &r = pending->result;
+    if (draining)
+      res.set_header("Connection", "close");
     if (r.finishReason == "error")
       return sendError(res, {500, r.error, "server_error", "", ""});
+    if (r.finishReason == "aborted")
+      return sendError(res, shuttingDown(r.error));
     json::Object choice{{"index", 0}, {"finish_reason", r.finishReason}};
     if (chat)
       choice["message"] =
@@ -486,11 +510,14 @@ void Service::complete(const httplib::Request &req, httplib::Response &res, bool
         }
         if (!done)
           return true;
-        if (result.finishReason == "error") {
-          send(json::Object{{"error", json::Object{{"message", result.error},
-                                                   {"type", "server_error"},
-                                                   {"param", nullptr},
-                                                   {"code", nullptr}}}});
+        if (result.finishReason == "error" || result.finishReason == "aborted") {
+          bool aborted = result.finishReason == "aborted";
+          send(json::Object{
+              {"error", json::Object{{"message", result.error},
+                                     {"type", "server_error"},
+                                     {"param", nullptr},
+                                     {"code", aborted ? json::Value("server_shutting_down")
+                                                      : json::Value(nullptr)}}}});
         } else {
           send(chunk(id, chat, "", result.finishReason, *first));
           if (usage) {
@@ -586,11 +613,21 @@ void Service::install(httplib::Server &server) {
   });
 }
 
-std::atomic<httplib::Server *> activeServer = nullptr;
+/// The signal handler only writes the signal's number to this pipe (write()
+/// is async-signal-safe; logging, locks and httplib's stop() are not); a
+/// thread of serve() reads it and shuts down. 0 wakes that thread when
+/// serve() ends for another reason.
+int signalPipe[2] = {-1, -1};
+std::atomic<int> signalsSeen{0};
 
-extern "C" void stopServer(int) {
-  if (httplib::Server *server = activeServer)
-    server->stop();
+extern "C" void onSignal(int sig) {
+  if (signalsSeen.fetch_add(1) > 0) {
+    static const char message[] = "serve: a second signal: exiting at once\n";
+    [[maybe_unused]] ssize_t written = ::write(STDERR_FILENO, message, sizeof message - 1);
+    _exit(128 + sig);
+  }
+  unsigned char byte = sig;
+  [[maybe_unused]] ssize_t written = ::write(signalPipe[1], &byte, 1);
 }
 
 } // namespace
@@ -647,14 +684,54 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
 
   std::atomic<bool> stop{false};
   std::thread worker([&] { service.runScheduler(stop); });
-  activeServer = &server;
-  std::signal(SIGINT, stopServer);
-  std::signal(SIGTERM, stopServer);
-  bool ok = server.listen_after_bind();
-  activeServer = nullptr;
+  if (::pipe(signalPipe) != 0)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "serve: pipe: %s",
+                                   std::strerror(errno));
+  std::atomic<bool> stopping{false};
+  std::thread drainer([&] {
+    unsigned char sig = 0;
+    while (::read(signalPipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    if (sig == 0)
+      return;
+    stopping = true;
+    service.drain();
+    // Shutting the listening socket down ends httplib's accept loop, which
+    // then waits for its handlers: unlike Server::stop(), which also ends
+    // every response being streamed in the middle of its body.
+    ::shutdown(listener, SHUT_RDWR);
+    int64_t busy = service.busy();
+    spdlog::info("{}: no longer accepting connections; {} request(s) get up to {} s to finish "
+                 "(a second signal exits at once)",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", busy, options.shutdownGrace);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.shutdownGrace);
+    while (!stop && service.busy() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    busy = service.busy();
+    if (busy > 0)
+      spdlog::warn("ending {} request(s) still running after {} s (HTTP 503, or an error event "
+                   "in a stream)",
+                   busy, options.shutdownGrace);
+    else
+      spdlog::info("every request finished");
+    stop = true;
+    service.wake();
+  });
+  signalsSeen = 0;
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  bool ok = server.listen_after_bind() || stopping;
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   stop = true;
   service.wake();
   worker.join();
+  unsigned char wake = 0;
+  if (::write(signalPipe[1], &wake, 1) < 0)
+    spdlog::warn("serve: cannot wake the draining thread: {}", std::strerror(errno));
+  drainer.join();
+  ::close(signalPipe[0]);
+  ::close(signalPipe[1]);
   spdlog::info("server stopped");
   if (!ok)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "serve: the listener failed");

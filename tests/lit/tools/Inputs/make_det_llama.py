@@ -1,6 +1,6 @@
 """Writes a one-layer Llama whose next token depends only on the current one.
 
-Usage: make_det_llama.py OUT_DIR A:B,B:C,... Each A:B makes B the certain
+Usage: make_det_llama.py OUT_DIR A:B,B:C,... [CONTEXT]. Each A:B makes B the certain
 next token after A (attention and MLP are zero; the embedding is one-hot and
 lm_head maps it to B's row), so a test chooses the exact token sequence a
 server sees, e.g. byte-fallback tokens that spell one character between
@@ -13,7 +13,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_bad_inputs import model_dir, safetensors_bytes, with_config  # noqa: E402
 
-HIDDEN, FFN, HEADS, KV_HEADS, VOCAB, CONTEXT = 16, 16, 2, 1, 512, 256
+HIDDEN, FFN, HEADS, KV_HEADS, VOCAB = 16, 16, 2, 1, 512
+CONTEXT = int(sys.argv[3]) if len(sys.argv) > 3 else 256
 HEAD_DIM = HIDDEN // HEADS
 
 edges = [tuple(int(t) for t in e.split(":")) for e in sys.argv[2].split(",")]

@@ -37,8 +37,10 @@ def start_server(work, command):
     sys.exit("the server did not start: " + open(os.path.join(work, "server.log")).read())
 
 
-def summarize_stream(body):
-    text, finish, usage, other = "", None, None, []
+def summarize_stream(body, show_text=True):
+    """The events' text joined (or, show_text False, its length), the last
+    finish_reason, usage, errors and [DONE]."""
+    text, finish, usage, other = [], None, None, []
     for event in body.split("\n\n"):
         if not event.startswith("data: "):
             continue
@@ -53,10 +55,12 @@ def summarize_stream(body):
         if chunk.get("usage"):
             usage = chunk["usage"]
         for choice in chunk["choices"]:
-            text += choice.get("text") or choice.get("delta", {}).get("content") or ""
+            text.append(choice.get("text") or choice.get("delta", {}).get("content") or "")
             finish = choice["finish_reason"] or finish
+    text = "".join(text)
     return "stream: %s finish=%s usage=%s %s" % (
-        json.dumps(text), finish, json.dumps(usage, sort_keys=True), " ".join(other))
+        json.dumps(text) if show_text else "%d characters" % len(text), finish,
+        json.dumps(usage, sort_keys=True), " ".join(other))
 
 
 def main():

@@ -28,7 +28,7 @@ struct RequestResult {
   /// Every token sampled, those above and the ones the answer leaves out:
   /// OpenAI's and vLLM's usage.completion_tokens, and /metrics'.
   int64_t generated = 0;
-  std::string finishReason; // "stop", "length", "error" or "cancelled"
+  std::string finishReason; // "stop", "length", "error", "cancelled" or "aborted"
   std::string error;
   int64_t promptTokens = 0;
   double secondsToFirstToken = 0; // from submission
@@ -74,8 +74,8 @@ public:
   void run(const std::atomic<bool> &stop);
   /// Wakes run() (after setting its stop flag).
   void wake() { ready.notify_all(); }
-  /// Ends every running and waiting request with an error (shutdown), so
-  /// nobody waits for them forever.
+  /// Ends every running and waiting request, and any submitted later, as
+  /// "aborted" with `reason` (shutdown), so nobody waits for them forever.
   void abortAll(const std::string &reason);
 
   SchedulerStats stats() const;
@@ -120,6 +120,7 @@ private:
   mutable std::mutex mutex; // guards waiting and counters
   std::condition_variable ready;
   SchedulerStats counters;
+  std::string closed; // abortAll's reason, once it ran
 };
 
 } // namespace mlir::attnedit

@@ -23,9 +23,13 @@ struct ServerOptions {
   int64_t maxBatch = 32;    // sequences decoded together
   int64_t prefillBudget = 256; // prompt tokens prefilled per step
   int threads = 64;         // HTTP worker threads (a streaming request holds one)
+  int64_t shutdownGrace = 5; // seconds running requests get to finish on SIGINT/SIGTERM
 };
 
-/// Serves `decoder`'s model until SIGINT or SIGTERM.
+/// Serves `decoder`'s model until SIGINT or SIGTERM. The first signal stops
+/// accepting connections, lets running requests finish for
+/// `shutdownGrace` seconds, then ends the rest (503, or an error event and
+/// [DONE] in a stream); a second one exits at once with 128 + its number.
 llvm::Error serve(Decoder &decoder, const ServerOptions &options);
 
 } // namespace mlir::attnedit
