@@ -6,13 +6,15 @@ usage: serve_client.py WORKDIR -- ATTNEDIT_RUN serve MODEL [OPTIONS...]
   GET PATH | POST PATH JSON     a JSON answer is printed as received; a
                                 stream (SSE) as its events' text joined,
                                 its last finish_reason and usage
-  RAW 'python bytes literal'    sent as is on a new connection; prints the
-                                status line and body
+  POST-CHUNKED PATH JSON        the body sent with Transfer-Encoding: chunked
+                                (in JSON, @xN@ stands for N x's)
+  RAW PYTHON_BYTES_EXPRESSION   (b'...' + b'x' * 9000) sent as is on a new
+                                connection; prints the status line and body
 """
-import ast
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -74,8 +76,9 @@ def main():
             method, rest = line.split(" ", 1)
             if method == "RAW":
                 with socket.create_connection(("127.0.0.1", port)) as s:
-                    s.sendall(ast.literal_eval(rest))
-                    s.shutdown(socket.SHUT_WR)
+                    # No half-close: cpp-httplib takes it for a client gone
+                    # and answers nothing. Send Connection: close.
+                    s.sendall(eval(rest, {"__builtins__": {}}))
                     answer = b""
                     while chunk := s.recv(65536):
                         answer += chunk
@@ -83,9 +86,15 @@ def main():
                 print(head.split("\r\n")[0], body)
                 continue
             path, _, body = rest.partition(" ")
+            body = re.sub(r"@x(\d+)@", lambda m: "x" * int(m.group(1)), body).encode()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            conn.request(method, path, body=body or None,
-                         headers={"Content-Type": "application/json"} if body else {})
+            headers = {"Content-Type": "application/json"} if body else {}
+            if method.endswith("-CHUNKED"):
+                method = method[:-len("-CHUNKED")]
+                pieces = (body[i:i + (1 << 20)] for i in range(0, len(body), 1 << 20))
+                conn.request(method, path, body=pieces, headers=headers, encode_chunked=True)
+            else:
+                conn.request(method, path, body=body or None, headers=headers)
             res = conn.getresponse()
             answer = res.read().decode()
             if res.getheader("Content-Type", "").startswith("text/event-stream"):
