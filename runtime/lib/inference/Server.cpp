@@ -13,6 +13,7 @@
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Runtime/Inference/Scheduler.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
@@ -103,6 +104,30 @@ ApiError invalid(std::string message, std::string param = "", std::string code =
 
 ApiError shuttingDown(std::string message) {
   return {503, std::move(message), "server_error", "", "server_shutting_down"};
+}
+
+/// The methods a route answers, for a 405's Allow header: the routes
+/// Service::install() registers.
+std::string allowedMethods(llvm::StringRef path) {
+  if (path == "/v1/completions" || path == "/v1/chat/completions")
+    return "POST";
+  if (path == "/health" || path == "/metrics" || path == "/v1/models" ||
+      path.starts_with("/v1/models/"))
+    return "GET, HEAD";
+  return "";
+}
+
+/// httplib reads Content-Length with strtoull: "-5" was a body of 2^64 - 5
+/// bytes, refused as larger than the cap.
+bool validContentLength(const httplib::Request &req) {
+  if (!req.has_header("Content-Length"))
+    return true;
+  llvm::StringRef value = req.get_header_value("Content-Length");
+  return !value.empty() && llvm::all_of(value, llvm::isDigit);
+}
+
+ApiError badContentLength() {
+  return invalid("the Content-Length header must be a non-negative integer");
 }
 
 /// What one request asks for, validated.
@@ -606,13 +631,25 @@ void Service::install(httplib::Server &server) {
   server.Get("/health", [](const httplib::Request &, httplib::Response &res) {
     res.set_content(R"({"status":"ok"})", "application/json");
   });
-  server.Get("/v1/models", [this](const httplib::Request &, httplib::Response &res) {
-    json::Object entry{{"id", options.modelName},
-                       {"object", "model"},
-                       {"created", (int64_t)std::time(nullptr)},
-                       {"owned_by", "attnedit"}};
-    res.set_content(dump(json::Object{{"object", "list"}, {"data", json::Array{std::move(entry)}}}),
+  auto modelEntry = [this] {
+    return json::Object{{"id", options.modelName},
+                        {"object", "model"},
+                        {"created", (int64_t)std::time(nullptr)},
+                        {"owned_by", "attnedit"}};
+  };
+  server.Get("/v1/models", [modelEntry](const httplib::Request &, httplib::Response &res) {
+    res.set_content(dump(json::Object{{"object", "list"}, {"data", json::Array{modelEntry()}}}),
                     "application/json");
+  });
+  // OpenAI's client's models.retrieve().
+  server.Get("/v1/models/(.+)", [this, modelEntry](const httplib::Request &req,
+                                                    httplib::Response &res) {
+    if (req.matches[1] != options.modelName)
+      return sendError(res, {404,
+                             "The model '" + req.matches[1].str() +
+                                 "' does not exist; this server has '" + options.modelName + "'",
+                             "invalid_request_error", "model", "model_not_found"});
+    res.set_content(dump(modelEntry()), "application/json");
   });
   server.Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
     res.set_content(metrics(), "text/plain; version=0.0.4");
@@ -631,6 +668,19 @@ void Service::install(httplib::Server &server) {
       if (req.is_multipart_form_data())
         return sendError(res, {415, "the body must be JSON, not multipart/form-data",
                                "invalid_request_error", "", "unsupported_media_type"});
+      // Without either, httplib reads the body until the client closes.
+      if (!req.has_header("Content-Length") &&
+          req.get_header_value("Transfer-Encoding") != "chunked") {
+        res.set_header("Connection", "close");
+        return sendError(res, {411,
+                               "a POST needs a Content-Length header or Transfer-Encoding: "
+                               "chunked",
+                               "invalid_request_error", "", "length_required"});
+      }
+      if (!validContentLength(req)) {
+        res.set_header("Connection", "close");
+        return sendError(res, badContentLength());
+      }
       std::string body;
       bool tooLarge = false;
       bool read = reader([&](const char *data, size_t size) {
@@ -658,18 +708,37 @@ void Service::install(httplib::Server &server) {
   };
   server.Post("/v1/completions", post(/*chat=*/false));
   server.Post("/v1/chat/completions", post(/*chat=*/true));
-  // Unknown routes and bodies httplib refuses get OpenAI-style bodies too.
+  // Errors httplib answers itself (unknown routes, bodies and headers it
+  // refuses) get OpenAI-style bodies too: a client reads
+  // {"error": {...}} whatever went wrong.
   server.set_error_handler([](const httplib::Request &req, httplib::Response &res) {
     if (!res.body.empty())
       return;
-    if (res.status == 404)
+    std::string allowed = allowedMethods(req.path);
+    // httplib sets REMOTE_ADDR once the request line and headers are read.
+    if (!req.has_header("REMOTE_ADDR"))
+      sendError(res, {res.status,
+                      llvm::formatv("could not read the request line and headers (a header "
+                                    "line holds at most {0} bytes)",
+                                    CPPHTTPLIB_HEADER_MAX_LENGTH),
+                      "invalid_request_error", "", ""});
+    else if ((res.status == 404 || res.status == 400) && !allowed.empty()) {
+      res.set_header("Allow", allowed);
+      sendError(res, {405, req.method + " is not allowed on " + req.path + "; use " + allowed,
+                      "invalid_request_error", "", "method_not_allowed"});
+    } else if (res.status == 404)
       sendError(res, {404, "no route " + req.method + " " + req.path, "invalid_request_error",
                       "", "not_found"});
-    if (res.status == 413)
+    else if (!validContentLength(req))
+      sendError(res, badContentLength());
+    else if (res.status == 413)
       sendError(res, {413,
                       "the request body is larger than " + std::to_string(kMaxBodyBytes >> 20) +
                           " MiB",
                       "invalid_request_error", "", "request_too_large"});
+    else
+      sendError(res, {res.status, llvm::formatv("the request failed with HTTP {0}", res.status),
+                      res.status < 500 ? "invalid_request_error" : "server_error", "", ""});
   });
 }
 
