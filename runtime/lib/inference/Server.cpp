@@ -20,6 +20,9 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <netdb.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -28,7 +31,6 @@
 #include <ctime>
 #include <random>
 #include <thread>
-#include <unistd.h>
 #include <variant>
 
 using namespace mlir;
@@ -201,9 +203,12 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
     return invalid("the body must be a JSON object");
   Parsed p;
   p.chat = chat;
-  std::optional<llvm::StringRef> name = o->getString("model");
-  if (!name)
+  const json::Value *modelField = o->get("model");
+  if (!modelField || modelField->kind() == json::Value::Null)
     return invalid("you must provide a model parameter", "model");
+  std::optional<llvm::StringRef> name = modelField->getAsString();
+  if (!name)
+    return invalid("model must be a string", "model");
   if (*name != options.modelName)
     return ApiError{404, "The model '" + name->str() + "' does not exist; this server has '" +
                              options.modelName + "'",
@@ -307,6 +312,11 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
       if (a->size() == 1 && (*a)[0].getAsString()) {
         if (auto e = encodeText(*(*a)[0].getAsString()))
           return *e;
+      } else if (!a->empty() && ((*a)[0].getAsString() || (*a)[0].getAsArray())) {
+        return invalid(llvm::formatv("prompt is a list of {0} {1}: this server takes one prompt "
+                                     "per request",
+                                     a->size(), (*a)[0].getAsString() ? "strings" : "lists"),
+                       "prompt");
       } else {
         for (const json::Value &v : *a) {
           auto id = v.getAsInteger();
@@ -782,6 +792,16 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   service.install(server);
 
+  // httplib reports a host it cannot resolve as a failed bind, without why.
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo *resolved = nullptr;
+  if (int rc = ::getaddrinfo(options.host.c_str(), nullptr, &hints, &resolved))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), "serve: --host %s: %s",
+                                   options.host.c_str(), ::gai_strerror(rc));
+  ::freeaddrinfo(resolved);
   int port = options.port;
   errno = 0;
   if (port == 0)
