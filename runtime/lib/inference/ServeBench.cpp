@@ -31,12 +31,28 @@ llvm::Expected<ServeBenchResult> attnedit::benchServe(Decoder &decoder,
         "bench-serve: %lld prompt + %lld generated tokens exceed the model's context of %lld",
         (long long)options.promptLength, (long long)options.genLength,
         (long long)model.maxPositions());
+  // generate() stops at the context: more was measured as fewer, unsaid.
+  if (options.uncachedTokens > 0 && model.maxPositions() > 0 &&
+      options.promptLength + options.uncachedTokens > model.maxPositions())
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "bench-serve: --uncached-tokens %lld after the %lld-token prompt exceed the model's "
+        "context of %lld",
+        (long long)options.uncachedTokens, (long long)options.promptLength,
+        (long long)model.maxPositions());
 
   ServeBenchResult result;
   result.options = options;
-  for (int64_t g = 0; g < (int64_t)decoder.cache().layout().groups.size(); ++g)
-    result.kvBytesPerToken += decoder.cache().layout().bytesPerBlock(g);
-  result.kvBytesPerToken /= decoder.cache().layout().blockSize;
+  // A window group's ring is the same size at any context: counted per
+  // sequence, not per token (GateSWA reported its teacher's bytes/token).
+  const CacheLayout &layout = decoder.cache().layout();
+  for (int64_t g = 0; g < (int64_t)layout.groups.size(); ++g) {
+    if (layout.groups[g].ringBlocks > 0)
+      result.windowKvBytesPerSequence += layout.groups[g].ringBlocks * layout.bytesPerBlock(g);
+    else
+      result.kvBytesPerToken += layout.bytesPerBlock(g);
+  }
+  result.kvBytesPerToken /= layout.blockSize;
 
   if (options.kvOnly) {
     KvCache &cache = decoder.cache();
@@ -121,7 +137,8 @@ llvm::Expected<ServeBenchResult> attnedit::benchServe(Decoder &decoder,
   // batched @decode calls.
   int64_t decoded = stats.generatedTokensTotal - options.concurrency;
   result.decodeTokensPerSecond = stats.decodeSeconds > 0 ? decoded / stats.decodeSeconds : 0;
-  result.totalTokensPerSecond = stats.generatedTokensTotal / std::max(result.wallSeconds, 1e-9);
+  result.wallGeneratedTokensPerSecond =
+      stats.generatedTokensTotal / std::max(result.wallSeconds, 1e-9);
   result.peakKvBytes = stats.kvPeakBytes;
 
   if (options.uncachedTokens > 0) {
@@ -159,24 +176,25 @@ llvm::json::Value ServeBenchResult::toJson() const {
       {"itl_p99_s", itlP99},
       {"prompt_tok_s", promptTokensPerSecond},
       {"decode_tok_s", decodeTokensPerSecond},
-      {"total_tok_s", totalTokensPerSecond},
+      {"wall_generated_tok_s", wallGeneratedTokensPerSecond},
       {"generated_tokens", generatedTokens},
       {"peak_kv_bytes", peakKvBytes},
       {"kv_bytes_per_token", kvBytesPerToken},
+      {"window_kv_bytes_per_seq", windowKvBytesPerSequence},
       {"uncached_decode_tok_s", uncachedTokensPerSecond}};
 }
 
 std::string ServeBenchResult::table() const {
   // --kv-only times nothing: its table holds what it measured, not zeros.
   if (options.kvOnly)
-    return llvm::formatv("| C | P | G | KV bytes/token | peak KV MiB |\n|---|---|---|---|---|\n"
-                         "| {0} | {1} | {2} | {3} | {4:F2} |\n",
+    return llvm::formatv("| C | P | G | KV bytes/token | window KV bytes/seq | peak KV MiB |\n"
+                         "|---|---|---|---|---|---|\n| {0} | {1} | {2} | {3} | {4} | {5:F2} |\n",
                          options.concurrency, options.promptLength, options.genLength,
-                         kvBytesPerToken, peakKvBytes / 1048576.0)
+                         kvBytesPerToken, windowKvBytesPerSequence, peakKvBytes / 1048576.0)
         .str();
   std::string out =
       "| C | P | G | TTFT mean ms | TTFT max ms | ITL mean ms | ITL p99 ms | prompt tok/s | "
-      "decode tok/s | total tok/s | peak KV MiB | warm-up s |";
+      "decode tok/s | generated tok/s over wall | peak KV MiB | warm-up s |";
   if (uncachedTokensPerSecond > 0)
     out += " uncached decode tok/s |";
   out += "\n|---|---|---|---|---|---|---|---|---|---|---|---|";
@@ -186,7 +204,8 @@ std::string ServeBenchResult::table() const {
                        "{8:F0} | {9:F0} | {10:F2} | {11:F2} |",
                        options.concurrency, options.promptLength, options.genLength,
                        ttftMean * 1e3, ttftMax * 1e3, itlMean * 1e3, itlP99 * 1e3,
-                       promptTokensPerSecond, decodeTokensPerSecond, totalTokensPerSecond,
+                       promptTokensPerSecond, decodeTokensPerSecond,
+                       wallGeneratedTokensPerSecond,
                        peakKvBytes / 1048576.0, warmUpSeconds)
              .str();
   if (uncachedTokensPerSecond > 0)

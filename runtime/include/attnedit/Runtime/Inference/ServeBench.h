@@ -43,10 +43,11 @@ struct ServeBenchResult {
   double itlMean = 0, itlP50 = 0, itlP99 = 0; // seconds between a request's tokens
   double promptTokensPerSecond = 0;      // prompt tokens / prefill seconds
   double decodeTokensPerSecond = 0;      // generated tokens / decode seconds
-  double totalTokensPerSecond = 0;       // generated tokens / wall seconds
+  double wallGeneratedTokensPerSecond = 0; // generated tokens (no prompt) / wall seconds
   int64_t generatedTokens = 0;
   int64_t peakKvBytes = 0;
-  int64_t kvBytesPerToken = 0;           // over all layers, as the pool stores them
+  int64_t kvBytesPerToken = 0;           // over the layers whose cache grows with the context
+  int64_t windowKvBytesPerSequence = 0;  // sliding-window layers' rings, flat in the context
   double uncachedTokensPerSecond = 0;    // 0 when not measured
 
   llvm::json::Value toJson() const;
