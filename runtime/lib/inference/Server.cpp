@@ -132,6 +132,20 @@ ApiError badContentLength() {
   return invalid("the Content-Length header must be a non-negative integer");
 }
 
+/// What the access log line tells of the request its thread answers:
+/// httplib runs the pre-routing handler, the handler, the streaming of the
+/// answer and then the logger on one thread.
+struct AccessLog {
+  std::optional<std::chrono::steady_clock::time_point> start;
+  std::string tokens; // a completion's token counts and finish reason
+};
+thread_local AccessLog accessLog;
+
+void noteTokens(const RequestResult &r) {
+  accessLog.tokens = llvm::formatv("{0} prompt + {1} completion tokens, {2}", r.promptTokens,
+                                   r.generated, r.finishReason);
+}
+
 /// What one request asks for, validated.
 struct Parsed {
   std::vector<int32_t> prompt;
@@ -525,6 +539,7 @@ void Service::complete(llvm::StringRef body, httplib::Response &res, bool chat) 
     std::unique_lock<std::mutex> lock(pending->mutex);
     pending->cv.wait(lock, [&] { return pending->done; });
     const RequestResult &r = pending->result;
+    noteTokens(r);
     if (draining)
       res.set_header("Connection", "close");
     if (r.finishReason == "error")
@@ -579,6 +594,7 @@ void Service::complete(llvm::StringRef body, httplib::Response &res, bool chat) 
         }
         if (!done)
           return true;
+        noteTokens(result);
         if (result.finishReason == "error" || result.finishReason == "aborted") {
           bool aborted = result.finishReason == "aborted";
           send(json::Object{
@@ -718,6 +734,34 @@ void Service::install(httplib::Server &server) {
   };
   server.Post("/v1/completions", post(/*chat=*/false));
   server.Post("/v1/chat/completions", post(/*chat=*/true));
+  server.set_pre_routing_handler([](const httplib::Request &, httplib::Response &) {
+    accessLog = {std::chrono::steady_clock::now(), ""};
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  // Operators see every request at debug level (SPDLOG_LEVEL=debug), and
+  // the refused ones at info, with the reason the client was given.
+  server.set_logger([](const httplib::Request &req, const httplib::Response &res) {
+    std::string what = accessLog.tokens;
+    if (res.status >= 400) {
+      auto body = json::parse(res.body);
+      const json::Object *o = body ? body->getAsObject() : nullptr;
+      if (const json::Object *error = o ? o->getObject("error") : nullptr)
+        what = error->getString("message").value_or("").str();
+      if (!body)
+        llvm::consumeError(body.takeError());
+    }
+    double seconds =
+        accessLog.start
+            ? std::chrono::duration<double>(std::chrono::steady_clock::now() - *accessLog.start)
+                  .count()
+            : 0;
+    spdlog::log(res.status >= 500   ? spdlog::level::warn
+                : res.status >= 400 ? spdlog::level::info
+                                    : spdlog::level::debug,
+                "{} {} {} in {:.3f} s{}{}", req.method, req.path, res.status, seconds,
+                what.empty() ? "" : ": ", what);
+    accessLog = {};
+  });
   // Errors httplib answers itself (unknown routes, bodies and headers it
   // refuses) get OpenAI-style bodies too: a client reads
   // {"error": {...}} whatever went wrong.

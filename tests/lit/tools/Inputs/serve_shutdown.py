@@ -73,5 +73,6 @@ except subprocess.TimeoutExpired:
     server.kill()
     print("still running 60 s after the signals")
 for line in open(os.path.join(work, "server.log")):
-    if any(w in line for w in ("SIGTERM", "request(s)", "finished", "signal", "stopped")):
-        print(line.rstrip().split("] ")[-1])
+    if any(w in line for w in ("SIGTERM: ", "every request finished", "still running after",
+                               "second signal", "server stopped")):
+        print(line.rstrip())
