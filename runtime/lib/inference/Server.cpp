@@ -92,20 +92,39 @@ constexpr size_t kMaxBodyBytes = size_t(32) << 20;
 constexpr size_t kMaxStopStrings = 16;
 constexpr size_t kMaxStopBytes = 256;
 
-void sendError(httplib::Response &res, const ApiError &e) {
-  res.status = e.status;
+/// {"error": {...}}: an answer's body, or a stream's last event.
+json::Object errorBody(const ApiError &e) {
   json::Object error{{"message", e.message}, {"type", e.type}};
   error["param"] = e.param.empty() ? json::Value(nullptr) : json::Value(e.param);
   error["code"] = e.code.empty() ? json::Value(nullptr) : json::Value(e.code);
-  res.set_content(dump(json::Object{{"error", std::move(error)}}), "application/json");
+  return json::Object{{"error", std::move(error)}};
+}
+
+void sendError(httplib::Response &res, const ApiError &e) {
+  res.status = e.status;
+  res.set_content(dump(errorBody(e)), "application/json");
 }
 
 ApiError invalid(std::string message, std::string param = "", std::string code = "") {
   return {400, std::move(message), "invalid_request_error", std::move(param), std::move(code)};
 }
 
+ApiError bodyTooLarge() {
+  return {413, "the request body is larger than " + std::to_string(kMaxBodyBytes >> 20) + " MiB",
+          "invalid_request_error", "", "request_too_large"};
+}
+
+ApiError failed(std::string message) {
+  return {500, std::move(message), "server_error", "", ""};
+}
+
 ApiError shuttingDown(std::string message) {
   return {503, std::move(message), "server_error", "", "server_shutting_down"};
+}
+
+ApiError modelNotFound(llvm::StringRef name, llvm::StringRef served) {
+  return {404, ("The model '" + name + "' does not exist; this server has '" + served + "'").str(),
+          "invalid_request_error", "model", "model_not_found"};
 }
 
 /// The methods a route answers, for a 405's Allow header: the routes
@@ -224,9 +243,7 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
   if (!name)
     return invalid("model must be a string", "model");
   if (*name != options.modelName)
-    return ApiError{404, "The model '" + name->str() + "' does not exist; this server has '" +
-                             options.modelName + "'",
-                    "invalid_request_error", "model", "model_not_found"};
+    return modelNotFound(*name, options.modelName);
 
   // Parameters this server does not implement are refused when they would
   // change the answer, rather than ignored: a client asking for logprobs
@@ -543,7 +560,7 @@ void Service::complete(llvm::StringRef body, httplib::Response &res, bool chat) 
     if (draining)
       res.set_header("Connection", "close");
     if (r.finishReason == "error")
-      return sendError(res, {500, r.error, "server_error", "", ""});
+      return sendError(res, failed(r.error));
     if (r.finishReason == "aborted")
       return sendError(res, shuttingDown(r.error));
     json::Object choice{{"index", 0}, {"finish_reason", r.finishReason}};
@@ -596,13 +613,9 @@ void Service::complete(llvm::StringRef body, httplib::Response &res, bool chat) 
           return true;
         noteTokens(result);
         if (result.finishReason == "error" || result.finishReason == "aborted") {
-          bool aborted = result.finishReason == "aborted";
-          send(json::Object{
-              {"error", json::Object{{"message", result.error},
-                                     {"type", "server_error"},
-                                     {"param", nullptr},
-                                     {"code", aborted ? json::Value("server_shutting_down")
-                                                      : json::Value(nullptr)}}}});
+          send(errorBody(result.finishReason == "aborted"
+                             ? shuttingDown(result.error)
+                             : failed(result.error)));
         } else {
           send(chunk(id, chat, "", result.finishReason, *first));
           if (usage) {
@@ -671,10 +684,7 @@ void Service::install(httplib::Server &server) {
   server.Get("/v1/models/(.+)", [this, modelEntry](const httplib::Request &req,
                                                     httplib::Response &res) {
     if (req.matches[1] != options.modelName)
-      return sendError(res, {404,
-                             "The model '" + req.matches[1].str() +
-                                 "' does not exist; this server has '" + options.modelName + "'",
-                             "invalid_request_error", "model", "model_not_found"});
+      return sendError(res, modelNotFound(req.matches[1].str(), options.modelName));
     res.set_content(dump(modelEntry()), "application/json");
   });
   server.Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
@@ -720,10 +730,7 @@ void Service::install(httplib::Server &server) {
         // The rest of the body is not read: the connection cannot serve
         // another request.
         res.set_header("Connection", "close");
-        return sendError(res, {413,
-                               "the request body is larger than " +
-                                   std::to_string(kMaxBodyBytes >> 20) + " MiB",
-                               "invalid_request_error", "", "request_too_large"});
+        return sendError(res, bodyTooLarge());
       }
       if (!read) {
         ++httpErrors;
@@ -786,10 +793,7 @@ void Service::install(httplib::Server &server) {
     else if (!validContentLength(req))
       sendError(res, badContentLength());
     else if (res.status == 413)
-      sendError(res, {413,
-                      "the request body is larger than " + std::to_string(kMaxBodyBytes >> 20) +
-                          " MiB",
-                      "invalid_request_error", "", "request_too_large"});
+      sendError(res, bodyTooLarge());
     else
       sendError(res, {res.status, llvm::formatv("the request failed with HTTP {0}", res.status),
                       res.status < 500 ? "invalid_request_error" : "server_error", "", ""});
