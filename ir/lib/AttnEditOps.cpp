@@ -207,8 +207,8 @@ LogicalResult CausalMaskOp::verify() {
   int64_t segments = getSegments();
   if (segments < 1)
     return emitOpError("segments must be >= 1");
-  if (segments > 1 && !ShapedType::isDynamic(tq) && !ShapedType::isDynamic(tk) &&
-      (tq != tk || tq % segments != 0))
+  if (!ShapedType::isDynamic(tq) && !ShapedType::isDynamic(tk) &&
+      !segmentsFit(segments, tq, tk))
     return emitOpError() << segments << " segments need as many queries as keys, a multiple of "
                          << segments << " (got " << tq << " x " << tk << ")";
   return success();

@@ -1,6 +1,7 @@
 //===- JitModule.cpp - ExecutionEngine for the host CPU ---------------------===//
 
 #include "attnedit/CPU/JitModule.h"
+#include "attnedit/IR/AttnEditOps.h"
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "llvm/ADT/DenseMap.h"
@@ -192,7 +193,7 @@ void cpu::freeCompiledBuffer(void *block) {
 static thread_local std::string refusal;
 
 bool cpu::checkSegments(int64_t queries, int64_t keys, int64_t segments) {
-  if (segments <= 1 || (queries == keys && keys % segments == 0))
+  if (attnedit::CausalMaskOp::segmentsFit(segments, queries, keys))
     return true;
   if (refusal.empty())
     refusal = llvm::formatv("'attnedit.causal_mask': {0} segments need as many queries as keys, "

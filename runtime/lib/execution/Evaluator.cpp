@@ -218,7 +218,7 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
         if (x.dim(-2) > x.dim(-1))
           return error(op, "more queries than keys in " + x.shapeString());
         int64_t segments = c.getSegments();
-        if (segments > 1 && (x.dim(-2) != x.dim(-1) || x.dim(-1) % segments != 0))
+        if (!attnedit::CausalMaskOp::segmentsFit(segments, x.dim(-2), x.dim(-1)))
           return error(op, std::to_string(segments) + " segments need as many queries as keys, "
                                "a multiple of " + std::to_string(segments) + ", not " +
                                x.shapeString());

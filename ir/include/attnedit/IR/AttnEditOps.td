@@ -165,6 +165,13 @@ def AttnEdit_CausalMaskOp : AttnEdit_Op<"causal_mask", [Pure, DeclareOpInterface
   let results = (outs AttnEdit_Activation:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Whether `segments` packed sequences fit `queries` x `keys` scores:
+    /// the verifier checks static shapes, the executors each call's.
+    static bool segmentsFit(int64_t segments, int64_t queries, int64_t keys) {
+      return segments <= 1 || (queries == keys && keys % segments == 0);
+    }
+  }];
 }
 
 def AttnEdit_RepeatKvOp : AttnEdit_Op<"repeat_kv", [Pure, DeclareOpInterfaceMethods<AttnEdit_DifferentiableOpInterface>]> {
