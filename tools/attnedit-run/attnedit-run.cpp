@@ -1117,6 +1117,18 @@ static llvm::Error runSample(Model &model) {
                                        resume, *sampling, backendName});
 }
 
+// The resolved path's name, so `serve .` or `serve mla/` names the folder, and
+// `serve mla/module.mlir` the folder too: "." or "module.mlir" names nothing.
+static std::string defaultModelName(llvm::StringRef path) {
+  llvm::SmallString<256> resolved;
+  if (llvm::sys::fs::real_path(path, resolved))
+    resolved = path;
+  llvm::StringRef name = llvm::sys::path::filename(resolved);
+  if (name == "module.mlir")
+    name = llvm::sys::path::filename(llvm::sys::path::parent_path(resolved));
+  return name.str();
+}
+
 static llvm::Error runServe(Model &model) {
   if (llvm::Error e = checkRange("--port", servePort, 0, 65535))
     return e;
@@ -1132,9 +1144,7 @@ static llvm::Error runServe(Model &model) {
   options.maxBatch = maxBatch;
   options.prefillBudget = prefillBudget;
   options.shutdownGrace = shutdownGrace;
-  options.modelName = modelName.empty()
-                          ? llvm::sys::path::filename(llvm::StringRef(modelPath).rtrim('/')).str()
-                          : modelName.getValue();
+  options.modelName = modelName.empty() ? defaultModelName(modelPath) : modelName.getValue();
   return serve(**decoder, options);
 }
 
