@@ -1445,6 +1445,14 @@ int main(int argc, char **argv) {
   for (cl::SubCommand *sub : cl::getRegisteredSubcommands())
     cl::HideUnrelatedOptions(attneditOptions, *sub);
   mlir::attnedit::setToolVersionPrinter("attnedit-run");
+  // LLVM's parser answers `attnedit-run typo --help` with the top-level help and exit 0.
+  if (argc > 1 && argv[1][0] != '-' &&
+      llvm::none_of(cl::getRegisteredSubcommands(),
+                    [&](cl::SubCommand *sub) { return sub->getName() == argv[1]; })) {
+    llvm::errs() << "attnedit-run: unknown command '" << argv[1]
+                 << "'; attnedit-run --help lists them\n";
+    return 1;
+  }
   cl::ParseCommandLineOptions(argc, argv,
                               "attnedit runtime: run, evaluate, train, distill and convert "
                               "models\n\n  attnedit-run COMMAND --help shows a command's "
