@@ -148,11 +148,19 @@ llvm::Expected<std::vector<Tensor>> Model::call(llvm::StringRef name,
     return makeError(name, "the module has no such function");
   if (auto why = whyNotOneBlock(func))
     return makeError("module", *why);
-  std::vector<int32_t> positions(tokens.size());
+  // A stage=lm step also takes targets: the sequence's next tokens.
+  bool lm = func.getNumArguments() == 3;
+  if (lm && tokens.size() < 2)
+    return makeError(name, "takes next-token targets: give at least two tokens (the "
+                           "sequence and the token after it)");
+  llvm::ArrayRef<int32_t> inputs = lm ? tokens.drop_back() : tokens;
+  std::vector<int32_t> positions(inputs.size());
   for (size_t i = 0; i < positions.size(); ++i)
     positions[i] = (int32_t)i;
-  return executor().run(func, {Tensor::ints(tokens.vec()), Tensor::ints(positions)},
-                        parameters);
+  std::vector<Tensor> args{Tensor::ints(inputs.vec()), Tensor::ints(positions)};
+  if (lm)
+    args.push_back(Tensor::ints(tokens.drop_front().vec()));
+  return executor().run(func, args, parameters);
 }
 
 llvm::Error attnedit::writeNpy(llvm::StringRef path, const Tensor &tensor) {

@@ -32,7 +32,9 @@ public:
 
   /// Logits [T, vocab] for `tokens` at positions 0..T-1.
   llvm::Expected<Tensor> forward(llvm::ArrayRef<int32_t> tokens);
-  /// The results of `@name(tokens, positions 0..T-1)`, e.g. a training step.
+  /// The results of `@name(tokens, positions 0..T-1)`, e.g. a training step;
+  /// of `@name(tokens[:-1], positions, tokens[1:])` for a function of three
+  /// arguments (a stage=lm step, whose third is the next-token targets).
   llvm::Expected<std::vector<Tensor>> call(llvm::StringRef name,
                                            llvm::ArrayRef<int32_t> tokens);
 
