@@ -102,8 +102,8 @@ llvm::Error attnedit::writeSamples(Model &model, Decoder &decoder,
                                    const SampleJobOptions &options) {
   if (!model.bosToken())
     return makeError("the model has no BOS token to start a sample from");
-  bool ids = llvm::sys::path::extension(options.out) == ".bin";
-  bool jsonLines = llvm::sys::path::extension(options.out) == ".jsonl";
+  bool ids = llvm::sys::path::extension(options.out).equals_insensitive(".bin");
+  bool jsonLines = llvm::sys::path::extension(options.out).equals_insensitive(".jsonl");
   if (ids && model.vocabSize() > 65536)
     return makeError("a .bin holds uint16 ids, but the vocabulary has " +
                      llvm::Twine(model.vocabSize()) + " entries; write text instead");

@@ -159,11 +159,22 @@ llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
     return makeError(path + ": corrupt checkpoint: needs stage, step, file, log, recipe, job");
   if (*stage < 0 || *step < 0)
     return makeError(path + ": corrupt checkpoint: negative stage or step");
-  // The weights live beside checkpoint.json; a path elsewhere is not ours.
-  if (file->empty() || *file != llvm::sys::path::filename(*file) || *file == "." ||
-      *file == "..")
-    return makeError(path + ": corrupt checkpoint: 'file' must name a file beside it, not '" +
-                     *file + "'");
+  // The weights live beside checkpoint.json, named by the step they hold: another file (an
+  // edited step, a path elsewhere) would resume from other weights.
+  if (*file != fileName(*stage, *step))
+    return makeError(path + ": corrupt checkpoint: 'file' is '" + *file + "', not '" +
+                     fileName(*stage, *step) + "', the weights of its stage and step");
+  // The log holds every step before the checkpoint's, the last stage's
+  // `step`; a shorter one would lose them from training_log.json.
+  if ((int64_t)log->size() != *stage + 1)
+    return makeError(path + ": corrupt checkpoint: 'log' holds " + llvm::Twine(log->size()) +
+                     " stages, not " + llvm::Twine(*stage + 1));
+  const json::Object *last = log->back().getAsObject();
+  const json::Array *steps = last ? last->getArray("steps") : nullptr;
+  if (!steps || (int64_t)steps->size() != *step)
+    return makeError(path + ": corrupt checkpoint: the log of its stage holds " +
+                     llvm::Twine(steps ? (int64_t)steps->size() : 0) + " steps, not " +
+                     llvm::Twine(*step));
   CheckpointState state;
   state.stage = *stage;
   state.step = *step;
@@ -175,6 +186,10 @@ llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
   state.job = *job;
   state.log.assign(log->begin(), log->end());
   return state;
+}
+
+std::string CheckpointState::fileName(int64_t stage, int64_t step) {
+  return llvm::formatv("checkpoint-{0}-{1}.safetensors", stage, step).str();
 }
 
 json::Value CheckpointState::toJson() const {

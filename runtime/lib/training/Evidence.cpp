@@ -306,6 +306,15 @@ attnedit::measureStage(ModuleOp teacher, ModuleOp student, ParameterStore &store
     if (!tOut)
       return tOut.takeError();
     const Tensor &tl = tOut->back();
+    // Non-finite teacher logits make every KL NaN and every argmax agree: nothing to distil.
+    if (const float *bad = std::find_if_not(tl.data(), tl.data() + tl.numel(),
+                                            [](float x) { return std::isfinite(x); });
+        bad != tl.data() + tl.numel())
+      return makeError("evidence",
+                       llvm::formatv("the teacher's logits hold {0} (position {1} of an evidence "
+                                     "sequence): its weights give values float32 cannot hold",
+                                     *bad, (bad - tl.data()) / tl.shape()[1])
+                           .str());
     for (size_t l = 0; l < layers; ++l) {
       auto y = exec.run(layerFuncs[l], {(*tOut)[2 * l], pos}, store);
       if (!y)

@@ -10,6 +10,7 @@
 #include "attnedit/Runtime/Training/OptimizerKernels.h"
 #include "attnedit/Runtime/Training/ProcessGroup.h"
 
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
@@ -51,7 +52,7 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
     return makeError(path + ": cannot read: " + buffer.getError().message());
   llvm::StringRef bytes = (*buffer)->getBuffer();
   std::vector<int32_t> tokens;
-  if (llvm::sys::path::extension(path) == ".bin") {
+  if (llvm::sys::path::extension(path).equals_insensitive(".bin")) {
     if (bytes.size() % 2)
       return makeError(path + ": a pre-tokenized .bin holds uint16 ids, but its size (" +
                        llvm::Twine(bytes.size()) + " bytes) is odd");
@@ -69,9 +70,14 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
   if (!tokenizer)
     return makeError(path + ": text data needs the model's tokenizer, and the model has "
                             "none (give --tokenizer, or a pre-tokenized .bin)");
+  // A binary file read as text trains on its bytes' tokens without a word.
+  if (size_t nul = bytes.find('\0'); nul != llvm::StringRef::npos)
+    return makeError(path + ": byte " + llvm::Twine(nul) +
+                     " is NUL, so this is not text; pre-tokenized uint16 ids go in a file "
+                     "named .bin");
   if (bos && bosFirst)
     tokens.push_back(*bos);
-  if (llvm::sys::path::extension(path) == ".jsonl") {
+  if (llvm::sys::path::extension(path).equals_insensitive(".jsonl")) {
     // Documents apart, as `sample` writes them: each after the model's BOS
     // (EOS for a model without one, as Qwen's documents end).
     std::optional<int32_t> separator = bos ? bos : tokenizer->eosId();
@@ -298,10 +304,16 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
       tensors.push_back({prefix + names[i], DType::F32,
                          std::vector<int64_t>(t->shape().begin(), t->shape().end()),
                          bytesOf(*t)});
-  std::string file = llvm::formatv("checkpoint-{0}-{1}.safetensors", stage, step).str();
+  std::string file = CheckpointState::fileName(stage, step);
   std::string path = joinPath(run.workDir, file);
   if (llvm::Error e = writeSafetensors(path, tensors))
     return e;
+  // Until checkpoint.json names it, the file is only space taken (on a full disk, the space
+  // the resume needs).
+  auto unreferenced = llvm::make_scope_exit([&] {
+    if (path != checkpointFile)
+      fs::remove(path);
+  });
   auto written = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                              /*RequiresNullTerminator=*/false);
   if (!written)
@@ -311,6 +323,7 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
   if (llvm::Error e = writeFileAtomically(joinPath(run.workDir, "checkpoint.json"),
                                           llvm::formatv("{0:2}", state.toJson()).str()))
     return e;
+  unreferenced.release();
   // Only now is the previous file unreferenced.
   if (!checkpointFile.empty() && checkpointFile != path)
     fs::remove(checkpointFile);
@@ -378,8 +391,11 @@ public:
       rate = llvm::formatv("{0:F0} tok/s  ETA {1}m{2:D2}s", tokensPerStep / secondsPerStep,
                            (int64_t)eta / 60, (int64_t)eta % 60);
     }
-    std::string line = llvm::formatv("{0} step {1}/{2}  loss {3:F5}  lr {4:E2}  {5}{6}{7}",
-                                     label, step, steps, loss, lr, rate, later, ranks)
+    // Fixed-point keeps a small KL's digits; an exponent keeps a diverging loss short.
+    std::string lossText = std::abs(loss) < 1e4 ? llvm::formatv("{0:F5}", loss).str()
+                                                : llvm::formatv("{0:E3}", loss).str();
+    std::string line = llvm::formatv("{0} step {1}/{2}  loss {3}  lr {4:E2}  {5}{6}{7}", label,
+                                     step, steps, lossText, lr, rate, later, ranks)
                            .str();
     if (tty)
       llvm::errs() << "\r\033[K" << line;
@@ -596,11 +612,21 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
       for (double l : *losses)
         loss += l;
     }
-    if (!std::isfinite(loss))
-      return makeError(llvm::formatv("stage {0} ({1}): the loss is {2} at step {3}; lower the "
-                                     "learning rate (lr {4})",
-                                     index + 1, stage.stage, loss, step, stage.lr)
+    // Before the update, so that the weights and the last checkpoint stay finite. At a stage's
+    // first step the model it starts from computes them: a smaller rate would not help.
+    auto notFinite = [&](llvm::StringRef what, double value) {
+      return makeError(llvm::formatv("stage {0} ({1}): {2} is {3} at step {4}; {5}", index + 1,
+                                     stage.stage, what, value, step + 1,
+                                     step == 0 ? "before any update of this stage: the "
+                                                 "weights it starts from give values float32 "
+                                                 "cannot hold (check them)"
+                                               : llvm::formatv("lower the learning rate (lr {0})",
+                                                               stage.lr)
+                                                     .str())
                            .str());
+    };
+    if (!std::isfinite(loss))
+      return notFinite("the loss", loss);
     // Per tensor, in the step's order, whichever rank computed it: the
     // norm, and so the clipping, of one process.
     std::vector<double> squares(program.size(), share ? -INFINITY : 0.0);
@@ -620,6 +646,8 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
     for (double s2 : squares)
       norm2 += s2;
     double gradNorm = std::sqrt(norm2);
+    if (!std::isfinite(gradNorm))
+      return notFinite(llvm::formatv("the gradient norm (loss {0:e})", loss).str(), gradNorm);
     float clipScale = stage.clip > 0 && gradNorm > stage.clip ? stage.clip / gradNorm : 1.0;
 
     // AdamW (Loshchilov & Hutter), as torch.optim.AdamW.

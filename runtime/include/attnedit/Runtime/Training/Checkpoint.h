@@ -61,6 +61,8 @@ struct CheckpointState {
   llvm::json::Value recipe = nullptr, job = nullptr;
   std::vector<llvm::json::Value> log;
 
+  /// The weights' file name of the checkpoint after `step` steps of `stage`.
+  static std::string fileName(int64_t stage, int64_t step);
   /// Reads and checks `path`; errors name it.
   static llvm::Expected<CheckpointState> read(llvm::StringRef path);
   llvm::json::Value toJson() const;
