@@ -5,6 +5,7 @@
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/ModelConfig.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 
@@ -107,30 +108,43 @@ mlir::attnedit::cheapestChoices(const std::vector<std::vector<PlanChoice>> &choi
   return chosen;
 }
 
-double mlir::attnedit::restoreUnderBudget(const std::vector<std::vector<PlanChoice>> &choices,
-                                          std::vector<size_t> &chosen, double budget) {
-  double total = 0;
-  for (size_t l = 0; l < choices.size(); ++l)
-    total += choices[l][chosen[l]].bytesPerToken;
-  for (;;) {
-    int64_t bestLayer = -1;
-    size_t bestChoice = 0;
-    double bestGain = 0;
-    for (size_t l = 0; l < choices.size(); ++l) {
-      const PlanChoice &now = choices[l][chosen[l]];
-      for (size_t i = 0; i < choices[l].size(); ++i) {
-        const PlanChoice &c = choices[l][i];
-        double gain = now.damage - c.damage;
-        if (gain <= bestGain ||
-            total - now.bytesPerToken + c.bytesPerToken > budget * (1 + 1e-9))
-          continue;
-        bestLayer = l, bestChoice = i, bestGain = gain;
+std::vector<size_t> mlir::attnedit::leastDamageUnderBudget(
+    const std::vector<std::vector<PlanChoice>> &choices, double budget) {
+  // Exact multiple-choice knapsack: after each layer, the plans of the layers so far that no
+  // other beats in both bytes and damage, by increasing bytes. Layers of one shape share their
+  // candidates' bytes, so the sums are few (a greedy restore of the biggest damage first spent
+  // the budget on upgrades that cost the most bytes: 6-9x the KL of the best plan).
+  struct Partial {
+    double bytes, damage;
+    size_t choice, parent; // this layer's choice; the entry it extends in the layer before
+  };
+  std::vector<std::vector<Partial>> frontiers;
+  std::vector<Partial> frontier{{0, 0, 0, 0}};
+  for (const std::vector<PlanChoice> &layer : choices) {
+    std::vector<Partial> next;
+    for (size_t p = 0; p < frontier.size(); ++p)
+      for (size_t c = 0; c < layer.size(); ++c) {
+        double bytes = frontier[p].bytes + layer[c].bytesPerToken;
+        if (bytes <= budget * (1 + 1e-9))
+          next.push_back({bytes, frontier[p].damage + layer[c].damage, c, p});
       }
-    }
-    if (bestLayer < 0)
-      return total;
-    total += choices[bestLayer][bestChoice].bytesPerToken -
-             choices[bestLayer][chosen[bestLayer]].bytesPerToken;
-    chosen[bestLayer] = bestChoice;
+    llvm::sort(next, [](const Partial &a, const Partial &b) {
+      return a.bytes != b.bytes ? a.bytes < b.bytes : a.damage < b.damage;
+    });
+    std::vector<Partial> kept;
+    for (const Partial &e : next)
+      if (kept.empty() || e.damage < kept.back().damage)
+        kept.push_back(e);
+    frontiers.push_back(frontier = std::move(kept));
   }
+  // The last entry has the least damage (the least bytes among equals); none when even the
+  // cheapest plan exceeds the budget.
+  std::vector<size_t> chosen(choices.size());
+  if (frontier.empty())
+    return {};
+  for (size_t l = choices.size(), at = frontier.size() - 1; l-- > 0;) {
+    chosen[l] = frontiers[l][at].choice;
+    at = frontiers[l][at].parent;
+  }
+  return chosen;
 }

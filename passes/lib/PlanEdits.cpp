@@ -132,12 +132,13 @@ struct PlanEditsPass : attnedit::impl::PlanEditsPassBase<PlanEditsPass> {
       return fail(llvm::formatv("the budget of {0:F1} bytes/token is below the cheapest plan "
                                 "({1:F1} bytes/token at context {2}; the module needs {3:F1})",
                                 budget, cheapest, (int64_t)context, moduleBytes));
-    double total = restoreUnderBudget(choices, chosen, budget);
+    chosen = leastDamageUnderBudget(choices, budget);
     EditPlan plan;
-    double estimated = 0;
+    double estimated = 0, total = 0;
     for (size_t l = 0; l < choices.size(); ++l) {
       plan.layers.push_back(choices[l][chosen[l]].edit);
       estimated += choices[l][chosen[l]].damage;
+      total += choices[l][chosen[l]].bytesPerToken;
     }
     plan.extra = json::Object{{"context", (int64_t)context},
                               {"budget_bytes_per_token", budget},

@@ -121,8 +121,6 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
     }
   }
 
-  // Start from the cheapest choice of every layer, then restore the upgrades
-  // that remove the most damage while the budget allows.
   std::vector<size_t> chosen = cheapestChoices(choices);
   double total = 0;
   for (int64_t l = 0; l < numLayers; ++l)
@@ -133,13 +131,15 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
                                    "({1:F1} bytes/token at context {2}; the teacher needs {3:F1})",
                                    budget, total, options.context, teacherBytes)
                          .str());
-  total = restoreUnderBudget(choices, chosen, budget);
+  chosen = leastDamageUnderBudget(choices, budget);
 
   EditPlan plan;
   double estimated = 0;
+  total = 0;
   for (int64_t l = 0; l < numLayers; ++l) {
     plan.layers.push_back(choices[l][chosen[l]].edit);
     estimated += choices[l][chosen[l]].damage;
+    total += choices[l][chosen[l]].bytesPerToken;
   }
   auto student = studentOf(**raised, plan, options, "plan");
   if (!student)

@@ -64,11 +64,11 @@ struct PlanChoice {
 
 /// Index of every layer's cheapest choice (ties: the least damage).
 std::vector<size_t> cheapestChoices(const std::vector<std::vector<PlanChoice>> &choices);
-/// KL-guided greedy restoration: from `chosen`, while the budget allows,
-/// gives the layer whose damage an affordable choice lowers most that
-/// choice. Returns the plan's bytes per token.
-double restoreUnderBudget(const std::vector<std::vector<PlanChoice>> &choices,
-                          std::vector<size_t> &chosen, double budget);
+/// Each layer's choice, whose damages sum to the least of all plans within
+/// `budget` bytes per token (the fewest bytes among equals); empty when none
+/// fits.
+std::vector<size_t> leastDamageUnderBudget(const std::vector<std::vector<PlanChoice>> &choices,
+                                           double budget);
 
 /// Parses a plan; errors name `source` (a file name) and the field.
 llvm::Expected<EditPlan> parseEditPlan(llvm::StringRef text, llvm::StringRef source);

@@ -168,9 +168,9 @@ def PlanEditsPass : Pass<"attnedit-plan-edits", "::mlir::ModuleOp"> {
     Measuring damage means running the model on calibration data, which a
     pass cannot do: `calibration` is the JSON `attnedit-run plan-edits`
     writes (its "candidates": per layer and candidate the next-token KL with
-    that layer alone edited). The choice is the planner's: start from every
-    layer's cheapest choice, then restore the affordable upgrade that removes
-    the most damage, until none fits. Bytes are recomputed from the module
+    that layer alone edited). The choice is the planner's: of every plan
+    within the budget, the one whose summed damage is least (an exact
+    multiple-choice knapsack). Bytes are recomputed from the module
     at `context`, so one measurement serves every budget and context.
   }];
   let options = [
