@@ -1022,6 +1022,9 @@ static llvm::Error runExport(Model &model) {
     return out.takeError();
   if (llvm::Error e = checkExportTarget(*out))
     return e;
+  // Copied as it is: one that does not load would ship in a model that does.
+  if (auto tok = model.tokenizer(); !tok)
+    return tok.takeError();
   ExportOptions options;
   options.tokenizerPath = tokenizerPath;
   auto exported = exportChecked(model.module(), model.parameterStore(), *out, options);
@@ -1051,6 +1054,8 @@ static llvm::Error runConvert() {
   auto teacher = Model::load(teacherPath, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
+  if (auto tok = (*teacher)->tokenizer(); !tok)
+    return tok.takeError();
   // The edited weights live in a scratch directory beside the output (they
   // are as large as the teacher's attention weights) until the export has
   // copied them into the model directory.
