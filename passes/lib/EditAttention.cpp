@@ -139,6 +139,13 @@ LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
     return fail("target must be mla or gate-swa, got '" + target + "'");
   if (llvm::StringRef other = optionForOtherTarget(*this); !other.empty())
     return fail(other + " is not an option of target=" + target);
+  if (!sinks && !sinkLogitsFile.empty())
+    return fail("sink-logits= sets the sinks' start, but there are sinks only with sinks=true");
+  if (!layers.empty())
+    for (int64_t l : fullLayers)
+      if (!llvm::is_contained(layers, l))
+        return fail("full-layers entry " + llvm::Twine(l) +
+                    " is not among layers=, which leaves it the teacher's attention");
   for (auto [option, list] : {std::pair{"layers", &layers}, {"full-layers", &fullLayers}}) {
     llvm::SmallDenseSet<int64_t> seen;
     for (int64_t l : *list) {
@@ -547,9 +554,14 @@ void EditAttentionPass::runOnOperation() {
   }
   std::optional<EditPlan> editPlan;
   if (!plan.empty()) {
-    if (!layers.empty() || !fullLayers.empty() || fullEvery != 0) {
+    // The plan gives each layer's kind, window and rank: these would be ignored.
+    if (!layers.empty() || !fullLayers.empty() || fullEvery != 0 ||
+        attnedit::detail::changedFromDefault(target) ||
+        attnedit::detail::changedFromDefault(window) ||
+        attnedit::detail::changedFromDefault(kvLoraRank)) {
       module.emitError("attnedit-edit-attention: plan= chooses every layer's edit; it cannot be "
-                       "combined with layers=, full-layers= or full-every=");
+                       "combined with target=, window=, kv-lora-rank=, layers=, full-layers= or "
+                       "full-every=");
       return signalPassFailure();
     }
     auto parsed = readEditPlan(plan);

@@ -165,16 +165,40 @@ llvm::Expected<CheckedExport> attnedit::exportChecked(ModuleOp module, Parameter
   return result;
 }
 
+llvm::Expected<llvm::StringMap<std::string>>
+attnedit::editOptionValues(llvm::StringRef options) {
+  llvm::StringMap<std::string> values;
+  std::string all = options.str();
+  while (!(options = options.ltrim()).empty()) {
+    llvm::StringRef name = options.take_until([](char c) { return c == '=' || llvm::isSpace(c); });
+    llvm::StringRef rest = options.drop_front(name.size()), value;
+    if (rest.consume_front("=")) {
+      if (!rest.empty() && (rest.front() == '"' || rest.front() == '\'')) {
+        size_t end = rest.find(rest.front(), 1);
+        value = rest.slice(1, end);
+        rest = end == llvm::StringRef::npos ? "" : rest.drop_front(end + 1);
+      } else {
+        value = rest.take_until(llvm::isSpace);
+        rest = rest.drop_front(value.size());
+      }
+    }
+    if (!values.try_emplace(name, value.str()).second)
+      return makeError("--edit \"" + all + "\": " + name + "= is given twice");
+    options = rest;
+  }
+  return values;
+}
+
 llvm::Expected<OwningOpRef<ModuleOp>> attnedit::editedCopy(ModuleOp teacher,
                                                            llvm::StringRef editOptions,
                                                            llvm::StringRef paramsOut) {
-  llvm::SmallVector<llvm::StringRef> words;
-  editOptions.split(words, ' ', -1, false);
-  for (llvm::StringRef word : words)
-    if (word.starts_with("params-out="))
-      return makeError("--edit \"" + editOptions +
-                       "\": params-out is the command's to choose (the student's weights land "
-                       "in its output directory)");
+  auto values = editOptionValues(editOptions);
+  if (!values)
+    return values.takeError();
+  if (values->count("params-out"))
+    return makeError("--edit \"" + editOptions +
+                     "\": params-out is the command's to choose (the student's weights land "
+                     "in its output directory)");
   OwningOpRef<ModuleOp> copy = copyOf(teacher);
   // Quoted: a path may hold spaces.
   std::string pipeline = ("attnedit-edit-attention{" + editOptions + " params-out=\"" +
@@ -258,23 +282,11 @@ json::Value attnedit::moduleIdentity(ModuleOp module) {
 /// The files --edit's options name (a plan, calibrated sink logits or
 /// activations), by content: a resume after one changed would rebuild
 /// another student under the checkpoint's trained values.
-static json::Object editFiles(llvm::StringRef options) {
+static json::Object editFiles(const llvm::StringMap<std::string> &options) {
   json::Object files;
-  while (!(options = options.ltrim()).empty()) {
-    auto [key, rest] = options.split('=');
-    llvm::StringRef value;
-    if (!rest.empty() && (rest.front() == '"' || rest.front() == '\'')) {
-      size_t end = rest.find(rest.front(), 1);
-      value = rest.slice(1, end);
-      options = end == llvm::StringRef::npos ? "" : rest.drop_front(end + 1);
-    } else {
-      value = rest.take_until(llvm::isSpace);
-      options = rest.drop_front(value.size());
-    }
-    if (llvm::is_contained({"plan", "sink-logits", "activations"}, key.trim()) &&
-        !value.empty())
-      files[key.trim()] = fileIdentity(value);
-  }
+  for (llvm::StringRef key : {"plan", "sink-logits", "activations"})
+    if (auto it = options.find(key); it != options.end() && !it->second.empty())
+      files[key] = fileIdentity(it->second);
   return files;
 }
 
@@ -500,7 +512,10 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
                    {"edit", editOptions},
                    {"data", data.identity()}};
   // Only when there are some: checkpoints from before had no such field.
-  if (json::Object files = editFiles(editOptions); !files.empty())
+  auto editValues = editOptionValues(editOptions);
+  if (!editValues)
+    return editValues.takeError();
+  if (json::Object files = editFiles(*editValues); !files.empty())
     job["edit_files"] = std::move(files);
   ParameterStore store;
   auto trainer = Trainer::create(options.recipe, runOf(options, std::move(job)), store);

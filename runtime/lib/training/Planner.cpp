@@ -55,6 +55,25 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
       options.qkRopeHeadDim < 2 || options.budget <= 0)
     return makeError("plan-edits", "needs context, window, kv-lora-rank >= 1, "
                                    "qk-rope-head-dim >= 2 and a positive budget");
+  // The plan's edits come from these; the same option in --edit was overridden without a word.
+  auto editValues = editOptionValues(options.editOptions);
+  if (!editValues)
+    return editValues.takeError();
+  for (auto [option, flag] : {std::pair{"window", "--swa-window"},
+                              {"kv-lora-rank", "--kv-lora-rank"},
+                              {"qk-rope-head-dim", "--qk-rope-head-dim"},
+                              {"target", ""},
+                              {"plan", ""},
+                              {"layers", ""},
+                              {"full-layers", ""},
+                              {"full-every", ""}})
+    if (editValues->count(option))
+      return makeError("plan-edits", llvm::formatv("--edit sets {0}=, which plan-edits chooses "
+                                                   "per layer{1}",
+                                                   option,
+                                                   *flag ? llvm::formatv(" (give {0})", flag).str()
+                                                         : std::string())
+                                         .str());
   // Within the window sliding changes nothing: every layer would measure
   // free and the plan would slide them all.
   int64_t seen = std::min<int64_t>(calibration.size(), options.evalWindow);

@@ -13,11 +13,16 @@
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa kv-lora-rank=7" 2>&1 | FileCheck %s --check-prefix=OTHER-MLA
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla init=random full-layers=0" 2>&1 | FileCheck %s --check-prefix=OTHER-SWA
 // RUN: not attnedit-opt %s --attnedit-convert="target=mla init=random window=8" 2>&1 | FileCheck %s --check-prefix=OTHER-CONVERT
+// Options that another makes meaningless were ignored without a word.
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa sink-logits=s.json" 2>&1 | FileCheck %s --check-prefix=SINKS
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa layers=0 full-layers=1" 2>&1 | FileCheck %s --check-prefix=FULL-OUTSIDE
 // A printed pipeline names every option at its default: that still runs.
 // RUN: attnedit-opt %s --attnedit-edit-attention="target=mla init=random kv-lora-rank=8 qk-rope-head-dim=8 window=128 gate=headwise sinks=false" | FileCheck %s --check-prefix=DEFAULTS
 
 // Tests that out-of-range options are rejected with a message naming them.
 // TARGET: error: attnedit-edit-attention: target must be mla or gate-swa, got 'gqa'
+// SINKS: error: attnedit-edit-attention: sink-logits= sets the sinks' start, but there are sinks only with sinks=true
+// FULL-OUTSIDE: error: attnedit-edit-attention: full-layers entry 1 is not among layers=, which leaves it the teacher's attention
 // LAYER: error: attnedit-edit-attention: layers entry 3 is out of range: the module has 1 attention layers
 // TWICE: error: attnedit-edit-attention: layers names layer 0 twice
 // SVD: error: attnedit-edit-attention: init=svd computes weights: give params-out=FILE.safetensors

@@ -15,6 +15,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
 
 namespace mlir::attnedit {
@@ -51,6 +52,11 @@ llvm::Expected<CheckedExport> exportChecked(ModuleOp module, ParameterStore &sto
                                             llvm::StringRef dir,
                                             const ExportOptions &options = {},
                                             double tolerance = 1e-4);
+
+/// The options of an --edit string by name (a value may be quoted; a bare
+/// name has the value ""). A name given twice is an error: the pass would
+/// take the last without a word.
+llvm::Expected<llvm::StringMap<std::string>> editOptionValues(llvm::StringRef editOptions);
 
 /// The student: `teacher` edited with `editOptions` (the options of
 /// --attnedit-edit-attention, e.g. "target=mla kv-lora-rank=16"), its new
