@@ -116,13 +116,16 @@ private:
 
   /// Reads sink-logits= into sinkInit.
   LogicalResult loadSinkLogits();
+  /// Reads activations= into covariances: one [hidden, hidden] covariance per
+  /// layer, each finite, symmetric, with a non-negative diagonal.
+  LogicalResult loadActivations(int64_t numLayers, int64_t hidden);
   /// Fails if params-out is a file the module reads its weights from.
   LogicalResult checkParamsOutIsNew(ModuleOp module);
 
   TeacherWeights teacher;
   /// Calibrated sink logits per layer and head, for windows of sinkWindow.
   std::vector<std::vector<float>> sinkInit;
-  std::shared_ptr<WeightFile> activationFile;
+  std::vector<std::vector<float>> covariances;
   int64_t sinkWindow = 0;
   std::deque<std::vector<float>> storage;
   std::vector<TensorToWrite> toWrite;
@@ -304,25 +307,6 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
         return failure();
       inputNorm = std::move(*values);
     }
-    // Activation-aware: the input covariance measured on calibration data.
-    std::vector<float> covariance;
-    if (!activations.empty()) {
-      if (!activationFile) {
-        auto file = WeightFile::openSafetensors(activations);
-        if (!file)
-          return op.emitError() << "attnedit-edit-attention: "
-                                << llvm::toString(file.takeError());
-        activationFile = std::move(*file);
-      }
-      std::string name = p + "input_covariance";
-      const TensorInfo *info = activationFile->find(name);
-      if (!info || info->numElements() != hidden * hidden)
-        return op.emitError() << "attnedit-edit-attention: " << activations << " has no ["
-                              << hidden << ", " << hidden << "] tensor '" << name << "'";
-      covariance.resize(info->numElements());
-      convertToF32(info->dtype, activationFile->bytes(*info), covariance.data(),
-                   covariance.size());
-    }
     bool qkNorm = !op.getQkNorm().empty();
     TeacherAttention t{hidden,
                        h,
@@ -336,7 +320,9 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
                        qkNorm ? llvm::ArrayRef<float>(teacherWeights[4]) : llvm::ArrayRef<float>(),
                        qkNorm ? llvm::ArrayRef<float>(teacherWeights[5]) : llvm::ArrayRef<float>(),
                        inputNorm};
-    t.inputCovariance = covariance;
+    // Activation-aware: the input covariance measured on calibration data.
+    if (!covariances.empty())
+      t.inputCovariance = covariances[layer];
     auto warm = svdInitMla(t, shape, init == "rorope" ? MlaStart::RoRoPE : MlaStart::Svd);
     if (!warm)
       return op.emitError() << "attnedit-edit-attention: " << llvm::toString(warm.takeError());
@@ -506,6 +492,53 @@ LogicalResult EditAttentionPass::loadSinkLogits() {
   return success();
 }
 
+LogicalResult EditAttentionPass::loadActivations(int64_t numLayers, int64_t hidden) {
+  ModuleOp module = getOperation();
+  auto fail = [&](const llvm::Twine &msg) {
+    return module.emitError() << "attnedit-edit-attention: " << activations << ": " << msg,
+           failure();
+  };
+  auto file = WeightFile::openSafetensors(activations);
+  if (!file)
+    return module.emitError() << "attnedit-edit-attention: " << llvm::toString(file.takeError()),
+           failure();
+  for (int64_t layer = 0; layer < numLayers; ++layer) {
+    std::string name = prefix(layer) + "input_covariance";
+    const TensorInfo *info = (*file)->find(name);
+    if (!info || info->shape != llvm::SmallVector<int64_t, 4>{hidden, hidden})
+      return fail(llvm::formatv("has no [{0}, {0}] tensor '{1}'", hidden, name).str());
+    std::vector<float> c(hidden * hidden);
+    convertToF32(info->dtype, (*file)->bytes(*info), c.data(), c.size());
+    // What a covariance is; anything else makes the whitened SVD fail or mislead.
+    double largest = 0;
+    for (float x : c)
+      largest = std::max(largest, (double)std::fabs(x));
+    for (int64_t i = 0; i < hidden; ++i)
+      for (int64_t j = 0; j < hidden; ++j) {
+        float x = c[i * hidden + j];
+        std::string at = llvm::formatv("'{0}'[{1}, {2}] is {3}", name, i, j, x).str();
+        if (!std::isfinite(x))
+          return fail(at + ": not a covariance");
+        if (i == j && x < 0)
+          return fail(at + ": a covariance's diagonal is not negative");
+        if (std::fabs(x - c[j * hidden + i]) > 1e-4 * largest)
+          return fail(at + llvm::formatv(" and [{0}, {1}] is {2}: a covariance is symmetric", j,
+                                         i, c[j * hidden + i])
+                               .str());
+      }
+    if (largest == 0)
+      return fail("'" + name + "' is zero: calibrated on no data");
+    covariances.push_back(std::move(c));
+  }
+  // Covariances of layers the module does not have: calibrated on another model.
+  if ((int64_t)(*file)->tensors().size() != numLayers)
+    return fail(llvm::formatv("holds {0} tensors; the module has {1} attention layers, one "
+                              "input_covariance each (attnedit-run calibrate-activations)",
+                              (*file)->tensors().size(), numLayers)
+                    .str());
+  return success();
+}
+
 void EditAttentionPass::runOnOperation() {
   ModuleOp module = getOperation();
   SmallVector<AttentionOp> attentions;
@@ -577,6 +610,10 @@ void EditAttentionPass::runOnOperation() {
     editPlan = std::move(*parsed);
   }
   if (!sinkLogitsFile.empty() && failed(loadSinkLogits()))
+    return signalPassFailure();
+  if (!activations.empty() &&
+      failed(loadActivations(
+          numLayers, cast<RankedTensorType>(attentions.front().getType()).getDimSize(1))))
     return signalPassFailure();
   if (failed(checkParamsOutIsNew(module)))
     return signalPassFailure();
