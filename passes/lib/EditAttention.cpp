@@ -179,8 +179,9 @@ LogicalResult EditAttentionPass::checkOptions(int64_t numLayers) {
       return bad("q-lora-rank", qLoraRank, "0 (no query compression) or more");
     if (qkRopeHeadDim < 2 || qkRopeHeadDim % 2)
       return bad("qk-rope-head-dim", qkRopeHeadDim, "an even number, at least 2");
-    if (qkNopeHeadDim < -1)
-      return bad("qk-nope-head-dim", qkNopeHeadDim, "0 or more (-1: the teacher's)");
+    // 0 built a model DeepSeek's config cannot describe (its export failed on reload).
+    if (qkNopeHeadDim == 0 || qkNopeHeadDim < -1)
+      return bad("qk-nope-head-dim", qkNopeHeadDim, "at least 1 (-1: the teacher's head_dim)");
     if (vHeadDim == 0 || vHeadDim < -1)
       return bad("v-head-dim", vHeadDim, "at least 1 (-1: the teacher's head_dim)");
     if (ropeStride < 0)

@@ -7,6 +7,7 @@
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla qk-rope-head-dim=7 init=random" 2>&1 | FileCheck %s --check-prefix=ROPE
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 rope-stride=3 init=random" 2>&1 | FileCheck %s --check-prefix=STRIDE
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa window=0" 2>&1 | FileCheck %s --check-prefix=WINDOW
+// RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla qk-nope-head-dim=0 init=random" 2>&1 | FileCheck %s --check-prefix=NOPE
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=mla kv-lora-rank=0 init=random" 2>&1 | FileCheck %s --check-prefix=RANK
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa window=4 full-every=-1" 2>&1 | FileCheck %s --check-prefix=EVERY
 // RUN: not attnedit-opt %s --attnedit-edit-attention="target=gate-swa gate=sometimes" 2>&1 | FileCheck %s --check-prefix=GATE
@@ -21,6 +22,7 @@
 
 // Tests that out-of-range options are rejected with a message naming them.
 // TARGET: error: attnedit-edit-attention: target must be mla or gate-swa, got 'gqa'
+// NOPE: error: attnedit-edit-attention: qk-nope-head-dim=0: needs at least 1 (-1: the teacher's head_dim)
 // SINKS: error: attnedit-edit-attention: sink-logits= sets the sinks' start, but there are sinks only with sinks=true
 // FULL-OUTSIDE: error: attnedit-edit-attention: full-layers entry 1 is not among layers=, which leaves it the teacher's attention
 // LAYER: error: attnedit-edit-attention: layers entry 3 is out of range: the module has 1 attention layers
