@@ -1200,7 +1200,9 @@ static cl::opt<double> planBudget("kv-budget",
                                   cl::desc("bf16 KV bytes per token at --context (> 1), or a "
                                            "fraction of the teacher's (<= 1) (default 0.25)"),
                                   cl::init(0.25), cl::sub(planCmd), cl::cat(attneditOptions));
-static cl::opt<int64_t> planContext("context", cl::desc("context the budget holds at (default 512)"),
+static cl::opt<int64_t> planContext("context",
+                                    cl::desc("context the budget holds at (default 512, or the "
+                                             "teacher's context when shorter)"),
                                     cl::init(512), cl::sub(planCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> planWindow("swa-window", cl::desc("candidate sliding window (default 32)"),
                                    cl::init(32), cl::sub(planCmd), cl::cat(attneditOptions));
@@ -1246,9 +1248,21 @@ static llvm::Error runPlanEdits() {
   size_t n = std::min<size_t>(all->size() * 9 / 10, (size_t)planTokens);
   std::vector<int32_t> tokens =
       afterBos((*teacher)->bosToken(), llvm::ArrayRef(*all).take_front(n));
+  if (tokens.size() < 2)
+    return usage(planData + ": " + llvm::Twine(all->size()) +
+                 " tokens leave no calibration tokens (plan-edits measures on the first 90%)");
+  // A budget at a length the model never reaches plans for nothing it serves.
+  int64_t maxPositions = (*teacher)->maxPositions();
+  int64_t context = planContext.getNumOccurrences() || maxPositions <= 0
+                        ? planContext.getValue()
+                        : std::min<int64_t>(planContext, maxPositions);
+  if (maxPositions > 0 && context > maxPositions)
+    return usage(llvm::formatv("--context {0} exceeds the teacher's context of {1} tokens",
+                               context, maxPositions)
+                     .str());
   PlanOptions options;
   options.budget = planBudget;
-  options.context = planContext;
+  options.context = context;
   options.window = planWindow;
   options.kvLoraRank = planRank;
   options.qkRopeHeadDim = planRope;
@@ -1268,8 +1282,7 @@ static llvm::Error runPlanEdits() {
     llvm::outs() << llvm::formatv("layer {0,3}: {1}\n", l, e.toJson());
   llvm::outs() << llvm::formatv("KV bytes/token at context {0}: {1:F1} of budget {2:F1} (teacher "
                                 "{3:F1}); calibration KL {4:F5}\n",
-                                (int64_t)planContext,
-                                *plan->extra.getNumber("bytes_per_token"),
+                                context, *plan->extra.getNumber("bytes_per_token"),
                                 *plan->extra.getNumber("budget_bytes_per_token"),
                                 *plan->extra.getNumber("teacher_bytes_per_token"),
                                 *plan->extra.getNumber("measured_kl"));
