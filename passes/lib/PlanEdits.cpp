@@ -88,8 +88,21 @@ struct PlanEditsPass : attnedit::impl::PlanEditsPassBase<PlanEditsPass> {
       double bytes = e.kind == LayerEdit::Kind::Swa   ? bytesPerToken(values, e.window)
                      : e.kind == LayerEdit::Kind::Mla ? bytesPerToken(e.kvLoraRank + e.qkRopeHeadDim, 0)
                                                       : bytesPerToken(values, 0);
+      // Two damages for one candidate: which was measured on this model?
+      if (llvm::any_of(choices[*layer], [&](const PlanChoice &c) {
+            return c.edit.toJson() == e.toJson();
+          }))
+        return fail(llvm::formatv("{0}: layer {1} has this edit twice", where, *layer).str());
       choices[*layer].push_back({e, bytes, *kl});
     }
+    // A layer with none could only be kept: the budget would look too small.
+    std::string unmeasured;
+    for (size_t l = 0; l < choices.size(); ++l)
+      if (choices[l].size() == 1)
+        unmeasured += (unmeasured.empty() ? "" : ", ") + std::to_string(l);
+    if (!unmeasured.empty())
+      return fail(calibration + ": no candidates for layer(s) " + unmeasured +
+                  " (a measurement of another model, or cut short)");
     return success();
   }
 
