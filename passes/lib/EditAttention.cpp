@@ -430,8 +430,14 @@ LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bo
           (int64_t)sinkInit[layer].size() != h)
         return op.emitError() << "attnedit-edit-attention: " << sinkLogitsFile
                               << " was calibrated for window " << sinkWindow << " and "
-                              << sinkInit.size() << " layers; layer " << layer
-                              << " has window " << window << " and " << h << " heads";
+                              << sinkInit.size() << " layers"
+                              << (layer < (int64_t)sinkInit.size()
+                                      ? llvm::formatv(", {0} heads in layer {1}",
+                                                      sinkInit[layer].size(), layer)
+                                            .str()
+                                      : std::string())
+                              << "; layer " << layer << " has window " << window << " and " << h
+                              << " heads";
       init = sinkInit[layer];
     }
     sinkLogits = newParam(b, loc, p + "sinks", {h}, std::move(init));
