@@ -1009,6 +1009,11 @@ static llvm::Error runDetokenize() {
     return loaded.takeError();
   const Tokenizer *tok = loaded->second;
   int64_t vocab = loaded->first ? loaded->first->vocabSize() : tok->vocabSize();
+  // `--ids ""` is what tokenize prints for empty text: it decodes to the empty text.
+  if (idsArg.getNumOccurrences() && llvm::StringRef(idsArg).trim().empty()) {
+    llvm::outs() << "\n";
+    return llvm::Error::success();
+  }
   auto ids = parseTokens(idsArg, vocab, "--ids");
   if (!ids)
     return ids.takeError();
