@@ -157,7 +157,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     ap.add_argument("--target", default="910b")
     ap.add_argument("--dtype", default="bf16", help="GEMM operand type: bf16, or f16 (the 910a has no bf16 Cube)")
-    ap.add_argument("--window", type=int, default=1024)
+    ap.add_argument("--window", type=cli.positive_int, default=1024)
     ap.add_argument("--prefill", type=int, default=4096, help="prefill tokens (0: skip)")
     ap.add_argument("--out", help=cli.OUT_HELP)
     a = ap.parse_args()

@@ -549,20 +549,20 @@ def main():
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-conversion-quality"))
     p.add_argument("--steps", default="50",
                    help="steps of each stage, or STAGE1,STAGE2 (stories, scratch)")
-    p.add_argument("--train-stories", type=int, default=200,
+    p.add_argument("--train-stories", type=cli.positive_int, default=200,
                    help="stories: teacher samples to distil on (the held-out 16 stay)")
     p.add_argument("--train-seed", type=int, default=0,
                    help="stories: sampling seed of those (the held-out ones use 1)")
     p.add_argument("--lr", default="1e-2,3e-3",
                    help="stage 1, stage 2 learning rates (stories, scratch); a third is "
                         "the rate of the teacher's other weights in the 'trains all' rows")
-    p.add_argument("--eval-window", type=int, default=256,
+    p.add_argument("--eval-window", type=cli.positive_int, default=256,
                    help="tokens per forward pass of the held-out evaluation (stories, scratch)")
-    p.add_argument("--seq-len", type=int, default=128,
+    p.add_argument("--seq-len", type=cli.positive_int, default=128,
                    help="distillation sequence length (stories, scratch)")
-    p.add_argument("--teacher-steps", type=int, default=1500,
+    p.add_argument("--teacher-steps", type=cli.positive_int, default=1500,
                    help="scratch: the teacher's training steps (8 x 256 tokens each)")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=cli.positive_int, default=3)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="few steps, 1 seed, little data")
     p.add_argument("--only", default="",

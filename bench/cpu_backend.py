@@ -148,7 +148,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
     ap.add_argument("--shape", choices=SHAPES, default="small")
-    ap.add_argument("--tokens", type=int, default=512)
+    ap.add_argument("--tokens", type=cli.positive_int, default=512)
     ap.add_argument("--rounds", type=cli.positive_int, default=3,
                     help="interleaved rounds (attnedit, PyTorch, PyTorch SkylakeX); medians")
     ap.add_argument("--out", default="")

@@ -373,8 +373,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     parser.add_argument("--data", default=os.path.join(SHARED, "tinyshakespeare", "input.txt"))
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--batch", type=cli.positive_int, default=4)
+    parser.add_argument("--seq-len", type=cli.positive_int, default=256)
     parser.add_argument("--steps", type=cli.positive_int, default=10, help="attnedit steps per stage")
     parser.add_argument("--backends", default="reference,cpu",
                         help="attnedit backends to time, comma-separated (one row each)")
@@ -382,7 +382,7 @@ def main():
                         help="alternating attnedit / PyTorch rounds; each side's best counts")
     parser.add_argument("--torch-warmup", type=int, default=2)
     parser.add_argument("--torch-steps", type=cli.positive_int, default=8)
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+    parser.add_argument("--threads", type=cli.positive_int, default=len(os.sched_getaffinity(0)),
                         help="OpenBLAS threads of attnedit and torch.set_num_threads "
                              "(default: the usable cores, OpenBLAS's own default)")
     parser.add_argument("--out", help=cli.OUT_HELP)
