@@ -347,7 +347,8 @@ static llvm::Error writableFile(llvm::StringRef option, llvm::StringRef path,
   llvm::sys::fs::make_absolute(dir);
   llvm::sys::path::remove_filename(dir);
   if (!llvm::sys::fs::is_directory(dir))
-    return usage(option + " " + path + ": its directory " + dir + " does not exist");
+    return usage(option + " " + path + ": its directory " + dir +
+                 (llvm::sys::fs::exists(dir) ? " is not a directory" : " does not exist"));
   // Files are written through a temporary beside them: a directory that
   // takes no new file (read-only, /proc) failed only after the work.
   llvm::SmallString<256> probe, model(dir);
@@ -812,6 +813,23 @@ static llvm::Error runGrad(Model &model) {
   return llvm::Error::success();
 }
 
+/// How often the recipe reads the data: many passes over a small file
+/// memorise it, which the loss alone does not show.
+static void reportDataPasses(const PackedTokens &data, const Recipe &recipe) {
+  int64_t steps = 0;
+  for (const StageRecipe &stage : recipe.stages)
+    steps += stage.steps;
+  int64_t sequences = data.numTokens() / (recipe.seqLen + 1);
+  double passes = (double)steps * recipe.batch / std::max<int64_t>(sequences, 1);
+  spdlog::info("{}: {} training tokens, {} sequences of seq_len + 1; the recipe's {} steps of "
+               "{} read them {:.1f} times",
+               textPath.getValue(), data.numTokens(), sequences, steps, recipe.batch, passes);
+  if (sequences < recipe.batch)
+    spdlog::warn("{}: {} sequences, fewer than a batch of {}: every step trains on the same "
+                 "data",
+                 textPath.getValue(), sequences, recipe.batch);
+}
+
 /// The recipe from --recipe, or `defaults`; sequences never exceed the
 /// model's context.
 static llvm::Expected<Recipe> loadRecipe(const Recipe &defaults, int64_t maxPositions) {
@@ -889,7 +907,7 @@ static llvm::Error runDistill() {
                                  dataUntil);
   if (!data)
     return data.takeError();
-  spdlog::info("{}: {} training tokens", textPath.getValue(), (*data)->numTokens());
+  reportDataPasses(**data, *recipe);
   return distill(**teacher, editOptions, **data,
                  JobOptions{*out, *recipe, resume, trainThreads});
 }
@@ -948,7 +966,9 @@ static llvm::Error runTrain() {
                                  recipe->seqLen, recipe->seed, dataUntil);
   if (!data)
     return data.takeError();
-  spdlog::info("{}: {} training tokens", textPath.getValue(), (*data)->numTokens());
+  reportDataPasses(**data, *recipe);
+  if (llvm::all_of(recipe->stages, [](const StageRecipe &s) { return s.steps == 0; }))
+    spdlog::warn("the recipe has no steps: the model written is its random initialisation");
   return pretrain(**module, **data, JobOptions{*out, *recipe, resume, trainThreads});
 }
 

@@ -162,11 +162,15 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
   if (llvm::Error e = recipe.validate(path))
     return std::move(e);
   // After validation: a warning before the error it precedes misled.
-  for (auto [i, stage] : llvm::enumerate(recipe.stages))
+  const json::Array *rows = object->getArray("stages");
+  for (auto [i, stage] : llvm::enumerate(recipe.stages)) {
+    const json::Object *row = rows && i < rows->size() ? (*rows)[i].getAsObject() : nullptr;
     if (stage.steps > 0 && stage.warmup > stage.steps)
-      spdlog::warn("{}: stages[{}] warms up over {} steps, more than its {} steps: its "
-                   "rate never reaches lr",
-                   path.str(), i, stage.warmup, stage.steps);
+      spdlog::warn("{}: stages[{}] warms up over {} steps{}, more than its {} steps: its "
+                   "rate never reaches lr (set \"warmup\")",
+                   path.str(), i, stage.warmup,
+                   row && row->get("warmup") ? "" : " (the default warmup)", stage.steps);
+  }
   return recipe;
 }
 
