@@ -59,6 +59,11 @@ static std::unique_ptr<Executor> &defaultSlot() {
   return *slot;
 }
 
+static std::string &defaultName() {
+  static auto *name = new std::string("reference");
+  return *name;
+}
+
 Executor &attnedit::defaultExecutor() {
   std::lock_guard<std::mutex> lock(defaultMutex);
   std::unique_ptr<Executor> &slot = defaultSlot();
@@ -86,5 +91,13 @@ llvm::Error attnedit::setDefaultBackend(llvm::StringRef name, const BackendOptio
                                    llvm::join(backendNames(), ", ").c_str());
   std::lock_guard<std::mutex> lock(defaultMutex);
   defaultSlot() = std::move(chosen);
+  defaultName() = name == "ascend-sim"
+                      ? (name + " " + options.ascendTarget + " " + options.ascendDtype).str()
+                      : name.str();
   return llvm::Error::success();
+}
+
+std::string attnedit::defaultBackendName() {
+  std::lock_guard<std::mutex> lock(defaultMutex);
+  return defaultName();
 }

@@ -182,6 +182,7 @@ llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
   // Checkpoints written before it was recorded count from their resume.
   state.seconds = object->getNumber("seconds").value_or(0);
   state.xxh3 = object->getString("xxh3").value_or("").str();
+  state.backend = object->getString("backend").value_or("").str();
   state.recipe = *recipe;
   state.job = *job;
   state.log.assign(log->begin(), log->end());
@@ -193,9 +194,9 @@ std::string CheckpointState::fileName(int64_t stage, int64_t step) {
 }
 
 json::Value CheckpointState::toJson() const {
-  return json::Object{{"stage", stage},   {"step", step},     {"file", file},
-                      {"xxh3", xxh3},       {"seconds", seconds}, {"recipe", recipe},
-                      {"job", job},         {"log", json::Array(log)}};
+  return json::Object{{"stage", stage},     {"step", step},       {"file", file},
+                      {"xxh3", xxh3},       {"seconds", seconds}, {"backend", backend},
+                      {"recipe", recipe},   {"job", job},         {"log", json::Array(log)}};
 }
 
 std::vector<std::string> CheckpointState::changes(const json::Value &newJob,

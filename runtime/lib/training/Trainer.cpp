@@ -251,6 +251,11 @@ llvm::Expected<Trainer> Trainer::resumed(const Recipe &recipe, TrainingRun run,
   if (state->stage >= (int64_t)recipe.stages.size() ||
       state->step > recipe.stages[state->stage].steps)
     return makeError(statePath + ": corrupt checkpoint: stage/step out of range");
+  // Accepted (the backends agree to rounding), but a resume is bit for bit only on one.
+  if (!state->backend.empty() && state->backend != defaultBackendName())
+    spdlog::warn("{}: written on --backend={}, resumed on {}: the weights will match an "
+                 "uninterrupted run's to rounding, not bit for bit",
+                 statePath.str(), state->backend, defaultBackendName());
   trainer.resumeStage = state->stage;
   trainer.resumeStep = state->step;
   trainer.checkpointFile = joinPath(run.workDir, state->file);
@@ -318,8 +323,15 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step,
                                              /*RequiresNullTerminator=*/false);
   if (!written)
     return makeError(path + ": cannot read back: " + written.getError().message());
-  CheckpointState state{(int64_t)stage, step, file, contentHash((*written)->getBuffer()),
-                        trainSeconds(), recipe.toJson(), json::Object(run.job), curves};
+  CheckpointState state{(int64_t)stage,
+                        step,
+                        file,
+                        contentHash((*written)->getBuffer()),
+                        trainSeconds(),
+                        defaultBackendName(),
+                        recipe.toJson(),
+                        json::Object(run.job),
+                        curves};
   if (llvm::Error e = writeFileAtomically(joinPath(run.workDir, "checkpoint.json"),
                                           llvm::formatv("{0:2}", state.toJson()).str()))
     return e;

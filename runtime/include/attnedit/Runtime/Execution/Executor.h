@@ -128,6 +128,9 @@ struct BackendOptions {
 /// Chooses the default executor by name; an unknown name is an error that
 /// lists the known ones.
 llvm::Error setDefaultBackend(llvm::StringRef name, const BackendOptions &options = {});
+/// The default executor's backend as a user names it ("cpu", "ascend-sim
+/// 910b bf16"): a checkpoint records it.
+std::string defaultBackendName();
 
 } // namespace mlir::attnedit
 

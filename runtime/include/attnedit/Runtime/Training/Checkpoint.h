@@ -58,6 +58,9 @@ struct CheckpointState {
   /// xxh3 of `file`'s bytes; empty in checkpoints from before it was kept.
   std::string xxh3;
   double seconds = 0; // the job's training time up to this checkpoint
+  /// The backend that computed it (defaultBackendName); empty in checkpoints
+  /// from before it was kept.
+  std::string backend;
   llvm::json::Value recipe = nullptr, job = nullptr;
   std::vector<llvm::json::Value> log;
 
