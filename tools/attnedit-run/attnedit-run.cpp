@@ -1136,6 +1136,9 @@ static llvm::Error runSample(Model &model) {
     return e;
   if (sampleCheckpointEvery < 1)
     return usage("--checkpoint-every must be >= 1");
+  // Samples are data to distil on: empty ones are none.
+  if (maxTokens < 1)
+    return usage("sample: --max-tokens must be at least 1");
   auto sampling = samplingOptions();
   if (!sampling)
     return sampling.takeError();

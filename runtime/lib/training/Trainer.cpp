@@ -355,7 +355,9 @@ llvm::Error Trainer::writeLog() const {
   if (!run.logPath.empty())
     if (llvm::Error e = writeFileAtomically(
             run.logPath,
-            llvm::formatv("{0:2}", json::Value(json::Object{{"recipe", recipe.toJson()},
+            llvm::formatv("{0:2}", json::Value(json::Object{{"job", json::Object(run.job)},
+                                                            {"backend", defaultBackendName()},
+                                                            {"recipe", recipe.toJson()},
                                                             {"train_seconds", trainSeconds()},
                                                             {"stages", curvesJson}}))
                 .str()))
