@@ -406,7 +406,9 @@ static llvm::Expected<int64_t> withinContext(const cl::opt<int64_t> &option, int
 /// would replace the teacher's.
 static llvm::Error notTheTeacher(llvm::StringRef out) {
   if (llvm::sys::fs::equivalent(teacherPath, out))
-    return usage("--out " + out + " is the teacher's directory: the student would replace it");
+    return usage("--out " + out + " is the teacher's " +
+                 (llvm::sys::fs::is_directory(out) ? "directory" : "file") +
+                 ": the student would replace it");
   for (const std::string &file : Model::filesNamedBy(teacherPath))
     if (llvm::sys::fs::equivalent(llvm::sys::path::parent_path(file), out))
       return usage("--out " + out + " holds " + file + ", which the teacher " + teacherPath +
@@ -1495,8 +1497,11 @@ int main(int argc, char **argv) {
   if (argc > 1 && argv[1][0] != '-' &&
       llvm::none_of(cl::getRegisteredSubcommands(),
                     [&](cl::SubCommand *sub) { return sub->getName() == argv[1]; })) {
-    llvm::errs() << "attnedit-run: unknown command '" << argv[1]
-                 << "'; attnedit-run --help lists them\n";
+    llvm::errs() << "attnedit-run: unknown command '" << argv[1] << "'"
+                 << (llvm::sys::fs::exists(argv[1]) ? " (a path: the command comes first, "
+                                                      "attnedit-run COMMAND MODEL)"
+                                                    : "")
+                 << "; attnedit-run --help lists them\n";
     return 1;
   }
   cl::ParseCommandLineOptions(argc, argv,
