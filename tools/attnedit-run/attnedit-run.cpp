@@ -1043,6 +1043,17 @@ static llvm::Error runDetokenize() {
   return llvm::Error::success();
 }
 
+/// What export and convert wrote, and how close its reload came.
+static void printWritten(llvm::StringRef out, const CheckedExport &exported) {
+  llvm::outs() << llvm::formatv("wrote {0}: {1}, {2} tensors{3}; reloaded logits within "
+                                "{4:e1} relative\n",
+                                out, exported.summary.architecture, exported.summary.numTensors,
+                                exported.summary.tokenizerFile.empty()
+                                    ? std::string(", no tokenizer")
+                                    : ", " + exported.summary.tokenizerFile,
+                                exported.relativeError);
+}
+
 static llvm::Error runExport(Model &model) {
   auto out = outputDirectory();
   if (!out)
@@ -1057,14 +1068,7 @@ static llvm::Error runExport(Model &model) {
   auto exported = exportChecked(model.module(), model.parameterStore(), *out, options);
   if (!exported)
     return exported.takeError();
-  llvm::outs() << llvm::formatv("wrote {0}: {1}, {2} tensors{3}; reloaded logits within "
-                                "{4:e1} relative\n",
-                                *out, exported->summary.architecture,
-                                exported->summary.numTensors,
-                                exported->summary.tokenizerFile.empty()
-                                    ? std::string(", no tokenizer")
-                                    : ", " + exported->summary.tokenizerFile,
-                                exported->relativeError);
+  printWritten(*out, *exported);
   return llvm::Error::success();
 }
 
@@ -1105,10 +1109,7 @@ static llvm::Error runConvert() {
   auto exported = exportChecked(**student, store, *out, options);
   if (!exported)
     return exported.takeError();
-  llvm::outs() << llvm::formatv("wrote {0}: {1}, {2} tensors; reloaded logits within {3:e1} "
-                                "relative\n",
-                                *out, exported->summary.architecture,
-                                exported->summary.numTensors, exported->relativeError);
+  printWritten(*out, *exported);
   return llvm::Error::success();
 }
 
