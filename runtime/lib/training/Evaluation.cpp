@@ -142,9 +142,17 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
       return makeError("field 'choices' must be a list of at least two strings");
     if (!answer || *answer < 0 || *answer >= (int64_t)choices->size())
       return makeError("field 'answer' must be an index into 'choices'");
+    // What the first token is predicted from: BOS, or for a model without one and an empty
+    // question, EOS, as lm-eval conditions an empty context on its end-of-text token.
+    std::optional<int32_t> first = model.bosToken();
+    if (!first && question->empty() && !model.stopTokens().empty())
+      first = model.stopTokens().front();
+    if (!first && question->empty())
+      return makeError("field 'question' is empty and the model has neither a BOS nor an EOS "
+                       "token to predict a choice's first token from");
     std::vector<int32_t> context;
-    if (model.bosToken())
-      context.push_back(*model.bosToken());
+    if (first)
+      context.push_back(*first);
     std::vector<int32_t> q = (*tok)->encode(*question);
     context.insert(context.end(), q.begin(), q.end());
     // lm-eval's target delimiter: one space between question and choice,
@@ -152,7 +160,7 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
     bool questionSpaced = question->empty() || llvm::isSpace(question->back());
     llvm::json::Array logLikelihoods;
     int64_t best = -1, bestNorm = -1;
-    double bestLl = -INFINITY, bestPerByte = -INFINITY;
+    double bestLl = -INFINITY, bestPerCharacter = -INFINITY;
     for (auto [index, choice] : llvm::enumerate(*choices)) {
       std::optional<llvm::StringRef> text = choice.getAsString();
       if (!text || text->empty())
@@ -160,8 +168,8 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
       // The question and the choice encoded as one text, as the harness
       // does; the choice is what follows the question's own tokens.
       std::vector<int32_t> whole;
-      if (model.bosToken())
-        whole.push_back(*model.bosToken());
+      if (first)
+        whole.push_back(*first);
       bool space = !questionSpaced && !llvm::isSpace(text->front());
       std::vector<int32_t> all =
           (*tok)->encode((*question + (space ? " " : "") + *text).str());
@@ -187,11 +195,13 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
         ll += logP[whole[t]];
       }
       logLikelihoods.push_back(ll);
-      double perByte = ll / text->size();
+      // lm-eval's acc_norm: per character of the choice (Python's len), not per UTF-8 byte.
+      int64_t characters = llvm::count_if(*text, [](char c) { return (c & 0xC0) != 0x80; });
+      double perCharacter = ll / characters;
       if (ll > bestLl)
         bestLl = ll, best = index;
-      if (perByte > bestPerByte)
-        bestPerByte = perByte, bestNorm = index;
+      if (perCharacter > bestPerCharacter)
+        bestPerCharacter = perCharacter, bestNorm = index;
     }
     correct += best == *answer;
     correctNorm += bestNorm == *answer;

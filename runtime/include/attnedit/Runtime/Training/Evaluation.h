@@ -40,7 +40,7 @@ llvm::Expected<NextTokenComparison> compareNextToken(Model &teacher, Model &stud
 
 /// Multiple-choice accuracy as lm-evaluation-harness scores ARC-style tasks:
 /// each choice's log-likelihood as a continuation of the question; `acc`
-/// takes the likeliest choice, `acc_norm` the likeliest per byte of choice.
+/// takes the likeliest choice, `acc_norm` the likeliest per character of choice.
 struct MultipleChoiceResult {
   int64_t questions = 0;
   double accuracy = 0, normalizedAccuracy = 0;
