@@ -436,6 +436,28 @@ private:
   bool outExisted, workExisted, failed = true;
 };
 
+/// A job starting afresh writes its model, logs and plots into `outDir` at the end: anything
+/// else there (another model, a user's files) is not its to replace. Its own logs and `work`
+/// may be there from a start that was killed before its first checkpoint.
+static llvm::Error refuseForeignOutput(llvm::StringRef outDir) {
+  if (llvm::sys::fs::exists(joinPath(joinPath(outDir, "work"), "checkpoint.json")))
+    return llvm::Error::success();
+  if (!llvm::sys::fs::exists(outDir))
+    return llvm::Error::success();
+  auto foreign = foreignEntries(outDir, [](llvm::StringRef name) {
+    return llvm::is_contained({"work", "training_log.json", "training_loss.svg", "evidence.json",
+                               "evidence.svg"},
+                              name);
+  });
+  if (!foreign)
+    return makeError(outDir + ": cannot list: " + foreign.getError().message());
+  if (!foreign->empty())
+    return makeError(outDir + " holds '" + foreign->front() +
+                     "', which this job did not write; not writing into it (choose a new output "
+                     "directory, or remove it)");
+  return llvm::Error::success();
+}
+
 /// The run of a job writing to options.outDir, identified by `job`.
 static TrainingRun runOf(const JobOptions &options, json::Object job) {
   return TrainingRun{joinPath(options.outDir, "work"),
@@ -464,6 +486,9 @@ llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptio
     if (stage.stage != "lm")
       return makeError("train: every stage of the recipe must be 'lm', not '" + stage.stage +
                        "'");
+  // Before the lock, which makes `work` in the directory refused.
+  if (llvm::Error e = refuseForeignOutput(options.outDir))
+    return e;
   auto lock = lockOf(joinPath(options.outDir, "work"));
   if (!lock)
     return lock.takeError();
@@ -498,6 +523,8 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
   std::string work = joinPath(options.outDir, "work");
   bool outExisted = llvm::sys::fs::exists(options.outDir);
   bool workExisted = llvm::sys::fs::exists(work);
+  if (llvm::Error e = refuseForeignOutput(options.outDir))
+    return e;
   auto lock = lockOf(work);
   if (!lock)
     return lock.takeError();
