@@ -611,8 +611,9 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
     if (config.headDim % 2 != 0)
       return reader.error("head_dim", "must be even for rotary embeddings");
     if (slidingWindow)
-      return reader.error("use_sliding_window", "is true; Qwen2 sliding-window layers are "
-                                                "not supported on import");
+      return reader.error("use_sliding_window",
+                          llvm::Twine("is true; ") + (qwen3 ? "Qwen3" : qwen2 ? "Qwen2" : "Llama") +
+                              " sliding-window layers are not supported on import");
     // Llama and Qwen3 put attention_bias on o_proj too, which attnedit's
     // attention has no operand for; Qwen2 always has q/k/v biases (and no
     // o_proj bias), whatever the config says.

@@ -651,13 +651,13 @@ static llvm::Error runEval() {
       return usage("--" + option->ArgStr + " does not apply to " +
                    (taskArg.empty() ? std::string("perplexity (no --task)")
                                     : "--task " + taskArg));
+  if (!taskArg.empty() && taskArg != "recall" && taskArg != "multiple-choice")
+    return usage("--task must be multiple-choice or recall, not '" + taskArg + "'");
   if (taskArg == "recall")
     return runEvalRecall();
   if (teacherPath.empty() || textPath.empty())
     return usage("eval needs MODEL (or --teacher MODEL --student MODEL) and --data FILE");
   if (!taskArg.empty()) {
-    if (taskArg != "multiple-choice")
-      return usage("--task must be multiple-choice or recall, not '" + taskArg + "'");
     if (!studentPath.empty())
       return usage("--task multiple-choice scores one model: eval MODEL --task ...");
     auto model = Model::load(teacherPath, tokenizerPath);

@@ -118,18 +118,14 @@ llvm::json::Value MultipleChoiceResult::toJson() const {
 
 llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &model,
                                                                       llvm::StringRef path) {
-  auto fail = [&](int64_t line, const llvm::Twine &msg) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   llvm::formatv("{0}:{1}: {2}", path, line, msg.str()).str());
-  };
   auto tok = model.tokenizer();
   if (!tok)
     return tok.takeError();
   if (!*tok)
-    return fail(0, "scoring text needs the model's tokenizer (give --tokenizer)");
+    return makeError(path, "scoring text needs the model's tokenizer (give --tokenizer)");
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
-    return fail(0, "cannot read: " + buffer.getError().message());
+    return makeError(path, "cannot read: " + buffer.getError().message());
   MultipleChoiceResult result;
   int64_t correct = 0, correctNorm = 0;
   auto score = [&](const llvm::json::Object &item) -> llvm::Error {
