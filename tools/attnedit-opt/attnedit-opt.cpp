@@ -9,6 +9,7 @@
 #include "attnedit/Ascend/AscendDialect.h"
 #include "attnedit/Ascend/Passes.h"
 #include "attnedit/CPU/Passes.h"
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Passes/Passes.h"
 
@@ -17,12 +18,10 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/ToolOutputFile.h"
 
 #include <string>
 #include <vector>
@@ -53,20 +52,31 @@ static mlir::LogicalResult optMain(int argc, char **argv, mlir::DialectRegistry 
     pm.addPass(std::make_unique<AnchorModulePaths>());
     return given.setupPassPipeline(pm);
   });
-  std::string error;
-  auto input = mlir::openInputFile(inputFilename, &error);
+  // Read whole, not mapped, and written whole through a temporary: `-o` may be the input
+  // (mlir-opt truncated a mapped input under itself: SIGBUS, and the file was gone), and a
+  // failed pipeline leaves the old output.
+  auto input = inputFilename == "-"
+                   ? llvm::MemoryBuffer::getSTDIN()
+                   : llvm::MemoryBuffer::getFile(inputFilename, /*IsText=*/false,
+                                                 /*RequiresNullTerminator=*/true,
+                                                 /*IsVolatile=*/true);
   if (!input) {
-    llvm::errs() << "attnedit-opt: " << error << "\n";
+    llvm::errs() << "attnedit-opt: " << inputFilename << ": cannot read: "
+                 << input.getError().message() << "\n";
     return mlir::failure();
   }
-  auto output = mlir::openOutputFile(outputFilename, &error);
-  if (!output) {
-    llvm::errs() << "attnedit-opt: " << error << "\n";
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (mlir::failed(mlir::MlirOptMain(os, std::move(*input), registry, config)))
+    return mlir::failure();
+  if (outputFilename == "-") {
+    llvm::outs() << text;
+    return mlir::success();
+  }
+  if (llvm::Error e = mlir::attnedit::writeFileAtomically(outputFilename, text)) {
+    llvm::errs() << "attnedit-opt: " << llvm::toString(std::move(e)) << "\n";
     return mlir::failure();
   }
-  if (mlir::failed(mlir::MlirOptMain(output->os(), std::move(input), registry, config)))
-    return mlir::failure();
-  output->keep();
   return mlir::success();
 }
 

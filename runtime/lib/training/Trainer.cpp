@@ -154,10 +154,11 @@ std::vector<int32_t> PackedTokens::sequence(uint64_t index) {
 static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &job,
                                       const Recipe &recipe, llvm::StringRef workDir) {
   // The work directory too: rank 0 alone writes there, so a rank given
-  // another --out left an empty one and could never resume.
-  uint64_t hash = llvm::xxh3_64bits(
-      llvm::formatv("{0}{1}{2}", json::Value(json::Object(job)), recipe.toJson(), workDir)
-          .str());
+  // another --out left an empty one and could never resume. And the backend:
+  // ranks computing in other precisions averaged gradients of other models.
+  uint64_t hash = llvm::xxh3_64bits(llvm::formatv("{0}{1}{2}{3}", json::Value(json::Object(job)),
+                                                  recipe.toJson(), workDir, defaultBackendName())
+                                        .str());
   // Two halves: a double holds 32 bits exactly.
   auto all = group.gather({double(hash >> 32), double(hash & 0xffffffffu)}, "the jobs' hashes");
   if (!all)
@@ -165,7 +166,8 @@ static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &j
   for (int r = 1; r < group.size(); ++r)
     if ((*all)[2 * r] != (*all)[0] || (*all)[2 * r + 1] != (*all)[1])
       return makeError(llvm::formatv("rank {0} was given another job than rank 0: its model, "
-                                     "--edit, --data, --out or recipe differ (a node's own "
+                                     "--edit, --data, --out, --backend (and its options) or "
+                                     "recipe differ (a node's own "
                                      "copy of a file may differ); every rank must run the "
                                      "same command on the same files",
                                      r)
