@@ -155,6 +155,15 @@ TEST(TargetDescription, RefusesUnusableNumbers) {
             }),
             "t.json: number 'ub_reserve_bytes' (8192) leaves nothing of buffer 'ub' "
             "(1024 bytes)");
+  // A misaligned-transfer factor of 0 gave infinite times (a report of "inf", not JSON); a
+  // buffer the simulator cannot allocate ended in bad_alloc.
+  EXPECT_EQ(parseError([](json::Object &r) { setNumber(r, "gm_misaligned_factor", 0); }),
+            "t.json: number 'gm_misaligned_factor' must be positive, got 0");
+  EXPECT_EQ(parseError([](json::Object &r) {
+              (*r.getObject("buffers")->getObject("l0c"))["bytes"] = int64_t(1) << 40;
+            }),
+            "t.json: buffer 'l0c' \"bytes\" is 1099511627776, more than the 1073741824 an "
+            "on-chip memory can be here");
 }
 
 // Tests that a field the reader does not know is refused, naming it: a

@@ -204,7 +204,9 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
       {"vector_bytes_per_cycle", t.vectorBytesPerCycle},
       {"events_per_pipe_pair", static_cast<double>(t.eventsPerPipePair)},
       {"cross_core_flags", static_cast<double>(t.crossCoreFlags)},
-      {"gm_perf_align", static_cast<double>(t.gmPerfAlign)}};
+      {"gm_perf_align", static_cast<double>(t.gmPerfAlign)},
+      // A factor on misaligned transfer times: 0 made them free and the report's times inf.
+      {"gm_misaligned_factor", t.gmMisalignedFactor}};
   for (auto [key, v] : positive)
     if (!(v > 0))
       return r.fail("number '" + llvm::Twine(key) + "' must be positive, got " + shortest(v)),
@@ -231,6 +233,15 @@ llvm::Expected<TargetDescription> TargetDescription::parse(llvm::StringRef text,
     std::optional<llvm::StringRef> src = b->getString("source");
     if (!bytes || !align || *bytes <= 0 || *align <= 0)
       return r.fail("buffer '" + name + "' needs positive integer \"bytes\" and \"align\""),
+             error();
+    // The simulator allocates the on-chip buffers (2^40 bytes ended in bad_alloc); real ones
+    // are KiB to MiB, global memory tens of GiB.
+    int64_t most = i == static_cast<int>(Space::GM) ? int64_t(1) << 40 : int64_t(1) << 30;
+    if (*bytes > most)
+      return r.fail("buffer '" + name + "' \"bytes\" is " + llvm::Twine(*bytes) +
+                    ", more than the " + llvm::Twine(most) + " " +
+                    (i == static_cast<int>(Space::GM) ? "a global" : "an on-chip") +
+                    " memory can be here"),
              error();
     // Tiles are whole 32-byte blocks or 512-byte fractals (S8), so a slot
     // after a slot stays aligned only when the alignment is a power of two.

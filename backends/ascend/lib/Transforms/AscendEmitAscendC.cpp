@@ -2,6 +2,7 @@
 
 #include "attnedit/Ascend/AscendCEmitter.h"
 #include "attnedit/Ascend/Passes.h"
+#include "attnedit/Frontend/AtomicFile.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
@@ -21,17 +22,8 @@ struct AscendEmitAscendCPass
   using Base::Base;
 
   void runOnOperation() override {
-    std::error_code ec;
-    std::unique_ptr<llvm::raw_fd_ostream> file;
-    if (this->file != "-") {
-      file = std::make_unique<llvm::raw_fd_ostream>(this->file, ec, llvm::sys::fs::OF_Text);
-      if (ec) {
-        getOperation().emitError() << "attnedit-ascend-emit-ascendc: cannot write '" << this->file
-                                   << "': " << ec.message();
-        return signalPassFailure();
-      }
-    }
-    llvm::raw_ostream &os = file ? *file : llvm::outs();
+    std::string text;
+    llvm::raw_string_ostream os(text);
     bool first = true;
     for (KernelOp kernel : getOperation().getOps<KernelOp>()) {
       if (!first)
@@ -39,6 +31,16 @@ struct AscendEmitAscendCPass
       first = false;
       if (failed(emitAscendC(kernel, os)))
         return signalPassFailure();
+    }
+    if (this->file == "-") {
+      llvm::outs() << text;
+      return;
+    }
+    // Whole, through a temporary: a failed write leaves no truncated source.
+    if (llvm::Error e = attnedit::writeFileAtomically(this->file, text)) {
+      getOperation().emitError() << "attnedit-ascend-emit-ascendc: "
+                                 << llvm::toString(std::move(e));
+      return signalPassFailure();
     }
   }
 };

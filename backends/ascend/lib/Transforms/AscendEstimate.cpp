@@ -10,6 +10,7 @@
 #include "attnedit/Ascend/CostModel.h"
 #include "attnedit/Ascend/Passes.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
+#include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/IR/AttnEditDialect.h"
 
 #include "mlir/IR/Builders.h"
@@ -34,12 +35,11 @@ LogicalResult writeJson(Operation *anchor, StringRef option, StringRef path, jso
     llvm::outs() << llvm::formatv("{0:2}", value) << "\n";
     return success();
   }
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Text);
-  if (ec)
-    return anchor->emitError() << "attnedit-ascend-estimate: cannot write " << option << " file '"
-                               << path << "': " << ec.message();
-  os << llvm::formatv("{0:2}", value) << "\n";
+  // Through a temporary: a failed write leaves no truncated report.
+  if (llvm::Error e =
+          attnedit::writeFileAtomically(path, llvm::formatv("{0:2}\n", value).str()))
+    return anchor->emitError() << "attnedit-ascend-estimate: " << option << "="
+                               << llvm::toString(std::move(e));
   return success();
 }
 

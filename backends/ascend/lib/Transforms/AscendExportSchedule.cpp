@@ -4,6 +4,7 @@
 #include "attnedit/Ascend/Passes.h"
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Ascend/ScheduleFlatbuffer.h"
+#include "attnedit/Frontend/AtomicFile.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
@@ -41,14 +42,11 @@ struct AscendExportSchedulePass
     for (const Schedule &s : schedules)
       refs.push_back(&s);
     std::vector<uint8_t> bytes = serializeSchedules(refs);
-    std::error_code ec;
-    llvm::raw_fd_ostream os(file, ec, llvm::sys::fs::OF_None);
-    if (ec) {
-      module.emitError() << "attnedit-ascend-export-schedule: cannot write '" << file
-                         << "': " << ec.message();
+    if (llvm::Error e = attnedit::writeFileAtomically(
+            file, llvm::StringRef(reinterpret_cast<const char *>(bytes.data()), bytes.size()))) {
+      module.emitError() << "attnedit-ascend-export-schedule: " << llvm::toString(std::move(e));
       return signalPassFailure();
     }
-    os.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
   }
 };
 

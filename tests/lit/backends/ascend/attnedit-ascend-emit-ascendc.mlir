@@ -93,7 +93,7 @@
 // A910: DataCopy(ub_{{[0-9]+}}, l0c_{{[0-9]+}}, {{.*}} // V: L0C -> UB
 // A910: // MTE3: UB -> GM
 
-// BAD: attnedit-ascend-emit-ascendc: cannot write '/nonexistent/k.cpp'
+// BAD: attnedit-ascend-emit-ascendc: /nonexistent/k.cpp: cannot write:
 func.func @f(%x: tensor<64x96xf32>, %w: tensor<80x96xf32>, %g: tensor<80xf32>) -> tensor<64x80xf32> {
   %y = attnedit.linear %x, %w : (tensor<64x96xf32>, tensor<80x96xf32>) -> tensor<64x80xf32>
   %n = attnedit.rms_norm %y, %g {eps = 1.0e-5 : f64} : (tensor<64x80xf32>, tensor<80xf32>) -> tensor<64x80xf32>

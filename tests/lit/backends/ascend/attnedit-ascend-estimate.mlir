@@ -53,7 +53,7 @@
 // TILING: "kernel": "linear_0",
 // TILING: "target": "910b"
 
-// BAD: cannot write report file '/nonexistent/dir/r.json'
+// BAD: attnedit-ascend-estimate: report=/nonexistent/dir/r.json: cannot write:
 
 // Tests the sensitivity to the estimated ([E]) numbers (research 11.4):
 // this MTE2-bound GEMM depends most on the assumed L2 rate, and halving it

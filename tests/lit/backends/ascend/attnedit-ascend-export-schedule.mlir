@@ -8,7 +8,7 @@
 // checked by the ScheduleFlatbuffer unit tests.
 // CHECK: AESC True
 // NOFILE: attnedit-ascend-export-schedule: needs file=<path>
-// BAD: attnedit-ascend-export-schedule: cannot write '/nonexistent/x.ascsched'
+// BAD: attnedit-ascend-export-schedule: /nonexistent/x.ascsched: cannot write:
 func.func @f(%x: tensor<64x96xf32>, %w: tensor<80x96xf32>) -> tensor<64x80xf32> {
   %y = attnedit.linear %x, %w : (tensor<64x96xf32>, tensor<80x96xf32>) -> tensor<64x80xf32>
   %z = attnedit.silu %y : tensor<64x80xf32>
