@@ -94,22 +94,19 @@ llvm::Expected<EditPlan> mlir::attnedit::readEditPlan(llvm::StringRef path) {
   return parseEditPlan((*buffer)->getBuffer(), path);
 }
 
-std::vector<size_t>
-mlir::attnedit::cheapestChoices(const std::vector<std::vector<PlanChoice>> &choices) {
-  std::vector<size_t> chosen;
-  for (const std::vector<PlanChoice> &c : choices) {
-    size_t best = 0;
-    for (size_t i = 1; i < c.size(); ++i)
-      if (c[i].bytesPerToken < c[best].bytesPerToken ||
-          (c[i].bytesPerToken == c[best].bytesPerToken && c[i].damage < c[best].damage))
-        best = i;
-    chosen.push_back(best);
-  }
-  return chosen;
+double
+mlir::attnedit::cheapestBytesPerToken(const std::vector<std::vector<PlanChoice>> &choices) {
+  double total = 0;
+  for (const std::vector<PlanChoice> &c : choices)
+    total += llvm::min_element(c, [](const PlanChoice &a, const PlanChoice &b) {
+               return a.bytesPerToken < b.bytesPerToken;
+             })->bytesPerToken;
+  return total;
 }
 
-std::vector<size_t> mlir::attnedit::leastDamageUnderBudget(
-    const std::vector<std::vector<PlanChoice>> &choices, double budget) {
+std::optional<ChosenPlan>
+mlir::attnedit::leastDamagePlan(const std::vector<std::vector<PlanChoice>> &choices,
+                                double budget) {
   // Exact multiple-choice knapsack: after each layer, the plans of the layers so far that no
   // other beats in both bytes and damage, by increasing bytes. Layers of one shape share their
   // candidates' bytes, so the sums are few (a greedy restore of the biggest damage first spent
@@ -139,11 +136,12 @@ std::vector<size_t> mlir::attnedit::leastDamageUnderBudget(
   }
   // The last entry has the least damage (the least bytes among equals); none when even the
   // cheapest plan exceeds the budget.
-  std::vector<size_t> chosen(choices.size());
   if (frontier.empty())
-    return {};
+    return std::nullopt;
+  ChosenPlan chosen{EditPlan{std::vector<LayerEdit>(choices.size()), {}},
+                    frontier.back().bytes, frontier.back().damage};
   for (size_t l = choices.size(), at = frontier.size() - 1; l-- > 0;) {
-    chosen[l] = frontiers[l][at].choice;
+    chosen.plan.layers[l] = choices[l][frontiers[l][at].choice].edit;
     at = frontiers[l][at].parent;
   }
   return chosen;

@@ -137,28 +137,19 @@ struct PlanEditsPass : attnedit::impl::PlanEditsPassBase<PlanEditsPass> {
     for (const std::vector<PlanChoice> &c : choices)
       moduleBytes += c.front().bytesPerToken;
     double budget = kvBudget > 1 ? kvBudget : kvBudget * moduleBytes;
-    std::vector<size_t> chosen = cheapestChoices(choices);
-    double cheapest = 0;
-    for (size_t l = 0; l < choices.size(); ++l)
-      cheapest += choices[l][chosen[l]].bytesPerToken;
-    if (cheapest > budget * (1 + 1e-9))
+    std::optional<ChosenPlan> chosen = leastDamagePlan(choices, budget);
+    if (!chosen)
       return fail(llvm::formatv("the budget of {0:F1} bytes/token is below the cheapest plan "
                                 "({1:F1} bytes/token at context {2}; the module needs {3:F1})",
-                                budget, cheapest, (int64_t)context, moduleBytes));
-    chosen = leastDamageUnderBudget(choices, budget);
-    EditPlan plan;
-    double estimated = 0, total = 0;
-    for (size_t l = 0; l < choices.size(); ++l) {
-      plan.layers.push_back(choices[l][chosen[l]].edit);
-      estimated += choices[l][chosen[l]].damage;
-      total += choices[l][chosen[l]].bytesPerToken;
-    }
+                                budget, cheapestBytesPerToken(choices), (int64_t)context,
+                                moduleBytes));
+    EditPlan &plan = chosen->plan;
     plan.extra = json::Object{{"context", (int64_t)context},
                               {"budget_bytes_per_token", budget},
-                              {"bytes_per_token", total},
+                              {"bytes_per_token", chosen->bytesPerToken},
                               {"teacher_bytes_per_token", moduleBytes},
-                              {"kv_reduction", 1 - total / moduleBytes},
-                              {"estimated_kl", estimated},
+                              {"kv_reduction", 1 - chosen->bytesPerToken / moduleBytes},
+                              {"estimated_kl", chosen->damage},
                               {"calibration", calibration}};
     OpPassManager apply(ModuleOp::getOperationName());
     std::string editPass =

@@ -140,26 +140,16 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
     }
   }
 
-  std::vector<size_t> chosen = cheapestChoices(choices);
-  double total = 0;
-  for (int64_t l = 0; l < numLayers; ++l)
-    total += choices[l][chosen[l]].bytesPerToken;
-  if (total > budget * (1 + 1e-9))
+  std::optional<ChosenPlan> chosen = leastDamagePlan(choices, budget);
+  if (!chosen)
     return makeError("plan-edits",
                      llvm::formatv("the budget of {0:F1} bytes/token is below the cheapest plan "
                                    "({1:F1} bytes/token at context {2}; the teacher needs {3:F1})",
-                                   budget, total, options.context, teacherBytes)
+                                   budget, cheapestBytesPerToken(choices), options.context,
+                                   teacherBytes)
                          .str());
-  chosen = leastDamageUnderBudget(choices, budget);
-
-  EditPlan plan;
-  double estimated = 0;
-  total = 0;
-  for (int64_t l = 0; l < numLayers; ++l) {
-    plan.layers.push_back(choices[l][chosen[l]].edit);
-    estimated += choices[l][chosen[l]].damage;
-    total += choices[l][chosen[l]].bytesPerToken;
-  }
+  EditPlan plan = std::move(chosen->plan);
+  double total = chosen->bytesPerToken, estimated = chosen->damage;
   auto student = studentOf(**raised, plan, options, "plan");
   if (!student)
     return student.takeError();

@@ -1,7 +1,7 @@
 //===- EditPlanTest.cpp - the plan chosen under a KV budget ---------------===//
 //
-// leastDamageUnderBudget against an exhaustive search over every plan of
-// random candidates, and on the case a greedy restore got wrong.
+// leastDamagePlan against an exhaustive search over every plan of random
+// candidates, and on the case a greedy restore got wrong.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +24,17 @@ double sum(const Choices &choices, const std::vector<size_t> &chosen, bool bytes
   return total;
 }
 
+/// Each layer's choice, found by the window the plan gives it (every
+/// candidate of a layer has its own window).
+std::vector<size_t> indicesOf(const Choices &choices, const EditPlan &plan) {
+  std::vector<size_t> indices;
+  for (size_t l = 0; l < choices.size(); ++l)
+    for (size_t c = 0; c < choices[l].size(); ++c)
+      if (choices[l][c].edit.window == plan.layers[l].window)
+        indices.push_back(c);
+  return indices;
+}
+
 /// The least damage of any plan within `budget`, trying every one; -1 if none fits.
 double exhaustiveLeastDamage(const Choices &choices, double budget) {
   double best = -1;
@@ -39,8 +50,10 @@ double exhaustiveLeastDamage(const Choices &choices, double budget) {
   }
 }
 
-PlanChoice choice(double bytes, double damage) {
+/// A candidate told apart by its window, `index`.
+PlanChoice choice(double bytes, double damage, int64_t index) {
   PlanChoice c;
+  c.edit.window = index;
   c.bytesPerToken = bytes;
   c.damage = damage;
   return c;
@@ -52,11 +65,15 @@ PlanChoice choice(double bytes, double damage) {
 TEST(EditPlanTest, SpendsTheBudgetWhereItRemovesTheMostDamagePerByte) {
   Choices choices;
   for (double swa : {0.002, 0.017, 0.009, 0.011, 0.069})
-    choices.push_back({choice(128, 0), choice(64, swa), choice(40, 0.13 + 3 * swa)});
-  std::vector<size_t> chosen = leastDamageUnderBudget(choices, 320);
+    choices.push_back({choice(128, 0, 0), choice(64, swa, 1), choice(40, 0.13 + 3 * swa, 2)});
+  std::optional<ChosenPlan> plan = leastDamagePlan(choices, 320);
+  ASSERT_TRUE(plan);
+  std::vector<size_t> chosen = indicesOf(choices, plan->plan);
   ASSERT_EQ(chosen.size(), 5u);
   EXPECT_LE(sum(choices, chosen, true), 320);
   EXPECT_DOUBLE_EQ(sum(choices, chosen, false), exhaustiveLeastDamage(choices, 320));
+  EXPECT_DOUBLE_EQ(plan->bytesPerToken, sum(choices, chosen, true));
+  EXPECT_DOUBLE_EQ(plan->damage, sum(choices, chosen, false));
   EXPECT_EQ(chosen, (std::vector<size_t>{1, 1, 1, 1, 1}));
 }
 
@@ -66,17 +83,20 @@ TEST(EditPlanTest, MatchesAnExhaustiveSearchOnRandomCandidates) {
   for (int trial = 0; trial < 300; ++trial) {
     Choices choices(1 + trial % 6);
     for (auto &layer : choices) {
-      layer.push_back(choice(640, 0));
+      layer.push_back(choice(640, 0, 0));
       for (int c = 1 + trial % 3; c-- > 0;)
-        layer.push_back(choice(std::round(1 + 600 * unit(rng)), unit(rng)));
+        layer.push_back(
+            choice(std::round(1 + 600 * unit(rng)), unit(rng), (int64_t)layer.size()));
     }
     double budget = 100 + 3000 * unit(rng);
     double best = exhaustiveLeastDamage(choices, budget);
-    std::vector<size_t> chosen = leastDamageUnderBudget(choices, budget);
+    std::optional<ChosenPlan> plan = leastDamagePlan(choices, budget);
     if (best < 0) {
-      EXPECT_TRUE(chosen.empty()) << "trial " << trial;
+      EXPECT_FALSE(plan) << "trial " << trial;
       continue;
     }
+    ASSERT_TRUE(plan) << "trial " << trial;
+    std::vector<size_t> chosen = indicesOf(choices, plan->plan);
     ASSERT_EQ(chosen.size(), choices.size()) << "trial " << trial;
     EXPECT_LE(sum(choices, chosen, true), budget * (1 + 1e-9)) << "trial " << trial;
     EXPECT_NEAR(sum(choices, chosen, false), best, 1e-12) << "trial " << trial;

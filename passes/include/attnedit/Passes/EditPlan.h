@@ -24,6 +24,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,13 +63,18 @@ struct PlanChoice {
   double damage = 0;
 };
 
-/// Index of every layer's cheapest choice (ties: the least damage).
-std::vector<size_t> cheapestChoices(const std::vector<std::vector<PlanChoice>> &choices);
-/// Each layer's choice, whose damages sum to the least of all plans within
-/// `budget` bytes per token (the fewest bytes among equals); empty when none
-/// fits.
-std::vector<size_t> leastDamageUnderBudget(const std::vector<std::vector<PlanChoice>> &choices,
-                                           double budget);
+/// The fewest bytes per token of any plan: every layer's cheapest choice.
+double cheapestBytesPerToken(const std::vector<std::vector<PlanChoice>> &choices);
+
+/// A plan chosen from measured choices, with its bytes per token and summed damage.
+struct ChosenPlan {
+  EditPlan plan;
+  double bytesPerToken = 0, damage = 0;
+};
+/// The plan whose damages sum to the least of all plans within `budget`
+/// bytes per token (the fewest bytes among equals); none when none fits.
+std::optional<ChosenPlan> leastDamagePlan(const std::vector<std::vector<PlanChoice>> &choices,
+                                          double budget);
 
 /// Parses a plan; errors name `source` (a file name) and the field.
 llvm::Expected<EditPlan> parseEditPlan(llvm::StringRef text, llvm::StringRef source);
