@@ -84,9 +84,14 @@ private:
   }
 
   llvm::Error run(Block &block) {
-    for (Operation &op : block)
+    for (Operation &op : block) {
       if (llvm::Error e = step(&op))
         return e;
+      if (emitted > kMaxInstrs)
+        return fail(&op, "the kernel expands to more than " + llvm::Twine(kMaxInstrs) +
+                             " instructions, which the simulator and the cost model hold whole "
+                             "(about a kilobyte each): give it a smaller shape (fewer tokens)");
+    }
     return llvm::Error::success();
   }
 
@@ -115,6 +120,7 @@ private:
   }
 
   Instr &emit(Operation *op, InstrKind kind, Pipe pipe) {
+    ++emitted;
     Instr &i = program->instrs.emplace_back();
     i.kind = kind;
     i.pipe = pipe;
@@ -356,6 +362,10 @@ private:
   KernelOp kernel;
   Schedule &schedule;
   CoreProgram *program = nullptr;
+  // A bound on the whole schedule (every block's programs), so a shape
+  // past what fits in memory is an error naming the kernel, not bad_alloc.
+  static constexpr int64_t kMaxInstrs = int64_t(1) << 20;
+  int64_t emitted = 0;
   llvm::DenseMap<Value, int64_t> ints;
   llvm::DenseMap<Value, TileRef> bufs;
   llvm::DenseMap<Operation *, uint32_t> whereIds;
