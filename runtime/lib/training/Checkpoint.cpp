@@ -120,9 +120,19 @@ static void diffJson(const json::Value &was, const json::Value &now, const std::
     return;
   }
   const json::Array *p = was.getAsArray(), *q = now.getAsArray();
-  if (p && q && p->size() == q->size()) {
-    for (size_t i = 0; i < p->size(); ++i)
-      diffJson((*p)[i], (*q)[i], path + "[" + std::to_string(i) + "]", out);
+  if (p && q) {
+    // Entry by entry, so a stage added to a recipe reads as that stage, not
+    // as two printouts of the whole list cut at the same prefix.
+    if (p->size() != q->size())
+      out.push_back(path + ": " + std::to_string(p->size()) + " entries -> " +
+                    std::to_string(q->size()));
+    for (size_t i = 0; i < std::max(p->size(), q->size()); ++i) {
+      std::string sub = path + "[" + std::to_string(i) + "]";
+      if (i >= p->size() || i >= q->size())
+        out.push_back(sub + (i < p->size() ? " was set, now absent" : " was absent, now set"));
+      else
+        diffJson((*p)[i], (*q)[i], sub, out);
+    }
     return;
   }
   if (was == now)
