@@ -119,7 +119,7 @@ def distill_and_eval(args, name, teacher, edit, data, stages, heldout, data_from
     rows.append(row)
     print(f"{name:28s} ppl {row['ppl_teacher']:.3f} -> {row['ppl_student']:.3f} "
           f"(x{row['ppl_ratio']:.3f})  KL {row['kl']:.4f}  top1 {row['top1']:.3f}  "
-          f"KV {row['kv_teacher']} -> {row['kv_student']} B/tok, "
+          f"KV {row['kv_teacher']:.1f} -> {row['kv_student']:.1f} B/tok, "
           f"{row['kv_teacher_at_context']} -> {row['kv_student_at_context']} B at "
           f"{row['kv_context']} tok  {seconds:.0f} s", flush=True)
 
@@ -221,8 +221,8 @@ def main():
     for r in rows:
         if "ppl_ratio" in r:
             print(f"{r['run']:30s} {r['ppl_teacher']:7.3f} {r['ppl_student']:7.3f} "
-                  f"{r['ppl_ratio']:6.3f} {r['kl']:7.4f} {r['top1']:6.3f} {r['kv_teacher']:5d} "
-                  f"{r['kv_student']:5d} "
+                  f"{r['ppl_ratio']:6.3f} {r['kl']:7.4f} {r['top1']:6.3f} {r['kv_teacher']:5.0f} "
+                  f"{r['kv_student']:5.0f} "
                   f"{r['kv_student_at_context'] / r['kv_teacher_at_context']:9.3f} "
                   f"{r['seconds']:6.0f}")
     print(f"wrote {out}")

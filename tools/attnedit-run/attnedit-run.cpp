@@ -613,12 +613,12 @@ static llvm::Error runEvalRecall() {
   auto score = scoreRecall(**teacher, model, task, recallHeldOutSeed(recallSeed), recallSamples);
   if (!score)
     return score.takeError();
-  int64_t bytes = kvBytesPerToken(model.module());
   int64_t atLength = kvCacheBytes(model.module(), task.sequenceLength());
+  double bytes = double(atLength) / task.sequenceLength();
   llvm::outs() << llvm::formatv("{0,-28} {1,12:F4}\n", "recall", score->recall)
                << llvm::formatv("{0,-28} {1,12}\n", "queries", score->queries)
                << llvm::formatv("{0,-28} {1,12:F5}\n", "kl", score->kl)
-               << llvm::formatv("{0,-28} {1,12}\n", "kv_bytes_per_token", bytes)
+               << llvm::formatv("{0,-28} {1,12:F1}\n", "kv_bytes_per_token", bytes)
                << llvm::formatv("{0,-28} {1,12}\n", "kv_bytes_at_sequence_length", atLength);
   llvm::json::Object report{{"recall_accuracy", score->recall},
                       {"queries", score->queries},
@@ -736,42 +736,45 @@ static llvm::Error runEval() {
     spdlog::warn("{}: only {} positions scored, too few for a stable figure: use a longer "
                  "text or a smaller --data-from",
                  textPath.getValue(), result->positions);
-  result->teacherKvBytesPerToken = kvBytesPerToken((*teacher)->module());
-  result->studentKvBytesPerToken = kvBytesPerToken(student.module());
   result->kvContext = kvContext > 0                  ? (int64_t)kvContext
                       : (*teacher)->maxPositions() > 0 ? (*teacher)->maxPositions()
                                                        : 4096;
   result->teacherKvBytesAtContext = kvCacheBytes((*teacher)->module(), result->kvContext);
   result->studentKvBytesAtContext = kvCacheBytes(student.module(), result->kvContext);
+  // Per token at the context, as plan-edits and the README count: at one
+  // token a window layer would cost as much as a full one.
+  auto perToken = [&](int64_t bytes) { return double(bytes) / result->kvContext; };
+  std::string perTokenLabel = llvm::formatv("KV bytes/token @{0} (bf16)", result->kvContext);
   if (studentPath.empty()) {
-    llvm::outs() << llvm::formatv("{0,-28} {1,12}\n", "positions", result->positions)
-                 << llvm::formatv("{0,-28} {1,12:F3}\n", "perplexity",
+    llvm::outs() << llvm::formatv("{0,-36} {1,12}\n", "positions", result->positions)
+                 << llvm::formatv("{0,-36} {1,12:F3}\n", "perplexity",
                                   std::exp(result->teacherNll))
-                 << llvm::formatv("{0,-28} {1,12}\n", "KV bytes/token (bf16)",
-                                  result->teacherKvBytesPerToken);
+                 << llvm::formatv("{0,-36} {1,12:F1}\n", perTokenLabel,
+                                  perToken(result->teacherKvBytesAtContext));
     llvm::json::Value json = llvm::json::Object{
         {"positions", result->positions},
         {"nll", result->teacherNll},
         {"perplexity", std::exp(result->teacherNll)},
-        {"kv_bytes_per_token", result->teacherKvBytesPerToken}};
+        {"kv_context", result->kvContext},
+        {"kv_bytes_per_token", perToken(result->teacherKvBytesAtContext)}};
     return jsonOut.empty() ? llvm::Error::success()
                            : writeFileAtomically(jsonOut, llvm::formatv("{0:2}\n", json).str());
   }
-  llvm::outs() << llvm::formatv("{0,-28} {1,12}\n", "positions", result->positions)
-               << llvm::formatv("{0,-28} {1,12:F4}\n", "KL(teacher||student) nats", result->kl)
-               << llvm::formatv("{0,-28} {1,12:F4}\n", "top-1 agreement", result->top1)
-               << llvm::formatv("{0,-28} {1,12:F3}\n", "teacher perplexity",
+  llvm::outs() << llvm::formatv("{0,-36} {1,12}\n", "positions", result->positions)
+               << llvm::formatv("{0,-36} {1,12:F4}\n", "KL(teacher||student) nats", result->kl)
+               << llvm::formatv("{0,-36} {1,12:F4}\n", "top-1 agreement", result->top1)
+               << llvm::formatv("{0,-36} {1,12:F3}\n", "teacher perplexity",
                                 std::exp(result->teacherNll))
-               << llvm::formatv("{0,-28} {1,12:F3}\n", "student perplexity",
+               << llvm::formatv("{0,-36} {1,12:F3}\n", "student perplexity",
                                 std::exp(result->studentNll))
-               << llvm::formatv("{0,-28} {1,12}\n", "teacher KV bytes/token (bf16)",
-                                result->teacherKvBytesPerToken)
-               << llvm::formatv("{0,-28} {1,12}\n", "student KV bytes/token (bf16)",
-                                result->studentKvBytesPerToken)
-               << llvm::formatv("{0,-28} {1,12}\n",
+               << llvm::formatv("{0,-36} {1,12:F1}\n", "teacher " + perTokenLabel,
+                                perToken(result->teacherKvBytesAtContext))
+               << llvm::formatv("{0,-36} {1,12:F1}\n", "student " + perTokenLabel,
+                                perToken(result->studentKvBytesAtContext))
+               << llvm::formatv("{0,-36} {1,12}\n",
                                 llvm::formatv("teacher KV bytes @{0} tokens", result->kvContext),
                                 result->teacherKvBytesAtContext)
-               << llvm::formatv("{0,-28} {1,12}\n",
+               << llvm::formatv("{0,-36} {1,12}\n",
                                 llvm::formatv("student KV bytes @{0} tokens", result->kvContext),
                                 result->studentKvBytesAtContext);
   llvm::json::Value json = result->toJson();

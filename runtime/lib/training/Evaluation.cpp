@@ -29,14 +29,14 @@ llvm::json::Value NextTokenComparison::toJson() const {
                             {"student_nll", studentNll},
                             {"teacher_perplexity", std::exp(teacherNll)},
                             {"student_perplexity", std::exp(studentNll)},
-                            {"teacher_kv_bytes_per_token", teacherKvBytesPerToken},
-                            {"student_kv_bytes_per_token", studentKvBytesPerToken},
+                            {"teacher_kv_bytes_per_token",
+                             double(teacherKvBytesAtContext) / kvContext},
+                            {"student_kv_bytes_per_token",
+                             double(studentKvBytesAtContext) / kvContext},
                             {"kv_context", kvContext},
                             {"teacher_kv_bytes_at_context", teacherKvBytesAtContext},
                             {"student_kv_bytes_at_context", studentKvBytesAtContext}};
 }
-
-int64_t attnedit::kvBytesPerToken(ModuleOp module) { return kvCacheBytes(module, 1); }
 
 int64_t attnedit::kvCacheBytes(ModuleOp module, int64_t context) {
   auto sum = [&](ModuleOp m) {

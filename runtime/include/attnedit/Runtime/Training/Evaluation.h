@@ -15,20 +15,18 @@ struct NextTokenComparison {
   double top1 = 0;        // fraction of positions where both argmaxes agree
   double teacherNll = 0;  // mean -log p(next token), nats
   double studentNll = 0;
-  int64_t teacherKvBytesPerToken = 0; // bf16 cache, all layers
-  int64_t studentKvBytesPerToken = 0;
   int64_t kvContext = 0; // the cache sizes below hold this many tokens
-  int64_t teacherKvBytesAtContext = 0;
+  int64_t teacherKvBytesAtContext = 0; // bf16 cache, all layers
   int64_t studentKvBytesAtContext = 0;
 
   llvm::json::Value toJson() const;
 };
 
-/// KV-cache bytes per token of a bf16 cache over all layers, from the
-/// module's attention ops (raised first on a copy when they are primitives).
-int64_t kvBytesPerToken(mlir::ModuleOp module);
-/// Bytes of that cache holding `context` tokens: sliding-window layers keep
-/// only their last `window` tokens.
+/// Bytes of a bf16 KV cache over all layers holding `context` tokens, from
+/// the module's attention ops (raised first on a copy when they are
+/// primitives): sliding-window layers keep only their last `window` tokens.
+/// Per-token figures divide it by the context, as plan-edits and the README
+/// do: a window layer's bytes at one token would overstate it.
 int64_t kvCacheBytes(mlir::ModuleOp module, int64_t context);
 
 /// Runs both models on `tokens` cut into windows of at most `window` tokens
