@@ -193,11 +193,12 @@ std::string Llama2cTokenizer::decodeToken(int32_t prev, int32_t id) const {
 } // namespace
 
 llvm::Expected<std::unique_ptr<Tokenizer>>
-mlir::attnedit::loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize) {
-  if (vocabSize <= 0 || vocabSize > std::numeric_limits<int32_t>::max())
+mlir::attnedit::loadLlama2cTokenizer(llvm::StringRef path,
+                                     std::optional<int64_t> vocabSize) {
+  if (vocabSize && (*vocabSize <= 0 || *vocabSize > std::numeric_limits<int32_t>::max()))
     return makeError(path, llvm::formatv("invalid vocabulary size {0}; it "
                                          "must be in [1, 2^31)",
-                                         vocabSize));
+                                         *vocabSize));
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
                                             /*RequiresNullTerminator=*/false);
   if (!buffer)
@@ -232,15 +233,17 @@ mlir::attnedit::loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize) {
   std::vector<float> scores;
   // Each entry takes at least 8 bytes: a bogus vocabulary size must not make
   // us reserve more than the file could hold.
-  size_t plausible = std::min<size_t>(vocabSize, data.size() / 8);
+  size_t plausible = std::min<size_t>(vocabSize.value_or(SIZE_MAX), data.size() / 8);
   pieces.reserve(plausible);
   scores.reserve(plausible);
-  for (int64_t i = 0; i < vocabSize; ++i) {
+  std::string ofSize = vocabSize ? llvm::formatv(" of {0}", *vocabSize).str() : "";
+  for (int64_t i = 0; vocabSize ? i < *vocabSize : offset < data.size(); ++i) {
+    if (i >= std::numeric_limits<int32_t>::max())
+      return makeError(path, "more than 2^31 - 1 entries");
     if (data.size() - offset < 8)
       return makeError(path,
-                       llvm::formatv("truncated at entry {0} of {1} (offset "
-                                     "{2}); is the vocabulary size right?",
-                                     i, vocabSize, offset));
+                       llvm::formatv("truncated at entry {0}{1} (offset {2}){3}", i, ofSize,
+                                     offset, vocabSize ? "; is the vocabulary size right?" : ""));
     float score = readF32();
     int32_t length = readI32();
     if (length < 0)
@@ -252,9 +255,9 @@ mlir::attnedit::loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize) {
                                            i, length, maxTokenLength));
     if (data.size() - offset < size_t(length))
       return makeError(path,
-                       llvm::formatv("truncated at entry {0} of {1}: its {2} "
+                       llvm::formatv("truncated at entry {0}{1}: its {2} "
                                      "bytes run past the end of the file",
-                                     i, vocabSize, length));
+                                     i, ofSize, length));
     pieces.push_back(data.substr(offset, length).str());
     scores.push_back(score);
     offset += length;
@@ -264,7 +267,7 @@ mlir::attnedit::loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize) {
                      llvm::formatv("{0} trailing bytes after {1} entries; the "
                                    "file holds more entries than the "
                                    "vocabulary size {1}",
-                                   data.size() - offset, vocabSize));
+                                   data.size() - offset, *vocabSize));
 
   return std::make_unique<Llama2cTokenizer>(std::move(pieces),
                                             std::move(scores));

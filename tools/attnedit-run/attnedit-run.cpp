@@ -984,12 +984,12 @@ static llvm::Expected<std::pair<std::unique_ptr<Model>, const Tokenizer *>> toke
   if (optionalModel.empty()) {
     if (tokenizerPath.empty())
       return usage("give a MODEL or --tokenizer FILE");
+    // No model to check the size against: any fits, and a llama2.c
+    // tokenizer, which does not store its size, holds what its file holds.
     llvm::StringRef ext = llvm::sys::path::extension(tokenizerPath);
-    if (ext != ".json" && ext != ".model")
-      return usage(tokenizerPath + ": a llama2.c tokenizer does not store its size; give the "
-                                   "MODEL it belongs to");
-    // No model to check the size against: any fits.
-    auto tok = loadTokenizer(tokenizerPath, std::numeric_limits<int64_t>::max());
+    auto tok = ext == ".json" || ext == ".model"
+                   ? loadTokenizer(tokenizerPath, std::numeric_limits<int64_t>::max())
+                   : loadLlama2cTokenizer(tokenizerPath, std::nullopt);
     if (!tok)
       return tok.takeError();
     owned = std::move(*tok);

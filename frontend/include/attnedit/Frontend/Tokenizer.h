@@ -49,9 +49,10 @@ public:
 std::optional<uint8_t> parseBytePiece(llvm::StringRef piece);
 
 /// Loads a llama2.c tok.bin, expecting `vocabSize` entries (the checkpoint's
-/// vocabulary size, which the format does not store).
+/// vocabulary size, which the format does not store); without one, every
+/// entry up to the end of the file.
 llvm::Expected<std::unique_ptr<Tokenizer>>
-loadLlama2cTokenizer(llvm::StringRef path, int64_t vocabSize);
+loadLlama2cTokenizer(llvm::StringRef path, std::optional<int64_t> vocabSize);
 
 /// Loads a Hugging Face tokenizer.json (model.type "BPE", byte-level).
 llvm::Expected<std::unique_ptr<Tokenizer>> loadHFTokenizer(llvm::StringRef path);
