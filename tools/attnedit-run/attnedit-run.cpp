@@ -511,7 +511,7 @@ static llvm::Error runGenerate(Model &model) {
       printPiece(tok->decodeToken(i ? ids[i - 1] : -1, ids[i]));
   };
   auto start = std::chrono::steady_clock::now();
-  GenerationTiming timing;
+  GenerationReport report;
   auto generated = generate(
       model, ids, *sampling,
       [&](int32_t prev, int32_t next) {
@@ -519,7 +519,7 @@ static llvm::Error runGenerate(Model &model) {
         if (tok)
           printPiece(tok->decodeToken(prev, next));
       },
-      &timing);
+      &report);
   if (!generated)
     return generated.takeError();
   echo();
@@ -533,16 +533,26 @@ static llvm::Error runGenerate(Model &model) {
   }
   // The output ends before the log lines on stderr.
   llvm::outs().flush();
-  if (context > 0 && (int64_t)(ids.size() + generated->size()) >= context &&
-      (int64_t)generated->size() < sampling->maxTokens)
+  // Why it ended short of --max-tokens, which a user could take for a cut.
+  if (report.stopToken) {
+    std::string piece;
+    if (tok)
+      (llvm::raw_string_ostream(piece) << " (\"").write_escaped(
+          tok->decodeToken(-1, *report.stopToken)) << "\")";
+    spdlog::info("stopped at stop token {}{}", *report.stopToken, piece);
+  }
+  else if (report.stopString)
+    spdlog::info("stopped at a --stop string");
+  else if (context > 0 && (int64_t)(ids.size() + generated->size()) >= context &&
+           (int64_t)generated->size() < sampling->maxTokens)
     spdlog::info("stopped at the model's context of {} tokens", context);
   // The first token waits for the set-up (a first run compiles) and the
   // prompt, so the rate is the decode's, of the tokens after it.
-  double decodeSeconds = seconds - timing.firstTokenSeconds;
+  double decodeSeconds = seconds - report.firstTokenSeconds;
   if (generated->size() > 1)
     spdlog::info("{} tokens in {:.2f} s: the first after {:.2f} s (set-up and a prompt of {} "
                  "tokens), then {:.1f} tok/s",
-                 generated->size(), seconds, timing.firstTokenSeconds, ids.size(),
+                 generated->size(), seconds, report.firstTokenSeconds, ids.size(),
                  (generated->size() - 1) / std::max(decodeSeconds, 1e-9));
   else
     spdlog::info("{} tokens in {:.2f} s", generated->size(), seconds);

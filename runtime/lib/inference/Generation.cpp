@@ -155,7 +155,7 @@ llvm::Expected<std::vector<int32_t>>
 attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
                    const GenerationOptions &options,
                    const std::function<void(int32_t, int32_t)> &onToken,
-                   GenerationTiming *timing) {
+                   GenerationReport *report) {
   if (prompt.empty())
     return makeError("generate", "the prompt has no tokens");
   auto start = std::chrono::steady_clock::now();
@@ -180,18 +180,23 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
     auto logits = source.next(tokens, fresh);
     if (!logits)
       return logits.takeError();
-    if (timing && generated.empty())
-      timing->firstTokenSeconds =
+    if (report && generated.empty())
+      report->firstTokenSeconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     applyRepetitionPenalty(*logits, tokens, options.repetitionPenalty);
     llvm::Expected<int32_t> sampled = sampleToken(*logits, options, rng);
     if (!sampled)
       return sampled.takeError();
     int32_t next = *sampled;
-    if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next))
+    if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next)) {
+      if (report)
+        report->stopToken = next;
       break;
+    }
     if (scanner.append(tokens.back(), next)) {
       generated.resize(scanner.settled());
+      if (report)
+        report->stopString = true;
       break;
     }
     tokens.push_back(next);

@@ -73,11 +73,16 @@ private:
   size_t released = 0; // tokens passed to onToken
 };
 
-/// Seconds until generate() had the first new token's logits: the set-up
-/// (the first run compiles the model's functions) and the prompt's prefill,
-/// which a decode rate should not include.
-struct GenerationTiming {
+/// How generate() went, for its caller's log.
+struct GenerationReport {
+  /// Seconds until the first new token's logits: the set-up (the first run
+  /// compiles the model's functions) and the prompt's prefill, which a
+  /// decode rate should not include.
   double firstTokenSeconds = 0;
+  /// The stop token it drew and did not emit, if that ended it.
+  std::optional<int32_t> stopToken;
+  /// Whether a stop string ended it.
+  bool stopString = false;
 };
 
 /// Extends `prompt` token by token. Stops after maxTokens new tokens, before
@@ -87,7 +92,7 @@ struct GenerationTiming {
 llvm::Expected<std::vector<int32_t>>
 generate(Model &model, llvm::ArrayRef<int32_t> prompt, const GenerationOptions &options,
          const std::function<void(int32_t, int32_t)> &onToken = {},
-         GenerationTiming *timing = nullptr);
+         GenerationReport *report = nullptr);
 
 } // namespace mlir::attnedit
 
