@@ -211,7 +211,19 @@ void AutodiffPass::runOnOperation() {
   ModuleOp module = getOperation();
   auto func = module.lookupSymbol<func::FuncOp>(funcName);
   if (!func) {
-    module.emitError() << "attnedit-autodiff: no function @" << funcName;
+    // Naming the candidates: --attnedit-build-distill writes @train_step,
+    // and the option's default is @loss.
+    SmallVector<StringRef> scalar;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (!f.isExternal() && f.getNumResults() == 1)
+        if (auto t = dyn_cast<RankedTensorType>(f.getResultTypes()[0]);
+            t && t.hasStaticShape() && t.getNumElements() == 1)
+          scalar.push_back(f.getSymName());
+    InFlightDiagnostic diag = module.emitError()
+                              << "attnedit-autodiff: no function @" << funcName
+                              << " (the func= option)";
+    if (!scalar.empty())
+      diag << "; functions returning a scalar here: @" << llvm::join(scalar, ", @");
     return signalPassFailure();
   }
   if (auto why = whyNotOneBlock(func)) {

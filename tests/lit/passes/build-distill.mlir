@@ -1,6 +1,9 @@
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random layers=1" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=LAYER
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=gate-swa window=4" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model temperature=2.0 feature-layers=1 feature-weight=0.1" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=MODEL
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="stage=lm" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=LM
+// Autodiff's default func=loss on a distillation module names what it has.
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="stage=lm" --attnedit-autodiff 2>&1 | FileCheck %s --check-prefix=NOLOSS
+// NOLOSS: error: attnedit-autodiff: no function @loss (the func= option); functions returning a scalar here: @train_step
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise" 2>&1 | FileCheck %s --check-prefix=UNEDITED
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="stage=model" 2>&1 | FileCheck %s --check-prefix=NOTEACHER
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model feature-layers=7 feature-weight=0.1" 2>&1 | FileCheck %s --check-prefix=RANGE
