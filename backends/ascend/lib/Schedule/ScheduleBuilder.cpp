@@ -393,6 +393,18 @@ llvm::Expected<Schedule> mlir::attnedit::ascend::buildSchedule(KernelOp kernel,
   if (std::optional<llvm::ArrayRef<int64_t>> ws = kernel.getWorkspace())
     for (int64_t i : *ws)
       s.gm[i].workspace = true;
+  // The device holds every tensor a kernel reads or writes at once.
+  int64_t gmBytes = 0, gmCapacity = s.target->buffer(Space::GM).bytes;
+  for (BlockArgument arg : kernel.getTensorArgs()) {
+    int64_t bytes = cast<BufType>(arg.getType()).getBytes();
+    gmBytes = bytes > gmCapacity - gmBytes ? gmCapacity + 1 : gmBytes + bytes;
+  }
+  if (gmBytes > gmCapacity)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        describe(kernel) + ": the kernel's tensors need more than the " +
+            llvm::Twine(gmCapacity) + " bytes of GM (global memory) of target '" +
+            kernel.getTarget() + "': give it a smaller shape (fewer tokens)");
   std::vector<int64_t> all;
   if (blocks.empty())
     for (int64_t b = 0; b < s.blockDim; ++b)
