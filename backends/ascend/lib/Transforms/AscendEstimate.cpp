@@ -12,12 +12,15 @@
 #include "attnedit/Ascend/ScheduleBuilder.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/IR/AttnEditDialect.h"
+#include "attnedit/IR/AttnEditOps.h"
 
 #include "mlir/IR/Builders.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <map>
 
 namespace mlir::attnedit::ascend {
 #define GEN_PASS_DEF_ASCENDESTIMATEPASS
@@ -72,6 +75,21 @@ static LogicalResult checkStaticShapes(ModuleOp module) {
        << ": give the pipeline a token count (tokens=N), or run --attnedit-static-tokens="
           "tokens=N before the lowerings";
   return success(!none);
+}
+
+/// attnedit ops outside kernels by name (parameters aside): they run on the
+/// host and are not timed, so a report's kernel total is not the model's.
+static json::Object hostOps(ModuleOp module) {
+  std::map<std::string, int64_t> counts;
+  module.walk([&](Operation *op) {
+    if (isa_and_nonnull<attnedit::AttnEditDialect>(op->getDialect()) &&
+        !isa<attnedit::ParamOp>(op) && !op->getParentOfType<KernelOp>())
+      ++counts[op->getName().getStringRef().str()];
+  });
+  json::Object out;
+  for (auto &[name, count] : counts)
+    out[name] = count;
+  return out;
 }
 
 struct AscendEstimatePass : mlir::attnedit::ascend::impl::AscendEstimatePassBase<AscendEstimatePass> {
@@ -143,7 +161,9 @@ struct AscendEstimatePass : mlir::attnedit::ascend::impl::AscendEstimatePassBase
       }
     }
     if (!report.empty() &&
-        failed(writeJson(module, "report", report, json::Object{{"kernels", std::move(kernels)}})))
+        failed(writeJson(module, "report", report,
+                         json::Object{{"kernels", std::move(kernels)},
+                                      {"host_ops", hostOps(module)}})))
       return signalPassFailure();
     if (!tiling.empty() &&
         failed(writeJson(module, "tiling", tiling, json::Object{{"tilings", std::move(tilings)}})))
