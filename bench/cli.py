@@ -7,15 +7,27 @@ import os
 import re
 
 
-def positive_int(text):
-    """An integer of at least 1 (rounds, steps: a median of none is no figure)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not an integer" % text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1, not %d" % value)
-    return value
+def int_at_least(least, why=""):
+    """An argparse type: an integer of at least `least`; `why` says what the
+    bound is for (in the message a smaller value gets)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("%r is not an integer" % text)
+        if value < least:
+            raise argparse.ArgumentTypeError("must be at least %d%s, not %d"
+                                             % (least, " (%s)" % why if why else "", value))
+        return value
+    return parse
+
+
+# Rounds, steps, seeds: a median of none is no figure.
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+# Drivers whose figure is the median over the steps after the first two.
+steps_past_warmup = int_at_least(3, "the first two steps compile and warm up, and the "
+                                    "figure is the median of the steps after them")
 
 
 def build_dir(text):

@@ -113,14 +113,14 @@ def attnedit_step(build, model_dir, data, recipe, out, backend):
     with open(os.path.join(out, "training_log.json")) as f:
         points = json.load(f)["stages"][0]["steps"]
     rates = [x["tokens_per_s"] for x in points]
-    return statistics.median(rates[2:] if len(rates) > 2 else rates)
+    return statistics.median(rates[2:])
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
     ap.add_argument("--shape", choices=cpu_backend.SHAPES, default="small")
-    ap.add_argument("--steps", type=cli.positive_int, default=8)
+    ap.add_argument("--steps", type=cli.steps_past_warmup, default=8)
     ap.add_argument("--rounds", type=cli.positive_int, default=3)
     ap.add_argument("--out", default="")
     args = ap.parse_args()

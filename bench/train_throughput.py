@@ -58,6 +58,8 @@ import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 TOKENIZER = os.path.join(ROOT, "scripts", "data", "stories260K", "tok512.bin")
+# The backends `attnedit-run distill --backend` trains on here.
+BACKENDS = ("reference", "cpu")
 EDIT = "target=mla kv-lora-rank=64 qk-rope-head-dim=16 init=svd"
 
 # ~10M parameters: 10 x (attention 196,608 + MLP 786,432 + norms 512) + 2 x 512 x 256.
@@ -341,7 +343,7 @@ def attnedit_distill(bindir, tmp, teacher, data, args, env, round_, backend):
         points = stage["steps"]
         rates = [p["tokens_per_s"] for p in points]
         stages[stage["stage"]] = {
-            "tokens_per_s": statistics.median(rates[2:] if len(rates) > 2 else rates),
+            "tokens_per_s": statistics.median(rates[2:]),
             "tokens_per_s_all_steps": rates,
             "stage_wall_s": points[-1]["elapsed_s"],
             "loss_first_step": points[0]["loss"],
@@ -375,18 +377,24 @@ def main():
     parser.add_argument("--data", default=os.path.join(SHARED, "tinyshakespeare", "input.txt"))
     parser.add_argument("--batch", type=cli.positive_int, default=4)
     parser.add_argument("--seq-len", type=cli.positive_int, default=256)
-    parser.add_argument("--steps", type=cli.positive_int, default=10, help="attnedit steps per stage")
+    parser.add_argument("--steps", type=cli.steps_past_warmup, default=10,
+                        help="attnedit steps per stage")
     parser.add_argument("--backends", default="reference,cpu",
                         help="attnedit backends to time, comma-separated (one row each)")
     parser.add_argument("--rounds", type=cli.positive_int, default=2,
                         help="alternating attnedit / PyTorch rounds; each side's best counts")
-    parser.add_argument("--torch-warmup", type=int, default=2)
+    parser.add_argument("--torch-warmup", type=cli.non_negative_int, default=2,
+                        help="untimed PyTorch steps before the timed ones")
     parser.add_argument("--torch-steps", type=cli.positive_int, default=8)
     parser.add_argument("--threads", type=cli.positive_int, default=len(os.sched_getaffinity(0)),
                         help="OpenBLAS threads of attnedit and torch.set_num_threads "
                              "(default: the usable cores, OpenBLAS's own default)")
     parser.add_argument("--out", help=cli.OUT_HELP)
     args = parser.parse_args()
+    unknown = [b for b in args.backends.split(",") if b not in BACKENDS]
+    if unknown:
+        parser.error("--backends takes a comma-separated list of %s, not %r"
+                     % (",".join(BACKENDS), args.backends))
     args.out = args.out or cli.results_path(parser, args, "train_throughput")
     if not os.path.exists(args.data):
         print("train_throughput: skipped, %s is absent" % args.data)
