@@ -87,6 +87,7 @@ def training_module(heads, kv_heads, tokens, d, window, sinks):
 
 
 def main():
+    cli.stop_on_sigterm()
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     ap.add_argument("--target", default="910b")
@@ -130,8 +131,7 @@ def main():
                     name, kind, k["seconds"] * 1e6, k["bound"], (k["gm_bytes"] - ring) / 1e6, ring / 1e6,
                     100 * u.get("m", 0), 100 * u.get("v", 0), 100 * u.get("mte2", 0)))
             rows.append(row)
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    json.dump({"target": a.target, "dtype": a.dtype, "tokens": T, "rows": rows}, open(a.out, "w"), indent=1)
+    cli.write_json(a.out, {"target": a.target, "dtype": a.dtype, "tokens": T, "rows": rows}, 1)
     print("wrote", a.out)
 
 

@@ -153,6 +153,7 @@ def variants(ctx, window):
 
 
 def main():
+    cli.stop_on_sigterm()
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     ap.add_argument("--target", default="910b")
@@ -203,9 +204,8 @@ def main():
             print(head)
             for name, module in prefill_variants(a.prefill, a.window):
                 fused.append(fused_row(tool, tmp, a, name, module, "prefill", a.prefill))
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    json.dump({"target": a.target, "batch": BATCH, "window": a.window, "prefill_tokens": a.prefill,
-               "rows": rows, "fused": fused}, open(a.out, "w"), indent=1)
+    cli.write_json(a.out, {"target": a.target, "batch": BATCH, "window": a.window,
+                           "prefill_tokens": a.prefill, "rows": rows, "fused": fused}, 1)
     print("wrote", a.out)
 
 

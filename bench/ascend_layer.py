@@ -155,6 +155,7 @@ def attention(tool, tmp, tokens, decode, cfg, target, dtype):
 
 
 def main():
+    cli.stop_on_sigterm()
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     ap.add_argument("--target", default="910b")
@@ -223,8 +224,7 @@ def main():
             print("%-38s %10.1f us" % ("layer total", total * 1e6))
             results["scenarios"].append({"scenario": scenario, "tokens": tokens, "ops": rows,
                                          "layer_seconds": total, "compile_seconds": compile_s})
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    json.dump(results, open(a.out, "w"), indent=1)
+    cli.write_json(a.out, results, 1)
     print("\nwrote", a.out)
 
 

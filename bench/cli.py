@@ -1,10 +1,14 @@
 """What the bench drivers share: argument types, so that a bad value is one
 line naming the option rather than a traceback later (an IndexError for
---rounds 0, a missing binary for a wrong --build), and where results go."""
+--rounds 0, a missing binary for a wrong --build), where results go and how
+they are written, and what a driver does when it is stopped."""
 
 import argparse
+import json
 import os
 import re
+import signal
+import sys
 
 
 def int_at_least(least, why=""):
@@ -36,6 +40,37 @@ def build_dir(text):
         raise argparse.ArgumentTypeError(
             "%s has no bin/attnedit-run: give the build directory (bash scripts/setup.sh makes build/)" % text)
     return text
+
+
+def stop_on_sigterm():
+    """Makes SIGTERM raise SystemExit, as Ctrl-C raises KeyboardInterrupt:
+    subprocess.run then kills the command it waits for, and every `with
+    TemporaryDirectory()` removes its directory, where the default action
+    would leave the attnedit-run child running and the directory behind."""
+    def stop(signum, frame):
+        sys.exit("stopped by SIGTERM")
+    signal.signal(signal.SIGTERM, stop)
+
+
+def write_text(path, text):
+    """Writes a result file whole or not at all: into a file beside it, then
+    renamed over it, so that a driver stopped mid-write leaves the previous
+    figures rather than half a file."""
+    path = os.path.abspath(path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path, obj, indent=2):
+    """A result JSON, written as write_text does."""
+    write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")

@@ -130,8 +130,7 @@ def plot(rows, path):
         out.append(f'<line x1="{x(d["min"]):.1f}" x2="{x(d["max"]):.1f}" y1="{y + 7}" '
                    f'y2="{y + 7}" stroke="black"/>')
     out.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(out) + "\n")
+    cli.write_text(path, "\n".join(out) + "\n")
 
 
 def stages(kind, steps, lr):
@@ -534,15 +533,14 @@ RESULTS = {"stories": "conversion_quality", "recall": "conversion_quality_recall
 
 
 def write_results(args, report):
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     name = results_name(args)
-    with open(name + ".json", "w") as f:
-        json.dump(report, f, indent=2)
+    cli.write_json(name + ".json", report)
     if args.task != "recall" and report["rows"]:
         plot(report["rows"], name + ".svg")
 
 
 def main():
+    cli.stop_on_sigterm()
     p = argparse.ArgumentParser()
     p.add_argument("--task", choices=list(RESULTS), default="stories")
     p.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)

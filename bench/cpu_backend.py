@@ -145,6 +145,7 @@ def machine_best(rounds):
 
 
 def main():
+    cli.stop_on_sigterm()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
     ap.add_argument("--shape", choices=SHAPES, default="small")
@@ -201,9 +202,7 @@ def main():
           f"(OpenBLAS {r['openblas_sgemm_2048_gflops']:.0f}); "
           f"first compiled call (JIT compile + run) {r['cpu_first_call_s']:.2f} s")
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(r, f, indent=1)
+        cli.write_json(args.out, r, 1)
 
 
 if __name__ == "__main__":

@@ -195,6 +195,7 @@ def part_b(args, rows, work):
 
 
 def main():
+    cli.stop_on_sigterm()
     p = argparse.ArgumentParser()
     p.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-distill"))
@@ -213,9 +214,7 @@ def main():
     if args.part in ("b", "both"):
         part_b(args, rows, args.work)
     out = cli.results_path(p, args, "distill_real")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump({"rows": rows, "total_seconds": time.time() - start}, f, indent=2)
+    cli.write_json(out, {"rows": rows, "total_seconds": time.time() - start})
     print(f"\n{'run':30s} {'ppl t':>7s} {'ppl s':>7s} {'ratio':>6s} {'KL':>7s} {'top1':>6s} "
           f"{'KV t':>5s} {'KV s':>5s} {'KV s@ctx':>9s} {'sec':>6s}")
     for r in rows:

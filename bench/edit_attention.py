@@ -116,6 +116,7 @@ def stories260k(build, tmp):
 
 
 def main():
+    cli.stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     parser.add_argument("--out", help=cli.OUT_HELP)
@@ -142,10 +143,8 @@ def main():
                 print("%-24s %-22s %10.4f %8.3f %10.2f (teacher %.2f)"
                       % (name, text, r["kl_teacher_student"], r["top1_agreement"],
                          r["student_perplexity"], r["teacher_perplexity"]))
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"qwen3_8b_kv": kv, "pipeline_seconds": pipeline_seconds,
-                   "stories260k": stories}, f, indent=2)
+    cli.write_json(args.out, {"qwen3_8b_kv": kv, "pipeline_seconds": pipeline_seconds,
+                              "stories260k": stories})
     print("\nwrote", args.out)
 
 

@@ -23,6 +23,7 @@ import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 
 def main():
+    cli.stop_on_sigterm()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
     ap.add_argument("--rounds", type=cli.positive_int, default=3)
@@ -56,9 +57,7 @@ def main():
     print(f"ratio attnedit / OpenBLAS: median {statistics.median(ratios):.2f}, "
           f"range {min(ratios):.2f}–{max(ratios):.2f}")
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump({"fma_peak_gflops_all": peak, "gemm": rows, "rounds": runs}, f, indent=1)
+        cli.write_json(args.out, {"fma_peak_gflops_all": peak, "gemm": rows, "rounds": runs}, 1)
 
 
 if __name__ == "__main__":

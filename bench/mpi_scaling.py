@@ -186,6 +186,7 @@ def paper_model():
 
 
 def main():
+    cli.stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     parser.add_argument("--steps", type=cli.positive_int, default=6)
@@ -217,9 +218,8 @@ def main():
         print(f"{r['nodes']:>5} {r['compute_s']:>9.2f} {r['comm_s']:>7.3f} {r['step_s']:>7.2f} "
               f"{r['comm_share']:>5.0%} {r['tokens_per_s'] / 1e6:>7.2f} "
               f"{r['days_for_budget']:>12.2f}")
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    json.dump({"measured": rows, "weights_identical": identical, "assumed": ASSUMED,
-               "paper_model": model}, open(args.out, "w"), indent=2)
+    cli.write_json(args.out, {"measured": rows, "weights_identical": identical,
+                              "assumed": ASSUMED, "paper_model": model})
     print(f"wrote {args.out}")
     if not identical:
         sys.exit("weights differ between rank counts")

@@ -20,7 +20,6 @@ usage: bench/recipe_defaults.py [--build build] [--work DIR] [--steps 200]
                                 [--budget-seconds 840]
 """
 import argparse
-import json
 import os
 import struct
 import time
@@ -60,6 +59,7 @@ def data_files(work):
 
 
 def main():
+    cli.stop_on_sigterm()
     p = argparse.ArgumentParser()
     p.add_argument("--build", default=os.path.join(dr.ROOT, "build"), type=cli.build_dir)
     p.add_argument("--work", default=os.path.join(dr.ROOT, "build", "bench-recipe-defaults"))
@@ -96,10 +96,8 @@ def main():
         run("GateSWA", SWA, pair)
 
     out = cli.results_path(p, args, "recipe_defaults")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump({"steps_per_stage": args.steps, "rows": rows, "skipped": skipped,
-                   "best_mla_pair": best_pair, "total_seconds": time.time() - start}, f, indent=2)
+    cli.write_json(out, {"steps_per_stage": args.steps, "rows": rows, "skipped": skipped,
+                         "best_mla_pair": best_pair, "total_seconds": time.time() - start})
     print(f"\n{'edit':8s} {'lr s1':>7s} {'lr s2':>7s} {'ppl t':>7s} {'ppl s':>7s} {'ratio':>6s} "
           f"{'KL':>7s} {'top1':>6s} {'sec':>5s}")
     for r in rows:

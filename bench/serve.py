@@ -149,11 +149,11 @@ def svg_plot(path, series, title):
         parts.append('<text x="%d" y="%d" fill="%s">%s</text>' % (w - pad - 150, pad + 16 * i, colors[i % len(colors)], name))
     parts.append('<text x="%d" y="%d" text-anchor="middle">context (tokens)</text>' % (w // 2, h - 15))
     parts.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(parts))
+    cli.write_text(path, "\n".join(parts))
 
 
 def main():
+    cli.stop_on_sigterm()
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     ap.add_argument("--out", help=cli.OUT_HELP)
@@ -165,7 +165,6 @@ def main():
     if not os.path.exists(stories):
         sys.exit("bench/serve.py: %s is absent" % stories)
     args.out = args.out or cli.results_path(ap, args, "serve")
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     gen = 64 if args.quick else 256
     results = {"llama_cpp": LLAMA_CPP}
 
@@ -207,8 +206,7 @@ def main():
         if args.large:
             results["large"] = large_model(tool, tmp, stories)
 
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
+    cli.write_json(args.out, results)
     svg = os.path.splitext(args.out)[0] + "_kv.svg"
     series = {"stories260K %s (pool)" % k: v for k, v in results["kv_pool_walk_stories260K"].items()}
     series.update({"Qwen3-8B %s (bf16)" % k: v for k, v in results["kv_computed_qwen3_8b_bf16"].items()})

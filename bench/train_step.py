@@ -117,6 +117,7 @@ def attnedit_step(build, model_dir, data, recipe, out, backend):
 
 
 def main():
+    cli.stop_on_sigterm()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
     ap.add_argument("--shape", choices=cpu_backend.SHAPES, default="small")
@@ -182,13 +183,12 @@ def main():
           + ", ".join(f"{m['fma_peak_gflops_all']:.0f}" for m in machines)
           + f"); sgemm 2048³ {sgemm:.0f} GFLOP/s (OpenBLAS {openblas_sgemm:.0f})")
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump({"shape": args.shape, "batch": batch, "seq_len": seq, "threads": threads,
-                       "flop_per_token": flop, "fma_peak_gflops": peak,
-                       "sgemm_2048_gflops": sgemm,
-                       "openblas_sgemm_2048_gflops": openblas_sgemm, "machine_rounds": machines,
-                       "tokens_per_s_median": med, "tokens_per_s_rounds": rows}, f, indent=1)
+        cli.write_json(args.out, {"shape": args.shape, "batch": batch, "seq_len": seq,
+                                  "threads": threads, "flop_per_token": flop,
+                                  "fma_peak_gflops": peak, "sgemm_2048_gflops": sgemm,
+                                  "openblas_sgemm_2048_gflops": openblas_sgemm,
+                                  "machine_rounds": machines, "tokens_per_s_median": med,
+                                  "tokens_per_s_rounds": rows}, 1)
 
 
 if __name__ == "__main__":

@@ -372,6 +372,7 @@ def check_same_model(bindir, s, teacher_dir, student_dir, W, init, env):
 
 
 def main():
+    cli.stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
     parser.add_argument("--data", default=os.path.join(SHARED, "tinyshakespeare", "input.txt"))
@@ -544,9 +545,7 @@ def main():
              if max(load_before[0], load_after[0]) > len(os.sched_getaffinity(0)) + 0.5
              else ""))
 
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"teacher_config": TEACHER_CONFIG, "edit": EDIT,
+    cli.write_json(args.out, {"teacher_config": TEACHER_CONFIG, "edit": EDIT,
                    "teacher_parameters": teacher_params, "student_parameters": student_params,
                    "trainable_parameters": mla_params, "batch": args.batch,
                    "attnedit_lanes": lanes(args),
@@ -563,7 +562,7 @@ def main():
                    "attnedit_distill_wall_s": distill_wall,
                    "load_average": {"before": load_before, "after": load_after},
                    "rounds": args.rounds, "attnedit_rounds": attnedit_rounds,
-                   "pytorch_rounds": torch_rounds, "stages": table}, f, indent=2)
+                   "pytorch_rounds": torch_rounds, "stages": table})
     print("wrote", args.out)
 
 
