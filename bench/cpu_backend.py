@@ -152,8 +152,9 @@ def main():
     ap.add_argument("--tokens", type=cli.positive_int, default=512)
     ap.add_argument("--rounds", type=cli.positive_int, default=3,
                     help="interleaved rounds (attnedit, PyTorch, PyTorch SkylakeX); medians")
-    ap.add_argument("--out", default="")
+    ap.add_argument("--out", help=cli.OUT_HELP)
     args = ap.parse_args()
+    args.out = args.out or cli.results_path(ap, args, "cpu_backend")
     s = SHAPES[args.shape]
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,8 +202,8 @@ def main():
           f"{peak:.0f} ({threads} threads); sgemm 2048³ {r['sgemm_2048_gflops']:.0f} GFLOP/s "
           f"(OpenBLAS {r['openblas_sgemm_2048_gflops']:.0f}); "
           f"first compiled call (JIT compile + run) {r['cpu_first_call_s']:.2f} s")
-    if args.out:
-        cli.write_json(args.out, r, 1)
+    cli.write_json(args.out, r, 1)
+    print("wrote", args.out)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 these shapes attnedit's packed AVX-512 kernel) against OpenBLAS with its
 SkylakeX kernel (what PyTorch and the reference evaluator run), 2 threads.
 
-    python3 bench/gemm.py [--rounds 3] [--out gemm.json]
+    python3 bench/gemm.py [--build build] [--rounds 3] [--out bench/results/gemm.json]
 
 Each round runs `attnedit-bench-cpu --gemm` (both GEMMs interleaved in one
 process, best of up to 50 each); the table gives per shape the median over
@@ -27,8 +27,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
     ap.add_argument("--rounds", type=cli.positive_int, default=3)
-    ap.add_argument("--out", default="")
+    ap.add_argument("--out", help=cli.OUT_HELP)
     args = ap.parse_args()
+    args.out = args.out or cli.results_path(ap, args, "gemm")
     runs = []
     for _ in range(args.rounds):
         # OpenBLAS's SkylakeX kernel even where the shell forces another.
@@ -56,8 +57,8 @@ def main():
     ratios = [r["attnedit_gflops"] / r["openblas_gflops"] for r in rows]
     print(f"ratio attnedit / OpenBLAS: median {statistics.median(ratios):.2f}, "
           f"range {min(ratios):.2f}–{max(ratios):.2f}")
-    if args.out:
-        cli.write_json(args.out, {"fma_peak_gflops_all": peak, "gemm": rows, "rounds": runs}, 1)
+    cli.write_json(args.out, {"fma_peak_gflops_all": peak, "gemm": rows, "rounds": runs}, 1)
+    print("wrote", args.out)
 
 
 if __name__ == "__main__":

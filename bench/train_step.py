@@ -123,8 +123,9 @@ def main():
     ap.add_argument("--shape", choices=cpu_backend.SHAPES, default="small")
     ap.add_argument("--steps", type=cli.steps_past_warmup, default=8)
     ap.add_argument("--rounds", type=cli.positive_int, default=3)
-    ap.add_argument("--out", default="")
+    ap.add_argument("--out", help=cli.OUT_HELP)
     args = ap.parse_args()
+    args.out = args.out or cli.results_path(ap, args, "train_step")
     s = cpu_backend.SHAPES[args.shape]
     batch, seq = BATCH[args.shape]
     import numpy as np
@@ -182,13 +183,13 @@ def main():
     print(f"machine: FMA peak {peak:.0f} GFLOP/s ({threads} threads; the best of the rounds' "
           + ", ".join(f"{m['fma_peak_gflops_all']:.0f}" for m in machines)
           + f"); sgemm 2048³ {sgemm:.0f} GFLOP/s (OpenBLAS {openblas_sgemm:.0f})")
-    if args.out:
-        cli.write_json(args.out, {"shape": args.shape, "batch": batch, "seq_len": seq,
-                                  "threads": threads, "flop_per_token": flop,
-                                  "fma_peak_gflops": peak, "sgemm_2048_gflops": sgemm,
-                                  "openblas_sgemm_2048_gflops": openblas_sgemm,
-                                  "machine_rounds": machines, "tokens_per_s_median": med,
-                                  "tokens_per_s_rounds": rows}, 1)
+    cli.write_json(args.out, {"shape": args.shape, "batch": batch, "seq_len": seq,
+                              "threads": threads, "flop_per_token": flop,
+                              "fma_peak_gflops": peak, "sgemm_2048_gflops": sgemm,
+                              "openblas_sgemm_2048_gflops": openblas_sgemm,
+                              "machine_rounds": machines, "tokens_per_s_median": med,
+                              "tokens_per_s_rounds": rows}, 1)
+    print("wrote", args.out)
 
 
 if __name__ == "__main__":
