@@ -8,10 +8,14 @@ evaluator and PyTorch, beside the machine's limits, from one run.
 Shapes (issue 10): small = vocab 8192, hidden 256, 6 layers, 8 heads / 4 KV
 heads, intermediate 688; medium = vocab 32000, hidden 768, 12 layers, 12 / 4
 heads, intermediate 2048. Weights are random (timing does not depend on them).
-attnedit-bench-cpu (bench/cpu_forward.cpp) times attnedit and measures the
-sgemm rate and the AVX-512 FMA peak; PyTorch (Debian python3-torch 1.13, f32,
-the same threads, passive OpenMP waiting) runs the same forward written for
-speed (TORCH_SNIPPET) twice: as installed, and with OPENBLAS_CORETYPE=SkylakeX.
+attnedit-bench-cpu (bench/cpu_forward.cpp) times attnedit's forwards with
+the caller's environment (as a user's commands run; the compiled backend's
+first call with an empty ATTNEDIT_CACHE_DIR, so it compiles) and, apart,
+measures the sgemm rate and the AVX-512 FMA peak with OpenBLAS at its best
+kernel whatever the shell forces (machine_limits); PyTorch (Debian
+python3-torch 1.13, f32, the same threads, passive OpenMP waiting) runs the
+same forward written for speed (TORCH_SNIPPET) twice: as installed, and with
+OPENBLAS_CORETYPE=SkylakeX.
 Times are medians over the rounds; the machine's limits, measured every
 round, the highest of the rounds (the conservative denominator on this VM,
 whose speed drifts by up to a third over minutes).
@@ -124,15 +128,28 @@ def torch_forward(model, s, tokens, threads, coretype):
     return float(p.stdout.strip().splitlines()[-1])
 
 
-def machine_limits(build, model):
-    """The FMA peak and sgemm rate attnedit-bench-cpu measures now."""
-    # OpenBLAS's sgemm at its best, whatever kernel the caller's shell forces.
-    p = subprocess.run([os.path.join(build, "bin", "attnedit-bench-cpu"), model,
-                        "--only", "machine"], capture_output=True, text=True,
-                       env=torch_env(best_openblas_coretype()))
+def bench_cpu(build, args, env):
+    """attnedit-bench-cpu's JSON for `args`."""
+    p = subprocess.run([os.path.join(build, "bin", "attnedit-bench-cpu")] + args,
+                       capture_output=True, text=True, env=env)
     if p.returncode:
-        sys.exit("attnedit-bench-cpu failed:\n" + p.stderr)
+        sys.exit("attnedit-bench-cpu %s failed:\n%s" % (" ".join(args), p.stderr))
     return json.loads(p.stdout)
+
+
+def machine_limits(build):
+    """The FMA peak and sgemm rate attnedit-bench-cpu measures now."""
+    # OpenBLAS's sgemm at its best, whatever kernel the caller's shell
+    # forces; --only machine loads no model, so none is given.
+    return bench_cpu(build, [os.devnull, "--only", "machine"],
+                     torch_env(best_openblas_coretype()))
+
+
+def attnedit_forward(build, model, tokens, backend, **env):
+    """One backend's forward times, with the caller's environment (attnedit's
+    own commands run as a user's would) plus `env`."""
+    return bench_cpu(build, [model, "--tokens", str(tokens), "--only", backend],
+                     dict(os.environ, **env))
 
 
 def machine_best(rounds):
@@ -159,12 +176,18 @@ def main():
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         model = make_model(os.path.join(tmp, "model"), s)
-        for _ in range(args.rounds):
-            p = subprocess.run([os.path.join(args.build, "bin", "attnedit-bench-cpu"), model,
-                                "--tokens", str(args.tokens)], capture_output=True, text=True)
-            if p.returncode:
-                sys.exit("attnedit-bench-cpu failed:\n" + p.stderr)
-            r = json.loads(p.stdout)
+        for i in range(args.rounds):
+            r = machine_limits(args.build)
+            # An empty cache per round: cpu_first_call_s is a JIT compile,
+            # not a load of the previous round's (or run's) code.
+            cache = os.path.join(tmp, "cache-%d" % i)
+            os.mkdir(cache)
+            cpu = attnedit_forward(args.build, model, args.tokens, "cpu",
+                                   ATTNEDIT_CACHE_DIR=cache)
+            reference = attnedit_forward(args.build, model, args.tokens, "reference")
+            r.update({k: cpu[k] for k in ("tokens", "gemm_gflop_per_forward", "cpu_first_call_s",
+                                          "cpu_forward_s")})
+            r.update({k: reference[k] for k in ("reference_forward_s", "openblas_coretype")})
             r["torch_installed_s"] = torch_forward(model, s, args.tokens, r["threads"], None)
             r["torch_skylakex_s"] = torch_forward(model, s, args.tokens, r["threads"], "SkylakeX")
             runs.append(r)
@@ -201,7 +224,8 @@ def main():
     print(f"machine: FMA peak {r['fma_peak_gflops_1thread']:.0f} GFLOP/s (1 thread), "
           f"{peak:.0f} ({threads} threads); sgemm 2048³ {r['sgemm_2048_gflops']:.0f} GFLOP/s "
           f"(OpenBLAS {r['openblas_sgemm_2048_gflops']:.0f}); "
-          f"first compiled call (JIT compile + run) {r['cpu_first_call_s']:.2f} s")
+          f"first compiled call (JIT compile into an empty cache + run) "
+          f"{r['cpu_first_call_s']:.2f} s")
     cli.write_json(args.out, r, 1)
     print("wrote", args.out)
 

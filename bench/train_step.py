@@ -132,7 +132,7 @@ def main():
     rows = {k: [] for k in ("cpu", "reference", "torch", "torch_skylakex")}
     with tempfile.TemporaryDirectory() as tmp:
         model = cpu_backend.make_model(os.path.join(tmp, "model"), s)
-        machines = [cpu_backend.machine_limits(args.build, model)]
+        machines = [cpu_backend.machine_limits(args.build)]
         threads = machines[0]["threads"]
         data = os.path.join(tmp, "ids.bin")
         np.random.default_rng(0).integers(0, s["vocab"], 400_000).astype("<u2").tofile(data)
@@ -146,7 +146,7 @@ def main():
                        "stages": [{"stage": "lm", "steps": args.steps, "lr": 1e-3}]}, f)
         for r in range(args.rounds):
             if r:
-                machines.append(cpu_backend.machine_limits(args.build, model))
+                machines.append(cpu_backend.machine_limits(args.build))
             for backend in ("cpu", "reference"):
                 rows[backend].append(attnedit_step(args.build, model, data, recipe,
                                                    os.path.join(tmp, f"out-{backend}-{r}"),

@@ -419,7 +419,7 @@ def main():
         backends = args.backends.split(",")
         machines = []
         for round_ in range(args.rounds):
-            machines.append(cpu_backend.machine_limits(args.build, teacher_dir))
+            machines.append(cpu_backend.machine_limits(args.build))
             by_backend = {}
             for backend in backends:
                 student_dir, by_backend[backend] = attnedit_distill(
