@@ -487,9 +487,11 @@ def main():
     print("PyTorch vs attnedit forward logits, max relative difference: teacher %.1e, "
           "initial student %.1e" % (agreement["teacher"], agreement["student_init"]))
     print()
+    # Best-of-rounds pairs each side's fastest moment; the ratio within each
+    # round (the two sides minutes apart) shows how much of it is drift.
     header = ("stage", "attnedit", "tok/s", "PyTorch tok/s", "ratio", "PyTorch 1-seq tok/s",
-              "ratio")
-    print("%-16s %-10s %9s %14s %7s %20s %7s" % header)
+              "ratio", "ratio per round (median)")
+    print("%-16s %-10s %9s %14s %7s %20s %7s  %s" % header)
     table = {}
     names = {"layerwise": "1 (layerwise)", "model": "2 (model KL)"}
     for stage in ("layerwise", "model"):
@@ -499,11 +501,16 @@ def main():
                         "pytorch_per_sequence": torch_rows[stage]["per_sequence"]}
         for backend in backends:
             a = attnedit[backend][stage]["tokens_per_s"]
+            per_round = [r[backend][stage]["tokens_per_s"] / t[stage]["batched"]["tokens_per_s"]
+                         for r, t in zip(attnedit_rounds, torch_rounds)]
             table[stage][backend] = {"attnedit": attnedit[backend][stage],
                                      "ratio_attnedit_over_pytorch": a / b,
-                                     "ratio_attnedit_over_pytorch_per_sequence": a / c}
-            print("%-16s %-10s %9.0f %14.0f %7.3f %20.0f %7.3f"
-                  % (names[stage], backend, a, b, a / b, c, a / c))
+                                     "ratio_attnedit_over_pytorch_per_sequence": a / c,
+                                     "ratio_per_round": per_round,
+                                     "ratio_per_round_median": statistics.median(per_round)}
+            print("%-16s %-10s %9.0f %14.0f %7.3f %20.0f %7.3f  %s (%.3f)"
+                  % (names[stage], backend, a, b, a / b, c, a / c,
+                     ", ".join("%.3f" % x for x in per_round), statistics.median(per_round)))
     # The FMA peak is the highest the rounds measured (the conservative
     # denominator on this VM, whose speed drifts by up to a third).
     machine = cpu_backend.machine_best(machines)
