@@ -4,11 +4,14 @@ line naming the option rather than a traceback later (an IndexError for
 they are written, and what a driver does when it is stopped."""
 
 import argparse
+import importlib
 import json
 import os
 import re
 import signal
+import subprocess
 import sys
+import time
 
 
 def int_at_least(least, why=""):
@@ -71,6 +74,32 @@ def write_text(path, text):
 def write_json(path, obj, indent=2):
     """A result JSON, written as write_text does."""
     write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def torch_absent(what):
+    """True, having said so, when PyTorch cannot be imported: the figures
+    that need it are skipped (the driver exits 0) rather than a traceback."""
+    try:
+        importlib.import_module("torch")
+    except ImportError:
+        print("%s: skipped: python3-torch is absent (apt-get install python3-torch)" % what)
+        return True
+    return False
+
+
+def run_logged(cmd, log, env=None):
+    """Runs `cmd` with its output in the file `log`; returns the seconds it
+    took. A failure exits with the log's last lines and its path, which say
+    why (a CalledProcessError said only that it failed)."""
+    start = time.time()
+    with open(log, "w") as f:
+        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode
+    if code:
+        with open(log, errors="replace") as f:
+            tail = f.readlines()[-20:]
+        sys.exit("failed (exit %d): %s\n%s\n(the whole log: %s)"
+                 % (code, " ".join(cmd), "".join(tail).rstrip(), log))
+    return time.time() - start
 
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")

@@ -64,7 +64,6 @@ import json
 import math
 import os
 import subprocess
-import time
 import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,12 +81,8 @@ MLA_RANKS_ROW = "MLA per-layer ranks " + "/".join(map(str, MLA_RANKS)) + " +4"
 
 
 def run(args, cmd, log, env=None):
-    start = time.time()
-    with open(log, "w") as f:
-        subprocess.run([os.path.join(args.build, "bin", "attnedit-run")] + cmd, check=True,
-                       stdout=f, stderr=subprocess.STDOUT,
-                       env=dict(os.environ, **env) if env else None)
-    return time.time() - start
+    return cli.run_logged([os.path.join(args.build, "bin", "attnedit-run")] + cmd, log,
+                          dict(os.environ, **env) if env else None)
 
 
 def evaluate(args, student, held, out, teacher=TEACHER, data_from=0, context=CONTEXT,

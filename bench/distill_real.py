@@ -24,28 +24,29 @@ import subprocess
 import sys
 import time
 
-import torch
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+# For tests/e2e/torch_reference.py, imported where PyTorch is needed (part
+# A's sampling), so that part B and --help run without it.
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-import torch_reference as ref  # noqa: E402
 import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
-
-
-def run(cmd, log):
-    start = time.time()
-    with open(log, "w") as f:
-        subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT)
-    return time.time() - start
+STORIES = os.path.join(SHARED, "stories260K", "stories260K.bin")
+STORIES_TOKENIZER = os.path.join(SHARED, "stories260K", "tok512.bin")
+SHAKESPEARE = os.path.join(SHARED, "tinyshakespeare", "input.txt")
+SHAKESPEARE_CONFIG = os.path.join(HERE, "configs", "shakespeare-teacher.json")
+SHAKESPEARE_TOKENIZER = os.path.join(ROOT, "scripts", "data", "stories260K", "tok512.bin")
 
 
 def sample_stories(m, count, seed, max_tokens):
     """`count` stories sampled at temperature 1 from BOS, each cut before the
     BOS that ends it, as token ids (BOS first). Decodes with a KV cache over
     the reference model's weights (llama2.c: interleaved RoPE, GQA)."""
+    import torch
+    import torch_reference as ref
+    # stories260K's matrices are 64 wide: more threads would only synchronise.
+    torch.set_num_threads(1)
     w, group = m.w, m.n_heads // m.n_kv_heads
     g = torch.Generator().manual_seed(seed)
     ids = torch.ones(count, 1, dtype=torch.long)
@@ -98,13 +99,14 @@ def distill_and_eval(args, name, teacher, edit, data, stages, heldout, data_from
                      eval_window=256):
     out = os.path.join(work, name)
     subprocess.run(["rm", "-rf", out])
-    seconds = run([os.path.join(args.build, "bin", "attnedit-run"), "distill", "--teacher", teacher,
-                   "--edit", edit, "--data", data, "--out", out,
-                   "--recipe", recipe(out + ".recipe.json", stages)], out + ".log")
+    tool = os.path.join(args.build, "bin", "attnedit-run")
+    seconds = cli.run_logged([tool, "distill", "--teacher", teacher, "--edit", edit,
+                              "--data", data, "--out", out,
+                              "--recipe", recipe(out + ".recipe.json", stages)], out + ".log")
     report = out + ".eval.json"
-    run([os.path.join(args.build, "bin", "attnedit-run"), "eval", "--teacher", teacher, "--student", out,
-         "--data", heldout, "--data-from", str(data_from), "--max-positions", "4096",
-         "--window", str(eval_window), "--json-out", report], out + ".eval.log")
+    cli.run_logged([tool, "eval", "--teacher", teacher, "--student", out, "--data", heldout,
+                    "--data-from", str(data_from), "--max-positions", "4096",
+                    "--window", str(eval_window), "--json-out", report], out + ".eval.log")
     with open(report) as f:
         r = json.load(f)
     row = {"run": name, "edit": edit, "stages": [f"{s['stage']}:{s['steps']}" for s in stages],
@@ -125,12 +127,13 @@ def distill_and_eval(args, name, teacher, edit, data, stages, heldout, data_from
 
 
 def part_a(args, rows, work):
-    teacher = os.path.join(SHARED, "stories260K", "stories260K.bin")
+    import torch_reference as ref
+    teacher = STORIES
     model = ref.load_model(teacher)
     # Sampling needs speed, not float64: f32 logits differ from ours by ~1e-6.
     model.w = {k: v.float() for k, v in model.w.items()}
     model.lm_head = model.lm_head.float()
-    vocab = ref.read_llama2c_tokenizer(os.path.join(SHARED, "stories260K", "tok512.bin"), 512)
+    vocab = ref.read_llama2c_tokenizer(STORIES_TOKENIZER, 512)
     n_train, n_held = (40, 8) if args.quick else (400, 40)
     t0 = time.time()
     train = sample_stories(model, n_train, 0, 256)
@@ -162,18 +165,17 @@ def part_a(args, rows, work):
 
 
 def part_b(args, rows, work):
-    text = os.path.join(SHARED, "tinyshakespeare", "input.txt")
-    config = os.path.join(HERE, "configs", "shakespeare-teacher.json")
+    text, config = SHAKESPEARE, SHAKESPEARE_CONFIG
     teacher = os.path.join(work, "shakespeare_teacher")
     steps = 60 if args.quick else 2000
     subprocess.run(["rm", "-rf", teacher])
-    seconds = run([os.path.join(args.build, "bin", "attnedit-run"), "train", "--config", config,
-                   "--tokenizer", os.path.join(ROOT, "scripts", "data", "stories260K", "tok512.bin"),
-                   "--data", text, "--out", teacher,
-                   "--recipe", recipe(teacher + ".recipe.json",
-                                      [{"stage": "lm", "steps": steps, "lr": 2e-3,
-                                        "warmup": steps // 20, "weight_decay": 0.1}],
-                                      batch=8, seq_len=128)], teacher + ".log")
+    seconds = cli.run_logged(
+        [os.path.join(args.build, "bin", "attnedit-run"), "train", "--config", config,
+         "--tokenizer", SHAKESPEARE_TOKENIZER, "--data", text, "--out", teacher,
+         "--recipe", recipe(teacher + ".recipe.json",
+                            [{"stage": "lm", "steps": steps, "lr": 2e-3,
+                              "warmup": steps // 20, "weight_decay": 0.1}],
+                            batch=8, seq_len=128)], teacher + ".log")
     with open(os.path.join(teacher, "training_log.json")) as f:
         last = json.load(f)["stages"][0]["steps"][-1]
     print(f"shakespeare teacher: {steps} steps in {seconds:.0f} s, final train loss "
@@ -202,17 +204,21 @@ def main():
     p.add_argument("--quick", action="store_true", help="tiny step counts, to check the script")
     p.add_argument("--part", choices=["a", "b", "both"], default="both")
     args = p.parse_args()
-    if not os.path.isdir(SHARED):
-        print(f"skipped: {SHARED} is absent (the real model and text live there)")
-        return
     os.makedirs(args.work, exist_ok=True)
-    torch.set_num_threads(1)
     rows = []
     start = time.time()
-    if args.part in ("a", "both"):
-        part_a(args, rows, args.work)
-    if args.part in ("b", "both"):
-        part_b(args, rows, args.work)
+    for part, run_part, needs in (("a", part_a, [STORIES, STORIES_TOKENIZER]),
+                                  ("b", part_b, [SHAKESPEARE, SHAKESPEARE_CONFIG,
+                                                 SHAKESPEARE_TOKENIZER])):
+        if args.part not in (part, "both"):
+            continue
+        absent = [path for path in needs if not os.path.exists(path)]
+        if absent:
+            print(f"part {part.upper()}: skipped, {absent[0]} is absent")
+        elif not (part == "a" and cli.torch_absent("part A")):
+            run_part(args, rows, args.work)
+    if not rows:
+        return
     out = cli.results_path(p, args, "distill_real")
     cli.write_json(out, {"rows": rows, "total_seconds": time.time() - start})
     print(f"\n{'run':30s} {'ppl t':>7s} {'ppl s':>7s} {'ratio':>6s} {'KL':>7s} {'top1':>6s} "

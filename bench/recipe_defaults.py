@@ -34,16 +34,19 @@ SWA = "target=gate-swa window=32 full-every=2 gate=headwise sinks=true"
 
 
 def data_files(work):
-    """The sampled training ids and held-out text, made once per work dir."""
+    """The sampled training ids and held-out text, made once per work dir;
+    None, having said so, when making them needs PyTorch and it is absent."""
     data = os.path.join(work, "stories_sampled.bin")
     heldout = os.path.join(work, "stories_heldout.txt")
     if os.path.exists(data) and os.path.exists(heldout):
         return data, heldout
-    teacher = os.path.join(dr.SHARED, "stories260K", "stories260K.bin")
-    model = dr.ref.load_model(teacher)
+    if cli.torch_absent("recipe_defaults"):
+        return None
+    import torch_reference as ref  # on the path distill_real set
+    model = ref.load_model(dr.STORIES)
     model.w = {k: v.float() for k, v in model.w.items()}
     model.lm_head = model.lm_head.float()
-    vocab = dr.ref.read_llama2c_tokenizer(os.path.join(dr.SHARED, "stories260K", "tok512.bin"), 512)
+    vocab = ref.read_llama2c_tokenizer(dr.STORIES_TOKENIZER, 512)
     t0 = time.time()
     train = dr.sample_stories(model, 400, 0, 256)
     held = dr.sample_stories(model, 40, 1, 256)
@@ -51,7 +54,7 @@ def data_files(work):
         for ids in train:
             f.write(struct.pack(f"<{len(ids)}H", *ids))
     with open(heldout, "w") as f:
-        f.write("\n".join(dr.ref.decode(vocab, ids[1:]) for ids in held))
+        f.write("\n".join(ref.decode(vocab, ids[1:]) for ids in held))
     os.rename(data + ".tmp", data)
     print(f"sampled {sum(map(len, train))} training tokens and 40 held-out stories in "
           f"{time.time() - t0:.0f} s", flush=True)
@@ -71,10 +74,12 @@ def main():
         print(f"skipped: {dr.SHARED} is absent (the real model lives there)")
         return
     os.makedirs(args.work, exist_ok=True)
-    dr.torch.set_num_threads(1)
-    data, heldout = data_files(args.work)
+    files = data_files(args.work)
+    if files is None:
+        return
+    data, heldout = files
     start = time.time()  # the budget is for the runs; sampling happens once per work dir
-    teacher = os.path.join(dr.SHARED, "stories260K", "stories260K.bin")
+    teacher = dr.STORIES
     rows, skipped = [], []
 
     def run(edit_name, edit, pair):

@@ -24,7 +24,8 @@ GFLOP/s and share of the FMA peak they make for both sides, and the share 3x
 PyTorch would take; the peak and sgemm rate come from attnedit-bench-cpu at
 the start of every round, the highest of the rounds counting.
 PyTorch's tokens are random ids (the timing does not depend on them); attnedit reads
-tinyshakespeare. Needs ../shared/data/tinyshakespeare/input.txt (skipped without it).
+tinyshakespeare. Needs ../shared/data/tinyshakespeare/input.txt and python3-torch
+(skipped, saying so, without either).
 """
 import argparse
 import json
@@ -50,10 +51,11 @@ import cpu_backend  # noqa: E402  (the machine's limits, PyTorch's OpenBLAS kern
 CALLER_ENV = dict(os.environ)
 os.environ.pop("OPENBLAS_CORETYPE", None)
 os.environ.update(cpu_backend.torch_env(cpu_backend.best_openblas_coretype()))
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F
 import cli  # noqa: E402  (bench/cli.py: the shared argument types)
+
+# numpy, torch and torch.nn.functional (F), imported by main once it knows
+# PyTorch is there: without it, --help works and the figures are skipped.
+np = torch = F = None
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
@@ -400,6 +402,12 @@ def main():
     if not os.path.exists(args.data):
         print("train_throughput: skipped, %s is absent" % args.data)
         return
+    if cli.torch_absent("train_throughput"):
+        return
+    global np, torch, F
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
     bindir = os.path.join(args.build, "bin")
     if not os.path.exists(os.path.join(bindir, "attnedit-run")):
         sys.exit("train_throughput: %s is missing; build the project first"
