@@ -88,8 +88,9 @@ def training_module(heads, kv_heads, tokens, d, window, sinks):
 
 def main():
     cli.stop_on_sigterm()
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
+    ap = argparse.ArgumentParser(description=cli.description(__doc__))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir,
+                    help=cli.BUILD_HELP)
     ap.add_argument("--target", default="910b")
     ap.add_argument("--dtype", default="bf16")
     ap.add_argument("--tokens", type=cli.positive_int, default=2048)

@@ -154,8 +154,9 @@ def variants(ctx, window):
 
 def main():
     cli.stop_on_sigterm()
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
+    ap = argparse.ArgumentParser(description=cli.description(__doc__))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir,
+                    help=cli.BUILD_HELP)
     ap.add_argument("--target", default="910b")
     ap.add_argument("--dtype", default="bf16", help="GEMM operand type: bf16, or f16 (the 910a has no bf16 Cube)")
     ap.add_argument("--window", type=cli.positive_int, default=1024)

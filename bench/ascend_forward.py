@@ -43,8 +43,9 @@ def run(cmd):
 
 def main():
     cli.stop_on_sigterm()
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
+    ap = argparse.ArgumentParser(description=cli.description(__doc__))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir,
+                    help=cli.BUILD_HELP)
     ap.add_argument("--target", default="910b")
     ap.add_argument("--lengths", default="8,64,256")
     ap.add_argument("--out", help=cli.OUT_HELP)

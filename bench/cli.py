@@ -45,6 +45,15 @@ def build_dir(text):
     return text
 
 
+BUILD_HELP = "build directory holding bin/attnedit-run (default: build/ of this checkout)"
+
+
+def description(doc):
+    """A driver's --help description: its docstring's whole first paragraph
+    (its first line alone stops mid-sentence)."""
+    return doc.strip().split("\n\n")[0]
+
+
 def stop_on_sigterm():
     """Makes SIGTERM raise SystemExit, as Ctrl-C raises KeyboardInterrupt:
     subprocess.run then kills the command it waits for, and every `with

@@ -536,10 +536,13 @@ def write_results(args, report):
 
 def main():
     cli.stop_on_sigterm()
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=cli.description(__doc__))
     p.add_argument("--task", choices=list(RESULTS), default="stories")
-    p.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
-    p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-conversion-quality"))
+    p.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir,
+                   help=cli.BUILD_HELP)
+    p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-conversion-quality"),
+                   help="directory for samples, students and logs, kept so that a rerun "
+                        "resumes (default: build/bench-conversion-quality)")
     p.add_argument("--steps", default="50",
                    help="steps of each stage, or STAGE1,STAGE2 (stories, scratch)")
     p.add_argument("--train-stories", type=cli.positive_int, default=200,

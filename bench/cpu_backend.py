@@ -163,8 +163,9 @@ def machine_best(rounds):
 
 def main():
     cli.stop_on_sigterm()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
+    ap = argparse.ArgumentParser(description=cli.description(__doc__))
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir,
+                    help=cli.BUILD_HELP)
     ap.add_argument("--shape", choices=SHAPES, default="small")
     ap.add_argument("--tokens", type=cli.positive_int, default=512)
     ap.add_argument("--rounds", type=cli.positive_int, default=3,

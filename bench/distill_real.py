@@ -13,8 +13,10 @@ B. A larger teacher pretrained from scratch on ../shared/data/tinyshakespeare
 
 Every run goes through the CLI. Prints a table and writes
 bench/results/distill_real.json (distill_real-quick.json with --quick).
+A part whose files are absent is skipped, saying which; part A also needs
+python3-torch (it samples through the PyTorch reference).
 
-usage: bench/distill_real.py [--build build] [--work DIR] [--quick]
+usage: bench/distill_real.py [--build build] [--work DIR] [--quick] [--part a|b|both]
 """
 import argparse
 import json
@@ -198,11 +200,15 @@ def part_b(args, rows, work):
 
 def main():
     cli.stop_on_sigterm()
-    p = argparse.ArgumentParser()
-    p.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
-    p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-distill"))
+    p = argparse.ArgumentParser(description=cli.description(__doc__))
+    p.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir,
+                   help=cli.BUILD_HELP)
+    p.add_argument("--work", default=os.path.join(ROOT, "build", "bench-distill"),
+                   help="directory for the sampled data, models and logs, kept after the run "
+                        "(default: build/bench-distill)")
     p.add_argument("--quick", action="store_true", help="tiny step counts, to check the script")
-    p.add_argument("--part", choices=["a", "b", "both"], default="both")
+    p.add_argument("--part", choices=["a", "b", "both"], default="both",
+                   help="A (stories260K), B (tinyshakespeare teacher) or both")
     args = p.parse_args()
     os.makedirs(args.work, exist_ok=True)
     rows = []

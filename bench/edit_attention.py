@@ -117,8 +117,9 @@ def stories260k(build, tmp):
 
 def main():
     cli.stop_on_sigterm()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
+    parser = argparse.ArgumentParser(description=cli.description(__doc__))
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir,
+                        help=cli.BUILD_HELP)
     parser.add_argument("--out", help=cli.OUT_HELP)
     args = parser.parse_args()
     args.out = args.out or cli.results_path(parser, args, "edit_attention")

@@ -25,8 +25,9 @@ import cli  # noqa: E402  (bench/cli.py: the shared argument types)
 
 def main():
     cli.stop_on_sigterm()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
+    ap = argparse.ArgumentParser(description=cli.description(__doc__))
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir,
+                    help=cli.BUILD_HELP)
     ap.add_argument("--rounds", type=cli.positive_int, default=3)
     ap.add_argument("--out", help=cli.OUT_HELP)
     args = ap.parse_args()

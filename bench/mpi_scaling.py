@@ -187,8 +187,9 @@ def paper_model():
 
 def main():
     cli.stop_on_sigterm()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
+    parser = argparse.ArgumentParser(description=cli.description(__doc__))
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir,
+                        help=cli.BUILD_HELP)
     parser.add_argument("--steps", type=cli.positive_int, default=6)
     parser.add_argument("--rounds", type=cli.positive_int, default=3)
     parser.add_argument("--out", help=cli.OUT_HELP)

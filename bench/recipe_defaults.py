@@ -63,9 +63,12 @@ def data_files(work):
 
 def main():
     cli.stop_on_sigterm()
-    p = argparse.ArgumentParser()
-    p.add_argument("--build", default=os.path.join(dr.ROOT, "build"), type=cli.build_dir)
-    p.add_argument("--work", default=os.path.join(dr.ROOT, "build", "bench-recipe-defaults"))
+    p = argparse.ArgumentParser(description=cli.description(__doc__))
+    p.add_argument("--build", default=os.path.join(dr.ROOT, "build"), type=cli.build_dir,
+                   help=cli.BUILD_HELP)
+    p.add_argument("--work", default=os.path.join(dr.ROOT, "build", "bench-recipe-defaults"),
+                   help="directory for the sampled data (made once, then reused), students "
+                        "and logs (default: build/bench-recipe-defaults)")
     p.add_argument("--steps", type=cli.positive_int, default=200, help="steps per stage (the default recipe's)")
     p.add_argument("--budget-seconds", type=float, default=840,
                    help="start no run after this much wall time")

@@ -154,8 +154,9 @@ def svg_plot(path, series, title):
 
 def main():
     cli.stop_on_sigterm()
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
+    ap = argparse.ArgumentParser(description=cli.description(__doc__))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir,
+                    help=cli.BUILD_HELP)
     ap.add_argument("--out", help=cli.OUT_HELP)
     ap.add_argument("--quick", action="store_true", help="fewer tokens (a smoke run)")
     ap.add_argument("--large", action="store_true", help="also the ~90M-parameter model")

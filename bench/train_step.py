@@ -118,8 +118,9 @@ def attnedit_step(build, model_dir, data, recipe, out, backend):
 
 def main():
     cli.stop_on_sigterm()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir)
+    ap = argparse.ArgumentParser(description=cli.description(__doc__))
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"), type=cli.build_dir,
+                    help=cli.BUILD_HELP)
     ap.add_argument("--shape", choices=cpu_backend.SHAPES, default="small")
     ap.add_argument("--steps", type=cli.steps_past_warmup, default=8)
     ap.add_argument("--rounds", type=cli.positive_int, default=3)

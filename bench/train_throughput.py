@@ -375,8 +375,9 @@ def check_same_model(bindir, s, teacher_dir, student_dir, W, init, env):
 
 def main():
     cli.stop_on_sigterm()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir)
+    parser = argparse.ArgumentParser(description=cli.description(__doc__))
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"), type=cli.build_dir,
+                        help=cli.BUILD_HELP)
     parser.add_argument("--data", default=os.path.join(SHARED, "tinyshakespeare", "input.txt"))
     parser.add_argument("--batch", type=cli.positive_int, default=4)
     parser.add_argument("--seq-len", type=cli.positive_int, default=256)
