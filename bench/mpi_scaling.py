@@ -80,12 +80,23 @@ ASSUMED = {
 
 def run(cmd, env=None):
     started = time.time()
-    proc = subprocess.run(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                          env=env)
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                          env=env) as proc:
+        try:
+            _, err = proc.communicate()
+        except BaseException:
+            # mpirun passes SIGTERM on to its ranks; the SIGKILL subprocess.run
+            # sends a command when the driver is stopped would leave them running.
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
     if proc.returncode:
-        sys.stderr.write(proc.stderr)
+        sys.stderr.write(err)
         sys.exit(f"failed: {' '.join(cmd)}")
-    return proc.stderr, time.time() - started
+    return err, time.time() - started
 
 
 def measure(args, work):
