@@ -316,8 +316,11 @@ static cl::opt<bool> kvOnly("kv-only",
                             cl::desc("only walk the KV pool's block allocations to the "
                                      "context (memory at long contexts; no model calls)"),
                             cl::sub(benchServeCmd), cl::cat(attneditOptions));
-static cl::opt<std::string> logitsOut("logits-out", cl::desc("float32 .npy of shape [T, vocab]"),
-                                      cl::sub(forwardCmd), cl::cat(attneditOptions));
+static cl::opt<std::string> logitsOut(
+    "logits-out",
+    cl::desc("float32 .npy of shape [T, vocab] (forward); generate: [tokens drawn, vocab], the "
+             "logits each new token was drawn from (through the KV cache unless --no-kv-cache)"),
+    cl::sub(forwardCmd), cl::sub(generateCmd), cl::cat(attneditOptions));
 
 static llvm::Error usage(const llvm::Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
@@ -512,6 +515,9 @@ static llvm::Error runGenerate(Model &model) {
   };
   auto start = std::chrono::steady_clock::now();
   GenerationReport report;
+  std::vector<float> drawnLogits;
+  if (!logitsOut.empty())
+    report.logits = &drawnLogits;
   auto generated = generate(
       model, ids, *sampling,
       [&](int32_t prev, int32_t next) {
@@ -522,6 +528,13 @@ static llvm::Error runGenerate(Model &model) {
       &report);
   if (!generated)
     return generated.takeError();
+  if (!logitsOut.empty()) {
+    int64_t vocab = model.vocabSize();
+    Tensor rows = Tensor::zeros({(int64_t)drawnLogits.size() / vocab, vocab});
+    std::copy(drawnLogits.begin(), drawnLogits.end(), rows.mutableData());
+    if (llvm::Error e = writeNpy(logitsOut, rows))
+      return e;
+  }
   echo();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (tok)

@@ -183,6 +183,8 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
     if (report && generated.empty())
       report->firstTokenSeconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (report && report->logits)
+      report->logits->insert(report->logits->end(), logits->begin(), logits->end());
     applyRepetitionPenalty(*logits, tokens, options.repetitionPenalty);
     llvm::Expected<int32_t> sampled = sampleToken(*logits, options, rng);
     if (!sampled)

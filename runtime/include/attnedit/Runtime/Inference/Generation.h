@@ -83,6 +83,10 @@ struct GenerationReport {
   std::optional<int32_t> stopToken;
   /// Whether a stop string ended it.
   bool stopString = false;
+  /// When set, the logits of every token drawn, one row each (the model's,
+  /// before the repetition penalty and the temperature; a stop token's and
+  /// a stop string's rows included): row i predicts position prompt + i.
+  std::vector<float> *logits = nullptr;
 };
 
 /// Extends `prompt` token by token. Stops after maxTokens new tokens, before
