@@ -363,7 +363,7 @@ private:
   Schedule &schedule;
   CoreProgram *program = nullptr;
   // A bound on the whole schedule (every block's programs), so a shape
-  // past what fits in memory is an error naming the kernel, not bad_alloc.
+  // past what fits in memory is an error naming the op, not bad_alloc.
   static constexpr int64_t kMaxInstrs = int64_t(1) << 20;
   int64_t emitted = 0;
   llvm::DenseMap<Value, int64_t> ints;
