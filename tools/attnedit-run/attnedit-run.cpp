@@ -14,6 +14,7 @@
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Importer.h"
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
@@ -997,7 +998,17 @@ static llvm::Error runTrain() {
   reportDataPasses(**data, *recipe);
   if (llvm::all_of(recipe->stages, [](const StageRecipe &s) { return s.steps == 0; }))
     spdlog::warn("the recipe has no steps: the model written is its random initialisation");
-  return pretrain(**module, **data, JobOptions{*out, *recipe, resume, trainThreads});
+  // The config as written joins the job's record: a resume with another
+  // one is refused naming its fields (a hash of the module said only that
+  // something changed). parseHFConfig read this file a moment ago.
+  auto configText = llvm::MemoryBuffer::getFile(configPath);
+  if (!configText)
+    return usage(configPath + ": cannot read: " + configText.getError().message());
+  auto configJson = parseJson((*configText)->getBuffer());
+  if (!configJson)
+    return configJson.takeError();
+  return pretrain(**module, **data, JobOptions{*out, *recipe, resume, trainThreads},
+                  std::move(*configJson));
 }
 
 

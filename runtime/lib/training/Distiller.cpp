@@ -481,7 +481,8 @@ llvm::Expected<double> attnedit::trainSeconds(llvm::StringRef outDir) {
   return *seconds;
 }
 
-llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptions &options) {
+llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptions &options,
+                               json::Value config) {
   for (const StageRecipe &stage : options.recipe.stages)
     if (stage.stage != "lm")
       return makeError("train: every stage of the recipe must be 'lm', not '" + stage.stage +
@@ -493,12 +494,10 @@ llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptio
   if (!lock)
     return lock.takeError();
   ParameterStore store;
-  auto trainer = Trainer::create(
-      options.recipe,
-      runOf(options, json::Object{{"job", "train"},
-                                  {"model", moduleIdentity(model)},
-                                  {"data", data.identity()}}),
-      store);
+  json::Object job{{"job", "train"}, {"model", moduleIdentity(model)}, {"data", data.identity()}};
+  if (config.kind() != json::Value::Null)
+    job["config"] = std::move(config);
+  auto trainer = Trainer::create(options.recipe, runOf(options, std::move(job)), store);
   if (!trainer)
     return trainer.takeError();
   return trainAndWrite(model, store, *trainer, data, options, "");

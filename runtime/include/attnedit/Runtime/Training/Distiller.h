@@ -83,8 +83,11 @@ struct JobOptions {
 
 /// Trains `model` (an imported @forward whose parameters have no values yet:
 /// they start random) from scratch on next-token cross entropy (every stage
-/// of the recipe must be `lm`), then writes it to options.outDir.
-llvm::Error pretrain(ModuleOp model, TokenSource &data, const JobOptions &options);
+/// of the recipe must be `lm`), then writes it to options.outDir. `config`,
+/// the JSON the model was built from if any, joins the job's record, so a
+/// resume with another one is refused naming the fields that changed.
+llvm::Error pretrain(ModuleOp model, TokenSource &data, const JobOptions &options,
+                     llvm::json::Value config = nullptr);
 
 /// Progressive distillation: raises `teacher`, edits a copy with
 /// `editOptions` (the options of --attnedit-edit-attention), trains the
