@@ -13,6 +13,7 @@
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/IR/RopeFrequencies.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/ScopeExit.h"
@@ -24,6 +25,7 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <array>
 #include <cmath>
 #include <deque>
 #include <map>
@@ -353,12 +355,29 @@ llvm::Error Exporter::collectMla(MlaOp op, int64_t layer) {
   std::string p = layerPrefix(layer) + "self_attn.";
   int64_t h = op.getNumHeads(), qr = op.getQLoraRank(), kvr = op.getKvLoraRank(),
           n = op.getQkNopeHeadDim(), r = op.getQkRopeHeadDim(), dv = op.getVHeadDim();
-  if (op.getLlama3Scaling())
-    return makeError("export", llvm::formatv("layer {0}: MLA with Llama 3 rope_scaling has no exact "
-                                   "DeepSeek-V2 equivalent (DeepSeek knows linear, dynamic "
-                                   "and yarn scaling)",
-                                   layer)
-                         .str());
+  // Llama 3.1 scaling leaves the pairs whose wavelength is under
+  // original / high_freq_factor as they are: when it leaves every pair the
+  // MLA rotates, DeepSeek's plain RoPE is the same; otherwise DeepSeek (linear,
+  // dynamic, yarn) has no equivalent.
+  if (std::optional<llvm::ArrayRef<double>> s = op.getLlama3Scaling()) {
+    double theta = f64(op.getRopeThetaAttr());
+    std::array<double, 4> scaling{(*s)[0], (*s)[1], (*s)[2], (*s)[3]};
+    std::vector<double> scaled = ropeInverseFrequencies(theta, r, scaling),
+                        plain = ropeInverseFrequencies(theta, r, std::nullopt);
+    int64_t rescaled = 0;
+    for (size_t i = 0; i < plain.size(); ++i)
+      rescaled += scaled[i] != plain[i];
+    if (rescaled)
+      return makeError(
+          "export",
+          llvm::formatv("layer {0}: MLA with Llama 3 rope_scaling: {1} of its {2} RoPE pairs "
+                        "are rescaled, which DeepSeek-V2 cannot express (it knows linear, "
+                        "dynamic and yarn scaling); pairs with wavelengths under {3:F0} positions "
+                        "(original_max_position_embeddings / high_freq_factor) are not, so a "
+                        "smaller qk-rope-head-dim with rope-stride=1 exports exactly",
+                        layer, rescaled, plain.size(), scaling[3] / scaling[2])
+              .str());
+  }
   bool rotateHalf = op.getRopeStyle() == RopeStyle::RotateHalf;
   // DeepSeek: softmax_scale = (n + r)^-1/2. Scaling all query rows by f
   // scales both score terms (q_nope·k_nope and q_pe·k_pe) by f.
