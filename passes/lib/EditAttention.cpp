@@ -268,6 +268,10 @@ LogicalResult EditAttentionPass::editToMla(AttentionOp op, int64_t layer, MlaSha
   if (!op.getQkvBias().empty())
     op.emitWarning("attnedit-edit-attention: MLA has no attention biases; the teacher's "
                    "q/k/v biases are dropped (distillation has to recover them)");
+  if (!op.getQkNorm().empty())
+    op.emitWarning("attnedit-edit-attention: MLA has no per-head q/k RMSNorm; the teacher's "
+                   "q_norm/k_norm are not reproduced (init=svd folds their weights into the "
+                   "projections; distillation has to recover the rest)");
 
   // Frequency j of the student's RoPE is the teacher's j·K: a stride other
   // than the default needs the student's own theta.

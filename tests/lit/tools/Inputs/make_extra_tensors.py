@@ -86,6 +86,15 @@ def main(root):
                                                 model_type="qwen2"),
               weights=safetensors_bytes(qwen2))
 
+    # A Qwen3: per-head q/k RMSNorms (an MLA edit cannot reproduce them).
+    qwen3 = dict(ts)
+    for l in range(LAYERS):
+        for proj in ("q", "k"):
+            qwen3[f"model.layers.{l}.self_attn.{proj}_norm.weight"] = (HEAD_DIM,), [1.0] * HEAD_DIM
+    model_dir(root, "qwen3", config=with_config(architectures=["Qwen3ForCausalLM"],
+                                                model_type="qwen3", head_dim=HEAD_DIM),
+              weights=safetensors_bytes(qwen3))
+
 
 if __name__ == "__main__":
     main(sys.argv[1])
