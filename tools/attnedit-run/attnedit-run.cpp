@@ -554,12 +554,12 @@ static llvm::Error runGenerate(Model &model) {
       (llvm::raw_string_ostream(piece) << " (\"").write_escaped(
           tok->decodeToken(-1, *report.stopToken)) << "\")";
     spdlog::info("stopped at stop token {}{}", *report.stopToken, piece);
-  }
-  else if (report.stopString)
+  } else if (report.stopString) {
     spdlog::info("stopped at a --stop string");
-  else if (context > 0 && (int64_t)(ids.size() + generated->size()) >= context &&
-           (int64_t)generated->size() < sampling->maxTokens)
+  } else if (context > 0 && (int64_t)(ids.size() + generated->size()) >= context &&
+             (int64_t)generated->size() < sampling->maxTokens) {
     spdlog::info("stopped at the model's context of {} tokens", context);
+  }
   // The first token waits for the set-up (a first run compiles) and the
   // prompt, so the rate is the decode's, of the tokens after it.
   double decodeSeconds = seconds - report.firstTokenSeconds;
