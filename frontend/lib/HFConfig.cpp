@@ -458,8 +458,7 @@ static llvm::Error fileError(llvm::StringRef path, const llvm::Twine &msg) {
                                  msg.str().c_str());
 }
 
-/// The JSON object a config file holds.
-static llvm::Expected<llvm::json::Value> readJsonObject(llvm::StringRef path) {
+llvm::Expected<llvm::json::Value> attnedit::readConfigJson(llvm::StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
     return fileError(path, "cannot open: " + buffer.getError().message());
@@ -472,7 +471,7 @@ static llvm::Expected<llvm::json::Value> readJsonObject(llvm::StringRef path) {
 }
 
 llvm::Error attnedit::addGenerationConfigStops(llvm::StringRef path, ModelConfig &config) {
-  llvm::Expected<llvm::json::Value> json = readJsonObject(path);
+  llvm::Expected<llvm::json::Value> json = readConfigJson(path);
   if (!json)
     return json.takeError();
   JsonReader reader(path, *json->getAsObject(), /*nullIsMissing=*/true);
@@ -487,7 +486,7 @@ llvm::Error attnedit::addGenerationConfigStops(llvm::StringRef path, ModelConfig
 
 llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
   auto fail = [&](const llvm::Twine &msg) { return fileError(path, msg); };
-  llvm::Expected<llvm::json::Value> json = readJsonObject(path);
+  llvm::Expected<llvm::json::Value> json = readConfigJson(path);
   if (!json)
     return json.takeError();
   const llvm::json::Object *object = json->getAsObject();

@@ -14,7 +14,6 @@
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Importer.h"
-#include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
@@ -1000,11 +999,8 @@ static llvm::Error runTrain() {
     spdlog::warn("the recipe has no steps: the model written is its random initialisation");
   // The config as written joins the job's record: a resume with another
   // one is refused naming its fields (a hash of the module said only that
-  // something changed). parseHFConfig read this file a moment ago.
-  auto configText = llvm::MemoryBuffer::getFile(configPath);
-  if (!configText)
-    return usage(configPath + ": cannot read: " + configText.getError().message());
-  auto configJson = parseJson((*configText)->getBuffer());
+  // something changed).
+  auto configJson = readConfigJson(configPath);
   if (!configJson)
     return configJson.takeError();
   return pretrain(**module, **data, JobOptions{*out, *recipe, resume, trainThreads},

@@ -13,6 +13,7 @@
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
 
 #include <array>
 #include <optional>
@@ -101,6 +102,9 @@ struct ModelConfig {
 
 /// Parses an HF config.json. Errors name the file and the field.
 llvm::Expected<ModelConfig> parseHFConfig(llvm::StringRef path);
+
+/// The JSON object a config file holds, as written (errors name the file).
+llvm::Expected<llvm::json::Value> readConfigJson(llvm::StringRef path);
 
 /// Adds the eos_token_id values of an HF generation_config.json to
 /// `config.stopTokenIds`: instruct checkpoints (Llama 3's <|eot_id|>, Qwen2.5's
