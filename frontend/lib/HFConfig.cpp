@@ -634,7 +634,9 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
   llvm::Expected<std::vector<int32_t>> bos = tokenIds(reader, "bos_token_id", config.vocabSize);
   if (!bos)
     return bos.takeError();
-  if (!bos->empty())
+  // Qwen's tokenizers never prepend BOS, although its config names one:
+  // its text starts with no BOS, in training as in generation.
+  if (!bos->empty() && !qwen2 && !qwen3)
     config.bosTokenId = bos->front();
   llvm::Expected<std::vector<int32_t>> eos = tokenIds(reader, "eos_token_id", config.vocabSize);
   if (!eos)

@@ -457,9 +457,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::emit() {
     path::remove_dots(abs, true);
     m->setAttr(attrs::kTokenizer, b.getStringAttr(abs));
   }
-  // Qwen's tokenizers never prepend BOS, although its config names one.
-  bool prependsBos = !llvm::StringRef(c.baseArchitecture).starts_with("Qwen");
-  if (c.bosTokenId && prependsBos)
+  if (c.bosTokenId)
     m->setAttr(attrs::kBosToken, b.getI32IntegerAttr(*c.bosTokenId));
   m->setAttr(attrs::kStopTokens, b.getDenseI32ArrayAttr(c.stopTokenIds));
 

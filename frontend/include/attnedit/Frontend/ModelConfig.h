@@ -95,6 +95,8 @@ struct ModelConfig {
   /// the MLA fields above and DeepSeek's interleaved q_pe/k_pe rows.
   std::vector<bool> layerMla;
 
+  /// The token the model's text starts with (none for Qwen, whose config
+  /// names one its tokenizers never prepend).
   std::optional<int32_t> bosTokenId;
   /// Generation stops before emitting any of these.
   std::vector<int32_t> stopTokenIds;
