@@ -14,6 +14,8 @@
 #include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::attnedit;
 
@@ -79,6 +81,20 @@ int64_t mulDims(int64_t a, int64_t b) {
 
 } // namespace
 
+LogicalResult mlir::attnedit::verifyFiniteFloatAttributes(Operation *op) {
+  for (NamedAttribute attr : op->getAttrs()) {
+    SmallVector<double> values;
+    if (auto f = dyn_cast<FloatAttr>(attr.getValue()))
+      values.push_back(f.getValueAsDouble());
+    else if (auto array = dyn_cast<DenseF64ArrayAttr>(attr.getValue()))
+      values.assign(array.asArrayRef().begin(), array.asArrayRef().end());
+    if (llvm::any_of(values, [](double v) { return !std::isfinite(v); }))
+      return op->emitOpError() << "attribute '" << attr.getName().getValue()
+                               << "' must be finite, not NaN or infinite";
+  }
+  return success();
+}
+
 LogicalResult ParamOp::verify() {
   if (getName().empty())
     return emitOpError("parameter name must not be empty");
@@ -141,9 +157,14 @@ static LogicalResult verifyRopeConfig(Operation *op, int64_t headDim,
                              << " must be even and in (0, " << headDim << "]";
   if (theta <= 0)
     return op->emitOpError("rope theta must be positive");
-  if (scaling && scaling->size() != 4)
+  if (!scaling)
+    return success();
+  // Llama 3's rule divides by each, and by high - low.
+  if (scaling->size() != 4 || llvm::any_of(*scaling, [](double v) { return v <= 0; }) ||
+      (*scaling)[2] <= (*scaling)[1])
     return op->emitOpError("llama3_scaling must hold [factor, low_freq_factor, "
-                           "high_freq_factor, original_max_position_embeddings]");
+                           "high_freq_factor, original_max_position_embeddings], all positive, "
+                           "high_freq_factor above low_freq_factor");
   return success();
 }
 
@@ -217,8 +238,8 @@ LogicalResult CausalMaskOp::verify() {
 LogicalResult RepeatKvOp::verify() {
   if (failed(expectRank(*this, "input", getInput(), 3)))
     return failure();
-  if ((int64_t)getRepeats() < 1)
-    return emitOpError("repeats must be >= 1");
+  if ((int64_t)getRepeats() < 1 || (int64_t)getRepeats() > kMaxConfigSize)
+    return emitOpError() << "repeats must be in [1, " << kMaxConfigSize << "]";
   auto in = shapeOf(getInput());
   return expectShape(*this, "result", getType().getShape(),
                      {mulDims(in[0], getRepeats()), in[1], in[2]});
@@ -359,6 +380,8 @@ static LogicalResult verifyAttentionCore(AttentionLike op) {
   // As the edit and the importer bound it: decoding sizes its ring by it.
   if ((int64_t)op.getWindow() < 0 || (int64_t)op.getWindow() > kMaxConfigSize)
     return op.emitOpError() << "window must be in [0, " << kMaxConfigSize << "]";
+  if (op.getNormEps().convertToDouble() <= 0)
+    return op.emitOpError("norm_eps must be positive");
   if (failed(verifyRopeConfig(op, d, op.getRotaryDim(), op.getRopeTheta().convertToDouble(),
                               op.getLlama3Scaling())))
     return failure();
@@ -407,6 +430,8 @@ LogicalResult MlaOp::verify() {
     return emitOpError() << "needs num_heads >= 1, q_lora_rank >= 0, kv_lora_rank >= 1, "
                             "qk_nope_head_dim >= 0, an even qk_rope_head_dim >= 2 and "
                             "v_head_dim >= 1";
+  if (getNormEps().convertToDouble() <= 0)
+    return emitOpError("norm_eps must be positive");
   // Checked: a wrapped product matched the projections for absurd sizes.
   std::optional<int64_t> qkDim = llvm::checkedAdd(n, r), kvDim = llvm::checkedAdd(n, dv);
   std::optional<int64_t> qRows = qkDim ? llvm::checkedMul(h, *qkDim) : std::nullopt;
@@ -584,10 +609,16 @@ LogicalResult BroadcastOp::verify() {
   if (in.size() != out.size())
     return emitOpError() << "keeps the rank: input " << formatShape(in) << ", result "
                          << formatShape(out);
-  for (auto [i, o] : llvm::zip(in, out))
+  for (auto [i, o] : llvm::zip(in, out)) {
     if (i != 1 && !compatible(i, o))
       return emitOpError() << "cannot broadcast " << formatShape(in) << " to "
                            << formatShape(out);
+    // Nothing says how far a static 1 stretches to a dynamic size.
+    if (ShapedType::isDynamic(o) && !ShapedType::isDynamic(i))
+      return emitOpError() << "cannot broadcast " << formatShape(in) << " to "
+                           << formatShape(out)
+                           << ": a dynamic result size needs a dynamic input size";
+  }
   return success();
 }
 

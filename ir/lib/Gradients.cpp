@@ -171,6 +171,12 @@ Grads BroadcastOp::buildVjp(OpBuilder &b, Value g) {
 Grads ReduceSumOp::buildVjp(OpBuilder &b, Value g) {
   PrimitiveBuilder pb(b, getLoc());
   auto in = PrimitiveBuilder::shape(getInput());
+  // The gradient repeats g along the axis, which broadcast can do only to a
+  // size the IR states.
+  if (ShapedType::isDynamic(in[getAxis()]))
+    return emitOpError() << "has no gradient over its dynamic axis " << getAxis()
+                         << " (the token count): sum a static axis, or use a loss op, "
+                            "which averages over tokens itself";
   SmallVector<int64_t> kept(in);
   kept[getAxis()] = 1;
   Value shaped = getKeepDims() ? g : pb.reshape(g, kept);

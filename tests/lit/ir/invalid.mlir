@@ -407,3 +407,51 @@ func.func @linear_vector(%x: tensor<8xf32>, %w: tensor<4x8xf32>) {
   %0 = attnedit.linear %x, %w : (tensor<8xf32>, tensor<4x8xf32>) -> tensor<4xf32>
   return
 }
+
+// -----
+
+// Tests that float attributes are finite: a NaN passed the verifiers'
+// comparisons, and the backends read it differently (NaN on one, 0 on the other).
+func.func @nan_eps(%x: tensor<?x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{attribute 'eps' must be finite, not NaN or infinite}}
+  %0 = attnedit.rms_norm %x, %w {eps = 0x7FF8000000000000 : f64} : (tensor<?x8xf32>, tensor<8xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+func.func @inf_scale(%x: tensor<?x8xf32>) {
+  // expected-error @+1 {{attribute 'factor' must be finite, not NaN or infinite}}
+  %0 = attnedit.scale %x {factor = 0x7FF0000000000000 : f64} : tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that Llama 3's RoPE scaling divides by nothing zero: a low and high
+// frequency factor alike gave NaN on both backends.
+func.func @llama3_equal_factors(%x: tensor<?x2x8xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{llama3_scaling must hold [factor, low_freq_factor, high_freq_factor, original_max_position_embeddings], all positive, high_freq_factor above low_freq_factor}}
+  %0 = attnedit.rope %x, %p {theta = 10000.0 : f64, rotary_dim = 8 : i64, style = #attnedit<rope_style interleaved>, llama3_scaling = array<f64: 8.0, 4.0, 4.0, 16.0>} : (tensor<?x2x8xf32>, tensor<?xi32>) -> tensor<?x2x8xf32>
+  return
+}
+
+// -----
+
+// Tests that repeat_kv's repeats are bounded: 2^62 wrapped the result's
+// head count, and the reference interpreter crashed.
+func.func @repeat_kv_huge(%x: tensor<?x8x8xf32>) {
+  // expected-error @+1 {{repeats must be in [1, 16777216]}}
+  %0 = attnedit.repeat_kv %x {repeats = 4611686018427387904 : i64} : (tensor<?x8x8xf32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// Tests that broadcast stretches a 1 only to a stated size: the reference
+// made [1, 8] -> [?, 8] one row and the CPU lowering failed without a word.
+func.func @broadcast_to_dynamic(%x: tensor<1x8xf32>) {
+  // expected-error @+1 {{cannot broadcast [1, 8] to [?, 8]: a dynamic result size needs a dynamic input size}}
+  %0 = attnedit.broadcast %x : (tensor<1x8xf32>) -> tensor<?x8xf32>
+  return
+}

@@ -69,3 +69,16 @@ func.func @loss(%x: tensor<4x8xf32>) -> tensor<f32> {
   %l = attnedit.mse_loss %z, %x : tensor<4x8xf32>
   return %l : tensor<f32>
 }
+
+// -----
+
+// A sum over the token axis: its gradient broadcast [1, 8] to [?, 8], which
+// the reference read as one row (a wrong gradient) and the CPU could not lower.
+func.func @loss(%x: tensor<?x8xf32>, %t: tensor<1x8xf32>) -> tensor<f32> {
+  %w = attnedit.param "w" trainable : tensor<8x8xf32>
+  %y = attnedit.linear %x, %w : (tensor<?x8xf32>, tensor<8x8xf32>) -> tensor<?x8xf32>
+  // expected-error @+1 {{has no gradient over its dynamic axis 0 (the token count)}}
+  %r = attnedit.reduce_sum %y {axis = 0 : i64, keep_dims} : (tensor<?x8xf32>) -> tensor<1x8xf32>
+  %l = attnedit.mse_loss %r, %t : tensor<1x8xf32>
+  return %l : tensor<f32>
+}

@@ -447,42 +447,6 @@ func.func @scale_not_splat(%x: tensor<6x64xf32>, %pos: tensor<6xi32>, %wq: tenso
 
 // -----
 
-// Tests that a broadcast to dynamic dimensions (which keep the input's size
-// 1) is not a constant of the scores' shape.
-// CHECK-LABEL: func.func @scale_broadcast_dynamic
-// CHECK: attnedit.softmax
-// CHECK-NOT: attnedit.attention
-// CHECK: return
-func.func @scale_broadcast_dynamic(%x: tensor<?x64xf32>, %pos: tensor<?xi32>, %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>, %wv: tensor<32x64xf32>, %wo: tensor<64x64xf32>) -> tensor<?x64xf32> {
-  %q0 = attnedit.linear %x, %wq : (tensor<?x64xf32>, tensor<64x64xf32>) -> tensor<?x64xf32>
-  %q1 = attnedit.reshape %q0 : (tensor<?x64xf32>) -> tensor<?x4x16xf32>
-  %k0 = attnedit.linear %x, %wk : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
-  %k1 = attnedit.reshape %k0 : (tensor<?x32xf32>) -> tensor<?x2x16xf32>
-  %v0 = attnedit.linear %x, %wv : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
-  %v1 = attnedit.reshape %v0 : (tensor<?x32xf32>) -> tensor<?x2x16xf32>
-  %q2 = attnedit.rope %q1, %pos {rotary_dim = 16 : i64, style = #attnedit<rope_style rotate_half>, theta = 1.000000e+04 : f64} : (tensor<?x4x16xf32>, tensor<?xi32>) -> tensor<?x4x16xf32>
-  %q = attnedit.transpose %q2 {permutation = array<i64: 1, 0, 2>} : (tensor<?x4x16xf32>) -> tensor<4x?x16xf32>
-  %k2 = attnedit.rope %k1, %pos {rotary_dim = 16 : i64, style = #attnedit<rope_style rotate_half>, theta = 1.000000e+04 : f64} : (tensor<?x2x16xf32>, tensor<?xi32>) -> tensor<?x2x16xf32>
-  %k = attnedit.transpose %k2 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x16xf32>) -> tensor<2x?x16xf32>
-  %v = attnedit.transpose %v1 {permutation = array<i64: 1, 0, 2>} : (tensor<?x2x16xf32>) -> tensor<2x?x16xf32>
-  %kr = attnedit.repeat_kv %k {repeats = 2 : i64} : (tensor<2x?x16xf32>) -> tensor<4x?x16xf32>
-  %vr = attnedit.repeat_kv %v {repeats = 2 : i64} : (tensor<2x?x16xf32>) -> tensor<4x?x16xf32>
-  %kt = attnedit.transpose %kr {permutation = array<i64: 0, 2, 1>} : (tensor<4x?x16xf32>) -> tensor<4x16x?xf32>
-  %s = attnedit.matmul %q, %kt : (tensor<4x?x16xf32>, tensor<4x16x?xf32>) -> tensor<4x?x?xf32>
-  %c = arith.constant dense<2.500000e-01> : tensor<1x1x1xf32>
-  %cb = attnedit.broadcast %c : (tensor<1x1x1xf32>) -> tensor<4x?x?xf32>
-  %ss = attnedit.mul %s, %cb : tensor<4x?x?xf32>
-  %m = attnedit.causal_mask %ss : tensor<4x?x?xf32>
-  %p = attnedit.softmax %m {axis = 2 : i64} : tensor<4x?x?xf32>
-  %o = attnedit.matmul %p, %vr : (tensor<4x?x?xf32>, tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
-  %o1 = attnedit.transpose %o {permutation = array<i64: 1, 0, 2>} : (tensor<4x?x16xf32>) -> tensor<?x4x16xf32>
-  %o2 = attnedit.reshape %o1 : (tensor<?x4x16xf32>) -> tensor<?x64xf32>
-  %y = attnedit.linear %o2, %wo : (tensor<?x64xf32>, tensor<64x64xf32>) -> tensor<?x64xf32>
-  return %y : tensor<?x64xf32>
-}
-
-// -----
-
 // Tests that k with 2 heads repeated and v with 4 heads (inconsistent KV
 // head counts) is left alone.
 // CHECK-LABEL: func.func @kv_heads_differ

@@ -27,8 +27,15 @@ def AttnEdit_Dialect : Dialect {
   let hasOperationAttrVerify = 1;
 }
 
+// Every float attribute (eps, theta, scales, temperatures) is finite: a NaN
+// passed the ordered comparisons of the verifiers, and the backends read it
+// differently (all NaN on one, zeros on the other).
+def AttnEdit_FiniteFloatAttributes : NativeOpTrait<"FiniteFloatAttributes"> {
+  let cppNamespace = "::mlir::attnedit";
+}
+
 class AttnEdit_Op<string mnemonic, list<Trait> traits = []>
-    : Op<AttnEdit_Dialect, mnemonic, traits>;
+    : Op<AttnEdit_Dialect, mnemonic, !listconcat(traits, [AttnEdit_FiniteFloatAttributes])>;
 
 // How RoPE pairs the dimensions it rotates: HF's rotate_half pairs (i, i + d/2);
 // llama2.c and Meta's original code pair adjacent dimensions (2i, 2i + 1).

@@ -10,6 +10,17 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+namespace mlir::attnedit {
+LogicalResult verifyFiniteFloatAttributes(Operation *op);
+
+/// The AttnEdit_FiniteFloatAttributes trait of every attnedit op.
+template <typename ConcreteType>
+class FiniteFloatAttributes : public OpTrait::TraitBase<ConcreteType, FiniteFloatAttributes> {
+public:
+  static LogicalResult verifyTrait(Operation *op) { return verifyFiniteFloatAttributes(op); }
+};
+} // namespace mlir::attnedit
+
 #include "attnedit/IR/AttnEditEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES
