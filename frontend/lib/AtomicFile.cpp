@@ -13,9 +13,27 @@
 
 using namespace mlir::attnedit;
 
+std::string mlir::attnedit::followLinks(llvm::StringRef path) {
+  std::string current = path.str();
+  // Linux's own limit on links followed in one path (ELOOP past it).
+  for (int hops = 0; hops < 40; ++hops) {
+    char target[4096];
+    ssize_t length = ::readlink(current.c_str(), target, sizeof(target));
+    if (length < 0 || length == (ssize_t)sizeof(target))
+      break;
+    llvm::StringRef next(target, length);
+    if (llvm::sys::path::is_absolute(next))
+      current = next.str();
+    else
+      current = joinPath(llvm::sys::path::parent_path(current), next);
+  }
+  return current;
+}
+
 llvm::Error mlir::attnedit::writeFileAtomically(
     llvm::StringRef path, llvm::function_ref<void(llvm::raw_ostream &)> write) {
-  std::string temp = (path + ".tmp").str();
+  std::string target = followLinks(path);
+  std::string temp = target + ".tmp";
   auto fail = [&](std::error_code ec) {
     llvm::sys::fs::remove(temp);
     return llvm::createStringError(ec, "%s: cannot write: %s", path.str().c_str(),
@@ -40,7 +58,7 @@ llvm::Error mlir::attnedit::writeFileAtomically(
     ec = std::error_code(errno, std::generic_category());
   if (ec)
     return fail(ec);
-  if (std::error_code rename = llvm::sys::fs::rename(temp, path))
+  if (std::error_code rename = llvm::sys::fs::rename(temp, target))
     return fail(rename);
   return llvm::Error::success();
 }

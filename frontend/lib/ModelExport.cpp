@@ -787,8 +787,7 @@ llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, const Param
   path::remove_dots(target, /*remove_dot_dot=*/true);
   // A link's directory is the one replaced (the link then names the new model): a link moved
   // aside was removed through, emptying the directory it named.
-  if (llvm::SmallString<256> real; fs::is_symlink_file(target) && !fs::real_path(target, real))
-    target = real;
+  target = followLinks(target);
   if (llvm::Error e = checkExportTarget(target))
     return std::move(e);
   std::string pid = std::to_string(llvm::sys::Process::getProcessId());

@@ -1257,11 +1257,12 @@ std::string attnedit::compiledModelModule(llvm::StringRef path) {
   return (path + "/" + kModuleName).str();
 }
 
-llvm::Error attnedit::checkCompiledModelOutput(llvm::StringRef path) {
+llvm::Error attnedit::checkCompiledModelOutput(llvm::StringRef output) {
+  std::string path = followLinks(output);
   llvm::sys::fs::file_status status;
   if (std::error_code ec = llvm::sys::fs::status(path, status)) {
     if (ec != std::errc::no_such_file_or_directory)
-      return makeError(path, "cannot read: " + ec.message());
+      return makeError(path, "cannot be written: " + ec.message());
   } else {
     if (status.type() != llvm::sys::fs::file_type::directory_file)
       return makeError(path, "exists and is not a directory");
@@ -1298,7 +1299,7 @@ llvm::Error attnedit::writeCompiledModel(ModuleOp module, llvm::StringRef path,
                                          llvm::ArrayRef<std::string> configFiles) {
   if (llvm::Error e = checkCompiledModelOutput(path))
     return e;
-  return CompiledExecutor("").writeArtifact(module, path, configFiles);
+  return CompiledExecutor("").writeArtifact(module, followLinks(path), configFiles);
 }
 
 llvm::Expected<std::unique_ptr<Executor>>

@@ -20,10 +20,15 @@
 
 namespace mlir::attnedit {
 
-/// Writes `path` through `path`.tmp: `write` fills the temporary, which is
-/// flushed, fsynced and renamed over `path`. On failure the temporary is
-/// removed, `path` is untouched, and the error names the file and the
-/// system's reason (e.g. "No space left on device").
+/// What writing `path` replaces: a symbolic link's final target (dangling
+/// or not), as `>` and cp write through a link, else `path`. A rename over
+/// the link itself would replace the link and leave its target stale.
+std::string followLinks(llvm::StringRef path);
+
+/// Writes `path` (followLinks) through NAME.tmp: `write` fills the
+/// temporary, which is flushed, fsynced and renamed over it. On failure the
+/// temporary is removed, the file is untouched, and the error names `path`
+/// and the system's reason (e.g. "No space left on device").
 llvm::Error writeFileAtomically(llvm::StringRef path,
                                 llvm::function_ref<void(llvm::raw_ostream &)> write);
 llvm::Error writeFileAtomically(llvm::StringRef path, llvm::StringRef text);
