@@ -10,6 +10,7 @@
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Json.h"
+#include "MappedFileFaults.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -120,7 +121,11 @@ WeightFile::WeightFile(std::string path, std::unique_ptr<llvm::MemoryBuffer> buf
     : filePath(std::move(path)), buffer(std::move(buffer)), entries(std::move(tensors)) {
   for (size_t i = 0; i < entries.size(); ++i)
     byName[entries[i].name] = i;
+  if (this->buffer->getBufferKind() == llvm::MemoryBuffer::MemoryBuffer_MMap)
+    watchMapping(this->buffer->getBufferStart(), this->buffer->getBufferSize(), filePath);
 }
+
+WeightFile::~WeightFile() { unwatchMapping(buffer->getBufferStart()); }
 
 const TensorInfo *WeightFile::find(llvm::StringRef name) const {
   auto it = byName.find(name);

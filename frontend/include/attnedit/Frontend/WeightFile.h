@@ -54,6 +54,7 @@ public:
   /// Wraps an already-validated mapping (used by format readers).
   WeightFile(std::string path, std::unique_ptr<llvm::MemoryBuffer> buffer,
              std::vector<TensorInfo> tensors);
+  ~WeightFile();
 
   llvm::StringRef path() const { return filePath; }
   llvm::ArrayRef<TensorInfo> tensors() const { return entries; }
