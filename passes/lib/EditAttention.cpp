@@ -552,6 +552,20 @@ LogicalResult EditAttentionPass::loadActivations(int64_t numLayers, int64_t hidd
 
 void EditAttentionPass::runOnOperation() {
   ModuleOp module = getOperation();
+  // Functions built from the attention an edit replaces would keep the old
+  // one: a KV-cache step decoded another model than @forward computed.
+  for (auto func : module.getOps<func::FuncOp>()) {
+    bool decodeStep = llvm::any_of(llvm::seq(func.getNumArguments()), [&](unsigned i) {
+      return func.getArgAttr(i, "attnedit.block_table");
+    });
+    if (!decodeStep && !func->hasAttr("attnedit.gradients"))
+      continue;
+    func.emitError() << "attnedit-edit-attention: @" << func.getSymName() << " was built by "
+                     << (decodeStep ? "--attnedit-build-decode" : "--attnedit-autodiff")
+                     << " from the attention this edit replaces, and would keep it: edit "
+                        "first, then build it";
+    return signalPassFailure();
+  }
   SmallVector<AttentionOp> attentions;
   Operation *model = layersOf(module);
   model->walk([&](AttentionOp op) { attentions.push_back(op); });
