@@ -138,7 +138,15 @@ llvm::Expected<Tensor> Model::forward(llvm::ArrayRef<int32_t> tokens) {
   auto results = call("forward", tokens);
   if (!results)
     return results.takeError();
-  return results->front();
+  // The type says [?, V]; a hand-written body can still return another row
+  // count, which every reader of a row per token would misread.
+  const Tensor &logits = results->front();
+  if (logits.dim(0) != (int64_t)tokens.size())
+    return makeError("forward", llvm::formatv("returned logits of shape {0} for {1} tokens: "
+                                              "@forward must return a row per token",
+                                              logits.shapeString(), tokens.size())
+                                    .str());
+  return logits;
 }
 
 llvm::Expected<std::vector<Tensor>> Model::call(llvm::StringRef name,
