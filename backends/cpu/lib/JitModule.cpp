@@ -24,6 +24,7 @@
 #include "llvm/TargetParser/Host.h"
 
 #include <cerrno>
+#include <csetjmp>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -202,6 +203,23 @@ bool cpu::checkSegments(int64_t queries, int64_t keys, int64_t segments) {
   return false;
 }
 
+/// Where a compiled call that refused its sizes returns to (JitModule::call).
+static thread_local jmp_buf *refusedCallReturn = nullptr;
+
+/// What LowerPrimitives.cpp's runtime size checks call when one fails:
+/// `what`, a string constant of the compiled module, is a format of the two
+/// sizes compared. It does not return:
+/// the work after the check would read or write outside its buffers, so
+/// the call unwinds to JitModule::call, across compiled frames only (the
+/// checks sit in the functions' own bodies, outside parallel regions).
+static void refuseCallShim(intptr_t what, int64_t got, int64_t want) {
+  if (refusal.empty())
+    refusal = llvm::formatv(reinterpret_cast<const char *>(what), got, want).str();
+  if (refusedCallReturn)
+    std::longjmp(*refusedCallReturn, 1);
+  std::abort(); // compiled code runs only through JitModule::call
+}
+
 /// What LowerPrimitives.cpp calls before a causal mask with packed
 /// segments of dynamic size.
 static void checkSegmentsShim(int64_t queries, int64_t keys, int64_t segments) {
@@ -234,6 +252,8 @@ static llvm::orc::SymbolMap hostSymbols(llvm::orc::MangleAndInterner interner) {
                                  llvm::JITSymbolFlags::Exported};
   map[interner("attnedit_cpu_check_segments")] = {
       llvm::orc::ExecutorAddr::fromPtr(&checkSegmentsShim), llvm::JITSymbolFlags::Exported};
+  map[interner("attnedit_cpu_refuse_call")] = {
+      llvm::orc::ExecutorAddr::fromPtr(&refuseCallShim), llvm::JITSymbolFlags::Exported};
   return map;
 }
 
@@ -464,16 +484,24 @@ llvm::Error cpu::JitModule::call(llvm::StringRef name, llvm::ArrayRef<void *> ar
   for (void *&v : values)
     packed.push_back(&v);
   std::string symbol = ("_mlir_ciface_" + name).str();
-  refusal.clear();
+  void (*function)(void **);
   if (engine) {
-    if (llvm::Error e = engine->invokePacked(symbol, packed))
-      return e;
+    auto found = engine->lookupPacked(symbol);
+    if (!found)
+      return found.takeError();
+    function = *found;
   } else {
     auto address = loaded->lookup("_mlir_" + symbol);
     if (!address)
       return address.takeError();
-    address->toPtr<void (*)(void **)>()(packed.data());
+    function = address->toPtr<void (*)(void **)>();
   }
+  refusal.clear();
+  jmp_buf refused;
+  jmp_buf *outer = std::exchange(refusedCallReturn, &refused);
+  if (setjmp(refused) == 0)
+    function(packed.data());
+  refusedCallReturn = outer;
   if (!refusal.empty())
     return llvm::createStringError(llvm::inconvertibleErrorCode(), std::exchange(refusal, ""));
   return llvm::Error::success();

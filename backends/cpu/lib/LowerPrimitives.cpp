@@ -10,6 +10,9 @@
 #include "Lowering.h"
 #include "attnedit/IR/RopeFrequencies.h"
 
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "llvm/Support/FormatVariadic.h"
+
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 
 using namespace mlir;
@@ -224,6 +227,10 @@ FailureOr<Value> Lowering::lower(attnedit::SoftmaxOp op) {
   // Row maximum (f32, as the reference), starting from the sink logit.
   Value maxInit;
   if (sinks) {
+    int64_t rowAxis = axis == 0 ? 1 : 0;
+    if (tensorType(sinks).isDynamicDim(0) || type.isDynamicDim(rowAxis))
+      requireEqual(op, dimOf(b, loc, sinks, 0), dimOf(b, loc, x, rowAxis),
+                   "{0} sinks for {1} rows (the rows' first dimension)");
     SmallVector<int64_t> shape;
     for (int64_t i = 0; i < rank; ++i)
       if (i != axis)
@@ -333,6 +340,64 @@ FailureOr<Value> Lowering::lower(attnedit::SoftmaxOp op) {
                  });
 }
 
+/// Calls the host's cpu::refuseCall when `holds` is false, with `what`
+/// (a string constant of the module) and the two sizes it compared.
+static void refuseUnless(OpBuilder &b, Location loc, Operation *op, Value holds, Value got,
+                         Value want, StringRef what) {
+  constexpr const char *kRefuse = "attnedit_cpu_refuse_call";
+  auto module = op->getParentOfType<ModuleOp>();
+  Type index = b.getIndexType();
+  std::string text = (op->getName().getStringRef() + ": " + what).str();
+  std::string global = llvm::formatv("attnedit_cpu_refusal_{0:x}", llvm::hash_value(text)).str();
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    if (!module.lookupSymbol(kRefuse))
+      b.create<func::FuncOp>(loc, kRefuse, b.getFunctionType({index, index, index}, {}))
+          .setPrivate();
+    if (!module.lookupSymbol(global)) {
+      std::vector<int8_t> bytes(text.begin(), text.end());
+      bytes.push_back(0);
+      auto type = MemRefType::get({(int64_t)bytes.size()}, b.getI8Type());
+      b.create<memref::GlobalOp>(
+          loc, global, b.getStringAttr("private"), type,
+          DenseElementsAttr::get(RankedTensorType::get(type.getShape(), b.getI8Type()),
+                                 llvm::ArrayRef<int8_t>(bytes)),
+          /*constant=*/true, /*alignment=*/nullptr);
+    }
+  }
+  auto broken = b.create<arith::XOrIOp>(
+      loc, holds, b.create<arith::ConstantIntOp>(loc, 1, b.getI1Type()));
+  b.create<scf::IfOp>(loc, broken, [&](OpBuilder &nb, Location l) {
+    auto type = cast<memref::GlobalOp>(module.lookupSymbol(global)).getType();
+    Value text = nb.create<memref::GetGlobalOp>(l, type, global);
+    Value address = nb.create<memref::ExtractAlignedPointerAsIndexOp>(l, text);
+    nb.create<func::CallOp>(l, kRefuse, TypeRange{}, ValueRange{address, got, want});
+    nb.create<scf::YieldOp>(l);
+  });
+}
+
+void Lowering::requireEqual(Operation *op, Value got, Value want, StringRef what) {
+  Value holds = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, got, want);
+  refuseUnless(b, loc, op, holds, got, want, what);
+}
+
+void Lowering::requireAtMost(Operation *op, Value got, Value limit, StringRef what) {
+  Value holds = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sle, got, limit);
+  refuseUnless(b, loc, op, holds, got, limit, what);
+}
+
+void Lowering::requireSameShape(Operation *op, ValueRange operands) {
+  int64_t rank = tensorType(operands.front()).getRank();
+  for (int64_t i = 0; i < rank; ++i) {
+    if (llvm::none_of(operands, [&](Value v) { return tensorType(v).isDynamicDim(i); }))
+      continue;
+    for (Value other : operands.drop_front())
+      requireEqual(op, dimOf(b, loc, other, i), dimOf(b, loc, operands.front(), i),
+                   llvm::formatv("operands differ in dimension {0}: {{0} against {{1}", i).str());
+  }
+}
+
 /// Calls the host's check of a causal mask's packed segments
 /// (cpu::checkSegments, bound by JitModule), which the verifier made only
 /// where the sizes were static: compiled code cannot fail a call itself.
@@ -423,6 +488,7 @@ FailureOr<Value> Lowering::lower(attnedit::SigmoidOp op) {
 }
 
 FailureOr<Value> Lowering::lower(attnedit::AddOp op) {
+  requireSameShape(op, {op.getLhs(), op.getRhs()});
   return elementwise(b, loc, tensorType(op.getResult()), ValueRange{op.getLhs(), op.getRhs()},
                      [](OpBuilder &nb, Location l, ValueRange a) {
                        return nb.create<arith::AddFOp>(l, a[0], a[1]).getResult();
@@ -430,6 +496,7 @@ FailureOr<Value> Lowering::lower(attnedit::AddOp op) {
 }
 
 FailureOr<Value> Lowering::lower(attnedit::MulOp op) {
+  requireSameShape(op, {op.getLhs(), op.getRhs()});
   return elementwise(b, loc, tensorType(op.getResult()), ValueRange{op.getLhs(), op.getRhs()},
                      [](OpBuilder &nb, Location l, ValueRange a) {
                        return nb.create<arith::MulFOp>(l, a[0], a[1]).getResult();
@@ -550,6 +617,9 @@ FailureOr<Value> Lowering::lower(attnedit::SliceOp op) {
                     : in.isDynamicDim(i) ? OpFoldResult(dimOf(b, loc, x, i))
                                          : OpFoldResult(b.getIndexAttr(in.getDimSize(i))));
   offsets[axis] = b.getIndexAttr(op.getOffset());
+  if (in.isDynamicDim(axis))
+    requireAtMost(op, indexConst(b, loc, op.getOffset() + op.getSize()), dimOf(b, loc, x, axis),
+                  "slice past the end of its input: it ends at {0}, the input has {1}");
   return b.create<tensor::ExtractSliceOp>(loc, type, x, offsets, sizes, strides).getResult();
 }
 
@@ -574,6 +644,12 @@ Value Lowering::insertAlong(Value dest, ValueRange parts, int64_t axis, Value st
 FailureOr<Value> Lowering::lower(attnedit::ConcatOp op) {
   RankedTensorType type = tensorType(op.getResult());
   int64_t axis = op.getAxis();
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    for (Value in : op.getInputs().drop_front())
+      if (i != axis && (tensorType(in).isDynamicDim(i) ||
+                        tensorType(op.getInputs().front()).isDynamicDim(i)))
+        requireEqual(op, dimOf(b, loc, in, i), dimOf(b, loc, op.getInputs().front(), i),
+                     llvm::formatv("inputs differ in dimension {0}: {{0} against {{1}", i).str());
   SmallVector<Value> sizes;
   for (int64_t i = 0; i < type.getRank(); ++i) {
     if (!type.isDynamicDim(i))

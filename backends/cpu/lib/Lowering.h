@@ -301,6 +301,17 @@ struct Lowering {
   Location loc;
   bool blas;
 
+  /// Stops the call with `what` unless `got` equals `want` (sizes the
+  /// verifier saw as dynamic): JitModule::call then fails with the message
+  /// and both sizes. The work after it is never reached with sizes that
+  /// would read or write outside its buffers.
+  void requireEqual(Operation *op, Value got, Value want, StringRef what);
+  /// The same unless `got` <= `limit`.
+  void requireAtMost(Operation *op, Value got, Value limit, StringRef what);
+  /// requireEqual for each dimension that `operands` (of one shape) hold
+  /// dynamic somewhere.
+  void requireSameShape(Operation *op, ValueRange operands);
+
   FailureOr<Value> lower(attnedit::ConvertOp op);
   FailureOr<Value> lower(attnedit::EmbeddingOp op);
   FailureOr<Value> lower(attnedit::LinearOp op);

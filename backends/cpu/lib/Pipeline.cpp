@@ -53,7 +53,10 @@ std::string cpu::toLinalgPipelineText(const PipelineOptions &options) {
          "attnedit-cpu-convert-to-linalg{gemm=" + options.gemm + "},"
          "canonicalize,cse,"
          "func.func(attnedit-cpu-fuse-elementwise),"
-         "canonicalize,cse";
+         "canonicalize,cse,"
+         // After the last tensor canonicalization, which propagates the
+         // sizes a check compares into the ops before it.
+         "func.func(attnedit-cpu-hoist-size-checks)";
 }
 
 std::string cpu::toLLVMPipelineText(const PipelineOptions &options) {
@@ -111,6 +114,7 @@ struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
 void cpu::registerCPUPasses() {
   registerConvertToLinalgPass();
   registerFuseElementwisePass();
+  registerHoistSizeChecksPass();
   registerLibraryCallsPass();
   registerOutlineLoopsPass();
   registerParallelLoopsPass();

@@ -73,6 +73,12 @@ private:
     return error(op, "positions " + in(positions).shapeString() + " do not match input " +
                          in(input).shapeString());
   }
+  /// Elementwise operands whose dynamic sizes differ at run time.
+  llvm::Error checkSameShape(Operation *op, const Tensor &a, const Tensor &b) {
+    if (a.shape() == b.shape())
+      return llvm::Error::success();
+    return error(op, "operands " + a.shapeString() + " and " + b.shapeString() + " differ");
+  }
   const Tensor &in(Value v) { return values.find(v)->second; }
 
   ParameterStore &parameters;
@@ -210,6 +216,9 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
         return kernels::matmul(a, b);
       })
       .Case([&](attnedit::SoftmaxOp s) -> R {
+        if (s.getSinks() && in(s.getSinks()).numel() != in(s.getInput()).dim(0))
+          return error(op, "sinks " + in(s.getSinks()).shapeString() + " for scores " +
+                               in(s.getInput()).shapeString() + ": one per head");
         return kernels::softmax(in(s.getInput()), s.getAxis(),
                                 s.getSinks() ? &in(s.getSinks()) : nullptr);
       })
@@ -322,8 +331,16 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
                                    in(a.getBlockTable()), in(a.getPositions()),
                                    a.getSinks() ? &in(a.getSinks()) : nullptr, config));
       })
-      .Case([&](attnedit::AddOp a) -> R { return kernels::add(in(a.getLhs()), in(a.getRhs())); })
-      .Case([&](attnedit::MulOp m) -> R { return kernels::mul(in(m.getLhs()), in(m.getRhs())); })
+      .Case([&](attnedit::AddOp a) -> R {
+        if (llvm::Error e = checkSameShape(op, in(a.getLhs()), in(a.getRhs())))
+          return std::move(e);
+        return kernels::add(in(a.getLhs()), in(a.getRhs()));
+      })
+      .Case([&](attnedit::MulOp m) -> R {
+        if (llvm::Error e = checkSameShape(op, in(m.getLhs()), in(m.getRhs())))
+          return std::move(e);
+        return kernels::mul(in(m.getLhs()), in(m.getRhs()));
+      })
       .Case([&](attnedit::ScaleOp s) -> R {
         return kernels::scale(in(s.getInput()), s.getFactor().convertToDouble());
       })
@@ -346,8 +363,15 @@ llvm::Expected<Tensor> Interpreter::step(Operation *op) {
       })
       .Case([&](attnedit::ConcatOp c) -> R {
         std::vector<Tensor> xs;
-        for (Value v : c.getInputs())
+        for (Value v : c.getInputs()) {
           xs.push_back(in(v));
+          llvm::SmallVector<int64_t, 4> first(xs.front().shape()), next(xs.back().shape());
+          first[c.getAxis()] = next[c.getAxis()] = 0;
+          if (first != next)
+            return error(op, "inputs " + xs.front().shapeString() + " and " +
+                                 xs.back().shapeString() + " differ outside axis " +
+                                 llvm::Twine(c.getAxis()));
+        }
         return kernels::concat(xs, c.getAxis());
       })
       .Default([&](Operation *) -> R {

@@ -41,8 +41,9 @@ public:
 
   /// Calls `_mlir_ciface_<name>`: `args` are its pointer arguments (for a
   /// function with results, first the pointer to the results' descriptors).
-  /// Fails when the compiled code refused its operands (checkSegments); its
-  /// results are then still allocated, and meaningless.
+  /// Fails when the compiled code refused its operands: checkSegments (its
+  /// results are then still allocated, and meaningless) or a size check of
+  /// LowerPrimitives.cpp (the call stopped there; no results).
   llvm::Error call(llvm::StringRef name, llvm::ArrayRef<void *> args);
 
   /// What compiled code depends on besides the IR: LLVM version, target

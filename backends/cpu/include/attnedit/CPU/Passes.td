@@ -87,6 +87,22 @@ def FuseElementwisePass : Pass<"attnedit-cpu-fuse-elementwise"> {
   let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect"];
 }
 
+def HoistSizeChecksPass : Pass<"attnedit-cpu-hoist-size-checks", "mlir::func::FuncOp"> {
+  let summary = "run each run-time size check as early as its sizes are known";
+  let description = [{
+    The lowering checks sizes the verifier saw as dynamic (an elementwise
+    op's operands, a slice's end, softmax sinks) where the op runs: an
+    `scf.if` calling `attnedit_cpu_refuse_call`. Canonicalization then takes
+    the sizes the checked op assumes equal as equal everywhere: a static
+    size of one operand flows back into the other's producers (an embedding
+    of 3 ids became one of 1 id, writing 3 rows into a 1-row buffer before
+    the check ran). This pass moves each check, with the pure ops computing
+    its sizes (mostly `tensor.dim` of the function's arguments), to just
+    after the last op it depends on, and no earlier than the check before
+    it, so the call is refused before such a producer runs.
+  }];
+}
+
 def UnshareFillsPass : Pass<"attnedit-cpu-unshare-fills"> {
   let summary = "each op that writes into a filled tensor gets a fill of its own";
   let description = [{
