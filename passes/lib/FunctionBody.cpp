@@ -16,7 +16,17 @@ std::optional<std::string> mlir::attnedit::whyNotOneBlock(func::FuncOp func) {
     return llvm::formatv("@{0} must be one block ending in func.return (it has {1} blocks)",
                          func.getSymName(), func.getBody().getBlocks().size())
         .str();
-  return std::nullopt;
+  // Each function is run, compiled and transformed on its own: a callee
+  // was not found by the compiled code, and not looked into by the edit.
+  std::optional<std::string> calls;
+  func.walk([&](func::CallOp call) {
+    calls = llvm::formatv("@{0} calls @{1}: calls between functions are not supported; the "
+                          "function must hold its whole computation",
+                          func.getSymName(), call.getCallee())
+                .str();
+    return WalkResult::interrupt();
+  });
+  return calls;
 }
 
 Operation *mlir::attnedit::layersOf(ModuleOp module) {

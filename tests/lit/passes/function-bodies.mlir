@@ -30,3 +30,27 @@ module attributes {attnedit.parameter_files = []} {
     return %c : tensor<f32>
   }
 }
+
+// -----
+
+// Tests that a function calling another is refused by name: each function is
+// compiled on its own (the CPU backend could not find the callee), and the
+// passes do not look into callees.
+// AUTODIFF: error: attnedit-autodiff: @loss calls @helper: calls between functions are not supported; the function must hold its whole computation
+// DECODE: error: attnedit-build-decode: @forward calls @helper: calls between functions are not supported; the function must hold its whole computation
+module attributes {attnedit.parameter_files = []} {
+  func.func @helper() -> tensor<f32> {
+    %c = arith.constant dense<0.0> : tensor<f32>
+    return %c : tensor<f32>
+  }
+  func.func @forward(%t: tensor<?xi32>, %p: tensor<?xi32>) -> tensor<?x8xf32> {
+    %h = func.call @helper() : () -> tensor<f32>
+    %c = arith.constant dense<0.0> : tensor<2x8xf32>
+    %x = tensor.cast %c : tensor<2x8xf32> to tensor<?x8xf32>
+    return %x : tensor<?x8xf32>
+  }
+  func.func @loss(%t: tensor<?xi32>, %p: tensor<?xi32>) -> tensor<f32> {
+    %h = func.call @helper() : () -> tensor<f32>
+    return %h : tensor<f32>
+  }
+}

@@ -18,8 +18,9 @@ namespace mlir::attnedit {
 #include "attnedit/Passes/Passes.h.inc"
 
 /// Why `func` is not what every attnedit pass and executor walks: one block
-/// ending in func.return. A declaration or a body split by cf branches
-/// (attnedit-opt loads cf) had crashed them; std::nullopt when it is.
+/// ending in func.return, calling no other function. A declaration or a
+/// body split by cf branches (attnedit-opt loads cf) had crashed them;
+/// std::nullopt when it is.
 std::optional<std::string> whyNotOneBlock(func::FuncOp func);
 
 /// Where a module's layers are: its @forward, the model, when it has one
