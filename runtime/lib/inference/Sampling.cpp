@@ -16,6 +16,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/xxhash.h"
 
 #include <spdlog/spdlog.h>
 
@@ -33,16 +34,21 @@ static constexpr llvm::StringLiteral kSampleCheckpointMagic = "attnedit-sample-c
 
 static llvm::Error writeSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job,
                                          llvm::ArrayRef<std::vector<int32_t>> samples) {
-  std::string bytes;
-  llvm::raw_string_ostream os(bytes);
-  os << kSampleCheckpointMagic << "\n"
-     << llvm::json::Object{{"job", job}, {"samples", (int64_t)samples.size()}} << "\n";
+  std::string data;
+  llvm::raw_string_ostream os(data);
   for (const std::vector<int32_t> &sample : samples) {
     int32_t n = sample.size();
     os.write(reinterpret_cast<const char *>(&n), sizeof n);
     os.write(reinterpret_cast<const char *>(sample.data()), n * sizeof(int32_t));
   }
-  return writeFileAtomically(path, os.str());
+  // The samples' hash: a flipped or zeroed byte (a torn write the rename
+  // did not cover) was resumed as other ids.
+  llvm::json::Object header{{"job", job},
+                            {"samples", (int64_t)samples.size()},
+                            {"xxh3", llvm::utohexstr(llvm::xxh3_64bits(data))}};
+  return writeFileAtomically(path, [&](llvm::raw_ostream &out) {
+    out << kSampleCheckpointMagic << "\n" << llvm::json::Value(std::move(header)) << "\n" << data;
+  });
 }
 
 /// The samples of the checkpoint at `path`, refused when it belongs to
@@ -78,6 +84,7 @@ readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t
                                ". Resume with the same options, or delete it");
   if (*count > total)
     return corrupt(llvm::formatv("{0} samples of a run of {1}", *count, total).str());
+  llvm::StringRef bytes = data;
   std::vector<std::vector<int32_t>> samples;
   for (int64_t i = 0; i < *count; ++i) {
     int32_t n;
@@ -95,6 +102,11 @@ readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t
   }
   if (!data.empty())
     return corrupt("bytes after the last sample");
+  std::optional<llvm::StringRef> hash = object->getString("xxh3");
+  if (!hash)
+    return corrupt("no xxh3 of its samples: written by an attnedit before it kept one");
+  if (*hash != llvm::utohexstr(llvm::xxh3_64bits(bytes)))
+    return corrupt("its samples' bytes do not match the xxh3 " + *hash + " recorded with them");
   return samples;
 }
 
