@@ -169,8 +169,12 @@ struct ConvertToLinalgPass
     GreedyRewriteConfig config;
     config.useTopDownTraversal = true;
     if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns), config)) ||
-        failed(applyPatternsAndFoldGreedily(getOperation(), std::move(late), config)))
+        failed(applyPatternsAndFoldGreedily(getOperation(), std::move(late), config))) {
+      // The failure had no diagnostic: "lowering failed:" and nothing.
+      getOperation().emitError("attnedit-cpu-convert-to-linalg: the rewrite to linalg did not "
+                               "converge (an op's lowering kept applying)");
       return signalPassFailure();
+    }
 
     WalkResult left = getOperation().walk([](Operation *op) {
       if (isa<attnedit::AttnEditDialect>(op->getDialect())) {
