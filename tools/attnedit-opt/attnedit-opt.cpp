@@ -61,7 +61,7 @@ static mlir::LogicalResult optMain(int argc, char **argv, mlir::DialectRegistry 
                                                  /*RequiresNullTerminator=*/true,
                                                  /*IsVolatile=*/true);
   if (!input) {
-    llvm::errs() << "attnedit-opt: " << inputFilename << ": cannot read: "
+    llvm::errs() << "attnedit-opt: error: " << inputFilename << ": cannot read: "
                  << input.getError().message() << "\n";
     return mlir::failure();
   }
@@ -74,7 +74,7 @@ static mlir::LogicalResult optMain(int argc, char **argv, mlir::DialectRegistry 
     return mlir::success();
   }
   if (llvm::Error e = mlir::attnedit::writeFileAtomically(outputFilename, text)) {
-    llvm::errs() << "attnedit-opt: " << llvm::toString(std::move(e)) << "\n";
+    llvm::errs() << "attnedit-opt: error: " << llvm::toString(std::move(e)) << "\n";
     return mlir::failure();
   }
   return mlir::success();

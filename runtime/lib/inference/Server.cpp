@@ -13,7 +13,9 @@
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Runtime/Inference/Scheduler.h"
 
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
@@ -820,6 +822,13 @@ extern "C" void onSignal(int sig) {
 } // namespace
 
 llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
+  // The port file names a port only while this server listens on it: one
+  // left after it stopped sent a client polling it to a closed port.
+  std::string portFile = options.portFile.empty() ? "" : followLinks(options.portFile);
+  auto removePortFile = llvm::make_scope_exit([&] {
+    if (!portFile.empty())
+      llvm::sys::fs::remove(portFile);
+  });
   auto tok = decoder.model().tokenizer();
   if (!tok)
     return tok.takeError();
@@ -873,8 +882,8 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   if (!warm)
     return warm.takeError();
   spdlog::info("prefill and decode ran once in {:.2f} s", *warm);
-  if (!options.portFile.empty())
-    if (llvm::Error e = writeFileAtomically(options.portFile, llvm::formatv("{0}\n", port).str()))
+  if (!portFile.empty())
+    if (llvm::Error e = writeFileAtomically(portFile, llvm::formatv("{0}\n", port).str()))
       return e;
   spdlog::info("serving '{}' on http://{}:{} (batch up to {})", options.modelName,
                options.host, port, options.maxBatch);

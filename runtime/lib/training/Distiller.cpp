@@ -444,6 +444,9 @@ static llvm::Error refuseForeignOutput(llvm::StringRef outDir) {
     return llvm::Error::success();
   if (!llvm::sys::fs::exists(outDir))
     return llvm::Error::success();
+  if (!llvm::sys::fs::is_directory(outDir))
+    return makeError(outDir + " exists and is not a directory (--out names the directory of "
+                              "the model to write)");
   auto foreign = foreignEntries(outDir, [](llvm::StringRef name) {
     return llvm::is_contained({"work", "training_log.json", "training_loss.svg", "evidence.json",
                                "evidence.svg"},

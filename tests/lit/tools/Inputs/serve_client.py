@@ -23,15 +23,19 @@ import time
 def start_server(work, command):
     """Starts `command` on a free port; returns the process and the port."""
     os.makedirs(work, exist_ok=True)
+    # A stale port, as an earlier server left it: the server replaces it
+    # (and removes it when it stops, checked after it has).
     port_file = os.path.join(work, "port")
-    if os.path.exists(port_file):
-        os.remove(port_file)
+    with open(port_file, "w") as stale:
+        stale.write("1\n")
     log = open(os.path.join(work, "server.log"), "w")
     server = subprocess.Popen(command + ["--port", "0", "--port-file", port_file],
                               stdout=log, stderr=subprocess.STDOUT)
     for _ in range(600):
         if os.path.exists(port_file) and open(port_file).read().strip():
-            return server, int(open(port_file).read())
+            port = int(open(port_file).read())
+            if port != 1:
+                return server, port
         if server.poll() is not None:
             break
         time.sleep(0.1)
@@ -105,6 +109,8 @@ def main():
     finally:
         server.terminate()
         server.wait()
+    if os.path.exists(os.path.join(work, "port")):
+        sys.exit("the port file outlived the server")
 
 
 if __name__ == "__main__":

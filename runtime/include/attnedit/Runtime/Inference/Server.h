@@ -18,7 +18,7 @@ namespace mlir::attnedit {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;          // 0 = any free port
-  std::string portFile;     // written with the bound port once listening
+  std::string portFile;     // written with the bound port once listening; removed at the end
   std::string modelName;    // the id clients must ask for
   int64_t maxBatch = 32;    // sequences decoded together
   int64_t prefillBudget = 256; // prompt tokens prefilled per step
