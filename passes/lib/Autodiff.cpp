@@ -227,7 +227,7 @@ void AutodiffPass::runOnOperation() {
     return signalPassFailure();
   }
   if (auto why = whyNotOneBlock(func)) {
-    module.emitError() << "attnedit-autodiff: " << *why;
+    func.emitError() << "attnedit-autodiff: " << *why;
     return signalPassFailure();
   }
   std::string gradName = funcName + "_grad";

@@ -7,8 +7,8 @@ import sys
 import time
 
 
-def start_until(command, state, what="the command"):
-    proc = subprocess.Popen(command, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.nice(19))
+def start_until(command, state, what="the command", stderr=subprocess.DEVNULL):
+    proc = subprocess.Popen(command, stderr=stderr, preexec_fn=lambda: os.nice(19))
     deadline = time.time() + 300
     while not os.path.exists(state):
         if proc.poll() is not None:

@@ -8,20 +8,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
+
+from busy_until import start_until
 
 state, path, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 command = sys.argv[sys.argv.index("--") + 1:]
 with tempfile.TemporaryFile() as err:
-    proc = subprocess.Popen(command, stderr=err, stdout=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not os.path.exists(state):
-        if proc.poll() is not None:
-            sys.exit(f"the command ended (exit {proc.returncode}) before writing {state}")
-        if time.time() > deadline:
-            proc.kill()
-            sys.exit(f"no {state} after 300 s")
-        time.sleep(0.01)
+    proc = start_until(command, state, stderr=err)
     os.truncate(path, size)
     try:
         proc.wait(timeout=300)
