@@ -206,12 +206,13 @@ bool cpu::checkSegments(int64_t queries, int64_t keys, int64_t segments) {
 /// Where a compiled call that refused its sizes returns to (JitModule::call).
 static thread_local jmp_buf *refusedCallReturn = nullptr;
 
-/// What LowerPrimitives.cpp's runtime size checks call when one fails:
+/// What LowerPrimitives.cpp's run-time size checks call when one fails:
 /// `what`, a string constant of the compiled module, is a format of the two
-/// sizes compared. It does not return:
-/// the work after the check would read or write outside its buffers, so
-/// the call unwinds to JitModule::call, across compiled frames only (the
-/// checks sit in the functions' own bodies, outside parallel regions).
+/// sizes compared. It does not return: the work after the check would read
+/// or write outside its buffers, so the call unwinds to JitModule::call,
+/// across compiled frames only (the checks sit in the functions' own
+/// bodies, outside parallel regions; what the call allocated before the
+/// check is not freed: a refused call is the end of a malformed module's run).
 static void refuseCallShim(intptr_t what, int64_t got, int64_t want) {
   if (refusal.empty())
     refusal = llvm::formatv(reinterpret_cast<const char *>(what), got, want).str();

@@ -11,9 +11,8 @@
 #include "attnedit/IR/RopeFrequencies.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "llvm/Support/FormatVariadic.h"
-
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
+#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -340,8 +339,9 @@ FailureOr<Value> Lowering::lower(attnedit::SoftmaxOp op) {
                  });
 }
 
-/// Calls the host's cpu::refuseCall when `holds` is false, with `what`
-/// (a string constant of the module) and the two sizes it compared.
+/// Calls attnedit_cpu_refuse_call (bound by JitModule) when `holds` is
+/// false, with `what` (a string constant of the module: the op's name and a
+/// format of the two sizes) and the two sizes it compared.
 static void refuseUnless(OpBuilder &b, Location loc, Operation *op, Value holds, Value got,
                          Value want, StringRef what) {
   constexpr const char *kRefuse = "attnedit_cpu_refuse_call";
