@@ -67,6 +67,11 @@ llvm::Error mlir::attnedit::writeFileAtomically(llvm::StringRef path, llvm::Stri
   return writeFileAtomically(path, [&](llvm::raw_ostream &os) { os << text; });
 }
 
+std::error_code mlir::attnedit::createOutputDirectories(llvm::StringRef path) {
+  return llvm::sys::fs::create_directories(path, /*IgnoreExisting=*/true,
+                                           llvm::sys::fs::all_all);
+}
+
 llvm::ErrorOr<std::vector<std::string>>
 mlir::attnedit::foreignEntries(llvm::StringRef dir,
                                llvm::function_ref<bool(llvm::StringRef)> ours) {

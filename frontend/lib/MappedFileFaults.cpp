@@ -1,8 +1,8 @@
 //===- MappedFileFaults.cpp - a clear error for a mapped file that shrank --===//
 //
 // The handler may only use async-signal-safe calls: it reads a fixed table
-// (entries published with release stores, claimed with a compare-exchange)
-// and writes with write(2).
+// (entries claimed under a mutex, published with release stores) and
+// writes with write(2).
 //
 //===----------------------------------------------------------------------===//
 

@@ -793,7 +793,7 @@ llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, const Param
   std::string pid = std::to_string(llvm::sys::Process::getProcessId());
   std::string temp = scratchBeside(target, ".tmp-");
   fs::remove_directories(temp);
-  if (std::error_code ec = fs::create_directories(temp, true, fs::all_all))
+  if (std::error_code ec = createOutputDirectories(temp))
     return makeError("export", temp + ": cannot create: " + ec.message());
   auto cleanup = llvm::make_scope_exit([&] { fs::remove_directories(temp); });
   if (llvm::Error e = exporter.write(temp, summary))

@@ -555,9 +555,7 @@ void EditAttentionPass::runOnOperation() {
   // Functions built from the attention an edit replaces would keep the old
   // one: a KV-cache step decoded another model than @forward computed.
   for (auto func : module.getOps<func::FuncOp>()) {
-    bool decodeStep = llvm::any_of(llvm::seq(func.getNumArguments()), [&](unsigned i) {
-      return func.getArgAttr(i, "attnedit.block_table");
-    });
+    bool decodeStep = isKvCacheStep(func);
     if (!decodeStep && !func->hasAttr("attnedit.gradients"))
       continue;
     func.emitError() << "attnedit-edit-attention: @" << func.getSymName() << " was built by "

@@ -29,6 +29,11 @@ std::optional<std::string> mlir::attnedit::whyNotOneBlock(func::FuncOp func) {
   return calls;
 }
 
+bool mlir::attnedit::isKvCacheStep(func::FuncOp func) {
+  return llvm::any_of(llvm::seq(func.getNumArguments()),
+                      [&](unsigned i) { return func.getArgAttr(i, "attnedit.block_table"); });
+}
+
 Operation *mlir::attnedit::layersOf(ModuleOp module) {
   if (auto forward = module.lookupSymbol<func::FuncOp>("forward"); forward && !forward.isExternal())
     return forward;

@@ -73,9 +73,7 @@ struct StaticTokensPass : attnedit::impl::StaticTokensPassBase<StaticTokensPass>
         continue;
       // --attnedit-build-decode's steps: their sizes are sequences, cache
       // blocks and slots, which one token count would misstate.
-      if (llvm::any_of(llvm::seq(func.getNumArguments()), [&](unsigned i) {
-            return func.getArgAttr(i, "attnedit.block_table");
-          })) {
+      if (isKvCacheStep(func)) {
         func.emitWarning() << "attnedit-static-tokens: @" << func.getSymName()
                            << " reads a paged KV cache, whose sizes are not the token count; "
                               "left as it is";

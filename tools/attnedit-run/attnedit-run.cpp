@@ -819,7 +819,7 @@ static llvm::Error runGrad(Model &model) {
   auto results = model.call(gradFunc, *ids);
   if (!results)
     return results.takeError();
-  if (std::error_code ec = llvm::sys::fs::create_directories(outDir, true, llvm::sys::fs::all_all))
+  if (std::error_code ec = createOutputDirectories(outDir))
     return usage(outDir + ": cannot create: " + ec.message());
   auto write = [&](llvm::StringRef name, const Tensor &t) {
     llvm::SmallString<256> path(outDir);
@@ -1124,7 +1124,7 @@ static llvm::Error runConvert() {
   // are as large as the teacher's attention weights) until the export has
   // copied them into the model directory.
   std::string work = scratchBeside(*out, ".convert-");
-  if (std::error_code ec = llvm::sys::fs::create_directories(work, true, llvm::sys::fs::all_all))
+  if (std::error_code ec = createOutputDirectories(work))
     return usage(work + ": cannot create: " + ec.message());
   auto cleanup = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(work); });
   auto raised = raisedCopy((*teacher)->module());

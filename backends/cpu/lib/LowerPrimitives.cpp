@@ -339,22 +339,31 @@ FailureOr<Value> Lowering::lower(attnedit::SoftmaxOp op) {
                  });
 }
 
-/// Calls attnedit_cpu_refuse_call (bound by JitModule) when `holds` is
+/// Calls host function `name` (bound by JitModule) with index `args`,
+/// declaring it in `op`'s module the first time.
+static void callHost(OpBuilder &b, Location loc, Operation *op, StringRef name,
+                     ValueRange args) {
+  auto module = op->getParentOfType<ModuleOp>();
+  if (!module.lookupSymbol(name)) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    SmallVector<Type> types(args.size(), b.getIndexType());
+    b.create<func::FuncOp>(loc, name, b.getFunctionType(types, {})).setPrivate();
+  }
+  b.create<func::CallOp>(loc, name, TypeRange{}, args);
+}
+
+/// Calls attnedit_cpu_refuse_call (cpu::JitModule's) when `holds` is
 /// false, with `what` (a string constant of the module: the op's name and a
 /// format of the two sizes) and the two sizes it compared.
 static void refuseUnless(OpBuilder &b, Location loc, Operation *op, Value holds, Value got,
                          Value want, StringRef what) {
-  constexpr const char *kRefuse = "attnedit_cpu_refuse_call";
   auto module = op->getParentOfType<ModuleOp>();
-  Type index = b.getIndexType();
   std::string text = (op->getName().getStringRef() + ": " + what).str();
   std::string global = llvm::formatv("attnedit_cpu_refusal_{0:x}", llvm::hash_value(text)).str();
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(module.getBody());
-    if (!module.lookupSymbol(kRefuse))
-      b.create<func::FuncOp>(loc, kRefuse, b.getFunctionType({index, index, index}, {}))
-          .setPrivate();
     if (!module.lookupSymbol(global)) {
       std::vector<int8_t> bytes(text.begin(), text.end());
       bytes.push_back(0);
@@ -372,7 +381,7 @@ static void refuseUnless(OpBuilder &b, Location loc, Operation *op, Value holds,
     auto type = cast<memref::GlobalOp>(module.lookupSymbol(global)).getType();
     Value text = nb.create<memref::GetGlobalOp>(l, type, global);
     Value address = nb.create<memref::ExtractAlignedPointerAsIndexOp>(l, text);
-    nb.create<func::CallOp>(l, kRefuse, TypeRange{}, ValueRange{address, got, want});
+    callHost(nb, l, op, "attnedit_cpu_refuse_call", {address, got, want});
     nb.create<scf::YieldOp>(l);
   });
 }
@@ -399,21 +408,13 @@ void Lowering::requireSameShape(Operation *op, ValueRange operands) {
 }
 
 /// Calls the host's check of a causal mask's packed segments
-/// (cpu::checkSegments, bound by JitModule), which the verifier made only
-/// where the sizes were static: compiled code cannot fail a call itself.
+/// (cpu::checkSegments, bound by JitModule: the call fails once it
+/// returns, as the attention kernels' calls do), which the verifier made
+/// only where the sizes were static.
 static void checkSegmentsAtRuntime(OpBuilder &b, Location loc, Operation *op, Value tq,
                                    Value tk, int64_t segments) {
-  constexpr const char *kCheck = "attnedit_cpu_check_segments";
-  auto module = op->getParentOfType<ModuleOp>();
-  if (!module.lookupSymbol(kCheck)) {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(module.getBody());
-    Type index = b.getIndexType();
-    b.create<func::FuncOp>(loc, kCheck, b.getFunctionType({index, index, index}, {}))
-        .setPrivate();
-  }
-  b.create<func::CallOp>(loc, kCheck, TypeRange{},
-                         ValueRange{tq, tk, indexConst(b, loc, segments)});
+  callHost(b, loc, op, "attnedit_cpu_check_segments",
+           {tq, tk, indexConst(b, loc, segments)});
 }
 
 FailureOr<Value> Lowering::lower(attnedit::CausalMaskOp op) {

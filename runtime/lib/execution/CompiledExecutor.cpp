@@ -881,10 +881,9 @@ llvm::Error replaceDirectory(const std::string &built, llvm::StringRef path) {
 llvm::Error CompiledExecutor::writeArtifact(ModuleOp module, llvm::StringRef path,
                                             llvm::ArrayRef<std::string> configFiles) {
   // Built beside `path` and moved there whole: the earlier artifact stays
-  // until the new one is complete. 0777 less the umask, as mkdir(1) does.
+  // until the new one is complete.
   std::string built = scratchBeside(path, ".tmp.");
-  if (std::error_code ec =
-          llvm::sys::fs::create_directories(built, true, llvm::sys::fs::all_all))
+  if (std::error_code ec = createOutputDirectories(built))
     return makeError(path, "cannot create " + built + ": " + ec.message());
   bool done = false;
   auto removeBuilt = llvm::make_scope_exit([&] {
@@ -1288,7 +1287,7 @@ llvm::Error attnedit::checkCompiledModelOutput(llvm::StringRef output) {
   // The artifact is built in a directory beside `path` (writeArtifact):
   // one that cannot be created is found now, not after compiling.
   std::string probe = scratchBeside(path, ".tmp.");
-  if (std::error_code ec = llvm::sys::fs::create_directories(probe, true, llvm::sys::fs::all_all))
+  if (std::error_code ec = createOutputDirectories(probe))
     return makeError(path, "cannot write in " + llvm::sys::path::parent_path(probe).str() +
                                ": " + ec.message());
   llvm::sys::fs::remove(probe);

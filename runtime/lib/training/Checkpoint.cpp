@@ -67,7 +67,7 @@ llvm::Expected<JobLock> JobLock::lock(const std::string &path, llvm::StringRef o
 }
 
 llvm::Expected<JobLock> JobLock::acquire(llvm::StringRef dir) {
-  if (std::error_code ec = fs::create_directories(dir, true, fs::all_all))
+  if (std::error_code ec = createOutputDirectories(dir))
     return makeError(dir + ": cannot create: " + ec.message());
   auto held = lock(joinPath(dir, "job.lock"), dir, "directory", /*removeOnRelease=*/false);
   if (!held)

@@ -84,8 +84,7 @@ llvm::Expected<EditPlan> attnedit::planEdits(Model &teacher, llvm::ArrayRef<int3
                                    "give more calibration tokens or a smaller window",
                                    seen, calibration.size(), options.evalWindow, options.window)
                          .str());
-  if (std::error_code ec = llvm::sys::fs::create_directories(options.workDir, true,
-                                                              llvm::sys::fs::all_all))
+  if (std::error_code ec = createOutputDirectories(options.workDir))
     return makeError(options.workDir, "cannot create: " + ec.message());
   auto raised = raisedCopy(teacher.module());
   if (!raised)

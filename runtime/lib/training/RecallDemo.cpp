@@ -173,8 +173,7 @@ llvm::Error attnedit::runRecallDemo(const RecallDemoOptions &options) {
   // The task's vocabulary travels with every model directory the demo writes.
   llvm::SmallString<256> tokenizer(joinPath(options.outDir, "recall-tokenizer.bin"));
   llvm::sys::fs::make_absolute(tokenizer);
-  if (std::error_code ec = llvm::sys::fs::create_directories(options.outDir, true,
-                                                              llvm::sys::fs::all_all))
+  if (std::error_code ec = createOutputDirectories(options.outDir))
     return llvm::createStringError(ec, "%s: cannot create: %s", options.outDir.c_str(),
                                    ec.message().c_str());
   // Under mpirun, rank 0 writes and evaluates; every rank trains.

@@ -226,7 +226,7 @@ llvm::Expected<Trainer> Trainer::create(const Recipe &recipe, TrainingRun run,
 
 llvm::Expected<Trainer> Trainer::resumed(const Recipe &recipe, TrainingRun run,
                                          ParameterStore &store, llvm::StringRef statePath) {
-  if (std::error_code ec = fs::create_directories(run.workDir, true, fs::all_all))
+  if (std::error_code ec = createOutputDirectories(run.workDir))
     return makeError(run.workDir + ": cannot create: " + ec.message());
   Trainer trainer(recipe, run, store);
   if (!fs::exists(statePath)) {

@@ -33,6 +33,10 @@ llvm::Error writeFileAtomically(llvm::StringRef path,
                                 llvm::function_ref<void(llvm::raw_ostream &)> write);
 llvm::Error writeFileAtomically(llvm::StringRef path, llvm::StringRef text);
 
+/// Creates directory `path` and its missing parents as mkdir -p does: 0777
+/// less the umask (LLVM's default, 0770 less it, left outputs 0750).
+std::error_code createOutputDirectories(llvm::StringRef path);
+
 /// The entries of directory `dir` that `ours` does not accept, sorted by
 /// name. A directory that is replaced whole (an exported model, a compiled
 /// artifact) may hold only what its writer puts there: anything else would

@@ -23,6 +23,11 @@ namespace mlir::attnedit {
 /// std::nullopt when it is.
 std::optional<std::string> whyNotOneBlock(func::FuncOp func);
 
+/// Whether `func` is a KV-cache step --attnedit-build-decode built (an
+/// argument holds a block table): its sizes are sequences, cache blocks and
+/// slots, and it is computed from the attention of @forward.
+bool isKvCacheStep(func::FuncOp func);
+
 /// Where a module's layers are: its @forward, the model, when it has one
 /// (a distillation step or a copy of the model beside it holds attention
 /// too, which layer numbers and totals would count again), else the module.
