@@ -14,6 +14,7 @@
 
 #include "ToolVersion.h"
 #include "attnedit/IR/AttnEditDialect.h"
+#include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Execution/BlasSetup.h"
 #include "attnedit/Runtime/Execution/Logging.h"
 #include "attnedit/Runtime/Execution/Model.h"
@@ -70,6 +71,19 @@ int main(int argc, char **argv) {
   auto loaded = Model::load(model);
   if (!loaded)
     return reportError(loaded.takeError());
+  // Before compiling: a parameter the module types otherwise than its file
+  // holds would be found only when the artifact runs.
+  llvm::Error params = llvm::Error::success();
+  (*loaded)->module().walk([&](ParamOp p) {
+    auto bound = (*loaded)->parameterStore().get(p.getName(), p.getType().getShape(),
+                                                 p.getScope().value_or(""));
+    if (bound)
+      return WalkResult::advance();
+    params = bound.takeError();
+    return WalkResult::interrupt();
+  });
+  if (params)
+    return reportError(std::move(params));
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<Decoder> decoder;
   ModuleOp module = (*loaded)->module();
