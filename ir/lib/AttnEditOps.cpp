@@ -245,30 +245,37 @@ LogicalResult RepeatKvOp::verify() {
                      {mulDims(in[0], getRepeats()), in[1], in[2]});
 }
 
+/// The product of the static sizes of \p shape, or nullopt if it overflows
+/// int64 (ShapedType::getNumElements wraps).
+static std::optional<int64_t> staticElementCount(ArrayRef<int64_t> shape) {
+  std::optional<int64_t> count = 1;
+  for (int64_t s : shape)
+    if (!ShapedType::isDynamic(s) && count)
+      count = llvm::checkedMul(*count, s);
+  return count;
+}
+
 LogicalResult ReshapeOp::verify() {
   auto in = getInput().getType();
   auto out = getType();
   if (llvm::count_if(out.getShape(), ShapedType::isDynamic) > 1)
     return emitOpError("result may have at most one dynamic dimension");
-  if (in.hasStaticShape() && out.hasStaticShape() &&
-      in.getNumElements() != out.getNumElements())
-    return emitOpError() << "cannot reshape " << formatShape(in.getShape())
-                         << " (" << in.getNumElements() << " elements) to "
-                         << formatShape(out.getShape()) << " ("
-                         << out.getNumElements() << " elements)";
+  std::optional<int64_t> inCount = staticElementCount(in.getShape());
+  std::optional<int64_t> outCount = staticElementCount(out.getShape());
+  if (!inCount || !outCount)
+    return emitOpError() << "the element count of "
+                         << formatShape((inCount ? out : in).getShape()) << " overflows int64";
+  if (in.hasStaticShape() && out.hasStaticShape() && *inCount != *outCount)
+    return emitOpError() << "cannot reshape " << formatShape(in.getShape()) << " (" << *inCount
+                         << " elements) to " << formatShape(out.getShape()) << " ("
+                         << *outCount << " elements)";
   // The lowering sizes the one dynamic result dim as the element count over
   // the static dims: they must divide it, or the count silently truncated.
-  if (in.hasStaticShape() && !out.hasStaticShape()) {
-    int64_t known = 1;
-    for (int64_t s : out.getShape())
-      if (!ShapedType::isDynamic(s))
-        known *= s;
-    if (known != 0 && in.getNumElements() % known != 0)
-      return emitOpError() << "cannot reshape " << formatShape(in.getShape()) << " ("
-                           << in.getNumElements() << " elements) to "
-                           << formatShape(out.getShape()) << ": " << known
-                           << " does not divide the element count";
-  }
+  if (in.hasStaticShape() && !out.hasStaticShape() && *outCount != 0 &&
+      *inCount % *outCount != 0)
+    return emitOpError() << "cannot reshape " << formatShape(in.getShape()) << " (" << *inCount
+                         << " elements) to " << formatShape(out.getShape()) << ": "
+                         << *outCount << " does not divide the element count";
   return success();
 }
 

@@ -117,6 +117,16 @@ func.func @reshape_count(%a: tensor<2x3xf32>) {
 
 // -----
 
+// Tests that a reshape whose element count overflows int64 says so (the
+// count wrapped to 0 and was printed as "(0 elements)").
+func.func @reshape_count_overflow(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{the element count of [4294967296, 4294967296] overflows int64}}
+  %0 = attnedit.reshape %a : (tensor<2x3xf32>) -> tensor<4294967296x4294967296xf32>
+  return
+}
+
+// -----
+
 // Tests that transpose needs a permutation.
 func.func @transpose_perm(%a: tensor<2x3xf32>) {
   // expected-error @+1 {{permutation is not a permutation of the axes}}
