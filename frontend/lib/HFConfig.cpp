@@ -485,11 +485,16 @@ llvm::Error attnedit::addGenerationConfigStops(llvm::StringRef path, ModelConfig
 }
 
 llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
-  auto fail = [&](const llvm::Twine &msg) { return fileError(path, msg); };
   llvm::Expected<llvm::json::Value> json = readConfigJson(path);
   if (!json)
     return json.takeError();
-  const llvm::json::Object *object = json->getAsObject();
+  return parseHFConfig(path, *json);
+}
+
+llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path,
+                                                    const llvm::json::Value &json) {
+  auto fail = [&](const llvm::Twine &msg) { return fileError(path, msg); };
+  const llvm::json::Object *object = json.getAsObject();
   JsonReader reader(path, *object, /*nullIsMissing=*/true);
 
   ModelConfig config;

@@ -948,7 +948,11 @@ static llvm::Error runTrain() {
   auto out = outputDirectory();
   if (!out)
     return out.takeError();
-  auto config = parseHFConfig(configPath);
+  // Read once: the config the job records is the one it trains.
+  auto configJson = readConfigJson(configPath);
+  if (!configJson)
+    return configJson.takeError();
+  auto config = parseHFConfig(configPath, *configJson);
   if (!config)
     return config.takeError();
   // Every weight is allocated here, with its gradient and AdamW's two
@@ -1000,9 +1004,6 @@ static llvm::Error runTrain() {
   // The config as written joins the job's record: a resume with another
   // one is refused naming its fields (a hash of the module said only that
   // something changed).
-  auto configJson = readConfigJson(configPath);
-  if (!configJson)
-    return configJson.takeError();
   return pretrain(**module, **data, JobOptions{*out, *recipe, resume, trainThreads},
                   std::move(*configJson));
 }

@@ -104,6 +104,9 @@ struct ModelConfig {
 
 /// Parses an HF config.json. Errors name the file and the field.
 llvm::Expected<ModelConfig> parseHFConfig(llvm::StringRef path);
+/// The same, of a config already read by readConfigJson (\p path names it
+/// in errors).
+llvm::Expected<ModelConfig> parseHFConfig(llvm::StringRef path, const llvm::json::Value &json);
 
 /// The JSON object a config file holds, as written (errors name the file).
 llvm::Expected<llvm::json::Value> readConfigJson(llvm::StringRef path);
