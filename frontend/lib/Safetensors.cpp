@@ -238,7 +238,9 @@ WeightFile::openSafetensors(llvm::StringRef path) {
 
 llvm::Error attnedit::writeSafetensors(llvm::StringRef path,
                                        llvm::ArrayRef<TensorToWrite> tensors) {
-  llvm::json::Object header;
+  // transformers' load_state_dict reads the format from the metadata (some
+  // versions fail without it), as torch's save_file writes it.
+  llvm::json::Object header{{"__metadata__", llvm::json::Object{{"format", "pt"}}}};
   uint64_t offset = 0;
   for (const TensorToWrite &t : tensors) {
     int64_t elements = 1;

@@ -152,6 +152,10 @@ static cl::opt<int64_t> topK("top-k", cl::desc("sample among the k likeliest tok
 static cl::opt<double> topP("top-p", cl::desc("nucleus: the fewest tokens whose mass reaches p "
                                               "(default 1)"),
                             cl::init(1.0), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
+static cl::opt<double> minP("min-p", cl::desc("only tokens at least p times as likely as the "
+                                              "likeliest (default 0 = off)"),
+                            cl::init(0.0), cl::sub(generateCmd), cl::sub(sampleCmd),
+                            cl::cat(attneditOptions));
 static cl::opt<std::string> gradFunc("func", cl::desc("the gradient function (default train_step_grad)"),
                                      cl::init("train_step_grad"), cl::sub(gradCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> outDir("out-dir", cl::desc("directory for the .npy files"),
@@ -449,6 +453,8 @@ static llvm::Expected<GenerationOptions> samplingOptions() {
     return usage(llvm::formatv("--top-k must be in [0, {0}] (0 = all)", kMaxConfigSize).str());
   if (!(topP > 0 && topP <= 1))
     return usage("--top-p must be in (0, 1]");
+  if (!(minP >= 0 && minP <= 1))
+    return usage("--min-p must be in [0, 1]");
   if (!(repetitionPenalty > 0 && repetitionPenalty <= 100))
     return usage("--repetition-penalty must be in (0, 100] (1 = off)");
   GenerationOptions options;
@@ -457,6 +463,7 @@ static llvm::Expected<GenerationOptions> samplingOptions() {
   options.seed = seed;
   options.topK = topK;
   options.topP = topP;
+  options.minP = minP;
   options.repetitionPenalty = repetitionPenalty;
   options.stopStrings.assign(stopStrings.begin(), stopStrings.end());
   if (llvm::is_contained(options.stopStrings, ""))
@@ -536,6 +543,7 @@ static llvm::Error runGenerate(Model &model) {
       return e;
   }
   echo();
+  printPiece(report.tail);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (tok)
     llvm::outs() << "\n";

@@ -1296,9 +1296,11 @@ llvm::Error attnedit::checkCompiledModelOutput(llvm::StringRef output) {
 
 llvm::Error attnedit::writeCompiledModel(ModuleOp module, llvm::StringRef path,
                                          llvm::ArrayRef<std::string> configFiles) {
-  if (llvm::Error e = checkCompiledModelOutput(path))
+  // Resolved once: the directory checked is the one written.
+  std::string target = followLinks(path);
+  if (llvm::Error e = checkCompiledModelOutput(target))
     return e;
-  return CompiledExecutor("").writeArtifact(module, followLinks(path), configFiles);
+  return CompiledExecutor("").writeArtifact(module, target, configFiles);
 }
 
 llvm::Expected<std::unique_ptr<Executor>>

@@ -11,15 +11,16 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 
 using namespace mlir;
 using namespace mlir::attnedit;
 
-llvm::Expected<int32_t> attnedit::sampleToken(llvm::ArrayRef<float> logits,
-                                              const GenerationOptions &options,
-                                              std::mt19937_64 &rng) {
+static llvm::Expected<int32_t> sampleToken(llvm::ArrayRef<float> logits,
+                                           const GenerationOptions &options,
+                                           std::mt19937_64 &rng) {
   int64_t vocab = logits.size();
   auto bad = llvm::find_if(logits, [](float x) { return !std::isfinite(x); });
   if (bad != logits.end())
@@ -53,19 +54,42 @@ llvm::Expected<int32_t> attnedit::sampleToken(llvm::ArrayRef<float> logits,
     for (int64_t i = keep; i < vocab; ++i)
       weights[order[i]] = 0;
   }
+  // The likeliest token's weight is exp(0) = 1: min-p compares with it.
+  if (options.minP > 0)
+    for (double &w : weights)
+      if (w < options.minP)
+        w = 0;
   return (int32_t)std::discrete_distribution<int64_t>(weights.begin(), weights.end())(rng);
 }
 
-void attnedit::applyRepetitionPenalty(llvm::MutableArrayRef<float> logits,
-                                      llvm::ArrayRef<int32_t> context, double penalty) {
-  if (penalty == 1.0)
-    return;
-  std::vector<bool> seen(logits.size(), false);
-  for (int32_t id : context)
-    if (id >= 0 && (size_t)id < logits.size() && !seen[id]) {
-      seen[id] = true;
-      logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
-    }
+bool attnedit::isStopToken(const Model &model, const GenerationOptions &options,
+                           int32_t token) {
+  return !options.ignoreStopTokens && (llvm::is_contained(model.stopTokens(), token) ||
+                                       llvm::is_contained(options.stopTokenIds, token));
+}
+
+llvm::Expected<int32_t> attnedit::drawToken(llvm::ArrayRef<float> row,
+                                            llvm::ArrayRef<int32_t> context, size_t generated,
+                                            const Model &model, const GenerationOptions &options,
+                                            std::mt19937_64 &rng) {
+  std::vector<float> logits(row.begin(), row.end());
+  if (options.repetitionPenalty != 1.0) {
+    std::vector<bool> seen(logits.size(), false);
+    for (int32_t id : context)
+      if (id >= 0 && (size_t)id < logits.size() && !seen[id]) {
+        seen[id] = true;
+        float &x = logits[id];
+        x = x > 0 ? x / options.repetitionPenalty : x * options.repetitionPenalty;
+      }
+  }
+  // Masked by the lowest finite value, not -inf, which sampleToken refuses
+  // as the model's garbage; exp of it at any temperature is 0.
+  if ((int64_t)generated < options.minTokens && !options.ignoreStopTokens)
+    for (llvm::ArrayRef<int32_t> ids : {model.stopTokens(), llvm::ArrayRef(options.stopTokenIds)})
+      for (int32_t id : ids)
+        if (id >= 0 && (size_t)id < logits.size() && std::isfinite(logits[id]))
+          logits[id] = std::numeric_limits<float>::lowest();
+  return sampleToken(logits, options, rng);
 }
 
 namespace {
@@ -109,13 +133,14 @@ private:
 
 } // namespace
 
-StopStringScanner::StopStringScanner(const Tokenizer *tokenizer, std::vector<std::string> stops)
-    : tokenizer(tokenizer), stops(std::move(stops)) {
+StopStringScanner::StopStringScanner(const Tokenizer *tokenizer, std::vector<std::string> stops,
+                                     bool includeStop)
+    : tokenizer(tokenizer), stops(std::move(stops)), includeStop(includeStop) {
   llvm::erase_if(this->stops, [](const std::string &s) { return s.empty(); });
 }
 
-bool StopStringScanner::append(int32_t prev, int32_t next) {
-  if (!tokenizer || stops.empty() || stopAt) {
+bool StopStringScanner::append(int32_t prev, int32_t next, bool mayStop) {
+  if (!tokenizer || stops.empty() || end) {
     ends.push_back(text.size());
     return false;
   }
@@ -124,23 +149,32 @@ bool StopStringScanner::append(int32_t prev, int32_t next) {
   ends.push_back(text.size());
   held = 0;
   for (const std::string &stop : stops) {
-    // Only a match ending in the new text is new.
+    // Only a match ending in the new text is new; the one ending the
+    // output first wins.
     size_t from = before >= stop.size() ? before - stop.size() + 1 : 0;
-    size_t at = text.find(stop, from);
-    if (at != std::string::npos)
-      stopAt = std::min(stopAt.value_or(at), at);
+    size_t found = mayStop ? text.find(stop, from) : std::string::npos;
+    if (found != std::string::npos)
+      end = std::min(end.value_or(text.size()), found + (includeStop ? stop.size() : 0));
     for (size_t n = std::min(stop.size() - 1, text.size()); n > held; --n)
       if (llvm::StringRef(text).ends_with(llvm::StringRef(stop).take_front(n))) {
         held = n;
         break;
       }
   }
-  return stopAt.has_value();
+  return end.has_value();
 }
 
 size_t StopStringScanner::settled() const {
-  size_t limit = stopAt ? *stopAt : text.size() - held;
+  size_t limit = end ? *end : text.size() - held;
   return std::upper_bound(ends.begin(), ends.end(), limit) - ends.begin();
+}
+
+std::string StopStringScanner::tail() const {
+  if (!end)
+    return "";
+  size_t n = settled();
+  size_t from = n ? ends[n - 1] : 0;
+  return text.substr(from, *end - from);
 }
 
 void StopStringScanner::release(llvm::ArrayRef<int32_t> prompt,
@@ -172,7 +206,7 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
   if (llvm::Error e = source.init(options.useCache))
     return std::move(e);
   std::vector<int32_t> tokens(prompt.begin(), prompt.end()), generated;
-  StopStringScanner scanner(tok, options.stopStrings);
+  StopStringScanner scanner(tok, options.stopStrings, options.includeStopString);
   std::mt19937_64 rng(options.seed);
   size_t fresh = tokens.size();
   while ((int64_t)generated.size() < options.maxTokens &&
@@ -185,24 +219,27 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (report && report->logits)
       report->logits->insert(report->logits->end(), logits->begin(), logits->end());
-    applyRepetitionPenalty(*logits, tokens, options.repetitionPenalty);
-    llvm::Expected<int32_t> sampled = sampleToken(*logits, options, rng);
-    if (!sampled)
-      return sampled.takeError();
-    int32_t next = *sampled;
-    if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next)) {
+    llvm::Expected<int32_t> next =
+        drawToken(*logits, tokens, generated.size(), model, options, rng);
+    if (!next)
+      return next.takeError();
+    if (isStopToken(model, options, *next)) {
       if (report)
-        report->stopToken = next;
+        report->stopToken = *next;
       break;
     }
-    if (scanner.append(tokens.back(), next)) {
+    bool stopped = scanner.append(tokens.back(), *next,
+                                  (int64_t)generated.size() >= options.minTokens);
+    tokens.push_back(*next);
+    generated.push_back(*next);
+    if (stopped) {
       generated.resize(scanner.settled());
-      if (report)
+      if (report) {
         report->stopString = true;
+        report->tail = scanner.tail();
+      }
       break;
     }
-    tokens.push_back(next);
-    generated.push_back(next);
     scanner.release(prompt, generated, scanner.settled(), onToken);
     fresh = 1;
   }

@@ -143,6 +143,7 @@ llvm::Error attnedit::writeSamples(Model &model, Decoder &decoder,
       {"temperature", sampling.temperature},
       {"top_k", sampling.topK},
       {"top_p", sampling.topP},
+      {"min_p", sampling.minP},
       {"repetition_penalty", sampling.repetitionPenalty}};
   std::string checkpoint = options.out + ".partial";
   std::vector<std::vector<int32_t>> samples(count);

@@ -112,15 +112,14 @@ void Scheduler::finish(Running &r, std::string reason, std::string error) {
 
 bool Scheduler::advance(Running &r, llvm::ArrayRef<float> row) {
   const GenerationOptions &options = r.request.options;
-  std::vector<float> logits(row.begin(), row.end());
-  applyRepetitionPenalty(logits, r.context, options.repetitionPenalty);
-  llvm::Expected<int32_t> sampled = sampleToken(logits, options, r.rng);
+  Model &model = decoder.model();
+  size_t before = r.result.tokens.size();
+  llvm::Expected<int32_t> sampled = drawToken(row, r.context, before, model, options, r.rng);
   if (!sampled) {
     finish(r, "error", llvm::toString(sampled.takeError()));
     return false;
   }
   int32_t next = *sampled;
-  Model &model = decoder.model();
   if (r.result.tokens.empty())
     r.result.secondsToFirstToken = since(r.start);
   ++r.result.generated;
@@ -128,19 +127,21 @@ bool Scheduler::advance(Running &r, llvm::ArrayRef<float> row) {
     std::lock_guard<std::mutex> lock(mutex);
     ++counters.generatedTokensTotal;
   }
-  if (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), next)) {
+  if (isStopToken(model, options, next)) {
     finish(r, "stop");
     return false;
   }
   if (!r.scanner)
-    r.scanner.emplace(tokenizer, options.stopStrings);
-  if (r.scanner->append(r.context.back(), next)) {
+    r.scanner.emplace(tokenizer, options.stopStrings, options.includeStopString);
+  bool stopped = r.scanner->append(r.context.back(), next, (int64_t)before >= options.minTokens);
+  r.context.push_back(next);
+  r.result.tokens.push_back(next);
+  if (stopped) {
     r.result.tokens.resize(r.scanner->settled());
+    r.result.tail = r.scanner->tail();
     finish(r, "stop");
     return false;
   }
-  r.context.push_back(next);
-  r.result.tokens.push_back(next);
   r.scanner->release(r.request.prompt, r.result.tokens, r.scanner->settled(), r.request.onToken);
   r.pending = next;
   if ((int64_t)r.result.tokens.size() >= options.maxTokens ||

@@ -222,6 +222,10 @@ private:
   const Tokenizer *tok;
   ServerOptions options;
   Scheduler scheduler;
+  // Ids unique across restarts and replicas (their logs are merged), as
+  // OpenAI's and vLLM's random ones are.
+  std::string idPrefix = llvm::formatv("{0:x-16}", std::random_device{}() |
+                                                       (uint64_t)std::random_device{}() << 32);
   std::atomic<int64_t> nextId{0};
   std::atomic<int64_t> httpErrors{0};
   std::atomic<bool> draining{false};
@@ -251,15 +255,15 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
   // change the answer, rather than ignored: a client asking for logprobs
   // would otherwise get null and no word why. Unknown fields and these at
   // their neutral values pass, as OpenAI's clients often send them.
+  // (Completions' logprobs: 0 asks for the sampled tokens' logprobs; chat's
+  // logprobs is a boolean: only false and null are neutral.)
   for (const auto &[key, neutral] : std::initializer_list<std::pair<const char *, double>>{
-           {"logprobs", 0}, {"top_logprobs", 0}, {"echo", 0}, {"best_of", 1},
+           {"logprobs", -1}, {"top_logprobs", 0}, {"echo", 0}, {"best_of", 1},
            {"presence_penalty", 0}, {"frequency_penalty", 0}}) {
     const json::Value *v = o->get(key);
-    if (!v || v->kind() == json::Value::Null)
+    if (!v || v->kind() == json::Value::Null || v->getAsBoolean() == false)
       continue;
     std::optional<double> x = v->getAsNumber();
-    if (auto b = v->getAsBoolean())
-      x = *b ? 1.0 : 0.0;
     if (!x || *x != neutral)
       return invalid(std::string(key) + " is not supported by this server", key);
   }
@@ -342,6 +346,9 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
       if (auto e = encodeText(*s))
         return *e;
     } else if (const json::Array *a = prompt->getAsArray()) {
+      // One prompt: a string, [string], [ids] or [[ids]].
+      if (a->size() == 1 && (*a)[0].getAsArray())
+        a = (*a)[0].getAsArray();
       if (a->size() == 1 && (*a)[0].getAsString()) {
         if (auto e = encodeText(*(*a)[0].getAsString()))
           return *e;
@@ -361,7 +368,8 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
         }
       }
     } else {
-      return invalid("prompt must be a string, [string] or [token ids]", "prompt");
+      return invalid("prompt must be a string, [string], [token ids] or [[token ids]]",
+                     "prompt");
     }
   }
   if (p.prompt.empty())
@@ -383,9 +391,10 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
     maxTokens = o->get("max_tokens");
   const std::string &maxKey = p.maxTokensKey;
   if (maxTokens && maxTokens->kind() != json::Value::Null) {
+    // 0 generates nothing and, with no echo, answers nothing (vLLM refuses it too).
     auto n = maxTokens->getAsInteger();
-    if (!n || *n < 0 || *n > kMaxConfigSize)
-      return invalid(llvm::formatv("{0} must be an integer in [0, {1}]", maxKey, kMaxConfigSize),
+    if (!n || *n < 1 || *n > kMaxConfigSize)
+      return invalid(llvm::formatv("{0} must be an integer in [1, {1}]", maxKey, kMaxConfigSize),
                      maxKey);
     if (context > 0 && (int64_t)p.prompt.size() + *n > context)
       return invalid(llvm::formatv("This model's maximum context length is {0} tokens, however "
@@ -417,27 +426,65 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
     out = *x;
     return std::nullopt;
   };
-  double topK = 0, seed = 0, n = 1;
+  double topK = 0, n = 1, minTokens = 0;
   if (auto e = number("temperature", 0, 2, 1.0, g.temperature))
     return *e;
   if (auto e = number("top_p", 1e-9, 1, 1.0, g.topP))
     return *e;
-  if (auto e = number("top_k", 0, 1e9, 0, topK))
+  // vLLM's top_k: -1 (its old default) or 0 = all.
+  if (auto e = number("top_k", -1, 1e9, 0, topK))
     return *e;
   if (topK != std::floor(topK))
     return invalid("top_k must be an integer", "top_k");
+  if (auto e = number("min_p", 0, 1, 0, g.minP))
+    return *e;
   if (auto e = number("repetition_penalty", 1e-3, 100, 1.0, g.repetitionPenalty))
     return *e;
-  if (auto e = number("seed", 0, 9.0e15, 0, seed))
-    return *e;
-  if (seed != std::floor(seed))
-    return invalid("seed must be an integer", "seed");
   if (auto e = number("n", 1, 1, 1, n))
     return invalid("only n = 1 is supported", "n");
-  g.topK = (int64_t)topK;
-  // OpenAI's seed is optional: without one, each request samples afresh
-  // (a fixed default made every unseeded request return the same text).
-  g.seed = o->get("seed") ? (uint64_t)seed : std::random_device{}();
+  g.topK = std::max<int64_t>((int64_t)topK, 0);
+  // OpenAI's seed is optional, any int64: without one, each request samples
+  // afresh (a fixed default made every unseeded request return the same text).
+  g.seed = std::random_device{}();
+  if (const json::Value *v = o->get("seed"); v && v->kind() != json::Value::Null) {
+    std::optional<int64_t> s = v->getAsInteger();
+    if (!s)
+      return invalid("seed must be an integer in [-2^63, 2^63)", "seed");
+    g.seed = (uint64_t)*s;
+  }
+  // vLLM's extensions, which its clients and benchmarks send (ignoring
+  // them answered other lengths and text than asked, unsaid).
+  if (auto e = number("min_tokens", 0, (double)g.maxTokens, 0, minTokens))
+    return invalid(llvm::formatv("min_tokens must be an integer in [0, {0}] ({1})",
+                                 g.maxTokens, maxKey),
+                   "min_tokens");
+  if (minTokens != std::floor(minTokens))
+    return invalid("min_tokens must be an integer", "min_tokens");
+  g.minTokens = (int64_t)minTokens;
+  for (auto [key, flag] : {std::pair<const char *, bool *>{"ignore_eos", &g.ignoreStopTokens},
+                           {"include_stop_str_in_output", &g.includeStopString}})
+    if (const json::Value *v = o->get(key); v && v->kind() != json::Value::Null) {
+      if (!v->getAsBoolean())
+        return invalid(std::string(key) + " must be a boolean", key);
+      *flag = *v->getAsBoolean();
+    }
+  if (const json::Value *v = o->get("stop_token_ids"); v && v->kind() != json::Value::Null) {
+    const json::Array *ids = v->getAsArray();
+    if (!ids)
+      return invalid("stop_token_ids must be an array of token ids", "stop_token_ids");
+    for (const json::Value &id : *ids) {
+      std::optional<int64_t> i = id.getAsInteger();
+      if (!i || *i < 0 || *i >= model.vocabSize())
+        return invalid("stop_token_ids: token ids must be integers in [0, " +
+                           std::to_string(model.vocabSize()) + ")",
+                       "stop_token_ids");
+      g.stopTokenIds.push_back((int32_t)*i);
+    }
+    // Checked for every token drawn: at most the vocabulary, however long the list.
+    llvm::sort(g.stopTokenIds);
+    g.stopTokenIds.erase(std::unique(g.stopTokenIds.begin(), g.stopTokenIds.end()),
+                         g.stopTokenIds.end());
+  }
   if (const json::Value *stop = o->get("stop")) {
     if (auto s = stop->getAsString()) {
       g.stopStrings.push_back(s->str());
@@ -513,12 +560,11 @@ void Service::complete(llvm::StringRef body, httplib::Response &res, bool chat) 
     return sendError(res, shuttingDown("the server is shutting down"));
   }
   auto parsed = parse(body, chat);
-  if (auto *e = std::get_if<ApiError>(&parsed)) {
-    ++httpErrors;
+  if (auto *e = std::get_if<ApiError>(&parsed))
     return sendError(res, *e);
-  }
   Parsed p = std::move(std::get<Parsed>(parsed));
-  std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(nextId++);
+  std::string id = llvm::formatv("{0}-{1}{2:x-8}", chat ? "chatcmpl" : "cmpl", idPrefix,
+                                 (uint64_t)nextId++);
   auto pending = std::make_shared<Pending>();
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   Request request;
@@ -539,6 +585,8 @@ void Service::complete(llvm::StringRef body, httplib::Response &res, bool chat) 
   request.onDone = [this, pending](const RequestResult &result) {
     --inFlight;
     std::lock_guard<std::mutex> lock(pending->mutex);
+    pending->text += result.tail;
+    pending->partial += result.tail;
     // A character the output ends inside of is sent as it is (U+FFFD), as
     // the whole text has it.
     if (!pending->partial.empty())
@@ -547,10 +595,8 @@ void Service::complete(llvm::StringRef body, httplib::Response &res, bool chat) 
     pending->done = true;
     pending->cv.notify_all();
   };
-  if (std::string why = scheduler.unfit(request); !why.empty()) {
-    ++httpErrors;
+  if (std::string why = scheduler.unfit(request); !why.empty())
     return sendError(res, invalid(why, p.maxTokensKey, "context_length_exceeded"));
-  }
   ++inFlight;
   scheduler.submit(std::move(request));
 
@@ -728,16 +774,13 @@ void Service::install(httplib::Server &server) {
         return !tooLarge;
       });
       if (tooLarge || res.status == 413) {
-        ++httpErrors;
         // The rest of the body is not read: the connection cannot serve
         // another request.
         res.set_header("Connection", "close");
         return sendError(res, bodyTooLarge());
       }
-      if (!read) {
-        ++httpErrors;
+      if (!read)
         return sendError(res, invalid("could not read the request body"));
-      }
       complete(body, res, chat);
     };
   };
@@ -774,7 +817,11 @@ void Service::install(httplib::Server &server) {
   // Errors httplib answers itself (unknown routes, bodies and headers it
   // refuses) get OpenAI-style bodies too: a client reads
   // {"error": {...}} whatever went wrong.
-  server.set_error_handler([](const httplib::Request &req, httplib::Response &res) {
+  server.set_error_handler([this](const httplib::Request &req, httplib::Response &res) {
+    // httplib calls this for every answer of status 400 or more, before
+    // sending it: the count is current when the client reads it.
+    if (res.status < 500)
+      ++httpErrors;
     if (!res.body.empty())
       return;
     std::string allowed = allowedMethods(req.path);

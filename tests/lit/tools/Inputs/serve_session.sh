@@ -59,6 +59,18 @@ post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2, "echo
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": -1}'
 post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 9223372036854775807}'
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1, "temperature": 0, "logprobs": false, "presence_penalty": 0, "response_format": {"type": "text"}, "user": "u1"}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*HTTP/\1 HTTP/'
+post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 2, "logprobs": 0}'
+post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 0}'
+echo "== vllm fields"
+post /v1/completions '{"model": "stories", "prompt": [[1, 403, 407, 261, 378]], "max_tokens": 12, "temperature": 1.5, "top_k": -1, "min_p": 1, "seed": -1}'
+post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 360, "temperature": 0}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/\1 \2/'
+post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 360, "temperature": 0, "ignore_eos": true}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/\1 \2/'
+post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 360, "temperature": 0, "min_tokens": 350}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/\1 \2/'
+post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0, "stop_token_ids": [426]}'
+post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0, "stop": ["ttle", "Lily"], "include_stop_str_in_output": true}'
+post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0, "stop": "Lily", "min_tokens": 10}'
+post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 5, "min_tokens": 6}'
+post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 5, "stop_token_ids": [512]}'
 echo "== chat forms"
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "wizard", "content": "hi"}]}'
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}'

@@ -22,9 +22,19 @@ struct GenerationOptions {
   /// al. 2019, as HF: a positive logit is divided by it, a negative one
   /// multiplied); 1 = off.
   double repetitionPenalty = 1.0;
+  /// Keeps only tokens at least this likely relative to the likeliest
+  /// (min-p sampling, as vLLM's min_p); 0 = off.
+  double minP = 0.0;
   /// Generation stops when one of these appears in the new text; the
-  /// output ends before the first token holding any of its characters.
+  /// output ends where it begins (StopStringScanner).
   std::vector<std::string> stopStrings;
+  /// ... or ends after it, the stop string included.
+  bool includeStopString = false;
+  /// Stop tokens besides the model's (ended on, not emitted).
+  std::vector<int32_t> stopTokenIds;
+  /// No stop token is drawn, and no stop string ends generation, before
+  /// this many new tokens.
+  int64_t minTokens = 0;
   /// Prefill + decode over a paged KV cache; false recomputes the whole
   /// prefix for every token (the reference the cache is tested against).
   bool useCache = true;
@@ -32,30 +42,39 @@ struct GenerationOptions {
   bool ignoreStopTokens = false;
 };
 
-/// `logits` with the repetition penalty applied to the ids in `context`.
-void applyRepetitionPenalty(llvm::MutableArrayRef<float> logits,
-                            llvm::ArrayRef<int32_t> context, double penalty);
+/// The token after `context`, of which `generated` are new, from the
+/// model's logits `row`: HF's repetition penalty over the context, stop
+/// tokens masked before minTokens, then greedy at temperature 0, else
+/// softmax at the temperature cut to top-k, top-p and min-p, renormalised,
+/// sampled with `rng`. A row holding NaN or an infinity is an error: its
+/// "sample" was a token of garbage.
+llvm::Expected<int32_t> drawToken(llvm::ArrayRef<float> row, llvm::ArrayRef<int32_t> context,
+                                  size_t generated, const Model &model,
+                                  const GenerationOptions &options, std::mt19937_64 &rng);
 
-/// The next token from one row of logits under `options` (greedy at
-/// temperature 0; otherwise softmax at the temperature, cut to top-k and
-/// top-p, renormalised, sampled with `rng`). A row holding NaN or an
-/// infinity is an error: its "sample" was a token of garbage.
-llvm::Expected<int32_t> sampleToken(llvm::ArrayRef<float> logits,
-                                    const GenerationOptions &options, std::mt19937_64 &rng);
+/// Whether `token` ends generation under `options` (the model's stop
+/// tokens and options.stopTokenIds, unless ignoreStopTokens).
+bool isStopToken(const Model &model, const GenerationOptions &options, int32_t token);
 
 /// The text of generated tokens, scanned for stop strings as it streams.
 /// A token is settled (safe to emit) once its text ends before any text a
-/// stop string could still begin with; after a stop string appears, the
-/// tokens before the first one holding part of it are settled and no more.
-/// Without stop strings (or a tokenizer) every token is settled at once.
+/// stop string could still begin with. Once a stop string appears, the
+/// output ends where it begins (after it, with includeStop), as OpenAI's
+/// and vLLM's do: the tokens wholly before that end are settled, and the
+/// text of the one it falls inside, up to the end, is tail(). Without stop
+/// strings (or a tokenizer) every token is settled at once.
 class StopStringScanner {
 public:
-  StopStringScanner(const Tokenizer *tokenizer, std::vector<std::string> stops);
+  StopStringScanner(const Tokenizer *tokenizer, std::vector<std::string> stops,
+                    bool includeStop);
   /// Appends `next`'s text (decoded after `prev`). Returns whether a stop
-  /// string is now complete.
-  bool append(int32_t prev, int32_t next);
+  /// string is now complete; with `mayStop` false (before minTokens) none
+  /// is looked for.
+  bool append(int32_t prev, int32_t next, bool mayStop = true);
   /// How many of the appended tokens are settled.
   size_t settled() const;
+  /// After a stop: the text kept of the first token not settled.
+  std::string tail() const;
   /// Passes `generated[i]` for i up to `upTo` not passed before to
   /// `onToken(prev, next)`, prev being the token before it (after
   /// `prompt`'s last): the settled ones while generating, all that are kept
@@ -66,10 +85,11 @@ public:
 private:
   const Tokenizer *tokenizer;
   std::vector<std::string> stops;
+  bool includeStop;
   std::string text;
   std::vector<size_t> ends; // where each appended token's text ends
   size_t held = 0;          // trailing characters a stop string may begin with
-  std::optional<size_t> stopAt;
+  std::optional<size_t> end; // where the output ends, once a stop string appeared
   size_t released = 0; // tokens passed to onToken
 };
 
@@ -83,6 +103,9 @@ struct GenerationReport {
   std::optional<int32_t> stopToken;
   /// Whether a stop string ended it.
   bool stopString = false;
+  /// Then: the text kept of the token the output ends inside
+  /// (StopStringScanner::tail), which no onToken call spelled.
+  std::string tail;
   /// When set, the logits of every token drawn, one row each (the model's,
   /// before the repetition penalty and the temperature; a stop token's and
   /// a stop string's rows included): row i predicts position prompt + i.
@@ -92,7 +115,8 @@ struct GenerationReport {
 /// Extends `prompt` token by token. Stops after maxTokens new tokens, before
 /// emitting a stop token, at a stop string (StopStringScanner), or at the
 /// model's context length. `onToken(prev, next)` sees each new token once it
-/// is settled. Returns the new tokens (those before a stop string).
+/// is settled. Returns the new tokens (those wholly before a stop string's
+/// end: the rest of the text is report->tail).
 llvm::Expected<std::vector<int32_t>>
 generate(Model &model, llvm::ArrayRef<int32_t> prompt, const GenerationOptions &options,
          const std::function<void(int32_t, int32_t)> &onToken = {},

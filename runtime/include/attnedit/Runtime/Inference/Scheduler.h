@@ -24,7 +24,10 @@
 namespace mlir::attnedit {
 
 struct RequestResult {
-  std::vector<int32_t> tokens; // the answer's: no stop token, none of a stop string's
+  std::vector<int32_t> tokens; // the answer's: no stop token, none a stop string ends inside
+  /// The text kept of the token a stop string ends the answer inside
+  /// (StopStringScanner::tail), after the tokens' text.
+  std::string tail;
   /// Every token sampled, those above and the ones the answer leaves out:
   /// OpenAI's and vLLM's usage.completion_tokens, and /metrics'.
   int64_t generated = 0;
