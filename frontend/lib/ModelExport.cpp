@@ -793,11 +793,15 @@ llvm::Expected<ExportSummary> attnedit::exportModel(ModuleOp module, const Param
   std::string pid = std::to_string(llvm::sys::Process::getProcessId());
   std::string temp = scratchBeside(target, ".tmp-");
   fs::remove_directories(temp);
+  // Errors name the output first: the scratch directory is ours, not the user's.
+  auto notWritten = [&](const llvm::Twine &why) {
+    return makeError("export", target + ": cannot be written: " + why);
+  };
   if (std::error_code ec = createOutputDirectories(temp))
-    return makeError("export", temp + ": cannot create: " + ec.message());
+    return notWritten("cannot create " + temp + " beside it: " + ec.message());
   auto cleanup = llvm::make_scope_exit([&] { fs::remove_directories(temp); });
   if (llvm::Error e = exporter.write(temp, summary))
-    return std::move(e);
+    return notWritten(llvm::toString(std::move(e)));
 
   if (options.check) {
     OwningOpRef<ModuleOp> resolved = exporter.resolvedModule();

@@ -1134,7 +1134,8 @@ static llvm::Error runConvert() {
   // copied them into the model directory.
   std::string work = scratchBeside(*out, ".convert-");
   if (std::error_code ec = createOutputDirectories(work))
-    return usage(work + ": cannot create: " + ec.message());
+    return usage(*out + ": cannot be written: cannot create " + work + " beside it: " +
+                 ec.message());
   auto cleanup = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(work); });
   auto raised = raisedCopy((*teacher)->module());
   if (!raised)
