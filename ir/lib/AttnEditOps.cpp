@@ -248,6 +248,8 @@ LogicalResult RepeatKvOp::verify() {
 /// The product of the static sizes of \p shape, or nullopt if it overflows
 /// int64 (ShapedType::getNumElements wraps).
 static std::optional<int64_t> staticElementCount(ArrayRef<int64_t> shape) {
+  if (llvm::is_contained(shape, 0))
+    return 0;
   std::optional<int64_t> count = 1;
   for (int64_t s : shape)
     if (!ShapedType::isDynamic(s) && count)

@@ -75,12 +75,9 @@ int main(int argc, char **argv) {
   // holds would be found only when the artifact runs.
   llvm::Error params = llvm::Error::success();
   (*loaded)->module().walk([&](ParamOp p) {
-    auto bound = (*loaded)->parameterStore().get(p.getName(), p.getType().getShape(),
-                                                 p.getScope().value_or(""));
-    if (bound)
-      return WalkResult::advance();
-    params = bound.takeError();
-    return WalkResult::interrupt();
+    params = (*loaded)->parameterStore().check(p.getName(), p.getType().getShape(),
+                                               p.getScope().value_or(""));
+    return params ? WalkResult::interrupt() : WalkResult::advance();
   });
   if (params)
     return reportError(std::move(params));

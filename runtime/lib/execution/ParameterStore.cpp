@@ -85,19 +85,11 @@ bool ParameterStore::contains(llvm::StringRef name, llvm::StringRef scope) {
   return llvm::any_of(files.lookup(scope), [&](const auto &file) { return file->find(name); });
 }
 
-llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
-                                           llvm::StringRef scope) {
-  std::string key = cacheKey(name, scope);
-  std::lock_guard<std::mutex> lock(cacheMutex);
-  auto cached = cache.find(key);
-  if (cached != cache.end()) {
-    if (cached->second.shape() != shape)
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "parameter '%s' is used with shapes %s and %s",
-                                     name.str().c_str(), cached->second.shapeString().c_str(),
-                                     formatShape(shape).c_str());
-    return cached->second;
-  }
+/// The parameter `name` of `scope` in `files`, checked against `shape`: its
+/// file and entry.
+static llvm::Expected<std::pair<std::shared_ptr<WeightFile>, const TensorInfo *>>
+locate(const llvm::StringMap<std::vector<std::shared_ptr<WeightFile>>> &files,
+       llvm::StringRef name, llvm::ArrayRef<int64_t> shape, llvm::StringRef scope) {
   for (const auto &file : files.lookup(scope)) {
     const TensorInfo *info = file->find(name);
     if (!info)
@@ -107,16 +99,7 @@ llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name, llvm::ArrayRef<
           llvm::inconvertibleErrorCode(), "%s: tensor '%s' has shape %s, the IR expects %s",
           file->path().str().c_str(), name.str().c_str(), formatShape(info->shape).c_str(),
           formatShape(shape).c_str());
-    const uint8_t *bytes = file->bytes(*info);
-    Tensor tensor;
-    if (info->dtype == DType::F32 && reinterpret_cast<uintptr_t>(bytes) % alignof(float) == 0) {
-      tensor = Tensor::view(shape, reinterpret_cast<const float *>(bytes), file);
-    } else {
-      tensor = Tensor::zeros(shape);
-      convertToF32(info->dtype, bytes, tensor.mutableData(), tensor.numel());
-    }
-    cache[key] = tensor;
-    return tensor;
+    return std::make_pair(file, info);
   }
   if (!scope.empty() && !files.count(scope))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -127,4 +110,48 @@ llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name, llvm::ArrayRef<
                                  "parameter '%s' is in none of the parameter files%s",
                                  name.str().c_str(),
                                  scope.empty() ? "" : (" of scope '" + scope + "'").str().c_str());
+}
+
+static llvm::Error differentShapes(llvm::StringRef name, const Tensor &value,
+                                   llvm::ArrayRef<int64_t> shape) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "parameter '%s' is used with shapes %s and %s",
+                                 name.str().c_str(), value.shapeString().c_str(),
+                                 formatShape(shape).c_str());
+}
+
+llvm::Error ParameterStore::check(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                                  llvm::StringRef scope) {
+  std::lock_guard<std::mutex> lock(cacheMutex);
+  auto cached = cache.find(cacheKey(name, scope));
+  if (cached != cache.end())
+    return cached->second.shape() == shape ? llvm::Error::success()
+                                           : differentShapes(name, cached->second, shape);
+  return locate(files, name, shape, scope).takeError();
+}
+
+llvm::Expected<Tensor> ParameterStore::get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                                           llvm::StringRef scope) {
+  std::string key = cacheKey(name, scope);
+  std::lock_guard<std::mutex> lock(cacheMutex);
+  auto cached = cache.find(key);
+  if (cached != cache.end()) {
+    if (cached->second.shape() != shape)
+      return differentShapes(name, cached->second, shape);
+    return cached->second;
+  }
+  auto found = locate(files, name, shape, scope);
+  if (!found)
+    return found.takeError();
+  auto [file, info] = *found;
+  const uint8_t *bytes = file->bytes(*info);
+  Tensor tensor;
+  if (info->dtype == DType::F32 && reinterpret_cast<uintptr_t>(bytes) % alignof(float) == 0) {
+    tensor = Tensor::view(shape, reinterpret_cast<const float *>(bytes), file);
+  } else {
+    tensor = Tensor::zeros(shape);
+    convertToF32(info->dtype, bytes, tensor.mutableData(), tensor.numel());
+  }
+  cache[key] = tensor;
+  return tensor;
 }

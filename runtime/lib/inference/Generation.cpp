@@ -35,6 +35,12 @@ static llvm::Expected<int32_t> sampleToken(llvm::ArrayRef<float> logits,
   std::vector<double> weights(vocab);
   for (int64_t i = 0; i < vocab; ++i)
     weights[i] = std::exp((logits[i] - maxv) / options.temperature);
+  // Min-p first, as vLLM's (a logits processor ahead of top-k and top-p):
+  // the likeliest token's weight is exp(0) = 1.
+  if (options.minP > 0)
+    for (double &w : weights)
+      if (w < options.minP)
+        w = 0;
   bool truncate = (options.topK > 0 && options.topK < vocab) || options.topP < 1.0;
   if (truncate) {
     // Keep the likeliest tokens (ties by id) while both limits allow.
@@ -54,18 +60,13 @@ static llvm::Expected<int32_t> sampleToken(llvm::ArrayRef<float> logits,
     for (int64_t i = keep; i < vocab; ++i)
       weights[order[i]] = 0;
   }
-  // The likeliest token's weight is exp(0) = 1: min-p compares with it.
-  if (options.minP > 0)
-    for (double &w : weights)
-      if (w < options.minP)
-        w = 0;
   return (int32_t)std::discrete_distribution<int64_t>(weights.begin(), weights.end())(rng);
 }
 
 bool attnedit::isStopToken(const Model &model, const GenerationOptions &options,
                            int32_t token) {
-  return !options.ignoreStopTokens && (llvm::is_contained(model.stopTokens(), token) ||
-                                       llvm::is_contained(options.stopTokenIds, token));
+  return (!options.ignoreStopTokens && llvm::is_contained(model.stopTokens(), token)) ||
+         llvm::is_contained(options.stopTokenIds, token);
 }
 
 llvm::Expected<int32_t> attnedit::drawToken(llvm::ArrayRef<float> row,
@@ -84,8 +85,10 @@ llvm::Expected<int32_t> attnedit::drawToken(llvm::ArrayRef<float> row,
   }
   // Masked by the lowest finite value, not -inf, which sampleToken refuses
   // as the model's garbage; exp of it at any temperature is 0.
-  if ((int64_t)generated < options.minTokens && !options.ignoreStopTokens)
-    for (llvm::ArrayRef<int32_t> ids : {model.stopTokens(), llvm::ArrayRef(options.stopTokenIds)})
+  if ((int64_t)generated < options.minTokens)
+    for (llvm::ArrayRef<int32_t> ids :
+         {options.ignoreStopTokens ? llvm::ArrayRef<int32_t>() : model.stopTokens(),
+          llvm::ArrayRef(options.stopTokenIds)})
       for (int32_t id : ids)
         if (id >= 0 && (size_t)id < logits.size() && std::isfinite(logits[id]))
           logits[id] = std::numeric_limits<float>::lowest();

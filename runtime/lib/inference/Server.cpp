@@ -187,6 +187,17 @@ struct Pending {
   std::string text;
   bool done = false;
   RequestResult result;
+
+  /// Adds text to the answer; whole characters go to `pieces` (a streamed
+  /// event never splits one).
+  void append(llvm::StringRef piece) {
+    text += piece;
+    partial += piece;
+    if (size_t whole = wholeUtf8Prefix(partial)) {
+      pieces.push_back(partial.substr(0, whole));
+      partial.erase(0, whole);
+    }
+  }
 };
 
 class Service {
@@ -255,16 +266,17 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
   // change the answer, rather than ignored: a client asking for logprobs
   // would otherwise get null and no word why. Unknown fields and these at
   // their neutral values pass, as OpenAI's clients often send them.
-  // (Completions' logprobs: 0 asks for the sampled tokens' logprobs; chat's
-  // logprobs is a boolean: only false and null are neutral.)
-  for (const auto &[key, neutral] : std::initializer_list<std::pair<const char *, double>>{
-           {"logprobs", -1}, {"top_logprobs", 0}, {"echo", 0}, {"best_of", 1},
+  // False is neutral too; completions' logprobs has no neutral number (0
+  // asks for the sampled tokens' logprobs).
+  for (const auto &[key, neutral] :
+       std::initializer_list<std::pair<const char *, std::optional<double>>>{
+           {"logprobs", std::nullopt}, {"top_logprobs", 0}, {"echo", 0}, {"best_of", 1},
            {"presence_penalty", 0}, {"frequency_penalty", 0}}) {
     const json::Value *v = o->get(key);
     if (!v || v->kind() == json::Value::Null || v->getAsBoolean() == false)
       continue;
     std::optional<double> x = v->getAsNumber();
-    if (!x || *x != neutral)
+    if (!x || x != neutral)
       return invalid(std::string(key) + " is not supported by this server", key);
   }
   for (const char *key : {"suffix", "logit_bias", "tools", "functions", "response_format"}) {
@@ -347,8 +359,9 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
         return *e;
     } else if (const json::Array *a = prompt->getAsArray()) {
       // One prompt: a string, [string], [ids] or [[ids]].
-      if (a->size() == 1 && (*a)[0].getAsArray())
-        a = (*a)[0].getAsArray();
+      if (const json::Array *ids = a->size() == 1 ? (*a)[0].getAsArray() : nullptr;
+          ids && (ids->empty() || (*ids)[0].getAsInteger()))
+        a = ids;
       if (a->size() == 1 && (*a)[0].getAsString()) {
         if (auto e = encodeText(*(*a)[0].getAsString()))
           return *e;
@@ -455,8 +468,11 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
   // vLLM's extensions, which its clients and benchmarks send (ignoring
   // them answered other lengths and text than asked, unsaid).
   if (auto e = number("min_tokens", 0, (double)g.maxTokens, 0, minTokens))
-    return invalid(llvm::formatv("min_tokens must be an integer in [0, {0}] ({1})",
-                                 g.maxTokens, maxKey),
+    return invalid(llvm::formatv("min_tokens must be an integer in [0, {0}], the request's {1}",
+                                 g.maxTokens,
+                                 maxTokens && maxTokens->kind() != json::Value::Null
+                                     ? maxKey
+                                     : "max_tokens default"),
                    "min_tokens");
   if (minTokens != std::floor(minTokens))
     return invalid("min_tokens must be an integer", "min_tokens");
@@ -574,19 +590,13 @@ void Service::complete(llvm::StringRef body, httplib::Response &res, bool chat) 
   request.onToken = [this, pending](int32_t prev, int32_t next) {
     std::string piece = tok->decodeToken(prev, next);
     std::lock_guard<std::mutex> lock(pending->mutex);
-    pending->text += piece;
-    pending->partial += piece;
-    if (size_t whole = wholeUtf8Prefix(pending->partial)) {
-      pending->pieces.push_back(pending->partial.substr(0, whole));
-      pending->partial.erase(0, whole);
-    }
+    pending->append(piece);
     pending->cv.notify_all();
   };
   request.onDone = [this, pending](const RequestResult &result) {
     --inFlight;
     std::lock_guard<std::mutex> lock(pending->mutex);
-    pending->text += result.tail;
-    pending->partial += result.tail;
+    pending->append(result.tail);
     // A character the output ends inside of is sent as it is (U+FFFD), as
     // the whole text has it.
     if (!pending->partial.empty())

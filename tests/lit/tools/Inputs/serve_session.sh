@@ -66,10 +66,13 @@ post /v1/completions '{"model": "stories", "prompt": [[1, 403, 407, 261, 378]], 
 post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 360, "temperature": 0}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/\1 \2/'
 post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 360, "temperature": 0, "ignore_eos": true}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/\1 \2/'
 post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 360, "temperature": 0, "min_tokens": 350}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/\1 \2/'
+post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 360, "temperature": 0, "min_tokens": 100}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/\1 \2/'
+post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0, "ignore_eos": true, "stop_token_ids": [426]}' | sed -e 's/.*"finish_reason":"\([a-z]*\)".*"completion_tokens":\([0-9]*\).*/\1 \2/'
 post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0, "stop_token_ids": [426]}'
 post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0, "stop": ["ttle", "Lily"], "include_stop_str_in_output": true}'
 post /v1/completions '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0, "stop": "Lily", "min_tokens": 10}'
 post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 5, "min_tokens": 6}'
+curl -sN "$url/v1/completions" -d '{"model": "stories", "prompt": "Once upon a time", "max_tokens": 40, "temperature": 0, "stop": "ttle", "stream": true}' | grep -o '"text":"[^"]*"' | tr '\n' ' '; echo
 post /v1/completions '{"model": "stories", "prompt": "x", "max_tokens": 5, "stop_token_ids": [512]}'
 echo "== chat forms"
 post /v1/chat/completions '{"model": "stories", "messages": [{"role": "wizard", "content": "hi"}]}'

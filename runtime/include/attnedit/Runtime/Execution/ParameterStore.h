@@ -36,6 +36,11 @@ public:
   llvm::Expected<Tensor> get(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
                              llvm::StringRef scope = "");
 
+  /// What get() checks, without reading the tensor (a non-f32 one would be
+  /// converted and kept).
+  llvm::Error check(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
+                    llvm::StringRef scope = "");
+
   /// Whether `name` of `scope` has a value (set, or in one of the scope's
   /// files), whatever its shape.
   bool contains(llvm::StringRef name, llvm::StringRef scope = "");

@@ -26,19 +26,21 @@ struct GenerationOptions {
   /// (min-p sampling, as vLLM's min_p); 0 = off.
   double minP = 0.0;
   /// Generation stops when one of these appears in the new text; the
-  /// output ends where it begins (StopStringScanner).
+  /// output ends where it begins (StopStringScanner). Of several, the one
+  /// ending the output first wins (vLLM takes the first listed it finds).
   std::vector<std::string> stopStrings;
   /// ... or ends after it, the stop string included.
   bool includeStopString = false;
   /// Stop tokens besides the model's (ended on, not emitted).
   std::vector<int32_t> stopTokenIds;
-  /// No stop token is drawn, and no stop string ends generation, before
-  /// this many new tokens.
+  /// No stop token is drawn before this many new tokens, and only a stop
+  /// string ending after them ends generation (its text may begin sooner).
   int64_t minTokens = 0;
   /// Prefill + decode over a paged KV cache; false recomputes the whole
   /// prefix for every token (the reference the cache is tested against).
   bool useCache = true;
-  /// Keeps going through stop tokens (benchmarks, as llama-bench does).
+  /// Keeps going through the model's stop tokens (benchmarks, as
+  /// llama-bench does; vLLM's ignore_eos), not through stopTokenIds.
   bool ignoreStopTokens = false;
 };
 
@@ -52,8 +54,8 @@ llvm::Expected<int32_t> drawToken(llvm::ArrayRef<float> row, llvm::ArrayRef<int3
                                   size_t generated, const Model &model,
                                   const GenerationOptions &options, std::mt19937_64 &rng);
 
-/// Whether `token` ends generation under `options` (the model's stop
-/// tokens and options.stopTokenIds, unless ignoreStopTokens).
+/// Whether `token` ends generation under `options`: the model's stop tokens
+/// (unless ignoreStopTokens) and options.stopTokenIds.
 bool isStopToken(const Model &model, const GenerationOptions &options, int32_t token);
 
 /// The text of generated tokens, scanned for stop strings as it streams.

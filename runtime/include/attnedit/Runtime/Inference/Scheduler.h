@@ -6,7 +6,7 @@
 // budget (chunked prefill: a long prompt spreads over several steps, so the
 // running requests keep getting tokens), then decodes one token for every
 // request past its prompt in one @decode call. Sampling per request is
-// generate()'s (sampleToken, repetition penalty, stop tokens and strings).
+// generate()'s (drawToken, isStopToken, StopStringScanner).
 //
 //===----------------------------------------------------------------------===//
 #ifndef ATTNEDIT_RUNTIME_INFERENCE_SCHEDULER_H
@@ -24,9 +24,10 @@
 namespace mlir::attnedit {
 
 struct RequestResult {
-  std::vector<int32_t> tokens; // the answer's: no stop token, none a stop string ends inside
-  /// The text kept of the token a stop string ends the answer inside
-  /// (StopStringScanner::tail), after the tokens' text.
+  /// The answer's tokens: without the stop token, and without the token a
+  /// stop string cuts, whose text before the cut is `tail`
+  /// (StopStringScanner::tail).
+  std::vector<int32_t> tokens;
   std::string tail;
   /// Every token sampled, those above and the ones the answer leaves out:
   /// OpenAI's and vLLM's usage.completion_tokens, and /metrics'.
