@@ -8,7 +8,10 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <system_error>
+
+#include <fcntl.h>
 #include <unistd.h>
 
 using namespace mlir::attnedit;
@@ -65,6 +68,32 @@ llvm::Error mlir::attnedit::writeFileAtomically(
 
 llvm::Error mlir::attnedit::writeFileAtomically(llvm::StringRef path, llvm::StringRef text) {
   return writeFileAtomically(path, [&](llvm::raw_ostream &os) { os << text; });
+}
+
+llvm::Error mlir::attnedit::appendDurably(llvm::StringRef path, llvm::StringRef text) {
+  auto fail = [&](int error) {
+    return llvm::createStringError(std::error_code(error, std::generic_category()),
+                                   "%s: cannot write: %s", path.str().c_str(),
+                                   std::strerror(error));
+  };
+  int fd = ::open(path.str().c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return fail(errno);
+  for (size_t done = 0; done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int error = errno;
+      ::close(fd);
+      return fail(error);
+    }
+    done += n;
+  }
+  int error = ::fsync(fd) != 0 ? errno : 0;
+  if (::close(fd) != 0 && !error)
+    error = errno;
+  return error ? fail(error) : llvm::Error::success();
 }
 
 std::error_code mlir::attnedit::createOutputDirectories(llvm::StringRef path) {

@@ -151,6 +151,46 @@ static void diffJson(const json::Value &was, const json::Value &now, const std::
   out.push_back(path + ": " + show(was) + " -> " + show(now));
 }
 
+/// The curves of stages `names` from the first `bytes` of the step log
+/// `path`, and the steps they hold.
+static llvm::Expected<std::pair<std::vector<json::Value>, int64_t>>
+readStepLog(llvm::StringRef path, const json::Array &names, uint64_t bytes) {
+  std::vector<json::Value> curves;
+  for (const json::Value &name : names) {
+    if (!name.getAsString())
+      return makeError(path + ": corrupt checkpoint: 'log_stages' must list stage names");
+    curves.push_back(json::Object{{"stage", name}, {"steps", json::Array()}});
+  }
+  if (bytes == 0)
+    return std::make_pair(std::move(curves), int64_t(0));
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return makeError(path + ": cannot read the step log: " + buffer.getError().message());
+  llvm::StringRef text = (*buffer)->getBuffer();
+  if (text.size() < bytes)
+    return makeError(path + ": corrupt checkpoint: the step log holds " +
+                     llvm::Twine(text.size()) + " bytes, fewer than the " + llvm::Twine(bytes) +
+                     " checkpoint.json recorded");
+  llvm::SmallVector<llvm::StringRef> lines;
+  text.take_front(bytes).split(lines, '\n', -1, /*KeepEmpty=*/false);
+  int64_t points = 0;
+  for (llvm::StringRef line : lines) {
+    llvm::Expected<json::Value> parsed = parseJson(line);
+    if (!parsed)
+      return makeError(path + ": corrupt step log: line " + llvm::Twine(points + 1) + ": " +
+                       llvm::toString(parsed.takeError()));
+    json::Object *point = parsed->getAsObject();
+    std::optional<int64_t> stage = point ? point->getInteger("stage_index") : std::nullopt;
+    if (!stage || *stage < 0 || *stage >= (int64_t)curves.size())
+      return makeError(path + ": corrupt step log: line " + llvm::Twine(points + 1) +
+                       " has no 'stage_index' of the checkpoint's stages");
+    point->erase("stage_index");
+    curves[*stage].getAsObject()->getArray("steps")->push_back(std::move(*parsed));
+    ++points;
+  }
+  return std::make_pair(std::move(curves), points);
+}
+
 llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
   if (!buffer)
@@ -162,11 +202,15 @@ llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
   std::optional<int64_t> stage = object ? object->getInteger("stage") : std::nullopt;
   std::optional<int64_t> step = object ? object->getInteger("step") : std::nullopt;
   std::optional<llvm::StringRef> file = object ? object->getString("file") : std::nullopt;
-  const json::Array *log = object ? object->getArray("log") : nullptr;
+  const json::Array *stages = object ? object->getArray("log_stages") : nullptr;
+  std::optional<int64_t> logBytes = object ? object->getInteger("log_bytes") : std::nullopt;
+  const json::Array *inlineLog = object ? object->getArray("log") : nullptr;
   const json::Value *recipe = object ? object->get("recipe") : nullptr;
   const json::Value *job = object ? object->get("job") : nullptr;
-  if (!stage || !step || !file || !log || !recipe || !job)
-    return makeError(path + ": corrupt checkpoint: needs stage, step, file, log, recipe, job");
+  if (!stage || !step || !file || !((stages && logBytes && *logBytes >= 0) || inlineLog) ||
+      !recipe || !job)
+    return makeError(path + ": corrupt checkpoint: needs stage, step, file, log_stages, "
+                            "log_bytes, recipe, job");
   if (*stage < 0 || *step < 0)
     return makeError(path + ": corrupt checkpoint: negative stage or step");
   // The weights live beside checkpoint.json, named by the step they hold: another file (an
@@ -174,18 +218,30 @@ llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
   if (*file != fileName(*stage, *step))
     return makeError(path + ": corrupt checkpoint: 'file' is '" + *file + "', not '" +
                      fileName(*stage, *step) + "', the weights of its stage and step");
+  CheckpointState state;
+  if (inlineLog) {
+    state.log.assign(inlineLog->begin(), inlineLog->end());
+  } else {
+    auto curves = readStepLog(joinPath(llvm::sys::path::parent_path(path), kStepLog), *stages,
+                              *logBytes);
+    if (!curves)
+      return curves.takeError();
+    state.log = std::move(curves->first);
+    state.logPoints = curves->second;
+    state.logBytes = *logBytes;
+  }
   // The log holds every step before the checkpoint's, the last stage's
   // `step`; a shorter one would lose them from training_log.json.
-  if ((int64_t)log->size() != *stage + 1)
-    return makeError(path + ": corrupt checkpoint: 'log' holds " + llvm::Twine(log->size()) +
-                     " stages, not " + llvm::Twine(*stage + 1));
-  const json::Object *last = log->back().getAsObject();
-  const json::Array *steps = last ? last->getArray("steps") : nullptr;
+  if ((int64_t)state.log.size() != *stage + 1)
+    return makeError(path + ": corrupt checkpoint: its log holds " +
+                     llvm::Twine(state.log.size()) + " stages, not " + llvm::Twine(*stage + 1));
+  const json::Array *steps = state.log.back().getAsObject()
+                                 ? state.log.back().getAsObject()->getArray("steps")
+                                 : nullptr;
   if (!steps || (int64_t)steps->size() != *step)
     return makeError(path + ": corrupt checkpoint: the log of its stage holds " +
                      llvm::Twine(steps ? (int64_t)steps->size() : 0) + " steps, not " +
                      llvm::Twine(*step));
-  CheckpointState state;
   state.stage = *stage;
   state.step = *step;
   state.file = file->str();
@@ -195,7 +251,6 @@ llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
   state.backend = object->getString("backend").value_or("").str();
   state.recipe = *recipe;
   state.job = *job;
-  state.log.assign(log->begin(), log->end());
   return state;
 }
 
@@ -203,10 +258,23 @@ std::string CheckpointState::fileName(int64_t stage, int64_t step) {
   return llvm::formatv("checkpoint-{0}-{1}.safetensors", stage, step).str();
 }
 
+std::string CheckpointState::stepLine(size_t stageIndex, const json::Object &point) {
+  json::Object line(point);
+  line["stage_index"] = (int64_t)stageIndex;
+  std::string text;
+  llvm::raw_string_ostream(text) << json::Value(std::move(line));
+  return text + "\n";
+}
+
 json::Value CheckpointState::toJson() const {
-  return json::Object{{"stage", stage},     {"step", step},       {"file", file},
-                      {"xxh3", xxh3},       {"seconds", seconds}, {"backend", backend},
-                      {"recipe", recipe},   {"job", job},         {"log", json::Array(log)}};
+  json::Array stages;
+  for (const json::Value &curve : log)
+    stages.push_back(*curve.getAsObject()->get("stage"));
+  return json::Object{{"stage", stage},         {"step", step},
+                      {"file", file},           {"xxh3", xxh3},
+                      {"seconds", seconds},     {"backend", backend},
+                      {"recipe", recipe},       {"job", job},
+                      {"log_stages", std::move(stages)}, {"log_bytes", (int64_t)logBytes}};
 }
 
 std::vector<std::string> CheckpointState::changes(const json::Value &newJob,

@@ -33,6 +33,12 @@ llvm::Error writeFileAtomically(llvm::StringRef path,
                                 llvm::function_ref<void(llvm::raw_ostream &)> write);
 llvm::Error writeFileAtomically(llvm::StringRef path, llvm::StringRef text);
 
+/// Appends `text` to `path` (created if missing) and fsyncs it: a log that
+/// grows by what is new, where rewriting it whole made each write cost its
+/// whole history. A reader of a file a failed append left longer than its
+/// owner recorded keeps the recorded length. Errors name `path`.
+llvm::Error appendDurably(llvm::StringRef path, llvm::StringRef text);
+
 /// Creates directory `path` and its missing parents as mkdir -p does: 0777
 /// less the umask (LLVM's default, 0770 less it, left outputs 0750).
 std::error_code createOutputDirectories(llvm::StringRef path);

@@ -2,8 +2,9 @@
 //
 // A job owns its output (a directory, or one file) through a lock. A
 // training job records in checkpoint.json where it is (stage, step, weights
-// file), what it is (the job's identity and its recipe), its loss curves
-// and its time so far; a resume reads that state back and refuses one that
+// file), what it is (the job's identity and its recipe), how much of its
+// step log (steps.jsonl beside it, appended to) its loss curves hold, and
+// its time so far; a resume reads that state back and refuses one that
 // belongs to another job.
 //
 //===----------------------------------------------------------------------===//
@@ -62,11 +63,24 @@ struct CheckpointState {
   /// from before it was kept.
   std::string backend;
   llvm::json::Value recipe = nullptr, job = nullptr;
+  /// The loss curves up to the checkpoint, one JSON object per stage:
+  /// {"stage", "steps": [{step, loss, lr, ...}]}.
   std::vector<llvm::json::Value> log;
+  /// The bytes of steps.jsonl that hold `log`'s first `logPoints` steps, one
+  /// line each ({"stage_index", step, loss, ...}); lines after them are of
+  /// steps past the checkpoint. (Checkpoints from before the file held their
+  /// log inline: 0 of both.)
+  uint64_t logBytes = 0;
+  int64_t logPoints = 0;
+
+  /// steps.jsonl.
+  static constexpr llvm::StringLiteral kStepLog = "steps.jsonl";
+  /// One line of steps.jsonl: step `point` of stage `stageIndex`.
+  static std::string stepLine(size_t stageIndex, const llvm::json::Object &point);
 
   /// The weights' file name of the checkpoint after `step` steps of `stage`.
   static std::string fileName(int64_t stage, int64_t step);
-  /// Reads and checks `path`; errors name it.
+  /// Reads and checks `path` and the step log beside it; errors name them.
   static llvm::Expected<CheckpointState> read(llvm::StringRef path);
   llvm::json::Value toJson() const;
   /// One line "field: was -> now" per difference between this state's job

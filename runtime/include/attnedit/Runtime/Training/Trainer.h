@@ -137,7 +137,8 @@ private:
   /// create() on this rank alone: where `statePath` says the job left off.
   static llvm::Expected<Trainer> resumed(const Recipe &recipe, TrainingRun run,
                                          ParameterStore &store, llvm::StringRef statePath);
-  llvm::Error writeCheckpoint(size_t stage, int64_t step,
+  /// `final`: the stage's last step, or a stop: the log is written too.
+  llvm::Error writeCheckpoint(size_t stage, int64_t step, bool final,
                               llvm::ArrayRef<std::string> names,
                               llvm::ArrayRef<Tensor> params, llvm::ArrayRef<Tensor> m,
                               llvm::ArrayRef<Tensor> v);
@@ -156,6 +157,12 @@ private:
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // One JSON object per stage: {"stage", "steps": [{step, loss, lr, ...}]}.
   std::vector<llvm::json::Value> curves;
+  // What of `curves` the step log holds (CheckpointState).
+  uint64_t logBytes = 0;
+  int64_t logPoints = 0;
+  // When training_log.json was last written, and how long that took.
+  std::chrono::steady_clock::time_point lastLogWrite;
+  double lastLogCost = 0;
 };
 
 /// Writes `curves` (Trainer::log()) as an SVG line plot of loss per step,
