@@ -20,20 +20,35 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <optional>
+
+#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::attnedit;
 
 /// A killed `sample` run's complete samples so far (the first ones in
-/// order) and the job they belong to: one JSON line, then per sample its
-/// length and ids as int32.
-static constexpr llvm::StringLiteral kSampleCheckpointMagic = "attnedit-sample-checkpoint";
+/// order) and the job they belong to: a line naming the format, one JSON
+/// line {"job"}, then a chunk per checkpoint, appended: a JSON line
+/// {"samples", "bytes", "xxh3"} and `bytes` bytes holding per sample its
+/// length and ids as int32. (It was rewritten whole at every checkpoint:
+/// 8000 samples wrote 65 MB for 1 MB of them.)
+static constexpr llvm::StringLiteral kSampleCheckpointMagic = "attnedit-sample-checkpoint-2";
 
-static llvm::Error writeSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job,
-                                         llvm::ArrayRef<std::vector<int32_t>> samples) {
+/// Appends `samples` to the checkpoint at `path`, first creating it for
+/// `job` if `fresh`.
+static llvm::Error appendSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job,
+                                          bool fresh,
+                                          llvm::ArrayRef<std::vector<int32_t>> samples) {
+  if (fresh)
+    if (llvm::Error e = writeFileAtomically(path, [&](llvm::raw_ostream &out) {
+          out << kSampleCheckpointMagic << "\n"
+              << llvm::json::Value(llvm::json::Object{{"job", job}}) << "\n";
+        }))
+      return e;
   std::string data;
   llvm::raw_string_ostream os(data);
   for (const std::vector<int32_t> &sample : samples) {
@@ -41,72 +56,102 @@ static llvm::Error writeSampleCheckpoint(llvm::StringRef path, const llvm::json:
     os.write(reinterpret_cast<const char *>(&n), sizeof n);
     os.write(reinterpret_cast<const char *>(sample.data()), n * sizeof(int32_t));
   }
-  // The samples' hash: a flipped or zeroed byte (a torn write the rename
-  // did not cover) was resumed as other ids.
-  llvm::json::Object header{{"job", job},
-                            {"samples", (int64_t)samples.size()},
-                            {"xxh3", llvm::utohexstr(llvm::xxh3_64bits(data))}};
-  return writeFileAtomically(path, [&](llvm::raw_ostream &out) {
-    out << kSampleCheckpointMagic << "\n" << llvm::json::Value(std::move(header)) << "\n" << data;
-  });
+  // The chunk's hash: a flipped or zeroed byte was resumed as other ids.
+  std::string chunk;
+  llvm::raw_string_ostream(chunk)
+      << llvm::json::Value(llvm::json::Object{{"samples", (int64_t)samples.size()},
+                                              {"bytes", (int64_t)data.size()},
+                                              {"xxh3", llvm::utohexstr(llvm::xxh3_64bits(data))}})
+      << "\n"
+      << data;
+  return appendDurably(path, chunk);
 }
 
 /// The samples of the checkpoint at `path`, refused when it belongs to
 /// another job than `job` (of `total` samples) or does not parse (errors
-/// name the file).
+/// name the file). A last chunk cut short (a kill during its append) is
+/// dropped, and the file truncated before it.
 static llvm::Expected<std::vector<std::vector<int32_t>>>
 readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t total,
                      int64_t vocab) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return makeError(path, buffer.getError().message());
-  llvm::StringRef rest = (*buffer)->getBuffer();
+  llvm::StringRef file = (*buffer)->getBuffer();
   auto corrupt = [&](const llvm::Twine &why) {
     return makeError(path, "not a sample checkpoint (" + why +
                                "); delete it to sample from the start");
   };
-  auto [magic, afterMagic] = rest.split('\n');
-  auto [header, data] = afterMagic.split('\n');
+  auto [magic, afterMagic] = file.split('\n');
+  auto [header, rest] = afterMagic.split('\n');
   if (magic != kSampleCheckpointMagic)
-    return corrupt("no header line");
+    return corrupt(magic.starts_with("attnedit-sample-checkpoint")
+                       ? "written by an earlier attnedit, in another format"
+                       : "no header line");
   auto parsed = parseJson(header);
   if (!parsed)
     return corrupt(llvm::toString(parsed.takeError()));
   const llvm::json::Object *object = parsed->getAsObject();
   const llvm::json::Value *savedJob = object ? object->get("job") : nullptr;
-  std::optional<int64_t> count = object ? object->getInteger("samples") : std::nullopt;
-  if (!savedJob || !count || *count < 0)
-    return corrupt("no job or sample count");
+  if (!savedJob)
+    return corrupt("no job");
   std::vector<std::string> changes = jsonChanges(*savedJob, job);
   if (!changes.empty())
     return makeError(path, "the checkpoint belongs to another sample run; changed: " +
                                llvm::join(changes, "; ") +
                                ". Resume with the same options, or delete it");
-  if (*count > total)
-    return corrupt(llvm::formatv("{0} samples of a run of {1}", *count, total).str());
-  llvm::StringRef bytes = data;
   std::vector<std::vector<int32_t>> samples;
-  for (int64_t i = 0; i < *count; ++i) {
-    int32_t n;
-    if (data.size() < sizeof n)
-      return corrupt(llvm::formatv("sample {0} of {1} is missing", i, *count).str());
-    std::memcpy(&n, data.data(), sizeof n);
-    data = data.drop_front(sizeof n);
-    if (n < 0 || data.size() < (size_t)n * sizeof(int32_t))
-      return corrupt(llvm::formatv("sample {0} has {1} ids, the file fewer", i, n).str());
-    std::vector<int32_t> &sample = samples.emplace_back(n);
-    std::memcpy(sample.data(), data.data(), n * sizeof(int32_t));
-    data = data.drop_front(n * sizeof(int32_t));
-    if (llvm::any_of(sample, [&](int32_t id) { return id < 0 || id >= vocab; }))
-      return corrupt(llvm::formatv("sample {0} has an id outside the vocabulary", i).str());
+  while (!rest.empty()) {
+    size_t lineEnd = rest.find('\n');
+    std::optional<llvm::json::Value> chunk;
+    if (lineEnd != llvm::StringRef::npos) {
+      auto parsedChunk = parseJson(rest.take_front(lineEnd));
+      if (!parsedChunk)
+        return corrupt(llvm::toString(parsedChunk.takeError()));
+      chunk = std::move(*parsedChunk);
+    }
+    const llvm::json::Object *c = chunk ? chunk->getAsObject() : nullptr;
+    std::optional<int64_t> count = c ? c->getInteger("samples") : std::nullopt;
+    std::optional<int64_t> bytes = c ? c->getInteger("bytes") : std::nullopt;
+    std::optional<llvm::StringRef> hash = c ? c->getString("xxh3") : std::nullopt;
+    if (chunk && (!count || !bytes || !hash || *count < 0 || *bytes < 0))
+      return corrupt("a chunk without its samples, bytes and xxh3");
+    if (!chunk || rest.size() - lineEnd - 1 < (uint64_t)*bytes) {
+      size_t kept = rest.data() - file.data();
+      spdlog::warn("{}: dropping a last chunk cut short ({} bytes; a run killed while "
+                   "writing it), resuming from the samples before it",
+                   path.str(), file.size() - kept);
+      if (::truncate(path.str().c_str(), kept) != 0)
+        return makeError(path, llvm::Twine("cannot truncate: ") + std::strerror(errno));
+      break;
+    }
+    if ((int64_t)samples.size() + *count > total)
+      return corrupt(llvm::formatv("{0} samples of a run of {1}", samples.size() + *count,
+                                   total)
+                         .str());
+    llvm::StringRef data = rest.substr(lineEnd + 1, *bytes);
+    rest = rest.drop_front(lineEnd + 1 + *bytes);
+    if (*hash != llvm::utohexstr(llvm::xxh3_64bits(data)))
+      return corrupt("its samples' bytes do not match the xxh3 " + *hash +
+                     " recorded with them");
+    for (int64_t i = 0; i < *count; ++i) {
+      int64_t index = samples.size();
+      int32_t n;
+      if (data.size() < sizeof n)
+        return corrupt(llvm::formatv("sample {0} is missing", index).str());
+      std::memcpy(&n, data.data(), sizeof n);
+      data = data.drop_front(sizeof n);
+      if (n < 0 || data.size() < (size_t)n * sizeof(int32_t))
+        return corrupt(llvm::formatv("sample {0} has {1} ids, the file fewer", index, n).str());
+      std::vector<int32_t> &sample = samples.emplace_back(n);
+      std::memcpy(sample.data(), data.data(), n * sizeof(int32_t));
+      data = data.drop_front(n * sizeof(int32_t));
+      if (llvm::any_of(sample, [&](int32_t id) { return id < 0 || id >= vocab; }))
+        return corrupt(llvm::formatv("sample {0} has an id outside the vocabulary", index).str());
+    }
+    if (!data.empty())
+      return corrupt("bytes after a chunk's last sample");
   }
-  if (!data.empty())
-    return corrupt("bytes after the last sample");
-  std::optional<llvm::StringRef> hash = object->getString("xxh3");
-  if (!hash)
-    return corrupt("no xxh3 of its samples: written by an attnedit before it kept one");
-  if (*hash != llvm::utohexstr(llvm::xxh3_64bits(bytes)))
-    return corrupt("its samples' bytes do not match the xxh3 " + *hash + " recorded with them");
   return samples;
 }
 
@@ -210,8 +255,9 @@ llvm::Error attnedit::writeSamples(Model &model, Decoder &decoder,
       ++prefix;
     if (prefix - saved < options.checkpointEvery || prefix == count)
       continue;
-    if (llvm::Error e = writeSampleCheckpoint(checkpoint, job,
-                                              llvm::ArrayRef(samples).take_front(prefix)))
+    if (llvm::Error e = appendSampleCheckpoint(
+            checkpoint, job, !llvm::sys::fs::exists(checkpoint),
+            llvm::ArrayRef(samples).slice(saved, prefix - saved)))
       return e;
     saved = prefix;
   }
