@@ -301,6 +301,10 @@ static cl::opt<int64_t> maxChunk("max-chunk",
                                  cl::desc("prompt tokens per @prefill call (default 64)"),
                                  cl::init(64), cl::sub(serveCmd), cl::sub(benchServeCmd),
                                  cl::cat(attneditOptions));
+static cl::opt<int> httpThreads("http-threads",
+                               cl::desc("connections served at once: each open one holds a "
+                                        "thread until it closes or idles 5 s (default 64)"),
+                               cl::init(64), cl::sub(serveCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> kvBlocks("kv-blocks",
                                  cl::desc("cap on KV-cache blocks per cache group (default 0 = "
                                           "grow as needed)"),
@@ -1213,6 +1217,8 @@ static llvm::Error runServe(Model &model) {
     return e;
   if (llvm::Error e = checkRange("--shutdown-grace", shutdownGrace, 0, 3600))
     return e;
+  if (llvm::Error e = checkRange("--http-threads", httpThreads, 1, 4096))
+    return e;
   auto decoder = decoderFor(model);
   if (!decoder)
     return decoder.takeError();
@@ -1223,6 +1229,7 @@ static llvm::Error runServe(Model &model) {
   options.maxBatch = maxBatch;
   options.prefillBudget = prefillBudget;
   options.shutdownGrace = shutdownGrace;
+  options.threads = httpThreads;
   options.modelName = modelName.empty() ? defaultModelName(modelPath) : modelName.getValue();
   return serve(**decoder, options);
 }

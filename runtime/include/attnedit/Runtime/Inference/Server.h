@@ -22,7 +22,9 @@ struct ServerOptions {
   std::string modelName;    // the id clients must ask for
   int64_t maxBatch = 32;    // sequences decoded together
   int64_t prefillBudget = 256; // prompt tokens prefilled per step
-  int threads = 64;         // HTTP worker threads (a streaming request holds one)
+  /// HTTP worker threads: each open connection holds one (cpp-httplib
+  /// serves a connection per thread) until it closes or idles 5 s.
+  int threads = 64;
   int64_t shutdownGrace = 5; // seconds running requests get to finish on SIGINT/SIGTERM
 };
 
