@@ -11,6 +11,7 @@
 #include "attnedit/Runtime/Inference/Server.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/ModelConfig.h"
+#include "attnedit/Runtime/Inference/ChatFormat.h"
 #include "attnedit/Runtime/Inference/Scheduler.h"
 
 #include "llvm/ADT/ScopeExit.h"
@@ -202,8 +203,9 @@ struct Pending {
 
 class Service {
 public:
-  Service(Decoder &decoder, const Tokenizer *tok, const ServerOptions &options)
-      : model(decoder.model()), tok(tok), options(options),
+  Service(Decoder &decoder, const Tokenizer *tok, ChatFormat chatFormat,
+          const ServerOptions &options)
+      : model(decoder.model()), tok(tok), chatFormat(std::move(chatFormat)), options(options),
         scheduler(decoder, tok, options.maxBatch, options.prefillBudget) {
     for (int32_t id = 0; id < tok->vocabSize(); ++id)
       longestToken = std::max(longestToken, tok->decodeToken(-1, id).size() + 1);
@@ -231,6 +233,7 @@ private:
 
   Model &model;
   const Tokenizer *tok;
+  ChatFormat chatFormat;
   ServerOptions options;
   Scheduler scheduler;
   // Ids unique across restarts and replicas (their logs are merged), as
@@ -313,9 +316,7 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
     const json::Array *messages = o->getArray("messages");
     if (!messages || messages->empty())
       return invalid("'messages' must be a non-empty array", "messages");
-    // The models attnedit converts carry no chat template: the conversation
-    // is plain "role: content" lines, then "assistant:".
-    std::string text;
+    std::vector<ChatMessage> chatMessages;
     for (auto [i, m] : llvm::enumerate(*messages)) {
       std::string at = llvm::formatv("messages[{0}]", i).str();
       const json::Object *msg = m.getAsObject();
@@ -346,9 +347,9 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
       } else {
         return invalid(at + " needs 'content', a string or an array of text parts", "messages");
       }
-      text += role->str() + ": " + content + "\n";
+      chatMessages.push_back({role->str(), std::move(content)});
     }
-    if (auto e = encodeText(text + "assistant:"))
+    if (auto e = encodeText(chatFormat.render(chatMessages)))
       return *e;
   } else {
     const json::Value *prompt = o->get("prompt");
@@ -892,7 +893,17 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   if (!*tok)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "serve: the model has no tokenizer (pass --tokenizer)");
-  Service service(decoder, *tok, options);
+  auto chatFormat = ChatFormat::forTokenizer(decoder.model().tokenizerPath());
+  if (!chatFormat)
+    return chatFormat.takeError();
+  if (chatFormat->unrecognised())
+    spdlog::warn("{}: the chat template is neither ChatML nor Llama 3's, the two attnedit "
+                 "writes (it runs no Jinja): chat completions get plain \"role: content\" "
+                 "lines; send the prompt as the model expects it to /v1/completions",
+                 decoder.model().tokenizerPath().str());
+  else
+    spdlog::info("chat completions are written as {}", chatFormat->name().str());
+  Service service(decoder, *tok, std::move(*chatFormat), options);
   httplib::Server server;
   // cpp-httplib's default adds SO_REUSEPORT, with which a second server on
   // a busy port starts and the kernel splits the requests between the two.

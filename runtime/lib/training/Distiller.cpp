@@ -235,9 +235,18 @@ static llvm::Error writeModelDir(ModuleOp module, ParameterStore &store,
   if (!exported)
     return exported.takeError();
   const ExportSummary *summary = &exported->summary;
-  std::vector<std::string> files{"model.safetensors"};
-  if (!summary->tokenizerFile.empty())
-    files.push_back(llvm::sys::path::filename(summary->tokenizerFile).str());
+  // Everything the export wrote: the weights, config.json and the tokenizer
+  // with its side files (tokenizer_config.json holds the chat template; a
+  // fixed list of three lost it). config.json last: it marks the model whole.
+  std::vector<std::string> files;
+  std::error_code listed;
+  for (llvm::sys::fs::directory_iterator it(staging, listed), end; it != end && !listed;
+       it.increment(listed))
+    if (llvm::sys::path::filename(it->path()) != "config.json")
+      files.push_back(llvm::sys::path::filename(it->path()).str());
+  if (listed)
+    return makeError(staging + ": cannot list: " + listed.message());
+  llvm::sort(files);
   files.push_back("config.json");
   for (const std::string &file : files)
     if (std::error_code ec = llvm::sys::fs::rename(joinPath(staging, file),

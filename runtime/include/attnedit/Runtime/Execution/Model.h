@@ -44,6 +44,8 @@ public:
   llvm::ArrayRef<int32_t> stopTokens() const { return stops; }
   /// The model's tokenizer, loaded on first use; null when it has none.
   llvm::Expected<const Tokenizer *> tokenizer();
+  /// Its file; empty when it has none.
+  llvm::StringRef tokenizerPath() const { return tokenizerFile; }
   mlir::ModuleOp module() { return *moduleOp; }
   /// Runs this model on the reference interpreter with `options`, whatever
   /// the default backend is (the options are the interpreter's own).

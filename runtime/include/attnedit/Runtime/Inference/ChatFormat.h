@@ -1,0 +1,52 @@
+//===- ChatFormat.h - chat messages written as a prompt --------*- C++ -*-===//
+//
+// A chat completion's messages become the prompt the model was tuned on:
+// its tokenizer's chat template, recognised by family as llama.cpp does
+// (ChatML for Qwen, Llama 3's headers), not run: templates are Jinja
+// programs, and no Jinja engine is packaged for C++ here. Without a
+// template, plain "role: content" lines end in "assistant:".
+//
+//===----------------------------------------------------------------------===//
+#ifndef ATTNEDIT_RUNTIME_INFERENCE_CHATFORMAT_H
+#define ATTNEDIT_RUNTIME_INFERENCE_CHATFORMAT_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <string>
+
+namespace mlir::attnedit {
+
+struct ChatMessage {
+  std::string role, content;
+};
+
+class ChatFormat {
+public:
+  /// The format of the chat template beside `tokenizerPath`: the
+  /// `chat_template` of its tokenizer_config.json, else chat_template.jinja
+  /// (errors name a file that does not parse).
+  static llvm::Expected<ChatFormat> forTokenizer(llvm::StringRef tokenizerPath);
+  /// The format a template's text is of.
+  static ChatFormat fromTemplate(llvm::StringRef chatTemplate);
+
+  /// The prompt of `messages`, ending where the assistant's answer begins.
+  std::string render(llvm::ArrayRef<ChatMessage> messages) const;
+  /// "ChatML", "Llama 3" or "plain lines".
+  llvm::StringRef name() const;
+  /// Whether a template was there that is of neither family (rendered as
+  /// plain lines).
+  bool unrecognised() const { return unknownTemplate; }
+
+private:
+  enum class Kind { Plain, ChatML, Llama3 } kind = Kind::Plain;
+  bool unknownTemplate = false;
+  /// The system message a ChatML template adds when the chat has none
+  /// (Qwen2 and Qwen2.5 do; Qwen3 does not).
+  std::string defaultSystem;
+};
+
+} // namespace mlir::attnedit
+
+#endif // ATTNEDIT_RUNTIME_INFERENCE_CHATFORMAT_H

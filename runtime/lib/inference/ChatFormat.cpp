@@ -1,0 +1,109 @@
+//===- ChatFormat.cpp - chat messages written as a prompt ------------------===//
+
+#include "attnedit/Runtime/Inference/ChatFormat.h"
+#include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/Json.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+using namespace mlir;
+using namespace mlir::attnedit;
+
+llvm::Expected<ChatFormat> ChatFormat::forTokenizer(llvm::StringRef tokenizerPath) {
+  llvm::StringRef dir = llvm::sys::path::parent_path(tokenizerPath);
+  std::string config = joinPath(dir, "tokenizer_config.json");
+  if (llvm::sys::fs::exists(config)) {
+    auto buffer = llvm::MemoryBuffer::getFile(config, /*IsText=*/true);
+    if (!buffer)
+      return makeError(config, "cannot read: " + buffer.getError().message());
+    auto parsed = parseJson((*buffer)->getBuffer());
+    if (!parsed)
+      return makeError(config, "not valid JSON: " + llvm::toString(parsed.takeError()));
+    const llvm::json::Object *object = parsed->getAsObject();
+    const llvm::json::Value *field = object ? object->get("chat_template") : nullptr;
+    if (auto text = field ? field->getAsString() : std::nullopt)
+      return fromTemplate(*text);
+    // Several named templates: [{"name", "template"}], "default" the chat's.
+    if (const llvm::json::Array *named = field ? field->getAsArray() : nullptr)
+      for (const llvm::json::Value &entry : *named)
+        if (const llvm::json::Object *e = entry.getAsObject();
+            e && e->getString("name") == llvm::StringRef("default") && e->getString("template"))
+          return fromTemplate(*e->getString("template"));
+  }
+  // Newer transformers save the template on its own.
+  std::string jinja = joinPath(dir, "chat_template.jinja");
+  if (llvm::sys::fs::exists(jinja)) {
+    auto buffer = llvm::MemoryBuffer::getFile(jinja, /*IsText=*/true);
+    if (!buffer)
+      return makeError(jinja, "cannot read: " + buffer.getError().message());
+    return fromTemplate((*buffer)->getBuffer());
+  }
+  return ChatFormat();
+}
+
+ChatFormat ChatFormat::fromTemplate(llvm::StringRef chatTemplate) {
+  ChatFormat format;
+  if (chatTemplate.contains("<|im_start|>")) {
+    format.kind = Kind::ChatML;
+    // A default system message is a string literal holding the whole turn:
+    // '<|im_start|>system\nYou are ...<|im_end|>\n' (the newline written
+    // as one, or as Jinja's \n escape).
+    for (llvm::StringRef open : {"'<|im_start|>system\n", "'<|im_start|>system\\n"}) {
+      size_t at = chatTemplate.find(open);
+      while (at != llvm::StringRef::npos) {
+        llvm::StringRef rest = chatTemplate.drop_front(at + open.size());
+        size_t end = rest.find("<|im_end|>");
+        llvm::StringRef text = rest.take_front(end);
+        if (end != llvm::StringRef::npos && !text.empty() &&
+            text.find_first_of("'\"{}+") == llvm::StringRef::npos) {
+          format.defaultSystem = text.str();
+          return format;
+        }
+        at = chatTemplate.find(open, at + 1);
+      }
+    }
+  } else if (chatTemplate.contains("<|start_header_id|>")) {
+    format.kind = Kind::Llama3;
+  } else {
+    format.unknownTemplate = !chatTemplate.trim().empty();
+  }
+  return format;
+}
+
+std::string ChatFormat::render(llvm::ArrayRef<ChatMessage> messages) const {
+  std::string text;
+  switch (kind) {
+  case Kind::ChatML:
+    if (!defaultSystem.empty() && (messages.empty() || messages.front().role != "system"))
+      text += "<|im_start|>system\n" + defaultSystem + "<|im_end|>\n";
+    for (const ChatMessage &m : messages)
+      text += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+    return text + "<|im_start|>assistant\n";
+  case Kind::Llama3:
+    // The model's BOS (<|begin_of_text|>) is the prompt's first token.
+    for (const ChatMessage &m : messages)
+      text += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" +
+              llvm::StringRef(m.content).trim().str() + "<|eot_id|>";
+    return text + "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  case Kind::Plain:
+    break;
+  }
+  for (const ChatMessage &m : messages)
+    text += m.role + ": " + m.content + "\n";
+  return text + "assistant:";
+}
+
+llvm::StringRef ChatFormat::name() const {
+  switch (kind) {
+  case Kind::ChatML:
+    return "ChatML";
+  case Kind::Llama3:
+    return "Llama 3";
+  case Kind::Plain:
+    break;
+  }
+  return "plain lines";
+}

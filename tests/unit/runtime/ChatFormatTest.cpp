@@ -1,0 +1,107 @@
+//===- ChatFormatTest.cpp - chat messages written as a prompt --------------===//
+//
+// The prompts HF's apply_chat_template(add_generation_prompt=True) gives for
+// Qwen2.5's and Qwen3's ChatML templates and Llama 3's (abridged to the
+// parts ChatFormat reads, with the literals as the released
+// tokenizer_config.json files spell them), and plain lines without one.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnedit/Runtime/Inference/ChatFormat.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+using namespace mlir::attnedit;
+
+namespace {
+
+const std::vector<ChatMessage> kChat = {{"system", "Be brief."}, {"user", "Hi"}};
+const std::vector<ChatMessage> kNoSystem = {{"user", "Hi"}};
+
+// Qwen2.5-Instruct: a default system message when the chat has none.
+const char *kQwen25 =
+    "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == "
+    "'system' %}\n        {{- messages[0]['content'] }}\n    {%- else %}\n        {{- 'You are "
+    "Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}\n    {%- endif %}\n{%- "
+    "else %}\n    {%- if messages[0]['role'] == 'system' %}\n        {{- '<|im_start|>system\\n' "
+    "+ messages[0]['content'] + '<|im_end|>\\n' }}\n    {%- else %}\n        {{- "
+    "'<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+    "assistant.<|im_end|>\\n' }}\n    {%- endif %}\n{%- endif %}";
+
+// Qwen3: no default system message; literals hold real newlines.
+const char *kQwen3 =
+    "{%- if tools %}\n    {{- '<|im_start|>system\n' }}\n{%- else %}\n    {%- if "
+    "messages[0].role == 'system' %}\n        {{- '<|im_start|>system\n' + "
+    "messages[0].content + '<|im_end|>\n' }}\n    {%- endif %}\n{%- endif %}";
+
+const char *kLlama3 = "{% set content = '<|start_header_id|>' + message['role'] + "
+                      "'<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}";
+
+TEST(ChatFormat, Qwen25AddsItsDefaultSystemMessage) {
+  ChatFormat f = ChatFormat::fromTemplate(kQwen25);
+  EXPECT_EQ(f.name(), "ChatML");
+  EXPECT_EQ(f.render(kNoSystem),
+            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+            "assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(f.render(kChat), "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi"
+                             "<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(ChatFormat, Qwen3HasNone) {
+  ChatFormat f = ChatFormat::fromTemplate(kQwen3);
+  EXPECT_EQ(f.render(kNoSystem), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(ChatFormat, Llama3) {
+  ChatFormat f = ChatFormat::fromTemplate(kLlama3);
+  EXPECT_EQ(f.name(), "Llama 3");
+  EXPECT_EQ(f.render(kChat),
+            "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>"
+            "user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>"
+            "\n\n");
+}
+
+TEST(ChatFormat, PlainLinesWithoutARecognisedTemplate) {
+  ChatFormat none = ChatFormat::fromTemplate("");
+  EXPECT_FALSE(none.unrecognised());
+  EXPECT_EQ(none.render(kChat), "system: Be brief.\nuser: Hi\nassistant:");
+  ChatFormat other = ChatFormat::fromTemplate("{{ bos_token }}[INST] {{ m }} [/INST]");
+  EXPECT_TRUE(other.unrecognised());
+  EXPECT_EQ(other.name(), "plain lines");
+}
+
+TEST(ChatFormat, ReadsTheTemplateBesideTheTokenizer) {
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("chat-format", dir));
+  std::string tokenizer = (dir + "/tokenizer.json").str();
+  auto write = [&](llvm::StringRef name, llvm::StringRef text) {
+    std::error_code ec;
+    llvm::raw_fd_ostream((dir + "/" + name).str(), ec) << text;
+    ASSERT_FALSE(ec);
+  };
+  auto none = ChatFormat::forTokenizer(tokenizer);
+  ASSERT_TRUE(bool(none)) << llvm::toString(none.takeError());
+  EXPECT_EQ(none->name(), "plain lines");
+  write("chat_template.jinja", kLlama3);
+  auto jinja = ChatFormat::forTokenizer(tokenizer);
+  ASSERT_TRUE(bool(jinja)) << llvm::toString(jinja.takeError());
+  EXPECT_EQ(jinja->name(), "Llama 3");
+  write("tokenizer_config.json",
+        R"({"chat_template": [{"name": "tool_use", "template": "x"},
+                              {"name": "default", "template": "<|im_start|>"}]})");
+  auto named = ChatFormat::forTokenizer(tokenizer);
+  ASSERT_TRUE(bool(named)) << llvm::toString(named.takeError());
+  EXPECT_EQ(named->name(), "ChatML");
+  write("tokenizer_config.json", "{");
+  auto bad = ChatFormat::forTokenizer(tokenizer);
+  ASSERT_FALSE(bool(bad));
+  EXPECT_NE(llvm::toString(bad.takeError()).find("tokenizer_config.json: not valid JSON"),
+            std::string::npos);
+  llvm::sys::fs::remove_directories(dir);
+}
+
+} // namespace
