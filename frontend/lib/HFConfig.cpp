@@ -641,6 +641,8 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path,
     return bos.takeError();
   // Qwen's tokenizers never prepend BOS, although its config names one:
   // its text starts with no BOS, in training as in generation.
+  if (!bos->empty())
+    config.configBosTokenId = bos->front();
   if (!bos->empty() && !qwen2 && !qwen3)
     config.bosTokenId = bos->front();
   llvm::Expected<std::vector<int32_t>> eos = tokenIds(reader, "eos_token_id", config.vocabSize);

@@ -459,6 +459,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::emit() {
   }
   if (c.bosTokenId)
     m->setAttr(attrs::kBosToken, b.getI32IntegerAttr(*c.bosTokenId));
+  else if (c.configBosTokenId)
+    m->setAttr(attrs::kConfigBosToken, b.getI32IntegerAttr(*c.configBosTokenId));
   m->setAttr(attrs::kStopTokens, b.getDenseI32ArrayAttr(c.stopTokenIds));
 
   int64_t dyn = ShapedType::kDynamic, h = c.hiddenSize, v = c.vocabSize;

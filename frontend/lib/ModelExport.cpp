@@ -533,6 +533,8 @@ llvm::Error Exporter::collectDecoder() {
   config["max_position_embeddings"] = maxPositions;
   if (auto bos = module->getAttrOfType<IntegerAttr>(attrs::kBosToken))
     config["bos_token_id"] = bos.getInt();
+  else if (auto named = module->getAttrOfType<IntegerAttr>(attrs::kConfigBosToken))
+    config["bos_token_id"] = named.getInt();
   else
     config["bos_token_id"] = nullptr;
   llvm::json::Array stops;

@@ -55,7 +55,8 @@ LogicalResult AttnEditDialect::verifyOperationAttribute(Operation *op, NamedAttr
        integer.getInt() > kMaxConfigSize))
     return op->emitError() << "'" << name << "' must be an integer in [1, " << kMaxConfigSize
                            << "] (the model's context in tokens)";
-  if (name == attrs::kBosToken && (!integer || integer.getInt() < 0))
+  if ((name == attrs::kBosToken || name == attrs::kConfigBosToken) &&
+      (!integer || integer.getInt() < 0))
     return op->emitError() << "'" << name << "' must be a non-negative integer (a token id)";
   if (name == attrs::kStopTokens) {
     auto ids = dyn_cast<DenseI32ArrayAttr>(attr.getValue());

@@ -98,6 +98,8 @@ struct ModelConfig {
   /// The token the model's text starts with (none for Qwen, whose config
   /// names one its tokenizers never prepend).
   std::optional<int32_t> bosTokenId;
+  /// The config's bos_token_id, prepended or not (written back on export).
+  std::optional<int32_t> configBosTokenId;
   /// Generation stops before emitting any of these.
   std::vector<int32_t> stopTokenIds;
 };

@@ -14,6 +14,9 @@ inline constexpr llvm::StringLiteral kParameterFiles = "attnedit.parameter_files
 inline constexpr llvm::StringLiteral kParameterScopes = "attnedit.parameter_scopes";
 inline constexpr llvm::StringLiteral kTokenizer = "attnedit.tokenizer";
 inline constexpr llvm::StringLiteral kBosToken = "attnedit.bos_token_id";
+/// The bos_token_id a config names that the model's text does not start
+/// with (Qwen's): kept for export, never prepended.
+inline constexpr llvm::StringLiteral kConfigBosToken = "attnedit.config_bos_token_id";
 inline constexpr llvm::StringLiteral kStopTokens = "attnedit.stop_token_ids";
 inline constexpr llvm::StringLiteral kArchitecture = "attnedit.architecture";
 inline constexpr llvm::StringLiteral kMaxPositions = "attnedit.max_positions";
