@@ -33,15 +33,15 @@ using namespace mlir::attnedit;
 /// A killed `sample` run's complete samples so far (the first ones in
 /// order) and the job they belong to: a line naming the format, one JSON
 /// line {"job"}, then a chunk per checkpoint, appended: a JSON line
-/// {"samples", "bytes", "xxh3"} and `bytes` bytes holding per sample its
+/// {"first", "samples", "bytes", "xxh3"} and `bytes` bytes holding per sample its
 /// length and ids as int32. (It was rewritten whole at every checkpoint:
 /// 8000 samples wrote 65 MB for 1 MB of them.)
 static constexpr llvm::StringLiteral kSampleCheckpointMagic = "attnedit-sample-checkpoint-2";
 
-/// Appends `samples` to the checkpoint at `path`, first creating it for
-/// `job` if `fresh`.
+/// Appends `samples`, the run's from number `first` on, to the checkpoint
+/// at `path`, first creating it for `job` if `fresh`.
 static llvm::Error appendSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job,
-                                          bool fresh,
+                                          bool fresh, int64_t first,
                                           llvm::ArrayRef<std::vector<int32_t>> samples) {
   if (fresh)
     if (llvm::Error e = writeFileAtomically(path, [&](llvm::raw_ostream &out) {
@@ -59,7 +59,8 @@ static llvm::Error appendSampleCheckpoint(llvm::StringRef path, const llvm::json
   // The chunk's hash: a flipped or zeroed byte was resumed as other ids.
   std::string chunk;
   llvm::raw_string_ostream(chunk)
-      << llvm::json::Value(llvm::json::Object{{"samples", (int64_t)samples.size()},
+      << llvm::json::Value(llvm::json::Object{{"first", first},
+                                              {"samples", (int64_t)samples.size()},
                                               {"bytes", (int64_t)data.size()},
                                               {"xxh3", llvm::utohexstr(llvm::xxh3_64bits(data))}})
       << "\n"
@@ -111,20 +112,26 @@ readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t
       chunk = std::move(*parsedChunk);
     }
     const llvm::json::Object *c = chunk ? chunk->getAsObject() : nullptr;
+    std::optional<int64_t> first = c ? c->getInteger("first") : std::nullopt;
     std::optional<int64_t> count = c ? c->getInteger("samples") : std::nullopt;
     std::optional<int64_t> bytes = c ? c->getInteger("bytes") : std::nullopt;
     std::optional<llvm::StringRef> hash = c ? c->getString("xxh3") : std::nullopt;
-    if (chunk && (!count || !bytes || !hash || *count < 0 || *bytes < 0))
-      return corrupt("a chunk without its samples, bytes and xxh3");
+    if (chunk && (!first || !count || !bytes || !hash || *count < 0 || *bytes < 0))
+      return corrupt("a chunk without its first, samples, bytes and xxh3");
     if (!chunk || rest.size() - lineEnd - 1 < (uint64_t)*bytes) {
       size_t kept = rest.data() - file.data();
-      spdlog::warn("{}: dropping a last chunk cut short ({} bytes; a run killed while "
-                   "writing it), resuming from the samples before it",
+      spdlog::warn("{}: dropping a last chunk cut short ({} bytes: its run was killed, or "
+                   "its disk filled, while writing it), resuming from the samples before it",
                    path.str(), file.size() - kept);
       if (::truncate(path.str().c_str(), kept) != 0)
         return makeError(path, llvm::Twine("cannot truncate: ") + std::strerror(errno));
       break;
     }
+    // A chunk repeated, dropped or moved would shift every sample after it.
+    if (*first != (int64_t)samples.size())
+      return corrupt(llvm::formatv("a chunk of samples from {0} where {1} comes next",
+                                   *first, samples.size())
+                         .str());
     if ((int64_t)samples.size() + *count > total)
       return corrupt(llvm::formatv("{0} samples of a run of {1}", samples.size() + *count,
                                    total)
@@ -256,7 +263,7 @@ llvm::Error attnedit::writeSamples(Model &model, Decoder &decoder,
     if (prefix - saved < options.checkpointEvery || prefix == count)
       continue;
     if (llvm::Error e = appendSampleCheckpoint(
-            checkpoint, job, !llvm::sys::fs::exists(checkpoint),
+            checkpoint, job, !llvm::sys::fs::exists(checkpoint), saved,
             llvm::ArrayRef(samples).slice(saved, prefix - saved)))
       return e;
     saved = prefix;

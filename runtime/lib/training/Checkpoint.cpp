@@ -173,7 +173,7 @@ readStepLog(llvm::StringRef path, const json::Array &names, uint64_t bytes) {
                      " checkpoint.json recorded");
   llvm::SmallVector<llvm::StringRef> lines;
   text.take_front(bytes).split(lines, '\n', -1, /*KeepEmpty=*/false);
-  int64_t points = 0;
+  int64_t points = 0, lastStage = 0;
   for (llvm::StringRef line : lines) {
     llvm::Expected<json::Value> parsed = parseJson(line);
     if (!parsed)
@@ -185,7 +185,16 @@ readStepLog(llvm::StringRef path, const json::Array &names, uint64_t bytes) {
       return makeError(path + ": corrupt step log: line " + llvm::Twine(points + 1) +
                        " has no 'stage_index' of the checkpoint's stages");
     point->erase("stage_index");
-    curves[*stage].getAsObject()->getArray("steps")->push_back(std::move(*parsed));
+    // In order, each step once: an edited or reordered line would be
+    // reported as the run's.
+    json::Array &steps = *curves[*stage].getAsObject()->getArray("steps");
+    bool stageInOrder = *stage == lastStage || (*stage > lastStage && steps.empty());
+    if (!stageInOrder || point->getInteger("step") != (int64_t)steps.size() + 1)
+      return makeError(path + ": corrupt step log: line " + llvm::Twine(points + 1) +
+                       " is not step " + llvm::Twine(steps.size() + 1) + " of stage " +
+                       llvm::Twine(*stage + 1) + ", the next");
+    lastStage = *stage;
+    steps.push_back(std::move(*parsed));
     ++points;
   }
   return std::make_pair(std::move(curves), points);

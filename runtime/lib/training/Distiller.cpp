@@ -337,8 +337,21 @@ trainAndWrite(ModuleOp model, ParameterStore &store, Trainer &trainer, TokenSour
     if (llvm::Error e = afterStage("edited"))
       return e;
   for (size_t i = 0; i < options.recipe.stages.size(); ++i) {
-    if (trainer.finished(i))
+    auto stageDone = [&]() -> llvm::Error {
+      if (!afterStage)
+        return llvm::Error::success();
+      return afterStage(
+          llvm::formatv("stage {0} ({1})", i + 1, options.recipe.stages[i].stage).str());
+    };
+    if (trainer.finished(i)) {
+      // Resumed at this stage's last checkpoint: a kill may have come
+      // before its after-stage work (its evidence), which is done again
+      // from the same weights.
+      if (trainer.resumedAtEndOf(i))
+        if (llvm::Error e = stageDone())
+          return e;
       continue;
+    }
     const StageRecipe &stage = options.recipe.stages[i];
     auto training = trainingCopy(model, stage.buildOptions() + stageOptions.str());
     if (!training)
@@ -358,11 +371,8 @@ trainAndWrite(ModuleOp model, ParameterStore &store, Trainer &trainer, TokenSour
             i, (*training)->lookupSymbol<func::FuncOp>("train_step_grad"), data,
             share ? (*share).lookupSymbol<func::FuncOp>("train_step_grad") : func::FuncOp()))
       return e;
-    if (afterStage)
-      if (llvm::Error e = afterStage(llvm::formatv("stage {0} ({1})", i + 1,
-                                                   options.recipe.stages[i].stage)
-                                         .str()))
-        return e;
+    if (llvm::Error e = stageDone())
+      return e;
   }
   if (!group)
     return writeModelDir(model, store, options);
@@ -407,6 +417,10 @@ private:
 };
 } // namespace
 
+/// The reports a job writes beside its `work` as it trains.
+static constexpr const char *kReports[] = {"training_log.json", "training_loss.svg",
+                                           "evidence.json", "evidence.svg"};
+
 /// The job's lock on `work`: rank 0's (and a lone process's), since ranks of
 /// one job share the directory.
 static llvm::Expected<std::optional<JobLock>> lockOf(llvm::StringRef work) {
@@ -415,6 +429,11 @@ static llvm::Expected<std::optional<JobLock>> lockOf(llvm::StringRef work) {
   auto lock = JobLock::acquire(work);
   if (!lock)
     return lock.takeError();
+  // The temporaries of the reports a killed job was replacing beside `work`
+  // (acquire removed those in it).
+  llvm::StringRef outDir = llvm::sys::path::parent_path(work);
+  for (const char *report : kReports)
+    llvm::sys::fs::remove(joinPath(outDir, report) + ".tmp");
   return std::optional<JobLock>(std::move(*lock));
 }
 
@@ -457,9 +476,7 @@ static llvm::Error refuseForeignOutput(llvm::StringRef outDir) {
     return makeError(outDir + " exists and is not a directory (--out names the directory of "
                               "the model to write)");
   auto foreign = foreignEntries(outDir, [](llvm::StringRef name) {
-    return llvm::is_contained({"work", "training_log.json", "training_loss.svg", "evidence.json",
-                               "evidence.svg"},
-                              name);
+    return name == "work" || llvm::is_contained(kReports, name);
   });
   if (!foreign)
     return makeError(outDir + ": cannot list: " + foreign.getError().message());

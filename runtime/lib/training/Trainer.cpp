@@ -302,12 +302,28 @@ llvm::Expected<Trainer> Trainer::resumed(const Recipe &recipe, TrainingRun run,
   }
   spdlog::info("resuming from {} (stage {}, step {})", trainer.checkpointFile,
                trainer.resumeStage + 1, trainer.resumeStep);
+  if (!writer)
+    return trainer;
+  // A kill between checkpoint.json naming a new file and the old one's
+  // removal left the old one: parameters and moments no checkpoint names.
+  std::error_code ec;
+  for (fs::directory_iterator it(trainer.run.workDir, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    if (name.starts_with("checkpoint-") && name.ends_with(".safetensors") &&
+        name != state->file)
+      fs::remove(it->path());
+  }
+  // A kill after a stage's last checkpoint and before its log was written
+  // (the log is written at a stage's end) left it behind the checkpoint.
+  if (trainer.resumeStep == recipe.stages[trainer.resumeStage].steps)
+    if (llvm::Error e = trainer.writeLog())
+      return std::move(e);
   return trainer;
 }
 
 bool Trainer::finished(size_t index) const {
-  return (int64_t)index < resumeStage ||
-         ((int64_t)index == resumeStage && resumeStep == recipe.stages[index].steps);
+  return (int64_t)index < resumeStage || resumedAtEndOf(index);
 }
 
 static llvm::ArrayRef<uint8_t> bytesOf(const Tensor &t) {

@@ -114,6 +114,10 @@ public:
   bool finished(size_t index) const;
   /// True if a checkpoint was resumed: the parameters are trained ones.
   bool resumed() const { return resumeStage >= 0; }
+  /// True if the checkpoint resumed is stage `index`'s last.
+  bool resumedAtEndOf(size_t index) const {
+    return (int64_t)index == resumeStage && resumeStep == recipe.stages[index].steps;
+  }
 
   /// Trains stage `index` of the recipe: `gradFunc` is its @train_step_grad;
   /// with `targets`, each sequence is passed as (tokens, positions, targets)
