@@ -614,10 +614,24 @@ llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path,
       return reader.takeError();
     if (config.headDim % 2 != 0)
       return reader.error("head_dim", "must be even for rotary embeddings");
-    if (slidingWindow)
+    // transformers slides layers max_window_layers and after (Qwen's
+    // default 28): a model with no more layers than that has none.
+    int64_t fullLayers = 28;
+    if (slidingWindow && (qwen2 || qwen3) && !reader.integer("max_window_layers", fullLayers))
+      return reader.takeError();
+    if (slidingWindow && (!(qwen2 || qwen3) || fullLayers < config.numLayers)) {
+      std::string which =
+          qwen2 || qwen3
+              ? llvm::formatv(" and max_window_layers ({0}) is below num_hidden_layers ({1}): "
+                              "layers {2} on slide",
+                              fullLayers, config.numLayers, std::max<int64_t>(fullLayers, 0))
+                    .str()
+              : "";
       return reader.error("use_sliding_window",
-                          llvm::Twine("is true; ") + (qwen3 ? "Qwen3" : qwen2 ? "Qwen2" : "Llama") +
+                          "is true" + which + "; " +
+                              (qwen3 ? "Qwen3" : qwen2 ? "Qwen2" : "Llama") +
                               " sliding-window layers are not supported on import");
+    }
     // Llama and Qwen3 put attention_bias on o_proj too, which attnedit's
     // attention has no operand for; Qwen2 always has q/k/v biases (and no
     // o_proj bias), whatever the config says.

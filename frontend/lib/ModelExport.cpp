@@ -666,7 +666,10 @@ llvm::Error Exporter::collect() {
                                      normEps, *config.getNumber("rms_norm_eps"))
                            .str());
   }
-  config["attention_bias"] = false;
+  // Qwen2's q/k/v biases are not a config field (Qwen2Config has none):
+  // `false` beside them read as a model without.
+  if (base != "Qwen2ForCausalLM")
+    config["attention_bias"] = false;
   config["mlp_bias"] = false;
   llvm::StringRef modelType = base == "Qwen2ForCausalLM"   ? "qwen2"
                               : base == "Qwen3ForCausalLM" ? "qwen3"
