@@ -315,9 +315,10 @@ llvm::Expected<Trainer> Trainer::resumed(const Recipe &recipe, TrainingRun run,
       fs::remove(it->path());
   }
   // A kill after a stage's last checkpoint and before its log was written
-  // (the log is written at a stage's end) left it behind the checkpoint.
+  // (the log is written at a stage's end) left it behind the checkpoint;
+  // its training time is the checkpoint's, this run having trained nothing.
   if (trainer.resumeStep == recipe.stages[trainer.resumeStage].steps)
-    if (llvm::Error e = trainer.writeLog())
+    if (llvm::Error e = trainer.writeLog(trainer.earlierSeconds))
       return std::move(e);
   return trainer;
 }
@@ -375,11 +376,16 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step, bool final,
   state.step = step;
   state.file = file;
   state.xxh3 = contentHash((*written)->getBuffer());
-  state.seconds = trainSeconds();
+  // One time for the checkpoint and the log: a resume reads the
+  // checkpoint's, and the log said a little more.
+  double seconds = trainSeconds();
+  state.seconds = seconds;
   state.backend = defaultBackendName();
   state.recipe = recipe.toJson();
   state.job = json::Object(run.job);
-  state.log = curves;
+  // checkpoint.json names the stages; their steps are the step log's.
+  for (const json::Value &curve : curves)
+    state.log.push_back(json::Object{{"stage", *curve.getAsObject()->get("stage")}});
   state.logBytes = logBytes;
   state.logPoints = logPoints;
   if (llvm::Error e = writeFileAtomically(joinPath(run.workDir, "checkpoint.json"),
@@ -398,7 +404,7 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step, bool final,
   auto now = std::chrono::steady_clock::now();
   if (!final && std::chrono::duration<double>(now - lastLogWrite).count() < 20 * lastLogCost)
     return llvm::Error::success();
-  if (llvm::Error e = writeLog())
+  if (llvm::Error e = writeLog(seconds))
     return e;
   lastLogWrite = std::chrono::steady_clock::now();
   lastLogCost = std::chrono::duration<double>(lastLogWrite - now).count();
@@ -410,7 +416,7 @@ double Trainer::trainSeconds() const {
          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 
-llvm::Error Trainer::writeLog() const {
+llvm::Error Trainer::writeLog(double seconds) const {
   if (ProcessGroup *group = processGroup(); group && group->rank() != 0)
     return llvm::Error::success();
   json::Value curvesJson = log();
@@ -420,7 +426,7 @@ llvm::Error Trainer::writeLog() const {
             llvm::formatv("{0:2}", json::Value(json::Object{{"job", json::Object(run.job)},
                                                             {"backend", defaultBackendName()},
                                                             {"recipe", recipe.toJson()},
-                                                            {"train_seconds", trainSeconds()},
+                                                            {"train_seconds", seconds},
                                                             {"stages", curvesJson}}))
                 .str()))
       return e;

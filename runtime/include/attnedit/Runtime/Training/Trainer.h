@@ -146,7 +146,8 @@ private:
                               llvm::ArrayRef<std::string> names,
                               llvm::ArrayRef<Tensor> params, llvm::ArrayRef<Tensor> m,
                               llvm::ArrayRef<Tensor> v);
-  llvm::Error writeLog() const;
+  /// training_log.json and the plot, with `seconds` of training.
+  llvm::Error writeLog(double seconds) const;
   /// Wall seconds this job has trained, over its runs so far.
   double trainSeconds() const;
 
