@@ -361,12 +361,16 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step, bool final,
     return makeError(path + ": cannot read back: " + written.getError().message());
   // The steps since the last checkpoint join the log before checkpoint.json
   // counts them.
+  // Stages the log holds whole are skipped, not walked: each checkpoint
+  // costs its new steps.
   std::string lines;
   int64_t points = 0;
-  for (auto [index, curve] : llvm::enumerate(curves))
-    for (const json::Value &point : *curve.getAsObject()->getArray("steps"))
-      if (points++ >= logPoints)
-        lines += CheckpointState::stepLine(index, *point.getAsObject());
+  for (auto [index, curve] : llvm::enumerate(curves)) {
+    const json::Array &steps = *curve.getAsObject()->getArray("steps");
+    for (size_t i = std::max<int64_t>(logPoints - points, 0); i < steps.size(); ++i)
+      lines += CheckpointState::stepLine(index, *steps[i].getAsObject());
+    points += steps.size();
+  }
   if (llvm::Error e = appendDurably(joinPath(run.workDir, CheckpointState::kStepLog), lines))
     return e;
   logBytes += lines.size();
