@@ -25,6 +25,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <signal.h>
+#include <unistd.h>
+
 using namespace mlir;
 using namespace mlir::attnedit;
 namespace json = llvm::json;
@@ -395,9 +399,10 @@ public:
     ProcessGroup *group = processGroup();
     if (!group || group->rank() == 0)
       return scratch;
+    removeOrphans();
     llvm::SmallString<128> dir;
-    if (std::error_code ec = llvm::sys::fs::createUniqueDirectory(
-            "attnedit-rank" + llvm::Twine(group->rank()), dir))
+    std::string prefix = llvm::formatv("attnedit-rank{0}-{1}", group->rank(), ::getpid());
+    if (std::error_code ec = llvm::sys::fs::createUniqueDirectory(prefix, dir))
       return makeError("cannot create a temporary directory for rank " +
                        llvm::Twine(group->rank()) + ": " + ec.message());
     scratch.dir = dir.str().str();
@@ -413,6 +418,27 @@ public:
 
 private:
   RankScratch() = default;
+  /// Removes the scratch directories on this machine whose rank's process is
+  /// gone: MPI_Abort, mpirun's SIGTERM and SIGKILL end a rank without its
+  /// destructor, and each left a copy of the student's weights for good.
+  static void removeOrphans() {
+    llvm::SmallString<128> tmp;
+    llvm::sys::path::system_temp_directory(/*ErasedOnReboot=*/true, tmp);
+    std::error_code ec;
+    for (llvm::sys::fs::directory_iterator it(tmp, ec), end; it != end && !ec;
+         it.increment(ec)) {
+      // attnedit-rank<N>-<pid>-<random>
+      llvm::SmallVector<llvm::StringRef, 4> parts;
+      llvm::sys::path::filename(it->path()).split(parts, '-');
+      pid_t pid;
+      if (parts.size() != 4 || parts[0] != "attnedit" || !parts[1].starts_with("rank") ||
+          parts[2].getAsInteger(10, pid) || pid <= 0)
+        continue;
+      if (::kill(pid, 0) != 0 && errno == ESRCH)
+        llvm::sys::fs::remove_directories(it->path());
+    }
+  }
+
   std::string dir;
 };
 } // namespace
@@ -516,6 +542,9 @@ llvm::Error attnedit::pretrain(ModuleOp model, TokenSource &data, const JobOptio
     if (stage.stage != "lm")
       return makeError("train: every stage of the recipe must be 'lm', not '" + stage.stage +
                        "'");
+  if (ProcessGroup *group = processGroup())
+    if (llvm::Error e = options.recipe.checkRanks(group->size()))
+      return e;
   // Before the lock, which makes `work` in the directory refused.
   if (llvm::Error e = refuseForeignOutput(options.outDir))
     return e;
@@ -548,6 +577,9 @@ llvm::Error attnedit::distill(Model &teacher, llvm::StringRef editOptions, Token
     forward.walk([&](AttentionLikeOpInterface) { ++layers; });
   if (llvm::Error e = options.recipe.validateForModel(layers))
     return e;
+  if (ProcessGroup *group = processGroup())
+    if (llvm::Error e = options.recipe.checkRanks(group->size()))
+      return e;
   std::string work = joinPath(options.outDir, "work");
   bool outExisted = llvm::sys::fs::exists(options.outDir);
   bool workExisted = llvm::sys::fs::exists(work);

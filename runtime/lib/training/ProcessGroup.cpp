@@ -105,7 +105,8 @@ private:
       if (start && now() - start > limit * 1000) {
         // The other ranks' log lines already start with their rank.
         spdlog::error("{}the {} has waited {} s for the other ranks "
-                      "(ATTNEDIT_MPI_TIMEOUT): a rank hangs or is unreachable; ending the job",
+                      "(ATTNEDIT_MPI_TIMEOUT): a rank hangs or is unreachable, or rank 0 writes a "
+                      "checkpoint slower than that; ending the job",
                       rank == 0 ? "rank 0: " : "", what.load(), limit);
         std::_Exit(1);
       }

@@ -112,14 +112,20 @@ llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &default
     const json::Array *list = stages->getAsArray();
     if (!list)
       return top.error("stages", "must be a list of stage objects");
-    // A listed stage starts from the default of the same index (or the last).
+    // A listed stage starts from the default stage of its kind (stage 2
+    // alone got stage 1's rate), else of the same index (or the last).
     std::vector<StageRecipe> parsedStages;
     for (auto [i, item] : llvm::enumerate(*list)) {
       std::string entry = llvm::formatv("stages[{0}]", i).str();
       const json::Object *s = item.getAsObject();
       if (!s)
         return top.error(entry, "must be an object");
-      StageRecipe stage = defaults.stages.empty()
+      std::optional<llvm::StringRef> kind = s->getString("stage");
+      auto sameKind = llvm::find_if(defaults.stages, [&](const StageRecipe &d) {
+        return kind && d.stage == *kind;
+      });
+      StageRecipe stage = sameKind != defaults.stages.end() ? *sameKind
+                          : defaults.stages.empty()
                               ? StageRecipe()
                               : defaults.stages[std::min(i, defaults.stages.size() - 1)];
       JsonReader r = top.nested(entry, *s);
@@ -237,6 +243,20 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
         return bad(llvm::formatv("{0}feature_layers[{1}]", p, j).str(),
                    llvm::formatv("repeats layer {0}", layer).str());
   }
+  return llvm::Error::success();
+}
+
+llvm::Error Recipe::checkRanks(int64_t ranks) const {
+  int64_t numLanes = std::min(lanes, batch);
+  for (const StageRecipe &s : stages)
+    if (ranks > 1 && s.parallel != "layers" && ranks > numLanes)
+      return makeError(llvm::formatv(
+                           "{0} ranks, but a batch of {1} sequences runs in {2} lanes (fixed, "
+                           "so that the weights do not depend on the number of ranks): run at "
+                           "most {2} ranks, or set the recipe's \"lanes\" (and \"batch\") to "
+                           "at least {0}",
+                           ranks, batch, numLanes)
+                           .str());
   return llvm::Error::success();
 }
 

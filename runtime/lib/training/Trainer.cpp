@@ -152,30 +152,52 @@ std::vector<int32_t> PackedTokens::sequence(uint64_t index) {
 // Checkpoints
 //===----------------------------------------------------------------------===//
 
-/// Fails unless every rank was given this rank's job and recipe. Ranks
-/// of one job (mpirun -np N, or a node's own copy of the data) would
-/// otherwise average the gradients of different jobs without a word.
+/// Fails unless every rank was given this rank's job and recipe, naming
+/// what differs. Ranks of one job (mpirun -np N, or a node's own copy of the
+/// data) would otherwise average the gradients of different jobs without a
+/// word.
 static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &job,
                                       const Recipe &recipe, llvm::StringRef workDir) {
   // The work directory too: rank 0 alone writes there, so a rank given
   // another --out left an empty one and could never resume. And the backend:
   // ranks computing in other precisions averaged gradients of other models.
-  uint64_t hash = llvm::xxh3_64bits(llvm::formatv("{0}{1}{2}{3}", json::Value(json::Object(job)),
-                                                  recipe.toJson(), workDir, defaultBackendName())
-                                        .str());
-  // Two halves: a double holds 32 bits exactly.
-  auto all = group.gather({double(hash >> 32), double(hash & 0xffffffffu)}, "the jobs' hashes");
+  // A fixed list, so that every rank gathers as many values.
+  auto field = [&](llvm::StringRef key) {
+    const json::Value *v = job.get(key);
+    return v ? llvm::formatv("{0}", *v).str() : std::string();
+  };
+  const std::pair<const char *, std::string> parts[] = {
+      {"the command", field("job")},
+      {"the model", field("teacher") + field("model")},
+      {"--config", field("config")},
+      {"--edit (and the files it names)", field("edit") + field("edit_files")},
+      {"--data", field("data")},
+      {"the recipe", llvm::formatv("{0}", recipe.toJson()).str()},
+      {"--out", workDir.str()},
+      {"--backend (and its options)", defaultBackendName()}};
+  std::vector<double> mine;
+  for (const auto &part : parts) {
+    uint64_t hash = llvm::xxh3_64bits(part.second);
+    // Two halves: a double holds 32 bits exactly.
+    mine.push_back(double(hash >> 32));
+    mine.push_back(double(hash & 0xffffffffu));
+  }
+  auto all = group.gather(mine, "the jobs' hashes");
   if (!all)
     return all.takeError();
-  for (int r = 1; r < group.size(); ++r)
-    if ((*all)[2 * r] != (*all)[0] || (*all)[2 * r + 1] != (*all)[1])
-      return makeError(llvm::formatv("rank {0} was given another job than rank 0: its model, "
-                                     "--edit, --data, --out, --backend (and its options) or "
-                                     "recipe differ (a node's own "
-                                     "copy of a file may differ); every rank must run the "
-                                     "same command on the same files",
-                                     r)
+  for (int r = 1; r < group.size(); ++r) {
+    std::vector<std::string> differ;
+    for (size_t p = 0; p < std::size(parts); ++p)
+      if (!std::equal(all->begin() + r * mine.size() + 2 * p,
+                      all->begin() + r * mine.size() + 2 * p + 2, all->begin() + 2 * p))
+        differ.push_back(parts[p].first);
+    if (!differ.empty())
+      return makeError(llvm::formatv("rank {0} was given another job than rank 0: {1} "
+                                     "differ{2} (a node's own copy of a file may differ); "
+                                     "every rank must run the same command on the same files",
+                                     r, llvm::join(differ, ", "), differ.size() == 1 ? "s" : "")
                            .str());
+  }
   return llvm::Error::success();
 }
 
@@ -634,14 +656,9 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
           return e;
     return llvm::Error::success();
   };
-  if (group && !share && (size_t)group->size() > program.lanesFor(recipe.batch))
-    return makeError(llvm::formatv(
-                         "{0} ranks, but a batch of {1} sequences runs in {2} lanes (fixed, "
-                         "so that the weights do not depend on the number of ranks): run at "
-                         "most {2} ranks, or set the recipe's \"lanes\" (and \"batch\") to "
-                         "at least {0}",
-                         group->size(), recipe.batch, program.lanesFor(recipe.batch))
-                         .str());
+  if (group)
+    if (llvm::Error e = recipe.checkRanks(group->size()))
+      return e;
   // The cores of this machine, shared by the job's ranks on it.
   unsigned threads =
       run.threads ? run.threads

@@ -138,6 +138,19 @@ TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
   ASSERT_TRUE(bool(r2)) << llvm::toString(r2.takeError());
   ASSERT_TRUE(r2->stages[0].lrRest);
   EXPECT_EQ(*r2->stages[0].lrRest, 1e-3);
+  // A stage listed alone starts from the default stage of its kind, not
+  // from the first default (distill's stage 2 alone ran at stage 1's rate).
+  Recipe twoStages;
+  StageRecipe model;
+  model.stage = "model";
+  model.lr = 3e-3;
+  layerwise.lr = 1e-2;
+  twoStages.stages = {layerwise, model};
+  auto alone = Recipe::parse(writeTemp(R"({"stages": [{"stage": "model", "steps": 5}]})", "json"),
+                             twoStages);
+  ASSERT_TRUE(bool(alone)) << llvm::toString(alone.takeError());
+  EXPECT_EQ(alone->stages[0].lr, 3e-3);
+  EXPECT_EQ(alone->stages[0].steps, 5);
 
   auto expectError = [&](llvm::StringRef json, llvm::StringRef message) {
     std::string path = writeTemp(json, "json");

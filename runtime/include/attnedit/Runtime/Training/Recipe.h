@@ -78,6 +78,9 @@ struct Recipe {
   /// entries must be layers of a model with `numLayers` layers. Errors name
   /// `path` and the field as validate's do.
   llvm::Error validateForModel(int64_t numLayers) const;
+  /// Checks that `ranks` (mpirun's) have a lane each in every stage that
+  /// splits its batch's lanes among them (all but parallel "layers").
+  llvm::Error checkRanks(int64_t ranks) const;
   llvm::json::Value toJson() const;
 };
 
