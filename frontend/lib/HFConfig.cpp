@@ -17,6 +17,7 @@
 
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/Json.h"
+#include "attnedit/IR/AttnEditDialect.h"
 
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/Format.h"
@@ -470,7 +471,7 @@ llvm::Expected<llvm::json::Value> attnedit::readConfigJson(llvm::StringRef path)
   return json;
 }
 
-llvm::Error attnedit::addGenerationConfigStops(llvm::StringRef path, ModelConfig &config) {
+llvm::Error attnedit::readGenerationConfig(llvm::StringRef path, ModelConfig &config) {
   llvm::Expected<llvm::json::Value> json = readConfigJson(path);
   if (!json)
     return json.takeError();
@@ -481,6 +482,24 @@ llvm::Error attnedit::addGenerationConfigStops(llvm::StringRef path, ModelConfig
   for (int32_t id : *eos)
     if (!llvm::is_contained(config.stopTokenIds, id))
       config.stopTokenIds.push_back(id);
+  // Other fields (max_new_tokens, num_beams, pad_token_id) are left to the
+  // command line and the request, as llama.cpp leaves the whole file.
+  for (llvm::StringRef key : {"temperature", "top_k", "top_p", "min_p", "repetition_penalty"}) {
+    double value;
+    if (!reader.get(key))
+      continue;
+    if (!reader.number(key, value))
+      return reader.takeError();
+    if (std::optional<std::string> wrong = checkSamplingSetting(key, value))
+      return reader.error(key, *wrong);
+    config.samplingSettings.emplace_back(key.str(), value);
+  }
+  bool doSample;
+  if (reader.get("do_sample")) {
+    if (!reader.flag("do_sample", doSample))
+      return reader.takeError();
+    config.doSample = doSample;
+  }
   return llvm::Error::success();
 }
 

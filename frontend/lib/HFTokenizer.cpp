@@ -25,6 +25,7 @@
 #include "attnedit/Frontend/Tokenizer.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
@@ -375,7 +376,7 @@ struct DecodeStep {
 struct AddedToken {
   std::string content;
   int32_t id;
-  bool lstrip, rstrip;
+  bool lstrip, rstrip, special;
 };
 
 struct Merge {
@@ -391,6 +392,7 @@ class HFTokenizer final : public Tokenizer {
 public:
   std::vector<int32_t> encode(llvm::StringRef text) const override;
   std::string decodeToken(int32_t prev, int32_t id) const override;
+  bool isSpecial(int32_t id) const override { return specialIds.contains(id); }
   int64_t vocabSize() const override { return size; }
   std::optional<int32_t> bosId() const override { return bos; }
   std::optional<int32_t> eosId() const override { return eos; }
@@ -401,6 +403,7 @@ public:
   llvm::StringMap<int32_t> vocab;
   llvm::DenseMap<uint64_t, Merge> merges;
   std::vector<AddedToken> added;
+  llvm::DenseSet<int32_t> specialIds;
   std::vector<PreTokenStep> steps;
   std::optional<int32_t> unkId, bos, eos;
   bool ignoreMerges = false;
@@ -911,7 +914,10 @@ llvm::Error Loader::loadAddedTokens(const llvm::json::Object &root,
     // is what "normalized": false (every special token) asks.
     tok.added.push_back({content->str(), *id,
                          object->getBoolean("lstrip").value_or(false),
-                         object->getBoolean("rstrip").value_or(false)});
+                         object->getBoolean("rstrip").value_or(false),
+                         object->getBoolean("special").value_or(false)});
+    if (tok.added.back().special)
+      tok.specialIds.insert(*id);
     tok.size = std::max<int64_t>(tok.size, int64_t(*id) + 1);
   }
 

@@ -101,7 +101,7 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
   llvm::SmallString<256> generationPath(dir);
   path::append(generationPath, "generation_config.json");
   if (fs::exists(generationPath))
-    if (llvm::Error e = addGenerationConfigStops(generationPath, *config))
+    if (llvm::Error e = readGenerationConfig(generationPath, *config))
       return e;
   checkpoint.config = std::move(*config);
   if (fs::exists(tokPath))
@@ -462,6 +462,16 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::emit() {
   else if (c.configBosTokenId)
     m->setAttr(attrs::kConfigBosToken, b.getI32IntegerAttr(*c.configBosTokenId));
   m->setAttr(attrs::kStopTokens, b.getDenseI32ArrayAttr(c.stopTokenIds));
+  SmallVector<NamedAttribute> sampling;
+  if (c.doSample)
+    sampling.push_back(b.getNamedAttr("do_sample", b.getBoolAttr(*c.doSample)));
+  for (const auto &[key, value] : c.samplingSettings) {
+    Attribute a = key == "top_k" ? Attribute(b.getI64IntegerAttr((int64_t)value))
+                                 : Attribute(b.getF64FloatAttr(value));
+    sampling.push_back(b.getNamedAttr(key, a));
+  }
+  if (!sampling.empty())
+    m->setAttr(attrs::kSamplingDefaults, b.getDictionaryAttr(sampling));
 
   int64_t dyn = ShapedType::kDynamic, h = c.hiddenSize, v = c.vocabSize;
   auto ids = RankedTensorType::get({dyn}, b.getI32Type());

@@ -7,7 +7,56 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <charconv>
+#include <cmath>
+
 using namespace mlir::attnedit;
+
+static void writeShortest(llvm::json::OStream &out, const llvm::json::Value &value) {
+  switch (value.kind()) {
+  case llvm::json::Value::Object: {
+    const llvm::json::Object &object = *value.getAsObject();
+    std::vector<llvm::StringRef> keys;
+    for (const auto &entry : object)
+      keys.push_back(entry.first);
+    llvm::sort(keys);
+    out.objectBegin();
+    for (llvm::StringRef key : keys) {
+      out.attributeBegin(key);
+      writeShortest(out, *object.get(key));
+      out.attributeEnd();
+    }
+    out.objectEnd();
+    return;
+  }
+  case llvm::json::Value::Array:
+    out.arrayBegin();
+    for (const llvm::json::Value &element : *value.getAsArray())
+      writeShortest(out, element);
+    out.arrayEnd();
+    return;
+  case llvm::json::Value::Number:
+    if (value.getAsInteger() || value.getAsUINT64() || !std::isfinite(*value.getAsNumber()))
+      break;
+    out.rawValue([&](llvm::raw_ostream &os) {
+      char text[32];
+      auto result = std::to_chars(text, text + sizeof text, *value.getAsNumber());
+      os << llvm::StringRef(text, result.ptr - text);
+    });
+    return;
+  default:
+    break;
+  }
+  out.value(value);
+}
+
+std::string mlir::attnedit::formatJsonShortest(const llvm::json::Value &value) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  llvm::json::OStream out(os, /*IndentSize=*/2);
+  writeShortest(out, value);
+  return text;
+}
 
 llvm::Expected<llvm::json::Value> mlir::attnedit::parseJson(llvm::StringRef text) {
   auto fail = [](const llvm::Twine &msg) {

@@ -11,6 +11,7 @@
 #include "attnedit/Frontend/ModelExport.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/IR/RopeFrequencies.h"
@@ -746,10 +747,30 @@ llvm::Error Exporter::write(llvm::StringRef dir, ExportSummary &summary) {
       }
   }
 
+  // transformers reads a generation_config.json instead of config.json's
+  // bos/eos ids, so it carries them too.
+  if (auto sampling = module->getAttrOfType<DictionaryAttr>(attrs::kSamplingDefaults)) {
+    llvm::json::Object generation{{"bos_token_id", *config.get("bos_token_id")},
+                                  {"eos_token_id", *config.get("eos_token_id")}};
+    for (NamedAttribute a : sampling) {
+      if (auto b = dyn_cast<BoolAttr>(a.getValue()))
+        generation[a.getName().getValue()] = b.getValue();
+      else if (auto f = dyn_cast<FloatAttr>(a.getValue()))
+        generation[a.getName().getValue()] = f.getValueAsDouble();
+      else
+        generation[a.getName().getValue()] = cast<IntegerAttr>(a.getValue()).getInt();
+    }
+    llvm::SmallString<256> generationPath(dir);
+    path::append(generationPath, "generation_config.json");
+    std::string generationText = formatJsonShortest(llvm::json::Value(std::move(generation)));
+    if (llvm::Error e = writeFileAtomically(generationPath, generationText + "\n"))
+      return e;
+  }
+
   // config.json last: a directory without it is not a model.
   llvm::SmallString<256> configPath(dir);
   path::append(configPath, "config.json");
-  std::string text = llvm::formatv("{0:2}", llvm::json::Value(llvm::json::Object(config))).str();
+  std::string text = formatJsonShortest(llvm::json::Value(llvm::json::Object(config)));
   return writeFileAtomically(configPath, text + "\n");
 }
 
@@ -760,8 +781,9 @@ llvm::Error attnedit::checkExportTarget(llvm::StringRef dir) {
     return makeError("export", dir + " exists and is not a directory; not replacing it");
   // What Exporter::write puts in a directory.
   static const llvm::StringLiteral kWritten[] = {
-      "config.json",    "model.safetensors",     "tokenizer.json",         "tokenizer.model",
-      "tokenizer.bin", "tokenizer_config.json", "special_tokens_map.json"};
+      "config.json",           "model.safetensors",       "tokenizer.json",
+      "tokenizer.model",       "tokenizer.bin",           "tokenizer_config.json",
+      "special_tokens_map.json", "generation_config.json"};
   auto foreign =
       foreignEntries(dir, [](llvm::StringRef name) { return llvm::is_contained(kWritten, name); });
   if (!foreign)

@@ -15,11 +15,11 @@ using namespace mlir::attnedit;
 // Out of line so that the vtable has a home in this library.
 Tokenizer::~Tokenizer() = default;
 
-std::string Tokenizer::decode(llvm::ArrayRef<int32_t> ids) const {
+std::string Tokenizer::decode(llvm::ArrayRef<int32_t> ids, bool skipSpecial) const {
   std::string text;
   int32_t prev = -1;
   for (int32_t id : ids) {
-    text += decodeToken(prev, id);
+    text += pieceOf(prev, id, skipSpecial);
     prev = id;
   }
   return text;

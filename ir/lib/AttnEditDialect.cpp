@@ -9,6 +9,8 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::attnedit;
 
@@ -64,10 +66,60 @@ LogicalResult AttnEditDialect::verifyOperationAttribute(Operation *op, NamedAttr
       return op->emitError() << "'" << name
                              << "' must be an array<i32: ...> of non-negative token ids";
   }
+  if (name == attrs::kSamplingDefaults) {
+    auto settings = dyn_cast<DictionaryAttr>(attr.getValue());
+    if (!settings)
+      return op->emitError() << "'" << name << "' must be a dictionary of sampling settings";
+    for (NamedAttribute setting : settings) {
+      llvm::StringRef key = setting.getName().getValue();
+      Attribute value = setting.getValue();
+      if (key == "do_sample") {
+        if (!isa<BoolAttr>(value))
+          return op->emitError() << "'" << name << "': do_sample must be true or false";
+        continue;
+      }
+      std::optional<double> number;
+      if (auto f = dyn_cast<FloatAttr>(value); f && key != "top_k")
+        number = f.getValueAsDouble();
+      if (auto i = dyn_cast<IntegerAttr>(value); i && !i.getType().isInteger(1))
+        number = (double)i.getInt();
+      std::optional<std::string> wrong =
+          number ? checkSamplingSetting(key, *number)
+                 : std::optional<std::string>(key == "top_k" ? "must be an integer"
+                                                             : "must be a number");
+      if (wrong)
+        return op->emitError() << "'" << name << "': " << key << " " << *wrong;
+    }
+  }
   if ((name == attrs::kTokenizer || name == attrs::kArchitecture) &&
       !isa<StringAttr>(attr.getValue()))
     return op->emitError() << "'" << name << "' must be a string";
   return success();
+}
+
+std::optional<std::string> mlir::attnedit::checkSamplingSetting(llvm::StringRef key,
+                                                               double value) {
+  // The ranges generate's and sample's options take.
+  auto within = [&](bool ok, const llvm::Twine &range) -> std::optional<std::string> {
+    if (ok)
+      return std::nullopt;
+    return ("must be in " + range).str();
+  };
+  if (key == "temperature")
+    return within(value >= 0 && value <= 100, "[0, 100] (0 = greedy)");
+  if (key == "top_k") {
+    if (value != std::floor(value))
+      return std::string("must be an integer");
+    return within(value >= 0 && value <= kMaxConfigSize,
+                  "[0, " + llvm::Twine(kMaxConfigSize) + "] (0 = all)");
+  }
+  if (key == "top_p")
+    return within(value > 0 && value <= 1, "(0, 1]");
+  if (key == "min_p")
+    return within(value >= 0 && value <= 1, "[0, 1]");
+  if (key == "repetition_penalty")
+    return within(value > 0 && value <= 100, "(0, 100] (1 = off)");
+  return std::string("is not a sampling setting attnedit applies");
 }
 
 std::string mlir::attnedit::formatShape(llvm::ArrayRef<int64_t> shape) {

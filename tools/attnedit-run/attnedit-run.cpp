@@ -147,13 +147,14 @@ static cl::opt<int64_t> sampleCheckpointEvery(
              "continues (default 1000)"),
     cl::init(1000), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> topK("top-k", cl::desc("sample among the k likeliest tokens; 0 = all "
-                                               "(default 0)"),
+                                               "(default: generation_config.json's, else 0)"),
                              cl::init(0), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<double> topP("top-p", cl::desc("nucleus: the fewest tokens whose mass reaches p "
-                                              "(default 1)"),
+                                              "(default: generation_config.json's, else 1)"),
                             cl::init(1.0), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<double> minP("min-p", cl::desc("only tokens at least p times as likely as the "
-                                              "likeliest (default 0 = off)"),
+                                              "likeliest (default: generation_config.json's, "
+                                              "else 0 = off)"),
                             cl::init(0.0), cl::sub(generateCmd), cl::sub(sampleCmd),
                             cl::cat(attneditOptions));
 static cl::opt<std::string> gradFunc("func", cl::desc("the gradient function (default train_step_grad)"),
@@ -252,13 +253,21 @@ static cl::opt<std::string> tokenizerPath("tokenizer",
                                           cl::sub(activationsCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> maxTokens("max-tokens", cl::desc("new tokens at most (default 256)"),
                                   cl::init(256), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
-static cl::opt<double> temperature("temperature", cl::desc("0 = greedy (default 1)"),
+static cl::opt<double> temperature("temperature",
+                                   cl::desc("0 = greedy (default: the model's "
+                                            "generation_config.json, else 1)"),
                                    cl::init(1.0), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<uint64_t> seed("seed", cl::desc("sampling seed (default 0)"), cl::init(0),
                               cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
+static cl::opt<bool> printSpecial("special",
+                                  cl::desc("print special tokens the model generates "
+                                           "(<|im_start|>); by default the text leaves them out"),
+                                  cl::sub(generateCmd), cl::sub(sampleCmd),
+                                  cl::cat(attneditOptions));
 static cl::opt<double> repetitionPenalty("repetition-penalty",
                                          cl::desc("> 1 discourages tokens already in the "
-                                                  "context (default 1 = off)"),
+                                                  "context (default: generation_config.json's, "
+                                                  "else 1 = off)"),
                                          cl::init(1.0), cl::sub(generateCmd), cl::sub(sampleCmd),
                                          cl::cat(attneditOptions));
 static cl::list<std::string> stopStrings("stop",
@@ -447,8 +456,9 @@ static void printPiece(llvm::StringRef piece) {
   llvm::outs().flush();
 }
 
-/// --max-tokens, --temperature, --top-k, --top-p and --seed, checked.
-static llvm::Expected<GenerationOptions> samplingOptions() {
+/// --max-tokens, --temperature, --top-k, --top-p and --seed, checked, over
+/// the model's sampling settings (generation_config.json's) where not given.
+static llvm::Expected<GenerationOptions> samplingOptions(const Model &model) {
   if (llvm::Error e = checkRange("--max-tokens", maxTokens, 0, kMaxConfigSize))
     return std::move(e);
   if (!(temperature >= 0 && temperature <= 100))
@@ -461,23 +471,32 @@ static llvm::Expected<GenerationOptions> samplingOptions() {
     return usage("--min-p must be in [0, 1]");
   if (!(repetitionPenalty > 0 && repetitionPenalty <= 100))
     return usage("--repetition-penalty must be in (0, 100] (1 = off)");
-  GenerationOptions options;
+  GenerationOptions options = modelGenerationOptions(model);
   options.maxTokens = maxTokens;
-  options.temperature = temperature;
   options.seed = seed;
-  options.topK = topK;
-  options.topP = topP;
-  options.minP = minP;
-  options.repetitionPenalty = repetitionPenalty;
+  if (temperature.getNumOccurrences())
+    options.temperature = temperature;
+  if (topK.getNumOccurrences())
+    options.topK = topK;
+  if (topP.getNumOccurrences())
+    options.topP = topP;
+  if (minP.getNumOccurrences())
+    options.minP = minP;
+  if (repetitionPenalty.getNumOccurrences())
+    options.repetitionPenalty = repetitionPenalty;
+  if (model.samplingDefaults())
+    spdlog::info("the model's generation_config.json sets {} (options given override them)",
+                 describeSamplingDefaults(model));
   options.stopStrings.assign(stopStrings.begin(), stopStrings.end());
   if (llvm::is_contained(options.stopStrings, ""))
     return usage("--stop must not be empty");
   options.useCache = !noKvCache;
+  options.skipSpecialTokens = !printSpecial;
   return options;
 }
 
 static llvm::Error runGenerate(Model &model) {
-  auto sampling = samplingOptions();
+  auto sampling = samplingOptions(model);
   if (!sampling)
     return sampling.takeError();
   // Given, even empty: --tokens "" is an error, not a request for text mode.
@@ -534,7 +553,7 @@ static llvm::Error runGenerate(Model &model) {
       [&](int32_t prev, int32_t next) {
         echo();
         if (tok)
-          printPiece(tok->decodeToken(prev, next));
+          printPiece(tok->pieceOf(prev, next, sampling->skipSpecialTokens));
       },
       &report);
   if (!generated)
@@ -1189,7 +1208,7 @@ static llvm::Error runSample(Model &model) {
   // Samples are data to distil on: empty ones are none.
   if (maxTokens < 1)
     return usage("sample: --max-tokens must be at least 1");
-  auto sampling = samplingOptions();
+  auto sampling = samplingOptions(model);
   if (!sampling)
     return sampling.takeError();
   auto decoder = decoderFor(model);
@@ -1565,10 +1584,12 @@ int main(int argc, char **argv) {
   auto finalize = llvm::make_scope_exit(finalizeProcessGroup);
   ProcessGroup *group = processGroup();
   if (group && group->rank() > 0) {
-    // Rank 0 reports progress; the others speak only of trouble, saying who.
+    // Rank 0 reports progress and warnings (every rank runs the same job, so
+    // theirs repeated rank 0's N times); the others speak only of errors,
+    // saying who.
     spdlog::default_logger()->set_pattern(
         llvm::formatv("%n[rank {0}]: %^%l%$: %v", group->rank()).str());
-    spdlog::set_level(spdlog::level::warn);
+    spdlog::set_level(spdlog::level::err);
   }
   // Every other command would run whole on each rank, all writing one output.
   if (group && group->size() > 1 && !distillCmd && !trainCmd && !demoCmd)

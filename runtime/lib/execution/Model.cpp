@@ -106,6 +106,7 @@ llvm::Error Model::configure(llvm::StringRef tokenizerPath) {
     bos = (int32_t)b.getInt();
   if (auto s = m->getAttrOfType<DenseI32ArrayAttr>(attrs::kStopTokens))
     stops.assign(s.asArrayRef().begin(), s.asArrayRef().end());
+  sampling = m->getAttrOfType<DictionaryAttr>(attrs::kSamplingDefaults);
   // The dialect checked their kinds; the vocabulary is @forward's.
   std::vector<int32_t> special = stops;
   if (bos)

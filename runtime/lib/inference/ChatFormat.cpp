@@ -24,14 +24,26 @@ llvm::Expected<ChatFormat> ChatFormat::forTokenizer(llvm::StringRef tokenizerPat
       return makeError(config, "not valid JSON: " + llvm::toString(parsed.takeError()));
     const llvm::json::Object *object = parsed->getAsObject();
     const llvm::json::Value *field = object ? object->get("chat_template") : nullptr;
-    if (auto text = field ? field->getAsString() : std::nullopt)
-      return fromTemplate(*text);
+    std::optional<llvm::StringRef> chatTemplate = field ? field->getAsString() : std::nullopt;
     // Several named templates: [{"name", "template"}], "default" the chat's.
     if (const llvm::json::Array *named = field ? field->getAsArray() : nullptr)
       for (const llvm::json::Value &entry : *named)
         if (const llvm::json::Object *e = entry.getAsObject();
             e && e->getString("name") == llvm::StringRef("default") && e->getString("template"))
-          return fromTemplate(*e->getString("template"));
+          chatTemplate = e->getString("template");
+    if (chatTemplate) {
+      ChatFormat format = fromTemplate(*chatTemplate);
+      // A token is its text, or {"content": text, ...} (an AddedToken).
+      for (auto [key, text] : {std::pair{"bos_token", &format.bosText},
+                               std::pair{"eos_token", &format.eosText}}) {
+        const llvm::json::Value *token = object->get(key);
+        const llvm::json::Object *added = token ? token->getAsObject() : nullptr;
+        if (auto spelled = added ? added->getString("content")
+                                 : token ? token->getAsString() : std::nullopt)
+          *text = spelled->str();
+      }
+      return format;
+    }
   }
   // Newer transformers save the template on its own.
   std::string jinja = joinPath(dir, "chat_template.jinja");
@@ -67,6 +79,10 @@ ChatFormat ChatFormat::fromTemplate(llvm::StringRef chatTemplate) {
     }
   } else if (chatTemplate.contains("<|start_header_id|>")) {
     format.kind = Kind::Llama3;
+  } else if (chatTemplate.contains("[INST]") && chatTemplate.contains("<<SYS>>")) {
+    format.kind = Kind::Llama2;
+  } else if (chatTemplate.contains("<|user|>") && chatTemplate.contains("eos_token")) {
+    format.kind = Kind::Zephyr;
   } else {
     format.unknownTemplate = !chatTemplate.trim().empty();
   }
@@ -88,6 +104,29 @@ std::string ChatFormat::render(llvm::ArrayRef<ChatMessage> messages) const {
       text += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" +
               llvm::StringRef(m.content).trim().str() + "<|eot_id|>";
     return text + "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  case Kind::Llama2: {
+    // The system message opens the first turn; each user turn is an
+    // [INST] block after BOS, each answer ends in EOS. The first BOS is the
+    // model's, the prompt's first token.
+    llvm::ArrayRef<ChatMessage> turns = messages;
+    std::string system;
+    if (!turns.empty() && turns.front().role == "system") {
+      system = "<<SYS>>\n" + turns.front().content + "\n<</SYS>>\n\n";
+      turns = turns.drop_front();
+    }
+    for (auto [i, m] : llvm::enumerate(turns)) {
+      std::string content = llvm::StringRef((i == 0 ? system : "") + m.content).trim().str();
+      if (m.role == "assistant")
+        text += " " + content + " " + eosText;
+      else
+        text += (i == 0 ? "" : bosText) + "[INST] " + content + " [/INST]";
+    }
+    return text;
+  }
+  case Kind::Zephyr:
+    for (const ChatMessage &m : messages)
+      text += "<|" + m.role + "|>\n" + m.content + eosText + "\n";
+    return text + "<|assistant|>\n";
   case Kind::Plain:
     break;
   }
@@ -102,6 +141,10 @@ llvm::StringRef ChatFormat::name() const {
     return "ChatML";
   case Kind::Llama3:
     return "Llama 3";
+  case Kind::Llama2:
+    return "Llama 2";
+  case Kind::Zephyr:
+    return "Zephyr";
   case Kind::Plain:
     break;
   }

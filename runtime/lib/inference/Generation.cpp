@@ -4,6 +4,7 @@
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Runtime/Inference/Decoder.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <spdlog/spdlog.h>
@@ -61,6 +62,45 @@ static llvm::Expected<int32_t> sampleToken(llvm::ArrayRef<float> logits,
       weights[order[i]] = 0;
   }
   return (int32_t)std::discrete_distribution<int64_t>(weights.begin(), weights.end())(rng);
+}
+
+GenerationOptions attnedit::modelGenerationOptions(const Model &model) {
+  GenerationOptions options;
+  DictionaryAttr settings = model.samplingDefaults();
+  if (!settings)
+    return options;
+  // The dialect checked each value's kind and range.
+  auto number = [&](llvm::StringRef key, double &out) {
+    if (auto f = settings.getAs<FloatAttr>(key))
+      out = f.getValueAsDouble();
+    else if (auto i = settings.getAs<IntegerAttr>(key))
+      out = (double)i.getInt();
+  };
+  number("temperature", options.temperature);
+  number("top_p", options.topP);
+  number("min_p", options.minP);
+  number("repetition_penalty", options.repetitionPenalty);
+  if (auto k = settings.getAs<IntegerAttr>("top_k"))
+    options.topK = k.getInt();
+  if (auto sample = settings.getAs<BoolAttr>("do_sample"); sample && !sample.getValue())
+    options.temperature = 0;
+  return options;
+}
+
+std::string attnedit::describeSamplingDefaults(const Model &model) {
+  std::vector<std::string> parts;
+  if (DictionaryAttr settings = model.samplingDefaults())
+    for (NamedAttribute a : settings) {
+      std::string value;
+      if (auto f = dyn_cast<FloatAttr>(a.getValue()))
+        value = fmt::format("{}", f.getValueAsDouble());
+      else if (auto b = dyn_cast<BoolAttr>(a.getValue()))
+        value = b.getValue() ? "true" : "false";
+      else if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
+        value = std::to_string(i.getInt());
+      parts.push_back(a.getName().str() + " " + value);
+    }
+  return llvm::join(parts, ", ");
 }
 
 bool attnedit::isStopToken(const Model &model, const GenerationOptions &options,
@@ -136,10 +176,11 @@ private:
 
 } // namespace
 
-StopStringScanner::StopStringScanner(const Tokenizer *tokenizer, std::vector<std::string> stops,
-                                     bool includeStop)
-    : tokenizer(tokenizer), stops(std::move(stops)), includeStop(includeStop) {
-  llvm::erase_if(this->stops, [](const std::string &s) { return s.empty(); });
+StopStringScanner::StopStringScanner(const Tokenizer *tokenizer,
+                                     const GenerationOptions &options)
+    : tokenizer(tokenizer), stops(options.stopStrings), includeStop(options.includeStopString),
+      skipSpecial(options.skipSpecialTokens) {
+  llvm::erase_if(stops, [](const std::string &s) { return s.empty(); });
 }
 
 bool StopStringScanner::append(int32_t prev, int32_t next, bool mayStop) {
@@ -148,7 +189,7 @@ bool StopStringScanner::append(int32_t prev, int32_t next, bool mayStop) {
     return false;
   }
   size_t before = text.size();
-  text += tokenizer->decodeToken(prev, next);
+  text += tokenizer->pieceOf(prev, next, skipSpecial);
   ends.push_back(text.size());
   held = 0;
   for (const std::string &stop : stops) {
@@ -209,7 +250,7 @@ attnedit::generate(Model &model, llvm::ArrayRef<int32_t> prompt,
   if (llvm::Error e = source.init(options.useCache))
     return std::move(e);
   std::vector<int32_t> tokens(prompt.begin(), prompt.end()), generated;
-  StopStringScanner scanner(tok, options.stopStrings, options.includeStopString);
+  StopStringScanner scanner(tok, options);
   std::mt19937_64 rng(options.seed);
   size_t fresh = tokens.size();
   while ((int64_t)generated.size() < options.maxTokens &&

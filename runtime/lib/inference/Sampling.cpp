@@ -280,7 +280,7 @@ llvm::Error attnedit::writeSamples(Model &model, Decoder &decoder,
       continue;
     // JSON lines keep samples apart; plain text joins them with newlines,
     // which the samples themselves may hold.
-    std::string decoded = tok->decode(sample);
+    std::string decoded = tok->decode(sample, options.sampling.skipSpecialTokens);
     text += jsonLines ? llvm::formatv("{0}\n", llvm::json::Value(llvm::json::Object{
                                                    {"text", llvm::json::fixUTF8(decoded)}}))
                             .str()

@@ -132,7 +132,7 @@ bool Scheduler::advance(Running &r, llvm::ArrayRef<float> row) {
     return false;
   }
   if (!r.scanner)
-    r.scanner.emplace(tokenizer, options.stopStrings, options.includeStopString);
+    r.scanner.emplace(tokenizer, options);
   bool stopped = r.scanner->append(r.context.back(), next, (int64_t)before >= options.minTokens);
   r.context.push_back(next);
   r.result.tokens.push_back(next);

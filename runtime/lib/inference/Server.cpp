@@ -206,7 +206,8 @@ public:
   Service(Decoder &decoder, const Tokenizer *tok, ChatFormat chatFormat,
           const ServerOptions &options)
       : model(decoder.model()), tok(tok), chatFormat(std::move(chatFormat)), options(options),
-        scheduler(decoder, tok, options.maxBatch, options.prefillBudget) {
+        scheduler(decoder, tok, options.maxBatch, options.prefillBudget),
+        defaults(modelGenerationOptions(model)) {
     for (int32_t id = 0; id < tok->vocabSize(); ++id)
       longestToken = std::max(longestToken, tok->decodeToken(-1, id).size() + 1);
   }
@@ -236,6 +237,8 @@ private:
   ChatFormat chatFormat;
   ServerOptions options;
   Scheduler scheduler;
+  /// What a request leaves out samples with (the model's settings).
+  GenerationOptions defaults;
   // Ids unique across restarts and replicas (their logs are merged), as
   // OpenAI's and vLLM's random ones are.
   std::string idPrefix = llvm::formatv("{0:x-16}", std::random_device{}() |
@@ -441,18 +444,19 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
     return std::nullopt;
   };
   double topK = 0, n = 1, minTokens = 0;
-  if (auto e = number("temperature", 0, 2, 1.0, g.temperature))
+  if (auto e = number("temperature", 0, 2, defaults.temperature, g.temperature))
     return *e;
-  if (auto e = number("top_p", 1e-9, 1, 1.0, g.topP))
+  if (auto e = number("top_p", 1e-9, 1, defaults.topP, g.topP))
     return *e;
   // vLLM's top_k: -1 (its old default) or 0 = all.
-  if (auto e = number("top_k", -1, 1e9, 0, topK))
+  if (auto e = number("top_k", -1, 1e9, (double)defaults.topK, topK))
     return *e;
   if (topK != std::floor(topK))
     return invalid("top_k must be an integer", "top_k");
-  if (auto e = number("min_p", 0, 1, 0, g.minP))
+  if (auto e = number("min_p", 0, 1, defaults.minP, g.minP))
     return *e;
-  if (auto e = number("repetition_penalty", 1e-3, 100, 1.0, g.repetitionPenalty))
+  if (auto e = number("repetition_penalty", 1e-3, 100, defaults.repetitionPenalty,
+                      g.repetitionPenalty))
     return *e;
   if (auto e = number("n", 1, 1, 1, n))
     return invalid("only n = 1 is supported", "n");
@@ -479,7 +483,8 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
     return invalid("min_tokens must be an integer", "min_tokens");
   g.minTokens = (int64_t)minTokens;
   for (auto [key, flag] : {std::pair<const char *, bool *>{"ignore_eos", &g.ignoreStopTokens},
-                           {"include_stop_str_in_output", &g.includeStopString}})
+                           {"include_stop_str_in_output", &g.includeStopString},
+                           {"skip_special_tokens", &g.skipSpecialTokens}})
     if (const json::Value *v = o->get(key); v && v->kind() != json::Value::Null) {
       if (!v->getAsBoolean())
         return invalid(std::string(key) + " must be a boolean", key);
@@ -588,8 +593,9 @@ void Service::complete(llvm::StringRef body, httplib::Response &res, bool chat) 
   request.cancelled = cancel;
   request.prompt = p.prompt;
   request.options = p.options;
-  request.onToken = [this, pending](int32_t prev, int32_t next) {
-    std::string piece = tok->decodeToken(prev, next);
+  bool skipSpecial = p.options.skipSpecialTokens;
+  request.onToken = [this, pending, skipSpecial](int32_t prev, int32_t next) {
+    std::string piece = tok->pieceOf(prev, next, skipSpecial);
     std::lock_guard<std::mutex> lock(pending->mutex);
     pending->append(piece);
     pending->cv.notify_all();
@@ -897,12 +903,19 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
   if (!chatFormat)
     return chatFormat.takeError();
   if (chatFormat->unrecognised())
-    spdlog::warn("{}: the chat template is neither ChatML nor Llama 3's, the two attnedit "
-                 "writes (it runs no Jinja): chat completions get plain \"role: content\" "
-                 "lines; send the prompt as the model expects it to /v1/completions",
+    spdlog::warn("{}: the chat template is of none of the families attnedit writes (ChatML, "
+                 "Llama 3, Llama 2, Zephyr; it runs no Jinja): chat completions get plain "
+                 "\"role: content\" lines; send the prompt as the model expects it to "
+                 "/v1/completions",
                  decoder.model().tokenizerPath().str());
   else
     spdlog::info("chat completions are written as {}", chatFormat->name().str());
+  // As vLLM does (its --generation-config auto): the checkpoint's authors'
+  // settings, not 1.0 and no cut, for the fields a request leaves out.
+  if (decoder.model().samplingDefaults())
+    spdlog::info("sampling fields a request leaves out take the model's "
+                 "generation_config.json values: {}",
+                 describeSamplingDefaults(decoder.model()));
   Service service(decoder, *tok, std::move(*chatFormat), options);
   httplib::Server server;
   // cpp-httplib's default adds SO_REUSEPORT, with which a second server on

@@ -239,6 +239,30 @@ module attributes {attnedit.bos_token_id = -1 : i32} {
 
 // -----
 
+// expected-error @+1 {{'attnedit.sampling_defaults': top_p must be in (0, 1]}}
+module attributes {attnedit.sampling_defaults = {top_p = 2.0 : f64}} {
+}
+
+// -----
+
+// expected-error @+1 {{'attnedit.sampling_defaults': top_k must be an integer}}
+module attributes {attnedit.sampling_defaults = {top_k = 2.0 : f64}} {
+}
+
+// -----
+
+// expected-error @+1 {{'attnedit.sampling_defaults': do_sample must be true or false}}
+module attributes {attnedit.sampling_defaults = {do_sample = 1 : i64}} {
+}
+
+// -----
+
+// expected-error @+1 {{'attnedit.sampling_defaults': beams is not a sampling setting attnedit applies}}
+module attributes {attnedit.sampling_defaults = {beams = 4 : i64}} {
+}
+
+// -----
+
 // expected-error @+1 {{'attnedit.tokenizer' must be a string}}
 module attributes {attnedit.tokenizer = 5 : i64} {
 }

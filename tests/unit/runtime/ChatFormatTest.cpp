@@ -3,7 +3,10 @@
 // The prompts HF's apply_chat_template(add_generation_prompt=True) gives for
 // Qwen2.5's and Qwen3's ChatML templates and Llama 3's (abridged to the
 // parts ChatFormat reads, with the literals as the released
-// tokenizer_config.json files spell them), and plain lines without one.
+// tokenizer_config.json files spell them), Llama 2 chat's and TinyLlama
+// chat's (Zephyr's) whole templates (their prompts rendered by
+// transformers.js's Jinja, @lenml/tokenizers, as transformers renders them),
+// and plain lines without one.
 //
 //===----------------------------------------------------------------------===//
 
@@ -65,10 +68,52 @@ TEST(ChatFormat, Llama3) {
             "\n\n");
 }
 
+// Llama-2-7b-chat-hf's template.
+const char *kLlama2 =
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set "
+    "system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% "
+    "set system_message = false %}{% endif %}{% for message in loop_messages %}{% if "
+    "(message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation "
+    "roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == "
+    "0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + "
+    "'\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = "
+    "message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' "
+    "+ content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + "
+    "content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
+
+// TinyLlama-1.1B-Chat-v1.0's.
+const char *kZephyr =
+    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + "
+    "message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n{{ "
+    "'<|system|>\n' + message['content'] + eos_token }}\n{% elif message['role'] == "
+    "'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif "
+    "%}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif "
+    "%}\n{% endfor %}";
+
+const std::vector<ChatMessage> kTurns = {
+    {"user", " Hi "}, {"assistant", "Hello."}, {"user", "Again"}};
+
+TEST(ChatFormat, Llama2) {
+  ChatFormat f = ChatFormat::fromTemplate(kLlama2);
+  EXPECT_EQ(f.name(), "Llama 2");
+  // HF's, less the first "<s>": the model's BOS token opens every prompt.
+  EXPECT_EQ(f.render(kChat), "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST]");
+  EXPECT_EQ(f.render(kTurns), "[INST] Hi [/INST] Hello. </s><s>[INST] Again [/INST]");
+}
+
+TEST(ChatFormat, Zephyr) {
+  ChatFormat f = ChatFormat::fromTemplate(kZephyr);
+  EXPECT_EQ(f.name(), "Zephyr");
+  EXPECT_EQ(f.render(kChat), "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\n");
+  EXPECT_EQ(f.render(kTurns),
+            "<|user|>\n Hi </s>\n<|assistant|>\nHello.</s>\n<|user|>\nAgain</s>\n<|assistant|>\n");
+}
+
 TEST(ChatFormat, PlainLinesWithoutARecognisedTemplate) {
   ChatFormat none = ChatFormat::fromTemplate("");
   EXPECT_FALSE(none.unrecognised());
   EXPECT_EQ(none.render(kChat), "system: Be brief.\nuser: Hi\nassistant:");
+  // Mistral's [INST] has no <<SYS>> and other spacing.
   ChatFormat other = ChatFormat::fromTemplate("{{ bos_token }}[INST] {{ m }} [/INST]");
   EXPECT_TRUE(other.unrecognised());
   EXPECT_EQ(other.name(), "plain lines");
@@ -96,6 +141,12 @@ TEST(ChatFormat, ReadsTheTemplateBesideTheTokenizer) {
   auto named = ChatFormat::forTokenizer(tokenizer);
   ASSERT_TRUE(bool(named)) << llvm::toString(named.takeError());
   EXPECT_EQ(named->name(), "ChatML");
+  // The template's eos_token is the tokenizer's, text or an AddedToken.
+  write("tokenizer_config.json",
+        R"({"chat_template": "<|user|>{{ eos_token }}", "eos_token": {"content": "<|e|>"}})");
+  auto eos = ChatFormat::forTokenizer(tokenizer);
+  ASSERT_TRUE(bool(eos)) << llvm::toString(eos.takeError());
+  EXPECT_EQ(eos->render(kNoSystem), "<|user|>\nHi<|e|>\n<|assistant|>\n");
   write("tokenizer_config.json", "{");
   auto bad = ChatFormat::forTokenizer(tokenizer);
   ASSERT_FALSE(bool(bad));

@@ -16,12 +16,16 @@ using namespace mlir::attnedit;
 
 namespace {
 
-/// Token i spells pieces[i], whatever comes before it.
+/// Token i spells pieces[i], whatever comes before it; a piece in <|...|>
+/// is a special token.
 class PieceTokenizer : public Tokenizer {
 public:
   explicit PieceTokenizer(std::vector<std::string> pieces) : pieces(std::move(pieces)) {}
   std::vector<int32_t> encode(llvm::StringRef) const override { return {}; }
   std::string decodeToken(int32_t, int32_t id) const override { return pieces.at(id); }
+  bool isSpecial(int32_t id) const override {
+    return llvm::StringRef(pieces.at(id)).starts_with("<|");
+  }
   int64_t vocabSize() const override { return pieces.size(); }
   std::optional<int32_t> bosId() const override { return std::nullopt; }
   std::optional<int32_t> eosId() const override { return std::nullopt; }
@@ -30,12 +34,21 @@ private:
   std::vector<std::string> pieces;
 };
 
+GenerationOptions withStops(std::vector<std::string> stops, bool include = false) {
+  GenerationOptions options;
+  options.stopStrings = std::move(stops);
+  options.includeStopString = include;
+  return options;
+}
+
 /// What a scan of `pieces` (as tokens 0, 1, ...) under `stops` gives: the
 /// settled tokens' text, then "|" and the tail once a stop string ended it.
 std::string scan(std::vector<std::string> pieces, std::vector<std::string> stops,
-                 bool include = false, size_t minTokens = 0) {
+                 bool include = false, size_t minTokens = 0, bool skipSpecial = true) {
   PieceTokenizer tok(pieces);
-  StopStringScanner scanner(&tok, std::move(stops), include);
+  GenerationOptions options = withStops(std::move(stops), include);
+  options.skipSpecialTokens = skipSpecial;
+  StopStringScanner scanner(&tok, options);
   std::vector<int32_t> generated;
   for (int32_t id = 0; id < (int32_t)pieces.size(); ++id) {
     bool stopped = scanner.append(id - 1, id, generated.size() >= minTokens);
@@ -43,11 +56,11 @@ std::string scan(std::vector<std::string> pieces, std::vector<std::string> stops
     if (stopped) {
       std::string text;
       for (size_t i = 0; i < scanner.settled(); ++i)
-        text += pieces[i];
+        text += tok.pieceOf(-1, i, skipSpecial);
       return text + "|" + scanner.tail();
     }
   }
-  return tok.decode(generated);
+  return tok.decode(generated, skipSpecial);
 }
 
 TEST(StopStringScanner, EndsWhereTheStopBegins) {
@@ -72,7 +85,7 @@ TEST(StopStringScanner, TheStopEndingTheOutputFirstWins) {
 
 TEST(StopStringScanner, HoldsWhatAStopMayBeginWith) {
   PieceTokenizer tok({"x", " pa", "ty", "rk"});
-  StopStringScanner scanner(&tok, {"park"}, false);
+  StopStringScanner scanner(&tok, withStops({"park"}));
   EXPECT_FALSE(scanner.append(-1, 0));
   EXPECT_EQ(scanner.settled(), 1u);
   EXPECT_FALSE(scanner.append(0, 1));
@@ -96,9 +109,15 @@ TEST(StopStringScanner, EmptyAndByteTokens) {
   EXPECT_EQ(scan({"no stop"}, {"xyz"}), "no stop");
 }
 
+TEST(StopStringScanner, MatchesTheTextShownWithoutSpecialTokens) {
+  EXPECT_EQ(scan({"a", "<|x|>", "b"}, {"ab"}), "|");
+  EXPECT_EQ(scan({"a", "<|x|>", "b"}, {"x|"}), "ab");
+  EXPECT_EQ(scan({"a", "<|x|>", "b"}, {"x|"}, false, 0, /*skipSpecial=*/false), "a|<|");
+}
+
 TEST(StopStringScanner, ReleasesSettledTokensWithTheirPredecessor) {
   PieceTokenizer tok({"a", "b", "c"});
-  StopStringScanner scanner(&tok, {}, false);
+  StopStringScanner scanner(&tok, withStops({}));
   std::vector<std::pair<int32_t, int32_t>> seen;
   std::vector<int32_t> generated;
   for (int32_t id = 0; id < 3; ++id) {

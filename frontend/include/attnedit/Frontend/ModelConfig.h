@@ -102,6 +102,10 @@ struct ModelConfig {
   std::optional<int32_t> configBosTokenId;
   /// Generation stops before emitting any of these.
   std::vector<int32_t> stopTokenIds;
+  /// generation_config.json's sampling settings (temperature, top_k, top_p,
+  /// min_p, repetition_penalty), those it names, and its do_sample.
+  std::vector<std::pair<std::string, double>> samplingSettings;
+  std::optional<bool> doSample;
 };
 
 /// Parses an HF config.json. Errors name the file and the field.
@@ -113,11 +117,12 @@ llvm::Expected<ModelConfig> parseHFConfig(llvm::StringRef path, const llvm::json
 /// The JSON object a config file holds, as written (errors name the file).
 llvm::Expected<llvm::json::Value> readConfigJson(llvm::StringRef path);
 
-/// Adds the eos_token_id values of an HF generation_config.json to
-/// `config.stopTokenIds`: instruct checkpoints (Llama 3's <|eot_id|>, Qwen2.5's
-/// <|im_end|>) list their end-of-turn tokens there only. Errors name the file
-/// and the field.
-llvm::Error addGenerationConfigStops(llvm::StringRef path, ModelConfig &config);
+/// Reads an HF generation_config.json into `config`: its eos_token_id values
+/// join `stopTokenIds` (instruct checkpoints list their end-of-turn tokens,
+/// Llama 3's <|eot_id|>, Qwen2.5's <|im_end|>, there only), and its sampling
+/// settings (Qwen3's temperature 0.6, top_k 20, top_p 0.95) become
+/// `samplingSettings`. Errors name the file and the field.
+llvm::Error readGenerationConfig(llvm::StringRef path, ModelConfig &config);
 
 /// A llama2.c checkpoint: its header as a config and its weights under HF
 /// Llama names (model.layers.N.self_attn.q_proj.weight, ...).

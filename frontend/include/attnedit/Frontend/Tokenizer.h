@@ -35,8 +35,19 @@ public:
   /// an empty string.
   virtual std::string decodeToken(int32_t prev, int32_t id) const = 0;
 
+  /// Whether `id` is a special token (tokenizer.json's added tokens marked
+  /// "special": <|im_start|>, <|eot_id|>). SentencePiece's control tokens
+  /// decode to nothing already; llama2.c's format marks none.
+  virtual bool isSpecial(int32_t id) const { return false; }
+  /// decodeToken, or nothing for a special token with `skipSpecial`: what
+  /// generated text shows, as transformers' skip_special_tokens and vLLM
+  /// leave special tokens out of it.
+  std::string pieceOf(int32_t prev, int32_t id, bool skipSpecial) const {
+    return skipSpecial && isSpecial(id) ? std::string() : decodeToken(prev, id);
+  }
+
   /// Concatenated decodeToken over `ids`, the first taking `prev` = -1.
-  std::string decode(llvm::ArrayRef<int32_t> ids) const;
+  std::string decode(llvm::ArrayRef<int32_t> ids, bool skipSpecial = false) const;
 
   virtual int64_t vocabSize() const = 0;
   virtual std::optional<int32_t> bosId() const = 0;

@@ -4,6 +4,9 @@
 
 #include "mlir/IR/Dialect.h"
 
+#include <optional>
+#include <string>
+
 #include "attnedit/IR/AttnEditDialect.h.inc"
 
 namespace mlir::attnedit::attrs {
@@ -18,6 +21,10 @@ inline constexpr llvm::StringLiteral kBosToken = "attnedit.bos_token_id";
 /// with (Qwen's): kept for export, never prepended.
 inline constexpr llvm::StringLiteral kConfigBosToken = "attnedit.config_bos_token_id";
 inline constexpr llvm::StringLiteral kStopTokens = "attnedit.stop_token_ids";
+/// {do_sample, temperature, top_k, top_p, min_p, repetition_penalty}: the
+/// sampling settings of the checkpoint's generation_config.json, each only
+/// where it names one; what generation defaults to.
+inline constexpr llvm::StringLiteral kSamplingDefaults = "attnedit.sampling_defaults";
 inline constexpr llvm::StringLiteral kArchitecture = "attnedit.architecture";
 inline constexpr llvm::StringLiteral kMaxPositions = "attnedit.max_positions";
 /// On an attnedit.param: a student copy of a teacher weight that
@@ -41,6 +48,10 @@ void anchorModulePaths(Operation *module);
 /// Every weight file `module` names, resolved: its parameter_files, then
 /// each scope's.
 llvm::SmallVector<std::string> parameterFilesOf(Operation *module);
+/// Whether `value` fits sampling setting `key` (generation_config.json's
+/// names, do_sample aside): std::nullopt, else what is wrong ("must be in
+/// (0, 1]", "is not a sampling setting"), for messages naming the field.
+std::optional<std::string> checkSamplingSetting(llvm::StringRef key, double value);
 /// "[2, ?, 8]": a shape in a message, "?" for a dynamic size.
 std::string formatShape(llvm::ArrayRef<int64_t> shape);
 } // namespace mlir::attnedit

@@ -163,7 +163,16 @@ def main(root):
                        ("generation-config-null", '{"eos_token_id": null}'),
                        ("config-generation-eos-range", '{"eos_token_id": [2, %d]}' % VOCAB),
                        ("config-generation-eos-string", '{"eos_token_id": "</s>"}'),
-                       ("config-generation-not-json", '{"eos_token_id": [2,')):
+                       ("config-generation-not-json", '{"eos_token_id": [2,'),
+                       # Sampling settings, as Qwen's and Llama's instruct
+                       # checkpoints write them.
+                       ("generation-config-greedy", '{"do_sample": false, "temperature": 0.6}'),
+                       ("generation-config-top-k", '{"do_sample": true, "temperature": 0.7, '
+                                                   '"top_k": 1, "top_p": 0.8, '
+                                                   '"repetition_penalty": 1.05}'),
+                       ("config-generation-top-p-range", '{"top_p": 1.5}'),
+                       ("config-generation-top-k-float", '{"top_k": 2.5}'),
+                       ("config-generation-temperature-string", '{"temperature": "hot"}')):
         d = model_dir(root, name, weights=good)
         with open(os.path.join(d, "generation_config.json"), "w") as f:
             f.write(text)

@@ -42,6 +42,9 @@ public:
   int64_t maxPositions() const { return maxLength; }
   std::optional<int32_t> bosToken() const { return bos; }
   llvm::ArrayRef<int32_t> stopTokens() const { return stops; }
+  /// The checkpoint's generation_config.json sampling settings
+  /// (attrs::kSamplingDefaults); null when it names none.
+  mlir::DictionaryAttr samplingDefaults() const { return sampling; }
   /// The model's tokenizer, loaded on first use; null when it has none.
   llvm::Expected<const Tokenizer *> tokenizer();
   /// Its file; empty when it has none.
@@ -73,6 +76,7 @@ private:
   int64_t maxLength = 0;
   std::optional<int32_t> bos;
   std::vector<int32_t> stops;
+  mlir::DictionaryAttr sampling;
 };
 
 /// Writes a float32 tensor as a NumPy .npy file.

@@ -2,7 +2,8 @@
 //
 // A chat completion's messages become the prompt the model was tuned on:
 // its tokenizer's chat template, recognised by family as llama.cpp does
-// (ChatML for Qwen, Llama 3's headers), not run: templates are Jinja
+// (ChatML for Qwen, Llama 3's headers, Llama 2's [INST], Zephyr's <|user|>
+// as TinyLlama's chat model uses it), not run: templates are Jinja
 // programs, and no Jinja engine is packaged for C++ here. Without a
 // template, plain "role: content" lines end in "assistant:".
 //
@@ -33,18 +34,21 @@ public:
 
   /// The prompt of `messages`, ending where the assistant's answer begins.
   std::string render(llvm::ArrayRef<ChatMessage> messages) const;
-  /// "ChatML", "Llama 3" or "plain lines".
+  /// "ChatML", "Llama 3", "Llama 2", "Zephyr" or "plain lines".
   llvm::StringRef name() const;
-  /// Whether a template was there that is of neither family (rendered as
+  /// Whether a template was there that is of no family above (rendered as
   /// plain lines).
   bool unrecognised() const { return unknownTemplate; }
 
 private:
-  enum class Kind { Plain, ChatML, Llama3 } kind = Kind::Plain;
+  enum class Kind { Plain, ChatML, Llama3, Llama2, Zephyr } kind = Kind::Plain;
   bool unknownTemplate = false;
   /// The system message a ChatML template adds when the chat has none
   /// (Qwen2 and Qwen2.5 do; Qwen3 does not).
   std::string defaultSystem;
+  /// The tokenizer's bos_token and eos_token as the template writes them
+  /// (tokenizer_config.json's, else Llama 2's).
+  std::string bosText = "<s>", eosText = "</s>";
 };
 
 } // namespace mlir::attnedit

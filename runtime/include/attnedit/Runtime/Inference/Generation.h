@@ -42,7 +42,18 @@ struct GenerationOptions {
   /// Keeps going through the model's stop tokens (benchmarks, as
   /// llama-bench does; vLLM's ignore_eos), not through stopTokenIds.
   bool ignoreStopTokens = false;
+  /// The text leaves special tokens out (Tokenizer::pieceOf), as vLLM's
+  /// skip_special_tokens does by default; stop strings see that text.
+  bool skipSpecialTokens = true;
 };
+
+/// The options a command line or a request starts from: GenerationOptions
+/// defaults with the model's sampling settings (its generation_config.json's,
+/// Model::samplingDefaults) over them, as transformers and vLLM apply them;
+/// do_sample false is greedy.
+GenerationOptions modelGenerationOptions(const Model &model);
+/// "temperature 0.6, top_k 20": the model's sampling settings, for logs.
+std::string describeSamplingDefaults(const Model &model);
 
 /// The token after `context`, of which `generated` are new, from the
 /// model's logits `row`: HF's repetition penalty over the context, stop
@@ -67,8 +78,9 @@ bool isStopToken(const Model &model, const GenerationOptions &options, int32_t t
 /// strings (or a tokenizer) every token is settled at once.
 class StopStringScanner {
 public:
-  StopStringScanner(const Tokenizer *tokenizer, std::vector<std::string> stops,
-                    bool includeStop);
+  /// Scans the text generation shows under `options` (its stop strings,
+  /// includeStopString, skipSpecialTokens).
+  StopStringScanner(const Tokenizer *tokenizer, const GenerationOptions &options);
   /// Appends `next`'s text (decoded after `prev`). Returns whether a stop
   /// string is now complete; with `mayStop` false (before minTokens) none
   /// is looked for.
@@ -87,7 +99,7 @@ public:
 private:
   const Tokenizer *tokenizer;
   std::vector<std::string> stops;
-  bool includeStop;
+  bool includeStop, skipSpecial;
   std::string text;
   std::vector<size_t> ends; // where each appended token's text ends
   size_t held = 0;          // trailing characters a stop string may begin with
