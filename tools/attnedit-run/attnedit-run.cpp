@@ -456,21 +456,20 @@ static void printPiece(llvm::StringRef piece) {
   llvm::outs().flush();
 }
 
-/// --max-tokens, --temperature, --top-k, --top-p and --seed, checked, over
-/// the model's sampling settings (generation_config.json's) where not given.
+/// The sampling options (--temperature ... --special), checked, over the
+/// model's sampling settings (generation_config.json's) where not given.
 static llvm::Expected<GenerationOptions> samplingOptions(const Model &model) {
   if (llvm::Error e = checkRange("--max-tokens", maxTokens, 0, kMaxConfigSize))
     return std::move(e);
-  if (!(temperature >= 0 && temperature <= 100))
-    return usage("--temperature must be in [0, 100] (0 = greedy)");
-  if (topK < 0 || topK > kMaxConfigSize)
-    return usage(llvm::formatv("--top-k must be in [0, {0}] (0 = all)", kMaxConfigSize).str());
-  if (!(topP > 0 && topP <= 1))
-    return usage("--top-p must be in (0, 1]");
-  if (!(minP >= 0 && minP <= 1))
-    return usage("--min-p must be in [0, 1]");
-  if (!(repetitionPenalty > 0 && repetitionPenalty <= 100))
-    return usage("--repetition-penalty must be in (0, 100] (1 = off)");
+  // The ranges generation_config.json's settings are checked against.
+  for (auto [option, key, value] :
+       {std::tuple{"--temperature", "temperature", temperature.getValue()},
+        {"--top-k", "top_k", (double)topK.getValue()},
+        {"--top-p", "top_p", topP.getValue()},
+        {"--min-p", "min_p", minP.getValue()},
+        {"--repetition-penalty", "repetition_penalty", repetitionPenalty.getValue()}})
+    if (std::optional<std::string> wrong = checkSamplingSetting(key, value))
+      return usage(std::string(option) + " " + *wrong);
   GenerationOptions options = modelGenerationOptions(model);
   options.maxTokens = maxTokens;
   options.seed = seed;
@@ -484,8 +483,9 @@ static llvm::Expected<GenerationOptions> samplingOptions(const Model &model) {
     options.minP = minP;
   if (repetitionPenalty.getNumOccurrences())
     options.repetitionPenalty = repetitionPenalty;
-  if (model.samplingDefaults())
-    spdlog::info("the model's generation_config.json sets {} (options given override them)",
+  if (model.samplingDefaults() && !model.samplingDefaults().empty())
+    spdlog::info("sampling defaults of the model (its generation_config.json's): {} (options "
+                 "given override them)",
                  describeSamplingDefaults(model));
   options.stopStrings.assign(stopStrings.begin(), stopStrings.end());
   if (llvm::is_contained(options.stopStrings, ""))
@@ -1584,12 +1584,10 @@ int main(int argc, char **argv) {
   auto finalize = llvm::make_scope_exit(finalizeProcessGroup);
   ProcessGroup *group = processGroup();
   if (group && group->rank() > 0) {
-    // Rank 0 reports progress and warnings (every rank runs the same job, so
-    // theirs repeated rank 0's N times); the others speak only of errors,
-    // saying who.
+    // Rank 0 reports progress; the others speak only of trouble, saying who.
     spdlog::default_logger()->set_pattern(
         llvm::formatv("%n[rank {0}]: %^%l%$: %v", group->rank()).str());
-    spdlog::set_level(spdlog::level::err);
+    spdlog::set_level(spdlog::level::warn);
   }
   // Every other command would run whole on each rank, all writing one output.
   if (group && group->size() > 1 && !distillCmd && !trainCmd && !demoCmd)

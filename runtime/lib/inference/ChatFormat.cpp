@@ -9,57 +9,64 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include <cstring>
+
 using namespace mlir;
 using namespace mlir::attnedit;
 
 llvm::Expected<ChatFormat> ChatFormat::forTokenizer(llvm::StringRef tokenizerPath) {
   llvm::StringRef dir = llvm::sys::path::parent_path(tokenizerPath);
   std::string config = joinPath(dir, "tokenizer_config.json");
+  std::optional<llvm::json::Value> parsed;
+  std::optional<std::string> chatTemplate;
   if (llvm::sys::fs::exists(config)) {
     auto buffer = llvm::MemoryBuffer::getFile(config, /*IsText=*/true);
     if (!buffer)
       return makeError(config, "cannot read: " + buffer.getError().message());
-    auto parsed = parseJson((*buffer)->getBuffer());
-    if (!parsed)
-      return makeError(config, "not valid JSON: " + llvm::toString(parsed.takeError()));
-    const llvm::json::Object *object = parsed->getAsObject();
-    const llvm::json::Value *field = object ? object->get("chat_template") : nullptr;
-    std::optional<llvm::StringRef> chatTemplate = field ? field->getAsString() : std::nullopt;
-    // Several named templates: [{"name", "template"}], "default" the chat's.
-    if (const llvm::json::Array *named = field ? field->getAsArray() : nullptr)
-      for (const llvm::json::Value &entry : *named)
-        if (const llvm::json::Object *e = entry.getAsObject();
-            e && e->getString("name") == llvm::StringRef("default") && e->getString("template"))
-          chatTemplate = e->getString("template");
-    if (chatTemplate) {
-      ChatFormat format = fromTemplate(*chatTemplate);
-      // A token is its text, or {"content": text, ...} (an AddedToken).
-      for (auto [key, text] : {std::pair{"bos_token", &format.bosText},
-                               std::pair{"eos_token", &format.eosText}}) {
-        const llvm::json::Value *token = object->get(key);
-        const llvm::json::Object *added = token ? token->getAsObject() : nullptr;
-        if (auto spelled = added ? added->getString("content")
-                                 : token ? token->getAsString() : std::nullopt)
-          *text = spelled->str();
-      }
-      return format;
-    }
+    auto json = parseJson((*buffer)->getBuffer());
+    if (!json)
+      return makeError(config, "not valid JSON: " + llvm::toString(json.takeError()));
+    parsed = std::move(*json);
   }
+  const llvm::json::Object *object = parsed ? parsed->getAsObject() : nullptr;
+  const llvm::json::Value *field = object ? object->get("chat_template") : nullptr;
+  if (auto text = field ? field->getAsString() : std::nullopt)
+    chatTemplate = text->str();
+  // Several named templates: [{"name", "template"}], "default" the chat's.
+  if (const llvm::json::Array *named = field ? field->getAsArray() : nullptr)
+    for (const llvm::json::Value &entry : *named)
+      if (const llvm::json::Object *e = entry.getAsObject();
+          e && e->getString("name") == llvm::StringRef("default") && e->getString("template"))
+        chatTemplate = e->getString("template")->str();
   // Newer transformers save the template on its own.
   std::string jinja = joinPath(dir, "chat_template.jinja");
-  if (llvm::sys::fs::exists(jinja)) {
+  if (!chatTemplate && llvm::sys::fs::exists(jinja)) {
     auto buffer = llvm::MemoryBuffer::getFile(jinja, /*IsText=*/true);
     if (!buffer)
       return makeError(jinja, "cannot read: " + buffer.getError().message());
-    return fromTemplate((*buffer)->getBuffer());
+    chatTemplate = (*buffer)->getBuffer().str();
   }
-  return ChatFormat();
+  if (!chatTemplate)
+    return ChatFormat();
+  ChatFormat format = fromTemplate(*chatTemplate);
+  // A token is its text, or {"content": text, ...} (an AddedToken).
+  for (auto [key, text] :
+       {std::pair{"bos_token", &format.bosText}, std::pair{"eos_token", &format.eosText}}) {
+    const llvm::json::Value *token = object ? object->get(key) : nullptr;
+    const llvm::json::Object *added = token ? token->getAsObject() : nullptr;
+    if (auto spelled = added ? added->getString("content")
+                             : token ? token->getAsString() : std::nullopt)
+      *text = spelled->str();
+  }
+  return format;
 }
 
 ChatFormat ChatFormat::fromTemplate(llvm::StringRef chatTemplate) {
   ChatFormat format;
   if (chatTemplate.contains("<|im_start|>")) {
     format.kind = Kind::ChatML;
+    format.reasons = chatTemplate.contains("</think>");
+    format.toolResponses = chatTemplate.contains("<tool_response>");
     // A default system message is a string literal holding the whole turn:
     // '<|im_start|>system\nYou are ...<|im_end|>\n' (the newline written
     // as one, or as Jinja's \n escape).
@@ -81,7 +88,9 @@ ChatFormat ChatFormat::fromTemplate(llvm::StringRef chatTemplate) {
     format.kind = Kind::Llama3;
   } else if (chatTemplate.contains("[INST]") && chatTemplate.contains("<<SYS>>")) {
     format.kind = Kind::Llama2;
-  } else if (chatTemplate.contains("<|user|>") && chatTemplate.contains("eos_token")) {
+  } else if (chatTemplate.contains("<|user|>") && chatTemplate.contains("eos_token") &&
+             !chatTemplate.contains("<|end|>")) {
+    // Phi-3 writes <|user|> too, with its turns ended by <|end|>.
     format.kind = Kind::Zephyr;
   } else {
     format.unknownTemplate = !chatTemplate.trim().empty();
@@ -89,15 +98,55 @@ ChatFormat ChatFormat::fromTemplate(llvm::StringRef chatTemplate) {
   return format;
 }
 
-std::string ChatFormat::render(llvm::ArrayRef<ChatMessage> messages) const {
+/// Qwen3's template's reading of an answer: its reasoning (inside <think>)
+/// and its text after </think>.
+static std::pair<std::string, std::string> splitThinking(llvm::StringRef content) {
+  size_t close = content.rfind("</think>");
+  if (close == llvm::StringRef::npos)
+    return {"", content.str()};
+  llvm::StringRef before = content.take_front(content.find("</think>")).rtrim('\n');
+  size_t open = before.rfind("<think>");
+  llvm::StringRef reasoning =
+      open == llvm::StringRef::npos ? before : before.drop_front(open + strlen("<think>"));
+  return {reasoning.ltrim('\n').str(),
+          content.drop_front(close + strlen("</think>")).ltrim('\n').str()};
+}
+
+std::string ChatFormat::render(llvm::ArrayRef<ChatMessage> messages, bool thinking) const {
   std::string text;
   switch (kind) {
-  case Kind::ChatML:
+  case Kind::ChatML: {
     if (!defaultSystem.empty() && (messages.empty() || messages.front().role != "system"))
       text += "<|im_start|>system\n" + defaultSystem + "<|im_end|>\n";
-    for (const ChatMessage &m : messages)
-      text += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-    return text + "<|im_start|>assistant\n";
+    // The last question: the last user message that is not a tool's answer.
+    size_t lastQuery = messages.empty() ? 0 : messages.size() - 1;
+    for (auto [i, m] : llvm::enumerate(messages))
+      if (m.role == "user" && !(llvm::StringRef(m.content).starts_with("<tool_response>") &&
+                                llvm::StringRef(m.content).ends_with("</tool_response>")))
+        lastQuery = i;
+    for (auto [i, m] : llvm::enumerate(messages)) {
+      std::string content = m.content;
+      if (reasons && m.role == "assistant") {
+        auto [reasoning, answer] = splitThinking(m.content);
+        // Earlier answers lose their reasoning; one after the last question
+        // keeps it in the form the model writes.
+        content = answer;
+        if (i > lastQuery && (i + 1 == messages.size() || !reasoning.empty()))
+          content = "<think>\n" + llvm::StringRef(reasoning).trim('\n').str() +
+                    "\n</think>\n\n" + llvm::StringRef(answer).ltrim('\n').str();
+      }
+      if (toolResponses && m.role == "tool") {
+        bool first = i == 0 || messages[i - 1].role != "tool";
+        bool last = i + 1 == messages.size() || messages[i + 1].role != "tool";
+        text += std::string(first ? "<|im_start|>user" : "") + "\n<tool_response>\n" + content +
+                "\n</tool_response>" + (last ? "<|im_end|>\n" : "");
+        continue;
+      }
+      text += "<|im_start|>" + m.role + "\n" + content + "<|im_end|>\n";
+    }
+    text += "<|im_start|>assistant\n";
+    return reasons && !thinking ? text + "<think>\n\n</think>\n\n" : text;
+  }
   case Kind::Llama3:
     // The model's BOS (<|begin_of_text|>) is the prompt's first token.
     for (const ChatMessage &m : messages)

@@ -93,7 +93,8 @@ std::string attnedit::describeSamplingDefaults(const Model &model) {
     for (NamedAttribute a : settings) {
       std::string value;
       if (auto f = dyn_cast<FloatAttr>(a.getValue()))
-        value = fmt::format("{}", f.getValueAsDouble());
+        value = f.getType().isF32() ? fmt::format("{}", (float)f.getValueAsDouble())
+                                    : fmt::format("{}", f.getValueAsDouble());
       else if (auto b = dyn_cast<BoolAttr>(a.getValue()))
         value = b.getValue() ? "true" : "false";
       else if (auto i = dyn_cast<IntegerAttr>(a.getValue()))

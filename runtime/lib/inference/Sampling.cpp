@@ -164,8 +164,6 @@ readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t
 
 llvm::Error attnedit::writeSamples(Model &model, Decoder &decoder,
                                    const SampleJobOptions &options) {
-  if (!model.bosToken())
-    return makeError("the model has no BOS token to start a sample from");
   bool ids = llvm::sys::path::extension(options.out).equals_insensitive(".bin");
   bool jsonLines = llvm::sys::path::extension(options.out).equals_insensitive(".jsonl");
   if (ids && model.vocabSize() > 65536)
@@ -178,6 +176,16 @@ llvm::Error attnedit::writeSamples(Model &model, Decoder &decoder,
   if (!ids && !tok)
     return makeError("text samples need the model's tokenizer; pass --tokenizer, or write a "
                      ".bin");
+  // A sample starts after BOS, or for a model without one (Qwen) after its
+  // end-of-text token, as lm-eval conditions an empty context and readTokens
+  // separates documents.
+  std::optional<int32_t> first = model.bosToken();
+  if (!first && tok)
+    first = tok->eosId();
+  if (!first && !model.stopTokens().empty())
+    first = model.stopTokens().front();
+  if (!first)
+    return makeError("the model has neither a BOS nor an EOS token to start a sample from");
   // Before the checkpoint is read: a run writing it now is not a killed one.
   auto lock = JobLock::acquireFile(options.out);
   if (!lock)
@@ -225,7 +233,7 @@ llvm::Error attnedit::writeSamples(Model &model, Decoder &decoder,
   Scheduler scheduler(decoder, tok, options.maxBatch);
   auto submit = [&](int64_t i) {
     Request request;
-    request.prompt = {*model.bosToken()};
+    request.prompt = {*first};
     request.options = sampling;
     request.options.seed = sampling.seed * 1000003 + i; // each sample its own stream
     request.onDone = [&, i](const RequestResult &result) {
@@ -273,8 +281,9 @@ llvm::Error attnedit::writeSamples(Model &model, Decoder &decoder,
   std::string text;
   std::vector<uint16_t> stream;
   for (const std::vector<int32_t> &sample : samples) {
-    // Each sample opens with BOS, as the trainer's packed data expects.
-    stream.push_back(*model.bosToken());
+    // Each sample opens with its start token, as the trainer's packed data
+    // expects.
+    stream.push_back(*first);
     stream.insert(stream.end(), sample.begin(), sample.end());
     if (!tok)
       continue;

@@ -350,9 +350,26 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
       } else {
         return invalid(at + " needs 'content', a string or an array of text parts", "messages");
       }
-      chatMessages.push_back({role->str(), std::move(content)});
+      // OpenAI's developer messages are what system messages were, and
+      // chat templates know only "system".
+      chatMessages.push_back({*role == "developer" ? "system" : role->str(), std::move(content)});
     }
-    if (auto e = encodeText(chatFormat.render(chatMessages)))
+    // vLLM's chat_template_kwargs, of which the one variable templates
+    // attnedit writes read (others were ignored without a word).
+    bool thinking = true;
+    if (const json::Value *v = o->get("chat_template_kwargs");
+        v && v->kind() != json::Value::Null) {
+      const json::Object *kwargs = v->getAsObject();
+      if (!kwargs)
+        return invalid("chat_template_kwargs must be an object", "chat_template_kwargs");
+      for (const auto &[key, value] : *kwargs) {
+        if (key != "enable_thinking" || !value.getAsBoolean())
+          return invalid("chat_template_kwargs: only enable_thinking (a boolean) is supported",
+                         "chat_template_kwargs");
+        thinking = *value.getAsBoolean();
+      }
+    }
+    if (auto e = encodeText(chatFormat.render(chatMessages, thinking)))
       return *e;
   } else {
     const json::Value *prompt = o->get("prompt");
@@ -912,9 +929,9 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
     spdlog::info("chat completions are written as {}", chatFormat->name().str());
   // As vLLM does (its --generation-config auto): the checkpoint's authors'
   // settings, not 1.0 and no cut, for the fields a request leaves out.
-  if (decoder.model().samplingDefaults())
-    spdlog::info("sampling fields a request leaves out take the model's "
-                 "generation_config.json values: {}",
+  if (decoder.model().samplingDefaults() && !decoder.model().samplingDefaults().empty())
+    spdlog::info("sampling fields a request leaves out take the model's defaults (its "
+                 "generation_config.json's): {}",
                  describeSamplingDefaults(decoder.model()));
   Service service(decoder, *tok, std::move(*chatFormat), options);
   httplib::Server server;

@@ -25,8 +25,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cerrno>
-#include <signal.h>
 #include <unistd.h>
 
 using namespace mlir;
@@ -399,13 +397,21 @@ public:
     ProcessGroup *group = processGroup();
     if (!group || group->rank() == 0)
       return scratch;
-    removeOrphans();
-    llvm::SmallString<128> dir;
-    std::string prefix = llvm::formatv("attnedit-rank{0}-{1}", group->rank(), ::getpid());
-    if (std::error_code ec = llvm::sys::fs::createUniqueDirectory(prefix, dir))
+    // Named by host and process, so that the next job's rank of this number
+    // on this machine removes the one a killed rank left (MPI_Abort,
+    // mpirun's SIGTERM and SIGKILL end a rank without its destructor); a
+    // live rank elsewhere, sharing $TMPDIR, keeps its own.
+    llvm::SmallString<128> tmp;
+    llvm::sys::path::system_temp_directory(/*ErasedOnReboot=*/true, tmp);
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    std::string dir =
+        scratchBeside(joinPath(tmp, llvm::formatv("attnedit-rank{0}", group->rank()).str()),
+                      "-" + std::string(host) + "-");
+    if (std::error_code ec = llvm::sys::fs::create_directories(dir))
       return makeError("cannot create a temporary directory for rank " +
-                       llvm::Twine(group->rank()) + ": " + ec.message());
-    scratch.dir = dir.str().str();
+                       llvm::Twine(group->rank()) + ": " + dir + ": " + ec.message());
+    scratch.dir = dir;
     return scratch;
   }
   RankScratch(RankScratch &&other) : dir(std::move(other.dir)) { other.dir.clear(); }
@@ -418,27 +424,6 @@ public:
 
 private:
   RankScratch() = default;
-  /// Removes the scratch directories on this machine whose rank's process is
-  /// gone: MPI_Abort, mpirun's SIGTERM and SIGKILL end a rank without its
-  /// destructor, and each left a copy of the student's weights for good.
-  static void removeOrphans() {
-    llvm::SmallString<128> tmp;
-    llvm::sys::path::system_temp_directory(/*ErasedOnReboot=*/true, tmp);
-    std::error_code ec;
-    for (llvm::sys::fs::directory_iterator it(tmp, ec), end; it != end && !ec;
-         it.increment(ec)) {
-      // attnedit-rank<N>-<pid>-<random>
-      llvm::SmallVector<llvm::StringRef, 4> parts;
-      llvm::sys::path::filename(it->path()).split(parts, '-');
-      pid_t pid;
-      if (parts.size() != 4 || parts[0] != "attnedit" || !parts[1].starts_with("rank") ||
-          parts[2].getAsInteger(10, pid) || pid <= 0)
-        continue;
-      if (::kill(pid, 0) != 0 && errno == ESRCH)
-        llvm::sys::fs::remove_directories(it->path());
-    }
-  }
-
   std::string dir;
 };
 } // namespace

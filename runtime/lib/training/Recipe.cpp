@@ -253,9 +253,9 @@ llvm::Error Recipe::checkRanks(int64_t ranks) const {
       return makeError(llvm::formatv(
                            "{0} ranks, but a batch of {1} sequences runs in {2} lanes (fixed, "
                            "so that the weights do not depend on the number of ranks): run at "
-                           "most {2} ranks, or set the recipe's \"lanes\" (and \"batch\") to "
-                           "at least {0}",
-                           ranks, batch, numLanes)
+                           "most {2} ranks, or set {3}'s \"lanes\" (and \"batch\") to at "
+                           "least {0}",
+                           ranks, batch, numLanes, path.empty() ? "the recipe" : path)
                            .str());
   return llvm::Error::success();
 }

@@ -166,12 +166,16 @@ static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &j
     const json::Value *v = job.get(key);
     return v ? llvm::formatv("{0}", *v).str() : std::string();
   };
+  json::Object rest = job;
+  for (llvm::StringRef key : {"job", "teacher", "model", "config", "edit", "edit_files", "data"})
+    rest.erase(key);
   const std::pair<const char *, std::string> parts[] = {
       {"the command", field("job")},
-      {"the model", field("teacher") + field("model")},
+      {"the model", field("teacher") + "\n" + field("model")},
       {"--config", field("config")},
-      {"--edit (and the files it names)", field("edit") + field("edit_files")},
+      {"--edit (and the files it names)", field("edit") + "\n" + field("edit_files")},
       {"--data", field("data")},
+      {"the job's other settings", llvm::formatv("{0}", json::Value(std::move(rest))).str()},
       {"the recipe", llvm::formatv("{0}", recipe.toJson()).str()},
       {"--out", workDir.str()},
       {"--backend (and its options)", defaultBackendName()}};
@@ -656,9 +660,6 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
           return e;
     return llvm::Error::success();
   };
-  if (group)
-    if (llvm::Error e = recipe.checkRanks(group->size()))
-      return e;
   // The cores of this machine, shared by the job's ranks on it.
   unsigned threads =
       run.threads ? run.threads

@@ -59,6 +59,38 @@ TEST(ChatFormat, Qwen3HasNone) {
   EXPECT_EQ(f.render(kNoSystem), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
 }
 
+// Qwen3's reasoning and tool parts, as its template reads them.
+const char *kQwen3Thinking =
+    "{%- if '</think>' in message.content %} ... '\n<tool_response>\n' ... "
+    "'<|im_start|>assistant\n' ... '<think>\n\n</think>\n\n'";
+
+TEST(ChatFormat, Qwen3DropsEarlierReasoningAndCanSkipThinking) {
+  ChatFormat f = ChatFormat::fromTemplate(kQwen3Thinking);
+  EXPECT_TRUE(f.thinks());
+  std::vector<ChatMessage> chat = {
+      {"user", "a"}, {"assistant", "<think>\nlong reasoning here\n</think>\n\nb"}, {"user", "c"}};
+  std::string asked = "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n"
+                      "<|im_start|>user\nc<|im_end|>\n<|im_start|>assistant\n";
+  EXPECT_EQ(f.render(chat), asked);
+  EXPECT_EQ(f.render(chat, /*thinking=*/false), asked + "<think>\n\n</think>\n\n");
+  // An answer after the last question keeps its reasoning, in the model's form.
+  EXPECT_EQ(f.render({{"user", "a"}, {"assistant", "<think>\nr\n</think>\n\nb"}}),
+            "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n<think>\nr\n</think>\n\nb"
+            "<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(f.render({{"user", "a"}, {"assistant", "plain"}}),
+            "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nplain"
+            "<|im_end|>\n<|im_start|>assistant\n");
+  // Tool answers: one user turn of <tool_response> blocks per run of them.
+  EXPECT_EQ(f.render({{"user", "a"}, {"assistant", "x"}, {"tool", "r1"}, {"tool", "r2"}}),
+            "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nx<|im_end|>\n"
+            "<|im_start|>user\n<tool_response>\nr1\n</tool_response>\n<tool_response>\nr2\n"
+            "</tool_response><|im_end|>\n<|im_start|>assistant\n");
+  // A ChatML template without <think> (the abridged Qwen3 above): thinking
+  // off changes nothing.
+  EXPECT_EQ(ChatFormat::fromTemplate(kQwen3).render(kNoSystem, /*thinking=*/false),
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+}
+
 TEST(ChatFormat, Llama3) {
   ChatFormat f = ChatFormat::fromTemplate(kLlama3);
   EXPECT_EQ(f.name(), "Llama 3");
@@ -113,6 +145,10 @@ TEST(ChatFormat, PlainLinesWithoutARecognisedTemplate) {
   ChatFormat none = ChatFormat::fromTemplate("");
   EXPECT_FALSE(none.unrecognised());
   EXPECT_EQ(none.render(kChat), "system: Be brief.\nuser: Hi\nassistant:");
+  // Phi-3's <|user|> turns end in <|end|>, not EOS.
+  EXPECT_TRUE(ChatFormat::fromTemplate("{{'<|user|>' + '\n' + message['content'] + '<|end|>'}}"
+                                       "{% else %}{{ eos_token }}")
+                  .unrecognised());
   // Mistral's [INST] has no <<SYS>> and other spacing.
   ChatFormat other = ChatFormat::fromTemplate("{{ bos_token }}[INST] {{ m }} [/INST]");
   EXPECT_TRUE(other.unrecognised());
@@ -147,6 +183,12 @@ TEST(ChatFormat, ReadsTheTemplateBesideTheTokenizer) {
   auto eos = ChatFormat::forTokenizer(tokenizer);
   ASSERT_TRUE(bool(eos)) << llvm::toString(eos.takeError());
   EXPECT_EQ(eos->render(kNoSystem), "<|user|>\nHi<|e|>\n<|assistant|>\n");
+  // ... and so it is beside chat_template.jinja.
+  write("chat_template.jinja", "<|user|>{{ eos_token }}");
+  write("tokenizer_config.json", R"({"eos_token": "<|e|>"})");
+  auto eosJinja = ChatFormat::forTokenizer(tokenizer);
+  ASSERT_TRUE(bool(eosJinja)) << llvm::toString(eosJinja.takeError());
+  EXPECT_EQ(eosJinja->render(kNoSystem), "<|user|>\nHi<|e|>\n<|assistant|>\n");
   write("tokenizer_config.json", "{");
   auto bad = ChatFormat::forTokenizer(tokenizer);
   ASSERT_FALSE(bool(bad));

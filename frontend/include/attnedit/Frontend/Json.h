@@ -28,9 +28,9 @@ constexpr int kMaxJsonDepth = 256;
 llvm::Expected<llvm::json::Value> parseJson(llvm::StringRef text);
 
 /// `value` as formatv("{0:2}") writes it (keys sorted, indent 2), but each
-/// fractional number in its shortest form that reads back the same (0.7,
-/// 1e-06), as Python's json writes it, not in 17 digits (0.69999999999999996):
-/// for the files people and transformers read.
+/// fractional number in the shortest form that reads back the same (0.7,
+/// 1e-06; Python's json writes the same digits, 1e-04 as 0.0001), not in 17
+/// digits (0.69999999999999996): for the files people and transformers read.
 std::string formatJsonShortest(const llvm::json::Value &value);
 
 /// Calls `each(object)` for every non-blank line of the JSON Lines `text`

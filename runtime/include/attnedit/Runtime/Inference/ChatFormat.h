@@ -32,8 +32,12 @@ public:
   /// The format a template's text is of.
   static ChatFormat fromTemplate(llvm::StringRef chatTemplate);
 
-  /// The prompt of `messages`, ending where the assistant's answer begins.
-  std::string render(llvm::ArrayRef<ChatMessage> messages) const;
+  /// The prompt of `messages`, ending where the assistant's answer begins;
+  /// `thinking` false asks a model that reasons in <think> (Qwen3) to
+  /// answer at once, as its template's enable_thinking does.
+  std::string render(llvm::ArrayRef<ChatMessage> messages, bool thinking = true) const;
+  /// Whether the template reasons in <think> blocks (Qwen3's).
+  bool thinks() const { return reasons; }
   /// "ChatML", "Llama 3", "Llama 2", "Zephyr" or "plain lines".
   llvm::StringRef name() const;
   /// Whether a template was there that is of no family above (rendered as
@@ -46,6 +50,13 @@ private:
   /// The system message a ChatML template adds when the chat has none
   /// (Qwen2 and Qwen2.5 do; Qwen3 does not).
   std::string defaultSystem;
+  /// Qwen3's template: an answer before the last user message keeps only
+  /// its text after </think>, and enable_thinking false opens the answer
+  /// with an empty <think> block.
+  bool reasons = false;
+  /// Qwen2.5's and Qwen3's: tool answers are <tool_response> blocks in one
+  /// user turn per run of them.
+  bool toolResponses = false;
   /// The tokenizer's bos_token and eos_token as the template writes them
   /// (tokenizer_config.json's, else Llama 2's).
   std::string bosText = "<s>", eosText = "</s>";
