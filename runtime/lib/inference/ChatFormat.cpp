@@ -10,6 +10,7 @@
 #include "llvm/Support/Path.h"
 
 #include <cstring>
+#include <ctime>
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -86,6 +87,17 @@ ChatFormat ChatFormat::fromTemplate(llvm::StringRef chatTemplate) {
     }
   } else if (chatTemplate.contains("<|start_header_id|>")) {
     format.kind = Kind::Llama3;
+    if (chatTemplate.contains("Cutting Knowledge Date:")) {
+      // The template's fallback date: {%- set date_string = "26 Jul 2024" %}.
+      llvm::StringRef fallback = chatTemplate.split("date_string = \"").second.split('"').first;
+      format.knowledgeDate = fallback.str();
+      if (chatTemplate.contains("strftime_now")) {
+        char today[32];
+        std::time_t now = std::time(nullptr);
+        std::strftime(today, sizeof today, "%d %b %Y", std::localtime(&now));
+        format.knowledgeDate = today;
+      }
+    }
   } else if (chatTemplate.contains("[INST]") && chatTemplate.contains("<<SYS>>")) {
     format.kind = Kind::Llama2;
   } else if (chatTemplate.contains("<|user|>") && chatTemplate.contains("eos_token") &&
@@ -147,12 +159,24 @@ std::string ChatFormat::render(llvm::ArrayRef<ChatMessage> messages, bool thinki
     text += "<|im_start|>assistant\n";
     return reasons && !thinking ? text + "<think>\n\n</think>\n\n" : text;
   }
-  case Kind::Llama3:
+  case Kind::Llama3: {
     // The model's BOS (<|begin_of_text|>) is the prompt's first token.
-    for (const ChatMessage &m : messages)
+    llvm::ArrayRef<ChatMessage> turns = messages;
+    if (knowledgeDate) {
+      std::string system;
+      if (!turns.empty() && turns.front().role == "system") {
+        system = llvm::StringRef(turns.front().content).trim().str();
+        turns = turns.drop_front();
+      }
+      text += "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December "
+              "2023\nToday Date: " +
+              *knowledgeDate + "\n\n" + system + "<|eot_id|>";
+    }
+    for (const ChatMessage &m : turns)
       text += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" +
               llvm::StringRef(m.content).trim().str() + "<|eot_id|>";
     return text + "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  }
   case Kind::Llama2: {
     // The system message opens the first turn; each user turn is an
     // [INST] block after BOS, each answer ends in EOS. The first BOS is the

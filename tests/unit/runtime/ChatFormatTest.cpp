@@ -141,6 +141,26 @@ TEST(ChatFormat, Zephyr) {
             "<|user|>\n Hi </s>\n<|assistant|>\nHello.</s>\n<|user|>\nAgain</s>\n<|assistant|>\n");
 }
 
+// Llama 3.1's, abridged: the system turn it always writes.
+const char *kLlama31 =
+    "{%- if not date_string is defined %}\n    {%- set date_string = \"26 Jul 2024\" %}\n{%- "
+    "endif %}\n{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}\n{{- \"Cutting "
+    "Knowledge Date: December 2023\\n\" }}\n{{- \"Today Date: \" + date_string + "
+    "\"\\n\\n\" }}";
+
+TEST(ChatFormat, Llama31WritesItsSystemTurn) {
+  ChatFormat f = ChatFormat::fromTemplate(kLlama31);
+  EXPECT_EQ(f.name(), "Llama 3");
+  std::string head = "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: "
+                     "December 2023\nToday Date: 26 Jul 2024\n\n";
+  EXPECT_EQ(f.render(kChat), head + "Be brief.<|eot_id|><|start_header_id|>user<|end_header_id|>"
+                                    "\n\nHi<|eot_id|><|start_header_id|>assistant"
+                                    "<|end_header_id|>\n\n");
+  EXPECT_EQ(f.render(kNoSystem), head + "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi"
+                                        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>"
+                                        "\n\n");
+}
+
 TEST(ChatFormat, PlainLinesWithoutARecognisedTemplate) {
   ChatFormat none = ChatFormat::fromTemplate("");
   EXPECT_FALSE(none.unrecognised());

@@ -15,6 +15,7 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
+#include <optional>
 #include <string>
 
 namespace mlir::attnedit {
@@ -57,6 +58,10 @@ private:
   /// Qwen2.5's and Qwen3's: tool answers are <tool_response> blocks in one
   /// user turn per run of them.
   bool toolResponses = false;
+  /// Llama 3.1 to 3.3: a system turn always opens the chat, headed by the
+  /// knowledge cut-off and this date ("26 Jul 2024", or today's for a
+  /// template that asks strftime_now, as 3.2's does).
+  std::optional<std::string> knowledgeDate;
   /// The tokenizer's bos_token and eos_token as the template writes them
   /// (tokenizer_config.json's, else Llama 2's).
   std::string bosText = "<s>", eosText = "</s>";
