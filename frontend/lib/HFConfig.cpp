@@ -503,6 +503,23 @@ llvm::Error attnedit::readGenerationConfig(llvm::StringRef path, ModelConfig &co
   return llvm::Error::success();
 }
 
+llvm::Error attnedit::readTokenizerBos(llvm::StringRef path, ModelConfig &config) {
+  llvm::Expected<llvm::json::Value> json = readConfigJson(path);
+  if (!json)
+    return json.takeError();
+  JsonReader reader(path, *json->getAsObject(), /*nullIsMissing=*/true);
+  if (!reader.get("add_bos_token"))
+    return llvm::Error::success();
+  bool add;
+  if (!reader.flag("add_bos_token", add))
+    return reader.takeError();
+  if (!add)
+    config.bosTokenId.reset();
+  else if (!config.bosTokenId)
+    config.bosTokenId = config.configBosTokenId;
+  return llvm::Error::success();
+}
+
 llvm::Expected<ModelConfig> attnedit::parseHFConfig(llvm::StringRef path) {
   llvm::Expected<llvm::json::Value> json = readConfigJson(path);
   if (!json)

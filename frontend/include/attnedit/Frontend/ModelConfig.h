@@ -124,6 +124,12 @@ llvm::Expected<llvm::json::Value> readConfigJson(llvm::StringRef path);
 /// `samplingSettings`. Errors name the file and the field.
 llvm::Error readGenerationConfig(llvm::StringRef path, ModelConfig &config);
 
+/// Applies an HF tokenizer_config.json's add_bos_token, where it says:
+/// whether text starts with the config's bos_token_id is the tokenizer's
+/// choice in transformers (a Llama-architecture model with a ChatML
+/// tokenizer adds none). Errors name the file and the field.
+llvm::Error readTokenizerBos(llvm::StringRef path, ModelConfig &config);
+
 /// A llama2.c checkpoint: its header as a config and its weights under HF
 /// Llama names (model.layers.N.self_attn.q_proj.weight, ...).
 struct Llama2cCheckpoint {
