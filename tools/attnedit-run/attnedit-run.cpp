@@ -483,7 +483,7 @@ static llvm::Expected<GenerationOptions> samplingOptions(const Model &model) {
     options.minP = minP;
   if (repetitionPenalty.getNumOccurrences())
     options.repetitionPenalty = repetitionPenalty;
-  if (model.samplingDefaults() && !model.samplingDefaults().empty())
+  if (model.samplingDefaults())
     spdlog::info("sampling defaults of the model (its generation_config.json's): {} (options "
                  "given override them)",
                  describeSamplingDefaults(model));

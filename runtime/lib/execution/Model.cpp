@@ -107,6 +107,8 @@ llvm::Error Model::configure(llvm::StringRef tokenizerPath) {
   if (auto s = m->getAttrOfType<DenseI32ArrayAttr>(attrs::kStopTokens))
     stops.assign(s.asArrayRef().begin(), s.asArrayRef().end());
   sampling = m->getAttrOfType<DictionaryAttr>(attrs::kSamplingDefaults);
+  if (sampling && sampling.empty())
+    sampling = nullptr;
   // The dialect checked their kinds; the vocabulary is @forward's.
   std::vector<int32_t> special = stops;
   if (bos)

@@ -3,7 +3,7 @@
 #include "attnedit/Runtime/Inference/ChatFormat.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
-#include "attnedit/Frontend/Json.h"
+#include "attnedit/Frontend/ModelConfig.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -21,12 +21,9 @@ llvm::Expected<ChatFormat> ChatFormat::forTokenizer(llvm::StringRef tokenizerPat
   std::optional<llvm::json::Value> parsed;
   std::optional<std::string> chatTemplate;
   if (llvm::sys::fs::exists(config)) {
-    auto buffer = llvm::MemoryBuffer::getFile(config, /*IsText=*/true);
-    if (!buffer)
-      return makeError(config, "cannot read: " + buffer.getError().message());
-    auto json = parseJson((*buffer)->getBuffer());
+    auto json = readConfigJson(config);
     if (!json)
-      return makeError(config, "not valid JSON: " + llvm::toString(json.takeError()));
+      return json.takeError();
     parsed = std::move(*json);
   }
   const llvm::json::Object *object = parsed ? parsed->getAsObject() : nullptr;

@@ -929,7 +929,7 @@ llvm::Error attnedit::serve(Decoder &decoder, const ServerOptions &options) {
     spdlog::info("chat completions are written as {}", chatFormat->name().str());
   // As vLLM does (its --generation-config auto): the checkpoint's authors'
   // settings, not 1.0 and no cut, for the fields a request leaves out.
-  if (decoder.model().samplingDefaults() && !decoder.model().samplingDefaults().empty())
+  if (decoder.model().samplingDefaults())
     spdlog::info("sampling fields a request leaves out take the model's defaults (its "
                  "generation_config.json's): {}",
                  describeSamplingDefaults(decoder.model()));

@@ -248,15 +248,15 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
 
 llvm::Error Recipe::checkRanks(int64_t ranks) const {
   int64_t numLanes = std::min(lanes, batch);
-  for (const StageRecipe &s : stages)
-    if (ranks > 1 && s.parallel != "layers" && ranks > numLanes)
-      return makeError(llvm::formatv(
-                           "{0} ranks, but a batch of {1} sequences runs in {2} lanes (fixed, "
-                           "so that the weights do not depend on the number of ranks): run at "
-                           "most {2} ranks, or set {3}'s \"lanes\" (and \"batch\") to at "
-                           "least {0}",
-                           ranks, batch, numLanes, path.empty() ? "the recipe" : path)
-                           .str());
+  bool lanesSplit =
+      llvm::any_of(stages, [](const StageRecipe &s) { return s.parallel != "layers"; });
+  if (lanesSplit && ranks > numLanes)
+    return makeError(llvm::formatv("{0} ranks, but a batch of {1} sequences runs in {2} lanes "
+                                   "(fixed, so that the weights do not depend on the number of "
+                                   "ranks): run at most {2} ranks, or set {3}'s \"lanes\" (and "
+                                   "\"batch\") to at least {0}",
+                                   ranks, batch, numLanes, path.empty() ? "the recipe" : path)
+                         .str());
   return llvm::Error::success();
 }
 

@@ -162,23 +162,29 @@ static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &j
   // another --out left an empty one and could never resume. And the backend:
   // ranks computing in other precisions averaged gradients of other models.
   // A fixed list, so that every rank gathers as many values.
-  auto field = [&](llvm::StringRef key) {
-    const json::Value *v = job.get(key);
-    return v ? llvm::formatv("{0}", *v).str() : std::string();
-  };
+  const std::pair<const char *, std::vector<llvm::StringRef>> jobFields[] = {
+      {"the command", {"job"}},
+      {"the model", {"teacher", "model"}},
+      {"--config", {"config"}},
+      {"--edit (and the files it names)", {"edit", "edit_files"}},
+      {"--data", {"data"}}};
+  std::vector<std::pair<const char *, std::string>> parts;
   json::Object rest = job;
-  for (llvm::StringRef key : {"job", "teacher", "model", "config", "edit", "edit_files", "data"})
-    rest.erase(key);
-  const std::pair<const char *, std::string> parts[] = {
-      {"the command", field("job")},
-      {"the model", field("teacher") + "\n" + field("model")},
-      {"--config", field("config")},
-      {"--edit (and the files it names)", field("edit") + "\n" + field("edit_files")},
-      {"--data", field("data")},
-      {"the job's other settings", llvm::formatv("{0}", json::Value(std::move(rest))).str()},
-      {"the recipe", llvm::formatv("{0}", recipe.toJson()).str()},
-      {"--out", workDir.str()},
-      {"--backend (and its options)", defaultBackendName()}};
+  for (const auto &[what, keys] : jobFields) {
+    std::string text;
+    for (llvm::StringRef key : keys) {
+      if (const json::Value *v = job.get(key))
+        text += llvm::formatv("{0}", *v).str();
+      text += "\n";
+      rest.erase(key);
+    }
+    parts.emplace_back(what, std::move(text));
+  }
+  parts.emplace_back("the job's other settings",
+                     llvm::formatv("{0}", json::Value(std::move(rest))).str());
+  parts.emplace_back("the recipe", llvm::formatv("{0}", recipe.toJson()).str());
+  parts.emplace_back("--out", workDir.str());
+  parts.emplace_back("--backend (and its options)", defaultBackendName());
   std::vector<double> mine;
   for (const auto &part : parts) {
     uint64_t hash = llvm::xxh3_64bits(part.second);
@@ -191,7 +197,7 @@ static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &j
     return all.takeError();
   for (int r = 1; r < group.size(); ++r) {
     std::vector<std::string> differ;
-    for (size_t p = 0; p < std::size(parts); ++p)
+    for (size_t p = 0; p < parts.size(); ++p)
       if (!std::equal(all->begin() + r * mine.size() + 2 * p,
                       all->begin() + r * mine.size() + 2 * p + 2, all->begin() + 2 * p))
         differ.push_back(parts[p].first);

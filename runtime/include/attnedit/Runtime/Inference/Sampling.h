@@ -22,8 +22,9 @@ class Decoder;
 class Model;
 
 struct SampleJobOptions {
-  /// .bin: uint16 ids, BOS (or EOS, without one) before each sample; .jsonl: a {"text": ...} line
-  /// per sample; anything else: the samples' text, each ended by a newline.
+  /// .bin: uint16 ids, BOS (or EOS, without one) before each sample; .jsonl:
+  /// a {"text": ...} line per sample; anything else: the samples' text, each
+  /// ended by a newline.
   std::string out;
   int64_t count = 100;
   /// Finished samples between two saves of FILE.partial.
