@@ -482,9 +482,10 @@ llvm::Error attnedit::readGenerationConfig(llvm::StringRef path, ModelConfig &co
   for (int32_t id : *eos)
     if (!llvm::is_contained(config.stopTokenIds, id))
       config.stopTokenIds.push_back(id);
-  // Other fields (max_new_tokens, num_beams, pad_token_id) are left to the
-  // command line and the request, as llama.cpp leaves the whole file.
-  for (llvm::StringRef key : {"temperature", "top_k", "top_p", "min_p", "repetition_penalty"}) {
+  // The fields vLLM applies; others (max_length, num_beams, pad_token_id)
+  // are left to the command line and the request, as vLLM leaves them.
+  for (llvm::StringRef key :
+       {"temperature", "top_k", "top_p", "min_p", "repetition_penalty", "max_new_tokens"}) {
     double value;
     if (!reader.get(key))
       continue;

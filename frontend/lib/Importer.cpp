@@ -471,8 +471,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::emit() {
   if (c.doSample)
     sampling.push_back(b.getNamedAttr("do_sample", b.getBoolAttr(*c.doSample)));
   for (const auto &[key, value] : c.samplingSettings) {
-    Attribute a = key == "top_k" ? Attribute(b.getI64IntegerAttr((int64_t)value))
-                                 : Attribute(b.getF64FloatAttr(value));
+    Attribute a = isIntegerSamplingSetting(key) ? Attribute(b.getI64IntegerAttr((int64_t)value))
+                                                : Attribute(b.getF64FloatAttr(value));
     sampling.push_back(b.getNamedAttr(key, a));
   }
   if (!sampling.empty())

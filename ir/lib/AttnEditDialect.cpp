@@ -78,15 +78,15 @@ LogicalResult AttnEditDialect::verifyOperationAttribute(Operation *op, NamedAttr
           return op->emitError() << "'" << name << "': do_sample must be true or false";
         continue;
       }
+      bool integral = isIntegerSamplingSetting(key);
       std::optional<double> number;
-      if (auto f = dyn_cast<FloatAttr>(value); f && key != "top_k")
+      if (auto f = dyn_cast<FloatAttr>(value); f && !integral)
         number = f.getValueAsDouble();
       if (auto i = dyn_cast<IntegerAttr>(value); i && !i.getType().isInteger(1))
         number = (double)i.getInt();
       std::optional<std::string> wrong =
           number ? checkSamplingSetting(key, *number)
-                 : std::optional<std::string>(key == "top_k" ? "must be an integer"
-                                                             : "must be a number");
+                 : std::optional<std::string>(integral ? "must be an integer" : "must be a number");
       if (wrong)
         return op->emitError() << "'" << name << "': " << key << " " << *wrong;
     }
@@ -107,9 +107,12 @@ std::optional<std::string> mlir::attnedit::checkSamplingSetting(llvm::StringRef 
   };
   if (key == "temperature")
     return within(value >= 0 && value <= 100, "[0, 100] (0 = greedy)");
-  if (key == "top_k") {
+  if (isIntegerSamplingSetting(key)) {
     if (value != std::floor(value))
       return std::string("must be an integer");
+    if (key == "max_new_tokens")
+      return within(value >= 1 && value <= kMaxConfigSize,
+                    "[1, " + llvm::Twine(kMaxConfigSize) + "]");
     return within(value >= 0 && value <= kMaxConfigSize,
                   "[0, " + llvm::Twine(kMaxConfigSize) + "] (0 = all)");
   }

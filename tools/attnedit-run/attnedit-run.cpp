@@ -251,7 +251,9 @@ static cl::opt<std::string> tokenizerPath("tokenizer",
                                           cl::sub(distillCmd), cl::sub(serveCmd),
                                           cl::sub(planCmd), cl::sub(sinksCmd),
                                           cl::sub(activationsCmd), cl::cat(attneditOptions));
-static cl::opt<int64_t> maxTokens("max-tokens", cl::desc("new tokens at most (default 256)"),
+static cl::opt<int64_t> maxTokens("max-tokens",
+                                  cl::desc("new tokens at most (default: the model's "
+                                           "generation_config.json max_new_tokens, else 256)"),
                                   cl::init(256), cl::sub(generateCmd), cl::sub(sampleCmd), cl::cat(attneditOptions));
 static cl::opt<double> temperature("temperature",
                                    cl::desc("0 = greedy (default: the model's "
@@ -471,7 +473,8 @@ static llvm::Expected<GenerationOptions> samplingOptions(const Model &model) {
     if (std::optional<std::string> wrong = checkSamplingSetting(key, value))
       return usage(std::string(option) + " " + *wrong);
   GenerationOptions options = modelGenerationOptions(model);
-  options.maxTokens = maxTokens;
+  if (maxTokens.getNumOccurrences())
+    options.maxTokens = maxTokens;
   options.seed = seed;
   if (temperature.getNumOccurrences())
     options.temperature = temperature;

@@ -82,6 +82,8 @@ GenerationOptions attnedit::modelGenerationOptions(const Model &model) {
   number("repetition_penalty", options.repetitionPenalty);
   if (auto k = settings.getAs<IntegerAttr>("top_k"))
     options.topK = k.getInt();
+  if (auto n = settings.getAs<IntegerAttr>("max_new_tokens"))
+    options.maxTokens = n.getInt();
   if (auto sample = settings.getAs<BoolAttr>("do_sample"); sample && !sample.getValue())
     options.temperature = 0;
   return options;

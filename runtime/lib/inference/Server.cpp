@@ -438,13 +438,15 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
                      maxKey, "context_length_exceeded");
     g.maxTokens = *n;
   } else {
-    // OpenAI: 16 for completions; chat runs to a stop or the context. A
+    // OpenAI: 16 for completions; chat runs to a stop or the context, or
+    // to generation_config.json's max_new_tokens (vLLM's reading). A
     // default the client never asked for fits the cache (--kv-blocks): it
     // failed every chat request that left max_tokens out.
     int64_t room = scheduler.longestRequest() - (int64_t)p.prompt.size();
-    g.maxTokens = std::clamp<int64_t>(
-        chat ? (context > 0 ? context - (int64_t)p.prompt.size() : 256) : 16, 0,
-        std::max<int64_t>(room, 0));
+    int64_t chatDefault = context > 0 ? context - (int64_t)p.prompt.size() : 256;
+    if (model.samplingDefaults() && model.samplingDefaults().get("max_new_tokens"))
+      chatDefault = std::min(chatDefault, defaults.maxTokens);
+    g.maxTokens = std::clamp<int64_t>(chat ? chatDefault : 16, 0, std::max<int64_t>(room, 0));
   }
   auto number = [&](llvm::StringRef key, double lo, double hi, double fallback,
                     double &out) -> std::optional<ApiError> {

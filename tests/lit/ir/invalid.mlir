@@ -251,6 +251,18 @@ module attributes {attnedit.sampling_defaults = {top_k = 2.0 : f64}} {
 
 // -----
 
+// expected-error @+1 {{'attnedit.sampling_defaults': max_new_tokens must be in [1,}}
+module attributes {attnedit.sampling_defaults = {max_new_tokens = 0 : i64}} {
+}
+
+// -----
+
+// expected-error @+1 {{'attnedit.sampling_defaults': max_new_tokens must be an integer}}
+module attributes {attnedit.sampling_defaults = {max_new_tokens = 8.0 : f64}} {
+}
+
+// -----
+
 // expected-error @+1 {{'attnedit.sampling_defaults': do_sample must be true or false}}
 module attributes {attnedit.sampling_defaults = {do_sample = 1 : i64}} {
 }

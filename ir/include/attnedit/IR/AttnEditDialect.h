@@ -52,6 +52,10 @@ llvm::SmallVector<std::string> parameterFilesOf(Operation *module);
 /// names, do_sample aside): std::nullopt, else what is wrong ("must be in
 /// (0, 1]", "is not a sampling setting"), for messages naming the field.
 std::optional<std::string> checkSamplingSetting(llvm::StringRef key, double value);
+/// Whether sampling setting `key` takes whole numbers (top_k, max_new_tokens).
+inline bool isIntegerSamplingSetting(llvm::StringRef key) {
+  return key == "top_k" || key == "max_new_tokens";
+}
 /// "[2, ?, 8]": a shape in a message, "?" for a dynamic size.
 std::string formatShape(llvm::ArrayRef<int64_t> shape);
 } // namespace mlir::attnedit

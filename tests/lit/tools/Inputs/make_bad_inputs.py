@@ -170,7 +170,9 @@ def main(root):
                        ("generation-config-top-k", '{"do_sample": true, "temperature": 0.7, '
                                                    '"top_k": 1, "top_p": 0.8, '
                                                    '"repetition_penalty": 1.05}'),
+                       ("generation-config-max-new", '{"max_new_tokens": 3}'),
                        ("config-generation-top-p-range", '{"top_p": 1.5}'),
+                       ("config-generation-max-new-zero", '{"max_new_tokens": 0}'),
                        ("config-generation-top-k-float", '{"top_k": 2.5}'),
                        ("config-generation-temperature-string", '{"temperature": "hot"}')):
         d = model_dir(root, name, weights=good)
