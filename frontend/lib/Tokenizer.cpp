@@ -25,6 +25,16 @@ std::string Tokenizer::decode(llvm::ArrayRef<int32_t> ids, bool skipSpecial) con
   return text;
 }
 
+std::optional<int32_t> mlir::attnedit::documentStartToken(std::optional<int32_t> bos,
+                                                         llvm::ArrayRef<int32_t> stopTokens,
+                                                         const Tokenizer *tok) {
+  if (bos)
+    return bos;
+  if (!stopTokens.empty())
+    return stopTokens.front();
+  return tok ? tok->eosId() : std::nullopt;
+}
+
 std::optional<uint8_t> mlir::attnedit::parseBytePiece(llvm::StringRef piece) {
   if (piece.size() != 6 || !piece.starts_with("<0x") || !piece.ends_with(">"))
     return std::nullopt;

@@ -768,7 +768,8 @@ static llvm::Error runEval() {
   auto tok = student.tokenizer();
   if (!tok)
     return tok.takeError();
-  auto all = readTokens(textPath, *tok, student.bosToken(), student.vocabSize(), false);
+  auto all = readTokens(textPath, *tok, student.bosToken(), student.stopTokens(),
+                        student.vocabSize(), false);
   if (!all)
     return all.takeError();
   // The held-out tail, by tokens as training splits its data.
@@ -965,8 +966,8 @@ static llvm::Error runDistill() {
   if (!tok)
     return tok.takeError();
   auto data = PackedTokens::load(textPath, *tok, (*teacher)->bosToken(),
-                                 (*teacher)->vocabSize(), recipe->seqLen, recipe->seed,
-                                 dataUntil);
+                                 (*teacher)->stopTokens(), (*teacher)->vocabSize(),
+                                 recipe->seqLen, recipe->seed, dataUntil);
   if (!data)
     return data.takeError();
   reportDataPasses(**data, *recipe);
@@ -1028,8 +1029,8 @@ static llvm::Error runTrain() {
       return loaded.takeError();
     tok = std::move(*loaded);
   }
-  auto data = PackedTokens::load(textPath, tok.get(), config->bosTokenId, config->vocabSize,
-                                 recipe->seqLen, recipe->seed, dataUntil);
+  auto data = PackedTokens::load(textPath, tok.get(), config->bosTokenId, config->stopTokenIds,
+                                 config->vocabSize, recipe->seqLen, recipe->seed, dataUntil);
   if (!data)
     return data.takeError();
   reportDataPasses(**data, *recipe);
@@ -1343,8 +1344,8 @@ static llvm::Error runPlanEdits() {
   auto tok = (*teacher)->tokenizer();
   if (!tok)
     return tok.takeError();
-  auto all = readTokens(planData, *tok, (*teacher)->bosToken(), (*teacher)->vocabSize(),
-                        false);
+  auto all = readTokens(planData, *tok, (*teacher)->bosToken(), (*teacher)->stopTokens(),
+                        (*teacher)->vocabSize(), false);
   if (!all)
     return all.takeError();
   // The start of the data: eval's held-out tail (the last 10%) stays unseen.
@@ -1421,7 +1422,8 @@ static llvm::Expected<std::vector<int32_t>> calibrationTokens(Model &teacher,
   auto tok = teacher.tokenizer();
   if (!tok)
     return tok.takeError();
-  auto all = readTokens(path, *tok, teacher.bosToken(), teacher.vocabSize(), false);
+  auto all = readTokens(path, *tok, teacher.bosToken(), teacher.stopTokens(),
+                        teacher.vocabSize(), false);
   if (!all)
     return all.takeError();
   size_t n = std::min<size_t>(all->size() * 9 / 10, (size_t)count);

@@ -176,14 +176,8 @@ llvm::Error attnedit::writeSamples(Model &model, Decoder &decoder,
   if (!ids && !tok)
     return makeError("text samples need the model's tokenizer; pass --tokenizer, or write a "
                      ".bin");
-  // A sample starts after BOS, or for a model without one (Qwen) after its
-  // end-of-text token, as lm-eval conditions an empty context and readTokens
-  // separates documents.
-  std::optional<int32_t> first = model.bosToken();
-  if (!first && tok)
-    first = tok->eosId();
-  if (!first && !model.stopTokens().empty())
-    first = model.stopTokens().front();
+  // Where readTokens starts a document: `sample`'s output is data to distil on.
+  std::optional<int32_t> first = documentStartToken(model.bosToken(), model.stopTokens(), tok);
   if (!first)
     return makeError("the model has neither a BOS nor an EOS token to start a sample from");
   // Before the checkpoint is read: a run writing it now is not a killed one.

@@ -139,10 +139,10 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
     if (!answer || *answer < 0 || *answer >= (int64_t)choices->size())
       return makeError("field 'answer' must be an index into 'choices'");
     // What the first token is predicted from: BOS, or for a model without one and an empty
-    // question, EOS, as lm-eval conditions an empty context on its end-of-text token.
+    // question, its end-of-text token, as lm-eval conditions an empty context.
     std::optional<int32_t> first = model.bosToken();
-    if (!first && question->empty() && !model.stopTokens().empty())
-      first = model.stopTokens().front();
+    if (!first && question->empty())
+      first = documentStartToken(first, model.stopTokens(), *tok);
     if (!first && question->empty())
       return makeError("field 'question' is empty and the model has neither a BOS nor an EOS "
                        "token to predict a choice's first token from");

@@ -50,6 +50,7 @@ namespace json = llvm::json;
 llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
                                                           const Tokenizer *tokenizer,
                                                           std::optional<int32_t> bos,
+                                                          llvm::ArrayRef<int32_t> stopTokens,
                                                           int64_t vocabSize, bool bosFirst) {
   auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false);
   if (!buffer)
@@ -82,9 +83,8 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
   if (bos && bosFirst)
     tokens.push_back(*bos);
   if (llvm::sys::path::extension(path).equals_insensitive(".jsonl")) {
-    // Documents apart, as `sample` writes them: each after the model's BOS
-    // (EOS for a model without one, as Qwen's documents end).
-    std::optional<int32_t> separator = bos ? bos : tokenizer->eosId();
+    // Documents apart, as `sample` writes them.
+    std::optional<int32_t> separator = documentStartToken(bos, stopTokens, tokenizer);
     int64_t texts = 0;
     auto encodeText = [&](const json::Object &record) -> llvm::Error {
       std::optional<llvm::StringRef> text = record.getString("text");
@@ -111,8 +111,9 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
 
 llvm::Expected<std::unique_ptr<PackedTokens>>
 PackedTokens::load(llvm::StringRef path, const Tokenizer *tokenizer, std::optional<int32_t> bos,
-                   int64_t vocabSize, int64_t seqLen, uint64_t seed, double until) {
-  auto tokens = readTokens(path, tokenizer, bos, vocabSize);
+                   llvm::ArrayRef<int32_t> stopTokens, int64_t vocabSize, int64_t seqLen,
+                   uint64_t seed, double until) {
+  auto tokens = readTokens(path, tokenizer, bos, stopTokens, vocabSize);
   if (!tokens)
     return tokens.takeError();
   tokens->resize((size_t)(tokens->size() * until));

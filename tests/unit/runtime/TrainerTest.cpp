@@ -205,7 +205,7 @@ TEST(TrainerTest, PackingCoversEveryChunkOncePerEpoch) {
   for (int i = 0; i < 40; ++i)
     text += (char)i, text += '\0';
   std::string path = writeTemp(text, "bin");
-  auto packed = PackedTokens::load(path, nullptr, std::nullopt, 64, 3, /*seed=*/5, 1.0);
+  auto packed = PackedTokens::load(path, nullptr, std::nullopt, {}, 64, 3, /*seed=*/5, 1.0);
   ASSERT_TRUE(bool(packed)) << llvm::toString(packed.takeError());
   std::set<int32_t> firsts;
   std::vector<int32_t> epoch0, epoch1;
@@ -223,19 +223,19 @@ TEST(TrainerTest, PackingCoversEveryChunkOncePerEpoch) {
   EXPECT_NE(epoch0, epoch1);
   EXPECT_EQ((*packed)->sequence(3), (*packed)->sequence(3));
 
-  auto tooShort = PackedTokens::load(path, nullptr, std::nullopt, 64, 64, 5, 1.0);
+  auto tooShort = PackedTokens::load(path, nullptr, std::nullopt, {}, 64, 64, 5, 1.0);
   EXPECT_FALSE(bool(tooShort));
   llvm::consumeError(tooShort.takeError());
-  auto outOfVocab = PackedTokens::load(path, nullptr, std::nullopt, 16, 3, 5, 1.0);
+  auto outOfVocab = PackedTokens::load(path, nullptr, std::nullopt, {}, 16, 3, 5, 1.0);
   ASSERT_FALSE(bool(outOfVocab));
   EXPECT_NE(llvm::toString(outOfVocab.takeError()).find("outside the model's vocabulary of 16"),
             std::string::npos);
   std::string odd = writeTemp("abc", "bin");
-  auto oddSize = PackedTokens::load(odd, nullptr, std::nullopt, 64, 1, 5, 1.0);
+  auto oddSize = PackedTokens::load(odd, nullptr, std::nullopt, {}, 64, 1, 5, 1.0);
   ASSERT_FALSE(bool(oddSize));
   EXPECT_NE(llvm::toString(oddSize.takeError()).find("is odd"), std::string::npos);
   std::string txt = writeTemp("hello", "txt");
-  auto noTokenizer = PackedTokens::load(txt, nullptr, std::nullopt, 64, 1, 5, 1.0);
+  auto noTokenizer = PackedTokens::load(txt, nullptr, std::nullopt, {}, 64, 1, 5, 1.0);
   ASSERT_FALSE(bool(noTokenizer));
   EXPECT_NE(llvm::toString(noTokenizer.takeError()).find("needs the model's tokenizer"),
             std::string::npos);

@@ -54,6 +54,15 @@ public:
   virtual std::optional<int32_t> eosId() const = 0;
 };
 
+/// The token a document starts after: `bos`, else the end-of-text token a
+/// model without BOS ends documents with: its first stop token
+/// (config.json's eos_token_id, transformers' eos_token, which lm-eval
+/// conditions an empty context on), else `tok`'s EOS. Training data, samples
+/// and scored questions all start after it.
+std::optional<int32_t> documentStartToken(std::optional<int32_t> bos,
+                                          llvm::ArrayRef<int32_t> stopTokens,
+                                          const Tokenizer *tok);
+
 /// The byte a byte-fallback piece "<0xHH>" stands for (two hex digits, either
 /// case, as SentencePiece and tokenizer.json's ByteFallback spell them), or
 /// none for any other piece.

@@ -52,11 +52,13 @@ class PackedTokens : public TokenSource {
 public:
   /// Loads `path`: a pre-tokenized file (`.bin`: little-endian uint16 ids, as
   /// llama2.c's and nanoGPT's pretokenizers write) or text, encoded with
-  /// `tokenizer` after `bos` (when given). Only the part before `until`
-  /// (a fraction of the file) is used, leaving the tail held out.
+  /// `tokenizer` after `bos` (when given; `.jsonl` documents are apart as
+  /// readTokens says). Only the part before `until` (a fraction of the
+  /// file) is used, leaving the tail held out.
   static llvm::Expected<std::unique_ptr<PackedTokens>>
   load(llvm::StringRef path, const Tokenizer *tokenizer, std::optional<int32_t> bos,
-       int64_t vocabSize, int64_t seqLen, uint64_t seed, double until);
+       llvm::ArrayRef<int32_t> stopTokens, int64_t vocabSize, int64_t seqLen, uint64_t seed,
+       double until);
 
   std::vector<int32_t> sequence(uint64_t index) override;
   /// {"tokens": count, "xxh3": hash of the ids}.
@@ -72,14 +74,15 @@ private:
 };
 
 /// Reads a token file as PackedTokens::load does, whole: a `.bin` is uint16
-/// ids, a `.jsonl` lines of {"text": ...} (one document each, the model's
-/// `bos` between, the tokenizer's EOS without one), anything else text for
+/// ids, a `.jsonl` lines of {"text": ...} (one document each, each after
+/// documentStartToken of `bos` and `stopTokens`), anything else text for
 /// `tokenizer`; the last two start with `bos` if `bosFirst` (callers that
 /// cut the tokens put it first themselves). Every command that takes --data
 /// reads it through here, and says which format it used.
 llvm::Expected<std::vector<int32_t>> readTokens(llvm::StringRef path,
                                                 const Tokenizer *tokenizer,
                                                 std::optional<int32_t> bos,
+                                                llvm::ArrayRef<int32_t> stopTokens,
                                                 int64_t vocabSize, bool bosFirst = true);
 
 /// Where a run keeps its checkpoint, log and plot.
