@@ -19,10 +19,12 @@ Scheduler::Scheduler(Decoder &decoder, const Tokenizer *tokenizer, int64_t maxBa
     : decoder(decoder), tokenizer(tokenizer), maxBatch(std::max<int64_t>(1, maxBatch)),
       prefillBudget(std::max<int64_t>(1, prefillBudget)) {}
 
-static RequestResult aborted(const Request &request, const std::string &reason) {
+/// The result of a request that ends before it was admitted.
+static RequestResult unstarted(const Request &request, std::string finishReason,
+                               std::string error) {
   RequestResult result;
-  result.finishReason = "aborted";
-  result.error = reason;
+  result.finishReason = std::move(finishReason);
+  result.error = std::move(error);
   result.promptTokens = request.prompt.size();
   return result;
 }
@@ -33,7 +35,7 @@ void Scheduler::submit(Request request) {
     std::unique_lock<std::mutex> lock(mutex);
     // A handler that passed its checks as the server began shutting down.
     if (!closed.empty()) {
-      RequestResult result = aborted(request, closed);
+      RequestResult result = unstarted(request, "aborted", closed);
       lock.unlock();
       if (request.onDone)
         request.onDone(result);
@@ -48,7 +50,8 @@ void Scheduler::submit(Request request) {
 
 std::vector<int64_t> Scheduler::blocksNeeded(const Request &request) const {
   const KvCache &cache = decoder.cache();
-  int64_t length = request.prompt.size() + std::max<int64_t>(0, request.options.maxTokens);
+  // The last token sampled is returned, never fed back into the cache.
+  int64_t length = request.prompt.size() + std::max<int64_t>(0, request.options.maxTokens - 1);
   if (decoder.model().maxPositions() > 0)
     length = std::min(length, decoder.model().maxPositions());
   std::vector<int64_t> need;
@@ -65,15 +68,16 @@ int64_t Scheduler::longestRequest() const {
   const KvCache &cache = decoder.cache();
   int64_t context = decoder.model().maxPositions();
   int64_t hi = context > 0 ? context : int64_t(1) << 40;
+  // A request of `length` tokens caches all but its last (blocksNeeded).
   auto fits = [&](int64_t length) {
     for (size_t g = 0; g < cache.layout().groups.size(); ++g)
-      if (cache.blocksFor(g, length) > cache.blockCap())
+      if (cache.blocksFor(g, length - 1) > cache.blockCap())
         return false;
     return true;
   };
   if (cache.blockCap() <= 0 || fits(hi))
     return hi;
-  int64_t lo = 0; // fits; hi does not
+  int64_t lo = 1; // fits; hi does not
   while (hi - lo > 1) {
     int64_t mid = lo + (hi - lo) / 2;
     (fits(mid) ? lo : hi) = mid;
@@ -168,6 +172,26 @@ bool Scheduler::step() {
     }
   }
   running = std::move(kept);
+  // Waiting ones too: one at the head of the queue would hold back those
+  // behind it until blocks were free for it.
+  std::vector<Request> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      if (isCancelled(*it)) {
+        dropped.push_back(std::move(*it));
+        it = waiting.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    counters.requestsWaiting = waiting.size();
+  }
+  for (Request &request : dropped) {
+    worked = true;
+    if (request.onDone)
+      request.onDone(unstarted(request, "cancelled", ""));
+  }
   // Admit waiting requests while the batch has room and, under a capped
   // cache, blocks for their whole prompt and max_tokens are free: a
   // request admitted on hope would fail midway when the cache filled.
@@ -324,7 +348,7 @@ void Scheduler::abortAll(const std::string &reason) {
   }
   for (Request &request : queued)
     if (request.onDone)
-      request.onDone(aborted(request, reason));
+      request.onDone(unstarted(request, "aborted", reason));
   refreshStats();
 }
 

@@ -94,6 +94,12 @@ constexpr size_t kMaxBodyBytes = size_t(32) << 20;
 // sentence.
 constexpr size_t kMaxStopStrings = 16;
 constexpr size_t kMaxStopBytes = 256;
+/// How long a stream may be silent before it sends an SSE comment: a write
+/// is the only way cpp-httplib 0.11 lets a handler find a client that left
+/// (one waiting for KV blocks would otherwise hold them once admitted), and
+/// it keeps proxies from closing an idle stream, as OpenRouter's
+/// ": OPENROUTER PROCESSING" lines do. SSE clients skip comments.
+constexpr std::chrono::seconds kStreamProbe{5};
 
 /// {"error": {...}}: an answer's body, or a stream's last event.
 json::Object errorBody(const ApiError &e) {
@@ -680,7 +686,15 @@ void Service::complete(llvm::StringRef body, httplib::Response &res, bool chat) 
           return sink.write(event.data(), event.size());
         };
         std::unique_lock<std::mutex> lock(pending->mutex);
-        pending->cv.wait(lock, [&] { return pending->done || !pending->pieces.empty(); });
+        if (!pending->cv.wait_for(lock, kStreamProbe,
+                                  [&] { return pending->done || !pending->pieces.empty(); })) {
+          lock.unlock();
+          std::string comment = ": waiting\n\n";
+          if (sink.write(comment.data(), comment.size()))
+            return true;
+          cancel->store(true);
+          return false;
+        }
         std::deque<std::string> pieces;
         pieces.swap(pending->pieces);
         bool done = pending->done;

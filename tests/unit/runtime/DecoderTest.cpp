@@ -640,6 +640,48 @@ TEST_P(DecoderTest, ErrorsAreReportedNotFatal) {
       << message;
 }
 
+// Tests admission under a capped cache (4 blocks of 4 tokens): a request
+// whose client left while it waited for blocks leaves the queue at once
+// rather than holding back a smaller one behind it, and a request
+// reserves no block for its last token, which is never cached.
+TEST_P(DecoderTest, CancelledWaitingRequestsLeaveTheQueue) {
+  auto model = load(writeTeacher(root, {}), "");
+  ASSERT_TRUE(model);
+  auto decoder = Decoder::create(*model, {4, 8, /*maxBlocks=*/4});
+  ASSERT_TRUE((bool)decoder) << llvm::toString(decoder.takeError());
+  Scheduler scheduler(**decoder, nullptr);
+  std::vector<RequestResult> results(4);
+  auto submit = [&](size_t i, std::vector<int32_t> prompt, int64_t maxTokens,
+                    bool cancelled = false) {
+    Request r;
+    r.prompt = std::move(prompt);
+    r.options.maxTokens = maxTokens;
+    r.options.ignoreStopTokens = true;
+    r.cancelled = std::make_shared<std::atomic<bool>>(cancelled);
+    r.onDone = [&, i](const RequestResult &done) { results[i] = done; };
+    scheduler.submit(std::move(r));
+  };
+  submit(0, {1, 5, 9}, 10); // 12 tokens: 3 blocks
+  scheduler.step();
+  submit(1, {1, 7, 3}, 6, /*cancelled=*/true); // 2 blocks: does not fit beside 0
+  submit(2, {1, 40}, 3);                        // 1 block: fits
+  scheduler.step();
+  EXPECT_EQ(results[1].finishReason, "cancelled");
+  EXPECT_TRUE(results[1].tokens.empty());
+  EXPECT_EQ(scheduler.stats().requestsRunning, 2);
+  EXPECT_EQ(scheduler.stats().requestsWaiting, 0);
+  while (scheduler.step()) {
+  }
+  // 3 prompt and 14 completion tokens: 16 cached, the whole cache.
+  submit(3, {1, 5, 9}, 14);
+  while (scheduler.step()) {
+  }
+  for (size_t i : {0, 2, 3})
+    EXPECT_EQ(results[i].finishReason, "length") << "request " << i << ": " << results[i].error;
+  EXPECT_EQ(results[3].tokens.size(), 14u);
+  EXPECT_EQ(scheduler.stats().kvBlocksInUse, 0);
+}
+
 /// stories260K (llama2.c: interleaved RoPE, 8 heads / 4 KV heads), unedited
 /// and edited both ways.
 class Stories260KDecoderTest : public DecoderTest {
