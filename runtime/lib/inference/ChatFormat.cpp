@@ -136,7 +136,8 @@ std::string ChatFormat::render(llvm::ArrayRef<ChatMessage> messages, bool thinki
     for (auto [i, m] : llvm::enumerate(messages)) {
       std::string content = m.content;
       if (reasons && m.role == "assistant") {
-        auto [reasoning, answer] = splitThinking(m.content);
+        auto [reasoning, answer] =
+            m.reasoning ? std::pair{*m.reasoning, m.content} : splitThinking(m.content);
         // Earlier answers lose their reasoning; one after the last question
         // keeps it in the form the model writes.
         content = answer;

@@ -337,6 +337,13 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
         return invalid(at + ".role '" + role->str() +
                            "' is not one of system, developer, user, assistant, tool",
                        "messages");
+      // Tools are refused above; a call in the history would be dropped
+      // from the prompt without a word.
+      if (const json::Value *calls = msg->get("tool_calls");
+          calls && calls->kind() != json::Value::Null &&
+          !(calls->getAsArray() && calls->getAsArray()->empty()))
+        return invalid(at + ".tool_calls: tool calls are not supported by this server",
+                       "messages");
       // A string, or OpenAI's array of content parts, of which text ones.
       std::string content;
       const json::Value *c = msg->get("content");
@@ -356,9 +363,17 @@ std::variant<Parsed, ApiError> Service::parse(llvm::StringRef text, bool chat) {
       } else {
         return invalid(at + " needs 'content', a string or an array of text parts", "messages");
       }
+      std::optional<std::string> reasoning;
+      if (const json::Value *r = msg->get("reasoning_content");
+          r && r->kind() != json::Value::Null) {
+        if (!r->getAsString())
+          return invalid(at + ".reasoning_content must be a string", "messages");
+        reasoning = r->getAsString()->str();
+      }
       // OpenAI's developer messages are what system messages were, and
       // chat templates know only "system".
-      chatMessages.push_back({*role == "developer" ? "system" : role->str(), std::move(content)});
+      chatMessages.push_back(
+          {*role == "developer" ? "system" : role->str(), std::move(content), reasoning});
     }
     // vLLM's chat_template_kwargs, of which the one variable templates
     // attnedit writes read (others were ignored without a word).

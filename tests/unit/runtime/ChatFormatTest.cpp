@@ -77,6 +77,15 @@ TEST(ChatFormat, Qwen3DropsEarlierReasoningAndCanSkipThinking) {
   EXPECT_EQ(f.render({{"user", "a"}, {"assistant", "<think>\nr\n</think>\n\nb"}}),
             "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n<think>\nr\n</think>\n\nb"
             "<|im_end|>\n<|im_start|>assistant\n");
+  // reasoning_content, given apart, in the same places; the content is
+  // then the answer as it is.
+  EXPECT_EQ(f.render({{"user", "a"}, {"assistant", "b", "r"}}),
+            "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n<think>\nr\n</think>\n\nb"
+            "<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(f.render({{"user", "a"}, {"assistant", "b", "r"}, {"user", "c"}}), asked);
+  EXPECT_EQ(f.render({{"user", "a"}, {"assistant", "x</think>b", ""}}),
+            "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+            "x</think>b<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(f.render({{"user", "a"}, {"assistant", "plain"}}),
             "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nplain"
             "<|im_end|>\n<|im_start|>assistant\n");

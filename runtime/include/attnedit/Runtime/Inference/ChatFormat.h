@@ -22,6 +22,10 @@ namespace mlir::attnedit {
 
 struct ChatMessage {
   std::string role, content;
+  /// An answer's reasoning given apart (`reasoning_content`, as vLLM and
+  /// DeepSeek return it), which Qwen3's template writes in <think>; without
+  /// it the template splits `content` at </think>.
+  std::optional<std::string> reasoning = std::nullopt;
 };
 
 class ChatFormat {
