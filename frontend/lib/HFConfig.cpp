@@ -23,7 +23,9 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 
 using namespace mlir;
 using namespace mlir::attnedit;
@@ -504,17 +506,86 @@ llvm::Error attnedit::readGenerationConfig(llvm::StringRef path, ModelConfig &co
   return llvm::Error::success();
 }
 
-llvm::Error attnedit::readTokenizerBos(llvm::StringRef path, ModelConfig &config) {
+/// Whether tokenizer.json's post_processor starts text with a special token:
+/// a template decides; none adds nothing, but for Llama 3's
+/// <|begin_of_text|> (none for anything else it may hold).
+static llvm::Expected<std::optional<bool>> postProcessorAddsBos(llvm::StringRef path,
+                                                                const ModelConfig &config) {
   llvm::Expected<llvm::json::Value> json = readConfigJson(path);
   if (!json)
     return json.takeError();
-  JsonReader reader(path, *json->getAsObject(), /*nullIsMissing=*/true);
-  if (!reader.get("add_bos_token"))
-    return llvm::Error::success();
-  bool add;
-  if (!reader.flag("add_bos_token", add))
-    return reader.takeError();
+  const llvm::json::Object &root = *json->getAsObject();
+  const llvm::json::Object *post = root.getObject("post_processor");
+  const llvm::json::Object *templ = nullptr;
+  bool other = false;
+  auto look = [&](const llvm::json::Object &p) {
+    std::optional<llvm::StringRef> type = p.getString("type");
+    if (type == "TemplateProcessing")
+      templ = &p;
+    else if (type != "ByteLevel")
+      other = true; // Roberta's, Bert's: special tokens of their own
+  };
+  if (post && post->getString("type") == "Sequence") {
+    if (const llvm::json::Array *steps = post->getArray("processors"))
+      for (const llvm::json::Value &step : *steps)
+        if (const llvm::json::Object *o = step.getAsObject())
+          look(*o);
+  } else if (post) {
+    look(*post);
+  }
+  if (templ) {
+    const llvm::json::Array *single = templ->getArray("single");
+    const llvm::json::Object *first =
+        single && !single->empty() ? (*single)[0].getAsObject() : nullptr;
+    return std::optional<bool>(first && first->get("SpecialToken"));
+  }
+  if (other)
+    return std::optional<bool>();
+  // Llama 3's first tokenizer.json lacked the template its later one adds
+  // <|begin_of_text|> with; llama.cpp adds it by the tokenizer's kind.
+  if (const llvm::json::Array *added = root.getArray("added_tokens"))
+    for (const llvm::json::Value &token : *added)
+      if (const llvm::json::Object *o = token.getAsObject())
+        if (o->getInteger("id") == config.configBosTokenId &&
+            o->getString("content") == "<|begin_of_text|>")
+          return std::optional<bool>();
+  return std::optional<bool>(false);
+}
+
+llvm::Error attnedit::readTokenizerBos(llvm::StringRef dir, ModelConfig &config) {
+  llvm::SmallString<256> configPath(dir), tokenizerPath(dir);
+  llvm::sys::path::append(configPath, "tokenizer_config.json");
+  llvm::sys::path::append(tokenizerPath, "tokenizer.json");
+  std::optional<bool> add;
+  std::string tokenizerClass;
+  if (llvm::sys::fs::exists(configPath)) {
+    llvm::Expected<llvm::json::Value> json = readConfigJson(configPath);
+    if (!json)
+      return json.takeError();
+    JsonReader reader(configPath, *json->getAsObject(), /*nullIsMissing=*/true);
+    bool flag;
+    if (reader.get("add_bos_token")) {
+      if (!reader.flag("add_bos_token", flag))
+        return reader.takeError();
+      add = flag;
+    }
+    if (!reader.string("tokenizer_class", tokenizerClass))
+      return reader.takeError();
+  }
+  // transformers' SentencePiece-era classes rebuild the post-processor from
+  // add_bos_token, true by default; the others follow tokenizer.json's.
+  bool rebuilds = llvm::StringRef(tokenizerClass).starts_with("Llama") ||
+                  llvm::StringRef(tokenizerClass).starts_with("CodeLlama") ||
+                  llvm::StringRef(tokenizerClass).starts_with("Gemma");
+  if (!add && !rebuilds && config.configBosTokenId && llvm::sys::fs::exists(tokenizerPath)) {
+    llvm::Expected<std::optional<bool>> fromTokenizer = postProcessorAddsBos(tokenizerPath, config);
+    if (!fromTokenizer)
+      return fromTokenizer.takeError();
+    add = *fromTokenizer;
+  }
   if (!add)
+    return llvm::Error::success();
+  if (!*add)
     config.bosTokenId.reset();
   else if (!config.bosTokenId)
     config.bosTokenId = config.configBosTokenId;

@@ -103,11 +103,8 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
   if (fs::exists(generationPath))
     if (llvm::Error e = readGenerationConfig(generationPath, *config))
       return e;
-  llvm::SmallString<256> tokenizerConfigPath(dir);
-  path::append(tokenizerConfigPath, "tokenizer_config.json");
-  if (fs::exists(tokenizerConfigPath))
-    if (llvm::Error e = readTokenizerBos(tokenizerConfigPath, *config))
-      return e;
+  if (llvm::Error e = readTokenizerBos(dir, *config))
+    return e;
   checkpoint.config = std::move(*config);
   if (fs::exists(tokPath))
     checkpoint.tokenizerPath = tokPath.str().str();

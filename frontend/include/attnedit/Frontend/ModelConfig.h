@@ -124,11 +124,16 @@ llvm::Expected<llvm::json::Value> readConfigJson(llvm::StringRef path);
 /// `samplingSettings`. Errors name the file and the field.
 llvm::Error readGenerationConfig(llvm::StringRef path, ModelConfig &config);
 
-/// Applies an HF tokenizer_config.json's add_bos_token, where it says:
-/// whether text starts with the config's bos_token_id is the tokenizer's
-/// choice in transformers (a Llama-architecture model with a ChatML
-/// tokenizer adds none). Errors name the file and the field.
-llvm::Error readTokenizerBos(llvm::StringRef path, ModelConfig &config);
+/// Whether text starts with config.json's BOS, decided in model directory
+/// `dir` as transformers' tokenizer decides it: tokenizer_config.json's
+/// add_bos_token where it says; else yes for the SentencePiece-era classes
+/// (LlamaTokenizer, CodeLlama, Gemma), whose default it is; else by
+/// tokenizer.json's post_processor template, so that a tokenizer adding
+/// none adds none (SmolLM2: Llama architecture, ChatML, config.json's BOS
+/// <|im_start|>). Llama 3's <|begin_of_text|> stays without a template, as
+/// in llama.cpp: its first tokenizer.json lacked the one later added.
+/// Errors name the file and the field.
+llvm::Error readTokenizerBos(llvm::StringRef dir, ModelConfig &config);
 
 /// A llama2.c checkpoint: its header as a config and its weights under HF
 /// Llama names (model.layers.N.self_attn.q_proj.weight, ...).
