@@ -546,7 +546,7 @@ static llvm::Expected<std::optional<bool>> postProcessorAddsBos(llvm::StringRef 
   if (const llvm::json::Array *added = root.getArray("added_tokens"))
     for (const llvm::json::Value &token : *added)
       if (const llvm::json::Object *o = token.getAsObject())
-        if (o->getInteger("id") == config.configBosTokenId &&
+        if (o->getInteger("id") == config.bosTokenId &&
             o->getString("content") == "<|begin_of_text|>")
           return std::optional<bool>();
   return std::optional<bool>(false);
@@ -577,7 +577,8 @@ llvm::Error attnedit::readTokenizerBos(llvm::StringRef dir, ModelConfig &config)
   bool rebuilds = llvm::StringRef(tokenizerClass).starts_with("Llama") ||
                   llvm::StringRef(tokenizerClass).starts_with("CodeLlama") ||
                   llvm::StringRef(tokenizerClass).starts_with("Gemma");
-  if (!add && !rebuilds && config.configBosTokenId && llvm::sys::fs::exists(tokenizerPath)) {
+  // Without a BOS to drop (Qwen's) the file, megabytes of JSON, is not read.
+  if (!add && !rebuilds && config.bosTokenId && llvm::sys::fs::exists(tokenizerPath)) {
     llvm::Expected<std::optional<bool>> fromTokenizer = postProcessorAddsBos(tokenizerPath, config);
     if (!fromTokenizer)
       return fromTokenizer.takeError();
