@@ -96,7 +96,8 @@ constexpr size_t kMaxStopStrings = 16;
 constexpr size_t kMaxStopBytes = 256;
 /// How long a stream may be silent before it sends an SSE comment: a write
 /// is the only way cpp-httplib 0.11 lets a handler find a client that left
-/// (one waiting for KV blocks would otherwise hold them once admitted), and
+/// (one that left while its request waited for KV blocks was found only
+/// after it was admitted and prefilled, holding back those behind it), and
 /// it keeps proxies from closing an idle stream, as OpenRouter's
 /// ": OPENROUTER PROCESSING" lines do. SSE clients skip comments.
 constexpr std::chrono::seconds kStreamProbe{5};
