@@ -372,7 +372,8 @@ void attention(StridedMemRefType<float, 3> *qm, StridedMemRefType<float, 3> *km,
   int64_t tq = q.sizes[0], heads = q.sizes[1], kvHeads = k.sizes[1];
   int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
   int64_t d = q.sizes[2], dv = v.sizes[2], tk = k.sizes[0];
-  if (!cpu::checkSegments(tq, tk, p.segments))
+  if (!cpu::checkAttentionSizes(tq, tk, v.sizes[0], d, k.sizes[2], p.causal) ||
+      !cpu::checkSegments(tq, tk, p.segments))
     return;
   int64_t dvVectors = (dv + kLanes - 1) / kLanes, keyBlocks = (tk + kKeyBlock - 1) / kKeyBlock;
   int64_t kPerHead = keyBlocks * d * kKeyVectors, vPerHead = keyBlocks * kKeyBlock * dvVectors;
@@ -592,6 +593,9 @@ void attentionBackward(StridedMemRefType<float, 3> *qm, StridedMemRefType<float,
                        StridedMemRefType<float, 3> *dvm, float *dsinks) {
   View3 q = view(qm), k = view(km), v = view(vm), o = view(om), dout = view(doutm);
   Params p = readParams(params);
+  if (!cpu::checkAttentionSizes(q.sizes[0], k.sizes[0], v.sizes[0], q.sizes[2], k.sizes[2],
+                                p.causal))
+    return;
   int64_t heads = q.sizes[1], kvHeads = k.sizes[1];
   int64_t group = std::max<int64_t>(1, heads / std::max<int64_t>(1, kvHeads));
 #pragma omp parallel for schedule(dynamic, 1)

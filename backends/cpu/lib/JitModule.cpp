@@ -203,6 +203,24 @@ bool cpu::checkSegments(int64_t queries, int64_t keys, int64_t segments) {
   return false;
 }
 
+bool cpu::checkAttentionSizes(int64_t queries, int64_t keys, int64_t values, int64_t queryWidth,
+                              int64_t keyWidth, bool causal) {
+  std::string why;
+  if (queryWidth != keyWidth)
+    why = llvm::formatv("'attnedit.matmul': queries of width {0} against keys of width {1}",
+                        queryWidth, keyWidth);
+  else if (keys != values)
+    why = llvm::formatv("'attnedit.matmul': {0} keys against {1} values", keys, values);
+  else if (causal && queries > keys)
+    why = llvm::formatv("'attnedit.causal_mask': more queries than keys: {0} against {1}",
+                        queries, keys);
+  if (why.empty())
+    return true;
+  if (refusal.empty())
+    refusal = why;
+  return false;
+}
+
 /// Where a compiled call that refused its sizes returns to (JitModule::call).
 static thread_local jmp_buf *refusedCallReturn = nullptr;
 

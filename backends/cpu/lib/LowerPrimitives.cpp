@@ -77,6 +77,16 @@ FailureOr<Value> Lowering::lower(attnedit::MatmulOp op) {
       sizes.push_back(dimOf(b, loc, v, i));
   };
   int64_t r = l.getRank();
+  // The verifier compares only the sizes it knows: a GEMM over operands
+  // that do not multiply would read past one's end.
+  auto requireSame = [&](int64_t lhsDim, int64_t rhsDim, StringRef what) {
+    if (l.isDynamicDim(lhsDim) || tensorType(rhs).isDynamicDim(rhsDim))
+      requireEqual(op, dimOf(b, loc, rhs, rhsDim), dimOf(b, loc, lhs, lhsDim), what);
+  };
+  requireSame(transA ? r - 2 : r - 1, transB ? r - 1 : r - 2,
+              "operands do not multiply: the right one has {0} rows, the left {1} columns");
+  if (r == 3)
+    requireSame(0, 0, "operands differ in their batch: {0} against {1}");
   if (r == 3)
     addDim(lhs, 0);
   addDim(lhs, transA ? r - 1 : r - 2);
@@ -422,6 +432,8 @@ FailureOr<Value> Lowering::lower(attnedit::CausalMaskOp op) {
   RankedTensorType type = tensorType(x);
   int64_t rank = type.getRank(), window = op.getWindow(), segments = op.getSegments();
   Value tq = dimOf(b, loc, x, rank - 2), tk = dimOf(b, loc, x, rank - 1);
+  if (type.isDynamicDim(rank - 2) || type.isDynamicDim(rank - 1))
+    requireAtMost(op, tq, tk, "more queries than keys: {0} against {1}");
   Value offset = b.create<arith::SubIOp>(loc, tk, tq);
   Value length;
   if (segments > 1) {
@@ -539,7 +551,15 @@ FailureOr<Value> Lowering::lower(attnedit::ReshapeOp op) {
       for (int64_t d = 0; d < type.getRank(); ++d)
         outShape.push_back(type.isDynamicDim(d) ? OpFoldResult(indexConst(b, loc, 1))
                                                 : OpFoldResult(b.getIndexAttr(1)));
-    for (auto [inDim, group] : llvm::enumerate(*groups))
+    for (auto [inDim, group] : llvm::enumerate(*groups)) {
+      int64_t product = 1;
+      for (int64_t d : group)
+        product *= type.isDynamicDim(d) ? 1 : type.getDimSize(d);
+      if (in.isDynamicDim(inDim) && llvm::none_of(group, [&](int64_t d) {
+            return type.isDynamicDim(d);
+          }))
+        requireEqual(op, dimOf(b, loc, x, inDim), indexConst(b, loc, product),
+                     "a dimension of {0} split into {1} elements");
       for (int64_t d : group) {
         if (!type.isDynamicDim(d)) {
           outShape.push_back(b.getIndexAttr(type.getDimSize(d)));
@@ -551,10 +571,18 @@ FailureOr<Value> Lowering::lower(attnedit::ReshapeOp op) {
           if (e != d)
             known *= type.getDimSize(e);
         Value size = dimOf(b, loc, x, inDim);
+        if (known > 1)
+          requireEqual(op, b.create<arith::RemUIOp>(loc, size, indexConst(b, loc, known)),
+                       indexConst(b, loc, 0),
+                       llvm::formatv("{{0} elements left over splitting a dimension into "
+                                     "rows of {0}",
+                                     known)
+                           .str());
         outShape.push_back(known == 1 ? size
                                       : b.create<arith::DivUIOp>(loc, size, indexConst(b, loc, known))
                                             .getResult());
       }
+    }
     return b.create<tensor::ExpandShapeOp>(loc, type, x, *groups, outShape).getResult();
   }
   // The one dynamic result dim is the element count over the static ones.
@@ -565,6 +593,16 @@ FailureOr<Value> Lowering::lower(attnedit::ReshapeOp op) {
   for (int64_t s : type.getShape())
     if (!ShapedType::isDynamic(s))
       known *= s;
+  // The input's static dims may already make whole rows of the result's.
+  int64_t staticIn = 1;
+  for (int64_t s : in.getShape())
+    staticIn *= ShapedType::isDynamic(s) ? 1 : s;
+  if (type.hasStaticShape())
+    requireEqual(op, total, indexConst(b, loc, known), "{0} elements into a result of {1}");
+  else if (known > 1 && staticIn % known)
+    requireEqual(op, b.create<arith::RemUIOp>(loc, total, indexConst(b, loc, known)),
+                 indexConst(b, loc, 0),
+                 llvm::formatv("{{0} elements left over in rows of {0} elements", known).str());
   SmallVector<Value> dims;
   for (int64_t s : type.getShape())
     dims.push_back(ShapedType::isDynamic(s)

@@ -63,6 +63,14 @@ private:
 /// here and skip the work.
 bool checkSegments(int64_t queries, int64_t keys, int64_t segments);
 
+/// Whether a fused attention chain's operands fit each other, as the
+/// reference evaluator checks its matmuls and mask: queries as wide as the
+/// keys, as many values as keys, and with a causal mask no more queries
+/// than keys. When not, the call fails as checkSegments says; the chain's
+/// sizes are dynamic in a hand-written module, where the verifier saw none.
+bool checkAttentionSizes(int64_t queries, int64_t keys, int64_t values, int64_t queryWidth,
+                         int64_t keyWidth, bool causal);
+
 /// Frees a buffer compiled code allocated (a result handed to the caller).
 /// Compiled code's malloc keeps its largest freed blocks for reuse, so its
 /// buffers must come back through here rather than std::free.
