@@ -367,6 +367,13 @@ LogicalResult EditAttentionPass::editToGateSwa(AttentionOp op, int64_t layer, bo
                                                int64_t window) {
   OpBuilder b(op);
   Location loc = op.getLoc();
+  if (int64_t w = op.getWindow(); w && (full || window > w))
+    op.emitWarning() << "attnedit-edit-attention: layer " << layer << " attends to a window of "
+                     << w << " tokens; the student's "
+                     << (full ? std::string("full attention")
+                              : "window of " + std::to_string(window) + " tokens")
+                     << " sees more, so the student differs from the teacher past " << w
+                     << " tokens";
   int64_t hidden = cast<RankedTensorType>(op.getType()).getDimSize(1);
   int64_t h = op.getNumHeads(), d = op.getHeadDim();
   GateKind kind = gate == "headwise"      ? GateKind::Headwise
