@@ -513,6 +513,9 @@ LogicalResult PadOp::verify() {
     return emitOpError() << "padding dimension " << formatShape(in) << "[" << axis
                          << "] by before " << before << ", after " << after
                          << " overflows int64";
+  if (!staticElementCount(getType().getShape()))
+    return emitOpError() << "the element count of " << formatShape(getType().getShape())
+                         << " overflows int64";
   SmallVector<int64_t> expected(in);
   if (!ShapedType::isDynamic(in[axis]))
     expected[axis] = *padded;
@@ -628,6 +631,10 @@ LogicalResult BroadcastOp::verify() {
                            << formatShape(out)
                            << ": a dynamic result size needs a dynamic input size";
   }
+  // A result that outgrows its input: a wrapped count sized its buffers
+  // small (a segfault on both backends).
+  if (!staticElementCount(out))
+    return emitOpError() << "the element count of " << formatShape(out) << " overflows int64";
   return success();
 }
 

@@ -501,3 +501,22 @@ func.func @broadcast_to_dynamic(%x: tensor<1x8xf32>) {
   %0 = attnedit.broadcast %x : (tensor<1x8xf32>) -> tensor<?x8xf32>
   return
 }
+
+// -----
+
+// Tests that a broadcast or a pad whose result's element count overflows
+// int64 is refused: the wrapped count sized buffers small, and both
+// backends segfaulted.
+func.func @broadcast_overflows(%x: tensor<40x1x32xf32>) {
+  // expected-error @+1 {{the element count of [40, 2305843009213693952, 32] overflows int64}}
+  %0 = attnedit.broadcast %x : (tensor<40x1x32xf32>) -> tensor<40x2305843009213693952x32xf32>
+  return
+}
+
+// -----
+
+func.func @pad_overflows(%x: tensor<40x1x32xf32>) {
+  // expected-error @+1 {{the element count of [40, 2305843009213693952, 32] overflows int64}}
+  %0 = attnedit.pad %x {axis = 1 : i64, before = 0 : i64, after = 2305843009213693951 : i64} : (tensor<40x1x32xf32>) -> tensor<40x2305843009213693952x32xf32>
+  return
+}
