@@ -85,10 +85,10 @@ FailureOr<Value> Lowering::lower(attnedit::MatmulOp op) {
   };
   requireSame(transA ? r - 2 : r - 1, transB ? r - 1 : r - 2,
               "operands do not multiply: the right one has {0} rows, the left {1} columns");
-  if (r == 3)
+  if (r == 3) {
     requireSame(0, 0, "operands differ in their batch: {0} against {1}");
-  if (r == 3)
     addDim(lhs, 0);
+  }
   addDim(lhs, transA ? r - 1 : r - 2);
   addDim(rhs, transB ? r - 2 : r - 1);
   auto flatType = RankedTensorType::get(shape, b.getF32Type());
@@ -406,6 +406,12 @@ void Lowering::requireAtMost(Operation *op, Value got, Value limit, StringRef wh
   refuseUnless(b, loc, op, holds, got, limit, what);
 }
 
+void Lowering::requireMultiple(Operation *op, Value got, int64_t divisor, StringRef what) {
+  if (divisor > 1)
+    requireEqual(op, b.create<arith::RemUIOp>(loc, got, indexConst(b, loc, divisor)),
+                 indexConst(b, loc, 0), what);
+}
+
 void Lowering::requireSameShape(Operation *op, ValueRange operands) {
   int64_t rank = tensorType(operands.front()).getRank();
   for (int64_t i = 0; i < rank; ++i) {
@@ -571,13 +577,10 @@ FailureOr<Value> Lowering::lower(attnedit::ReshapeOp op) {
           if (e != d)
             known *= type.getDimSize(e);
         Value size = dimOf(b, loc, x, inDim);
-        if (known > 1)
-          requireEqual(op, b.create<arith::RemUIOp>(loc, size, indexConst(b, loc, known)),
-                       indexConst(b, loc, 0),
-                       llvm::formatv("{{0} elements left over splitting a dimension into "
-                                     "rows of {0}",
-                                     known)
-                           .str());
+        requireMultiple(
+            op, size, known,
+            llvm::formatv("{{0} elements left over splitting a dimension into rows of {0}", known)
+                .str());
         outShape.push_back(known == 1 ? size
                                       : b.create<arith::DivUIOp>(loc, size, indexConst(b, loc, known))
                                             .getResult());
@@ -599,10 +602,9 @@ FailureOr<Value> Lowering::lower(attnedit::ReshapeOp op) {
     staticIn *= ShapedType::isDynamic(s) ? 1 : s;
   if (type.hasStaticShape())
     requireEqual(op, total, indexConst(b, loc, known), "{0} elements into a result of {1}");
-  else if (known > 1 && staticIn % known)
-    requireEqual(op, b.create<arith::RemUIOp>(loc, total, indexConst(b, loc, known)),
-                 indexConst(b, loc, 0),
-                 llvm::formatv("{{0} elements left over in rows of {0} elements", known).str());
+  else if (known > 0 && staticIn % known)
+    requireMultiple(op, total, known,
+                    llvm::formatv("{{0} elements left over in rows of {0} elements", known).str());
   SmallVector<Value> dims;
   for (int64_t s : type.getShape())
     dims.push_back(ShapedType::isDynamic(s)

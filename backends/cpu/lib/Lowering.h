@@ -308,6 +308,9 @@ struct Lowering {
   void requireEqual(Operation *op, Value got, Value want, StringRef what);
   /// The same unless `got` <= `limit`.
   void requireAtMost(Operation *op, Value got, Value limit, StringRef what);
+  /// The same unless `divisor` divides `got` ("{0}" in `what` is the
+  /// remainder); nothing to check for a divisor of 1 or less.
+  void requireMultiple(Operation *op, Value got, int64_t divisor, StringRef what);
   /// requireEqual for each dimension that `operands` (of one shape) hold
   /// dynamic somewhere.
   void requireSameShape(Operation *op, ValueRange operands);

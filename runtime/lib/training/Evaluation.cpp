@@ -140,9 +140,9 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
       return makeError("field 'answer' must be an index into 'choices'");
     // What the first token is predicted from: BOS, or for a model without one and an empty
     // question, its end-of-text token, as lm-eval conditions an empty context.
-    std::optional<int32_t> first = model.bosToken();
-    if (!first && question->empty())
-      first = documentStartToken(first, model.stopTokens(), *tok);
+    std::optional<int32_t> first =
+        question->empty() ? documentStartToken(model.bosToken(), model.stopTokens(), *tok)
+                          : model.bosToken();
     if (!first && question->empty())
       return makeError("field 'question' is empty and the model has neither a BOS nor an EOS "
                        "token to predict a choice's first token from");
