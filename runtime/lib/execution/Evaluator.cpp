@@ -2,6 +2,7 @@
 
 #include "attnedit/Runtime/Execution/Evaluator.h"
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/Runtime/Execution/Executor.h"
 #include "attnedit/Runtime/Execution/Kernels.h"
 #include "attnedit/Runtime/Inference/CacheKernels.h"
 
@@ -9,6 +10,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir::attnedit;
@@ -78,6 +80,28 @@ private:
     if (a.shape() == b.shape())
       return llvm::Error::success();
     return error(op, "operands " + a.shapeString() + " and " + b.shapeString() + " differ");
+  }
+  /// A static result larger than this machine's memory: its allocation would
+  /// end the process (bad_alloc, or the OOM killer once overcommitted pages
+  /// are touched), where the CPU backend refuses the call.
+  llvm::Error checkResultFits(Operation *op) {
+    for (Type type : op->getResultTypes()) {
+      auto shaped = dyn_cast<RankedTensorType>(type);
+      if (!shaped || !shaped.hasStaticShape())
+        continue;
+      double bytes = 4;
+      for (int64_t d : shaped.getShape())
+        bytes *= d;
+      if (bytes <= physicalMemoryBytes())
+        continue;
+      std::string text;
+      llvm::raw_string_ostream(text)
+          << "its result " << shaped << " needs " << llvm::formatv("{0:F1}", bytes / (1 << 30))
+          << " GiB, more than this machine's memory ("
+          << llvm::formatv("{0:F1}", physicalMemoryBytes() / (1 << 30)) << " GiB)";
+      return error(op, text);
+    }
+    return llvm::Error::success();
   }
   const Tensor &in(Value v) { return values.find(v)->second; }
 
@@ -404,6 +428,8 @@ llvm::Expected<std::vector<Tensor>> Interpreter::run(func::FuncOp func,
         results.push_back(in(v));
       return results;
     }
+    if (llvm::Error e = checkResultFits(&op))
+      return std::move(e);
     llvm::Expected<Tensor> result = dispatch(&op);
     if (!result)
       return result.takeError();
