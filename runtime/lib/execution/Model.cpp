@@ -137,6 +137,20 @@ llvm::Expected<const Tokenizer *> Model::tokenizer() {
   return tok.get();
 }
 
+llvm::Error attnedit::requireFiniteLogits(llvm::ArrayRef<float> logits, int64_t vocab,
+                                          llvm::StringRef what) {
+  auto bad = llvm::find_if(logits, [](float x) { return !std::isfinite(x); });
+  if (bad == logits.end())
+    return llvm::Error::success();
+  int64_t at = bad - logits.begin();
+  std::string row = logits.size() > (size_t)vocab ? llvm::formatv(" at position {0}", at / vocab)
+                                                  : std::string();
+  return makeError(what, llvm::formatv("the model's logit of token {0}{1} is {2}: the weights "
+                                       "or the computation hold NaN or infinities",
+                                       at % vocab, row, *bad)
+                             .str());
+}
+
 llvm::Expected<Tensor> Model::forward(llvm::ArrayRef<int32_t> tokens) {
   auto results = call("forward", tokens);
   if (!results)

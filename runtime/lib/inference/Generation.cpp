@@ -23,13 +23,8 @@ static llvm::Expected<int32_t> sampleToken(llvm::ArrayRef<float> logits,
                                            const GenerationOptions &options,
                                            std::mt19937_64 &rng) {
   int64_t vocab = logits.size();
-  auto bad = llvm::find_if(logits, [](float x) { return !std::isfinite(x); });
-  if (bad != logits.end())
-    return makeError("generate", llvm::formatv("the model's logit of token {0} is {1}: the "
-                                               "weights or the computation hold NaN or "
-                                               "infinities",
-                                               bad - logits.begin(), *bad)
-                                     .str());
+  if (llvm::Error e = requireFiniteLogits(logits, vocab, "generate"))
+    return std::move(e);
   if (options.temperature == 0)
     return (int32_t)(std::max_element(logits.begin(), logits.end()) - logits.begin());
   float maxv = *std::max_element(logits.begin(), logits.end());

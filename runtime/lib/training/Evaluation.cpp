@@ -67,6 +67,8 @@ attnedit::compareNextToken(Model &teacher, Model &student, llvm::ArrayRef<int32_
                                    (long long)student.vocabSize());
   NextTokenComparison result;
   int64_t vocab = teacher.vocabSize(), total = tokens.size();
+  // A model scored alone is passed as both.
+  bool alone = &teacher == &student;
   std::vector<double> logT, logS;
   auto start = std::chrono::steady_clock::now();
   auto lastReport = start;
@@ -75,12 +77,21 @@ attnedit::compareNextToken(Model &teacher, Model &student, llvm::ArrayRef<int32_
     auto t = teacher.forward(chunk);
     if (!t)
       return t.takeError();
-    auto s = student.forward(chunk);
-    if (!s)
-      return s.takeError();
+    auto logitsOf = [&](const Tensor &x) { return llvm::ArrayRef(x.data(), x.numel()); };
+    if (llvm::Error e = requireFiniteLogits(logitsOf(*t), vocab, alone ? "eval" : "teacher"))
+      return e;
+    Tensor s = *t;
+    if (!alone) {
+      auto got = student.forward(chunk);
+      if (!got)
+        return got.takeError();
+      if (llvm::Error e = requireFiniteLogits(logitsOf(*got), vocab, "student"))
+        return e;
+      s = *got;
+    }
     for (int64_t i = 0; i + 1 < (int64_t)chunk.size(); ++i) {
       kernels::logSoftmax(t->data() + i * vocab, vocab, 1.0, logT);
-      kernels::logSoftmax(s->data() + i * vocab, vocab, 1.0, logS);
+      kernels::logSoftmax(s.data() + i * vocab, vocab, 1.0, logS);
       result.kl += kernels::klDivergence(logT, logS);
       result.top1 += std::max_element(logT.begin(), logT.end()) - logT.begin() ==
                      std::max_element(logS.begin(), logS.end()) - logS.begin();
@@ -184,6 +195,9 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
       if (!logits)
         return logits.takeError();
       int64_t vocab = logits->dim(1);
+      if (llvm::Error e = requireFiniteLogits(llvm::ArrayRef(logits->data(), logits->numel()),
+                                              vocab, llvm::formatv("choices[{0}]", index).str()))
+        return e;
       double ll = 0;
       std::vector<double> logP;
       for (size_t t = start; t < whole.size(); ++t) {

@@ -16,6 +16,12 @@
 
 namespace mlir::attnedit {
 
+/// An error naming the first NaN or infinity in `logits` (rows of `vocab`
+/// for one model call), for `what`: a token drawn, or a figure scored, from
+/// them would be garbage with no sign of it.
+llvm::Error requireFiniteLogits(llvm::ArrayRef<float> logits, int64_t vocab,
+                                llvm::StringRef what);
+
 class Model {
 public:
   /// Loads an HF model directory, a llama2.c .bin, or an attnedit .mlir

@@ -31,7 +31,9 @@ int64_t kvCacheBytes(mlir::ModuleOp module, int64_t context);
 
 /// Runs both models on `tokens` cut into windows of at most `window` tokens
 /// (each window starts at position 0) and compares their next-token
-/// distributions at every position that has a next token. Logs progress.
+/// distributions at every position that has a next token (a model scored
+/// alone is passed as both, and runs once). Logs progress; logits holding
+/// NaN or an infinity are an error.
 llvm::Expected<NextTokenComparison> compareNextToken(Model &teacher, Model &student,
                                                      llvm::ArrayRef<int32_t> tokens,
                                                      int64_t window);
