@@ -225,12 +225,16 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
                                "stage model with train all trains");
     if (s.lrRest && !(*s.lrRest > 0 && *s.lrRest < 1))
       return bad(p + "lr_rest", "must be in (0, 1)");
-    // Both would otherwise be ignored without a word: the feature loss is
-    // stage model's, and weighs 0 unless given a weight.
+    // Each would otherwise be ignored without a word: the feature loss is
+    // stage model's, weighs 0 unless given a weight, and compares no layer
+    // unless given some.
     if (!s.featureLayers.empty() && s.stage != "model")
       return bad(p + "feature_layers", "applies only to stage model (its cosine feature loss)");
     if (!s.featureLayers.empty() && s.featureWeight == 0)
       return bad(p + "feature_layers", "needs feature_weight > 0, or the feature loss weighs 0");
+    if (s.featureLayers.empty() && s.featureWeight != 0)
+      return bad(p + "feature_weight", "needs feature_layers, the layers whose hidden states "
+                                       "the feature loss compares (it compares none)");
     if (s.parallel != "data" && !(s.parallel == "layers" && s.stage == "layerwise"))
       return bad(p + "parallel", "must be data, or layers for stage layerwise, not '" +
                                      s.parallel + "'");

@@ -194,6 +194,8 @@ TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
               "field 'stages[0].feature_layers' applies only to stage model");
   expectError(R"({"stages": [{"stage": "model", "feature_layers": [1]}]})",
               "field 'stages[0].feature_layers' needs feature_weight > 0");
+  expectError(R"({"stages": [{"stage": "model", "feature_weight": 0.5}]})",
+              "field 'stages[0].feature_weight' needs feature_layers");
   expectError(R"([1, 2])", "a recipe is a JSON object");
   expectError(R"({"seed": )", "not valid JSON");
 }
