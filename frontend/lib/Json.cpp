@@ -59,6 +59,9 @@ std::string mlir::attnedit::formatJsonShortest(const llvm::json::Value &value) {
 }
 
 llvm::Expected<llvm::json::Value> mlir::attnedit::parseJson(llvm::StringRef text) {
+  // Editors on Windows write one (RFC 8259 lets a parser ignore it); without
+  // this the file would be "not valid JSON [1:1]" with nothing visible at 1:1.
+  text.consume_front("\xEF\xBB\xBF");
   auto fail = [](const llvm::Twine &msg) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), msg.str());
   };
@@ -110,9 +113,6 @@ llvm::Expected<llvm::json::Value> mlir::attnedit::parseJson(llvm::StringRef text
 llvm::Error mlir::attnedit::forEachJsonLine(
     llvm::StringRef path, llvm::StringRef text,
     llvm::function_ref<llvm::Error(const llvm::json::Object &)> each) {
-  // Editors on Windows write one; without this the first line would be
-  // "not valid JSON [1:1]" with nothing visible at 1:1.
-  text.consume_front("\xEF\xBB\xBF");
   auto fail = [&](int64_t line, const llvm::Twine &msg) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    (path + ":" + llvm::Twine(line) + ": " + msg).str());
@@ -258,4 +258,13 @@ bool JsonReader::only(llvm::ArrayRef<llvm::StringRef> known, const llvm::Twine &
     if (!llvm::is_contained(known, llvm::StringRef(kv.first)))
       return fail(llvm::StringRef(kv.first), "is not " + what);
   return true;
+}
+
+llvm::json::Object mlir::attnedit::withoutKey(const llvm::json::Object &object,
+                                              llvm::StringRef key) {
+  llvm::json::Object out;
+  for (const auto &[name, value] : object)
+    if (llvm::StringRef(name) != key)
+      out[name] = value;
+  return out;
 }

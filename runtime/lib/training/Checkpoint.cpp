@@ -184,7 +184,6 @@ readStepLog(llvm::StringRef path, const json::Array &names, uint64_t bytes) {
     if (!stage || *stage < 0 || *stage >= (int64_t)curves.size())
       return makeError(path + ": corrupt step log: line " + llvm::Twine(points + 1) +
                        " has no 'stage_index' of the checkpoint's stages");
-    point->erase("stage_index");
     // In order, each step once: an edited or reordered line would be
     // reported as the run's.
     json::Array &steps = *curves[*stage].getAsObject()->getArray("steps");
@@ -194,7 +193,7 @@ readStepLog(llvm::StringRef path, const json::Array &names, uint64_t bytes) {
                        " is not step " + llvm::Twine(steps.size() + 1) + " of stage " +
                        llvm::Twine(*stage + 1) + ", the next");
     lastStage = *stage;
-    steps.push_back(std::move(*parsed));
+    steps.push_back(withoutKey(*point, "stage_index"));
     ++points;
   }
   return std::make_pair(std::move(curves), points);
@@ -291,10 +290,9 @@ std::vector<std::string> CheckpointState::changes(const json::Value &newJob,
   std::vector<std::string> out = jsonChanges(job, newJob);
   // How often checkpoints are written does not change what is trained: a
   // resume may write them more or less often.
-  auto withoutCadence = [](json::Value v) {
-    if (json::Object *o = v.getAsObject())
-      o->erase("checkpoint_every");
-    return v;
+  auto withoutCadence = [](const json::Value &v) {
+    const json::Object *o = v.getAsObject();
+    return o ? json::Value(withoutKey(*o, "checkpoint_every")) : v;
   };
   for (std::string &line : jsonChanges(withoutCadence(recipe), withoutCadence(newRecipe),
                                        "recipe"))

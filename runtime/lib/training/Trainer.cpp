@@ -689,6 +689,10 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
   ProgressLine progress(llvm::formatv("stage {0} ({1})", index + 1, stage.stage).str(),
                         recipe.batch * recipe.seqLen, later);
   auto stageStart = std::chrono::steady_clock::now();
+  // A resumed stage's clock goes on from its last logged step's, so a plot
+  // against time has no teeth (the time lost to the kill is not counted).
+  double elapsedBefore =
+      points.empty() ? 0 : points.back().getAsObject()->getNumber("elapsed_s").value_or(0);
   for (int64_t step = start; step < stage.steps; ++step) {
     auto stepStart = std::chrono::steady_clock::now();
     std::vector<std::vector<Tensor>> batch;
@@ -800,7 +804,9 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
                        {"lr", lr},
                        {"grad_norm", gradNorm},
                        {"tokens_per_s", tokensPerSecond},
-                       {"elapsed_s", std::chrono::duration<double>(now - stageStart).count()}};
+                       {"elapsed_s",
+                        elapsedBefore + std::chrono::duration<double>(now - stageStart).count()},
+                       {"ranks", group ? group->size() : 1}};
     std::string ranks;
     if (group) {
       // Per rank: its tokens over its compute time, and its time in
@@ -823,7 +829,6 @@ llvm::Error Trainer::runStage(size_t index, func::FuncOp gradFunc, TokenSource &
         fastest = std::max(fastest, rate);
       }
       double comm = commSeconds;
-      point["ranks"] = group->size();
       point["rank_tokens_per_s"] = std::move(rankRates);
       point["rank_comm_s"] = std::move(rankComm);
       point["comm_share"] = comm / std::max(stepSeconds, 1e-9);

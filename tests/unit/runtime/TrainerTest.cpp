@@ -178,6 +178,10 @@ TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
                 "json"),
       defaults);
   EXPECT_TRUE(bool(logged)) << llvm::toString(logged.takeError());
+  // Saved by a Windows editor: the byte order mark was "not valid JSON [1:1]".
+  auto marked = Recipe::parse(writeTemp("\xEF\xBB\xBF{\"batch\": 2}", "json"), defaults);
+  ASSERT_TRUE(bool(marked)) << llvm::toString(marked.takeError());
+  EXPECT_EQ(marked->batch, 2);
   expectError(R"({"stages": [{"stage": "lm", "temperature": 2}]})",
               "field 'stages[0].temperature' applies only to stage model, not lm");
   expectError(R"({"stages": [{"stage": "layerwise", "feature_weight": 0.1}]})",

@@ -24,7 +24,7 @@ namespace mlir::attnedit {
 constexpr int kMaxJsonDepth = 256;
 
 /// llvm::json::parse, after checking that arrays and objects nest at most
-/// kMaxJsonDepth deep.
+/// kMaxJsonDepth deep; a leading UTF-8 byte order mark is skipped.
 llvm::Expected<llvm::json::Value> parseJson(llvm::StringRef text);
 
 /// `value` as formatv("{0:2}") writes it (keys sorted, indent 2), but each
@@ -32,6 +32,12 @@ llvm::Expected<llvm::json::Value> parseJson(llvm::StringRef text);
 /// 1e-06; Python's json writes the same digits, 1e-04 as 0.0001), not in 17
 /// digits (0.69999999999999996): for the files people and transformers read.
 std::string formatJsonShortest(const llvm::json::Value &value);
+
+/// `object` without `key`. Not llvm::json::Object::erase: in LLVM 19 the
+/// erased slot keeps its key's string (the tombstone is copy-assigned, which
+/// leaves ObjectKey's owned string), and a copy of the object brings the key
+/// back with its destroyed value.
+llvm::json::Object withoutKey(const llvm::json::Object &object, llvm::StringRef key);
 
 /// Calls `each(object)` for every non-blank line of the JSON Lines `text`
 /// read from `path`, skipping a UTF-8 byte order mark before the first.
