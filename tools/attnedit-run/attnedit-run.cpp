@@ -938,6 +938,18 @@ static llvm::Error checkJobOptions() {
   return llvm::Error::success();
 }
 
+/// The commands that build functions of their own from the teacher's module
+/// (calibration's @probe, an edit's student and training steps): an
+/// artifact holds only the code attnedit-compile wrote for it.
+static llvm::Error checkTeacherNotArtifact(llvm::StringRef command, llvm::StringRef teacher) {
+  if (!isCompiledModel(teacher))
+    return llvm::Error::success();
+  return usage("--teacher " + teacher + " is an attnedit-compile artifact: " + command +
+               " builds functions of its own from the model's @forward, which no artifact's "
+               "compiled code holds; give the model it was compiled from, or the module "
+               "inside it (" + compiledModelModule(teacher) + ")");
+}
+
 static llvm::Error runDistill() {
   if (teacherPath.empty() || editOptions.empty() || textPath.empty())
     return usage("distill needs --teacher MODEL, --edit \"<pass options>\" and --data FILE");
@@ -947,6 +959,8 @@ static llvm::Error runDistill() {
   if (!out)
     return out.takeError();
   if (llvm::Error e = notTheTeacher(*out))
+    return e;
+  if (llvm::Error e = checkTeacherNotArtifact("distill", teacherPath))
     return e;
   auto teacher = Model::load(teacherPath, tokenizerPath);
   if (!teacher)
@@ -1151,6 +1165,8 @@ static llvm::Error runConvert() {
     return e;
   if (llvm::Error e = checkExportTarget(*out))
     return e;
+  if (llvm::Error e = checkTeacherNotArtifact("convert", teacherPath))
+    return e;
   auto teacher = Model::load(teacherPath, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
@@ -1338,6 +1354,8 @@ static llvm::Error runPlanEdits() {
   if (!(std::isfinite(planBudget) && planBudget > 0))
     return usage("--kv-budget must be a positive number (bytes per token, or a fraction <= 1 "
                  "of the teacher's)");
+  if (llvm::Error e = checkTeacherNotArtifact("plan-edits", planTeacher))
+    return e;
   auto teacher = Model::load(planTeacher, tokenizerPath);
   if (!teacher)
     return teacher.takeError();
@@ -1433,22 +1451,10 @@ static llvm::Expected<std::vector<int32_t>> calibrationTokens(Model &teacher,
   return afterBos(teacher.bosToken(), llvm::ArrayRef(*all).take_front(n));
 }
 
-/// Calibration compiles a @probe of its own from the teacher's @forward
-/// (training/Calibration.cpp), which an artifact, holding only the code
-/// attnedit-compile wrote, cannot run.
-static llvm::Error checkCalibrationTeacher(llvm::StringRef command, llvm::StringRef teacher) {
-  if (!isCompiledModel(teacher))
-    return llvm::Error::success();
-  return usage("--teacher " + teacher + " is an attnedit-compile artifact: " + command +
-               " runs a @probe function built from the model's @forward, which no artifact "
-               "holds; give the model it was compiled from, or the module inside it (" +
-               compiledModelModule(teacher) + ")");
-}
-
 static llvm::Error runCalibrateSinks() {
   if (sinksTeacher.empty() || sinksData.empty() || sinksOut.empty())
     return usage("calibrate-sinks needs --teacher MODEL, --data FILE and --out FILE.json");
-  if (llvm::Error e = checkCalibrationTeacher("calibrate-sinks", sinksTeacher))
+  if (llvm::Error e = checkTeacherNotArtifact("calibrate-sinks", sinksTeacher))
     return e;
   for (auto [name, value] : {std::pair{"--calibration-tokens", sinksTokens.getValue()},
                              {"--chunk", sinksChunk.getValue()}})
@@ -1499,7 +1505,7 @@ static llvm::Error runCalibrateActivations() {
   if (actTeacher.empty() || actData.empty() || actOut.empty())
     return usage("calibrate-activations needs --teacher MODEL, --data FILE and --out "
                  "FILE.safetensors");
-  if (llvm::Error e = checkCalibrationTeacher("calibrate-activations", actTeacher))
+  if (llvm::Error e = checkTeacherNotArtifact("calibrate-activations", actTeacher))
     return e;
   if (llvm::Error e = checkRange("--calibration-tokens", actTokens, 2, kMaxConfigSize))
     return e;
