@@ -413,6 +413,19 @@ std::string objectHash(const llvm::Twine &path) {
   return bytes ? textHash((*bytes)->getBuffer()) : std::string();
 }
 
+/// A manifest's bytes. It names functions, shapes and parameters: kilobytes
+/// (a 12-layer model's 20 KB), never the gigabytes a stray file (a device, a
+/// symlink to /dev/zero) would have the reader allocate until it dies.
+llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> readManifest(const llvm::Twine &path) {
+  constexpr uint64_t kMaxManifestBytes = 64 << 20;
+  llvm::sys::fs::file_status status;
+  if (std::error_code ec = llvm::sys::fs::status(path, status))
+    return ec;
+  if (!llvm::sys::fs::is_regular_file(status) || status.getSize() > kMaxManifestBytes)
+    return std::make_error_code(std::errc::invalid_argument);
+  return llvm::MemoryBuffer::getFile(path);
+}
+
 /// A safetensors or llama2.c weight file, by its name.
 bool isWeightFile(llvm::StringRef path) {
   llvm::StringRef ext = llvm::sys::path::extension(path);
@@ -756,7 +769,7 @@ std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef k
     return nullptr;
   auto start = std::chrono::steady_clock::now();
   std::string base = cacheDir + "/" + key.str();
-  auto bytes = llvm::MemoryBuffer::getFile(base + ".aexm");
+  auto bytes = readManifest(base + ".aexm");
   if (!bytes || !llvm::sys::fs::exists(base + ".o"))
     return nullptr;
   const fb::Manifest *manifest = verifiedManifest((*bytes)->getBuffer());
@@ -820,9 +833,13 @@ std::string hostMismatch(llvm::StringRef built, llvm::StringRef here) {
 llvm::Expected<std::unique_ptr<CompiledExecutor>>
 CompiledExecutor::open(llvm::StringRef path, ParameterStore &parameters) {
   std::string manifestPath = (path + "/" + kManifestName).str();
-  auto bytes = llvm::MemoryBuffer::getFile(manifestPath);
+  auto bytes = readManifest(manifestPath);
   if (!bytes)
-    return makeError(manifestPath, "cannot read: " + bytes.getError().message());
+    return makeError(manifestPath,
+                     bytes.getError() == std::errc::invalid_argument
+                         ? "is not an attnedit-compile manifest (not a regular file, or larger "
+                           "than any manifest)"
+                         : "cannot read: " + bytes.getError().message());
   const fb::Manifest *manifest = verifiedManifest((*bytes)->getBuffer());
   if (!manifest || !manifest->format() || !manifest->host() || !manifest->functions())
     return makeError(manifestPath, "is not an attnedit-compile manifest (corrupt or truncated)");
