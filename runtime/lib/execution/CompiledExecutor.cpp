@@ -184,8 +184,9 @@ std::once_flag registerOnce;
 
 /// The manifests' format: bumped whenever the calling convention, a shim's
 /// ABI or the schema changes, so no stale object is ever called and no old
-/// manifest misread (7: objects' hashes; 9: the manifest's checksum).
-constexpr const char *kFormat = "attnedit-cpu-9";
+/// manifest misread (7: objects' hashes; 9: the manifest's checksum; 10: a
+/// llama2.c source's header in its hash).
+constexpr const char *kFormat = "attnedit-cpu-10";
 /// An artifact's manifest and module, inside its directory.
 constexpr const char *kManifestName = "manifest.aexm";
 constexpr const char *kModuleName = "module.mlir";
@@ -435,11 +436,13 @@ bool isWeightFile(llvm::StringRef path) {
 /// The hash of what compiled code depends on in the source at `path` (see
 /// Source in compiled_model.fbs): a weight file's tensors by name, dtype and
 /// shape (sorted: another writer's order, offsets or metadata are the same
-/// weights), any other file whole; "" if it cannot be read.
+/// weights) and a llama2.c file's header (its config.json: heads, context),
+/// any other file whole; "" if it cannot be read.
 std::string sourceHash(const std::string &path) {
   if (!isWeightFile(path))
     return objectHash(path);
   std::unique_ptr<WeightFile> weights;
+  std::string header;
   if (llvm::sys::path::extension(path) == ".safetensors") {
     auto file = WeightFile::openSafetensors(path);
     if (!file)
@@ -450,8 +453,13 @@ std::string sourceHash(const std::string &path) {
     if (!checkpoint)
       return llvm::consumeError(checkpoint.takeError()), std::string();
     weights = std::move(checkpoint->weights);
+    const ModelConfig &c = checkpoint->config;
+    header = llvm::formatv("header {0} {1} {2} {3} {4} {5} {6} {7}", c.hiddenSize,
+                           c.intermediateSize, c.numLayers, c.numHeads, c.numKvHeads,
+                           c.vocabSize, c.maxPositions, c.tieWordEmbeddings)
+                 .str();
   }
-  std::vector<std::string> lines;
+  std::vector<std::string> lines{header};
   for (const TensorInfo &t : weights->tensors())
     lines.push_back(llvm::formatv("{0} {1} {2}", t.name, dtypeName(t.dtype),
                                   formatShape(t.shape))
@@ -491,8 +499,10 @@ llvm::Error checkSources(llvm::StringRef path, const fb::Manifest &manifest) {
     if (!llvm::sys::fs::exists(file) || sourceHash(file.str().str()) == source->xxh3()->str())
       continue;
     return makeError(path, "was compiled from " + file + ", which has changed since (" +
-                               (isWeightFile(file) ? "its tensors' names, dtypes or shapes"
-                                        : "its contents") +
+                               (!isWeightFile(file) ? "its contents"
+                                : llvm::sys::path::extension(file) == ".bin"
+                                    ? "its header, or its tensors' names, dtypes or shapes"
+                                    : "its tensors' names, dtypes or shapes") +
                                "): run attnedit-compile again");
   }
   return llvm::Error::success();
