@@ -233,7 +233,7 @@ static cl::opt<int64_t> window("window",
                                cl::init(256), cl::sub(evalCmd), cl::cat(attneditOptions));
 static cl::opt<int64_t> kvContext("kv-context",
                                   cl::desc("report KV-cache bytes at this many tokens "
-                                           "(default: the teacher's context length)"),
+                                           "(default: the context both models run, the shorter)"),
                                   cl::init(0), cl::sub(evalCmd), cl::cat(attneditOptions));
 static cl::opt<std::string> jsonOut("json-out", cl::desc("also write the report as JSON"),
                                     cl::sub(evalCmd), cl::sub(benchServeCmd), cl::cat(attneditOptions));
@@ -782,9 +782,19 @@ static llvm::Error runEval() {
     return usage(textPath + ": no tokens to score from --data-from " +
                  llvm::formatv("{0}", textFrom.getValue()).str() + " on (" +
                  llvm::Twine(all->size()) + " tokens in the file)");
-  spdlog::info("{}: scoring tokens [{}, {}) of {} (--data-from {}, --max-positions {})",
+  // A pass shorter than asked for changes the figure (fewer tokens of
+  // context per prediction): say which model's context cut it.
+  std::string cut;
+  if (*passTokens < window)
+    cut = llvm::formatv(", the {0}'s context",
+                        studentPath.empty() ? "model"
+                        : student.maxPositions() == *passTokens ? "student"
+                                                                : "teacher")
+              .str();
+  spdlog::info("{}: scoring tokens [{}, {}) of {} (--data-from {}, --max-positions {}) in "
+               "windows of {} tokens{}",
                textPath.getValue(), from, from + scored, all->size(), textFrom.getValue(),
-               maxPositions.getValue());
+               maxPositions.getValue(), *passTokens, cut);
   auto result = compareNextToken(**teacher, student, tokens, *passTokens);
   if (!result)
     return result.takeError();
@@ -794,9 +804,8 @@ static llvm::Error runEval() {
     spdlog::warn("{}: only {} positions scored, too few for a stable figure: use a longer "
                  "text or a smaller --data-from",
                  textPath.getValue(), result->positions);
-  result->kvContext = kvContext > 0                  ? (int64_t)kvContext
-                      : (*teacher)->maxPositions() > 0 ? (*teacher)->maxPositions()
-                                                       : 4096;
+  // By default at the longest context both models run.
+  result->kvContext = kvContext > 0 ? (int64_t)kvContext : context > 0 ? context : 4096;
   result->teacherKvBytesAtContext = kvCacheBytes((*teacher)->module(), result->kvContext);
   result->studentKvBytesAtContext = kvCacheBytes(student.module(), result->kvContext);
   // Per token at the context, as plan-edits and the README count: at one
@@ -811,6 +820,7 @@ static llvm::Error runEval() {
                                   perToken(result->teacherKvBytesAtContext));
     llvm::json::Value json = llvm::json::Object{
         {"positions", result->positions},
+        {"window", result->window},
         {"nll", result->teacherNll},
         {"perplexity", std::exp(result->teacherNll)},
         {"kv_context", result->kvContext},

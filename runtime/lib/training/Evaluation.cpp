@@ -23,6 +23,7 @@ using namespace mlir::attnedit;
 
 llvm::json::Value NextTokenComparison::toJson() const {
   return llvm::json::Object{{"positions", positions},
+                            {"window", window},
                             {"kl_teacher_student", kl},
                             {"top1_agreement", top1},
                             {"teacher_nll", teacherNll},
@@ -66,6 +67,7 @@ attnedit::compareNextToken(Model &teacher, Model &student, llvm::ArrayRef<int32_
                                    (long long)teacher.vocabSize(),
                                    (long long)student.vocabSize());
   NextTokenComparison result;
+  result.window = window;
   int64_t vocab = teacher.vocabSize(), total = tokens.size();
   // A model scored alone is passed as both.
   bool alone = &teacher == &student;

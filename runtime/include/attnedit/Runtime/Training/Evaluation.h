@@ -11,6 +11,7 @@ namespace mlir::attnedit {
 /// Next-token agreement of a student with its teacher over some text.
 struct NextTokenComparison {
   int64_t positions = 0;
+  int64_t window = 0;     // tokens per forward pass (each from position 0)
   double kl = 0;          // mean KL(teacher ‖ student) per position, nats
   double top1 = 0;        // fraction of positions where both argmaxes agree
   double teacherNll = 0;  // mean -log p(next token), nats
