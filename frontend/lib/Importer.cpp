@@ -62,7 +62,7 @@ static llvm::Expected<std::vector<std::string>> readShardIndex(llvm::StringRef i
   llvm::StringSet<> seen;
   for (const auto &[name, file] : *map) {
     std::optional<llvm::StringRef> shard = file.getAsString();
-    if (!shard || shard->contains('/') || shard->starts_with(".."))
+    if (!shard || shard->empty() || shard->contains('/') || shard->starts_with(".."))
       return makeError(indexPath, "weight_map entry for '" + llvm::StringRef(name) +
                                       "' must be a file name in the model directory");
     if (seen.insert(*shard).second) {

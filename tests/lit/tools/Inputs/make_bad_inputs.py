@@ -182,6 +182,9 @@ def main(root):
     d = model_dir(root, "missing-shard")
     with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
         json.dump({"weight_map": {"model.norm.weight": "model-00001-of-00002.safetensors"}}, f)
+    d = model_dir(root, "unnamed-shard")
+    with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+        json.dump({"weight_map": {"model.norm.weight": ""}}, f)
     os.makedirs(os.path.join(root, "not-a-model"))
 
     # llama2.c
