@@ -677,5 +677,27 @@ LogicalResult PagedAttentionOp::verify() {
   return expectShape(*this, "result", getType().getShape(), {q[0], q[1], dv});
 }
 
+/// SameOperandsAndResultType accepts compatible types (tensor<4x8xf32> with
+/// tensor<?x8xf32>): written as one type, such an add read back with its
+/// operands' types disagreeing and did not parse.
+static ParseResult parseBinaryTypes(OpAsmParser &parser, Type &lhs, Type &rhs, Type &result) {
+  if (failed(parser.parseOptionalLParen())) {
+    if (parser.parseType(lhs))
+      return failure();
+    rhs = result = lhs;
+    return success();
+  }
+  return failure(parser.parseType(lhs) || parser.parseComma() || parser.parseType(rhs) ||
+                 parser.parseRParen() || parser.parseArrow() || parser.parseType(result));
+}
+
+static void printBinaryTypes(OpAsmPrinter &printer, Operation *, Type lhs, Type rhs,
+                             Type result) {
+  if (lhs == rhs && rhs == result)
+    printer << lhs;
+  else
+    printer << '(' << lhs << ", " << rhs << ") -> " << result;
+}
+
 #define GET_OP_CLASSES
 #include "attnedit/IR/AttnEditOps.cpp.inc"

@@ -272,6 +272,18 @@ void BuildDecodePass::runOnOperation() {
     (void)fail("@forward must be (tokens, positions) -> logits");
     return signalPassFailure();
   }
+  // A step takes a chunk of any length and decode one token: built from a
+  // @forward of N tokens they kept N, and mixed its static sizes with their
+  // own dynamic ones.
+  if (auto tokens = dyn_cast<RankedTensorType>(forward.getArgument(0).getType());
+      tokens && tokens.hasStaticShape()) {
+    (void)fail(llvm::formatv("@forward takes exactly {0} tokens (--attnedit-static-tokens): "
+                             "build the KV-cache steps from the module before fixing its "
+                             "token count",
+                             tokens.getDimSize(0))
+                   .str());
+    return signalPassFailure();
+  }
 
   int64_t layer = 0;
   bool failed = false;

@@ -47,3 +47,14 @@ func.func @composite(%x: tensor<?x64xf32>, %pos: tensor<?xi32>, %wq: tensor<128x
   %0 = attnedit.attention %x, %pos weights(%wq, %wk, %wv, %wo) qkv_bias(%bq, %bk, %bv) qk_norm(%qn, %kn) {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 32 : i64, scale = 0.1767766952966369 : f64, rope_theta = 1000000.0 : f64, rotary_dim = 32 : i64, rope_style = #attnedit<rope_style rotate_half>, window = 0 : i64} : (tensor<?x64xf32>, tensor<?xi32>, tensor<128x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x128xf32>, tensor<128xf32>, tensor<64xf32>, tensor<64xf32>, tensor<32xf32>, tensor<32xf32>) -> tensor<?x64xf32>
   return %0 : tensor<?x64xf32>
 }
+
+// An add or mul over compatible but unequal types prints them all: one type
+// for all three read back with the operands disagreeing, and failed to parse.
+// CHECK-LABEL: func.func @mixed_binary
+// CHECK: attnedit.add %{{.*}}, %{{.*}} : (tensor<4x8xf32>, tensor<?x8xf32>) -> tensor<4x8xf32>
+// CHECK: attnedit.mul %{{.*}}, %{{.*}} : tensor<4x8xf32>
+func.func @mixed_binary(%a: tensor<4x8xf32>, %b: tensor<?x8xf32>) -> tensor<4x8xf32> {
+  %0 = "attnedit.add"(%a, %b) : (tensor<4x8xf32>, tensor<?x8xf32>) -> tensor<4x8xf32>
+  %1 = attnedit.mul %0, %a : tensor<4x8xf32>
+  return %1 : tensor<4x8xf32>
+}

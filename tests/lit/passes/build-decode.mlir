@@ -6,6 +6,7 @@
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-decode --attnedit-build-decode 2>&1 | FileCheck %s --check-prefix=TWICE
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-decode="block-size=0" 2>&1 | FileCheck %s --check-prefix=BLOCK
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-decode="block-size=1000000000000" 2>&1 | FileCheck %s --check-prefix=HUGEBLOCK
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-static-tokens=tokens=4 --attnedit-build-decode 2>&1 | FileCheck %s --check-prefix=STATIC
 
 // Tests that GQA/MHA layers cache K (after RoPE) and V per KV head in two
 // pools read through one block table, and that @prefill (one sequence,
@@ -65,6 +66,12 @@
 // TWICE: error: attnedit-build-decode: the module already has a @prefill
 // BLOCK: error: attnedit-build-decode: block-size and max-chunk must be in [1, 16777216], got 0 and 64
 // HUGEBLOCK: error: attnedit-build-decode: block-size and max-chunk must be in [1, 16777216], got 1000000000000 and 64
+
+// Steps built from a @forward of a fixed token count kept it (a decode step
+// of 4 tokens) and mixed it with their dynamic sizes: an add of
+// tensor<4x40xf32> and tensor<?x40xf32> that printed as text that did not
+// parse.
+// STATIC: error: attnedit-build-decode: @forward takes exactly 4 tokens (--attnedit-static-tokens): build the KV-cache steps from the module before fixing its token count
 func.func @forward(%tokens: tensor<?xi32>, %pos: tensor<?xi32>) -> tensor<?x4xf32> {
   %e = attnedit.param "emb" : tensor<4x8xf32>
   %x = attnedit.embedding %e[%tokens] : (tensor<4x8xf32>, tensor<?xi32>) -> tensor<?x8xf32>

@@ -205,7 +205,9 @@ class AttnEdit_BinaryOp<string mnemonic, string summaryText>
   let summary = summaryText;
   let arguments = (ins AttnEdit_Activation:$lhs, AttnEdit_Activation:$rhs);
   let results = (outs AttnEdit_Activation:$result);
-  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs)";
+  // `: T`, or `: (L, R) -> T` when the types are compatible but not equal.
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` "
+                       "custom<BinaryTypes>(type($lhs), type($rhs), type($result))";
 }
 
 def AttnEdit_SiluOp : AttnEdit_UnaryOp<"silu", "x · sigmoid(x)">;
