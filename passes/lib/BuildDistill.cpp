@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/IR/AttnEditOps.h"
+#include "attnedit/IR/Limits.h"
 #include "attnedit/Passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -247,8 +248,10 @@ void BuildDistillPass::runOnOperation() {
   if (train != "attention" && train != "all")
     return (void)fail("train must be attention or all, got '" + train + "'"),
            signalPassFailure();
-  if (!(temperature > 0) || featureWeight < 0)
-    return (void)fail("needs temperature > 0 and feature-weight >= 0"), signalPassFailure();
+  if (!(temperature >= kMinTemperature && temperature <= kMaxTemperature) ||
+      !(featureWeight >= 0 && featureWeight <= kMaxFeatureWeight))
+    return (void)fail("needs temperature in [0.001, 100] and feature-weight in [0, 1000]"),
+           signalPassFailure();
   if (module.lookupSymbol("train_step"))
     return (void)fail("@train_step already exists"), signalPassFailure();
   auto studentForward = module.lookupSymbol<func::FuncOp>("forward");
@@ -272,6 +275,10 @@ void BuildDistillPass::runOnOperation() {
                signalPassFailure();
   if (!featureLayers.empty() && featureWeight == 0)
     return (void)fail("feature-layers= needs feature-weight > 0, or the feature loss weighs 0"),
+           signalPassFailure();
+  if (featureLayers.empty() && featureWeight != 0)
+    return (void)fail("feature-weight= needs feature-layers=, the layers whose hidden states "
+                      "the feature loss compares (it compares none)"),
            signalPassFailure();
   if (stage == "lm")
     return buildLanguageModelLoss(studentForward);

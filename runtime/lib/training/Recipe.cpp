@@ -3,6 +3,7 @@
 #include "attnedit/Runtime/Training/Recipe.h"
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Json.h"
+#include "attnedit/IR/Limits.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -214,9 +215,9 @@ llvm::Error Recipe::validate(llvm::StringRef where) const {
       return bad(p + "beta1/beta2", "must be in [0, 1)");
     if (!(s.eps > 0 && s.eps < 1))
       return bad(p + "eps", "must be in (0, 1)");
-    if (!(s.temperature > 0 && s.temperature <= 100))
-      return bad(p + "temperature", "must be in (0, 100]");
-    if (!(s.featureWeight >= 0 && s.featureWeight <= 1000))
+    if (!(s.temperature >= kMinTemperature && s.temperature <= kMaxTemperature))
+      return bad(p + "temperature", "must be in [0.001, 100]");
+    if (!(s.featureWeight >= 0 && s.featureWeight <= kMaxFeatureWeight))
       return bad(p + "feature_weight", "must be in [0, 1000]");
     if (s.train != "attention" && s.train != "all")
       return bad(p + "train", "must be attention or all, not '" + s.train + "'");

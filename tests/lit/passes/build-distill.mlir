@@ -14,6 +14,13 @@
 // LMTEACHER: error: attnedit-build-distill: teacher= does not apply to stage=lm
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model feature-layers=1" 2>&1 | FileCheck %s --check-prefix=NOWEIGHT
 // NOWEIGHT: error: attnedit-build-distill: feature-layers= needs feature-weight > 0, or the feature loss weighs 0
+// A weight without layers weighed nothing; an infinite temperature failed the
+// verifier on a kl_loss the user never wrote, and 1e-320 gave a NaN loss.
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model feature-weight=0.5" 2>&1 | FileCheck %s --check-prefix=NOLAYERS
+// NOLAYERS: error: attnedit-build-distill: feature-weight= needs feature-layers=, the layers whose hidden states the feature loss compares (it compares none)
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model temperature=inf" 2>&1 | FileCheck %s --check-prefix=TEMPERATURE
+// RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model temperature=1e-320" 2>&1 | FileCheck %s --check-prefix=TEMPERATURE
+// TEMPERATURE: error: attnedit-build-distill: needs temperature in [0.001, 100] and feature-weight in [0, 1000]
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random" | attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise layers=0" --attnedit-autodiff=func=train_step | FileCheck %s --check-prefix=SHARD
 // RUN: attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-edit-attention="target=mla kv-lora-rank=8 qk-rope-head-dim=8 init=random layers=1" | not attnedit-opt --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=layerwise layers=0" 2>&1 | FileCheck %s --check-prefix=NOTEDITED
 // RUN: not attnedit-opt %S/Inputs/distill-teacher.mlir --attnedit-build-distill="teacher=%S/Inputs/distill-teacher.mlir stage=model layers=0" 2>&1 | FileCheck %s --check-prefix=SHARDMODEL

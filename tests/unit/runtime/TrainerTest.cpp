@@ -200,6 +200,8 @@ TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
               "field 'stages[0].feature_layers' needs feature_weight > 0");
   expectError(R"({"stages": [{"stage": "model", "feature_weight": 0.5}]})",
               "field 'stages[0].feature_weight' needs feature_layers");
+  expectError(R"({"stages": [{"stage": "model", "temperature": 1e-9}]})",
+              "field 'stages[0].temperature' must be in [0.001, 100]");
   expectError(R"([1, 2])", "a recipe is a JSON object");
   expectError(R"({"seed": )", "not valid JSON");
 }

@@ -11,6 +11,14 @@ namespace mlir::attnedit {
 /// released models (vocabularies ~256K, contexts ~10M), small enough that
 /// products of two stay in int64.
 constexpr int64_t kMaxConfigSize = int64_t(1) << 24;
+
+/// The distillation loss's bounds, for a recipe and a pass option alike: a
+/// KL temperature in [kMinTemperature, kMaxTemperature] (at 1e-320 the
+/// logits over it overflowed and the loss was NaN; at 1e308 it was 0), a
+/// feature-loss weight in [0, kMaxFeatureWeight].
+constexpr double kMinTemperature = 1e-3;
+constexpr double kMaxTemperature = 100;
+constexpr double kMaxFeatureWeight = 1000;
 } // namespace mlir::attnedit
 
 #endif // ATTNEDIT_IR_LIMITS_H
