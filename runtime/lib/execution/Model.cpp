@@ -27,9 +27,15 @@ static void loadModelDialects(MLIRContext &ctx) {
   ctx.loadDialect<attnedit::AttnEditDialect, arith::ArithDialect, func::FuncDialect>();
 }
 
+/// An attnedit module, as text or bytecode (both parse the same way).
+static bool isModuleFile(llvm::StringRef path) {
+  llvm::StringRef ext = llvm::sys::path::extension(path);
+  return ext == ".mlir" || ext == ".mlirbc";
+}
+
 std::vector<std::string> Model::filesNamedBy(llvm::StringRef path) {
   bool compiled = isCompiledModel(path);
-  if (!compiled && llvm::sys::path::extension(path) != ".mlir")
+  if (!compiled && !isModuleFile(path))
     return {};
   MLIRContext ctx;
   loadModelDialects(ctx);
@@ -55,7 +61,7 @@ llvm::Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
 
   // An attnedit-compile artifact is its module run by its compiled code.
   bool compiled = isCompiledModel(path);
-  if (compiled || llvm::sys::path::extension(path) == ".mlir") {
+  if (compiled || isModuleFile(path)) {
     std::string file = compiled ? compiledModelModule(path) : path.str();
     std::string diagnostics;
     llvm::raw_string_ostream os(diagnostics);
@@ -73,6 +79,11 @@ llvm::Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
       model->ownExecutor = std::move(*executor);
     }
   } else {
+    // The importer names the checkpoint formats; a model here can be more.
+    if (llvm::sys::fs::is_regular_file(path) && llvm::sys::path::extension(path) != ".bin")
+      return makeError(path, "unknown model format: expected a Hugging Face model directory, "
+                             "a llama2.c .bin checkpoint, an attnedit module (.mlir, or "
+                             ".mlirbc bytecode) or an attnedit-compile artifact");
     llvm::Expected<Checkpoint> checkpoint = openCheckpoint(path);
     if (!checkpoint)
       return checkpoint.takeError();
