@@ -45,9 +45,11 @@ const TensorInfo *Checkpoint::find(llvm::StringRef name, const WeightFile **file
   return nullptr;
 }
 
-/// The shard files named by model.safetensors.index.json, each once.
-static llvm::Expected<std::vector<std::string>> readShardIndex(llvm::StringRef indexPath,
-                                                               llvm::StringRef dir) {
+/// The shard files named by model.safetensors.index.json, each once, and
+/// each tensor it lists with the index of its shard in those.
+static llvm::Expected<std::vector<std::string>>
+readShardIndex(llvm::StringRef indexPath, llvm::StringRef dir,
+               std::vector<std::pair<std::string, size_t>> &listed) {
   auto buffer = llvm::MemoryBuffer::getFile(indexPath, /*IsText=*/true);
   if (!buffer)
     return makeError(indexPath, "cannot open: " + buffer.getError().message());
@@ -59,17 +61,19 @@ static llvm::Expected<std::vector<std::string>> readShardIndex(llvm::StringRef i
   if (!map)
     return makeError(indexPath, "field 'weight_map' is missing or not an object");
   std::vector<std::string> shards;
-  llvm::StringSet<> seen;
+  llvm::StringMap<size_t> seen;
   for (const auto &[name, file] : *map) {
     std::optional<llvm::StringRef> shard = file.getAsString();
     if (!shard || shard->empty() || shard->contains('/') || shard->starts_with(".."))
       return makeError(indexPath, "weight_map entry for '" + llvm::StringRef(name) +
                                       "' must be a file name in the model directory");
-    if (seen.insert(*shard).second) {
+    auto [it, added] = seen.try_emplace(*shard, shards.size());
+    if (added) {
       llvm::SmallString<256> full(dir);
       path::append(full, *shard);
       shards.push_back(full.str().str());
     }
+    listed.emplace_back(name.str(), it->second);
   }
   return shards;
 }
@@ -117,6 +121,7 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
     return checkpoint;
 
   std::vector<std::string> shards;
+  std::vector<std::pair<std::string, size_t>> listed;
   // transformers loads model.safetensors when both are there (a directory
   // resharded or consolidated in place), so the shards may be other weights.
   if (fs::exists(singlePath)) {
@@ -125,10 +130,10 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
                        "which is what transformers loads");
     shards.push_back(singlePath.str().str());
   } else if (fs::exists(indexPath)) {
-    auto listed = readShardIndex(indexPath, dir);
-    if (!listed)
-      return listed.takeError();
-    shards = std::move(*listed);
+    auto named = readShardIndex(indexPath, dir, listed);
+    if (!named)
+      return named.takeError();
+    shards = std::move(*named);
   } else {
     return makeError(dir, "no model.safetensors or model.safetensors.index.json");
   }
@@ -138,6 +143,13 @@ static llvm::Expected<Checkpoint> openHFDirectory(llvm::StringRef dir, bool conf
       return file.takeError();
     checkpoint.files.push_back(std::move(*file));
   }
+  // An index that does not match its shards (one replaced by another
+  // download's, or cut short) is a damaged checkpoint, whichever tensors
+  // this model goes on to read.
+  for (const auto &[name, shard] : listed)
+    if (!checkpoint.files[shard]->find(name))
+      return makeError(indexPath, "weight_map lists '" + name + "' in " +
+                                      path::filename(shards[shard]) + ", which does not hold it");
   return checkpoint;
 }
 

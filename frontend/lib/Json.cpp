@@ -177,12 +177,29 @@ bool JsonReader::read(llvm::StringRef field, T &dst, const char *expected, Conve
   return true;
 }
 
+/// A whole number beyond int64 (JSON keeps it as uint64 or double), as
+/// written, or none: "must be an integer" would tell the user it was not one.
+static std::optional<std::string> beyondInt64(const llvm::json::Value *v) {
+  if (!v || v->getAsInteger())
+    return std::nullopt;
+  if (std::optional<uint64_t> u = v->getAsUINT64())
+    return std::to_string(*u);
+  std::optional<double> d = v->getAsNumber();
+  if (d && std::isfinite(*d) && *d == std::trunc(*d))
+    return llvm::formatv("{0:e}", *d).str();
+  return std::nullopt;
+}
+
 bool JsonReader::integer(llvm::StringRef field, int64_t &dst) {
+  if (std::optional<std::string> n = beyondInt64(get(field)))
+    return fail(field, "is " + *n + ", outside the 64-bit integers");
   return read(field, dst, "must be an integer",
               [](const llvm::json::Value &v) { return v.getAsInteger(); });
 }
 
 bool JsonReader::positive(llvm::StringRef field, int64_t &dst, int64_t max) {
+  if (std::optional<std::string> n = beyondInt64(get(field)); n && !llvm::StringRef(*n).starts_with("-"))
+    return fail(field, llvm::formatv("is {0}, above the largest accepted value {1}", *n, max));
   int64_t n = 0; // stays 0 when the field is absent
   if (!read(field, n, "must be a positive integer", [](const llvm::json::Value &v) {
         std::optional<int64_t> n = v.getAsInteger();

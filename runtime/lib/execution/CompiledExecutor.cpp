@@ -51,6 +51,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <cerrno>
 #include <cstdio>
@@ -59,7 +60,6 @@
 #include <functional>
 #include <map>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 
 #include <fcntl.h>
@@ -750,6 +750,19 @@ void CompiledExecutor::storeCached(llvm::StringRef key, llvm::StringRef keyTextH
     spdlog::warn("cpu backend: @{} not cached: {}", fn.name, llvm::toString(object.takeError()));
     return;
   }
+  // Checked when the entry was used, so valid here.
+  uint64_t limit = llvm::cantFail(compiledCacheLimit());
+  // Stored, an entry over the bound would stay (the newest is never
+  // evicted) and hold the cache above what the user set.
+  if (object->size() > limit) {
+    // Once: a distillation compiles some forty functions.
+    static std::atomic<bool> warned{false};
+    spdlog::log(warned.exchange(true) ? spdlog::level::debug : spdlog::level::warn,
+                "cpu backend: @{} not cached: its {} bytes exceed the cache's bound of {} "
+                "(ATTNEDIT_CACHE_MAX_SIZE)",
+                fn.name, object->size(), limit);
+    return;
+  }
   if (llvm::Error e = writeFileAtomically(base + ".o", *object)) {
     spdlog::warn("cpu backend: {}; @{} not cached", llvm::toString(std::move(e)), fn.name);
     // What the key held could not be loaded (loadCached): no entry at all.
@@ -770,8 +783,7 @@ void CompiledExecutor::storeCached(llvm::StringRef key, llvm::StringRef keyTextH
     spdlog::warn("cpu backend: {}; @{} not cached", llvm::toString(std::move(e)), fn.name);
     return;
   }
-  // Checked when the entry was used, so valid here.
-  evictLeastRecentlyUsed(cacheDir, key, llvm::cantFail(compiledCacheLimit()));
+  evictLeastRecentlyUsed(cacheDir, key, limit);
 }
 
 std::shared_ptr<CompiledFunction> CompiledExecutor::loadCached(llvm::StringRef key) {

@@ -165,6 +165,10 @@ TEST(TrainerTest, RecipeFieldsOverrideDefaultsAndBadFieldsAreNamed) {
   expectError(R"({"stages": [{"stage": "lm", "lr": 2}]})", "field 'stages[0].lr' must be in (0, 1)");
   expectError(R"({"stages": [{"stage": "distill"}]})", "field 'stages[0].stage' must be");
   expectError(R"({"stages": [{"steps": "ten"}]})", "field 'stages[0].steps' must be an integer");
+  expectError(R"({"stages": [{"steps": 12345678901234567890}]})",
+              "field 'stages[0].steps' is 12345678901234567890, outside the 64-bit integers");
+  expectError(R"({"batch": 1e300})",
+              "field 'batch' is 1.000000e+300, outside the 64-bit integers");
   expectError(R"({"stages": []})", "field 'stages' must list at least one stage");
   expectError(R"({"stages": [{"stage": "model", "lr_rest": 1e-3}]})",
               "field 'stages[0].lr_rest' is the rate of the teacher's other weights, which "

@@ -182,6 +182,13 @@ def main(root):
     d = model_dir(root, "missing-shard")
     with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
         json.dump({"weight_map": {"model.norm.weight": "model-00001-of-00002.safetensors"}}, f)
+    d = model_dir(root, "misindexed-shard")
+    with open(os.path.join(d, "model-00001-of-00001.safetensors"), "wb") as f:
+        f.write(safetensors_bytes(tensors()))
+    listed = dict.fromkeys(list(tensors()) + ["model.layers.2.mlp.up_proj.weight"],
+                           "model-00001-of-00001.safetensors")
+    with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+        json.dump({"weight_map": listed}, f)
     d = model_dir(root, "unnamed-shard")
     with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
         json.dump({"weight_map": {"model.norm.weight": ""}}, f)
