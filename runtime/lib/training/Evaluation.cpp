@@ -72,6 +72,10 @@ attnedit::compareNextToken(Model &teacher, Model &student, llvm::ArrayRef<int32_
   // A model scored alone is passed as both.
   bool alone = &teacher == &student;
   std::vector<double> logT, logS;
+  // Each window scores the tokens after its first: progress counts those.
+  int64_t scored = 0;
+  for (int64_t begin = 0; begin + 1 < total; begin += window)
+    scored += std::min(window, total - begin) - 1;
   auto start = std::chrono::steady_clock::now();
   auto lastReport = start;
   for (int64_t begin = 0; begin + 1 < total; begin += window) {
@@ -103,13 +107,13 @@ attnedit::compareNextToken(Model &teacher, Model &student, llvm::ArrayRef<int32_
     }
     auto now = std::chrono::steady_clock::now();
     double elapsed = std::chrono::duration<double>(now - start).count();
-    int64_t done = std::min(begin + window, total);
+    int64_t done = result.positions;
     // Only comparisons long enough to wait for report progress.
     if (std::chrono::duration<double>(now - lastReport).count() > 2 ||
-        (done == total && elapsed > 2)) {
+        (done == scored && elapsed > 2)) {
       double rate = done / std::max(elapsed, 1e-9);
-      spdlog::info("compared {}/{} tokens, {:.0f} tok/s, ETA {:.0f} s", done, total, rate,
-                   (total - done) / rate);
+      spdlog::info("compared {}/{} tokens, {:.0f} tok/s, ETA {:.0f} s", done, scored, rate,
+                   (scored - done) / rate);
       lastReport = now;
     }
   }

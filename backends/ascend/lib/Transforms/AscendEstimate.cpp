@@ -92,12 +92,51 @@ static json::Object hostOps(ModuleOp module) {
   return out;
 }
 
+/// attnedit ops that compute outside every kernel (a loss, which no
+/// lowering takes, or any op when the lowerings did not run) are work the
+/// report does not time, while its host_ops reads as data movement: a
+/// warning names them, and with no kernel at all, an error. Dynamic ops
+/// are checkStaticShapes'.
+static LogicalResult checkHostCompute(ModuleOp module) {
+  auto dynamic = [](Type t) {
+    auto shaped = dyn_cast<ShapedType>(t);
+    return shaped && !shaped.hasStaticShape();
+  };
+  std::map<std::string, int64_t> counts;
+  int64_t count = 0;
+  Operation *first = nullptr;
+  module.walk([&](Operation *op) {
+    if (!isa_and_nonnull<attnedit::AttnEditDialect>(op->getDialect()) ||
+        op->getParentOfType<KernelOp>() ||
+        isa<attnedit::ParamOp, attnedit::EmbeddingOp, attnedit::ReshapeOp,
+            attnedit::TransposeOp, attnedit::SliceOp, attnedit::ConcatOp,
+            attnedit::BroadcastOp, attnedit::RepeatKvOp, attnedit::PadOp>(op) ||
+        llvm::any_of(op->getOperandTypes(), dynamic) ||
+        llvm::any_of(op->getResultTypes(), dynamic))
+      return;
+    first = first ? first : op;
+    ++count;
+    ++counts[op->getName().getStringRef().str()];
+  });
+  if (!count)
+    return success();
+  std::string names;
+  for (auto &[name, n] : counts)
+    names += (names.empty() ? "" : ", ") + name + (n > 1 ? " x" + std::to_string(n) : "");
+  bool none = module.getOps<KernelOp>().empty();
+  InFlightDiagnostic diag = none ? first->emitError() : first->emitWarning();
+  diag << count << " attnedit op" << (count == 1 ? " computes" : "s compute")
+       << " outside every kernel (" << names << "), not lowered: "
+       << (none ? "there is no kernel to time" : "they run on the host, untimed by the report");
+  return success(!none);
+}
+
 struct AscendEstimatePass : mlir::attnedit::ascend::impl::AscendEstimatePassBase<AscendEstimatePass> {
   using Base::Base;
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (failed(checkStaticShapes(module)))
+    if (failed(checkStaticShapes(module)) || failed(checkHostCompute(module)))
       return signalPassFailure();
     json::Array kernels, tilings, traces;
     Builder b(&getContext());

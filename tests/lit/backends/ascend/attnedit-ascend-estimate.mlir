@@ -2,7 +2,8 @@
 // RUN: FileCheck %s --check-prefix=REPORT < %t.report.json
 // RUN: FileCheck %s --check-prefix=TRACE < %t.trace.json
 // RUN: FileCheck %s --check-prefix=TILING < %t.tiling.json
-// RUN: not attnedit-opt %s --attnedit-ascend-estimate="report=/nonexistent/dir/r.json" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not attnedit-opt %s --attnedit-ascend-lower-matmul="tiling=128,128,64,4" --attnedit-ascend-estimate="report=/nonexistent/dir/r.json" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not attnedit-opt %s --attnedit-ascend-estimate="report=%t.none.json" 2>&1 | FileCheck %s --check-prefix=NONE
 // RUN: attnedit-opt %s --attnedit-ascend-lower-matmul="tiling=128,128,64,4" --attnedit-ascend-estimate="report=- sensitivity=true" -o /dev/null | FileCheck %s --check-prefix=SENS
 // RUN: sed -e 's/"name": "910b"/"name": "slow"/' -e 's/"value": 1.8e9,/"value": 1.8e8,/' -e 's/"value": 1.5e12,/"value": 1.5e10,/' %S/../../../../backends/ascend/targets/910b.json > %t.slow.json
 // RUN: attnedit-opt %s --attnedit-ascend-lower-matmul="target=%t.slow.json tiling=128,128,64,4" --attnedit-ascend-estimate="report=%t.slow.report.json" | FileCheck %s --check-prefix=FILE
@@ -54,6 +55,9 @@
 // TILING: "target": "910b"
 
 // BAD: attnedit-ascend-estimate: report=/nonexistent/dir/r.json: cannot write:
+
+// Without the lowerings nothing is timed: an error, not an empty report.
+// NONE: error: 1 attnedit op computes outside every kernel (attnedit.linear), not lowered: there is no kernel to time
 
 // Tests the sensitivity to the estimated ([E]) numbers (research 11.4):
 // this MTE2-bound GEMM depends most on the assumed L2 rate, and halving it
