@@ -29,7 +29,14 @@ private:
   llvm::Error error(Operation *op, const llvm::Twine &msg) {
     std::string text;
     llvm::raw_string_ostream os(text);
-    os << op->getName() << " at " << op->getLoc() << ": " << msg;
+    os << op->getName();
+    // The training steps the passes build have no source locations: their
+    // function is what tells the user which step failed.
+    if (!isa<UnknownLoc>(op->getLoc()))
+      os << " at " << op->getLoc();
+    if (auto func = op->getParentOfType<func::FuncOp>())
+      os << " in @" << func.getSymName();
+    os << ": " << msg;
     return llvm::createStringError(llvm::inconvertibleErrorCode(), text);
   }
 
