@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/ModelConfig.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/IR/AttnEditDialect.h"
 
@@ -462,7 +463,7 @@ static llvm::Error fileError(llvm::StringRef path, const llvm::Twine &msg) {
 }
 
 llvm::Expected<llvm::json::Value> attnedit::readConfigJson(llvm::StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  auto buffer = readInputFile(path, /*isText=*/true);
   if (!buffer)
     return fileError(path, "cannot open: " + buffer.getError().message());
   llvm::Expected<llvm::json::Value> json = parseJson((*buffer)->getBuffer());

@@ -22,6 +22,7 @@
 #include "Unicode.h"
 
 #include "attnedit/Frontend/Json.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Tokenizer.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -1138,8 +1139,7 @@ llvm::Error Loader::loadDecoder(const llvm::json::Value *value, const llvm::Twin
 }
 
 llvm::Expected<std::unique_ptr<Tokenizer>> Loader::load() {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
+  auto buffer = readInputFile(path, /*isText=*/false, /*requiresNullTerminator=*/false);
   if (!buffer)
     return fail("cannot read tokenizer: " + buffer.getError().message());
   llvm::Expected<llvm::json::Value> json =

@@ -17,6 +17,7 @@
 
 #include "attnedit/Frontend/Importer.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/IR/AttnEditOps.h"
 
@@ -50,7 +51,7 @@ const TensorInfo *Checkpoint::find(llvm::StringRef name, const WeightFile **file
 static llvm::Expected<std::vector<std::string>>
 readShardIndex(llvm::StringRef indexPath, llvm::StringRef dir,
                std::vector<std::pair<std::string, size_t>> &listed) {
-  auto buffer = llvm::MemoryBuffer::getFile(indexPath, /*IsText=*/true);
+  auto buffer = readInputFile(indexPath, /*isText=*/true);
   if (!buffer)
     return makeError(indexPath, "cannot open: " + buffer.getError().message());
   llvm::Expected<llvm::json::Value> json = parseJson((*buffer)->getBuffer());

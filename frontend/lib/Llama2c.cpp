@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/ModelConfig.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -24,8 +25,7 @@ llvm::Expected<Llama2cCheckpoint> attnedit::openLlama2c(llvm::StringRef path) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(), "%s: %s",
                                    path.str().c_str(), msg.str().c_str());
   };
-  auto bufferOrErr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                                 /*RequiresNullTerminator=*/false);
+  auto bufferOrErr = readInputFile(path, /*isText=*/false, /*requiresNullTerminator=*/false);
   if (!bufferOrErr)
     return fail("cannot open: " + bufferOrErr.getError().message());
   std::unique_ptr<llvm::MemoryBuffer> buffer = std::move(*bufferOrErr);

@@ -10,6 +10,7 @@
 
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Endian.h"
@@ -199,8 +200,7 @@ mlir::attnedit::loadLlama2cTokenizer(llvm::StringRef path,
     return makeError(path, llvm::formatv("invalid vocabulary size {0}; it "
                                          "must be in [1, 2^31)",
                                          *vocabSize));
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
+  auto buffer = readInputFile(path, /*isText=*/false, /*requiresNullTerminator=*/false);
   if (!buffer)
     return makeError(path, "cannot read tokenizer: " +
                                buffer.getError().message());

@@ -9,6 +9,7 @@
 
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "MappedFileFaults.h"
 
@@ -152,8 +153,7 @@ WeightFile::openSafetensors(llvm::StringRef path) {
     return createStringError(inconvertibleErrorCode(), "%s: %s", path.str().c_str(),
                              msg.str().c_str());
   };
-  auto bufferOrErr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                                 /*RequiresNullTerminator=*/false);
+  auto bufferOrErr = readInputFile(path, /*isText=*/false, /*requiresNullTerminator=*/false);
   if (!bufferOrErr)
     return fail("cannot open: " + bufferOrErr.getError().message());
   std::unique_ptr<llvm::MemoryBuffer> buffer = std::move(*bufferOrErr);

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/IR/Limits.h"
 #include "attnedit/Passes/Passes.h"
@@ -285,14 +286,20 @@ void BuildDistillPass::runOnOperation() {
   if (teacher.empty())
     return (void)fail("give the teacher module: teacher=FILE.mlir"), signalPassFailure();
 
+  auto teacherText = readInputFile(teacher);
+  if (!teacherText)
+    return (void)fail("cannot read the teacher module '" + teacher +
+                      "': " + teacherText.getError().message()),
+           signalPassFailure();
   llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(*teacherText), llvm::SMLoc());
   OwningOpRef<ModuleOp> teacherModule;
   {
     // For the parse only (errors quote the teacher's text): left installed,
     // the handler would take this pass's own errors too, printing them with
     // the whole module and leaving the pass manager's caller no message.
     SourceMgrDiagnosticHandler handler(sourceMgr, &getContext());
-    teacherModule = parseSourceFile<ModuleOp>(teacher, sourceMgr, &getContext());
+    teacherModule = parseSourceFile<ModuleOp>(sourceMgr, &getContext());
   }
   if (!teacherModule)
     return (void)fail("cannot read the teacher module '" + teacher + "'"),

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
@@ -481,7 +482,7 @@ LogicalResult EditAttentionPass::loadSinkLogits() {
     return module.emitError() << "attnedit-edit-attention: " << sinkLogitsFile << ": " << msg,
            failure();
   };
-  auto buffer = llvm::MemoryBuffer::getFile(sinkLogitsFile);
+  auto buffer = readInputFile(sinkLogitsFile);
   if (!buffer)
     return fail("cannot read: " + buffer.getError().message());
   auto json = parseJson((*buffer)->getBuffer());

@@ -2,6 +2,7 @@
 
 #include "attnedit/Passes/EditPlan.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/ModelConfig.h"
 
@@ -88,7 +89,7 @@ llvm::Expected<EditPlan> mlir::attnedit::parseEditPlan(llvm::StringRef text,
 }
 
 llvm::Expected<EditPlan> mlir::attnedit::readEditPlan(llvm::StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path);
+  auto buffer = readInputFile(path);
   if (!buffer)
     return makeError(path, "cannot read: " + buffer.getError().message());
   return parseEditPlan((*buffer)->getBuffer(), path);

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/EditPlan.h"
@@ -50,7 +51,7 @@ struct PlanEditsPass : attnedit::impl::PlanEditsPassBase<PlanEditsPass> {
   /// Every layer's choices: keep, then each candidate `calibration` measured.
   LogicalResult readChoices(llvm::MutableArrayRef<AttentionLikeOpInterface> layers,
                             std::vector<std::vector<PlanChoice>> &choices) {
-    auto buffer = llvm::MemoryBuffer::getFile(calibration);
+    auto buffer = readInputFile(calibration);
     if (!buffer)
       return fail(calibration + ": cannot read: " + buffer.getError().message());
     auto parsed = parseJson((*buffer)->getBuffer());

@@ -10,6 +10,7 @@
 #include "attnedit/Ascend/Passes.h"
 #include "attnedit/CPU/Passes.h"
 #include "attnedit/Frontend/AtomicFile.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Passes/Passes.h"
 
@@ -55,11 +56,9 @@ static mlir::LogicalResult optMain(int argc, char **argv, mlir::DialectRegistry 
   // Read whole, not mapped, and written whole through a temporary: `-o` may be the input
   // (mlir-opt truncated a mapped input under itself: SIGBUS, and the file was gone), and a
   // failed pipeline leaves the old output.
-  auto input = inputFilename == "-"
-                   ? llvm::MemoryBuffer::getSTDIN()
-                   : llvm::MemoryBuffer::getFile(inputFilename, /*IsText=*/false,
-                                                 /*RequiresNullTerminator=*/true,
-                                                 /*IsVolatile=*/true);
+  auto input = mlir::attnedit::readInputFile(inputFilename == "-" ? "/dev/stdin" : inputFilename,
+                                             /*isText=*/false, /*requiresNullTerminator=*/true,
+                                             /*isVolatile=*/true);
   if (!input) {
     llvm::errs() << "attnedit-opt: error: " << inputFilename << ": cannot read: "
                  << input.getError().message() << "\n";

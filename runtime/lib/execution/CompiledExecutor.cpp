@@ -23,6 +23,7 @@
 #include "attnedit/CPU/Passes.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/ModelConfig.h"
 #include "attnedit/Frontend/WeightFile.h"
 #include "attnedit/IR/AttnEditOps.h"
@@ -409,8 +410,7 @@ std::string textHash(llvm::StringRef text) {
 
 /// The xxh3 of the object file at `path`; "" when it cannot be read.
 std::string objectHash(const llvm::Twine &path) {
-  auto bytes = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                           /*RequiresNullTerminator=*/false);
+  auto bytes = readInputFile(path, /*isText=*/false, /*requiresNullTerminator=*/false);
   return bytes ? textHash((*bytes)->getBuffer()) : std::string();
 }
 

@@ -4,6 +4,7 @@
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
 #include "attnedit/Frontend/Importer.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/IR/AttnEditDialect.h"
 #include "attnedit/Passes/Passes.h"
 #include "attnedit/Runtime/Execution/Evaluator.h"
@@ -40,8 +41,12 @@ std::vector<std::string> Model::filesNamedBy(llvm::StringRef path) {
   MLIRContext ctx;
   loadModelDialects(ctx);
   ctx.getDiagEngine().registerHandler([](Diagnostic &) { return success(); });
-  auto module = parseSourceFile<ModuleOp>(compiled ? compiledModelModule(path) : path.str(),
-                                          &ctx);
+  auto text = readInputFile(compiled ? compiledModelModule(path) : path.str());
+  if (!text)
+    return {};
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(*text), llvm::SMLoc());
+  auto module = parseSourceFile<ModuleOp>(sourceMgr, &ctx);
   if (!module)
     return {};
   std::vector<std::string> files;
@@ -65,9 +70,15 @@ llvm::Expected<std::unique_ptr<Model>> Model::load(llvm::StringRef path,
     std::string file = compiled ? compiledModelModule(path) : path.str();
     std::string diagnostics;
     llvm::raw_string_ostream os(diagnostics);
+    // Read here, not by the parser: its error leaves out why ("could not
+    // open input file" for a directory or an unreadable file).
+    auto buffer = readInputFile(file);
+    if (!buffer)
+      return makeError(file, "cannot read: " + buffer.getError().message());
     llvm::SourceMgr sourceMgr;
+    sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
     SourceMgrDiagnosticHandler handler(sourceMgr, &ctx, os);
-    model->moduleOp = parseSourceFile<ModuleOp>(file, sourceMgr, &ctx);
+    model->moduleOp = parseSourceFile<ModuleOp>(sourceMgr, &ctx);
     if (!model->moduleOp)
       return makeError(file, diagnostics.empty() ? "cannot parse" : "cannot parse:\n" + diagnostics);
     if (llvm::Error e = model->parameters.openModuleFiles(*model->moduleOp))

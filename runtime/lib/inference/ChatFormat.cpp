@@ -3,6 +3,7 @@
 #include "attnedit/Runtime/Inference/ChatFormat.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/ModelConfig.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -39,7 +40,7 @@ llvm::Expected<ChatFormat> ChatFormat::forTokenizer(llvm::StringRef tokenizerPat
   // Newer transformers save the template on its own.
   std::string jinja = joinPath(dir, "chat_template.jinja");
   if (!chatTemplate && llvm::sys::fs::exists(jinja)) {
-    auto buffer = llvm::MemoryBuffer::getFile(jinja, /*IsText=*/true);
+    auto buffer = readInputFile(jinja, /*isText=*/true);
     if (!buffer)
       return makeError(jinja, "cannot read: " + buffer.getError().message());
     chatTemplate = (*buffer)->getBuffer().str();

@@ -3,6 +3,7 @@
 #include "attnedit/Runtime/Inference/Sampling.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Runtime/Execution/Model.h"
 #include "attnedit/Runtime/Inference/Decoder.h"
@@ -75,7 +76,7 @@ static llvm::Error appendSampleCheckpoint(llvm::StringRef path, const llvm::json
 static llvm::Expected<std::vector<std::vector<int32_t>>>
 readSampleCheckpoint(llvm::StringRef path, const llvm::json::Value &job, int64_t total,
                      int64_t vocab) {
-  auto buffer = llvm::MemoryBuffer::getFile(path);
+  auto buffer = readInputFile(path);
   if (!buffer)
     return makeError(path, buffer.getError().message());
   llvm::StringRef file = (*buffer)->getBuffer();

@@ -3,6 +3,7 @@
 #include "attnedit/Runtime/Training/Checkpoint.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -163,7 +164,7 @@ readStepLog(llvm::StringRef path, const json::Array &names, uint64_t bytes) {
   }
   if (bytes == 0)
     return std::make_pair(std::move(curves), int64_t(0));
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  auto buffer = readInputFile(path, /*isText=*/true);
   if (!buffer)
     return makeError(path + ": cannot read the step log: " + buffer.getError().message());
   llvm::StringRef text = (*buffer)->getBuffer();
@@ -200,7 +201,7 @@ readStepLog(llvm::StringRef path, const json::Array &names, uint64_t bytes) {
 }
 
 llvm::Expected<CheckpointState> CheckpointState::read(llvm::StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  auto buffer = readInputFile(path, /*isText=*/true);
   if (!buffer)
     return makeError(path + ": cannot read: " + buffer.getError().message());
   llvm::Expected<json::Value> parsed = parseJson((*buffer)->getBuffer());

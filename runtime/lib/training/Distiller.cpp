@@ -3,6 +3,7 @@
 #include "attnedit/Runtime/Training/Distiller.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Passes/Passes.h"
@@ -264,8 +265,7 @@ static llvm::Error writeModelDir(ModuleOp module, ParameterStore &store,
 
 /// `path`'s size and xxh3 (-1 and "" when it cannot be read).
 static json::Object fileIdentity(llvm::StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
+  auto buffer = readInputFile(path, /*isText=*/false, /*requiresNullTerminator=*/false);
   if (!buffer)
     return json::Object{{"bytes", -1}, {"xxh3", ""}};
   return json::Object{
@@ -508,7 +508,7 @@ static TrainingRun runOf(const JobOptions &options, json::Object job) {
 
 llvm::Expected<double> attnedit::trainSeconds(llvm::StringRef outDir) {
   std::string path = joinPath(outDir, "training_log.json");
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  auto buffer = readInputFile(path, /*isText=*/true);
   if (!buffer)
     return makeError(path, "cannot read: " + buffer.getError().message());
   auto log = parseJson((*buffer)->getBuffer());

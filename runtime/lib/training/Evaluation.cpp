@@ -2,6 +2,7 @@
 
 #include "attnedit/Runtime/Training/Evaluation.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/IR/AttnEditOps.h"
@@ -140,7 +141,7 @@ llvm::Expected<MultipleChoiceResult> attnedit::evaluateMultipleChoice(Model &mod
     return tok.takeError();
   if (!*tok)
     return makeError(path, "scoring text needs the model's tokenizer (give --tokenizer)");
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  auto buffer = readInputFile(path, /*isText=*/true);
   if (!buffer)
     return makeError(path, "cannot read: " + buffer.getError().message());
   MultipleChoiceResult result;

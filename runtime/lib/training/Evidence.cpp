@@ -4,6 +4,7 @@
 #include "SvgChart.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/IR/AttnEditOps.h"
 #include "attnedit/Runtime/Execution/Executor.h"
@@ -43,7 +44,7 @@ json::Value StageEvidence::toJson() const {
 }
 
 llvm::Expected<std::vector<StageEvidence>> attnedit::readEvidence(llvm::StringRef jsonPath) {
-  auto buffer = llvm::MemoryBuffer::getFile(jsonPath);
+  auto buffer = readInputFile(jsonPath);
   if (!buffer)
     return makeError(jsonPath, "cannot read: " + buffer.getError().message());
   auto parsed = parseJson((*buffer)->getBuffer());

@@ -2,6 +2,7 @@
 
 #include "attnedit/Runtime/Training/Recipe.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/IR/Limits.h"
 
@@ -87,7 +88,7 @@ json::Value Recipe::toJson() const {
 }
 
 llvm::Expected<Recipe> Recipe::parse(llvm::StringRef path, const Recipe &defaults) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  auto buffer = readInputFile(path, /*isText=*/true);
   if (!buffer)
     return makeError(path + ": cannot read: " + buffer.getError().message());
   llvm::Expected<json::Value> parsed = parseJson((*buffer)->getBuffer());

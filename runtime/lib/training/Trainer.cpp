@@ -4,6 +4,7 @@
 #include "SvgChart.h"
 #include "attnedit/Frontend/AtomicFile.h"
 #include "attnedit/Frontend/Error.h"
+#include "attnedit/Frontend/InputFile.h"
 #include "attnedit/Frontend/Json.h"
 #include "attnedit/Frontend/Tokenizer.h"
 #include "attnedit/Runtime/Training/GradientProgram.h"
@@ -52,7 +53,7 @@ llvm::Expected<std::vector<int32_t>> attnedit::readTokens(llvm::StringRef path,
                                                           std::optional<int32_t> bos,
                                                           llvm::ArrayRef<int32_t> stopTokens,
                                                           int64_t vocabSize, bool bosFirst) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false);
+  auto buffer = readInputFile(path, /*isText=*/false);
   if (!buffer)
     return makeError(path + ": cannot read: " + buffer.getError().message());
   llvm::StringRef bytes = (*buffer)->getBuffer();
@@ -218,7 +219,7 @@ static llvm::Error sameJobOnEveryRank(ProcessGroup &group, const json::Object &j
 /// would no longer pair up.
 static llvm::Error sameResumeOnEveryRank(ProcessGroup &group, int64_t stage, int64_t step,
                                          llvm::StringRef statePath) {
-  auto text = llvm::MemoryBuffer::getFile(statePath);
+  auto text = readInputFile(statePath);
   uint64_t hash = text ? llvm::xxh3_64bits((*text)->getBuffer()) : 0;
   auto all = group.gather({double(stage), double(step),
                            double(hash >> 32), double(hash & 0xffffffffu)},
@@ -388,8 +389,7 @@ llvm::Error Trainer::writeCheckpoint(size_t stage, int64_t step, bool final,
     if (path != checkpointFile)
       fs::remove(path);
   });
-  auto written = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                             /*RequiresNullTerminator=*/false);
+  auto written = readInputFile(path, /*isText=*/false, /*requiresNullTerminator=*/false);
   if (!written)
     return makeError(path + ": cannot read back: " + written.getError().message());
   // The steps since the last checkpoint join the log before checkpoint.json

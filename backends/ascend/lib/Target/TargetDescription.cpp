@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnedit/Ascend/TargetDescription.h"
+#include "attnedit/Frontend/InputFile.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -377,8 +378,7 @@ TargetDescription::load(llvm::StringRef nameOrPath) {
     }
   if (!builtin && nameOrPath.ends_with(".json")) {
     llvm::consumeError(parsed.takeError());
-    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file =
-        llvm::MemoryBuffer::getFile(nameOrPath);
+    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file = readInputFile(nameOrPath);
     if (!file)
       return llvm::createStringError(file.getError(), "cannot read target description '%s': %s",
                                      nameOrPath.str().c_str(),
