@@ -2,8 +2,9 @@
 //
 // Every dynamic size an importer writes is the token count, so the types are
 // rewritten in place rather than re-inferred per op (the dialect's ops do not
-// infer result types); the verifier then proves the guess. A reshape's size
-// is computed, since it may fold the token count with another dimension.
+// infer result types); the verifier then proves the guess. A reshape's and a
+// sum's sizes are computed, since they may fold the token count with another
+// dimension.
 //
 //===----------------------------------------------------------------------===//
 
@@ -53,6 +54,22 @@ Type reshapedType(ReshapeOp op, int64_t tokens) {
   return out.clone(shape);
 }
 
+/// A sum's type from its (now static) input: the axis it sums may hold the
+/// token count folded with another size (repeat_kv's VJP sums [H, r, T·D]).
+Type summedType(ReduceSumOp op, int64_t tokens) {
+  auto in = cast<RankedTensorType>(op.getInput().getType());
+  auto out = cast<RankedTensorType>(op.getType());
+  int64_t axis = op.getAxis();
+  if (!in.hasStaticShape() || axis < 0 || axis >= in.getRank())
+    return withTokens(out, tokens);
+  SmallVector<int64_t> shape(in.getShape());
+  if (op.getKeepDims())
+    shape[axis] = 1;
+  else
+    shape.erase(shape.begin() + axis);
+  return out.clone(shape);
+}
+
 struct StaticTokensPass : attnedit::impl::StaticTokensPassBase<StaticTokensPass> {
   using Base::Base;
 
@@ -84,6 +101,8 @@ struct StaticTokensPass : attnedit::impl::StaticTokensPassBase<StaticTokensPass>
       func.walk([&](Operation *op) {
         if (auto reshape = dyn_cast<ReshapeOp>(op))
           return op->getResult(0).setType(reshapedType(reshape, tokens));
+        if (auto sum = dyn_cast<ReduceSumOp>(op))
+          return op->getResult(0).setType(summedType(sum, tokens));
         for (OpResult result : op->getResults())
           result.setType(withTokens(result.getType(), tokens));
       });

@@ -18,4 +18,17 @@ func.func @forward(%t: tensor<?xi32>, %x: tensor<?x32xf32>, %w: tensor<32x32xf32
   return %3 : tensor<?x8xf32>
 }
 
+// A sum over a folded size keeps it: repeat_kv's VJP sums [Hkv, r, T*D]
+// over r (autodiff's training steps failed here, given [Hkv, T]).
+// CHECK-LABEL: func.func @repeat_kv_grad(%{{.*}}: tensor<8x64x8xf32>) -> tensor<4x64x8xf32>
+// CHECK: attnedit.reduce_sum {{.*}} : (tensor<4x2x512xf32>) -> tensor<4x512xf32>
+// CHECK: attnedit.reduce_sum {{.*}} : (tensor<4x2x512xf32>) -> tensor<4x1x512xf32>
+func.func @repeat_kv_grad(%g: tensor<8x?x8xf32>) -> tensor<4x?x8xf32> {
+  %0 = attnedit.reshape %g : (tensor<8x?x8xf32>) -> tensor<4x2x?xf32>
+  %1 = attnedit.reduce_sum %0 {axis = 1 : i64} : (tensor<4x2x?xf32>) -> tensor<4x?xf32>
+  %2 = attnedit.reduce_sum %0 {axis = 1 : i64, keep_dims} : (tensor<4x2x?xf32>) -> tensor<4x1x?xf32>
+  %3 = attnedit.reshape %1 : (tensor<4x?xf32>) -> tensor<4x?x8xf32>
+  return %3 : tensor<4x?x8xf32>
+}
+
 // ZERO: error: attnedit-static-tokens: tokens must be in [1, 2^32], got 0
