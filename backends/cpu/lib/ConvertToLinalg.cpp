@@ -126,6 +126,22 @@ struct ConvertToLinalgPass
                                  << gemm << "'";
       return signalPassFailure();
     }
+    // Another dialect's op (a module lowered for Ascend, say) survived to
+    // bufferization, which said only "op was not bufferized".
+    WalkResult foreign = getOperation().walk([](Operation *op) {
+      llvm::StringRef dialect = op->getDialect() ? op->getDialect()->getNamespace() : "";
+      if (llvm::is_contained({"builtin", "func", "arith", "math", "tensor", "scf", "linalg",
+                              "attnedit"},
+                             dialect))
+        return WalkResult::advance();
+      op->emitError() << "attnedit-cpu: '" << op->getName()
+                      << "' is not an op the CPU pipeline lowers: it takes attnedit modules "
+                         "(a module lowered for another backend, as --attnedit-ascend-pipeline "
+                         "does, cannot be compiled for the CPU)";
+      return WalkResult::interrupt();
+    });
+    if (foreign.wasInterrupted())
+      return signalPassFailure();
     for (auto func : getOperation().getOps<func::FuncOp>())
       if (!func.isExternal()) {
         if (failed(parametersToArguments(func)))

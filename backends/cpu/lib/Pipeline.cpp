@@ -65,7 +65,7 @@ std::string cpu::toLLVMPipelineText(const PipelineOptions &options) {
       "func.func(attnedit-cpu-unshare-fills),"
       // Identity layouts at the boundary: the runtime passes dense row-major
       // buffers and gets dense results back.
-      "one-shot-bufferize{bufferize-function-boundaries "
+      "one-shot-bufferize{bufferize-function-boundaries allow-return-allocs-from-loops "
       "function-boundary-type-conversion=identity-layout-map}," +
       std::string(options.resultsAsArguments
                       // A result computed into a fresh buffer is computed

@@ -13,6 +13,7 @@
 #include "attnedit/Runtime/Execution/Executor.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Object/ELFObjectFile.h"
@@ -697,6 +698,59 @@ TEST_F(CompiledExecutorPerfMap, CompilingWritesNoJitDump) {
     for (llvm::sys::fs::directory_iterator it(jit, ec), end; it != end && !ec; it.increment(ec))
       EXPECT_FALSE(llvm::sys::fs::exists(it->path() + "/" + dump)) << it->path() << "/" << dump;
   }
+}
+
+// Tests that attnedit ops in a loop (as a toolchain that loads the dialect
+// may write) compile and compute what the loop unrolled computes on the
+// reference evaluator; bufferization refused the loop-carried tensor.
+TEST(CompiledExecutorLoops, LoopMatchesItsUnrolledReference) {
+  MLIRContext context;
+  context.loadDialect<AttnEditDialect, func::FuncDialect, arith::ArithDialect,
+                      scf::SCFDialect>();
+  OwningOpRef<ModuleOp> loop = parseSourceString<ModuleOp>(
+      R"(func.func @f(%x: tensor<?x8xf32>, %w: tensor<8x8xf32>) -> tensor<?x8xf32> {
+           %c0 = arith.constant 0 : index
+           %c1 = arith.constant 1 : index
+           %c3 = arith.constant 3 : index
+           %r = scf.for %i = %c0 to %c3 step %c1 iter_args(%h = %x) -> (tensor<?x8xf32>) {
+             %0 = attnedit.silu %h : tensor<?x8xf32>
+             %1 = attnedit.linear %0, %w : (tensor<?x8xf32>, tensor<8x8xf32>) -> tensor<?x8xf32>
+             %2 = attnedit.add %1, %h : tensor<?x8xf32>
+             scf.yield %2 : tensor<?x8xf32>
+           }
+           return %r : tensor<?x8xf32> })",
+      &context);
+  std::string step = R"(
+           %a0 = attnedit.silu %hA : tensor<?x8xf32>
+           %a1 = attnedit.linear %a0, %w : (tensor<?x8xf32>, tensor<8x8xf32>) -> tensor<?x8xf32>
+           %hB = attnedit.add %a1, %hA : tensor<?x8xf32>)";
+  // Three steps from %h0: %h1, %h2, %h3.
+  std::string body = "func.func @f(%h0: tensor<?x8xf32>, %w: tensor<8x8xf32>) -> tensor<?x8xf32> {";
+  for (int i = 0; i < 3; ++i) {
+    std::string s = step;
+    for (auto [from, to] : {std::pair{std::string("%a"), "%a" + std::to_string(i) + "_"},
+                            {std::string("%hA"), "%h" + std::to_string(i)},
+                            {std::string("%hB"), "%h" + std::to_string(i + 1)}})
+      for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+        s.replace(at, from.size(), to);
+    body += s;
+  }
+  body += "\n return %h3 : tensor<?x8xf32> }";
+  OwningOpRef<ModuleOp> unrolled = parseSourceString<ModuleOp>(body, &context);
+  ASSERT_TRUE(loop && unrolled);
+  auto loopFunc = loop->lookupSymbol<func::FuncOp>("f");
+  std::vector<Tensor> args = randomArgs(loopFunc, 5, false);
+  ParameterStore none;
+  auto expected = createReferenceExecutor()->run(unrolled->lookupSymbol<func::FuncOp>("f"), args,
+                                                 none);
+  ASSERT_TRUE(bool(expected)) << llvm::toString(expected.takeError());
+  auto got = createCompiledExecutor(/*cacheDir=*/"")->run(loopFunc, args, none);
+  ASSERT_TRUE(bool(got)) << llvm::toString(got.takeError());
+  const Tensor &a = got->front(), &b = expected->front();
+  ASSERT_EQ(a.shapeString(), b.shapeString());
+  for (int64_t i = 0; i < b.numel(); ++i)
+    EXPECT_NEAR(a.data()[i], b.data()[i], 1e-5 * std::max(1.0f, std::fabs(b.data()[i])))
+        << "element " << i;
 }
 
 } // namespace

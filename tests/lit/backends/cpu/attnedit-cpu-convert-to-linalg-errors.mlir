@@ -25,3 +25,12 @@ func.func @two_shapes(%x: tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x32xf3
   %1 = attnedit.linear %x, %w2 : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
   return %0, %1 : tensor<?x64xf32>, tensor<?x32xf32>
 }
+
+// -----
+// Another dialect's op (a module lowered for Ascend, say) is named; it
+// reached bufferization, which said only "op was not bufferized".
+func.func @foreign(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{attnedit-cpu: 'memref.alloc' is not an op the CPU pipeline lowers: it takes attnedit modules}}
+  %m = memref.alloc() : memref<4xf32>
+  return %x : tensor<4xf32>
+}
